@@ -1,0 +1,101 @@
+"""The typed flow model that the loader builds from YAML and the engine runs."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Callable
+
+from bot.engine.yamlpos import Pos
+
+AUDIENCES = ("family", "child", "practitioner")
+QUESTION_TYPES = ("text", "choice", "multi", "scale", "yesno", "number")
+STEP_TYPES = ("say",) + QUESTION_TYPES
+END = "__end__"
+CANCELLED = "__cancelled__"
+
+
+@dataclass(frozen=True)
+class Option:
+    id: str
+    label: str
+
+
+@dataclass
+class Branch:
+    goto: str  # a step id or END
+    condition: str | None = None
+    test: Callable[[dict], bool] | None = None
+    pos: Pos | None = None
+
+
+@dataclass
+class Check:
+    condition: str
+    error: str
+    test: Callable[[dict], bool]
+
+
+@dataclass
+class Step:
+    id: str
+    type: str
+    text: str
+    render: Callable[[dict], str]
+    pos: Pos
+    optional: bool = False
+    options: tuple[Option, ...] = ()
+    min: int | None = None
+    max: int | None = None
+    min_label: str | None = None
+    max_label: str | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+    pattern: Any = None  # compiled re.Pattern
+    min_choices: int | None = None
+    max_choices: int | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+    checks: list[Check] = field(default_factory=list)
+    next: list[Branch] = field(default_factory=list)
+    help: str | None = None
+    number: int = 0  # position among the flow's questions, 1-based; 0 for say steps
+
+    @property
+    def is_question(self) -> bool:
+        return self.type != "say"
+
+    def option(self, option_id: str) -> Option | None:
+        for opt in self.options:
+            if opt.id == option_id:
+                return opt
+        return None
+
+
+@dataclass
+class Flow:
+    id: str
+    version: int
+    title: str
+    audience: str
+    steps: list[Step]
+    source: str
+    path: str
+    description: str = ""
+    intro: str | None = None
+    render_intro: Callable[[dict], str] | None = None
+
+    def __post_init__(self) -> None:
+        self.by_id = {step.id: step for step in self.steps}
+        self.question_count = sum(1 for s in self.steps if s.is_question)
+
+    @cached_property
+    def sha(self) -> str:
+        return hashlib.sha256(self.source.encode("utf-8")).hexdigest()
+
+    @property
+    def first(self) -> str:
+        return self.steps[0].id if self.steps else END
+
+    def step(self, step_id: str) -> Step:
+        return self.by_id[step_id]

@@ -1,0 +1,462 @@
+"""Load and lint flow files.
+
+Every problem in a file is reported in one run, each as ``file:line:col: message`` that
+says what is wrong and how to fix it. Nothing here raises on bad input: a file either
+loads into a :class:`Flow` or yields a list of :class:`SourceError`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot.engine.flow import AUDIENCES, END, STEP_TYPES, Branch, Check, Flow, Option, Step
+from bot.engine.templating import (
+    TemplateProblem,
+    answer_references,
+    compile_condition,
+    compile_template,
+    parse_expression,
+    parse_template,
+    uses_name,
+)
+from bot.engine.yamlpos import Pos, SourceError, YDict, YList, parse_yaml, read_source
+
+FLOW_KEYS = {"id", "version", "title", "audience", "description", "intro", "steps"}
+COMMON_STEP_KEYS = {"id", "type", "ask", "optional", "next", "help", "errors", "validate"}
+TYPE_KEYS = {
+    "say": {"id", "type", "say", "next"},
+    "text": COMMON_STEP_KEYS | {"min_length", "max_length", "pattern"},
+    "number": COMMON_STEP_KEYS | {"min", "max"},
+    "scale": COMMON_STEP_KEYS | {"min", "max", "min_label", "max_label"},
+    "choice": COMMON_STEP_KEYS | {"options"},
+    "multi": COMMON_STEP_KEYS | {"options", "min_choices", "max_choices"},
+    "yesno": COMMON_STEP_KEYS,
+}
+ALL_STEP_KEYS = set().union(*TYPE_KEYS.values())
+ERROR_KEYS = {
+    "required", "min_length", "max_length", "pattern", "scale", "number", "choice",
+    "multi", "min_choices", "max_choices", "yesno", "invalid",
+}
+STEP_ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+FLOW_ID_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+OPTION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+
+
+def _suggest(word: str, choices) -> str:
+    close = difflib.get_close_matches(str(word), sorted(choices), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+@dataclass
+class _Ctx:
+    file: str
+    errors: list[SourceError] = field(default_factory=list)
+
+    def err(self, pos: Pos, message: str) -> None:
+        self.errors.append(SourceError(self.file, pos.line, pos.col, message))
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes/no value"
+    if isinstance(value, int):
+        return "number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, dict):
+        return "mapping"
+    if value is None:
+        return "nothing"
+    return type(value).__name__
+
+
+def _want_str(ctx: _Ctx, d: YDict, key: str, required: bool, where: str) -> str | None:
+    if key not in d:
+        if required:
+            ctx.err(d.pos, f"{where} is missing '{key}'; add  {key}: ...")
+        return None
+    value = d[key]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)  # e.g. an option written as a bare number
+    if not isinstance(value, str) or not value.strip():
+        ctx.err(d.pos_of(key), f"'{key}' must be some text, not {_type_name(value)}")
+        return None
+    return value
+
+
+def _want_int(ctx: _Ctx, d: YDict, key: str) -> int | None:
+    if key not in d:
+        return None
+    value = d[key]
+    if isinstance(value, bool) or not isinstance(value, int):
+        ctx.err(d.pos_of(key), f"'{key}' must be a whole number, not {_type_name(value)} ({value!r})")
+        return None
+    return value
+
+
+def _want_bool(ctx: _Ctx, d: YDict, key: str) -> bool:
+    if key not in d:
+        return False
+    value = d[key]
+    if not isinstance(value, bool):
+        ctx.err(d.pos_of(key), f"'{key}' must be true or false, not {value!r}")
+        return False
+    return value
+
+
+def _template(ctx: _Ctx, pos: Pos, source: str, what: str, refs_out: list, allow_answer: bool):
+    try:
+        tree = parse_template(source)
+    except TemplateProblem as exc:
+        ctx.err(Pos(pos.line + exc.lineno - 1, pos.col), f"{what}: {exc.message}; check the {{{{ }}}} and {{% %}} marks")
+        return None
+    if not allow_answer and uses_name(tree, "answer"):
+        ctx.err(pos, f"{what} uses 'answer', which only exists in conditions after the question is answered; use answers.<step_id>")
+    refs_out.extend((ref, pos) for ref in answer_references(tree))
+    return compile_template(source)
+
+
+def _condition(ctx: _Ctx, pos: Pos, source: Any, what: str, refs_out: list):
+    if isinstance(source, bool):
+        source = "true" if source else "false"
+    if not isinstance(source, str) or not source.strip():
+        ctx.err(pos, f"{what} must be a condition written as text, e.g.  if: answer <= 1")
+        return None
+    try:
+        tree = parse_expression(source)
+    except TemplateProblem as exc:
+        ctx.err(pos, f"{what} '{source}': {exc.message}; write it like  answer <= 1  or  answers.best_hopes != ''")
+        return None
+    refs_out.extend((ref, pos) for ref in answer_references(tree))
+    return compile_condition(source)
+
+
+def _options(ctx: _Ctx, step: YDict) -> tuple[Option, ...]:
+    raw = step.get("options")
+    if raw is None:
+        ctx.err(step.pos, f"step '{step.get('id')}' is a {step.get('type')} question but has no 'options'; add a list of options")
+        return ()
+    if not isinstance(raw, YList) or not raw:
+        ctx.err(step.pos_of("options"), "'options' must be a list, e.g.\n  options:\n    - Mum\n    - Dad")
+        return ()
+    options: list[Option] = []
+    for i, item in enumerate(raw):
+        pos = raw.pos_of(i)
+        if isinstance(item, YDict):
+            unknown = set(item) - {"id", "label"}
+            for key in unknown:
+                ctx.err(item.key_pos_of(key), f"unknown option key '{key}'{_suggest(key, {'id', 'label'})}")
+            label = _want_str(ctx, item, "label", True, "an option")
+            oid = _want_str(ctx, item, "id", False, "an option") or label
+        elif isinstance(item, (str, int)) and not isinstance(item, bool) and str(item).strip():
+            label = oid = str(item).strip()
+        else:
+            ctx.err(pos, f"an option must be text or a mapping with id and label, not {_type_name(item)}")
+            continue
+        if label is None or oid is None:
+            continue
+        if any(o.id == oid for o in options):
+            ctx.err(pos, f"option '{oid}' appears twice; each option needs a different id")
+            continue
+        if len(label) > 200:
+            ctx.err(pos, "an option label must be under 200 characters, so it fits on a button")
+        options.append(Option(oid, label))
+    return tuple(options)
+
+
+def _next(ctx: _Ctx, step: YDict, refs: list) -> list[Branch]:
+    if "next" not in step:
+        return []
+    raw = step["next"]
+    pos = step.pos_of("next")
+    if isinstance(raw, str):
+        return [Branch(END if raw == "end" else raw, pos=pos)]
+    if not isinstance(raw, YList) or not raw:
+        ctx.err(pos, "'next' must be a step id, 'end', or a list of  - if: <condition>  goto: <step id>  ending with a  - goto:  default")
+        return []
+    branches: list[Branch] = []
+    for i, item in enumerate(raw):
+        ipos = raw.pos_of(i)
+        if not isinstance(item, YDict):
+            ctx.err(ipos, "each entry under 'next' must be a mapping with 'goto' (and 'if' for all but the last)")
+            continue
+        for key in set(item) - {"if", "goto"}:
+            ctx.err(item.key_pos_of(key), f"unknown key '{key}' in a 'next' entry{_suggest(key, {'if', 'goto'})}")
+        goto = _want_str(ctx, item, "goto", True, "a 'next' entry")
+        if goto is None:
+            continue
+        test = None
+        cond = item.get("if")
+        if "if" in item:
+            test = _condition(ctx, item.pos_of("if"), cond, "the 'if' condition", refs)
+        branches.append(Branch(END if goto == "end" else goto, cond if "if" in item else None, test, item.pos_of("goto")))
+    if branches and branches[-1].condition is not None:
+        ctx.err(raw.pos_of(len(raw) - 1), "the last entry under 'next' has an 'if', so some answers have nowhere to go; add a default  - goto: <step id>  without 'if'")
+    for b in branches[:-1]:
+        if b.condition is None:
+            ctx.err(b.pos or pos, "an entry under 'next' without 'if' must be the last one; the entries after it can never be reached")
+    return branches
+
+
+def _step(ctx: _Ctx, raw: Any, pos: Pos, refs: dict) -> Step | None:
+    if not isinstance(raw, YDict):
+        ctx.err(pos, f"each step must be a mapping with an id and 'ask' or 'say', not {_type_name(raw)}")
+        return None
+    sid = _want_str(ctx, raw, "id", True, "a step")
+    if sid is not None and not STEP_ID_RE.match(sid):
+        ctx.err(raw.pos_of("id"), f"step id '{sid}' must start with a lower-case letter and use only a-z, 0-9 and _ (e.g. best_hopes)")
+    stype = raw.get("type")
+    if stype is None:
+        stype = "say" if "say" in raw else "text"
+    if stype not in STEP_TYPES:
+        ctx.err(raw.pos_of("type"), f"unknown step type '{stype}'{_suggest(stype, STEP_TYPES)}; use one of {', '.join(STEP_TYPES)}")
+        return None
+    if stype == "say" and "ask" in raw:
+        ctx.err(raw.key_pos_of("ask"), "a 'say' step only shows a message; use 'say:' for its text, or make it a question type")
+    if stype != "say" and "say" in raw:
+        ctx.err(raw.key_pos_of("say"), f"a {stype} question uses 'ask:' for its wording, not 'say:'")
+    allowed = TYPE_KEYS[stype]
+    for key in raw:
+        if key not in allowed:
+            hint = _suggest(key, allowed)
+            if not hint and key in ALL_STEP_KEYS:
+                hint = f"; '{key}' does not apply to a {stype} step"
+            ctx.err(raw.key_pos_of(key), f"unknown key '{key}'{hint}")
+    step_refs: list = []
+    cond_refs: list = []
+    text_key = "say" if stype == "say" else "ask"
+    text = _want_str(ctx, raw, text_key, True, f"step '{sid}'") or ""
+    render = _template(ctx, raw.pos_of(text_key), text, f"the '{text_key}' text", step_refs, False) if text else None
+    step = Step(id=sid or f"?{pos.line}", type=stype, text=text, render=render or (lambda c: text), pos=raw.pos)
+    step.optional = _want_bool(ctx, raw, "optional")
+    if "help" in raw:
+        step.help = _want_str(ctx, raw, "help", False, "step")
+    if stype in ("choice", "multi"):
+        step.options = _options(ctx, raw)
+    if stype in ("scale", "number"):
+        step.min = _want_int(ctx, raw, "min")
+        step.max = _want_int(ctx, raw, "max")
+        if stype == "scale":
+            step.min = 0 if step.min is None else step.min
+            step.max = 10 if step.max is None else step.max
+            step.min_label = _want_str(ctx, raw, "min_label", False, "step")
+            step.max_label = _want_str(ctx, raw, "max_label", False, "step")
+            if step.max - step.min > 20:
+                ctx.err(raw.pos, "a scale can have at most 21 points (e.g. 0 to 10); use a number question for wider ranges")
+        if step.min is not None and step.max is not None and step.min >= step.max:
+            ctx.err(raw.pos_of("max") if "max" in raw else raw.pos, f"'max' ({step.max}) must be greater than 'min' ({step.min})")
+    if stype == "text":
+        step.min_length = _want_int(ctx, raw, "min_length")
+        step.max_length = _want_int(ctx, raw, "max_length")
+        if step.min_length is not None and step.max_length is not None and step.min_length > step.max_length:
+            ctx.err(raw.pos_of("max_length"), "'max_length' must not be less than 'min_length'")
+        if "pattern" in raw:
+            pat = _want_str(ctx, raw, "pattern", False, "step")
+            if pat is not None:
+                try:
+                    step.pattern = re.compile(pat)
+                except re.error as exc:
+                    ctx.err(raw.pos_of("pattern"), f"'pattern' is not a valid regular expression: {exc.msg}")
+    if stype == "multi":
+        step.min_choices = _want_int(ctx, raw, "min_choices")
+        step.max_choices = _want_int(ctx, raw, "max_choices")
+        n = len(step.options)
+        for key in ("min_choices", "max_choices"):
+            value = getattr(step, key)
+            if value is not None and n and not (1 <= value <= n):
+                ctx.err(raw.pos_of(key), f"'{key}' must be between 1 and the number of options ({n})")
+    if "errors" in raw:
+        errs = raw["errors"]
+        if not isinstance(errs, YDict):
+            ctx.err(raw.pos_of("errors"), "'errors' must be a mapping from a rule (e.g. min_length) to the message to show")
+        else:
+            for key, value in errs.items():
+                if key not in ERROR_KEYS:
+                    ctx.err(errs.key_pos_of(key), f"unknown error rule '{key}'{_suggest(key, ERROR_KEYS)}")
+                elif not isinstance(value, str) or not value.strip():
+                    ctx.err(errs.pos_of(key), f"the message for '{key}' must be text")
+                else:
+                    step.errors[key] = value
+    if "validate" in raw:
+        checks = raw["validate"]
+        if not isinstance(checks, YList):
+            ctx.err(raw.pos_of("validate"), "'validate' must be a list of  - if: <condition>  error: <message>")
+        else:
+            for i, item in enumerate(checks):
+                if not isinstance(item, YDict):
+                    ctx.err(checks.pos_of(i), "each 'validate' entry must be a mapping with 'if' and 'error'")
+                    continue
+                for key in set(item) - {"if", "error"}:
+                    ctx.err(item.key_pos_of(key), f"unknown key '{key}' in a 'validate' entry{_suggest(key, {'if', 'error'})}")
+                error = _want_str(ctx, item, "error", True, "a 'validate' entry")
+                if "if" not in item:
+                    ctx.err(item.pos, "a 'validate' entry needs 'if': the condition under which the answer is refused")
+                    continue
+                test = _condition(ctx, item.pos_of("if"), item["if"], "the 'if' condition", cond_refs)
+                if test and error:
+                    step.checks.append(Check(str(item["if"]), error, test))
+    step.next = _next(ctx, raw, cond_refs)
+    refs[step.id] = (step_refs, cond_refs)
+    return step
+
+
+def _successors(flow_steps: list[Step], index: int) -> list[str]:
+    step = flow_steps[index]
+    if step.next:
+        return [b.goto for b in step.next]
+    return [flow_steps[index + 1].id if index + 1 < len(flow_steps) else END]
+
+
+def _lint_graph(ctx: _Ctx, steps: list[Step], refs: dict) -> None:
+    ids = {s.id for s in steps}
+    succ: dict[str, list[str]] = {}
+    for i, step in enumerate(steps):
+        targets = []
+        for b in step.next:
+            if b.goto != END and b.goto not in ids:
+                ctx.err(b.pos or step.pos, f"'goto: {b.goto}' names no step in this flow{_suggest(b.goto, ids)}")
+            else:
+                targets.append(b.goto)
+        succ[step.id] = targets if step.next else _successors(steps, i)
+    # reachability
+    seen, todo = set(), [steps[0].id]
+    while todo:
+        sid = todo.pop()
+        if sid in seen or sid == END:
+            continue
+        seen.add(sid)
+        todo.extend(succ.get(sid, []))
+    for step in steps:
+        if step.id not in seen:
+            ctx.err(step.pos, f"step '{step.id}' can never be reached: no 'next' leads to it and the step before it goes elsewhere; link it or remove it")
+    # answers available on every path: dominators over the step graph
+    preds: dict[str, set[str]] = {s.id: set() for s in steps}
+    for sid, targets in succ.items():
+        for t in targets:
+            if t in preds:
+                preds[t].add(sid)
+    order = [s.id for s in steps if s.id in seen]
+    dom: dict[str, set[str]] = {sid: set(order) for sid in order}
+    dom[order[0]] = {order[0]}
+    changed = True
+    while changed:
+        changed = False
+        for sid in order[1:]:
+            ps = [dom[p] for p in preds[sid] if p in dom]
+            new = set.intersection(*ps) if ps else set()
+            new = new | {sid}
+            if new != dom[sid]:
+                dom[sid], changed = new, True
+    by_id = {s.id: s for s in steps}
+    for sid in order:
+        step_refs, cond_refs = refs.get(sid, ([], []))
+        before = {d for d in dom[sid] if d != sid and by_id[d].is_question}
+        for ref_list, available, where in (
+            (step_refs, before, "the wording"),
+            (cond_refs, before | ({sid} if by_id[sid].is_question else set()), "a condition"),
+        ):
+            for ref, pos in ref_list:
+                if ref not in by_id:
+                    ctx.err(pos, f"{where} of step '{sid}' uses answers.{ref}, but there is no step '{ref}'{_suggest(ref, by_id)}")
+                elif not by_id[ref].is_question:
+                    ctx.err(pos, f"{where} of step '{sid}' uses answers.{ref}, but '{ref}' is a say step and has no answer")
+                elif ref not in available:
+                    ctx.err(pos, f"{where} of step '{sid}' uses answers.{ref}, but on some path '{ref}' has not been asked yet; only use answers from steps that always come before")
+
+
+def load_flow_text(text: str, filename: str) -> tuple[Flow | None, list[SourceError]]:
+    ctx = _Ctx(filename)
+    data, errors = parse_yaml(text, filename)
+    ctx.errors.extend(errors)
+    if data is None and errors:
+        return None, ctx.errors
+    if not isinstance(data, YDict):
+        ctx.err(getattr(data, "pos", Pos(1, 1)), f"a flow file must be a mapping (id:, version:, title:, audience:, steps:), not a {_type_name(data)}")
+        return None, ctx.errors
+    for key in data:
+        if key not in FLOW_KEYS:
+            ctx.err(data.key_pos_of(key), f"unknown key '{key}'{_suggest(key, FLOW_KEYS)}")
+    fid = _want_str(ctx, data, "id", True, "the flow")
+    if fid is not None and not FLOW_ID_RE.match(fid):
+        ctx.err(data.pos_of("id"), f"flow id '{fid}' must start with a lower-case letter and use only a-z, 0-9 and - (e.g. scaling-checkin)")
+    version = _want_int(ctx, data, "version")
+    if "version" not in data:
+        ctx.err(data.pos, "the flow is missing 'version'; add  version: 1  and raise it whenever you change the wording")
+    elif version is not None and version < 1:
+        ctx.err(data.pos_of("version"), "'version' must be 1 or more")
+    title = _want_str(ctx, data, "title", True, "the flow")
+    audience = _want_str(ctx, data, "audience", True, "the flow")
+    if audience is not None and audience not in AUDIENCES:
+        ctx.err(data.pos_of("audience"), f"audience '{audience}' is not known{_suggest(audience, AUDIENCES)}; use one of {', '.join(AUDIENCES)}")
+    description = _want_str(ctx, data, "description", False, "the flow") or ""
+    intro = _want_str(ctx, data, "intro", False, "the flow")
+    render_intro = None
+    if intro:
+        render_intro = _template(ctx, data.pos_of("intro"), intro, "the intro", [], False)
+    steps: list[Step] = []
+    refs: dict = {}
+    raw_steps = data.get("steps")
+    if raw_steps is None:
+        ctx.err(data.pos, "the flow has no 'steps'; add a list of steps, each with an id and 'ask' or 'say'")
+    elif not isinstance(raw_steps, YList) or not raw_steps:
+        ctx.err(data.pos_of("steps"), "'steps' must be a list of steps, each starting with '- id: ...'")
+    else:
+        seen: dict[str, Pos] = {}
+        for i, raw in enumerate(raw_steps):
+            step = _step(ctx, raw, raw_steps.pos_of(i), refs)
+            if step is None:
+                continue
+            if step.id in seen:
+                ctx.err(step.pos, f"step id '{step.id}' is used twice (first at line {seen[step.id].line}); give each step its own id")
+                continue
+            seen[step.id] = step.pos
+            steps.append(step)
+        if steps and not any(s.is_question for s in steps):
+            ctx.err(raw_steps.pos, "the flow asks nothing; add at least one question step")
+        if steps:
+            _lint_graph(ctx, steps, refs)
+    if ctx.errors:
+        return None, sorted(ctx.errors, key=lambda e: (e.line, e.col))
+    number = 0
+    for step in steps:
+        if step.is_question:
+            number += 1
+            step.number = number
+    flow = Flow(
+        id=fid, version=version, title=title, audience=audience, steps=steps, source=text, path=filename,
+        description=description.strip(), intro=intro, render_intro=render_intro,
+    )
+    return flow, []
+
+
+def load_flow_file(path: Path | str) -> tuple[Flow | None, list[SourceError]]:
+    path = Path(path)
+    text, errors = read_source(path)
+    if text is None:
+        return None, errors
+    return load_flow_text(text, str(path))
+
+
+def flow_files(paths) -> tuple[list[Path], list[SourceError]]:
+    """Expand files and folders into flow files (*.yaml, *.yml), skipping flows/tests."""
+    found: list[Path] = []
+    errors: list[SourceError] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            for f in sorted(list(p.rglob("*.yaml")) + list(p.rglob("*.yml"))):
+                rel = f.relative_to(p).parts
+                if "tests" in rel[:-1] or f.name.startswith("."):
+                    continue
+                found.append(f)
+        elif p.exists():
+            found.append(p)
+        else:
+            errors.append(SourceError(str(p), 1, 1, "no such file or folder"))
+    return found, errors

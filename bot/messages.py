@@ -1,0 +1,23 @@
+"""The bot's own sentences (everything that is not flow content), from messages.yaml."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+
+@lru_cache(maxsize=1)
+def messages() -> dict[str, Any]:
+    text = resources.files("bot").joinpath("messages.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def msg(path: str, **values: Any) -> str:
+    """``msg("navigation.progress", n=3, total=8)`` -> "Question 3 of 8"."""
+    node: Any = messages()
+    for part in path.split("."):
+        node = node[part]
+    return node.format(**values) if values else node
