@@ -29,7 +29,7 @@ def fold(text: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def _vocab() -> tuple[frozenset, frozenset, dict]:
+def vocabulary() -> tuple[frozenset, frozenset, dict]:
     p = messages()["parsing"]
     return (
         frozenset(fold(str(w)) for w in p["yes_words"]),
@@ -42,7 +42,7 @@ def parse_int(text: str) -> int | None:
     t = fold(text)
     if re.fullmatch(r"[+-]?\d{1,9}", t):
         return int(t)
-    return _vocab()[2].get(t)
+    return vocabulary()[2].get(t)
 
 
 def _match_option(step: Step, token: str):
@@ -100,7 +100,7 @@ def parse(step: Step, text: str | None, button: str | None = None) -> Any:
             raise Invalid("number", min=lo, max=hi)
         return value
     if kind == "yesno":
-        yes, no, _ = _vocab()
+        yes, no, _ = vocabulary()
         t = fold(raw)
         if t in yes:
             return True

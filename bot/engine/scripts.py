@@ -1,0 +1,148 @@
+"""Scripted conversations: YAML files that pin a flow's behaviour.
+
+A script names a flow and lists conversations; each is a list of ``bot:`` expectations
+(``*`` wildcards), ``user:`` lines and ``press:`` button presses, then the answers and
+status expected at the end. A :class:`Driver` plays a conversation; the default one runs
+through the conversation service on an in-memory store, and frontends (Telegram) provide
+their own so the same scripts prove every frontend gives the same answers.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from bot.engine.yamlpos import SourceError, YDict, YList, parse_yaml, read_source
+
+
+@dataclass
+class ScriptLine:
+    kind: str  # bot | user | press
+    text: str
+    line: int
+
+
+@dataclass
+class ScriptedConversation:
+    file: str
+    flow: str
+    name: str
+    script: list[ScriptLine]
+    answers: dict | None
+    status: str | None
+    line: int
+
+
+@dataclass
+class Outcome:
+    conversation: ScriptedConversation
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+class Driver(Protocol):
+    def start(self, flow_id: str) -> list[str]: ...
+    def send(self, text: str) -> list[str]: ...
+    def press(self, value: str) -> list[str]: ...
+    def answers(self) -> dict: ...
+    def status(self) -> str: ...
+
+
+def load_scripts(paths) -> tuple[list[ScriptedConversation], list[SourceError]]:
+    files: list[Path] = []
+    errors: list[SourceError] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            tests = p / "tests" if (p / "tests").is_dir() and p.name != "tests" else p
+            files.extend(sorted(list(tests.rglob("*.yaml")) + list(tests.rglob("*.yml"))))
+        elif p.exists():
+            files.append(p)
+        else:
+            errors.append(SourceError(str(p), 1, 1, "no such file or folder"))
+    convs: list[ScriptedConversation] = []
+    for f in files:
+        text, errs = read_source(f)
+        if text is None:
+            errors.extend(errs)
+            continue
+        data, errs = parse_yaml(text, str(f))
+        errors.extend(errs)
+        if not isinstance(data, YDict):
+            errors.append(SourceError(str(f), 1, 1, "a script file must be a mapping with 'flow' and 'conversations'"))
+            continue
+        flow = data.get("flow")
+        items = data.get("conversations")
+        if not isinstance(flow, str) or not isinstance(items, YList):
+            errors.append(SourceError(str(f), data.pos.line, data.pos.col, "a script file needs 'flow: <flow id>' and a 'conversations:' list"))
+            continue
+        for i, item in enumerate(items):
+            pos = items.pos_of(i)
+            if not isinstance(item, YDict) or not isinstance(item.get("script"), YList):
+                errors.append(SourceError(str(f), pos.line, pos.col, "each conversation needs 'name' and a 'script:' list"))
+                continue
+            lines = []
+            script = item["script"]
+            for j, entry in enumerate(script):
+                epos = script.pos_of(j)
+                if not isinstance(entry, YDict) or len(entry) != 1 or next(iter(entry)) not in ("bot", "user", "press"):
+                    errors.append(SourceError(str(f), epos.line, epos.col, "each script line is one of  - bot: ...  - user: ...  - press: ..."))
+                    continue
+                kind, value = next(iter(entry.items()))
+                lines.append(ScriptLine(kind, "" if value is None else str(value), epos.line))
+            answers = item.get("answers")
+            convs.append(ScriptedConversation(
+                str(f), str(item.get("flow", flow)), str(item.get("name", f"conversation {i + 1}")), lines,
+                dict(answers) if isinstance(answers, dict) else None, item.get("status"), pos.line,
+            ))
+    return convs, errors
+
+
+def _wildcard(pattern: str) -> re.Pattern:
+    parts = [re.escape(p) for p in pattern.split("*")]
+    return re.compile(".*".join(parts), re.DOTALL)
+
+
+def _norm(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _norm(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_norm(v) for v in value]
+    return value
+
+
+def play(conv: ScriptedConversation, driver: Driver) -> Outcome:
+    out = Outcome(conv)
+    pending = driver.start(conv.flow)
+    for line in conv.script:
+        where = f"{conv.file}:{line.line}"
+        if line.kind == "bot":
+            rx = _wildcard(line.text.strip())
+            for k, shown in enumerate(pending):
+                if rx.fullmatch(shown.strip()):
+                    pending = pending[k + 1:]
+                    break
+            else:
+                seen = "\n".join(f"    | {s}".replace("\n", "\n    | ") for s in pending) or "    (nothing)"
+                out.failures.append(f"{where}: expected the bot to say\n    {line.text!r}\nbut it said:\n{seen}")
+                return out
+        elif line.kind == "user":
+            pending = driver.send(line.text)
+        else:
+            pending = driver.press(line.text)
+    if conv.answers is not None:
+        got = driver.answers()
+        for key, want in conv.answers.items():
+            have = got.get(key, "<no answer>")
+            if _norm(have) != _norm(want):
+                diff = "\n".join(difflib.unified_diff([repr(want)], [repr(have)], "expected", "recorded", lineterm=""))
+                out.failures.append(f"{conv.file}:{conv.line}: answer '{key}' differs\n{diff}")
+    if conv.status is not None and driver.status() != conv.status:
+        out.failures.append(f"{conv.file}:{conv.line}: expected status {conv.status}, got {driver.status()}")
+    return out
+

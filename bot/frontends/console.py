@@ -1,0 +1,126 @@
+"""The terminal frontend: reads lines, renders prompts. All rules live in the service.
+
+Works the same with a person at a terminal and with piped stdin; ends cleanly on EOF or
+Ctrl-C with everything answered already committed.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from bot.conversation import ConversationService, Reply
+from bot.engine.answers import fold, vocabulary
+from bot.engine.runner import Input, Prompt
+from bot.messages import msg
+
+
+class Console:
+    def __init__(self, service: ConversationService, person_key: str, name: str | None = None,
+                 stdin: TextIO | None = None, stdout: TextIO | None = None):
+        self.service = service
+        self.stdin = stdin or sys.stdin
+        self.stdout = stdout or sys.stdout
+        self.person = service.person(person_key, name)
+        self.interactive = self.stdin.isatty() if hasattr(self.stdin, "isatty") else False
+
+    def say(self, text: str = "") -> None:
+        self.stdout.write(text + "\n")
+        self.stdout.flush()
+
+    def ask_line(self) -> str | None:
+        if self.interactive:
+            self.stdout.write("> ")
+            self.stdout.flush()
+        line = self.stdin.readline()
+        if line == "":
+            return None
+        return line.rstrip("\r\n")
+
+    def render(self, prompts: list[Prompt]) -> None:
+        for p in prompts:
+            prefix = "! " if p.kind in ("error", "safeguarding") else ""
+            self.say(prefix + p.plain())
+            self.say()
+
+    def choose_flow(self) -> str | None:
+        flows = self.service.flows()
+        if not flows:
+            self.say(msg("console.no_flows"))
+            return None
+        self.say(msg("console.choose_flow"))
+        for i, f in enumerate(flows, 1):
+            self.say(f"{i}. {f.title} ({f.id})")
+        while True:
+            line = self.ask_line()
+            if line is None:
+                return None
+            t = fold(line)
+            if t.isdigit() and 1 <= int(t) <= len(flows):
+                return flows[int(t) - 1].id
+            for f in flows:
+                if t in (fold(f.id), fold(f.title)):
+                    return f.id
+            self.say(msg("validation.choice"))
+
+    def yes_no(self, question: str) -> bool | None:
+        yes, no, _ = vocabulary()  # the same yes/no words the flows accept
+        self.say(question)
+        while True:
+            line = self.ask_line()
+            if line is None:
+                return None
+            if fold(line) in yes:
+                return True
+            if fold(line) in no:
+                return False
+            self.say(msg("validation.yesno"))
+
+    def run(self, flow_id: str | None = None) -> int:
+        self.say(msg("console.welcome"))
+        self.say()
+        try:
+            reply = self._open(flow_id)
+            if reply is None:
+                self.say(msg("console.goodbye"))
+                return 0
+            self.render(reply.prompts)
+            while reply.status == "in_progress":
+                line = self.ask_line()
+                if line is None:
+                    self.say()
+                    self.say(msg("console.goodbye"))
+                    return 0
+                reply = self.service.handle(self.person, Input.from_text(line), conversation_id=reply.conversation_id)
+                if reply.closed:
+                    break
+                self.render(reply.prompts)
+            return 0
+        except KeyboardInterrupt:
+            self.say()
+            self.say(msg("console.goodbye"))
+            return 130
+
+    def _open(self, flow_id: str | None) -> Reply | None:
+        active = self.service.active(self.person)
+        if active is not None and (flow_id is None or active.flow_id == flow_id):
+            flow = self.service.runner_for(active).flow
+            answer = self.yes_no(msg("console.resume_offer", title=flow.title, started=active.started_at[:16].replace("T", " ")))
+            if answer is None:
+                return None
+            if answer:
+                self.say(msg("console.resumed"))
+                return self.service.current(self.person)
+            self.service.cancel_active(self.person)
+        if flow_id is None:
+            flow_id = self.choose_flow()
+            if flow_id is None:
+                return None
+        return self.service.start(self.person, flow_id, frontend="console")
+
+
+def run_console(service: ConversationService, person_key: str, name: str | None, flow_id: str | None,
+                stdin=None, stdout=None) -> int:
+    return Console(service, person_key, name, stdin, stdout).run(flow_id)
+
+

@@ -1,0 +1,136 @@
+"""Transcripts out: Markdown, HTML (one self-contained file), CSV and JSON."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+
+from bot.store import Store
+
+
+class ExportError(Exception):
+    pass
+
+
+def transcript_data(store: Store, conversation_id: int) -> dict:
+    conv = store.conversation(conversation_id)
+    if conv is None:
+        raise ExportError(f"no conversation with id {conversation_id}")
+    person = store.get_person(conv.person_id) or {}
+    source = store.snapshot_source(conv.flow_sha) or ""
+    title = conv.flow_id
+    for line in source.splitlines():
+        if line.startswith("title:"):
+            title = line.split(":", 1)[1].strip().strip("'\"")
+            break
+    return {
+        "conversation_id": conv.id,
+        "flow": {"id": conv.flow_id, "version": conv.flow_version, "title": title, "sha256": conv.flow_sha},
+        "person": {"key": person.get("key"), "name": person.get("display_name")},
+        "status": conv.status,
+        "started_at": conv.started_at,
+        "updated_at": conv.updated_at,
+        "finished_at": conv.finished_at,
+        "answers": [
+            {"step_id": a["step_id"], "value": a["value"], "raw": a["raw"], "shown": a["shown"],
+             "answered_at": a["answered_at"], "revision": a["revision"]}
+            for a in store.answers(conversation_id)
+        ],
+        "transcript": [
+            {"time": t["created_at"], "from": "bot" if t["direction"] == "out" else "person", "kind": t["kind"],
+             "step_id": t["step_id"], "text": t["text"], "flagged": bool(t.get("flagged"))}
+            for t in store.transcript(conversation_id)
+        ],
+    }
+
+
+def render(items: list[dict], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(items if len(items) != 1 else items[0], indent=2, ensure_ascii=False) + "\n"
+    if fmt == "md":
+        return "\n\n---\n\n".join(_markdown(d) for d in items) + "\n"
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["conversation_id", "flow_id", "flow_version", "person", "time", "from", "kind", "step_id", "text", "flagged"])
+        for d in items:
+            for t in d["transcript"]:
+                w.writerow([d["conversation_id"], d["flow"]["id"], d["flow"]["version"], d["person"]["name"] or d["person"]["key"],
+                            t["time"], t["from"], t["kind"], t["step_id"] or "", t["text"], "yes" if t["flagged"] else ""])
+        return buf.getvalue()
+    if fmt == "html":
+        return _html(items)
+    raise ExportError(f"unknown format '{fmt}'; use md, html, csv or json")
+
+
+def _who(d: dict) -> str:
+    return d["person"]["name"] or d["person"]["key"] or "unknown"
+
+
+def _markdown(d: dict) -> str:
+    out = [
+        f"# {d['flow']['title']} (version {d['flow']['version']})",
+        "",
+        f"- Conversation: {d['conversation_id']}",
+        f"- Who: {_who(d)}",
+        f"- Started: {d['started_at']}",
+        f"- Status: {d['status']}" + (f", finished {d['finished_at']}" if d["finished_at"] else ""),
+        "",
+        "## Answers",
+        "",
+    ]
+    out += [f"- **{a['step_id']}**: {a['shown']}" + (f" (typed: “{a['raw']}”)" if a["raw"] not in (None, a["shown"]) else "")
+            for a in d["answers"]] or ["(no answers yet)"]
+    out += ["", "## Transcript", ""]
+    for t in d["transcript"]:
+        flag = " ⚠ **safeguarding flag**" if t["flagged"] else ""
+        text = t["text"].replace("\n", "  \n> ")
+        out.append(f"**{t['from']}** · {t['time']}{flag}  \n> {text}\n")
+    return "\n".join(out)
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;color:#222;line-height:1.45}
+h1{font-size:1.4rem;margin-bottom:.2rem} h2{font-size:1.1rem;border-bottom:1px solid #ccc;margin-top:1.6rem}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem} dt{font-weight:600}
+.line{margin:.5rem 0;padding:.4rem .7rem;border-radius:.4rem;white-space:pre-wrap;page-break-inside:avoid}
+.bot{background:#f1f4f8} .person{background:#fff8e6;margin-left:2rem} .flag{border:2px solid #b00020}
+.meta{font-size:.75rem;color:#666} .sep{page-break-after:always}
+@media print{body{margin:0;max-width:none}.line{border:1px solid #ddd}}
+"""
+
+
+def _html(items: list[dict]) -> str:
+    e = html.escape
+    parts = ["<!doctype html><html lang='en-GB'><head><meta charset='utf-8'>",
+             "<title>restorative-bot transcripts</title><style>", _CSS, "</style></head><body>"]
+    for i, d in enumerate(items):
+        if i:
+            parts.append("<div class='sep'></div>")
+        parts.append(f"<h1>{e(d['flow']['title'])} <small>(version {d['flow']['version']})</small></h1><dl>")
+        for k, v in (("Conversation", d["conversation_id"]), ("Who", _who(d)), ("Started", d["started_at"]),
+                     ("Status", d["status"]), ("Finished", d["finished_at"] or "—")):
+            parts.append(f"<dt>{e(k)}</dt><dd>{e(str(v))}</dd>")
+        parts.append("</dl><h2>Answers</h2><dl>")
+        for a in d["answers"]:
+            parts.append(f"<dt>{e(a['step_id'])}</dt><dd>{e(a['shown'] or '')}</dd>")
+        parts.append("</dl><h2>Transcript</h2>")
+        for t in d["transcript"]:
+            cls = "bot" if t["from"] == "bot" else "person"
+            flag = " flag" if t["flagged"] else ""
+            note = " · safeguarding flag" if t["flagged"] else ""
+            parts.append(f"<div class='line {cls}{flag}'><div class='meta'>{e(t['from'])} · {e(t['time'])}{note}</div>{e(t['text'])}</div>")
+    parts.append("</body></html>\n")
+    return "".join(parts)
+
+
+def export(store: Store, *, session: int | None = None, all_: bool = False, fmt: str = "md") -> str:
+    if session is not None:
+        ids = [session]
+    elif all_:
+        ids = store.conversation_ids()
+    else:
+        raise ExportError("say what to export: --session ID or --all")
+    return render([transcript_data(store, i) for i in ids], fmt)

@@ -1,0 +1,433 @@
+"""The store: every table, migration and query (the only module with SQL).
+
+SQLite through sqlite-utils, in WAL mode. Each input to a conversation is committed in
+one transaction (answer + transcript lines + new state + processed-input key) before a
+reply is sent. Timestamps are UTC ISO 8601. The schema version lives in
+``PRAGMA user_version``; :data:`MIGRATIONS` upgrades an older database in place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+import sqlite_utils
+
+DEFAULT_DB = "restorative.db"
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def default_db_path() -> str:
+    return os.environ.get("RESTORATIVE_DB") or DEFAULT_DB
+
+
+class StoreError(Exception):
+    """A database that cannot be opened or used; the message is for people."""
+
+
+# --- migrations --------------------------------------------------------------------
+# Never edit a released migration: add a new one. tests/fixtures/db_v1.sqlite was made
+# by migration 1 and must keep upgrading cleanly.
+
+def _m1_core(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE people (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,          -- 'tg:12345', 'console:alex'
+            display_name TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE flow_snapshots (
+            sha TEXT PRIMARY KEY,              -- sha256 of the flow file's text
+            flow_id TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            source TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE conversations (
+            id INTEGER PRIMARY KEY,
+            person_id INTEGER NOT NULL REFERENCES people(id),
+            flow_id TEXT NOT NULL,
+            flow_version INTEGER NOT NULL,
+            flow_sha TEXT NOT NULL REFERENCES flow_snapshots(sha),
+            state TEXT NOT NULL,
+            session TEXT NOT NULL,             -- JSON: answers so far, path taken
+            status TEXT NOT NULL DEFAULT 'in_progress',  -- in_progress | completed | cancelled
+            frontend TEXT,
+            chat_id TEXT,
+            started_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            finished_at TEXT
+        );
+        CREATE INDEX idx_conversations_person ON conversations(person_id, status);
+        CREATE TABLE answers (
+            id INTEGER PRIMARY KEY,
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id),
+            step_id TEXT NOT NULL,
+            value TEXT,                        -- JSON of the parsed value
+            raw TEXT,                          -- exactly what was typed or pressed
+            shown TEXT,                        -- the answer as read back to the person
+            revision INTEGER NOT NULL DEFAULT 1,
+            current INTEGER NOT NULL DEFAULT 1,
+            answered_at TEXT NOT NULL,
+            UNIQUE (conversation_id, step_id)
+        );
+        CREATE TABLE transcript (
+            id INTEGER PRIMARY KEY,
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id),
+            direction TEXT NOT NULL,           -- 'in' (from the person) | 'out' (from the bot)
+            kind TEXT,                         -- question | message | error | info | answer | command
+            step_id TEXT,
+            text TEXT NOT NULL,
+            input_key TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX idx_transcript_conversation ON transcript(conversation_id, id);
+        CREATE TABLE inputs (
+            key TEXT PRIMARY KEY,              -- e.g. 'tg:update:123': a repeated key changes nothing
+            conversation_id INTEGER,
+            reply TEXT,                        -- JSON of the prompts returned the first time
+            created_at TEXT NOT NULL
+        );
+        """
+    )
+
+
+def _m2_cases_alerts_audit(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE cases (
+            id INTEGER PRIMARY KEY,
+            ref TEXT NOT NULL,
+            practitioner_id INTEGER REFERENCES people(id),
+            created_at TEXT NOT NULL,
+            UNIQUE (practitioner_id, ref)
+        );
+        ALTER TABLE conversations ADD COLUMN case_id INTEGER REFERENCES cases(id);
+        CREATE INDEX idx_conversations_case ON conversations(case_id);
+        ALTER TABLE transcript ADD COLUMN flagged INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY,
+            conversation_id INTEGER REFERENCES conversations(id),
+            person_id INTEGER REFERENCES people(id),
+            transcript_id INTEGER REFERENCES transcript(id),
+            concern TEXT NOT NULL,
+            words TEXT NOT NULL,               -- verbatim
+            created_at TEXT NOT NULL,
+            notify_count INTEGER NOT NULL DEFAULT 0,
+            next_notify_at TEXT,
+            acknowledged_at TEXT,
+            acknowledged_by TEXT
+        );
+        CREATE INDEX idx_alerts_open ON alerts(acknowledged_at, next_notify_at);
+        CREATE TABLE audit (
+            id INTEGER PRIMARY KEY,
+            actor TEXT,
+            action TEXT NOT NULL,
+            target TEXT,
+            detail TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX idx_audit_time ON audit(created_at);
+        """
+    )
+
+
+MIGRATIONS = [_m1_core, _m2_cases_alerts_audit]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@dataclass
+class Conversation:
+    id: int
+    person_id: int
+    flow_id: str
+    flow_version: int
+    flow_sha: str
+    state: str
+    session: dict
+    status: str
+    started_at: str
+    updated_at: str
+    finished_at: str | None
+    case_id: int | None = None
+    frontend: str | None = None
+    chat_id: str | None = None
+
+    @classmethod
+    def from_row(cls, row: dict) -> "Conversation":
+        return cls(
+            id=row["id"], person_id=row["person_id"], flow_id=row["flow_id"], flow_version=row["flow_version"],
+            flow_sha=row["flow_sha"], state=row["state"], session=json.loads(row["session"]), status=row["status"],
+            started_at=row["started_at"], updated_at=row["updated_at"], finished_at=row["finished_at"],
+            case_id=row.get("case_id"), frontend=row.get("frontend"), chat_id=row.get("chat_id"),
+        )
+
+
+class Store:
+    def __init__(self, path: str | Path | None = None, *, synchronous: str = "FULL", create: bool = True):
+        self.path = str(path or default_db_path())
+        if self.path != ":memory:":
+            p = Path(self.path)
+            if not create and not p.exists():
+                raise StoreError(f"{self.path}: no such database; start a conversation first or check --db")
+            if p.exists() and p.is_dir():
+                raise StoreError(f"{self.path}: is a folder, not a database file")
+            if not p.parent.exists():
+                raise StoreError(f"{self.path}: the folder {p.parent} does not exist")
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            self.db = sqlite_utils.Database(conn)
+            if self.path != ":memory:":
+                self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute(f"PRAGMA synchronous={synchronous}")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self.migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: cannot open the database ({exc}); is it a restorative-bot database?") from None
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    # -- schema ----------------------------------------------------------------------
+    @property
+    def version(self) -> int:
+        return self.db.execute("PRAGMA user_version").fetchone()[0]
+
+    def migrate(self, upto: int | None = None) -> int:
+        target = SCHEMA_VERSION if upto is None else upto
+        current = self.version
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: the database is schema version {current}, newer than this restorative-bot"
+                f" ({SCHEMA_VERSION}); upgrade restorative-bot"
+            )
+        for number in range(current + 1, target + 1):
+            with self.transaction():
+                MIGRATIONS[number - 1](self.db)
+                self.db.execute(f"PRAGMA user_version={number}")
+        return self.version
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One write transaction; nested use joins the outer one."""
+        conn = self.db.conn
+        if conn.in_transaction:
+            yield
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    def _one(self, sql: str, params=()) -> dict | None:
+        cur = self.db.execute(sql, params)
+        row = cur.fetchone()
+        if row is None:
+            return None
+        return dict(zip([c[0] for c in cur.description], row))
+
+    def _all(self, sql: str, params=()) -> list[dict]:
+        cur = self.db.execute(sql, params)
+        cols = [c[0] for c in cur.description]
+        return [dict(zip(cols, row)) for row in cur.fetchall()]
+
+    # -- people ----------------------------------------------------------------------
+    def person(self, key: str, display_name: str | None = None) -> int:
+        row = self._one("SELECT id, display_name FROM people WHERE key = ?", (key,))
+        if row:
+            if display_name and row["display_name"] != display_name:
+                self.db.execute("UPDATE people SET display_name = ? WHERE id = ?", (display_name, row["id"]))
+            return row["id"]
+        cur = self.db.execute(
+            "INSERT INTO people (key, display_name, created_at) VALUES (?, ?, ?)", (key, display_name, now())
+        )
+        return cur.lastrowid
+
+    def get_person(self, person_id: int) -> dict | None:
+        return self._one("SELECT * FROM people WHERE id = ?", (person_id,))
+
+    # -- flows -------------------------------------------------------------------------
+    def save_snapshot(self, sha: str, flow_id: str, version: int, source: str) -> None:
+        self.db.execute(
+            "INSERT OR IGNORE INTO flow_snapshots (sha, flow_id, version, source, created_at) VALUES (?, ?, ?, ?, ?)",
+            (sha, flow_id, version, source, now()),
+        )
+
+    def snapshot_source(self, sha: str) -> str | None:
+        row = self._one("SELECT source FROM flow_snapshots WHERE sha = ?", (sha,))
+        return row["source"] if row else None
+
+    # -- conversations -----------------------------------------------------------------
+    def create_conversation(self, *, person_id: int, flow_id: str, flow_version: int, flow_sha: str, state: str,
+                            session: dict, status: str, frontend: str | None, chat_id: str | None,
+                            case_id: int | None = None) -> int:
+        t = now()
+        cur = self.db.execute(
+            """INSERT INTO conversations (person_id, flow_id, flow_version, flow_sha, state, session, status,
+               frontend, chat_id, case_id, started_at, updated_at, finished_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (person_id, flow_id, flow_version, flow_sha, state, json.dumps(session), status, frontend, chat_id,
+             case_id, t, t, t if status != "in_progress" else None),
+        )
+        return cur.lastrowid
+
+    def update_conversation(self, conversation_id: int, *, state: str, session: dict, status: str) -> None:
+        t = now()
+        self.db.execute(
+            """UPDATE conversations SET state = ?, session = ?, status = ?, updated_at = ?,
+               finished_at = CASE WHEN ? != 'in_progress' THEN ? ELSE finished_at END WHERE id = ?""",
+            (state, json.dumps(session), status, t, status, t, conversation_id),
+        )
+
+    def conversation(self, conversation_id: int) -> Conversation | None:
+        row = self._one("SELECT * FROM conversations WHERE id = ?", (conversation_id,))
+        return Conversation.from_row(row) if row else None
+
+    def active_conversation(self, person_id: int) -> Conversation | None:
+        row = self._one(
+            "SELECT * FROM conversations WHERE person_id = ? AND status = 'in_progress' ORDER BY id DESC LIMIT 1",
+            (person_id,),
+        )
+        return Conversation.from_row(row) if row else None
+
+    def conversations(self, *, person_id: int | None = None, case_id: int | None = None, limit: int | None = None) -> list[dict]:
+        where, params = [], []
+        if person_id is not None:
+            where.append("c.person_id = ?")
+            params.append(person_id)
+        if case_id is not None:
+            where.append("c.case_id = ?")
+            params.append(case_id)
+        sql = """SELECT c.id, c.flow_id, c.flow_version, c.status, c.started_at, c.updated_at, c.finished_at,
+                        c.person_id, c.case_id, p.key AS person_key, p.display_name
+                 FROM conversations c JOIN people p ON p.id = c.person_id"""
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY c.id"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return self._all(sql, params)
+
+    def conversation_ids(self) -> list[int]:
+        return [r[0] for r in self.db.execute("SELECT id FROM conversations ORDER BY id").fetchall()]
+
+    # -- answers and transcript ------------------------------------------------------
+    def save_answer(self, conversation_id: int, step_id: str, value: Any, raw: str | None, shown: str) -> None:
+        self.db.execute(
+            """INSERT INTO answers (conversation_id, step_id, value, raw, shown, answered_at)
+               VALUES (?, ?, ?, ?, ?, ?)
+               ON CONFLICT (conversation_id, step_id) DO UPDATE SET
+                 value = excluded.value, raw = excluded.raw, shown = excluded.shown,
+                 answered_at = excluded.answered_at, revision = revision + 1, current = 1""",
+            (conversation_id, step_id, json.dumps(value), raw, shown, now()),
+        )
+
+    def retract_answers(self, conversation_id: int, step_ids: list[str]) -> None:
+        for step_id in step_ids:
+            self.db.execute(
+                "UPDATE answers SET current = 0 WHERE conversation_id = ? AND step_id = ?", (conversation_id, step_id)
+            )
+
+    def answers(self, conversation_id: int, current_only: bool = True) -> list[dict]:
+        sql = "SELECT step_id, value, raw, shown, revision, current, answered_at FROM answers WHERE conversation_id = ?"
+        if current_only:
+            sql += " AND current = 1"
+        rows = self._all(sql + " ORDER BY answered_at, id", (conversation_id,))
+        for r in rows:
+            r["value"] = json.loads(r["value"]) if r["value"] is not None else None
+        return rows
+
+    def add_line(self, conversation_id: int, direction: str, text: str, *, kind: str | None = None,
+                 step_id: str | None = None, input_key: str | None = None, flagged: bool = False) -> int:
+        cur = self.db.execute(
+            """INSERT INTO transcript (conversation_id, direction, kind, step_id, text, input_key, created_at, flagged)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+            (conversation_id, direction, kind, step_id, text, input_key, now(), 1 if flagged else 0),
+        )
+        return cur.lastrowid
+
+    def transcript(self, conversation_id: int) -> list[dict]:
+        return self._all(
+            "SELECT id, direction, kind, step_id, text, created_at, flagged FROM transcript WHERE conversation_id = ? ORDER BY id",
+            (conversation_id,),
+        )
+
+    # -- exactly-once inputs ---------------------------------------------------------
+    def seen_input(self, key: str) -> dict | None:
+        row = self._one("SELECT conversation_id, reply FROM inputs WHERE key = ?", (key,))
+        if row is None:
+            return None
+        return {"conversation_id": row["conversation_id"], "reply": json.loads(row["reply"]) if row["reply"] else None}
+
+    def mark_input(self, key: str, conversation_id: int | None, reply: Any) -> None:
+        self.db.execute(
+            "INSERT INTO inputs (key, conversation_id, reply, created_at) VALUES (?, ?, ?, ?)",
+            (key, conversation_id, json.dumps(reply), now()),
+        )
+
+    # -- alerts (safeguarding) -------------------------------------------------------
+    def add_alert(self, *, conversation_id: int | None, person_id: int, transcript_id: int | None, concern: str,
+                  words: str, next_notify_at: str | None) -> int:
+        cur = self.db.execute(
+            """INSERT INTO alerts (conversation_id, person_id, transcript_id, concern, words, created_at, next_notify_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?)""",
+            (conversation_id, person_id, transcript_id, concern, words, now(), next_notify_at),
+        )
+        return cur.lastrowid
+
+    def alerts(self, open_only: bool = False) -> list[dict]:
+        sql = """SELECT a.*, p.key AS person_key, p.display_name, c.flow_id
+                 FROM alerts a JOIN people p ON p.id = a.person_id
+                 LEFT JOIN conversations c ON c.id = a.conversation_id"""
+        if open_only:
+            sql += " WHERE a.acknowledged_at IS NULL"
+        return self._all(sql + " ORDER BY a.id", ())
+
+    def alert(self, alert_id: int) -> dict | None:
+        return self._one("SELECT * FROM alerts WHERE id = ?", (alert_id,))
+
+    def due_alerts(self, at: str) -> list[dict]:
+        return self._all(
+            "SELECT * FROM alerts WHERE acknowledged_at IS NULL AND next_notify_at IS NOT NULL AND next_notify_at <= ? ORDER BY id",
+            (at,),
+        )
+
+    def mark_alert_notified(self, alert_id: int, next_notify_at: str | None) -> None:
+        self.db.execute(
+            "UPDATE alerts SET notify_count = notify_count + 1, next_notify_at = ? WHERE id = ?",
+            (next_notify_at, alert_id),
+        )
+
+    def acknowledge_alert(self, alert_id: int, by: str) -> bool:
+        cur = self.db.execute(
+            "UPDATE alerts SET acknowledged_at = ?, acknowledged_by = ?, next_notify_at = NULL WHERE id = ? AND acknowledged_at IS NULL",
+            (now(), by, alert_id),
+        )
+        return cur.rowcount == 1
+
+    # -- audit -----------------------------------------------------------------------
+    def audit(self, actor: str | None, action: str, target: str | None = None, detail: str | None = None) -> None:
+        self.db.execute(
+            "INSERT INTO audit (actor, action, target, detail, created_at) VALUES (?, ?, ?, ?, ?)",
+            (actor, action, target, detail, now()),
+        )
+
+    def audit_log(self, since: str | None = None) -> list[dict]:
+        if since:
+            return self._all("SELECT * FROM audit WHERE created_at >= ? ORDER BY id", (since,))
+        return self._all("SELECT * FROM audit ORDER BY id", ())

@@ -1,0 +1,58 @@
+"""Drivers that play scripted conversations (bot/engine/scripts.py) through the service."""
+
+from __future__ import annotations
+
+import itertools
+
+from bot.conversation import ConversationService
+from bot.engine.runner import Input
+from bot.store import Store
+
+
+class ServiceDriver:
+    """Plays a script through the conversation service and the store, as a frontend would."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, service: ConversationService):
+        self.service = service
+        self.person = service.person(f"script:{next(self._ids)}", "Script")
+        self.conv_id: int | None = None
+        self._keys = itertools.count(1)
+
+    @classmethod
+    def in_memory(cls, library, safeguarding=None) -> "ServiceDriver":
+        return cls(ConversationService(Store(":memory:"), library, safeguarding=safeguarding))
+
+    def _key(self) -> str:
+        return f"script:{self.person}:{next(self._keys)}"
+
+    def start(self, flow_id: str) -> list[str]:
+        reply = self.service.start(self.person, flow_id, input_key=self._key(), frontend="script")
+        self.conv_id = reply.conversation_id
+        return [p.plain() for p in reply.prompts]
+
+    def send(self, text: str) -> list[str]:
+        reply = self.service.handle(self.person, Input.from_text(text), input_key=self._key(), conversation_id=self.conv_id)
+        return [p.plain() for p in reply.prompts]
+
+    def press(self, value: str) -> list[str]:
+        conv = self.service.store.conversation(self.conv_id)
+        step = self.service.runner_for(conv).flow.by_id.get(conv.state)
+        button = value
+        if step is not None and step.type in ("choice", "multi"):
+            for opt in step.options:
+                if value in (opt.id, opt.label):
+                    button = opt.id
+            if step.type == "multi":
+                button = [b.strip() for b in value.split(",")]
+                button = [next((o.id for o in step.options if b in (o.id, o.label)), b) for b in button]
+        reply = self.service.handle(self.person, Input("answer", button=button), input_key=self._key(),
+                                    conversation_id=self.conv_id)
+        return [p.plain() for p in reply.prompts]
+
+    def answers(self) -> dict:
+        return {a["step_id"]: a["value"] for a in self.service.store.answers(self.conv_id)}
+
+    def status(self) -> str:
+        return self.service.store.conversation(self.conv_id).status
