@@ -6,13 +6,16 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-import yaml
+from bot.engine.yamlpos import parse_yaml
 
 
 @lru_cache(maxsize=1)
 def messages() -> dict[str, Any]:
     text = resources.files("bot").joinpath("messages.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    data, errors = parse_yaml(text, "bot/messages.yaml")  # YAML 1.2 booleans: `yes:` stays a word
+    if errors:
+        raise ValueError("\n".join(map(str, errors)))
+    return data
 
 
 def msg(path: str, **values: Any) -> str:

@@ -143,7 +143,7 @@ def _options(ctx: _Ctx, step: YDict) -> tuple[Option, ...]:
         ctx.err(step.pos, f"step '{step.get('id')}' is a {step.get('type')} question but has no 'options'; add a list of options")
         return ()
     if not isinstance(raw, YList) or not raw:
-        ctx.err(step.pos_of("options"), "'options' must be a list, e.g.\n  options:\n    - Mum\n    - Dad")
+        ctx.err(step.pos_of("options"), "'options' must be a list, one option per line, each starting with '- ' (e.g. '- Mum')")
         return ()
     options: list[Option] = []
     for i, item in enumerate(raw):
@@ -215,7 +215,8 @@ def _step(ctx: _Ctx, raw: Any, pos: Pos, refs: dict) -> Step | None:
     if stype is None:
         stype = "say" if "say" in raw else "text"
     if stype not in STEP_TYPES:
-        ctx.err(raw.pos_of("type"), f"unknown step type '{stype}'{_suggest(stype, STEP_TYPES)}; use one of {', '.join(STEP_TYPES)}")
+        hint = _suggest(stype, STEP_TYPES) or f"; use one of {', '.join(STEP_TYPES)}"
+        ctx.err(raw.pos_of("type"), f"unknown step type '{stype}'{hint}")
         return None
     if stype == "say" and "ask" in raw:
         ctx.err(raw.key_pos_of("ask"), "a 'say' step only shows a message; use 'say:' for its text, or make it a question type")
@@ -393,7 +394,8 @@ def load_flow_text(text: str, filename: str) -> tuple[Flow | None, list[SourceEr
     title = _want_str(ctx, data, "title", True, "the flow")
     audience = _want_str(ctx, data, "audience", True, "the flow")
     if audience is not None and audience not in AUDIENCES:
-        ctx.err(data.pos_of("audience"), f"audience '{audience}' is not known{_suggest(audience, AUDIENCES)}; use one of {', '.join(AUDIENCES)}")
+        hint = _suggest(audience, AUDIENCES) or f"; use one of {', '.join(AUDIENCES)}"
+        ctx.err(data.pos_of("audience"), f"audience '{audience}' is not known{hint}")
     description = _want_str(ctx, data, "description", False, "the flow") or ""
     intro = _want_str(ctx, data, "intro", False, "the flow")
     render_intro = None

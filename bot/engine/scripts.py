@@ -73,6 +73,8 @@ def load_scripts(paths) -> tuple[list[ScriptedConversation], list[SourceError]]:
             continue
         data, errs = parse_yaml(text, str(f))
         errors.extend(errs)
+        if data is None and errs:
+            continue
         if not isinstance(data, YDict):
             errors.append(SourceError(str(f), 1, 1, "a script file must be a mapping with 'flow' and 'conversations'"))
             continue

@@ -61,6 +61,7 @@ def parse_template(source: str) -> nodes.Template:
 def parse_expression(source: str) -> nodes.Template:
     # An expression is parsed as the body of {{ ... }} so we can walk its names.
     try:
+        ENV.compile_expression(source)
         tree = ENV.parse("{{ (" + source + ") }}")
     except TemplateSyntaxError as exc:
         raise TemplateProblem(f"condition error: {exc.message}", 1) from None

@@ -1,0 +1,192 @@
+"""The terminal frontend, driven as a user would: piped stdin, EOF, resume, and SIGKILL."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from bot.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(args, stdin="", env=None, **kw):
+    return subprocess.run([sys.executable, "-m", "bot", *args], input=stdin, capture_output=True, text=True,
+                          cwd=ROOT, env={**os.environ, **(env or {})}, timeout=60, **kw)
+
+
+def test_piped_chat_then_export_json(tmp_path, library):
+    db = tmp_path / "chat.db"
+    answers = "We stop arguing\n12\nsix\nWe still eat together\nLess shouting\n8\n/skip\n"
+    proc = run_cli(["chat", "scaling-checkin", "--db", str(db), "--as", "sam"], answers)
+    assert proc.returncode == 0, proc.stderr
+    assert "Please choose a whole number from 0 to 10." in proc.stdout
+    assert "What puts you at 6 and not lower?" in proc.stdout
+    assert "What would be different at 7?" in proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr
+    out = run_cli(["export", "--session", "1", "--format", "json", "--db", str(db)])
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    shipped = library.get("scaling-checkin")
+    assert data["flow"] == {"id": shipped.id, "version": shipped.version, "title": shipped.title, "sha256": shipped.sha}
+    assert data["person"]["name"] == "sam" and data["status"] == "completed"
+    got = {a["step_id"]: a["value"] for a in data["answers"]}
+    assert got == {"best_hopes": "We stop arguing", "scale_now": 6, "not_lower": "We still eat together",
+                   "one_point_up": "Less shouting", "good_enough": 8, "anything_else": None}
+    said = [t["text"] for t in data["transcript"] if t["from"] == "person"]
+    assert "12" in said and "six" in said
+    for fmt, marker in (("md", "# How are things going?"), ("html", "<!doctype html>"), ("csv", "conversation_id,flow_id")):
+        res = run_cli(["export", "--all", "--format", fmt, "--db", str(db)])
+        assert res.returncode == 0 and marker in res.stdout
+
+
+def test_eof_saves_and_a_later_chat_offers_to_resume(tmp_path):
+    db = tmp_path / "r.db"
+    first = run_cli(["chat", "scaling-checkin", "--db", str(db), "--as", "kim"], "Talk more\n4\n")
+    assert first.returncode == 0 and "Goodbye" in first.stdout
+    second = run_cli(["chat", "--db", str(db), "--as", "kim"], "yes\nWe laugh sometimes\n")
+    assert "You have an unfinished conversation" in second.stdout
+    assert "What puts you at 4 and not lower?" in second.stdout
+    store = Store(db)
+    assert {a["step_id"] for a in store.answers(1)} == {"best_hopes", "scale_now", "not_lower"}
+
+
+def test_chat_without_flow_lists_and_picks(tmp_path):
+    proc = run_cli(["chat", "--db", str(tmp_path / "p.db"), "--as", "lee"], "scaling-checkin\nhopes\n")
+    assert "Which conversation would you like to start?" in proc.stdout
+    assert "How are things going? (scaling-checkin)" in proc.stdout
+    assert "where are things now?" in proc.stdout
+
+
+def test_bad_arguments_give_one_clear_line(tmp_path):
+    proc = run_cli(["chat", "no-such-flow", "--db", str(tmp_path / "x.db")])
+    assert proc.returncode == 2 and "no flow called 'no-such-flow'" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run_cli(["export", "--session", "1", "--db", str(tmp_path / "missing.db")])
+    assert proc.returncode == 2 and "no such database" in proc.stderr
+    proc = run_cli(["export", "--db", str(tmp_path / "missing.db")])
+    assert proc.returncode == 2 and "--session ID or --all" in proc.stderr
+    bad = tmp_path / "bad.db"
+    bad.write_text("nope" * 1000)
+    proc = run_cli(["export", "--all", "--db", str(bad)])
+    assert proc.returncode == 2 and "cannot open the database" in proc.stderr
+
+
+# --- crash safety ---------------------------------------------------------------------
+
+ANSWERS = {  # question wording -> the answer this person gives to it
+    "What are your best hopes": "We talk more",
+    "where are things now?": "6",
+    "and not lower?": "We eat together",
+    "What would be different at 7?": "Less shouting",
+    "What number would be good enough?": "8",
+    "Is there anything else": "/skip",
+}
+EXPECTED = {"best_hopes": "We talk more", "scale_now": 6, "not_lower": "We eat together",
+            "one_point_up": "Less shouting", "good_enough": 8, "anything_else": None}
+
+
+class Chat:
+    def __init__(self, db, who):
+        self.proc = subprocess.Popen([sys.executable, "-m", "bot", "chat", "scaling-checkin", "--db", str(db), "--as", who],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT, bufsize=1)
+        self.out = ""
+        self.lock = threading.Lock()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            with self.lock:
+                self.out += line
+
+    def wait_for(self, predicate, timeout=20):
+        end = time.time() + timeout
+        while time.time() < end:
+            with self.lock:
+                if predicate(self.out):
+                    return True
+            time.sleep(0.002)
+        return False
+
+    def send(self, line):
+        try:
+            self.proc.stdin.write(line + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            pass
+
+    def kill(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+
+def _pending_question(out: str):
+    """The wording key of the last question shown, if the output ends with one."""
+    tail = out.rsplit("Question ", 1)
+    if len(tail) < 2:
+        return None
+    for key in ANSWERS:
+        if key in tail[1]:
+            return key
+    return None
+
+
+def _completed(db, who):
+    if not db.exists():
+        return False
+    store = Store(db)
+    try:
+        return any(c["status"] == "completed" for c in store.conversations() if c["display_name"] == who)
+    finally:
+        store.close()
+
+
+def _converse_with_kills(db, who, rng):
+    """Answer every question, killing the process at random moments; returns the number of kills."""
+    kills = 0
+    for _ in range(80):
+        if _completed(db, who):
+            return kills  # the last answer was committed just before a kill: this person is done
+        chat = Chat(db, who)
+        assert chat.wait_for(lambda o: "Question " in o or "unfinished conversation" in o), chat.out
+        if "unfinished conversation" in chat.out:
+            chat.send("yes")
+            assert chat.wait_for(lambda o: "Carrying on" in o and _pending_question(o.split("Carrying on", 1)[1])), chat.out
+        while True:
+            key = _pending_question(chat.out)
+            seen = len(chat.out)
+            chat.send(ANSWERS[key])
+            if rng.random() < 0.6:
+                time.sleep(rng.uniform(0, 0.02))
+                chat.kill()
+                kills += 1
+                break
+            ok = chat.wait_for(lambda o: len(o) > seen and ("Thank you" in o[seen:] or _pending_question(o[seen:])))
+            assert ok, chat.out
+            if "Thank you" in chat.out[seen:]:
+                chat.proc.stdin.close()
+                chat.proc.wait(10)
+                return kills
+    raise AssertionError(f"{who}'s conversation never finished")
+
+
+def test_sigkill_at_random_moments_loses_and_doubles_nothing(tmp_path):
+    rng = random.Random(int(os.environ.get("CHAOS_SEED", "1234")))
+    db = tmp_path / "kill.db"
+    people = [f"pat{i}" for i in range(int(os.environ.get("CHAOS_PEOPLE", "4")))]
+    kills = sum(_converse_with_kills(db, who, rng) for who in people)
+    assert kills >= 2 * len(people), kills
+    store = Store(db)
+    convs = store.conversations()
+    assert sorted(c["display_name"] for c in convs) == people  # one conversation each, none restarted
+    for conv in convs:
+        assert conv["status"] == "completed"
+        rows = store.answers(conv["id"])
+        assert {r["step_id"]: r["value"] for r in rows} == EXPECTED
+        assert all(r["revision"] == 1 for r in rows), rows  # no answer recorded twice
+        accepted = [t for t in store.transcript(conv["id"]) if t["direction"] == "in" and t["kind"] == "answer"]
+        assert len(accepted) == len(EXPECTED) - 1  # every typed answer once; the skip is a command

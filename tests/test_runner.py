@@ -1,0 +1,209 @@
+"""The engine: branching, navigation, templating and the sandbox."""
+
+import pytest
+
+from bot.engine.flow import CANCELLED, END
+from bot.engine.runner import FlowRunner, Input, Session, replay
+from tests.conftest import flow_from
+
+SCALING = """
+id: mini-scaling
+version: 1
+title: Mini scaling
+audience: family
+intro: Hello. Your practitioner will see your answers. You can stop at any time.
+steps:
+  - id: best_hopes
+    ask: What are your best hopes?
+  - id: scale_now
+    ask: Where are things now?
+    type: scale
+    validate:
+      - if: answer == 5
+        error: Five is a fine answer, but for this test please pick another.
+    next:
+      - if: answer <= 1
+        goto: coping
+      - goto: not_lower
+  - id: coping
+    ask: What keeps you going?
+    next: extra
+  - id: not_lower
+    ask: What puts you at {{ answers.scale_now }} and not lower, given "{{ answers.best_hopes }}"?
+  - id: one_up
+    ask: What would be different at {{ answers.scale_now + 1 }}?
+  - id: extra
+    ask: Anything else?
+    optional: true
+  - id: bye
+    say: Thank you{% if answers.extra %}, and thanks for the extra{% endif %}.
+"""
+
+
+@pytest.fixture
+def runner():
+    return FlowRunner(flow_from(SCALING))
+
+
+def texts(result):
+    return [p.plain() for p in result.prompts]
+
+
+def test_start_shows_intro_then_the_first_question(runner):
+    r = runner.start()
+    assert r.prompts[0].kind == "info" and "stop at any time" in r.prompts[0].text
+    assert r.prompts[1].text == "What are your best hopes?" and r.prompts[1].progress == (1, 6)
+    assert r.session.state == "best_hopes"
+
+
+def test_high_score_branch_and_templating(runner):
+    r = replay(runner, ["to get on", "7"])
+    assert r.session.state == "not_lower"
+    assert r.prompts[0].text == 'What puts you at 7 and not lower, given "to get on"?'
+    r = runner.step(r.session, Input.from_text("my job"))
+    assert r.prompts[0].text == "What would be different at 8?"
+
+
+def test_low_score_branch_skips_preferred_future(runner):
+    r = replay(runner, ["hopes", "1"])
+    assert r.session.state == "coping"
+    r = runner.step(r.session, Input.from_text("my kids"))
+    assert r.session.state == "extra"
+
+
+def test_validate_rule_refuses_and_reasks(runner):
+    r = replay(runner, ["hopes", "5"])
+    assert not r.accepted and r.session.state == "scale_now"
+    assert texts(r)[0] == "Five is a fine answer, but for this test please pick another."
+    assert r.prompts[1].step_id == "scale_now"
+
+
+def test_back_keeps_earlier_answer_as_default_and_can_change_branch(runner):
+    r = replay(runner, ["hopes", "7", "/back"])
+    assert r.session.state == "scale_now"
+    assert r.prompts[0].default == "7"
+    assert "Your earlier answer was: 7" in r.prompts[0].plain()
+    r = runner.step(r.session, Input.from_text("0"))
+    assert r.session.state == "coping"
+    r = replay(runner, ["hopes", "7", "/back", "0", "kids", "/skip"])
+    assert r.status == "completed"
+    assert "not_lower" not in r.session.answers and r.retracted == []
+    r = replay(runner, ["hopes", "7", "good", "/back", "/back", "0", "kids", "/skip"])
+    assert r.status == "completed" and r.retracted == ["not_lower"]
+
+
+def test_back_on_first_question_explains(runner):
+    r = replay(runner, ["/back"])
+    assert "nothing to go back to" in r.prompts[0].text and r.session.state == "best_hopes"
+
+
+def test_skip_only_optional(runner):
+    r = replay(runner, ["/skip"])
+    assert "can't be skipped" in r.prompts[0].text and not r.accepted
+    r = replay(runner, ["hopes", "0", "kids", "/skip"])
+    assert r.status == "completed"
+    assert r.session.answers["extra"] is None
+    assert r.prompts[-1].text == "Thank you."
+
+
+def test_empty_answer_to_optional_step_offers_skip(runner):
+    r = replay(runner, ["hopes", "0", "kids", "   "])
+    assert "/skip" in r.prompts[0].text
+
+
+def test_say_step_template_sees_answers(runner):
+    r = replay(runner, ["hopes", "0", "kids", "more"])
+    assert r.prompts[-1].text == "Thank you, and thanks for the extra."
+
+
+def test_repeat_and_help(runner):
+    r = replay(runner, ["hopes", "/repeat"])
+    assert r.prompts[0].step_id == "scale_now" and not r.accepted
+    r = replay(runner, ["hopes", "/help"])
+    assert "/back" in r.prompts[0].text and r.prompts[1].step_id == "scale_now"
+
+
+def test_cancel_ends_and_later_input_changes_nothing(runner):
+    r = replay(runner, ["hopes", "/cancel"])
+    assert r.status == "cancelled" and r.session.state == CANCELLED
+    r2 = runner.step(r.session, Input.from_text("7"))
+    assert r2.closed and r2.prompts == [] and r2.session.state == CANCELLED
+
+
+def test_step_is_pure(runner):
+    r = replay(runner, ["hopes"])
+    before = Session.from_json(r.session.to_json())
+    runner.step(r.session, Input.from_text("7"))
+    assert r.session.to_json() == before.to_json()
+
+
+def test_session_round_trips_through_json(runner):
+    r = replay(runner, ["hopes", "7"])
+    assert Session.from_json(r.session.to_json()) == r.session
+
+
+def test_finished_message_when_flow_ends_on_a_question():
+    runner = FlowRunner(flow_from("id: x\nversion: 1\ntitle: T\naudience: family\nsteps:\n  - id: a\n    ask: q\n"))
+    r = replay(runner, ["answer"])
+    assert r.status == "completed" and r.session.state == END
+    assert r.prompts[-1].text == "Thank you. Your answers are saved."
+
+
+@pytest.mark.parametrize("template", [
+    "{{ ''.__class__.__mro__ }}",
+    "{{ answers.__class__ }}",
+    "{{ cycler.__init__.__globals__ }}",
+    "{{ answers['__class__'] }}",
+])
+def test_templates_cannot_escape_the_sandbox_lint(template):
+    from bot.engine.loader import load_flow_text
+
+    flow, errors = load_flow_text(
+        f"id: x\nversion: 1\ntitle: T\naudience: family\nsteps:\n  - id: a\n    ask: \"{template}\"\n", "x.yaml")
+    assert flow is None and any("not allowed" in e.message for e in errors)
+
+
+def test_sandbox_refuses_at_render_time_too():
+    from jinja2.exceptions import SecurityError
+
+    from bot.engine.templating import ENV
+
+    with pytest.raises(SecurityError):
+        ENV.from_string("{{ ''.__class__.__mro__[1].__subclasses__() }}").render()
+    with pytest.raises(SecurityError):
+        ENV.from_string("{{ answers.update({'x': 1}) }}").render(answers={})
+
+
+def test_conditions_on_a_skipped_answer_are_false_not_errors():
+    runner = FlowRunner(flow_from("""
+id: x
+version: 1
+title: T
+audience: family
+steps:
+  - id: n
+    ask: number?
+    type: number
+    optional: true
+  - id: branch
+    ask: ok?
+    type: yesno
+    next:
+      - if: answers.n > 3
+        goto: big
+      - goto: small
+  - id: big
+    ask: big
+    next: end
+  - id: small
+    ask: small
+"""))
+    r = replay(runner, ["/skip", "yes"])
+    assert r.session.state == "small"
+
+
+def test_one_machine_per_flow_whatever_the_number_of_conversations(runner):
+    sessions = [runner.start().session for _ in range(50)]
+    for s in sessions:
+        runner.step(s, Input.from_text("x"))
+    assert len(runner.machine.models) == 1
