@@ -194,6 +194,36 @@ def export(session_id: int | None, all_: bool, fmt: str, out: str | None, db: st
 
 
 @main.command()
+@click.option("--db", type=click.Path(), help=DB_HELP)
+@click.option("--flows", "flow_paths", multiple=True, type=click.Path(), help=FLOWS_HELP)
+@click.option("--token-file", type=click.Path(exists=True, dir_okay=False), help="Read the bot token from this file instead of $TELEGRAM_BOT_TOKEN.")
+@click.option("--api-url", envvar="TELEGRAM_API_URL", help="Bot API base URL, e.g. http://127.0.0.1:8081/bot (env TELEGRAM_API_URL).")
+@click.option("--webhook-url", help="Receive updates by webhook at this public URL instead of long polling.")
+@click.option("--listen", default="127.0.0.1", show_default=True, help="Webhook mode: address to listen on.")
+@click.option("--port", default=8443, show_default=True, type=int, help="Webhook mode: port to listen on.")
+@click.option("--webhook-secret", envvar="TELEGRAM_WEBHOOK_SECRET", help="Webhook mode: secret token Telegram must send (env TELEGRAM_WEBHOOK_SECRET).")
+@click.option("--log-level", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
+def serve(db, flow_paths, token_file, api_url, webhook_url, listen, port, webhook_secret, log_level) -> None:
+    """Run the Telegram bot (token from $TELEGRAM_BOT_TOKEN or --token-file)."""
+    from bot import logs
+
+    token = Path(token_file).read_text().strip() if token_file else os.environ.get("TELEGRAM_BOT_TOKEN", "").strip()
+    if not token:
+        _fail("no bot token: set TELEGRAM_BOT_TOKEN or pass --token-file (ask @BotFather for a token)")
+    if api_url and not api_url.rstrip("/").endswith("/bot"):
+        _fail(f"--api-url must look like http://host:port/bot, not {api_url}")
+    if webhook_url and not webhook_secret:
+        import secrets
+
+        webhook_secret = secrets.token_urlsafe(32)
+    logs.setup(log_level, secrets=[token, webhook_secret or ""])
+    from bot.frontends.telegram.app import serve as run
+
+    service = _service(db, flow_paths)
+    run(service, token, api_url=api_url, webhook_url=webhook_url, listen=listen, port=port, secret_token=webhook_secret)
+
+
+@main.command()
 @click.option("--open", "open_only", is_flag=True, help="Only alerts not yet acknowledged.")
 @click.option("--db", type=click.Path(), help=DB_HELP)
 def alerts(open_only: bool, db: str | None) -> None:

@@ -33,9 +33,11 @@ class Reply:
     status: str = "in_progress"
     accepted: bool = True
     duplicate: bool = False  # this input key was handled before; nothing changed
+    delivered: bool = False  # (duplicates) the first reply is known to have reached the person
     closed: bool = False  # the input was for a conversation or question that is no longer open
     alerts: list[int] = field(default_factory=list)  # safeguarding alerts raised by this input
     step_id: str | None = None  # the question now waiting for an answer
+    answered: str | None = None  # the accepted answer as read back ("Mum", "7", "Yes")
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -77,6 +79,13 @@ class ConversationService:
     def active(self, person_id: int) -> Conversation | None:
         return self.store.active_conversation(person_id)
 
+    def flow_of(self, person_id: int, conversation_id: int) -> tuple[Conversation, Flow] | None:
+        """A conversation of this person's and the flow it runs on (None if not theirs)."""
+        conv = self.store.conversation(conversation_id)
+        if conv is None or conv.person_id != person_id:
+            return None
+        return conv, self.runner_for(conv).flow
+
     def runner_for(self, conv: Conversation) -> FlowRunner:
         return self.library.runner_for(conv.flow_sha, self.store.snapshot_source(conv.flow_sha), f"<{conv.flow_id} v{conv.flow_version}>")
 
@@ -108,7 +117,11 @@ class ConversationService:
 
     def handle(self, person_id: int, inp: Input, *, input_key: str | None = None,
                conversation_id: int | None = None, expect_step: str | None = None) -> Reply:
-        """Apply one input to the person's conversation (the active one unless named)."""
+        """Apply one input to the person's conversation (the active one unless named).
+
+        Free text is checked for a possible safeguarding disclosure first, whatever the
+        state: in a conversation, at a button question, or with no conversation at all.
+        """
         with self.store.transaction():
             if input_key:
                 seen = self.store.seen_input(input_key)
@@ -120,31 +133,62 @@ class ConversationService:
                     conv = None
             else:
                 conv = self.store.active_conversation(person_id)
-            if conv is None or conv.status != "in_progress" or (expect_step is not None and conv.state != expect_step):
-                reply = Reply(conv.id if conv else None, [], conv.status if conv else "none", accepted=False, closed=True)
-                if input_key:
-                    self.store.mark_input(input_key, conv.id if conv else None, reply.to_json())
-                return reply
-            runner = self.runner_for(conv)
-            session = Session.from_json(conv.session)
-            said = inp.text if inp.text is not None else self._button_text(runner, session, inp)
             concerns = []
             if self.safeguarding is not None and inp.text and inp.kind == "answer":
                 concerns = self.safeguarding.detect(inp.text)
-            line_id = self.store.add_line(
-                conv.id, "in", said if said is not None else "", kind="answer" if inp.kind == "answer" else "command",
-                step_id=session.state, input_key=input_key, flagged=bool(concerns),
-            )
-            if concerns:
-                reply = self._safeguard(conv, runner, session, concerns, inp.text, line_id)
+            open_ = conv is not None and conv.status == "in_progress"
+            if not open_ or (expect_step is not None and conv.state != expect_step):
+                if concerns:
+                    reply = self._safeguard_outside(person_id, conv, concerns, inp.text, input_key)
+                else:
+                    reply = Reply(conv.id if conv else None, [], conv.status if conv else "none", accepted=False,
+                                  closed=True)
             else:
-                result = runner.step(session, inp)
-                self._commit_result(conv, result)
-                reply = Reply(conv.id, result.prompts, result.status, accepted=result.accepted,
-                              closed=result.closed, step_id=_waiting_step(result.session, runner.flow))
+                reply = self._step(conv, inp, concerns, input_key)
             if input_key:
-                self.store.mark_input(input_key, conv.id, reply.to_json())
+                self.store.mark_input(input_key, reply.conversation_id, reply.to_json())
         return reply
+
+    def _step(self, conv: Conversation, inp: Input, concerns: list, input_key: str | None) -> Reply:
+        runner = self.runner_for(conv)
+        session = Session.from_json(conv.session)
+        said = inp.text if inp.text is not None else self._button_text(runner, session, inp)
+        line_id = self.store.add_line(
+            conv.id, "in", said if said is not None else "", kind="answer" if inp.kind == "answer" else "command",
+            step_id=session.state, input_key=input_key, flagged=bool(concerns),
+        )
+        if session.hold and not concerns:
+            # After a safeguarding response the person chose to carry on, or to stop.
+            session.hold = False
+            decision = inp.kind if inp.kind in ("continue", "cancel") else self._hold_choice(inp)
+            if decision == "continue":
+                prompts = runner.current(session)
+                self._write_prompts(conv.id, prompts)
+                self.store.update_conversation(conv.id, state=session.state, session=session.to_json(), status=conv.status)
+                return Reply(conv.id, prompts, conv.status, accepted=False, step_id=_waiting_step(session, runner.flow))
+            if decision == "cancel":
+                inp = Input("cancel")
+        if inp.kind == "continue":  # nothing was on hold: just show the question again
+            inp = Input("repeat")
+        result = runner.step(session, inp)
+        if concerns:
+            return self._safeguard(conv, runner, result, concerns, inp.text, line_id)
+        self._commit_result(conv, result)
+        return Reply(conv.id, result.prompts, result.status, accepted=result.accepted, closed=result.closed,
+                     step_id=_waiting_step(result.session, runner.flow),
+                     answered=result.records[0].shown if result.records else None)
+
+    @staticmethod
+    def _hold_choice(inp: Input) -> str | None:
+        from bot.engine.answers import fold, vocabulary
+
+        yes, no, _ = vocabulary()
+        word = fold(inp.text or "")
+        if word in yes or word in ("carry on", "continue", "go on"):
+            return "continue"
+        if word in no or word in ("stop", "stop for now", "quit", "end"):
+            return "cancel"
+        return None  # anything else is an answer to the question
 
     def current(self, person_id: int) -> Reply | None:
         """The question an unfinished conversation is waiting on (for resuming)."""
@@ -164,7 +208,18 @@ class ConversationService:
     def _duplicate(self, seen: dict) -> Reply:
         reply = Reply.from_json(seen["reply"]) if seen.get("reply") else Reply(seen.get("conversation_id"), [])
         reply.duplicate = True
+        reply.delivered = bool(seen.get("delivered"))
         return reply
+
+    def already_answered(self, input_key: str) -> bool:
+        """This input was handled and its reply reached the person: a re-delivery does nothing."""
+        seen = self.store.seen_input(input_key)
+        return bool(seen and seen["delivered"])
+
+    def delivered(self, input_key: str) -> None:
+        """The reply to this input reached the person (so a re-delivery sends nothing)."""
+        with self.store.transaction():
+            self.store.mark_delivered(input_key)
 
     def _button_text(self, runner: FlowRunner, session: Session, inp: Input) -> str | None:
         if inp.kind != "answer":
@@ -179,12 +234,12 @@ class ConversationService:
         except (KeyError, AttributeError, TypeError):
             return str(inp.button)
 
-    def _commit_result(self, conv: Conversation, result: Result) -> None:
+    def _commit_result(self, conv: Conversation, result: Result, force: bool = False) -> None:
         for rec in result.records:
             self.store.save_answer(conv.id, rec.step_id, rec.value, rec.raw, rec.shown)
         if result.retracted:
             self.store.retract_answers(conv.id, result.retracted)
-        if result.records or result.session.state != conv.state or result.status != conv.status:
+        if force or result.records or result.session.to_json() != conv.session or result.status != conv.status:
             self.store.update_conversation(conv.id, state=result.session.state, session=result.session.to_json(),
                                            status=result.status)
         self._write_prompts(conv.id, result.prompts)
@@ -193,25 +248,46 @@ class ConversationService:
         for p in prompts:
             self.store.add_line(conv_id, "out", p.plain(), kind=p.kind, step_id=p.step_id)
 
-    def _safeguard(self, conv: Conversation, runner: FlowRunner, session: Session, concerns: list, words: str,
-                   line_id: int) -> Reply:
-        """A possible disclosure: stop the flow, show help, record an alert in this transaction."""
-        audience = runner.flow.audience
-        first_due = datetime.now(timezone.utc).replace(microsecond=0)
-        concern_ids = ",".join(c.concern for c in concerns)
-        alert_id = self.store.add_alert(
-            conversation_id=conv.id, person_id=conv.person_id, transcript_id=line_id, concern=concern_ids,
-            words=words, next_notify_at=first_due.isoformat().replace("+00:00", "Z"),
+    def _alert(self, conv_id: int | None, person_id: int, concerns: list, words: str, line_id: int | None) -> int:
+        first_due = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+        return self.store.add_alert(
+            conversation_id=conv_id, person_id=person_id, transcript_id=line_id,
+            concern=",".join(c.concern for c in concerns), words=words, next_notify_at=first_due,
         )
-        prompts = [Prompt(self.safeguarding.response(audience), kind="safeguarding")]
-        offer = getattr(self.safeguarding, "offer", None)
-        if offer:
-            prompts.append(Prompt(offer() if callable(offer) else str(offer), kind="info"))
-        prompts.extend(runner.current(session))
-        self._write_prompts(conv.id, prompts)
-        self.store.update_conversation(conv.id, state=session.state, session=session.to_json(), status=conv.status)
-        return Reply(conv.id, prompts, conv.status, accepted=False, alerts=[alert_id],
-                     step_id=_waiting_step(session, runner.flow))
+
+    def _safeguard(self, conv: Conversation, runner: FlowRunner, result: Result, concerns: list, words: str,
+                   line_id: int) -> Reply:
+        """A possible disclosure: keep the words (as the answer too, if it is one), stop the
+        flow, show help at once, and record an alert in this same transaction."""
+        alert_id = self._alert(conv.id, conv.person_id, concerns, words, line_id)
+        prompts = [Prompt(self.safeguarding.response(runner.flow.audience), kind="safeguarding")]
+        if result.finished:
+            prompts += result.prompts
+        else:
+            result.session.hold = True
+            prompts.append(Prompt(self.safeguarding.offer(), kind="offer"))
+        result.prompts = prompts
+        self._commit_result(conv, result, force=True)
+        return Reply(conv.id, prompts, result.status, accepted=result.accepted, alerts=[alert_id],
+                     step_id=_waiting_step(result.session, runner.flow),
+                     answered=result.records[0].shown if result.records else None)
+
+    def _safeguard_outside(self, person_id: int, conv: Conversation | None, concerns: list, words: str,
+                           input_key: str | None) -> Reply:
+        """A disclosure typed outside any open conversation (none started, or it ended)."""
+        conv_id = conv.id if conv is not None else None
+        line_id = None
+        if conv_id is not None:
+            line_id = self.store.add_line(conv_id, "in", words, kind="answer", input_key=input_key, flagged=True)
+        alert_id = self._alert(conv_id, person_id, concerns, words, line_id)
+        audience = self.runner_for(conv).flow.audience if conv is not None else None
+        # Not knowing who this is, show the help for a young person and for an adult.
+        text = self.safeguarding.response(audience) if audience else (
+            self.safeguarding.response("child") + "\n\n" + self.safeguarding.response("family"))
+        prompts = [Prompt(text, kind="safeguarding")]
+        if conv_id is not None:
+            self._write_prompts(conv_id, prompts)
+        return Reply(conv_id, prompts, conv.status if conv else "none", accepted=False, alerts=[alert_id])
 
 
 def next_notify_after(minutes: float) -> str:

@@ -143,7 +143,13 @@ def _m2_cases_alerts_audit(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS = [_m1_core, _m2_cases_alerts_audit]
+def _m3_delivery(db: sqlite_utils.Database) -> None:
+    # When a reply has reached the person: a re-delivered input whose reply was never
+    # sent (crash between commit and send) gets its reply sent again, and only then.
+    db.executescript("ALTER TABLE inputs ADD COLUMN delivered_at TEXT;")
+
+
+MIGRATIONS = [_m1_core, _m2_cases_alerts_audit, _m3_delivery]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -369,10 +375,19 @@ class Store:
 
     # -- exactly-once inputs ---------------------------------------------------------
     def seen_input(self, key: str) -> dict | None:
-        row = self._one("SELECT conversation_id, reply FROM inputs WHERE key = ?", (key,))
+        row = self._one("SELECT conversation_id, reply, delivered_at FROM inputs WHERE key = ?", (key,))
         if row is None:
             return None
-        return {"conversation_id": row["conversation_id"], "reply": json.loads(row["reply"]) if row["reply"] else None}
+        return {"conversation_id": row["conversation_id"], "reply": json.loads(row["reply"]) if row["reply"] else None,
+                "delivered": row["delivered_at"] is not None}
+
+    def mark_delivered(self, key: str) -> None:
+        t = now()
+        self.db.execute(
+            "INSERT INTO inputs (key, conversation_id, reply, created_at, delivered_at) VALUES (?, NULL, NULL, ?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET delivered_at = COALESCE(inputs.delivered_at, excluded.delivered_at)",
+            (key, t, t),
+        )
 
     def mark_input(self, key: str, conversation_id: int | None, reply: Any) -> None:
         self.db.execute(

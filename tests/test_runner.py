@@ -82,7 +82,7 @@ def test_back_keeps_earlier_answer_as_default_and_can_change_branch(runner):
     r = replay(runner, ["hopes", "7", "/back"])
     assert r.session.state == "scale_now"
     assert r.prompts[0].default == "7"
-    assert "Your earlier answer was: 7" in r.prompts[0].plain()
+    assert "Your earlier answer: “7”" in r.prompts[0].plain()
     r = runner.step(r.session, Input.from_text("0"))
     assert r.session.state == "coping"
     r = replay(runner, ["hopes", "7", "/back", "0", "kids", "/skip"])

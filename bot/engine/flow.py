@@ -84,6 +84,7 @@ class Flow:
     description: str = ""
     intro: str | None = None
     render_intro: Callable[[dict], str] | None = None
+    render_stop: Callable[[dict], str] | None = None  # what /cancel says (default: by audience)
 
     def __post_init__(self) -> None:
         self.by_id = {step.id: step for step in self.steps}

@@ -25,7 +25,7 @@ from bot.engine.templating import (
 )
 from bot.engine.yamlpos import Pos, SourceError, YDict, YList, parse_yaml, read_source
 
-FLOW_KEYS = {"id", "version", "title", "audience", "description", "intro", "steps"}
+FLOW_KEYS = {"id", "version", "title", "audience", "description", "intro", "stop_message", "steps"}
 COMMON_STEP_KEYS = {"id", "type", "ask", "optional", "next", "help", "errors", "validate"}
 TYPE_KEYS = {
     "say": {"id", "type", "say", "next"},
@@ -401,6 +401,8 @@ def load_flow_text(text: str, filename: str) -> tuple[Flow | None, list[SourceEr
     render_intro = None
     if intro:
         render_intro = _template(ctx, data.pos_of("intro"), intro, "the intro", [], False)
+    stop = _want_str(ctx, data, "stop_message", False, "the flow")
+    render_stop = _template(ctx, data.pos_of("stop_message"), stop, "the stop_message", [], False) if stop else None
     steps: list[Step] = []
     refs: dict = {}
     raw_steps = data.get("steps")
@@ -432,7 +434,7 @@ def load_flow_text(text: str, filename: str) -> tuple[Flow | None, list[SourceEr
             step.number = number
     flow = Flow(
         id=fid, version=version, title=title, audience=audience, steps=steps, source=text, path=filename,
-        description=description.strip(), intro=intro, render_intro=render_intro,
+        description=description.strip(), intro=intro, render_intro=render_intro, render_stop=render_stop,
     )
     return flow, []
 

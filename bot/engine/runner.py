@@ -43,18 +43,28 @@ class Input:
 @dataclass
 class Session:
     state: str
-    answers: dict[str, Any] = field(default_factory=dict)
-    history: list[str] = field(default_factory=list)
+    answers: dict[str, Any] = field(default_factory=dict)  # every answer given, for defaults after /back
+    history: list[str] = field(default_factory=list)  # the questions answered on the path taken
+    hold: bool = False  # paused after a safeguarding response, until the person carries on or stops
 
     def to_json(self) -> dict:
-        return {"state": self.state, "answers": self.answers, "history": self.history}
+        data = {"state": self.state, "answers": self.answers, "history": self.history}
+        if self.hold:
+            data["hold"] = True
+        return data
 
     @classmethod
     def from_json(cls, data: dict) -> "Session":
-        return cls(data["state"], dict(data.get("answers", {})), list(data.get("history", [])))
+        return cls(data["state"], dict(data.get("answers", {})), list(data.get("history", [])), bool(data.get("hold")))
 
     def copy(self) -> "Session":
-        return Session(self.state, dict(self.answers), list(self.history))
+        return Session(self.state, dict(self.answers), list(self.history), self.hold)
+
+    def off_path(self) -> list[str]:
+        """Answers given on a branch since abandoned with /back (not the question now asked)."""
+        on_path = set(self.history)
+        on_path.add(self.state)
+        return [sid for sid in self.answers if sid not in on_path]
 
 
 @dataclass
@@ -106,7 +116,7 @@ class Result:
     prompts: list[Prompt]
     records: list[Record] = field(default_factory=list)
     status: str = "in_progress"  # in_progress | completed | cancelled
-    retracted: list[str] = field(default_factory=list)  # answers left on a path not taken
+    retracted: list[str] = field(default_factory=list)  # answers now off the path taken
     accepted: bool = True  # False when the input was refused and the question re-asked
     closed: bool = False  # the conversation had already ended; nothing was done
 
@@ -176,7 +186,8 @@ class FlowRunner:
 
     def question(self, step: Step, session: Session) -> Prompt:
         ctx = self.context(session.answers)
-        earlier = display(step, session.answers[step.id]) if step.id in session.answers else None
+        earlier = session.answers.get(step.id)
+        earlier = display(step, earlier) if earlier is not None else None
         return Prompt(
             text=step.render(ctx), kind="question", step_id=step.id, type=step.type,
             options=step.options, min=step.min, max=step.max, min_label=step.min_label,
@@ -232,8 +243,9 @@ class FlowRunner:
         session = session.copy()
         step = self.flow.by_id[session.state]
         if inp.kind == "cancel":
+            retracted = self._prune(session)
             session.state = self._fire(session.state, "cancel", self.context(session.answers))
-            return Result(session, [Prompt(msg("navigation.cancelled"))], status="cancelled")
+            return Result(session, [Prompt(self.stop_message(session))], status="cancelled", retracted=retracted)
         if inp.kind == "repeat":
             return Result(session, [self.question(step, session)], accepted=False)
         if inp.kind == "help":
@@ -243,7 +255,8 @@ class FlowRunner:
             if not session.history:
                 return self._refuse(session, step, msg("validation.nothing_to_go_back_to"))
             session.state = session.history.pop()
-            return Result(session, [self.question(self.flow.by_id[session.state], session)])
+            return Result(session, [self.question(self.flow.by_id[session.state], session)],
+                          retracted=session.off_path())
         if inp.kind == "skip":
             if not step.optional:
                 return self._refuse(session, step, msg("validation.cannot_skip"))
@@ -266,14 +279,23 @@ class FlowRunner:
         session.state = self._fire(step.id, "advance", self.context(session.answers, value))
         prompts: list[Prompt] = []
         status = self._walk(session, prompts)
-        retracted = []
-        if status == "completed":
-            # After /back and a different answer, steps on the abandoned branch are dropped.
-            on_path = set(session.history)
-            retracted = [sid for sid in session.answers if sid not in on_path]
-            for sid in retracted:
-                del session.answers[sid]
+        # After /back and a different answer, answers on the abandoned branch stop counting.
+        retracted = self._prune(session) if status == "completed" else session.off_path()
         return Result(session, prompts, [record], status=status, retracted=retracted)
+
+    @staticmethod
+    def _prune(session: Session) -> list[str]:
+        """At the end, keep only the answers on the path taken."""
+        on_path = set(session.history)
+        gone = [sid for sid in session.answers if sid not in on_path]
+        for sid in gone:
+            del session.answers[sid]
+        return gone
+
+    def stop_message(self, session: Session) -> str:
+        if self.flow.render_stop is not None:
+            return self.flow.render_stop(self.context(session.answers))
+        return msg(f"navigation.cancelled.{self.flow.audience}")
 
     def _refuse(self, session: Session, step: Step, text: str) -> Result:
         return Result(session, [Prompt(text, kind="error"), self.question(step, session)], accepted=False)

@@ -9,7 +9,9 @@ their own so the same scripts prove every frontend gives the same answers.
 
 from __future__ import annotations
 
+import asyncio
 import difflib
+import inspect
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,9 +120,19 @@ def _norm(value: Any) -> Any:
     return value
 
 
+async def _call(value):
+    return await value if inspect.isawaitable(value) else value
+
+
 def play(conv: ScriptedConversation, driver: Driver) -> Outcome:
+    """Play a conversation with a synchronous driver."""
+    return asyncio.run(play_async(conv, driver))
+
+
+async def play_async(conv: ScriptedConversation, driver: Driver) -> Outcome:
+    """Play a conversation; the driver's methods may be coroutines (e.g. over Telegram)."""
     out = Outcome(conv)
-    pending = driver.start(conv.flow)
+    pending = await _call(driver.start(conv.flow))
     for line in conv.script:
         where = f"{conv.file}:{line.line}"
         if line.kind == "bot":
@@ -134,17 +146,18 @@ def play(conv: ScriptedConversation, driver: Driver) -> Outcome:
                 out.failures.append(f"{where}: expected the bot to say\n    {line.text!r}\nbut it said:\n{seen}")
                 return out
         elif line.kind == "user":
-            pending = driver.send(line.text)
+            pending = await _call(driver.send(line.text))
         else:
-            pending = driver.press(line.text)
+            pending = await _call(driver.press(line.text))
     if conv.answers is not None:
-        got = driver.answers()
+        got = await _call(driver.answers())
         for key, want in conv.answers.items():
             have = got.get(key, "<no answer>")
             if _norm(have) != _norm(want):
                 diff = "\n".join(difflib.unified_diff([repr(want)], [repr(have)], "expected", "recorded", lineterm=""))
                 out.failures.append(f"{conv.file}:{conv.line}: answer '{key}' differs\n{diff}")
-    if conv.status is not None and driver.status() != conv.status:
-        out.failures.append(f"{conv.file}:{conv.line}: expected status {conv.status}, got {driver.status()}")
+    status = await _call(driver.status())
+    if conv.status is not None and status != conv.status:
+        out.failures.append(f"{conv.file}:{conv.line}: expected status {conv.status}, got {status}")
     return out
 

@@ -1,0 +1,447 @@
+"""The Telegram frontend: python-telegram-bot v22 handlers around the conversation service.
+
+Thin by design: it translates updates into service calls and prompts into messages.
+The service runs in one dedicated thread (SQLite work never blocks the event loop, and
+one writer keeps transactions simple). Updates from different chats run concurrently;
+updates within one chat keep their order (:class:`PerChatOrder`). A reply is sent only
+after the service has committed the input; a re-delivered update whose reply was already
+sent sends nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Awaitable, Callable
+
+from telegram import BotCommand, InlineKeyboardMarkup, Update
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    BaseUpdateProcessor,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.conversation import ConversationService, Reply
+from bot.engine.flow import Flow
+from bot.engine.runner import Input, Prompt
+from bot.frontends.telegram.render import (
+    Callback,
+    flows_keyboard,
+    keyboard,
+    hold_keyboard,
+    question_text,
+    resume_keyboard,
+    selected_from_markup,
+    split_text,
+)
+from bot.messages import msg
+
+log = logging.getLogger("bot.telegram")
+
+NAV_COMMANDS = ("back", "skip", "repeat", "cancel", "help")
+
+
+class PerChatOrder(BaseUpdateProcessor):
+    """Concurrent across chats, in order within a chat."""
+
+    def __init__(self, max_concurrent_updates: int = 256):
+        super().__init__(max_concurrent_updates)
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._users: dict[int, int] = {}
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        chat = getattr(getattr(update, "effective_chat", None), "id", None)
+        if chat is None:
+            await coroutine
+            return
+        lock = self._locks.get(chat)
+        if lock is None:
+            lock = self._locks[chat] = asyncio.Lock()
+        self._users[chat] = self._users.get(chat, 0) + 1
+        try:
+            async with lock:
+                await coroutine
+        finally:
+            self._users[chat] -= 1
+            if self._users[chat] == 0:  # forget idle chats so memory stays flat
+                del self._users[chat]
+                self._locks.pop(chat, None)
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+
+class TelegramFrontend:
+    def __init__(self, service: ConversationService, *, send_attempts: int = 4):
+        self.service = service
+        self.send_attempts = send_attempts
+        self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+        # chat id -> (message id, text) of the last question sent with buttons, so a typed
+        # answer can close its keyboard. Losing it on restart only leaves stale buttons,
+        # which answer "this question has closed".
+        self._open_keyboards: dict[int, tuple[int, str]] = {}
+        self.alert_hook: Callable[[list[int]], Awaitable[None]] | None = None
+        self._persons: dict[int, int] = {}  # Telegram user id -> person id
+
+    async def db(self, fn: Callable, *args, **kwargs):
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._db, lambda: fn(*args, **kwargs))
+
+    def close(self) -> None:
+        self._db.shutdown(wait=True)
+
+    # -- wiring --------------------------------------------------------------------
+    def install(self, app: Application) -> None:
+        once = self._once
+        app.add_handler(CommandHandler("start", once(self.on_start)))
+        app.add_handler(CommandHandler("flows", once(self.on_flows)))
+        for name in NAV_COMMANDS:
+            app.add_handler(CommandHandler(name, once(self._nav(name))))
+        app.add_handler(CallbackQueryHandler(once(self.on_button)))
+        app.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT, once(self.on_text)))
+        app.add_handler(MessageHandler(filters.UpdateType.MESSAGE & ~filters.TEXT, once(self.on_not_text)))
+        app.add_error_handler(self.on_error)
+
+    def _once(self, handler):
+        """Every update is handled to completion once: a re-delivered update whose replies
+        were all sent does nothing; one that crashed half-way is handled again, and the
+        service returns its committed reply instead of applying the input twice."""
+        async def guarded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+            key = f"tg:{update.update_id}"
+            if await self.db(self.service.already_answered, key):
+                log.info("duplicate update ignored", extra={"update_id": update.update_id})
+                return
+            await handler(update, context)
+            await self.db(self.service.delivered, key)
+        return guarded
+
+    async def post_init(self, app: Application) -> None:
+        commands = [BotCommand(name, text) for name, text in msg("telegram.commands").items()]
+        await self._retry(lambda: app.bot.set_my_commands(commands))
+
+    # -- sending, with retries for transient network faults ---------------------
+    async def _retry(self, make: Callable[[], Awaitable[Any]]) -> Any:
+        delay = 0.2
+        for attempt in range(1, self.send_attempts + 1):
+            try:
+                return await make()
+            except RetryAfter as exc:  # the rate limiter gave up; wait as told and try again
+                if attempt == self.send_attempts:
+                    raise
+                await asyncio.sleep(float(getattr(exc.retry_after, "total_seconds", lambda: exc.retry_after)()))
+            except (BadRequest, Forbidden):
+                raise
+            except NetworkError as exc:  # includes TimedOut
+                if attempt == self.send_attempts:
+                    raise
+                log.warning("send failed, retrying", extra={"error": type(exc).__name__, "attempt": attempt})
+                await asyncio.sleep(delay)
+                delay *= 2
+
+    async def send_text(self, bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None) -> int | None:
+        parts = split_text(text)
+        message_id = None
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            sent = await self._retry(lambda: bot.send_message(chat_id, part, reply_markup=markup if last else None))
+            message_id = sent.message_id
+        return message_id
+
+    async def send_prompts(self, bot, chat_id: int, prompts: list[Prompt], flow: Flow | None, conv_id: int | None) -> None:
+        for p in prompts:
+            if p.kind == "question" and flow is not None and conv_id is not None:
+                text = question_text(p)
+                markup = keyboard(p, flow, conv_id)
+                mid = await self.send_text(bot, chat_id, text, markup)
+                if markup is not None and mid is not None:
+                    self._open_keyboards[chat_id] = (mid, text)
+                else:
+                    self._open_keyboards.pop(chat_id, None)
+            elif p.kind == "offer" and conv_id is not None:
+                await self.send_text(bot, chat_id, p.text, hold_keyboard(conv_id))
+            else:
+                await self.send_text(bot, chat_id, p.text)
+
+    async def deliver(self, bot, chat_id: int, pid: int, reply: Reply, input_key: str | None) -> None:
+        """Send a committed reply, then note that it reached the person."""
+        if reply.duplicate and reply.delivered:
+            log.info("duplicate update ignored", extra={"chat": chat_id, "input": input_key})
+            return
+        flow = None
+        if reply.conversation_id is not None and any(p.kind == "question" for p in reply.prompts):
+            found = await self.db(self.service.flow_of, pid, reply.conversation_id)
+            flow = found[1] if found else None
+        await self.send_prompts(bot, chat_id, reply.prompts, flow, reply.conversation_id)
+        if reply.alerts and self.alert_hook is not None:
+            await self.alert_hook(reply.alerts)
+
+    # -- people ------------------------------------------------------------------------
+    async def person(self, update: Update) -> int:
+        user = update.effective_user
+        pid = self._persons.get(user.id)
+        if pid is None:
+            pid = await self.db(self.service.person, f"tg:{user.id}", user.first_name)
+            self._persons[user.id] = pid
+        return pid
+
+    # -- handlers --------------------------------------------------------------------
+    async def on_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        chat_id = update.effective_chat.id
+        pid = await self.person(update)
+        key = f"tg:{update.update_id}"
+        if context.args:
+            # Deep links are for the access layer (invitations); none is known yet.
+            log.info("unknown start payload", extra={"chat": chat_id})
+            await self.send_text(context.bot, chat_id, msg("telegram.unknown_link"))
+            return
+        active = await self.db(self.service.active, pid)
+        if active is not None:
+            found = await self.db(self.service.flow_of, pid, active.id)
+            title = found[1].title if found else active.flow_id
+            await self.send_text(context.bot, chat_id, msg("telegram.resume_offer", title=title), resume_keyboard(active.id))
+            return
+        name = update.effective_user.first_name or ""
+        await self.send_text(context.bot, chat_id, msg("telegram.greeting", name=name).replace("Hello .", "Hello."))
+        await self._offer_flows(context.bot, chat_id)
+        log.info("start", extra={"chat": chat_id, "input": key})
+
+    async def _offer_flows(self, bot, chat_id: int) -> None:
+        flows = self.service.flows()
+        if not flows:
+            await self.send_text(bot, chat_id, msg("telegram.no_flows"))
+            return
+        await self.send_text(bot, chat_id, msg("telegram.choose_flow"), flows_keyboard(flows))
+
+    async def on_flows(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.person(update)
+        await self._offer_flows(context.bot, update.effective_chat.id)
+
+    def _nav(self, kind: str):
+        async def handler(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+            await self._input(update, context, Input(kind, text=f"/{kind}"))
+        return handler
+
+    async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._input(update, context, Input.from_text(update.effective_message.text))
+
+    async def _input(self, update: Update, context, inp: Input) -> None:
+        chat_id = update.effective_chat.id
+        pid = await self.person(update)
+        key = f"tg:{update.update_id}"
+        # Always through the service, even with no conversation open: every free text is
+        # checked for a safeguarding disclosure there.
+        reply = await self.db(self.service.handle, pid, inp, input_key=key)
+        if reply.closed and not reply.alerts:
+            if inp.kind == "help":
+                await self.send_text(context.bot, chat_id, msg("navigation.help"))
+            elif inp.kind != "answer":
+                await self.send_text(context.bot, chat_id, msg("telegram.nothing_active"))
+            await self._offer_flows(context.bot, chat_id)
+            return
+        if reply.accepted and not reply.duplicate and reply.answered is not None:
+            await self._close_keyboard(context.bot, chat_id, reply.answered)
+        elif reply.status == "cancelled" or reply.alerts:
+            await self._close_keyboard(context.bot, chat_id, None)
+        await self.deliver(context.bot, chat_id, pid, reply, key)
+
+    async def _close_keyboard(self, bot, chat_id: int, answered: str | None) -> None:
+        opened = self._open_keyboards.pop(chat_id, None)
+        if opened is None:
+            return
+        mid, text = opened
+        new_text = f"{text}\n\n{msg('telegram.answered', answer=answered)}" if answered else text
+        try:
+            await self._retry(lambda: bot.edit_message_text(new_text[:4096], chat_id=chat_id, message_id=mid, reply_markup=None))
+        except BadRequest as exc:  # e.g. message too old to edit: the answer is saved all the same
+            log.info("could not close keyboard", extra={"chat": chat_id, "error": str(exc)})
+
+    async def on_not_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if update.effective_chat is None:
+            return
+        await self.person(update)
+        await self.send_text(context.bot, update.effective_chat.id, msg("telegram.not_text"))
+
+    async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        chat_id = update.effective_chat.id if update.effective_chat else query.from_user.id
+        pid = await self.person(update)
+        key = f"tg:{update.update_id}"
+        cb = Callback.parse(query.data)
+        if cb is None:
+            await self._answer_query(query, msg("telegram.closed"))
+            return
+        if cb.action == "s":
+            await self._answer_query(query)
+            if self.service.library.get(cb.value) is None:
+                await self.send_text(context.bot, chat_id, msg("telegram.closed"))
+                return
+            active = await self.db(self.service.active, pid)
+            if active is not None:
+                found = await self.db(self.service.flow_of, pid, active.id)
+                title = found[1].title if found else active.flow_id
+                await self.send_text(context.bot, chat_id, msg("telegram.resume_offer", title=title), resume_keyboard(active.id))
+                return
+            await self._remove_markup(query)
+            reply = await self.db(self.service.start, pid, cb.value, input_key=key, frontend="telegram", chat_id=str(chat_id))
+            await self.deliver(context.bot, chat_id, pid, reply, key)
+            return
+        if cb.action == "h":  # after a safeguarding response: carry on, or stop for now
+            await self._answer_query(query)
+            await self._remove_markup(query)
+            inp = Input("continue") if cb.value == "y" else Input("cancel")
+            reply = await self.db(self.service.handle, pid, inp, input_key=key, conversation_id=cb.conv)
+            if reply.closed:
+                await self.send_text(context.bot, chat_id, msg("telegram.closed"))
+                return
+            await self.deliver(context.bot, chat_id, pid, reply, key)
+            return
+        if cb.action == "r":
+            await self._answer_query(query)
+            await self._remove_markup(query)
+            active = await self.db(self.service.active, pid)
+            if active is None or active.id != cb.conv:
+                await self.send_text(context.bot, chat_id, msg("telegram.closed"))
+                return
+            if cb.value == "y":
+                reply = await self.db(self.service.current, pid)
+                await self.send_text(context.bot, chat_id, msg("telegram.resumed"))
+                await self.deliver(context.bot, chat_id, pid, reply, None)
+            else:
+                reply = await self.db(self.service.cancel_active, pid, key)
+                await self.deliver(context.bot, chat_id, pid, reply, key)
+                await self._offer_flows(context.bot, chat_id)
+            return
+        found = await self.db(self.service.flow_of, pid, cb.conv)
+        if found is None or not (0 <= cb.step < len(found[1].steps)):
+            await self._closed(query)
+            return
+        conv, flow = found
+        step = flow.steps[cb.step]
+        if conv.status != "in_progress" or conv.state != step.id:
+            await self._closed(query)
+            return
+        if cb.action == "t":
+            try:
+                index = int(cb.value)
+                step.options[index]
+            except (ValueError, IndexError):
+                await self._closed(query)
+                return
+            selected = set(selected_from_markup(query.message.reply_markup if query.message else None))
+            selected ^= {index}
+            prompt = Prompt(step.text, kind="question", step_id=step.id, type=step.type, options=step.options)
+            await self._answer_query(query)
+            try:
+                await self._retry(lambda: query.edit_message_reply_markup(reply_markup=keyboard(prompt, flow, conv.id, frozenset(selected))))
+            except BadRequest as exc:
+                log.info("toggle not shown", extra={"chat": chat_id, "error": str(exc)})
+            return
+        if cb.action == "d":
+            selected = selected_from_markup(query.message.reply_markup if query.message else None)
+            button: Any = [step.options[i].id for i in sorted(selected)]
+        else:
+            button = self._button_value(step, cb.value)
+            if button is None:
+                await self._closed(query)
+                return
+        reply = await self.db(self.service.handle, pid, Input("answer", button=button), input_key=key,
+                              conversation_id=conv.id, expect_step=step.id)
+        if reply.closed:
+            await self._closed(query)
+            return
+        await self._answer_query(query)
+        if reply.accepted and reply.answered is not None and not reply.duplicate and query.message is not None:
+            opened = self._open_keyboards.get(chat_id)
+            if opened and opened[0] == query.message.message_id:
+                self._open_keyboards.pop(chat_id, None)
+            base = query.message.text or ""
+            try:
+                await self._retry(lambda: query.edit_message_text(
+                    f"{base}\n\n{msg('telegram.answered', answer=reply.answered)}"[:4096], reply_markup=None))
+            except BadRequest as exc:
+                log.info("could not mark answer", extra={"chat": chat_id, "error": str(exc)})
+        await self.deliver(context.bot, chat_id, pid, reply, key)
+
+    @staticmethod
+    def _button_value(step, value: str):
+        if step.type == "choice":
+            try:
+                return step.options[int(value)].id
+            except (ValueError, IndexError):
+                return None
+        if step.type == "yesno":
+            return value if value in ("yes", "no") else None
+        if step.type == "scale":
+            return value if value.lstrip("-").isdigit() else None
+        return None
+
+    async def _answer_query(self, query, text: str | None = None) -> None:
+        try:
+            await self._retry(lambda: query.answer(text=text))
+        except TelegramError as exc:  # an old query can no longer be answered; nothing is lost
+            log.info("callback answer failed", extra={"error": str(exc)})
+
+    async def _remove_markup(self, query) -> None:
+        try:
+            await self._retry(lambda: query.edit_message_reply_markup(reply_markup=None))
+        except TelegramError:
+            pass
+
+    async def _closed(self, query) -> None:
+        await self._answer_query(query, msg("telegram.closed"))
+        await self._remove_markup(query)
+
+    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        log.error("update failed", exc_info=context.error,
+                  extra={"update_id": getattr(update, "update_id", None)})
+
+
+def build_application(service: ConversationService, token: str, *, api_url: str | None = None,
+                      max_rate: float = 30.0, concurrency: int = 256, connect_timeout: float = 10.0,
+                      read_timeout: float = 15.0) -> tuple[Application, TelegramFrontend]:
+    frontend = TelegramFrontend(service)
+    builder = (
+        ApplicationBuilder()
+        .token(token)
+        .concurrent_updates(PerChatOrder(concurrency))
+        .rate_limiter(AIORateLimiter(overall_max_rate=max_rate, max_retries=5))
+        .connect_timeout(connect_timeout)
+        .read_timeout(read_timeout)
+        .get_updates_read_timeout(read_timeout + 30)
+        .connection_pool_size(max(8, min(concurrency, 512)))
+        .post_init(frontend.post_init)
+    )
+    if api_url:
+        base = api_url.rstrip("/")
+        builder = builder.base_url(base).base_file_url(base.rsplit("/", 1)[0] + "/file/" + base.rsplit("/", 1)[1])
+    app = builder.build()
+    frontend.install(app)
+    return app, frontend
+
+
+def serve(service: ConversationService, token: str, *, api_url: str | None = None, webhook_url: str | None = None,
+          listen: str = "127.0.0.1", port: int = 8443, secret_token: str | None = None, poll_timeout: int = 30) -> None:
+    app, frontend = build_application(service, token, api_url=api_url)
+    log.info("serving", extra={"mode": "webhook" if webhook_url else "polling", "api": api_url or "telegram"})
+    try:
+        if webhook_url:
+            from urllib.parse import urlparse
+
+            app.run_webhook(listen=listen, port=port, url_path=urlparse(webhook_url).path.lstrip("/"),
+                            webhook_url=webhook_url, secret_token=secret_token, allowed_updates=Update.ALL_TYPES)
+        else:
+            app.run_polling(allowed_updates=Update.ALL_TYPES, timeout=poll_timeout)
+    finally:
+        frontend.close()
+        log.info("stopped")

@@ -1,0 +1,155 @@
+"""Prompts to Telegram messages: text within limits, and inline keyboards.
+
+Telegram allows 1–4096 characters per message and 1–64 bytes of callback_data, and
+python-telegram-bot enforces neither, so both are enforced here. Callback data carries
+short numbers only (conversation id, step index, option index), never raw values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.engine.flow import Flow
+from bot.engine.runner import Prompt
+from bot.messages import msg
+
+MAX_TEXT = 4096
+MAX_CALLBACK = 64
+CHECK = "✓ "
+
+
+def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """Split on paragraph boundaries, then lines, then words; never an empty part."""
+    text = text.strip() or "…"
+    if len(text) <= limit:
+        return [text]
+    parts: list[str] = []
+    for sep in ("\n\n", "\n", " "):
+        pieces = text.split(sep)
+        if all(len(p) <= limit for p in pieces):
+            current = ""
+            for piece in pieces:
+                candidate = piece if not current else current + sep + piece
+                if len(candidate) <= limit:
+                    current = candidate
+                else:
+                    if current.strip():
+                        parts.append(current.strip())
+                    current = piece
+            if current.strip():
+                parts.append(current.strip())
+            return parts
+    # one word longer than the limit: hard cut
+    return [text[i:i + limit] for i in range(0, len(text), limit)]
+
+
+def question_text(prompt: Prompt) -> str:
+    """A question as shown in Telegram: like the transcript, but options are buttons."""
+    lines = []
+    if prompt.progress:
+        lines.append(msg("navigation.progress", n=prompt.progress[0], total=prompt.progress[1]))
+    lines.append(prompt.text)
+    if prompt.type == "scale" and (prompt.min_label or prompt.max_label):
+        lines.append(msg("navigation.scale_ends", min=prompt.min, max=prompt.max,
+                         min_label=prompt.min_label or "", max_label=prompt.max_label or ""))
+    if prompt.type == "multi":
+        lines.append(msg("navigation.multi_hint"))
+    if prompt.optional:
+        lines.append(msg("navigation.optional_hint"))
+    if prompt.default is not None:
+        lines.append(msg("navigation.earlier_answer", answer=prompt.default))
+    return "\n".join(lines)
+
+
+def _data(*parts) -> str:
+    data = ":".join(str(p) for p in parts)
+    if len(data.encode("utf-8")) > MAX_CALLBACK:
+        raise ValueError(f"callback data too long: {data!r}")
+    return data
+
+
+@dataclass(frozen=True)
+class Callback:
+    action: str  # a answer, t toggle (multi), d done (multi), s start flow, r resume, h after a hold
+    conv: int = 0
+    step: int = 0
+    value: str = ""
+
+    @classmethod
+    def parse(cls, data: str | None) -> "Callback | None":
+        if not data or len(data) > MAX_CALLBACK:
+            return None
+        parts = data.split(":")
+        try:
+            if parts[0] in ("a", "t") and len(parts) == 4:
+                return cls(parts[0], int(parts[1]), int(parts[2]), parts[3])
+            if parts[0] == "d" and len(parts) == 3:
+                return cls("d", int(parts[1]), int(parts[2]))
+            if parts[0] == "s" and len(parts) == 2 and parts[1]:
+                return cls("s", value=parts[1])
+            if parts[0] in ("r", "h") and len(parts) == 3 and parts[2] in ("y", "n"):
+                return cls(parts[0], int(parts[1]), value=parts[2])
+        except ValueError:
+            return None
+        return None
+
+
+def keyboard(prompt: Prompt, flow: Flow, conv_id: int, selected: frozenset = frozenset()) -> InlineKeyboardMarkup | None:
+    step_index = next((i for i, s in enumerate(flow.steps) if s.id == prompt.step_id), None)
+    if step_index is None:
+        return None
+    if prompt.type == "choice":
+        rows = [[InlineKeyboardButton(opt.label[:60], callback_data=_data("a", conv_id, step_index, i))]
+                for i, opt in enumerate(prompt.options)]
+        return InlineKeyboardMarkup(rows)
+    if prompt.type == "multi":
+        rows = [[InlineKeyboardButton((CHECK if i in selected else "") + opt.label[:60],
+                                      callback_data=_data("t", conv_id, step_index, i))]
+                for i, opt in enumerate(prompt.options)]
+        rows.append([InlineKeyboardButton(msg("navigation.done_button"), callback_data=_data("d", conv_id, step_index))])
+        return InlineKeyboardMarkup(rows)
+    if prompt.type == "yesno":
+        return InlineKeyboardMarkup([[
+            InlineKeyboardButton(msg("navigation.yes"), callback_data=_data("a", conv_id, step_index, "yes")),
+            InlineKeyboardButton(msg("navigation.no"), callback_data=_data("a", conv_id, step_index, "no")),
+        ]])
+    if prompt.type == "scale" and prompt.min is not None and prompt.max is not None:
+        values = list(range(prompt.min, prompt.max + 1))
+        half = (len(values) + 1) // 2 if len(values) > 6 else len(values)
+        rows = [values[:half], values[half:]] if half < len(values) else [values]
+        return InlineKeyboardMarkup([[InlineKeyboardButton(str(v), callback_data=_data("a", conv_id, step_index, v))
+                                      for v in row] for row in rows if row])
+    return None
+
+
+def selected_from_markup(markup) -> frozenset:
+    """Which multi options are ticked, read back from the message's own keyboard."""
+    chosen = set()
+    if markup is None:
+        return frozenset()
+    for row in markup.inline_keyboard:
+        for button in row:
+            cb = Callback.parse(button.callback_data)
+            if cb and cb.action == "t" and button.text.startswith(CHECK):
+                chosen.add(int(cb.value))
+    return frozenset(chosen)
+
+
+def flows_keyboard(flows) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[InlineKeyboardButton(f.title[:100], callback_data=_data("s", f.id))] for f in flows])
+
+
+def resume_keyboard(conv_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[
+        InlineKeyboardButton(msg("telegram.resume_yes"), callback_data=_data("r", conv_id, "y")),
+        InlineKeyboardButton(msg("telegram.resume_no"), callback_data=_data("r", conv_id, "n")),
+    ]])
+
+
+def hold_keyboard(conv_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[
+        InlineKeyboardButton(msg("telegram.hold_continue"), callback_data=_data("h", conv_id, "y")),
+        InlineKeyboardButton(msg("telegram.hold_stop"), callback_data=_data("h", conv_id, "n")),
+    ]])

@@ -1,0 +1,180 @@
+"""Run the real Telegram frontend against the fake Bot API server, and drive it as users would.
+
+Used by the end-to-end tests, the parity run of flows/tests, benchmarks and chaos runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+
+from telegram import Update
+
+from bot.conversation import ConversationService
+from bot.frontends.telegram.app import TelegramFrontend, build_application
+from bot.frontends.telegram.render import CHECK
+from bot.testing.fake_bot_api import FakeBotAPI
+
+TOKEN = "123456789:TEST-token-for-the-fake-server-only"
+
+
+@dataclass
+class Harness:
+    fake: FakeBotAPI
+    service: ConversationService
+    app: object
+    frontend: TelegramFrontend
+
+    async def delivered(self, update_id: int, timeout: float = 10.0) -> None:
+        """Wait until the reply to this update has been sent (the store says so)."""
+        key = f"tg:{update_id}"
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            seen = await self.frontend.db(self.service.store.seen_input, key)
+            if seen is not None and (seen["delivered"] or not (seen.get("reply") or {}).get("prompts")):
+                return
+            await asyncio.sleep(0.005)
+        raise TimeoutError(f"update {update_id} was not answered within {timeout}s")
+
+    async def keyboard_after(self, user_id: int, count_before: int, timeout: float = 10.0):
+        """Wait for the first new bot message with buttons in the chat (e.g. after /start)."""
+        def found():
+            return next((m for m in self.fake.messages(user_id)[count_before:] if self.fake.buttons(m)), None)
+        return await self.fake.wait_for(found, timeout)
+
+    async def settle(self, user_id: int, count_before: int, quiet: float = 0.15, timeout: float = 10.0) -> list:
+        """Wait for new bot messages in the chat, until none arrives for ``quiet`` seconds."""
+        end = time.monotonic() + timeout
+        last_change, last_count = time.monotonic(), len(self.fake.messages(user_id))
+        while time.monotonic() < end:
+            await asyncio.sleep(0.01)
+            n = len(self.fake.messages(user_id))
+            if n != last_count:
+                last_change, last_count = time.monotonic(), n
+            elif n > count_before and time.monotonic() - last_change >= quiet:
+                break
+        return self.fake.messages(user_id)[count_before:]
+
+
+@contextlib.asynccontextmanager
+async def running_bot(service: ConversationService, *, fake: FakeBotAPI | None = None, max_rate: float = 1000.0):
+    """The real Application, long-polling the fake server, inside the caller's event loop."""
+    own = fake is None
+    if own:
+        fake = await FakeBotAPI().start()
+    app, frontend = build_application(service, TOKEN, api_url=fake.base_url, max_rate=max_rate, read_timeout=5)
+    try:
+        async with app:
+            await frontend.post_init(app)  # run_polling/run_webhook do this in `serve`
+            await app.start()
+            await app.updater.start_polling(poll_interval=0, timeout=1, allowed_updates=Update.ALL_TYPES)
+            try:
+                yield Harness(fake, service, app, frontend)
+            finally:
+                await app.updater.stop()
+                await app.stop()
+    finally:
+        frontend.close()
+        if own:
+            await fake.stop()
+
+
+class TelegramDriver:
+    """Plays scripted conversations (flows/tests) through Telegram, as a user with buttons.
+
+    It returns the prompts as the core recorded them in the transcript (the same in
+    every frontend), after checking that each one reached the chat as a message.
+    """
+
+    def __init__(self, harness: Harness, user_id: int):
+        self.h = harness
+        self.user = user_id
+        self.conv_id: int | None = None
+        self._seen_lines = 0
+
+    async def _person(self) -> int:
+        return await self.h.frontend.db(self.h.service.store.person, f"tg:{self.user}")
+
+    async def _new_prompts(self, messages) -> list[str]:
+        lines = await self.h.frontend.db(self.h.service.store.transcript, self.conv_id)
+        new = [l for l in lines[self._seen_lines:] if l["direction"] == "out"]
+        self._seen_lines = len(lines)
+        shown = "\n".join(m.text or "" for m in messages)
+        for line in new:
+            core = line["text"].splitlines()
+            # the question wording itself (not the numbered options, which are buttons here)
+            key = next((c for c in core if c and not c.startswith("Question ")), core[0] if core else "")
+            assert key.split("\n")[0][:40] in shown, f"not sent to Telegram: {key!r}\nsent: {shown!r}"
+        return [l["text"] for l in new]
+
+    async def start(self, flow_id: str) -> list[str]:
+        fake = self.h.fake
+        before = len(fake.messages(self.user))
+        fake.inject_command(self.user, "/start")
+        menu = await self.h.keyboard_after(self.user, before)
+        data = next(cb for row in fake.buttons(menu) for (_, cb) in row if cb == f"s:{flow_id}")
+        before = len(fake.messages(self.user))
+        uid = fake.press_button(self.user, menu.message_id, data)
+        await self.h.delivered(uid)
+        conv = await self.h.frontend.db(self.h.service.store.active_conversation, await self._person())
+        self.conv_id = conv.id
+        return await self._new_prompts(fake.messages(self.user)[before:])
+
+    async def send(self, text: str) -> list[str]:
+        fake = self.h.fake
+        if not text.strip():
+            # Telegram cannot carry an empty or blank message; the service's answer to one
+            # is what a frontend would show, so ask it directly.
+            from bot.engine.runner import Input
+
+            reply = await self.h.frontend.db(self.h.service.handle, await self._person(), Input.from_text(text),
+                                             conversation_id=self.conv_id)
+            lines = await self.h.frontend.db(self.h.service.store.transcript, self.conv_id)
+            self._seen_lines = len(lines)
+            return [p.plain() for p in reply.prompts]
+        before = len(fake.messages(self.user))
+        if text.startswith("/"):
+            uid = fake.inject_command(self.user, text)
+        else:
+            uid = fake.inject_message(self.user, text)
+        await self.h.delivered(uid)
+        return await self._new_prompts(fake.messages(self.user)[before:])
+
+    async def press(self, value: str) -> list[str]:
+        fake = self.h.fake
+        question = next((m for m in reversed(fake.messages(self.user)) if fake.buttons(m)), None)
+        if question is None:
+            return await self.send(value)
+        buttons = {text.removeprefix(CHECK): cb for row in fake.buttons(question) for (text, cb) in row}
+        conv = await self.h.frontend.db(self.h.service.store.conversation, self.conv_id)
+        step = self.h.service.runner_for(conv).flow.by_id.get(conv.state)
+        labels = {o.id: o.label for o in step.options} if step is not None else {}
+        wanted = [v.strip() for v in value.split(",")] if step is not None and step.type == "multi" else [value]
+        wanted = [labels.get(v, v) for v in wanted]
+        wanted = [{"yes": "Yes", "no": "No"}.get(v.lower(), v) for v in wanted]
+        if not all(w in buttons for w in wanted):
+            return await self.send(value)  # not a button here: type it instead
+        before = len(fake.messages(self.user))
+        if step is not None and step.type == "multi":
+            qid = question.message_id
+            for w in dict.fromkeys(wanted):
+                fake.press_button(self.user, qid, buttons[w])
+                await fake.wait_for(lambda: any(t == CHECK + w for row in fake.buttons(fake.message(self.user, qid))
+                                                for (t, _) in row), 5)
+            question = fake.message(self.user, qid)
+            done = next(cb for row in fake.buttons(question) for (_, cb) in row if cb.startswith("d:"))
+            uid = fake.press_button(self.user, question.message_id, done)
+        else:
+            uid = fake.press_button(self.user, question.message_id, buttons[wanted[0]])
+        await self.h.delivered(uid)
+        return await self._new_prompts(fake.messages(self.user)[before:])
+
+    async def answers(self) -> dict:
+        rows = await self.h.frontend.db(self.h.service.store.answers, self.conv_id)
+        return {a["step_id"]: a["value"] for a in rows}
+
+    async def status(self) -> str:
+        conv = await self.h.frontend.db(self.h.service.store.conversation, self.conv_id)
+        return conv.status

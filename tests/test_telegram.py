@@ -1,0 +1,358 @@
+"""The Telegram frontend end to end: the real python-telegram-bot Application over loopback
+HTTP against the fake Bot API server (bot/testing/fake_bot_api.py). Nothing reaches Telegram."""
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.conversation import ConversationService
+from bot.engine.library import DEFAULT_FLOWS, FlowLibrary
+from bot.engine.scripts import load_scripts, play_async
+from bot.frontends.telegram.render import CHECK, Callback, keyboard, split_text
+from bot.store import Store
+from bot.testing.fake_bot_api import FakeBotAPI
+from bot.testing.telegram import TOKEN, TelegramDriver, running_bot
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+async def bot(tmp_path, library):
+    service = ConversationService(Store(tmp_path / "tg.db"), library)
+    async with running_bot(service) as h:
+        yield h
+
+
+def texts(messages):
+    return [m.text for m in messages]
+
+
+async def start_flow(h, user, flow_id):
+    before = len(h.fake.messages(user))
+    h.fake.inject_command(user, "/start")
+    menu = await h.keyboard_after(user, before)
+    before = len(h.fake.messages(user))
+    uid = h.fake.press_button(user, menu.message_id, f"s:{flow_id}")
+    await h.delivered(uid)
+    return h.fake.messages(user)[before:]
+
+
+async def say(h, user, text):
+    before = len(h.fake.messages(user))
+    uid = h.fake.inject_command(user, text) if text.startswith("/") else h.fake.inject_message(user, text)
+    await h.delivered(uid)
+    return h.fake.messages(user)[before:]
+
+
+async def press(h, user, message, label):
+    data = next(cb for row in h.fake.buttons(message) for (t, cb) in row if t.removeprefix(CHECK) == label)
+    before = len(h.fake.messages(user))
+    uid = h.fake.press_button(user, message.message_id, data)
+    await h.delivered(uid)
+    return h.fake.messages(user)[before:]
+
+
+def answers_of(h, user):
+    store = h.service.store
+    conv = store.conversations(person_id=store.person(f"tg:{user}"))[-1]
+    return {a["step_id"]: a["value"] for a in store.answers(conv["id"])}
+
+
+async def test_start_greets_offers_flows_and_registers_commands(bot):
+    h = bot
+    await h.fake.wait_for(lambda: h.fake.commands, 5)
+    names = [c["command"] for c in h.fake.commands]
+    assert {"start", "back", "skip", "repeat", "cancel", "help", "flows"} <= set(names)
+    before = len(h.fake.messages(1))
+    h.fake.inject_command(1, "/start")
+    await h.keyboard_after(1, before)
+    msgs = h.fake.messages(1)[before:]
+    assert msgs[0].text.startswith("Hello Test.")
+    buttons = [t for row in h.fake.buttons(msgs[-1]) for (t, _) in row]
+    assert set(buttons) == {f.title[:100] for f in h.service.library}
+
+
+async def test_scale_buttons_edit_the_question_and_typed_answers_close_keyboards(bot):
+    h = bot
+    msgs = await start_flow(h, 2, "scaling-checkin")
+    assert "best hopes" in msgs[-1].text and "Question 1 of" in msgs[-1].text
+    msgs = await say(h, 2, "We argue less")
+    scale = msgs[-1]
+    rows = h.fake.buttons(scale)
+    assert len(rows) == 2 and [t for row in rows for t, _ in row] == [str(i) for i in range(11)]
+    assert "0 = the worst things have been, 10 = your best hopes met" in scale.text
+    msgs = await press(h, 2, scale, "6")
+    edited = h.fake.message(2, scale.message_id)
+    assert edited.text.endswith("✓ 6") and h.fake.buttons(edited) == []
+    assert h.fake.answered_callbacks
+    assert "What puts you at 6 and not lower?" in msgs[-1].text
+    # typing a number at a scale question works too, and closes its buttons
+    await say(h, 2, "We eat together")
+    await say(h, 2, "Less shouting")
+    good_enough = h.fake.last_message(2)
+    assert h.fake.buttons(good_enough)
+    await say(h, 2, "eight")
+    assert h.fake.buttons(h.fake.message(2, good_enough.message_id)) == []
+    assert h.fake.message(2, good_enough.message_id).text.endswith("✓ 8")
+    assert answers_of(h, 2)["good_enough"] == 8
+
+
+async def test_every_scripted_conversation_gives_the_same_answers_over_telegram(bot):
+    """Parity: flows/tests, played through Telegram with buttons, concurrently."""
+    convs, errors = load_scripts([DEFAULT_FLOWS / "tests"])
+    assert convs and not errors
+    outcomes = await asyncio.gather(*(play_async(c, TelegramDriver(bot, 1000 + i)) for i, c in enumerate(convs)))
+    failures = [f"{o.conversation.flow}: {o.conversation.name}\n" + "\n".join(o.failures) for o in outcomes if not o.ok]
+    assert not failures, "\n\n".join(failures)
+
+
+async def test_stale_button_answers_closed_and_changes_nothing(bot):
+    h = bot
+    await start_flow(h, 3, "scaling-checkin")
+    msgs = await say(h, 3, "hopes")
+    scale = msgs[-1]
+    await press(h, 3, scale, "4")
+    state = answers_of(h, 3)
+    data = next(cb for row in h.fake.buttons(scale.versions[0]["reply_markup"]) for (t, cb) in row if t == "9")
+    before = len(h.fake.messages(3))
+    h.fake.press_button(3, scale.message_id, data, force=True)
+    await h.fake.wait_for(lambda: any(c.text == "This question has closed." for c in h.fake.answered_callbacks), 5)
+    assert answers_of(h, 3) == state and len(h.fake.messages(3)) == before
+    # forged or unknown callback data is refused the same way
+    h.fake.press_button(3, scale.message_id, "a:999999:0:1", force=True)
+    h.fake.press_button(3, scale.message_id, "zz:not-ours", force=True)
+    await h.fake.wait_for(lambda: sum(c.text == "This question has closed." for c in h.fake.answered_callbacks) >= 3, 5)
+    assert answers_of(h, 3) == state
+
+
+async def test_cancelled_conversation_buttons_are_closed(bot):
+    h = bot
+    await start_flow(h, 4, "scaling-checkin")
+    msgs = await say(h, 4, "hopes")
+    scale = msgs[-1]
+    msgs = await say(h, 4, "/cancel")
+    assert "You have stopped" in msgs[-1].text
+    assert h.fake.buttons(h.fake.message(4, scale.message_id)) == []
+    data = next(cb for row in h.fake.buttons(scale.versions[0]["reply_markup"]) for (t, cb) in row if t == "3")
+    h.fake.press_button(4, scale.message_id, data, force=True)
+    await h.fake.wait_for(lambda: any(c.text == "This question has closed." for c in h.fake.answered_callbacks), 5)
+
+
+async def test_unknown_deep_link_and_non_text_input(bot):
+    h = bot
+    before = len(h.fake.messages(5))
+    h.fake.inject_command(5, "/start", "not-a-real-invite-code")
+    msgs = await h.settle(5, before)
+    assert "isn't one I recognise" in msgs[0].text
+    await start_flow(h, 5, "scaling-checkin")
+    conv = h.service.store.active_conversation(h.service.store.person("tg:5"))
+    lines = len(h.service.store.transcript(conv.id))
+    for inject in (h.fake.inject_photo, h.fake.inject_sticker, h.fake.inject_voice):
+        before = len(h.fake.messages(5))
+        inject(5)
+        msgs = await h.settle(5, before)
+        assert msgs[-1].text == "Sorry, I can only read typed text. Please answer in words."
+    assert len(h.service.store.transcript(conv.id)) == lines  # nothing stored
+
+
+async def test_duplicated_update_changes_nothing(bot):
+    h = bot
+    await start_flow(h, 6, "scaling-checkin")
+    uid = h.fake.inject_message(6, "We talk more")
+    await h.delivered(uid)
+    await h.fake.wait_for(lambda: h.fake.is_confirmed(uid), 5)
+    n_msgs = len(h.fake.messages(6))
+    conv = h.service.store.active_conversation(h.service.store.person("tg:6"))
+    n_lines = len(h.service.store.transcript(conv.id))
+    h.fake.redeliver(uid)
+    await h.fake.wait_for(lambda: h.fake.is_confirmed(uid) and not h.fake.pending_updates, 5)
+    await asyncio.sleep(0.3)
+    assert len(h.fake.messages(6)) == n_msgs
+    assert len(h.service.store.transcript(conv.id)) == n_lines
+    assert [a["revision"] for a in h.service.store.answers(conv.id)] == [1]
+
+
+async def test_429_and_500_and_dropped_connections_lose_nothing(bot):
+    h = bot
+    await start_flow(h, 7, "scaling-checkin")
+    h.fake.fail_next("sendMessage", status=429, retry_after=1)
+    msgs = await say(h, 7, "hopes")
+    assert "where are things now?" in msgs[-1].text
+    h.fake.fail_next("sendMessage", status=500)
+    msgs = await press(h, 7, msgs[-1], "5")
+    assert "What puts you at 5" in msgs[-1].text
+    h.fake.fail_next("sendMessage", drop_connection=True)
+    msgs = await say(h, 7, "family")
+    assert "different at 6" in msgs[-1].text
+    assert answers_of(h, 7) == {"best_hopes": "hopes", "scale_now": 5, "not_lower": "family"}
+    sends = [c for c in h.fake.calls_to("sendMessage") if c.params.get("chat_id") in (7, "7")]
+    assert len([c for c in sends if "different at 6" in str(c.params.get("text"))]) >= 1
+
+
+async def test_long_messages_are_split_on_paragraphs(tmp_path):
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    para = "This paragraph explains who will see your answers and why. " * 12
+    intro = "\n\n".join(f"Part {i}. {para}" for i in range(12))
+    (flows / "long.yaml").write_text(
+        "id: long\nversion: 1\ntitle: Long\naudience: family\nintro: |\n"
+        + "".join(f"  {line}\n" if line else "\n" for line in intro.split("\n"))
+        + "steps:\n  - id: a\n    ask: What happened?\n")
+    service = ConversationService(Store(tmp_path / "l.db"), FlowLibrary.load([flows]))
+    async with running_bot(service) as h:
+        msgs = await start_flow(h, 8, "long")
+    assert len(intro) > 4096
+    assert all(len(m.text) <= 4096 for m in msgs)
+    parts = [m.text for m in msgs[:-1]]
+    assert len(parts) >= 2 and all(p.startswith("Part ") for p in parts)
+    got = [p.strip() for p in "\n\n".join(parts).split("\n\n")]
+    assert got == [p.strip() for p in intro.strip().split("\n\n")]
+
+
+def test_split_text_limits():
+    assert split_text("a" * 5000) == ["a" * 4096, "a" * 904]
+    parts = split_text(("word " * 2000).strip())
+    assert all(0 < len(p) <= 4096 for p in parts) and " ".join(parts) == ("word " * 2000).strip()
+    assert split_text("") == ["…"]
+
+
+def test_callback_data_fits_64_bytes_for_every_shipped_step(library):
+    from bot.engine.runner import FlowRunner
+
+    huge = 10 ** 15
+    for flow in library:
+        runner = FlowRunner(flow)
+        for step in flow.steps:
+            if not step.is_question:
+                continue
+            markup = keyboard(runner.question(step, runner.start().session), flow, huge)
+            for row in (markup.inline_keyboard if markup else []):
+                for b in row:
+                    assert len(b.callback_data.encode()) <= 64
+                    assert Callback.parse(b.callback_data) is not None
+
+
+async def test_fifty_users_in_parallel_never_cross(bot):
+    h = bot
+
+    async def one(user):
+        await start_flow(h, user, "scaling-checkin")
+        await say(h, user, f"hopes of {user}")
+        msgs = await press(h, user, h.fake.last_message(user), str(user % 8 + 2))
+        await say(h, user, f"reason of {user}")
+        await say(h, user, f"different for {user}")
+        await say(h, user, "9")
+        await say(h, user, f"nothing else from {user}")
+        return msgs
+
+    users = list(range(100, 150))
+    await asyncio.gather(*(one(u) for u in users))
+    for u in users:
+        got = answers_of(h, u)
+        assert got == {"best_hopes": f"hopes of {u}", "scale_now": u % 8 + 2, "not_lower": f"reason of {u}",
+                       "one_point_up": f"different for {u}", "good_enough": 9, "anything_else": f"nothing else from {u}"}
+        for m in h.fake.messages(u):
+            for other in users:
+                if other != u:
+                    assert f"of {other}" not in (m.text or "") and f"for {other}" not in (m.text or "")
+
+
+async def test_restart_mid_flow_resumes(tmp_path, library):
+    db = tmp_path / "restart.db"
+    async with FakeBotAPI() as fake:
+        async with running_bot(ConversationService(Store(db), library), fake=fake) as h:
+            await start_flow(h, 9, "scaling-checkin")
+            await say(h, 9, "hopes")
+        async with running_bot(ConversationService(Store(db), library), fake=fake) as h:
+            before = len(fake.messages(9))
+            fake.inject_command(9, "/start")
+            offer = await h.keyboard_after(9, before)
+            assert "unfinished conversation" in offer.text
+            await press(h, 9, offer, "Carry on")
+            await h.settle(9, len(fake.messages(9)) - 1)
+            shown = texts(fake.messages(9)[-2:])
+            assert any("where are things now?" in t for t in shown)
+            await press(h, 9, fake.last_message(9), "3")
+            assert answers_of(h, 9) == {"best_hopes": "hopes", "scale_now": 3}
+
+
+# --- the real `restorative-bot serve` process --------------------------------------------
+
+async def _serve(fake, db, *extra, env_extra=None):
+    env = {**os.environ, "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": fake.base_url, **(env_extra or {})}
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "serve", "--db", str(db), *extra, cwd=ROOT, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+
+
+async def test_serve_process_sigkill_and_restart_loses_nothing_and_logs_no_token(tmp_path):
+    db = tmp_path / "serve.db"
+    async with FakeBotAPI() as fake:
+        proc = await _serve(fake, db)
+        await fake.wait_for(lambda: fake.calls_to("getUpdates"), 20)
+        fake.inject_command(11, "/start")
+        await fake.wait_for(lambda: any(fake.buttons(m) for m in fake.messages(11)), 10)
+        menu = [m for m in fake.messages(11) if fake.buttons(m)][-1]
+        fake.press_button(11, menu.message_id, "s:scaling-checkin")
+        await fake.wait_for(lambda: any("best hopes" in (m.text or "") for m in fake.messages(11)), 10)
+        # an answer arrives, and the process dies before it can possibly reply
+        fake.set_latency(0.5)
+        fake.inject_message(11, "We talk more")
+        await asyncio.sleep(0.3)
+        proc.send_signal(signal.SIGKILL)
+        _, err1 = await proc.communicate()
+        fake.set_latency(0)
+        proc = await _serve(fake, db)
+        await fake.wait_for(lambda: any("where are things now?" in (m.text or "") for m in fake.messages(11)), 20)
+        # SIGTERM stops cleanly
+        proc.send_signal(signal.SIGTERM)
+        _, err2 = await asyncio.wait_for(proc.communicate(), 20)
+        assert proc.returncode == 0, err2.decode()[-2000:]
+    store = Store(db)
+    conv = store.conversations()[0]
+    assert [(a["step_id"], a["raw"], a["revision"]) for a in store.answers(conv["id"])] == [("best_hopes", "We talk more", 1)]
+    logs = (err1 + err2).decode()
+    assert TOKEN not in logs and TOKEN.split(":")[1] not in logs
+    assert '"event": "serving"' in logs
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def test_serve_webhook_mode_checks_the_secret(tmp_path):
+    port = _free_port()
+    async with FakeBotAPI() as fake:
+        proc = await _serve(fake, tmp_path / "wh.db", "--webhook-url", f"http://127.0.0.1:{port}/tg", "--port", str(port),
+                            "--webhook-secret", "s3cret-value")
+        try:
+            await fake.wait_for(lambda: fake.webhook_url, 20)
+            assert fake.webhook_url == f"http://127.0.0.1:{port}/tg"
+            fake.inject_command(12, "/start")
+            await fake.wait_for(lambda: any(fake.buttons(m) for m in fake.messages(12)), 15)
+            # a delivery without the secret is refused by the bot
+            import aiohttp
+
+            async with aiohttp.ClientSession() as s:
+                async with s.post(f"http://127.0.0.1:{port}/tg", json={"update_id": 999999}) as r:
+                    assert r.status == 403
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, err = await asyncio.wait_for(proc.communicate(), 20)
+        assert "s3cret-value" not in err.decode() and TOKEN not in err.decode()
+
+
+def test_serve_without_token_says_how_to_get_one(tmp_path):
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "TELEGRAM_BOT_TOKEN"}
+    proc = subprocess.run([sys.executable, "-m", "bot", "serve", "--db", str(tmp_path / "x.db")], capture_output=True,
+                          text=True, env=env, cwd=ROOT, timeout=30)
+    assert proc.returncode == 2 and "TELEGRAM_BOT_TOKEN" in proc.stderr and "Traceback" not in proc.stderr
