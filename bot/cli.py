@@ -40,21 +40,35 @@ def _store(db: str | None, create: bool = True):
         _fail(str(exc))
 
 
-def _safeguarding(paths: tuple[str, ...] = ()):
+def _config(path: str | None):
+    from bot.config import Config, ConfigError
+
     try:
-        from bot.safeguarding import SafeguardingConfig, SafeguardingConfigError
-    except ImportError:  # pragma: no cover - the module ships with the package
-        return None
+        return Config.load(path)
+    except ConfigError as exc:
+        for e in exc.errors:
+            click.echo(str(e), err=True)
+        _fail("the configuration has errors; fix them (see above)", 1)
+
+
+def _safeguarding(paths=()):
+    """The safeguarding lexicon: always on; a deployment can add to it, never switch it off."""
+    from bot.safeguarding import SafeguardingConfig, SafeguardingConfigError
+
     try:
         return SafeguardingConfig.load(*paths)
     except SafeguardingConfigError as exc:
         _fail(str(exc), 1)
 
 
-def _service(db, flows, safeguarding_files=()):
+def _service(db, flows, config=None):
     from bot.conversation import ConversationService
 
-    return ConversationService(_store(db), _library(flows), safeguarding=_safeguarding(safeguarding_files))
+    lexicon = config.lexicon if config is not None else []
+    return ConversationService(_store(db), _library(flows), safeguarding=_safeguarding(lexicon))
+
+
+CONFIG_HELP = "Deployment configuration YAML (default: $RESTORATIVE_CONFIG)."
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -98,11 +112,12 @@ def list_flows(flow_paths: tuple[str, ...]) -> None:
 @click.option("--db", type=click.Path(), help=DB_HELP)
 @click.option("--as", "as_name", default=None, help="Who is answering (default: your user name).")
 @click.option("--flows", "flow_paths", multiple=True, type=click.Path(), help=FLOWS_HELP)
-def chat(flow: str | None, db: str | None, as_name: str | None, flow_paths: tuple[str, ...]) -> None:
+@click.option("--config", "config_path", type=click.Path(), help=CONFIG_HELP)
+def chat(flow: str | None, db: str | None, as_name: str | None, flow_paths: tuple[str, ...], config_path: str | None) -> None:
     """Converse in the terminal (works with piped stdin)."""
     from bot.frontends.console import run_console
 
-    service = _service(db, flow_paths)
+    service = _service(db, flow_paths, _config(config_path))
     if flow is not None and service.library.get(flow) is None:
         known = ", ".join(f.id for f in service.library)
         _fail(f"no flow called '{flow}'; choose one of: {known}")
@@ -170,20 +185,21 @@ def graph(flow: str, fmt: str, out: str | None, flow_paths: tuple[str, ...]) -> 
 
 @main.command()
 @click.option("--session", "session_id", type=int, help="Export one conversation by id.")
+@click.option("--case", "case_ref", help="Export every conversation in a case.")
 @click.option("--all", "all_", is_flag=True, help="Export every conversation.")
 @click.option("--format", "fmt", type=click.Choice(["md", "html", "csv", "json"]), default="md", show_default=True)
 @click.option("--out", "-o", type=click.Path(), help="Write to this file (default: standard output).")
 @click.option("--db", type=click.Path(), help=DB_HELP)
-def export(session_id: int | None, all_: bool, fmt: str, out: str | None, db: str | None) -> None:
-    """Write transcripts out: flow, version, who, when, every question and answer."""
+def export(session_id: int | None, case_ref: str | None, all_: bool, fmt: str, out: str | None, db: str | None) -> None:
+    """Write transcripts out: flow, version, who, when, every question, answer and comment."""
     from bot.review.export import ExportError
     from bot.review.export import export as do_export
 
-    if session_id is None and not all_:
-        _fail("say what to export: --session ID or --all")
+    if sum(x is not None and x is not False for x in (session_id, case_ref, all_ or None)) != 1:
+        _fail("say what to export: one of --session ID, --case REF or --all")
     store = _store(db, create=False)
     try:
-        text = do_export(store, session=session_id, all_=all_, fmt=fmt)
+        text = do_export(store, session=session_id, case=case_ref, all_=all_, fmt=fmt)
     except ExportError as exc:
         _fail(str(exc))
     if out:
@@ -203,9 +219,21 @@ def export(session_id: int | None, all_: bool, fmt: str, out: str | None, db: st
 @click.option("--port", default=8443, show_default=True, type=int, help="Webhook mode: port to listen on.")
 @click.option("--webhook-secret", envvar="TELEGRAM_WEBHOOK_SECRET", help="Webhook mode: secret token Telegram must send (env TELEGRAM_WEBHOOK_SECRET).")
 @click.option("--log-level", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
-def serve(db, flow_paths, token_file, api_url, webhook_url, listen, port, webhook_secret, log_level) -> None:
-    """Run the Telegram bot (token from $TELEGRAM_BOT_TOKEN or --token-file)."""
+@click.option("--config", "config_path", type=click.Path(), help=CONFIG_HELP)
+@click.option("--alert-poll-seconds", default=30.0, show_default=True, type=float, hidden=True)
+def serve(db, flow_paths, token_file, api_url, webhook_url, listen, port, webhook_secret, log_level, config_path,
+          alert_poll_seconds) -> None:
+    """Run the Telegram bot (token from $TELEGRAM_BOT_TOKEN or --token-file).
+
+    Needs a configuration naming the designated safeguarding leads (--config).
+    """
     from bot import logs
+
+    config = _config(config_path)
+    if not config.leads:
+        _fail("no designated safeguarding lead is configured, so a disclosure could reach nobody; "
+              "name at least one under safeguarding: leads: [TELEGRAM_USER_ID] in the file given by --config "
+              "or RESTORATIVE_CONFIG")
 
     token = Path(token_file).read_text().strip() if token_file else os.environ.get("TELEGRAM_BOT_TOKEN", "").strip()
     if not token:
@@ -219,8 +247,116 @@ def serve(db, flow_paths, token_file, api_url, webhook_url, listen, port, webhoo
     logs.setup(log_level, secrets=[token, webhook_secret or ""])
     from bot.frontends.telegram.app import serve as run
 
-    service = _service(db, flow_paths)
-    run(service, token, api_url=api_url, webhook_url=webhook_url, listen=listen, port=port, secret_token=webhook_secret)
+    from bot.access import Access
+    from bot.escalation import Escalation
+
+    service = _service(db, flow_paths, config)
+    access = Access(service.store, service.library, config)
+    access.seed()
+    escalation = Escalation(service.store, service.safeguarding, leads=config.leads, repeat_minutes=config.repeat_minutes)
+    run(service, token, api_url=api_url, webhook_url=webhook_url, listen=listen, port=port, secret_token=webhook_secret,
+        escalation=escalation, alert_poll_seconds=alert_poll_seconds, access=access)
+
+
+def _who(value: str) -> str:
+    """A Telegram user id as a person key."""
+    value = value.strip()
+    if value.startswith("tg:"):
+        value = value[3:]
+    if not value.isdigit():
+        _fail(f"'{value}' is not a Telegram user id (a number; the person can see theirs with @userinfobot)")
+    return f"tg:{value}"
+
+
+def _access(db, config_path=None, flow_paths=()):
+    from bot.access import Access
+
+    config = _config(config_path)
+    return Access(_store(db), _library(flow_paths), config)
+
+
+@main.group()
+def role() -> None:
+    """Grant, revoke and list roles (admin, supervisor, practitioner, family)."""
+
+
+@role.command("grant")
+@click.argument("telegram_id")
+@click.argument("role_name", metavar="ROLE", type=click.Choice(["admin", "supervisor", "practitioner", "family"]))
+@click.option("--db", type=click.Path(), help=DB_HELP)
+def role_grant(telegram_id: str, role_name: str, db: str | None) -> None:
+    """Give TELEGRAM_ID the ROLE."""
+    changed = _access(db).grant(None, _who(telegram_id), role_name)
+    click.echo(f"{role_name} granted to {telegram_id}" if changed else f"{telegram_id} already has {role_name}")
+
+
+@role.command("revoke")
+@click.argument("telegram_id")
+@click.argument("role_name", metavar="ROLE", type=click.Choice(["admin", "supervisor", "practitioner", "family"]))
+@click.option("--db", type=click.Path(), help=DB_HELP)
+def role_revoke(telegram_id: str, role_name: str, db: str | None) -> None:
+    """Take the ROLE away from TELEGRAM_ID."""
+    changed = _access(db).revoke(None, _who(telegram_id), role_name)
+    click.echo(f"{role_name} revoked from {telegram_id}" if changed else f"{telegram_id} did not have {role_name}")
+
+
+@role.command("list")
+@click.option("--db", type=click.Path(), help=DB_HELP)
+def role_list(db: str | None) -> None:
+    """List everyone with a role."""
+    rows = _store(db).role_list()
+    if not rows:
+        click.echo("Nobody has a role yet. Grant one with: restorative-bot role grant TELEGRAM_ID ROLE")
+    for r in rows:
+        click.echo(f"{r['role']:<13} {r['key']:<16} {r['display_name'] or '':<20} granted {r['granted_at'][:16]} by {r['granted_by']}")
+
+
+@main.group()
+def team() -> None:
+    """Who supervises whom."""
+
+
+@team.command("add")
+@click.argument("supervisor_id")
+@click.argument("practitioner_id")
+@click.option("--db", type=click.Path(), help=DB_HELP)
+def team_add(supervisor_id: str, practitioner_id: str, db: str | None) -> None:
+    """SUPERVISOR_ID supervises PRACTITIONER_ID."""
+    _access(db).team_add(None, _who(supervisor_id), _who(practitioner_id))
+    click.echo(f"{supervisor_id} now supervises {practitioner_id}")
+
+
+@main.command()
+@click.argument("flow")
+@click.option("--case", "case_ref", required=True, help="The case reference, e.g. FGC-2041 (no names).")
+@click.option("--practitioner", required=True, help="The inviting practitioner's Telegram user id.")
+@click.option("--bot-username", envvar="TELEGRAM_BOT_USERNAME", default="YourBot", show_default=True,
+              help="The bot's @username, for the link (env TELEGRAM_BOT_USERNAME).")
+@click.option("--db", type=click.Path(), help=DB_HELP)
+@click.option("--config", "config_path", type=click.Path(), help=CONFIG_HELP)
+def invite(flow: str, case_ref: str, practitioner: str, bot_username: str, db: str | None, config_path: str | None) -> None:
+    """Make a single-use invitation link to FLOW in a case."""
+    from bot.access import Refused
+
+    access = _access(db, config_path)
+    try:
+        code, invite_id = access.invite(_who(practitioner), flow, case_ref)
+    except Refused:
+        _fail(f"{practitioner} is not a practitioner; grant the role first: restorative-bot role grant {practitioner} practitioner")
+    except ValueError as exc:
+        _fail(str(exc))
+    click.echo(f"https://t.me/{bot_username.lstrip('@')}?start={code}")
+    click.echo(f"invitation {invite_id}, expires in {access.config.invite_expiry_days:g} days", err=True)
+
+
+@main.command()
+@click.option("--since", help="Only entries from this date (YYYY-MM-DD or ISO 8601) on.")
+@click.option("--db", type=click.Path(), help=DB_HELP)
+def audit(since: str | None, db: str | None) -> None:
+    """List the audit log: who read, exported, changed or was refused what, and when."""
+    store = _store(db, create=False)
+    for r in store.audit_log(since):
+        click.echo(f"{r['created_at'][:19]}  {r['actor'] or '-':<16} {r['action']:<28} {r['target'] or ''} {r['detail'] or ''}".rstrip())
 
 
 @main.command()

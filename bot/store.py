@@ -149,7 +149,59 @@ def _m3_delivery(db: sqlite_utils.Database) -> None:
     db.executescript("ALTER TABLE inputs ADD COLUMN delivered_at TEXT;")
 
 
-MIGRATIONS = [_m1_core, _m2_cases_alerts_audit, _m3_delivery]
+def _m4_access(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE roles (
+            person_id INTEGER NOT NULL REFERENCES people(id),
+            role TEXT NOT NULL,                -- admin | supervisor | practitioner | family
+            granted_by TEXT,
+            granted_at TEXT NOT NULL,
+            PRIMARY KEY (person_id, role)
+        );
+        CREATE TABLE teams (
+            supervisor_id INTEGER NOT NULL REFERENCES people(id),
+            practitioner_id INTEGER NOT NULL REFERENCES people(id),
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (supervisor_id, practitioner_id)
+        );
+        CREATE INDEX idx_teams_practitioner ON teams(practitioner_id);
+        CREATE TABLE invites (
+            id INTEGER PRIMARY KEY,
+            code_hash TEXT NOT NULL UNIQUE,    -- sha256 of the code: the code itself is never stored
+            flow_id TEXT NOT NULL,
+            case_id INTEGER NOT NULL REFERENCES cases(id),
+            practitioner_id INTEGER NOT NULL REFERENCES people(id),
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            opened_by INTEGER REFERENCES people(id),
+            used_at TEXT,
+            used_by INTEGER REFERENCES people(id),
+            conversation_id INTEGER REFERENCES conversations(id),
+            revoked_at TEXT
+        );
+        CREATE TABLE comments (
+            id INTEGER PRIMARY KEY,
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id),
+            step_id TEXT,                      -- a comment on one answer, or NULL for the whole transcript
+            author_id INTEGER NOT NULL REFERENCES people(id),
+            text TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX idx_comments_conversation ON comments(conversation_id);
+        CREATE TABLE reviews (
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id),
+            supervisor_id INTEGER NOT NULL REFERENCES people(id),
+            reviewed_at TEXT NOT NULL,
+            PRIMARY KEY (conversation_id, supervisor_id)
+        );
+        CREATE INDEX idx_cases_practitioner ON cases(practitioner_id);
+        CREATE INDEX idx_audit_actor ON audit(actor, created_at);
+        """
+    )
+
+
+MIGRATIONS = [_m1_core, _m2_cases_alerts_audit, _m3_delivery, _m4_access]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -311,7 +363,7 @@ class Store:
         )
         return Conversation.from_row(row) if row else None
 
-    def conversations(self, *, person_id: int | None = None, case_id: int | None = None, limit: int | None = None) -> list[dict]:
+    def conversations(self, *, person_id: int | None = None, case_id: int | None = None, limit: int | None = None) -> list[dict]:  # noqa: E501
         where, params = [], []
         if person_id is not None:
             where.append("c.person_id = ?")
@@ -416,6 +468,24 @@ class Store:
     def alert(self, alert_id: int) -> dict | None:
         return self._one("SELECT * FROM alerts WHERE id = ?", (alert_id,))
 
+    def alert_detail(self, alert_id: int) -> dict | None:
+        return self._one(
+            """SELECT a.*, p.key AS person_key, p.display_name, c.flow_id
+               FROM alerts a JOIN people p ON p.id = a.person_id
+               LEFT JOIN conversations c ON c.id = a.conversation_id WHERE a.id = ?""",
+            (alert_id,),
+        )
+
+    def alert_practitioner_key(self, alert_id: int) -> str | None:
+        """The practitioner who holds the case the alert's conversation belongs to."""
+        row = self._one(
+            """SELECT pr.key FROM alerts a JOIN conversations c ON c.id = a.conversation_id
+               JOIN cases k ON k.id = c.case_id JOIN people pr ON pr.id = k.practitioner_id
+               WHERE a.id = ?""",
+            (alert_id,),
+        )
+        return row["key"] if row else None
+
     def due_alerts(self, at: str) -> list[dict]:
         return self._all(
             "SELECT * FROM alerts WHERE acknowledged_at IS NULL AND next_notify_at IS NOT NULL AND next_notify_at <= ? ORDER BY id",
@@ -434,6 +504,142 @@ class Store:
             (now(), by, alert_id),
         )
         return cur.rowcount == 1
+
+    # -- roles, teams, cases, invites, comments (access) -------------------------------
+    def person_by_key(self, key: str) -> dict | None:
+        return self._one("SELECT * FROM people WHERE key = ?", (key,))
+
+    def roles_of(self, person_id: int) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT role FROM roles WHERE person_id = ?", (person_id,)).fetchall()}
+
+    def grant_role(self, person_id: int, role: str, by: str | None) -> bool:
+        cur = self.db.execute("INSERT OR IGNORE INTO roles (person_id, role, granted_by, granted_at) VALUES (?, ?, ?, ?)",
+                              (person_id, role, by, now()))
+        return cur.rowcount == 1
+
+    def revoke_role(self, person_id: int, role: str) -> bool:
+        return self.db.execute("DELETE FROM roles WHERE person_id = ? AND role = ?", (person_id, role)).rowcount == 1
+
+    def role_list(self) -> list[dict]:
+        return self._all(
+            """SELECT p.key, p.display_name, r.role, r.granted_by, r.granted_at FROM roles r
+               JOIN people p ON p.id = r.person_id ORDER BY r.role, p.key""")
+
+    def add_team(self, supervisor_id: int, practitioner_id: int) -> bool:
+        cur = self.db.execute("INSERT OR IGNORE INTO teams (supervisor_id, practitioner_id, created_at) VALUES (?, ?, ?)",
+                              (supervisor_id, practitioner_id, now()))
+        return cur.rowcount == 1
+
+    def supervises(self, supervisor_id: int, practitioner_id: int) -> bool:
+        return self._one("SELECT 1 AS x FROM teams WHERE supervisor_id = ? AND practitioner_id = ?",
+                         (supervisor_id, practitioner_id)) is not None
+
+    def team_of(self, supervisor_id: int) -> list[int]:
+        return [r[0] for r in self.db.execute("SELECT practitioner_id FROM teams WHERE supervisor_id = ?",
+                                              (supervisor_id,)).fetchall()]
+
+    def case(self, practitioner_id: int, ref: str) -> dict | None:
+        return self._one("SELECT * FROM cases WHERE practitioner_id = ? AND ref = ?", (practitioner_id, ref))
+
+    def case_by_id(self, case_id: int) -> dict | None:
+        return self._one("SELECT * FROM cases WHERE id = ?", (case_id,))
+
+    def cases_by_ref(self, ref: str) -> list[dict]:
+        return self._all("SELECT * FROM cases WHERE ref = ? ORDER BY id", (ref,))
+
+    def create_case(self, practitioner_id: int, ref: str) -> int:
+        existing = self.case(practitioner_id, ref)
+        if existing:
+            return existing["id"]
+        return self.db.execute("INSERT INTO cases (ref, practitioner_id, created_at) VALUES (?, ?, ?)",
+                               (ref, practitioner_id, now())).lastrowid
+
+    def cases_of(self, practitioner_ids: list[int]) -> list[dict]:
+        if not practitioner_ids:
+            return []
+        marks = ",".join("?" * len(practitioner_ids))
+        return self._all(
+            f"""SELECT k.id, k.ref, k.practitioner_id, p.key AS practitioner_key, p.display_name AS practitioner_name,
+                       k.created_at, COUNT(c.id) AS conversations, MAX(c.updated_at) AS last_activity
+                FROM cases k JOIN people p ON p.id = k.practitioner_id
+                LEFT JOIN conversations c ON c.case_id = k.id
+                WHERE k.practitioner_id IN ({marks}) GROUP BY k.id ORDER BY COALESCE(MAX(c.updated_at), k.created_at) DESC""",
+            practitioner_ids)
+
+    def set_conversation_case(self, conversation_id: int, case_id: int) -> None:
+        self.db.execute("UPDATE conversations SET case_id = ? WHERE id = ?", (case_id, conversation_id))
+
+    def scale_scores(self, conversation_id: int) -> list[dict]:
+        """Numeric answers (scales and numbers) of a conversation, for summaries."""
+        return [r for r in self.answers(conversation_id) if isinstance(r["value"], int) and not isinstance(r["value"], bool)]
+
+    def add_invite(self, *, code_hash: str, flow_id: str, case_id: int, practitioner_id: int, expires_at: str) -> int:
+        return self.db.execute(
+            """INSERT INTO invites (code_hash, flow_id, case_id, practitioner_id, created_at, expires_at)
+               VALUES (?, ?, ?, ?, ?, ?)""", (code_hash, flow_id, case_id, practitioner_id, now(), expires_at)).lastrowid
+
+    def invite_by_hash(self, code_hash: str) -> dict | None:
+        return self._one("SELECT * FROM invites WHERE code_hash = ?", (code_hash,))
+
+    def invite(self, invite_id: int) -> dict | None:
+        return self._one("SELECT * FROM invites WHERE id = ?", (invite_id,))
+
+    def open_invite(self, invite_id: int, person_id: int) -> None:
+        self.db.execute("UPDATE invites SET opened_by = ? WHERE id = ?", (person_id, invite_id))
+
+    def use_invite(self, invite_id: int, person_id: int, conversation_id: int) -> bool:
+        cur = self.db.execute(
+            "UPDATE invites SET used_at = ?, used_by = ?, conversation_id = ? WHERE id = ? AND used_at IS NULL",
+            (now(), person_id, conversation_id, invite_id))
+        return cur.rowcount == 1
+
+    def revoke_invite(self, invite_id: int) -> bool:
+        cur = self.db.execute("UPDATE invites SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL AND used_at IS NULL",
+                              (now(), invite_id))
+        return cur.rowcount == 1
+
+    def add_comment(self, conversation_id: int, author_id: int, text: str, step_id: str | None) -> int:
+        return self.db.execute(
+            "INSERT INTO comments (conversation_id, step_id, author_id, text, created_at) VALUES (?, ?, ?, ?, ?)",
+            (conversation_id, step_id, author_id, text, now())).lastrowid
+
+    def comments(self, conversation_id: int) -> list[dict]:
+        return self._all(
+            """SELECT m.id, m.step_id, m.text, m.created_at, p.key AS author_key, p.display_name AS author_name
+               FROM comments m JOIN people p ON p.id = m.author_id WHERE m.conversation_id = ? ORDER BY m.id""",
+            (conversation_id,))
+
+    def mark_reviewed(self, conversation_id: int, supervisor_id: int) -> None:
+        self.db.execute("INSERT OR IGNORE INTO reviews (conversation_id, supervisor_id, reviewed_at) VALUES (?, ?, ?)",
+                        (conversation_id, supervisor_id, now()))
+
+    def unreviewed(self, practitioner_ids: list[int], supervisor_id: int) -> list[dict]:
+        """Conversations in the practitioners' cases, or their own rehearsals, not reviewed by this supervisor."""
+        if not practitioner_ids:
+            return []
+        marks = ",".join("?" * len(practitioner_ids))
+        return self._all(
+            f"""SELECT c.id, c.flow_id, c.status, c.updated_at, k.ref AS case_ref,
+                       COALESCE(k.practitioner_id, c.person_id) AS practitioner_id
+                FROM conversations c LEFT JOIN cases k ON k.id = c.case_id
+                WHERE (k.practitioner_id IN ({marks}) OR (c.case_id IS NULL AND c.person_id IN ({marks})))
+                  AND c.status != 'in_progress'
+                  AND NOT EXISTS (SELECT 1 FROM reviews r WHERE r.conversation_id = c.id AND r.supervisor_id = ?)
+                ORDER BY c.updated_at""",
+            [*practitioner_ids, *practitioner_ids, supervisor_id])
+
+    def conversation_owner(self, conversation_id: int) -> dict | None:
+        """Who a conversation belongs to: its person, and the practitioner holding its case."""
+        return self._one(
+            """SELECT c.id, c.person_id, c.case_id, k.practitioner_id, k.ref AS case_ref
+               FROM conversations c LEFT JOIN cases k ON k.id = c.case_id WHERE c.id = ?""", (conversation_id,))
+
+    def data_about(self, person_id: int) -> dict:
+        return {
+            "person": self.get_person(person_id),
+            "conversations": self.conversations(person_id=person_id),
+            "roles": sorted(self.roles_of(person_id)),
+        }
 
     # -- audit -----------------------------------------------------------------------
     def audit(self, actor: str | None, action: str, target: str | None = None, detail: str | None = None) -> None:

@@ -283,11 +283,17 @@ async def test_restart_mid_flow_resumes(tmp_path, library):
 
 # --- the real `restorative-bot serve` process --------------------------------------------
 
-async def _serve(fake, db, *extra, env_extra=None):
+LEAD = 424242
+
+
+async def _serve(fake, db, *extra, env_extra=None, config_text=None):
+    config = Path(db).with_suffix(".config.yaml")
+    config.write_text(config_text or f"safeguarding:\n  leads: [{LEAD}]\n  repeat_minutes: 0.02\n"
+                      "demo_flow: scaling-checkin\n")
     env = {**os.environ, "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": fake.base_url, **(env_extra or {})}
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "serve", "--db", str(db), *extra, cwd=ROOT, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable, "-m", "bot", "serve", "--db", str(db), "--config", str(config), "--alert-poll-seconds", "0.2",
+        *extra, cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
 
 
 async def test_serve_process_sigkill_and_restart_loses_nothing_and_logs_no_token(tmp_path):
@@ -347,6 +353,16 @@ async def test_serve_webhook_mode_checks_the_secret(tmp_path):
             proc.send_signal(signal.SIGTERM)
             _, err = await asyncio.wait_for(proc.communicate(), 20)
         assert "s3cret-value" not in err.decode() and TOKEN not in err.decode()
+
+
+def test_serve_without_a_safeguarding_lead_refuses_to_start(tmp_path):
+    import subprocess
+
+    env = {**os.environ, "TELEGRAM_BOT_TOKEN": TOKEN}
+    env.pop("RESTORATIVE_CONFIG", None)
+    proc = subprocess.run([sys.executable, "-m", "bot", "serve", "--db", str(tmp_path / "x.db")], capture_output=True,
+                          text=True, env=env, cwd=ROOT, timeout=30)
+    assert proc.returncode == 2 and "no designated safeguarding lead" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_serve_without_token_says_how_to_get_one(tmp_path):

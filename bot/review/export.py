@@ -38,6 +38,12 @@ def transcript_data(store: Store, conversation_id: int) -> dict:
              "answered_at": a["answered_at"], "revision": a["revision"]}
             for a in store.answers(conversation_id)
         ],
+        "comments": [
+            {"time": m["created_at"], "by": m["author_name"] or m["author_key"], "step_id": m["step_id"], "text": m["text"]}
+            for m in store.comments(conversation_id)
+        ],
+        "scores": {a["step_id"]: a["value"] for a in store.scale_scores(conversation_id)},
+        "case": (store.case_by_id(conv.case_id) or {}).get("ref") if conv.case_id else None,
         "transcript": [
             {"time": t["created_at"], "from": "bot" if t["direction"] == "out" else "person", "kind": t["kind"],
              "step_id": t["step_id"], "text": t["text"], "flagged": bool(t.get("flagged"))}
@@ -75,6 +81,7 @@ def _markdown(d: dict) -> str:
         "",
         f"- Conversation: {d['conversation_id']}",
         f"- Who: {_who(d)}",
+        *([f"- Case: {d['case']}"] if d.get("case") else []),
         f"- Started: {d['started_at']}",
         f"- Status: {d['status']}" + (f", finished {d['finished_at']}" if d["finished_at"] else ""),
         "",
@@ -83,6 +90,12 @@ def _markdown(d: dict) -> str:
     ]
     out += [f"- **{a['step_id']}**: {a['shown']}" + (f" (typed: “{a['raw']}”)" if a["raw"] not in (None, a["shown"]) else "")
             for a in d["answers"]] or ["(no answers yet)"]
+    if d.get("scores"):
+        out += ["", "## Scores", ""] + [f"- {k}: {v}" for k, v in d["scores"].items()]
+    if d.get("comments"):
+        out += ["", "## Comments", ""] + [
+            f"- {c['by']} ({c['time'][:16].replace('T', ' ')})" + (f" on **{c['step_id']}**" if c["step_id"] else "") + f": {c['text']}"
+            for c in d["comments"]]
     out += ["", "## Transcript", ""]
     for t in d["transcript"]:
         flag = " ⚠ **safeguarding flag**" if t["flagged"] else ""
@@ -96,7 +109,7 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:46
 h1{font-size:1.4rem;margin-bottom:.2rem} h2{font-size:1.1rem;border-bottom:1px solid #ccc;margin-top:1.6rem}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem} dt{font-weight:600}
 .line{margin:.5rem 0;padding:.4rem .7rem;border-radius:.4rem;white-space:pre-wrap;page-break-inside:avoid}
-.bot{background:#f1f4f8} .person{background:#fff8e6;margin-left:2rem} .flag{border:2px solid #b00020}
+.bot{background:#f1f4f8} .comment{background:#eef7ee;border-left:4px solid #2e7d32} .person{background:#fff8e6;margin-left:2rem} .flag{border:2px solid #b00020}
 .meta{font-size:.75rem;color:#666} .sep{page-break-after:always}
 @media print{body{margin:0;max-width:none}.line{border:1px solid #ddd}}
 """
@@ -110,13 +123,22 @@ def _html(items: list[dict]) -> str:
         if i:
             parts.append("<div class='sep'></div>")
         parts.append(f"<h1>{e(d['flow']['title'])} <small>(version {d['flow']['version']})</small></h1><dl>")
-        for k, v in (("Conversation", d["conversation_id"]), ("Who", _who(d)), ("Started", d["started_at"]),
+        for k, v in (("Conversation", d["conversation_id"]), ("Who", _who(d)), ("Case", d.get("case") or "—"),
+                     ("Started", d["started_at"]),
                      ("Status", d["status"]), ("Finished", d["finished_at"] or "—")):
             parts.append(f"<dt>{e(k)}</dt><dd>{e(str(v))}</dd>")
         parts.append("</dl><h2>Answers</h2><dl>")
         for a in d["answers"]:
             parts.append(f"<dt>{e(a['step_id'])}</dt><dd>{e(a['shown'] or '')}</dd>")
-        parts.append("</dl><h2>Transcript</h2>")
+        parts.append("</dl>")
+        if d.get("scores"):
+            parts.append("<h2>Scores</h2><dl>" + "".join(f"<dt>{e(k)}</dt><dd>{e(str(v))}</dd>" for k, v in d["scores"].items()) + "</dl>")
+        if d.get("comments"):
+            parts.append("<h2>Comments</h2>")
+            for c in d["comments"]:
+                on = f" on {e(c['step_id'])}" if c["step_id"] else ""
+                parts.append(f"<div class='line comment'><div class='meta'>{e(c['by'])} · {e(c['time'])}{on}</div>{e(c['text'])}</div>")
+        parts.append("<h2>Transcript</h2>")
         for t in d["transcript"]:
             cls = "bot" if t["from"] == "bot" else "person"
             flag = " flag" if t["flagged"] else ""
@@ -126,11 +148,23 @@ def _html(items: list[dict]) -> str:
     return "".join(parts)
 
 
-def export(store: Store, *, session: int | None = None, all_: bool = False, fmt: str = "md") -> str:
+def export(store: Store, *, session: int | None = None, case: str | None = None, all_: bool = False,
+           fmt: str = "md", actor: str = "cli") -> str:
+    """Export transcripts; every export is written to the audit log."""
     if session is not None:
         ids = [session]
+        target = f"conversation:{session}"
+    elif case is not None:
+        ids = [c["id"] for k in store.cases_by_ref(case) for c in store.conversations(case_id=k["id"])]
+        if not ids:
+            raise ExportError(f"no case '{case}' (or it has no conversations)")
+        target = f"case:{case}"
     elif all_:
         ids = store.conversation_ids()
+        target = "all"
     else:
-        raise ExportError("say what to export: --session ID or --all")
-    return render([transcript_data(store, i) for i in ids], fmt)
+        raise ExportError("say what to export: --session ID, --case REF or --all")
+    items = [transcript_data(store, i) for i in ids]
+    with store.transaction():
+        store.audit(actor, "export", target, f"{len(items)} conversation(s) as {fmt}")
+    return render(items, fmt)

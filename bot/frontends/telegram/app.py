@@ -11,6 +11,7 @@ sent sends nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Awaitable, Callable
@@ -83,15 +84,21 @@ class PerChatOrder(BaseUpdateProcessor):
 
 
 class TelegramFrontend:
-    def __init__(self, service: ConversationService, *, send_attempts: int = 4):
+    def __init__(self, service: ConversationService, *, send_attempts: int = 4, escalation=None,
+                 alert_poll_seconds: float = 30.0, access=None):
         self.service = service
+        self.access = access  # None: every flow may be started by anyone (development and tests)
+        self.staff = None
+        self.escalation = escalation
+        self.alert_poll_seconds = alert_poll_seconds
+        self._alert_lock = asyncio.Lock()
+        self._alert_task: asyncio.Task | None = None
         self.send_attempts = send_attempts
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
         # chat id -> (message id, text) of the last question sent with buttons, so a typed
         # answer can close its keyboard. Losing it on restart only leaves stale buttons,
         # which answer "this question has closed".
         self._open_keyboards: dict[int, tuple[int, str]] = {}
-        self.alert_hook: Callable[[list[int]], Awaitable[None]] | None = None
         self._persons: dict[int, int] = {}  # Telegram user id -> person id
 
     async def db(self, fn: Callable, *args, **kwargs):
@@ -106,6 +113,12 @@ class TelegramFrontend:
         once = self._once
         app.add_handler(CommandHandler("start", once(self.on_start)))
         app.add_handler(CommandHandler("flows", once(self.on_flows)))
+        app.add_handler(CommandHandler("ack", once(self.on_ack)))
+        if self.access is not None:
+            from bot.frontends.telegram.staff import StaffCommands
+
+            self.staff = StaffCommands(self, self.access)
+            self.staff.install(app)
         for name in NAV_COMMANDS:
             app.add_handler(CommandHandler(name, once(self._nav(name))))
         app.add_handler(CallbackQueryHandler(once(self.on_button)))
@@ -129,6 +142,59 @@ class TelegramFrontend:
     async def post_init(self, app: Application) -> None:
         commands = [BotCommand(name, text) for name, text in msg("telegram.commands").items()]
         await self._retry(lambda: app.bot.set_my_commands(commands))
+        if self.escalation is not None:
+            self._alert_task = asyncio.create_task(self._alert_loop(app.bot))
+
+    async def post_stop(self, app: Application) -> None:
+        if self._alert_task is not None:
+            self._alert_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._alert_task
+            self._alert_task = None
+
+    # -- safeguarding alerts -------------------------------------------------------------
+    async def _alert_loop(self, bot) -> None:
+        """Send due alerts and reminders; the schedule is in the store, so this survives restarts."""
+        while True:
+            try:
+                await self.dispatch_alerts(bot)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # keep the loop alive whatever one pass met
+                log.exception("alert dispatch failed")
+            await asyncio.sleep(self.alert_poll_seconds)
+
+    async def dispatch_alerts(self, bot) -> int:
+        if self.escalation is None:
+            return 0
+        sent = 0
+        async with self._alert_lock:  # one pass at a time, so nothing goes out twice
+            for notice in await self.db(self.escalation.due):
+                reached = 0
+                for key in notice.recipients:
+                    if not key.startswith("tg:"):
+                        continue
+                    try:
+                        await self.send_text(bot, int(key[3:]), notice.text)
+                        reached += 1
+                    except TelegramError as exc:
+                        log.error("alert not delivered", extra={"alert": notice.alert_id, "to": key, "error": str(exc)})
+                if reached:
+                    await self.db(self.escalation.sent, notice.alert_id)
+                    sent += 1
+                    log.warning("safeguarding alert sent", extra={"alert": notice.alert_id, "reminder": notice.repeat,
+                                                                  "recipients": reached})
+        return sent
+
+    async def on_ack(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        chat_id = update.effective_chat.id
+        await self.person(update)
+        if self.escalation is None or not context.args or not context.args[0].lstrip("#").isdigit():
+            await self.send_text(context.bot, chat_id, msg("telegram.ack_usage"))
+            return
+        alert_id = int(context.args[0].lstrip("#"))
+        result = await self.db(self.escalation.acknowledge, alert_id, f"tg:{update.effective_user.id}")
+        await self.send_text(context.bot, chat_id, msg(f"telegram.ack_{result}", id=alert_id))
 
     # -- sending, with retries for transient network faults ---------------------
     async def _retry(self, make: Callable[[], Awaitable[Any]]) -> Any:
@@ -183,8 +249,8 @@ class TelegramFrontend:
             found = await self.db(self.service.flow_of, pid, reply.conversation_id)
             flow = found[1] if found else None
         await self.send_prompts(bot, chat_id, reply.prompts, flow, reply.conversation_id)
-        if reply.alerts and self.alert_hook is not None:
-            await self.alert_hook(reply.alerts)
+        if reply.alerts and not reply.duplicate:
+            await self.dispatch_alerts(bot)  # at once, not at the next poll
 
     # -- people ------------------------------------------------------------------------
     async def person(self, update: Update) -> int:
@@ -201,9 +267,11 @@ class TelegramFrontend:
         pid = await self.person(update)
         key = f"tg:{update.update_id}"
         if context.args:
-            # Deep links are for the access layer (invitations); none is known yet.
-            log.info("unknown start payload", extra={"chat": chat_id})
-            await self.send_text(context.bot, chat_id, msg("telegram.unknown_link"))
+            if self.staff is not None:
+                await self.staff.open_link(update, context, context.args[0])
+            else:
+                log.info("unknown start payload", extra={"chat": chat_id})
+                await self.send_text(context.bot, chat_id, msg("telegram.unknown_link"))
             return
         active = await self.db(self.service.active, pid)
         if active is not None:
@@ -212,20 +280,28 @@ class TelegramFrontend:
             await self.send_text(context.bot, chat_id, msg("telegram.resume_offer", title=title), resume_keyboard(active.id))
             return
         name = update.effective_user.first_name or ""
+        if not await self.db(self._startable, update):
+            await self.send_text(context.bot, chat_id, msg("staff.uninvited"))
+            return
         await self.send_text(context.bot, chat_id, msg("telegram.greeting", name=name).replace("Hello .", "Hello."))
-        await self._offer_flows(context.bot, chat_id)
+        await self._offer_flows(context.bot, chat_id, update)
         log.info("start", extra={"chat": chat_id, "input": key})
 
-    async def _offer_flows(self, bot, chat_id: int) -> None:
-        flows = self.service.flows()
+    def _startable(self, update: Update) -> list[Flow]:
+        if self.access is None:
+            return self.service.flows()
+        return self.access.startable_flows(f"tg:{update.effective_user.id}")
+
+    async def _offer_flows(self, bot, chat_id: int, update: Update) -> None:
+        flows = await self.db(self._startable, update)
         if not flows:
-            await self.send_text(bot, chat_id, msg("telegram.no_flows"))
+            await self.send_text(bot, chat_id, msg("telegram.no_flows") if self.access is None else msg("staff.uninvited"))
             return
         await self.send_text(bot, chat_id, msg("telegram.choose_flow"), flows_keyboard(flows))
 
     async def on_flows(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self.person(update)
-        await self._offer_flows(context.bot, update.effective_chat.id)
+        await self._offer_flows(context.bot, update.effective_chat.id, update)
 
     def _nav(self, kind: str):
         async def handler(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -247,7 +323,7 @@ class TelegramFrontend:
                 await self.send_text(context.bot, chat_id, msg("navigation.help"))
             elif inp.kind != "answer":
                 await self.send_text(context.bot, chat_id, msg("telegram.nothing_active"))
-            await self._offer_flows(context.bot, chat_id)
+            await self._offer_flows(context.bot, chat_id, update)
             return
         if reply.accepted and not reply.duplicate and reply.answered is not None:
             await self._close_keyboard(context.bot, chat_id, reply.answered)
@@ -281,9 +357,13 @@ class TelegramFrontend:
         if cb is None:
             await self._answer_query(query, msg("telegram.closed"))
             return
+        if cb.action == "i" and self.staff is not None:
+            await self.staff.on_consent(update, context, cb.conv, cb.value == "y")
+            return
         if cb.action == "s":
             await self._answer_query(query)
-            if self.service.library.get(cb.value) is None:
+            allowed = await self.db(lambda: any(f.id == cb.value for f in self._startable(update)))
+            if not allowed:
                 await self.send_text(context.bot, chat_id, msg("telegram.closed"))
                 return
             active = await self.db(self.service.active, pid)
@@ -320,7 +400,7 @@ class TelegramFrontend:
             else:
                 reply = await self.db(self.service.cancel_active, pid, key)
                 await self.deliver(context.bot, chat_id, pid, reply, key)
-                await self._offer_flows(context.bot, chat_id)
+                await self._offer_flows(context.bot, chat_id, update)
             return
         found = await self.db(self.service.flow_of, pid, cb.conv)
         if found is None or not (0 <= cb.step < len(found[1].steps)):
@@ -409,8 +489,9 @@ class TelegramFrontend:
 
 def build_application(service: ConversationService, token: str, *, api_url: str | None = None,
                       max_rate: float = 30.0, concurrency: int = 256, connect_timeout: float = 10.0,
-                      read_timeout: float = 15.0) -> tuple[Application, TelegramFrontend]:
-    frontend = TelegramFrontend(service)
+                      read_timeout: float = 15.0, escalation=None, alert_poll_seconds: float = 30.0,
+                      access=None) -> tuple[Application, TelegramFrontend]:
+    frontend = TelegramFrontend(service, escalation=escalation, alert_poll_seconds=alert_poll_seconds, access=access)
     builder = (
         ApplicationBuilder()
         .token(token)
@@ -421,6 +502,7 @@ def build_application(service: ConversationService, token: str, *, api_url: str 
         .get_updates_read_timeout(read_timeout + 30)
         .connection_pool_size(max(8, min(concurrency, 512)))
         .post_init(frontend.post_init)
+        .post_stop(frontend.post_stop)
     )
     if api_url:
         base = api_url.rstrip("/")
@@ -431,8 +513,10 @@ def build_application(service: ConversationService, token: str, *, api_url: str 
 
 
 def serve(service: ConversationService, token: str, *, api_url: str | None = None, webhook_url: str | None = None,
-          listen: str = "127.0.0.1", port: int = 8443, secret_token: str | None = None, poll_timeout: int = 30) -> None:
-    app, frontend = build_application(service, token, api_url=api_url)
+          listen: str = "127.0.0.1", port: int = 8443, secret_token: str | None = None, poll_timeout: int = 30,
+          escalation=None, alert_poll_seconds: float = 30.0, access=None) -> None:
+    app, frontend = build_application(service, token, api_url=api_url, escalation=escalation,
+                                      alert_poll_seconds=alert_poll_seconds, access=access)
     log.info("serving", extra={"mode": "webhook" if webhook_url else "polling", "api": api_url or "telegram"})
     try:
         if webhook_url:

@@ -72,7 +72,7 @@ def _data(*parts) -> str:
 
 @dataclass(frozen=True)
 class Callback:
-    action: str  # a answer, t toggle (multi), d done (multi), s start flow, r resume, h after a hold
+    action: str  # a answer, t toggle (multi), d done (multi), s start flow, r resume, h after a hold, i invite consent
     conv: int = 0
     step: int = 0
     value: str = ""
@@ -89,7 +89,7 @@ class Callback:
                 return cls("d", int(parts[1]), int(parts[2]))
             if parts[0] == "s" and len(parts) == 2 and parts[1]:
                 return cls("s", value=parts[1])
-            if parts[0] in ("r", "h") and len(parts) == 3 and parts[2] in ("y", "n"):
+            if parts[0] in ("r", "h", "i") and len(parts) == 3 and parts[2] in ("y", "n"):
                 return cls(parts[0], int(parts[1]), value=parts[2])
         except ValueError:
             return None

@@ -1,0 +1,344 @@
+"""Who may see and do what: roles, cases, invitations, review, and the audit log.
+
+Every read of a transcript, export, role change, invite creation and use, and every
+refusal is written to the audit log in the same transaction as the action. A refusal
+never says whether the thing asked for exists: "not found" and "not yours" read the same.
+
+Roles: admin (everything), supervisor (the cases and rehearsals of the practitioners they
+supervise), practitioner (the cases they hold and their own rehearsals), family (their own
+conversations; granted on accepting an invitation). Anyone else may only try the demo flow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from bot.config import ROLES, Config
+from bot.engine.library import FlowLibrary
+from bot.store import Store
+
+CASE_REF_MAX = 40
+
+
+def _hash(code: str) -> str:
+    return hashlib.sha256(code.encode("utf-8")).hexdigest()
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _iso(t: datetime) -> str:
+    return t.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+class Refused(Exception):
+    """Not allowed, or not found: the same for the person asking. ``reason`` is for logs.
+
+    ``audit`` is the (actor, action, target, detail) entry to log: it is written after the
+    refused transaction is rolled back, so the refusal itself is always on record.
+    """
+
+    def __init__(self, reason: str = "refused", audit: tuple | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.audit = audit
+
+
+@dataclass
+class InviteView:
+    invite_id: int
+    flow_id: str
+    flow_title: str
+    practitioner_name: str
+    case_ref: str
+
+
+class Access:
+    def __init__(self, store: Store, library: FlowLibrary, config: Config | None = None):
+        self.store = store
+        self.library = library
+        self.config = config or Config()
+
+    @contextlib.contextmanager
+    def _tx(self):
+        """One transaction; a refusal rolls it back and is then logged on its own."""
+        try:
+            with self.store.transaction():
+                yield
+        except Refused as exc:
+            if exc.audit:
+                with self.store.transaction():
+                    self.store.audit(*exc.audit)
+            raise
+
+    # -- identity and roles ------------------------------------------------------------
+    def pid(self, key: str, name: str | None = None) -> int:
+        return self.store.person(key, name)
+
+    def roles(self, key: str) -> set[str]:
+        row = self.store.person_by_key(key)
+        return self.store.roles_of(row["id"]) if row else set()
+
+    def has(self, key: str, *roles: str) -> bool:
+        mine = self.roles(key)
+        return "admin" in mine or any(r in mine for r in roles)
+
+    def seed(self) -> None:
+        """Roles and teams named in the configuration (adding, never removing)."""
+        with self._tx():
+            for role, ids in self.config.roles.items():
+                for i in ids:
+                    self.store.grant_role(self.pid(f"tg:{i}"), role, "config")
+            for sup, members in self.config.teams.items():
+                for m in members:
+                    self.store.add_team(self.pid(f"tg:{sup}"), self.pid(f"tg:{m}"))
+
+    def grant(self, actor: str | None, target: str, role: str) -> bool:
+        if role not in ROLES:
+            raise ValueError(f"unknown role '{role}'; use one of {', '.join(ROLES)}")
+        with self._tx():
+            if actor is not None and not self.has(actor, "admin"):
+                raise Refused("not an admin", audit=(actor, "role.grant.refused", target, role))
+            changed = self.store.grant_role(self.pid(target), role, actor or "cli")
+            self.store.audit(actor or "cli", "role.grant", target, role)
+            return changed
+
+    def revoke(self, actor: str | None, target: str, role: str) -> bool:
+        with self._tx():
+            if actor is not None and not self.has(actor, "admin"):
+                raise Refused("not an admin", audit=(actor, "role.revoke.refused", target, role))
+            row = self.store.person_by_key(target)
+            changed = bool(row) and self.store.revoke_role(row["id"], role)
+            self.store.audit(actor or "cli", "role.revoke", target, role)
+            return changed
+
+    def team_add(self, actor: str | None, supervisor: str, practitioner: str) -> bool:
+        with self._tx():
+            if actor is not None and not self.has(actor, "admin"):
+                raise Refused("not an admin", audit=(actor, "team.add.refused", supervisor, practitioner))
+            changed = self.store.add_team(self.pid(supervisor), self.pid(practitioner))
+            self.store.audit(actor or "cli", "team.add", supervisor, practitioner)
+            return changed
+
+    # -- what a person may start ---------------------------------------------------------
+    def startable_flows(self, key: str):
+        """Practitioners and above may start any flow (to rehearse); others only the demo."""
+        if self.has(key, "practitioner", "supervisor"):
+            return list(self.library)
+        demo = self.library.get(self.config.demo_flow) if self.config.demo_flow else None
+        return [demo] if demo else []
+
+    def may_start(self, key: str, flow_id: str) -> bool:
+        return any(f.id == flow_id for f in self.startable_flows(key))
+
+    # -- invitations -------------------------------------------------------------------
+    def invite(self, practitioner: str, flow_id: str, case_ref: str) -> tuple[str, int]:
+        """A new single-use code (128+ bits) for ``flow_id`` in the practitioner's case."""
+        ref = case_ref.strip()
+        with self._tx():
+            if not self.has(practitioner, "practitioner"):
+                raise Refused("not a practitioner", audit=(practitioner, "invite.create.refused", flow_id, ref))
+            if self.library.get(flow_id) is None:
+                raise ValueError(f"no flow called '{flow_id}'")
+            if not ref or len(ref) > CASE_REF_MAX or any(ch.isspace() for ch in ref):
+                raise ValueError(f"a case reference is one word of up to {CASE_REF_MAX} characters, e.g. FGC-2041")
+            pid = self.pid(practitioner)
+            case_id = self.store.create_case(pid, ref)
+            code = secrets.token_urlsafe(24)  # 192 bits
+            expires = _now() + timedelta(days=self.config.invite_expiry_days)
+            invite_id = self.store.add_invite(code_hash=_hash(code), flow_id=flow_id, case_id=case_id,
+                                              practitioner_id=pid, expires_at=_iso(expires))
+            self.store.audit(practitioner, "invite.create", f"invite:{invite_id}", f"{flow_id} case {ref}")
+        return code, invite_id
+
+    def revoke_invite(self, actor: str, invite_id: int) -> bool:
+        with self._tx():
+            inv = self.store.invite(invite_id)
+            mine = inv is not None and (self.has(actor, "admin") or self.store.person_by_key(actor) is not None
+                                        and inv["practitioner_id"] == self.store.person_by_key(actor)["id"])
+            if not mine:
+                raise Refused("refused", audit=(actor, "invite.revoke.refused", f"invite:{invite_id}"))
+            done = self.store.revoke_invite(invite_id)
+            self.store.audit(actor, "invite.revoke", f"invite:{invite_id}")
+            return done
+
+    def open_invite(self, person: str, code: str) -> InviteView:
+        """Someone opened a deep link: check the code and say who invited them."""
+        with self._tx():
+            inv = self.store.invite_by_hash(_hash(code)) if code else None
+            reason = self._invalid(inv)
+            if reason:
+                raise Refused(reason, audit=(person, f"invite.open.{reason}", f"invite:{inv['id']}" if inv else "invite:?"))
+            self.store.open_invite(inv["id"], self.pid(person))
+            self.store.audit(person, "invite.open", f"invite:{inv['id']}")
+            return self._view(inv)
+
+    def _invalid(self, inv: dict | None) -> str | None:
+        if inv is None:
+            return "unknown"
+        if inv["revoked_at"]:
+            return "revoked"
+        if inv["used_at"]:
+            return "used"
+        if inv["expires_at"] < _iso(_now()):
+            return "expired"
+        return None
+
+    def _view(self, inv: dict) -> InviteView:
+        flow = self.library.get(inv["flow_id"])
+        practitioner = self.store.get_person(inv["practitioner_id"]) or {}
+        case = self.store.case_by_id(inv["case_id"]) or {}
+        return InviteView(inv["id"], inv["flow_id"], flow.title if flow else inv["flow_id"],
+                          practitioner.get("display_name") or "your practitioner", case.get("ref", ""))
+
+    def accept_invite(self, person: str, invite_id: int, start) -> int:
+        """Consent given: mark the code used and start the flow in the case.
+
+        ``start(person_id, flow_id, case_id) -> conversation id`` runs inside this
+        transaction, so a code can never start two conversations.
+        """
+        with self._tx():
+            inv = self.store.invite(invite_id)
+            pid = self.pid(person)
+            reason = self._invalid(inv) or (None if inv["opened_by"] == pid else "not-opened")
+            if reason:
+                raise Refused(reason, audit=(person, f"invite.use.{reason}", f"invite:{invite_id}"))
+            conv_id = start(pid, inv["flow_id"], inv["case_id"])
+            if not self.store.use_invite(inv["id"], pid, conv_id):
+                raise Refused("used")
+            self.store.grant_role(pid, "family", "invite")
+            self.store.audit(person, "invite.use", f"invite:{invite_id}", f"conversation:{conv_id}")
+            return conv_id
+
+    # -- reading -------------------------------------------------------------------------
+    def _practitioners_visible_to(self, key: str) -> list[int] | None:
+        """Practitioner ids whose cases this person may read (None: all, for admins)."""
+        row = self.store.person_by_key(key)
+        if row is None:
+            return []
+        mine = self.store.roles_of(row["id"])
+        if "admin" in mine:
+            return None
+        ids: list[int] = []
+        if "practitioner" in mine:
+            ids.append(row["id"])
+        if "supervisor" in mine:
+            ids.extend(self.store.team_of(row["id"]))
+        return ids
+
+    def can_read(self, key: str, conversation_id: int) -> bool:
+        owner = self.store.conversation_owner(conversation_id)
+        if owner is None:
+            return False
+        row = self.store.person_by_key(key)
+        if row is None:
+            return False
+        if owner["person_id"] == row["id"]:
+            return True  # one's own conversation (a family member, or a practitioner's rehearsal)
+        visible = self._practitioners_visible_to(key)
+        if visible is None:
+            return True
+        holder = owner["practitioner_id"] if owner["case_id"] is not None else owner["person_id"]
+        return holder in visible and ("supervisor" in self.store.roles_of(row["id"]) or owner["case_id"] is not None)
+
+    def _check(self, key: str, conversation_id: int, action: str) -> None:
+        if not self.can_read(key, conversation_id):
+            raise Refused("refused", audit=(key, f"{action}.refused", f"conversation:{conversation_id}"))
+
+    def transcript(self, key: str, conversation_id: int) -> dict:
+        from bot.review.export import transcript_data
+
+        with self._tx():
+            self._check(key, conversation_id, "transcript.read")
+            self.store.audit(key, "transcript.read", f"conversation:{conversation_id}")
+            return transcript_data(self.store, conversation_id)
+
+    def cases(self, key: str) -> list[dict]:
+        with self._tx():
+            visible = self._practitioners_visible_to(key)
+            if visible == []:
+                raise Refused("refused", audit=(key, "cases.list.refused"))
+            if visible is None:
+                visible = [r[0] for r in self.store.db.execute("SELECT DISTINCT practitioner_id FROM cases").fetchall()]
+            self.store.audit(key, "cases.list")
+            return self.store.cases_of(visible)
+
+    def case(self, key: str, ref: str) -> list[dict]:
+        """Conversations in the case(s) with this reference that the person may read."""
+        with self._tx():
+            visible = self._practitioners_visible_to(key)
+            rows = [c for c in self.store.cases_by_ref(ref) if visible is None or c["practitioner_id"] in visible]
+            if not rows:
+                raise Refused("refused", audit=(key, "case.read.refused", f"case:{ref}"))
+            out = []
+            for case in rows:
+                for conv in self.store.conversations(case_id=case["id"]):
+                    conv["scores"] = {s["step_id"]: s["value"] for s in self.store.scale_scores(conv["id"])}
+                    conv["case_ref"] = case["ref"]
+                    out.append(conv)
+            self.store.audit(key, "case.read", f"case:{ref}")
+            return out
+
+    def comment(self, key: str, conversation_id: int, text: str, step_id: str | None = None) -> tuple[int, str | None]:
+        """A supervisor's (or admin's) comment; returns (comment id, key of the practitioner to notify)."""
+        with self._tx():
+            if not self.has(key, "supervisor") or not self.can_read(key, conversation_id):
+                raise Refused("refused", audit=(key, "comment.refused", f"conversation:{conversation_id}"))
+            if step_id is not None and not any(a["step_id"] == step_id for a in self.store.answers(conversation_id)):
+                raise ValueError(f"conversation {conversation_id} has no answer '{step_id}'")
+            me = self.pid(key)
+            comment_id = self.store.add_comment(conversation_id, me, text, step_id)
+            self.store.mark_reviewed(conversation_id, me)
+            self.store.audit(key, "comment.add", f"conversation:{conversation_id}", step_id)
+            owner = self.store.conversation_owner(conversation_id)
+            holder = owner["practitioner_id"] if owner["case_id"] is not None else owner["person_id"]
+            person = self.store.get_person(holder) if holder else None
+            return comment_id, (person["key"] if person and person["key"] != key else None)
+
+    def review_queue(self, key: str) -> list[dict]:
+        with self._tx():
+            if not self.has(key, "supervisor"):
+                raise Refused("refused", audit=(key, "review.list.refused"))
+            me = self.pid(key)
+            visible = self._practitioners_visible_to(key)
+            if visible is None:
+                visible = [r[0] for r in self.store.db.execute("SELECT person_id FROM roles WHERE role = 'practitioner'").fetchall()]
+            self.store.audit(key, "review.list")
+            return self.store.unreviewed(visible, me)
+
+    def export_case(self, actor: str, ref: str) -> list[dict]:
+        """Transcript data for every conversation in the case (CLI exports: actor 'cli')."""
+        from bot.review.export import transcript_data
+
+        with self._tx():
+            cases = self.store.cases_by_ref(ref)
+            if not cases:
+                raise Refused("refused", audit=(actor, "export.refused", f"case:{ref}"))
+            items = [transcript_data(self.store, c["id"]) for k in cases for c in self.store.conversations(case_id=k["id"])]
+            self.store.audit(actor, "export", f"case:{ref}", f"{len(items)} conversations")
+            return items
+
+    def mydata(self, key: str) -> dict:
+        with self._tx():
+            row = self.store.person_by_key(key)
+            if row is None:
+                return {"person": None, "conversations": [], "roles": [], "seen_by": []}
+            data = self.store.data_about(row["id"])
+            seen_by = set()
+            for conv in data["conversations"]:
+                owner = self.store.conversation_owner(conv["id"])
+                if owner and owner["practitioner_id"]:
+                    p = self.store.get_person(owner["practitioner_id"])
+                    seen_by.add(f"{p.get('display_name') or p['key']} (practitioner)")
+                    for sup in self.store.db.execute("SELECT supervisor_id FROM teams WHERE practitioner_id = ?",
+                                                     (owner["practitioner_id"],)).fetchall():
+                        s = self.store.get_person(sup[0])
+                        seen_by.add(f"{s.get('display_name') or s['key']} (supervisor)")
+            data["seen_by"] = sorted(seen_by)
+            self.store.audit(key, "mydata.read", key)
+            return data

@@ -1,0 +1,142 @@
+"""Deployment configuration: one YAML file (``--config`` or ``RESTORATIVE_CONFIG``).
+
+```yaml
+safeguarding:
+  leads: [111111111, 222222222]   # Telegram user ids of the designated safeguarding leads
+  repeat_minutes: 15              # re-send an unacknowledged alert this often
+  lexicon: [local-safeguarding.yaml]   # extra lexicon/response files merged on the default
+invites:
+  expiry_days: 7
+demo_flow: scaling-checkin        # what an uninvited person may try (omit for nothing)
+roles:                            # seeded at start; `restorative-bot role grant` also works
+  admin: [333333333]
+  supervisor: [444444444]
+  practitioner: [555555555]
+teams:                            # supervisor id: [practitioner ids]
+  444444444: [555555555]
+```
+Errors come as ``file:line:col: message`` like flow errors.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.engine.yamlpos import SourceError, YDict, parse_yaml, read_source
+
+ROLES = ("admin", "supervisor", "practitioner", "family")
+
+
+class ConfigError(Exception):
+    def __init__(self, errors: list[SourceError]):
+        super().__init__("\n".join(map(str, errors)))
+        self.errors = errors
+
+
+@dataclass
+class Config:
+    path: str | None = None
+    leads: list[int] = field(default_factory=list)
+    repeat_minutes: float = 15.0
+    lexicon: list[str] = field(default_factory=list)
+    invite_expiry_days: float = 7.0
+    demo_flow: str | None = None
+    roles: dict[str, list[int]] = field(default_factory=dict)
+    teams: dict[int, list[int]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> "Config":
+        path = path or os.environ.get("RESTORATIVE_CONFIG")
+        if not path:
+            return cls()
+        p = Path(path)
+        text, errors = read_source(p)
+        if text is None:
+            raise ConfigError(errors)
+        data, errors = parse_yaml(text, str(p))
+        if errors:
+            raise ConfigError(errors)
+        return cls.from_data(data, str(p))
+
+    @classmethod
+    def from_data(cls, data, name: str) -> "Config":
+        errors: list[SourceError] = []
+
+        def err(pos, message):
+            errors.append(SourceError(name, pos.line, pos.col, message))
+
+        cfg = cls(path=name)
+        if data is None:
+            return cfg
+        if not isinstance(data, YDict):
+            raise ConfigError([SourceError(name, 1, 1, "the configuration must be a mapping (safeguarding:, invites:, roles: ...)")])
+
+        def ids(node, where, pos) -> list[int]:
+            if not isinstance(node, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in node):
+                err(pos, f"{where} must be a list of Telegram user ids (numbers), e.g. [111111111]")
+                return []
+            return list(node)
+
+        for key in data:
+            if key not in ("safeguarding", "invites", "demo_flow", "roles", "teams"):
+                err(data.key_pos_of(key), f"unknown key '{key}'; use safeguarding, invites, demo_flow, roles or teams")
+        sg = data.get("safeguarding")
+        if sg is not None:
+            if not isinstance(sg, YDict):
+                err(data.pos_of("safeguarding"), "'safeguarding' must be a mapping with leads, repeat_minutes, lexicon")
+            else:
+                for key in sg:
+                    if key not in ("leads", "repeat_minutes", "lexicon"):
+                        err(sg.key_pos_of(key), f"unknown key '{key}' under safeguarding; use leads, repeat_minutes or lexicon")
+                if "leads" in sg:
+                    cfg.leads = ids(sg["leads"], "'leads'", sg.pos_of("leads"))
+                if "repeat_minutes" in sg:
+                    value = sg["repeat_minutes"]
+                    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                        err(sg.pos_of("repeat_minutes"), "'repeat_minutes' must be a number of minutes above 0")
+                    else:
+                        cfg.repeat_minutes = float(value)
+                if "lexicon" in sg:
+                    lex = sg["lexicon"]
+                    if not isinstance(lex, list) or not all(isinstance(x, str) for x in lex):
+                        err(sg.pos_of("lexicon"), "'lexicon' must be a list of file paths")
+                    else:
+                        base = Path(name).parent
+                        cfg.lexicon = [str(base / x) for x in lex]
+        inv = data.get("invites")
+        if isinstance(inv, YDict):
+            value = inv.get("expiry_days", 7)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                err(inv.pos_of("expiry_days"), "'expiry_days' must be a number of days above 0")
+            else:
+                cfg.invite_expiry_days = float(value)
+        elif inv is not None:
+            err(data.pos_of("invites"), "'invites' must be a mapping, e.g. invites: {expiry_days: 7}")
+        if "demo_flow" in data:
+            if not isinstance(data["demo_flow"], str):
+                err(data.pos_of("demo_flow"), "'demo_flow' must be a flow id")
+            else:
+                cfg.demo_flow = data["demo_flow"]
+        roles = data.get("roles")
+        if isinstance(roles, YDict):
+            for role, members in roles.items():
+                if role not in ROLES:
+                    err(roles.key_pos_of(role), f"unknown role '{role}'; use one of {', '.join(ROLES)}")
+                else:
+                    cfg.roles[role] = ids(members, f"the {role} list", roles.pos_of(role))
+        elif roles is not None:
+            err(data.pos_of("roles"), "'roles' must be a mapping from a role to a list of Telegram user ids")
+        teams = data.get("teams")
+        if isinstance(teams, YDict):
+            for sup, members in teams.items():
+                if isinstance(sup, bool) or not isinstance(sup, int):
+                    err(teams.key_pos_of(sup), "each key under 'teams' must be a supervisor's Telegram user id")
+                else:
+                    cfg.teams[sup] = ids(members, "a team", teams.pos_of(sup))
+        elif teams is not None:
+            err(data.pos_of("teams"), "'teams' must be a mapping from a supervisor id to a list of practitioner ids")
+        if errors:
+            raise ConfigError(errors)
+        return cfg

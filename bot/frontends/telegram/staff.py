@@ -1,0 +1,213 @@
+"""Telegram commands for roles: invitations (deep links and consent), practitioner and
+supervisor views, comments, and a family's own data. Every rule is in :mod:`bot.access`;
+this module only translates commands and renders what it returns.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.ext import Application, CommandHandler, ContextTypes
+
+from bot.access import Access, Refused
+from bot.messages import msg
+from bot.review.export import render
+
+log = logging.getLogger("bot.telegram.staff")
+
+
+def _key(update: Update) -> str:
+    return f"tg:{update.effective_user.id}"
+
+
+class StaffCommands:
+    def __init__(self, frontend, access: Access):
+        self.fe = frontend
+        self.access = access
+
+    def install(self, app: Application) -> None:
+        once = self.fe._once
+        for name, fn in (("invite", self.on_invite), ("cases", self.on_cases), ("case", self.on_case),
+                         ("transcript", self.on_transcript), ("comment", self.on_comment),
+                         ("review", self.on_review), ("mydata", self.on_mydata)):
+            app.add_handler(CommandHandler(name, once(fn)))
+
+    async def _say(self, context, update: Update, text: str, markup=None) -> None:
+        await self.fe.send_text(context.bot, update.effective_chat.id, text, markup)
+
+    async def _refused(self, context, update: Update) -> None:
+        await self._say(context, update, msg("staff.refused"))
+
+    # -- invitations ------------------------------------------------------------------------
+    async def on_invite(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.fe.person(update)
+        if len(context.args) != 2:
+            await self._say(context, update, msg("staff.invite_usage"))
+            return
+        flow_id, ref = context.args
+        try:
+            code, invite_id = await self.fe.db(self.access.invite, _key(update), flow_id, ref)
+        except Refused:
+            await self._refused(context, update)
+            return
+        except ValueError as exc:
+            await self._say(context, update, str(exc))
+            return
+        link = f"https://t.me/{context.bot.username}?start={code}"
+        days = self.access.config.invite_expiry_days
+        await self._say(context, update, msg("staff.invite_made", link=link, flow=flow_id, ref=ref,
+                                             days=f"{days:g}", id=invite_id))
+
+    async def open_link(self, update: Update, context: ContextTypes.DEFAULT_TYPE, code: str) -> None:
+        """/start CODE: say who invited them and who will see the answers; ask consent."""
+        try:
+            view = await self.fe.db(self.access.open_invite, _key(update), code)
+        except Refused as exc:
+            log.info("invite refused", extra={"reason": exc.reason, "chat": update.effective_chat.id})
+            await self._say(context, update, msg(f"staff.link_{exc.reason}"))
+            return
+        markup = InlineKeyboardMarkup([[
+            InlineKeyboardButton(msg("staff.consent_yes"), callback_data=f"i:{view.invite_id}:y"),
+            InlineKeyboardButton(msg("staff.consent_no"), callback_data=f"i:{view.invite_id}:n"),
+        ]])
+        await self._say(context, update, msg("staff.consent", practitioner=view.practitioner_name, flow=view.flow_title),
+                        markup)
+
+    async def on_consent(self, update: Update, context, invite_id: int, yes: bool) -> None:
+        query = update.callback_query
+        await self.fe._answer_query(query)
+        await self.fe._remove_markup(query)
+        if not yes:
+            await self._say(context, update, msg("staff.consent_declined"))
+            return
+        pid = await self.fe.person(update)
+        key = f"tg:{update.update_id}"
+        service = self.fe.service
+        holder = {}
+
+        def start(person_id, flow_id, case_id):
+            reply = service.start(person_id, flow_id, input_key=key, frontend="telegram",
+                                  chat_id=str(update.effective_chat.id), case_id=case_id)
+            holder["reply"] = reply
+            return reply.conversation_id
+
+        try:
+            await self.fe.db(self.access.accept_invite, _key(update), invite_id, start)
+        except Refused as exc:
+            await self._say(context, update, msg(f"staff.link_{exc.reason if exc.reason != 'not-opened' else 'unknown'}"))
+            return
+        await self.fe.deliver(context.bot, update.effective_chat.id, pid, holder["reply"], key)
+
+    # -- practitioner and supervisor views ------------------------------------------------
+    async def on_cases(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.fe.person(update)
+        try:
+            rows = await self.fe.db(self.access.cases, _key(update))
+        except Refused:
+            await self._refused(context, update)
+            return
+        if not rows:
+            await self._say(context, update, msg("staff.no_cases"))
+            return
+        lines = [msg("staff.cases_title")]
+        for r in rows:
+            lines.append(msg("staff.case_line", ref=r["ref"], n=r["conversations"],
+                             last=(r["last_activity"] or r["created_at"])[:16].replace("T", " "),
+                             who=r["practitioner_name"] or r["practitioner_key"]))
+        await self._say(context, update, "\n".join(lines))
+
+    async def on_case(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.fe.person(update)
+        if len(context.args) != 1:
+            await self._say(context, update, msg("staff.case_usage"))
+            return
+        try:
+            rows = await self.fe.db(self.access.case, _key(update), context.args[0])
+        except Refused:
+            await self._refused(context, update)
+            return
+        lines = [msg("staff.case_title", ref=context.args[0])]
+        for c in rows:
+            scores = ", ".join(f"{k} {v}" for k, v in c["scores"].items()) or "—"
+            lines.append(msg("staff.conversation_line", id=c["id"], flow=c["flow_id"], status=c["status"].replace("_", " "),
+                             who=c["display_name"] or c["person_key"], scores=scores))
+        if not rows:
+            lines.append(msg("staff.case_empty"))
+        await self._say(context, update, "\n".join(lines))
+
+    async def on_transcript(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.fe.person(update)
+        if len(context.args) != 1 or not context.args[0].isdigit():
+            await self._say(context, update, msg("staff.transcript_usage"))
+            return
+        conv_id = int(context.args[0])
+        try:
+            data = await self.fe.db(self.access.transcript, _key(update), conv_id)
+        except Refused:
+            await self._refused(context, update)
+            return
+        data["comments"] = await self.fe.db(self.fe.service.store.comments, conv_id)
+        text = render([data], "md")
+        await self.fe.send_text(context.bot, update.effective_chat.id, text)
+        doc = io.BytesIO(render([data], "html").encode("utf-8"))
+        await self.fe._retry(lambda: context.bot.send_document(
+            update.effective_chat.id, document=doc, filename=f"transcript-{conv_id}.html"))
+
+    async def on_comment(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.fe.person(update)
+        if len(context.args) < 2:
+            await self._say(context, update, msg("staff.comment_usage"))
+            return
+        target, text = context.args[0], " ".join(context.args[1:])
+        conv, _, step = target.partition("#")
+        if not conv.isdigit():
+            await self._say(context, update, msg("staff.comment_usage"))
+            return
+        try:
+            _, notify = await self.fe.db(self.access.comment, _key(update), int(conv), text, step or None)
+        except Refused:
+            await self._refused(context, update)
+            return
+        except ValueError as exc:
+            await self._say(context, update, str(exc))
+            return
+        await self._say(context, update, msg("staff.comment_saved", id=conv))
+        if notify and notify.startswith("tg:"):
+            who = update.effective_user.first_name or "Your supervisor"
+            await self.fe.send_text(context.bot, int(notify[3:]),
+                                    msg("staff.comment_notice", who=who, id=conv, text=text))
+
+    async def on_review(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.fe.person(update)
+        try:
+            rows = await self.fe.db(self.access.review_queue, _key(update))
+        except Refused:
+            await self._refused(context, update)
+            return
+        if not rows:
+            await self._say(context, update, msg("staff.review_empty"))
+            return
+        lines = [msg("staff.review_title")]
+        lines += [msg("staff.review_line", id=r["id"], flow=r["flow_id"], ref=r["case_ref"] or "rehearsal",
+                      when=r["updated_at"][:16].replace("T", " ")) for r in rows]
+        await self._say(context, update, "\n".join(lines))
+
+    # -- a family's own data --------------------------------------------------------------
+    async def on_mydata(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.fe.person(update)
+        data = await self.fe.db(self.access.mydata, _key(update))
+        convs = data["conversations"]
+        lines = [msg("staff.mydata_title")]
+        lines += [msg("staff.mydata_line", id=c["id"], flow=c["flow_id"], status=c["status"].replace("_", " "),
+                      when=c["started_at"][:10]) for c in convs] or [msg("staff.mydata_none")]
+        lines.append(msg("staff.mydata_seen_by", who=", ".join(data["seen_by"]) or msg("staff.mydata_nobody")))
+        await self._say(context, update, "\n".join(lines))
+        if context.args and context.args[0].lower() == "file" and convs:
+            from bot.review.export import transcript_data
+
+            items = [await self.fe.db(transcript_data, self.fe.service.store, c["id"]) for c in convs]
+            doc = io.BytesIO(render(items, "json").encode("utf-8"))
+            await self.fe._retry(lambda: context.bot.send_document(update.effective_chat.id, document=doc,
+                                                                   filename="my-data.json"))
