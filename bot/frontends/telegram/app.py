@@ -485,6 +485,12 @@ class TelegramFrontend:
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.error("update failed", exc_info=context.error,
                   extra={"update_id": getattr(update, "update_id", None)})
+        chat = getattr(getattr(update, "effective_chat", None), "id", None)
+        if chat is not None and not isinstance(context.error, (NetworkError, Forbidden)):
+            try:  # never a traceback for the person; what was committed stays committed
+                await self.send_text(context.bot, chat, msg("telegram.error"))
+            except TelegramError:
+                pass
 
 
 def build_application(service: ConversationService, token: str, *, api_url: str | None = None,

@@ -148,7 +148,6 @@ class StaffCommands:
         except Refused:
             await self._refused(context, update)
             return
-        data["comments"] = await self.fe.db(self.fe.service.store.comments, conv_id)
         text = render([data], "md")
         await self.fe.send_text(context.bot, update.effective_chat.id, text)
         doc = io.BytesIO(render([data], "html").encode("utf-8"))
