@@ -1,0 +1,188 @@
+"""Benchmark 1: engine + store.
+
+A 10-question flow answered end to end through ConversationService (with input keys, as
+Telegram sends them, and the real safeguarding check when it loads) into a file database
+in WAL mode, one process. Steps = inputs committed (each conversation: the start and ten
+answers), each in its own transaction as the service does it.
+
+Baseline (the floor the store cannot beat): the very same rows (read back from the
+service's database) written with plain ``sqlite3`` parameterised inserts, one transaction
+per input, same schema, same journal mode and ``synchronous`` setting.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.common import TEN_STEP_ANSWERS, Context, Figure, Target, interleaved, safeguarding, ten_step_flow
+
+STEPS_PER_CONV = 1 + len(TEN_STEP_ANSWERS)
+
+
+def _library():
+    from bot.engine.library import FlowLibrary
+    from bot.engine.loader import load_flow_text
+
+    flow, errors = load_flow_text(ten_step_flow(), "<bench-ten>")
+    assert flow is not None, errors
+    return FlowLibrary([flow])
+
+
+def run_service(path: Path, conversations: int, synchronous: str, library=None, profile=None) -> float:
+    """Steps per second through the service."""
+    from bot.conversation import ConversationService
+    from bot.engine.runner import Input
+    from bot.store import Store
+
+    store = Store(path, synchronous=synchronous)
+    service = ConversationService(store, library or _library(), safeguarding=safeguarding())
+    people = [service.person(f"bench:{i}", f"Person {i}") for i in range(conversations)]
+    inputs = [Input.from_text(a) for a in TEN_STEP_ANSWERS]
+    if profile is not None:
+        profile.enable()
+    t0 = time.perf_counter()
+    for n, pid in enumerate(people):
+        reply = service.start(pid, "bench-ten", input_key=f"b:{n}:0", frontend="bench")
+        for i, inp in enumerate(inputs, 1):
+            reply = service.handle(pid, inp, input_key=f"b:{n}:{i}")
+        if reply.status != "completed":
+            raise AssertionError(f"conversation {n} did not complete: {reply}")
+    elapsed = time.perf_counter() - t0
+    if profile is not None:
+        profile.disable()
+    store.close()
+    return conversations * STEPS_PER_CONV / elapsed
+
+
+def _groups(path: Path) -> tuple[list[tuple], list[tuple], list]:
+    """The rows one service run wrote, grouped by input (in commit order)."""
+    db = sqlite3.connect(path)
+    db.row_factory = sqlite3.Row
+    people = [tuple(r) for r in db.execute("SELECT id, key, display_name, created_at FROM people ORDER BY id")]
+    snaps = [tuple(r) for r in db.execute("SELECT sha, flow_id, version, source, created_at FROM flow_snapshots")]
+    convs = {r["id"]: r for r in db.execute("SELECT * FROM conversations")}
+    answers = {(r["conversation_id"], r["step_id"]): r for r in db.execute("SELECT * FROM answers")}
+    inputs = {r["key"]: r for r in db.execute("SELECT * FROM inputs")}
+    groups: list = []
+    current = None
+    for line in db.execute("SELECT * FROM transcript ORDER BY id"):
+        if line["direction"] == "in":
+            current = {"conv": convs[line["conversation_id"]], "in": line, "outs": [],
+                       "answer": answers.get((line["conversation_id"], line["step_id"])) if line["kind"] == "answer" else None,
+                       "input": inputs.get(line["input_key"]), "start": line["kind"] == "command"}
+            groups.append(current)
+        else:
+            current["outs"].append(line)
+    db.close()
+    return people, snaps, groups
+
+
+_T = ("INSERT INTO transcript (conversation_id, direction, kind, step_id, text, input_key, created_at, flagged)"
+      " VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+def _line(r) -> tuple:
+    return (r["conversation_id"], r["direction"], r["kind"], r["step_id"], r["text"], r["input_key"], r["created_at"],
+            r["flagged"])
+
+
+def _prepare(groups, snaps) -> list[list[tuple[str, tuple]]]:
+    """Each input as the list of (sql, params) it writes."""
+    out = []
+    for g in groups:
+        c, stmts = g["conv"], []
+        if g["start"]:
+            stmts.append(("INSERT OR IGNORE INTO flow_snapshots (sha, flow_id, version, source, created_at)"
+                          " VALUES (?, ?, ?, ?, ?)", snaps[0]))
+            stmts.append(("INSERT INTO conversations (id, person_id, flow_id, flow_version, flow_sha, state, session, status,"
+                          " frontend, chat_id, case_id, started_at, updated_at, finished_at)"
+                          " VALUES (?, ?, ?, ?, ?, ?, ?, 'in_progress', ?, ?, ?, ?, ?, NULL)",
+                          (c["id"], c["person_id"], c["flow_id"], c["flow_version"], c["flow_sha"], "q1", '{"state": "q1", "answers": {}, "history": []}',
+                           c["frontend"], c["chat_id"], c["case_id"], c["started_at"], c["started_at"])))
+            stmts.append((_T, _line(g["in"])))
+        else:
+            stmts.append((_T, _line(g["in"])))
+            a = g["answer"]
+            if a is not None:
+                stmts.append(("INSERT INTO answers (conversation_id, step_id, value, raw, shown, answered_at)"
+                              " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (conversation_id, step_id) DO UPDATE SET"
+                              " value = excluded.value, raw = excluded.raw, shown = excluded.shown,"
+                              " answered_at = excluded.answered_at, revision = revision + 1, current = 1",
+                              (a["conversation_id"], a["step_id"], a["value"], a["raw"], a["shown"], a["answered_at"])))
+            stmts.append(("UPDATE conversations SET state = ?, session = ?, status = ?, updated_at = ?,"
+                          " finished_at = CASE WHEN ? != 'in_progress' THEN ? ELSE finished_at END WHERE id = ?",
+                          (c["state"], c["session"], c["status"], c["updated_at"], c["status"], c["updated_at"], c["id"])))
+        for o in g["outs"]:
+            stmts.append((_T, _line(o)))
+        i = g["input"]
+        if i is not None:
+            stmts.append(("INSERT INTO inputs (key, conversation_id, reply, created_at) VALUES (?, ?, ?, ?)",
+                          (i["key"], i["conversation_id"], i["reply"], i["created_at"])))
+        out.append(stmts)
+    return out
+
+
+def run_floor(path: Path, schema_from: Path, people, snaps, prepared, synchronous: str) -> float:
+    """Steps per second for the same rows through plain sqlite3, one transaction per input."""
+    from bot.store import Store
+
+    Store(path, synchronous=synchronous).close()  # same schema (migrations), not timed
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute(f"PRAGMA synchronous={synchronous}")
+    db.execute("PRAGMA foreign_keys=ON")
+    db.executemany("INSERT INTO people (id, key, display_name, created_at) VALUES (?, ?, ?, ?)", people)
+    db.executemany("INSERT INTO flow_snapshots (sha, flow_id, version, source, created_at) VALUES (?, ?, ?, ?, ?)", snaps)
+    t0 = time.perf_counter()
+    for stmts in prepared:
+        db.execute("BEGIN IMMEDIATE")
+        for sql, params in stmts:
+            db.execute(sql, params)
+        db.execute("COMMIT")
+    elapsed = time.perf_counter() - t0
+    db.close()
+    return len(prepared) / elapsed
+
+
+def _fresh(folder: Path, name: str) -> Path:
+    p = folder / name
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(p) + suffix).unlink(missing_ok=True)
+    return p
+
+
+def run(ctx: Context) -> list[Figure]:
+    conversations = 60 if ctx.quick else 300
+    folder = Path(tempfile.mkdtemp(prefix="bench-engine-", dir=ctx.workdir))
+    library = _library()
+    figures = []
+    try:
+        for sync in ("FULL", "NORMAL"):
+            # one calibration run gives the rows the floor replays
+            calib = _fresh(folder, f"calib-{sync}.db")
+            run_service(calib, conversations, sync, library)
+            people, snaps, groups = _groups(calib)
+            prepared = _prepare(groups, snaps)
+            assert len(prepared) == conversations * STEPS_PER_CONV, (len(prepared), conversations)
+            svc, floor = interleaved(
+                ctx.runs,
+                lambda: run_service(_fresh(folder, "svc.db"), conversations, sync, library),
+                lambda: run_floor(_fresh(folder, "floor.db"), calib, people, snaps, prepared, sync),
+            )
+            ctx.log(f"  engine+store {sync}: service {[round(x) for x in svc]} floor {[round(x) for x in floor]}")
+            targets = [Target("value", ">=", 10_000, ">= 10,000 steps/s"), Target("ratio", ">=", 0.40, ">= 40% of floor")]
+            figures.append(Figure(
+                "engine", f"engine_store_{sync.lower()}",
+                f"1. engine+store steps/s (WAL, synchronous={sync})", "steps/s", svc,
+                "plain sqlite3", floor, targets if sync == "FULL" else [Target("ratio", ">=", 0.40, ">= 40% of floor")],
+                note=("what serve uses: every commit is fsynced" if sync == "FULL" else
+                      "informational: durable against a crashed process (kill -9), not against power loss"),
+                extra={"conversations": conversations, "steps_per_conversation": STEPS_PER_CONV,
+                       "safeguarding": safeguarding() is not None}))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return figures

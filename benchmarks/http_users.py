@@ -1,0 +1,184 @@
+"""Benchmark 3: simulated users over HTTP on loopback.
+
+The bot runs as its own process (``restorative-bot serve``), long-polling the fake Bot API
+server in this process. N users (200 by default) each go through the shipped
+``scaling-checkin`` flow at once, typing and pressing buttons, each answering as soon as
+the bot replies. Latency = from the update being queued at the fake server to the bot's
+reply (the next question) arriving there. Afterwards the database is read back: every
+user's answers must be exactly theirs, each stored once.
+
+Baseline: a bare python-telegram-bot echo bot process (same concurrency and connection
+pool) with the same number of users each sending the same number of messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import signal
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.common import ROOT, Context, Figure, percentile, serve_env, serve_mode, start_serve
+from benchmarks.users import SimUser, WatchedFake, button_data, has, has_button
+
+FLOW = "scaling-checkin"
+
+
+def expected_answers(u: int) -> dict:
+    v = 2 + u % 8
+    return {"best_hopes": f"hopes of {u}", "scale_now": v, "not_lower": f"reason of {u}",
+            "one_point_up": f"different for {u}", "good_enough": 9, "anything_else": f"nothing else from {u}"}
+
+
+async def scaling_checkin(user: SimUser) -> None:
+    u = user.id
+    v = 2 + u % 8
+    menu = await user.say("/start", has_button("s:"))
+    await user.press(menu, f"s:{FLOW}", has("best hopes"))
+    scale = await user.say(f"hopes of {u}", has("where are things now"))
+    await user.press(scale, button_data(scale, str(v)), has(f"What puts you at {v} and not lower"))
+    await user.say(f"reason of {u}", has(f"different at {v + 1}"))
+    good = await user.say(f"different for {u}", has("good enough"))
+    await user.press(good, button_data(good, "9"), has("anything else"))
+    await user.say(f"nothing else from {u}", has("Thank you"))
+
+
+def check_db(db: Path, users: list[int]) -> tuple[int, int, list[str]]:
+    """(completed, answers stored, problems): lost, crossed or duplicated answers."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    problems, completed, stored = [], 0, 0
+    for u in users:
+        rows = conn.execute(
+            "SELECT c.id, c.status FROM conversations c JOIN people p ON p.id = c.person_id WHERE p.key = ?",
+            (f"tg:{u}",)).fetchall()
+        if len(rows) != 1:
+            problems.append(f"user {u}: {len(rows)} conversations")
+            continue
+        cid, status = rows[0]
+        completed += status == "completed"
+        got = {s: (json.loads(v), r) for s, v, r in conn.execute(
+            "SELECT step_id, value, revision FROM answers WHERE conversation_id = ? AND current = 1", (cid,))}
+        stored += len(got)
+        want = expected_answers(u)
+        if {k: v for k, (v, _) in got.items()} != want:
+            problems.append(f"user {u}: answers {got} != {want}")
+        if any(r != 1 for _, r in got.values()):
+            problems.append(f"user {u}: an answer was stored more than once: {got}")
+    conn.close()
+    return completed, stored, problems
+
+
+async def _wait_polling(fake: WatchedFake, proc, timeout: float = 60) -> None:
+    end = time.monotonic() + timeout
+    while fake.polls == 0:
+        if proc.returncode is not None:
+            raise RuntimeError(f"bot process exited with {proc.returncode}")
+        if time.monotonic() > end:
+            raise TimeoutError("bot process never polled")
+        await asyncio.sleep(0.05)
+
+
+async def _stop(proc) -> None:
+    if proc.returncode is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), 20)
+        except (TimeoutError, asyncio.TimeoutError):
+            proc.kill()
+            await proc.wait()
+
+
+async def run_bot_once(folder: Path, users: int, max_rate: float | None) -> dict:
+    db = folder / f"http-{time.monotonic_ns()}.db"
+    async with WatchedFake() as fake:
+        err = open(folder / "serve.log", "ab")
+        proc = await start_serve(db, fake, folder, stderr=err, max_rate=max_rate)
+        try:
+            await _wait_polling(fake, proc)
+            sims = [SimUser(fake, 50_000 + i, timeout=300) for i in range(users)]
+            t0 = time.perf_counter()
+            results = await asyncio.gather(*(scaling_checkin(s) for s in sims), return_exceptions=True)
+            elapsed = time.perf_counter() - t0
+        finally:
+            await _stop(proc)
+            err.close()
+    failures = [repr(r) for r in results if isinstance(r, BaseException)]
+    lat = [x for s in sims for x in s.latencies]
+    completed, stored, problems = check_db(db, [s.id for s in sims])
+    return {"median_ms": percentile(lat, 0.5) * 1000, "p99_ms": percentile(lat, 0.99) * 1000,
+            "completed": completed, "answers_stored": stored, "problems": problems + failures[:5],
+            "failures": len(failures), "inputs": len(lat), "elapsed": elapsed}
+
+
+async def run_echo_once(folder: Path, users: int, messages: int = 8) -> dict:
+    async with WatchedFake() as fake:
+        err = open(folder / "echo.log", "ab")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "benchmarks.echo_bot", "--api-url", fake.base_url, cwd=str(ROOT),
+            env=serve_env(fake.base_url), stdout=asyncio.subprocess.DEVNULL, stderr=err)
+        try:
+            await _wait_polling(fake, proc)
+            sims = [SimUser(fake, 60_000 + i, timeout=60) for i in range(users)]
+
+            async def one(s: SimUser):
+                for k in range(messages):
+                    await s.say(f"echo {k} from {s.id}", has(f"echo {k} from {s.id}"))
+
+            await asyncio.gather(*(one(s) for s in sims))
+        finally:
+            await _stop(proc)
+            err.close()
+    lat = [x for s in sims for x in s.latencies]
+    return {"median_ms": percentile(lat, 0.5) * 1000, "p99_ms": percentile(lat, 0.99) * 1000}
+
+
+def run(ctx: Context) -> list[Figure]:
+    from benchmarks.common import Target
+
+    users = min(ctx.users, 40) if ctx.quick else ctx.users
+    runs = min(ctx.runs, 3)
+    folder = Path(tempfile.mkdtemp(prefix="bench-http-", dir=ctx.workdir))
+    bots, echos = [], []
+    try:
+        for _ in range(runs):
+            bots.append(asyncio.run(run_bot_once(folder, users, max_rate=UNLIMITED)))
+            echos.append(asyncio.run(run_echo_once(folder, users)))
+            ctx.log(f"  http: bot {bots[-1]['median_ms']:.1f}/{bots[-1]['p99_ms']:.1f} ms,"
+                    f" {bots[-1]['completed']}/{users} completed, problems {len(bots[-1]['problems'])};"
+                    f" echo {echos[-1]['median_ms']:.1f}/{echos[-1]['p99_ms']:.1f} ms")
+        deployed = asyncio.run(run_bot_once(folder, users, max_rate=None))
+        ctx.log(f"  http as deployed (30 msg/s): {deployed['median_ms']:.0f}/{deployed['p99_ms']:.0f} ms,"
+                f" {deployed['completed']}/{users} completed in {deployed['elapsed']:.0f} s")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    mode = serve_mode()
+    everything = bots + [deployed]
+    extra = {"users": users, "serve": mode, "runs": [{k: v for k, v in b.items() if k != "problems"} for b in bots],
+             "deployed": {k: v for k, v in deployed.items() if k != "problems"},
+             "problems": [p for b in everything for p in b["problems"]][:20]}
+    note = f"{users} users, python-telegram-bot's rate limiter lifted (benchmarks.bot_process --max-rate)"
+    lost = [float(users * 6 - b["answers_stored"] + len(b["problems"])) for b in everything]
+    deployed_note = (f"restorative-bot serve as shipped ({'real CLI' if mode == 'real' else 'stand-in: lexicon missing'}),"
+                     " 30 msg/s overall limit (Telegram's)")
+    return [
+        Figure("http", "http_latency_median", f"3. over HTTP: reply latency median ({users} users)", "ms",
+               [b["median_ms"] for b in bots], "bare PTB echo", [e["median_ms"] for e in echos], note=note, extra=extra),
+        Figure("http", "http_latency_p99", f"3. over HTTP: reply latency p99 ({users} users)", "ms",
+               [b["p99_ms"] for b in bots], "bare PTB echo", [e["p99_ms"] for e in echos], note=note),
+        Figure("http", "http_deployed_median", "3. over HTTP, 30 msg/s limit: latency median", "ms",
+               [deployed["median_ms"]], note=deployed_note),
+        Figure("http", "http_deployed_p99", "3. over HTTP, 30 msg/s limit: latency p99", "ms",
+               [deployed["p99_ms"]], note=deployed_note),
+        Figure("http", "http_completed", "3. over HTTP: conversations completed (every run)", "count",
+               [float(b["completed"]) for b in everything], targets=[Target("min", ">=", users, f"all {users}")]),
+        Figure("http", "http_lost_crossed", "3. over HTTP: answers lost, crossed or duplicated", "count", lost,
+               targets=[Target("max", "<=", 0, "0 in every run")]),
+    ]
+
+
+UNLIMITED = 1_000_000.0
