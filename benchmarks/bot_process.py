@@ -1,13 +1,12 @@
-"""The bot as its own process, like ``restorative-bot serve`` in polling mode, with two knobs
-the CLI does not have (on purpose): the outgoing rate limit, and running without the
-safeguarding lexicon when it cannot be loaded.
+"""The bot as its own process, exactly as ``restorative-bot serve`` builds it in polling mode
+(config, access rules, escalation, store, flows), with two knobs the CLI does not have (on
+purpose): the outgoing rate limit, and running without the safeguarding lexicon when it
+cannot be loaded.
 
 Used (1) to measure the bot itself over HTTP with python-telegram-bot's rate limiter
-lifted (``--max-rate``; Telegram's own ~30 messages/s limit is what ``serve`` keeps), and
-(2) as a stand-in for ``restorative-bot serve`` while the packaged safeguarding lexicon
-cannot be loaded (``serve`` rightly refuses to start then). It builds the very same
-Application (``build_application``), store, flows and escalation; every result that used
-it says so.
+lifted (``--max-rate``; ``serve`` keeps ~30 messages/s, Telegram's own limit), and (2) as
+a stand-in for ``restorative-bot serve`` while the packaged safeguarding lexicon cannot
+be loaded (``serve`` rightly refuses to start then). Every result that used it says so.
 """
 
 from __future__ import annotations
@@ -20,12 +19,15 @@ import os
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--db", required=True)
+    parser.add_argument("--config", required=True)
     parser.add_argument("--flows", action="append", default=[])
     parser.add_argument("--max-rate", type=float, default=30.0)
     args = parser.parse_args()
     from telegram import Update
 
     from bot import logs
+    from bot.access import Access
+    from bot.config import Config
     from bot.conversation import ConversationService
     from bot.engine.library import FlowLibrary
     from bot.frontends.telegram.app import build_application
@@ -33,21 +35,24 @@ def main() -> None:
 
     token = os.environ["TELEGRAM_BOT_TOKEN"]
     logs.setup("WARNING", secrets=[token])
+    config = Config.load(args.config)
     try:
         from bot.safeguarding import SafeguardingConfig
 
-        safeguarding = SafeguardingConfig.load()
+        safeguarding = SafeguardingConfig.load(*config.lexicon)
     except Exception as exc:  # noqa: BLE001 - being finished elsewhere
         logging.getLogger("bot").warning(f"bot_process: serving WITHOUT safeguarding ({type(exc).__name__})")
         safeguarding = None
     service = ConversationService(Store(args.db), FlowLibrary.load(args.flows or None), safeguarding=safeguarding)
+    access = Access(service.store, service.library, config)
+    access.seed()
     escalation = None
     if safeguarding is not None:
         from bot.escalation import Escalation
 
-        escalation = Escalation(service.store, safeguarding, leads=[999])
+        escalation = Escalation(service.store, safeguarding, leads=config.leads, repeat_minutes=config.repeat_minutes)
     app, frontend = build_application(service, token, api_url=os.environ["TELEGRAM_API_URL"], max_rate=args.max_rate,
-                                      escalation=escalation)
+                                      escalation=escalation, access=access)
     try:
         app.run_polling(allowed_updates=Update.ALL_TYPES, timeout=30)
     finally:

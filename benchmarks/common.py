@@ -275,7 +275,8 @@ def serve_argv(db: Path, config: Path, flows: list[Path] | None = None, max_rate
     flow_args = [a for f in (flows or []) for a in ("--flows", str(f))]
     if max_rate is not None or serve_mode() != "real":
         rate = ["--max-rate", str(max_rate)] if max_rate is not None else []
-        return [sys.executable, "-m", "benchmarks.bot_process", "--db", str(db), *flow_args, *rate]
+        return [sys.executable, "-m", "benchmarks.bot_process", "--db", str(db), "--config", str(config), *flow_args,
+                *rate]
     return [sys.executable, "-m", "bot", "serve", "--db", str(db), "--config", str(config), "--log-level", "WARNING",
             *flow_args]
 
@@ -290,16 +291,22 @@ def serve_mode() -> str:
     return _SERVE_MODE[0]
 
 
-def write_config(folder: Path) -> Path:
+LEAD = 999  # the designated safeguarding lead in every generated configuration
+
+
+def write_config(folder: Path, demo_flow: str | None = None) -> Path:
     cfg = folder / "serve-config.yaml"
-    cfg.write_text("safeguarding:\n  leads: [999]\n", encoding="utf-8")
+    cfg.write_text(f"safeguarding:\n  leads: [{LEAD}]\n" + (f"demo_flow: {demo_flow}\n" if demo_flow else ""),
+                   encoding="utf-8")
     return cfg
 
 
 async def start_serve(db: Path, fake, folder: Path, flows: list[Path] | None = None, stderr=None,
-                      max_rate: float | None = None):
-    """Start the bot as its own process, long-polling ``fake``; returns the process."""
-    argv = serve_argv(db, write_config(folder), flows, max_rate)
+                      max_rate: float | None = None, demo_flow: str | None = None):
+    """Start the bot as its own process, long-polling ``fake``; returns the process.
+
+    Anyone may start ``demo_flow`` (the access rules let the uninvited try the demo only)."""
+    argv = serve_argv(db, write_config(folder, demo_flow), flows, max_rate)
     return await asyncio.create_subprocess_exec(
         *argv, cwd=str(ROOT), env=serve_env(fake.base_url), stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL, stderr=stderr if stderr is not None else asyncio.subprocess.DEVNULL)

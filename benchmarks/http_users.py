@@ -97,7 +97,7 @@ async def run_bot_once(folder: Path, users: int, max_rate: float | None) -> dict
     db = folder / f"http-{time.monotonic_ns()}.db"
     async with WatchedFake() as fake:
         err = open(folder / "serve.log", "ab")
-        proc = await start_serve(db, fake, folder, stderr=err, max_rate=max_rate)
+        proc = await start_serve(db, fake, folder, stderr=err, max_rate=max_rate, demo_flow=FLOW)
         try:
             await _wait_polling(fake, proc)
             sims = [SimUser(fake, 50_000 + i, timeout=300) for i in range(users)]

@@ -244,7 +244,7 @@ async def _drive_rss(db: Path, folder: Path, flows: Path, users: list[int], answ
                     if answer:
                         await s.say("a late answer", has(f"Question {ANSWERED + 2},"))
                     else:
-                        await s.say("/start", lambda m: bool(fake.buttons(m)))
+                        await s.say("/start", lambda m: True)  # uninvited: one message, no conversation
 
             t0 = time.monotonic()
             await asyncio.gather(*(one(s) for s in sims))

@@ -53,9 +53,13 @@ async def run_bot(db: Path, users: int, synchronous: str = "FULL", library=None,
     from bot.frontends.telegram.app import build_application
     from bot.store import Store
 
+    from bot.access import Access
+    from bot.config import Config
+
     store = Store(db, synchronous=synchronous)
     service = ConversationService(store, library or _library(), safeguarding=safeguarding())
-    app, frontend = build_application(service, TOKEN, max_rate=1_000_000)
+    access = Access(store, service.library, Config(leads=[999], demo_flow="bench-ten"))
+    app, frontend = build_application(service, TOKEN, max_rate=1_000_000, access=access)
     memory = MemoryBotAPI()
     # build_application has no parameter for the transport: swap the Bot's requests
     # before initialize() (see the report: a `request=` hook would make this public).
