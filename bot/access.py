@@ -20,6 +20,7 @@ from datetime import datetime, timedelta, timezone
 from bot.config import ROLES, Config
 from bot.engine.library import FlowLibrary
 from bot.store import Store
+from bot.store import iso as _iso
 
 CASE_REF_MAX = 40
 
@@ -32,8 +33,6 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _iso(t: datetime) -> str:
-    return t.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 class Refused(Exception):

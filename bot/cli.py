@@ -229,15 +229,15 @@ def serve(db, flow_paths, token_file, api_url, webhook_url, listen, port, webhoo
     """
     from bot import logs
 
+
+    token = Path(token_file).read_text().strip() if token_file else os.environ.get("TELEGRAM_BOT_TOKEN", "").strip()
+    if not token:
+        _fail("no bot token: set TELEGRAM_BOT_TOKEN or pass --token-file (ask @BotFather for a token)")
     config = _config(config_path)
     if not config.leads:
         _fail("no designated safeguarding lead is configured, so a disclosure could reach nobody; "
               "name at least one under safeguarding: leads: [TELEGRAM_USER_ID] in the file given by --config "
               "or RESTORATIVE_CONFIG")
-
-    token = Path(token_file).read_text().strip() if token_file else os.environ.get("TELEGRAM_BOT_TOKEN", "").strip()
-    if not token:
-        _fail("no bot token: set TELEGRAM_BOT_TOKEN or pass --token-file (ask @BotFather for a token)")
     if api_url and not api_url.rstrip("/").endswith("/bot"):
         _fail(f"--api-url must look like http://host:port/bot, not {api_url}")
     if webhook_url and not webhook_secret:

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
 from bot.engine.answers import display
 from bot.engine.flow import Flow, Option
 from bot.engine.library import FlowLibrary
 from bot.engine.runner import FlowRunner, Input, Prompt, Result, Session
-from bot.store import Conversation, Store
+from bot.store import Conversation, Store, now
 
 
 class Detector(Protocol):
@@ -61,12 +60,10 @@ def _waiting_step(result_session: Session, flow: Flow) -> str | None:
 
 
 class ConversationService:
-    def __init__(self, store: Store, library: FlowLibrary, *, safeguarding: Detector | None = None,
-                 alert_repeat_minutes: float = 15.0):
+    def __init__(self, store: Store, library: FlowLibrary, *, safeguarding: Detector | None = None):
         self.store = store
         self.library = library
         self.safeguarding = safeguarding
-        self.alert_repeat = timedelta(minutes=alert_repeat_minutes)
 
     # -- people and flows ------------------------------------------------------------
     def person(self, key: str, display_name: str | None = None) -> int:
@@ -249,7 +246,7 @@ class ConversationService:
             self.store.add_line(conv_id, "out", p.plain(), kind=p.kind, step_id=p.step_id)
 
     def _alert(self, conv_id: int | None, person_id: int, concerns: list, words: str, line_id: int | None) -> int:
-        first_due = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+        first_due = now()  # due at once
         return self.store.add_alert(
             conversation_id=conv_id, person_id=person_id, transcript_id=line_id,
             concern=",".join(c.concern for c in concerns), words=words, next_notify_at=first_due,
@@ -288,11 +285,3 @@ class ConversationService:
         if conv_id is not None:
             self._write_prompts(conv_id, prompts)
         return Reply(conv_id, prompts, conv.status if conv else "none", accepted=False, alerts=[alert_id])
-
-
-def next_notify_after(minutes: float) -> str:
-    t = datetime.now(timezone.utc) + timedelta(minutes=minutes)
-    return t.isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-__all__ = ["ConversationService", "Reply", "next_notify_after"]

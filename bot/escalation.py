@@ -12,10 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from bot.store import Store
-
-
-def _iso(t: datetime) -> str:
-    return t.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+from bot.store import iso as _iso
 
 
 @dataclass

@@ -22,8 +22,13 @@ import sqlite_utils
 DEFAULT_DB = "restorative.db"
 
 
+def iso(t: datetime) -> str:
+    """The one timestamp format in the database (UTC, microseconds, 'Z'): they compare as text."""
+    return t.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
 def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return iso(datetime.now(timezone.utc))
 
 
 def default_db_path() -> str:

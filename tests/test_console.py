@@ -69,7 +69,7 @@ def test_bad_arguments_give_one_clear_line(tmp_path):
     proc = run_cli(["export", "--session", "1", "--db", str(tmp_path / "missing.db")])
     assert proc.returncode == 2 and "no such database" in proc.stderr
     proc = run_cli(["export", "--db", str(tmp_path / "missing.db")])
-    assert proc.returncode == 2 and "--session ID or --all" in proc.stderr
+    assert proc.returncode == 2 and "--session ID, --case REF or --all" in proc.stderr
     bad = tmp_path / "bad.db"
     bad.write_text("nope" * 1000)
     proc = run_cli(["export", "--all", "--db", str(bad)])

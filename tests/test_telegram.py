@@ -313,12 +313,14 @@ async def test_serve_process_sigkill_and_restart_loses_nothing_and_logs_no_token
         proc.send_signal(signal.SIGKILL)
         _, err1 = await proc.communicate()
         fake.set_latency(0)
+        polls = len(fake.calls_to("getUpdates"))
         proc = await _serve(fake, db)
         await fake.wait_for(lambda: any("where are things now?" in (m.text or "") for m in fake.messages(11)), 20)
+        await fake.wait_for(lambda: len(fake.calls_to("getUpdates")) >= polls + 2, 20)  # the new process is polling
         # SIGTERM stops cleanly
         proc.send_signal(signal.SIGTERM)
         _, err2 = await asyncio.wait_for(proc.communicate(), 20)
-        assert proc.returncode == 0, err2.decode()[-2000:]
+        assert proc.returncode == 0, err2.decode()[-3000:]
     store = Store(db)
     conv = store.conversations()[0]
     assert [(a["step_id"], a["raw"], a["revision"]) for a in store.answers(conv["id"])] == [("best_hopes", "We talk more", 1)]
