@@ -61,10 +61,13 @@ def parse_template(source: str) -> nodes.Template:
 def parse_expression(source: str) -> nodes.Template:
     # An expression is parsed as the body of {{ ... }} so we can walk its names.
     try:
-        ENV.compile_expression(source)
         tree = ENV.parse("{{ (" + source + ") }}")
-    except TemplateSyntaxError as exc:
-        raise TemplateProblem(f"condition error: {exc.message}", 1) from None
+    except TemplateSyntaxError:
+        try:  # the expression on its own gives the clearer message
+            ENV.compile_expression(source)
+        except TemplateSyntaxError as exc:
+            raise TemplateProblem(f"condition error: {exc.message}", 1) from None
+        raise TemplateProblem("condition error: this is not a single expression", 1) from None
     bad = _unsafe_names(tree)
     if bad:
         raise TemplateProblem(f"'{bad[0]}' is not allowed: names starting with _ are private")

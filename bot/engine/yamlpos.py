@@ -60,7 +60,10 @@ def _mark(node) -> Pos:
     return Pos(node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-class _PosLoader(yaml.SafeLoader):
+_BASE = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: several times faster
+
+
+class _PosLoader(_BASE):
     """SafeLoader that builds YDict/YList and records duplicate keys."""
 
     def __init__(self, stream):
@@ -110,13 +113,20 @@ _PosLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _cons
 _PosLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
 
-def _friendly_yaml_error(exc: yaml.YAMLError) -> tuple[int, int, str]:
+def _friendly_yaml_error(exc: yaml.YAMLError, text: str = "") -> tuple[int, int, str]:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
     problem = (getattr(exc, "problem", None) or str(exc)).strip()
     context = (getattr(exc, "context", None) or "").strip()
-    if "'\\t'" in problem or "\t" in problem:
+    lines = text.splitlines()
+    source_line = lines[line - 1] if 0 < line <= len(lines) else ""
+    indent = source_line[: len(source_line) - len(source_line.lstrip())]
+    if "'\\t'" in problem or "\t" in problem or "\t" in indent:
         return line, col, "a tab character is used for indentation; YAML needs spaces (use two spaces per level)"
+    if "did not find expected key" in problem or "did not find expected '-' indicator" in problem:
+        return line, col, (
+            f"the indentation is off here ({problem}); line this up with the keys above it, using spaces"
+        )
     if "mapping values are not allowed" in problem:
         return line, col, (
             "a ':' appears where YAML did not expect one; put quotes around text that contains ': '"
@@ -170,7 +180,7 @@ def parse_yaml(text: str, filename: str) -> tuple[Any, list[SourceError]]:
     try:
         value = loader.get_single_data()
     except yaml.YAMLError as exc:
-        line, col, message = _friendly_yaml_error(exc)
+        line, col, message = _friendly_yaml_error(exc, text)
         return None, [SourceError(filename, line, col, message)]
     except RecursionError:
         return None, [SourceError(filename, 1, 1, "the file is nested too deeply to be a flow")]
