@@ -52,7 +52,7 @@ def texts(result):
 def test_start_shows_intro_then_the_first_question(runner):
     r = runner.start()
     assert r.prompts[0].kind == "info" and "stop at any time" in r.prompts[0].text
-    assert r.prompts[1].text == "What are your best hopes?" and r.prompts[1].progress == (1, 6)
+    assert r.prompts[1].text == "What are your best hopes?" and r.prompts[1].progress == (1, 5)
     assert r.session.state == "best_hopes"
 
 
@@ -69,6 +69,18 @@ def test_low_score_branch_skips_preferred_future(runner):
     assert r.session.state == "coping"
     r = runner.step(r.session, Input.from_text("my kids"))
     assert r.session.state == "extra"
+
+
+def test_progress_follows_the_path_taken(runner):
+    # the longest path asks 5 questions; the low-score branch asks 4
+    r = replay(runner, ["hopes", "7"])
+    assert r.prompts[0].progress == (3, 5)
+    r = replay(runner, ["hopes", "0"])
+    assert r.prompts[0].progress == (3, 4)
+    r = runner.step(r.session, Input.from_text("kids"))
+    assert r.prompts[0].progress == (4, 4) and "Question 4 of 4" in r.prompts[0].plain()
+    r = replay(runner, ["hopes", "0", "/back"])
+    assert r.prompts[0].progress == (2, 5)
 
 
 def test_validate_rule_refuses_and_reasks(runner):

@@ -172,6 +172,46 @@ class FlowRunner:
         self._cursor = _Cursor()
         self.machine.add_model(self._cursor, initial=flow.first)
         self._lock = threading.Lock()
+        self._ahead = self._questions_ahead()
+
+    def _questions_ahead(self) -> dict[str, int] | None:
+        """For each step, the most questions any path from it to the end can still ask
+        (itself included). None when the flow loops back on itself: then progress counts
+        positions in the file instead."""
+        succ: dict[str, list[str]] = {}
+        for i, step in enumerate(self.flow.steps):
+            if step.next:
+                succ[step.id] = [b.goto for b in step.next]
+            else:
+                succ[step.id] = [self.flow.steps[i + 1].id if i + 1 < len(self.flow.steps) else END]
+        memo: dict[str, int] = {END: 0}
+        visiting: set[str] = set()
+
+        def longest(sid: str) -> int:
+            if sid in memo:
+                return memo[sid]
+            if sid in visiting:
+                raise RecursionError
+            visiting.add(sid)
+            best = max((longest(t) for t in succ[sid]), default=0)
+            visiting.discard(sid)
+            memo[sid] = best + (1 if self.flow.by_id[sid].is_question else 0)
+            return memo[sid]
+
+        try:
+            for step in self.flow.steps:
+                longest(step.id)
+        except RecursionError:
+            return None
+        return memo
+
+    def progress(self, step: Step, session: Session) -> tuple[int, int]:
+        """("Question n of total"): n counts the questions answered on this path; total adds
+        the most that can still come, so branches that skip questions do not jump ahead."""
+        if self._ahead is None:
+            return step.number, self.flow.question_count
+        n = len(session.history) + 1
+        return n, len(session.history) + self._ahead[step.id]
 
     # -- helpers -------------------------------------------------------------------
     def context(self, answers: dict, answer: Any = None) -> dict:
@@ -192,7 +232,7 @@ class FlowRunner:
             text=step.render(ctx), kind="question", step_id=step.id, type=step.type,
             options=step.options, min=step.min, max=step.max, min_label=step.min_label,
             max_label=step.max_label, optional=step.optional,
-            progress=(step.number, self.flow.question_count), default=earlier,
+            progress=self.progress(step, session), default=earlier,
         )
 
     def _walk(self, session: Session, prompts: list[Prompt]) -> str:
