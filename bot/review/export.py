@@ -71,6 +71,13 @@ def render(items: list[dict], fmt: str) -> str:
     raise ExportError(f"unknown format '{fmt}'; use md, html, csv or json")
 
 
+def _when(ts: str | None) -> str:
+    """A stored UTC timestamp as people read it: 2026-11-26 13:24:32 UTC."""
+    if not ts:
+        return "—"
+    return ts[:19].replace("T", " ") + " UTC"
+
+
 def _who(d: dict) -> str:
     return d["person"]["name"] or d["person"]["key"] or "unknown"
 
@@ -82,8 +89,8 @@ def _markdown(d: dict) -> str:
         f"- Conversation: {d['conversation_id']}",
         f"- Who: {_who(d)}",
         *([f"- Case: {d['case']}"] if d.get("case") else []),
-        f"- Started: {d['started_at']}",
-        f"- Status: {d['status']}" + (f", finished {d['finished_at']}" if d["finished_at"] else ""),
+        f"- Started: {_when(d['started_at'])}",
+        f"- Status: {d['status']}" + (f", finished {_when(d['finished_at'])}" if d["finished_at"] else ""),
         "",
         "## Answers",
         "",
@@ -94,13 +101,13 @@ def _markdown(d: dict) -> str:
         out += ["", "## Scores", ""] + [f"- {k}: {v}" for k, v in d["scores"].items()]
     if d.get("comments"):
         out += ["", "## Comments", ""] + [
-            f"- {c['by']} ({c['time'][:16].replace('T', ' ')})" + (f" on **{c['step_id']}**" if c["step_id"] else "") + f": {c['text']}"
+            f"- {c['by']} ({_when(c['time'])})" + (f" on **{c['step_id']}**" if c["step_id"] else "") + f": {c['text']}"
             for c in d["comments"]]
     out += ["", "## Transcript", ""]
     for t in d["transcript"]:
         flag = " ⚠ **safeguarding flag**" if t["flagged"] else ""
         text = t["text"].replace("\n", "  \n> ")
-        out.append(f"**{t['from']}** · {t['time']}{flag}  \n> {text}\n")
+        out.append(f"**{t['from']}** · {_when(t['time'])}{flag}  \n> {text}\n")
     return "\n".join(out)
 
 
@@ -124,8 +131,8 @@ def _html(items: list[dict]) -> str:
             parts.append("<div class='sep'></div>")
         parts.append(f"<h1>{e(d['flow']['title'])} <small>(version {d['flow']['version']})</small></h1><dl>")
         for k, v in (("Conversation", d["conversation_id"]), ("Who", _who(d)), ("Case", d.get("case") or "—"),
-                     ("Started", d["started_at"]),
-                     ("Status", d["status"]), ("Finished", d["finished_at"] or "—")):
+                     ("Started", _when(d["started_at"])),
+                     ("Status", d["status"]), ("Finished", _when(d["finished_at"]))):
             parts.append(f"<dt>{e(k)}</dt><dd>{e(str(v))}</dd>")
         parts.append("</dl><h2>Answers</h2><dl>")
         for a in d["answers"]:
@@ -137,13 +144,13 @@ def _html(items: list[dict]) -> str:
             parts.append("<h2>Comments</h2>")
             for c in d["comments"]:
                 on = f" on {e(c['step_id'])}" if c["step_id"] else ""
-                parts.append(f"<div class='line comment'><div class='meta'>{e(c['by'])} · {e(c['time'])}{on}</div>{e(c['text'])}</div>")
+                parts.append(f"<div class='line comment'><div class='meta'>{e(c['by'])} · {e(_when(c['time']))}{on}</div>{e(c['text'])}</div>")
         parts.append("<h2>Transcript</h2>")
         for t in d["transcript"]:
             cls = "bot" if t["from"] == "bot" else "person"
             flag = " flag" if t["flagged"] else ""
             note = " · safeguarding flag" if t["flagged"] else ""
-            parts.append(f"<div class='line {cls}{flag}'><div class='meta'>{e(t['from'])} · {e(t['time'])}{note}</div>{e(t['text'])}</div>")
+            parts.append(f"<div class='line {cls}{flag}'><div class='meta'>{e(t['from'])} · {e(_when(t['time']))}{note}</div>{e(t['text'])}</div>")
     parts.append("</body></html>\n")
     return "".join(parts)
 
