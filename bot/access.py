@@ -230,6 +230,15 @@ class Access:
             ids.extend(self.store.team_of(row["id"]))
         return ids
 
+    def consented(self, conversation_id: int) -> tuple[bool, str]:
+        """(consent given, who may read without it) for the flow the conversation ran on."""
+        conv = self.store.conversation(conversation_id)
+        flow = self.library.runner_for(conv.flow_sha, self.store.snapshot_source(conv.flow_sha)).flow
+        if flow.consent_step is None:
+            return True, "nobody"
+        answer = next((a["value"] for a in self.store.answers(conversation_id) if a["step_id"] == flow.consent_step), None)
+        return answer is True, flow.without_consent
+
     def can_read(self, key: str, conversation_id: int) -> bool:
         owner = self.store.conversation_owner(conversation_id)
         if owner is None:
@@ -240,10 +249,14 @@ class Access:
         if owner["person_id"] == row["id"]:
             return True  # one's own conversation (a family member, or a practitioner's rehearsal)
         visible = self._practitioners_visible_to(key)
-        if visible is None:
-            return True
         holder = owner["practitioner_id"] if owner["case_id"] is not None else owner["person_id"]
-        return holder in visible and ("supervisor" in self.store.roles_of(row["id"]) or owner["case_id"] is not None)
+        if visible is not None and holder not in visible:
+            return False
+        consent, fallback = self.consented(conversation_id)
+        if consent:
+            return True
+        # Without consent, only the practitioner holding the case, and only if the flow says so.
+        return fallback == "practitioner" and holder == row["id"]
 
     def _check(self, key: str, conversation_id: int, action: str) -> None:
         if not self.can_read(key, conversation_id):
@@ -277,7 +290,9 @@ class Access:
             out = []
             for case in rows:
                 for conv in self.store.conversations(case_id=case["id"]):
-                    conv["scores"] = {s["step_id"]: s["value"] for s in self.store.scale_scores(conv["id"])}
+                    conv["shared"] = self.can_read(key, conv["id"])
+                    conv["scores"] = ({s["step_id"]: s["value"] for s in self.store.scale_scores(conv["id"])}
+                                      if conv["shared"] else {})
                     conv["case_ref"] = case["ref"]
                     out.append(conv)
             self.store.audit(key, "case.read", f"case:{ref}")

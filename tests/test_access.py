@@ -306,3 +306,75 @@ def test_cli_roles_teams_invite_audit_and_case_export(tmp_path):
         assert action in log.stdout
     since = run_cli("audit", "--since", "2999-01-01", db=db)
     assert since.stdout.strip() == ""
+
+
+# --- consent written into a flow ---------------------------------------------------------
+
+def _answer_three_houses(world, family, share):
+    code, inv = world.access.invite(P1, "three-houses", "CASE-TH")
+    world.access.open_invite(family, code)
+    conv = world.access.accept_invite(family, inv, world._start)
+    pid = world.store.person(family)
+    flow = world.library.get("three-houses")
+    asked: dict = {}
+    for _ in range(40):
+        c = world.store.conversation(conv)
+        if c.status != "in_progress":
+            break
+        step = flow.by_id[c.state]
+        asked[step.id] = asked.get(step.id, 0) + 1
+        if step.id == "share_ok":
+            text = "yes" if share else "no"
+        elif step.type == "choice":
+            text = str(min(asked[step.id], len(step.options)))  # a refused choice: try the next option
+        elif step.type == "multi":
+            text = "1"
+        elif step.type == "yesno":
+            text = "no"
+        elif step.type == "scale":
+            text = "8"
+        else:
+            text = "My dog makes me happy"
+        world.service.handle(pid, Input.from_text(text), conversation_id=conv)
+    return conv
+
+
+def test_without_the_childs_consent_only_their_worker_reads_the_houses(world):
+    conv = _answer_three_houses(world, FAM_A, share=False)
+    assert world.store.conversation(conv).status == "completed"
+    assert world.access.transcript(FAM_A, conv)  # the child
+    assert world.access.transcript(P1, conv)  # their worker
+    for who in (SUP, ADMIN, P2, FAM_B):
+        with pytest.raises(Refused):
+            world.access.transcript(who, conv)
+    listed = [c for c in world.access.case(SUP, "CASE-TH") if c["id"] == conv][0]
+    assert listed["shared"] is False and listed["scores"] == {}
+
+
+def test_with_the_childs_consent_the_supervisor_may_read(world):
+    conv = _answer_three_houses(world, FAM_B, share=True)
+    assert world.access.transcript(SUP, conv)
+
+
+def test_fgc_answers_reach_nobody_else_without_consent(world):
+    code, inv = world.access.invite(P1, "fgc-pre-conference", "FGC-C")
+    world.access.open_invite(FAM_A, code)
+    conv = world.access.accept_invite(FAM_A, inv, world._start)
+    world.service.handle(world.store.person(FAM_A), Input.from_text("Nan and my aunt"), conversation_id=conv)
+    # in progress, consent not yet asked: not shown, not even to the practitioner
+    for who in (P1, SUP, ADMIN):
+        with pytest.raises(Refused):
+            world.access.transcript(who, conv)
+    assert world.access.transcript(FAM_A, conv)
+
+
+def test_consent_must_name_a_yes_no_step():
+    from bot.engine.loader import load_flow_text
+
+    flow, errors = load_flow_text(
+        "id: x\nversion: 1\ntitle: T\naudience: child\nconsent:\n  step: a\n  without_consent: everyone\n"
+        "steps:\n  - id: a\n    ask: q\n", "x.yaml")
+    assert flow is None
+    messages = [str(e) for e in errors]
+    assert any("x.yaml:6:9: consent step 'a' must be a yes/no question" in m for m in messages), messages
+    assert any("x.yaml:7:20: 'without_consent' must be nobody or practitioner" in m for m in messages), messages

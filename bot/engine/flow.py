@@ -85,6 +85,8 @@ class Flow:
     intro: str | None = None
     render_intro: Callable[[dict], str] | None = None
     render_stop: Callable[[dict], str] | None = None  # what /cancel says (default: by audience)
+    consent_step: str | None = None  # a yes/no step: until it is answered yes, answers are not shown to others
+    without_consent: str = "nobody"  # who else may read without consent: nobody | practitioner
 
     def __post_init__(self) -> None:
         self.by_id = {step.id: step for step in self.steps}

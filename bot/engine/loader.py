@@ -25,7 +25,7 @@ from bot.engine.templating import (
 )
 from bot.engine.yamlpos import Pos, SourceError, YDict, YList, parse_yaml, read_source
 
-FLOW_KEYS = {"id", "version", "title", "audience", "description", "intro", "stop_message", "steps"}
+FLOW_KEYS = {"id", "version", "title", "audience", "description", "intro", "stop_message", "consent", "steps"}
 COMMON_STEP_KEYS = {"id", "type", "ask", "optional", "next", "help", "errors", "validate"}
 TYPE_KEYS = {
     "say": {"id", "type", "say", "next"},
@@ -371,6 +371,27 @@ def _lint_graph(ctx: _Ctx, steps: list[Step], refs: dict) -> None:
                     ctx.err(pos, f"{where} of step '{sid}' uses answers.{ref}, but on some path '{ref}' has not been asked yet; only use answers from steps that always come before")
 
 
+def _consent(ctx: _Ctx, data: YDict, by_id: dict) -> tuple[str | None, str]:
+    """consent: {step: <yes/no step id>, without_consent: nobody | practitioner}"""
+    raw = data.get("consent")
+    if raw is None:
+        return None, "nobody"
+    if not isinstance(raw, YDict):
+        ctx.err(data.pos_of("consent"), "'consent' must be a mapping:  consent: {step: share_ok, without_consent: nobody}")
+        return None, "nobody"
+    for key in raw:
+        if key not in ("step", "without_consent"):
+            ctx.err(raw.key_pos_of(key), f"unknown key '{key}' under consent{_suggest(key, {'step', 'without_consent'})}")
+    step = _want_str(ctx, raw, "step", True, "'consent'")
+    if step is not None and by_id and (step not in by_id or by_id[step].type != "yesno"):
+        ctx.err(raw.pos_of("step"), f"consent step '{step}' must be a yes/no question in this flow")
+    who = raw.get("without_consent", "nobody")
+    if who not in ("nobody", "practitioner"):
+        ctx.err(raw.pos_of("without_consent"), "'without_consent' must be nobody or practitioner (who may still read the answers)")
+        who = "nobody"
+    return step, who
+
+
 def load_flow_text(text: str, filename: str) -> tuple[Flow | None, list[SourceError]]:
     ctx = _Ctx(filename)
     data, errors = parse_yaml(text, filename)
@@ -425,6 +446,7 @@ def load_flow_text(text: str, filename: str) -> tuple[Flow | None, list[SourceEr
             ctx.err(raw_steps.pos, "the flow asks nothing; add at least one question step")
         if steps:
             _lint_graph(ctx, steps, refs)
+    consent_step, without_consent = _consent(ctx, data, {s.id: s for s in steps})
     if ctx.errors:
         return None, sorted(ctx.errors, key=lambda e: (e.line, e.col))
     number = 0
@@ -435,6 +457,7 @@ def load_flow_text(text: str, filename: str) -> tuple[Flow | None, list[SourceEr
     flow = Flow(
         id=fid, version=version, title=title, audience=audience, steps=steps, source=text, path=filename,
         description=description.strip(), intro=intro, render_intro=render_intro, render_stop=render_stop,
+        consent_step=consent_step, without_consent=without_consent,
     )
     return flow, []
 

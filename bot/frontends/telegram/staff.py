@@ -131,6 +131,8 @@ class StaffCommands:
         lines = [msg("staff.case_title", ref=context.args[0])]
         for c in rows:
             scores = ", ".join(f"{k} {v}" for k, v in c["scores"].items()) or "—"
+            if not c["shared"]:
+                scores = msg("staff.not_shared")
             lines.append(msg("staff.conversation_line", id=c["id"], flow=c["flow_id"], status=c["status"].replace("_", " "),
                              who=c["display_name"] or c["person_key"], scores=scores))
         if not rows:
