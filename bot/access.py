@@ -233,7 +233,7 @@ class Access:
     def consented(self, conversation_id: int) -> tuple[bool, str]:
         """(consent given, who may read without it) for the flow the conversation ran on."""
         conv = self.store.conversation(conversation_id)
-        flow = self.library.runner_for(conv.flow_sha, self.store.snapshot_source(conv.flow_sha)).flow
+        flow = self.library.runner_for(conv.flow_sha, lambda: self.store.snapshot_source(conv.flow_sha)).flow
         if flow.consent_step is None:
             return True, "nobody"
         answer = next((a["value"] for a in self.store.answers(conversation_id) if a["step_id"] == flow.consent_step), None)

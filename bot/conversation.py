@@ -84,7 +84,8 @@ class ConversationService:
         return conv, self.runner_for(conv).flow
 
     def runner_for(self, conv: Conversation) -> FlowRunner:
-        return self.library.runner_for(conv.flow_sha, self.store.snapshot_source(conv.flow_sha), f"<{conv.flow_id} v{conv.flow_version}>")
+        return self.library.runner_for(conv.flow_sha, lambda: self.store.snapshot_source(conv.flow_sha),
+                                       f"<{conv.flow_id} v{conv.flow_version}>")
 
     # -- the two entry points ----------------------------------------------------------
     def start(self, person_id: int, flow_id: str, *, input_key: str | None = None, frontend: str | None = None,

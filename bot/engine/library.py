@@ -62,10 +62,16 @@ class FlowLibrary:
     def runner(self, flow: Flow) -> FlowRunner:
         return self._by_sha[flow.sha]
 
-    def runner_for(self, sha: str, source: str | None = None, name: str = "<stored flow>") -> FlowRunner:
-        """The runner for the exact flow text a conversation started on."""
+    def runner_for(self, sha: str, source=None, name: str = "<stored flow>") -> FlowRunner:
+        """The runner for the exact flow text a conversation started on.
+
+        ``source`` is the stored text, or a function returning it: it is only read when the
+        text is not among the flows already compiled (so the hot path reads nothing).
+        """
         runner = self._by_sha.get(sha)
         if runner is None:
+            if callable(source):
+                source = source()
             if source is None:
                 raise KeyError(sha)
             flow, errors = load_flow_text(source, name)
