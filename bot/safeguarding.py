@@ -41,9 +41,12 @@ How matching works
    accents and case folded, curly quotes made straight, contractions expanded
    ("I'm" and "im" -> "i am", "don't"/"dont" -> "do not"), punctuation removed,
    text-speak and common misspellings replaced from the YAML ``normalisation.replace``
-   table ("kms" -> "kill myself", "wanna" -> "want to", "sucide" -> "suicide"), "2"/"4"/"n"
+   table ("kms" -> "kill myself", "wanna" -> "want to", "sucide" -> "suicide"; a key is
+   looked up as written first, then, if it has three or more letters, with repeated
+   letters squeezed, so "succide" finds "sucide" but "odd" never finds "od"), "2"/"4"/"n"
    between words read as "to"/"for"/"and", look-alike characters inside words read as
-   letters ("s3x", "k!ll"), a run of three or more of one letter cut to two ("pleeease"
+   letters ("s3x", "k!ll"), a masked word restored when one known word fits ("s*x": a word
+   listed in ``normalisation.words`` wins over one that only appears in a phrase), a run of three or more of one letter cut to two ("pleeease"
    -> "pleease", then restored to a known word such as "please" when one fits).
 2. **Phrases** are matched word by word on the normalised words, comparing each word with
    every run of a repeated letter squeezed to one. So "feel", "fel" and "feeeel" all match,
@@ -164,7 +167,7 @@ def _squeeze(word: str) -> str:
 class _Normaliser:
     """The normalisation tables, compiled. ``analyse`` keeps each word's place in the original."""
 
-    def __init__(self, replace: Mapping[str, str], words: set[str]):
+    def __init__(self, replace: Mapping[str, str], words: set[str], preferred: frozenset[str] = frozenset()):
         # One-word keys are looked up as written first ("bff"), then with repeated letters
         # squeezed ("sucide", "suucide"). The squeezed fallback is only for keys of three or
         # more letters once squeezed: "od" must not swallow "odd", nor "sh" the "shh" of a child.
@@ -172,11 +175,11 @@ class _Normaliser:
         self.single: dict[str, tuple[str, ...]] = {}
         self.pair: dict[tuple[str, str], tuple[str, ...]] = {}
         for src, dst in replace.items():
-            words = src.split()
-            key = tuple(_squeeze(w) for w in words)
+            src_words = src.split()
+            key = tuple(_squeeze(w) for w in src_words)
             out = tuple(dst.split())
             if len(key) == 1:
-                self.exact[words[0]] = out
+                self.exact[src_words[0]] = out
                 if len(key[0]) >= 3:
                     self.single.setdefault(key[0], out)
             else:
@@ -186,10 +189,12 @@ class _Normaliser:
                 self.single[src] = out
         self.pair_first = frozenset(k[0] for k in self.pair)
         self.words = frozenset(words)
+        self.preferred = preferred  # normalisation.words: wins when a masked word fits several
         by_key: dict[str, str] = {}
         for w in sorted(words, key=lambda w: (len(w), w)):
             by_key.setdefault(_squeeze(w), w)
         self.word_by_key = by_key
+        self._unmasked: dict[str, str] = {}
         self.masked: dict[int, list[str]] = {}
         for w in sorted(words):
             if w.isalpha():
@@ -198,8 +203,18 @@ class _Normaliser:
     # -- pieces: split one raw token into words, handling apostrophes and look-alikes ----
     def _unmask(self, tok: str) -> str:
         """'s*x' -> 'sex' when exactly one known word fits; otherwise drop the stars."""
+        done = self._unmasked.get(tok)
+        if done is None:
+            done = self._unmask_uncached(tok)
+            if len(self._unmasked) < 4096:
+                self._unmasked[tok] = done
+        return done
+
+    def _unmask_uncached(self, tok: str) -> str:
         rx = re.compile("".join("[a-z]" if c == "*" else re.escape(c) for c in tok))
         fits = [w for w in self.masked.get(len(tok), ()) if rx.fullmatch(w)]
+        if len(fits) > 1:  # "s*x": "sex" or "six"? a word listed in normalisation.words wins
+            fits = [w for w in fits if w in self.preferred] or fits
         return fits[0] if len(fits) == 1 else tok.replace("*", "")
 
     def _pieces(self, tok: str) -> list[str]:
@@ -291,8 +306,8 @@ class _Normaliser:
             if rep is not None:
                 out.extend(rep)
                 out_spans.extend([spans[i]] * len(rep))
-            elif k in _CONTEXT and 0 < i < n - 1 and pieces[i - 1].isalpha() and pieces[i + 1].isalpha():
-                out.append(_CONTEXT[k])
+            elif pieces[i] in _CONTEXT and 0 < i < n - 1 and pieces[i - 1].isalpha() and pieces[i + 1].isalpha():
+                out.append(_CONTEXT[pieces[i]])  # "2" only: "22" is a number, not "to"
                 out_spans.append(spans[i])
             else:
                 word = pieces[i]
@@ -310,19 +325,31 @@ class _Normaliser:
 # --------------------------------------------------------------------------------------
 # Phrase matching
 # --------------------------------------------------------------------------------------
-# A compiled phrase is a tuple of elements (gap_before, alternatives); an alternative is a
-# tuple of (key, is_prefix) word tests on squeezed words.
+# A compiled phrase is a tuple of elements (gap_before, alternatives, singles, others); an
+# alternative is a tuple of (key, is_prefix) word tests on squeezed words. ``singles`` holds
+# the alternatives that are one plain word (a set, so "$victim" with 70 members costs one
+# lookup), ``others`` the multi-word and prefix ones, tried one by one.
+
+
+def _element(gap: int, alts: tuple) -> tuple:
+    singles = frozenset(a[0][0] for a in alts if len(a) == 1 and not a[0][1])
+    others = tuple(a for a in alts if len(a) != 1 or a[0][1])
+    return (gap, alts, singles, others)
 
 
 def _match(elems: tuple, k: int, j: int, keys: list[str], n: int) -> int:
     """End (exclusive) of a match of elems[k:] starting at word j, or -1."""
     if k == len(elems):
         return j
-    gap, alts = elems[k]
+    gap, _alts, singles, others = elems[k]
     stop = min(j + gap, n - 1)
     p = j
     while p <= stop:
-        for alt in alts:
+        if keys[p] in singles:
+            r = _match(elems, k + 1, p + 1, keys, n)
+            if r >= 0:
+                return r
+        for alt in others:
             q = p
             for key, is_prefix in alt:
                 if q >= n:
@@ -349,6 +376,10 @@ class _PhraseSet:
 
     def add(self, elems: tuple, payload: Any) -> None:
         self.size += 1
+        # Words the phrase cannot match without: the smallest later position made only of
+        # one-word alternatives. A message holding none of them skips the phrase entirely.
+        pure = [e[2] for e in elems[1:] if not e[3] and e[2]]
+        need = min(pure, key=len) if pure else None
         seen: set[tuple[str, bool]] = set()
         for alt in elems[0][1]:
             key, is_prefix = alt[0]
@@ -356,28 +387,44 @@ class _PhraseSet:
                 continue
             seen.add((key, is_prefix))
             if is_prefix:
-                self.prefix.setdefault(key[:3], []).append((key, elems, payload))
+                self.prefix.setdefault(key[:3], []).append((key, elems, payload, need))
             else:
-                self.exact.setdefault(key, []).append((elems, payload))
+                self.exact.setdefault(key, []).append((elems, payload, need))
 
-    def finditer(self, keys: list[str]) -> Iterator[tuple[int, int, Any]]:
+    def finditer(self, keys: list[str], skip: Any = ()) -> Iterator[tuple[int, int, Any]]:
+        """Every (start, end, payload) match; phrases whose ``payload[0]`` is in ``skip``
+        (a container the caller may fill while iterating) are not tried."""
         n = len(keys)
         exact, prefix = self.exact, self.prefix
+        present = frozenset(keys)
+        possible: dict[int, bool] = {}  # id(elems) -> its needed words occur in the message
+
+        def can(elems: tuple, need: frozenset | None) -> bool:
+            if need is None:
+                return True
+            ok = possible.get(id(elems))
+            if ok is None:
+                ok = possible[id(elems)] = not need.isdisjoint(present)
+            return ok
+
         for i, k in enumerate(keys):
             cands = exact.get(k)
             if cands:
-                for elems, payload in cands:
+                for elems, payload, need in cands:
+                    if (skip and payload[0] in skip) or not can(elems, need):
+                        continue
                     end = _match(elems, 0, i, keys, n)
                     if end >= 0:
                         yield i, end, payload
             if prefix:
                 pcands = prefix.get(k[:3])
                 if pcands:
-                    for pre, elems, payload in pcands:
-                        if k.startswith(pre):
-                            end = _match(elems, 0, i, keys, n)
-                            if end >= 0:
-                                yield i, end, payload
+                    for pre, elems, payload, need in pcands:
+                        if not k.startswith(pre) or (skip and payload[0] in skip) or not can(elems, need):
+                            continue
+                        end = _match(elems, 0, i, keys, n)
+                        if end >= 0:
+                            yield i, end, payload
 
 
 # --------------------------------------------------------------------------------------
@@ -498,6 +545,13 @@ def _parse(name: str, text: str) -> _Raw:
             problem = "tab character; YAML indentation must use spaces"
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         raise SafeguardingConfigError(name, line, col, f"invalid YAML: {problem}") from None
+    except yaml.reader.ReaderError as exc:  # a control character, e.g. a stray backspace
+        pos = exc.position if isinstance(exc.position, int) else 0
+        line = text.count("\n", 0, pos) + 1
+        col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+        char = exc.character if isinstance(exc.character, str) else chr(exc.character)
+        raise SafeguardingConfigError(name, line, col, f"invalid YAML: control character {char!r} "
+                                      "is not allowed (remove it, or write it as an escape in a quoted string)") from None
     except yaml.YAMLError as exc:
         raise SafeguardingConfigError(name, 1, 1, f"invalid YAML: {exc}") from None
     raw = _Raw(name)
@@ -564,20 +618,27 @@ def _parse(name: str, text: str) -> _Raw:
 _SECRECY = [
     re.compile(r"\bsecrets?\b"),
     re.compile(r"\bconfidential\w*\b"),
-    re.compile(r"\b(?:will|would|shall) not (?:tell|share|pass)\b"),
-    re.compile(r"\bnot going to (?:tell|share|pass)\b"),
-    re.compile(r"\bnever (?:tell|share|pass)\b"),
-    re.compile(r"\bno one (?:else )?will (?:know|see|find out)\b"),
-    re.compile(r"\bbetween (?:us|you and me|me and you|ourselves)\b"),
+    re.compile(r"\b(?:will|would|shall|do|does|did) not (?:tell|share|pass|say|repeat)\b"),
+    re.compile(r"\bnot going to (?:tell|share|pass|say|repeat)\b"),
+    re.compile(r"\bnever (?:tell|share|pass|say|repeat)\b"),
+    re.compile(r"\bpromise not to\b"),
+    re.compile(r"\b(?:no one|nobody|noone)(?: else)? (?:will|would|is going to|needs to|has to|is to|can) "
+               r"(?:know|see|find out|hear|read)\b"),
+    re.compile(r"\bonly (?:you and (?:me|i)|we|us) (?:will |would )?(?:know|see)\b"),
+    re.compile(r"\bbetween (?:us|you and me|you and i|me and you|ourselves)\b"),
+    re.compile(r"\b(?:stays?|remains?|kept|keep it|keep this|is|are) (?:private|hidden)\b"),
+    re.compile(r"\boff the record\b"),
+    re.compile(r"\bto (?:myself|ourselves)\b"),
 ]
-_SECRECY_OK = re.compile(r"\b(?:can not|cannot|could not|not able to|unable to) keep\b")
+# "I can't keep this a secret" and "I can't keep this just between us" are the right thing to say.
+_SECRECY_OK = re.compile(r"\b(?:can not|cannot|could not|not able to|unable to|not allowed to) keep\b")
 
 
 def _promises_secrecy(norm: str) -> str | None:
     for rx in _SECRECY:
         for m in rx.finditer(norm):
             before = norm[max(0, m.start() - 40):m.start()]
-            if rx.pattern.startswith(r"\bbetween") and _SECRECY_OK.search(before):
+            if _SECRECY_OK.search(before):
                 continue
             return m.group()
     return None
@@ -664,6 +725,7 @@ class SafeguardingConfig:
         vocab: set[str] = set()
         for it in merged["words"]:
             vocab.update(plain.analyse(it.value)[0])
+        preferred = frozenset(vocab)
         for words in replace.values():
             vocab.update(words.split())
         for cid in self.severity:
@@ -673,7 +735,7 @@ class SafeguardingConfig:
                 "exclusions": [(self._compile_phrase(it, vocab), it.value) for it in c["exclusions"]],
                 "patterns": [(self._compile_pattern(it), it.value) for it in c["patterns"]],
             }
-        self._norm = _Normaliser(replace, vocab)
+        self._norm = _Normaliser(replace, vocab, preferred)
 
         self._phrases = _PhraseSet()
         self._exclusions: list[_PhraseSet | None] = []
@@ -756,7 +818,7 @@ class SafeguardingConfig:
                 if a not in seen:
                     seen.add(a)
                     uniq.append(a)
-            elems.append((gap, tuple(uniq)))
+            elems.append(_element(gap, tuple(uniq)))
             gap = 0
         return tuple(elems)
 
@@ -866,7 +928,7 @@ class SafeguardingConfig:
                 excl_cache[ci] = spans_
             return any(x <= a and b <= y for x, y in spans_)
 
-        for i, j, (ci, rule) in self._phrases.finditer(keys):
+        for i, j, (ci, rule) in self._phrases.finditer(keys, found):
             if ci in found:
                 continue
             if excluded(ci, starts[i], starts[j - 1] + len(words[j - 1])):
@@ -931,7 +993,6 @@ def _merge(raws: list[_Raw]) -> dict:
     label_items: dict[str, _Item] = {}
     rules: dict[str, dict[str, list[_Item]]] = {}
     order: list[str] = []
-    severity_item: list[_Item] | None = None
     responses: dict[str, _Item] = {}
     texts: dict[str, _Item] = {}
     for raw in raws:
@@ -960,23 +1021,23 @@ def _merge(raws: list[_Raw]) -> dict:
                     if extra:
                         rules[cid][field_].extend(extra)
         if raw.severity is not None:
-            severity_item = raw.severity
+            # a severity list orders every concern known so far; a concern added by a
+            # later file without one goes last
+            ids = [it.value for it in raw.severity]
+            for it in raw.severity:
+                if it.value not in rules:
+                    raise it.error(f"severity names unknown concern '{it.value}'")
+                if ids.count(it.value) > 1:
+                    raise it.error(f"severity lists '{it.value}' twice")
+            missing = [cid for cid in order if cid not in ids]
+            if missing:
+                raise raw.severity[0].error(f"severity must list every concern; missing: {', '.join(missing)}")
+            order = ids
         if raw.responses:
             responses.update(raw.responses)
         if raw.texts:
             texts.update(raw.texts)
     first = raws[0].name
-    if severity_item is not None:
-        ids = [it.value for it in severity_item]
-        for it in severity_item:
-            if it.value not in rules:
-                raise it.error(f"severity names unknown concern '{it.value}'")
-            if ids.count(it.value) > 1:
-                raise it.error(f"severity lists '{it.value}' twice")
-        missing = [cid for cid in order if cid not in ids]
-        if missing:
-            raise severity_item[0].error(f"severity must list every concern; missing: {', '.join(missing)}")
-        order = ids
     if not order:
         raise SafeguardingConfigError(first, 1, 1, "no concerns defined")
     for aud in AUDIENCES:
