@@ -45,9 +45,10 @@ How matching works
    looked up as written first, then, if it has three or more letters, with repeated
    letters squeezed, so "succide" finds "sucide" but "odd" never finds "od"), "2"/"4"/"n"
    between words read as "to"/"for"/"and", look-alike characters inside words read as
-   letters ("s3x", "k!ll"), a masked word restored when one known word fits ("s*x": a word
-   listed in ``normalisation.words`` wins over one that only appears in a phrase), a run of three or more of one letter cut to two ("pleeease"
-   -> "pleease", then restored to a known word such as "please" when one fits).
+   letters ("s3x", "k!ll"), a masked word restored when one known word fits ("s*x": a
+   word listed in ``normalisation.words`` wins over one that only appears in a phrase),
+   a run of three or more of one letter cut to two ("pleeease" -> "pleease", then
+   restored to a known word such as "please" when one fits).
 2. **Phrases** are matched word by word on the normalised words, comparing each word with
    every run of a repeated letter squeezed to one. So "feel", "fel" and "feeeel" all match,
    and "rapped" matches "raped" on purpose. Phrases are written in the same normalised form
@@ -65,14 +66,18 @@ How matching works
 4. **Exclusions** (phrases, per concern) cancel one match of that concern only when the
    matched words lie wholly inside the exclusion ("hit me up" cancels "hit me" there and
    nowhere else). A message that also holds a real disclosure elsewhere is still flagged.
+   Write an exclusion as narrowly as you can: one that opens with a common word and a gap
+   ("then ... hit me", meant for "then it hit me") also swallows "then my dad hit me".
 
 Override files use the same keys as the default: ``concerns.<id>.phrases``, ``patterns``
 and ``exclusions`` are *added* to the default's; ``label``, ``responses.<audience>``,
 ``texts.<key>``, ``normalisation.replace.<word>`` and ``max_gap`` *replace*; ``sets.<name>``
 and ``normalisation.words`` are extended; a new concern needs a ``label`` and goes last in
 severity unless ``severity:`` (a full list of ids, most serious first) is given.
-Person-facing texts are refused if they promise secrecy ("secret", "confidential",
-"won't tell", "stays between us"; "I can't keep this just between us" is fine).
+A ``severity:`` list orders every concern known up to its file. Person-facing texts are
+refused if they promise secrecy ("secret", "confidential", "won't tell", "nobody will
+know", "stays between us", "stays private"); saying it can *not* be kept ("I can't keep this
+just between us", "I cannot keep this a secret") is the right thing and is allowed.
 """
 
 from __future__ import annotations

@@ -7,9 +7,19 @@ and must stay at or under 5 %.
 
 A caution for whoever reads the numbers: the lexicon was tuned with this corpus in view, so
 100 % here is a floor the lexicon must never fall below, not an estimate of recall on
-messages nobody has seen. Two batches in the corpus were first written without looking at
-the lexicon and measured before any tuning; see the report in the commit that added them.
-When you add a disclosure the detector misses, add it here and then fix the lexicon.
+messages nobody has seen. Three batches in the corpus were first written without looking
+at the lexicon and measured before it was tuned on them:
+
+    batch                        flagged at all   right concern   false alarms
+    1 (66 / 60)                  50/66  76 %      45/66  68 %     1/60  1.7 %
+    2 (50 / 50)                  34/50  68 %      28/50  56 %     4/50  8.0 %
+    3 (45 / 45, euphemistic)     25/45  56 %      24/45  53 %     2/45  4.4 %
+
+So expect roughly one disclosure in three worded in a way nobody has written down yet to
+be missed. The lexicon catches explicit words well and euphemism ("I dread going home",
+"there's a chair against my door") poorly. The detector is one safety net, not the only
+one: practitioners still read transcripts. When you find a disclosure the detector
+misses, add it here, then generalise the lexicon (not just that string).
 """
 
 from __future__ import annotations
@@ -305,12 +315,12 @@ def _write(tmp_path: Path, name: str, text: str) -> Path:
 
 def test_override_adds_phrases_and_replaces_wording(tmp_path):
     base = SafeguardingConfig.load()
-    assert base.detect("he clobbered me") == []
+    assert base.detect("he splonked me") == []
     over = _write(tmp_path, "council.yaml", """\
 concerns:
   physical_harm:
     phrases:
-      - clobber* me|us
+      - splonked me|us
   neglect:
     exclusions:
       - home alone ... panto
@@ -320,7 +330,7 @@ concerns:
       - made me skip school
 normalisation:
   replace:
-    clobberd: clobbered
+    splonkd: splonked
 responses:
   child: "Thank you for telling me. Your worker will be told so they can help. Call 999 if you are in danger now. Childline: 0800 1111."
 texts:
@@ -328,8 +338,8 @@ texts:
 """)
     cfg = SafeguardingConfig.load(over)
     # added phrase, and the replacement table feeding it
-    assert [c.concern for c in cfg.detect("he clobbered me")] == ["physical_harm"]
-    assert [c.concern for c in cfg.detect("he clobberd me")] == ["physical_harm"]
+    assert [c.concern for c in cfg.detect("he splonked me")] == ["physical_harm"]
+    assert [c.concern for c in cfg.detect("he splonkd me")] == ["physical_harm"]
     # the default's phrases are still there
     assert [c.concern for c in cfg.detect(BBC)] == ["sexual_abuse"]
     assert "physical_harm" in [c.concern for c in cfg.detect("my dad hit my mum")]
