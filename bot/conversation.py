@@ -10,6 +10,7 @@ changes nothing and returns the reply given the first time.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -52,6 +53,15 @@ class Reply:
             prompts.append(Prompt(**p))
         data = dict(data, prompts=prompts)
         return cls(**data)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """Text as it can be stored: bytes a terminal could not decode (lone surrogates from
+    Python's surrogateescape) become U+FFFD; everything else is kept exactly as typed."""
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def _waiting_step(result_session: Session, flow: Flow) -> str | None:
@@ -120,6 +130,8 @@ class ConversationService:
         Free text is checked for a possible safeguarding disclosure first, whatever the
         state: in a conversation, at a button question, or with no conversation at all.
         """
+        if inp.text is not None:
+            inp = Input(inp.kind, clean_text(inp.text), inp.button)
         with self.store.transaction():
             if input_key:
                 seen = self.store.seen_input(input_key)

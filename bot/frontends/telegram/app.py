@@ -408,10 +408,10 @@ class TelegramFrontend:
             return
         conv, flow = found
         step = flow.steps[cb.step]
-        if conv.status != "in_progress" or conv.state != step.id:
-            await self._closed(query)
-            return
         if cb.action == "t":
+            if conv.status != "in_progress" or conv.state != step.id:
+                await self._closed(query)
+                return
             try:
                 index = int(cb.value)
                 step.options[index]
@@ -435,6 +435,9 @@ class TelegramFrontend:
             if button is None:
                 await self._closed(query)
                 return
+        # The service decides whether the question is still open (expect_step), after it has
+        # checked whether this very update was already committed: a press re-delivered after
+        # a crash gets its committed reply, not "closed".
         reply = await self.db(self.service.handle, pid, Input("answer", button=button), input_key=key,
                               conversation_id=conv.id, expect_step=step.id)
         if reply.closed:
