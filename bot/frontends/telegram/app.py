@@ -273,11 +273,7 @@ class TelegramFrontend:
                 log.info("unknown start payload", extra={"chat": chat_id})
                 await self.send_text(context.bot, chat_id, msg("telegram.unknown_link"))
             return
-        active = await self.db(self.service.active, pid)
-        if active is not None:
-            found = await self.db(self.service.flow_of, pid, active.id)
-            title = found[1].title if found else active.flow_id
-            await self.send_text(context.bot, chat_id, msg("telegram.resume_offer", title=title), resume_keyboard(active.id))
+        if await self._offer_resume(context.bot, chat_id, pid):
             return
         name = update.effective_user.first_name or ""
         if not await self.db(self._startable, update):
@@ -286,6 +282,16 @@ class TelegramFrontend:
         await self.send_text(context.bot, chat_id, msg("telegram.greeting", name=name).replace("Hello .", "Hello."))
         await self._offer_flows(context.bot, chat_id, update)
         log.info("start", extra={"chat": chat_id, "input": key})
+
+    async def _offer_resume(self, bot, chat_id: int, pid: int) -> bool:
+        """If the person has an unfinished conversation, offer to carry it on (True if so)."""
+        active = await self.db(self.service.active, pid)
+        if active is None:
+            return False
+        found = await self.db(self.service.flow_of, pid, active.id)
+        title = found[1].title if found else active.flow_id
+        await self.send_text(bot, chat_id, msg("telegram.resume_offer", title=title), resume_keyboard(active.id))
+        return True
 
     def _startable(self, update: Update) -> list[Flow]:
         if self.access is None:
@@ -366,11 +372,7 @@ class TelegramFrontend:
             if not allowed:
                 await self.send_text(context.bot, chat_id, msg("telegram.closed"))
                 return
-            active = await self.db(self.service.active, pid)
-            if active is not None:
-                found = await self.db(self.service.flow_of, pid, active.id)
-                title = found[1].title if found else active.flow_id
-                await self.send_text(context.bot, chat_id, msg("telegram.resume_offer", title=title), resume_keyboard(active.id))
+            if await self._offer_resume(context.bot, chat_id, pid):
                 return
             await self._remove_markup(query)
             reply = await self.db(self.service.start, pid, cb.value, input_key=key, frontend="telegram", chat_id=str(chat_id))

@@ -40,6 +40,14 @@ class StaffCommands:
     async def _refused(self, context, update: Update) -> None:
         await self._say(context, update, msg("staff.refused"))
 
+    async def _ask(self, context, update: Update, fn, *args):
+        """Call an access function as this person; on refusal say so and return None."""
+        try:
+            return await self.fe.db(fn, _key(update), *args)
+        except Refused:
+            await self._refused(context, update)
+            return None
+
     # -- invitations ------------------------------------------------------------------------
     async def on_invite(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self.fe.person(update)
@@ -103,10 +111,8 @@ class StaffCommands:
     # -- practitioner and supervisor views ------------------------------------------------
     async def on_cases(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self.fe.person(update)
-        try:
-            rows = await self.fe.db(self.access.cases, _key(update))
-        except Refused:
-            await self._refused(context, update)
+        rows = await self._ask(context, update, self.access.cases)
+        if rows is None:
             return
         if not rows:
             await self._say(context, update, msg("staff.no_cases"))
@@ -123,10 +129,8 @@ class StaffCommands:
         if len(context.args) != 1:
             await self._say(context, update, msg("staff.case_usage"))
             return
-        try:
-            rows = await self.fe.db(self.access.case, _key(update), context.args[0])
-        except Refused:
-            await self._refused(context, update)
+        rows = await self._ask(context, update, self.access.case, context.args[0])
+        if rows is None:
             return
         lines = [msg("staff.case_title", ref=context.args[0])]
         for c in rows:
@@ -145,10 +149,8 @@ class StaffCommands:
             await self._say(context, update, msg("staff.transcript_usage"))
             return
         conv_id = int(context.args[0])
-        try:
-            data = await self.fe.db(self.access.transcript, _key(update), conv_id)
-        except Refused:
-            await self._refused(context, update)
+        data = await self._ask(context, update, self.access.transcript, conv_id)
+        if data is None:
             return
         text = render([data], "md")
         await self.fe.send_text(context.bot, update.effective_chat.id, text)
@@ -182,10 +184,8 @@ class StaffCommands:
 
     async def on_review(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self.fe.person(update)
-        try:
-            rows = await self.fe.db(self.access.review_queue, _key(update))
-        except Refused:
-            await self._refused(context, update)
+        rows = await self._ask(context, update, self.access.review_queue)
+        if rows is None:
             return
         if not rows:
             await self._say(context, update, msg("staff.review_empty"))
