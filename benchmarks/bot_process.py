@@ -22,6 +22,8 @@ def main() -> None:
     parser.add_argument("--config", required=True)
     parser.add_argument("--flows", action="append", default=[])
     parser.add_argument("--max-rate", type=float, default=30.0)
+    parser.add_argument("--concurrency", type=int, default=256,
+                        help="build_application's concurrency: updates in flight and HTTP connection pool size")
     args = parser.parse_args()
     from telegram import Update
 
@@ -52,7 +54,7 @@ def main() -> None:
 
         escalation = Escalation(service.store, safeguarding, leads=config.leads, repeat_minutes=config.repeat_minutes)
     app, frontend = build_application(service, token, api_url=os.environ["TELEGRAM_API_URL"], max_rate=args.max_rate,
-                                      escalation=escalation, access=access)
+                                      escalation=escalation, access=access, concurrency=args.concurrency)
     try:
         app.run_polling(allowed_updates=Update.ALL_TYPES, timeout=30)
     finally:

@@ -275,6 +275,7 @@ def serve_argv(db: Path, config: Path, flows: list[Path] | None = None, max_rate
     flow_args = [a for f in (flows or []) for a in ("--flows", str(f))]
     if max_rate is not None or serve_mode() != "real":
         rate = ["--max-rate", str(max_rate)] if max_rate is not None else []
+        rate += BOT_PROCESS_EXTRA
         return [sys.executable, "-m", "benchmarks.bot_process", "--db", str(db), "--config", str(config), *flow_args,
                 *rate]
     return [sys.executable, "-m", "bot", "serve", "--db", str(db), "--config", str(config), "--log-level", "WARNING",
@@ -282,6 +283,7 @@ def serve_argv(db: Path, config: Path, flows: list[Path] | None = None, max_rate
 
 
 _SERVE_MODE: list[str] = []
+BOT_PROCESS_EXTRA: list[str] = []  # e.g. ["--concurrency", "32"] for experiments
 
 
 def serve_mode() -> str:

@@ -13,10 +13,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--api-url", required=True)
     parser.add_argument("--concurrent", type=int, default=256)
+    parser.add_argument("--pool", type=int, default=256, help="connection pool size (the bot's build_application uses 256)")
     args = parser.parse_args()
     base = args.api_url.rstrip("/")
     app = (ApplicationBuilder().token(os.environ["TELEGRAM_BOT_TOKEN"]).base_url(base)
-           .concurrent_updates(args.concurrent).connection_pool_size(256).build())
+           .concurrent_updates(args.concurrent).connection_pool_size(args.pool).build())
 
     async def echo(update: Update, context) -> None:
         await update.message.reply_text(update.message.text)

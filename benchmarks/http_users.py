@@ -115,11 +115,14 @@ async def run_bot_once(folder: Path, users: int, max_rate: float | None) -> dict
             "failures": len(failures), "inputs": len(lat), "elapsed": elapsed}
 
 
+EXTRA: list[str] = []
+
+
 async def run_echo_once(folder: Path, users: int, messages: int = 8) -> dict:
     async with WatchedFake() as fake:
         err = open(folder / "echo.log", "ab")
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "benchmarks.echo_bot", "--api-url", fake.base_url, cwd=str(ROOT),
+            sys.executable, "-m", "benchmarks.echo_bot", "--api-url", fake.base_url, *EXTRA, cwd=str(ROOT),
             env=serve_env(fake.base_url), stdout=asyncio.subprocess.DEVNULL, stderr=err)
         try:
             await _wait_polling(fake, proc)
@@ -151,13 +154,21 @@ def run(ctx: Context) -> list[Figure]:
             ctx.log(f"  http: bot {bots[-1]['median_ms']:.1f}/{bots[-1]['p99_ms']:.1f} ms,"
                     f" {bots[-1]['completed']}/{users} completed, problems {len(bots[-1]['problems'])};"
                     f" echo {echos[-1]['median_ms']:.1f}/{echos[-1]['p99_ms']:.1f} ms")
+        from benchmarks import common
+
+        common.BOT_PROCESS_EXTRA[:] = ["--concurrency", "32"]
+        try:
+            small_pool = asyncio.run(run_bot_once(folder, users, max_rate=UNLIMITED))
+        finally:
+            common.BOT_PROCESS_EXTRA[:] = []
+        ctx.log(f"  http, build_application(concurrency=32): {small_pool['median_ms']:.0f}/{small_pool['p99_ms']:.0f} ms")
         deployed = asyncio.run(run_bot_once(folder, users, max_rate=None))
         ctx.log(f"  http as deployed (30 msg/s): {deployed['median_ms']:.0f}/{deployed['p99_ms']:.0f} ms,"
                 f" {deployed['completed']}/{users} completed in {deployed['elapsed']:.0f} s")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     mode = serve_mode()
-    everything = bots + [deployed]
+    everything = bots + [small_pool, deployed]
     extra = {"users": users, "serve": mode, "runs": [{k: v for k, v in b.items() if k != "problems"} for b in bots],
              "deployed": {k: v for k, v in deployed.items() if k != "problems"},
              "problems": [p for b in everything for p in b["problems"]][:20]}
@@ -170,6 +181,9 @@ def run(ctx: Context) -> list[Figure]:
                [b["median_ms"] for b in bots], "bare PTB echo", [e["median_ms"] for e in echos], note=note, extra=extra),
         Figure("http", "http_latency_p99", f"3. over HTTP: reply latency p99 ({users} users)", "ms",
                [b["p99_ms"] for b in bots], "bare PTB echo", [e["p99_ms"] for e in echos], note=note),
+        Figure("http", "http_pool32_p99", "3. over HTTP, concurrency=32 (pool 32): latency p99", "ms",
+               [small_pool["p99_ms"]], note="informational: build_application(concurrency=32) instead of 256; median"
+               f" {small_pool['median_ms']:.0f} ms. httpcore's pool scans every connection per request"),
         Figure("http", "http_deployed_median", "3. over HTTP, 30 msg/s limit: latency median", "ms",
                [deployed["median_ms"]], note=deployed_note),
         Figure("http", "http_deployed_p99", "3. over HTTP, 30 msg/s limit: latency p99", "ms",

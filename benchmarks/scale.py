@@ -11,7 +11,7 @@ Then times, on random targets (cold rows), each through the library call a front
 the CLI makes: resume a conversation (``ConversationService.current``), answer the
 question it waits on (``handle``), render one transcript (``transcript_data`` +
 ``render``), list a case as its practitioner (``Access.case``), export one case
-(``review.export.export``). Baseline: the same calls on a database of 100 conversations
+(``review.export.export``). Baseline: the same calls on a database of 1,000 conversations
 built the same way (ratio ~1 means the cost does not grow with the database).
 
 And the resident memory (VmRSS from /proc) of ``restorative-bot serve`` on that
@@ -38,6 +38,7 @@ QUESTIONS = 12
 ANSWERED = 10
 PER_CASE = 10
 CASES_PER_PRACTITIONER = 10
+SMALL = 1_000  # the baseline database
 USER_BASE = 7_000_000_000  # Telegram ids of the generated people: tg:{USER_BASE + n}
 
 
@@ -158,6 +159,8 @@ class Ops:
         self.key = 0
 
     def _conv(self) -> int:
+        if len(self.answered) >= self.n:
+            raise RuntimeError("every conversation was used; generate a bigger database or take fewer samples")
         while True:
             n = self.rng.randrange(self.n)
             if n not in self.answered:
@@ -271,7 +274,7 @@ def run(ctx: Context) -> list[Figure]:
         (folder / "big").mkdir()
         (folder / "small").mkdir()
         big_facts = generate(folder / "big" / "scale.db", n, flow_text, ctx.log)
-        small_facts = generate(folder / "small" / "scale.db", 100, flow_text, ctx.log)
+        small_facts = generate(folder / "small" / "scale.db", SMALL, flow_text, ctx.log)
         big_path, small_path = folder / "big" / "scale.db", folder / "small" / "scale.db"
         big = Ops(big_path, flow_text, big_facts, seed=1)
         small = Ops(small_path, flow_text, small_facts, seed=2)
@@ -287,7 +290,7 @@ def run(ctx: Context) -> list[Figure]:
             ctx.log(f"  scale {op}: big {[round(x, 2) for x in per_run_big]} ms small {[round(x, 2) for x in per_run_small]} ms"
                     f" worst {worst:.1f} ms")
             figures.append(Figure("scale", f"scale_{op}", f"4. {n:,} conversations: {label}", "ms", per_run_big,
-                                  "100 conversations", per_run_small,
+                                  f"{SMALL:,} conversations", per_run_small,
                                   [Target("value", "<=", 50, "< 50 ms")] if op != "answer" else [],
                                   note=f"median of {k} random targets per run; slowest single call {worst:.1f} ms",
                                   extra={"worst_ms": worst}))
