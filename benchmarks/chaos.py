@@ -590,6 +590,62 @@ async def check_redelivery(folder: Path) -> list[str]:
     return problems
 
 
+async def check_restart_sends_committed_replies(folder: Path) -> list[str]:
+    """kill -9 after an answer is committed and its update confirmed to Telegram, while
+    its reply is still on its way: after the restart the person must get that reply.
+    (python-telegram-bot confirms an update, by asking for the next ones, as soon as it
+    has fetched it, so Telegram will not deliver it again.)"""
+    problems = []
+    flows = folder / "flows"
+    write_flow(flows, FLOW_ID, CHAOS_FLOW)
+    db, log = folder / "restart.db", folder / "serve.log"
+    async with WatchedFake() as fake:
+        polls = fake.polls
+
+        async def up():
+            nonlocal polls
+            with open(log, "ab") as err:
+                proc = await start_serve(db, fake, folder, flows=[flows], stderr=err, demo_flow=FLOW_ID)
+            end = time.monotonic() + 60
+            while fake.polls <= polls and time.monotonic() < end and proc.returncode is None:
+                await asyncio.sleep(0.02)
+            polls = fake.polls
+            return proc
+
+        proc = await up()
+        try:
+            u = 31_338
+            before = fake.count(u)
+            fake.inject_command(u, "/start")
+            menu = await fake.wait_new(u, before, lambda m: bool(fake.buttons(m)), 20)
+            before = fake.count(u)
+            fake.press_button(u, menu.message_id, f"s:{FLOW_ID}")
+            await fake.wait_new(u, before, lambda m: "[q1]" in (m.text or ""), 20)
+            fake.fail_next("sendMessage", delay=30)  # the reply to the next answer is slow to go out
+            before = fake.count(u)
+            uid = fake.inject_message(u, "it happened at school")
+            await fake.wait_for(lambda: fake.is_confirmed(uid) and fake.calls_to("sendMessage")[-1].status is None, 20)
+            conn = _db(db)
+            committed = conn.execute("SELECT COUNT(*) FROM inputs WHERE key = ?", (f"tg:{uid}",)).fetchone()[0]
+            conn.close()
+            proc.send_signal(signal.SIGKILL)
+            await proc.wait()
+            fake.clear_faults()
+            if not committed:
+                return ["restart check: the answer was not committed before the kill; could not test"]
+            proc = await up()
+            m = await fake.wait_new(u, before, lambda m: "[q2]" in (m.text or ""), 15)
+            if m is None:
+                problems.append("after kill -9 and restart, a committed answer's reply (the next question) was never"
+                                " sent: the update had been confirmed to Telegram, so it is not delivered again, and"
+                                " nothing resends committed replies not yet delivered")
+        finally:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+                await proc.wait()
+    return problems
+
+
 # -- fuzzing --------------------------------------------------------------------------------
 
 LINE_RE = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<msg>\S.*)$", re.S)
@@ -931,6 +987,12 @@ def main(argv: list[str] | None = None) -> int:
     if "faults" in parts:
         reports.append(asyncio.run(run_scenario("faults", duration=args.duration, users=args.users, seed=seed + 1,
                                                 workdir=workdir, kills=False, faults=True, stall=args.stall or 12)))
+    if "kill" in parts:
+        folder = Path(tempfile.mkdtemp(prefix="chaos-restart-", dir=workdir))
+        problems = asyncio.run(check_restart_sends_committed_replies(folder))
+        shutil.rmtree(folder, ignore_errors=True)
+        reports.append(Report("restart-resend", violations=problems))
+        print(f"kill -9 with a committed reply still to send: {len(problems)} problems", flush=True)
     if "faults" in parts:
         folder = Path(tempfile.mkdtemp(prefix="chaos-redeliver-", dir=workdir))
         problems = asyncio.run(check_redelivery(folder))

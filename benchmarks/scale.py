@@ -239,7 +239,7 @@ async def _drive_rss(db: Path, folder: Path, flows: Path, users: list[int], answ
                 await asyncio.sleep(0.05)
             await asyncio.sleep(0.5)
             idle = rss_mb(proc.pid)
-            sims = [SimUser(fake, u, timeout=300) for u in users]
+            sims = [SimUser(fake, u, timeout=120) for u in users]
             sem = asyncio.Semaphore(50)
 
             async def one(s: SimUser):
@@ -297,10 +297,10 @@ def run(ctx: Context) -> list[Figure]:
         big.close()
         small.close()
         figures[0].extra["database"] = big_facts
-        # memory of serve
+        # memory of serve, driven by people whose conversation still waits at question 11
         users_n = 100 if ctx.quick else 600
         rng = random.Random(3)
-        picked = rng.sample(range(n), users_n)
+        picked = rng.sample(sorted(set(range(n)) - big.answered), users_n)
         rss = asyncio.run(_drive_rss(big_path, folder, flows, [USER_BASE + i for i in picked], True, ctx.log))
         empty = folder / "empty"
         empty.mkdir()
