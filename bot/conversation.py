@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from datetime import datetime, timedelta, timezone
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -18,7 +19,7 @@ from bot.engine.answers import display
 from bot.engine.flow import Flow, Option
 from bot.engine.library import FlowLibrary
 from bot.engine.runner import FlowRunner, Input, Prompt, Result, Session
-from bot.store import Conversation, Store, now
+from bot.store import Conversation, Store, iso, now
 
 
 class Detector(Protocol):
@@ -225,6 +226,13 @@ class ConversationService:
         """This input was handled and its reply reached the person: a re-delivery does nothing."""
         seen = self.store.seen_input(input_key)
         return bool(seen and seen["delivered"])
+
+    def undelivered(self, key_prefix: str, max_age_hours: float = 24.0) -> list[tuple[str, int, Reply]]:
+        """Replies committed but never recorded as sent (a crash between commit and send),
+        newest per conversation: (input key, person id, reply) for a frontend to send on start."""
+        since = iso(datetime.now(timezone.utc) - timedelta(hours=max_age_hours))
+        return [(r["key"], r["person_id"], Reply.from_json(r["reply"]))
+                for r in self.store.undelivered_replies(since, key_prefix)]
 
     def delivered(self, input_key: str) -> None:
         """The reply to this input reached the person (so a re-delivery sends nothing)."""

@@ -206,7 +206,16 @@ def _m4_access(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS = [_m1_core, _m2_cases_alerts_audit, _m3_delivery, _m4_access]
+def _m5_undelivered(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE INDEX idx_inputs_undelivered ON inputs(created_at) WHERE delivered_at IS NULL AND reply IS NOT NULL;
+        CREATE INDEX idx_inputs_conversation ON inputs(conversation_id, created_at);
+        """
+    )
+
+
+MIGRATIONS = [_m1_core, _m2_cases_alerts_audit, _m3_delivery, _m4_access, _m5_undelivered]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -437,6 +446,21 @@ class Store:
             return None
         return {"conversation_id": row["conversation_id"], "reply": json.loads(row["reply"]) if row["reply"] else None,
                 "delivered": row["delivered_at"] is not None}
+
+    def undelivered_replies(self, since: str, key_prefix: str) -> list[dict]:
+        """Committed replies never recorded as sent, each the newest input of its conversation
+        (a reply the person has since moved past is not worth sending)."""
+        rows = self._all(
+            """SELECT i.key, i.conversation_id, i.reply, p.key AS person_key, p.id AS person_id
+               FROM inputs i JOIN conversations c ON c.id = i.conversation_id JOIN people p ON p.id = c.person_id
+               WHERE i.delivered_at IS NULL AND i.reply IS NOT NULL AND i.created_at >= ? AND i.key LIKE ?
+                 AND i.created_at = (SELECT MAX(j.created_at) FROM inputs j WHERE j.conversation_id = i.conversation_id)
+               ORDER BY i.created_at""",
+            (since, key_prefix + "%"),
+        )
+        for r in rows:
+            r["reply"] = json.loads(r["reply"])
+        return rows
 
     def mark_delivered(self, key: str) -> None:
         t = now()

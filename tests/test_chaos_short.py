@@ -51,9 +51,6 @@ def test_a_redelivered_update_after_commit_gets_its_committed_reply(tmp_path):
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.xfail(strict=True, reason="core gap (issue 7 report): python-telegram-bot confirms an update as soon as it"
-                   " has fetched it, so after kill -9 an answer committed but not yet replied to is never answered;"
-                   " nothing resends committed replies whose delivery was not recorded")
 def test_after_kill_9_a_committed_answer_still_gets_its_reply(tmp_path):
     problems = asyncio.run(chaos.check_restart_sends_committed_replies(tmp_path))
     assert not problems, "\n".join(problems)

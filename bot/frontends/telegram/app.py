@@ -142,6 +142,7 @@ class TelegramFrontend:
     async def post_init(self, app: Application) -> None:
         commands = [BotCommand(name, text) for name, text in msg("telegram.commands").items()]
         await self._retry(lambda: app.bot.set_my_commands(commands))
+        await self.resend_undelivered(app.bot)
         if self.escalation is not None:
             self._alert_task = asyncio.create_task(self._alert_loop(app.bot))
 
@@ -151,6 +152,25 @@ class TelegramFrontend:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._alert_task
             self._alert_task = None
+
+    async def resend_undelivered(self, bot) -> int:
+        """After a crash between commit and send, Telegram will not deliver the update again
+        (python-telegram-bot confirms updates as it fetches them), so the committed reply
+        would never reach the person. Send those replies now, once."""
+        sent = 0
+        for key, pid, reply in await self.db(self.service.undelivered, "tg:"):
+            person = await self.db(self.service.store.get_person, pid)
+            if not person or not person["key"].startswith("tg:"):
+                continue
+            try:
+                await self.deliver(bot, int(person["key"][3:]), pid, reply, key)
+                await self.db(self.service.delivered, key)
+                sent += 1
+            except TelegramError as exc:
+                log.warning("undelivered reply not sent", extra={"input": key, "error": str(exc)})
+        if sent:
+            log.info("resent replies committed before a restart", extra={"count": sent})
+        return sent
 
     # -- safeguarding alerts -------------------------------------------------------------
     async def _alert_loop(self, bot) -> None:
