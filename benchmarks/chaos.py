@@ -624,10 +624,17 @@ async def check_restart_sends_committed_replies(folder: Path) -> list[str]:
             fake.fail_next("sendMessage", delay=30)  # the reply to the next answer is slow to go out
             before = fake.count(u)
             uid = fake.inject_message(u, "it happened at school")
-            await fake.wait_for(lambda: fake.is_confirmed(uid) and fake.calls_to("sendMessage")[-1].status is None, 20)
-            conn = _db(db)
-            committed = conn.execute("SELECT COUNT(*) FROM inputs WHERE key = ?", (f"tg:{uid}",)).fetchone()[0]
-            conn.close()
+            # the answer is committed and its reply is on its way (whether or not the update has
+            # been confirmed to Telegram yet: the bot confirms only after handling a batch)
+            await fake.wait_for(lambda: fake.calls_to("sendMessage")[-1].status is None, 20)
+            committed = 0
+            for _ in range(200):
+                conn = _db(db)
+                committed = conn.execute("SELECT COUNT(*) FROM inputs WHERE key = ?", (f"tg:{uid}",)).fetchone()[0]
+                conn.close()
+                if committed:
+                    break
+                await asyncio.sleep(0.05)
             proc.send_signal(signal.SIGKILL)
             await proc.wait()
             fake.clear_faults()

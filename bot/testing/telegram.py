@@ -14,6 +14,7 @@ from telegram import Update
 
 from bot.conversation import ConversationService
 from bot.frontends.telegram.app import TelegramFrontend, build_application
+from bot.frontends.telegram.polling import polling
 from bot.frontends.telegram.render import CHECK
 from bot.testing.fake_bot_api import FakeBotAPI
 
@@ -69,13 +70,12 @@ async def running_bot(service: ConversationService, *, fake: FakeBotAPI | None =
                                       escalation=escalation, alert_poll_seconds=alert_poll_seconds, access=access)
     try:
         async with app:
-            await frontend.post_init(app)  # run_polling/run_webhook do this in `serve`
+            await frontend.post_init(app)  # `serve` does this through its polling runner
             await app.start()
-            await app.updater.start_polling(poll_interval=0, timeout=1, allowed_updates=Update.ALL_TYPES)
             try:
-                yield Harness(fake, service, app, frontend)
+                async with polling(app, timeout=1, allowed_updates=Update.ALL_TYPES):
+                    yield Harness(fake, service, app, frontend)
             finally:
-                await app.updater.stop()
                 await app.stop()
                 await frontend.post_stop(app)
     finally:

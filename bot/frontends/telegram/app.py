@@ -556,7 +556,9 @@ def serve(service: ConversationService, token: str, *, api_url: str | None = Non
             app.run_webhook(listen=listen, port=port, url_path=urlparse(webhook_url).path.lstrip("/"),
                             webhook_url=webhook_url, secret_token=secret_token, allowed_updates=Update.ALL_TYPES)
         else:
-            app.run_polling(allowed_updates=Update.ALL_TYPES, timeout=poll_timeout)
+            from bot.frontends.telegram.polling import run as run_polling
+
+            run_polling(app, timeout=poll_timeout, allowed_updates=Update.ALL_TYPES)
     finally:
         frontend.close()
         log.info("stopped")
