@@ -20,6 +20,9 @@ class WatchedFake(FakeBotAPI):
         self.arrived: dict[tuple[int, int], float] = {}
         self.bot_msgs: dict[int, list[StoredMessage]] = {}
         self.polls = 0
+        # Telegram's update ids only grow; a fresh fake would start again at 1, and a bot
+        # re-using a database would take those for updates it has already handled.
+        self._last_update_id = int(time.time() * 1000)
 
     def _store(self, message: StoredMessage) -> StoredMessage:  # every new message, bot's or user's
         out = super()._store(message)
@@ -94,7 +97,8 @@ class SimUser:
     async def _await(self, t0: float, before: int, pred, what: str) -> StoredMessage:
         m = await self.fake.wait_new(self.id, before, pred, self.timeout)
         if m is None:
-            raise TimeoutError(f"user {self.id}: no reply {what!r} within {self.timeout}s")
+            got = [(x.text or "")[:80] for x in self.fake.bot_msgs.get(self.id, [])[before:]]
+            raise TimeoutError(f"user {self.id}: no reply to {what!r} within {self.timeout}s; got {got}")
         self.latencies.append(self.fake.arrived[(self.id, m.message_id)] - t0)
         self.last = m
         return m
