@@ -100,6 +100,7 @@ class TelegramFrontend:
         # which answer "this question has closed".
         self._open_keyboards: dict[int, tuple[int, str]] = {}
         self._persons: dict[int, int] = {}  # Telegram user id -> person id
+        self._flows: dict[tuple[int, int], Flow] = {}  # (person, conversation) -> flow
 
     async def db(self, fn: Callable, *args, **kwargs):
         loop = asyncio.get_running_loop()
@@ -266,8 +267,7 @@ class TelegramFrontend:
             return
         flow = None
         if reply.conversation_id is not None and any(p.kind == "question" for p in reply.prompts):
-            found = await self.db(self.service.flow_of, pid, reply.conversation_id)
-            flow = found[1] if found else None
+            flow = await self._flow_of(pid, reply.conversation_id)
         await self.send_prompts(bot, chat_id, reply.prompts, flow, reply.conversation_id)
         if reply.alerts and not reply.duplicate:
             await self.dispatch_alerts(bot)  # at once, not at the next poll
@@ -302,6 +302,18 @@ class TelegramFrontend:
         await self.send_text(context.bot, chat_id, msg("telegram.greeting", name=name).replace("Hello .", "Hello."))
         await self._offer_flows(context.bot, chat_id, update)
         log.info("start", extra={"chat": chat_id, "input": key})
+
+    async def _flow_of(self, pid: int, conv_id: int) -> Flow | None:
+        """The flow a conversation runs on (fixed for its life, so kept; bounded)."""
+        flow = self._flows.get((pid, conv_id))
+        if flow is None:
+            found = await self.db(self.service.flow_of, pid, conv_id)
+            if found is None:
+                return None
+            if len(self._flows) >= 10_000:
+                self._flows.clear()
+            flow = self._flows[(pid, conv_id)] = found[1]
+        return flow
 
     async def _offer_resume(self, bot, chat_id: int, pid: int) -> bool:
         """If the person has an unfinished conversation, offer to carry it on (True if so)."""
