@@ -35,9 +35,9 @@ class Escalation:
     def is_lead(self, person_key: str) -> bool:
         return person_key in self.leads
 
-    def recipients(self, alert: dict, first: bool) -> list[str]:
-        """First notice: the practitioner linked to the conversation and every lead.
-        Reminders: the leads (and the practitioner, who may not have seen the first)."""
+    def recipients(self, alert: dict) -> list[str]:
+        """The practitioner holding the case (if any) and every lead, for the first notice
+        and for each reminder alike (the practitioner may not have seen the first)."""
         keys: list[str] = []
         practitioner = self.store.alert_practitioner_key(alert["id"])
         if practitioner:
@@ -62,7 +62,7 @@ class Escalation:
         for alert in self.store.due_alerts(_iso(now)):
             full = self.store.alert_detail(alert["id"])
             repeat = alert["notify_count"] > 0
-            notices.append(Notice(alert["id"], self.recipients(full, not repeat), self.text(full, repeat), repeat))
+            notices.append(Notice(alert["id"], self.recipients(full), self.text(full, repeat), repeat))
         return notices
 
     def sent(self, alert_id: int, now: datetime | None = None) -> None:
