@@ -377,7 +377,8 @@ class Store:
         )
         return Conversation.from_row(row) if row else None
 
-    def conversations(self, *, person_id: int | None = None, case_id: int | None = None, limit: int | None = None) -> list[dict]:  # noqa: E501
+    def conversations(self, *, person_id: int | None = None, case_id: int | None = None,
+                      limit: int | None = None) -> list[dict]:
         where, params = [], []
         if person_id is not None:
             where.append("c.person_id = ?")
