@@ -14,10 +14,11 @@ from datetime import datetime, timedelta, timezone
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from bot.engine.answers import display
+from bot.engine.answers import display, fold, vocabulary
 from bot.engine.flow import Flow, Option
 from bot.engine.library import FlowLibrary
 from bot.engine.runner import FlowRunner, Input, Prompt, Result, Session
+from bot.messages import messages
 from bot.store import Conversation, Store, iso, now
 
 
@@ -201,13 +202,12 @@ class ConversationService:
 
     @staticmethod
     def _hold_choice(inp: Input) -> str | None:
-        from bot.engine.answers import fold, vocabulary
-
         yes, no, _ = vocabulary()
+        words = messages()["parsing"]
         word = fold(inp.text or "")
-        if word in yes or word in ("carry on", "continue", "go on"):
+        if word in yes or word in {fold(w) for w in words["continue_words"]}:
             return "continue"
-        if word in no or word in ("stop", "stop for now", "quit", "end"):
+        if word in no or word in {fold(w) for w in words["stop_words"]}:
             return "cancel"
         return None  # anything else is an answer to the question
 
