@@ -250,7 +250,13 @@ async def _drive_rss(db: Path, folder: Path, flows: Path, users: list[int], answ
                         await s.say("/start", lambda m: True)  # uninvited: one message, no conversation
 
             t0 = time.monotonic()
-            await asyncio.gather(*(one(s) for s in sims))
+            try:
+                await asyncio.gather(*(one(s) for s in sims))
+            except TimeoutError as exc:
+                err.flush()
+                errors = [ln for ln in (folder / "serve-rss.log").read_text(errors="replace").splitlines()
+                          if '"level": "error"' in ln]
+                raise TimeoutError(f"{exc}\nserve logged {len(errors)} errors, e.g.\n" + "\n".join(errors[:2])) from None
             busy = rss_mb(proc.pid)
             log(f"  scale: serve rss idle {idle[0]:.1f} MB, after {len(users)} users {busy[0]:.1f} MB"
                 f" (peak {busy[1]:.1f}) in {time.monotonic() - t0:.0f} s")
