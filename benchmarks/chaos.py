@@ -136,6 +136,7 @@ class Report:
     finished: int = 0
     kills: int = 0
     faults: int = 0
+    conversations: int = 0
     inputs: int = 0
     stalls: int = 0  # no reply after the bot was up: the user sent /start to carry on
     resumes: int = 0
@@ -151,7 +152,8 @@ class Report:
         self.why[what] = self.why.get(what, 0) + 1
 
     def line(self) -> str:
-        return (f"{self.name}: {self.finished}/{self.users} users finished, {self.inputs} inputs, {self.kills} kills,"
+        return (f"{self.name}: {self.conversations} conversations, {self.finished}/{self.users} users finished their last,"
+                f" {self.inputs} inputs, {self.kills} kills,"
                 f" {self.faults} faults, {self.stalls} stalls recovered by /start ({self.resumes} resumes),"
                 f" {self.checks} post-kill checks, {self.duplicate_questions} unasked-for repeated questions,"
                 f" {self.error_logs} error log lines, {len(self.violations)} violations, {self.seconds:.0f} s"
@@ -166,8 +168,10 @@ class ChaosUser:
         self.in_flight: str | None = None
         self.question = None  # the message showing the current question
         self.done = False
-        self.asked_again = 0  # questions the user legitimately asked to see again (resume)
+        self.expect: dict[str, int] = {}  # tagged bot messages this user asked for, by tag
         self.pressed = False
+        self.started = 0  # conversations this user has seen begin
+        self.completed = 0
         self.trace: list[str] = []
         self.t0 = time.monotonic()
 
@@ -181,6 +185,9 @@ class ChaosUser:
             if self.bot.up and time.monotonic() - max(sent_at, self.bot.ready_at) > self.stall:
                 self.note("no reply: stalled")
                 return None
+
+    def _expect(self, tag: str) -> None:
+        self.expect[tag] = self.expect.get(tag, 0) + 1
 
     def _tag_pred(self, tag: str):
         return lambda m: f"[{tag}]" in (m.text or "")
@@ -207,14 +214,30 @@ class ChaosUser:
     def note(self, what: str) -> None:
         self.trace.append(f"{time.monotonic() - self.t0:7.2f} {what}")
 
-    async def run(self, deadline: float) -> None:
-        while not self.done and time.monotonic() < deadline:
+    def reset(self) -> None:
+        """A new conversation, once the last one is finished."""
+        self.pos, self.acked, self.in_flight, self.question, self.done = None, [], None, None, False
+        self.note("-- next conversation")
+
+    async def run(self, soft: float, hard: float) -> None:
+        """Conversation after conversation until ``soft``; the one under way then is
+        finished, if it can be, by ``hard``."""
+        while time.monotonic() < hard:
+            if self.done:
+                self.completed += 1
+                if time.monotonic() >= soft:
+                    return
+                self.reset()
+                continue
+            was = self.pos
             if self.pos is None:
                 await self.begin()
             elif self.in_flight is not None:
                 await self.recover()  # never answer again before knowing where we are
             else:
                 await self.answer()
+            if was is None and self.pos is not None:
+                self.started += 1
 
     async def begin(self) -> None:
         before, t = await self._send("/start")
@@ -234,6 +257,7 @@ class ChaosUser:
         sent = await self._press(m, f"s:{FLOW_ID}")
         if sent is None:
             return
+        self._expect("q1")
         q = await self.wait(sent[0], self._tag_pred("q1"), sent[1])
         if q is None:
             self.report.stalls += 1
@@ -246,7 +270,6 @@ class ChaosUser:
         sent = await self._press(offer, yes)
         if sent is None:
             return
-        self.asked_again += 1  # "Carry on" shows the current question again, as asked
         q = await self.wait(sent[0], lambda m: bool(TAG.search(m.text or "")), sent[1])
         if q is None:
             self.report.stalls += 1
@@ -254,6 +277,7 @@ class ChaosUser:
             return
         self.report.resumes += 1
         tag = TAG.search(q.text).group(1)
+        self._expect(tag)  # "Carry on" shows the current question again, as asked
         got = len(STEPS) if tag == "end" else STEPS.index(tag)
         if self.in_flight == "start":  # the flow was started, its first question never came
             self.in_flight = None
@@ -293,6 +317,7 @@ class ChaosUser:
             sent = await self._send(value)
         self.in_flight = step
         nxt = STEPS[self.pos + 1] if self.pos + 1 < len(STEPS) else "end"
+        self._expect(nxt)
         m = await self.wait(sent[0], self._tag_pred(nxt), sent[1])
         if m is None:
             # No reply though the bot is up: do what a person does, /start and carry on.
@@ -339,21 +364,32 @@ def _db(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(path, timeout=30)
 
 
+def _conversations(conn, user: int) -> list[tuple[int, str]]:
+    return conn.execute(
+        """SELECT c.id, c.status FROM conversations c JOIN people p ON p.id = c.person_id
+           WHERE p.key = ? AND c.flow_id = ? ORDER BY c.id""", (f"tg:{user}", FLOW_ID)).fetchall()
+
+
 def check_acknowledged(db: Path, users: list[ChaosUser], report: Report) -> None:
-    """Right after a kill: every acknowledged answer is stored; at most the in-flight one more."""
+    """Right after a kill: every acknowledged answer of the conversation under way is stored;
+    at most the one in flight more."""
     conn = _db(db)
     try:
         for u in users:
-            rows = conn.execute(
-                """SELECT a.step_id, a.revision FROM answers a JOIN conversations c ON c.id = a.conversation_id
-                   JOIN people p ON p.id = c.person_id WHERE p.key = ? AND a.current = 1""", (f"tg:{u.id}",)).fetchall()
-            stored = {s for s, _ in rows}
+            if u.pos is None or u.done:
+                continue
+            convs = _conversations(conn, u.id)
+            if not convs:
+                report.violations.append(f"user {u.id}: a conversation under way is not in the database")
+                continue
+            rows = conn.execute("SELECT step_id FROM answers WHERE conversation_id = ? AND current = 1",
+                                (convs[-1][0],)).fetchall()
+            stored = {r[0] for r in rows}
             missing = [s for s in u.acked if s not in stored]
             if missing:
                 report.violations.append(f"user {u.id}: acknowledged {missing} not stored after a kill")
             extra = stored - set(u.acked) - ({u.in_flight} if u.in_flight else set())
-            # an answer sent after the kill snapshot started can be in flight to the new process
-            if len(extra) > 1:
+            if len(extra) > 1:  # the answer being sent right now may land in the new process
                 report.violations.append(f"user {u.id}: stored {sorted(extra)} beyond what was acknowledged")
     finally:
         conn.close()
@@ -361,40 +397,43 @@ def check_acknowledged(db: Path, users: list[ChaosUser], report: Report) -> None
 
 
 def check_final(db: Path, users: list[ChaosUser], report: Report) -> None:
+    """Each user's conversations: as many as they began, finished ones complete and exactly
+    theirs, every answer stored once, no input applied twice."""
     conn = _db(db)
     try:
         for u in users:
-            convs = conn.execute(
-                """SELECT c.id, c.status FROM conversations c JOIN people p ON p.id = c.person_id
-                   WHERE p.key = ? AND c.flow_id = ?""", (f"tg:{u.id}", FLOW_ID)).fetchall()
-            if u.pos is None and not convs:
-                continue
-            if len(convs) != 1:
-                report.violations.append(f"user {u.id}: {len(convs)} conversations, expected 1")
-                continue
-            cid, status = convs[0]
-            rows = conn.execute("SELECT step_id, shown, revision FROM answers WHERE conversation_id = ? AND current = 1",
-                                (cid,)).fetchall()
-            got = {s: shown for s, shown, _ in rows}
             want = expected_shown(u.plan)
-            for s in u.acked:
-                if got.get(s) != want[s]:
-                    report.violations.append(f"user {u.id}: acknowledged {s}={want[s]!r} stored as {got.get(s)!r}")
+            convs = _conversations(conn, u.id)
+            if len(convs) != u.started:
+                report.violations.append(f"user {u.id}: {len(convs)} conversations in the database, began {u.started}")
+                continue
+            report.conversations += len(convs)
+            for i, (cid, status) in enumerate(convs):
+                rows = conn.execute(
+                    "SELECT step_id, shown, revision FROM answers WHERE conversation_id = ? AND current = 1",
+                    (cid,)).fetchall()
+                got = {s: shown for s, shown, _ in rows}
+                last = i == len(convs) - 1
+                if not last or u.done:
+                    if status != "completed" or got != want:
+                        report.violations.append(f"user {u.id}: finished conversation {cid} stored as {status} {got}")
+                else:
+                    for s in u.acked:
+                        if got.get(s) != want[s]:
+                            report.violations.append(f"user {u.id}: acknowledged {s}={want[s]!r} stored as {got.get(s)!r}")
+                wrong = {s: got[s] for s in got if got[s] != want.get(s)}
+                if wrong:
+                    report.violations.append(f"user {u.id}: answers not theirs or wrong in {cid}: {wrong}")
+                twice = [s for s, _, r in rows if r != 1]
+                if twice:
+                    report.violations.append(f"user {u.id}: answered more than once in {cid}: {twice}")
+                keys = conn.execute(
+                    """SELECT input_key, COUNT(*) FROM transcript WHERE conversation_id = ? AND direction = 'in'
+                       AND input_key IS NOT NULL GROUP BY input_key HAVING COUNT(*) > 1""", (cid,)).fetchall()
+                if keys:
+                    report.violations.append(f"user {u.id}: inputs applied twice in {cid}: {keys}")
             if u.done:
                 report.finished += 1
-                if status != "completed" or got != want:
-                    report.violations.append(f"user {u.id}: finished but stored {status} {got} != {want}")
-            wrong = {s: got[s] for s in got if got[s] != want.get(s)}
-            if wrong:
-                report.violations.append(f"user {u.id}: answers not theirs or wrong: {wrong}")
-            twice = [s for s, _, r in rows if r != 1]
-            if twice:
-                report.violations.append(f"user {u.id}: answered more than once: {twice}")
-            keys = conn.execute(
-                """SELECT input_key, COUNT(*) FROM transcript WHERE conversation_id = ? AND direction = 'in'
-                   AND input_key IS NOT NULL GROUP BY input_key HAVING COUNT(*) > 1""", (cid,)).fetchall()
-            if keys:
-                report.violations.append(f"user {u.id}: inputs applied twice: {keys}")
     finally:
         conn.close()
 
@@ -402,8 +441,11 @@ def check_final(db: Path, users: list[ChaosUser], report: Report) -> None:
 def count_repeats(fake: WatchedFake, users: list[ChaosUser], report: Report) -> None:
     """Questions sent again though nobody asked (a resume asks for the current one again)."""
     for u in users:
-        tags = [m.group(1) for msg in fake.bot_msgs.get(u.id, []) if (m := TAG.search(msg.text or ""))]
-        extra = max(0, len(tags) - len(set(tags)) - u.asked_again)
+        got: dict[str, int] = {}
+        for msg in fake.bot_msgs.get(u.id, []):
+            if m := TAG.search(msg.text or ""):
+                got[m.group(1)] = got.get(m.group(1), 0) + 1
+        extra = sum(max(0, n - u.expect.get(tag, 0)) for tag, n in got.items())
         report.duplicate_questions += extra
         if extra and len(report.notes) < 8:
             report.notes.append(f"user {u.id} was sent a question again unasked; trace:\n    " + "\n    ".join(u.trace))
@@ -459,7 +501,7 @@ async def run_scenario(name: str, *, duration: float, users: int, seed: int, wor
             # users start staggered over the first second
             async def person(p: ChaosUser):
                 await asyncio.sleep(rng.random())
-                await p.run(deadline + finish)  # kills stop at the deadline; then a while to finish
+                await p.run(deadline, deadline + finish)  # until the deadline; then a while to finish
 
             tasks = [asyncio.create_task(person(p)) for p in people]
             injector = asyncio.create_task(_inject_faults(fake, rng, deadline, report)) if faults else None
