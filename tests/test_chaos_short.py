@@ -8,7 +8,6 @@ are never asserted. ``scripts/chaos`` runs the same for longer, with more users.
 
 import asyncio
 
-import pytest
 
 from benchmarks import chaos
 
