@@ -8,7 +8,6 @@ are never asserted. ``scripts/chaos`` runs the same for longer, with more users.
 
 import asyncio
 
-
 from benchmarks import chaos
 
 SEED = 20261126
