@@ -43,7 +43,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.common import ROOT, start_serve, write_flow
+from benchmarks.common import ROOT, start_serve, stop_serve, write_flow
 from benchmarks.users import WatchedFake
 
 FLOW_ID = "chaos"
@@ -238,13 +238,19 @@ class ChaosUser:
             if was is None and self.pos is not None:
                 self.started += 1
 
-    async def begin(self) -> None:
+    async def _start_menu(self):
+        """Send /start and wait for the flows or resume buttons (None, counted, if none come)."""
         before, t = await self._send("/start")
         m = await self.wait(before, lambda m: any((cb or "")[:2] in ("s:", "r:") for row in self.fake.buttons(m)
                                                   for _, cb in row), t)
         if m is None:
             self.report.stalls += 1
             self.report.saw("no answer to /start")
+        return m
+
+    async def begin(self) -> None:
+        m = await self._start_menu()
+        if m is None:
             return
         datas = [cb for row in self.fake.buttons(m) for _, cb in row]
         if any(d.startswith("r:") for d in datas):  # a conversation of ours is open already
@@ -334,12 +340,8 @@ class ChaosUser:
         """/start, then "Carry on": where does the bot say we are?"""
         if self.done or self.in_flight is None:
             return
-        before, t = await self._send("/start")
-        m = await self.wait(before, lambda m: any((cb or "")[:2] in ("s:", "r:") for row in self.fake.buttons(m)
-                                                  for _, cb in row), t)
+        m = await self._start_menu()
         if m is None:
-            self.report.stalls += 1
-            self.report.saw("no answer to /start")
             return
         datas = [cb for row in self.fake.buttons(m) for _, cb in row]
         if any(d.startswith("r:") for d in datas):
@@ -525,14 +527,8 @@ async def run_scenario(name: str, *, duration: float, users: int, seed: int, wor
                 for t in tasks:
                     t.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
-                if proc.returncode is None:
-                    proc.send_signal(signal.SIGTERM)
-                    try:
-                        await asyncio.wait_for(proc.wait(), 20)
-                    except (TimeoutError, asyncio.TimeoutError):
-                        proc.kill()
-                        await proc.wait()
-                        report.violations.append("serve did not stop on SIGTERM within 20 s")
+                if not await stop_serve(proc):
+                    report.violations.append("serve did not stop on SIGTERM within 20 s")
             count_repeats(fake, people, report)
         check_final(db, people, report)
         bad = {int(m.group(1)) for v in report.violations if (m := re.match(r"user (\d+):", v))}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import statistics
 import sys
 import time
@@ -333,3 +334,17 @@ class Timer:
 
     def __exit__(self, *exc):
         self.elapsed = time.perf_counter() - self.t0
+
+
+async def stop_serve(proc) -> bool:
+    """SIGTERM a serve process and wait; kill it after 20 s. False if it had to be killed."""
+    if proc.returncode is not None:
+        return True
+    proc.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(proc.wait(), 20)
+        return True
+    except (TimeoutError, asyncio.TimeoutError):
+        proc.kill()
+        await proc.wait()
+        return False

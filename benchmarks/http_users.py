@@ -16,14 +16,13 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import signal
 import sqlite3
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import ROOT, Context, Figure, percentile, serve_env, serve_mode, start_serve
+from benchmarks.common import ROOT, Context, Figure, percentile, serve_env, serve_mode, start_serve, stop_serve
 from benchmarks.users import SimUser, WatchedFake, button_data, has, has_button
 
 FLOW = "scaling-checkin"
@@ -83,15 +82,6 @@ async def _wait_polling(fake: WatchedFake, proc, timeout: float = 60) -> None:
         await asyncio.sleep(0.05)
 
 
-async def _stop(proc) -> None:
-    if proc.returncode is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), 20)
-        except (TimeoutError, asyncio.TimeoutError):
-            proc.kill()
-            await proc.wait()
-
 
 async def run_bot_once(folder: Path, users: int, max_rate: float | None) -> dict:
     db = folder / f"http-{time.monotonic_ns()}.db"
@@ -105,7 +95,7 @@ async def run_bot_once(folder: Path, users: int, max_rate: float | None) -> dict
             results = await asyncio.gather(*(scaling_checkin(s) for s in sims), return_exceptions=True)
             elapsed = time.perf_counter() - t0
         finally:
-            await _stop(proc)
+            await stop_serve(proc)
             err.close()
     failures = [repr(r) for r in results if isinstance(r, BaseException)]
     lat = [x for s in sims for x in s.latencies]
@@ -134,7 +124,7 @@ async def run_echo_once(folder: Path, users: int, messages: int = 8) -> dict:
 
             await asyncio.gather(*(one(s) for s in sims))
         finally:
-            await _stop(proc)
+            await stop_serve(proc)
             err.close()
     lat = [x for s in sims for x in s.latencies]
     return {"median_ms": percentile(lat, 0.5) * 1000, "p99_ms": percentile(lat, 0.99) * 1000}
