@@ -281,8 +281,16 @@ def serve(db, flow_paths, token_file, api_url, webhook_url, listen, port, webhoo
     access = Access(service.store, service.library, config)
     access.seed()
     escalation = Escalation(service.store, service.safeguarding, leads=config.leads, repeat_minutes=config.repeat_minutes)
+    reading = _reading(service.store, access, config)
     run(service, token, api_url=api_url, webhook_url=webhook_url, listen=listen, port=port, secret_token=webhook_secret,
-        escalation=escalation, alert_poll_seconds=alert_poll_seconds, access=access)
+        escalation=escalation, alert_poll_seconds=alert_poll_seconds, access=access, reading=reading)
+
+
+def _reading(store, access, config):
+    from bot.reading import Reading
+
+    return Reading(store, access, leads=config.leads, read_within_hours=config.read_within_hours,
+                   review_within_hours=config.review_within_hours)
 
 
 def _who(value: str) -> str:
@@ -400,6 +408,32 @@ def alerts(open_only: bool, db: str | None) -> None:
         state = f"acknowledged {a['acknowledged_at']} by {a['acknowledged_by']}" if a["acknowledged_at"] else "OPEN"
         who = a["display_name"] or a["person_key"]
         click.echo(f"#{a['id']}  {a['created_at']}  {state}\n    {who} · {a['flow_id'] or '-'} · conversation {a['conversation_id']} · {a['concern']}\n    “{a['words']}”")
+
+
+@main.command()
+@click.option("--older-than", "older_than", type=float, metavar="HOURS",
+              help="Only answers unread for longer than this many hours.")
+@click.option("--db", type=click.Path(), help=DB_HELP)
+@click.option("--config", "config_path", type=click.Path(), help=CONFIG_HELP)
+@click.option("--flows", "flow_paths", multiple=True, type=click.Path(), help=FLOWS_HELP)
+def unread(older_than: float | None, db: str | None, config_path: str | None, flow_paths: tuple[str, ...]) -> None:
+    """List free-text answers nobody with access has read yet (not the answers themselves)."""
+    if older_than is not None and older_than < 0:
+        _fail("--older-than takes a number of hours, 0 or more, e.g. --older-than 48")
+    store = _store(db, create=False)
+    config = _config(config_path)
+    from bot.access import Access
+
+    reading = _reading(store, Access(store, _library(flow_paths), config), config)
+    rows = reading.unread(older_than)
+    if not rows:
+        click.echo("Nothing unread." if older_than is None else f"Nothing unread for longer than {older_than:g} hours.")
+        return
+    for r in rows:
+        flag = "  FLAGGED" if r["flagged"] else ""
+        who = r["practitioner_name"] or r["practitioner_key"] or "-"
+        click.echo(f"{r['created_at'][:19]}  conversation {r['conversation_id']}#{r['step_id'] or '-'}  "
+                   f"case {r['case_ref'] or '-'}  practitioner {who}{flag}")
 
 
 if __name__ == "__main__":
