@@ -102,11 +102,16 @@ async def test_scale_buttons_edit_the_question_and_typed_answers_close_keyboards
     assert answers_of(h, 2)["good_enough"] == 8
 
 
-async def test_every_scripted_conversation_gives_the_same_answers_over_telegram(bot):
-    """Parity: flows/tests, played through Telegram with buttons, concurrently."""
+async def test_every_scripted_conversation_gives_the_same_answers_over_telegram(tmp_path, library):
+    """Parity: flows/tests, played through Telegram with buttons, concurrently, with
+    safeguarding on (some scripts disclose, then carry on or stop)."""
+    from bot.safeguarding import SafeguardingConfig
+
     convs, errors = load_scripts([DEFAULT_FLOWS / "tests"])
     assert convs and not errors
-    outcomes = await asyncio.gather(*(play_async(c, TelegramDriver(bot, 1000 + i)) for i, c in enumerate(convs)))
+    service = ConversationService(Store(tmp_path / "parity.db"), library, safeguarding=SafeguardingConfig.load())
+    async with running_bot(service) as bot:
+        outcomes = await asyncio.gather(*(play_async(c, TelegramDriver(bot, 1000 + i)) for i, c in enumerate(convs)))
     failures = [f"{o.conversation.flow}: {o.conversation.name}\n" + "\n".join(o.failures) for o in outcomes if not o.ok]
     assert not failures, "\n\n".join(failures)
 
