@@ -885,7 +885,7 @@ class Store:
     def mark_review_items(self, ids: list[int], column: str, at: str) -> None:
         if column not in ("reminded_at", "escalated_at"):
             raise ValueError(column)
-        self.db.executemany(f"UPDATE review_items SET {column} = ? WHERE id = ?", [(at, i) for i in ids])
+        self.db.conn.executemany(f"UPDATE review_items SET {column} = ? WHERE id = ?", [(at, i) for i in ids])
 
     def acknowledge_review_item(self, item_id: int, by: str) -> bool:
         cur = self.db.execute(
@@ -921,7 +921,7 @@ class Store:
     def mark_unread(self, transcript_ids: list[int], column: str, at: str) -> None:
         if column not in ("reminded_at", "escalated_at"):
             raise ValueError(column)
-        self.db.executemany(f"UPDATE unread SET {column} = ? WHERE transcript_id = ?", [(at, i) for i in transcript_ids])
+        self.db.conn.executemany(f"UPDATE unread SET {column} = ? WHERE transcript_id = ?", [(at, i) for i in transcript_ids])
 
     def supervisor_keys(self, practitioner_id: int) -> list[str]:
         return [r[0] for r in self.db.execute(

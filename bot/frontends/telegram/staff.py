@@ -14,7 +14,7 @@ from telegram.ext import Application, CommandHandler, ContextTypes
 from bot.access import Access, Refused
 from bot.messages import msg
 from bot.reading import Reading
-from bot.review.export import md_escape, md_quote, render
+from bot.review.export import md_escape, md_ident, md_quote, render
 
 log = logging.getLogger("bot.telegram.staff")
 
@@ -240,7 +240,7 @@ class StaffCommands:
                 lines.append(msg("reading.worth_a_look_line_no_conversation", id=f["id"], reason=self._reason(f),
                                  when=when, who=md_escape(f["display_name"] or f["person_key"])))
             else:
-                step = f"#{md_escape(f['step_id'])}" if f.get("step_id") else ""
+                step = f"#{md_ident(f['step_id'])}" if f.get("step_id") else ""
                 lines.append(msg("reading.worth_a_look_line", id=f["id"], conversation=f["conversation_id"], step=step,
                                  reason=self._reason(f), when=when))
         return lines
