@@ -47,3 +47,20 @@ def test_heldout_corpus_is_labelled_with_known_labels():
     _check(items)
     seen = {label for item in items for label in item["labels"]}
     assert seen == ALL_LABELS
+
+
+TUNING = HERE / "tuning.yaml"
+
+
+def _key(text):
+    return text.lower().strip(" ?.!")
+
+
+def test_tuning_corpus_is_separate_from_the_heldout_part():
+    tuning = _load(TUNING)
+    heldout = _load(HELDOUT)
+    _check(tuning)
+    assert len(tuning) >= 300
+    assert len(tuning) + len(heldout) >= 400
+    shared = {_key(i["text"]) for i in tuning} & {_key(i["text"]) for i in heldout}
+    assert shared == set()
