@@ -375,5 +375,14 @@ def alerts(open_only: bool, db: str | None) -> None:
         click.echo(f"#{a['id']}  {a['created_at']}  {state}\n    {who} · {a['flow_id'] or '-'} · conversation {a['conversation_id']} · {a['concern']}\n    “{a['words']}”")
 
 
+def _register_rehearsal() -> None:
+    from bot.coach.commands import register
+
+    register(main)
+
+
+_register_rehearsal()
+
+
 if __name__ == "__main__":
     main()
