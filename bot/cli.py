@@ -78,6 +78,23 @@ def main() -> None:
 
     Flows are YAML files (see flows/); every answer is stored in SQLite.
     """
+    # Everything this process creates (database, journals, exports, temporary files) is
+    # readable by its owner only: transcripts are about children and families.
+    os.umask(0o077)
+
+
+def write_private(path: str, text: str, force: bool) -> None:
+    """Write an export readable by its owner only; never replace a file unless told to."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        _fail(f"{path} already exists; choose another --out, or add --force to replace it")
+    except OSError as exc:
+        _fail(f"cannot write {path}: {exc.strerror}")
+    os.fchmod(fd, 0o600)  # a file replaced with --force keeps no wider mode
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 @main.command()
@@ -188,9 +205,11 @@ def graph(flow: str, fmt: str, out: str | None, flow_paths: tuple[str, ...]) -> 
 @click.option("--case", "case_ref", help="Export every conversation in a case.")
 @click.option("--all", "all_", is_flag=True, help="Export every conversation.")
 @click.option("--format", "fmt", type=click.Choice(["md", "html", "csv", "json"]), default="md", show_default=True)
-@click.option("--out", "-o", type=click.Path(), help="Write to this file (default: standard output).")
+@click.option("--out", "-o", type=click.Path(), help="Write to this file, readable by you only (default: standard output).")
+@click.option("--force", is_flag=True, help="Replace the --out file if it exists.")
 @click.option("--db", type=click.Path(), help=DB_HELP)
-def export(session_id: int | None, case_ref: str | None, all_: bool, fmt: str, out: str | None, db: str | None) -> None:
+def export(session_id: int | None, case_ref: str | None, all_: bool, fmt: str, out: str | None, force: bool,
+           db: str | None) -> None:
     """Write transcripts out: flow, version, who, when, every question, answer and comment."""
     from bot.review.export import ExportError
     from bot.review.export import export as do_export
@@ -203,7 +222,7 @@ def export(session_id: int | None, case_ref: str | None, all_: bool, fmt: str, o
     except ExportError as exc:
         _fail(str(exc))
     if out:
-        Path(out).write_text(text, encoding="utf-8")
+        write_private(out, text, force)
         click.echo(f"wrote {out}", err=True)
     else:
         click.echo(text, nl=False)
@@ -217,12 +236,15 @@ def export(session_id: int | None, case_ref: str | None, all_: bool, fmt: str, o
 @click.option("--webhook-url", help="Receive updates by webhook at this public URL instead of long polling.")
 @click.option("--listen", default="127.0.0.1", show_default=True, help="Webhook mode: address to listen on.")
 @click.option("--port", default=8443, show_default=True, type=int, help="Webhook mode: port to listen on.")
-@click.option("--webhook-secret", envvar="TELEGRAM_WEBHOOK_SECRET", help="Webhook mode: secret token Telegram must send (env TELEGRAM_WEBHOOK_SECRET).")
+@click.option("--webhook-secret-file", type=click.Path(exists=True, dir_okay=False),
+              help="Webhook mode: read the secret token Telegram must send from this file (or set $TELEGRAM_WEBHOOK_SECRET).")
+@click.option("--webhook-secret", "secret_in_argv", hidden=True,
+              help="Refused: a secret on the command line is visible to everyone in ps.")
 @click.option("--log-level", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
 @click.option("--config", "config_path", type=click.Path(), help=CONFIG_HELP)
 @click.option("--alert-poll-seconds", default=30.0, show_default=True, type=float, hidden=True)
-def serve(db, flow_paths, token_file, api_url, webhook_url, listen, port, webhook_secret, log_level, config_path,
-          alert_poll_seconds) -> None:
+def serve(db, flow_paths, token_file, api_url, webhook_url, listen, port, webhook_secret_file, secret_in_argv, log_level,
+          config_path, alert_poll_seconds) -> None:
     """Run the Telegram bot (token from $TELEGRAM_BOT_TOKEN or --token-file).
 
     Needs a configuration naming the designated safeguarding leads (--config).
@@ -230,6 +252,11 @@ def serve(db, flow_paths, token_file, api_url, webhook_url, listen, port, webhoo
     from bot import logs
 
 
+    if secret_in_argv is not None:
+        _fail("--webhook-secret is not accepted on the command line, where everyone on this machine can read it "
+              "with ps; set TELEGRAM_WEBHOOK_SECRET or use --webhook-secret-file PATH")
+    webhook_secret = (Path(webhook_secret_file).read_text().strip() if webhook_secret_file
+                      else os.environ.get("TELEGRAM_WEBHOOK_SECRET", "").strip()) or None
     token = Path(token_file).read_text().strip() if token_file else os.environ.get("TELEGRAM_BOT_TOKEN", "").strip()
     if not token:
         _fail("no bot token: set TELEGRAM_BOT_TOKEN or pass --token-file (ask @BotFather for a token)")
@@ -326,7 +353,22 @@ def team_add(supervisor_id: str, practitioner_id: str, db: str | None) -> None:
     click.echo(f"{supervisor_id} now supervises {practitioner_id}")
 
 
-@main.command()
+class _InviteGroup(click.Group):
+    """`invite FLOW --case REF ...` makes a link (as before); `invite list` and `invite
+    revoke CODE|ID` manage them: a first word that is not a subcommand means `create`."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = ["create", *args]
+        return super().parse_args(ctx, args)
+
+
+@main.group(cls=_InviteGroup)
+def invite() -> None:
+    """Invitation links: make one (invite FLOW --case REF --practitioner ID), list, revoke."""
+
+
+@invite.command("create")
 @click.argument("flow")
 @click.option("--case", "case_ref", required=True, help="The case reference, e.g. FGC-2041 (no names).")
 @click.option("--practitioner", required=True, help="The inviting practitioner's Telegram user id.")
@@ -334,7 +376,8 @@ def team_add(supervisor_id: str, practitioner_id: str, db: str | None) -> None:
               help="The bot's @username, for the link (env TELEGRAM_BOT_USERNAME).")
 @click.option("--db", type=click.Path(), help=DB_HELP)
 @click.option("--config", "config_path", type=click.Path(), help=CONFIG_HELP)
-def invite(flow: str, case_ref: str, practitioner: str, bot_username: str, db: str | None, config_path: str | None) -> None:
+def invite_create(flow: str, case_ref: str, practitioner: str, bot_username: str, db: str | None,
+                  config_path: str | None) -> None:
     """Make a single-use invitation link to FLOW in a case."""
     from bot.access import Refused
 
@@ -347,6 +390,60 @@ def invite(flow: str, case_ref: str, practitioner: str, bot_username: str, db: s
         _fail(str(exc))
     click.echo(f"https://t.me/{bot_username.lstrip('@')}?start={code}")
     click.echo(f"invitation {invite_id}, expires in {access.config.invite_expiry_days:g} days", err=True)
+
+
+@invite.command("list")
+@click.option("--open", "open_only", is_flag=True, help="Only links that still work (not used, withdrawn or expired).")
+@click.option("--db", type=click.Path(), help=DB_HELP)
+def invite_list(open_only: bool, db: str | None) -> None:
+    """List invitations (never their codes: only a hash is stored)."""
+    rows = _access(db).invites(None, open_only=open_only)
+    if not rows:
+        click.echo("No open invitations." if open_only else "No invitations.")
+    for r in rows:
+        state = ("used " + r["used_at"][:16] if r["used_at"] else "withdrawn " + r["revoked_at"][:16] if r["revoked_at"]
+                 else "opened, waiting for consent" if r["opened_by"] else "open")
+        click.echo(f"#{r['id']:<5} {r['flow_id']:<24} case {r['case_ref']:<14} by {r['practitioner_key']:<14}"
+                   f" expires {r['expires_at'][:16]}  {state}")
+
+
+@invite.command("revoke")
+@click.argument("code_or_id", metavar="CODE|ID")
+@click.option("--db", type=click.Path(), help=DB_HELP)
+def invite_revoke(code_or_id: str, db: str | None) -> None:
+    """Withdraw a link, by its code (the part after start=) or its number from `invite list`."""
+    from bot.access import Refused
+
+    try:
+        invite_id = _access(db).revoke_invite_by(None, code_or_id)
+    except Refused:
+        _fail(f"no invitation {code_or_id}; see restorative-bot invite list")
+    except ValueError as exc:
+        _fail(str(exc))
+    click.echo(f"invitation {invite_id} withdrawn: the link no longer works")
+
+
+@main.group()
+def case() -> None:
+    """Cases: move one to another practitioner."""
+
+
+@case.command("reassign")
+@click.argument("ref")
+@click.option("--to", "to", required=True, help="Telegram user id of the practitioner taking the case over.")
+@click.option("--from", "from_", help="Telegram user id of the practitioner holding it, if several use REF.")
+@click.option("--db", type=click.Path(), help=DB_HELP)
+def case_reassign(ref: str, to: str, from_: str | None, db: str | None) -> None:
+    """Move case REF, with its open invitations, to another practitioner (audited)."""
+    from bot.access import Refused
+
+    try:
+        done = _access(db).reassign(None, ref, _who(to), _who(from_) if from_ else None)
+    except Refused:
+        _fail(f"no case {ref}" + (f" held by {from_}" if from_ else "") + "; see restorative-bot audit or the /cases command")
+    except ValueError as exc:
+        _fail(str(exc))
+    click.echo(f"case {ref} moved from {done['from'].removeprefix('tg:')} to {done['to'].removeprefix('tg:')}")
 
 
 @main.command()
@@ -373,6 +470,33 @@ def alerts(open_only: bool, db: str | None) -> None:
         state = f"acknowledged {a['acknowledged_at']} by {a['acknowledged_by']}" if a["acknowledged_at"] else "OPEN"
         who = a["display_name"] or a["person_key"]
         click.echo(f"#{a['id']}  {a['created_at']}  {state}\n    {who} · {a['flow_id'] or '-'} · conversation {a['conversation_id']} · {a['concern']}\n    “{a['words']}”")
+
+
+@main.group("safeguarding")
+def safeguarding_group() -> None:
+    """Safeguarding tools for leads: try words against the lexicon."""
+
+
+@safeguarding_group.command("check")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per input line: text, tier, concerns, matched.")
+@click.option("--lexicon", "lexicon", multiple=True, type=click.Path(),
+              help="Override lexicon file merged on the packaged one (repeatable; later files win).")
+@click.option("--score", type=click.IntRange(0, 10), default=None,
+              help="Check as if the person's latest 0-10 scale answer were this (a low score can raise review to alert).")
+def safeguarding_check(as_json: bool, lexicon: tuple[str, ...], score: int | None) -> None:
+    """Read lines on standard input; print each line's tier (alert, review or -), concerns and matched words."""
+    from bot.safeguarding.check import run
+
+    config = _safeguarding(lexicon)
+    stdin = sys.stdin.buffer
+    stdout = sys.stdout.buffer
+    try:
+        run(config, stdin, stdout, as_json=as_json, context={"score": score} if score is not None else None,
+            flush_each=stdin.isatty())
+    except BrokenPipeError:  # e.g. piped into head: stop quietly, without a traceback at exit
+        os._exit(0)
+    except KeyboardInterrupt:
+        sys.exit(130)
 
 
 def _register_rehearsal() -> None:

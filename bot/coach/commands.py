@@ -4,6 +4,7 @@ bot.rehearsal. Registered on the main CLI group by bot/cli.py."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import click
@@ -49,5 +50,9 @@ def register(main: click.Group) -> None:
                 click.echo(str(e), err=True)
             click.echo(msg("coach.rules_errors"), err=True)
             sys.exit(1)
+        except BrokenPipeError:  # piped into head: stop quietly
+            os._exit(0)
+        except KeyboardInterrupt:
+            sys.exit(130)
         sys.stdout.flush()
         sys.exit(code)

@@ -13,13 +13,18 @@ from telegram.ext import Application, CommandHandler, ContextTypes
 
 from bot.access import Access, Refused
 from bot.messages import msg
-from bot.review.export import render
+from bot.review.export import md_escape, md_quote, render
 
 log = logging.getLogger("bot.telegram.staff")
 
 
 def _key(update: Update) -> str:
     return f"tg:{update.effective_user.id}"
+
+
+def _shown(reason: str) -> str:
+    """A link someone else opened first reads exactly like a code that does not exist."""
+    return "unknown" if reason in ("taken", "not-opened", "refused") else reason
 
 
 class StaffCommands:
@@ -31,7 +36,8 @@ class StaffCommands:
         once = self.fe._once
         for name, fn in (("invite", self.on_invite), ("cases", self.on_cases), ("case", self.on_case),
                          ("transcript", self.on_transcript), ("comment", self.on_comment),
-                         ("review", self.on_review), ("mydata", self.on_mydata)):
+                         ("review", self.on_review), ("mydata", self.on_mydata), ("revoke", self.on_revoke),
+                         ("reassign", self.on_reassign)):
             app.add_handler(CommandHandler(name, once(fn)))
 
     async def _say(self, context, update: Update, text: str, markup=None) -> None:
@@ -68,13 +74,46 @@ class StaffCommands:
         await self._say(context, update, msg("staff.invite_made", link=link, flow=flow_id, ref=ref,
                                              days=f"{days:g}", id=invite_id))
 
+    async def on_revoke(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/revoke CODE|ID: withdraw an invitation link one made (admins: any)."""
+        await self.fe.person(update)
+        if len(context.args) != 1:
+            await self._say(context, update, msg("staff.revoke_usage"))
+            return
+        try:
+            invite_id = await self.fe.db(self.access.revoke_invite_by, _key(update), context.args[0])
+        except Refused:
+            await self._refused(context, update)
+            return
+        except ValueError as exc:
+            await self._say(context, update, str(exc))
+            return
+        await self._say(context, update, msg("staff.revoked", id=invite_id))
+
+    async def on_reassign(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/reassign CASE_REF TELEGRAM_ID: a supervisor of both practitioners (or an admin) moves a case."""
+        await self.fe.person(update)
+        if len(context.args) != 2 or not context.args[1].removeprefix("tg:").isdigit():
+            await self._say(context, update, msg("staff.reassign_usage"))
+            return
+        ref, to = context.args[0], "tg:" + context.args[1].removeprefix("tg:")
+        try:
+            done = await self.fe.db(self.access.reassign, _key(update), ref, to)
+        except Refused:
+            await self._refused(context, update)
+            return
+        except ValueError as exc:
+            await self._say(context, update, str(exc))
+            return
+        await self._say(context, update, msg("staff.reassigned", ref=done["ref"], to=done["to"].removeprefix("tg:")))
+
     async def open_link(self, update: Update, context: ContextTypes.DEFAULT_TYPE, code: str) -> None:
         """/start CODE: say who invited them and who will see the answers; ask consent."""
         try:
             view = await self.fe.db(self.access.open_invite, _key(update), code)
         except Refused as exc:
             log.info("invite refused", extra={"reason": exc.reason, "chat": update.effective_chat.id})
-            await self._say(context, update, msg(f"staff.link_{exc.reason}"))
+            await self._say(context, update, msg(f"staff.link_{_shown(exc.reason)}"))
             return
         markup = InlineKeyboardMarkup([[
             InlineKeyboardButton(msg("staff.consent_yes"), callback_data=f"i:{view.invite_id}:y"),
@@ -104,7 +143,7 @@ class StaffCommands:
         try:
             await self.fe.db(self.access.accept_invite, _key(update), invite_id, start)
         except Refused as exc:
-            await self._say(context, update, msg(f"staff.link_{exc.reason if exc.reason != 'not-opened' else 'unknown'}"))
+            await self._say(context, update, msg(f"staff.link_{_shown(exc.reason)}"))
             return
         await self.fe.deliver(context.bot, update.effective_chat.id, pid, holder["reply"], key)
 
@@ -119,9 +158,9 @@ class StaffCommands:
             return
         lines = [msg("staff.cases_title")]
         for r in rows:
-            lines.append(msg("staff.case_line", ref=r["ref"], n=r["conversations"],
+            lines.append(msg("staff.case_line", ref=md_escape(r["ref"]), n=r["conversations"],
                              last=(r["last_activity"] or r["created_at"])[:16].replace("T", " "),
-                             who=r["practitioner_name"] or r["practitioner_key"]))
+                             who=md_escape(r["practitioner_name"] or r["practitioner_key"])))
         await self._say(context, update, "\n".join(lines))
 
     async def on_case(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -138,7 +177,7 @@ class StaffCommands:
             if not c["shared"]:
                 scores = msg("staff.not_shared")
             lines.append(msg("staff.conversation_line", id=c["id"], flow=c["flow_id"], status=c["status"].replace("_", " "),
-                             who=c["display_name"] or c["person_key"], scores=scores))
+                             who=md_escape(c["display_name"] or c["person_key"]), scores=scores))
         if not rows:
             lines.append(msg("staff.case_empty"))
         await self._say(context, update, "\n".join(lines))
@@ -178,9 +217,9 @@ class StaffCommands:
             return
         await self._say(context, update, msg("staff.comment_saved", id=conv))
         if notify and notify.startswith("tg:"):
-            who = update.effective_user.first_name or "Your supervisor"
+            who = md_escape(update.effective_user.first_name or "Your supervisor")
             await self.fe.send_text(context.bot, int(notify[3:]),
-                                    msg("staff.comment_notice", who=who, id=conv, text=text))
+                                    msg("staff.comment_notice", who=who, id=conv, text="\n".join(md_quote(text))))
 
     async def on_review(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self.fe.person(update)
