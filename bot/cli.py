@@ -558,5 +558,14 @@ def safeguarding_missed(db: str | None, as_json: bool) -> None:
                    f"  {r['flow_id'] or '-'}  reported by {r['reported_by']}\n    “{r['words']}”")
 
 
+def _register_rehearsal() -> None:
+    from bot.coach.commands import register
+
+    register(main)
+
+
+_register_rehearsal()
+
+
 if __name__ == "__main__":
     main()
