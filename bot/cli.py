@@ -472,5 +472,32 @@ def alerts(open_only: bool, db: str | None) -> None:
         click.echo(f"#{a['id']}  {a['created_at']}  {state}\n    {who} · {a['flow_id'] or '-'} · conversation {a['conversation_id']} · {a['concern']}\n    “{a['words']}”")
 
 
+@main.group("safeguarding")
+def safeguarding_group() -> None:
+    """Safeguarding tools for leads: try words against the lexicon."""
+
+
+@safeguarding_group.command("check")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per input line: text, tier, concerns, matched.")
+@click.option("--lexicon", "lexicon", multiple=True, type=click.Path(),
+              help="Override lexicon file merged on the packaged one (repeatable; later files win).")
+@click.option("--score", type=click.IntRange(0, 10), default=None,
+              help="Check as if the person's latest 0-10 scale answer were this (a low score can raise review to alert).")
+def safeguarding_check(as_json: bool, lexicon: tuple[str, ...], score: int | None) -> None:
+    """Read lines on standard input; print each line's tier (alert, review or -), concerns and matched words."""
+    from bot.safeguarding.check import run
+
+    config = _safeguarding(lexicon)
+    stdin = sys.stdin.buffer
+    stdout = sys.stdout.buffer
+    try:
+        run(config, stdin, stdout, as_json=as_json, context={"score": score} if score is not None else None,
+            flush_each=stdin.isatty())
+    except BrokenPipeError:  # e.g. piped into head: stop quietly, without a traceback at exit
+        os._exit(0)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
 if __name__ == "__main__":
     main()
