@@ -21,6 +21,7 @@ from bot.engine.templating import (
     compile_template,
     parse_expression,
     parse_template,
+    size_problem,
     uses_name,
 )
 from bot.engine.yamlpos import Pos, SourceError, YDict, YList, parse_yaml, read_source
@@ -44,6 +45,7 @@ ERROR_KEYS = {
 STEP_ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 FLOW_ID_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 OPTION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+_PLACEHOLDER = re.compile(r"(?<!\{)\{(min_length|max_length|min|max|min_choices|max_choices)\}(?!\})")
 
 
 def _suggest(word: str, choices) -> str:
@@ -284,6 +286,11 @@ def _step(ctx: _Ctx, raw: Any, pos: Pos, refs: dict) -> Step | None:
                     ctx.err(errs.pos_of(key), f"the message for '{key}' must be text")
                 else:
                     step.errors[key] = value
+                    # {min_length} (the older str.format style) means {{ min_length }}
+                    source = _PLACEHOLDER.sub(r"{{ \1 }}", value)
+                    render = _template(ctx, errs.pos_of(key), source, f"the '{key}' error message", [], False)
+                    if render is not None:
+                        step.error_renders[key] = render
     if "validate" in raw:
         checks = raw["validate"]
         if not isinstance(checks, YList):
@@ -300,8 +307,9 @@ def _step(ctx: _Ctx, raw: Any, pos: Pos, refs: dict) -> Step | None:
                     ctx.err(item.pos, "a 'validate' entry needs 'if': the condition under which the answer is refused")
                     continue
                 test = _condition(ctx, item.pos_of("if"), item["if"], "the 'if' condition", cond_refs)
+                render = _template(ctx, item.pos_of("error"), error, "the 'error' message", cond_refs, True) if error else None
                 if test and error:
-                    step.checks.append(Check(str(item["if"]), error, test))
+                    step.checks.append(Check(str(item["if"]), error, test, render))
     step.next = _next(ctx, raw, cond_refs)
     refs[step.id] = (step_refs, cond_refs)
     return step
@@ -369,6 +377,36 @@ def _lint_graph(ctx: _Ctx, steps: list[Step], refs: dict) -> None:
                     ctx.err(pos, f"{where} of step '{sid}' uses answers.{ref}, but '{ref}' is a say step and has no answer")
                 elif ref not in available:
                     ctx.err(pos, f"{where} of step '{sid}' uses answers.{ref}, but on some path '{ref}' has not been asked yet; only use answers from steps that always come before")
+
+
+def _largest_answer(step: Step) -> Any:
+    if step.type == "text":
+        return "x" * (step.max_length or 4096)  # 4096: the longest Telegram message
+    if step.type in ("scale", "number"):
+        return step.max if step.max is not None else 10 ** 9
+    if step.type == "yesno":
+        return True
+    if step.type == "choice":
+        return step.options[0].id if step.options else ""
+    return [o.id for o in step.options]
+
+
+def _lint_sizes(ctx: _Ctx, data: YDict, steps: list[Step]) -> None:
+    """Render every template with the largest answers each question accepts: one that would
+    build more than the sandbox allows is an error now, not a refusal mid-conversation."""
+    answers = {s.id: _largest_answer(s) for s in steps if s.is_question}
+    context = {"answers": answers, "shown": {k: str(v) for k, v in answers.items()}, "answer": None}
+    texts = [(data.pos_of(k), data[k], context) for k in ("intro", "stop_message") if isinstance(data.get(k), str)]
+    for step in steps:
+        texts.append((step.pos, step.text, context))
+        texts.extend((step.pos, message, context) for message in step.errors.values())
+        if step.checks:
+            answered = dict(context, answer=_largest_answer(step))
+            texts.extend((step.pos, check.error, answered) for check in step.checks)
+    for pos, text, values in texts:
+        problem = size_problem(_PLACEHOLDER.sub(r"{{ \1 }}", text), values)
+        if problem:
+            ctx.err(pos, f"{problem}; shorten what it repeats or joins")
 
 
 def _consent(ctx: _Ctx, data: YDict, by_id: dict) -> tuple[str | None, str]:
@@ -446,6 +484,8 @@ def load_flow_text(text: str, filename: str) -> tuple[Flow | None, list[SourceEr
             ctx.err(raw_steps.pos, "the flow asks nothing; add at least one question step")
         if steps:
             _lint_graph(ctx, steps, refs)
+            if not ctx.errors:
+                _lint_sizes(ctx, data, steps)
     consent_step, without_consent = _consent(ctx, data, {s.id: s for s in steps})
     if ctx.errors:
         return None, sorted(ctx.errors, key=lambda e: (e.line, e.col))
