@@ -10,6 +10,7 @@ import functools
 import itertools
 import logging
 import operator
+import re
 from typing import Any, Callable
 
 from jinja2 import TemplateSyntaxError, nodes
@@ -211,16 +212,30 @@ class TemplateProblem(Exception):
         self.lineno = lineno
 
 
+def _all_nodes(tree: nodes.Node) -> list[nodes.Node]:
+    """Every node of a parsed template, walked once and kept with it (the checks below and
+    the linter's answer references all read the same list)."""
+    found = getattr(tree, "_every_node", None)
+    if found is None:
+        found = list(tree.find_all(nodes.Node))
+        tree._every_node = found
+    return found
+
+
+def _find(tree: nodes.Node, kinds) -> list:
+    return [n for n in _all_nodes(tree) if isinstance(n, kinds)]
+
+
 def _refused_statement(tree: nodes.Node) -> str | None:
-    for node in tree.find_all(nodes.Filter):
+    for node in _find(tree, nodes.Filter):
         if node.name not in ENV.filters:
             return f"there is no filter '{node.name}' in flow text"
-    for node in tree.find_all(nodes.Test):
+    for node in _find(tree, nodes.Test):
         if node.name not in ENV.tests:
             return f"there is no test '{node.name}' in flow text"
-    for node in tree.find_all(_REFUSED_NODES):
+    for node in _find(tree, _REFUSED_NODES):
         return f"{{% {type(node).__name__.lower()} %}} is not available in flow text"
-    for loop in tree.find_all(nodes.For):
+    for loop in _find(tree, nodes.For):
         if loop.recursive:
             return "recursive loops are not available in flow text"
         if any(True for _ in loop.find_all(nodes.For)):
@@ -230,7 +245,7 @@ def _refused_statement(tree: nodes.Node) -> str | None:
 
 def _unsafe_names(tree: nodes.Node) -> list[str]:
     found = []
-    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+    for node in _find(tree, (nodes.Getattr, nodes.Getitem)):
         attr = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None)
         if isinstance(attr, str) and attr.startswith("_"):
             found.append(attr)
@@ -273,7 +288,7 @@ def parse_expression(source: str) -> nodes.Template:
 def answer_references(tree: nodes.Node) -> list[str]:
     """Step ids read as ``answers.X`` or ``answers['X']`` in a parsed template/expression."""
     refs = []
-    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+    for node in _find(tree, (nodes.Getattr, nodes.Getitem)):
         if isinstance(node.node, nodes.Name) and node.node.name in ("answers", "shown"):
             if isinstance(node, nodes.Getattr):
                 refs.append(node.attr)
@@ -283,19 +298,32 @@ def answer_references(tree: nodes.Node) -> list[str]:
 
 
 def uses_name(tree: nodes.Node, name: str) -> bool:
-    return any(n.name == name for n in tree.find_all(nodes.Name))
+    return any(n.name == name for n in _find(tree, nodes.Name))
 
 
-def compile_template(source: str) -> Callable[[dict], str]:
-    """A render function; plain text without Jinja markup skips Jinja entirely."""
+def _lazy(make: Callable[[], Any]) -> Callable[[], Any]:
+    """Compile on first use: validating a flow parses every template but need not turn each
+    into Python code (a millisecond apiece, which a 10,000-step flow would feel)."""
+    made: list = []
+
+    def get():
+        if not made:
+            made.append(make())
+        return made[0]
+    return get
+
+
+def compile_template(source: str, tree: nodes.Template | None = None) -> Callable[[dict], str]:
+    """A render function; plain text without Jinja markup skips Jinja entirely. ``tree`` is
+    the template already parsed by :func:`parse_template`, if at hand."""
     if "{" not in source:
         return lambda context: source
-    template = ENV.from_string(source)
+    template = _lazy(lambda: ENV.from_string(tree if tree is not None else source))
 
     def render(context: dict) -> str:
         try:
             parts, size = [], 0
-            for chunk in template.generate(context):  # stops building once the text is long enough
+            for chunk in template().generate(context):  # stops building once the text is long enough
                 parts.append(chunk)
                 size += len(chunk)
                 if size >= MAX_RENDERED:
@@ -315,8 +343,8 @@ def compile_template(source: str) -> Callable[[dict], str]:
 def size_problem(source: str, context: dict) -> str | None:
     """Why rendering ``source`` with these (largest possible) answers would build too much,
     or None. Used by the linter, so a flow that could do it is refused before it runs."""
-    if "{" not in source:
-        return None
+    if not _MAY_GROW.search(source):
+        return None  # only names, attributes and text: nothing here can grow
     try:
         size = 0
         for chunk in ENV.from_string(source).generate(context):
@@ -330,12 +358,15 @@ def size_problem(source: str, context: dict) -> str | None:
     return None
 
 
+_MAY_GROW = re.compile(r"[*%(|~+]|\{%")
+
+
 def compile_condition(source: str) -> Callable[[dict], bool]:
-    expression = ENV.compile_expression(source)
+    expression = _lazy(lambda: ENV.compile_expression(source))
 
     def evaluate(context: dict) -> bool:
         try:
-            return bool(expression(**context))
+            return bool(expression()(**context))
         except (SecurityError, UndefinedError, TypeError, ValueError, ArithmeticError, RecursionError,
                 MemoryError) as exc:
             # e.g. comparing a skipped (None) answer with a number: the branch is not taken.
