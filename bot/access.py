@@ -17,8 +17,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from bot.audience import Audience, Consent, audience, case_of, consent_state, respondent_for
 from bot.config import ROLES, Config
 from bot.engine.library import FlowLibrary
+from bot.messages import msg
 from bot.store import Store
 from bot.store import iso as _iso
 
@@ -70,9 +72,9 @@ class Access:
             with self.store.transaction():
                 yield
         except Refused as exc:
-            if exc.audit:
+            if exc.audit:  # coalesced: a refusal repeated (e.g. bogus /start codes) is one row with a count
                 with self.store.transaction():
-                    self.store.audit(*exc.audit)
+                    self.store.audit_coalesced(*exc.audit)
             raise
 
     # -- identity and roles ------------------------------------------------------------
@@ -114,6 +116,10 @@ class Access:
             row = self.store.person_by_key(target)
             changed = bool(row) and self.store.revoke_role(row["id"], role)
             self.store.audit(actor or "cli", "role.revoke", target, role)
+            if row and role == "practitioner":
+                # Their links stop working with their role; their cases wait for `case reassign`.
+                for invite_id in self.store.withdraw_invites_of(row["id"]):
+                    self.store.audit(actor or "cli", "invite.revoke", f"invite:{invite_id}", "role revoked")
             return changed
 
     def team_add(self, actor: str | None, supervisor: str, practitioner: str) -> bool:
@@ -123,6 +129,40 @@ class Access:
             changed = self.store.add_team(self.pid(supervisor), self.pid(practitioner))
             self.store.audit(actor or "cli", "team.add", supervisor, practitioner)
             return changed
+
+    def reassign(self, actor: str | None, ref: str, to: str, from_: str | None = None) -> dict:
+        """Move the case ``ref`` (held by ``from_`` if several practitioners use that
+        reference) to the practitioner ``to``, with its open invitations; audited.
+
+        The CLI (actor None), an admin, or a supervisor of both practitioners may."""
+        with self._tx():
+            cases = self.store.cases_by_ref(ref)
+            if from_ is not None:
+                holder = self.store.person_by_key(from_)
+                cases = [c for c in cases if holder and c["practitioner_id"] == holder["id"]]
+            if actor is not None and not self.has(actor, "admin"):
+                me = self.store.person_by_key(actor)
+                mine = me is not None and "supervisor" in self.store.roles_of(me["id"])
+                cases = [c for c in cases if mine and self.store.supervises(me["id"], c["practitioner_id"])]
+            if not cases:
+                raise Refused("refused", audit=(actor or "cli", "case.reassign.refused", f"case:{ref}", to))
+            if len(cases) > 1:
+                raise ValueError(f"more than one practitioner has a case {ref}; say whose it is with --from ID")
+            target = self.store.person_by_key(to)
+            if target is None or "practitioner" not in self.store.roles_of(target["id"]):
+                raise ValueError(f"{to.removeprefix('tg:')} is not a practitioner; grant the role first")
+            if actor is not None and not self.has(actor, "admin") and not self.store.supervises(
+                    self.store.person_by_key(actor)["id"], target["id"]):
+                raise Refused("refused", audit=(actor, "case.reassign.refused", f"case:{ref}", to))
+            case = cases[0]
+            if case["practitioner_id"] == target["id"]:
+                raise ValueError(f"case {ref} is already held by {to.removeprefix('tg:')}")
+            if self.store.case(target["id"], ref) is not None:
+                raise ValueError(f"{to.removeprefix('tg:')} already has a case called {ref}; the references must differ")
+            old = self.store.get_person(case["practitioner_id"])
+            self.store.reassign_case(case["id"], target["id"])
+            self.store.audit(actor or "cli", "case.reassign", f"case:{ref}", f"{old['key']} -> {to}")
+            return {"ref": ref, "from": old["key"], "to": to}
 
     # -- what a person may start ---------------------------------------------------------
     def startable_flows(self, key: str):
@@ -166,14 +206,54 @@ class Access:
             self.store.audit(actor, "invite.revoke", f"invite:{invite_id}")
             return done
 
+    def invite_id_of(self, code_or_id: str) -> int | None:
+        """An invitation named by its number or by its code (as in the link); None if neither."""
+        value = code_or_id.strip().rsplit("start=", 1)[-1]
+        if value.lstrip("#").isdigit() and len(value) < 16:
+            return int(value.lstrip("#"))
+        inv = self.store.invite_by_hash(_hash(value)) if value else None
+        return inv["id"] if inv else None
+
+    def revoke_invite_by(self, actor: str | None, code_or_id: str) -> int:
+        """Withdraw a link by its code or number: the CLI (actor None), an admin, or the
+        practitioner who made it. Returns the invitation's number; Refused otherwise."""
+        invite_id = self.invite_id_of(code_or_id)
+        if invite_id is None:
+            with self._tx():
+                raise Refused("refused", audit=(actor or "cli", "invite.revoke.refused", "invite:?"))
+        if actor is None:
+            with self._tx():
+                if self.store.invite(invite_id) is None:
+                    raise Refused("refused", audit=("cli", "invite.revoke.refused", f"invite:{invite_id}"))
+                if not self.store.revoke_invite(invite_id):
+                    raise ValueError(f"invitation {invite_id} was already used or withdrawn")
+                self.store.audit("cli", "invite.revoke", f"invite:{invite_id}")
+            return invite_id
+        if not self.revoke_invite(actor, invite_id):
+            raise ValueError(f"invitation {invite_id} was already used or withdrawn")
+        return invite_id
+
+    def invites(self, actor: str | None, open_only: bool = False) -> list[dict]:
+        """Invitations: all of them for the CLI and admins, a practitioner's own otherwise."""
+        with self._tx():
+            if actor is None or self.has(actor, "admin"):
+                return self.store.invites(open_only=open_only)
+            if not self.has(actor, "practitioner"):
+                raise Refused("refused", audit=(actor, "invite.list.refused"))
+            return self.store.invites(self.pid(actor), open_only=open_only)
+
     def open_invite(self, person: str, code: str) -> InviteView:
-        """Someone opened a deep link: check the code and say who invited them."""
+        """Someone opened a deep link: check the code and say who invited them.
+
+        The first person to open a link holds it: anyone opening it later is refused with
+        reason 'taken', which the frontend words exactly like an unknown code."""
         with self._tx():
             inv = self.store.invite_by_hash(_hash(code)) if code else None
-            reason = self._invalid(inv)
+            pid = self.pid(person)
+            reason = "taken" if inv is not None and inv["opened_by"] not in (None, pid) else self._invalid(inv)
             if reason:
                 raise Refused(reason, audit=(person, f"invite.open.{reason}", f"invite:{inv['id']}" if inv else "invite:?"))
-            self.store.open_invite(inv["id"], self.pid(person))
+            self.store.open_invite(inv["id"], pid)
             self.store.audit(person, "invite.open", f"invite:{inv['id']}")
             return self._view(inv)
 
@@ -186,6 +266,8 @@ class Access:
             return "used"
         if inv["expires_at"] < _iso(_now()):
             return "expired"
+        if "practitioner" not in self.store.roles_of(inv["practitioner_id"]):
+            return "revoked"  # the inviting practitioner no longer holds the role
         return None
 
     def _view(self, inv: dict) -> InviteView:
@@ -193,7 +275,7 @@ class Access:
         practitioner = self.store.get_person(inv["practitioner_id"]) or {}
         case = self.store.case_by_id(inv["case_id"]) or {}
         return InviteView(inv["id"], inv["flow_id"], flow.title if flow else inv["flow_id"],
-                          practitioner.get("display_name") or "your practitioner", case.get("ref", ""))
+                          practitioner.get("display_name") or msg("privacy.names.worker"), case.get("ref", ""))
 
     def accept_invite(self, person: str, invite_id: int, start) -> int:
         """Consent given: mark the code used and start the flow in the case.
@@ -204,7 +286,12 @@ class Access:
         with self._tx():
             inv = self.store.invite(invite_id)
             pid = self.pid(person)
-            reason = self._invalid(inv) or (None if inv["opened_by"] == pid else "not-opened")
+            # Only the person who opened the link may consent; to anyone else every id is
+            # "unknown", so a forged button cannot tell used, revoked or expired links apart.
+            if inv is None or inv["opened_by"] != pid:
+                raise Refused("unknown" if inv is None else "not-opened",
+                              audit=(person, "invite.use.refused", f"invite:{invite_id}"))
+            reason = self._invalid(inv)
             if reason:
                 raise Refused(reason, audit=(person, f"invite.use.{reason}", f"invite:{invite_id}"))
             conv_id = start(pid, inv["flow_id"], inv["case_id"])
@@ -230,33 +317,53 @@ class Access:
             ids.extend(self.store.team_of(row["id"]))
         return ids
 
+    def audience(self, conversation_id: int) -> Audience | None:
+        """Who may read this conversation, by :func:`bot.audience.audience` (None: no such conversation)."""
+        conv = self.store.conversation(conversation_id)
+        if conv is None:
+            return None
+        flow = self.library.runner_for(conv.flow_sha, lambda: self.store.snapshot_source(conv.flow_sha)).flow
+        answer = None
+        if flow.consent_step is not None:
+            answer = next((a["value"] for a in self.store.answers(conversation_id) if a["step_id"] == flow.consent_step),
+                          None)
+        return audience(Consent.of(flow), case_of(self.store, conv.case_id, conv.person_id),
+                        respondent_for(conv, flow), consent_state(answer))
+
     def consented(self, conversation_id: int) -> tuple[bool, str]:
         """(consent given, who may read without it) for the flow the conversation ran on."""
-        conv = self.store.conversation(conversation_id)
-        flow = self.library.runner_for(conv.flow_sha, lambda: self.store.snapshot_source(conv.flow_sha)).flow
-        if flow.consent_step is None:
-            return True, "nobody"
-        answer = next((a["value"] for a in self.store.answers(conversation_id) if a["step_id"] == flow.consent_step), None)
-        return answer is True, flow.without_consent
+        aud = self.audience(conversation_id)
+        return aud.consent.step is None or aud.state == "yes", aud.consent.without_consent
+
+    def relation(self, key: str, conversation_id: int) -> str:
+        """How this person stands to the conversation: one of :data:`bot.audience.VIEWERS`."""
+        if key == "cli":
+            return "admin"  # the command line is run by the people who run the service
+        owner = self.store.conversation_owner(conversation_id)
+        row = self.store.person_by_key(key)
+        if owner is None or row is None:
+            return "stranger"
+        me = row["id"]
+        if owner["person_id"] == me:
+            return "answerer"
+        mine = self.store.roles_of(me)
+        in_case = owner["case_id"] is not None
+        holder = owner["practitioner_id"] if in_case else owner["person_id"]
+        if in_case and holder == me and "practitioner" in mine:
+            return "practitioner"
+        if "supervisor" in mine and holder is not None and self.store.supervises(me, holder):
+            return "supervisor"
+        if "admin" in mine:
+            return "admin"
+        if in_case and any(c["person_id"] == me for c in self.store.conversations(case_id=owner["case_id"])):
+            return "family"
+        if mine & {"practitioner", "supervisor"}:
+            return "other_practitioner"
+        return "stranger"
 
     def can_read(self, key: str, conversation_id: int) -> bool:
-        owner = self.store.conversation_owner(conversation_id)
-        if owner is None:
-            return False
-        row = self.store.person_by_key(key)
-        if row is None:
-            return False
-        if owner["person_id"] == row["id"]:
-            return True  # one's own conversation (a family member, or a practitioner's rehearsal)
-        visible = self._practitioners_visible_to(key)
-        holder = owner["practitioner_id"] if owner["case_id"] is not None else owner["person_id"]
-        if visible is not None and holder not in visible:
-            return False
-        consent, fallback = self.consented(conversation_id)
-        if consent:
-            return True
-        # Without consent, only the practitioner holding the case, and only if the flow says so.
-        return fallback == "practitioner" and holder == row["id"]
+        aud = self.audience(conversation_id)
+        return aud is not None and aud.allows(self.relation(key, conversation_id))
 
     def _check(self, key: str, conversation_id: int, action: str) -> None:
         if not self.can_read(key, conversation_id):
@@ -323,7 +430,7 @@ class Access:
             if visible is None:
                 visible = [r[0] for r in self.store.db.execute("SELECT person_id FROM roles WHERE role = 'practitioner'").fetchall()]
             self.store.audit(key, "review.list")
-            return self.store.unreviewed(visible, me)
+            return [r for r in self.store.unreviewed(visible, me) if self.can_read(key, r["id"])]
 
     def export_case(self, actor: str, ref: str) -> list[dict]:
         """Transcript data for every conversation in the case (CLI exports: actor 'cli')."""
@@ -333,26 +440,33 @@ class Access:
             cases = self.store.cases_by_ref(ref)
             if not cases:
                 raise Refused("refused", audit=(actor, "export.refused", f"case:{ref}"))
-            items = [transcript_data(self.store, c["id"]) for k in cases for c in self.store.conversations(case_id=k["id"])]
-            self.store.audit(actor, "export", f"case:{ref}", f"{len(items)} conversations")
+            convs = [c["id"] for k in cases for c in self.store.conversations(case_id=k["id"])]
+            readable = [c for c in convs if self.can_read(actor, c)]
+            if not readable and convs:
+                raise Refused("refused", audit=(actor, "export.refused", f"case:{ref}"))
+            items = [transcript_data(self.store, c) for c in readable]
+            self.store.audit(actor, "export", f"case:{ref}",
+                             f"{len(items)} conversations" + (f", {len(convs) - len(items)} not shared" if len(convs) > len(items) else ""))
             return items
 
     def mydata(self, key: str) -> dict:
+        """What is stored about this person, and for each conversation who can see it now."""
         with self._tx():
             row = self.store.person_by_key(key)
             if row is None:
-                return {"person": None, "conversations": [], "roles": [], "seen_by": []}
+                return {"person": None, "conversations": [], "roles": []}
             data = self.store.data_about(row["id"])
-            seen_by = set()
             for conv in data["conversations"]:
-                owner = self.store.conversation_owner(conv["id"])
-                if owner and owner["practitioner_id"]:
-                    p = self.store.get_person(owner["practitioner_id"])
-                    seen_by.add(f"{p.get('display_name') or p['key']} (practitioner)")
-                    for sup in self.store.db.execute("SELECT supervisor_id FROM teams WHERE practitioner_id = ?",
-                                                     (owner["practitioner_id"],)).fetchall():
-                        s = self.store.get_person(sup[0])
-                        seen_by.add(f"{s.get('display_name') or s['key']} (supervisor)")
-            data["seen_by"] = sorted(seen_by)
+                conv["who_can_see"] = self.audience(conv["id"]).now()
             self.store.audit(key, "mydata.read", key)
             return data
+
+    def invitation(self, view: "InviteView") -> str:
+        """What someone opening an invitation reads: who invited them to what, who will see
+        the answers (bot.audience) and how Telegram keeps the chat; then the consent question."""
+        flow = self.library.get(view.flow_id)
+        inv = self.store.invite(view.invite_id)
+        aud = audience(Consent.of(flow), case_of(self.store, inv["case_id"], None),
+                       inv.get("respondent") or respondent_for(None, flow), "not_asked")
+        name = view.practitioner_name[:1].upper() + view.practitioner_name[1:]
+        return msg("staff.consent", practitioner=name, flow=view.flow_title, privacy=f"{aud.intro()} {aud.telegram()}")

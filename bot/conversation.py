@@ -9,16 +9,18 @@ changes nothing and returns the reply given the first time.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from datetime import datetime, timedelta, timezone
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from bot.engine.answers import display, fold, vocabulary
+from bot.audience import case_of, respondent_for, sentence
+from bot.engine.answers import Invalid, display, fold, parse, vocabulary
 from bot.engine.flow import Flow, Option
 from bot.engine.library import FlowLibrary
-from bot.engine.runner import FlowRunner, Input, Prompt, Result, Session
-from bot.messages import messages
+from bot.engine.runner import PRIVACY, FlowRunner, Input, Prompt, Result, Session
+from bot.messages import messages, msg
 from bot.store import Conversation, Store, iso, now
 
 
@@ -81,6 +83,20 @@ def _waiting_step(result_session: Session, flow: Flow) -> str | None:
     return state if state in flow.by_id else None
 
 
+def _for_respondent(conv: Conversation | None, prompts: list[Prompt]) -> list[Prompt]:
+    """A child answering sees no question counter, whatever the flow's audience (a flow
+    for children shows none anyway). ``respondent`` comes with issue 10 item 1."""
+    if getattr(conv, "respondent", None) == "child":
+        for p in prompts:
+            p.progress = None
+    return prompts
+
+
+# Question types whose answers are picked from a closed set: an option's label, id or
+# number typed there is an answer, not free text, so it is not screened as a disclosure.
+_PICKED = ("choice", "multi", "yesno", "scale")
+
+
 class ConversationService:
     def __init__(self, store: Store, library: FlowLibrary, *, safeguarding: Detector | None = None):
         self.store = store
@@ -109,6 +125,23 @@ class ConversationService:
         return self.library.runner_for(conv.flow_sha, lambda: self.store.snapshot_source(conv.flow_sha),
                                        f"<{conv.flow_id} v{conv.flow_version}>")
 
+    @contextlib.contextmanager
+    def _privacy(self, person_id: int, case_id: int | None, conv: Conversation | None = None):
+        """While the runner works, ``{{ privacy }}`` in the flow's texts says who sees the
+        answers, decided by bot.audience from the case, the respondent and the consent answer."""
+        facts = []
+
+        def say(flow: Flow, answers: dict, mode: str) -> str:
+            if not facts:
+                facts.append(case_of(self.store, case_id, person_id))
+            return sentence(flow, facts[0], respondent_for(conv, flow), answers, mode)
+
+        token = PRIVACY.set(say)
+        try:
+            yield
+        finally:
+            PRIVACY.reset(token)
+
     # -- the two entry points ----------------------------------------------------------
     def start(self, person_id: int, flow_id: str, *, input_key: str | None = None, frontend: str | None = None,
               chat_id: str | None = None, case_id: int | None = None) -> Reply:
@@ -121,7 +154,8 @@ class ConversationService:
                 if seen is not None:
                     return self._duplicate(seen)
             runner = self.library.runner(flow)
-            result = runner.start()
+            with self._privacy(person_id, case_id):
+                result = runner.start()
             self.store.save_snapshot(flow.sha, flow.id, flow.version, flow.source)
             conv_id = self.store.create_conversation(
                 person_id=person_id, flow_id=flow.id, flow_version=flow.version, flow_sha=flow.sha,
@@ -129,18 +163,28 @@ class ConversationService:
                 frontend=frontend, chat_id=chat_id, case_id=case_id,
             )
             self.store.add_line(conv_id, "in", f"(started {flow.title})", kind="command", input_key=input_key)
-            self._write_prompts(conv_id, result.prompts)
+            self._write_prompts(conv_id, result.prompts, self.store.conversation(conv_id))
             reply = Reply(conv_id, result.prompts, result.status, step_id=_waiting_step(result.session, flow))
             if input_key:
                 self.store.mark_input(input_key, conv_id, reply.to_json())
         return reply
 
     def handle(self, person_id: int, inp: Input, *, input_key: str | None = None,
-               conversation_id: int | None = None, expect_step: str | None = None) -> Reply:
+               conversation_id: int | None = None, expect_step: str | None = None,
+               seen: tuple[int | None, str | None] | None = None) -> Reply:
         """Apply one input to the person's conversation (the active one unless named).
 
         Free text is checked for a possible safeguarding disclosure first, whatever the
-        state: in a conversation, at a button question, or with no conversation at all.
+        state: in a conversation, at a button question, or with no conversation at all;
+        only an option picked by its label, id or number at the question being answered
+        is not free text.
+
+        ``expect_step`` (buttons): the input is for that question only; if the conversation
+        has moved on, nothing is done (``closed``). ``seen`` (typed text): the question the
+        person last saw, as (conversation id, step id), (None, None) when it is known only
+        that they had not seen the current one. If the conversation has moved on, the text
+        is kept in the transcript and the person is asked whether it answers the question
+        now asked; it is never silently applied to a question they had not seen.
         """
         if inp.text is not None:
             inp = Input(inp.kind, clean_text(inp.text), inp.button)
@@ -155,10 +199,11 @@ class ConversationService:
                     conv = None
             else:
                 conv = self.store.active_conversation(person_id)
+            open_ = conv is not None and conv.status == "in_progress"
             concerns = []
             if self.safeguarding is not None and inp.text and inp.kind == "answer":
-                concerns = self.safeguarding.detect(inp.text)
-            open_ = conv is not None and conv.status == "in_progress"
+                if not (open_ and self._picks_option(conv, inp.text)):
+                    concerns = self.safeguarding.detect(inp.text)
             if not open_ or (expect_step is not None and conv.state != expect_step):
                 if concerns:
                     reply = self._safeguard_outside(person_id, conv, concerns, inp.text, input_key)
@@ -166,30 +211,66 @@ class ConversationService:
                     reply = Reply(conv.id if conv else None, [], conv.status if conv else "none", accepted=False,
                                   closed=True)
             else:
-                reply = self._step(conv, inp, concerns, input_key)
+                with self._privacy(conv.person_id, conv.case_id, conv):
+                    reply = self._step(conv, inp, concerns, input_key, seen)
             if input_key:
                 self.store.mark_input(input_key, reply.conversation_id, reply.to_json())
         return reply
 
-    def _step(self, conv: Conversation, inp: Input, concerns: list, input_key: str | None) -> Reply:
+    def _picks_option(self, conv: Conversation, text: str) -> bool:
+        """The text picks an option (label, id or number, or a scale value, yes or no) of
+        the question the conversation is waiting on, so it is an answer, not free text.
+        Not while a safeguarding response is on hold: no question is being answered then."""
+        session = Session.from_json(conv.session)
+        if session.hold:
+            return False
+        step = self.runner_for(conv).flow.by_id.get(session.state)
+        if step is None or step.type not in _PICKED:
+            return False
+        try:
+            parse(step, text)
+        except Invalid:
+            return False
+        return True
+
+    def _step(self, conv: Conversation, inp: Input, concerns: list, input_key: str | None,
+              seen: tuple[int | None, str | None] | None = None) -> Reply:
         runner = self.runner_for(conv)
         session = Session.from_json(conv.session)
         said = inp.text if inp.text is not None else self._button_text(runner, session, inp)
+        # Typed for a question the person saw before the bot moved on (a retype after a slow
+        # reply, a message sent while the bot was down): not for the question now asked.
+        stale = (seen is not None and inp.kind == "answer" and inp.text is not None and not session.hold
+                 and tuple(seen) != (conv.id, session.state))
+        typed_for = seen[1] if stale and seen[0] == conv.id and seen[1] in runner.flow.by_id else session.state
         line_id = self.store.add_line(
             conv.id, "in", said if said is not None else "", kind="answer" if inp.kind == "answer" else "command",
-            step_id=session.state, input_key=input_key, flagged=bool(concerns),
+            step_id=typed_for, input_key=input_key, flagged=bool(concerns),
         )
-        if session.hold and not concerns:
-            # After a safeguarding response the person chose to carry on, or to stop.
-            session.hold = False
-            decision = inp.kind if inp.kind in ("continue", "cancel") else self._hold_choice(inp)
-            if decision == "continue":
+        if session.hold:
+            return self._held(conv, runner, session, inp, concerns, line_id)
+        if stale:
+            if concerns:  # help at once; the words are kept, but not as an answer to an unseen question
+                return self._safeguard(conv, runner, Result(session, [], accepted=False), concerns, inp.text, line_id,
+                                       again=True)
+            session.pending = {"text": inp.text, "step": session.state}
+            return self._ask_pending(conv, runner, session)
+        if inp.kind in ("apply", "discard") or session.pending is not None:
+            decision = inp.kind if inp.kind in ("apply", "discard") else self._pending_choice(inp)
+            pending, session.pending = session.pending, None
+            if decision is not None and (pending is None or pending.get("step") != session.state):
+                # a yes/no button from an earlier "is this your answer?": nothing to apply now
+                return Reply(conv.id, [], conv.status, accepted=False, closed=True)
+            if decision == "apply":
+                inp = Input("answer", pending["text"])  # screened when it arrived
+            elif decision == "discard":
                 prompts = runner.current(session)
-                self._write_prompts(conv.id, prompts)
-                self.store.update_conversation(conv.id, state=session.state, session=session.to_json(), status=conv.status)
-                return Reply(conv.id, prompts, conv.status, accepted=False, step_id=_waiting_step(session, runner.flow))
-            if decision == "cancel":
-                inp = Input("cancel")
+                self._write_prompts(conv.id, prompts, conv)
+                self.store.update_conversation(conv.id, state=session.state, session=session.to_json(),
+                                               status=conv.status)
+                return Reply(conv.id, prompts, conv.status, accepted=False,
+                             step_id=_waiting_step(session, runner.flow))
+            # anything else: the person has now seen the question, so this answers it
         if inp.kind == "continue":  # nothing was on hold: just show the question again
             inp = Input("repeat")
         result = runner.step(session, inp)
@@ -200,6 +281,54 @@ class ConversationService:
                      step_id=_waiting_step(result.session, runner.flow),
                      answered=result.records[0].shown if result.records else None)
 
+    def _held(self, conv: Conversation, runner: FlowRunner, session: Session, inp: Input, concerns: list,
+              line_id: int) -> Reply:
+        """After a safeguarding response only carry on or stop leave the hold. Anything
+        else is kept in the transcript (already written), screened again, and the choice
+        is offered again gently; nothing is stored against a question not yet shown."""
+        if concerns:
+            return self._safeguard(conv, runner, Result(session, [], accepted=False), concerns, inp.text, line_id,
+                                   again=True)
+        if inp.kind in ("continue", "cancel"):
+            decision = inp.kind
+        else:
+            decision = self._hold_choice(inp) if inp.kind == "answer" else None
+        if decision == "continue":
+            session.hold = False
+            prompts = [Prompt(h["text"], kind=h.get("kind", "message"), step_id=h.get("step_id")) for h in session.held]
+            prompts += runner.current(session)
+            session.held = []
+            self._write_prompts(conv.id, prompts, conv)
+            self.store.update_conversation(conv.id, state=session.state, session=session.to_json(), status=conv.status)
+            return Reply(conv.id, prompts, conv.status, accepted=False, step_id=_waiting_step(session, runner.flow))
+        if decision == "cancel":
+            session.hold, session.held = False, []
+            result = runner.step(session, Input("cancel"))
+            self._commit_result(conv, result, force=True)
+            return Reply(conv.id, result.prompts, result.status, accepted=result.accepted,
+                         step_id=_waiting_step(result.session, runner.flow))
+        prompts = [Prompt(msg("hold.reask"), kind="offer")]
+        self._write_prompts(conv.id, prompts, conv)
+        return Reply(conv.id, prompts, conv.status, accepted=False)
+
+    def _ask_pending(self, conv: Conversation, runner: FlowRunner, session: Session) -> Reply:
+        """Ask whether text typed for an earlier question answers the one now asked."""
+        step = runner.flow.by_id[session.state]
+        question = runner.question(step, session).text
+        prompts = [Prompt(msg("answers.stale", text=session.pending["text"], question=question), kind="confirm",
+                          step_id=session.state)]
+        self._write_prompts(conv.id, prompts, conv)
+        self.store.update_conversation(conv.id, state=session.state, session=session.to_json(), status=conv.status)
+        return Reply(conv.id, prompts, conv.status, accepted=False, step_id=session.state)
+
+    @staticmethod
+    def _pending_choice(inp: Input) -> str | None:
+        if inp.kind != "answer" or inp.text is None:
+            return None
+        yes, no, _ = vocabulary()
+        word = fold(inp.text)
+        return "apply" if word in yes else "discard" if word in no else None
+
     @staticmethod
     def _hold_choice(inp: Input) -> str | None:
         yes, no, _ = vocabulary()
@@ -209,7 +338,7 @@ class ConversationService:
             return "continue"
         if word in no or word in {fold(w) for w in words["stop_words"]}:
             return "cancel"
-        return None  # anything else is an answer to the question
+        return None  # anything else: the choice is offered again
 
     def current(self, person_id: int) -> Reply | None:
         """The question an unfinished conversation is waiting on (for resuming)."""
@@ -218,7 +347,8 @@ class ConversationService:
             return None
         runner = self.runner_for(conv)
         session = Session.from_json(conv.session)
-        return Reply(conv.id, runner.current(session), conv.status, step_id=_waiting_step(session, runner.flow))
+        prompts = _for_respondent(conv, runner.current(session))
+        return Reply(conv.id, prompts, conv.status, step_id=_waiting_step(session, runner.flow))
 
     def cancel_active(self, person_id: int, input_key: str | None = None) -> Reply | None:
         if self.store.active_conversation(person_id) is None:
@@ -270,28 +400,50 @@ class ConversationService:
         if force or result.records or result.session.to_json() != conv.session or result.status != conv.status:
             self.store.update_conversation(conv.id, state=result.session.state, session=result.session.to_json(),
                                            status=result.status)
-        self._write_prompts(conv.id, result.prompts)
+        self._write_prompts(conv.id, result.prompts, conv)
 
-    def _write_prompts(self, conv_id: int, prompts: list[Prompt]) -> None:
+    def _write_prompts(self, conv_id: int, prompts: list[Prompt], conv: Conversation | None = None) -> None:
+        _for_respondent(conv, prompts)
         for p in prompts:
             self.store.add_line(conv_id, "out", p.plain(), kind=p.kind, step_id=p.step_id)
 
+    #: Words kept on one alert from a person without a role (a flood cannot grow it further).
+    ALERT_WORDS_MAX = 20_000
+
     def _alert(self, conv_id: int | None, person_id: int, concerns: list, words: str, line_id: int | None) -> int:
-        first_due = now()  # due at once
-        return self.store.add_alert(
-            conversation_id=conv_id, person_id=person_id, transcript_id=line_id,
-            concern=",".join(c.concern for c in concerns), words=words, next_notify_at=first_due,
-        )
+        """Record a possible disclosure: at most one open alert per person. Later words are
+        added to it, with the time, and notified once more at once; for a person without a
+        role (anyone can write to the bot) the next reminder carries them instead."""
+        concern = ",".join(c.concern for c in concerns)
+        open_ = self.store.open_alert_of(person_id)
+        if open_ is None:
+            return self.store.add_alert(conversation_id=conv_id, person_id=person_id, transcript_id=line_id,
+                                        concern=concern, words=words, next_notify_at=now())  # due at once
+        known = bool(self.store.roles_of(person_id))
+        merged = ",".join(dict.fromkeys(open_["concern"].split(",") + concern.split(",")))
+        text = open_["words"]
+        if known or len(text) < self.ALERT_WORDS_MAX:
+            text = f"{text}\n[{now()[11:19]} UTC] {words}"
+            if not known:
+                text = text[:self.ALERT_WORDS_MAX]
+        self.store.add_to_alert(open_["id"], concern=merged, words=text, conversation_id=conv_id,
+                                transcript_id=line_id, next_notify_at=now() if known else None)
+        return open_["id"]
 
     def _safeguard(self, conv: Conversation, runner: FlowRunner, result: Result, concerns: list, words: str,
-                   line_id: int) -> Reply:
+                   line_id: int, *, again: bool = False) -> Reply:
         """A possible disclosure: keep the words (as the answer too, if it is one), stop the
-        flow, show help at once, and record an alert in this same transaction."""
+        flow, show help at once, and record an alert in this same transaction. Messages
+        due before the next question are held and shown when the person carries on
+        (``again``: already on hold, or no question was answered; keep what is held)."""
         alert_id = self._alert(conv.id, conv.person_id, concerns, words, line_id)
         prompts = [Prompt(self.safeguarding.response(runner.flow.audience), kind="safeguarding")]
         if result.finished:
             prompts += result.prompts
         else:
+            if not again:
+                result.session.held = [{"text": p.text, "kind": p.kind, "step_id": p.step_id}
+                                       for p in result.prompts if result.accepted and p.kind != "question"]
             result.session.hold = True
             prompts.append(Prompt(self.safeguarding.offer(), kind="offer"))
         result.prompts = prompts
@@ -302,7 +454,13 @@ class ConversationService:
 
     def _safeguard_outside(self, person_id: int, conv: Conversation | None, concerns: list, words: str,
                            input_key: str | None) -> Reply:
-        """A disclosure typed outside any open conversation (none started, or it ended)."""
+        """A disclosure typed outside any open conversation (none started, or it ended).
+
+        It belongs with the person's latest conversation, open or not: the words go into
+        that transcript (flagged) and the alert into its case, so the practitioner holding
+        the case is alerted and may acknowledge it."""
+        if conv is None:
+            conv = self.store.latest_conversation(person_id)
         conv_id = conv.id if conv is not None else None
         line_id = None
         if conv_id is not None:

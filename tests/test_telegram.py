@@ -80,7 +80,7 @@ async def test_start_greets_offers_flows_and_registers_commands(bot):
 async def test_scale_buttons_edit_the_question_and_typed_answers_close_keyboards(bot):
     h = bot
     msgs = await start_flow(h, 2, "scaling-checkin")
-    assert "best hopes" in msgs[-1].text and "Question 1 of" in msgs[-1].text
+    assert "best hopes" in msgs[-1].text and msgs[-1].text.startswith("Question 1\n")
     msgs = await say(h, 2, "We argue less")
     scale = msgs[-1]
     rows = h.fake.buttons(scale)
@@ -102,11 +102,16 @@ async def test_scale_buttons_edit_the_question_and_typed_answers_close_keyboards
     assert answers_of(h, 2)["good_enough"] == 8
 
 
-async def test_every_scripted_conversation_gives_the_same_answers_over_telegram(bot):
-    """Parity: flows/tests, played through Telegram with buttons, concurrently."""
+async def test_every_scripted_conversation_gives_the_same_answers_over_telegram(tmp_path, library):
+    """Parity: flows/tests, played through Telegram with buttons, concurrently, with
+    safeguarding on (some scripts disclose, then carry on or stop)."""
+    from bot.safeguarding import SafeguardingConfig
+
     convs, errors = load_scripts([DEFAULT_FLOWS / "tests"])
     assert convs and not errors
-    outcomes = await asyncio.gather(*(play_async(c, TelegramDriver(bot, 1000 + i)) for i, c in enumerate(convs)))
+    service = ConversationService(Store(tmp_path / "parity.db"), library, safeguarding=SafeguardingConfig.load())
+    async with running_bot(service) as bot:
+        outcomes = await asyncio.gather(*(play_async(c, TelegramDriver(bot, 1000 + i)) for i, c in enumerate(convs)))
     failures = [f"{o.conversation.flow}: {o.conversation.name}\n" + "\n".join(o.failures) for o in outcomes if not o.ok]
     assert not failures, "\n\n".join(failures)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,31 +41,74 @@ class Input:
         return cls("answer", text=text)
 
 
+# Who will see the answers, for ``{{ privacy }}`` and ``{{ who_can_see }}`` in a flow's texts:
+# ``fn(flow, answers, mode) -> str`` (bot.audience decides; the consent answer changes it), set
+# by the conversation service around each call. A runner used on its own speaks as for a
+# conversation outside any case.
+PRIVACY: ContextVar = ContextVar("privacy", default=None)
+
+
+def _outside_any_case(flow, answers: dict, mode: str) -> str:
+    from bot.audience import Case, sentence
+
+    return sentence(flow, Case(), None, answers, mode)
+
+
+class _Privacy:
+    """Worked out only where a text uses it."""
+
+    __slots__ = ("flow", "answers", "mode")
+
+    def __init__(self, flow, answers: dict, mode: str):
+        self.flow, self.answers, self.mode = flow, answers, mode
+
+    def __str__(self) -> str:
+        return (PRIVACY.get() or _outside_any_case)(self.flow, self.answers, self.mode)
+
+
 @dataclass
 class Session:
     state: str
     answers: dict[str, Any] = field(default_factory=dict)  # every answer given, for defaults after /back
     history: list[str] = field(default_factory=list)  # the questions answered on the path taken
     hold: bool = False  # paused after a safeguarding response, until the person carries on or stops
+    # Messages due between questions (say steps, feedback on a choice) that a safeguarding
+    # response held back: shown when the person carries on. Plain {"text", "kind", "step_id"}.
+    held: list[dict] = field(default_factory=list)
+    # Text typed for a question the person saw before the bot moved on, waiting for them to
+    # say whether it answers the question now asked: {"text", "step"}.
+    pending: dict | None = None
 
     def to_json(self) -> dict:
         data = {"state": self.state, "answers": self.answers, "history": self.history}
         if self.hold:
             data["hold"] = True
+        if self.held:
+            data["held"] = self.held
+        if self.pending:
+            data["pending"] = self.pending
         return data
 
     @classmethod
     def from_json(cls, data: dict) -> "Session":
-        return cls(data["state"], dict(data.get("answers", {})), list(data.get("history", [])), bool(data.get("hold")))
+        return cls(data["state"], dict(data.get("answers", {})), list(data.get("history", [])), bool(data.get("hold")),
+                   [dict(h) for h in data.get("held", ())], dict(data["pending"]) if data.get("pending") else None)
 
     def copy(self) -> "Session":
-        return Session(self.state, dict(self.answers), list(self.history), self.hold)
+        return Session(self.state, dict(self.answers), list(self.history), self.hold, [dict(h) for h in self.held],
+                       dict(self.pending) if self.pending else None)
 
     def off_path(self) -> list[str]:
         """Answers given on a branch since abandoned with /back (not the question now asked)."""
         on_path = set(self.history)
         on_path.add(self.state)
         return [sid for sid in self.answers if sid not in on_path]
+
+
+def progress_text(progress: tuple[int, int | None]) -> str:
+    """"Question 3 of 7", or "Question 3" where the total depends on the path."""
+    n, total = progress
+    return msg("navigation.progress", n=n, total=total) if total else msg("navigation.progress_open", n=n)
 
 
 @dataclass
@@ -79,14 +123,14 @@ class Prompt:
     min_label: str | None = None
     max_label: str | None = None
     optional: bool = False
-    progress: tuple[int, int] | None = None
+    progress: tuple[int, int | None] | None = None  # (n, total or None), see FlowRunner.progress
     default: str | None = None
 
     def plain(self) -> str:
         """The canonical text form, as stored in transcripts whatever the frontend."""
         lines = []
         if self.progress:
-            lines.append(msg("navigation.progress", n=self.progress[0], total=self.progress[1]))
+            lines.append(progress_text(self.progress))
         lines.append(self.text)
         if self.type in ("choice", "multi"):
             lines.extend(f"{i}. {opt.label}" for i, opt in enumerate(self.options, 1))
@@ -172,50 +216,53 @@ class FlowRunner:
         self._cursor = _Cursor()
         self.machine.add_model(self._cursor, initial=flow.first)
         self._lock = threading.Lock()
-        self._ahead = self._questions_ahead()
+        self.total = self._fixed_total()
 
-    def _questions_ahead(self) -> dict[str, int] | None:
-        """For each step, the most questions any path from it to the end can still ask
-        (itself included). None when the flow loops back on itself: then progress counts
-        positions in the file instead."""
+    def _fixed_total(self) -> int | None:
+        """The number of questions every way through the flow asks, if it is the same on
+        every path (then "Question n of N" can never go wrong); None when branches ask
+        different numbers of questions or the flow loops back on itself (then only
+        "Question n" is shown, so the total never changes mid-flow)."""
         succ: dict[str, list[str]] = {}
         for i, step in enumerate(self.flow.steps):
             if step.next:
                 succ[step.id] = [b.goto for b in step.next]
             else:
                 succ[step.id] = [self.flow.steps[i + 1].id if i + 1 < len(self.flow.steps) else END]
-        memo: dict[str, int] = {END: 0}
+        memo: dict[str, tuple[int, int]] = {END: (0, 0)}
         visiting: set[str] = set()
 
-        def longest(sid: str) -> int:
+        def span(sid: str) -> tuple[int, int]:
+            """(fewest, most) questions from this step to the end, itself included."""
             if sid in memo:
                 return memo[sid]
             if sid in visiting:
                 raise RecursionError
             visiting.add(sid)
-            best = max((longest(t) for t in succ[sid]), default=0)
+            spans = [span(t) for t in succ[sid]] or [(0, 0)]
             visiting.discard(sid)
-            memo[sid] = best + (1 if self.flow.by_id[sid].is_question else 0)
+            own = 1 if self.flow.by_id[sid].is_question else 0
+            memo[sid] = (min(lo for lo, _ in spans) + own, max(hi for _, hi in spans) + own)
             return memo[sid]
 
         try:
-            for step in self.flow.steps:
-                longest(step.id)
+            fewest, most = span(self.flow.first)
         except RecursionError:
             return None
-        return memo
+        return most if fewest == most else None
 
-    def progress(self, step: Step, session: Session) -> tuple[int, int]:
-        """("Question n of total"): n counts the questions answered on this path; total adds
-        the most that can still come, so branches that skip questions do not jump ahead."""
-        if self._ahead is None:
-            return step.number, self.flow.question_count
-        n = len(session.history) + 1
-        return n, len(session.history) + self._ahead[step.id]
+    def progress(self, step: Step, session: Session) -> tuple[int, int | None] | None:
+        """(n, total): n counts the questions asked on the path taken, this one included, so
+        it goes up by one with each answer; total only where no path can change it. A
+        child's flow shows no counter."""
+        if self.flow.audience == "child":
+            return None
+        return len(session.history) + 1, self.total
 
     # -- helpers -------------------------------------------------------------------
     def context(self, answers: dict, answer: Any = None) -> dict:
-        return {"answers": answers, "answer": answer, "shown": _Shown(self.flow, answers)}
+        return {"answers": answers, "answer": answer, "shown": _Shown(self.flow, answers),
+                "privacy": _Privacy(self.flow, answers, "say"), "who_can_see": _Privacy(self.flow, answers, "after")}
 
     def _fire(self, state: str, trigger: str, context: dict) -> str:
         with self._lock:
@@ -335,7 +382,8 @@ class FlowRunner:
     def stop_message(self, session: Session) -> str:
         if self.flow.render_stop is not None:
             return self.flow.render_stop(self.context(session.answers))
-        return msg(f"navigation.cancelled.{self.flow.audience}")
+        return msg(f"navigation.cancelled.{self.flow.audience}",
+                   who_can_see=str(_Privacy(self.flow, session.answers, "after")))
 
     def _refuse(self, session: Session, step: Step, text: str) -> Result:
         return Result(session, [Prompt(text, kind="error"), self.question(step, session)], accepted=False)
@@ -351,4 +399,4 @@ def replay(runner: FlowRunner, inputs) -> Result:
     return result
 
 
-__all__ = ["FlowRunner", "Input", "Prompt", "Record", "Result", "Session", "replay"]
+__all__ = ["FlowRunner", "Input", "Prompt", "Record", "Result", "Session", "progress_text", "replay"]

@@ -9,7 +9,7 @@ import io
 import logging
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.ext import Application, CommandHandler, ContextTypes
+from telegram.ext import Application, CommandHandler, ContextTypes, filters
 
 from bot.access import Access, Refused
 from bot.messages import msg
@@ -22,6 +22,11 @@ def _key(update: Update) -> str:
     return f"tg:{update.effective_user.id}"
 
 
+def _shown(reason: str) -> str:
+    """A link someone else opened first reads exactly like a code that does not exist."""
+    return "unknown" if reason in ("taken", "not-opened", "refused") else reason
+
+
 class StaffCommands:
     def __init__(self, frontend, access: Access):
         self.fe = frontend
@@ -31,8 +36,9 @@ class StaffCommands:
         once = self.fe._once
         for name, fn in (("invite", self.on_invite), ("cases", self.on_cases), ("case", self.on_case),
                          ("transcript", self.on_transcript), ("comment", self.on_comment),
-                         ("review", self.on_review), ("mydata", self.on_mydata)):
-            app.add_handler(CommandHandler(name, once(fn)))
+                         ("review", self.on_review), ("mydata", self.on_mydata), ("revoke", self.on_revoke),
+                         ("reassign", self.on_reassign)):
+            app.add_handler(CommandHandler(name, once(fn), filters=filters.ChatType.PRIVATE))
 
     async def _say(self, context, update: Update, text: str, markup=None) -> None:
         await self.fe.send_text(context.bot, update.effective_chat.id, text, markup)
@@ -68,20 +74,52 @@ class StaffCommands:
         await self._say(context, update, msg("staff.invite_made", link=link, flow=flow_id, ref=ref,
                                              days=f"{days:g}", id=invite_id))
 
+    async def on_revoke(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/revoke CODE|ID: withdraw an invitation link one made (admins: any)."""
+        await self.fe.person(update)
+        if len(context.args) != 1:
+            await self._say(context, update, msg("staff.revoke_usage"))
+            return
+        try:
+            invite_id = await self.fe.db(self.access.revoke_invite_by, _key(update), context.args[0])
+        except Refused:
+            await self._refused(context, update)
+            return
+        except ValueError as exc:
+            await self._say(context, update, str(exc))
+            return
+        await self._say(context, update, msg("staff.revoked", id=invite_id))
+
+    async def on_reassign(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/reassign CASE_REF TELEGRAM_ID: a supervisor of both practitioners (or an admin) moves a case."""
+        await self.fe.person(update)
+        if len(context.args) != 2 or not context.args[1].removeprefix("tg:").isdigit():
+            await self._say(context, update, msg("staff.reassign_usage"))
+            return
+        ref, to = context.args[0], "tg:" + context.args[1].removeprefix("tg:")
+        try:
+            done = await self.fe.db(self.access.reassign, _key(update), ref, to)
+        except Refused:
+            await self._refused(context, update)
+            return
+        except ValueError as exc:
+            await self._say(context, update, str(exc))
+            return
+        await self._say(context, update, msg("staff.reassigned", ref=done["ref"], to=done["to"].removeprefix("tg:")))
+
     async def open_link(self, update: Update, context: ContextTypes.DEFAULT_TYPE, code: str) -> None:
         """/start CODE: say who invited them and who will see the answers; ask consent."""
         try:
             view = await self.fe.db(self.access.open_invite, _key(update), code)
         except Refused as exc:
             log.info("invite refused", extra={"reason": exc.reason, "chat": update.effective_chat.id})
-            await self._say(context, update, msg(f"staff.link_{exc.reason}"))
+            await self._say(context, update, msg(f"staff.link_{_shown(exc.reason)}"))
             return
         markup = InlineKeyboardMarkup([[
             InlineKeyboardButton(msg("staff.consent_yes"), callback_data=f"i:{view.invite_id}:y"),
             InlineKeyboardButton(msg("staff.consent_no"), callback_data=f"i:{view.invite_id}:n"),
         ]])
-        await self._say(context, update, msg("staff.consent", practitioner=view.practitioner_name, flow=view.flow_title),
-                        markup)
+        await self._say(context, update, await self.fe.db(self.access.invitation, view), markup)
 
     async def on_consent(self, update: Update, context, invite_id: int, yes: bool) -> None:
         query = update.callback_query
@@ -104,7 +142,7 @@ class StaffCommands:
         try:
             await self.fe.db(self.access.accept_invite, _key(update), invite_id, start)
         except Refused as exc:
-            await self._say(context, update, msg(f"staff.link_{exc.reason if exc.reason != 'not-opened' else 'unknown'}"))
+            await self._say(context, update, msg(f"staff.link_{_shown(exc.reason)}"))
             return
         await self.fe.deliver(context.bot, update.effective_chat.id, pid, holder["reply"], key)
 
@@ -202,8 +240,9 @@ class StaffCommands:
         convs = data["conversations"]
         lines = [msg("staff.mydata_title")]
         lines += [msg("staff.mydata_line", id=c["id"], flow=c["flow_id"], status=c["status"].replace("_", " "),
-                      when=c["started_at"][:10]) for c in convs] or [msg("staff.mydata_none")]
-        lines.append(msg("staff.mydata_seen_by", who=", ".join(data["seen_by"]) or msg("staff.mydata_nobody")))
+                      when=c["started_at"][:10], who=c["who_can_see"]) for c in convs] or [msg("staff.mydata_none")]
+        if convs:
+            lines.append(msg("staff.mydata_file"))
         await self._say(context, update, "\n".join(lines))
         if context.args and context.args[0].lower() == "file" and convs:
             from bot.review.export import transcript_data
