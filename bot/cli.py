@@ -282,7 +282,7 @@ def serve(db, flow_paths, token_file, api_url, webhook_url, listen, port, webhoo
     access.seed()
     escalation = Escalation(service.store, service.safeguarding, leads=config.leads, repeat_minutes=config.repeat_minutes)
     run(service, token, api_url=api_url, webhook_url=webhook_url, listen=listen, port=port, secret_token=webhook_secret,
-        escalation=escalation, alert_poll_seconds=alert_poll_seconds, access=access)
+        escalation=escalation, alert_poll_seconds=alert_poll_seconds, access=access, limits=config.rate_limits())
 
 
 def _who(value: str) -> str:
@@ -497,6 +497,15 @@ def safeguarding_check(as_json: bool, lexicon: tuple[str, ...], score: int | Non
         os._exit(0)
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+def _register_rehearsal() -> None:
+    from bot.coach.commands import register
+
+    register(main)
+
+
+_register_rehearsal()
 
 
 if __name__ == "__main__":
