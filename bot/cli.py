@@ -103,9 +103,13 @@ def validate(paths: tuple[str, ...]) -> None:
     """Load and lint flow files; print file:line:col: message for each error."""
     from bot.engine.library import DEFAULT_FLOWS, validate_paths
 
+    from bot.audience import intro_warnings
+
     flows, errors = validate_paths(list(paths) or [DEFAULT_FLOWS])
     for e in errors:
         click.echo(str(e))
+    for warning in (w for f in flows for w in intro_warnings(f)):
+        click.echo(str(warning))
     if errors:
         click.echo(f"{len(errors)} error(s) in the flows.", err=True)
         sys.exit(1)
@@ -218,7 +222,8 @@ def export(session_id: int | None, case_ref: str | None, all_: bool, fmt: str, o
         _fail("say what to export: one of --session ID, --case REF or --all")
     store = _store(db, create=False)
     try:
-        text = do_export(store, session=session_id, case=case_ref, all_=all_, fmt=fmt)
+        text = do_export(store, session=session_id, case=case_ref, all_=all_, fmt=fmt,
+                         report=lambda note: click.echo(note, err=True))
     except ExportError as exc:
         _fail(str(exc))
     if out:
