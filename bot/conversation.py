@@ -341,13 +341,22 @@ class ConversationService:
         return None  # anything else: the choice is offered again
 
     def current(self, person_id: int) -> Reply | None:
-        """The question an unfinished conversation is waiting on (for resuming)."""
+        """The question an unfinished conversation is waiting on (for resuming): after a
+        safeguarding response, the carry-on-or-stop choice instead (the question is shown
+        only once they carry on); with text waiting to be confirmed, that question."""
         conv = self.store.active_conversation(person_id)
         if conv is None:
             return None
         runner = self.runner_for(conv)
         session = Session.from_json(conv.session)
-        prompts = _for_respondent(conv, runner.current(session))
+        if session.hold:
+            prompts = [Prompt(msg("hold.reask"), kind="offer")]
+        elif session.pending and session.pending.get("step") == session.state:
+            question = runner.question(runner.flow.by_id[session.state], session).text
+            prompts = [Prompt(msg("answers.stale", text=session.pending["text"], question=question), kind="confirm",
+                              step_id=session.state)]
+        else:
+            prompts = _for_respondent(conv, runner.current(session))
         return Reply(conv.id, prompts, conv.status, step_id=_waiting_step(session, runner.flow))
 
     def cancel_active(self, person_id: int, input_key: str | None = None) -> Reply | None:
