@@ -389,6 +389,8 @@ class ConversationService:
             self.store.mark_delivered(input_key)
 
     def _button_text(self, runner: FlowRunner, session: Session, inp: Input) -> str | None:
+        if inp.kind in ("apply", "discard"):  # the Yes / No buttons of "is this your answer?"
+            return msg("answers.stale_yes" if inp.kind == "apply" else "answers.stale_no")
         if inp.kind != "answer":
             return f"/{inp.kind}"
         step = runner.flow.by_id.get(session.state)
