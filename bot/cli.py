@@ -79,6 +79,23 @@ def main() -> None:
 
     Flows are YAML files (see flows/); every answer is stored in SQLite.
     """
+    # Everything this process creates (database, journals, exports, temporary files) is
+    # readable by its owner only: transcripts are about children and families.
+    os.umask(0o077)
+
+
+def write_private(path: str, text: str, force: bool) -> None:
+    """Write an export readable by its owner only; never replace a file unless told to."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        _fail(f"{path} already exists; choose another --out, or add --force to replace it")
+    except OSError as exc:
+        _fail(f"cannot write {path}: {exc.strerror}")
+    os.fchmod(fd, 0o600)  # a file replaced with --force keeps no wider mode
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 @main.command()
@@ -229,9 +246,11 @@ def graph(flow: str, fmt: str, out: str | None, flow_paths: tuple[str, ...]) -> 
 @click.option("--case", "case_ref", help="Export every conversation in a case.")
 @click.option("--all", "all_", is_flag=True, help="Export every conversation.")
 @click.option("--format", "fmt", type=click.Choice(["md", "html", "csv", "json"]), default="md", show_default=True)
-@click.option("--out", "-o", type=click.Path(), help="Write to this file (default: standard output).")
+@click.option("--out", "-o", type=click.Path(), help="Write to this file, readable by you only (default: standard output).")
+@click.option("--force", is_flag=True, help="Replace the --out file if it exists.")
 @click.option("--db", type=click.Path(), help=DB_HELP)
-def export(session_id: int | None, case_ref: str | None, all_: bool, fmt: str, out: str | None, db: str | None) -> None:
+def export(session_id: int | None, case_ref: str | None, all_: bool, fmt: str, out: str | None, force: bool,
+           db: str | None) -> None:
     """Write transcripts out: flow, version, who, when, every question, answer and comment."""
     from bot.review.export import ExportError
     from bot.review.export import export as do_export
@@ -244,7 +263,7 @@ def export(session_id: int | None, case_ref: str | None, all_: bool, fmt: str, o
     except ExportError as exc:
         _fail(str(exc))
     if out:
-        Path(out).write_text(text, encoding="utf-8")
+        write_private(out, text, force)
         click.echo(f"wrote {out}", err=True)
     else:
         click.echo(text, nl=False)
@@ -258,12 +277,15 @@ def export(session_id: int | None, case_ref: str | None, all_: bool, fmt: str, o
 @click.option("--webhook-url", help="Receive updates by webhook at this public URL instead of long polling.")
 @click.option("--listen", default="127.0.0.1", show_default=True, help="Webhook mode: address to listen on.")
 @click.option("--port", default=8443, show_default=True, type=int, help="Webhook mode: port to listen on.")
-@click.option("--webhook-secret", envvar="TELEGRAM_WEBHOOK_SECRET", help="Webhook mode: secret token Telegram must send (env TELEGRAM_WEBHOOK_SECRET).")
+@click.option("--webhook-secret-file", type=click.Path(exists=True, dir_okay=False),
+              help="Webhook mode: read the secret token Telegram must send from this file (or set $TELEGRAM_WEBHOOK_SECRET).")
+@click.option("--webhook-secret", "secret_in_argv", hidden=True,
+              help="Refused: a secret on the command line is visible to everyone in ps.")
 @click.option("--log-level", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
 @click.option("--config", "config_path", type=click.Path(), help=CONFIG_HELP)
 @click.option("--alert-poll-seconds", default=30.0, show_default=True, type=float, hidden=True)
-def serve(db, flow_paths, token_file, api_url, webhook_url, listen, port, webhook_secret, log_level, config_path,
-          alert_poll_seconds) -> None:
+def serve(db, flow_paths, token_file, api_url, webhook_url, listen, port, webhook_secret_file, secret_in_argv, log_level,
+          config_path, alert_poll_seconds) -> None:
     """Run the Telegram bot (token from $TELEGRAM_BOT_TOKEN or --token-file).
 
     Needs a configuration naming the designated safeguarding leads (--config).
@@ -271,6 +293,11 @@ def serve(db, flow_paths, token_file, api_url, webhook_url, listen, port, webhoo
     from bot import logs
 
 
+    if secret_in_argv is not None:
+        _fail("--webhook-secret is not accepted on the command line, where everyone on this machine can read it "
+              "with ps; set TELEGRAM_WEBHOOK_SECRET or use --webhook-secret-file PATH")
+    webhook_secret = (Path(webhook_secret_file).read_text().strip() if webhook_secret_file
+                      else os.environ.get("TELEGRAM_WEBHOOK_SECRET", "").strip()) or None
     token = Path(token_file).read_text().strip() if token_file else os.environ.get("TELEGRAM_BOT_TOKEN", "").strip()
     if not token:
         _fail("no bot token: set TELEGRAM_BOT_TOKEN or pass --token-file (ask @BotFather for a token)")

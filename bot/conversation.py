@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from bot.engine.answers import display, fold, vocabulary
+from bot.engine.answers import Invalid, display, fold, parse, vocabulary
 from bot.engine.flow import Flow, Option
 from bot.engine.library import FlowLibrary
 from bot.engine.runner import FlowRunner, Input, Prompt, Result, Session
@@ -80,6 +80,11 @@ def clean_text(text: str) -> str:
 def _waiting_step(result_session: Session, flow: Flow) -> str | None:
     state = result_session.state
     return state if state in flow.by_id else None
+
+
+# Question types whose answers are picked from a closed set: an option's label, id or
+# number typed there is an answer, not free text, so it is not screened as a disclosure.
+_PICKED = ("choice", "multi", "yesno", "scale")
 
 
 class ConversationService:
@@ -163,11 +168,21 @@ class ConversationService:
         return reply
 
     def handle(self, person_id: int, inp: Input, *, input_key: str | None = None,
-               conversation_id: int | None = None, expect_step: str | None = None) -> Reply:
+               conversation_id: int | None = None, expect_step: str | None = None,
+               seen: tuple[int | None, str | None] | None = None) -> Reply:
         """Apply one input to the person's conversation (the active one unless named).
 
         Free text is checked for a possible safeguarding disclosure first, whatever the
-        state: in a conversation, at a button question, or with no conversation at all.
+        state: in a conversation, at a button question, or with no conversation at all;
+        only an option picked by its label, id or number at the question being answered
+        is not free text.
+
+        ``expect_step`` (buttons): the input is for that question only; if the conversation
+        has moved on, nothing is done (``closed``). ``seen`` (typed text): the question the
+        person last saw, as (conversation id, step id), (None, None) when it is known only
+        that they had not seen the current one. If the conversation has moved on, the text
+        is kept in the transcript and the person is asked whether it answers the question
+        now asked; it is never silently applied to a question they had not seen.
         """
         if inp.text is not None:
             inp = Input(inp.kind, clean_text(inp.text), inp.button)
@@ -182,10 +197,11 @@ class ConversationService:
                     conv = None
             else:
                 conv = self.store.active_conversation(person_id)
+            open_ = conv is not None and conv.status == "in_progress"
             concerns = []
             if self.safeguarding is not None and inp.text and inp.kind == "answer":
-                concerns = self.safeguarding.detect(inp.text)
-            open_ = conv is not None and conv.status == "in_progress"
+                if not (open_ and self._picks_option(conv, inp.text)):
+                    concerns = self.safeguarding.detect(inp.text)
             if not open_ or (expect_step is not None and conv.state != expect_step):
                 if concerns:
                     reply = self._safeguard_outside(person_id, conv, concerns, inp.text, input_key)
@@ -196,7 +212,7 @@ class ConversationService:
                 if conv.present_id is not None and inp.kind == "answer" and not conv.session.get("hold") \
                         and self._is_stop(inp.text):
                     inp = Input("cancel", text=inp.text)  # "stop" ends a worker-present session
-                reply = self._step(conv, inp, concerns, input_key)
+                reply = self._step(conv, inp, concerns, input_key, seen)
                 if conv.present_id is not None and reply.status != "in_progress":
                     # a worker-present session ended: the device goes back to the worker
                     reply.prompts.append(Prompt(msg("worker_present.ended"), kind="info"))
@@ -204,25 +220,60 @@ class ConversationService:
                 self.store.mark_input(input_key, reply.conversation_id, reply.to_json())
         return reply
 
-    def _step(self, conv: Conversation, inp: Input, concerns: list, input_key: str | None) -> Reply:
+    def _picks_option(self, conv: Conversation, text: str) -> bool:
+        """The text picks an option (label, id or number, or a scale value, yes or no) of
+        the question the conversation is waiting on, so it is an answer, not free text.
+        Not while a safeguarding response is on hold: no question is being answered then."""
+        session = Session.from_json(conv.session)
+        if session.hold:
+            return False
+        step = self.runner_for(conv).flow.by_id.get(session.state)
+        if step is None or step.type not in _PICKED:
+            return False
+        try:
+            parse(step, text)
+        except Invalid:
+            return False
+        return True
+
+    def _step(self, conv: Conversation, inp: Input, concerns: list, input_key: str | None,
+              seen: tuple[int | None, str | None] | None = None) -> Reply:
         runner = self.runner_for(conv)
         session = Session.from_json(conv.session)
         said = inp.text if inp.text is not None else self._button_text(runner, session, inp)
+        # Typed for a question the person saw before the bot moved on (a retype after a slow
+        # reply, a message sent while the bot was down): not for the question now asked.
+        stale = (seen is not None and inp.kind == "answer" and inp.text is not None and not session.hold
+                 and tuple(seen) != (conv.id, session.state))
+        typed_for = seen[1] if stale and seen[0] == conv.id and seen[1] in runner.flow.by_id else session.state
         line_id = self.store.add_line(
             conv.id, "in", said if said is not None else "", kind="answer" if inp.kind == "answer" else "command",
-            step_id=session.state, input_key=input_key, flagged=bool(concerns),
+            step_id=typed_for, input_key=input_key, flagged=bool(concerns),
         )
-        if session.hold and not concerns:
-            # After a safeguarding response the person chose to carry on, or to stop.
-            session.hold = False
-            decision = inp.kind if inp.kind in ("continue", "cancel") else self._hold_choice(inp)
-            if decision == "continue":
+        if session.hold:
+            return self._held(conv, runner, session, inp, concerns, line_id)
+        if stale:
+            if concerns:  # help at once; the words are kept, but not as an answer to an unseen question
+                return self._safeguard(conv, runner, Result(session, [], accepted=False), concerns, inp.text, line_id,
+                                       again=True)
+            session.pending = {"text": inp.text, "step": session.state}
+            return self._ask_pending(conv, runner, session)
+        if inp.kind in ("apply", "discard") or session.pending is not None:
+            decision = inp.kind if inp.kind in ("apply", "discard") else self._pending_choice(inp)
+            pending, session.pending = session.pending, None
+            if decision is not None and (pending is None or pending.get("step") != session.state):
+                # a yes/no button from an earlier "is this your answer?": nothing to apply now
+                return Reply(conv.id, [], conv.status, accepted=False, closed=True)
+            if decision == "apply":
+                inp = Input("answer", pending["text"])  # screened when it arrived
+            elif decision == "discard":
                 prompts = runner.current(session)
                 self._write_prompts(conv.id, prompts)
-                self.store.update_conversation(conv.id, state=session.state, session=session.to_json(), status=conv.status)
-                return Reply(conv.id, prompts, conv.status, accepted=False, step_id=_waiting_step(session, runner.flow))
-            if decision == "cancel":
-                inp = Input("cancel")
+                self.store.update_conversation(conv.id, state=session.state, session=session.to_json(),
+                                               status=conv.status)
+                return Reply(conv.id, prompts, conv.status, accepted=False,
+                             step_id=_waiting_step(session, runner.flow))
+            # anything else: the person has now seen the question, so this answers it
         if inp.kind == "continue":  # nothing was on hold: just show the question again
             inp = Input("repeat")
         result = runner.step(session, inp)
@@ -233,6 +284,54 @@ class ConversationService:
                      step_id=_waiting_step(result.session, runner.flow),
                      answered=result.records[0].shown if result.records else None)
 
+    def _held(self, conv: Conversation, runner: FlowRunner, session: Session, inp: Input, concerns: list,
+              line_id: int) -> Reply:
+        """After a safeguarding response only carry on or stop leave the hold. Anything
+        else is kept in the transcript (already written), screened again, and the choice
+        is offered again gently; nothing is stored against a question not yet shown."""
+        if concerns:
+            return self._safeguard(conv, runner, Result(session, [], accepted=False), concerns, inp.text, line_id,
+                                   again=True)
+        if inp.kind in ("continue", "cancel"):
+            decision = inp.kind
+        else:
+            decision = self._hold_choice(inp) if inp.kind == "answer" else None
+        if decision == "continue":
+            session.hold = False
+            prompts = [Prompt(h["text"], kind=h.get("kind", "message"), step_id=h.get("step_id")) for h in session.held]
+            prompts += runner.current(session)
+            session.held = []
+            self._write_prompts(conv.id, prompts)
+            self.store.update_conversation(conv.id, state=session.state, session=session.to_json(), status=conv.status)
+            return Reply(conv.id, prompts, conv.status, accepted=False, step_id=_waiting_step(session, runner.flow))
+        if decision == "cancel":
+            session.hold, session.held = False, []
+            result = runner.step(session, Input("cancel"))
+            self._commit_result(conv, result, force=True)
+            return Reply(conv.id, result.prompts, result.status, accepted=result.accepted,
+                         step_id=_waiting_step(result.session, runner.flow))
+        prompts = [Prompt(msg("hold.reask"), kind="offer")]
+        self._write_prompts(conv.id, prompts)
+        return Reply(conv.id, prompts, conv.status, accepted=False)
+
+    def _ask_pending(self, conv: Conversation, runner: FlowRunner, session: Session) -> Reply:
+        """Ask whether text typed for an earlier question answers the one now asked."""
+        step = runner.flow.by_id[session.state]
+        question = runner.question(step, session).text
+        prompts = [Prompt(msg("answers.stale", text=session.pending["text"], question=question), kind="confirm",
+                          step_id=session.state)]
+        self._write_prompts(conv.id, prompts)
+        self.store.update_conversation(conv.id, state=session.state, session=session.to_json(), status=conv.status)
+        return Reply(conv.id, prompts, conv.status, accepted=False, step_id=session.state)
+
+    @staticmethod
+    def _pending_choice(inp: Input) -> str | None:
+        if inp.kind != "answer" or inp.text is None:
+            return None
+        yes, no, _ = vocabulary()
+        word = fold(inp.text)
+        return "apply" if word in yes else "discard" if word in no else None
+
     @staticmethod
     def _hold_choice(inp: Input) -> str | None:
         yes, no, _ = vocabulary()
@@ -242,7 +341,7 @@ class ConversationService:
             return "continue"
         if word in no or word in {fold(w) for w in words["stop_words"]}:
             return "cancel"
-        return None  # anything else is an answer to the question
+        return None  # anything else: the choice is offered again
 
     @staticmethod
     def _is_stop(text: str | None) -> bool:
@@ -334,14 +433,19 @@ class ConversationService:
         return self.safeguarding.response(self._RESPONSE_FOR[respondent])
 
     def _safeguard(self, conv: Conversation, runner: FlowRunner, result: Result, concerns: list, words: str,
-                   line_id: int) -> Reply:
+                   line_id: int, *, again: bool = False) -> Reply:
         """A possible disclosure: keep the words (as the answer too, if it is one), stop the
-        flow, show help at once, and record an alert in this same transaction."""
+        flow, show help at once, and record an alert in this same transaction. Messages
+        due before the next question are held and shown when the person carries on
+        (``again``: already on hold, or no question was answered; keep what is held)."""
         alert_id = self._alert(conv.id, conv.person_id, concerns, words, line_id, practice=conv.practice)
         prompts = [Prompt(self._help(conv, runner.flow), kind="safeguarding")]
         if result.finished:
             prompts += result.prompts
         else:
+            if not again:
+                result.session.held = [{"text": p.text, "kind": p.kind, "step_id": p.step_id}
+                                       for p in result.prompts if result.accepted and p.kind != "question"]
             result.session.hold = True
             prompts.append(Prompt(self.safeguarding.offer(), kind="offer"))
         result.prompts = prompts

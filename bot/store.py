@@ -39,6 +39,25 @@ class StoreError(Exception):
     """A database that cannot be opened or used; the message is for people."""
 
 
+PRIVATE_MODE = 0o600
+
+
+def private_file(path: str | Path) -> None:
+    """Create the database file readable by its owner only (SQLite gives its -wal and -shm
+    files the database's mode), and take group and other access away from an existing one."""
+    path = str(path)
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_MODE))
+    except OSError:
+        return  # e.g. a read-only folder: sqlite3 reports the problem in its own words
+    for name in (path, path + "-wal", path + "-shm", path + "-journal"):
+        try:
+            if os.stat(name).st_mode & 0o077:
+                os.chmod(name, PRIVATE_MODE)
+        except OSError:
+            pass
+
+
 # --- migrations --------------------------------------------------------------------
 # Never edit a released migration: add a new one. tests/fixtures/db_v1.sqlite was made
 # by migration 1 and must keep upgrading cleanly.
@@ -282,6 +301,8 @@ class Store:
                 raise StoreError(f"{self.path}: is a folder, not a database file")
             if not p.parent.exists():
                 raise StoreError(f"{self.path}: the folder {p.parent} does not exist")
+        if self.path != ":memory:":
+            private_file(self.path)
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
             self.db = sqlite_utils.Database(conn)

@@ -23,9 +23,17 @@ def test_every_shipped_flow_has_scripts(library):
     assert {f.id for f in library} <= scripted
 
 
+@pytest.fixture(scope="module")
+def safeguarding():
+    from bot.safeguarding import SafeguardingConfig
+
+    return SafeguardingConfig.load()
+
+
 @pytest.mark.parametrize("conv", CONVERSATIONS, ids=lambda c: f"{c.flow}:{c.name}")
-def test_scripted_conversation(conv, library):
-    outcome = play(conv, ServiceDriver.in_memory(library))
+def test_scripted_conversation(conv, library, safeguarding):
+    # with safeguarding on, as `restorative-bot test-flows` and the bot itself run them
+    outcome = play(conv, ServiceDriver.in_memory(library, safeguarding))
     assert outcome.ok, "\n".join(outcome.failures)
 
 

@@ -102,11 +102,16 @@ async def test_scale_buttons_edit_the_question_and_typed_answers_close_keyboards
     assert answers_of(h, 2)["good_enough"] == 8
 
 
-async def test_every_scripted_conversation_gives_the_same_answers_over_telegram(bot):
-    """Parity: flows/tests, played through Telegram with buttons, concurrently."""
+async def test_every_scripted_conversation_gives_the_same_answers_over_telegram(tmp_path, library):
+    """Parity: flows/tests, played through Telegram with buttons, concurrently, with
+    safeguarding on (some scripts disclose, then carry on or stop)."""
+    from bot.safeguarding import SafeguardingConfig
+
     convs, errors = load_scripts([DEFAULT_FLOWS / "tests"])
     assert convs and not errors
-    outcomes = await asyncio.gather(*(play_async(c, TelegramDriver(bot, 1000 + i)) for i, c in enumerate(convs)))
+    service = ConversationService(Store(tmp_path / "parity.db"), library, safeguarding=SafeguardingConfig.load())
+    async with running_bot(service) as bot:
+        outcomes = await asyncio.gather(*(play_async(c, TelegramDriver(bot, 1000 + i)) for i, c in enumerate(convs)))
     failures = [f"{o.conversation.flow}: {o.conversation.name}\n" + "\n".join(o.failures) for o in outcomes if not o.ok]
     assert not failures, "\n\n".join(failures)
 
@@ -337,10 +342,13 @@ def _free_port():
 
 async def test_serve_webhook_mode_checks_the_secret(tmp_path):
     port = _free_port()
+    secret = tmp_path / "webhook-secret"
+    secret.write_text("s3cret-value\n")
     async with FakeBotAPI() as fake:
         proc = await _serve(fake, tmp_path / "wh.db", "--webhook-url", f"http://127.0.0.1:{port}/tg", "--port", str(port),
-                            "--webhook-secret", "s3cret-value")
+                            "--webhook-secret-file", str(secret))
         try:
+            assert b"s3cret-value" not in Path(f"/proc/{proc.pid}/cmdline").read_bytes()
             await fake.wait_for(lambda: fake.webhook_url, 20)
             assert fake.webhook_url == f"http://127.0.0.1:{port}/tg"
             fake.inject_command(12, "/start")
@@ -355,6 +363,21 @@ async def test_serve_webhook_mode_checks_the_secret(tmp_path):
             proc.send_signal(signal.SIGTERM)
             _, err = await asyncio.wait_for(proc.communicate(), 20)
         assert "s3cret-value" not in err.decode() and TOKEN not in err.decode()
+
+
+def test_a_webhook_secret_on_the_command_line_is_refused(tmp_path):
+    """Finding 11: argv is readable by every user (ps); the secret comes from the environment or a file."""
+    import subprocess
+
+    config = tmp_path / "c.yaml"
+    config.write_text(f"safeguarding:\n  leads: [{LEAD}]\n")
+    env = {**os.environ, "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": f"http://127.0.0.1:{_free_port()}/bot"}
+    proc = subprocess.run([sys.executable, "-m", "bot", "serve", "--db", str(tmp_path / "x.db"), "--config", str(config),
+                           "--webhook-url", "https://example.org/tg", "--webhook-secret", "s3cret-value"],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "TELEGRAM_WEBHOOK_SECRET" in proc.stderr and "--webhook-secret-file" in proc.stderr
+    assert "s3cret-value" not in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_serve_without_a_safeguarding_lead_refuses_to_start(tmp_path):

@@ -46,19 +46,31 @@ class Session:
     answers: dict[str, Any] = field(default_factory=dict)  # every answer given, for defaults after /back
     history: list[str] = field(default_factory=list)  # the questions answered on the path taken
     hold: bool = False  # paused after a safeguarding response, until the person carries on or stops
+    # Messages due between questions (say steps, feedback on a choice) that a safeguarding
+    # response held back: shown when the person carries on. Plain {"text", "kind", "step_id"}.
+    held: list[dict] = field(default_factory=list)
+    # Text typed for a question the person saw before the bot moved on, waiting for them to
+    # say whether it answers the question now asked: {"text", "step"}.
+    pending: dict | None = None
 
     def to_json(self) -> dict:
         data = {"state": self.state, "answers": self.answers, "history": self.history}
         if self.hold:
             data["hold"] = True
+        if self.held:
+            data["held"] = self.held
+        if self.pending:
+            data["pending"] = self.pending
         return data
 
     @classmethod
     def from_json(cls, data: dict) -> "Session":
-        return cls(data["state"], dict(data.get("answers", {})), list(data.get("history", [])), bool(data.get("hold")))
+        return cls(data["state"], dict(data.get("answers", {})), list(data.get("history", [])), bool(data.get("hold")),
+                   [dict(h) for h in data.get("held", ())], dict(data["pending"]) if data.get("pending") else None)
 
     def copy(self) -> "Session":
-        return Session(self.state, dict(self.answers), list(self.history), self.hold)
+        return Session(self.state, dict(self.answers), list(self.history), self.hold, [dict(h) for h in self.held],
+                       dict(self.pending) if self.pending else None)
 
     def off_path(self) -> list[str]:
         """Answers given on a branch since abandoned with /back (not the question now asked)."""

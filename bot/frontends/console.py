@@ -42,6 +42,10 @@ class Console:
         for p in prompts:
             prefix = "! " if p.kind in ("error", "safeguarding") else ""
             self.say(prefix + p.plain())
+            if p.kind == "offer":  # no buttons here: say what to type to carry on or stop
+                self.say(msg("console.hold_hint"))
+            elif p.kind == "confirm":
+                self.say(msg("console.confirm_hint"))
             self.say()
 
     def choose_flow(self) -> str | None:

@@ -6,6 +6,8 @@ import csv
 import html
 import io
 import json
+import re
+import unicodedata
 
 from bot.store import Store
 
@@ -52,6 +54,65 @@ def transcript_data(store: Store, conversation_id: int) -> dict:
     }
 
 
+# -- making untrusted text safe to show ----------------------------------------------------
+# Answers, comments and names are typed by people; an export must show them exactly as words,
+# never let them add structure (a forged answer line, a fake heading, a link, HTML), never let
+# an invisible character reorder or hide what a reader sees, and never start a spreadsheet
+# formula.
+
+# Joiners stay: emoji sequences and Persian, Hindi and other scripts need them, and they
+# cannot reorder or hide text. Every other format or control character is shown by name.
+_KEEP = {"\n", "\t", "\u200c", "\u200d"}
+
+
+def visible(text: str) -> str:
+    """Invisible format and control characters (bidi overrides, zero-width spaces, ...) as [U+XXXX]."""
+    return "".join(f"[U+{ord(ch):04X}]" if ch not in _KEEP and unicodedata.category(ch) in ("Cf", "Cc", "Zl", "Zp")
+                   else ch for ch in text)
+
+
+_MD_INLINE = re.compile(r"([\\`*_\[\]|~])")
+_MD_LINE_START = re.compile(r"^(\s*\d*)([#>+=.)-])")
+
+
+def md_escape(text: str) -> str:
+    """One line of untrusted text as literal Markdown: no emphasis, links, images, code,
+    headings, lists or HTML (``<`` and ``&`` become entities). Line breaks become spaces:
+    use :func:`md_quote` for text of several lines."""
+    text = _MD_INLINE.sub(r"\\\1", visible(" ".join(text.splitlines())))
+    text = html.escape(text, quote=False)
+    return _MD_LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
+
+
+_IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def md_ident(text: str) -> str:
+    """A step id as written (the linter allows only a-z, 0-9 and _, which cannot make structure
+    inside a word); anything else escaped."""
+    return text if _IDENT.match(text or "") else md_escape(text or "")
+
+
+def md_quote(text: str | None, indent: str = "") -> list[str]:
+    """Untrusted text as a Markdown block quote, every line quoted and escaped."""
+    lines = (text or "").splitlines() or [""]
+    return [f"{indent}> {md_escape(line)}".rstrip() for line in lines]
+
+
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value) -> str:
+    """A cell a spreadsheet shows as text: never a formula (OWASP: prefix with ')."""
+    if value is None:
+        return ""
+    text = visible(str(value).replace("\r\n", "\n"))
+    bare = text.lstrip(" \u200c\u200d")
+    if text.startswith(_FORMULA) or bare.startswith(_FORMULA) or str(value).startswith(_FORMULA):
+        return "'" + text
+    return text
+
+
 def render(items: list[dict], fmt: str) -> str:
     if fmt == "json":
         return json.dumps(items if len(items) != 1 else items[0], indent=2, ensure_ascii=False) + "\n"
@@ -63,8 +124,9 @@ def render(items: list[dict], fmt: str) -> str:
         w.writerow(["conversation_id", "flow_id", "flow_version", "person", "time", "from", "kind", "step_id", "text", "flagged"])
         for d in items:
             for t in d["transcript"]:
-                w.writerow([d["conversation_id"], d["flow"]["id"], d["flow"]["version"], d["person"]["name"] or d["person"]["key"],
-                            t["time"], t["from"], t["kind"], t["step_id"] or "", t["text"], "yes" if t["flagged"] else ""])
+                w.writerow([d["conversation_id"], csv_cell(d["flow"]["id"]), d["flow"]["version"], csv_cell(_who(d)),
+                            csv_cell(t["time"]), t["from"], csv_cell(t["kind"]), csv_cell(t["step_id"]), csv_cell(t["text"]),
+                            "yes" if t["flagged"] else ""])
         return buf.getvalue()
     if fmt == "html":
         return _html(items)
@@ -83,31 +145,45 @@ def _who(d: dict) -> str:
 
 
 def _markdown(d: dict) -> str:
+    """Markdown where only this function makes structure: every answer, comment and line
+    people typed is a quoted, escaped block (see :func:`md_quote`)."""
+    e = md_escape
     out = [
-        f"# {d['flow']['title']} (version {d['flow']['version']})",
+        f"# {e(d['flow']['title'])} (version {d['flow']['version']})",
         "",
         f"- Conversation: {d['conversation_id']}",
-        f"- Who: {_who(d)}",
-        *([f"- Case: {d['case']}"] if d.get("case") else []),
+        f"- Who: {e(_who(d))}",
+        *([f"- Case: {e(d['case'])}"] if d.get("case") else []),
         f"- Started: {_when(d['started_at'])}",
-        f"- Status: {d['status']}" + (f", finished {_when(d['finished_at'])}" if d["finished_at"] else ""),
+        f"- Status: {e(d['status'])}" + (f", finished {_when(d['finished_at'])}" if d["finished_at"] else ""),
         "",
         "## Answers",
         "",
     ]
-    out += [f"- **{a['step_id']}**: {a['shown']}" + (f" (typed: “{a['raw']}”)" if a["raw"] not in (None, a["shown"]) else "")
-            for a in d["answers"]] or ["(no answers yet)"]
+    if not d["answers"]:
+        out.append("(no answers yet)")
+    for a in d["answers"]:
+        out.append(f"- **{md_ident(a['step_id'])}**:")
+        out += md_quote(a["shown"], "  ")
+        if a["raw"] not in (None, a["shown"]):
+            out.append("  >")
+            out.append("  > typed:")
+            out += md_quote(a["raw"], "  > ")
+        out.append("")
     if d.get("scores"):
-        out += ["", "## Scores", ""] + [f"- {k}: {v}" for k, v in d["scores"].items()]
+        out += ["", "## Scores", ""] + [f"- {md_ident(k)}: {e(str(v))}" for k, v in d["scores"].items()]
     if d.get("comments"):
-        out += ["", "## Comments", ""] + [
-            f"- {c['by']} ({_when(c['time'])})" + (f" on **{c['step_id']}**" if c["step_id"] else "") + f": {c['text']}"
-            for c in d["comments"]]
+        out += ["", "## Comments", ""]
+        for c in d["comments"]:
+            out.append(f"- {e(c['by'])} ({_when(c['time'])})" + (f" on **{md_ident(c['step_id'])}**" if c["step_id"] else "") + ":")
+            out += md_quote(c["text"], "  ")
+            out.append("")
     out += ["", "## Transcript", ""]
     for t in d["transcript"]:
         flag = " ⚠ **safeguarding flag**" if t["flagged"] else ""
-        text = t["text"].replace("\n", "  \n> ")
-        out.append(f"**{t['from']}** · {_when(t['time'])}{flag}  \n> {text}\n")
+        out.append(f"**{e(t['from'])}** · {_when(t['time'])}{flag}")
+        out += md_quote(t["text"])
+        out.append("")
     return "\n".join(out)
 
 
@@ -123,7 +199,9 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem} dt{font-we
 
 
 def _html(items: list[dict]) -> str:
-    e = html.escape
+    def e(text: str) -> str:
+        return html.escape(visible(text))
+
     parts = ["<!doctype html><html lang='en-GB'><head><meta charset='utf-8'>",
              "<title>restorative-bot transcripts</title><style>", _CSS, "</style></head><body>"]
     for i, d in enumerate(items):

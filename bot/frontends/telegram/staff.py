@@ -14,7 +14,7 @@ from telegram.ext import Application, CommandHandler, ContextTypes
 from bot import respondent as respondents
 from bot.access import Access, Refused
 from bot.messages import msg
-from bot.review.export import render
+from bot.review.export import md_escape, md_quote, render
 
 log = logging.getLogger("bot.telegram.staff")
 
@@ -196,9 +196,9 @@ class StaffCommands:
             return
         lines = [msg("staff.cases_title")]
         for r in rows:
-            lines.append(msg("staff.case_line", ref=r["ref"], n=r["conversations"],
+            lines.append(msg("staff.case_line", ref=md_escape(r["ref"]), n=r["conversations"],
                              last=(r["last_activity"] or r["created_at"])[:16].replace("T", " "),
-                             who=r["practitioner_name"] or r["practitioner_key"]))
+                             who=md_escape(r["practitioner_name"] or r["practitioner_key"])))
         await self._say(context, update, "\n".join(lines))
 
     async def on_case(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -215,7 +215,7 @@ class StaffCommands:
             if not c["shared"]:
                 scores = msg("staff.not_shared")
             lines.append(msg("staff.conversation_line", id=c["id"], flow=c["flow_id"], status=c["status"].replace("_", " "),
-                             who=c["display_name"] or c["person_key"], scores=scores))
+                             who=md_escape(c["display_name"] or c["person_key"]), scores=scores))
         if not rows:
             lines.append(msg("staff.case_empty"))
         await self._say(context, update, "\n".join(lines))
@@ -255,9 +255,9 @@ class StaffCommands:
             return
         await self._say(context, update, msg("staff.comment_saved", id=conv))
         if notify and notify.startswith("tg:"):
-            who = update.effective_user.first_name or "Your supervisor"
+            who = md_escape(update.effective_user.first_name or "Your supervisor")
             await self.fe.send_text(context.bot, int(notify[3:]),
-                                    msg("staff.comment_notice", who=who, id=conv, text=text))
+                                    msg("staff.comment_notice", who=who, id=conv, text="\n".join(md_quote(text))))
 
     async def on_review(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self.fe.person(update)

@@ -1,0 +1,196 @@
+"""Matching: find the lexicon's phrases and patterns in a normalised message.
+
+**Phrases** are matched word by word on the normalised words, comparing each word with
+   every run of a repeated letter squeezed to one. So "feel", "fel" and "feeeel" all match,
+   and "rapped" matches "raped" on purpose. Phrases are written in the same normalised form
+   as messages; they are normalised when loaded, so "I'm" in a phrase means "i am".
+   Phrase syntax: words separated by spaces;
+   ``a|b|c`` alternatives for one position (``_`` joins words inside an alternative:
+   ``the_game``); ``word*`` any word starting with "word" (at least 3 letters);
+   ``...`` up to ``max_gap`` (default 3) other words; ``$name`` the words of the set
+   ``sets.name`` in the YAML (a set member may itself be ``$other``, another set).
+
+**Patterns** are Python regular expressions searched in the normalised text (lower
+   case, single spaces, no punctuation). To keep every message fast, an unbounded
+   repeat (``*``, ``+``, ``{n,}``) may only repeat something that cannot match a space
+   (``\\w+`` is fine, ``.*`` and ``(?:\\w+ )*`` are refused at load time); use bounded
+   forms such as ``(?: \\w+){0,6}``.
+
+**Exclusions** (phrases, per concern) cancel one match of that concern only when the
+   matched words lie wholly inside the exclusion ("hit me up" cancels "hit me" there and
+   nowhere else). A message that also holds a real disclosure elsewhere is still flagged.
+   Write an exclusion as narrowly as you can: one that opens with a common word and a gap
+   ("then ... hit me", meant for "then it hit me") also swallows "then my dad hit me".
+"""
+
+from __future__ import annotations
+
+import bisect
+from typing import Any, Iterator
+
+from bot.safeguarding.normalise import _SQUEEZE
+from bot.safeguarding.tiers import Concern
+
+# A compiled phrase is a tuple of elements (gap_before, alternatives, singles, others); an
+# alternative is a tuple of (key, is_prefix) word tests on squeezed words. ``singles`` holds
+# the alternatives that are one plain word (a set, so "$victim" with 70 members costs one
+# lookup), ``others`` the multi-word and prefix ones, tried one by one.
+
+
+def _element(gap: int, alts: tuple) -> tuple:
+    singles = frozenset(a[0][0] for a in alts if len(a) == 1 and not a[0][1])
+    others = tuple(a for a in alts if len(a) != 1 or a[0][1])
+    return (gap, alts, singles, others)
+
+
+def _match(elems: tuple, k: int, j: int, keys: list[str], n: int) -> int:
+    """End (exclusive) of a match of elems[k:] starting at word j, or -1."""
+    if k == len(elems):
+        return j
+    gap, _alts, singles, others = elems[k]
+    stop = min(j + gap, n - 1)
+    p = j
+    while p <= stop:
+        if keys[p] in singles:
+            r = _match(elems, k + 1, p + 1, keys, n)
+            if r >= 0:
+                return r
+        for alt in others:
+            q = p
+            for key, is_prefix in alt:
+                if q >= n:
+                    break
+                t = keys[q]
+                if not (t.startswith(key) if is_prefix else t == key):
+                    break
+                q += 1
+            else:
+                r = _match(elems, k + 1, q, keys, n)
+                if r >= 0:
+                    return r
+        p += 1
+    return -1
+
+
+class _PhraseSet:
+    """Phrases indexed by the first word, so a message costs one dict lookup per word."""
+
+    def __init__(self) -> None:
+        self.exact: dict[str, list[tuple[tuple, Any]]] = {}
+        self.prefix: dict[str, list[tuple[str, tuple, Any]]] = {}
+        self.size = 0
+
+    def add(self, elems: tuple, payload: Any) -> None:
+        self.size += 1
+        # Words the phrase cannot match without: the smallest later position made only of
+        # one-word alternatives. A message holding none of them skips the phrase entirely.
+        pure = [e[2] for e in elems[1:] if not e[3] and e[2]]
+        need = min(pure, key=len) if pure else None
+        seen: set[tuple[str, bool]] = set()
+        for alt in elems[0][1]:
+            key, is_prefix = alt[0]
+            if (key, is_prefix) in seen:
+                continue
+            seen.add((key, is_prefix))
+            if is_prefix:
+                self.prefix.setdefault(key[:3], []).append((key, elems, payload, need))
+            else:
+                self.exact.setdefault(key, []).append((elems, payload, need))
+
+    def finditer(self, keys: list[str], skip: Any = ()) -> Iterator[tuple[int, int, Any]]:
+        """Every (start, end, payload) match; phrases whose ``payload[0]`` is in ``skip``
+        (a container the caller may fill while iterating) are not tried."""
+        n = len(keys)
+        exact, prefix = self.exact, self.prefix
+        present = frozenset(keys)
+        possible: dict[int, bool] = {}  # id(elems) -> its needed words occur in the message
+
+        def can(elems: tuple, need: frozenset | None) -> bool:
+            if need is None:
+                return True
+            ok = possible.get(id(elems))
+            if ok is None:
+                ok = possible[id(elems)] = not need.isdisjoint(present)
+            return ok
+
+        for i, k in enumerate(keys):
+            cands = exact.get(k)
+            if cands:
+                for elems, payload, need in cands:
+                    if (skip and payload[0] in skip) or not can(elems, need):
+                        continue
+                    end = _match(elems, 0, i, keys, n)
+                    if end >= 0:
+                        yield i, end, payload
+            if prefix:
+                pcands = prefix.get(k[:3])
+                if pcands:
+                    for pre, elems, payload, need in pcands:
+                        if not k.startswith(pre) or (skip and payload[0] in skip) or not can(elems, need):
+                            continue
+                        end = _match(elems, 0, i, keys, n)
+                        if end >= 0:
+                            yield i, end, payload
+
+
+class _Matching:
+    """The detection half of :class:`bot.safeguarding.lexicon.SafeguardingConfig`."""
+
+    def detect(self, text: str) -> list[Concern]:
+        """Possible disclosures in ``text``: at most one per concern, most serious first."""
+        if not text or not isinstance(text, str):
+            return []
+        words, spans = self._norm.analyse(text)
+        if not words:
+            return []
+        norm = " ".join(words)
+        keys = _SQUEEZE.sub(r"\1", norm).split(" ")
+        starts: list[int] = []
+        pos = 0
+        for w in words:
+            starts.append(pos)
+            pos += len(w) + 1
+
+        found: dict[int, tuple[int, int, str]] = {}  # concern index -> (first word, end word, rule)
+        excl_cache: dict[int, list[tuple[int, int]]] = {}
+
+        def excluded(ci: int, a: int, b: int) -> bool:
+            """Is the normalised span [a, b) wholly inside an exclusion of concern ci?"""
+            ex = self._exclusions[ci]
+            if ex is None:
+                return False
+            spans_ = excl_cache.get(ci)
+            if spans_ is None:
+                spans_ = [(starts[i], starts[j - 1] + len(words[j - 1])) for i, j, _r in ex.finditer(keys)]
+                excl_cache[ci] = spans_
+            return any(x <= a and b <= y for x, y in spans_)
+
+        for i, j, (ci, rule) in self._phrases.finditer(keys, found):
+            if ci in found:
+                continue
+            if excluded(ci, starts[i], starts[j - 1] + len(words[j - 1])):
+                continue
+            found[ci] = (i, j, rule)
+
+        for ci, pats in enumerate(self._patterns):
+            if ci in found or not pats:
+                continue
+            for rx, rule in pats:
+                for m in rx.finditer(norm):
+                    a, b = m.span()
+                    if a == b or excluded(ci, a, b):
+                        continue
+                    i = max(0, bisect.bisect_right(starts, a) - 1)
+                    j = max(i + 1, bisect.bisect_left(starts, b))
+                    found[ci] = (i, j, rule)
+                    break
+                if ci in found:
+                    break
+
+        result = []
+        for ci in sorted(found):
+            i, j, rule = found[ci]
+            a, b = spans[i][0], spans[j - 1][1]
+            fragment = text[a:b] if 0 <= a < b <= len(text) else " ".join(words[i:j])
+            result.append(Concern(self.severity[ci], self._labels[ci], fragment, rule))
+        return result

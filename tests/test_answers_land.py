@@ -1,0 +1,242 @@
+"""Answers land on the question the person saw (issue 10, item 4).
+
+- After a safeguarding response only carry on or stop leave the hold; anything else is kept
+  verbatim, screened again, and the choice is offered again; nothing is stored against a
+  question that has not been shown; messages due between questions are shown on carrying on.
+- Text typed for a question the person saw before the bot moved on is not applied to the
+  next question: they are asked whether it answers it.
+- An option's label, id or number typed at a choice, multi, yes/no or scale question is an
+  answer, not free text, and is not screened; any other text there still is.
+"""
+
+import pytest
+
+from bot.conversation import ConversationService
+from bot.engine.runner import Input
+from bot.messages import msg
+from bot.safeguarding import SafeguardingConfig
+from tests.conftest import flow_from
+
+DISCLOSURE = "Dad hits me when he has been drinking"
+
+
+@pytest.fixture(scope="module")
+def safeguarding():
+    return SafeguardingConfig.load()
+
+
+@pytest.fixture
+def sg(store, library, safeguarding):
+    return ConversationService(store, library, safeguarding=safeguarding)
+
+
+def answers(service, conv):
+    return {a["step_id"]: a["value"] for a in service.store.answers(conv)}
+
+
+def said(service, conv):
+    return [t["text"] for t in service.store.transcript(conv) if t["direction"] == "in"]
+
+
+def begin(service, flow_id, key="tg:1"):
+    me = service.person(key)
+    return me, service.start(me, flow_id).conversation_id
+
+
+# -- the safeguarding hold ------------------------------------------------------------------
+
+def test_im_not_sure_after_a_disclosure_is_kept_screened_again_and_answers_nothing(sg):
+    me, conv = begin(sg, "three-columns")
+    reply = sg.handle(me, Input.from_text(DISCLOSURE))
+    assert [p.kind for p in reply.prompts] == ["safeguarding", "offer"] and len(reply.alerts) == 1
+    assert answers(sg, conv) == {"worried_about": DISCLOSURE}  # the question they saw keeps their words
+
+    reply = sg.handle(me, Input.from_text("I'm not sure"))
+    assert [(p.kind, p.text) for p in reply.prompts] == [("offer", msg("hold.reask"))]
+    assert not reply.accepted and reply.alerts == []
+    assert answers(sg, conv) == {"worried_about": DISCLOSURE}
+    assert sg.store.conversation(conv).state == "working_well"
+    assert said(sg, conv)[-1] == "I'm not sure"  # verbatim in the transcript
+
+    # screened again: a second disclosure while on hold is a second alert, and still no answer
+    reply = sg.handle(me, Input.from_text("I'm not sure, he hit my sister too"))
+    assert [p.kind for p in reply.prompts] == ["safeguarding", "offer"] and len(reply.alerts) == 1
+    assert [a["words"] for a in sg.store.alerts()] == [DISCLOSURE, "I'm not sure, he hit my sister too"]
+    assert answers(sg, conv) == {"worried_about": DISCLOSURE}
+
+    reply = sg.handle(me, Input.from_text("carry on"))
+    assert [(p.kind, p.step_id) for p in reply.prompts] == [("question", "working_well")]
+    sg.handle(me, Input.from_text("Gran picks them up"))
+    assert answers(sg, conv) == {"worried_about": DISCLOSURE, "working_well": "Gran picks them up"}
+
+
+@pytest.mark.parametrize("choice, status", [
+    (Input.from_text("stop"), "cancelled"),
+    (Input.from_text("/cancel"), "cancelled"),
+    (Input("cancel"), "cancelled"),  # the "Stop for now" button
+    (Input.from_text("Carry on"), "in_progress"),
+    (Input.from_text("yes"), "in_progress"),
+    (Input("continue"), "in_progress"),  # the "Carry on" button
+])
+def test_only_carry_on_or_stop_leave_the_hold(sg, choice, status):
+    me, conv = begin(sg, "scaling-checkin")
+    sg.handle(me, Input.from_text("my dad hits me"))
+    for other in ("hmm", "7", "/back", "/skip", "/repeat", "/help"):
+        reply = sg.handle(me, Input.from_text(other))
+        assert [p.kind for p in reply.prompts] == ["offer"], other
+    assert answers(sg, conv) == {"best_hopes": "my dad hits me"}
+    reply = sg.handle(me, choice)
+    assert reply.status == status
+    assert answers(sg, conv) == {"best_hopes": "my dad hits me"}
+    if status == "in_progress":
+        assert [p.step_id for p in reply.prompts] == ["scale_now"]
+
+
+def test_messages_between_questions_are_shown_after_carrying_on(sg):
+    me, conv = begin(sg, "restorative-rehearsal")
+    for label in ("What happened?", "2", "realised"):
+        sg.handle(me, Input.from_text(label))
+    reply = sg.handle(me, Input.from_text("What happened? My dad hits me at home"))
+    assert [p.kind for p in reply.prompts] == ["safeguarding", "offer"]
+    assert sg.handle(me, Input.from_text("hmm")).prompts[0].kind == "offer"
+    reply = sg.handle(me, Input.from_text("carry on"))
+    assert [(p.kind, p.step_id) for p in reply.prompts] == [("message", "rephrase_model"), ("question", "confidence")]
+    assert reply.prompts[0].text.startswith("One way to ask it:")
+    # shown once: carrying on again only repeats the question
+    assert [p.step_id for p in sg.handle(me, Input("continue")).prompts] == ["confidence"]
+
+
+def test_a_disclosure_refused_as_an_answer_shows_no_error_after_carrying_on(sg):
+    me, conv = begin(sg, "scaling-checkin")
+    sg.handle(me, Input.from_text("We talk more"))
+    reply = sg.handle(me, Input.from_text("my dad hits me"))  # at the 0-10 scale: not a number
+    assert [p.kind for p in reply.prompts] == ["safeguarding", "offer"]
+    reply = sg.handle(me, Input.from_text("carry on"))
+    assert [(p.kind, p.step_id) for p in reply.prompts] == [("question", "scale_now")]
+    assert answers(sg, conv) == {"best_hopes": "We talk more"}
+
+
+# -- option labels are answers, not free text ---------------------------------------------
+
+@pytest.mark.parametrize("typed", ["Why did you push him?", "why did you push him", "why", "1"])
+def test_typing_an_options_label_id_or_number_raises_no_alert(sg, typed):
+    me, conv = begin(sg, "restorative-rehearsal")
+    reply = sg.handle(me, Input.from_text(typed))
+    assert reply.alerts == [] and sg.store.alerts() == []
+    assert reply.prompts[0].step_id == "opening_feedback"  # the teaching after the option is shown
+    assert answers(sg, conv) == {"opening": "why"}
+
+
+def test_the_same_words_at_a_text_question_still_alert(sg):
+    me, conv = begin(sg, "three-columns")
+    reply = sg.handle(me, Input.from_text("Why did you push him?"))
+    assert len(reply.alerts) == 1 and reply.prompts[0].kind == "safeguarding"
+
+
+def test_other_text_at_a_choice_question_is_still_screened(sg):
+    me, conv = begin(sg, "restorative-rehearsal")
+    reply = sg.handle(me, Input.from_text("he pushes me down the stairs"))
+    assert len(reply.alerts) == 1 and answers(sg, conv) == {}
+
+
+PICKS = flow_from("""
+id: picks
+version: 1
+title: Picks
+audience: family
+steps:
+  - id: who
+    ask: Who hit the ball?
+    type: multi
+    options: [{id: dad, label: Dad hit me}, {id: mum, label: Mum}]
+  - id: ok
+    ask: Are you OK?
+    type: yesno
+  - id: scale
+    ask: How safe?
+    type: scale
+""")
+
+
+def test_option_words_at_multi_yesno_and_scale_are_answers(tmp_path, safeguarding):
+    from bot.engine.library import FlowLibrary
+    from bot.store import Store
+
+    service = ConversationService(Store(tmp_path / "p.db"), FlowLibrary([PICKS]), safeguarding=safeguarding)
+    me, conv = begin(service, "picks")
+    assert safeguarding.detect("Dad hit me")  # alone, these words would alert
+    for typed in ("Dad hit me, Mum", "no", "3"):
+        assert service.handle(me, Input.from_text(typed)).alerts == [], typed
+    assert answers(service, conv) == {"who": ["dad", "mum"], "ok": False, "scale": 3}
+    assert service.store.alerts() == []
+
+
+# -- text typed for a question the person saw before the bot moved on -----------------------
+
+def test_a_retype_after_a_slow_reply_is_not_applied_to_the_next_question(sg):
+    me, conv = begin(sg, "three-columns")
+    saw = (conv, "worried_about")
+    assert sg.handle(me, Input.from_text("Missed school"), seen=saw).accepted
+    reply = sg.handle(me, Input.from_text("Missed school"), seen=saw)  # typed again before the reply came
+    assert not reply.accepted and [p.kind for p in reply.prompts] == ["confirm"]
+    assert reply.prompts[0].text == msg("answers.stale", text="Missed school", question="What's working well?")
+    assert answers(sg, conv) == {"worried_about": "Missed school"}
+    assert said(sg, conv)[-1] == "Missed school"
+    line = sg.store.transcript(conv)[-2]
+    assert (line["direction"], line["step_id"]) == ("in", "worried_about")  # kept against the question it was typed for
+
+    # "No": the question is asked again, nothing stored
+    reply = sg.handle(me, Input("discard"))
+    assert [(p.kind, p.step_id) for p in reply.prompts] == [("question", "working_well")]
+    assert answers(sg, conv) == {"worried_about": "Missed school"}
+    # a later answer, typed after seeing the question, is applied as usual
+    sg.handle(me, Input.from_text("Gran helps"), seen=(conv, "working_well"))
+    assert answers(sg, conv) == {"worried_about": "Missed school", "working_well": "Gran helps"}
+
+
+@pytest.mark.parametrize("yes", [Input("apply"), Input.from_text("yes")])
+def test_yes_applies_the_retyped_text_to_the_question_now_asked(sg, yes):
+    me, conv = begin(sg, "three-columns")
+    sg.handle(me, Input.from_text("Missed school"))
+    sg.handle(me, Input.from_text("His teacher is kind"), seen=(None, None))  # only known: not this question
+    reply = sg.handle(me, yes)
+    assert reply.accepted and reply.prompts[-1].step_id == "needs_to_happen"
+    assert answers(sg, conv) == {"worried_about": "Missed school", "working_well": "His teacher is kind"}
+
+
+def test_other_text_after_the_confirmation_answers_the_question_shown(sg):
+    me, conv = begin(sg, "three-columns")
+    sg.handle(me, Input.from_text("Missed school"))
+    sg.handle(me, Input.from_text("Missed school"), seen=(conv, "worried_about"))
+    reply = sg.handle(me, Input.from_text("Gran helps"), seen=(conv, "working_well"))
+    assert reply.accepted
+    assert answers(sg, conv) == {"worried_about": "Missed school", "working_well": "Gran helps"}
+    # a stale yes/no button after that changes nothing
+    reply = sg.handle(me, Input("apply"))
+    assert reply.closed and answers(sg, conv) == {"worried_about": "Missed school", "working_well": "Gran helps"}
+
+
+def test_a_disclosure_typed_for_an_earlier_question_alerts_but_answers_nothing(sg):
+    me, conv = begin(sg, "three-columns")
+    sg.handle(me, Input.from_text("Missed school"))
+    reply = sg.handle(me, Input.from_text(DISCLOSURE), seen=(conv, "worried_about"))
+    assert len(reply.alerts) == 1 and [p.kind for p in reply.prompts] == ["safeguarding", "offer"]
+    assert answers(sg, conv) == {"worried_about": "Missed school"}
+    reply = sg.handle(me, Input.from_text("carry on"))
+    assert [p.step_id for p in reply.prompts] == ["working_well"]
+
+
+def test_the_console_says_what_to_type_to_carry_on_or_stop(sg):
+    import io
+
+    from bot.frontends.console import Console
+
+    out = io.StringIO()
+    console = Console(sg, "console:kim", "Kim", stdin=io.StringIO("my dad hits me\nI'm not sure\ncarry on\n"), stdout=out)
+    assert console.run("scaling-checkin") == 0
+    text = out.getvalue()
+    hint = msg("console.hold_hint")
+    # after the offer, and again after the gentle re-ask
+    assert text.count(hint) == 2
+    assert text.index(msg("hold.reask")) < text.rindex(hint)
+    assert "where are things now?" in text.rsplit(hint, 1)[1]

@@ -1,0 +1,134 @@
+"""The blind safeguarding batches are frozen, well formed, and measured without leaking them.
+
+tests/safeguarding_blind/batch_*.yaml were written before any tuning, without reading the
+lexicon (issue 12, item 7). They are a measurement: tuning the lexicon on them would make the
+figures worthless, so each file's sha256 is pinned here. If you really must change a batch
+(never to make a figure better), write a NEW batch instead.
+"""
+
+import hashlib
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BLIND = ROOT / "tests" / "safeguarding_blind"
+
+PINNED = {
+    "batch_a.yaml": "abb76df5e696b61b0f3400d63bf9fc47fea73b6b206769eb878c70e7e84087be",
+    "batch_b.yaml": "4091fbe5c8502dcd79754391294b1739bcbade771b87f83cda8808680aacb3e4",
+}
+DIFFICULTIES = {"explicit", "indirect", "euphemism"}
+SPEAKERS = {"child", "young_person", "adult"}
+TIERS = {"alert", "review"}
+
+
+def _measure():
+    spec = importlib.util.spec_from_file_location("measure_safeguarding", ROOT / "scripts" / "measure_safeguarding.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_batch_is_pinned():
+    assert sorted(p.name for p in BLIND.glob("batch_*.yaml")) == sorted(PINNED)
+
+
+@pytest.mark.parametrize("name", sorted(PINNED))
+def test_batch_is_unchanged(name):
+    digest = hashlib.sha256((BLIND / name).read_bytes()).hexdigest()
+    assert digest == PINNED[name], (
+        f"{name} changed: the blind batches are frozen measurements written before tuning. "
+        "Do not edit them (and never to improve a figure); write a new batch instead."
+    )
+
+
+@pytest.mark.parametrize("name", sorted(PINNED))
+def test_batch_says_how_and_when_it_was_written(name):
+    header = [line for line in (BLIND / name).read_text(encoding="utf-8").splitlines() if line.startswith("#")]
+    text = " ".join(header)
+    assert "BEFORE any tuning" in text and "WITHOUT opening" in text and "2026-11-30" in text
+
+
+@pytest.mark.parametrize("name", sorted(PINNED))
+def test_batch_is_well_formed(name):
+    data = yaml.safe_load((BLIND / name).read_text(encoding="utf-8"))
+    assert set(data) == {"disclosures", "ordinary"}
+    assert len(data["disclosures"]) >= 110 and len(data["ordinary"]) >= 110
+    for item in data["disclosures"]:
+        assert set(item) == {"text", "concern", "difficulty", "speaker", "tier"}, item
+        assert item["difficulty"] in DIFFICULTIES and item["speaker"] in SPEAKERS and item["tier"] in TIERS, item
+        assert isinstance(item["text"], str) and item["text"].strip() and "\n" not in item["text"]
+    for item in data["ordinary"]:
+        assert set(item) == {"text", "kind", "speaker"}, item
+        assert item["speaker"] in SPEAKERS, item
+        assert isinstance(item["text"], str) and item["text"].strip() and "\n" not in item["text"]
+    texts = [i["text"] for part in ("disclosures", "ordinary") for i in data[part]]
+    assert len(texts) == len(set(texts)), "a sentence appears twice"
+
+
+def test_summary_figures_are_counted_exactly():
+    m = _measure()
+    batch = {
+        "name": "t",
+        "disclosures": [
+            {"text": "d1", "concern": "x", "difficulty": "explicit", "speaker": "child", "tier": "alert"},
+            {"text": "d2", "concern": "x", "difficulty": "indirect", "speaker": "adult", "tier": "review"},
+            {"text": "d3", "concern": "y", "difficulty": "indirect", "speaker": "adult", "tier": "alert"},
+            {"text": "d4", "concern": "y", "difficulty": "euphemism", "speaker": "child", "tier": "alert"},
+        ],
+        "ordinary": [
+            {"text": "o1", "kind": "idiom", "speaker": "child"},
+            {"text": "o2", "kind": "idiom", "speaker": "child"},
+            {"text": "o3", "kind": "sport", "speaker": "adult"},
+        ],
+    }
+    tiers = {"d1": "alert", "d2": "review", "d3": "review", "d4": None, "o1": "alert", "o2": "review", "o3": None}
+    s = m.summarise(batch, tiers)
+    assert s == {
+        "batch": "t", "disclosures": 4, "flagged": 3, "alert": 1, "at_expected_tier": 2,
+        "ordinary": 3, "ordinary_alerted": 1, "ordinary_review": 1,
+        "by": {
+            "concern": {"x": {"n": 2, "flagged": 2, "alert": 1}, "y": {"n": 2, "flagged": 1, "alert": 0}},
+            "difficulty": {"euphemism": {"n": 1, "flagged": 0, "alert": 0},
+                           "explicit": {"n": 1, "flagged": 1, "alert": 1},
+                           "indirect": {"n": 2, "flagged": 2, "alert": 0}},
+            "speaker": {"adult": {"n": 2, "flagged": 2, "alert": 0}, "child": {"n": 2, "flagged": 1, "alert": 1}},
+            "kind": {"idiom": {"n": 2, "alerted": 1, "review": 1}, "sport": {"n": 1, "alerted": 0, "review": 0}},
+        },
+    }
+
+
+def test_python_detector_treats_a_concern_without_tier_as_alert(monkeypatch):
+    m = _measure()
+
+    class Untiered:
+        concern = "x"
+
+    class Review:
+        concern = "y"
+        tier = "review"
+
+    fake = {"a": [Untiered()], "b": [Review()], "c": [], "d": [Review(), Untiered()]}
+    import bot.safeguarding
+
+    monkeypatch.setattr(bot.safeguarding, "detect", lambda text: fake[text])
+    assert m.tiers_python(["a", "b", "c", "d"], []) == ["alert", "review", None, "alert"]
+
+
+@pytest.mark.parametrize("fmt", [[], ["--json"]])
+def test_measurement_prints_no_sentence_unless_asked(capsys, fmt):
+    m = _measure()
+    assert m.main(["--detector", "python", *fmt]) == 0
+    out = capsys.readouterr().out
+    texts = [i["text"] for p in sorted(BLIND.glob("batch_*.yaml"))
+             for part in ("disclosures", "ordinary") for i in yaml.safe_load(p.read_text(encoding="utf-8"))[part]]
+    leaked = [t for t in texts if t in out]
+    assert leaked == []
+    assert "batch_a" in out and "batch_b" in out and "all batches" in out
+    if fmt:
+        doc = json.loads(out)
+        assert [b["batch"] for b in doc["batches"]] == ["batch_a", "batch_b", "all batches"]
