@@ -118,6 +118,10 @@ class Access:
             row = self.store.person_by_key(target)
             changed = bool(row) and self.store.revoke_role(row["id"], role)
             self.store.audit(actor or "cli", "role.revoke", target, role)
+            if row and role == "practitioner":
+                # Their links stop working with their role; their cases wait for `case reassign`.
+                for invite_id in self.store.withdraw_invites_of(row["id"]):
+                    self.store.audit(actor or "cli", "invite.revoke", f"invite:{invite_id}", "role revoked")
             return changed
 
     def team_add(self, actor: str | None, supervisor: str, practitioner: str) -> bool:
@@ -127,6 +131,40 @@ class Access:
             changed = self.store.add_team(self.pid(supervisor), self.pid(practitioner))
             self.store.audit(actor or "cli", "team.add", supervisor, practitioner)
             return changed
+
+    def reassign(self, actor: str | None, ref: str, to: str, from_: str | None = None) -> dict:
+        """Move the case ``ref`` (held by ``from_`` if several practitioners use that
+        reference) to the practitioner ``to``, with its open invitations; audited.
+
+        The CLI (actor None), an admin, or a supervisor of both practitioners may."""
+        with self._tx():
+            cases = self.store.cases_by_ref(ref)
+            if from_ is not None:
+                holder = self.store.person_by_key(from_)
+                cases = [c for c in cases if holder and c["practitioner_id"] == holder["id"]]
+            if actor is not None and not self.has(actor, "admin"):
+                me = self.store.person_by_key(actor)
+                mine = me is not None and "supervisor" in self.store.roles_of(me["id"])
+                cases = [c for c in cases if mine and self.store.supervises(me["id"], c["practitioner_id"])]
+            if not cases:
+                raise Refused("refused", audit=(actor or "cli", "case.reassign.refused", f"case:{ref}", to))
+            if len(cases) > 1:
+                raise ValueError(f"more than one practitioner has a case {ref}; say whose it is with --from ID")
+            target = self.store.person_by_key(to)
+            if target is None or "practitioner" not in self.store.roles_of(target["id"]):
+                raise ValueError(f"{to.removeprefix('tg:')} is not a practitioner; grant the role first")
+            if actor is not None and not self.has(actor, "admin") and not self.store.supervises(
+                    self.store.person_by_key(actor)["id"], target["id"]):
+                raise Refused("refused", audit=(actor, "case.reassign.refused", f"case:{ref}", to))
+            case = cases[0]
+            if case["practitioner_id"] == target["id"]:
+                raise ValueError(f"case {ref} is already held by {to.removeprefix('tg:')}")
+            if self.store.case(target["id"], ref) is not None:
+                raise ValueError(f"{to.removeprefix('tg:')} already has a case called {ref}; the references must differ")
+            old = self.store.get_person(case["practitioner_id"])
+            self.store.reassign_case(case["id"], target["id"])
+            self.store.audit(actor or "cli", "case.reassign", f"case:{ref}", f"{old['key']} -> {to}")
+            return {"ref": ref, "from": old["key"], "to": to}
 
     # -- what a person may start ---------------------------------------------------------
     def startable_flows(self, key: str):
@@ -214,14 +252,54 @@ class Access:
             self.store.audit(actor, "invite.revoke", f"invite:{invite_id}")
             return done
 
+    def invite_id_of(self, code_or_id: str) -> int | None:
+        """An invitation named by its number or by its code (as in the link); None if neither."""
+        value = code_or_id.strip().rsplit("start=", 1)[-1]
+        if value.lstrip("#").isdigit() and len(value) < 16:
+            return int(value.lstrip("#"))
+        inv = self.store.invite_by_hash(_hash(value)) if value else None
+        return inv["id"] if inv else None
+
+    def revoke_invite_by(self, actor: str | None, code_or_id: str) -> int:
+        """Withdraw a link by its code or number: the CLI (actor None), an admin, or the
+        practitioner who made it. Returns the invitation's number; Refused otherwise."""
+        invite_id = self.invite_id_of(code_or_id)
+        if invite_id is None:
+            with self._tx():
+                raise Refused("refused", audit=(actor or "cli", "invite.revoke.refused", "invite:?"))
+        if actor is None:
+            with self._tx():
+                if self.store.invite(invite_id) is None:
+                    raise Refused("refused", audit=("cli", "invite.revoke.refused", f"invite:{invite_id}"))
+                if not self.store.revoke_invite(invite_id):
+                    raise ValueError(f"invitation {invite_id} was already used or withdrawn")
+                self.store.audit("cli", "invite.revoke", f"invite:{invite_id}")
+            return invite_id
+        if not self.revoke_invite(actor, invite_id):
+            raise ValueError(f"invitation {invite_id} was already used or withdrawn")
+        return invite_id
+
+    def invites(self, actor: str | None, open_only: bool = False) -> list[dict]:
+        """Invitations: all of them for the CLI and admins, a practitioner's own otherwise."""
+        with self._tx():
+            if actor is None or self.has(actor, "admin"):
+                return self.store.invites(open_only=open_only)
+            if not self.has(actor, "practitioner"):
+                raise Refused("refused", audit=(actor, "invite.list.refused"))
+            return self.store.invites(self.pid(actor), open_only=open_only)
+
     def open_invite(self, person: str, code: str) -> InviteView:
-        """Someone opened a deep link: check the code and say who invited them."""
+        """Someone opened a deep link: check the code and say who invited them.
+
+        The first person to open a link holds it: anyone opening it later is refused with
+        reason 'taken', which the frontend words exactly like an unknown code."""
         with self._tx():
             inv = self.store.invite_by_hash(_hash(code)) if code else None
-            reason = self._invalid(inv)
+            pid = self.pid(person)
+            reason = "taken" if inv is not None and inv["opened_by"] not in (None, pid) else self._invalid(inv)
             if reason:
                 raise Refused(reason, audit=(person, f"invite.open.{reason}", f"invite:{inv['id']}" if inv else "invite:?"))
-            self.store.open_invite(inv["id"], self.pid(person))
+            self.store.open_invite(inv["id"], pid)
             self.store.audit(person, "invite.open", f"invite:{inv['id']}")
             return self._view(inv)
 
@@ -234,6 +312,8 @@ class Access:
             return "used"
         if inv["expires_at"] < _iso(_now()):
             return "expired"
+        if "practitioner" not in self.store.roles_of(inv["practitioner_id"]):
+            return "revoked"  # the inviting practitioner no longer holds the role
         return None
 
     def _view(self, inv: dict) -> InviteView:
@@ -262,7 +342,12 @@ class Access:
         with self._tx():
             inv = self.store.invite(invite_id)
             pid = self.pid(person)
-            reason = self._invalid(inv) or (None if inv["opened_by"] == pid else "not-opened")
+            # Only the person who opened the link may consent; to anyone else every id is
+            # "unknown", so a forged button cannot tell used, revoked or expired links apart.
+            if inv is None or inv["opened_by"] != pid:
+                raise Refused("unknown" if inv is None else "not-opened",
+                              audit=(person, "invite.use.refused", f"invite:{invite_id}"))
+            reason = self._invalid(inv)
             if reason:
                 raise Refused(reason, audit=(person, f"invite.use.{reason}", f"invite:{invite_id}"))
             flow = self.library.get(inv["flow_id"])

@@ -394,7 +394,22 @@ def team_add(supervisor_id: str, practitioner_id: str, db: str | None) -> None:
     click.echo(f"{supervisor_id} now supervises {practitioner_id}")
 
 
-@main.command()
+class _InviteGroup(click.Group):
+    """`invite FLOW --case REF ...` makes a link (as before); `invite list` and `invite
+    revoke CODE|ID` manage them: a first word that is not a subcommand means `create`."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = ["create", *args]
+        return super().parse_args(ctx, args)
+
+
+@main.group(cls=_InviteGroup)
+def invite() -> None:
+    """Invitation links: make one (invite FLOW --case REF --practitioner ID), list, revoke."""
+
+
+@invite.command("create")
 @click.argument("flow")
 @click.option("--case", "case_ref", required=True, help="The case reference, e.g. FGC-2041 (no names).")
 @click.option("--practitioner", required=True, help="The inviting practitioner's Telegram user id.")
@@ -402,9 +417,14 @@ def team_add(supervisor_id: str, practitioner_id: str, db: str | None) -> None:
               help="The bot's @username, for the link (env TELEGRAM_BOT_USERNAME).")
 @click.option("--db", type=click.Path(), help=DB_HELP)
 @click.option("--config", "config_path", type=click.Path(), help=CONFIG_HELP)
+<<<<<<< HEAD
 @click.option("--for", "for_", metavar="RESPONDENT", help=RESPONDENT_HELP + " Without it, they are asked.")
 def invite(flow: str, case_ref: str, practitioner: str, bot_username: str, db: str | None, config_path: str | None,
            for_: str | None) -> None:
+=======
+def invite_create(flow: str, case_ref: str, practitioner: str, bot_username: str, db: str | None,
+                  config_path: str | None) -> None:
+>>>>>>> main
     """Make a single-use invitation link to FLOW in a case."""
     from bot.access import Refused
 
@@ -418,6 +438,60 @@ def invite(flow: str, case_ref: str, practitioner: str, bot_username: str, db: s
         _fail(str(exc))
     click.echo(f"https://t.me/{bot_username.lstrip('@')}?start={code}")
     click.echo(f"invitation {invite_id}, expires in {access.config.invite_expiry_days:g} days", err=True)
+
+
+@invite.command("list")
+@click.option("--open", "open_only", is_flag=True, help="Only links that still work (not used, withdrawn or expired).")
+@click.option("--db", type=click.Path(), help=DB_HELP)
+def invite_list(open_only: bool, db: str | None) -> None:
+    """List invitations (never their codes: only a hash is stored)."""
+    rows = _access(db).invites(None, open_only=open_only)
+    if not rows:
+        click.echo("No open invitations." if open_only else "No invitations.")
+    for r in rows:
+        state = ("used " + r["used_at"][:16] if r["used_at"] else "withdrawn " + r["revoked_at"][:16] if r["revoked_at"]
+                 else "opened, waiting for consent" if r["opened_by"] else "open")
+        click.echo(f"#{r['id']:<5} {r['flow_id']:<24} case {r['case_ref']:<14} by {r['practitioner_key']:<14}"
+                   f" expires {r['expires_at'][:16]}  {state}")
+
+
+@invite.command("revoke")
+@click.argument("code_or_id", metavar="CODE|ID")
+@click.option("--db", type=click.Path(), help=DB_HELP)
+def invite_revoke(code_or_id: str, db: str | None) -> None:
+    """Withdraw a link, by its code (the part after start=) or its number from `invite list`."""
+    from bot.access import Refused
+
+    try:
+        invite_id = _access(db).revoke_invite_by(None, code_or_id)
+    except Refused:
+        _fail(f"no invitation {code_or_id}; see restorative-bot invite list")
+    except ValueError as exc:
+        _fail(str(exc))
+    click.echo(f"invitation {invite_id} withdrawn: the link no longer works")
+
+
+@main.group()
+def case() -> None:
+    """Cases: move one to another practitioner."""
+
+
+@case.command("reassign")
+@click.argument("ref")
+@click.option("--to", "to", required=True, help="Telegram user id of the practitioner taking the case over.")
+@click.option("--from", "from_", help="Telegram user id of the practitioner holding it, if several use REF.")
+@click.option("--db", type=click.Path(), help=DB_HELP)
+def case_reassign(ref: str, to: str, from_: str | None, db: str | None) -> None:
+    """Move case REF, with its open invitations, to another practitioner (audited)."""
+    from bot.access import Refused
+
+    try:
+        done = _access(db).reassign(None, ref, _who(to), _who(from_) if from_ else None)
+    except Refused:
+        _fail(f"no case {ref}" + (f" held by {from_}" if from_ else "") + "; see restorative-bot audit or the /cases command")
+    except ValueError as exc:
+        _fail(str(exc))
+    click.echo(f"case {ref} moved from {done['from'].removeprefix('tg:')} to {done['to'].removeprefix('tg:')}")
 
 
 @main.command()
@@ -444,6 +518,33 @@ def alerts(open_only: bool, db: str | None) -> None:
         state = f"acknowledged {a['acknowledged_at']} by {a['acknowledged_by']}" if a["acknowledged_at"] else "OPEN"
         who = a["display_name"] or a["person_key"]
         click.echo(f"#{a['id']}  {a['created_at']}  {state}\n    {who} · {a['flow_id'] or '-'} · conversation {a['conversation_id']} · {a['concern']}\n    “{a['words']}”")
+
+
+@main.group("safeguarding")
+def safeguarding_group() -> None:
+    """Safeguarding tools for leads: try words against the lexicon."""
+
+
+@safeguarding_group.command("check")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per input line: text, tier, concerns, matched.")
+@click.option("--lexicon", "lexicon", multiple=True, type=click.Path(),
+              help="Override lexicon file merged on the packaged one (repeatable; later files win).")
+@click.option("--score", type=click.IntRange(0, 10), default=None,
+              help="Check as if the person's latest 0-10 scale answer were this (a low score can raise review to alert).")
+def safeguarding_check(as_json: bool, lexicon: tuple[str, ...], score: int | None) -> None:
+    """Read lines on standard input; print each line's tier (alert, review or -), concerns and matched words."""
+    from bot.safeguarding.check import run
+
+    config = _safeguarding(lexicon)
+    stdin = sys.stdin.buffer
+    stdout = sys.stdout.buffer
+    try:
+        run(config, stdin, stdout, as_json=as_json, context={"score": score} if score is not None else None,
+            flush_each=stdin.isatty())
+    except BrokenPipeError:  # e.g. piped into head: stop quietly, without a traceback at exit
+        os._exit(0)
+    except KeyboardInterrupt:
+        sys.exit(130)
 
 
 if __name__ == "__main__":

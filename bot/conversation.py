@@ -412,13 +412,31 @@ class ConversationService:
         for p in prompts:
             self.store.add_line(conv_id, "out", p.plain(), kind=p.kind, step_id=p.step_id)
 
+    #: Words kept on one alert from a person without a role (a flood cannot grow it further).
+    ALERT_WORDS_MAX = 20_000
+
     def _alert(self, conv_id: int | None, person_id: int, concerns: list, words: str, line_id: int | None,
                practice: bool = False) -> int:
-        first_due = now()  # due at once (a practice alert is never due: it goes to nobody)
-        return self.store.add_alert(
-            conversation_id=conv_id, person_id=person_id, transcript_id=line_id,
-            concern=",".join(c.concern for c in concerns), words=words, next_notify_at=first_due, practice=practice,
-        )
+        """Record a possible disclosure: at most one open alert per person. Later words are
+        added to it, with the time, and notified once more at once; for a person without a
+        role (anyone can write to the bot) the next reminder carries them instead. A
+        practice alert (a trial, not a case) is recorded the same way but is never due."""
+        concern = ",".join(c.concern for c in concerns)
+        open_ = self.store.open_alert_of(person_id, practice)
+        if open_ is None:
+            return self.store.add_alert(conversation_id=conv_id, person_id=person_id, transcript_id=line_id,
+                                        concern=concern, words=words, next_notify_at=now(),  # due at once
+                                        practice=practice)
+        known = bool(self.store.roles_of(person_id))
+        merged = ",".join(dict.fromkeys(open_["concern"].split(",") + concern.split(",")))
+        text = open_["words"]
+        if known or len(text) < self.ALERT_WORDS_MAX:
+            text = f"{text}\n[{now()[11:19]} UTC] {words}"
+            if not known:
+                text = text[:self.ALERT_WORDS_MAX]
+        self.store.add_to_alert(open_["id"], concern=merged, words=text, conversation_id=conv_id,
+                                transcript_id=line_id, next_notify_at=now() if known and not practice else None)
+        return open_["id"]
 
     # The help shown follows who is answering, not the flow's audience.
     _RESPONSE_FOR = {"child": "child", "young_person": "child", "adult": "family", "practitioner": "practitioner"}
@@ -456,7 +474,13 @@ class ConversationService:
 
     def _safeguard_outside(self, person_id: int, conv: Conversation | None, concerns: list, words: str,
                            input_key: str | None) -> Reply:
-        """A disclosure typed outside any open conversation (none started, or it ended)."""
+        """A disclosure typed outside any open conversation (none started, or it ended).
+
+        It belongs with the person's latest conversation, open or not: the words go into
+        that transcript (flagged) and the alert into its case, so the practitioner holding
+        the case is alerted and may acknowledge it."""
+        if conv is None:
+            conv = self.store.latest_conversation(person_id)
         conv_id = conv.id if conv is not None else None
         line_id = None
         if conv_id is not None:

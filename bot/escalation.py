@@ -4,40 +4,63 @@ The schedule lives in the store (``alerts.next_notify_at``), never in memory, so
 between a disclosure and its acknowledgement changes nothing: the next pass finds the
 alert due and sends it again. Frontends call :meth:`Escalation.due` and send what it
 returns; this module decides nothing about transport.
+
+Flood-proofing (anyone can write to the bot, and Telegram delivers about one message a
+second to one chat, so every extra message to a lead delays the next real alert):
+
+- one open alert per person (the service adds later words to it);
+- a first notice, or new words on an alert, is one message per alert; reminders go to
+  each recipient as one digest, however many alerts are waiting;
+- alerts from people with a role or a case go first;
+- first notices for people without a role: the first always goes at once, and at most
+  ``flood_individual`` more in ``flood_window``; beyond that they wait (at most
+  ``flood_window``) and go together as one digest. None is ever dropped.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
+from bot.messages import msg
 from bot.store import Store
 from bot.store import iso as _iso
 
 
 @dataclass
 class Notice:
-    alert_id: int
+    alert_ids: list[int]
     recipients: list[str]  # person keys, e.g. 'tg:12345'
     text: str
     repeat: bool  # a reminder (not the first notice)
+    digest: bool = False
+    known: bool = field(default=True)
+
+    @property
+    def alert_id(self) -> int:
+        return self.alert_ids[0]
 
 
 class Escalation:
     def __init__(self, store: Store, safeguarding, *, leads: list[int], repeat_minutes: float = 15.0,
-                 ack_command: str = "/ack"):
+                 ack_command: str = "/ack", flood_individual: int = 3, flood_window_seconds: float = 60.0):
         self.store = store
         self.safeguarding = safeguarding
         self.leads = [f"tg:{i}" for i in leads]
         self.repeat = timedelta(minutes=repeat_minutes)
         self.ack_command = ack_command
+        self.flood_individual = flood_individual
+        self.flood_window = timedelta(seconds=flood_window_seconds)
+        self._unknown_sent: deque[datetime] = deque()  # first notices sent alone for people without a role
+        self._held_since: datetime | None = None  # first unknown notice held back by the limit
 
     def is_lead(self, person_key: str) -> bool:
         return person_key in self.leads
 
     def recipients(self, alert: dict) -> list[str]:
-        """The practitioner holding the case (if any) and every lead, for the first notice
-        and for each reminder alike (the practitioner may not have seen the first)."""
+        """The practitioner holding the case (while they hold the role) and every lead, for
+        the first notice and for each reminder alike (the practitioner may not have seen the first)."""
         keys: list[str] = []
         practitioner = self.store.alert_practitioner_key(alert["id"])
         if practitioner:
@@ -45,44 +68,114 @@ class Escalation:
         keys.extend(k for k in self.leads if k not in keys)
         return keys
 
+    def _who(self, alert: dict) -> str:
+        return alert.get("display_name") or alert.get("person_key") or "someone"
+
+    def _concern(self, alert: dict) -> str:
+        return ", ".join(self.safeguarding.concerns.get(c, c) for c in alert["concern"].split(","))
+
     def text(self, alert: dict, repeat: bool) -> str:
-        who = alert.get("display_name") or alert.get("person_key") or "someone"
-        concern = ", ".join(self.safeguarding.concerns.get(c, c) for c in alert["concern"].split(","))
         body = self.safeguarding.alert_text(
-            person=who, flow=alert.get("flow_id") or "(no conversation)", concern=concern, words=alert["words"],
-            time=alert["created_at"], ack_command=f"{self.ack_command} {alert['id']}",
+            person=self._who(alert), flow=alert.get("flow_id") or "(no conversation)", concern=self._concern(alert),
+            words=alert["words"], time=alert["created_at"], ack_command=f"{self.ack_command} {alert['id']}",
         )
-        if repeat:
+        if alert.get("update_count", 0) > alert.get("notified_updates", 0) and alert.get("notify_count", 0) > 0:
+            body = f"{msg('alerts.updated', n=alert['update_count'])}\n\n{body}"
+        elif repeat:
             body = f"REMINDER (sent {alert['notify_count'] + 1} times, not yet acknowledged)\n\n{body}"
         return body
 
+    def digest_text(self, alerts: list[dict], repeat: bool) -> str:
+        lines = [msg("alerts.digest_reminder" if repeat else "alerts.digest_new", n=len(alerts))]
+        for a in alerts:
+            words = " ".join(a["words"].split())
+            lines.append(msg("alerts.digest_line", id=a["id"], who=self._who(a), concern=self._concern(a),
+                             words=words if len(words) <= 200 else words[:199] + "…",
+                             ack=f"{self.ack_command} {a['id']}"))
+        lines.append(msg("alerts.digest_footer", ack=self.ack_command))
+        return "\n\n".join(lines)
+
     def due(self, now: datetime | None = None) -> list[Notice]:
         now = now or datetime.now(timezone.utc)
-        notices = []
-        for alert in self.store.due_alerts(_iso(now)):
-            full = self.store.alert_detail(alert["id"])
-            repeat = alert["notify_count"] > 0
-            notices.append(Notice(alert["id"], self.recipients(full), self.text(full, repeat), repeat))
+        rows = self.store.due_alerts(_iso(now))
+        fresh, reminders = [], []
+        for row in rows:
+            full = self.store.alert_detail(row["id"])
+            full["known"] = bool(row["known"])
+            new_words = full["update_count"] > full["notified_updates"]
+            (fresh if full["notify_count"] == 0 or new_words else reminders).append(full)
+        fresh.sort(key=lambda a: (not a["known"], a["id"]))  # people with a role or a case first
+        notices: list[Notice] = []
+        held: list[dict] = []
+        while self._unknown_sent and now - self._unknown_sent[0] > self.flood_window:
+            self._unknown_sent.popleft()
+        for alert in fresh:
+            first_unknown = not alert["known"] and alert["notify_count"] == 0
+            if first_unknown and (self._held_since is not None or held
+                                  or len(self._unknown_sent) > self.flood_individual):
+                held.append(alert)
+                continue
+            if first_unknown:
+                self._unknown_sent.append(now)
+            notices.append(Notice([alert["id"]], self.recipients(alert), self.text(alert, False), False,
+                                  known=alert["known"]))
+        if held:
+            self._held_since = self._held_since or now
+            if now - self._held_since >= self.flood_window:  # the flood digest: every held alert, once
+                notices.extend(self._digests(held, repeat=False))
+                self._held_since = None
+        else:
+            self._held_since = None
+        notices.extend(self._digests(reminders, repeat=True))
         return notices
 
-    def sent(self, alert_id: int, now: datetime | None = None) -> None:
+    def _digests(self, alerts: list[dict], *, repeat: bool) -> list[Notice]:
+        """One message per recipient listing every alert they are to hear about (recipients
+        hearing about the same alerts share one notice)."""
+        by_recipient: dict[str, list[dict]] = {}
+        for alert in alerts:
+            for key in self.recipients(alert):
+                by_recipient.setdefault(key, []).append(alert)
+        groups: dict[tuple[int, ...], list[str]] = {}
+        for key, mine in by_recipient.items():
+            groups.setdefault(tuple(a["id"] for a in mine), []).append(key)
+        by_id = {a["id"]: a for a in alerts}
+        notices = []
+        for ids, keys in groups.items():
+            mine = [by_id[i] for i in ids]
+            text = self.text(mine[0], repeat) if len(mine) == 1 else self.digest_text(mine, repeat)
+            notices.append(Notice(list(ids), keys, text, repeat, digest=len(mine) > 1,
+                                  known=all(a["known"] for a in mine)))
+        return notices
+
+    def sent(self, alert_ids, now: datetime | None = None) -> None:
         """The notice went out: schedule the next reminder (cleared by acknowledgement)."""
         now = now or datetime.now(timezone.utc)
+        if isinstance(alert_ids, int):
+            alert_ids = [alert_ids]
         with self.store.transaction():
-            self.store.mark_alert_notified(alert_id, _iso(now + self.repeat))
+            for alert_id in alert_ids:
+                self.store.mark_alert_notified(alert_id, _iso(now + self.repeat))
 
     def acknowledge(self, alert_id: int, by_key: str) -> str:
-        """Returns 'ok', 'already' or 'unknown'; only leads and the linked practitioner may."""
+        """Returns 'ok', 'already' or 'unknown' (see :meth:`acknowledge_person`)."""
+        return self.acknowledge_person(alert_id, by_key)[0]
+
+    def acknowledge_person(self, alert_id: int, by_key: str) -> tuple[str, int]:
+        """('ok' | 'already' | 'unknown', how many alerts were acknowledged). Only leads and
+        the practitioner holding the case (while they hold the role) may; acknowledging one
+        alert acknowledges every open alert of the same person that they may acknowledge."""
         with self.store.transaction():
             alert = self.store.alert(alert_id)
             if alert is None:
-                return "unknown"
-            allowed = self.is_lead(by_key) or self.store.alert_practitioner_key(alert_id) == by_key
-            if not allowed:
+                return "unknown", 0
+            may = lambda a: self.is_lead(by_key) or self.store.alert_practitioner_key(a) == by_key  # noqa: E731
+            if not may(alert_id):
                 self.store.audit(by_key, "alert.ack.refused", f"alert:{alert_id}")
-                return "unknown"  # do not reveal that the alert exists
-            if alert["acknowledged_at"]:
-                return "already"
-            self.store.acknowledge_alert(alert_id, by_key)
-            self.store.audit(by_key, "alert.ack", f"alert:{alert_id}")
-            return "ok"
+                return "unknown", 0  # do not reveal that the alert exists
+            done = 0
+            for other in dict.fromkeys([alert_id, *self.store.open_alert_ids_of(alert["person_id"])]):
+                if may(other) and self.store.acknowledge_alert(other, by_key):
+                    self.store.audit(by_key, "alert.ack", f"alert:{other}")
+                    done += 1
+            return ("ok" if done else "already"), done

@@ -234,7 +234,7 @@ def _m5_undelivered(db: sqlite_utils.Database) -> None:
     )
 
 
-def _m6_respondent_practice(db: sqlite_utils.Database) -> None:
+def _m7_respondent_practice(db: sqlite_utils.Database) -> None:
     # Who is answering (bot/respondent.py), who was present (a worker-present session on the
     # worker's device), and practice: a conversation that is not a case. Practice alerts are
     # recorded and shown but never sent to leads. Terminal conversations before this
@@ -255,7 +255,23 @@ def _m6_respondent_practice(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS = [_m1_core, _m2_cases_alerts_audit, _m3_delivery, _m4_access, _m5_undelivered, _m6_respondent_practice]
+def _m_alert_per_person(db: sqlite_utils.Database) -> None:
+    # One open alert per person: later words are added to it (update_count) and notified
+    # once more; notified_updates says how many of those updates a notice has carried.
+    db.executescript(
+        """
+        ALTER TABLE alerts ADD COLUMN update_count INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE alerts ADD COLUMN notified_updates INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE alerts ADD COLUMN updated_at TEXT;
+        CREATE INDEX idx_alerts_person_open ON alerts(person_id) WHERE acknowledged_at IS NULL;
+        CREATE INDEX idx_audit_action_target ON audit(action, target);
+        CREATE INDEX idx_invites_practitioner ON invites(practitioner_id);
+        """
+    )
+
+
+MIGRATIONS = [_m1_core, _m2_cases_alerts_audit, _m3_delivery, _m4_access, _m5_undelivered, _m_alert_per_person,
+              _m7_respondent_practice]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -432,6 +448,11 @@ class Store:
             row = present
         return Conversation.from_row(row) if row else None
 
+    def latest_conversation(self, person_id: int) -> Conversation | None:
+        """The person's most recent conversation, whatever its status."""
+        row = self._one("SELECT * FROM conversations WHERE person_id = ? ORDER BY id DESC LIMIT 1", (person_id,))
+        return Conversation.from_row(row) if row else None
+
     def conversations(self, *, person_id: int | None = None, case_id: int | None = None,
                       limit: int | None = None) -> list[dict]:
         where, params = [], []
@@ -546,6 +567,29 @@ class Store:
         )
         return cur.lastrowid
 
+    def open_alert_of(self, person_id: int, practice: bool = False) -> dict | None:
+        """The person's open (unacknowledged) alert, the newest if an old database has several;
+        practice alerts and real ones are kept apart (a real one is never folded into practice)."""
+        return self._one(
+            "SELECT * FROM alerts WHERE person_id = ? AND acknowledged_at IS NULL AND practice = ?"
+            " ORDER BY id DESC LIMIT 1",
+            (person_id, 1 if practice else 0))
+
+    def add_to_alert(self, alert_id: int, *, concern: str, words: str, conversation_id: int | None,
+                     transcript_id: int | None, next_notify_at: str | None) -> None:
+        """Later words from the same person: appended to the open alert. ``next_notify_at``
+        None keeps the schedule as it is (the next reminder carries the new words)."""
+        self.db.execute(
+            """UPDATE alerts SET concern = ?, words = ?, update_count = update_count + 1, updated_at = ?,
+                      conversation_id = COALESCE(conversation_id, ?), transcript_id = COALESCE(transcript_id, ?),
+                      next_notify_at = CASE WHEN ? IS NULL THEN next_notify_at
+                                            WHEN next_notify_at IS NULL OR next_notify_at > ? THEN ?
+                                            ELSE next_notify_at END
+               WHERE id = ?""",
+            (concern, words, now(), conversation_id, transcript_id, next_notify_at, next_notify_at, next_notify_at,
+             alert_id),
+        )
+
     def alerts(self, open_only: bool = False) -> list[dict]:
         sql = """SELECT a.*, p.key AS person_key, p.display_name, c.flow_id, c.respondent, c.present_id
                  FROM alerts a JOIN people p ON p.id = a.person_id
@@ -568,25 +612,35 @@ class Store:
         )
 
     def alert_practitioner_key(self, alert_id: int) -> str | None:
-        """The practitioner who holds the case the alert's conversation belongs to."""
+        """The practitioner who holds the case the alert's conversation belongs to, while
+        they still hold the practitioner role (a revoked role cuts them off at once)."""
         row = self._one(
             """SELECT pr.key FROM alerts a JOIN conversations c ON c.id = a.conversation_id
                JOIN cases k ON k.id = c.case_id JOIN people pr ON pr.id = k.practitioner_id
+               JOIN roles r ON r.person_id = pr.id AND r.role = 'practitioner'
                WHERE a.id = ?""",
             (alert_id,),
         )
         return row["key"] if row else None
 
     def due_alerts(self, at: str) -> list[dict]:
+        """Open alerts due a notice, with whether their person holds a role or a case
+        (``known``: their alerts go first and are never held back by the flood limit)."""
         return self._all(
-            "SELECT * FROM alerts WHERE acknowledged_at IS NULL AND next_notify_at IS NOT NULL AND next_notify_at <= ?"
-            " AND practice = 0 ORDER BY id",
+            """SELECT a.*, (EXISTS (SELECT 1 FROM roles r WHERE r.person_id = a.person_id)
+                            OR EXISTS (SELECT 1 FROM conversations c WHERE c.id = a.conversation_id
+                                       AND c.case_id IS NOT NULL)) AS known
+               FROM alerts a
+               WHERE a.acknowledged_at IS NULL AND a.next_notify_at IS NOT NULL AND a.next_notify_at <= ?
+                 AND a.practice = 0
+               ORDER BY a.id""",
             (at,),
         )
 
     def mark_alert_notified(self, alert_id: int, next_notify_at: str | None) -> None:
         self.db.execute(
-            "UPDATE alerts SET notify_count = notify_count + 1, next_notify_at = ? WHERE id = ?",
+            """UPDATE alerts SET notify_count = notify_count + 1, next_notify_at = ?, notified_updates = update_count
+               WHERE id = ? AND acknowledged_at IS NULL""",
             (next_notify_at, alert_id),
         )
 
@@ -596,6 +650,10 @@ class Store:
             (now(), by, alert_id),
         )
         return cur.rowcount == 1
+
+    def open_alert_ids_of(self, person_id: int) -> list[int]:
+        return [r[0] for r in self.db.execute(
+            "SELECT id FROM alerts WHERE person_id = ? AND acknowledged_at IS NULL ORDER BY id", (person_id,)).fetchall()]
 
     # -- roles, teams, cases, invites, comments (access) -------------------------------
     def person_by_key(self, key: str) -> dict | None:
@@ -694,6 +752,36 @@ class Store:
         cur = self.db.execute("UPDATE invites SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL AND used_at IS NULL",
                               (now(), invite_id))
         return cur.rowcount == 1
+
+    def withdraw_invites_of(self, practitioner_id: int) -> list[int]:
+        """Revoke every open (unused, unrevoked) invitation the practitioner made; their ids."""
+        ids = [r[0] for r in self.db.execute(
+            "SELECT id FROM invites WHERE practitioner_id = ? AND used_at IS NULL AND revoked_at IS NULL",
+            (practitioner_id,)).fetchall()]
+        for invite_id in ids:
+            self.revoke_invite(invite_id)
+        return ids
+
+    def invites(self, practitioner_id: int | None = None, open_only: bool = False) -> list[dict]:
+        where, params = [], []
+        if practitioner_id is not None:
+            where.append("i.practitioner_id = ?")
+            params.append(practitioner_id)
+        if open_only:
+            where.append("i.used_at IS NULL AND i.revoked_at IS NULL AND i.expires_at >= ?")
+            params.append(now())
+        sql = """SELECT i.id, i.flow_id, i.created_at, i.expires_at, i.opened_by, i.used_at, i.revoked_at,
+                        i.conversation_id, k.ref AS case_ref, p.key AS practitioner_key
+                 FROM invites i JOIN cases k ON k.id = i.case_id JOIN people p ON p.id = i.practitioner_id"""
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return self._all(sql + " ORDER BY i.id", params)
+
+    def reassign_case(self, case_id: int, practitioner_id: int) -> None:
+        """The case, and its open invitations, now belong to another practitioner."""
+        self.db.execute("UPDATE cases SET practitioner_id = ? WHERE id = ?", (practitioner_id, case_id))
+        self.db.execute("UPDATE invites SET practitioner_id = ? WHERE case_id = ? AND used_at IS NULL",
+                        (practitioner_id, case_id))
 
     def add_comment(self, conversation_id: int, author_id: int, text: str, step_id: str | None) -> int:
         return self.db.execute(

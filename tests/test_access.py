@@ -169,8 +169,11 @@ def test_invite_codes_are_single_use_unguessable_and_expire(world, monkeypatch):
         a.accept_invite(FAM_B, inv, world._start)
     a.accept_invite(FAM_A, inv, world._start)
     with pytest.raises(Refused) as used:
-        a.open_invite(FAM_B, code)
+        a.open_invite(FAM_A, code)
     assert used.value.reason == "used"
+    with pytest.raises(Refused) as taken:  # anyone else: the first opener holds the link
+        a.open_invite(FAM_B, code)
+    assert taken.value.reason == "taken"
     with pytest.raises(Refused) as forged:
         a.open_invite(FAM_B, code[:-2] + ("AA" if not code.endswith("AA") else "BB"))
     assert forged.value.reason == "unknown"

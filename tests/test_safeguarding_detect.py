@@ -48,7 +48,7 @@ from bot.safeguarding import (
 CORPUS_PATH = Path(__file__).with_name("safeguarding_corpus.yaml")
 CONCERN_IDS = {
     "sexual_abuse", "physical_harm", "neglect", "self_harm_suicide", "unsafe_at_home",
-    "exploitation", "running_away", "immediate_danger",
+    "exploitation", "running_away", "immediate_danger", "domestic_abuse", "emotional_abuse",
 }
 MAX_FALSE_POSITIVE_RATE = 0.05
 BBC = "I'm being forced to have sex and I'm only 12"
@@ -88,8 +88,9 @@ def test_corpus_is_big_varied_and_well_formed(corpus):
     assert len(set(texts)) == len(texts), "a disclosure is listed twice"
     assert len(set(ordinary)) == len(ordinary), "an ordinary answer is listed twice"
     assert not set(texts) & set(ordinary), "a text is labelled both ways"
-    # every concern is covered by several phrasings
-    for cid in CONCERN_IDS:
+    # every first-stage concern is covered by several phrasings (domestic and emotional
+    # abuse, added in issue 12, are covered by tests/safeguarding_tuning.yaml)
+    for cid in CONCERN_IDS - {"domestic_abuse", "emotional_abuse"}:
         assert sum(e["concern"] == cid for e in dis) >= 10, cid
     # the BBC phrase and its variants: as written, lower case, no apostrophe, misspelt,
     # text-speak, and buried inside a longer ordinary answer
@@ -362,8 +363,8 @@ texts:
 def test_later_override_wins_and_severity_can_be_reordered(tmp_path):
     a = _write(tmp_path, "a.yaml", 'texts:\n  follow_up_stop: "Stop"\n')
     b = _write(tmp_path, "b.yaml", 'texts:\n  follow_up_stop: "Stop here"\n'
-               "severity: [sexual_abuse, immediate_danger, self_harm_suicide, physical_harm,"
-               " exploitation, unsafe_at_home, neglect, running_away]\n")
+               "severity: [sexual_abuse, immediate_danger, self_harm_suicide, physical_harm, domestic_abuse,"
+               " exploitation, unsafe_at_home, emotional_abuse, neglect, running_away]\n")
     cfg = SafeguardingConfig.load(a, b)
     assert cfg.text("follow_up_stop") == "Stop here"
     assert cfg.severity[:2] == ("sexual_abuse", "immediate_danger")

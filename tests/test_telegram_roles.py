@@ -89,9 +89,11 @@ async def test_invite_consent_complete_review_comment_notify(world):
     # the family sees its own data and who can see it
     msgs = await command(h, FAM_A, "/mydata")
     assert "scaling-checkin" in msgs[-1].text and "(practitioner)" in msgs[-1].text and "(supervisor)" in msgs[-1].text
-    # the link cannot be used twice
-    msgs = await command(h, FAM_B, f"/start {code}")
+    # the link cannot be used twice; to anyone but its first opener it reads like a code that never existed
+    msgs = await command(h, FAM_A, f"/start {code}")
     assert "already been used" in msgs[-1].text
+    msgs = await command(h, FAM_B, f"/start {code}")
+    assert msgs[-1].text == (await command(h, FAM_B, "/start NoSuchCodeNoSuchCodeNoSuchCode12"))[-1].text
 
 
 async def test_expired_and_forged_codes(world, monkeypatch):

@@ -12,21 +12,28 @@ Where things are
 ``normalise``  text normalising (the form matching runs on)
 ``lexicon``    the lexicon YAML, its loader and :class:`SafeguardingConfig`
 ``match``      matching phrases, patterns and exclusions (``detect``)
-``tiers``      the :class:`Concern` objects the detector returns
-``help``       help texts, alert wording and their secrecy check
+``tiers``      the two tiers (alert, review) and the :class:`Concern` objects returned
+``help``       help texts, per-concern help lines, alert wording and their secrecy check
+``check``      ``restorative-bot safeguarding check [--json]``: lines in, tiers out
 
 Public API
 ----------
-``Concern(concern, label, matched, rule)``
+``Concern(concern, label, matched, rule, tier)``
     One detected concern: its id, its human label, the fragment of the *original* message
-    that matched (best effort), and the lexicon phrase or pattern that fired.
+    that matched (best effort), the lexicon phrase or pattern that fired, and its tier,
+    ``"alert"`` or ``"review"`` (see :mod:`bot.safeguarding.tiers`). ``tier_of(concerns)``
+    gives a message's tier: the highest, or None.
 ``SafeguardingConfig.load(*paths, default=True)``
     The packaged lexicon (``bot/safeguarding.yaml``) with per-deployment override files
     merged on top, in order. A bad file raises :class:`SafeguardingConfigError` whose text
     is ``file:line:col: message``.
-``config.detect(text) -> list[Concern]``
+``config.detect(text, context=None) -> list[Concern]``
     ``[]`` when nothing is found; at most one Concern per concern id, most serious first.
-    Never raises on any ``str`` (``None`` gives ``[]``).
+    Never raises on any ``str`` (``None`` gives ``[]``). ``context={"score": N}`` passes the
+    person's latest 0-10 scale answer: a low score can raise review to alert.
+``config.help_lines(concerns, audience)``
+    Extra help lines of the concerns found (``concerns.<id>.help`` in the YAML), e.g. the
+    National Domestic Abuse Helpline for domestic abuse.
 ``config.response(audience) -> str``
     The help text shown at once to the person: audience ``child``, ``family`` or
     ``practitioner``.
@@ -62,9 +69,13 @@ from bot.safeguarding.lexicon import (
     detect,
     normalise,
 )
-from bot.safeguarding.tiers import Concern
+from bot.safeguarding.tiers import ALERT, REVIEW, TIERS, Concern, tier_of
 
 __all__ = [
+    "ALERT",
+    "REVIEW",
+    "TIERS",
+    "tier_of",
     "AUDIENCES",
     "ALERT_FIELDS",
     "DEFAULT_MAX_GAP",

@@ -53,6 +53,11 @@ class _HelpTexts:
             if hit:
                 raise it.error(f"responses.{aud} must never promise secrecy (found '{hit}'); "
                                "say that someone will be told so they can help")
+        for cid, by_audience in merged.get("helps", {}).items():
+            for aud, it in by_audience.items():
+                hit = _promises_secrecy(self._plain.normalise(it.value))
+                if hit:
+                    raise it.error(f"{cid}.help.{aud} must never promise secrecy (found '{hit}')")
         fmt = string.Formatter()
         for key, it in merged["texts"].items():
             if key != "alert":
@@ -90,3 +95,20 @@ class _HelpTexts:
         """The alert for the practitioner and the designated safeguarding lead, filled in."""
         return self.texts["alert"].format(person=person, flow=flow, concern=concern, words=words, time=time,
                                           ack_command=ack_command)
+
+    def concern_help(self, concern: str, audience: str) -> str | None:
+        """The extra help line a concern carries for ``audience`` (YAML ``concerns.<id>.help``),
+        e.g. the National Domestic Abuse Helpline for an adult; None when it has none."""
+        if audience not in AUDIENCES:
+            raise ValueError(f"unknown audience {audience!r}; expected one of {', '.join(AUDIENCES)}")
+        return self._helps.get(concern, {}).get(audience)
+
+    def help_lines(self, concerns, audience: str) -> list[str]:
+        """The extra help lines for the concerns found (ids or Concern objects), most serious
+        first, each line once: to show after :meth:`response`."""
+        out: list[str] = []
+        for c in concerns:
+            line = self.concern_help(getattr(c, "concern", c), audience)
+            if line and line not in out:
+                out.append(line)
+        return out

@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Mapping
+from typing import Any, Mapping
 
 import yaml
 
 from bot.safeguarding.help import AUDIENCES, _HelpTexts
 from bot.safeguarding.match import _element, _Matching, _PhraseSet
-from bot.safeguarding.normalise import _Normaliser, _squeeze
-from bot.safeguarding.tiers import Concern
+from bot.safeguarding.normalise import _Normaliser
+from bot.safeguarding.tiers import ALERT_RANK, REVIEW_RANK, Concern
 
 try:  # the regex parser, used only to refuse patterns that could backtrack badly
     import re._parser as _sre_parse  # type: ignore[import-not-found]  # Python >= 3.11
@@ -51,8 +51,14 @@ class SafeguardingConfigError(Exception):
 # --------------------------------------------------------------------------------------
 
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
-_TOP_KEYS = ("version", "max_gap", "normalisation", "sets", "concerns", "severity", "responses", "texts")
-_CONCERN_KEYS = ("label", "phrases", "patterns", "exclusions")
+_TOP_KEYS = ("version", "max_gap", "normalisation", "sets", "concerns", "contexts", "raise", "severity",
+             "responses", "texts")
+_CONCERN_KEYS = ("label", "phrases", "patterns", "review", "review_patterns", "soften", "exclusions", "help")
+_CONTEXT_KEYS = ("phrases", "concerns", "within")
+_RAISE_KEYS = ("low_score",)
+_LOW_SCORE_KEYS = ("at_most", "concerns")
+DEFAULT_WITHIN = 8
+_RULE_FIELDS = ("phrases", "patterns", "review", "review_patterns", "soften", "exclusions")
 _NORM_KEYS = ("replace", "words")
 _STR_TAG = "tag:yaml.org,2002:str"
 _INT_TAG = "tag:yaml.org,2002:int"
@@ -131,7 +137,19 @@ class _RawConcern:
     phrases: list[_Item] | None = None
     patterns: list[_Item] | None = None
     exclusions: list[_Item] | None = None
+    review: list[_Item] | None = None
+    review_patterns: list[_Item] | None = None
+    soften: list[_Item] | None = None
+    help: dict[str, _Item] | None = None
     where: _Item | None = None
+
+
+@dataclass
+class _RawContext:
+    where: _Item
+    phrases: list[_Item] | None = None
+    concerns: list[_Item] | None = None
+    within: int | None = None
 
 
 @dataclass
@@ -147,6 +165,8 @@ class _Raw:
     severity: list[_Item] | None = None
     responses: dict[str, _Item] | None = None
     texts: dict[str, _Item] | None = None
+    contexts: dict[str, _RawContext] | None = None
+    low_score: tuple[int | None, list[_Item] | None, _Item] | None = None
 
 
 def _parse(name: str, text: str) -> _Raw:
@@ -212,9 +232,38 @@ def _parse(name: str, text: str) -> _Raw:
                 for fk, fv in r.mapping(cv, f"concern '{ck.value}'", _CONCERN_KEYS):
                     if fk.value == "label":
                         rc.label = r.text(fv, "label")
+                    elif fk.value == "help":
+                        rc.help = {}
+                        for hk, hv in r.mapping(fv, f"{ck.value}.help", AUDIENCES):
+                            rc.help[hk.value] = r.text(hv, f"{ck.value}.help.{hk.value}")
                     else:
                         setattr(rc, fk.value, r.seq(fv, f"{ck.value}.{fk.value}"))
                 raw.concerns[ck.value] = rc
+        elif key == "contexts":
+            raw.contexts = {}
+            for xk, xv in r.mapping(v, "contexts"):
+                if not _ID.match(str(xk.value)):
+                    raise r.err(xk, f"context name '{xk.value}' must be lower-case letters, digits and _")
+                rx_ = _RawContext(where=r.item(xk, "context name"))
+                for fk, fv in r.mapping(xv, f"contexts.{xk.value}", _CONTEXT_KEYS):
+                    if fk.value == "within":
+                        if fv.tag != _INT_TAG or not 0 <= int(fv.value) <= 40:
+                            raise r.err(fv, "within must be a whole number of words from 0 to 40")
+                        rx_.within = int(fv.value)
+                    else:
+                        setattr(rx_, fk.value, r.seq(fv, f"contexts.{xk.value}.{fk.value}"))
+                raw.contexts[xk.value] = rx_
+        elif key == "raise":
+            for rk, rv in r.mapping(v, "raise", _RAISE_KEYS):
+                at_most, ids = None, None
+                for fk, fv in r.mapping(rv, "raise.low_score", _LOW_SCORE_KEYS):
+                    if fk.value == "at_most":
+                        if fv.tag != _INT_TAG or not 0 <= int(fv.value) <= 10:
+                            raise r.err(fv, "at_most must be a whole number from 0 to 10 (a 0-10 scale answer)")
+                        at_most = int(fv.value)
+                    else:
+                        ids = r.seq(fv, "raise.low_score.concerns")
+                raw.low_score = (at_most, ids, r.item(rk, "raise.low_score"))
         elif key == "severity":
             raw.severity = r.seq(v, "severity")
         elif key == "responses":
@@ -317,27 +366,49 @@ class SafeguardingConfig(_Matching, _HelpTexts):
         for cid in self.severity:
             c = merged["rules"][cid]
             compiled_rules[cid] = {
-                "phrases": [(self._compile_phrase(it, vocab), it.value) for it in c["phrases"]],
-                "exclusions": [(self._compile_phrase(it, vocab), it.value) for it in c["exclusions"]],
-                "patterns": [(self._compile_pattern(it), it.value) for it in c["patterns"]],
+                f: [(self._compile_phrase(it, vocab), it.value) for it in c[f]]
+                for f in ("phrases", "review", "soften", "exclusions")
             }
+            for f in ("patterns", "review_patterns"):
+                compiled_rules[cid][f] = [(self._compile_pattern(it), it.value) for it in c[f]]
+        contexts = {name: [(self._compile_phrase(it, vocab), it.value) for it in ctx["phrases"]]
+                    for name, ctx in merged["contexts"].items()}
         self._norm = _Normaliser(replace, vocab, preferred)
 
+        # Tiers are ranks inside matching: ALERT_RANK (2) > REVIEW_RANK (1) > 0 (nothing).
         self._phrases = _PhraseSet()
         self._exclusions: list[_PhraseSet | None] = []
-        self._patterns: list[list[tuple[re.Pattern, str]]] = []
+        self._soften: list[_PhraseSet | None] = []
+        self._patterns: list[list[tuple[re.Pattern, str, int]]] = []
         for ci, cid in enumerate(self.severity):
             rules = compiled_rules[cid]
             for elems, rule in rules["phrases"]:
-                self._phrases.add(elems, (ci, rule))
-            ex = None
-            if rules["exclusions"]:
-                ex = _PhraseSet()
-                for elems, rule in rules["exclusions"]:
-                    ex.add(elems, rule)
-            self._exclusions.append(ex)
-            self._patterns.append(rules["patterns"])
+                self._phrases.add(elems, (ci, rule, ALERT_RANK))
+            for elems, rule in rules["review"]:
+                self._phrases.add(elems, (ci, rule, REVIEW_RANK))
+            for field_, target in (("exclusions", self._exclusions), ("soften", self._soften)):
+                ps = None
+                if rules[field_]:
+                    ps = _PhraseSet()
+                    for elems, rule in rules[field_]:
+                        ps.add(elems, rule)
+                target.append(ps)
+            self._patterns.append([(rx, rule, ALERT_RANK) for rx, rule in rules["patterns"]]
+                                  + [(rx, rule, REVIEW_RANK) for rx, rule in rules["review_patterns"]])
+        # contexts: phrases that, near a match, lower it one tier (lessons, media, accidents...)
+        self._contexts = _PhraseSet() if contexts else None
+        self.context_names: tuple[str, ...] = tuple(contexts)
+        for name, phrases in contexts.items():
+            ctx = merged["contexts"][name]
+            scope = (frozenset(self.severity.index(it.value) for it in ctx["concerns"])
+                     if ctx["concerns"] is not None else None)
+            for elems, rule in phrases:
+                self._contexts.add(elems, (name, rule, scope, ctx["within"]))
+        low = merged["low_score"]
+        self._low_score_at_most: int | None = low["at_most"]
+        self._low_score_concerns = frozenset(self.severity.index(it.value) for it in low["concerns"])
         self._labels = [self.concerns[cid] for cid in self.severity]
+        self._helps = {cid: {a: it.value for a, it in h.items()} for cid, h in merged["helps"].items()}
         self._check_wording(merged)
 
     # -- loading ---------------------------------------------------------------------
@@ -439,10 +510,10 @@ class SafeguardingConfig(_Matching, _HelpTexts):
             if prefix:
                 if len(words) != 1 or len(words[0]) < 3:
                     raise it.error(f"'{part}': a prefix needs at least 3 letters and must be one word")
-                tests.append((_squeeze(words[0]), True))
+                tests.append((words[0], True))
             else:
                 vocab.update(words)
-                tests.extend((_squeeze(w), False) for w in words)
+                tests.extend((w, False) for w in words)
         return tuple(tests)
 
     def _compile_pattern(self, it: _Item) -> re.Pattern:
@@ -479,6 +550,9 @@ def _merge(raws: list[_Raw]) -> dict:
     order: list[str] = []
     responses: dict[str, _Item] = {}
     texts: dict[str, _Item] = {}
+    helps: dict[str, dict[str, _Item]] = {}
+    contexts: dict[str, dict] = {}
+    low_score: dict = {"at_most": None, "concerns": []}
     for raw in raws:
         if raw.max_gap is not None:
             max_gap = raw.max_gap[0]
@@ -495,15 +569,34 @@ def _merge(raws: list[_Raw]) -> dict:
                     if rc.label is None:
                         assert rc.where is not None
                         raise rc.where.error(f"new concern '{cid}' needs a label")
-                    rules[cid] = {"phrases": [], "patterns": [], "exclusions": []}
+                    rules[cid] = {f: [] for f in _RULE_FIELDS}
                     order.append(cid)
                 if rc.label is not None:
                     labels[cid] = rc.label.value
                     label_items[cid] = rc.label
-                for field_ in ("phrases", "patterns", "exclusions"):
+                for field_ in _RULE_FIELDS:
                     extra = getattr(rc, field_)
                     if extra:
                         rules[cid][field_].extend(extra)
+                if rc.help:
+                    helps.setdefault(cid, {}).update(rc.help)
+        if raw.contexts:
+            for name, rx_ in raw.contexts.items():
+                ctx = contexts.setdefault(name, {"phrases": [], "concerns": None, "within": DEFAULT_WITHIN,
+                                                 "where": rx_.where})
+                if rx_.phrases:
+                    ctx["phrases"].extend(rx_.phrases)
+                if rx_.concerns is not None:
+                    ctx["concerns"] = rx_.concerns
+                if rx_.within is not None:
+                    ctx["within"] = rx_.within
+        if raw.low_score is not None:
+            at_most, ids, where = raw.low_score
+            if at_most is not None:
+                low_score["at_most"] = at_most
+            if ids is not None:
+                low_score["concerns"] = ids
+            low_score["where"] = where
         if raw.severity is not None:
             # a severity list orders every concern known so far; a concern added by a
             # later file without one goes last
@@ -530,8 +623,20 @@ def _merge(raws: list[_Raw]) -> dict:
     for key in ("follow_up_offer", "alert"):
         if key not in texts:
             raise SafeguardingConfigError(first, 1, 1, f"texts.{key} is missing")
+    for name, ctx in contexts.items():
+        if not ctx["phrases"]:
+            raise ctx["where"].error(f"context '{name}' has no phrases")
+        for it in ctx["concerns"] or ():
+            if it.value not in rules:
+                raise it.error(f"context '{name}' names unknown concern '{it.value}'")
+    for it in low_score["concerns"]:
+        if it.value not in rules:
+            raise it.error(f"raise.low_score names unknown concern '{it.value}'")
+    if low_score["concerns"] and low_score["at_most"] is None:
+        raise low_score["where"].error("raise.low_score needs at_most (the highest 0-10 score that raises)")
     return {"max_gap": max_gap, "replace": replace, "words": words, "sets": sets, "labels": labels,
-            "rules": rules, "severity": order, "responses": responses, "texts": texts}
+            "rules": rules, "severity": order, "responses": responses, "texts": texts, "helps": helps,
+            "contexts": contexts, "low_score": low_score}
 
 
 @functools.lru_cache(maxsize=1)
@@ -545,6 +650,6 @@ def normalise(text: str) -> str:
     return default_config().normalise(text)
 
 
-def detect(text: str) -> list[Concern]:
+def detect(text: str, context: Mapping[str, Any] | None = None) -> list[Concern]:
     """:meth:`SafeguardingConfig.detect` with the packaged default lexicon."""
-    return default_config().detect(text)
+    return default_config().detect(text, context)

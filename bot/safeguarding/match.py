@@ -1,14 +1,16 @@
 """Matching: find the lexicon's phrases and patterns in a normalised message.
 
-**Phrases** are matched word by word on the normalised words, comparing each word with
-   every run of a repeated letter squeezed to one. So "feel", "fel" and "feeeel" all match,
-   and "rapped" matches "raped" on purpose. Phrases are written in the same normalised form
-   as messages; they are normalised when loaded, so "I'm" in a phrase means "i am".
-   Phrase syntax: words separated by spaces;
+**Phrases** are matched word by word on the normalised words, each word as written (after
+   normalising). Letters are not squeezed here, so two real words never meet ("shooting" is
+   not "shotting"); stretched words ("feeeel") are restored by the normaliser, and common
+   misspellings ("rapped" -> "raped") come from the replace table. Phrases are written in
+   the same normalised form as messages; they are normalised when loaded, so "I'm" in a
+   phrase means "i am". Phrase syntax: words separated by spaces;
    ``a|b|c`` alternatives for one position (``_`` joins words inside an alternative:
    ``the_game``); ``word*`` any word starting with "word" (at least 3 letters);
    ``...`` up to ``max_gap`` (default 3) other words; ``$name`` the words of the set
    ``sets.name`` in the YAML (a set member may itself be ``$other``, another set).
+   ``phrases`` are alert-tier, ``review`` phrases review-tier (see :mod:`.tiers`).
 
 **Patterns** are Python regular expressions searched in the normalised text (lower
    case, single spaces, no punctuation). To keep every message fast, an unbounded
@@ -21,18 +23,22 @@
    nowhere else). A message that also holds a real disclosure elsewhere is still flagged.
    Write an exclusion as narrowly as you can: one that opens with a common word and a gap
    ("then ... hit me", meant for "then it hit me") also swallows "then my dad hit me".
+
+**Soften** phrases (per concern) work like exclusions but lower the match one tier instead
+   of cancelling it ("going to kill me when he sees the scratch" may be an idiom: review).
+   **Contexts** (top level) lower every match of their concerns within ``within`` words of
+   one of their phrases ("in PSHE", "a film about", "sober two years now").
 """
 
 from __future__ import annotations
 
 import bisect
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
-from bot.safeguarding.normalise import _SQUEEZE
-from bot.safeguarding.tiers import Concern
+from bot.safeguarding.tiers import ALERT_RANK, RANK_TIER, Concern
 
 # A compiled phrase is a tuple of elements (gap_before, alternatives, singles, others); an
-# alternative is a tuple of (key, is_prefix) word tests on squeezed words. ``singles`` holds
+# alternative is a tuple of (key, is_prefix) word tests on normalised words. ``singles`` holds
 # the alternatives that are one plain word (a set, so "$victim" with 70 members costs one
 # lookup), ``others`` the multi-word and prefix ones, tried one by one.
 
@@ -136,61 +142,117 @@ class _PhraseSet:
 class _Matching:
     """The detection half of :class:`bot.safeguarding.lexicon.SafeguardingConfig`."""
 
-    def detect(self, text: str) -> list[Concern]:
-        """Possible disclosures in ``text``: at most one per concern, most serious first."""
+    def detect(self, text: str, context: Mapping[str, Any] | None = None) -> list[Concern]:
+        """Possible disclosures in ``text``: at most one per concern, most serious first.
+
+        Each :class:`Concern` carries its ``tier`` ("alert" or "review"), the fragment of
+        ``text`` that matched and the rule. ``context`` is what the caller knows beyond the
+        words; today one key: ``score``, the person's latest answer on a 0-10 scale in this
+        conversation (see ``raise.low_score`` in the YAML). Never raises on any ``str``.
+        """
         if not text or not isinstance(text, str):
             return []
         words, spans = self._norm.analyse(text)
         if not words:
             return []
         norm = " ".join(words)
-        keys = _SQUEEZE.sub(r"\1", norm).split(" ")
+        keys = words
         starts: list[int] = []
         pos = 0
         for w in words:
             starts.append(pos)
             pos += len(w) + 1
 
-        found: dict[int, tuple[int, int, str]] = {}  # concern index -> (first word, end word, rule)
-        excl_cache: dict[int, list[tuple[int, int]]] = {}
+        # concern index -> (rank, first word, end word, rule); rank 2 alert, 1 review
+        found: dict[int, tuple[int, int, int, str]] = {}
+        done: set[int] = set()  # concerns already at alert: their phrases are not tried again
+        cache: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        ctx_spans: list | None = None
 
-        def excluded(ci: int, a: int, b: int) -> bool:
-            """Is the normalised span [a, b) wholly inside an exclusion of concern ci?"""
-            ex = self._exclusions[ci]
-            if ex is None:
+        def inside(kind: int, table: list, ci: int, a: int, b: int) -> bool:
+            """Is the normalised span [a, b) wholly inside an exclusion (0) / soften (1) phrase?"""
+            ps = table[ci]
+            if ps is None:
                 return False
-            spans_ = excl_cache.get(ci)
-            if spans_ is None:
-                spans_ = [(starts[i], starts[j - 1] + len(words[j - 1])) for i, j, _r in ex.finditer(keys)]
-                excl_cache[ci] = spans_
-            return any(x <= a and b <= y for x, y in spans_)
+            got = cache.get((kind, ci))
+            if got is None:
+                got = [(starts[i], starts[j - 1] + len(words[j - 1])) for i, j, _r in ps.finditer(keys)]
+                cache[(kind, ci)] = got
+            return any(x <= a and b <= y for x, y in got)
 
-        for i, j, (ci, rule) in self._phrases.finditer(keys, found):
-            if ci in found:
+        def near_context(ci: int, i: int, j: int) -> bool:
+            nonlocal ctx_spans
+            if self._contexts is None:
+                return False
+            if ctx_spans is None:
+                ctx_spans = [(x, y, payload) for x, y, payload in self._contexts.finditer(keys)]
+            for x, y, (_name, _rule, scope, within) in ctx_spans:
+                if (scope is None or ci in scope) and x - within <= j - 1 and i <= y - 1 + within:
+                    return True
+            return False
+
+        def consider(ci: int, rank: int, i: int, j: int, a: int, b: int, rule: str) -> None:
+            if inside(0, self._exclusions, ci, a, b):
+                return
+            if inside(1, self._soften, ci, a, b):
+                rank -= 1
+            if rank > 0 and near_context(ci, i, j):
+                rank -= 1
+            if rank > 0 and rank > found.get(ci, (0,))[0]:
+                found[ci] = (rank, i, j, rule)
+                if rank >= ALERT_RANK:
+                    done.add(ci)
+
+        for i, j, (ci, rule, rank) in self._phrases.finditer(keys, done):
+            if ci in done or rank <= found.get(ci, (0,))[0]:
                 continue
-            if excluded(ci, starts[i], starts[j - 1] + len(words[j - 1])):
-                continue
-            found[ci] = (i, j, rule)
+            consider(ci, rank, i, j, starts[i], starts[j - 1] + len(words[j - 1]), rule)
 
         for ci, pats in enumerate(self._patterns):
-            if ci in found or not pats:
+            if ci in done or not pats:
                 continue
-            for rx, rule in pats:
+            for rx, rule, rank in pats:
+                if rank <= found.get(ci, (0,))[0]:
+                    continue
                 for m in rx.finditer(norm):
                     a, b = m.span()
-                    if a == b or excluded(ci, a, b):
+                    if a == b:
                         continue
                     i = max(0, bisect.bisect_right(starts, a) - 1)
                     j = max(i + 1, bisect.bisect_left(starts, b))
-                    found[ci] = (i, j, rule)
+                    consider(ci, rank, i, j, a, b, rule)
+                    if found.get(ci, (0,))[0] >= rank:
+                        break
+                if ci in done:
                     break
-                if ci in found:
-                    break
+
+        if found and self._low_score_concerns and context:
+            score = _score(context)
+            if score is not None and self._low_score_at_most is not None and score <= self._low_score_at_most:
+                for ci in list(found):
+                    if ci in self._low_score_concerns and found[ci][0] < ALERT_RANK:
+                        rank, i, j, rule = found[ci]
+                        found[ci] = (ALERT_RANK, i, j, rule)
 
         result = []
         for ci in sorted(found):
-            i, j, rule = found[ci]
+            rank, i, j, rule = found[ci]
             a, b = spans[i][0], spans[j - 1][1]
             fragment = text[a:b] if 0 <= a < b <= len(text) else " ".join(words[i:j])
-            result.append(Concern(self.severity[ci], self._labels[ci], fragment, rule))
+            result.append(Concern(self.severity[ci], self._labels[ci], fragment, rule, RANK_TIER[rank]))
         return result
+
+
+def _score(context: Mapping[str, Any]) -> int | None:
+    """The 0-10 scale score in ``context`` (an int, or text such as "0"), or None."""
+    try:
+        value = context.get("score")
+    except AttributeError:
+        return None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None

@@ -10,8 +10,10 @@ The message is normalised (:class:`_Normaliser`): Unicode NFKC,
    between words read as "to"/"for"/"and", look-alike characters inside words read as
    letters ("s3x", "k!ll"), a masked word restored when one known word fits ("s*x": a
    word listed in ``normalisation.words`` wins over one that only appears in a phrase),
-   a run of three or more of one letter cut to two ("pleeease" -> "pleease", then
-   restored to a known word such as "please" when one fits).
+   a run of three or more of one letter restored to a known word ("pleeease" -> "please",
+   "scaaared" -> "scared"; see :meth:`_Normaliser._restore`). Runs of two letters are never
+   squeezed for matching, so two real words are never merged ("shooting" stays "shooting"
+   and never meets the slang "shotting").
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ _QUOTES = dict.fromkeys("\u2018\u2019\u201a\u201b\u2032\u2035\u0060\u00b4\u02bc\
 _TOKEN = re.compile(r"[^\W_]+(?:['*@$!]+[^\W_]+)*")
 _TRIPLE = re.compile(r"(.)\1\1+")
 _SQUEEZE = re.compile(r"(.)\1+")
+_RUN = re.compile(r"(.)\1*")
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"})
 _SUFFIXES = {"m": "am", "re": "are", "ve": "have", "ll": "will", "d": "would"}
 _NT_BASE = {"ca": "can", "wo": "will", "sha": "shall", "ai": "is"}
@@ -76,10 +79,7 @@ class _Normaliser:
         self.pair_first = frozenset(k[0] for k in self.pair)
         self.words = frozenset(words)
         self.preferred = preferred  # normalisation.words: wins when a masked word fits several
-        by_key: dict[str, str] = {}
-        for w in sorted(words, key=lambda w: (len(w), w)):
-            by_key.setdefault(_squeeze(w), w)
-        self.word_by_key = by_key
+        self._restored: dict[str, str] = {}
         self._unmasked: dict[str, str] = {}
         self.masked: dict[int, list[str]] = {}
         for w in sorted(words):
@@ -163,11 +163,10 @@ class _Normaliser:
         if not pieces:
             return [], []
         joined = " ".join(pieces)
-        stretched = None
+        originals = None
         if _TRIPLE.search(joined):
-            collapsed = _TRIPLE.sub(r"\1\1", joined).split(" ")
-            stretched = [c != p for c, p in zip(collapsed, pieces)]
-            pieces = collapsed
+            originals = pieces
+            pieces = _TRIPLE.sub(r"\1\1", joined).split(" ")
             joined = " ".join(pieces)
         keys = _SQUEEZE.sub(r"\1", joined).split(" ")
 
@@ -187,7 +186,7 @@ class _Normaliser:
                     i += 2
                     continue
             rep = exact.get(pieces[i])
-            if rep is None:
+            if rep is None and pieces[i] not in self.words:  # a known word is never respelt
                 rep = single.get(k)
             if rep is not None:
                 out.extend(rep)
@@ -197,12 +196,42 @@ class _Normaliser:
                 out_spans.append(spans[i])
             else:
                 word = pieces[i]
-                if stretched is not None and stretched[i] and word not in self.words:
-                    word = self.word_by_key.get(k, word)
+                if originals is not None and word != originals[i] and word not in self.words:
+                    word = self._restore(originals[i])
                 out.append(word)
                 out_spans.append(spans[i])
             i += 1
         return out, out_spans
+
+    def _restore(self, word: str) -> str:
+        """A stretched word ("pleeeease", "scaaared") back to a known word.
+
+        Only runs of three or more of one letter were typed on purpose; each such run is
+        tried as one letter and as two, and the first known word wins (a word listed in
+        ``normalisation.words`` first). Runs of two are left alone, so two real words are
+        never merged: "shooting" can never become "shotting". With no known word, every
+        long run becomes one letter ("sooooo" -> "so").
+        """
+        done = self._restored.get(word)
+        if done is not None:
+            return done
+        parts = [m.group() for m in _RUN.finditer(word)]
+        long_runs = [i for i, r in enumerate(parts) if len(r) >= 3]
+        first = "".join(r[0] if len(r) >= 3 else r for r in parts)
+        best = None
+        if len(long_runs) <= 4:
+            cands = []
+            for mask in range(1 << len(long_runs)):
+                out = list(parts)
+                for bit, idx in enumerate(long_runs):
+                    out[idx] = parts[idx][0] * (2 if mask >> bit & 1 else 1)
+                cands.append("".join(out))
+            best = next((c for c in cands if c in self.preferred), None) or next(
+                (c for c in cands if c in self.words), None)
+        done = best or first
+        if len(self._restored) < 4096:
+            self._restored[word] = done
+        return done
 
     def normalise(self, text: str) -> str:
         return " ".join(self.analyse(text)[0])

@@ -1,8 +1,39 @@
-"""What the detector returns: one :class:`Concern` per concern found in a message."""
+"""Tiers, and what the detector returns: one :class:`Concern` per concern found in a message.
+
+Two tiers (issue 12):
+
+``alert``
+    Precise and grave words ("he raped me", "I'm going to kill myself tonight"). The person
+    is given help at once, the flow pauses, and people are alerted until someone acknowledges.
+``review``
+    Broad signals worth a look (hurt, scared, dread, a bruise, locked in, "nobody notices",
+    police, money and pictures, an older friend online, an idiom that might not be one). The
+    person is not interrupted; the answer goes to the top of the practitioner's queue.
+
+How a line gets its tier:
+
+1. each lexicon rule has a tier: ``phrases``/``patterns`` are ``alert``, ``review``/
+   ``review_patterns`` are ``review``;
+2. a match inside one of its concern's ``soften`` phrases (an idiom, an accident, play) or
+   near a ``contexts`` phrase (a lesson, a film, a resolved past) drops one tier: ``alert``
+   becomes ``review``, ``review`` becomes nothing;
+3. a concern keeps its highest surviving match; ``raise.low_score`` lifts ``review`` to
+   ``alert`` for the listed concerns when the caller says the person's latest 0-10 scale
+   answer is at or below ``at_most`` (``detect(text, context={"score": 0})``);
+4. a line's tier is the highest of its concerns' (:func:`tier_of`).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable
+
+ALERT = "alert"
+REVIEW = "review"
+TIERS = (ALERT, REVIEW)  # highest first
+ALERT_RANK = 2
+REVIEW_RANK = 1
+RANK_TIER = {ALERT_RANK: ALERT, REVIEW_RANK: REVIEW}
 
 
 @dataclass(frozen=True)
@@ -11,4 +42,19 @@ class Concern:
     label: str  # human label, e.g. "Sexual abuse"
     matched: str  # fragment of the original message that matched (best effort)
     rule: str  # the lexicon phrase or pattern that fired, as written in the YAML
+    tier: str = ALERT  # "alert" or "review"
 
+
+def tier_of(concerns: Iterable[object]) -> str | None:
+    """The highest tier among ``concerns`` ("alert", "review"), or None when there are none.
+
+    A concern object without ``.tier`` (from older code) counts as ``alert``.
+    """
+    best = None
+    for c in concerns:
+        t = getattr(c, "tier", ALERT)
+        if t == ALERT:
+            return ALERT
+        if t == REVIEW:
+            best = REVIEW
+    return best

@@ -892,6 +892,10 @@ class FakeBotAPI:
         self.webhook_retry_delay = webhook_retry_delay
         self.webhook_timeout = webhook_timeout
         self.latency: float = 0.0
+        #: Seconds between two messages to one chat, like Telegram's limit of about one
+        #: message a second per chat: a send queues behind the previous ones (0: no limit).
+        self.chat_send_interval: float = 0.0
+        self._chat_free_at: dict[int, float] = {}
 
         self.host: str | None = None
         self.port: int | None = None
@@ -1088,6 +1092,8 @@ class FakeBotAPI:
             return self._error_response(call, BotAPIError(401, "Unauthorized"))
         if self.latency:
             await asyncio.sleep(self.latency)
+        if self.chat_send_interval and canonical in ("sendMessage", "sendDocument"):
+            await self._chat_slot(params.get("chat_id"))
         fault = self._take_fault(canonical)
         if fault is not None:
             call.fault = fault
@@ -1133,6 +1139,16 @@ class FakeBotAPI:
         call.status = 200
         self._changed()
         return web.json_response(body)
+
+    async def _chat_slot(self, chat_id: Any) -> None:
+        """Wait for this chat's next free sending slot (``chat_send_interval``)."""
+        if not isinstance(chat_id, int):
+            return
+        now = time.monotonic()
+        slot = max(now, self._chat_free_at.get(chat_id, 0.0))
+        self._chat_free_at[chat_id] = slot + self.chat_send_interval
+        if slot > now:
+            await asyncio.sleep(slot - now)
 
     def _record(self, method: str, params: dict[str, Any], token: str) -> Call:
         call = Call(method, params, token, time.monotonic())

@@ -190,6 +190,7 @@ class TelegramFrontend:
         if self.escalation is None:
             return 0
         sent = 0
+        marked: set[int] = set()  # an alert in several recipients' digests counts one notice
         async with self._alert_lock:  # one pass at a time, so nothing goes out twice
             for notice in await self.db(self.escalation.due):
                 reached = 0
@@ -200,11 +201,13 @@ class TelegramFrontend:
                         await self.send_text(bot, int(key[3:]), notice.text)
                         reached += 1
                     except TelegramError as exc:
-                        log.error("alert not delivered", extra={"alert": notice.alert_id, "to": key, "error": str(exc)})
+                        log.error("alert not delivered", extra={"alerts": notice.alert_ids, "to": key, "error": str(exc)})
                 if reached:
-                    await self.db(self.escalation.sent, notice.alert_id)
+                    # per notice, not per pass: a first notice is on record before the next is sent
+                    await self.db(self.escalation.sent, [a for a in notice.alert_ids if a not in marked])
+                    marked.update(notice.alert_ids)
                     sent += 1
-                    log.warning("safeguarding alert sent", extra={"alert": notice.alert_id, "reminder": notice.repeat,
+                    log.warning("safeguarding alert sent", extra={"alerts": notice.alert_ids, "reminder": notice.repeat,
                                                                   "recipients": reached})
         return sent
 
@@ -215,8 +218,9 @@ class TelegramFrontend:
             await self.send_text(context.bot, chat_id, msg("telegram.ack_usage"))
             return
         alert_id = int(context.args[0].lstrip("#"))
-        result = await self.db(self.escalation.acknowledge, alert_id, f"tg:{update.effective_user.id}")
-        await self.send_text(context.bot, chat_id, msg(f"telegram.ack_{result}", id=alert_id))
+        result, count = await self.db(self.escalation.acknowledge_person, alert_id, f"tg:{update.effective_user.id}")
+        name = "ack_ok_all" if result == "ok" and count > 1 else f"ack_{result}"
+        await self.send_text(context.bot, chat_id, msg(f"telegram.{name}", id=alert_id, more=count - 1))
 
     # -- sending, with retries for transient network faults ---------------------
     async def _retry(self, make: Callable[[], Awaitable[Any]]) -> Any:

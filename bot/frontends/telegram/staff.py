@@ -23,6 +23,11 @@ def _key(update: Update) -> str:
     return f"tg:{update.effective_user.id}"
 
 
+def _shown(reason: str) -> str:
+    """A link someone else opened first reads exactly like a code that does not exist."""
+    return "unknown" if reason in ("taken", "not-opened", "refused") else reason
+
+
 class StaffCommands:
     def __init__(self, frontend, access: Access):
         self.fe = frontend
@@ -32,7 +37,8 @@ class StaffCommands:
         once = self.fe._once
         for name, fn in (("invite", self.on_invite), ("with", self.on_with), ("cases", self.on_cases), ("case", self.on_case),
                          ("transcript", self.on_transcript), ("comment", self.on_comment),
-                         ("review", self.on_review), ("mydata", self.on_mydata)):
+                         ("review", self.on_review), ("mydata", self.on_mydata), ("revoke", self.on_revoke),
+                         ("reassign", self.on_reassign)):
             app.add_handler(CommandHandler(name, once(fn)))
 
     async def _say(self, context, update: Update, text: str, markup=None) -> None:
@@ -85,6 +91,7 @@ class StaffCommands:
         await self._say(context, update, msg("staff.invite_made", link=link, flow=flow_id, ref=ref,
                                              days=f"{days:g}", id=invite_id))
 
+<<<<<<< HEAD
     async def on_with(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/with CASE FLOW [--for child]: a worker-present session on this device."""
         pid = await self.fe.person(update)
@@ -109,16 +116,47 @@ class StaffCommands:
 
         try:
             await self.fe.db(self.access.start_with, _key(update), ref, flow_id, start, respondent)
+=======
+    async def on_revoke(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/revoke CODE|ID: withdraw an invitation link one made (admins: any)."""
+        await self.fe.person(update)
+        if len(context.args) != 1:
+            await self._say(context, update, msg("staff.revoke_usage"))
+            return
+        try:
+            invite_id = await self.fe.db(self.access.revoke_invite_by, _key(update), context.args[0])
+>>>>>>> main
         except Refused:
             await self._refused(context, update)
             return
         except ValueError as exc:
             await self._say(context, update, str(exc))
             return
+<<<<<<< HEAD
         conv = holder["reply"].conversation_id
         who = (await self.fe.db(self.fe.service.store.conversation, conv)).respondent
         await self._say(context, update, msg("staff.with_started", ref=ref, who=respondents.described(who)))
         await self.fe.deliver(context.bot, chat_id, pid, holder["reply"], key)
+=======
+        await self._say(context, update, msg("staff.revoked", id=invite_id))
+
+    async def on_reassign(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/reassign CASE_REF TELEGRAM_ID: a supervisor of both practitioners (or an admin) moves a case."""
+        await self.fe.person(update)
+        if len(context.args) != 2 or not context.args[1].removeprefix("tg:").isdigit():
+            await self._say(context, update, msg("staff.reassign_usage"))
+            return
+        ref, to = context.args[0], "tg:" + context.args[1].removeprefix("tg:")
+        try:
+            done = await self.fe.db(self.access.reassign, _key(update), ref, to)
+        except Refused:
+            await self._refused(context, update)
+            return
+        except ValueError as exc:
+            await self._say(context, update, str(exc))
+            return
+        await self._say(context, update, msg("staff.reassigned", ref=done["ref"], to=done["to"].removeprefix("tg:")))
+>>>>>>> main
 
     async def open_link(self, update: Update, context: ContextTypes.DEFAULT_TYPE, code: str) -> None:
         """/start CODE: say who invited them and who will see the answers; ask consent."""
@@ -126,7 +164,7 @@ class StaffCommands:
             view = await self.fe.db(self.access.open_invite, _key(update), code)
         except Refused as exc:
             log.info("invite refused", extra={"reason": exc.reason, "chat": update.effective_chat.id})
-            await self._say(context, update, msg(f"staff.link_{exc.reason}"))
+            await self._say(context, update, msg(f"staff.link_{_shown(exc.reason)}"))
             return
         yes = f"i:{view.invite_id}:y"
         markup = InlineKeyboardMarkup([[
@@ -166,7 +204,7 @@ class StaffCommands:
         try:
             await self.fe.db(self.access.accept_invite, _key(update), invite_id, start, respondent)
         except Refused as exc:
-            await self._say(context, update, msg(f"staff.link_{exc.reason if exc.reason != 'not-opened' else 'unknown'}"))
+            await self._say(context, update, msg(f"staff.link_{_shown(exc.reason)}"))
             return
         await self.fe.deliver(context.bot, update.effective_chat.id, pid, holder["reply"], key)
 

@@ -1,0 +1,196 @@
+"""Safeguarding alerts that a flood cannot bury (issue 11, findings 1 and 5).
+
+One open alert per person (later words are added to it and notified once more);
+reminders to each recipient as one digest; /ack of one alert acknowledges every open alert
+of that person; first alerts from people without a role are limited but the first is
+never held back; a genuine alert reaches the lead within seconds while other accounts
+flood the bot; a disclosure after a conversation has ended joins that conversation's
+transcript and case and reaches its practitioner, whose /ack works.
+"""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from bot.access import Access
+from bot.config import Config
+from bot.conversation import ConversationService
+from bot.engine.runner import Input
+from bot.escalation import Escalation
+from bot.safeguarding import SafeguardingConfig
+from bot.store import Store
+from bot.testing.fake_bot_api import FakeBotAPI
+from bot.testing.telegram import running_bot
+
+LEAD, LEAD2, PRACTITIONER, FAMILY = 800, 801, 802, 803
+DISCLOSURE = "he hits me and i dont feel safe at home"
+
+
+@pytest.fixture(scope="module")
+def safeguarding():
+    return SafeguardingConfig.load()
+
+
+def _world(db, library, safeguarding, **esc):
+    store = Store(db)
+    service = ConversationService(store, library, safeguarding=safeguarding)
+    access = Access(store, library, Config(roles={"practitioner": [PRACTITIONER]}, leads=[LEAD],
+                                           demo_flow="scaling-checkin"))
+    access.seed()
+    esc = Escalation(store, safeguarding, leads=[LEAD], **{"repeat_minutes": 15, **esc})
+    return store, service, access, esc
+
+
+def _in_case(store, service, access, family_key="tg:803", ref="CASE-1"):
+    code, inv = access.invite(f"tg:{PRACTITIONER}", "scaling-checkin", ref)
+    access.open_invite(family_key, code)
+    return access.accept_invite(family_key, inv, lambda p, f, c: service.start(p, f, case_id=c).conversation_id)
+
+
+# --- the store and the schedule ---------------------------------------------------------
+
+def test_one_open_alert_per_person_and_new_words_renotify_once(tmp_path, library, safeguarding):
+    store, service, access, esc = _world(tmp_path / "a.db", library, safeguarding)
+    conv = _in_case(store, service, access)
+    me = store.person("tg:803")
+    service.handle(me, Input.from_text("i am scared of my dad"), conversation_id=conv)
+    t0 = datetime.now(timezone.utc) + timedelta(seconds=1)
+    [first] = esc.due(t0)
+    assert first.recipients == [f"tg:{PRACTITIONER}", f"tg:{LEAD}"] and not first.repeat
+    esc.sent(first.alert_id, t0)
+    assert esc.due(t0) == []
+    service.handle(me, Input.from_text("carry on"), conversation_id=conv)
+    service.handle(me, Input.from_text("he hits me when he is drunk"), conversation_id=conv)
+    [alert] = store.alerts()  # the same alert, with both sets of words
+    assert alert["words"].startswith("i am scared of my dad") and alert["words"].endswith("he hits me when he is drunk")
+    [again] = esc.due(t0 + timedelta(seconds=2))  # notified once more, at once
+    assert again.alert_id == alert["id"] and "NEW WORDS" in again.text and "he hits me when he is drunk" in again.text
+    esc.sent(again.alert_id, t0 + timedelta(seconds=2))
+    assert esc.due(t0 + timedelta(minutes=14)) == []  # once: then the ordinary reminders
+    [reminder] = esc.due(t0 + timedelta(minutes=18))
+    assert reminder.repeat and reminder.text.startswith("REMINDER")
+
+
+def test_reminders_reach_each_recipient_as_one_digest(tmp_path, library, safeguarding):
+    store, service, access, esc = _world(tmp_path / "d.db", library, safeguarding, flood_individual=10)
+    esc.leads = [f"tg:{LEAD}", f"tg:{LEAD2}"]
+    people = [store.person(f"tg:{9000 + i}", f"Kid{i}") for i in range(5)]
+    for pid in people:
+        service.handle(pid, Input.from_text(DISCLOSURE))
+    t0 = datetime.now(timezone.utc) + timedelta(seconds=1)
+    for notice in esc.due(t0):
+        esc.sent(notice.alert_ids, t0)
+    [digest] = esc.due(t0 + timedelta(minutes=16))  # one message to each lead, not five
+    assert digest.recipients == [f"tg:{LEAD}", f"tg:{LEAD2}"]
+    ids = sorted(a["id"] for a in store.alerts())
+    assert digest.repeat and digest.digest and sorted(digest.alert_ids) == ids
+    assert all(f"/ack {i}" in digest.text for i in ids) and digest.text.count(DISCLOSURE) == 5
+
+
+def test_ack_acknowledges_every_open_alert_of_the_person(tmp_path, library, safeguarding):
+    store, service, access, esc = _world(tmp_path / "k.db", library, safeguarding)
+    me = store.person("tg:4444")
+    other = store.person("tg:4445")
+    with store.transaction():  # several open alerts for one person, as an older database may hold
+        a1 = store.add_alert(conversation_id=None, person_id=me, transcript_id=None, concern="physical_abuse",
+                             words="one", next_notify_at=None)
+        a2 = store.add_alert(conversation_id=None, person_id=me, transcript_id=None, concern="physical_abuse",
+                             words="two", next_notify_at=None)
+        a3 = store.add_alert(conversation_id=None, person_id=other, transcript_id=None, concern="physical_abuse",
+                             words="three", next_notify_at=None)
+    assert esc.acknowledge(a2, "tg:1") == "unknown"  # not a lead
+    assert esc.acknowledge(a2, f"tg:{LEAD}") == "ok"
+    acked = {a["id"]: a["acknowledged_by"] for a in store.alerts()}
+    assert acked == {a1: f"tg:{LEAD}", a2: f"tg:{LEAD}", a3: None}
+    assert esc.acknowledge(a1, f"tg:{LEAD}") == "already"
+    assert esc.acknowledge_person(a3, f"tg:{LEAD}") == ("ok", 1)
+
+
+def test_alerts_from_people_without_a_role_are_limited_but_never_the_first(tmp_path, library, safeguarding):
+    store, service, access, esc = _world(tmp_path / "f.db", library, safeguarding, flood_individual=2,
+                                         flood_window_seconds=60)
+    conv = _in_case(store, service, access)
+    strangers = [store.person(f"tg:{7000 + i}") for i in range(8)]
+    t0 = datetime.now(timezone.utc) + timedelta(seconds=1)
+    service.handle(strangers[0], Input.from_text(DISCLOSURE))
+    [first] = esc.due(t0)  # the very first is never held back
+    esc.sent(first.alert_ids, t0)
+    # the same stranger again: their words join the open alert, and wait for its reminder
+    service.handle(strangers[0], Input.from_text("he hits me every day"))
+    assert esc.due(t0 + timedelta(seconds=1)) == []
+    assert "he hits me every day" in store.alerts()[0]["words"]
+    for pid in strangers[1:]:
+        service.handle(pid, Input.from_text(DISCLOSURE))
+    service.handle(store.person("tg:803"), Input.from_text("my mum hurts me"), conversation_id=conv)
+    notices = esc.due(t0 + timedelta(seconds=2))
+    genuine = next(a["id"] for a in store.alerts() if a["conversation_id"] == conv)
+    assert notices[0].alert_ids == [genuine]  # the person in a case goes first
+    alone = [n.alert_ids[0] for n in notices[1:]]
+    assert len(alone) == 2 and not any(n.digest for n in notices)  # 2 more strangers alone, the rest wait
+    for n in notices:
+        esc.sent(n.alert_ids, t0 + timedelta(seconds=2))
+    assert esc.due(t0 + timedelta(seconds=30)) == []
+    [digest] = esc.due(t0 + timedelta(seconds=63))  # within the window, all the rest at once
+    waiting = {a["id"] for a in store.alerts()} - {first.alert_id, genuine, *alone}
+    assert digest.digest and set(digest.alert_ids) == waiting and len(waiting) == 5
+    assert digest.recipients == [f"tg:{LEAD}"]
+
+
+# --- over Telegram ------------------------------------------------------------------------
+
+def _alerts_with(fake, user, words):
+    return [m for m in fake.messages(user) if words in (m.text or "") and "/ack" in (m.text or "")]
+
+
+async def _join(h, access, family):
+    code, _ = await h.frontend.db(access.invite, f"tg:{PRACTITIONER}", "scaling-checkin", "CASE-1")
+    before = len(h.fake.messages(family))
+    h.fake.inject_command(family, f"/start {code}")
+    consent = await h.keyboard_after(family, before)
+    data = next(cb for row in h.fake.buttons(consent) for (t, cb) in row if t == "Yes, start")
+    await h.delivered(h.fake.press_button(family, consent.message_id, data))
+
+
+async def test_a_genuine_alert_reaches_the_lead_within_seconds_during_a_flood(tmp_path, library, safeguarding):
+    store, service, access, esc = _world(tmp_path / "flood.db", library, safeguarding)
+    async with FakeBotAPI() as fake:
+        async with running_bot(service, fake=fake, access=access, escalation=esc, alert_poll_seconds=0.2) as h:
+            await _join(h, access, FAMILY)
+            fake.chat_send_interval = 0.2  # Telegram lets a bot send about one message a second to one chat
+            flooders = [5000 + i for i in range(20)]
+            last = 0
+            for n in range(10):
+                for user in flooders:
+                    last = fake.inject_message(user, f"{DISCLOSURE} {user}-{n}")
+            await h.delivered(last, timeout=30)  # the whole flood is in
+            genuine = "my stepdad hurts me and i am scared to go home"
+            await h.delivered(fake.inject_message(FAMILY, genuine))
+            await fake.wait_for(lambda: _alerts_with(fake, LEAD, genuine) and _alerts_with(fake, PRACTITIONER, genuine),
+                                timeout=5)
+            assert len(store.alerts(open_only=True)) == 21  # one per person
+            alert_id = next(a["id"] for a in store.alerts() if genuine in a["words"])
+            before = len(fake.messages(PRACTITIONER))
+            await h.delivered(fake.inject_command(PRACTITIONER, f"/ack {alert_id}"))
+            assert "acknowledged" in fake.messages(PRACTITIONER)[before:][-1].text
+
+
+async def test_a_disclosure_after_the_conversation_ended_reaches_its_practitioner(tmp_path, library, safeguarding):
+    store, service, access, esc = _world(tmp_path / "after.db", library, safeguarding)
+    async with FakeBotAPI() as fake:
+        async with running_bot(service, fake=fake, access=access, escalation=esc, alert_poll_seconds=0.2) as h:
+            await _join(h, access, FAMILY)
+            await h.delivered(fake.inject_command(FAMILY, "/cancel"))
+            [conv] = store.conversations(person_id=store.person(f"tg:{FAMILY}"))
+            assert conv["status"] == "cancelled"
+            words = "my uncle touches me when mum is out"
+            await h.delivered(fake.inject_message(FAMILY, words))
+            assert "999" in fake.last_message(FAMILY).text
+            [alert] = store.alerts()
+            assert alert["conversation_id"] == conv["id"]
+            flagged = [t for t in store.transcript(conv["id"]) if t["flagged"]]
+            assert [t["text"] for t in flagged] == [words] and alert["transcript_id"] == flagged[0]["id"]
+            await fake.wait_for(lambda: _alerts_with(fake, PRACTITIONER, words) and _alerts_with(fake, LEAD, words), 5)
+            before = len(fake.messages(PRACTITIONER))
+            await h.delivered(fake.inject_command(PRACTITIONER, f"/ack {alert['id']}"))
+            assert "acknowledged" in fake.messages(PRACTITIONER)[before:][-1].text
+    assert Store(tmp_path / "after.db").alerts()[0]["acknowledged_by"] == f"tg:{PRACTITIONER}"
