@@ -417,14 +417,9 @@ def invite() -> None:
               help="The bot's @username, for the link (env TELEGRAM_BOT_USERNAME).")
 @click.option("--db", type=click.Path(), help=DB_HELP)
 @click.option("--config", "config_path", type=click.Path(), help=CONFIG_HELP)
-<<<<<<< HEAD
 @click.option("--for", "for_", metavar="RESPONDENT", help=RESPONDENT_HELP + " Without it, they are asked.")
-def invite(flow: str, case_ref: str, practitioner: str, bot_username: str, db: str | None, config_path: str | None,
-           for_: str | None) -> None:
-=======
 def invite_create(flow: str, case_ref: str, practitioner: str, bot_username: str, db: str | None,
-                  config_path: str | None) -> None:
->>>>>>> main
+                  config_path: str | None, for_: str | None) -> None:
     """Make a single-use invitation link to FLOW in a case."""
     from bot.access import Refused
 

@@ -91,7 +91,6 @@ class StaffCommands:
         await self._say(context, update, msg("staff.invite_made", link=link, flow=flow_id, ref=ref,
                                              days=f"{days:g}", id=invite_id))
 
-<<<<<<< HEAD
     async def on_with(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/with CASE FLOW [--for child]: a worker-present session on this device."""
         pid = await self.fe.person(update)
@@ -116,7 +115,17 @@ class StaffCommands:
 
         try:
             await self.fe.db(self.access.start_with, _key(update), ref, flow_id, start, respondent)
-=======
+        except Refused:
+            await self._refused(context, update)
+            return
+        except ValueError as exc:
+            await self._say(context, update, str(exc))
+            return
+        conv = holder["reply"].conversation_id
+        who = (await self.fe.db(self.fe.service.store.conversation, conv)).respondent
+        await self._say(context, update, msg("staff.with_started", ref=ref, who=respondents.described(who)))
+        await self.fe.deliver(context.bot, chat_id, pid, holder["reply"], key)
+
     async def on_revoke(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/revoke CODE|ID: withdraw an invitation link one made (admins: any)."""
         await self.fe.person(update)
@@ -125,19 +134,12 @@ class StaffCommands:
             return
         try:
             invite_id = await self.fe.db(self.access.revoke_invite_by, _key(update), context.args[0])
->>>>>>> main
         except Refused:
             await self._refused(context, update)
             return
         except ValueError as exc:
             await self._say(context, update, str(exc))
             return
-<<<<<<< HEAD
-        conv = holder["reply"].conversation_id
-        who = (await self.fe.db(self.fe.service.store.conversation, conv)).respondent
-        await self._say(context, update, msg("staff.with_started", ref=ref, who=respondents.described(who)))
-        await self.fe.deliver(context.bot, chat_id, pid, holder["reply"], key)
-=======
         await self._say(context, update, msg("staff.revoked", id=invite_id))
 
     async def on_reassign(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -156,7 +158,6 @@ class StaffCommands:
             await self._say(context, update, str(exc))
             return
         await self._say(context, update, msg("staff.reassigned", ref=done["ref"], to=done["to"].removeprefix("tg:")))
->>>>>>> main
 
     async def open_link(self, update: Update, context: ContextTypes.DEFAULT_TYPE, code: str) -> None:
         """/start CODE: say who invited them and who will see the answers; ask consent."""
