@@ -9,15 +9,18 @@ changes nothing and returns the reply given the first time.
 
 from __future__ import annotations
 
+import contextlib
 import re
+from types import SimpleNamespace
 from datetime import datetime, timedelta, timezone
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from bot.audience import case_of, respondent_for, sentence
 from bot.engine.answers import Invalid, display, fold, parse, vocabulary
 from bot.engine.flow import Flow, Option
 from bot.engine.library import FlowLibrary
-from bot.engine.runner import FlowRunner, Input, Prompt, Result, Session
+from bot.engine.runner import PRIVACY, FlowRunner, Input, Prompt, Result, Session
 from bot import respondent as respondents
 from bot.messages import messages, msg
 from bot.store import Conversation, Store, iso, now
@@ -124,6 +127,23 @@ class ConversationService:
         return self.library.runner_for(conv.flow_sha, lambda: self.store.snapshot_source(conv.flow_sha),
                                        f"<{conv.flow_id} v{conv.flow_version}>")
 
+    @contextlib.contextmanager
+    def _privacy(self, person_id: int, case_id: int | None, conv: Conversation | None = None):
+        """While the runner works, ``{{ privacy }}`` in the flow's texts says who sees the
+        answers, decided by bot.audience from the case, the respondent and the consent answer."""
+        facts = []
+
+        def say(flow: Flow, answers: dict, mode: str) -> str:
+            if not facts:
+                facts.append(case_of(self.store, case_id, person_id))
+            return sentence(flow, facts[0], respondent_for(conv, flow), answers, mode)
+
+        token = PRIVACY.set(say)
+        try:
+            yield
+        finally:
+            PRIVACY.reset(token)
+
     # -- the two entry points ----------------------------------------------------------
     def respondent_choices(self, flow_id: str) -> list[tuple[str, str]] | None:
         """What to ask before starting ("Who is filling this in?"): (respondent, label) for a
@@ -152,7 +172,8 @@ class ConversationService:
                 if seen is not None:
                     return self._duplicate(seen)
             runner = self.library.runner(flow)
-            result = runner.start()
+            with self._privacy(person_id, case_id, SimpleNamespace(respondent=respondent)):
+                result = runner.start()
             self.store.save_snapshot(flow.sha, flow.id, flow.version, flow.source)
             conv_id = self.store.create_conversation(
                 person_id=person_id, flow_id=flow.id, flow_version=flow.version, flow_sha=flow.sha,
@@ -212,7 +233,8 @@ class ConversationService:
                 if conv.present_id is not None and inp.kind == "answer" and not conv.session.get("hold") \
                         and self._is_stop(inp.text):
                     inp = Input("cancel", text=inp.text)  # "stop" ends a worker-present session
-                reply = self._step(conv, inp, concerns, input_key, seen)
+                with self._privacy(conv.person_id, conv.case_id, conv):
+                    reply = self._step(conv, inp, concerns, input_key, seen)
                 if conv.present_id is not None and reply.status != "in_progress":
                     # a worker-present session ended: the device goes back to the worker
                     reply.prompts.append(Prompt(msg("worker_present.ended"), kind="info"))
