@@ -542,5 +542,14 @@ def safeguarding_check(as_json: bool, lexicon: tuple[str, ...], score: int | Non
         sys.exit(130)
 
 
+def _register_rehearsal() -> None:
+    from bot.coach.commands import register
+
+    register(main)
+
+
+_register_rehearsal()
+
+
 if __name__ == "__main__":
     main()

@@ -517,7 +517,8 @@ def load_flow_file(path: Path | str) -> tuple[Flow | None, list[SourceError]]:
 
 
 def flow_files(paths) -> tuple[list[Path], list[SourceError]]:
-    """Expand files and folders into flow files (*.yaml, *.yml), skipping flows/tests."""
+    """Expand files and folders into flow files (*.yaml, *.yml), skipping flows/tests and flows/rehearsal
+    (role-play scenarios and coach rules, checked by bot.rehearsal)."""
     found: list[Path] = []
     errors: list[SourceError] = []
     for p in paths:
@@ -525,7 +526,7 @@ def flow_files(paths) -> tuple[list[Path], list[SourceError]]:
         if p.is_dir():
             for f in sorted(list(p.rglob("*.yaml")) + list(p.rglob("*.yml"))):
                 rel = f.relative_to(p).parts
-                if "tests" in rel[:-1] or f.name.startswith("."):
+                if "tests" in rel[:-1] or "rehearsal" in rel[:-1] or f.name.startswith("."):
                     continue
                 found.append(f)
         elif p.exists():
