@@ -38,6 +38,7 @@ from bot.engine.runner import Input, Prompt
 from bot.frontends.telegram.limits import Limiter, RateLimits
 from bot.frontends.telegram.render import (
     Callback,
+    confirm_keyboard,
     flows_keyboard,
     keyboard,
     hold_keyboard,
@@ -115,6 +116,11 @@ class TelegramFrontend:
         # which answer "this question has closed".
         self._open_keyboards: dict[int, tuple[int, str]] = {}
         self._persons: dict[int, int] = {}  # Telegram user id -> person id
+        # chat id -> the last few questions sent there: (message id, conversation id, step id).
+        # Telegram numbers a chat's messages in the order it received them, both ways, so a
+        # typed answer belongs to the last question numbered before it (or the one it replies
+        # to): a retype sent before a slow reply arrived is not taken for the next question.
+        self._asked: dict[int, list[tuple[int, int, str]]] = {}
         self._bot = None
         self._flows: dict[tuple[int, int], Flow] = {}  # (person, conversation) -> flow
 
@@ -387,10 +393,42 @@ class TelegramFrontend:
                     self._open_keyboards[chat_id] = (mid, text)
                 else:
                     self._open_keyboards.pop(chat_id, None)
+                self._note_asked(chat_id, mid, conv_id, p.step_id)
             elif p.kind == "offer" and conv_id is not None:
                 await self.send_text(bot, chat_id, p.text, hold_keyboard(conv_id))
+            elif p.kind == "confirm" and conv_id is not None:  # it quotes the question now asked
+                mid = await self.send_text(bot, chat_id, p.text, confirm_keyboard(conv_id))
+                self._note_asked(chat_id, mid, conv_id, p.step_id)
             else:
                 await self.send_text(bot, chat_id, p.text)
+
+    def _note_asked(self, chat_id: int, message_id: int | None, conv_id: int, step_id: str | None) -> None:
+        if message_id is None or step_id is None:
+            return
+        if chat_id not in self._asked and len(self._asked) >= 10_000:
+            self._asked.clear()  # bounded; forgetting only means the next answer is not checked
+        asked = self._asked.setdefault(chat_id, [])
+        asked.append((message_id, conv_id, step_id))
+        del asked[:-16]
+
+    def _seen(self, chat_id: int, message) -> tuple[int | None, str | None] | None:
+        """The question the person saw when they typed this message: the one it replies to,
+        else the last question sent before it. (None, None) if every question known was sent
+        after it (e.g. a message typed while the bot was down, answered on restart); None if
+        no question is known (then the text answers the question now asked)."""
+        asked = self._asked.get(chat_id)
+        if not asked or message is None:
+            return None
+        replied = getattr(message, "reply_to_message", None)
+        if replied is not None:
+            for mid, conv, step in asked:
+                if mid == replied.message_id:
+                    return conv, step
+        before = [(mid, conv, step) for mid, conv, step in asked if mid < message.message_id]
+        if not before:
+            return None, None
+        _, conv, step = max(before)
+        return conv, step
 
     async def deliver(self, bot, chat_id: int, pid: int, reply: Reply, input_key: str | None) -> None:
         """Send a committed reply, then note that it reached the person."""
@@ -479,15 +517,17 @@ class TelegramFrontend:
         return handler
 
     async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self._input(update, context, Input.from_text(update.effective_message.text))
+        inp = Input.from_text(update.effective_message.text)
+        seen = self._seen(update.effective_chat.id, update.effective_message) if inp.kind == "answer" else None
+        await self._input(update, context, inp, seen)
 
-    async def _input(self, update: Update, context, inp: Input) -> None:
+    async def _input(self, update: Update, context, inp: Input, seen: tuple | None = None) -> None:
         chat_id = update.effective_chat.id
         pid = await self.person(update)
         key = f"tg:{update.update_id}"
         # Always through the service, even with no conversation open: every free text is
         # checked for a safeguarding disclosure there.
-        reply = await self.db(self.service.handle, pid, inp, input_key=key)
+        reply = await self.db(self.service.handle, pid, inp, input_key=key, seen=seen)
         if reply.closed and not reply.alerts:
             if inp.kind == "help":
                 await self.send_text(context.bot, chat_id, msg("navigation.help"))
@@ -563,6 +603,18 @@ class TelegramFrontend:
             if reply.closed:
                 await self.send_text(context.bot, chat_id, msg("telegram.closed"))
                 return
+            await self.deliver(context.bot, chat_id, pid, reply, key)
+            return
+        if cb.action == "p":  # is the text typed for an earlier question the answer to this one?
+            await self._answer_query(query)
+            await self._remove_markup(query)
+            inp = Input("apply") if cb.value == "y" else Input("discard")
+            reply = await self.db(self.service.handle, pid, inp, input_key=key, conversation_id=cb.conv)
+            if reply.closed:
+                await self.send_text(context.bot, chat_id, msg("telegram.closed"))
+                return
+            if reply.accepted and reply.answered is not None and not reply.duplicate:
+                await self._close_keyboard(context.bot, chat_id, reply.answered)
             await self.deliver(context.bot, chat_id, pid, reply, key)
             return
         if cb.action == "r":
