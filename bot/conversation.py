@@ -438,13 +438,22 @@ class ConversationService:
         return bool(text) and fold(text) in {fold(w) for w in messages()["parsing"]["stop_words"]}
 
     def current(self, person_id: int) -> Reply | None:
-        """The question an unfinished conversation is waiting on (for resuming)."""
+        """The question an unfinished conversation is waiting on (for resuming): after a
+        safeguarding response, the carry-on-or-stop choice instead (the question is shown
+        only once they carry on); with text waiting to be confirmed, that question."""
         conv = self.store.active_conversation(person_id)
         if conv is None:
             return None
         runner = self.runner_for(conv)
         session = Session.from_json(conv.session)
-        prompts = _for_respondent(conv, runner.current(session))
+        if session.hold:
+            prompts = [Prompt(msg("hold.reask"), kind="offer")]
+        elif session.pending and session.pending.get("step") == session.state:
+            question = runner.question(runner.flow.by_id[session.state], session).text
+            prompts = [Prompt(msg("answers.stale", text=session.pending["text"], question=question), kind="confirm",
+                              step_id=session.state)]
+        else:
+            prompts = _for_respondent(conv, runner.current(session))
         return Reply(conv.id, prompts, conv.status, step_id=_waiting_step(session, runner.flow))
 
     def cancel_active(self, person_id: int, input_key: str | None = None) -> Reply | None:
@@ -477,6 +486,8 @@ class ConversationService:
             self.store.mark_delivered(input_key)
 
     def _button_text(self, runner: FlowRunner, session: Session, inp: Input) -> str | None:
+        if inp.kind in ("apply", "discard"):  # the Yes / No buttons of "is this your answer?"
+            return msg("answers.stale_yes" if inp.kind == "apply" else "answers.stale_no")
         if inp.kind != "answer":
             return f"/{inp.kind}"
         step = runner.flow.by_id.get(session.state)
