@@ -104,6 +104,9 @@ def validate(paths: tuple[str, ...]) -> None:
     from bot.engine.library import DEFAULT_FLOWS, validate_paths
 
     flows, errors = validate_paths(list(paths) or [DEFAULT_FLOWS])
+    from bot.coach.commands import rehearsal_problems
+
+    errors = list(errors) + rehearsal_problems(paths)  # coach rules and role-play scenarios
     for e in errors:
         click.echo(str(e))
     if errors:
