@@ -72,9 +72,9 @@ class Access:
             with self.store.transaction():
                 yield
         except Refused as exc:
-            if exc.audit:
+            if exc.audit:  # coalesced: a refusal repeated (e.g. bogus /start codes) is one row with a count
                 with self.store.transaction():
-                    self.store.audit(*exc.audit)
+                    self.store.audit_coalesced(*exc.audit)
             raise
 
     # -- identity and roles ------------------------------------------------------------

@@ -103,12 +103,16 @@ def validate(paths: tuple[str, ...]) -> None:
     """Load and lint flow files; print file:line:col: message for each error."""
     from bot.engine.library import DEFAULT_FLOWS, validate_paths
 
+    from bot.audience import intro_warnings
+
     flows, errors = validate_paths(list(paths) or [DEFAULT_FLOWS])
     from bot.coach.commands import rehearsal_problems
 
     errors = list(errors) + rehearsal_problems(paths)  # coach rules and role-play scenarios
     for e in errors:
         click.echo(str(e))
+    for warning in (w for f in flows for w in intro_warnings(f)):
+        click.echo(str(warning))
     if errors:
         click.echo(f"{len(errors)} error(s) in the flows.", err=True)
         sys.exit(1)
@@ -221,7 +225,8 @@ def export(session_id: int | None, case_ref: str | None, all_: bool, fmt: str, o
         _fail("say what to export: one of --session ID, --case REF or --all")
     store = _store(db, create=False)
     try:
-        text = do_export(store, session=session_id, case=case_ref, all_=all_, fmt=fmt)
+        text = do_export(store, session=session_id, case=case_ref, all_=all_, fmt=fmt,
+                         report=lambda note: click.echo(note, err=True))
     except ExportError as exc:
         _fail(str(exc))
     if out:
@@ -285,7 +290,7 @@ def serve(db, flow_paths, token_file, api_url, webhook_url, listen, port, webhoo
     access.seed()
     escalation = Escalation(service.store, service.safeguarding, leads=config.leads, repeat_minutes=config.repeat_minutes)
     run(service, token, api_url=api_url, webhook_url=webhook_url, listen=listen, port=port, secret_token=webhook_secret,
-        escalation=escalation, alert_poll_seconds=alert_poll_seconds, access=access)
+        escalation=escalation, alert_poll_seconds=alert_poll_seconds, access=access, limits=config.rate_limits())
 
 
 def _who(value: str) -> str:

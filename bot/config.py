@@ -14,6 +14,12 @@ roles:                            # seeded at start; `restorative-bot role grant
   practitioner: [555555555]
 teams:                            # supervisor id: [practitioner ids]
   444444444: [555555555]
+limits:                           # per-person Telegram rate limits (these are the defaults)
+  stranger_burst: 20              # people without a role: updates at once,
+  stranger_per_minute: 30         # then this many a minute,
+  stranger_per_day: 500           # and at most this many a day (so at most this many stored)
+  member_burst: 60                # families and staff
+  member_per_minute: 300
 ```
 Errors come as ``file:line:col: message`` like flow errors.
 """
@@ -45,6 +51,12 @@ class Config:
     demo_flow: str | None = None
     roles: dict[str, list[int]] = field(default_factory=dict)
     teams: dict[int, list[int]] = field(default_factory=dict)
+    limits: dict[str, float] = field(default_factory=dict)  # RateLimits fields to override
+
+    def rate_limits(self):
+        from bot.frontends.telegram.limits import RateLimits
+
+        return RateLimits(**self.limits)
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "Config":
@@ -80,8 +92,8 @@ class Config:
             return list(node)
 
         for key in data:
-            if key not in ("safeguarding", "invites", "demo_flow", "roles", "teams"):
-                err(data.key_pos_of(key), f"unknown key '{key}'; use safeguarding, invites, demo_flow, roles or teams")
+            if key not in ("safeguarding", "invites", "demo_flow", "roles", "teams", "limits"):
+                err(data.key_pos_of(key), f"unknown key '{key}'; use safeguarding, invites, demo_flow, roles, teams or limits")
         sg = data.get("safeguarding")
         if sg is not None:
             if not isinstance(sg, YDict):
@@ -137,6 +149,22 @@ class Config:
                     cfg.teams[sup] = ids(members, "a team", teams.pos_of(sup))
         elif teams is not None:
             err(data.pos_of("teams"), "'teams' must be a mapping from a supervisor id to a list of practitioner ids")
+        limits = data.get("limits")
+        if isinstance(limits, YDict):
+            from dataclasses import fields
+
+            from bot.frontends.telegram.limits import RateLimits
+
+            known = [f.name for f in fields(RateLimits)]
+            for key, value in limits.items():
+                if key not in known:
+                    err(limits.key_pos_of(key), f"unknown key '{key}' under limits; use {', '.join(known)}")
+                elif isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                    err(limits.pos_of(key), f"'{key}' must be a number above 0")
+                else:
+                    cfg.limits[key] = value
+        elif limits is not None:
+            err(data.pos_of("limits"), "'limits' must be a mapping, e.g. limits: {stranger_per_minute: 30}")
         if errors:
             raise ConfigError(errors)
         return cfg

@@ -190,9 +190,9 @@ class ConversationService:
             inp = Input(inp.kind, clean_text(inp.text), inp.button)
         with self.store.transaction():
             if input_key:
-                seen = self.store.seen_input(input_key)
-                if seen is not None:
-                    return self._duplicate(seen)
+                done = self.store.seen_input(input_key)
+                if done is not None:
+                    return self._duplicate(done)
             if conversation_id is not None:
                 conv = self.store.conversation(conversation_id)
                 if conv is None or conv.person_id != person_id:

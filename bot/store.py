@@ -11,9 +11,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -33,6 +34,17 @@ def now() -> str:
 
 def default_db_path() -> str:
     return os.environ.get("RESTORATIVE_DB") or DEFAULT_DB
+
+
+_REPEATS = re.compile(r"^(?:(.*) )?\(x(\d+)\)$", re.S)
+
+
+def _repeats(detail: str | None) -> tuple[str | None, int]:
+    """('denied', 3) from 'denied (x3)'; (detail, 1) when it carries no count."""
+    m = _REPEATS.match(detail or "")
+    if not m:
+        return detail, 1
+    return m.group(1), int(m.group(2))
 
 
 class StoreError(Exception):
@@ -795,6 +807,37 @@ class Store:
             "INSERT INTO audit (actor, action, target, detail, created_at) VALUES (?, ?, ?, ?, ?)",
             (actor, action, target, detail, now()),
         )
+
+    def audit_coalesced(self, actor: str | None, action: str, target: str | None = None, detail: str | None = None,
+                        *, within_seconds: float = 600.0, times: int = 1) -> None:
+        """Like :meth:`audit`, but the same entry again within ``within_seconds`` counts on
+        the existing row ("(x3)") instead of adding one: a stranger repeating a refused
+        request cannot grow the log one row at a time."""
+        since = iso(datetime.now(timezone.utc) - timedelta(seconds=within_seconds))
+        row = self._one(
+            """SELECT id, detail FROM audit WHERE actor IS ? AND action = ? AND target IS ? AND created_at >= ?
+               ORDER BY id DESC LIMIT 1""", (actor, action, target, since))
+        if row is not None:
+            base, count = _repeats(row["detail"])
+            if base == detail:
+                suffix = f"(x{count + times})"
+                self.db.execute("UPDATE audit SET detail = ? WHERE id = ?",
+                                (f"{base} {suffix}" if base else suffix, row["id"]))
+                return
+        self.audit(actor, action, target, f"{detail} (x{times})" if times > 1 and detail else
+                   f"(x{times})" if times > 1 else detail)
+
+    def audit_once(self, actor: str | None, action: str, target: str, detail: str | None = None) -> bool:
+        """Write the entry unless one with this action and target exists; True if written."""
+        if self._one("SELECT 1 AS x FROM audit WHERE action = ? AND target = ? LIMIT 1", (action, target)):
+            return False
+        self.audit(actor, action, target, detail)
+        return True
+
+    def role_holder_keys(self) -> set[str]:
+        """Keys of everyone holding any role (for the frontend's rate limits)."""
+        return {r[0] for r in self.db.execute(
+            "SELECT DISTINCT p.key FROM roles r JOIN people p ON p.id = r.person_id").fetchall()}
 
     def audit_log(self, since: str | None = None) -> list[dict]:
         if since:

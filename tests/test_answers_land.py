@@ -58,12 +58,16 @@ def test_im_not_sure_after_a_disclosure_is_kept_screened_again_and_answers_nothi
     assert sg.store.conversation(conv).state == "working_well"
     assert said(sg, conv)[-1] == "I'm not sure"  # verbatim in the transcript
 
-    # screened again: a second disclosure while on hold is a second alert, and still no answer
+    # screened again: a second disclosure while on hold is added to the person's open alert
+    # (one open alert per person, notified again), and still no answer
     reply = sg.handle(me, Input.from_text("I'm not sure, he hit my sister too"))
     assert [p.kind for p in reply.prompts] == ["safeguarding", "offer"] and len(reply.alerts) == 1
     flagged = [t["text"] for t in sg.store.transcript(conv) if t["flagged"]]
     assert flagged == [DISCLOSURE, "I'm not sure, he hit my sister too"]
     assert "I'm not sure, he hit my sister too" in sg.store.alerts()[-1]["words"]  # the lead is told the new words
+    [alert] = sg.store.alerts()
+    assert alert["words"].startswith(DISCLOSURE) and alert["words"].endswith("] I'm not sure, he hit my sister too")
+    assert alert["update_count"] == 1
     assert answers(sg, conv) == {"worried_about": DISCLOSURE}
 
     reply = sg.handle(me, Input.from_text("carry on"))

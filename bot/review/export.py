@@ -234,8 +234,13 @@ def _html(items: list[dict]) -> str:
 
 
 def export(store: Store, *, session: int | None = None, case: str | None = None, all_: bool = False,
-           fmt: str = "md", actor: str = "cli") -> str:
-    """Export transcripts; every export is written to the audit log."""
+           fmt: str = "md", actor: str = "cli", report=None) -> str:
+    """Export transcripts; every export is written to the audit log.
+
+    Only what ``actor`` may read is exported (bot.audience decides; the command line counts
+    as the people who run the service): answers someone has not agreed to share stay out,
+    as they were told. ``report(text)`` hears how many were left out.
+    """
     if session is not None:
         ids = [session]
         target = f"conversation:{session}"
@@ -249,7 +254,19 @@ def export(store: Store, *, session: int | None = None, case: str | None = None,
         target = "all"
     else:
         raise ExportError("say what to export: --session ID, --case REF or --all")
-    items = [transcript_data(store, i) for i in ids]
+    from bot.access import Access
+    from bot.engine.library import FlowLibrary
+
+    gate = Access(store, FlowLibrary([]))  # each conversation's own flow version, from the store
+    shared = [i for i in ids if gate.can_read(actor, i)]
+    if session is not None and not shared:
+        raise ExportError(f"conversation {session} does not exist or is not shared with the people who run the "
+                          "service (the person has not agreed); they can get it themselves with /mydata file")
+    items = [transcript_data(store, i) for i in shared]
+    left_out = len(ids) - len(shared)
     with store.transaction():
-        store.audit(actor, "export", target, f"{len(items)} conversation(s) as {fmt}")
+        store.audit(actor, "export", target, f"{len(items)} conversation(s) as {fmt}"
+                    + (f"; {left_out} not shared, left out" if left_out else ""))
+    if left_out and report is not None:
+        report(f"{left_out} conversation(s) left out: not shared (the person has not agreed to share them)")
     return render(items, fmt)

@@ -8,7 +8,7 @@ words are role-play, and a rehearsal never alerts anyone).
 from __future__ import annotations
 
 from telegram import Update
-from telegram.ext import Application, CommandHandler, ContextTypes
+from telegram.ext import Application, CommandHandler, ContextTypes, filters
 
 from bot.engine.runner import Input
 from bot.messages import msg
@@ -25,7 +25,7 @@ class RehearsalCommands:
     def install(self, app: Application) -> None:
         once = self.fe._once
         for name, fn in (("rehearse", self.on_rehearse), ("hint", self.on_hint), ("end", self.on_end)):
-            app.add_handler(CommandHandler(name, once(fn)))
+            app.add_handler(CommandHandler(name, once(fn), filters=filters.ChatType.PRIVATE))  # as every handler
 
     def _allowed(self, update: Update) -> bool:
         access = self.fe.access

@@ -9,7 +9,7 @@ import io
 import logging
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.ext import Application, CommandHandler, ContextTypes
+from telegram.ext import Application, CommandHandler, ContextTypes, filters
 
 from bot.access import Access, Refused
 from bot.messages import msg
@@ -38,7 +38,7 @@ class StaffCommands:
                          ("transcript", self.on_transcript), ("comment", self.on_comment),
                          ("review", self.on_review), ("mydata", self.on_mydata), ("revoke", self.on_revoke),
                          ("reassign", self.on_reassign)):
-            app.add_handler(CommandHandler(name, once(fn)))
+            app.add_handler(CommandHandler(name, once(fn), filters=filters.ChatType.PRIVATE))
 
     async def _say(self, context, update: Update, text: str, markup=None) -> None:
         await self.fe.send_text(context.bot, update.effective_chat.id, text, markup)
