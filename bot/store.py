@@ -425,6 +425,10 @@ class Store:
         )
         return Conversation.from_row(row) if row else None
 
+    def rehearsing_people(self) -> set[int]:
+        """Everyone with a rehearsal under way (a frontend keeps this in memory)."""
+        return {r[0] for r in self.db.execute("SELECT DISTINCT person_id FROM conversations WHERE status = 'rehearsing'")}
+
     def active_rehearsal(self, person_id: int) -> Conversation | None:
         """The person's rehearsal under way (status 'rehearsing': never a flow's active conversation)."""
         row = self._one(

@@ -21,6 +21,9 @@ class RehearsalCommands:
     def __init__(self, frontend, service: RehearsalService | None = None):
         self.fe = frontend
         self.service = service or RehearsalService(frontend.service.store)
+        # people with a rehearsal under way, so that other people's text costs no database call
+        # here; read from the store once (a restart keeps every rehearsal), then kept up to date
+        self._active: set[int] | None = None
 
     def install(self, app: Application) -> None:
         once = self.fe._once
@@ -53,11 +56,26 @@ class RehearsalCommands:
             return
         reply = await self.fe.db(self.service.start, pid, scenario.id, input_key=f"tg:{update.update_id}",
                                  frontend="telegram", chat_id=str(update.effective_chat.id))
+        await self._note(pid, reply)
         await self._send(context, update, reply.messages)
+
+    async def _note(self, pid: int, reply) -> None:
+        active = await self._people()
+        if reply.status == "rehearsing":
+            active.add(pid)
+        else:
+            active.discard(pid)
+
+    async def _people(self) -> set[int]:
+        if self._active is None:
+            self._active = await self.fe.db(self.service.store.rehearsing_people)
+        return self._active
 
     async def _command(self, update: Update, context, text: str) -> None:
         pid = await self.fe.person(update)
         reply = await self.fe.db(self.service.handle, pid, text, input_key=f"tg:{update.update_id}")
+        if reply.conversation_id is not None:
+            await self._note(pid, reply)
         await self._send(context, update, reply.messages)
 
     async def on_hint(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -69,7 +87,7 @@ class RehearsalCommands:
     async def intercept(self, update: Update, context, inp: Input) -> bool:
         """Route text (and /cancel, /help) to a rehearsal under way; False if there is none."""
         pid = await self.fe.person(update)
-        if await self.fe.db(self.service.active, pid) is None:
+        if pid not in await self._people():
             return False
         text = inp.text if inp.text is not None else f"/{inp.kind}"
         await self._command(update, context, text)
