@@ -69,6 +69,7 @@ def _service(db, flows, config=None):
 
 
 CONFIG_HELP = "Deployment configuration YAML (default: $RESTORATIVE_CONFIG)."
+RESPONDENT_HELP = "Who is answering: child, young-person, adult or practitioner."
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -137,16 +138,56 @@ def list_flows(flow_paths: tuple[str, ...]) -> None:
 @click.option("--as", "as_name", default=None, help="Who is answering (default: your user name).")
 @click.option("--flows", "flow_paths", multiple=True, type=click.Path(), help=FLOWS_HELP)
 @click.option("--config", "config_path", type=click.Path(), help=CONFIG_HELP)
-def chat(flow: str | None, db: str | None, as_name: str | None, flow_paths: tuple[str, ...], config_path: str | None) -> None:
-    """Converse in the terminal (works with piped stdin)."""
+@click.option("--for", "for_", metavar="RESPONDENT", help=RESPONDENT_HELP)
+@click.option("--case", "case_ref", help="A real case reference (no names). Without it the conversation is practice.")
+@click.option("--practice", is_flag=True, help="Practice, even with --case: alerts are recorded, never sent to anyone.")
+def chat(flow: str | None, db: str | None, as_name: str | None, flow_paths: tuple[str, ...], config_path: str | None,
+         for_: str | None, case_ref: str | None, practice: bool) -> None:
+    """Converse in the terminal (works with piped stdin).
+
+    Without --case the conversation is practice. For a flow done with the worker present
+    (Three Houses), --case REF --for child runs it on this terminal for the child.
+    """
     from bot.frontends.console import run_console
 
+    respondent = _respondent(for_)
     service = _service(db, flow_paths, _config(config_path))
     if flow is not None and service.library.get(flow) is None:
         known = ", ".join(f.id for f in service.library)
         _fail(f"no flow called '{flow}'; choose one of: {known}")
+    if respondent is not None and flow is not None:
+        _check_respondent(service.library.get(flow), respondent)
+    if case_ref is not None:
+        _check_case_ref(case_ref)
     name = as_name or os.environ.get("USER") or "you"
-    sys.exit(run_console(service, f"console:{name}", name, flow))
+    sys.exit(run_console(service, f"console:{name}", name, flow, respondent=respondent, case_ref=case_ref,
+                         practice=practice))
+
+
+def _respondent(value: str | None) -> str | None:
+    from bot.messages import msg
+    from bot.respondent import parse
+
+    if value is None:
+        return None
+    found = parse(value)
+    if found is None:
+        _fail(msg("respondent.unknown", value=value))
+    return found
+
+
+def _check_respondent(flow, respondent: str) -> None:
+    from bot.respondent import admitted, refusal
+
+    if respondent not in admitted(flow):
+        _fail(refusal(flow, respondent))
+
+
+def _check_case_ref(ref: str) -> None:
+    from bot.access import CASE_REF_MAX
+
+    if not ref.strip() or len(ref) > CASE_REF_MAX or any(ch.isspace() for ch in ref):
+        _fail(f"a case reference is one word of up to {CASE_REF_MAX} characters, e.g. FGC-2041")
 
 
 @main.command("test-flows")
@@ -289,8 +330,17 @@ def serve(db, flow_paths, token_file, api_url, webhook_url, listen, port, webhoo
     access = Access(service.store, service.library, config)
     access.seed()
     escalation = Escalation(service.store, service.safeguarding, leads=config.leads, repeat_minutes=config.repeat_minutes)
+    reading = _reading(service.store, access, config)
     run(service, token, api_url=api_url, webhook_url=webhook_url, listen=listen, port=port, secret_token=webhook_secret,
-        escalation=escalation, alert_poll_seconds=alert_poll_seconds, access=access, limits=config.rate_limits())
+        escalation=escalation, alert_poll_seconds=alert_poll_seconds, access=access, limits=config.rate_limits(),
+        reading=reading)
+
+
+def _reading(store, access, config):
+    from bot.reading import Reading
+
+    return Reading(store, access, leads=config.leads, read_within_hours=config.read_within_hours,
+                   review_within_hours=config.review_within_hours)
 
 
 def _who(value: str) -> str:
@@ -384,14 +434,16 @@ def invite() -> None:
               help="The bot's @username, for the link (env TELEGRAM_BOT_USERNAME).")
 @click.option("--db", type=click.Path(), help=DB_HELP)
 @click.option("--config", "config_path", type=click.Path(), help=CONFIG_HELP)
+@click.option("--for", "for_", metavar="RESPONDENT", help=RESPONDENT_HELP + " Without it, they are asked.")
 def invite_create(flow: str, case_ref: str, practitioner: str, bot_username: str, db: str | None,
-                  config_path: str | None) -> None:
+                  config_path: str | None, for_: str | None) -> None:
     """Make a single-use invitation link to FLOW in a case."""
     from bot.access import Refused
 
+    respondent = _respondent(for_)
     access = _access(db, config_path)
     try:
-        code, invite_id = access.invite(_who(practitioner), flow, case_ref)
+        code, invite_id = access.invite(_who(practitioner), flow, case_ref, respondent=respondent)
     except Refused:
         _fail(f"{practitioner} is not a practitioner; grant the role first: restorative-bot role grant {practitioner} practitioner")
     except ValueError as exc:
@@ -480,6 +532,32 @@ def alerts(open_only: bool, db: str | None) -> None:
         click.echo(f"#{a['id']}  {a['created_at']}  {state}\n    {who} · {a['flow_id'] or '-'} · conversation {a['conversation_id']} · {a['concern']}\n    “{a['words']}”")
 
 
+@main.command()
+@click.option("--older-than", "older_than", type=float, metavar="HOURS",
+              help="Only answers unread for longer than this many hours.")
+@click.option("--db", type=click.Path(), help=DB_HELP)
+@click.option("--config", "config_path", type=click.Path(), help=CONFIG_HELP)
+@click.option("--flows", "flow_paths", multiple=True, type=click.Path(), help=FLOWS_HELP)
+def unread(older_than: float | None, db: str | None, config_path: str | None, flow_paths: tuple[str, ...]) -> None:
+    """List free-text answers nobody with access has read yet (not the answers themselves)."""
+    if older_than is not None and older_than < 0:
+        _fail("--older-than takes a number of hours, 0 or more, e.g. --older-than 48")
+    store = _store(db, create=False)
+    config = _config(config_path)
+    from bot.access import Access
+
+    reading = _reading(store, Access(store, _library(flow_paths), config), config)
+    rows = reading.unread(older_than)
+    if not rows:
+        click.echo("Nothing unread." if older_than is None else f"Nothing unread for longer than {older_than:g} hours.")
+        return
+    for r in rows:
+        flag = "  FLAGGED" if r["flagged"] else ""
+        who = r["practitioner_name"] or r["practitioner_key"] or "-"
+        click.echo(f"{r['created_at'][:19]}  conversation {r['conversation_id']}#{r['step_id'] or '-'}  "
+                   f"case {r['case_ref'] or '-'}  practitioner {who}{flag}")
+
+
 @main.group("safeguarding")
 def safeguarding_group() -> None:
     """Safeguarding tools for leads: try words against the lexicon."""
@@ -505,6 +583,31 @@ def safeguarding_check(as_json: bool, lexicon: tuple[str, ...], score: int | Non
         os._exit(0)
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+@safeguarding_group.command("missed")
+@click.option("--db", type=click.Path(), help=DB_HELP)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per missed disclosure.")
+def safeguarding_missed(db: str | None, as_json: bool) -> None:
+    """List disclosures the detector missed (recorded by practitioners and leads with /missed), verbatim."""
+    import json as _json
+
+    store = _store(db, create=False)
+    rows = store.missed_disclosures()
+    with store.transaction():
+        store.audit("cli", "safeguarding.missed.list", None, f"{len(rows)} item(s)")
+    if as_json:
+        for r in rows:
+            click.echo(_json.dumps({"id": r["id"], "time": r["created_at"], "conversation": r["conversation_id"],
+                                    "flow": r["flow_id"], "step": r["step_id"], "reported_by": r["reported_by"],
+                                    "words": r["words"]}, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo("No missed disclosures recorded.")
+        return
+    for r in rows:
+        click.echo(f"#{r['id']}  {r['created_at'][:19]}  conversation {r['conversation_id']}#{r['step_id'] or '-'}"
+                   f"  {r['flow_id'] or '-'}  reported by {r['reported_by']}\n    “{r['words']}”")
 
 
 def _register_rehearsal() -> None:

@@ -246,6 +246,27 @@ def _m5_undelivered(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m8_respondent_practice(db: sqlite_utils.Database) -> None:
+    # Who is answering (bot/respondent.py), who was present (a worker-present session on the
+    # worker's device), and practice: a conversation that is not a case. Practice alerts are
+    # recorded and shown but never sent to leads. Terminal conversations before this
+    # migration had no case and were trials: they, and their alerts, become practice, so a
+    # `serve` on a database used for trials sends none of them.
+    db.executescript(
+        """
+        ALTER TABLE conversations ADD COLUMN respondent TEXT;  -- child | young_person | adult | practitioner | NULL
+        ALTER TABLE conversations ADD COLUMN practice INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE conversations ADD COLUMN present_id INTEGER REFERENCES people(id);
+        ALTER TABLE invites ADD COLUMN respondent TEXT;
+        ALTER TABLE alerts ADD COLUMN practice INTEGER NOT NULL DEFAULT 0;
+        UPDATE conversations SET practice = 1 WHERE frontend = 'console' AND case_id IS NULL;
+        UPDATE alerts SET practice = 1, next_notify_at = NULL
+         WHERE conversation_id IN (SELECT id FROM conversations WHERE practice = 1)
+            OR (conversation_id IS NULL AND person_id IN (SELECT id FROM people WHERE key LIKE 'console:%'));
+        """
+    )
+
+
 def _m_alert_per_person(db: sqlite_utils.Database) -> None:
     # One open alert per person: later words are added to it (update_count) and notified
     # once more; notified_updates says how many of those updates a notice has carried.
@@ -261,7 +282,52 @@ def _m_alert_per_person(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS = [_m1_core, _m2_cases_alerts_audit, _m3_delivery, _m4_access, _m5_undelivered, _m_alert_per_person]
+def _m_quiet_review_unread_missed(db: sqlite_utils.Database) -> None:
+    # Issue 12: the quiet "review" safeguarding tier, nothing left unread, missed disclosures.
+    db.executescript(
+        """
+        ALTER TABLE transcript ADD COLUMN tier TEXT;          -- alert | review | NULL (not flagged)
+        CREATE TABLE review_items (                             -- quiet tier: queued, never interrupts
+            id INTEGER PRIMARY KEY,
+            conversation_id INTEGER REFERENCES conversations(id),
+            person_id INTEGER NOT NULL REFERENCES people(id),
+            transcript_id INTEGER REFERENCES transcript(id),
+            concern TEXT NOT NULL,                              -- concern ids, comma separated
+            matched TEXT,                                       -- the phrase that matched (the reason)
+            created_at TEXT NOT NULL,
+            reminded_at TEXT,                                   -- the practitioner was reminded
+            escalated_at TEXT,                                  -- then their supervisor was told
+            acknowledged_at TEXT,
+            acknowledged_by TEXT
+        );
+        CREATE INDEX idx_review_items_open ON review_items(acknowledged_at, created_at);
+        CREATE INDEX idx_review_items_conversation ON review_items(conversation_id);
+        CREATE TABLE unread (                                   -- free-text answers nobody has read yet
+            transcript_id INTEGER PRIMARY KEY REFERENCES transcript(id),
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id),
+            flagged INTEGER NOT NULL DEFAULT 0,                 -- counted even without consent
+            created_at TEXT NOT NULL,
+            read_at TEXT,
+            read_by TEXT,
+            reminded_at TEXT,
+            escalated_at TEXT
+        );
+        CREATE INDEX idx_unread_open ON unread(read_at, created_at);
+        CREATE INDEX idx_unread_conversation ON unread(conversation_id, read_at);
+        CREATE TABLE missed_disclosures (                       -- /missed: what the lexicon did not catch
+            id INTEGER PRIMARY KEY,
+            conversation_id INTEGER REFERENCES conversations(id),
+            step_id TEXT,
+            words TEXT NOT NULL,                                -- verbatim, as the practitioner gave them
+            reported_by TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        """
+    )
+
+
+MIGRATIONS = [_m1_core, _m2_cases_alerts_audit, _m3_delivery, _m4_access, _m5_undelivered, _m_alert_per_person,
+              _m_quiet_review_unread_missed, _m8_respondent_practice]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -281,6 +347,9 @@ class Conversation:
     case_id: int | None = None
     frontend: str | None = None
     chat_id: str | None = None
+    respondent: str | None = None  # child | young_person | adult | practitioner | None (not known)
+    practice: bool = False  # not a case: alerts are recorded and shown, never sent to leads
+    present_id: int | None = None  # the worker present (a worker-present session on their device)
 
     @classmethod
     def from_row(cls, row: dict) -> "Conversation":
@@ -289,6 +358,7 @@ class Conversation:
             flow_sha=row["flow_sha"], state=row["state"], session=json.loads(row["session"]), status=row["status"],
             started_at=row["started_at"], updated_at=row["updated_at"], finished_at=row["finished_at"],
             case_id=row.get("case_id"), frontend=row.get("frontend"), chat_id=row.get("chat_id"),
+            respondent=row.get("respondent"), practice=bool(row.get("practice")), present_id=row.get("present_id"),
         )
 
 
@@ -395,14 +465,15 @@ class Store:
     # -- conversations -----------------------------------------------------------------
     def create_conversation(self, *, person_id: int, flow_id: str, flow_version: int, flow_sha: str, state: str,
                             session: dict, status: str, frontend: str | None, chat_id: str | None,
-                            case_id: int | None = None) -> int:
+                            case_id: int | None = None, respondent: str | None = None, practice: bool = False,
+                            present_id: int | None = None) -> int:
         t = now()
         cur = self.db.execute(
             """INSERT INTO conversations (person_id, flow_id, flow_version, flow_sha, state, session, status,
-               frontend, chat_id, case_id, started_at, updated_at, finished_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+               frontend, chat_id, case_id, started_at, updated_at, finished_at, respondent, practice, present_id)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (person_id, flow_id, flow_version, flow_sha, state, json.dumps(session), status, frontend, chat_id,
-             case_id, t, t, t if status != "in_progress" else None),
+             case_id, t, t, t if status != "in_progress" else None, respondent, 1 if practice else 0, present_id),
         )
         return cur.lastrowid
 
@@ -419,10 +490,18 @@ class Store:
         return Conversation.from_row(row) if row else None
 
     def active_conversation(self, person_id: int) -> Conversation | None:
+        """The person's open conversation: their own, or a worker-present session they are
+        running on their device for someone else (the newest of either)."""
         row = self._one(
             "SELECT * FROM conversations WHERE person_id = ? AND status = 'in_progress' ORDER BY id DESC LIMIT 1",
             (person_id,),
         )
+        present = self._one(
+            "SELECT * FROM conversations WHERE present_id = ? AND status = 'in_progress' ORDER BY id DESC LIMIT 1",
+            (person_id,),
+        )
+        if present is not None and (row is None or present["id"] > row["id"]):
+            row = present
         return Conversation.from_row(row) if row else None
 
     def rehearsing_people(self) -> set[int]:
@@ -452,7 +531,8 @@ class Store:
             where.append("c.case_id = ?")
             params.append(case_id)
         sql = """SELECT c.id, c.flow_id, c.flow_version, c.status, c.started_at, c.updated_at, c.finished_at,
-                        c.person_id, c.case_id, p.key AS person_key, p.display_name
+                        c.person_id, c.case_id, p.key AS person_key, p.display_name, c.respondent, c.practice,
+                        c.present_id
                  FROM conversations c JOIN people p ON p.id = c.person_id"""
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -491,17 +571,21 @@ class Store:
         return rows
 
     def add_line(self, conversation_id: int, direction: str, text: str, *, kind: str | None = None,
-                 step_id: str | None = None, input_key: str | None = None, flagged: bool = False) -> int:
+                 step_id: str | None = None, input_key: str | None = None, flagged: bool = False,
+                 tier: str | None = None) -> int:
+        """``tier``: the safeguarding tier of a flagged line (alert, or review: quiet)."""
+        if flagged and tier is None:
+            tier = "alert"
         cur = self.db.execute(
-            """INSERT INTO transcript (conversation_id, direction, kind, step_id, text, input_key, created_at, flagged)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-            (conversation_id, direction, kind, step_id, text, input_key, now(), 1 if flagged else 0),
+            """INSERT INTO transcript (conversation_id, direction, kind, step_id, text, input_key, created_at, flagged, tier)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (conversation_id, direction, kind, step_id, text, input_key, now(), 1 if flagged or tier else 0, tier),
         )
         return cur.lastrowid
 
     def transcript(self, conversation_id: int) -> list[dict]:
         return self._all(
-            "SELECT id, direction, kind, step_id, text, created_at, flagged FROM transcript WHERE conversation_id = ? ORDER BY id",
+            "SELECT id, direction, kind, step_id, text, created_at, flagged, tier FROM transcript WHERE conversation_id = ? ORDER BY id",
             (conversation_id,),
         )
 
@@ -544,19 +628,24 @@ class Store:
 
     # -- alerts (safeguarding) -------------------------------------------------------
     def add_alert(self, *, conversation_id: int | None, person_id: int, transcript_id: int | None, concern: str,
-                  words: str, next_notify_at: str | None) -> int:
+                  words: str, next_notify_at: str | None, practice: bool = False) -> int:
+        """A practice alert is recorded but never due: nothing sends it to anyone."""
         cur = self.db.execute(
-            """INSERT INTO alerts (conversation_id, person_id, transcript_id, concern, words, created_at, next_notify_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?)""",
-            (conversation_id, person_id, transcript_id, concern, words, now(), next_notify_at),
+            """INSERT INTO alerts (conversation_id, person_id, transcript_id, concern, words, created_at, next_notify_at,
+                                   practice)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+            (conversation_id, person_id, transcript_id, concern, words, now(), None if practice else next_notify_at,
+             1 if practice else 0),
         )
         return cur.lastrowid
 
-    def open_alert_of(self, person_id: int) -> dict | None:
-        """The person's open (unacknowledged) alert, the newest if an old database has several."""
+    def open_alert_of(self, person_id: int, practice: bool = False) -> dict | None:
+        """The person's open (unacknowledged) alert, the newest if an old database has several;
+        practice alerts and real ones are kept apart (a real one is never folded into practice)."""
         return self._one(
-            "SELECT * FROM alerts WHERE person_id = ? AND acknowledged_at IS NULL ORDER BY id DESC LIMIT 1",
-            (person_id,))
+            "SELECT * FROM alerts WHERE person_id = ? AND acknowledged_at IS NULL AND practice = ?"
+            " ORDER BY id DESC LIMIT 1",
+            (person_id, 1 if practice else 0))
 
     def add_to_alert(self, alert_id: int, *, concern: str, words: str, conversation_id: int | None,
                      transcript_id: int | None, next_notify_at: str | None) -> None:
@@ -574,7 +663,7 @@ class Store:
         )
 
     def alerts(self, open_only: bool = False) -> list[dict]:
-        sql = """SELECT a.*, p.key AS person_key, p.display_name, c.flow_id
+        sql = """SELECT a.*, p.key AS person_key, p.display_name, c.flow_id, c.respondent, c.present_id
                  FROM alerts a JOIN people p ON p.id = a.person_id
                  LEFT JOIN conversations c ON c.id = a.conversation_id"""
         if open_only:
@@ -586,9 +675,11 @@ class Store:
 
     def alert_detail(self, alert_id: int) -> dict | None:
         return self._one(
-            """SELECT a.*, p.key AS person_key, p.display_name, c.flow_id
+            """SELECT a.*, p.key AS person_key, p.display_name, c.flow_id, c.respondent, c.present_id,
+                      w.display_name AS present_name, w.key AS present_key
                FROM alerts a JOIN people p ON p.id = a.person_id
-               LEFT JOIN conversations c ON c.id = a.conversation_id WHERE a.id = ?""",
+               LEFT JOIN conversations c ON c.id = a.conversation_id
+               LEFT JOIN people w ON w.id = c.present_id WHERE a.id = ?""",
             (alert_id,),
         )
 
@@ -613,6 +704,7 @@ class Store:
                                        AND c.case_id IS NOT NULL)) AS known
                FROM alerts a
                WHERE a.acknowledged_at IS NULL AND a.next_notify_at IS NOT NULL AND a.next_notify_at <= ?
+                 AND a.practice = 0
                ORDER BY a.id""",
             (at,),
         )
@@ -700,6 +792,9 @@ class Store:
                 WHERE k.practitioner_id IN ({marks}) GROUP BY k.id ORDER BY COALESCE(MAX(c.updated_at), k.created_at) DESC""",
             practitioner_ids)
 
+    def set_respondent(self, conversation_id: int, respondent: str | None) -> None:
+        self.db.execute("UPDATE conversations SET respondent = ? WHERE id = ?", (respondent, conversation_id))
+
     def set_conversation_case(self, conversation_id: int, case_id: int) -> None:
         self.db.execute("UPDATE conversations SET case_id = ? WHERE id = ?", (case_id, conversation_id))
 
@@ -707,10 +802,12 @@ class Store:
         """Numeric answers (scales and numbers) of a conversation, for summaries."""
         return [r for r in self.answers(conversation_id) if isinstance(r["value"], int) and not isinstance(r["value"], bool)]
 
-    def add_invite(self, *, code_hash: str, flow_id: str, case_id: int, practitioner_id: int, expires_at: str) -> int:
+    def add_invite(self, *, code_hash: str, flow_id: str, case_id: int, practitioner_id: int, expires_at: str,
+                   respondent: str | None = None) -> int:
         return self.db.execute(
-            """INSERT INTO invites (code_hash, flow_id, case_id, practitioner_id, created_at, expires_at)
-               VALUES (?, ?, ?, ?, ?, ?)""", (code_hash, flow_id, case_id, practitioner_id, now(), expires_at)).lastrowid
+            """INSERT INTO invites (code_hash, flow_id, case_id, practitioner_id, created_at, expires_at, respondent)
+               VALUES (?, ?, ?, ?, ?, ?, ?)""",
+            (code_hash, flow_id, case_id, practitioner_id, now(), expires_at, respondent)).lastrowid
 
     def invite_by_hash(self, code_hash: str) -> dict | None:
         return self._one("SELECT * FROM invites WHERE code_hash = ?", (code_hash,))
@@ -847,3 +944,102 @@ class Store:
         if since:
             return self._all("SELECT * FROM audit WHERE created_at >= ? ORDER BY id", (since,))
         return self._all("SELECT * FROM audit ORDER BY id", ())
+
+    # -- quiet review tier, unread answers, missed disclosures (issue 12) ---------------
+    def add_review_item(self, *, conversation_id: int | None, person_id: int, transcript_id: int | None,
+                        concern: str, matched: str | None) -> int:
+        return self.db.execute(
+            """INSERT INTO review_items (conversation_id, person_id, transcript_id, concern, matched, created_at)
+               VALUES (?, ?, ?, ?, ?, ?)""",
+            (conversation_id, person_id, transcript_id, concern, matched, now())).lastrowid
+
+    _REVIEW_ITEM = """SELECT r.*, c.flow_id, c.case_id, k.ref AS case_ref, k.practitioner_id,
+                             p.key AS person_key, p.display_name, t.step_id
+                      FROM review_items r JOIN people p ON p.id = r.person_id
+                      LEFT JOIN conversations c ON c.id = r.conversation_id
+                      LEFT JOIN cases k ON k.id = c.case_id
+                      LEFT JOIN transcript t ON t.id = r.transcript_id"""
+
+    def review_item(self, item_id: int) -> dict | None:
+        return self._one(self._REVIEW_ITEM + " WHERE r.id = ?", (item_id,))
+
+    def review_items(self, *, practitioner_ids: list[int] | None = None, conversation_ids: list[int] | None = None,
+                     open_only: bool = True) -> list[dict]:
+        """Review items, oldest first; ``practitioner_ids`` None means every practitioner's
+        (and those outside any case); an empty list means none."""
+        where, params = [], []
+        if open_only:
+            where.append("r.acknowledged_at IS NULL")
+        if practitioner_ids is not None:
+            where.append(f"k.practitioner_id IN ({','.join('?' * len(practitioner_ids)) or 'NULL'})")
+            params += practitioner_ids
+        if conversation_ids is not None:
+            where.append(f"r.conversation_id IN ({','.join('?' * len(conversation_ids)) or 'NULL'})")
+            params += conversation_ids
+        sql = self._REVIEW_ITEM + (" WHERE " + " AND ".join(where) if where else "")
+        return self._all(sql + " ORDER BY r.created_at, r.id", params)
+
+    def review_items_due(self, *, remind_before: str, escalate_before: str) -> tuple[list[dict], list[dict]]:
+        """Open review items to remind the practitioner about (created before ``remind_before``,
+        not yet reminded), and those to tell the supervisor about (reminded before
+        ``escalate_before``, not yet escalated)."""
+        remind = self._all(self._REVIEW_ITEM + """ WHERE r.acknowledged_at IS NULL AND r.reminded_at IS NULL
+                           AND r.created_at <= ? ORDER BY r.id""", (remind_before,))
+        escalate = self._all(self._REVIEW_ITEM + """ WHERE r.acknowledged_at IS NULL AND r.reminded_at IS NOT NULL
+                             AND r.reminded_at <= ? AND r.escalated_at IS NULL ORDER BY r.id""", (escalate_before,))
+        return remind, escalate
+
+    def mark_review_items(self, ids: list[int], column: str, at: str) -> None:
+        if column not in ("reminded_at", "escalated_at"):
+            raise ValueError(column)
+        self.db.conn.executemany(f"UPDATE review_items SET {column} = ? WHERE id = ?", [(at, i) for i in ids])
+
+    def acknowledge_review_item(self, item_id: int, by: str) -> bool:
+        cur = self.db.execute(
+            "UPDATE review_items SET acknowledged_at = ?, acknowledged_by = ? WHERE id = ? AND acknowledged_at IS NULL",
+            (now(), by, item_id))
+        return cur.rowcount == 1
+
+    def add_unread(self, transcript_id: int, conversation_id: int, flagged: bool) -> None:
+        self.db.execute(
+            "INSERT OR IGNORE INTO unread (transcript_id, conversation_id, flagged, created_at) VALUES (?, ?, ?, ?)",
+            (transcript_id, conversation_id, 1 if flagged else 0, now()))
+
+    def mark_read(self, conversation_id: int, by: str) -> int:
+        """Everything unread in the conversation has now been read by ``by``."""
+        return self.db.execute("UPDATE unread SET read_at = ?, read_by = ? WHERE conversation_id = ? AND read_at IS NULL",
+                               (now(), by, conversation_id)).rowcount
+
+    def unread_answers(self, older_than: str | None = None) -> list[dict]:
+        """Unread free-text answers (oldest first), with their case, its practitioner and the flow."""
+        sql = """SELECT u.transcript_id, u.conversation_id, u.flagged, u.created_at, u.reminded_at, u.escalated_at,
+                        t.step_id, c.flow_id, c.flow_sha, c.person_id, k.ref AS case_ref, k.practitioner_id,
+                        pr.key AS practitioner_key, pr.display_name AS practitioner_name
+                 FROM unread u JOIN transcript t ON t.id = u.transcript_id
+                 JOIN conversations c ON c.id = u.conversation_id
+                 LEFT JOIN cases k ON k.id = c.case_id LEFT JOIN people pr ON pr.id = k.practitioner_id
+                 WHERE u.read_at IS NULL"""
+        params: list = []
+        if older_than is not None:
+            sql += " AND u.created_at <= ?"
+            params.append(older_than)
+        return self._all(sql + " ORDER BY u.created_at, u.transcript_id", params)
+
+    def mark_unread(self, transcript_ids: list[int], column: str, at: str) -> None:
+        if column not in ("reminded_at", "escalated_at"):
+            raise ValueError(column)
+        self.db.conn.executemany(f"UPDATE unread SET {column} = ? WHERE transcript_id = ?", [(at, i) for i in transcript_ids])
+
+    def supervisor_keys(self, practitioner_id: int) -> list[str]:
+        return [r[0] for r in self.db.execute(
+            "SELECT p.key FROM teams t JOIN people p ON p.id = t.supervisor_id WHERE t.practitioner_id = ? ORDER BY p.id",
+            (practitioner_id,)).fetchall()]
+
+    def add_missed(self, *, conversation_id: int | None, step_id: str | None, words: str, reported_by: str) -> int:
+        return self.db.execute(
+            "INSERT INTO missed_disclosures (conversation_id, step_id, words, reported_by, created_at) VALUES (?, ?, ?, ?, ?)",
+            (conversation_id, step_id, words, reported_by, now())).lastrowid
+
+    def missed_disclosures(self) -> list[dict]:
+        return self._all("""SELECT m.*, c.flow_id FROM missed_disclosures m
+                            LEFT JOIN conversations c ON c.id = m.conversation_id ORDER BY m.id""")

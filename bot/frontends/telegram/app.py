@@ -42,6 +42,7 @@ from bot.frontends.telegram.render import (
     flows_keyboard,
     keyboard,
     hold_keyboard,
+    respondent_keyboard,
     question_text,
     resume_keyboard,
     selected_from_markup,
@@ -94,8 +95,9 @@ class PerChatOrder(BaseUpdateProcessor):
 class TelegramFrontend:
     def __init__(self, service: ConversationService, *, send_attempts: int = 4, escalation=None,
                  alert_poll_seconds: float = 30.0, access=None, limits: RateLimits | None = None,
-                 housekeeping_seconds: float = 30.0):
+                 housekeeping_seconds: float = 30.0, reading=None):
         self.service = service
+        self.reading = reading  # bot.reading.Reading: reminders of unread answers and review items
         self.limiter = Limiter(limits or RateLimits())
         self.housekeeping_seconds = housekeeping_seconds
         self._housekeeping_task: asyncio.Task | None = None
@@ -275,7 +277,7 @@ class TelegramFrontend:
         await self.refresh_members()
         self._housekeeping_task = asyncio.create_task(self._housekeeping())
         await self.resend_undelivered(app.bot)
-        if self.escalation is not None:
+        if self.escalation is not None or self.reading is not None:
             self._alert_task = asyncio.create_task(self._alert_loop(app.bot))
 
     async def post_stop(self, app: Application) -> None:
@@ -321,6 +323,12 @@ class TelegramFrontend:
                 raise
             except Exception:  # keep the loop alive whatever one pass met
                 log.exception("alert dispatch failed")
+            try:
+                await self.dispatch_reminders(bot)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reminder dispatch failed")
             await asyncio.sleep(self.alert_poll_seconds)
 
     async def dispatch_alerts(self, bot) -> int:
@@ -348,9 +356,34 @@ class TelegramFrontend:
                                                                   "recipients": reached})
         return sent
 
+    async def dispatch_reminders(self, bot) -> int:
+        """Remind practitioners (then supervisors) of unread answers and review-tier items."""
+        if self.reading is None:
+            return 0
+        sent = 0
+        async with self._alert_lock:
+            for reminder in await self.db(self.reading.due):
+                if not reminder.recipient.startswith("tg:"):
+                    continue
+                try:
+                    await self.send_text(bot, int(reminder.recipient[3:]), reminder.text)
+                except TelegramError as exc:
+                    log.error("reminder not delivered", extra={"kind": reminder.kind, "error": str(exc)})
+                    continue
+                await self.db(self.reading.sent, reminder)
+                sent += 1
+                log.info("reminder sent", extra={"kind": reminder.kind, "stage": reminder.stage,
+                                                 "items": len(reminder.ids)})
+        return sent
+
     async def on_ack(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         chat_id = update.effective_chat.id
         await self.person(update)
+        arg = context.args[0] if context.args else ""
+        if arg[:1] in ("R", "r") and arg[1:].isdigit() and self.staff is not None:  # a review-tier item: /ack R12
+            result = await self.db(self.staff.reading.acknowledge, int(arg[1:]), f"tg:{update.effective_user.id}")
+            await self.send_text(context.bot, chat_id, msg(f"reading.ack_{result}", id=int(arg[1:])))
+            return
         if self.escalation is None or not context.args or not context.args[0].lstrip("#").isdigit():
             await self.send_text(context.bot, chat_id, msg("telegram.ack_usage"))
             return
@@ -576,6 +609,9 @@ class TelegramFrontend:
         if cb.action == "i" and self.staff is not None:
             await self.staff.on_consent(update, context, cb.conv, cb.value == "y")
             return
+        if cb.action == "w" and self.staff is not None:
+            await self.staff.on_who(update, context, cb.conv, cb.step)
+            return
         if cb.action == "s":
             await self._answer_query(query)
             allowed = await self.db(lambda: any(f.id == cb.value for f in self._startable(update)))
@@ -585,7 +621,17 @@ class TelegramFrontend:
             if await self._offer_resume(context.bot, chat_id, pid):
                 return
             await self._remove_markup(query)
-            reply = await self.db(self.service.start, pid, cb.value, input_key=key, frontend="telegram", chat_id=str(chat_id))
+            # Who is filling this in? Asked first when the flow admits several.
+            choices = await self.db(self.service.respondent_choices, cb.value) or []
+            respondent = None
+            if choices:
+                if not 1 <= cb.step <= len(choices):
+                    await self.send_text(context.bot, chat_id, msg("respondent.question"),
+                                         respondent_keyboard(cb.value, choices))
+                    return
+                respondent = choices[cb.step - 1][0]
+            reply = await self.db(self.service.start, pid, cb.value, input_key=key, frontend="telegram",
+                                  chat_id=str(chat_id), respondent=respondent)
             await self.deliver(context.bot, chat_id, pid, reply, key)
             return
         if cb.action == "h":  # after a safeguarding response: carry on, or stop for now
@@ -723,9 +769,9 @@ class TelegramFrontend:
 def build_application(service: ConversationService, token: str, *, api_url: str | None = None,
                       max_rate: float = 30.0, concurrency: int = 256, connect_timeout: float = 10.0,
                       read_timeout: float = 15.0, escalation=None, alert_poll_seconds: float = 30.0,
-                      access=None, limits: RateLimits | None = None) -> tuple[Application, TelegramFrontend]:
+                      access=None, limits: RateLimits | None = None, reading=None) -> tuple[Application, TelegramFrontend]:
     frontend = TelegramFrontend(service, escalation=escalation, alert_poll_seconds=alert_poll_seconds, access=access,
-                                limits=limits)
+                                limits=limits, reading=reading)
     builder = (
         ApplicationBuilder()
         .token(token)
@@ -750,9 +796,9 @@ def build_application(service: ConversationService, token: str, *, api_url: str 
 
 def serve(service: ConversationService, token: str, *, api_url: str | None = None, webhook_url: str | None = None,
           listen: str = "127.0.0.1", port: int = 8443, secret_token: str | None = None, poll_timeout: int = 30,
-          escalation=None, alert_poll_seconds: float = 30.0, access=None, limits: RateLimits | None = None) -> None:
+          escalation=None, alert_poll_seconds: float = 30.0, access=None, limits: RateLimits | None = None, reading=None) -> None:
     app, frontend = build_application(service, token, api_url=api_url, escalation=escalation, limits=limits,
-                                      alert_poll_seconds=alert_poll_seconds, access=access)
+                                      alert_poll_seconds=alert_poll_seconds, access=access, reading=reading)
     log.info("serving", extra={"mode": "webhook" if webhook_url else "polling", "api": api_url or "telegram"})
     try:
         if webhook_url:
