@@ -88,10 +88,17 @@ class _PhraseSet:
 
     def add(self, elems: tuple, payload: Any) -> None:
         self.size += 1
-        # Words the phrase cannot match without: the smallest later position made only of
-        # one-word alternatives. A message holding none of them skips the phrase entirely.
-        pure = [e[2] for e in elems[1:] if not e[3] and e[2]]
-        need = min(pure, key=len) if pure else None
+        # Words the phrase cannot match without: for every later position with no prefix
+        # alternative, the first words of its alternatives. A message that lacks all the
+        # words of any one such position skips the phrase entirely (checked once a message).
+        needs = []
+        for e in elems[1:]:
+            alts = e[1]
+            if any(t[1] for a in alts for t in a[:1]):
+                continue
+            needs.append(frozenset(a[0][0] for a in alts))
+        needs.sort(key=len)
+        need = tuple(needs) or None
         seen: set[tuple[str, bool]] = set()
         for alt in elems[0][1]:
             key, is_prefix = alt[0]
@@ -111,12 +118,18 @@ class _PhraseSet:
         present = frozenset(keys)
         possible: dict[int, bool] = {}  # id(elems) -> its needed words occur in the message
 
-        def can(elems: tuple, need: frozenset | None) -> bool:
+        def can(elems: tuple, need: tuple | None) -> bool:
             if need is None:
                 return True
-            ok = possible.get(id(elems))
+            key = id(elems)
+            ok = possible.get(key)
             if ok is None:
-                ok = possible[id(elems)] = not need.isdisjoint(present)
+                ok = True
+                for words in need:
+                    if words.isdisjoint(present):
+                        ok = False
+                        break
+                possible[key] = ok
             return ok
 
         for i, k in enumerate(keys):
@@ -187,7 +200,9 @@ class _Matching:
             if ctx_spans is None:
                 ctx_spans = [(x, y, payload) for x, y, payload in self._contexts.finditer(keys)]
             for x, y, (_name, _rule, scope, within) in ctx_spans:
-                if (scope is None or ci in scope) and x - within <= j - 1 and i <= y - 1 + within:
+                # near the match, but not overlapping it: a rule that names the context
+                # itself ("told to say I fell down the stairs") was written knowing it
+                if (scope is None or ci in scope) and x - within <= j - 1 and i <= y - 1 + within and (y <= i or j <= x):
                     return True
             return False
 
