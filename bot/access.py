@@ -17,8 +17,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from bot.audience import Audience, Consent, audience, case_of, consent_state, respondent_for
 from bot.config import ROLES, Config
 from bot.engine.library import FlowLibrary
+from bot.messages import msg
 from bot.store import Store
 from bot.store import iso as _iso
 
@@ -273,7 +275,7 @@ class Access:
         practitioner = self.store.get_person(inv["practitioner_id"]) or {}
         case = self.store.case_by_id(inv["case_id"]) or {}
         return InviteView(inv["id"], inv["flow_id"], flow.title if flow else inv["flow_id"],
-                          practitioner.get("display_name") or "your practitioner", case.get("ref", ""))
+                          practitioner.get("display_name") or msg("privacy.names.worker"), case.get("ref", ""))
 
     def accept_invite(self, person: str, invite_id: int, start) -> int:
         """Consent given: mark the code used and start the flow in the case.
@@ -315,33 +317,53 @@ class Access:
             ids.extend(self.store.team_of(row["id"]))
         return ids
 
+    def audience(self, conversation_id: int) -> Audience | None:
+        """Who may read this conversation, by :func:`bot.audience.audience` (None: no such conversation)."""
+        conv = self.store.conversation(conversation_id)
+        if conv is None:
+            return None
+        flow = self.library.runner_for(conv.flow_sha, lambda: self.store.snapshot_source(conv.flow_sha)).flow
+        answer = None
+        if flow.consent_step is not None:
+            answer = next((a["value"] for a in self.store.answers(conversation_id) if a["step_id"] == flow.consent_step),
+                          None)
+        return audience(Consent.of(flow), case_of(self.store, conv.case_id, conv.person_id),
+                        respondent_for(conv, flow), consent_state(answer))
+
     def consented(self, conversation_id: int) -> tuple[bool, str]:
         """(consent given, who may read without it) for the flow the conversation ran on."""
-        conv = self.store.conversation(conversation_id)
-        flow = self.library.runner_for(conv.flow_sha, lambda: self.store.snapshot_source(conv.flow_sha)).flow
-        if flow.consent_step is None:
-            return True, "nobody"
-        answer = next((a["value"] for a in self.store.answers(conversation_id) if a["step_id"] == flow.consent_step), None)
-        return answer is True, flow.without_consent
+        aud = self.audience(conversation_id)
+        return aud.consent.step is None or aud.state == "yes", aud.consent.without_consent
+
+    def relation(self, key: str, conversation_id: int) -> str:
+        """How this person stands to the conversation: one of :data:`bot.audience.VIEWERS`."""
+        if key == "cli":
+            return "admin"  # the command line is run by the people who run the service
+        owner = self.store.conversation_owner(conversation_id)
+        row = self.store.person_by_key(key)
+        if owner is None or row is None:
+            return "stranger"
+        me = row["id"]
+        if owner["person_id"] == me:
+            return "answerer"
+        mine = self.store.roles_of(me)
+        in_case = owner["case_id"] is not None
+        holder = owner["practitioner_id"] if in_case else owner["person_id"]
+        if in_case and holder == me and "practitioner" in mine:
+            return "practitioner"
+        if "supervisor" in mine and holder is not None and self.store.supervises(me, holder):
+            return "supervisor"
+        if "admin" in mine:
+            return "admin"
+        if in_case and any(c["person_id"] == me for c in self.store.conversations(case_id=owner["case_id"])):
+            return "family"
+        if mine & {"practitioner", "supervisor"}:
+            return "other_practitioner"
+        return "stranger"
 
     def can_read(self, key: str, conversation_id: int) -> bool:
-        owner = self.store.conversation_owner(conversation_id)
-        if owner is None:
-            return False
-        row = self.store.person_by_key(key)
-        if row is None:
-            return False
-        if owner["person_id"] == row["id"]:
-            return True  # one's own conversation (a family member, or a practitioner's rehearsal)
-        visible = self._practitioners_visible_to(key)
-        holder = owner["practitioner_id"] if owner["case_id"] is not None else owner["person_id"]
-        if visible is not None and holder not in visible:
-            return False
-        consent, fallback = self.consented(conversation_id)
-        if consent:
-            return True
-        # Without consent, only the practitioner holding the case, and only if the flow says so.
-        return fallback == "practitioner" and holder == row["id"]
+        aud = self.audience(conversation_id)
+        return aud is not None and aud.allows(self.relation(key, conversation_id))
 
     def _check(self, key: str, conversation_id: int, action: str) -> None:
         if not self.can_read(key, conversation_id):
@@ -408,7 +430,7 @@ class Access:
             if visible is None:
                 visible = [r[0] for r in self.store.db.execute("SELECT person_id FROM roles WHERE role = 'practitioner'").fetchall()]
             self.store.audit(key, "review.list")
-            return self.store.unreviewed(visible, me)
+            return [r for r in self.store.unreviewed(visible, me) if self.can_read(key, r["id"])]
 
     def export_case(self, actor: str, ref: str) -> list[dict]:
         """Transcript data for every conversation in the case (CLI exports: actor 'cli')."""
@@ -418,26 +440,33 @@ class Access:
             cases = self.store.cases_by_ref(ref)
             if not cases:
                 raise Refused("refused", audit=(actor, "export.refused", f"case:{ref}"))
-            items = [transcript_data(self.store, c["id"]) for k in cases for c in self.store.conversations(case_id=k["id"])]
-            self.store.audit(actor, "export", f"case:{ref}", f"{len(items)} conversations")
+            convs = [c["id"] for k in cases for c in self.store.conversations(case_id=k["id"])]
+            readable = [c for c in convs if self.can_read(actor, c)]
+            if not readable and convs:
+                raise Refused("refused", audit=(actor, "export.refused", f"case:{ref}"))
+            items = [transcript_data(self.store, c) for c in readable]
+            self.store.audit(actor, "export", f"case:{ref}",
+                             f"{len(items)} conversations" + (f", {len(convs) - len(items)} not shared" if len(convs) > len(items) else ""))
             return items
 
     def mydata(self, key: str) -> dict:
+        """What is stored about this person, and for each conversation who can see it now."""
         with self._tx():
             row = self.store.person_by_key(key)
             if row is None:
-                return {"person": None, "conversations": [], "roles": [], "seen_by": []}
+                return {"person": None, "conversations": [], "roles": []}
             data = self.store.data_about(row["id"])
-            seen_by = set()
             for conv in data["conversations"]:
-                owner = self.store.conversation_owner(conv["id"])
-                if owner and owner["practitioner_id"]:
-                    p = self.store.get_person(owner["practitioner_id"])
-                    seen_by.add(f"{p.get('display_name') or p['key']} (practitioner)")
-                    for sup in self.store.db.execute("SELECT supervisor_id FROM teams WHERE practitioner_id = ?",
-                                                     (owner["practitioner_id"],)).fetchall():
-                        s = self.store.get_person(sup[0])
-                        seen_by.add(f"{s.get('display_name') or s['key']} (supervisor)")
-            data["seen_by"] = sorted(seen_by)
+                conv["who_can_see"] = self.audience(conv["id"]).now()
             self.store.audit(key, "mydata.read", key)
             return data
+
+    def invitation(self, view: "InviteView") -> str:
+        """What someone opening an invitation reads: who invited them to what, who will see
+        the answers (bot.audience) and how Telegram keeps the chat; then the consent question."""
+        flow = self.library.get(view.flow_id)
+        inv = self.store.invite(view.invite_id)
+        aud = audience(Consent.of(flow), case_of(self.store, inv["case_id"], None),
+                       inv.get("respondent") or respondent_for(None, flow), "not_asked")
+        name = view.practitioner_name[:1].upper() + view.practitioner_name[1:]
+        return msg("staff.consent", practitioner=name, flow=view.flow_title, privacy=f"{aud.intro()} {aud.telegram()}")

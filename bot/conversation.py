@@ -9,15 +9,17 @@ changes nothing and returns the reply given the first time.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from datetime import datetime, timedelta, timezone
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from bot.audience import case_of, respondent_for, sentence
 from bot.engine.answers import Invalid, display, fold, parse, vocabulary
 from bot.engine.flow import Flow, Option
 from bot.engine.library import FlowLibrary
-from bot.engine.runner import FlowRunner, Input, Prompt, Result, Session
+from bot.engine.runner import PRIVACY, FlowRunner, Input, Prompt, Result, Session
 from bot.messages import messages, msg
 from bot.store import Conversation, Store, iso, now
 
@@ -114,6 +116,23 @@ class ConversationService:
         return self.library.runner_for(conv.flow_sha, lambda: self.store.snapshot_source(conv.flow_sha),
                                        f"<{conv.flow_id} v{conv.flow_version}>")
 
+    @contextlib.contextmanager
+    def _privacy(self, person_id: int, case_id: int | None, conv: Conversation | None = None):
+        """While the runner works, ``{{ privacy }}`` in the flow's texts says who sees the
+        answers, decided by bot.audience from the case, the respondent and the consent answer."""
+        facts = []
+
+        def say(flow: Flow, answers: dict, mode: str) -> str:
+            if not facts:
+                facts.append(case_of(self.store, case_id, person_id))
+            return sentence(flow, facts[0], respondent_for(conv, flow), answers, mode)
+
+        token = PRIVACY.set(say)
+        try:
+            yield
+        finally:
+            PRIVACY.reset(token)
+
     # -- the two entry points ----------------------------------------------------------
     def start(self, person_id: int, flow_id: str, *, input_key: str | None = None, frontend: str | None = None,
               chat_id: str | None = None, case_id: int | None = None) -> Reply:
@@ -126,7 +145,8 @@ class ConversationService:
                 if seen is not None:
                     return self._duplicate(seen)
             runner = self.library.runner(flow)
-            result = runner.start()
+            with self._privacy(person_id, case_id):
+                result = runner.start()
             self.store.save_snapshot(flow.sha, flow.id, flow.version, flow.source)
             conv_id = self.store.create_conversation(
                 person_id=person_id, flow_id=flow.id, flow_version=flow.version, flow_sha=flow.sha,
@@ -182,7 +202,8 @@ class ConversationService:
                     reply = Reply(conv.id if conv else None, [], conv.status if conv else "none", accepted=False,
                                   closed=True)
             else:
-                reply = self._step(conv, inp, concerns, input_key, seen)
+                with self._privacy(conv.person_id, conv.case_id, conv):
+                    reply = self._step(conv, inp, concerns, input_key, seen)
             if input_key:
                 self.store.mark_input(input_key, reply.conversation_id, reply.to_json())
         return reply

@@ -644,6 +644,10 @@ class Store:
         return [r[0] for r in self.db.execute("SELECT practitioner_id FROM teams WHERE supervisor_id = ?",
                                               (supervisor_id,)).fetchall()]
 
+    def supervisors_of(self, practitioner_id: int) -> list[int]:
+        return [r[0] for r in self.db.execute("SELECT supervisor_id FROM teams WHERE practitioner_id = ? ORDER BY supervisor_id",
+                                              (practitioner_id,)).fetchall()]
+
     def case(self, practitioner_id: int, ref: str) -> dict | None:
         return self._one("SELECT * FROM cases WHERE practitioner_id = ? AND ref = ?", (practitioner_id, ref))
 

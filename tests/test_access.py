@@ -197,7 +197,9 @@ def test_invite_codes_are_single_use_unguessable_and_expire(world, monkeypatch):
 def test_mydata_shows_own_conversations_and_who_sees_them(world):
     data = world.access.mydata(FAM_A)
     assert [c["id"] for c in data["conversations"]] == [world.conv["A"]]
-    assert any("practitioner" in s for s in data["seen_by"]) and any("supervisor" in s for s in data["seen_by"])
+    # P1 holds case A and SUP supervises P1; neither has a display name, so both are named by their part
+    assert data["conversations"][0]["who_can_see"] == (
+        "Who can see it: you, your worker, your worker's manager and the people who run this service.")
     assert world.access.mydata(STRANGER)["conversations"] == []
 
 

@@ -16,6 +16,7 @@ import pytest
 from bot.access import Access
 from bot.config import Config
 from bot.conversation import ConversationService
+from bot.engine.library import FlowLibrary
 from bot.engine.runner import Input
 from bot.review.export import export
 from bot.store import Store
@@ -163,7 +164,8 @@ def hostile(tmp_path, library):
 
 
 STEPS = [s for s, _ in ANSWERS]
-HEADINGS = ["# How are things going? (version 2)", "## Answers", "## Scores", "## Comments", "## Transcript"]
+SCALING_VERSION = FlowLibrary.load().get("scaling-checkin").version  # raised whenever its wording changes
+HEADINGS = [f"# How are things going? (version {SCALING_VERSION})", "## Answers", "## Scores", "## Comments", "## Transcript"]
 
 
 def test_markdown_export_quotes_and_escapes_every_answer(hostile):

@@ -88,7 +88,7 @@ async def test_invite_consent_complete_review_comment_notify(world):
     assert "Nothing is waiting" in msgs[-1].text
     # the family sees its own data and who can see it
     msgs = await command(h, FAM_A, "/mydata")
-    assert "scaling-checkin" in msgs[-1].text and "(practitioner)" in msgs[-1].text and "(supervisor)" in msgs[-1].text
+    assert "scaling-checkin" in msgs[-1].text and "(your worker)" in msgs[-1].text and "(your worker's manager)" in msgs[-1].text
     # the link cannot be used twice; to anyone but its first opener it reads like a code that never existed
     msgs = await command(h, FAM_A, f"/start {code}")
     assert "already been used" in msgs[-1].text

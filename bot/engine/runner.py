@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,31 @@ class Input:
         if word in COMMANDS:
             return cls(COMMANDS[word], text=text)
         return cls("answer", text=text)
+
+
+# Who will see the answers, for ``{{ privacy }}`` and ``{{ who_can_see }}`` in a flow's texts:
+# ``fn(flow, answers, mode) -> str`` (bot.audience decides; the consent answer changes it), set
+# by the conversation service around each call. A runner used on its own speaks as for a
+# conversation outside any case.
+PRIVACY: ContextVar = ContextVar("privacy", default=None)
+
+
+def _outside_any_case(flow, answers: dict, mode: str) -> str:
+    from bot.audience import Case, sentence
+
+    return sentence(flow, Case(), None, answers, mode)
+
+
+class _Privacy:
+    """Worked out only where a text uses it."""
+
+    __slots__ = ("flow", "answers", "mode")
+
+    def __init__(self, flow, answers: dict, mode: str):
+        self.flow, self.answers, self.mode = flow, answers, mode
+
+    def __str__(self) -> str:
+        return (PRIVACY.get() or _outside_any_case)(self.flow, self.answers, self.mode)
 
 
 @dataclass
@@ -227,7 +253,8 @@ class FlowRunner:
 
     # -- helpers -------------------------------------------------------------------
     def context(self, answers: dict, answer: Any = None) -> dict:
-        return {"answers": answers, "answer": answer, "shown": _Shown(self.flow, answers)}
+        return {"answers": answers, "answer": answer, "shown": _Shown(self.flow, answers),
+                "privacy": _Privacy(self.flow, answers, "say"), "who_can_see": _Privacy(self.flow, answers, "after")}
 
     def _fire(self, state: str, trigger: str, context: dict) -> str:
         with self._lock:
@@ -347,7 +374,8 @@ class FlowRunner:
     def stop_message(self, session: Session) -> str:
         if self.flow.render_stop is not None:
             return self.flow.render_stop(self.context(session.answers))
-        return msg(f"navigation.cancelled.{self.flow.audience}")
+        return msg(f"navigation.cancelled.{self.flow.audience}",
+                   who_can_see=str(_Privacy(self.flow, session.answers, "after")))
 
     def _refuse(self, session: Session, step: Step, text: str) -> Result:
         return Result(session, [Prompt(text, kind="error"), self.question(step, session)], accepted=False)

@@ -119,8 +119,7 @@ class StaffCommands:
             InlineKeyboardButton(msg("staff.consent_yes"), callback_data=f"i:{view.invite_id}:y"),
             InlineKeyboardButton(msg("staff.consent_no"), callback_data=f"i:{view.invite_id}:n"),
         ]])
-        await self._say(context, update, msg("staff.consent", practitioner=view.practitioner_name, flow=view.flow_title),
-                        markup)
+        await self._say(context, update, await self.fe.db(self.access.invitation, view), markup)
 
     async def on_consent(self, update: Update, context, invite_id: int, yes: bool) -> None:
         query = update.callback_query
@@ -241,8 +240,9 @@ class StaffCommands:
         convs = data["conversations"]
         lines = [msg("staff.mydata_title")]
         lines += [msg("staff.mydata_line", id=c["id"], flow=c["flow_id"], status=c["status"].replace("_", " "),
-                      when=c["started_at"][:10]) for c in convs] or [msg("staff.mydata_none")]
-        lines.append(msg("staff.mydata_seen_by", who=", ".join(data["seen_by"]) or msg("staff.mydata_nobody")))
+                      when=c["started_at"][:10], who=c["who_can_see"]) for c in convs] or [msg("staff.mydata_none")]
+        if convs:
+            lines.append(msg("staff.mydata_file"))
         await self._say(context, update, "\n".join(lines))
         if context.args and context.args[0].lower() == "file" and convs:
             from bot.review.export import transcript_data

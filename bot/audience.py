@@ -1,0 +1,261 @@
+"""Who may see a conversation, and every sentence that tells people so.
+
+One function, :func:`audience`, takes the flow's consent settings, the case, who is
+answering and their consent answer, and returns the set of people who may read the
+answers. Every access decision (``/transcript``, ``/review``, ``/case``, exports) asks
+:meth:`Audience.allows`; every privacy sentence (the invitation, the flow intro's
+``{{ privacy }}``, ``/mydata``) is chosen by :meth:`Audience.intro` or :meth:`Audience.now`
+from that same set. So what people are told can never drift from what the rules allow.
+The wording itself lives in ``messages.yaml`` under ``privacy:``.
+
+Viewers are described by their relation to the conversation:
+
+``answerer``            the person who answered (a family member, a child, a practitioner rehearsing)
+``family``              someone else in the same case (a parent, a brother, the child)
+``practitioner``        the worker holding the case
+``supervisor``          a supervisor of that worker (or of the person rehearsing)
+``other_practitioner``  any other practitioner or supervisor
+``admin``               the people who run the service (administrators, and the CLI)
+``stranger``            anyone else
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from bot.messages import msg
+
+VIEWERS = ("answerer", "family", "practitioner", "supervisor", "other_practitioner", "admin", "stranger")
+CONSENT_STATES = ("not_asked", "yes", "no")
+RESPONDENTS = ("child", "young_person", "adult", "practitioner")
+
+
+@dataclass(frozen=True)
+class Case:
+    """The case a conversation belongs to, as far as privacy is concerned.
+
+    ``ref`` is None for a conversation outside any case (the demo, practice, a
+    practitioner's rehearsal): then nobody holds it but the person who answered, and
+    ``managers`` are that person's own supervisors.
+    """
+
+    ref: str | None = None
+    worker: str | None = None  # display name of the worker holding the case, if known
+    managers: tuple[str | None, ...] = ()  # their supervisors (names, None where unknown)
+    supervised: bool = False  # someone supervises the holder (always assumed in a case)
+
+
+@dataclass(frozen=True)
+class Consent:
+    """A flow's consent settings (``consent:`` in the flow file)."""
+
+    step: str | None = None
+    without_consent: str = "nobody"  # nobody | practitioner
+
+    @classmethod
+    def of(cls, flow) -> "Consent":
+        return cls(getattr(flow, "consent_step", None), getattr(flow, "without_consent", "nobody"))
+
+
+def consent_state(answer) -> str:
+    """The stored answer to the consent question as a state: not_asked | yes | no."""
+    if answer is True:
+        return "yes"
+    if answer is False:
+        return "no"
+    return "not_asked"
+
+
+@dataclass(frozen=True)
+class Audience:
+    consent: Consent
+    case: Case
+    respondent: str | None
+    state: str
+    readers: frozenset = field(default_factory=frozenset)
+
+    def allows(self, viewer: str) -> bool:
+        return viewer in self.readers
+
+    # -- sentences -----------------------------------------------------------------------
+    def _child(self) -> bool:
+        return self.respondent == "child"
+
+    def _names(self, who) -> list[str]:
+        """Phrases for the readers in ``who`` (never the answerer), in a fixed order."""
+        out = []
+        if "practitioner" in who:
+            out.append(msg("privacy.names.worker_named", name=self.case.worker) if self.case.worker
+                       else msg("privacy.names.worker"))
+        if "supervisor" in who:
+            own = self.case.ref is None  # a rehearsal: the person's own supervisor
+            named = [m for m in self.case.managers if m]
+            if named:
+                key = "privacy.names.supervisor_named" if own else "privacy.names.manager_named"
+                out.extend(msg(key, name=m) for m in named)
+            else:
+                out.append(msg("privacy.names.supervisor" if own else "privacy.names.manager"))
+        if "admin" in who:
+            out.append(msg("privacy.names.admins"))
+        return out
+
+    @staticmethod
+    def _join(parts: list[str]) -> str:
+        if len(parts) <= 1:
+            return "".join(parts)
+        return ", ".join(parts[:-1]) + msg("privacy.names.and") + parts[-1]
+
+    def _pick(self, kind: str, **values) -> str:
+        variant = self.respondent if self.respondent in ("child", "practitioner") else "default"
+        node = msg(f"privacy.{kind}")
+        text = node.get(variant) or node["default"] if isinstance(node, dict) else node
+        text = text.format(**values)
+        return text[:1].upper() + text[1:]
+
+    def intro(self) -> str:
+        """What the person is told before answering (the intro and the invitation)."""
+        now = audience(self.consent, self.case, self.respondent, "not_asked").readers - {"answerer"}
+        if self.consent.step is None:
+            if self.case.ref is None and now:  # the demo, practice, a rehearsal: nobody holds it
+                return self._pick("intro.no_case", others=self._join([msg("privacy.names.you"), *self._names(now)]))
+            return self._pick("intro.shared" if now else "intro.only_you", others=self._join(self._names(now)))
+        later = audience(self.consent, self.case, self.respondent, "yes").readers - {"answerer"} - now
+        extra = self._join(self._names(later))
+        if now:
+            return self._pick("intro.first_then_more", others=self._join(self._names(now)), extra=extra)
+        return self._pick("intro.you_first", extra=extra)
+
+    def after(self) -> str:
+        """Who can see the answers once the consent question has been answered."""
+        others = self.readers - {"answerer"}
+        if not others:
+            return self._pick("after.only_you")
+        return self._pick("after.some", others=self._join([msg("privacy.names.you"), *self._names(others)]))
+
+    def say(self) -> str:
+        """``{{ privacy }}`` in a flow's texts: before the consent answer what :meth:`intro`
+        says, after it what :meth:`after` says."""
+        if self.consent.step is None or self.state == "not_asked":
+            return self.intro()
+        return self.after()
+
+    def now(self) -> str:
+        """Who can see it at this moment (``/mydata``)."""
+        others = self.readers - {"answerer"}
+        if not others:
+            return self._pick("now.only_you")
+        return self._pick("now.some", others=self._join([msg("privacy.names.you"), *self._names(others)]))
+
+    def telegram(self) -> str:
+        """Telegram chats are cloud chats, not end-to-end encrypted, in plain words."""
+        return self._pick("telegram")
+
+
+def audience(consent: Consent, case: Case, respondent: str | None, state: str) -> Audience:
+    """The one rule: who may read a conversation's answers.
+
+    - The person who answered always may.
+    - Nobody else in the family, no other practitioner and no stranger ever may.
+    - Without a consent question, or once it is answered yes: the worker holding the case,
+      their supervisors and the administrators. Outside a case (demo, practice, rehearsal)
+      nobody holds it: the person's own supervisors, if they have any, and the administrators.
+    - Before the consent question is answered, or after a no: the worker holding the case if
+      the flow says ``without_consent: practitioner``; otherwise nobody else at all.
+    """
+    if state not in CONSENT_STATES:
+        raise ValueError(f"unknown consent state {state!r}")
+    readers = {"answerer"}
+    shared = consent.step is None or state == "yes"
+    in_case = case.ref is not None
+    if shared:
+        readers.add("admin")
+        if in_case:
+            readers.add("practitioner")
+        if in_case or case.supervised:
+            readers.add("supervisor")
+    elif in_case and consent.without_consent == "practitioner":
+        readers.add("practitioner")
+    return Audience(consent, case, respondent, state, frozenset(readers))
+
+
+def decide(flow, case: Case, respondent: str | None, consent_answer, viewer: str) -> bool:
+    """May ``viewer`` read a conversation on ``flow`` in ``case``, given the consent answer?"""
+    if viewer not in VIEWERS:
+        raise ValueError(f"unknown viewer {viewer!r}")
+    return audience(Consent.of(flow), case, respondent, consent_state(consent_answer)).allows(viewer)
+
+
+def sentence(flow, case: Case, respondent: str | None, answers: dict, mode: str = "say") -> str:
+    """``{{ privacy }}`` (mode "say": :meth:`Audience.say`) or ``{{ who_can_see }}`` (mode
+    "after": :meth:`Audience.after`) for a conversation with these answers so far."""
+    answer = answers.get(flow.consent_step) if getattr(flow, "consent_step", None) else None
+    aud = audience(Consent.of(flow), case, respondent or respondent_for(None, flow), consent_state(answer))
+    return aud.say() if mode == "say" else aud.after()
+
+
+def respondent_for(conv, flow) -> str | None:
+    """Who is answering: the conversation's respondent once recorded, else the flow's audience."""
+    who = getattr(conv, "respondent", None) if conv is not None else None
+    if who:
+        return who
+    audience_ = getattr(flow, "audience", None)
+    return {"child": "child", "practitioner": "practitioner"}.get(audience_)
+
+
+# -- reading the facts from the store ------------------------------------------------------
+
+def case_of(store, case_id: int | None, person_id: int | None) -> Case:
+    """The :class:`Case` for a conversation in ``case_id`` (or outside a case, by ``person_id``)."""
+    if case_id is not None:
+        row = store.case_by_id(case_id) or {}
+        holder = row.get("practitioner_id")
+        worker = (store.get_person(holder) or {}).get("display_name") if holder else None
+        managers = tuple((store.get_person(s) or {}).get("display_name") for s in store.supervisors_of(holder)) \
+            if holder else ()
+        return Case(ref=row.get("ref") or "?", worker=worker, managers=managers, supervised=True)
+    sups = store.supervisors_of(person_id) if person_id is not None else []
+    return Case(ref=None, managers=tuple((store.get_person(s) or {}).get("display_name") for s in sups),
+                supervised=bool(sups))
+
+
+# -- validate: an intro that promises what the consent block does not enforce --------------
+
+# (pattern, applies when, what is wrong). Patterns are matched on the intro text folded to
+# lower case with single spaces.
+_PROMISES = [
+    (re.compile(r"\b(nobody|no one|no-one) else (will|can|may) (see|read)|\bunless you (say|agree)|"
+                r"only (be )?(passed on|shared|shown) if you|stays? with you"),
+     lambda c: c.step is None,
+     "the intro promises that the answers stay private until the person agrees, but the flow has no "
+     "'consent:' block, so they are shared from the start; add  consent: {step: <a yes/no step>, "
+     "without_consent: nobody}  or say who sees them with {{ privacy }}"),
+    (re.compile(r"\b(supervisor|manager|managers)\b"),
+     lambda c: c.step is not None,
+     "the intro says a supervisor or manager may see the answers, but 'consent:' keeps them from "
+     "supervisors until the person says yes; say so, or write {{ privacy }} to let the bot say it"),
+    (re.compile(r"\b(worker|practitioner|social worker|coordinator)\b[^.]*\b(will|can|may) (see|read)|"
+                r"\b(seen|read) by (your|the) (worker|practitioner|social worker|coordinator)"),
+     lambda c: c.step is not None and c.without_consent == "nobody",
+     "the intro says the worker will see the answers, but 'without_consent: nobody' keeps them from the "
+     "worker until the person says yes; use  without_consent: practitioner  or change the wording"),
+    (re.compile(r"only (be )?(passed on|shared|shown) if you|stays? with you"),
+     lambda c: c.step is not None and c.without_consent == "practitioner",
+     "the intro says the answers stay with the person until they agree, but 'without_consent: "
+     "practitioner' lets the worker read them before that; say so, or use  without_consent: nobody"),
+]
+
+
+def intro_warnings(flow) -> list:
+    """``file:line:col`` warnings for promises in a flow's intro that its consent block breaks."""
+    from bot.engine.yamlpos import SourceError, YDict, parse_yaml
+
+    if not getattr(flow, "intro", None):
+        return []
+    data, _ = parse_yaml(flow.source, flow.path)
+    pos = data.pos_of("intro") if isinstance(data, YDict) else None
+    line, col = (pos.line, pos.col) if pos else (1, 1)
+    text = " ".join(flow.intro.lower().replace("\u2019", "'").split())
+    consent = Consent.of(flow)
+    return [SourceError(flow.path, line, col, f"warning: {why}")
+            for pattern, applies, why in _PROMISES if applies(consent) and pattern.search(text)]
