@@ -83,6 +83,15 @@ def _waiting_step(result_session: Session, flow: Flow) -> str | None:
     return state if state in flow.by_id else None
 
 
+def _for_respondent(conv: Conversation | None, prompts: list[Prompt]) -> list[Prompt]:
+    """A child answering sees no question counter, whatever the flow's audience (a flow
+    for children shows none anyway). ``respondent`` comes with issue 10 item 1."""
+    if getattr(conv, "respondent", None) == "child":
+        for p in prompts:
+            p.progress = None
+    return prompts
+
+
 # Question types whose answers are picked from a closed set: an option's label, id or
 # number typed there is an answer, not free text, so it is not screened as a disclosure.
 _PICKED = ("choice", "multi", "yesno", "scale")
@@ -154,7 +163,7 @@ class ConversationService:
                 frontend=frontend, chat_id=chat_id, case_id=case_id,
             )
             self.store.add_line(conv_id, "in", f"(started {flow.title})", kind="command", input_key=input_key)
-            self._write_prompts(conv_id, result.prompts)
+            self._write_prompts(conv_id, result.prompts, self.store.conversation(conv_id))
             reply = Reply(conv_id, result.prompts, result.status, step_id=_waiting_step(result.session, flow))
             if input_key:
                 self.store.mark_input(input_key, conv_id, reply.to_json())
@@ -256,7 +265,7 @@ class ConversationService:
                 inp = Input("answer", pending["text"])  # screened when it arrived
             elif decision == "discard":
                 prompts = runner.current(session)
-                self._write_prompts(conv.id, prompts)
+                self._write_prompts(conv.id, prompts, conv)
                 self.store.update_conversation(conv.id, state=session.state, session=session.to_json(),
                                                status=conv.status)
                 return Reply(conv.id, prompts, conv.status, accepted=False,
@@ -289,7 +298,7 @@ class ConversationService:
             prompts = [Prompt(h["text"], kind=h.get("kind", "message"), step_id=h.get("step_id")) for h in session.held]
             prompts += runner.current(session)
             session.held = []
-            self._write_prompts(conv.id, prompts)
+            self._write_prompts(conv.id, prompts, conv)
             self.store.update_conversation(conv.id, state=session.state, session=session.to_json(), status=conv.status)
             return Reply(conv.id, prompts, conv.status, accepted=False, step_id=_waiting_step(session, runner.flow))
         if decision == "cancel":
@@ -299,7 +308,7 @@ class ConversationService:
             return Reply(conv.id, result.prompts, result.status, accepted=result.accepted,
                          step_id=_waiting_step(result.session, runner.flow))
         prompts = [Prompt(msg("hold.reask"), kind="offer")]
-        self._write_prompts(conv.id, prompts)
+        self._write_prompts(conv.id, prompts, conv)
         return Reply(conv.id, prompts, conv.status, accepted=False)
 
     def _ask_pending(self, conv: Conversation, runner: FlowRunner, session: Session) -> Reply:
@@ -308,7 +317,7 @@ class ConversationService:
         question = runner.question(step, session).text
         prompts = [Prompt(msg("answers.stale", text=session.pending["text"], question=question), kind="confirm",
                           step_id=session.state)]
-        self._write_prompts(conv.id, prompts)
+        self._write_prompts(conv.id, prompts, conv)
         self.store.update_conversation(conv.id, state=session.state, session=session.to_json(), status=conv.status)
         return Reply(conv.id, prompts, conv.status, accepted=False, step_id=session.state)
 
@@ -338,7 +347,8 @@ class ConversationService:
             return None
         runner = self.runner_for(conv)
         session = Session.from_json(conv.session)
-        return Reply(conv.id, runner.current(session), conv.status, step_id=_waiting_step(session, runner.flow))
+        prompts = _for_respondent(conv, runner.current(session))
+        return Reply(conv.id, prompts, conv.status, step_id=_waiting_step(session, runner.flow))
 
     def cancel_active(self, person_id: int, input_key: str | None = None) -> Reply | None:
         if self.store.active_conversation(person_id) is None:
@@ -390,9 +400,10 @@ class ConversationService:
         if force or result.records or result.session.to_json() != conv.session or result.status != conv.status:
             self.store.update_conversation(conv.id, state=result.session.state, session=result.session.to_json(),
                                            status=result.status)
-        self._write_prompts(conv.id, result.prompts)
+        self._write_prompts(conv.id, result.prompts, conv)
 
-    def _write_prompts(self, conv_id: int, prompts: list[Prompt]) -> None:
+    def _write_prompts(self, conv_id: int, prompts: list[Prompt], conv: Conversation | None = None) -> None:
+        _for_respondent(conv, prompts)
         for p in prompts:
             self.store.add_line(conv_id, "out", p.plain(), kind=p.kind, step_id=p.step_id)
 

@@ -61,7 +61,9 @@ def test_im_not_sure_after_a_disclosure_is_kept_screened_again_and_answers_nothi
     # screened again: a second disclosure while on hold is a second alert, and still no answer
     reply = sg.handle(me, Input.from_text("I'm not sure, he hit my sister too"))
     assert [p.kind for p in reply.prompts] == ["safeguarding", "offer"] and len(reply.alerts) == 1
-    assert [a["words"] for a in sg.store.alerts()] == [DISCLOSURE, "I'm not sure, he hit my sister too"]
+    flagged = [t["text"] for t in sg.store.transcript(conv) if t["flagged"]]
+    assert flagged == [DISCLOSURE, "I'm not sure, he hit my sister too"]
+    assert "I'm not sure, he hit my sister too" in sg.store.alerts()[-1]["words"]  # the lead is told the new words
     assert answers(sg, conv) == {"worried_about": DISCLOSURE}
 
     reply = sg.handle(me, Input.from_text("carry on"))

@@ -52,7 +52,7 @@ def texts(result):
 def test_start_shows_intro_then_the_first_question(runner):
     r = runner.start()
     assert r.prompts[0].kind == "info" and "stop at any time" in r.prompts[0].text
-    assert r.prompts[1].text == "What are your best hopes?" and r.prompts[1].progress == (1, 5)
+    assert r.prompts[1].text == "What are your best hopes?" and r.prompts[1].progress == (1, None)
     assert r.session.state == "best_hopes"
 
 
@@ -71,16 +71,63 @@ def test_low_score_branch_skips_preferred_future(runner):
     assert r.session.state == "extra"
 
 
-def test_progress_follows_the_path_taken(runner):
-    # the longest path asks 5 questions; the low-score branch asks 4
+def test_progress_counts_questions_asked_and_shows_no_total_where_branches_differ(runner):
+    # the high-score path asks 5 questions, the low-score branch 4: no total is shown
     r = replay(runner, ["hopes", "7"])
-    assert r.prompts[0].progress == (3, 5)
+    assert r.prompts[0].progress == (3, None) and r.prompts[0].plain().startswith("Question 3\n")
     r = replay(runner, ["hopes", "0"])
-    assert r.prompts[0].progress == (3, 4)
+    assert r.prompts[0].progress == (3, None)
     r = runner.step(r.session, Input.from_text("kids"))
-    assert r.prompts[0].progress == (4, 4) and "Question 4 of 4" in r.prompts[0].plain()
+    assert r.prompts[0].progress == (4, None)
     r = replay(runner, ["hopes", "0", "/back"])
-    assert r.prompts[0].progress == (2, 5)
+    assert r.prompts[0].progress == (2, None)  # back to the question asked second
+
+
+FIXED = """
+id: fixed
+version: 1
+title: Fixed
+audience: family
+steps:
+  - id: a
+    ask: A?
+    type: yesno
+    next:
+      - if: answer
+        goto: b1
+      - goto: b2
+  - id: b1
+    ask: B1?
+    next: c
+  - id: b2
+    ask: B2?
+  - id: said
+    say: Thanks.
+  - id: c
+    ask: C?
+"""
+
+
+def test_progress_shows_the_total_when_every_path_asks_the_same_number():
+    runner = FlowRunner(flow_from(FIXED))
+    assert runner.total == 3
+    for first in ("yes", "no"):
+        r = runner.start()
+        seen = [r.prompts[-1].progress]
+        for text in (first, "x", "y"):
+            r = runner.step(r.session, Input.from_text(text))
+            seen += [p.progress for p in r.prompts if p.kind == "question"]
+        assert seen == [(1, 3), (2, 3), (3, 3)], first
+    assert "Question 2 of 3\nB1?" in [p.plain() for p in replay(runner, ["yes"]).prompts]
+
+
+def test_no_total_when_the_flow_loops_and_no_counter_for_a_child():
+    loop = FIXED.replace("    next: c\n", "    next:\n      - if: answer == 'again'\n        goto: a\n      - goto: c\n")
+    assert FlowRunner(flow_from(loop)).total is None
+    assert replay(FlowRunner(flow_from(loop)), ["yes"]).prompts[0].progress == (2, None)
+    child = FlowRunner(flow_from(FIXED.replace("audience: family", "audience: child")))
+    assert child.start().prompts[-1].progress is None
+    assert not child.start().prompts[-1].plain().startswith("Question")
 
 
 def test_validate_rule_refuses_and_reasks(runner):

@@ -105,6 +105,12 @@ class Session:
         return [sid for sid in self.answers if sid not in on_path]
 
 
+def progress_text(progress: tuple[int, int | None]) -> str:
+    """"Question 3 of 7", or "Question 3" where the total depends on the path."""
+    n, total = progress
+    return msg("navigation.progress", n=n, total=total) if total else msg("navigation.progress_open", n=n)
+
+
 @dataclass
 class Prompt:
     text: str
@@ -117,14 +123,14 @@ class Prompt:
     min_label: str | None = None
     max_label: str | None = None
     optional: bool = False
-    progress: tuple[int, int] | None = None
+    progress: tuple[int, int | None] | None = None  # (n, total or None), see FlowRunner.progress
     default: str | None = None
 
     def plain(self) -> str:
         """The canonical text form, as stored in transcripts whatever the frontend."""
         lines = []
         if self.progress:
-            lines.append(msg("navigation.progress", n=self.progress[0], total=self.progress[1]))
+            lines.append(progress_text(self.progress))
         lines.append(self.text)
         if self.type in ("choice", "multi"):
             lines.extend(f"{i}. {opt.label}" for i, opt in enumerate(self.options, 1))
@@ -210,46 +216,48 @@ class FlowRunner:
         self._cursor = _Cursor()
         self.machine.add_model(self._cursor, initial=flow.first)
         self._lock = threading.Lock()
-        self._ahead = self._questions_ahead()
+        self.total = self._fixed_total()
 
-    def _questions_ahead(self) -> dict[str, int] | None:
-        """For each step, the most questions any path from it to the end can still ask
-        (itself included). None when the flow loops back on itself: then progress counts
-        positions in the file instead."""
+    def _fixed_total(self) -> int | None:
+        """The number of questions every way through the flow asks, if it is the same on
+        every path (then "Question n of N" can never go wrong); None when branches ask
+        different numbers of questions or the flow loops back on itself (then only
+        "Question n" is shown, so the total never changes mid-flow)."""
         succ: dict[str, list[str]] = {}
         for i, step in enumerate(self.flow.steps):
             if step.next:
                 succ[step.id] = [b.goto for b in step.next]
             else:
                 succ[step.id] = [self.flow.steps[i + 1].id if i + 1 < len(self.flow.steps) else END]
-        memo: dict[str, int] = {END: 0}
+        memo: dict[str, tuple[int, int]] = {END: (0, 0)}
         visiting: set[str] = set()
 
-        def longest(sid: str) -> int:
+        def span(sid: str) -> tuple[int, int]:
+            """(fewest, most) questions from this step to the end, itself included."""
             if sid in memo:
                 return memo[sid]
             if sid in visiting:
                 raise RecursionError
             visiting.add(sid)
-            best = max((longest(t) for t in succ[sid]), default=0)
+            spans = [span(t) for t in succ[sid]] or [(0, 0)]
             visiting.discard(sid)
-            memo[sid] = best + (1 if self.flow.by_id[sid].is_question else 0)
+            own = 1 if self.flow.by_id[sid].is_question else 0
+            memo[sid] = (min(lo for lo, _ in spans) + own, max(hi for _, hi in spans) + own)
             return memo[sid]
 
         try:
-            for step in self.flow.steps:
-                longest(step.id)
+            fewest, most = span(self.flow.first)
         except RecursionError:
             return None
-        return memo
+        return most if fewest == most else None
 
-    def progress(self, step: Step, session: Session) -> tuple[int, int]:
-        """("Question n of total"): n counts the questions answered on this path; total adds
-        the most that can still come, so branches that skip questions do not jump ahead."""
-        if self._ahead is None:
-            return step.number, self.flow.question_count
-        n = len(session.history) + 1
-        return n, len(session.history) + self._ahead[step.id]
+    def progress(self, step: Step, session: Session) -> tuple[int, int | None] | None:
+        """(n, total): n counts the questions asked on the path taken, this one included, so
+        it goes up by one with each answer; total only where no path can change it. A
+        child's flow shows no counter."""
+        if self.flow.audience == "child":
+            return None
+        return len(session.history) + 1, self.total
 
     # -- helpers -------------------------------------------------------------------
     def context(self, answers: dict, answer: Any = None) -> dict:
@@ -391,4 +399,4 @@ def replay(runner: FlowRunner, inputs) -> Result:
     return result
 
 
-__all__ = ["FlowRunner", "Input", "Prompt", "Record", "Result", "Session", "replay"]
+__all__ = ["FlowRunner", "Input", "Prompt", "Record", "Result", "Session", "progress_text", "replay"]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.engine.flow import Flow
-from bot.engine.runner import Prompt
+from bot.engine.runner import Prompt, progress_text
 from bot.messages import msg
 
 MAX_TEXT = 4096
@@ -49,7 +49,7 @@ def question_text(prompt: Prompt) -> str:
     """A question as shown in Telegram: like the transcript, but options are buttons."""
     lines = []
     if prompt.progress:
-        lines.append(msg("navigation.progress", n=prompt.progress[0], total=prompt.progress[1]))
+        lines.append(progress_text(prompt.progress))
     lines.append(prompt.text)
     if prompt.type == "scale" and (prompt.min_label or prompt.max_label):
         lines.append(msg("navigation.scale_ends", min=prompt.min, max=prompt.max,
