@@ -210,11 +210,14 @@ class _Normaliser:
         tried as one letter and as two, and the first known word wins (a word listed in
         ``normalisation.words`` first). Runs of two are left alone, so two real words are
         never merged: "shooting" can never become "shotting". With no known word, every
-        long run becomes one letter ("sooooo" -> "so").
+        long run becomes one letter ("sooooo" -> "so"). A word with no vowel is a sound
+        ("shhh", "hmmm") and keeps two letters, so a child's "shhh" never reads as "sh".
         """
         done = self._restored.get(word)
         if done is not None:
             return done
+        if not any(c in "aeiouy" for c in word):  # "shhh", "hmmm", "zzz": a sound, not a word
+            return _TRIPLE.sub(r"\1\1", word)
         parts = [m.group() for m in _RUN.finditer(word)]
         long_runs = [i for i, r in enumerate(parts) if len(r) >= 3]
         first = "".join(r[0] if len(r) >= 3 else r for r in parts)
