@@ -54,7 +54,8 @@ def main() -> None:
 
         escalation = Escalation(service.store, safeguarding, leads=config.leads, repeat_minutes=config.repeat_minutes)
     app, frontend = build_application(service, token, api_url=os.environ["TELEGRAM_API_URL"], max_rate=args.max_rate,
-                                      escalation=escalation, access=access, concurrency=args.concurrency)
+                                      escalation=escalation, access=access, concurrency=args.concurrency,
+                                      limits=config.rate_limits())
     try:
         app.run_polling(allowed_updates=Update.ALL_TYPES, timeout=30)
     finally:

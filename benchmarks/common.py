@@ -297,10 +297,16 @@ def serve_mode() -> str:
 LEAD = 999  # the designated safeguarding lead in every generated configuration
 
 
-def write_config(folder: Path, demo_flow: str | None = None) -> Path:
+# Simulated users answer at machine speed, far beyond any person: the per-person rate limits
+# are lifted for them (the chaos flood part sets its own, to test the real ones).
+MACHINE_SPEED = ("limits:\n  stranger_burst: 1000000\n  stranger_per_minute: 1000000\n"
+                 "  stranger_per_day: 1000000000\n  member_burst: 1000000\n  member_per_minute: 1000000\n")
+
+
+def write_config(folder: Path, demo_flow: str | None = None, limits: str | None = MACHINE_SPEED) -> Path:
     cfg = folder / "serve-config.yaml"
-    cfg.write_text(f"safeguarding:\n  leads: [{LEAD}]\n" + (f"demo_flow: {demo_flow}\n" if demo_flow else ""),
-                   encoding="utf-8")
+    cfg.write_text(f"safeguarding:\n  leads: [{LEAD}]\n" + (f"demo_flow: {demo_flow}\n" if demo_flow else "")
+                   + (limits or ""), encoding="utf-8")
     return cfg
 
 

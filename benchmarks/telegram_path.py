@@ -59,7 +59,9 @@ async def run_bot(db: Path, users: int, synchronous: str = "FULL", library=None,
     store = Store(db, synchronous=synchronous)
     service = ConversationService(store, library or _library(), safeguarding=safeguarding())
     access = Access(store, service.library, Config(leads=[999], demo_flow="bench-ten"))
-    app, frontend = build_application(service, TOKEN, max_rate=1_000_000, access=access)
+    from bot.frontends.telegram.limits import RateLimits
+
+    app, frontend = build_application(service, TOKEN, max_rate=1_000_000, access=access, limits=RateLimits.unlimited())
     memory = MemoryBotAPI()
     # build_application has no parameter for the transport: swap the Bot's requests
     # before initialize() (see the report: a `request=` hook would make this public).

@@ -5,6 +5,10 @@ safeguarding:
   leads: [111111111, 222222222]   # Telegram user ids of the designated safeguarding leads
   repeat_minutes: 15              # re-send an unacknowledged alert this often
   lexicon: [local-safeguarding.yaml]   # extra lexicon/response files merged on the default
+  review_within_hours: 24         # a "worth a look" item not looked at by then reminds the
+                                  # practitioner; as long again, their supervisor
+read_within_hours: 48             # an answer nobody has read by then reminds the practitioner;
+                                  # as long again, their supervisor
 invites:
   expiry_days: 7
 demo_flow: scaling-checkin        # what an uninvited person may try (omit for nothing)
@@ -14,6 +18,12 @@ roles:                            # seeded at start; `restorative-bot role grant
   practitioner: [555555555]
 teams:                            # supervisor id: [practitioner ids]
   444444444: [555555555]
+limits:                           # per-person Telegram rate limits (these are the defaults)
+  stranger_burst: 20              # people without a role: updates at once,
+  stranger_per_minute: 30         # then this many a minute,
+  stranger_per_day: 500           # and at most this many a day (so at most this many stored)
+  member_burst: 60                # families and staff
+  member_per_minute: 300
 ```
 Errors come as ``file:line:col: message`` like flow errors.
 """
@@ -41,10 +51,18 @@ class Config:
     leads: list[int] = field(default_factory=list)
     repeat_minutes: float = 15.0
     lexicon: list[str] = field(default_factory=list)
+    review_within_hours: float = 24.0
+    read_within_hours: float = 48.0
     invite_expiry_days: float = 7.0
     demo_flow: str | None = None
     roles: dict[str, list[int]] = field(default_factory=dict)
     teams: dict[int, list[int]] = field(default_factory=dict)
+    limits: dict[str, float] = field(default_factory=dict)  # RateLimits fields to override
+
+    def rate_limits(self):
+        from bot.frontends.telegram.limits import RateLimits
+
+        return RateLimits(**self.limits)
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "Config":
@@ -80,16 +98,24 @@ class Config:
             return list(node)
 
         for key in data:
-            if key not in ("safeguarding", "invites", "demo_flow", "roles", "teams"):
-                err(data.key_pos_of(key), f"unknown key '{key}'; use safeguarding, invites, demo_flow, roles or teams")
+            if key not in ("safeguarding", "invites", "demo_flow", "roles", "teams", "limits", "read_within_hours"):
+                err(data.key_pos_of(key), f"unknown key '{key}'; use safeguarding, invites, demo_flow, roles, teams,"
+                                          " limits or read_within_hours")
         sg = data.get("safeguarding")
         if sg is not None:
             if not isinstance(sg, YDict):
                 err(data.pos_of("safeguarding"), "'safeguarding' must be a mapping with leads, repeat_minutes, lexicon")
             else:
                 for key in sg:
-                    if key not in ("leads", "repeat_minutes", "lexicon"):
-                        err(sg.key_pos_of(key), f"unknown key '{key}' under safeguarding; use leads, repeat_minutes or lexicon")
+                    if key not in ("leads", "repeat_minutes", "lexicon", "review_within_hours"):
+                        err(sg.key_pos_of(key), f"unknown key '{key}' under safeguarding; use leads, repeat_minutes,"
+                                                " lexicon or review_within_hours")
+                if "review_within_hours" in sg:
+                    value = sg["review_within_hours"]
+                    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                        err(sg.pos_of("review_within_hours"), "'review_within_hours' must be a number of hours above 0")
+                    else:
+                        cfg.review_within_hours = float(value)
                 if "leads" in sg:
                     cfg.leads = ids(sg["leads"], "'leads'", sg.pos_of("leads"))
                 if "repeat_minutes" in sg:
@@ -105,6 +131,12 @@ class Config:
                     else:
                         base = Path(name).parent
                         cfg.lexicon = [str(base / x) for x in lex]
+        if "read_within_hours" in data:
+            value = data["read_within_hours"]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                err(data.pos_of("read_within_hours"), "'read_within_hours' must be a number of hours above 0, e.g. 48")
+            else:
+                cfg.read_within_hours = float(value)
         inv = data.get("invites")
         if isinstance(inv, YDict):
             value = inv.get("expiry_days", 7)
@@ -137,6 +169,22 @@ class Config:
                     cfg.teams[sup] = ids(members, "a team", teams.pos_of(sup))
         elif teams is not None:
             err(data.pos_of("teams"), "'teams' must be a mapping from a supervisor id to a list of practitioner ids")
+        limits = data.get("limits")
+        if isinstance(limits, YDict):
+            from dataclasses import fields
+
+            from bot.frontends.telegram.limits import RateLimits
+
+            known = [f.name for f in fields(RateLimits)]
+            for key, value in limits.items():
+                if key not in known:
+                    err(limits.key_pos_of(key), f"unknown key '{key}' under limits; use {', '.join(known)}")
+                elif isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                    err(limits.pos_of(key), f"'{key}' must be a number above 0")
+                else:
+                    cfg.limits[key] = value
+        elif limits is not None:
+            err(data.pos_of("limits"), "'limits' must be a mapping, e.g. limits: {stranger_per_minute: 30}")
         if errors:
             raise ConfigError(errors)
         return cfg

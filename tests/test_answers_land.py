@@ -18,6 +18,7 @@ from bot.safeguarding import SafeguardingConfig
 from tests.conftest import flow_from
 
 DISCLOSURE = "Dad hits me when he has been drinking"
+WORRY = "Mum's health"
 
 
 @pytest.fixture(scope="module")
@@ -47,29 +48,35 @@ def begin(service, flow_id, key="tg:1"):
 
 def test_im_not_sure_after_a_disclosure_is_kept_screened_again_and_answers_nothing(sg):
     me, conv = begin(sg, "three-columns")
+    # past the worries question, where a disclosure is thanked rather than held (issue 12)
+    sg.handle(me, Input.from_text(WORRY))
     reply = sg.handle(me, Input.from_text(DISCLOSURE))
     assert [p.kind for p in reply.prompts] == ["safeguarding", "offer"] and len(reply.alerts) == 1
-    assert answers(sg, conv) == {"worried_about": DISCLOSURE}  # the question they saw keeps their words
+    assert answers(sg, conv) == {"worried_about": WORRY, "working_well": DISCLOSURE}  # the question they saw keeps their words
 
     reply = sg.handle(me, Input.from_text("I'm not sure"))
     assert [(p.kind, p.text) for p in reply.prompts] == [("offer", msg("hold.reask"))]
     assert not reply.accepted and reply.alerts == []
-    assert answers(sg, conv) == {"worried_about": DISCLOSURE}
-    assert sg.store.conversation(conv).state == "working_well"
+    assert answers(sg, conv) == {"worried_about": WORRY, "working_well": DISCLOSURE}
+    assert sg.store.conversation(conv).state == "needs_to_happen"
     assert said(sg, conv)[-1] == "I'm not sure"  # verbatim in the transcript
 
-    # screened again: a second disclosure while on hold is a second alert, and still no answer
+    # screened again: a second disclosure while on hold is added to the person's open alert
+    # (one open alert per person, notified again), and still no answer
     reply = sg.handle(me, Input.from_text("I'm not sure, he hit my sister too"))
     assert [p.kind for p in reply.prompts] == ["safeguarding", "offer"] and len(reply.alerts) == 1
     flagged = [t["text"] for t in sg.store.transcript(conv) if t["flagged"]]
     assert flagged == [DISCLOSURE, "I'm not sure, he hit my sister too"]
     assert "I'm not sure, he hit my sister too" in sg.store.alerts()[-1]["words"]  # the lead is told the new words
-    assert answers(sg, conv) == {"worried_about": DISCLOSURE}
+    [alert] = sg.store.alerts()
+    assert alert["words"].startswith(DISCLOSURE) and alert["words"].endswith("] I'm not sure, he hit my sister too")
+    assert alert["update_count"] == 1
+    assert answers(sg, conv) == {"worried_about": WORRY, "working_well": DISCLOSURE}
 
     reply = sg.handle(me, Input.from_text("carry on"))
-    assert [(p.kind, p.step_id) for p in reply.prompts] == [("question", "working_well")]
+    assert [(p.kind, p.step_id) for p in reply.prompts] == [("question", "needs_to_happen")]
     sg.handle(me, Input.from_text("Gran picks them up"))
-    assert answers(sg, conv) == {"worried_about": DISCLOSURE, "working_well": "Gran picks them up"}
+    assert answers(sg, conv) == {"worried_about": WORRY, "working_well": DISCLOSURE, "needs_to_happen": "Gran picks them up"}
 
 
 @pytest.mark.parametrize("choice, status", [
@@ -131,6 +138,7 @@ def test_typing_an_options_label_id_or_number_raises_no_alert(sg, typed):
 
 def test_the_same_words_at_a_text_question_still_alert(sg):
     me, conv = begin(sg, "three-columns")
+    sg.handle(me, Input.from_text(WORRY))  # "What's working well?" does not expect concerns
     reply = sg.handle(me, Input.from_text("Why did you push him?"))
     assert len(reply.alerts) == 1 and reply.prompts[0].kind == "safeguarding"
 

@@ -22,19 +22,23 @@ from telegram.ext import (
     AIORateLimiter,
     Application,
     ApplicationBuilder,
+    ApplicationHandlerStop,
     BaseUpdateProcessor,
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
 from bot.conversation import ConversationService, Reply
 from bot.engine.flow import Flow
 from bot.engine.runner import Input, Prompt
+from bot.frontends.telegram.limits import Limiter, RateLimits
 from bot.frontends.telegram.render import (
     Callback,
+    confirm_keyboard,
     flows_keyboard,
     keyboard,
     hold_keyboard,
@@ -53,12 +57,16 @@ NAV_COMMANDS = ("back", "skip", "repeat", "cancel", "help")
 class PerChatOrder(BaseUpdateProcessor):
     """Concurrent across chats, in order within a chat."""
 
-    def __init__(self, max_concurrent_updates: int = 256):
+    def __init__(self, max_concurrent_updates: int = 256, gate: Callable[[object], bool] | None = None):
         super().__init__(max_concurrent_updates)
+        self.gate = gate  # decides in memory, before any queueing, whether an update is handled at all
         self._locks: dict[int, asyncio.Lock] = {}
         self._users: dict[int, int] = {}
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        if self.gate is not None and not self.gate(update, early=True):
+            coroutine.close()  # never started: nothing queued behind the chat's lock, nothing stored
+            return
         chat = getattr(getattr(update, "effective_chat", None), "id", None)
         if chat is None:
             await coroutine
@@ -85,8 +93,16 @@ class PerChatOrder(BaseUpdateProcessor):
 
 class TelegramFrontend:
     def __init__(self, service: ConversationService, *, send_attempts: int = 4, escalation=None,
-                 alert_poll_seconds: float = 30.0, access=None):
+                 alert_poll_seconds: float = 30.0, access=None, limits: RateLimits | None = None,
+                 housekeeping_seconds: float = 30.0, reading=None):
         self.service = service
+        self.reading = reading  # bot.reading.Reading: reminders of unread answers and review items
+        self.limiter = Limiter(limits or RateLimits())
+        self.housekeeping_seconds = housekeeping_seconds
+        self._housekeeping_task: asyncio.Task | None = None
+        self._groups_seen: set[int] = set()
+        self._background: set[asyncio.Task] = set()
+        self._gated: set[int] = set()  # update ids admitted early by PerChatOrder
         self.access = access  # None: every flow may be started by anyone (development and tests)
         self.staff = None
         self.escalation = escalation
@@ -100,6 +116,12 @@ class TelegramFrontend:
         # which answer "this question has closed".
         self._open_keyboards: dict[int, tuple[int, str]] = {}
         self._persons: dict[int, int] = {}  # Telegram user id -> person id
+        # chat id -> the last few questions sent there: (message id, conversation id, step id).
+        # Telegram numbers a chat's messages in the order it received them, both ways, so a
+        # typed answer belongs to the last question numbered before it (or the one it replies
+        # to): a retype sent before a slow reply arrived is not taken for the next question.
+        self._asked: dict[int, list[tuple[int, int, str]]] = {}
+        self._bot = None
         self._flows: dict[tuple[int, int], Flow] = {}  # (person, conversation) -> flow
 
     async def db(self, fn: Callable, *args, **kwargs):
@@ -109,23 +131,125 @@ class TelegramFrontend:
     def close(self) -> None:
         self._db.shutdown(wait=True)
 
+    # -- the gate: private chats only, and per-person rate limits -------------------
+    def gate(self, update: object, early: bool = False) -> bool:
+        """Whether to handle an update at all; decided in memory, before any handler.
+
+        Anything from a group, supergroup or channel is ignored (audited once per chat):
+        transcripts and links must never be answered into a shared chat. Then each person's
+        token bucket (:mod:`bot.frontends.telegram.limits`).
+
+        Called once per update: by :class:`PerChatOrder` before queueing (``early``, webhook
+        and ``run_polling``), or else by the first handler group (the durable polling loop
+        hands updates straight to ``process_update``)."""
+        uid = getattr(update, "update_id", None)
+        if not early and uid in self._gated:
+            self._gated.discard(uid)
+            return True
+        admitted = self._decide(update)
+        if early and admitted and uid is not None:
+            if len(self._gated) > 100_000:
+                self._gated.clear()
+            self._gated.add(uid)
+        return admitted
+
+    async def _gate_handler(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if not self.gate(update):
+            raise ApplicationHandlerStop
+
+    def _decide(self, update: object) -> bool:
+        chat = getattr(update, "effective_chat", None)
+        if chat is not None and chat.type != "private":
+            if chat.id not in self._groups_seen:
+                self._groups_seen.add(chat.id)
+                user = getattr(update, "effective_user", None)
+                self._spawn(self._audit_group(chat.id, chat.type, user.id if user else None))
+            return False
+        user = getattr(update, "effective_user", None)
+        if user is None:
+            return True
+        verdict = self.limiter.admit(user.id)
+        if not verdict.allowed and verdict.tell and chat is not None and self._bot is not None:
+            self._spawn(self._tell_slow_down(chat.id))
+        return verdict.allowed
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _audit_group(self, chat_id: int, chat_type: str, user_id: int | None) -> None:
+        def write():
+            with self.service.store.transaction():
+                self.service.store.audit_once(f"tg:{user_id}" if user_id else None, "chat.group.ignored",
+                                              f"chat:{chat_id}", chat_type)
+        try:
+            await self.db(write)
+        except Exception:  # an audit failure must not break the update loop
+            log.exception("group audit failed")
+        log.warning("update from a group chat ignored", extra={"chat": chat_id, "type": chat_type})
+
+    async def _tell_slow_down(self, chat_id: int) -> None:
+        try:
+            await self.send_text(self._bot, chat_id, msg("telegram.slow_down"))
+        except TelegramError:
+            pass
+
+    async def refresh_members(self) -> None:
+        """Who holds a role (or is a lead), for the rate limits; and the dropped counts, to the audit log."""
+        keys = await self.db(self.service.store.role_holder_keys)
+        if self.escalation is not None:
+            keys |= set(self.escalation.leads)
+        self.limiter.members = {int(k[3:]) for k in keys if k.startswith("tg:") and k[3:].isdigit()}
+        dropped = self.limiter.take_dropped()
+        if dropped:
+            def write():
+                with self.service.store.transaction():
+                    for uid, n in dropped.items():
+                        self.service.store.audit_coalesced(f"tg:{uid}", "rate.limited", f"tg:{uid}",
+                                                           "updates over the limit, dropped", times=n,
+                                                           within_seconds=60)
+            await self.db(write)
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(self.housekeeping_seconds)
+            try:
+                await self.refresh_members()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("rate-limit housekeeping failed")
+
     # -- wiring --------------------------------------------------------------------
     def install(self, app: Application) -> None:
         once = self._once
-        app.add_handler(CommandHandler("start", once(self.on_start)))
-        app.add_handler(CommandHandler("flows", once(self.on_flows)))
-        app.add_handler(CommandHandler("ack", once(self.on_ack)))
+        app.add_handler(TypeHandler(Update, self._gate_handler), group=-1)
+        private = filters.ChatType.PRIVATE  # every handler, as well as the gate
+        app.add_handler(CommandHandler("start", once(self.on_start), filters=private))
+        app.add_handler(CommandHandler("flows", once(self.on_flows), filters=private))
+        app.add_handler(CommandHandler("ack", once(self.on_ack), filters=private))
         if self.access is not None:
             from bot.frontends.telegram.staff import StaffCommands
 
             self.staff = StaffCommands(self, self.access)
             self.staff.install(app)
         for name in NAV_COMMANDS:
-            app.add_handler(CommandHandler(name, once(self._nav(name))))
-        app.add_handler(CallbackQueryHandler(once(self.on_button)))
-        app.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT, once(self.on_text)))
-        app.add_handler(MessageHandler(filters.UpdateType.MESSAGE & ~filters.TEXT, once(self.on_not_text)))
+            app.add_handler(CommandHandler(name, once(self._nav(name)), filters=private))
+        app.add_handler(CallbackQueryHandler(once(self._private_query(self.on_button))))
+        app.add_handler(MessageHandler(private & filters.UpdateType.MESSAGE & filters.TEXT, once(self.on_text)))
+        app.add_handler(MessageHandler(private & filters.UpdateType.MESSAGE & ~filters.TEXT, once(self.on_not_text)))
         app.add_error_handler(self.on_error)
+
+    @staticmethod
+    def _private_query(handler):
+        """CallbackQueryHandler takes no filters: a button under a message in a group does nothing."""
+        async def guarded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+            chat = update.effective_chat
+            if chat is not None and chat.type != "private":
+                return
+            await handler(update, context)
+        return guarded
 
     def _once(self, handler):
         """Every update is handled to completion once: a re-delivered update whose replies
@@ -143,11 +267,21 @@ class TelegramFrontend:
     async def post_init(self, app: Application) -> None:
         commands = [BotCommand(name, text) for name, text in msg("telegram.commands").items()]
         await self._retry(lambda: app.bot.set_my_commands(commands))
+        self._bot = app.bot
+        await self.refresh_members()
+        self._housekeeping_task = asyncio.create_task(self._housekeeping())
         await self.resend_undelivered(app.bot)
-        if self.escalation is not None:
+        if self.escalation is not None or self.reading is not None:
             self._alert_task = asyncio.create_task(self._alert_loop(app.bot))
 
     async def post_stop(self, app: Application) -> None:
+        if self._housekeeping_task is not None:
+            self._housekeeping_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._housekeeping_task
+            self._housekeeping_task = None
+            with contextlib.suppress(Exception):
+                await self.refresh_members()  # the last dropped counts to the audit log
         if self._alert_task is not None:
             self._alert_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -183,6 +317,12 @@ class TelegramFrontend:
                 raise
             except Exception:  # keep the loop alive whatever one pass met
                 log.exception("alert dispatch failed")
+            try:
+                await self.dispatch_reminders(bot)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reminder dispatch failed")
             await asyncio.sleep(self.alert_poll_seconds)
 
     async def dispatch_alerts(self, bot) -> int:
@@ -210,9 +350,34 @@ class TelegramFrontend:
                                                                   "recipients": reached})
         return sent
 
+    async def dispatch_reminders(self, bot) -> int:
+        """Remind practitioners (then supervisors) of unread answers and review-tier items."""
+        if self.reading is None:
+            return 0
+        sent = 0
+        async with self._alert_lock:
+            for reminder in await self.db(self.reading.due):
+                if not reminder.recipient.startswith("tg:"):
+                    continue
+                try:
+                    await self.send_text(bot, int(reminder.recipient[3:]), reminder.text)
+                except TelegramError as exc:
+                    log.error("reminder not delivered", extra={"kind": reminder.kind, "error": str(exc)})
+                    continue
+                await self.db(self.reading.sent, reminder)
+                sent += 1
+                log.info("reminder sent", extra={"kind": reminder.kind, "stage": reminder.stage,
+                                                 "items": len(reminder.ids)})
+        return sent
+
     async def on_ack(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         chat_id = update.effective_chat.id
         await self.person(update)
+        arg = context.args[0] if context.args else ""
+        if arg[:1] in ("R", "r") and arg[1:].isdigit() and self.staff is not None:  # a review-tier item: /ack R12
+            result = await self.db(self.staff.reading.acknowledge, int(arg[1:]), f"tg:{update.effective_user.id}")
+            await self.send_text(context.bot, chat_id, msg(f"reading.ack_{result}", id=int(arg[1:])))
+            return
         if self.escalation is None or not context.args or not context.args[0].lstrip("#").isdigit():
             await self.send_text(context.bot, chat_id, msg("telegram.ack_usage"))
             return
@@ -259,10 +424,42 @@ class TelegramFrontend:
                     self._open_keyboards[chat_id] = (mid, text)
                 else:
                     self._open_keyboards.pop(chat_id, None)
+                self._note_asked(chat_id, mid, conv_id, p.step_id)
             elif p.kind == "offer" and conv_id is not None:
                 await self.send_text(bot, chat_id, p.text, hold_keyboard(conv_id))
+            elif p.kind == "confirm" and conv_id is not None:  # it quotes the question now asked
+                mid = await self.send_text(bot, chat_id, p.text, confirm_keyboard(conv_id))
+                self._note_asked(chat_id, mid, conv_id, p.step_id)
             else:
                 await self.send_text(bot, chat_id, p.text)
+
+    def _note_asked(self, chat_id: int, message_id: int | None, conv_id: int, step_id: str | None) -> None:
+        if message_id is None or step_id is None:
+            return
+        if chat_id not in self._asked and len(self._asked) >= 10_000:
+            self._asked.clear()  # bounded; forgetting only means the next answer is not checked
+        asked = self._asked.setdefault(chat_id, [])
+        asked.append((message_id, conv_id, step_id))
+        del asked[:-16]
+
+    def _seen(self, chat_id: int, message) -> tuple[int | None, str | None] | None:
+        """The question the person saw when they typed this message: the one it replies to,
+        else the last question sent before it. (None, None) if every question known was sent
+        after it (e.g. a message typed while the bot was down, answered on restart); None if
+        no question is known (then the text answers the question now asked)."""
+        asked = self._asked.get(chat_id)
+        if not asked or message is None:
+            return None
+        replied = getattr(message, "reply_to_message", None)
+        if replied is not None:
+            for mid, conv, step in asked:
+                if mid == replied.message_id:
+                    return conv, step
+        before = [(mid, conv, step) for mid, conv, step in asked if mid < message.message_id]
+        if not before:
+            return None, None
+        _, conv, step = max(before)
+        return conv, step
 
     async def deliver(self, bot, chat_id: int, pid: int, reply: Reply, input_key: str | None) -> None:
         """Send a committed reply, then note that it reached the person."""
@@ -351,15 +548,17 @@ class TelegramFrontend:
         return handler
 
     async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self._input(update, context, Input.from_text(update.effective_message.text))
+        inp = Input.from_text(update.effective_message.text)
+        seen = self._seen(update.effective_chat.id, update.effective_message) if inp.kind == "answer" else None
+        await self._input(update, context, inp, seen)
 
-    async def _input(self, update: Update, context, inp: Input) -> None:
+    async def _input(self, update: Update, context, inp: Input, seen: tuple | None = None) -> None:
         chat_id = update.effective_chat.id
         pid = await self.person(update)
         key = f"tg:{update.update_id}"
         # Always through the service, even with no conversation open: every free text is
         # checked for a safeguarding disclosure there.
-        reply = await self.db(self.service.handle, pid, inp, input_key=key)
+        reply = await self.db(self.service.handle, pid, inp, input_key=key, seen=seen)
         if reply.closed and not reply.alerts:
             if inp.kind == "help":
                 await self.send_text(context.bot, chat_id, msg("navigation.help"))
@@ -422,6 +621,18 @@ class TelegramFrontend:
             if reply.closed:
                 await self.send_text(context.bot, chat_id, msg("telegram.closed"))
                 return
+            await self.deliver(context.bot, chat_id, pid, reply, key)
+            return
+        if cb.action == "p":  # is the text typed for an earlier question the answer to this one?
+            await self._answer_query(query)
+            await self._remove_markup(query)
+            inp = Input("apply") if cb.value == "y" else Input("discard")
+            reply = await self.db(self.service.handle, pid, inp, input_key=key, conversation_id=cb.conv)
+            if reply.closed:
+                await self.send_text(context.bot, chat_id, msg("telegram.closed"))
+                return
+            if reply.accepted and reply.answered is not None and not reply.duplicate:
+                await self._close_keyboard(context.bot, chat_id, reply.answered)
             await self.deliver(context.bot, chat_id, pid, reply, key)
             return
         if cb.action == "r":
@@ -537,12 +748,13 @@ class TelegramFrontend:
 def build_application(service: ConversationService, token: str, *, api_url: str | None = None,
                       max_rate: float = 30.0, concurrency: int = 256, connect_timeout: float = 10.0,
                       read_timeout: float = 15.0, escalation=None, alert_poll_seconds: float = 30.0,
-                      access=None) -> tuple[Application, TelegramFrontend]:
-    frontend = TelegramFrontend(service, escalation=escalation, alert_poll_seconds=alert_poll_seconds, access=access)
+                      access=None, limits: RateLimits | None = None, reading=None) -> tuple[Application, TelegramFrontend]:
+    frontend = TelegramFrontend(service, escalation=escalation, alert_poll_seconds=alert_poll_seconds, access=access,
+                                limits=limits, reading=reading)
     builder = (
         ApplicationBuilder()
         .token(token)
-        .concurrent_updates(PerChatOrder(concurrency))
+        .concurrent_updates(PerChatOrder(concurrency, gate=frontend.gate))
         .rate_limiter(AIORateLimiter(overall_max_rate=max_rate, max_retries=5))
         .connect_timeout(connect_timeout)
         .read_timeout(read_timeout)
@@ -563,9 +775,9 @@ def build_application(service: ConversationService, token: str, *, api_url: str 
 
 def serve(service: ConversationService, token: str, *, api_url: str | None = None, webhook_url: str | None = None,
           listen: str = "127.0.0.1", port: int = 8443, secret_token: str | None = None, poll_timeout: int = 30,
-          escalation=None, alert_poll_seconds: float = 30.0, access=None) -> None:
-    app, frontend = build_application(service, token, api_url=api_url, escalation=escalation,
-                                      alert_poll_seconds=alert_poll_seconds, access=access)
+          escalation=None, alert_poll_seconds: float = 30.0, access=None, limits: RateLimits | None = None, reading=None) -> None:
+    app, frontend = build_application(service, token, api_url=api_url, escalation=escalation, limits=limits,
+                                      alert_poll_seconds=alert_poll_seconds, access=access, reading=reading)
     log.info("serving", extra={"mode": "webhook" if webhook_url else "polling", "api": api_url or "telegram"})
     try:
         if webhook_url:

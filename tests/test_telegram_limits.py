@@ -1,0 +1,143 @@
+"""One person cannot slow the bot for everyone, and nothing is answered into a group
+(issue 11, findings 6 and 7).
+
+A per-person token bucket in the Telegram frontend (tight for people without a role, and
+a daily cap on what is stored from them), coalesced refusal audits, and private chats
+only: anything from a group is ignored and audited once.
+"""
+
+import time
+
+import pytest
+
+from bot.access import Access, Refused
+from bot.config import Config
+from bot.conversation import ConversationService
+from bot.frontends.telegram.limits import Limiter, RateLimits
+from bot.safeguarding import SafeguardingConfig
+from bot.store import Store
+from bot.testing.telegram import running_bot
+
+P1, FAM, FLOODER = 600, 601, 602
+GROUP = -1001234567890
+
+
+class Clock:
+    def __init__(self):
+        self.t = 1000.0
+
+    def __call__(self):
+        return self.t
+
+
+def test_token_bucket_is_tight_for_strangers_generous_for_members_and_caps_a_day():
+    clock = Clock()
+    lim = Limiter(RateLimits(stranger_burst=3, stranger_per_minute=6, stranger_per_day=5, member_burst=10,
+                             member_per_minute=60), clock=clock, members={P1})
+    assert [lim.admit(FLOODER).allowed for _ in range(5)] == [True, True, True, False, False]
+    assert [lim.admit(P1).allowed for _ in range(11)] == [True] * 10 + [False]
+    clock.t += 10  # strangers earn one update per 10 s
+    assert [lim.admit(FLOODER).allowed for _ in range(2)] == [True, False]
+    clock.t += 60  # the bucket is full again, but the day's allowance (5) is nearly spent
+    assert [lim.admit(FLOODER).allowed for _ in range(3)] == [True, False, False]
+    assert lim.take_dropped() == {FLOODER: 5, P1: 1}
+    assert lim.take_dropped() == {}
+
+
+def test_a_person_over_the_limit_is_told_at_most_once_a_minute():
+    clock = Clock()
+    lim = Limiter(RateLimits(stranger_burst=1, stranger_per_minute=1), clock=clock)
+    assert lim.admit(FLOODER).allowed
+    told = [lim.admit(FLOODER).tell for _ in range(20)]
+    assert told == [True] + [False] * 19
+    clock.t += 61
+    assert lim.admit(FLOODER).allowed and lim.admit(FLOODER).tell
+
+
+def test_repeated_refusals_are_one_audit_row_with_a_count(store, library):
+    access = Access(store, library, Config())
+    for i in range(50):
+        with pytest.raises(Refused):
+            access.open_invite("tg:602", f"BogusCode{i:04d}BogusCode{i:04d}")
+    rows = [r for r in store.audit_log() if r["actor"] == "tg:602"]
+    assert [(r["action"], r["target"], r["detail"]) for r in rows] == [("invite.open.unknown", "invite:?", "(x50)")]
+
+
+def _world(db, library):
+    store = Store(db)
+    service = ConversationService(store, library, safeguarding=SafeguardingConfig.load())
+    access = Access(store, library, Config(roles={"practitioner": [P1]}, demo_flow="scaling-checkin"))
+    access.seed()
+    code, inv = access.invite(f"tg:{P1}", "scaling-checkin", "CASE-L")
+    access.open_invite(f"tg:{FAM}", code)
+    access.accept_invite(f"tg:{FAM}", inv, lambda p, f, c: service.start(p, f, case_id=c).conversation_id)
+    return store, service, access
+
+
+async def test_a_flood_from_one_account_leaves_a_practitioners_cases_under_a_second(tmp_path, library):
+    store, service, access = _world(tmp_path / "flood.db", library)
+    inputs_before = store.db.execute("SELECT COUNT(*) FROM inputs").fetchone()[0]
+    async with running_bot(service, access=access, limits=RateLimits()) as h:
+        bulky = "i want to die " + "x" * 4000  # disclosure-like and 4 KB
+        last = 0
+        for _ in range(3000):
+            last = h.fake.inject_message(FLOODER, bulky)
+        await h.fake.wait_for(lambda: len(h.fake.delivered) > 1500, timeout=30)  # the flood is being read
+        t0 = time.monotonic()
+        before = len(h.fake.messages(P1))
+        uid = h.fake.inject_command(P1, "/cases")
+        await h.delivered(uid, timeout=30)
+        elapsed = time.monotonic() - t0
+        assert "CASE-L" in h.fake.messages(P1)[before:][-1].text
+        assert elapsed < 1.0, f"/cases took {elapsed:.2f} s during the flood"
+        await h.fake.wait_for(lambda: h.fake.is_confirmed(last), timeout=30)
+        await h.frontend.refresh_members()
+        told = [m for m in h.fake.messages(FLOODER) if "faster than I can read" in (m.text or "")]
+        assert len(told) == 1
+    stored = store.db.execute("SELECT COUNT(*) FROM inputs").fetchone()[0] - inputs_before
+    limits = RateLimits()
+    assert stored <= limits.stranger_burst + 10  # the burst, and what refilled while the flood lasted
+    [row] = [r for r in store.audit_log() if r["action"] == "rate.limited"]
+    dropped = int(row["detail"].rsplit("(x", 1)[1].rstrip(")"))
+    assert row["target"] == f"tg:{FLOODER}" and dropped + stored >= 3000 - 5
+
+
+def _group_update(user, text=None, *, chat=GROUP, kind="supergroup", callback=None):
+    sender = {"id": user, "is_bot": False, "first_name": "Staff"}
+    message = {"message_id": 7, "date": int(time.time()), "chat": {"id": chat, "type": kind, "title": "Team chat"},
+               "from": sender, "text": text or "hello"}
+    if text and text.startswith("/"):
+        message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
+    if callback:
+        return {"callback_query": {"id": "99", "from": sender, "message": {**message, "from": {
+            "id": 123456789, "is_bot": True, "first_name": "Bot"}}, "chat_instance": "1", "data": callback}}
+    return {"message": message}
+
+
+async def test_commands_in_a_group_are_ignored_and_audited_once(tmp_path, library):
+    store, service, access = _world(tmp_path / "group.db", library)
+    conv = store.conversations(person_id=store.person(f"tg:{FAM}"))[0]["id"]
+    audit_before = len(store.audit_log())
+    async with running_bot(service, access=access) as h:
+        h.fake.clear_calls()
+        ids = [h.fake.inject_update(_group_update(P1, text)) for text in (
+            f"/transcript {conv}", "/invite scaling-checkin CASE-G", "/mydata file", "/cases", "/start",
+            "i want to kill myself", "/ack 1")]
+        ids.append(h.fake.inject_update(_group_update(FAM, "/mydata file")))
+        ids.append(h.fake.inject_update(_group_update(FAM, callback="s:scaling-checkin")))
+        ids.append(h.fake.inject_update(_group_update(P1, "/cases", chat=-42, kind="group")))
+        await h.fake.wait_for(lambda: all(h.fake.is_confirmed(i) for i in ids), timeout=10)
+        await h.fake.wait_for(lambda: len([r for r in store.audit_log() if r["action"] == "chat.group.ignored"]) == 2,
+                              timeout=10)
+        # the same person in a private chat is answered as usual (and after the group updates)
+        before = len(h.fake.messages(P1))
+        await h.delivered(h.fake.inject_command(P1, "/cases"))
+        assert "CASE-L" in h.fake.messages(P1)[before:][-1].text
+        sent = [c for c in h.fake.calls if c.method in ("sendMessage", "sendDocument", "editMessageText",
+                                                          "answerCallbackQuery")]
+        assert [c.params.get("chat_id") for c in sent] == [P1]
+    audits = [(r["target"], r["detail"]) for r in store.audit_log() if r["action"] == "chat.group.ignored"]
+    assert audits == [(f"chat:{GROUP}", "supergroup"), ("chat:-42", "group")]
+    assert store.alerts() == [] and len(store.conversations()) == 1  # nothing from the group reached the service
+    assert [r["action"] for r in store.audit_log()[audit_before:]] == ["chat.group.ignored", "chat.group.ignored",
+                                                                       "cases.list"]
