@@ -28,6 +28,7 @@ _TOKEN = re.compile(r"[^\W_]+(?:['*@$!]+[^\W_]+)*")
 _TRIPLE = re.compile(r"(.)\1\1+")
 _SQUEEZE = re.compile(r"(.)\1+")
 _RUN = re.compile(r"(.)\1*")
+_VOWELS = frozenset("aeiouy")
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"})
 _SUFFIXES = {"m": "am", "re": "are", "ve": "have", "ll": "will", "d": "would"}
 _NT_BASE = {"ca": "can", "wo": "will", "sha": "shall", "ai": "is"}
@@ -216,8 +217,11 @@ class _Normaliser:
         done = self._restored.get(word)
         if done is not None:
             return done
-        if not any(c in "aeiouy" for c in word):  # "shhh", "hmmm", "zzz": a sound, not a word
-            return _TRIPLE.sub(r"\1\1", word)
+        if _VOWELS.isdisjoint(word):  # "shhh", "hmmm", "zzz": a sound, not a word
+            done = _TRIPLE.sub(r"\1\1", word)
+            if len(self._restored) < 4096:
+                self._restored[word] = done
+            return done
         parts = [m.group() for m in _RUN.finditer(word)]
         long_runs = [i for i, r in enumerate(parts) if len(r) >= 3]
         first = "".join(r[0] if len(r) >= 3 else r for r in parts)
