@@ -495,4 +495,4 @@ class Access:
         aud = audience(Consent.of(flow), case_of(self.store, inv["case_id"], None),
                        inv.get("respondent") or respondent_for(None, flow), "not_asked")
         name = view.practitioner_name[:1].upper() + view.practitioner_name[1:]
-        return msg("staff.consent", practitioner=name, flow=view.flow_title, privacy=f"{aud.intro()} {aud.telegram()}")
+        return msg("staff.consent", worker=name, flow=view.flow_title, privacy=f"{aud.intro()} {aud.telegram()}")
