@@ -227,35 +227,52 @@ _PROMISES = [
     (re.compile(r"\b(nobody|no one|no-one) else (will|can|may) (see|read)|\bunless you (say|agree)|"
                 r"only (be )?(passed on|shared|shown) if you|stays? with you"),
      lambda c: c.step is None,
-     "the intro promises that the answers stay private until the person agrees, but the flow has no "
-     "'consent:' block, so they are shared from the start; add  consent: {step: <a yes/no step>, "
-     "without_consent: nobody}  or say who sees them with {{ privacy }}"),
-    (re.compile(r"\b(supervisor|manager|managers)\b"),
+     "that promises the answers stay private until the person agrees, but the flow has no 'consent:' "
+     "block, so they are shared from the start; add  consent: {step: <a yes/no step>, without_consent: "
+     "nobody}, or write {{ privacy }} and let the bot say who sees them"),
+    (re.compile(r"\b(seen|read) by [^.]*\b(supervisors?|managers?)\b|\b(supervisors?|managers?)\b[^.]*\b(see|read)\b"),
      lambda c: c.step is not None,
-     "the intro says a supervisor or manager may see the answers, but 'consent:' keeps them from "
-     "supervisors until the person says yes; say so, or write {{ privacy }} to let the bot say it"),
+     "that says a supervisor or manager sees the answers, but 'consent:' keeps them from supervisors "
+     "until the person says yes; write {{ privacy }} and let the bot say it"),
     (re.compile(r"\b(worker|practitioner|social worker|coordinator)\b[^.]*\b(will|can|may) (see|read)|"
                 r"\b(seen|read) by (your|the) (worker|practitioner|social worker|coordinator)"),
      lambda c: c.step is not None and c.without_consent == "nobody",
-     "the intro says the worker will see the answers, but 'without_consent: nobody' keeps them from the "
-     "worker until the person says yes; use  without_consent: practitioner  or change the wording"),
+     "that says the worker sees the answers, but 'without_consent: nobody' keeps them from the worker "
+     "until the person says yes; use  without_consent: practitioner, or write {{ privacy }}"),
     (re.compile(r"only (be )?(passed on|shared|shown) if you|stays? with you"),
      lambda c: c.step is not None and c.without_consent == "practitioner",
-     "the intro says the answers stay with the person until they agree, but 'without_consent: "
-     "practitioner' lets the worker read them before that; say so, or use  without_consent: nobody"),
+     "that says the answers stay with the person until they agree, but 'without_consent: practitioner' "
+     "lets the worker read them before that; use  without_consent: nobody, or write {{ privacy }}"),
 ]
 
 
 def intro_warnings(flow) -> list:
-    """``file:line:col`` warnings for promises in a flow's intro that its consent block breaks."""
+    """``file:line:col: warning: ...`` for promises in a flow's intro that its consent block breaks."""
     from bot.engine.yamlpos import SourceError, YDict, parse_yaml
 
     if not getattr(flow, "intro", None):
         return []
     data, _ = parse_yaml(flow.source, flow.path)
     pos = data.pos_of("intro") if isinstance(data, YDict) else None
-    line, col = (pos.line, pos.col) if pos else (1, 1)
     text = " ".join(flow.intro.lower().replace("\u2019", "'").split())
     consent = Consent.of(flow)
-    return [SourceError(flow.path, line, col, f"warning: {why}")
-            for pattern, applies, why in _PROMISES if applies(consent) and pattern.search(text)]
+    out = []
+    for pattern, applies, why in _PROMISES:
+        found = pattern.search(text) if applies(consent) else None
+        if found:
+            line, col = _where(flow.source, pos, found.group(0))
+            out.append(SourceError(flow.path, line, col, f"warning: the intro says \"{found.group(0)}\": {why}"))
+    return out
+
+
+def _where(source: str, pos, phrase: str) -> tuple[int, int]:
+    """Line and column of ``phrase`` in the file (it may be folded over lines), from ``pos`` on."""
+    lines = source.splitlines(keepends=True)
+    start_line = pos.line if pos else 1
+    start = sum(len(x) for x in lines[:start_line - 1]) + ((pos.col - 1) if pos else 0)
+    words = phrase.split()
+    found = re.compile(r"\s+".join(re.escape(w) for w in words), re.I).search(source, start) if words else None
+    if found is None:
+        return (pos.line, pos.col) if pos else (1, 1)
+    before = source[:found.start()]
+    return before.count("\n") + 1, found.start() - (before.rfind("\n") + 1) + 1

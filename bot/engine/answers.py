@@ -142,11 +142,11 @@ def _check_multi(step: Step, chosen: list) -> list:
 def error_text(step: Step, problem: Invalid) -> str:
     """The step's own message for a rule if the flow gives one, else the default."""
     rule = problem.rule
-    if rule in step.errors:
-        return step.errors[rule].format(**problem.values) if problem.values else step.errors[rule]
-    key = "number" if rule == "number_any" and "number" in step.errors else rule
+    key = "number" if rule == "number_any" and "number" in step.errors and rule not in step.errors else rule
     if key in step.errors:
-        return step.errors[key]
+        # Flow text: rendered in the template sandbox (never str.format, which reaches attributes).
+        render = step.error_renders.get(key)
+        return render(dict(problem.values)) if render else step.errors[key]
     if rule == "required" and not step.optional:
         return msg("validation.required_not_optional")
     return msg(f"validation.{rule}", **problem.values)

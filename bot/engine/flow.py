@@ -35,6 +35,10 @@ class Check:
     condition: str
     error: str
     test: Callable[[dict], bool]
+    render: Callable[[dict], str] | None = None  # the error, rendered in the sandbox
+
+    def message(self, context: dict) -> str:
+        return self.render(context) if self.render else self.error
 
 
 @dataclass
@@ -56,9 +60,11 @@ class Step:
     min_choices: int | None = None
     max_choices: int | None = None
     errors: dict[str, str] = field(default_factory=dict)
+    error_renders: dict[str, Callable[[dict], str]] = field(default_factory=dict)  # the same, in the sandbox
     checks: list[Check] = field(default_factory=list)
     next: list[Branch] = field(default_factory=list)
     help: str | None = None
+    expects_concerns: bool = False  # a worries question: an alert thanks the person instead of interrupting
     number: int = 0  # position among the flow's questions, 1-based; 0 for say steps
 
     @property

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.engine.dominators import Dominators
 from bot.engine.flow import AUDIENCES, END, STEP_TYPES, Branch, Check, Flow, Option, Step
 from bot.engine.templating import (
     TemplateProblem,
@@ -21,6 +22,7 @@ from bot.engine.templating import (
     compile_template,
     parse_expression,
     parse_template,
+    size_problem,
     uses_name,
 )
 from bot.engine.yamlpos import Pos, SourceError, YDict, YList, parse_yaml, read_source
@@ -29,7 +31,9 @@ FLOW_KEYS = {"id", "version", "title", "audience", "description", "intro", "stop
 COMMON_STEP_KEYS = {"id", "type", "ask", "optional", "next", "help", "errors", "validate"}
 TYPE_KEYS = {
     "say": {"id", "type", "say", "next"},
-    "text": COMMON_STEP_KEYS | {"min_length", "max_length", "pattern"},
+    # expects_concerns: a worries question, where a safeguarding alert thanks the person
+    # instead of interrupting them (issue 12): free-text questions only.
+    "text": COMMON_STEP_KEYS | {"min_length", "max_length", "pattern", "expects_concerns"},
     "number": COMMON_STEP_KEYS | {"min", "max"},
     "scale": COMMON_STEP_KEYS | {"min", "max", "min_label", "max_label"},
     "choice": COMMON_STEP_KEYS | {"options"},
@@ -44,6 +48,10 @@ ERROR_KEYS = {
 STEP_ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 FLOW_ID_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 OPTION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+# Steps per flow: the linter is close to linear (see dominators.py), and a 10,000-step flow
+# validates in about a second; no conversation needs more. Stated in the README.
+MAX_STEPS = 10_000
+_PLACEHOLDER = re.compile(r"(?<!\{)\{(min_length|max_length|min|max|min_choices|max_choices)\}(?!\})")
 
 
 def _suggest(word: str, choices) -> str:
@@ -111,6 +119,8 @@ def _want_bool(ctx: _Ctx, d: YDict, key: str) -> bool:
 
 
 def _template(ctx: _Ctx, pos: Pos, source: str, what: str, refs_out: list, allow_answer: bool):
+    if "{" not in source:
+        return compile_template(source)  # plain words: no markup to check
     try:
         tree = parse_template(source)
     except TemplateProblem as exc:
@@ -119,7 +129,7 @@ def _template(ctx: _Ctx, pos: Pos, source: str, what: str, refs_out: list, allow
     if not allow_answer and uses_name(tree, "answer"):
         ctx.err(pos, f"{what} uses 'answer', which only exists in conditions after the question is answered; use answers.<step_id>")
     refs_out.extend((ref, pos) for ref in answer_references(tree))
-    return compile_template(source)
+    return compile_template(source, tree)
 
 
 def _condition(ctx: _Ctx, pos: Pos, source: Any, what: str, refs_out: list):
@@ -236,6 +246,7 @@ def _step(ctx: _Ctx, raw: Any, pos: Pos, refs: dict) -> Step | None:
     render = _template(ctx, raw.pos_of(text_key), text, f"the '{text_key}' text", step_refs, False) if text else None
     step = Step(id=sid or f"?{pos.line}", type=stype, text=text, render=render or (lambda c: text), pos=raw.pos)
     step.optional = _want_bool(ctx, raw, "optional")
+    step.expects_concerns = _want_bool(ctx, raw, "expects_concerns")
     if "help" in raw:
         step.help = _want_str(ctx, raw, "help", False, "step")
     if stype in ("choice", "multi"):
@@ -284,6 +295,11 @@ def _step(ctx: _Ctx, raw: Any, pos: Pos, refs: dict) -> Step | None:
                     ctx.err(errs.pos_of(key), f"the message for '{key}' must be text")
                 else:
                     step.errors[key] = value
+                    # {min_length} (the older str.format style) means {{ min_length }}
+                    source = _PLACEHOLDER.sub(r"{{ \1 }}", value)
+                    render = _template(ctx, errs.pos_of(key), source, f"the '{key}' error message", [], False)
+                    if render is not None:
+                        step.error_renders[key] = render
     if "validate" in raw:
         checks = raw["validate"]
         if not isinstance(checks, YList):
@@ -300,8 +316,9 @@ def _step(ctx: _Ctx, raw: Any, pos: Pos, refs: dict) -> Step | None:
                     ctx.err(item.pos, "a 'validate' entry needs 'if': the condition under which the answer is refused")
                     continue
                 test = _condition(ctx, item.pos_of("if"), item["if"], "the 'if' condition", cond_refs)
+                render = _template(ctx, item.pos_of("error"), error, "the 'error' message", cond_refs, True) if error else None
                 if test and error:
-                    step.checks.append(Check(str(item["if"]), error, test))
+                    step.checks.append(Check(str(item["if"]), error, test, render))
     step.next = _next(ctx, raw, cond_refs)
     refs[step.id] = (step_refs, cond_refs)
     return step
@@ -325,50 +342,53 @@ def _lint_graph(ctx: _Ctx, steps: list[Step], refs: dict) -> None:
             else:
                 targets.append(b.goto)
         succ[step.id] = targets if step.next else _successors(steps, i)
-    # reachability
-    seen, todo = set(), [steps[0].id]
-    while todo:
-        sid = todo.pop()
-        if sid in seen or sid == END:
-            continue
-        seen.add(sid)
-        todo.extend(succ.get(sid, []))
+    dom = Dominators(steps[0].id, succ)
+    seen = dom.reachable
     for step in steps:
         if step.id not in seen:
             ctx.err(step.pos, f"step '{step.id}' can never be reached: no 'next' leads to it and the step before it goes elsewhere; link it or remove it")
-    # answers available on every path: dominators over the step graph
-    preds: dict[str, set[str]] = {s.id: set() for s in steps}
-    for sid, targets in succ.items():
-        for t in targets:
-            if t in preds:
-                preds[t].add(sid)
-    order = [s.id for s in steps if s.id in seen]
-    dom: dict[str, set[str]] = {sid: set(order) for sid in order}
-    dom[order[0]] = {order[0]}
-    changed = True
-    while changed:
-        changed = False
-        for sid in order[1:]:
-            ps = [dom[p] for p in preds[sid] if p in dom]
-            new = set.intersection(*ps) if ps else set()
-            new = new | {sid}
-            if new != dom[sid]:
-                dom[sid], changed = new, True
+    # answers available on every path: the steps that dominate this one
     by_id = {s.id: s for s in steps}
-    for sid in order:
+    for sid in (s.id for s in steps if s.id in seen):
         step_refs, cond_refs = refs.get(sid, ([], []))
-        before = {d for d in dom[sid] if d != sid and by_id[d].is_question}
-        for ref_list, available, where in (
-            (step_refs, before, "the wording"),
-            (cond_refs, before | ({sid} if by_id[sid].is_question else set()), "a condition"),
-        ):
+        for ref_list, own, where in ((step_refs, False, "the wording"), (cond_refs, True, "a condition")):
             for ref, pos in ref_list:
                 if ref not in by_id:
                     ctx.err(pos, f"{where} of step '{sid}' uses answers.{ref}, but there is no step '{ref}'{_suggest(ref, by_id)}")
                 elif not by_id[ref].is_question:
                     ctx.err(pos, f"{where} of step '{sid}' uses answers.{ref}, but '{ref}' is a say step and has no answer")
-                elif ref not in available:
+                elif not (dom.dominates(ref, sid) and (ref != sid or own)):
                     ctx.err(pos, f"{where} of step '{sid}' uses answers.{ref}, but on some path '{ref}' has not been asked yet; only use answers from steps that always come before")
+
+
+def _largest_answer(step: Step) -> Any:
+    if step.type == "text":
+        return "x" * (step.max_length or 4096)  # 4096: the longest Telegram message
+    if step.type in ("scale", "number"):
+        return step.max if step.max is not None else 10 ** 9
+    if step.type == "yesno":
+        return True
+    if step.type == "choice":
+        return step.options[0].id if step.options else ""
+    return [o.id for o in step.options]
+
+
+def _lint_sizes(ctx: _Ctx, data: YDict, steps: list[Step]) -> None:
+    """Render every template with the largest answers each question accepts: one that would
+    build more than the sandbox allows is an error now, not a refusal mid-conversation."""
+    answers = {s.id: _largest_answer(s) for s in steps if s.is_question}
+    context = {"answers": answers, "shown": {k: str(v) for k, v in answers.items()}, "answer": None}
+    texts = [(data.pos_of(k), data[k], context) for k in ("intro", "stop_message") if isinstance(data.get(k), str)]
+    for step in steps:
+        texts.append((step.pos, step.text, context))
+        texts.extend((step.pos, message, context) for message in step.errors.values())
+        if step.checks:
+            answered = dict(context, answer=_largest_answer(step))
+            texts.extend((step.pos, check.error, answered) for check in step.checks)
+    for pos, text, values in texts:
+        problem = size_problem(_PLACEHOLDER.sub(r"{{ \1 }}", text), values)
+        if problem:
+            ctx.err(pos, f"{problem}; shorten what it repeats or joins")
 
 
 def _consent(ctx: _Ctx, data: YDict, by_id: dict) -> tuple[str | None, str]:
@@ -431,6 +451,9 @@ def load_flow_text(text: str, filename: str) -> tuple[Flow | None, list[SourceEr
         ctx.err(data.pos, "the flow has no 'steps'; add a list of steps, each with an id and 'ask' or 'say'")
     elif not isinstance(raw_steps, YList) or not raw_steps:
         ctx.err(data.pos_of("steps"), "'steps' must be a list of steps, each starting with '- id: ...'")
+    elif len(raw_steps) > MAX_STEPS:
+        ctx.err(raw_steps.pos_of(MAX_STEPS), f"a flow can have at most {MAX_STEPS:,} steps and this one has "
+                f"{len(raw_steps):,}; split it into several flows")
     else:
         seen: dict[str, Pos] = {}
         for i, raw in enumerate(raw_steps):
@@ -446,6 +469,8 @@ def load_flow_text(text: str, filename: str) -> tuple[Flow | None, list[SourceEr
             ctx.err(raw_steps.pos, "the flow asks nothing; add at least one question step")
         if steps:
             _lint_graph(ctx, steps, refs)
+            if not ctx.errors:
+                _lint_sizes(ctx, data, steps)
     consent_step, without_consent = _consent(ctx, data, {s.id: s for s in steps})
     if ctx.errors:
         return None, sorted(ctx.errors, key=lambda e: (e.line, e.col))

@@ -359,7 +359,7 @@ class FlowRunner:
             ctx = self.context(session.answers, value)
             for check in step.checks:
                 if check.test(ctx):
-                    return self._refuse(session, step, check.error)
+                    return self._refuse(session, step, check.message(ctx))
         session.answers[step.id] = value
         session.history.append(step.id)
         record = Record(step.id, value, raw, display(step, value))

@@ -6,27 +6,201 @@ are Jinja2 expressions (``answer <= 1``). Both are compiled once, at load time.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import logging
+import operator
+import re
 from typing import Any, Callable
 
 from jinja2 import TemplateSyntaxError, nodes
+from jinja2.compiler import CodeGenerator
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 log = logging.getLogger(__name__)
 
 MAX_RENDERED = 4000
+# What a template may build on its way to the text shown: far more than any question needs,
+# far less than could hurt the process. Checked *before* building where the size is known
+# (``*``, ``**``, ranges, padding, replace, join), and after everything else.
+MAX_BUILT = 10 * MAX_RENDERED  # characters in a string
+MAX_ITEMS = 1000  # items in a list, tuple, dict or range
+MAX_INT_BITS = 4096  # about 1,200 decimal digits
+
+
+class TooBig(SecurityError):
+    """A template tried to build something over the limits above."""
+
+    def __init__(self, what: str):
+        super().__init__(f"the template would build {what}; flow text can build at most {MAX_BUILT} characters, "
+                         f"{MAX_ITEMS} items or {MAX_INT_BITS // 3}-digit numbers")
+
+
+def _check(value: Any) -> Any:
+    if isinstance(value, (str, bytes)) and len(value) > MAX_BUILT:
+        raise TooBig(f"text of {len(value)} characters")
+    if isinstance(value, (list, tuple, dict, set, frozenset, range)) and len(value) > MAX_ITEMS:
+        raise TooBig(f"{len(value)} items")
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > MAX_INT_BITS:
+        raise TooBig("a number that large")
+    return value
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) or isinstance(x, bool)
+
+
+def _repeat_size(left: Any, right: Any) -> None:
+    for seq, n in ((left, right), (right, left)):
+        if isinstance(seq, (str, bytes, list, tuple)) and _is_int(n):
+            limit = MAX_BUILT if isinstance(seq, (str, bytes)) else MAX_ITEMS
+            if len(seq) * max(int(n), 0) > limit:
+                raise TooBig(f"{len(seq)} × {n}")
+    if _is_int(left) and _is_int(right) and int(left).bit_length() + int(right).bit_length() > MAX_INT_BITS:
+        raise TooBig("a number that large")
+
+
+def _power_size(base: Any, exponent: Any) -> None:
+    if _is_int(base) and _is_int(exponent) and exponent > 0 and abs(base) > 1:
+        if int(exponent) * abs(int(base)).bit_length() > MAX_INT_BITS:
+            raise TooBig(f"{base} ** {exponent}")
+
+
+def _bounded(items: Any) -> list:
+    """An iterable as a list, refusing to read past the limit."""
+    got = list(itertools.islice(items, MAX_ITEMS + 1))
+    if len(got) > MAX_ITEMS:
+        raise TooBig(f"more than {MAX_ITEMS} items")
+    return got
+
+
+def _replace_size(text: Any, old: Any, new: Any, count: Any = None) -> None:
+    if isinstance(text, str) and isinstance(old, str) and isinstance(new, str):
+        n = text.count(old) if old else len(text) + 1
+        if isinstance(count, int) and count >= 0:
+            n = min(n, count)
+        if len(text) + n * (len(new) - len(old)) > MAX_BUILT:
+            raise TooBig("text that large")
+
+
+def _join_size(items: list, sep: Any) -> None:
+    total = sum(len(str(x)) for x in items) + len(str(sep)) * max(len(items) - 1, 0)
+    if total > MAX_BUILT:
+        raise TooBig(f"text of {total} characters")
+
+
+def _capped_range(*args: int) -> range:
+    rng = range(*args)
+    if len(rng) > MAX_ITEMS:
+        raise TooBig(f"a range of {len(rng)} numbers")
+    return rng
+
+
+def _concat(values) -> str:
+    parts, total = [], 0
+    for v in values:
+        text = str(v)
+        total += len(text)
+        if total > MAX_BUILT:
+            raise TooBig(f"text of more than {MAX_BUILT} characters")
+        parts.append(text)
+    return "".join(parts)
+
+
+class _Generator(CodeGenerator):
+    """``a ~ b`` goes through the environment, so joined text is measured as it is built."""
+
+    def visit_Concat(self, node: nodes.Concat, frame) -> None:
+        self.write("environment.sized_concat((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+
+# str methods that build text whose size the arguments decide; format strings are refused
+# outright (a width or precision can ask for any size, and ``{{ }}`` does everything needed).
+_PADDING = {"center", "ljust", "rjust", "zfill"}
+_REFUSED_STR = {"format", "format_map", "expandtabs", "encode", "translate", "maketrans"}
+_REFUSED_FILTERS = {"center", "indent", "format", "wordwrap", "filesizeformat", "xmlattr", "urlize", "pprint"}
+
+
+def _size_filter(name: str, fn: Callable) -> Callable:
+    @functools.wraps(fn)  # keeps jinja_pass_arg, so context-taking filters still get it
+    def sized(*args, **kwargs):
+        args = list(args)
+        values = [a for a in args if not hasattr(a, "environment")]  # skip a passed context/environment
+        if name == "replace" and len(values) >= 3:
+            _replace_size(*values[:4])
+        if name == "join" and values:
+            i = args.index(values[0])
+            args[i] = _bounded(values[0]) if not isinstance(values[0], str) else values[0]
+            _join_size(list(args[i]), values[1] if len(values) > 1 else kwargs.get("d", ""))
+        return _check(fn(*args, **kwargs))
+    return sized
 
 
 class _Env(ImmutableSandboxedEnvironment):
+    code_generator_class = _Generator
+    intercepted_binops = frozenset({"*", "**", "%", "+"})
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.globals["range"] = _capped_range
+        self.globals.pop("lipsum", None)  # lipsum(n) writes n paragraphs
+        self.filters = {name: _size_filter(name, fn) for name, fn in self.filters.items()
+                        if name not in _REFUSED_FILTERS}
+
+    def wrap_str_format(self, value: Any):
+        if super().wrap_str_format(value) is None:
+            return None
+
+        def refused(*args, **kwargs):
+            raise SecurityError("format() is not available in flow text; use {{ }} instead")
+        return refused
+
+    def sized_concat(self, values) -> str:
+        return _concat(values)
+
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         # Nothing private, dunder or callable-looking beyond plain data is reachable.
         if attr.startswith("_"):
             return False
+        if isinstance(obj, (str, bytes)) and attr in _REFUSED_STR:
+            return False
         return super().is_safe_attribute(obj, attr, value)
+
+    def call_binop(self, context, op: str, left: Any, right: Any) -> Any:
+        if op == "*":
+            _repeat_size(left, right)
+        elif op == "**":
+            _power_size(left, right)
+        elif op == "%" and isinstance(left, (str, bytes)):
+            raise SecurityError("'%' formatting of text is not available in flow text; use {{ }} instead")
+        return _check(super().call_binop(context, op, left, right))
+
+    def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 (Jinja's own signature)
+        target = getattr(__obj, "__self__", None)
+        name = getattr(__obj, "__name__", "")
+        if isinstance(target, (str, bytes)):
+            if name in _PADDING:
+                width = args[0] if args else kwargs.get("width", 0)
+                if isinstance(width, int) and width > MAX_BUILT:
+                    raise TooBig(f"text of {width} characters")
+            elif name == "replace" and len(args) >= 2:
+                _replace_size(target, *args[:3])
+            elif name == "join" and args:
+                args = (_bounded(args[0]) if not isinstance(args[0], str) else args[0], *args[1:])
+                _join_size(list(args[0]), target)
+        return _check(super().call(__context, __obj, *args, **kwargs))
 
 
 ENV = _Env(autoescape=False, keep_trailing_newline=False)
+
+# Flow text is wording with a few {{ answers.x }}, maybe an {% if %} or a simple loop: no
+# macros, imports, or loops inside loops (each capped range is small; nested ones multiply).
+_REFUSED_NODES = (nodes.Macro, nodes.CallBlock, nodes.Import, nodes.FromImport, nodes.Include, nodes.Extends)
 
 
 class TemplateProblem(Exception):
@@ -38,9 +212,40 @@ class TemplateProblem(Exception):
         self.lineno = lineno
 
 
+def _all_nodes(tree: nodes.Node) -> list[nodes.Node]:
+    """Every node of a parsed template, walked once and kept with it (the checks below and
+    the linter's answer references all read the same list)."""
+    found = getattr(tree, "_every_node", None)
+    if found is None:
+        found = list(tree.find_all(nodes.Node))
+        tree._every_node = found
+    return found
+
+
+def _find(tree: nodes.Node, kinds) -> list:
+    return [n for n in _all_nodes(tree) if isinstance(n, kinds)]
+
+
+def _refused_statement(tree: nodes.Node) -> str | None:
+    for node in _find(tree, nodes.Filter):
+        if node.name not in ENV.filters:
+            return f"there is no filter '{node.name}' in flow text"
+    for node in _find(tree, nodes.Test):
+        if node.name not in ENV.tests:
+            return f"there is no test '{node.name}' in flow text"
+    for node in _find(tree, _REFUSED_NODES):
+        return f"{{% {type(node).__name__.lower()} %}} is not available in flow text"
+    for loop in _find(tree, nodes.For):
+        if loop.recursive:
+            return "recursive loops are not available in flow text"
+        if any(True for _ in loop.find_all(nodes.For)):
+            return "a loop inside a loop is not available in flow text"
+    return None
+
+
 def _unsafe_names(tree: nodes.Node) -> list[str]:
     found = []
-    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+    for node in _find(tree, (nodes.Getattr, nodes.Getitem)):
         attr = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None)
         if isinstance(attr, str) and attr.startswith("_"):
             found.append(attr)
@@ -55,6 +260,9 @@ def parse_template(source: str) -> nodes.Template:
     bad = _unsafe_names(tree)
     if bad:
         raise TemplateProblem(f"'{bad[0]}' is not allowed: names starting with _ are private")
+    refused = _refused_statement(tree)
+    if refused:
+        raise TemplateProblem(refused)
     return tree
 
 
@@ -71,13 +279,16 @@ def parse_expression(source: str) -> nodes.Template:
     bad = _unsafe_names(tree)
     if bad:
         raise TemplateProblem(f"'{bad[0]}' is not allowed: names starting with _ are private")
+    refused = _refused_statement(tree)
+    if refused:
+        raise TemplateProblem(refused)
     return tree
 
 
 def answer_references(tree: nodes.Node) -> list[str]:
     """Step ids read as ``answers.X`` or ``answers['X']`` in a parsed template/expression."""
     refs = []
-    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+    for node in _find(tree, (nodes.Getattr, nodes.Getitem)):
         if isinstance(node.node, nodes.Name) and node.node.name in ("answers", "shown"):
             if isinstance(node, nodes.Getattr):
                 refs.append(node.attr)
@@ -87,35 +298,79 @@ def answer_references(tree: nodes.Node) -> list[str]:
 
 
 def uses_name(tree: nodes.Node, name: str) -> bool:
-    return any(n.name == name for n in tree.find_all(nodes.Name))
+    return any(n.name == name for n in _find(tree, nodes.Name))
 
 
-def compile_template(source: str) -> Callable[[dict], str]:
-    """A render function; plain text without Jinja markup skips Jinja entirely."""
+def _lazy(make: Callable[[], Any]) -> Callable[[], Any]:
+    """Compile on first use: validating a flow parses every template but need not turn each
+    into Python code (a millisecond apiece, which a 10,000-step flow would feel)."""
+    made: list = []
+
+    def get():
+        if not made:
+            made.append(make())
+        return made[0]
+    return get
+
+
+def compile_template(source: str, tree: nodes.Template | None = None) -> Callable[[dict], str]:
+    """A render function; plain text without Jinja markup skips Jinja entirely. ``tree`` is
+    the template already parsed by :func:`parse_template`, if at hand."""
     if "{" not in source:
         return lambda context: source
-    template = ENV.from_string(source)
+    template = _lazy(lambda: ENV.from_string(tree if tree is not None else source))
 
     def render(context: dict) -> str:
         try:
-            text = template.render(context)
-        except (SecurityError, UndefinedError, TypeError, ValueError, ArithmeticError) as exc:
-            log.warning("template could not be rendered: %s", exc)
+            parts, size = [], 0
+            for chunk in template().generate(context):  # stops building once the text is long enough
+                parts.append(chunk)
+                size += len(chunk)
+                if size >= MAX_RENDERED:
+                    break
+            text = "".join(parts)
+        except (SecurityError, UndefinedError, TypeError, ValueError, ArithmeticError, RecursionError,
+                MemoryError) as exc:
+            # the message names the rule broken, never the answers it was built from
+            log.warning("template could not be rendered: %s", type(exc).__name__,
+                        extra={"problem": str(exc) if isinstance(exc, TooBig) else type(exc).__name__})
             text = source  # the author's wording, unrendered, rather than a traceback
         return text[:MAX_RENDERED]
 
     return render
 
 
+def size_problem(source: str, context: dict) -> str | None:
+    """Why rendering ``source`` with these (largest possible) answers would build too much,
+    or None. Used by the linter, so a flow that could do it is refused before it runs."""
+    if not _MAY_GROW.search(source):
+        return None  # only names, attributes and text: nothing here can grow
+    try:
+        size = 0
+        for chunk in ENV.from_string(source).generate(context):
+            size += len(chunk)
+            if size > MAX_BUILT:
+                raise TooBig(f"text of more than {MAX_BUILT} characters")
+    except TooBig as exc:
+        return str(exc)
+    except Exception:  # other problems depend on the answers given; rendering copes with them
+        return None
+    return None
+
+
+_MAY_GROW = re.compile(r"[*%(|~+]|\{%")
+
+
 def compile_condition(source: str) -> Callable[[dict], bool]:
-    expression = ENV.compile_expression(source)
+    expression = _lazy(lambda: ENV.compile_expression(source))
 
     def evaluate(context: dict) -> bool:
         try:
-            return bool(expression(**context))
-        except (SecurityError, UndefinedError, TypeError, ValueError, ArithmeticError) as exc:
+            return bool(expression()(**context))
+        except (SecurityError, UndefinedError, TypeError, ValueError, ArithmeticError, RecursionError,
+                MemoryError) as exc:
             # e.g. comparing a skipped (None) answer with a number: the branch is not taken.
-            log.debug("condition %r is false: %s", source, exc)
+            log.debug("condition %r is false: %s", source, type(exc).__name__)
             return False
 
     return evaluate

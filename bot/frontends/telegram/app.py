@@ -38,6 +38,7 @@ from bot.frontends.telegram.limits import MEMBER, STRANGER, Limiter, PriorityExe
 from bot.frontends.telegram.polling import mark_durable
 from bot.frontends.telegram.render import (
     Callback,
+    confirm_keyboard,
     flows_keyboard,
     keyboard,
     hold_keyboard,
@@ -93,8 +94,9 @@ class PerChatOrder(BaseUpdateProcessor):
 class TelegramFrontend:
     def __init__(self, service: ConversationService, *, send_attempts: int = 4, escalation=None,
                  alert_poll_seconds: float = 30.0, access=None, limits: RateLimits | None = None,
-                 housekeeping_seconds: float = 30.0):
+                 housekeeping_seconds: float = 30.0, reading=None):
         self.service = service
+        self.reading = reading  # bot.reading.Reading: reminders of unread answers and review items
         self.limiter = Limiter(limits or RateLimits())
         self.housekeeping_seconds = housekeeping_seconds
         self._housekeeping_task: asyncio.Task | None = None
@@ -115,6 +117,11 @@ class TelegramFrontend:
         # which answer "this question has closed".
         self._open_keyboards: dict[int, tuple[int, str]] = {}
         self._persons: dict[int, int] = {}  # Telegram user id -> person id
+        # chat id -> the last few questions sent there: (message id, conversation id, step id).
+        # Telegram numbers a chat's messages in the order it received them, both ways, so a
+        # typed answer belongs to the last question numbered before it (or the one it replies
+        # to): a retype sent before a slow reply arrived is not taken for the next question.
+        self._asked: dict[int, list[tuple[int, int, str]]] = {}
         self._bot = None
         self._flows: dict[tuple[int, int], Flow] = {}  # (person, conversation) -> flow
 
@@ -272,7 +279,7 @@ class TelegramFrontend:
         await self.refresh_members()
         self._housekeeping_task = asyncio.create_task(self._housekeeping())
         await self.resend_undelivered(app.bot)
-        if self.escalation is not None:
+        if self.escalation is not None or self.reading is not None:
             self._alert_task = asyncio.create_task(self._alert_loop(app.bot))
 
     async def post_stop(self, app: Application) -> None:
@@ -319,6 +326,12 @@ class TelegramFrontend:
                 raise
             except Exception:  # keep the loop alive whatever one pass met
                 log.exception("alert dispatch failed")
+            try:
+                await self.dispatch_reminders(bot)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reminder dispatch failed")
             with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
                 await asyncio.wait_for(self._alert_wake.wait(), self.alert_poll_seconds)
 
@@ -369,9 +382,34 @@ class TelegramFrontend:
                                                       "recipients": reached})
         return True
 
+    async def dispatch_reminders(self, bot) -> int:
+        """Remind practitioners (then supervisors) of unread answers and review-tier items."""
+        if self.reading is None:
+            return 0
+        sent = 0
+        async with self._alert_lock:
+            for reminder in await self.db(self.reading.due):
+                if not reminder.recipient.startswith("tg:"):
+                    continue
+                try:
+                    await self.send_text(bot, int(reminder.recipient[3:]), reminder.text)
+                except TelegramError as exc:
+                    log.error("reminder not delivered", extra={"kind": reminder.kind, "error": str(exc)})
+                    continue
+                await self.db(self.reading.sent, reminder)
+                sent += 1
+                log.info("reminder sent", extra={"kind": reminder.kind, "stage": reminder.stage,
+                                                 "items": len(reminder.ids)})
+        return sent
+
     async def on_ack(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         chat_id = update.effective_chat.id
         await self.person(update)
+        arg = context.args[0] if context.args else ""
+        if arg[:1] in ("R", "r") and arg[1:].isdigit() and self.staff is not None:  # a review-tier item: /ack R12
+            result = await self.db(self.staff.reading.acknowledge, int(arg[1:]), f"tg:{update.effective_user.id}")
+            await self.send_text(context.bot, chat_id, msg(f"reading.ack_{result}", id=int(arg[1:])))
+            return
         if self.escalation is None or not context.args or not context.args[0].lstrip("#").isdigit():
             await self.send_text(context.bot, chat_id, msg("telegram.ack_usage"))
             return
@@ -419,10 +457,42 @@ class TelegramFrontend:
                     self._open_keyboards[chat_id] = (mid, text)
                 else:
                     self._open_keyboards.pop(chat_id, None)
+                self._note_asked(chat_id, mid, conv_id, p.step_id)
             elif p.kind == "offer" and conv_id is not None:
                 await self.send_text(bot, chat_id, p.text, hold_keyboard(conv_id))
+            elif p.kind == "confirm" and conv_id is not None:  # it quotes the question now asked
+                mid = await self.send_text(bot, chat_id, p.text, confirm_keyboard(conv_id))
+                self._note_asked(chat_id, mid, conv_id, p.step_id)
             else:
                 await self.send_text(bot, chat_id, p.text)
+
+    def _note_asked(self, chat_id: int, message_id: int | None, conv_id: int, step_id: str | None) -> None:
+        if message_id is None or step_id is None:
+            return
+        if chat_id not in self._asked and len(self._asked) >= 10_000:
+            self._asked.clear()  # bounded; forgetting only means the next answer is not checked
+        asked = self._asked.setdefault(chat_id, [])
+        asked.append((message_id, conv_id, step_id))
+        del asked[:-16]
+
+    def _seen(self, chat_id: int, message) -> tuple[int | None, str | None] | None:
+        """The question the person saw when they typed this message: the one it replies to,
+        else the last question sent before it. (None, None) if every question known was sent
+        after it (e.g. a message typed while the bot was down, answered on restart); None if
+        no question is known (then the text answers the question now asked)."""
+        asked = self._asked.get(chat_id)
+        if not asked or message is None:
+            return None
+        replied = getattr(message, "reply_to_message", None)
+        if replied is not None:
+            for mid, conv, step in asked:
+                if mid == replied.message_id:
+                    return conv, step
+        before = [(mid, conv, step) for mid, conv, step in asked if mid < message.message_id]
+        if not before:
+            return None, None
+        _, conv, step = max(before)
+        return conv, step
 
     async def deliver(self, bot, chat_id: int, pid: int, reply: Reply, input_key: str | None) -> None:
         """Send a committed reply, then note that it reached the person."""
@@ -511,15 +581,17 @@ class TelegramFrontend:
         return handler
 
     async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self._input(update, context, Input.from_text(update.effective_message.text))
+        inp = Input.from_text(update.effective_message.text)
+        seen = self._seen(update.effective_chat.id, update.effective_message) if inp.kind == "answer" else None
+        await self._input(update, context, inp, seen)
 
-    async def _input(self, update: Update, context, inp: Input) -> None:
+    async def _input(self, update: Update, context, inp: Input, seen: tuple | None = None) -> None:
         chat_id = update.effective_chat.id
         pid = await self.person(update)
         key = f"tg:{update.update_id}"
         # Always through the service, even with no conversation open: every free text is
         # checked for a safeguarding disclosure there.
-        reply = await self.db(self.service.handle, pid, inp, input_key=key)
+        reply = await self.db(self.service.handle, pid, inp, input_key=key, seen=seen)
         if reply.closed and not reply.alerts:
             if inp.kind == "help":
                 await self.send_text(context.bot, chat_id, msg("navigation.help"))
@@ -582,6 +654,18 @@ class TelegramFrontend:
             if reply.closed:
                 await self.send_text(context.bot, chat_id, msg("telegram.closed"))
                 return
+            await self.deliver(context.bot, chat_id, pid, reply, key)
+            return
+        if cb.action == "p":  # is the text typed for an earlier question the answer to this one?
+            await self._answer_query(query)
+            await self._remove_markup(query)
+            inp = Input("apply") if cb.value == "y" else Input("discard")
+            reply = await self.db(self.service.handle, pid, inp, input_key=key, conversation_id=cb.conv)
+            if reply.closed:
+                await self.send_text(context.bot, chat_id, msg("telegram.closed"))
+                return
+            if reply.accepted and reply.answered is not None and not reply.duplicate:
+                await self._close_keyboard(context.bot, chat_id, reply.answered)
             await self.deliver(context.bot, chat_id, pid, reply, key)
             return
         if cb.action == "r":
@@ -697,9 +781,9 @@ class TelegramFrontend:
 def build_application(service: ConversationService, token: str, *, api_url: str | None = None,
                       max_rate: float = 30.0, concurrency: int = 256, connect_timeout: float = 10.0,
                       read_timeout: float = 15.0, escalation=None, alert_poll_seconds: float = 30.0,
-                      access=None, limits: RateLimits | None = None) -> tuple[Application, TelegramFrontend]:
+                      access=None, limits: RateLimits | None = None, reading=None) -> tuple[Application, TelegramFrontend]:
     frontend = TelegramFrontend(service, escalation=escalation, alert_poll_seconds=alert_poll_seconds, access=access,
-                                limits=limits)
+                                limits=limits, reading=reading)
     builder = (
         ApplicationBuilder()
         .token(token)
@@ -724,9 +808,9 @@ def build_application(service: ConversationService, token: str, *, api_url: str 
 
 def serve(service: ConversationService, token: str, *, api_url: str | None = None, webhook_url: str | None = None,
           listen: str = "127.0.0.1", port: int = 8443, secret_token: str | None = None, poll_timeout: int = 30,
-          escalation=None, alert_poll_seconds: float = 30.0, access=None, limits: RateLimits | None = None) -> None:
+          escalation=None, alert_poll_seconds: float = 30.0, access=None, limits: RateLimits | None = None, reading=None) -> None:
     app, frontend = build_application(service, token, api_url=api_url, escalation=escalation, limits=limits,
-                                      alert_poll_seconds=alert_poll_seconds, access=access)
+                                      alert_poll_seconds=alert_poll_seconds, access=access, reading=reading)
     log.info("serving", extra={"mode": "webhook" if webhook_url else "polling", "api": api_url or "telegram"})
     try:
         if webhook_url:

@@ -72,7 +72,8 @@ def _data(*parts) -> str:
 
 @dataclass(frozen=True)
 class Callback:
-    action: str  # a answer, t toggle (multi), d done (multi), s start flow, r resume, h after a hold, i invite consent
+    action: str  # a answer, t toggle (multi), d done (multi), s start flow, r resume, h after a hold, i invite consent,
+    # p: does text typed for an earlier question answer the one now asked?
     conv: int = 0
     step: int = 0
     value: str = ""
@@ -89,7 +90,7 @@ class Callback:
                 return cls("d", int(parts[1]), int(parts[2]))
             if parts[0] == "s" and len(parts) == 2 and parts[1]:
                 return cls("s", value=parts[1])
-            if parts[0] in ("r", "h", "i") and len(parts) == 3 and parts[2] in ("y", "n"):
+            if parts[0] in ("r", "h", "i", "p") and len(parts) == 3 and parts[2] in ("y", "n"):
                 return cls(parts[0], int(parts[1]), value=parts[2])
         except ValueError:
             return None
@@ -152,4 +153,12 @@ def hold_keyboard(conv_id: int) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([[
         InlineKeyboardButton(msg("telegram.hold_continue"), callback_data=_data("h", conv_id, "y")),
         InlineKeyboardButton(msg("telegram.hold_stop"), callback_data=_data("h", conv_id, "n")),
+    ]])
+
+
+def confirm_keyboard(conv_id: int) -> InlineKeyboardMarkup:
+    """Yes / No: is the text typed for an earlier question the answer to this one?"""
+    return InlineKeyboardMarkup([[
+        InlineKeyboardButton(msg("answers.stale_yes"), callback_data=_data("p", conv_id, "y")),
+        InlineKeyboardButton(msg("answers.stale_no"), callback_data=_data("p", conv_id, "n")),
     ]])
