@@ -182,6 +182,11 @@ class Config:
             for key, value in limits.items():
                 if key not in known:
                     err(limits.key_pos_of(key), f"unknown key '{key}' under limits; use {', '.join(known)}")
+                elif key == "stranger_loose_order":
+                    if not isinstance(value, bool):
+                        err(limits.pos_of(key), f"'{key}' must be true or false")
+                    else:
+                        cfg.limits[key] = value
                 elif isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                     err(limits.pos_of(key), f"'{key}' must be a number above 0")
                 else:

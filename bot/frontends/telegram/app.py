@@ -154,6 +154,14 @@ class TelegramFrontend:
             self._gated.add(uid)
         return admitted
 
+    def loose_order(self, update: object) -> bool:
+        """A stranger's update may start once their previous one is committed, before its
+        replies (paced by Telegram) have all gone: a flood's replies then hold up nobody.
+        People with a role keep strict order, so their replies never cross."""
+        user = getattr(update, "effective_user", None)
+        return (self.limiter.limits.stranger_loose_order and user is not None
+                and user.id not in self.limiter.members)
+
     async def _gate_handler(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if not self.gate(update):
             raise ApplicationHandlerStop
@@ -821,7 +829,8 @@ def serve(service: ConversationService, token: str, *, api_url: str | None = Non
         else:
             from bot.frontends.telegram.polling import run as run_polling
 
-            run_polling(app, timeout=poll_timeout, allowed_updates=Update.ALL_TYPES, gate=frontend.gate)
+            run_polling(app, timeout=poll_timeout, allowed_updates=Update.ALL_TYPES, gate=frontend.gate,
+                        loose=frontend.loose_order)
     finally:
         frontend.close()
         log.info("stopped")

@@ -38,11 +38,12 @@ class RateLimits:
     strangers_burst: float = 40  # all people without a role together: many accounts are one flood
     strangers_per_second: float = 20
     stranger_backlog: int = 2  # their updates waiting in their chat's queue (replies paced by Telegram)
+    stranger_loose_order: bool = True  # their next update may start before their last reply has gone
 
     @classmethod
     def unlimited(cls) -> "RateLimits":
         big = 1e12
-        return cls(big, big, 10**12, big, big, big, big, 10**12)
+        return cls(big, big, 10**12, big, big, big, big, 10**12, False)
 
 
 @dataclass

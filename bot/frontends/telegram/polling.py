@@ -47,9 +47,11 @@ def mark_durable() -> None:
 class ChatQueues:
     """Each chat's updates in order, across batches; different chats at the same time."""
 
-    def __init__(self, app: Application, gate: Callable[..., bool] | None = None):
+    def __init__(self, app: Application, gate: Callable[..., bool] | None = None,
+                 loose: Callable[[Update], bool] | None = None):
         self.app = app
         self.gate = gate
+        self.loose = loose  # updates that may start once the chat's previous one is committed
         self.tails: dict[object, asyncio.Task] = {}
         self.pending: dict[object, int] = {}
         self.durable: dict[asyncio.Task, asyncio.Event] = {}
@@ -65,18 +67,20 @@ class ChatQueues:
             ev = asyncio.Event()
             waits.append(ev)
             self.pending[key] = self.pending.get(key, 0) + 1
-            task = asyncio.create_task(self._run(self.tails.get(key), u, ev, key))
+            loose = self.loose is not None and self.loose(u)
+            task = asyncio.create_task(self._run(self.tails.get(key), u, ev, key, loose))
             self.tails[key] = task
             self.durable[task] = ev
         if waits:
             await asyncio.gather(*(ev.wait() for ev in waits))
 
-    async def _run(self, before: asyncio.Task | None, u: Update, ev: asyncio.Event, key) -> None:
+    async def _run(self, before: asyncio.Task | None, u: Update, ev: asyncio.Event, key, loose: bool) -> None:
         try:
             if before is not None:
-                # after the chat's previous update is committed (its replies may still be on
-                # their way, paced by Telegram), not after it has finished
-                ahead = self.durable.get(before)
+                # In order: after the chat's previous update has finished, so replies arrive
+                # in order. ``loose`` (people without a role): once it is committed, while
+                # its replies may still be on their way, paced by Telegram.
+                ahead = self.durable.get(before) if loose else None
                 with contextlib.suppress(BaseException):
                     if ahead is not None:
                         await ahead.wait()
@@ -117,10 +121,10 @@ async def handle_batch(app: Application, updates: list[Update]) -> None:
 
 
 async def poll(app: Application, stop: asyncio.Event, *, timeout: int = 30, allowed_updates=None,
-               gate: Callable[..., bool] | None = None) -> None:
+               gate: Callable[..., bool] | None = None, loose: Callable[[Update], bool] | None = None) -> None:
     """Fetch, handle until durable, then confirm (by asking with the next offset), until
     ``stop`` is set; then finish what was queued."""
-    queues = ChatQueues(app, gate)
+    queues = ChatQueues(app, gate, loose)
     try:
         await _poll(app, stop, queues, timeout=timeout, allowed_updates=allowed_updates)
     finally:
@@ -159,10 +163,11 @@ async def _poll(app: Application, stop: asyncio.Event, queues: ChatQueues, *, ti
 
 
 @contextlib.asynccontextmanager
-async def polling(app: Application, *, timeout: int = 30, allowed_updates=None, gate=None):
+async def polling(app: Application, *, timeout: int = 30, allowed_updates=None, gate=None, loose=None):
     """Run ``poll`` in the background of an initialised, started Application."""
     stop = asyncio.Event()
-    task = asyncio.create_task(poll(app, stop, timeout=timeout, allowed_updates=allowed_updates, gate=gate))
+    task = asyncio.create_task(poll(app, stop, timeout=timeout, allowed_updates=allowed_updates, gate=gate,
+                                    loose=loose))
     try:
         yield task
     finally:
@@ -170,7 +175,7 @@ async def polling(app: Application, *, timeout: int = 30, allowed_updates=None, 
         await task
 
 
-def run(app: Application, *, timeout: int = 30, allowed_updates=Update.ALL_TYPES, gate=None) -> None:
+def run(app: Application, *, timeout: int = 30, allowed_updates=Update.ALL_TYPES, gate=None, loose=None) -> None:
     """Like ``Application.run_polling`` (hooks, clean stop on SIGINT/SIGTERM), but durable."""
 
     async def main() -> None:
@@ -184,7 +189,7 @@ def run(app: Application, *, timeout: int = 30, allowed_updates=Update.ALL_TYPES
             await app.bot.delete_webhook()
             await app.start()
             try:
-                await poll(app, stop, timeout=timeout, allowed_updates=allowed_updates, gate=gate)
+                await poll(app, stop, timeout=timeout, allowed_updates=allowed_updates, gate=gate, loose=loose)
             finally:
                 await app.stop()
                 if app.post_stop:
