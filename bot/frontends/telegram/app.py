@@ -42,6 +42,7 @@ from bot.frontends.telegram.render import (
     flows_keyboard,
     keyboard,
     hold_keyboard,
+    respondent_keyboard,
     question_text,
     resume_keyboard,
     selected_from_markup,
@@ -124,6 +125,7 @@ class TelegramFrontend:
         self._asked: dict[int, list[tuple[int, int, str]]] = {}
         self._bot = None
         self._flows: dict[tuple[int, int], Flow] = {}  # (person, conversation) -> flow
+        self.rehearsal = None  # bot.frontends.telegram.rehearsal.RehearsalCommands, set by install()
 
     async def db(self, fn: Callable, *args, **kwargs):
         loop = asyncio.get_running_loop()
@@ -248,6 +250,10 @@ class TelegramFrontend:
 
             self.staff = StaffCommands(self, self.access)
             self.staff.install(app)
+        from bot.frontends.telegram.rehearsal import RehearsalCommands
+
+        self.rehearsal = RehearsalCommands(self)
+        self.rehearsal.install(app)
         for name in NAV_COMMANDS:
             app.add_handler(CommandHandler(name, once(self._nav(name)), filters=private))
         app.add_handler(CallbackQueryHandler(once(self._private_query(self.on_button))))
@@ -594,6 +600,8 @@ class TelegramFrontend:
         await self._input(update, context, inp, seen)
 
     async def _input(self, update: Update, context, inp: Input, seen: tuple | None = None) -> None:
+        if self.rehearsal is not None and await self.rehearsal.intercept(update, context, inp):
+            return  # a rehearsal under way takes the practitioner's words (never screened, never alerts)
         chat_id = update.effective_chat.id
         pid = await self.person(update)
         key = f"tg:{update.update_id}"
@@ -642,6 +650,9 @@ class TelegramFrontend:
         if cb.action == "i" and self.staff is not None:
             await self.staff.on_consent(update, context, cb.conv, cb.value == "y")
             return
+        if cb.action == "w" and self.staff is not None:
+            await self.staff.on_who(update, context, cb.conv, cb.step)
+            return
         if cb.action == "s":
             await self._answer_query(query)
             allowed = await self.db(lambda: any(f.id == cb.value for f in self._startable(update)))
@@ -651,7 +662,17 @@ class TelegramFrontend:
             if await self._offer_resume(context.bot, chat_id, pid):
                 return
             await self._remove_markup(query)
-            reply = await self.db(self.service.start, pid, cb.value, input_key=key, frontend="telegram", chat_id=str(chat_id))
+            # Who is filling this in? Asked first when the flow admits several.
+            choices = await self.db(self.service.respondent_choices, cb.value) or []
+            respondent = None
+            if choices:
+                if not 1 <= cb.step <= len(choices):
+                    await self.send_text(context.bot, chat_id, msg("respondent.question"),
+                                         respondent_keyboard(cb.value, choices))
+                    return
+                respondent = choices[cb.step - 1][0]
+            reply = await self.db(self.service.start, pid, cb.value, input_key=key, frontend="telegram",
+                                  chat_id=str(chat_id), respondent=respondent)
             await self.deliver(context.bot, chat_id, pid, reply, key)
             return
         if cb.action == "h":  # after a safeguarding response: carry on, or stop for now
