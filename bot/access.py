@@ -375,6 +375,7 @@ class Access:
         with self._tx():
             self._check(key, conversation_id, "transcript.read")
             self.store.audit(key, "transcript.read", f"conversation:{conversation_id}")
+            self._mark_read(key, conversation_id)
             return transcript_data(self.store, conversation_id, internal_comments=self.sees_internal(key, conversation_id))
 
     def sees_internal(self, key: str, conversation_id: int) -> bool:
@@ -384,6 +385,24 @@ class Access:
         if relation in ("practitioner", "supervisor", "admin"):
             return True
         return relation == "answerer" and self.has(key, "practitioner", "supervisor")
+
+    def _mark_read(self, key: str, conversation_id: int) -> None:
+        """Someone with access (not the person who wrote the answers) has now read them."""
+        owner = self.store.conversation_owner(conversation_id)
+        row = self.store.person_by_key(key)
+        if owner is not None and row is not None and owner["person_id"] != row["id"]:
+            self.store.mark_read(conversation_id, key)
+
+    def worth_a_look(self, key: str) -> list[dict]:
+        """Open review-tier items this person should look at, oldest first: a practitioner's
+        own cases, a supervisor's team's, everything for admins and safeguarding leads."""
+        with self._tx():
+            lead = key in {f"tg:{i}" for i in self.config.leads}
+            visible = None if lead else self._practitioners_visible_to(key)
+            if visible == [] or (visible is not None and not self.has(key, "practitioner", "supervisor")):
+                raise Refused("refused", audit=(key, "review_items.list.refused"))
+            self.store.audit(key, "review_items.list")
+            return self.store.review_items(practitioner_ids=visible)
 
     def cases(self, key: str) -> list[dict]:
         with self._tx():
@@ -404,13 +423,20 @@ class Access:
                 raise Refused("refused", audit=(key, "case.read.refused", f"case:{ref}"))
             out = []
             for case in rows:
-                for conv in self.store.conversations(case_id=case["id"]):
+                convs = self.store.conversations(case_id=case["id"])
+                flags = self.store.review_items(conversation_ids=[c["id"] for c in convs])
+                for conv in convs:
+                    # Review-tier items go to the top of the case, with their reason.
+                    conv["review_items"] = [f for f in flags if f["conversation_id"] == conv["id"]]
                     conv["shared"] = self.can_read(key, conv["id"])
+                    if conv["shared"]:
+                        self._mark_read(key, conv["id"])
                     conv["scores"] = ({s["step_id"]: s["value"] for s in self.store.scale_scores(conv["id"])}
                                       if conv["shared"] else {})
                     conv["case_ref"] = case["ref"]
                     out.append(conv)
             self.store.audit(key, "case.read", f"case:{ref}")
+            out.sort(key=lambda c: not c["review_items"])  # stable: otherwise in order
             return out
 
     def comment(self, key: str, conversation_id: int, text: str, step_id: str | None = None,
@@ -481,4 +507,4 @@ class Access:
         aud = audience(Consent.of(flow), case_of(self.store, inv["case_id"], None),
                        inv.get("respondent") or respondent_for(None, flow), "not_asked")
         name = view.practitioner_name[:1].upper() + view.practitioner_name[1:]
-        return msg("staff.consent", practitioner=name, flow=view.flow_title, privacy=f"{aud.intro()} {aud.telegram()}")
+        return msg("staff.consent", worker=name, flow=view.flow_title, privacy=f"{aud.intro()} {aud.telegram()}")

@@ -286,8 +286,17 @@ def serve(db, flow_paths, token_file, api_url, webhook_url, listen, port, webhoo
     access = Access(service.store, service.library, config)
     access.seed()
     escalation = Escalation(service.store, service.safeguarding, leads=config.leads, repeat_minutes=config.repeat_minutes)
+    reading = _reading(service.store, access, config)
     run(service, token, api_url=api_url, webhook_url=webhook_url, listen=listen, port=port, secret_token=webhook_secret,
-        escalation=escalation, alert_poll_seconds=alert_poll_seconds, access=access, limits=config.rate_limits())
+        escalation=escalation, alert_poll_seconds=alert_poll_seconds, access=access, limits=config.rate_limits(),
+        reading=reading)
+
+
+def _reading(store, access, config):
+    from bot.reading import Reading
+
+    return Reading(store, access, leads=config.leads, read_within_hours=config.read_within_hours,
+                   review_within_hours=config.review_within_hours)
 
 
 def _who(value: str) -> str:
@@ -503,6 +512,32 @@ def alerts(open_only: bool, db: str | None) -> None:
         click.echo(f"#{a['id']}  {a['created_at']}  {state}\n    {who} · {a['flow_id'] or '-'} · conversation {a['conversation_id']} · {a['concern']}\n    “{a['words']}”")
 
 
+@main.command()
+@click.option("--older-than", "older_than", type=float, metavar="HOURS",
+              help="Only answers unread for longer than this many hours.")
+@click.option("--db", type=click.Path(), help=DB_HELP)
+@click.option("--config", "config_path", type=click.Path(), help=CONFIG_HELP)
+@click.option("--flows", "flow_paths", multiple=True, type=click.Path(), help=FLOWS_HELP)
+def unread(older_than: float | None, db: str | None, config_path: str | None, flow_paths: tuple[str, ...]) -> None:
+    """List free-text answers nobody with access has read yet (not the answers themselves)."""
+    if older_than is not None and older_than < 0:
+        _fail("--older-than takes a number of hours, 0 or more, e.g. --older-than 48")
+    store = _store(db, create=False)
+    config = _config(config_path)
+    from bot.access import Access
+
+    reading = _reading(store, Access(store, _library(flow_paths), config), config)
+    rows = reading.unread(older_than)
+    if not rows:
+        click.echo("Nothing unread." if older_than is None else f"Nothing unread for longer than {older_than:g} hours.")
+        return
+    for r in rows:
+        flag = "  FLAGGED" if r["flagged"] else ""
+        who = r["practitioner_name"] or r["practitioner_key"] or "-"
+        click.echo(f"{r['created_at'][:19]}  conversation {r['conversation_id']}#{r['step_id'] or '-'}  "
+                   f"case {r['case_ref'] or '-'}  practitioner {who}{flag}")
+
+
 @main.group("safeguarding")
 def safeguarding_group() -> None:
     """Safeguarding tools for leads: try words against the lexicon."""
@@ -528,6 +563,31 @@ def safeguarding_check(as_json: bool, lexicon: tuple[str, ...], score: int | Non
         os._exit(0)
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+@safeguarding_group.command("missed")
+@click.option("--db", type=click.Path(), help=DB_HELP)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per missed disclosure.")
+def safeguarding_missed(db: str | None, as_json: bool) -> None:
+    """List disclosures the detector missed (recorded by practitioners and leads with /missed), verbatim."""
+    import json as _json
+
+    store = _store(db, create=False)
+    rows = store.missed_disclosures()
+    with store.transaction():
+        store.audit("cli", "safeguarding.missed.list", None, f"{len(rows)} item(s)")
+    if as_json:
+        for r in rows:
+            click.echo(_json.dumps({"id": r["id"], "time": r["created_at"], "conversation": r["conversation_id"],
+                                    "flow": r["flow_id"], "step": r["step_id"], "reported_by": r["reported_by"],
+                                    "words": r["words"]}, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo("No missed disclosures recorded.")
+        return
+    for r in rows:
+        click.echo(f"#{r['id']}  {r['created_at'][:19]}  conversation {r['conversation_id']}#{r['step_id'] or '-'}"
+                   f"  {r['flow_id'] or '-'}  reported by {r['reported_by']}\n    “{r['words']}”")
 
 
 def _register_rehearsal() -> None:

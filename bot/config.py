@@ -5,6 +5,10 @@ safeguarding:
   leads: [111111111, 222222222]   # Telegram user ids of the designated safeguarding leads
   repeat_minutes: 15              # re-send an unacknowledged alert this often
   lexicon: [local-safeguarding.yaml]   # extra lexicon/response files merged on the default
+  review_within_hours: 24         # a "worth a look" item not looked at by then reminds the
+                                  # practitioner; as long again, their supervisor
+read_within_hours: 48             # an answer nobody has read by then reminds the practitioner;
+                                  # as long again, their supervisor
 invites:
   expiry_days: 7
 demo_flow: scaling-checkin        # what an uninvited person may try (omit for nothing)
@@ -47,6 +51,8 @@ class Config:
     leads: list[int] = field(default_factory=list)
     repeat_minutes: float = 15.0
     lexicon: list[str] = field(default_factory=list)
+    review_within_hours: float = 24.0
+    read_within_hours: float = 48.0
     invite_expiry_days: float = 7.0
     demo_flow: str | None = None
     roles: dict[str, list[int]] = field(default_factory=dict)
@@ -92,16 +98,24 @@ class Config:
             return list(node)
 
         for key in data:
-            if key not in ("safeguarding", "invites", "demo_flow", "roles", "teams", "limits"):
-                err(data.key_pos_of(key), f"unknown key '{key}'; use safeguarding, invites, demo_flow, roles, teams or limits")
+            if key not in ("safeguarding", "invites", "demo_flow", "roles", "teams", "limits", "read_within_hours"):
+                err(data.key_pos_of(key), f"unknown key '{key}'; use safeguarding, invites, demo_flow, roles, teams,"
+                                          " limits or read_within_hours")
         sg = data.get("safeguarding")
         if sg is not None:
             if not isinstance(sg, YDict):
                 err(data.pos_of("safeguarding"), "'safeguarding' must be a mapping with leads, repeat_minutes, lexicon")
             else:
                 for key in sg:
-                    if key not in ("leads", "repeat_minutes", "lexicon"):
-                        err(sg.key_pos_of(key), f"unknown key '{key}' under safeguarding; use leads, repeat_minutes or lexicon")
+                    if key not in ("leads", "repeat_minutes", "lexicon", "review_within_hours"):
+                        err(sg.key_pos_of(key), f"unknown key '{key}' under safeguarding; use leads, repeat_minutes,"
+                                                " lexicon or review_within_hours")
+                if "review_within_hours" in sg:
+                    value = sg["review_within_hours"]
+                    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                        err(sg.pos_of("review_within_hours"), "'review_within_hours' must be a number of hours above 0")
+                    else:
+                        cfg.review_within_hours = float(value)
                 if "leads" in sg:
                     cfg.leads = ids(sg["leads"], "'leads'", sg.pos_of("leads"))
                 if "repeat_minutes" in sg:
@@ -117,6 +131,12 @@ class Config:
                     else:
                         base = Path(name).parent
                         cfg.lexicon = [str(base / x) for x in lex]
+        if "read_within_hours" in data:
+            value = data["read_within_hours"]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                err(data.pos_of("read_within_hours"), "'read_within_hours' must be a number of hours above 0, e.g. 48")
+            else:
+                cfg.read_within_hours = float(value)
         inv = data.get("invites")
         if isinstance(inv, YDict):
             value = inv.get("expiry_days", 7)

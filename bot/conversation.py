@@ -21,6 +21,7 @@ from bot.engine.flow import Flow, Option
 from bot.engine.library import FlowLibrary
 from bot.engine.runner import PRIVACY, FlowRunner, Input, Prompt, Result, Session
 from bot.messages import messages, msg
+from bot.reading import reason, split_tiers
 from bot.store import Conversation, Store, iso, now
 
 
@@ -200,19 +201,22 @@ class ConversationService:
             else:
                 conv = self.store.active_conversation(person_id)
             open_ = conv is not None and conv.status == "in_progress"
-            concerns = []
-            if self.safeguarding is not None and inp.text and inp.kind == "answer":
-                if not (open_ and self._picks_option(conv, inp.text)):
-                    concerns = self.safeguarding.detect(inp.text)
+            # Free text: typed words, not an option picked by its label, id or number.
+            free = bool(inp.text) and inp.kind == "answer" and not (open_ and self._picks_option(conv, inp.text))
+            concerns = self.safeguarding.detect(inp.text) if self.safeguarding is not None and free else []
+            # Only alert-tier concerns interrupt the person; review-tier ones are kept quietly.
+            concerns, quiet = split_tiers(concerns)
             if not open_ or (expect_step is not None and conv.state != expect_step):
                 if concerns:
                     reply = self._safeguard_outside(person_id, conv, concerns, inp.text, input_key)
+                elif quiet:
+                    reply = self._quiet_outside(person_id, conv, quiet, inp.text, input_key)
                 else:
                     reply = Reply(conv.id if conv else None, [], conv.status if conv else "none", accepted=False,
                                   closed=True)
             else:
                 with self._privacy(conv.person_id, conv.case_id, conv):
-                    reply = self._step(conv, inp, concerns, input_key, seen)
+                    reply = self._step(conv, inp, concerns, input_key, seen, quiet=quiet, free=free)
             if input_key:
                 self.store.mark_input(input_key, reply.conversation_id, reply.to_json())
         return reply
@@ -234,7 +238,7 @@ class ConversationService:
         return True
 
     def _step(self, conv: Conversation, inp: Input, concerns: list, input_key: str | None,
-              seen: tuple[int | None, str | None] | None = None) -> Reply:
+              seen: tuple[int | None, str | None] | None = None, *, quiet: list = (), free: bool = False) -> Reply:
         runner = self.runner_for(conv)
         session = Session.from_json(conv.session)
         said = inp.text if inp.text is not None else self._button_text(runner, session, inp)
@@ -245,8 +249,10 @@ class ConversationService:
         typed_for = seen[1] if stale and seen[0] == conv.id and seen[1] in runner.flow.by_id else session.state
         line_id = self.store.add_line(
             conv.id, "in", said if said is not None else "", kind="answer" if inp.kind == "answer" else "command",
-            step_id=typed_for, input_key=input_key, flagged=bool(concerns),
+            step_id=typed_for, input_key=input_key, flagged=bool(concerns or quiet),
+            tier="alert" if concerns else "review" if quiet else None,
         )
+        self._keep_for_reading(conv, session, inp, line_id, concerns, quiet, free)
         if session.hold:
             return self._held(conv, runner, session, inp, concerns, line_id)
         if stale:
@@ -273,13 +279,66 @@ class ConversationService:
             # anything else: the person has now seen the question, so this answers it
         if inp.kind == "continue":  # nothing was on hold: just show the question again
             inp = Input("repeat")
+        asked = runner.flow.by_id.get(session.state)
         result = runner.step(session, inp)
         if concerns:
+            if asked is not None and asked.expects_concerns and result.accepted and not self._urgent(concerns):
+                return self._safeguard_expected(conv, runner, result, concerns, inp.text, line_id)
             return self._safeguard(conv, runner, result, concerns, inp.text, line_id)
         self._commit_result(conv, result)
         return Reply(conv.id, result.prompts, result.status, accepted=result.accepted, closed=result.closed,
                      step_id=_waiting_step(result.session, runner.flow),
                      answered=result.records[0].shown if result.records else None)
+
+    def _keep_for_reading(self, conv: Conversation, session: Session, inp: Input, line_id: int, concerns: list,
+                          quiet: list, free: bool) -> None:
+        """A review-tier concern becomes a review item (the person is not interrupted); a
+        free-text answer in a case is unread until someone with access reads it. Words
+        typed only to carry on, stop, or confirm an earlier answer are not answers."""
+        if quiet and not concerns:
+            ids, matched = reason(quiet)
+            self.store.add_review_item(conversation_id=conv.id, person_id=conv.person_id, transcript_id=line_id,
+                                       concern=ids, matched=matched)
+        flagged = bool(concerns or quiet)
+        if not free or conv.case_id is None:
+            return
+        if not flagged and (session.hold or (session.pending is not None and self._pending_choice(inp))):
+            return
+        self.store.add_unread(line_id, conv.id, flagged)
+
+    @staticmethod
+    def _urgent(concerns: list) -> bool:
+        """Immediate danger always gets the full response (999 at once), even at a worries question."""
+        return any(c.concern == "immediate_danger" for c in concerns)
+
+    def _safeguard_expected(self, conv: Conversation, runner: FlowRunner, result: Result, concerns: list, words: str,
+                            line_id: int) -> Reply:
+        """At a worries question (``expects_concerns: true``) a disclosure is what was asked
+        for: the alert is raised as ever, but the person is thanked and told who will see
+        it, and the questions go on, instead of the full interruption."""
+        alert_id = self._alert(conv.id, conv.person_id, concerns, words, line_id)
+        result.prompts = [Prompt(msg("concerns.expected_thanks"), kind="message")] + list(result.prompts)
+        self._commit_result(conv, result)
+        return Reply(conv.id, result.prompts, result.status, accepted=result.accepted, closed=result.closed,
+                     alerts=[alert_id], step_id=_waiting_step(result.session, runner.flow),
+                     answered=result.records[0].shown if result.records else None)
+
+    def _quiet_outside(self, person_id: int, conv: Conversation | None, quiet: list, words: str,
+                       input_key: str | None) -> Reply:
+        """Review-tier words typed outside an open conversation: kept with the person's latest
+        conversation (so its case practitioner sees them) and queued, not answered."""
+        if conv is None:
+            conv = self.store.latest_conversation(person_id)
+        conv_id = conv.id if conv is not None else None
+        line_id = None
+        if conv_id is not None:
+            line_id = self.store.add_line(conv_id, "in", words, kind="answer", input_key=input_key, tier="review")
+            if conv.case_id is not None:
+                self.store.add_unread(line_id, conv_id, True)
+        ids, matched = reason(quiet)
+        self.store.add_review_item(conversation_id=conv_id, person_id=person_id, transcript_id=line_id, concern=ids,
+                                   matched=matched)
+        return Reply(conv_id, [], conv.status if conv else "none", accepted=False, closed=True)
 
     def _held(self, conv: Conversation, runner: FlowRunner, session: Session, inp: Input, concerns: list,
               line_id: int) -> Reply:
@@ -341,13 +400,22 @@ class ConversationService:
         return None  # anything else: the choice is offered again
 
     def current(self, person_id: int) -> Reply | None:
-        """The question an unfinished conversation is waiting on (for resuming)."""
+        """The question an unfinished conversation is waiting on (for resuming): after a
+        safeguarding response, the carry-on-or-stop choice instead (the question is shown
+        only once they carry on); with text waiting to be confirmed, that question."""
         conv = self.store.active_conversation(person_id)
         if conv is None:
             return None
         runner = self.runner_for(conv)
         session = Session.from_json(conv.session)
-        prompts = _for_respondent(conv, runner.current(session))
+        if session.hold:
+            prompts = [Prompt(msg("hold.reask"), kind="offer")]
+        elif session.pending and session.pending.get("step") == session.state:
+            question = runner.question(runner.flow.by_id[session.state], session).text
+            prompts = [Prompt(msg("answers.stale", text=session.pending["text"], question=question), kind="confirm",
+                              step_id=session.state)]
+        else:
+            prompts = _for_respondent(conv, runner.current(session))
         return Reply(conv.id, prompts, conv.status, step_id=_waiting_step(session, runner.flow))
 
     def cancel_active(self, person_id: int, input_key: str | None = None) -> Reply | None:
@@ -380,6 +448,8 @@ class ConversationService:
             self.store.mark_delivered(input_key)
 
     def _button_text(self, runner: FlowRunner, session: Session, inp: Input) -> str | None:
+        if inp.kind in ("apply", "discard"):  # the Yes / No buttons of "is this your answer?"
+            return msg("answers.stale_yes" if inp.kind == "apply" else "answers.stale_no")
         if inp.kind != "answer":
             return f"/{inp.kind}"
         step = runner.flow.by_id.get(session.state)
@@ -465,6 +535,8 @@ class ConversationService:
         line_id = None
         if conv_id is not None:
             line_id = self.store.add_line(conv_id, "in", words, kind="answer", input_key=input_key, flagged=True)
+            if conv.case_id is not None:
+                self.store.add_unread(line_id, conv_id, True)
         alert_id = self._alert(conv_id, person_id, concerns, words, line_id)
         audience = self.runner_for(conv).flow.audience if conv is not None else None
         # Not knowing who this is, show the help for a young person and for an adult.

@@ -261,6 +261,50 @@ def _m_alert_per_person(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m_quiet_review_unread_missed(db: sqlite_utils.Database) -> None:
+    # Issue 12: the quiet "review" safeguarding tier, nothing left unread, missed disclosures.
+    db.executescript(
+        """
+        ALTER TABLE transcript ADD COLUMN tier TEXT;          -- alert | review | NULL (not flagged)
+        CREATE TABLE review_items (                             -- quiet tier: queued, never interrupts
+            id INTEGER PRIMARY KEY,
+            conversation_id INTEGER REFERENCES conversations(id),
+            person_id INTEGER NOT NULL REFERENCES people(id),
+            transcript_id INTEGER REFERENCES transcript(id),
+            concern TEXT NOT NULL,                              -- concern ids, comma separated
+            matched TEXT,                                       -- the phrase that matched (the reason)
+            created_at TEXT NOT NULL,
+            reminded_at TEXT,                                   -- the practitioner was reminded
+            escalated_at TEXT,                                  -- then their supervisor was told
+            acknowledged_at TEXT,
+            acknowledged_by TEXT
+        );
+        CREATE INDEX idx_review_items_open ON review_items(acknowledged_at, created_at);
+        CREATE INDEX idx_review_items_conversation ON review_items(conversation_id);
+        CREATE TABLE unread (                                   -- free-text answers nobody has read yet
+            transcript_id INTEGER PRIMARY KEY REFERENCES transcript(id),
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id),
+            flagged INTEGER NOT NULL DEFAULT 0,                 -- counted even without consent
+            created_at TEXT NOT NULL,
+            read_at TEXT,
+            read_by TEXT,
+            reminded_at TEXT,
+            escalated_at TEXT
+        );
+        CREATE INDEX idx_unread_open ON unread(read_at, created_at);
+        CREATE INDEX idx_unread_conversation ON unread(conversation_id, read_at);
+        CREATE TABLE missed_disclosures (                       -- /missed: what the lexicon did not catch
+            id INTEGER PRIMARY KEY,
+            conversation_id INTEGER REFERENCES conversations(id),
+            step_id TEXT,
+            words TEXT NOT NULL,                                -- verbatim, as the practitioner gave them
+            reported_by TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        """
+    )
+
+
 def _m_comment_visibility(db: sqlite_utils.Database) -> None:
     # internal: staff only (every comment before this migration was written as one);
     # shared: the family sees it too.
@@ -268,7 +312,7 @@ def _m_comment_visibility(db: sqlite_utils.Database) -> None:
 
 
 MIGRATIONS = [_m1_core, _m2_cases_alerts_audit, _m3_delivery, _m4_access, _m5_undelivered, _m_alert_per_person,
-              _m_comment_visibility]
+              _m_quiet_review_unread_missed, _m_comment_visibility]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -486,17 +530,21 @@ class Store:
         return rows
 
     def add_line(self, conversation_id: int, direction: str, text: str, *, kind: str | None = None,
-                 step_id: str | None = None, input_key: str | None = None, flagged: bool = False) -> int:
+                 step_id: str | None = None, input_key: str | None = None, flagged: bool = False,
+                 tier: str | None = None) -> int:
+        """``tier``: the safeguarding tier of a flagged line (alert, or review: quiet)."""
+        if flagged and tier is None:
+            tier = "alert"
         cur = self.db.execute(
-            """INSERT INTO transcript (conversation_id, direction, kind, step_id, text, input_key, created_at, flagged)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-            (conversation_id, direction, kind, step_id, text, input_key, now(), 1 if flagged else 0),
+            """INSERT INTO transcript (conversation_id, direction, kind, step_id, text, input_key, created_at, flagged, tier)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (conversation_id, direction, kind, step_id, text, input_key, now(), 1 if flagged or tier else 0, tier),
         )
         return cur.lastrowid
 
     def transcript(self, conversation_id: int) -> list[dict]:
         return self._all(
-            "SELECT id, direction, kind, step_id, text, created_at, flagged FROM transcript WHERE conversation_id = ? ORDER BY id",
+            "SELECT id, direction, kind, step_id, text, created_at, flagged, tier FROM transcript WHERE conversation_id = ? ORDER BY id",
             (conversation_id,),
         )
 
@@ -848,3 +896,102 @@ class Store:
         if since:
             return self._all("SELECT * FROM audit WHERE created_at >= ? ORDER BY id", (since,))
         return self._all("SELECT * FROM audit ORDER BY id", ())
+
+    # -- quiet review tier, unread answers, missed disclosures (issue 12) ---------------
+    def add_review_item(self, *, conversation_id: int | None, person_id: int, transcript_id: int | None,
+                        concern: str, matched: str | None) -> int:
+        return self.db.execute(
+            """INSERT INTO review_items (conversation_id, person_id, transcript_id, concern, matched, created_at)
+               VALUES (?, ?, ?, ?, ?, ?)""",
+            (conversation_id, person_id, transcript_id, concern, matched, now())).lastrowid
+
+    _REVIEW_ITEM = """SELECT r.*, c.flow_id, c.case_id, k.ref AS case_ref, k.practitioner_id,
+                             p.key AS person_key, p.display_name, t.step_id
+                      FROM review_items r JOIN people p ON p.id = r.person_id
+                      LEFT JOIN conversations c ON c.id = r.conversation_id
+                      LEFT JOIN cases k ON k.id = c.case_id
+                      LEFT JOIN transcript t ON t.id = r.transcript_id"""
+
+    def review_item(self, item_id: int) -> dict | None:
+        return self._one(self._REVIEW_ITEM + " WHERE r.id = ?", (item_id,))
+
+    def review_items(self, *, practitioner_ids: list[int] | None = None, conversation_ids: list[int] | None = None,
+                     open_only: bool = True) -> list[dict]:
+        """Review items, oldest first; ``practitioner_ids`` None means every practitioner's
+        (and those outside any case); an empty list means none."""
+        where, params = [], []
+        if open_only:
+            where.append("r.acknowledged_at IS NULL")
+        if practitioner_ids is not None:
+            where.append(f"k.practitioner_id IN ({','.join('?' * len(practitioner_ids)) or 'NULL'})")
+            params += practitioner_ids
+        if conversation_ids is not None:
+            where.append(f"r.conversation_id IN ({','.join('?' * len(conversation_ids)) or 'NULL'})")
+            params += conversation_ids
+        sql = self._REVIEW_ITEM + (" WHERE " + " AND ".join(where) if where else "")
+        return self._all(sql + " ORDER BY r.created_at, r.id", params)
+
+    def review_items_due(self, *, remind_before: str, escalate_before: str) -> tuple[list[dict], list[dict]]:
+        """Open review items to remind the practitioner about (created before ``remind_before``,
+        not yet reminded), and those to tell the supervisor about (reminded before
+        ``escalate_before``, not yet escalated)."""
+        remind = self._all(self._REVIEW_ITEM + """ WHERE r.acknowledged_at IS NULL AND r.reminded_at IS NULL
+                           AND r.created_at <= ? ORDER BY r.id""", (remind_before,))
+        escalate = self._all(self._REVIEW_ITEM + """ WHERE r.acknowledged_at IS NULL AND r.reminded_at IS NOT NULL
+                             AND r.reminded_at <= ? AND r.escalated_at IS NULL ORDER BY r.id""", (escalate_before,))
+        return remind, escalate
+
+    def mark_review_items(self, ids: list[int], column: str, at: str) -> None:
+        if column not in ("reminded_at", "escalated_at"):
+            raise ValueError(column)
+        self.db.conn.executemany(f"UPDATE review_items SET {column} = ? WHERE id = ?", [(at, i) for i in ids])
+
+    def acknowledge_review_item(self, item_id: int, by: str) -> bool:
+        cur = self.db.execute(
+            "UPDATE review_items SET acknowledged_at = ?, acknowledged_by = ? WHERE id = ? AND acknowledged_at IS NULL",
+            (now(), by, item_id))
+        return cur.rowcount == 1
+
+    def add_unread(self, transcript_id: int, conversation_id: int, flagged: bool) -> None:
+        self.db.execute(
+            "INSERT OR IGNORE INTO unread (transcript_id, conversation_id, flagged, created_at) VALUES (?, ?, ?, ?)",
+            (transcript_id, conversation_id, 1 if flagged else 0, now()))
+
+    def mark_read(self, conversation_id: int, by: str) -> int:
+        """Everything unread in the conversation has now been read by ``by``."""
+        return self.db.execute("UPDATE unread SET read_at = ?, read_by = ? WHERE conversation_id = ? AND read_at IS NULL",
+                               (now(), by, conversation_id)).rowcount
+
+    def unread_answers(self, older_than: str | None = None) -> list[dict]:
+        """Unread free-text answers (oldest first), with their case, its practitioner and the flow."""
+        sql = """SELECT u.transcript_id, u.conversation_id, u.flagged, u.created_at, u.reminded_at, u.escalated_at,
+                        t.step_id, c.flow_id, c.flow_sha, c.person_id, k.ref AS case_ref, k.practitioner_id,
+                        pr.key AS practitioner_key, pr.display_name AS practitioner_name
+                 FROM unread u JOIN transcript t ON t.id = u.transcript_id
+                 JOIN conversations c ON c.id = u.conversation_id
+                 LEFT JOIN cases k ON k.id = c.case_id LEFT JOIN people pr ON pr.id = k.practitioner_id
+                 WHERE u.read_at IS NULL"""
+        params: list = []
+        if older_than is not None:
+            sql += " AND u.created_at <= ?"
+            params.append(older_than)
+        return self._all(sql + " ORDER BY u.created_at, u.transcript_id", params)
+
+    def mark_unread(self, transcript_ids: list[int], column: str, at: str) -> None:
+        if column not in ("reminded_at", "escalated_at"):
+            raise ValueError(column)
+        self.db.conn.executemany(f"UPDATE unread SET {column} = ? WHERE transcript_id = ?", [(at, i) for i in transcript_ids])
+
+    def supervisor_keys(self, practitioner_id: int) -> list[str]:
+        return [r[0] for r in self.db.execute(
+            "SELECT p.key FROM teams t JOIN people p ON p.id = t.supervisor_id WHERE t.practitioner_id = ? ORDER BY p.id",
+            (practitioner_id,)).fetchall()]
+
+    def add_missed(self, *, conversation_id: int | None, step_id: str | None, words: str, reported_by: str) -> int:
+        return self.db.execute(
+            "INSERT INTO missed_disclosures (conversation_id, step_id, words, reported_by, created_at) VALUES (?, ?, ?, ?, ?)",
+            (conversation_id, step_id, words, reported_by, now())).lastrowid
+
+    def missed_disclosures(self) -> list[dict]:
+        return self._all("""SELECT m.*, c.flow_id FROM missed_disclosures m
+                            LEFT JOIN conversations c ON c.id = m.conversation_id ORDER BY m.id""")

@@ -18,6 +18,7 @@ from bot.safeguarding import SafeguardingConfig
 from tests.conftest import flow_from
 
 DISCLOSURE = "Dad hits me when he has been drinking"
+WORRY = "Mum's health"
 
 
 @pytest.fixture(scope="module")
@@ -47,15 +48,17 @@ def begin(service, flow_id, key="tg:1"):
 
 def test_im_not_sure_after_a_disclosure_is_kept_screened_again_and_answers_nothing(sg):
     me, conv = begin(sg, "three-columns")
+    # past the worries question, where a disclosure is thanked rather than held (issue 12)
+    sg.handle(me, Input.from_text(WORRY))
     reply = sg.handle(me, Input.from_text(DISCLOSURE))
     assert [p.kind for p in reply.prompts] == ["safeguarding", "offer"] and len(reply.alerts) == 1
-    assert answers(sg, conv) == {"worried_about": DISCLOSURE}  # the question they saw keeps their words
+    assert answers(sg, conv) == {"worried_about": WORRY, "working_well": DISCLOSURE}  # the question they saw keeps their words
 
     reply = sg.handle(me, Input.from_text("I'm not sure"))
     assert [(p.kind, p.text) for p in reply.prompts] == [("offer", msg("hold.reask"))]
     assert not reply.accepted and reply.alerts == []
-    assert answers(sg, conv) == {"worried_about": DISCLOSURE}
-    assert sg.store.conversation(conv).state == "working_well"
+    assert answers(sg, conv) == {"worried_about": WORRY, "working_well": DISCLOSURE}
+    assert sg.store.conversation(conv).state == "needs_to_happen"
     assert said(sg, conv)[-1] == "I'm not sure"  # verbatim in the transcript
 
     # screened again: a second disclosure while on hold is added to the person's open alert
@@ -68,12 +71,12 @@ def test_im_not_sure_after_a_disclosure_is_kept_screened_again_and_answers_nothi
     [alert] = sg.store.alerts()
     assert alert["words"].startswith(DISCLOSURE) and alert["words"].endswith("] I'm not sure, he hit my sister too")
     assert alert["update_count"] == 1
-    assert answers(sg, conv) == {"worried_about": DISCLOSURE}
+    assert answers(sg, conv) == {"worried_about": WORRY, "working_well": DISCLOSURE}
 
     reply = sg.handle(me, Input.from_text("carry on"))
-    assert [(p.kind, p.step_id) for p in reply.prompts] == [("question", "working_well")]
+    assert [(p.kind, p.step_id) for p in reply.prompts] == [("question", "needs_to_happen")]
     sg.handle(me, Input.from_text("Gran picks them up"))
-    assert answers(sg, conv) == {"worried_about": DISCLOSURE, "working_well": "Gran picks them up"}
+    assert answers(sg, conv) == {"worried_about": WORRY, "working_well": DISCLOSURE, "needs_to_happen": "Gran picks them up"}
 
 
 @pytest.mark.parametrize("choice, status", [
@@ -135,6 +138,7 @@ def test_typing_an_options_label_id_or_number_raises_no_alert(sg, typed):
 
 def test_the_same_words_at_a_text_question_still_alert(sg):
     me, conv = begin(sg, "three-columns")
+    sg.handle(me, Input.from_text(WORRY))  # "What's working well?" does not expect concerns
     reply = sg.handle(me, Input.from_text("Why did you push him?"))
     assert len(reply.alerts) == 1 and reply.prompts[0].kind == "safeguarding"
 
@@ -246,3 +250,16 @@ def test_the_console_says_what_to_type_to_carry_on_or_stop(sg):
     assert text.count(hint) == 2
     assert text.index(msg("hold.reask")) < text.rindex(hint)
     assert "where are things now?" in text.rsplit(hint, 1)[1]
+
+
+def test_resuming_while_on_hold_offers_the_choice_not_the_unseen_question(sg):
+    me, conv = begin(sg, "three-columns")
+    sg.handle(me, Input.from_text(DISCLOSURE))
+    assert [(p.kind, p.text) for p in sg.current(me).prompts] == [("offer", msg("hold.reask"))]
+    sg.handle(me, Input.from_text("carry on"))
+    assert [p.step_id for p in sg.current(me).prompts] == ["working_well"]
+    sg.handle(me, Input.from_text("Missed school"), seen=(conv, "worried_about"))
+    [confirm] = sg.current(me).prompts
+    assert confirm.kind == "confirm" and confirm.text.startswith("You sent “Missed school”")
+    assert sg.handle(me, Input("apply")).accepted
+    assert answers(sg, conv) == {"worried_about": DISCLOSURE, "working_well": "Missed school"}

@@ -99,7 +99,7 @@ def test_a_child_answering_a_family_flow_sees_no_counter(library, safeguarding):
     store = service.store
 
     def as_child(conv):  # the respondent column arrives with issue 10 item 1
-        return None if conv is None else types.SimpleNamespace(**dataclasses.asdict(conv), respondent="child")
+        return None if conv is None else types.SimpleNamespace(**{**dataclasses.asdict(conv), "respondent": "child"})
 
     conversation, active = store.conversation, store.active_conversation
     store.conversation = lambda cid: as_child(conversation(cid))

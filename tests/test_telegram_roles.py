@@ -131,8 +131,9 @@ COMMANDS = ["/cases", "/case FGC-A", "/case NO-SUCH", "/transcript {A}", "/trans
 ALLOWED = {  # which of COMMANDS each role may use
     ADMIN: {"/cases", "/case FGC-A", "/transcript {A}", "/comment {A} nice", "/review"},
     SUP: {"/cases", "/case FGC-A", "/transcript {A}", "/comment {A} nice", "/review"},
-    P1: {"/cases", "/case FGC-A", "/transcript {A}"},
-    P2: {"/cases"},  # P2 has a case of their own, but not FGC-A
+    # /review: a practitioner's queue of review-tier items in their own cases (issue 12)
+    P1: {"/cases", "/case FGC-A", "/transcript {A}", "/review"},
+    P2: {"/cases", "/review"},  # P2 has a case of their own, but not FGC-A
     FAM_A: {"/transcript {A}"},
     FAM_B: set(),
     STRANGER: set(),

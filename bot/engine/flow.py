@@ -64,6 +64,7 @@ class Step:
     checks: list[Check] = field(default_factory=list)
     next: list[Branch] = field(default_factory=list)
     help: str | None = None
+    expects_concerns: bool = False  # a worries question: an alert thanks the person instead of interrupting
     number: int = 0  # position among the flow's questions, 1-based; 0 for say steps
 
     @property

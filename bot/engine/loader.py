@@ -31,7 +31,9 @@ FLOW_KEYS = {"id", "version", "title", "audience", "description", "intro", "stop
 COMMON_STEP_KEYS = {"id", "type", "ask", "optional", "next", "help", "errors", "validate"}
 TYPE_KEYS = {
     "say": {"id", "type", "say", "next"},
-    "text": COMMON_STEP_KEYS | {"min_length", "max_length", "pattern"},
+    # expects_concerns: a worries question, where a safeguarding alert thanks the person
+    # instead of interrupting them (issue 12): free-text questions only.
+    "text": COMMON_STEP_KEYS | {"min_length", "max_length", "pattern", "expects_concerns"},
     "number": COMMON_STEP_KEYS | {"min", "max"},
     "scale": COMMON_STEP_KEYS | {"min", "max", "min_label", "max_label"},
     "choice": COMMON_STEP_KEYS | {"options"},
@@ -244,6 +246,7 @@ def _step(ctx: _Ctx, raw: Any, pos: Pos, refs: dict) -> Step | None:
     render = _template(ctx, raw.pos_of(text_key), text, f"the '{text_key}' text", step_refs, False) if text else None
     step = Step(id=sid or f"?{pos.line}", type=stype, text=text, render=render or (lambda c: text), pos=raw.pos)
     step.optional = _want_bool(ctx, raw, "optional")
+    step.expects_concerns = _want_bool(ctx, raw, "expects_concerns")
     if "help" in raw:
         step.help = _want_str(ctx, raw, "help", False, "step")
     if stype in ("choice", "multi"):

@@ -51,8 +51,15 @@ def transcript_data(store: Store, conversation_id: int, internal_comments: bool 
         "case": (store.case_by_id(conv.case_id) or {}).get("ref") if conv.case_id else None,
         "transcript": [
             {"time": t["created_at"], "from": "bot" if t["direction"] == "out" else "person", "kind": t["kind"],
-             "step_id": t["step_id"], "text": t["text"], "flagged": bool(t.get("flagged"))}
+             "step_id": t["step_id"], "text": t["text"], "flagged": bool(t.get("flagged")),
+             "tier": t.get("tier") or ("alert" if t.get("flagged") else None)}
             for t in store.transcript(conversation_id)
+        ],
+        # Review-tier safeguarding items not yet looked at: first in every export (issue 12).
+        "worth_a_look": [
+            {"id": r["id"], "time": r["created_at"], "step_id": r["step_id"], "concern": r["concern"],
+             "matched": r["matched"]}
+            for r in store.review_items(conversation_ids=[conversation_id])
         ],
     }
 
@@ -129,7 +136,7 @@ def render(items: list[dict], fmt: str) -> str:
             for t in d["transcript"]:
                 w.writerow([d["conversation_id"], csv_cell(d["flow"]["id"]), d["flow"]["version"], csv_cell(_who(d)),
                             csv_cell(t["time"]), t["from"], csv_cell(t["kind"]), csv_cell(t["step_id"]), csv_cell(t["text"]),
-                            "yes" if t["flagged"] else ""])
+                            ("review" if t.get("tier") == "review" else "yes") if t["flagged"] else ""])
         return buf.getvalue()
     if fmt == "html":
         return _html(items)
@@ -163,9 +170,14 @@ def _markdown(d: dict) -> str:
         f"- Started: {_when(d['started_at'])}",
         f"- Status: {e(d['status'])}" + (f", finished {_when(d['finished_at'])}" if d["finished_at"] else ""),
         "",
-        "## Answers",
-        "",
     ]
+    if d.get("worth_a_look"):
+        out += ["## Worth a look (safeguarding review, not yet looked at)", ""]
+        for r in d["worth_a_look"]:
+            out.append(f"- R{r['id']} ({_when(r['time'])})" + (f" at **{md_ident(r['step_id'])}**" if r["step_id"] else "")
+                       + f": {e(r['concern'])}" + (f" — matched “{e(r['matched'])}”" if r.get("matched") else ""))
+        out.append("")
+    out += ["## Answers", ""]
     if not d["answers"]:
         out.append("(no answers yet)")
     for a in d["answers"]:
@@ -187,7 +199,8 @@ def _markdown(d: dict) -> str:
             out.append("")
     out += ["", "## Transcript", ""]
     for t in d["transcript"]:
-        flag = " ⚠ **safeguarding flag**" if t["flagged"] else ""
+        flag = (" ⚑ **worth a look** (safeguarding review)" if t.get("tier") == "review"
+                else " ⚠ **safeguarding flag**" if t["flagged"] else "")
         out.append(f"**{e(t['from'])}** · {_when(t['time'])}{flag}")
         out += md_quote(t["text"])
         out.append("")
@@ -219,7 +232,15 @@ def _html(items: list[dict]) -> str:
                      ("Started", _when(d["started_at"])),
                      ("Status", d["status"]), ("Finished", _when(d["finished_at"]))):
             parts.append(f"<dt>{e(k)}</dt><dd>{e(str(v))}</dd>")
-        parts.append("</dl><h2>Answers</h2><dl>")
+        parts.append("</dl>")
+        if d.get("worth_a_look"):
+            parts.append("<h2>Worth a look (safeguarding review, not yet looked at)</h2><ul>")
+            for r in d["worth_a_look"]:
+                at = f" at {e(r['step_id'])}" if r["step_id"] else ""
+                matched = f" — matched “{e(r['matched'])}”" if r.get("matched") else ""
+                parts.append(f"<li>R{r['id']} ({e(_when(r['time']))}){at}: {e(r['concern'])}{matched}</li>")
+            parts.append("</ul>")
+        parts.append("<h2>Answers</h2><dl>")
         for a in d["answers"]:
             parts.append(f"<dt>{e(a['step_id'])}</dt><dd>{e(a['shown'] or '')}</dd>")
         parts.append("</dl>")
@@ -235,7 +256,8 @@ def _html(items: list[dict]) -> str:
         for t in d["transcript"]:
             cls = "bot" if t["from"] == "bot" else "person"
             flag = " flag" if t["flagged"] else ""
-            note = " · safeguarding flag" if t["flagged"] else ""
+            note = (" · worth a look (safeguarding review)" if t.get("tier") == "review"
+                    else " · safeguarding flag" if t["flagged"] else "")
             parts.append(f"<div class='line {cls}{flag}'><div class='meta'>{e(t['from'])} · {e(_when(t['time']))}{note}</div>{e(t['text'])}</div>")
     parts.append("</body></html>\n")
     return "".join(parts)

@@ -61,7 +61,7 @@ class Harness:
 
 @contextlib.asynccontextmanager
 async def running_bot(service: ConversationService, *, fake: FakeBotAPI | None = None, max_rate: float = 1000.0,
-                      escalation=None, alert_poll_seconds: float = 0.1, access=None, limits=None):
+                      escalation=None, alert_poll_seconds: float = 0.1, access=None, limits=None, reading=None):
     """The real Application, long-polling the fake server, inside the caller's event loop.
 
     Simulated users type at machine speed, so the per-person rate limits are off unless
@@ -72,7 +72,7 @@ async def running_bot(service: ConversationService, *, fake: FakeBotAPI | None =
         fake = await FakeBotAPI().start()
     app, frontend = build_application(service, TOKEN, api_url=fake.base_url, max_rate=max_rate, read_timeout=5,
                                       escalation=escalation, alert_poll_seconds=alert_poll_seconds, access=access,
-                                      limits=limits or RateLimits.unlimited())
+                                      limits=limits or RateLimits.unlimited(), reading=reading)
     try:
         async with app:
             await frontend.post_init(app)  # `serve` does this through its polling runner

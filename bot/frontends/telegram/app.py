@@ -94,8 +94,9 @@ class PerChatOrder(BaseUpdateProcessor):
 class TelegramFrontend:
     def __init__(self, service: ConversationService, *, send_attempts: int = 4, escalation=None,
                  alert_poll_seconds: float = 30.0, access=None, limits: RateLimits | None = None,
-                 housekeeping_seconds: float = 30.0):
+                 housekeeping_seconds: float = 30.0, reading=None):
         self.service = service
+        self.reading = reading  # bot.reading.Reading: reminders of unread answers and review items
         self.limiter = Limiter(limits or RateLimits())
         self.housekeeping_seconds = housekeeping_seconds
         self._housekeeping_task: asyncio.Task | None = None
@@ -270,7 +271,7 @@ class TelegramFrontend:
         await self.refresh_members()
         self._housekeeping_task = asyncio.create_task(self._housekeeping())
         await self.resend_undelivered(app.bot)
-        if self.escalation is not None:
+        if self.escalation is not None or self.reading is not None:
             self._alert_task = asyncio.create_task(self._alert_loop(app.bot))
 
     async def post_stop(self, app: Application) -> None:
@@ -316,6 +317,12 @@ class TelegramFrontend:
                 raise
             except Exception:  # keep the loop alive whatever one pass met
                 log.exception("alert dispatch failed")
+            try:
+                await self.dispatch_reminders(bot)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reminder dispatch failed")
             await asyncio.sleep(self.alert_poll_seconds)
 
     async def dispatch_alerts(self, bot) -> int:
@@ -343,9 +350,34 @@ class TelegramFrontend:
                                                                   "recipients": reached})
         return sent
 
+    async def dispatch_reminders(self, bot) -> int:
+        """Remind practitioners (then supervisors) of unread answers and review-tier items."""
+        if self.reading is None:
+            return 0
+        sent = 0
+        async with self._alert_lock:
+            for reminder in await self.db(self.reading.due):
+                if not reminder.recipient.startswith("tg:"):
+                    continue
+                try:
+                    await self.send_text(bot, int(reminder.recipient[3:]), reminder.text)
+                except TelegramError as exc:
+                    log.error("reminder not delivered", extra={"kind": reminder.kind, "error": str(exc)})
+                    continue
+                await self.db(self.reading.sent, reminder)
+                sent += 1
+                log.info("reminder sent", extra={"kind": reminder.kind, "stage": reminder.stage,
+                                                 "items": len(reminder.ids)})
+        return sent
+
     async def on_ack(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         chat_id = update.effective_chat.id
         await self.person(update)
+        arg = context.args[0] if context.args else ""
+        if arg[:1] in ("R", "r") and arg[1:].isdigit() and self.staff is not None:  # a review-tier item: /ack R12
+            result = await self.db(self.staff.reading.acknowledge, int(arg[1:]), f"tg:{update.effective_user.id}")
+            await self.send_text(context.bot, chat_id, msg(f"reading.ack_{result}", id=int(arg[1:])))
+            return
         if self.escalation is None or not context.args or not context.args[0].lstrip("#").isdigit():
             await self.send_text(context.bot, chat_id, msg("telegram.ack_usage"))
             return
@@ -716,9 +748,9 @@ class TelegramFrontend:
 def build_application(service: ConversationService, token: str, *, api_url: str | None = None,
                       max_rate: float = 30.0, concurrency: int = 256, connect_timeout: float = 10.0,
                       read_timeout: float = 15.0, escalation=None, alert_poll_seconds: float = 30.0,
-                      access=None, limits: RateLimits | None = None) -> tuple[Application, TelegramFrontend]:
+                      access=None, limits: RateLimits | None = None, reading=None) -> tuple[Application, TelegramFrontend]:
     frontend = TelegramFrontend(service, escalation=escalation, alert_poll_seconds=alert_poll_seconds, access=access,
-                                limits=limits)
+                                limits=limits, reading=reading)
     builder = (
         ApplicationBuilder()
         .token(token)
@@ -743,9 +775,9 @@ def build_application(service: ConversationService, token: str, *, api_url: str 
 
 def serve(service: ConversationService, token: str, *, api_url: str | None = None, webhook_url: str | None = None,
           listen: str = "127.0.0.1", port: int = 8443, secret_token: str | None = None, poll_timeout: int = 30,
-          escalation=None, alert_poll_seconds: float = 30.0, access=None, limits: RateLimits | None = None) -> None:
+          escalation=None, alert_poll_seconds: float = 30.0, access=None, limits: RateLimits | None = None, reading=None) -> None:
     app, frontend = build_application(service, token, api_url=api_url, escalation=escalation, limits=limits,
-                                      alert_poll_seconds=alert_poll_seconds, access=access)
+                                      alert_poll_seconds=alert_poll_seconds, access=access, reading=reading)
     log.info("serving", extra={"mode": "webhook" if webhook_url else "polling", "api": api_url or "telegram"})
     try:
         if webhook_url:

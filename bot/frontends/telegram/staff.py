@@ -13,7 +13,8 @@ from telegram.ext import Application, CommandHandler, ContextTypes, filters
 
 from bot.access import Access, Refused
 from bot.messages import msg
-from bot.review.export import md_escape, md_quote, render
+from bot.reading import Reading
+from bot.review.export import md_escape, md_ident, md_quote, render
 
 log = logging.getLogger("bot.telegram.staff")
 
@@ -31,13 +32,15 @@ class StaffCommands:
     def __init__(self, frontend, access: Access):
         self.fe = frontend
         self.access = access
+        self.reading = getattr(frontend, "reading", None) or Reading(frontend.service.store, access,
+                                                                     leads=access.config.leads)
 
     def install(self, app: Application) -> None:
         once = self.fe._once
         for name, fn in (("invite", self.on_invite), ("cases", self.on_cases), ("case", self.on_case),
                          ("transcript", self.on_transcript), ("comment", self.on_comment),
                          ("review", self.on_review), ("mydata", self.on_mydata), ("revoke", self.on_revoke),
-                         ("reassign", self.on_reassign)):
+                         ("reassign", self.on_reassign), ("missed", self.on_missed)):
             app.add_handler(CommandHandler(name, once(fn), filters=filters.ChatType.PRIVATE))
 
     async def _say(self, context, update: Update, text: str, markup=None) -> None:
@@ -171,6 +174,9 @@ class StaffCommands:
         if rows is None:
             return
         lines = [msg("staff.case_title", ref=context.args[0])]
+        flags = [f for c in rows for f in c.get("review_items", ())]
+        if flags:
+            lines += self._worth_a_look(flags) + [""]
         for c in rows:
             scores = ", ".join(f"{k} {v}" for k, v in c["scores"].items()) or "—"
             if not c["shared"]:
@@ -227,18 +233,65 @@ class StaffCommands:
                                     msg("staff.comment_notice_shared" if shared else "staff.comment_notice",
                                         who=who, id=conv, text="\n".join(md_quote(text))))
 
+    def _reason(self, item: dict) -> str:
+        labels = getattr(self.fe.service.safeguarding, "concerns", None) or {}
+        what = ", ".join(labels.get(c, c) for c in item["concern"].split(",") if c)
+        return f"{md_escape(what)}: “{md_escape(item['matched'])}”" if item.get("matched") else md_escape(what)
+
+    def _worth_a_look(self, items: list[dict]) -> list[str]:
+        lines = [msg("reading.worth_a_look_title")]
+        for f in items:
+            when = f["created_at"][:16].replace("T", " ")
+            if f["conversation_id"] is None:
+                lines.append(msg("reading.worth_a_look_line_no_conversation", id=f["id"], reason=self._reason(f),
+                                 when=when, who=md_escape(f["display_name"] or f["person_key"])))
+            else:
+                step = f"#{md_ident(f['step_id'])}" if f.get("step_id") else ""
+                lines.append(msg("reading.worth_a_look_line", id=f["id"], conversation=f["conversation_id"], step=step,
+                                 reason=self._reason(f), when=when))
+        return lines
+
     async def on_review(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Review-tier items first (practitioners, supervisors, leads), then, for supervisors,
+        the transcripts waiting for their review."""
         await self.fe.person(update)
-        rows = await self._ask(context, update, self.access.review_queue)
+        key = _key(update)
+        try:
+            flags = await self.fe.db(self.access.worth_a_look, key)
+        except Refused:
+            flags = None
+        supervisor = await self.fe.db(self.access.has, key, "supervisor")
+        if flags is None and not supervisor:
+            await self._refused(context, update)
+            return
+        head = self._worth_a_look(flags) + [""] if flags else []
+        rows = await self._ask(context, update, self.access.review_queue) if supervisor else []
         if rows is None:
             return
         if not rows:
-            await self._say(context, update, msg("staff.review_empty"))
+            await self._say(context, update, "\n".join(head + [msg("staff.review_empty")]))
             return
-        lines = [msg("staff.review_title")]
+        lines = head + [msg("staff.review_title")]
         lines += [msg("staff.review_line", id=r["id"], flow=r["flow_id"], ref=r["case_ref"] or "rehearsal",
                       when=r["updated_at"][:16].replace("T", " ")) for r in rows]
         await self._say(context, update, "\n".join(lines))
+
+    async def on_missed(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/missed ID#step words: a disclosure the detector missed, recorded verbatim."""
+        await self.fe.person(update)
+        text = update.effective_message.text or ""
+        parts = text.split(None, 2)  # "/missed", "ID#step", the words exactly as typed
+        target = parts[1] if len(parts) > 1 else ""
+        conv, _, step = target.partition("#")
+        if len(parts) < 3 or not conv.isdigit() or not parts[2].strip():
+            await self._say(context, update, msg("reading.missed_usage"))
+            return
+        try:
+            missed_id = await self.fe.db(self.reading.record_missed, _key(update), int(conv), step or None, parts[2])
+        except Refused:
+            await self._refused(context, update)
+            return
+        await self._say(context, update, msg("reading.missed_saved", id=missed_id, conversation=conv))
 
     # -- a family's own data --------------------------------------------------------------
     async def on_mydata(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -1,0 +1,217 @@
+"""Nothing unread: the quiet safeguarding tier, unread answers, and missed disclosures.
+
+A word list will never be perfect, so no answer depends on it alone to reach a person
+(issue 12):
+
+- **Tiers.** The detector gives each concern a ``tier``: ``alert`` (grave or precise: the
+  person gets help at once and the lead and practitioner are alerted, see
+  :mod:`bot.escalation`) or ``review`` (broad signals: the person is *not* interrupted; the
+  line is marked in the transcript and a review item goes to the top of the case
+  practitioner's queue with the reason). A concern without ``.tier`` counts as ``alert``.
+- **Unread answers.** Every free-text answer in a case is unread until someone with access
+  opens its transcript or the case view (the person who wrote it does not count). Answers
+  that nobody but the person may read until they consent (``without_consent: nobody``) are
+  not counted until consent is given, except flagged ones.
+- **Reminders.** An unread answer older than ``read_within_hours`` (default 48), or an
+  unacknowledged review item older than ``review_within_hours`` (default 24), reminds the
+  practitioner; the same time later, still untouched, it is sent to their supervisor (the
+  safeguarding leads when nobody supervises them, or there is no case).
+- **Missed disclosures.** ``/missed ID#step words`` records what the detector missed, for
+  whoever maintains the lexicon, and the audit log keeps it.
+
+The clock is injectable (``clock=``, or ``now=`` on each call), so tests move time instead
+of waiting. The schedule lives in the store, so a restart changes nothing. Frontends call
+:meth:`Reading.due` and send what it returns, then :meth:`Reading.sent`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Callable, Iterable
+
+from bot.messages import msg
+from bot.store import Store, iso
+
+TIERS = ("alert", "review")
+
+
+def tier_of(concern) -> str:
+    """``alert`` or ``review``; anything else (or no ``.tier`` at all) is ``alert``."""
+    tier = getattr(concern, "tier", "alert")
+    return tier if tier in TIERS else "alert"
+
+
+def split_tiers(concerns: Iterable) -> tuple[list, list]:
+    """(alert-tier concerns, review-tier concerns)."""
+    alert, review = [], []
+    for c in concerns:
+        (alert if tier_of(c) == "alert" else review).append(c)
+    return alert, review
+
+
+def reason(concerns: list) -> tuple[str, str]:
+    """(concern ids, the phrases that matched) for a review item."""
+    ids = ",".join(dict.fromkeys(c.concern for c in concerns))
+    matched = "; ".join(dict.fromkeys(str(getattr(c, "matched", "") or "") for c in concerns if getattr(c, "matched", "")))
+    return ids, matched
+
+
+@dataclass
+class Reminder:
+    recipient: str  # a person key, e.g. 'tg:12345'
+    text: str
+    kind: str  # 'unread' | 'review'
+    stage: str  # 'practitioner' | 'supervisor'
+    ids: list[int] = field(default_factory=list)  # transcript ids (unread) or review item ids
+
+
+class Reading:
+    def __init__(self, store: Store, access=None, *, leads: Iterable[int | str] = (), read_within_hours: float = 48.0,
+                 review_within_hours: float = 24.0, clock: Callable[[], datetime] | None = None):
+        self.store = store
+        self.access = access  # for consent (None: every answer counts)
+        self.leads = [k if isinstance(k, str) else f"tg:{k}" for k in leads]
+        self.read_within = timedelta(hours=read_within_hours)
+        self.review_within = timedelta(hours=review_within_hours)
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+
+    # -- unread answers -----------------------------------------------------------------
+    def _counted(self, rows: list[dict]) -> list[dict]:
+        """Drop answers nobody may read until the person consents (flagged ones stay)."""
+        if self.access is None:
+            return rows
+        consent: dict[int, bool] = {}
+        out = []
+        for r in rows:
+            cid = r["conversation_id"]
+            if cid not in consent:
+                given, fallback = self.access.consented(cid)
+                consent[cid] = given or fallback != "nobody"
+            if consent[cid] or r["flagged"]:
+                out.append(r)
+        return out
+
+    def unread(self, older_than_hours: float | None = None, now: datetime | None = None) -> list[dict]:
+        """Unread free-text answers, oldest first (``older_than_hours``: only those older)."""
+        before = None
+        if older_than_hours is not None:
+            before = iso((now or self.clock()) - timedelta(hours=older_than_hours))
+        return self._counted(self.store.unread_answers(before))
+
+    # -- review items ---------------------------------------------------------------------
+    def acknowledge(self, item_id: int, by_key: str) -> str:
+        """'ok', 'already' or 'unknown' (also for someone who may not see it: nothing revealed)."""
+        with self.store.transaction():
+            item = self.store.review_item(item_id)
+            if item is None or not self._may_handle(item, by_key):
+                self.store.audit(by_key, "review_item.ack.refused", f"review:{item_id}")
+                return "unknown"
+            if item["acknowledged_at"]:
+                return "already"
+            self.store.acknowledge_review_item(item_id, by_key)
+            self.store.audit(by_key, "review_item.ack", f"review:{item_id}")
+            return "ok"
+
+    def _may_handle(self, item: dict, key: str) -> bool:
+        if key in self.leads:
+            return True
+        row = self.store.person_by_key(key)
+        if row is None:
+            return False
+        roles = self.store.roles_of(row["id"])
+        if "admin" in roles:
+            return True
+        holder = item.get("practitioner_id")
+        if holder is None:
+            return False
+        return holder == row["id"] or ("supervisor" in roles and self.store.supervises(row["id"], holder))
+
+    # -- reminders ------------------------------------------------------------------------
+    def _escalation_targets(self, practitioner_id: int | None) -> list[str]:
+        sups = self.store.supervisor_keys(practitioner_id) if practitioner_id is not None else []
+        return sups or list(self.leads)
+
+    def due(self, now: datetime | None = None) -> list[Reminder]:
+        """Reminders due now, one per recipient and kind: practitioners first, then supervisors."""
+        now = now or self.clock()
+        grouped: dict[tuple[str, str, str], list[dict]] = {}
+
+        def add(key: str, kind: str, stage: str, row: dict) -> None:
+            grouped.setdefault((key, kind, stage), []).append(row)
+
+        read_before = iso(now - self.read_within)
+        for r in self._counted(self.store.unread_answers()):
+            if r["reminded_at"] is None and r["created_at"] <= read_before and r["practitioner_key"]:
+                add(r["practitioner_key"], "unread", "practitioner", r)
+            elif r["reminded_at"] is not None and r["escalated_at"] is None and r["reminded_at"] <= read_before:
+                for key in self._escalation_targets(r["practitioner_id"]):
+                    add(key, "unread", "supervisor", r)
+        review_before = iso(now - self.review_within)
+        remind, escalate = self.store.review_items_due(remind_before=review_before, escalate_before=review_before)
+        for item in remind:
+            holder = self.store.get_person(item["practitioner_id"]) if item["practitioner_id"] else None
+            for key in ([holder["key"]] if holder else self.leads):
+                add(key, "review", "practitioner", item)
+        for item in escalate:
+            for key in self._escalation_targets(item["practitioner_id"]):
+                add(key, "review", "supervisor", item)
+
+        out = []
+        for (key, kind, stage), rows in sorted(grouped.items(), key=lambda kv: (kv[0][2] != "practitioner", kv[0])):
+            out.append(Reminder(key, self._text(kind, stage, rows), kind, stage,
+                                [r["transcript_id"] if kind == "unread" else r["id"] for r in rows]))
+        return out
+
+    def _text(self, kind: str, stage: str, rows: list[dict]) -> str:
+        hours = (self.read_within if kind == "unread" else self.review_within).total_seconds() / 3600
+        where = ", ".join(sorted({f"#{r['conversation_id']}" + (f" ({r['case_ref']})" if r.get("case_ref") else "")
+                                  for r in rows if r.get("conversation_id")})) or msg("reading.no_case")
+        names = set()
+        for r in rows:
+            if r.get("practitioner_id"):
+                person = self.store.get_person(r["practitioner_id"]) or {}
+                names.add(person.get("display_name") or person.get("key") or "")
+        names = ", ".join(sorted(n for n in names if n))
+        ids = ", ".join(f"R{r['id']}" for r in rows) if kind == "review" else ""
+        return msg(f"reading.{kind}_{stage}", n=len(rows), hours=f"{hours:g}", where=where, ids=ids,
+                   practitioner=names or msg("reading.no_practitioner"))
+
+    def sent(self, reminder: Reminder, now: datetime | None = None) -> None:
+        """The reminder went out: the practitioner stage starts the supervisor's clock."""
+        at = iso(now or self.clock())
+        column = "reminded_at" if reminder.stage == "practitioner" else "escalated_at"
+        with self.store.transaction():
+            if reminder.kind == "unread":
+                self.store.mark_unread(reminder.ids, column, at)
+            else:
+                self.store.mark_review_items(reminder.ids, column, at)
+            self.store.audit("bot", f"reminder.{reminder.kind}.{reminder.stage}", reminder.recipient,
+                             f"{len(reminder.ids)} item(s)")
+
+    # -- missed disclosures -------------------------------------------------------------
+    def record_missed(self, by_key: str, conversation_id: int, step_id: str | None, words: str) -> int:
+        """A practitioner or lead records a disclosure the detector missed (verbatim).
+        Refused (:class:`bot.access.Refused`) for anyone else, or a conversation they may not read."""
+        from bot.access import Refused
+
+        words = words.strip()
+        if not words:
+            raise ValueError("say what was missed, in the person's words")
+        with self.store.transaction():
+            conv = self.store.conversation(conversation_id)
+            lead = by_key in self.leads
+            reader = self.access is not None and self.access.has(by_key, "practitioner", "supervisor") \
+                and self.access.can_read(by_key, conversation_id)
+            if conv is None or not (lead or reader):
+                self.store.audit(by_key, "safeguarding.missed.refused", f"conversation:{conversation_id}")
+                refused = True
+            else:
+                refused = False
+                missed_id = self.store.add_missed(conversation_id=conversation_id, step_id=step_id, words=words,
+                                                  reported_by=by_key)
+                self.store.audit(by_key, "safeguarding.missed", f"conversation:{conversation_id}",
+                                 f"missed:{missed_id} step {step_id or '-'}: {words}")
+        if refused:
+            raise Refused("refused")
+        return missed_id

@@ -1,0 +1,284 @@
+"""Issue 12: the quiet review tier reaches the practitioner without interrupting the person;
+nothing is left unread (reminders to the practitioner, then the supervisor, on a clock the
+tests move); worries questions thank instead of interrupting; /missed is recorded and audited.
+
+The detector here is a stand-in whose tiers the test chooses, so these tests pin the service,
+not the lexicon (the lexicon's tiers are tested in test_safeguarding_detector_tiers.py).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from click.testing import CliRunner
+
+from bot.access import Access, Refused
+from bot.cli import main as cli
+from bot.config import Config
+from bot.conversation import ConversationService
+from bot.engine.runner import Input
+from bot.reading import Reading, split_tiers, tier_of
+from bot.review.export import render, transcript_data
+
+ADMIN, SUP, P1, P2, FAM_A, FAM_B, LEAD = (f"tg:{i}" for i in (1, 2, 3, 4, 5, 6, 9))
+
+
+@dataclass
+class Found:
+    concern: str
+    tier: str
+    matched: str
+
+
+class Untiered:  # a detector object from before tiers: counts as alert
+    concern = "physical_abuse"
+    matched = "OLDWORD"
+
+
+class StandIn:
+    """REVIEWWORD is review tier, ALERTWORD alert tier, DANGERWORD immediate danger."""
+
+    concerns = {"worry": "Worth a look", "physical_abuse": "Physical abuse", "immediate_danger": "Immediate danger"}
+
+    def detect(self, text):
+        out = []
+        if "DANGERWORD" in text:
+            out.append(Found("immediate_danger", "alert", "DANGERWORD"))
+        if "ALERTWORD" in text:
+            out.append(Found("physical_abuse", "alert", "ALERTWORD"))
+        if "OLDWORD" in text:
+            out.append(Untiered())
+        if "REVIEWWORD" in text:
+            out.append(Found("worry", "review", "REVIEWWORD"))
+        return out
+
+    def response(self, audience):
+        return "HELP: call 999"
+
+    def offer(self):
+        return "Would you like to carry on?"
+
+
+class World:
+    """SUP supervises P1 (case A, family FAM_A); P2 (case B, FAM_B) has no supervisor; LEAD is a lead."""
+
+    def __init__(self, store, library, flow="scaling-checkin"):
+        self.store = store
+        self.service = ConversationService(store, library, safeguarding=StandIn())
+        self.access = Access(store, library, Config(leads=[9], roles={"admin": [1], "supervisor": [2],
+                                                                      "practitioner": [3, 4]}, teams={2: [3]}))
+        self.access.seed()
+        self.t0 = datetime.now(timezone.utc)
+        self.clock = self.t0
+        self.reading = Reading(store, self.access, leads=[9], read_within_hours=48, review_within_hours=24,
+                               clock=lambda: self.clock)
+        self.conv = {}
+        for practitioner, family, label in ((P1, FAM_A, "A"), (P2, FAM_B, "B")):
+            code, inv = self.access.invite(practitioner, flow, f"CASE-{label}")
+            self.access.open_invite(family, code)
+            self.conv[label] = self.access.accept_invite(
+                family, inv, lambda pid, fid, cid: self.service.start(pid, fid, case_id=cid).conversation_id)
+
+    def say(self, family, text):
+        return self.service.handle(self.store.person(family), Input.from_text(text))
+
+    def later(self, hours):
+        self.clock = self.t0 + timedelta(hours=hours)
+        return self.clock
+
+
+@pytest.fixture
+def world(store, library):
+    return World(store, library)
+
+
+def test_tiers_a_concern_without_tier_is_alert():
+    alert, review = split_tiers([Found("a", "review", "x"), Untiered(), Found("b", "alert", "y"), Found("c", "odd", "z")])
+    assert [tier_of(c) for c in alert] == ["alert", "alert", "alert"] and [c.concern for c in review] == ["a"]
+
+
+def test_a_review_item_reaches_the_practitioners_queue_without_interrupting(world):
+    w = world
+    reply = w.say(FAM_A, "Things are OK but I feel REVIEWWORD at night")
+    # not interrupted: the answer is taken and the next question asked, no help, no hold, no alert
+    assert [p.kind for p in reply.prompts][-1] == "question" and reply.step_id == "scale_now"
+    assert not any(p.kind in ("safeguarding", "offer") for p in reply.prompts) and reply.alerts == []
+    assert w.store.alerts() == []
+    # the line is marked in the transcript, with its tier
+    line = next(t for t in w.store.transcript(w.conv["A"]) if t["direction"] == "in" and "REVIEWWORD" in t["text"])
+    assert (line["flagged"], line["tier"]) == (1, "review")
+    # and it is at the top of the case practitioner's queue, with the reason
+    items = w.access.worth_a_look(P1)
+    assert [(i["conversation_id"], i["concern"], i["matched"], i["step_id"]) for i in items] == \
+        [(w.conv["A"], "worry", "REVIEWWORD", "best_hopes")]
+    assert w.access.worth_a_look(SUP) == items and w.access.worth_a_look(LEAD) == items
+    assert w.access.worth_a_look(P2) == []  # not their case
+    with pytest.raises(Refused):
+        w.access.worth_a_look(FAM_A)
+    w.say(FAM_B, "fine")
+    case = w.access.case(P1, "CASE-A")
+    assert [c["id"] for c in case] == [w.conv["A"]] and [i["id"] for i in case[0]["review_items"]] == [items[0]["id"]]
+    # the exports show it as worth a look, not as an alert
+    data = transcript_data(w.store, w.conv["A"])
+    assert [t["tier"] for t in data["transcript"] if t["flagged"]] == ["review"]
+    assert "worth a look" in render([data], "md") and "safeguarding flag" not in render([data], "md")
+    # the practitioner marks it looked at; it leaves the queue
+    assert w.reading.acknowledge(items[0]["id"], P2) == "unknown"
+    assert w.reading.acknowledge(items[0]["id"], P1) == "ok"
+    assert w.reading.acknowledge(items[0]["id"], P1) == "already"
+    assert w.access.worth_a_look(P1) == []
+
+
+def test_alert_tier_still_interrupts_and_untiered_concerns_count_as_alert(world):
+    w = world
+    reply = w.say(FAM_A, "OLDWORD")
+    assert [p.kind for p in reply.prompts] == ["safeguarding", "offer"] and len(reply.alerts) == 1
+    assert w.access.worth_a_look(P1) == []  # an alert is not also a review item
+
+
+def test_review_words_outside_a_conversation_are_queued_quietly(world):
+    w = world
+    for text in ("hopes", "3", "why", "calmer", "7", "no"):
+        w.say(FAM_B, text)
+    assert w.store.active_conversation(w.store.person(FAM_B)) is None
+    reply = w.say(FAM_B, "REVIEWWORD again")
+    assert reply.prompts == [] and reply.alerts == []
+    assert [i["conversation_id"] for i in w.access.worth_a_look(P2)] == [w.conv["B"]]
+
+
+def test_unread_reminds_the_practitioner_then_the_supervisor(world):
+    w = world
+    w.say(FAM_A, "we want calmer mornings")
+    assert [r["step_id"] for r in w.reading.unread()] == ["best_hopes"]
+    assert w.reading.due(w.later(47)) == []
+    due = w.reading.due(w.later(48.01))
+    assert [(r.recipient, r.kind, r.stage) for r in due] == [(P1, "unread", "practitioner")]
+    assert f"#{w.conv['A']} (CASE-A)" in due[0].text and "calmer" not in due[0].text  # where, never the words
+    w.reading.sent(due[0])
+    assert w.reading.due(w.later(60)) == []  # reminded once, not every pass
+    assert w.reading.due(w.later(48.01 + 47)) == []
+    due = w.reading.due(w.later(48.01 + 48.01))
+    assert [(r.recipient, r.kind, r.stage) for r in due] == [(SUP, "unread", "supervisor")]
+    w.reading.sent(due[0])
+    assert w.reading.due(w.later(200)) == []
+    assert [r["action"] for r in w.store.audit_log() if r["action"].startswith("reminder.")] == \
+        ["reminder.unread.practitioner", "reminder.unread.supervisor"]
+
+
+def test_unread_without_a_supervisor_goes_to_the_leads(world):
+    w = world
+    w.say(FAM_B, "some hopes")
+    w.reading.sent(w.reading.due(w.later(49))[0])
+    assert [(r.recipient, r.stage) for r in w.reading.due(w.later(98))] == [(LEAD, "supervisor")]
+
+
+def test_reading_the_transcript_or_the_case_marks_answers_read_but_not_the_writer(world):
+    w = world
+    w.say(FAM_A, "hopes A")
+    w.say(FAM_B, "hopes B")
+    w.access.transcript(FAM_A, w.conv["A"])  # the person reading their own words does not count
+    assert sorted(r["conversation_id"] for r in w.reading.unread()) == [w.conv["A"], w.conv["B"]]
+    w.access.transcript(P1, w.conv["A"])
+    assert [r["conversation_id"] for r in w.reading.unread()] == [w.conv["B"]]
+    w.access.case(P2, "CASE-B")
+    assert w.reading.unread() == [] and w.reading.due(w.later(500)) == []
+
+
+def test_only_free_text_counts_as_unread(world):
+    w = world
+    w.say(FAM_A, "hopes")
+    w.say(FAM_A, "3")  # a scale picked by its number is not free text
+    assert [r["step_id"] for r in w.reading.unread()] == ["best_hopes"]
+
+
+def test_unread_cli_lists_without_the_words(world, tmp_path):
+    w = world
+    w.say(FAM_A, "private words here")
+    runner = CliRunner()
+    out = runner.invoke(cli, ["unread", "--db", w.store.path])
+    assert out.exit_code == 0, out.output
+    assert f"conversation {w.conv['A']}#best_hopes" in out.output and "CASE-A" in out.output
+    assert "private words" not in out.output
+    out = runner.invoke(cli, ["unread", "--older-than", "48", "--db", w.store.path])
+    assert out.exit_code == 0 and out.output.strip() == "Nothing unread for longer than 48 hours."
+
+
+def test_without_consent_nobody_answers_are_not_counted_until_consent_except_flagged(store, library):
+    w = World(store, library, flow="fgc-pre-conference")
+    pid = store.person(FAM_A)
+    while True:  # answer until the worries question: everything before it is not yet consented
+        reply = w.service.current(pid)
+        if reply.step_id == "worries":
+            break
+        w.say(FAM_A, "1" if reply.prompts[-1].options else "something")
+    assert w.reading.unread() == []  # answers nobody may read yet: not counted
+    w.say(FAM_A, "ALERTWORD at home")  # flagged: counted whatever the consent
+    assert [r["step_id"] for r in w.reading.unread()] == ["worries"]
+
+
+def test_review_items_remind_the_practitioner_then_the_supervisor(world):
+    w = world
+    w.say(FAM_A, "REVIEWWORD")
+    assert [r for r in w.reading.due(w.later(23.9)) if r.kind == "review"] == []
+    due = [r for r in w.reading.due(w.later(24.01)) if r.kind == "review"]
+    assert [(r.recipient, r.stage) for r in due] == [(P1, "practitioner")] and "R1" in due[0].text
+    w.reading.sent(due[0])
+    due = [r for r in w.reading.due(w.later(24.01 + 24.01)) if r.kind == "review"]
+    assert [(r.recipient, r.stage) for r in due] == [(SUP, "supervisor")]
+    w.reading.sent(due[0])
+    assert [r for r in w.reading.due(w.later(300)) if r.kind == "review"] == []
+
+
+def test_acknowledged_review_items_are_not_reminded(world):
+    w = world
+    w.say(FAM_A, "REVIEWWORD")
+    w.reading.acknowledge(w.access.worth_a_look(P1)[0]["id"], P1)
+    assert [r for r in w.reading.due(w.later(30)) if r.kind == "review"] == []
+
+
+def test_worries_question_thanks_instead_of_interrupting_but_still_alerts(store, library):
+    w = World(store, library, flow="three-columns")
+    reply = w.say(FAM_A, "ALERTWORD when he drinks")
+    assert [p.kind for p in reply.prompts][0] == "message"
+    assert reply.prompts[0].text == "Thank you for telling us. We will make sure your worker sees this."
+    assert reply.step_id == "working_well" and len(reply.alerts) == 1
+    assert [a["words"] for a in store.alerts()] == ["ALERTWORD when he drinks"]
+    assert not any(p.kind in ("safeguarding", "offer") for p in reply.prompts)
+    # review stays quiet there too
+    reply = w.say(FAM_A, "REVIEWWORD")
+    assert reply.step_id == "needs_to_happen" and reply.alerts == [] and reply.prompts[-1].kind == "question"
+    # an alert at a question that does not ask for worries interrupts as ever
+    reply = w.say(FAM_A, "ALERTWORD")
+    assert [p.kind for p in reply.prompts] == ["safeguarding", "offer"]
+
+
+def test_immediate_danger_at_a_worries_question_gets_the_full_response(store, library):
+    w = World(store, library, flow="three-columns")
+    reply = w.say(FAM_A, "DANGERWORD")
+    assert [p.kind for p in reply.prompts] == ["safeguarding", "offer"] and len(reply.alerts) == 1
+
+
+def test_missed_disclosure_is_recorded_verbatim_audited_and_listed(world):
+    w = world
+    w.say(FAM_A, "my uncle is weird with me")
+    words = "my uncle is weird with me — he said \"our secret\""
+    missed = w.reading.record_missed(P1, w.conv["A"], "best_hopes", words)
+    assert [(m["id"], m["conversation_id"], m["step_id"], m["words"], m["reported_by"])
+            for m in w.store.missed_disclosures()] == [(missed, w.conv["A"], "best_hopes", words, P1)]
+    audit = [r for r in w.store.audit_log() if r["action"] == "safeguarding.missed"]
+    assert [(r["actor"], r["target"]) for r in audit] == [(P1, f"conversation:{w.conv['A']}")] and words in audit[0]["detail"]
+    # a lead may too; a practitioner without the case, or a family member, may not (and that is audited)
+    w.reading.record_missed(LEAD, w.conv["A"], None, "lead saw it")
+    for who in (P2, FAM_A):
+        with pytest.raises(Refused):
+            w.reading.record_missed(who, w.conv["A"], None, "no")
+    assert [r["actor"] for r in w.store.audit_log() if r["action"] == "safeguarding.missed.refused"] == [P2, FAM_A]
+    assert len(w.store.missed_disclosures()) == 2
+    out = CliRunner().invoke(cli, ["safeguarding", "missed", "--json", "--db", w.store.path])
+    assert out.exit_code == 0, out.output
+    rows = [json.loads(line) for line in out.output.splitlines()]
+    assert [(r["id"], r["words"], r["reported_by"], r["step"]) for r in rows] == \
+        [(missed, words, P1, "best_hopes"), (missed + 1, "lead saw it", LEAD, None)]

@@ -1,0 +1,106 @@
+"""Issue 12 over Telegram (the real Application against the fake Bot API): a review-tier
+answer does not interrupt the family and is at the top of /case and /review; /ack R closes
+it; /missed is recorded and audited; reminders reach the practitioner, then the supervisor."""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from bot.access import Access
+from bot.config import Config
+from bot.conversation import ConversationService
+from bot.reading import Reading
+from bot.store import Store
+from bot.testing.telegram import running_bot
+from tests.test_reading import StandIn
+from tests.test_telegram_roles import command, say
+
+SUP, P1, P2, FAM = 2, 3, 4, 5
+
+
+@pytest.fixture
+async def world(tmp_path, library):
+    store = Store(tmp_path / "reading.db")
+    service = ConversationService(store, library, safeguarding=StandIn())
+    config = Config(leads=[9], roles={"supervisor": [SUP], "practitioner": [P1, P2]}, teams={SUP: [P1]})
+    access = Access(store, library, config)
+    access.seed()
+    clock = {"now": None}
+    reading = Reading(store, access, leads=config.leads,
+                      clock=lambda: clock["now"] or datetime.now(timezone.utc))
+    async with running_bot(service, access=access, reading=reading) as h:
+        h.clock, h.reading = clock, reading
+        yield h
+
+
+async def start_case(h):
+    import re
+
+    msgs = await command(h, P1, "/invite scaling-checkin FGC-9")
+    code = re.search(r"start=(\S+)", msgs[-1].text).group(1)
+    msgs = await command(h, FAM, f"/start {code}")
+    data = next(cb for row in h.fake.buttons(msgs[-1]) for (t, cb) in row if t == "Yes, start")
+    uid = h.fake.press_button(FAM, msgs[-1].message_id, data)
+    await h.delivered(uid)
+    return h.service.store.conversations(person_id=h.service.store.person(f"tg:{FAM}"))[0]["id"]
+
+
+async def test_review_item_is_queued_quietly_and_acknowledged(world):
+    h = world
+    conv = await start_case(h)
+    msgs = await say(h, FAM, "mostly fine, REVIEWWORD sometimes")
+    assert "HELP" not in "\n".join(m.text or "" for m in msgs)
+    assert "where are things now" in msgs[-1].text.lower()  # the next question: not interrupted
+    msgs = await command(h, P1, "/case FGC-9")
+    text = msgs[-1].text
+    assert text.index("Worth a look") < text.index(f"#{conv} scaling-checkin")  # at the top
+    assert f"R1 — #{conv} #best_hopes — Worth a look: “REVIEWWORD”" in text
+    msgs = await command(h, P1, "/review")
+    assert "R1" in msgs[-1].text and "Worth a look" in msgs[-1].text
+    msgs = await command(h, P2, "/ack R1")
+    assert msgs[-1].text == "There is no item R1 that you can mark."
+    msgs = await command(h, P1, "/ack R1")
+    assert msgs[-1].text == "R1 marked as looked at. Reminders have stopped."
+    msgs = await command(h, P1, "/review")
+    assert msgs[-1].text == "Nothing is waiting for review."
+
+
+async def test_missed_is_recorded_and_audited(world):
+    h = world
+    conv = await start_case(h)
+    await say(h, FAM, "my uncle comes in my room")
+    msgs = await command(h, P1, f"/missed {conv}#best_hopes my uncle comes in my room  (at night)")
+    assert msgs[-1].text.startswith("Thank you. Missed disclosure 1 is recorded")
+    store = h.service.store
+    assert [(m["conversation_id"], m["step_id"], m["words"], m["reported_by"]) for m in store.missed_disclosures()] == \
+        [(conv, "best_hopes", "my uncle comes in my room  (at night)", f"tg:{P1}")]
+    assert [r["action"] for r in store.audit_log() if r["action"].startswith("safeguarding.missed")] == \
+        ["safeguarding.missed"]
+    msgs = await command(h, P2, f"/missed {conv} not my case")
+    assert "isn't available to you" in msgs[-1].text
+    msgs = await command(h, P1, "/missed")
+    assert msgs[-1].text.startswith("Send /missed ID#step")
+    assert [r["action"] for r in store.audit_log() if r["action"].startswith("safeguarding.missed")] == \
+        ["safeguarding.missed", "safeguarding.missed.refused"]
+    assert len(store.missed_disclosures()) == 1
+
+
+async def test_unread_reminders_reach_the_practitioner_then_the_supervisor(world):
+    h = world
+    conv = await start_case(h)
+    await say(h, FAM, "hopes for calmer mornings")
+    first = h.service.store.unread_answers()[0]["created_at"]
+    t0 = datetime.fromisoformat(first.replace("Z", "+00:00"))
+    # the reminder loop runs every 0.1 s on this clock; each step waits for what it sends
+    h.clock["now"] = t0 + timedelta(hours=47)
+    assert await h.frontend.dispatch_reminders(h.app.bot) == 0
+    before = len(h.fake.messages(P1))
+    h.clock["now"] = t0 + timedelta(hours=48, minutes=1)
+    notice = await h.fake.wait_for(lambda: h.fake.messages(P1)[before:])
+    assert await h.frontend.dispatch_reminders(h.app.bot) == 0  # sent once, not again
+    assert len(h.fake.messages(P1)[before:]) == 1
+    assert f"#{conv} (FGC-9)" in notice[0].text and "calmer" not in notice[0].text
+    assert h.fake.messages(SUP) == []
+    h.clock["now"] = t0 + timedelta(hours=96, minutes=3)
+    told = await h.fake.wait_for(lambda: h.fake.messages(SUP))
+    assert len(told) == 1 and "still unread" in told[0].text and "calmer" not in told[0].text
