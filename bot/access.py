@@ -17,6 +17,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from bot import respondent as respondents
 from bot.audience import Audience, Consent, audience, case_of, consent_state, respondent_for
 from bot.config import ROLES, Config
 from bot.engine.library import FlowLibrary
@@ -57,6 +58,8 @@ class InviteView:
     flow_title: str
     practitioner_name: str
     case_ref: str
+    respondent: str | None = None  # set by the practitioner on the invitation
+    ask_respondent: bool = False  # nobody said and the flow admits several: ask "Who is filling this in?"
 
 
 class Access:
@@ -176,24 +179,68 @@ class Access:
         return any(f.id == flow_id for f in self.startable_flows(key))
 
     # -- invitations -------------------------------------------------------------------
-    def invite(self, practitioner: str, flow_id: str, case_ref: str) -> tuple[str, int]:
-        """A new single-use code (128+ bits) for ``flow_id`` in the practitioner's case."""
+    def invite(self, practitioner: str, flow_id: str, case_ref: str, respondent: str | None = None) -> tuple[str, int]:
+        """A new single-use code (128+ bits) for ``flow_id`` in the practitioner's case, for
+        ``respondent`` (None: the flow's only one, or asked when the link is opened).
+
+        A flow that requires the worker present (Three Houses) is never sent as a link, and a
+        respondent the flow is not for is refused: both raise ValueError with the reason."""
         ref = case_ref.strip()
         with self._tx():
             if not self.has(practitioner, "practitioner"):
                 raise Refused("not a practitioner", audit=(practitioner, "invite.create.refused", flow_id, ref))
-            if self.library.get(flow_id) is None:
+            flow = self.library.get(flow_id)
+            if flow is None:
                 raise ValueError(f"no flow called '{flow_id}'")
-            if not ref or len(ref) > CASE_REF_MAX or any(ch.isspace() for ch in ref):
-                raise ValueError(f"a case reference is one word of up to {CASE_REF_MAX} characters, e.g. FGC-2041")
+            self._check_ref(ref)
+            if respondents.worker_present(flow):
+                raise ValueError(msg("respondent.worker_present_only", flow=flow.id, title=flow.title))
+            if respondent is not None and respondent not in respondents.admitted(flow):
+                raise ValueError(respondents.refusal(flow, respondent))
+            respondent = respondent or respondents.default_for(flow)
             pid = self.pid(practitioner)
             case_id = self.store.create_case(pid, ref)
             code = secrets.token_urlsafe(24)  # 192 bits
             expires = _now() + timedelta(days=self.config.invite_expiry_days)
             invite_id = self.store.add_invite(code_hash=_hash(code), flow_id=flow_id, case_id=case_id,
-                                              practitioner_id=pid, expires_at=_iso(expires))
-            self.store.audit(practitioner, "invite.create", f"invite:{invite_id}", f"{flow_id} case {ref}")
+                                              practitioner_id=pid, expires_at=_iso(expires), respondent=respondent)
+            self.store.audit(practitioner, "invite.create", f"invite:{invite_id}",
+                             f"{flow_id} case {ref}" + (f" for {respondent}" if respondent else ""))
         return code, invite_id
+
+    @staticmethod
+    def _check_ref(ref: str) -> None:
+        if not ref or len(ref) > CASE_REF_MAX or any(ch.isspace() for ch in ref):
+            raise ValueError(f"a case reference is one word of up to {CASE_REF_MAX} characters, e.g. FGC-2041")
+
+    def start_with(self, practitioner: str, case_ref: str, flow_id: str, start, respondent: str | None = None) -> int:
+        """A worker-present session: the practitioner starts ``flow_id`` in their case for
+        someone (a child) who answers on the practitioner's own device, with them there.
+        The answers are recorded as the respondent's, the practitioner as present.
+
+        ``start(person_id, flow_id, case_id, respondent, present_id) -> conversation id`` runs
+        inside this transaction. Refused unless a practitioner; ValueError (for people) for
+        an unknown flow, a bad case reference or a respondent the flow is not for."""
+        ref = case_ref.strip()
+        with self._tx():
+            if not self.has(practitioner, "practitioner"):
+                raise Refused("not a practitioner", audit=(practitioner, "with.start.refused", flow_id, ref))
+            flow = self.library.get(flow_id)
+            if flow is None:
+                raise ValueError(f"no flow called '{flow_id}'")
+            self._check_ref(ref)
+            admitted = respondents.admitted(flow)
+            if respondent is None:
+                respondent = "child" if "child" in admitted else respondents.default_for(flow)
+            if respondent is None or respondent == "practitioner" or respondent not in admitted:
+                raise ValueError(msg("respondent.with_who", flow=flow.id,
+                                     allowed=", ".join(respondents.cli_name(r) for r in admitted if r != "practitioner")))
+            me = self.pid(practitioner)
+            case_id = self.store.create_case(me, ref)
+            person = self.store.person(f"present:{secrets.token_hex(8)}", msg("worker_present.person", ref=ref))
+            conv_id = start(person, flow.id, case_id, respondent, me)
+            self.store.audit(practitioner, "with.start", f"conversation:{conv_id}", f"{flow.id} case {ref} for {respondent}")
+            return conv_id
 
     def revoke_invite(self, actor: str, invite_id: int) -> bool:
         with self._tx():
@@ -275,13 +322,23 @@ class Access:
         practitioner = self.store.get_person(inv["practitioner_id"]) or {}
         case = self.store.case_by_id(inv["case_id"]) or {}
         return InviteView(inv["id"], inv["flow_id"], flow.title if flow else inv["flow_id"],
-                          practitioner.get("display_name") or msg("privacy.names.worker"), case.get("ref", ""))
+                          practitioner.get("display_name") or msg("privacy.names.worker"), case.get("ref", ""),
+                          respondent=inv.get("respondent"),
+                          ask_respondent=flow is not None and respondents.needs_asking(flow, inv.get("respondent")))
 
-    def accept_invite(self, person: str, invite_id: int, start) -> int:
+    def invite_respondents(self, invite_id: int) -> list[tuple[str, str]]:
+        """The answers to "Who is filling this in?" for an invitation that did not say."""
+        inv = self.store.invite(invite_id)
+        flow = self.library.get(inv["flow_id"]) if inv else None
+        return respondents.choices(flow) if flow is not None else []
+
+    def accept_invite(self, person: str, invite_id: int, start, respondent: str | None = None) -> int:
         """Consent given: mark the code used and start the flow in the case.
 
-        ``start(person_id, flow_id, case_id) -> conversation id`` runs inside this
-        transaction, so a code can never start two conversations.
+        ``start(person_id, flow_id, case_id[, respondent=...]) -> conversation id`` runs inside
+        this transaction, so a code can never start two conversations. The conversation's
+        respondent is the invitation's, else ``respondent`` (the person's answer to "Who is
+        filling this in?", which must be one the flow admits).
         """
         with self._tx():
             inv = self.store.invite(invite_id)
@@ -294,7 +351,15 @@ class Access:
             reason = self._invalid(inv)
             if reason:
                 raise Refused(reason, audit=(person, f"invite.use.{reason}", f"invite:{invite_id}"))
-            conv_id = start(pid, inv["flow_id"], inv["case_id"])
+            flow = self.library.get(inv["flow_id"])
+            chosen = inv.get("respondent") or respondent
+            if chosen is not None and flow is not None and chosen not in respondents.admitted(flow):
+                raise Refused("unknown", audit=(person, "invite.use.respondent", f"invite:{invite_id}", chosen))
+            if chosen is not None:  # the respondent from the start: the intro's privacy sentence follows it
+                conv_id = start(pid, inv["flow_id"], inv["case_id"], respondent=chosen)
+                self.store.set_respondent(conv_id, chosen)
+            else:
+                conv_id = start(pid, inv["flow_id"], inv["case_id"])
             if not self.store.use_invite(inv["id"], pid, conv_id):
                 raise Refused("used")
             self.store.grant_role(pid, "family", "invite")

@@ -69,6 +69,7 @@ def _service(db, flows, config=None):
 
 
 CONFIG_HELP = "Deployment configuration YAML (default: $RESTORATIVE_CONFIG)."
+RESPONDENT_HELP = "Who is answering: child, young-person, adult or practitioner."
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -134,16 +135,56 @@ def list_flows(flow_paths: tuple[str, ...]) -> None:
 @click.option("--as", "as_name", default=None, help="Who is answering (default: your user name).")
 @click.option("--flows", "flow_paths", multiple=True, type=click.Path(), help=FLOWS_HELP)
 @click.option("--config", "config_path", type=click.Path(), help=CONFIG_HELP)
-def chat(flow: str | None, db: str | None, as_name: str | None, flow_paths: tuple[str, ...], config_path: str | None) -> None:
-    """Converse in the terminal (works with piped stdin)."""
+@click.option("--for", "for_", metavar="RESPONDENT", help=RESPONDENT_HELP)
+@click.option("--case", "case_ref", help="A real case reference (no names). Without it the conversation is practice.")
+@click.option("--practice", is_flag=True, help="Practice, even with --case: alerts are recorded, never sent to anyone.")
+def chat(flow: str | None, db: str | None, as_name: str | None, flow_paths: tuple[str, ...], config_path: str | None,
+         for_: str | None, case_ref: str | None, practice: bool) -> None:
+    """Converse in the terminal (works with piped stdin).
+
+    Without --case the conversation is practice. For a flow done with the worker present
+    (Three Houses), --case REF --for child runs it on this terminal for the child.
+    """
     from bot.frontends.console import run_console
 
+    respondent = _respondent(for_)
     service = _service(db, flow_paths, _config(config_path))
     if flow is not None and service.library.get(flow) is None:
         known = ", ".join(f.id for f in service.library)
         _fail(f"no flow called '{flow}'; choose one of: {known}")
+    if respondent is not None and flow is not None:
+        _check_respondent(service.library.get(flow), respondent)
+    if case_ref is not None:
+        _check_case_ref(case_ref)
     name = as_name or os.environ.get("USER") or "you"
-    sys.exit(run_console(service, f"console:{name}", name, flow))
+    sys.exit(run_console(service, f"console:{name}", name, flow, respondent=respondent, case_ref=case_ref,
+                         practice=practice))
+
+
+def _respondent(value: str | None) -> str | None:
+    from bot.messages import msg
+    from bot.respondent import parse
+
+    if value is None:
+        return None
+    found = parse(value)
+    if found is None:
+        _fail(msg("respondent.unknown", value=value))
+    return found
+
+
+def _check_respondent(flow, respondent: str) -> None:
+    from bot.respondent import admitted, refusal
+
+    if respondent not in admitted(flow):
+        _fail(refusal(flow, respondent))
+
+
+def _check_case_ref(ref: str) -> None:
+    from bot.access import CASE_REF_MAX
+
+    if not ref.strip() or len(ref) > CASE_REF_MAX or any(ch.isspace() for ch in ref):
+        _fail(f"a case reference is one word of up to {CASE_REF_MAX} characters, e.g. FGC-2041")
 
 
 @main.command("test-flows")
@@ -390,14 +431,16 @@ def invite() -> None:
               help="The bot's @username, for the link (env TELEGRAM_BOT_USERNAME).")
 @click.option("--db", type=click.Path(), help=DB_HELP)
 @click.option("--config", "config_path", type=click.Path(), help=CONFIG_HELP)
+@click.option("--for", "for_", metavar="RESPONDENT", help=RESPONDENT_HELP + " Without it, they are asked.")
 def invite_create(flow: str, case_ref: str, practitioner: str, bot_username: str, db: str | None,
-                  config_path: str | None) -> None:
+                  config_path: str | None, for_: str | None) -> None:
     """Make a single-use invitation link to FLOW in a case."""
     from bot.access import Refused
 
+    respondent = _respondent(for_)
     access = _access(db, config_path)
     try:
-        code, invite_id = access.invite(_who(practitioner), flow, case_ref)
+        code, invite_id = access.invite(_who(practitioner), flow, case_ref, respondent=respondent)
     except Refused:
         _fail(f"{practitioner} is not a practitioner; grant the role first: restorative-bot role grant {practitioner} practitioner")
     except ValueError as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from types import SimpleNamespace
 from datetime import datetime, timedelta, timezone
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -20,6 +21,7 @@ from bot.engine.answers import Invalid, display, fold, parse, vocabulary
 from bot.engine.flow import Flow, Option
 from bot.engine.library import FlowLibrary
 from bot.engine.runner import PRIVACY, FlowRunner, Input, Prompt, Result, Session
+from bot import respondent as respondents
 from bot.messages import messages, msg
 from bot.reading import reason, split_tiers
 from bot.store import Conversation, Store, iso, now
@@ -109,6 +111,14 @@ class ConversationService:
         with self.store.transaction():
             return self.store.person(key, display_name)
 
+    def present_person(self, case_ref: str) -> int:
+        """A new person for someone answering on their worker's device (a worker-present
+        session): the answers are theirs, not the worker's, though they have no account."""
+        import secrets
+
+        with self.store.transaction():
+            return self.store.person(f"present:{secrets.token_hex(8)}", msg("worker_present.person", ref=case_ref))
+
     def flows(self) -> list[Flow]:
         return list(self.library)
 
@@ -116,9 +126,10 @@ class ConversationService:
         return self.store.active_conversation(person_id)
 
     def flow_of(self, person_id: int, conversation_id: int) -> tuple[Conversation, Flow] | None:
-        """A conversation of this person's and the flow it runs on (None if not theirs)."""
+        """A conversation of this person's (or one they are present at, running it on their
+        device) and the flow it runs on (None if neither)."""
         conv = self.store.conversation(conversation_id)
-        if conv is None or conv.person_id != person_id:
+        if conv is None or person_id not in (conv.person_id, conv.present_id):
             return None
         return conv, self.runner_for(conv).flow
 
@@ -144,24 +155,41 @@ class ConversationService:
             PRIVACY.reset(token)
 
     # -- the two entry points ----------------------------------------------------------
+    def respondent_choices(self, flow_id: str) -> list[tuple[str, str]] | None:
+        """What to ask before starting ("Who is filling this in?"): (respondent, label) for a
+        flow that admits several, or None when the flow admits only one."""
+        flow = self.library.get(flow_id)
+        if flow is None or not respondents.needs_asking(flow, None):
+            return None
+        return respondents.choices(flow)
+
     def start(self, person_id: int, flow_id: str, *, input_key: str | None = None, frontend: str | None = None,
-              chat_id: str | None = None, case_id: int | None = None) -> Reply:
+              chat_id: str | None = None, case_id: int | None = None, respondent: str | None = None,
+              practice: bool = False, present_id: int | None = None) -> Reply:
+        """Start a flow. ``respondent`` is who is answering (None: the flow's only one, or not
+        known); ``practice`` marks a trial that is not a case (its alerts go to nobody);
+        ``present_id`` is the worker present when someone answers on the worker's device.
+        A respondent the flow is not for raises ValueError with a message for people."""
         flow = self.library.get(flow_id)
         if flow is None:
             raise KeyError(flow_id)
+        if respondent is not None and respondent not in respondents.admitted(flow):
+            raise ValueError(respondents.refusal(flow, respondent))
+        respondent = respondent or respondents.default_for(flow)
         with self.store.transaction():
             if input_key:
                 seen = self.store.seen_input(input_key)
                 if seen is not None:
                     return self._duplicate(seen)
             runner = self.library.runner(flow)
-            with self._privacy(person_id, case_id):
+            with self._privacy(person_id, case_id, SimpleNamespace(respondent=respondent)):
                 result = runner.start()
             self.store.save_snapshot(flow.sha, flow.id, flow.version, flow.source)
             conv_id = self.store.create_conversation(
                 person_id=person_id, flow_id=flow.id, flow_version=flow.version, flow_sha=flow.sha,
                 state=result.session.state, session=result.session.to_json(), status=result.status,
-                frontend=frontend, chat_id=chat_id, case_id=case_id,
+                frontend=frontend, chat_id=chat_id, case_id=case_id, respondent=respondent, practice=practice,
+                present_id=present_id,
             )
             self.store.add_line(conv_id, "in", f"(started {flow.title})", kind="command", input_key=input_key)
             self._write_prompts(conv_id, result.prompts, self.store.conversation(conv_id))
@@ -196,7 +224,7 @@ class ConversationService:
                     return self._duplicate(done)
             if conversation_id is not None:
                 conv = self.store.conversation(conversation_id)
-                if conv is None or conv.person_id != person_id:
+                if conv is None or person_id not in (conv.person_id, conv.present_id):
                     conv = None
             else:
                 conv = self.store.active_conversation(person_id)
@@ -215,8 +243,14 @@ class ConversationService:
                     reply = Reply(conv.id if conv else None, [], conv.status if conv else "none", accepted=False,
                                   closed=True)
             else:
+                if conv.present_id is not None and inp.kind == "answer" and not conv.session.get("hold") \
+                        and self._is_stop(inp.text):
+                    inp = Input("cancel", text=inp.text)  # "stop" ends a worker-present session
                 with self._privacy(conv.person_id, conv.case_id, conv):
                     reply = self._step(conv, inp, concerns, input_key, seen, quiet=quiet, free=free)
+                if conv.present_id is not None and reply.status != "in_progress":
+                    # a worker-present session ended: the device goes back to the worker
+                    reply.prompts.append(Prompt(msg("worker_present.ended"), kind="info"))
             if input_key:
                 self.store.mark_input(input_key, reply.conversation_id, reply.to_json())
         return reply
@@ -399,6 +433,10 @@ class ConversationService:
             return "cancel"
         return None  # anything else: the choice is offered again
 
+    @staticmethod
+    def _is_stop(text: str | None) -> bool:
+        return bool(text) and fold(text) in {fold(w) for w in messages()["parsing"]["stop_words"]}
+
     def current(self, person_id: int) -> Reply | None:
         """The question an unfinished conversation is waiting on (for resuming): after a
         safeguarding response, the carry-on-or-stop choice instead (the question is shown
@@ -480,15 +518,21 @@ class ConversationService:
     #: Words kept on one alert from a person without a role (a flood cannot grow it further).
     ALERT_WORDS_MAX = 20_000
 
-    def _alert(self, conv_id: int | None, person_id: int, concerns: list, words: str, line_id: int | None) -> int:
+    def _alert(self, conv_id: int | None, person_id: int, concerns: list, words: str, line_id: int | None,
+               practice: bool | None = None) -> int:
         """Record a possible disclosure: at most one open alert per person. Later words are
         added to it, with the time, and notified once more at once; for a person without a
-        role (anyone can write to the bot) the next reminder carries them instead."""
+        role (anyone can write to the bot) the next reminder carries them instead. A
+        practice alert (a trial, not a case) is recorded the same way but is never due."""
+        if practice is None:  # a practice conversation's alerts are practice, whichever path raised them
+            conv = self.store.conversation(conv_id) if conv_id is not None else None
+            practice = bool(conv is not None and conv.practice)
         concern = ",".join(c.concern for c in concerns)
-        open_ = self.store.open_alert_of(person_id)
+        open_ = self.store.open_alert_of(person_id, practice)
         if open_ is None:
             return self.store.add_alert(conversation_id=conv_id, person_id=person_id, transcript_id=line_id,
-                                        concern=concern, words=words, next_notify_at=now())  # due at once
+                                        concern=concern, words=words, next_notify_at=now(),  # due at once
+                                        practice=practice)
         known = bool(self.store.roles_of(person_id))
         merged = ",".join(dict.fromkeys(open_["concern"].split(",") + concern.split(",")))
         text = open_["words"]
@@ -497,8 +541,20 @@ class ConversationService:
             if not known:
                 text = text[:self.ALERT_WORDS_MAX]
         self.store.add_to_alert(open_["id"], concern=merged, words=text, conversation_id=conv_id,
-                                transcript_id=line_id, next_notify_at=now() if known else None)
+                                transcript_id=line_id, next_notify_at=now() if known and not practice else None)
         return open_["id"]
+
+    # The help shown follows who is answering, not the flow's audience.
+    _RESPONSE_FOR = {"child": "child", "young_person": "child", "adult": "family", "practitioner": "practitioner"}
+
+    def _help(self, conv: Conversation | None, flow: Flow | None) -> str:
+        respondent = conv.respondent if conv is not None else None
+        if respondent is None and flow is not None:
+            respondent = respondents.default_for(flow)
+        if respondent is None:
+            # Not knowing who this is, show the help for a young person and for an adult.
+            return self.safeguarding.response("child") + "\n\n" + self.safeguarding.response("family")
+        return self.safeguarding.response(self._RESPONSE_FOR[respondent])
 
     def _safeguard(self, conv: Conversation, runner: FlowRunner, result: Result, concerns: list, words: str,
                    line_id: int, *, again: bool = False) -> Reply:
@@ -506,8 +562,8 @@ class ConversationService:
         flow, show help at once, and record an alert in this same transaction. Messages
         due before the next question are held and shown when the person carries on
         (``again``: already on hold, or no question was answered; keep what is held)."""
-        alert_id = self._alert(conv.id, conv.person_id, concerns, words, line_id)
-        prompts = [Prompt(self.safeguarding.response(runner.flow.audience), kind="safeguarding")]
+        alert_id = self._alert(conv.id, conv.person_id, concerns, words, line_id, practice=conv.practice)
+        prompts = [Prompt(self._help(conv, runner.flow), kind="safeguarding")]
         if result.finished:
             prompts += result.prompts
         else:
@@ -537,11 +593,9 @@ class ConversationService:
             line_id = self.store.add_line(conv_id, "in", words, kind="answer", input_key=input_key, flagged=True)
             if conv.case_id is not None:
                 self.store.add_unread(line_id, conv_id, True)
-        alert_id = self._alert(conv_id, person_id, concerns, words, line_id)
-        audience = self.runner_for(conv).flow.audience if conv is not None else None
-        # Not knowing who this is, show the help for a young person and for an adult.
-        text = self.safeguarding.response(audience) if audience else (
-            self.safeguarding.response("child") + "\n\n" + self.safeguarding.response("family"))
+        alert_id = self._alert(conv_id, person_id, concerns, words, line_id,
+                               practice=conv.practice if conv is not None else False)
+        text = self._help(conv, self.runner_for(conv).flow if conv is not None else None)
         prompts = [Prompt(text, kind="safeguarding")]
         if conv_id is not None:
             self._write_prompts(conv_id, prompts)

@@ -246,6 +246,27 @@ def _m5_undelivered(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m8_respondent_practice(db: sqlite_utils.Database) -> None:
+    # Who is answering (bot/respondent.py), who was present (a worker-present session on the
+    # worker's device), and practice: a conversation that is not a case. Practice alerts are
+    # recorded and shown but never sent to leads. Terminal conversations before this
+    # migration had no case and were trials: they, and their alerts, become practice, so a
+    # `serve` on a database used for trials sends none of them.
+    db.executescript(
+        """
+        ALTER TABLE conversations ADD COLUMN respondent TEXT;  -- child | young_person | adult | practitioner | NULL
+        ALTER TABLE conversations ADD COLUMN practice INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE conversations ADD COLUMN present_id INTEGER REFERENCES people(id);
+        ALTER TABLE invites ADD COLUMN respondent TEXT;
+        ALTER TABLE alerts ADD COLUMN practice INTEGER NOT NULL DEFAULT 0;
+        UPDATE conversations SET practice = 1 WHERE frontend = 'console' AND case_id IS NULL;
+        UPDATE alerts SET practice = 1, next_notify_at = NULL
+         WHERE conversation_id IN (SELECT id FROM conversations WHERE practice = 1)
+            OR (conversation_id IS NULL AND person_id IN (SELECT id FROM people WHERE key LIKE 'console:%'));
+        """
+    )
+
+
 def _m_alert_per_person(db: sqlite_utils.Database) -> None:
     # One open alert per person: later words are added to it (update_count) and notified
     # once more; notified_updates says how many of those updates a notice has carried.
@@ -312,7 +333,7 @@ def _m_comment_visibility(db: sqlite_utils.Database) -> None:
 
 
 MIGRATIONS = [_m1_core, _m2_cases_alerts_audit, _m3_delivery, _m4_access, _m5_undelivered, _m_alert_per_person,
-              _m_quiet_review_unread_missed, _m_comment_visibility]
+              _m_quiet_review_unread_missed, _m8_respondent_practice, _m_comment_visibility]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -332,6 +353,9 @@ class Conversation:
     case_id: int | None = None
     frontend: str | None = None
     chat_id: str | None = None
+    respondent: str | None = None  # child | young_person | adult | practitioner | None (not known)
+    practice: bool = False  # not a case: alerts are recorded and shown, never sent to leads
+    present_id: int | None = None  # the worker present (a worker-present session on their device)
 
     @classmethod
     def from_row(cls, row: dict) -> "Conversation":
@@ -340,6 +364,7 @@ class Conversation:
             flow_sha=row["flow_sha"], state=row["state"], session=json.loads(row["session"]), status=row["status"],
             started_at=row["started_at"], updated_at=row["updated_at"], finished_at=row["finished_at"],
             case_id=row.get("case_id"), frontend=row.get("frontend"), chat_id=row.get("chat_id"),
+            respondent=row.get("respondent"), practice=bool(row.get("practice")), present_id=row.get("present_id"),
         )
 
 
@@ -446,14 +471,15 @@ class Store:
     # -- conversations -----------------------------------------------------------------
     def create_conversation(self, *, person_id: int, flow_id: str, flow_version: int, flow_sha: str, state: str,
                             session: dict, status: str, frontend: str | None, chat_id: str | None,
-                            case_id: int | None = None) -> int:
+                            case_id: int | None = None, respondent: str | None = None, practice: bool = False,
+                            present_id: int | None = None) -> int:
         t = now()
         cur = self.db.execute(
             """INSERT INTO conversations (person_id, flow_id, flow_version, flow_sha, state, session, status,
-               frontend, chat_id, case_id, started_at, updated_at, finished_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+               frontend, chat_id, case_id, started_at, updated_at, finished_at, respondent, practice, present_id)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (person_id, flow_id, flow_version, flow_sha, state, json.dumps(session), status, frontend, chat_id,
-             case_id, t, t, t if status != "in_progress" else None),
+             case_id, t, t, t if status != "in_progress" else None, respondent, 1 if practice else 0, present_id),
         )
         return cur.lastrowid
 
@@ -470,10 +496,18 @@ class Store:
         return Conversation.from_row(row) if row else None
 
     def active_conversation(self, person_id: int) -> Conversation | None:
+        """The person's open conversation: their own, or a worker-present session they are
+        running on their device for someone else (the newest of either)."""
         row = self._one(
             "SELECT * FROM conversations WHERE person_id = ? AND status = 'in_progress' ORDER BY id DESC LIMIT 1",
             (person_id,),
         )
+        present = self._one(
+            "SELECT * FROM conversations WHERE present_id = ? AND status = 'in_progress' ORDER BY id DESC LIMIT 1",
+            (person_id,),
+        )
+        if present is not None and (row is None or present["id"] > row["id"]):
+            row = present
         return Conversation.from_row(row) if row else None
 
     def latest_conversation(self, person_id: int) -> Conversation | None:
@@ -491,7 +525,8 @@ class Store:
             where.append("c.case_id = ?")
             params.append(case_id)
         sql = """SELECT c.id, c.flow_id, c.flow_version, c.status, c.started_at, c.updated_at, c.finished_at,
-                        c.person_id, c.case_id, p.key AS person_key, p.display_name
+                        c.person_id, c.case_id, p.key AS person_key, p.display_name, c.respondent, c.practice,
+                        c.present_id
                  FROM conversations c JOIN people p ON p.id = c.person_id"""
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -587,19 +622,24 @@ class Store:
 
     # -- alerts (safeguarding) -------------------------------------------------------
     def add_alert(self, *, conversation_id: int | None, person_id: int, transcript_id: int | None, concern: str,
-                  words: str, next_notify_at: str | None) -> int:
+                  words: str, next_notify_at: str | None, practice: bool = False) -> int:
+        """A practice alert is recorded but never due: nothing sends it to anyone."""
         cur = self.db.execute(
-            """INSERT INTO alerts (conversation_id, person_id, transcript_id, concern, words, created_at, next_notify_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?)""",
-            (conversation_id, person_id, transcript_id, concern, words, now(), next_notify_at),
+            """INSERT INTO alerts (conversation_id, person_id, transcript_id, concern, words, created_at, next_notify_at,
+                                   practice)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+            (conversation_id, person_id, transcript_id, concern, words, now(), None if practice else next_notify_at,
+             1 if practice else 0),
         )
         return cur.lastrowid
 
-    def open_alert_of(self, person_id: int) -> dict | None:
-        """The person's open (unacknowledged) alert, the newest if an old database has several."""
+    def open_alert_of(self, person_id: int, practice: bool = False) -> dict | None:
+        """The person's open (unacknowledged) alert, the newest if an old database has several;
+        practice alerts and real ones are kept apart (a real one is never folded into practice)."""
         return self._one(
-            "SELECT * FROM alerts WHERE person_id = ? AND acknowledged_at IS NULL ORDER BY id DESC LIMIT 1",
-            (person_id,))
+            "SELECT * FROM alerts WHERE person_id = ? AND acknowledged_at IS NULL AND practice = ?"
+            " ORDER BY id DESC LIMIT 1",
+            (person_id, 1 if practice else 0))
 
     def add_to_alert(self, alert_id: int, *, concern: str, words: str, conversation_id: int | None,
                      transcript_id: int | None, next_notify_at: str | None) -> None:
@@ -617,7 +657,7 @@ class Store:
         )
 
     def alerts(self, open_only: bool = False) -> list[dict]:
-        sql = """SELECT a.*, p.key AS person_key, p.display_name, c.flow_id
+        sql = """SELECT a.*, p.key AS person_key, p.display_name, c.flow_id, c.respondent, c.present_id
                  FROM alerts a JOIN people p ON p.id = a.person_id
                  LEFT JOIN conversations c ON c.id = a.conversation_id"""
         if open_only:
@@ -629,9 +669,11 @@ class Store:
 
     def alert_detail(self, alert_id: int) -> dict | None:
         return self._one(
-            """SELECT a.*, p.key AS person_key, p.display_name, c.flow_id
+            """SELECT a.*, p.key AS person_key, p.display_name, c.flow_id, c.respondent, c.present_id,
+                      w.display_name AS present_name, w.key AS present_key
                FROM alerts a JOIN people p ON p.id = a.person_id
-               LEFT JOIN conversations c ON c.id = a.conversation_id WHERE a.id = ?""",
+               LEFT JOIN conversations c ON c.id = a.conversation_id
+               LEFT JOIN people w ON w.id = c.present_id WHERE a.id = ?""",
             (alert_id,),
         )
 
@@ -656,6 +698,7 @@ class Store:
                                        AND c.case_id IS NOT NULL)) AS known
                FROM alerts a
                WHERE a.acknowledged_at IS NULL AND a.next_notify_at IS NOT NULL AND a.next_notify_at <= ?
+                 AND a.practice = 0
                ORDER BY a.id""",
             (at,),
         )
@@ -743,6 +786,9 @@ class Store:
                 WHERE k.practitioner_id IN ({marks}) GROUP BY k.id ORDER BY COALESCE(MAX(c.updated_at), k.created_at) DESC""",
             practitioner_ids)
 
+    def set_respondent(self, conversation_id: int, respondent: str | None) -> None:
+        self.db.execute("UPDATE conversations SET respondent = ? WHERE id = ?", (respondent, conversation_id))
+
     def set_conversation_case(self, conversation_id: int, case_id: int) -> None:
         self.db.execute("UPDATE conversations SET case_id = ? WHERE id = ?", (case_id, conversation_id))
 
@@ -750,10 +796,12 @@ class Store:
         """Numeric answers (scales and numbers) of a conversation, for summaries."""
         return [r for r in self.answers(conversation_id) if isinstance(r["value"], int) and not isinstance(r["value"], bool)]
 
-    def add_invite(self, *, code_hash: str, flow_id: str, case_id: int, practitioner_id: int, expires_at: str) -> int:
+    def add_invite(self, *, code_hash: str, flow_id: str, case_id: int, practitioner_id: int, expires_at: str,
+                   respondent: str | None = None) -> int:
         return self.db.execute(
-            """INSERT INTO invites (code_hash, flow_id, case_id, practitioner_id, created_at, expires_at)
-               VALUES (?, ?, ?, ?, ?, ?)""", (code_hash, flow_id, case_id, practitioner_id, now(), expires_at)).lastrowid
+            """INSERT INTO invites (code_hash, flow_id, case_id, practitioner_id, created_at, expires_at, respondent)
+               VALUES (?, ?, ?, ?, ?, ?, ?)""",
+            (code_hash, flow_id, case_id, practitioner_id, now(), expires_at, respondent)).lastrowid
 
     def invite_by_hash(self, code_hash: str) -> dict | None:
         return self._one("SELECT * FROM invites WHERE code_hash = ?", (code_hash,))

@@ -48,8 +48,8 @@ class World:
                                 conversation_id=rehearsal)
             self.conv[f"R{label}"] = rehearsal
 
-    def _start(self, person_id, flow_id, case_id):
-        return self.service.start(person_id, flow_id, case_id=case_id).conversation_id
+    def _start(self, person_id, flow_id, case_id, respondent=None):
+        return self.service.start(person_id, flow_id, case_id=case_id, respondent=respondent).conversation_id
 
 
 @pytest.fixture

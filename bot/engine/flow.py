@@ -93,6 +93,8 @@ class Flow:
     render_stop: Callable[[dict], str] | None = None  # what /cancel says (default: by audience)
     consent_step: str | None = None  # a yes/no step: until it is answered yes, answers are not shown to others
     without_consent: str = "nobody"  # who else may read without consent: nobody | practitioner
+    respondents: tuple[str, ...] = ()  # who may answer (bot/respondent.py); () = from the audience
+    requires: tuple[str, ...] = ()  # e.g. ("worker_present",): only with the worker there, never a link
 
     def __post_init__(self) -> None:
         self.by_id = {step.id: step for step in self.steps}

@@ -26,8 +26,11 @@ from bot.engine.templating import (
     uses_name,
 )
 from bot.engine.yamlpos import Pos, SourceError, YDict, YList, parse_yaml, read_source
+from bot.respondent import REQUIREMENTS, RESPONDENTS
+from bot.respondent import parse as parse_respondent
 
-FLOW_KEYS = {"id", "version", "title", "audience", "description", "intro", "stop_message", "consent", "steps"}
+FLOW_KEYS = {"id", "version", "title", "audience", "description", "intro", "stop_message", "consent", "steps",
+             "respondents", "requires"}
 COMMON_STEP_KEYS = {"id", "type", "ask", "optional", "next", "help", "errors", "validate"}
 TYPE_KEYS = {
     "say": {"id", "type", "say", "next"},
@@ -412,6 +415,47 @@ def _consent(ctx: _Ctx, data: YDict, by_id: dict) -> tuple[str | None, str]:
     return step, who
 
 
+def _respondents(ctx: _Ctx, data: YDict) -> tuple[str, ...]:
+    """respondents: [young_person, adult]  (who may answer; see bot/respondent.py)"""
+    if "respondents" not in data:
+        return ()
+    raw = data["respondents"]
+    if not isinstance(raw, YList) or not raw:
+        ctx.err(data.pos_of("respondents"), f"'respondents' must be a list of who may answer, e.g. [young_person, adult]; use {', '.join(RESPONDENTS)}")
+        return ()
+    found: list[str] = []
+    for i, item in enumerate(raw):
+        value = parse_respondent(item) if isinstance(item, str) else None
+        if value is None:
+            ctx.err(raw.pos_of(i), f"'{item}' is not a respondent{_suggest(str(item), RESPONDENTS)}; use {', '.join(RESPONDENTS)}")
+        elif value in found:
+            ctx.err(raw.pos_of(i), f"'{item}' is listed twice under respondents; list each once")
+        else:
+            found.append(value)
+    return tuple(found)
+
+
+def _requires(ctx: _Ctx, data: YDict, respondents: tuple[str, ...], audience: str | None) -> tuple[str, ...]:
+    """requires: worker_present  (a child tool, only ever with the worker there)"""
+    if "requires" not in data:
+        return ()
+    raw = data["requires"]
+    items = [(raw, data.pos_of("requires"))] if isinstance(raw, str) else (
+        [(x, raw.pos_of(i)) for i, x in enumerate(raw)] if isinstance(raw, YList) and raw else [])
+    if not items:
+        ctx.err(data.pos_of("requires"), f"'requires' must be one of: {', '.join(REQUIREMENTS)}, e.g.  requires: worker_present")
+        return ()
+    found: list[str] = []
+    for value, pos in items:
+        if value not in REQUIREMENTS:
+            ctx.err(pos, f"unknown requirement '{value}'{_suggest(str(value), REQUIREMENTS)}; use {', '.join(REQUIREMENTS)}")
+        elif value not in found:
+            found.append(value)
+    if "worker_present" in found and respondents and "practitioner" in respondents:
+        ctx.err(data.pos_of("requires"), "a worker-present flow is answered by someone else with the worker there; take practitioner out of 'respondents'")
+    return tuple(found)
+
+
 def load_flow_text(text: str, filename: str) -> tuple[Flow | None, list[SourceError]]:
     ctx = _Ctx(filename)
     data, errors = parse_yaml(text, filename)
@@ -472,6 +516,8 @@ def load_flow_text(text: str, filename: str) -> tuple[Flow | None, list[SourceEr
             if not ctx.errors:
                 _lint_sizes(ctx, data, steps)
     consent_step, without_consent = _consent(ctx, data, {s.id: s for s in steps})
+    respondents = _respondents(ctx, data)
+    requires = _requires(ctx, data, respondents, audience)
     if ctx.errors:
         return None, sorted(ctx.errors, key=lambda e: (e.line, e.col))
     number = 0
@@ -482,7 +528,7 @@ def load_flow_text(text: str, filename: str) -> tuple[Flow | None, list[SourceEr
     flow = Flow(
         id=fid, version=version, title=title, audience=audience, steps=steps, source=text, path=filename,
         description=description.strip(), intro=intro, render_intro=render_intro, render_stop=render_stop,
-        consent_step=consent_step, without_consent=without_consent,
+        consent_step=consent_step, without_consent=without_consent, respondents=respondents, requires=requires,
     )
     return flow, []
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
+from bot import respondent as respondents
 from bot.conversation import ConversationService, Reply
 from bot.engine.answers import fold, vocabulary
 from bot.engine.runner import Input, Prompt
@@ -80,9 +81,35 @@ class Console:
                 return False
             self.say(msg("validation.yesno"))
 
-    def run(self, flow_id: str | None = None) -> int:
+    def choose_respondent(self, flow_id: str) -> str | None:
+        """Ask "Who is filling this in?" when the flow admits several and nobody said."""
+        flow = self.service.library.get(flow_id)
+        choices = self.service.respondent_choices(flow_id)
+        if not choices:
+            return None
+        self.say(msg("respondent.question"))
+        for i, (_, label) in enumerate(choices, 1):
+            self.say(f"{i}. {label}")
+        while True:
+            line = self.ask_line()
+            if line is None:
+                return None
+            chosen = respondents.choose(flow, line)
+            if chosen is not None:
+                self.say()
+                return chosen
+            self.say(msg("respondent.choose_hint"))
+
+    def run(self, flow_id: str | None = None, *, respondent: str | None = None, case_id: int | None = None,
+            practice: bool = True, present: dict | None = None) -> int:
+        """``present``: a worker-present session ({"ref": case ref, "person": the answering
+        person's id}); the console person is the worker, recorded as present."""
+        self.respondent, self.case_id, self.practice, self.present = respondent, case_id, practice, present
         self.say(msg("console.welcome"))
         self.say()
+        if practice:
+            self.say(msg("console.practice"))
+            self.say()
         try:
             reply = self._open(flow_id)
             if reply is None:
@@ -120,11 +147,36 @@ class Console:
             flow_id = self.choose_flow()
             if flow_id is None:
                 return None
-        return self.service.start(self.person, flow_id, frontend="console")
+        respondent = self.respondent
+        if respondent is None and self.service.respondent_choices(flow_id):
+            respondent = self.choose_respondent(flow_id)
+            if respondent is None:
+                return None
+        if self.present is not None:
+            self.say(msg("console.worker_present", ref=self.present["ref"], who=respondents.described(respondent)))
+            self.say()
+            return self.service.start(self.present["person"], flow_id, frontend="console", respondent=respondent,
+                                      case_id=self.case_id, practice=self.practice, present_id=self.person)
+        return self.service.start(self.person, flow_id, frontend="console", respondent=respondent,
+                                  case_id=self.case_id, practice=self.practice)
 
 
 def run_console(service: ConversationService, person_key: str, name: str | None, flow_id: str | None,
-                stdin=None, stdout=None) -> int:
-    return Console(service, person_key, name, stdin, stdout).run(flow_id)
+                stdin=None, stdout=None, *, respondent: str | None = None, case_ref: str | None = None,
+                practice: bool = False) -> int:
+    """Converse in the terminal. Without a case (or with ``practice``) the conversation is
+    practice: its alerts are recorded, marked practice, and sent to nobody. With a case and
+    a flow that requires the worker present, the console person is the worker and the
+    answers are recorded as the respondent's."""
+    console = Console(service, person_key, name, stdin, stdout)
+    case_id, present = None, None
+    if case_ref is not None:
+        with service.store.transaction():
+            case_id = service.store.create_case(console.person, case_ref)
+        flow = service.library.get(flow_id) if flow_id else None
+        if flow is not None and respondents.worker_present(flow):
+            present = {"ref": case_ref, "person": service.present_person(case_ref)}
+    return console.run(flow_id, respondent=respondent, case_id=case_id, practice=practice or case_ref is None,
+                       present=present)
 
 

@@ -42,6 +42,7 @@ from bot.frontends.telegram.render import (
     flows_keyboard,
     keyboard,
     hold_keyboard,
+    respondent_keyboard,
     question_text,
     resume_keyboard,
     selected_from_markup,
@@ -601,6 +602,9 @@ class TelegramFrontend:
         if cb.action == "i" and self.staff is not None:
             await self.staff.on_consent(update, context, cb.conv, cb.value == "y")
             return
+        if cb.action == "w" and self.staff is not None:
+            await self.staff.on_who(update, context, cb.conv, cb.step)
+            return
         if cb.action == "s":
             await self._answer_query(query)
             allowed = await self.db(lambda: any(f.id == cb.value for f in self._startable(update)))
@@ -610,7 +614,17 @@ class TelegramFrontend:
             if await self._offer_resume(context.bot, chat_id, pid):
                 return
             await self._remove_markup(query)
-            reply = await self.db(self.service.start, pid, cb.value, input_key=key, frontend="telegram", chat_id=str(chat_id))
+            # Who is filling this in? Asked first when the flow admits several.
+            choices = await self.db(self.service.respondent_choices, cb.value) or []
+            respondent = None
+            if choices:
+                if not 1 <= cb.step <= len(choices):
+                    await self.send_text(context.bot, chat_id, msg("respondent.question"),
+                                         respondent_keyboard(cb.value, choices))
+                    return
+                respondent = choices[cb.step - 1][0]
+            reply = await self.db(self.service.start, pid, cb.value, input_key=key, frontend="telegram",
+                                  chat_id=str(chat_id), respondent=respondent)
             await self.deliver(context.bot, chat_id, pid, reply, key)
             return
         if cb.action == "h":  # after a safeguarding response: carry on, or stop for now

@@ -73,6 +73,7 @@ def _data(*parts) -> str:
 @dataclass(frozen=True)
 class Callback:
     action: str  # a answer, t toggle (multi), d done (multi), s start flow, r resume, h after a hold, i invite consent,
+    # w who is answering an invitation (conv = invite id, step = choice); s:FLOW:N starts FLOW for choice N
     # p: does text typed for an earlier question answer the one now asked?
     conv: int = 0
     step: int = 0
@@ -90,6 +91,10 @@ class Callback:
                 return cls("d", int(parts[1]), int(parts[2]))
             if parts[0] == "s" and len(parts) == 2 and parts[1]:
                 return cls("s", value=parts[1])
+            if parts[0] == "s" and len(parts) == 3 and parts[1]:
+                return cls("s", step=int(parts[2]) + 1, value=parts[1])  # step 0: nobody chose
+            if parts[0] == "w" and len(parts) == 3:
+                return cls("w", int(parts[1]), int(parts[2]))
             if parts[0] in ("r", "h", "i", "p") and len(parts) == 3 and parts[2] in ("y", "n"):
                 return cls(parts[0], int(parts[1]), value=parts[2])
         except ValueError:
@@ -140,6 +145,12 @@ def selected_from_markup(markup) -> frozenset:
 
 def flows_keyboard(flows) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([[InlineKeyboardButton(f.title[:100], callback_data=_data("s", f.id))] for f in flows])
+
+
+def respondent_keyboard(flow_id: str, choices: list[tuple[str, str]]) -> InlineKeyboardMarkup:
+    """ "Who is filling this in?" before starting a flow from the menu."""
+    return InlineKeyboardMarkup([[InlineKeyboardButton(label[:60], callback_data=_data("s", flow_id, i))]
+                                 for i, (_, label) in enumerate(choices)])
 
 
 def resume_keyboard(conv_id: int) -> InlineKeyboardMarkup:

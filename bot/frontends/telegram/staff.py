@@ -11,6 +11,7 @@ import logging
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import Application, CommandHandler, ContextTypes, filters
 
+from bot import respondent as respondents
 from bot.access import Access, Refused
 from bot.messages import msg
 from bot.reading import Reading
@@ -37,7 +38,7 @@ class StaffCommands:
 
     def install(self, app: Application) -> None:
         once = self.fe._once
-        for name, fn in (("invite", self.on_invite), ("cases", self.on_cases), ("case", self.on_case),
+        for name, fn in (("invite", self.on_invite), ("with", self.on_with), ("cases", self.on_cases), ("case", self.on_case),
                          ("transcript", self.on_transcript), ("comment", self.on_comment),
                          ("review", self.on_review), ("mydata", self.on_mydata), ("revoke", self.on_revoke),
                          ("reassign", self.on_reassign), ("missed", self.on_missed)):
@@ -58,14 +59,30 @@ class StaffCommands:
             return None
 
     # -- invitations ------------------------------------------------------------------------
+    @staticmethod
+    def _for(args: list[str]) -> tuple[list[str], str | None, bool]:
+        """Split '--for young-person' (or '--for=adult') off the arguments:
+        (the other arguments, the respondent, whether what followed --for was understood)."""
+        rest, respondent, ok = [], None, True
+        it = iter(args)
+        for arg in it:
+            if arg == "--for" or arg.startswith("--for="):
+                value = arg.partition("=")[2] if "=" in arg else next(it, "")
+                respondent = respondents.parse(value)
+                ok = respondent is not None
+            else:
+                rest.append(arg)
+        return rest, respondent, ok
+
     async def on_invite(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self.fe.person(update)
-        if len(context.args) != 2:
+        args, respondent, ok = self._for(context.args)
+        if len(args) != 2 or not ok:
             await self._say(context, update, msg("staff.invite_usage"))
             return
-        flow_id, ref = context.args
+        flow_id, ref = args
         try:
-            code, invite_id = await self.fe.db(self.access.invite, _key(update), flow_id, ref)
+            code, invite_id = await self.fe.db(self.access.invite, _key(update), flow_id, ref, respondent)
         except Refused:
             await self._refused(context, update)
             return
@@ -76,6 +93,41 @@ class StaffCommands:
         days = self.access.config.invite_expiry_days
         await self._say(context, update, msg("staff.invite_made", link=link, flow=flow_id, ref=ref,
                                              days=f"{days:g}", id=invite_id))
+
+    async def on_with(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/with CASE FLOW [--for child]: a worker-present session on this device."""
+        pid = await self.fe.person(update)
+        args, respondent, ok = self._for(context.args)
+        if len(args) != 2 or not ok:
+            await self._say(context, update, msg("staff.with_usage"))
+            return
+        ref, flow_id = args
+        if await self.fe.db(self.fe.service.active, pid) is not None:
+            await self._say(context, update, msg("staff.with_busy"))
+            return
+        key = f"tg:{update.update_id}"
+        chat_id = update.effective_chat.id
+        service = self.fe.service
+        holder = {}
+
+        def start(person_id, flow, case_id, who, present_id):
+            reply = service.start(person_id, flow, input_key=key, frontend="telegram", chat_id=str(chat_id),
+                                  case_id=case_id, respondent=who, present_id=present_id)
+            holder["reply"] = reply
+            return reply.conversation_id
+
+        try:
+            await self.fe.db(self.access.start_with, _key(update), ref, flow_id, start, respondent)
+        except Refused:
+            await self._refused(context, update)
+            return
+        except ValueError as exc:
+            await self._say(context, update, str(exc))
+            return
+        conv = holder["reply"].conversation_id
+        who = (await self.fe.db(self.fe.service.store.conversation, conv)).respondent
+        await self._say(context, update, msg("staff.with_started", ref=ref, who=respondents.described(who)))
+        await self.fe.deliver(context.bot, chat_id, pid, holder["reply"], key)
 
     async def on_revoke(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/revoke CODE|ID: withdraw an invitation link one made (admins: any)."""
@@ -118,36 +170,61 @@ class StaffCommands:
             log.info("invite refused", extra={"reason": exc.reason, "chat": update.effective_chat.id})
             await self._say(context, update, msg(f"staff.link_{_shown(exc.reason)}"))
             return
+        yes = f"i:{view.invite_id}:y"
         markup = InlineKeyboardMarkup([[
-            InlineKeyboardButton(msg("staff.consent_yes"), callback_data=f"i:{view.invite_id}:y"),
+            InlineKeyboardButton(msg("staff.consent_yes"), callback_data=yes),
             InlineKeyboardButton(msg("staff.consent_no"), callback_data=f"i:{view.invite_id}:n"),
         ]])
         await self._say(context, update, await self.fe.db(self.access.invitation, view), markup)
 
-    async def on_consent(self, update: Update, context, invite_id: int, yes: bool) -> None:
+    async def on_consent(self, update: Update, context, invite_id: int, yes: bool, respondent: str | None = None) -> None:
+        """Yes or no to an invitation; then, if nobody said who is answering and the flow
+        admits several, "Who is filling this in?" (buttons ``w:INVITE:N``) before it starts."""
         query = update.callback_query
         await self.fe._answer_query(query)
         await self.fe._remove_markup(query)
         if not yes:
             await self._say(context, update, msg("staff.consent_declined"))
             return
+        if respondent is None:
+            choices = await self.fe.db(self._ask_who, invite_id)
+            if choices:
+                markup = InlineKeyboardMarkup([[InlineKeyboardButton(label[:60], callback_data=f"w:{invite_id}:{i}")]
+                                               for i, (_, label) in enumerate(choices)])
+                await self._say(context, update, msg("respondent.question"), markup)
+                return
         pid = await self.fe.person(update)
         key = f"tg:{update.update_id}"
         service = self.fe.service
         holder = {}
 
-        def start(person_id, flow_id, case_id):
+        def start(person_id, flow_id, case_id, respondent=None):
             reply = service.start(person_id, flow_id, input_key=key, frontend="telegram",
-                                  chat_id=str(update.effective_chat.id), case_id=case_id)
+                                  chat_id=str(update.effective_chat.id), case_id=case_id, respondent=respondent)
             holder["reply"] = reply
             return reply.conversation_id
 
         try:
-            await self.fe.db(self.access.accept_invite, _key(update), invite_id, start)
+            await self.fe.db(self.access.accept_invite, _key(update), invite_id, start, respondent)
         except Refused as exc:
             await self._say(context, update, msg(f"staff.link_{_shown(exc.reason)}"))
             return
         await self.fe.deliver(context.bot, update.effective_chat.id, pid, holder["reply"], key)
+
+    def _ask_who(self, invite_id: int) -> list[tuple[str, str]]:
+        inv = self.access.store.invite(invite_id)
+        if inv is None or inv["respondent"]:
+            return []
+        flow = self.access.library.get(inv["flow_id"])
+        return respondents.choices(flow) if flow is not None and respondents.needs_asking(flow, None) else []
+
+    async def on_who(self, update: Update, context, invite_id: int, index: int) -> None:
+        """The answer to "Who is filling this in?" for an invitation: start it for them."""
+        choices = await self.fe.db(self.access.invite_respondents, invite_id)
+        if not 0 <= index < len(choices):
+            await self.fe._closed(update.callback_query)
+            return
+        await self.on_consent(update, context, invite_id, True, choices[index][0])
 
     # -- practitioner and supervisor views ------------------------------------------------
     async def on_cases(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
