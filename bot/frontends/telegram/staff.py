@@ -257,7 +257,7 @@ class StaffCommands:
         for c in rows:
             scores = ", ".join(f"{k} {v}" for k, v in c["scores"].items()) or "—"
             if not c["shared"]:
-                scores = msg("staff.not_shared")
+                scores = msg("staff.not_shared_no" if c.get("consent") == "no" else "staff.not_shared")
             lines.append(msg("staff.conversation_line", id=c["id"], flow=c["flow_id"], status=c["status"].replace("_", " "),
                              who=md_escape(c["display_name"] or c["person_key"]), scores=scores))
         if not rows:
