@@ -91,7 +91,7 @@ def _waiting_step(result_session: Session, flow: Flow) -> str | None:
 
 def _for_respondent(conv: Conversation | None, prompts: list[Prompt]) -> list[Prompt]:
     """A child answering sees no question counter, whatever the flow's audience (a flow
-    for children shows none anyway). ``respondent`` comes with issue 10 item 1."""
+    for children shows none anyway)."""
     if getattr(conv, "respondent", None) == "child":
         for p in prompts:
             p.progress = None
@@ -276,12 +276,14 @@ class ConversationService:
     def _context(self, conv: Conversation | None) -> dict | None:
         if conv is None:
             return None
-        scales = {s.id for s in self.runner_for(conv).flow.steps if s.type == "scale"}
-        if not scales:
-            return None
-        scores = [a["value"] for a in self.store.answers(conv.id)
-                  if a["step_id"] in scales and isinstance(a["value"], int) and not isinstance(a["value"], bool)]
-        return {"score": scores[-1]} if scores else None
+        by_id = self.runner_for(conv).flow.by_id
+        answers = conv.session.get("answers", {})
+        for step_id in reversed(conv.session.get("history", ())):  # the path taken, latest last
+            step = by_id.get(step_id)
+            value = answers.get(step_id)
+            if step is not None and step.type == "scale" and isinstance(value, int) and not isinstance(value, bool):
+                return {"score": value}
+        return None
 
     def _picks_option(self, conv: Conversation, text: str) -> bool:
         """The text picks an option (label, id or number, or a scale value, yes or no) of

@@ -308,3 +308,12 @@ def test_answers_typed_on_the_workers_own_account_are_not_unread(world):
     w.service.handle(p1, Input.from_text("the child said: more time with dad"), conversation_id=conv)
     w.say(FAM_A, "family words")
     assert [r["conversation_id"] for r in w.reading.unread()] == [w.conv["A"]]
+
+
+def test_a_reminder_about_many_items_stays_short(world):
+    w = world
+    for i in range(30):
+        w.service.handle(w.store.person(f"tg:{1000 + i}"), Input.from_text("REVIEWWORD"))  # no role, no case
+    [reminder] = w.reading.due(w.later(25))
+    assert (reminder.recipient, len(reminder.ids)) == (LEAD, 30)
+    assert "R20, …" in reminder.text and "R21" not in reminder.text and len(reminder.text) < 1000

@@ -209,6 +209,7 @@ class StaffCommands:
         except Refused as exc:
             await self._say(context, update, msg(f"staff.link_{_shown(exc.reason)}"))
             return
+        self.fe.limiter.members.add(update.effective_user.id)  # a family member now: their own limits at once
         await self.fe.deliver(context.bot, update.effective_chat.id, pid, holder["reply"], key)
 
     def _ask_who(self, invite_id: int) -> list[tuple[str, str]]:
