@@ -14,6 +14,7 @@ import pytest
 from bot.access import Access, Refused
 from bot.config import Config
 from bot.conversation import ConversationService
+from bot.escalation import Escalation
 from bot.frontends.telegram.limits import Limiter, RateLimits
 from bot.safeguarding import SafeguardingConfig
 from bot.store import Store
@@ -121,6 +122,35 @@ async def test_a_flood_from_one_account_leaves_a_practitioners_cases_under_a_sec
     [row] = [r for r in store.audit_log() if r["action"] == "rate.limited"]
     dropped = int(row["detail"].rsplit("(x", 1)[1].rstrip(")"))
     assert row["target"] == f"tg:{FLOODER}" and dropped + stored >= 3000 - 5
+
+
+LEAD = 603
+
+
+async def test_a_disclosure_dropped_by_the_rate_limit_still_reaches_the_lead(tmp_path, library):
+    """A child typing fast must never have "he hurts me" dropped unseen: the words over the
+    limit are not handled or stored as an input, but they are screened, and an alert-tier
+    disclosure among them raises the alert (with its words) and shows the help once."""
+    store, service, access = _world(tmp_path / "dropped.db", library)
+    esc = Escalation(store, service.safeguarding, leads=[LEAD])
+    inputs_before = store.db.execute("SELECT COUNT(*) FROM inputs").fetchone()[0]
+    disclosure = "he hurts me when mum is out"
+    async with running_bot(service, access=access, limits=RateLimits(), escalation=esc) as h:
+        ids = [h.fake.inject_message(FLOODER, f"ok {i}") for i in range(40)]
+        ids.append(h.fake.inject_message(FLOODER, disclosure))  # far over the burst: dropped
+        ids += [h.fake.inject_message(FLOODER, f"ok again {i}") for i in range(20)]
+        await h.fake.wait_for(lambda: all(h.fake.is_confirmed(u) for u in ids), timeout=30)
+        await h.fake.wait_for(lambda: [m for m in h.fake.messages(LEAD) if disclosure in (m.text or "")], timeout=15)
+        help_text = service.safeguarding.response("child")
+        await h.fake.wait_for(lambda: [m for m in h.fake.messages(FLOODER) if help_text in (m.text or "")],
+                              timeout=15)
+    [alert] = store.alerts()
+    assert disclosure in alert["words"] and alert["person_id"] == store.person(f"tg:{FLOODER}")
+    # it was dropped, not handled: no transcript line and no input for it, and few inputs in all
+    lines = store.db.execute("SELECT COUNT(*) FROM transcript WHERE text LIKE ?", (f"%{disclosure}%",)).fetchone()[0]
+    assert lines == 0
+    stored = store.db.execute("SELECT COUNT(*) FROM inputs").fetchone()[0] - inputs_before
+    assert stored <= RateLimits().stranger_burst + 2
 
 
 def _group_update(user, text=None, *, chat=GROUP, kind="supergroup", callback=None):
