@@ -91,7 +91,7 @@ def _waiting_step(result_session: Session, flow: Flow) -> str | None:
 
 def _for_respondent(conv: Conversation | None, prompts: list[Prompt]) -> list[Prompt]:
     """A child answering sees no question counter, whatever the flow's audience (a flow
-    for children shows none anyway). ``respondent`` comes with issue 10 item 1."""
+    for children shows none anyway)."""
     if getattr(conv, "respondent", None) == "child":
         for p in prompts:
             p.progress = None

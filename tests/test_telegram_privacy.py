@@ -76,6 +76,8 @@ async def test_after_no_to_sharing_every_view_agrees(world):
     assert "Your answers stay with you for now. At the end we will ask whether they can be shared." in consent.text, consent.text
     assert "If you say yes, Test (your worker), your worker's manager and the people who run this service can see them." in consent.text, consent.text
     assert "not end-to-end encrypted" in consent.text and "supervisor" not in consent.text
+    assert ("But if you tell us that someone is not safe, your worker and the person at the council who keeps "
+            "children safe will be told, whatever you answer at the end.") in consent.text
     msgs = await press(h, FAM, consent, "Yes, start")
     assert "Your answers stay with you for now." in msgs[0].text  # the intro says the same
     # answer the rest through the service (the same database), saying no to sharing at the end
