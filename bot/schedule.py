@@ -188,6 +188,21 @@ class Schedule:
         off = {k for k in self.store.opted_out(person_id) if k in KINDS or k == ALL}
         return self.store.scheduled_list(person_id=person_id), off
 
+    # -- practitioners -----------------------------------------------------------------------
+    def of_case(self, ref: str) -> list[dict]:
+        """What is waiting in a case (by reference), each row with the recipient's key."""
+        ids = [c["id"] for c in self.store.cases_by_ref(ref)]
+        return self.store.scheduled_list(case_ids=ids, states=("pending", "sending"), limit=200) if ids else []
+
+    def cancel_in_case(self, ref: str, item_id: int, by: str) -> bool:
+        """Cancel one waiting reminder of the case; False if there is no such one."""
+        with self.store.transaction():
+            if item_id not in {r["id"] for r in self.of_case(ref) if r["state"] == "pending"}:
+                return False
+            self.store.cancel_scheduled(ids=[item_id], by=by)
+            self.store.audit(by, "reminder.cancel", f"schedule:{item_id}", f"case {ref}")
+            return True
+
     def local(self, at: str) -> str:
         """A stored time as people read it, e.g. 'Tue 3 Mar, 09:00'."""
         t = datetime.fromisoformat(at.replace("Z", "+00:00")).astimezone(self.tz)

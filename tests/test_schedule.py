@@ -276,3 +276,40 @@ def _yaml(text):
     data, errors = parse_yaml(text, "c.yaml")
     assert not errors
     return data
+
+
+def test_cli_lists_a_cases_reminders_and_cancels_one(tmp_path, library):
+    from click.testing import CliRunner
+
+    from bot.cli import main
+
+    path = tmp_path / "cli.db"
+    clock = Clock(T0)
+    store = Store(path)
+    service = ConversationService(store, library, schedule=Schedule(store, clock=clock))
+    with store.transaction():
+        worker = store.person("tg:900")
+        case = store.create_case(worker, "FGC-77")
+    pid = service.person("tg:901")
+    conv = service.start(pid, "scaling-checkin", frontend="telegram", chat_id="901", case_id=case,
+                         respondent="adult").conversation_id
+    service.handle(pid, Input.from_text("a calmer house"))
+    other = service.person("tg:902")
+    service.start(other, "scaling-checkin", frontend="telegram", chat_id="902", respondent="adult")  # no case
+    store.close()
+    run = CliRunner().invoke
+    listed = run(main, ["reminders", "--case", "FGC-77", "--db", str(path)])
+    assert listed.exit_code == 0, listed.output
+    row = Store(path).scheduled_list(person_id=pid)[0]
+    assert listed.output.splitlines() == [
+        f"{row['id']}  Wed 14 Jan, 10:00  nudge  to tg:901  pending  (conversation {conv} unfinished (nudge 1 of 2))"]
+    assert "calmer" not in listed.output
+    wrong = run(main, ["reminders", "--case", "FGC-78", "--cancel", str(row["id"]), "--db", str(path)])
+    assert wrong.exit_code == 2 and f"no waiting reminder {row['id']} in case FGC-78" in wrong.output
+    done = run(main, ["reminders", "--case", "FGC-77", "--cancel", str(row["id"]), "--db", str(path)])
+    assert done.exit_code == 0 and done.output == f"Reminder {row['id']} in case FGC-77 is cancelled.\n"
+    assert run(main, ["reminders", "--case", "FGC-77", "--db", str(path)]).output == \
+        "No reminders are waiting in case FGC-77.\n"
+    store = Store(path)
+    assert [r["action"] for r in store.audit_log() if r["action"].startswith("reminder.")] == ["reminder.cancel"]
+    store.close()
