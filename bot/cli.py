@@ -334,6 +334,7 @@ def serve(db, flow_paths, token_file, api_url, webhook_url, listen, port, webhoo
     escalation = Escalation(service.store, service.safeguarding, leads=config.leads, repeat_minutes=config.repeat_minutes,
                             telegram_names=config.people_names == "telegram")
     reading = _reading(service.store, access, config)
+    service.schedule = config.schedule(service.store)  # nudges and date reminders, sent by the same loop
     run(service, token, api_url=api_url, webhook_url=webhook_url, listen=listen, port=port, secret_token=webhook_secret,
         escalation=escalation, alert_poll_seconds=alert_poll_seconds, access=access, limits=config.rate_limits(),
         reading=reading)
