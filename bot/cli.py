@@ -217,6 +217,10 @@ def test_flows(paths: tuple[str, ...], flow_paths: tuple[str, ...]) -> None:
             click.echo(f"FAIL {conv.flow}: {conv.name}")
             for f in outcome.failures:
                 click.echo("  " + f.replace("\n", "\n  "))
+    from bot.coach.commands import play_rehearsal_scripts  # flows/tests/rehearsal/: role-play scenarios
+
+    played, rehearsal_failed, rehearsal_errors = play_rehearsal_scripts(list(paths) or [DEFAULT_FLOWS / "tests"], click.echo)
+    convs, failed, errors = convs + played, failed + rehearsal_failed, list(errors) + rehearsal_errors
     click.echo(f"{len(convs) - failed} passed, {failed} failed")
     if failed or errors or not convs:
         sys.exit(1)
