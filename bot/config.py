@@ -12,6 +12,7 @@ read_within_hours: 48             # an answer nobody has read by then reminds th
 invites:
   expiry_days: 7
 demo_flow: scaling-checkin        # what an uninvited person may try (omit for nothing)
+people_names: pseudonyms          # or telegram: keep and show the first names Telegram gives
 roles:                            # seeded at start; `restorative-bot role grant` also works
   admin: [333333333]
   supervisor: [444444444]
@@ -63,6 +64,7 @@ class Config:
     read_within_hours: float = 48.0
     invite_expiry_days: float = 7.0
     demo_flow: str | None = None
+    people_names: str = "pseudonyms"  # pseudonyms | telegram (store and show Telegram first names)
     roles: dict[str, list[int]] = field(default_factory=dict)
     teams: dict[int, list[int]] = field(default_factory=dict)
     limits: dict[str, float] = field(default_factory=dict)  # RateLimits fields to override
@@ -113,9 +115,9 @@ class Config:
 
         for key in data:
             if key not in ("safeguarding", "invites", "demo_flow", "roles", "teams", "limits", "read_within_hours",
-                           "reminders"):
+                           "reminders", "people_names"):
                 err(data.key_pos_of(key), f"unknown key '{key}'; use safeguarding, invites, demo_flow, roles, teams,"
-                                          " limits, read_within_hours or reminders")
+                                          " limits, read_within_hours, reminders or people_names")
         sg = data.get("safeguarding")
         if sg is not None:
             if not isinstance(sg, YDict):
@@ -161,6 +163,12 @@ class Config:
                 cfg.invite_expiry_days = float(value)
         elif inv is not None:
             err(data.pos_of("invites"), "'invites' must be a mapping, e.g. invites: {expiry_days: 7}")
+        if "people_names" in data:
+            if data["people_names"] not in ("pseudonyms", "telegram"):
+                err(data.pos_of("people_names"), "'people_names' must be pseudonyms (the default: practitioners name "
+                    "people in a case) or telegram (store and show the first names Telegram gives)")
+            else:
+                cfg.people_names = data["people_names"]
         if "demo_flow" in data:
             if not isinstance(data["demo_flow"], str):
                 err(data.pos_of("demo_flow"), "'demo_flow' must be a flow id")

@@ -368,8 +368,26 @@ def _m_schedule(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m_pseudonyms(db: sqlite_utils.Database) -> None:
+    # Minimisation: the name a practitioner chooses for each person in a case, used in
+    # exports, alerts and lists instead of anything Telegram says about them.
+    db.executescript(
+        """
+        CREATE TABLE case_people (
+            case_id INTEGER NOT NULL REFERENCES cases(id),
+            person_id INTEGER NOT NULL REFERENCES people(id),
+            pseudonym TEXT NOT NULL,
+            set_by TEXT,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (case_id, person_id)
+        );
+        """
+    )
+
+
 MIGRATIONS = [_m1_core, _m2_cases_alerts_audit, _m3_delivery, _m4_access, _m5_undelivered, _m_alert_per_person,
-              _m_quiet_review_unread_missed, _m8_respondent_practice, _m_comment_visibility, _m_schedule]
+              _m_quiet_review_unread_missed, _m8_respondent_practice, _m_comment_visibility, _m_schedule,
+              _m_pseudonyms]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -574,7 +592,7 @@ class Store:
             params.append(case_id)
         sql = """SELECT c.id, c.flow_id, c.flow_version, c.status, c.started_at, c.updated_at, c.finished_at,
                         c.person_id, c.case_id, p.key AS person_key, p.display_name, c.respondent, c.practice,
-                        c.present_id
+                        c.present_id, (SELECT cp.pseudonym FROM case_people cp WHERE cp.case_id = c.case_id AND cp.person_id = c.person_id) AS pseudonym
                  FROM conversations c JOIN people p ON p.id = c.person_id"""
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -705,7 +723,8 @@ class Store:
         )
 
     def alerts(self, open_only: bool = False) -> list[dict]:
-        sql = """SELECT a.*, p.key AS person_key, p.display_name, c.flow_id, c.respondent, c.present_id
+        sql = """SELECT a.*, p.key AS person_key, p.display_name, c.flow_id, c.respondent, c.present_id,
+                        (SELECT cp.pseudonym FROM case_people cp WHERE cp.case_id = c.case_id AND cp.person_id = a.person_id) AS pseudonym, (SELECT k2.ref FROM cases k2 WHERE k2.id = c.case_id) AS case_ref
                  FROM alerts a JOIN people p ON p.id = a.person_id
                  LEFT JOIN conversations c ON c.id = a.conversation_id"""
         if open_only:
@@ -718,7 +737,8 @@ class Store:
     def alert_detail(self, alert_id: int) -> dict | None:
         return self._one(
             """SELECT a.*, p.key AS person_key, p.display_name, c.flow_id, c.respondent, c.present_id,
-                      w.display_name AS present_name, w.key AS present_key
+                      w.display_name AS present_name, w.key AS present_key,
+                      (SELECT cp.pseudonym FROM case_people cp WHERE cp.case_id = c.case_id AND cp.person_id = a.person_id) AS pseudonym, (SELECT k2.ref FROM cases k2 WHERE k2.id = c.case_id) AS case_ref
                FROM alerts a JOIN people p ON p.id = a.person_id
                LEFT JOIN conversations c ON c.id = a.conversation_id
                LEFT JOIN people w ON w.id = c.present_id WHERE a.id = ?""",
@@ -900,6 +920,23 @@ class Store:
         self.db.execute("UPDATE cases SET practitioner_id = ? WHERE id = ?", (practitioner_id, case_id))
         self.db.execute("UPDATE invites SET practitioner_id = ? WHERE case_id = ? AND used_at IS NULL",
                         (practitioner_id, case_id))
+
+    def set_pseudonym(self, case_id: int, person_id: int, pseudonym: str, by: str | None) -> None:
+        self.db.execute(
+            """INSERT INTO case_people (case_id, person_id, pseudonym, set_by, updated_at) VALUES (?, ?, ?, ?, ?)
+               ON CONFLICT (case_id, person_id) DO UPDATE SET pseudonym = excluded.pseudonym,
+                 set_by = excluded.set_by, updated_at = excluded.updated_at""",
+            (case_id, person_id, pseudonym, by, now()))
+
+    def pseudonym(self, case_id: int | None, person_id: int) -> str | None:
+        if case_id is None:
+            return None
+        row = self._one("SELECT pseudonym FROM case_people WHERE case_id = ? AND person_id = ?", (case_id, person_id))
+        return row["pseudonym"] if row else None
+
+    def forget_name(self, person_id: int) -> None:
+        """Minimisation: drop a stored display name (e.g. a family member's Telegram first name)."""
+        self.db.execute("UPDATE people SET display_name = NULL WHERE id = ? AND display_name IS NOT NULL", (person_id,))
 
     def add_comment(self, conversation_id: int, author_id: int, text: str, step_id: str | None,
                     visibility: str = "internal") -> int:
@@ -1118,13 +1155,15 @@ class Store:
         return cur.rowcount > 0
 
     def cancel_scheduled(self, *, ids: list[int] | None = None, conversation_id: int | None = None,
-                         kind: str | None = None, person_id: int | None = None, by: str) -> int:
+                         kind: str | None = None, person_id: int | None = None, step_id: str | None = None,
+                         by: str) -> int:
         """Cancel pending rows chosen by id, conversation, kind and/or person (all given must match)."""
         where, params = ["state = 'pending'"], []
         if ids is not None:
             where.append(f"id IN ({','.join('?' * len(ids))})" if ids else "0")
             params.extend(ids)
-        for column, value in (("conversation_id", conversation_id), ("kind", kind), ("person_id", person_id)):
+        for column, value in (("conversation_id", conversation_id), ("kind", kind), ("person_id", person_id),
+                              ("step_id", step_id)):
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)

@@ -602,8 +602,19 @@ class TelegramFrontend:
         user = update.effective_user
         pid = self._persons.get(user.id)
         if pid is None:
-            pid = await self.db(self.service.person, f"tg:{user.id}", user.first_name)
+            pid = await self.db(self._register, f"tg:{user.id}", user.first_name)
             self._persons[user.id] = pid
+        return pid
+
+    def _register(self, key: str, first_name: str | None) -> int:
+        """The person's id. Their Telegram first name is stored only for staff (families are
+        told who invited them by it) or where the deployment says people_names: telegram;
+        anyone else's is dropped, and one stored before is forgotten (bot.names)."""
+        keep = self.access is not None and self.access.keeps_name(key)
+        pid = self.service.person(key, first_name if keep else None)
+        if not keep:
+            with self.service.store.transaction():
+                self.service.store.forget_name(pid)
         return pid
 
     # -- handlers --------------------------------------------------------------------
