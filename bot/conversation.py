@@ -104,10 +104,11 @@ _PICKED = ("choice", "multi", "yesno", "scale")
 
 
 class ConversationService:
-    def __init__(self, store: Store, library: FlowLibrary, *, safeguarding: Detector | None = None):
+    def __init__(self, store: Store, library: FlowLibrary, *, safeguarding: Detector | None = None, schedule=None):
         self.store = store
         self.library = library
         self.safeguarding = safeguarding
+        self.schedule = schedule  # bot.schedule.Schedule: reminders written with the answer that causes them
 
     # -- people and flows ------------------------------------------------------------
     def person(self, key: str, display_name: str | None = None) -> int:
@@ -196,6 +197,8 @@ class ConversationService:
             )
             self.store.add_line(conv_id, "in", f"(started {flow.title})", kind="command", input_key=input_key)
             self._write_prompts(conv_id, result.prompts, self.store.conversation(conv_id))
+            if self.schedule is not None:
+                self.schedule.after_step(self.store.conversation(conv_id), result.status)
             reply = Reply(conv_id, result.prompts, result.status, step_id=_waiting_step(result.session, flow))
             if input_key:
                 self.store.mark_input(input_key, conv_id, reply.to_json())
@@ -542,6 +545,8 @@ class ConversationService:
             self.store.update_conversation(conv.id, state=result.session.state, session=result.session.to_json(),
                                            status=result.status)
         self._write_prompts(conv.id, result.prompts, conv)
+        if self.schedule is not None:  # in the answer's transaction: both are saved, or neither
+            self.schedule.after_step(conv, result.status)
 
     def _write_prompts(self, conv_id: int, prompts: list[Prompt], conv: Conversation | None = None) -> None:
         _for_respondent(conv, prompts)
