@@ -123,7 +123,7 @@ def test_soften_caps_a_match_inside_it_at_review(cfg):
 def test_a_context_lowers_matches_near_it_and_not_far_away(cfg):
     assert _tiers(cfg, "in PSHE he zorbled me") == {"physical_harm": REVIEW}
     assert _tiers(cfg, "in PSHE nothing keeps me going") == {}  # review lowered to nothing
-    far = "in PSHE we did a quiz and then at break time on the field he zorbled me"
+    far = "in PSHE we did a quiz and then much later that day on the field he zorbled me"
     assert _tiers(cfg, far) == {"physical_harm": ALERT}
     assert _tiers(cfg, "we watched a film about how he zorbled me") == {"physical_harm": REVIEW}
 
@@ -169,7 +169,7 @@ def test_a_cap_review_context_keeps_a_match_but_quietly(cfg):
     assert _tiers(cfg, "in maths he zorbled me") == {"physical_harm": REVIEW}  # alert capped
     assert _tiers(cfg, "in maths grobbo wibbled") == {"physical_harm": REVIEW}  # review kept
     assert _tiers(cfg, "in pshe grobbo wibbled") == {}  # a dropping context still removes it
-    far = "in maths we did sums and then at break on the field he zorbled me"
+    far = "in maths we did sums and then much later that day on the field he zorbled me"
     assert _tiers(cfg, far) == {"physical_harm": ALERT}
 
 
