@@ -137,6 +137,7 @@ class BotState:
     up: bool = False
     ready_at: float = 0.0
     polls_at_start: int = 0
+    chaos_done: bool = True  # every kill and fault asked for has happened (users carry on until then)
 
 
 @dataclass
@@ -186,6 +187,7 @@ class ChaosUser:
         self.started = 0  # conversations this user has seen begin
         self.completed = 0
         self.trace: list[str] = []
+        self.updates: list[int] = []  # every update this user sent, to check none was lost
         self.t0 = time.monotonic()
 
     # -- waiting like a person: patient while the bot is down ----------------------------
@@ -208,6 +210,7 @@ class ChaosUser:
     async def _send(self, text: str) -> tuple[int, float]:
         before = self.fake.count(self.id)
         uid = self.fake.inject_message(self.id, text, first_name=f"U{self.id}")
+        self.updates.append(uid)
         self.note(f"sent {text!r} (update {uid})")
         self.report.inputs += 1
         return before, time.monotonic()
@@ -219,6 +222,7 @@ class ChaosUser:
         except (ValueError, KeyError):  # the keyboard has gone (closed): type instead
             self.note(f"could not press {data!r}: no such button now")
             return None
+        self.updates.append(uid)
         self.note(f"pressed {data!r} (update {uid})")
         self.report.inputs += 1
         return before, time.monotonic()
@@ -238,7 +242,7 @@ class ChaosUser:
         while time.monotonic() < hard:
             if self.done:
                 self.completed += 1
-                if time.monotonic() >= soft:
+                if time.monotonic() >= soft and self.bot.chaos_done:
                     return
                 self.reset()
                 continue
@@ -411,6 +415,23 @@ def check_acknowledged(db: Path, users: list[ChaosUser], report: Report) -> None
     report.checks += 1
 
 
+def check_none_lost(db: Path, updates: list[tuple[int, int]], report: Report) -> None:
+    """Every update a person sent was handled (its input key is stored), so none was
+    confirmed to Telegram and then dropped.
+    A lost one is a violation even though the simulated person, like a real one, would
+    send /start and carry on."""
+    conn = _db(db)
+    try:
+        keys = {r[0] for r in conn.execute("SELECT key FROM inputs")}
+        dropped = conn.execute("SELECT COUNT(*) FROM audit WHERE action = 'rate.limited'").fetchone()[0]
+    finally:
+        conn.close()
+    lost = [(user, u) for user, u in updates if f"tg:{u}" not in keys]
+    if lost and not dropped:
+        for user, u in lost[:10]:
+            report.violations.append(f"user {user}: update {u} was confirmed to Telegram but never handled (lost)")
+
+
 def check_final(db: Path, users: list[ChaosUser], report: Report) -> None:
     """Each user's conversations: as many as they began, finished ones complete and exactly
     theirs, every answer stored once, no input applied twice."""
@@ -489,8 +510,11 @@ async def _wait_up(fake: WatchedFake, proc, bot: BotState, timeout: float = 60) 
     bot.up, bot.ready_at = True, time.monotonic()
 
 
-async def run_scenario(name: str, *, duration: float, users: int, seed: int, workdir: Path, kills: bool,
-                       faults: bool, stall: float = 4.0, finish: float = 60.0, log=print) -> Report:
+async def run_scenario(name: str, *, duration: float, users: int, seed: int, workdir: Path, kills: bool | int,
+                       faults: bool | int, stall: float = 4.0, finish: float = 60.0, log=print) -> Report:
+    """``kills`` / ``faults``: True for as many as fit in ``duration``; a number for exactly
+    that many, however long they take (users carry on conversations until they are done),
+    so that a slow machine runs the same chaos, only slower."""
     rng = random.Random(seed)
     report = Report(name, users=users)
     folder = Path(tempfile.mkdtemp(prefix=f"chaos-{name}-", dir=workdir))
@@ -499,7 +523,7 @@ async def run_scenario(name: str, *, duration: float, users: int, seed: int, wor
     db, serve_log = folder / "chaos.db", folder / "serve.log"
     t_start = time.monotonic()
     deadline = t_start + duration
-    bot = BotState()
+    bot = BotState(chaos_done=not (kills is not True and kills) and not (faults is not True and faults))
     try:
         async with WatchedFake() as fake:
             ids = [900_000 + seed % 1000 * 1000 + i for i in range(users)]
@@ -519,11 +543,12 @@ async def run_scenario(name: str, *, duration: float, users: int, seed: int, wor
                 await p.run(deadline, deadline + finish)  # until the deadline; then a while to finish
 
             tasks = [asyncio.create_task(person(p)) for p in people]
-            injector = asyncio.create_task(_inject_faults(fake, rng, deadline, report)) if faults else None
+            injector = asyncio.create_task(_inject_faults(fake, rng, deadline, report, faults, bot)) if faults else None
             try:
-                while kills and time.monotonic() < deadline and not all(t.done() for t in tasks):
+                while kills and ((report.kills < kills) if kills is not True
+                                 else time.monotonic() < deadline and not all(t.done() for t in tasks)):
                     await asyncio.sleep(rng.uniform(0.3, 3.0))  # a random moment
-                    if time.monotonic() >= deadline:
+                    if kills is True and time.monotonic() >= deadline:
                         break
                     proc.send_signal(signal.SIGKILL)
                     await proc.wait()
@@ -531,6 +556,10 @@ async def run_scenario(name: str, *, duration: float, users: int, seed: int, wor
                     report.kills += 1
                     check_acknowledged(db, people, report)
                     proc = await serve()
+                if kills is not True and kills and injector is None:
+                    bot.chaos_done = True
+                if injector is not None:
+                    await injector  # a fixed number: wait for every fault to be taken
                 finish_by = max(time.monotonic(), deadline) + finish  # then a while, at most, to finish
                 while not all(t.done() for t in tasks) and time.monotonic() < finish_by:
                     await asyncio.sleep(0.1)
@@ -544,7 +573,9 @@ async def run_scenario(name: str, *, duration: float, users: int, seed: int, wor
                 if not await stop_serve(proc):
                     report.violations.append("serve did not stop on SIGTERM within 20 s")
             count_repeats(fake, people, report)
+            sent = [(p.id, u) for p in people for u in p.updates]
         check_final(db, people, report)
+        check_none_lost(db, sent, report)
         bad = {int(m.group(1)) for v in report.violations if (m := re.match(r"user (\d+):", v))}
         for p in people:
             if p.id in bad:
@@ -578,9 +609,20 @@ FAULT_METHODS = ["sendMessage", "sendMessage", "editMessageText", "answerCallbac
                  "editMessageReplyMarkup"]
 
 
-async def _inject_faults(fake: WatchedFake, rng: random.Random, deadline: float, report: Report) -> None:
-    """A steady trickle of faults, at most a few queued at once (so retries can succeed)."""
-    while time.monotonic() < deadline:
+async def _inject_faults(fake: WatchedFake, rng: random.Random, deadline: float, report: Report,
+                         count: bool | int = True, bot: BotState | None = None) -> None:
+    """A steady trickle of faults, at most a few queued at once (so retries can succeed):
+    until ``deadline``, or (``count`` a number) exactly that many, each taken by a call."""
+    fixed = count is not True
+    try:
+        await _trickle(fake, rng, deadline, report, count if fixed else None)
+    finally:
+        if fixed and bot is not None:
+            bot.chaos_done = True
+
+
+async def _trickle(fake: WatchedFake, rng: random.Random, deadline: float, report: Report, count: int | None) -> None:
+    while (report.faults < count) if count is not None else time.monotonic() < deadline:
         await asyncio.sleep(rng.uniform(0.05, 0.4))
         if len(fake._faults) >= 3:  # noqa: SLF001 - the queue of faults not yet taken
             continue
@@ -595,6 +637,8 @@ async def _inject_faults(fake: WatchedFake, rng: random.Random, deadline: float,
         else:
             fake.fail_next(method, delay=rng.uniform(0.2, 2.0))
         report.faults += 1
+    while count is not None and fake._faults:  # noqa: SLF001 - each fault asked for is taken by a call
+        await asyncio.sleep(0.05)
 
 
 # -- the flood ------------------------------------------------------------------------------

@@ -529,7 +529,6 @@ class TelegramFrontend:
                 delay *= 2
 
     async def send_text(self, bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None) -> int | None:
-        mark_durable()  # replies follow the commit: the polling loop may confirm this update
         parts = split_text(text)
         message_id = None
         for i, part in enumerate(parts):
@@ -587,6 +586,11 @@ class TelegramFrontend:
 
     async def deliver(self, bot, chat_id: int, pid: int, reply: Reply, input_key: str | None) -> None:
         """Send a committed reply, then note that it reached the person."""
+        # The reply is committed (and sent again after a restart if it never arrives): the
+        # polling loop may confirm this update now. Replies that are not stored (a greeting,
+        # a menu) are not enough: the update is confirmed only once they have gone, so a
+        # kill before then has Telegram deliver it again (found by chaos: a lost /start).
+        mark_durable()
         if reply.duplicate and reply.delivered:
             log.info("duplicate update ignored", extra={"chat": chat_id, "input": input_key})
             return

@@ -4,9 +4,9 @@ python-telegram-bot's Updater asks for the next batch (which confirms the last o
 Telegram) as soon as it has queued a batch, so a crash while an update waits or runs loses
 it: Telegram never sends it again. Here the next ``getUpdates`` confirms a batch only when
 every update in it is *durable*: handled to the end, or committed and being answered (the
-frontend calls :func:`mark_durable` when it first sends a reply, which it only does after
-the store has committed the input; a reply committed but never sent is sent again after a
-restart). Updates of one chat are handled in order, across batches too; chats at the same
+frontend calls :func:`mark_durable` when it starts to send a reply the store has committed
+with the input; a reply committed but never sent is sent again after a restart; replies
+never stored, such as /start's menu, make an update durable only once they have gone). Updates of one chat are handled in order, across batches too; chats at the same
 time. After a crash, Telegram re-delivers what was not confirmed, and the store's input
 keys make a second delivery change nothing.
 
