@@ -13,6 +13,7 @@ import json
 import os
 import re
 import sqlite3
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -447,7 +448,50 @@ class Store:
             raise StoreError(f"{self.path}: cannot open the database ({exc}); is it a restorative-bot database?") from None
 
     def close(self) -> None:
+        self.stop_checkpoints()
         self.db.conn.close()
+
+    # -- checkpoints off the reply path ------------------------------------------------
+    _checkpointer: threading.Thread | None = None
+
+    def checkpoint_in_background(self, *, every: float = 0.5, wal_bytes: int = 4 << 20) -> None:
+        """Move the WAL into the database from a thread of its own, never in a commit.
+
+        By default SQLite checkpoints inside the commit that takes the WAL past 1,000
+        pages, so about one answer in a few thousand waits half a second for it (issue 18).
+        For a long-running server: ``wal_autocheckpoint=0`` on the connection that writes,
+        and a PASSIVE checkpoint (it never waits for, nor blocks, readers or the writer) on
+        a second connection, whenever the WAL has grown past ``wal_bytes``, checked every
+        ``every`` seconds. Short-lived commands keep SQLite's own checkpoints."""
+        if self.path == ":memory:" or self._checkpointer is not None:
+            return
+        self.checkpoints: list[tuple[int, int, int]] = []  # (busy, WAL frames, frames moved), the last few
+        self._checkpoint_stop = threading.Event()
+        self.db.execute("PRAGMA wal_autocheckpoint=0")
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        wal = self.path + "-wal"
+
+        def work() -> None:
+            try:
+                while not self._checkpoint_stop.wait(every):
+                    try:
+                        if os.path.getsize(wal) < wal_bytes:
+                            continue
+                        result = tuple(conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone())
+                    except (OSError, sqlite3.Error):
+                        continue  # no WAL yet, or busy: the next round tries again
+                    self.checkpoints = (self.checkpoints + [result])[-10:]
+            finally:
+                conn.close()
+
+        self._checkpointer = threading.Thread(target=work, name="checkpoint", daemon=True)
+        self._checkpointer.start()
+
+    def stop_checkpoints(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpoint_stop.set()
+            self._checkpointer.join()
+            self._checkpointer = None
 
     # -- schema ----------------------------------------------------------------------
     @property

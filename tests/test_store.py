@@ -2,6 +2,7 @@
 
 import shutil
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,41 @@ def test_a_conversation_continues_on_the_flow_version_it_started_with(tmp_path):
     assert [a["step_id"] for a in store.answers(1)] == ["a", "b"]
     fresh = s2.start(me, "f")
     assert fresh.prompts[0].text == "New first?"
+
+
+def _fill(store: Store, upto_bytes: int, limit: int = 4000) -> int:
+    """Commit small transactions until the WAL file is past ``upto_bytes`` (or ``limit``)."""
+    wal = Path(store.path + "-wal")
+    for i in range(limit):
+        with store.transaction():
+            store.person(f"wal:{i}", "x" * 2000)
+        if wal.exists() and wal.stat().st_size > upto_bytes:
+            return i + 1
+    return limit
+
+
+def test_no_commit_waits_for_a_checkpoint_once_they_run_in_the_background(tmp_path):
+    store = Store(tmp_path / "w.db", synchronous="OFF")
+    store.checkpoint_in_background(every=3600)  # the thread will not run in this test's time
+    try:
+        assert store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+        page = store.db.execute("PRAGMA page_size").fetchone()[0]
+        # SQLite's own checkpoint, in a commit, would keep the WAL near 1,000 pages
+        _fill(store, 1500 * page)
+        assert Path(store.path + "-wal").stat().st_size > 1500 * page
+    finally:
+        store.close()
+
+
+def test_the_background_checkpoint_moves_the_wal_into_the_database(tmp_path):
+    store = Store(tmp_path / "b.db", synchronous="OFF")
+    store.checkpoint_in_background(every=0.01, wal_bytes=64 << 10)
+    try:
+        _fill(store, 256 << 10)
+        deadline = time.monotonic() + 20
+        while not any(moved > 0 for _, _, moved in store.checkpoints) and time.monotonic() < deadline:
+            time.sleep(0.01)  # polling a condition, with a deadline
+        assert any(moved > 0 for _, _, moved in store.checkpoints), store.checkpoints
+    finally:
+        store.close()
+    assert Store(tmp_path / "b.db").db.execute("SELECT COUNT(*) FROM people WHERE key LIKE 'wal:%'").fetchone()[0] > 0

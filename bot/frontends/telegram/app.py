@@ -938,6 +938,7 @@ def serve(service: ConversationService, token: str, *, api_url: str | None = Non
           escalation=None, alert_poll_seconds: float = 30.0, access=None, limits: RateLimits | None = None, reading=None) -> None:
     app, frontend = build_application(service, token, api_url=api_url, escalation=escalation, limits=limits,
                                       alert_poll_seconds=alert_poll_seconds, access=access, reading=reading)
+    service.store.checkpoint_in_background()  # no reply waits for a WAL checkpoint
     log.info("serving", extra={"mode": "webhook" if webhook_url else "polling", "api": api_url or "telegram"})
     try:
         if webhook_url:
