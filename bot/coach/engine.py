@@ -68,7 +68,7 @@ class Coach:
         aux = "|".join(sorted(r.auxiliaries, key=len, reverse=True)) or "did"
         subjects = "|".join(sorted(SUBJECTS, key=len, reverse=True))
         self._split_re = re.compile(
-            rf"(?:,\s*|\s)(?:and|or|but|also)\s+(?=(?:(?:{wh})\s+[a-z0-9]|(?:{aux})\s+(?:{subjects})\b|why\b))"
+            rf"(?:,\s*|\s)(?:and|or|but|also)\s+(?:if (?:so|not),?\s+)?(?=(?:(?:{wh})\s+[a-z0-9]|(?:{aux})\s+(?:{subjects})\b|why\b))"
             rf"|,\s*(?=(?:{'|'.join(w for w in r.question_words if w != 'when') or 'what'})\s+[a-z])"
         )
         self._fillers_re = re.compile(r"^(?:(?:" + "|".join(map(re.escape, r.fillers)) + r")\b[\s,]*)+") if r.fillers else None
@@ -77,7 +77,7 @@ class Coach:
     # --- the public entry point -------------------------------------------------------
     def coach(self, text) -> Coaching:
         original = text if isinstance(text, str) else str(text)
-        original = original[:MAX_CHARS]
+        full, original = original, original[:MAX_CHARS]  # a question is read up to MAX_CHARS; the text is echoed whole
         t = self._spell(normalise(original))
         segments = self._segments(t)
         labels: list[str] = []
@@ -113,7 +113,7 @@ class Coach:
         suggestion = None
         if any(label in MISTAKES for label in ordered):
             suggestion = self._suggest(original, t, ordered, segments, questions)
-        return Coaching(original, ordered, suggestion, tuple(stages), aimed)
+        return Coaching(full, ordered, suggestion, tuple(stages), aimed)
 
     # --- steps ---------------------------------------------------------------------------
     def _spell(self, t: str) -> str:
