@@ -55,7 +55,7 @@ def test_a_wrong_expectation_fails_with_a_readable_diff(tmp_path):
                           cwd=Path(__file__).parents[1])
     assert proc.returncode == 1
     assert "FAIL scaling-checkin: deliberately wrong" in proc.stdout
-    assert "expected the bot to say\n      'What puts you at 5 and not lower?'" in proc.stdout
+    assert "expected the bot to say next\n      'What puts you at 5 and not lower?'" in proc.stdout
     assert "What puts you at 6 and not lower?" in proc.stdout
     assert "0 passed, 1 failed" in proc.stdout
 
@@ -65,3 +65,28 @@ def test_a_wrong_expectation_fails_with_a_readable_diff(tmp_path):
     assert proc.returncode == 1
     assert "answer 'best_hopes' differs" in proc.stdout
     assert "-'We talk less'" in proc.stdout and "+'We talk more'" in proc.stdout
+
+
+def _one(tmp_path, body: str):
+    script = tmp_path / "one.yaml"
+    script.write_text("flow: scaling-checkin\nconversations:\n  - name: one\n" + body)
+    convs, errors = load_scripts([script])
+    assert errors == [] and len(convs) == 1
+    return convs[0]
+
+
+def test_a_bot_line_never_skips_a_message_the_script_does_not_expect(tmp_path, library):
+    # the start says what the check-in is, then asks the first question: expecting the
+    # question first skips the introduction, which must fail
+    conv = _one(tmp_path, "    script:\n      - bot: '*What are your best hopes*'\n")
+    outcome = play(conv, ServiceDriver.in_memory(library))
+    assert not outcome.ok and "it said that later" in outcome.failures[0]
+
+
+def test_recorded_answers_are_checked_exactly_unless_the_script_says_subset(tmp_path, library):
+    body = ("    script:\n      - user: We talk more\n      - user: '6'\n"
+            "    answers:\n      scale_now: 6\n")
+    outcome = play(_one(tmp_path, body), ServiceDriver.in_memory(library))
+    assert not outcome.ok and "answers recorded but not in the script: 'best_hopes': 'We talk more'" in outcome.failures[0]
+    outcome = play(_one(tmp_path, body + "    answers_subset: true\n"), ServiceDriver.in_memory(library))
+    assert outcome.ok, outcome.failures

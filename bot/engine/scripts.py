@@ -37,6 +37,7 @@ class ScriptedConversation:
     status: str | None
     line: int
     today: str | None = None  # date answers ("next Tuesday") count from this day (YYYY-MM-DD)
+    answers_subset: bool = False  # the answers listed are checked, others recorded are allowed
 
 
 @dataclass
@@ -109,6 +110,7 @@ def load_scripts(paths, rehearsals: bool = False) -> tuple[list[ScriptedConversa
                 str(f), str(item.get(key, flow)), str(item.get("name", f"conversation {i + 1}")), lines,
                 dict(answers) if isinstance(answers, dict) else None, item.get("status"), pos.line,
                 str(item.get("today", data.get("today"))) if item.get("today", data.get("today")) else None,
+                item.get("answers_subset") is True,
             ))
     return convs, errors
 
@@ -155,14 +157,17 @@ async def _play(conv: ScriptedConversation, driver: Driver) -> Outcome:
     for line in conv.script:
         where = f"{conv.file}:{line.line}"
         if line.kind == "bot":
+            # the next message the bot said, not any later one: a message the script does
+            # not expect is never skipped silently
             rx = _wildcard(line.text.strip())
-            for k, shown in enumerate(pending):
-                if rx.fullmatch(shown.strip()):
-                    pending = pending[k + 1:]
-                    break
+            if pending and rx.fullmatch(pending[0].strip()):
+                pending = pending[1:]
             else:
                 seen = "\n".join(f"    | {s}".replace("\n", "\n    | ") for s in pending) or "    (nothing)"
-                out.failures.append(f"{where}: expected the bot to say\n    {line.text!r}\nbut it said:\n{seen}")
+                later = any(rx.fullmatch(p.strip()) for p in pending)
+                out.failures.append(f"{where}: expected the bot to say next\n    {line.text!r}\nbut it said:\n{seen}"
+                                    + ("\n  (it said that later: the script skips a message it does not expect)"
+                                       if later else ""))
                 return out
         elif line.kind == "user":
             pending = await _call(driver.send(line.text))
@@ -175,6 +180,11 @@ async def _play(conv: ScriptedConversation, driver: Driver) -> Outcome:
             if _norm(have) != _norm(want):
                 diff = "\n".join(difflib.unified_diff([repr(want)], [repr(have)], "expected", "recorded", lineterm=""))
                 out.failures.append(f"{conv.file}:{conv.line}: answer '{key}' differs\n{diff}")
+        extra = [k for k in got if k not in conv.answers]
+        if extra and not conv.answers_subset:
+            out.failures.append(f"{conv.file}:{conv.line}: answers recorded but not in the script: "
+                                + ", ".join(f"'{k}': {got[k]!r}" for k in extra)
+                                + " (list them under answers:, or add answers_subset: true)")
     status = await _call(driver.status())
     if conv.status is not None and status != conv.status:
         out.failures.append(f"{conv.file}:{conv.line}: expected status {conv.status}, got {status}")
