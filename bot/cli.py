@@ -65,7 +65,9 @@ def _service(db, flows, config=None):
     from bot.conversation import ConversationService
 
     lexicon = config.lexicon if config is not None else []
-    return ConversationService(_store(db), _library(flows), safeguarding=_safeguarding(lexicon))
+    return ConversationService(_store(db), _library(flows), safeguarding=_safeguarding(lexicon),
+                               leads_configured=bool(config is not None and config.leads),
+                               out_of_hours=config.out_of_hours if config is not None else None)
 
 
 CONFIG_HELP = "Deployment configuration YAML (default: $RESTORATIVE_CONFIG)."

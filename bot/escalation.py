@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from bot.messages import msg
+from bot.respondent import described
 from bot.store import Store
 from bot.store import iso as _iso
 
@@ -71,6 +72,15 @@ class Escalation:
     def _who(self, alert: dict) -> str:
         return alert.get("display_name") or alert.get("person_key") or "someone"
 
+    @staticmethod
+    def _respondent(alert: dict) -> str:
+        """Who was answering, for the lead: the help they were shown followed it."""
+        who = described(alert.get("respondent"))
+        if alert.get("present_id"):
+            worker = alert.get("present_name") or alert.get("present_key") or "?"
+            who = msg("respondent.present", who=who, worker=worker)
+        return who
+
     def _concern(self, alert: dict) -> str:
         return ", ".join(self.safeguarding.concerns.get(c, c) for c in alert["concern"].split(","))
 
@@ -78,6 +88,7 @@ class Escalation:
         body = self.safeguarding.alert_text(
             person=self._who(alert), flow=alert.get("flow_id") or "(no conversation)", concern=self._concern(alert),
             words=alert["words"], time=alert["created_at"], ack_command=f"{self.ack_command} {alert['id']}",
+            respondent=self._respondent(alert),
         )
         if alert.get("update_count", 0) > alert.get("notified_updates", 0) and alert.get("notify_count", 0) > 0:
             body = f"{msg('alerts.updated', n=alert['update_count'])}\n\n{body}"

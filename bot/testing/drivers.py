@@ -27,8 +27,9 @@ class ServiceDriver:
     def _key(self) -> str:
         return f"script:{self.person}:{next(self._keys)}"
 
-    def start(self, flow_id: str) -> list[str]:
-        reply = self.service.start(self.person, flow_id, input_key=self._key(), frontend="script")
+    def start(self, flow_id: str, respondent: str | None = None) -> list[str]:
+        reply = self.service.start(self.person, flow_id, input_key=self._key(), frontend="script",
+                                   respondent=respondent)
         self.conv_id = reply.conversation_id
         return [p.plain() for p in reply.prompts]
 
@@ -56,3 +57,10 @@ class ServiceDriver:
 
     def status(self) -> str:
         return self.service.store.conversation(self.conv_id).status
+
+    def alerts(self) -> list[str]:
+        """The alert texts a lead would be sent now for this conversation (as `serve` sends them)."""
+        from bot.escalation import Escalation
+
+        escalation = Escalation(self.service.store, self.service.safeguarding, leads=[1])
+        return [n.text for n in escalation.due() if self.service.store.alert(n.alert_id)["conversation_id"] == self.conv_id]

@@ -117,7 +117,7 @@ class TelegramDriver:
             assert key.split("\n")[0][:40] in shown, f"not sent to Telegram: {key!r}\nsent: {shown!r}"
         return [l["text"] for l in new]
 
-    async def start(self, flow_id: str) -> list[str]:
+    async def start(self, flow_id: str, respondent: str | None = None) -> list[str]:
         fake = self.h.fake
         before = len(fake.messages(self.user))
         fake.inject_command(self.user, "/start")
@@ -126,6 +126,15 @@ class TelegramDriver:
         before = len(fake.messages(self.user))
         uid = fake.press_button(self.user, menu.message_id, data)
         await self.h.delivered(uid)
+        choices = await self.h.frontend.db(self.h.service.respondent_choices, flow_id)
+        if choices:  # "Who is filling this in?": press the button for the script's respondent
+            assert respondent is not None, f"{flow_id} asks who is filling it in: give the script a respondent"
+            who = await self.h.keyboard_after(self.user, before)
+            wanted = f"s:{flow_id}:{[r for r, _ in choices].index(respondent)}"
+            assert any(cb == wanted for row in fake.buttons(who) for (_, cb) in row), fake.buttons(who)
+            before = len(fake.messages(self.user))
+            uid = fake.press_button(self.user, who.message_id, wanted)
+            await self.h.delivered(uid)
         conv = await self.h.frontend.db(self.h.service.store.active_conversation, await self._person())
         self.conv_id = conv.id
         return await self._new_prompts(fake.messages(self.user)[before:])
@@ -186,3 +195,15 @@ class TelegramDriver:
     async def status(self) -> str:
         conv = await self.h.frontend.db(self.h.service.store.conversation, self.conv_id)
         return conv.status
+
+    async def alerts(self) -> list[str]:
+        """The alert texts a lead would be sent for this conversation (the parity harness runs
+        without leads; tests/test_telegram_respondent.py checks what a lead receives)."""
+        from bot.escalation import Escalation
+
+        store = self.h.service.store
+
+        def texts():
+            escalation = Escalation(store, self.h.service.safeguarding, leads=[1])
+            return [n.text for n in escalation.due() if store.alert(n.alert_id)["conversation_id"] == self.conv_id]
+        return await self.h.frontend.db(texts)
