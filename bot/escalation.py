@@ -67,6 +67,10 @@ class Escalation:
         if practitioner:
             keys.append(practitioner)
         keys.extend(k for k in self.leads if k not in keys)
+        if alert.get("present_key") and alert.get("conversation_status") == "in_progress":
+            # a worker-present session: the child is holding the worker's device, and the
+            # worker saw the help given; not on that screen until the session has ended
+            keys = [k for k in keys if k != alert["present_key"]]
         return keys
 
     def _who(self, alert: dict) -> str:

@@ -664,7 +664,7 @@ class Store:
     def alert_detail(self, alert_id: int) -> dict | None:
         return self._one(
             """SELECT a.*, p.key AS person_key, p.display_name, c.flow_id, c.respondent, c.present_id,
-                      w.display_name AS present_name, w.key AS present_key
+                      c.status AS conversation_status, w.display_name AS present_name, w.key AS present_key
                FROM alerts a JOIN people p ON p.id = a.person_id
                LEFT JOIN conversations c ON c.id = a.conversation_id
                LEFT JOIN people w ON w.id = c.present_id WHERE a.id = ?""",

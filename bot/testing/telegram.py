@@ -45,6 +45,24 @@ class Harness:
             return next((m for m in self.fake.messages(user_id)[count_before:] if self.fake.buttons(m)), None)
         return await self.fake.wait_for(found, timeout)
 
+    async def who(self, user_id: int, count_before: int, respondent: str = "adult", timeout: float = 10.0) -> int:
+        """Answer "Who is filling this in?" (asked after choosing a flow from the menu, or after
+        accepting an invitation that did not say) by pressing the button for ``respondent``.
+        Returns the update id of the press, once its reply has been sent."""
+        from bot.messages import msg
+
+        def asked():
+            for m in self.fake.messages(user_id)[count_before:]:
+                if any((cb or "").startswith(("w:", "s:")) and (cb or "").count(":") == 2
+                       for row in self.fake.buttons(m) for (_, cb) in row):
+                    return m
+            return None
+        question = await self.fake.wait_for(asked, timeout)
+        buttons = {label: cb for row in self.fake.buttons(question) for (label, cb) in row}
+        uid = self.fake.press_button(user_id, question.message_id, buttons[msg(f"respondent.options.{respondent}")])
+        await self.delivered(uid)
+        return uid
+
     async def settle(self, user_id: int, count_before: int, quiet: float = 0.15, timeout: float = 10.0) -> list:
         """Wait for new bot messages in the chat, until none arrives for ``quiet`` seconds."""
         end = time.monotonic() + timeout
