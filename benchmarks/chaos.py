@@ -23,6 +23,16 @@ fuzz
     another person's conversation ids) through the real Telegram frontend. Checked: never
     an exception or a traceback, always a clear message.
 
+flood
+    ``restorative-bot serve`` with its real rate limits, while many accounts without a
+    role send disclosure-like and bulky (4 KB) messages as fast as they can, and the fake
+    server delivers about one message a second to one chat, as Telegram does. Meanwhile a
+    family member in a case makes a genuine disclosure and the practitioner and the lead
+    use commands. Reported: how long the genuine alert takes to reach the lead and the
+    practitioner, and how long /cases and /ack take to answer. Checked: every genuine
+    alert and command arrives, one open alert per person, what was stored and audited
+    stays bounded, and no error in serve's log.
+
 Every run prints what it did and what it found, and exits 1 on any violation.
 """
 
@@ -37,6 +47,7 @@ import re
 import shutil
 import signal
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
@@ -146,6 +157,7 @@ class Report:
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     why: dict = field(default_factory=dict)  # what the stalls turned out to be
+    figures: dict = field(default_factory=dict)  # measured values to report (flood)
 
     def saw(self, what: str) -> None:
         self.why[what] = self.why.get(what, 0) + 1
@@ -156,7 +168,9 @@ class Report:
                 f" {self.faults} faults, {self.stalls} stalls recovered by /start ({self.resumes} resumes),"
                 f" {self.checks} post-kill checks, {self.duplicate_questions} unasked-for repeated questions,"
                 f" {self.error_logs} error log lines, {len(self.violations)} violations, {self.seconds:.0f} s"
-                + (f"\n  stalls: {self.why}" if self.why else ""))
+                + (f"\n  stalls: {self.why}" if self.why else "")) if not self.figures else (
+            f"{self.name}: " + ", ".join(f"{k} {v}" for k, v in self.figures.items())
+            + f", {self.error_logs} error log lines, {len(self.violations)} violations, {self.seconds:.0f} s")
 
 
 class ChaosUser:
@@ -583,6 +597,136 @@ async def _inject_faults(fake: WatchedFake, rng: random.Random, deadline: float,
         report.faults += 1
 
 
+# -- the flood ------------------------------------------------------------------------------
+
+FLOOD_PRACTITIONER, FLOOD_FAMILY = 998, 997
+FLOOD_TEXTS = ["i want to die", "he hits me and i dont feel safe at home", "i am going to kill myself tonight",
+               "someone touches me at night", "nobody feeds us and i am scared"]
+
+
+def _flood_text(rng: random.Random, user: int, n: int, bulky_kb: int) -> str:
+    words = f"{rng.choice(FLOOD_TEXTS)} ({user}-{n})"
+    if rng.random() < 0.5:  # bulky: the same words, padded to a few KB
+        words += " " + "x" * (bulky_kb * 1024 - len(words) - 1)
+    return words
+
+
+async def run_flood(*, accounts: int, messages: int, seed: int, workdir: Path, chat_interval: float = 1.0,
+                    probes: int = 3, bulky_kb: int = 4, timeout: float = 60.0, log=print) -> Report:
+    """Many accounts without a role flood the real serve process; genuine alerts and staff
+    commands are timed while it lasts (see the module docstring)."""
+    from benchmarks.common import LEAD, serve_argv, serve_env
+    from benchmarks.users import SimUser, button_data, has, has_button
+
+    rng = random.Random(seed)
+    report = Report("flood", users=accounts)
+    folder = Path(tempfile.mkdtemp(prefix="chaos-flood-", dir=workdir))
+    db, serve_log, config = folder / "flood.db", folder / "serve.log", folder / "flood-config.yaml"
+    # the real limits (no 'limits:' section): this part is about them
+    config.write_text(f"safeguarding:\n  leads: [{LEAD}]\nroles:\n  practitioner: [{FLOOD_PRACTITIONER}]\n"
+                      "demo_flow: scaling-checkin\n", encoding="utf-8")
+    t_start = time.monotonic()
+    alert_s: list[float] = []
+    cases_s: list[float] = []
+    ack_s: list[float] = []
+    try:
+        async with WatchedFake() as fake:
+            with open(serve_log, "ab") as err:
+                proc = await asyncio.create_subprocess_exec(
+                    *serve_argv(db, config), cwd=str(ROOT), env=serve_env(fake.base_url),
+                    stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=err)
+            try:
+                await _wait_up(fake, proc, BotState())
+                pract, fam, lead = (SimUser(fake, u, timeout) for u in (FLOOD_PRACTITIONER, FLOOD_FAMILY, LEAD))
+                made = await pract.say("/invite scaling-checkin FLOOD-1", has("start="))
+                code = re.search(r"start=(\S+)", made.text).group(1)
+                consent = await fam.say(f"/start {code}", has_button("i:"))
+                await fam.press(consent, button_data(consent, "Yes, start"), has("best hopes"))
+                fake.chat_send_interval = chat_interval  # from now on, like Telegram: about 1 a second per chat
+                flooders = [3_000_000 + seed % 1000 * 1000 + i for i in range(accounts)]
+                injected = [0, 0]  # messages, last update id
+
+                async def flood() -> None:
+                    for n in range(messages):
+                        for u in flooders:
+                            injected[1] = fake.inject_message(u, _flood_text(rng, u, n, bulky_kb), first_name="Flood")
+                            injected[0] += 1
+                        await asyncio.sleep(0.05)  # a round from every account, twenty rounds a second
+
+                flooding = asyncio.create_task(flood())
+                for k in range(probes):
+                    await asyncio.sleep(0.5 if k == 0 else 1.0)  # the flood is under way
+                    words = f"my stepdad hurts me and i am scared to go home, probe {k}"
+                    before_lead, before_pract = fake.count(LEAD), fake.count(FLOOD_PRACTITIONER)
+                    t0 = time.perf_counter()
+                    fake.inject_message(FLOOD_FAMILY, words)
+                    got = await fake.wait_new(LEAD, before_lead, has(words), timeout)
+                    if got is None:
+                        report.violations.append(f"probe {k}: the genuine alert did not reach the lead within {timeout:.0f} s")
+                        continue
+                    alert_s.append(fake.arrived[(LEAD, got.message_id)] - t0)
+                    to_pract = await fake.wait_new(FLOOD_PRACTITIONER, before_pract, has(words), timeout)
+                    if to_pract is None:
+                        report.violations.append(f"probe {k}: the genuine alert did not reach the practitioner")
+                    try:
+                        await pract.say("/cases", has("FLOOD-1"))
+                        cases_s.append(pract.latencies[-1])
+                        alert_id = re.search(r"/ack (\d+)", got.text).group(1)
+                        await lead.say(f"/ack {alert_id}", has("Reminders have stopped"))
+                        ack_s.append(lead.latencies[-1])
+                    except TimeoutError as exc:
+                        report.violations.append(f"probe {k}: {exc}")
+                await flooding
+                await fake.wait_for(lambda: fake.is_confirmed(injected[1]), timeout=timeout)  # all read
+                report.inputs = injected[0]
+                lead_msgs = fake.count(LEAD)
+            finally:
+                if not await stop_serve(proc):
+                    report.violations.append("serve did not stop on SIGTERM within 20 s")
+        conn = _db(db)
+        try:
+            doubled = conn.execute("""SELECT person_id, COUNT(*) FROM alerts WHERE acknowledged_at IS NULL
+                                      GROUP BY person_id HAVING COUNT(*) > 1""").fetchall()
+            alerts = conn.execute("SELECT COUNT(*) FROM alerts").fetchone()[0]
+            stored = conn.execute("SELECT COUNT(*) FROM inputs").fetchone()[0]
+            limited = conn.execute("SELECT COUNT(*) FROM audit WHERE action = 'rate.limited'").fetchone()[0]
+            audit_rows = conn.execute("SELECT COUNT(*) FROM audit").fetchone()[0]
+        finally:
+            conn.close()
+        if doubled:
+            report.violations.append(f"{len(doubled)} people have more than one open alert")
+        if stored > accounts * 25 + 100:
+            report.violations.append(f"{stored} inputs stored from {accounts} accounts: the cap did not hold")
+
+        def stat(xs: list[float]) -> str:
+            return f"{statistics.median(xs):.2f}/{max(xs):.2f} s" if xs else "none"
+
+        report.figures = {
+            "accounts": accounts, "flood messages": report.inputs, "genuine alert to lead (median/max)": stat(alert_s),
+            "/cases (median/max)": stat(cases_s), "/ack (median/max)": stat(ack_s), "alerts": alerts,
+            "messages to the lead": lead_msgs, "inputs stored": stored, "audit rows": audit_rows,
+            "rate-limit audit rows": limited,
+        }
+        errors = _error_lines(serve_log)
+        report.error_logs = len(errors)
+        if errors:
+            report.violations.append(f"{len(errors)} error lines in serve's log, e.g. {errors[0]}")
+    except Exception as exc:  # the harness itself must report, not crash
+        tail = serve_log.read_text(errors="replace")[-3000:] if serve_log.exists() else ""
+        report.violations.append(f"flood: {type(exc).__name__}: {exc}\nserve log tail:\n{tail}")
+    finally:
+        report.seconds = time.monotonic() - t_start
+        if report.violations:
+            keep = workdir / f"chaos-flood-failed-{seed}"
+            shutil.rmtree(keep, ignore_errors=True)
+            shutil.move(str(folder), keep)
+            report.notes.append(f"kept the database and serve log in {keep}")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+    log(report.line())
+    return report
+
+
 async def check_redelivery(folder: Path) -> list[str]:
     """An input committed whose reply could not be sent (every send failed), then the same
     update delivered again: the person must get the committed reply, once. Typed answer
@@ -1007,7 +1151,7 @@ def run_fuzz(examples: int, seed: int, workdir: Path, log=print, telegram_exampl
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/chaos", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("parts", nargs="*", metavar="PART", help="kill, faults, fuzz (default: all)")
+    parser.add_argument("parts", nargs="*", metavar="PART", help="kill, faults, fuzz, flood (default: all)")
     parser.add_argument("--duration", type=float, default=60, help="seconds of kills / faults per run (default 60)")
     parser.add_argument("--users", type=int, default=30, help="simulated users per run (default 30)")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: random, printed)")
@@ -1016,11 +1160,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds without a reply (bot up) before a user sends /start to carry on"
                              " (default 4 for kill, 12 for faults: slow replies and 429s are expected there)")
     parser.add_argument("--workdir", default=None, help="where temporary databases go (default: system temp dir)")
+    parser.add_argument("--accounts", type=int, default=200, help="flood: accounts without a role (default 200)")
+    parser.add_argument("--flood-messages", type=int, default=15,
+                        help="flood: messages from each account (default 15; half of them 4 KB)")
+    parser.add_argument("--chat-interval", type=float, default=1.0,
+                        help="flood: seconds between two messages to one chat, as Telegram allows (default 1)")
     args = parser.parse_args(argv)
-    parts = args.parts or ["kill", "faults", "fuzz"]
+    parts = args.parts or ["kill", "faults", "fuzz", "flood"]
     for p in parts:
-        if p not in ("kill", "faults", "fuzz"):
-            parser.error(f"unknown part {p!r}; choose from kill, faults, fuzz")
+        if p not in ("kill", "faults", "fuzz", "flood"):
+            parser.error(f"unknown part {p!r}; choose from kill, faults, fuzz, flood")
     seed = args.seed if args.seed is not None else random.randrange(1_000_000)
     workdir = Path(args.workdir or tempfile.gettempdir())
     print(f"chaos: seed {seed} (repeat with --seed {seed}), parts {' '.join(parts)}", flush=True)
@@ -1045,6 +1194,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"redelivery after a committed input whose reply failed: {len(problems)} problems", flush=True)
     if "fuzz" in parts:
         reports.append(run_fuzz(args.examples, seed, workdir))
+    if "flood" in parts:
+        reports.append(asyncio.run(run_flood(accounts=args.accounts, messages=args.flood_messages, seed=seed,
+                                             workdir=workdir, chat_interval=args.chat_interval)))
     bad = [v for r in reports for v in r.violations]
     print()
     for r in reports:

@@ -300,7 +300,8 @@ LEAD = 999  # the designated safeguarding lead in every generated configuration
 # Simulated users answer at machine speed, far beyond any person: the per-person rate limits
 # are lifted for them (the chaos flood part sets its own, to test the real ones).
 MACHINE_SPEED = ("limits:\n  stranger_burst: 1000000\n  stranger_per_minute: 1000000\n"
-                 "  stranger_per_day: 1000000000\n  member_burst: 1000000\n  member_per_minute: 1000000\n")
+                 "  stranger_per_day: 1000000000\n  member_burst: 1000000\n  member_per_minute: 1000000\n"
+                 "  strangers_burst: 1000000\n  strangers_per_second: 1000000\n  stranger_backlog: 1000000\n")
 
 
 def write_config(folder: Path, demo_flow: str | None = None, limits: str | None = MACHINE_SPEED) -> Path:

@@ -486,6 +486,7 @@ class Access:
                     # Review-tier items go to the top of the case, with their reason.
                     conv["review_items"] = [f for f in flags if f["conversation_id"] == conv["id"]]
                     conv["shared"] = self.can_read(key, conv["id"])
+                    conv["consent"] = self.audience(conv["id"]).state  # not_asked | yes | no
                     if conv["shared"]:
                         self._mark_read(key, conv["id"])
                     conv["scores"] = ({s["step_id"]: s["value"] for s in self.store.scale_scores(conv["id"])}

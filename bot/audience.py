@@ -123,8 +123,10 @@ class Audience:
         later = audience(self.consent, self.case, self.respondent, "yes").readers - {"answerer"} - now
         extra = self._join(self._names(later))
         if now:
-            return self._pick("intro.first_then_more", others=self._join(self._names(now)), extra=extra)
-        return self._pick("intro.you_first", extra=extra)
+            text = self._pick("intro.first_then_more", others=self._join(self._names(now)), extra=extra)
+        else:
+            text = self._pick("intro.you_first", extra=extra)
+        return f"{text} {self._pick('intro.safety')}"  # never a promise of secrecy
 
     def after(self) -> str:
         """Who can see the answers once the consent question has been answered."""

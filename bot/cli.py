@@ -109,6 +109,9 @@ def validate(paths: tuple[str, ...]) -> None:
     from bot.audience import intro_warnings
 
     flows, errors = validate_paths(list(paths) or [DEFAULT_FLOWS])
+    from bot.coach.commands import rehearsal_problems
+
+    errors = list(errors) + rehearsal_problems(paths)  # coach rules and role-play scenarios
     for e in errors:
         click.echo(str(e))
     for warning in (w for f in flows for w in intro_warnings(f)):

@@ -20,11 +20,14 @@ roles:                            # seeded at start; `restorative-bot role grant
 teams:                            # supervisor id: [practitioner ids]
   444444444: [555555555]
 limits:                           # per-person Telegram rate limits (these are the defaults)
-  stranger_burst: 20              # people without a role: updates at once,
-  stranger_per_minute: 30         # then this many a minute,
-  stranger_per_day: 500           # and at most this many a day (so at most this many stored)
+  stranger_burst: 8               # people without a role: updates at once,
+  stranger_per_minute: 12         # then this many a minute,
+  stranger_per_day: 300           # and at most this many a day (so at most this many stored)
   member_burst: 60                # families and staff
   member_per_minute: 300
+  strangers_burst: 40             # everyone without a role together
+  strangers_per_second: 20
+  stranger_backlog: 2             # a stranger's updates waiting behind their own unsent replies
 ```
 Errors come as ``file:line:col: message`` like flow errors.
 """
@@ -191,6 +194,11 @@ class Config:
             for key, value in limits.items():
                 if key not in known:
                     err(limits.key_pos_of(key), f"unknown key '{key}' under limits; use {', '.join(known)}")
+                elif key == "stranger_loose_order":
+                    if not isinstance(value, bool):
+                        err(limits.pos_of(key), f"'{key}' must be true or false")
+                    else:
+                        cfg.limits[key] = value
                 elif isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                     err(limits.pos_of(key), f"'{key}' must be a number above 0")
                 else:

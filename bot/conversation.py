@@ -9,6 +9,9 @@ changes nothing and returns the reply given the first time.
 
 from __future__ import annotations
 
+import functools
+import inspect
+
 import contextlib
 import re
 from types import SimpleNamespace
@@ -88,7 +91,7 @@ def _waiting_step(result_session: Session, flow: Flow) -> str | None:
 
 def _for_respondent(conv: Conversation | None, prompts: list[Prompt]) -> list[Prompt]:
     """A child answering sees no question counter, whatever the flow's audience (a flow
-    for children shows none anyway). ``respondent`` comes with issue 10 item 1."""
+    for children shows none anyway)."""
     if getattr(conv, "respondent", None) == "child":
         for p in prompts:
             p.progress = None
@@ -236,7 +239,7 @@ class ConversationService:
             open_ = conv is not None and conv.status == "in_progress"
             # Free text: typed words, not an option picked by its label, id or number.
             free = bool(inp.text) and inp.kind == "answer" and not (open_ and self._picks_option(conv, inp.text))
-            concerns = self.safeguarding.detect(inp.text) if self.safeguarding is not None and free else []
+            concerns = self._detect(inp.text, conv if open_ else None) if self.safeguarding is not None and free else []
             # Only alert-tier concerns interrupt the person; review-tier ones are kept quietly.
             concerns, quiet = split_tiers(concerns)
             if not open_ or (expect_step is not None and conv.state != expect_step):
@@ -259,6 +262,33 @@ class ConversationService:
             if input_key:
                 self.store.mark_input(input_key, reply.conversation_id, reply.to_json())
         return reply
+
+    def _detect(self, text: str, conv: Conversation | None) -> list:
+        """The detector, told what the service knows beyond the words: the person's latest
+        0-10 scale answer in this conversation, which can raise a review-tier concern to
+        alert ("nothing keeps me going" after a 0 is not a shrug)."""
+        context = self._context(conv) if self._takes_context else None
+        return self.safeguarding.detect(text) if context is None else self.safeguarding.detect(text, context)
+
+    @functools.cached_property
+    def _takes_context(self) -> bool:
+        """Whether the detector takes ``context`` (older detectors and stand-ins do not)."""
+        try:
+            return "context" in inspect.signature(self.safeguarding.detect).parameters
+        except (TypeError, ValueError):
+            return False
+
+    def _context(self, conv: Conversation | None) -> dict | None:
+        if conv is None:
+            return None
+        by_id = self.runner_for(conv).flow.by_id
+        answers = conv.session.get("answers", {})
+        for step_id in reversed(conv.session.get("history", ())):  # the path taken, latest last
+            step = by_id.get(step_id)
+            value = answers.get(step_id)
+            if step is not None and step.type == "scale" and isinstance(value, int) and not isinstance(value, bool):
+                return {"score": value}
+        return None
 
     def _picks_option(self, conv: Conversation, text: str) -> bool:
         """The text picks an option (label, id or number, or a scale value, yes or no) of
@@ -339,8 +369,11 @@ class ConversationService:
             self.store.add_review_item(conversation_id=conv.id, person_id=conv.person_id, transcript_id=line_id,
                                        concern=ids, matched=matched)
         flagged = bool(concerns or quiet)
-        if not free or conv.case_id is None:
-            return
+        if not free or conv.case_id is None or getattr(conv, "respondent", None) == "practitioner":
+            return  # unread counts family members', young people's and children's answers in a case
+        case = self.store.case_by_id(conv.case_id)
+        if case is not None and case["practitioner_id"] == conv.person_id:
+            return  # typed on the worker's own account, the worker present: they have seen it
         if not flagged and (session.hold or (session.pending is not None and self._pending_choice(inp))):
             return
         self.store.add_unread(line_id, conv.id, flagged)

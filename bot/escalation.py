@@ -45,7 +45,7 @@ class Notice:
 
 class Escalation:
     def __init__(self, store: Store, safeguarding, *, leads: list[int], repeat_minutes: float = 15.0,
-                 ack_command: str = "/ack", flood_individual: int = 3, flood_window_seconds: float = 60.0):
+                 ack_command: str = "/ack", flood_individual: int = 2, flood_window_seconds: float = 60.0):
         self.store = store
         self.safeguarding = safeguarding
         self.leads = [f"tg:{i}" for i in leads]
@@ -88,10 +88,21 @@ class Escalation:
     def _concern(self, alert: dict) -> str:
         return ", ".join(self.safeguarding.concerns.get(c, c) for c in alert["concern"].split(","))
 
+    #: Characters of a person's words shown in one alert message: each alert stays one
+    #: Telegram message (a lead's chat takes about one a second). The start and the latest
+    #: words are shown; all of them are kept (``restorative-bot alerts``, the transcript).
+    WORDS_SHOWN = 1500
+
+    def _words(self, words: str) -> str:
+        if len(words) <= self.WORDS_SHOWN:
+            return words
+        half = self.WORDS_SHOWN // 2
+        return f"{words[:half]} {msg('alerts.words_cut', n=len(words) - 2 * half)} {words[-half:]}"
+
     def text(self, alert: dict, repeat: bool) -> str:
         body = self.safeguarding.alert_text(
             person=self._who(alert), flow=alert.get("flow_id") or "(no conversation)", concern=self._concern(alert),
-            words=alert["words"], time=alert["created_at"], ack_command=f"{self.ack_command} {alert['id']}",
+            words=self._words(alert["words"]), time=alert["created_at"], ack_command=f"{self.ack_command} {alert['id']}",
             respondent=self._respondent(alert),
         )
         if alert.get("update_count", 0) > alert.get("notified_updates", 0) and alert.get("notify_count", 0) > 0:
@@ -143,6 +154,19 @@ class Escalation:
             self._held_since = None
         notices.extend(self._digests(reminders, repeat=True))
         return notices
+
+    def urgent(self, now: datetime | None = None) -> list[Notice]:
+        """Notices that should not wait behind a pass already under way: a first notice, or
+        new words, for a person with a role or a case. No bookkeeping: :meth:`due` would
+        return them too."""
+        now = now or datetime.now(timezone.utc)
+        out = []
+        for row in self.store.due_alerts(_iso(now)):
+            if not row["known"] or (row["notify_count"] > 0 and row["update_count"] <= row["notified_updates"]):
+                continue
+            full = self.store.alert_detail(row["id"])
+            out.append(Notice([full["id"]], self.recipients(full), self.text(full, False), False, known=True))
+        return out
 
     def _digests(self, alerts: list[dict], *, repeat: bool) -> list[Notice]:
         """One message per recipient listing every alert they are to hear about (recipients

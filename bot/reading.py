@@ -67,6 +67,7 @@ class Reminder:
 
 
 class Reading:
+    LIST_AT_MOST = 20  # review item numbers named in one reminder
     def __init__(self, store: Store, access=None, *, leads: Iterable[int | str] = (), read_within_hours: float = 48.0,
                  review_within_hours: float = 24.0, clock: Callable[[], datetime] | None = None):
         self.store = store
@@ -141,7 +142,8 @@ class Reading:
             grouped.setdefault((key, kind, stage), []).append(row)
 
         read_before = iso(now - self.read_within)
-        for r in self._counted(self.store.unread_answers()):
+        # Both stages concern answers at least read_within old, so only those are fetched.
+        for r in self._counted(self.store.unread_answers(read_before)):
             if r["reminded_at"] is None and r["created_at"] <= read_before and r["practitioner_key"]:
                 add(r["practitioner_key"], "unread", "practitioner", r)
             elif r["reminded_at"] is not None and r["escalated_at"] is None and r["reminded_at"] <= read_before:
@@ -173,7 +175,11 @@ class Reading:
                 person = self.store.get_person(r["practitioner_id"]) or {}
                 names.add(person.get("display_name") or person.get("key") or "")
         names = ", ".join(sorted(n for n in names if n))
-        ids = ", ".join(f"R{r['id']}" for r in rows) if kind == "review" else ""
+        ids = ", ".join(f"R{r['id']}" for r in rows[:self.LIST_AT_MOST]) if kind == "review" else ""
+        if kind == "review" and len(rows) > self.LIST_AT_MOST:
+            ids += ", …"
+        if len(where) > 400:  # many conversations (e.g. a flood from people without a case): keep it short
+            where = where[:400].rsplit(", ", 1)[0] + ", …"
         return msg(f"reading.{kind}_{stage}", n=len(rows), hours=f"{hours:g}", where=where, ids=ids,
                    practitioner=names or msg("reading.no_practitioner"))
 

@@ -504,6 +504,18 @@ class Store:
             row = present
         return Conversation.from_row(row) if row else None
 
+    def rehearsing_people(self) -> set[int]:
+        """Everyone with a rehearsal under way (a frontend keeps this in memory)."""
+        return {r[0] for r in self.db.execute("SELECT DISTINCT person_id FROM conversations WHERE status = 'rehearsing'")}
+
+    def active_rehearsal(self, person_id: int) -> Conversation | None:
+        """The person's rehearsal under way (status 'rehearsing': never a flow's active conversation)."""
+        row = self._one(
+            "SELECT * FROM conversations WHERE person_id = ? AND status = 'rehearsing' ORDER BY id DESC LIMIT 1",
+            (person_id,),
+        )
+        return Conversation.from_row(row) if row else None
+
     def latest_conversation(self, person_id: int) -> Conversation | None:
         """The person's most recent conversation, whatever its status."""
         row = self._one("SELECT * FROM conversations WHERE person_id = ? ORDER BY id DESC LIMIT 1", (person_id,))
@@ -872,7 +884,7 @@ class Store:
                        COALESCE(k.practitioner_id, c.person_id) AS practitioner_id
                 FROM conversations c LEFT JOIN cases k ON k.id = c.case_id
                 WHERE (k.practitioner_id IN ({marks}) OR (c.case_id IS NULL AND c.person_id IN ({marks})))
-                  AND c.status != 'in_progress'
+                  AND c.status NOT IN ('in_progress', 'rehearsing')
                   AND NOT EXISTS (SELECT 1 FROM reviews r WHERE r.conversation_id = c.id AND r.supervisor_id = ?)
                 ORDER BY c.updated_at""",
             [*practitioner_ids, *practitioner_ids, supervisor_id])

@@ -8,6 +8,7 @@ flood the bot; a disclosure after a conversation has ended joins that conversati
 transcript and case and reaches its practitioner, whose /ack works.
 """
 
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -164,9 +165,11 @@ async def test_a_genuine_alert_reaches_the_lead_within_seconds_during_a_flood(tm
                     last = fake.inject_message(user, f"{DISCLOSURE} {user}-{n}")
             await h.delivered(last, timeout=30)  # the whole flood is in
             genuine = "my stepdad hurts me and i am scared to go home"
-            await h.delivered(fake.inject_message(FAMILY, genuine))
+            t0 = time.monotonic()
+            fake.inject_message(FAMILY, genuine)
             await fake.wait_for(lambda: _alerts_with(fake, LEAD, genuine) and _alerts_with(fake, PRACTITIONER, genuine),
-                                timeout=5)
+                                timeout=8)
+            print(f"genuine alert reached the lead and the practitioner in {time.monotonic() - t0:.2f} s")
             assert len(store.alerts(open_only=True)) == 61  # one per person
             alert_id = next(a["id"] for a in store.alerts() if genuine in a["words"])
             before = len(fake.messages(PRACTITIONER))

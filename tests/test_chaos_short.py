@@ -52,3 +52,12 @@ def test_a_redelivered_update_after_commit_gets_its_committed_reply(tmp_path):
 def test_after_kill_9_a_committed_answer_still_gets_its_reply(tmp_path):
     problems = asyncio.run(chaos.check_restart_sends_committed_replies(tmp_path))
     assert not problems, "\n".join(problems)
+
+
+def test_a_flood_from_many_accounts_delays_neither_a_genuine_alert_nor_a_practitioner(tmp_path):
+    report = asyncio.run(chaos.run_flood(accounts=15, messages=4, seed=SEED, workdir=tmp_path, chat_interval=0.2,
+                                         probes=1, timeout=30, log=lambda s: None))
+    assert not report.violations, _show(report)
+    assert report.inputs == 60 and report.figures["alerts"] == 16, _show(report)  # one per person
+    assert report.figures["genuine alert to lead (median/max)"] != "none", _show(report)
+    assert report.figures["/cases (median/max)"] != "none", _show(report)

@@ -209,6 +209,9 @@ def mismatches(world: World, flows) -> list[str]:
             else:
                 assert "not end-to-end encrypted" in texts["invitation"][1]
         for label, text in texts.values():
+            if flow.consent_step and "someone is not safe" not in text:  # never a promise of secrecy
+                out.append(f"{flow.id} {label}: keeps answers private until consent, but does not say that "
+                           f"someone not being safe is passed on\n    {text!r}")
             now, if_yes = claims(text)
             compare(f"{flow.id} {label} (before consent)", now, access_in["not_asked"], text)
             compare(f"{flow.id} {label} (if they say yes)", if_yes, access_in["yes"], text)

@@ -7,9 +7,6 @@ person sends /back, which shows the earlier question with the number it had), th
 the same from the first question to the last, n never passes it, and a child sees no counter.
 """
 
-import dataclasses
-import types
-
 import pytest
 
 from bot.conversation import ConversationService
@@ -19,6 +16,7 @@ from bot.engine.scripts import load_scripts, play
 from bot.safeguarding import SafeguardingConfig
 from bot.store import Store
 from bot.testing.drivers import ServiceDriver
+from tests.conftest import flow_from
 
 CONVERSATIONS, ERRORS = load_scripts([DEFAULT_FLOWS / "tests"])
 
@@ -94,20 +92,34 @@ def test_the_check_catches_a_counter_that_goes_back_or_a_total_that_changes():
     assert check([("start", [(1, None)])], "child")
 
 
-def test_a_child_answering_a_family_flow_sees_no_counter(library, safeguarding):
-    service = ConversationService(Store(":memory:"), library, safeguarding=safeguarding)
-    store = service.store
+MIXED = flow_from("""
+id: mixed
+version: 1
+title: For a family, a child among them
+audience: family
+respondents: [child, adult]
+steps:
+  - id: hopes
+    ask: What are your best hopes?
+  - id: scale
+    ask: Where are things now?
+    type: scale
+  - id: better
+    ask: What would be better?
+""")
 
-    def as_child(conv):  # the respondent column arrives with issue 10 item 1
-        return None if conv is None else types.SimpleNamespace(**{**dataclasses.asdict(conv), "respondent": "child"})
 
-    conversation, active = store.conversation, store.active_conversation
-    store.conversation = lambda cid: as_child(conversation(cid))
-    store.active_conversation = lambda pid: as_child(active(pid))
+@pytest.mark.parametrize("respondent, counter", [("child", False), ("adult", True)])
+def test_a_child_answering_a_family_flow_sees_no_counter(safeguarding, respondent, counter):
+    from bot.engine.library import FlowLibrary
+
+    service = ConversationService(Store(":memory:"), FlowLibrary([MIXED]), safeguarding=safeguarding)
     me = service.person("tg:7")
-    reply = service.start(me, "scaling-checkin")
+    reply = service.start(me, "mixed", respondent=respondent)
     shown = [reply] + [service.handle(me, Input.from_text(t)) for t in ("We talk more", "6")]
     questions = [p for r in shown for p in r.prompts if p.kind == "question"]
-    assert len(questions) == 3 and all(p.progress is None for p in questions)
-    assert not any(line["text"].startswith("Question") for line in store.transcript(reply.conversation_id))
-    assert service.current(me).prompts[0].progress is None
+    assert len(questions) == 3
+    assert [p.progress for p in questions] == ([(1, 3), (2, 3), (3, 3)] if counter else [None] * 3)
+    lines = [line["text"] for line in service.store.transcript(reply.conversation_id) if line["direction"] == "out"]
+    assert any(text.startswith("Question") for text in lines) == counter
+    assert (service.current(me).prompts[0].progress is None) == (not counter)

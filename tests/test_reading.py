@@ -43,8 +43,11 @@ class StandIn:
 
     concerns = {"worry": "Worth a look", "physical_abuse": "Physical abuse", "immediate_danger": "Immediate danger"}
 
-    def detect(self, text):
+    def detect(self, text, context=None):
         out = []
+        if "SHRUGWORD" in text:  # review, raised to alert after a low score (like the real lexicon's raise:)
+            low = context is not None and context.get("score", 10) <= 1
+            out.append(Found("self_harm_suicide", "alert" if low else "review", "SHRUGWORD"))
         if "DANGERWORD" in text:
             out.append(Found("immediate_danger", "alert", "DANGERWORD"))
         if "ALERTWORD" in text:
@@ -130,6 +133,19 @@ def test_a_review_item_reaches_the_practitioners_queue_without_interrupting(worl
     assert w.reading.acknowledge(items[0]["id"], P1) == "ok"
     assert w.reading.acknowledge(items[0]["id"], P1) == "already"
     assert w.access.worth_a_look(P1) == []
+
+
+def test_a_low_score_is_given_to_the_detector_and_can_raise_review_to_alert(world):
+    w = world
+    w.say(FAM_A, "calmer mornings")
+    reply = w.say(FAM_A, "SHRUGWORD")  # at the scale question: free text, but no score yet
+    assert reply.alerts == [] and [i["matched"] for i in w.access.worth_a_look(P1)] == ["SHRUGWORD"]
+    w.say(FAM_A, "0")
+    reply = w.say(FAM_A, "SHRUGWORD")  # after a score of 0: an alert, with help at once
+    assert len(reply.alerts) == 1 and [p.kind for p in reply.prompts] == ["safeguarding", "offer"]
+    w.say(FAM_B, "hopes")
+    w.say(FAM_B, "8")
+    assert w.say(FAM_B, "SHRUGWORD").alerts == []  # after an 8 it stays quiet
 
 
 def test_alert_tier_still_interrupts_and_untiered_concerns_count_as_alert(world):
@@ -282,3 +298,22 @@ def test_missed_disclosure_is_recorded_verbatim_audited_and_listed(world):
     rows = [json.loads(line) for line in out.output.splitlines()]
     assert [(r["id"], r["words"], r["reported_by"], r["step"]) for r in rows] == \
         [(missed, words, P1, "best_hopes"), (missed + 1, "lead saw it", LEAD, None)]
+
+
+def test_answers_typed_on_the_workers_own_account_are_not_unread(world):
+    w = world
+    p1 = w.store.person(P1)
+    case_id = w.store.case(p1, "CASE-A")["id"]
+    conv = w.service.start(p1, "scaling-checkin", case_id=case_id).conversation_id
+    w.service.handle(p1, Input.from_text("the child said: more time with dad"), conversation_id=conv)
+    w.say(FAM_A, "family words")
+    assert [r["conversation_id"] for r in w.reading.unread()] == [w.conv["A"]]
+
+
+def test_a_reminder_about_many_items_stays_short(world):
+    w = world
+    for i in range(30):
+        w.service.handle(w.store.person(f"tg:{1000 + i}"), Input.from_text("REVIEWWORD"))  # no role, no case
+    [reminder] = w.reading.due(w.later(25))
+    assert (reminder.recipient, len(reminder.ids)) == (LEAD, 30)
+    assert "R20, …" in reminder.text and "R21" not in reminder.text and len(reminder.text) < 1000

@@ -2,8 +2,8 @@
 
 The corpus (tests/safeguarding_corpus.yaml) holds disclosures that must be flagged and
 ordinary answers that should not be. Recall on the disclosures must be 100 %: every miss is
-listed in the failure message. The false-positive rate on the ordinary answers is printed
-and must stay at or under 5 %.
+listed in the failure message. The false-alarm rates on the ordinary answers are printed
+and must stay under MAX_ALERT_RATE (alerted) and MAX_REVIEW_RATE (sent to review).
 
 A caution for whoever reads the numbers: the lexicon was tuned with this corpus in view, so
 100 % here is a floor the lexicon must never fall below, not an estimate of recall on
@@ -43,6 +43,7 @@ from bot.safeguarding import (
     default_config,
     detect,
     normalise,
+    tier_of,
 )
 
 CORPUS_PATH = Path(__file__).with_name("safeguarding_corpus.yaml")
@@ -50,7 +51,10 @@ CONCERN_IDS = {
     "sexual_abuse", "physical_harm", "neglect", "self_harm_suicide", "unsafe_at_home",
     "exploitation", "running_away", "immediate_danger", "domestic_abuse", "emotional_abuse",
 }
-MAX_FALSE_POSITIVE_RATE = 0.05
+# Reached on this corpus (issue 12): 0 of 473 ordinary answers alerted, 10 (2.1 %) sent to
+# review. The thresholds keep a small margin over that; they were 5 % for any flag before tiers.
+MAX_ALERT_RATE = 0.01
+MAX_REVIEW_RATE = 0.04
 BBC = "I'm being forced to have sex and I'm only 12"
 ERROR_RE = re.compile(r"^(?P<file>.+):(?P<line>\d+):(?P<col>\d+): (?P<message>.+)$", re.S)
 
@@ -136,15 +140,22 @@ def test_each_disclosure_gets_its_expected_concern(config, corpus):
     assert not wrong, f"{len(wrong)} disclosures lack their expected concern:\n" + "\n".join(wrong)
 
 
-def test_false_positive_rate_on_ordinary_answers(config, corpus):
-    flagged = [(t, config.detect(t)) for t in corpus["ordinary"]]
-    flagged = [(t, f) for t, f in flagged if f]
+def test_false_alarm_rates_on_ordinary_answers(config, corpus):
+    found = [(t, config.detect(t)) for t in corpus["ordinary"]]
     n = len(corpus["ordinary"])
-    rate = len(flagged) / n
-    lines = [f"  {t!r} -> " + ", ".join(f"{c.concern} on {c.matched!r} ({c.rule})" for c in f) for t, f in flagged]
-    print(f"\nsafeguarding false positives: {len(flagged)}/{n} = {rate:.1%}\n" + "\n".join(lines))
-    assert rate <= MAX_FALSE_POSITIVE_RATE, (
-        f"false-positive rate {rate:.1%} is over {MAX_FALSE_POSITIVE_RATE:.0%}:\n" + "\n".join(lines))
+    alerted = [(t, f) for t, f in found if tier_of(f) == "alert"]
+    review = [(t, f) for t, f in found if tier_of(f) == "review"]
+
+    def show(rows):
+        return "\n".join(f"  {t!r} -> " + ", ".join(f"{c.concern}/{c.tier} on {c.matched!r} ({c.rule})" for c in f)
+                         for t, f in rows)
+
+    print(f"\nsafeguarding ordinary alerted: {len(alerted)}/{n} = {len(alerted) / n:.1%}\n{show(alerted)}"
+          f"\nordinary sent to review: {len(review)}/{n} = {len(review) / n:.1%}")
+    assert len(alerted) / n <= MAX_ALERT_RATE, (
+        f"ordinary answers alerted {len(alerted) / n:.1%}, over {MAX_ALERT_RATE:.0%}:\n{show(alerted)}")
+    assert len(review) / n <= MAX_REVIEW_RATE, (
+        f"ordinary answers sent to review {len(review) / n:.1%}, over {MAX_REVIEW_RATE:.0%}:\n{show(review)}")
 
 
 @pytest.mark.parametrize("text", [

@@ -110,14 +110,14 @@ def test_tier_of_treats_a_concern_without_tier_as_alert():
     assert tier_of([Concern("a", "A", "m", "r", REVIEW)]) == REVIEW
 
 
-def test_soften_lowers_a_match_inside_it_by_one_tier(cfg):
+def test_soften_caps_a_match_inside_it_at_review(cfg):
     # an idiom that might not be one: review, not alert
     assert _tiers(cfg, "mum is going to zorbled me when she sees the scratch") == {"physical_harm": REVIEW}
     assert _tiers(cfg, "he zorbled me with a spoon") == {"physical_harm": REVIEW}
     # outside the soften phrase it is still alert
     assert _tiers(cfg, "he zorbled me with a spoon and then dad zorbled me") == {"physical_harm": ALERT}
-    # a review match inside a soften phrase drops to nothing
-    assert _tiers(cfg, "mum is going to wibbled me when she sees the scratch") == {}
+    # soften caps at review: a review match inside it stays review
+    assert _tiers(cfg, "mum is going to wibbled me when she sees the scratch") == {"physical_harm": REVIEW}
 
 
 def test_a_context_lowers_matches_near_it_and_not_far_away(cfg):

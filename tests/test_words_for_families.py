@@ -30,6 +30,7 @@ FOR_CHILDREN = {
 
 # messages.yaml: the parts a family member or a child may read (the rest is for staff)
 FAMILY_MESSAGES = ["validation", "navigation", "hold", "answers", "console", "telegram", "privacy",
+                   "respondent.question", "respondent.options", "respondent.choose_hint", "worker_present.ended",
                    "staff.consent", "staff.consent_yes", "staff.consent_no", "staff.consent_declined",
                    "staff.link_unknown", "staff.link_expired", "staff.link_used", "staff.link_revoked",
                    "staff.uninvited", "staff.mydata_title", "staff.mydata_line", "staff.mydata_none",

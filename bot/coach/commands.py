@@ -56,3 +56,60 @@ def register(main: click.Group) -> None:
             sys.exit(130)
         sys.stdout.flush()
         sys.exit(code)
+
+    @main.command("rehearse")
+    @click.argument("scenario", required=False)
+    @click.option("--db", type=click.Path(), help="SQLite database file (default: $RESTORATIVE_DB or ./restorative.db).")
+    @click.option("--as", "as_name", default=None, help="Who is rehearsing (default: your user name).")
+    def rehearse_command(scenario: str | None, db: str | None, as_name: str | None) -> None:
+        """Rehearse a conversation with a simulated person; the coach reads every question."""
+        from bot.frontends.rehearse_console import run_rehearsal_console
+
+        name = as_name or os.environ.get("USER") or "you"
+        try:
+            code = run_rehearsal_console(_rehearsals(db), f"console:{name}", name, scenario)
+        except KeyboardInterrupt:
+            code = 130
+        sys.exit(code)
+
+
+def _rehearsals(db: str | None):
+    from bot.rehearsal.scenario import ScenarioError
+    from bot.rehearsal.service import RehearsalService
+    from bot.store import Store, StoreError, default_db_path
+
+    try:
+        store = Store(db or default_db_path())
+    except StoreError as exc:
+        click.echo(f"restorative-bot: {exc}", err=True)
+        sys.exit(2)
+    try:
+        return RehearsalService(store)
+    except ScenarioError as exc:
+        for e in exc.errors:
+            click.echo(str(e), err=True)
+        sys.exit(1)
+
+
+def rehearsal_problems(paths=()) -> list:
+    """Problems in the coach rules and role-play scenarios among these paths (default: the
+    shipped flows/rehearsal/), for `restorative-bot validate`."""
+    from pathlib import Path
+
+    from bot.coach.rules import DEFAULT_RULES, check_rules_file
+    from bot.rehearsal.scenario import DEFAULT_SCENARIOS, validate_scenarios
+
+    rules_files, scenario_paths = [], []
+    if not paths:
+        rules_files, scenario_paths = [DEFAULT_RULES], [DEFAULT_SCENARIOS]
+    for p in map(Path, paths):
+        for f in ([p] if p.is_file() else sorted(p.rglob("*.y*ml")) if p.is_dir() else []):
+            if "rehearsal" not in f.parts[:-1] or "tests" in f.parts[:-1]:
+                continue
+            (scenario_paths if "scenarios" in f.parts[:-1] else rules_files).append(f)
+    errors = []
+    for f in rules_files:
+        errors.extend(check_rules_file(f))
+    if scenario_paths:
+        errors.extend(validate_scenarios(scenario_paths)[1])
+    return errors

@@ -51,6 +51,7 @@ class _Segment:
     leading: bool = False
     stage: str | None = None
     lead_in: bool = False  # words before a question in the same sentence ("looking back, what...")
+    last: bool = False  # the last words of the whole text
 
 
 @dataclass
@@ -85,7 +86,8 @@ class Coach:
             self._classify(seg)
         forms = [s.form for s in segments]
         questions = [s for s in segments if s.form in ("open", "closed", "why", "leading") and (s.asked or s.form != "leading" or len(segments) == 1)]
-        if sum(1 for s in segments if s.form in ("open", "closed", "why") or (s.form == "leading" and s.asked)) >= 2:
+        asked = [s for s in segments if s.form in ("open", "closed", "why") or (s.form == "leading" and s.asked)]
+        if len([s for s in asked if not _ELLIPTICAL.match(s.text)]) + (1 if asked and all(_ELLIPTICAL.match(s.text) for s in asked) else 0) >= 2:
             labels.append("multiple")
         if "closed" in forms:
             labels.append("closed")
@@ -150,6 +152,8 @@ class Coach:
                 seg.lead_in = not last and any(starts[i + 1:])
                 out.append(seg)
                 context = "" if starts[i] else (context + " " + part).strip()
+        if out:
+            out[-1].last = True
         return out
 
     def _is_question_start(self, part: str) -> bool:
@@ -174,8 +178,8 @@ class Coach:
             seg.form = "open"
         elif first in r.auxiliaries and (not first.endswith("nt") or second in SUBJECTS):
             seg.form = "leading" if first.endswith("nt") else "closed"
-        elif (not seg.lead_in and r.conditional_openings is not None and r.conditional_openings.match(s)
-              and WH_AFTER_CONDITION.search(s)):
+        elif (not seg.lead_in and (seg.asked or seg.last) and r.conditional_openings is not None
+              and r.conditional_openings.match(s) and WH_AFTER_CONDITION.search(s)):
             seg.form = "open"
         if seg.form in ("closed", "leading", "why") and leading and leading.search(s):
             seg.form = "leading" if seg.form != "why" else "why"
@@ -297,6 +301,10 @@ class Coach:
             return m.group(1), ""
         return None, ""
 
+
+# A follow-up fragment that only continues the question before it: "Who has been affected?
+# In what way?" is one question, as the IIRP asks it.
+_ELLIPTICAL = re.compile(r"^(?:and\s+)?(?:in what ways?|how|how so|in which way)$")
 
 _LABEL_ORDER = {label: i for i, label in enumerate(MISTAKES + ("open",) + PRACTICE)}
 

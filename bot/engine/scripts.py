@@ -61,13 +61,17 @@ class Driver(Protocol):
     def alerts(self) -> list[str]: ...  # the alert texts the lead is sent (for scripts with alerts:)
 
 
-def load_scripts(paths) -> tuple[list[ScriptedConversation], list[SourceError]]:
+def load_scripts(paths, rehearsals: bool = False) -> tuple[list[ScriptedConversation], list[SourceError]]:
+    """Scripted conversations for flows, or (``rehearsals``) for role-play scenarios: those
+    live in a ``rehearsal`` folder (flows/tests/rehearsal/) and name a ``scenario:``."""
     files: list[Path] = []
     errors: list[SourceError] = []
+    key = "scenario" if rehearsals else "flow"
     for p in map(Path, paths):
         if p.is_dir():
             tests = p / "tests" if (p / "tests").is_dir() and p.name != "tests" else p
-            files.extend(sorted(list(tests.rglob("*.yaml")) + list(tests.rglob("*.yml"))))
+            found = sorted(list(tests.rglob("*.yaml")) + list(tests.rglob("*.yml")))
+            files.extend(f for f in found if ("rehearsal" in f.relative_to(tests).parts[:-1]) == rehearsals)
         elif p.exists():
             files.append(p)
         else:
@@ -85,11 +89,11 @@ def load_scripts(paths) -> tuple[list[ScriptedConversation], list[SourceError]]:
         if not isinstance(data, YDict):
             errors.append(SourceError(str(f), 1, 1, "a script file must be a mapping with 'flow' and 'conversations'"))
             continue
-        flow = data.get("flow")
+        flow = data.get(key)
         items = data.get("conversations")
         file_respondent = data.get("respondent")
         if not isinstance(flow, str) or not isinstance(items, YList):
-            errors.append(SourceError(str(f), data.pos.line, data.pos.col, "a script file needs 'flow: <flow id>' and a 'conversations:' list"))
+            errors.append(SourceError(str(f), data.pos.line, data.pos.col, f"a script file needs '{key}: <{key} id>' and a 'conversations:' list"))
             continue
         for i, item in enumerate(items):
             pos = items.pos_of(i)
@@ -118,7 +122,7 @@ def load_scripts(paths) -> tuple[list[ScriptedConversation], list[SourceError]]:
                 errors.append(SourceError(str(f), apos.line, apos.col, "'alerts' must be a list of the alert texts the lead is sent (* wildcards)"))
                 continue
             convs.append(ScriptedConversation(
-                str(f), str(item.get("flow", flow)), str(item.get("name", f"conversation {i + 1}")), lines,
+                str(f), str(item.get(key, flow)), str(item.get("name", f"conversation {i + 1}")), lines,
                 dict(answers) if isinstance(answers, dict) else None, item.get("status"), pos.line,
                 parse_respondent(respondent) if respondent is not None else None,
                 list(alerts) if alerts is not None else None,

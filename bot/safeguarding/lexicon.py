@@ -54,7 +54,7 @@ _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 _TOP_KEYS = ("version", "max_gap", "normalisation", "sets", "concerns", "contexts", "raise", "severity",
              "responses", "texts")
 _CONCERN_KEYS = ("label", "phrases", "patterns", "review", "review_patterns", "soften", "exclusions", "help")
-_CONTEXT_KEYS = ("phrases", "concerns", "within")
+_CONTEXT_KEYS = ("phrases", "concerns", "within", "overlap")
 _RAISE_KEYS = ("low_score",)
 _LOW_SCORE_KEYS = ("at_most", "concerns")
 DEFAULT_WITHIN = 8
@@ -150,6 +150,7 @@ class _RawContext:
     phrases: list[_Item] | None = None
     concerns: list[_Item] | None = None
     within: int | None = None
+    overlap: bool | None = None
 
 
 @dataclass
@@ -250,6 +251,10 @@ def _parse(name: str, text: str) -> _Raw:
                         if fv.tag != _INT_TAG or not 0 <= int(fv.value) <= 40:
                             raise r.err(fv, "within must be a whole number of words from 0 to 40")
                         rx_.within = int(fv.value)
+                    elif fk.value == "overlap":
+                        if fv.tag != "tag:yaml.org,2002:bool":
+                            raise r.err(fv, "overlap must be true or false")
+                        rx_.overlap = fv.value.lower() in ("true", "yes", "on")
                     else:
                         setattr(rx_, fk.value, r.seq(fv, f"contexts.{xk.value}.{fk.value}"))
                 raw.contexts[xk.value] = rx_
@@ -403,7 +408,7 @@ class SafeguardingConfig(_Matching, _HelpTexts):
             scope = (frozenset(self.severity.index(it.value) for it in ctx["concerns"])
                      if ctx["concerns"] is not None else None)
             for elems, rule in phrases:
-                self._contexts.add(elems, (name, rule, scope, ctx["within"]))
+                self._contexts.add(elems, (name, rule, scope, ctx["within"], ctx["overlap"]))
         low = merged["low_score"]
         self._low_score_at_most: int | None = low["at_most"]
         self._low_score_concerns = frozenset(self.severity.index(it.value) for it in low["concerns"])
@@ -583,13 +588,15 @@ def _merge(raws: list[_Raw]) -> dict:
         if raw.contexts:
             for name, rx_ in raw.contexts.items():
                 ctx = contexts.setdefault(name, {"phrases": [], "concerns": None, "within": DEFAULT_WITHIN,
-                                                 "where": rx_.where})
+                                                 "overlap": False, "where": rx_.where})
                 if rx_.phrases:
                     ctx["phrases"].extend(rx_.phrases)
                 if rx_.concerns is not None:
                     ctx["concerns"] = rx_.concerns
                 if rx_.within is not None:
                     ctx["within"] = rx_.within
+                if rx_.overlap is not None:
+                    ctx["overlap"] = rx_.overlap
         if raw.low_score is not None:
             at_most, ids, where = raw.low_score
             if at_most is not None:

@@ -24,7 +24,7 @@
    Write an exclusion as narrowly as you can: one that opens with a common word and a gap
    ("then ... hit me", meant for "then it hit me") also swallows "then my dad hit me".
 
-**Soften** phrases (per concern) work like exclusions but lower the match one tier instead
+**Soften** phrases (per concern) work like exclusions but cap the match at review instead
    of cancelling it ("going to kill me when he sees the scratch" may be an idiom: review).
    **Contexts** (top level) lower every match of their concerns within ``within`` words of
    one of their phrases ("in PSHE", "a film about", "sober two years now").
@@ -35,7 +35,7 @@ from __future__ import annotations
 import bisect
 from typing import Any, Iterator, Mapping
 
-from bot.safeguarding.tiers import ALERT_RANK, RANK_TIER, Concern
+from bot.safeguarding.tiers import ALERT_RANK, RANK_TIER, REVIEW_RANK, Concern
 
 # A compiled phrase is a tuple of elements (gap_before, alternatives, singles, others); an
 # alternative is a tuple of (key, is_prefix) word tests on normalised words. ``singles`` holds
@@ -88,10 +88,17 @@ class _PhraseSet:
 
     def add(self, elems: tuple, payload: Any) -> None:
         self.size += 1
-        # Words the phrase cannot match without: the smallest later position made only of
-        # one-word alternatives. A message holding none of them skips the phrase entirely.
-        pure = [e[2] for e in elems[1:] if not e[3] and e[2]]
-        need = min(pure, key=len) if pure else None
+        # Words the phrase cannot match without: for every later position with no prefix
+        # alternative, the first words of its alternatives. A message that lacks all the
+        # words of any one such position skips the phrase entirely (checked once a message).
+        needs = []
+        for e in elems[1:]:
+            alts = e[1]
+            if any(t[1] for a in alts for t in a[:1]):
+                continue
+            needs.append(frozenset(a[0][0] for a in alts))
+        needs.sort(key=len)
+        need = tuple(needs) or None
         seen: set[tuple[str, bool]] = set()
         for alt in elems[0][1]:
             key, is_prefix = alt[0]
@@ -111,12 +118,18 @@ class _PhraseSet:
         present = frozenset(keys)
         possible: dict[int, bool] = {}  # id(elems) -> its needed words occur in the message
 
-        def can(elems: tuple, need: frozenset | None) -> bool:
+        def can(elems: tuple, need: tuple | None) -> bool:
             if need is None:
                 return True
-            ok = possible.get(id(elems))
+            key = id(elems)
+            ok = possible.get(key)
             if ok is None:
-                ok = possible[id(elems)] = not need.isdisjoint(present)
+                ok = True
+                for words in need:
+                    if words.isdisjoint(present):
+                        ok = False
+                        break
+                possible[key] = ok
             return ok
 
         for i, k in enumerate(keys):
@@ -186,16 +199,20 @@ class _Matching:
                 return False
             if ctx_spans is None:
                 ctx_spans = [(x, y, payload) for x, y, payload in self._contexts.finditer(keys)]
-            for x, y, (_name, _rule, scope, within) in ctx_spans:
-                if (scope is None or ci in scope) and x - within <= j - 1 and i <= y - 1 + within:
+            for x, y, (_name, _rule, scope, within, overlap) in ctx_spans:
+                # near the match; unless the context says ``overlap: true``, not overlapping
+                # it: a rule that names the context itself ("told to say I fell down the
+                # stairs") was written knowing it
+                if ((scope is None or ci in scope) and x - within <= j - 1 and i <= y - 1 + within
+                        and (overlap or y <= i or j <= x)):
                     return True
             return False
 
         def consider(ci: int, rank: int, i: int, j: int, a: int, b: int, rule: str) -> None:
             if inside(0, self._exclusions, ci, a, b):
                 return
-            if inside(1, self._soften, ci, a, b):
-                rank -= 1
+            if rank > REVIEW_RANK and inside(1, self._soften, ci, a, b):
+                rank = REVIEW_RANK  # soften caps at review: an idiom that might not be one
             if rank > 0 and near_context(ci, i, j):
                 rank -= 1
             if rank > 0 and rank > found.get(ci, (0,))[0]:

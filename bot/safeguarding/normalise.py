@@ -28,6 +28,7 @@ _TOKEN = re.compile(r"[^\W_]+(?:['*@$!]+[^\W_]+)*")
 _TRIPLE = re.compile(r"(.)\1\1+")
 _SQUEEZE = re.compile(r"(.)\1+")
 _RUN = re.compile(r"(.)\1*")
+_VOWELS = frozenset("aeiouy")
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"})
 _SUFFIXES = {"m": "am", "re": "are", "ve": "have", "ll": "will", "d": "would"}
 _NT_BASE = {"ca": "can", "wo": "will", "sha": "shall", "ai": "is"}
@@ -210,10 +211,16 @@ class _Normaliser:
         tried as one letter and as two, and the first known word wins (a word listed in
         ``normalisation.words`` first). Runs of two are left alone, so two real words are
         never merged: "shooting" can never become "shotting". With no known word, every
-        long run becomes one letter ("sooooo" -> "so").
+        long run becomes one letter ("sooooo" -> "so"). A word with no vowel is a sound
+        ("shhh", "hmmm") and keeps two letters, so a child's "shhh" never reads as "sh".
         """
         done = self._restored.get(word)
         if done is not None:
+            return done
+        if _VOWELS.isdisjoint(word):  # "shhh", "hmmm", "zzz": a sound, not a word
+            done = _TRIPLE.sub(r"\1\1", word)
+            if len(self._restored) < 4096:
+                self._restored[word] = done
             return done
         parts = [m.group() for m in _RUN.finditer(word)]
         long_runs = [i for i, r in enumerate(parts) if len(r) >= 3]

@@ -14,9 +14,10 @@ How a line gets its tier:
 
 1. each lexicon rule has a tier: ``phrases``/``patterns`` are ``alert``, ``review``/
    ``review_patterns`` are ``review``;
-2. a match inside one of its concern's ``soften`` phrases (an idiom, an accident, play) or
-   near a ``contexts`` phrase (a lesson, a film, a resolved past) drops one tier: ``alert``
-   becomes ``review``, ``review`` becomes nothing;
+2. a match inside one of its concern's ``soften`` phrases (an idiom that might not be one)
+   is at most ``review``; a match near a ``contexts`` phrase (a lesson, a film, an accident,
+   play, a resolved past; near, and unless the context says ``overlap: true``, not
+   overlapping the match) drops one tier: ``alert`` becomes ``review``, ``review`` nothing;
 3. a concern keeps its highest surviving match; ``raise.low_score`` lifts ``review`` to
    ``alert`` for the listed concerns when the caller says the person's latest 0-10 scale
    answer is at or below ``at_most`` (``detect(text, context={"score": 0})``);

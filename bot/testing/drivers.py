@@ -64,3 +64,42 @@ class ServiceDriver:
 
         escalation = Escalation(self.service.store, self.service.safeguarding, leads=[1])
         return [n.text for n in escalation.due() if self.service.store.alert(n.alert_id)["conversation_id"] == self.conv_id]
+
+
+class RehearsalDriver:
+    """Plays a rehearsal script (flows/tests/rehearsal/) through the rehearsal service."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, service):
+        self.service = service
+        with service.store.transaction():
+            self.person = service.store.person(f"script:rehearsal:{next(self._ids)}", "Script")
+        self.conv_id: int | None = None
+        self._keys = itertools.count(1)
+
+    @classmethod
+    def in_memory(cls) -> "RehearsalDriver":
+        from bot.rehearsal.service import RehearsalService
+
+        return cls(RehearsalService(Store(":memory:")))
+
+    def _key(self) -> str:
+        return f"script:rehearsal:{self.person}:{next(self._keys)}"
+
+    def start(self, scenario_id: str) -> list[str]:
+        reply = self.service.start(self.person, scenario_id, input_key=self._key(), frontend="script")
+        self.conv_id = reply.conversation_id
+        return reply.messages
+
+    def send(self, text: str) -> list[str]:
+        return self.service.handle(self.person, text, input_key=self._key()).messages
+
+    press = send
+
+    def answers(self) -> dict:
+        return {a["step_id"]: a["value"] if a["step_id"].startswith("confidence") else a["raw"]
+                for a in self.service.store.answers(self.conv_id)}
+
+    def status(self) -> str:
+        return self.service.store.conversation(self.conv_id).status

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Awaitable, Callable
 
 from telegram import BotCommand, InlineKeyboardMarkup, Update
@@ -35,7 +34,8 @@ from telegram.ext import (
 from bot.conversation import ConversationService, Reply
 from bot.engine.flow import Flow
 from bot.engine.runner import Input, Prompt
-from bot.frontends.telegram.limits import Limiter, RateLimits
+from bot.frontends.telegram.limits import MEMBER, STRANGER, Limiter, PriorityExecutor, RateLimits, set_priority
+from bot.frontends.telegram.polling import mark_durable
 from bot.frontends.telegram.render import (
     Callback,
     confirm_keyboard,
@@ -110,8 +110,9 @@ class TelegramFrontend:
         self.alert_poll_seconds = alert_poll_seconds
         self._alert_lock = asyncio.Lock()
         self._alert_task: asyncio.Task | None = None
+        self._alert_wake = asyncio.Event()
         self.send_attempts = send_attempts
-        self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+        self._db = PriorityExecutor("store")  # one thread; people with a role before strangers
         # chat id -> (message id, text) of the last question sent with buttons, so a typed
         # answer can close its keyboard. Losing it on restart only leaves stale buttons,
         # which answer "this question has closed".
@@ -124,6 +125,7 @@ class TelegramFrontend:
         self._asked: dict[int, list[tuple[int, int, str]]] = {}
         self._bot = None
         self._flows: dict[tuple[int, int], Flow] = {}  # (person, conversation) -> flow
+        self.rehearsal = None  # bot.frontends.telegram.rehearsal.RehearsalCommands, set by install()
 
     async def db(self, fn: Callable, *args, **kwargs):
         loop = asyncio.get_running_loop()
@@ -133,7 +135,7 @@ class TelegramFrontend:
         self._db.shutdown(wait=True)
 
     # -- the gate: private chats only, and per-person rate limits -------------------
-    def gate(self, update: object, early: bool = False) -> bool:
+    def gate(self, update: object, early: bool = False, backlog: int = 0) -> bool:
         """Whether to handle an update at all; decided in memory, before any handler.
 
         Anything from a group, supergroup or channel is ignored (audited once per chat):
@@ -147,18 +149,26 @@ class TelegramFrontend:
         if not early and uid in self._gated:
             self._gated.discard(uid)
             return True
-        admitted = self._decide(update)
+        admitted = self._decide(update, backlog)
         if early and admitted and uid is not None:
             if len(self._gated) > 100_000:
                 self._gated.clear()
             self._gated.add(uid)
         return admitted
 
+    def loose_order(self, update: object) -> bool:
+        """A stranger's update may start once their previous one is committed, before its
+        replies (paced by Telegram) have all gone: a flood's replies then hold up nobody.
+        People with a role keep strict order, so their replies never cross."""
+        user = getattr(update, "effective_user", None)
+        return (self.limiter.limits.stranger_loose_order and user is not None
+                and user.id not in self.limiter.members)
+
     async def _gate_handler(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if not self.gate(update):
             raise ApplicationHandlerStop
 
-    def _decide(self, update: object) -> bool:
+    def _decide(self, update: object, backlog: int = 0) -> bool:
         chat = getattr(update, "effective_chat", None)
         if chat is not None and chat.type != "private":
             if chat.id not in self._groups_seen:
@@ -169,7 +179,12 @@ class TelegramFrontend:
         user = getattr(update, "effective_user", None)
         if user is None:
             return True
-        verdict = self.limiter.admit(user.id)
+        # Beyond a few updates waiting in their chat's queue, a stranger's chat is still busy
+        # with replies Telegram is pacing: more are turned away, like any over the limit.
+        if backlog >= self.limiter.limits.stranger_backlog and user.id not in self.limiter.members:
+            verdict = self.limiter.refuse(user.id)
+        else:
+            verdict = self.limiter.admit(user.id)
         if not verdict.allowed and verdict.tell and chat is not None and self._bot is not None:
             self._spawn(self._tell_slow_down(chat.id))
         return verdict.allowed
@@ -235,6 +250,10 @@ class TelegramFrontend:
 
             self.staff = StaffCommands(self, self.access)
             self.staff.install(app)
+        from bot.frontends.telegram.rehearsal import RehearsalCommands
+
+        self.rehearsal = RehearsalCommands(self)
+        self.rehearsal.install(app)
         for name in NAV_COMMANDS:
             app.add_handler(CommandHandler(name, once(self._nav(name)), filters=private))
         app.add_handler(CallbackQueryHandler(once(self._private_query(self.on_button))))
@@ -257,6 +276,8 @@ class TelegramFrontend:
         were all sent does nothing; one that crashed half-way is handled again, and the
         service returns its committed reply instead of applying the input twice."""
         async def guarded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+            user = update.effective_user
+            set_priority(MEMBER if user is not None and user.id in self.limiter.members else STRANGER)
             key = f"tg:{update.update_id}"
             if await self.db(self.service.already_answered, key):
                 log.info("duplicate update ignored", extra={"update_id": update.update_id})
@@ -312,6 +333,7 @@ class TelegramFrontend:
     async def _alert_loop(self, bot) -> None:
         """Send due alerts and reminders; the schedule is in the store, so this survives restarts."""
         while True:
+            self._alert_wake.clear()  # a wake-up during the pass below means: one more pass at once
             try:
                 await self.dispatch_alerts(bot)
             except asyncio.CancelledError:
@@ -324,7 +346,17 @@ class TelegramFrontend:
                 raise
             except Exception:
                 log.exception("reminder dispatch failed")
-            await asyncio.sleep(self.alert_poll_seconds)
+            with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
+                await asyncio.wait_for(self._alert_wake.wait(), self.alert_poll_seconds)
+
+    def wake_alerts(self, bot) -> None:
+        """A new alert is committed: send it now, without making the person's update wait
+        for it (the leads' chats are limited to about a message a second, and an update
+        waiting on them would hold up everyone's next updates)."""
+        if self._alert_task is not None and not self._alert_task.done():
+            self._alert_wake.set()
+        else:
+            self._spawn(self.dispatch_alerts(bot))
 
     async def dispatch_alerts(self, bot) -> int:
         if self.escalation is None:
@@ -332,24 +364,37 @@ class TelegramFrontend:
         sent = 0
         marked: set[int] = set()  # an alert in several recipients' digests counts one notice
         async with self._alert_lock:  # one pass at a time, so nothing goes out twice
-            for notice in await self.db(self.escalation.due):
-                reached = 0
-                for key in notice.recipients:
-                    if not key.startswith("tg:"):
-                        continue
-                    try:
-                        await self.send_text(bot, int(key[3:]), notice.text)
-                        reached += 1
-                    except TelegramError as exc:
-                        log.error("alert not delivered", extra={"alerts": notice.alert_ids, "to": key, "error": str(exc)})
-                if reached:
-                    # per notice, not per pass: a first notice is on record before the next is sent
-                    await self.db(self.escalation.sent, [a for a in notice.alert_ids if a not in marked])
-                    marked.update(notice.alert_ids)
+            queue = list(await self.db(self.escalation.due))
+            while queue:
+                # A leads' chat takes about a message a second: before each send, anything
+                # urgent that came in since the pass began (a person with a role or a case)
+                # goes first, ahead of the flood.
+                if sent:
+                    urgent = [n for n in await self.db(self.escalation.urgent) if n.alert_ids[0] not in marked]
+                    queue = urgent + [n for n in queue if not (set(n.alert_ids) & {u.alert_ids[0] for u in urgent})]
+                notice = queue.pop(0)
+                if await self._send_notice(bot, notice, marked):
                     sent += 1
-                    log.warning("safeguarding alert sent", extra={"alerts": notice.alert_ids, "reminder": notice.repeat,
-                                                                  "recipients": reached})
         return sent
+
+    async def _send_notice(self, bot, notice, marked: set[int]) -> bool:
+        reached = 0
+        for key in notice.recipients:
+            if not key.startswith("tg:"):
+                continue
+            try:
+                await self.send_text(bot, int(key[3:]), notice.text)
+                reached += 1
+            except TelegramError as exc:
+                log.error("alert not delivered", extra={"alerts": notice.alert_ids, "to": key, "error": str(exc)})
+        if not reached:
+            return False
+        # per notice, not per pass: a first notice is on record before the next is sent
+        await self.db(self.escalation.sent, [a for a in notice.alert_ids if a not in marked])
+        marked.update(notice.alert_ids)
+        log.warning("safeguarding alert sent", extra={"alerts": notice.alert_ids, "reminder": notice.repeat,
+                                                      "recipients": reached})
+        return True
 
     async def dispatch_reminders(self, bot) -> int:
         """Remind practitioners (then supervisors) of unread answers and review-tier items."""
@@ -407,6 +452,7 @@ class TelegramFrontend:
                 delay *= 2
 
     async def send_text(self, bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None) -> int | None:
+        mark_durable()  # replies follow the commit: the polling loop may confirm this update
         parts = split_text(text)
         message_id = None
         for i, part in enumerate(parts):
@@ -472,7 +518,7 @@ class TelegramFrontend:
             flow = await self._flow_of(pid, reply.conversation_id)
         await self.send_prompts(bot, chat_id, reply.prompts, flow, reply.conversation_id)
         if reply.alerts and not reply.duplicate:
-            await self.dispatch_alerts(bot)  # at once, not at the next poll
+            self.wake_alerts(bot)  # at once, not at the next poll
 
     # -- people ------------------------------------------------------------------------
     async def person(self, update: Update) -> int:
@@ -554,6 +600,8 @@ class TelegramFrontend:
         await self._input(update, context, inp, seen)
 
     async def _input(self, update: Update, context, inp: Input, seen: tuple | None = None) -> None:
+        if self.rehearsal is not None and await self.rehearsal.intercept(update, context, inp):
+            return  # a rehearsal under way takes the practitioner's words (never screened, never alerts)
         chat_id = update.effective_chat.id
         pid = await self.person(update)
         key = f"tg:{update.update_id}"
@@ -802,7 +850,8 @@ def serve(service: ConversationService, token: str, *, api_url: str | None = Non
         else:
             from bot.frontends.telegram.polling import run as run_polling
 
-            run_polling(app, timeout=poll_timeout, allowed_updates=Update.ALL_TYPES)
+            run_polling(app, timeout=poll_timeout, allowed_updates=Update.ALL_TYPES, gate=frontend.gate,
+                        loose=frontend.loose_order)
     finally:
         frontend.close()
         log.info("stopped")

@@ -6,7 +6,9 @@ finding 6). Each person has a token bucket: a burst, refilled at a steady rate, 
 people without a role, generous for families and staff. A person without a role also has
 a daily allowance, which caps how many of their inputs are ever stored. What goes over is
 dropped before it reaches the store; the count is written to the audit log as one row per
-person per minute, and the person is told once per minute to slow down.
+person per minute, and the person is told once per minute to slow down. Many accounts
+are one flood: people without a role also share one bucket between them, so a thousand
+strangers cannot do what one cannot.
 
 The decision needs no database: who holds a role comes from a set the frontend refreshes
 in the background. Someone not yet in it is treated as having no role, which only makes
@@ -15,6 +17,11 @@ their limit tighter, never looser.
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextvars
+import heapq
+import itertools
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -23,16 +30,20 @@ from typing import Callable
 
 @dataclass(frozen=True)
 class RateLimits:
-    stranger_burst: float = 20  # updates at once, for a person without a role
-    stranger_per_minute: float = 30
-    stranger_per_day: int = 500  # also the most inputs stored for them in a day
+    stranger_burst: float = 8  # updates at once, for a person without a role
+    stranger_per_minute: float = 12
+    stranger_per_day: int = 300  # also the most inputs stored for them in a day
     member_burst: float = 60  # families and staff
     member_per_minute: float = 300
+    strangers_burst: float = 40  # all people without a role together: many accounts are one flood
+    strangers_per_second: float = 20
+    stranger_backlog: int = 2  # their updates waiting in their chat's queue (replies paced by Telegram)
+    stranger_loose_order: bool = True  # their next update may start before their last reply has gone
 
     @classmethod
     def unlimited(cls) -> "RateLimits":
         big = 1e12
-        return cls(big, big, 10**12, big, big)
+        return cls(big, big, 10**12, big, big, big, big, 10**12, False)
 
 
 @dataclass
@@ -57,6 +68,7 @@ class Limiter:
     clock: Callable[[], float] = time.monotonic
     members: set[int] = field(default_factory=set)  # Telegram user ids holding a role
     _buckets: dict[int, _Bucket] = field(default_factory=dict)
+    _all: list = field(default_factory=list)  # [tokens, at] shared by every person without a role
 
     def admit(self, user_id: int) -> Verdict:
         member = user_id in self.members
@@ -74,10 +86,33 @@ class Limiter:
         if b.day != day:
             b.day, b.today = day, 0
         over_day = not member and b.today >= self.limits.stranger_per_day
-        if b.tokens >= 1 and not over_day:
+        if b.tokens >= 1 and not over_day and (member or self._take_shared(now)):
             b.tokens -= 1
             b.today += 1
             return Verdict(True)
+        b.dropped += 1
+        tell = now - b.told_at >= 60.0
+        if tell:
+            b.told_at = now
+        return Verdict(False, tell)
+
+    def _take_shared(self, now: float) -> bool:
+        if not self._all:
+            self._all[:] = [self.limits.strangers_burst, now]
+        tokens = min(self.limits.strangers_burst, self._all[0] + (now - self._all[1]) * self.limits.strangers_per_second)
+        self._all[1] = now
+        if tokens >= 1:
+            self._all[0] = tokens - 1
+            return True
+        self._all[0] = tokens
+        return False
+
+    def refuse(self, user_id: int) -> Verdict:
+        """Turned away for another reason (their chat is still busy): counted like the rest."""
+        now = self.clock()
+        b = self._buckets.get(user_id)
+        if b is None:
+            b = self._buckets[user_id] = _Bucket(tokens=0, at=now)
         b.dropped += 1
         tell = now - b.told_at >= 60.0
         if tell:
@@ -96,3 +131,63 @@ class Limiter:
     def _forget_idle(self, now: float) -> None:
         for uid in [u for u, b in self._buckets.items() if not b.dropped and now - b.at > 600]:
             del self._buckets[uid]
+
+
+# -- the store thread, people with a role first ---------------------------------------------
+
+_priority: contextvars.ContextVar[int] = contextvars.ContextVar("store_priority", default=0)
+
+MEMBER, STRANGER = 0, 1
+
+
+def set_priority(level: int) -> None:
+    """Store work done for the update being handled waits behind work of a lower level."""
+    _priority.set(level)
+
+
+class PriorityExecutor(concurrent.futures.Executor):
+    """One thread running submitted calls in order of priority, then of arrival.
+
+    All store work runs on one thread (one writer keeps transactions simple). Plain FIFO
+    would put a practitioner's command, or a family member's disclosure, behind everything
+    a flood of strangers has already queued; here work for people with a role (and the
+    bot's own, such as alerts) goes first, and strangers' work waits its turn."""
+
+    def __init__(self, thread_name: str = "store"):
+        self._heap: list = []
+        self._seq = itertools.count()
+        self._cv = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._work, name=thread_name, daemon=True)
+        self._thread.start()
+
+    def submit(self, fn, /, *args, **kwargs):
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        with self._cv:
+            if self._closed:
+                raise RuntimeError("cannot schedule new work after shutdown")
+            heapq.heappush(self._heap, (_priority.get(), next(self._seq), future, fn, args, kwargs))
+            self._cv.notify()
+        return future
+
+    def _work(self) -> None:
+        while True:
+            with self._cv:
+                while not self._heap and not self._closed:
+                    self._cv.wait()
+                if not self._heap:
+                    return
+                _, _, future, fn, args, kwargs = heapq.heappop(self._heap)
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                future.set_exception(exc)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._cv:
+            self._closed = True
+            self._cv.notify_all()
+        if wait:
+            self._thread.join()

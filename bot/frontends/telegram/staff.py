@@ -209,6 +209,7 @@ class StaffCommands:
         except Refused as exc:
             await self._say(context, update, msg(f"staff.link_{_shown(exc.reason)}"))
             return
+        self.fe.limiter.members.add(update.effective_user.id)  # a family member now: their own limits at once
         await self.fe.deliver(context.bot, update.effective_chat.id, pid, holder["reply"], key)
 
     def _ask_who(self, invite_id: int) -> list[tuple[str, str]]:
@@ -257,7 +258,7 @@ class StaffCommands:
         for c in rows:
             scores = ", ".join(f"{k} {v}" for k, v in c["scores"].items()) or "—"
             if not c["shared"]:
-                scores = msg("staff.not_shared")
+                scores = msg("staff.not_shared_no" if c.get("consent") == "no" else "staff.not_shared")
             lines.append(msg("staff.conversation_line", id=c["id"], flow=c["flow_id"], status=c["status"].replace("_", " "),
                              who=md_escape(c["display_name"] or c["person_key"]), scores=scores))
         if not rows:
