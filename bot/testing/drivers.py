@@ -59,11 +59,13 @@ class ServiceDriver:
         return self.service.store.conversation(self.conv_id).status
 
     def alerts(self) -> list[str]:
-        """The alert texts a lead would be sent now for this conversation (as `serve` sends them)."""
+        """The first notice a lead is sent for each alert of this conversation (as `serve` sends it)."""
         from bot.escalation import Escalation
 
-        escalation = Escalation(self.service.store, self.service.safeguarding, leads=[1])
-        return [n.text for n in escalation.due() if self.service.store.alert(n.alert_id)["conversation_id"] == self.conv_id]
+        store = self.service.store
+        escalation = Escalation(store, self.service.safeguarding, leads=[1])
+        return [escalation.text(store.alert_detail(a["id"]), False) for a in store.alerts()
+                if a["conversation_id"] == self.conv_id and not a["practice"]]
 
 
 class RehearsalDriver:

@@ -63,6 +63,22 @@ class Harness:
         await self.delivered(uid)
         return uid
 
+    async def past_who(self, user_id: int, messages: list, respondent: str = "adult") -> list:
+        """If ``messages`` (the bot's reply to a flow chosen or an invitation accepted) ask
+        "Who is filling this in?", answer it for ``respondent`` and return the reply to that
+        instead; otherwise return ``messages`` as they are."""
+        asked = next((m for m in messages if any((cb or "").startswith(("w:", "s:")) and (cb or "").count(":") == 2
+                                                 for row in self.fake.buttons(m) for (_, cb) in row)), None)
+        if asked is None:
+            return messages
+        before = len(self.fake.messages(user_id))
+        buttons = {label: cb for row in self.fake.buttons(asked) for (label, cb) in row}
+        from bot.messages import msg
+
+        await self.delivered(self.fake.press_button(user_id, asked.message_id,
+                                                    buttons[msg(f"respondent.options.{respondent}")]))
+        return self.fake.messages(user_id)[before:]
+
     async def settle(self, user_id: int, count_before: int, quiet: float = 0.15, timeout: float = 10.0) -> list:
         """Wait for new bot messages in the chat, until none arrives for ``quiet`` seconds."""
         end = time.monotonic() + timeout
@@ -224,5 +240,6 @@ class TelegramDriver:
 
         def texts():
             escalation = Escalation(store, self.h.service.safeguarding, leads=[1])
-            return [n.text for n in escalation.due() if store.alert(n.alert_id)["conversation_id"] == self.conv_id]
+            return [escalation.text(store.alert_detail(a["id"]), False) for a in store.alerts()
+                    if a["conversation_id"] == self.conv_id and not a["practice"]]
         return await self.h.frontend.db(texts)
