@@ -441,7 +441,15 @@ class Access:
             self._check(key, conversation_id, "transcript.read")
             self.store.audit(key, "transcript.read", f"conversation:{conversation_id}")
             self._mark_read(key, conversation_id)
-            return transcript_data(self.store, conversation_id)
+            return transcript_data(self.store, conversation_id, internal_comments=self.sees_internal(key, conversation_id))
+
+    def sees_internal(self, key: str, conversation_id: int) -> bool:
+        """Internal comments are for staff: the practitioner, their supervisors, admins, and a
+        practitioner reading their own rehearsal. A family member sees shared ones only."""
+        relation = self.relation(key, conversation_id)
+        if relation in ("practitioner", "supervisor", "admin"):
+            return True
+        return relation == "answerer" and self.has(key, "practitioner", "supervisor")
 
     def _mark_read(self, key: str, conversation_id: int) -> None:
         """Someone with access (not the person who wrote the answers) has now read them."""
@@ -497,17 +505,21 @@ class Access:
             out.sort(key=lambda c: not c["review_items"])  # stable: otherwise in order
             return out
 
-    def comment(self, key: str, conversation_id: int, text: str, step_id: str | None = None) -> tuple[int, str | None]:
-        """A supervisor's (or admin's) comment; returns (comment id, key of the practitioner to notify)."""
+    def comment(self, key: str, conversation_id: int, text: str, step_id: str | None = None,
+                shared: bool = False) -> tuple[int, str | None]:
+        """A supervisor's (or admin's) comment, internal (staff only) unless ``shared`` (the
+        family sees it too); returns (comment id, key of the practitioner to notify)."""
         with self._tx():
             if not self.has(key, "supervisor") or not self.can_read(key, conversation_id):
                 raise Refused("refused", audit=(key, "comment.refused", f"conversation:{conversation_id}"))
             if step_id is not None and not any(a["step_id"] == step_id for a in self.store.answers(conversation_id)):
                 raise ValueError(f"conversation {conversation_id} has no answer '{step_id}'")
             me = self.pid(key)
-            comment_id = self.store.add_comment(conversation_id, me, text, step_id)
+            visibility = "shared" if shared else "internal"
+            comment_id = self.store.add_comment(conversation_id, me, text, step_id, visibility)
             self.store.mark_reviewed(conversation_id, me)
-            self.store.audit(key, "comment.add", f"conversation:{conversation_id}", step_id)
+            self.store.audit(key, "comment.add", f"conversation:{conversation_id}",
+                             " ".join(x for x in (visibility, step_id) if x))
             owner = self.store.conversation_owner(conversation_id)
             holder = owner["practitioner_id"] if owner["case_id"] is not None else owner["person_id"]
             person = self.store.get_person(holder) if holder else None

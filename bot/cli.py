@@ -509,6 +509,32 @@ def case_reassign(ref: str, to: str, from_: str | None, db: str | None) -> None:
 
 
 @main.command()
+@click.argument("conversation_id", type=int)
+@click.argument("text")
+@click.option("--by", "by", required=True, help="The commenting supervisor's Telegram user id.")
+@click.option("--step", help="Comment on this answer (a step id) rather than the whole transcript.")
+@click.option("--shared", is_flag=True, help="The family sees this comment too (default: internal, staff only).")
+@click.option("--db", type=click.Path(), help=DB_HELP)
+def comment(conversation_id: int, text: str, by: str, step: str | None, shared: bool, db: str | None) -> None:
+    """Comment on a transcript as a supervisor: internal (staff only) unless --shared."""
+    from bot.access import Refused
+
+    access = _access(db)
+    try:
+        access.comment(_who(by), conversation_id, text, step, shared)
+    except Refused:
+        _fail(f"{by} cannot comment on conversation {conversation_id}: only a supervisor of the practitioner "
+              "holding it (or an admin) can, and only where they may read it")
+    except ValueError as exc:
+        _fail(str(exc))
+    if shared:
+        click.echo(f"shared comment saved on transcript {conversation_id}: the family will see it")
+    else:
+        click.echo(f"internal comment saved on transcript {conversation_id}: staff only, the family will not see it "
+                   "(add --shared for one they see)")
+
+
+@main.command()
 @click.option("--since", help="Only entries from this date (YYYY-MM-DD or ISO 8601) on.")
 @click.option("--db", type=click.Path(), help=DB_HELP)
 def audit(since: str | None, db: str | None) -> None:

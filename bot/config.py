@@ -25,8 +25,8 @@ limits:                           # per-person Telegram rate limits (these are t
   stranger_per_day: 300           # and at most this many a day (so at most this many stored)
   member_burst: 60                # families and staff
   member_per_minute: 300
-  strangers_burst: 40             # everyone without a role together
-  strangers_per_second: 20
+  strangers_burst: 10             # everyone without a role together
+  strangers_per_second: 5
   stranger_backlog: 2             # a stranger's updates waiting behind their own unsent replies
 ```
 Errors come as ``file:line:col: message`` like flow errors.

@@ -326,8 +326,14 @@ def _m_quiet_review_unread_missed(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m_comment_visibility(db: sqlite_utils.Database) -> None:
+    # internal: staff only (every comment before this migration was written as one);
+    # shared: the family sees it too.
+    db.executescript("ALTER TABLE comments ADD COLUMN visibility TEXT NOT NULL DEFAULT 'internal';")
+
+
 MIGRATIONS = [_m1_core, _m2_cases_alerts_audit, _m3_delivery, _m4_access, _m5_undelivered, _m_alert_per_person,
-              _m_quiet_review_unread_missed, _m8_respondent_practice]
+              _m_quiet_review_unread_missed, _m8_respondent_practice, _m_comment_visibility]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -859,16 +865,22 @@ class Store:
         self.db.execute("UPDATE invites SET practitioner_id = ? WHERE case_id = ? AND used_at IS NULL",
                         (practitioner_id, case_id))
 
-    def add_comment(self, conversation_id: int, author_id: int, text: str, step_id: str | None) -> int:
+    def add_comment(self, conversation_id: int, author_id: int, text: str, step_id: str | None,
+                    visibility: str = "internal") -> int:
+        if visibility not in ("internal", "shared"):
+            raise ValueError(f"a comment is internal or shared, not {visibility!r}")
         return self.db.execute(
-            "INSERT INTO comments (conversation_id, step_id, author_id, text, created_at) VALUES (?, ?, ?, ?, ?)",
-            (conversation_id, step_id, author_id, text, now())).lastrowid
+            "INSERT INTO comments (conversation_id, step_id, author_id, text, created_at, visibility) VALUES (?, ?, ?, ?, ?, ?)",
+            (conversation_id, step_id, author_id, text, now(), visibility)).lastrowid
 
-    def comments(self, conversation_id: int) -> list[dict]:
+    def comments(self, conversation_id: int, shared_only: bool = False) -> list[dict]:
+        """A conversation's comments; ``shared_only`` leaves out the internal (staff-only) ones."""
         return self._all(
-            """SELECT m.id, m.step_id, m.text, m.created_at, p.key AS author_key, p.display_name AS author_name
-               FROM comments m JOIN people p ON p.id = m.author_id WHERE m.conversation_id = ? ORDER BY m.id""",
-            (conversation_id,))
+            """SELECT m.id, m.step_id, m.text, m.created_at, m.visibility, p.key AS author_key,
+                      p.display_name AS author_name
+               FROM comments m JOIN people p ON p.id = m.author_id
+               WHERE m.conversation_id = ? AND (? = 0 OR m.visibility = 'shared') ORDER BY m.id""",
+            (conversation_id, 1 if shared_only else 0))
 
     def mark_reviewed(self, conversation_id: int, supervisor_id: int) -> None:
         self.db.execute("INSERT OR IGNORE INTO reviews (conversation_id, supervisor_id, reviewed_at) VALUES (?, ?, ?)",

@@ -58,6 +58,9 @@ def test_a_flood_from_many_accounts_delays_neither_a_genuine_alert_nor_a_practit
     report = asyncio.run(chaos.run_flood(accounts=15, messages=4, seed=SEED, workdir=tmp_path, chat_interval=0.2,
                                          probes=1, timeout=30, log=lambda s: None))
     assert not report.violations, _show(report)
-    assert report.inputs == 60 and report.figures["alerts"] == 16, _show(report)  # one per person
+    # at most one per person (run_flood counts people with two open alerts as a violation); fewer,
+    # as people without a role share one budget and most of the flood is turned away
+    assert report.inputs == 60 and 1 < report.figures["alerts"] <= 16, _show(report)
+    assert report.figures["rate-limit audit rows"] <= 15, _show(report)  # one row per account, with a count
     assert report.figures["genuine alert to lead (median/max)"] != "none", _show(report)
     assert report.figures["/cases (median/max)"] != "none", _show(report)

@@ -1,7 +1,7 @@
 """The privacy matrix: what people are told about who sees their answers is what the access
 layer lets happen.
 
-For every shipped flow × consent state (not asked yet / yes / no) × viewer (the family
+For every shipped flow × the respondents it is for × consent state (not asked yet / yes / no) × viewer (the family
 member who answered, someone else in the family, the worker holding the case, their
 supervisor, another practitioner, an administrator, a stranger), the texts the person reads
 (the invitation, the flow's intro, /mydata) are read the way a person would read them: who
@@ -26,6 +26,7 @@ from bot.config import Config
 from bot.conversation import ConversationService
 from bot.engine.runner import Input
 from bot.messages import messages
+from bot.respondent import admitted
 from bot.review.export import ExportError, export
 
 ADMIN, WORKER, MANAGER, OTHER, FAMILY, OTHER_FAMILY, STRANGER, DEMO = (f"tg:{i}" for i in range(1, 9))
@@ -106,10 +107,10 @@ class World:
                 raise AssertionError(f"{flow.id}: no answer accepted at step {step.id}")
         raise AssertionError(f"{flow.id} did not finish")
 
-    def start(self, key: str, flow_id: str, case_ref: str | None) -> tuple[int, str]:
+    def start(self, key: str, flow_id: str, case_ref: str | None, respondent: str | None = None) -> tuple[int, str]:
         """A conversation in a case held by SAM (or outside any case); returns (id, intro text)."""
         case_id = self.store.create_case(self.store.person(WORKER), case_ref) if case_ref else None
-        reply = self.service.start(self.store.person(key), flow_id, case_id=case_id)
+        reply = self.service.start(self.store.person(key), flow_id, case_id=case_id, respondent=respondent)
         return reply.conversation_id, reply.prompts[0].text
 
     def readers(self, people: dict, conv: int, ref: str | None) -> set:
@@ -180,41 +181,41 @@ def mismatches(world: World, flows) -> list[str]:
         if said != allowed:
             out.append(f"{where}: says {sorted(said)} can see it, access allows {sorted(allowed)}\n    {text!r}")
 
-    for flow in flows:
+    for flow, respondent in ((f, r) for f in flows for r in admitted(f)):
         states = ("not_asked", "yes", "no") if flow.consent_step else ("not_asked", "no_question")
         access_in: dict[str, set] = {}
         texts: dict[str, tuple[str, str]] = {}
         for state in states:
-            ref = f"{flow.id[:20]}-{state}"
+            ref = f"{flow.id[:20]}-{respondent}-{state}"
             # someone else in the family answers in the same case
             other, _ = world.start(OTHER_FAMILY, "scaling-checkin", ref)
             world.answer_all(OTHER_FAMILY, other, None)
-            conv, intro = world.start(FAMILY, flow.id, ref)
+            conv, intro = world.start(FAMILY, flow.id, ref, respondent)
             world.answer_all(FAMILY, conv, {"yes": True, "no": False}.get(state) if state != "no_question" else False)
             access_in[state] = world.readers(CASE_PEOPLE, conv, ref)
             mydata = next(c["who_can_see"] for c in world.access.mydata(FAMILY)["conversations"] if c["id"] == conv)
-            compare(f"{flow.id} /mydata ({state})", claims(mydata)[0], access_in[state], mydata)
+            compare(f"{flow.id} for {respondent} /mydata ({state})", claims(mydata)[0], access_in[state], mydata)
             texts["intro"] = ("intro", intro)
         if flow.consent_step is None:
             access_in["yes"] = access_in["no_question"]
         try:
-            code, invite_id = world.access.invite(WORKER, flow.id, f"{flow.id[:20]}-invite")
+            code, invite_id = world.access.invite(WORKER, flow.id, f"{flow.id[:20]}-{respondent}-invite", respondent)
         except (Refused, ValueError):
             code = None  # a flow that cannot be sent as a link (a worker-present session)
         if code is not None:
             view = world.access.open_invite(STRANGER, code)
             texts["invitation"] = ("invitation", world.access.invitation(view))
-            if flow.audience == "child":
+            if respondent == "child":
                 assert "Telegram keeps a copy of this chat" in texts["invitation"][1]
             else:
                 assert "not end-to-end encrypted" in texts["invitation"][1]
         for label, text in texts.values():
             if flow.consent_step and "someone is not safe" not in text:  # never a promise of secrecy
-                out.append(f"{flow.id} {label}: keeps answers private until consent, but does not say that "
+                out.append(f"{flow.id} for {respondent} {label}: keeps answers private until consent, but does not say that "
                            f"someone not being safe is passed on\n    {text!r}")
             now, if_yes = claims(text)
-            compare(f"{flow.id} {label} (before consent)", now, access_in["not_asked"], text)
-            compare(f"{flow.id} {label} (if they say yes)", if_yes, access_in["yes"], text)
+            compare(f"{flow.id} for {respondent} {label} (before consent)", now, access_in["not_asked"], text)
+            compare(f"{flow.id} for {respondent} {label} (if they say yes)", if_yes, access_in["yes"], text)
     return out
 
 
@@ -262,8 +263,9 @@ def test_a_wrong_consent_sentence_is_caught(world, library, monkeypatch):
         for variant in list(intro[regime]):
             monkeypatch.setitem(intro[regime], variant, "Your answers will be seen by your worker and their supervisor.")
     found = mismatches(world, [library.get("three-houses"), library.get("fgc-pre-conference")])
-    assert any(m.startswith("three-houses intro (before consent)") for m in found), found
-    assert any(m.startswith("fgc-pre-conference invitation (before consent)") for m in found), found
+    assert any(m.startswith("three-houses for child intro (before consent)") for m in found), found
+    assert any(m.startswith("fgc-pre-conference for adult invitation (before consent)") for m in found), found
+    assert any(m.startswith("fgc-pre-conference for young_person intro (before consent)") for m in found), found
 
 
 def test_after_no_to_sharing_mydata_and_review_leave_the_supervisor_out(world):

@@ -55,6 +55,17 @@ def test_a_person_over_the_limit_is_told_at_most_once_a_minute():
     assert lim.admit(FLOODER).allowed and lim.admit(FLOODER).tell
 
 
+def test_many_strangers_share_one_budget_and_few_slow_down_notices():
+    clock = Clock()
+    lim = Limiter(RateLimits(stranger_burst=5, strangers_burst=10, strangers_per_second=5), clock=clock, members={P1})
+    verdicts = [lim.admit(7000 + i) for i in range(200)]  # 200 accounts, one message each
+    assert sum(v.allowed for v in verdicts) == 10  # the shared burst, not 200
+    assert sum(v.tell for v in verdicts) == 3  # a few notices, not 190 replies
+    assert lim.admit(P1).allowed  # people with a role are not in that budget
+    clock.t += 1
+    assert sum(lim.admit(8000 + i).allowed for i in range(50)) == 5
+
+
 def test_repeated_refusals_are_one_audit_row_with_a_count(store, library):
     access = Access(store, library, Config())
     for i in range(50):

@@ -66,8 +66,8 @@ async def test_rehearse_end_to_end_then_review_and_comment(world):
     assert f"#{conv_id}" in review[-1] and "rehearsal-harmer-lunch-queue" in review[-1]
     before = len(h.fake.messages(P1))
     saved = await send(h, SUP, f"/comment {conv_id}#q1 Try starting with what happened, not why.")
-    assert "Comment saved" in saved[-1]
-    notice = await h.fake.wait_for(lambda: [m for m in h.fake.messages(P1)[before:] if "commented" in (m.text or "")])
+    assert "Internal comment saved" in saved[-1]  # internal (staff only) by default
+    notice = await h.fake.wait_for(lambda: [m for m in h.fake.messages(P1)[before:] if "internal comment (staff only)" in (m.text or "")])
     assert "not why" in notice[0].text
     assert [(c["step_id"], c["text"]) for c in h.service.store.comments(conv_id)] == [
         ("q1", "Try starting with what happened, not why.")]

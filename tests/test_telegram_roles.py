@@ -81,8 +81,8 @@ async def test_invite_consent_complete_review_comment_notify(world):
     assert f"#{conv_id}" in msgs[-1].text
     before = len(h.fake.messages(P1))
     msgs = await command(h, SUP, f"/comment {conv_id}#scale_now Good scaling question; try asking what 4 would look like.")
-    assert "Comment saved" in msgs[-1].text
-    notice = await h.fake.wait_for(lambda: [m for m in h.fake.messages(P1)[before:] if "commented on transcript" in (m.text or "")])
+    assert "Internal comment saved" in msgs[-1].text and "staff only" in msgs[-1].text
+    notice = await h.fake.wait_for(lambda: [m for m in h.fake.messages(P1)[before:] if "internal comment (staff only) on transcript" in (m.text or "")])
     assert "what 4 would look like" in notice[0].text
     msgs = await command(h, SUP, "/review")
     assert "Nothing is waiting" in msgs[-1].text

@@ -16,7 +16,9 @@ class ExportError(Exception):
     pass
 
 
-def transcript_data(store: Store, conversation_id: int) -> dict:
+def transcript_data(store: Store, conversation_id: int, internal_comments: bool = True) -> dict:
+    """Everything about one conversation. ``internal_comments=False`` for anyone who is not
+    staff (the family): only comments shared with them are included."""
     conv = store.conversation(conversation_id)
     if conv is None:
         raise ExportError(f"no conversation with id {conversation_id}")
@@ -41,8 +43,9 @@ def transcript_data(store: Store, conversation_id: int) -> dict:
             for a in store.answers(conversation_id)
         ],
         "comments": [
-            {"time": m["created_at"], "by": m["author_name"] or m["author_key"], "step_id": m["step_id"], "text": m["text"]}
-            for m in store.comments(conversation_id)
+            {"time": m["created_at"], "by": m["author_name"] or m["author_key"], "step_id": m["step_id"], "text": m["text"],
+             "visibility": m["visibility"]}
+            for m in store.comments(conversation_id, shared_only=not internal_comments)
         ],
         "scores": {a["step_id"]: a["value"] for a in store.scale_scores(conversation_id)},
         "case": (store.case_by_id(conv.case_id) or {}).get("ref") if conv.case_id else None,
@@ -147,6 +150,9 @@ def _when(ts: str | None) -> str:
     return ts[:19].replace("T", " ") + " UTC"
 
 
+_VISIBILITY = {"internal": "internal: staff only", "shared": "shared with the family"}
+
+
 def _who(d: dict) -> str:
     return d["person"]["name"] or d["person"]["key"] or "unknown"
 
@@ -187,7 +193,8 @@ def _markdown(d: dict) -> str:
     if d.get("comments"):
         out += ["", "## Comments", ""]
         for c in d["comments"]:
-            out.append(f"- {e(c['by'])} ({_when(c['time'])})" + (f" on **{md_ident(c['step_id'])}**" if c["step_id"] else "") + ":")
+            out.append(f"- {e(c['by'])} ({_when(c['time'])}, {_VISIBILITY[c.get('visibility', 'internal')]})"
+                       + (f" on **{md_ident(c['step_id'])}**" if c["step_id"] else "") + ":")
             out += md_quote(c["text"], "  ")
             out.append("")
     out += ["", "## Transcript", ""]
@@ -243,7 +250,8 @@ def _html(items: list[dict]) -> str:
             parts.append("<h2>Comments</h2>")
             for c in d["comments"]:
                 on = f" on {e(c['step_id'])}" if c["step_id"] else ""
-                parts.append(f"<div class='line comment'><div class='meta'>{e(c['by'])} · {e(_when(c['time']))}{on}</div>{e(c['text'])}</div>")
+                kind = e(_VISIBILITY[c.get("visibility", "internal")])
+                parts.append(f"<div class='line comment'><div class='meta'>{e(c['by'])} · {e(_when(c['time']))} · {kind}{on}</div>{e(c['text'])}</div>")
         parts.append("<h2>Transcript</h2>")
         for t in d["transcript"]:
             cls = "bot" if t["from"] == "bot" else "person"

@@ -61,6 +61,7 @@ DEFAULT_WITHIN = 8
 _RULE_FIELDS = ("phrases", "patterns", "review", "review_patterns", "soften", "exclusions")
 _NORM_KEYS = ("replace", "words")
 _STR_TAG = "tag:yaml.org,2002:str"
+_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _INT_TAG = "tag:yaml.org,2002:int"
 
 
@@ -177,7 +178,17 @@ def _parse(name: str, text: str) -> _Raw:
             raise SafeguardingConfigError(name, lineno, line.index("\t") + 1,
                                           "tab character in indentation; YAML indentation must use spaces")
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        # libyaml when present (several times faster); any error is re-read by the pure-Python
+        # parser below, whose messages and positions the errors are written for
+        root = yaml.compose(text, Loader=_FAST_LOADER)
+    except yaml.YAMLError:
+        root = None
+        fast_failed = True
+    else:
+        fast_failed = False
+    try:
+        if fast_failed:
+            root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
@@ -499,6 +510,19 @@ class SafeguardingConfig(_Matching, _HelpTexts):
         return out
 
     def _compile_alt(self, it: _Item, alt: str, vocab: set[str]) -> tuple:
+        # The same alternative recurs thousands of times through sets ($family...): compile once.
+        cache = self.__dict__.setdefault("_alt_cache", {})
+        done = cache.get(alt)
+        if done is not None:
+            vocab.update(done[1])
+            return done[0]
+        words_seen: list[str] = []
+        tests = self._compile_alt_uncached(it, alt, words_seen)
+        vocab.update(words_seen)
+        cache[alt] = (tests, tuple(words_seen))
+        return tests
+
+    def _compile_alt_uncached(self, it: _Item, alt: str, vocab: list[str]) -> tuple:
         if not alt:
             raise it.error(f"empty alternative in '{it.value}' (check for '||' or a '|' at the end of a word)")
         tests: list[tuple[str, bool]] = []
@@ -517,7 +541,7 @@ class SafeguardingConfig(_Matching, _HelpTexts):
                     raise it.error(f"'{part}': a prefix needs at least 3 letters and must be one word")
                 tests.append((words[0], True))
             else:
-                vocab.update(words)
+                vocab.extend(words)
                 tests.extend((w, False) for w in words)
         return tuple(tests)
 

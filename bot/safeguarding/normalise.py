@@ -35,6 +35,8 @@ _NT_BASE = {"ca": "can", "wo": "will", "sha": "shall", "ai": "is"}
 _IS_BEFORE = frozenset("he she it that there what who where here how when".split())
 # "2", "4", "n" read as words only between two words: "want 2 die", "me n my mum".
 _CONTEXT = {"2": "to", "4": "for", "n": "and"}
+# ... except after these, where a digit is an age or a count: "I was 4 but", "only 2 of us"
+_AGE_BEFORE = frozenset("was were am is are aged age only just about nearly turned turning under over".split())
 
 
 @functools.lru_cache(maxsize=8192)
@@ -192,7 +194,8 @@ class _Normaliser:
             if rep is not None:
                 out.extend(rep)
                 out_spans.extend([spans[i]] * len(rep))
-            elif pieces[i] in _CONTEXT and 0 < i < n - 1 and pieces[i - 1].isalpha() and pieces[i + 1].isalpha():
+            elif (pieces[i] in _CONTEXT and 0 < i < n - 1 and pieces[i - 1].isalpha() and pieces[i + 1].isalpha()
+                  and pieces[i - 1] not in _AGE_BEFORE):  # "I was 4 but": an age, not "for"
                 out.append(_CONTEXT[pieces[i]])  # "2" only: "22" is a number, not "to"
                 out_spans.append(spans[i])
             else:

@@ -895,6 +895,9 @@ class FakeBotAPI:
         #: Seconds between two messages to one chat, like Telegram's limit of about one
         #: message a second per chat: a send queues behind the previous ones (0: no limit).
         self.chat_send_interval: float = 0.0
+        #: With ``chat_send_interval``: "queue" holds a send until its slot; "429" answers
+        #: too early a send with 429 Too Many Requests and a retry_after, as Telegram does.
+        self.chat_send_mode: str = "queue"
         self._chat_free_at: dict[int, float] = {}
 
         self.host: str | None = None
@@ -1093,7 +1096,10 @@ class FakeBotAPI:
         if self.latency:
             await asyncio.sleep(self.latency)
         if self.chat_send_interval and canonical in ("sendMessage", "sendDocument"):
-            await self._chat_slot(params.get("chat_id"))
+            wait = await self._chat_slot(params.get("chat_id"))
+            if wait:
+                return self._error_response(call, BotAPIError(
+                    429, f"Too Many Requests: retry after {wait}", {"retry_after": wait}))
         fault = self._take_fault(canonical)
         if fault is not None:
             call.fault = fault
@@ -1140,15 +1146,23 @@ class FakeBotAPI:
         self._changed()
         return web.json_response(body)
 
-    async def _chat_slot(self, chat_id: Any) -> None:
-        """Wait for this chat's next free sending slot (``chat_send_interval``)."""
+    async def _chat_slot(self, chat_id: Any) -> int:
+        """Wait for this chat's next free sending slot (``chat_send_interval``); in "429"
+        mode, return the whole seconds to wait instead (0: send now)."""
         if not isinstance(chat_id, int):
-            return
+            return 0
         now = time.monotonic()
-        slot = max(now, self._chat_free_at.get(chat_id, 0.0))
+        free = self._chat_free_at.get(chat_id, 0.0)
+        if self.chat_send_mode == "429":
+            if free > now:
+                return max(1, int(free - now + 0.999))
+            self._chat_free_at[chat_id] = now + self.chat_send_interval
+            return 0
+        slot = max(now, free)
         self._chat_free_at[chat_id] = slot + self.chat_send_interval
         if slot > now:
             await asyncio.sleep(slot - now)
+        return 0
 
     def _record(self, method: str, params: dict[str, Any], token: str) -> Call:
         call = Call(method, params, token, time.monotonic())

@@ -35,8 +35,8 @@ class RateLimits:
     stranger_per_day: int = 300  # also the most inputs stored for them in a day
     member_burst: float = 60  # families and staff
     member_per_minute: float = 300
-    strangers_burst: float = 40  # all people without a role together: many accounts are one flood
-    strangers_per_second: float = 20
+    strangers_burst: float = 10  # all people without a role together: many accounts are one flood
+    strangers_per_second: float = 5  # their replies share the bot's ~30 messages a second with everyone
     stranger_backlog: int = 2  # their updates waiting in their chat's queue (replies paced by Telegram)
     stranger_loose_order: bool = True  # their next update may start before their last reply has gone
 
@@ -69,6 +69,7 @@ class Limiter:
     members: set[int] = field(default_factory=set)  # Telegram user ids holding a role
     _buckets: dict[int, _Bucket] = field(default_factory=dict)
     _all: list = field(default_factory=list)  # [tokens, at] shared by every person without a role
+    _tells: list = field(default_factory=list)  # [tokens, at] for slow-down notices, shared by all
 
     def admit(self, user_id: int) -> Verdict:
         member = user_id in self.members
@@ -91,10 +92,23 @@ class Limiter:
             b.today += 1
             return Verdict(True)
         b.dropped += 1
-        tell = now - b.told_at >= 60.0
-        if tell:
-            b.told_at = now
-        return Verdict(False, tell)
+        return Verdict(False, self._tell(b, now))
+
+    def _tell(self, b: _Bucket, now: float) -> bool:
+        """Tell this person to slow down? At most once a minute each, and (a thousand
+        accounts being one flood) a few a second in all: the notices are replies too."""
+        if now - b.told_at < 60.0:
+            return False
+        if not self._tells:
+            self._tells[:] = [3.0, now]
+        tokens = min(3.0, self._tells[0] + (now - self._tells[1]) * 0.5)
+        self._tells[1] = now
+        if tokens < 1:
+            self._tells[0] = tokens
+            return False
+        self._tells[0] = tokens - 1
+        b.told_at = now
+        return True
 
     def _take_shared(self, now: float) -> bool:
         if not self._all:
@@ -114,10 +128,7 @@ class Limiter:
         if b is None:
             b = self._buckets[user_id] = _Bucket(tokens=0, at=now)
         b.dropped += 1
-        tell = now - b.told_at >= 60.0
-        if tell:
-            b.told_at = now
-        return Verdict(False, tell)
+        return Verdict(False, self._tell(b, now))
 
     def take_dropped(self) -> dict[int, int]:
         """Updates dropped per person since the last call (for one audit row each)."""

@@ -285,24 +285,31 @@ class StaffCommands:
         if len(context.args) < 2:
             await self._say(context, update, msg("staff.comment_usage"))
             return
-        target, text = context.args[0], " ".join(context.args[1:])
+        target, words = context.args[0], list(context.args[1:])
         conv, _, step = target.partition("#")
-        if not conv.isdigit():
+        # internal (staff only) unless the comment starts with "shared:"; "internal:" may be said
+        kind = words[0].lower() if words and words[0].lower() in ("shared:", "internal:") else None
+        if kind:
+            words = words[1:]
+        shared = kind == "shared:"
+        text = " ".join(words)
+        if not conv.isdigit() or not text:
             await self._say(context, update, msg("staff.comment_usage"))
             return
         try:
-            _, notify = await self.fe.db(self.access.comment, _key(update), int(conv), text, step or None)
+            _, notify = await self.fe.db(self.access.comment, _key(update), int(conv), text, step or None, shared)
         except Refused:
             await self._refused(context, update)
             return
         except ValueError as exc:
             await self._say(context, update, str(exc))
             return
-        await self._say(context, update, msg("staff.comment_saved", id=conv))
+        await self._say(context, update, msg("staff.comment_saved_shared" if shared else "staff.comment_saved", id=conv))
         if notify and notify.startswith("tg:"):
             who = md_escape(update.effective_user.first_name or "Your supervisor")
             await self.fe.send_text(context.bot, int(notify[3:]),
-                                    msg("staff.comment_notice", who=who, id=conv, text="\n".join(md_quote(text))))
+                                    msg("staff.comment_notice_shared" if shared else "staff.comment_notice",
+                                        who=who, id=conv, text="\n".join(md_quote(text))))
 
     def _reason(self, item: dict) -> str:
         labels = getattr(self.fe.service.safeguarding, "concerns", None) or {}
@@ -378,7 +385,10 @@ class StaffCommands:
         if context.args and context.args[0].lower() == "file" and convs:
             from bot.review.export import transcript_data
 
-            items = [await self.fe.db(transcript_data, self.fe.service.store, c["id"]) for c in convs]
+            store, key = self.fe.service.store, _key(update)
+            # a family member's file has no internal (staff-only) comments
+            items = [await self.fe.db(lambda cid=c["id"]: transcript_data(
+                store, cid, internal_comments=self.access.sees_internal(key, cid))) for c in convs]
             doc = io.BytesIO(render(items, "json").encode("utf-8"))
             await self.fe._retry(lambda: context.bot.send_document(update.effective_chat.id, document=doc,
                                                                    filename="my-data.json"))
