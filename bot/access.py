@@ -441,7 +441,51 @@ class Access:
             self._check(key, conversation_id, "transcript.read")
             self.store.audit(key, "transcript.read", f"conversation:{conversation_id}")
             self._mark_read(key, conversation_id)
-            return transcript_data(self.store, conversation_id, internal_comments=self.sees_internal(key, conversation_id))
+            return transcript_data(self.store, conversation_id, internal_comments=self.sees_internal(key, conversation_id),
+                                   telegram_names=self.telegram_names)
+
+    # -- names (data minimisation, bot.names) ----------------------------------------
+    @property
+    def telegram_names(self) -> bool:
+        return self.config.people_names == "telegram"
+
+    def keeps_name(self, key: str) -> bool:
+        """Whether to store the first name Telegram gives this person: staff, whose names tell
+        families who invited them, or everyone if the deployment says people_names: telegram."""
+        return self.telegram_names or self.has(key, "practitioner", "supervisor")
+
+    def set_pseudonym(self, actor: str | None, conversation_id: int, pseudonym: str) -> str:
+        """Name the person who answered this conversation, within its case. The practitioner
+        holding the case, an admin, or the CLI (actor None) may; audited."""
+        from bot.names import clean_pseudonym
+
+        value = clean_pseudonym(pseudonym)
+        with self._tx():
+            owner = self.store.conversation_owner(conversation_id)
+            allowed = owner is not None and owner["case_id"] is not None and (
+                actor is None or self.has(actor, "admin")
+                or self.relation(actor, conversation_id) == "practitioner")
+            if not allowed:
+                raise Refused("refused", audit=(actor, "pseudonym.set.refused", f"conversation:{conversation_id}"))
+            self.store.set_pseudonym(owner["case_id"], owner["person_id"], value, actor or "cli")
+            self.store.audit(actor or "cli", "pseudonym.set", f"case:{owner['case_ref']}",
+                             f"person {owner['person_id']}")
+            return owner["case_ref"]
+
+    def case_people(self, ref: str, practitioner: str | None = None) -> list[dict]:
+        """(CLI) The people who answered in case ``ref``: person key, one conversation id, pseudonym."""
+        cases = self.store.cases_by_ref(ref)
+        if practitioner is not None:
+            row = self.store.person_by_key(practitioner)
+            cases = [c for c in cases if row and c["practitioner_id"] == row["id"]]
+        if len(cases) > 1:
+            raise ValueError(f"several practitioners have a case {ref}; add --practitioner ID")
+        people: dict = {}
+        for case in cases:
+            for conv in self.store.conversations(case_id=case["id"]):
+                people.setdefault(conv["person_key"], {"key": conv["person_key"], "conversation": conv["id"],
+                                                       "pseudonym": conv.get("pseudonym")})
+        return list(people.values())
 
     def sees_internal(self, key: str, conversation_id: int) -> bool:
         """Internal comments are for staff: the practitioner, their supervisors, admins, and a
@@ -548,7 +592,7 @@ class Access:
             readable = [c for c in convs if self.can_read(actor, c)]
             if not readable and convs:
                 raise Refused("refused", audit=(actor, "export.refused", f"case:{ref}"))
-            items = [transcript_data(self.store, c) for c in readable]
+            items = [transcript_data(self.store, c, telegram_names=self.telegram_names) for c in readable]
             self.store.audit(actor, "export", f"case:{ref}",
                              f"{len(items)} conversations" + (f", {len(convs) - len(items)} not shared" if len(convs) > len(items) else ""))
             return items

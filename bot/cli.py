@@ -258,8 +258,9 @@ def graph(flow: str, fmt: str, out: str | None, flow_paths: tuple[str, ...]) -> 
 @click.option("--out", "-o", type=click.Path(), help="Write to this file, readable by you only (default: standard output).")
 @click.option("--force", is_flag=True, help="Replace the --out file if it exists.")
 @click.option("--db", type=click.Path(), help=DB_HELP)
+@click.option("--config", "config_path", type=click.Path(), help=CONFIG_HELP)
 def export(session_id: int | None, case_ref: str | None, all_: bool, fmt: str, out: str | None, force: bool,
-           db: str | None) -> None:
+           db: str | None, config_path: str | None) -> None:
     """Write transcripts out: flow, version, who, when, every question, answer and comment."""
     from bot.review.export import ExportError
     from bot.review.export import export as do_export
@@ -269,7 +270,8 @@ def export(session_id: int | None, case_ref: str | None, all_: bool, fmt: str, o
     store = _store(db, create=False)
     try:
         text = do_export(store, session=session_id, case=case_ref, all_=all_, fmt=fmt,
-                         report=lambda note: click.echo(note, err=True))
+                         report=lambda note: click.echo(note, err=True),
+                         telegram_names=_config(config_path).people_names == "telegram")
     except ExportError as exc:
         _fail(str(exc))
     if out:
@@ -331,8 +333,10 @@ def serve(db, flow_paths, token_file, api_url, webhook_url, listen, port, webhoo
     service = _service(db, flow_paths, config)
     access = Access(service.store, service.library, config)
     access.seed()
-    escalation = Escalation(service.store, service.safeguarding, leads=config.leads, repeat_minutes=config.repeat_minutes)
+    escalation = Escalation(service.store, service.safeguarding, leads=config.leads, repeat_minutes=config.repeat_minutes,
+                            telegram_names=config.people_names == "telegram")
     reading = _reading(service.store, access, config)
+    service.schedule = config.schedule(service.store)  # nudges and date reminders, sent by the same loop
     run(service, token, api_url=api_url, webhook_url=webhook_url, listen=listen, port=port, secret_token=webhook_secret,
         escalation=escalation, alert_poll_seconds=alert_poll_seconds, access=access, limits=config.rate_limits(),
         reading=reading)
@@ -487,7 +491,38 @@ def invite_revoke(code_or_id: str, db: str | None) -> None:
 
 @main.group()
 def case() -> None:
-    """Cases: move one to another practitioner."""
+    """Cases: name the people in one (pseudonyms), or move one to another practitioner."""
+
+
+@case.command("set")
+@click.argument("ref")
+@click.option("--pseudonym", required=True, help="What to call the person in exports, alerts and lists, e.g. 'Parent A'.")
+@click.option("--person", help="Telegram user id of the person, if more than one answered in the case.")
+@click.option("--practitioner", help="Telegram user id of the practitioner holding it, if several use REF.")
+@click.option("--db", type=click.Path(), help=DB_HELP)
+def case_set(ref: str, pseudonym: str, person: str | None, practitioner: str | None, db: str | None) -> None:
+    """Set the pseudonym of a person in case REF (no real names needed anywhere)."""
+    access = _access(db)
+    try:
+        people = access.case_people(ref, _who(practitioner) if practitioner else None)
+    except ValueError as exc:
+        _fail(str(exc))
+    if person is not None:
+        people = [p for p in people if p["key"] == _who(person)]
+    if not people:
+        _fail(f"nobody has answered in case {ref}" + (f" as {person}" if person else "") + "; see /case in Telegram")
+    if len(people) > 1:
+        listed = ", ".join(f"{p['key'].removeprefix('tg:')} ({p['pseudonym'] or 'no pseudonym'})" for p in people)
+        _fail(f"{len(people)} people answered in case {ref}: {listed}; say which with --person ID")
+    from bot.access import Refused
+
+    try:
+        access.set_pseudonym(None, people[0]["conversation"], pseudonym)
+    except ValueError as exc:
+        _fail(str(exc))
+    except Refused:
+        _fail(f"no case {ref}")
+    click.echo(f"in case {ref}, {people[0]['key'].removeprefix('tg:')} is now called {' '.join(pseudonym.split())}")
 
 
 @case.command("reassign")
@@ -547,8 +582,12 @@ def audit(since: str | None, db: str | None) -> None:
 @main.command()
 @click.option("--open", "open_only", is_flag=True, help="Only alerts not yet acknowledged.")
 @click.option("--db", type=click.Path(), help=DB_HELP)
-def alerts(open_only: bool, db: str | None) -> None:
+@click.option("--config", "config_path", type=click.Path(), help=CONFIG_HELP)
+def alerts(open_only: bool, db: str | None, config_path: str | None) -> None:
     """List safeguarding alerts."""
+    from bot.names import person_label
+
+    names = _config(config_path).people_names == "telegram"
     store = _store(db, create=False)
     rows = store.alerts(open_only=open_only)
     if not rows:
@@ -556,7 +595,8 @@ def alerts(open_only: bool, db: str | None) -> None:
         return
     for a in rows:
         state = f"acknowledged {a['acknowledged_at']} by {a['acknowledged_by']}" if a["acknowledged_at"] else "OPEN"
-        who = a["display_name"] or a["person_key"]
+        who = person_label(a["person_key"], a["display_name"], a.get("pseudonym"), names)
+        who += f", case {a['case_ref']}" if a.get("case_ref") else ""
         click.echo(f"#{a['id']}  {a['created_at']}  {state}\n    {who} · {a['flow_id'] or '-'} · conversation {a['conversation_id']} · {a['concern']}\n    “{a['words']}”")
 
 

@@ -13,6 +13,7 @@ read_within_hours: 48             # an answer nobody has read by then reminds th
 invites:
   expiry_days: 7
 demo_flow: scaling-checkin        # what an uninvited person may try (omit for nothing)
+people_names: pseudonyms          # or telegram: keep and show the first names Telegram gives
 roles:                            # seeded at start; `restorative-bot role grant` also works
   admin: [333333333]
   supervisor: [444444444]
@@ -28,6 +29,11 @@ limits:                           # per-person Telegram rate limits (these are t
   strangers_burst: 10             # everyone without a role together
   strangers_per_second: 5
   stranger_backlog: 2             # a stranger's updates waiting behind their own unsent replies
+reminders:                        # bot/schedule.py (these are the defaults)
+  nudge_after_hours: 48           # an unfinished conversation is nudged this long after its last step,
+  nudge_times: 2                  # at most this many times
+  quiet_hours: "20:00-08:00"      # nothing is sent then, in local time
+  timezone: Europe/London
 ```
 Errors come as ``file:line:col: message`` like flow errors.
 """
@@ -62,9 +68,16 @@ class Config:
     read_within_hours: float = 48.0
     invite_expiry_days: float = 7.0
     demo_flow: str | None = None
+    people_names: str = "pseudonyms"  # pseudonyms | telegram (store and show Telegram first names)
     roles: dict[str, list[int]] = field(default_factory=dict)
     teams: dict[int, list[int]] = field(default_factory=dict)
     limits: dict[str, float] = field(default_factory=dict)  # RateLimits fields to override
+    reminders: dict = field(default_factory=dict)  # bot.schedule.Schedule keyword arguments to override
+
+    def schedule(self, store, clock=None):
+        from bot.schedule import Schedule
+
+        return Schedule(store, clock=clock, **self.reminders)
 
     def rate_limits(self):
         from bot.frontends.telegram.limits import RateLimits
@@ -105,9 +118,10 @@ class Config:
             return list(node)
 
         for key in data:
-            if key not in ("safeguarding", "invites", "demo_flow", "roles", "teams", "limits", "read_within_hours"):
+            if key not in ("safeguarding", "invites", "demo_flow", "roles", "teams", "limits", "read_within_hours",
+                           "reminders", "people_names"):
                 err(data.key_pos_of(key), f"unknown key '{key}'; use safeguarding, invites, demo_flow, roles, teams,"
-                                          " limits or read_within_hours")
+                                          " limits, read_within_hours, reminders or people_names")
         sg = data.get("safeguarding")
         if sg is not None:
             if not isinstance(sg, YDict):
@@ -161,6 +175,12 @@ class Config:
                 cfg.invite_expiry_days = float(value)
         elif inv is not None:
             err(data.pos_of("invites"), "'invites' must be a mapping, e.g. invites: {expiry_days: 7}")
+        if "people_names" in data:
+            if data["people_names"] not in ("pseudonyms", "telegram"):
+                err(data.pos_of("people_names"), "'people_names' must be pseudonyms (the default: practitioners name "
+                    "people in a case) or telegram (store and show the first names Telegram gives)")
+            else:
+                cfg.people_names = data["people_names"]
         if "demo_flow" in data:
             if not isinstance(data["demo_flow"], str):
                 err(data.pos_of("demo_flow"), "'demo_flow' must be a flow id")
@@ -205,6 +225,44 @@ class Config:
                     cfg.limits[key] = value
         elif limits is not None:
             err(data.pos_of("limits"), "'limits' must be a mapping, e.g. limits: {stranger_per_minute: 30}")
+        rem = data.get("reminders")
+        if isinstance(rem, YDict):
+            _reminders(rem, cfg, err)
+        elif rem is not None:
+            err(data.pos_of("reminders"), "'reminders' must be a mapping, e.g. reminders: {nudge_after_hours: 48}")
         if errors:
             raise ConfigError(errors)
         return cfg
+
+
+def _reminders(rem: YDict, cfg: Config, err) -> None:
+    import re
+    from zoneinfo import ZoneInfo
+
+    for key, value in rem.items():
+        if key == "nudge_after_hours":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                err(rem.pos_of(key), "'nudge_after_hours' must be a number of hours above 0, e.g. 48")
+            else:
+                cfg.reminders[key] = float(value)
+        elif key == "nudge_times":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                err(rem.pos_of(key), "'nudge_times' must be a whole number, 0 or more, e.g. 2 (0: no nudges)")
+            else:
+                cfg.reminders[key] = value
+        elif key == "quiet_hours":
+            m = re.fullmatch(r"\s*([01]\d|2[0-3]):([0-5]\d)\s*-\s*([01]\d|2[0-3]):([0-5]\d)\s*", str(value))
+            if not m:
+                err(rem.pos_of(key), "'quiet_hours' must be two 24-hour times, e.g. \"20:00-08:00\"")
+            else:
+                cfg.reminders["quiet_from"] = f"{m.group(1)}:{m.group(2)}"
+                cfg.reminders["quiet_until"] = f"{m.group(3)}:{m.group(4)}"
+        elif key == "timezone":
+            try:
+                ZoneInfo(str(value))
+                cfg.reminders["timezone_name"] = str(value)
+            except (ValueError, KeyError, OSError):
+                err(rem.pos_of(key), f"unknown time zone '{value}'; use a name like Europe/London")
+        else:
+            err(rem.key_pos_of(key), f"unknown key '{key}' under reminders; use nudge_after_hours, nudge_times,"
+                                     " quiet_hours or timezone")

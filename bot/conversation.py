@@ -104,11 +104,12 @@ _PICKED = ("choice", "multi", "yesno", "scale")
 
 
 class ConversationService:
-    def __init__(self, store: Store, library: FlowLibrary, *, safeguarding: Detector | None = None,
+    def __init__(self, store: Store, library: FlowLibrary, *, safeguarding: Detector | None = None, schedule=None,
                  leads_configured: bool = True, out_of_hours: str | None = None):
         self.store = store
         self.library = library
         self.safeguarding = safeguarding
+        self.schedule = schedule  # bot.schedule.Schedule: reminders written with the answer that causes them
         # Whether a disclosure here reaches a named person (the terminal without a
         # configuration does not: the help then says so), and the council's out-of-hours number.
         self.leads_configured = leads_configured
@@ -201,6 +202,8 @@ class ConversationService:
             )
             self.store.add_line(conv_id, "in", f"(started {flow.title})", kind="command", input_key=input_key)
             self._write_prompts(conv_id, result.prompts, self.store.conversation(conv_id))
+            if self.schedule is not None:
+                self.schedule.after_step(self.store.conversation(conv_id), result.status)
             reply = Reply(conv_id, result.prompts, result.status, step_id=_waiting_step(result.session, flow))
             if input_key:
                 self.store.mark_input(input_key, conv_id, reply.to_json())
@@ -547,6 +550,8 @@ class ConversationService:
             self.store.update_conversation(conv.id, state=result.session.state, session=result.session.to_json(),
                                            status=result.status)
         self._write_prompts(conv.id, result.prompts, conv)
+        if self.schedule is not None:  # in the answer's transaction: both are saved, or neither
+            self.schedule.after_step(conv, result.status)
 
     def _write_prompts(self, conv_id: int, prompts: list[Prompt], conv: Conversation | None = None) -> None:
         _for_respondent(conv, prompts)

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta, timezone
 
 from bot.messages import msg
 from bot.respondent import described
+from bot.names import person_label
 from bot.store import Store
 from bot.store import iso as _iso
 
@@ -45,8 +46,10 @@ class Notice:
 
 class Escalation:
     def __init__(self, store: Store, safeguarding, *, leads: list[int], repeat_minutes: float = 15.0,
-                 ack_command: str = "/ack", flood_individual: int = 2, flood_window_seconds: float = 60.0):
+                 ack_command: str = "/ack", flood_individual: int = 2, flood_window_seconds: float = 60.0,
+                 telegram_names: bool = False):
         self.store = store
+        self.telegram_names = telegram_names
         self.safeguarding = safeguarding
         self.leads = [f"tg:{i}" for i in leads]
         self.repeat = timedelta(minutes=repeat_minutes)
@@ -74,7 +77,11 @@ class Escalation:
         return keys
 
     def _who(self, alert: dict) -> str:
-        return alert.get("display_name") or alert.get("person_key") or "someone"
+        """The case reference and the pseudonym the practitioner chose, never a Telegram first
+        name unless the deployment says people_names: telegram (see bot.names)."""
+        who = person_label(alert.get("person_key"), alert.get("display_name"), alert.get("pseudonym"),
+                           self.telegram_names)
+        return f"{who}, case {alert['case_ref']}" if alert.get("case_ref") else who
 
     @staticmethod
     def _respondent(alert: dict) -> str:

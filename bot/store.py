@@ -332,8 +332,62 @@ def _m_comment_visibility(db: sqlite_utils.Database) -> None:
     db.executescript("ALTER TABLE comments ADD COLUMN visibility TEXT NOT NULL DEFAULT 'internal';")
 
 
+def _m_schedule(db: sqlite_utils.Database) -> None:
+    # Issue 15: the one table of due messages (bot/schedule.py). A row is written in the same
+    # transaction as the answer that caused it; `serve` claims it (pending -> sending), sends
+    # it, and marks it sent only once Telegram has confirmed. Texts never carry answers.
+    db.executescript(
+        """
+        CREATE TABLE schedule (
+            id INTEGER PRIMARY KEY,
+            person_id INTEGER NOT NULL REFERENCES people(id),   -- who receives it
+            kind TEXT NOT NULL,                                 -- nudge | date | ...
+            text TEXT NOT NULL,                                 -- what is sent (no answer content)
+            due_at TEXT NOT NULL,                               -- when (UTC)
+            why TEXT NOT NULL,                                  -- e.g. 'conversation 12 unfinished'
+            conversation_id INTEGER REFERENCES conversations(id),
+            case_id INTEGER REFERENCES cases(id),
+            step_id TEXT,
+            seq INTEGER NOT NULL DEFAULT 1,                     -- the n-th of its kind for this conversation
+            state TEXT NOT NULL DEFAULT 'pending',              -- pending | sending | sent | cancelled
+            created_at TEXT NOT NULL,
+            claimed_at TEXT,
+            sent_at TEXT,
+            cancelled_by TEXT
+        );
+        CREATE INDEX idx_schedule_due ON schedule(state, due_at);
+        CREATE INDEX idx_schedule_conversation ON schedule(conversation_id, kind, state);
+        CREATE INDEX idx_schedule_person ON schedule(person_id, state);
+        CREATE TABLE reminder_optouts (                         -- /reminders and /stop
+            person_id INTEGER NOT NULL REFERENCES people(id),
+            kind TEXT NOT NULL,                                 -- a kind, or '*' for all
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (person_id, kind)
+        );
+        """
+    )
+
+
+def _m_pseudonyms(db: sqlite_utils.Database) -> None:
+    # Minimisation: the name a practitioner chooses for each person in a case, used in
+    # exports, alerts and lists instead of anything Telegram says about them.
+    db.executescript(
+        """
+        CREATE TABLE case_people (
+            case_id INTEGER NOT NULL REFERENCES cases(id),
+            person_id INTEGER NOT NULL REFERENCES people(id),
+            pseudonym TEXT NOT NULL,
+            set_by TEXT,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (case_id, person_id)
+        );
+        """
+    )
+
+
 MIGRATIONS = [_m1_core, _m2_cases_alerts_audit, _m3_delivery, _m4_access, _m5_undelivered, _m_alert_per_person,
-              _m_quiet_review_unread_missed, _m8_respondent_practice, _m_comment_visibility]
+              _m_quiet_review_unread_missed, _m8_respondent_practice, _m_comment_visibility, _m_schedule,
+              _m_pseudonyms]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -538,7 +592,7 @@ class Store:
             params.append(case_id)
         sql = """SELECT c.id, c.flow_id, c.flow_version, c.status, c.started_at, c.updated_at, c.finished_at,
                         c.person_id, c.case_id, p.key AS person_key, p.display_name, c.respondent, c.practice,
-                        c.present_id
+                        c.present_id, (SELECT cp.pseudonym FROM case_people cp WHERE cp.case_id = c.case_id AND cp.person_id = c.person_id) AS pseudonym
                  FROM conversations c JOIN people p ON p.id = c.person_id"""
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -669,7 +723,8 @@ class Store:
         )
 
     def alerts(self, open_only: bool = False) -> list[dict]:
-        sql = """SELECT a.*, p.key AS person_key, p.display_name, c.flow_id, c.respondent, c.present_id
+        sql = """SELECT a.*, p.key AS person_key, p.display_name, c.flow_id, c.respondent, c.present_id,
+                        (SELECT cp.pseudonym FROM case_people cp WHERE cp.case_id = c.case_id AND cp.person_id = a.person_id) AS pseudonym, (SELECT k2.ref FROM cases k2 WHERE k2.id = c.case_id) AS case_ref
                  FROM alerts a JOIN people p ON p.id = a.person_id
                  LEFT JOIN conversations c ON c.id = a.conversation_id"""
         if open_only:
@@ -682,7 +737,8 @@ class Store:
     def alert_detail(self, alert_id: int) -> dict | None:
         return self._one(
             """SELECT a.*, p.key AS person_key, p.display_name, c.flow_id, c.respondent, c.present_id,
-                      c.status AS conversation_status, w.display_name AS present_name, w.key AS present_key
+                      c.status AS conversation_status, w.display_name AS present_name, w.key AS present_key,
+                      (SELECT cp.pseudonym FROM case_people cp WHERE cp.case_id = c.case_id AND cp.person_id = a.person_id) AS pseudonym, (SELECT k2.ref FROM cases k2 WHERE k2.id = c.case_id) AS case_ref
                FROM alerts a JOIN people p ON p.id = a.person_id
                LEFT JOIN conversations c ON c.id = a.conversation_id
                LEFT JOIN people w ON w.id = c.present_id WHERE a.id = ?""",
@@ -864,6 +920,23 @@ class Store:
         self.db.execute("UPDATE cases SET practitioner_id = ? WHERE id = ?", (practitioner_id, case_id))
         self.db.execute("UPDATE invites SET practitioner_id = ? WHERE case_id = ? AND used_at IS NULL",
                         (practitioner_id, case_id))
+
+    def set_pseudonym(self, case_id: int, person_id: int, pseudonym: str, by: str | None) -> None:
+        self.db.execute(
+            """INSERT INTO case_people (case_id, person_id, pseudonym, set_by, updated_at) VALUES (?, ?, ?, ?, ?)
+               ON CONFLICT (case_id, person_id) DO UPDATE SET pseudonym = excluded.pseudonym,
+                 set_by = excluded.set_by, updated_at = excluded.updated_at""",
+            (case_id, person_id, pseudonym, by, now()))
+
+    def pseudonym(self, case_id: int | None, person_id: int) -> str | None:
+        if case_id is None:
+            return None
+        row = self._one("SELECT pseudonym FROM case_people WHERE case_id = ? AND person_id = ?", (case_id, person_id))
+        return row["pseudonym"] if row else None
+
+    def forget_name(self, person_id: int) -> None:
+        """Minimisation: drop a stored display name (e.g. a family member's Telegram first name)."""
+        self.db.execute("UPDATE people SET display_name = NULL WHERE id = ? AND display_name IS NOT NULL", (person_id,))
 
     def add_comment(self, conversation_id: int, author_id: int, text: str, step_id: str | None,
                     visibility: str = "internal") -> int:
@@ -1055,3 +1128,102 @@ class Store:
     def missed_disclosures(self) -> list[dict]:
         return self._all("""SELECT m.*, c.flow_id FROM missed_disclosures m
                             LEFT JOIN conversations c ON c.id = m.conversation_id ORDER BY m.id""")
+
+    # -- the schedule of due messages (bot/schedule.py) ------------------------------------
+    def add_scheduled(self, *, person_id: int, kind: str, text: str, due_at: str, why: str,
+                      conversation_id: int | None = None, case_id: int | None = None, step_id: str | None = None,
+                      seq: int = 1) -> int:
+        cur = self.db.execute(
+            """INSERT INTO schedule (person_id, kind, text, due_at, why, conversation_id, case_id, step_id, seq,
+               created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (person_id, kind, text, due_at, why, conversation_id, case_id, step_id, seq, now()),
+        )
+        return cur.lastrowid
+
+    def scheduled(self, item_id: int) -> dict | None:
+        return self._one("SELECT * FROM schedule WHERE id = ?", (item_id,))
+
+    def scheduled_for_conversation(self, conversation_id: int, kind: str, states: tuple[str, ...]) -> list[dict]:
+        marks = ",".join("?" * len(states))
+        return self._all(f"SELECT * FROM schedule WHERE conversation_id = ? AND kind = ? AND state IN ({marks})"
+                         " ORDER BY id", (conversation_id, kind, *states))
+
+    def move_scheduled(self, conversation_id: int, kind: str, due_at: str) -> bool:
+        """Give the conversation's pending item of this kind a new time; False if none is pending."""
+        cur = self.db.execute("UPDATE schedule SET due_at = ? WHERE conversation_id = ? AND kind = ? AND state = 'pending'",
+                              (due_at, conversation_id, kind))
+        return cur.rowcount > 0
+
+    def cancel_scheduled(self, *, ids: list[int] | None = None, conversation_id: int | None = None,
+                         kind: str | None = None, person_id: int | None = None, by: str) -> int:
+        """Cancel pending rows chosen by id, conversation, kind and/or person (all given must match)."""
+        where, params = ["state = 'pending'"], []
+        if ids is not None:
+            where.append(f"id IN ({','.join('?' * len(ids))})" if ids else "0")
+            params.extend(ids)
+        for column, value in (("conversation_id", conversation_id), ("kind", kind), ("person_id", person_id)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        cur = self.db.execute(f"UPDATE schedule SET state = 'cancelled', cancelled_by = ? WHERE {' AND '.join(where)}",
+                              (by, *params))
+        return cur.rowcount
+
+    def due_scheduled(self, at: str, limit: int = 100) -> list[dict]:
+        """Pending rows due by ``at``, oldest first, with the recipient's key and the conversation's status."""
+        return self._all(
+            """SELECT s.*, p.key AS person_key, c.status AS conversation_status, c.chat_id AS chat_id
+               FROM schedule s JOIN people p ON p.id = s.person_id
+               LEFT JOIN conversations c ON c.id = s.conversation_id
+               WHERE s.state = 'pending' AND s.due_at <= ? ORDER BY s.due_at, s.id LIMIT ?""",
+            (at, limit),
+        )
+
+    def claim_scheduled(self, item_id: int, at: str) -> bool:
+        """pending -> sending; False if someone else claimed it, or it was cancelled or sent."""
+        cur = self.db.execute("UPDATE schedule SET state = 'sending', claimed_at = ? WHERE id = ? AND state = 'pending'",
+                              (at, item_id))
+        return cur.rowcount == 1
+
+    def finish_scheduled(self, item_id: int, *, sent_at: str | None) -> bool:
+        """sending -> sent (``sent_at``), or back to pending when the send failed (None)."""
+        if sent_at is None:
+            cur = self.db.execute("UPDATE schedule SET state = 'pending', claimed_at = NULL WHERE id = ? AND state = 'sending'",
+                                  (item_id,))
+        else:
+            cur = self.db.execute("UPDATE schedule SET state = 'sent', sent_at = ? WHERE id = ? AND state = 'sending'",
+                                  (sent_at, item_id))
+        return cur.rowcount == 1
+
+    def unclaim_stale_scheduled(self, claimed_before: str) -> int:
+        """Rows left 'sending' by a crash between claim and confirmation go back to pending
+        (like replies committed but not recorded as sent: sent again, at least once)."""
+        cur = self.db.execute("UPDATE schedule SET state = 'pending', claimed_at = NULL"
+                              " WHERE state = 'sending' AND claimed_at < ?", (claimed_before,))
+        return cur.rowcount
+
+    def scheduled_list(self, *, person_id: int | None = None, case_ids: list[int] | None = None,
+                       states: tuple[str, ...] = ("pending",), limit: int = 50) -> list[dict]:
+        where, params = [f"s.state IN ({','.join('?' * len(states))})"], list(states)
+        if person_id is not None:
+            where.append("s.person_id = ?")
+            params.append(person_id)
+        if case_ids is not None:
+            where.append(f"(s.case_id IN ({','.join('?' * len(case_ids))}) OR c.case_id IN ({','.join('?' * len(case_ids))}))"
+                         if case_ids else "0")
+            params.extend(case_ids)
+            params.extend(case_ids)
+        return self._all(
+            f"""SELECT s.*, p.key AS person_key FROM schedule s JOIN people p ON p.id = s.person_id
+                LEFT JOIN conversations c ON c.id = s.conversation_id
+                WHERE {' AND '.join(where)} ORDER BY s.due_at, s.id LIMIT ?""", (*params, limit))
+
+    def opt_out(self, person_id: int, kind: str, off: bool = True) -> None:
+        if off:
+            self.db.execute("INSERT OR IGNORE INTO reminder_optouts (person_id, kind, created_at) VALUES (?, ?, ?)",
+                            (person_id, kind, now()))
+        else:
+            self.db.execute("DELETE FROM reminder_optouts WHERE person_id = ? AND kind = ?", (person_id, kind))
+
+    def opted_out(self, person_id: int) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT kind FROM reminder_optouts WHERE person_id = ?", (person_id,))}

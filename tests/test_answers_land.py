@@ -105,7 +105,7 @@ def test_messages_between_questions_are_shown_after_carrying_on(sg):
     me, conv = begin(sg, "restorative-rehearsal")
     for label in ("What happened?", "2", "realised"):
         sg.handle(me, Input.from_text(label))
-    reply = sg.handle(me, Input.from_text("What happened? My dad hits me at home"))
+    reply = sg.handle(me, Input.from_text("What happened when my dad hit me at home?"))
     assert [p.kind for p in reply.prompts] == ["safeguarding", "offer"]
     assert sg.handle(me, Input.from_text("hmm")).prompts[0].kind == "offer"
     reply = sg.handle(me, Input.from_text("carry on"))

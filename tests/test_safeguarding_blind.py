@@ -20,6 +20,7 @@ BLIND = ROOT / "tests" / "safeguarding_blind"
 PINNED = {
     "batch_a.yaml": "abb76df5e696b61b0f3400d63bf9fc47fea73b6b206769eb878c70e7e84087be",
     "batch_b.yaml": "4091fbe5c8502dcd79754391294b1739bcbade771b87f83cda8808680aacb3e4",
+    "batch_c.yaml": "7fda5c1c038625e744c7a225f1e71fbc6fd65255f10be14504edf3d1b3c4c2fd",
 }
 DIFFICULTIES = {"explicit", "indirect", "euphemism"}
 SPEAKERS = {"child", "young_person", "adult"}
@@ -50,7 +51,8 @@ def test_batch_is_unchanged(name):
 def test_batch_says_how_and_when_it_was_written(name):
     header = [line for line in (BLIND / name).read_text(encoding="utf-8").splitlines() if line.startswith("#")]
     text = " ".join(header)
-    assert "BEFORE any tuning" in text and "WITHOUT opening" in text and "2026-11-30" in text
+    # A batch says which tuning it came before (A, B: any tuning; C: the second round).
+    assert "BEFORE" in text and "tuning" in text and "WITHOUT opening" in text and "2026-11-30" in text
 
 
 @pytest.mark.parametrize("name", sorted(PINNED))
@@ -128,7 +130,7 @@ def test_measurement_prints_no_sentence_unless_asked(capsys, fmt):
              for part in ("disclosures", "ordinary") for i in yaml.safe_load(p.read_text(encoding="utf-8"))[part]]
     leaked = [t for t in texts if t in out]
     assert leaked == []
-    assert "batch_a" in out and "batch_b" in out and "all batches" in out
+    assert all(name in out for name in ("batch_a", "batch_b", "batch_c", "all batches"))
     if fmt:
         doc = json.loads(out)
-        assert [b["batch"] for b in doc["batches"]] == ["batch_a", "batch_b", "all batches"]
+        assert [b["batch"] for b in doc["batches"]] == ["batch_a", "batch_b", "batch_c", "all batches"]

@@ -105,3 +105,31 @@ def test_the_question_seen_is_the_one_replied_to_or_the_last_sent_before_the_mes
         assert len(fe._asked[7]) == 16  # bounded
     finally:
         fe.close()
+
+
+async def test_a_message_typed_while_the_bot_was_down_does_not_answer_the_question_sent_on_restart(tmp_path, library):
+    """The answer was committed but its reply (the next question) never got out; the person,
+    seeing nothing, typed again while the bot was down. On restart the bot sends the next
+    question it owed, and the message typed before it is not taken as its answer."""
+    from bot.testing.fake_bot_api import FakeBotAPI
+
+    db, user = tmp_path / "restart.db", 44
+    async with FakeBotAPI() as fake:
+        service = ConversationService(Store(db), library, safeguarding=SafeguardingConfig.load())
+        async with running_bot(service, fake=fake) as h:
+            await start_flow(h, user, "three-columns")
+            fake.fail_next("sendMessage", status=500, count=1000)  # nothing more gets out
+            first = fake.inject_message(user, "Missed school")
+            key = f"tg:{first}"
+            await fake.wait_for(lambda: len([c for c in fake.calls_to("sendMessage") if c.fault]) >= 4, 20)
+            assert (await h.frontend.db(service.store.seen_input, key)) is not None  # committed
+            assert answers_of(h, user) == {"worried_about": "Missed school"}
+        fake.clear_faults()
+        retype = fake.inject_message(user, "Missed school")  # typed while the bot was down
+        service = ConversationService(Store(db), library, safeguarding=SafeguardingConfig.load())
+        async with running_bot(service, fake=fake) as h:
+            await h.delivered(retype)
+            texts = [m.text for m in fake.messages(user) if m.message_id > fake.message(user, first).message_id]
+            assert "Question 2\nWhat's working well?" in texts  # the reply owed from before the restart
+            assert texts[-1] == msg("answers.stale", text="Missed school", question="What's working well?")
+            assert answers_of(h, user) == {"worried_about": "Missed school"}

@@ -198,6 +198,25 @@ class _Env(ImmutableSandboxedEnvironment):
 
 ENV = _Env(autoescape=False, keep_trailing_newline=False)
 
+
+def _coach_labels(text: Any) -> list[str]:
+    """``answer | coach``: the rehearsal coach's labels for a practitioner's question
+    (closed, why, leading, blaming, lecture, multiple, open and the practice stage)."""
+    from bot.coach import coach
+
+    return list(coach(text if isinstance(text, str) else "").labels) if text is not None else []
+
+
+def _coach_suggestion(text: Any) -> str:
+    """``answer | coach_suggestion``: the coach's better wording, or "" for a good question."""
+    from bot.coach import coach
+
+    return (coach(text if isinstance(text, str) else "").suggestion or "") if text is not None else ""
+
+
+ENV.filters["coach"] = _size_filter("coach", _coach_labels)
+ENV.filters["coach_suggestion"] = _size_filter("coach_suggestion", _coach_suggestion)
+
 # Flow text is wording with a few {{ answers.x }}, maybe an {% if %} or a simple loop: no
 # macros, imports, or loops inside loops (each capped range is small; nested ones multiply).
 _REFUSED_NODES = (nodes.Macro, nodes.CallBlock, nodes.Import, nodes.FromImport, nodes.Include, nodes.Extends)

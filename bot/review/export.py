@@ -9,6 +9,7 @@ import json
 import re
 import unicodedata
 
+from bot.names import person_label
 from bot.store import Store
 
 
@@ -16,9 +17,12 @@ class ExportError(Exception):
     pass
 
 
-def transcript_data(store: Store, conversation_id: int, internal_comments: bool = True) -> dict:
+def transcript_data(store: Store, conversation_id: int, internal_comments: bool = True,
+                    telegram_names: bool = False) -> dict:
     """Everything about one conversation. ``internal_comments=False`` for anyone who is not
-    staff (the family): only comments shared with them are included."""
+    staff (the family): only comments shared with them are included. The person is named by
+    their pseudonym in the case (see :mod:`bot.names`), never by a Telegram first name unless
+    ``telegram_names`` (the deployment's ``people_names: telegram``)."""
     conv = store.conversation(conversation_id)
     if conv is None:
         raise ExportError(f"no conversation with id {conversation_id}")
@@ -32,7 +36,9 @@ def transcript_data(store: Store, conversation_id: int, internal_comments: bool 
     return {
         "conversation_id": conv.id,
         "flow": {"id": conv.flow_id, "version": conv.flow_version, "title": title, "sha256": conv.flow_sha},
-        "person": {"key": person.get("key"), "name": person.get("display_name")},
+        "person": {"key": person.get("key"), "pseudonym": store.pseudonym(conv.case_id, conv.person_id),
+                   "name": person_label(person.get("key"), person.get("display_name"),
+                                        store.pseudonym(conv.case_id, conv.person_id), telegram_names)},
         "status": conv.status,
         "started_at": conv.started_at,
         "updated_at": conv.updated_at,
@@ -264,7 +270,7 @@ def _html(items: list[dict]) -> str:
 
 
 def export(store: Store, *, session: int | None = None, case: str | None = None, all_: bool = False,
-           fmt: str = "md", actor: str = "cli", report=None) -> str:
+           fmt: str = "md", actor: str = "cli", report=None, telegram_names: bool = False) -> str:
     """Export transcripts; every export is written to the audit log.
 
     Only what ``actor`` may read is exported (bot.audience decides; the command line counts
@@ -292,7 +298,7 @@ def export(store: Store, *, session: int | None = None, case: str | None = None,
     if session is not None and not shared:
         raise ExportError(f"conversation {session} does not exist or is not shared with the people who run the "
                           "service (the person has not agreed); they can get it themselves with /mydata file")
-    items = [transcript_data(store, i) for i in shared]
+    items = [transcript_data(store, i, telegram_names=telegram_names) for i in shared]
     left_out = len(ids) - len(shared)
     with store.transaction():
         store.audit(actor, "export", target, f"{len(items)} conversation(s) as {fmt}"

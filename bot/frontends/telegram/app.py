@@ -126,6 +126,7 @@ class TelegramFrontend:
         self._bot = None
         self._flows: dict[tuple[int, int], Flow] = {}  # (person, conversation) -> flow
         self.rehearsal = None  # bot.frontends.telegram.rehearsal.RehearsalCommands, set by install()
+        self.reminders = None  # bot.frontends.telegram.reminders.ReminderCommands, when the service has a schedule
 
     async def db(self, fn: Callable, *args, **kwargs):
         loop = asyncio.get_running_loop()
@@ -254,6 +255,11 @@ class TelegramFrontend:
 
         self.rehearsal = RehearsalCommands(self)
         self.rehearsal.install(app)
+        if getattr(self.service, "schedule", None) is not None:
+            from bot.frontends.telegram.reminders import ReminderCommands
+
+            self.reminders = ReminderCommands(self, self.service.schedule)
+            self.reminders.install(app)
         for name in NAV_COMMANDS:
             app.add_handler(CommandHandler(name, once(self._nav(name)), filters=private))
         app.add_handler(CallbackQueryHandler(once(self._private_query(self.on_button))))
@@ -293,7 +299,9 @@ class TelegramFrontend:
         await self.refresh_members()
         self._housekeeping_task = asyncio.create_task(self._housekeeping())
         await self.resend_undelivered(app.bot)
-        if self.escalation is not None or self.reading is not None:
+        if self.reminders is not None:
+            await self.db(self.reminders.schedule.recover)
+        if self.escalation is not None or self.reading is not None or self.reminders is not None:
             self._alert_task = asyncio.create_task(self._alert_loop(app.bot))
 
     async def post_stop(self, app: Application) -> None:
@@ -346,6 +354,12 @@ class TelegramFrontend:
                 raise
             except Exception:
                 log.exception("reminder dispatch failed")
+            try:
+                await self.dispatch_schedule(bot)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("schedule dispatch failed")
             with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
                 await asyncio.wait_for(self._alert_wake.wait(), self.alert_poll_seconds)
 
@@ -415,6 +429,13 @@ class TelegramFrontend:
                 log.info("reminder sent", extra={"kind": reminder.kind, "stage": reminder.stage,
                                                  "items": len(reminder.ids)})
         return sent
+
+    async def dispatch_schedule(self, bot) -> int:
+        """Send what bot.schedule says is due (nudges, date reminders)."""
+        if self.reminders is None:
+            return 0
+        async with self._alert_lock:
+            return await self.reminders.dispatch(bot)
 
     async def on_ack(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         chat_id = update.effective_chat.id
@@ -525,8 +546,19 @@ class TelegramFrontend:
         user = update.effective_user
         pid = self._persons.get(user.id)
         if pid is None:
-            pid = await self.db(self.service.person, f"tg:{user.id}", user.first_name)
+            pid = await self.db(self._register, f"tg:{user.id}", user.first_name)
             self._persons[user.id] = pid
+        return pid
+
+    def _register(self, key: str, first_name: str | None) -> int:
+        """The person's id. Their Telegram first name is stored only for staff (families are
+        told who invited them by it) or where the deployment says people_names: telegram;
+        anyone else's is dropped, and one stored before is forgotten (bot.names)."""
+        keep = self.access is not None and self.access.keeps_name(key)
+        pid = self.service.person(key, first_name if keep else None)
+        if not keep:
+            with self.service.store.transaction():
+                self.service.store.forget_name(pid)
         return pid
 
     # -- handlers --------------------------------------------------------------------
@@ -652,6 +684,12 @@ class TelegramFrontend:
             return
         if cb.action == "w" and self.staff is not None:
             await self.staff.on_who(update, context, cb.conv, cb.step)
+            return
+        if cb.action in ("n", "o") and self.reminders is not None:  # a nudge's buttons; /reminders' buttons
+            if cb.action == "n":
+                await self.reminders.on_nudge(update, context, cb.conv, cb.value == "y")
+            else:
+                await self.reminders.on_turn(update, context, cb.conv, cb.value == "y")
             return
         if cb.action == "s":
             await self._answer_query(query)

@@ -75,6 +75,7 @@ class Callback:
     action: str  # a answer, t toggle (multi), d done (multi), s start flow, r resume, h after a hold, i invite consent,
     # w who is answering an invitation (conv = invite id, step = choice); s:FLOW:N starts FLOW for choice N
     # p: does text typed for an earlier question answer the one now asked?
+    # n: a reminder's "Carry on" (y) / "Not now" (n); o: /reminders turns kind number `conv` on (y) or off (n)
     conv: int = 0
     step: int = 0
     value: str = ""
@@ -95,7 +96,7 @@ class Callback:
                 return cls("s", step=int(parts[2]) + 1, value=parts[1])  # step 0: nobody chose
             if parts[0] == "w" and len(parts) == 3:
                 return cls("w", int(parts[1]), int(parts[2]))
-            if parts[0] in ("r", "h", "i", "p") and len(parts) == 3 and parts[2] in ("y", "n"):
+            if parts[0] in ("r", "h", "i", "p", "n", "o") and len(parts) == 3 and parts[2] in ("y", "n"):
                 return cls(parts[0], int(parts[1]), value=parts[2])
         except ValueError:
             return None

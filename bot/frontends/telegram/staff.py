@@ -14,6 +14,7 @@ from telegram.ext import Application, CommandHandler, ContextTypes, filters
 from bot import respondent as respondents
 from bot.access import Access, Refused
 from bot.messages import msg
+from bot.names import person_label
 from bot.reading import Reading
 from bot.review.export import md_escape, md_ident, md_quote, render
 
@@ -41,7 +42,7 @@ class StaffCommands:
         for name, fn in (("invite", self.on_invite), ("with", self.on_with), ("cases", self.on_cases), ("case", self.on_case),
                          ("transcript", self.on_transcript), ("comment", self.on_comment),
                          ("review", self.on_review), ("mydata", self.on_mydata), ("revoke", self.on_revoke),
-                         ("reassign", self.on_reassign), ("missed", self.on_missed)):
+                         ("reassign", self.on_reassign), ("missed", self.on_missed), ("pseudonym", self.on_pseudonym)):
             app.add_handler(CommandHandler(name, once(fn), filters=filters.ChatType.PRIVATE))
 
     async def _say(self, context, update: Update, text: str, markup=None) -> None:
@@ -260,7 +261,8 @@ class StaffCommands:
             if not c["shared"]:
                 scores = msg("staff.not_shared_no" if c.get("consent") == "no" else "staff.not_shared")
             lines.append(msg("staff.conversation_line", id=c["id"], flow=c["flow_id"], status=c["status"].replace("_", " "),
-                             who=md_escape(c["display_name"] or c["person_key"]), scores=scores))
+                             who=md_escape(person_label(c["person_key"], c["display_name"], c.get("pseudonym"),
+                                                        self.access.telegram_names)), scores=scores))
         if not rows:
             lines.append(msg("staff.case_empty"))
         await self._say(context, update, "\n".join(lines))
@@ -279,6 +281,24 @@ class StaffCommands:
         doc = io.BytesIO(render([data], "html").encode("utf-8"))
         await self.fe._retry(lambda: context.bot.send_document(
             update.effective_chat.id, document=doc, filename=f"transcript-{conv_id}.html"))
+
+    async def on_pseudonym(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/pseudonym ID NAME: what the person who answered conversation ID is called in the case."""
+        await self.fe.person(update)
+        if len(context.args) < 2 or not context.args[0].lstrip("#").isdigit():
+            await self._say(context, update, msg("staff.pseudonym_usage"))
+            return
+        conv_id, name = int(context.args[0].lstrip("#")), " ".join(context.args[1:])
+        try:
+            ref = await self.fe.db(self.access.set_pseudonym, _key(update), conv_id, name)
+        except Refused:
+            await self._refused(context, update)
+            return
+        except ValueError as exc:
+            await self._say(context, update, str(exc))
+            return
+        await self._say(context, update, msg("staff.pseudonym_set", id=conv_id, ref=md_escape(ref),
+                                             name=md_escape(" ".join(name.split()))))
 
     async def on_comment(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self.fe.person(update)
@@ -322,7 +342,8 @@ class StaffCommands:
             when = f["created_at"][:16].replace("T", " ")
             if f["conversation_id"] is None:
                 lines.append(msg("reading.worth_a_look_line_no_conversation", id=f["id"], reason=self._reason(f),
-                                 when=when, who=md_escape(f["display_name"] or f["person_key"])))
+                                 when=when, who=md_escape(person_label(f["person_key"], f["display_name"], None,
+                                                                       self.access.telegram_names))))
             else:
                 step = f"#{md_ident(f['step_id'])}" if f.get("step_id") else ""
                 lines.append(msg("reading.worth_a_look_line", id=f["id"], conversation=f["conversation_id"], step=step,

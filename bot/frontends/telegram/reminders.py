@@ -1,0 +1,126 @@
+"""Reminders over Telegram (issue 15): sending what bot.schedule hands out, the nudge's
+"Carry on" / "Not now" buttons, /reminders and /stop.
+
+Thin: every rule (what is due, quiet hours, opt-outs, at most N nudges) is in
+:mod:`bot.schedule`; this only sends, and reports back what Telegram confirmed.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import TelegramError
+from telegram.ext import Application, CommandHandler, ContextTypes, filters
+
+from bot.frontends.telegram.render import _data
+from bot.messages import msg
+from bot.schedule import ALL, KINDS, Schedule
+
+log = logging.getLogger("bot.telegram")
+
+
+def nudge_keyboard(conv_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[
+        InlineKeyboardButton(msg("schedule.nudge_carry_on"), callback_data=_data("n", conv_id, "y")),
+        InlineKeyboardButton(msg("schedule.nudge_not_now"), callback_data=_data("n", conv_id, "n")),
+    ]])
+
+
+def kinds_keyboard(off: set[str]) -> InlineKeyboardMarkup:
+    """One button per kind: turn it off (or on again). Callback o:<kind index>:<y on | n off>."""
+    rows = []
+    for i, kind in enumerate(KINDS):
+        is_off = ALL in off or kind in off
+        label = msg("schedule.turn_on" if is_off else "schedule.turn_off", kind=msg(f"schedule.kinds.{kind}"))
+        rows.append([InlineKeyboardButton(label[:60], callback_data=_data("o", i, "y" if is_off else "n"))])
+    return InlineKeyboardMarkup(rows)
+
+
+class ReminderCommands:
+    def __init__(self, frontend, schedule: Schedule):
+        self.fe = frontend
+        self.schedule = schedule
+
+    def install(self, app: Application) -> None:
+        once = self.fe._once
+        for name, fn in (("reminders", self.on_reminders), ("stop", self.on_stop)):
+            app.add_handler(CommandHandler(name, once(fn), filters=filters.ChatType.PRIVATE))  # as every handler
+
+    # -- sending ---------------------------------------------------------------------------
+    async def dispatch(self, bot) -> int:
+        """Send what is due; each item is claimed first and marked sent only once Telegram confirmed."""
+        sent = 0
+        for item in await self.fe.db(self.schedule.due):
+            if not item.recipient.startswith("tg:"):
+                continue
+            if not await self.fe.db(self.schedule.claim, item):
+                continue  # taken by another pass, or cancelled meanwhile
+            markup = nudge_keyboard(item.conversation_id) if item.kind == "nudge" and item.conversation_id else None
+            try:
+                await self.fe.send_text(bot, int(item.recipient[3:]), item.text, markup)
+            except TelegramError as exc:
+                log.error("reminder not delivered", extra={"kind": item.kind, "error": type(exc).__name__})
+                await self.fe.db(self.schedule.failed, item)
+                continue
+            await self.fe.db(self.schedule.sent, item)
+            sent += 1
+            log.info("reminder sent", extra={"kind": item.kind, "schedule": item.id})
+        return sent
+
+    # -- the nudge's buttons -----------------------------------------------------------------
+    async def on_nudge(self, update: Update, context: ContextTypes.DEFAULT_TYPE, conv_id: int, carry_on: bool) -> None:
+        query = update.callback_query
+        chat_id = update.effective_chat.id if update.effective_chat else query.from_user.id
+        pid = await self.fe.person(update)
+        await self.fe._answer_query(query)
+        await self.fe._remove_markup(query)
+        active = await self.fe.db(self.fe.service.active, pid)
+        if active is None or active.id != conv_id:
+            await self.fe.send_text(context.bot, chat_id, msg("telegram.closed"))
+            return
+        if carry_on:
+            reply = await self.fe.db(self.fe.service.current, pid)
+            await self.fe.send_text(context.bot, chat_id, msg("telegram.resumed"))
+            await self.fe.deliver(context.bot, chat_id, pid, reply, None)
+        else:
+            await self.fe.db(self.schedule.not_now, pid, conv_id)
+            await self.fe.send_text(context.bot, chat_id, msg("schedule.nudge_later"))
+
+    # -- /reminders and /stop ------------------------------------------------------------
+    async def on_reminders(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        pid = await self.fe.person(update)
+        waiting, off = await self.fe.db(self.schedule.of_person, pid)
+        if waiting:
+            lines = [msg("schedule.list_title")]
+            lines += [msg("schedule.list_line", when=self.schedule.local(r["due_at"]),
+                          kind=msg(f"schedule.kinds.{r['kind']}")) for r in waiting if r["kind"] in KINDS]
+        else:
+            lines = [msg("schedule.list_none")]
+        turned_off = [msg(f"schedule.kinds.{k}") for k in KINDS if ALL in off or k in off]
+        if turned_off:
+            lines.append(msg("schedule.list_off", kinds="; ".join(turned_off)))
+        await self.fe.send_text(context.bot, update.effective_chat.id, "\n".join(lines), kinds_keyboard(off))
+
+    async def on_turn(self, update: Update, context: ContextTypes.DEFAULT_TYPE, index: int, on: bool) -> None:
+        query = update.callback_query
+        pid = await self.fe.person(update)
+        await self.fe._answer_query(query)
+        if not 0 <= index < len(KINDS):
+            await self.fe._remove_markup(query)
+            return
+        kind = KINDS[index]
+        await self.fe.db(self.schedule.turn, pid, kind, not on)
+        _, off = await self.fe.db(self.schedule.of_person, pid)
+        try:
+            await self.fe._retry(lambda: query.edit_message_reply_markup(reply_markup=kinds_keyboard(off)))
+        except TelegramError:
+            pass
+        await self.fe.send_text(context.bot, update.effective_chat.id,
+                                msg("schedule.turned_on" if on else "schedule.turned_off",
+                                    kind=msg(f"schedule.kinds.{kind}")))
+
+    async def on_stop(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        pid = await self.fe.person(update)
+        await self.fe.db(self.schedule.stop, pid)
+        await self.fe.send_text(context.bot, update.effective_chat.id, msg("schedule.stopped"))

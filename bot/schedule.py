@@ -1,0 +1,194 @@
+"""The schedule: the one table of due messages (issue 15).
+
+Every reminder the bot promises lives in one store table (who, what, when, why, state), so
+a restart changes nothing (python-telegram-bot's JobQueue forgets everything):
+
+- **Written with its cause.** :meth:`Schedule.after_step` runs inside the transaction that
+  commits an answer, so the answer and the reminder it schedules are saved together, or
+  neither is.
+- **Sent once.** A frontend asks :meth:`Schedule.due`, :meth:`claim` s each item (pending ->
+  sending, so two passes never send the same one), sends it, and calls :meth:`sent` only
+  after Telegram confirmed (or :meth:`failed`: it goes back to pending). A crash between
+  claim and confirmation leaves it 'sending'; :meth:`recover` at start puts it back, the
+  same at-least-once rule as replies committed but not recorded as sent.
+- **Nudges.** An unfinished conversation gets a gentle nudge ``nudge_after`` (default two
+  days) after its last step, at most ``nudge_times`` (default 2) per conversation, never
+  after it finishes or is cancelled, never once the person has opted out.
+- **People's time.** Nothing is handed out during quiet hours in local time (default
+  20:00-08:00 Europe/London); it waits until they end. A person may turn each kind off
+  (``/reminders``) or all (``/stop``).
+- **No surprises.** Texts come from bot/messages.yaml and carry no answer, question or
+  flow title: a phone may be shared with the person someone is worried about.
+
+The clock is injectable (``clock=``), so tests move time instead of waiting. The unread
+answer and review item reminders of :mod:`bot.reading` are still computed from their own
+columns and sent by the same loop; they are not rows here yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta, timezone
+from typing import Callable
+from zoneinfo import ZoneInfo
+
+from bot.messages import msg
+from bot.store import Store, iso
+
+KINDS = ("nudge", "date")
+ALL = "*"
+
+
+@dataclass
+class Due:
+    """One message to send now: to ``recipient`` (a person key, e.g. 'tg:12345')."""
+    id: int
+    recipient: str
+    kind: str
+    text: str
+    conversation_id: int | None = None
+    seq: int = 1
+
+
+def _parse_hhmm(value: str) -> time:
+    h, m = str(value).split(":")
+    return time(int(h), int(m))
+
+
+class Schedule:
+    STALE_CLAIM = timedelta(minutes=10)
+
+    def __init__(self, store: Store, *, clock: Callable[[], datetime] | None = None, nudge_after_hours: float = 48.0,
+                 nudge_times: int = 2, quiet_from: str = "20:00", quiet_until: str = "08:00",
+                 timezone_name: str = "Europe/London"):
+        self.store = store
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.nudge_after = timedelta(hours=nudge_after_hours)
+        self.nudge_times = nudge_times
+        self.quiet_from = _parse_hhmm(quiet_from)
+        self.quiet_until = _parse_hhmm(quiet_until)
+        self.tz = ZoneInfo(timezone_name)
+
+    # -- writing (inside the caller's transaction) ------------------------------------
+    def after_step(self, conv, status: str) -> None:
+        """The conversation moved (started, answered, finished, cancelled): its pending nudge
+        is replaced by one ``nudge_after`` from now while it is unfinished, or dropped."""
+        if conv is None:
+            return
+        if status != "in_progress" or not self._nudgeable(conv):
+            self.store.cancel_scheduled(conversation_id=conv.id, kind="nudge", by="bot")
+            return
+        if self.store.move_scheduled(conv.id, "nudge", iso(self.clock() + self.nudge_after)):
+            return  # the waiting nudge now counts from this step (one row per nudge, not per answer)
+        sent = len(self.store.scheduled_for_conversation(conv.id, "nudge", ("sent", "sending")))
+        if sent >= self.nudge_times or self._off(conv.person_id, "nudge", conv.id):
+            return
+        self._add_nudge(conv.id, conv.person_id, conv.case_id, sent + 1, self.clock())
+
+    def _add_nudge(self, conv_id: int, person_id: int, case_id: int | None, n: int, after: datetime) -> None:
+        self.store.add_scheduled(person_id=person_id, kind="nudge", text=msg("schedule.nudge"),
+                                 due_at=iso(after + self.nudge_after),
+                                 why=msg("schedule.why_nudge", conversation=conv_id, n=n, of=self.nudge_times),
+                                 conversation_id=conv_id, case_id=case_id, seq=n)
+
+    @staticmethod
+    def _nudgeable(conv) -> bool:
+        """Someone's own conversation in a chat: not a worker-present session on a worker's
+        device, not practice, not one with no chat to send to (the console)."""
+        return (conv.chat_id is not None and getattr(conv, "present_id", None) is None
+                and not getattr(conv, "practice", False))
+
+    def _off(self, person_id: int, kind: str, conversation_id: int | None = None) -> bool:
+        off = self.store.opted_out(person_id)
+        return ALL in off or kind in off or (conversation_id is not None and f"{kind}:{conversation_id}" in off)
+
+    # -- sending -------------------------------------------------------------------------
+    def quiet(self, now: datetime | None = None) -> bool:
+        """Whether ``now`` falls in quiet hours, in local time."""
+        local = (now or self.clock()).astimezone(self.tz).time()
+        if self.quiet_from <= self.quiet_until:
+            return self.quiet_from <= local < self.quiet_until
+        return local >= self.quiet_from or local < self.quiet_until
+
+    def due(self, now: datetime | None = None) -> list[Due]:
+        """What to send now (nothing in quiet hours). Items no longer wanted (conversation
+        over, person opted out) are cancelled here rather than sent."""
+        now = now or self.clock()
+        if self.quiet(now):
+            return []
+        out = []
+        with self.store.transaction():
+            for row in self.store.due_scheduled(iso(now)):
+                over = row["kind"] == "nudge" and row["conversation_status"] != "in_progress"
+                if over or self._off(row["person_id"], row["kind"], row["conversation_id"]):
+                    self.store.cancel_scheduled(ids=[row["id"]], by="bot")
+                    continue
+                out.append(Due(row["id"], row["person_key"], row["kind"], row["text"], row["conversation_id"],
+                               row["seq"]))
+        return out
+
+    def claim(self, item: Due, now: datetime | None = None) -> bool:
+        """Take the item for sending; False if another pass took it, or it was cancelled."""
+        with self.store.transaction():
+            return self.store.claim_scheduled(item.id, iso(now or self.clock()))
+
+    def sent(self, item: Due, now: datetime | None = None) -> None:
+        """Telegram confirmed it: marked sent, and the next nudge (if any is left) scheduled."""
+        now = now or self.clock()
+        with self.store.transaction():
+            if not self.store.finish_scheduled(item.id, sent_at=iso(now)):
+                return
+            self.store.audit("bot", f"reminder.{item.kind}", item.recipient, f"schedule:{item.id}")
+            if item.kind == "nudge" and item.conversation_id is not None and item.seq < self.nudge_times:
+                conv = self.store.conversation(item.conversation_id)
+                if conv is not None and conv.status == "in_progress" and not self._off(conv.person_id, "nudge", conv.id):
+                    self._add_nudge(conv.id, conv.person_id, conv.case_id, item.seq + 1, now)
+
+    def failed(self, item: Due) -> None:
+        """Not delivered: back to pending, tried again at the next pass."""
+        with self.store.transaction():
+            self.store.finish_scheduled(item.id, sent_at=None)
+
+    def recover(self, now: datetime | None = None) -> int:
+        """At start: items a crash left half-sent go back to pending."""
+        with self.store.transaction():
+            return self.store.unclaim_stale_scheduled(iso((now or self.clock()) - self.STALE_CLAIM))
+
+    # -- people's choices ----------------------------------------------------------------
+    def not_now(self, person_id: int, conversation_id: int) -> None:
+        """"Not now" under a nudge: no more nudges for that conversation."""
+        with self.store.transaction():
+            conv = self.store.conversation(conversation_id)
+            if conv is None or person_id != conv.person_id:
+                return
+            self.store.cancel_scheduled(conversation_id=conversation_id, kind="nudge", by=f"person:{person_id}")
+            self.store.opt_out(person_id, f"nudge:{conversation_id}")
+            self.store.audit(f"person:{person_id}", "reminder.nudge.not_now", f"conversation:{conversation_id}")
+
+    def turn(self, person_id: int, kind: str, off: bool) -> None:
+        """Turn one kind (or ``ALL``) off or on for a person; off cancels what is waiting."""
+        if kind != ALL and kind not in KINDS:
+            raise ValueError(kind)
+        with self.store.transaction():
+            if not off and kind != ALL and ALL in self.store.opted_out(person_id):
+                self.store.opt_out(person_id, ALL, False)  # after /stop: only this kind back on
+                for other in KINDS:
+                    self.store.opt_out(person_id, other, other != kind)
+            self.store.opt_out(person_id, kind, off)
+            if off:
+                self.store.cancel_scheduled(person_id=person_id, kind=None if kind == ALL else kind,
+                                            by=f"person:{person_id}")
+            self.store.audit(f"person:{person_id}", f"reminder.{'off' if off else 'on'}", kind)
+
+    def stop(self, person_id: int) -> None:
+        self.turn(person_id, ALL, True)
+
+    def of_person(self, person_id: int) -> tuple[list[dict], set[str]]:
+        """(what is waiting for them, the kinds they turned off: ``KINDS`` or ``ALL``)."""
+        off = {k for k in self.store.opted_out(person_id) if k in KINDS or k == ALL}
+        return self.store.scheduled_list(person_id=person_id), off
+
+    def local(self, at: str) -> str:
+        """A stored time as people read it, e.g. 'Tue 3 Mar, 09:00'."""
+        t = datetime.fromisoformat(at.replace("Z", "+00:00")).astimezone(self.tz)
+        return f"{t:%a} {t.day} {t:%b}, {t:%H:%M}"

@@ -1,0 +1,278 @@
+"""Issue 15: the schedule of due messages, with a moved clock (bot/schedule.py)."""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from bot.config import Config, ConfigError
+from bot.conversation import ConversationService
+from bot.engine.runner import Input
+from bot.messages import msg
+from bot.schedule import Schedule
+from bot.store import Store
+
+# Monday 12 January 2026, 10:00 in London (GMT, so UTC too)
+T0 = datetime(2026, 1, 12, 10, 0, tzinfo=timezone.utc)
+
+
+class Clock:
+    def __init__(self, at: datetime):
+        self.now = at
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def world(tmp_path, library):
+    clock = Clock(T0)
+    store = Store(tmp_path / "schedule.db")
+    schedule = Schedule(store, clock=clock)
+    service = ConversationService(store, library, schedule=schedule)
+    yield service, schedule, clock
+    store.close()
+
+
+def begin(service, key="tg:501", respondent="young_person", flow="scaling-checkin"):
+    pid = service.person(key)
+    reply = service.start(pid, flow, frontend="telegram", chat_id=key[3:], respondent=respondent)
+    return pid, reply.conversation_id
+
+
+def send_due(schedule, now=None):
+    """What a frontend does: claim each due item, 'send' it, report it sent."""
+    out = []
+    for item in schedule.due(now):
+        if schedule.claim(item, now):
+            out.append(item)
+            schedule.sent(item, now)
+    return out
+
+
+def test_a_nudge_comes_after_the_delay_once_and_says_nothing_of_the_answers(world):
+    service, schedule, clock = world
+    pid, conv = begin(service)
+    service.handle(pid, Input.from_text("that my brother stops taking my phone"))
+    clock.now = T0 + timedelta(hours=47, minutes=59)
+    assert schedule.due() == []
+    clock.now = T0 + timedelta(hours=48, minutes=1)
+    items = send_due(schedule)
+    assert [(i.recipient, i.kind, i.conversation_id, i.seq, i.text) for i in items] == \
+        [("tg:501", "nudge", conv, 1, msg("schedule.nudge"))]
+    assert schedule.due() == []  # sent once, not again
+
+
+def test_at_most_n_nudges_then_none(world):
+    service, schedule, clock = world
+    begin(service)
+    sent = []
+    for hours in range(0, 24 * 10, 6):
+        clock.now = T0 + timedelta(hours=hours)
+        sent += [(clock.now - T0, i.seq) for i in send_due(schedule)]
+    assert sent == [(timedelta(hours=48), 1), (timedelta(hours=96), 2)]
+
+
+def test_the_number_of_nudges_is_configurable(tmp_path, library):
+    clock = Clock(T0)
+    store = Store(tmp_path / "three.db")
+    schedule = Schedule(store, clock=clock, nudge_after_hours=24, nudge_times=3)
+    service = ConversationService(store, library, schedule=schedule)
+    begin(service)
+    seqs = []
+    for hours in range(0, 24 * 10, 6):
+        clock.now = T0 + timedelta(hours=hours)
+        seqs += [(clock.now - T0, i.seq) for i in send_due(schedule)]
+    assert seqs == [(timedelta(hours=24), 1), (timedelta(hours=48), 2), (timedelta(hours=72), 3)]
+    store.close()
+
+
+def test_an_answer_moves_the_nudge_on(world):
+    service, schedule, clock = world
+    pid, _ = begin(service)
+    clock.now = T0 + timedelta(hours=46)
+    service.handle(pid, Input.from_text("calmer mornings"))
+    clock.now = T0 + timedelta(hours=50)
+    assert schedule.due() == []  # two days from the last answer, not from the start
+    clock.now = T0 + timedelta(hours=94)
+    assert [i.seq for i in send_due(schedule)] == [1]
+
+
+def test_no_nudge_during_quiet_hours_it_waits_for_the_morning(world):
+    service, schedule, clock = world
+    clock.now = T0.replace(hour=21)  # Monday 21:00: the nudge falls due on Wednesday 21:00
+    begin(service)
+    for at in (datetime(2026, 1, 14, 21, 0, tzinfo=timezone.utc), datetime(2026, 1, 14, 23, 30, tzinfo=timezone.utc),
+               datetime(2026, 1, 15, 7, 59, tzinfo=timezone.utc)):
+        clock.now = at
+        assert schedule.due() == [], at
+    clock.now = datetime(2026, 1, 15, 8, 0, tzinfo=timezone.utc)
+    assert [i.kind for i in send_due(schedule)] == ["nudge"]
+
+
+def test_quiet_hours_are_local_time(tmp_path):
+    schedule = Schedule(Store(tmp_path / "q.db"))
+    # 19:30 UTC in July is 20:30 in London (BST): quiet; 07:30 UTC is 08:30: not quiet
+    assert schedule.quiet(datetime(2026, 7, 1, 19, 30, tzinfo=timezone.utc))
+    assert not schedule.quiet(datetime(2026, 7, 1, 7, 30, tzinfo=timezone.utc))
+    assert not schedule.quiet(datetime(2026, 1, 1, 19, 30, tzinfo=timezone.utc))  # 19:30 GMT
+    other = Schedule(Store(tmp_path / "q2.db"), quiet_from="22:00", quiet_until="07:00", timezone_name="Europe/Paris")
+    assert other.quiet(datetime(2026, 1, 1, 21, 30, tzinfo=timezone.utc))  # 22:30 in Paris
+    assert not other.quiet(datetime(2026, 1, 1, 20, 30, tzinfo=timezone.utc))
+
+
+def test_no_nudge_after_the_conversation_finishes(world):
+    service, schedule, clock = world
+    pid, conv = begin(service)
+    clock.now = T0 + timedelta(hours=1)
+    service.handle(pid, Input("cancel"))
+    for hours in (49, 97, 200):
+        clock.now = T0 + timedelta(hours=hours)
+        assert schedule.due() == []
+    assert service.store.conversation(conv).status == "cancelled"
+
+
+def test_a_nudge_falling_due_after_the_end_is_not_sent(world):
+    service, schedule, clock = world
+    pid, conv = begin(service)
+    # the conversation ends by another path that did not cancel the row
+    service.store.update_conversation(conv, state="done", session={}, status="completed")
+    clock.now = T0 + timedelta(hours=49)
+    assert schedule.due() == []
+    assert [r["state"] for r in service.store.scheduled_list(person_id=pid, states=("pending", "cancelled"))] == \
+        ["cancelled"]
+
+
+@pytest.mark.parametrize("how", ["stop", "nudges off", "not now"])
+def test_no_nudge_once_the_person_opts_out(world, how):
+    service, schedule, clock = world
+    pid, conv = begin(service)
+    clock.now = T0 + timedelta(hours=48)
+    assert [i.seq for i in send_due(schedule)] == [1]
+    if how == "stop":
+        schedule.stop(pid)
+    elif how == "nudges off":
+        schedule.turn(pid, "nudge", off=True)
+    else:
+        schedule.not_now(pid, conv)
+    service.handle(pid, Input.from_text("calmer mornings"))  # a later answer schedules nothing
+    for hours in (97, 150, 300):
+        clock.now = T0 + timedelta(hours=hours)
+        assert schedule.due() == []
+    assert service.store.scheduled_list(person_id=pid) == []
+
+
+def test_turning_one_kind_back_on_after_stop(world):
+    service, schedule, clock = world
+    pid, _ = begin(service)
+    schedule.stop(pid)
+    assert schedule.of_person(pid) == ([], {"*"})
+    schedule.turn(pid, "nudge", off=False)
+    assert schedule.of_person(pid)[1] == {"date"}
+    service.handle(pid, Input.from_text("calmer mornings"))
+    assert [r["kind"] for r in schedule.of_person(pid)[0]] == ["nudge"]
+
+
+def test_no_nudge_for_practice_or_the_console(world):
+    service, schedule, clock = world
+    pid = service.person("console:me")
+    service.start(pid, "scaling-checkin", frontend="console", respondent="adult")
+    service.start(service.person("tg:77"), "scaling-checkin", frontend="telegram", chat_id="77", practice=True,
+                  respondent="adult")
+    clock.now = T0 + timedelta(hours=100)
+    assert schedule.due() == []
+
+
+def test_a_restart_between_scheduling_and_sending_loses_nothing_and_sends_once(tmp_path, library):
+    path = tmp_path / "restart.db"
+    clock = Clock(T0)
+    store = Store(path)
+    service = ConversationService(store, library, schedule=Schedule(store, clock=clock))
+    begin(service)
+    store.close()  # the bot stops
+    clock.now = T0 + timedelta(hours=49)
+    store = Store(path)  # and starts again
+    schedule = Schedule(store, clock=clock)
+    schedule.recover()
+    first = schedule.due()
+    assert [i.kind for i in first] == ["nudge"]
+    assert schedule.claim(first[0]) and not schedule.claim(first[0])  # one pass sends it, never two
+    store.close()  # crash after claiming, before Telegram confirmed
+    clock.now += timedelta(minutes=11)
+    store = Store(path)
+    schedule = Schedule(store, clock=clock)
+    assert schedule.recover() == 1  # half-sent: back to pending (at least once, like replies)
+    assert [i.id for i in send_due(schedule)] == [first[0].id]
+    store.close()
+    store = Store(path)
+    schedule = Schedule(store, clock=clock)
+    schedule.recover()
+    assert schedule.due() == []  # confirmed: never again
+    assert [r["id"] for r in store.scheduled_list(states=("sent",))] == [first[0].id]
+    store.close()
+
+
+def test_a_failed_send_is_tried_again_and_not_marked_sent(world):
+    service, schedule, clock = world
+    begin(service)
+    clock.now = T0 + timedelta(hours=49)
+    item = schedule.due()[0]
+    assert schedule.claim(item)
+    schedule.failed(item)
+    assert [i.id for i in send_due(schedule)] == [item.id]
+
+
+def test_the_nudge_is_written_in_the_answers_transaction(world):
+    service, schedule, clock = world
+    pid, conv = begin(service)
+    store = service.store
+    before = store.scheduled_list(person_id=pid)
+    with pytest.raises(RuntimeError):
+        with store.transaction():
+            service.handle(pid, Input.from_text("calmer mornings"))
+            raise RuntimeError("the commit fails")
+    assert store.scheduled_list(person_id=pid) == before and len(before) == 1
+    assert store.answers(conv) == []
+
+
+def test_no_reminder_text_for_a_child_contains_answer_text(world):
+    service, schedule, clock = world
+    pid, conv = begin(service, "tg:600", respondent="child", flow="three-houses")
+    words = ["1", "1", "2", "my stepdad shouts at night", "no", "drawing dragons with grandma"]
+    for w in words:
+        service.handle(pid, Input.from_text(w))
+    answers = [a["raw"] or str(a["value"]) for a in service.store.answers(conv)]
+    assert len(answers) >= 3
+    texts = []
+    for hours in range(6, 24 * 8, 6):
+        clock.now = T0 + timedelta(hours=hours)
+        texts += [i.text for i in send_due(schedule)]
+    assert len(texts) == 2
+    for text in texts:
+        for answer in answers:
+            if len(answer) > 2:
+                assert answer.lower() not in text.lower()
+        for word in ("stepdad", "shouts", "grandma", "dragons", "house", "worr"):
+            assert word not in text.lower()
+
+
+def test_config_reminders(tmp_path):
+    cfg = Config.from_data(_yaml("reminders: {nudge_after_hours: 24, nudge_times: 3, quiet_hours: '21:30-07:00',"
+                                 " timezone: Europe/Dublin}"), "c.yaml")
+    assert cfg.reminders == {"nudge_after_hours": 24.0, "nudge_times": 3, "quiet_from": "21:30",
+                             "quiet_until": "07:00", "timezone_name": "Europe/Dublin"}
+    schedule = cfg.schedule(Store(tmp_path / "c.db"))
+    assert schedule.nudge_times == 3 and str(schedule.tz) == "Europe/Dublin"
+    with pytest.raises(ConfigError) as e:
+        Config.from_data(_yaml("reminders:\n  quiet_hours: late\n  timezone: Mars/Olympus\n  nudges: 2\n"), "c.yaml")
+    text = str(e.value)
+    assert "c.yaml:2:" in text and "quiet_hours" in text
+    assert "c.yaml:3:" in text and "Mars/Olympus" in text
+    assert "c.yaml:4:" in text and "unknown key 'nudges'" in text
+
+
+def _yaml(text):
+    from bot.engine.yamlpos import parse_yaml
+
+    data, errors = parse_yaml(text, "c.yaml")
+    assert not errors
+    return data

@@ -1,0 +1,108 @@
+"""Issue 15 over Telegram (the real Application against the fake Bot API): a nudge arrives
+after the delay, "Carry on" resumes at the right question, "Not now" stops the nudges,
+/reminders and /stop."""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from bot.conversation import ConversationService
+from bot.messages import msg
+from bot.schedule import Schedule
+from bot.store import Store
+from bot.testing.telegram import running_bot
+from tests.test_telegram import press, say
+
+FAM = 701
+T0 = datetime(2026, 1, 12, 10, 0, tzinfo=timezone.utc)  # a Monday morning in London
+
+
+@pytest.fixture
+async def world(tmp_path, library):
+    store = Store(tmp_path / "reminders.db")
+    clock = {"now": T0}
+    schedule = Schedule(store, clock=lambda: clock["now"])
+    service = ConversationService(store, library, schedule=schedule)
+    async with running_bot(service) as h:
+        h.clock = clock
+        yield h
+
+
+async def begin(h, user):
+    """Start scaling-checkin as a young person and answer the first question."""
+    before = len(h.fake.messages(user))
+    h.fake.inject_command(user, "/start")
+    menu = await h.keyboard_after(user, before)
+    who = await press(h, user, menu, next(t for row in h.fake.buttons(menu) for (t, cb) in row
+                                         if cb == "s:scaling-checkin"))
+    msgs = await press(h, user, who[-1], msg("respondent.options.young_person")) if h.fake.buttons(who[-1]) else who
+    assert "best hopes" in msgs[-1].text.lower()
+    msgs = await say(h, user, "that my brother stops taking my phone")
+    assert "where are things now" in msgs[-1].text.lower()
+    return msgs[-1]
+
+
+async def nudge_arrives(h, user, at):
+    before = len(h.fake.messages(user))
+    h.clock["now"] = at  # the loop polls every 0.1 s on this clock
+    return (await h.fake.wait_for(lambda: h.fake.messages(user)[before:]))[0]
+
+
+async def test_a_nudge_arrives_and_carry_on_resumes_at_the_right_question(world):
+    h = world
+    question = await begin(h, FAM)
+    assert await h.frontend.dispatch_schedule(h.app.bot) == 0  # not yet
+    nudge = await nudge_arrives(h, FAM, T0 + timedelta(hours=48, minutes=1))
+    assert nudge.text == msg("schedule.nudge")
+    assert "brother" not in nudge.text and "phone" not in nudge.text
+    assert [t for row in h.fake.buttons(nudge) for (t, _) in row] == [msg("schedule.nudge_carry_on"),
+                                                                      msg("schedule.nudge_not_now")]
+    assert await h.frontend.dispatch_schedule(h.app.bot) == 0  # sent once
+    before = len(h.fake.messages(FAM))
+    h.fake.press_button(FAM, nudge.message_id, next(cb for row in h.fake.buttons(nudge) for (t, cb) in row
+                                                    if t == msg("schedule.nudge_carry_on")))
+    msgs = await h.fake.wait_for(lambda: (m := h.fake.messages(FAM)[before:]) and len(m) >= 2 and m)
+    assert msgs[0].text == msg("telegram.resumed")
+    assert msgs[-1].text == question.text  # the question it was waiting on, asked again
+    msgs = await say(h, FAM, "6")  # and the conversation goes on from there
+    assert "What puts you at 6 and not lower?" in msgs[-1].text
+
+
+async def test_not_now_stops_the_nudges_for_that_conversation(world):
+    h = world
+    await begin(h, FAM)
+    nudge = await nudge_arrives(h, FAM, T0 + timedelta(hours=48, minutes=1))
+    before = len(h.fake.messages(FAM))
+    h.fake.press_button(FAM, nudge.message_id, next(cb for row in h.fake.buttons(nudge) for (t, cb) in row
+                                                    if t == msg("schedule.nudge_not_now")))
+    msgs = await h.fake.wait_for(lambda: h.fake.messages(FAM)[before:])
+    assert msgs[-1].text == msg("schedule.nudge_later")
+    h.clock["now"] = T0 + timedelta(days=10)
+    assert await h.frontend.dispatch_schedule(h.app.bot) == 0
+    assert h.service.store.active_conversation(h.service.store.person(f"tg:{FAM}")) is not None  # not cancelled
+
+
+async def test_reminders_lists_and_turns_off_and_stop_turns_all_off(world):
+    h = world
+    await begin(h, FAM)
+    msgs = await say(h, FAM, "/reminders")
+    text = msgs[-1].text
+    assert text.splitlines() == [msg("schedule.list_title"),
+                                 msg("schedule.list_line", when="Wed 14 Jan, 10:00", kind=msg("schedule.kinds.nudge"))]
+    off_nudge = msg("schedule.turn_off", kind=msg("schedule.kinds.nudge"))
+    listing = h.fake.messages(FAM)[-1]
+    data = next(cb for row in h.fake.buttons(listing) for (t, cb) in row if t == off_nudge)
+    before = len(h.fake.messages(FAM))
+    h.fake.press_button(FAM, listing.message_id, data)
+    done = await h.fake.wait_for(lambda: h.fake.messages(FAM)[before:])
+    assert done[-1].text == msg("schedule.turned_off", kind=msg("schedule.kinds.nudge"))
+    msgs = await say(h, FAM, "/reminders")
+    assert msgs[-1].text.splitlines() == [msg("schedule.list_none"),
+                                          msg("schedule.list_off", kinds=msg("schedule.kinds.nudge"))]
+    h.clock["now"] = T0 + timedelta(days=3)
+    assert await h.frontend.dispatch_schedule(h.app.bot) == 0
+    msgs = await say(h, FAM, "/stop")
+    assert msgs[-1].text == msg("schedule.stopped")
+    msgs = await say(h, FAM, "/reminders")
+    assert msgs[-1].text.splitlines()[-1] == msg("schedule.list_off", kinds="; ".join(
+        msg(f"schedule.kinds.{k}") for k in ("nudge", "date")))
