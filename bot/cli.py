@@ -219,6 +219,10 @@ def test_flows(paths: tuple[str, ...], flow_paths: tuple[str, ...]) -> None:
             click.echo(f"FAIL {conv.flow}: {conv.name}")
             for f in outcome.failures:
                 click.echo("  " + f.replace("\n", "\n  "))
+    from bot.coach.commands import play_rehearsal_scripts  # flows/tests/rehearsal/: role-play scenarios
+
+    played, rehearsal_failed, rehearsal_errors = play_rehearsal_scripts(list(paths) or [DEFAULT_FLOWS / "tests"], click.echo)
+    convs, failed, errors = convs + played, failed + rehearsal_failed, list(errors) + rehearsal_errors
     click.echo(f"{len(convs) - failed} passed, {failed} failed")
     if failed or errors or not convs:
         sys.exit(1)
@@ -628,6 +632,29 @@ def unread(older_than: float | None, db: str | None, config_path: str | None, fl
         who = r["practitioner_name"] or r["practitioner_key"] or "-"
         click.echo(f"{r['created_at'][:19]}  conversation {r['conversation_id']}#{r['step_id'] or '-'}  "
                    f"case {r['case_ref'] or '-'}  practitioner {who}{flag}")
+
+
+@main.command("reminders")
+@click.option("--case", "case_ref", required=True, help="The case reference, e.g. FGC-2041.")
+@click.option("--cancel", "cancel_id", type=int, help="Cancel the waiting reminder with this number.")
+@click.option("--db", type=click.Path(dir_okay=False), help="Database file (default $RESTORATIVE_DB or restorative.db).")
+@click.option("--config", "config_path", type=click.Path(), help=CONFIG_HELP)
+def reminders(case_ref: str, cancel_id: int | None, db: str | None, config_path: str | None) -> None:
+    """List the reminders waiting in a case (never their answers), or cancel one."""
+    store = _store(db, create=False)
+    schedule = _config(config_path).schedule(store)
+    if cancel_id is not None:
+        if not schedule.cancel_in_case(case_ref, cancel_id, "cli"):
+            _fail(f"there is no waiting reminder {cancel_id} in case {case_ref}; "
+                  f"run `restorative-bot reminders --case {case_ref}` to see them")
+        click.echo(f"Reminder {cancel_id} in case {case_ref} is cancelled.")
+        return
+    rows = schedule.of_case(case_ref)
+    if not rows:
+        click.echo(f"No reminders are waiting in case {case_ref}.")
+        return
+    for r in rows:
+        click.echo(f"{r['id']}  {schedule.local(r['due_at'])}  {r['kind']}  to {r['person_key']}  {r['state']}  ({r['why']})")
 
 
 @main.group("safeguarding")

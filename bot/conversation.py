@@ -163,6 +163,20 @@ class ConversationService:
         finally:
             PRIVACY.reset(token)
 
+    @contextlib.contextmanager
+    def _today(self):
+        """Date answers ("next Tuesday") count from the schedule's clock, so tests can move it."""
+        if self.schedule is None:
+            yield
+            return
+        from bot.engine.dates import TODAY
+
+        token = TODAY.set(self.schedule.today)
+        try:
+            yield
+        finally:
+            TODAY.reset(token)
+
     # -- the two entry points ----------------------------------------------------------
     def respondent_choices(self, flow_id: str) -> list[tuple[str, str]] | None:
         """What to ask before starting ("Who is filling this in?"): (respondent, label) for a
@@ -257,7 +271,7 @@ class ConversationService:
                 if conv.present_id is not None and inp.kind == "answer" and not conv.session.get("hold") \
                         and self._is_stop(inp.text):
                     inp = Input("cancel", text=inp.text)  # "stop" ends a worker-present session
-                with self._privacy(conv.person_id, conv.case_id, conv):
+                with self._privacy(conv.person_id, conv.case_id, conv), self._today():
                     reply = self._step(conv, inp, concerns, input_key, seen, quiet=quiet, free=free)
                 if conv.present_id is not None and reply.status != "in_progress":
                     # a worker-present session ended: the device goes back to the worker
@@ -551,7 +565,7 @@ class ConversationService:
                                            status=result.status)
         self._write_prompts(conv.id, result.prompts, conv)
         if self.schedule is not None:  # in the answer's transaction: both are saved, or neither
-            self.schedule.after_step(conv, result.status)
+            self.schedule.after_step(conv, result.status, result.records, self.runner_for(conv).flow)
 
     def _write_prompts(self, conv_id: int, prompts: list[Prompt], conv: Conversation | None = None) -> None:
         _for_respondent(conv, prompts)

@@ -57,6 +57,7 @@ def _parse_hhmm(value: str) -> time:
 
 class Schedule:
     STALE_CLAIM = timedelta(minutes=10)
+    REMIND_AT = time(9, 0)  # a date reminder goes at this local time, `before` ahead of the date
 
     def __init__(self, store: Store, *, clock: Callable[[], datetime] | None = None, nudge_after_hours: float = 48.0,
                  nudge_times: int = 2, quiet_from: str = "20:00", quiet_until: str = "08:00",
@@ -70,11 +71,19 @@ class Schedule:
         self.tz = ZoneInfo(timezone_name)
 
     # -- writing (inside the caller's transaction) ------------------------------------
-    def after_step(self, conv, status: str) -> None:
+    def after_step(self, conv, status: str, records=(), flow=None) -> None:
         """The conversation moved (started, answered, finished, cancelled): its pending nudge
-        is replaced by one ``nudge_after`` from now while it is unfinished, or dropped."""
+        is replaced by one ``nudge_after`` from now while it is unfinished, or dropped; a date
+        answered at a question that declares ``remind:`` schedules its reminder(s)."""
         if conv is None:
             return
+        if flow is not None:
+            for rec in records:
+                step = flow.by_id.get(rec.step_id)
+                if step is not None and step.type == "date" and step.remind is not None:
+                    self._date(conv, step, rec.value)
+        if status == "cancelled":  # the person stopped: nothing more from this conversation
+            self.store.cancel_scheduled(conversation_id=conv.id, kind="date", by="bot")
         if status != "in_progress" or not self._nudgeable(conv):
             self.store.cancel_scheduled(conversation_id=conv.id, kind="nudge", by="bot")
             return
@@ -91,6 +100,37 @@ class Schedule:
                                  why=msg("schedule.why_nudge", conversation=conv_id, n=n, of=self.nudge_times),
                                  conversation_id=conv_id, case_id=case_id, seq=n)
 
+    def _date(self, conv, step, value) -> None:
+        """A reminder ``before`` the date (at 09:00 local time that day), to the person, the
+        case's practitioner or both. A changed answer replaces the earlier reminder; a time
+        already gone schedules nothing."""
+        from datetime import date as _date
+
+        self.store.cancel_scheduled(conversation_id=conv.id, kind="date", step_id=step.id, by="bot")
+        if not isinstance(value, str):
+            return  # skipped
+        try:
+            day = _date.fromisoformat(value)
+        except ValueError:
+            return
+        at = datetime.combine(day, self.REMIND_AT, tzinfo=self.tz) - timedelta(hours=step.remind.before_hours)
+        if at <= self.clock():
+            if day <= self.today():
+                return  # the day itself has come: a reminder of it would be too late
+            at = self.clock()  # chosen after the usual time (e.g. "tomorrow", in the afternoon): now
+        why = msg("schedule.why_date", conversation=conv.id, step=step.id)
+        targets = []
+        if step.remind.who in ("person", "both") and self._nudgeable(conv) and step.remind.text:
+            targets.append((conv.person_id, step.remind.text))
+        if step.remind.who in ("practitioner", "both") and conv.case_id is not None:
+            case = self.store.case_by_id(conv.case_id)
+            if case is not None and case.get("practitioner_id") is not None:
+                targets.append((case["practitioner_id"], msg("schedule.date_practitioner", ref=case["ref"])))
+        for person_id, text in targets:
+            if not self._off(person_id, "date"):
+                self.store.add_scheduled(person_id=person_id, kind="date", text=text, due_at=iso(at), why=why,
+                                         conversation_id=conv.id, case_id=conv.case_id, step_id=step.id)
+
     @staticmethod
     def _nudgeable(conv) -> bool:
         """Someone's own conversation in a chat: not a worker-present session on a worker's
@@ -103,6 +143,10 @@ class Schedule:
         return ALL in off or kind in off or (conversation_id is not None and f"{kind}:{conversation_id}" in off)
 
     # -- sending -------------------------------------------------------------------------
+    def today(self):
+        """The local date on this schedule's clock (for date answers such as "next Tuesday")."""
+        return self.clock().astimezone(self.tz).date()
+
     def quiet(self, now: datetime | None = None) -> bool:
         """Whether ``now`` falls in quiet hours, in local time."""
         local = (now or self.clock()).astimezone(self.tz).time()
@@ -187,6 +231,21 @@ class Schedule:
         """(what is waiting for them, the kinds they turned off: ``KINDS`` or ``ALL``)."""
         off = {k for k in self.store.opted_out(person_id) if k in KINDS or k == ALL}
         return self.store.scheduled_list(person_id=person_id), off
+
+    # -- practitioners -----------------------------------------------------------------------
+    def of_case(self, ref: str) -> list[dict]:
+        """What is waiting in a case (by reference), each row with the recipient's key."""
+        ids = [c["id"] for c in self.store.cases_by_ref(ref)]
+        return self.store.scheduled_list(case_ids=ids, states=("pending", "sending"), limit=200) if ids else []
+
+    def cancel_in_case(self, ref: str, item_id: int, by: str) -> bool:
+        """Cancel one waiting reminder of the case; False if there is no such one."""
+        with self.store.transaction():
+            if item_id not in {r["id"] for r in self.of_case(ref) if r["state"] == "pending"}:
+                return False
+            self.store.cancel_scheduled(ids=[item_id], by=by)
+            self.store.audit(by, "reminder.cancel", f"schedule:{item_id}", f"case {ref}")
+            return True
 
     def local(self, at: str) -> str:
         """A stored time as people read it, e.g. 'Tue 3 Mar, 09:00'."""

@@ -1155,13 +1155,15 @@ class Store:
         return cur.rowcount > 0
 
     def cancel_scheduled(self, *, ids: list[int] | None = None, conversation_id: int | None = None,
-                         kind: str | None = None, person_id: int | None = None, by: str) -> int:
+                         kind: str | None = None, person_id: int | None = None, step_id: str | None = None,
+                         by: str) -> int:
         """Cancel pending rows chosen by id, conversation, kind and/or person (all given must match)."""
         where, params = ["state = 'pending'"], []
         if ids is not None:
             where.append(f"id IN ({','.join('?' * len(ids))})" if ids else "0")
             params.extend(ids)
-        for column, value in (("conversation_id", conversation_id), ("kind", kind), ("person_id", person_id)):
+        for column, value in (("conversation_id", conversation_id), ("kind", kind), ("person_id", person_id),
+                              ("step_id", step_id)):
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)

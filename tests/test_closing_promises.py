@@ -1,8 +1,8 @@
 """Closing promises are kept or not made (issue 10, item 6).
 
-Nothing in the product schedules a check-in or reminder yet, so no shipped flow may tell
-a person that their worker (or the bot) will check in with them or remind them. The flow
-may still ask for a day and say truthfully that it is saved.
+No shipped flow may tell a person that their worker will check in with them or contact
+them: nothing makes a worker do that. A reminder the bot does send (issue 15: a date
+question with ``remind:``) may be described, and the closing words must match it.
 """
 
 import re
@@ -34,14 +34,21 @@ def test_no_shipped_flow_promises_a_check_in_nobody_schedules(library):
     assert promises == []
 
 
-def test_the_check_in_day_is_still_asked_and_the_closing_says_no_reminder_is_sent(library):
+def test_the_check_in_day_schedules_reminders_and_the_closing_says_so_truthfully(library):
+    """Issue 15 keeps the promise: the follow-up is a date question that schedules a reminder
+    for the person and the case's worker (tests/test_schedule.py sends them), and the
+    closing words say exactly that, with its limits, and never that the worker will check in."""
     for flow_id in ("restorative-harmed", "restorative-harmer"):
         flow = library.get(flow_id)
-        assert flow.by_id["follow_up"].is_question
+        step = flow.by_id["follow_up"]
+        assert step.type == "date" and step.remind is not None, flow_id
+        assert (step.remind.who, step.remind.before_hours) == ("both", 24.0), flow_id
         closing = " ".join(flow.by_id["thanks"].text.split())
-        assert "will not send you a reminder" in closing, flow_id
+        assert "will not send you a reminder" not in closing, flow_id
+        assert "If you are answering in Telegram on your own phone, this chat sends you a short reminder the day" \
+               " before, which does not mention your answers" in closing, flow_id
+        assert "if a worker is linked to this conversation, they are reminded too" in closing, flow_id
         assert "practitioner" not in closing.lower(), flow_id  # DOMAIN.md: "your worker"
-        assert "your worker" in closing, flow_id
 
 
 def test_the_promise_pattern_catches_the_old_wording():

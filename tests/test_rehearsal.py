@@ -182,3 +182,10 @@ def test_rehearse_in_the_terminal(tmp_path):
     unknown = subprocess.run([sys.executable, "-m", "bot", "rehearse", "nope", "--db", str(db)], input="",
                              capture_output=True, text=True, cwd=ROOT)
     assert unknown.returncode == 2 and "There is no rehearsal called “nope”." in unknown.stdout
+
+
+def test_test_flows_plays_the_scripted_rehearsals_too():
+    out = subprocess.run([sys.executable, "-m", "bot", "test-flows"], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stdout[-2000:]
+    played = [line for line in out.stdout.splitlines() if line.startswith("ok   rehearsal ")]
+    assert len(played) == len(SCRIPTS)

@@ -276,3 +276,147 @@ def _yaml(text):
     data, errors = parse_yaml(text, "c.yaml")
     assert not errors
     return data
+
+
+def test_cli_lists_a_cases_reminders_and_cancels_one(tmp_path, library):
+    from click.testing import CliRunner
+
+    from bot.cli import main
+
+    path = tmp_path / "cli.db"
+    clock = Clock(T0)
+    store = Store(path)
+    service = ConversationService(store, library, schedule=Schedule(store, clock=clock))
+    with store.transaction():
+        worker = store.person("tg:900")
+        case = store.create_case(worker, "FGC-77")
+    pid = service.person("tg:901")
+    conv = service.start(pid, "scaling-checkin", frontend="telegram", chat_id="901", case_id=case,
+                         respondent="adult").conversation_id
+    service.handle(pid, Input.from_text("a calmer house"))
+    other = service.person("tg:902")
+    service.start(other, "scaling-checkin", frontend="telegram", chat_id="902", respondent="adult")  # no case
+    store.close()
+    run = CliRunner().invoke
+    listed = run(main, ["reminders", "--case", "FGC-77", "--db", str(path)])
+    assert listed.exit_code == 0, listed.output
+    row = Store(path).scheduled_list(person_id=pid)[0]
+    assert listed.output.splitlines() == [
+        f"{row['id']}  Wed 14 Jan, 10:00  nudge  to tg:901  pending  (conversation {conv} unfinished (nudge 1 of 2))"]
+    assert "calmer" not in listed.output
+    wrong = run(main, ["reminders", "--case", "FGC-78", "--cancel", str(row["id"]), "--db", str(path)])
+    assert wrong.exit_code == 2 and f"no waiting reminder {row['id']} in case FGC-78" in wrong.output
+    done = run(main, ["reminders", "--case", "FGC-77", "--cancel", str(row["id"]), "--db", str(path)])
+    assert done.exit_code == 0 and done.output == f"Reminder {row['id']} in case FGC-77 is cancelled.\n"
+    assert run(main, ["reminders", "--case", "FGC-77", "--db", str(path)]).output == \
+        "No reminders are waiting in case FGC-77.\n"
+    store = Store(path)
+    assert [r["action"] for r in store.audit_log() if r["action"].startswith("reminder.")] == ["reminder.cancel"]
+    store.close()
+
+
+HARMED = ["I could not believe it", "my dad is worried about me", "walking past them", "they say sorry",
+          "they say sorry on Monday and we sit apart"]
+
+
+def harmed_until_follow_up(service, case=None, key="tg:801"):
+    pid = service.person(key)
+    conv = service.start(pid, "restorative-harmed", frontend="telegram", chat_id=key[3:], case_id=case,
+                         respondent="young_person").conversation_id
+    for words in HARMED:
+        assert service.handle(pid, Input.from_text(words)).accepted
+    return pid, conv
+
+
+def test_a_date_answer_schedules_reminders_the_day_before_without_answers(tmp_path, library):
+    path = tmp_path / "dates.db"
+    clock = Clock(T0)  # Monday 12 January, 10:00
+    store = Store(path)
+    service = ConversationService(store, library, schedule=Schedule(store, clock=clock))
+    with store.transaction():
+        worker = store.person("tg:900")
+        case = store.create_case(worker, "RJ-12")
+    pid, conv = harmed_until_follow_up(service, case)
+    assert service.handle(pid, Input.from_text("Friday 23 January")).accepted
+    service.handle(pid, Input.from_text("my dad says thank you"))
+    assert store.conversation(conv).status == "completed"
+    rows = [(r["person_id"], r["kind"], r["due_at"]) for r in store.scheduled_list(states=("pending",))]
+    assert rows == [(pid, "date", "2026-01-22T09:00:00.000000Z"), (worker, "date", "2026-01-22T09:00:00.000000Z")]
+    store.close()  # a restart between scheduling and sending
+    clock.now = datetime(2026, 1, 22, 8, 59, tzinfo=timezone.utc)
+    store = Store(path)
+    schedule = Schedule(store, clock=clock)
+    schedule.recover()
+    assert schedule.due() == []
+    clock.now = datetime(2026, 1, 22, 9, 0, tzinfo=timezone.utc)
+    sent = send_due(schedule)
+    flow = service.library.get("restorative-harmed")
+    assert [(i.recipient, i.text) for i in sent] == [
+        ("tg:801", flow.by_id["follow_up"].remind.text),
+        ("tg:900", msg("schedule.date_practitioner", ref="RJ-12")),
+    ]
+    assert "RJ-12" in sent[1].text
+    for item in sent:  # no answer, not even the date, in either text
+        for words in HARMED + ["23", "January", "Friday", "thank you"]:
+            assert words.lower() not in item.text.lower()
+    clock.now += timedelta(days=1)
+    assert schedule.due() == [] and send_due(schedule) == []  # once
+    store.close()
+
+
+def test_a_changed_date_replaces_its_reminder_and_a_cancel_drops_it(world):
+    service, schedule, clock = world
+    pid, conv = harmed_until_follow_up(service)
+    service.handle(pid, Input.from_text("Friday 23 January"))
+    service.handle(pid, Input("back"))
+    service.handle(pid, Input.from_text("in two weeks"))  # Monday 26 January
+    dates = [r["due_at"] for r in service.store.scheduled_list(person_id=pid) if r["kind"] == "date"]
+    assert dates == ["2026-01-25T09:00:00.000000Z"]
+    service.handle(pid, Input("cancel"))
+    assert service.store.scheduled_list(person_id=pid) == []
+
+
+def test_a_date_chosen_for_tomorrow_in_the_afternoon_is_reminded_now_and_today_not_at_all(world):
+    service, schedule, clock = world
+    clock.now = T0.replace(hour=15)
+    pid, _ = harmed_until_follow_up(service)
+    service.handle(pid, Input.from_text("tomorrow"))
+    assert [r["due_at"] for r in service.store.scheduled_list(person_id=pid) if r["kind"] == "date"] == \
+        ["2026-01-12T15:00:00.000000Z"]
+    pid2, _ = harmed_until_follow_up(service, key="tg:802")
+    service.handle(pid2, Input.from_text("today"))
+    assert [r for r in service.store.scheduled_list(person_id=pid2) if r["kind"] == "date"] == []
+
+
+def test_date_reminders_respect_turning_them_off(world):
+    service, schedule, clock = world
+    pid, _ = harmed_until_follow_up(service)
+    schedule.turn(pid, "date", off=True)
+    service.handle(pid, Input.from_text("Friday 23 January"))
+    assert [r["kind"] for r in service.store.scheduled_list(person_id=pid)] == ["nudge"]
+
+
+@pytest.mark.parametrize("remind, error", [
+    ("{who: person, before: 1d, text: 'Tomorrow: {{ answers.when }}'}", "cannot use answers or templates"),
+    ("{who: person, before: 1d, text: 'Tomorrow: {when}'}", "cannot use answers or templates"),
+    ("{who: everyone, before: 1d, text: x}", "'who' under remind must be one of person, practitioner, both"),
+    ("{who: person, before: soon, text: x}", "'before' under remind must be hours, days or weeks"),
+    ("{who: person, before: 1d}", "remind is missing 'text'"),
+    ("{who: person, before: 1d, text: x, venue: y}", "unknown key 'venue' under remind"),
+])
+def test_the_linter_refuses_a_reminder_that_could_show_answers_or_is_malformed(remind, error):
+    from bot.engine.loader import load_flow_text
+
+    text = f"""id: remind-test
+version: 1
+title: Remind test
+audience: family
+steps:
+  - id: when
+    ask: When?
+    type: date
+    remind: {remind}
+"""
+    flow, errors = load_flow_text(text, "remind.yaml")
+    assert flow is None
+    assert any(error in str(e) and str(e).startswith("remind.yaml:9:") for e in errors), errors

@@ -113,3 +113,29 @@ def rehearsal_problems(paths=()) -> list:
     if scenario_paths:
         errors.extend(validate_scenarios(scenario_paths)[1])
     return errors
+
+
+def play_rehearsal_scripts(paths, echo) -> tuple[list, int, list]:
+    """Play the scripted rehearsals among these paths; (conversations, failures, load errors)."""
+    from bot.engine.scripts import load_scripts, play
+    from bot.testing.drivers import RehearsalDriver
+
+    convs, errors = load_scripts(paths, rehearsals=True)
+    for e in errors:
+        echo(str(e))
+    failed = 0
+    for conv in convs:
+        try:
+            outcome = play(conv, RehearsalDriver.in_memory())
+        except KeyError:
+            echo(f"FAIL {conv.file}:{conv.line}: no scenario called '{conv.flow}'")
+            failed += 1
+            continue
+        if outcome.ok:
+            echo(f"ok   rehearsal {conv.flow}: {conv.name}")
+        else:
+            failed += 1
+            echo(f"FAIL rehearsal {conv.flow}: {conv.name}")
+            for f in outcome.failures:
+                echo("  " + f.replace("\n", "\n  "))
+    return convs, failed, errors

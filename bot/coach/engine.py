@@ -68,7 +68,7 @@ class Coach:
         aux = "|".join(sorted(r.auxiliaries, key=len, reverse=True)) or "did"
         subjects = "|".join(sorted(SUBJECTS, key=len, reverse=True))
         self._split_re = re.compile(
-            rf"(?:,\s*|\s)(?:and|or|but|also)\s+(?=(?:(?:{wh})\s+[a-z0-9]|(?:{aux})\s+(?:{subjects})\b|why\b))"
+            rf"(?:,\s*|\s)(?:and|or|but|also)\s+(?:if (?:so|not),?\s+)?(?=(?:(?:{wh})\s+[a-z0-9]|(?:{aux})\s+(?:{subjects})\b|why\b))"
             rf"|,\s*(?=(?:{'|'.join(w for w in r.question_words if w != 'when') or 'what'})\s+[a-z])"
         )
         self._fillers_re = re.compile(r"^(?:(?:" + "|".join(map(re.escape, r.fillers)) + r")\b[\s,]*)+") if r.fillers else None

@@ -99,6 +99,13 @@ def parse(step: Step, text: str | None, button: str | None = None) -> Any:
                 raise Invalid("number_any") if value is None else Invalid("number", min=lo if lo is not None else "any", max=hi if hi is not None else "any")
             raise Invalid("number", min=lo, max=hi)
         return value
+    if kind == "date":
+        from bot.engine.dates import BadDate, parse_date
+
+        try:
+            return parse_date(raw).isoformat()
+        except BadDate as problem:
+            raise Invalid(problem.rule) from None
     if kind == "yesno":
         yes, no, _ = vocabulary()
         t = fold(raw)
@@ -161,6 +168,13 @@ def display(step: Step, value: Any) -> str:
     if step.type == "choice":
         opt = step.option(value)
         return opt.label if opt else str(value)
+    if step.type == "date":
+        from bot.engine.dates import shown
+
+        try:
+            return shown(value)
+        except (TypeError, ValueError):
+            return str(value)
     if step.type == "multi":
         return ", ".join((step.option(v).label if step.option(v) else str(v)) for v in value)
     return str(value)

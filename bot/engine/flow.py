@@ -10,7 +10,7 @@ from typing import Any, Callable
 from bot.engine.yamlpos import Pos
 
 AUDIENCES = ("family", "child", "practitioner")
-QUESTION_TYPES = ("text", "choice", "multi", "scale", "yesno", "number")
+QUESTION_TYPES = ("text", "choice", "multi", "scale", "yesno", "number", "date")
 STEP_TYPES = ("say",) + QUESTION_TYPES
 END = "__end__"
 CANCELLED = "__cancelled__"
@@ -41,6 +41,14 @@ class Check:
         return self.render(context) if self.render else self.error
 
 
+@dataclass(frozen=True)
+class Remind:
+    """``remind: {who: person|practitioner|both, before: 1d, text: ...}`` on a date question."""
+    who: str  # person | practitioner | both
+    before_hours: float
+    text: str  # to the person; never carries an answer (the linter refuses templates in it)
+
+
 @dataclass
 class Step:
     id: str
@@ -66,6 +74,7 @@ class Step:
     help: str | None = None
     expects_concerns: bool = False  # a worries question: an alert thanks the person instead of interrupting
     number: int = 0  # position among the flow's questions, 1-based; 0 for say steps
+    remind: "Remind | None" = None  # a date question's reminder (bot/schedule.py)
 
     @property
     def is_question(self) -> bool:

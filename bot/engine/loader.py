@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.engine.dominators import Dominators
-from bot.engine.flow import AUDIENCES, END, STEP_TYPES, Branch, Check, Flow, Option, Step
+from bot.engine.flow import AUDIENCES, END, STEP_TYPES, Branch, Check, Flow, Option, Remind, Step
 from bot.engine.templating import (
     TemplateProblem,
     answer_references,
@@ -42,11 +42,13 @@ TYPE_KEYS = {
     "choice": COMMON_STEP_KEYS | {"options"},
     "multi": COMMON_STEP_KEYS | {"options", "min_choices", "max_choices"},
     "yesno": COMMON_STEP_KEYS,
+    # remind: {who: person|practitioner|both, before: 1d, text: ...} schedules a reminder (bot/schedule.py)
+    "date": COMMON_STEP_KEYS | {"remind"},
 }
 ALL_STEP_KEYS = set().union(*TYPE_KEYS.values())
 ERROR_KEYS = {
     "required", "min_length", "max_length", "pattern", "scale", "number", "choice",
-    "multi", "min_choices", "max_choices", "yesno", "invalid",
+    "multi", "min_choices", "max_choices", "yesno", "invalid", "date", "date_past", "date_far",
 }
 STEP_ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 FLOW_ID_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
@@ -55,6 +57,35 @@ OPTION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 # validates in about a second; no conversation needs more. Stated in the README.
 MAX_STEPS = 10_000
 _PLACEHOLDER = re.compile(r"(?<!\{)\{(min_length|max_length|min|max|min_choices|max_choices)\}(?!\})")
+
+
+_DURATION = re.compile(r"^\s*(\d{1,3})\s*([hdw])\s*$")
+REMIND_WHO = ("person", "practitioner", "both")
+
+
+def _remind(ctx: _Ctx, raw: YDict) -> Remind | None:
+    node = raw["remind"]
+    if not isinstance(node, YDict):
+        ctx.err(raw.pos_of("remind"), "'remind' must be a mapping, e.g. remind: {who: person, before: 1d, text: ...}")
+        return None
+    for key in node:
+        if key not in ("who", "before", "text"):
+            ctx.err(node.key_pos_of(key), f"unknown key '{key}' under remind; use who, before and text")
+    who = node.get("who", "person")
+    if who not in REMIND_WHO:
+        ctx.err(node.pos_of("who") if "who" in node else node.pos, f"'who' under remind must be one of {', '.join(REMIND_WHO)}")
+        return None
+    m = _DURATION.match(str(node.get("before", "1d")))
+    if not m:
+        ctx.err(node.pos_of("before"), "'before' under remind must be hours, days or weeks, e.g. 1d, 12h or 1w")
+        return None
+    hours = int(m.group(1)) * {"h": 1, "d": 24, "w": 168}[m.group(2)]
+    text = _want_str(ctx, node, "text", who != "practitioner", "remind")
+    if text and re.search(r"\{\{|\{%|\{[a-z_]+\}", text):
+        ctx.err(node.pos_of("text"), "a reminder's text cannot use answers or templates: a phone may be shared, and a"
+                                     " reminder must never show what someone answered; write it in plain words")
+        return None
+    return Remind(who=who, before_hours=float(hours), text=text or "")
 
 
 def _suggest(word: str, choices) -> str:
@@ -278,6 +309,8 @@ def _step(ctx: _Ctx, raw: Any, pos: Pos, refs: dict) -> Step | None:
                     step.pattern = re.compile(pat)
                 except re.error as exc:
                     ctx.err(raw.pos_of("pattern"), f"'pattern' is not a valid regular expression: {exc.msg}")
+    if stype == "date" and "remind" in raw:
+        step.remind = _remind(ctx, raw)
     if stype == "multi":
         step.min_choices = _want_int(ctx, raw, "min_choices")
         step.max_choices = _want_int(ctx, raw, "max_choices")
@@ -371,6 +404,8 @@ def _largest_answer(step: Step) -> Any:
         return step.max if step.max is not None else 10 ** 9
     if step.type == "yesno":
         return True
+    if step.type == "date":
+        return "2099-12-31"
     if step.type == "choice":
         return step.options[0].id if step.options else ""
     return [o.id for o in step.options]

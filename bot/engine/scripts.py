@@ -38,6 +38,7 @@ class ScriptedConversation:
     answers: dict | None
     status: str | None
     line: int
+    today: str | None = None  # date answers ("next Tuesday") count from this day (YYYY-MM-DD)
     respondent: str | None = None  # who is answering (set as a practitioner would on the invitation)
     alerts: list[str] | None = None  # the alerts the lead is sent, in order (``*`` wildcards)
 
@@ -124,6 +125,7 @@ def load_scripts(paths, rehearsals: bool = False) -> tuple[list[ScriptedConversa
             convs.append(ScriptedConversation(
                 str(f), str(item.get(key, flow)), str(item.get("name", f"conversation {i + 1}")), lines,
                 dict(answers) if isinstance(answers, dict) else None, item.get("status"), pos.line,
+                str(item.get("today", data.get("today"))) if item.get("today", data.get("today")) else None,
                 parse_respondent(respondent) if respondent is not None else None,
                 list(alerts) if alerts is not None else None,
             ))
@@ -154,6 +156,19 @@ def play(conv: ScriptedConversation, driver: Driver) -> Outcome:
 
 async def play_async(conv: ScriptedConversation, driver: Driver) -> Outcome:
     """Play a conversation; the driver's methods may be coroutines (e.g. over Telegram)."""
+    from datetime import date
+
+    from bot.engine.dates import fixed_today
+
+    try:
+        day = date.fromisoformat(conv.today) if conv.today else None
+    except ValueError:
+        return Outcome(conv, [f"{conv.file}:{conv.line}: 'today' must be a date like 2026-01-12, not {conv.today!r}"])
+    with fixed_today(day):
+        return await _play(conv, driver)
+
+
+async def _play(conv: ScriptedConversation, driver: Driver) -> Outcome:
     out = Outcome(conv)
     if conv.respondent is not None:
         pending = await _call(driver.start(conv.flow, respondent=conv.respondent))

@@ -1,0 +1,144 @@
+"""Dates as people in the UK type them: "12/3", "12 March", "Friday 14 March", "next Tuesday",
+"tomorrow", "in two weeks". Day before month. A date without a year is the next one to come.
+
+``today`` is whatever :data:`TODAY` says (the service sets it from its injectable clock, so
+tests move time instead of waiting); by default the date in Europe/London.
+"""
+
+from __future__ import annotations
+
+import re
+from contextvars import ContextVar
+from datetime import date, datetime, timedelta
+from typing import Callable
+from zoneinfo import ZoneInfo
+
+from bot.engine.answers import fold, parse_int
+
+TODAY: ContextVar[Callable[[], date] | None] = ContextVar("TODAY", default=None)
+_FIXED: list[date] = []  # scripted conversations pin "today" (``today:`` in a script), across threads
+MAX_AHEAD_DAYS = 2 * 366  # a follow-up or a conference more than two years ahead is a typo
+
+MONTHS = {m: i for i, names in enumerate(
+    [("jan", "january"), ("feb", "february"), ("mar", "march"), ("apr", "april"), ("may",), ("jun", "june"),
+     ("jul", "july"), ("aug", "august"), ("sep", "sept", "september"), ("oct", "october"), ("nov", "november"),
+     ("dec", "december")], 1) for m in names}
+DAYS = {d: i for i, names in enumerate(
+    [("mon", "monday"), ("tue", "tues", "tuesday"), ("wed", "wednesday"), ("thu", "thur", "thurs", "thursday"),
+     ("fri", "friday"), ("sat", "saturday"), ("sun", "sunday")]) for d in names}
+UNITS = {"day": 1, "days": 1, "week": 7, "weeks": 7, "fortnight": 14, "fortnights": 14}
+
+
+class BadDate(Exception):
+    """``rule``: 'date' (not a date), 'date_past' or 'date_far'."""
+
+    def __init__(self, rule: str):
+        super().__init__(rule)
+        self.rule = rule
+
+
+def today() -> date:
+    fn = TODAY.get()
+    if fn is not None:
+        return fn()
+    if _FIXED:
+        return _FIXED[-1]
+    return datetime.now(ZoneInfo("Europe/London")).date()
+
+
+class fixed_today:
+    """``with fixed_today(date(2026, 1, 12)):`` date answers count from that day."""
+
+    def __init__(self, day: date | None):
+        self.day = day
+
+    def __enter__(self):
+        if self.day is not None:
+            _FIXED.append(self.day)
+
+    def __exit__(self, *exc):
+        if self.day is not None:
+            _FIXED.pop()
+
+
+def _year(y: str | None) -> int | None:
+    if y is None:
+        return None
+    n = int(y)
+    return 2000 + n if n < 100 else n
+
+
+def _make(day: int, month: int, year: int | None, now: date) -> date:
+    try:
+        d = date(year or now.year, month, day)
+    except ValueError:
+        raise BadDate("date") from None
+    if year is None and d < now:
+        try:
+            d = date(now.year + 1, month, day)
+        except ValueError:  # 29 February
+            raise BadDate("date") from None
+    return d
+
+
+def parse_date(text: str, now: date | None = None) -> date:
+    """The date meant, or :class:`BadDate`. Past dates and dates over two years ahead are refused."""
+    now = now or today()
+    t = fold(text).replace(",", " ")
+    t = re.sub(r"\s+", " ", t).strip()
+    d = _parse(t, now)
+    if d < now:
+        raise BadDate("date_past")
+    if (d - now).days > MAX_AHEAD_DAYS:
+        raise BadDate("date_far")
+    return d
+
+
+def _parse(t: str, now: date) -> date:
+    if t in ("today", "tonight"):
+        return now
+    if t == "tomorrow":
+        return now + timedelta(days=1)
+    if t in ("next week", "in a week", "a week", "in one week"):
+        return now + timedelta(days=7)
+    if t in ("next month", "in a month", "in one month"):
+        month = now.month % 12 + 1
+        year = now.year + (now.month == 12)
+        for day in (now.day, 30, 29, 28):
+            try:
+                return date(year, month, day)
+            except ValueError:
+                continue
+    m = re.fullmatch(r"(?:in )?(a|an|one|\w+) (days?|weeks?|fortnights?)(?: time)?", t)
+    if m and t.startswith("in "):
+        n = 1 if m.group(1) in ("a", "an", "one") else parse_int(m.group(1))
+        if n is not None and 0 < n <= 200:
+            return now + timedelta(days=n * UNITS[m.group(2)])
+    if t in ("in a fortnight", "a fortnight", "fortnight"):
+        return now + timedelta(days=14)
+    # 12/3, 12/03/2026, 12-3-26, 12.3
+    m = re.fullmatch(r"(?:[a-z]+ )?(\d{1,2})[/.-](\d{1,2})(?:[/.-](\d{2}|\d{4}))?", t)
+    if m:
+        return _make(int(m.group(1)), int(m.group(2)), _year(m.group(3)), now)
+    # (Friday) 14(th) (of) March (2026)
+    m = re.fullmatch(r"(?:([a-z]+) )?(\d{1,2})(?:st|nd|rd|th)?(?: of)? ([a-z]+)(?: (\d{4}))?", t)
+    if m and m.group(3) in MONTHS and (m.group(1) is None or m.group(1) in DAYS or m.group(1) == "on"):
+        return _make(int(m.group(2)), MONTHS[m.group(3)], _year(m.group(4)), now)
+    # (Friday) March 14(th) (2026)
+    m = re.fullmatch(r"(?:([a-z]+) )?([a-z]+) (\d{1,2})(?:st|nd|rd|th)?(?: (\d{4}))?", t)
+    if m and m.group(2) in MONTHS and (m.group(1) is None or m.group(1) in DAYS or m.group(1) == "on"):
+        return _make(int(m.group(3)), MONTHS[m.group(2)], _year(m.group(4)), now)
+    # (next | this | on) Tuesday (week)
+    m = re.fullmatch(r"(?:(next|this|on|coming|this coming) )?([a-z]+)( week)?", t)
+    if m and m.group(2) in DAYS:
+        ahead = (DAYS[m.group(2)] - now.weekday()) % 7 or 7
+        if m.group(3):  # "Tuesday week": a week after the coming Tuesday
+            ahead += 7
+        return now + timedelta(days=ahead)
+    raise BadDate("date")
+
+
+def shown(value: str | date) -> str:
+    """How a date answer reads back: 'Friday 14 March 2026'."""
+    d = date.fromisoformat(value) if isinstance(value, str) else value
+    return f"{d:%A} {d.day} {d:%B %Y}"

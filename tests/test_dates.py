@@ -1,0 +1,72 @@
+"""Issue 15: the date question type — UK dates, and a friendly re-ask on a bad one."""
+
+from datetime import date
+
+import pytest
+
+from bot.engine.dates import BadDate, fixed_today, parse_date, shown
+
+MONDAY = date(2026, 1, 12)
+
+
+@pytest.mark.parametrize("text, want", [
+    ("12/3", date(2026, 3, 12)),             # day first, as in the UK
+    ("12/03/2026", date(2026, 3, 12)),
+    ("3-4-26", date(2026, 4, 3)),
+    ("1/1", date(2027, 1, 1)),               # no year: the next one to come
+    ("12 March", date(2026, 3, 12)),
+    ("12th of March", date(2026, 3, 12)),
+    ("Friday 14 March", date(2026, 3, 14)),
+    ("Friday, 14th March 2026", date(2026, 3, 14)),
+    ("March 14", date(2026, 3, 14)),
+    ("14 sept", date(2026, 9, 14)),
+    ("today", MONDAY),
+    ("tomorrow", date(2026, 1, 13)),
+    ("Tuesday", date(2026, 1, 13)),
+    ("next Tuesday", date(2026, 1, 13)),
+    ("next monday", date(2026, 1, 19)),      # today is Monday: the next one
+    ("Tuesday week", date(2026, 1, 20)),
+    ("in two weeks", date(2026, 1, 26)),
+    ("in 3 days", date(2026, 1, 15)),
+    ("in a fortnight", date(2026, 1, 26)),
+    ("next week", date(2026, 1, 19)),
+    ("next month", date(2026, 2, 12)),
+    ("  Next TUESDAY. ", date(2026, 1, 13)),
+])
+def test_uk_dates(text, want):
+    assert parse_date(text, MONDAY) == want
+
+
+@pytest.mark.parametrize("text, rule", [
+    ("whenever", "date"), ("31/2", "date"), ("soon", "date"), ("13/13", "date"), ("", "date"),
+    ("3/4/2025", "date_past"), ("1/1/2030", "date_far"), ("Friday 14 Smarch", "date"), ("funday", "date"),
+])
+def test_bad_dates_say_why(text, rule):
+    with pytest.raises(BadDate) as e:
+        parse_date(text, MONDAY)
+    assert e.value.rule == rule
+
+
+def test_shown_and_fixed_today():
+    assert shown("2026-03-14") == "Saturday 14 March 2026"
+    with fixed_today(MONDAY):
+        assert parse_date("tomorrow") == date(2026, 1, 13)
+
+
+def test_a_date_question_re_asks_kindly_and_stores_an_iso_date(library):
+    from bot.conversation import ConversationService
+    from bot.engine.runner import Input
+    from bot.store import Store
+
+    service = ConversationService(Store(":memory:"), library)
+    pid = service.person("console:t")
+    conv = service.start(pid, "restorative-harmed", frontend="console", respondent="young_person").conversation_id
+    for words in ("I was shocked", "it upset me", "school", "an apology", "we will talk"):
+        service.handle(pid, Input.from_text(words))
+    with fixed_today(MONDAY):
+        reply = service.handle(pid, Input.from_text("whenever suits"))
+        assert not reply.accepted
+        assert reply.prompts[0].text.startswith("Please give a day or a date to check in")
+        reply = service.handle(pid, Input.from_text("next Tuesday"))
+    assert reply.accepted and reply.answered == "Tuesday 13 January 2026"
+    assert {a["step_id"]: a["value"] for a in service.store.answers(conv)}["follow_up"] == "2026-01-13"
