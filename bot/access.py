@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from bot import respondent as respondents
-from bot.audience import Audience, Consent, audience, case_of, consent_state, respondent_for
+from bot.audience import Audience, Consent, audience, case_of, consent_state, decide, respondent_for
 from bot.config import ROLES, Config
 from bot.engine.library import FlowLibrary
 from bot.messages import msg
@@ -382,8 +382,8 @@ class Access:
             ids.extend(self.store.team_of(row["id"]))
         return ids
 
-    def audience(self, conversation_id: int) -> Audience | None:
-        """Who may read this conversation, by :func:`bot.audience.audience` (None: no such conversation)."""
+    def _facts(self, conversation_id: int) -> tuple | None:
+        """(flow, case, respondent, consent answer) of a conversation: what bot.audience decides by."""
         conv = self.store.conversation(conversation_id)
         if conv is None:
             return None
@@ -392,8 +392,15 @@ class Access:
         if flow.consent_step is not None:
             answer = next((a["value"] for a in self.store.answers(conversation_id) if a["step_id"] == flow.consent_step),
                           None)
-        return audience(Consent.of(flow), case_of(self.store, conv.case_id, conv.person_id),
-                        respondent_for(conv, flow), consent_state(answer))
+        return flow, case_of(self.store, conv.case_id, conv.person_id), respondent_for(conv, flow), answer
+
+    def audience(self, conversation_id: int) -> Audience | None:
+        """Who may read this conversation, by :func:`bot.audience.audience` (None: no such conversation)."""
+        facts = self._facts(conversation_id)
+        if facts is None:
+            return None
+        flow, case, respondent, answer = facts
+        return audience(Consent.of(flow), case, respondent, consent_state(answer))
 
     def consented(self, conversation_id: int) -> tuple[bool, str]:
         """(consent given, who may read without it) for the flow the conversation ran on."""
@@ -427,8 +434,9 @@ class Access:
         return "stranger"
 
     def can_read(self, key: str, conversation_id: int) -> bool:
-        aud = self.audience(conversation_id)
-        return aud is not None and aud.allows(self.relation(key, conversation_id))
+        """Every read of a conversation asks :func:`bot.audience.decide`."""
+        facts = self._facts(conversation_id)
+        return facts is not None and decide(*facts, self.relation(key, conversation_id))
 
     def _check(self, key: str, conversation_id: int, action: str) -> None:
         if not self.can_read(key, conversation_id):

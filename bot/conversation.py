@@ -280,6 +280,42 @@ class ConversationService:
                 self.store.mark_input(input_key, reply.conversation_id, reply.to_json())
         return reply
 
+    # -- words turned away by a rate limit ------------------------------------------
+    def screen(self, text: str | None) -> list:
+        """The alert-tier concerns in free text, from the detector alone (no store, about
+        the cost of one regular-expression pass): for words a frontend turns away before
+        they reach :meth:`handle`, such as updates over a rate limit."""
+        if self.safeguarding is None or not text:
+            return []
+        return split_tiers(self._detect(clean_text(text), None))[0]
+
+    def screen_dropped(self, person_id: int, texts: list[str]) -> Reply:
+        """Words dropped by a rate limit are never applied or stored as inputs, but a
+        disclosure among them is never lost: it raises (or joins) the person's one open
+        alert, with the words, exactly as if it had been typed outside a conversation.
+        Nothing else is kept. For a person without a role the words kept are bounded, so a
+        flood of disclosure-like text cannot grow the store. The reply carries the help
+        text only when this opened a new alert (one per open alert, however long the flood)."""
+        found = [(t, c) for t in (clean_text(t) for t in texts if t) for c in [self.screen(t)] if c]
+        if not found:
+            return Reply(None, [], "none", accepted=False, closed=True)
+        words = "\n".join(t for t, _ in found)
+        concerns = [c for _, cs in found for c in cs]
+        with self.store.transaction():
+            if not self.store.roles_of(person_id):
+                words = words[:self.ALERT_WORDS_MAX]
+            conv = self.store.latest_conversation(person_id)
+            practice = bool(conv is not None and conv.practice)
+            opened = self.store.open_alert_of(person_id, practice) is None
+            alert_id = self._alert(conv.id if conv is not None else None, person_id, concerns, words, None,
+                                   practice=practice)
+            prompts = []
+            if opened:
+                prompts = [Prompt(self._help(conv, self.runner_for(conv).flow if conv is not None else None),
+                                  kind="safeguarding")]
+        return Reply(conv.id if conv is not None else None, prompts, conv.status if conv else "none",
+                     accepted=False, alerts=[alert_id])
+
     def _detect(self, text: str, conv: Conversation | None) -> list:
         """The detector, told what the service knows beyond the words: the person's latest
         0-10 scale answer in this conversation, which can raise a review-tier concern to

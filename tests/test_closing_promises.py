@@ -55,3 +55,12 @@ def test_the_promise_pattern_catches_the_old_wording():
     old = "Thank you for sharing this. Your practitioner will check in with you on the day you chose."
     assert PROMISE.search(old)
     assert not PROMISE.search("The day you chose is saved, so your worker can plan how to check in with you.")
+
+
+def test_the_fgc_conference_date_reminder_is_described_as_it_is_sent(library):
+    flow = library.get("fgc-pre-conference")
+    step = flow.by_id["conference_date"]
+    assert step.type == "date" and step.optional and step.remind.who == "person"
+    closing = " ".join(flow.by_id["closing"].text.split())
+    assert "If you gave the date of the conference and are answering in Telegram on your own phone, this chat" \
+           " sends you a short reminder the day before, which does not mention your answers" in closing

@@ -180,3 +180,9 @@ def test_bad_rules_file_through_the_command_is_an_error_not_a_traceback(tmp_path
         "restorative-bot: the coach rules have errors; fix them (see above)",
     ]
     assert out.stdout == b""
+
+
+def test_a_very_long_line_is_echoed_whole_and_read_quickly(c):
+    text = "What happened? " + "and then what " * 20000
+    result = c.coach(text)
+    assert result.text == text and "open" in result.labels

@@ -123,7 +123,7 @@ def test_soften_caps_a_match_inside_it_at_review(cfg):
 def test_a_context_lowers_matches_near_it_and_not_far_away(cfg):
     assert _tiers(cfg, "in PSHE he zorbled me") == {"physical_harm": REVIEW}
     assert _tiers(cfg, "in PSHE nothing keeps me going") == {}  # review lowered to nothing
-    far = "in PSHE we did a quiz and then at break time on the field he zorbled me"
+    far = "in PSHE we did a quiz and then much later that day on the field he zorbled me"
     assert _tiers(cfg, far) == {"physical_harm": ALERT}
     assert _tiers(cfg, "we watched a film about how he zorbled me") == {"physical_harm": REVIEW}
 
@@ -131,6 +131,66 @@ def test_a_context_lowers_matches_near_it_and_not_far_away(cfg):
 def test_a_context_only_lowers_the_concerns_it_names(cfg):
     assert _tiers(cfg, "no grumbles but he has been sober two years now") == {}
     assert _tiers(cfg, "he zorbled me but he has been sober two years now") == {"physical_harm": ALERT}
+
+
+WINDOW_RULES = """\
+concerns:
+  physical_harm:
+    phrases:
+      - zorbled me
+    review:
+      - grobbo ...6 wibbled
+      - plinky ... snarf
+contexts:
+  scrapes:
+    cap: review
+    within: 4
+    phrases:
+      - in maths
+  lessons_and_media:
+    within: 4
+    phrases:
+      - in pshe
+"""
+
+
+def test_a_sized_gap_is_a_co_occurrence_window_and_plain_dots_keep_max_gap():
+    cfg = SafeguardingConfig.from_text(WINDOW_RULES, "window.yaml")
+    assert _tiers(cfg, "grobbo came in and then he wibbled") == {"physical_harm": REVIEW}  # 5 between
+    assert _tiers(cfg, "grobbo came in and then later he wibbled") == {"physical_harm": REVIEW}  # 6
+    assert _tiers(cfg, "grobbo came in and then much later he wibbled") == {}  # 7: outside
+    assert _tiers(cfg, "plinky a b c snarf") == {"physical_harm": REVIEW}  # max_gap 3
+    assert _tiers(cfg, "plinky a b c d snarf") == {}
+
+
+def test_a_cap_review_context_keeps_a_match_but_quietly(cfg):
+    cfg = SafeguardingConfig.from_text(WINDOW_RULES, "window.yaml")
+    assert _tiers(cfg, "he zorbled me") == {"physical_harm": ALERT}
+    assert _tiers(cfg, "in maths he zorbled me") == {"physical_harm": REVIEW}  # alert capped
+    assert _tiers(cfg, "in maths grobbo wibbled") == {"physical_harm": REVIEW}  # review kept
+    assert _tiers(cfg, "in pshe grobbo wibbled") == {}  # a dropping context still removes it
+    far = "in maths we did sums and then much later that day on the field he zorbled me"
+    assert _tiers(cfg, far) == {"physical_harm": ALERT}
+
+
+@pytest.mark.parametrize("bad, says", [
+    ("grobbo ...13 wibbled", "from 1 to 12"),
+    ("grobbo ...0 wibbled", "from 1 to 12"),
+    ("grobbo ...x wibbled", "sized gap"),
+    ("grobbo ...4", "cannot start or end"),
+])
+def test_a_bad_sized_gap_is_refused_with_its_place(bad, says):
+    text = f"concerns:\n  physical_harm:\n    review:\n      - {bad}\n"
+    with pytest.raises(SafeguardingConfigError) as info:
+        SafeguardingConfig.from_text(text, "bad.yaml")
+    assert str(info.value).startswith("bad.yaml:4:") and says in str(info.value)
+
+
+def test_a_context_cap_other_than_review_is_refused():
+    text = "contexts:\n  x:\n    cap: alert\n    phrases:\n      - in maths\n"
+    with pytest.raises(SafeguardingConfigError) as info:
+        SafeguardingConfig.from_text(text, "bad.yaml")
+    assert str(info.value).startswith("bad.yaml:3:") and "cap must be 'review'" in str(info.value)
 
 
 def test_a_low_score_raises_review_to_alert_for_the_listed_concerns(cfg):

@@ -420,3 +420,29 @@ steps:
     flow, errors = load_flow_text(text, "remind.yaml")
     assert flow is None
     assert any(error in str(e) and str(e).startswith("remind.yaml:9:") for e in errors), errors
+
+
+def test_the_fgc_conference_date_reminds_the_person_only_and_says_nothing_of_the_answers(world):
+    service, schedule, clock = world
+    store = service.store
+    with store.transaction():
+        coordinator = store.person("tg:950")
+        case = store.create_case(coordinator, "FGC-5")
+    pid = service.person("tg:951")
+    conv = service.start(pid, "fgc-pre-conference", frontend="telegram", chat_id="951", case_id=case,
+                         respondent="adult").conversation_id
+    answers = ["Nan and Uncle Ray", "/skip", "Money worries", "Help with the rent", "no", "Stay together"]
+    for words in answers:
+        inp = Input("skip") if words == "/skip" else Input.from_text(words)
+        assert service.handle(pid, inp).accepted, words
+    assert store.conversation(conv).state == "conference_date"
+    reply = service.handle(pid, Input.from_text("Saturday 14 March"))
+    assert "Is there a place you would like the conference to be held" in reply.prompts[-1].text
+    rows = [(r["person_id"], r["kind"], r["due_at"]) for r in store.scheduled_list(states=("pending",))
+            if r["kind"] == "date"]
+    assert rows == [(pid, "date", "2026-03-13T09:00:00.000000Z")]  # not the coordinator: consent comes later
+    clock.now = datetime(2026, 3, 13, 9, 0, tzinfo=timezone.utc)
+    texts = [i.text for i in send_due(schedule) if i.kind == "date"]
+    assert texts == [service.library.get("fgc-pre-conference").by_id["conference_date"].remind.text]
+    for words in answers + ["14", "March", "Saturday", "venue", "conference"]:
+        assert words.lower() not in texts[0].lower()

@@ -106,3 +106,42 @@ async def test_reminders_lists_and_turns_off_and_stop_turns_all_off(world):
     msgs = await say(h, FAM, "/reminders")
     assert msgs[-1].text.splitlines()[-1] == msg("schedule.list_off", kinds="; ".join(
         msg(f"schedule.kinds.{k}") for k in ("nudge", "date")))
+
+
+async def test_a_practitioner_sees_and_cancels_the_reminders_of_their_case_in_case_ref(tmp_path, library):
+    import re
+
+    from bot.access import Access
+    from bot.config import Config
+    from tests.test_telegram_roles import command
+
+    P1, P2, FAMILY = 3, 4, 5
+    store = Store(tmp_path / "case.db")
+    clock = {"now": T0}
+    service = ConversationService(store, library, schedule=Schedule(store, clock=lambda: clock["now"]))
+    access = Access(store, library, Config(roles={"practitioner": [P1, P2]}))
+    access.seed()
+    async with running_bot(service, access=access) as h:
+        msgs = await command(h, P1, "/invite scaling-checkin FGC-9 --for adult")
+        code = re.search(r"start=(\S+)", msgs[-1].text).group(1)
+        msgs = await command(h, FAMILY, f"/start {code}")
+        msgs = await press(h, FAMILY, msgs[-1], "Yes, start")
+        await say(h, FAMILY, "calmer mornings at home")
+        conv = store.conversations(person_id=store.person(f"tg:{FAMILY}"))[0]["id"]
+        item = store.scheduled_list(person_id=store.person(f"tg:{FAMILY}"))[0]["id"]
+        text = (await command(h, P1, "/case FGC-9"))[-1].text
+        assert text.splitlines()[-3:] == [
+            msg("schedule.case_title", ref="FGC-9"),
+            msg("schedule.case_line", id=item, when="Wed 14 Jan, 10:00", kind=msg("schedule.case_kinds.nudge"),
+                who=msg("schedule.to_person", conversation=conv), state="pending"),
+            msg("schedule.case_cancel_hint", ref="FGC-9")]
+        assert "calmer" not in text.split(msg("schedule.case_title", ref="FGC-9"))[1]
+        refused = (await command(h, P2, f"/case FGC-9 cancel {item}"))[-1].text
+        assert "isn't available to you" in refused  # not their case: nothing cancelled
+        assert (await command(h, P1, f"/case FGC-9 cancel {item + 100}"))[-1].text == \
+            msg("schedule.cancel_unknown", id=item + 100, ref="FGC-9")
+        assert (await command(h, P1, f"/case FGC-9 cancel {item}"))[-1].text == msg("schedule.cancelled", id=item)
+        assert (await command(h, P1, "/case FGC-9"))[-1].text.splitlines()[-1] == \
+            msg("schedule.case_none", ref="FGC-9")
+        clock["now"] = T0 + timedelta(days=5)
+        assert await h.frontend.dispatch_schedule(h.app.bot) == 0

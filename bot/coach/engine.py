@@ -77,7 +77,7 @@ class Coach:
     # --- the public entry point -------------------------------------------------------
     def coach(self, text) -> Coaching:
         original = text if isinstance(text, str) else str(text)
-        original = original[:MAX_CHARS]
+        full, original = original, original[:MAX_CHARS]  # a question is read up to MAX_CHARS; the text is echoed whole
         t = self._spell(normalise(original))
         segments = self._segments(t)
         labels: list[str] = []
@@ -113,7 +113,7 @@ class Coach:
         suggestion = None
         if any(label in MISTAKES for label in ordered):
             suggestion = self._suggest(original, t, ordered, segments, questions)
-        return Coaching(original, ordered, suggestion, tuple(stages), aimed)
+        return Coaching(full, ordered, suggestion, tuple(stages), aimed)
 
     # --- steps ---------------------------------------------------------------------------
     def _spell(self, t: str) -> str:

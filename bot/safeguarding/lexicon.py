@@ -54,7 +54,8 @@ _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 _TOP_KEYS = ("version", "max_gap", "normalisation", "sets", "concerns", "contexts", "raise", "severity",
              "responses", "texts")
 _CONCERN_KEYS = ("label", "phrases", "patterns", "review", "review_patterns", "soften", "exclusions", "help")
-_CONTEXT_KEYS = ("phrases", "concerns", "within", "overlap")
+_CONTEXT_KEYS = ("phrases", "concerns", "within", "overlap", "cap")
+MAX_WINDOW = 12  # the largest sized gap, "...12"
 _RAISE_KEYS = ("low_score",)
 _LOW_SCORE_KEYS = ("at_most", "concerns")
 DEFAULT_WITHIN = 8
@@ -152,6 +153,7 @@ class _RawContext:
     concerns: list[_Item] | None = None
     within: int | None = None
     overlap: bool | None = None
+    cap: bool | None = None
 
 
 @dataclass
@@ -266,6 +268,10 @@ def _parse(name: str, text: str) -> _Raw:
                         if fv.tag != "tag:yaml.org,2002:bool":
                             raise r.err(fv, "overlap must be true or false")
                         rx_.overlap = fv.value.lower() in ("true", "yes", "on")
+                    elif fk.value == "cap":
+                        if fv.tag != _STR_TAG or fv.value != "review":
+                            raise r.err(fv, "cap must be 'review' (a match near this context is kept, at most at review)")
+                        rx_.cap = True
                     else:
                         setattr(rx_, fk.value, r.seq(fv, f"contexts.{xk.value}.{fk.value}"))
                 raw.contexts[xk.value] = rx_
@@ -419,7 +425,7 @@ class SafeguardingConfig(_Matching, _HelpTexts):
             scope = (frozenset(self.severity.index(it.value) for it in ctx["concerns"])
                      if ctx["concerns"] is not None else None)
             for elems, rule in phrases:
-                self._contexts.add(elems, (name, rule, scope, ctx["within"], ctx["overlap"]))
+                self._contexts.add(elems, (name, rule, scope, ctx["within"], ctx["overlap"], ctx["cap"]))
         low = merged["low_score"]
         self._low_score_at_most: int | None = low["at_most"]
         self._low_score_concerns = frozenset(self.severity.index(it.value) for it in low["concerns"])
@@ -469,15 +475,21 @@ class SafeguardingConfig(_Matching, _HelpTexts):
         words = it.value.split()
         if not words:
             raise it.error("empty phrase")
-        if words[0] == "..." or words[-1] == "...":
+        if words[0].startswith("...") or words[-1].startswith("..."):
             raise it.error("a phrase cannot start or end with '...'")
         elems: list[tuple[int, tuple]] = []
         gap = 0
         for w in words:
-            if w == "...":
+            if w.startswith("..."):
                 if gap:
-                    raise it.error("'... ...' in a phrase; use one '...' (its size is max_gap)")
-                gap = self.max_gap
+                    raise it.error("'... ...' in a phrase; use one '...' (its size is max_gap, or '...N')")
+                size = w[3:]
+                if not size:
+                    gap = self.max_gap
+                elif size.isdigit() and 1 <= int(size) <= MAX_WINDOW:
+                    gap = int(size)
+                else:
+                    raise it.error(f"'{w}': a sized gap is '...N' with N a whole number from 1 to {MAX_WINDOW}")
                 continue
             alts: list[tuple] = []
             for alt in w.split("|"):
@@ -612,7 +624,7 @@ def _merge(raws: list[_Raw]) -> dict:
         if raw.contexts:
             for name, rx_ in raw.contexts.items():
                 ctx = contexts.setdefault(name, {"phrases": [], "concerns": None, "within": DEFAULT_WITHIN,
-                                                 "overlap": False, "where": rx_.where})
+                                                 "overlap": False, "cap": False, "where": rx_.where})
                 if rx_.phrases:
                     ctx["phrases"].extend(rx_.phrases)
                 if rx_.concerns is not None:
@@ -621,6 +633,8 @@ def _merge(raws: list[_Raw]) -> dict:
                     ctx["within"] = rx_.within
                 if rx_.overlap is not None:
                     ctx["overlap"] = rx_.overlap
+                if rx_.cap is not None:
+                    ctx["cap"] = rx_.cap
         if raw.low_score is not None:
             at_most, ids, where = raw.low_score
             if at_most is not None:

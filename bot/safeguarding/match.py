@@ -8,7 +8,8 @@
    phrase means "i am". Phrase syntax: words separated by spaces;
    ``a|b|c`` alternatives for one position (``_`` joins words inside an alternative:
    ``the_game``); ``word*`` any word starting with "word" (at least 3 letters);
-   ``...`` up to ``max_gap`` (default 3) other words; ``$name`` the words of the set
+   ``...`` up to ``max_gap`` (default 3) other words, ``...N`` up to N (1-12) other words
+   (a co-occurrence window: "$someone ...6 $hurt_done"); ``$name`` the words of the set
    ``sets.name`` in the YAML (a set member may itself be ``$other``, another set).
    ``phrases`` are alert-tier, ``review`` phrases review-tier (see :mod:`.tiers`).
 
@@ -27,7 +28,9 @@
 **Soften** phrases (per concern) work like exclusions but cap the match at review instead
    of cancelling it ("going to kill me when he sees the scratch" may be an idiom: review).
    **Contexts** (top level) lower every match of their concerns within ``within`` words of
-   one of their phrases ("in PSHE", "a film about", "sober two years now").
+   one of their phrases ("in PSHE", "a film about", "sober two years now"); a context with
+   ``cap: review`` instead caps a match near it at review and never removes it ("used to",
+   "in maths": a resolved past or a playground scrap is worth a look, not an alert).
 """
 
 from __future__ import annotations
@@ -193,28 +196,36 @@ class _Matching:
                 cache[(kind, ci)] = got
             return any(x <= a and b <= y for x, y in got)
 
-        def near_context(ci: int, i: int, j: int) -> bool:
+        def near_context(ci: int, i: int, j: int) -> int:
+            """0: no context near the match; 1: only ``cap: review`` ones; 2: one that drops a tier."""
             nonlocal ctx_spans
             if self._contexts is None:
-                return False
+                return 0
             if ctx_spans is None:
                 ctx_spans = [(x, y, payload) for x, y, payload in self._contexts.finditer(keys)]
-            for x, y, (_name, _rule, scope, within, overlap) in ctx_spans:
+            best = 0
+            for x, y, (_name, _rule, scope, within, overlap, cap) in ctx_spans:
                 # near the match; unless the context says ``overlap: true``, not overlapping
                 # it: a rule that names the context itself ("told to say I fell down the
                 # stairs") was written knowing it
                 if ((scope is None or ci in scope) and x - within <= j - 1 and i <= y - 1 + within
                         and (overlap or y <= i or j <= x)):
-                    return True
-            return False
+                    if not cap:
+                        return 2
+                    best = 1
+            return best
 
         def consider(ci: int, rank: int, i: int, j: int, a: int, b: int, rule: str) -> None:
             if inside(0, self._exclusions, ci, a, b):
                 return
             if rank > REVIEW_RANK and inside(1, self._soften, ci, a, b):
                 rank = REVIEW_RANK  # soften caps at review: an idiom that might not be one
-            if rank > 0 and near_context(ci, i, j):
-                rank -= 1
+            if rank > 0:
+                near = near_context(ci, i, j)
+                if near == 2:
+                    rank -= 1
+                elif near == 1 and rank > REVIEW_RANK:
+                    rank = REVIEW_RANK  # ``cap: review``: kept, but quietly
             if rank > 0 and rank > found.get(ci, (0,))[0]:
                 found[ci] = (rank, i, j, rule)
                 if rank >= ALERT_RANK:

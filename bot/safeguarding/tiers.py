@@ -18,6 +18,7 @@ How a line gets its tier:
    is at most ``review``; a match near a ``contexts`` phrase (a lesson, a film, an accident,
    play, a resolved past; near, and unless the context says ``overlap: true``, not
    overlapping the match) drops one tier: ``alert`` becomes ``review``, ``review`` nothing;
+   a context marked ``cap: review`` only caps a match near it at ``review`` (never removes it);
 3. a concern keeps its highest surviving match; ``raise.low_score`` lifts ``review`` to
    ``alert`` for the listed concerns when the caller says the person's latest 0-10 scale
    answer is at or below ``at_most`` (``detect(text, context={"score": 0})``);

@@ -104,6 +104,9 @@ class TelegramFrontend:
         self._groups_seen: set[int] = set()
         self._background: set[asyncio.Task] = set()
         self._gated: set[int] = set()  # update ids admitted early by PerChatOrder
+        self._last_screened: dict[int, int] = {}  # user id -> hash of the last dropped words screened
+        self._dropped_words: dict[int, list[str]] = {}  # user id -> dropped disclosures not yet recorded
+        self._recording: set[int] = set()  # user ids whose dropped disclosures are being recorded
         self.access = access  # None: every flow may be started by anyone (development and tests)
         self.staff = None
         self.escalation = escalation
@@ -186,9 +189,62 @@ class TelegramFrontend:
             verdict = self.limiter.refuse(user.id)
         else:
             verdict = self.limiter.admit(user.id)
-        if not verdict.allowed and verdict.tell and chat is not None and self._bot is not None:
-            self._spawn(self._tell_slow_down(chat.id))
+        if not verdict.allowed:
+            self._screen_dropped(update, user, chat)
+            if verdict.tell and chat is not None and self._bot is not None:
+                self._spawn(self._tell_slow_down(chat.id))
         return verdict.allowed
+
+    # -- a disclosure is never dropped unseen -------------------------------------
+    def _screen_dropped(self, update: object, user, chat) -> None:
+        """An update over the limit is not handled, but its words are still screened: a
+        child typing fast must never have "he hurts me" dropped unseen. The detector runs
+        here, in memory (no store work for a flood of ordinary words; the same words
+        dropped again from one person are screened once); an alert-tier disclosure is
+        queued for :meth:`_record_dropped`, which writes the alert (not the input) through
+        the service, ahead of strangers' work, and wakes the leads' notice at once."""
+        message = getattr(update, "effective_message", None)
+        text = getattr(message, "text", None) or getattr(message, "caption", None)
+        if not text or chat is None or getattr(update, "callback_query", None) is not None:
+            return
+        if Input.from_text(text).kind != "answer":  # a command, not words
+            return
+        digest = hash(text)
+        if self._last_screened.get(user.id) == digest:
+            return
+        if len(self._last_screened) >= 100_000:
+            self._last_screened.clear()
+        self._last_screened[user.id] = digest
+        if not self.service.screen(text):
+            return
+        waiting = self._dropped_words.setdefault(user.id, [])
+        if user.id not in self.limiter.members and sum(map(len, waiting)) >= self.service.ALERT_WORDS_MAX:
+            return  # bounded for strangers: the alert is already on its way with the words before these
+        waiting.append(text)
+        if len(waiting) == 1 and user.id not in self._recording:
+            self._recording.add(user.id)
+            self._spawn(self._record_dropped(update, chat.id))
+
+    async def _record_dropped(self, update: Update, chat_id: int) -> None:
+        uid = update.effective_user.id
+        set_priority(MEMBER)  # an alert is the bot's own work: ahead of any flood
+        try:
+            while self._dropped_words.get(uid):
+                texts = self._dropped_words.pop(uid)
+                pid = await self.person(update)
+                if self.rehearsal is not None and await self.rehearsal.rehearsing(pid):
+                    continue  # a practitioner's rehearsal is never screened
+                reply = await self.db(self.service.screen_dropped, pid, texts)
+                if reply.alerts and self._bot is not None:
+                    self.wake_alerts(self._bot)
+                    if reply.prompts:
+                        await self.send_prompts(self._bot, chat_id, reply.prompts, None, reply.conversation_id)
+        except Exception:  # never break the update loop; the words stay in no log
+            log.exception("screening dropped words failed")
+        finally:
+            self._recording.discard(uid)
+            if not self._dropped_words.get(uid):
+                self._dropped_words.pop(uid, None)
 
     def _spawn(self, coro) -> None:
         task = asyncio.get_running_loop().create_task(coro)

@@ -181,6 +181,11 @@ class PriorityExecutor(concurrent.futures.Executor):
             self._cv.notify()
         return future
 
+    def waiting(self) -> list[int]:
+        """The priority level of each call waiting to run, in the order they will run."""
+        with self._cv:
+            return [item[0] for item in sorted(self._heap, key=lambda item: item[:2])]
+
     def _work(self) -> None:
         while True:
             with self._cv:

@@ -66,6 +66,10 @@ class RehearsalCommands:
         else:
             active.discard(pid)
 
+    async def rehearsing(self, pid: int) -> bool:
+        """Whether this person has a rehearsal under way (their words are never screened)."""
+        return pid in await self._people()
+
     async def _people(self) -> set[int]:
         if self._active is None:
             self._active = await self.fe.db(self.service.store.rehearsing_people)

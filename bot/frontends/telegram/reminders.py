@@ -87,6 +87,32 @@ class ReminderCommands:
             await self.fe.db(self.schedule.not_now, pid, conv_id)
             await self.fe.send_text(context.bot, chat_id, msg("schedule.nudge_later"))
 
+    # -- /case REF: a practitioner's view of the case's reminders --------------------------
+    def _of_case(self, ref: str, conversation_ids: list[int]) -> list[dict]:
+        allowed = set(conversation_ids)  # the conversations of the case this person may see
+        return [r for r in self.schedule.of_case(ref) if r["conversation_id"] in allowed]
+
+    async def case_lines(self, key: str, ref: str, conversation_ids: list[int]) -> list[str]:
+        rows = await self.fe.db(self._of_case, ref, conversation_ids)
+        if not rows:
+            return ["", msg("schedule.case_none", ref=ref)]
+        lines = ["", msg("schedule.case_title", ref=ref)]
+        for r in rows:
+            who = msg("schedule.to_you") if r["person_key"] == key else msg("schedule.to_person",
+                                                                          conversation=r["conversation_id"])
+            lines.append(msg("schedule.case_line", id=r["id"], when=self.schedule.local(r["due_at"]),
+                             kind=msg(f"schedule.case_kinds.{r['kind']}"), who=who, state=r["state"]))
+        lines.append(msg("schedule.case_cancel_hint", ref=ref))
+        return lines
+
+    async def cancel_in_case(self, key: str, ref: str, item_id: int, conversation_ids: list[int]) -> str:
+        def cancel() -> bool:
+            if item_id not in {r["id"] for r in self._of_case(ref, conversation_ids)}:
+                return False
+            return self.schedule.cancel_in_case(ref, item_id, key)
+        done = await self.fe.db(cancel)
+        return msg("schedule.cancelled" if done else "schedule.cancel_unknown", id=item_id, ref=ref)
+
     # -- /reminders and /stop ------------------------------------------------------------
     async def on_reminders(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         pid = await self.fe.person(update)

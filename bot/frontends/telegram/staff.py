@@ -246,11 +246,17 @@ class StaffCommands:
 
     async def on_case(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self.fe.person(update)
-        if len(context.args) != 1:
+        reminders = getattr(self.fe, "reminders", None)
+        cancel = len(context.args) == 3 and context.args[1] == "cancel" and context.args[2].isdigit()
+        if len(context.args) != 1 and not (cancel and reminders is not None):
             await self._say(context, update, msg("staff.case_usage"))
             return
         rows = await self._ask(context, update, self.access.case, context.args[0])
         if rows is None:
+            return
+        if cancel:  # /case REF cancel ID: a reminder of this case, checked against what this person may see
+            await self._say(context, update, await reminders.cancel_in_case(
+                _key(update), context.args[0], int(context.args[2]), [c["id"] for c in rows]))
             return
         lines = [msg("staff.case_title", ref=context.args[0])]
         flags = [f for c in rows for f in c.get("review_items", ())]
@@ -265,6 +271,8 @@ class StaffCommands:
                                                         self.access.telegram_names)), scores=scores))
         if not rows:
             lines.append(msg("staff.case_empty"))
+        if reminders is not None and rows:
+            lines += await reminders.case_lines(_key(update), context.args[0], [c["id"] for c in rows])
         await self._say(context, update, "\n".join(lines))
 
     async def on_transcript(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
