@@ -416,8 +416,13 @@ class TelegramFrontend:
                 raise
             except Exception:
                 log.exception("schedule dispatch failed")
-            with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
-                await asyncio.wait_for(self._alert_wake.wait(), self.alert_poll_seconds)
+            # asyncio.wait, not wait_for: on Python 3.11, wait_for swallows a cancellation that
+            # arrives as the event is set, and post_stop then waits for this loop forever.
+            waiter = asyncio.ensure_future(self._alert_wake.wait())
+            try:
+                await asyncio.wait({waiter}, timeout=self.alert_poll_seconds)
+            finally:
+                waiter.cancel()
 
     def wake_alerts(self, bot) -> None:
         """A new alert is committed: send it now, without making the person's update wait
