@@ -682,7 +682,7 @@ async def run_flood(*, accounts: int, messages: int, seed: int, workdir: Path, c
             try:
                 await _wait_up(fake, proc, BotState())
                 pract, fam, lead = (SimUser(fake, u, timeout) for u in (FLOOD_PRACTITIONER, FLOOD_FAMILY, LEAD))
-                made = await pract.say("/invite scaling-checkin FLOOD-1", has("start="))
+                made = await pract.say("/invite scaling-checkin FLOOD-1 --for adult", has("start="))
                 code = re.search(r"start=(\S+)", made.text).group(1)
                 consent = await fam.say(f"/start {code}", has_button("i:"))
                 await fam.press(consent, button_data(consent, "Yes, start"), has("best hopes"))
@@ -794,6 +794,7 @@ async def check_redelivery(folder: Path) -> list[str]:
         f.inject_command(u, "/start")
         menu = await h.keyboard_after(u, before)
         await h.delivered(f.press_button(u, menu.message_id, "s:scaling-checkin"))
+        await h.who(u, before)  # "Who is filling this in?": a parent or carer
 
         async def case(name: str, act, expect: str) -> None:
             f.fail_next("sendMessage", status=500, count=50)  # the bot gives up sending
@@ -989,12 +990,12 @@ def cli_processes(folder: Path, invalid_stdin: bool = True) -> list[str]:
     cases = [
         (["validate", str(bad)], None, 1, str(bad) + ":"),
         (["validate", str(folder / "missing.yaml")], None, 1, "missing.yaml"),
-        (["chat", "scaling-checkin", "--db", str(folder / "c.db"), "--as", "fuzz"],
+        (["chat", "scaling-checkin", "--db", str(folder / "c.db"), "--as", "fuzz", "--for", "adult"],
          b"\x00control\x01\n\x1b[31mred\x07\nok fine\n" + "🙂 émoji ".encode() * 500 + b"\n", None, None),
     ]
     if invalid_stdin:
         cases += [
-            (["chat", "scaling-checkin", "--db", str(folder / "c2.db"), "--as", "fuzz2"],
+            (["chat", "scaling-checkin", "--db", str(folder / "c2.db"), "--as", "fuzz2", "--for", "adult"],
              b"\xff\xfe bad bytes\n\xc3\x28\n7\n", None, None),
         ]
     for args, stdin, code, needle in cases:
@@ -1099,6 +1100,7 @@ def fuzz_telegram(examples: int, seed: int, folder: Path) -> int:
         menu = await h.keyboard_after(victim, before)
         uid = h.fake.press_button(victim, menu.message_id, "s:scaling-checkin")
         await h.delivered(uid)
+        await h.who(victim, before)  # "Who is filling this in?": a parent or carer
         uid = h.fake.inject_message(victim, "the victim's own hopes")
         await h.delivered(uid)
 

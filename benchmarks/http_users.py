@@ -38,7 +38,8 @@ async def scaling_checkin(user: SimUser) -> None:
     u = user.id
     v = 2 + u % 8
     menu = await user.say("/start", has_button("s:"))
-    await user.press(menu, f"s:{FLOW}", has("best hopes"))
+    who = await user.press(menu, f"s:{FLOW}", has_button(f"s:{FLOW}:"))  # Who is filling this in?
+    await user.press(who, f"s:{FLOW}:0", has("best hopes"))  # a parent or carer
     scale = await user.say(f"hopes of {u}", has("where are things now"))
     await user.press(scale, button_data(scale, str(v)), has(f"What puts you at {v} and not lower"))
     await user.say(f"reason of {u}", has(f"different at {v + 1}"))

@@ -65,7 +65,9 @@ def _service(db, flows, config=None):
     from bot.conversation import ConversationService
 
     lexicon = config.lexicon if config is not None else []
-    return ConversationService(_store(db), _library(flows), safeguarding=_safeguarding(lexicon))
+    return ConversationService(_store(db), _library(flows), safeguarding=_safeguarding(lexicon),
+                               leads_configured=bool(config is not None and config.leads),
+                               out_of_hours=config.out_of_hours if config is not None else None)
 
 
 CONFIG_HELP = "Deployment configuration YAML (default: $RESTORATIVE_CONFIG)."
@@ -586,8 +588,9 @@ def audit(since: str | None, db: str | None) -> None:
 @click.option("--db", type=click.Path(), help=DB_HELP)
 @click.option("--config", "config_path", type=click.Path(), help=CONFIG_HELP)
 def alerts(open_only: bool, db: str | None, config_path: str | None) -> None:
-    """List safeguarding alerts."""
+    """List safeguarding alerts (practice ones marked: serve never sends them)."""
     from bot.names import person_label
+    from bot.respondent import described
 
     names = _config(config_path).people_names == "telegram"
     store = _store(db, create=False)
@@ -597,9 +600,12 @@ def alerts(open_only: bool, db: str | None, config_path: str | None) -> None:
         return
     for a in rows:
         state = f"acknowledged {a['acknowledged_at']} by {a['acknowledged_by']}" if a["acknowledged_at"] else "OPEN"
+        if a.get("practice"):
+            state += " · PRACTICE (never sent)"
         who = person_label(a["person_key"], a["display_name"], a.get("pseudonym"), names)
         who += f", case {a['case_ref']}" if a.get("case_ref") else ""
-        click.echo(f"#{a['id']}  {a['created_at']}  {state}\n    {who} · {a['flow_id'] or '-'} · conversation {a['conversation_id']} · {a['concern']}\n    “{a['words']}”")
+        answering = f" · answering: {described(a['respondent'])}" if a.get("respondent") else ""
+        click.echo(f"#{a['id']}  {a['created_at']}  {state}\n    {who} · {a['flow_id'] or '-'} · conversation {a['conversation_id']} · {a['concern']}{answering}\n    “{a['words']}”")
 
 
 @main.command()

@@ -4,6 +4,7 @@
 safeguarding:
   leads: [111111111, 222222222]   # Telegram user ids of the designated safeguarding leads
   repeat_minutes: 15              # re-send an unacknowledged alert this often
+  out_of_hours: "0300 123 4567"   # the council's Emergency Duty Team, shown with the help
   lexicon: [local-safeguarding.yaml]   # extra lexicon/response files merged on the default
   review_within_hours: 24         # a "worth a look" item not looked at by then reminds the
                                   # practitioner; as long again, their supervisor
@@ -40,11 +41,13 @@ Errors come as ``file:line:col: message`` like flow errors.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.engine.yamlpos import SourceError, YDict, parse_yaml, read_source
 
+_PHONE = re.compile(r"\+?[0-9][0-9 ()-]{4,22}[0-9]")
 ROLES = ("admin", "supervisor", "practitioner", "family")
 
 
@@ -60,6 +63,7 @@ class Config:
     leads: list[int] = field(default_factory=list)
     repeat_minutes: float = 15.0
     lexicon: list[str] = field(default_factory=list)
+    out_of_hours: str | None = None  # the council's Emergency Duty Team number, shown with the help
     review_within_hours: float = 24.0
     read_within_hours: float = 48.0
     invite_expiry_days: float = 7.0
@@ -124,9 +128,17 @@ class Config:
                 err(data.pos_of("safeguarding"), "'safeguarding' must be a mapping with leads, repeat_minutes, lexicon")
             else:
                 for key in sg:
-                    if key not in ("leads", "repeat_minutes", "lexicon", "review_within_hours"):
+                    if key not in ("leads", "repeat_minutes", "lexicon", "review_within_hours", "out_of_hours"):
                         err(sg.key_pos_of(key), f"unknown key '{key}' under safeguarding; use leads, repeat_minutes,"
-                                                " lexicon or review_within_hours")
+                                                " lexicon, review_within_hours or out_of_hours")
+                if "out_of_hours" in sg:
+                    value = sg["out_of_hours"]
+                    if not isinstance(value, str) \
+                            or not _PHONE.fullmatch(str(value).strip()):
+                        err(sg.pos_of("out_of_hours"), "'out_of_hours' must be the council's out-of-hours (Emergency"
+                                                       " Duty Team) phone number in quotes, e.g. \"0300 123 4567\"")
+                    else:
+                        cfg.out_of_hours = str(value).strip()
                 if "review_within_hours" in sg:
                     value = sg["review_within_hours"]
                     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:

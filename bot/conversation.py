@@ -104,11 +104,16 @@ _PICKED = ("choice", "multi", "yesno", "scale")
 
 
 class ConversationService:
-    def __init__(self, store: Store, library: FlowLibrary, *, safeguarding: Detector | None = None, schedule=None):
+    def __init__(self, store: Store, library: FlowLibrary, *, safeguarding: Detector | None = None, schedule=None,
+                 leads_configured: bool = True, out_of_hours: str | None = None):
         self.store = store
         self.library = library
         self.safeguarding = safeguarding
         self.schedule = schedule  # bot.schedule.Schedule: reminders written with the answer that causes them
+        # Whether a disclosure here reaches a named person (the terminal without a
+        # configuration does not: the help then says so), and the council's out-of-hours number.
+        self.leads_configured = leads_configured
+        self.out_of_hours = out_of_hours
 
     # -- people and flows ------------------------------------------------------------
     def person(self, key: str, display_name: str | None = None) -> int:
@@ -633,16 +638,18 @@ class ConversationService:
         return open_["id"]
 
     # The help shown follows who is answering, not the flow's audience.
-    _RESPONSE_FOR = {"child": "child", "young_person": "child", "adult": "family", "practitioner": "practitioner"}
-
-    def _help(self, conv: Conversation | None, flow: Flow | None) -> str:
-        respondent = conv.respondent if conv is not None else None
-        if respondent is None and flow is not None:
-            respondent = respondents.default_for(flow)
-        if respondent is None:
-            # Not knowing who this is, show the help for a young person and for an adult.
+    def _help(self, conv: Conversation | None, flow: Flow | None, concerns=()) -> str:
+        """The safeguarding response for who is answering, the concerns found, and whether a
+        named person will really be told (not in practice, nor with no lead set up)."""
+        respondent = respondent_for(conv, flow)
+        told = "practice" if conv is not None and conv.practice else ("real" if self.leads_configured else "nobody")
+        help_for = getattr(self.safeguarding, "help_for", None)
+        if help_for is not None:
+            return help_for(respondent, concerns, told=told, out_of_hours=self.out_of_hours)
+        key = {"young_person": "child", "adult": "family"}.get(respondent, respondent)
+        if key is None:  # not knowing who this is: the help for a young person and for an adult
             return self.safeguarding.response("child") + "\n\n" + self.safeguarding.response("family")
-        return self.safeguarding.response(self._RESPONSE_FOR[respondent])
+        return self.safeguarding.response(key)
 
     def _safeguard(self, conv: Conversation, runner: FlowRunner, result: Result, concerns: list, words: str,
                    line_id: int, *, again: bool = False) -> Reply:
@@ -651,7 +658,7 @@ class ConversationService:
         due before the next question are held and shown when the person carries on
         (``again``: already on hold, or no question was answered; keep what is held)."""
         alert_id = self._alert(conv.id, conv.person_id, concerns, words, line_id, practice=conv.practice)
-        prompts = [Prompt(self._help(conv, runner.flow), kind="safeguarding")]
+        prompts = [Prompt(self._help(conv, runner.flow, concerns), kind="safeguarding")]
         if result.finished:
             prompts += result.prompts
         else:
@@ -683,7 +690,7 @@ class ConversationService:
                 self.store.add_unread(line_id, conv_id, True)
         alert_id = self._alert(conv_id, person_id, concerns, words, line_id,
                                practice=conv.practice if conv is not None else False)
-        text = self._help(conv, self.runner_for(conv).flow if conv is not None else None)
+        text = self._help(conv, self.runner_for(conv).flow if conv is not None else None, concerns)
         prompts = [Prompt(text, kind="safeguarding")]
         if conv_id is not None:
             self._write_prompts(conv_id, prompts)

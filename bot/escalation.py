@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from bot.messages import msg
+from bot.respondent import described
 from bot.names import person_label
 from bot.store import Store
 from bot.store import iso as _iso
@@ -69,6 +70,10 @@ class Escalation:
         if practitioner:
             keys.append(practitioner)
         keys.extend(k for k in self.leads if k not in keys)
+        if alert.get("present_key") and alert.get("conversation_status") == "in_progress":
+            # a worker-present session: the child is holding the worker's device, and the
+            # worker saw the help given; not on that screen until the session has ended
+            keys = [k for k in keys if k != alert["present_key"]]
         return keys
 
     def _who(self, alert: dict) -> str:
@@ -77,6 +82,15 @@ class Escalation:
         who = person_label(alert.get("person_key"), alert.get("display_name"), alert.get("pseudonym"),
                            self.telegram_names)
         return f"{who}, case {alert['case_ref']}" if alert.get("case_ref") else who
+
+    @staticmethod
+    def _respondent(alert: dict) -> str:
+        """Who was answering, for the lead: the help they were shown followed it."""
+        who = described(alert.get("respondent"))
+        if alert.get("present_id"):
+            worker = alert.get("present_name") or alert.get("present_key") or "?"
+            who = msg("respondent.present", who=who, worker=worker)
+        return who
 
     def _concern(self, alert: dict) -> str:
         return ", ".join(self.safeguarding.concerns.get(c, c) for c in alert["concern"].split(","))
@@ -96,6 +110,7 @@ class Escalation:
         body = self.safeguarding.alert_text(
             person=self._who(alert), flow=alert.get("flow_id") or "(no conversation)", concern=self._concern(alert),
             words=self._words(alert["words"]), time=alert["created_at"], ack_command=f"{self.ack_command} {alert['id']}",
+            respondent=self._respondent(alert),
         )
         if alert.get("update_count", 0) > alert.get("notified_updates", 0) and alert.get("notify_count", 0) > 0:
             body = f"{msg('alerts.updated', n=alert['update_count'])}\n\n{body}"

@@ -781,7 +781,7 @@ class Store:
     def alert_detail(self, alert_id: int) -> dict | None:
         return self._one(
             """SELECT a.*, p.key AS person_key, p.display_name, c.flow_id, c.respondent, c.present_id,
-                      w.display_name AS present_name, w.key AS present_key,
+                      c.status AS conversation_status, w.display_name AS present_name, w.key AS present_key,
                       (SELECT cp.pseudonym FROM case_people cp WHERE cp.case_id = c.case_id AND cp.person_id = a.person_id) AS pseudonym, (SELECT k2.ref FROM cases k2 WHERE k2.id = c.case_id) AS case_ref
                FROM alerts a JOIN people p ON p.id = a.person_id
                LEFT JOIN conversations c ON c.id = a.conversation_id

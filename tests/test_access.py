@@ -315,11 +315,19 @@ def test_cli_roles_teams_invite_audit_and_case_export(tmp_path):
 
 # --- consent written into a flow ---------------------------------------------------------
 
-def _answer_three_houses(world, family, share):
-    code, inv = world.access.invite(P1, "three-houses", "CASE-TH")
-    world.access.open_invite(family, code)
-    conv = world.access.accept_invite(family, inv, world._start)
-    pid = world.store.person(family)
+def _answer_three_houses(world, share):
+    """Three Houses as it is done: never a link, but on the worker's device with them there."""
+    with pytest.raises(ValueError, match="cannot be sent as a link"):
+        world.access.invite(P1, "three-houses", "CASE-TH")
+
+    def start(person, flow_id, case_id, respondent, present):
+        return world.service.start(person, flow_id, case_id=case_id, respondent=respondent,
+                                   present_id=present).conversation_id
+
+    conv = world.access.start_with(P1, "CASE-TH", "three-houses", start)
+    pid = world.store.person(P1)  # the worker's device; the answers are the child's
+    c = world.store.conversation(conv)
+    assert (c.respondent, c.present_id) == ("child", pid) and c.person_id != pid
     flow = world.library.get("three-houses")
     asked: dict = {}
     for _ in range(40):
@@ -345,11 +353,10 @@ def _answer_three_houses(world, family, share):
 
 
 def test_without_the_childs_consent_only_their_worker_reads_the_houses(world):
-    conv = _answer_three_houses(world, FAM_A, share=False)
+    conv = _answer_three_houses(world, share=False)
     assert world.store.conversation(conv).status == "completed"
-    assert world.access.transcript(FAM_A, conv)  # the child
     assert world.access.transcript(P1, conv)  # their worker
-    for who in (SUP, ADMIN, P2, FAM_B):
+    for who in (SUP, ADMIN, P2, FAM_A, FAM_B):
         with pytest.raises(Refused):
             world.access.transcript(who, conv)
     listed = [c for c in world.access.case(SUP, "CASE-TH") if c["id"] == conv][0]
@@ -357,7 +364,7 @@ def test_without_the_childs_consent_only_their_worker_reads_the_houses(world):
 
 
 def test_with_the_childs_consent_the_supervisor_may_read(world):
-    conv = _answer_three_houses(world, FAM_B, share=True)
+    conv = _answer_three_houses(world, share=True)
     assert world.access.transcript(SUP, conv)
 
 

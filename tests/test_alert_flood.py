@@ -144,7 +144,7 @@ def _alerts_with(fake, user, words):
 
 
 async def _join(h, access, family):
-    code, _ = await h.frontend.db(access.invite, f"tg:{PRACTITIONER}", "scaling-checkin", "CASE-1")
+    code, _ = await h.frontend.db(access.invite, f"tg:{PRACTITIONER}", "scaling-checkin", "CASE-1", "adult")
     before = len(h.fake.messages(family))
     h.fake.inject_command(family, f"/start {code}")
     consent = await h.keyboard_after(family, before)

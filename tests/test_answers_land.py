@@ -243,7 +243,7 @@ def test_the_console_says_what_to_type_to_carry_on_or_stop(sg):
 
     out = io.StringIO()
     console = Console(sg, "console:kim", "Kim", stdin=io.StringIO("my dad hits me\nI'm not sure\ncarry on\n"), stdout=out)
-    assert console.run("scaling-checkin") == 0
+    assert console.run("scaling-checkin", respondent="adult") == 0
     text = out.getvalue()
     hint = msg("console.hold_hint")
     # after the offer, and again after the gentle re-ask

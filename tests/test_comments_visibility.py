@@ -37,7 +37,7 @@ async def world(tmp_path, library):
     access = Access(store, library, Config(roles={"supervisor": [SUP], "practitioner": [P1]}, teams={SUP: [P1]}))
     access.seed()
     async with running_bot(service, access=access) as h:
-        msgs = await _say(h, P1, "/invite scaling-checkin FGC-3")
+        msgs = await _say(h, P1, "/invite scaling-checkin FGC-3 --for adult")
         code = re.search(r"start=(\S+)", msgs[-1].text).group(1)
         msgs = await _say(h, FAM, f"/start {code}")
         data = next(cb for row in h.fake.buttons(msgs[-1]) for (t, cb) in row if t == "Yes, start")

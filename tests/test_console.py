@@ -23,7 +23,7 @@ def run_cli(args, stdin="", env=None, **kw):
 def test_piped_chat_then_export_json(tmp_path, library):
     db = tmp_path / "chat.db"
     answers = "We stop arguing\n12\nsix\nWe still eat together\nLess shouting\n8\n/skip\n"
-    proc = run_cli(["chat", "scaling-checkin", "--db", str(db), "--as", "sam"], answers)
+    proc = run_cli(["chat", "scaling-checkin", "--db", str(db), "--as", "sam", "--for", "adult"], answers)
     assert proc.returncode == 0, proc.stderr
     assert "Please choose a whole number from 0 to 10." in proc.stdout
     assert "What puts you at 6 and not lower?" in proc.stdout
@@ -47,7 +47,7 @@ def test_piped_chat_then_export_json(tmp_path, library):
 
 def test_eof_saves_and_a_later_chat_offers_to_resume(tmp_path):
     db = tmp_path / "r.db"
-    first = run_cli(["chat", "scaling-checkin", "--db", str(db), "--as", "kim"], "Talk more\n4\n")
+    first = run_cli(["chat", "scaling-checkin", "--db", str(db), "--as", "kim", "--for", "adult"], "Talk more\n4\n")
     assert first.returncode == 0 and "Goodbye" in first.stdout
     second = run_cli(["chat", "--db", str(db), "--as", "kim"], "yes\nWe laugh sometimes\n")
     assert "You have an unfinished conversation" in second.stdout
@@ -57,10 +57,15 @@ def test_eof_saves_and_a_later_chat_offers_to_resume(tmp_path):
 
 
 def test_chat_without_flow_lists_and_picks(tmp_path):
-    proc = run_cli(["chat", "--db", str(tmp_path / "p.db"), "--as", "lee"], "scaling-checkin\nhopes\n")
+    # the flow is for a parent or a young person, so who is filling it in is asked first
+    proc = run_cli(["chat", "--db", str(tmp_path / "p.db"), "--as", "lee"], "scaling-checkin\nteenager\n2\nhopes\n")
     assert "Which conversation would you like to start?" in proc.stdout
     assert "How are things going? (scaling-checkin)" in proc.stdout
+    assert "Who is filling this in?\n1. A parent, carer or other adult in the family\n2. A young person (13 to 17)\n" in proc.stdout
+    assert "Please choose by the number or the words." in proc.stdout  # "teenager" is not one of them
     assert "where are things now?" in proc.stdout
+    store = Store(tmp_path / "p.db")
+    assert store.conversation(1).respondent == "young_person" and store.conversation(1).practice
 
 
 def test_bad_arguments_give_one_clear_line(tmp_path):
@@ -92,7 +97,8 @@ EXPECTED = {"best_hopes": "We talk more", "scale_now": 6, "not_lower": "We eat t
 
 class Chat:
     def __init__(self, db, who):
-        self.proc = subprocess.Popen([sys.executable, "-m", "bot", "chat", "scaling-checkin", "--db", str(db), "--as", who],
+        self.proc = subprocess.Popen([sys.executable, "-m", "bot", "chat", "scaling-checkin", "--db", str(db), "--as", who,
+                                      "--for", "adult"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT, bufsize=1)
         self.out = ""
         self.lock = threading.Lock()

@@ -219,7 +219,7 @@ async def test_telegram_staff_commands_show_hostile_text_safely(tmp_path, librar
     access = Access(store, library, Config(roles={"supervisor": [SUP], "practitioner": [P1]}, teams={SUP: [P1]}))
     access.seed()
     async with running_bot(service, access=access) as h:
-        msgs = await _command(h, P1, "/invite scaling-checkin FGC-9")
+        msgs = await _command(h, P1, "/invite scaling-checkin FGC-9 --for adult")
         code = re.search(r"start=(\S+)", msgs[-1].text).group(1)
         msgs = await _command(h, FAM, f"/start {code}", first_name=HOSTILE_NAME)
         data = next(cb for row in h.fake.buttons(msgs[-1]) for (t, cb) in row if t == "Yes, start")

@@ -42,7 +42,7 @@ def _world(db, library, **config):
 
 
 async def _invited(h, ref):
-    msgs = await _say(h, P1, f"/invite scaling-checkin {ref}", first_name="Priya")
+    msgs = await _say(h, P1, f"/invite scaling-checkin {ref} --for adult", first_name="Priya")
     code = re.search(r"start=(\S+)", msgs[-1].text).group(1)
     msgs = await _say(h, FAM, f"/start {code}", first_name=CHILD_NAME)
     assert msgs[-1].text.startswith("Priya has invited you") or "Priya" in msgs[-1].text  # staff names are kept

@@ -150,7 +150,7 @@ async def test_the_first_opener_holds_the_link_and_nobody_else_can_tell_it_exist
     service = ConversationService(store, library)
     access = _access(store, library)
     async with running_bot(service, access=access) as h:
-        code, inv = await h.frontend.db(access.invite, f"tg:{P1}", "scaling-checkin", "CASE-I")
+        code, inv = await h.frontend.db(access.invite, f"tg:{P1}", "scaling-checkin", "CASE-I", "adult")
         first = await command(h, FAM, f"/start {code}")
         consent = first[-1]
         assert "has invited you" in consent.text

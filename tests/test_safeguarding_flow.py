@@ -183,7 +183,16 @@ async def _invite(h, access, flow, family):
     data = next(cb for row in h.fake.buttons(consent) for (t, cb) in row if t == "Yes, start")
     before = len(h.fake.messages(family))
     await h.delivered(h.fake.press_button(family, consent.message_id, data))
+    if await h.frontend.db(h.service.respondent_choices, flow):  # "Who is filling this in?": a parent
+        await h.who(family, before, "adult")
     return h.fake.messages(family)[before:]
+
+
+async def _with(h, flow):
+    """A worker-present session: the practitioner starts the flow for a child on their own device."""
+    before = len(h.fake.messages(PRACTITIONER))
+    await h.delivered(h.fake.inject_command(PRACTITIONER, f"/with CASE-1 {flow}"))
+    return h.fake.messages(PRACTITIONER)[before:]
 
 
 def _alerts_to(fake, user):
@@ -191,16 +200,22 @@ def _alerts_to(fake, user):
 
 
 @pytest.mark.parametrize("flow, family, must", [
-    ("three-houses", CHILD, "0800 1111"),
+    ("three-houses", PRACTITIONER, "0800 1111"),  # a child, on their worker's device with the worker there
     ("scaling-checkin", PARENT, "0808 800 5000"),
 ])
 async def test_telegram_disclosure_alerts_practitioner_and_lead_until_acknowledged(tmp_path, library, safeguarding,
                                                                                       flow, family, must):
     db = tmp_path / "sg.db"
     service, access, esc = _world(db, library, safeguarding)
+    # the worker present sees the help on their own device, and is not sent the alert there
+    # (the child is holding it); the lead is told
+    told = [LEAD] if family == PRACTITIONER else [PRACTITIONER, LEAD]
     async with FakeBotAPI() as fake:
         async with running_bot(service, fake=fake, access=access, escalation=esc, alert_poll_seconds=0.1) as h:
-            await _invite(h, access, flow, family)
+            if family == PRACTITIONER:
+                await _with(h, flow)
+            else:
+                await _invite(h, access, flow, family)
             before = len(fake.messages(family))
             uid = fake.inject_message(family, "he hits me and i dont feel safe at home")
             await h.delivered(uid)
@@ -209,7 +224,8 @@ async def test_telegram_disclosure_alerts_practitioner_and_lead_until_acknowledg
             offer = fake.messages(family)[-1]
             assert [t for row in fake.buttons(offer) for (t, _) in row] == ["Carry on", "Stop for now"]
             # at once to the practitioner holding the case and to the lead
-            await fake.wait_for(lambda: _alerts_to(fake, PRACTITIONER) and _alerts_to(fake, LEAD), 5)
+            await fake.wait_for(lambda: all(_alerts_to(fake, who) for who in told), 5)
+            assert (_alerts_to(fake, PRACTITIONER) == []) == (family == PRACTITIONER)
             assert "he hits me and i dont feel safe at home" in _alerts_to(fake, LEAD)[0].text
             # again after the timeout, while nobody acknowledges
             await fake.wait_for(lambda: any(m.text.startswith("REMINDER") for m in _alerts_to(fake, LEAD)), 10)
@@ -239,7 +255,8 @@ async def test_telegram_disclosure_alerts_practitioner_and_lead_until_acknowledg
 
 def test_console_shows_the_same_response_and_records_the_alert(tmp_path):
     db = tmp_path / "c.db"
-    proc = subprocess.run([sys.executable, "-m", "bot", "chat", "scaling-checkin", "--db", str(db), "--as", "kim"],
+    proc = subprocess.run([sys.executable, "-m", "bot", "chat", "scaling-checkin", "--db", str(db), "--as", "kim",
+                           "--for", "adult"],
                           input=f"{BBC}\ncarry on\n", capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "0808 800 5000" in proc.stdout and "999" in proc.stdout

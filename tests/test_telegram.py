@@ -32,13 +32,17 @@ def texts(messages):
     return [m.text for m in messages]
 
 
-async def start_flow(h, user, flow_id):
+async def start_flow(h, user, flow_id, respondent="adult"):
     before = len(h.fake.messages(user))
     h.fake.inject_command(user, "/start")
     menu = await h.keyboard_after(user, before)
     before = len(h.fake.messages(user))
     uid = h.fake.press_button(user, menu.message_id, f"s:{flow_id}")
     await h.delivered(uid)
+    if await h.frontend.db(h.service.respondent_choices, flow_id):  # "Who is filling this in?"
+        asked = len(h.fake.messages(user))
+        await h.who(user, before, respondent)
+        before = asked
     return h.fake.messages(user)[before:]
 
 
@@ -314,6 +318,9 @@ async def test_serve_process_sigkill_and_restart_loses_nothing_and_logs_no_token
         await fake.wait_for(lambda: any(fake.buttons(m) for m in fake.messages(11)), 10)
         menu = [m for m in fake.messages(11) if fake.buttons(m)][-1]
         fake.press_button(11, menu.message_id, "s:scaling-checkin")
+        who = await fake.wait_for(lambda: next((m for m in fake.messages(11) if any(
+            cb == "s:scaling-checkin:0" for row in fake.buttons(m) for (_, cb) in row)), None), 10)
+        fake.press_button(11, who.message_id, "s:scaling-checkin:0")  # Who is filling this in? A parent or carer
         await fake.wait_for(lambda: any("best hopes" in (m.text or "") for m in fake.messages(11)), 10)
         # an answer arrives, and the process dies before it can possibly reply
         fake.set_latency(0.5)

@@ -147,7 +147,7 @@ async def test_a_disclosure_dropped_by_the_rate_limit_still_reaches_the_lead(tmp
         ids += [h.fake.inject_message(FLOODER, f"ok again {i}") for i in range(20)]
         await h.fake.wait_for(lambda: all(h.fake.is_confirmed(u) for u in ids), timeout=30)
         await h.fake.wait_for(lambda: [m for m in h.fake.messages(LEAD) if disclosure in (m.text or "")], timeout=15)
-        help_text = service.safeguarding.response("child")
+        help_text = service.safeguarding.help_for(None)  # nobody knows who this is: both helps
         await h.fake.wait_for(lambda: [m for m in h.fake.messages(FLOODER) if help_text in (m.text or "")],
                               timeout=15)
     [alert] = store.alerts()

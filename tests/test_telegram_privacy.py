@@ -53,6 +53,7 @@ async def test_the_demo_says_no_worker_sees_it(world):
     msgs = await command(h, STRANGER, "/start")
     assert "practitioner" not in msgs[0].text and "who will see your answers" in msgs[0].text
     msgs = await press(h, STRANGER, msgs[-1], "How are things going?")
+    msgs = await h.past_who(STRANGER, msgs)  # "Who is filling this in?" A parent or carer
     assert ("No worker is linked to this conversation, so only you and the people who run this service can see "
             "your answers.") in msgs[0].text
     for text in ("To argue less at home", "6", "We eat together", "Less shouting", "8", "No"):
@@ -70,7 +71,7 @@ async def test_the_demo_says_no_worker_sees_it(world):
 
 async def test_after_no_to_sharing_every_view_agrees(world):
     h = world
-    msgs = await command(h, P1, "/invite fgc-pre-conference FGC-9")
+    msgs = await command(h, P1, "/invite fgc-pre-conference FGC-9 --for adult")
     code = re.search(r"\?start=(\S+)", msgs[-1].text).group(1)
     consent = (await command(h, FAM, f"/start {code}"))[-1]
     assert "Your answers stay with you for now. At the end we will ask whether they can be shared." in consent.text, consent.text

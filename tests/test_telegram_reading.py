@@ -36,7 +36,7 @@ async def world(tmp_path, library):
 async def start_case(h):
     import re
 
-    msgs = await command(h, P1, "/invite scaling-checkin FGC-9")
+    msgs = await command(h, P1, "/invite scaling-checkin FGC-9 --for adult")
     code = re.search(r"start=(\S+)", msgs[-1].text).group(1)
     msgs = await command(h, FAM, f"/start {code}")
     data = next(cb for row in h.fake.buttons(msgs[-1]) for (t, cb) in row if t == "Yes, start")

@@ -42,7 +42,7 @@ async def press(h, user, message, label):
 
 
 async def invite_and_answer(h, practitioner, family, ref):
-    msgs = await command(h, practitioner, f"/invite scaling-checkin {ref}")
+    msgs = await command(h, practitioner, f"/invite scaling-checkin {ref} --for adult")
     link = re.search(r"https://t\.me/\S+\?start=(\S+)", msgs[-1].text)
     assert link, msgs[-1].text
     code = link.group(1)

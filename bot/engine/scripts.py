@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bot.engine.yamlpos import SourceError, YDict, YList, parse_yaml, read_source
+from bot.respondent import RESPONDENTS
+from bot.respondent import parse as parse_respondent
 
 
 @dataclass
@@ -37,6 +39,8 @@ class ScriptedConversation:
     status: str | None
     line: int
     today: str | None = None  # date answers ("next Tuesday") count from this day (YYYY-MM-DD)
+    respondent: str | None = None  # who is answering (set as a practitioner would on the invitation)
+    alerts: list[str] | None = None  # the alerts the lead is sent, in order (``*`` wildcards)
     answers_subset: bool = False  # the answers listed are checked, others recorded are allowed
 
 
@@ -51,11 +55,12 @@ class Outcome:
 
 
 class Driver(Protocol):
-    def start(self, flow_id: str) -> list[str]: ...
+    def start(self, flow_id: str, respondent: str | None = None) -> list[str]: ...
     def send(self, text: str) -> list[str]: ...
     def press(self, value: str) -> list[str]: ...
     def answers(self) -> dict: ...
     def status(self) -> str: ...
+    def alerts(self) -> list[str]: ...  # the alert texts the lead is sent (for scripts with alerts:)
 
 
 def load_scripts(paths, rehearsals: bool = False) -> tuple[list[ScriptedConversation], list[SourceError]]:
@@ -88,6 +93,7 @@ def load_scripts(paths, rehearsals: bool = False) -> tuple[list[ScriptedConversa
             continue
         flow = data.get(key)
         items = data.get("conversations")
+        file_respondent = data.get("respondent")
         if not isinstance(flow, str) or not isinstance(items, YList):
             errors.append(SourceError(str(f), data.pos.line, data.pos.col, f"a script file needs '{key}: <{key} id>' and a 'conversations:' list"))
             continue
@@ -106,10 +112,23 @@ def load_scripts(paths, rehearsals: bool = False) -> tuple[list[ScriptedConversa
                 kind, value = next(iter(entry.items()))
                 lines.append(ScriptLine(kind, "" if value is None else str(value), epos.line))
             answers = item.get("answers")
+            respondent = item.get("respondent", file_respondent)
+            if respondent is not None and parse_respondent(respondent) is None:
+                where = item.pos_of("respondent") if "respondent" in item else data.pos_of("respondent")
+                errors.append(SourceError(str(f), where.line, where.col,
+                                          f"respondent '{respondent}' is not known; use {', '.join(RESPONDENTS)}"))
+                continue
+            alerts = item.get("alerts")
+            if alerts is not None and not (isinstance(alerts, YList) and all(isinstance(a, str) for a in alerts)):
+                apos = item.pos_of("alerts")
+                errors.append(SourceError(str(f), apos.line, apos.col, "'alerts' must be a list of the alert texts the lead is sent (* wildcards)"))
+                continue
             convs.append(ScriptedConversation(
                 str(f), str(item.get(key, flow)), str(item.get("name", f"conversation {i + 1}")), lines,
                 dict(answers) if isinstance(answers, dict) else None, item.get("status"), pos.line,
                 str(item.get("today", data.get("today"))) if item.get("today", data.get("today")) else None,
+                parse_respondent(respondent) if respondent is not None else None,
+                list(alerts) if alerts is not None else None,
                 item.get("answers_subset") is True,
             ))
     return convs, errors
@@ -153,7 +172,10 @@ async def play_async(conv: ScriptedConversation, driver: Driver) -> Outcome:
 
 async def _play(conv: ScriptedConversation, driver: Driver) -> Outcome:
     out = Outcome(conv)
-    pending = await _call(driver.start(conv.flow))
+    if conv.respondent is not None:
+        pending = await _call(driver.start(conv.flow, respondent=conv.respondent))
+    else:
+        pending = await _call(driver.start(conv.flow))
     for line in conv.script:
         where = f"{conv.file}:{line.line}"
         if line.kind == "bot":
@@ -188,5 +210,13 @@ async def _play(conv: ScriptedConversation, driver: Driver) -> Outcome:
     status = await _call(driver.status())
     if conv.status is not None and status != conv.status:
         out.failures.append(f"{conv.file}:{conv.line}: expected status {conv.status}, got {status}")
+    if conv.alerts is not None:
+        sent = await _call(driver.alerts())
+        matched = len(sent) == len(conv.alerts) and all(
+            _wildcard(want.strip()).fullmatch(got.strip()) for want, got in zip(conv.alerts, sent))
+        if not matched:
+            seen = "\n".join(f"    | {a}".replace("\n", "\n    | ") for a in sent) or "    (none)"
+            out.failures.append(f"{conv.file}:{conv.line}: expected {len(conv.alerts)} alert(s) to the lead like\n    "
+                                + "\n    ".join(repr(a) for a in conv.alerts) + f"\nbut the lead was sent:\n{seen}")
     return out
 

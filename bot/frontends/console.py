@@ -126,11 +126,22 @@ class Console:
                 if reply.closed:
                     break
                 self.render(reply.prompts)
+                self.show_alerts(reply)
             return 0
         except KeyboardInterrupt:
             self.say()
             self.say(msg("console.goodbye"))
             return 130
+
+    def show_alerts(self, reply: Reply) -> None:
+        """Say that an alert was recorded, and whether it is practice (sent to nobody)."""
+        if not reply.alerts or reply.conversation_id is None:
+            return
+        conv = self.service.store.conversation(reply.conversation_id)
+        for alert_id in reply.alerts:
+            self.say(msg("console.alert_practice" if conv is not None and conv.practice else "console.alert_recorded",
+                         id=alert_id))
+            self.say()
 
     def _open(self, flow_id: str | None) -> Reply | None:
         active = self.service.active(self.person)

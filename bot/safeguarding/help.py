@@ -12,7 +12,17 @@ import re
 import string
 
 AUDIENCES = ("child", "family", "practitioner")
-ALERT_FIELDS = frozenset({"person", "flow", "concern", "words", "time", "ack_command"})
+# Help follows who is answering (bot/respondent.py), not the flow's audience: responses and
+# concern help may also be written for a young person and an adult; without them a young
+# person gets the child's wording and an adult the family's.
+RESPONSE_KEYS = AUDIENCES + ("young_person", "adult")
+_FALLBACK = {"young_person": "child", "adult": "family"}
+RESPONDENTS = ("child", "young_person", "adult", "practitioner")
+# How the "who will be told" sentence reads: real (a named person will be told), practice
+# (a trial that is not a case: nobody is told) or nobody (no safeguarding lead is set up).
+TOLD = ("real", "practice", "nobody")
+ALERT_FIELDS = frozenset({"person", "flow", "concern", "words", "time", "ack_command", "respondent"})
+TEXT_FIELDS = {"alert": ALERT_FIELDS, "out_of_hours": frozenset({"number"})}
 
 
 _SECRECY = [
@@ -68,18 +78,53 @@ class _HelpTexts:
                 fields = {f for _lit, f, _spec, _conv in fmt.parse(it.value) if f is not None}
             except ValueError as exc:
                 raise it.error(f"texts.{key}: bad {{placeholder}}: {exc} (write {{{{ and }}}} for braces)") from None
-            allowed = ALERT_FIELDS if key == "alert" else frozenset()
+            allowed = TEXT_FIELDS.get(key, frozenset())
             bad = sorted(f for f in fields if f not in allowed)
             if bad:
                 names = ", ".join("{%s}" % f for f in sorted(allowed)) or "none"
                 raise it.error(f"texts.{key}: unknown placeholder {{{bad[0]}}} (allowed: {names})")
 
     def response(self, audience: str) -> str:
-        """The help text for ``audience`` ("child", "family" or "practitioner")."""
-        try:
-            return self._responses[audience]
-        except KeyError:
-            raise ValueError(f"unknown audience {audience!r}; expected one of {', '.join(AUDIENCES)}") from None
+        """The help text for ``audience`` ("child", "family" or "practitioner"), or for a
+        respondent ("young_person", "adult": the child's and the family's unless written).
+        A ``{told}`` in it is where :meth:`help_for` puts who will be told."""
+        if audience not in RESPONSE_KEYS:
+            raise ValueError(f"unknown audience {audience!r}; expected one of {', '.join(RESPONSE_KEYS)}")
+        return self._responses.get(audience) or self._responses[_FALLBACK[audience]]
+
+    def help_for(self, respondent: str | None, concerns=(), *, told: str = "real",
+                 out_of_hours: str | None = None) -> str:
+        """The whole response shown at once to the person, by who is answering: the help
+        text, who will be told (``told``: real, practice or nobody; for real, with the
+        truthful line that nobody may read it straight away), the extra help lines of the
+        concerns found (e.g. the domestic abuse helpline for an adult), and the local
+        out-of-hours number when the deployment gives one. ``respondent`` None (not known):
+        the help for a young person and for an adult, one after the other."""
+        if respondent is None:
+            return "\n\n".join(self.help_for(r, concerns, told=told, out_of_hours=out_of_hours)
+                                for r in ("young_person", "adult"))
+        if respondent not in RESPONDENTS:
+            raise ValueError(f"unknown respondent {respondent!r}; expected one of {', '.join(RESPONDENTS)}")
+        if told not in TOLD:
+            raise ValueError(f"unknown told {told!r}; expected one of {', '.join(TOLD)}")
+        told_text = self._told(respondent, told)
+        text = self.response(respondent)
+        if "{told}" in text:
+            text = text.replace("{told}", told_text)
+        elif told != "real":  # a deployment's own wording without {told}: still say the truth first
+            text = f"{told_text}\n{text}"
+        lines = [text] + self.help_lines(concerns, respondent)
+        if out_of_hours and respondent != "practitioner":
+            lines.append(self.texts["out_of_hours"].format(number=out_of_hours))
+        return "\n".join(lines)
+
+    def _told(self, respondent: str, told: str) -> str:
+        if told != "real":
+            return self.texts[f"told_{told}"]
+        for key in (f"told_{respondent}", f"told_{_FALLBACK.get(respondent, respondent)}"):
+            if key in self.texts:
+                return self.texts[key]
+        raise KeyError(f"no safeguarding text told_{respondent}")
 
     def text(self, key: str) -> str:
         try:
@@ -91,17 +136,20 @@ class _HelpTexts:
         """The follow-up offer shown after the help text (carry on, or stop for now)."""
         return self.texts["follow_up_offer"]
 
-    def alert_text(self, *, person: str, flow: str, concern: str, words: str, time: str, ack_command: str) -> str:
-        """The alert for the practitioner and the designated safeguarding lead, filled in."""
+    def alert_text(self, *, person: str, flow: str, concern: str, words: str, time: str, ack_command: str,
+                   respondent: str = "") -> str:
+        """The alert for the practitioner and the designated safeguarding lead, filled in;
+        ``respondent`` names who was answering (a young person, an adult, ...)."""
         return self.texts["alert"].format(person=person, flow=flow, concern=concern, words=words, time=time,
-                                          ack_command=ack_command)
+                                          ack_command=ack_command, respondent=respondent)
 
     def concern_help(self, concern: str, audience: str) -> str | None:
         """The extra help line a concern carries for ``audience`` (YAML ``concerns.<id>.help``),
         e.g. the National Domestic Abuse Helpline for an adult; None when it has none."""
-        if audience not in AUDIENCES:
-            raise ValueError(f"unknown audience {audience!r}; expected one of {', '.join(AUDIENCES)}")
-        return self._helps.get(concern, {}).get(audience)
+        if audience not in RESPONSE_KEYS:
+            raise ValueError(f"unknown audience {audience!r}; expected one of {', '.join(RESPONSE_KEYS)}")
+        helps = self._helps.get(concern, {})
+        return helps.get(audience) or helps.get(_FALLBACK.get(audience, audience))
 
     def help_lines(self, concerns, audience: str) -> list[str]:
         """The extra help lines for the concerns found (ids or Concern objects), most serious

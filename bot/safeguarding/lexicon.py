@@ -22,7 +22,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from bot.safeguarding.help import AUDIENCES, _HelpTexts
+from bot.safeguarding.help import AUDIENCES, RESPONSE_KEYS, _HelpTexts
 from bot.safeguarding.match import _element, _Matching, _PhraseSet
 from bot.safeguarding.normalise import _Normaliser
 from bot.safeguarding.tiers import ALERT_RANK, REVIEW_RANK, Concern
@@ -248,7 +248,7 @@ def _parse(name: str, text: str) -> _Raw:
                         rc.label = r.text(fv, "label")
                     elif fk.value == "help":
                         rc.help = {}
-                        for hk, hv in r.mapping(fv, f"{ck.value}.help", AUDIENCES):
+                        for hk, hv in r.mapping(fv, f"{ck.value}.help", RESPONSE_KEYS):
                             rc.help[hk.value] = r.text(hv, f"{ck.value}.help.{hk.value}")
                     else:
                         setattr(rc, fk.value, r.seq(fv, f"{ck.value}.{fk.value}"))
@@ -290,7 +290,7 @@ def _parse(name: str, text: str) -> _Raw:
             raw.severity = r.seq(v, "severity")
         elif key == "responses":
             raw.responses = {}
-            for ak, av in r.mapping(v, "responses", AUDIENCES):
+            for ak, av in r.mapping(v, "responses", RESPONSE_KEYS):
                 raw.responses[ak.value] = r.text(av, f"responses.{ak.value}")
         elif key == "texts":
             raw.texts = {}
@@ -367,7 +367,7 @@ class SafeguardingConfig(_Matching, _HelpTexts):
         self.severity: tuple[str, ...] = tuple(merged["severity"])
         self.concerns: Mapping[str, str] = MappingProxyType({cid: merged["labels"][cid] for cid in self.severity})
         self.audiences: tuple[str, ...] = AUDIENCES
-        self._responses = {a: merged["responses"][a].value for a in AUDIENCES}
+        self._responses = {a: it.value for a, it in merged["responses"].items()}
         self.texts: Mapping[str, str] = MappingProxyType({k: v.value for k, v in merged["texts"].items()})
         self._sets = {k: [i for i in v] for k, v in merged["sets"].items()}
 

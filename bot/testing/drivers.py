@@ -27,8 +27,9 @@ class ServiceDriver:
     def _key(self) -> str:
         return f"script:{self.person}:{next(self._keys)}"
 
-    def start(self, flow_id: str) -> list[str]:
-        reply = self.service.start(self.person, flow_id, input_key=self._key(), frontend="script")
+    def start(self, flow_id: str, respondent: str | None = None) -> list[str]:
+        reply = self.service.start(self.person, flow_id, input_key=self._key(), frontend="script",
+                                   respondent=respondent)
         self.conv_id = reply.conversation_id
         return [p.plain() for p in reply.prompts]
 
@@ -56,6 +57,15 @@ class ServiceDriver:
 
     def status(self) -> str:
         return self.service.store.conversation(self.conv_id).status
+
+    def alerts(self) -> list[str]:
+        """The first notice a lead is sent for each alert of this conversation (as `serve` sends it)."""
+        from bot.escalation import Escalation
+
+        store = self.service.store
+        escalation = Escalation(store, self.service.safeguarding, leads=[1])
+        return [escalation.text(store.alert_detail(a["id"]), False) for a in store.alerts()
+                if a["conversation_id"] == self.conv_id and not a["practice"]]
 
 
 class RehearsalDriver:

@@ -45,6 +45,40 @@ class Harness:
             return next((m for m in self.fake.messages(user_id)[count_before:] if self.fake.buttons(m)), None)
         return await self.fake.wait_for(found, timeout)
 
+    async def who(self, user_id: int, count_before: int, respondent: str = "adult", timeout: float = 10.0) -> int:
+        """Answer "Who is filling this in?" (asked after choosing a flow from the menu, or after
+        accepting an invitation that did not say) by pressing the button for ``respondent``.
+        Returns the update id of the press, once its reply has been sent."""
+        from bot.messages import msg
+
+        def asked():
+            for m in self.fake.messages(user_id)[count_before:]:
+                if any((cb or "").startswith(("w:", "s:")) and (cb or "").count(":") == 2
+                       for row in self.fake.buttons(m) for (_, cb) in row):
+                    return m
+            return None
+        question = await self.fake.wait_for(asked, timeout)
+        buttons = {label: cb for row in self.fake.buttons(question) for (label, cb) in row}
+        uid = self.fake.press_button(user_id, question.message_id, buttons[msg(f"respondent.options.{respondent}")])
+        await self.delivered(uid)
+        return uid
+
+    async def past_who(self, user_id: int, messages: list, respondent: str = "adult") -> list:
+        """If ``messages`` (the bot's reply to a flow chosen or an invitation accepted) ask
+        "Who is filling this in?", answer it for ``respondent`` and return the reply to that
+        instead; otherwise return ``messages`` as they are."""
+        asked = next((m for m in messages if any((cb or "").startswith(("w:", "s:")) and (cb or "").count(":") == 2
+                                                 for row in self.fake.buttons(m) for (_, cb) in row)), None)
+        if asked is None:
+            return messages
+        before = len(self.fake.messages(user_id))
+        buttons = {label: cb for row in self.fake.buttons(asked) for (label, cb) in row}
+        from bot.messages import msg
+
+        await self.delivered(self.fake.press_button(user_id, asked.message_id,
+                                                    buttons[msg(f"respondent.options.{respondent}")]))
+        return self.fake.messages(user_id)[before:]
+
     async def settle(self, user_id: int, count_before: int, quiet: float = 0.15, timeout: float = 10.0) -> list:
         """Wait for new bot messages in the chat, until none arrives for ``quiet`` seconds."""
         end = time.monotonic() + timeout
@@ -118,7 +152,7 @@ class TelegramDriver:
             assert key.split("\n")[0][:40] in shown, f"not sent to Telegram: {key!r}\nsent: {shown!r}"
         return [l["text"] for l in new]
 
-    async def start(self, flow_id: str) -> list[str]:
+    async def start(self, flow_id: str, respondent: str | None = None) -> list[str]:
         fake = self.h.fake
         before = len(fake.messages(self.user))
         fake.inject_command(self.user, "/start")
@@ -127,6 +161,15 @@ class TelegramDriver:
         before = len(fake.messages(self.user))
         uid = fake.press_button(self.user, menu.message_id, data)
         await self.h.delivered(uid)
+        choices = await self.h.frontend.db(self.h.service.respondent_choices, flow_id)
+        if choices:  # "Who is filling this in?": press the button for the script's respondent
+            assert respondent is not None, f"{flow_id} asks who is filling it in: give the script a respondent"
+            who = await self.h.keyboard_after(self.user, before)
+            wanted = f"s:{flow_id}:{[r for r, _ in choices].index(respondent)}"
+            assert any(cb == wanted for row in fake.buttons(who) for (_, cb) in row), fake.buttons(who)
+            before = len(fake.messages(self.user))
+            uid = fake.press_button(self.user, who.message_id, wanted)
+            await self.h.delivered(uid)
         conv = await self.h.frontend.db(self.h.service.store.active_conversation, await self._person())
         self.conv_id = conv.id
         return await self._new_prompts(fake.messages(self.user)[before:])
@@ -187,3 +230,16 @@ class TelegramDriver:
     async def status(self) -> str:
         conv = await self.h.frontend.db(self.h.service.store.conversation, self.conv_id)
         return conv.status
+
+    async def alerts(self) -> list[str]:
+        """The alert texts a lead would be sent for this conversation (the parity harness runs
+        without leads; tests/test_telegram_respondent.py checks what a lead receives)."""
+        from bot.escalation import Escalation
+
+        store = self.h.service.store
+
+        def texts():
+            escalation = Escalation(store, self.h.service.safeguarding, leads=[1])
+            return [escalation.text(store.alert_detail(a["id"]), False) for a in store.alerts()
+                    if a["conversation_id"] == self.conv_id and not a["practice"]]
+        return await self.h.frontend.db(texts)
