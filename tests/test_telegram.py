@@ -309,6 +309,18 @@ async def _serve(fake, db, *extra, env_extra=None, config_text=None):
         *extra, cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
 
 
+def _delivered_in(db, key: str) -> bool:
+    """Whether another process has recorded this input's reply as delivered (read-only)."""
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    try:
+        row = conn.execute("SELECT delivered_at FROM inputs WHERE key = ?", (key,)).fetchone()
+    finally:
+        conn.close()
+    return row is not None and row[0] is not None
+
+
 async def test_serve_process_sigkill_and_restart_loses_nothing_and_logs_no_token(tmp_path):
     db = tmp_path / "serve.db"
     async with FakeBotAPI() as fake:
@@ -320,8 +332,11 @@ async def test_serve_process_sigkill_and_restart_loses_nothing_and_logs_no_token
         fake.press_button(11, menu.message_id, "s:scaling-checkin")
         who = await fake.wait_for(lambda: next((m for m in fake.messages(11) if any(
             cb == "s:scaling-checkin:0" for row in fake.buttons(m) for (_, cb) in row)), None), 10)
-        fake.press_button(11, who.message_id, "s:scaling-checkin:0")  # Who is filling this in? A parent or carer
+        pressed = fake.press_button(11, who.message_id, "s:scaling-checkin:0")  # Who is filling this in? A parent or carer
         await fake.wait_for(lambda: any("best hopes" in (m.text or "") for m in fake.messages(11)), 10)
+        # the first question is on record as delivered (else a restart rightly sends it again,
+        # and an answer typed before that copy is asked about, not applied)
+        await fake.wait_for(lambda: _delivered_in(db, f"tg:{pressed}"), 10)
         # an answer arrives, and the process dies before it can possibly reply
         fake.set_latency(0.5)
         answer = fake.inject_message(11, "We talk more")
