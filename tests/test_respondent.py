@@ -135,3 +135,30 @@ def test_chat_for_sets_the_respondent_and_refuses_one_the_flow_is_not_for(tmp_pa
     assert wrong.stderr.strip() == "restorative-bot: 'three-houses' is not for adult; it is for: child."
     unknown = run_cli(["chat", "three-houses", "--db", str(db), "--for", "teen"])
     assert unknown.returncode == 2 and "'teen' is not someone a conversation can be for" in unknown.stderr
+
+
+def _worries(store, library, safeguarding, *, practice: bool, respondent: str):
+    service = ConversationService(store, library, safeguarding=safeguarding)
+    me = service.person(f"tg:{respondent}:{practice}")
+    conv = service.start(me, "three-columns", respondent=respondent, practice=practice).conversation_id
+    while service.current(me).step_id != "worried_about":
+        service.handle(me, Input.from_text("/skip"), conversation_id=conv)
+    return service.handle(me, Input.from_text("my partner hits me in front of the kids"), conversation_id=conv)
+
+
+def test_an_adult_at_a_worries_question_is_thanked_and_still_shown_the_domestic_abuse_helpline(
+        store, library, safeguarding):
+    reply = _worries(store, library, safeguarding, practice=False, respondent="adult")
+    assert len(reply.alerts) == 1 and reply.step_id != "worried_about"  # alerted, and the questions go on
+    text = reply.prompts[0].text
+    assert text.startswith("Thank you for telling us. We will make sure your worker sees this.")
+    assert "0808 2000 247" in text and "999" in text
+    assert not any(p.kind in ("safeguarding", "offer") for p in reply.prompts)
+
+
+def test_in_practice_a_worries_question_does_not_claim_the_worker_will_see_it(store, library, safeguarding):
+    reply = _worries(store, library, safeguarding, practice=True, respondent="adult")
+    text = reply.prompts[0].text
+    assert "nobody is told" in text and "We will make sure your worker sees this" not in text
+    assert "0808 2000 247" in text
+    assert [a["practice"] for a in store.alerts()] == [1]
