@@ -441,12 +441,30 @@ class ConversationService:
         """At a worries question (``expects_concerns: true``) a disclosure is what was asked
         for: the alert is raised as ever, but the person is thanked and told who will see
         it, and the questions go on, instead of the full interruption."""
-        alert_id = self._alert(conv.id, conv.person_id, concerns, words, line_id)
-        result.prompts = [Prompt(msg("concerns.expected_thanks"), kind="message")] + list(result.prompts)
+        alert_id = self._alert(conv.id, conv.person_id, concerns, words, line_id, practice=conv.practice)
+        result.prompts = [Prompt(self._expected_thanks(conv, runner.flow, concerns), kind="message")] \
+            + list(result.prompts)
         self._commit_result(conv, result)
         return Reply(conv.id, result.prompts, result.status, accepted=result.accepted, closed=result.closed,
                      alerts=[alert_id], step_id=_waiting_step(result.session, runner.flow),
                      answered=result.records[0].shown if result.records else None)
+
+    def _expected_thanks(self, conv: Conversation, flow: Flow, concerns: list) -> str:
+        """The calm reply at a worries question: thanks, who will see it (truthfully: in
+        practice, or with nobody set up to be told, nobody is), and the help lines of the
+        concerns found for who is answering (e.g. the domestic abuse helpline for an adult),
+        without pausing the questions."""
+        told = "practice" if conv.practice else ("real" if self.leads_configured else "nobody")
+        lines = [msg("concerns.expected_thanks" if told == "real" else "concerns.expected_thanks_practice")]
+        help_lines = getattr(self.safeguarding, "help_lines", None)
+        if help_lines is not None:
+            respondent = respondent_for(conv, flow)
+            for who in ([respondent] if respondent else ["young_person", "adult"]):
+                lines += [line for line in help_lines(concerns, who) if line not in lines]
+        lines.append(msg("concerns.expected_help"))
+        if self.out_of_hours and respondent_for(conv, flow) != "practitioner":
+            lines.append(self.safeguarding.text("out_of_hours").format(number=self.out_of_hours))
+        return "\n".join(lines)
 
     def _quiet_outside(self, person_id: int, conv: Conversation | None, quiet: list, words: str,
                        input_key: str | None) -> Reply:

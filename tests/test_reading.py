@@ -259,7 +259,9 @@ def test_worries_question_thanks_instead_of_interrupting_but_still_alerts(store,
     w = World(store, library, flow="three-columns")
     reply = w.say(FAM_A, "ALERTWORD when he drinks")
     assert [p.kind for p in reply.prompts][0] == "message"
-    assert reply.prompts[0].text == "Thank you for telling us. We will make sure your worker sees this."
+    assert reply.prompts[0].text.splitlines() == [
+        "Thank you for telling us. We will make sure your worker sees this.",
+        "If you or anyone else is in danger right now, call 999."]
     assert reply.step_id == "working_well" and len(reply.alerts) == 1
     assert [a["words"] for a in store.alerts()] == ["ALERTWORD when he drinks"]
     assert not any(p.kind in ("safeguarding", "offer") for p in reply.prompts)

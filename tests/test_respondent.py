@@ -135,3 +135,72 @@ def test_chat_for_sets_the_respondent_and_refuses_one_the_flow_is_not_for(tmp_pa
     assert wrong.stderr.strip() == "restorative-bot: 'three-houses' is not for adult; it is for: child."
     unknown = run_cli(["chat", "three-houses", "--db", str(db), "--for", "teen"])
     assert unknown.returncode == 2 and "'teen' is not someone a conversation can be for" in unknown.stderr
+
+
+def test_the_out_of_hours_number_is_configured_and_shown_with_the_help(tmp_path, library, safeguarding):
+    from bot.config import Config, ConfigError
+
+    good = tmp_path / "good.yaml"
+    good.write_text('safeguarding:\n  leads: [1]\n  out_of_hours: "0300 123 4567"\n')
+    assert Config.load(good).out_of_hours == "0300 123 4567"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("safeguarding:\n  out_of_hours: 3001234567\n")
+    with pytest.raises(ConfigError) as exc:
+        Config.load(bad)
+    assert str(exc.value).startswith(f"{bad}:2:17: 'out_of_hours' must be the council's out-of-hours")
+    service = ConversationService(Store(":memory:"), library, safeguarding=safeguarding, out_of_hours="0300 123 4567")
+    me = service.person("tg:1")
+    conv = service.start(me, "scaling-checkin", respondent="adult").conversation_id
+    [shown, _offer] = service.handle(me, Input.from_text(DISCLOSURE), conversation_id=conv).prompts
+    assert shown.text.endswith("out-of-hours Emergency Duty Team on 0300 123 4567.")
+
+
+@pytest.mark.parametrize("respondent, must, must_not", [
+    ("child", ["Childline", "0800 1111", "999"], ["NSPCC", "0808 2000 247"]),
+    ("young_person", ["Childline", "0800 1111", "999", "85258"], ["NSPCC", "0808 800 5000"]),
+    ("adult", ["999", "0808 800 5000", "116 123", "85258", "0808 2000 247"], ["Childline"]),
+    ("practitioner", ["designated safeguarding lead", "999", "0808 800 5000"], ["Childline"]),
+])
+def test_the_help_follows_the_respondent_not_the_flows_audience(store, library, safeguarding, respondent, must,
+                                                                 must_not):
+    # one family-audience flow, answered by each kind of person; abuse at home
+    flow = flow_from("id: x\nversion: 1\ntitle: X\naudience: family\nrespondents: [child, young_person, adult, "
+                     "practitioner]\nsteps:\n  - id: a\n    ask: A?\n  - id: b\n    ask: B?\n")
+    from bot.engine.library import FlowLibrary
+
+    service = ConversationService(store, FlowLibrary([flow]), safeguarding=safeguarding)
+    me = service.person(f"tg:{respondent}")
+    conv = service.start(me, "x", respondent=respondent).conversation_id
+    text = service.handle(me, Input.from_text("My partner hits me and I am scared to go home"),
+                          conversation_id=conv).prompts[0].text
+    for bit in must:
+        assert bit in text, (respondent, bit)
+    for bit in must_not:
+        assert bit not in text, (respondent, bit)
+    assert "{told}" not in text and "straight away, especially at night or at weekends" in text
+
+def _worries(store, library, safeguarding, *, practice: bool, respondent: str):
+    service = ConversationService(store, library, safeguarding=safeguarding)
+    me = service.person(f"tg:{respondent}:{practice}")
+    conv = service.start(me, "three-columns", respondent=respondent, practice=practice).conversation_id
+    while service.current(me).step_id != "worried_about":
+        service.handle(me, Input.from_text("/skip"), conversation_id=conv)
+    return service.handle(me, Input.from_text("my partner hits me in front of the kids"), conversation_id=conv)
+
+
+def test_an_adult_at_a_worries_question_is_thanked_and_still_shown_the_domestic_abuse_helpline(
+        store, library, safeguarding):
+    reply = _worries(store, library, safeguarding, practice=False, respondent="adult")
+    assert len(reply.alerts) == 1 and reply.step_id != "worried_about"  # alerted, and the questions go on
+    text = reply.prompts[0].text
+    assert text.startswith("Thank you for telling us. We will make sure your worker sees this.")
+    assert "0808 2000 247" in text and "999" in text
+    assert not any(p.kind in ("safeguarding", "offer") for p in reply.prompts)
+
+
+def test_in_practice_a_worries_question_does_not_claim_the_worker_will_see_it(store, library, safeguarding):
+    reply = _worries(store, library, safeguarding, practice=True, respondent="adult")
+    text = reply.prompts[0].text
+    assert "nobody is told" in text and "We will make sure your worker sees this" not in text
+    assert "0808 2000 247" in text
+    assert [a["practice"] for a in store.alerts()] == [1]

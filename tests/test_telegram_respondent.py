@@ -146,14 +146,16 @@ async def test_a_worker_present_session_records_the_childs_answers_with_the_work
             cb for row in h.fake.buttons(shown[-1]) for (t, cb) in row if t == "Good")))
         assert [a["step_id"] for a in store.answers(conv.id)] == ["feeling_now"]
         assert store.conversations(person_id=worker) == []  # nothing recorded as the worker's own
-        # a second session cannot start on top of it
-        busy = await _say(h, PRACTITIONER, "/with CASE-P three-houses")
-        assert busy[-1].text == msg("staff.with_busy")
+        # while the child holds the device, no staff command answers (nor a second session)
+        for command in ("/cases", "/case CASE-P", f"/transcript {conv.id}", "/invite scaling-checkin X-1",
+                        "/with CASE-P three-houses"):
+            assert (await _say(h, PRACTITIONER, command))[-1].text == msg("staff.with_in_progress"), command
         # "stop" hands the device back
         ended = await _say(h, PRACTITIONER, "stop")
         assert ended[-1].text == msg("worker_present.ended")
         assert store.conversation(conv.id).status == "cancelled"
         assert store.active_conversation(worker) is None
+        assert "CASE-P" in (await _say(h, PRACTITIONER, "/cases"))[-1].text  # the device is the worker's again
         # not for someone who is not a practitioner
         refused = await _say(h, OTHER, "/with CASE-P three-houses")
         assert refused[-1].text == msg("staff.refused")

@@ -43,7 +43,19 @@ class StaffCommands:
                          ("transcript", self.on_transcript), ("comment", self.on_comment),
                          ("review", self.on_review), ("mydata", self.on_mydata), ("revoke", self.on_revoke),
                          ("reassign", self.on_reassign), ("missed", self.on_missed), ("pseudonym", self.on_pseudonym)):
-            app.add_handler(CommandHandler(name, once(fn), filters=filters.ChatType.PRIVATE))
+            app.add_handler(CommandHandler(name, once(self._not_during_session(fn)), filters=filters.ChatType.PRIVATE))
+
+    def _not_during_session(self, fn):
+        """While a worker-present session runs on this device, the child is holding it: no
+        staff command (cases, transcripts, invitations) answers until it ends."""
+        async def handler(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+            pid = await self.fe.person(update)
+            active = await self.fe.db(self.fe.service.active, pid)
+            if active is not None and active.present_id == pid:
+                await self._say(context, update, msg("staff.with_in_progress"))
+                return
+            await fn(update, context)
+        return handler
 
     async def _say(self, context, update: Update, text: str, markup=None) -> None:
         await self.fe.send_text(context.bot, update.effective_chat.id, text, markup)
