@@ -63,6 +63,17 @@ class StaffCommands:
     async def _refused(self, context, update: Update) -> None:
         await self._say(context, update, msg("staff.refused"))
 
+    async def _try(self, context, update: Update, fn, *args) -> tuple[bool, object]:
+        """Call an access function as this person: (True, its result), or (False, None) after
+        saying why not (a refusal, or the reason a request could not be done)."""
+        try:
+            return True, await self.fe.db(fn, _key(update), *args)
+        except Refused:
+            await self._refused(context, update)
+        except ValueError as exc:
+            await self._say(context, update, str(exc))
+        return False, None
+
     async def _ask(self, context, update: Update, fn, *args):
         """Call an access function as this person; on refusal say so and return None."""
         try:
@@ -94,14 +105,10 @@ class StaffCommands:
             await self._say(context, update, msg("staff.invite_usage"))
             return
         flow_id, ref = args
-        try:
-            code, invite_id = await self.fe.db(self.access.invite, _key(update), flow_id, ref, respondent)
-        except Refused:
-            await self._refused(context, update)
+        ok, result = await self._try(context, update, self.access.invite, flow_id, ref, respondent)
+        if not ok:
             return
-        except ValueError as exc:
-            await self._say(context, update, str(exc))
-            return
+        code, invite_id = result
         link = f"https://t.me/{context.bot.username}?start={code}"
         days = self.access.config.invite_expiry_days
         await self._say(context, update, msg("staff.invite_made", link=link, flow=flow_id, ref=ref,
@@ -129,13 +136,8 @@ class StaffCommands:
             holder["reply"] = reply
             return reply.conversation_id
 
-        try:
-            await self.fe.db(self.access.start_with, _key(update), ref, flow_id, start, respondent)
-        except Refused:
-            await self._refused(context, update)
-            return
-        except ValueError as exc:
-            await self._say(context, update, str(exc))
+        ok, _ = await self._try(context, update, self.access.start_with, ref, flow_id, start, respondent)
+        if not ok:
             return
         conv = holder["reply"].conversation_id
         who = (await self.fe.db(self.fe.service.store.conversation, conv)).respondent
@@ -148,13 +150,8 @@ class StaffCommands:
         if len(context.args) != 1:
             await self._say(context, update, msg("staff.revoke_usage"))
             return
-        try:
-            invite_id = await self.fe.db(self.access.revoke_invite_by, _key(update), context.args[0])
-        except Refused:
-            await self._refused(context, update)
-            return
-        except ValueError as exc:
-            await self._say(context, update, str(exc))
+        ok, invite_id = await self._try(context, update, self.access.revoke_invite_by, context.args[0])
+        if not ok:
             return
         await self._say(context, update, msg("staff.revoked", id=invite_id))
 
@@ -165,13 +162,8 @@ class StaffCommands:
             await self._say(context, update, msg("staff.reassign_usage"))
             return
         ref, to = context.args[0], "tg:" + context.args[1].removeprefix("tg:")
-        try:
-            done = await self.fe.db(self.access.reassign, _key(update), ref, to)
-        except Refused:
-            await self._refused(context, update)
-            return
-        except ValueError as exc:
-            await self._say(context, update, str(exc))
+        ok, done = await self._try(context, update, self.access.reassign, ref, to)
+        if not ok:
             return
         await self._say(context, update, msg("staff.reassigned", ref=done["ref"], to=done["to"].removeprefix("tg:")))
 
@@ -309,13 +301,8 @@ class StaffCommands:
             await self._say(context, update, msg("staff.pseudonym_usage"))
             return
         conv_id, name = int(context.args[0].lstrip("#")), " ".join(context.args[1:])
-        try:
-            ref = await self.fe.db(self.access.set_pseudonym, _key(update), conv_id, name)
-        except Refused:
-            await self._refused(context, update)
-            return
-        except ValueError as exc:
-            await self._say(context, update, str(exc))
+        ok, ref = await self._try(context, update, self.access.set_pseudonym, conv_id, name)
+        if not ok:
             return
         await self._say(context, update, msg("staff.pseudonym_set", id=conv_id, ref=md_escape(ref),
                                              name=md_escape(" ".join(name.split()))))
@@ -336,14 +323,10 @@ class StaffCommands:
         if not conv.isdigit() or not text:
             await self._say(context, update, msg("staff.comment_usage"))
             return
-        try:
-            _, notify = await self.fe.db(self.access.comment, _key(update), int(conv), text, step or None, shared)
-        except Refused:
-            await self._refused(context, update)
+        ok, result = await self._try(context, update, self.access.comment, int(conv), text, step or None, shared)
+        if not ok:
             return
-        except ValueError as exc:
-            await self._say(context, update, str(exc))
-            return
+        _, notify = result
         await self._say(context, update, msg("staff.comment_saved_shared" if shared else "staff.comment_saved", id=conv))
         if notify and notify.startswith("tg:"):
             who = md_escape(update.effective_user.first_name or "Your supervisor")
