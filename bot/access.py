@@ -527,7 +527,7 @@ class Access:
             if visible == []:
                 raise Refused("refused", audit=(key, "cases.list.refused"))
             if visible is None:
-                visible = [r[0] for r in self.store.db.execute("SELECT DISTINCT practitioner_id FROM cases").fetchall()]
+                visible = self.store.case_holders()
             self.store.audit(key, "cases.list")
             return self.store.cases_of(visible)
 
@@ -584,7 +584,7 @@ class Access:
             me = self.pid(key)
             visible = self._practitioners_visible_to(key)
             if visible is None:
-                visible = [r[0] for r in self.store.db.execute("SELECT person_id FROM roles WHERE role = 'practitioner'").fetchall()]
+                visible = self.store.practitioner_ids()
             self.store.audit(key, "review.list")
             return [r for r in self.store.unreviewed(visible, me) if self.can_read(key, r["id"])]
 

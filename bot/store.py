@@ -886,6 +886,14 @@ class Store:
         return self.db.execute("INSERT INTO cases (ref, practitioner_id, created_at) VALUES (?, ?, ?)",
                                (ref, practitioner_id, now())).lastrowid
 
+    def case_holders(self) -> list[int]:
+        """Everyone holding at least one case."""
+        return [r[0] for r in self.db.execute("SELECT DISTINCT practitioner_id FROM cases").fetchall()]
+
+    def practitioner_ids(self) -> list[int]:
+        """Everyone who holds the practitioner role now."""
+        return [r[0] for r in self.db.execute("SELECT person_id FROM roles WHERE role = 'practitioner'").fetchall()]
+
     def cases_of(self, practitioner_ids: list[int]) -> list[dict]:
         if not practitioner_ids:
             return []
