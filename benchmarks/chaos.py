@@ -590,19 +590,28 @@ async def run_scenario(name: str, *, duration: float, users: int, seed: int, wor
         if faults is False and errors:
             report.violations.append(f"{len(errors)} error lines in serve's log, e.g. {errors[0]}")
     except Exception as exc:  # the harness itself must report, not crash
-        tail = serve_log.read_text(errors="replace")[-3000:] if serve_log.exists() else ""
-        report.violations.append(f"{name}: {type(exc).__name__}: {exc}\nserve log tail:\n{tail}")
+        _harness_failed(report, name, exc, serve_log)
     finally:
-        report.seconds = time.monotonic() - t_start
-        if report.violations:
-            keep = workdir / f"chaos-{name}-failed-{seed}"
-            shutil.rmtree(keep, ignore_errors=True)
-            shutil.move(str(folder), keep)
-            report.notes.append(f"kept the database and serve log in {keep}")
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
+        _keep_or_clean(report, folder, workdir / f"chaos-{name}-failed-{seed}", t_start)
     log(report.line())
     return report
+
+
+def _harness_failed(report, name: str, exc: Exception, serve_log: Path) -> None:
+    """The harness itself failed: a violation, with the tail of serve's log to say why."""
+    tail = serve_log.read_text(errors="replace")[-3000:] if serve_log.exists() else ""
+    report.violations.append(f"{name}: {type(exc).__name__}: {exc}\nserve log tail:\n{tail}")
+
+
+def _keep_or_clean(report, folder: Path, keep: Path, t_start: float) -> None:
+    """Time the run; keep its database and serve log where a violation was found, else delete them."""
+    report.seconds = time.monotonic() - t_start
+    if report.violations:
+        shutil.rmtree(keep, ignore_errors=True)
+        shutil.move(str(folder), keep)
+        report.notes.append(f"kept the database and serve log in {keep}")
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 FAULT_METHODS = ["sendMessage", "sendMessage", "editMessageText", "answerCallbackQuery", "getUpdates",
@@ -761,17 +770,9 @@ async def run_flood(*, accounts: int, messages: int, seed: int, workdir: Path, c
         if errors:
             report.violations.append(f"{len(errors)} error lines in serve's log, e.g. {errors[0]}")
     except Exception as exc:  # the harness itself must report, not crash
-        tail = serve_log.read_text(errors="replace")[-3000:] if serve_log.exists() else ""
-        report.violations.append(f"flood: {type(exc).__name__}: {exc}\nserve log tail:\n{tail}")
+        _harness_failed(report, "flood", exc, serve_log)
     finally:
-        report.seconds = time.monotonic() - t_start
-        if report.violations:
-            keep = workdir / f"chaos-flood-failed-{seed}"
-            shutil.rmtree(keep, ignore_errors=True)
-            shutil.move(str(folder), keep)
-            report.notes.append(f"kept the database and serve log in {keep}")
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
+        _keep_or_clean(report, folder, workdir / f"chaos-flood-failed-{seed}", t_start)
     log(report.line())
     return report
 
