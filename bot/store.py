@@ -512,21 +512,76 @@ class Store:
                 self.db.execute(f"PRAGMA user_version={number}")
         return self.version
 
+    _tx_owner: int | None = None  # the thread whose transaction is open
+    _savepoints = 0
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        """One write transaction; nested use joins the outer one."""
+        """One write transaction. Nested use on the same thread is a savepoint inside the
+        outer one: what it wrote is rolled back alone if it raises (as a transaction of
+        its own would be) and committed with the outer one otherwise. (Another thread
+        finding a transaction open joins it, as before.)"""
         conn = self.db.conn
         if conn.in_transaction:
-            yield
+            if self._tx_owner != threading.get_ident():
+                yield
+                return
+            self._savepoints += 1
+            name = f"sp{self._savepoints}"
+            conn.execute(f"SAVEPOINT {name}")
+            try:
+                yield
+            except BaseException:
+                if conn.in_transaction:  # some errors (disk full, I/O) have rolled back everything
+                    conn.execute(f"ROLLBACK TO {name}")
+                    conn.execute(f"RELEASE {name}")
+                raise
+            else:
+                conn.execute(f"RELEASE {name}")
             return
         conn.execute("BEGIN IMMEDIATE")
+        self._tx_owner = threading.get_ident()
         try:
             yield
         except BaseException:
-            conn.execute("ROLLBACK")
+            self._tx_owner = None
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
         else:
-            conn.execute("COMMIT")
+            try:
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:  # e.g. busy or disk full: nothing of it is kept
+                    conn.execute("ROLLBACK")
+                raise
+            finally:
+                self._tx_owner = None
+
+    def run_group(self, calls: list) -> list[tuple[bool, Any]]:
+        """Group commit: run ``calls`` (functions of no arguments) in one write transaction,
+        each in a savepoint of its own, and commit them together (one fsync for all).
+
+        A call that raises rolls back alone; the others commit. Returns, in order,
+        ``(True, result)`` or ``(False, exception)`` for each call. If the commit itself
+        fails, or an error rolled back the whole transaction, every call that had
+        succeeded gets that error instead: nothing of the group is kept."""
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            with self.transaction():
+                for fn in calls:
+                    if not self.db.conn.in_transaction:
+                        raise StoreError("the group's transaction was rolled back by an earlier error")
+                    try:
+                        with self.transaction():
+                            outcomes.append((True, fn()))
+                    except Exception as exc:  # noqa: BLE001 - handed back to that call's caller
+                        outcomes.append((False, exc))
+                if not self.db.conn.in_transaction:
+                    raise StoreError("the group's transaction was rolled back by an error")
+        except Exception as exc:  # noqa: BLE001 - the whole group failed
+            return [(False, o[1] if not o[0] else exc) for o in outcomes] + [(False, exc)] * (len(calls) - len(outcomes))
+        return outcomes
 
     def _one(self, sql: str, params=()) -> dict | None:
         cur = self.db.execute(sql, params)
