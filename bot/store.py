@@ -514,6 +514,7 @@ class Store:
 
     _tx_owner: int | None = None  # the thread whose transaction is open
     _savepoints = 0
+    _fresh: tuple[str, int] | None = None  # (savepoint just opened by run_group, total_changes then)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -525,6 +526,18 @@ class Store:
         if conn.in_transaction:
             if self._tx_owner != threading.get_ident():
                 yield
+                return
+            fresh = self._fresh
+            if fresh is not None and fresh[1] == conn.total_changes:
+                # a savepoint was just opened for this (run_group's, nothing written since):
+                # it serves as this one's; rolled back to (and kept) if this raises
+                self._fresh = None
+                try:
+                    yield
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute(f"ROLLBACK TO {fresh[0]}")
+                    raise
                 return
             self._savepoints += 1
             name = f"sp{self._savepoints}"
@@ -567,17 +580,29 @@ class Store:
         fails, or an error rolled back the whole transaction, every call that had
         succeeded gets that error instead: nothing of the group is kept."""
         outcomes: list[tuple[bool, Any]] = []
+        conn = self.db.conn
         try:
             with self.transaction():
                 for fn in calls:
-                    if not self.db.conn.in_transaction:
+                    if not conn.in_transaction:
                         raise StoreError("the group's transaction was rolled back by an earlier error")
+                    self._savepoints += 1
+                    name = f"sp{self._savepoints}"
+                    conn.execute(f"SAVEPOINT {name}")
+                    self._fresh = (name, conn.total_changes)  # the call's own transaction() uses it
                     try:
-                        with self.transaction():
-                            outcomes.append((True, fn()))
+                        result = fn()
                     except Exception as exc:  # noqa: BLE001 - handed back to that call's caller
+                        if conn.in_transaction:
+                            conn.execute(f"ROLLBACK TO {name}")
+                            conn.execute(f"RELEASE {name}")
                         outcomes.append((False, exc))
-                if not self.db.conn.in_transaction:
+                    else:
+                        conn.execute(f"RELEASE {name}")
+                        outcomes.append((True, result))
+                    finally:
+                        self._fresh = None
+                if not conn.in_transaction:
                     raise StoreError("the group's transaction was rolled back by an error")
         except Exception as exc:  # noqa: BLE001 - the whole group failed
             return [(False, o[1] if not o[0] else exc) for o in outcomes] + [(False, exc)] * (len(calls) - len(outcomes))
