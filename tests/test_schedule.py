@@ -438,7 +438,7 @@ def test_the_fgc_conference_date_reminds_the_person_only_and_says_nothing_of_the
         assert service.handle(pid, inp).accepted, words
     assert store.conversation(conv).state == "conference_date"
     reply = service.handle(pid, Input.from_text("Saturday 14 March"))
-    assert "Is there a place you would like the conference to be held" in reply.prompts[-1].text
+    assert "Is there a place you would like the meeting to be" in reply.prompts[-1].text
     rows = [(r["person_id"], r["kind"], r["due_at"]) for r in store.scheduled_list(states=("pending",))
             if r["kind"] == "date"]
     assert rows == [(pid, "date", "2026-03-13T09:00:00.000000Z")]  # not the coordinator: consent comes later
