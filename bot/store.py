@@ -530,7 +530,6 @@ class Store:
 
     _tx_owner: int | None = None  # the thread whose transaction is open
     _savepoints = 0
-    _fresh: tuple[str, int] | None = None  # (savepoint just opened by run_group, total_changes then)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -542,18 +541,6 @@ class Store:
         if conn.in_transaction:
             if self._tx_owner != threading.get_ident():
                 yield
-                return
-            fresh = self._fresh
-            if fresh is not None and fresh[1] == conn.total_changes:
-                # a savepoint was just opened for this (run_group's, nothing written since):
-                # it serves as this one's; rolled back to (and kept) if this raises
-                self._fresh = None
-                try:
-                    yield
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute(f"ROLLBACK TO {fresh[0]}")
-                    raise
                 return
             self._savepoints += 1
             name = f"sp{self._savepoints}"
@@ -588,13 +575,15 @@ class Store:
                 self._tx_owner = None
 
     def run_group(self, calls: list) -> list[tuple[bool, Any]]:
-        """Group commit: run ``calls`` (functions of no arguments) in one write transaction,
-        each in a savepoint of its own, and commit them together (one fsync for all).
+        """Group commit: run ``calls`` (functions of no arguments) in one write transaction and
+        commit them together (one fsync for all).
 
-        A call that raises rolls back alone; the others commit. Returns, in order,
-        ``(True, result)`` or ``(False, exception)`` for each call. If the commit itself
-        fails, or an error rolled back the whole transaction, every call that had
-        succeeded gets that error instead: nothing of the group is kept."""
+        Each call behaves as it would alone: every ``transaction()`` it opens is a savepoint
+        here, rolled back alone if it raises (so one failing input rolls back alone) and
+        committed with the group otherwise; a refusal audited in a transaction of its own
+        after a rollback stays audited. Returns, in order, ``(True, result)`` or
+        ``(False, exception)`` for each call. If the commit itself fails, or an error rolled
+        back the whole transaction, every call gets that error: nothing of the group is kept."""
         outcomes: list[tuple[bool, Any]] = []
         conn = self.db.conn
         try:
@@ -602,22 +591,10 @@ class Store:
                 for fn in calls:
                     if not conn.in_transaction:
                         raise StoreError("the group's transaction was rolled back by an earlier error")
-                    self._savepoints += 1
-                    name = f"sp{self._savepoints}"
-                    conn.execute(f"SAVEPOINT {name}")
-                    self._fresh = (name, conn.total_changes)  # the call's own transaction() uses it
                     try:
-                        result = fn()
+                        outcomes.append((True, fn()))
                     except Exception as exc:  # noqa: BLE001 - handed back to that call's caller
-                        if conn.in_transaction:
-                            conn.execute(f"ROLLBACK TO {name}")
-                            conn.execute(f"RELEASE {name}")
                         outcomes.append((False, exc))
-                    else:
-                        conn.execute(f"RELEASE {name}")
-                        outcomes.append((True, result))
-                    finally:
-                        self._fresh = None
                 if not conn.in_transaction:
                     raise StoreError("the group's transaction was rolled back by an error")
         except Exception as exc:  # noqa: BLE001 - the whole group failed

@@ -51,12 +51,16 @@ def test_one_failing_input_in_a_group_rolls_back_alone_and_the_others_commit(tmp
         busy = _blocked(executor)
         groups = executor.groups
 
-        def fails_after_writing():
-            service.handle(b, Input.from_text("hopes of b"), input_key="k:b")  # the whole input is written...
-            raise RuntimeError("the disk said no")  # ...and then something goes wrong
+        mark_input = store.mark_input
 
+        def fails_for_b(key, *args):  # the last write of an input: its answer and lines are written by then
+            if key == "k:b":
+                raise RuntimeError("the disk said no")
+            return mark_input(key, *args)
+
+        store.mark_input = fails_for_b
         futures = [executor.submit(service.handle, a, Input.from_text("hopes of a"), input_key="k:a"),
-                   executor.submit(fails_after_writing),
+                   executor.submit(service.handle, b, Input.from_text("hopes of b"), input_key="k:b"),
                    executor.submit(service.handle, c, Input.from_text("hopes of c"), input_key="k:c")]
         commits = _commits(store)
         busy.set()
@@ -68,6 +72,7 @@ def test_one_failing_input_in_a_group_rolls_back_alone_and_the_others_commit(tmp
     finally:
         store.db.conn.set_trace_callback(None)
         executor.shutdown()
+        store.mark_input = mark_input
     assert reply_a.accepted and reply_c.accepted
     assert [a["value"] for a in store.answers(conv_a)] == ["hopes of a"]
     assert [a["value"] for a in store.answers(conv_c)] == ["hopes of c"]
@@ -154,3 +159,32 @@ async def test_a_typed_answer_and_a_button_press_each_take_one_trip_to_the_store
             service.store.person("tg:7")).id)}
         assert answers["best_hopes"] == "warm up: the person and the flow are known from here on"
         assert answers["scale_now"] == 6
+
+
+def test_a_call_in_a_group_keeps_what_it_committed_before_it_failed(tmp_path, library):
+    """As alone: a refusal rolled back, then audited in a transaction of its own, then
+    raised, stays audited (bot.access does this); only the failed transaction goes."""
+    store, service, _, _ = _world(tmp_path, library, people=1)
+    executor = PriorityExecutor("store", group=store.run_group)
+
+    def refused():
+        try:
+            with store.transaction():
+                store.audit("tg:1", "test.write", "x", "undone")
+                raise PermissionError("refused")
+        except PermissionError:
+            with store.transaction():
+                store.audit("tg:1", "test.refused", "x", "kept")
+            raise
+
+    try:
+        busy = _blocked(executor)
+        failed = executor.submit(refused)
+        ok = executor.submit(service.person, "tg:2")
+        busy.set()
+        assert ok.result(10)
+        with pytest.raises(PermissionError):
+            failed.result(10)
+    finally:
+        executor.shutdown()
+    assert [r["action"] for r in store.audit_log() if r["action"].startswith("test.")] == ["test.refused"]
