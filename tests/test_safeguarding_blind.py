@@ -22,6 +22,7 @@ PINNED = {
     "batch_b.yaml": "4091fbe5c8502dcd79754391294b1739bcbade771b87f83cda8808680aacb3e4",
     "batch_c.yaml": "7fda5c1c038625e744c7a225f1e71fbc6fd65255f10be14504edf3d1b3c4c2fd",
     "batch_d.yaml": "57404eaa91dd99dc541e26f15fd1d44d4acc597c360342d6f6ce8d33fe884872",
+    "batch_g.yaml": "fb36b882243e355ec768a37930d1f56dfbdf7bde86b431c1096b5747f23a04c4",
 }
 DIFFICULTIES = {"explicit", "indirect", "euphemism"}
 SPEAKERS = {"child", "young_person", "adult"}
@@ -52,7 +53,8 @@ def test_batch_is_unchanged(name):
 def test_batch_says_how_and_when_it_was_written(name):
     header = [line for line in (BLIND / name).read_text(encoding="utf-8").splitlines() if line.startswith("#")]
     text = " ".join(header)
-    # A batch says which tuning it came before (A, B: any tuning; C: the second round; D: the third).
+    # A batch says which tuning it came before (A, B: any tuning; C: the second round; D: the third;
+    # G: sg-matcher's matcher round).
     assert "BEFORE" in text and "tuning" in text and "WITHOUT opening" in text and "2026-11-30" in text
 
 
@@ -131,7 +133,8 @@ def test_measurement_prints_no_sentence_unless_asked(capsys, fmt):
              for part in ("disclosures", "ordinary") for i in yaml.safe_load(p.read_text(encoding="utf-8"))[part]]
     leaked = [t for t in texts if t in out]
     assert leaked == []
-    assert all(name in out for name in ("batch_a", "batch_b", "batch_c", "batch_d", "all batches"))
+    names = [p.stem for p in sorted(BLIND.glob("batch_*.yaml"))]
+    assert all(name in out for name in (*names, "all batches"))
     if fmt:
         doc = json.loads(out)
-        assert [b["batch"] for b in doc["batches"]] == ["batch_a", "batch_b", "batch_c", "batch_d", "all batches"]
+        assert [b["batch"] for b in doc["batches"]] == [*names, "all batches"]
