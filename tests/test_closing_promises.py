@@ -46,8 +46,8 @@ def test_the_check_in_day_schedules_reminders_and_the_closing_says_so_truthfully
         closing = " ".join(flow.by_id["thanks"].text.split())
         assert "will not send you a reminder" not in closing, flow_id
         assert "If you are answering in Telegram on your own phone, this chat sends you a short reminder the day" \
-               " before, which does not mention your answers" in closing, flow_id
-        assert "if a worker is linked to this conversation, they are reminded too" in closing, flow_id
+               " before. The reminder does not say what you answered." in closing, flow_id
+        assert "If a worker is linked to this conversation, they are reminded too." in closing, flow_id
         assert "practitioner" not in closing.lower(), flow_id  # DOMAIN.md: "your worker"
 
 

@@ -316,7 +316,7 @@ def test_cli_lists_a_cases_reminders_and_cancels_one(tmp_path, library):
 
 
 HARMED = ["I could not believe it", "my dad is worried about me", "walking past them", "they say sorry",
-          "they say sorry on Monday and we sit apart"]
+          "No contact with the other person", "a teacher nearby", "yes", "they say sorry on Monday and we sit apart"]
 
 
 def harmed_until_follow_up(service, case=None, key="tg:801"):
