@@ -402,9 +402,17 @@ def _m_reminder_times(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m_present_index(db: sqlite_utils.Database) -> None:
+    # Issue 18: every input asks for a worker-present session the person is running; without
+    # this index that is a scan of every conversation (5 ms at 10,000, 50 ms at 100,000).
+    db.executescript(
+        "CREATE INDEX idx_conversations_present ON conversations(present_id, status) WHERE present_id IS NOT NULL;"
+    )
+
+
 MIGRATIONS = [_m1_core, _m2_cases_alerts_audit, _m3_delivery, _m4_access, _m5_undelivered, _m_alert_per_person,
               _m_quiet_review_unread_missed, _m8_respondent_practice, _m_comment_visibility, _m_schedule,
-              _m_pseudonyms, _m_reminder_times]
+              _m_pseudonyms, _m_reminder_times, _m_present_index]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
