@@ -1,7 +1,7 @@
 """``python -m benchmarks [--quick] [NAME ...]``: run the benchmarks, print one table,
 write ``bench-results.json``.
 
-Names: engine, telegram, http, scale, startup (default: all, in that order).
+Names: engine, telegram, http, scale, startup, peer (default: all, in that order).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ BENCHES = {
     "http": "benchmarks.http_users",
     "scale": "benchmarks.scale",
     "startup": "benchmarks.startup",
+    "peer": "benchmarks.peer",
 }
 
 
