@@ -1639,9 +1639,17 @@ class Store:
                     out.append((table, row[1]))
         return out
 
-    def wipe_free_space(self) -> None:
+    def wipe_free_space(self, wait_ms: int = 10_000) -> bool:
         """After an erasure: move the WAL into the database and truncate it, so old page images
-        holding the words go (secure_delete has zeroed the freed cells and pages)."""
-        if self.path != ":memory:":
-            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        holding the words go (secure_delete has zeroed the freed cells and pages). False if
+        another connection (a running bot) kept reading for ``wait_ms``: try again later."""
+        if self.path == ":memory:":
+            return True
+        before = self.db.execute("PRAGMA busy_timeout").fetchone()[0]
+        self.db.execute(f"PRAGMA busy_timeout={int(wait_ms)}")
+        try:
+            busy = self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        finally:
+            self.db.execute(f"PRAGMA busy_timeout={int(before)}")
+        return busy == 0
 
