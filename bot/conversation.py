@@ -350,11 +350,12 @@ class ConversationService:
         session = Session.from_json(conv.session)
         if session.hold:
             return False
-        step = self.runner_for(conv).flow.by_id.get(session.state)
+        runner = self.runner_for(conv)
+        step = runner.flow.by_id.get(session.state)
         if step is None or step.type not in _PICKED:
             return False
         try:
-            parse(step, text)
+            parse(step, text, None, runner.offered(step, session.answers) if step.options else None)
         except Invalid:
             return False
         return True

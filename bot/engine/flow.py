@@ -20,6 +20,9 @@ CANCELLED = "__cancelled__"
 class Option:
     id: str
     label: str
+    # ``if:`` on an option: offered only while this condition over earlier answers holds
+    condition: str | None = field(default=None, compare=False)
+    test: Callable[[dict], bool] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -75,6 +78,10 @@ class Step:
     expects_concerns: bool = False  # a worries question: an alert thanks the person instead of interrupting
     number: int = 0  # position among the flow's questions, 1-based; 0 for say steps
     remind: "Remind | None" = None  # a date question's reminder (bot/schedule.py)
+    # ``exclude:`` on a choice/multi: an expression over earlier answers giving an option id (or a
+    # list of ids) not to offer, e.g. ``exclude: answers.first_house``
+    exclude: Callable[[dict], Any] | None = None
+    exclude_source: str | None = None
 
     @property
     def is_question(self) -> bool:

@@ -20,6 +20,7 @@ from bot.engine.templating import (
     answer_references,
     compile_condition,
     compile_template,
+    compile_value,
     parse_expression,
     parse_template,
     size_problem,
@@ -39,8 +40,9 @@ TYPE_KEYS = {
     "text": COMMON_STEP_KEYS | {"min_length", "max_length", "pattern", "expects_concerns"},
     "number": COMMON_STEP_KEYS | {"min", "max"},
     "scale": COMMON_STEP_KEYS | {"min", "max", "min_label", "max_label"},
-    "choice": COMMON_STEP_KEYS | {"options"},
-    "multi": COMMON_STEP_KEYS | {"options", "min_choices", "max_choices"},
+    # exclude: an expression over earlier answers naming options not to offer (see _offer_filter)
+    "choice": COMMON_STEP_KEYS | {"options", "exclude"},
+    "multi": COMMON_STEP_KEYS | {"options", "min_choices", "max_choices", "exclude"},
     "yesno": COMMON_STEP_KEYS,
     # remind: {who: person|practitioner|both, before: 1d, text: ...} schedules a reminder (bot/schedule.py)
     "date": COMMON_STEP_KEYS | {"remind"},
@@ -181,7 +183,28 @@ def _condition(ctx: _Ctx, pos: Pos, source: Any, what: str, refs_out: list):
     return compile_condition(source)
 
 
-def _options(ctx: _Ctx, step: YDict) -> tuple[Option, ...]:
+def _offer_condition(ctx: _Ctx, pos: Pos, source: Any, what: str, refs_out: list, value: bool = False):
+    """An option's ``if:`` or a step's ``exclude:``: worked out before the question is asked,
+    so it may use earlier answers but never ``answer``."""
+    if isinstance(source, bool) and not value:
+        source = "true" if source else "false"
+    if not isinstance(source, str) or not source.strip():
+        example = "exclude: answers.first_house" if value else "if: answers.first_house != 'worries'"
+        ctx.err(pos, f"{what} must be an expression written as text, e.g.  {example}")
+        return None
+    try:
+        tree = parse_expression(source)
+    except TemplateProblem as exc:
+        ctx.err(pos, f"{what} '{source}': {exc.message}; write it like  answers.first_house  or  answers.first_house != 'worries'")
+        return None
+    if uses_name(tree, "answer"):
+        ctx.err(pos, f"{what} uses 'answer', but the options are chosen before the question is answered; use answers.<step_id> of an earlier step")
+        return None
+    refs_out.extend((ref, pos) for ref in answer_references(tree))
+    return compile_value(source) if value else compile_condition(source)
+
+
+def _options(ctx: _Ctx, step: YDict, refs: list | None = None) -> tuple[Option, ...]:
     raw = step.get("options")
     if raw is None:
         ctx.err(step.pos, f"step '{step.get('id')}' is a {step.get('type')} question but has no 'options'; add a list of options")
@@ -192,12 +215,17 @@ def _options(ctx: _Ctx, step: YDict) -> tuple[Option, ...]:
     options: list[Option] = []
     for i, item in enumerate(raw):
         pos = raw.pos_of(i)
+        condition = test = None
         if isinstance(item, YDict):
-            unknown = set(item) - {"id", "label"}
+            unknown = set(item) - {"id", "label", "if"}
             for key in unknown:
-                ctx.err(item.key_pos_of(key), f"unknown option key '{key}'{_suggest(key, {'id', 'label'})}")
+                ctx.err(item.key_pos_of(key), f"unknown option key '{key}'{_suggest(key, {'id', 'label', 'if'})}")
             label = _want_str(ctx, item, "label", True, "an option")
             oid = _want_str(ctx, item, "id", False, "an option") or label
+            if "if" in item:
+                condition = str(item["if"])
+                test = _offer_condition(ctx, item.pos_of("if"), item["if"], "an option's 'if'",
+                                        refs if refs is not None else [])
         elif isinstance(item, (str, int)) and not isinstance(item, bool) and str(item).strip():
             label = oid = str(item).strip()
         else:
@@ -210,7 +238,7 @@ def _options(ctx: _Ctx, step: YDict) -> tuple[Option, ...]:
             continue
         if len(label) > 200:
             ctx.err(pos, "an option label must be under 200 characters, so it fits on a button")
-        options.append(Option(oid, label))
+        options.append(Option(oid, label, condition, test))
     return tuple(options)
 
 
@@ -284,7 +312,10 @@ def _step(ctx: _Ctx, raw: Any, pos: Pos, refs: dict) -> Step | None:
     if "help" in raw:
         step.help = _want_str(ctx, raw, "help", False, "step")
     if stype in ("choice", "multi"):
-        step.options = _options(ctx, raw)
+        step.options = _options(ctx, raw, step_refs)
+        if "exclude" in raw:
+            step.exclude_source = str(raw["exclude"])
+            step.exclude = _offer_condition(ctx, raw.pos_of("exclude"), raw["exclude"], "'exclude'", step_refs, value=True)
     if stype in ("scale", "number"):
         step.min = _want_int(ctx, raw, "min")
         step.max = _want_int(ctx, raw, "max")

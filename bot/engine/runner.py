@@ -12,6 +12,7 @@ which costs a few microseconds where ``add_model``/``remove_model`` per step cos
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -23,6 +24,8 @@ from transitions import Machine
 from bot.engine.answers import Invalid, display, error_text, parse
 from bot.engine.flow import CANCELLED, END, Flow, Option, Step
 from bot.messages import msg
+
+log = logging.getLogger(__name__)
 
 COMMANDS = {"/back": "back", "/skip": "skip", "/repeat": "repeat", "/cancel": "cancel", "/help": "help"}
 
@@ -271,13 +274,32 @@ class FlowRunner:
             self._cursor.trigger(trigger)
             return self._cursor.state
 
+    def offered(self, step: Step, answers: dict) -> tuple[Option, ...]:
+        """The options a choice offers now: those no ``exclude:`` names and whose ``if:`` holds
+        (Three Houses never offers the house already chosen). Should a flow leave nothing at all,
+        every option is offered rather than a question nobody can answer."""
+        if not step.options or (step.exclude is None and all(o.test is None for o in step.options)):
+            return step.options
+        ctx = self.context(answers)
+        gone: set[str] = set()
+        if step.exclude is not None:
+            value = step.exclude(ctx)
+            items = value if isinstance(value, (list, tuple, set, frozenset)) else [value]
+            gone = {str(v) for v in items if v is not None and not isinstance(v, bool)}
+        left = tuple(o for o in step.options if o.id not in gone and (o.test is None or o.test(ctx)))
+        if not left:
+            log.warning("every option was filtered out; offering them all",
+                        extra={"flow": self.flow.id, "step": step.id})
+            return step.options
+        return left
+
     def question(self, step: Step, session: Session) -> Prompt:
         ctx = self.context(session.answers)
         earlier = session.answers.get(step.id)
         earlier = display(step, earlier) if earlier is not None else None
         return Prompt(
             text=step.render(ctx), kind="question", step_id=step.id, type=step.type,
-            options=step.options, min=step.min, max=step.max, min_label=step.min_label,
+            options=self.offered(step, session.answers), min=step.min, max=step.max, min_label=step.min_label,
             max_label=step.max_label, optional=step.optional,
             progress=self.progress(step, session), default=earlier,
         )
@@ -350,7 +372,7 @@ class FlowRunner:
             value, raw = None, None
         else:
             try:
-                value = parse(step, inp.text, inp.button)
+                value = parse(step, inp.text, inp.button, self.offered(step, session.answers))
             except Invalid as problem:
                 if problem.rule == "required" and step.optional:
                     return self._refuse(session, step, msg("validation.required"))

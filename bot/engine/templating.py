@@ -393,3 +393,19 @@ def compile_condition(source: str) -> Callable[[dict], bool]:
             return False
 
     return evaluate
+
+
+def compile_value(source: str) -> Callable[[dict], Any]:
+    """An expression's value (e.g. ``exclude: answers.first_house``), or None where it cannot be
+    worked out (a skipped answer, a refused operation): never an exception."""
+    expression = _lazy(lambda: ENV.compile_expression(source))
+
+    def evaluate(context: dict) -> Any:
+        try:
+            return _check(expression()(**context))
+        except (SecurityError, UndefinedError, TypeError, ValueError, ArithmeticError, RecursionError,
+                MemoryError) as exc:
+            log.debug("expression %r has no value: %s", source, type(exc).__name__)
+            return None
+
+    return evaluate

@@ -45,6 +45,7 @@ from bot.frontends.telegram.render import (
     respondent_keyboard,
     question_text,
     resume_keyboard,
+    offered_from_markup,
     selected_from_markup,
     split_text,
 )
@@ -832,9 +833,12 @@ class TelegramFrontend:
             except (ValueError, IndexError):
                 await self._closed(query)
                 return
-            selected = set(selected_from_markup(query.message.reply_markup if query.message else None))
+            markup = query.message.reply_markup if query.message else None
+            selected = set(selected_from_markup(markup))
             selected ^= {index}
-            prompt = Prompt(step.text, kind="question", step_id=step.id, type=step.type, options=step.options)
+            offered = offered_from_markup(markup)
+            options = tuple(o for i, o in enumerate(step.options) if i in offered) if offered else step.options
+            prompt = Prompt(step.text, kind="question", step_id=step.id, type=step.type, options=options)
             await self._answer_query(query)
             try:
                 await self._retry(lambda: query.edit_message_reply_markup(reply_markup=keyboard(prompt, flow, conv.id, frozenset(selected))))
