@@ -114,7 +114,7 @@ def validate(paths: tuple[str, ...]) -> None:
     errors = list(errors) + rehearsal_problems(paths)  # coach rules and role-play scenarios
     for e in errors:
         click.echo(str(e))
-    for warning in (w for f in flows for w in intro_warnings(f)):
+    for warning in (w for f in flows for w in [*f.warnings, *intro_warnings(f)]):
         click.echo(str(warning))
     if errors:
         click.echo(f"{len(errors)} error(s) in the flows.", err=True)

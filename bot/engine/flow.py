@@ -113,6 +113,7 @@ class Flow:
     requires: tuple[str, ...] = ()  # e.g. ("worker_present",): only with the worker there, never a link
 
     def __post_init__(self) -> None:
+        self.warnings: list = []  # the linter's "file:line:col: warning: ..." (the flow still runs)
         self.by_id = {step.id: step for step in self.steps}
         self.question_count = sum(1 for s in self.steps if s.is_question)
 

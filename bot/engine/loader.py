@@ -99,9 +99,13 @@ def _suggest(word: str, choices) -> str:
 class _Ctx:
     file: str
     errors: list[SourceError] = field(default_factory=list)
+    warnings: list[SourceError] = field(default_factory=list)
 
     def err(self, pos: Pos, message: str) -> None:
         self.errors.append(SourceError(self.file, pos.line, pos.col, message))
+
+    def warn(self, pos: Pos, message: str) -> None:
+        self.warnings.append(SourceError(self.file, pos.line, pos.col, f"warning: {message}"))
 
 
 def _type_name(value: Any) -> str:
@@ -409,6 +413,7 @@ def _lint_graph(ctx: _Ctx, steps: list[Step], refs: dict) -> None:
             else:
                 targets.append(b.goto)
         succ[step.id] = targets if step.next else _successors(steps, i)
+    _lint_say_loops(ctx, steps, succ)
     dom = Dominators(steps[0].id, succ)
     seen = dom.reachable
     for step in steps:
@@ -426,6 +431,64 @@ def _lint_graph(ctx: _Ctx, steps: list[Step], refs: dict) -> None:
                     ctx.err(pos, f"{where} of step '{sid}' uses answers.{ref}, but '{ref}' is a say step and has no answer")
                 elif not (dom.dominates(ref, sid) and (ref != sid or own)):
                     ctx.err(pos, f"{where} of step '{sid}' uses answers.{ref}, but on some path '{ref}' has not been asked yet; only use answers from steps that always come before")
+
+
+def _lint_say_loops(ctx: _Ctx, steps: list[Step], succ: dict[str, list[str]]) -> None:
+    """Warn about a cycle of say steps: the person would be shown the same messages round and
+    round with nothing to answer (the runner stops such a loop, but the flow is wrong)."""
+    says = {s.id for s in steps if not s.is_question}
+    by_id = {s.id: s for s in steps}
+    graph = {sid: [t for t in succ.get(sid, ()) if t in says] for sid in says}
+    # Tarjan's strongly connected components, iteratively (a flow may have thousands of steps)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    loops: list[list[str]] = []
+    counter = 0
+    for root in (s.id for s in steps if s.id in says):
+        if root in index:
+            continue
+        work = [(root, iter(graph[root]))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(graph[child])))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    top = stack.pop()
+                    on_stack.discard(top)
+                    component.append(top)
+                    if top == node:
+                        break
+                if len(component) > 1 or node in graph[node]:
+                    loops.append(component)
+    order = {s.id: i for i, s in enumerate(steps)}
+    for component in loops:
+        ids = sorted(component, key=order.get)
+        first = by_id[ids[0]]
+        names = ", ".join(f"'{i}'" for i in ids)
+        ctx.warn(first.pos, f"steps {names} only say things and lead back to each other, so the person would see the "
+                            f"same messages again with nothing to answer; send one of them on to a question or to 'end'"
+                 if len(ids) > 1 else
+                 f"step '{first.id}' only says something and leads back to itself; send it on to a question or to 'end'")
 
 
 def _largest_answer(step: Step) -> Any:
@@ -596,6 +659,7 @@ def load_flow_text(text: str, filename: str) -> tuple[Flow | None, list[SourceEr
         description=description.strip(), intro=intro, render_intro=render_intro, render_stop=render_stop,
         consent_step=consent_step, without_consent=without_consent, respondents=respondents, requires=requires,
     )
+    flow.warnings = sorted(ctx.warnings, key=lambda e: (e.line, e.col))
     return flow, []
 
 
