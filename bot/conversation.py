@@ -623,9 +623,14 @@ class ConversationService:
             self.schedule.after_step(conv, result.status, result.records, self.runner_for(conv).flow)
 
     def _write_prompts(self, conv_id: int, prompts: list[Prompt], conv: Conversation | None = None) -> None:
+        """Write what is shown to the transcript. A step's note for the worker goes in the
+        transcript and leaves the list (so the person never sees it), unless the worker is
+        there holding the device (a worker-present session)."""
         _for_respondent(conv, prompts)
         for p in prompts:
             self.store.add_line(conv_id, "out", p.plain(), kind=p.kind, step_id=p.step_id)
+        if getattr(conv, "present_id", None) is None:
+            prompts[:] = [p for p in prompts if p.kind != "worker_note"]
 
     #: Words kept on one alert from a person without a role (a flood cannot grow it further).
     ALERT_WORDS_MAX = 20_000
@@ -683,7 +688,8 @@ class ConversationService:
         else:
             if not again:
                 result.session.held = [{"text": p.text, "kind": p.kind, "step_id": p.step_id}
-                                       for p in result.prompts if result.accepted and p.kind != "question"]
+                                       for p in result.prompts
+                                       if result.accepted and p.kind not in ("question", "worker_note")]
             result.session.hold = True
             prompts.append(Prompt(self.safeguarding.offer(), kind="offer"))
         result.prompts = prompts

@@ -80,6 +80,9 @@ class Step:
     remind: "Remind | None" = None  # a date question's reminder (bot/schedule.py)
     # ``exclude:`` on a choice/multi: an expression over earlier answers giving an option id (or a
     # list of ids) not to offer, e.g. ``exclude: answers.first_house``
+    # ``note_for_worker:`` shown to the worker (transcripts, exports, a worker-present session), never the person
+    note: str | None = None
+    render_note: Callable[[dict], str] | None = None
     exclude: Callable[[dict], Any] | None = None
     exclude_source: str | None = None
 

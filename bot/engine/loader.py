@@ -32,9 +32,10 @@ from bot.respondent import parse as parse_respondent
 
 FLOW_KEYS = {"id", "version", "title", "audience", "description", "intro", "stop_message", "consent", "steps",
              "respondents", "requires"}
-COMMON_STEP_KEYS = {"id", "type", "ask", "optional", "next", "help", "errors", "validate"}
+# note_for_worker: text for the worker (transcripts, exports, a worker-present session), never the person
+COMMON_STEP_KEYS = {"id", "type", "ask", "optional", "next", "help", "errors", "validate", "note_for_worker"}
 TYPE_KEYS = {
-    "say": {"id", "type", "say", "next"},
+    "say": {"id", "type", "say", "next", "note_for_worker"},
     # expects_concerns: a worries question, where a safeguarding alert thanks the person
     # instead of interrupting them (issue 12): free-text questions only.
     "text": COMMON_STEP_KEYS | {"min_length", "max_length", "pattern", "expects_concerns"},
@@ -311,6 +312,10 @@ def _step(ctx: _Ctx, raw: Any, pos: Pos, refs: dict) -> Step | None:
     text = _want_str(ctx, raw, text_key, True, f"step '{sid}'") or ""
     render = _template(ctx, raw.pos_of(text_key), text, f"the '{text_key}' text", step_refs, False) if text else None
     step = Step(id=sid or f"?{pos.line}", type=stype, text=text, render=render or (lambda c: text), pos=raw.pos)
+    if "note_for_worker" in raw:
+        step.note = _want_str(ctx, raw, "note_for_worker", False, "step")
+        if step.note:
+            step.render_note = _template(ctx, raw.pos_of("note_for_worker"), step.note, "the 'note_for_worker'", step_refs, False)
     step.optional = _want_bool(ctx, raw, "optional")
     step.expects_concerns = _want_bool(ctx, raw, "expects_concerns")
     if "help" in raw:
@@ -513,6 +518,8 @@ def _lint_sizes(ctx: _Ctx, data: YDict, steps: list[Step]) -> None:
     texts = [(data.pos_of(k), data[k], context) for k in ("intro", "stop_message") if isinstance(data.get(k), str)]
     for step in steps:
         texts.append((step.pos, step.text, context))
+        if step.note:
+            texts.append((step.pos, step.note, context))
         texts.extend((step.pos, message, context) for message in step.errors.values())
         if step.checks:
             answered = dict(context, answer=_largest_answer(step))

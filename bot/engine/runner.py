@@ -117,7 +117,7 @@ def progress_text(progress: tuple[int, int | None]) -> str:
 @dataclass
 class Prompt:
     text: str
-    kind: str = "message"  # message | question | error | info
+    kind: str = "message"  # message | question | error | info | worker_note (never shown to the person)
     step_id: str | None = None
     type: str | None = None
     options: tuple[Option, ...] = ()
@@ -313,6 +313,9 @@ class FlowRunner:
                 status = "completed"
                 break
             step = self.flow.by_id[session.state]
+            if step.render_note is not None:  # the service keeps it from anyone but the worker
+                note = step.render_note(self.context(session.answers))
+                prompts.append(Prompt(msg("worker_present.note", note=note), kind="worker_note", step_id=step.id))
             if step.is_question:
                 prompts.append(self.question(step, session))
                 return status
