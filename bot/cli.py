@@ -495,17 +495,33 @@ def invite_revoke(code_or_id: str, db: str | None) -> None:
 
 @main.group()
 def case() -> None:
-    """Cases: name the people in one (pseudonyms), or move one to another practitioner."""
+    """Cases: name the people in one (pseudonyms), write its texts, or move it to another practitioner."""
 
 
 @case.command("set")
 @click.argument("ref")
-@click.option("--pseudonym", required=True, help="What to call the person in exports, alerts and lists, e.g. 'Parent A'.")
+@click.argument("key", required=False)
+@click.option("--file", "file_", type=click.File("r", encoding="utf-8"),
+              help="With KEY: the text to write for the case, from this file ('-' reads it from standard input).")
+@click.option("--pseudonym", help="What to call the person in exports, alerts and lists, e.g. 'Parent A'.")
 @click.option("--person", help="Telegram user id of the person, if more than one answered in the case.")
 @click.option("--practitioner", help="Telegram user id of the practitioner holding it, if several use REF.")
 @click.option("--db", type=click.Path(), help=DB_HELP)
-def case_set(ref: str, pseudonym: str, person: str | None, practitioner: str | None, db: str | None) -> None:
-    """Set the pseudonym of a person in case REF (no real names needed anywhere)."""
+def case_set(ref: str, key: str | None, file_, pseudonym: str | None, person: str | None, practitioner: str | None,
+             db: str | None) -> None:
+    """Write a text for case REF that flows show as {{ case.KEY }} (danger_statement, safety_goal,
+    bottom_lines, ...):  case set REF KEY --file FILE  (or --file - to read it from standard input).
+    Or set the pseudonym of a person in case REF:  case set REF --pseudonym 'Parent A'."""
+    if key is not None or file_ is not None:
+        if pseudonym is not None:
+            _fail("give either KEY --file FILE (a text for the case) or --pseudonym (a person's name), not both")
+        if key is None or file_ is None:
+            _fail("to write a text for the case, give its key and where to read it: case set REF KEY --file FILE"
+                  " (--file - reads standard input)")
+        _case_info_set(ref, key, file_.read(), practitioner, db)
+        return
+    if pseudonym is None:
+        _fail("say what to set: case set REF KEY --file FILE (a text for the case) or case set REF --pseudonym NAME")
     access = _access(db)
     try:
         people = access.case_people(ref, _who(practitioner) if practitioner else None)
@@ -527,6 +543,19 @@ def case_set(ref: str, pseudonym: str, person: str | None, practitioner: str | N
     except Refused:
         _fail(f"no case {ref}")
     click.echo(f"in case {ref}, {people[0]['key'].removeprefix('tg:')} is now called {' '.join(pseudonym.split())}")
+
+
+def _case_info_set(ref: str, key: str, text: str, practitioner: str | None, db: str | None) -> None:
+    from bot.access import Refused
+
+    try:
+        done = _access(db).set_case_info(None, ref, key, text, _who(practitioner) if practitioner else None)
+    except Refused:
+        _fail(f"no case {ref}" + (f" held by {practitioner}" if practitioner else "")
+              + "; see /cases in Telegram")
+    except ValueError as exc:
+        _fail(str(exc))
+    click.echo(f"case {ref}: {key} written ({done['characters']} characters); flows show it as {{{{ case.{key} }}}}")
 
 
 @case.command("reassign")

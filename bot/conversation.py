@@ -23,7 +23,7 @@ from bot.audience import case_of, respondent_for, sentence
 from bot.engine.answers import Invalid, display, fold, parse, vocabulary
 from bot.engine.flow import Flow, Option
 from bot.engine.library import FlowLibrary
-from bot.engine.runner import PRIVACY, FlowRunner, Input, Prompt, Result, Session
+from bot.engine.runner import CASE, PRIVACY, FlowRunner, Input, Prompt, Result, Session
 from bot import respondent as respondents
 from bot.messages import messages, msg
 from bot.reading import reason, split_tiers
@@ -157,10 +157,15 @@ class ConversationService:
                 facts.append(case_of(self.store, case_id, person_id))
             return sentence(flow, facts[0], respondent_for(conv, flow), answers, mode)
 
+        def case_texts() -> dict:  # {{ case.KEY }}: the practitioner's texts for the case
+            return self.store.case_info(case_id) if case_id is not None else {}
+
         token = PRIVACY.set(say)
+        case_token = CASE.set(case_texts)
         try:
             yield
         finally:
+            CASE.reset(case_token)
             PRIVACY.reset(token)
 
     @contextlib.contextmanager
@@ -554,6 +559,10 @@ class ConversationService:
         conv = self.store.active_conversation(person_id)
         if conv is None:
             return None
+        with self._privacy(conv.person_id, conv.case_id, conv):
+            return self._current(conv)
+
+    def _current(self, conv: Conversation) -> Reply:
         runner = self.runner_for(conv)
         session = Session.from_json(conv.session)
         if session.hold:

@@ -117,6 +117,7 @@ class Flow:
 
     def __post_init__(self) -> None:
         self.warnings: list = []  # the linter's "file:line:col: warning: ..." (the flow still runs)
+        self.case_keys: tuple[str, ...] = ()  # the case.KEY texts it shows (written per case by the worker)
         self.by_id = {step.id: step for step in self.steps}
         self.question_count = sum(1 for s in self.steps if s.is_question)
 

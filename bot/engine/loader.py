@@ -18,6 +18,7 @@ from bot.engine.flow import AUDIENCES, END, STEP_TYPES, Branch, Check, Flow, Opt
 from bot.engine.templating import (
     TemplateProblem,
     answer_references,
+    case_references,
     compile_condition,
     compile_template,
     compile_value,
@@ -54,6 +55,7 @@ ERROR_KEYS = {
     "multi", "min_choices", "max_choices", "yesno", "invalid", "date", "date_past", "date_far",
 }
 STEP_ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+CASE_KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")  # {{ case.KEY }}: text the practitioner writes per case
 FLOW_ID_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 OPTION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 # Steps per flow: the linter is close to linear (see dominators.py), and a 10,000-step flow
@@ -101,6 +103,7 @@ class _Ctx:
     file: str
     errors: list[SourceError] = field(default_factory=list)
     warnings: list[SourceError] = field(default_factory=list)
+    case_refs: list = field(default_factory=list)  # (key, pos) of every case.KEY in the flow's texts
 
     def err(self, pos: Pos, message: str) -> None:
         self.errors.append(SourceError(self.file, pos.line, pos.col, message))
@@ -170,6 +173,7 @@ def _template(ctx: _Ctx, pos: Pos, source: str, what: str, refs_out: list, allow
     if not allow_answer and uses_name(tree, "answer"):
         ctx.err(pos, f"{what} uses 'answer', which only exists in conditions after the question is answered; use answers.<step_id>")
     refs_out.extend((ref, pos) for ref in answer_references(tree))
+    ctx.case_refs.extend((key, pos) for key in case_references(tree))
     return compile_template(source, tree)
 
 
@@ -185,6 +189,7 @@ def _condition(ctx: _Ctx, pos: Pos, source: Any, what: str, refs_out: list):
         ctx.err(pos, f"{what} '{source}': {exc.message}; write it like  answer <= 1  or  answers.best_hopes != ''")
         return None
     refs_out.extend((ref, pos) for ref in answer_references(tree))
+    ctx.case_refs.extend((key, pos) for key in case_references(tree))
     return compile_condition(source)
 
 
@@ -206,6 +211,7 @@ def _offer_condition(ctx: _Ctx, pos: Pos, source: Any, what: str, refs_out: list
         ctx.err(pos, f"{what} uses 'answer', but the options are chosen before the question is answered; use answers.<step_id> of an earlier step")
         return None
     refs_out.extend((ref, pos) for ref in answer_references(tree))
+    ctx.case_refs.extend((key, pos) for key in case_references(tree))
     return compile_value(source) if value else compile_condition(source)
 
 
@@ -530,6 +536,24 @@ def _lint_sizes(ctx: _Ctx, data: YDict, steps: list[Step]) -> None:
             ctx.err(pos, f"{problem}; shorten what it repeats or joins")
 
 
+def _case_keys(ctx: _Ctx) -> tuple[str, ...]:
+    """``{{ case.KEY }}``: text the worker writes for each case. A flow using it still runs where
+    it is not written (the step says the worker has not written it yet), so validate warns, once
+    per key, saying how to write it."""
+    keys: list[str] = []
+    for key, pos in ctx.case_refs:
+        if key in keys:
+            continue
+        if not CASE_KEY_RE.match(key):
+            ctx.err(pos, f"'case.{key}' cannot be a case key: use a-z, 0-9 and _, starting with a letter, e.g. case.danger_statement")
+            continue
+        keys.append(key)
+        ctx.warn(pos, f"this flow shows case.{key}, which the worker writes for each case (restorative-bot case set REF "
+                      f"{key} --file FILE, or /caseinfo REF {key} ... in Telegram); until it is written the step says "
+                      "the worker has not written it yet")
+    return tuple(keys)
+
+
 def _consent(ctx: _Ctx, data: YDict, by_id: dict) -> tuple[str | None, str]:
     """consent: {step: <yes/no step id>, without_consent: nobody | practitioner}"""
     raw = data.get("consent")
@@ -651,6 +675,7 @@ def load_flow_text(text: str, filename: str) -> tuple[Flow | None, list[SourceEr
             _lint_graph(ctx, steps, refs)
             if not ctx.errors:
                 _lint_sizes(ctx, data, steps)
+    case_keys = _case_keys(ctx)
     consent_step, without_consent = _consent(ctx, data, {s.id: s for s in steps})
     respondents = _respondents(ctx, data)
     requires = _requires(ctx, data, respondents, audience)
@@ -666,6 +691,7 @@ def load_flow_text(text: str, filename: str) -> tuple[Flow | None, list[SourceEr
         description=description.strip(), intro=intro, render_intro=render_intro, render_stop=render_stop,
         consent_step=consent_step, without_consent=without_consent, respondents=respondents, requires=requires,
     )
+    flow.case_keys = case_keys
     flow.warnings = sorted(ctx.warnings, key=lambda e: (e.line, e.col))
     return flow, []
 

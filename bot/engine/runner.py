@@ -57,6 +57,40 @@ def _outside_any_case(flow, answers: dict, mode: str) -> str:
     return sentence(flow, Case(), None, answers, mode)
 
 
+# The practitioner's texts for the case (``{{ case.danger_statement }}``): ``fn() -> dict``, set by
+# the conversation service around each call; outside any case there are none.
+CASE: ContextVar = ContextVar("case", default=None)
+
+
+class CaseText:
+    """``case.KEY`` in a flow's texts: what the practitioner wrote for this case, or a plain
+    sentence that they have not written it yet (messages.yaml), never an error. Read from the
+    store only where a text uses it."""
+
+    __slots__ = ("_load", "_values")
+
+    def __init__(self, load=None):
+        self._load = load
+        self._values = None
+
+    def _get(self, key: str) -> str:
+        if self._values is None:
+            self._values = dict(self._load() if self._load is not None else {})
+        text = self._values.get(key)
+        return text if text else msg("case_info.not_written")
+
+    def __getattr__(self, key: str) -> str:
+        if key.startswith("_"):
+            raise AttributeError(key)
+        return self._get(key)
+
+    def __getitem__(self, key: str) -> str:
+        return self._get(str(key))
+
+    def __str__(self) -> str:
+        return ""
+
+
 class _Privacy:
     """Worked out only where a text uses it."""
 
@@ -264,7 +298,7 @@ class FlowRunner:
 
     # -- helpers -------------------------------------------------------------------
     def context(self, answers: dict, answer: Any = None) -> dict:
-        return {"answers": answers, "answer": answer, "shown": _Shown(self.flow, answers),
+        return {"answers": answers, "answer": answer, "shown": _Shown(self.flow, answers), "case": CaseText(CASE.get()),
                 "privacy": _Privacy(self.flow, answers, "say"), "who_can_see": _Privacy(self.flow, answers, "after")}
 
     def _fire(self, state: str, trigger: str, context: dict) -> str:
@@ -424,4 +458,4 @@ def replay(runner: FlowRunner, inputs) -> Result:
     return result
 
 
-__all__ = ["FlowRunner", "Input", "Prompt", "Record", "Result", "Session", "progress_text", "replay"]
+__all__ = ["CASE", "CaseText", "FlowRunner", "Input", "Prompt", "Record", "Result", "Session", "progress_text", "replay"]

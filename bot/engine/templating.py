@@ -316,6 +316,18 @@ def answer_references(tree: nodes.Node) -> list[str]:
     return refs
 
 
+def case_references(tree: nodes.Node) -> list[str]:
+    """Keys read as ``case.X`` or ``case['X']`` (the practitioner's texts for the case)."""
+    refs = []
+    for node in _find(tree, (nodes.Getattr, nodes.Getitem)):
+        if isinstance(node.node, nodes.Name) and node.node.name == "case":
+            if isinstance(node, nodes.Getattr):
+                refs.append(node.attr)
+            elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+                refs.append(node.arg.value)
+    return refs
+
+
 def uses_name(tree: nodes.Node, name: str) -> bool:
     return any(n.name == name for n in _find(tree, nodes.Name))
 

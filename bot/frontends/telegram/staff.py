@@ -42,7 +42,8 @@ class StaffCommands:
         for name, fn in (("invite", self.on_invite), ("with", self.on_with), ("cases", self.on_cases), ("case", self.on_case),
                          ("transcript", self.on_transcript), ("comment", self.on_comment),
                          ("review", self.on_review), ("mydata", self.on_mydata), ("revoke", self.on_revoke),
-                         ("reassign", self.on_reassign), ("missed", self.on_missed), ("pseudonym", self.on_pseudonym)):
+                         ("reassign", self.on_reassign), ("missed", self.on_missed), ("pseudonym", self.on_pseudonym),
+                         ("caseinfo", self.on_caseinfo)):
             app.add_handler(CommandHandler(name, once(self._not_during_session(fn)), filters=filters.ChatType.PRIVATE))
 
     def _not_during_session(self, fn):
@@ -293,6 +294,27 @@ class StaffCommands:
         doc = io.BytesIO(render([data], "html").encode("utf-8"))
         await self.fe._retry(lambda: context.bot.send_document(
             update.effective_chat.id, document=doc, filename=f"transcript-{conv_id}.html"))
+
+    async def on_caseinfo(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/caseinfo REF KEY TEXT: write the text flows show as {{ case.KEY }} in case REF (the
+        text may run over several lines); /caseinfo REF lists what is written."""
+        await self.fe.person(update)
+        words = (update.effective_message.text or "").split(None, 3)[1:]
+        if len(words) == 1:
+            ok, texts = await self._try(context, update, self.access.case_info, words[0])
+            if ok:
+                lines = [msg("staff.caseinfo_list", ref=md_escape(words[0]))]
+                lines += [msg("staff.caseinfo_line", key=md_ident(k), characters=len(v)) for k, v in texts.items()]
+                await self._say(context, update, "\n".join(lines) if texts else msg("staff.caseinfo_none", ref=md_escape(words[0])))
+            return
+        if len(words) < 3:
+            await self._say(context, update, msg("staff.caseinfo_usage"))
+            return
+        ref, key, text = words
+        ok, done = await self._try(context, update, self.access.set_case_info, ref, key, text)
+        if ok:
+            await self._say(context, update, msg("staff.caseinfo_set", ref=md_escape(ref), key=md_ident(key),
+                                                 characters=done["characters"]))
 
     async def on_pseudonym(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/pseudonym ID NAME: what the person who answered conversation ID is called in the case."""
