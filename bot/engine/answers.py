@@ -106,7 +106,7 @@ def parse(step: Step, text: str | None, button: str | None = None, options=None)
         from bot.engine.dates import BadDate, parse_date
 
         try:
-            return parse_date(raw).isoformat()
+            return parse_date(raw, allow_past=step.allow_past).isoformat()
         except BadDate as problem:
             raise Invalid(problem.rule) from None
     if kind == "yesno":

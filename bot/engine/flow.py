@@ -78,6 +78,7 @@ class Step:
     expects_concerns: bool = False  # a worries question: an alert thanks the person instead of interrupting
     number: int = 0  # position among the flow's questions, 1-based; 0 for say steps
     remind: "Remind | None" = None  # a date question's reminder (bot/schedule.py)
+    allow_past: bool = False  # a date question that accepts past dates ("When did it happen?")
     # ``exclude:`` on a choice/multi: an expression over earlier answers giving an option id (or a
     # list of ids) not to offer, e.g. ``exclude: answers.first_house``
     # ``note_for_worker:`` shown to the worker (transcripts, exports, a worker-present session), never the person

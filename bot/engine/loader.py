@@ -47,7 +47,8 @@ TYPE_KEYS = {
     "multi": COMMON_STEP_KEYS | {"options", "min_choices", "max_choices", "exclude"},
     "yesno": COMMON_STEP_KEYS,
     # remind: {who: person|practitioner|both, before: 1d, text: ...} schedules a reminder (bot/schedule.py)
-    "date": COMMON_STEP_KEYS | {"remind"},
+    # allow_past: true accepts past dates (e.g. "When did it happen?"); by default they are refused
+    "date": COMMON_STEP_KEYS | {"remind", "allow_past"},
 }
 ALL_STEP_KEYS = set().union(*TYPE_KEYS.values())
 ERROR_KEYS = {
@@ -355,8 +356,13 @@ def _step(ctx: _Ctx, raw: Any, pos: Pos, refs: dict) -> Step | None:
                     step.pattern = re.compile(pat)
                 except re.error as exc:
                     ctx.err(raw.pos_of("pattern"), f"'pattern' is not a valid regular expression: {exc.msg}")
-    if stype == "date" and "remind" in raw:
-        step.remind = _remind(ctx, raw)
+    if stype == "date":
+        step.allow_past = _want_bool(ctx, raw, "allow_past")
+        if "remind" in raw:
+            step.remind = _remind(ctx, raw)
+            if step.allow_past and step.remind is not None:
+                ctx.err(raw.key_pos_of("allow_past"), "a date with a reminder must be in the future; take out"
+                                                     " 'allow_past' or the 'remind'")
     if stype == "multi":
         step.min_choices = _want_int(ctx, raw, "min_choices")
         step.max_choices = _want_int(ctx, raw, "max_choices")
