@@ -140,3 +140,19 @@ def test_cli_case_set_from_a_file_or_stdin(tmp_path):
     assert store.case_info("C7") == {"danger_statement": DANGER, "safety_goal": "Sam feels safe at home."}
     assert [a["action"] for a in store.audit_log() if a["action"].startswith("case.info")] == [
         "case.info.set", "case.info.set", "case.info.refused"]
+
+
+def test_an_unwritten_text_is_false_so_a_flow_can_word_it_its_own_way(tmp_path):
+    store, _, access, case_id = _setup(tmp_path)
+    own_way = STATEMENTS.replace(
+        'say: "Your worker wrote: {{ case.danger_statement }}"',
+        'say: "{% if case.danger_statement %}Your worker wrote: {{ case.danger_statement }}'
+        '{% else %}Your worker will tell you at the meeting.{% endif %}"\n    next:\n'
+        '      - if: case.danger_statement\n        goto: understand\n      - goto: end')
+    service = ConversationService(store, FlowLibrary([flow_from(own_way)]))
+    reply = service.start(service.person("tg:5"), "statements", case_id=case_id)
+    assert [p.text for p in reply.prompts] == ["Your worker will tell you at the meeting."]
+    assert reply.status == "completed"
+    access.set_case_info(None, "C7", "danger_statement", DANGER)
+    reply = service.start(service.person("tg:6"), "statements", case_id=case_id)
+    assert [p.text for p in reply.prompts] == [f"Your worker wrote: {DANGER}", f"Do you understand this? {msg('case_info.not_written')}"]

@@ -62,10 +62,19 @@ def _outside_any_case(flow, answers: dict, mode: str) -> str:
 CASE: ContextVar = ContextVar("case", default=None)
 
 
+class NotWritten(str):
+    """What ``case.KEY`` gives where the worker has not written KEY: it reads as the plain
+    sentence saying so (``{{ case.KEY }}``), and counts as false, so a flow can say it its own
+    way instead (``{% if case.KEY %}...{% else %}...{% endif %}``, ``if: case.KEY``)."""
+
+    def __bool__(self) -> bool:
+        return False
+
+
 class CaseText:
     """``case.KEY`` in a flow's texts: what the practitioner wrote for this case, or a plain
-    sentence that they have not written it yet (messages.yaml), never an error. Read from the
-    store only where a text uses it."""
+    sentence that they have not written it yet (messages.yaml, see :class:`NotWritten`), never
+    an error. Read from the store only where a text uses it."""
 
     __slots__ = ("_load", "_values")
 
@@ -77,7 +86,7 @@ class CaseText:
         if self._values is None:
             self._values = dict(self._load() if self._load is not None else {})
         text = self._values.get(key)
-        return text if text else msg("case_info.not_written")
+        return text if text else NotWritten(msg("case_info.not_written"))
 
     def __getattr__(self, key: str) -> str:
         if key.startswith("_"):
