@@ -23,7 +23,7 @@ from bot.audience import case_of, respondent_for, sentence
 from bot.engine.answers import Invalid, display, fold, parse, vocabulary
 from bot.engine.flow import Flow, Option
 from bot.engine.library import FlowLibrary
-from bot.engine.runner import CASE, PRIVACY, FlowRunner, Input, Prompt, Result, Session
+from bot.engine.runner import CASE, PREVIOUS, PRIVACY, FlowRunner, Input, Prompt, Result, Session
 from bot import respondent as respondents
 from bot.messages import messages, msg
 from bot.reading import reason, split_tiers
@@ -160,11 +160,16 @@ class ConversationService:
         def case_texts() -> dict:  # {{ case.KEY }}: the practitioner's texts for the case
             return self.store.case_info(case_id) if case_id is not None else {}
 
+        def previous(step_id: str):  # {{ previous.X }}: this person's own earlier answer in this case
+            return self.store.previous_answer(person_id, case_id, step_id, before=getattr(conv, "id", None))
+
         token = PRIVACY.set(say)
         case_token = CASE.set(case_texts)
+        previous_token = PREVIOUS.set(previous)
         try:
             yield
         finally:
+            PREVIOUS.reset(previous_token)
             CASE.reset(case_token)
             PRIVACY.reset(token)
 
