@@ -616,6 +616,28 @@ class Access:
             out.sort(key=lambda c: not c["review_items"])  # stable: otherwise in order
             return out
 
+    def summary_sources(self, key: str | None, ref: str) -> tuple[list[dict], int]:
+        """For the coordinator's summary of case ``ref`` (bot.review.summary): the conversations in
+        it this person may read, by the same rule as transcripts (:meth:`can_read`), and how many
+        others there are (not shared: the person has not agreed, or not with this reader).
+        The CLI (None) reads as the people who run the service. Audited."""
+        actor = key or "cli"
+        with self._tx():
+            visible = None if key is None else self._practitioners_visible_to(key)
+            cases = [c for c in self.store.cases_by_ref(ref) if visible is None or c["practitioner_id"] in visible]
+            if not cases:
+                raise Refused("refused", audit=(actor, "summary.refused", f"case:{ref}"))
+            readable, hidden = [], 0
+            for case in cases:
+                for conv in self.store.conversations(case_id=case["id"]):
+                    if self.can_read(actor, conv["id"]):
+                        readable.append(conv)
+                    else:
+                        hidden += 1
+            self.store.audit(actor, "summary.read", f"case:{ref}",
+                             f"{len(readable)} conversations" + (f", {hidden} not shared" if hidden else ""))
+            return readable, hidden
+
     def comment(self, key: str, conversation_id: int, text: str, step_id: str | None = None,
                 shared: bool = False) -> tuple[int, str | None]:
         """A supervisor's (or admin's) comment, internal (staff only) unless ``shared`` (the

@@ -286,6 +286,33 @@ def export(session_id: int | None, case_ref: str | None, all_: bool, fmt: str, o
 
 
 @main.command()
+@click.option("--case", "case_ref", required=True, help="The case reference.")
+@click.option("--format", "fmt", type=click.Choice(["md", "html"]), default="md", show_default=True)
+@click.option("--out", "-o", type=click.Path(), help="Write to this file, readable by you only (default: standard output).")
+@click.option("--force", is_flag=True, help="Replace the --out file if it exists.")
+@click.option("--db", type=click.Path(), help=DB_HELP)
+@click.option("--config", "config_path", type=click.Path(), help=CONFIG_HELP)
+def summary(case_ref: str, fmt: str, out: str | None, force: bool, db: str | None, config_path: str | None) -> None:
+    """The coordinator's summary of a case on one page: who is coming, who should not and the
+    arrangements, language, access, transport, childcare, food, the young person's views, worries
+    and strengths; each answer with who gave it and when. Only shared answers (audited)."""
+    from bot.access import Access, Refused
+    from bot.engine.library import FlowLibrary
+    from bot.review.summary import summary_text
+
+    access = Access(_store(db, create=False), FlowLibrary([]), _config(config_path))  # flows from the store
+    try:
+        text = summary_text(access, None, case_ref, fmt)
+    except Refused:
+        _fail(f"no case {case_ref}; see /cases in Telegram")
+    if out:
+        write_private(out, text, force)
+        click.echo(f"wrote {out}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@main.command()
 @click.option("--db", type=click.Path(), help=DB_HELP)
 @click.option("--flows", "flow_paths", multiple=True, type=click.Path(), help=FLOWS_HELP)
 @click.option("--token-file", type=click.Path(exists=True, dir_okay=False), help="Read the bot token from this file instead of $TELEGRAM_BOT_TOKEN.")

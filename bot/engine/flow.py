@@ -10,6 +10,10 @@ from typing import Any, Callable
 from bot.engine.yamlpos import Pos
 
 AUDIENCES = ("family", "child", "practitioner")
+# The coordinator's summary (bot/review/summary.py): a question with ``summary: SECTION`` feeds
+# that section, in this order. Headings are in bot/messages.yaml (summary.sections).
+SUMMARY_SECTIONS = ("attendance", "should_not_come", "when_where", "language", "access", "transport", "childcare",
+                    "food", "young_person_views", "worries_strengths")
 QUESTION_TYPES = ("text", "choice", "multi", "scale", "yesno", "number", "date")
 STEP_TYPES = ("say",) + QUESTION_TYPES
 END = "__end__"
@@ -81,6 +85,7 @@ class Step:
     allow_past: bool = False  # a date question that accepts past dates ("When did it happen?")
     # ``exclude:`` on a choice/multi: an expression over earlier answers giving an option id (or a
     # list of ids) not to offer, e.g. ``exclude: answers.first_house``
+    summary: str | None = None  # the coordinator's summary section this answer feeds (SUMMARY_SECTIONS)
     # ``note_for_worker:`` shown to the worker (transcripts, exports, a worker-present session), never the person
     note: str | None = None
     render_note: Callable[[dict], str] | None = None

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.engine.dominators import Dominators
-from bot.engine.flow import AUDIENCES, END, STEP_TYPES, Branch, Check, Flow, Option, Remind, Step
+from bot.engine.flow import AUDIENCES, END, STEP_TYPES, SUMMARY_SECTIONS, Branch, Check, Flow, Option, Remind, Step
 from bot.engine.templating import (
     TemplateProblem,
     answer_references,
@@ -34,7 +34,8 @@ from bot.respondent import parse as parse_respondent
 FLOW_KEYS = {"id", "version", "title", "audience", "description", "intro", "stop_message", "consent", "steps",
              "respondents", "requires"}
 # note_for_worker: text for the worker (transcripts, exports, a worker-present session), never the person
-COMMON_STEP_KEYS = {"id", "type", "ask", "optional", "next", "help", "errors", "validate", "note_for_worker"}
+# summary: the coordinator's summary section this answer feeds (bot/review/summary.py)
+COMMON_STEP_KEYS = {"id", "type", "ask", "optional", "next", "help", "errors", "validate", "note_for_worker", "summary"}
 TYPE_KEYS = {
     "say": {"id", "type", "say", "next", "note_for_worker"},
     # expects_concerns: a worries question, where a safeguarding alert thanks the person
@@ -323,6 +324,13 @@ def _step(ctx: _Ctx, raw: Any, pos: Pos, refs: dict) -> Step | None:
         step.note = _want_str(ctx, raw, "note_for_worker", False, "step")
         if step.note:
             step.render_note = _template(ctx, raw.pos_of("note_for_worker"), step.note, "the 'note_for_worker'", step_refs, False)
+    if "summary" in raw:
+        section = raw["summary"]
+        if section not in SUMMARY_SECTIONS:
+            hint = _suggest(str(section), SUMMARY_SECTIONS) or f"; use one of {', '.join(SUMMARY_SECTIONS)}"
+            ctx.err(raw.pos_of("summary"), f"'{section}' is not a section of the coordinator's summary{hint}")
+        else:
+            step.summary = section
     step.optional = _want_bool(ctx, raw, "optional")
     step.expects_concerns = _want_bool(ctx, raw, "expects_concerns")
     if "help" in raw:

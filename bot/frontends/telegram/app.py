@@ -534,12 +534,16 @@ class TelegramFrontend:
                 await asyncio.sleep(delay)
                 delay *= 2
 
-    async def send_text(self, bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None) -> int | None:
-        parts = split_text(text)
+    async def send_text(self, bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None,
+                        parse_mode: str | None = None) -> int | None:
+        """Send text, split to Telegram's limit. With ``parse_mode`` ("HTML") the caller gives
+        whole, escaped messages under the limit (bot.review.summary.render_telegram)."""
+        parts = split_text(text) if parse_mode is None else [text]
         message_id = None
         for i, part in enumerate(parts):
             last = i == len(parts) - 1
-            sent = await self._retry(lambda: bot.send_message(chat_id, part, reply_markup=markup if last else None))
+            sent = await self._retry(lambda: bot.send_message(chat_id, part, reply_markup=markup if last else None,
+                                                              parse_mode=parse_mode))
             message_id = sent.message_id
         return message_id
 

@@ -43,7 +43,7 @@ class StaffCommands:
                          ("transcript", self.on_transcript), ("comment", self.on_comment),
                          ("review", self.on_review), ("mydata", self.on_mydata), ("revoke", self.on_revoke),
                          ("reassign", self.on_reassign), ("missed", self.on_missed), ("pseudonym", self.on_pseudonym),
-                         ("caseinfo", self.on_caseinfo)):
+                         ("caseinfo", self.on_caseinfo), ("summary", self.on_summary)):
             app.add_handler(CommandHandler(name, once(self._not_during_session(fn)), filters=filters.ChatType.PRIVATE))
 
     def _not_during_session(self, fn):
@@ -294,6 +294,19 @@ class StaffCommands:
         doc = io.BytesIO(render([data], "html").encode("utf-8"))
         await self.fe._retry(lambda: context.bot.send_document(
             update.effective_chat.id, document=doc, filename=f"transcript-{conv_id}.html"))
+
+    async def on_summary(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/summary CASE_REF: the coordinator's summary, in Telegram's HTML (bot.review.summary)."""
+        from bot.review.summary import build, render_telegram
+
+        await self.fe.person(update)
+        if len(context.args) != 1:
+            await self._say(context, update, msg("summary.usage"))
+            return
+        ok, found = await self._try(context, update, lambda key, ref: build(self.access, key, ref), context.args[0])
+        if ok:
+            for text in render_telegram(found):
+                await self.fe.send_text(context.bot, update.effective_chat.id, text, parse_mode="HTML")
 
     async def on_caseinfo(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/caseinfo REF KEY TEXT: write the text flows show as {{ case.KEY }} in case REF (the
