@@ -1158,6 +1158,12 @@ class Store:
         self.audit(actor, action, target, detail)
         return True
 
+    def staff_keys(self) -> set[str]:
+        """Keys of everyone holding a worker's role (practitioner, supervisor or admin)."""
+        return {r[0] for r in self.db.execute(
+            """SELECT DISTINCT p.key FROM roles r JOIN people p ON p.id = r.person_id
+               WHERE r.role IN ('practitioner', 'supervisor', 'admin')""").fetchall()}
+
     def role_holder_keys(self) -> set[str]:
         """Keys of everyone holding any role (for the frontend's rate limits)."""
         return {r[0] for r in self.db.execute(

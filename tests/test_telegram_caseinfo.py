@@ -49,3 +49,16 @@ async def test_caseinfo_writes_lists_and_refuses(world):
     assert log == [(f"tg:{P1}", "case.info.set", "danger_statement"), (f"tg:{SUP}", "case.info.set", "safety_goal"),
                    (f"tg:{P2}", "case.info.refused", "danger_statement"),
                    (f"tg:{FAM_A}", "case.info.refused", "danger_statement"), (f"tg:{P1}", "case.info.read", None)]
+
+
+async def test_workers_menu_has_the_staff_commands_and_a_familys_does_not(world):
+    from bot.testing.fake_bot_api.protocol import _canon
+
+    h = world
+    await h.fake.wait_for(lambda: h.fake.commands, 5)
+    family_menu = [c["command"] for c in h.fake.commands]
+    assert "caseinfo" not in family_menu and "summary" not in family_menu
+    for worker in (P1, SUP, ADMIN):
+        menu = [c["command"] for c in h.fake.commands_by_scope[(_canon({"type": "chat", "chat_id": worker}), "")]]
+        assert menu == family_menu + list(msg("telegram.staff_commands"))
+    assert (_canon({"type": "chat", "chat_id": FAM_A}), "") not in h.fake.commands_by_scope

@@ -15,7 +15,7 @@ import contextlib
 import logging
 from typing import Any, Awaitable, Callable
 
-from telegram import BotCommand, InlineKeyboardMarkup, Update
+from telegram import BotCommand, BotCommandScopeChat, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import (
     AIORateLimiter,
@@ -351,6 +351,15 @@ class TelegramFrontend:
 
     async def post_init(self, app: Application) -> None:
         commands = [BotCommand(name, text) for name, text in msg("telegram.commands").items()]
+        if self.staff is not None:  # workers' chats: their commands too (a family's menu never shows them)
+            staff = commands + [BotCommand(name, text) for name, text in msg("telegram.staff_commands").items()]
+            for key in sorted(await self.db(self.service.store.staff_keys)):
+                if key.startswith("tg:") and key[3:].isdigit():
+                    scope = BotCommandScopeChat(int(key[3:]))
+                    try:
+                        await self._retry(lambda: app.bot.set_my_commands(staff, scope=scope))
+                    except TelegramError as exc:  # e.g. a worker who never opened a chat with the bot
+                        log.info("staff menu not set", extra={"error": str(exc)})
         await self._retry(lambda: app.bot.set_my_commands(commands))
         self._bot = app.bot
         await self.refresh_members()
