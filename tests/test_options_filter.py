@@ -143,3 +143,16 @@ async def test_telegram_buttons_offer_what_is_left_and_a_press_names_the_right_o
         assert [t for row in h.fake.buttons(ticked) for (t, _) in row] == [CHECK + "Coffee", msg("navigation.done_button")]
         await press(h, user, ticked, msg("navigation.done_button"))
         assert answers_of(h, user) == {"first": "Tea", "second": "Juice", "more": ["Coffee"]}
+
+
+def test_a_button_of_the_wrong_shape_is_refused_not_an_error():
+    # found by the fuzzer: a list pressed at a choice, a number or a list inside a multi
+    runner = FlowRunner(flow_from(HOUSES))
+    session = runner.start().session
+    for button in ([], ["worries"], 3, {"id": "worries"}):
+        result = runner.step(session, Input("answer", button=button))
+        assert not result.accepted and result.prompts[0].kind == "error"
+    session = replay(runner, ["1", "2"]).session
+    for button in ([["good"]], [3], [None]):
+        result = runner.step(session, Input("answer", button=button))
+        assert not result.accepted and result.prompts[0].kind == "error"

@@ -72,12 +72,12 @@ def parse(step: Step, text: str | None, button: str | None = None, options=None)
     offered = {o.id for o in options}
     if button is not None:
         if kind == "choice":
-            if button not in offered:
+            if not isinstance(button, str) or button not in offered:
                 raise Invalid("choice")
             return button
         if kind == "multi":
             ids = button if isinstance(button, list) else [button]
-            if any(i not in offered for i in ids):
+            if any(not isinstance(i, str) or i not in offered for i in ids):
                 raise Invalid("multi")
             return _check_multi(step, list(dict.fromkeys(ids)))
         text = str(button)
