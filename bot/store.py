@@ -485,6 +485,11 @@ PERSON_TEXT: dict[tuple[str, str], PersonText] = {
     ("alerts", "words"): PersonText("person_id = :pid", safeguarding=True),
     ("review_items", "matched"): PersonText("person_id = :pid", None, safeguarding=True),
     ("missed_disclosures", "words"): PersonText(_MINE, safeguarding=True),
+    # The worker's own texts for a case (danger statements, bottom lines; issue 13): about the
+    # family, so encrypted like the rest, but the council's record rather than one person's
+    # words, so one person's erasure leaves them (no rows are theirs); the worker edits or
+    # removes them with `case set` / /caseinfo.
+    ("case_info", "text"): PersonText("1 = 0"),
 }
 
 # Text columns that never hold a person's words: ids, keys, times, states, flow wording,
@@ -512,6 +517,7 @@ NOT_PERSON_TEXT: dict[str, tuple[str, ...]] = {
     "reminder_optouts": ("kind", "created_at"),
     "reminder_times": ("quiet_from", "quiet_until", "blocked_days", "updated_at"),  # times and weekdays
     "case_people": ("set_by", "updated_at"),
+    "case_info": ("key", "set_by", "updated_at"),  # a key like danger_statement; who wrote it and when
     "erasure_requests": ("created_at", "status", "decided_at", "decided_by", "reason", "alert_words", "counts",
                          "told_at"),
 }
