@@ -25,13 +25,7 @@ BY_AUDIENCE = {"child": ("child",), "family": ("adult",)}
 # Flows lib-flows is rewriting for issue 13 (item 2) that do not meet their grade yet. Each entry
 # comes out as soon as the rewritten flow lands and passes; none is allowed for any other flow.
 EXEMPT: dict[str, str] = {
-    "fgc-pre-conference": "lib-flows is revising it (issue 13 item 2)",
-    "fgc-review": "lib-flows' new flow, in progress (issue 13 item 2)",
     "three-houses": "lib-flows is revising it (issue 13 item 2)",
-    "three-columns": "lib-flows is revising it (issue 13 item 2)",
-    "restorative-harmed": "lib-flows is revising it (issue 13 item 2)",
-    "restorative-harmer": "lib-flows is revising it (issue 13 item 2)",
-    "preferred-future-young-person": "lib-flows' new flow, in progress (issue 13 item 2)",
 }
 
 _EXPRESSION = re.compile(r"\{\{(.*?)\}\}", re.S)
