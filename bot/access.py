@@ -208,6 +208,17 @@ class Access:
                              f"{flow_id} case {ref}" + (f" for {respondent}" if respondent else ""))
         return code, invite_id
 
+    def unwritten_case_texts(self, practitioner: str, flow_id: str, case_ref: str) -> list[str]:
+        """The ``{{ case.KEY }}`` texts ``flow_id`` shows that are not written yet for the
+        practitioner's case ``case_ref`` (told to them when they invite someone to it)."""
+        flow = self.library.get(flow_id)
+        me = self.store.person_by_key(practitioner)
+        case = self.store.case(me["id"], case_ref.strip()) if me else None
+        if flow is None or case is None or not flow.case_keys:
+            return []
+        written = self.store.case_info(case["id"])
+        return [key for key in flow.case_keys if not written.get(key)]
+
     @staticmethod
     def _check_ref(ref: str) -> None:
         if not ref or len(ref) > CASE_REF_MAX or any(ch.isspace() for ch in ref):

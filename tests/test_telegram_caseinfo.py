@@ -62,3 +62,18 @@ async def test_workers_menu_has_the_staff_commands_and_a_familys_does_not(world)
         menu = [c["command"] for c in h.fake.commands_by_scope[(_canon({"type": "chat", "chat_id": worker}), "")]]
         assert menu == family_menu + list(msg("telegram.staff_commands"))
     assert (_canon({"type": "chat", "chat_id": FAM_A}), "") not in h.fake.commands_by_scope
+
+
+async def test_an_invitation_to_a_flow_with_unwritten_case_texts_says_which(world):
+    h = world
+    msgs = await command(h, P1, "/invite fgc-pre-conference C2 --for adult")
+    [made] = msgs
+    assert made.text.startswith("Invitation ") and made.text.endswith("\n\n" + msg(
+        "staff.caseinfo_missing", flow="fgc-pre-conference", ref="C2", keys="bottom_lines, plan_questions",
+        key="bottom_lines"))
+    await command(h, P1, "/caseinfo C2 bottom_lines Sam goes to school every day.")
+    await command(h, P1, "/caseinfo C2 plan_questions How will Sam get to school?")
+    msgs = await command(h, P1, "/invite fgc-pre-conference C2 --for adult")
+    assert msgs[-1].text.startswith("Invitation ") and "/caseinfo" not in msgs[-1].text  # nothing missing now
+    msgs = await command(h, P1, "/invite scaling-checkin C2 --for adult")
+    assert msgs[-1].text.startswith("Invitation ") and "/caseinfo" not in msgs[-1].text  # no case texts in it

@@ -112,8 +112,12 @@ class StaffCommands:
         code, invite_id = result
         link = f"https://t.me/{context.bot.username}?start={code}"
         days = self.access.config.invite_expiry_days
-        await self._say(context, update, msg("staff.invite_made", link=link, flow=flow_id, ref=ref,
-                                             days=f"{days:g}", id=invite_id))
+        text = msg("staff.invite_made", link=link, flow=flow_id, ref=ref, days=f"{days:g}", id=invite_id)
+        unwritten = await self.fe.db(self.access.unwritten_case_texts, _key(update), flow_id, ref)
+        if unwritten:  # the flow shows texts the worker writes for the case: say which are missing
+            text += "\n\n" + msg("staff.caseinfo_missing", flow=flow_id, ref=ref, keys=", ".join(unwritten),
+                                  key=unwritten[0])
+        await self._say(context, update, text)
 
     async def on_with(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/with CASE FLOW [--for child]: a worker-present session on this device."""
