@@ -329,6 +329,27 @@ class Schedule:
         off = {k for k in self.store.opted_out(person_id) if k in KINDS or k == ALL}
         return self.store.scheduled_list(person_id=person_id), off
 
+    def of_conversation(self, conversation_id: int) -> list[dict]:
+        """What is waiting because of one conversation, each row with the recipient's key."""
+        return self.store.scheduled_list(conversation_id=conversation_id, states=("pending", "sending"))
+
+    def unsendable(self, conv, flow) -> list[str]:
+        """The reminders the person answering would have had in their own Telegram chat and
+        has not (e.g. the conversation runs in the terminal): 'nudge' while it is unfinished;
+        for a date answered at a question that declares ``remind:``, 'date' when nobody is
+        reminded of it, 'date_you' when only someone else (the case's worker) is."""
+        rows = self.of_conversation(conv.id)
+        theirs = {r["kind"] for r in rows if r["person_id"] == conv.person_id}
+        out = []
+        if conv.status == "in_progress" and "nudge" not in theirs:
+            out.append("nudge")
+        if "date" not in theirs and conv.status != "cancelled":
+            answered = {a["step_id"]: a["value"] for a in self.store.answers(conv.id)}
+            if any(s.type == "date" and s.remind is not None and isinstance(answered.get(s.id), str)
+                   for s in flow.steps):
+                out.append("date_you" if any(r["kind"] == "date" for r in rows) else "date")
+        return out
+
     # -- practitioners -----------------------------------------------------------------------
     def of_case(self, ref: str) -> list[dict]:
         """What is waiting in a case (by reference), each row with the recipient's key."""

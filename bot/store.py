@@ -1290,11 +1290,15 @@ class Store:
         return cur.rowcount
 
     def scheduled_list(self, *, person_id: int | None = None, case_ids: list[int] | None = None,
-                       states: tuple[str, ...] = ("pending",), limit: int = 50) -> list[dict]:
+                       conversation_id: int | None = None, states: tuple[str, ...] = ("pending",),
+                       limit: int = 50) -> list[dict]:
         where, params = [f"s.state IN ({','.join('?' * len(states))})"], list(states)
         if person_id is not None:
             where.append("s.person_id = ?")
             params.append(person_id)
+        if conversation_id is not None:
+            where.append("s.conversation_id = ?")
+            params.append(conversation_id)
         if case_ids is not None:
             where.append(f"(s.case_id IN ({','.join('?' * len(case_ids))}) OR c.case_id IN ({','.join('?' * len(case_ids))}))"
                          if case_ids else "0")

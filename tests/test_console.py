@@ -196,3 +196,54 @@ def test_sigkill_at_random_moments_loses_and_doubles_nothing(tmp_path):
         assert all(r["revision"] == 1 for r in rows), rows  # no answer recorded twice
         accepted = [t for t in store.transcript(conv["id"]) if t["direction"] == "in" and t["kind"] == "answer"]
         assert len(accepted) == len(EXPECTED) - 1  # every typed answer once; the skip is a command
+
+
+HARMED = "I could not believe it\nmy dad is worried\nwalking past them\nthey say sorry\nthey say sorry on Monday\n"
+
+
+def test_a_chat_in_the_terminal_records_no_reminder_it_cannot_send_and_says_so(tmp_path):
+    """Issue 15: `chat` uses the same schedule as `serve`, but a terminal has no chat to send
+    to, so nothing is recorded for it (a row nobody can send would wait forever) and the chat
+    ends by saying so; the flow's closing words only promise a reminder in Telegram."""
+    from bot.messages import msg
+
+    db = tmp_path / "t.db"
+    done = run_cli(["chat", "restorative-harmed", "--db", str(db), "--as", "kim", "--for", "young-person",
+                    "--case", "RJ-3"], HARMED + "in two weeks\nthank you\n")
+    assert done.returncode == 0, done.stderr
+    assert msg("console.no_reminder.date") in done.stdout
+    assert msg("console.no_reminder.nudge") not in done.stdout  # finished: nothing to nudge
+    left = run_cli(["chat", "scaling-checkin", "--db", str(db), "--as", "jo", "--for", "adult"], "Talk more\n")
+    assert left.returncode == 0 and msg("console.no_reminder.nudge") in left.stdout
+    assert left.stdout.index(msg("console.no_reminder.nudge")) < left.stdout.index("Goodbye")
+    assert msg("console.no_reminder.date") not in left.stdout  # no date given
+    store = Store(db)
+    assert store.scheduled_list(states=("pending", "sending", "sent", "cancelled")) == []
+    store.close()
+
+
+def test_the_terminal_lists_a_reminder_recorded_for_a_worker_serve_can_reach(tmp_path, library):
+    import io
+    from datetime import datetime, timezone
+
+    from bot.conversation import ConversationService
+    from bot.frontends.console import Console
+    from bot.messages import msg
+    from bot.schedule import Schedule
+
+    store = Store(tmp_path / "w.db")
+    schedule = Schedule(store, clock=lambda: datetime(2026, 1, 12, 10, 0, tzinfo=timezone.utc))
+    service = ConversationService(store, library, schedule=schedule)
+    with store.transaction():
+        case = store.create_case(store.person("tg:900"), "RJ-4")  # held by a worker on Telegram
+    out = io.StringIO()
+    console = Console(service, "console:kim", "kim", io.StringIO(HARMED + "Friday 23 January\nthank you\n"), out)
+    assert console.run("restorative-harmed", respondent="young_person", case_id=case, practice=False) == 0
+    text = out.getvalue()
+    assert text.split(msg("console.goodbye"))[0].rstrip().endswith(  # what the chat ends with (no goodbye after a finish)
+        "\n".join([msg("console.reminders_recorded"),
+                   msg("console.reminders_line", when="Thu 22 Jan, 09:00", kind=msg("schedule.case_kinds.date"),
+                       who=msg("console.to_worker")),
+                   "", msg("console.no_reminder.date_you")]))
+    assert [(r["person_id"], r["kind"]) for r in store.scheduled_list()] == [(store.person("tg:900"), "date")]
+    store.close()
