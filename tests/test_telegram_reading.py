@@ -110,3 +110,20 @@ async def test_unread_reminders_reach_the_practitioner_then_the_supervisor(world
     h.clock["now"] = t0 + timedelta(hours=96, minutes=3)
     told = await h.fake.wait_for(lambda: h.fake.messages(SUP))
     assert len(told) == 1 and "still unread" in told[0].text and "calmer" not in told[0].text
+
+
+async def test_stop_tells_a_practitioner_their_duty_reminders_go_on_and_they_do(world):
+    from bot.messages import msg
+
+    h = world
+    await start_case(h)
+    await say(h, FAM, "hopes for calmer mornings")
+    msgs = await command(h, P1, "/stop")
+    assert msgs[-1].text == msg("schedule.stopped") + "\n\n" + msg("schedule.stopped_staff")
+    first = h.service.store.unread_answers()[0]["created_at"]
+    before = len(h.fake.messages(P1))
+    h.clock["now"] = datetime.fromisoformat(first.replace("Z", "+00:00")) + timedelta(hours=48, minutes=1)
+    notice = await h.fake.wait_for(lambda: h.fake.messages(P1)[before:])
+    assert "FGC-9" in notice[0].text and "calmer" not in notice[0].text
+    msgs = await command(h, FAM, "/stop")
+    assert msgs[-1].text == msg("schedule.stopped")  # a family member: no word about staff reminders
