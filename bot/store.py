@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import re
+import logging
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from typing import Any, Iterator
 import sqlite_utils
 
 DEFAULT_DB = "restorative.db"
+_log = logging.getLogger("bot.store")
 
 
 def iso(t: datetime) -> str:
@@ -694,6 +696,7 @@ class Store:
         return self.version
 
     _tx_owner: int | None = None  # the thread whose transaction is open
+    _after_commit: list = []  # what after_commit() queued while it was open (set per instance when used)
     _savepoints = 0
 
     @contextlib.contextmanager
@@ -726,6 +729,7 @@ class Store:
             yield
         except BaseException:
             self._tx_owner = None
+            self._after_commit = []
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
@@ -738,6 +742,12 @@ class Store:
                 raise
             finally:
                 self._tx_owner = None
+                after, self._after_commit = self._after_commit, []
+            for fn in after if not conn.in_transaction else ():
+                try:
+                    fn()
+                except Exception:  # the transaction is committed: this must not undo its callers' success
+                    _log.exception("work after a commit failed")
 
     def run_group(self, calls: list) -> list[tuple[bool, Any]]:
         """Group commit: run ``calls`` (functions of no arguments) in one write transaction and
@@ -1753,5 +1763,16 @@ class Store:
         """After an erasure: move the WAL into the database and truncate it, so old page images
         holding the words go (secure_delete has zeroed the freed cells and pages)."""
         if self.path != ":memory:":
-            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            # not inside a transaction (a group commit, a caller's): just after it commits
+            self.after_commit(lambda: self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)"))
+
+    def after_commit(self, fn) -> None:
+        """Run ``fn`` now, or, inside a transaction, just after it commits (for work SQLite
+        refuses inside one, such as a checkpoint). Dropped if the transaction rolls back."""
+        if not self.db.conn.in_transaction:
+            fn()
+        else:
+            if self._after_commit is Store._after_commit:
+                self._after_commit = []
+            self._after_commit.append(fn)
 
