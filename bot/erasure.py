@@ -43,7 +43,8 @@ class Requested:
 @dataclass
 class Approved:
     counts: dict[str, int]  # values erased per table.column
-    wiped: bool  # the WAL was truncated too (False: a running bot kept reading; `erasure wipe` later)
+    wiped: bool | None  # the WAL was truncated too (False: a running bot kept reading, `erasure wipe` later;
+    # None: inside a group commit, it is truncated just after that commits)
 
 
 @dataclass
@@ -144,12 +145,13 @@ def approve(store: Store, request_id: int, by: str, reason: str, alert_words: st
     return Approved(counts, wipe(store, by, request_id, wait_ms))
 
 
-def wipe(store: Store, by: str, request_id: int | None = None, wait_ms: int = 10_000) -> bool:
+def wipe(store: Store, by: str, request_id: int | None = None, wait_ms: int = 10_000) -> bool | None:
     """Truncate the WAL so no old copy of erased words stays in it (audited either way)."""
     done = store.wipe_free_space(wait_ms)
+    detail = {True: None, None: "just after the commit",
+              False: "busy: the database was being read; run restorative-bot erasure wipe"}[done]
     with store.transaction():
-        store.audit(by, "erasure.wipe", f"erasure:{request_id}" if request_id else None,
-                    None if done else "busy: the database was being read; run restorative-bot erasure wipe")
+        store.audit(by, "erasure.wipe", f"erasure:{request_id}" if request_id else None, detail)
     return done
 
 
