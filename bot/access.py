@@ -531,13 +531,14 @@ class Access:
             self.store.audit(key, "cases.list")
             return self.store.cases_of(visible)
 
-    def case(self, key: str, ref: str) -> list[dict]:
-        """Conversations in the case(s) with this reference that the person may read."""
+    def case(self, key: str, ref: str, action: str = "case.read") -> list[dict]:
+        """Conversations in the case(s) with this reference that the person may read; audited
+        as ``action`` (the website's chart of the case: ``chart.read``)."""
         with self._tx():
             visible = self._practitioners_visible_to(key)
             rows = [c for c in self.store.cases_by_ref(ref) if visible is None or c["practitioner_id"] in visible]
             if not rows:
-                raise Refused("refused", audit=(key, "case.read.refused", f"case:{ref}"))
+                raise Refused("refused", audit=(key, f"{action}.refused", f"case:{ref}"))
             out = []
             for case in rows:
                 convs = self.store.conversations(case_id=case["id"])
@@ -553,7 +554,7 @@ class Access:
                                       if conv["shared"] else {})
                     conv["case_ref"] = case["ref"]
                     out.append(conv)
-            self.store.audit(key, "case.read", f"case:{ref}")
+            self.store.audit(key, action, f"case:{ref}")
             out.sort(key=lambda c: not c["review_items"])  # stable: otherwise in order
             return out
 

@@ -916,6 +916,29 @@ class Store:
         """Numeric answers (scales and numbers) of a conversation, for summaries."""
         return [r for r in self.answers(conversation_id) if isinstance(r["value"], int) and not isinstance(r["value"], bool)]
 
+    def scale_points(self, conversation_ids: list[int]) -> list[dict]:
+        """Whole-number answers of these conversations with when they were given and the flow
+        text they were asked in (``flow_sha``), oldest first: the points of a case's charts
+        (bot/review/charts.py keeps those of scale questions)."""
+        if not conversation_ids:
+            return []
+        marks = ",".join("?" * len(conversation_ids))
+        rows = self._all(
+            f"""SELECT a.conversation_id, a.step_id, a.value, a.answered_at, c.flow_id, c.flow_sha, c.person_id,
+                       c.respondent, p.key AS person_key, p.display_name,
+                       (SELECT cp.pseudonym FROM case_people cp WHERE cp.case_id = c.case_id
+                          AND cp.person_id = c.person_id) AS pseudonym
+                FROM answers a JOIN conversations c ON c.id = a.conversation_id JOIN people p ON p.id = c.person_id
+                WHERE a.conversation_id IN ({marks}) AND a.current = 1
+                ORDER BY a.answered_at, a.id""", list(conversation_ids))
+        out = []
+        for r in rows:
+            value = json.loads(r["value"]) if r["value"] is not None else None
+            if isinstance(value, int) and not isinstance(value, bool):
+                r["value"] = value
+                out.append(r)
+        return out
+
     def add_invite(self, *, code_hash: str, flow_id: str, case_id: int, practitioner_id: int, expires_at: str,
                    respondent: str | None = None) -> int:
         return self.db.execute(
