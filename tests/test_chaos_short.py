@@ -1,4 +1,4 @@
-"""The short form of scripts/chaos (benchmarks/chaos.py): small counts, bounded in time.
+"""The short form of scripts/chaos (benchmarks/chaos/): small counts, bounded in time.
 
 kill -9 of the real ``serve`` process during concurrent conversations, Bot API faults,
 and fuzzing of the loader, the service and the Telegram frontend. What is checked is

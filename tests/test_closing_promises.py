@@ -64,3 +64,13 @@ def test_the_fgc_conference_date_reminder_is_described_as_it_is_sent(library):
     closing = " ".join(flow.by_id["closing"].text.split())
     assert "If you gave the date of the conference and are answering in Telegram on your own phone, this chat" \
            " sends you a short reminder the day before, which does not mention your answers" in closing
+
+
+def test_the_fgc_review_date_reminder_is_described_as_it_is_sent(library):
+    flow = library.get("fgc-review")
+    step = flow.by_id["review_date"]
+    assert step.type == "date" and step.optional and step.remind.who == "person"
+    closing = " ".join(flow.by_id["closing"].text.split())
+    assert "If you gave the date of the review and are answering in Telegram on your own phone, this chat" \
+           " sends you a short reminder the day before. It does not mention your answers" in closing
+    assert "coordinator will remind" not in closing and "worker will" not in closing

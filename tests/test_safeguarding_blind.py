@@ -22,7 +22,13 @@ PINNED = {
     "batch_b.yaml": "4091fbe5c8502dcd79754391294b1739bcbade771b87f83cda8808680aacb3e4",
     "batch_c.yaml": "7fda5c1c038625e744c7a225f1e71fbc6fd65255f10be14504edf3d1b3c4c2fd",
     "batch_d.yaml": "57404eaa91dd99dc541e26f15fd1d44d4acc597c360342d6f6ce8d33fe884872",
+    # E and F: written by the sg-blind helper on 2026-11-30 before the fourth tuning round
+    # (sg-matcher, issue 12 items 1 and 3), which must never open them.
+    "batch_e.yaml": "5d00eb910d24dd196c003f53aaa9ab440a5f534a8a93363096fbaef76468af68",
+    "batch_f.yaml": "2b5f4f27584d90fd72ebbb14993140c60d3fdf8e2b5074174714f5bea19f2326",
 }
+# Who wrote the batches that name their writer in a fixed form.
+WRITERS = {"batch_e.yaml": "sg-blind helper", "batch_f.yaml": "sg-blind helper"}
 DIFFICULTIES = {"explicit", "indirect", "euphemism"}
 SPEAKERS = {"child", "young_person", "adult"}
 TIERS = {"alert", "review"}
@@ -52,8 +58,12 @@ def test_batch_is_unchanged(name):
 def test_batch_says_how_and_when_it_was_written(name):
     header = [line for line in (BLIND / name).read_text(encoding="utf-8").splitlines() if line.startswith("#")]
     text = " ".join(header)
-    # A batch says which tuning it came before (A, B: any tuning; C: the second round; D: the third).
+    # A batch says which tuning it came before (A, B: any tuning; C: the second round; D: the third;
+    # E, F: the fourth).
     assert "BEFORE" in text and "tuning" in text and "WITHOUT opening" in text and "2026-11-30" in text
+    if name in WRITERS:
+        assert f"by the {WRITERS[name]}" in text, f"{name} must say who wrote it"
+        assert "lexicon" in text and "d883a1b" in text, f"{name} must say it was written before tuning at d883a1b"
 
 
 @pytest.mark.parametrize("name", sorted(PINNED))
@@ -131,7 +141,8 @@ def test_measurement_prints_no_sentence_unless_asked(capsys, fmt):
              for part in ("disclosures", "ordinary") for i in yaml.safe_load(p.read_text(encoding="utf-8"))[part]]
     leaked = [t for t in texts if t in out]
     assert leaked == []
-    assert all(name in out for name in ("batch_a", "batch_b", "batch_c", "batch_d", "all batches"))
+    names = ["batch_a", "batch_b", "batch_c", "batch_d", "batch_e", "batch_f", "all batches"]
+    assert all(name in out for name in names)
     if fmt:
         doc = json.loads(out)
-        assert [b["batch"] for b in doc["batches"]] == ["batch_a", "batch_b", "batch_c", "batch_d", "all batches"]
+        assert [b["batch"] for b in doc["batches"]] == names

@@ -431,7 +431,8 @@ def test_the_fgc_conference_date_reminds_the_person_only_and_says_nothing_of_the
     pid = service.person("tg:951")
     conv = service.start(pid, "fgc-pre-conference", frontend="telegram", chat_id="951", case_id=case,
                          respondent="adult").conversation_id
-    answers = ["Nan and Uncle Ray", "/skip", "Money worries", "Help with the rent", "no", "Stay together"]
+    answers = ["Ray, Tom's uncle", "Nan and Uncle Ray", "No", "Money worries", "We are close", "Help with the rent",
+               "no", "Stay together"]
     for words in answers:
         inp = Input("skip") if words == "/skip" else Input.from_text(words)
         assert service.handle(pid, inp).accepted, words

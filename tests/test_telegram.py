@@ -1,5 +1,5 @@
 """The Telegram frontend end to end: the real python-telegram-bot Application over loopback
-HTTP against the fake Bot API server (bot/testing/fake_bot_api.py). Nothing reaches Telegram."""
+HTTP against the fake Bot API server (bot/testing/fake_bot_api/). Nothing reaches Telegram."""
 
 import asyncio
 import os

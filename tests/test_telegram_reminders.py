@@ -145,3 +145,21 @@ async def test_a_practitioner_sees_and_cancels_the_reminders_of_their_case_in_ca
             msg("schedule.case_none", ref="FGC-9")
         clock["now"] = T0 + timedelta(days=5)
         assert await h.frontend.dispatch_schedule(h.app.bot) == 0
+
+
+async def test_the_menu_and_the_reply_say_stop_is_for_reminders_and_cancel_ends_the_questions(world):
+    """/stop and /cancel do different things, and the command menu a person reads says which:
+    /stop turns reminders off and does not end the questions; /cancel ends the questions."""
+    h = world
+    menu = {c["command"]: c["description"] for c in h.fake.commands}
+    assert menu["stop"] == msg("telegram.commands.stop")
+    assert "reminders" in menu["stop"].lower() and "does not end your questions" in menu["stop"]
+    assert "reminder" not in menu["cancel"].lower() and menu["cancel"].startswith("End the questions")
+    assert not menu["stop"].lower().startswith(("stop", "end")), "the menu line must not read as ending the questions"
+    await begin(h, FAM)
+    msgs = await say(h, FAM, "/stop")
+    assert msgs[-1].text == msg("schedule.stopped")
+    assert "not ended" in msgs[-1].text and "/cancel" in msgs[-1].text
+    store = h.service.store
+    assert store.active_conversation(store.person(f"tg:{FAM}")) is not None  # the questions go on
+    assert "where are things now" in (await say(h, FAM, "/repeat"))[-1].text.lower()

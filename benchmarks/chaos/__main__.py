@@ -1,0 +1,5 @@
+import sys
+
+from benchmarks.chaos.cli import main
+
+sys.exit(main())

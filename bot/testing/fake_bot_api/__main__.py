@@ -1,0 +1,3 @@
+from bot.testing.fake_bot_api.standalone import main
+
+main()

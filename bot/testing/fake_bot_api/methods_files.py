@@ -1,0 +1,110 @@
+"""Bot API methods for files: sendDocument (uploads) and getFile."""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from .protocol import (
+    ERR_CAPTION_TOO_LONG,
+    MAX_CAPTION_LENGTH,
+    _bad,
+)
+from .records import (
+    StoredDocument,
+    StoredMessage,
+    UploadedFile,
+)
+
+
+class FileMethods:
+    """Bot API methods for files: sendDocument (uploads) and getFile."""
+
+    async def _api_sendDocument(
+        self, *, params: dict[str, Any], files: dict[str, UploadedFile], token: str, **_: Any
+    ) -> dict[str, Any]:
+        chat_id = self._sendable_chat(params)
+        document = params.get("document")
+        upload: UploadedFile | None = None
+        if isinstance(document, str) and document.startswith("attach://"):
+            upload = files.get(document[len("attach://") :])
+            if upload is None:
+                raise _bad("wrong file identifier/HTTP URL specified")
+        elif document in (None, "") and "document" in files:
+            upload = files["document"]
+        caption = None
+        caption_entities: list[dict[str, Any]] = []
+        if params.get("caption"):
+            caption, caption_entities = self._text(
+                params.get("caption"),
+                params.get("parse_mode"),
+                params.get("caption_entities"),
+                limit=MAX_CAPTION_LENGTH,
+                too_long=ERR_CAPTION_TOO_LONG,
+                empty=None,
+            )
+        inline, other = self._markup(params)
+        reply_to = self._reply_to(chat_id, params)
+        message_id = self._new_message_id(chat_id)
+        if upload is not None:
+            if not upload.data:
+                raise _bad("file must be non-empty")
+            filename = upload.filename or "document"
+            mime = upload.content_type
+            if not mime or mime == "application/octet-stream":
+                mime = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+            ext = "." + filename.rsplit(".", 1)[1] if "." in filename else ""
+            record = self._new_file(upload.data, "documents", ext, "BQACAgIAAxkDAAI")
+            stored = StoredDocument(
+                chat_id, message_id, record.file_id, record.file_unique_id, filename,
+                upload.data, mime, caption,
+            )
+        elif isinstance(document, str) and document in self._files:
+            record = self._files[document]
+            stored = StoredDocument(
+                chat_id, message_id, record.file_id, record.file_unique_id,
+                record.file_path.rsplit("/", 1)[-1], record.data,
+                mimetypes.guess_type(record.file_path)[0], caption,
+            )
+        elif isinstance(document, str) and re.match(r"https?://", document):
+            record = self._new_file(b"", "documents", "", "BQACAgIAAxkDAAI")
+            name = urlsplit(document).path.rsplit("/", 1)[-1] or "document"
+            stored = StoredDocument(
+                chat_id, message_id, record.file_id, record.file_unique_id, name, None,
+                mimetypes.guess_type(name)[0], caption, url=document,
+            )
+        elif document in (None, ""):
+            raise _bad("there is no document in the request")
+        else:
+            raise _bad("wrong file identifier/HTTP URL specified")
+        message = StoredMessage(
+            chat_id=chat_id,
+            message_id=message_id,
+            from_bot=True,
+            date=int(time.time()),
+            sender=self._bot_sender(token),
+            chat=self._chat(chat_id),
+            caption=caption,
+            caption_entities=caption_entities,
+            document=stored,
+            inline_markup=inline,
+            keyboard_markup=other,
+            reply_to=reply_to,
+            params=dict(params),
+        )
+        self._store(message)
+        return message.to_api()
+
+    async def _api_getFile(self, *, params: dict[str, Any], **_: Any) -> dict[str, Any]:
+        record = self._files.get(str(params.get("file_id") or ""))
+        if record is None:
+            raise _bad("invalid file_id")
+        return {
+            "file_id": record.file_id,
+            "file_unique_id": record.file_unique_id,
+            "file_size": len(record.data),
+            "file_path": record.file_path,
+        }
