@@ -589,6 +589,15 @@ class Access:
             self.store.audit(key, "review.list")
             return [r for r in self.store.unreviewed(visible, me) if self.can_read(key, r["id"])]
 
+    def audit_entries(self, key: str, limit: int = 100, before_id: int | None = None) -> list[dict]:
+        """The audit log, newest first, for administrators only; reading it is audited too."""
+        with self._tx():
+            if not self.has(key, "admin"):
+                raise Refused("refused", audit=(key, "audit.read.refused"))
+            rows = self.store.audit_page(limit, before_id)
+            self.store.audit(key, "audit.read", None, f"before {before_id}" if before_id else None)
+            return rows
+
     def export_case(self, actor: str, ref: str) -> list[dict]:
         """Transcript data for every conversation in the case (CLI exports: actor 'cli')."""
         from bot.review.export import transcript_data

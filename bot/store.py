@@ -386,9 +386,39 @@ def _m_pseudonyms(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m_web_signin(db: sqlite_utils.Database) -> None:
+    # Issue 16: the review website's sign-in. A one-time link (sent by /web in Telegram or
+    # printed by `restorative-bot web-link`) starts a session; only hashes are stored.
+    db.executescript(
+        """
+        CREATE TABLE web_links (
+            id INTEGER PRIMARY KEY,
+            code_hash TEXT NOT NULL UNIQUE,     -- sha256 of the code: the code itself is never stored
+            person_id INTEGER NOT NULL REFERENCES people(id),
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            used_at TEXT
+        );
+        CREATE TABLE web_sessions (
+            id INTEGER PRIMARY KEY,
+            token_hash TEXT NOT NULL UNIQUE,    -- sha256 of the cookie's value
+            person_id INTEGER NOT NULL REFERENCES people(id),
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,           -- at the latest
+            last_seen_at TEXT NOT NULL,         -- idle sessions end too
+            ended_at TEXT
+        );
+        CREATE INDEX idx_web_sessions_person ON web_sessions(person_id);
+        CREATE INDEX idx_web_links_person ON web_links(person_id);
+        CREATE INDEX idx_unread_open_conversation ON unread(conversation_id) WHERE read_at IS NULL;
+        CREATE INDEX idx_alerts_conversation ON alerts(conversation_id);
+        """
+    )
+
+
 MIGRATIONS = [_m1_core, _m2_cases_alerts_audit, _m3_delivery, _m4_access, _m5_undelivered, _m_alert_per_person,
               _m_quiet_review_unread_missed, _m8_respondent_practice, _m_comment_visibility, _m_schedule,
-              _m_pseudonyms]
+              _m_pseudonyms, _m_web_signin]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -1104,6 +1134,70 @@ class Store:
         if since:
             return self._all("SELECT * FROM audit WHERE created_at >= ? ORDER BY id", (since,))
         return self._all("SELECT * FROM audit ORDER BY id", ())
+
+    def audit_page(self, limit: int = 100, before_id: int | None = None) -> list[dict]:
+        """The newest audit entries first, ``limit`` at a time (``before_id``: the next page)."""
+        if before_id is not None:
+            return self._all("SELECT * FROM audit WHERE id < ? ORDER BY id DESC LIMIT ?", (before_id, limit))
+        return self._all("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
+
+    # -- the review website's sign-in (bot/web/signin.py) ----------------------------------
+    def add_web_link(self, code_hash: str, person_id: int, expires_at: str) -> int:
+        return self.db.execute("INSERT INTO web_links (code_hash, person_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+                               (code_hash, person_id, now(), expires_at)).lastrowid
+
+    def web_link(self, code_hash: str) -> dict | None:
+        return self._one("SELECT l.*, p.key AS person_key FROM web_links l JOIN people p ON p.id = l.person_id"
+                         " WHERE l.code_hash = ?", (code_hash,))
+
+    def use_web_link(self, link_id: int, at: str) -> bool:
+        """Mark the link used; False if it already was (it works once)."""
+        return self.db.execute("UPDATE web_links SET used_at = ? WHERE id = ? AND used_at IS NULL",
+                               (at, link_id)).rowcount == 1
+
+    def add_web_session(self, token_hash: str, person_id: int, expires_at: str, at: str) -> int:
+        return self.db.execute(
+            "INSERT INTO web_sessions (token_hash, person_id, created_at, expires_at, last_seen_at) VALUES (?, ?, ?, ?, ?)",
+            (token_hash, person_id, at, expires_at, at)).lastrowid
+
+    def web_session(self, token_hash: str) -> dict | None:
+        return self._one("SELECT s.*, p.key AS person_key FROM web_sessions s JOIN people p ON p.id = s.person_id"
+                         " WHERE s.token_hash = ?", (token_hash,))
+
+    def touch_web_session(self, session_id: int, at: str) -> None:
+        self.db.execute("UPDATE web_sessions SET last_seen_at = ? WHERE id = ?", (at, session_id))
+
+    def end_web_session(self, session_id: int, at: str) -> bool:
+        return self.db.execute("UPDATE web_sessions SET ended_at = ? WHERE id = ? AND ended_at IS NULL",
+                               (at, session_id)).rowcount == 1
+
+    def end_web_sessions_of(self, person_id: int, at: str) -> int:
+        return self.db.execute("UPDATE web_sessions SET ended_at = ? WHERE person_id = ? AND ended_at IS NULL",
+                               (at, person_id)).rowcount
+
+    def case_activity(self, case_ids: list[int]) -> dict[int, dict]:
+        """For the website's list of cases: per case, unread free-text answers by conversation
+        ((count, flagged count): bot.reading decides which count), open safeguarding alerts and
+        open review-tier items."""
+        out = {k: {"unread_by_conversation": {}, "alerts": 0, "review_items": 0} for k in case_ids}
+        if not case_ids:
+            return out
+        marks = ",".join("?" * len(case_ids))
+        for cid, conv, n, flagged in self.db.execute(
+                f"""SELECT c.case_id, u.conversation_id, COUNT(*), SUM(u.flagged) FROM unread u
+                    JOIN conversations c ON c.id = u.conversation_id
+                    WHERE u.read_at IS NULL AND c.case_id IN ({marks}) GROUP BY u.conversation_id""", case_ids):
+            out[cid]["unread_by_conversation"][conv] = (n, flagged or 0)
+        for cid, n in self.db.execute(
+                f"""SELECT c.case_id, COUNT(*) FROM alerts a JOIN conversations c ON c.id = a.conversation_id
+                    WHERE a.acknowledged_at IS NULL AND a.practice = 0 AND c.case_id IN ({marks}) GROUP BY c.case_id""",
+                case_ids):
+            out[cid]["alerts"] = n
+        for cid, n in self.db.execute(
+                f"""SELECT c.case_id, COUNT(*) FROM review_items r JOIN conversations c ON c.id = r.conversation_id
+                    WHERE r.acknowledged_at IS NULL AND c.case_id IN ({marks}) GROUP BY c.case_id""", case_ids):
+            out[cid]["review_items"] = n
+        return out
 
     # -- quiet review tier, unread answers, missed disclosures (issue 12) ---------------
     def add_review_item(self, *, conversation_id: int | None, person_id: int, transcript_id: int | None,

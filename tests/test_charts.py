@@ -9,7 +9,6 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from bot.access import Access, Refused
-from bot.conversation import ConversationService
 from bot.review import charts
 
 import webworld as W
@@ -17,10 +16,9 @@ import webworld as W
 
 @pytest.fixture
 def world(store, library):
-    service = ConversationService(store, library)
     access = Access(store, library, W.config())
     access.seed()
-    return W.build(service, access)
+    return W.build(W.service_for(store, library), access)
 
 
 def test_one_chart_per_scale_question_one_line_per_person_in_time_order(world):
@@ -82,7 +80,7 @@ def test_conversations_not_shared_are_never_drawn(world):
 
 
 def test_names_with_markup_and_dollars_are_plain_text(store, library):
-    service = ConversationService(store, library)
+    service = W.service_for(store, library)
     access = Access(store, library, W.config())
     access.seed()
     evil = "<script>alert(1)</script> & \"$x^2$\" '"

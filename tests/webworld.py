@@ -33,6 +33,13 @@ def at(when: datetime):
         bot.store.now = before
 
 
+def service_for(store, library) -> ConversationService:
+    """The service with the safeguarding lexicon on (alerts and review-tier items)."""
+    from bot.safeguarding import SafeguardingConfig
+
+    return ConversationService(store, library, safeguarding=SafeguardingConfig.load())
+
+
 def config() -> Config:
     return Config(roles={"admin": [ADMIN], "supervisor": [SUP], "practitioner": [P1, P2]}, teams={SUP: [P1]},
                   leads=[LEAD])
@@ -84,19 +91,45 @@ class World:
 
 def build(service, access, ref: str = "FGC-7", hopes: str = "We talk more", names=("Parent A", "Young person B")) -> World:
     """Two people in case ``ref`` (held by P1, supervised by SUP) answer the scaling check-in
-    three times a week apart; the child's Three Houses in the same case, not shared."""
+    three times a week apart (B's last "why" is worth a look: a review-tier item); a third person's
+    best hopes raise a safeguarding alert; the child's Three Houses in the same case, not shared."""
     w = World(service, access, ref)
     scores = {FAM_A: [3, 5, 6], FAM_B: [2, 2, 4]}
     for week in range(3):
         for fam, who in ((FAM_A, "adult"), (FAM_B, "young_person")):
             with at(T0 + week * 7 * DAY + (fam - FAM_A) * timedelta(hours=3)):
-                answers = [a.format(hopes=hopes, now=scores[fam][week], why=f"reason {week}") for a in SCALING]
+                why = "mum shouts at me a lot" if (fam, week) == (FAM_B, 2) else f"reason {week}"
+                answers = [a.format(hopes=hopes, now=scores[fam][week], why=why) for a in SCALING]
                 w.convs[(fam, week)] = invited(service, access, P1, fam, ref, answers, respondent=who)
     first = {FAM_A: w.convs[(FAM_A, 0)], FAM_B: w.convs[(FAM_B, 0)]}
     access.set_pseudonym(f"tg:{P1}", first[FAM_A], names[0])
     access.set_pseudonym(f"tg:{P1}", first[FAM_B], names[1])
+    with at(T0 + 19 * DAY):
+        w.convs["alert"] = invited(service, access, P1, FAM_C, ref, ["my dad hits me and I am scared to go home"])
     with at(T0 + 20 * DAY):
         w.convs["child"] = with_child(service, access, P1, ref,
                                       ["OK", "House of Worries", "House of Dreams", "school", "no", "a big garden",
                                        "football", "no"])
     return w
+
+
+def built_db(folder, library, **kwargs) -> tuple[str, dict]:
+    """The world in a database file of its own (build once a module, copy per test)."""
+    from bot.store import Store
+
+    path = str(folder / "world.db")
+    store = Store(path)
+    access = Access(store, library, config())
+    access.seed()
+    w = build(service_for(store, library), access, **kwargs)
+    store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.close()
+    return path, w.convs
+
+
+def copy_db(source: str, folder) -> str:
+    import shutil
+
+    target = str(folder / "copy.db")
+    shutil.copyfile(source, target)
+    return target
