@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 
 import httpx
@@ -21,8 +22,11 @@ def site_for(path, library, config, notify=None, **kwargs):
     return make_site(str(path), library, config, safeguarding=lexicon(), notify=notify, **kwargs)
 
 
-def client(site, https: bool = True) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=site.app(), client=("203.0.113.7", 50000))
+_ips = itertools.count(1)
+
+
+def client(site, https: bool = True, ip: str = "203.0.113.7") -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=site.app(), client=(ip, 50000))
     return httpx.AsyncClient(transport=transport, base_url="https://site.test" if https else "http://site.test")
 
 
@@ -31,7 +35,9 @@ def form_token(html: str) -> str:
 
 
 async def sign_in(site, key: str, https: bool = True) -> httpx.AsyncClient:
-    c = client(site, https)
+    """A signed-in client (each from an address of its own: sign-in is rate-limited per address)."""
+    n = next(_ips)
+    c = client(site, https, ip=f"10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}")
     code = await site.db(site.signin.link, key)
     page = await c.get(f"/signin/{code}")
     assert page.status_code == 200, page.text

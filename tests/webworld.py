@@ -89,7 +89,8 @@ class World:
     convs: dict = field(default_factory=dict)
 
 
-def build(service, access, ref: str = "FGC-7", hopes: str = "We talk more", names=("Parent A", "Young person B")) -> World:
+def build(service, access, ref: str = "FGC-7", hopes: str = "We talk more", names=("Parent A", "Young person B"),
+          extra: str = "") -> World:
     """Two people in case ``ref`` (held by P1, supervised by SUP) answer the scaling check-in
     three times a week apart (B's last "why" is worth a look: a review-tier item); a third person's
     best hopes raise a safeguarding alert; the child's Three Houses in the same case, not shared."""
@@ -98,14 +99,14 @@ def build(service, access, ref: str = "FGC-7", hopes: str = "We talk more", name
     for week in range(3):
         for fam, who in ((FAM_A, "adult"), (FAM_B, "young_person")):
             with at(T0 + week * 7 * DAY + (fam - FAM_A) * timedelta(hours=3)):
-                why = "mum shouts at me a lot" if (fam, week) == (FAM_B, 2) else f"reason {week}"
+                why = "mum shouts at me a lot" + extra if (fam, week) == (FAM_B, 2) else f"reason {week}"
                 answers = [a.format(hopes=hopes, now=scores[fam][week], why=why) for a in SCALING]
                 w.convs[(fam, week)] = invited(service, access, P1, fam, ref, answers, respondent=who)
     first = {FAM_A: w.convs[(FAM_A, 0)], FAM_B: w.convs[(FAM_B, 0)]}
     access.set_pseudonym(f"tg:{P1}", first[FAM_A], names[0])
     access.set_pseudonym(f"tg:{P1}", first[FAM_B], names[1])
     with at(T0 + 19 * DAY):
-        w.convs["alert"] = invited(service, access, P1, FAM_C, ref, ["my dad hits me and I am scared to go home"])
+        w.convs["alert"] = invited(service, access, P1, FAM_C, ref, ["my dad hits me and I am scared to go home" + extra])
     with at(T0 + 20 * DAY):
         w.convs["child"] = with_child(service, access, P1, ref,
                                       ["OK", "House of Worries", "House of Dreams", "school", "no", "a big garden",

@@ -487,11 +487,17 @@ class Site:
         target = "/alerts" if back == "alerts" else "/review"
         return RedirectResponse(f"{target}?{urlencode({'done': result, 'id': item_id})}", status_code=303)
 
+    def _alerts(self, key: str) -> list[dict]:
+        rows = self.escalation.open_for(key)
+        for r in rows:  # a link to the transcript only for those who may read it (a lead may not)
+            r["readable"] = bool(r.get("conversation_id")) and self.access.can_read(key, r["conversation_id"])
+        return rows
+
     async def alerts(self, request: Request) -> Response:
         session = await self.user(request)
         if session is None:
             return self.to_signin()
-        rows = await self.db(self.escalation.open_for, session.key)
+        rows = await self.db(self._alerts, session.key)
         done, alert = request.query_params.get("done"), request.query_params.get("id", "")
         notice = None
         if done in ("ok", "already") and alert.isdigit():
