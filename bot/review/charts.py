@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import io
 import textwrap
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 
 from bot.messages import msg
 from bot.names import person_label
@@ -116,13 +118,39 @@ def case_charts(access, key: str, ref: str) -> list[Chart]:
 
 # -- drawing ---------------------------------------------------------------------------------
 
-def _figure(chart: Chart, width: float, height: float):
+_READY: list = []
+
+
+def _matplotlib():
+    """matplotlib with the Agg backend and the chart settings, set once for the process
+    (``rc_context`` per chart would copy every setting each time). Text is never parsed as
+    mathematics; SVG text stays text; SVG ids are stable, so the same chart is the same bytes."""
     import matplotlib
 
-    matplotlib.use("Agg", force=False)
-    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+    if not _READY:
+        matplotlib.use("Agg", force=False)
+        matplotlib.rcParams.update({"text.parse_math": False, "svg.fonttype": "none", "svg.hashsalt": "restorative-bot",
+                                    "font.family": "DejaVu Sans", "axes.edgecolor": "#444444", "text.color": "#222222",
+                                    "axes.labelcolor": "#222222", "xtick.color": "#222222", "ytick.color": "#222222"})
+        _READY.append(True)
+    return matplotlib
+
+
+def _ticks(days: list[float], most: int = 6) -> list[float]:
+    """At most ``most`` of the answer dates, spread out, as the x axis ticks."""
+    import math
+
+    unique = sorted({math.floor(d) for d in days})  # one tick a day, at midnight (UTC)
+    if len(unique) <= most:
+        return [float(d) for d in unique]
+    step = (len(unique) - 1) / (most - 1)
+    return [float(unique[round(i * step)]) for i in range(most)]
+
+
+def _figure(chart: Chart, width: float, height: float):
+    _matplotlib()
     from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import FixedFormatter, FixedLocator, MaxNLocator
 
     # Fixed margins in inches (a layout engine would double the drawing time); the legend,
     # one person a row, goes under the plot and the figure grows to hold it.
@@ -132,37 +160,55 @@ def _figure(chart: Chart, width: float, height: float):
     height = height + 0.25 * rows
     fig = Figure(figsize=(width, height), dpi=100)
     ax = fig.add_axes((0.8 / width, bottom / height, 1 - 1.1 / width, 1 - (top + bottom) / height))
+    days: list[float] = []
     for i, line in enumerate(chart.lines):
-        xs = [datetime.fromisoformat(p.when.replace("Z", "+00:00")) for p in line.points]
+        xs = [datetime.fromisoformat(p.when.replace("Z", "+00:00")).timestamp() / 86400 for p in line.points]
+        days += xs
         ys = [p.value for p in line.points]
         ax.plot(xs, ys, color=COLOURS[i % len(COLOURS)], marker=MARKERS[i % len(MARKERS)],
                 linestyle=DASHES[i % len(DASHES)], linewidth=2, markersize=7, label=line.label)
     pad = max(0.5, (chart.high - chart.low) * 0.05)
     ax.set_ylim(chart.low - pad, chart.high + pad)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    locator = AutoDateLocator(minticks=2, maxticks=6)
-    ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    if days:
+        ticks = _ticks(days)
+        span = max(days) - min(days)
+        ax.set_xlim(min(days) - max(0.5, span * 0.04), max(days) + max(0.5, span * 0.04))
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_major_formatter(FixedFormatter(
+            [datetime.fromtimestamp(d * 86400, timezone.utc).strftime("%d %b %Y") for d in ticks]))
     ax.set_ylabel(msg("charts.y_label", low=chart.low, high=chart.high))
     ax.set_title("\n".join(title_lines), fontsize=10, loc="left")
     ax.grid(True, color="#dddddd", linewidth=0.8)
     if chart.lines:
-        ax.legend(loc="upper left", bbox_to_anchor=(-0.8 / width * 0.9, -0.45 / (height - top - bottom) * 1.0),
+        ax.legend(loc="upper left", bbox_to_anchor=(-0.8 / width * 0.9, -0.45 / (height - top - bottom)),
                   ncols=1, frameon=False, fontsize=9, borderaxespad=0)
     return fig
 
 
 def _render(chart: Chart, fmt: str, width: float, height: float, dpi: int | None = None) -> bytes:
-    import matplotlib
+    """The drawing, kept for the same numbers (a chart changes only when an answer comes in)."""
+    key = (fmt, width, height, dpi, chart.key, chart.question, chart.low, chart.high,
+           tuple((ln.label, tuple((p.when, p.value) for p in ln.points)) for ln in chart.lines))
+    with _LOCK:
+        found = _CACHE.get(key)
+        if found is not None:
+            _CACHE.move_to_end(key)
+            return found
+    fig = _figure(chart, width, height)
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, dpi=dpi or 100, metadata=_metadata(fmt, chart))
+    data = buf.getvalue()
+    with _LOCK:
+        _CACHE[key] = data
+        while len(_CACHE) > CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return data
 
-    with matplotlib.rc_context({"text.parse_math": False, "svg.fonttype": "none", "svg.hashsalt": chart.key,
-                                "font.family": "DejaVu Sans", "axes.edgecolor": "#444444",
-                                "text.color": "#222222", "axes.labelcolor": "#222222",
-                                "xtick.color": "#222222", "ytick.color": "#222222"}):
-        fig = _figure(chart, width, height)
-        buf = io.BytesIO()
-        fig.savefig(buf, format=fmt, dpi=dpi or 100, metadata=_metadata(fmt, chart))
-    return buf.getvalue()
+
+CACHE_SIZE = 256  # drawings kept in memory (a few tens of KB each)
+_CACHE: "OrderedDict[tuple, bytes]" = OrderedDict()
+_LOCK = threading.Lock()
 
 
 def _metadata(fmt: str, chart: Chart) -> dict:
