@@ -76,6 +76,8 @@ class Callback:
     # w who is answering an invitation (conv = invite id, step = choice); s:FLOW:N starts FLOW for choice N
     # p: does text typed for an earlier question answer the one now asked?
     # n: a reminder's "Carry on" (y) / "Not now" (n); o: /reminders turns kind number `conv` on (y) or off (n)
+    # q: /reminders' quiet hours: q:N:y chooses QUIET_CHOICES[N], q:0:n shows the choices
+    # b: /reminders' days: b:D:n no reminders on weekday D, b:D:y reminders again; b:7:n shows the days, b:7:y back
     conv: int = 0
     step: int = 0
     value: str = ""
@@ -96,7 +98,7 @@ class Callback:
                 return cls("s", step=int(parts[2]) + 1, value=parts[1])  # step 0: nobody chose
             if parts[0] == "w" and len(parts) == 3:
                 return cls("w", int(parts[1]), int(parts[2]))
-            if parts[0] in ("r", "h", "i", "p", "n", "o") and len(parts) == 3 and parts[2] in ("y", "n"):
+            if parts[0] in ("r", "h", "i", "p", "n", "o", "q", "b") and len(parts) == 3 and parts[2] in ("y", "n"):
                 return cls(parts[0], int(parts[1]), value=parts[2])
         except ValueError:
             return None
