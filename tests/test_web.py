@@ -283,3 +283,41 @@ async def test_no_answer_text_or_code_in_urls_or_logs(world, caplog):
     assert "web request" in logged  # the site does log requests: by route and status
     for secret in answers + [code, "A private comment", "FGC-7", c.cookies.get("rb_session")]:
         assert secret not in logged, secret
+
+
+async def test_restorative_bot_web_serves_and_logs_no_code(world, tmp_path):
+    """The command itself, with uvicorn: pages answer, and its log has routes, never the link's code."""
+    import asyncio
+    import os
+    import socket
+    import sys
+
+    import httpx
+
+    w, site, store, _ = world
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code = await site.db(site.signin.link, f"tg:{W.P1}")
+    env = dict(os.environ, RESTORATIVE_DB=str(site.store.path))
+    env.pop("TELEGRAM_BOT_TOKEN", None)
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "web", "--port", str(port),
+                                                stderr=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as c:
+            for _ in range(300):
+                try:
+                    page = await c.get(f"/signin/{code}")
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.1)
+            assert page.status_code == 200 and page.headers["x-frame-options"] == "DENY"
+            done = await c.post("/signin", data={"code": code, "csrf": form_token(page.text)})
+            assert done.status_code == 303 and "Secure" not in done.headers["set-cookie"]  # plain HTTP here
+            assert (await c.get("/")).status_code == 200
+    finally:
+        proc.terminate()
+        _, err = await proc.communicate()
+    log = err.decode()
+    assert '"route": "signin_link"' in log and '"route": "cases"' in log
+    assert code not in log and "/signin/" not in log
