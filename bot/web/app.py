@@ -48,7 +48,7 @@ CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'
 CSP_SVG = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
 HEADERS = [(b"x-frame-options", b"DENY"), (b"referrer-policy", b"no-referrer"), (b"x-content-type-options", b"nosniff"),
            (b"cross-origin-opener-policy", b"same-origin"), (b"cross-origin-resource-policy", b"same-origin"),
-           (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), interest-cohort=()")]
+           (b"permissions-policy", b"camera=(), microphone=(), geolocation=()")]
 
 Notify = Callable[[str, str], Awaitable[None]]
 
