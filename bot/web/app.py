@@ -285,20 +285,22 @@ class Site:
         charts = charts_mod.build(self.store, self.library, rows, self.access.telegram_names)
         return {"ref": ref, "convs": convs, "items": items, "charts": charts, "summary": self._summary(key, ref)}
 
-    def _summary(self, key: str, ref: str) -> str | None:
-        """The coordinator's summary (bot/review/summary.py) as HTML, when that module is there."""
+    def _summary(self, key: str, ref: str):
+        """The coordinator's summary (bot/review/summary.py, the same as /summary) as HTML that
+        its renderer escaped, when that module is there and the case has one."""
         try:
-            from bot.review import summary  # noqa: F401
+            from bot.review import summary
         except ImportError:
             return None
-        build = getattr(summary, "for_viewer", None) or getattr(summary, "build", None)
-        html = getattr(summary, "render_html", None) or getattr(summary, "html", None)
-        if build is None or html is None:
-            return None
+        from markupsafe import Markup
+
         try:
-            return html(build(self.access, key, ref))
+            found = summary.build(self.access, key, ref)
         except Refused:
             return None
+        if getattr(found, "empty", False):
+            return None
+        return Markup(summary.render_html(found, page=False))  # escaped by the summary's own autoescape
 
     async def case(self, request: Request) -> Response:
         session = await self.user(request)
