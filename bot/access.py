@@ -531,6 +531,18 @@ class Access:
             self.store.audit(key, "cases.list")
             return self.store.cases_of(visible)
 
+    def cases_page(self, key: str, limit: int = 200) -> tuple[list[dict], int]:
+        """:meth:`cases` a page at a time (the website): the cases needing attention and then
+        the most recently active, up to ``limit`` more; (rows, how many cases in all). The same
+        rule (the practitioners this person may read) and the same audit entry."""
+        with self._tx():
+            visible = self._practitioners_visible_to(key)
+            if visible == []:
+                raise Refused("refused", audit=(key, "cases.list.refused"))
+            rows, total = self.store.cases_page(visible, self.store.attention_case_ids(), limit)
+            self.store.audit(key, "cases.list")
+            return rows, total
+
     def case(self, key: str, ref: str, action: str = "case.read") -> list[dict]:
         """Conversations in the case(s) with this reference that the person may read; audited
         as ``action`` (the website's chart of the case: ``chart.read``)."""

@@ -432,9 +432,18 @@ def _m_web_signin(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m_web_indexes(db: sqlite_utils.Database) -> None:
+    # Issue 16: the website's lists on a large database (scripts/bench web): a case's latest
+    # activity and its finished conversations come from the index alone.
+    db.executescript("""
+        CREATE INDEX idx_conversations_case_status ON conversations(case_id, status, updated_at);
+        CREATE INDEX idx_conversations_updated ON conversations(updated_at);
+    """)
+
+
 MIGRATIONS = [_m1_core, _m2_cases_alerts_audit, _m3_delivery, _m4_access, _m5_undelivered, _m_alert_per_person,
               _m_quiet_review_unread_missed, _m8_respondent_practice, _m_comment_visibility, _m_schedule,
-              _m_pseudonyms, _m_reminder_times, _m_web_signin]
+              _m_pseudonyms, _m_reminder_times, _m_web_signin, _m_web_indexes]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -968,6 +977,57 @@ class Store:
                 WHERE k.practitioner_id IN ({marks}) GROUP BY k.id ORDER BY COALESCE(MAX(c.updated_at), k.created_at) DESC""",
             practitioner_ids)
 
+    def cases_page(self, practitioner_ids: list[int] | None, first: set[int], limit: int) -> tuple[list[dict], int]:
+        """(rows like :meth:`cases_of`, how many cases in all) for a list shown ``limit`` at a
+        time: the cases in ``first`` (needing attention) and then the most recently active,
+        without aggregating every case of a large service (``practitioner_ids`` None: all)."""
+        where, params = ("k.practitioner_id IN (" + ",".join("?" * len(practitioner_ids)) + ")",
+                         list(practitioner_ids)) if practitioner_ids is not None else ("1", [])
+        if practitioner_ids is not None and not practitioner_ids:
+            return [], 0
+        total = self.db.execute(f"SELECT COUNT(*) FROM cases k WHERE {where}", params).fetchone()[0]
+        if total <= limit:
+            rows = self._cases_where(where, params)
+        else:
+            ids = list(dict.fromkeys(sorted(first)))
+            batch = limit * 20
+            offset = 0
+            while len(ids) < len(first) + limit:  # newest conversations first, by index, until enough cases
+                found = [r[0] for r in self.db.execute(
+                    f"""SELECT c.case_id FROM conversations c JOIN cases k ON k.id = c.case_id WHERE {where}
+                        ORDER BY c.updated_at DESC LIMIT ? OFFSET ?""", [*params, batch, offset])]
+                ids.extend(i for i in dict.fromkeys(found) if i not in ids)
+                if len(found) < batch:
+                    break
+                offset += batch
+            if len(ids) < len(first) + limit:  # cases without any conversation yet, newest first
+                ids += [r[0] for r in self.db.execute(
+                    f"""SELECT k.id FROM cases k WHERE {where} AND NOT EXISTS
+                        (SELECT 1 FROM conversations c WHERE c.case_id = k.id) ORDER BY k.created_at DESC LIMIT ?""",
+                    [*params, limit])]
+            ids = ids[:len(first) + limit]
+            rows = self._cases_where(f"{where} AND k.id IN ({','.join('?' * len(ids))})", [*params, *ids]) if ids else []
+            rows = rows[:limit] if len(rows) > limit and not first else rows
+        return rows, total
+
+    def _cases_where(self, where: str, params: list) -> list[dict]:
+        return self._all(
+            f"""SELECT k.id, k.ref, k.practitioner_id, p.key AS practitioner_key, p.display_name AS practitioner_name,
+                       k.created_at, COUNT(c.id) AS conversations, MAX(c.updated_at) AS last_activity
+                FROM cases k JOIN people p ON p.id = k.practitioner_id
+                LEFT JOIN conversations c ON c.case_id = k.id
+                WHERE {where} GROUP BY k.id ORDER BY COALESCE(MAX(c.updated_at), k.created_at) DESC""", params)
+
+    def attention_case_ids(self) -> set[int]:
+        """Cases with an open alert, an open review-tier item or an unread answer."""
+        return {r[0] for r in self.db.execute(
+            """SELECT c.case_id FROM alerts a JOIN conversations c ON c.id = a.conversation_id
+               WHERE a.acknowledged_at IS NULL AND a.practice = 0 AND c.case_id IS NOT NULL
+               UNION SELECT c.case_id FROM review_items r JOIN conversations c ON c.id = r.conversation_id
+               WHERE r.acknowledged_at IS NULL AND c.case_id IS NOT NULL
+               UNION SELECT c.case_id FROM unread u JOIN conversations c ON c.id = u.conversation_id
+               WHERE u.read_at IS NULL AND c.case_id IS NOT NULL""")}
+
     def set_respondent(self, conversation_id: int, respondent: str | None) -> None:
         self.db.execute("UPDATE conversations SET respondent = ? WHERE id = ?", (respondent, conversation_id))
 
@@ -1097,19 +1157,25 @@ class Store:
                         (conversation_id, supervisor_id, now()))
 
     def unreviewed(self, practitioner_ids: list[int], supervisor_id: int) -> list[dict]:
-        """Conversations in the practitioners' cases, or their own rehearsals, not reviewed by this supervisor."""
+        """Conversations in the practitioners' cases, or their own rehearsals, not reviewed by this supervisor.
+
+        Two indexed halves (cases by practitioner, then their conversations by case and status;
+        rehearsals by person) instead of one OR that would read every conversation."""
         if not practitioner_ids:
             return []
         marks = ",".join("?" * len(practitioner_ids))
         return self._all(
-            f"""SELECT c.id, c.flow_id, c.status, c.updated_at, k.ref AS case_ref,
-                       COALESCE(k.practitioner_id, c.person_id) AS practitioner_id
-                FROM conversations c LEFT JOIN cases k ON k.id = c.case_id
-                WHERE (k.practitioner_id IN ({marks}) OR (c.case_id IS NULL AND c.person_id IN ({marks})))
-                  AND c.status NOT IN ('in_progress', 'rehearsing')
+            f"""SELECT c.id, c.flow_id, c.status, c.updated_at, k.ref AS case_ref, k.practitioner_id
+                FROM cases k JOIN conversations c ON c.case_id = k.id
+                WHERE k.practitioner_id IN ({marks}) AND c.status NOT IN ('in_progress', 'rehearsing')
                   AND NOT EXISTS (SELECT 1 FROM reviews r WHERE r.conversation_id = c.id AND r.supervisor_id = ?)
-                ORDER BY c.updated_at""",
-            [*practitioner_ids, *practitioner_ids, supervisor_id])
+                UNION ALL
+                SELECT c.id, c.flow_id, c.status, c.updated_at, NULL AS case_ref, c.person_id AS practitioner_id
+                FROM conversations c
+                WHERE c.case_id IS NULL AND c.person_id IN ({marks}) AND c.status NOT IN ('in_progress', 'rehearsing')
+                  AND NOT EXISTS (SELECT 1 FROM reviews r WHERE r.conversation_id = c.id AND r.supervisor_id = ?)
+                ORDER BY 4, 1""",
+            [*practitioner_ids, supervisor_id, *practitioner_ids, supervisor_id])
 
     def conversation_owner(self, conversation_id: int) -> dict | None:
         """Who a conversation belongs to: its person, and the practitioner holding its case."""
@@ -1210,25 +1276,26 @@ class Store:
     def case_activity(self, case_ids: list[int]) -> dict[int, dict]:
         """For the website's list of cases: per case, unread free-text answers by conversation
         ((count, flagged count): bot.reading decides which count), open safeguarding alerts and
-        open review-tier items."""
+        open review-tier items. Read from those (small) tables, then kept for ``case_ids``."""
         out = {k: {"unread_by_conversation": {}, "alerts": 0, "review_items": 0} for k in case_ids}
         if not case_ids:
             return out
-        marks = ",".join("?" * len(case_ids))
         for cid, conv, n, flagged in self.db.execute(
-                f"""SELECT c.case_id, u.conversation_id, COUNT(*), SUM(u.flagged) FROM unread u
-                    JOIN conversations c ON c.id = u.conversation_id
-                    WHERE u.read_at IS NULL AND c.case_id IN ({marks}) GROUP BY u.conversation_id""", case_ids):
-            out[cid]["unread_by_conversation"][conv] = (n, flagged or 0)
+                """SELECT c.case_id, u.conversation_id, COUNT(*), SUM(u.flagged) FROM unread u
+                   JOIN conversations c ON c.id = u.conversation_id
+                   WHERE u.read_at IS NULL AND c.case_id IS NOT NULL GROUP BY u.conversation_id"""):
+            if cid in out:
+                out[cid]["unread_by_conversation"][conv] = (n, flagged or 0)
         for cid, n in self.db.execute(
-                f"""SELECT c.case_id, COUNT(*) FROM alerts a JOIN conversations c ON c.id = a.conversation_id
-                    WHERE a.acknowledged_at IS NULL AND a.practice = 0 AND c.case_id IN ({marks}) GROUP BY c.case_id""",
-                case_ids):
-            out[cid]["alerts"] = n
+                """SELECT c.case_id, COUNT(*) FROM alerts a JOIN conversations c ON c.id = a.conversation_id
+                   WHERE a.acknowledged_at IS NULL AND a.practice = 0 AND c.case_id IS NOT NULL GROUP BY c.case_id"""):
+            if cid in out:
+                out[cid]["alerts"] = n
         for cid, n in self.db.execute(
-                f"""SELECT c.case_id, COUNT(*) FROM review_items r JOIN conversations c ON c.id = r.conversation_id
-                    WHERE r.acknowledged_at IS NULL AND c.case_id IN ({marks}) GROUP BY c.case_id""", case_ids):
-            out[cid]["review_items"] = n
+                """SELECT c.case_id, COUNT(*) FROM review_items r JOIN conversations c ON c.id = r.conversation_id
+                   WHERE r.acknowledged_at IS NULL AND c.case_id IS NOT NULL GROUP BY c.case_id"""):
+            if cid in out:
+                out[cid]["review_items"] = n
         return out
 
     # -- quiet review tier, unread answers, missed disclosures (issue 12) ---------------

@@ -321,3 +321,22 @@ async def test_restorative_bot_web_serves_and_logs_no_code(world, tmp_path):
     log = err.decode()
     assert '"route": "signin_link"' in log and '"route": "cases"' in log
     assert code not in log and "/signin/" not in log
+
+
+async def test_my_cases_a_page_at_a_time_attention_first_and_only_ones_own(world):
+    w, site, store, _ = world
+    access = w.access
+    for i in range(5):
+        access.invite(f"tg:{W.P1}", "scaling-checkin", f"P1-EMPTY-{i}")
+        access.invite(f"tg:{W.P2}", "scaling-checkin", f"P2-CASE-{i}")
+    rows, total = access.cases_page(f"tg:{W.P1}", limit=3)
+    assert total == 6 and sorted(r["ref"] for r in rows) == ["FGC-7", "P1-EMPTY-2", "P1-EMPTY-3", "P1-EMPTY-4"]
+    rows, total = access.cases_page(f"tg:{W.ADMIN}", limit=2)
+    assert total == 11 and "FGC-7" in [r["ref"] for r in rows] and len(rows) == 3
+    assert all(r["practitioner_key"] == f"tg:{W.P2}" for r in access.cases_page(f"tg:{W.P2}")[0])
+    # on the page: the case with an alert first, then the most recent
+    p1 = await sign_in(site, f"tg:{W.P1}")
+    page = (await p1.get("/")).text
+    refs = re.findall(r'<a href="/case\?ref=[^"]+">([^<]+)</a>', page)
+    assert refs == ["FGC-7", "P1-EMPTY-4", "P1-EMPTY-3", "P1-EMPTY-2", "P1-EMPTY-1", "P1-EMPTY-0"]
+    assert ("cases.list" in [r["action"] for r in store.audit_log() if r["actor"] == f"tg:{W.ADMIN}"])

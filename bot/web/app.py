@@ -248,7 +248,7 @@ class Site:
 
     # -- my cases ----------------------------------------------------------------------------
     def _cases(self, key: str) -> dict:
-        rows = self.access.cases(key)
+        rows, total = self.access.cases_page(key, CASES_SHOWN)
         activity = self.store.case_activity([r["id"] for r in rows])
         for r in rows:
             a = activity[r["id"]]
@@ -257,7 +257,7 @@ class Site:
                               for conv, (n, flagged) in a["unread_by_conversation"].items())
         rows.sort(key=lambda r: r["last_activity"] or r["created_at"], reverse=True)
         rows.sort(key=lambda r: (not r["alerts"], not r["review_items"], not r["unread"]))
-        return {"rows": rows[:CASES_SHOWN], "total": len(rows)}
+        return {"rows": rows, "total": total}
 
     async def cases(self, request: Request) -> Response:
         session = await self.user(request)
@@ -267,7 +267,7 @@ class Site:
             data = await self.db(self._cases, session.key)
         except Refused:
             return self.refused(request, session, status=403)
-        return self.render(request, "cases.html", session, **data, shown=min(CASES_SHOWN, data["total"]))
+        return self.render(request, "cases.html", session, **data, shown=len(data["rows"]))
 
     # -- a case ----------------------------------------------------------------------------
     def _case(self, key: str, ref: str) -> dict:
