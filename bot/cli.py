@@ -153,7 +153,11 @@ def chat(flow: str | None, db: str | None, as_name: str | None, flow_paths: tupl
     from bot.frontends.console import run_console
 
     respondent = _respondent(for_)
-    service = _service(db, flow_paths, _config(config_path))
+    config = _config(config_path)
+    service = _service(db, flow_paths, config)
+    # The same schedule as `serve`: a reminder is recorded for anyone `serve` can reach, and
+    # the chat ends by saying which reminders there are and which a terminal cannot have.
+    service.schedule = config.schedule(service.store)
     if flow is not None and service.library.get(flow) is None:
         known = ", ".join(f.id for f in service.library)
         _fail(f"no flow called '{flow}'; choose one of: {known}")

@@ -351,10 +351,15 @@ class TelegramFrontend:
 
         self.rehearsal = RehearsalCommands(self)
         self.rehearsal.install(app)
-        if getattr(self.service, "schedule", None) is not None:
+        schedule = getattr(self.service, "schedule", None)
+        if schedule is None and self.reading is not None:  # reading's reminders are rows of a schedule
+            from bot.schedule import Schedule
+
+            schedule = Schedule(self.service.store, clock=self.reading.clock)
+        if schedule is not None:
             from bot.frontends.telegram.reminders import ReminderCommands
 
-            self.reminders = ReminderCommands(self, self.service.schedule)
+            self.reminders = ReminderCommands(self, schedule)
             self.reminders.install(app)
         for name in NAV_COMMANDS:
             app.add_handler(CommandHandler(name, once(self._nav(name)), filters=private))
@@ -562,24 +567,16 @@ class TelegramFrontend:
         return True
 
     async def dispatch_reminders(self, bot) -> int:
-        """Remind practitioners (then supervisors) of unread answers and review-tier items."""
+        """Write the unread-answer and review-item reminders now due (practitioners, then
+        supervisors) as rows of the schedule; :meth:`dispatch_schedule` sends them, once.
+        Returns how many rows were written."""
         if self.reading is None:
             return 0
-        sent = 0
         async with self._alert_lock:
-            for reminder in await self.db(self.reading.due):
-                if not reminder.recipient.startswith("tg:"):
-                    continue
-                try:
-                    await self.send_text(bot, int(reminder.recipient[3:]), reminder.text)
-                except TelegramError as exc:
-                    log.error("reminder not delivered", extra={"kind": reminder.kind, "error": str(exc)})
-                    continue
-                await self.db(self.reading.sent, reminder)
-                sent += 1
-                log.info("reminder sent", extra={"kind": reminder.kind, "stage": reminder.stage,
-                                                 "items": len(reminder.ids)})
-        return sent
+            rows = await self.db(self.reading.plan)
+        if rows:
+            log.info("reminders scheduled", extra={"rows": len(rows)})
+        return len(rows)
 
     async def daily_purge(self):
         """Once a day, delete what is past its retention period (bot.retention), on the store's
@@ -615,7 +612,7 @@ class TelegramFrontend:
         return sent
 
     async def dispatch_schedule(self, bot) -> int:
-        """Send what bot.schedule says is due (nudges, date reminders)."""
+        """Send what bot.schedule says is due (nudges, date reminders, unread answers, review items)."""
         if self.reminders is None:
             return 0
         async with self._alert_lock:
