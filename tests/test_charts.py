@@ -25,7 +25,8 @@ def test_one_chart_per_scale_question_one_line_per_person_in_time_order(world):
     got = charts.case_charts(world.access, f"tg:{W.P1}", world.ref)
     assert [c.key for c in got] == ["scaling-checkin.scale_now", "scaling-checkin.good_enough"]
     now = got[0]
-    assert now.question.startswith("On a scale of 0 to 10, where 0 is the worst things have been")
+    step = next(s for s in world.access.library.get("scaling-checkin").steps if s.id == "scale_now")
+    assert now.question == " ".join(step.text.split()) and now.question.startswith("On a scale of 0 to 10")
     assert (now.low, now.high) == (0, 10)
     assert [(ln.label, [p.value for p in ln.points]) for ln in now.lines] == [
         ("Parent A (an adult (parent, carer or family member))", [3, 5, 6]),
