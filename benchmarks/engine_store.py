@@ -32,13 +32,25 @@ def _library():
     return FlowLibrary([flow])
 
 
-def run_service(path: Path, conversations: int, synchronous: str, library=None, profile=None) -> float:
+class PlainKeys:
+    """For figure 1c only: a keyring that stores text in clear, to show what encryption costs."""
+    kid = b"none"
+
+    def encrypt(self, text):
+        return text
+
+    def decrypt(self, blob):
+        raise AssertionError("nothing was encrypted")
+
+
+def run_service(path: Path, conversations: int, synchronous: str, library=None, profile=None,
+                keyring=None) -> float:
     """Steps per second through the service."""
     from bot.conversation import ConversationService
     from bot.engine.runner import Input
     from bot.store import Store
 
-    store = Store(path, synchronous=synchronous)
+    store = Store(path, synchronous=synchronous, keyring=keyring)
     service = ConversationService(store, library or _library(), safeguarding=safeguarding())
     people = [service.person(f"bench:{i}", f"Person {i}") for i in range(conversations)]
     inputs = [Input.from_text(a) for a in TEN_STEP_ANSWERS]
@@ -229,6 +241,19 @@ def run(ctx: Context) -> list[Figure]:
                 extra={"conversations": conversations, "steps_per_conversation": STEPS_PER_CONV,
                        "safeguarding": safeguarding() is not None}))
             if sync == "FULL":
+                enc, plain = interleaved(
+                    ctx.runs,
+                    lambda: run_service(_fresh(folder, "enc.db"), conversations, sync, library),
+                    lambda: run_service(_fresh(folder, "plain.db"), conversations, sync, library, keyring=PlainKeys()),
+                )
+                ctx.log(f"  engine+store {sync}, encrypted {[round(x) for x in enc]} in clear {[round(x) for x in plain]}")
+                figures.append(Figure(
+                    "engine", "engine_store_encryption",
+                    "1c. engine+store steps/s, text fields encrypted (AES-GCM) vs in clear (WAL, synchronous=FULL)",
+                    "steps/s", enc, "the same store, text in clear", plain,
+                    [Target("ratio", ">=", 0.80, ">= 80% of in clear (issue 17: within 20 %)")],
+                    note="the cost of encryption at rest per step (bot/dbkey.py)",
+                    extra={"conversations": conversations, "steps_per_conversation": STEPS_PER_CONV}))
                 conc, floor2 = interleaved(
                     ctx.runs,
                     lambda: run_service_concurrent(_fresh(folder, "conc.db"), conversations, sync, library),

@@ -50,7 +50,9 @@ async def scaling_checkin(user: SimUser) -> None:
 
 def check_db(db: Path, users: list[int]) -> tuple[int, int, list[str]]:
     """(completed, answers stored, problems): lost, crossed or duplicated answers."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    from bot.dbkey import decrypting
+
+    conn = decrypting(sqlite3.connect(f"file:{db}?mode=ro", uri=True))
     problems, completed, stored = [], 0, 0
     for u in users:
         rows = conn.execute(

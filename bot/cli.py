@@ -767,6 +767,70 @@ def purge(dry_run: bool, export_path: str | None, db: str | None, config_path: s
     click.echo(f"purged: {report.summary()}")
 
 
+@main.command("rotate-key")
+@click.option("--batch", default=500, show_default=True, help="Values re-encrypted per transaction.")
+@click.option("--db", type=click.Path(), help=DB_HELP)
+def rotate_key(batch: int, db: str | None) -> None:
+    """Re-encrypt every stored answer, transcript and name with a new database key.
+
+    Stop the bot first. The new key is written beside the old one (<key file>.new) before anything
+    changes; both open the database until every value is re-encrypted, then the new key replaces
+    the old. If it is stopped, run it again: it carries on where it was.
+    """
+    from bot import encryption
+    from bot.store import StoreError
+
+    store = _store(db, create=False)
+    total = store.count_person_text()
+    try:
+        with click.progressbar(length=max(total, 1), label="Re-encrypting", file=sys.stderr) as bar:
+            done = encryption.rotate_key(store, batch=batch, progress=bar.update)
+    except StoreError as exc:
+        _fail(str(exc))
+    if done.key_file:
+        click.echo(f"rotated: {done.changed} value(s) re-encrypted; the new key is in {done.key_file}")
+    else:
+        click.echo(f"rotated: {done.changed} value(s) re-encrypted; now set RESTORATIVE_DB_KEY to the key in"
+                   " RESTORATIVE_DB_NEW_KEY and remove RESTORATIVE_DB_NEW_KEY")
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
+@click.option("--db", type=click.Path(), help=DB_HELP)
+def backup(file: str, force: bool, db: str | None) -> None:
+    """Copy the database to FILE while the bot runs (SQLite's backup API), readable by you only.
+
+    The copy stays encrypted: it opens only with the database key, so keep the key apart from it.
+    """
+    from bot import encryption
+    from bot.store import StoreError
+
+    store = _store(db, create=False)
+    try:
+        encryption.backup(store, file, force=force)
+    except StoreError as exc:
+        _fail(str(exc))
+    click.echo(f"backed up to {file}")
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--db", type=click.Path(), help=DB_HELP)
+def restore(file: str, db: str | None) -> None:
+    """Replace the database with the backup FILE, after checking it (integrity, schema version,
+    and that the database key decrypts its text). Stop the bot first."""
+    from bot import encryption
+    from bot.store import StoreError
+
+    store = _store(db)
+    try:
+        encryption.restore(store, file)
+    except StoreError as exc:
+        _fail(str(exc))
+    click.echo(f"restored from {file}")
+
+
 @case.command("reassign")
 @click.argument("ref")
 @click.option("--to", "to", required=True, help="Telegram user id of the practitioner taking the case over.")

@@ -23,6 +23,8 @@ from typing import Any, Iterator
 
 import sqlite_utils
 
+from bot import dbkey
+
 DEFAULT_DB = "restorative.db"
 _log = logging.getLogger("bot.store")
 
@@ -670,7 +672,8 @@ class Conversation:
 
 
 class Store:
-    def __init__(self, path: str | Path | None = None, *, synchronous: str = "FULL", create: bool = True):
+    def __init__(self, path: str | Path | None = None, *, synchronous: str = "FULL", create: bool = True,
+                 keyring: dbkey.Keyring | None = None):
         self.path = str(path or default_db_path())
         if self.path != ":memory:":
             p = Path(self.path)
@@ -683,7 +686,12 @@ class Store:
         if self.path != ":memory:":
             private_file(self.path)
         try:
+            self.keys = keyring or dbkey.load_keyring()
+        except dbkey.KeyError_ as exc:
+            raise StoreError(str(exc)) from None
+        try:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            conn.row_factory = self._decrypting_row
             self.db = sqlite_utils.Database(conn)
             if self.path != ":memory:":
                 self.db.execute("PRAGMA journal_mode=WAL")
@@ -693,8 +701,41 @@ class Store:
             # linger in the file (issue 17)
             self.db.execute("PRAGMA secure_delete=ON")
             self.migrate()
+            self.check_key()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: cannot open the database ({exc}); is it a restorative-bot database?") from None
+
+    # -- encryption at rest (issue 17; bot/dbkey.py) -----------------------------------
+    # Every PERSON_TEXT column is written through _e() and read back through the connection's
+    # row factory, which decrypts any value carrying the ciphertext prefix, whatever query
+    # selected it. So no SQL may compare, search, group or order by those columns: it would
+    # see ciphertext (previous_answer filters skipped answers in Python for this reason).
+
+    def _e(self, text: str | None) -> bytes | None:
+        return self.keys.encrypt(text)
+
+    def _decrypting_row(self, cursor, row: tuple) -> tuple:
+        for v in row:
+            if type(v) is bytes and v[:4] == dbkey.MAGIC:
+                decrypt = self.keys.decrypt
+                return tuple(decrypt(x) if type(x) is bytes and x[:4] == dbkey.MAGIC else x for x in row)
+        return row
+
+    def check_key(self) -> None:
+        """Refuse, in words, a key that does not decrypt this database's text."""
+        for table, column in (("conversations", "session"), ("transcript", "text"), ("people", "display_name")):
+            raw = self.db.conn.cursor()
+            raw.row_factory = None  # the bytes as stored, not decrypted
+            row = raw.execute(
+                f"SELECT {column} FROM {table} WHERE typeof({column}) = 'blob' ORDER BY rowid DESC LIMIT 1"
+            ).fetchone()
+            if row is not None and dbkey.is_ciphertext(row[0]):
+                try:
+                    self.keys.decrypt(row[0])
+                except dbkey.KeyError_ as exc:
+                    self.db.conn.close()
+                    raise StoreError(f"{self.path}: {exc}") from None
+                return
 
     def close(self) -> None:
         self.stop_checkpoints()
@@ -859,10 +900,10 @@ class Store:
         row = self._one("SELECT id, display_name FROM people WHERE key = ?", (key,))
         if row:
             if display_name and row["display_name"] != display_name:
-                self.db.execute("UPDATE people SET display_name = ? WHERE id = ?", (display_name, row["id"]))
+                self.db.execute("UPDATE people SET display_name = ? WHERE id = ?", (self._e(display_name), row["id"]))
             return row["id"]
         cur = self.db.execute(
-            "INSERT INTO people (key, display_name, created_at) VALUES (?, ?, ?)", (key, display_name, now())
+            "INSERT INTO people (key, display_name, created_at) VALUES (?, ?, ?)", (key, self._e(display_name), now())
         )
         return cur.lastrowid
 
@@ -890,7 +931,7 @@ class Store:
             """INSERT INTO conversations (person_id, flow_id, flow_version, flow_sha, state, session, status,
                frontend, chat_id, case_id, started_at, updated_at, finished_at, respondent, practice, present_id)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            (person_id, flow_id, flow_version, flow_sha, state, json.dumps(session), status, frontend, chat_id,
+            (person_id, flow_id, flow_version, flow_sha, state, self._e(json.dumps(session)), status, frontend, chat_id,
              case_id, t, t, t if status != "in_progress" else None, respondent, 1 if practice else 0, present_id),
         )
         return cur.lastrowid
@@ -900,7 +941,7 @@ class Store:
         self.db.execute(
             """UPDATE conversations SET state = ?, session = ?, status = ?, updated_at = ?,
                finished_at = CASE WHEN ? != 'in_progress' THEN ? ELSE finished_at END WHERE id = ?""",
-            (state, json.dumps(session), status, t, status, t, conversation_id),
+            (state, self._e(json.dumps(session)), status, t, status, t, conversation_id),
         )
 
     def conversation(self, conversation_id: int) -> Conversation | None:
@@ -970,7 +1011,7 @@ class Store:
                ON CONFLICT (conversation_id, step_id) DO UPDATE SET
                  value = excluded.value, raw = excluded.raw, shown = excluded.shown,
                  answered_at = excluded.answered_at, revision = revision + 1, current = 1""",
-            (conversation_id, step_id, json.dumps(value), raw, shown, now()),
+            (conversation_id, step_id, self._e(json.dumps(value)), self._e(raw), self._e(shown), now()),
         )
 
     def retract_answers(self, conversation_id: int, step_ids: list[str]) -> None:
@@ -994,15 +1035,18 @@ class Store:
         earlier conversations outside any case), before conversation ``before``; None if there
         is none. Only their own answers, so nobody is shown what someone else said; rehearsals,
         skipped questions and answers left behind by /back do not count."""
-        row = self._one(
+        # values are encrypted, so a skipped answer ('null') is passed over here, not in SQL
+        for (value,) in self.db.conn.execute(
             """SELECT a.value FROM answers a JOIN conversations c ON c.id = a.conversation_id
                WHERE c.person_id = ? AND c.case_id IS ? AND a.step_id = ? AND a.current = 1
-                 AND c.status != 'rehearsing' AND a.value IS NOT NULL AND a.value != 'null'
+                 AND c.status != 'rehearsing' AND a.value IS NOT NULL
                  AND (? IS NULL OR c.id < ?)
-               ORDER BY c.id DESC LIMIT 1""",
+               ORDER BY c.id DESC""",
             (person_id, case_id, step_id, before, before),
-        )
-        return json.loads(row["value"]) if row else None
+        ):
+            if value != "null":
+                return json.loads(value)
+        return None
 
     def add_line(self, conversation_id: int, direction: str, text: str, *, kind: str | None = None,
                  step_id: str | None = None, input_key: str | None = None, flagged: bool = False,
@@ -1013,7 +1057,7 @@ class Store:
         cur = self.db.execute(
             """INSERT INTO transcript (conversation_id, direction, kind, step_id, text, input_key, created_at, flagged, tier)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            (conversation_id, direction, kind, step_id, text, input_key, now(), 1 if flagged or tier else 0, tier),
+            (conversation_id, direction, kind, step_id, self._e(text), input_key, now(), 1 if flagged or tier else 0, tier),
         )
         return cur.lastrowid
 
@@ -1057,7 +1101,7 @@ class Store:
     def mark_input(self, key: str, conversation_id: int | None, reply: Any) -> None:
         self.db.execute(
             "INSERT INTO inputs (key, conversation_id, reply, created_at) VALUES (?, ?, ?, ?)",
-            (key, conversation_id, json.dumps(reply), now()),
+            (key, conversation_id, self._e(json.dumps(reply)), now()),
         )
 
     # -- alerts (safeguarding) -------------------------------------------------------
@@ -1068,7 +1112,7 @@ class Store:
             """INSERT INTO alerts (conversation_id, person_id, transcript_id, concern, words, created_at, next_notify_at,
                                    practice)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-            (conversation_id, person_id, transcript_id, concern, words, now(), None if practice else next_notify_at,
+            (conversation_id, person_id, transcript_id, concern, self._e(words), now(), None if practice else next_notify_at,
              1 if practice else 0),
         )
         return cur.lastrowid
@@ -1092,7 +1136,7 @@ class Store:
                                             WHEN next_notify_at IS NULL OR next_notify_at > ? THEN ?
                                             ELSE next_notify_at END
                WHERE id = ?""",
-            (concern, words, now(), conversation_id, transcript_id, next_notify_at, next_notify_at, next_notify_at,
+            (concern, self._e(words), now(), conversation_id, transcript_id, next_notify_at, next_notify_at, next_notify_at,
              alert_id),
         )
 
@@ -1382,7 +1426,7 @@ class Store:
             """INSERT INTO case_people (case_id, person_id, pseudonym, set_by, updated_at) VALUES (?, ?, ?, ?, ?)
                ON CONFLICT (case_id, person_id) DO UPDATE SET pseudonym = excluded.pseudonym,
                  set_by = excluded.set_by, updated_at = excluded.updated_at""",
-            (case_id, person_id, pseudonym, by, now()))
+            (case_id, person_id, self._e(pseudonym), by, now()))
 
     def pseudonym(self, case_id: int | None, person_id: int) -> str | None:
         if case_id is None:
@@ -1415,7 +1459,7 @@ class Store:
             """INSERT INTO case_info (case_id, key, text, set_by, updated_at) VALUES (?, ?, ?, ?, ?)
                ON CONFLICT (case_id, key) DO UPDATE SET text = excluded.text, set_by = excluded.set_by,
                  updated_at = excluded.updated_at""",
-            (case_id, key, text, set_by, now()))
+            (case_id, key, self._e(text), set_by, now()))
 
     def case_info(self, case: int | str) -> dict[str, str]:
         """Every text the practitioner has written for the case, by key."""
@@ -1437,7 +1481,7 @@ class Store:
             raise ValueError(f"a comment is internal or shared, not {visibility!r}")
         return self.db.execute(
             "INSERT INTO comments (conversation_id, step_id, author_id, text, created_at, visibility) VALUES (?, ?, ?, ?, ?, ?)",
-            (conversation_id, step_id, author_id, text, now(), visibility)).lastrowid
+            (conversation_id, step_id, author_id, self._e(text), now(), visibility)).lastrowid
 
     def comments(self, conversation_id: int, shared_only: bool = False) -> list[dict]:
         """A conversation's comments; ``shared_only`` leaves out the internal (staff-only) ones."""
@@ -1606,7 +1650,7 @@ class Store:
         return self.db.execute(
             """INSERT INTO review_items (conversation_id, person_id, transcript_id, concern, matched, created_at)
                VALUES (?, ?, ?, ?, ?, ?)""",
-            (conversation_id, person_id, transcript_id, concern, matched, now())).lastrowid
+            (conversation_id, person_id, transcript_id, concern, self._e(matched), now())).lastrowid
 
     _REVIEW_ITEM = """SELECT r.*, c.flow_id, c.case_id, k.ref AS case_ref, k.practitioner_id,
                              p.key AS person_key, p.display_name, t.step_id
@@ -1691,7 +1735,7 @@ class Store:
     def add_missed(self, *, conversation_id: int | None, step_id: str | None, words: str, reported_by: str) -> int:
         return self.db.execute(
             "INSERT INTO missed_disclosures (conversation_id, step_id, words, reported_by, created_at) VALUES (?, ?, ?, ?, ?)",
-            (conversation_id, step_id, words, reported_by, now())).lastrowid
+            (conversation_id, step_id, self._e(words), reported_by, now())).lastrowid
 
     def missed_disclosures(self) -> list[dict]:
         return self._all("""SELECT m.*, c.flow_id FROM missed_disclosures m
@@ -1704,7 +1748,7 @@ class Store:
         cur = self.db.execute(
             """INSERT INTO schedule (person_id, kind, text, due_at, why, conversation_id, case_id, step_id, seq,
                created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            (person_id, kind, text, due_at, why, conversation_id, case_id, step_id, seq, now()),
+            (person_id, kind, self._e(text), due_at, why, conversation_id, case_id, step_id, seq, now()),
         )
         return cur.lastrowid
 
@@ -2001,6 +2045,119 @@ class Store:
                            status = CASE WHEN status IN ('in_progress', 'rehearsing') THEN 'cancelled' ELSE status END
                            WHERE person_id = :pid""", {**params, "t": t})
         return counts
+
+    # -- key rotation, backup and restore (issue 17 items 3, 4; bot/dbkeys_admin.py) ------
+    def reencrypt_batch(self, table: str, column: str, after: int, limit: int) -> tuple[int | None, int]:
+        """Re-encrypt with the current key up to ``limit`` values of ``table.column`` after rowid
+        ``after`` (plaintext from before encryption too), in one transaction of its own. Values
+        already under the current key are left alone, so a re-run after a crash resumes where
+        it stopped. Returns (the last rowid looked at or None when the column is done, values changed)."""
+        assert (table, column) in PERSON_TEXT
+        kid = self.keys.kid
+        with self.transaction():
+            cur = self.db.conn.cursor()
+            cur.row_factory = None
+            rows = cur.execute(f"SELECT rowid, {column} FROM {table} WHERE rowid > ? AND {column} IS NOT NULL"
+                               " ORDER BY rowid LIMIT ?", (after, limit)).fetchall()
+            changed = []
+            for rowid, value in rows:
+                if dbkey.is_ciphertext(value):
+                    if value[4:8] == kid:
+                        continue
+                    value = self.keys.decrypt(value)
+                elif isinstance(value, bytes):
+                    continue  # not ours: never rewritten
+                changed.append((self._e(str(value)), rowid))
+            if changed:
+                cur.executemany(f"UPDATE {table} SET {column} = ? WHERE rowid = ?", changed)
+        return (rows[-1][0] if len(rows) == limit else None), len(changed)
+
+    def key_ids(self) -> dict[str, int]:
+        """How many stored values each key id (hex) encrypts, and 'plain' for unencrypted text,
+        over every PERSON_TEXT column."""
+        counts: dict[str, int] = {}
+        cur = self.db.conn.cursor()
+        cur.row_factory = None
+        for table, column in PERSON_TEXT:
+            for (value,) in cur.execute(f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL"):
+                name = value[4:8].hex() if dbkey.is_ciphertext(value) else "plain"
+                counts[name] = counts.get(name, 0) + 1
+        return counts
+
+    def count_person_text(self) -> int:
+        return sum(self.db.execute(f"SELECT COUNT({c}) FROM {t}").fetchone()[0] for t, c in PERSON_TEXT)
+
+    def backup_to(self, dest: str | Path) -> None:
+        """A consistent online copy through SQLite's backup API, written to a private file."""
+        dest = str(dest)
+        tmp = dest + ".partial"
+        os.close(os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, PRIVATE_MODE))
+        try:
+            target = sqlite3.connect(tmp)
+            try:
+                self.db.conn.backup(target)
+                target.execute("PRAGMA journal_mode=DELETE")
+            finally:
+                target.close()
+            os.chmod(tmp, PRIVATE_MODE)
+            os.replace(tmp, dest)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    def check_backup(self, source: str | Path) -> list[str]:
+        """What is wrong with a backup file before it may replace this database: integrity,
+        schema version, and whether this store's key decrypts its text. Empty when it is fine."""
+        source = str(source)
+        if not os.path.isfile(source):
+            return [f"{source}: no such file"]
+        try:
+            conn = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+        except sqlite3.Error as exc:
+            return [f"{source}: cannot open it ({exc})"]
+        problems: list[str] = []
+        try:
+            result = [r[0] for r in conn.execute("PRAGMA integrity_check").fetchall()]
+            if result != ["ok"]:
+                return [f"{source}: the integrity check failed: {'; '.join(result[:3])}"]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version < 1 or version > SCHEMA_VERSION:
+                problems.append(f"{source}: schema version {version}; this restorative-bot reads 1 to {SCHEMA_VERSION}")
+                return problems
+            samples = 0
+            for table, column in PERSON_TEXT:
+                try:
+                    rows = conn.execute(f"SELECT {column} FROM {table} WHERE typeof({column}) = 'blob'"
+                                        " ORDER BY rowid DESC LIMIT 3").fetchall()
+                except sqlite3.Error:
+                    continue  # an older schema without this column
+                for (value,) in rows:
+                    if dbkey.is_ciphertext(value):
+                        samples += 1
+                        try:
+                            self.keys.decrypt(value)
+                        except dbkey.KeyError_:
+                            return [f"{source}: the current database key does not decrypt its text"
+                                    f" ({table}.{column}); restore it with the key it was made with"]
+        except sqlite3.DatabaseError as exc:
+            return [f"{source}: not a restorative-bot database ({exc})"]
+        finally:
+            conn.close()
+        return problems
+
+    def restore_from(self, source: str | Path) -> None:
+        """Replace this database's content with a checked backup, through the backup API (so
+        the WAL and any other connection see one consistent change)."""
+        problems = self.check_backup(source)
+        if problems:
+            raise StoreError("; ".join(problems))
+        conn = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+        try:
+            conn.backup(self.db.conn)
+        finally:
+            conn.close()
+        self.migrate()
 
     def text_columns(self) -> list[tuple[str, str]]:
         """Every (table, column) whose declared type could hold text (for tests and checks)."""

@@ -7,6 +7,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.pop("TELEGRAM_BOT_TOKEN", None)
+# Encryption at rest (bot/dbkey.py): the tests, and every subprocess they start, use a key of
+# their own made for this run, never the user's key file (XDG_CONFIG_HOME points at a fresh
+# temporary folder too, so a test that unsets the key cannot touch ~/.config).
+import base64 as _b64, tempfile as _tempfile  # noqa: E402
+for _name in ("RESTORATIVE_DB_KEY_FILE", "RESTORATIVE_DB_NEW_KEY"):
+    os.environ.pop(_name, None)
+os.environ["RESTORATIVE_DB_KEY"] = _b64.urlsafe_b64encode(os.urandom(32)).decode()
+os.environ["XDG_CONFIG_HOME"] = _tempfile.mkdtemp(prefix="rb-test-config-")
 
 
 @pytest.fixture(scope="session")

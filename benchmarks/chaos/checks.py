@@ -21,7 +21,9 @@ from benchmarks.users import WatchedFake
 # -- checks against the database ----------------------------------------------------------
 
 def _db(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(path, timeout=30)
+    from bot.dbkey import decrypting
+
+    return decrypting(sqlite3.connect(path, timeout=30))  # the serve process's key, from the environment
 
 
 def _conversations(conn, user: int) -> list[tuple[int, str]]:
