@@ -10,14 +10,14 @@ import sqlite3
 import pytest
 from click.testing import CliRunner
 
-from bot import erasure, retention
+from bot import dbkey, erasure, retention
 from bot.access import Access
 from bot.cli import main
 from bot.config import Config
 from bot.conversation import ConversationService
 from bot.engine.runner import Input
 from bot.review.export import render
-from bot.store import ERASED, Store
+from bot.store import ERASED, PERSON_TEXT, Store
 
 P, SUP, A, B = 3, 4, 5, 6
 A_ANSWERS = ("Aquamarine kitchen peace", "6", "Xylophone teatime talks", "Quokka calmer mornings", "8",
@@ -115,7 +115,7 @@ def test_approval_erases_the_persons_words_everywhere_and_the_others_keep_theirs
     # and not in the file: secure_delete zeroed the freed space, the WAL was checkpointed away
     data = raw_bytes(store)
     assert [w for w in A_WORDS if w.encode() in data] == []
-    assert all(w.encode() in data for w in B_WORDS)
+    assert [w for w in B_WORDS if w.encode() in data] == []  # B's are there, encrypted (found() above)
     # the conversation stays, dated and empty; the other person's is untouched
     conv = store.conversation(conv_a)
     assert conv.session == {} and store.db.execute("SELECT erased_at FROM conversations WHERE id = ?",
@@ -222,7 +222,11 @@ def test_the_database_file_alone_has_no_erased_words_after_a_fresh_open(world):
     conn = sqlite3.connect(path)
     dump = "\n".join(conn.iterdump())
     conn.close()
-    assert [w for w in A_WORDS if w in dump] == [] and "Bumblebee" in dump
+    assert [w for w in A_WORDS + B_WORDS if w in dump] == []  # without the key: nobody's words
+    keyed = dbkey.decrypting(sqlite3.connect(path))  # with it: B's words and none of A's
+    text = "\n".join(str(v) for table, column in PERSON_TEXT for (v,) in keyed.execute(f"SELECT {column} FROM {table}"))
+    keyed.close()
+    assert [w for w in A_WORDS if w in text] == [] and "Bumblebee" in text
 
 
 def test_while_another_connection_reads_the_journal_is_wiped_later(world, tmp_path):
