@@ -386,9 +386,23 @@ def _m_pseudonyms(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m_languages(db: sqlite_utils.Database) -> None:
+    # Issue 19: the language a person chose (people), the language a conversation is in now
+    # (it may switch mid-flow with /language), the language each transcript line was shown
+    # or written in, and the language an invitation sets (--lang). Tags as in bot/locale/languages.yaml.
+    db.executescript(
+        """
+        ALTER TABLE people ADD COLUMN language TEXT;
+        ALTER TABLE conversations ADD COLUMN language TEXT;
+        ALTER TABLE transcript ADD COLUMN language TEXT;
+        ALTER TABLE invites ADD COLUMN language TEXT;
+        """
+    )
+
+
 MIGRATIONS = [_m1_core, _m2_cases_alerts_audit, _m3_delivery, _m4_access, _m5_undelivered, _m_alert_per_person,
               _m_quiet_review_unread_missed, _m8_respondent_practice, _m_comment_visibility, _m_schedule,
-              _m_pseudonyms]
+              _m_pseudonyms, _m_languages]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -411,6 +425,7 @@ class Conversation:
     respondent: str | None = None  # child | young_person | adult | practitioner | None (not known)
     practice: bool = False  # not a case: alerts are recorded and shown, never sent to leads
     present_id: int | None = None  # the worker present (a worker-present session on their device)
+    language: str | None = None  # the language it is in now (None: English, as before issue 19)
 
     @classmethod
     def from_row(cls, row: dict) -> "Conversation":
@@ -420,6 +435,7 @@ class Conversation:
             started_at=row["started_at"], updated_at=row["updated_at"], finished_at=row["finished_at"],
             case_id=row.get("case_id"), frontend=row.get("frontend"), chat_id=row.get("chat_id"),
             respondent=row.get("respondent"), practice=bool(row.get("practice")), present_id=row.get("present_id"),
+            language=row.get("language"),
         )
 
 
@@ -555,6 +571,16 @@ class Store:
     def get_person(self, person_id: int) -> dict | None:
         return self._one("SELECT * FROM people WHERE id = ?", (person_id,))
 
+    def person_language(self, person_id: int) -> str | None:
+        row = self._one("SELECT language FROM people WHERE id = ?", (person_id,))
+        return row["language"] if row else None
+
+    def set_person_language(self, person_id: int, language: str | None) -> None:
+        self.db.execute("UPDATE people SET language = ? WHERE id = ?", (language, person_id))
+
+    def set_conversation_language(self, conversation_id: int, language: str | None) -> None:
+        self.db.execute("UPDATE conversations SET language = ? WHERE id = ?", (language, conversation_id))
+
     # -- flows -------------------------------------------------------------------------
     def save_snapshot(self, sha: str, flow_id: str, version: int, source: str) -> None:
         self.db.execute(
@@ -570,14 +596,16 @@ class Store:
     def create_conversation(self, *, person_id: int, flow_id: str, flow_version: int, flow_sha: str, state: str,
                             session: dict, status: str, frontend: str | None, chat_id: str | None,
                             case_id: int | None = None, respondent: str | None = None, practice: bool = False,
-                            present_id: int | None = None) -> int:
+                            present_id: int | None = None, language: str | None = None) -> int:
         t = now()
         cur = self.db.execute(
             """INSERT INTO conversations (person_id, flow_id, flow_version, flow_sha, state, session, status,
-               frontend, chat_id, case_id, started_at, updated_at, finished_at, respondent, practice, present_id)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+               frontend, chat_id, case_id, started_at, updated_at, finished_at, respondent, practice, present_id,
+               language)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (person_id, flow_id, flow_version, flow_sha, state, json.dumps(session), status, frontend, chat_id,
-             case_id, t, t, t if status != "in_progress" else None, respondent, 1 if practice else 0, present_id),
+             case_id, t, t, t if status != "in_progress" else None, respondent, 1 if practice else 0, present_id,
+             language),
         )
         return cur.lastrowid
 
@@ -676,20 +704,28 @@ class Store:
 
     def add_line(self, conversation_id: int, direction: str, text: str, *, kind: str | None = None,
                  step_id: str | None = None, input_key: str | None = None, flagged: bool = False,
-                 tier: str | None = None) -> int:
-        """``tier``: the safeguarding tier of a flagged line (alert, or review: quiet)."""
+                 tier: str | None = None, language: str | None = None) -> int:
+        """``tier``: the safeguarding tier of a flagged line (alert, or review: quiet);
+        ``language``: the language the line was shown or written in (default: the one in
+        force, bot/i18n)."""
         if flagged and tier is None:
             tier = "alert"
+        if language is None:
+            from bot.i18n import current
+
+            language = current()
         cur = self.db.execute(
-            """INSERT INTO transcript (conversation_id, direction, kind, step_id, text, input_key, created_at, flagged, tier)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            (conversation_id, direction, kind, step_id, text, input_key, now(), 1 if flagged or tier else 0, tier),
+            """INSERT INTO transcript (conversation_id, direction, kind, step_id, text, input_key, created_at, flagged,
+               tier, language) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (conversation_id, direction, kind, step_id, text, input_key, now(), 1 if flagged or tier else 0, tier,
+             language),
         )
         return cur.lastrowid
 
     def transcript(self, conversation_id: int) -> list[dict]:
         return self._all(
-            "SELECT id, direction, kind, step_id, text, created_at, flagged, tier FROM transcript WHERE conversation_id = ? ORDER BY id",
+            "SELECT id, direction, kind, step_id, text, created_at, flagged, tier, language FROM transcript"
+            " WHERE conversation_id = ? ORDER BY id",
             (conversation_id,),
         )
 
@@ -917,11 +953,11 @@ class Store:
         return [r for r in self.answers(conversation_id) if isinstance(r["value"], int) and not isinstance(r["value"], bool)]
 
     def add_invite(self, *, code_hash: str, flow_id: str, case_id: int, practitioner_id: int, expires_at: str,
-                   respondent: str | None = None) -> int:
+                   respondent: str | None = None, language: str | None = None) -> int:
         return self.db.execute(
-            """INSERT INTO invites (code_hash, flow_id, case_id, practitioner_id, created_at, expires_at, respondent)
-               VALUES (?, ?, ?, ?, ?, ?, ?)""",
-            (code_hash, flow_id, case_id, practitioner_id, now(), expires_at, respondent)).lastrowid
+            """INSERT INTO invites (code_hash, flow_id, case_id, practitioner_id, created_at, expires_at, respondent,
+               language) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+            (code_hash, flow_id, case_id, practitioner_id, now(), expires_at, respondent, language)).lastrowid
 
     def invite_by_hash(self, code_hash: str) -> dict | None:
         return self._one("SELECT * FROM invites WHERE code_hash = ?", (code_hash,))
