@@ -30,11 +30,15 @@ def fold(text: str) -> str:
     return _SPACE.sub(" ", text)
 
 
-@lru_cache(maxsize=16)
 def vocabulary(lang: str | None = None) -> tuple[frozenset, frozenset, dict]:
     """Yes words, no words and number words: English (messages.yaml) and, for another
-    language, that language's too (bot/locale/languages.yaml): people mix languages."""
-    lang = lang or current_language()
+    language (default: the one in force), that language's too (bot/locale/languages.yaml):
+    people mix languages."""
+    return _vocabulary(lang or current_language())
+
+
+@lru_cache(maxsize=16)
+def _vocabulary(lang: str) -> tuple[frozenset, frozenset, dict]:
     p = messages()["parsing"]
     yes, no = [str(w) for w in p["yes_words"]], [str(w) for w in p["no_words"]]
     numbers = {str(k): int(v) for k, v in p["number_words"].items()}

@@ -81,12 +81,18 @@ def write(cat: Catalog, path: Path) -> None:
         write_po(fh, cat, width=0, omit_header=False, sort_output=False, include_previous=True)
 
 
+def catalogue_tags() -> list[str]:
+    """The languages that have a catalogue (a language without one speaks English around
+    its translated flows)."""
+    return [t for t in i18n.languages() if t != i18n.DEFAULT and i18n.po_path(t).exists()]
+
+
 def extract(tags=None) -> list[Path]:
     """Write bot/locale/messages.pot and update each language's .po from it."""
     pot = template()
     written = [i18n.LOCALE_DIR / f"{i18n.DOMAIN}.pot"]
     write(pot, written[0])
-    for tag in tags or [t for t in i18n.languages() if t != i18n.DEFAULT]:
+    for tag in tags or catalogue_tags():
         path = i18n.po_path(tag)
         if path.exists():
             cat = read(tag)
