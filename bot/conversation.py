@@ -23,7 +23,7 @@ from bot.audience import case_of, respondent_for, sentence
 from bot.engine.answers import Invalid, display, fold, parse, vocabulary
 from bot.engine.flow import Flow, Option
 from bot.engine.library import FlowLibrary
-from bot.engine.runner import PRIVACY, FlowRunner, Input, Prompt, Result, Session
+from bot.engine.runner import PREVIOUS, PRIVACY, FlowRunner, Input, Prompt, Result, Session
 from bot import i18n
 from bot import respondent as respondents
 from bot.messages import messages, msg
@@ -232,10 +232,15 @@ class ConversationService:
                 facts.append(case_of(self.store, case_id, person_id))
             return sentence(flow, facts[0], respondent_for(conv, flow), answers, mode)
 
+        def previous(step_id: str):  # {{ previous.X }}: this person's own earlier answer in this case
+            return self.store.previous_answer(person_id, case_id, step_id, before=getattr(conv, "id", None))
+
         token = PRIVACY.set(say)
+        previous_token = PREVIOUS.set(previous)
         try:
             yield
         finally:
+            PREVIOUS.reset(previous_token)
             PRIVACY.reset(token)
 
     @contextlib.contextmanager

@@ -702,6 +702,22 @@ class Store:
             r["value"] = json.loads(r["value"]) if r["value"] is not None else None
         return rows
 
+    def previous_answer(self, person_id: int, case_id: int | None, step_id: str, before: int | None = None) -> Any:
+        """``{{ previous.X }}`` in a flow: the person's own most recent answer to a question with
+        id ``step_id`` in an earlier conversation in the same case (outside any case: in their
+        earlier conversations outside any case), before conversation ``before``; None if there
+        is none. Only their own answers, so nobody is shown what someone else said; rehearsals,
+        skipped questions and answers left behind by /back do not count."""
+        row = self._one(
+            """SELECT a.value FROM answers a JOIN conversations c ON c.id = a.conversation_id
+               WHERE c.person_id = ? AND c.case_id IS ? AND a.step_id = ? AND a.current = 1
+                 AND c.status != 'rehearsing' AND a.value IS NOT NULL AND a.value != 'null'
+                 AND (? IS NULL OR c.id < ?)
+               ORDER BY c.id DESC LIMIT 1""",
+            (person_id, case_id, step_id, before, before),
+        )
+        return json.loads(row["value"]) if row else None
+
     def add_line(self, conversation_id: int, direction: str, text: str, *, kind: str | None = None,
                  step_id: str | None = None, input_key: str | None = None, flagged: bool = False,
                  tier: str | None = None, language: str | None = None) -> int:

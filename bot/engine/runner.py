@@ -55,6 +55,40 @@ def _outside_any_case(flow, answers: dict, mode: str) -> str:
     return sentence(flow, Case(), None, answers, mode)
 
 
+# The person's own earlier answers (``{{ previous.scale_now }}``): ``fn(step_id) -> value | None``,
+# set by the conversation service around each call (bot.store.previous_answer decides which
+# conversations count); a runner used on its own has none.
+PREVIOUS: ContextVar = ContextVar("previous", default=None)
+
+
+class Previous:
+    """``previous.X`` in a flow's texts and conditions: this person's own most recent answer to
+    a question with id X in an earlier conversation in the same case, or None (test it with
+    ``previous.X is not none``). Read from the store only where a text uses it."""
+
+    __slots__ = ("_load", "_seen")
+
+    def __init__(self, load=None):
+        self._load = load
+        self._seen: dict = {}
+
+    def __getattr__(self, key: str):
+        if key.startswith("_"):
+            raise AttributeError(key)
+        if key not in self._seen:
+            self._seen[key] = self._load(key) if self._load is not None else None
+        return self._seen[key]
+
+    def __getitem__(self, key):
+        return self.__getattr__(str(key))
+
+    def __contains__(self, key) -> bool:
+        return self.__getattr__(str(key)) is not None
+
+    def __str__(self) -> str:
+        return ""
+
+
 class _Privacy:
     """Worked out only where a text uses it."""
 
@@ -272,7 +306,8 @@ class FlowRunner:
     # -- helpers -------------------------------------------------------------------
     def context(self, answers: dict, answer: Any = None) -> dict:
         return {"answers": answers, "answer": answer, "shown": _Shown(self.flow, answers),
-                "privacy": _Privacy(self.flow, answers, "say"), "who_can_see": _Privacy(self.flow, answers, "after")}
+                "privacy": _Privacy(self.flow, answers, "say"), "who_can_see": _Privacy(self.flow, answers, "after"),
+                "previous": Previous(PREVIOUS.get())}
 
     def _fire(self, state: str, trigger: str, context: dict) -> str:
         with self._lock:
@@ -409,4 +444,4 @@ def replay(runner: FlowRunner, inputs) -> Result:
     return result
 
 
-__all__ = ["FlowRunner", "Input", "Prompt", "Record", "Result", "Session", "progress_text", "replay"]
+__all__ = ["PREVIOUS", "FlowRunner", "Input", "Previous", "Prompt", "Record", "Result", "Session", "progress_text", "replay"]

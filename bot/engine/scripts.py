@@ -42,6 +42,7 @@ class ScriptedConversation:
     respondent: str | None = None  # who is answering (set as a practitioner would on the invitation)
     alerts: list[str] | None = None  # the alerts the lead is sent, in order (``*`` wildcards)
     answers_subset: bool = False  # the answers listed are checked, others recorded are allowed
+    previous: dict | None = None  # answers from an earlier conversation by the same person ({{ previous.X }})
 
 
 @dataclass
@@ -56,6 +57,8 @@ class Outcome:
 
 class Driver(Protocol):
     def start(self, flow_id: str, respondent: str | None = None) -> list[str]: ...
+    # for scripts with previous: an earlier, finished conversation on the flow by the same person
+    def seed_previous(self, flow_id: str, answers: dict) -> None: ...
     def send(self, text: str) -> list[str]: ...
     def press(self, value: str) -> list[str]: ...
     def answers(self) -> dict: ...
@@ -118,6 +121,12 @@ def load_scripts(paths, rehearsals: bool = False) -> tuple[list[ScriptedConversa
                 errors.append(SourceError(str(f), where.line, where.col,
                                           f"respondent '{respondent}' is not known; use {', '.join(RESPONDENTS)}"))
                 continue
+            previous = item.get("previous")
+            if previous is not None and not isinstance(previous, dict):
+                ppos = item.pos_of("previous")
+                errors.append(SourceError(str(f), ppos.line, ppos.col, "'previous' must be a mapping of step id to the"
+                                          " answer given last time, e.g.  previous: {scale_now: 4}"))
+                continue
             alerts = item.get("alerts")
             if alerts is not None and not (isinstance(alerts, YList) and all(isinstance(a, str) for a in alerts)):
                 apos = item.pos_of("alerts")
@@ -130,6 +139,7 @@ def load_scripts(paths, rehearsals: bool = False) -> tuple[list[ScriptedConversa
                 parse_respondent(respondent) if respondent is not None else None,
                 list(alerts) if alerts is not None else None,
                 item.get("answers_subset") is True,
+                _norm(dict(previous)) if previous is not None else None,
             ))
     return convs, errors
 
@@ -172,6 +182,10 @@ async def play_async(conv: ScriptedConversation, driver: Driver) -> Outcome:
 
 async def _play(conv: ScriptedConversation, driver: Driver) -> Outcome:
     out = Outcome(conv)
+    if conv.previous is not None:
+        if not hasattr(driver, "seed_previous"):
+            return Outcome(conv, [f"{conv.file}:{conv.line}: this driver cannot set up an earlier conversation ('previous:')"])
+        await _call(driver.seed_previous(conv.flow, conv.previous))
     if conv.respondent is not None:
         pending = await _call(driver.start(conv.flow, respondent=conv.respondent))
     else:

@@ -9,6 +9,20 @@ from bot.engine.runner import Input
 from bot.store import Store
 
 
+def seed_previous(store: Store, library, person_id: int, flow_id: str, answers: dict) -> int:
+    """An earlier conversation on ``flow_id`` by this person, outside any case and finished,
+    with these answers: what ``{{ previous.X }}`` reads in a script with ``previous:``."""
+    flow = library.get(flow_id)
+    with store.transaction():
+        store.save_snapshot(flow.sha, flow.id, flow.version, flow.source)
+        conv = store.create_conversation(person_id=person_id, flow_id=flow.id, flow_version=flow.version,
+                                         flow_sha=flow.sha, state="__end__", session={"state": "__end__"},
+                                         status="completed", frontend="script", chat_id=None)
+        for step_id, value in answers.items():
+            store.save_answer(conv, step_id, value, str(value), str(value))
+    return conv
+
+
 class ServiceDriver:
     """Plays a script through the conversation service and the store, as a frontend would."""
 
@@ -32,6 +46,9 @@ class ServiceDriver:
                                    respondent=respondent)
         self.conv_id = reply.conversation_id
         return [p.plain() for p in reply.prompts]
+
+    def seed_previous(self, flow_id: str, answers: dict) -> None:
+        seed_previous(self.service.store, self.service.library, self.person, flow_id, answers)
 
     def send(self, text: str) -> list[str]:
         reply = self.service.handle(self.person, Input.from_text(text), input_key=self._key(), conversation_id=self.conv_id)

@@ -152,6 +152,12 @@ class TelegramDriver:
             assert key.split("\n")[0][:40] in shown, f"not sent to Telegram: {key!r}\nsent: {shown!r}"
         return [l["text"] for l in new]
 
+    async def seed_previous(self, flow_id: str, answers: dict) -> None:
+        from bot.testing.drivers import seed_previous
+
+        service = self.h.service
+        await self.h.frontend.db(seed_previous, service.store, service.library, await self._person(), flow_id, answers)
+
     async def start(self, flow_id: str, respondent: str | None = None) -> list[str]:
         fake = self.h.fake
         before = len(fake.messages(self.user))
