@@ -455,15 +455,17 @@ def invite() -> None:
 @click.option("--db", type=click.Path(), help=DB_HELP)
 @click.option("--config", "config_path", type=click.Path(), help=CONFIG_HELP)
 @click.option("--for", "for_", metavar="RESPONDENT", help=RESPONDENT_HELP + " Without it, they are asked.")
+@click.option("--lang", "lang", metavar="TAG", help="The language of the conversation: en, cy, pl, ur. Without it, "
+              "the person's own choice (Telegram's language is offered).")
 def invite_create(flow: str, case_ref: str, practitioner: str, bot_username: str, db: str | None,
-                  config_path: str | None, for_: str | None) -> None:
+                  config_path: str | None, for_: str | None, lang: str | None) -> None:
     """Make a single-use invitation link to FLOW in a case."""
     from bot.access import Refused
 
     respondent = _respondent(for_)
     access = _access(db, config_path)
     try:
-        code, invite_id = access.invite(_who(practitioner), flow, case_ref, respondent=respondent)
+        code, invite_id = access.invite(_who(practitioner), flow, case_ref, respondent=respondent, language=lang)
     except Refused:
         _fail(f"{practitioner} is not a practitioner; grant the role first: restorative-bot role grant {practitioner} practitioner")
     except ValueError as exc:

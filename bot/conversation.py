@@ -413,7 +413,12 @@ class ConversationService:
         0-10 scale answer in this conversation, which can raise a review-tier concern to
         alert ("nothing keeps me going" after a 0 is not a shrug)."""
         context = self._context(conv) if self._takes_context else None
-        return self.safeguarding.detect(text) if context is None else self.safeguarding.detect(text, context)
+        found = self.safeguarding.detect(text) if context is None else self.safeguarding.detect(text, context)
+        # The person's language (issue 19): its own word list, and for a language without a
+        # reviewed one, every free-text answer to the quiet review tier (bot/i18n/safeguarding.py).
+        from bot.i18n.safeguarding import extra
+
+        return list(found) + extra(text, i18n.current(), found, getattr(self.safeguarding, "concerns", None))
 
     @functools.cached_property
     def _takes_context(self) -> bool:

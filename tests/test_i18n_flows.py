@@ -124,7 +124,7 @@ def test_language_switches_mid_flow_and_the_next_question_comes_in_the_new_langu
     svc = service(library, allow_unreviewed_languages=True)
     me = svc.person("t:1")
     first = svc.start(me, "scaling-checkin", respondent="adult", language="cy")
-    assert first.prompts[-1].plain() == "Question 1\nBeth yw eich gobeithion gorau o'n sgwrs gyda'n gilydd?"
+    assert first.prompts[-1].plain() == "Cwestiwn 1\nBeth yw eich gobeithion gorau o'n sgwrs gyda'n gilydd?"
     svc.handle(me, Input.from_text("Llai o ffraeo"))
     switched = svc.set_language(me, "pl")
     assert switched.prompts[-1].text.startswith("Na skali od 0 do 10")

@@ -41,9 +41,9 @@ class ServiceDriver:
     def _key(self) -> str:
         return f"script:{self.person}:{next(self._keys)}"
 
-    def start(self, flow_id: str, respondent: str | None = None) -> list[str]:
+    def start(self, flow_id: str, respondent: str | None = None, language: str | None = None) -> list[str]:
         reply = self.service.start(self.person, flow_id, input_key=self._key(), frontend="script",
-                                   respondent=respondent)
+                                   respondent=respondent, language=language)
         self.conv_id = reply.conversation_id
         return [p.plain() for p in reply.prompts]
 

@@ -11,6 +11,7 @@ sent sends nothing.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import contextlib
 import logging
 from typing import Any, Awaitable, Callable
@@ -43,11 +44,14 @@ from bot.frontends.telegram.render import (
     keyboard,
     hold_keyboard,
     respondent_keyboard,
+    directed,
+    language_keyboard,
     question_text,
     resume_keyboard,
     selected_from_markup,
     split_text,
 )
+from bot import i18n
 from bot.messages import msg
 
 log = logging.getLogger("bot.telegram")
@@ -133,7 +137,8 @@ class TelegramFrontend:
 
     async def db(self, fn: Callable, *args, **kwargs):
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._db, lambda: fn(*args, **kwargs))
+        ctx = contextvars.copy_context()  # the language in force (bot/i18n) goes with the call
+        return await loop.run_in_executor(self._db, lambda: ctx.run(fn, *args, **kwargs))
 
     def close(self) -> None:
         self._db.shutdown(wait=True)
@@ -302,6 +307,7 @@ class TelegramFrontend:
         app.add_handler(CommandHandler("start", once(self.on_start), filters=private))
         app.add_handler(CommandHandler("flows", once(self.on_flows), filters=private))
         app.add_handler(CommandHandler("ack", once(self.on_ack), filters=private))
+        app.add_handler(CommandHandler("language", once(self.on_language), filters=private))
         if self.access is not None:
             from bot.frontends.telegram.staff import StaffCommands
 
@@ -344,12 +350,29 @@ class TelegramFrontend:
             if await self.db(self.service.already_answered, key):
                 log.info("duplicate update ignored", extra={"update_id": update.update_id})
                 return
-            await handler(update, context)
+            # Everything said in reply is in the person's language (bot/i18n).
+            lang = None
+            chat = update.effective_chat
+            if user is not None and (chat is None or chat.type == "private"):
+                lang = await self.db(self.service.language_of, await self.person(update))
+            with i18n.using(lang):
+                await handler(update, context)
             await self.db(self.service.delivered, key)
         return guarded
 
+    def commands(self, tag: str | None = None) -> list[BotCommand]:
+        """The command menu, described in ``tag`` (the language in force when None)."""
+        with i18n.using(tag or i18n.current()):
+            return [BotCommand(name, msg(f"telegram.commands.{name}")) for name in msg("telegram.commands")]
+
     async def post_init(self, app: Application) -> None:
-        commands = [BotCommand(name, text) for name, text in msg("telegram.commands").items()]
+        # One menu per language a person may choose (Telegram shows the one matching their
+        # app's language), then the default, in English.
+        for tag in self.service.languages_offered():
+            if tag != i18n.DEFAULT:
+                described = self.commands(tag)
+                await self._retry(lambda: app.bot.set_my_commands(described, language_code=tag))
+        commands = self.commands(i18n.DEFAULT)
         await self._retry(lambda: app.bot.set_my_commands(commands))
         self._bot = app.bot
         await self.refresh_members()
@@ -534,7 +557,7 @@ class TelegramFrontend:
                 delay *= 2
 
     async def send_text(self, bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None) -> int | None:
-        parts = split_text(text)
+        parts = split_text(directed(text, i18n.current()))
         message_id = None
         for i, part in enumerate(parts):
             last = i == len(parts) - 1
@@ -544,22 +567,26 @@ class TelegramFrontend:
 
     async def send_prompts(self, bot, chat_id: int, prompts: list[Prompt], flow: Flow | None, conv_id: int | None) -> None:
         for p in prompts:
-            if p.kind == "question" and flow is not None and conv_id is not None:
-                text = question_text(p)
-                markup = keyboard(p, flow, conv_id)
-                mid = await self.send_text(bot, chat_id, text, markup)
-                if markup is not None and mid is not None:
-                    self._open_keyboards[chat_id] = (mid, text)
-                else:
-                    self._open_keyboards.pop(chat_id, None)
-                self._note_asked(chat_id, mid, conv_id, p.step_id)
-            elif p.kind == "offer" and conv_id is not None:
-                await self.send_text(bot, chat_id, p.text, hold_keyboard(conv_id))
-            elif p.kind == "confirm" and conv_id is not None:  # it quotes the question now asked
-                mid = await self.send_text(bot, chat_id, p.text, confirm_keyboard(conv_id))
-                self._note_asked(chat_id, mid, conv_id, p.step_id)
+            with i18n.using(p.lang):  # each prompt in the language it was written in, hints and buttons too
+                await self._send_prompt(bot, chat_id, p, flow, conv_id)
+
+    async def _send_prompt(self, bot, chat_id: int, p: Prompt, flow: Flow | None, conv_id: int | None) -> None:
+        if p.kind == "question" and flow is not None and conv_id is not None:
+            text = directed(question_text(p), p.lang)
+            markup = keyboard(p, flow, conv_id)
+            mid = await self.send_text(bot, chat_id, text, markup)
+            if markup is not None and mid is not None:
+                self._open_keyboards[chat_id] = (mid, text)
             else:
-                await self.send_text(bot, chat_id, p.text)
+                self._open_keyboards.pop(chat_id, None)
+            self._note_asked(chat_id, mid, conv_id, p.step_id)
+        elif p.kind == "offer" and conv_id is not None:
+            await self.send_text(bot, chat_id, p.text, hold_keyboard(conv_id))
+        elif p.kind == "confirm" and conv_id is not None:  # it quotes the question now asked
+            mid = await self.send_text(bot, chat_id, p.text, confirm_keyboard(conv_id))
+            self._note_asked(chat_id, mid, conv_id, p.step_id)
+        else:
+            await self.send_text(bot, chat_id, p.text)
 
     def _note_asked(self, chat_id: int, message_id: int | None, conv_id: int, step_id: str | None) -> None:
         if message_id is None or step_id is None:
@@ -638,6 +665,8 @@ class TelegramFrontend:
                 log.info("unknown start payload", extra={"chat": chat_id})
                 await self.send_text(context.bot, chat_id, msg("telegram.unknown_link"))
             return
+        if await self.offer_language(context.bot, update):
+            return  # greeted once they have chosen (or kept English)
         if await self._offer_resume(context.bot, chat_id, pid):
             return
         name = update.effective_user.first_name or ""
@@ -647,6 +676,41 @@ class TelegramFrontend:
         await self.send_text(context.bot, chat_id, msg("telegram.greeting", name=name).replace("Hello .", "Hello."))
         await self._offer_flows(context.bot, chat_id, update)
         log.info("start", extra={"chat": chat_id, "input": key})
+
+    # -- languages (issue 19) ------------------------------------------------------------
+    async def offer_language(self, bot, update: Update) -> bool:
+        """Someone who has not chosen a language, whose Telegram app is set to one we offer
+        (``language_code``), is asked whether to use it: offered, never forced (True if asked)."""
+        user = update.effective_user
+        pid = await self.person(update)
+        tag = i18n.match(getattr(user, "language_code", None), self.service.languages_offered())
+        if tag is None or tag == i18n.DEFAULT or await self.db(self.service.store.person_language, pid):
+            return False
+        with i18n.using(tag):
+            await self.send_text(bot, update.effective_chat.id, msg("language.offer", name=i18n.own_name(tag)),
+                                 language_keyboard([tag], keep=msg("language.keep")))
+        return True
+
+    async def on_language(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/language: buttons with each offered language's own name."""
+        await self.person(update)
+        await self.send_text(context.bot, update.effective_chat.id, msg("language.choose"),
+                             language_keyboard(self.service.languages_offered()))
+
+    async def _choose_language(self, update: Update, context, pid: int, tag: str, key: str) -> None:
+        chat_id = update.effective_chat.id
+        if tag not in self.service.languages_offered():
+            await self.send_text(context.bot, chat_id, msg("language.not_offered"))
+            return
+        await self._close_keyboard(context.bot, chat_id, None)  # the question in the old language
+        reply = await self.db(self.service.set_language, pid, tag, input_key=key)
+        self._flows = {k: v for k, v in self._flows.items() if k[0] != pid}
+        with i18n.using(tag):
+            await self.deliver(context.bot, chat_id, pid, reply, key)
+            if reply.conversation_id is None or reply.status != "in_progress":
+                name = update.effective_user.first_name or ""
+                await self.send_text(context.bot, chat_id, msg("telegram.greeting", name=name).replace("Hello .", "Hello."))
+                await self._offer_flows(context.bot, chat_id, update)
 
     async def _flow_of(self, pid: int, conv_id: int) -> Flow | None:
         """The flow a conversation runs on (fixed for its life, so kept; bounded)."""
@@ -743,6 +807,11 @@ class TelegramFrontend:
         cb = Callback.parse(query.data)
         if cb is None:
             await self._answer_query(query, msg("telegram.closed"))
+            return
+        if cb.action == "l":  # /language, or the language Telegram suggested
+            await self._answer_query(query)
+            await self._remove_markup(query)
+            await self._choose_language(update, context, pid, cb.value, key)
             return
         if cb.action == "i" and self.staff is not None:
             await self.staff.on_consent(update, context, cb.conv, cb.value == "y")
