@@ -744,7 +744,8 @@ class TelegramFrontend:
         if not flows:
             await self.send_text(bot, chat_id, msg("telegram.no_flows") if self.access is None else msg("staff.uninvited"))
             return
-        await self.send_text(bot, chat_id, msg("telegram.choose_flow"), flows_keyboard(flows))
+        await self.send_text(bot, chat_id, msg("telegram.choose_flow"),
+                             flows_keyboard([f.in_language(i18n.current()) for f in flows]))
 
     async def on_flows(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self.person(update)
