@@ -34,7 +34,8 @@ limits:                           # per-person Telegram rate limits (these are t
 reminders:                        # bot/schedule.py (these are the defaults)
   nudge_after_hours: 48           # an unfinished conversation is nudged this long after its last step,
   nudge_times: 2                  # at most this many times
-  quiet_hours: "20:00-08:00"      # nothing is sent then, in local time
+  quiet_hours: "20:00-08:00"      # nothing is sent then, in local time (a person may choose their own,
+                                  # and days without reminders, in /reminders)
   timezone: Europe/London
 ```
 Errors come as ``file:line:col: message`` like flow errors.

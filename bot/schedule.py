@@ -14,9 +14,11 @@ a restart changes nothing (python-telegram-bot's JobQueue forgets everything):
 - **Nudges.** An unfinished conversation gets a gentle nudge ``nudge_after`` (default two
   days) after its last step, at most ``nudge_times`` (default 2) per conversation, never
   after it finishes or is cancelled, never once the person has opted out.
-- **People's time.** Nothing is handed out during quiet hours in local time (default
-  20:00-08:00 Europe/London); it waits until they end. A person may turn each kind off
-  (``/reminders``) or all (``/stop``).
+- **People's time.** Nothing is handed out during the recipient's quiet hours in local time
+  (the deployment's, default 20:00-08:00 Europe/London, or their own choice) nor on a day
+  they said to leave alone ("no reminders on Sundays"); the row is deferred to the next
+  allowed time, so /reminders shows when it will really come. A person may turn each kind
+  off (``/reminders``) or all (``/stop``).
 - **No surprises.** Texts come from bot/messages.yaml and carry no answer, question or
   flow title: a phone may be shared with the person someone is worried about.
 
@@ -37,6 +39,18 @@ from bot.store import Store, iso
 
 KINDS = ("nudge", "date")
 ALL = "*"
+# The quiet hours a person may choose in /reminders (local time); None is the deployment's.
+QUIET_CHOICES: tuple[tuple[str, str] | None, ...] = (None, ("18:00", "09:00"), ("21:00", "08:00"), ("22:00", "07:00"))
+DAYS = range(7)  # weekdays, 0 Monday .. 6 Sunday (names in bot/messages.yaml schedule.days)
+
+
+@dataclass(frozen=True)
+class Times:
+    """When a person may be sent something: quiet hours (local) and days left alone."""
+    quiet_from: time
+    quiet_until: time
+    blocked: frozenset[int] = frozenset()
+    choice: int = 0  # which of QUIET_CHOICES (0: the deployment's)
 
 
 @dataclass
@@ -147,25 +161,60 @@ class Schedule:
         """The local date on this schedule's clock (for date answers such as "next Tuesday")."""
         return self.clock().astimezone(self.tz).date()
 
-    def quiet(self, now: datetime | None = None) -> bool:
-        """Whether ``now`` falls in quiet hours, in local time."""
+    def quiet(self, now: datetime | None = None, times: Times | None = None) -> bool:
+        """Whether ``now`` falls in quiet hours (the deployment's, or ``times``'), in local time."""
         local = (now or self.clock()).astimezone(self.tz).time()
-        if self.quiet_from <= self.quiet_until:
-            return self.quiet_from <= local < self.quiet_until
-        return local >= self.quiet_from or local < self.quiet_until
+        start, until = (times.quiet_from, times.quiet_until) if times else (self.quiet_from, self.quiet_until)
+        if start <= until:
+            return start <= local < until
+        return local >= start or local < until
+
+    def times(self, person_id: int) -> Times:
+        """A person's quiet hours (their own choice, or the deployment's) and days left alone."""
+        row = self.store.reminder_times(person_id)
+        blocked = frozenset(d for d in row["blocked_days"] if d in DAYS)
+        if row["quiet_from"] and row["quiet_until"]:
+            own = (row["quiet_from"], row["quiet_until"])
+            choice = QUIET_CHOICES.index(own) if own in QUIET_CHOICES else -1
+            return Times(_parse_hhmm(own[0]), _parse_hhmm(own[1]), blocked, choice)
+        return Times(self.quiet_from, self.quiet_until, blocked, 0)
+
+    def allowed(self, now: datetime, times: Times) -> bool:
+        """Not in their quiet hours, and not on a day they asked to be left alone (local time)."""
+        return now.astimezone(self.tz).weekday() not in times.blocked and not self.quiet(now, times)
+
+    def next_allowed(self, now: datetime, times: Times) -> datetime:
+        """The first moment from ``now`` that :meth:`allowed` (``now`` itself if it is)."""
+        local = now.astimezone(self.tz)
+        for _ in range(2 * len(DAYS) + 2):  # at most a quiet spell and a blocked day per day of the week
+            if local.weekday() in times.blocked:
+                nxt = datetime.combine(local.date() + timedelta(days=1), time(0, 0), tzinfo=self.tz)
+            elif self.quiet(local, times):
+                day = local.date()
+                if times.quiet_from > times.quiet_until and local.time() >= times.quiet_from:
+                    day += timedelta(days=1)  # quiet past midnight: it ends tomorrow morning
+                nxt = datetime.combine(day, times.quiet_until, tzinfo=self.tz)
+            else:
+                break
+            local = nxt.astimezone(timezone.utc).astimezone(self.tz)  # normalised across a clock change
+        return local.astimezone(timezone.utc)
 
     def due(self, now: datetime | None = None) -> list[Due]:
-        """What to send now (nothing in quiet hours). Items no longer wanted (conversation
-        over, person opted out) are cancelled here rather than sent."""
+        """What to send now. Items no longer wanted (conversation over, person opted out) are
+        cancelled here rather than sent; items falling in their recipient's quiet hours or on
+        a day they keep free are deferred to the next time allowed."""
         now = now or self.clock()
-        if self.quiet(now):
-            return []
         out = []
+        times: dict[int, Times] = {}
         with self.store.transaction():
             for row in self.store.due_scheduled(iso(now)):
                 over = row["kind"] == "nudge" and row["conversation_status"] != "in_progress"
                 if over or self._off(row["person_id"], row["kind"], row["conversation_id"]):
                     self.store.cancel_scheduled(ids=[row["id"]], by="bot")
+                    continue
+                their = times.setdefault(row["person_id"], self.times(row["person_id"]))
+                if not self.allowed(now, their):
+                    self.store.defer_scheduled(row["id"], iso(self.next_allowed(now, their)))
                     continue
                 out.append(Due(row["id"], row["person_key"], row["kind"], row["text"], row["conversation_id"],
                                row["seq"]))
@@ -226,6 +275,29 @@ class Schedule:
 
     def stop(self, person_id: int) -> None:
         self.turn(person_id, ALL, True)
+
+    def set_quiet(self, person_id: int, choice: int) -> Times:
+        """A person chooses their quiet hours: one of ``QUIET_CHOICES`` (0: the deployment's)."""
+        if not 0 <= choice < len(QUIET_CHOICES):
+            raise ValueError(choice)
+        with self.store.transaction():
+            self.store.set_reminder_times(person_id, quiet=QUIET_CHOICES[choice])
+            self.store.audit(f"person:{person_id}", "reminder.quiet", "-".join(QUIET_CHOICES[choice] or ("default",)))
+            return self.times(person_id)
+
+    def set_day(self, person_id: int, day: int, free: bool) -> bool:
+        """``free``: no reminders on that weekday (0 Monday .. 6 Sunday); else reminders again.
+        False (nothing changed) if that would leave no day at all: /stop is for that."""
+        if day not in DAYS:
+            raise ValueError(day)
+        with self.store.transaction():
+            blocked = set(self.times(person_id).blocked)
+            blocked = blocked | {day} if free else blocked - {day}
+            if len(blocked) >= len(DAYS):
+                return False
+            self.store.set_reminder_times(person_id, blocked_days=blocked)
+            self.store.audit(f"person:{person_id}", "reminder.days", ",".join(map(str, sorted(blocked))) or "none")
+            return True
 
     def of_person(self, person_id: int) -> tuple[list[dict], set[str]]:
         """(what is waiting for them, the kinds they turned off: ``KINDS`` or ``ALL``)."""

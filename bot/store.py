@@ -386,6 +386,22 @@ def _m_pseudonyms(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m_reminder_times(db: sqlite_utils.Database) -> None:
+    # Issue 15: a person's own quiet hours and days without reminders (/reminders). No row, or
+    # NULL quiet hours: the deployment's. Local time is the deployment's time zone.
+    db.executescript(
+        """
+        CREATE TABLE reminder_times (
+            person_id INTEGER PRIMARY KEY REFERENCES people(id),
+            quiet_from TEXT,                                    -- 'HH:MM' local, NULL: the deployment's
+            quiet_until TEXT,
+            blocked_days TEXT NOT NULL DEFAULT '',              -- weekdays without reminders, 0 Monday .. 6 Sunday, e.g. '5,6'
+            updated_at TEXT NOT NULL
+        );
+        """
+    )
+
+
 def _m_languages(db: sqlite_utils.Database) -> None:
     # Issue 19: the language a person chose (people), the language a conversation is in now
     # (it may switch mid-flow with /language), the language each transcript line was shown
@@ -402,7 +418,7 @@ def _m_languages(db: sqlite_utils.Database) -> None:
 
 MIGRATIONS = [_m1_core, _m2_cases_alerts_audit, _m3_delivery, _m4_access, _m5_undelivered, _m_alert_per_person,
               _m_quiet_review_unread_missed, _m8_respondent_practice, _m_comment_visibility, _m_schedule,
-              _m_pseudonyms, _m_languages]
+              _m_pseudonyms, _m_reminder_times, _m_languages]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -1333,3 +1349,31 @@ class Store:
 
     def opted_out(self, person_id: int) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT kind FROM reminder_optouts WHERE person_id = ?", (person_id,))}
+
+    def reminder_times(self, person_id: int) -> dict:
+        """A person's own quiet hours (None: the deployment's) and days without reminders."""
+        row = self._one("SELECT quiet_from, quiet_until, blocked_days FROM reminder_times WHERE person_id = ?",
+                        (person_id,))
+        if row is None:
+            return {"quiet_from": None, "quiet_until": None, "blocked_days": set()}
+        days = {int(d) for d in row["blocked_days"].split(",") if d}
+        return {"quiet_from": row["quiet_from"], "quiet_until": row["quiet_until"], "blocked_days": days}
+
+    def set_reminder_times(self, person_id: int, *, quiet: tuple[str, str] | None | bool = False,
+                           blocked_days: set[int] | None = None) -> None:
+        """Change a person's quiet hours (a (from, until) pair, None for the deployment's; False
+        leaves them) and/or their days without reminders (None leaves them)."""
+        self.db.execute("INSERT OR IGNORE INTO reminder_times (person_id, updated_at) VALUES (?, ?)", (person_id, now()))
+        if quiet is not False:
+            start, until = quiet if quiet else (None, None)
+            self.db.execute("UPDATE reminder_times SET quiet_from = ?, quiet_until = ?, updated_at = ? WHERE person_id = ?",
+                            (start, until, now(), person_id))
+        if blocked_days is not None:
+            self.db.execute("UPDATE reminder_times SET blocked_days = ?, updated_at = ? WHERE person_id = ?",
+                            (",".join(str(d) for d in sorted(blocked_days)), now(), person_id))
+
+    def defer_scheduled(self, item_id: int, due_at: str) -> bool:
+        """A pending row falls in its recipient's quiet hours or a day without reminders: it
+        waits until ``due_at`` (so it leaves the due set, and /reminders shows the real time)."""
+        cur = self.db.execute("UPDATE schedule SET due_at = ? WHERE id = ? AND state = 'pending'", (due_at, item_id))
+        return cur.rowcount == 1

@@ -447,3 +447,78 @@ def test_the_fgc_conference_date_reminds_the_person_only_and_says_nothing_of_the
     assert texts == [service.library.get("fgc-pre-conference").by_id["conference_date"].remind.text]
     for words in answers + ["14", "March", "Saturday", "venue", "conference"]:
         assert words.lower() not in texts[0].lower()
+
+
+# -- a person's own quiet hours and days without reminders -------------------------------------
+def at(day, hour, minute=0):
+    return datetime(2026, 1, day, hour, minute, tzinfo=timezone.utc)  # January: London is on UTC
+
+
+def test_a_persons_own_quiet_hours_decide_and_a_deferred_nudge_shows_its_real_time(world):
+    from bot.schedule import QUIET_CHOICES
+
+    service, schedule, clock = world
+    clock.now = at(12, 19)  # Monday 19:00: every nudge falls due on Wednesday 19:00
+    _, early, _ = (begin(service, key)[0] for key in ("tg:510", "tg:511", "tg:512"))
+    assert schedule.set_quiet(early, QUIET_CHOICES.index(("18:00", "09:00"))).choice == 1
+    clock.now = at(12, 21)
+    late_conv = begin(service, "tg:513")[1]  # Monday 21:00: due Wednesday 21:00
+    late = service.store.conversation(late_conv).person_id
+    schedule.set_quiet(late, QUIET_CHOICES.index(("22:00", "07:00")))
+    clock.now = at(14, 19)
+    assert sorted(i.recipient for i in send_due(schedule)) == ["tg:510", "tg:512"]  # 19:00 is quiet for 511 only
+    [waiting] = service.store.scheduled_list(person_id=early)
+    assert waiting["due_at"] == "2026-01-15T09:00:00.000000Z"  # deferred: /reminders shows the real time
+    clock.now = at(14, 21)
+    assert [i.recipient for i in send_due(schedule)] == ["tg:513"]  # 21:00 is quiet for the deployment, not for them
+    clock.now = at(15, 8, 59)
+    assert send_due(schedule) == []
+    clock.now = at(15, 9)
+    assert [i.recipient for i in send_due(schedule)] == ["tg:511"]
+    schedule.set_quiet(early, 0)  # back to the deployment's hours
+    assert schedule.times(early).quiet_from.hour == 20 and schedule.times(early).choice == 0
+    with pytest.raises(ValueError):
+        schedule.set_quiet(early, len(QUIET_CHOICES))
+
+
+def test_no_reminders_on_a_day_the_person_keeps_free(world):
+    service, schedule, clock = world
+    clock.now = at(16, 12)  # Friday noon: the nudge falls due on Sunday at noon
+    pid, _ = begin(service)
+    assert schedule.set_day(pid, 6, free=True)  # "no reminders on Sundays"
+    other, _ = begin(service, "tg:520")
+    clock.now = at(18, 12)
+    assert [i.recipient for i in send_due(schedule)] == ["tg:520"]
+    assert [r["due_at"] for r in service.store.scheduled_list(person_id=pid)] == \
+        ["2026-01-19T08:00:00.000000Z"]  # Monday, when the night's quiet hours end
+    clock.now = at(19, 7, 59)
+    assert send_due(schedule) == []
+    clock.now = at(19, 8)
+    assert [i.recipient for i in send_due(schedule)] == ["tg:501"]
+    assert schedule.set_day(pid, 6, free=False) and schedule.times(pid).blocked == frozenset()
+
+
+def test_a_person_cannot_keep_every_day_free_stop_is_for_that(world):
+    service, schedule, clock = world
+    pid, _ = begin(service)
+    assert all(schedule.set_day(pid, d, free=True) for d in range(6))
+    assert not schedule.set_day(pid, 6, free=True)
+    assert schedule.times(pid).blocked == frozenset(range(6))
+    clock.now = at(14, 10)  # Wednesday: kept free, so the nudge waits for Sunday morning
+    assert send_due(schedule) == []
+    assert [r["due_at"] for r in service.store.scheduled_list(person_id=pid)] == ["2026-01-18T08:00:00.000000Z"]
+
+
+def test_the_next_allowed_time_across_quiet_hours_free_days_and_a_clock_change(tmp_path):
+    from bot.schedule import Times
+
+    schedule = Schedule(Store(tmp_path / "n.db"))
+    usual = schedule.times(1)
+    assert schedule.next_allowed(at(12, 10), usual) == at(12, 10)  # allowed now: now
+    assert schedule.next_allowed(at(12, 20), usual) == at(13, 8)
+    assert schedule.next_allowed(at(13, 3), usual) == at(13, 8)
+    weekend = Times(usual.quiet_from, usual.quiet_until, frozenset({5, 6}))
+    assert schedule.next_allowed(at(16, 21), weekend) == at(19, 8)  # Friday night -> Monday 08:00
+    # Sunday 29 March 2026 London goes to BST: 08:00 local is 07:00 UTC
+    assert schedule.next_allowed(datetime(2026, 3, 28, 23, 0, tzinfo=timezone.utc), usual) == \
+        datetime(2026, 3, 29, 7, 0, tzinfo=timezone.utc)

@@ -15,6 +15,7 @@ from tests.test_telegram import press, say
 
 FAM = 701
 T0 = datetime(2026, 1, 12, 10, 0, tzinfo=timezone.utc)  # a Monday morning in London
+USUAL_TIMES = [msg("schedule.quiet_line", start="20:00", until="08:00"), msg("schedule.days_line_any")]
 
 
 @pytest.fixture
@@ -88,7 +89,8 @@ async def test_reminders_lists_and_turns_off_and_stop_turns_all_off(world):
     msgs = await say(h, FAM, "/reminders")
     text = msgs[-1].text
     assert text.splitlines() == [msg("schedule.list_title"),
-                                 msg("schedule.list_line", when="Wed 14 Jan, 10:00", kind=msg("schedule.kinds.nudge"))]
+                                 msg("schedule.list_line", when="Wed 14 Jan, 10:00", kind=msg("schedule.kinds.nudge")),
+                                 *USUAL_TIMES]
     off_nudge = msg("schedule.turn_off", kind=msg("schedule.kinds.nudge"))
     listing = h.fake.messages(FAM)[-1]
     data = next(cb for row in h.fake.buttons(listing) for (t, cb) in row if t == off_nudge)
@@ -98,13 +100,13 @@ async def test_reminders_lists_and_turns_off_and_stop_turns_all_off(world):
     assert done[-1].text == msg("schedule.turned_off", kind=msg("schedule.kinds.nudge"))
     msgs = await say(h, FAM, "/reminders")
     assert msgs[-1].text.splitlines() == [msg("schedule.list_none"),
-                                          msg("schedule.list_off", kinds=msg("schedule.kinds.nudge"))]
+                                          msg("schedule.list_off", kinds=msg("schedule.kinds.nudge")), *USUAL_TIMES]
     h.clock["now"] = T0 + timedelta(days=3)
     assert await h.frontend.dispatch_schedule(h.app.bot) == 0
     msgs = await say(h, FAM, "/stop")
     assert msgs[-1].text == msg("schedule.stopped")
     msgs = await say(h, FAM, "/reminders")
-    assert msgs[-1].text.splitlines()[-1] == msg("schedule.list_off", kinds="; ".join(
+    assert msgs[-1].text.splitlines()[-3] == msg("schedule.list_off", kinds="; ".join(
         msg(f"schedule.kinds.{k}") for k in ("nudge", "date")))
 
 
@@ -163,3 +165,68 @@ async def test_the_menu_and_the_reply_say_stop_is_for_reminders_and_cancel_ends_
     store = h.service.store
     assert store.active_conversation(store.person(f"tg:{FAM}")) is not None  # the questions go on
     assert "where are things now" in (await say(h, FAM, "/repeat"))[-1].text.lower()
+
+
+def _button(h, message, text):
+    return next(cb for row in h.fake.buttons(message) for (t, cb) in row if t == text)
+
+
+async def _press_and_read(h, user, message, text):
+    before = len(h.fake.messages(user))
+    uid = h.fake.press_button(user, message.message_id, _button(h, message, text))
+    await h.delivered(uid)
+    return h.fake.messages(user)[before:]
+
+
+async def test_a_person_chooses_quiet_hours_and_a_day_without_reminders_and_the_nudge_waits(world):
+    """/reminders' buttons: quiet hours 22:00 to 07:00 and no reminders on Wednesdays; the
+    nudge due on Wednesday 10:00 waits for Thursday 07:00 and then arrives."""
+    h = world
+    await begin(h, FAM)
+    await say(h, FAM, "/reminders")
+    listing = h.fake.messages(FAM)[-1]
+    await _press_and_read(h, FAM, listing, msg("schedule.quiet_button"))
+    listing = h.fake.message(FAM, listing.message_id)
+    usual = msg("schedule.quiet_choice_usual", start="20:00", until="08:00")
+    assert [t for row in h.fake.buttons(listing) for (t, _) in row] == [
+        "✓ " + usual, msg("schedule.quiet_choice", start="18:00", until="09:00"),
+        msg("schedule.quiet_choice", start="21:00", until="08:00"),
+        msg("schedule.quiet_choice", start="22:00", until="07:00"), msg("schedule.back")]
+    said = await _press_and_read(h, FAM, listing, msg("schedule.quiet_choice", start="22:00", until="07:00"))
+    assert said[-1].text == msg("schedule.quiet_set", start="22:00", until="07:00")
+    listing = h.fake.message(FAM, listing.message_id)
+    await _press_and_read(h, FAM, listing, msg("schedule.back"))
+    listing = h.fake.message(FAM, listing.message_id)
+    await _press_and_read(h, FAM, listing, msg("schedule.days_button"))
+    listing = h.fake.message(FAM, listing.message_id)
+    wednesday = msg("schedule.days")[2]
+    said = await _press_and_read(h, FAM, listing, msg("schedule.day_open", day=wednesday))
+    assert said[-1].text == msg("schedule.day_freed", day=wednesday)
+    listing = h.fake.message(FAM, listing.message_id)
+    assert msg("schedule.day_free", day=wednesday) in [t for row in h.fake.buttons(listing) for (t, _) in row]
+    msgs = await say(h, FAM, "/reminders")
+    assert msgs[-1].text.splitlines()[-2:] == [msg("schedule.quiet_line", start="22:00", until="07:00"),
+                                               msg("schedule.days_line", days=wednesday)]
+    h.clock["now"] = T0 + timedelta(hours=48, minutes=1)  # Wednesday 10:01: kept free
+    assert await h.frontend.dispatch_schedule(h.app.bot) == 0
+    assert "Thu 15 Jan, 07:00" in (await say(h, FAM, "/reminders"))[-1].text  # when it will really come
+    h.clock["now"] = T0 + timedelta(hours=68, minutes=59)  # Thursday 06:59: still quiet for them
+    assert await h.frontend.dispatch_schedule(h.app.bot) == 0
+    nudge = await nudge_arrives(h, FAM, T0 + timedelta(hours=69))  # Thursday 07:00
+    assert nudge.text == msg("schedule.nudge")
+
+
+async def test_the_last_open_day_cannot_be_kept_free(world):
+    h = world
+    await begin(h, FAM)
+    schedule = h.frontend.reminders.schedule
+    pid = h.service.store.person(f"tg:{FAM}")
+    for d in range(6):
+        schedule.set_day(pid, d, free=True)
+    await say(h, FAM, "/reminders")
+    listing = h.fake.messages(FAM)[-1]
+    await _press_and_read(h, FAM, listing, msg("schedule.days_button"))
+    listing = h.fake.message(FAM, listing.message_id)
+    said = await _press_and_read(h, FAM, listing, msg("schedule.day_open", day=msg("schedule.days")[6]))
+    assert said[-1].text == msg("schedule.days_all_free")
+    assert schedule.times(pid).blocked == frozenset(range(6))

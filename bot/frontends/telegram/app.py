@@ -820,11 +820,15 @@ class TelegramFrontend:
         if cb.action == "w" and self.staff is not None:
             await self.staff.on_who(update, context, cb.conv, cb.step)
             return
-        if cb.action in ("n", "o") and self.reminders is not None:  # a nudge's buttons; /reminders' buttons
+        if cb.action in ("n", "o", "q", "b") and self.reminders is not None:  # a nudge's buttons; /reminders' buttons
             if cb.action == "n":
                 await self.reminders.on_nudge(update, context, cb.conv, cb.value == "y")
-            else:
+            elif cb.action == "o":
                 await self.reminders.on_turn(update, context, cb.conv, cb.value == "y")
+            elif cb.action == "q":
+                await self.reminders.on_quiet(update, context, cb.conv, cb.value == "y")
+            else:
+                await self.reminders.on_day(update, context, cb.conv, cb.value == "y")
             return
         if cb.action == "s":
             await self._answer_query(query)

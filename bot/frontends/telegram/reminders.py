@@ -1,5 +1,6 @@
 """Reminders over Telegram (issue 15): sending what bot.schedule hands out, the nudge's
-"Carry on" / "Not now" buttons, /reminders and /stop.
+"Carry on" / "Not now" buttons, /reminders (each kind on or off, the person's own quiet
+hours and days without reminders) and /stop.
 
 Thin: every rule (what is due, quiet hours, opt-outs, at most N nudges) is in
 :mod:`bot.schedule`; this only sends, and reports back what Telegram confirmed.
@@ -13,9 +14,9 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
 from telegram.ext import Application, CommandHandler, ContextTypes, filters
 
-from bot.frontends.telegram.render import _data
+from bot.frontends.telegram.render import CHECK, _data
 from bot.messages import msg
-from bot.schedule import ALL, KINDS, Schedule
+from bot.schedule import ALL, DAYS, KINDS, QUIET_CHOICES, Schedule, Times
 
 log = logging.getLogger("bot.telegram")
 
@@ -28,12 +29,42 @@ def nudge_keyboard(conv_id: int) -> InlineKeyboardMarkup:
 
 
 def kinds_keyboard(off: set[str]) -> InlineKeyboardMarkup:
-    """One button per kind: turn it off (or on again). Callback o:<kind index>:<y on | n off>."""
+    """One button per kind: turn it off (or on again), callback o:<kind index>:<y on | n off>;
+    then the quiet hours (q:0:n) and the days (b:7:n) choosers."""
     rows = []
     for i, kind in enumerate(KINDS):
         is_off = ALL in off or kind in off
         label = msg("schedule.turn_on" if is_off else "schedule.turn_off", kind=msg(f"schedule.kinds.{kind}"))
         rows.append([InlineKeyboardButton(label[:60], callback_data=_data("o", i, "y" if is_off else "n"))])
+    rows.append([InlineKeyboardButton(msg("schedule.quiet_button"), callback_data=_data("q", 0, "n"))])
+    rows.append([InlineKeyboardButton(msg("schedule.days_button"), callback_data=_data("b", len(DAYS), "n"))])
+    return InlineKeyboardMarkup(rows)
+
+
+def _hhmm(t) -> str:
+    return f"{t:%H:%M}"
+
+
+def quiet_keyboard(schedule: Schedule, times: Times) -> InlineKeyboardMarkup:
+    """The quiet hours a person may choose, theirs ticked (q:N:y), and Back (b:7:y)."""
+    rows = []
+    for i, choice in enumerate(QUIET_CHOICES):
+        start, until = choice or (_hhmm(schedule.quiet_from), _hhmm(schedule.quiet_until))
+        label = msg("schedule.quiet_choice_usual" if choice is None else "schedule.quiet_choice", start=start, until=until)
+        rows.append([InlineKeyboardButton((CHECK if i == times.choice else "") + label, callback_data=_data("q", i, "y"))])
+    rows.append([InlineKeyboardButton(msg("schedule.back"), callback_data=_data("b", len(DAYS), "y"))])
+    return InlineKeyboardMarkup(rows)
+
+
+def days_keyboard(times: Times) -> InlineKeyboardMarkup:
+    """One button per weekday saying whether reminders may come then; pressing turns it over."""
+    names = msg("schedule.days")
+    rows = []
+    for d in DAYS:
+        free = d in times.blocked
+        label = msg("schedule.day_free" if free else "schedule.day_open", day=names[d])
+        rows.append([InlineKeyboardButton(label, callback_data=_data("b", d, "y" if free else "n"))])
+    rows.append([InlineKeyboardButton(msg("schedule.back"), callback_data=_data("b", len(DAYS), "y"))])
     return InlineKeyboardMarkup(rows)
 
 
@@ -126,6 +157,8 @@ class ReminderCommands:
         turned_off = [msg(f"schedule.kinds.{k}") for k in KINDS if ALL in off or k in off]
         if turned_off:
             lines.append(msg("schedule.list_off", kinds="; ".join(turned_off)))
+        times = await self.fe.db(self.schedule.times, pid)
+        lines += self._times_lines(times)
         await self.fe.send_text(context.bot, update.effective_chat.id, "\n".join(lines), kinds_keyboard(off))
 
     async def on_turn(self, update: Update, context: ContextTypes.DEFAULT_TYPE, index: int, on: bool) -> None:
@@ -145,6 +178,63 @@ class ReminderCommands:
         await self.fe.send_text(context.bot, update.effective_chat.id,
                                 msg("schedule.turned_on" if on else "schedule.turned_off",
                                     kind=msg(f"schedule.kinds.{kind}")))
+
+    @staticmethod
+    def _times_lines(times: Times) -> list[str]:
+        names = msg("schedule.days")
+        lines = [msg("schedule.quiet_line", start=_hhmm(times.quiet_from), until=_hhmm(times.quiet_until))]
+        if times.blocked:
+            lines.append(msg("schedule.days_line", days=", ".join(names[d] for d in sorted(times.blocked))))
+        else:
+            lines.append(msg("schedule.days_line_any"))
+        return lines
+
+    async def _show(self, query, markup) -> None:
+        try:
+            await self.fe._retry(lambda: query.edit_message_reply_markup(reply_markup=markup))
+        except TelegramError:
+            pass  # e.g. the message is too old to edit: the choice below is saved all the same
+
+    async def on_quiet(self, update: Update, context: ContextTypes.DEFAULT_TYPE, index: int, choose: bool) -> None:
+        """q:0:n shows the quiet hours to choose from; q:N:y chooses one."""
+        query = update.callback_query
+        pid = await self.fe.person(update)
+        await self.fe._answer_query(query)
+        if not choose:
+            await self._show(query, quiet_keyboard(self.schedule, await self.fe.db(self.schedule.times, pid)))
+            return
+        if not 0 <= index < len(QUIET_CHOICES):
+            await self.fe._remove_markup(query)
+            return
+        times = await self.fe.db(self.schedule.set_quiet, pid, index)
+        await self._show(query, quiet_keyboard(self.schedule, times))
+        await self.fe.send_text(context.bot, update.effective_chat.id,
+                                msg("schedule.quiet_set", start=_hhmm(times.quiet_from), until=_hhmm(times.quiet_until)))
+
+    async def on_day(self, update: Update, context: ContextTypes.DEFAULT_TYPE, day: int, open_: bool) -> None:
+        """b:7:n shows the days, b:7:y goes back to the main buttons; b:D:n keeps weekday D
+        free of reminders, b:D:y lets them come on D again."""
+        query = update.callback_query
+        pid = await self.fe.person(update)
+        await self.fe._answer_query(query)
+        if day == len(DAYS):
+            if open_:
+                _, off = await self.fe.db(self.schedule.of_person, pid)
+                await self._show(query, kinds_keyboard(off))
+            else:
+                await self._show(query, days_keyboard(await self.fe.db(self.schedule.times, pid)))
+            return
+        if day not in DAYS:
+            await self.fe._remove_markup(query)
+            return
+        changed = await self.fe.db(self.schedule.set_day, pid, day, not open_)
+        if not changed:
+            await self.fe.send_text(context.bot, update.effective_chat.id, msg("schedule.days_all_free"))
+            return
+        await self._show(query, days_keyboard(await self.fe.db(self.schedule.times, pid)))
+        name = msg("schedule.days")[day]
+        await self.fe.send_text(context.bot, update.effective_chat.id,
+                                msg("schedule.day_opened" if open_ else "schedule.day_freed", day=name))
 
     async def on_stop(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         pid = await self.fe.person(update)

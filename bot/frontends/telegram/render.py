@@ -99,6 +99,8 @@ class Callback:
     # p: does text typed for an earlier question answer the one now asked?
     # l: choose a language (l:TAG)
     # n: a reminder's "Carry on" (y) / "Not now" (n); o: /reminders turns kind number `conv` on (y) or off (n)
+    # q: /reminders' quiet hours: q:N:y chooses QUIET_CHOICES[N], q:0:n shows the choices
+    # b: /reminders' days: b:D:n no reminders on weekday D, b:D:y reminders again; b:7:n shows the days, b:7:y back
     conv: int = 0
     step: int = 0
     value: str = ""
@@ -121,7 +123,7 @@ class Callback:
                 return cls("l", value=parts[1])
             if parts[0] == "w" and len(parts) == 3:
                 return cls("w", int(parts[1]), int(parts[2]))
-            if parts[0] in ("r", "h", "i", "p", "n", "o") and len(parts) == 3 and parts[2] in ("y", "n"):
+            if parts[0] in ("r", "h", "i", "p", "n", "o", "q", "b") and len(parts) == 3 and parts[2] in ("y", "n"):
                 return cls(parts[0], int(parts[1]), value=parts[2])
         except ValueError:
             return None
