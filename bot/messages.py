@@ -27,4 +27,6 @@ def msg(path: str, **values: Any) -> str:
         node = node[part]
     if isinstance(node, str):
         node = translate(path, node)  # the catalogue of the language in force (bot/i18n)
+    elif isinstance(node, list) and all(isinstance(x, str) for x in node):
+        return [translate(f"{path}.{i}", x) for i, x in enumerate(node)]  # e.g. the days of the week
     return node.format(**values) if values else node

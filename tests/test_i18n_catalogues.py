@@ -170,3 +170,11 @@ def test_a_language_with_no_word_list_at_all_still_goes_to_review(library, monke
     found = i18n_sg.extra("Ojczym mnie bije", "pl")
     assert [(c.concern, c.tier) for c in found] == [(UNSCREENED, "review")]
     assert i18n_sg.extra("Less arguing", "en") == []
+
+
+def test_lists_of_words_are_translated_item_by_item():
+    with i18n.using("pl"):
+        assert msg("schedule.days") == ["Poniedziałek", "Wtorek", "Środa", "Czwartek", "Piątek", "Sobota", "Niedziela"]
+    with i18n.using("cy"):
+        assert msg("schedule.days")[6] == "Dydd Sul"
+    assert msg("schedule.days")[0] == "Monday"

@@ -176,3 +176,14 @@ def test_an_urdu_answer_in_an_html_export_displays_right_to_left(library):
     assert re.search(r"<dd lang='ur' dir='rtl'>" + re.escape(answer) + "</dd>", page)
     # the English question beside it stays left to right
     assert parser.found["What are your best hopes from our talking together?"] == ["ltr"]
+
+
+def test_a_markdown_export_names_the_language_and_gives_the_english_question(library):
+    svc = service(library, allow_unreviewed_languages=True)
+    me = svc.person("t:4")
+    svc.start(me, "scaling-checkin", respondent="adult", language="cy")
+    svc.handle(me, Input.from_text("Llai o ffraeo"))
+    md = export(svc.store, all_=True, fmt="md")
+    assert "- Language: Welsh (cy)" in md.splitlines()
+    assert ("- **best_hopes**:\n  (asked in Welsh (cy); in English: What are your best hopes from our talking together?)\n"
+            "  > Llai o ffraeo") in md

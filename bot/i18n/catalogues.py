@@ -19,7 +19,7 @@ from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po, write_po
 
 from bot import i18n
-from bot.engine.yamlpos import YDict, parse_yaml
+from bot.engine.yamlpos import YDict, YList, parse_yaml
 
 _FIELDS = string.Formatter()
 
@@ -30,6 +30,9 @@ def _walk(node, path: str = "") -> Iterator[tuple[str, str, int]]:
             sub = f"{path}.{key}" if path else str(key)
             if isinstance(value, str):
                 yield sub, value, node.pos_of(key).line
+            elif isinstance(value, YList) and value and all(isinstance(x, str) for x in value):
+                for i, item in enumerate(value):  # a list of words, e.g. the days of the week
+                    yield f"{sub}.{i}", item, value.pos_of(i).line
             else:
                 yield from _walk(value, sub)
 

@@ -107,6 +107,13 @@ def _english_questions(flow, answers: list[dict]) -> dict[str, str]:
     return out
 
 
+def _language_name(tag: str | None) -> str:
+    from bot import i18n
+
+    lang = i18n.language(tag)
+    return f"{lang.english_name} ({lang.tag})"
+
+
 def _dir(language: str | None, text: str = "") -> str:
     """The HTML dir of a person's words or a line shown to them: rtl for a right-to-left
     language (Urdu, Arabic) or text that starts in a right-to-left script; otherwise auto,
@@ -228,6 +235,7 @@ def _markdown(d: dict) -> str:
         *([f"- Case: {e(d['case'])}"] if d.get("case") else []),
         f"- Started: {_when(d['started_at'])}",
         f"- Status: {e(d['status'])}" + (f", finished {_when(d['finished_at'])}" if d["finished_at"] else ""),
+        *([f"- Language: {e(_language_name(d['language']))}"] if d.get("language", "en") != "en" else []),
         "",
     ]
     if d.get("worth_a_look"):
@@ -241,6 +249,8 @@ def _markdown(d: dict) -> str:
         out.append("(no answers yet)")
     for a in d["answers"]:
         out.append(f"- **{md_ident(a['step_id'])}**:")
+        if d.get("language", "en") != "en" and a.get("question_en"):
+            out.append(f"  (asked in {e(_language_name(d['language']))}; in English: {e(a['question_en'])})")
         out += md_quote(a["shown"], "  ")
         if a["raw"] not in (None, a["shown"]):
             out.append("  >")
