@@ -46,8 +46,8 @@ def test_the_check_in_day_schedules_reminders_and_the_closing_says_so_truthfully
         closing = " ".join(flow.by_id["thanks"].text.split())
         assert "will not send you a reminder" not in closing, flow_id
         assert "If you are answering in Telegram on your own phone, this chat sends you a short reminder the day" \
-               " before, which does not mention your answers" in closing, flow_id
-        assert "if a worker is linked to this conversation, they are reminded too" in closing, flow_id
+               " before. The reminder does not say what you answered." in closing, flow_id
+        assert "If a worker is linked to this conversation, they are reminded too." in closing, flow_id
         assert "practitioner" not in closing.lower(), flow_id  # DOMAIN.md: "your worker"
 
 
@@ -62,8 +62,8 @@ def test_the_fgc_conference_date_reminder_is_described_as_it_is_sent(library):
     step = flow.by_id["conference_date"]
     assert step.type == "date" and step.optional and step.remind.who == "person"
     closing = " ".join(flow.by_id["closing"].text.split())
-    assert "If you gave the date of the conference and are answering in Telegram on your own phone, this chat" \
-           " sends you a short reminder the day before, which does not mention your answers" in closing
+    assert "If you gave the date and you use Telegram on your own phone, this chat sends you a reminder the day before." \
+           " The reminder does not say what you answered." in closing
 
 
 def test_the_fgc_review_date_reminder_is_described_as_it_is_sent(library):
@@ -71,6 +71,6 @@ def test_the_fgc_review_date_reminder_is_described_as_it_is_sent(library):
     step = flow.by_id["review_date"]
     assert step.type == "date" and step.optional and step.remind.who == "person"
     closing = " ".join(flow.by_id["closing"].text.split())
-    assert "If you gave the date of the review and are answering in Telegram on your own phone, this chat" \
-           " sends you a short reminder the day before. It does not mention your answers" in closing
+    assert "If you gave the date of the review and you use Telegram on your own phone, this chat sends you" \
+           " a reminder the day before. The reminder does not say what you answered." in closing
     assert "coordinator will remind" not in closing and "worker will" not in closing

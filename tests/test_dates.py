@@ -61,7 +61,8 @@ def test_a_date_question_re_asks_kindly_and_stores_an_iso_date(library):
     service = ConversationService(Store(":memory:"), library)
     pid = service.person("console:t")
     conv = service.start(pid, "restorative-harmed", frontend="console", respondent="young_person").conversation_id
-    for words in ("I was shocked", "it upset me", "school", "an apology", "we will talk"):
+    for words in ("I was shocked", "it upset me", "school", "an apology", "No contact with the other person",
+                  "a teacher nearby", "yes", "we will talk"):
         service.handle(pid, Input.from_text(words))
     with fixed_today(MONDAY):
         reply = service.handle(pid, Input.from_text("whenever suits"))

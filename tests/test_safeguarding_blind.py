@@ -26,6 +26,9 @@ PINNED = {
     # (sg-matcher, issue 12 items 1 and 3), which must never open them.
     "batch_e.yaml": "5d00eb910d24dd196c003f53aaa9ab440a5f534a8a93363096fbaef76468af68",
     "batch_f.yaml": "2b5f4f27584d90fd72ebbb14993140c60d3fdf8e2b5074174714f5bea19f2326",
+    # G: written by the sg-matcher helper before its own tuning round (it tunes afterwards,
+    # so G is weaker evidence than E and F; see the README).
+    "batch_g.yaml": "fb36b882243e355ec768a37930d1f56dfbdf7bde86b431c1096b5747f23a04c4",
 }
 # Who wrote the batches that name their writer in a fixed form.
 WRITERS = {"batch_e.yaml": "sg-blind helper", "batch_f.yaml": "sg-blind helper"}
@@ -59,7 +62,7 @@ def test_batch_says_how_and_when_it_was_written(name):
     header = [line for line in (BLIND / name).read_text(encoding="utf-8").splitlines() if line.startswith("#")]
     text = " ".join(header)
     # A batch says which tuning it came before (A, B: any tuning; C: the second round; D: the third;
-    # E, F: the fourth).
+    # E, F: the fourth; G: sg-matcher's round, written by the one who then tuned).
     assert "BEFORE" in text and "tuning" in text and "WITHOUT opening" in text and "2026-11-30" in text
     if name in WRITERS:
         assert f"by the {WRITERS[name]}" in text, f"{name} must say who wrote it"
@@ -141,7 +144,7 @@ def test_measurement_prints_no_sentence_unless_asked(capsys, fmt):
              for part in ("disclosures", "ordinary") for i in yaml.safe_load(p.read_text(encoding="utf-8"))[part]]
     leaked = [t for t in texts if t in out]
     assert leaked == []
-    names = ["batch_a", "batch_b", "batch_c", "batch_d", "batch_e", "batch_f", "all batches"]
+    names = ["batch_a", "batch_b", "batch_c", "batch_d", "batch_e", "batch_f", "batch_g", "all batches"]
     assert all(name in out for name in names)
     if fmt:
         doc = json.loads(out)

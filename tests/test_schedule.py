@@ -316,7 +316,7 @@ def test_cli_lists_a_cases_reminders_and_cancels_one(tmp_path, library):
 
 
 HARMED = ["I could not believe it", "my dad is worried about me", "walking past them", "they say sorry",
-          "they say sorry on Monday and we sit apart"]
+          "No contact with the other person", "a teacher nearby", "yes", "they say sorry on Monday and we sit apart"]
 
 
 def harmed_until_follow_up(service, case=None, key="tg:801"):
@@ -438,7 +438,7 @@ def test_the_fgc_conference_date_reminds_the_person_only_and_says_nothing_of_the
         assert service.handle(pid, inp).accepted, words
     assert store.conversation(conv).state == "conference_date"
     reply = service.handle(pid, Input.from_text("Saturday 14 March"))
-    assert "Is there a place you would like the conference to be held" in reply.prompts[-1].text
+    assert "Is there a place you would like the meeting to be" in reply.prompts[-1].text
     rows = [(r["person_id"], r["kind"], r["due_at"]) for r in store.scheduled_list(states=("pending",))
             if r["kind"] == "date"]
     assert rows == [(pid, "date", "2026-03-13T09:00:00.000000Z")]  # not the coordinator: consent comes later
