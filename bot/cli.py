@@ -117,7 +117,7 @@ def validate(paths: tuple[str, ...]) -> None:
     errors = list(errors) + rehearsal_problems(paths)  # coach rules and role-play scenarios
     for e in errors:
         click.echo(str(e))
-    for warning in (w for f in flows for w in intro_warnings(f)):
+    for warning in (w for f in flows for w in [*f.warnings, *intro_warnings(f)]):
         click.echo(str(warning))
     if errors:
         click.echo(f"{len(errors)} error(s) in the flows.", err=True)
@@ -157,13 +157,17 @@ def chat(flow: str | None, db: str | None, as_name: str | None, flow_paths: tupl
     from bot.frontends.console import run_console
 
     respondent = _respondent(for_)
+    config = _config(config_path)
     # In the terminal the worker asks for the language: an unreviewed translation is
     # allowed, and the bot says it is unreviewed, in that language.
-    service = _service(db, flow_paths, _config(config_path), allow_unreviewed_languages=True)
+    service = _service(db, flow_paths, config, allow_unreviewed_languages=True)
     if lang is not None and lang not in service.languages_offered():
         from bot.messages import msg
 
         _fail(msg("language.unknown", tag=lang, tags=", ".join(service.languages_offered())))
+    # The same schedule as `serve`: a reminder is recorded for anyone `serve` can reach, and
+    # the chat ends by saying which reminders there are and which a terminal cannot have.
+    service.schedule = config.schedule(service.store)
     if flow is not None and service.library.get(flow) is None:
         known = ", ".join(f.id for f in service.library)
         _fail(f"no flow called '{flow}'; choose one of: {known}")
@@ -288,6 +292,33 @@ def export(session_id: int | None, case_ref: str | None, all_: bool, fmt: str, o
                          telegram_names=_config(config_path).people_names == "telegram")
     except ExportError as exc:
         _fail(str(exc))
+    if out:
+        write_private(out, text, force)
+        click.echo(f"wrote {out}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@main.command()
+@click.option("--case", "case_ref", required=True, help="The case reference.")
+@click.option("--format", "fmt", type=click.Choice(["md", "html"]), default="md", show_default=True)
+@click.option("--out", "-o", type=click.Path(), help="Write to this file, readable by you only (default: standard output).")
+@click.option("--force", is_flag=True, help="Replace the --out file if it exists.")
+@click.option("--db", type=click.Path(), help=DB_HELP)
+@click.option("--config", "config_path", type=click.Path(), help=CONFIG_HELP)
+def summary(case_ref: str, fmt: str, out: str | None, force: bool, db: str | None, config_path: str | None) -> None:
+    """The coordinator's summary of a case on one page: who is coming, who should not and the
+    arrangements, language, access, transport, childcare, food, the young person's views, worries
+    and strengths; each answer with who gave it and when. Only shared answers (audited)."""
+    from bot.access import Access, Refused
+    from bot.engine.library import FlowLibrary
+    from bot.review.summary import summary_text
+
+    access = Access(_store(db, create=False), FlowLibrary([]), _config(config_path))  # flows from the store
+    try:
+        text = summary_text(access, None, case_ref, fmt)
+    except Refused:
+        _fail(f"no case {case_ref}; see /cases in Telegram")
     if out:
         write_private(out, text, force)
         click.echo(f"wrote {out}", err=True)
@@ -510,17 +541,33 @@ def invite_revoke(code_or_id: str, db: str | None) -> None:
 
 @main.group()
 def case() -> None:
-    """Cases: name the people in one (pseudonyms), move one to another practitioner, or hold one."""
+    """Cases: name the people in one (pseudonyms), write its texts, move one to another practitioner, or hold one."""
 
 
 @case.command("set")
 @click.argument("ref")
-@click.option("--pseudonym", required=True, help="What to call the person in exports, alerts and lists, e.g. 'Parent A'.")
+@click.argument("key", required=False)
+@click.option("--file", "file_", type=click.File("r", encoding="utf-8"),
+              help="With KEY: the text to write for the case, from this file ('-' reads it from standard input).")
+@click.option("--pseudonym", help="What to call the person in exports, alerts and lists, e.g. 'Parent A'.")
 @click.option("--person", help="Telegram user id of the person, if more than one answered in the case.")
 @click.option("--practitioner", help="Telegram user id of the practitioner holding it, if several use REF.")
 @click.option("--db", type=click.Path(), help=DB_HELP)
-def case_set(ref: str, pseudonym: str, person: str | None, practitioner: str | None, db: str | None) -> None:
-    """Set the pseudonym of a person in case REF (no real names needed anywhere)."""
+def case_set(ref: str, key: str | None, file_, pseudonym: str | None, person: str | None, practitioner: str | None,
+             db: str | None) -> None:
+    """Write a text for case REF that flows show as {{ case.KEY }} (danger_statement, safety_goal,
+    bottom_lines, ...):  case set REF KEY --file FILE  (or --file - to read it from standard input).
+    Or set the pseudonym of a person in case REF:  case set REF --pseudonym 'Parent A'."""
+    if key is not None or file_ is not None:
+        if pseudonym is not None:
+            _fail("give either KEY --file FILE (a text for the case) or --pseudonym (a person's name), not both")
+        if key is None or file_ is None:
+            _fail("to write a text for the case, give its key and where to read it: case set REF KEY --file FILE"
+                  " (--file - reads standard input)")
+        _case_info_set(ref, key, file_.read(), practitioner, db)
+        return
+    if pseudonym is None:
+        _fail("say what to set: case set REF KEY --file FILE (a text for the case) or case set REF --pseudonym NAME")
     access = _access(db)
     try:
         people = access.case_people(ref, _who(practitioner) if practitioner else None)
@@ -542,6 +589,19 @@ def case_set(ref: str, pseudonym: str, person: str | None, practitioner: str | N
     except Refused:
         _fail(f"no case {ref}")
     click.echo(f"in case {ref}, {people[0]['key'].removeprefix('tg:')} is now called {' '.join(pseudonym.split())}")
+
+
+def _case_info_set(ref: str, key: str, text: str, practitioner: str | None, db: str | None) -> None:
+    from bot.access import Refused
+
+    try:
+        done = _access(db).set_case_info(None, ref, key, text, _who(practitioner) if practitioner else None)
+    except Refused:
+        _fail(f"no case {ref}" + (f" held by {practitioner}" if practitioner else "")
+              + "; see /cases in Telegram")
+    except ValueError as exc:
+        _fail(str(exc))
+    click.echo(f"case {ref}: {key} written ({done['characters']} characters); flows show it as {{{{ case.{key} }}}}")
 
 
 @case.command("hold")
@@ -572,6 +632,77 @@ def case_release(ref: str, db: str | None) -> None:
     except ValueError as exc:
         _fail(str(exc))
     click.echo(f"case {ref} is released from its legal hold" if n else f"case {ref} was not under a legal hold")
+
+
+@main.group()
+def erasure() -> None:
+    """Requests to erase a person's data (/delete in Telegram): list them, approve or refuse one."""
+
+
+@erasure.command("list")
+@click.option("--all", "everything", is_flag=True, help="Decided requests too, not only open ones.")
+@click.option("--db", type=click.Path(), help=DB_HELP)
+def erasure_list(everything: bool, db: str | None) -> None:
+    """List erasure requests, with what weighs in the decision (data given as a child, holds)."""
+    from bot import erasure as rights
+
+    store = _store(db, create=False)
+    rows = rights.pending(store, everything)
+    with store.transaction():
+        store.audit("cli", "erasure.list", None, f"{len(rows)} request(s)")
+    if not rows:
+        click.echo("No erasure requests." if everything else "No open erasure requests.")
+    for row in rows:
+        click.echo(rights.describe(row))
+
+
+def _erasure_row(store, request_id: int) -> dict:
+    row = store.erasure_request(request_id)
+    if row is None:
+        _fail(f"there is no erasure request {request_id}; `restorative-bot erasure list` shows them")
+    return row
+
+
+@erasure.command("approve")
+@click.argument("request_id", metavar="ID", type=int)
+@click.option("--reason", required=True, help="Why it is approved (the person is told the outcome).")
+@click.option("--alert-words", type=click.Choice(["keep", "erase"]), default="keep", show_default=True,
+              help="Erase the words of the person's safeguarding alerts too: only where the safeguarding lead agrees.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--db", type=click.Path(), help=DB_HELP)
+def erasure_approve(request_id: int, reason: str, alert_words: str, yes: bool, db: str | None) -> None:
+    """Erase the person's answers, transcripts, messages and name everywhere (other people keep theirs)."""
+    from bot import erasure as rights
+
+    store = _store(db, create=False)
+    click.echo(rights.describe(_erasure_row(store, request_id)))
+    click.echo(f"  safeguarding alert words: {alert_words}"
+               + (" (the safeguarding lead has agreed to erase them)" if alert_words == "erase" else " (kept)"))
+    if not yes and not click.confirm("Erase this person's words and name now? This cannot be undone"):
+        _fail("nothing erased", 1)
+    try:
+        counts = rights.approve(store, request_id, "cli", reason, alert_words)
+    except ValueError as exc:
+        _fail(str(exc))
+    click.echo(f"erasure request {request_id} approved: {sum(counts.values())} value(s) erased; "
+               "the person is told by the bot")
+
+
+@erasure.command("refuse")
+@click.argument("request_id", metavar="ID", type=int)
+@click.option("--reason", required=True, help="Why it is refused (the person is told this reason).")
+@click.option("--db", type=click.Path(), help=DB_HELP)
+def erasure_refuse(request_id: int, reason: str, db: str | None) -> None:
+    """Refuse an erasure request (e.g. records the law requires to be kept); the person is told why."""
+    from bot import erasure as rights
+
+    store = _store(db, create=False)
+    click.echo(rights.describe(_erasure_row(store, request_id)))
+    try:
+        rights.refuse(store, request_id, "cli", reason)
+    except ValueError as exc:
+        _fail(str(exc))
+    click.echo(f"erasure request {request_id} refused; the person is told the reason by the bot")
 
 
 @main.command()

@@ -33,7 +33,7 @@ def service(library, **kw) -> ConversationService:
 # -- validate --------------------------------------------------------------------------------
 def test_validate_names_file_line_and_column_of_a_deleted_welsh_string(tmp_path):
     text = SCALING.read_text(encoding="utf-8")
-    welsh = "      cy: Beth sy'n eich cadw chi i fynd?\n"
+    welsh = "      cy: \"Beth sy'n eich cadw chi i fynd?\"\n"
     assert text.count(welsh) == 1
     line = text[: text.index(welsh)].count("\n")  # 0-based line of the Welsh: the English is on the line before
     broken = tmp_path / "scaling-checkin.yaml"
@@ -46,8 +46,8 @@ def test_validate_names_file_line_and_column_of_a_deleted_welsh_string(tmp_path)
 
 def test_validate_reports_a_placeholder_that_differs_between_languages():
     text = SCALING.read_text(encoding="utf-8").replace(
-        "pl: Co sprawia, że jesteś na {{ answers.scale_now }}, a nie niżej?",
-        "pl: Co sprawia, że jesteś na {{ answers.scale }}, a nie niżej?")
+        'pl: "Co sprawia, że jesteś na {{ answers.scale_now }}, a nie niżej?"',
+        'pl: "Co sprawia, że jesteś na {{ answers.scale }}, a nie niżej?"')
     flow, errors = load_flow_text(text, "scaling.yaml")
     assert flow is None
     assert len(errors) == 1

@@ -9,6 +9,7 @@ import io
 import logging
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import TelegramError
 from telegram.ext import Application, CommandHandler, ContextTypes, filters
 
 from bot import respondent as respondents
@@ -43,7 +44,9 @@ class StaffCommands:
         for name, fn in (("invite", self.on_invite), ("with", self.on_with), ("cases", self.on_cases), ("case", self.on_case),
                          ("transcript", self.on_transcript), ("comment", self.on_comment),
                          ("review", self.on_review), ("mydata", self.on_mydata), ("revoke", self.on_revoke),
-                         ("reassign", self.on_reassign), ("missed", self.on_missed), ("pseudonym", self.on_pseudonym)):
+                         ("reassign", self.on_reassign), ("missed", self.on_missed), ("pseudonym", self.on_pseudonym),
+                         ("privacy", self.on_privacy), ("delete", self.on_delete),
+                         ("caseinfo", self.on_caseinfo), ("summary", self.on_summary)):
             app.add_handler(CommandHandler(name, once(self._not_during_session(fn)), filters=filters.ChatType.PRIVATE))
 
     def _not_during_session(self, fn):
@@ -125,8 +128,12 @@ class StaffCommands:
         code, invite_id = result
         link = f"https://t.me/{context.bot.username}?start={code}"
         days = self.access.config.invite_expiry_days
-        await self._say(context, update, msg("staff.invite_made", link=link, flow=flow_id, ref=ref,
-                                             days=f"{days:g}", id=invite_id))
+        text = msg("staff.invite_made", link=link, flow=flow_id, ref=ref, days=f"{days:g}", id=invite_id)
+        unwritten = await self.fe.db(self.access.unwritten_case_texts, _key(update), flow_id, ref)
+        if unwritten:  # the flow shows texts the worker writes for the case: say which are missing
+            text += "\n\n" + msg("staff.caseinfo_missing", flow=flow_id, ref=ref, keys=", ".join(unwritten),
+                                  key=unwritten[0])
+        await self._say(context, update, text)
 
     async def on_with(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/with CASE FLOW [--for child]: a worker-present session on this device."""
@@ -189,6 +196,8 @@ class StaffCommands:
             log.info("invite refused", extra={"reason": exc.reason, "chat": update.effective_chat.id})
             await self._say(context, update, msg(f"staff.link_{_shown(exc.reason)}"))
             return
+        if view.language is not None:  # the invitation set it: theirs from now on
+            self.fe._languages[update.effective_user.id] = view.language
         if view.language is None:  # no language on the invitation: offer the one Telegram suggests
             await self.fe.offer_language(context.bot, update)
         with i18n.using(view.language or i18n.current()):
@@ -310,6 +319,40 @@ class StaffCommands:
         doc = io.BytesIO(render([data], "html").encode("utf-8"))
         await self.fe._retry(lambda: context.bot.send_document(
             update.effective_chat.id, document=doc, filename=f"transcript-{conv_id}.html"))
+
+    async def on_summary(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/summary CASE_REF: the coordinator's summary, in Telegram's HTML (bot.review.summary)."""
+        from bot.review.summary import build, render_telegram
+
+        await self.fe.person(update)
+        if len(context.args) != 1:
+            await self._say(context, update, msg("summary.usage"))
+            return
+        ok, found = await self._try(context, update, lambda key, ref: build(self.access, key, ref), context.args[0])
+        if ok:
+            for text in render_telegram(found):
+                await self.fe.send_text(context.bot, update.effective_chat.id, text, parse_mode="HTML")
+
+    async def on_caseinfo(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/caseinfo REF KEY TEXT: write the text flows show as {{ case.KEY }} in case REF (the
+        text may run over several lines); /caseinfo REF lists what is written."""
+        await self.fe.person(update)
+        words = (update.effective_message.text or "").split(None, 3)[1:]
+        if len(words) == 1:
+            ok, texts = await self._try(context, update, self.access.case_info, words[0])
+            if ok:
+                lines = [msg("staff.caseinfo_list", ref=md_escape(words[0]))]
+                lines += [msg("staff.caseinfo_line", key=md_ident(k), characters=len(v)) for k, v in texts.items()]
+                await self._say(context, update, "\n".join(lines) if texts else msg("staff.caseinfo_none", ref=md_escape(words[0])))
+            return
+        if len(words) < 3:
+            await self._say(context, update, msg("staff.caseinfo_usage"))
+            return
+        ref, key, text = words
+        ok, done = await self._try(context, update, self.access.set_case_info, ref, key, text)
+        if ok:
+            await self._say(context, update, msg("staff.caseinfo_set", ref=md_escape(ref), key=md_ident(key),
+                                                 characters=done["characters"]))
 
     async def on_pseudonym(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/pseudonym ID NAME: what the person who answered conversation ID is called in the case."""
@@ -433,3 +476,33 @@ class StaffCommands:
             doc = io.BytesIO(render(items, "json").encode("utf-8"))
             await self.fe._retry(lambda: context.bot.send_document(update.effective_chat.id, document=doc,
                                                                    filename="my-data.json"))
+
+    # -- a person's rights (issue 17) ------------------------------------------------------
+    async def on_privacy(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.fe.person(update)
+        await self._say(context, update, await self.fe.db(self.access.privacy, _key(update)))
+
+    async def on_delete(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/delete: an erasure request, recorded and audited; the practitioner(s) and the
+        data-protection contact are told (never the answers); an administrator decides."""
+        from bot import erasure
+
+        await self.fe.person(update)
+        store = self.fe.service.store
+        req = await self.fe.db(erasure.request, store, _key(update), self.access.config.dp_contact)
+        variant = "child" if req.child else "default"
+        if not req.new:
+            await self._say(context, update, msg(f"erasure.already.{variant}", id=req.id, date=req.created_at[:10]))
+            return
+        await self._say(context, update, msg(f"erasure.requested.{variant}", id=req.id))
+        reached = 0
+        for key in req.recipients:
+            if not key.startswith("tg:"):
+                continue
+            try:
+                await self.fe.send_text(context.bot, int(key[3:]), req.notice)
+                reached += 1
+            except TelegramError as exc:  # one unreachable contact must not stop the others
+                log.error("erasure notice not delivered", extra={"request": req.id, "error": type(exc).__name__})
+        await self.fe.db(erasure.notified, store, req.id, reached)
+
