@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import re
+import logging
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from typing import Any, Iterator
 import sqlite_utils
 
 DEFAULT_DB = "restorative.db"
+_log = logging.getLogger("bot.store")
 
 
 def iso(t: datetime) -> str:
@@ -430,9 +432,37 @@ def _m_data_protection(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m_present_index(db: sqlite_utils.Database) -> None:
+    # Issue 18: every input asks for a worker-present session the person is running; without
+    # this index that is a scan of every conversation (5 ms at 10,000, 50 ms at 100,000).
+    db.executescript(
+        "CREATE INDEX idx_conversations_present ON conversations(present_id, status) WHERE present_id IS NOT NULL;"
+    )
+
+
+def _m_reading_on_schedule(db: sqlite_utils.Database) -> None:
+    # Issue 15: the unread-answer and review-item reminders are rows of the schedule table.
+    # remind_id / escalate_id: the row that tells the practitioner / the supervisor about
+    # this item (written once, so a restart neither loses nor repeats it); reminded_at /
+    # escalated_at are set when that row is confirmed sent. Plain ids, not foreign keys: the
+    # retention purge deletes old sent rows of the schedule while their items may stay.
+    db.executescript(
+        """
+        ALTER TABLE unread ADD COLUMN remind_id INTEGER;         -- schedule.id
+        ALTER TABLE unread ADD COLUMN escalate_id INTEGER;       -- schedule.id
+        ALTER TABLE review_items ADD COLUMN remind_id INTEGER;   -- schedule.id
+        ALTER TABLE review_items ADD COLUMN escalate_id INTEGER; -- schedule.id
+        CREATE INDEX idx_unread_remind ON unread(remind_id);
+        CREATE INDEX idx_unread_escalate ON unread(escalate_id);
+        CREATE INDEX idx_review_items_remind ON review_items(remind_id);
+        CREATE INDEX idx_review_items_escalate ON review_items(escalate_id);
+        """
+    )
+
+
 MIGRATIONS = [_m1_core, _m2_cases_alerts_audit, _m3_delivery, _m4_access, _m5_undelivered, _m_alert_per_person,
               _m_quiet_review_unread_missed, _m8_respondent_practice, _m_comment_visibility, _m_schedule,
-              _m_pseudonyms, _m_reminder_times, _m_data_protection]
+              _m_pseudonyms, _m_reminder_times, _m_data_protection, _m_present_index, _m_reading_on_schedule]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -665,21 +695,86 @@ class Store:
                 self.db.execute(f"PRAGMA user_version={number}")
         return self.version
 
+    _tx_owner: int | None = None  # the thread whose transaction is open
+    _after_commit: list = []  # what after_commit() queued while it was open (set per instance when used)
+    _savepoints = 0
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        """One write transaction; nested use joins the outer one."""
+        """One write transaction. Nested use on the same thread is a savepoint inside the
+        outer one: what it wrote is rolled back alone if it raises (as a transaction of
+        its own would be) and committed with the outer one otherwise. (Another thread
+        finding a transaction open joins it, as before.)"""
         conn = self.db.conn
         if conn.in_transaction:
-            yield
+            if self._tx_owner != threading.get_ident():
+                yield
+                return
+            self._savepoints += 1
+            name = f"sp{self._savepoints}"
+            conn.execute(f"SAVEPOINT {name}")
+            try:
+                yield
+            except BaseException:
+                if conn.in_transaction:  # some errors (disk full, I/O) have rolled back everything
+                    conn.execute(f"ROLLBACK TO {name}")
+                    conn.execute(f"RELEASE {name}")
+                raise
+            else:
+                conn.execute(f"RELEASE {name}")
             return
         conn.execute("BEGIN IMMEDIATE")
+        self._tx_owner = threading.get_ident()
         try:
             yield
         except BaseException:
-            conn.execute("ROLLBACK")
+            self._tx_owner = None
+            self._after_commit = []
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
         else:
-            conn.execute("COMMIT")
+            try:
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:  # e.g. busy or disk full: nothing of it is kept
+                    conn.execute("ROLLBACK")
+                raise
+            finally:
+                self._tx_owner = None
+                after, self._after_commit = self._after_commit, []
+            for fn in after if not conn.in_transaction else ():
+                try:
+                    fn()
+                except Exception:  # the transaction is committed: this must not undo its callers' success
+                    _log.exception("work after a commit failed")
+
+    def run_group(self, calls: list) -> list[tuple[bool, Any]]:
+        """Group commit: run ``calls`` (functions of no arguments) in one write transaction and
+        commit them together (one fsync for all).
+
+        Each call behaves as it would alone: every ``transaction()`` it opens is a savepoint
+        here, rolled back alone if it raises (so one failing input rolls back alone) and
+        committed with the group otherwise; a refusal audited in a transaction of its own
+        after a rollback stays audited. Returns, in order, ``(True, result)`` or
+        ``(False, exception)`` for each call. If the commit itself fails, or an error rolled
+        back the whole transaction, every call gets that error: nothing of the group is kept."""
+        outcomes: list[tuple[bool, Any]] = []
+        conn = self.db.conn
+        try:
+            with self.transaction():
+                for fn in calls:
+                    if not conn.in_transaction:
+                        raise StoreError("the group's transaction was rolled back by an earlier error")
+                    try:
+                        outcomes.append((True, fn()))
+                    except Exception as exc:  # noqa: BLE001 - handed back to that call's caller
+                        outcomes.append((False, exc))
+                if not conn.in_transaction:
+                    raise StoreError("the group's transaction was rolled back by an error")
+        except Exception as exc:  # noqa: BLE001 - the whole group failed
+            return [(False, o[1] if not o[0] else exc) for o in outcomes] + [(False, exc)] * (len(calls) - len(outcomes))
+        return outcomes
 
     def _one(self, sql: str, params=()) -> dict | None:
         cur = self.db.execute(sql, params)
@@ -1289,16 +1384,16 @@ class Store:
         """Open review items to remind the practitioner about (created before ``remind_before``,
         not yet reminded), and those to tell the supervisor about (reminded before
         ``escalate_before``, not yet escalated)."""
-        remind = self._all(self._REVIEW_ITEM + """ WHERE r.acknowledged_at IS NULL AND r.reminded_at IS NULL
-                           AND r.created_at <= ? ORDER BY r.id""", (remind_before,))
-        escalate = self._all(self._REVIEW_ITEM + """ WHERE r.acknowledged_at IS NULL AND r.reminded_at IS NOT NULL
-                             AND r.reminded_at <= ? AND r.escalated_at IS NULL ORDER BY r.id""", (escalate_before,))
+        remind = self._all(self._REVIEW_ITEM + f""" WHERE r.acknowledged_at IS NULL AND r.reminded_at IS NULL
+                           AND {self._NO_ROW.format(column='r.remind_id')} AND r.created_at <= ? ORDER BY r.id""",
+                           (remind_before,))
+        escalate = self._all(self._REVIEW_ITEM + f""" WHERE r.acknowledged_at IS NULL AND r.reminded_at IS NOT NULL
+                             AND r.reminded_at <= ? AND r.escalated_at IS NULL
+                             AND {self._NO_ROW.format(column='r.escalate_id')} ORDER BY r.id""", (escalate_before,))
         return remind, escalate
 
-    def mark_review_items(self, ids: list[int], column: str, at: str) -> None:
-        if column not in ("reminded_at", "escalated_at"):
-            raise ValueError(column)
-        self.db.conn.executemany(f"UPDATE review_items SET {column} = ? WHERE id = ?", [(at, i) for i in ids])
+    # an item not yet given a reminder row (or whose row was cancelled)
+    _NO_ROW = "({column} IS NULL OR {column} IN (SELECT id FROM schedule WHERE state = 'cancelled'))"
 
     def acknowledge_review_item(self, item_id: int, by: str) -> bool:
         cur = self.db.execute(
@@ -1319,22 +1414,20 @@ class Store:
     def unread_answers(self, older_than: str | None = None) -> list[dict]:
         """Unread free-text answers (oldest first), with their case, its practitioner and the flow."""
         sql = """SELECT u.transcript_id, u.conversation_id, u.flagged, u.created_at, u.reminded_at, u.escalated_at,
+                        (u.remind_id IS NOT NULL AND COALESCE(rs.state, 'purged') != 'cancelled') AS remind_row,
+                        (u.escalate_id IS NOT NULL AND COALESCE(es.state, 'purged') != 'cancelled') AS escalate_row,
                         t.step_id, c.flow_id, c.flow_sha, c.person_id, k.ref AS case_ref, k.practitioner_id,
                         pr.key AS practitioner_key, pr.display_name AS practitioner_name
                  FROM unread u JOIN transcript t ON t.id = u.transcript_id
                  JOIN conversations c ON c.id = u.conversation_id
                  LEFT JOIN cases k ON k.id = c.case_id LEFT JOIN people pr ON pr.id = k.practitioner_id
+                 LEFT JOIN schedule rs ON rs.id = u.remind_id LEFT JOIN schedule es ON es.id = u.escalate_id
                  WHERE u.read_at IS NULL"""
         params: list = []
         if older_than is not None:
             sql += " AND u.created_at <= ?"
             params.append(older_than)
         return self._all(sql + " ORDER BY u.created_at, u.transcript_id", params)
-
-    def mark_unread(self, transcript_ids: list[int], column: str, at: str) -> None:
-        if column not in ("reminded_at", "escalated_at"):
-            raise ValueError(column)
-        self.db.conn.executemany(f"UPDATE unread SET {column} = ? WHERE transcript_id = ?", [(at, i) for i in transcript_ids])
 
     def supervisor_keys(self, practitioner_id: int) -> list[str]:
         return [r[0] for r in self.db.execute(
@@ -1426,11 +1519,15 @@ class Store:
         return cur.rowcount
 
     def scheduled_list(self, *, person_id: int | None = None, case_ids: list[int] | None = None,
-                       states: tuple[str, ...] = ("pending",), limit: int = 50) -> list[dict]:
+                       conversation_id: int | None = None, states: tuple[str, ...] = ("pending",),
+                       limit: int = 50) -> list[dict]:
         where, params = [f"s.state IN ({','.join('?' * len(states))})"], list(states)
         if person_id is not None:
             where.append("s.person_id = ?")
             params.append(person_id)
+        if conversation_id is not None:
+            where.append("s.conversation_id = ?")
+            params.append(conversation_id)
         if case_ids is not None:
             where.append(f"(s.case_id IN ({','.join('?' * len(case_ids))}) OR c.case_id IN ({','.join('?' * len(case_ids))}))"
                          if case_ids else "0")
@@ -1478,6 +1575,29 @@ class Store:
         waits until ``due_at`` (so it leaves the due set, and /reminders shows the real time)."""
         cur = self.db.execute("UPDATE schedule SET due_at = ? WHERE id = ? AND state = 'pending'", (due_at, item_id))
         return cur.rowcount == 1
+
+    # -- unread-answer and review-item reminders as schedule rows (bot/reading.py) ------------
+    _READING = {"unread": ("unread", "transcript_id", "read_at"), "review": ("review_items", "id", "acknowledged_at")}
+
+    def link_reminder(self, kind: str, stage: int, item_ids: list[int], schedule_id: int) -> None:
+        """The row ``schedule_id`` tells about these items: stage 1 the practitioner, 2 the supervisor."""
+        table, key, _ = self._READING[kind]
+        column = "remind_id" if stage == 1 else "escalate_id"
+        self.db.conn.executemany(f"UPDATE {table} SET {column} = ? WHERE {key} = ?", [(schedule_id, i) for i in item_ids])
+
+    def reminder_sent(self, kind: str, stage: int, schedule_id: int, at: str) -> int:
+        """The row went out: its items are reminded (stage 1) or escalated (stage 2) at ``at``."""
+        table, _, _ = self._READING[kind]
+        column, link = ("reminded_at", "remind_id") if stage == 1 else ("escalated_at", "escalate_id")
+        return self.db.execute(f"UPDATE {table} SET {column} = ? WHERE {link} = ? AND {column} IS NULL",
+                               (at, schedule_id)).rowcount
+
+    def reminder_items_open(self, kind: str, stage: int, schedule_id: int) -> int:
+        """How many of the row's items are still unread / not acknowledged."""
+        table, _, done = self._READING[kind]
+        link = "remind_id" if stage == 1 else "escalate_id"
+        return self.db.execute(f"SELECT count(*) FROM {table} WHERE {link} = ? AND {done} IS NULL",
+                               (schedule_id,)).fetchone()[0]
 
     # -- legal holds (issue 17) ----------------------------------------------------------
     def hold_case(self, case_id: int, by: str, reason: str) -> bool:
@@ -1643,5 +1763,16 @@ class Store:
         """After an erasure: move the WAL into the database and truncate it, so old page images
         holding the words go (secure_delete has zeroed the freed cells and pages)."""
         if self.path != ":memory:":
-            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            # not inside a transaction (a group commit, a caller's): just after it commits
+            self.after_commit(lambda: self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)"))
+
+    def after_commit(self, fn) -> None:
+        """Run ``fn`` now, or, inside a transaction, just after it commits (for work SQLite
+        refuses inside one, such as a checkpoint). Dropped if the transaction rolls back."""
+        if not self.db.conn.in_transaction:
+            fn()
+        else:
+            if self._after_commit is Store._after_commit:
+                self._after_commit = []
+            self._after_commit.append(fn)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from typing import Any, Awaitable, Callable
 
@@ -53,6 +54,16 @@ from bot.messages import msg
 log = logging.getLogger("bot.telegram")
 
 NAV_COMMANDS = ("back", "skip", "repeat", "cancel", "help")
+
+# The input key of the update being handled while "was it handled and answered before?"
+# is still to be asked: the first store call the handler makes asks it in the same hand-off
+# (one trip to the store thread per update), and nothing is sent before it is asked.
+_unchecked: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("unchecked_update", default=None)
+
+
+class _AlreadyAnswered(BaseException):
+    """This update was handled and answered before: stop handling it. A BaseException, so
+    no handler's ``except Exception`` can take it for an error and carry on."""
 
 
 class PerChatOrder(BaseUpdateProcessor):
@@ -114,8 +125,10 @@ class TelegramFrontend:
         self._alert_lock = asyncio.Lock()
         self._alert_task: asyncio.Task | None = None
         self._alert_wake = asyncio.Event()
+        self.alert_pass_started: float | None = None
         self.send_attempts = send_attempts
-        self._db = PriorityExecutor("store")  # one thread; people with a role before strangers
+        # one thread; people with a role before strangers; the calls waiting are committed together
+        self._db = PriorityExecutor("store", group=service.store.run_group)
         # chat id -> (message id, text) of the last question sent with buttons, so a typed
         # answer can close its keyboard. Losing it on restart only leaves stale buttons,
         # which answer "this question has closed".
@@ -129,11 +142,36 @@ class TelegramFrontend:
         self._bot = None
         self._flows: dict[tuple[int, int], Flow] = {}  # (person, conversation) -> flow
         self.rehearsal = None  # bot.frontends.telegram.rehearsal.RehearsalCommands, set by install()
+        # update ids whose handler has finished (answered, duplicate or failed), the last
+        # few thousand, with an event fired at each: tests and benchmarks wait on these.
+        self.finished: dict[int, None] = {}
+        self.finished_total = 0
+        self._finished_event: asyncio.Event | None = None
         self.reminders = None  # bot.frontends.telegram.reminders.ReminderCommands, when the service has a schedule
 
     async def db(self, fn: Callable, *args, **kwargs):
+        """Run ``fn`` on the store thread (committed, with whatever else was waiting, before
+        this returns). The update's already-answered check, if still to do, goes with it."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._db, lambda: fn(*args, **kwargs))
+        cell = _unchecked.get()
+        if not cell:
+            return await loop.run_in_executor(self._db, lambda: fn(*args, **kwargs))
+        key = cell.pop()
+
+        def checked():
+            if self.service.already_answered(key):
+                return _AlreadyAnswered
+            return fn(*args, **kwargs)
+
+        result = await loop.run_in_executor(self._db, checked)
+        if result is _AlreadyAnswered:
+            raise _AlreadyAnswered(key)
+        return result
+
+    async def _checked(self) -> None:
+        """Before anything goes to Telegram: the already-answered check, if not yet asked."""
+        if _unchecked.get():
+            await self.db(lambda: None)
 
     def close(self) -> None:
         self._db.shutdown(wait=True)
@@ -247,7 +285,9 @@ class TelegramFrontend:
                 self._dropped_words.pop(uid, None)
 
     def _spawn(self, coro) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
+        context = contextvars.copy_context()
+        context.run(_unchecked.set, None)  # background work is not the update's: no check to ask
+        task = asyncio.get_running_loop().create_task(coro, context=context)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
@@ -311,10 +351,15 @@ class TelegramFrontend:
 
         self.rehearsal = RehearsalCommands(self)
         self.rehearsal.install(app)
-        if getattr(self.service, "schedule", None) is not None:
+        schedule = getattr(self.service, "schedule", None)
+        if schedule is None and self.reading is not None:  # reading's reminders are rows of a schedule
+            from bot.schedule import Schedule
+
+            schedule = Schedule(self.service.store, clock=self.reading.clock)
+        if schedule is not None:
             from bot.frontends.telegram.reminders import ReminderCommands
 
-            self.reminders = ReminderCommands(self, self.service.schedule)
+            self.reminders = ReminderCommands(self, schedule)
             self.reminders.install(app)
         for name in NAV_COMMANDS:
             app.add_handler(CommandHandler(name, once(self._nav(name)), filters=private))
@@ -341,12 +386,44 @@ class TelegramFrontend:
             user = update.effective_user
             set_priority(MEMBER if user is not None and user.id in self.limiter.members else STRANGER)
             key = f"tg:{update.update_id}"
-            if await self.db(self.service.already_answered, key):
+            # Asked in the handler's first store call (or before its first send), not in a
+            # hand-off of its own; and its delivery is recorded in the next group commit.
+            token = _unchecked.set([key])
+            try:
+                await handler(update, context)
+            except _AlreadyAnswered:
                 log.info("duplicate update ignored", extra={"update_id": update.update_id})
                 return
-            await handler(update, context)
-            await self.db(self.service.delivered, key)
+            else:
+                self._db.defer(self.service.delivered, key)
+            finally:
+                _unchecked.reset(token)
+                self._finish(update.update_id)
         return guarded
+
+    def _finish(self, update_id: int) -> None:
+        self.finished[update_id] = None
+        self.finished_total += 1
+        if len(self.finished) > 10_000:
+            del self.finished[next(iter(self.finished))]
+        event, self._finished_event = self._finished_event, None
+        if event is not None:
+            event.set()
+
+    async def wait_finished(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """Wait (woken as each update's handler finishes, not by sleeping) until
+        ``predicate()`` holds; False if it still does not after ``timeout`` seconds."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while not predicate():
+            left = end - loop.time()
+            if left <= 0:
+                return False
+            if self._finished_event is None:
+                self._finished_event = asyncio.Event()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._finished_event.wait(), left)
+        return True
 
     async def post_init(self, app: Application) -> None:
         commands = [BotCommand(name, text) for name, text in msg("telegram.commands").items()]
@@ -358,7 +435,7 @@ class TelegramFrontend:
         if self.reminders is not None:
             await self.db(self.reminders.schedule.recover)
         if self.escalation is not None or self.reading is not None or self.reminders is not None \
-                or getattr(self.service, "purger", None) is not None:
+                or getattr(self.service, "purger", None) is not None or self.access is not None:
             self._alert_task = asyncio.create_task(self._alert_loop(app.bot))
 
     async def post_stop(self, app: Application) -> None:
@@ -388,6 +465,8 @@ class TelegramFrontend:
                 await self.deliver(bot, int(person["key"][3:]), pid, reply, key)
                 await self.db(self.service.delivered, key)
                 sent += 1
+                if key[3:].isdigit():
+                    self._finish(int(key[3:]))
             except TelegramError as exc:
                 log.warning("undelivered reply not sent", extra={"input": key, "error": str(exc)})
         if sent:
@@ -397,8 +476,10 @@ class TelegramFrontend:
     # -- safeguarding alerts -------------------------------------------------------------
     async def _alert_loop(self, bot) -> None:
         """Send due alerts and reminders; the schedule is in the store, so this survives restarts."""
+        loop = asyncio.get_running_loop()
         while True:
             self._alert_wake.clear()  # a wake-up during the pass below means: one more pass at once
+            started = loop.time()
             try:
                 await self.dispatch_alerts(bot)
             except asyncio.CancelledError:
@@ -423,6 +504,13 @@ class TelegramFrontend:
                 raise
             except Exception:
                 log.exception("purge failed")
+            try:
+                await self.dispatch_erasure_outcomes(bot)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("erasure outcome dispatch failed")
+            self.alert_pass_started = started  # the last pass done began then (loop.time()): for tests
             # asyncio.wait, not wait_for: on Python 3.11, wait_for swallows a cancellation that
             # arrives as the event is set, and post_stop then waits for this loop forever.
             waiter = asyncio.ensure_future(self._alert_wake.wait())
@@ -479,24 +567,16 @@ class TelegramFrontend:
         return True
 
     async def dispatch_reminders(self, bot) -> int:
-        """Remind practitioners (then supervisors) of unread answers and review-tier items."""
+        """Write the unread-answer and review-item reminders now due (practitioners, then
+        supervisors) as rows of the schedule; :meth:`dispatch_schedule` sends them, once.
+        Returns how many rows were written."""
         if self.reading is None:
             return 0
-        sent = 0
         async with self._alert_lock:
-            for reminder in await self.db(self.reading.due):
-                if not reminder.recipient.startswith("tg:"):
-                    continue
-                try:
-                    await self.send_text(bot, int(reminder.recipient[3:]), reminder.text)
-                except TelegramError as exc:
-                    log.error("reminder not delivered", extra={"kind": reminder.kind, "error": str(exc)})
-                    continue
-                await self.db(self.reading.sent, reminder)
-                sent += 1
-                log.info("reminder sent", extra={"kind": reminder.kind, "stage": reminder.stage,
-                                                 "items": len(reminder.ids)})
-        return sent
+            rows = await self.db(self.reading.plan)
+        if rows:
+            log.info("reminders scheduled", extra={"rows": len(rows)})
+        return len(rows)
 
     async def daily_purge(self):
         """Once a day, delete what is past its retention period (bot.retention), on the store's
@@ -504,13 +584,35 @@ class TelegramFrontend:
         purger = getattr(self.service, "purger", None)
         if purger is None or not await self.db(purger.is_due):
             return None
-        report = await self.db(purger.run)
-        if report is not None:
-            log.info("purge done", extra={"batches": report.batches, "rows": sum(report.deleted.values())})
+        steps, report = purger.steps(), None
+        while (step := await self.db(next, steps, None)) is not None:  # one batch per job: replies go between
+            report = step
+        log.info("purge done", extra={"batches": report.batches, "rows": sum(report.deleted.values())})
         return report
 
+    async def dispatch_erasure_outcomes(self, bot) -> int:
+        """Tell each person the outcome of their erasure request (decided on the command line)."""
+        if self.access is None:
+            return 0
+        from bot import erasure
+
+        store = self.service.store
+        sent = 0
+        for outcome in await self.db(erasure.untold, store):
+            if not outcome.recipient.startswith("tg:"):
+                await self.db(erasure.told, store, outcome.id, False)
+                continue
+            try:
+                await self.send_text(bot, int(outcome.recipient[3:]), outcome.text)
+            except TelegramError as exc:
+                log.error("erasure outcome not delivered", extra={"request": outcome.id, "error": type(exc).__name__})
+                continue
+            await self.db(erasure.told, store, outcome.id)
+            sent += 1
+        return sent
+
     async def dispatch_schedule(self, bot) -> int:
-        """Send what bot.schedule says is due (nudges, date reminders)."""
+        """Send what bot.schedule says is due (nudges, date reminders, unread answers, review items)."""
         if self.reminders is None:
             return 0
         async with self._alert_lock:
@@ -534,6 +636,7 @@ class TelegramFrontend:
 
     # -- sending, with retries for transient network faults ---------------------
     async def _retry(self, make: Callable[[], Awaitable[Any]]) -> Any:
+        await self._checked()
         delay = 0.2
         for attempt in range(1, self.send_attempts + 1):
             try:
@@ -838,11 +941,17 @@ class TelegramFrontend:
                 await self.deliver(context.bot, chat_id, pid, reply, key)
                 await self._offer_flows(context.bot, chat_id, update)
             return
-        found = await self.db(self.service.flow_of, pid, cb.conv)
-        if found is None or not (0 <= cb.step < len(found[1].steps)):
+        # An answer needs only the flow (fixed for the conversation's life, so kept): the
+        # service checks that the question is still open in the same hand-off as it applies
+        # the answer. A toggle changes nothing stored, so it asks for the state here.
+        if cb.action == "t":
+            found = await self.db(self.service.flow_of, pid, cb.conv)
+            conv, flow = found if found is not None else (None, None)
+        else:
+            conv, flow = None, await self._flow_of(pid, cb.conv)
+        if flow is None or not (0 <= cb.step < len(flow.steps)):
             await self._closed(query)
             return
-        conv, flow = found
         step = flow.steps[cb.step]
         if cb.action == "t":
             if conv.status != "in_progress" or conv.state != step.id:
@@ -875,7 +984,7 @@ class TelegramFrontend:
         # checked whether this very update was already committed: a press re-delivered after
         # a crash gets its committed reply, not "closed".
         reply = await self.db(self.service.handle, pid, Input("answer", button=button), input_key=key,
-                              conversation_id=conv.id, expect_step=step.id)
+                              conversation_id=cb.conv, expect_step=step.id)
         if reply.closed:
             await self._closed(query)
             return
