@@ -114,7 +114,7 @@ def validate(paths: tuple[str, ...]) -> None:
     errors = list(errors) + rehearsal_problems(paths)  # coach rules and role-play scenarios
     for e in errors:
         click.echo(str(e))
-    for warning in (w for f in flows for w in intro_warnings(f)):
+    for warning in (w for f in flows for w in [*f.warnings, *intro_warnings(f)]):
         click.echo(str(warning))
     if errors:
         click.echo(f"{len(errors)} error(s) in the flows.", err=True)
@@ -282,6 +282,33 @@ def export(session_id: int | None, case_ref: str | None, all_: bool, fmt: str, o
                          telegram_names=_config(config_path).people_names == "telegram")
     except ExportError as exc:
         _fail(str(exc))
+    if out:
+        write_private(out, text, force)
+        click.echo(f"wrote {out}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@main.command()
+@click.option("--case", "case_ref", required=True, help="The case reference.")
+@click.option("--format", "fmt", type=click.Choice(["md", "html"]), default="md", show_default=True)
+@click.option("--out", "-o", type=click.Path(), help="Write to this file, readable by you only (default: standard output).")
+@click.option("--force", is_flag=True, help="Replace the --out file if it exists.")
+@click.option("--db", type=click.Path(), help=DB_HELP)
+@click.option("--config", "config_path", type=click.Path(), help=CONFIG_HELP)
+def summary(case_ref: str, fmt: str, out: str | None, force: bool, db: str | None, config_path: str | None) -> None:
+    """The coordinator's summary of a case on one page: who is coming, who should not and the
+    arrangements, language, access, transport, childcare, food, the young person's views, worries
+    and strengths; each answer with who gave it and when. Only shared answers (audited)."""
+    from bot.access import Access, Refused
+    from bot.engine.library import FlowLibrary
+    from bot.review.summary import summary_text
+
+    access = Access(_store(db, create=False), FlowLibrary([]), _config(config_path))  # flows from the store
+    try:
+        text = summary_text(access, None, case_ref, fmt)
+    except Refused:
+        _fail(f"no case {case_ref}; see /cases in Telegram")
     if out:
         write_private(out, text, force)
         click.echo(f"wrote {out}", err=True)
@@ -502,17 +529,33 @@ def invite_revoke(code_or_id: str, db: str | None) -> None:
 
 @main.group()
 def case() -> None:
-    """Cases: name the people in one (pseudonyms), move one to another practitioner, or hold one."""
+    """Cases: name the people in one (pseudonyms), write its texts, move one to another practitioner, or hold one."""
 
 
 @case.command("set")
 @click.argument("ref")
-@click.option("--pseudonym", required=True, help="What to call the person in exports, alerts and lists, e.g. 'Parent A'.")
+@click.argument("key", required=False)
+@click.option("--file", "file_", type=click.File("r", encoding="utf-8"),
+              help="With KEY: the text to write for the case, from this file ('-' reads it from standard input).")
+@click.option("--pseudonym", help="What to call the person in exports, alerts and lists, e.g. 'Parent A'.")
 @click.option("--person", help="Telegram user id of the person, if more than one answered in the case.")
 @click.option("--practitioner", help="Telegram user id of the practitioner holding it, if several use REF.")
 @click.option("--db", type=click.Path(), help=DB_HELP)
-def case_set(ref: str, pseudonym: str, person: str | None, practitioner: str | None, db: str | None) -> None:
-    """Set the pseudonym of a person in case REF (no real names needed anywhere)."""
+def case_set(ref: str, key: str | None, file_, pseudonym: str | None, person: str | None, practitioner: str | None,
+             db: str | None) -> None:
+    """Write a text for case REF that flows show as {{ case.KEY }} (danger_statement, safety_goal,
+    bottom_lines, ...):  case set REF KEY --file FILE  (or --file - to read it from standard input).
+    Or set the pseudonym of a person in case REF:  case set REF --pseudonym 'Parent A'."""
+    if key is not None or file_ is not None:
+        if pseudonym is not None:
+            _fail("give either KEY --file FILE (a text for the case) or --pseudonym (a person's name), not both")
+        if key is None or file_ is None:
+            _fail("to write a text for the case, give its key and where to read it: case set REF KEY --file FILE"
+                  " (--file - reads standard input)")
+        _case_info_set(ref, key, file_.read(), practitioner, db)
+        return
+    if pseudonym is None:
+        _fail("say what to set: case set REF KEY --file FILE (a text for the case) or case set REF --pseudonym NAME")
     access = _access(db)
     try:
         people = access.case_people(ref, _who(practitioner) if practitioner else None)
@@ -534,6 +577,19 @@ def case_set(ref: str, pseudonym: str, person: str | None, practitioner: str | N
     except Refused:
         _fail(f"no case {ref}")
     click.echo(f"in case {ref}, {people[0]['key'].removeprefix('tg:')} is now called {' '.join(pseudonym.split())}")
+
+
+def _case_info_set(ref: str, key: str, text: str, practitioner: str | None, db: str | None) -> None:
+    from bot.access import Refused
+
+    try:
+        done = _access(db).set_case_info(None, ref, key, text, _who(practitioner) if practitioner else None)
+    except Refused:
+        _fail(f"no case {ref}" + (f" held by {practitioner}" if practitioner else "")
+              + "; see /cases in Telegram")
+    except ValueError as exc:
+        _fail(str(exc))
+    click.echo(f"case {ref}: {key} written ({done['characters']} characters); flows show it as {{{{ case.{key} }}}}")
 
 
 @case.command("hold")

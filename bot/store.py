@@ -460,9 +460,27 @@ def _m_reading_on_schedule(db: sqlite_utils.Database) -> None:
     )
 
 
+# Words the practitioner writes for one case (danger statements, safety goals, bottom lines),
+# shown inside flows as {{ case.KEY }} (issue 13). case_info.text is words about a family.
+def _m_case_info(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE case_info (
+            case_id INTEGER NOT NULL REFERENCES cases(id),
+            key TEXT NOT NULL,                -- e.g. danger_statement
+            text TEXT NOT NULL,               -- # person-text: the practitioner's words about the family
+            set_by TEXT,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (case_id, key)
+        );
+        """
+    )
+
+
 MIGRATIONS = [_m1_core, _m2_cases_alerts_audit, _m3_delivery, _m4_access, _m5_undelivered, _m_alert_per_person,
               _m_quiet_review_unread_missed, _m8_respondent_practice, _m_comment_visibility, _m_schedule,
-              _m_pseudonyms, _m_reminder_times, _m_data_protection, _m_present_index, _m_reading_on_schedule]
+              _m_pseudonyms, _m_reminder_times, _m_data_protection, _m_present_index, _m_reading_on_schedule,
+              _m_case_info]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -498,6 +516,11 @@ PERSON_TEXT: dict[tuple[str, str], PersonText] = {
     ("alerts", "words"): PersonText("person_id = :pid", safeguarding=True),
     ("review_items", "matched"): PersonText("person_id = :pid", None, safeguarding=True),
     ("missed_disclosures", "words"): PersonText(_MINE, safeguarding=True),
+    # The worker's own texts for a case (danger statements, bottom lines; issue 13): about the
+    # family, so encrypted like the rest, but the council's record rather than one person's
+    # words, so one person's erasure leaves them (no rows are theirs); the worker edits or
+    # removes them with `case set` / /caseinfo.
+    ("case_info", "text"): PersonText("1 = 0"),
 }
 
 # Text columns that never hold a person's words: ids, keys, times, states, flow wording,
@@ -525,6 +548,7 @@ NOT_PERSON_TEXT: dict[str, tuple[str, ...]] = {
     "reminder_optouts": ("kind", "created_at"),
     "reminder_times": ("quiet_from", "quiet_until", "blocked_days", "updated_at"),  # times and weekdays
     "case_people": ("set_by", "updated_at"),
+    "case_info": ("key", "set_by", "updated_at"),  # a key like danger_statement; who wrote it and when
     "erasure_requests": ("created_at", "status", "decided_at", "decided_by", "reason", "alert_words", "counts",
                          "told_at"),
 }
@@ -1250,6 +1274,43 @@ class Store:
         row = self._one("SELECT pseudonym FROM case_people WHERE case_id = ? AND person_id = ?", (case_id, person_id))
         return row["pseudonym"] if row else None
 
+    # -- per-case content the practitioner writes (issue 13) -----------------------------
+    def _case_id(self, case: int | str) -> int:
+        """A case id, or the one case with this reference (several practitioners may use the same
+        reference: then say which by passing the case id)."""
+        if isinstance(case, int):
+            if self.case_by_id(case) is None:
+                raise StoreError(f"there is no case {case}")
+            return case
+        rows = self.cases_by_ref(case)
+        if not rows:
+            raise StoreError(f"there is no case '{case}'")
+        if len(rows) > 1:
+            raise StoreError(f"more than one practitioner has a case '{case}'; say which case it is")
+        return rows[0]["id"]
+
+    def set_case_info(self, case: int | str, key: str, text: str | None, set_by: str | None = None) -> None:
+        """Set (or, with ``text`` None, remove) the practitioner's ``key`` text for a case."""
+        case_id = self._case_id(case)
+        if text is None:
+            self.db.execute("DELETE FROM case_info WHERE case_id = ? AND key = ?", (case_id, key))
+            return
+        self.db.execute(
+            """INSERT INTO case_info (case_id, key, text, set_by, updated_at) VALUES (?, ?, ?, ?, ?)
+               ON CONFLICT (case_id, key) DO UPDATE SET text = excluded.text, set_by = excluded.set_by,
+                 updated_at = excluded.updated_at""",
+            (case_id, key, text, set_by, now()))
+
+    def case_info(self, case: int | str) -> dict[str, str]:
+        """Every text the practitioner has written for the case, by key."""
+        case_id = self._case_id(case)
+        return {r["key"]: r["text"] for r in self._all("SELECT key, text FROM case_info WHERE case_id = ? ORDER BY key",
+                                                       (case_id,))}
+
+    def case_info_rows(self, case_id: int) -> list[dict]:
+        """The same with who set each and when (for the case view)."""
+        return self._all("SELECT key, text, set_by, updated_at FROM case_info WHERE case_id = ? ORDER BY key", (case_id,))
+
     def forget_name(self, person_id: int) -> None:
         """Minimisation: drop a stored display name (e.g. a family member's Telegram first name)."""
         self.db.execute("UPDATE people SET display_name = NULL WHERE id = ? AND display_name IS NOT NULL", (person_id,))
@@ -1335,6 +1396,12 @@ class Store:
             return False
         self.audit(actor, action, target, detail)
         return True
+
+    def staff_keys(self) -> set[str]:
+        """Keys of everyone holding a worker's role (practitioner, supervisor or admin)."""
+        return {r[0] for r in self.db.execute(
+            """SELECT DISTINCT p.key FROM roles r JOIN people p ON p.id = r.person_id
+               WHERE r.role IN ('practitioner', 'supervisor', 'admin')""").fetchall()}
 
     def role_holder_keys(self) -> set[str]:
         """Keys of everyone holding any role (for the frontend's rate limits)."""

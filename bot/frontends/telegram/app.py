@@ -16,7 +16,7 @@ import contextvars
 import logging
 from typing import Any, Awaitable, Callable
 
-from telegram import BotCommand, InlineKeyboardMarkup, Update
+from telegram import BotCommand, BotCommandScopeChat, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import (
     AIORateLimiter,
@@ -46,6 +46,7 @@ from bot.frontends.telegram.render import (
     respondent_keyboard,
     question_text,
     resume_keyboard,
+    offered_from_markup,
     selected_from_markup,
     split_text,
 )
@@ -427,6 +428,15 @@ class TelegramFrontend:
 
     async def post_init(self, app: Application) -> None:
         commands = [BotCommand(name, text) for name, text in msg("telegram.commands").items()]
+        if self.staff is not None:  # workers' chats: their commands too (a family's menu never shows them)
+            staff = commands + [BotCommand(name, text) for name, text in msg("telegram.staff_commands").items()]
+            for key in sorted(await self.db(self.service.store.staff_keys)):
+                if key.startswith("tg:") and key[3:].isdigit():
+                    scope = BotCommandScopeChat(int(key[3:]))
+                    try:
+                        await self._retry(lambda: app.bot.set_my_commands(staff, scope=scope))
+                    except TelegramError as exc:  # e.g. a worker who never opened a chat with the bot
+                        log.info("staff menu not set", extra={"error": str(exc)})
         await self._retry(lambda: app.bot.set_my_commands(commands))
         self._bot = app.bot
         await self.refresh_members()
@@ -654,12 +664,16 @@ class TelegramFrontend:
                 await asyncio.sleep(delay)
                 delay *= 2
 
-    async def send_text(self, bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None) -> int | None:
-        parts = split_text(text)
+    async def send_text(self, bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None,
+                        parse_mode: str | None = None) -> int | None:
+        """Send text, split to Telegram's limit. With ``parse_mode`` ("HTML") the caller gives
+        whole, escaped messages under the limit (bot.review.summary.render_telegram)."""
+        parts = split_text(text) if parse_mode is None else [text]
         message_id = None
         for i, part in enumerate(parts):
             last = i == len(parts) - 1
-            sent = await self._retry(lambda: bot.send_message(chat_id, part, reply_markup=markup if last else None))
+            sent = await self._retry(lambda: bot.send_message(chat_id, part, reply_markup=markup if last else None,
+                                                              parse_mode=parse_mode))
             message_id = sent.message_id
         return message_id
 
@@ -963,9 +977,12 @@ class TelegramFrontend:
             except (ValueError, IndexError):
                 await self._closed(query)
                 return
-            selected = set(selected_from_markup(query.message.reply_markup if query.message else None))
+            markup = query.message.reply_markup if query.message else None
+            selected = set(selected_from_markup(markup))
             selected ^= {index}
-            prompt = Prompt(step.text, kind="question", step_id=step.id, type=step.type, options=step.options)
+            offered = offered_from_markup(markup)
+            options = tuple(o for i, o in enumerate(step.options) if i in offered) if offered else step.options
+            prompt = Prompt(step.text, kind="question", step_id=step.id, type=step.type, options=options)
             await self._answer_query(query)
             try:
                 await self._retry(lambda: query.edit_message_reply_markup(reply_markup=keyboard(prompt, flow, conv.id, frozenset(selected))))
