@@ -615,13 +615,26 @@ class Access:
             self.store.audit(key, "cases.list")
             return self.store.cases_of(visible)
 
-    def case(self, key: str, ref: str) -> list[dict]:
-        """Conversations in the case(s) with this reference that the person may read."""
+    def cases_page(self, key: str, limit: int = 200) -> tuple[list[dict], int]:
+        """:meth:`cases` a page at a time (the website): the cases needing attention and then
+        the most recently active, up to ``limit`` more; (rows, how many cases in all). The same
+        rule (the practitioners this person may read) and the same audit entry."""
+        with self._tx():
+            visible = self._practitioners_visible_to(key)
+            if visible == []:
+                raise Refused("refused", audit=(key, "cases.list.refused"))
+            rows, total = self.store.cases_page(visible, self.store.attention_case_ids(), limit)
+            self.store.audit(key, "cases.list")
+            return rows, total
+
+    def case(self, key: str, ref: str, action: str = "case.read") -> list[dict]:
+        """Conversations in the case(s) with this reference that the person may read; audited
+        as ``action`` (the website's chart of the case: ``chart.read``)."""
         with self._tx():
             visible = self._practitioners_visible_to(key)
             rows = [c for c in self.store.cases_by_ref(ref) if visible is None or c["practitioner_id"] in visible]
             if not rows:
-                raise Refused("refused", audit=(key, "case.read.refused", f"case:{ref}"))
+                raise Refused("refused", audit=(key, f"{action}.refused", f"case:{ref}"))
             out = []
             for case in rows:
                 convs = self.store.conversations(case_id=case["id"])
@@ -637,7 +650,7 @@ class Access:
                                       if conv["shared"] else {})
                     conv["case_ref"] = case["ref"]
                     out.append(conv)
-            self.store.audit(key, "case.read", f"case:{ref}")
+            self.store.audit(key, action, f"case:{ref}")
             out.sort(key=lambda c: not c["review_items"])  # stable: otherwise in order
             return out
 
@@ -693,6 +706,15 @@ class Access:
                 visible = self.store.practitioner_ids()
             self.store.audit(key, "review.list")
             return [r for r in self.store.unreviewed(visible, me) if self.can_read(key, r["id"])]
+
+    def audit_entries(self, key: str, limit: int = 100, before_id: int | None = None) -> list[dict]:
+        """The audit log, newest first, for administrators only; reading it is audited too."""
+        with self._tx():
+            if not self.has(key, "admin"):
+                raise Refused("refused", audit=(key, "audit.read.refused"))
+            rows = self.store.audit_page(limit, before_id)
+            self.store.audit(key, "audit.read", None, f"before {before_id}" if before_id else None)
+            return rows
 
     def export_case(self, actor: str, ref: str) -> list[dict]:
         """Transcript data for every conversation in the case (CLI exports: actor 'cli')."""

@@ -341,8 +341,10 @@ def summary(case_ref: str, fmt: str, out: str | None, force: bool, db: str | Non
 @click.option("--log-level", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
 @click.option("--config", "config_path", type=click.Path(), help=CONFIG_HELP)
 @click.option("--alert-poll-seconds", default=30.0, show_default=True, type=float, hidden=True)
+@click.option("--web-port", type=int, default=None, help="Also run the review website on this port.")
+@click.option("--web-host", default="127.0.0.1", show_default=True, help="Address the review website listens on.")
 def serve(db, flow_paths, token_file, api_url, webhook_url, listen, port, webhook_secret_file, secret_in_argv, log_level,
-          config_path, alert_poll_seconds) -> None:
+          config_path, alert_poll_seconds, web_port, web_host) -> None:
     """Run the Telegram bot (token from $TELEGRAM_BOT_TOKEN or --token-file).
 
     Needs a configuration naming the designated safeguarding leads (--config).
@@ -385,6 +387,14 @@ def serve(db, flow_paths, token_file, api_url, webhook_url, listen, port, webhoo
     from bot.retention import DailyPurge
 
     service.purger = DailyPurge(service.store, config.retention())  # once a day, by the same loop
+    if web_port is not None:
+        from bot.web.server import make_site, start_in_thread, telegram_notify
+
+        if config.web_url is None:
+            config.web_url = f"http://{web_host}:{web_port}"
+        site = make_site(service.store.path, service.library, config, safeguarding=service.safeguarding,
+                         notify=telegram_notify(token, api_url))
+        start_in_thread(site, web_host, web_port)
     run(service, token, api_url=api_url, webhook_url=webhook_url, listen=listen, port=port, secret_token=webhook_secret,
         escalation=escalation, alert_poll_seconds=alert_poll_seconds, access=access, limits=config.rate_limits(),
         reading=reading)
@@ -681,11 +691,29 @@ def erasure_approve(request_id: int, reason: str, alert_words: str, yes: bool, d
     if not yes and not click.confirm("Erase this person's words and name now? This cannot be undone"):
         _fail("nothing erased", 1)
     try:
-        counts = rights.approve(store, request_id, "cli", reason, alert_words)
+        done = rights.approve(store, request_id, "cli", reason, alert_words)
     except ValueError as exc:
         _fail(str(exc))
-    click.echo(f"erasure request {request_id} approved: {sum(counts.values())} value(s) erased; "
+    click.echo(f"erasure request {request_id} approved: {sum(done.counts.values())} value(s) erased; "
                "the person is told by the bot")
+    if done.wiped is False:
+        click.echo(_WIPE_BUSY, err=True)
+
+
+_WIPE_BUSY = ("restorative-bot: the bot kept reading the database, so old copies of the erased words may still be "
+              "in its journal (the -wal file); run `restorative-bot erasure wipe` when it is quieter, or after "
+              "stopping the bot")
+
+
+@erasure.command("wipe")
+@click.option("--db", type=click.Path(), help=DB_HELP)
+def erasure_wipe(db: str | None) -> None:
+    """Move the journal (-wal file) into the database and empty it, so no old copy of erased words stays."""
+    from bot import erasure as rights
+
+    if not rights.wipe(_store(db, create=False), "cli"):
+        _fail(_WIPE_BUSY.removeprefix("restorative-bot: "), 1)
+    click.echo("the journal is empty: no old copy of erased words is left in it")
 
 
 @erasure.command("refuse")
@@ -929,6 +957,54 @@ def safeguarding_missed(db: str | None, as_json: bool) -> None:
     for r in rows:
         click.echo(f"#{r['id']}  {r['created_at'][:19]}  conversation {r['conversation_id']}#{r['step_id'] or '-'}"
                    f"  {r['flow_id'] or '-'}  reported by {r['reported_by']}\n    “{r['words']}”")
+
+
+@main.command("web")
+@click.option("--db", type=click.Path(), help=DB_HELP)
+@click.option("--config", "config_path", type=click.Path(), help=CONFIG_HELP)
+@click.option("--flows", "flow_paths", multiple=True, type=click.Path(), help=FLOWS_HELP)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (put HTTPS in front of it).")
+@click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
+@click.option("--api-url", envvar="TELEGRAM_API_URL", help="Bot API base URL for comment notices (env TELEGRAM_API_URL).")
+@click.option("--log-level", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
+def web(db, config_path, flow_paths, host, port, api_url, log_level) -> None:
+    """Run the review website (staff sign in with a link from /web in Telegram or web-link).
+
+    Comment notices go to Telegram when $TELEGRAM_BOT_TOKEN is set."""
+    from bot import logs
+    from bot.web.server import make_site, run, telegram_notify
+
+    token = os.environ.get("TELEGRAM_BOT_TOKEN", "").strip()
+    logs.setup(log_level, secrets=[token])
+    config = _config(config_path)
+    store = _store(db)
+    path = store.path
+    store.close()
+    site = make_site(path, _library(flow_paths), config, safeguarding=_safeguarding(config.lexicon),
+                     notify=telegram_notify(token, api_url) if token else None)
+    run(site, host, port)
+
+
+@main.command("web-link")
+@click.argument("telegram_id")
+@click.option("--db", type=click.Path(), help=DB_HELP)
+@click.option("--config", "config_path", type=click.Path(), help=CONFIG_HELP)
+@click.option("--url", "base_url", help="The website's address (default: web: url: in the configuration, else http://127.0.0.1:8080).")
+def web_link(telegram_id, db, config_path, base_url) -> None:
+    """Print a one-time sign-in link to the review website for a member of staff."""
+    from bot.access import Refused
+    from bot.web.server import link_url, signin_for
+
+    access = _access(db, config_path)
+    access.seed()
+    try:
+        code = signin_for(access).link(_who(telegram_id))
+    except Refused:
+        _fail(f"{telegram_id} is not a practitioner, supervisor, administrator or safeguarding lead; "
+              "grant a role first (restorative-bot role grant ID practitioner)")
+    minutes = access.config.web_link_minutes
+    click.echo(link_url(base_url or access.config.web_url or "http://127.0.0.1:8080", code))
+    click.echo(f"It works once, for {minutes:g} minutes.", err=True)
 
 
 def _register_rehearsal() -> None:

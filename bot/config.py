@@ -31,6 +31,10 @@ limits:                           # per-person Telegram rate limits (these are t
   strangers_burst: 10             # everyone without a role together
   strangers_per_second: 5
   stranger_backlog: 2             # a stranger's updates waiting behind their own unsent replies
+web:                              # the review website (restorative-bot web, serve --web-port)
+  url: https://review.example.org # its address as staff open it (sign-in links start with it)
+  link_minutes: 10                # a sign-in link from /web works once, for this long
+  session_hours: 8                # then the session lasts at most this long
 reminders:                        # bot/schedule.py (these are the defaults)
   nudge_after_hours: 48           # an unfinished conversation is nudged this long after its last step,
   nudge_times: 2                  # at most this many times
@@ -88,6 +92,9 @@ class Config:
     limits: dict[str, float] = field(default_factory=dict)  # RateLimits fields to override
     reminders: dict = field(default_factory=dict)  # bot.schedule.Schedule keyword arguments to override
     allow_unreviewed_languages: bool = False  # offer unreviewed translations too (issue 19)
+    web_url: str | None = None  # the review website's address, for the sign-in links /web sends
+    web_link_minutes: float = 10.0  # a sign-in link works once, for this long
+    web_session_hours: float = 8.0  # a website session lasts at most this long
     retention_days: dict = field(default_factory=dict)  # record type -> days (None: never); bot.retention
     dp_contact: int | str = "admin"  # told of erasure requests: a Telegram user id, or a role
 
@@ -141,10 +148,11 @@ class Config:
 
         for key in data:
             if key not in ("safeguarding", "invites", "demo_flow", "roles", "teams", "limits", "read_within_hours",
-                           "reminders", "people_names", "retention", "data_protection", "allow_unreviewed_languages"):
+                           "reminders", "people_names", "retention", "data_protection", "web",
+                           "allow_unreviewed_languages"):
                 err(data.key_pos_of(key), f"unknown key '{key}'; use safeguarding, invites, demo_flow, roles, teams,"
                                           " limits, read_within_hours, reminders, people_names, retention,"
-                                          " data_protection or allow_unreviewed_languages")
+                                          " data_protection, web or allow_unreviewed_languages")
         if "allow_unreviewed_languages" in data:
             value = data["allow_unreviewed_languages"]
             if not isinstance(value, bool):
@@ -254,6 +262,11 @@ class Config:
                     cfg.limits[key] = value
         elif limits is not None:
             err(data.pos_of("limits"), "'limits' must be a mapping, e.g. limits: {stranger_per_minute: 30}")
+        web = data.get("web")
+        if isinstance(web, YDict):
+            _web(web, cfg, err)
+        elif web is not None:
+            err(data.pos_of("web"), "'web' must be a mapping, e.g. web: {url: https://review.example.org}")
         rem = data.get("reminders")
         if isinstance(rem, YDict):
             _reminders(rem, cfg, err)
@@ -316,3 +329,20 @@ def _reminders(rem: YDict, cfg: Config, err) -> None:
         else:
             err(rem.key_pos_of(key), f"unknown key '{key}' under reminders; use nudge_after_hours, nudge_times,"
                                      " quiet_hours or timezone")
+
+
+def _web(web: YDict, cfg: Config, err) -> None:
+    for key, value in web.items():
+        if key == "url":
+            text = str(value).strip().rstrip("/")
+            if not isinstance(value, str) or not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", text):
+                err(web.pos_of(key), "'url' must be the website's address, e.g. https://review.example.org")
+            else:
+                cfg.web_url = text
+        elif key in ("link_minutes", "session_hours"):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                err(web.pos_of(key), f"'{key}' must be a number above 0")
+            else:
+                setattr(cfg, f"web_{key}", float(value))
+        else:
+            err(web.key_pos_of(key), f"unknown key '{key}' under web; use url, link_minutes or session_hours")

@@ -92,11 +92,18 @@ class Reading:
         for r in rows:
             cid = r["conversation_id"]
             if cid not in consent:
-                given, fallback = self.access.consented(cid)
-                consent[cid] = given or fallback != "nobody"
+                consent[cid] = self.counts_unread(cid)
             if consent[cid] or r["flagged"]:
                 out.append(r)
         return out
+
+    def counts_unread(self, conversation_id: int) -> bool:
+        """Whether every unread answer of this conversation counts (consent given, or someone
+        may read it without); otherwise only its flagged ones do."""
+        if self.access is None:
+            return True
+        given, fallback = self.access.consented(conversation_id)
+        return given or fallback != "nobody"
 
     def unread(self, older_than_hours: float | None = None, now: datetime | None = None) -> list[dict]:
         """Unread free-text answers, oldest first (``older_than_hours``: only those older)."""

@@ -2,7 +2,8 @@
 
 SQLite through sqlite-utils, in WAL mode. Each input to a conversation is committed in
 one transaction (answer + transcript lines + new state + processed-input key) before a
-reply is sent. Timestamps are UTC ISO 8601. The schema version lives in
+reply is sent; in a server, the inputs waiting together share one commit (:meth:`Store.run_group`:
+a savepoint each, so one that fails rolls back alone). Timestamps are UTC ISO 8601. The schema version lives in
 ``PRAGMA user_version``; :data:`MIGRATIONS` upgrades an older database in place.
 """
 
@@ -477,6 +478,36 @@ def _m_case_info(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m_web_signin(db: sqlite_utils.Database) -> None:
+    # Issue 16: the review website's sign-in. A one-time link (sent by /web in Telegram or
+    # printed by `restorative-bot web-link`) starts a session; only hashes are stored.
+    db.executescript(
+        """
+        CREATE TABLE web_links (
+            id INTEGER PRIMARY KEY,
+            code_hash TEXT NOT NULL UNIQUE,     -- sha256 of the code: the code itself is never stored
+            person_id INTEGER NOT NULL REFERENCES people(id),
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            used_at TEXT
+        );
+        CREATE TABLE web_sessions (
+            id INTEGER PRIMARY KEY,
+            token_hash TEXT NOT NULL UNIQUE,    -- sha256 of the cookie's value
+            person_id INTEGER NOT NULL REFERENCES people(id),
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,           -- at the latest
+            last_seen_at TEXT NOT NULL,         -- idle sessions end too
+            ended_at TEXT
+        );
+        CREATE INDEX idx_web_sessions_person ON web_sessions(person_id);
+        CREATE INDEX idx_web_links_person ON web_links(person_id);
+        CREATE INDEX idx_unread_open_conversation ON unread(conversation_id) WHERE read_at IS NULL;
+        CREATE INDEX idx_alerts_conversation ON alerts(conversation_id);
+        """
+    )
+
+
 def _m_languages(db: sqlite_utils.Database) -> None:
     # Issue 19: the language a person chose (people), the language a conversation is in now
     # (it may switch mid-flow with /language), the language each transcript line was shown
@@ -491,10 +522,19 @@ def _m_languages(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m_web_indexes(db: sqlite_utils.Database) -> None:
+    # Issue 16: the website's lists on a large database (scripts/bench web): a case's latest
+    # activity and its finished conversations come from the index alone.
+    db.executescript("""
+        CREATE INDEX idx_conversations_case_status ON conversations(case_id, status, updated_at);
+        CREATE INDEX IF NOT EXISTS idx_conversations_updated ON conversations(updated_at);
+    """)
+
+
 MIGRATIONS = [_m1_core, _m2_cases_alerts_audit, _m3_delivery, _m4_access, _m5_undelivered, _m_alert_per_person,
               _m_quiet_review_unread_missed, _m8_respondent_practice, _m_comment_visibility, _m_schedule,
               _m_pseudonyms, _m_reminder_times, _m_data_protection, _m_present_index, _m_reading_on_schedule,
-              _m_case_info, _m_languages]
+              _m_case_info, _m_web_signin, _m_web_indexes, _m_languages]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -565,6 +605,8 @@ NOT_PERSON_TEXT: dict[str, tuple[str, ...]] = {
     "case_info": ("key", "set_by", "updated_at"),  # a key like danger_statement; who wrote it and when
     "erasure_requests": ("created_at", "status", "decided_at", "decided_by", "reason", "alert_words", "counts",
                          "told_at"),
+    "web_links": ("code_hash", "created_at", "expires_at", "used_at"),  # sign-in links: a hash and times
+    "web_sessions": ("token_hash", "created_at", "expires_at", "last_seen_at", "ended_at"),  # a hash and times
 }
 
 # --- retention: what each record type means, as SQL (bot/retention.py runs it) ---------
@@ -1230,6 +1272,57 @@ class Store:
                 WHERE k.practitioner_id IN ({marks}) GROUP BY k.id ORDER BY COALESCE(MAX(c.updated_at), k.created_at) DESC""",
             practitioner_ids)
 
+    def cases_page(self, practitioner_ids: list[int] | None, first: set[int], limit: int) -> tuple[list[dict], int]:
+        """(rows like :meth:`cases_of`, how many cases in all) for a list shown ``limit`` at a
+        time: the cases in ``first`` (needing attention) and then the most recently active,
+        without aggregating every case of a large service (``practitioner_ids`` None: all)."""
+        where, params = ("k.practitioner_id IN (" + ",".join("?" * len(practitioner_ids)) + ")",
+                         list(practitioner_ids)) if practitioner_ids is not None else ("1", [])
+        if practitioner_ids is not None and not practitioner_ids:
+            return [], 0
+        total = self.db.execute(f"SELECT COUNT(*) FROM cases k WHERE {where}", params).fetchone()[0]
+        if total <= limit:
+            rows = self._cases_where(where, params)
+        else:
+            ids = list(dict.fromkeys(sorted(first)))
+            batch = limit * 20
+            offset = 0
+            while len(ids) < len(first) + limit:  # newest conversations first, by index, until enough cases
+                found = [r[0] for r in self.db.execute(
+                    f"""SELECT c.case_id FROM conversations c JOIN cases k ON k.id = c.case_id WHERE {where}
+                        ORDER BY c.updated_at DESC LIMIT ? OFFSET ?""", [*params, batch, offset])]
+                ids.extend(i for i in dict.fromkeys(found) if i not in ids)
+                if len(found) < batch:
+                    break
+                offset += batch
+            if len(ids) < len(first) + limit:  # cases without any conversation yet, newest first
+                ids += [r[0] for r in self.db.execute(
+                    f"""SELECT k.id FROM cases k WHERE {where} AND NOT EXISTS
+                        (SELECT 1 FROM conversations c WHERE c.case_id = k.id) ORDER BY k.created_at DESC LIMIT ?""",
+                    [*params, limit])]
+            ids = ids[:len(first) + limit]
+            rows = self._cases_where(f"{where} AND k.id IN ({','.join('?' * len(ids))})", [*params, *ids]) if ids else []
+            rows = rows[:limit] if len(rows) > limit and not first else rows
+        return rows, total
+
+    def _cases_where(self, where: str, params: list) -> list[dict]:
+        return self._all(
+            f"""SELECT k.id, k.ref, k.practitioner_id, p.key AS practitioner_key, p.display_name AS practitioner_name,
+                       k.created_at, COUNT(c.id) AS conversations, MAX(c.updated_at) AS last_activity
+                FROM cases k JOIN people p ON p.id = k.practitioner_id
+                LEFT JOIN conversations c ON c.case_id = k.id
+                WHERE {where} GROUP BY k.id ORDER BY COALESCE(MAX(c.updated_at), k.created_at) DESC""", params)
+
+    def attention_case_ids(self) -> set[int]:
+        """Cases with an open alert, an open review-tier item or an unread answer."""
+        return {r[0] for r in self.db.execute(
+            """SELECT c.case_id FROM alerts a JOIN conversations c ON c.id = a.conversation_id
+               WHERE a.acknowledged_at IS NULL AND a.practice = 0 AND c.case_id IS NOT NULL
+               UNION SELECT c.case_id FROM review_items r JOIN conversations c ON c.id = r.conversation_id
+               WHERE r.acknowledged_at IS NULL AND c.case_id IS NOT NULL
+               UNION SELECT c.case_id FROM unread u JOIN conversations c ON c.id = u.conversation_id
+               WHERE u.read_at IS NULL AND c.case_id IS NOT NULL""")}
+
     def set_respondent(self, conversation_id: int, respondent: str | None) -> None:
         self.db.execute("UPDATE conversations SET respondent = ? WHERE id = ?", (respondent, conversation_id))
 
@@ -1239,6 +1332,29 @@ class Store:
     def scale_scores(self, conversation_id: int) -> list[dict]:
         """Numeric answers (scales and numbers) of a conversation, for summaries."""
         return [r for r in self.answers(conversation_id) if isinstance(r["value"], int) and not isinstance(r["value"], bool)]
+
+    def scale_points(self, conversation_ids: list[int]) -> list[dict]:
+        """Whole-number answers of these conversations with when they were given and the flow
+        text they were asked in (``flow_sha``), oldest first: the points of a case's charts
+        (bot/review/charts.py keeps those of scale questions)."""
+        if not conversation_ids:
+            return []
+        marks = ",".join("?" * len(conversation_ids))
+        rows = self._all(
+            f"""SELECT a.conversation_id, a.step_id, a.value, a.answered_at, c.flow_id, c.flow_sha, c.person_id,
+                       c.respondent, p.key AS person_key, p.display_name,
+                       (SELECT cp.pseudonym FROM case_people cp WHERE cp.case_id = c.case_id
+                          AND cp.person_id = c.person_id) AS pseudonym
+                FROM answers a JOIN conversations c ON c.id = a.conversation_id JOIN people p ON p.id = c.person_id
+                WHERE a.conversation_id IN ({marks}) AND a.current = 1
+                ORDER BY a.answered_at, a.id""", list(conversation_ids))
+        out = []
+        for r in rows:
+            value = json.loads(r["value"]) if r["value"] is not None else None
+            if isinstance(value, int) and not isinstance(value, bool):
+                r["value"] = value
+                out.append(r)
+        return out
 
     def add_invite(self, *, code_hash: str, flow_id: str, case_id: int, practitioner_id: int, expires_at: str,
                    respondent: str | None = None, language: str | None = None) -> int:
@@ -1373,19 +1489,25 @@ class Store:
                         (conversation_id, supervisor_id, now()))
 
     def unreviewed(self, practitioner_ids: list[int], supervisor_id: int) -> list[dict]:
-        """Conversations in the practitioners' cases, or their own rehearsals, not reviewed by this supervisor."""
+        """Conversations in the practitioners' cases, or their own rehearsals, not reviewed by this supervisor.
+
+        Two indexed halves (cases by practitioner, then their conversations by case and status;
+        rehearsals by person) instead of one OR that would read every conversation."""
         if not practitioner_ids:
             return []
         marks = ",".join("?" * len(practitioner_ids))
         return self._all(
-            f"""SELECT c.id, c.flow_id, c.status, c.updated_at, k.ref AS case_ref,
-                       COALESCE(k.practitioner_id, c.person_id) AS practitioner_id
-                FROM conversations c LEFT JOIN cases k ON k.id = c.case_id
-                WHERE (k.practitioner_id IN ({marks}) OR (c.case_id IS NULL AND c.person_id IN ({marks})))
-                  AND c.status NOT IN ('in_progress', 'rehearsing')
+            f"""SELECT c.id, c.flow_id, c.status, c.updated_at, k.ref AS case_ref, k.practitioner_id
+                FROM cases k JOIN conversations c ON c.case_id = k.id
+                WHERE k.practitioner_id IN ({marks}) AND c.status NOT IN ('in_progress', 'rehearsing')
                   AND NOT EXISTS (SELECT 1 FROM reviews r WHERE r.conversation_id = c.id AND r.supervisor_id = ?)
-                ORDER BY c.updated_at""",
-            [*practitioner_ids, *practitioner_ids, supervisor_id])
+                UNION ALL
+                SELECT c.id, c.flow_id, c.status, c.updated_at, NULL AS case_ref, c.person_id AS practitioner_id
+                FROM conversations c
+                WHERE c.case_id IS NULL AND c.person_id IN ({marks}) AND c.status NOT IN ('in_progress', 'rehearsing')
+                  AND NOT EXISTS (SELECT 1 FROM reviews r WHERE r.conversation_id = c.id AND r.supervisor_id = ?)
+                ORDER BY 4, 1""",
+            [*practitioner_ids, supervisor_id, *practitioner_ids, supervisor_id])
 
     def conversation_owner(self, conversation_id: int) -> dict | None:
         """Who a conversation belongs to: its person, and the practitioner holding its case."""
@@ -1448,6 +1570,71 @@ class Store:
         if since:
             return self._all("SELECT * FROM audit WHERE created_at >= ? ORDER BY id", (since,))
         return self._all("SELECT * FROM audit ORDER BY id", ())
+
+    def audit_page(self, limit: int = 100, before_id: int | None = None) -> list[dict]:
+        """The newest audit entries first, ``limit`` at a time (``before_id``: the next page)."""
+        if before_id is not None:
+            return self._all("SELECT * FROM audit WHERE id < ? ORDER BY id DESC LIMIT ?", (before_id, limit))
+        return self._all("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
+
+    # -- the review website's sign-in (bot/web/signin.py) ----------------------------------
+    def add_web_link(self, code_hash: str, person_id: int, expires_at: str) -> int:
+        return self.db.execute("INSERT INTO web_links (code_hash, person_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+                               (code_hash, person_id, now(), expires_at)).lastrowid
+
+    def web_link(self, code_hash: str) -> dict | None:
+        return self._one("SELECT l.*, p.key AS person_key FROM web_links l JOIN people p ON p.id = l.person_id"
+                         " WHERE l.code_hash = ?", (code_hash,))
+
+    def use_web_link(self, link_id: int, at: str) -> bool:
+        """Mark the link used; False if it already was (it works once)."""
+        return self.db.execute("UPDATE web_links SET used_at = ? WHERE id = ? AND used_at IS NULL",
+                               (at, link_id)).rowcount == 1
+
+    def add_web_session(self, token_hash: str, person_id: int, expires_at: str, at: str) -> int:
+        return self.db.execute(
+            "INSERT INTO web_sessions (token_hash, person_id, created_at, expires_at, last_seen_at) VALUES (?, ?, ?, ?, ?)",
+            (token_hash, person_id, at, expires_at, at)).lastrowid
+
+    def web_session(self, token_hash: str) -> dict | None:
+        return self._one("SELECT s.*, p.key AS person_key FROM web_sessions s JOIN people p ON p.id = s.person_id"
+                         " WHERE s.token_hash = ?", (token_hash,))
+
+    def touch_web_session(self, session_id: int, at: str) -> None:
+        self.db.execute("UPDATE web_sessions SET last_seen_at = ? WHERE id = ?", (at, session_id))
+
+    def end_web_session(self, session_id: int, at: str) -> bool:
+        return self.db.execute("UPDATE web_sessions SET ended_at = ? WHERE id = ? AND ended_at IS NULL",
+                               (at, session_id)).rowcount == 1
+
+    def end_web_sessions_of(self, person_id: int, at: str) -> int:
+        return self.db.execute("UPDATE web_sessions SET ended_at = ? WHERE person_id = ? AND ended_at IS NULL",
+                               (at, person_id)).rowcount
+
+    def case_activity(self, case_ids: list[int]) -> dict[int, dict]:
+        """For the website's list of cases: per case, unread free-text answers by conversation
+        ((count, flagged count): bot.reading decides which count), open safeguarding alerts and
+        open review-tier items. Read from those (small) tables, then kept for ``case_ids``."""
+        out = {k: {"unread_by_conversation": {}, "alerts": 0, "review_items": 0} for k in case_ids}
+        if not case_ids:
+            return out
+        for cid, conv, n, flagged in self.db.execute(
+                """SELECT c.case_id, u.conversation_id, COUNT(*), SUM(u.flagged) FROM unread u
+                   JOIN conversations c ON c.id = u.conversation_id
+                   WHERE u.read_at IS NULL AND c.case_id IS NOT NULL GROUP BY u.conversation_id"""):
+            if cid in out:
+                out[cid]["unread_by_conversation"][conv] = (n, flagged or 0)
+        for cid, n in self.db.execute(
+                """SELECT c.case_id, COUNT(*) FROM alerts a JOIN conversations c ON c.id = a.conversation_id
+                   WHERE a.acknowledged_at IS NULL AND a.practice = 0 AND c.case_id IS NOT NULL GROUP BY c.case_id"""):
+            if cid in out:
+                out[cid]["alerts"] = n
+        for cid, n in self.db.execute(
+                """SELECT c.case_id, COUNT(*) FROM review_items r JOIN conversations c ON c.id = r.conversation_id
+                   WHERE r.acknowledged_at IS NULL AND c.case_id IS NOT NULL GROUP BY c.case_id"""):
+            if cid in out:
+                out[cid]["review_items"] = n
+        return out
 
     # -- quiet review tier, unread answers, missed disclosures (issue 12) ---------------
     def add_review_item(self, *, conversation_id: int | None, person_id: int, transcript_id: int | None,
@@ -1862,12 +2049,28 @@ class Store:
                     out.append((table, row[1]))
         return out
 
-    def wipe_free_space(self) -> None:
+    def wipe_free_space(self, wait_ms: int = 10_000) -> bool | None:
         """After an erasure: move the WAL into the database and truncate it, so old page images
-        holding the words go (secure_delete has zeroed the freed cells and pages)."""
-        if self.path != ":memory:":
-            # not inside a transaction (a group commit, a caller's): just after it commits
-            self.after_commit(lambda: self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)"))
+        holding the words go (secure_delete has zeroed the freed cells and pages). False if
+        another connection (a running bot) kept reading for ``wait_ms``: try again later. None
+        inside a transaction (a group commit, a caller's): SQLite refuses a checkpoint there, so
+        it runs just after that commits."""
+        if self.path == ":memory:":
+            return True
+
+        def wipe() -> bool:
+            before = self.db.execute("PRAGMA busy_timeout").fetchone()[0]
+            self.db.execute(f"PRAGMA busy_timeout={int(wait_ms)}")
+            try:
+                busy = self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            finally:
+                self.db.execute(f"PRAGMA busy_timeout={int(before)}")
+            return busy == 0
+
+        if self.db.conn.in_transaction:
+            self.after_commit(wipe)
+            return None
+        return wipe()
 
     def after_commit(self, fn) -> None:
         """Run ``fn`` now, or, inside a transaction, just after it commits (for work SQLite

@@ -72,3 +72,26 @@ def test_note_for_worker_is_linted_like_other_text():
         "n.yaml:12:22: the wording of step 'drawing' uses answers.nope, but there is no step 'nope'"]
     _, errors = load_flow_text(NOTED.replace("note_for_worker: Give", "note_for_workr: Give"), "n.yaml")
     assert [str(e) for e in errors] == ["n.yaml:8:5: unknown key 'note_for_workr'; did you mean 'note_for_worker'?"]
+
+
+async def test_over_telegram_the_worker_sees_the_note_on_their_device_and_a_person_never_does(tmp_path):
+    from bot.access import Access
+    from bot.config import Config
+    from bot.testing.telegram import running_bot
+    from tests.test_telegram import start_flow
+    from tests.test_telegram_roles import command
+
+    present = NOTED.replace("audience: child\n", "audience: child\nrespondents: [child]\nrequires: worker_present\n")
+    library = FlowLibrary([flow_from(present), flow_from(NOTED.replace("id: noted", "id: noted-link"))])
+    store = Store(tmp_path / "tg.db")
+    access = Access(store, library, Config(roles={"practitioner": [10]}))
+    access.seed()
+    async with running_bot(ConversationService(store, library), access=access) as h:
+        shown = [m.text for m in await command(h, 10, "/with C1 noted")]
+        assert NOTE_1 in shown and NOTE_2 in shown
+        assert shown.index(NOTE_1) < shown.index("Hello! Let us draw your houses.") < shown.index(NOTE_2)
+    # the same notes, in a flow someone answers on their own: never sent to them
+    async with running_bot(ConversationService(Store(tmp_path / "tg2.db"), library)) as h:
+        seen = [m.text for m in await start_flow(h, 11, "noted-link", respondent="child")]
+        assert seen[-1].startswith("What did you draw?") and not any("For the worker" in (t or "") for t in seen)
+        assert "For the worker" not in " ".join(m.text or "" for m in h.fake.messages(11))

@@ -24,9 +24,7 @@ BY_AUDIENCE = {"child": ("child",), "family": ("adult",)}
 
 # Flows lib-flows is rewriting for issue 13 (item 2) that do not meet their grade yet. Each entry
 # comes out as soon as the rewritten flow lands and passes; none is allowed for any other flow.
-EXEMPT: dict[str, str] = {
-    "three-houses": "lib-flows is revising it (issue 13 item 2)",
-}
+EXEMPT: dict[str, str] = {}
 
 _EXPRESSION = re.compile(r"\{\{(.*?)\}\}", re.S)
 _STATEMENT = re.compile(r"\{%.*?%\}", re.S)
@@ -34,7 +32,8 @@ _STATEMENT = re.compile(r"\{%.*?%\}", re.S)
 
 def plain(text: str) -> str:
     """A flow text as words: an answer or a case text shown inside it reads as one short word
-    ("it"); who-can-see sentences (bot.audience's wording, not the flow's) and {% %} tags go."""
+    ("it"); who-can-see sentences (bot.audience's wording: measured in the intro as shown) and
+    {% %} tags go."""
     def stand_in(m: re.Match) -> str:
         name = m.group(1).strip()
         return "" if name in ("privacy", "who_can_see") else "it"
@@ -53,9 +52,11 @@ def grade_for(flow) -> float | None:
 def shown_texts(flow) -> list[tuple[str, str]]:
     """(where, text) for every message and question the person may be shown."""
     out = []
-    for key in ("intro",):
-        if getattr(flow, key, None):
-            out.append((key, flow.intro))
+    if flow.render_intro is not None:
+        # the intro as shown, with bot.audience's who-can-see sentence (here: outside any case)
+        from bot.engine.runner import FlowRunner
+
+        out.append(("intro", FlowRunner(flow).start().prompts[0].text))
     stop = next((line for line in flow.source.splitlines() if line.startswith("stop_message:")), None)
     if stop is not None and flow.render_stop is not None:
         out.append(("stop_message", flow.render_stop({"answers": {}, "privacy": "", "who_can_see": ""})))

@@ -46,7 +46,7 @@ class StaffCommands:
                          ("review", self.on_review), ("mydata", self.on_mydata), ("revoke", self.on_revoke),
                          ("reassign", self.on_reassign), ("missed", self.on_missed), ("pseudonym", self.on_pseudonym),
                          ("privacy", self.on_privacy), ("delete", self.on_delete),
-                         ("caseinfo", self.on_caseinfo), ("summary", self.on_summary)):
+                         ("caseinfo", self.on_caseinfo), ("summary", self.on_summary), ("web", self.on_web)):
             app.add_handler(CommandHandler(name, once(self._not_during_session(fn)), filters=filters.ChatType.PRIVATE))
 
     def _not_during_session(self, fn):
@@ -454,6 +454,27 @@ class StaffCommands:
             await self._refused(context, update)
             return
         await self._say(context, update, msg("reading.missed_saved", id=missed_id, conversation=conv))
+
+    # -- the review website ------------------------------------------------------------------
+    async def on_web(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/web: a one-time sign-in link to the review website, for staff (bot.web.signin)."""
+        from telegram import LinkPreviewOptions
+
+        from bot.web.server import link_url, signin_for
+
+        await self.fe.person(update)
+        base = self.access.config.web_url
+        if not base:
+            await self._say(context, update, msg("web.telegram.not_set_up"))
+            return
+        signin = signin_for(self.access)
+        ok, code = await self._try(context, update, signin.link)
+        if not ok:
+            return
+        text = msg("web.telegram.link", link=link_url(base, code), minutes=f"{signin.link_life.total_seconds() / 60:g}")
+        # no link preview: a preview would fetch the page (it uses nothing, but needs no visit at all)
+        await self.fe._retry(lambda: context.bot.send_message(
+            update.effective_chat.id, text, link_preview_options=LinkPreviewOptions(is_disabled=True)))
 
     # -- a family's own data --------------------------------------------------------------
     async def on_mydata(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
