@@ -341,6 +341,9 @@ def serve(db, flow_paths, token_file, api_url, webhook_url, listen, port, webhoo
                             telegram_names=config.people_names == "telegram")
     reading = _reading(service.store, access, config)
     service.schedule = config.schedule(service.store)  # nudges and date reminders, sent by the same loop
+    from bot.retention import DailyPurge
+
+    service.purger = DailyPurge(service.store, config.retention())  # once a day, by the same loop
     run(service, token, api_url=api_url, webhook_url=webhook_url, listen=listen, port=port, secret_token=webhook_secret,
         escalation=escalation, alert_poll_seconds=alert_poll_seconds, access=access, limits=config.rate_limits(),
         reading=reading)
@@ -495,7 +498,7 @@ def invite_revoke(code_or_id: str, db: str | None) -> None:
 
 @main.group()
 def case() -> None:
-    """Cases: name the people in one (pseudonyms), or move one to another practitioner."""
+    """Cases: name the people in one (pseudonyms), move one to another practitioner, or hold one."""
 
 
 @case.command("set")
@@ -527,6 +530,82 @@ def case_set(ref: str, pseudonym: str, person: str | None, practitioner: str | N
     except Refused:
         _fail(f"no case {ref}")
     click.echo(f"in case {ref}, {people[0]['key'].removeprefix('tg:')} is now called {' '.join(pseudonym.split())}")
+
+
+@case.command("hold")
+@click.argument("ref")
+@click.option("--reason", required=True, help="Why the case must be kept, e.g. 'court proceedings' (no names).")
+@click.option("--db", type=click.Path(), help=DB_HELP)
+def case_hold(ref: str, reason: str, db: str | None) -> None:
+    """Put case REF under a legal hold: nothing in it is purged or erased until it is released."""
+    from bot.retention import hold
+
+    try:
+        n = hold(_store(db, create=False), ref, "cli", reason)
+    except ValueError as exc:
+        _fail(str(exc))
+    click.echo(f"case {ref} is under a legal hold: nothing in it is purged or erased until "
+               f"`restorative-bot case release {ref}`" + ("" if n else " (it already was)"))
+
+
+@case.command("release")
+@click.argument("ref")
+@click.option("--db", type=click.Path(), help=DB_HELP)
+def case_release(ref: str, db: str | None) -> None:
+    """Release the legal hold on case REF: its records follow the retention periods again."""
+    from bot.retention import release
+
+    try:
+        n = release(_store(db, create=False), ref, "cli")
+    except ValueError as exc:
+        _fail(str(exc))
+    click.echo(f"case {ref} is released from its legal hold" if n else f"case {ref} was not under a legal hold")
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Only count what is due; delete nothing.")
+@click.option("--export", "export_path", type=click.Path(dir_okay=False),
+              help="Before deleting, add the transcripts of the conversations purged to this JSON-lines file "
+                   "(readable by you only). Without it nothing is exported.")
+@click.option("--db", type=click.Path(), help=DB_HELP)
+@click.option("--config", "config_path", type=click.Path(), help=CONFIG_HELP)
+def purge(dry_run: bool, export_path: str | None, db: str | None, config_path: str | None) -> None:
+    """Delete what is past its retention period (the configuration's retention:, defaults in the README).
+
+    Cases under a legal hold are kept. Works in batches, each its own transaction: if it is
+    stopped, run it again to finish. The audit log records how many rows went, never what they said.
+    """
+    from bot import retention
+
+    retain = _config(config_path).retention()
+    store = _store(db, create=False)
+    if dry_run:
+        report = retention.purge(store, retain, dry_run=True)
+        for rule, n in report.due.items():
+            click.echo(f"{rule:<32} {n} due")
+        click.echo(f"dry run: {sum(report.due.values())} row(s) due; nothing deleted")
+        return
+    export = None
+    if export_path:
+        import json
+
+        from bot.review.export import transcript_data
+
+        fd = os.open(export_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.fchmod(fd, 0o600)
+        out = os.fdopen(fd, "a", encoding="utf-8")
+
+        def export(ids: list[int]) -> None:
+            for conversation_id in ids:
+                out.write(json.dumps(transcript_data(store, conversation_id), ensure_ascii=False) + "\n")
+            out.flush()
+            os.fsync(out.fileno())  # on disk before the rows go
+    total = sum(retention.due(store, retain, retention.now()).values())
+    with click.progressbar(length=max(total, 1), label="Purging", file=sys.stderr) as bar:
+        report = retention.purge(store, retain, progress=bar.update, export=export)
+    if export_path:
+        out.close()
+    click.echo(f"purged: {report.summary()}")
 
 
 @case.command("reassign")

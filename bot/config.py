@@ -35,6 +35,17 @@ reminders:                        # bot/schedule.py (these are the defaults)
   quiet_hours: "20:00-08:00"      # nothing is sent then, in local time (a person may choose their own,
                                   # and days without reminders, in /reminders)
   timezone: Europe/London
+retention:                        # days each record type is kept, or never (defaults: README)
+  completed: 730                  # answers and transcripts of finished conversations
+  abandoned: 180                  # conversations stopped or left unfinished
+  practice: 30                    # practice conversations and rehearsals
+  alerts: 2190                    # acknowledged safeguarding alerts, review items, missed disclosures
+  audit: 2190
+  invitations: 90
+  inputs: 30
+  schedule: 90                    # reminders sent or cancelled
+data_protection:
+  contact: admin                  # told of each /delete request: a Telegram user id, or a role
 ```
 Errors come as ``file:line:col: message`` like flow errors.
 """
@@ -74,6 +85,13 @@ class Config:
     teams: dict[int, list[int]] = field(default_factory=dict)
     limits: dict[str, float] = field(default_factory=dict)  # RateLimits fields to override
     reminders: dict = field(default_factory=dict)  # bot.schedule.Schedule keyword arguments to override
+    retention_days: dict = field(default_factory=dict)  # record type -> days (None: never); bot.retention
+    dp_contact: int | str = "admin"  # told of erasure requests: a Telegram user id, or a role
+
+    def retention(self):
+        from bot.retention import Retention
+
+        return Retention.of(self.retention_days)
 
     def schedule(self, store, clock=None):
         from bot.schedule import Schedule
@@ -120,9 +138,10 @@ class Config:
 
         for key in data:
             if key not in ("safeguarding", "invites", "demo_flow", "roles", "teams", "limits", "read_within_hours",
-                           "reminders", "people_names"):
+                           "reminders", "people_names", "retention", "data_protection"):
                 err(data.key_pos_of(key), f"unknown key '{key}'; use safeguarding, invites, demo_flow, roles, teams,"
-                                          " limits, read_within_hours, reminders or people_names")
+                                          " limits, read_within_hours, reminders, people_names, retention or"
+                                          " data_protection")
         sg = data.get("safeguarding")
         if sg is not None:
             if not isinstance(sg, YDict):
@@ -231,6 +250,27 @@ class Config:
             _reminders(rem, cfg, err)
         elif rem is not None:
             err(data.pos_of("reminders"), "'reminders' must be a mapping, e.g. reminders: {nudge_after_hours: 48}")
+        ret = data.get("retention")
+        if isinstance(ret, YDict):
+            from bot.retention import parse
+
+            cfg.retention_days = parse(ret, ret.pos_of, err)
+        elif ret is not None:
+            err(data.pos_of("retention"), "'retention' must be a mapping of record types to days, e.g. "
+                                          "retention: {completed: 730, practice: 30}")
+        dp = data.get("data_protection")
+        if isinstance(dp, YDict):
+            for key, value in dp.items():
+                if key != "contact":
+                    err(dp.key_pos_of(key), f"unknown key '{key}' under data_protection; use contact")
+                elif (isinstance(value, int) and not isinstance(value, bool)) or value in ROLES[:3]:
+                    cfg.dp_contact = value
+                else:
+                    err(dp.pos_of(key), "'contact' must be the Telegram user id of the data-protection contact,"
+                                        " or a role (admin, supervisor or practitioner), e.g. contact: admin")
+        elif dp is not None:
+            err(data.pos_of("data_protection"), "'data_protection' must be a mapping, e.g. data_protection: "
+                                                "{contact: admin}")
         if errors:
             raise ConfigError(errors)
         return cfg

@@ -81,7 +81,7 @@ def _m1_core(db: sqlite_utils.Database) -> None:
         CREATE TABLE people (
             id INTEGER PRIMARY KEY,
             key TEXT NOT NULL UNIQUE,          -- 'tg:12345', 'console:alex'
-            display_name TEXT,
+            display_name TEXT,                 -- # person-text (a name)
             created_at TEXT NOT NULL
         );
         CREATE TABLE flow_snapshots (
@@ -98,7 +98,7 @@ def _m1_core(db: sqlite_utils.Database) -> None:
             flow_version INTEGER NOT NULL,
             flow_sha TEXT NOT NULL REFERENCES flow_snapshots(sha),
             state TEXT NOT NULL,
-            session TEXT NOT NULL,             -- JSON: answers so far, path taken
+            session TEXT NOT NULL,             -- JSON: answers so far, path taken  # person-text
             status TEXT NOT NULL DEFAULT 'in_progress',  -- in_progress | completed | cancelled
             frontend TEXT,
             chat_id TEXT,
@@ -111,9 +111,9 @@ def _m1_core(db: sqlite_utils.Database) -> None:
             id INTEGER PRIMARY KEY,
             conversation_id INTEGER NOT NULL REFERENCES conversations(id),
             step_id TEXT NOT NULL,
-            value TEXT,                        -- JSON of the parsed value
-            raw TEXT,                          -- exactly what was typed or pressed
-            shown TEXT,                        -- the answer as read back to the person
+            value TEXT,                        -- JSON of the parsed value  # person-text
+            raw TEXT,                          -- exactly what was typed or pressed  # person-text
+            shown TEXT,                        -- the answer as read back to the person  # person-text
             revision INTEGER NOT NULL DEFAULT 1,
             current INTEGER NOT NULL DEFAULT 1,
             answered_at TEXT NOT NULL,
@@ -125,7 +125,7 @@ def _m1_core(db: sqlite_utils.Database) -> None:
             direction TEXT NOT NULL,           -- 'in' (from the person) | 'out' (from the bot)
             kind TEXT,                         -- question | message | error | info | answer | command
             step_id TEXT,
-            text TEXT NOT NULL,
+            text TEXT NOT NULL,                -- # person-text (both ways: questions read answers back)
             input_key TEXT,
             created_at TEXT NOT NULL
         );
@@ -133,7 +133,7 @@ def _m1_core(db: sqlite_utils.Database) -> None:
         CREATE TABLE inputs (
             key TEXT PRIMARY KEY,              -- e.g. 'tg:update:123': a repeated key changes nothing
             conversation_id INTEGER,
-            reply TEXT,                        -- JSON of the prompts returned the first time
+            reply TEXT,                        -- JSON of the prompts returned the first time  # person-text
             created_at TEXT NOT NULL
         );
         """
@@ -159,7 +159,7 @@ def _m2_cases_alerts_audit(db: sqlite_utils.Database) -> None:
             person_id INTEGER REFERENCES people(id),
             transcript_id INTEGER REFERENCES transcript(id),
             concern TEXT NOT NULL,
-            words TEXT NOT NULL,               -- verbatim
+            words TEXT NOT NULL,               -- verbatim  # person-text
             created_at TEXT NOT NULL,
             notify_count INTEGER NOT NULL DEFAULT 0,
             next_notify_at TEXT,
@@ -222,7 +222,7 @@ def _m4_access(db: sqlite_utils.Database) -> None:
             conversation_id INTEGER NOT NULL REFERENCES conversations(id),
             step_id TEXT,                      -- a comment on one answer, or NULL for the whole transcript
             author_id INTEGER NOT NULL REFERENCES people(id),
-            text TEXT NOT NULL,
+            text TEXT NOT NULL,                -- # person-text (staff's words about the answers, may quote them)
             created_at TEXT NOT NULL
         );
         CREATE INDEX idx_comments_conversation ON comments(conversation_id);
@@ -294,7 +294,7 @@ def _m_quiet_review_unread_missed(db: sqlite_utils.Database) -> None:
             person_id INTEGER NOT NULL REFERENCES people(id),
             transcript_id INTEGER REFERENCES transcript(id),
             concern TEXT NOT NULL,                              -- concern ids, comma separated
-            matched TEXT,                                       -- the phrase that matched (the reason)
+            matched TEXT,                                       -- the phrase that matched (the reason)  # person-text
             created_at TEXT NOT NULL,
             reminded_at TEXT,                                   -- the practitioner was reminded
             escalated_at TEXT,                                  -- then their supervisor was told
@@ -319,7 +319,7 @@ def _m_quiet_review_unread_missed(db: sqlite_utils.Database) -> None:
             id INTEGER PRIMARY KEY,
             conversation_id INTEGER REFERENCES conversations(id),
             step_id TEXT,
-            words TEXT NOT NULL,                                -- verbatim, as the practitioner gave them
+            words TEXT NOT NULL,                                -- verbatim, as the practitioner gave them  # person-text
             reported_by TEXT NOT NULL,
             created_at TEXT NOT NULL
         );
@@ -343,7 +343,7 @@ def _m_schedule(db: sqlite_utils.Database) -> None:
             id INTEGER PRIMARY KEY,
             person_id INTEGER NOT NULL REFERENCES people(id),   -- who receives it
             kind TEXT NOT NULL,                                 -- nudge | date | ...
-            text TEXT NOT NULL,                                 -- what is sent (no answer content)
+            text TEXT NOT NULL,                                 -- what is sent (no answer content)  # person-text
             due_at TEXT NOT NULL,                               -- when (UTC)
             why TEXT NOT NULL,                                  -- e.g. 'conversation 12 unfinished'
             conversation_id INTEGER REFERENCES conversations(id),
@@ -377,7 +377,7 @@ def _m_pseudonyms(db: sqlite_utils.Database) -> None:
         CREATE TABLE case_people (
             case_id INTEGER NOT NULL REFERENCES cases(id),
             person_id INTEGER NOT NULL REFERENCES people(id),
-            pseudonym TEXT NOT NULL,
+            pseudonym TEXT NOT NULL,                   -- # person-text (a name)
             set_by TEXT,
             updated_at TEXT NOT NULL,
             PRIMARY KEY (case_id, person_id)
@@ -402,10 +402,144 @@ def _m_reminder_times(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m_data_protection(db: sqlite_utils.Database) -> None:
+    # Issue 17: legal holds on cases (never purged until released), erasure requests, and
+    # conversations erased at their person's request (kept as a dated, empty record).
+    db.executescript(
+        """
+        ALTER TABLE cases ADD COLUMN held_at TEXT;            -- a legal hold: never purged until released
+        ALTER TABLE cases ADD COLUMN held_by TEXT;
+        ALTER TABLE cases ADD COLUMN hold_reason TEXT;        -- staff's reason for the hold (no names, no answers)
+        ALTER TABLE conversations ADD COLUMN erased_at TEXT;  -- its person's words erased at their request
+        CREATE TABLE erasure_requests (
+            id INTEGER PRIMARY KEY,
+            person_id INTEGER NOT NULL REFERENCES people(id),
+            created_at TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'open',              -- open | approved | refused
+            decided_at TEXT,
+            decided_by TEXT,
+            reason TEXT,                                      -- the administrator's reason (no answers)
+            alert_words TEXT,                                 -- erase | keep: the safeguarding lead's choice
+            counts TEXT,                                      -- JSON: rows erased per table (never content)
+            told_at TEXT                                      -- the person was told the outcome
+        );
+        CREATE INDEX idx_erasure_open ON erasure_requests(status, person_id);
+        CREATE INDEX idx_inputs_created ON inputs(created_at);
+        CREATE INDEX idx_conversations_updated ON conversations(updated_at);
+        """
+    )
+
+
 MIGRATIONS = [_m1_core, _m2_cases_alerts_audit, _m3_delivery, _m4_access, _m5_undelivered, _m_alert_per_person,
               _m_quiet_review_unread_missed, _m8_respondent_practice, _m_comment_visibility, _m_schedule,
-              _m_pseudonyms, _m_reminder_times]
+              _m_pseudonyms, _m_reminder_times, _m_data_protection]
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+# --- a person's words: one list (issue 17) --------------------------------------------
+# Every column that can hold a person's words or name is marked ``# person-text`` where it
+# is defined, and listed here with the rows that are one person's and what erasure writes
+# in their place. Erasure works from this list alone, so a new column cannot be forgotten:
+# tests/test_person_text.py fails while any text column is in neither PERSON_TEXT nor
+# NOT_PERSON_TEXT, or a marker and this list disagree. Encryption at rest uses it too.
+
+ERASED = "[erased]"
+_MINE = "conversation_id IN (SELECT id FROM conversations WHERE person_id = :pid)"
+
+
+@dataclass(frozen=True)
+class PersonText:
+    rows: str  # SQL condition choosing one person's rows (:pid is the person's id)
+    erased: str | None = ERASED  # what erasure writes instead (None: NULL)
+    safeguarding: bool = False  # a safeguarding record: erased only where the lead agrees
+
+
+PERSON_TEXT: dict[tuple[str, str], PersonText] = {
+    ("people", "display_name"): PersonText("id = :pid", None),
+    ("conversations", "session"): PersonText("person_id = :pid", "{}"),
+    ("answers", "value"): PersonText(_MINE, "null"),
+    ("answers", "raw"): PersonText(_MINE),
+    ("answers", "shown"): PersonText(_MINE),
+    ("transcript", "text"): PersonText(_MINE),
+    ("inputs", "reply"): PersonText(_MINE, None),
+    ("comments", "text"): PersonText(_MINE),
+    ("schedule", "text"): PersonText("person_id = :pid OR " + _MINE),
+    ("case_people", "pseudonym"): PersonText("person_id = :pid"),
+    ("alerts", "words"): PersonText("person_id = :pid", safeguarding=True),
+    ("review_items", "matched"): PersonText("person_id = :pid", None, safeguarding=True),
+    ("missed_disclosures", "words"): PersonText(_MINE, safeguarding=True),
+}
+
+# Text columns that never hold a person's words: ids, keys, times, states, flow wording,
+# staff's reasons. Say why when adding one.
+NOT_PERSON_TEXT: dict[str, tuple[str, ...]] = {
+    "people": ("key", "created_at"),  # 'tg:<id>': kept to record that an erasure was done
+    "flow_snapshots": ("sha", "flow_id", "source", "created_at"),  # the flow file, not answers
+    "conversations": ("flow_id", "flow_sha", "state", "status", "frontend", "chat_id", "started_at", "updated_at",
+                      "finished_at", "respondent", "erased_at"),
+    "answers": ("step_id", "answered_at"),
+    "transcript": ("direction", "kind", "step_id", "input_key", "created_at", "tier"),
+    "inputs": ("key", "created_at", "delivered_at"),
+    "cases": ("ref", "created_at", "held_at", "held_by", "hold_reason"),  # refs and reasons carry no names
+    "alerts": ("concern", "created_at", "next_notify_at", "acknowledged_at", "acknowledged_by", "updated_at"),
+    "audit": ("actor", "action", "target", "detail", "created_at"),  # counts and ids, never content
+    "roles": ("role", "granted_by", "granted_at"),
+    "teams": ("created_at",),
+    "invites": ("code_hash", "flow_id", "created_at", "expires_at", "used_at", "revoked_at", "respondent"),
+    "comments": ("step_id", "created_at", "visibility"),
+    "reviews": ("reviewed_at",),
+    "review_items": ("concern", "created_at", "reminded_at", "escalated_at", "acknowledged_at", "acknowledged_by"),
+    "unread": ("created_at", "read_at", "read_by", "reminded_at", "escalated_at"),
+    "missed_disclosures": ("step_id", "reported_by", "created_at"),
+    "schedule": ("kind", "due_at", "why", "step_id", "state", "created_at", "claimed_at", "sent_at", "cancelled_by"),
+    "reminder_optouts": ("kind", "created_at"),
+    "reminder_times": ("quiet_from", "quiet_until", "blocked_days", "updated_at"),  # times and weekdays
+    "case_people": ("set_by", "updated_at"),
+    "erasure_requests": ("created_at", "status", "decided_at", "decided_by", "reason", "alert_words", "counts",
+                         "told_at"),
+}
+
+# --- retention: what each record type means, as SQL (bot/retention.py runs it) ---------
+# A case under a legal hold is never purged: every condition below leaves its rows alone.
+
+
+def _not_held(conversation_col: str) -> str:
+    return (f"NOT EXISTS (SELECT 1 FROM conversations hc JOIN cases hk ON hk.id = hc.case_id"
+            f" WHERE hc.id = {conversation_col} AND hk.held_at IS NOT NULL)")
+
+
+_PRACTICE = "(c.practice = 1 OR (c.case_id IS NULL AND c.flow_id LIKE 'rehearsal-%'))"
+_CASE_NOT_HELD = "NOT EXISTS (SELECT 1 FROM cases hk WHERE hk.id = c.case_id AND hk.held_at IS NOT NULL)"
+_NO_SAFEGUARDING = ("NOT EXISTS (SELECT 1 FROM alerts a WHERE a.conversation_id = c.id)"
+                    " AND NOT EXISTS (SELECT 1 FROM review_items r WHERE r.conversation_id = c.id)"
+                    " AND NOT EXISTS (SELECT 1 FROM missed_disclosures m WHERE m.conversation_id = c.id)")
+
+# (record type, table, alias, condition with :cutoff). Order matters: safeguarding records
+# first, so a conversation whose alerts have just gone may follow in the same run.
+PURGE_RULES: list[tuple[str, str, str]] = [
+    ("alerts", "alerts", f"""(x.acknowledged_at IS NOT NULL OR x.practice = 1)
+        AND MAX(x.created_at, COALESCE(x.updated_at, x.created_at), COALESCE(x.acknowledged_at, x.created_at)) < :cutoff
+        AND {_not_held('x.conversation_id')}"""),
+    ("alerts", "review_items", f"""x.acknowledged_at IS NOT NULL
+        AND MAX(x.created_at, x.acknowledged_at) < :cutoff AND {_not_held('x.conversation_id')}"""),
+    ("alerts", "missed_disclosures", f"x.created_at < :cutoff AND {_not_held('x.conversation_id')}"),
+    ("practice", "conversations", f"""{_PRACTICE} AND c.updated_at < :cutoff AND {_CASE_NOT_HELD}"""),
+    ("completed", "conversations", f"""NOT {_PRACTICE} AND c.status = 'completed'
+        AND COALESCE(c.finished_at, c.updated_at) < :cutoff AND {_CASE_NOT_HELD} AND {_NO_SAFEGUARDING}"""),
+    ("abandoned", "conversations", f"""NOT {_PRACTICE} AND c.status != 'completed'
+        AND c.updated_at < :cutoff AND {_CASE_NOT_HELD} AND {_NO_SAFEGUARDING}"""),
+    ("invitations", "invites", """COALESCE(x.used_at, x.revoked_at, x.expires_at) < :cutoff
+        AND NOT EXISTS (SELECT 1 FROM cases hk WHERE hk.id = x.case_id AND hk.held_at IS NOT NULL)"""),
+    ("inputs", "inputs", f"x.created_at < :cutoff AND {_not_held('x.conversation_id')}"),
+    ("schedule", "schedule", f"""x.state IN ('sent', 'cancelled') AND COALESCE(x.sent_at, x.created_at) < :cutoff
+        AND {_not_held('x.conversation_id')}
+        AND NOT EXISTS (SELECT 1 FROM cases hk WHERE hk.id = x.case_id AND hk.held_at IS NOT NULL)"""),
+    ("audit", "audit", """x.created_at < :cutoff
+        AND NOT EXISTS (SELECT 1 FROM cases hk WHERE hk.held_at IS NOT NULL AND x.target = 'case:' || hk.ref)
+        AND NOT EXISTS (SELECT 1 FROM conversations hc JOIN cases hk ON hk.id = hc.case_id
+                        WHERE hk.held_at IS NOT NULL AND x.target = 'conversation:' || hc.id)"""),
+]
+RECORD_TYPES = ("completed", "abandoned", "practice", "alerts", "audit", "invitations", "inputs", "schedule")
 
 
 @dataclass
@@ -459,6 +593,9 @@ class Store:
                 self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute(f"PRAGMA synchronous={synchronous}")
             self.db.execute("PRAGMA foreign_keys=ON")
+            # freed pages and cells are overwritten with zeros, so erased or purged words do not
+            # linger in the file (issue 17)
+            self.db.execute("PRAGMA secure_delete=ON")
             self.migrate()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: cannot open the database ({exc}); is it a restorative-bot database?") from None
@@ -1341,3 +1478,170 @@ class Store:
         waits until ``due_at`` (so it leaves the due set, and /reminders shows the real time)."""
         cur = self.db.execute("UPDATE schedule SET due_at = ? WHERE id = ? AND state = 'pending'", (due_at, item_id))
         return cur.rowcount == 1
+
+    # -- legal holds (issue 17) ----------------------------------------------------------
+    def hold_case(self, case_id: int, by: str, reason: str) -> bool:
+        """Put the case under a legal hold; False if it already was (the first reason stays)."""
+        cur = self.db.execute("UPDATE cases SET held_at = ?, held_by = ?, hold_reason = ? WHERE id = ? AND held_at IS NULL",
+                              (now(), by, reason, case_id))
+        return cur.rowcount == 1
+
+    def release_case(self, case_id: int) -> bool:
+        cur = self.db.execute("UPDATE cases SET held_at = NULL, held_by = NULL, hold_reason = NULL"
+                              " WHERE id = ? AND held_at IS NOT NULL", (case_id,))
+        return cur.rowcount == 1
+
+    def held_cases(self) -> list[dict]:
+        return self._all("SELECT * FROM cases WHERE held_at IS NOT NULL ORDER BY ref, id")
+
+    # -- retention: purge in batches (bot/retention.py) ------------------------------------
+    @staticmethod
+    def _purge_from(rule: int) -> tuple[str, str, str, str, str]:
+        kind, table, where = PURGE_RULES[rule]
+        alias = "c" if table == "conversations" else "x"
+        key = "id" if table == "conversations" else "rowid"
+        return kind, table, alias, where, key
+
+    def purge_count(self, rule: int, cutoff: str) -> int:
+        _, table, alias, where, _key = self._purge_from(rule)
+        return self.db.execute(f"SELECT COUNT(*) FROM {table} {alias} WHERE {where}", {"cutoff": cutoff}).fetchone()[0]
+
+    def purge_due(self, rule: int, cutoff: str, limit: int) -> list[int]:
+        """Up to ``limit`` row ids of this rule's table that are due, oldest first."""
+        _, table, alias, where, key = self._purge_from(rule)
+        return [r[0] for r in self.db.execute(
+            f"SELECT {alias}.{key} FROM {table} {alias} WHERE {where} ORDER BY {alias}.{key} LIMIT :limit",
+            {"cutoff": cutoff, "limit": limit}).fetchall()]
+
+    def purge_rows(self, rule: int, ids: list[int]) -> dict[str, int]:
+        """Delete these rows of the rule's table (a conversation with everything hanging on it);
+        rows deleted per table. Call inside a transaction."""
+        _, table, _alias, _where, key = self._purge_from(rule)
+        if not ids:
+            return {}
+        if table == "conversations":
+            return self.delete_conversations(ids)
+        marks = ",".join("?" * len(ids))
+        return {table: self.db.execute(f"DELETE FROM {table} WHERE {key} IN ({marks})", ids).rowcount}
+
+    def delete_conversations(self, ids: list[int]) -> dict[str, int]:
+        """Delete conversations and every row that hangs on them; a person's pseudonym in a case
+        goes with their last conversation there (unless the case is held)."""
+        marks = ",".join("?" * len(ids))
+        pairs = self.db.execute(f"SELECT DISTINCT case_id, person_id FROM conversations WHERE id IN ({marks})"
+                                " AND case_id IS NOT NULL", ids).fetchall()
+        counts: dict[str, int] = {}
+        for table in ("unread", "reviews", "comments", "answers", "alerts", "review_items", "missed_disclosures",
+                      "schedule", "inputs", "transcript", "conversations"):
+            column = "id" if table == "conversations" else "conversation_id"
+            n = self.db.execute(f"DELETE FROM {table} WHERE {column} IN ({marks})", ids).rowcount
+            if n:
+                counts[table] = n
+            if table == "inputs":  # an invitation outlives the conversation it led to (its own retention)
+                self.db.execute(f"UPDATE invites SET conversation_id = NULL WHERE conversation_id IN ({marks})", ids)
+        for case_id, person_id in pairs:
+            n = self.db.execute(
+                """DELETE FROM case_people WHERE case_id = ? AND person_id = ?
+                   AND NOT EXISTS (SELECT 1 FROM conversations c WHERE c.case_id = ? AND c.person_id = ?)
+                   AND NOT EXISTS (SELECT 1 FROM cases k WHERE k.id = ? AND k.held_at IS NOT NULL)""",
+                (case_id, person_id, case_id, person_id, case_id)).rowcount
+            if n:
+                counts["case_people"] = counts.get("case_people", 0) + n
+        return counts
+
+    def last_audit(self, action: str) -> dict | None:
+        return self._one("SELECT * FROM audit WHERE action = ? ORDER BY id DESC LIMIT 1", (action,))
+
+    # -- erasure requests (bot/erasure.py) ---------------------------------------------------
+    def add_erasure_request(self, person_id: int) -> int:
+        return self.db.execute("INSERT INTO erasure_requests (person_id, created_at) VALUES (?, ?)",
+                               (person_id, now())).lastrowid
+
+    _ERASURE = """SELECT e.*, p.key AS person_key, p.display_name,
+                         EXISTS (SELECT 1 FROM conversations c WHERE c.person_id = e.person_id
+                                 AND c.respondent IN ('child', 'young_person')) AS as_child,
+                         (SELECT COUNT(*) FROM conversations c WHERE c.person_id = e.person_id) AS conversations,
+                         (SELECT group_concat(DISTINCT k.ref) FROM conversations c JOIN cases k ON k.id = c.case_id
+                          WHERE c.person_id = e.person_id) AS case_refs,
+                         (SELECT group_concat(DISTINCT k.ref) FROM conversations c JOIN cases k ON k.id = c.case_id
+                          WHERE c.person_id = e.person_id AND k.held_at IS NOT NULL) AS held_refs,
+                         (SELECT COUNT(*) FROM alerts a WHERE a.person_id = e.person_id) AS alerts
+                  FROM erasure_requests e JOIN people p ON p.id = e.person_id"""
+
+    def erasure_request(self, request_id: int) -> dict | None:
+        return self._one(self._ERASURE + " WHERE e.id = ?", (request_id,))
+
+    def erasure_requests(self, status: str | None = None) -> list[dict]:
+        if status is None:
+            return self._all(self._ERASURE + " ORDER BY e.id")
+        return self._all(self._ERASURE + " WHERE e.status = ? ORDER BY e.id", (status,))
+
+    def open_erasure_request(self, person_id: int) -> dict | None:
+        return self._one(self._ERASURE + " WHERE e.person_id = ? AND e.status = 'open' ORDER BY e.id DESC LIMIT 1",
+                         (person_id,))
+
+    def decide_erasure(self, request_id: int, *, status: str, by: str, reason: str, alert_words: str | None,
+                       counts: dict | None) -> bool:
+        cur = self.db.execute(
+            """UPDATE erasure_requests SET status = ?, decided_at = ?, decided_by = ?, reason = ?, alert_words = ?,
+               counts = ? WHERE id = ? AND status = 'open'""",
+            (status, now(), by, reason, alert_words, json.dumps(counts) if counts is not None else None, request_id))
+        return cur.rowcount == 1
+
+    def erasures_untold(self) -> list[dict]:
+        """Decided requests whose person has not yet been told the outcome."""
+        return self._all(self._ERASURE + " WHERE e.status != 'open' AND e.told_at IS NULL ORDER BY e.id")
+
+    def mark_erasure_told(self, request_id: int) -> bool:
+        return self.db.execute("UPDATE erasure_requests SET told_at = ? WHERE id = ? AND told_at IS NULL",
+                               (now(), request_id)).rowcount == 1
+
+    def person_case_practitioners(self, person_id: int) -> list[dict]:
+        """The cases a person answered in, with the key of the practitioner holding each."""
+        return self._all("""SELECT DISTINCT k.id, k.ref, pr.key AS practitioner_key FROM conversations c
+                            JOIN cases k ON k.id = c.case_id JOIN people pr ON pr.id = k.practitioner_id
+                            WHERE c.person_id = ? ORDER BY k.id""", (person_id,))
+
+    def erase_person(self, person_id: int, *, safeguarding: bool) -> dict[str, int]:
+        """Erase one person's words and name from every column in :data:`PERSON_TEXT` (the
+        safeguarding records only if ``safeguarding``); rows changed per table.column. Their
+        conversations stay as dated, empty records (``erased_at``); an unfinished one is
+        cancelled, and nothing more is sent to them about it. Call inside a transaction."""
+        t = now()
+        params = {"pid": person_id}
+        counts: dict[str, int] = {}
+        for (table, column), spec in PERSON_TEXT.items():
+            if spec.safeguarding and not safeguarding:
+                continue
+            n = self.db.execute(
+                f"UPDATE {table} SET {column} = :erased WHERE ({spec.rows}) AND {column} IS NOT :erased",
+                {**params, "erased": spec.erased}).rowcount
+            if n:
+                counts[f"{table}.{column}"] = n
+        n = self.db.execute(f"DELETE FROM unread WHERE {_MINE}", params).rowcount
+        if n:
+            counts["unread"] = n
+        self.db.execute(f"UPDATE schedule SET state = 'cancelled', cancelled_by = 'erasure'"
+                        f" WHERE state IN ('pending', 'sending') AND (person_id = :pid OR {_MINE})", params)
+        self.db.execute("""UPDATE conversations SET erased_at = :t,
+                           status = CASE WHEN status IN ('in_progress', 'rehearsing') THEN 'cancelled' ELSE status END
+                           WHERE person_id = :pid""", {**params, "t": t})
+        return counts
+
+    def text_columns(self) -> list[tuple[str, str]]:
+        """Every (table, column) whose declared type could hold text (for tests and checks)."""
+        out = []
+        for (table,) in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'"
+                                        " AND name NOT LIKE 'sqlite_%' ORDER BY name").fetchall():
+            for row in self.db.execute(f"PRAGMA table_info({table})").fetchall():
+                kind = (row[2] or "").upper()
+                if not any(x in kind for x in ("INT", "REAL", "FLOA", "DOUB")):
+                    out.append((table, row[1]))
+        return out
+
+    def wipe_free_space(self) -> None:
+        """After an erasure: move the WAL into the database and truncate it, so old page images
+        holding the words go (secure_delete has zeroed the freed cells and pages)."""
+        if self.path != ":memory:":
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+

@@ -357,7 +357,8 @@ class TelegramFrontend:
         await self.resend_undelivered(app.bot)
         if self.reminders is not None:
             await self.db(self.reminders.schedule.recover)
-        if self.escalation is not None or self.reading is not None or self.reminders is not None:
+        if self.escalation is not None or self.reading is not None or self.reminders is not None \
+                or getattr(self.service, "purger", None) is not None:
             self._alert_task = asyncio.create_task(self._alert_loop(app.bot))
 
     async def post_stop(self, app: Application) -> None:
@@ -416,6 +417,12 @@ class TelegramFrontend:
                 raise
             except Exception:
                 log.exception("schedule dispatch failed")
+            try:
+                await self.daily_purge()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("purge failed")
             # asyncio.wait, not wait_for: on Python 3.11, wait_for swallows a cancellation that
             # arrives as the event is set, and post_stop then waits for this loop forever.
             waiter = asyncio.ensure_future(self._alert_wake.wait())
@@ -490,6 +497,17 @@ class TelegramFrontend:
                 log.info("reminder sent", extra={"kind": reminder.kind, "stage": reminder.stage,
                                                  "items": len(reminder.ids)})
         return sent
+
+    async def daily_purge(self):
+        """Once a day, delete what is past its retention period (bot.retention), on the store's
+        thread: each batch is a short transaction, so replies wait for at most one."""
+        purger = getattr(self.service, "purger", None)
+        if purger is None or not await self.db(purger.is_due):
+            return None
+        report = await self.db(purger.run)
+        if report is not None:
+            log.info("purge done", extra={"batches": report.batches, "rows": sum(report.deleted.values())})
+        return report
 
     async def dispatch_schedule(self, bot) -> int:
         """Send what bot.schedule says is due (nudges, date reminders)."""

@@ -1,0 +1,404 @@
+"""Retention and purge (issue 17 item 1), with a moved clock: every row of every table is
+labelled kept or gone as the world is built, and after a purge the whole database is
+compared with those labels (not a subset). Held cases are kept; a second purge changes
+nothing; a purge killed (SIGKILL) inside a batch leaves a consistent database that the next
+run finishes, ending exactly where an uninterrupted purge ends."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import bot.store
+from bot import retention
+from bot.cli import main
+from bot.config import Config, ConfigError
+from bot.conversation import ConversationService
+from bot.engine.runner import Input
+from bot.retention import DailyPurge, Retention
+from bot.store import Store, iso
+
+ROOT = Path(__file__).resolve().parents[1]
+AT = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)  # "now", when the purge runs
+ANSWERS = ("To argue less at home", "6", "We eat together", "Less shouting", "8", "No")
+KEEP_ALWAYS = {"people", "flow_snapshots", "cases", "roles", "teams", "reviews", "reminder_optouts",
+               "erasure_requests"}
+
+
+class Clock:
+    def __init__(self):
+        self.t = AT
+
+    def ago(self, days: float) -> None:
+        self.t = AT - timedelta(days=days)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    c = Clock()
+    monkeypatch.setattr(bot.store, "now", lambda: iso(c.t))
+    return c
+
+
+def all_rows(store: Store) -> dict[str, set]:
+    out = {}
+    for (table,) in store.db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"):
+        out[table] = {r[0] for r in store.db.execute(f"SELECT rowid FROM {table}")}
+    return out
+
+
+class World:
+    """Builds records at chosen ages and labels each new row kept or gone."""
+
+    def __init__(self, store: Store, library, clock: Clock):
+        self.store, self.clock = store, clock
+        self.service = ConversationService(store, library)
+        self.keep: dict[str, set] = {}
+        self.gone: dict[str, set] = {}
+        self.n = 0
+        before = all_rows(store)
+        self.practitioner = store.person("tg:900")
+        self.case_a = store.create_case(self.practitioner, "CASE-A")
+        self.case_h = store.create_case(self.practitioner, "CASE-H")
+        self._label(before, {}, True)
+
+    def _label(self, before: dict[str, set], fate: dict[str, bool], default: bool) -> None:
+        after = all_rows(self.store)
+        for table, rows in after.items():
+            new = rows - before.get(table, set())
+            if not new:
+                continue
+            kept = True if table in KEEP_ALWAYS else fate.get(table, default)
+            (self.keep if kept else self.gone).setdefault(table, set()).update(new)
+
+    def conversation(self, age: float, *, status: str, case=None, practice=False, inputs_kept=None,
+                     kept: bool, pseudonym: str | None = None) -> int:
+        """A conversation by a new person, finished (completed/cancelled) or left in progress."""
+        self.n += 1
+        self.clock.ago(age)
+        before = all_rows(self.store)
+        pid = self.store.person(f"tg:{self.n}")
+        case_id = {"A": self.case_a, "H": self.case_h, None: None}[case]
+        r = self.service.start(pid, "scaling-checkin", case_id=case_id, respondent="adult", practice=practice,
+                               input_key=f"in:{self.n}:0")
+        conv = r.conversation_id
+        if status in ("completed", "in_progress"):
+            for i, text in enumerate(ANSWERS[:2] if status == "in_progress" else ANSWERS, 1):
+                r = self.service.handle(pid, Input.from_text(text), input_key=f"in:{self.n}:{i}")
+                if r.status == "completed":
+                    break
+            assert r.status == status
+        elif status == "cancelled":
+            self.service.handle(pid, Input.from_text("Fine"), input_key=f"in:{self.n}:1")
+            assert self.service.cancel_active(pid, input_key=f"in:{self.n}:2").status == "cancelled"
+        if pseudonym and case_id:
+            self.store.set_pseudonym(case_id, pid, pseudonym, "test")
+        if inputs_kept is None:
+            inputs_kept = age < 30 or case == "H"
+        self._label(before, {"inputs": inputs_kept}, kept)
+        return conv
+
+    def rehearsal(self, age: float, kept: bool) -> int:
+        self.clock.ago(age)
+        before = all_rows(self.store)
+        pid = self.store.person(f"tg:r{age}")
+        self.store.save_snapshot("rehearsal-sha", "rehearsal-x", 1, "id: rehearsal-x")
+        conv = self.store.create_conversation(person_id=pid, flow_id="rehearsal-x", flow_version=1,
+                                              flow_sha="rehearsal-sha", state="done", session={"turns": []},
+                                              status="completed", frontend="telegram", chat_id=None)
+        self.store.add_line(conv, "in", "What happened?", kind="answer")
+        self._label(before, {}, kept)
+        return conv
+
+    def row(self, age: float, kept: bool, make) -> int:
+        self.clock.ago(age)
+        before = all_rows(self.store)
+        out = make()
+        self._label(before, {}, kept)
+        return out
+
+
+def build(store: Store, library, clock: Clock) -> World:
+    w = World(store, library, clock)
+    s = store
+    # conversations: completed (730 days), abandoned (180), practice and rehearsals (30)
+    done_old = w.conversation(800, status="completed", case="A", kept=False, pseudonym="Parent A")
+    w.row(790, False, lambda: s.add_comment(done_old, w.practitioner, "Good progress on the phone rows", None))
+    w.conversation(700, status="completed", case="A", kept=True)
+    w.conversation(800, status="completed", case="H", kept=True, pseudonym="Carer H")
+    w.conversation(200, status="in_progress", case="A", kept=False)
+    w.conversation(100, status="in_progress", case="A", kept=True)
+    w.conversation(190, status="cancelled", kept=False)
+    w.conversation(2000, status="in_progress", case="H", kept=True)
+    practice_old = w.conversation(40, status="completed", practice=True, kept=False)
+    w.row(40, False, lambda: s.add_alert(conversation_id=practice_old, person_id=w.practitioner, transcript_id=None,
+                                         concern="harm", words="practice words about hitting", next_notify_at=None,
+                                         practice=True))
+    w.conversation(10, status="completed", practice=True, kept=True)
+    w.rehearsal(40, kept=False)
+    w.rehearsal(5, kept=True)
+    # safeguarding (2190 days): an alert keeps its conversation; an open alert is never purged
+    kept_by_alert = w.conversation(800, status="completed", case="A", kept=True)
+    w.row(800, True, lambda: s.acknowledge_alert(s.add_alert(
+        conversation_id=kept_by_alert, person_id=w.practitioner, transcript_id=None, concern="harm",
+        words="he hit me last week", next_notify_at=None), "tg:lead"))
+    never = w.conversation(2500, status="completed", case="A", kept=True)
+    w.row(2500, True, lambda: s.add_alert(conversation_id=never, person_id=w.practitioner, transcript_id=None,
+                                          concern="harm", words="nobody acknowledged this", next_notify_at=None))
+    both_old = w.conversation(2300, status="completed", case="A", kept=False)
+    w.row(2300, False, lambda: s.acknowledge_alert(s.add_alert(
+        conversation_id=both_old, person_id=w.practitioner, transcript_id=None, concern="harm",
+        words="old acknowledged words", next_notify_at=None), "tg:lead"))
+    held_alerted = w.conversation(2300, status="completed", case="H", kept=True)
+    w.row(2300, True, lambda: s.acknowledge_alert(s.add_alert(
+        conversation_id=held_alerted, person_id=w.practitioner, transcript_id=None, concern="harm",
+        words="held case words", next_notify_at=None), "tg:lead"))
+    w.row(2200, False, lambda: s.acknowledge_alert(s.add_alert(
+        conversation_id=None, person_id=w.practitioner, transcript_id=None, concern="harm",
+        words="a stranger's words", next_notify_at=None), "tg:lead"))
+    w.row(2200, False, lambda: s.add_alert(conversation_id=None, person_id=w.practitioner, transcript_id=None,
+                                           concern="harm", words="practice, never sent", next_notify_at=None,
+                                           practice=True))
+    recent = w.conversation(100, status="completed", case="A", kept=True)
+    w.row(2200, False, lambda: s.acknowledge_review_item(s.add_review_item(
+        conversation_id=None, person_id=w.practitioner, transcript_id=None, concern="worry", matched="scared"), "x"))
+    w.row(50, True, lambda: s.add_review_item(conversation_id=recent, person_id=w.practitioner, transcript_id=None,
+                                              concern="worry", matched="not sleeping"))
+    w.row(2200, False, lambda: s.add_missed(conversation_id=None, step_id=None, words="missed old", reported_by="x"))
+    w.row(100, True, lambda: s.add_missed(conversation_id=recent, step_id=None, words="missed new", reported_by="x"))
+    # invitations (90 days after they end), schedule rows (90 days after sent or cancelled)
+    w.row(200, False, lambda: s.add_invite(code_hash="h1", flow_id="scaling-checkin", case_id=w.case_a,
+                                           practitioner_id=w.practitioner, expires_at=iso(AT - timedelta(days=193))))
+    w.row(120, True, lambda: s.add_invite(code_hash="h2", flow_id="scaling-checkin", case_id=w.case_a,
+                                          practitioner_id=w.practitioner, expires_at=iso(AT - timedelta(days=60))))
+    w.row(200, True, lambda: s.add_invite(code_hash="h3", flow_id="scaling-checkin", case_id=w.case_h,
+                                          practitioner_id=w.practitioner, expires_at=iso(AT - timedelta(days=193))))
+
+    def scheduled(state, case_id=None):
+        def make():
+            item = s.add_scheduled(person_id=w.practitioner, kind="nudge", text="Carry on when you are ready",
+                                   due_at=iso(w.clock.t), why="test", case_id=case_id)
+            if state == "sent":
+                s.claim_scheduled(item, iso(w.clock.t))
+                s.finish_scheduled(item, sent_at=iso(w.clock.t))
+            elif state == "cancelled":
+                s.cancel_scheduled(ids=[item], by="test")
+            return item
+        return make
+
+    w.row(100, False, scheduled("sent"))
+    w.row(100, True, scheduled("pending"))
+    w.row(95, True, scheduled("cancelled", w.case_h))
+    w.row(80, True, scheduled("sent"))
+    # audit (2190 days); a held case's entries stay
+    w.row(2200, False, lambda: s.audit("tg:1", "transcript.read", "conversation:1"))
+    w.row(2200, True, lambda: s.audit("tg:1", "export", "case:CASE-H"))
+    w.row(2000, True, lambda: s.audit("tg:1", "export", "case:CASE-A"))
+    # the hold itself, and a few inputs with no conversation
+    w.row(5, True, lambda: retention.hold(s, "CASE-H", "tg:admin", "court proceedings"))
+    w.row(60, False, lambda: s.mark_delivered("tg:update:old"))
+    w.row(2, True, lambda: s.mark_delivered("tg:update:new"))
+    return w
+
+
+def remaining(store: Store) -> dict[str, set]:
+    return {t: rows for t, rows in all_rows(store).items() if rows}
+
+
+def expected(w: World) -> dict[str, set]:
+    return {t: rows for t, rows in w.keep.items() if rows}
+
+
+def test_purge_deletes_exactly_what_is_due_per_type_and_keeps_held_cases(store, library, clock):
+    w = build(store, library, clock)
+    assert all(w.gone.get(t) for t in ("conversations", "answers", "transcript", "inputs", "alerts", "review_items",
+                                       "missed_disclosures", "invites", "schedule", "audit", "comments",
+                                       "case_people")), w.gone.keys()
+    before_audit = max(all_rows(store)["audit"])
+    report = retention.purge(store, Retention(), at=AT, batch=3)
+    rows = remaining(store)
+    rows["audit"] = {r for r in rows["audit"] if r <= before_audit}  # the purge's own entries: below
+    assert rows == expected(w)
+    assert report.deleted["conversations"] == len(w.gone["conversations"])
+    # the audit log has counts, never content
+    entries = [a for a in store.audit_log() if a["action"].startswith("purge")]
+    assert entries[-1]["action"] == "purge" and f"conversations={len(w.gone['conversations'])}" in entries[-1]["detail"]
+    assert {a["action"] for a in entries} == {"purge.batch", "purge"}
+    words = ("argue", "phone", "hit", "practice words")
+    assert not any(word in (a["detail"] or "") for a in entries for word in words)
+    assert store.db.execute("PRAGMA foreign_key_check").fetchall() == []
+
+
+def test_purge_is_idempotent_and_a_dry_run_deletes_nothing(store, library, clock):
+    build(store, library, clock)
+    before = remaining(store)
+    dry = retention.purge(store, Retention(), at=AT, dry_run=True)
+    assert {k: v for k, v in remaining(store).items() if k != "audit"} == \
+        {k: v for k, v in before.items() if k != "audit"}
+    assert dry.due["completed/conversations"] == 1 and dry.due["practice/conversations"] == 2
+    retention.purge(store, Retention(), at=AT)
+    after_first = remaining(store)
+    again = retention.purge(store, Retention(), at=AT)
+    assert again.deleted == {} and again.batches == 0
+    after_second = remaining(store)
+    assert after_second.pop("audit") > after_first.pop("audit")  # one more "purge: nothing due" entry
+    assert after_second == after_first
+    assert store.audit_log()[-1]["detail"] == "nothing due"
+
+
+def test_releasing_a_hold_lets_the_next_purge_take_the_case(store, library, clock):
+    w = build(store, library, clock)
+    retention.purge(store, Retention(), at=AT)
+    held = [c["id"] for c in store.conversations(case_id=w.case_h)]
+    assert len(held) == 3
+    retention.release(store, "CASE-H", "tg:admin")
+    retention.purge(store, Retention(), at=AT)
+    assert store.conversations(case_id=w.case_h) == []  # all three were due, and its old alert too
+    assert [a["words"] for a in store.alerts()] == ["he hit me last week", "nobody acknowledged this"]
+    assert [a["action"] for a in store.audit_log() if a["target"] == "case:CASE-H"][-1] == "case.release"
+
+
+def test_never_keeps_a_type_for_ever_and_the_configuration_is_checked(store, library, clock):
+    w = build(store, library, clock)
+    cfg = Config.from_data(_yaml("retention:\n  completed: never\n  practice: 7\n"), "c.yaml")
+    retain = cfg.retention()
+    assert retain.days["completed"] is None and retain.days["practice"] == 7 and retain.days["abandoned"] == 180
+    retention.purge(store, retain, at=AT)
+    assert store.conversation(min(w.gone["conversations"])) is not None  # the old completed one
+    with pytest.raises(ConfigError) as e:
+        Config.from_data(_yaml("retention:\n  completed: -1\n  transcripts: 5\n"), "c.yaml")
+    assert [str(x) for x in e.value.errors] == [
+        "c.yaml:2:14: 'completed' must be a number of days above 0, or never (keep for ever), e.g. completed: 730",
+        "c.yaml:3:3: unknown record type 'transcripts' under retention; use completed, abandoned, practice, alerts,"
+        " audit, invitations, inputs, schedule"]
+
+
+def _yaml(text):
+    from bot.engine.yamlpos import parse_yaml
+
+    data, errors = parse_yaml(text, "c.yaml")
+    assert not errors
+    return data
+
+
+def test_serve_purges_daily_on_a_moved_clock(store, library, clock):
+    w = build(store, library, clock)
+    now = {"t": AT}
+    clock.t = AT  # the store stamps the audit entry with the same (moved) time
+    daily = DailyPurge(store, Retention(), clock=lambda: now["t"])
+    assert daily.run() is not None  # never purged yet: due
+    assert remaining(store)["conversations"] == w.keep["conversations"]
+    assert daily.run() is None  # a purge just ran
+    now["t"] = AT + timedelta(hours=23)
+    assert daily.run() is None
+    now["t"] = AT + timedelta(days=1, minutes=1)
+    assert daily.run() is not None
+
+
+def test_cli_purge_dry_run_then_purge_with_a_progress_bar(tmp_path, library, clock, monkeypatch):
+    store = Store(tmp_path / "cli.db")
+    w = build(store, library, clock)
+    store.close()
+    monkeypatch.setattr(retention, "now", lambda: AT)
+    r = CliRunner().invoke(main, ["purge", "--dry-run", "--db", str(tmp_path / "cli.db")])
+    assert r.exit_code == 0, r.output
+    assert "completed/conversations          1 due" in r.output and "nothing deleted" in r.output
+    export = tmp_path / "purged.jsonl"
+    r = CliRunner().invoke(main, ["purge", "--db", str(tmp_path / "cli.db"), "--export", str(export)])
+    assert r.exit_code == 0, r.output
+    assert "Purging" in r.output and f"conversations {len(w.gone['conversations'])}" in r.output
+    lines = export.read_text().splitlines()
+    assert len(lines) == len(w.gone["conversations"]) and oct(export.stat().st_mode & 0o777) == "0o600"
+    assert remaining(Store(tmp_path / "cli.db"))["conversations"] == w.keep["conversations"]
+
+
+def test_case_hold_needs_a_reason_and_a_known_case(tmp_path, library, clock):
+    db = str(tmp_path / "h.db")
+    store = Store(db)
+    store.create_case(store.person("tg:9"), "FGC-1")
+    store.close()
+    r = CliRunner().invoke(main, ["case", "hold", "FGC-2", "--reason", "court", "--db", db])
+    assert r.exit_code == 2 and "no case FGC-2" in r.output
+    r = CliRunner().invoke(main, ["case", "hold", "FGC-1", "--reason", "  ", "--db", db])
+    assert r.exit_code == 2 and "--reason" in r.output
+    r = CliRunner().invoke(main, ["case", "hold", "FGC-1", "--reason", "court proceedings", "--db", db])
+    assert r.exit_code == 0 and "under a legal hold" in r.output
+    assert Store(db).held_cases()[0]["hold_reason"] == "court proceedings"
+    r = CliRunner().invoke(main, ["case", "release", "FGC-1", "--db", db])
+    assert r.exit_code == 0 and "released" in r.output and Store(db).held_cases() == []
+
+
+KILLER = r"""
+import sys
+from datetime import datetime
+sys.path.insert(0, sys.argv[2])
+from bot import retention
+from bot.store import Store
+
+store = Store(sys.argv[1])
+seen = []
+
+def trace(statement):
+    # Inside the third conversation's batch (the first completed one): its answers are deleted, its transcript not yet.
+    if statement.startswith("DELETE FROM transcript"):
+        seen.append(statement)
+        if len(seen) == 3:
+            print("mid-batch", flush=True)
+            sys.stdin.readline()  # wait here until the test kills us
+
+store.db.conn.set_trace_callback(trace)
+retention.purge(store, retention.Retention(), at=datetime.fromisoformat(sys.argv[3]), batch=1)
+print("finished", flush=True)
+"""
+
+
+def shape(store: Store) -> dict[int, tuple[int, int, int]]:
+    """Each conversation's rows: (answers, transcript lines, inputs)."""
+    return {c: tuple(store.db.execute(f"SELECT COUNT(*) FROM {t} WHERE conversation_id = ?", (c,)).fetchone()[0]
+                     for t in ("answers", "transcript", "inputs"))
+            for c in store.conversation_ids()}
+
+
+def test_a_purge_killed_mid_batch_leaves_a_consistent_database_and_the_next_run_finishes(tmp_path, library, clock):
+    a, b = tmp_path / "a.db", tmp_path / "b.db"
+    store = Store(a)
+    w = build(store, library, clock)
+    store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    before = shape(store)
+    store.close()
+    shutil.copy(a, b)
+    # the reference: an uninterrupted purge
+    ref = Store(a)
+    retention.purge(ref, Retention(), at=AT)
+    # the other copy: SIGKILLed half-way through deleting a conversation, before its batch commits
+    proc = subprocess.Popen([sys.executable, "-c", KILLER, str(b), str(ROOT), AT.isoformat()],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "mid-batch"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    half = Store(b)
+    assert half.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert half.db.execute("PRAGMA foreign_key_check").fetchall() == []
+    mid = remaining(half)
+    assert len(ref.conversation_ids()) < len(mid["conversations"]) < len(before)  # stopped part-way through
+    assert all(w.keep[t] <= mid.get(t, set()) for t in w.keep)  # nothing that is kept went
+    # every conversation still there is whole: the killed batch left no half-deleted one
+    now = shape(half)
+    assert {c: (n_answers, n_lines) for c, (n_answers, n_lines, _) in now.items()} == \
+        {c: (n_answers, n_lines) for c, (n_answers, n_lines, _) in before.items() if c in now}
+    batches = [a["action"] for a in half.audit_log() if a["action"].startswith("purge")]
+    assert batches and set(batches) == {"purge.batch"}  # committed batches only, no summary yet
+    retention.purge(half, Retention(), at=AT)
+    done = remaining(half)
+    want = remaining(ref)
+    done.pop("audit"), want.pop("audit")
+    assert done == want
