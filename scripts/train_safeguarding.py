@@ -55,8 +55,8 @@ ALPHA = 0.5  # naive Bayes smoothing
 MIN_COUNT = 2  # a feature seen fewer times in training is dropped
 # Thresholds, chosen by --cv on batches A-D (leave one out), never on a blind measurement:
 REVIEW_AT = 0.4  # nothing found by the lexicon, p >= this: review
-ALERT_AT = 0.93  # p >= this: review concerns become alert
-QUIET_BELOW = 0.2  # a lexicon alert on a message with p < this becomes review
+ALERT_AT = 0.9  # p >= this: what the lexicon found at review becomes alert
+QUIET_BELOW = 0.2  # a lexicon alert with p < this and an everyday-setting word becomes review
 DROP_BELOW = 0.15  # a lexicon review on a message with p < this is dropped
 
 

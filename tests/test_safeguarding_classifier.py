@@ -27,7 +27,7 @@ def _train_module():
 class FixedNet:
     """A stand-in classifier with a fixed probability, to show the policy on its own."""
 
-    review_at, alert_at, quiet_below, drop_below = 0.4, 0.95, 0.2, 0.2  # the policy, not the shipped values
+    review_at, alert_at, quiet_below, drop_below = 0.4, 0.95, 0.2, 0.2
 
     def __init__(self, p: float, concern: str = "neglect"):
         self.p, self._concern = p, concern
@@ -43,6 +43,9 @@ class FixedNet:
 
     def strongest_word(self, words):
         return len(words) - 1
+
+    def has_ordinary_context(self, words):
+        return "toast" in words
 
 
 @pytest.fixture(scope="module")
@@ -70,28 +73,38 @@ def _tiers(config, text, context=None):
 
 PLAIN = "we had chips for tea and watched telly"  # the lexicon finds nothing here
 ALERTED = "my dad hit me"  # a lexicon alert
+EVERYDAY = "my dad hit me over the toast"  # a lexicon alert with an everyday word
 REVIEWED = "i have a bruise"  # a lexicon review
 
 
 def test_the_lexicon_alone_gives_the_starting_tiers(lexicon_only):
     assert _tiers(lexicon_only, PLAIN) == {}
     assert _tiers(lexicon_only, ALERTED) == {"physical_harm": ALERT}
+    assert _tiers(lexicon_only, EVERYDAY) == {"physical_harm": ALERT}
     assert tier_of(lexicon_only.detect(REVIEWED)) == REVIEW
 
 
-@pytest.mark.parametrize("p, plain, alerted, reviewed", [
-    (0.0, None, REVIEW, None),  # sure it is ordinary: an alert is lowered, a review dropped
-    (0.19, None, REVIEW, None),
-    (0.2, None, ALERT, REVIEW),  # neither lowered nor added
-    (0.39, None, ALERT, REVIEW),
-    (0.4, REVIEW, ALERT, REVIEW),  # worth a look: review with the likeliest concern
-    (0.94, REVIEW, ALERT, REVIEW),
-    (0.95, ALERT, ALERT, ALERT),  # a disclosure beyond reasonable doubt: alert
+@pytest.mark.parametrize("p, plain, alerted, everyday, reviewed", [
+    # sure it is ordinary: an alert with an everyday setting is quietened, a review dropped;
+    # an alert with nothing ordinary around it stays an alert whatever the score
+    (0.0, None, ALERT, REVIEW, None),
+    (0.14, None, ALERT, REVIEW, None),
+    (0.15, None, ALERT, REVIEW, REVIEW),
+    (0.19, None, ALERT, REVIEW, REVIEW),
+    (0.2, None, ALERT, ALERT, REVIEW),  # neither lowered nor added
+    (0.39, None, ALERT, ALERT, REVIEW),
+    (0.4, REVIEW, ALERT, ALERT, REVIEW),  # worth a look: review with the likeliest concern
+    (0.89, REVIEW, ALERT, ALERT, REVIEW),
+    (0.9, REVIEW, ALERT, ALERT, ALERT),  # reads as a disclosure: a broad signal becomes alert
+    (1.0, REVIEW, ALERT, ALERT, ALERT),  # ... but the net alone never alerts
 ])
-def test_the_score_moves_a_message_between_tiers(p, plain, alerted, reviewed):
-    config = _with(SafeguardingConfig.load(classifier=False), FixedNet(p))
+def test_the_score_moves_a_message_between_tiers(p, plain, alerted, everyday, reviewed):
+    net = FixedNet(p)
+    net.review_at, net.alert_at, net.quiet_below, net.drop_below = 0.4, 0.9, 0.2, 0.15
+    config = _with(SafeguardingConfig.load(classifier=False), net)
     assert tier_of(config.detect(PLAIN)) == plain
     assert tier_of(config.detect(ALERTED)) == alerted
+    assert tier_of(config.detect(EVERYDAY)) == everyday
     assert tier_of(config.detect(REVIEWED)) == reviewed
 
 
@@ -128,7 +141,7 @@ def test_a_deployments_own_words_keep_the_tier_their_file_gives():
     high = _with(SafeguardingConfig.from_text(OVERRIDE, "local.yaml", classifier=False), FixedNet(0.99))
     assert _tiers(high, "he snoffled me") == {"physical_harm": REVIEW}
     # the shipped lexicon's own rules are still judged by the net
-    assert _tiers(low, ALERTED) == {"physical_harm": REVIEW}
+    assert _tiers(low, EVERYDAY) == {"physical_harm": REVIEW}
 
 
 def test_a_context_or_soften_rule_has_the_last_word():
@@ -136,8 +149,8 @@ def test_a_context_or_soften_rule_has_the_last_word():
     # "in pshe" lowered the alert to review: the net neither raises it back nor adds another
     assert _tiers(config, "in pshe he blorked me") == {"physical_harm": REVIEW}
     assert config.detect("in pshe dad hit me")[0].tier == REVIEW
-    # with no rule in the way, the same score alerts
-    assert tier_of(config.detect(PLAIN)) == ALERT
+    # with no rule in the way, the same score adds a review
+    assert tier_of(config.detect(PLAIN)) == REVIEW
 
 
 # --------------------------------------------------------------------------------------
@@ -151,11 +164,16 @@ def test_the_net_catches_what_no_phrase_was_written_for(shipped, lexicon_only):
     assert _tiers(shipped, text) == {"unsafe_at_home": REVIEW}
     grave = "my older cousin makes me keep quiet about the bath"
     assert lexicon_only.detect(grave) == []
-    assert _tiers(shipped, grave) == {"sexual_abuse": ALERT}
+    assert _tiers(shipped, grave) == {"sexual_abuse": REVIEW}  # the net alone never alerts
+
+
+def test_the_net_never_quietens_a_plain_disclosure(shipped):
+    # the net scores this low ("not sure"), but nothing ordinary is around it
+    assert tier_of(shipped.detect("I'm not sure, he hit my sister too")) == ALERT
 
 
 def test_the_net_quietens_an_idiom_the_lexicon_alerted_on(shipped, lexicon_only):
-    text = "I could strangle my brother for eating my sweets"
+    text = "I could strangle my brother when he broke my headphones lol"
     assert tier_of(lexicon_only.detect(text)) == ALERT
     assert tier_of(shipped.detect(text)) == REVIEW
 

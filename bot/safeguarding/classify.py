@@ -25,12 +25,13 @@ What the score p decides (thresholds in the model file, chosen by ``--cv`` on ba
 out one at a time, never on a blind batch that is a measurement); see
 ``_Matching._review_net`` in :mod:`bot.safeguarding.match`:
 
-* p < ``quiet_below``: a lexicon alert becomes review (an idiom, a lesson, an accident the
-  context rules did not name); p < ``drop_below``: a lexicon review is dropped;
+* p < ``quiet_below`` with an everyday-setting word in the message (:data:`ORDINARY_CONTEXTS`):
+  a lexicon alert becomes review (an idiom, a lesson, an accident the context rules did not
+  name); p < ``drop_below``: a lexicon review is dropped;
 * p >= ``review_at`` and the lexicon found nothing: review, with the concern the concern model
-  (naive Bayes over the same features) finds likeliest;
-* p >= ``alert_at``: the message is a disclosure beyond reasonable doubt; its review concerns
-  (or the likeliest concern) become alert.
+  (naive Bayes over the same features) finds likeliest. The net alone never alerts;
+* p >= ``alert_at``: what the lexicon found at review becomes alert (a broad signal in a
+  message that reads as a disclosure).
 
 The net never changes the tier of a deployment's own override words, never overrides a
 soften phrase or a context ("in PSHE", "going to kill me when he sees"), and adds nothing
@@ -60,6 +61,10 @@ it its there here then than if when what which who whom how why where i me my we
 your he him his she her they them their not no never just very really too also all some any
 """.split())
 MIN_WORDS = 3  # the net adds nothing to an answer shorter than this ("my daughter", "yes")
+# Concepts of everyday settings: only with one of these in the message may a low score quieten
+# a lexicon alert ("strangled my brother for eating my sweets" may be an idiom; "he hit my
+# sister" with nothing ordinary around it stays an alert whatever the score).
+ORDINARY_CONTEXTS = frozenset(("lesson", "sport", "play", "kitchen", "diy", "animal", "idiom_word", "resolved"))
 _SUFFIXES = ("ing", "ed", "es", "s", "ly")
 
 
@@ -154,6 +159,14 @@ class Classifier:
             if allowed_set is None or self.classes[k] in allowed_set:
                 return self.classes[k]
         return self.classes[order[0]]
+
+    def has_ordinary_context(self, words: list[str]) -> bool:
+        """Does a word of the message belong to an everyday-setting concept (ORDINARY_CONTEXTS)?"""
+        for w in words:
+            cs = self.concepts.get(w) or self.concepts.get(stem(w))
+            if cs and not ORDINARY_CONTEXTS.isdisjoint(cs):
+                return True
+        return False
 
     def strongest_word(self, words: list[str]) -> int:
         """Index of the word whose own features weigh most towards a disclosure."""

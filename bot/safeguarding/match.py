@@ -329,12 +329,14 @@ class _Matching:
         """Let the classifier (:mod:`bot.safeguarding.classify`) adjust ``found`` in place.
 
         p = the classifier's probability that the message is a disclosure:
-        * p < ``quiet_below``: a lexicon alert becomes review (an idiom, a lesson, an accident);
-        * p < ``drop_below``: a lexicon review is dropped (a broad word in an ordinary answer);
+        * p < ``quiet_below`` and an ordinary-context word in the message (a lesson, sport,
+          play, cooking, DIY, an animal, a resolved past: :data:`classify.ORDINARY_CONTEXTS`):
+          a lexicon alert becomes review;
+        * p < ``drop_below``: a lexicon review is dropped;
         * p >= ``review_at``, nothing found and at least MIN_WORDS words: review, with the
-          likeliest concern;
-        * p >= ``alert_at``: the message is a disclosure beyond reasonable doubt; its review
-          concerns (or the likeliest concern) become alert.
+          likeliest concern; the net alone never alerts;
+        * p >= ``alert_at``: what the lexicon found at review becomes alert (a broad signal
+          in a message that reads as a disclosure).
 
         The net leaves alone: matches of a deployment's own override files (the lead tests
         them with ``safeguarding check``) and concerns whose match a soften phrase or a context
@@ -344,11 +346,16 @@ class _Matching:
         feats = clf.feature_list(words)
         p = clf.probability(feats)
         local = self._local_rules  # a deployment's own words are never second-guessed
+        ordinary = None
         for ci in list(found):
             rank, i, j, rule = found[ci]
             if rule in local or ci in ruled:
                 continue
             if rank >= ALERT_RANK and p < clf.quiet_below:
+                if ordinary is None:
+                    ordinary = clf.has_ordinary_context(words)
+                if not ordinary:
+                    continue
                 found[ci] = (REVIEW_RANK, i, j, rule)
             elif rank == REVIEW_RANK and p < clf.drop_below:
                 del found[ci]
@@ -357,11 +364,12 @@ class _Matching:
             ci = self.severity.index(concern)
             k = clf.strongest_word(words)
             found[ci] = (REVIEW_RANK, k, k + 1, f"review net ({p:.2f})")
+            return p  # the net alone never alerts
         if p >= clf.alert_at:
             for ci in list(found):
                 rank, i, j, rule = found[ci]
                 if rank < ALERT_RANK and rule not in local and ci not in ruled:
-                    found[ci] = (ALERT_RANK, i, j, rule if rule.startswith("review net") else f"{rule} + review net ({p:.2f})")
+                    found[ci] = (ALERT_RANK, i, j, f"{rule} + review net ({p:.2f})")
         return p
 
 
