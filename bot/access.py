@@ -617,6 +617,21 @@ class Access:
             self.store.audit(key, "mydata.read", key)
             return data
 
+    def privacy(self, key: str) -> str:
+        """The /privacy notice for this person (bot.audience.notice): who can see each of their
+        conversations now, how long things are kept (the retention configuration), their rights."""
+        from bot.audience import notice
+
+        with self._tx():
+            row = self.store.person_by_key(key)
+            convs = self.store.conversations(person_id=row["id"]) if row else []
+            seen = [(c["flow_id"], self.audience(c["id"])) for c in convs]
+            young = [c["respondent"] for c in convs if c["respondent"] in ("child", "young_person")]
+            staff = self.has(key, "practitioner", "supervisor")
+            self.store.audit(key, "privacy.read", key)
+            return notice(young[-1] if young else (convs[-1]["respondent"] if convs else None),
+                          [(f, a) for f, a in seen if a is not None], self.config.retention().days, staff=staff)
+
     def invitation(self, view: "InviteView") -> str:
         """What someone opening an invitation reads: who invited them to what, who will see
         the answers (bot.audience) and how Telegram keeps the chat; then the consent question."""

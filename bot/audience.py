@@ -154,6 +154,52 @@ class Audience:
         return self._pick("telegram")
 
 
+# -- /privacy: the whole notice -------------------------------------------------------------
+
+# Record types a person is told about, in this order (practice only for staff).
+NOTICE_TYPES = ("completed", "abandoned", "alerts", "practice")
+
+
+def duration(days: float | None) -> str:
+    """730 -> "2 years", 180 -> "6 months", 30 -> "30 days", None -> kept until deleted."""
+    if days is None:
+        return msg("privacy.notice.duration.never")
+    n = int(days)
+    if n >= 365 and n % 365 == 0:
+        return msg("privacy.notice.duration.year") if n == 365 else msg("privacy.notice.duration.years", n=n // 365)
+    if n >= 60 and n % 30 == 0:
+        return msg("privacy.notice.duration.months", n=n // 30)
+    return msg("privacy.notice.duration.day") if n == 1 else msg("privacy.notice.duration.days", n=f"{days:g}")
+
+
+def notice(respondent: str | None, conversations: list[tuple[str, "Audience"]], retention_days: dict,
+           staff: bool = False) -> str:
+    """The ``/privacy`` notice: who sees what (from :func:`audience`, for each of the person's
+    conversations, or for a new one in a case), how long things are kept (the retention
+    configuration), that Telegram is not end-to-end encrypted, how to get a copy or ask for
+    deletion, and how to complain to the ICO. ``respondent`` picks the wording: a child or
+    young person gets the child-friendly one."""
+    who = "child" if respondent in ("child", "young_person") else ("practitioner" if staff else respondent)
+    base = audience(Consent(), Case(ref="?"), who, "not_asked")
+
+    def pick(kind: str, **values) -> str:
+        return base._pick(f"notice.{kind}", **values)
+
+    parts = [pick("title"), "", pick("who_title")]
+    if conversations:
+        parts += [msg("privacy.notice.line", flow=flow, who=aud.now()) for flow, aud in conversations]
+        parts.append(pick("who_depends"))
+    else:
+        parts.append(f"{base.intro()} {pick('who_depends')}")
+    parts += ["", pick("keep_title")]
+    for kind in NOTICE_TYPES:
+        if kind == "practice" and not staff:
+            continue
+        parts.append(pick(f"keep.{kind}", time=duration(retention_days.get(kind))))
+    parts += ["", base._pick("intro.safety"), "", base.telegram(), "", pick("rights"), "", pick("complain")]
+    return "\n".join(parts)
+
+
 def audience(consent: Consent, case: Case, respondent: str | None, state: str) -> Audience:
     """The one rule: who may read a conversation's answers.
 

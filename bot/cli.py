@@ -562,6 +562,77 @@ def case_release(ref: str, db: str | None) -> None:
     click.echo(f"case {ref} is released from its legal hold" if n else f"case {ref} was not under a legal hold")
 
 
+@main.group()
+def erasure() -> None:
+    """Requests to erase a person's data (/delete in Telegram): list them, approve or refuse one."""
+
+
+@erasure.command("list")
+@click.option("--all", "everything", is_flag=True, help="Decided requests too, not only open ones.")
+@click.option("--db", type=click.Path(), help=DB_HELP)
+def erasure_list(everything: bool, db: str | None) -> None:
+    """List erasure requests, with what weighs in the decision (data given as a child, holds)."""
+    from bot import erasure as rights
+
+    store = _store(db, create=False)
+    rows = rights.pending(store, everything)
+    with store.transaction():
+        store.audit("cli", "erasure.list", None, f"{len(rows)} request(s)")
+    if not rows:
+        click.echo("No erasure requests." if everything else "No open erasure requests.")
+    for row in rows:
+        click.echo(rights.describe(row))
+
+
+def _erasure_row(store, request_id: int) -> dict:
+    row = store.erasure_request(request_id)
+    if row is None:
+        _fail(f"there is no erasure request {request_id}; `restorative-bot erasure list` shows them")
+    return row
+
+
+@erasure.command("approve")
+@click.argument("request_id", metavar="ID", type=int)
+@click.option("--reason", required=True, help="Why it is approved (the person is told the outcome).")
+@click.option("--alert-words", type=click.Choice(["keep", "erase"]), default="keep", show_default=True,
+              help="Erase the words of the person's safeguarding alerts too: only where the safeguarding lead agrees.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--db", type=click.Path(), help=DB_HELP)
+def erasure_approve(request_id: int, reason: str, alert_words: str, yes: bool, db: str | None) -> None:
+    """Erase the person's answers, transcripts, messages and name everywhere (other people keep theirs)."""
+    from bot import erasure as rights
+
+    store = _store(db, create=False)
+    click.echo(rights.describe(_erasure_row(store, request_id)))
+    click.echo(f"  safeguarding alert words: {alert_words}"
+               + (" (the safeguarding lead has agreed to erase them)" if alert_words == "erase" else " (kept)"))
+    if not yes and not click.confirm("Erase this person's words and name now? This cannot be undone"):
+        _fail("nothing erased", 1)
+    try:
+        counts = rights.approve(store, request_id, "cli", reason, alert_words)
+    except ValueError as exc:
+        _fail(str(exc))
+    click.echo(f"erasure request {request_id} approved: {sum(counts.values())} value(s) erased; "
+               "the person is told by the bot")
+
+
+@erasure.command("refuse")
+@click.argument("request_id", metavar="ID", type=int)
+@click.option("--reason", required=True, help="Why it is refused (the person is told this reason).")
+@click.option("--db", type=click.Path(), help=DB_HELP)
+def erasure_refuse(request_id: int, reason: str, db: str | None) -> None:
+    """Refuse an erasure request (e.g. records the law requires to be kept); the person is told why."""
+    from bot import erasure as rights
+
+    store = _store(db, create=False)
+    click.echo(rights.describe(_erasure_row(store, request_id)))
+    try:
+        rights.refuse(store, request_id, "cli", reason)
+    except ValueError as exc:
+        _fail(str(exc))
+    click.echo(f"erasure request {request_id} refused; the person is told the reason by the bot")
+
+
 @main.command()
 @click.option("--dry-run", is_flag=True, help="Only count what is due; delete nothing.")
 @click.option("--export", "export_path", type=click.Path(dir_okay=False),

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Callable
+from typing import Callable, Iterator
 
 from bot.store import PURGE_RULES, RECORD_TYPES, Store, iso
 
@@ -79,6 +79,11 @@ class PurgeReport:
     deleted: dict[str, int] = field(default_factory=dict)  # table: rows deleted, with what hung on them
     batches: int = 0
 
+    def add(self, counts: dict[str, int]) -> None:
+        self.batches += 1
+        for t, n in counts.items():
+            self.deleted[t] = self.deleted.get(t, 0) + n
+
     def summary(self) -> str:
         return ", ".join(f"{k} {v}" for k, v in sorted(self.deleted.items()) if v) or "nothing"
 
@@ -96,17 +101,11 @@ def due(store: Store, retention: Retention, at: datetime) -> dict[str, int]:
     return out
 
 
-def purge(store: Store, retention: Retention, *, at: datetime | None = None, dry_run: bool = False,
-          actor: str = "cli", batch: int = BATCH, progress: Callable[[int], None] | None = None,
-          export: Callable[[list[int]], None] | None = None) -> PurgeReport:
-    """Delete what is due. ``progress(n)`` after each batch of n rows; ``export(ids)`` is given
-    the conversation ids of each batch before they are deleted (only when asked for)."""
-    at = at or now()
-    report = PurgeReport(due=due(store, retention, at))
-    if dry_run:
-        with store.transaction():
-            store.audit(actor, "purge.dry-run", None, _counts(report.due))
-        return report
+def batches(store: Store, retention: Retention, *, at: datetime, actor: str = "cli", batch: int = BATCH,
+            export: Callable[[list[int]], None] | None = None) -> Iterator[tuple[dict[str, int], int]]:
+    """Delete what is due, one batch per step: each its own transaction with an audit row of
+    its counts. Yields (rows deleted per table, rows of the rule's table) after each commit, so
+    a caller can let other work in between (``serve`` does: a reply waits for one batch at most)."""
     for i, (kind, table, _where) in enumerate(PURGE_RULES):
         cutoff = retention.cutoff(kind, at)
         if cutoff is None:
@@ -120,13 +119,30 @@ def purge(store: Store, retention: Retention, *, at: datetime | None = None, dry
                     export(ids)
                 counts = store.purge_rows(i, ids)
                 store.audit(actor, "purge.batch", kind, _counts(counts))
-            report.batches += 1
-            for t, n in counts.items():
-                report.deleted[t] = report.deleted.get(t, 0) + n
-            if progress is not None:
-                progress(len(ids))
+            yield counts, len(ids)
+
+
+def finish(store: Store, actor: str, report: "PurgeReport") -> None:
     with store.transaction():
         store.audit(actor, "purge", None, _counts(report.deleted) or "nothing due")
+
+
+def purge(store: Store, retention: Retention, *, at: datetime | None = None, dry_run: bool = False,
+          actor: str = "cli", batch: int = BATCH, progress: Callable[[int], None] | None = None,
+          export: Callable[[list[int]], None] | None = None) -> PurgeReport:
+    """Delete what is due. ``progress(n)`` after each batch of n rows; ``export(ids)`` is given
+    the conversation ids of each batch before they are deleted (only when asked for)."""
+    at = at or now()
+    report = PurgeReport(due=due(store, retention, at))
+    if dry_run:
+        with store.transaction():
+            store.audit(actor, "purge.dry-run", None, _counts(report.due))
+        return report
+    for counts, n in batches(store, retention, at=at, actor=actor, batch=batch, export=export):
+        report.add(counts)
+        if progress is not None:
+            progress(n)
+    finish(store, actor, report)
     return report
 
 
@@ -173,7 +189,20 @@ class DailyPurge:
         last = self.store.last_audit("purge")
         return last is None or last["created_at"] <= iso(self.clock() - self.EVERY)
 
+    def steps(self) -> Iterator[PurgeReport]:
+        """The day's purge one batch at a time (the report so far after each); the last step
+        writes the audit summary. ``serve`` runs each step as its own job on the store's thread."""
+        report = PurgeReport()
+        for counts, _n in batches(self.store, self.retention, at=self.clock(), actor="serve"):
+            report.add(counts)
+            yield report
+        finish(self.store, "serve", report)
+        yield report
+
     def run(self) -> PurgeReport | None:
         if not self.is_due():
             return None
-        return purge(self.store, self.retention, at=self.clock(), actor="serve")
+        report = None
+        for report in self.steps():
+            pass
+        return report

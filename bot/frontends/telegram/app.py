@@ -358,7 +358,7 @@ class TelegramFrontend:
         if self.reminders is not None:
             await self.db(self.reminders.schedule.recover)
         if self.escalation is not None or self.reading is not None or self.reminders is not None \
-                or getattr(self.service, "purger", None) is not None:
+                or getattr(self.service, "purger", None) is not None or self.access is not None:
             self._alert_task = asyncio.create_task(self._alert_loop(app.bot))
 
     async def post_stop(self, app: Application) -> None:
@@ -423,6 +423,12 @@ class TelegramFrontend:
                 raise
             except Exception:
                 log.exception("purge failed")
+            try:
+                await self.dispatch_erasure_outcomes(bot)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("erasure outcome dispatch failed")
             # asyncio.wait, not wait_for: on Python 3.11, wait_for swallows a cancellation that
             # arrives as the event is set, and post_stop then waits for this loop forever.
             waiter = asyncio.ensure_future(self._alert_wake.wait())
@@ -504,10 +510,32 @@ class TelegramFrontend:
         purger = getattr(self.service, "purger", None)
         if purger is None or not await self.db(purger.is_due):
             return None
-        report = await self.db(purger.run)
-        if report is not None:
-            log.info("purge done", extra={"batches": report.batches, "rows": sum(report.deleted.values())})
+        steps, report = purger.steps(), None
+        while (step := await self.db(next, steps, None)) is not None:  # one batch per job: replies go between
+            report = step
+        log.info("purge done", extra={"batches": report.batches, "rows": sum(report.deleted.values())})
         return report
+
+    async def dispatch_erasure_outcomes(self, bot) -> int:
+        """Tell each person the outcome of their erasure request (decided on the command line)."""
+        if self.access is None:
+            return 0
+        from bot import erasure
+
+        store = self.service.store
+        sent = 0
+        for outcome in await self.db(erasure.untold, store):
+            if not outcome.recipient.startswith("tg:"):
+                await self.db(erasure.told, store, outcome.id, False)
+                continue
+            try:
+                await self.send_text(bot, int(outcome.recipient[3:]), outcome.text)
+            except TelegramError as exc:
+                log.error("erasure outcome not delivered", extra={"request": outcome.id, "error": type(exc).__name__})
+                continue
+            await self.db(erasure.told, store, outcome.id)
+            sent += 1
+        return sent
 
     async def dispatch_schedule(self, bot) -> int:
         """Send what bot.schedule says is due (nudges, date reminders)."""

@@ -9,6 +9,7 @@ import io
 import logging
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import TelegramError
 from telegram.ext import Application, CommandHandler, ContextTypes, filters
 
 from bot import respondent as respondents
@@ -42,7 +43,8 @@ class StaffCommands:
         for name, fn in (("invite", self.on_invite), ("with", self.on_with), ("cases", self.on_cases), ("case", self.on_case),
                          ("transcript", self.on_transcript), ("comment", self.on_comment),
                          ("review", self.on_review), ("mydata", self.on_mydata), ("revoke", self.on_revoke),
-                         ("reassign", self.on_reassign), ("missed", self.on_missed), ("pseudonym", self.on_pseudonym)):
+                         ("reassign", self.on_reassign), ("missed", self.on_missed), ("pseudonym", self.on_pseudonym),
+                         ("privacy", self.on_privacy), ("delete", self.on_delete)):
             app.add_handler(CommandHandler(name, once(self._not_during_session(fn)), filters=filters.ChatType.PRIVATE))
 
     def _not_during_session(self, fn):
@@ -416,3 +418,33 @@ class StaffCommands:
             doc = io.BytesIO(render(items, "json").encode("utf-8"))
             await self.fe._retry(lambda: context.bot.send_document(update.effective_chat.id, document=doc,
                                                                    filename="my-data.json"))
+
+    # -- a person's rights (issue 17) ------------------------------------------------------
+    async def on_privacy(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.fe.person(update)
+        await self._say(context, update, await self.fe.db(self.access.privacy, _key(update)))
+
+    async def on_delete(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/delete: an erasure request, recorded and audited; the practitioner(s) and the
+        data-protection contact are told (never the answers); an administrator decides."""
+        from bot import erasure
+
+        await self.fe.person(update)
+        store = self.fe.service.store
+        req = await self.fe.db(erasure.request, store, _key(update), self.access.config.dp_contact)
+        variant = "child" if req.child else "default"
+        if not req.new:
+            await self._say(context, update, msg(f"erasure.already.{variant}", id=req.id, date=req.created_at[:10]))
+            return
+        await self._say(context, update, msg(f"erasure.requested.{variant}", id=req.id))
+        reached = 0
+        for key in req.recipients:
+            if not key.startswith("tg:"):
+                continue
+            try:
+                await self.fe.send_text(context.bot, int(key[3:]), req.notice)
+                reached += 1
+            except TelegramError as exc:  # one unreachable contact must not stop the others
+                log.error("erasure notice not delivered", extra={"request": req.id, "error": type(exc).__name__})
+        await self.fe.db(erasure.notified, store, req.id, reached)
+

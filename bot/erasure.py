@@ -1,0 +1,168 @@
+"""A person's right to erasure (issue 17 item 2).
+
+- ``/delete`` (:func:`request`) records a request and audits it; the practitioner holding
+  each of the person's cases and the data-protection contact (a Telegram id or a role in the
+  configuration) are told, without a word of the answers.
+- An administrator decides (:func:`approve` / :func:`refuse`, ``restorative-bot erasure``),
+  because some records must be kept by law. Data given as a child or young person weighs
+  for erasure (the ICO's guidance): :func:`pending` shows it, and so does the decision prompt.
+- Approval erases the person's words and name from every column listed in
+  :data:`bot.store.PERSON_TEXT` (answers, transcripts, inputs, comments on their answers,
+  reminders, pseudonyms, their name); the safeguarding records (alert words, review items,
+  missed disclosures) only when the safeguarding lead agrees (``alert_words="erase"``; the
+  default keeps them, and the choice is recorded). Other people in the case keep theirs.
+  A case under a legal hold cannot be erased until released. Afterwards the WAL is moved
+  into the database and truncated; ``secure_delete`` has zeroed the freed space, so the
+  words are not left in the file either.
+- The person is told the outcome in Telegram (:func:`untold` / :func:`told`, sent by
+  ``serve``'s loop); every step is audited, with counts and ids, never content.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from bot.messages import msg
+from bot.names import person_label
+from bot.store import Store
+
+ALERT_WORDS = ("keep", "erase")
+
+
+@dataclass
+class Requested:
+    id: int
+    new: bool  # False: the person had already asked, and that request is still open
+    created_at: str
+    child: bool  # the person answered as a child or young person (child-friendly wording)
+    recipients: list[str]  # keys to tell (practitioners of their cases, the data-protection contact)
+    notice: str  # what they are told (no answers)
+
+
+@dataclass
+class Outcome:
+    id: int
+    recipient: str  # the person's key
+    text: str
+
+
+def contact_keys(store: Store, contact) -> list[str]:
+    """The data-protection contact: a Telegram user id, or everyone holding a role."""
+    if contact is None:
+        return []
+    if isinstance(contact, int):
+        return [f"tg:{contact}"]
+    return sorted({r["key"] for r in store.role_list() if r["role"] == contact})
+
+
+def request(store: Store, key: str, contact="admin") -> Requested:
+    with store.transaction():
+        pid = store.person(key)
+        existing = store.open_erasure_request(pid)
+        if existing is not None:
+            store.audit(key, "erasure.request.again", f"erasure:{existing['id']}")
+            return Requested(existing["id"], False, existing["created_at"], bool(existing["as_child"]), [], "")
+        rid = store.add_erasure_request(pid)
+        row = store.erasure_request(rid)
+        store.audit(key, "erasure.request", f"erasure:{rid}")
+        cases = store.person_case_practitioners(pid)
+        recipients = [c["practitioner_key"] for c in cases] + contact_keys(store, contact)
+        recipients = [r for i, r in enumerate(recipients) if r not in recipients[:i] and r != key]
+        who = ", ".join(person_label(key, None, store.pseudonym(c["id"], pid)) for c in cases) or key
+        notice = msg("erasure.staff_notice", id=rid, who=who,
+                     cases=", ".join(c["ref"] for c in cases) or msg("erasure.no_case"),
+                     child=msg("erasure.as_child") if row["as_child"] else "")
+        return Requested(rid, True, row["created_at"], bool(row["as_child"]), recipients, " ".join(notice.split()))
+
+
+def notified(store: Store, request_id: int, reached: int) -> None:
+    with store.transaction():
+        store.audit("serve", "erasure.notify", f"erasure:{request_id}", f"{reached} told")
+
+
+def pending(store: Store, everything: bool = False) -> list[dict]:
+    """Requests (open ones unless ``everything``), with what weighs in the decision."""
+    return store.erasure_requests(None if everything else "open")
+
+
+def describe(row: dict) -> str:
+    """The decision prompt for one request (for an administrator; no answers)."""
+    lines = [f"Erasure request #{row['id']} from {row['person_key']}, made {row['created_at'][:16].replace('T', ' ')}"
+             f" ({row['status']})",
+             f"  conversations: {row['conversations']}; cases: {row['case_refs'] or 'none'}; "
+             f"safeguarding alerts: {row['alerts']}"]
+    if row["as_child"]:
+        lines.append("  GIVEN AS A CHILD OR YOUNG PERSON: the ICO asks that this weighs in favour of erasure")
+    if row["held_refs"]:
+        lines.append(f"  UNDER A LEGAL HOLD: {row['held_refs']} (release it first, or refuse)")
+    if row["status"] != "open":
+        lines.append(f"  decided {row['decided_at'][:16].replace('T', ' ')} by {row['decided_by']}: {row['reason']}"
+                     + (f"; alert words {row['alert_words']}" if row["alert_words"] else ""))
+    return "\n".join(lines)
+
+
+def _open(store: Store, request_id: int) -> dict:
+    row = store.erasure_request(request_id)
+    if row is None:
+        raise ValueError(f"there is no erasure request {request_id}; `restorative-bot erasure list` shows them")
+    if row["status"] != "open":
+        raise ValueError(f"erasure request {request_id} was already {row['status']} on {row['decided_at'][:10]}")
+    return row
+
+
+def _reason(reason: str) -> str:
+    reason = " ".join((reason or "").split())
+    if not reason:
+        raise ValueError("give the reason with --reason: the person is told it")
+    return reason
+
+
+def approve(store: Store, request_id: int, by: str, reason: str, alert_words: str = "keep") -> dict[str, int]:
+    """Erase the person's words and name; rows changed per table.column."""
+    reason = _reason(reason)
+    if alert_words not in ALERT_WORDS:
+        raise ValueError("--alert-words is erase (the safeguarding lead agrees) or keep")
+    with store.transaction():
+        row = _open(store, request_id)
+        if row["held_refs"]:
+            raise ValueError(f"case {row['held_refs']} is under a legal hold, so nothing in it may be erased; "
+                             f"release it (restorative-bot case release REF) or refuse the request")
+        counts = store.erase_person(row["person_id"], safeguarding=alert_words == "erase")
+        store.decide_erasure(request_id, status="approved", by=by, reason=reason, alert_words=alert_words,
+                             counts=counts)
+        store.audit(by, "erasure.approve", f"erasure:{request_id}",
+                    f"alert words {alert_words}; " + (", ".join(f"{k}={v}" for k, v in sorted(counts.items()))
+                                                      or "nothing stored"))
+    store.wipe_free_space()
+    return counts
+
+
+def refuse(store: Store, request_id: int, by: str, reason: str) -> None:
+    reason = _reason(reason)
+    with store.transaction():
+        _open(store, request_id)
+        store.decide_erasure(request_id, status="refused", by=by, reason=reason, alert_words=None, counts=None)
+        store.audit(by, "erasure.refuse", f"erasure:{request_id}")
+
+
+def untold(store: Store) -> list[Outcome]:
+    """Decided requests whose person has not been told yet, with what to tell them."""
+    out = []
+    for row in store.erasures_untold():
+        variant = "child" if row["as_child"] else "default"
+        kept = row["status"] == "approved" and row["alert_words"] == "keep" and row["alerts"]
+        node = msg(f"erasure.outcome.{row['status']}{'_kept' if kept else ''}")
+        text = (node.get(variant) or node["default"]).format(id=row["id"], reason=row["reason"] or "")
+        out.append(Outcome(row["id"], row["person_key"], text))
+    return out
+
+
+def told(store: Store, request_id: int, reached: bool = True) -> None:
+    with store.transaction():
+        if store.mark_erasure_told(request_id):
+            store.audit("serve", "erasure.told", f"erasure:{request_id}", None if reached else "not in Telegram")
+
+
+def counts_of(row: dict) -> dict:
+    return json.loads(row["counts"]) if row.get("counts") else {}

@@ -1,0 +1,224 @@
+"""Erasure (issue 17 item 2): approval removes one person's words and name from every column
+of every table, from every export, and from the raw database bytes and WAL, while the other
+person in the same case keeps theirs; safeguarding words only where the lead agrees; a held
+case cannot be erased; every step is audited; data given as a child is shown as weighing."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from click.testing import CliRunner
+
+from bot import erasure, retention
+from bot.access import Access
+from bot.cli import main
+from bot.config import Config
+from bot.conversation import ConversationService
+from bot.engine.runner import Input
+from bot.review.export import render
+from bot.store import ERASED, Store
+
+P, SUP, A, B = 3, 4, 5, 6
+A_ANSWERS = ("Aquamarine kitchen peace", "6", "Xylophone teatime talks", "Quokka calmer mornings", "8",
+             "Zeppelin nothing more")
+B_ANSWERS = ("Bumblebee garden hopes", "5", "Walrus weekend walks", "Narwhal fewer rows", "7", "Pelican all good")
+A_WORDS = ("Aquamarine", "Xylophone", "Quokka", "Zeppelin", "Alexandra", "Alpha Kid", "Marmalade", "Gooseberry")
+A_SAFEGUARDING = ("Marmalade",)
+B_WORDS = ("Bumblebee", "Walrus", "Narwhal", "Pelican", "Parent Beta", "Hazelnut")
+
+
+def converse(service, pid, case_id, respondent, answers, tag):
+    r = service.start(pid, "scaling-checkin", case_id=case_id, respondent=respondent, input_key=f"{tag}:0")
+    for i, text in enumerate(answers, 1):
+        r = service.handle(pid, Input.from_text(text), input_key=f"{tag}:{i}")
+    assert r.status == "completed"
+    return r.conversation_id
+
+
+@pytest.fixture
+def world(tmp_path, library):
+    store = Store(tmp_path / "erase.db")
+    service = ConversationService(store, library)
+    config = Config(roles={"admin": [1], "supervisor": [SUP], "practitioner": [P]}, teams={SUP: [P]},
+                    people_names="telegram")
+    access = Access(store, library, config)
+    access.seed()
+    practitioner = store.person(f"tg:{P}")
+    case = store.create_case(practitioner, "FGC-7")
+    a = store.person(f"tg:{A}", "Alexandra")
+    b = store.person(f"tg:{B}", "Bob")
+    conv_a = converse(service, a, case, "young_person", A_ANSWERS, "a")
+    conv_b = converse(service, b, case, "adult", B_ANSWERS, "b")
+    with store.transaction():
+        store.set_pseudonym(case, a, "Alpha Kid", "tg:3")
+        store.set_pseudonym(case, b, "Parent Beta", "tg:3")
+        line = store.add_line(conv_a, "in", "Marmalade: he locks me in", kind="answer", flagged=True)
+        store.add_alert(conversation_id=conv_a, person_id=a, transcript_id=line, concern="harm",
+                        words="Marmalade: he locks me in", next_notify_at=None)
+        store.add_review_item(conversation_id=conv_a, person_id=a, transcript_id=line, concern="worry",
+                              matched="Marmalade locks")
+        store.add_missed(conversation_id=conv_a, step_id="anything_else", words="Marmalade missed", reported_by="tg:3")
+        store.add_comment(conv_a, store.person(f"tg:{SUP}"), "She said Gooseberry twice", None)
+        store.add_comment(conv_b, store.person(f"tg:{SUP}"), "Hazelnut comment", None)
+        store.add_scheduled(person_id=a, kind="nudge", text="Gooseberry reminder", due_at="2099-01-01T00:00:00Z",
+                            why="test", conversation_id=conv_a)
+    return store, access, conv_a, conv_b
+
+
+def found(store: Store, word: str) -> list[str]:
+    """Every table.column (of every table, every column) whose value contains ``word``."""
+    out = []
+    for (table,) in store.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
+        for col in [r[1] for r in store.db.execute(f"PRAGMA table_info({table})")]:
+            n = store.db.execute(f"SELECT COUNT(*) FROM {table} WHERE CAST({col} AS TEXT) LIKE ?",
+                                 (f"%{word}%",)).fetchone()[0]
+            if n:
+                out.append(f"{table}.{col}")
+    return out
+
+
+def raw_bytes(store: Store) -> bytes:
+    with open(store.path, "rb") as f:
+        data = f.read()
+    try:
+        with open(store.path + "-wal", "rb") as f:
+            data += f.read()
+    except FileNotFoundError:
+        pass
+    return data
+
+
+def exports(access: Access) -> str:
+    items = access.export_case("cli", "FGC-7")
+    return "\n".join(render(items, fmt) for fmt in ("md", "html", "csv", "json"))
+
+
+def test_approval_erases_the_persons_words_everywhere_and_the_others_keep_theirs(world):
+    store, access, conv_a, conv_b = world
+    before = exports(access)
+    assert all(w in before for w in ("Aquamarine", "Xylophone", "Gooseberry", "Bumblebee", "Walrus"))
+    assert all(found(store, w) for w in A_WORDS + B_WORDS)
+    store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the words are in the database file itself now
+    data = raw_bytes(store)
+    assert all(w.encode() in data for w in A_WORDS + B_WORDS)
+
+    req = erasure.request(store, f"tg:{A}")
+    counts = erasure.approve(store, req.id, "cli", "the person asked; nothing must be kept", alert_words="erase")
+    assert counts["transcript.text"] and counts["answers.raw"] and counts["alerts.words"]
+
+    assert {w: found(store, w) for w in A_WORDS} == {w: [] for w in A_WORDS}
+    assert all(found(store, w) for w in B_WORDS)
+    after = exports(access)
+    assert [w for w in A_WORDS if w in after] == []
+    assert all(w in after for w in ("Bumblebee", "Walrus", "Narwhal", "Pelican", "Parent Beta", "Hazelnut"))
+    # and not in the file: secure_delete zeroed the freed space, the WAL was checkpointed away
+    data = raw_bytes(store)
+    assert [w for w in A_WORDS if w.encode() in data] == []
+    assert all(w.encode() in data for w in B_WORDS)
+    # the conversation stays, dated and empty; the other person's is untouched
+    conv = store.conversation(conv_a)
+    assert conv.session == {} and store.db.execute("SELECT erased_at FROM conversations WHERE id = ?",
+                                                   (conv_a,)).fetchone()[0]
+    assert {t["text"] for t in store.transcript(conv_a)} == {ERASED}
+    assert [a["raw"] for a in store.answers(conv_b)] == list(B_ANSWERS)
+    assert store.get_person(store.person_by_key(f"tg:{A}")["id"])["display_name"] is None
+    assert store.db.execute("PRAGMA secure_delete").fetchone()[0] == 1
+
+
+def test_by_default_the_safeguarding_words_are_kept_and_the_choice_recorded(world):
+    store, access, conv_a, _ = world
+    req = erasure.request(store, f"tg:{A}")
+    erasure.approve(store, req.id, "cli", "asked by the young person")
+    assert {w: found(store, w) for w in A_WORDS} == {
+        **{w: [] for w in A_WORDS},
+        "Marmalade": ["alerts.words", "review_items.matched", "missed_disclosures.words"]}
+    assert [a["words"] for a in store.alerts()] == ["Marmalade: he locks me in"]
+    row = store.erasure_request(req.id)
+    assert (row["status"], row["alert_words"], row["reason"]) == ("approved", "keep", "asked by the young person")
+    outcome = erasure.untold(store)
+    assert len(outcome) == 1 and "kept" in outcome[0].text and "ico.org.uk" in outcome[0].text
+
+
+def test_a_case_under_a_legal_hold_cannot_be_erased_until_released(world):
+    store, access, conv_a, _ = world
+    req = erasure.request(store, f"tg:{A}")
+    retention.hold(store, "FGC-7", "cli", "court proceedings")
+    with pytest.raises(ValueError, match="FGC-7 is under a legal hold"):
+        erasure.approve(store, req.id, "cli", "asked")
+    assert all(found(store, w) for w in A_WORDS)
+    assert store.erasure_request(req.id)["status"] == "open"
+    retention.release(store, "FGC-7", "cli")
+    erasure.approve(store, req.id, "cli", "asked", alert_words="erase")
+    assert [w for w in A_WORDS if found(store, w)] == []
+
+
+def test_every_step_is_audited_without_content_and_a_second_request_is_not_a_new_one(world):
+    store, access, *_ = world
+    req = erasure.request(store, f"tg:{A}")
+    assert req.new and req.child and req.recipients == [f"tg:{P}", "tg:1"]
+    assert "Alpha Kid" in req.notice and "FGC-7" in req.notice and "child" in req.notice
+    assert not any(w in req.notice for w in ("Aquamarine", "Xylophone", "Marmalade"))
+    again = erasure.request(store, f"tg:{A}")
+    assert (again.id, again.new) == (req.id, False)
+    erasure.notified(store, req.id, 2)
+    erasure.approve(store, req.id, "cli", "asked")
+    [outcome] = erasure.untold(store)
+    erasure.told(store, outcome.id)
+    assert erasure.untold(store) == []
+    steps = [(a["actor"], a["action"], a["target"]) for a in store.audit_log() if a["action"].startswith("erasure")]
+    assert steps == [(f"tg:{A}", "erasure.request", f"erasure:{req.id}"),
+                     (f"tg:{A}", "erasure.request.again", f"erasure:{req.id}"),
+                     ("serve", "erasure.notify", f"erasure:{req.id}"),
+                     ("cli", "erasure.approve", f"erasure:{req.id}"),
+                     ("serve", "erasure.told", f"erasure:{req.id}")]
+    details = " ".join(a["detail"] or "" for a in store.audit_log())
+    assert [w for w in A_WORDS if w in details] == []
+
+
+def test_refusal_tells_the_person_why_and_erases_nothing(world):
+    store, access, *_ = world
+    req = erasure.request(store, f"tg:{B}")
+    assert not req.child
+    erasure.refuse(store, req.id, "cli", "the court has asked us to keep the file")
+    assert all(found(store, w) for w in B_WORDS)
+    [outcome] = erasure.untold(store)
+    assert outcome.recipient == f"tg:{B}" and "the court has asked us to keep the file" in outcome.text
+    with pytest.raises(ValueError, match="already refused"):
+        erasure.approve(store, req.id, "cli", "changed my mind")
+
+
+def test_cli_lists_with_the_child_weighing_then_approves(world, tmp_path):
+    store, access, *_ = world
+    req = erasure.request(store, f"tg:{A}")
+    path = store.path
+    store.close()
+    r = CliRunner().invoke(main, ["erasure", "list", "--db", path])
+    assert r.exit_code == 0, r.output
+    assert f"Erasure request #{req.id} from tg:{A}" in r.output and "GIVEN AS A CHILD OR YOUNG PERSON" in r.output
+    r = CliRunner().invoke(main, ["erasure", "approve", str(req.id), "--reason", "asked", "--db", path], input="n\n")
+    assert r.exit_code == 1 and "GIVEN AS A CHILD" in r.output and "nothing erased" in r.output
+    assert found(Store(path), "Aquamarine")
+    r = CliRunner().invoke(main, ["erasure", "approve", str(req.id), "--reason", "asked", "--alert-words", "erase",
+                                  "--db", path], input="y\n")
+    assert r.exit_code == 0, r.output
+    assert "approved" in r.output
+    s = Store(path)
+    assert [w for w in A_WORDS if found(s, w)] == []
+    r = CliRunner().invoke(main, ["erasure", "refuse", str(req.id), "--reason", "x", "--db", path])
+    assert r.exit_code == 2 and "already approved" in r.output
+    r = CliRunner().invoke(main, ["erasure", "list", "--all", "--db", path])
+    assert "(approved)" in r.output and "alert words erase" in r.output
+
+
+def test_the_database_file_alone_has_no_erased_words_after_a_fresh_open(world):
+    """Read by another connection, as a thief with the file would: nothing of A's is left."""
+    store, access, *_ = world
+    req = erasure.request(store, f"tg:{A}")
+    erasure.approve(store, req.id, "cli", "asked", alert_words="erase")
+    path = store.path
+    store.close()
+    conn = sqlite3.connect(path)
+    dump = "\n".join(conn.iterdump())
+    conn.close()
+    assert [w for w in A_WORDS if w in dump] == [] and "Bumblebee" in dump
