@@ -1,7 +1,7 @@
 """``python -m benchmarks [--quick] [NAME ...]``: run the benchmarks, print one table,
 write ``bench-results.json``.
 
-Names: engine, telegram, http, scale, startup (default: all, in that order).
+Names: engine, telegram, http, scale, web, startup (default: all, in that order).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ BENCHES = {
     "telegram": "benchmarks.telegram_path",
     "http": "benchmarks.http_users",
     "scale": "benchmarks.scale",
+    "web": "benchmarks.web",
     "startup": "benchmarks.startup",
 }
 

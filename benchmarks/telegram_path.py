@@ -31,7 +31,10 @@ def _updates(users: list[int], bot) -> list:
     for i, text in enumerate(TEN_STEP_ANSWERS):
         for u in users:
             uid += 1
-            out.append(Update.de_json(text_update(uid, u, text, 100 + i), bot))
+            # numbered after every message the bot has sent so far (MemoryBotAPI numbers from
+            # 10,000), as Telegram numbers a chat's messages both ways: the answer is to the
+            # question the person saw, not text typed before it arrived
+            out.append(Update.de_json(text_update(uid, u, text, 1_000_000 + i), bot))
     return out
 
 

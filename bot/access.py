@@ -208,6 +208,17 @@ class Access:
                              f"{flow_id} case {ref}" + (f" for {respondent}" if respondent else ""))
         return code, invite_id
 
+    def unwritten_case_texts(self, practitioner: str, flow_id: str, case_ref: str) -> list[str]:
+        """The ``{{ case.KEY }}`` texts ``flow_id`` shows that are not written yet for the
+        practitioner's case ``case_ref`` (told to them when they invite someone to it)."""
+        flow = self.library.get(flow_id)
+        me = self.store.person_by_key(practitioner)
+        case = self.store.case(me["id"], case_ref.strip()) if me else None
+        if flow is None or case is None or not flow.case_keys:
+            return []
+        written = self.store.case_info(case["id"])
+        return [key for key in flow.case_keys if not written.get(key)]
+
     @staticmethod
     def _check_ref(ref: str) -> None:
         if not ref or len(ref) > CASE_REF_MAX or any(ch.isspace() for ch in ref):
@@ -480,6 +491,65 @@ class Access:
                              f"person {owner['person_id']}")
             return owner["case_ref"]
 
+    # -- per-case content the practitioner writes (issue 13) -----------------------------
+    CASE_INFO_MAX = 2000  # characters: a danger statement or a bottom line is a paragraph, and it is shown in a message
+
+    def _cases_for(self, actor: str | None, ref: str, practitioner: str | None) -> list[dict]:
+        """The cases ``ref`` this actor may write for: the CLI (None) and admins any; a
+        practitioner their own; a supervisor their team's."""
+        cases = self.store.cases_by_ref(ref)
+        if practitioner is not None:
+            row = self.store.person_by_key(practitioner)
+            cases = [c for c in cases if row and c["practitioner_id"] == row["id"]]
+        if actor is None or self.has(actor, "admin"):
+            return cases
+        me = self.store.person_by_key(actor)
+        if me is None:
+            return []
+        mine = self.store.roles_of(me["id"])
+        return [c for c in cases
+                if ("practitioner" in mine and c["practitioner_id"] == me["id"])
+                or ("supervisor" in mine and self.store.supervises(me["id"], c["practitioner_id"]))]
+
+    def set_case_info(self, actor: str | None, ref: str, key: str, text: str | None,
+                      practitioner: str | None = None) -> dict:
+        """Write (``text`` None: remove) the practitioner's text ``key`` for case ``ref``, shown in
+        flows as ``{{ case.KEY }}``. The practitioner holding the case, their supervisor, an admin
+        or the CLI (actor None) may; audited (the key, never the words)."""
+        from bot.engine.loader import CASE_KEY_RE
+
+        if not CASE_KEY_RE.match(key or ""):
+            raise ValueError(f"'{key}' cannot be a case key: use a-z, 0-9 and _, starting with a letter, "
+                             "e.g. danger_statement")
+        if text is not None:
+            text = text.strip()
+            if not text:
+                raise ValueError("the text is empty; write what the family should read")
+            if len(text) > self.CASE_INFO_MAX:
+                raise ValueError(f"the text has {len(text)} characters; keep it under {self.CASE_INFO_MAX} so it fits"
+                                 " in a message, or split it over two keys")
+        with self._tx():
+            cases = self._cases_for(actor, ref, practitioner)
+            if not cases:
+                raise Refused("refused", audit=(actor or "cli", "case.info.refused", f"case:{ref}", key))
+            if len(cases) > 1:
+                raise ValueError(f"more than one practitioner has a case {ref}; say whose it is with --practitioner ID")
+            self.store.set_case_info(cases[0]["id"], key, text, actor or "cli")
+            self.store.audit(actor or "cli", "case.info.set" if text is not None else "case.info.remove",
+                             f"case:{ref}", key)
+            return {"ref": ref, "key": key, "characters": len(text or "")}
+
+    def case_info(self, actor: str | None, ref: str, practitioner: str | None = None) -> dict[str, str]:
+        """The texts written for case ``ref``, for those who may write them; audited."""
+        with self._tx():
+            cases = self._cases_for(actor, ref, practitioner)
+            if len(cases) != 1:
+                if len(cases) > 1:
+                    raise ValueError(f"more than one practitioner has a case {ref}; say whose it is with --practitioner ID")
+                raise Refused("refused", audit=(actor or "cli", "case.info.read.refused", f"case:{ref}"))
+            self.store.audit(actor or "cli", "case.info.read", f"case:{ref}")
+            return self.store.case_info(cases[0]["id"])
+
     def case_people(self, ref: str, practitioner: str | None = None) -> list[dict]:
         """(CLI) The people who answered in case ``ref``: person key, one conversation id, pseudonym."""
         cases = self.store.cases_by_ref(ref)
@@ -531,13 +601,26 @@ class Access:
             self.store.audit(key, "cases.list")
             return self.store.cases_of(visible)
 
-    def case(self, key: str, ref: str) -> list[dict]:
-        """Conversations in the case(s) with this reference that the person may read."""
+    def cases_page(self, key: str, limit: int = 200) -> tuple[list[dict], int]:
+        """:meth:`cases` a page at a time (the website): the cases needing attention and then
+        the most recently active, up to ``limit`` more; (rows, how many cases in all). The same
+        rule (the practitioners this person may read) and the same audit entry."""
+        with self._tx():
+            visible = self._practitioners_visible_to(key)
+            if visible == []:
+                raise Refused("refused", audit=(key, "cases.list.refused"))
+            rows, total = self.store.cases_page(visible, self.store.attention_case_ids(), limit)
+            self.store.audit(key, "cases.list")
+            return rows, total
+
+    def case(self, key: str, ref: str, action: str = "case.read") -> list[dict]:
+        """Conversations in the case(s) with this reference that the person may read; audited
+        as ``action`` (the website's chart of the case: ``chart.read``)."""
         with self._tx():
             visible = self._practitioners_visible_to(key)
             rows = [c for c in self.store.cases_by_ref(ref) if visible is None or c["practitioner_id"] in visible]
             if not rows:
-                raise Refused("refused", audit=(key, "case.read.refused", f"case:{ref}"))
+                raise Refused("refused", audit=(key, f"{action}.refused", f"case:{ref}"))
             out = []
             for case in rows:
                 convs = self.store.conversations(case_id=case["id"])
@@ -553,9 +636,31 @@ class Access:
                                       if conv["shared"] else {})
                     conv["case_ref"] = case["ref"]
                     out.append(conv)
-            self.store.audit(key, "case.read", f"case:{ref}")
+            self.store.audit(key, action, f"case:{ref}")
             out.sort(key=lambda c: not c["review_items"])  # stable: otherwise in order
             return out
+
+    def summary_sources(self, key: str | None, ref: str) -> tuple[list[dict], int]:
+        """For the coordinator's summary of case ``ref`` (bot.review.summary): the conversations in
+        it this person may read, by the same rule as transcripts (:meth:`can_read`), and how many
+        others there are (not shared: the person has not agreed, or not with this reader).
+        The CLI (None) reads as the people who run the service. Audited."""
+        actor = key or "cli"
+        with self._tx():
+            visible = None if key is None else self._practitioners_visible_to(key)
+            cases = [c for c in self.store.cases_by_ref(ref) if visible is None or c["practitioner_id"] in visible]
+            if not cases:
+                raise Refused("refused", audit=(actor, "summary.refused", f"case:{ref}"))
+            readable, hidden = [], 0
+            for case in cases:
+                for conv in self.store.conversations(case_id=case["id"]):
+                    if self.can_read(actor, conv["id"]):
+                        readable.append(conv)
+                    else:
+                        hidden += 1
+            self.store.audit(actor, "summary.read", f"case:{ref}",
+                             f"{len(readable)} conversations" + (f", {hidden} not shared" if hidden else ""))
+            return readable, hidden
 
     def comment(self, key: str, conversation_id: int, text: str, step_id: str | None = None,
                 shared: bool = False) -> tuple[int, str | None]:
@@ -587,6 +692,15 @@ class Access:
                 visible = self.store.practitioner_ids()
             self.store.audit(key, "review.list")
             return [r for r in self.store.unreviewed(visible, me) if self.can_read(key, r["id"])]
+
+    def audit_entries(self, key: str, limit: int = 100, before_id: int | None = None) -> list[dict]:
+        """The audit log, newest first, for administrators only; reading it is audited too."""
+        with self._tx():
+            if not self.has(key, "admin"):
+                raise Refused("refused", audit=(key, "audit.read.refused"))
+            rows = self.store.audit_page(limit, before_id)
+            self.store.audit(key, "audit.read", None, f"before {before_id}" if before_id else None)
+            return rows
 
     def export_case(self, actor: str, ref: str) -> list[dict]:
         """Transcript data for every conversation in the case (CLI exports: actor 'cli')."""

@@ -114,7 +114,7 @@ def validate(paths: tuple[str, ...]) -> None:
     errors = list(errors) + rehearsal_problems(paths)  # coach rules and role-play scenarios
     for e in errors:
         click.echo(str(e))
-    for warning in (w for f in flows for w in intro_warnings(f)):
+    for warning in (w for f in flows for w in [*f.warnings, *intro_warnings(f)]):
         click.echo(str(warning))
     if errors:
         click.echo(f"{len(errors)} error(s) in the flows.", err=True)
@@ -153,7 +153,11 @@ def chat(flow: str | None, db: str | None, as_name: str | None, flow_paths: tupl
     from bot.frontends.console import run_console
 
     respondent = _respondent(for_)
-    service = _service(db, flow_paths, _config(config_path))
+    config = _config(config_path)
+    service = _service(db, flow_paths, config)
+    # The same schedule as `serve`: a reminder is recorded for anyone `serve` can reach, and
+    # the chat ends by saying which reminders there are and which a terminal cannot have.
+    service.schedule = config.schedule(service.store)
     if flow is not None and service.library.get(flow) is None:
         known = ", ".join(f.id for f in service.library)
         _fail(f"no flow called '{flow}'; choose one of: {known}")
@@ -286,6 +290,33 @@ def export(session_id: int | None, case_ref: str | None, all_: bool, fmt: str, o
 
 
 @main.command()
+@click.option("--case", "case_ref", required=True, help="The case reference.")
+@click.option("--format", "fmt", type=click.Choice(["md", "html"]), default="md", show_default=True)
+@click.option("--out", "-o", type=click.Path(), help="Write to this file, readable by you only (default: standard output).")
+@click.option("--force", is_flag=True, help="Replace the --out file if it exists.")
+@click.option("--db", type=click.Path(), help=DB_HELP)
+@click.option("--config", "config_path", type=click.Path(), help=CONFIG_HELP)
+def summary(case_ref: str, fmt: str, out: str | None, force: bool, db: str | None, config_path: str | None) -> None:
+    """The coordinator's summary of a case on one page: who is coming, who should not and the
+    arrangements, language, access, transport, childcare, food, the young person's views, worries
+    and strengths; each answer with who gave it and when. Only shared answers (audited)."""
+    from bot.access import Access, Refused
+    from bot.engine.library import FlowLibrary
+    from bot.review.summary import summary_text
+
+    access = Access(_store(db, create=False), FlowLibrary([]), _config(config_path))  # flows from the store
+    try:
+        text = summary_text(access, None, case_ref, fmt)
+    except Refused:
+        _fail(f"no case {case_ref}; see /cases in Telegram")
+    if out:
+        write_private(out, text, force)
+        click.echo(f"wrote {out}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@main.command()
 @click.option("--db", type=click.Path(), help=DB_HELP)
 @click.option("--flows", "flow_paths", multiple=True, type=click.Path(), help=FLOWS_HELP)
 @click.option("--token-file", type=click.Path(exists=True, dir_okay=False), help="Read the bot token from this file instead of $TELEGRAM_BOT_TOKEN.")
@@ -300,8 +331,10 @@ def export(session_id: int | None, case_ref: str | None, all_: bool, fmt: str, o
 @click.option("--log-level", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
 @click.option("--config", "config_path", type=click.Path(), help=CONFIG_HELP)
 @click.option("--alert-poll-seconds", default=30.0, show_default=True, type=float, hidden=True)
+@click.option("--web-port", type=int, default=None, help="Also run the review website on this port.")
+@click.option("--web-host", default="127.0.0.1", show_default=True, help="Address the review website listens on.")
 def serve(db, flow_paths, token_file, api_url, webhook_url, listen, port, webhook_secret_file, secret_in_argv, log_level,
-          config_path, alert_poll_seconds) -> None:
+          config_path, alert_poll_seconds, web_port, web_host) -> None:
     """Run the Telegram bot (token from $TELEGRAM_BOT_TOKEN or --token-file).
 
     Needs a configuration naming the designated safeguarding leads (--config).
@@ -344,6 +377,14 @@ def serve(db, flow_paths, token_file, api_url, webhook_url, listen, port, webhoo
     from bot.retention import DailyPurge
 
     service.purger = DailyPurge(service.store, config.retention())  # once a day, by the same loop
+    if web_port is not None:
+        from bot.web.server import make_site, start_in_thread, telegram_notify
+
+        if config.web_url is None:
+            config.web_url = f"http://{web_host}:{web_port}"
+        site = make_site(service.store.path, service.library, config, safeguarding=service.safeguarding,
+                         notify=telegram_notify(token, api_url))
+        start_in_thread(site, web_host, web_port)
     run(service, token, api_url=api_url, webhook_url=webhook_url, listen=listen, port=port, secret_token=webhook_secret,
         escalation=escalation, alert_poll_seconds=alert_poll_seconds, access=access, limits=config.rate_limits(),
         reading=reading)
@@ -498,17 +539,33 @@ def invite_revoke(code_or_id: str, db: str | None) -> None:
 
 @main.group()
 def case() -> None:
-    """Cases: name the people in one (pseudonyms), move one to another practitioner, or hold one."""
+    """Cases: name the people in one (pseudonyms), write its texts, move one to another practitioner, or hold one."""
 
 
 @case.command("set")
 @click.argument("ref")
-@click.option("--pseudonym", required=True, help="What to call the person in exports, alerts and lists, e.g. 'Parent A'.")
+@click.argument("key", required=False)
+@click.option("--file", "file_", type=click.File("r", encoding="utf-8"),
+              help="With KEY: the text to write for the case, from this file ('-' reads it from standard input).")
+@click.option("--pseudonym", help="What to call the person in exports, alerts and lists, e.g. 'Parent A'.")
 @click.option("--person", help="Telegram user id of the person, if more than one answered in the case.")
 @click.option("--practitioner", help="Telegram user id of the practitioner holding it, if several use REF.")
 @click.option("--db", type=click.Path(), help=DB_HELP)
-def case_set(ref: str, pseudonym: str, person: str | None, practitioner: str | None, db: str | None) -> None:
-    """Set the pseudonym of a person in case REF (no real names needed anywhere)."""
+def case_set(ref: str, key: str | None, file_, pseudonym: str | None, person: str | None, practitioner: str | None,
+             db: str | None) -> None:
+    """Write a text for case REF that flows show as {{ case.KEY }} (danger_statement, safety_goal,
+    bottom_lines, ...):  case set REF KEY --file FILE  (or --file - to read it from standard input).
+    Or set the pseudonym of a person in case REF:  case set REF --pseudonym 'Parent A'."""
+    if key is not None or file_ is not None:
+        if pseudonym is not None:
+            _fail("give either KEY --file FILE (a text for the case) or --pseudonym (a person's name), not both")
+        if key is None or file_ is None:
+            _fail("to write a text for the case, give its key and where to read it: case set REF KEY --file FILE"
+                  " (--file - reads standard input)")
+        _case_info_set(ref, key, file_.read(), practitioner, db)
+        return
+    if pseudonym is None:
+        _fail("say what to set: case set REF KEY --file FILE (a text for the case) or case set REF --pseudonym NAME")
     access = _access(db)
     try:
         people = access.case_people(ref, _who(practitioner) if practitioner else None)
@@ -530,6 +587,19 @@ def case_set(ref: str, pseudonym: str, person: str | None, practitioner: str | N
     except Refused:
         _fail(f"no case {ref}")
     click.echo(f"in case {ref}, {people[0]['key'].removeprefix('tg:')} is now called {' '.join(pseudonym.split())}")
+
+
+def _case_info_set(ref: str, key: str, text: str, practitioner: str | None, db: str | None) -> None:
+    from bot.access import Refused
+
+    try:
+        done = _access(db).set_case_info(None, ref, key, text, _who(practitioner) if practitioner else None)
+    except Refused:
+        _fail(f"no case {ref}" + (f" held by {practitioner}" if practitioner else "")
+              + "; see /cases in Telegram")
+    except ValueError as exc:
+        _fail(str(exc))
+    click.echo(f"case {ref}: {key} written ({done['characters']} characters); flows show it as {{{{ case.{key} }}}}")
 
 
 @case.command("hold")
@@ -609,11 +679,29 @@ def erasure_approve(request_id: int, reason: str, alert_words: str, yes: bool, d
     if not yes and not click.confirm("Erase this person's words and name now? This cannot be undone"):
         _fail("nothing erased", 1)
     try:
-        counts = rights.approve(store, request_id, "cli", reason, alert_words)
+        done = rights.approve(store, request_id, "cli", reason, alert_words)
     except ValueError as exc:
         _fail(str(exc))
-    click.echo(f"erasure request {request_id} approved: {sum(counts.values())} value(s) erased; "
+    click.echo(f"erasure request {request_id} approved: {sum(done.counts.values())} value(s) erased; "
                "the person is told by the bot")
+    if done.wiped is False:
+        click.echo(_WIPE_BUSY, err=True)
+
+
+_WIPE_BUSY = ("restorative-bot: the bot kept reading the database, so old copies of the erased words may still be "
+              "in its journal (the -wal file); run `restorative-bot erasure wipe` when it is quieter, or after "
+              "stopping the bot")
+
+
+@erasure.command("wipe")
+@click.option("--db", type=click.Path(), help=DB_HELP)
+def erasure_wipe(db: str | None) -> None:
+    """Move the journal (-wal file) into the database and empty it, so no old copy of erased words stays."""
+    from bot import erasure as rights
+
+    if not rights.wipe(_store(db, create=False), "cli"):
+        _fail(_WIPE_BUSY.removeprefix("restorative-bot: "), 1)
+    click.echo("the journal is empty: no old copy of erased words is left in it")
 
 
 @erasure.command("refuse")
@@ -857,6 +945,54 @@ def safeguarding_missed(db: str | None, as_json: bool) -> None:
     for r in rows:
         click.echo(f"#{r['id']}  {r['created_at'][:19]}  conversation {r['conversation_id']}#{r['step_id'] or '-'}"
                    f"  {r['flow_id'] or '-'}  reported by {r['reported_by']}\n    “{r['words']}”")
+
+
+@main.command("web")
+@click.option("--db", type=click.Path(), help=DB_HELP)
+@click.option("--config", "config_path", type=click.Path(), help=CONFIG_HELP)
+@click.option("--flows", "flow_paths", multiple=True, type=click.Path(), help=FLOWS_HELP)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (put HTTPS in front of it).")
+@click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
+@click.option("--api-url", envvar="TELEGRAM_API_URL", help="Bot API base URL for comment notices (env TELEGRAM_API_URL).")
+@click.option("--log-level", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
+def web(db, config_path, flow_paths, host, port, api_url, log_level) -> None:
+    """Run the review website (staff sign in with a link from /web in Telegram or web-link).
+
+    Comment notices go to Telegram when $TELEGRAM_BOT_TOKEN is set."""
+    from bot import logs
+    from bot.web.server import make_site, run, telegram_notify
+
+    token = os.environ.get("TELEGRAM_BOT_TOKEN", "").strip()
+    logs.setup(log_level, secrets=[token])
+    config = _config(config_path)
+    store = _store(db)
+    path = store.path
+    store.close()
+    site = make_site(path, _library(flow_paths), config, safeguarding=_safeguarding(config.lexicon),
+                     notify=telegram_notify(token, api_url) if token else None)
+    run(site, host, port)
+
+
+@main.command("web-link")
+@click.argument("telegram_id")
+@click.option("--db", type=click.Path(), help=DB_HELP)
+@click.option("--config", "config_path", type=click.Path(), help=CONFIG_HELP)
+@click.option("--url", "base_url", help="The website's address (default: web: url: in the configuration, else http://127.0.0.1:8080).")
+def web_link(telegram_id, db, config_path, base_url) -> None:
+    """Print a one-time sign-in link to the review website for a member of staff."""
+    from bot.access import Refused
+    from bot.web.server import link_url, signin_for
+
+    access = _access(db, config_path)
+    access.seed()
+    try:
+        code = signin_for(access).link(_who(telegram_id))
+    except Refused:
+        _fail(f"{telegram_id} is not a practitioner, supervisor, administrator or safeguarding lead; "
+              "grant a role first (restorative-bot role grant ID practitioner)")
+    minutes = access.config.web_link_minutes
+    click.echo(link_url(base_url or access.config.web_url or "http://127.0.0.1:8080", code))
+    click.echo(f"It works once, for {minutes:g} minutes.", err=True)
 
 
 def _register_rehearsal() -> None:

@@ -29,6 +29,10 @@ limits:                           # per-person Telegram rate limits (these are t
   strangers_burst: 10             # everyone without a role together
   strangers_per_second: 5
   stranger_backlog: 2             # a stranger's updates waiting behind their own unsent replies
+web:                              # the review website (restorative-bot web, serve --web-port)
+  url: https://review.example.org # its address as staff open it (sign-in links start with it)
+  link_minutes: 10                # a sign-in link from /web works once, for this long
+  session_hours: 8                # then the session lasts at most this long
 reminders:                        # bot/schedule.py (these are the defaults)
   nudge_after_hours: 48           # an unfinished conversation is nudged this long after its last step,
   nudge_times: 2                  # at most this many times
@@ -85,6 +89,9 @@ class Config:
     teams: dict[int, list[int]] = field(default_factory=dict)
     limits: dict[str, float] = field(default_factory=dict)  # RateLimits fields to override
     reminders: dict = field(default_factory=dict)  # bot.schedule.Schedule keyword arguments to override
+    web_url: str | None = None  # the review website's address, for the sign-in links /web sends
+    web_link_minutes: float = 10.0  # a sign-in link works once, for this long
+    web_session_hours: float = 8.0  # a website session lasts at most this long
     retention_days: dict = field(default_factory=dict)  # record type -> days (None: never); bot.retention
     dp_contact: int | str = "admin"  # told of erasure requests: a Telegram user id, or a role
 
@@ -138,10 +145,10 @@ class Config:
 
         for key in data:
             if key not in ("safeguarding", "invites", "demo_flow", "roles", "teams", "limits", "read_within_hours",
-                           "reminders", "people_names", "retention", "data_protection"):
+                           "reminders", "people_names", "retention", "data_protection", "web"):
                 err(data.key_pos_of(key), f"unknown key '{key}'; use safeguarding, invites, demo_flow, roles, teams,"
-                                          " limits, read_within_hours, reminders, people_names, retention or"
-                                          " data_protection")
+                                          " limits, read_within_hours, reminders, people_names, retention,"
+                                          " data_protection or web")
         sg = data.get("safeguarding")
         if sg is not None:
             if not isinstance(sg, YDict):
@@ -245,6 +252,11 @@ class Config:
                     cfg.limits[key] = value
         elif limits is not None:
             err(data.pos_of("limits"), "'limits' must be a mapping, e.g. limits: {stranger_per_minute: 30}")
+        web = data.get("web")
+        if isinstance(web, YDict):
+            _web(web, cfg, err)
+        elif web is not None:
+            err(data.pos_of("web"), "'web' must be a mapping, e.g. web: {url: https://review.example.org}")
         rem = data.get("reminders")
         if isinstance(rem, YDict):
             _reminders(rem, cfg, err)
@@ -307,3 +319,20 @@ def _reminders(rem: YDict, cfg: Config, err) -> None:
         else:
             err(rem.key_pos_of(key), f"unknown key '{key}' under reminders; use nudge_after_hours, nudge_times,"
                                      " quiet_hours or timezone")
+
+
+def _web(web: YDict, cfg: Config, err) -> None:
+    for key, value in web.items():
+        if key == "url":
+            text = str(value).strip().rstrip("/")
+            if not isinstance(value, str) or not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", text):
+                err(web.pos_of(key), "'url' must be the website's address, e.g. https://review.example.org")
+            else:
+                cfg.web_url = text
+        elif key in ("link_minutes", "session_hours"):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                err(web.pos_of(key), f"'{key}' must be a number above 0")
+            else:
+                setattr(cfg, f"web_{key}", float(value))
+        else:
+            err(web.key_pos_of(key), f"unknown key '{key}' under web; use url, link_minutes or session_hours")

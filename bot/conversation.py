@@ -23,7 +23,7 @@ from bot.audience import case_of, respondent_for, sentence
 from bot.engine.answers import Invalid, display, fold, parse, vocabulary
 from bot.engine.flow import Flow, Option
 from bot.engine.library import FlowLibrary
-from bot.engine.runner import PREVIOUS, PRIVACY, FlowRunner, Input, Prompt, Result, Session
+from bot.engine.runner import CASE, PREVIOUS, PRIVACY, FlowRunner, Input, Prompt, Result, Session
 from bot import respondent as respondents
 from bot.messages import messages, msg
 from bot.reading import reason, split_tiers
@@ -157,15 +157,20 @@ class ConversationService:
                 facts.append(case_of(self.store, case_id, person_id))
             return sentence(flow, facts[0], respondent_for(conv, flow), answers, mode)
 
+        def case_texts() -> dict:  # {{ case.KEY }}: the practitioner's texts for the case
+            return self.store.case_info(case_id) if case_id is not None else {}
+
         def previous(step_id: str):  # {{ previous.X }}: this person's own earlier answer in this case
             return self.store.previous_answer(person_id, case_id, step_id, before=getattr(conv, "id", None))
 
         token = PRIVACY.set(say)
+        case_token = CASE.set(case_texts)
         previous_token = PREVIOUS.set(previous)
         try:
             yield
         finally:
             PREVIOUS.reset(previous_token)
+            CASE.reset(case_token)
             PRIVACY.reset(token)
 
     @contextlib.contextmanager
@@ -355,11 +360,12 @@ class ConversationService:
         session = Session.from_json(conv.session)
         if session.hold:
             return False
-        step = self.runner_for(conv).flow.by_id.get(session.state)
+        runner = self.runner_for(conv)
+        step = runner.flow.by_id.get(session.state)
         if step is None or step.type not in _PICKED:
             return False
         try:
-            parse(step, text)
+            parse(step, text, None, runner.offered(step, session.answers) if step.options else None)
         except Invalid:
             return False
         return True
@@ -558,6 +564,10 @@ class ConversationService:
         conv = self.store.active_conversation(person_id)
         if conv is None:
             return None
+        with self._privacy(conv.person_id, conv.case_id, conv):
+            return self._current(conv)
+
+    def _current(self, conv: Conversation) -> Reply:
         runner = self.runner_for(conv)
         session = Session.from_json(conv.session)
         if session.hold:
@@ -627,9 +637,14 @@ class ConversationService:
             self.schedule.after_step(conv, result.status, result.records, self.runner_for(conv).flow)
 
     def _write_prompts(self, conv_id: int, prompts: list[Prompt], conv: Conversation | None = None) -> None:
+        """Write what is shown to the transcript. A step's note for the worker goes in the
+        transcript and leaves the list (so the person never sees it), unless the worker is
+        there holding the device (a worker-present session)."""
         _for_respondent(conv, prompts)
         for p in prompts:
             self.store.add_line(conv_id, "out", p.plain(), kind=p.kind, step_id=p.step_id)
+        if getattr(conv, "present_id", None) is None:
+            prompts[:] = [p for p in prompts if p.kind != "worker_note"]
 
     #: Words kept on one alert from a person without a role (a flood cannot grow it further).
     ALERT_WORDS_MAX = 20_000
@@ -687,7 +702,8 @@ class ConversationService:
         else:
             if not again:
                 result.session.held = [{"text": p.text, "kind": p.kind, "step_id": p.step_id}
-                                       for p in result.prompts if result.accepted and p.kind != "question"]
+                                       for p in result.prompts
+                                       if result.accepted and p.kind not in ("question", "worker_note")]
             result.session.hold = True
             prompts.append(Prompt(self.safeguarding.offer(), kind="offer"))
         result.prompts = prompts

@@ -203,6 +203,24 @@ class Escalation:
             for alert_id in alert_ids:
                 self.store.mark_alert_notified(alert_id, _iso(now + self.repeat))
 
+    def may_handle(self, alert_id: int, key: str) -> bool:
+        """Who may see and acknowledge an alert: the leads, and the practitioner holding the
+        case (while they hold the role). The one rule behind ``/ack`` and the website."""
+        return self.is_lead(key) or self.store.alert_practitioner_key(alert_id) == key
+
+    def open_for(self, key: str) -> list[dict]:
+        """Open (unacknowledged, not practice) alerts this person may acknowledge, oldest
+        first, with their details; the read is audited."""
+        with self.store.transaction():
+            rows = [self.store.alert_detail(a["id"]) for a in self.store.alerts(open_only=True)
+                    if not a["practice"] and self.may_handle(a["id"], key)]
+            self.store.audit(key, "alerts.list", None, f"{len(rows)} open")
+        for r in rows:
+            r["who"] = self._who(r)
+            r["concern_text"] = self._concern(r)
+            r["respondent_text"] = self._respondent(r)
+        return rows
+
     def acknowledge(self, alert_id: int, by_key: str) -> str:
         """Returns 'ok', 'already' or 'unknown' (see :meth:`acknowledge_person`)."""
         return self.acknowledge_person(alert_id, by_key)[0]
@@ -215,7 +233,7 @@ class Escalation:
             alert = self.store.alert(alert_id)
             if alert is None:
                 return "unknown", 0
-            may = lambda a: self.is_lead(by_key) or self.store.alert_practitioner_key(a) == by_key  # noqa: E731
+            may = lambda a: self.may_handle(a, by_key)  # noqa: E731
             if not may(alert_id):
                 self.store.audit(by_key, "alert.ack.refused", f"alert:{alert_id}")
                 return "unknown", 0  # do not reveal that the alert exists

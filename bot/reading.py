@@ -20,8 +20,12 @@ A word list will never be perfect, so no answer depends on it alone to reach a p
   whoever maintains the lexicon, and the audit log keeps it.
 
 The clock is injectable (``clock=``, or ``now=`` on each call), so tests move time instead
-of waiting. The schedule lives in the store, so a restart changes nothing. Frontends call
-:meth:`Reading.due` and send what it returns, then :meth:`Reading.sent`.
+of waiting. :meth:`Reading.plan` writes what is due as rows of the one schedule table
+(:mod:`bot.schedule`), linked to their items in the same transaction; the schedule sends
+them with its exactly-once rules (claimed, marked sent only once Telegram confirmed, put
+back after a crash, deferred in the recipient's quiet hours, dropped if everything in them
+was read or acknowledged meanwhile). So a restart loses nothing and sends nothing twice.
+The supervisor's clock starts when the practitioner's reminder was confirmed sent.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from bot.messages import msg
 from bot.store import Store, iso
 
 TIERS = ("alert", "review")
+STAGES = ("practitioner", "supervisor")  # a schedule row's seq: 1 the practitioner, 2 the supervisor
 
 
 def tier_of(concern) -> str:
@@ -87,11 +92,18 @@ class Reading:
         for r in rows:
             cid = r["conversation_id"]
             if cid not in consent:
-                given, fallback = self.access.consented(cid)
-                consent[cid] = given or fallback != "nobody"
+                consent[cid] = self.counts_unread(cid)
             if consent[cid] or r["flagged"]:
                 out.append(r)
         return out
+
+    def counts_unread(self, conversation_id: int) -> bool:
+        """Whether every unread answer of this conversation counts (consent given, or someone
+        may read it without); otherwise only its flagged ones do."""
+        if self.access is None:
+            return True
+        given, fallback = self.access.consented(conversation_id)
+        return given or fallback != "nobody"
 
     def unread(self, older_than_hours: float | None = None, now: datetime | None = None) -> list[dict]:
         """Unread free-text answers, oldest first (``older_than_hours``: only those older)."""
@@ -144,9 +156,12 @@ class Reading:
         read_before = iso(now - self.read_within)
         # Both stages concern answers at least read_within old, so only those are fetched.
         for r in self._counted(self.store.unread_answers(read_before)):
-            if r["reminded_at"] is None and r["created_at"] <= read_before and r["practitioner_key"]:
+            # (a stage whose row is already in the schedule is not written again)
+            if r["reminded_at"] is None and not r["remind_row"] and r["created_at"] <= read_before \
+                    and r["practitioner_key"]:
                 add(r["practitioner_key"], "unread", "practitioner", r)
-            elif r["reminded_at"] is not None and r["escalated_at"] is None and r["reminded_at"] <= read_before:
+            elif r["reminded_at"] is not None and r["escalated_at"] is None and not r["escalate_row"] \
+                    and r["reminded_at"] <= read_before:
                 for key in self._escalation_targets(r["practitioner_id"]):
                     add(key, "unread", "supervisor", r)
         review_before = iso(now - self.review_within)
@@ -183,17 +198,26 @@ class Reading:
         return msg(f"reading.{kind}_{stage}", n=len(rows), hours=f"{hours:g}", where=where, ids=ids,
                    practitioner=names or msg("reading.no_practitioner"))
 
-    def sent(self, reminder: Reminder, now: datetime | None = None) -> None:
-        """The reminder went out: the practitioner stage starts the supervisor's clock."""
-        at = iso(now or self.clock())
-        column = "reminded_at" if reminder.stage == "practitioner" else "escalated_at"
+    def plan(self, now: datetime | None = None) -> list[int]:
+        """Write each reminder now due as a row of the schedule table (due at once; the
+        schedule defers it to the recipient's next allowed time), linked to its items in the
+        same transaction so the next pass does not write it again. Returns the row ids."""
+        now = now or self.clock()
+        rows = []
         with self.store.transaction():
-            if reminder.kind == "unread":
-                self.store.mark_unread(reminder.ids, column, at)
-            else:
-                self.store.mark_review_items(reminder.ids, column, at)
-            self.store.audit("bot", f"reminder.{reminder.kind}.{reminder.stage}", reminder.recipient,
-                             f"{len(reminder.ids)} item(s)")
+            from bot.schedule import Schedule  # (it imports this module's STAGES)
+
+            for reminder in self.due(now):
+                if not Schedule.reachable(reminder.recipient):
+                    continue  # e.g. a case held in the terminal: nobody `serve` can reach
+                stage = STAGES.index(reminder.stage) + 1
+                row = self.store.add_scheduled(
+                    person_id=self.store.person(reminder.recipient), kind=reminder.kind, text=reminder.text,
+                    due_at=iso(now), seq=stage,
+                    why=msg("schedule.why_reading", kind=reminder.kind, stage=reminder.stage, n=len(reminder.ids)))
+                self.store.link_reminder(reminder.kind, stage, reminder.ids, row)
+                rows.append(row)
+        return rows
 
     # -- missed disclosures -------------------------------------------------------------
     def record_missed(self, by_key: str, conversation_id: int, step_id: str | None, words: str) -> int:

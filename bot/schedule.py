@@ -22,9 +22,14 @@ a restart changes nothing (python-telegram-bot's JobQueue forgets everything):
 - **No surprises.** Texts come from bot/messages.yaml and carry no answer, question or
   flow title: a phone may be shared with the person someone is worried about.
 
-The clock is injectable (``clock=``), so tests move time instead of waiting. The unread
-answer and review item reminders of :mod:`bot.reading` are still computed from their own
-columns and sent by the same loop; they are not rows here yet.
+- **Staff reminders.** The unread-answer and review-item reminders of :mod:`bot.reading`
+  are rows here too (kinds ``unread`` and ``review``; ``seq`` 1 to the practitioner, 2 to
+  the supervisor), with the same rules; they name the case reference, never an answer. A
+  row whose items were all read or acknowledged before it went out is dropped. They are
+  part of keeping people safe, so they cannot be turned off (/stop turns off the
+  person's own reminders); the recipient's quiet hours and free days still apply.
+
+The clock is injectable (``clock=``), so tests move time instead of waiting.
 """
 
 from __future__ import annotations
@@ -35,10 +40,15 @@ from typing import Callable
 from zoneinfo import ZoneInfo
 
 from bot.messages import msg
+from bot.reading import STAGES
 from bot.store import Store, iso
 
-KINDS = ("nudge", "date")
+KINDS = ("nudge", "date")  # a person's own reminders: each can be turned off
+STAFF_KINDS = ("unread", "review")  # bot/reading.py: a practitioner's or supervisor's, never turned off
 ALL = "*"
+# Whom `serve` can send to: a row for anyone else (a person in the terminal, someone answering
+# on their worker's device) could never go out, so none is written, and one found is dropped.
+REACHABLE = ("tg:",)
 # The quiet hours a person may choose in /reminders (local time); None is the deployment's.
 QUIET_CHOICES: tuple[tuple[str, str] | None, ...] = (None, ("18:00", "09:00"), ("21:00", "08:00"), ("22:00", "07:00"))
 DAYS = range(7)  # weekdays, 0 Monday .. 6 Sunday (names in bot/messages.yaml schedule.days)
@@ -138,12 +148,17 @@ class Schedule:
             targets.append((conv.person_id, step.remind.text))
         if step.remind.who in ("practitioner", "both") and conv.case_id is not None:
             case = self.store.case_by_id(conv.case_id)
-            if case is not None and case.get("practitioner_id") is not None:
+            holder = self.store.get_person(case["practitioner_id"]) if case and case.get("practitioner_id") else None
+            if holder is not None and self.reachable(holder["key"]):
                 targets.append((case["practitioner_id"], msg("schedule.date_practitioner", ref=case["ref"])))
         for person_id, text in targets:
             if not self._off(person_id, "date"):
                 self.store.add_scheduled(person_id=person_id, kind="date", text=text, due_at=iso(at), why=why,
                                          conversation_id=conv.id, case_id=conv.case_id, step_id=step.id)
+
+    @staticmethod
+    def reachable(person_key: str | None) -> bool:
+        return bool(person_key) and person_key.startswith(REACHABLE)
 
     @staticmethod
     def _nudgeable(conv) -> bool:
@@ -153,6 +168,8 @@ class Schedule:
                 and not getattr(conv, "practice", False))
 
     def _off(self, person_id: int, kind: str, conversation_id: int | None = None) -> bool:
+        if kind not in KINDS:
+            return False  # staff reminders (unread answers, review items) are not the person's to turn off
         off = self.store.opted_out(person_id)
         return ALL in off or kind in off or (conversation_id is not None and f"{kind}:{conversation_id}" in off)
 
@@ -209,6 +226,9 @@ class Schedule:
         with self.store.transaction():
             for row in self.store.due_scheduled(iso(now)):
                 over = row["kind"] == "nudge" and row["conversation_status"] != "in_progress"
+                if row["kind"] in STAFF_KINDS:  # all read or acknowledged meanwhile: nothing to remind of
+                    over = not self.store.reminder_items_open(row["kind"], row["seq"], row["id"])
+                over = over or not self.reachable(row["person_key"])
                 if over or self._off(row["person_id"], row["kind"], row["conversation_id"]):
                     self.store.cancel_scheduled(ids=[row["id"]], by="bot")
                     continue
@@ -230,6 +250,11 @@ class Schedule:
         now = now or self.clock()
         with self.store.transaction():
             if not self.store.finish_scheduled(item.id, sent_at=iso(now)):
+                return
+            if item.kind in STAFF_KINDS:  # the supervisor's clock starts now
+                n = self.store.reminder_sent(item.kind, item.seq, item.id, iso(now))
+                self.store.audit("bot", f"reminder.{item.kind}.{STAGES[item.seq - 1]}", item.recipient,
+                                 f"schedule:{item.id} {n} item(s)")
                 return
             self.store.audit("bot", f"reminder.{item.kind}", item.recipient, f"schedule:{item.id}")
             if item.kind == "nudge" and item.conversation_id is not None and item.seq < self.nudge_times:
@@ -269,8 +294,8 @@ class Schedule:
                     self.store.opt_out(person_id, other, other != kind)
             self.store.opt_out(person_id, kind, off)
             if off:
-                self.store.cancel_scheduled(person_id=person_id, kind=None if kind == ALL else kind,
-                                            by=f"person:{person_id}")
+                for each in (KINDS if kind == ALL else (kind,)):  # never their staff reminders
+                    self.store.cancel_scheduled(person_id=person_id, kind=each, by=f"person:{person_id}")
             self.store.audit(f"person:{person_id}", f"reminder.{'off' if off else 'on'}", kind)
 
     def stop(self, person_id: int) -> None:
@@ -303,6 +328,27 @@ class Schedule:
         """(what is waiting for them, the kinds they turned off: ``KINDS`` or ``ALL``)."""
         off = {k for k in self.store.opted_out(person_id) if k in KINDS or k == ALL}
         return self.store.scheduled_list(person_id=person_id), off
+
+    def of_conversation(self, conversation_id: int) -> list[dict]:
+        """What is waiting because of one conversation, each row with the recipient's key."""
+        return self.store.scheduled_list(conversation_id=conversation_id, states=("pending", "sending"))
+
+    def unsendable(self, conv, flow) -> list[str]:
+        """The reminders the person answering would have had in their own Telegram chat and
+        has not (e.g. the conversation runs in the terminal): 'nudge' while it is unfinished;
+        for a date answered at a question that declares ``remind:``, 'date' when nobody is
+        reminded of it, 'date_you' when only someone else (the case's worker) is."""
+        rows = self.of_conversation(conv.id)
+        theirs = {r["kind"] for r in rows if r["person_id"] == conv.person_id}
+        out = []
+        if conv.status == "in_progress" and "nudge" not in theirs:
+            out.append("nudge")
+        if "date" not in theirs and conv.status != "cancelled":
+            answered = {a["step_id"]: a["value"] for a in self.store.answers(conv.id)}
+            if any(s.type == "date" and s.remind is not None and isinstance(answered.get(s.id), str)
+                   for s in flow.steps):
+                out.append("date_you" if any(r["kind"] == "date" for r in rows) else "date")
+        return out
 
     # -- practitioners -----------------------------------------------------------------------
     def of_case(self, ref: str) -> list[dict]:

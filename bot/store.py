@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import re
+import logging
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from typing import Any, Iterator
 import sqlite_utils
 
 DEFAULT_DB = "restorative.db"
+_log = logging.getLogger("bot.store")
 
 
 def iso(t: datetime) -> str:
@@ -430,9 +432,94 @@ def _m_data_protection(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m_present_index(db: sqlite_utils.Database) -> None:
+    # Issue 18: every input asks for a worker-present session the person is running; without
+    # this index that is a scan of every conversation (5 ms at 10,000, 50 ms at 100,000).
+    db.executescript(
+        "CREATE INDEX idx_conversations_present ON conversations(present_id, status) WHERE present_id IS NOT NULL;"
+    )
+
+
+def _m_reading_on_schedule(db: sqlite_utils.Database) -> None:
+    # Issue 15: the unread-answer and review-item reminders are rows of the schedule table.
+    # remind_id / escalate_id: the row that tells the practitioner / the supervisor about
+    # this item (written once, so a restart neither loses nor repeats it); reminded_at /
+    # escalated_at are set when that row is confirmed sent. Plain ids, not foreign keys: the
+    # retention purge deletes old sent rows of the schedule while their items may stay.
+    db.executescript(
+        """
+        ALTER TABLE unread ADD COLUMN remind_id INTEGER;         -- schedule.id
+        ALTER TABLE unread ADD COLUMN escalate_id INTEGER;       -- schedule.id
+        ALTER TABLE review_items ADD COLUMN remind_id INTEGER;   -- schedule.id
+        ALTER TABLE review_items ADD COLUMN escalate_id INTEGER; -- schedule.id
+        CREATE INDEX idx_unread_remind ON unread(remind_id);
+        CREATE INDEX idx_unread_escalate ON unread(escalate_id);
+        CREATE INDEX idx_review_items_remind ON review_items(remind_id);
+        CREATE INDEX idx_review_items_escalate ON review_items(escalate_id);
+        """
+    )
+
+
+# Words the practitioner writes for one case (danger statements, safety goals, bottom lines),
+# shown inside flows as {{ case.KEY }} (issue 13). case_info.text is words about a family.
+def _m_case_info(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE case_info (
+            case_id INTEGER NOT NULL REFERENCES cases(id),
+            key TEXT NOT NULL,                -- e.g. danger_statement
+            text TEXT NOT NULL,               -- # person-text: the practitioner's words about the family
+            set_by TEXT,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (case_id, key)
+        );
+        """
+    )
+
+
+def _m_web_signin(db: sqlite_utils.Database) -> None:
+    # Issue 16: the review website's sign-in. A one-time link (sent by /web in Telegram or
+    # printed by `restorative-bot web-link`) starts a session; only hashes are stored.
+    db.executescript(
+        """
+        CREATE TABLE web_links (
+            id INTEGER PRIMARY KEY,
+            code_hash TEXT NOT NULL UNIQUE,     -- sha256 of the code: the code itself is never stored
+            person_id INTEGER NOT NULL REFERENCES people(id),
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            used_at TEXT
+        );
+        CREATE TABLE web_sessions (
+            id INTEGER PRIMARY KEY,
+            token_hash TEXT NOT NULL UNIQUE,    -- sha256 of the cookie's value
+            person_id INTEGER NOT NULL REFERENCES people(id),
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,           -- at the latest
+            last_seen_at TEXT NOT NULL,         -- idle sessions end too
+            ended_at TEXT
+        );
+        CREATE INDEX idx_web_sessions_person ON web_sessions(person_id);
+        CREATE INDEX idx_web_links_person ON web_links(person_id);
+        CREATE INDEX idx_unread_open_conversation ON unread(conversation_id) WHERE read_at IS NULL;
+        CREATE INDEX idx_alerts_conversation ON alerts(conversation_id);
+        """
+    )
+
+
+def _m_web_indexes(db: sqlite_utils.Database) -> None:
+    # Issue 16: the website's lists on a large database (scripts/bench web): a case's latest
+    # activity and its finished conversations come from the index alone.
+    db.executescript("""
+        CREATE INDEX idx_conversations_case_status ON conversations(case_id, status, updated_at);
+        CREATE INDEX IF NOT EXISTS idx_conversations_updated ON conversations(updated_at);
+    """)
+
+
 MIGRATIONS = [_m1_core, _m2_cases_alerts_audit, _m3_delivery, _m4_access, _m5_undelivered, _m_alert_per_person,
               _m_quiet_review_unread_missed, _m8_respondent_practice, _m_comment_visibility, _m_schedule,
-              _m_pseudonyms, _m_reminder_times, _m_data_protection]
+              _m_pseudonyms, _m_reminder_times, _m_data_protection, _m_present_index, _m_reading_on_schedule,
+              _m_case_info, _m_web_signin, _m_web_indexes]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -468,6 +555,11 @@ PERSON_TEXT: dict[tuple[str, str], PersonText] = {
     ("alerts", "words"): PersonText("person_id = :pid", safeguarding=True),
     ("review_items", "matched"): PersonText("person_id = :pid", None, safeguarding=True),
     ("missed_disclosures", "words"): PersonText(_MINE, safeguarding=True),
+    # The worker's own texts for a case (danger statements, bottom lines; issue 13): about the
+    # family, so encrypted like the rest, but the council's record rather than one person's
+    # words, so one person's erasure leaves them (no rows are theirs); the worker edits or
+    # removes them with `case set` / /caseinfo.
+    ("case_info", "text"): PersonText("1 = 0"),
 }
 
 # Text columns that never hold a person's words: ids, keys, times, states, flow wording,
@@ -495,8 +587,11 @@ NOT_PERSON_TEXT: dict[str, tuple[str, ...]] = {
     "reminder_optouts": ("kind", "created_at"),
     "reminder_times": ("quiet_from", "quiet_until", "blocked_days", "updated_at"),  # times and weekdays
     "case_people": ("set_by", "updated_at"),
+    "case_info": ("key", "set_by", "updated_at"),  # a key like danger_statement; who wrote it and when
     "erasure_requests": ("created_at", "status", "decided_at", "decided_by", "reason", "alert_words", "counts",
                          "told_at"),
+    "web_links": ("code_hash", "created_at", "expires_at", "used_at"),  # sign-in links: a hash and times
+    "web_sessions": ("token_hash", "created_at", "expires_at", "last_seen_at", "ended_at"),  # a hash and times
 }
 
 # --- retention: what each record type means, as SQL (bot/retention.py runs it) ---------
@@ -665,21 +760,86 @@ class Store:
                 self.db.execute(f"PRAGMA user_version={number}")
         return self.version
 
+    _tx_owner: int | None = None  # the thread whose transaction is open
+    _after_commit: list = []  # what after_commit() queued while it was open (set per instance when used)
+    _savepoints = 0
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        """One write transaction; nested use joins the outer one."""
+        """One write transaction. Nested use on the same thread is a savepoint inside the
+        outer one: what it wrote is rolled back alone if it raises (as a transaction of
+        its own would be) and committed with the outer one otherwise. (Another thread
+        finding a transaction open joins it, as before.)"""
         conn = self.db.conn
         if conn.in_transaction:
-            yield
+            if self._tx_owner != threading.get_ident():
+                yield
+                return
+            self._savepoints += 1
+            name = f"sp{self._savepoints}"
+            conn.execute(f"SAVEPOINT {name}")
+            try:
+                yield
+            except BaseException:
+                if conn.in_transaction:  # some errors (disk full, I/O) have rolled back everything
+                    conn.execute(f"ROLLBACK TO {name}")
+                    conn.execute(f"RELEASE {name}")
+                raise
+            else:
+                conn.execute(f"RELEASE {name}")
             return
         conn.execute("BEGIN IMMEDIATE")
+        self._tx_owner = threading.get_ident()
         try:
             yield
         except BaseException:
-            conn.execute("ROLLBACK")
+            self._tx_owner = None
+            self._after_commit = []
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
         else:
-            conn.execute("COMMIT")
+            try:
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:  # e.g. busy or disk full: nothing of it is kept
+                    conn.execute("ROLLBACK")
+                raise
+            finally:
+                self._tx_owner = None
+                after, self._after_commit = self._after_commit, []
+            for fn in after if not conn.in_transaction else ():
+                try:
+                    fn()
+                except Exception:  # the transaction is committed: this must not undo its callers' success
+                    _log.exception("work after a commit failed")
+
+    def run_group(self, calls: list) -> list[tuple[bool, Any]]:
+        """Group commit: run ``calls`` (functions of no arguments) in one write transaction and
+        commit them together (one fsync for all).
+
+        Each call behaves as it would alone: every ``transaction()`` it opens is a savepoint
+        here, rolled back alone if it raises (so one failing input rolls back alone) and
+        committed with the group otherwise; a refusal audited in a transaction of its own
+        after a rollback stays audited. Returns, in order, ``(True, result)`` or
+        ``(False, exception)`` for each call. If the commit itself fails, or an error rolled
+        back the whole transaction, every call gets that error: nothing of the group is kept."""
+        outcomes: list[tuple[bool, Any]] = []
+        conn = self.db.conn
+        try:
+            with self.transaction():
+                for fn in calls:
+                    if not conn.in_transaction:
+                        raise StoreError("the group's transaction was rolled back by an earlier error")
+                    try:
+                        outcomes.append((True, fn()))
+                    except Exception as exc:  # noqa: BLE001 - handed back to that call's caller
+                        outcomes.append((False, exc))
+                if not conn.in_transaction:
+                    raise StoreError("the group's transaction was rolled back by an error")
+        except Exception as exc:  # noqa: BLE001 - the whole group failed
+            return [(False, o[1] if not o[0] else exc) for o in outcomes] + [(False, exc)] * (len(calls) - len(outcomes))
+        return outcomes
 
     def _one(self, sql: str, params=()) -> dict | None:
         cur = self.db.execute(sql, params)
@@ -1075,6 +1235,57 @@ class Store:
                 WHERE k.practitioner_id IN ({marks}) GROUP BY k.id ORDER BY COALESCE(MAX(c.updated_at), k.created_at) DESC""",
             practitioner_ids)
 
+    def cases_page(self, practitioner_ids: list[int] | None, first: set[int], limit: int) -> tuple[list[dict], int]:
+        """(rows like :meth:`cases_of`, how many cases in all) for a list shown ``limit`` at a
+        time: the cases in ``first`` (needing attention) and then the most recently active,
+        without aggregating every case of a large service (``practitioner_ids`` None: all)."""
+        where, params = ("k.practitioner_id IN (" + ",".join("?" * len(practitioner_ids)) + ")",
+                         list(practitioner_ids)) if practitioner_ids is not None else ("1", [])
+        if practitioner_ids is not None and not practitioner_ids:
+            return [], 0
+        total = self.db.execute(f"SELECT COUNT(*) FROM cases k WHERE {where}", params).fetchone()[0]
+        if total <= limit:
+            rows = self._cases_where(where, params)
+        else:
+            ids = list(dict.fromkeys(sorted(first)))
+            batch = limit * 20
+            offset = 0
+            while len(ids) < len(first) + limit:  # newest conversations first, by index, until enough cases
+                found = [r[0] for r in self.db.execute(
+                    f"""SELECT c.case_id FROM conversations c JOIN cases k ON k.id = c.case_id WHERE {where}
+                        ORDER BY c.updated_at DESC LIMIT ? OFFSET ?""", [*params, batch, offset])]
+                ids.extend(i for i in dict.fromkeys(found) if i not in ids)
+                if len(found) < batch:
+                    break
+                offset += batch
+            if len(ids) < len(first) + limit:  # cases without any conversation yet, newest first
+                ids += [r[0] for r in self.db.execute(
+                    f"""SELECT k.id FROM cases k WHERE {where} AND NOT EXISTS
+                        (SELECT 1 FROM conversations c WHERE c.case_id = k.id) ORDER BY k.created_at DESC LIMIT ?""",
+                    [*params, limit])]
+            ids = ids[:len(first) + limit]
+            rows = self._cases_where(f"{where} AND k.id IN ({','.join('?' * len(ids))})", [*params, *ids]) if ids else []
+            rows = rows[:limit] if len(rows) > limit and not first else rows
+        return rows, total
+
+    def _cases_where(self, where: str, params: list) -> list[dict]:
+        return self._all(
+            f"""SELECT k.id, k.ref, k.practitioner_id, p.key AS practitioner_key, p.display_name AS practitioner_name,
+                       k.created_at, COUNT(c.id) AS conversations, MAX(c.updated_at) AS last_activity
+                FROM cases k JOIN people p ON p.id = k.practitioner_id
+                LEFT JOIN conversations c ON c.case_id = k.id
+                WHERE {where} GROUP BY k.id ORDER BY COALESCE(MAX(c.updated_at), k.created_at) DESC""", params)
+
+    def attention_case_ids(self) -> set[int]:
+        """Cases with an open alert, an open review-tier item or an unread answer."""
+        return {r[0] for r in self.db.execute(
+            """SELECT c.case_id FROM alerts a JOIN conversations c ON c.id = a.conversation_id
+               WHERE a.acknowledged_at IS NULL AND a.practice = 0 AND c.case_id IS NOT NULL
+               UNION SELECT c.case_id FROM review_items r JOIN conversations c ON c.id = r.conversation_id
+               WHERE r.acknowledged_at IS NULL AND c.case_id IS NOT NULL
+               UNION SELECT c.case_id FROM unread u JOIN conversations c ON c.id = u.conversation_id
+               WHERE u.read_at IS NULL AND c.case_id IS NOT NULL""")}
+
     def set_respondent(self, conversation_id: int, respondent: str | None) -> None:
         self.db.execute("UPDATE conversations SET respondent = ? WHERE id = ?", (respondent, conversation_id))
 
@@ -1084,6 +1295,29 @@ class Store:
     def scale_scores(self, conversation_id: int) -> list[dict]:
         """Numeric answers (scales and numbers) of a conversation, for summaries."""
         return [r for r in self.answers(conversation_id) if isinstance(r["value"], int) and not isinstance(r["value"], bool)]
+
+    def scale_points(self, conversation_ids: list[int]) -> list[dict]:
+        """Whole-number answers of these conversations with when they were given and the flow
+        text they were asked in (``flow_sha``), oldest first: the points of a case's charts
+        (bot/review/charts.py keeps those of scale questions)."""
+        if not conversation_ids:
+            return []
+        marks = ",".join("?" * len(conversation_ids))
+        rows = self._all(
+            f"""SELECT a.conversation_id, a.step_id, a.value, a.answered_at, c.flow_id, c.flow_sha, c.person_id,
+                       c.respondent, p.key AS person_key, p.display_name,
+                       (SELECT cp.pseudonym FROM case_people cp WHERE cp.case_id = c.case_id
+                          AND cp.person_id = c.person_id) AS pseudonym
+                FROM answers a JOIN conversations c ON c.id = a.conversation_id JOIN people p ON p.id = c.person_id
+                WHERE a.conversation_id IN ({marks}) AND a.current = 1
+                ORDER BY a.answered_at, a.id""", list(conversation_ids))
+        out = []
+        for r in rows:
+            value = json.loads(r["value"]) if r["value"] is not None else None
+            if isinstance(value, int) and not isinstance(value, bool):
+                r["value"] = value
+                out.append(r)
+        return out
 
     def add_invite(self, *, code_hash: str, flow_id: str, case_id: int, practitioner_id: int, expires_at: str,
                    respondent: str | None = None) -> int:
@@ -1155,6 +1389,43 @@ class Store:
         row = self._one("SELECT pseudonym FROM case_people WHERE case_id = ? AND person_id = ?", (case_id, person_id))
         return row["pseudonym"] if row else None
 
+    # -- per-case content the practitioner writes (issue 13) -----------------------------
+    def _case_id(self, case: int | str) -> int:
+        """A case id, or the one case with this reference (several practitioners may use the same
+        reference: then say which by passing the case id)."""
+        if isinstance(case, int):
+            if self.case_by_id(case) is None:
+                raise StoreError(f"there is no case {case}")
+            return case
+        rows = self.cases_by_ref(case)
+        if not rows:
+            raise StoreError(f"there is no case '{case}'")
+        if len(rows) > 1:
+            raise StoreError(f"more than one practitioner has a case '{case}'; say which case it is")
+        return rows[0]["id"]
+
+    def set_case_info(self, case: int | str, key: str, text: str | None, set_by: str | None = None) -> None:
+        """Set (or, with ``text`` None, remove) the practitioner's ``key`` text for a case."""
+        case_id = self._case_id(case)
+        if text is None:
+            self.db.execute("DELETE FROM case_info WHERE case_id = ? AND key = ?", (case_id, key))
+            return
+        self.db.execute(
+            """INSERT INTO case_info (case_id, key, text, set_by, updated_at) VALUES (?, ?, ?, ?, ?)
+               ON CONFLICT (case_id, key) DO UPDATE SET text = excluded.text, set_by = excluded.set_by,
+                 updated_at = excluded.updated_at""",
+            (case_id, key, text, set_by, now()))
+
+    def case_info(self, case: int | str) -> dict[str, str]:
+        """Every text the practitioner has written for the case, by key."""
+        case_id = self._case_id(case)
+        return {r["key"]: r["text"] for r in self._all("SELECT key, text FROM case_info WHERE case_id = ? ORDER BY key",
+                                                       (case_id,))}
+
+    def case_info_rows(self, case_id: int) -> list[dict]:
+        """The same with who set each and when (for the case view)."""
+        return self._all("SELECT key, text, set_by, updated_at FROM case_info WHERE case_id = ? ORDER BY key", (case_id,))
+
     def forget_name(self, person_id: int) -> None:
         """Minimisation: drop a stored display name (e.g. a family member's Telegram first name)."""
         self.db.execute("UPDATE people SET display_name = NULL WHERE id = ? AND display_name IS NOT NULL", (person_id,))
@@ -1181,19 +1452,25 @@ class Store:
                         (conversation_id, supervisor_id, now()))
 
     def unreviewed(self, practitioner_ids: list[int], supervisor_id: int) -> list[dict]:
-        """Conversations in the practitioners' cases, or their own rehearsals, not reviewed by this supervisor."""
+        """Conversations in the practitioners' cases, or their own rehearsals, not reviewed by this supervisor.
+
+        Two indexed halves (cases by practitioner, then their conversations by case and status;
+        rehearsals by person) instead of one OR that would read every conversation."""
         if not practitioner_ids:
             return []
         marks = ",".join("?" * len(practitioner_ids))
         return self._all(
-            f"""SELECT c.id, c.flow_id, c.status, c.updated_at, k.ref AS case_ref,
-                       COALESCE(k.practitioner_id, c.person_id) AS practitioner_id
-                FROM conversations c LEFT JOIN cases k ON k.id = c.case_id
-                WHERE (k.practitioner_id IN ({marks}) OR (c.case_id IS NULL AND c.person_id IN ({marks})))
-                  AND c.status NOT IN ('in_progress', 'rehearsing')
+            f"""SELECT c.id, c.flow_id, c.status, c.updated_at, k.ref AS case_ref, k.practitioner_id
+                FROM cases k JOIN conversations c ON c.case_id = k.id
+                WHERE k.practitioner_id IN ({marks}) AND c.status NOT IN ('in_progress', 'rehearsing')
                   AND NOT EXISTS (SELECT 1 FROM reviews r WHERE r.conversation_id = c.id AND r.supervisor_id = ?)
-                ORDER BY c.updated_at""",
-            [*practitioner_ids, *practitioner_ids, supervisor_id])
+                UNION ALL
+                SELECT c.id, c.flow_id, c.status, c.updated_at, NULL AS case_ref, c.person_id AS practitioner_id
+                FROM conversations c
+                WHERE c.case_id IS NULL AND c.person_id IN ({marks}) AND c.status NOT IN ('in_progress', 'rehearsing')
+                  AND NOT EXISTS (SELECT 1 FROM reviews r WHERE r.conversation_id = c.id AND r.supervisor_id = ?)
+                ORDER BY 4, 1""",
+            [*practitioner_ids, supervisor_id, *practitioner_ids, supervisor_id])
 
     def conversation_owner(self, conversation_id: int) -> dict | None:
         """Who a conversation belongs to: its person, and the practitioner holding its case."""
@@ -1241,6 +1518,12 @@ class Store:
         self.audit(actor, action, target, detail)
         return True
 
+    def staff_keys(self) -> set[str]:
+        """Keys of everyone holding a worker's role (practitioner, supervisor or admin)."""
+        return {r[0] for r in self.db.execute(
+            """SELECT DISTINCT p.key FROM roles r JOIN people p ON p.id = r.person_id
+               WHERE r.role IN ('practitioner', 'supervisor', 'admin')""").fetchall()}
+
     def role_holder_keys(self) -> set[str]:
         """Keys of everyone holding any role (for the frontend's rate limits)."""
         return {r[0] for r in self.db.execute(
@@ -1250,6 +1533,71 @@ class Store:
         if since:
             return self._all("SELECT * FROM audit WHERE created_at >= ? ORDER BY id", (since,))
         return self._all("SELECT * FROM audit ORDER BY id", ())
+
+    def audit_page(self, limit: int = 100, before_id: int | None = None) -> list[dict]:
+        """The newest audit entries first, ``limit`` at a time (``before_id``: the next page)."""
+        if before_id is not None:
+            return self._all("SELECT * FROM audit WHERE id < ? ORDER BY id DESC LIMIT ?", (before_id, limit))
+        return self._all("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
+
+    # -- the review website's sign-in (bot/web/signin.py) ----------------------------------
+    def add_web_link(self, code_hash: str, person_id: int, expires_at: str) -> int:
+        return self.db.execute("INSERT INTO web_links (code_hash, person_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+                               (code_hash, person_id, now(), expires_at)).lastrowid
+
+    def web_link(self, code_hash: str) -> dict | None:
+        return self._one("SELECT l.*, p.key AS person_key FROM web_links l JOIN people p ON p.id = l.person_id"
+                         " WHERE l.code_hash = ?", (code_hash,))
+
+    def use_web_link(self, link_id: int, at: str) -> bool:
+        """Mark the link used; False if it already was (it works once)."""
+        return self.db.execute("UPDATE web_links SET used_at = ? WHERE id = ? AND used_at IS NULL",
+                               (at, link_id)).rowcount == 1
+
+    def add_web_session(self, token_hash: str, person_id: int, expires_at: str, at: str) -> int:
+        return self.db.execute(
+            "INSERT INTO web_sessions (token_hash, person_id, created_at, expires_at, last_seen_at) VALUES (?, ?, ?, ?, ?)",
+            (token_hash, person_id, at, expires_at, at)).lastrowid
+
+    def web_session(self, token_hash: str) -> dict | None:
+        return self._one("SELECT s.*, p.key AS person_key FROM web_sessions s JOIN people p ON p.id = s.person_id"
+                         " WHERE s.token_hash = ?", (token_hash,))
+
+    def touch_web_session(self, session_id: int, at: str) -> None:
+        self.db.execute("UPDATE web_sessions SET last_seen_at = ? WHERE id = ?", (at, session_id))
+
+    def end_web_session(self, session_id: int, at: str) -> bool:
+        return self.db.execute("UPDATE web_sessions SET ended_at = ? WHERE id = ? AND ended_at IS NULL",
+                               (at, session_id)).rowcount == 1
+
+    def end_web_sessions_of(self, person_id: int, at: str) -> int:
+        return self.db.execute("UPDATE web_sessions SET ended_at = ? WHERE person_id = ? AND ended_at IS NULL",
+                               (at, person_id)).rowcount
+
+    def case_activity(self, case_ids: list[int]) -> dict[int, dict]:
+        """For the website's list of cases: per case, unread free-text answers by conversation
+        ((count, flagged count): bot.reading decides which count), open safeguarding alerts and
+        open review-tier items. Read from those (small) tables, then kept for ``case_ids``."""
+        out = {k: {"unread_by_conversation": {}, "alerts": 0, "review_items": 0} for k in case_ids}
+        if not case_ids:
+            return out
+        for cid, conv, n, flagged in self.db.execute(
+                """SELECT c.case_id, u.conversation_id, COUNT(*), SUM(u.flagged) FROM unread u
+                   JOIN conversations c ON c.id = u.conversation_id
+                   WHERE u.read_at IS NULL AND c.case_id IS NOT NULL GROUP BY u.conversation_id"""):
+            if cid in out:
+                out[cid]["unread_by_conversation"][conv] = (n, flagged or 0)
+        for cid, n in self.db.execute(
+                """SELECT c.case_id, COUNT(*) FROM alerts a JOIN conversations c ON c.id = a.conversation_id
+                   WHERE a.acknowledged_at IS NULL AND a.practice = 0 AND c.case_id IS NOT NULL GROUP BY c.case_id"""):
+            if cid in out:
+                out[cid]["alerts"] = n
+        for cid, n in self.db.execute(
+                """SELECT c.case_id, COUNT(*) FROM review_items r JOIN conversations c ON c.id = r.conversation_id
+                   WHERE r.acknowledged_at IS NULL AND c.case_id IS NOT NULL GROUP BY c.case_id"""):
+            if cid in out:
+                out[cid]["review_items"] = n
+        return out
 
     # -- quiet review tier, unread answers, missed disclosures (issue 12) ---------------
     def add_review_item(self, *, conversation_id: int | None, person_id: int, transcript_id: int | None,
@@ -1289,16 +1637,16 @@ class Store:
         """Open review items to remind the practitioner about (created before ``remind_before``,
         not yet reminded), and those to tell the supervisor about (reminded before
         ``escalate_before``, not yet escalated)."""
-        remind = self._all(self._REVIEW_ITEM + """ WHERE r.acknowledged_at IS NULL AND r.reminded_at IS NULL
-                           AND r.created_at <= ? ORDER BY r.id""", (remind_before,))
-        escalate = self._all(self._REVIEW_ITEM + """ WHERE r.acknowledged_at IS NULL AND r.reminded_at IS NOT NULL
-                             AND r.reminded_at <= ? AND r.escalated_at IS NULL ORDER BY r.id""", (escalate_before,))
+        remind = self._all(self._REVIEW_ITEM + f""" WHERE r.acknowledged_at IS NULL AND r.reminded_at IS NULL
+                           AND {self._NO_ROW.format(column='r.remind_id')} AND r.created_at <= ? ORDER BY r.id""",
+                           (remind_before,))
+        escalate = self._all(self._REVIEW_ITEM + f""" WHERE r.acknowledged_at IS NULL AND r.reminded_at IS NOT NULL
+                             AND r.reminded_at <= ? AND r.escalated_at IS NULL
+                             AND {self._NO_ROW.format(column='r.escalate_id')} ORDER BY r.id""", (escalate_before,))
         return remind, escalate
 
-    def mark_review_items(self, ids: list[int], column: str, at: str) -> None:
-        if column not in ("reminded_at", "escalated_at"):
-            raise ValueError(column)
-        self.db.conn.executemany(f"UPDATE review_items SET {column} = ? WHERE id = ?", [(at, i) for i in ids])
+    # an item not yet given a reminder row (or whose row was cancelled)
+    _NO_ROW = "({column} IS NULL OR {column} IN (SELECT id FROM schedule WHERE state = 'cancelled'))"
 
     def acknowledge_review_item(self, item_id: int, by: str) -> bool:
         cur = self.db.execute(
@@ -1319,22 +1667,20 @@ class Store:
     def unread_answers(self, older_than: str | None = None) -> list[dict]:
         """Unread free-text answers (oldest first), with their case, its practitioner and the flow."""
         sql = """SELECT u.transcript_id, u.conversation_id, u.flagged, u.created_at, u.reminded_at, u.escalated_at,
+                        (u.remind_id IS NOT NULL AND COALESCE(rs.state, 'purged') != 'cancelled') AS remind_row,
+                        (u.escalate_id IS NOT NULL AND COALESCE(es.state, 'purged') != 'cancelled') AS escalate_row,
                         t.step_id, c.flow_id, c.flow_sha, c.person_id, k.ref AS case_ref, k.practitioner_id,
                         pr.key AS practitioner_key, pr.display_name AS practitioner_name
                  FROM unread u JOIN transcript t ON t.id = u.transcript_id
                  JOIN conversations c ON c.id = u.conversation_id
                  LEFT JOIN cases k ON k.id = c.case_id LEFT JOIN people pr ON pr.id = k.practitioner_id
+                 LEFT JOIN schedule rs ON rs.id = u.remind_id LEFT JOIN schedule es ON es.id = u.escalate_id
                  WHERE u.read_at IS NULL"""
         params: list = []
         if older_than is not None:
             sql += " AND u.created_at <= ?"
             params.append(older_than)
         return self._all(sql + " ORDER BY u.created_at, u.transcript_id", params)
-
-    def mark_unread(self, transcript_ids: list[int], column: str, at: str) -> None:
-        if column not in ("reminded_at", "escalated_at"):
-            raise ValueError(column)
-        self.db.conn.executemany(f"UPDATE unread SET {column} = ? WHERE transcript_id = ?", [(at, i) for i in transcript_ids])
 
     def supervisor_keys(self, practitioner_id: int) -> list[str]:
         return [r[0] for r in self.db.execute(
@@ -1426,11 +1772,15 @@ class Store:
         return cur.rowcount
 
     def scheduled_list(self, *, person_id: int | None = None, case_ids: list[int] | None = None,
-                       states: tuple[str, ...] = ("pending",), limit: int = 50) -> list[dict]:
+                       conversation_id: int | None = None, states: tuple[str, ...] = ("pending",),
+                       limit: int = 50) -> list[dict]:
         where, params = [f"s.state IN ({','.join('?' * len(states))})"], list(states)
         if person_id is not None:
             where.append("s.person_id = ?")
             params.append(person_id)
+        if conversation_id is not None:
+            where.append("s.conversation_id = ?")
+            params.append(conversation_id)
         if case_ids is not None:
             where.append(f"(s.case_id IN ({','.join('?' * len(case_ids))}) OR c.case_id IN ({','.join('?' * len(case_ids))}))"
                          if case_ids else "0")
@@ -1478,6 +1828,29 @@ class Store:
         waits until ``due_at`` (so it leaves the due set, and /reminders shows the real time)."""
         cur = self.db.execute("UPDATE schedule SET due_at = ? WHERE id = ? AND state = 'pending'", (due_at, item_id))
         return cur.rowcount == 1
+
+    # -- unread-answer and review-item reminders as schedule rows (bot/reading.py) ------------
+    _READING = {"unread": ("unread", "transcript_id", "read_at"), "review": ("review_items", "id", "acknowledged_at")}
+
+    def link_reminder(self, kind: str, stage: int, item_ids: list[int], schedule_id: int) -> None:
+        """The row ``schedule_id`` tells about these items: stage 1 the practitioner, 2 the supervisor."""
+        table, key, _ = self._READING[kind]
+        column = "remind_id" if stage == 1 else "escalate_id"
+        self.db.conn.executemany(f"UPDATE {table} SET {column} = ? WHERE {key} = ?", [(schedule_id, i) for i in item_ids])
+
+    def reminder_sent(self, kind: str, stage: int, schedule_id: int, at: str) -> int:
+        """The row went out: its items are reminded (stage 1) or escalated (stage 2) at ``at``."""
+        table, _, _ = self._READING[kind]
+        column, link = ("reminded_at", "remind_id") if stage == 1 else ("escalated_at", "escalate_id")
+        return self.db.execute(f"UPDATE {table} SET {column} = ? WHERE {link} = ? AND {column} IS NULL",
+                               (at, schedule_id)).rowcount
+
+    def reminder_items_open(self, kind: str, stage: int, schedule_id: int) -> int:
+        """How many of the row's items are still unread / not acknowledged."""
+        table, _, done = self._READING[kind]
+        link = "remind_id" if stage == 1 else "escalate_id"
+        return self.db.execute(f"SELECT count(*) FROM {table} WHERE {link} = ? AND {done} IS NULL",
+                               (schedule_id,)).fetchone()[0]
 
     # -- legal holds (issue 17) ----------------------------------------------------------
     def hold_case(self, case_id: int, by: str, reason: str) -> bool:
@@ -1639,9 +2012,36 @@ class Store:
                     out.append((table, row[1]))
         return out
 
-    def wipe_free_space(self) -> None:
+    def wipe_free_space(self, wait_ms: int = 10_000) -> bool | None:
         """After an erasure: move the WAL into the database and truncate it, so old page images
-        holding the words go (secure_delete has zeroed the freed cells and pages)."""
-        if self.path != ":memory:":
-            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        holding the words go (secure_delete has zeroed the freed cells and pages). False if
+        another connection (a running bot) kept reading for ``wait_ms``: try again later. None
+        inside a transaction (a group commit, a caller's): SQLite refuses a checkpoint there, so
+        it runs just after that commits."""
+        if self.path == ":memory:":
+            return True
+
+        def wipe() -> bool:
+            before = self.db.execute("PRAGMA busy_timeout").fetchone()[0]
+            self.db.execute(f"PRAGMA busy_timeout={int(wait_ms)}")
+            try:
+                busy = self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            finally:
+                self.db.execute(f"PRAGMA busy_timeout={int(before)}")
+            return busy == 0
+
+        if self.db.conn.in_transaction:
+            self.after_commit(wipe)
+            return None
+        return wipe()
+
+    def after_commit(self, fn) -> None:
+        """Run ``fn`` now, or, inside a transaction, just after it commits (for work SQLite
+        refuses inside one, such as a checkpoint). Dropped if the transaction rolls back."""
+        if not self.db.conn.in_transaction:
+            fn()
+        else:
+            if self._after_commit is Store._after_commit:
+                self._after_commit = []
+            self._after_commit.append(fn)
 

@@ -196,3 +196,82 @@ def test_sigkill_at_random_moments_loses_and_doubles_nothing(tmp_path):
         assert all(r["revision"] == 1 for r in rows), rows  # no answer recorded twice
         accepted = [t for t in store.transcript(conv["id"]) if t["direction"] == "in" and t["kind"] == "answer"]
         assert len(accepted) == len(EXPECTED) - 1  # every typed answer once; the skip is a command
+
+
+
+class Answering:
+    """A stdin that answers whatever the console's conversation asks now with a plain, valid
+    answer (so these tests follow the flows as they are revised); EOF once it has finished."""
+
+    KINDS = {"date": "in two weeks", "scale": "5", "number": "3", "yesno": "no", "choice": "1", "multi": "1"}
+
+    def __init__(self, service, key):
+        self.service, self.key = service, key
+
+    def readline(self):
+        pid = self.service.store.person(self.key)
+        if self.service.active(pid) is None:
+            return ""
+        reply = self.service.current(pid)
+        question = next((p for p in reversed(reply.prompts) if p.kind == "question"), None)
+        return self.KINDS.get(question.type if question else None, "calmer mornings") + "\n"
+
+
+def _console_world(tmp_path, library):
+    from datetime import datetime, timezone
+
+    from bot.conversation import ConversationService
+    from bot.schedule import Schedule
+
+    store = Store(tmp_path / "w.db")
+    schedule = Schedule(store, clock=lambda: datetime(2026, 1, 12, 10, 0, tzinfo=timezone.utc))
+    return store, ConversationService(store, library, schedule=schedule)
+
+
+def test_a_chat_in_the_terminal_records_no_reminder_it_cannot_send_and_says_so(tmp_path, library):
+    """Issue 15: `chat` uses the same schedule as `serve`, but a terminal has no chat to send
+    to, so nothing is recorded for it (a row nobody can send would wait forever) and the chat
+    ends by saying so; the flow's closing words only promise a reminder in Telegram."""
+    import io
+
+    from bot.frontends.console import run_console
+    from bot.messages import msg
+
+    store, service = _console_world(tmp_path, library)
+    out = io.StringIO()
+    assert run_console(service, "console:kim", "kim", "restorative-harmed", Answering(service, "console:kim"), out,
+                       respondent="young_person", case_ref="RJ-3") == 0
+    assert store.conversations()[0]["status"] == "completed"
+    assert out.getvalue().rstrip().endswith(msg("console.no_reminder.date"))
+    assert msg("console.no_reminder.nudge") not in out.getvalue()  # finished: nothing to nudge
+    assert store.scheduled_list(states=("pending", "sending", "sent", "cancelled")) == []
+    store.close()
+    db = tmp_path / "t.db"  # through the CLI: left half-way, no nudge can come either
+    left = run_cli(["chat", "scaling-checkin", "--db", str(db), "--as", "jo", "--for", "adult"], "Talk more\n")
+    assert left.returncode == 0 and msg("console.no_reminder.nudge") in left.stdout
+    assert left.stdout.index(msg("console.no_reminder.nudge")) < left.stdout.index("Goodbye")
+    assert msg("console.no_reminder.date") not in left.stdout  # no date given
+    store = Store(db)
+    assert store.scheduled_list(states=("pending", "sending", "sent", "cancelled")) == []
+    store.close()
+
+
+def test_the_terminal_lists_a_reminder_recorded_for_a_worker_serve_can_reach(tmp_path, library):
+    import io
+
+    from bot.frontends.console import Console
+    from bot.messages import msg
+
+    store, service = _console_world(tmp_path, library)
+    with store.transaction():
+        case = store.create_case(store.person("tg:900"), "RJ-4")  # held by a worker on Telegram
+    out = io.StringIO()
+    console = Console(service, "console:kim", "kim", Answering(service, "console:kim"), out)
+    assert console.run("restorative-harmed", respondent="young_person", case_id=case, practice=False) == 0
+    assert out.getvalue().rstrip().endswith(  # what the chat ends with
+        "\n".join([msg("console.reminders_recorded"),
+                   msg("console.reminders_line", when="Sun 25 Jan, 09:00", kind=msg("schedule.case_kinds.date"),
+                       who=msg("console.to_worker")),
+                   "", msg("console.no_reminder.date_you")]))
+    assert [(r["person_id"], r["kind"]) for r in store.scheduled_list()] == [(store.person("tg:900"), "date")]
+    store.close()

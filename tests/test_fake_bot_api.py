@@ -427,8 +427,8 @@ async def test_offset_confirmation_limit_and_long_poll(fake):
     assert fake.pending_updates == []
 
     # a long poll returns as soon as an update arrives
-    async def later():
-        await asyncio.sleep(0.1)
+    async def later():  # once the long poll is waiting
+        await fake.wait_for(lambda: any(c.method == "getUpdates" and c.status is None for c in fake.calls))
         return fake.inject_message(1, "d")
 
     started = time.monotonic()

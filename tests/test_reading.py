@@ -22,6 +22,7 @@ from bot.conversation import ConversationService
 from bot.engine.runner import Input
 from bot.reading import Reading, split_tiers, tier_of
 from bot.review.export import render, transcript_data
+from bot.schedule import Schedule
 
 ADMIN, SUP, P1, P2, FAM_A, FAM_B, LEAD = (f"tg:{i}" for i in (1, 2, 3, 4, 5, 6, 9))
 
@@ -78,6 +79,9 @@ class World:
         self.clock = self.t0
         self.reading = Reading(store, self.access, leads=[9], read_within_hours=48, review_within_hours=24,
                                clock=lambda: self.clock)
+        # answers are stamped with the real time, so these tests run on it: no quiet hours here
+        # (tests/test_schedule.py moves a fixed clock through the reminders' quiet hours)
+        self.schedule = Schedule(store, clock=lambda: self.clock, quiet_from="00:00", quiet_until="00:00")
         self.conv = {}
         for practitioner, family, label in ((P1, FAM_A, "A"), (P2, FAM_B, "B")):
             code, inv = self.access.invite(practitioner, flow, f"CASE-{label}")
@@ -91,6 +95,18 @@ class World:
     def later(self, hours):
         self.clock = self.t0 + timedelta(hours=hours)
         return self.clock
+
+    def deliver(self, hours):
+        """What `serve` does at that time: write the due reminders as schedule rows, then
+        send each once. Returns (recipient, kind, stage, text) of what was sent."""
+        now = self.later(hours)
+        self.reading.plan(now)
+        out = []
+        for item in self.schedule.due(now):
+            if self.schedule.claim(item, now):
+                self.schedule.sent(item, now)
+                out.append((item.recipient, item.kind, ("practitioner", "supervisor")[item.seq - 1], item.text))
+        return out
 
 
 @pytest.fixture
@@ -169,17 +185,15 @@ def test_unread_reminds_the_practitioner_then_the_supervisor(world):
     w = world
     w.say(FAM_A, "we want calmer mornings")
     assert [r["step_id"] for r in w.reading.unread()] == ["best_hopes"]
-    assert w.reading.due(w.later(47)) == []
-    due = w.reading.due(w.later(48.01))
-    assert [(r.recipient, r.kind, r.stage) for r in due] == [(P1, "unread", "practitioner")]
-    assert f"#{w.conv['A']} (CASE-A)" in due[0].text and "calmer" not in due[0].text  # where, never the words
-    w.reading.sent(due[0])
-    assert w.reading.due(w.later(60)) == []  # reminded once, not every pass
-    assert w.reading.due(w.later(48.01 + 47)) == []
-    due = w.reading.due(w.later(48.01 + 48.01))
-    assert [(r.recipient, r.kind, r.stage) for r in due] == [(SUP, "unread", "supervisor")]
-    w.reading.sent(due[0])
-    assert w.reading.due(w.later(200)) == []
+    assert w.deliver(47) == []
+    sent = w.deliver(48.01)
+    assert [s[:3] for s in sent] == [(P1, "unread", "practitioner")]
+    assert f"#{w.conv['A']} (CASE-A)" in sent[0][3] and "calmer" not in sent[0][3]  # where, never the words
+    assert w.deliver(60) == []  # reminded once, not every pass
+    assert w.deliver(48.01 + 47) == []
+    sent = w.deliver(48.01 + 48.01)
+    assert [s[:3] for s in sent] == [(SUP, "unread", "supervisor")]
+    assert w.deliver(200) == []
     assert [r["action"] for r in w.store.audit_log() if r["action"].startswith("reminder.")] == \
         ["reminder.unread.practitioner", "reminder.unread.supervisor"]
 
@@ -187,8 +201,8 @@ def test_unread_reminds_the_practitioner_then_the_supervisor(world):
 def test_unread_without_a_supervisor_goes_to_the_leads(world):
     w = world
     w.say(FAM_B, "some hopes")
-    w.reading.sent(w.reading.due(w.later(49))[0])
-    assert [(r.recipient, r.stage) for r in w.reading.due(w.later(98))] == [(LEAD, "supervisor")]
+    assert [s[:3] for s in w.deliver(49)] == [(P2, "unread", "practitioner")]
+    assert [(s[0], s[2]) for s in w.deliver(98)] == [(LEAD, "supervisor")]
 
 
 def test_reading_the_transcript_or_the_case_marks_answers_read_but_not_the_writer(world):
@@ -238,14 +252,12 @@ def test_without_consent_nobody_answers_are_not_counted_until_consent_except_fla
 def test_review_items_remind_the_practitioner_then_the_supervisor(world):
     w = world
     w.say(FAM_A, "REVIEWWORD")
-    assert [r for r in w.reading.due(w.later(23.9)) if r.kind == "review"] == []
-    due = [r for r in w.reading.due(w.later(24.01)) if r.kind == "review"]
-    assert [(r.recipient, r.stage) for r in due] == [(P1, "practitioner")] and "R1" in due[0].text
-    w.reading.sent(due[0])
-    due = [r for r in w.reading.due(w.later(24.01 + 24.01)) if r.kind == "review"]
-    assert [(r.recipient, r.stage) for r in due] == [(SUP, "supervisor")]
-    w.reading.sent(due[0])
-    assert [r for r in w.reading.due(w.later(300)) if r.kind == "review"] == []
+    assert [s for s in w.deliver(23.9) if s[1] == "review"] == []
+    sent = [s for s in w.deliver(24.01) if s[1] == "review"]
+    assert [(s[0], s[2]) for s in sent] == [(P1, "practitioner")] and "R1" in sent[0][3]
+    sent = [s for s in w.deliver(24.01 + 24.01) if s[1] == "review"]
+    assert [(s[0], s[2]) for s in sent] == [(SUP, "supervisor")]
+    assert [s for s in w.deliver(300) if s[1] == "review"] == []
 
 
 def test_acknowledged_review_items_are_not_reminded(world):
@@ -319,3 +331,109 @@ def test_a_reminder_about_many_items_stays_short(world):
     [reminder] = w.reading.due(w.later(25))
     assert (reminder.recipient, len(reminder.ids)) == (LEAD, 30)
     assert "R20, …" in reminder.text and "R21" not in reminder.text and len(reminder.text) < 1000
+
+
+# -- issue 15: these reminders are rows of the one schedule table ------------------------------
+def _rows(store, kind=None, states=("pending", "sending", "sent", "cancelled")):
+    return [r for r in store.scheduled_list(states=states, limit=500) if kind is None or r["kind"] == kind]
+
+
+def test_unread_and_review_reminders_are_schedule_rows_a_restart_loses_nothing_and_sends_once(world):
+    from bot.store import Store
+
+    w = world
+    w.say(FAM_A, "we want calmer mornings REVIEWWORD")
+    path = w.store.path
+    now = w.later(49)
+    ids = w.reading.plan(now)
+    assert [(r["id"], r["kind"], r["seq"], r["state"]) for r in _rows(w.store)] == \
+        [(ids[0], "review", 1, "pending"), (ids[1], "unread", 1, "pending")]
+    assert w.reading.plan(now) == [] and w.reading.plan(w.later(60)) == []  # written once
+    for r in _rows(w.store):  # to the practitioner, naming the case reference, never the answer
+        assert r["person_id"] == w.store.person(P1) and "CASE-A" in r["text"]
+        assert "calmer" not in r["text"] and "REVIEWWORD" not in r["text"] and "mornings" not in r["text"]
+    w.store.close()  # the bot stops between writing and sending
+    store = Store(path)
+    schedule = Schedule(store, clock=lambda: now, quiet_from="00:00", quiet_until="00:00")
+    schedule.recover(now)
+    first = schedule.due(now)
+    assert [i.id for i in first] == ids
+    assert all(schedule.claim(i, now) for i in first) and not schedule.claim(first[0], now)
+    store.close()  # and crashes after claiming, before Telegram confirmed
+    later = now + timedelta(minutes=11)
+    store = Store(path)
+    schedule = Schedule(store, clock=lambda: later, quiet_from="00:00", quiet_until="00:00")
+    assert schedule.recover(later) == 2
+    sent = [i for i in schedule.due(later) if schedule.claim(i, later)]
+    for i in sent:
+        schedule.sent(i, later)
+    assert [i.id for i in sent] == ids
+    assert [r["state"] for r in _rows(store)] == ["sent", "sent"]
+    assert store.unread_answers()[0]["reminded_at"] is not None  # the supervisor's clock started when sent
+    store.close()
+    store = Store(path)
+    reading = Reading(store, None, leads=[9], clock=lambda: later)
+    schedule = Schedule(store, clock=lambda: later, quiet_from="00:00", quiet_until="00:00")
+    assert reading.plan(later + timedelta(hours=23)) == [] and schedule.due(later + timedelta(hours=23)) == []
+    assert [r.stage for r in reading.due(later + timedelta(hours=24))] == ["supervisor"]  # the review item, in time
+    store.close()
+
+
+def test_a_practitioners_reminder_waits_for_their_quiet_hours_and_the_supervisor_counts_from_sending(world):
+    from zoneinfo import ZoneInfo
+
+    w = world
+    w.schedule = Schedule(w.store, clock=lambda: w.clock)  # the usual quiet hours, 20:00 to 08:00 London
+    w.say(FAM_A, "we want calmer mornings")
+    london = ZoneInfo("Europe/London")
+    day = (w.t0 + timedelta(hours=49)).astimezone(london).date() + timedelta(days=1)
+    evening = datetime.combine(day, datetime.min.time().replace(hour=21), tzinfo=london)
+    morning = datetime.combine(day + timedelta(days=1), datetime.min.time().replace(hour=8), tzinfo=london)
+    hours = lambda t: (t - w.t0).total_seconds() / 3600  # noqa: E731
+    assert w.deliver(hours(evening)) == []  # written at 21:00, and it waits
+    [row] = _rows(w.store, "unread")
+    assert datetime.fromisoformat(row["due_at"].replace("Z", "+00:00")) == morning
+    assert w.deliver(hours(morning - timedelta(minutes=1))) == []
+    assert [s[:3] for s in w.deliver(hours(morning))] == [(P1, "unread", "practitioner")]
+    assert w.deliver(hours(morning + timedelta(hours=47, minutes=59))) == []  # 48 h from sending, not writing
+    assert [s[:3] for s in w.deliver(hours(morning + timedelta(hours=48)))] == [(SUP, "unread", "supervisor")]
+
+
+def test_a_reminder_is_dropped_when_everything_in_it_was_read_or_acknowledged_before_it_went_out(world):
+    w = world
+    w.schedule = Schedule(w.store, clock=lambda: w.clock)  # the usual quiet hours
+    w.say(FAM_A, "we want calmer mornings REVIEWWORD")
+    from zoneinfo import ZoneInfo
+
+    day = (w.t0 + timedelta(hours=49)).astimezone(ZoneInfo("Europe/London")).date() + timedelta(days=1)
+    evening = datetime.combine(day, datetime.min.time().replace(hour=22), tzinfo=ZoneInfo("Europe/London"))
+    assert w.deliver((evening - w.t0).total_seconds() / 3600) == []  # written, waiting for the morning
+    w.access.case(P1, "CASE-A")  # read that night
+    w.reading.acknowledge(w.access.worth_a_look(P1)[0]["id"], P1)
+    assert w.deliver((evening - w.t0).total_seconds() / 3600 + 12) == []
+    assert [(r["kind"], r["state"]) for r in _rows(w.store)] == [("review", "cancelled"), ("unread", "cancelled")]
+    assert w.deliver(500) == []
+
+
+def test_stop_turns_off_a_persons_own_reminders_not_a_practitioners_duty_reminders(world):
+    w = world
+    w.say(FAM_A, "we want calmer mornings")
+    w.schedule.stop(w.store.person(P1))
+    assert [s[:3] for s in w.deliver(49)] == [(P1, "unread", "practitioner")]
+
+
+def test_no_row_is_written_for_someone_serve_cannot_reach(store, library):
+    from bot.conversation import ConversationService
+    from bot.engine.runner import Input
+
+    service = ConversationService(store, library)
+    with store.transaction():
+        holder = store.person("console:worker")  # a case held in the terminal
+        case = store.create_case(holder, "TERM-1")
+    pid = store.person("tg:77")
+    service.start(pid, "scaling-checkin", case_id=case)
+    service.handle(pid, Input.from_text("calmer mornings"))
+    t0 = datetime.now(timezone.utc)
+    reading = Reading(store, None, clock=lambda: t0)
+    assert [r.recipient for r in reading.due(t0 + timedelta(hours=49))] == ["console:worker"]
+    assert reading.plan(t0 + timedelta(hours=49)) == [] and _rows(store) == []

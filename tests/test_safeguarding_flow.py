@@ -246,8 +246,14 @@ async def test_telegram_disclosure_alerts_practitioner_and_lead_until_acknowledg
             await h.delivered(fake.inject_command(LEAD, f"/ack {alert_id}"))
             assert "acknowledged" in fake.messages(LEAD)[before:][-1].text
             count = len(_alerts_to(fake, LEAD))
-            await asyncio.sleep(1.5)
-            assert len(_alerts_to(fake, LEAD)) == count  # reminders stopped
+            # reminders stopped: a whole pass of the alert loop that began after the next
+            # reminder would have been due (0.6 s) has sent nothing more
+            loop = asyncio.get_running_loop()
+            due, deadline = loop.time() + esc2.repeat.total_seconds(), loop.time() + 20
+            while (h.frontend.alert_pass_started or 0) < due and loop.time() < deadline:
+                await asyncio.sleep(0.02)  # polling a condition, with a deadline
+            assert (h.frontend.alert_pass_started or 0) >= due, "the alert loop stopped making passes"
+            assert len(_alerts_to(fake, LEAD)) == count
     store = Store(db)
     [alert] = store.alerts()
     assert alert["acknowledged_by"] == f"tg:{LEAD}" and alert["notify_count"] >= 3

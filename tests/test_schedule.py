@@ -522,3 +522,62 @@ def test_the_next_allowed_time_across_quiet_hours_free_days_and_a_clock_change(t
     # Sunday 29 March 2026 London goes to BST: 08:00 local is 07:00 UTC
     assert schedule.next_allowed(datetime(2026, 3, 28, 23, 0, tzinfo=timezone.utc), usual) == \
         datetime(2026, 3, 29, 7, 0, tzinfo=timezone.utc)
+
+
+def test_a_conversation_answered_to_the_end_is_never_nudged(world):
+    service, schedule, clock = world
+    pid, conv = begin(service, respondent="adult")
+    for words in ("calmer mornings", "6", "we still eat together", "less shouting", "8"):
+        assert service.handle(pid, Input.from_text(words)).accepted, words
+    service.handle(pid, Input("skip"))
+    assert service.store.conversation(conv).status == "completed"
+    for hours in range(6, 24 * 10, 6):
+        clock.now = T0 + timedelta(hours=hours)
+        assert send_due(schedule) == [], hours
+    assert service.store.scheduled_list(person_id=pid, states=("pending", "sending", "sent")) == []
+
+
+def _answer_generically(service, pid, conv_id, limit=60):
+    """Answer whatever each question asks with a plain, valid, harmless answer (so the test
+    follows the flows as lib-flows revises them): returns the date answers given."""
+    kinds = {"date": "in two weeks", "scale": "5", "number": "3", "yesno": "no", "choice": "1", "multi": "1"}
+    dates = []
+    reply = service.current(pid)
+    for _ in range(limit):
+        if reply.status != "in_progress":
+            return dates, reply
+        question = next((p for p in reversed(reply.prompts) if p.kind == "question"), None)
+        kind = question.type if question is not None else None
+        if kind == "date":
+            dates.append(question.step_id)
+        reply = service.handle(pid, Input.from_text(kinds.get(kind, "calmer mornings")), conversation_id=conv_id)
+        if not reply.accepted and kind not in kinds:
+            reply = service.handle(pid, Input("skip"), conversation_id=conv_id)
+    raise AssertionError(f"conversation {conv_id} did not finish in {limit} answers")
+
+
+@pytest.mark.parametrize("flow_id", ["restorative-harmed", "restorative-harmer", "fgc-pre-conference"])
+def test_the_restorative_and_fgc_flows_schedule_their_reminders_when_run_to_the_end(world, flow_id):
+    """Behaviour, not only the flow file: run each flow to its end; every date question with
+    ``remind:`` that was answered has its reminder row, for the people its ``who`` names."""
+    service, schedule, clock = world
+    store = service.store
+    with store.transaction():
+        worker = store.person("tg:990")
+        case = store.create_case(worker, "RJ-90")
+    pid = service.person("tg:991")
+    conv = service.start(pid, flow_id, frontend="telegram", chat_id="991", case_id=case,
+                         respondent="adult").conversation_id
+    dates, last = _answer_generically(service, pid, conv)
+    flow = service.library.get(flow_id)
+    reminding = [s for s in flow.steps if s.type == "date" and s.remind is not None]
+    assert reminding and [s.id for s in reminding if s.id in dates] == [s.id for s in reminding]
+    assert store.conversation(conv).status == "completed"
+    want = []
+    for step in reminding:
+        want += [(pid, step.id)] if step.remind.who in ("person", "both") else []
+        want += [(worker, step.id)] if step.remind.who in ("practitioner", "both") else []
+    got = [(r["person_id"], r["step_id"]) for r in store.scheduled_list(states=("pending",)) if r["kind"] == "date"]
+    assert sorted(got) == sorted(want)
+    closing = " ".join(p.text for p in last.prompts)
+    assert "reminder" in closing.lower() and "on your own phone" in closing  # says when one comes, and where

@@ -10,6 +10,7 @@ from bot.access import Access
 from bot.config import Config
 from bot.conversation import ConversationService
 from bot.reading import Reading
+from bot.schedule import Schedule
 from bot.store import Store
 from bot.testing.telegram import running_bot
 from tests.test_reading import StandIn
@@ -28,6 +29,8 @@ async def world(tmp_path, library):
     clock = {"now": None}
     reading = Reading(store, access, leads=config.leads,
                       clock=lambda: clock["now"] or datetime.now(timezone.utc))
+    # the reminders go out through the schedule; answers carry the real time, so no quiet hours here
+    service.schedule = Schedule(store, clock=reading.clock, quiet_from="00:00", quiet_until="00:00")
     async with running_bot(service, access=access, reading=reading) as h:
         h.clock, h.reading = clock, reading
         yield h
@@ -97,10 +100,30 @@ async def test_unread_reminders_reach_the_practitioner_then_the_supervisor(world
     before = len(h.fake.messages(P1))
     h.clock["now"] = t0 + timedelta(hours=48, minutes=1)
     notice = await h.fake.wait_for(lambda: h.fake.messages(P1)[before:])
-    assert await h.frontend.dispatch_reminders(h.app.bot) == 0  # sent once, not again
+    assert await h.frontend.dispatch_reminders(h.app.bot) == 0  # written once, not again
+    assert await h.frontend.dispatch_schedule(h.app.bot) == 0  # and sent once
     assert len(h.fake.messages(P1)[before:]) == 1
+    [row] = [r for r in h.service.store.scheduled_list(states=("sent",)) if r["kind"] != "nudge"]
+    assert (row["kind"], row["seq"], row["text"]) == ("unread", 1, notice[0].text)
     assert f"#{conv} (FGC-9)" in notice[0].text and "calmer" not in notice[0].text
     assert h.fake.messages(SUP) == []
     h.clock["now"] = t0 + timedelta(hours=96, minutes=3)
     told = await h.fake.wait_for(lambda: h.fake.messages(SUP))
     assert len(told) == 1 and "still unread" in told[0].text and "calmer" not in told[0].text
+
+
+async def test_stop_tells_a_practitioner_their_duty_reminders_go_on_and_they_do(world):
+    from bot.messages import msg
+
+    h = world
+    await start_case(h)
+    await say(h, FAM, "hopes for calmer mornings")
+    msgs = await command(h, P1, "/stop")
+    assert msgs[-1].text == msg("schedule.stopped") + "\n\n" + msg("schedule.stopped_staff")
+    first = h.service.store.unread_answers()[0]["created_at"]
+    before = len(h.fake.messages(P1))
+    h.clock["now"] = datetime.fromisoformat(first.replace("Z", "+00:00")) + timedelta(hours=48, minutes=1)
+    notice = await h.fake.wait_for(lambda: h.fake.messages(P1)[before:])
+    assert "FGC-9" in notice[0].text and "calmer" not in notice[0].text
+    msgs = await command(h, FAM, "/stop")
+    assert msgs[-1].text == msg("schedule.stopped")  # a family member: no word about staff reminders

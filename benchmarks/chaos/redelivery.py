@@ -14,6 +14,7 @@ from benchmarks.chaos.checks import (
 from benchmarks.chaos.flow import (
     CHAOS_FLOW,
     FLOW_ID,
+    TAG,
 )
 from benchmarks.common import start_serve, write_flow
 from benchmarks.users import WatchedFake
@@ -65,10 +66,11 @@ async def check_redelivery(folder: Path) -> list[str]:
 
 
 async def check_restart_sends_committed_replies(folder: Path) -> list[str]:
-    """kill -9 after an answer is committed and its update confirmed to Telegram, while
-    its reply is still on its way: after the restart the person must get that reply.
-    (python-telegram-bot confirms an update, by asking for the next ones, as soon as it
-    has fetched it, so Telegram will not deliver it again.)"""
+    """kill -9 between an answer's commit and the record that its reply was delivered
+    (the reply is on its way, held by the server, and never arrives): after the restart
+    the person gets that reply exactly once, and the conversation goes on with nothing
+    lost or sent twice. (python-telegram-bot confirms an update, by asking for the next
+    ones, as soon as it has fetched it, so Telegram may not deliver it again.)"""
     problems = []
     flows = folder / "flows"
     write_flow(flows, FLOW_ID, CHAOS_FLOW)
@@ -95,31 +97,46 @@ async def check_restart_sends_committed_replies(folder: Path) -> list[str]:
             before = fake.count(u)
             fake.press_button(u, menu.message_id, f"s:{FLOW_ID}")
             await fake.wait_new(u, before, lambda m: "[q1]" in (m.text or ""), 20)
-            fake.fail_next("sendMessage", delay=30)  # the reply to the next answer is slow to go out
+            # the reply to the next answer is held, then its connection dropped: it never arrives
+            fake.fail_next("sendMessage", delay=30, drop_connection=True)
             before = fake.count(u)
             uid = fake.inject_message(u, "it happened at school")
             # the answer is committed and its reply is on its way (whether or not the update has
             # been confirmed to Telegram yet: the bot confirms only after handling a batch)
             await fake.wait_for(lambda: fake.calls_to("sendMessage")[-1].status is None, 20)
-            committed = 0
-            for _ in range(200):
-                conn = _db(db)
-                committed = conn.execute("SELECT COUNT(*) FROM inputs WHERE key = ?", (f"tg:{uid}",)).fetchone()[0]
-                conn.close()
-                if committed:
-                    break
-                await asyncio.sleep(0.05)
+            # a reply goes out only after its input is committed: the answer is in the database
+            conn = _db(db)
+            row = conn.execute("SELECT delivered_at FROM inputs WHERE key = ?", (f"tg:{uid}",)).fetchone()
+            conn.close()
             proc.send_signal(signal.SIGKILL)
             await proc.wait()
             fake.clear_faults()
-            if not committed:
-                return ["restart check: the answer was not committed before the kill; could not test"]
+            if row is None:
+                return ["restart check: a reply was on its way before its answer was committed"]
+            if row[0] is not None:
+                return ["restart check: the reply was recorded as delivered before it had arrived"]
             proc = await up()
             m = await fake.wait_new(u, before, lambda m: "[q2]" in (m.text or ""), 15)
             if m is None:
                 problems.append("after kill -9 and restart, a committed answer's reply (the next question) was never"
                                 " sent: the update had been confirmed to Telegram, so it is not delivered again, and"
                                 " nothing resends committed replies not yet delivered")
+                return problems
+            # the conversation goes on: the next answer, and its reply
+            fake.press_button(u, m.message_id, next(cb for row in fake.buttons(m) for (t, cb) in row if t == "4"))
+            if await fake.wait_new(u, before, lambda m: "[q3]" in (m.text or ""), 15) is None:
+                problems.append("after kill -9 and restart, the next answer got no reply")
+            tags = [t for m in fake.bot_msgs.get(u, [])[before:] for t in TAG.findall(m.text or "")]
+            if tags != ["q2", "q3"]:
+                problems.append(f"after kill -9 between commit and delivery record, the questions sent were {tags},"
+                                " not q2 then q3 once each")
+            conn = _db(db)
+            answers = conn.execute("SELECT step_id, value FROM answers a JOIN conversations c ON c.id ="
+                                   " a.conversation_id JOIN people p ON p.id = c.person_id WHERE p.key = ?"
+                                   " ORDER BY a.step_id", (f"tg:{u}",)).fetchall()
+            conn.close()
+            if [(s, v) for s, v in answers] != [("q1", '"it happened at school"'), ("q2", "4")]:
+                problems.append(f"after kill -9 between commit and delivery record, the answers kept are {answers}")
         finally:
             if proc.returncode is None:
                 proc.send_signal(signal.SIGTERM)

@@ -45,36 +45,39 @@ def parse_int(text: str) -> int | None:
     return vocabulary()[2].get(t)
 
 
-def _match_option(step: Step, token: str):
+def _match_option(options, token: str):
     t = fold(token)
     if not t:
         return None
     if re.fullmatch(r"\d{1,3}", t):
         i = int(t)
-        if 1 <= i <= len(step.options):
-            return step.options[i - 1]
-    for opt in step.options:
+        if 1 <= i <= len(options):
+            return options[i - 1]
+    for opt in options:
         if fold(opt.label) == t or fold(opt.id) == t:
             return opt
     return None
 
 
-def parse(step: Step, text: str | None, button: str | None = None) -> Any:
+def parse(step: Step, text: str | None, button: str | None = None, options=None) -> Any:
     """Return the parsed value for ``step`` or raise :class:`Invalid`.
 
     ``button`` is an option id (choice), a list of ids (multi), a number string (scale)
     or "yes"/"no" (yesno) sent by a frontend's buttons; ``text`` is typed input.
+    ``options``: the options offered now (a choice may offer fewer than it lists, see
+    ``FlowRunner.offered``); numbers typed count in that list, and others are refused.
     """
     kind = step.type
+    options = step.options if options is None else tuple(options)
+    offered = {o.id for o in options}
     if button is not None:
         if kind == "choice":
-            opt = step.option(button)
-            if opt is None:
+            if not isinstance(button, str) or button not in offered:
                 raise Invalid("choice")
-            return opt.id
+            return button
         if kind == "multi":
             ids = button if isinstance(button, list) else [button]
-            if any(step.option(i) is None for i in ids):
+            if any(not isinstance(i, str) or i not in offered for i in ids):
                 raise Invalid("multi")
             return _check_multi(step, list(dict.fromkeys(ids)))
         text = str(button)
@@ -103,7 +106,7 @@ def parse(step: Step, text: str | None, button: str | None = None) -> Any:
         from bot.engine.dates import BadDate, parse_date
 
         try:
-            return parse_date(raw).isoformat()
+            return parse_date(raw, allow_past=step.allow_past).isoformat()
         except BadDate as problem:
             raise Invalid(problem.rule) from None
     if kind == "yesno":
@@ -115,19 +118,19 @@ def parse(step: Step, text: str | None, button: str | None = None) -> Any:
             return False
         raise Invalid("yesno")
     if kind == "choice":
-        opt = _match_option(step, raw)
+        opt = _match_option(options, raw)
         if opt is None:
             raise Invalid("choice")
         return opt.id
     if kind == "multi":
-        whole = _match_option(step, raw)
+        whole = _match_option(options, raw)
         if whole is not None:
             return _check_multi(step, [whole.id])
         chosen = []
         for token in _SEPARATORS.split(raw):
             if not token.strip():
                 continue
-            opt = _match_option(step, token)
+            opt = _match_option(options, token)
             if opt is None:
                 raise Invalid("multi")
             if opt.id not in chosen:

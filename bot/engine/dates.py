@@ -68,11 +68,19 @@ def _year(y: str | None) -> int | None:
     return 2000 + n if n < 100 else n
 
 
-def _make(day: int, month: int, year: int | None, now: date) -> date:
+def _make(day: int, month: int, year: int | None, now: date, nearest: bool = False) -> date:
     try:
         d = date(year or now.year, month, day)
     except ValueError:
         raise BadDate("date") from None
+    if year is None and nearest:  # past dates allowed: the nearest one, before or after today
+        near = []
+        for y in (now.year - 1, now.year, now.year + 1):
+            try:
+                near.append(date(y, month, day))
+            except ValueError:  # 29 February
+                continue
+        return min(near, key=lambda c: (abs((c - now).days), c > now))
     if year is None and d < now:
         try:
             d = date(now.year + 1, month, day)
@@ -81,24 +89,38 @@ def _make(day: int, month: int, year: int | None, now: date) -> date:
     return d
 
 
-def parse_date(text: str, now: date | None = None) -> date:
-    """The date meant, or :class:`BadDate`. Past dates and dates over two years ahead are refused."""
+def parse_date(text: str, now: date | None = None, allow_past: bool = False) -> date:
+    """The date meant, or :class:`BadDate`. Dates over two years ahead are refused, and past
+    dates too unless ``allow_past`` (a flow's ``allow_past: true``, e.g. "When did it happen?"):
+    then a date without a year is the nearest one ("3 December" on 5 December is two days ago)."""
     now = now or today()
     t = fold(text).replace(",", " ")
     t = re.sub(r"\s+", " ", t).strip()
-    d = _parse(t, now)
-    if d < now:
+    d = _parse(t, now, allow_past)
+    if d < now and not allow_past:
         raise BadDate("date_past")
     if (d - now).days > MAX_AHEAD_DAYS:
         raise BadDate("date_far")
     return d
 
 
-def _parse(t: str, now: date) -> date:
+def _parse(t: str, now: date, nearest: bool = False) -> date:
     if t in ("today", "tonight"):
         return now
     if t == "tomorrow":
         return now + timedelta(days=1)
+    if t in ("yesterday", "last night"):  # past: refused as date_past unless the flow allows it
+        return now - timedelta(days=1)
+    if t in ("last week", "a week ago"):
+        return now - timedelta(days=7)
+    m = re.fullmatch(r"(a|an|one|\w+) (days?|weeks?|fortnights?) ago", t)
+    if m:
+        n = 1 if m.group(1) in ("a", "an", "one") else parse_int(m.group(1))
+        if n is not None and 0 < n <= 200:
+            return now - timedelta(days=n * UNITS[m.group(2)])
+    m = re.fullmatch(r"last ([a-z]+)", t)
+    if m and m.group(1) in DAYS:
+        return now - timedelta(days=(now.weekday() - DAYS[m.group(1)]) % 7 or 7)
     if t in ("next week", "in a week", "a week", "in one week"):
         return now + timedelta(days=7)
     if t in ("next month", "in a month", "in one month"):
@@ -119,15 +141,15 @@ def _parse(t: str, now: date) -> date:
     # 12/3, 12/03/2026, 12-3-26, 12.3
     m = re.fullmatch(r"(?:[a-z]+ )?(\d{1,2})[/.-](\d{1,2})(?:[/.-](\d{2}|\d{4}))?", t)
     if m:
-        return _make(int(m.group(1)), int(m.group(2)), _year(m.group(3)), now)
+        return _make(int(m.group(1)), int(m.group(2)), _year(m.group(3)), now, nearest)
     # (Friday) 14(th) (of) March (2026)
     m = re.fullmatch(r"(?:([a-z]+) )?(\d{1,2})(?:st|nd|rd|th)?(?: of)? ([a-z]+)(?: (\d{4}))?", t)
     if m and m.group(3) in MONTHS and (m.group(1) is None or m.group(1) in DAYS or m.group(1) == "on"):
-        return _make(int(m.group(2)), MONTHS[m.group(3)], _year(m.group(4)), now)
+        return _make(int(m.group(2)), MONTHS[m.group(3)], _year(m.group(4)), now, nearest)
     # (Friday) March 14(th) (2026)
     m = re.fullmatch(r"(?:([a-z]+) )?([a-z]+) (\d{1,2})(?:st|nd|rd|th)?(?: (\d{4}))?", t)
     if m and m.group(2) in MONTHS and (m.group(1) is None or m.group(1) in DAYS or m.group(1) == "on"):
-        return _make(int(m.group(3)), MONTHS[m.group(2)], _year(m.group(4)), now)
+        return _make(int(m.group(3)), MONTHS[m.group(2)], _year(m.group(4)), now, nearest)
     # (next | this | on) Tuesday (week)
     m = re.fullmatch(r"(?:(next|this|on|coming|this coming) )?([a-z]+)( week)?", t)
     if m and m.group(2) in DAYS:

@@ -10,6 +10,10 @@ from typing import Any, Callable
 from bot.engine.yamlpos import Pos
 
 AUDIENCES = ("family", "child", "practitioner")
+# The coordinator's summary (bot/review/summary.py): a question with ``summary: SECTION`` feeds
+# that section, in this order. Headings are in bot/messages.yaml (summary.sections).
+SUMMARY_SECTIONS = ("attendance", "should_not_come", "when_where", "language", "access", "transport", "childcare",
+                    "food", "young_person_views", "worries_strengths")
 QUESTION_TYPES = ("text", "choice", "multi", "scale", "yesno", "number", "date")
 STEP_TYPES = ("say",) + QUESTION_TYPES
 END = "__end__"
@@ -20,6 +24,9 @@ CANCELLED = "__cancelled__"
 class Option:
     id: str
     label: str
+    # ``if:`` on an option: offered only while this condition over earlier answers holds
+    condition: str | None = field(default=None, compare=False)
+    test: Callable[[dict], bool] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -75,6 +82,15 @@ class Step:
     expects_concerns: bool = False  # a worries question: an alert thanks the person instead of interrupting
     number: int = 0  # position among the flow's questions, 1-based; 0 for say steps
     remind: "Remind | None" = None  # a date question's reminder (bot/schedule.py)
+    allow_past: bool = False  # a date question that accepts past dates ("When did it happen?")
+    # ``exclude:`` on a choice/multi: an expression over earlier answers giving an option id (or a
+    # list of ids) not to offer, e.g. ``exclude: answers.first_house``
+    summary: str | None = None  # the coordinator's summary section this answer feeds (SUMMARY_SECTIONS)
+    # ``note_for_worker:`` shown to the worker (transcripts, exports, a worker-present session), never the person
+    note: str | None = None
+    render_note: Callable[[dict], str] | None = None
+    exclude: Callable[[dict], Any] | None = None
+    exclude_source: str | None = None
 
     @property
     def is_question(self) -> bool:
@@ -106,6 +122,8 @@ class Flow:
     requires: tuple[str, ...] = ()  # e.g. ("worker_present",): only with the worker there, never a link
 
     def __post_init__(self) -> None:
+        self.warnings: list = []  # the linter's "file:line:col: warning: ..." (the flow still runs)
+        self.case_keys: tuple[str, ...] = ()  # the case.KEY texts it shows (written per case by the worker)
         self.by_id = {step.id: step for step in self.steps}
         self.question_count = sum(1 for s in self.steps if s.is_question)
 

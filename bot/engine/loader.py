@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from bot.engine.dominators import Dominators
-from bot.engine.flow import AUDIENCES, END, STEP_TYPES, Branch, Check, Flow, Option, Remind, Step
+from bot.engine.flow import AUDIENCES, END, STEP_TYPES, SUMMARY_SECTIONS, Branch, Check, Flow, Option, Remind, Step
 from bot.engine.templating import (
     TemplateProblem,
     answer_references,
+    case_references,
     compile_condition,
     compile_template,
+    compile_value,
     parse_expression,
     parse_template,
     size_problem,
@@ -31,19 +33,23 @@ from bot.respondent import parse as parse_respondent
 
 FLOW_KEYS = {"id", "version", "title", "audience", "description", "intro", "stop_message", "consent", "steps",
              "respondents", "requires"}
-COMMON_STEP_KEYS = {"id", "type", "ask", "optional", "next", "help", "errors", "validate"}
+# note_for_worker: text for the worker (transcripts, exports, a worker-present session), never the person
+# summary: the coordinator's summary section this answer feeds (bot/review/summary.py)
+COMMON_STEP_KEYS = {"id", "type", "ask", "optional", "next", "help", "errors", "validate", "note_for_worker", "summary"}
 TYPE_KEYS = {
-    "say": {"id", "type", "say", "next"},
+    "say": {"id", "type", "say", "next", "note_for_worker"},
     # expects_concerns: a worries question, where a safeguarding alert thanks the person
     # instead of interrupting them (issue 12): free-text questions only.
     "text": COMMON_STEP_KEYS | {"min_length", "max_length", "pattern", "expects_concerns"},
     "number": COMMON_STEP_KEYS | {"min", "max"},
     "scale": COMMON_STEP_KEYS | {"min", "max", "min_label", "max_label"},
-    "choice": COMMON_STEP_KEYS | {"options"},
-    "multi": COMMON_STEP_KEYS | {"options", "min_choices", "max_choices"},
+    # exclude: an expression over earlier answers naming options not to offer (see _offer_filter)
+    "choice": COMMON_STEP_KEYS | {"options", "exclude"},
+    "multi": COMMON_STEP_KEYS | {"options", "min_choices", "max_choices", "exclude"},
     "yesno": COMMON_STEP_KEYS,
     # remind: {who: person|practitioner|both, before: 1d, text: ...} schedules a reminder (bot/schedule.py)
-    "date": COMMON_STEP_KEYS | {"remind"},
+    # allow_past: true accepts past dates (e.g. "When did it happen?"); by default they are refused
+    "date": COMMON_STEP_KEYS | {"remind", "allow_past"},
 }
 ALL_STEP_KEYS = set().union(*TYPE_KEYS.values())
 ERROR_KEYS = {
@@ -51,6 +57,7 @@ ERROR_KEYS = {
     "multi", "min_choices", "max_choices", "yesno", "invalid", "date", "date_past", "date_far",
 }
 STEP_ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+CASE_KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")  # {{ case.KEY }}: text the practitioner writes per case
 FLOW_ID_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 OPTION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 # Steps per flow: the linter is close to linear (see dominators.py), and a 10,000-step flow
@@ -97,9 +104,14 @@ def _suggest(word: str, choices) -> str:
 class _Ctx:
     file: str
     errors: list[SourceError] = field(default_factory=list)
+    warnings: list[SourceError] = field(default_factory=list)
+    case_refs: list = field(default_factory=list)  # (key, pos) of every case.KEY in the flow's texts
 
     def err(self, pos: Pos, message: str) -> None:
         self.errors.append(SourceError(self.file, pos.line, pos.col, message))
+
+    def warn(self, pos: Pos, message: str) -> None:
+        self.warnings.append(SourceError(self.file, pos.line, pos.col, f"warning: {message}"))
 
 
 def _type_name(value: Any) -> str:
@@ -163,6 +175,7 @@ def _template(ctx: _Ctx, pos: Pos, source: str, what: str, refs_out: list, allow
     if not allow_answer and uses_name(tree, "answer"):
         ctx.err(pos, f"{what} uses 'answer', which only exists in conditions after the question is answered; use answers.<step_id>")
     refs_out.extend((ref, pos) for ref in answer_references(tree))
+    ctx.case_refs.extend((key, pos) for key in case_references(tree))
     return compile_template(source, tree)
 
 
@@ -178,10 +191,33 @@ def _condition(ctx: _Ctx, pos: Pos, source: Any, what: str, refs_out: list):
         ctx.err(pos, f"{what} '{source}': {exc.message}; write it like  answer <= 1  or  answers.best_hopes != ''")
         return None
     refs_out.extend((ref, pos) for ref in answer_references(tree))
+    ctx.case_refs.extend((key, pos) for key in case_references(tree))
     return compile_condition(source)
 
 
-def _options(ctx: _Ctx, step: YDict) -> tuple[Option, ...]:
+def _offer_condition(ctx: _Ctx, pos: Pos, source: Any, what: str, refs_out: list, value: bool = False):
+    """An option's ``if:`` or a step's ``exclude:``: worked out before the question is asked,
+    so it may use earlier answers but never ``answer``."""
+    if isinstance(source, bool) and not value:
+        source = "true" if source else "false"
+    if not isinstance(source, str) or not source.strip():
+        example = "exclude: answers.first_house" if value else "if: answers.first_house != 'worries'"
+        ctx.err(pos, f"{what} must be an expression written as text, e.g.  {example}")
+        return None
+    try:
+        tree = parse_expression(source)
+    except TemplateProblem as exc:
+        ctx.err(pos, f"{what} '{source}': {exc.message}; write it like  answers.first_house  or  answers.first_house != 'worries'")
+        return None
+    if uses_name(tree, "answer"):
+        ctx.err(pos, f"{what} uses 'answer', but the options are chosen before the question is answered; use answers.<step_id> of an earlier step")
+        return None
+    refs_out.extend((ref, pos) for ref in answer_references(tree))
+    ctx.case_refs.extend((key, pos) for key in case_references(tree))
+    return compile_value(source) if value else compile_condition(source)
+
+
+def _options(ctx: _Ctx, step: YDict, refs: list | None = None) -> tuple[Option, ...]:
     raw = step.get("options")
     if raw is None:
         ctx.err(step.pos, f"step '{step.get('id')}' is a {step.get('type')} question but has no 'options'; add a list of options")
@@ -192,12 +228,17 @@ def _options(ctx: _Ctx, step: YDict) -> tuple[Option, ...]:
     options: list[Option] = []
     for i, item in enumerate(raw):
         pos = raw.pos_of(i)
+        condition = test = None
         if isinstance(item, YDict):
-            unknown = set(item) - {"id", "label"}
+            unknown = set(item) - {"id", "label", "if"}
             for key in unknown:
-                ctx.err(item.key_pos_of(key), f"unknown option key '{key}'{_suggest(key, {'id', 'label'})}")
+                ctx.err(item.key_pos_of(key), f"unknown option key '{key}'{_suggest(key, {'id', 'label', 'if'})}")
             label = _want_str(ctx, item, "label", True, "an option")
             oid = _want_str(ctx, item, "id", False, "an option") or label
+            if "if" in item:
+                condition = str(item["if"])
+                test = _offer_condition(ctx, item.pos_of("if"), item["if"], "an option's 'if'",
+                                        refs if refs is not None else [])
         elif isinstance(item, (str, int)) and not isinstance(item, bool) and str(item).strip():
             label = oid = str(item).strip()
         else:
@@ -210,7 +251,7 @@ def _options(ctx: _Ctx, step: YDict) -> tuple[Option, ...]:
             continue
         if len(label) > 200:
             ctx.err(pos, "an option label must be under 200 characters, so it fits on a button")
-        options.append(Option(oid, label))
+        options.append(Option(oid, label, condition, test))
     return tuple(options)
 
 
@@ -279,12 +320,26 @@ def _step(ctx: _Ctx, raw: Any, pos: Pos, refs: dict) -> Step | None:
     text = _want_str(ctx, raw, text_key, True, f"step '{sid}'") or ""
     render = _template(ctx, raw.pos_of(text_key), text, f"the '{text_key}' text", step_refs, False) if text else None
     step = Step(id=sid or f"?{pos.line}", type=stype, text=text, render=render or (lambda c: text), pos=raw.pos)
+    if "note_for_worker" in raw:
+        step.note = _want_str(ctx, raw, "note_for_worker", False, "step")
+        if step.note:
+            step.render_note = _template(ctx, raw.pos_of("note_for_worker"), step.note, "the 'note_for_worker'", step_refs, False)
+    if "summary" in raw:
+        section = raw["summary"]
+        if section not in SUMMARY_SECTIONS:
+            hint = _suggest(str(section), SUMMARY_SECTIONS) or f"; use one of {', '.join(SUMMARY_SECTIONS)}"
+            ctx.err(raw.pos_of("summary"), f"'{section}' is not a section of the coordinator's summary{hint}")
+        else:
+            step.summary = section
     step.optional = _want_bool(ctx, raw, "optional")
     step.expects_concerns = _want_bool(ctx, raw, "expects_concerns")
     if "help" in raw:
         step.help = _want_str(ctx, raw, "help", False, "step")
     if stype in ("choice", "multi"):
-        step.options = _options(ctx, raw)
+        step.options = _options(ctx, raw, step_refs)
+        if "exclude" in raw:
+            step.exclude_source = str(raw["exclude"])
+            step.exclude = _offer_condition(ctx, raw.pos_of("exclude"), raw["exclude"], "'exclude'", step_refs, value=True)
     if stype in ("scale", "number"):
         step.min = _want_int(ctx, raw, "min")
         step.max = _want_int(ctx, raw, "max")
@@ -309,8 +364,13 @@ def _step(ctx: _Ctx, raw: Any, pos: Pos, refs: dict) -> Step | None:
                     step.pattern = re.compile(pat)
                 except re.error as exc:
                     ctx.err(raw.pos_of("pattern"), f"'pattern' is not a valid regular expression: {exc.msg}")
-    if stype == "date" and "remind" in raw:
-        step.remind = _remind(ctx, raw)
+    if stype == "date":
+        step.allow_past = _want_bool(ctx, raw, "allow_past")
+        if "remind" in raw:
+            step.remind = _remind(ctx, raw)
+            if step.allow_past and step.remind is not None:
+                ctx.err(raw.key_pos_of("allow_past"), "a date with a reminder must be in the future; take out"
+                                                     " 'allow_past' or the 'remind'")
     if stype == "multi":
         step.min_choices = _want_int(ctx, raw, "min_choices")
         step.max_choices = _want_int(ctx, raw, "max_choices")
@@ -378,6 +438,7 @@ def _lint_graph(ctx: _Ctx, steps: list[Step], refs: dict) -> None:
             else:
                 targets.append(b.goto)
         succ[step.id] = targets if step.next else _successors(steps, i)
+    _lint_say_loops(ctx, steps, succ)
     dom = Dominators(steps[0].id, succ)
     seen = dom.reachable
     for step in steps:
@@ -395,6 +456,64 @@ def _lint_graph(ctx: _Ctx, steps: list[Step], refs: dict) -> None:
                     ctx.err(pos, f"{where} of step '{sid}' uses answers.{ref}, but '{ref}' is a say step and has no answer")
                 elif not (dom.dominates(ref, sid) and (ref != sid or own)):
                     ctx.err(pos, f"{where} of step '{sid}' uses answers.{ref}, but on some path '{ref}' has not been asked yet; only use answers from steps that always come before")
+
+
+def _lint_say_loops(ctx: _Ctx, steps: list[Step], succ: dict[str, list[str]]) -> None:
+    """Warn about a cycle of say steps: the person would be shown the same messages round and
+    round with nothing to answer (the runner stops such a loop, but the flow is wrong)."""
+    says = {s.id for s in steps if not s.is_question}
+    by_id = {s.id: s for s in steps}
+    graph = {sid: [t for t in succ.get(sid, ()) if t in says] for sid in says}
+    # Tarjan's strongly connected components, iteratively (a flow may have thousands of steps)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    loops: list[list[str]] = []
+    counter = 0
+    for root in (s.id for s in steps if s.id in says):
+        if root in index:
+            continue
+        work = [(root, iter(graph[root]))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(graph[child])))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    top = stack.pop()
+                    on_stack.discard(top)
+                    component.append(top)
+                    if top == node:
+                        break
+                if len(component) > 1 or node in graph[node]:
+                    loops.append(component)
+    order = {s.id: i for i, s in enumerate(steps)}
+    for component in loops:
+        ids = sorted(component, key=order.get)
+        first = by_id[ids[0]]
+        names = ", ".join(f"'{i}'" for i in ids)
+        ctx.warn(first.pos, f"steps {names} only say things and lead back to each other, so the person would see the "
+                            f"same messages again with nothing to answer; send one of them on to a question or to 'end'"
+                 if len(ids) > 1 else
+                 f"step '{first.id}' only says something and leads back to itself; send it on to a question or to 'end'")
 
 
 def _largest_answer(step: Step) -> Any:
@@ -419,6 +538,8 @@ def _lint_sizes(ctx: _Ctx, data: YDict, steps: list[Step]) -> None:
     texts = [(data.pos_of(k), data[k], context) for k in ("intro", "stop_message") if isinstance(data.get(k), str)]
     for step in steps:
         texts.append((step.pos, step.text, context))
+        if step.note:
+            texts.append((step.pos, step.note, context))
         texts.extend((step.pos, message, context) for message in step.errors.values())
         if step.checks:
             answered = dict(context, answer=_largest_answer(step))
@@ -427,6 +548,24 @@ def _lint_sizes(ctx: _Ctx, data: YDict, steps: list[Step]) -> None:
         problem = size_problem(_PLACEHOLDER.sub(r"{{ \1 }}", text), values)
         if problem:
             ctx.err(pos, f"{problem}; shorten what it repeats or joins")
+
+
+def _case_keys(ctx: _Ctx) -> tuple[str, ...]:
+    """``{{ case.KEY }}``: text the worker writes for each case. A flow using it still runs where
+    it is not written (the step says the worker has not written it yet), so validate warns, once
+    per key, saying how to write it."""
+    keys: list[str] = []
+    for key, pos in ctx.case_refs:
+        if key in keys:
+            continue
+        if not CASE_KEY_RE.match(key):
+            ctx.err(pos, f"'case.{key}' cannot be a case key: use a-z, 0-9 and _, starting with a letter, e.g. case.danger_statement")
+            continue
+        keys.append(key)
+        ctx.warn(pos, f"this flow shows case.{key}, which the worker writes for each case (restorative-bot case set REF "
+                      f"{key} --file FILE, or /caseinfo REF {key} ... in Telegram); until it is written the step says "
+                      "the worker has not written it yet")
+    return tuple(keys)
 
 
 def _consent(ctx: _Ctx, data: YDict, by_id: dict) -> tuple[str | None, str]:
@@ -550,6 +689,7 @@ def load_flow_text(text: str, filename: str) -> tuple[Flow | None, list[SourceEr
             _lint_graph(ctx, steps, refs)
             if not ctx.errors:
                 _lint_sizes(ctx, data, steps)
+    case_keys = _case_keys(ctx)
     consent_step, without_consent = _consent(ctx, data, {s.id: s for s in steps})
     respondents = _respondents(ctx, data)
     requires = _requires(ctx, data, respondents, audience)
@@ -565,6 +705,8 @@ def load_flow_text(text: str, filename: str) -> tuple[Flow | None, list[SourceEr
         description=description.strip(), intro=intro, render_intro=render_intro, render_stop=render_stop,
         consent_step=consent_step, without_consent=without_consent, respondents=respondents, requires=requires,
     )
+    flow.case_keys = case_keys
+    flow.warnings = sorted(ctx.warnings, key=lambda e: (e.line, e.col))
     return flow, []
 
 

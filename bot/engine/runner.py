@@ -12,6 +12,7 @@ which costs a few microseconds where ``add_model``/``remove_model`` per step cos
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -23,6 +24,8 @@ from transitions import Machine
 from bot.engine.answers import Invalid, display, error_text, parse
 from bot.engine.flow import CANCELLED, END, Flow, Option, Step
 from bot.messages import msg
+
+log = logging.getLogger(__name__)
 
 COMMANDS = {"/back": "back", "/skip": "skip", "/repeat": "repeat", "/cancel": "cancel", "/help": "help"}
 
@@ -52,6 +55,49 @@ def _outside_any_case(flow, answers: dict, mode: str) -> str:
     from bot.audience import Case, sentence
 
     return sentence(flow, Case(), None, answers, mode)
+
+
+# The practitioner's texts for the case (``{{ case.danger_statement }}``): ``fn() -> dict``, set by
+# the conversation service around each call; outside any case there are none.
+CASE: ContextVar = ContextVar("case", default=None)
+
+
+class NotWritten(str):
+    """What ``case.KEY`` gives where the worker has not written KEY: it reads as the plain
+    sentence saying so (``{{ case.KEY }}``), and counts as false, so a flow can say it its own
+    way instead (``{% if case.KEY %}...{% else %}...{% endif %}``, ``if: case.KEY``)."""
+
+    def __bool__(self) -> bool:
+        return False
+
+
+class CaseText:
+    """``case.KEY`` in a flow's texts: what the practitioner wrote for this case, or a plain
+    sentence that they have not written it yet (messages.yaml, see :class:`NotWritten`), never
+    an error. Read from the store only where a text uses it."""
+
+    __slots__ = ("_load", "_values")
+
+    def __init__(self, load=None):
+        self._load = load
+        self._values = None
+
+    def _get(self, key: str) -> str:
+        if self._values is None:
+            self._values = dict(self._load() if self._load is not None else {})
+        text = self._values.get(key)
+        return text if text else NotWritten(msg("case_info.not_written"))
+
+    def __getattr__(self, key: str) -> str:
+        if key.startswith("_"):
+            raise AttributeError(key)
+        return self._get(key)
+
+    def __getitem__(self, key: str) -> str:
+        return self._get(str(key))
+
+    def __str__(self) -> str:
+        return ""
 
 
 # The person's own earlier answers (``{{ previous.scale_now }}``): ``fn(step_id) -> value | None``,
@@ -148,7 +194,7 @@ def progress_text(progress: tuple[int, int | None]) -> str:
 @dataclass
 class Prompt:
     text: str
-    kind: str = "message"  # message | question | error | info
+    kind: str = "message"  # message | question | error | info | worker_note (never shown to the person)
     step_id: str | None = None
     type: str | None = None
     options: tuple[Option, ...] = ()
@@ -295,7 +341,7 @@ class FlowRunner:
 
     # -- helpers -------------------------------------------------------------------
     def context(self, answers: dict, answer: Any = None) -> dict:
-        return {"answers": answers, "answer": answer, "shown": _Shown(self.flow, answers),
+        return {"answers": answers, "answer": answer, "shown": _Shown(self.flow, answers), "case": CaseText(CASE.get()),
                 "privacy": _Privacy(self.flow, answers, "say"), "who_can_see": _Privacy(self.flow, answers, "after"),
                 "previous": Previous(PREVIOUS.get())}
 
@@ -306,13 +352,32 @@ class FlowRunner:
             self._cursor.trigger(trigger)
             return self._cursor.state
 
+    def offered(self, step: Step, answers: dict) -> tuple[Option, ...]:
+        """The options a choice offers now: those no ``exclude:`` names and whose ``if:`` holds
+        (Three Houses never offers the house already chosen). Should a flow leave nothing at all,
+        every option is offered rather than a question nobody can answer."""
+        if not step.options or (step.exclude is None and all(o.test is None for o in step.options)):
+            return step.options
+        ctx = self.context(answers)
+        gone: set[str] = set()
+        if step.exclude is not None:
+            value = step.exclude(ctx)
+            items = value if isinstance(value, (list, tuple, set, frozenset)) else [value]
+            gone = {str(v) for v in items if v is not None and not isinstance(v, bool)}
+        left = tuple(o for o in step.options if o.id not in gone and (o.test is None or o.test(ctx)))
+        if not left:
+            log.warning("every option was filtered out; offering them all",
+                        extra={"flow": self.flow.id, "step": step.id})
+            return step.options
+        return left
+
     def question(self, step: Step, session: Session) -> Prompt:
         ctx = self.context(session.answers)
         earlier = session.answers.get(step.id)
         earlier = display(step, earlier) if earlier is not None else None
         return Prompt(
             text=step.render(ctx), kind="question", step_id=step.id, type=step.type,
-            options=step.options, min=step.min, max=step.max, min_label=step.min_label,
+            options=self.offered(step, session.answers), min=step.min, max=step.max, min_label=step.min_label,
             max_label=step.max_label, optional=step.optional,
             progress=self.progress(step, session), default=earlier,
         )
@@ -326,6 +391,9 @@ class FlowRunner:
                 status = "completed"
                 break
             step = self.flow.by_id[session.state]
+            if step.render_note is not None:  # the service keeps it from anyone but the worker
+                note = step.render_note(self.context(session.answers))
+                prompts.append(Prompt(msg("worker_present.note", note=note), kind="worker_note", step_id=step.id))
             if step.is_question:
                 prompts.append(self.question(step, session))
                 return status
@@ -385,7 +453,7 @@ class FlowRunner:
             value, raw = None, None
         else:
             try:
-                value = parse(step, inp.text, inp.button)
+                value = parse(step, inp.text, inp.button, self.offered(step, session.answers))
             except Invalid as problem:
                 if problem.rule == "required" and step.optional:
                     return self._refuse(session, step, msg("validation.required"))
@@ -434,4 +502,5 @@ def replay(runner: FlowRunner, inputs) -> Result:
     return result
 
 
-__all__ = ["PREVIOUS", "FlowRunner", "Input", "Previous", "Prompt", "Record", "Result", "Session", "progress_text", "replay"]
+__all__ = ["CASE", "CaseText", "PREVIOUS", "FlowRunner", "Input", "Previous", "Prompt", "Record", "Result", "Session",
+           "progress_text", "replay"]

@@ -42,6 +42,7 @@ class ScriptedConversation:
     respondent: str | None = None  # who is answering (set as a practitioner would on the invitation)
     alerts: list[str] | None = None  # the alerts the lead is sent, in order (``*`` wildcards)
     answers_subset: bool = False  # the answers listed are checked, others recorded are allowed
+    case: dict | None = None  # the worker's texts for the case ({{ case.KEY }}); None: not in a case
     previous: dict | None = None  # answers from an earlier conversation by the same person ({{ previous.X }})
 
 
@@ -56,7 +57,8 @@ class Outcome:
 
 
 class Driver(Protocol):
-    def start(self, flow_id: str, respondent: str | None = None) -> list[str]: ...
+    # case: the worker's texts for the case the conversation runs in (a script's case:)
+    def start(self, flow_id: str, respondent: str | None = None, case: dict | None = None) -> list[str]: ...
     # for scripts with previous: an earlier, finished conversation on the flow by the same person
     def seed_previous(self, flow_id: str, answers: dict) -> None: ...
     def send(self, text: str) -> list[str]: ...
@@ -132,6 +134,13 @@ def load_scripts(paths, rehearsals: bool = False) -> tuple[list[ScriptedConversa
                 apos = item.pos_of("alerts")
                 errors.append(SourceError(str(f), apos.line, apos.col, "'alerts' must be a list of the alert texts the lead is sent (* wildcards)"))
                 continue
+            case = item.get("case", data.get("case"))
+            if case is not None and not (isinstance(case, dict) and all(
+                    isinstance(k, str) and isinstance(v, (str, int, float)) for k, v in case.items())):
+                where = item.pos_of("case") if "case" in item else data.pos_of("case")
+                errors.append(SourceError(str(f), where.line, where.col, "'case' must be a mapping from a key to the "
+                                          "worker's text, e.g.  case: {bottom_lines: Sam goes to school every day.}"))
+                continue
             convs.append(ScriptedConversation(
                 str(f), str(item.get(key, flow)), str(item.get("name", f"conversation {i + 1}")), lines,
                 dict(answers) if isinstance(answers, dict) else None, item.get("status"), pos.line,
@@ -139,6 +148,7 @@ def load_scripts(paths, rehearsals: bool = False) -> tuple[list[ScriptedConversa
                 parse_respondent(respondent) if respondent is not None else None,
                 list(alerts) if alerts is not None else None,
                 item.get("answers_subset") is True,
+                {k: str(v) for k, v in case.items()} if case is not None else None,
                 _norm(dict(previous)) if previous is not None else None,
             ))
     return convs, errors
@@ -182,14 +192,15 @@ async def play_async(conv: ScriptedConversation, driver: Driver) -> Outcome:
 
 async def _play(conv: ScriptedConversation, driver: Driver) -> Outcome:
     out = Outcome(conv)
+    extra = {"case": conv.case} if conv.case is not None else {}
     if conv.previous is not None:
         if not hasattr(driver, "seed_previous"):
             return Outcome(conv, [f"{conv.file}:{conv.line}: this driver cannot set up an earlier conversation ('previous:')"])
         await _call(driver.seed_previous(conv.flow, conv.previous))
     if conv.respondent is not None:
-        pending = await _call(driver.start(conv.flow, respondent=conv.respondent))
+        pending = await _call(driver.start(conv.flow, respondent=conv.respondent, **extra))
     else:
-        pending = await _call(driver.start(conv.flow))
+        pending = await _call(driver.start(conv.flow, **extra))
     for line in conv.script:
         where = f"{conv.file}:{line.line}"
         if line.kind == "bot":

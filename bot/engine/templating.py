@@ -316,6 +316,18 @@ def answer_references(tree: nodes.Node) -> list[str]:
     return refs
 
 
+def case_references(tree: nodes.Node) -> list[str]:
+    """Keys read as ``case.X`` or ``case['X']`` (the practitioner's texts for the case)."""
+    refs = []
+    for node in _find(tree, (nodes.Getattr, nodes.Getitem)):
+        if isinstance(node.node, nodes.Name) and node.node.name == "case":
+            if isinstance(node, nodes.Getattr):
+                refs.append(node.attr)
+            elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+                refs.append(node.arg.value)
+    return refs
+
+
 def uses_name(tree: nodes.Node, name: str) -> bool:
     return any(n.name == name for n in _find(tree, nodes.Name))
 
@@ -391,5 +403,21 @@ def compile_condition(source: str) -> Callable[[dict], bool]:
             # e.g. comparing a skipped (None) answer with a number: the branch is not taken.
             log.debug("condition %r is false: %s", source, type(exc).__name__)
             return False
+
+    return evaluate
+
+
+def compile_value(source: str) -> Callable[[dict], Any]:
+    """An expression's value (e.g. ``exclude: answers.first_house``), or None where it cannot be
+    worked out (a skipped answer, a refused operation): never an exception."""
+    expression = _lazy(lambda: ENV.compile_expression(source))
+
+    def evaluate(context: dict) -> Any:
+        try:
+            return _check(expression()(**context))
+        except (SecurityError, UndefinedError, TypeError, ValueError, ArithmeticError, RecursionError,
+                MemoryError) as exc:
+            log.debug("expression %r has no value: %s", source, type(exc).__name__)
+            return None
 
     return evaluate

@@ -105,6 +105,7 @@ class Console:
         """``present``: a worker-present session ({"ref": case ref, "person": the answering
         person's id}); the console person is the worker, recorded as present."""
         self.respondent, self.case_id, self.practice, self.present = respondent, case_id, practice, present
+        self.conversation_id = None
         self.say(msg("console.welcome"))
         self.say()
         if practice:
@@ -115,11 +116,13 @@ class Console:
             if reply is None:
                 self.say(msg("console.goodbye"))
                 return 0
+            self.conversation_id = reply.conversation_id
             self.render(reply.prompts)
             while reply.status == "in_progress":
                 line = self.ask_line()
                 if line is None:
                     self.say()
+                    self.show_reminders()
                     self.say(msg("console.goodbye"))
                     return 0
                 reply = self.service.handle(self.person, Input.from_text(line), conversation_id=reply.conversation_id)
@@ -127,11 +130,33 @@ class Console:
                     break
                 self.render(reply.prompts)
                 self.show_alerts(reply)
+            self.show_reminders()
             return 0
         except KeyboardInterrupt:
             self.say()
+            self.show_reminders()
             self.say(msg("console.goodbye"))
             return 130
+
+    def show_reminders(self) -> None:
+        """Say truthfully what reminders this conversation has: those recorded in the schedule
+        (`serve` sends them), and those it would have had in someone's own Telegram chat but
+        cannot have here (a terminal has no chat to send to)."""
+        schedule = getattr(self.service, "schedule", None)
+        conv = self.service.store.conversation(self.conversation_id) if self.conversation_id else None
+        if schedule is None or conv is None:
+            return
+        rows = schedule.of_conversation(conv.id)
+        if rows:
+            self.say(msg("console.reminders_recorded"))
+            for r in rows:
+                who = msg("console.to_you" if r["person_id"] == conv.person_id else "console.to_worker")
+                self.say(msg("console.reminders_line", when=schedule.local(r["due_at"]),
+                             kind=msg(f"schedule.case_kinds.{r['kind']}"), who=who))
+            self.say()
+        for kind in schedule.unsendable(conv, self.service.runner_for(conv).flow):
+            self.say(msg(f"console.no_reminder.{kind}"))
+            self.say()
 
     def show_alerts(self, reply: Reply) -> None:
         """Say that an alert was recorded, and whether it is practice (sent to nobody)."""

@@ -20,7 +20,8 @@ class ExportError(Exception):
 def transcript_data(store: Store, conversation_id: int, internal_comments: bool = True,
                     telegram_names: bool = False) -> dict:
     """Everything about one conversation. ``internal_comments=False`` for anyone who is not
-    staff (the family): only comments shared with them are included. The person is named by
+    staff (the family): only comments shared with them are included, and no flow's notes
+    for the worker (``note_for_worker``). The person is named by
     their pseudonym in the case (see :mod:`bot.names`), never by a Telegram first name unless
     ``telegram_names`` (the deployment's ``people_names: telegram``)."""
     conv = store.conversation(conversation_id)
@@ -60,6 +61,7 @@ def transcript_data(store: Store, conversation_id: int, internal_comments: bool 
              "step_id": t["step_id"], "text": t["text"], "flagged": bool(t.get("flagged")),
              "tier": t.get("tier") or ("alert" if t.get("flagged") else None)}
             for t in store.transcript(conversation_id)
+            if internal_comments or t["kind"] != "worker_note"  # notes for the worker stay with staff
         ],
         # Review-tier safeguarding items not yet looked at: first in every export (issue 12).
         "worth_a_look": [

@@ -9,6 +9,20 @@ from bot.engine.runner import Input
 from bot.store import Store
 
 
+_cases = itertools.count(1)
+
+
+def script_case(store: Store, texts: dict) -> int:
+    """A case held by a script's worker, with the ``case:`` texts of a scripted conversation."""
+    with store.transaction():
+        n = next(_cases)
+        worker = store.person(f"script:worker:{n}", "Script worker")
+        case_id = store.create_case(worker, f"SCRIPT-{n}")
+        for key, text in texts.items():
+            store.set_case_info(case_id, str(key), str(text), "script")
+    return case_id
+
+
 def seed_previous(store: Store, library, person_id: int, flow_id: str, answers: dict) -> int:
     """An earlier conversation on ``flow_id`` by this person, outside any case and finished,
     with these answers: what ``{{ previous.X }}`` reads in a script with ``previous:``."""
@@ -41,9 +55,10 @@ class ServiceDriver:
     def _key(self) -> str:
         return f"script:{self.person}:{next(self._keys)}"
 
-    def start(self, flow_id: str, respondent: str | None = None) -> list[str]:
+    def start(self, flow_id: str, respondent: str | None = None, case: dict | None = None) -> list[str]:
+        case_id = script_case(self.service.store, case) if case is not None else None
         reply = self.service.start(self.person, flow_id, input_key=self._key(), frontend="script",
-                                   respondent=respondent)
+                                   respondent=respondent, case_id=case_id)
         self.conv_id = reply.conversation_id
         return [p.plain() for p in reply.prompts]
 

@@ -142,7 +142,8 @@ class TelegramDriver:
 
     async def _new_prompts(self, messages) -> list[str]:
         lines = await self.h.frontend.db(self.h.service.store.transcript, self.conv_id)
-        new = [l for l in lines[self._seen_lines:] if l["direction"] == "out"]
+        # a flow's notes for the worker are in the transcript but never sent to the person
+        new = [l for l in lines[self._seen_lines:] if l["direction"] == "out" and l["kind"] != "worker_note"]
         self._seen_lines = len(lines)
         shown = "\n".join(m.text or "" for m in messages)
         for line in new:
@@ -158,8 +159,10 @@ class TelegramDriver:
         service = self.h.service
         await self.h.frontend.db(seed_previous, service.store, service.library, await self._person(), flow_id, answers)
 
-    async def start(self, flow_id: str, respondent: str | None = None) -> list[str]:
+    async def start(self, flow_id: str, respondent: str | None = None, case: dict | None = None) -> list[str]:
         fake = self.h.fake
+        if case is not None:
+            return await self._start_in_case(flow_id, respondent, case)
         before = len(fake.messages(self.user))
         fake.inject_command(self.user, "/start")
         menu = await self.h.keyboard_after(self.user, before)
@@ -176,9 +179,29 @@ class TelegramDriver:
             before = len(fake.messages(self.user))
             uid = fake.press_button(self.user, who.message_id, wanted)
             await self.h.delivered(uid)
-        conv = await self.h.frontend.db(self.h.service.store.active_conversation, await self._person())
-        self.conv_id = conv.id
+        person = await self._person()
+        conv = await self.h.frontend.db(self.h.service.store.active_conversation, person)
+        if conv is None:  # a flow that ended before asking anything
+            convs = await self.h.frontend.db(lambda: self.h.service.store.conversations(person_id=person))
+            self.conv_id = convs[-1]["id"]
+        else:
+            self.conv_id = conv.id
         return await self._new_prompts(fake.messages(self.user)[before:])
+
+    async def _start_in_case(self, flow_id: str, respondent: str | None, case: dict) -> list[str]:
+        """A script with ``case:`` texts: the conversation starts in a case that has them, as an
+        invitation would start it, and its first messages go out through the frontend."""
+        from bot.testing.drivers import script_case
+
+        service, fe = self.h.service, self.h.frontend
+        person = await self._person()
+        case_id = await fe.db(script_case, service.store, case)
+        before = len(self.h.fake.messages(self.user))
+        reply = await fe.db(service.start, person, flow_id, frontend="telegram", chat_id=str(self.user),
+                            case_id=case_id, respondent=respondent)
+        await fe.deliver(self.h.app.bot, self.user, person, reply, None)
+        self.conv_id = reply.conversation_id
+        return await self._new_prompts(self.h.fake.messages(self.user)[before:])
 
     async def send(self, text: str) -> list[str]:
         fake = self.h.fake

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from typing import Any, Awaitable, Callable
 
-from telegram import BotCommand, InlineKeyboardMarkup, Update
+from telegram import BotCommand, BotCommandScopeChat, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import (
     AIORateLimiter,
@@ -45,6 +46,7 @@ from bot.frontends.telegram.render import (
     respondent_keyboard,
     question_text,
     resume_keyboard,
+    offered_from_markup,
     selected_from_markup,
     split_text,
 )
@@ -53,6 +55,16 @@ from bot.messages import msg
 log = logging.getLogger("bot.telegram")
 
 NAV_COMMANDS = ("back", "skip", "repeat", "cancel", "help")
+
+# The input key of the update being handled while "was it handled and answered before?"
+# is still to be asked: the first store call the handler makes asks it in the same hand-off
+# (one trip to the store thread per update), and nothing is sent before it is asked.
+_unchecked: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("unchecked_update", default=None)
+
+
+class _AlreadyAnswered(BaseException):
+    """This update was handled and answered before: stop handling it. A BaseException, so
+    no handler's ``except Exception`` can take it for an error and carry on."""
 
 
 class PerChatOrder(BaseUpdateProcessor):
@@ -114,8 +126,10 @@ class TelegramFrontend:
         self._alert_lock = asyncio.Lock()
         self._alert_task: asyncio.Task | None = None
         self._alert_wake = asyncio.Event()
+        self.alert_pass_started: float | None = None
         self.send_attempts = send_attempts
-        self._db = PriorityExecutor("store")  # one thread; people with a role before strangers
+        # one thread; people with a role before strangers; the calls waiting are committed together
+        self._db = PriorityExecutor("store", group=service.store.run_group)
         # chat id -> (message id, text) of the last question sent with buttons, so a typed
         # answer can close its keyboard. Losing it on restart only leaves stale buttons,
         # which answer "this question has closed".
@@ -129,11 +143,36 @@ class TelegramFrontend:
         self._bot = None
         self._flows: dict[tuple[int, int], Flow] = {}  # (person, conversation) -> flow
         self.rehearsal = None  # bot.frontends.telegram.rehearsal.RehearsalCommands, set by install()
+        # update ids whose handler has finished (answered, duplicate or failed), the last
+        # few thousand, with an event fired at each: tests and benchmarks wait on these.
+        self.finished: dict[int, None] = {}
+        self.finished_total = 0
+        self._finished_event: asyncio.Event | None = None
         self.reminders = None  # bot.frontends.telegram.reminders.ReminderCommands, when the service has a schedule
 
     async def db(self, fn: Callable, *args, **kwargs):
+        """Run ``fn`` on the store thread (committed, with whatever else was waiting, before
+        this returns). The update's already-answered check, if still to do, goes with it."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._db, lambda: fn(*args, **kwargs))
+        cell = _unchecked.get()
+        if not cell:
+            return await loop.run_in_executor(self._db, lambda: fn(*args, **kwargs))
+        key = cell.pop()
+
+        def checked():
+            if self.service.already_answered(key):
+                return _AlreadyAnswered
+            return fn(*args, **kwargs)
+
+        result = await loop.run_in_executor(self._db, checked)
+        if result is _AlreadyAnswered:
+            raise _AlreadyAnswered(key)
+        return result
+
+    async def _checked(self) -> None:
+        """Before anything goes to Telegram: the already-answered check, if not yet asked."""
+        if _unchecked.get():
+            await self.db(lambda: None)
 
     def close(self) -> None:
         self._db.shutdown(wait=True)
@@ -247,7 +286,9 @@ class TelegramFrontend:
                 self._dropped_words.pop(uid, None)
 
     def _spawn(self, coro) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
+        context = contextvars.copy_context()
+        context.run(_unchecked.set, None)  # background work is not the update's: no check to ask
+        task = asyncio.get_running_loop().create_task(coro, context=context)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
@@ -311,10 +352,15 @@ class TelegramFrontend:
 
         self.rehearsal = RehearsalCommands(self)
         self.rehearsal.install(app)
-        if getattr(self.service, "schedule", None) is not None:
+        schedule = getattr(self.service, "schedule", None)
+        if schedule is None and self.reading is not None:  # reading's reminders are rows of a schedule
+            from bot.schedule import Schedule
+
+            schedule = Schedule(self.service.store, clock=self.reading.clock)
+        if schedule is not None:
             from bot.frontends.telegram.reminders import ReminderCommands
 
-            self.reminders = ReminderCommands(self, self.service.schedule)
+            self.reminders = ReminderCommands(self, schedule)
             self.reminders.install(app)
         for name in NAV_COMMANDS:
             app.add_handler(CommandHandler(name, once(self._nav(name)), filters=private))
@@ -341,15 +387,56 @@ class TelegramFrontend:
             user = update.effective_user
             set_priority(MEMBER if user is not None and user.id in self.limiter.members else STRANGER)
             key = f"tg:{update.update_id}"
-            if await self.db(self.service.already_answered, key):
+            # Asked in the handler's first store call (or before its first send), not in a
+            # hand-off of its own; and its delivery is recorded in the next group commit.
+            token = _unchecked.set([key])
+            try:
+                await handler(update, context)
+            except _AlreadyAnswered:
                 log.info("duplicate update ignored", extra={"update_id": update.update_id})
                 return
-            await handler(update, context)
-            await self.db(self.service.delivered, key)
+            else:
+                self._db.defer(self.service.delivered, key)
+            finally:
+                _unchecked.reset(token)
+                self._finish(update.update_id)
         return guarded
+
+    def _finish(self, update_id: int) -> None:
+        self.finished[update_id] = None
+        self.finished_total += 1
+        if len(self.finished) > 10_000:
+            del self.finished[next(iter(self.finished))]
+        event, self._finished_event = self._finished_event, None
+        if event is not None:
+            event.set()
+
+    async def wait_finished(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """Wait (woken as each update's handler finishes, not by sleeping) until
+        ``predicate()`` holds; False if it still does not after ``timeout`` seconds."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while not predicate():
+            left = end - loop.time()
+            if left <= 0:
+                return False
+            if self._finished_event is None:
+                self._finished_event = asyncio.Event()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._finished_event.wait(), left)
+        return True
 
     async def post_init(self, app: Application) -> None:
         commands = [BotCommand(name, text) for name, text in msg("telegram.commands").items()]
+        if self.staff is not None:  # workers' chats: their commands too (a family's menu never shows them)
+            staff = commands + [BotCommand(name, text) for name, text in msg("telegram.staff_commands").items()]
+            for key in sorted(await self.db(self.service.store.staff_keys)):
+                if key.startswith("tg:") and key[3:].isdigit():
+                    scope = BotCommandScopeChat(int(key[3:]))
+                    try:
+                        await self._retry(lambda: app.bot.set_my_commands(staff, scope=scope))
+                    except TelegramError as exc:  # e.g. a worker who never opened a chat with the bot
+                        log.info("staff menu not set", extra={"error": str(exc)})
         await self._retry(lambda: app.bot.set_my_commands(commands))
         self._bot = app.bot
         await self.refresh_members()
@@ -388,6 +475,8 @@ class TelegramFrontend:
                 await self.deliver(bot, int(person["key"][3:]), pid, reply, key)
                 await self.db(self.service.delivered, key)
                 sent += 1
+                if key[3:].isdigit():
+                    self._finish(int(key[3:]))
             except TelegramError as exc:
                 log.warning("undelivered reply not sent", extra={"input": key, "error": str(exc)})
         if sent:
@@ -397,8 +486,10 @@ class TelegramFrontend:
     # -- safeguarding alerts -------------------------------------------------------------
     async def _alert_loop(self, bot) -> None:
         """Send due alerts and reminders; the schedule is in the store, so this survives restarts."""
+        loop = asyncio.get_running_loop()
         while True:
             self._alert_wake.clear()  # a wake-up during the pass below means: one more pass at once
+            started = loop.time()
             try:
                 await self.dispatch_alerts(bot)
             except asyncio.CancelledError:
@@ -429,6 +520,7 @@ class TelegramFrontend:
                 raise
             except Exception:
                 log.exception("erasure outcome dispatch failed")
+            self.alert_pass_started = started  # the last pass done began then (loop.time()): for tests
             # asyncio.wait, not wait_for: on Python 3.11, wait_for swallows a cancellation that
             # arrives as the event is set, and post_stop then waits for this loop forever.
             waiter = asyncio.ensure_future(self._alert_wake.wait())
@@ -485,24 +577,16 @@ class TelegramFrontend:
         return True
 
     async def dispatch_reminders(self, bot) -> int:
-        """Remind practitioners (then supervisors) of unread answers and review-tier items."""
+        """Write the unread-answer and review-item reminders now due (practitioners, then
+        supervisors) as rows of the schedule; :meth:`dispatch_schedule` sends them, once.
+        Returns how many rows were written."""
         if self.reading is None:
             return 0
-        sent = 0
         async with self._alert_lock:
-            for reminder in await self.db(self.reading.due):
-                if not reminder.recipient.startswith("tg:"):
-                    continue
-                try:
-                    await self.send_text(bot, int(reminder.recipient[3:]), reminder.text)
-                except TelegramError as exc:
-                    log.error("reminder not delivered", extra={"kind": reminder.kind, "error": str(exc)})
-                    continue
-                await self.db(self.reading.sent, reminder)
-                sent += 1
-                log.info("reminder sent", extra={"kind": reminder.kind, "stage": reminder.stage,
-                                                 "items": len(reminder.ids)})
-        return sent
+            rows = await self.db(self.reading.plan)
+        if rows:
+            log.info("reminders scheduled", extra={"rows": len(rows)})
+        return len(rows)
 
     async def daily_purge(self):
         """Once a day, delete what is past its retention period (bot.retention), on the store's
@@ -538,7 +622,7 @@ class TelegramFrontend:
         return sent
 
     async def dispatch_schedule(self, bot) -> int:
-        """Send what bot.schedule says is due (nudges, date reminders)."""
+        """Send what bot.schedule says is due (nudges, date reminders, unread answers, review items)."""
         if self.reminders is None:
             return 0
         async with self._alert_lock:
@@ -562,6 +646,7 @@ class TelegramFrontend:
 
     # -- sending, with retries for transient network faults ---------------------
     async def _retry(self, make: Callable[[], Awaitable[Any]]) -> Any:
+        await self._checked()
         delay = 0.2
         for attempt in range(1, self.send_attempts + 1):
             try:
@@ -579,12 +664,16 @@ class TelegramFrontend:
                 await asyncio.sleep(delay)
                 delay *= 2
 
-    async def send_text(self, bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None) -> int | None:
-        parts = split_text(text)
+    async def send_text(self, bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None,
+                        parse_mode: str | None = None) -> int | None:
+        """Send text, split to Telegram's limit. With ``parse_mode`` ("HTML") the caller gives
+        whole, escaped messages under the limit (bot.review.summary.render_telegram)."""
+        parts = split_text(text) if parse_mode is None else [text]
         message_id = None
         for i, part in enumerate(parts):
             last = i == len(parts) - 1
-            sent = await self._retry(lambda: bot.send_message(chat_id, part, reply_markup=markup if last else None))
+            sent = await self._retry(lambda: bot.send_message(chat_id, part, reply_markup=markup if last else None,
+                                                              parse_mode=parse_mode))
             message_id = sent.message_id
         return message_id
 
@@ -866,11 +955,17 @@ class TelegramFrontend:
                 await self.deliver(context.bot, chat_id, pid, reply, key)
                 await self._offer_flows(context.bot, chat_id, update)
             return
-        found = await self.db(self.service.flow_of, pid, cb.conv)
-        if found is None or not (0 <= cb.step < len(found[1].steps)):
+        # An answer needs only the flow (fixed for the conversation's life, so kept): the
+        # service checks that the question is still open in the same hand-off as it applies
+        # the answer. A toggle changes nothing stored, so it asks for the state here.
+        if cb.action == "t":
+            found = await self.db(self.service.flow_of, pid, cb.conv)
+            conv, flow = found if found is not None else (None, None)
+        else:
+            conv, flow = None, await self._flow_of(pid, cb.conv)
+        if flow is None or not (0 <= cb.step < len(flow.steps)):
             await self._closed(query)
             return
-        conv, flow = found
         step = flow.steps[cb.step]
         if cb.action == "t":
             if conv.status != "in_progress" or conv.state != step.id:
@@ -882,9 +977,12 @@ class TelegramFrontend:
             except (ValueError, IndexError):
                 await self._closed(query)
                 return
-            selected = set(selected_from_markup(query.message.reply_markup if query.message else None))
+            markup = query.message.reply_markup if query.message else None
+            selected = set(selected_from_markup(markup))
             selected ^= {index}
-            prompt = Prompt(step.text, kind="question", step_id=step.id, type=step.type, options=step.options)
+            offered = offered_from_markup(markup)
+            options = tuple(o for i, o in enumerate(step.options) if i in offered) if offered else step.options
+            prompt = Prompt(step.text, kind="question", step_id=step.id, type=step.type, options=options)
             await self._answer_query(query)
             try:
                 await self._retry(lambda: query.edit_message_reply_markup(reply_markup=keyboard(prompt, flow, conv.id, frozenset(selected))))
@@ -903,7 +1001,7 @@ class TelegramFrontend:
         # checked whether this very update was already committed: a press re-delivered after
         # a crash gets its committed reply, not "closed".
         reply = await self.db(self.service.handle, pid, Input("answer", button=button), input_key=key,
-                              conversation_id=conv.id, expect_step=step.id)
+                              conversation_id=cb.conv, expect_step=step.id)
         if reply.closed:
             await self._closed(query)
             return

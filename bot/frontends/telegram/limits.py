@@ -21,11 +21,14 @@ import concurrent.futures
 import contextvars
 import heapq
 import itertools
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
+
+_log = logging.getLogger("bot.telegram.store")
 
 
 @dataclass(frozen=True)
@@ -162,13 +165,25 @@ class PriorityExecutor(concurrent.futures.Executor):
     All store work runs on one thread (one writer keeps transactions simple). Plain FIFO
     would put a practitioner's command, or a family member's disclosure, behind everything
     a flood of strangers has already queued; here work for people with a role (and the
-    bot's own, such as alerts) goes first, and strangers' work waits its turn."""
+    bot's own, such as alerts) goes first, and strangers' work waits its turn.
 
-    def __init__(self, thread_name: str = "store"):
+    With ``group`` (:meth:`bot.store.Store.run_group`), the calls waiting when the thread
+    gets to them run together, in that order, as one group commit: one transaction with a
+    savepoint each (a call that fails rolls back alone), one fsync for all; each caller gets
+    its result only after the commit. Writes handed to :meth:`defer` (such as "this reply
+    was delivered") need no answer: they go into the next group, ahead of its calls, or
+    into a group of their own when nothing else is waiting."""
+
+    def __init__(self, thread_name: str = "store", group: Callable[[list], list] | None = None,
+                 max_group: int = 64):
         self._heap: list = []
         self._seq = itertools.count()
         self._cv = threading.Condition()
         self._closed = False
+        self._group = group
+        self._max_group = max_group if group is not None else 1
+        self._deferred: list[Callable[[], object]] = []
+        self.groups = 0  # group commits run (for benchmarks and tests)
         self._thread = threading.Thread(target=self._work, name=thread_name, daemon=True)
         self._thread.start()
 
@@ -181,6 +196,18 @@ class PriorityExecutor(concurrent.futures.Executor):
             self._cv.notify()
         return future
 
+    def defer(self, fn, /, *args, **kwargs) -> None:
+        """A write nobody waits for: it goes into the next group commit (before that group's
+        calls, so any later call sees it). Without ``group``, it runs as the next call."""
+        if self._group is None:
+            self.submit(fn, *args, **kwargs)
+            return
+        with self._cv:
+            if self._closed:
+                raise RuntimeError("cannot schedule new work after shutdown")
+            self._deferred.append(lambda: fn(*args, **kwargs))
+            self._cv.notify()
+
     def waiting(self) -> list[int]:
         """The priority level of each call waiting to run, in the order they will run."""
         with self._cv:
@@ -189,17 +216,35 @@ class PriorityExecutor(concurrent.futures.Executor):
     def _work(self) -> None:
         while True:
             with self._cv:
-                while not self._heap and not self._closed:
+                while not self._heap and not self._deferred and not self._closed:
                     self._cv.wait()
-                if not self._heap:
+                if not self._heap and not self._deferred:
                     return
-                _, _, future, fn, args, kwargs = heapq.heappop(self._heap)
-            if not future.set_running_or_notify_cancel():
+                deferred, self._deferred = self._deferred, []
+                items = [heapq.heappop(self._heap) for _ in range(min(self._max_group, len(self._heap)))]
+            jobs = [item for item in items if item[2].set_running_or_notify_cancel()]
+            if self._group is None:
+                for _, _, future, fn, args, kwargs in jobs:
+                    try:
+                        future.set_result(fn(*args, **kwargs))
+                    except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                        future.set_exception(exc)
                 continue
+            calls = deferred + [(lambda fn=fn, args=args, kwargs=kwargs: fn(*args, **kwargs))
+                                for _, _, _, fn, args, kwargs in jobs]
             try:
-                future.set_result(fn(*args, **kwargs))
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller
-                future.set_exception(exc)
+                outcomes = self._group(calls)
+            except BaseException as exc:  # noqa: BLE001 - handed to every caller
+                outcomes = [(False, exc)] * len(calls)
+            self.groups += 1
+            for ok, value in outcomes[:len(deferred)]:
+                if not ok:
+                    _log.error("a deferred store write failed", exc_info=value)
+            for (_, _, future, *_rest), (ok, value) in zip(jobs, outcomes[len(deferred):]):
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         with self._cv:

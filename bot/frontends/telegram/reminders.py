@@ -239,4 +239,7 @@ class ReminderCommands:
     async def on_stop(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         pid = await self.fe.person(update)
         await self.fe.db(self.schedule.stop, pid)
-        await self.fe.send_text(context.bot, update.effective_chat.id, msg("schedule.stopped"))
+        text = msg("schedule.stopped")
+        if await self.fe.db(self.fe.service.store.roles_of, pid) & {"practitioner", "supervisor", "admin"}:
+            text += "\n\n" + msg("schedule.stopped_staff")  # their duty reminders go on: say so
+        await self.fe.send_text(context.bot, update.effective_chat.id, text)

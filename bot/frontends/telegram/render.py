@@ -109,14 +109,18 @@ def keyboard(prompt: Prompt, flow: Flow, conv_id: int, selected: frozenset = fro
     step_index = next((i for i, s in enumerate(flow.steps) if s.id == prompt.step_id), None)
     if step_index is None:
         return None
+    # A button carries the option's place in the step's full list, so a choice that offers only
+    # some options (exclude:, an option's if:) still names the right one when pressed.
+    every = flow.steps[step_index].options
+    places = [next((j for j, o in enumerate(every) if o.id == opt.id), i) for i, opt in enumerate(prompt.options)]
     if prompt.type == "choice":
         rows = [[InlineKeyboardButton(opt.label[:60], callback_data=_data("a", conv_id, step_index, i))]
-                for i, opt in enumerate(prompt.options)]
+                for i, opt in zip(places, prompt.options)]
         return InlineKeyboardMarkup(rows)
     if prompt.type == "multi":
         rows = [[InlineKeyboardButton((CHECK if i in selected else "") + opt.label[:60],
                                       callback_data=_data("t", conv_id, step_index, i))]
-                for i, opt in enumerate(prompt.options)]
+                for i, opt in zip(places, prompt.options)]
         rows.append([InlineKeyboardButton(msg("navigation.done_button"), callback_data=_data("d", conv_id, step_index))])
         return InlineKeyboardMarkup(rows)
     if prompt.type == "yesno":
@@ -131,6 +135,17 @@ def keyboard(prompt: Prompt, flow: Flow, conv_id: int, selected: frozenset = fro
         return InlineKeyboardMarkup([[InlineKeyboardButton(str(v), callback_data=_data("a", conv_id, step_index, v))
                                       for v in row] for row in rows if row])
     return None
+
+
+def offered_from_markup(markup) -> frozenset:
+    """The places (in the step's full list) of the multi options the message's keyboard offers."""
+    found = set()
+    for row in (markup.inline_keyboard if markup is not None else ()):
+        for button in row:
+            cb = Callback.parse(button.callback_data)
+            if cb and cb.action == "t":
+                found.add(int(cb.value))
+    return frozenset(found)
 
 
 def selected_from_markup(markup) -> frozenset:

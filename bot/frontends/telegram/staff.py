@@ -44,7 +44,8 @@ class StaffCommands:
                          ("transcript", self.on_transcript), ("comment", self.on_comment),
                          ("review", self.on_review), ("mydata", self.on_mydata), ("revoke", self.on_revoke),
                          ("reassign", self.on_reassign), ("missed", self.on_missed), ("pseudonym", self.on_pseudonym),
-                         ("privacy", self.on_privacy), ("delete", self.on_delete)):
+                         ("privacy", self.on_privacy), ("delete", self.on_delete),
+                         ("caseinfo", self.on_caseinfo), ("summary", self.on_summary), ("web", self.on_web)):
             app.add_handler(CommandHandler(name, once(self._not_during_session(fn)), filters=filters.ChatType.PRIVATE))
 
     def _not_during_session(self, fn):
@@ -113,8 +114,12 @@ class StaffCommands:
         code, invite_id = result
         link = f"https://t.me/{context.bot.username}?start={code}"
         days = self.access.config.invite_expiry_days
-        await self._say(context, update, msg("staff.invite_made", link=link, flow=flow_id, ref=ref,
-                                             days=f"{days:g}", id=invite_id))
+        text = msg("staff.invite_made", link=link, flow=flow_id, ref=ref, days=f"{days:g}", id=invite_id)
+        unwritten = await self.fe.db(self.access.unwritten_case_texts, _key(update), flow_id, ref)
+        if unwritten:  # the flow shows texts the worker writes for the case: say which are missing
+            text += "\n\n" + msg("staff.caseinfo_missing", flow=flow_id, ref=ref, keys=", ".join(unwritten),
+                                  key=unwritten[0])
+        await self._say(context, update, text)
 
     async def on_with(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/with CASE FLOW [--for child]: a worker-present session on this device."""
@@ -296,6 +301,40 @@ class StaffCommands:
         await self.fe._retry(lambda: context.bot.send_document(
             update.effective_chat.id, document=doc, filename=f"transcript-{conv_id}.html"))
 
+    async def on_summary(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/summary CASE_REF: the coordinator's summary, in Telegram's HTML (bot.review.summary)."""
+        from bot.review.summary import build, render_telegram
+
+        await self.fe.person(update)
+        if len(context.args) != 1:
+            await self._say(context, update, msg("summary.usage"))
+            return
+        ok, found = await self._try(context, update, lambda key, ref: build(self.access, key, ref), context.args[0])
+        if ok:
+            for text in render_telegram(found):
+                await self.fe.send_text(context.bot, update.effective_chat.id, text, parse_mode="HTML")
+
+    async def on_caseinfo(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/caseinfo REF KEY TEXT: write the text flows show as {{ case.KEY }} in case REF (the
+        text may run over several lines); /caseinfo REF lists what is written."""
+        await self.fe.person(update)
+        words = (update.effective_message.text or "").split(None, 3)[1:]
+        if len(words) == 1:
+            ok, texts = await self._try(context, update, self.access.case_info, words[0])
+            if ok:
+                lines = [msg("staff.caseinfo_list", ref=md_escape(words[0]))]
+                lines += [msg("staff.caseinfo_line", key=md_ident(k), characters=len(v)) for k, v in texts.items()]
+                await self._say(context, update, "\n".join(lines) if texts else msg("staff.caseinfo_none", ref=md_escape(words[0])))
+            return
+        if len(words) < 3:
+            await self._say(context, update, msg("staff.caseinfo_usage"))
+            return
+        ref, key, text = words
+        ok, done = await self._try(context, update, self.access.set_case_info, ref, key, text)
+        if ok:
+            await self._say(context, update, msg("staff.caseinfo_set", ref=md_escape(ref), key=md_ident(key),
+                                                 characters=done["characters"]))
+
     async def on_pseudonym(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/pseudonym ID NAME: what the person who answered conversation ID is called in the case."""
         await self.fe.person(update)
@@ -396,6 +435,27 @@ class StaffCommands:
             await self._refused(context, update)
             return
         await self._say(context, update, msg("reading.missed_saved", id=missed_id, conversation=conv))
+
+    # -- the review website ------------------------------------------------------------------
+    async def on_web(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/web: a one-time sign-in link to the review website, for staff (bot.web.signin)."""
+        from telegram import LinkPreviewOptions
+
+        from bot.web.server import link_url, signin_for
+
+        await self.fe.person(update)
+        base = self.access.config.web_url
+        if not base:
+            await self._say(context, update, msg("web.telegram.not_set_up"))
+            return
+        signin = signin_for(self.access)
+        ok, code = await self._try(context, update, signin.link)
+        if not ok:
+            return
+        text = msg("web.telegram.link", link=link_url(base, code), minutes=f"{signin.link_life.total_seconds() / 60:g}")
+        # no link preview: a preview would fetch the page (it uses nothing, but needs no visit at all)
+        await self.fe._retry(lambda: context.bot.send_message(
+            update.effective_chat.id, text, link_preview_options=LinkPreviewOptions(is_disabled=True)))
 
     # -- a family's own data --------------------------------------------------------------
     async def on_mydata(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

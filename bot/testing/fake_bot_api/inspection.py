@@ -33,6 +33,17 @@ class Inspection:
         found = self.messages(user_id)
         return found[-1] if found else None
 
+    def updates_from(self, user_id: int) -> list[int]:
+        """The ids of every update injected from this user, in order."""
+        found = []
+        for update_id, update in self._all_updates.items():
+            for value in update.values():
+                sender = value.get("from") if isinstance(value, dict) else None
+                if isinstance(sender, dict) and sender.get("id") == user_id:
+                    found.append(update_id)
+                    break
+        return found
+
     def message(self, user_id: int, message_id: int) -> StoredMessage | None:
         return self._by_id.get((user_id, message_id))
 

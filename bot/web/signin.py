@@ -1,0 +1,169 @@
+"""Signing in to the review website without passwords.
+
+A member of staff (practitioner, supervisor, admin or safeguarding lead) asks for a link:
+``/web`` in Telegram, or ``restorative-bot web-link TELEGRAM_ID`` at the terminal. The link
+carries a one-time code (192 bits, ``secrets.token_urlsafe(24)``) that expires in minutes;
+only its SHA-256 is stored. Opening the link shows a button; pressing it (a POST, so a link
+preview fetching the page uses nothing) uses the code once and starts a session. The
+session's cookie value (256 bits) is likewise stored only as a hash; a session ends when
+signed out (server-side), after ``session_hours``, or after ``idle_minutes`` unused, and
+when the person no longer holds a staff role.
+
+Nothing here knows about HTTP: the website (bot/web/app.py) and the Telegram command call
+these functions. Every link made, used or refused, and every session started and ended, is in
+the audit log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Callable
+
+from bot.access import Access, Refused
+from bot.store import iso
+
+STAFF_ROLES = ("practitioner", "supervisor")  # and admin (Access.has counts admins in)
+
+
+def _hash(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class Session:
+    id: int
+    key: str  # the person's key, e.g. 'tg:12345'
+    token: str
+
+    @property
+    def csrf(self) -> str:
+        return csrf_token(self.token)
+
+
+def csrf_token(session_token: str) -> str:
+    """The form token of a session: derived from the cookie value, so nothing more is stored;
+    a page of another site can neither read the cookie nor compute it."""
+    return hmac.new(session_token.encode("utf-8"), b"restorative-bot web form", hashlib.sha256).hexdigest()
+
+
+class SignIn:
+    def __init__(self, access: Access, *, link_minutes: float = 10.0, session_hours: float = 8.0,
+                 idle_minutes: float = 60.0, clock: Callable[[], datetime] | None = None):
+        self.access = access
+        self.store = access.store
+        self.link_life = timedelta(minutes=link_minutes)
+        self.session_life = timedelta(hours=session_hours)
+        self.idle = timedelta(minutes=idle_minutes)
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+
+    def is_staff(self, key: str) -> bool:
+        return self.access.has(key, *STAFF_ROLES) or key in {f"tg:{i}" for i in self.access.config.leads}
+
+    def link(self, key: str) -> str:
+        """A new one-time code for ``key``; :class:`Refused` (audited) for anyone not staff."""
+        if not self.is_staff(key):
+            with self.store.transaction():
+                self.store.audit_coalesced(key, "web.link.refused", key)
+            raise Refused("not staff")
+        code = secrets.token_urlsafe(24)
+        with self.store.transaction():
+            person = self.store.person(key)
+            self.store.add_web_link(_hash(code), person, iso(self.clock() + self.link_life))
+            self.store.audit(key, "web.link", key)
+        return code
+
+    def check(self, code: str) -> str | None:
+        """The reason a code cannot be used (unknown | used | expired | not_staff), or None;
+        for the page that asks "Sign in?" before the code is used. Nothing is changed."""
+        link = self.store.web_link(_hash(code)) if code else None
+        return self._invalid(link)
+
+    def _invalid(self, link: dict | None) -> str | None:
+        if link is None:
+            return "unknown"
+        if link["used_at"]:
+            return "used"
+        if link["expires_at"] <= iso(self.clock()):
+            return "expired"
+        if not self.is_staff(link["person_key"]):
+            return "not_staff"
+        return None
+
+    def redeem(self, code: str, client: str = "?") -> Session:
+        """Use a code once and start a session; :class:`Refused` with the reason otherwise
+        (each refusal audited; repeats counted on one row)."""
+        at = self.clock()
+        with self.store.transaction():
+            link = self.store.web_link(_hash(code)) if code else None
+            reason = self._invalid(link)
+            if reason is None and not self.store.use_web_link(link["id"], iso(at)):
+                reason = "used"
+            if reason:
+                self.store.audit_coalesced(link["person_key"] if link else None, f"web.signin.{reason}",
+                                           f"web_link:{link['id']}" if link else "web_link:?", None)
+                refused = Refused(reason)
+            else:
+                token = secrets.token_urlsafe(32)
+                sid = self.store.add_web_session(_hash(token), link["person_id"], iso(at + self.session_life), iso(at))
+                self.store.audit(link["person_key"], "web.signin", f"web_session:{sid}", f"web_link:{link['id']}")
+                return Session(sid, link["person_key"], token)
+        raise refused
+
+    def session(self, token: str | None) -> Session | None:
+        """The live session for a cookie value, or None (unknown, ended, expired, idle, or the
+        person is no longer staff). Seen again: its idle clock starts over."""
+        if not token:
+            return None
+        row = self.store.web_session(_hash(token))
+        if row is None or row["ended_at"]:
+            return None
+        at = self.clock()
+        now = iso(at)
+        if row["expires_at"] <= now or row["last_seen_at"] <= iso(at - self.idle) or not self.is_staff(row["person_key"]):
+            with self.store.transaction():
+                if self.store.end_web_session(row["id"], now):
+                    self.store.audit(row["person_key"], "web.session.expired", f"web_session:{row['id']}")
+            return None
+        if row["last_seen_at"] <= iso(at - timedelta(seconds=60)):  # one write a minute at most
+            with self.store.transaction():
+                self.store.touch_web_session(row["id"], now)
+        return Session(row["id"], row["person_key"], token)
+
+    def sign_out(self, session: Session) -> None:
+        with self.store.transaction():
+            if self.store.end_web_session(session.id, iso(self.clock())):
+                self.store.audit(session.key, "web.signout", f"web_session:{session.id}")
+
+
+class Throttle:
+    """At most ``per_minute`` tries from one client and ``total_per_minute`` from everyone
+    together (sliding window, in memory): link redemption cannot be guessed at speed. (A
+    council office behind one address signs in through one client: hence not fewer.)"""
+
+    def __init__(self, per_minute: int = 30, total_per_minute: int = 600, clock: Callable[[], float] = time.monotonic):
+        self.per_minute = per_minute
+        self.total_per_minute = total_per_minute
+        self.clock = clock
+        self._by: dict[str, deque] = {}
+        self._all: deque = deque()
+
+    def allow(self, client: str) -> bool:
+        t = self.clock()
+        for q in (self._all, self._by.setdefault(client, deque())):
+            while q and t - q[0] >= 60:
+                q.popleft()
+        mine = self._by[client]
+        if len(mine) >= self.per_minute or len(self._all) >= self.total_per_minute:
+            return False
+        mine.append(t)
+        self._all.append(t)
+        if len(self._by) > 10_000:  # forget idle clients
+            for k in [k for k, q in self._by.items() if not q]:
+                del self._by[k]
+        return True

@@ -1,0 +1,190 @@
+"""Group commit in the store thread, and one hand-off per update (issue 18, items 1 and 2).
+
+Inputs waiting together for the store thread go into one transaction with a savepoint each:
+one failing input rolls back alone, the others commit; nobody gets a result (so no reply
+is sent) before the commit; "this reply was delivered" rides in the next transaction
+instead of an fsync of its own. A typed answer or a button press costs the event loop one
+trip to the store thread."""
+
+import asyncio
+import threading
+
+import pytest
+
+from bot.conversation import ConversationService
+from bot.engine.runner import Input
+from bot.frontends.telegram.limits import PriorityExecutor
+from bot.store import Store
+from bot.testing.telegram import running_bot
+
+
+def _world(tmp_path, library, people=3):
+    store = Store(tmp_path / "group.db")
+    service = ConversationService(store, library)
+    pids = [service.person(f"tg:{900 + i}") for i in range(people)]
+    convs = [service.start(pid, "scaling-checkin", respondent="adult").conversation_id for pid in pids]
+    return store, service, pids, convs
+
+
+def _commits(store):
+    """Count the COMMIT statements the store's connection runs from now on."""
+    seen = []
+    store.db.conn.set_trace_callback(lambda sql: seen.append(sql) if sql.strip().upper() == "COMMIT" else None)
+    return seen
+
+
+def _blocked(executor):
+    """Keep the store thread busy until the returned event is set, so what is submitted
+    meanwhile waits and goes into one group."""
+    busy, running = threading.Event(), threading.Event()
+    executor.submit(lambda: (running.set(), busy.wait()))
+    assert running.wait(10)
+    return busy
+
+
+def test_one_failing_input_in_a_group_rolls_back_alone_and_the_others_commit(tmp_path, library):
+    store, service, (a, b, c), (conv_a, conv_b, conv_c) = _world(tmp_path, library)
+    lines_b = len(store.transcript(conv_b))
+    state_b = store.conversation(conv_b).state
+    executor = PriorityExecutor("store", group=store.run_group)
+    try:
+        busy = _blocked(executor)
+        groups = executor.groups
+
+        mark_input = store.mark_input
+
+        def fails_for_b(key, *args):  # the last write of an input: its answer and lines are written by then
+            if key == "k:b":
+                raise RuntimeError("the disk said no")
+            return mark_input(key, *args)
+
+        store.mark_input = fails_for_b
+        futures = [executor.submit(service.handle, a, Input.from_text("hopes of a"), input_key="k:a"),
+                   executor.submit(service.handle, b, Input.from_text("hopes of b"), input_key="k:b"),
+                   executor.submit(service.handle, c, Input.from_text("hopes of c"), input_key="k:c")]
+        commits = _commits(store)
+        busy.set()
+        reply_a, reply_c = futures[0].result(10), futures[2].result(10)
+        with pytest.raises(RuntimeError, match="the disk said no"):
+            futures[1].result(10)
+        assert executor.groups == groups + 2  # the busy one, then all three together
+        assert len(commits) == 2  # the busy one's, then one commit (one fsync) for the three
+    finally:
+        store.db.conn.set_trace_callback(None)
+        executor.shutdown()
+        store.mark_input = mark_input
+    assert reply_a.accepted and reply_c.accepted
+    assert [a["value"] for a in store.answers(conv_a)] == ["hopes of a"]
+    assert [a["value"] for a in store.answers(conv_c)] == ["hopes of c"]
+    # b: nothing of the failed input is kept, and it can be applied again under its key
+    assert store.answers(conv_b) == [] and store.seen_input("k:b") is None
+    assert len(store.transcript(conv_b)) == lines_b and store.conversation(conv_b).state == state_b
+    again = service.handle(b, Input.from_text("hopes of b"), input_key="k:b")
+    assert again.accepted and not again.duplicate
+    assert [a["value"] for a in store.answers(conv_b)] == ["hopes of b"]
+
+
+def test_nobody_gets_a_result_before_the_group_is_committed(tmp_path, library):
+    store, service, (a, b, _), (conv_a, _, _) = _world(tmp_path, library)
+    executor = PriorityExecutor("store", group=store.run_group)
+    try:
+        busy = _blocked(executor)
+        second_running, let_go = threading.Event(), threading.Event()
+        first = executor.submit(service.handle, a, Input.from_text("hopes of a"), input_key="k:a")
+        second = executor.submit(lambda: (second_running.set(), let_go.wait()))
+        busy.set()
+        assert second_running.wait(10)
+        # a's input is applied but not committed while the group goes on: no result yet
+        assert not first.done()
+        other = Store(tmp_path / "group.db")  # another connection sees only what is committed
+        assert other.seen_input("k:a") is None
+        let_go.set()
+        assert first.result(10).accepted
+        assert other.seen_input("k:a") is not None
+        other.close()
+    finally:
+        executor.shutdown()
+
+
+def test_a_delivery_record_goes_into_the_next_transaction_not_its_own(tmp_path, library):
+    store, service, (a, b, _), _ = _world(tmp_path, library)
+    executor = PriorityExecutor("store", group=store.run_group)
+    try:
+        service.handle(a, Input.from_text("hopes of a"), input_key="k:a")
+        busy = _blocked(executor)
+        executor.defer(service.delivered, "k:a")  # nobody waits for this one
+        commits = _commits(store)
+        nxt = executor.submit(service.handle, b, Input.from_text("hopes of b"), input_key="k:b")
+        busy.set()
+        assert nxt.result(10).accepted
+        assert len(commits) == 2  # the busy one's, then one: the record rode with b's input
+        assert store.seen_input("k:a")["delivered"] and not store.seen_input("k:b")["delivered"]
+        # with nothing else to do, a record still goes in at once (in a group of its own)
+        executor.defer(service.delivered, "k:b")
+        executor.submit(lambda: None).result(10)
+        assert store.seen_input("k:b")["delivered"]
+    finally:
+        store.db.conn.set_trace_callback(None)
+        executor.shutdown()
+    # shutting down writes what was deferred
+    executor = PriorityExecutor("store", group=store.run_group)
+    executor.defer(service.delivered, "k:c")
+    executor.shutdown()
+    assert store.seen_input("k:c")["delivered"]
+
+
+async def test_a_typed_answer_and_a_button_press_each_take_one_trip_to_the_store_thread(tmp_path, library):
+    from tests.test_telegram import press, say, start_flow
+
+    service = ConversationService(Store(tmp_path / "trips.db"), library)
+    async with running_bot(service) as h:
+        await start_flow(h, 7, "scaling-checkin")
+        await say(h, 7, "warm up: the person and the flow are known from here on")
+        executor, me = h.frontend._db, asyncio.current_task()
+        submit, trips = executor.submit, []
+
+        def counting(fn, /, *args, **kwargs):
+            if asyncio.current_task() is not me:  # not the test's own look at the store
+                trips.append(fn)
+            return submit(fn, *args, **kwargs)
+
+        executor.submit = counting
+        await say(h, 7, "we eat together")  # typed answer
+        typed = len(trips)
+        await press(h, 7, h.fake.last_message(7), "6")  # button press
+        pressed = len(trips) - typed
+        executor.submit = submit
+        assert (typed, pressed) == (1, 1)
+        answers = {a["step_id"]: a["value"] for a in service.store.answers(service.store.active_conversation(
+            service.store.person("tg:7")).id)}
+        assert answers["best_hopes"] == "warm up: the person and the flow are known from here on"
+        assert answers["scale_now"] == 6
+
+
+def test_a_call_in_a_group_keeps_what_it_committed_before_it_failed(tmp_path, library):
+    """As alone: a refusal rolled back, then audited in a transaction of its own, then
+    raised, stays audited (bot.access does this); only the failed transaction goes."""
+    store, service, _, _ = _world(tmp_path, library, people=1)
+    executor = PriorityExecutor("store", group=store.run_group)
+
+    def refused():
+        try:
+            with store.transaction():
+                store.audit("tg:1", "test.write", "x", "undone")
+                raise PermissionError("refused")
+        except PermissionError:
+            with store.transaction():
+                store.audit("tg:1", "test.refused", "x", "kept")
+            raise
+
+    try:
+        busy = _blocked(executor)
+        failed = executor.submit(refused)
+        ok = executor.submit(service.person, "tg:2")
+        busy.set()
+        assert ok.result(10)
+        with pytest.raises(PermissionError):
+            failed.result(10)
+    finally:
+        executor.shutdown()
+    assert [r["action"] for r in store.audit_log() if r["action"].startswith("test.")] == ["test.refused"]
