@@ -2,7 +2,8 @@
 
 SQLite through sqlite-utils, in WAL mode. Each input to a conversation is committed in
 one transaction (answer + transcript lines + new state + processed-input key) before a
-reply is sent. Timestamps are UTC ISO 8601. The schema version lives in
+reply is sent; in a server, the inputs waiting together share one commit (:meth:`Store.run_group`:
+a savepoint each, so one that fails rolls back alone). Timestamps are UTC ISO 8601. The schema version lives in
 ``PRAGMA user_version``; :data:`MIGRATIONS` upgrades an older database in place.
 """
 
