@@ -1,7 +1,7 @@
 """``python -m benchmarks [--quick] [NAME ...]``: run the benchmarks, print one table,
 write ``bench-results.json``.
 
-Names: engine, telegram, http, scale, web, startup (default: all, in that order).
+Names: engine, telegram, http, scale, web, startup, peer (default: all, in that order).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ BENCHES = {
     "scale": "benchmarks.scale",
     "web": "benchmarks.web",
     "startup": "benchmarks.startup",
+    "peer": "benchmarks.peer",
 }
 
 

@@ -61,7 +61,8 @@ class Figure:
         if not self.samples or not self.baseline:
             return None
         if len(self.samples) == len(self.baseline):
-            return statistics.median(a / b for a, b in zip(self.samples, self.baseline) if b)
+            pairs = [a / b for a, b in zip(self.samples, self.baseline) if b]
+            return statistics.median(pairs) if pairs else None  # a baseline of 0 has no ratio
         return self.median / self.baseline_median if self.baseline_median else None
 
     def verdicts(self) -> list[bool | None]:

@@ -679,11 +679,29 @@ def erasure_approve(request_id: int, reason: str, alert_words: str, yes: bool, d
     if not yes and not click.confirm("Erase this person's words and name now? This cannot be undone"):
         _fail("nothing erased", 1)
     try:
-        counts = rights.approve(store, request_id, "cli", reason, alert_words)
+        done = rights.approve(store, request_id, "cli", reason, alert_words)
     except ValueError as exc:
         _fail(str(exc))
-    click.echo(f"erasure request {request_id} approved: {sum(counts.values())} value(s) erased; "
+    click.echo(f"erasure request {request_id} approved: {sum(done.counts.values())} value(s) erased; "
                "the person is told by the bot")
+    if done.wiped is False:
+        click.echo(_WIPE_BUSY, err=True)
+
+
+_WIPE_BUSY = ("restorative-bot: the bot kept reading the database, so old copies of the erased words may still be "
+              "in its journal (the -wal file); run `restorative-bot erasure wipe` when it is quieter, or after "
+              "stopping the bot")
+
+
+@erasure.command("wipe")
+@click.option("--db", type=click.Path(), help=DB_HELP)
+def erasure_wipe(db: str | None) -> None:
+    """Move the journal (-wal file) into the database and empty it, so no old copy of erased words stays."""
+    from bot import erasure as rights
+
+    if not rights.wipe(_store(db, create=False), "cli"):
+        _fail(_WIPE_BUSY.removeprefix("restorative-bot: "), 1)
+    click.echo("the journal is empty: no old copy of erased words is left in it")
 
 
 @erasure.command("refuse")

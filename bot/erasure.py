@@ -41,6 +41,13 @@ class Requested:
 
 
 @dataclass
+class Approved:
+    counts: dict[str, int]  # values erased per table.column
+    wiped: bool | None  # the WAL was truncated too (False: a running bot kept reading, `erasure wipe` later;
+    # None: inside a group commit, it is truncated just after that commits)
+
+
+@dataclass
 class Outcome:
     id: int
     recipient: str  # the person's key
@@ -118,8 +125,9 @@ def _reason(reason: str) -> str:
     return reason
 
 
-def approve(store: Store, request_id: int, by: str, reason: str, alert_words: str = "keep") -> dict[str, int]:
-    """Erase the person's words and name; rows changed per table.column."""
+def approve(store: Store, request_id: int, by: str, reason: str, alert_words: str = "keep",
+            wait_ms: int = 10_000) -> Approved:
+    """Erase the person's words and name, then the journal's old copies of them."""
     reason = _reason(reason)
     if alert_words not in ALERT_WORDS:
         raise ValueError("--alert-words is erase (the safeguarding lead agrees) or keep")
@@ -134,8 +142,17 @@ def approve(store: Store, request_id: int, by: str, reason: str, alert_words: st
         store.audit(by, "erasure.approve", f"erasure:{request_id}",
                     f"alert words {alert_words}; " + (", ".join(f"{k}={v}" for k, v in sorted(counts.items()))
                                                       or "nothing stored"))
-    store.wipe_free_space()
-    return counts
+    return Approved(counts, wipe(store, by, request_id, wait_ms))
+
+
+def wipe(store: Store, by: str, request_id: int | None = None, wait_ms: int = 10_000) -> bool | None:
+    """Truncate the WAL so no old copy of erased words stays in it (audited either way)."""
+    done = store.wipe_free_space(wait_ms)
+    detail = {True: None, None: "just after the commit",
+              False: "busy: the database was being read; run restorative-bot erasure wipe"}[done]
+    with store.transaction():
+        store.audit(by, "erasure.wipe", f"erasure:{request_id}" if request_id else None, detail)
+    return done
 
 
 def refuse(store: Store, request_id: int, by: str, reason: str) -> None:

@@ -2,7 +2,8 @@
 
 SQLite through sqlite-utils, in WAL mode. Each input to a conversation is committed in
 one transaction (answer + transcript lines + new state + processed-input key) before a
-reply is sent. Timestamps are UTC ISO 8601. The schema version lives in
+reply is sent; in a server, the inputs waiting together share one commit (:meth:`Store.run_group`:
+a savepoint each, so one that fails rolls back alone). Timestamps are UTC ISO 8601. The schema version lives in
 ``PRAGMA user_version``; :data:`MIGRATIONS` upgrades an older database in place.
 """
 
@@ -2012,12 +2013,28 @@ class Store:
                     out.append((table, row[1]))
         return out
 
-    def wipe_free_space(self) -> None:
+    def wipe_free_space(self, wait_ms: int = 10_000) -> bool | None:
         """After an erasure: move the WAL into the database and truncate it, so old page images
-        holding the words go (secure_delete has zeroed the freed cells and pages)."""
-        if self.path != ":memory:":
-            # not inside a transaction (a group commit, a caller's): just after it commits
-            self.after_commit(lambda: self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)"))
+        holding the words go (secure_delete has zeroed the freed cells and pages). False if
+        another connection (a running bot) kept reading for ``wait_ms``: try again later. None
+        inside a transaction (a group commit, a caller's): SQLite refuses a checkpoint there, so
+        it runs just after that commits."""
+        if self.path == ":memory:":
+            return True
+
+        def wipe() -> bool:
+            before = self.db.execute("PRAGMA busy_timeout").fetchone()[0]
+            self.db.execute(f"PRAGMA busy_timeout={int(wait_ms)}")
+            try:
+                busy = self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            finally:
+                self.db.execute(f"PRAGMA busy_timeout={int(before)}")
+            return busy == 0
+
+        if self.db.conn.in_transaction:
+            self.after_commit(wipe)
+            return None
+        return wipe()
 
     def after_commit(self, fn) -> None:
         """Run ``fn`` now, or, inside a transaction, just after it commits (for work SQLite

@@ -104,8 +104,9 @@ def test_approval_erases_the_persons_words_everywhere_and_the_others_keep_theirs
     assert all(w.encode() in data for w in A_WORDS + B_WORDS)
 
     req = erasure.request(store, f"tg:{A}")
-    counts = erasure.approve(store, req.id, "cli", "the person asked; nothing must be kept", alert_words="erase")
-    assert counts["transcript.text"] and counts["answers.raw"] and counts["alerts.words"]
+    done = erasure.approve(store, req.id, "cli", "the person asked; nothing must be kept", alert_words="erase")
+    assert done.counts["transcript.text"] and done.counts["answers.raw"] and done.counts["alerts.words"]
+    assert done.wiped
 
     assert {w: found(store, w) for w in A_WORDS} == {w: [] for w in A_WORDS}
     assert all(found(store, w) for w in B_WORDS)
@@ -171,6 +172,7 @@ def test_every_step_is_audited_without_content_and_a_second_request_is_not_a_new
                      (f"tg:{A}", "erasure.request.again", f"erasure:{req.id}"),
                      ("serve", "erasure.notify", f"erasure:{req.id}"),
                      ("cli", "erasure.approve", f"erasure:{req.id}"),
+                     ("cli", "erasure.wipe", f"erasure:{req.id}"),
                      ("serve", "erasure.told", f"erasure:{req.id}")]
     details = " ".join(a["detail"] or "" for a in store.audit_log())
     assert [w for w in A_WORDS if w in details] == []
@@ -222,3 +224,25 @@ def test_the_database_file_alone_has_no_erased_words_after_a_fresh_open(world):
     dump = "\n".join(conn.iterdump())
     conn.close()
     assert [w for w in A_WORDS if w in dump] == [] and "Bumblebee" in dump
+
+
+def test_while_another_connection_reads_the_journal_is_wiped_later(world, tmp_path):
+    """A running bot reading the database can hold the WAL: approval says so (audited), and
+    `erasure wipe` finishes the job once the reader is gone."""
+    store, access, *_ = world
+    store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    req = erasure.request(store, f"tg:{A}")
+    reader = sqlite3.connect(store.path)
+    reader.execute("BEGIN")
+    reader.execute("SELECT COUNT(*) FROM answers").fetchone()  # a read transaction on the old snapshot
+    done = erasure.approve(store, req.id, "cli", "asked", alert_words="erase", wait_ms=50)
+    assert not done.wiped
+    assert store.audit_log()[-1]["action"] == "erasure.wipe" and "busy" in store.audit_log()[-1]["detail"]
+    assert [w for w in A_WORDS if found(store, w)] == []  # gone from every table already
+    reader.execute("ROLLBACK")
+    reader.close()
+    path = store.path
+    store.close()
+    r = CliRunner().invoke(main, ["erasure", "wipe", "--db", path])
+    assert r.exit_code == 0, r.output
+    assert [w for w in A_WORDS if w.encode() in raw_bytes(Store(path))] == []

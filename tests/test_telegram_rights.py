@@ -142,7 +142,7 @@ async def test_delete_tells_the_worker_and_the_contact_then_the_person_hears_the
                    for w in ("Aquamarine", "Xylophone", "Quokka"))
     actions = [a["action"] for a in store.audit_log() if a["action"].startswith("erasure")]
     assert actions == ["erasure.request", "erasure.notify", "erasure.request.again", "erasure.approve",
-                       "erasure.told"]
+                       "erasure.wipe", "erasure.told"]
 
 
 async def test_a_refusal_reaches_the_person_with_the_reason(tmp_path, library):

@@ -29,15 +29,20 @@ class Harness:
     frontend: TelegramFrontend
 
     async def delivered(self, update_id: int, timeout: float = 10.0) -> None:
-        """Wait until the reply to this update has been sent (the store says so)."""
+        """Wait until the reply to this update has been sent (the store says so). Woken when
+        the bot has finished handling the update (or handles it again); the store is asked
+        only then."""
         key = f"tg:{update_id}"
         end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            seen = await self.frontend.db(self.service.store.seen_input, key)
+        fe = self.frontend
+        while True:
+            looked = fe.finished_total
+            seen = await fe.db(self.service.store.seen_input, key)
             if seen is not None and (seen["delivered"] or not (seen.get("reply") or {}).get("prompts")):
                 return
-            await asyncio.sleep(0.005)
-        raise TimeoutError(f"update {update_id} was not answered within {timeout}s")
+            if not await fe.wait_finished(lambda: update_id in fe.finished and fe.finished_total != looked,
+                                          end - time.monotonic()):
+                raise TimeoutError(f"update {update_id} was not answered within {timeout}s")
 
     async def keyboard_after(self, user_id: int, count_before: int, timeout: float = 10.0):
         """Wait for the first new bot message with buttons in the chat (e.g. after /start)."""
@@ -79,17 +84,12 @@ class Harness:
                                                     buttons[msg(f"respondent.options.{respondent}")]))
         return self.fake.messages(user_id)[before:]
 
-    async def settle(self, user_id: int, count_before: int, quiet: float = 0.15, timeout: float = 10.0) -> list:
-        """Wait for new bot messages in the chat, until none arrives for ``quiet`` seconds."""
-        end = time.monotonic() + timeout
-        last_change, last_count = time.monotonic(), len(self.fake.messages(user_id))
-        while time.monotonic() < end:
-            await asyncio.sleep(0.01)
-            n = len(self.fake.messages(user_id))
-            if n != last_count:
-                last_change, last_count = time.monotonic(), n
-            elif n > count_before and time.monotonic() - last_change >= quiet:
-                break
+    async def settle(self, user_id: int, count_before: int, timeout: float = 10.0) -> list:
+        """Wait until the bot has finished the last update this user sent, then return the
+        bot's messages in the chat after the first ``count_before``."""
+        sent = self.fake.updates_from(user_id)
+        if sent and not await self.frontend.wait_finished(lambda: sent[-1] in self.frontend.finished, timeout):
+            raise TimeoutError(f"update {sent[-1]} from {user_id} was not handled within {timeout}s")
         return self.fake.messages(user_id)[count_before:]
 
 
