@@ -148,6 +148,7 @@ class Ops:
 
         flow, _ = load_flow_text(flow_text, "<scale>")
         self.store = Store(path)
+        self.store.checkpoint_in_background()  # as serve runs it: no answer waits for a WAL checkpoint
         library = FlowLibrary([flow])
         self.service = ConversationService(self.store, library, safeguarding=safeguarding())
         self.access = Access(self.store, library)

@@ -17,6 +17,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from bot import i18n
 from bot import respondent as respondents
 from bot.audience import Audience, Consent, audience, case_of, consent_state, decide, respondent_for
 from bot.config import ROLES, Config
@@ -60,6 +61,7 @@ class InviteView:
     case_ref: str
     respondent: str | None = None  # set by the practitioner on the invitation
     ask_respondent: bool = False  # nobody said and the flow admits several: ask "Who is filling this in?"
+    language: str | None = None  # set by the practitioner on the invitation (--lang); None: not said
 
 
 class Access:
@@ -179,9 +181,11 @@ class Access:
         return any(f.id == flow_id for f in self.startable_flows(key))
 
     # -- invitations -------------------------------------------------------------------
-    def invite(self, practitioner: str, flow_id: str, case_ref: str, respondent: str | None = None) -> tuple[str, int]:
+    def invite(self, practitioner: str, flow_id: str, case_ref: str, respondent: str | None = None,
+               language: str | None = None) -> tuple[str, int]:
         """A new single-use code (128+ bits) for ``flow_id`` in the practitioner's case, for
-        ``respondent`` (None: the flow's only one, or asked when the link is opened).
+        ``respondent`` (None: the flow's only one, or asked when the link is opened), in
+        ``language`` (None: the person's own choice, or what Telegram suggests).
 
         A flow that requires the worker present (Three Houses) is never sent as a link, and a
         respondent the flow is not for is refused: both raise ValueError with the reason."""
@@ -198,14 +202,19 @@ class Access:
             if respondent is not None and respondent not in respondents.admitted(flow):
                 raise ValueError(respondents.refusal(flow, respondent))
             respondent = respondent or respondents.default_for(flow)
+            offered = i18n.offered(self.config.allow_unreviewed_languages)
+            if language is not None and language not in offered:
+                raise ValueError(msg("language.unknown", tag=language, tags=", ".join(offered)))
             pid = self.pid(practitioner)
             case_id = self.store.create_case(pid, ref)
             code = secrets.token_urlsafe(24)  # 192 bits
             expires = _now() + timedelta(days=self.config.invite_expiry_days)
             invite_id = self.store.add_invite(code_hash=_hash(code), flow_id=flow_id, case_id=case_id,
-                                              practitioner_id=pid, expires_at=_iso(expires), respondent=respondent)
+                                              practitioner_id=pid, expires_at=_iso(expires), respondent=respondent,
+                                              language=language)
             self.store.audit(practitioner, "invite.create", f"invite:{invite_id}",
-                             f"{flow_id} case {ref}" + (f" for {respondent}" if respondent else ""))
+                             f"{flow_id} case {ref}" + (f" for {respondent}" if respondent else "")
+                             + (f" in {language}" if language else ""))
         return code, invite_id
 
     def unwritten_case_texts(self, practitioner: str, flow_id: str, case_ref: str) -> list[str]:
@@ -312,6 +321,8 @@ class Access:
             if reason:
                 raise Refused(reason, audit=(person, f"invite.open.{reason}", f"invite:{inv['id']}" if inv else "invite:?"))
             self.store.open_invite(inv["id"], pid)
+            if inv.get("language"):  # the invitation says which language: it is theirs from now on
+                self.store.set_person_language(pid, inv["language"])
             self.store.audit(person, "invite.open", f"invite:{inv['id']}")
             return self._view(inv)
 
@@ -332,10 +343,13 @@ class Access:
         flow = self.library.get(inv["flow_id"])
         practitioner = self.store.get_person(inv["practitioner_id"]) or {}
         case = self.store.case_by_id(inv["case_id"]) or {}
-        return InviteView(inv["id"], inv["flow_id"], flow.title if flow else inv["flow_id"],
-                          practitioner.get("display_name") or msg("privacy.names.worker"), case.get("ref", ""),
-                          respondent=inv.get("respondent"),
-                          ask_respondent=flow is not None and respondents.needs_asking(flow, inv.get("respondent")))
+        language = inv.get("language")
+        with i18n.using(language or i18n.current()):
+            return InviteView(inv["id"], inv["flow_id"], flow.in_language(i18n.current()).title if flow else inv["flow_id"],
+                              practitioner.get("display_name") or msg("privacy.names.worker"), case.get("ref", ""),
+                              respondent=inv.get("respondent"),
+                              ask_respondent=flow is not None and respondents.needs_asking(flow, inv.get("respondent")),
+                              language=language)
 
     def invite_respondents(self, invite_id: int) -> list[tuple[str, str]]:
         """The answers to "Who is filling this in?" for an invitation that did not say."""

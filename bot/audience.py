@@ -109,8 +109,10 @@ class Audience:
     def _pick(self, kind: str, **values) -> str:
         variant = self.respondent if self.respondent in ("child", "practitioner") else "default"
         node = msg(f"privacy.{kind}")
-        text = node.get(variant) or node["default"] if isinstance(node, dict) else node
-        text = text.format(**values)
+        if isinstance(node, dict):  # through msg, so the catalogue of the language in force translates it
+            text = msg(f"privacy.{kind}.{variant if node.get(variant) else 'default'}", **values)
+        else:
+            text = node.format(**values)
         return text[:1].upper() + text[1:]
 
     def intro(self) -> str:

@@ -61,13 +61,16 @@ def _safeguarding(paths=()):
         _fail(str(exc), 1)
 
 
-def _service(db, flows, config=None):
+def _service(db, flows, config=None, allow_unreviewed_languages: bool | None = None):
     from bot.conversation import ConversationService
 
     lexicon = config.lexicon if config is not None else []
+    if allow_unreviewed_languages is None:
+        allow_unreviewed_languages = bool(config is not None and config.allow_unreviewed_languages)
     return ConversationService(_store(db), _library(flows), safeguarding=_safeguarding(lexicon),
                                leads_configured=bool(config is not None and config.leads),
-                               out_of_hours=config.out_of_hours if config is not None else None)
+                               out_of_hours=config.out_of_hours if config is not None else None,
+                               allow_unreviewed_languages=allow_unreviewed_languages)
 
 
 CONFIG_HELP = "Deployment configuration YAML (default: $RESTORATIVE_CONFIG)."
@@ -143,8 +146,9 @@ def list_flows(flow_paths: tuple[str, ...]) -> None:
 @click.option("--for", "for_", metavar="RESPONDENT", help=RESPONDENT_HELP)
 @click.option("--case", "case_ref", help="A real case reference (no names). Without it the conversation is practice.")
 @click.option("--practice", is_flag=True, help="Practice, even with --case: alerts are recorded, never sent to anyone.")
+@click.option("--lang", "lang", metavar="TAG", help="The language to talk in: en, cy, pl, ur (bot/locale/languages.yaml).")
 def chat(flow: str | None, db: str | None, as_name: str | None, flow_paths: tuple[str, ...], config_path: str | None,
-         for_: str | None, case_ref: str | None, practice: bool) -> None:
+         for_: str | None, case_ref: str | None, practice: bool, lang: str | None) -> None:
     """Converse in the terminal (works with piped stdin).
 
     Without --case the conversation is practice. For a flow done with the worker present
@@ -154,7 +158,13 @@ def chat(flow: str | None, db: str | None, as_name: str | None, flow_paths: tupl
 
     respondent = _respondent(for_)
     config = _config(config_path)
-    service = _service(db, flow_paths, config)
+    # In the terminal the worker asks for the language: an unreviewed translation is
+    # allowed, and the bot says it is unreviewed, in that language.
+    service = _service(db, flow_paths, config, allow_unreviewed_languages=True)
+    if lang is not None and lang not in service.languages_offered():
+        from bot.messages import msg
+
+        _fail(msg("language.unknown", tag=lang, tags=", ".join(service.languages_offered())))
     # The same schedule as `serve`: a reminder is recorded for anyone `serve` can reach, and
     # the chat ends by saying which reminders there are and which a terminal cannot have.
     service.schedule = config.schedule(service.store)
@@ -167,7 +177,7 @@ def chat(flow: str | None, db: str | None, as_name: str | None, flow_paths: tupl
         _check_case_ref(case_ref)
     name = as_name or os.environ.get("USER") or "you"
     sys.exit(run_console(service, f"console:{name}", name, flow, respondent=respondent, case_ref=case_ref,
-                         practice=practice))
+                         practice=practice, language=lang))
 
 
 def _respondent(value: str | None) -> str | None:
@@ -489,15 +499,17 @@ def invite() -> None:
 @click.option("--db", type=click.Path(), help=DB_HELP)
 @click.option("--config", "config_path", type=click.Path(), help=CONFIG_HELP)
 @click.option("--for", "for_", metavar="RESPONDENT", help=RESPONDENT_HELP + " Without it, they are asked.")
+@click.option("--lang", "lang", metavar="TAG", help="The language of the conversation: en, cy, pl, ur. Without it, "
+              "the person's own choice (Telegram's language is offered).")
 def invite_create(flow: str, case_ref: str, practitioner: str, bot_username: str, db: str | None,
-                  config_path: str | None, for_: str | None) -> None:
+                  config_path: str | None, for_: str | None, lang: str | None) -> None:
     """Make a single-use invitation link to FLOW in a case."""
     from bot.access import Refused
 
     respondent = _respondent(for_)
     access = _access(db, config_path)
     try:
-        code, invite_id = access.invite(_who(practitioner), flow, case_ref, respondent=respondent)
+        code, invite_id = access.invite(_who(practitioner), flow, case_ref, respondent=respondent, language=lang)
     except Refused:
         _fail(f"{practitioner} is not a practitioner; grant the role first: restorative-bot role grant {practitioner} practitioner")
     except ValueError as exc:
@@ -1070,3 +1082,32 @@ _register_rehearsal()
 
 if __name__ == "__main__":
     main()
+
+
+@main.group("i18n")
+def i18n_group() -> None:
+    """Message catalogues (bot/locale/): extract the English texts, check every translation."""
+
+
+@i18n_group.command("extract")
+@click.argument("tags", nargs=-1)
+def i18n_extract(tags: tuple[str, ...]) -> None:
+    """Write bot/locale/messages.pot from bot/messages.yaml and bot/safeguarding.yaml, and bring
+    each language's messages.po up to date (TAGS: only these; a new tag starts a catalogue)."""
+    from bot.i18n.catalogues import extract
+
+    for path in extract(list(tags) or None):
+        click.echo(f"wrote {path}")
+
+
+@i18n_group.command("check")
+def i18n_check() -> None:
+    """Every catalogue complete, with the same placeholders as the English: exit 1 if not."""
+    from bot.i18n.catalogues import catalogue_tags, problems
+
+    found = [p for tag in catalogue_tags() for p in problems(tag)]
+    for p in found:
+        click.echo(p)
+    if found:
+        sys.exit(1)
+    click.echo(f"{len(catalogue_tags())} catalogue(s) complete.")

@@ -14,6 +14,8 @@ invites:
   expiry_days: 7
 demo_flow: scaling-checkin        # what an uninvited person may try (omit for nothing)
 people_names: pseudonyms          # or telegram: keep and show the first names Telegram gives
+allow_unreviewed_languages: false # true: also offer translations no qualified translator has
+                                  # checked (the bot then says so to the person, in their language)
 roles:                            # seeded at start; `restorative-bot role grant` also works
   admin: [333333333]
   supervisor: [444444444]
@@ -89,6 +91,7 @@ class Config:
     teams: dict[int, list[int]] = field(default_factory=dict)
     limits: dict[str, float] = field(default_factory=dict)  # RateLimits fields to override
     reminders: dict = field(default_factory=dict)  # bot.schedule.Schedule keyword arguments to override
+    allow_unreviewed_languages: bool = False  # offer unreviewed translations too (issue 19)
     web_url: str | None = None  # the review website's address, for the sign-in links /web sends
     web_link_minutes: float = 10.0  # a sign-in link works once, for this long
     web_session_hours: float = 8.0  # a website session lasts at most this long
@@ -145,10 +148,17 @@ class Config:
 
         for key in data:
             if key not in ("safeguarding", "invites", "demo_flow", "roles", "teams", "limits", "read_within_hours",
-                           "reminders", "people_names", "retention", "data_protection", "web"):
+                           "reminders", "people_names", "retention", "data_protection", "web",
+                           "allow_unreviewed_languages"):
                 err(data.key_pos_of(key), f"unknown key '{key}'; use safeguarding, invites, demo_flow, roles, teams,"
                                           " limits, read_within_hours, reminders, people_names, retention,"
-                                          " data_protection or web")
+                                          " data_protection, web or allow_unreviewed_languages")
+        if "allow_unreviewed_languages" in data:
+            value = data["allow_unreviewed_languages"]
+            if not isinstance(value, bool):
+                err(data.pos_of("allow_unreviewed_languages"), "'allow_unreviewed_languages' must be true or false")
+            else:
+                cfg.allow_unreviewed_languages = value
         sg = data.get("safeguarding")
         if sg is not None:
             if not isinstance(sg, YDict):

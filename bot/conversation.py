@@ -24,6 +24,7 @@ from bot.engine.answers import Invalid, display, fold, parse, vocabulary
 from bot.engine.flow import Flow, Option
 from bot.engine.library import FlowLibrary
 from bot.engine.runner import CASE, PREVIOUS, PRIVACY, FlowRunner, Input, Prompt, Result, Session
+from bot import i18n
 from bot import respondent as respondents
 from bot.messages import messages, msg
 from bot.reading import reason, split_tiers
@@ -103,9 +104,25 @@ def _for_respondent(conv: Conversation | None, prompts: list[Prompt]) -> list[Pr
 _PICKED = ("choice", "multi", "yesno", "scale")
 
 
+def _speaking(method):
+    """Run a service entry point in the person's language (bot/i18n): everything it says,
+    and every prompt it returns, is in the language of the conversation (or of the person)."""
+
+    @functools.wraps(method)
+    def wrapper(self, person_id, *args, **kwargs):
+        with i18n.using(self.language_of(person_id, kwargs.get("conversation_id"))):
+            return method(self, person_id, *args, **kwargs)
+
+    return wrapper
+
+
 class ConversationService:
     def __init__(self, store: Store, library: FlowLibrary, *, safeguarding: Detector | None = None, schedule=None,
-                 leads_configured: bool = True, out_of_hours: str | None = None):
+                 leads_configured: bool = True, out_of_hours: str | None = None,
+                 allow_unreviewed_languages: bool = False):
+        # allow_unreviewed_languages: offer translations no qualified translator has checked
+        # (and say so to the person, in their language); otherwise only reviewed ones.
+        self.allow_unreviewed_languages = allow_unreviewed_languages
         self.store = store
         self.library = library
         self.safeguarding = safeguarding
@@ -144,7 +161,65 @@ class ConversationService:
 
     def runner_for(self, conv: Conversation) -> FlowRunner:
         return self.library.runner_for(conv.flow_sha, lambda: self.store.snapshot_source(conv.flow_sha),
-                                       f"<{conv.flow_id} v{conv.flow_version}>")
+                                       f"<{conv.flow_id} v{conv.flow_version}>", lang=conv.language)
+
+    # -- languages (issue 19) ------------------------------------------------------------
+    def languages_offered(self) -> list[str]:
+        """The languages a person may choose: reviewed ones, and unreviewed ones only where
+        the deployment allows them."""
+        return i18n.offered(self.allow_unreviewed_languages)
+
+    def language_of(self, person_id: int, conversation_id: int | None = None) -> str:
+        """The language to speak to this person in: their conversation's (the named one, or
+        their open one), else the one they chose, else English."""
+        conv = self.store.conversation(conversation_id) if conversation_id is not None else \
+            self.store.active_conversation(person_id)
+        if conv is not None and conv.language:
+            return conv.language
+        return self.store.person_language(person_id) or i18n.DEFAULT
+
+    def unreviewed(self, tag: str, flow: Flow | None = None) -> bool:
+        """Whether what the person reads in ``tag`` includes a translation nobody qualified has checked."""
+        if tag == i18n.DEFAULT:
+            return False
+        return not i18n.language(tag).reviewed or (flow is not None and tag in flow.languages
+                                                   and not flow.reviewed.get(tag, False))
+
+    def set_language(self, person_id: int, tag: str, *, input_key: str | None = None) -> Reply:
+        """The person chose ``tag`` (/language, or accepting the language Telegram suggested):
+        kept for them and for their open conversation, whose waiting question is shown again
+        at once in the new language (the answers so far are kept as they were written)."""
+        if tag not in self.languages_offered():
+            raise ValueError(tag)
+        with self.store.transaction():
+            if input_key:
+                seen = self.store.seen_input(input_key)
+                if seen is not None:
+                    return self._duplicate(seen)
+            self.store.set_person_language(person_id, tag)
+            conv = self.store.active_conversation(person_id)
+            with i18n.using(tag):
+                prompts = [Prompt(msg("language.chosen", name=i18n.own_name(tag)), kind="info")]
+                if conv is None or conv.status != "in_progress":
+                    if self.unreviewed(tag):
+                        prompts.append(Prompt(msg("language.unreviewed"), kind="info"))
+                    reply = Reply(conv.id if conv else None, prompts, "none" if conv is None else conv.status)
+                else:
+                    self.store.set_conversation_language(conv.id, tag)
+                    conv = self.store.conversation(conv.id)
+                    runner = self.runner_for(conv)
+                    if runner.flow.lang != tag:
+                        prompts.append(Prompt(msg("language.flow_not_translated", name=i18n.own_name(tag)), kind="info"))
+                    elif self.unreviewed(tag, runner.flow):
+                        prompts.append(Prompt(msg("language.unreviewed"), kind="info"))
+                    self.store.add_line(conv.id, "in", f"(language: {tag})", kind="command", input_key=input_key)
+                    now_asked = self.current(person_id)
+                    prompts.extend(now_asked.prompts if now_asked else [])
+                    self._write_prompts(conv.id, prompts, conv)
+                    reply = Reply(conv.id, prompts, conv.status, step_id=now_asked.step_id if now_asked else None)
+            if input_key:
+                self.store.mark_input(input_key, reply.conversation_id, reply.to_json())
+        return reply
 
     @contextlib.contextmanager
     def _privacy(self, person_id: int, case_id: int | None, conv: Conversation | None = None):
@@ -198,7 +273,7 @@ class ConversationService:
 
     def start(self, person_id: int, flow_id: str, *, input_key: str | None = None, frontend: str | None = None,
               chat_id: str | None = None, case_id: int | None = None, respondent: str | None = None,
-              practice: bool = False, present_id: int | None = None) -> Reply:
+              practice: bool = False, present_id: int | None = None, language: str | None = None) -> Reply:
         """Start a flow. ``respondent`` is who is answering (None: the flow's only one, or not
         known); ``practice`` marks a trial that is not a case (its alerts go to nobody);
         ``present_id`` is the worker present when someone answers on the worker's device.
@@ -209,20 +284,30 @@ class ConversationService:
         if respondent is not None and respondent not in respondents.admitted(flow):
             raise ValueError(respondents.refusal(flow, respondent))
         respondent = respondent or respondents.default_for(flow)
+        language = language if i18n.known(language) else (self.store.person_language(person_id) or i18n.DEFAULT)
+        with i18n.using(language):
+            return self._start(person_id, flow, input_key=input_key, frontend=frontend, chat_id=chat_id,
+                               case_id=case_id, respondent=respondent, practice=practice, present_id=present_id,
+                               language=language)
+
+    def _start(self, person_id: int, flow: Flow, *, input_key, frontend, chat_id, case_id, respondent, practice,
+               present_id, language: str) -> Reply:
         with self.store.transaction():
             if input_key:
                 seen = self.store.seen_input(input_key)
                 if seen is not None:
                     return self._duplicate(seen)
-            runner = self.library.runner(flow)
+            runner = self.library.runner(flow, language)
             with self._privacy(person_id, case_id, SimpleNamespace(respondent=respondent)):
                 result = runner.start()
+            if self.unreviewed(language, flow):  # said in their language, before anything else
+                result.prompts.insert(0, Prompt(msg("language.unreviewed"), kind="info"))
             self.store.save_snapshot(flow.sha, flow.id, flow.version, flow.source)
             conv_id = self.store.create_conversation(
                 person_id=person_id, flow_id=flow.id, flow_version=flow.version, flow_sha=flow.sha,
                 state=result.session.state, session=result.session.to_json(), status=result.status,
                 frontend=frontend, chat_id=chat_id, case_id=case_id, respondent=respondent, practice=practice,
-                present_id=present_id,
+                present_id=present_id, language=language if language != i18n.DEFAULT else None,
             )
             self.store.add_line(conv_id, "in", f"(started {flow.title})", kind="command", input_key=input_key)
             self._write_prompts(conv_id, result.prompts, self.store.conversation(conv_id))
@@ -233,6 +318,7 @@ class ConversationService:
                 self.store.mark_input(input_key, conv_id, reply.to_json())
         return reply
 
+    @_speaking
     def handle(self, person_id: int, inp: Input, *, input_key: str | None = None,
                conversation_id: int | None = None, expect_step: str | None = None,
                seen: tuple[int | None, str | None] | None = None) -> Reply:
@@ -299,6 +385,7 @@ class ConversationService:
             return []
         return split_tiers(self._detect(clean_text(text), None))[0]
 
+    @_speaking
     def screen_dropped(self, person_id: int, texts: list[str]) -> Reply:
         """Words dropped by a rate limit are never applied or stored as inputs, but a
         disclosure among them is never lost: it raises (or joins) the person's one open
@@ -331,7 +418,12 @@ class ConversationService:
         0-10 scale answer in this conversation, which can raise a review-tier concern to
         alert ("nothing keeps me going" after a 0 is not a shrug)."""
         context = self._context(conv) if self._takes_context else None
-        return self.safeguarding.detect(text) if context is None else self.safeguarding.detect(text, context)
+        found = self.safeguarding.detect(text) if context is None else self.safeguarding.detect(text, context)
+        # The person's language (issue 19): its own word list, and for a language without a
+        # reviewed one, every free-text answer to the quiet review tier (bot/i18n/safeguarding.py).
+        from bot.i18n.safeguarding import extra
+
+        return list(found) + extra(text, i18n.current(), found, getattr(self.safeguarding, "concerns", None))
 
     @functools.cached_property
     def _takes_context(self) -> bool:
@@ -546,17 +638,20 @@ class ConversationService:
     def _hold_choice(inp: Input) -> str | None:
         yes, no, _ = vocabulary()
         words = messages()["parsing"]
+        own = i18n.language(i18n.current()).parsing  # the person's language too (bot/locale/languages.yaml)
         word = fold(inp.text or "")
-        if word in yes or word in {fold(w) for w in words["continue_words"]}:
+        if word in yes or word in {fold(w) for w in words["continue_words"] + own.get("continue_words", [])}:
             return "continue"
-        if word in no or word in {fold(w) for w in words["stop_words"]}:
+        if word in no or word in {fold(w) for w in words["stop_words"] + own.get("stop_words", [])}:
             return "cancel"
         return None  # anything else: the choice is offered again
 
     @staticmethod
     def _is_stop(text: str | None) -> bool:
-        return bool(text) and fold(text) in {fold(w) for w in messages()["parsing"]["stop_words"]}
+        own = i18n.language(i18n.current()).parsing.get("stop_words", [])
+        return bool(text) and fold(text) in {fold(w) for w in messages()["parsing"]["stop_words"] + own}
 
+    @_speaking
     def current(self, person_id: int) -> Reply | None:
         """The question an unfinished conversation is waiting on (for resuming): after a
         safeguarding response, the carry-on-or-stop choice instead (the question is shown

@@ -1,4 +1,5 @@
-"""The bot's own sentences (everything that is not flow content), from messages.yaml."""
+"""The bot's own sentences (everything that is not flow content), from messages.yaml (English,
+the source of truth), translated by the catalogues of bot/i18n for the language in force."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from importlib import resources
 from typing import Any
 
 from bot.engine.yamlpos import parse_yaml
+from bot.i18n import translate
 
 
 @lru_cache(maxsize=1)
@@ -23,4 +25,8 @@ def msg(path: str, **values: Any) -> str:
     node: Any = messages()
     for part in path.split("."):
         node = node[part]
+    if isinstance(node, str):
+        node = translate(path, node)  # the catalogue of the language in force (bot/i18n)
+    elif isinstance(node, list) and all(isinstance(x, str) for x in node):
+        return [translate(f"{path}.{i}", x) for i, x in enumerate(node)]  # e.g. the days of the week
     return node.format(**values) if values else node

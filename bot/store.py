@@ -510,6 +510,20 @@ def _m_web_signin(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m_languages(db: sqlite_utils.Database) -> None:
+    # Issue 19: the language a person chose (people), the language a conversation is in now
+    # (it may switch mid-flow with /language), the language each transcript line was shown
+    # or written in, and the language an invitation sets (--lang). Tags as in bot/locale/languages.yaml.
+    db.executescript(
+        """
+        ALTER TABLE people ADD COLUMN language TEXT;
+        ALTER TABLE conversations ADD COLUMN language TEXT;
+        ALTER TABLE transcript ADD COLUMN language TEXT;
+        ALTER TABLE invites ADD COLUMN language TEXT;
+        """
+    )
+
+
 def _m_web_indexes(db: sqlite_utils.Database) -> None:
     # Issue 16: the website's lists on a large database (scripts/bench web): a case's latest
     # activity and its finished conversations come from the index alone.
@@ -522,7 +536,7 @@ def _m_web_indexes(db: sqlite_utils.Database) -> None:
 MIGRATIONS = [_m1_core, _m2_cases_alerts_audit, _m3_delivery, _m4_access, _m5_undelivered, _m_alert_per_person,
               _m_quiet_review_unread_missed, _m8_respondent_practice, _m_comment_visibility, _m_schedule,
               _m_pseudonyms, _m_reminder_times, _m_data_protection, _m_present_index, _m_reading_on_schedule,
-              _m_case_info, _m_web_signin, _m_web_indexes]
+              _m_case_info, _m_web_signin, _m_web_indexes, _m_languages]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -568,19 +582,19 @@ PERSON_TEXT: dict[tuple[str, str], PersonText] = {
 # Text columns that never hold a person's words: ids, keys, times, states, flow wording,
 # staff's reasons. Say why when adding one.
 NOT_PERSON_TEXT: dict[str, tuple[str, ...]] = {
-    "people": ("key", "created_at"),  # 'tg:<id>': kept to record that an erasure was done
+    "people": ("key", "created_at", "language"),  # 'tg:<id>': kept to record that an erasure was done; a language tag
     "flow_snapshots": ("sha", "flow_id", "source", "created_at"),  # the flow file, not answers
     "conversations": ("flow_id", "flow_sha", "state", "status", "frontend", "chat_id", "started_at", "updated_at",
-                      "finished_at", "respondent", "erased_at"),
+                      "finished_at", "respondent", "erased_at", "language"),  # language: a tag such as cy
     "answers": ("step_id", "answered_at"),
-    "transcript": ("direction", "kind", "step_id", "input_key", "created_at", "tier"),
+    "transcript": ("direction", "kind", "step_id", "input_key", "created_at", "tier", "language"),
     "inputs": ("key", "created_at", "delivered_at"),
     "cases": ("ref", "created_at", "held_at", "held_by", "hold_reason"),  # refs and reasons carry no names
     "alerts": ("concern", "created_at", "next_notify_at", "acknowledged_at", "acknowledged_by", "updated_at"),
     "audit": ("actor", "action", "target", "detail", "created_at"),  # counts and ids, never content
     "roles": ("role", "granted_by", "granted_at"),
     "teams": ("created_at",),
-    "invites": ("code_hash", "flow_id", "created_at", "expires_at", "used_at", "revoked_at", "respondent"),
+    "invites": ("code_hash", "flow_id", "created_at", "expires_at", "used_at", "revoked_at", "respondent", "language"),
     "comments": ("step_id", "created_at", "visibility"),
     "reviews": ("reviewed_at",),
     "review_items": ("concern", "created_at", "reminded_at", "escalated_at", "acknowledged_at", "acknowledged_by"),
@@ -659,6 +673,7 @@ class Conversation:
     respondent: str | None = None  # child | young_person | adult | practitioner | None (not known)
     practice: bool = False  # not a case: alerts are recorded and shown, never sent to leads
     present_id: int | None = None  # the worker present (a worker-present session on their device)
+    language: str | None = None  # the language it is in now (None: English, as before issue 19)
 
     @classmethod
     def from_row(cls, row: dict) -> "Conversation":
@@ -668,6 +683,7 @@ class Conversation:
             started_at=row["started_at"], updated_at=row["updated_at"], finished_at=row["finished_at"],
             case_id=row.get("case_id"), frontend=row.get("frontend"), chat_id=row.get("chat_id"),
             respondent=row.get("respondent"), practice=bool(row.get("practice")), present_id=row.get("present_id"),
+            language=row.get("language"),
         )
 
 
@@ -910,6 +926,16 @@ class Store:
     def get_person(self, person_id: int) -> dict | None:
         return self._one("SELECT * FROM people WHERE id = ?", (person_id,))
 
+    def person_language(self, person_id: int) -> str | None:
+        row = self._one("SELECT language FROM people WHERE id = ?", (person_id,))
+        return row["language"] if row else None
+
+    def set_person_language(self, person_id: int, language: str | None) -> None:
+        self.db.execute("UPDATE people SET language = ? WHERE id = ?", (language, person_id))
+
+    def set_conversation_language(self, conversation_id: int, language: str | None) -> None:
+        self.db.execute("UPDATE conversations SET language = ? WHERE id = ?", (language, conversation_id))
+
     # -- flows -------------------------------------------------------------------------
     def save_snapshot(self, sha: str, flow_id: str, version: int, source: str) -> None:
         self.db.execute(
@@ -925,14 +951,16 @@ class Store:
     def create_conversation(self, *, person_id: int, flow_id: str, flow_version: int, flow_sha: str, state: str,
                             session: dict, status: str, frontend: str | None, chat_id: str | None,
                             case_id: int | None = None, respondent: str | None = None, practice: bool = False,
-                            present_id: int | None = None) -> int:
+                            present_id: int | None = None, language: str | None = None) -> int:
         t = now()
         cur = self.db.execute(
             """INSERT INTO conversations (person_id, flow_id, flow_version, flow_sha, state, session, status,
-               frontend, chat_id, case_id, started_at, updated_at, finished_at, respondent, practice, present_id)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+               frontend, chat_id, case_id, started_at, updated_at, finished_at, respondent, practice, present_id,
+               language)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (person_id, flow_id, flow_version, flow_sha, state, self._e(json.dumps(session)), status, frontend, chat_id,
-             case_id, t, t, t if status != "in_progress" else None, respondent, 1 if practice else 0, present_id),
+             case_id, t, t, t if status != "in_progress" else None, respondent, 1 if practice else 0, present_id,
+             language),
         )
         return cur.lastrowid
 
@@ -1050,20 +1078,28 @@ class Store:
 
     def add_line(self, conversation_id: int, direction: str, text: str, *, kind: str | None = None,
                  step_id: str | None = None, input_key: str | None = None, flagged: bool = False,
-                 tier: str | None = None) -> int:
-        """``tier``: the safeguarding tier of a flagged line (alert, or review: quiet)."""
+                 tier: str | None = None, language: str | None = None) -> int:
+        """``tier``: the safeguarding tier of a flagged line (alert, or review: quiet);
+        ``language``: the language the line was shown or written in (default: the one in
+        force, bot/i18n)."""
         if flagged and tier is None:
             tier = "alert"
+        if language is None:
+            from bot.i18n import current
+
+            language = current()
         cur = self.db.execute(
-            """INSERT INTO transcript (conversation_id, direction, kind, step_id, text, input_key, created_at, flagged, tier)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            (conversation_id, direction, kind, step_id, self._e(text), input_key, now(), 1 if flagged or tier else 0, tier),
+            """INSERT INTO transcript (conversation_id, direction, kind, step_id, text, input_key, created_at, flagged,
+               tier, language) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (conversation_id, direction, kind, step_id, self._e(text), input_key, now(), 1 if flagged or tier else 0, tier,
+             language),
         )
         return cur.lastrowid
 
     def transcript(self, conversation_id: int) -> list[dict]:
         return self._all(
-            "SELECT id, direction, kind, step_id, text, created_at, flagged, tier FROM transcript WHERE conversation_id = ? ORDER BY id",
+            "SELECT id, direction, kind, step_id, text, created_at, flagged, tier, language FROM transcript"
+            " WHERE conversation_id = ? ORDER BY id",
             (conversation_id,),
         )
 
@@ -1365,11 +1401,11 @@ class Store:
         return out
 
     def add_invite(self, *, code_hash: str, flow_id: str, case_id: int, practitioner_id: int, expires_at: str,
-                   respondent: str | None = None) -> int:
+                   respondent: str | None = None, language: str | None = None) -> int:
         return self.db.execute(
-            """INSERT INTO invites (code_hash, flow_id, case_id, practitioner_id, created_at, expires_at, respondent)
-               VALUES (?, ?, ?, ?, ?, ?, ?)""",
-            (code_hash, flow_id, case_id, practitioner_id, now(), expires_at, respondent)).lastrowid
+            """INSERT INTO invites (code_hash, flow_id, case_id, practitioner_id, created_at, expires_at, respondent,
+               language) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+            (code_hash, flow_id, case_id, practitioner_id, now(), expires_at, respondent, language)).lastrowid
 
     def invite_by_hash(self, code_hash: str) -> dict | None:
         return self._one("SELECT * FROM invites WHERE code_hash = ?", (code_hash,))

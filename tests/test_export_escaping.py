@@ -98,11 +98,13 @@ class Tags(HTMLParser):
         super().__init__()
         self.tags: set[str] = set()
         self.attrs: set[str] = set()
+        self.dirs: set[str] = set()
         self.text: list[str] = []
 
     def handle_starttag(self, tag, attrs):
         self.tags.add(tag)
         self.attrs.update(name for name, _ in attrs)
+        self.dirs.update(value for name, value in attrs if name == "dir")
 
     def handle_data(self, data):
         self.text.append(data)
@@ -112,7 +114,9 @@ def check_html(page: str) -> None:
     parser = Tags()
     parser.feed(page)
     assert parser.tags <= STRUCTURE_TAGS, parser.tags - STRUCTURE_TAGS
-    assert parser.attrs <= {"lang", "charset", "class"}, parser.attrs
+    # dir (issue 19: right-to-left words) only ever with the exporter's own values
+    assert parser.attrs <= {"lang", "charset", "class", "dir"}, parser.attrs
+    assert parser.dirs <= {"ltr", "rtl", "auto"}, parser.dirs
     text = "".join(parser.text)
     assert "<script>alert(1)</script>" in text and "<img src=x onerror=alert(1)>" in text  # shown as words
     for ch in ("\u202e", "\u200b", "\ufeff"):

@@ -51,10 +51,13 @@ CONCERN_IDS = {
     "sexual_abuse", "physical_harm", "neglect", "self_harm_suicide", "unsafe_at_home",
     "exploitation", "running_away", "immediate_danger", "domestic_abuse", "emotional_abuse",
 }
-# Reached on this corpus (issue 12): 0 of 473 ordinary answers alerted, 10 (2.1 %) sent to
-# review. The thresholds keep a small margin over that; they were 5 % for any flag before tiers.
-MAX_ALERT_RATE = 0.01
-MAX_REVIEW_RATE = 0.04
+# Reached on this corpus with the review net (sg-matcher): 0 of 473 ordinary answers alerted,
+# 0 sent to review (the net was trained on this corpus, so this is a floor, not a measurement:
+# blind figures are in tests/safeguarding_blind/README.md). The thresholds keep a margin of two
+# answers alerted and four sent to review; they were 1 % and 4 % before the net, 5 % for any
+# flag before tiers.
+MAX_ALERT_RATE = 0.005
+MAX_REVIEW_RATE = 0.01
 BBC = "I'm being forced to have sex and I'm only 12"
 ERROR_RE = re.compile(r"^(?P<file>.+):(?P<line>\d+):(?P<col>\d+): (?P<message>.+)$", re.S)
 
@@ -326,7 +329,9 @@ def _write(tmp_path: Path, name: str, text: str) -> Path:
 
 
 def test_override_adds_phrases_and_replaces_wording(tmp_path):
-    base = SafeguardingConfig.load()
+    # the lexicon does not know the word (the review net alone may still find "he ... me"
+    # worth a look: that is not what this test is about)
+    base = SafeguardingConfig.load(classifier=False)
     assert base.detect("he splonked me") == []
     over = _write(tmp_path, "council.yaml", """\
 concerns:

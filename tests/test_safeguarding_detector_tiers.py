@@ -194,7 +194,10 @@ def test_a_context_cap_other_than_review_is_refused():
 
 
 def test_a_low_score_raises_review_to_alert_for_the_listed_concerns(cfg):
-    text = "nothing keeps me going"
+    # the override's own review phrase: the shipped lexicon and its review net also judge
+    # "nothing keeps me going" (an alert with them), so the mechanism is shown on a word of
+    # the override file, whose tier the net never changes
+    text = "I feel floopy inside"
     assert _tiers(cfg, text) == {"self_harm_suicide": REVIEW}
     assert _tiers(cfg, text, {"score": 0}) == {"self_harm_suicide": ALERT}
     assert _tiers(cfg, text, {"score": 1}) == {"self_harm_suicide": ALERT}
@@ -340,8 +343,8 @@ def test_check_with_a_local_lexicon_and_a_score(tmp_path: Path):
     local.write_text(RULES, encoding="utf-8")
     out = json.loads(_check(["--json", "--lexicon", str(local)], b"he zorbled me\n").stdout)
     assert out["tier"] == "alert" and out["concerns"] == ["physical_harm"]
-    plain = json.loads(_check(["--json", "--lexicon", str(local)], b"nothing keeps me going\n").stdout)
-    low = json.loads(_check(["--json", "--lexicon", str(local), "--score", "0"], b"nothing keeps me going\n").stdout)
+    plain = json.loads(_check(["--json", "--lexicon", str(local)], b"I feel floopy inside\n").stdout)
+    low = json.loads(_check(["--json", "--lexicon", str(local), "--score", "0"], b"I feel floopy inside\n").stdout)
     assert (plain["tier"], low["tier"]) == ("review", "alert")
 
 

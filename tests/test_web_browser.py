@@ -119,7 +119,9 @@ async def accessible(page, name: str) -> None:
 async def test_sign_in_by_a_link_from_telegram_then_my_cases(env):
     e = env
     msgs = await telegram(e, W.P1, "/web")
-    link = re.search(r"(http://127\.0\.0\.1:\d+/signin/[\w-]+)", msgs[-1].text).group(1)
+    found = re.search(r"(http://127\.0\.0\.1:\d+/signin/[\w-]+)", msgs[-1].text if msgs else "")
+    assert found, [m.text for m in msgs]
+    link = found.group(1)
     assert "works once" in msgs[-1].text
     context = await e.browser.new_context()
     page = await context.new_page()

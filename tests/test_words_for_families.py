@@ -70,8 +70,8 @@ def flow_texts(library):
         child = flow.audience == "child"
         texts = [("intro", flow.intro or ""), ("description", flow.description)]
         data, _ = parse_yaml(flow.source, flow.path)
-        if data.get("stop_message"):
-            texts.append(("stop_message", data["stop_message"]))
+        if data.get("stop_message"):  # one text, or {en: ..., cy: ...} (issue 19): every language's
+            texts += [(f"stop_message{p}", t) for p, t in strings(data["stop_message"], "")]
         for step in data.get("steps", []):
             texts += [(f"{step['id']}", t) for _, t in strings({k: v for k, v in step.items()
                                                                if k not in ("id", "type", "next", "if", "goto")}, "")]

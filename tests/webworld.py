@@ -110,7 +110,8 @@ def build(service, access, ref: str = "FGC-7", hopes: str = "We talk more", name
     with at(T0 + 20 * DAY):
         w.convs["child"] = with_child(service, access, P1, ref,
                                       ["OK", "House of Worries", "House of Dreams", "school", "no", "a big garden",
-                                       "football", "no"])
+                                       "football", "no", "yes", "/skip"])  # the worker checks, writes no notes
+    assert service.store.conversation(w.convs["child"]).status == "completed"  # the device is the worker's again
     return w
 
 

@@ -8,6 +8,8 @@ from functools import lru_cache
 from typing import Any
 
 from bot.engine.flow import Step
+from bot import i18n
+from bot.i18n import current as current_language
 from bot.messages import messages, msg
 
 _SPACE = re.compile(r"\s+")
@@ -28,20 +30,36 @@ def fold(text: str) -> str:
     return _SPACE.sub(" ", text)
 
 
-@lru_cache(maxsize=1)
-def vocabulary() -> tuple[frozenset, frozenset, dict]:
+def vocabulary(lang: str | None = None) -> tuple[frozenset, frozenset, dict]:
+    """Yes words, no words and number words: English (messages.yaml) and, for another
+    language (default: the one in force), that language's too (bot/locale/languages.yaml):
+    people mix languages."""
+    return _vocabulary(lang or current_language())
+
+
+@lru_cache(maxsize=16)
+def _vocabulary(lang: str) -> tuple[frozenset, frozenset, dict]:
     p = messages()["parsing"]
-    return (
-        frozenset(fold(str(w)) for w in p["yes_words"]),
-        frozenset(fold(str(w)) for w in p["no_words"]),
-        {fold(k): int(v) for k, v in p["number_words"].items()},
-    )
+    yes, no = [str(w) for w in p["yes_words"]], [str(w) for w in p["no_words"]]
+    numbers = {str(k): int(v) for k, v in p["number_words"].items()}
+    if lang != "en":
+        numbers.update({str(k): int(v) for k, v in (i18n.language(lang).parsing.get("number_words") or {}).items()})
+    en_yes, en_no = frozenset(map(fold, yes)), frozenset(map(fold, no))
+    if lang == "en":
+        return en_yes, en_no, {fold(k): v for k, v in numbers.items()}
+    own_yes, own_no = _own(lang, "yes_words"), _own(lang, "no_words")
+    # the person's own language wins where a word means yes in one and no in the other
+    return (en_yes - own_no) | own_yes, (en_no - own_yes) | own_no, {fold(k): v for k, v in numbers.items()}
+
+
+def _own(lang: str, key: str) -> frozenset:
+    return frozenset(fold(str(w)) for w in i18n.language(lang).parsing.get(key, []))
 
 
 def parse_int(text: str) -> int | None:
     t = fold(text)
     if re.fullmatch(r"[+-]?\d{1,9}", t):
-        return int(t)
+        return int(t)  # any script's digits: ٦ and ۶ are 6
     return vocabulary()[2].get(t)
 
 

@@ -120,6 +120,14 @@ class Flow:
     without_consent: str = "nobody"  # who else may read without consent: nobody | practitioner
     respondents: tuple[str, ...] = ()  # who may answer (bot/respondent.py); () = from the audience
     requires: tuple[str, ...] = ()  # e.g. ("worker_present",): only with the worker there, never a link
+    languages: tuple[str, ...] = ("en",)  # the languages every text is written in (issue 19)
+    reviewed: dict = field(default_factory=lambda: {"en": True})  # language -> checked by a qualified translator
+    lang: str = "en"  # the language of this variant's wording (the loader builds one per language)
+    variants: dict = field(default_factory=dict, repr=False, compare=False)  # language -> Flow (on the English flow)
+
+    def in_language(self, tag: str | None) -> "Flow":
+        """This flow's wording in ``tag``; English when the flow has no such translation."""
+        return self.variants.get(tag or "en") or self.variants.get("en") or self
 
     def __post_init__(self) -> None:
         self.warnings: list = []  # the linter's "file:line:col: warning: ..." (the flow still runs)

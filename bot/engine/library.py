@@ -44,6 +44,7 @@ def validate_paths(paths) -> tuple[list[Flow], list[SourceError]]:
 class FlowLibrary:
     def __init__(self, flows: list[Flow]):
         self._by_sha: dict[str, FlowRunner] = {}
+        self._by_lang: dict[tuple[str, str], FlowRunner] = {}
         self.flows: dict[str, Flow] = {}
         for flow in sorted(flows, key=lambda f: (f.id, f.version)):
             self.flows[flow.id] = flow  # the highest version wins for new conversations
@@ -59,11 +60,23 @@ class FlowLibrary:
     def get(self, flow_id: str) -> Flow | None:
         return self.flows.get(flow_id)
 
-    def runner(self, flow: Flow) -> FlowRunner:
-        return self._by_sha[flow.sha]
+    def runner(self, flow: Flow, lang: str | None = None) -> FlowRunner:
+        return self._in_language(self._by_sha[flow.sha], lang)
 
-    def runner_for(self, sha: str, source=None, name: str = "<stored flow>") -> FlowRunner:
-        """The runner for the exact flow text a conversation started on.
+    def _in_language(self, runner: FlowRunner, lang: str | None) -> FlowRunner:
+        """The runner for the flow's wording in ``lang`` (issue 19): one compiled machine per
+        flow text and language, built on first use; English when the flow is not translated."""
+        variant = runner.flow.in_language(lang)
+        if variant is runner.flow:
+            return runner
+        key = (runner.flow.sha, variant.lang)
+        found = self._by_lang.get(key)
+        if found is None:
+            found = self._by_lang[key] = FlowRunner(variant)
+        return found
+
+    def runner_for(self, sha: str, source=None, name: str = "<stored flow>", lang: str | None = None) -> FlowRunner:
+        """The runner for the exact flow text a conversation started on, in ``lang``.
 
         ``source`` is the stored text, or a function returning it: it is only read when the
         text is not among the flows already compiled (so the hot path reads nothing).
@@ -78,7 +91,7 @@ class FlowLibrary:
             if flow is None:
                 raise FlowLoadError(errors)
             runner = self._by_sha[sha] = FlowRunner(flow)
-        return runner
+        return self._in_language(runner, lang)
 
     def __iter__(self):
         return iter(sorted(self.flows.values(), key=lambda f: f.title.lower()))

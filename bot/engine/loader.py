@@ -32,7 +32,12 @@ from bot.respondent import REQUIREMENTS, RESPONDENTS
 from bot.respondent import parse as parse_respondent
 
 FLOW_KEYS = {"id", "version", "title", "audience", "description", "intro", "stop_message", "consent", "steps",
-             "respondents", "requires"}
+             "respondents", "requires", "languages"}
+# Texts a person reads: each may be one text (English) or {en: ..., cy: ..., pl: ...} (issue 19)
+TEXT_KEYS = {"title", "intro", "stop_message", "ask", "say", "help", "min_label", "max_label", "label", "error", "text"}
+LANG_TAG_RE = re.compile(r"^(?!id$|if$)[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})?$")  # not an option's id or if
+# A template's {{ ... }} and {% ... %} marks, and the older {min_length} style of error messages
+_MARKS = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|(?<!\{)\{[a-z_]+\}(?!\})", re.DOTALL)
 # note_for_worker: text for the worker (transcripts, exports, a worker-present session), never the person
 # summary: the coordinator's summary section this answer feeds (bot/review/summary.py)
 COMMON_STEP_KEYS = {"id", "type", "ask", "optional", "next", "help", "errors", "validate", "note_for_worker", "summary"}
@@ -104,6 +109,8 @@ def _suggest(word: str, choices) -> str:
 class _Ctx:
     file: str
     errors: list[SourceError] = field(default_factory=list)
+    lang: str = "en"  # the language this load picks from {en: ..., cy: ...} texts
+    texts: list = field(default_factory=list)  # (pos, {tag: text}) of every person-facing text, for the lint
     warnings: list[SourceError] = field(default_factory=list)
     case_refs: list = field(default_factory=list)  # (key, pos) of every case.KEY in the flow's texts
 
@@ -130,12 +137,115 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
+def _is_translations(value: Any) -> bool:
+    return isinstance(value, YDict) and bool(value) and all(isinstance(k, str) and LANG_TAG_RE.match(k) for k in value)
+
+
+def _resolve(ctx: _Ctx, parent, key, value: Any) -> Any:
+    """A text written as {en: ..., cy: ...}: the wording in ctx.lang (English where that
+    language has none); every text is recorded for the translation lint."""
+    if not _is_translations(value):
+        if isinstance(value, str):
+            ctx.texts.append((parent.pos_of(key), {"en": value}))
+        return value
+    for tag, text in value.items():
+        if not isinstance(text, str) or not text.strip():
+            ctx.err(value.pos_of(tag), f"the '{tag}' text must be some text, not {_type_name(text)}")
+    if not isinstance(value.get("en"), str):
+        ctx.err(parent.pos_of(key), "a text in several languages needs the English too (en: ...): English is "
+                                    "shown wherever a translation is missing")
+        return None
+    ctx.texts.append((parent.pos_of(key), value))
+    chosen = value.get(ctx.lang)
+    return chosen if isinstance(chosen, str) and chosen.strip() else value["en"]
+
+
+def _marks(text: str) -> list[str]:
+    return sorted(re.sub(r"\s+", "", m) for m in _MARKS.findall(text))
+
+
+def _languages(ctx: _Ctx, data: YDict) -> tuple[tuple[str, ...], dict[str, bool]]:
+    """languages: [en, cy, pl]  or  languages: {en: {reviewed: true}, cy: {reviewed: false}}.
+    A translation counts as reviewed only when it says so (English always is)."""
+    if "languages" not in data:
+        return ("en",), {"en": True}
+    raw = data["languages"]
+    items: list[tuple[str, Pos, bool]] = []
+    if isinstance(raw, YList) and raw:
+        items = [(str(t), raw.pos_of(i), str(t) == "en") for i, t in enumerate(raw)]
+    elif isinstance(raw, YDict) and raw:
+        for tag, conf in raw.items():
+            reviewed = str(tag) == "en"
+            if isinstance(conf, YDict):
+                for k in conf:
+                    if k != "reviewed":
+                        ctx.err(conf.key_pos_of(k), f"unknown key '{k}' under languages.{tag}; only reviewed: true|false")
+                if "reviewed" in conf:
+                    reviewed = _want_bool(ctx, conf, "reviewed")
+            elif conf is not None:
+                ctx.err(raw.pos_of(tag), f"languages.{tag} must be a mapping such as {{reviewed: false}}")
+            items.append((str(tag), raw.key_pos_of(tag), reviewed))
+    else:
+        ctx.err(data.pos_of("languages"), "'languages' must list the languages of the flow, e.g. languages: [en, cy, pl]")
+        return ("en",), {"en": True}
+    tags: list[str] = []
+    reviewed: dict[str, bool] = {}
+    for tag, pos, ok in items:
+        if not LANG_TAG_RE.match(tag):
+            ctx.err(pos, f"'{tag}' is not a language tag; use tags such as en, cy, pl, ur")
+        elif tag in tags:
+            ctx.err(pos, f"language '{tag}' is listed twice")
+        else:
+            tags.append(tag)
+            reviewed[tag] = ok
+    if "en" not in tags:
+        ctx.err(data.pos_of("languages"), "'languages' must include en: English is shown wherever a translation is missing")
+        tags.insert(0, "en")
+        reviewed["en"] = True
+    return tuple(tags), reviewed
+
+
+def _lint_translations(ctx: _Ctx, languages: tuple[str, ...]) -> None:
+    """Every person-facing text in every declared language, with the same placeholders."""
+    names = {}
+    try:
+        from bot.i18n import languages as known
+
+        names = {t: lang.english_name for t, lang in known().items()}
+    except Exception:  # noqa: BLE001 - the lint works without the language list
+        pass
+    for pos, texts in ctx.texts:
+        english = texts.get("en", "")
+        for tag in texts:
+            if tag not in languages:
+                ctx.err(pos, f"this text has a '{tag}' translation but the flow does not list '{tag}' under "
+                             f"languages; add it there or remove the translation")
+        for tag in languages:
+            if tag == "en":
+                continue
+            name = f"{names[tag]} ({tag})" if tag in names else f"'{tag}'"
+            if tag not in texts:
+                ctx.err(pos, f"no {name} translation of \"{_short(english)}\"; write it as  {{en: ..., {tag}: ...}}")
+            elif isinstance(texts[tag], str) and _marks(texts[tag]) != _marks(english):
+                ctx.err(pos, f"the {name} text uses {', '.join(_marks(texts[tag])) or 'no placeholders'} but the English "
+                             f"uses {', '.join(_marks(english)) or 'none'}; each translation must use the same placeholders")
+
+
+def _short(text: str, n: int = 50) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
 def _want_str(ctx: _Ctx, d: YDict, key: str, required: bool, where: str) -> str | None:
     if key not in d:
         if required:
             ctx.err(d.pos, f"{where} is missing '{key}'; add  {key}: ...")
         return None
     value = d[key]
+    if key in TEXT_KEYS:
+        value = _resolve(ctx, d, key, value)
+        if value is None:
+            return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)  # e.g. an option written as a bare number
     if not isinstance(value, str) or not value.strip():
@@ -229,7 +339,10 @@ def _options(ctx: _Ctx, step: YDict, refs: list | None = None) -> tuple[Option, 
     for i, item in enumerate(raw):
         pos = raw.pos_of(i)
         condition = test = None
-        if isinstance(item, YDict):
+        if _is_translations(item):
+            label = _resolve(ctx, raw, i, item)
+            oid = item.get("en") if isinstance(item.get("en"), str) else None
+        elif isinstance(item, YDict):
             unknown = set(item) - {"id", "label", "if"}
             for key in unknown:
                 ctx.err(item.key_pos_of(key), f"unknown option key '{key}'{_suggest(key, {'id', 'label', 'if'})}")
@@ -241,6 +354,7 @@ def _options(ctx: _Ctx, step: YDict, refs: list | None = None) -> tuple[Option, 
                                         refs if refs is not None else [])
         elif isinstance(item, (str, int)) and not isinstance(item, bool) and str(item).strip():
             label = oid = str(item).strip()
+            ctx.texts.append((pos, {"en": label}))
         else:
             ctx.err(pos, f"an option must be text or a mapping with id and label, not {_type_name(item)}")
             continue
@@ -385,6 +499,7 @@ def _step(ctx: _Ctx, raw: Any, pos: Pos, refs: dict) -> Step | None:
             ctx.err(raw.pos_of("errors"), "'errors' must be a mapping from a rule (e.g. min_length) to the message to show")
         else:
             for key, value in errs.items():
+                value = _resolve(ctx, errs, key, value) if key in ERROR_KEYS else value
                 if key not in ERROR_KEYS:
                     ctx.err(errs.key_pos_of(key), f"unknown error rule '{key}'{_suggest(key, ERROR_KEYS)}")
                 elif not isinstance(value, str) or not value.strip():
@@ -630,8 +745,9 @@ def _requires(ctx: _Ctx, data: YDict, respondents: tuple[str, ...], audience: st
     return tuple(found)
 
 
-def load_flow_text(text: str, filename: str) -> tuple[Flow | None, list[SourceError]]:
-    ctx = _Ctx(filename)
+def load_flow_text(text: str, filename: str, lang: str = "en") -> tuple[Flow | None, list[SourceError]]:
+    """Load a flow; ``lang`` picks the wording of {en: ..., cy: ...} texts (English where missing)."""
+    ctx = _Ctx(filename, lang=lang)
     data, errors = parse_yaml(text, filename)
     ctx.errors.extend(errors)
     if data is None and errors:
@@ -650,6 +766,7 @@ def load_flow_text(text: str, filename: str) -> tuple[Flow | None, list[SourceEr
         ctx.err(data.pos, "the flow is missing 'version'; add  version: 1  and raise it whenever you change the wording")
     elif version is not None and version < 1:
         ctx.err(data.pos_of("version"), "'version' must be 1 or more")
+    languages, reviewed = _languages(ctx, data)
     title = _want_str(ctx, data, "title", True, "the flow")
     audience = _want_str(ctx, data, "audience", True, "the flow")
     if audience is not None and audience not in AUDIENCES:
@@ -693,6 +810,7 @@ def load_flow_text(text: str, filename: str) -> tuple[Flow | None, list[SourceEr
     consent_step, without_consent = _consent(ctx, data, {s.id: s for s in steps})
     respondents = _respondents(ctx, data)
     requires = _requires(ctx, data, respondents, audience)
+    _lint_translations(ctx, languages)
     if ctx.errors:
         return None, sorted(ctx.errors, key=lambda e: (e.line, e.col))
     number = 0
@@ -704,9 +822,19 @@ def load_flow_text(text: str, filename: str) -> tuple[Flow | None, list[SourceEr
         id=fid, version=version, title=title, audience=audience, steps=steps, source=text, path=filename,
         description=description.strip(), intro=intro, render_intro=render_intro, render_stop=render_stop,
         consent_step=consent_step, without_consent=without_consent, respondents=respondents, requires=requires,
+        languages=languages, reviewed=reviewed, lang=lang if lang in languages else "en",
     )
     flow.case_keys = case_keys
     flow.warnings = sorted(ctx.warnings, key=lambda e: (e.line, e.col))
+    if lang == "en":
+        # Each translation is a flow of its own wording: build it now, so that a template
+        # mistake in a translation is found by validate, not in a conversation.
+        flow.variants["en"] = flow
+        for tag in languages[1:]:
+            variant, errors = load_flow_text(text, filename, tag)
+            if variant is None:
+                return None, [SourceError(e.file, e.line, e.col, f"in the '{tag}' wording: {e.message}") for e in errors]
+            flow.variants[tag] = variant
     return flow, []
 
 

@@ -23,6 +23,7 @@ from transitions import Machine
 
 from bot.engine.answers import Invalid, display, error_text, parse
 from bot.engine.flow import CANCELLED, END, Flow, Option, Step
+from bot import i18n
 from bot.messages import msg
 
 log = logging.getLogger(__name__)
@@ -205,9 +206,18 @@ class Prompt:
     optional: bool = False
     progress: tuple[int, int | None] | None = None  # (n, total or None), see FlowRunner.progress
     default: str | None = None
+    lang: str | None = None  # the language it was written in (bot/i18n): its hints and buttons too
+
+    def __post_init__(self) -> None:
+        if self.lang is None:
+            self.lang = i18n.current()
 
     def plain(self) -> str:
         """The canonical text form, as stored in transcripts whatever the frontend."""
+        with i18n.using(self.lang):
+            return self._plain()
+
+    def _plain(self) -> str:
         lines = []
         if self.progress:
             lines.append(progress_text(self.progress))

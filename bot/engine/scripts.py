@@ -44,6 +44,7 @@ class ScriptedConversation:
     answers_subset: bool = False  # the answers listed are checked, others recorded are allowed
     case: dict | None = None  # the worker's texts for the case ({{ case.KEY }}); None: not in a case
     previous: dict | None = None  # answers from an earlier conversation by the same person ({{ previous.X }})
+    language: str | None = None  # the language the person chose (issue 19): /language in Telegram, --lang in the terminal
 
 
 @dataclass
@@ -129,6 +130,15 @@ def load_scripts(paths, rehearsals: bool = False) -> tuple[list[ScriptedConversa
                 errors.append(SourceError(str(f), ppos.line, ppos.col, "'previous' must be a mapping of step id to the"
                                           " answer given last time, e.g.  previous: {scale_now: 4}"))
                 continue
+            language = item.get("language", data.get("language"))
+            if language is not None:
+                from bot import i18n
+
+                if not i18n.known(str(language)):
+                    where = item.pos_of("language") if "language" in item else data.pos_of("language")
+                    errors.append(SourceError(str(f), where.line, where.col,
+                                              f"language '{language}' is not known; use one of {', '.join(i18n.languages())}"))
+                    continue
             alerts = item.get("alerts")
             if alerts is not None and not (isinstance(alerts, YList) and all(isinstance(a, str) for a in alerts)):
                 apos = item.pos_of("alerts")
@@ -150,6 +160,7 @@ def load_scripts(paths, rehearsals: bool = False) -> tuple[list[ScriptedConversa
                 item.get("answers_subset") is True,
                 {k: str(v) for k, v in case.items()} if case is not None else None,
                 _norm(dict(previous)) if previous is not None else None,
+                str(language) if language is not None else None,
             ))
     return convs, errors
 
@@ -197,10 +208,12 @@ async def _play(conv: ScriptedConversation, driver: Driver) -> Outcome:
         if not hasattr(driver, "seed_previous"):
             return Outcome(conv, [f"{conv.file}:{conv.line}: this driver cannot set up an earlier conversation ('previous:')"])
         await _call(driver.seed_previous(conv.flow, conv.previous))
+    options = {}
     if conv.respondent is not None:
-        pending = await _call(driver.start(conv.flow, respondent=conv.respondent, **extra))
-    else:
-        pending = await _call(driver.start(conv.flow, **extra))
+        options["respondent"] = conv.respondent
+    if conv.language is not None:
+        options["language"] = conv.language
+    pending = await _call(driver.start(conv.flow, **options, **extra))
     for line in conv.script:
         where = f"{conv.file}:{line.line}"
         if line.kind == "bot":

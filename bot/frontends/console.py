@@ -13,6 +13,7 @@ from bot import respondent as respondents
 from bot.conversation import ConversationService, Reply
 from bot.engine.answers import fold, vocabulary
 from bot.engine.runner import Input, Prompt
+from bot import i18n
 from bot.messages import msg
 
 
@@ -106,6 +107,11 @@ class Console:
         person's id}); the console person is the worker, recorded as present."""
         self.respondent, self.case_id, self.practice, self.present = respondent, case_id, practice, present
         self.conversation_id = None
+        with i18n.using(self.service.language_of(self.person)):
+            return self._run(flow_id)
+
+    def _run(self, flow_id: str | None) -> int:
+        practice = self.practice
         self.say(msg("console.welcome"))
         self.say()
         if practice:
@@ -192,19 +198,23 @@ class Console:
             self.say(msg("console.worker_present", ref=self.present["ref"], who=respondents.described(respondent)))
             self.say()
             return self.service.start(self.present["person"], flow_id, frontend="console", respondent=respondent,
-                                      case_id=self.case_id, practice=self.practice, present_id=self.person)
+                                      case_id=self.case_id, practice=self.practice, present_id=self.person,
+                                      language=i18n.current())
         return self.service.start(self.person, flow_id, frontend="console", respondent=respondent,
                                   case_id=self.case_id, practice=self.practice)
 
 
 def run_console(service: ConversationService, person_key: str, name: str | None, flow_id: str | None,
                 stdin=None, stdout=None, *, respondent: str | None = None, case_ref: str | None = None,
-                practice: bool = False) -> int:
+                practice: bool = False, language: str | None = None) -> int:
     """Converse in the terminal. Without a case (or with ``practice``) the conversation is
     practice: its alerts are recorded, marked practice, and sent to nobody. With a case and
     a flow that requires the worker present, the console person is the worker and the
     answers are recorded as the respondent's."""
     console = Console(service, person_key, name, stdin, stdout)
+    if language is not None:  # chat --lang: kept as the person's choice, like /language
+        with service.store.transaction():
+            service.store.set_person_language(console.person, language)
     case_id, present = None, None
     if case_ref is not None:
         with service.store.transaction():

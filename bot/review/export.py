@@ -29,11 +29,16 @@ def transcript_data(store: Store, conversation_id: int, internal_comments: bool 
         raise ExportError(f"no conversation with id {conversation_id}")
     person = store.get_person(conv.person_id) or {}
     source = store.snapshot_source(conv.flow_sha) or ""
-    title = conv.flow_id
-    for line in source.splitlines():
-        if line.startswith("title:"):
-            title = line.split(":", 1)[1].strip().strip("'\"")
-            break
+    flow = _english_flow(source, conv.flow_id)
+    title = flow.title if flow is not None else conv.flow_id
+    if flow is None:
+        for line in source.splitlines():
+            if line.startswith("title:"):
+                title = line.split(":", 1)[1].strip().strip("'\"")
+                break
+    answers = store.answers(conversation_id)
+    english = _english_questions(flow, answers)
+    language = conv.language or "en"
     return {
         "conversation_id": conv.id,
         "flow": {"id": conv.flow_id, "version": conv.flow_version, "title": title, "sha256": conv.flow_sha},
@@ -44,10 +49,13 @@ def transcript_data(store: Store, conversation_id: int, internal_comments: bool 
         "started_at": conv.started_at,
         "updated_at": conv.updated_at,
         "finished_at": conv.finished_at,
+        # the language the conversation is in (it may have switched: each line says its own)
+        "language": language,
         "answers": [
             {"step_id": a["step_id"], "value": a["value"], "raw": a["raw"], "shown": a["shown"],
-             "answered_at": a["answered_at"], "revision": a["revision"]}
-            for a in store.answers(conversation_id)
+             "answered_at": a["answered_at"], "revision": a["revision"],
+             "question_en": english.get(a["step_id"])}  # the English question, beside the answer in any language
+            for a in answers
         ],
         "comments": [
             {"time": m["created_at"], "by": m["author_name"] or m["author_key"], "step_id": m["step_id"], "text": m["text"],
@@ -59,7 +67,8 @@ def transcript_data(store: Store, conversation_id: int, internal_comments: bool 
         "transcript": [
             {"time": t["created_at"], "from": "bot" if t["direction"] == "out" else "person", "kind": t["kind"],
              "step_id": t["step_id"], "text": t["text"], "flagged": bool(t.get("flagged")),
-             "tier": t.get("tier") or ("alert" if t.get("flagged") else None)}
+             "tier": t.get("tier") or ("alert" if t.get("flagged") else None),
+             "language": t.get("language") or language}
             for t in store.transcript(conversation_id)
             if internal_comments or t["kind"] != "worker_note"  # notes for the worker stay with staff
         ],
@@ -70,6 +79,57 @@ def transcript_data(store: Store, conversation_id: int, internal_comments: bool 
             for r in store.review_items(conversation_ids=[conversation_id])
         ],
     }
+
+
+def _english_flow(source: str, flow_id: str):
+    """The English wording of the flow version a conversation ran on (None if it cannot be read)."""
+    if not source:
+        return None
+    from bot.engine.loader import load_flow_text
+
+    flow, _errors = load_flow_text(source, f"<{flow_id}>")
+    return flow
+
+
+def _english_questions(flow, answers: list[dict]) -> dict[str, str]:
+    """step id -> the question in English, filled in with the answers as far as it can be."""
+    if flow is None:
+        return {}
+    values = {a["step_id"]: a["value"] for a in answers}
+    shown = {a["step_id"]: a["shown"] for a in answers}
+    out = {}
+    for step in flow.steps:
+        if not step.is_question:
+            continue
+        try:
+            out[step.id] = step.render({"answers": values, "shown": shown, "answer": None, "privacy": "",
+                                        "who_can_see": ""})
+        except Exception:  # noqa: BLE001 - a template that needs more than the answers: show it as written
+            out[step.id] = step.text
+    return out
+
+
+def _language_name(tag: str | None) -> str:
+    from bot import i18n
+
+    lang = i18n.language(tag)
+    return f"{lang.english_name} ({lang.tag})"
+
+
+def _dir(language: str | None, text: str = "") -> str:
+    """The HTML dir of a person's words or a line shown to them: rtl for a right-to-left
+    language (Urdu, Arabic) or text that starts in a right-to-left script; otherwise auto,
+    so the browser follows the words themselves."""
+    from bot import i18n
+
+    return "rtl" if i18n.direction(language) == "rtl" or i18n.is_rtl_text(text) else "auto"
+
+
+def _lang_attrs(language: str | None, text: str = "") -> str:
+    from bot import i18n
+
+    tag = language if i18n.known(language) else "en"
+    return f" lang='{tag}' dir='{_dir(tag, text)}'"
 
 
 # -- making untrusted text safe to show ----------------------------------------------------
@@ -177,6 +237,7 @@ def _markdown(d: dict) -> str:
         *([f"- Case: {e(d['case'])}"] if d.get("case") else []),
         f"- Started: {_when(d['started_at'])}",
         f"- Status: {e(d['status'])}" + (f", finished {_when(d['finished_at'])}" if d["finished_at"] else ""),
+        *([f"- Language: {e(_language_name(d['language']))}"] if d.get("language", "en") != "en" else []),
         "",
     ]
     if d.get("worth_a_look"):
@@ -190,6 +251,8 @@ def _markdown(d: dict) -> str:
         out.append("(no answers yet)")
     for a in d["answers"]:
         out.append(f"- **{md_ident(a['step_id'])}**:")
+        if d.get("language", "en") != "en" and a.get("question_en"):
+            out.append(f"  (asked in {e(_language_name(d['language']))}; in English: {e(a['question_en'])})")
         out += md_quote(a["shown"], "  ")
         if a["raw"] not in (None, a["shown"]):
             out.append("  >")
@@ -221,7 +284,7 @@ h1{font-size:1.4rem;margin-bottom:.2rem} h2{font-size:1.1rem;border-bottom:1px s
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem} dt{font-weight:600}
 .line{margin:.5rem 0;padding:.4rem .7rem;border-radius:.4rem;white-space:pre-wrap;page-break-inside:avoid}
 .bot{background:#f1f4f8} .comment{background:#eef7ee;border-left:4px solid #2e7d32} .person{background:#fff8e6;margin-left:2rem} .flag{border:2px solid #b00020}
-.meta{font-size:.75rem;color:#666} .sep{page-break-after:always}
+.meta{font-size:.75rem;color:#666} .sep{page-break-after:always} .q{font-weight:400;color:#555}
 @media print{body{margin:0;max-width:none}.line{border:1px solid #ddd}}
 """
 
@@ -249,8 +312,11 @@ def _html(items: list[dict]) -> str:
                 parts.append(f"<li>R{r['id']} ({e(_when(r['time']))}){at}: {e(r['concern'])}{matched}</li>")
             parts.append("</ul>")
         parts.append("<h2>Answers</h2><dl>")
+        lang = d.get("language", "en")
         for a in d["answers"]:
-            parts.append(f"<dt>{e(a['step_id'])}</dt><dd>{e(a['shown'] or '')}</dd>")
+            question = f"<div class='q' lang='en' dir='ltr'>{e(a['question_en'])}</div>" if a.get("question_en") else ""
+            parts.append(f"<dt>{e(a['step_id'])}{question}</dt><dd{_lang_attrs(lang, a['shown'] or '')}>"
+                         f"{e(a['shown'] or '')}</dd>")
         parts.append("</dl>")
         if d.get("scores"):
             parts.append("<h2>Scores</h2><dl>" + "".join(f"<dt>{e(k)}</dt><dd>{e(str(v))}</dd>" for k, v in d["scores"].items()) + "</dl>")
@@ -266,7 +332,8 @@ def _html(items: list[dict]) -> str:
             flag = " flag" if t["flagged"] else ""
             note = (" · worth a look (safeguarding review)" if t.get("tier") == "review"
                     else " · safeguarding flag" if t["flagged"] else "")
-            parts.append(f"<div class='line {cls}{flag}'><div class='meta'>{e(t['from'])} · {e(_when(t['time']))}{note}</div>{e(t['text'])}</div>")
+            parts.append(f"<div class='line {cls}{flag}'><div class='meta'>{e(t['from'])} · {e(_when(t['time']))}{note}</div>"
+                         f"<div class='text'{_lang_attrs(t.get('language'), t['text'])}>{e(t['text'])}</div></div>")
     parts.append("</body></html>\n")
     return "".join(parts)
 

@@ -11,7 +11,9 @@ Where things are
 ----------------
 ``normalise``  text normalising (the form matching runs on)
 ``lexicon``    the lexicon YAML, its loader and :class:`SafeguardingConfig`
-``match``      matching phrases, patterns and exclusions (``detect``)
+``match``      matching phrases, patterns and exclusions (``detect``), bounded on long texts
+``classify``   the review net: a small classifier over concepts of the words (person near
+               harm, injury near a cover story...), trained by scripts/train_safeguarding.py
 ``tiers``      the two tiers (alert, review) and the :class:`Concern` objects returned
 ``help``       help texts, per-concern help lines, alert wording and their secrecy check
 ``check``      ``restorative-bot safeguarding check [--json]``: lines in, tiers out
@@ -23,9 +25,10 @@ Public API
     that matched (best effort), the lexicon phrase or pattern that fired, and its tier,
     ``"alert"`` or ``"review"`` (see :mod:`bot.safeguarding.tiers`). ``tier_of(concerns)``
     gives a message's tier: the highest, or None.
-``SafeguardingConfig.load(*paths, default=True)``
+``SafeguardingConfig.load(*paths, default=True, classifier=True)``
     The packaged lexicon (``bot/safeguarding.yaml``) with per-deployment override files
-    merged on top, in order. A bad file raises :class:`SafeguardingConfigError` whose text
+    merged on top, in order, and (with the packaged lexicon) the review net
+    (``bot/safeguarding_model.json``; ``classifier=False`` for the lexicon alone). A bad file raises :class:`SafeguardingConfigError` whose text
     is ``file:line:col: message``.
 ``config.detect(text, context=None) -> list[Concern]``
     ``[]`` when nothing is found; at most one Concern per concern id, most serious first.

@@ -44,6 +44,15 @@ _SECRECY = [
 _SECRECY_OK = re.compile(r"\b(?:can not|cannot|could not|not able to|unable to|not allowed to) keep\b")
 
 
+def _in_language(key: str, english: str) -> str:
+    """A help text in the language in force (bot/i18n catalogues; the English when it has
+    none, or when a deployment's override changed the English: a translation is keyed by
+    the exact English it translates)."""
+    from bot.i18n import SAFEGUARDING, translate
+
+    return translate(SAFEGUARDING + key, english)
+
+
 def _promises_secrecy(norm: str) -> str | None:
     for rx in _SECRECY:
         for m in rx.finditer(norm):
@@ -90,7 +99,8 @@ class _HelpTexts:
         A ``{told}`` in it is where :meth:`help_for` puts who will be told."""
         if audience not in RESPONSE_KEYS:
             raise ValueError(f"unknown audience {audience!r}; expected one of {', '.join(RESPONSE_KEYS)}")
-        return self._responses.get(audience) or self._responses[_FALLBACK[audience]]
+        key = audience if self._responses.get(audience) else _FALLBACK[audience]
+        return _in_language(f"responses.{key}", self._responses[key])
 
     def help_for(self, respondent: str | None, concerns=(), *, told: str = "real",
                  out_of_hours: str | None = None) -> str:
@@ -115,26 +125,26 @@ class _HelpTexts:
             text = f"{told_text}\n{text}"
         lines = [text] + self.help_lines(concerns, respondent)
         if out_of_hours and respondent != "practitioner":
-            lines.append(self.texts["out_of_hours"].format(number=out_of_hours))
+            lines.append(self.text("out_of_hours").format(number=out_of_hours))
         return "\n".join(lines)
 
     def _told(self, respondent: str, told: str) -> str:
         if told != "real":
-            return self.texts[f"told_{told}"]
+            return self.text(f"told_{told}")
         for key in (f"told_{respondent}", f"told_{_FALLBACK.get(respondent, respondent)}"):
             if key in self.texts:
-                return self.texts[key]
+                return self.text(key)
         raise KeyError(f"no safeguarding text told_{respondent}")
 
     def text(self, key: str) -> str:
         try:
-            return self.texts[key]
+            return _in_language(f"texts.{key}", self.texts[key])
         except KeyError:
             raise KeyError(f"no safeguarding text {key!r}; have {', '.join(sorted(self.texts))}") from None
 
     def offer(self) -> str:
         """The follow-up offer shown after the help text (carry on, or stop for now)."""
-        return self.texts["follow_up_offer"]
+        return self.text("follow_up_offer")
 
     def alert_text(self, *, person: str, flow: str, concern: str, words: str, time: str, ack_command: str,
                    respondent: str = "") -> str:
@@ -149,7 +159,9 @@ class _HelpTexts:
         if audience not in RESPONSE_KEYS:
             raise ValueError(f"unknown audience {audience!r}; expected one of {', '.join(RESPONSE_KEYS)}")
         helps = self._helps.get(concern, {})
-        return helps.get(audience) or helps.get(_FALLBACK.get(audience, audience))
+        key = audience if helps.get(audience) else _FALLBACK.get(audience, audience)
+        line = helps.get(key)
+        return _in_language(f"concerns.{concern}.help.{key}", line) if line else None
 
     def help_lines(self, concerns, audience: str) -> list[str]:
         """The extra help lines for the concerns found (ids or Concern objects), most serious

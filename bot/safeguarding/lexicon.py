@@ -360,7 +360,7 @@ def _unsafe_repeat(pattern: str) -> str | None:
 class SafeguardingConfig(_Matching, _HelpTexts):
     """A loaded lexicon and wording. Build with :meth:`load`; immutable once built."""
 
-    def __init__(self, raws: list[_Raw]):
+    def __init__(self, raws: list[_Raw], classifier: bool = False):
         merged = _merge(raws)
         self._sources = tuple(r.name for r in raws)
         self.max_gap: int = merged["max_gap"]
@@ -432,11 +432,22 @@ class SafeguardingConfig(_Matching, _HelpTexts):
         self._labels = [self.concerns[cid] for cid in self.severity]
         self._helps = {cid: {a: it.value for a, it in h.items()} for cid, h in merged["helps"].items()}
         self._check_wording(merged)
+        # the review net (bot/safeguarding/classify.py): only with the packaged lexicon, whose
+        # words and sets its committed model was trained on
+        self._classifier = _packaged_classifier(self._sets, self.severity) if classifier else None
+        # rules from override files (a deployment's own words): the net never changes their tier
+        packaged = str(resources.files("bot").joinpath("safeguarding.yaml"))
+        self._local_rules = frozenset(
+            it.value for c in merged["rules"].values() for f in ("phrases", "patterns", "review", "review_patterns")
+            for it in c[f] if it.file != packaged)
 
     # -- loading ---------------------------------------------------------------------
     @classmethod
-    def load(cls, *paths: str | Path, default: bool = True) -> "SafeguardingConfig":
-        """The packaged default (unless ``default=False``) with ``paths`` merged on top, in order."""
+    def load(cls, *paths: str | Path, default: bool = True, classifier: bool = True) -> "SafeguardingConfig":
+        """The packaged default (unless ``default=False``) with ``paths`` merged on top, in order.
+
+        With the default lexicon the review net (:mod:`bot.safeguarding.classify`) is on
+        unless ``classifier=False`` (the training script measures the lexicon alone)."""
         raws = []
         if default:
             ref = resources.files("bot").joinpath("safeguarding.yaml")
@@ -458,17 +469,18 @@ class SafeguardingConfig(_Matching, _HelpTexts):
             raws.append(_parse(str(path), text))
         if not raws:
             raise SafeguardingConfigError("<none>", 1, 1, "no safeguarding file given")
-        return cls(raws)
+        return cls(raws, classifier=default and classifier)
 
     @classmethod
-    def from_text(cls, text: str, name: str = "<text>", *, default: bool = True) -> "SafeguardingConfig":
+    def from_text(cls, text: str, name: str = "<text>", *, default: bool = True,
+                  classifier: bool = True) -> "SafeguardingConfig":
         """Like :meth:`load`, with one override (or, with ``default=False``, the whole file) as text."""
         raws = []
         if default:
             ref = resources.files("bot").joinpath("safeguarding.yaml")
             raws.append(_parse(str(ref), ref.read_text(encoding="utf-8")))
         raws.append(_parse(name, text))
-        return cls(raws)
+        return cls(raws, classifier=default and classifier)
 
     # -- compiling -------------------------------------------------------------------
     def _compile_phrase(self, it: _Item, vocab: set[str]) -> tuple:
@@ -682,6 +694,47 @@ def _merge(raws: list[_Raw]) -> dict:
     return {"max_gap": max_gap, "replace": replace, "words": words, "sets": sets, "labels": labels,
             "rules": rules, "severity": order, "responses": responses, "texts": texts, "helps": helps,
             "contexts": contexts, "low_score": low_score}
+
+
+@functools.lru_cache(maxsize=1)
+def _model() -> dict | None:
+    from bot.safeguarding.classify import load_model
+
+    return load_model()
+
+
+@functools.lru_cache(maxsize=1)
+def _concept_lists() -> tuple:
+    from bot.safeguarding.classify import load_concepts
+
+    return tuple(load_concepts().items())
+
+
+def _concept_table(sets: Mapping[str, list]) -> dict[str, tuple[str, ...]]:
+    """Word -> concepts: the classifier's concept lists and the lexicon's one-word sets (``s:NAME``)."""
+    from bot.safeguarding.classify import stem
+
+    table = {k: list(v) for k, v in _concept_lists()}
+    for name, members in sets.items():
+        for it in members:
+            m = it.value
+            if " " in m or m.startswith("$"):
+                continue
+            for key in {m, stem(m)}:
+                tags = table.setdefault(key, [])
+                if "s:" + name not in tags:
+                    tags.append("s:" + name)
+    return {k: tuple(v) for k, v in table.items()}
+
+
+def _packaged_classifier(sets: Mapping[str, list], severity: tuple[str, ...]):
+    """The committed review-net model with its concepts (and the lexicon's sets), or None."""
+    from bot.safeguarding.classify import Classifier
+
+    model = _model()
+    if model is None or not set(model["classes"]) <= set(severity):
+        return None
+    return Classifier(model, _concept_table(sets))
 
 
 @functools.lru_cache(maxsize=1)

@@ -38,7 +38,36 @@ from __future__ import annotations
 import bisect
 from typing import Any, Iterator, Mapping
 
-from bot.safeguarding.tiers import ALERT_RANK, RANK_TIER, REVIEW_RANK, Concern
+from bot.safeguarding.classify import MIN_WORDS
+from bot.safeguarding.tiers import ALERT, ALERT_RANK, RANK_TIER, REVIEW_RANK, Concern
+
+LONG_TEXT = 6000  # characters: longer texts are checked in windows
+WINDOW_CHARS = 1500
+WINDOWS = 6  # at most this many windows: the first, the last and evenly spaced ones
+
+
+def windows(text: str) -> list[tuple[int, int]]:
+    """The (start, end) windows a long text is checked in: at most WINDOWS of about
+    WINDOW_CHARS characters, edges moved back to a space (within 40 characters) so a word is
+    not cut. A short text is one window."""
+    n = len(text)
+    if n <= LONG_TEXT:
+        return [(0, n)]
+    step = (n - WINDOW_CHARS) / (WINDOWS - 1)
+    out = []
+    for k in range(WINDOWS):
+        a = int(k * step)
+        b = min(n, a + WINDOW_CHARS)
+        if a > 0:
+            sp = text.rfind(" ", max(0, a - 40), a + 1)
+            if sp >= 0:
+                a = sp + 1
+        if b < n:
+            sp = text.rfind(" ", max(a, b - 40), b)
+            if sp > a:
+                b = sp
+        out.append((a, b))
+    return out
 
 # A compiled phrase is a tuple of elements (gap_before, alternatives, singles, others); an
 # alternative is a tuple of (key, is_prefix) word tests on normalised words. ``singles`` holds
@@ -135,24 +164,24 @@ class _PhraseSet:
                 possible[key] = ok
             return ok
 
+        # Per distinct word, the phrases that could start there and whose needed words occur
+        # in the message, worked out once: a word repeated thousands of times ("not not not")
+        # costs one dict lookup per repeat, not one test per phrase starting with it.
+        viable: dict[str, list[tuple[tuple, Any]]] = {}
         for i, k in enumerate(keys):
-            cands = exact.get(k)
-            if cands:
-                for elems, payload, need in cands:
-                    if (skip and payload[0] in skip) or not can(elems, need):
-                        continue
-                    end = _match(elems, 0, i, keys, n)
-                    if end >= 0:
-                        yield i, end, payload
-            if prefix:
-                pcands = prefix.get(k[:3])
-                if pcands:
-                    for pre, elems, payload, need in pcands:
-                        if not k.startswith(pre) or (skip and payload[0] in skip) or not can(elems, need):
-                            continue
-                        end = _match(elems, 0, i, keys, n)
-                        if end >= 0:
-                            yield i, end, payload
+            cands = viable.get(k)
+            if cands is None:
+                cands = [(elems, payload) for elems, payload, need in exact.get(k, ()) if can(elems, need)]
+                if prefix:
+                    cands.extend((elems, payload) for pre, elems, payload, need in prefix.get(k[:3], ())
+                                 if k.startswith(pre) and can(elems, need))
+                viable[k] = cands
+            for elems, payload in cands:
+                if skip and payload[0] in skip:
+                    continue
+                end = _match(elems, 0, i, keys, n)
+                if end >= 0:
+                    yield i, end, payload
 
 
 class _Matching:
@@ -165,9 +194,25 @@ class _Matching:
         ``text`` that matched and the rule. ``context`` is what the caller knows beyond the
         words; today one key: ``score``, the person's latest answer on a 0-10 scale in this
         conversation (see ``raise.low_score`` in the YAML). Never raises on any ``str``.
+
+        The work is bounded: a text longer than :data:`LONG_TEXT` characters is checked in at
+        most :data:`WINDOWS` windows of :data:`WINDOW_CHARS` characters (the first, the last and
+        evenly spaced ones between), so no message costs more than about
+        ``WINDOWS * WINDOW_CHARS`` characters of matching, whatever it holds.
         """
         if not text or not isinstance(text, str):
             return []
+        if len(text) <= LONG_TEXT:
+            return self._detect_one(text, context)
+        best: dict[str, Concern] = {}
+        for a, b in windows(text):
+            for c in self._detect_one(text[a:b], context):
+                old = best.get(c.concern)
+                if old is None or (old.tier != ALERT and c.tier == ALERT):
+                    best[c.concern] = c
+        return [best[cid] for cid in self.severity if cid in best]
+
+    def _detect_one(self, text: str, context: Mapping[str, Any] | None) -> list[Concern]:
         words, spans = self._norm.analyse(text)
         if not words:
             return []
@@ -215,17 +260,23 @@ class _Matching:
                     best = 1
             return best
 
+        ruled: set[int] = set()  # concerns on which a soften phrase or a context had its say (-1: an exclusion)
+
         def consider(ci: int, rank: int, i: int, j: int, a: int, b: int, rule: str) -> None:
             if inside(0, self._exclusions, ci, a, b):
+                ruled.add(-1)  # an exclusion cancelled a match: the net adds nothing here
                 return
             if rank > REVIEW_RANK and inside(1, self._soften, ci, a, b):
                 rank = REVIEW_RANK  # soften caps at review: an idiom that might not be one
+                ruled.add(ci)
             if rank > 0:
                 near = near_context(ci, i, j)
                 if near == 2:
                     rank -= 1
+                    ruled.add(ci)
                 elif near == 1 and rank > REVIEW_RANK:
                     rank = REVIEW_RANK  # ``cap: review``: kept, but quietly
+                    ruled.add(ci)
             if rank > 0 and rank > found.get(ci, (0,))[0]:
                 found[ci] = (rank, i, j, rule)
                 if rank >= ALERT_RANK:
@@ -254,6 +305,10 @@ class _Matching:
                 if ci in done:
                     break
 
+        clf = self._classifier
+        if clf is not None:
+            self._review_net(clf, words, found, ruled)
+
         if found and self._low_score_concerns and context:
             score = _score(context)
             if score is not None and self._low_score_at_most is not None and score <= self._low_score_at_most:
@@ -269,6 +324,53 @@ class _Matching:
             fragment = text[a:b] if 0 <= a < b <= len(text) else " ".join(words[i:j])
             result.append(Concern(self.severity[ci], self._labels[ci], fragment, rule, RANK_TIER[rank]))
         return result
+
+    def _review_net(self, clf, words: list[str], found: dict, ruled: set[int]) -> float:
+        """Let the classifier (:mod:`bot.safeguarding.classify`) adjust ``found`` in place.
+
+        p = the classifier's probability that the message is a disclosure:
+        * p < ``quiet_below`` and an ordinary-context word in the message (a lesson, sport,
+          play, cooking, DIY, an animal, a resolved past: :data:`classify.ORDINARY_CONTEXTS`):
+          a lexicon alert becomes review;
+        * p < ``drop_below``: a lexicon review is dropped;
+        * p >= ``review_at``, nothing found and at least MIN_WORDS words: review, with the
+          likeliest concern; the net alone never alerts;
+        * p >= ``alert_at``: what the lexicon found at review becomes alert (a broad signal
+          in a message that reads as a disclosure).
+
+        The net leaves alone: matches of a deployment's own override files (the lead tests
+        them with ``safeguarding check``) and concerns whose match a soften phrase or a context
+        already judged ("in PSHE", "going to kill me when he sees"); and it adds nothing to a
+        message where such a rule, or an exclusion, lowered or removed a match.
+        """
+        feats = clf.feature_list(words)
+        p = clf.probability(feats)
+        local = self._local_rules  # a deployment's own words are never second-guessed
+        ordinary = None
+        for ci in list(found):
+            rank, i, j, rule = found[ci]
+            if rule in local or ci in ruled:
+                continue
+            if rank >= ALERT_RANK and p < clf.quiet_below:
+                if ordinary is None:
+                    ordinary = clf.has_ordinary_context(words)
+                if not ordinary:
+                    continue
+                found[ci] = (REVIEW_RANK, i, j, rule)
+            elif rank == REVIEW_RANK and p < clf.drop_below:
+                del found[ci]
+        if p >= clf.review_at and not found and not ruled and len(words) >= MIN_WORDS:
+            concern = clf.concern(feats, self.severity)
+            ci = self.severity.index(concern)
+            k = clf.strongest_word(words)
+            found[ci] = (REVIEW_RANK, k, k + 1, f"review net ({p:.2f})")
+            return p  # the net alone never alerts
+        if p >= clf.alert_at:
+            for ci in list(found):
+                rank, i, j, rule = found[ci]
+                if rank < ALERT_RANK and rule not in local and ci not in ruled:
+                    found[ci] = (ALERT_RANK, i, j, f"{rule} + review net ({p:.2f})")
+        return p
 
 
 def _score(context: Mapping[str, Any]) -> int | None:

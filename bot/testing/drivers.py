@@ -55,10 +55,11 @@ class ServiceDriver:
     def _key(self) -> str:
         return f"script:{self.person}:{next(self._keys)}"
 
-    def start(self, flow_id: str, respondent: str | None = None, case: dict | None = None) -> list[str]:
+    def start(self, flow_id: str, respondent: str | None = None, case: dict | None = None,
+              language: str | None = None) -> list[str]:
         case_id = script_case(self.service.store, case) if case is not None else None
         reply = self.service.start(self.person, flow_id, input_key=self._key(), frontend="script",
-                                   respondent=respondent, case_id=case_id)
+                                   respondent=respondent, case_id=case_id, language=language)
         self.conv_id = reply.conversation_id
         return [p.plain() for p in reply.prompts]
 

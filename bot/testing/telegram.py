@@ -145,7 +145,7 @@ class TelegramDriver:
         # a flow's notes for the worker are in the transcript but never sent to the person
         new = [l for l in lines[self._seen_lines:] if l["direction"] == "out" and l["kind"] != "worker_note"]
         self._seen_lines = len(lines)
-        shown = "\n".join(m.text or "" for m in messages)
+        shown = "\n".join(m.text or "" for m in messages).replace("\u200f", "")  # right-to-left marks (render.directed)
         for line in new:
             core = line["text"].splitlines()
             # the question wording itself (not the numbered options, which are buttons here)
@@ -159,8 +159,23 @@ class TelegramDriver:
         service = self.h.service
         await self.h.frontend.db(seed_previous, service.store, service.library, await self._person(), flow_id, answers)
 
-    async def start(self, flow_id: str, respondent: str | None = None, case: dict | None = None) -> list[str]:
+    async def choose_language(self, tag: str) -> None:
+        """/language, then the button with the language's own name (Cymraeg, Polski)."""
+        from bot import i18n
+
         fake = self.h.fake
+        before = len(fake.messages(self.user))
+        fake.inject_command(self.user, "/language")
+        menu = await self.h.keyboard_after(self.user, before)
+        data = next(cb for row in fake.buttons(menu) for (text, cb) in row if text == i18n.own_name(tag))
+        uid = fake.press_button(self.user, menu.message_id, data)
+        await self.h.delivered(uid)
+
+    async def start(self, flow_id: str, respondent: str | None = None, case: dict | None = None,
+                    language: str | None = None) -> list[str]:
+        fake = self.h.fake
+        if language is not None:
+            await self.choose_language(language)
         if case is not None:
             return await self._start_in_case(flow_id, respondent, case)
         before = len(fake.messages(self.user))

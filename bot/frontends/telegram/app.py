@@ -11,6 +11,7 @@ sent sends nothing.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import contextlib
 import contextvars
 import logging
@@ -44,12 +45,15 @@ from bot.frontends.telegram.render import (
     keyboard,
     hold_keyboard,
     respondent_keyboard,
+    directed,
+    language_keyboard,
     question_text,
     resume_keyboard,
     offered_from_markup,
     selected_from_markup,
     split_text,
 )
+from bot import i18n
 from bot.messages import msg
 
 log = logging.getLogger("bot.telegram")
@@ -135,6 +139,7 @@ class TelegramFrontend:
         # which answer "this question has closed".
         self._open_keyboards: dict[int, tuple[int, str]] = {}
         self._persons: dict[int, int] = {}  # Telegram user id -> person id
+        self._languages: dict[int, str | None] = {}  # Telegram user id -> the language they chose (bot/i18n)
         # chat id -> the last few questions sent there: (message id, conversation id, step id).
         # Telegram numbers a chat's messages in the order it received them, both ways, so a
         # typed answer belongs to the last question numbered before it (or the one it replies
@@ -154,9 +159,10 @@ class TelegramFrontend:
         """Run ``fn`` on the store thread (committed, with whatever else was waiting, before
         this returns). The update's already-answered check, if still to do, goes with it."""
         loop = asyncio.get_running_loop()
+        ctx = contextvars.copy_context()  # the language in force (bot/i18n) goes with the call
         cell = _unchecked.get()
         if not cell:
-            return await loop.run_in_executor(self._db, lambda: fn(*args, **kwargs))
+            return await loop.run_in_executor(self._db, lambda: ctx.run(fn, *args, **kwargs))
         key = cell.pop()
 
         def checked():
@@ -164,7 +170,7 @@ class TelegramFrontend:
                 return _AlreadyAnswered
             return fn(*args, **kwargs)
 
-        result = await loop.run_in_executor(self._db, checked)
+        result = await loop.run_in_executor(self._db, lambda: ctx.run(checked))
         if result is _AlreadyAnswered:
             raise _AlreadyAnswered(key)
         return result
@@ -343,6 +349,7 @@ class TelegramFrontend:
         app.add_handler(CommandHandler("start", once(self.on_start), filters=private))
         app.add_handler(CommandHandler("flows", once(self.on_flows), filters=private))
         app.add_handler(CommandHandler("ack", once(self.on_ack), filters=private))
+        app.add_handler(CommandHandler("language", once(self.on_language), filters=private))
         if self.access is not None:
             from bot.frontends.telegram.staff import StaffCommands
 
@@ -391,7 +398,8 @@ class TelegramFrontend:
             # hand-off of its own; and its delivery is recorded in the next group commit.
             token = _unchecked.set([key])
             try:
-                await handler(update, context)
+                with i18n.using(await self.language_of(update)):  # everything said in reply, in their language
+                    await handler(update, context)
             except _AlreadyAnswered:
                 log.info("duplicate update ignored", extra={"update_id": update.update_id})
                 return
@@ -426,10 +434,34 @@ class TelegramFrontend:
                 await asyncio.wait_for(self._finished_event.wait(), left)
         return True
 
+    async def language_of(self, update: Update) -> str | None:
+        """The language to answer this update in (bot/i18n): the person's, looked up once and
+        then kept (bounded); /language and invitations with a language change it here too."""
+        user, chat = update.effective_user, update.effective_chat
+        if user is None or (chat is not None and chat.type != "private"):
+            return None
+        if user.id not in self._languages:
+            pid = await self.person(update)
+            if len(self._languages) >= 10_000:
+                self._languages.clear()
+            self._languages[user.id] = await self.db(self.service.language_of, pid)
+        return self._languages[user.id]
+
+    def commands(self, tag: str | None = None, section: str = "commands") -> list[BotCommand]:
+        """A command menu (telegram.commands or telegram.staff_commands), described in ``tag``."""
+        with i18n.using(tag or i18n.current()):
+            return [BotCommand(name, msg(f"telegram.{section}.{name}")) for name in msg(f"telegram.{section}")]
+
     async def post_init(self, app: Application) -> None:
-        commands = [BotCommand(name, text) for name, text in msg("telegram.commands").items()]
+        # One menu per language a person may choose (Telegram shows the one matching their
+        # app's language), then the default, in English.
+        for tag in self.service.languages_offered():
+            if tag != i18n.DEFAULT:
+                described = self.commands(tag)
+                await self._retry(lambda: app.bot.set_my_commands(described, language_code=tag))
+        commands = self.commands(i18n.DEFAULT)
         if self.staff is not None:  # workers' chats: their commands too (a family's menu never shows them)
-            staff = commands + [BotCommand(name, text) for name, text in msg("telegram.staff_commands").items()]
+            staff = commands + self.commands(i18n.DEFAULT, "staff_commands")
             for key in sorted(await self.db(self.service.store.staff_keys)):
                 if key.startswith("tg:") and key[3:].isdigit():
                     scope = BotCommandScopeChat(int(key[3:]))
@@ -668,6 +700,7 @@ class TelegramFrontend:
                         parse_mode: str | None = None) -> int | None:
         """Send text, split to Telegram's limit. With ``parse_mode`` ("HTML") the caller gives
         whole, escaped messages under the limit (bot.review.summary.render_telegram)."""
+        text = directed(text, i18n.current())  # right to left for Urdu and Arabic
         parts = split_text(text) if parse_mode is None else [text]
         message_id = None
         for i, part in enumerate(parts):
@@ -679,22 +712,26 @@ class TelegramFrontend:
 
     async def send_prompts(self, bot, chat_id: int, prompts: list[Prompt], flow: Flow | None, conv_id: int | None) -> None:
         for p in prompts:
-            if p.kind == "question" and flow is not None and conv_id is not None:
-                text = question_text(p)
-                markup = keyboard(p, flow, conv_id)
-                mid = await self.send_text(bot, chat_id, text, markup)
-                if markup is not None and mid is not None:
-                    self._open_keyboards[chat_id] = (mid, text)
-                else:
-                    self._open_keyboards.pop(chat_id, None)
-                self._note_asked(chat_id, mid, conv_id, p.step_id)
-            elif p.kind == "offer" and conv_id is not None:
-                await self.send_text(bot, chat_id, p.text, hold_keyboard(conv_id))
-            elif p.kind == "confirm" and conv_id is not None:  # it quotes the question now asked
-                mid = await self.send_text(bot, chat_id, p.text, confirm_keyboard(conv_id))
-                self._note_asked(chat_id, mid, conv_id, p.step_id)
+            with i18n.using(p.lang):  # each prompt in the language it was written in, hints and buttons too
+                await self._send_prompt(bot, chat_id, p, flow, conv_id)
+
+    async def _send_prompt(self, bot, chat_id: int, p: Prompt, flow: Flow | None, conv_id: int | None) -> None:
+        if p.kind == "question" and flow is not None and conv_id is not None:
+            text = directed(question_text(p), p.lang)
+            markup = keyboard(p, flow, conv_id)
+            mid = await self.send_text(bot, chat_id, text, markup)
+            if markup is not None and mid is not None:
+                self._open_keyboards[chat_id] = (mid, text)
             else:
-                await self.send_text(bot, chat_id, p.text)
+                self._open_keyboards.pop(chat_id, None)
+            self._note_asked(chat_id, mid, conv_id, p.step_id)
+        elif p.kind == "offer" and conv_id is not None:
+            await self.send_text(bot, chat_id, p.text, hold_keyboard(conv_id))
+        elif p.kind == "confirm" and conv_id is not None:  # it quotes the question now asked
+            mid = await self.send_text(bot, chat_id, p.text, confirm_keyboard(conv_id))
+            self._note_asked(chat_id, mid, conv_id, p.step_id)
+        else:
+            await self.send_text(bot, chat_id, p.text)
 
     def _note_asked(self, chat_id: int, message_id: int | None, conv_id: int, step_id: str | None) -> None:
         if message_id is None or step_id is None:
@@ -773,6 +810,8 @@ class TelegramFrontend:
                 log.info("unknown start payload", extra={"chat": chat_id})
                 await self.send_text(context.bot, chat_id, msg("telegram.unknown_link"))
             return
+        if await self.offer_language(context.bot, update):
+            return  # greeted once they have chosen (or kept English)
         if await self._offer_resume(context.bot, chat_id, pid):
             return
         name = update.effective_user.first_name or ""
@@ -782,6 +821,42 @@ class TelegramFrontend:
         await self.send_text(context.bot, chat_id, msg("telegram.greeting", name=name).replace("Hello .", "Hello."))
         await self._offer_flows(context.bot, chat_id, update)
         log.info("start", extra={"chat": chat_id, "input": key})
+
+    # -- languages (issue 19) ------------------------------------------------------------
+    async def offer_language(self, bot, update: Update) -> bool:
+        """Someone who has not chosen a language, whose Telegram app is set to one we offer
+        (``language_code``), is asked whether to use it: offered, never forced (True if asked)."""
+        user = update.effective_user
+        pid = await self.person(update)
+        tag = i18n.match(getattr(user, "language_code", None), self.service.languages_offered())
+        if tag is None or tag == i18n.DEFAULT or await self.db(self.service.store.person_language, pid):
+            return False
+        with i18n.using(tag):
+            await self.send_text(bot, update.effective_chat.id, msg("language.offer", name=i18n.own_name(tag)),
+                                 language_keyboard([tag], keep=msg("language.keep")))
+        return True
+
+    async def on_language(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/language: buttons with each offered language's own name."""
+        await self.person(update)
+        await self.send_text(context.bot, update.effective_chat.id, msg("language.choose"),
+                             language_keyboard(self.service.languages_offered()))
+
+    async def _choose_language(self, update: Update, context, pid: int, tag: str, key: str) -> None:
+        chat_id = update.effective_chat.id
+        if tag not in self.service.languages_offered():
+            await self.send_text(context.bot, chat_id, msg("language.not_offered"))
+            return
+        await self._close_keyboard(context.bot, chat_id, None)  # the question in the old language
+        reply = await self.db(self.service.set_language, pid, tag, input_key=key)
+        self._languages[update.effective_user.id] = tag
+        self._flows = {k: v for k, v in self._flows.items() if k[0] != pid}
+        with i18n.using(tag):
+            await self.deliver(context.bot, chat_id, pid, reply, key)
+            if reply.conversation_id is None or reply.status != "in_progress":
+                name = update.effective_user.first_name or ""
+                await self.send_text(context.bot, chat_id, msg("telegram.greeting", name=name).replace("Hello .", "Hello."))
+                await self._offer_flows(context.bot, chat_id, update)
 
     async def _flow_of(self, pid: int, conv_id: int) -> Flow | None:
         """The flow a conversation runs on (fixed for its life, so kept; bounded)."""
@@ -815,7 +890,8 @@ class TelegramFrontend:
         if not flows:
             await self.send_text(bot, chat_id, msg("telegram.no_flows") if self.access is None else msg("staff.uninvited"))
             return
-        await self.send_text(bot, chat_id, msg("telegram.choose_flow"), flows_keyboard(flows))
+        await self.send_text(bot, chat_id, msg("telegram.choose_flow"),
+                             flows_keyboard([f.in_language(i18n.current()) for f in flows]))
 
     async def on_flows(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self.person(update)
@@ -878,6 +954,11 @@ class TelegramFrontend:
         cb = Callback.parse(query.data)
         if cb is None:
             await self._answer_query(query, msg("telegram.closed"))
+            return
+        if cb.action == "l":  # /language, or the language Telegram suggested
+            await self._answer_query(query)
+            await self._remove_markup(query)
+            await self._choose_language(update, context, pid, cb.value, key)
             return
         if cb.action == "i" and self.staff is not None:
             await self.staff.on_consent(update, context, cb.conv, cb.value == "y")

@@ -15,6 +15,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application, CommandHandler, ContextTypes, filters
 
 from bot.frontends.telegram.render import CHECK, _data
+from bot import i18n
 from bot.messages import msg
 from bot.schedule import ALL, DAYS, KINDS, QUIET_CHOICES, Schedule, Times
 
@@ -87,9 +88,13 @@ class ReminderCommands:
                 continue
             if not await self.fe.db(self.schedule.claim, item):
                 continue  # taken by another pass, or cancelled meanwhile
-            markup = nudge_keyboard(item.conversation_id) if item.kind == "nudge" and item.conversation_id else None
+            # the buttons in the person's language (the text was written in it when scheduled)
+            person = await self.fe.db(self.fe.service.store.person_by_key, item.recipient)
+            with i18n.using((person or {}).get("language")):
+                markup = nudge_keyboard(item.conversation_id) if item.kind == "nudge" and item.conversation_id else None
             try:
-                await self.fe.send_text(bot, int(item.recipient[3:]), item.text, markup)
+                with i18n.using((person or {}).get("language")):
+                    await self.fe.send_text(bot, int(item.recipient[3:]), item.text, markup)
             except TelegramError as exc:
                 log.error("reminder not delivered", extra={"kind": item.kind, "error": type(exc).__name__})
                 await self.fe.db(self.schedule.failed, item)

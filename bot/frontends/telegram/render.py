@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot import i18n
 from bot.engine.flow import Flow
 from bot.engine.runner import Prompt, progress_text
 from bot.messages import msg
@@ -18,6 +19,27 @@ from bot.messages import msg
 MAX_TEXT = 4096
 MAX_CALLBACK = 64
 CHECK = "✓ "
+
+
+RLM = "\u200f"  # RIGHT-TO-LEFT MARK: invisible; makes a line that starts with digits or Latin read right to left
+
+
+def directed(text: str, lang: str | None) -> str:
+    """A message in a right-to-left language (Urdu, Arabic) with every line starting with a
+    right-to-left mark, so Telegram aligns and orders it right to left even where a line
+    starts with a number, a /command or an English word; other languages unchanged."""
+    if i18n.direction(lang) != "rtl":
+        return text
+    return "\n".join(line if not line or line.startswith(RLM) else RLM + line for line in text.split("\n"))
+
+
+def language_keyboard(tags, keep: str | None = None) -> InlineKeyboardMarkup:
+    """One button per language, each in its own name (Cymraeg, Polski, اردو); ``keep``: a
+    last button keeping English."""
+    rows = [[InlineKeyboardButton(i18n.own_name(t), callback_data=_data("l", t))] for t in tags]
+    if keep:
+        rows.append([InlineKeyboardButton(keep, callback_data=_data("l", i18n.DEFAULT))])
+    return InlineKeyboardMarkup(rows)
 
 
 def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
@@ -75,6 +97,7 @@ class Callback:
     action: str  # a answer, t toggle (multi), d done (multi), s start flow, r resume, h after a hold, i invite consent,
     # w who is answering an invitation (conv = invite id, step = choice); s:FLOW:N starts FLOW for choice N
     # p: does text typed for an earlier question answer the one now asked?
+    # l: choose a language (l:TAG)
     # n: a reminder's "Carry on" (y) / "Not now" (n); o: /reminders turns kind number `conv` on (y) or off (n)
     # q: /reminders' quiet hours: q:N:y chooses QUIET_CHOICES[N], q:0:n shows the choices
     # b: /reminders' days: b:D:n no reminders on weekday D, b:D:y reminders again; b:7:n shows the days, b:7:y back
@@ -96,6 +119,8 @@ class Callback:
                 return cls("s", value=parts[1])
             if parts[0] == "s" and len(parts) == 3 and parts[1]:
                 return cls("s", step=int(parts[2]) + 1, value=parts[1])  # step 0: nobody chose
+            if parts[0] == "l" and len(parts) == 2 and i18n.known(parts[1]):
+                return cls("l", value=parts[1])
             if parts[0] == "w" and len(parts) == 3:
                 return cls("w", int(parts[1]), int(parts[2]))
             if parts[0] in ("r", "h", "i", "p", "n", "o", "q", "b") and len(parts) == 3 and parts[2] in ("y", "n"):

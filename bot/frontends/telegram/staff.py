@@ -14,6 +14,7 @@ from telegram.ext import Application, CommandHandler, ContextTypes, filters
 
 from bot import respondent as respondents
 from bot.access import Access, Refused
+from bot import i18n
 from bot.messages import msg
 from bot.names import person_label
 from bot.reading import Reading
@@ -101,14 +102,27 @@ class StaffCommands:
                 rest.append(arg)
         return rest, respondent, ok
 
+    @staticmethod
+    def _lang(args: list[str]) -> tuple[list[str], str | None]:
+        """Split '--lang cy' (or '--lang=cy') off the arguments: (the others, the tag or None)."""
+        rest, tag = [], None
+        it = iter(args)
+        for arg in it:
+            if arg == "--lang" or arg.startswith("--lang="):
+                tag = arg.partition("=")[2] if "=" in arg else next(it, "")
+            else:
+                rest.append(arg)
+        return rest, tag
+
     async def on_invite(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self.fe.person(update)
-        args, respondent, ok = self._for(context.args)
+        rest, lang = self._lang(context.args)
+        args, respondent, ok = self._for(rest)
         if len(args) != 2 or not ok:
             await self._say(context, update, msg("staff.invite_usage"))
             return
         flow_id, ref = args
-        ok, result = await self._try(context, update, self.access.invite, flow_id, ref, respondent)
+        ok, result = await self._try(context, update, self.access.invite, flow_id, ref, respondent, lang)
         if not ok:
             return
         code, invite_id = result
@@ -182,12 +196,17 @@ class StaffCommands:
             log.info("invite refused", extra={"reason": exc.reason, "chat": update.effective_chat.id})
             await self._say(context, update, msg(f"staff.link_{_shown(exc.reason)}"))
             return
-        yes = f"i:{view.invite_id}:y"
-        markup = InlineKeyboardMarkup([[
-            InlineKeyboardButton(msg("staff.consent_yes"), callback_data=yes),
-            InlineKeyboardButton(msg("staff.consent_no"), callback_data=f"i:{view.invite_id}:n"),
-        ]])
-        await self._say(context, update, await self.fe.db(self.access.invitation, view), markup)
+        if view.language is not None:  # the invitation set it: theirs from now on
+            self.fe._languages[update.effective_user.id] = view.language
+        if view.language is None:  # no language on the invitation: offer the one Telegram suggests
+            await self.fe.offer_language(context.bot, update)
+        with i18n.using(view.language or i18n.current()):
+            yes = f"i:{view.invite_id}:y"
+            markup = InlineKeyboardMarkup([[
+                InlineKeyboardButton(msg("staff.consent_yes"), callback_data=yes),
+                InlineKeyboardButton(msg("staff.consent_no"), callback_data=f"i:{view.invite_id}:n"),
+            ]])
+            await self._say(context, update, await self.fe.db(self.access.invitation, view), markup)
 
     async def on_consent(self, update: Update, context, invite_id: int, yes: bool, respondent: str | None = None) -> None:
         """Yes or no to an invitation; then, if nobody said who is answering and the flow

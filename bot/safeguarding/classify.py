@@ -1,0 +1,214 @@
+"""The review net: a small classifier that catches what no phrase was written for.
+
+Phrase rules (:mod:`bot.safeguarding.match`) are precise, but one person's phrases do not
+carry over to another person's wording. This module scores a whole message instead: a
+logistic regression over features of the normalised words, trained offline by
+``scripts/train_safeguarding.py`` from labelled examples (the committed model is
+``bot/safeguarding_model.json``; its concept word lists are in
+``bot/safeguarding_classifier.yaml``). Pure Python, no new dependency, tens of microseconds.
+
+Features of a message (all from the normalised words, see :func:`features`):
+
+* ``w:`` each word but function words (:data:`STOPWORDS`), crudely stemmed ("punched" ->
+  "punch");
+* ``b:`` each pair of neighbouring stems, unless both are function words;
+* ``c:`` each *concept* present: a word's classes in the concept lists (``person``,
+  ``harm``, ``injury``, ``fear``, ``secret``, ``home``, ``cover``, ``resolved``, ``lesson`` ...)
+  and in the lexicon's one-word sets (``s:family``);
+* ``p:`` each pair of concepts within :data:`WINDOW` words of each other ("person near
+  harm", "injury near cover story", "secret near person"): the compositional part, which
+  is what lets "my nan pinches me" score like "my dad hits me" without either phrase;
+* a word or concept within three words after "not", "never" or "no" is a separate feature
+  (``nw:``, ``nc:``): "he never hits us" is not "he hits us".
+
+What the score p decides (thresholds in the model file, chosen by ``--cv`` on batches A-D left
+out one at a time, never on a blind batch that is a measurement); see
+``_Matching._review_net`` in :mod:`bot.safeguarding.match`:
+
+* p < ``quiet_below`` with an everyday-setting word in the message (:data:`ORDINARY_CONTEXTS`):
+  a lexicon alert becomes review (an idiom, a lesson, an accident the context rules did not
+  name); p < ``drop_below``: a lexicon review is dropped;
+* p >= ``review_at`` and the lexicon found nothing: review, with the concern the concern model
+  (naive Bayes over the same features) finds likeliest. The net alone never alerts;
+* p >= ``alert_at``: what the lexicon found at review becomes alert (a broad signal in a
+  message that reads as a disclosure).
+
+The net never changes the tier of a deployment's own override words, never overrides a
+soften phrase or a context ("in PSHE", "going to kill me when he sees"), and adds nothing
+where an exclusion cancelled a match: explicit rules have the last word. Override the model
+by retraining (``scripts/train_safeguarding.py``); load without it with
+``SafeguardingConfig.load(classifier=False)``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from importlib import resources
+from typing import Iterable, Mapping
+
+import yaml
+
+WINDOW = 5
+NEGATORS = frozenset(("not", "never", "no"))
+# Function words carry no evidence as words (they still count through concepts, "he" is a
+# person): without this, a short answer made of them ("that he might not have been") adds
+# up many small weights into a confident score.
+STOPWORDS = frozenset("""
+a an the and or but so to of in on at for with from by as is am are was were be been being
+have has had do does did will would can could shall should may might must that this these those
+it its there here then than if when what which who whom how why where i me my we us our you
+your he him his she her they them their not no never just very really too also all some any
+""".split())
+MIN_WORDS = 3  # the net adds nothing to an answer shorter than this ("my daughter", "yes")
+# Concepts of everyday settings: only with one of these in the message may a low score quieten
+# a lexicon alert ("strangled my brother for eating my sweets" may be an idiom; "he hit my
+# sister" with nothing ordinary around it stays an alert whatever the score).
+ORDINARY_CONTEXTS = frozenset(("lesson", "sport", "play", "kitchen", "diy", "animal", "idiom_word", "resolved"))
+_SUFFIXES = ("ing", "ed", "es", "s", "ly")
+
+
+def stem(word: str) -> str:
+    """A crude stem: enough that "punched", "punches" and "punching" meet."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    for suf in _SUFFIXES:
+        if word.endswith(suf) and len(word) - len(suf) >= 3:
+            base = word[: -len(suf)]
+            if suf in ("ing", "ed") and len(base) >= 4 and base[-1] == base[-2] and base[-1] not in "lsz":
+                base = base[:-1]  # "hitting" -> "hit", "slapped" -> "slap"
+            return base
+    return word
+
+
+def features(words: list[str], concepts: Mapping[str, tuple[str, ...]]) -> list[str]:
+    """The feature names of a message's normalised words (each once, in first-seen order)."""
+    out: dict[str, None] = {}
+    stems = [stem(w) for w in words]
+    negated = [False] * len(words)
+    for i, w in enumerate(words):
+        if w in NEGATORS:
+            for k in range(i + 1, min(i + 4, len(words))):
+                negated[k] = True
+    placed: list[tuple[int, str]] = []
+    for i, (w, s) in enumerate(zip(words, stems)):
+        neg = negated[i]
+        if w not in STOPWORDS:
+            out[("nw:" if neg else "w:") + s] = None
+        if i + 1 < len(words) and not (w in STOPWORDS and words[i + 1] in STOPWORDS):
+            out["b:" + s + " " + stems[i + 1]] = None
+        cs = concepts.get(w) or concepts.get(s)
+        if cs:
+            for c in cs:
+                out[("nc:" if neg else "c:") + c] = None
+                if not neg:
+                    placed.append((i, c))
+    for x in range(len(placed)):
+        i, a = placed[x]
+        for y in range(x + 1, len(placed)):
+            j, b = placed[y]
+            if j - i > WINDOW:
+                break
+            if a != b:
+                out["p:" + (a + "+" + b if a < b else b + "+" + a)] = None
+    return list(out)
+
+
+class Classifier:
+    """A trained model: ``score(words)`` -> (probability of a disclosure, concern id, word index)."""
+
+    def __init__(self, model: Mapping, concepts: Mapping[str, tuple[str, ...]]):
+        self.concepts = concepts
+        self.bias: float = model["bias"]
+        self.weights: dict[str, float] = model["weights"]
+        self.classes: list[str] = model["classes"]
+        self.class_prior: list[float] = model["class_prior"]
+        self.class_default: list[float] = model["class_default"]
+        self.class_logp: dict[str, dict[str, float]] = model["class_logp"]
+        self.review_at: float = model["review_at"]
+        self.alert_at: float = model["alert_at"]
+        self.quiet_below: float = model["quiet_below"]
+        self.drop_below: float = model["drop_below"]
+
+    def feature_list(self, words: list[str]) -> list[str]:
+        return features(words, self.concepts)
+
+    def probability(self, feats: Iterable[str]) -> float:
+        w = self.weights
+        z = self.bias
+        for f in feats:
+            z += w.get(f, 0.0)
+        if z < -30:
+            return 0.0
+        return 1.0 / (1.0 + math.exp(-z))
+
+    def concern(self, feats: list[str], allowed: Iterable[str] | None = None) -> str:
+        scores = list(self.class_prior)
+        default = self.class_default
+        logp = self.class_logp
+        for f in feats:
+            row = logp.get(f)
+            if row is None:
+                continue
+            for k in range(len(scores)):
+                scores[k] += row.get(str(k), default[k])
+            # features never seen with any disclosure carry no evidence
+        order = sorted(range(len(scores)), key=lambda k: -scores[k])
+        allowed_set = set(allowed) if allowed is not None else None
+        for k in order:
+            if allowed_set is None or self.classes[k] in allowed_set:
+                return self.classes[k]
+        return self.classes[order[0]]
+
+    def has_ordinary_context(self, words: list[str]) -> bool:
+        """Does a word of the message belong to an everyday-setting concept (ORDINARY_CONTEXTS)?"""
+        for w in words:
+            cs = self.concepts.get(w) or self.concepts.get(stem(w))
+            if cs and not ORDINARY_CONTEXTS.isdisjoint(cs):
+                return True
+        return False
+
+    def strongest_word(self, words: list[str]) -> int:
+        """Index of the word whose own features weigh most towards a disclosure."""
+        best, best_i = -1e9, 0
+        w = self.weights
+        for i, word in enumerate(words):
+            s = stem(word)
+            val = w.get("w:" + s, 0.0)
+            cs = self.concepts.get(word) or self.concepts.get(s) or ()
+            for c in cs:
+                val += w.get("c:" + c, 0.0)
+            if val > best:
+                best, best_i = val, i
+        return best_i
+
+
+def load_concepts(path: str | None = None) -> dict[str, tuple[str, ...]]:
+    """Word (and its stem) -> concept names, from ``bot/safeguarding_classifier.yaml``."""
+    if path is None:
+        text = resources.files("bot").joinpath("safeguarding_classifier.yaml").read_text(encoding="utf-8")
+    else:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    data = yaml.safe_load(text) or {}
+    table: dict[str, list[str]] = {}
+    for name, members in (data.get("concepts") or {}).items():
+        for m in members:
+            for key in {str(m).lower(), stem(str(m).lower())}:
+                table.setdefault(key, [])
+                if name not in table[key]:
+                    table[key].append(name)
+    return {k: tuple(v) for k, v in table.items()}
+
+
+def load_model(path: str | None = None) -> dict | None:
+    """The committed model (``bot/safeguarding_model.json``), or None when there is none."""
+    try:
+        if path is None:
+            text = resources.files("bot").joinpath("safeguarding_model.json").read_text(encoding="utf-8")
+        else:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
+    except FileNotFoundError:
+        return None
+    return json.loads(text)

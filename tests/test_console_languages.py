@@ -1,0 +1,56 @@
+"""The Welsh and Polish scripted conversations (flows/tests/*-cy.yaml, *-pl.yaml) played in the
+terminal, as a person would: `restorative-bot chat FLOW --for adult --lang cy` with the script's
+words piped in (a button press typed as the button's words), every message the script expects
+shown in order, and the answers the script pins saved."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.engine.library import DEFAULT_FLOWS
+import re
+
+from bot.engine.scripts import load_scripts
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = [DEFAULT_FLOWS / "tests" / f"{flow}-{lang}.yaml"
+           for flow in ("scaling-checkin", "fgc-pre-conference") for lang in ("cy", "pl")]
+
+
+def expected(text: str) -> re.Pattern:
+    """A script's `bot:` line (``*`` a wildcard) as a pattern that matches as little as it can."""
+    return re.compile(".*?".join(re.escape(part) for part in text.strip().split("*")), re.DOTALL)
+
+
+def run_cli(args, stdin=""):
+    return subprocess.run([sys.executable, "-m", "bot", *args], input=stdin, capture_output=True, text=True,
+                          cwd=ROOT, env=dict(os.environ), timeout=120)
+
+
+@pytest.mark.parametrize("path", SCRIPTS, ids=[p.stem for p in SCRIPTS])
+def test_scripted_conversations_in_welsh_and_polish_in_the_terminal(tmp_path, path):
+    convs, errors = load_scripts([path])
+    assert convs and not errors
+    for i, conv in enumerate(convs):
+        db = tmp_path / f"{i}.db"
+        typed = "".join(line.text + "\n" for line in conv.script if line.kind in ("user", "press"))
+        proc = run_cli(["chat", conv.flow, "--for", "adult", "--lang", conv.language, "--db", str(db)], typed)
+        assert proc.returncode == 0, proc.stderr
+        assert "Traceback" not in proc.stdout + proc.stderr
+        shown, at = proc.stdout, 0
+        for line in conv.script:
+            if line.kind != "bot":
+                continue
+            found = expected(line.text).search(shown, at)
+            assert found, f"{path.name}:{line.line}: {line.text!r} not shown (in order) in the terminal"
+            at = found.end()
+        out = run_cli(["export", "--session", "1", "--format", "json", "--db", str(db)])
+        data = json.loads(out.stdout)
+        assert {a["step_id"]: a["value"] for a in data["answers"]} == conv.answers
+        assert data["status"] == conv.status and data["language"] == conv.language
