@@ -284,24 +284,34 @@ def _template(ctx: _Ctx, pos: Pos, source: str, what: str, refs_out: list, allow
         return None
     if not allow_answer and uses_name(tree, "answer"):
         ctx.err(pos, f"{what} uses 'answer', which only exists in conditions after the question is answered; use answers.<step_id>")
+    _note_references(ctx, pos, tree, refs_out)
+    return compile_template(source, tree)
+
+
+def _parse(ctx: _Ctx, pos: Pos, source: Any, what: str, kind: str, example: str, like: str):
+    """The expression tree of ``source``, or None after reporting what is wrong with it."""
+    if not isinstance(source, str) or not source.strip():
+        ctx.err(pos, f"{what} must be {kind} written as text, e.g.  {example}")
+        return None
+    try:
+        return parse_expression(source)
+    except TemplateProblem as exc:
+        ctx.err(pos, f"{what} '{source}': {exc.message}; write it like  {like}")
+        return None
+
+
+def _note_references(ctx: _Ctx, pos: Pos, tree, refs_out: list) -> None:
     refs_out.extend((ref, pos) for ref in answer_references(tree))
     ctx.case_refs.extend((key, pos) for key in case_references(tree))
-    return compile_template(source, tree)
 
 
 def _condition(ctx: _Ctx, pos: Pos, source: Any, what: str, refs_out: list):
     if isinstance(source, bool):
         source = "true" if source else "false"
-    if not isinstance(source, str) or not source.strip():
-        ctx.err(pos, f"{what} must be a condition written as text, e.g.  if: answer <= 1")
+    tree = _parse(ctx, pos, source, what, "a condition", "if: answer <= 1", "answer <= 1  or  answers.best_hopes != ''")
+    if tree is None:
         return None
-    try:
-        tree = parse_expression(source)
-    except TemplateProblem as exc:
-        ctx.err(pos, f"{what} '{source}': {exc.message}; write it like  answer <= 1  or  answers.best_hopes != ''")
-        return None
-    refs_out.extend((ref, pos) for ref in answer_references(tree))
-    ctx.case_refs.extend((key, pos) for key in case_references(tree))
+    _note_references(ctx, pos, tree, refs_out)
     return compile_condition(source)
 
 
@@ -310,20 +320,14 @@ def _offer_condition(ctx: _Ctx, pos: Pos, source: Any, what: str, refs_out: list
     so it may use earlier answers but never ``answer``."""
     if isinstance(source, bool) and not value:
         source = "true" if source else "false"
-    if not isinstance(source, str) or not source.strip():
-        example = "exclude: answers.first_house" if value else "if: answers.first_house != 'worries'"
-        ctx.err(pos, f"{what} must be an expression written as text, e.g.  {example}")
-        return None
-    try:
-        tree = parse_expression(source)
-    except TemplateProblem as exc:
-        ctx.err(pos, f"{what} '{source}': {exc.message}; write it like  answers.first_house  or  answers.first_house != 'worries'")
+    example = "exclude: answers.first_house" if value else "if: answers.first_house != 'worries'"
+    tree = _parse(ctx, pos, source, what, "an expression", example, "answers.first_house  or  answers.first_house != 'worries'")
+    if tree is None:
         return None
     if uses_name(tree, "answer"):
         ctx.err(pos, f"{what} uses 'answer', but the options are chosen before the question is answered; use answers.<step_id> of an earlier step")
         return None
-    refs_out.extend((ref, pos) for ref in answer_references(tree))
-    ctx.case_refs.extend((key, pos) for key in case_references(tree))
+    _note_references(ctx, pos, tree, refs_out)
     return compile_value(source) if value else compile_condition(source)
 
 
