@@ -86,7 +86,13 @@ def generate(path: Path, conversations: int, flow_text: str, log=lambda s: None)
     db.execute("PRAGMA synchronous=OFF")
     db.execute("PRAGMA cache_size=-200000")
     db.execute("BEGIN")
-    ts = "2026-01-15T10:00:00.000000Z"
+    # An hour ago: a fixed date had become older than the retention of an abandoned conversation
+    # (180 days), so serve's daily purge deleted every generated conversation at start and the
+    # people were then greeted as uninvited ("This bot is used with a worker ...").
+    from datetime import datetime, timedelta, timezone
+
+    from bot.store import iso
+    ts = iso(datetime.now(timezone.utc) - timedelta(hours=1))
     sha = tpl["snap"][0]
     db.execute("INSERT INTO flow_snapshots (sha, flow_id, version, source, created_at) VALUES (?, ?, ?, ?, ?)", tpl["snap"])
     practitioners = max(1, conversations // (PER_CASE * CASES_PER_PRACTITIONER))

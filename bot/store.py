@@ -533,10 +533,28 @@ def _m_web_indexes(db: sqlite_utils.Database) -> None:
     """)
 
 
+def _m_inbox(db: sqlite_utils.Database) -> None:
+    # Issue 18: updates kept on disk from the moment they are received until they have been
+    # handled. Long polling confirms an update to Telegram, and the webhook answers 200, only
+    # once it is here; a crash before it is handled loses nothing (it is handled on restart,
+    # once: the input keys make a second handling change nothing). Rows go when handled.
+    db.executescript(
+        """
+        CREATE TABLE inbox (
+            update_id INTEGER PRIMARY KEY,      -- Telegram's update id: handled in this order per chat
+            chat TEXT,                          -- the chat's id; NULL for an update without a chat
+            person_key TEXT,                    -- 'tg:<user id>' of the sender (erasure finds their rows by it)
+            raw TEXT,                           -- the update as received, JSON  # person-text
+            received_at TEXT NOT NULL
+        );
+        """
+    )
+
+
 MIGRATIONS = [_m1_core, _m2_cases_alerts_audit, _m3_delivery, _m4_access, _m5_undelivered, _m_alert_per_person,
               _m_quiet_review_unread_missed, _m8_respondent_practice, _m_comment_visibility, _m_schedule,
               _m_pseudonyms, _m_reminder_times, _m_data_protection, _m_present_index, _m_reading_on_schedule,
-              _m_case_info, _m_web_signin, _m_web_indexes, _m_languages]
+              _m_case_info, _m_web_signin, _m_web_indexes, _m_languages, _m_inbox]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -577,6 +595,8 @@ PERSON_TEXT: dict[tuple[str, str], PersonText] = {
     # words, so one person's erasure leaves them (no rows are theirs); the worker edits or
     # removes them with `case set` / /caseinfo.
     ("case_info", "text"): PersonText("1 = 0"),
+    # An update received and not yet handled (issue 18): the words of a message, as sent.
+    ("inbox", "raw"): PersonText("person_key = (SELECT key FROM people WHERE id = :pid)", None),
 }
 
 # Text columns that never hold a person's words: ids, keys, times, states, flow wording,
@@ -609,6 +629,7 @@ NOT_PERSON_TEXT: dict[str, tuple[str, ...]] = {
                          "told_at"),
     "web_links": ("code_hash", "created_at", "expires_at", "used_at"),  # sign-in links: a hash and times
     "web_sessions": ("token_hash", "created_at", "expires_at", "last_seen_at", "ended_at"),  # a hash and times
+    "inbox": ("chat", "person_key", "received_at"),  # ids and a time; the update itself is person-text
 }
 
 # --- retention: what each record type means, as SQL (bot/retention.py runs it) ---------
@@ -643,6 +664,9 @@ PURGE_RULES: list[tuple[str, str, str]] = [
     ("invitations", "invites", """COALESCE(x.used_at, x.revoked_at, x.expires_at) < :cutoff
         AND NOT EXISTS (SELECT 1 FROM cases hk WHERE hk.id = x.case_id AND hk.held_at IS NOT NULL)"""),
     ("inputs", "inputs", f"x.created_at < :cutoff AND {_not_held('x.conversation_id')}"),
+    # Handled updates leave the inbox at once; one received and never handled (the bot stopped
+    # for good before it could) goes with the inputs.
+    ("inputs", "inbox", "x.received_at < :cutoff"),
     ("schedule", "schedule", f"""x.state IN ('sent', 'cancelled') AND COALESCE(x.sent_at, x.created_at) < :cutoff
         AND {_not_held('x.conversation_id')}
         AND NOT EXISTS (SELECT 1 FROM cases hk WHERE hk.id = x.case_id AND hk.held_at IS NOT NULL)"""),
@@ -1125,6 +1149,28 @@ class Store:
         for r in rows:
             r["reply"] = json.loads(r["reply"])
         return rows
+
+    # -- the inbox: updates received, not yet handled (issue 18) --------------------------
+    def inbox_add(self, rows: list[tuple[int, str | None, str | None, str]]) -> list[int]:
+        """Keep received updates ``(update id, chat, person key, raw JSON)`` until handled.
+        Returns the ids that were not already kept (a re-delivery of one kept is ignored)."""
+        new, t = [], now()
+        with self.transaction():
+            for update_id, chat, person_key, raw in rows:
+                cur = self.db.execute(
+                    "INSERT OR IGNORE INTO inbox (update_id, chat, person_key, raw, received_at) VALUES (?, ?, ?, ?, ?)",
+                    (update_id, chat, person_key, self._e(raw), t))
+                if cur.rowcount:
+                    new.append(update_id)
+        return new
+
+    def inbox_done(self, update_ids: list[int]) -> None:
+        """These updates have been handled: their words leave the inbox now."""
+        self.db.conn.executemany("DELETE FROM inbox WHERE update_id = ?", [(u,) for u in update_ids])
+
+    def inbox_pending(self) -> list[dict]:
+        """Updates kept and not yet handled, in the order received (``update_id``, ``raw``)."""
+        return self._all("SELECT update_id, raw FROM inbox ORDER BY update_id")
 
     def mark_delivered(self, key: str) -> None:
         t = now()

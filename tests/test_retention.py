@@ -206,6 +206,9 @@ def build(store: Store, library, clock: Clock) -> World:
     w.row(5, True, lambda: retention.hold(s, "CASE-H", "tg:admin", "court proceedings"))
     w.row(60, False, lambda: s.mark_delivered("tg:update:old"))
     w.row(2, True, lambda: s.mark_delivered("tg:update:new"))
+    # updates received and never handled (handled ones leave the inbox at once): with the inputs
+    w.row(40, False, lambda: s.inbox_add([(5001, "31", "tg:31", '{"update_id": 5001, "message": {"text": "old"}}')]))
+    w.row(2, True, lambda: s.inbox_add([(5002, "32", "tg:32", '{"update_id": 5002, "message": {"text": "new"}}')]))
     return w
 
 
@@ -221,7 +224,7 @@ def test_purge_deletes_exactly_what_is_due_per_type_and_keeps_held_cases(store, 
     w = build(store, library, clock)
     assert all(w.gone.get(t) for t in ("conversations", "answers", "transcript", "inputs", "alerts", "review_items",
                                        "missed_disclosures", "invites", "schedule", "audit", "comments",
-                                       "case_people")), w.gone.keys()
+                                       "case_people", "inbox")), w.gone.keys()
     before_audit = max(all_rows(store)["audit"])
     report = retention.purge(store, Retention(), at=AT, batch=3)
     rows = remaining(store)

@@ -433,32 +433,3 @@ def test_serve_without_token_says_how_to_get_one(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "bot", "serve", "--db", str(tmp_path / "x.db")], capture_output=True,
                           text=True, env=env, cwd=ROOT, timeout=30)
     assert proc.returncode == 2 and "TELEGRAM_BOT_TOKEN" in proc.stderr and "Traceback" not in proc.stderr
-
-
-async def test_updates_are_confirmed_to_telegram_only_after_they_are_handled():
-    """A crash while an update is being handled must not lose it: Telegram re-delivers
-    whatever was not confirmed, so confirmation waits for the handler to finish."""
-    from telegram.ext import ApplicationBuilder, MessageHandler, filters
-
-    from bot.frontends.telegram.polling import polling
-
-    started, release = asyncio.Event(), asyncio.Event()
-
-    async def slow(update, context):
-        started.set()
-        await release.wait()
-
-    async with FakeBotAPI() as fake:
-        app = ApplicationBuilder().token(TOKEN).base_url(fake.base_url).build()
-        app.add_handler(MessageHandler(filters.ALL, slow))
-        async with app:
-            await app.start()
-            async with polling(app, timeout=1):
-                uid = fake.inject_message(21, "hello")
-                await asyncio.wait_for(started.wait(), 10)
-                # an eager poller confirms at once, by asking again; watched for 1.5 s
-                with pytest.raises(TimeoutError):
-                    await fake.wait_for(lambda: fake.is_confirmed(uid), 1.5)
-                release.set()
-                await fake.wait_for(lambda: fake.is_confirmed(uid), 10)
-            await app.stop()

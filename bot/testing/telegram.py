@@ -112,7 +112,7 @@ async def running_bot(service: ConversationService, *, fake: FakeBotAPI | None =
             await frontend.post_init(app)  # `serve` does this through its polling runner
             await app.start()
             try:
-                async with polling(app, timeout=1, allowed_updates=Update.ALL_TYPES, gate=frontend.gate,
+                async with polling(app, frontend, timeout=1, allowed_updates=Update.ALL_TYPES, gate=frontend.gate,
                                    loose=frontend.loose_order):
                     yield Harness(fake, service, app, frontend)
             finally:

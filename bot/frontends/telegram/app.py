@@ -11,16 +11,15 @@ sent sends nothing.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import contextlib
 import contextvars
+import json
 import logging
 from typing import Any, Awaitable, Callable
 
 from telegram import BotCommand, BotCommandScopeChat, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     ApplicationHandlerStop,
@@ -37,7 +36,8 @@ from bot.conversation import ConversationService, Reply
 from bot.engine.flow import Flow
 from bot.engine.runner import Input, Prompt
 from bot.frontends.telegram.limits import MEMBER, STRANGER, Limiter, PriorityExecutor, RateLimits, set_priority
-from bot.frontends.telegram.polling import mark_durable
+from bot.frontends.telegram.polling import mark_committed, update_row
+from bot.frontends.telegram.sending import SendLimiter, closing_edit
 from bot.frontends.telegram.render import (
     Callback,
     confirm_keyboard,
@@ -64,6 +64,12 @@ NAV_COMMANDS = ("back", "skip", "repeat", "cancel", "help")
 # is still to be asked: the first store call the handler makes asks it in the same hand-off
 # (one trip to the store thread per update), and nothing is sent before it is asked.
 _unchecked: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("unchecked_update", default=None)
+
+
+# The closing edits (an old question's buttons taken away) started while handling the
+# update: they go after its replies (bot.frontends.telegram.sending) and are awaited at the
+# end of the update, so a reply never waits behind them.
+_closings: contextvars.ContextVar[list | None] = contextvars.ContextVar("closing_edits", default=None)
 
 
 class _AlreadyAnswered(BaseException):
@@ -291,6 +297,19 @@ class TelegramFrontend:
             if not self._dropped_words.get(uid):
                 self._dropped_words.pop(uid, None)
 
+    async def _closing(self, make: Callable[[], Awaitable[Any]]) -> None:
+        """Start a closing edit (``make()``), low priority and droppable under the limit
+        (:mod:`bot.frontends.telegram.sending`). While an update is handled it runs beside the
+        replies and the update waits for it at the end; otherwise it is awaited here."""
+        async def edit():
+            with closing_edit():
+                await make()
+        pending = _closings.get()
+        if pending is None:
+            await edit()
+        else:
+            pending.append(asyncio.get_running_loop().create_task(edit()))
+
     def _spawn(self, coro) -> None:
         context = contextvars.copy_context()
         context.run(_unchecked.set, None)  # background work is not the update's: no check to ask
@@ -397,15 +416,23 @@ class TelegramFrontend:
             # Asked in the handler's first store call (or before its first send), not in a
             # hand-off of its own; and its delivery is recorded in the next group commit.
             token = _unchecked.set([key])
+            closings: list[asyncio.Task] = []
+            closing_token = _closings.set(closings)
             try:
                 with i18n.using(await self.language_of(update)):  # everything said in reply, in their language
-                    await handler(update, context)
+                    try:
+                        await handler(update, context)
+                    finally:
+                        for outcome in await asyncio.gather(*closings, return_exceptions=True):
+                            if isinstance(outcome, BaseException) and not isinstance(outcome, asyncio.CancelledError):
+                                log.info("closing edit failed", extra={"error": type(outcome).__name__})
             except _AlreadyAnswered:
                 log.info("duplicate update ignored", extra={"update_id": update.update_id})
                 return
             else:
                 self._db.defer(self.service.delivered, key)
             finally:
+                _closings.reset(closing_token)
                 _unchecked.reset(token)
                 self._finish(update.update_id)
         return guarded
@@ -763,11 +790,9 @@ class TelegramFrontend:
 
     async def deliver(self, bot, chat_id: int, pid: int, reply: Reply, input_key: str | None) -> None:
         """Send a committed reply, then note that it reached the person."""
-        # The reply is committed (and sent again after a restart if it never arrives): the
-        # polling loop may confirm this update now. Replies that are not stored (a greeting,
-        # a menu) are not enough: the update is confirmed only once they have gone, so a
-        # kill before then has Telegram deliver it again (found by chaos: a lost /start).
-        mark_durable()
+        # The reply is committed (and sent again after a restart if it never arrives): a
+        # stranger's next update may start now (polling.ChatQueues, loose order).
+        mark_committed()
         if reply.duplicate and reply.delivered:
             log.info("duplicate update ignored", extra={"chat": chat_id, "input": input_key})
             return
@@ -777,6 +802,33 @@ class TelegramFrontend:
         await self.send_prompts(bot, chat_id, reply.prompts, flow, reply.conversation_id)
         if reply.alerts and not reply.duplicate:
             self.wake_alerts(bot)  # at once, not at the next poll
+
+    # -- the inbox: updates kept until handled (bot.frontends.telegram.polling) --------------
+    async def keep(self, updates: list[Update]) -> list[int]:
+        """Commit received updates to the inbox (with whatever else the store thread has waiting)."""
+        rows = [update_row(u) for u in updates]
+        return await self.db(self.service.store.inbox_add, rows)
+
+    def done(self, update_id: int) -> None:
+        """Handled: the update leaves the inbox in the next group commit."""
+        self._db.defer(self.service.store.inbox_done, [update_id])
+
+    async def pending(self, bot) -> list[Update]:
+        """Updates kept before a restart and not handled, in order. One that cannot be read
+        (its words erased meanwhile) is dropped."""
+        out = []
+        for row in await self.db(self.service.store.inbox_pending):
+            try:
+                update = Update.de_json(json.loads(row["raw"]), bot)
+            except (TypeError, ValueError):
+                update = None
+            if update is None:
+                self.done(row["update_id"])
+                continue
+            out.append(update)
+        if out:
+            log.info("handling updates kept before a restart", extra={"count": len(out)})
+        return out
 
     # -- people ------------------------------------------------------------------------
     async def person(self, update: Update) -> int:
@@ -935,10 +987,14 @@ class TelegramFrontend:
             return
         mid, text = opened
         new_text = f"{text}\n\n{msg('telegram.answered', answer=answered)}" if answered else text
-        try:
-            await self._retry(lambda: bot.edit_message_text(new_text[:4096], chat_id=chat_id, message_id=mid, reply_markup=None))
-        except BadRequest as exc:  # e.g. message too old to edit: the answer is saved all the same
-            log.info("could not close keyboard", extra={"chat": chat_id, "error": str(exc)})
+
+        async def edit():
+            try:
+                await self._retry(lambda: bot.edit_message_text(new_text[:4096], chat_id=chat_id, message_id=mid,
+                                                                reply_markup=None))
+            except BadRequest as exc:  # e.g. message too old to edit: the answer is saved all the same
+                log.info("could not close keyboard", extra={"chat": chat_id, "error": str(exc)})
+        await self._closing(edit)
 
     async def on_not_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if update.effective_chat is None:
@@ -1091,12 +1147,14 @@ class TelegramFrontend:
             opened = self._open_keyboards.get(chat_id)
             if opened and opened[0] == query.message.message_id:
                 self._open_keyboards.pop(chat_id, None)
-            base = query.message.text or ""
-            try:
-                await self._retry(lambda: query.edit_message_text(
-                    f"{base}\n\n{msg('telegram.answered', answer=reply.answered)}"[:4096], reply_markup=None))
-            except BadRequest as exc:
-                log.info("could not mark answer", extra={"chat": chat_id, "error": str(exc)})
+            marked = f"{query.message.text or ''}\n\n{msg('telegram.answered', answer=reply.answered)}"[:4096]
+
+            async def edit():
+                try:
+                    await self._retry(lambda: query.edit_message_text(marked, reply_markup=None))
+                except BadRequest as exc:
+                    log.info("could not mark answer", extra={"chat": chat_id, "error": str(exc)})
+            await self._closing(edit)
         await self.deliver(context.bot, chat_id, pid, reply, key)
 
     @staticmethod
@@ -1119,10 +1177,12 @@ class TelegramFrontend:
             log.info("callback answer failed", extra={"error": str(exc)})
 
     async def _remove_markup(self, query) -> None:
-        try:
-            await self._retry(lambda: query.edit_message_reply_markup(reply_markup=None))
-        except TelegramError:
-            pass
+        async def edit():
+            try:
+                await self._retry(lambda: query.edit_message_reply_markup(reply_markup=None))
+            except TelegramError:
+                pass
+        await self._closing(edit)
 
     async def _closed(self, query) -> None:
         await self._answer_query(query, msg("telegram.closed"))
@@ -1149,7 +1209,8 @@ def build_application(service: ConversationService, token: str, *, api_url: str 
         ApplicationBuilder()
         .token(token)
         .concurrent_updates(PerChatOrder(concurrency, gate=frontend.gate))
-        .rate_limiter(AIORateLimiter(overall_max_rate=max_rate, max_retries=5))
+        # not AIORateLimiter: questions before closing edits, and one chat's 429 holds no other
+        .rate_limiter(SendLimiter(max_rate, max_retries=5))
         .connect_timeout(connect_timeout)
         .read_timeout(read_timeout)
         .get_updates_read_timeout(read_timeout + 30)
@@ -1178,12 +1239,15 @@ def serve(service: ConversationService, token: str, *, api_url: str | None = Non
         if webhook_url:
             from urllib.parse import urlparse
 
-            app.run_webhook(listen=listen, port=port, url_path=urlparse(webhook_url).path.lstrip("/"),
-                            webhook_url=webhook_url, secret_token=secret_token, allowed_updates=Update.ALL_TYPES)
+            from bot.frontends.telegram.polling import run_webhook
+
+            run_webhook(app, frontend, listen=listen, port=port, url_path=urlparse(webhook_url).path,
+                        webhook_url=webhook_url, secret_token=secret_token, allowed_updates=Update.ALL_TYPES,
+                        gate=frontend.gate, loose=frontend.loose_order)
         else:
             from bot.frontends.telegram.polling import run as run_polling
 
-            run_polling(app, timeout=poll_timeout, allowed_updates=Update.ALL_TYPES, gate=frontend.gate,
+            run_polling(app, frontend, timeout=poll_timeout, allowed_updates=Update.ALL_TYPES, gate=frontend.gate,
                         loose=frontend.loose_order)
     finally:
         frontend.close()

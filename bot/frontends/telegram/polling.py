@@ -1,20 +1,27 @@
-"""Long polling that confirms an update to Telegram only after it is safe.
+"""Receiving updates: long polling and the webhook, both through a durable inbox.
 
-python-telegram-bot's Updater asks for the next batch (which confirms the last one to
-Telegram) as soon as it has queued a batch, so a crash while an update waits or runs loses
-it: Telegram never sends it again. Here the next ``getUpdates`` confirms a batch only when
-every update in it is *durable*: handled to the end, or committed and being answered (the
-frontend calls :func:`mark_durable` when it starts to send a reply the store has committed
-with the input; a reply committed but never sent is sent again after a restart; replies
-never stored, such as /start's menu, make an update durable only once they have gone). Updates of one chat are handled in order, across batches too; chats at the same
-time. After a crash, Telegram re-delivers what was not confirmed, and the store's input
-keys make a second delivery change nothing.
+An update is *kept* (written to the store's inbox table and committed) before Telegram is
+told it arrived: long polling confirms a batch (by asking with the next offset) once it is
+kept, and the webhook answers 200 once it is kept. Handling goes on beside the polling:
+each chat's updates in order, across batches too, and different chats at the same time.
+When an update has been handled, its row leaves the inbox (in the next group commit).
 
-Why not wait for the replies too: Telegram delivers about one message a second to one
-chat. A batch waiting for every reply would wait for the slowest chat, so one person
-sending many messages (or a lead receiving many alerts) would hold up everyone's next
-update. A ``gate`` (the frontend's private-chat and rate-limit check) is asked before an
-update joins its chat's queue, with the length of that queue.
+After a crash, what is still in the inbox is handled on restart, in order; what Telegram
+sends again (it was not confirmed) and is already kept or being handled is skipped; what
+was handled but not yet confirmed comes again and is handled again, which the store's input
+keys make change nothing (a reply already sent is not sent twice).
+
+Why keep updates rather than hold the offset at the lowest update not yet handled:
+Telegram answers ``getUpdates`` at once while any update at or above the offset is waiting,
+so holding the offset for one slow chat (a person whose replies are held by a 429, with
+their next message queued behind) would have the poller ask again and again for the same
+updates, or wait and delay every other chat's next update. With the inbox the offset moves
+on as soon as a batch is kept, which is the lowest update not yet on disk: nothing slow
+holds it, and a chat waiting on a 429 delays no other chat.
+
+A ``gate`` (the frontend's private-chat and rate-limit check) is asked before an update is
+kept, with the length of its chat's queue: what it turns away is never stored, and it is
+confirmed with the rest.
 """
 
 from __future__ import annotations
@@ -22,10 +29,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import json
 import logging
 import signal
-from collections import defaultdict
-from typing import Callable
+from typing import Callable, Protocol
 
 from telegram import Update
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TimedOut
@@ -33,46 +40,99 @@ from telegram.ext import Application
 
 log = logging.getLogger("bot.telegram.polling")
 
-_durable: contextvars.ContextVar[asyncio.Event | None] = contextvars.ContextVar("durable_update", default=None)
+_committed: contextvars.ContextVar[asyncio.Event | None] = contextvars.ContextVar("update_committed", default=None)
 
 
-def mark_durable() -> None:
-    """The update being handled is committed (its reply is about to be sent): the polling
-    loop may confirm it to Telegram. Outside the polling loop this does nothing."""
-    ev = _durable.get()
+def mark_committed() -> None:
+    """The update being handled is committed (its reply is about to be sent): a stranger's
+    next update may start (``loose`` order). Outside the queues this does nothing."""
+    ev = _committed.get()
     if ev is not None:
         ev.set()
+
+
+class Inbox(Protocol):
+    async def keep(self, updates: list[Update]) -> list[int]: ...  # committed; the ids not kept before
+
+    def done(self, update_id: int) -> None: ...  # handled: its row goes (in the next commit)
+
+    async def pending(self, bot) -> list[Update]: ...  # kept and not yet handled, in order
+
+
+def chat_key(u: Update):
+    chat = getattr(u.effective_chat, "id", None)
+    return chat if chat is not None else ("update", u.update_id)
 
 
 class ChatQueues:
     """Each chat's updates in order, across batches; different chats at the same time."""
 
-    def __init__(self, app: Application, gate: Callable[..., bool] | None = None,
+    def __init__(self, app: Application, inbox: Inbox, gate: Callable[..., bool] | None = None,
                  loose: Callable[[Update], bool] | None = None):
         self.app = app
+        self.inbox = inbox
         self.gate = gate
         self.loose = loose  # updates that may start once the chat's previous one is committed
         self.tails: dict[object, asyncio.Task] = {}
         self.pending: dict[object, int] = {}
-        self.durable: dict[asyncio.Task, asyncio.Event] = {}
+        self.in_flight: set[int] = set()  # update ids kept and not yet handled
+        self.committed: dict[asyncio.Task, asyncio.Event] = {}
+        self._lock = asyncio.Lock()  # one batch kept at a time, so each chat's order is the order kept
 
-    async def handle(self, updates: list[Update]) -> None:
-        """Queue a batch; return when every update in it is durable (or was turned away)."""
-        waits = []
-        for u in updates:
-            chat = getattr(u.effective_chat, "id", None)
-            key = chat if chat is not None else ("update", u.update_id)
-            if self.gate is not None and not self.gate(u, early=True, backlog=self.pending.get(key, 0)):
-                continue
-            ev = asyncio.Event()
-            waits.append(ev)
+    async def receive(self, updates: list[Update]) -> None:
+        """Gate, keep (committed when this returns) and start handling a batch."""
+        async with self._lock:
+            admitted = []
+            for u in sorted(updates, key=lambda u: u.update_id):
+                if u.update_id in self.in_flight:
+                    continue  # sent again while being handled: once is enough
+                key = chat_key(u)
+                if self.gate is not None and not self.gate(u, early=True, backlog=self.pending.get(key, 0)):
+                    continue
+                admitted.append(u)
+                self.pending[key] = self.pending.get(key, 0) + 1  # counted at once: the backlog of the next
+            if not admitted:
+                return
+            try:
+                await self.inbox.keep(admitted)
+            except BaseException:
+                for u in admitted:
+                    self._unpend(chat_key(u))
+                raise
+            for u in admitted:
+                self._start(u, counted=True)
+
+    async def replay(self) -> int:
+        """Start handling what was kept and not handled before a restart (gated again)."""
+        updates = await self.inbox.pending(self.app.bot)
+        async with self._lock:
+            for u in updates:
+                key = chat_key(u)
+                if self.gate is not None and not self.gate(u, early=True, backlog=self.pending.get(key, 0)):
+                    self.inbox.done(u.update_id)
+                    continue
+                self._start(u)
+        return len(updates)
+
+    async def put(self, update: Update) -> None:
+        """python-telegram-bot's webhook handler calls this before it answers 200."""
+        await self.receive([update])
+
+    def _start(self, u: Update, counted: bool = False) -> None:
+        key = chat_key(u)
+        if not counted:
             self.pending[key] = self.pending.get(key, 0) + 1
-            loose = self.loose is not None and self.loose(u)
-            task = asyncio.create_task(self._run(self.tails.get(key), u, ev, key, loose))
-            self.tails[key] = task
-            self.durable[task] = ev
-        if waits:
-            await asyncio.gather(*(ev.wait() for ev in waits))
+        self.in_flight.add(u.update_id)
+        loose = self.loose is not None and self.loose(u)
+        ev = asyncio.Event()
+        task = asyncio.create_task(self._run(self.tails.get(key), u, ev, key, loose))
+        self.tails[key] = task
+        self.committed[task] = ev
+
+    def _unpend(self, key) -> None:
+        self.pending[key] -= 1
+        if not self.pending[key]:
+            del self.pending[key]
 
     async def _run(self, before: asyncio.Task | None, u: Update, ev: asyncio.Event, key, loose: bool) -> None:
         try:
@@ -80,52 +140,39 @@ class ChatQueues:
                 # In order: after the chat's previous update has finished, so replies arrive
                 # in order. ``loose`` (people without a role): once it is committed, while
                 # its replies may still be on their way, paced by Telegram.
-                ahead = self.durable.get(before) if loose else None
+                ahead = self.committed.get(before) if loose else None
                 with contextlib.suppress(BaseException):
                     if ahead is not None:
                         await ahead.wait()
                     else:
                         await asyncio.shield(before)
-            token = _durable.set(ev)
+            token = _committed.set(ev)
             try:
                 await self.app.process_update(u)  # handler errors go to the error handlers, never here
             finally:
-                _durable.reset(token)
+                _committed.reset(token)
+            self.inbox.done(u.update_id)
         finally:
             ev.set()
-            self.pending[key] -= 1
-            if not self.pending[key]:
-                del self.pending[key]
-            self.durable.pop(asyncio.current_task(), None)
+            self.in_flight.discard(u.update_id)
+            self._unpend(key)
+            self.committed.pop(asyncio.current_task(), None)
             if self.tails.get(key) is asyncio.current_task():
                 del self.tails[key]
 
     async def drain(self) -> None:
-        """Wait for everything queued to be handled to the end."""
+        """Wait for everything started to be handled to the end."""
         while self.tails:
             await asyncio.gather(*list(self.tails.values()), return_exceptions=True)
 
 
-async def handle_batch(app: Application, updates: list[Update]) -> None:
-    """Each chat's updates in order, different chats concurrently; wait for all."""
-    by_chat: dict[object, list[Update]] = defaultdict(list)
-    for u in updates:
-        chat = getattr(u.effective_chat, "id", None)
-        by_chat[chat if chat is not None else ("update", u.update_id)].append(u)
-
-    async def one_chat(items: list[Update]) -> None:
-        for u in items:
-            await app.process_update(u)  # handler errors go to the error handlers, never here
-
-    await asyncio.gather(*(one_chat(items) for items in by_chat.values()))
-
-
-async def poll(app: Application, stop: asyncio.Event, *, timeout: int = 30, allowed_updates=None,
+async def poll(app: Application, stop: asyncio.Event, inbox: Inbox, *, timeout: int = 30, allowed_updates=None,
                gate: Callable[..., bool] | None = None, loose: Callable[[Update], bool] | None = None) -> None:
-    """Fetch, handle until durable, then confirm (by asking with the next offset), until
-    ``stop`` is set; then finish what was queued."""
-    queues = ChatQueues(app, gate, loose)
+    """Fetch, keep, confirm and go on fetching while updates are handled, until ``stop`` is
+    set; then finish what was started."""
+    queues = ChatQueues(app, inbox, gate, loose)
     try:
+        await queues.replay()
         await _poll(app, stop, queues, timeout=timeout, allowed_updates=allowed_updates)
     finally:
         await queues.drain()
@@ -138,7 +185,7 @@ async def _poll(app: Application, stop: asyncio.Event, queues: ChatQueues, *, ti
         fetch = asyncio.ensure_future(app.bot.get_updates(offset=offset, timeout=timeout, allowed_updates=allowed_updates))
         stopping = asyncio.ensure_future(stop.wait())
         done, _ = await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        if fetch not in done:  # stopping: a batch fetched now would not be confirmed; drop it
+        if fetch not in done:  # stopping: a batch fetched now would not be kept; drop it
             fetch.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await fetch
@@ -149,7 +196,8 @@ async def _poll(app: Application, stop: asyncio.Event, queues: ChatQueues, *, ti
         except (InvalidToken, Conflict):
             raise
         except RetryAfter as exc:
-            await asyncio.sleep(float(getattr(exc.retry_after, "total_seconds", lambda: exc.retry_after)()))
+            wait = getattr(exc, "_retry_after", None)
+            await asyncio.sleep(wait.total_seconds() if wait is not None else float(exc.retry_after))
             continue
         except (NetworkError, TimedOut) as exc:
             log.warning("getUpdates failed, retrying", extra={"error": str(exc), "delay": delay})
@@ -158,15 +206,15 @@ async def _poll(app: Application, stop: asyncio.Event, queues: ChatQueues, *, ti
             continue
         delay = 0.5
         if updates:
-            await queues.handle(list(updates))
-            offset = updates[-1].update_id + 1
+            await queues.receive(list(updates))  # kept (committed) before they are confirmed
+            offset = updates[-1].update_id + 1  # the next getUpdates confirms them
 
 
 @contextlib.asynccontextmanager
-async def polling(app: Application, *, timeout: int = 30, allowed_updates=None, gate=None, loose=None):
+async def polling(app: Application, inbox: Inbox, *, timeout: int = 30, allowed_updates=None, gate=None, loose=None):
     """Run ``poll`` in the background of an initialised, started Application."""
     stop = asyncio.Event()
-    task = asyncio.create_task(poll(app, stop, timeout=timeout, allowed_updates=allowed_updates, gate=gate,
+    task = asyncio.create_task(poll(app, stop, inbox, timeout=timeout, allowed_updates=allowed_updates, gate=gate,
                                     loose=loose))
     try:
         yield task
@@ -175,8 +223,8 @@ async def polling(app: Application, *, timeout: int = 30, allowed_updates=None, 
         await task
 
 
-def run(app: Application, *, timeout: int = 30, allowed_updates=Update.ALL_TYPES, gate=None, loose=None) -> None:
-    """Like ``Application.run_polling`` (hooks, clean stop on SIGINT/SIGTERM), but durable."""
+def _lifecycle(app: Application, body) -> None:
+    """Like ``Application.run_polling``: hooks, and a clean stop on SIGINT/SIGTERM."""
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -186,10 +234,9 @@ def run(app: Application, *, timeout: int = 30, allowed_updates=Update.ALL_TYPES
         async with app:  # initialize ... shutdown
             if app.post_init:
                 await app.post_init(app)
-            await app.bot.delete_webhook()
             await app.start()
             try:
-                await poll(app, stop, timeout=timeout, allowed_updates=allowed_updates, gate=gate, loose=loose)
+                await body(stop)
             finally:
                 await app.stop()
                 if app.post_stop:
@@ -198,3 +245,45 @@ def run(app: Application, *, timeout: int = 30, allowed_updates=Update.ALL_TYPES
             await app.post_shutdown(app)
 
     asyncio.run(main())
+
+
+def run(app: Application, inbox: Inbox, *, timeout: int = 30, allowed_updates=Update.ALL_TYPES, gate=None,
+        loose=None) -> None:
+    """Long polling, durable: ``Application.run_polling``'s life cycle around :func:`poll`."""
+
+    async def body(stop: asyncio.Event) -> None:
+        await app.bot.delete_webhook()
+        await poll(app, stop, inbox, timeout=timeout, allowed_updates=allowed_updates, gate=gate, loose=loose)
+
+    _lifecycle(app, body)
+
+
+def run_webhook(app: Application, inbox: Inbox, *, listen: str, port: int, url_path: str, webhook_url: str,
+                secret_token: str | None, allowed_updates=Update.ALL_TYPES, gate=None, loose=None) -> None:
+    """The webhook, durable: python-telegram-bot's own web server and request checks (JSON,
+    the secret token), but each update is kept in the inbox before the handler answers 200,
+    and handled from there like a polled one."""
+    from telegram.ext._utils.webhookhandler import WebhookAppClass, WebhookServer
+
+    async def body(stop: asyncio.Event) -> None:
+        queues = ChatQueues(app, inbox, gate, loose)
+        path = "/" + url_path.strip("/")
+        server = WebhookServer(listen, port, WebhookAppClass(path, app.bot, queues, secret_token), None)
+        try:
+            await queues.replay()
+            await server.serve_forever()
+            await app.bot.set_webhook(webhook_url, allowed_updates=allowed_updates, secret_token=secret_token)
+            await stop.wait()
+        finally:
+            await server.shutdown()
+            await queues.drain()
+
+    _lifecycle(app, body)
+
+
+def update_row(u: Update) -> tuple[int, str | None, str | None, str]:
+    """What the inbox keeps of an update: (id, chat, sender's key, the update as JSON)."""
+    chat = getattr(u.effective_chat, "id", None)
+    user = getattr(u.effective_user, "id", None)
+    return (u.update_id, None if chat is None else str(chat), None if user is None else f"tg:{user}",
+            json.dumps(u.to_dict(), ensure_ascii=False))

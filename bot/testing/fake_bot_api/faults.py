@@ -50,6 +50,20 @@ class Faults:
 
     def clear_faults(self) -> None:
         self._faults.clear()
+        self._held_chats.clear()
+
+    def hold_chat(self, chat_id: int | str, retry_after: int = 1) -> None:
+        """Answer every call to this chat (any method with its ``chat_id``) with 429 and
+        ``retry_after`` until :meth:`release_chat`: Telegram's flood wait for one chat."""
+        self._held_chats[str(chat_id)] = retry_after
+
+    def release_chat(self, chat_id: int | str) -> None:
+        self._held_chats.pop(str(chat_id), None)
+        self._changed()
+
+    def _held(self, params: dict) -> int | None:
+        chat = params.get("chat_id")
+        return self._held_chats.get(str(chat)) if chat is not None and self._held_chats else None
 
     def set_latency(self, seconds: float) -> None:
         """Delay every API call by ``seconds``."""

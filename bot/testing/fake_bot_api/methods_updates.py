@@ -72,6 +72,7 @@ class UpdateMethods:
         return [json.loads(json.dumps(e.update)) for e in ready]
 
     def _confirm(self, offset: int) -> None:
+        before = self._pending
         if offset < 0:
             self._pending = [e for e in self._pending if not e.redelivered][offset:]
         else:
@@ -80,6 +81,10 @@ class UpdateMethods:
                 for e in self._pending
                 if e.update_id >= offset or (e.redelivered and not e.served)
             ]
+        if self.on_confirm is not None and len(before) != len(self._pending):
+            kept = {id(e) for e in self._pending}
+            gone = [e.update_id for e in before if id(e) not in kept]
+            self.on_confirm(gone)  # before the bot is answered: a test may kill it here
         self._changed()
 
     def _drop_unwanted(self) -> None:

@@ -9,7 +9,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Callable
 
 from aiohttp import ClientSession, web
 
@@ -118,6 +118,11 @@ class FakeBotAPI(
         self._files: dict[str, _FileRecord] = {}
         self._file_counter = 0
         self._faults: list[_Fault] = []
+        # hooks for tests, called synchronously: with the update ids a getUpdates confirmed
+        # (before it is answered), and with an update id whose webhook delivery got a 2xx
+        self.on_confirm: Callable[[list[int]], None] | None = None
+        self.on_webhook_ok: Callable[[int], None] | None = None
+        self._held_chats: dict[str, int] = {}  # chat id -> retry_after: every call to it answers 429 (hold_chat)
         self._webhook: _Webhook | None = None
         self._webhook_task: asyncio.Task | None = None
         self._poll_generation = 0
@@ -289,6 +294,10 @@ class FakeBotAPI(
             if wait:
                 return self._error_response(call, BotAPIError(
                     429, f"Too Many Requests: retry after {wait}", {"retry_after": wait}))
+        held = self._held(params)
+        if held is not None:
+            return self._error_response(call, BotAPIError(
+                429, f"Too Many Requests: retry after {held}", {"retry_after": held}))
         fault = self._take_fault(canonical)
         if fault is not None:
             call.fault = fault

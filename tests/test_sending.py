@@ -1,0 +1,97 @@
+"""The sending limiter (bot/frontends/telegram/sending.py): questions and replies before the
+edits that close old buttons, closing edits dropped (never a question) when the limit is the
+bottleneck, and a 429 for one chat holding up no other chat (issue 18, item 5)."""
+
+import asyncio
+
+from telegram.error import RetryAfter
+
+from bot.frontends.telegram.sending import CLOSING, REPLY, SendLimiter, closing_edit
+
+
+async def _call(limiter: SendLimiter, chat: int, label: str, log: list, *, closing: bool = False, fail=None):
+    async def callback():
+        if fail is not None:
+            fail()
+        log.append(label)
+        return {"ok": label}
+
+    if closing:
+        with closing_edit():
+            return await limiter.process_request(callback, (), {}, "editMessageText", {"chat_id": chat}, None)
+    return await limiter.process_request(callback, (), {}, "sendMessage", {"chat_id": chat}, None)
+
+
+async def test_a_saturated_limiter_sends_every_question_and_reply_before_any_closing_edit():
+    # one at a time (burst 1), and more waiting than can go at once; nothing old enough to drop
+    limiter = SendLimiter(max_rate=200, burst=1, close_patience=1000)
+    log: list[str] = []
+    calls = []
+    for i in range(6):  # arrivals interleaved: a closing edit, then the reply of the same answer
+        calls.append(_call(limiter, 100 + i, f"close {i}", log, closing=True))
+        calls.append(_call(limiter, 100 + i, f"reply {i}", log))
+    results = await asyncio.gather(*calls)
+    await limiter.shutdown()
+    assert log == [f"reply {i}" for i in range(6)] + [f"close {i}" for i in range(6)]
+    assert results == [{"ok": f"{kind} {i}"} for i in range(6) for kind in ("close", "reply")]
+    assert limiter.sent == {REPLY: 6, CLOSING: 6} and limiter.dropped == 0
+
+
+async def test_under_the_limit_closing_edits_are_dropped_and_questions_never_are():
+    # 10 a second, patience half a second: more than 5 waiting means the limit is the bottleneck
+    limiter = SendLimiter(max_rate=10, burst=1, close_patience=0.5)
+    log: list[str] = []
+    closes = [_call(limiter, 200 + i, f"close {i}", log, closing=True) for i in range(4)]
+    replies = [_call(limiter, 300 + i, f"reply {i}", log) for i in range(8)]
+    late = [_call(limiter, 400, "late close", log, closing=True)]  # arrives while saturated
+    results = await asyncio.gather(*closes, *replies, *late)
+    await limiter.shutdown()
+    assert log == [f"reply {i}" for i in range(8)]  # every reply, in order; no closing edit went
+    assert results[:4] == [True] * 4 and results[-1] is True  # a dropped edit looks accepted
+    assert results[4:12] == [{"ok": f"reply {i}"} for i in range(8)]
+    assert limiter.dropped == 5 and limiter.sent == {REPLY: 8, CLOSING: 0}
+
+
+async def test_a_closing_edit_goes_when_the_limit_is_not_the_bottleneck():
+    limiter = SendLimiter(max_rate=10, burst=1, close_patience=0.5)
+    log: list[str] = []
+    results = await asyncio.gather(_call(limiter, 1, "close", log, closing=True), _call(limiter, 1, "reply", log))
+    await limiter.shutdown()
+    assert log == ["reply", "close"] and results == [{"ok": "close"}, {"ok": "reply"}] and limiter.dropped == 0
+
+
+async def test_a_429_for_one_chat_holds_that_chat_only():
+    limiter = SendLimiter(max_rate=1000)
+    log: list[str] = []
+    told = asyncio.Event()
+
+    def flood_wait():
+        told.set()
+        raise RetryAfter(30)  # chat A must wait half a minute
+
+    held = asyncio.ensure_future(_call(limiter, 1, "A", log, fail=flood_wait))
+    await told.wait()
+    # chat B's reply goes at once, while A is still held; and a second call for A waits with A
+    second_a = asyncio.ensure_future(_call(limiter, 1, "A again", log))
+    assert await asyncio.wait_for(_call(limiter, 2, "B", log), 20) == {"ok": "B"}
+    assert log == ["B"] and not held.done() and not second_a.done()
+    assert limiter.waiting() == [REPLY, REPLY]  # A's two calls
+    await limiter.shutdown()
+    for task in (held, second_a):
+        task.cancel()
+    await asyncio.gather(held, second_a, return_exceptions=True)
+
+
+async def test_a_429_is_retried_after_the_wait_and_then_goes():
+    limiter = SendLimiter(max_rate=1000)
+    log: list[str] = []
+    attempts = []
+
+    def once():
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise RetryAfter(0)
+
+    assert await _call(limiter, 5, "A", log, fail=once) == {"ok": "A"}
+    await limiter.shutdown()
+    assert len(attempts) == 2 and log == ["A"]

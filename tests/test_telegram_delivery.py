@@ -1,0 +1,200 @@
+"""Receiving updates without losing one and without one slow chat holding up the others
+(issue 18, items 3 and 4): long polling and the webhook keep each update in the inbox before
+Telegram is told it arrived, and handle it from there; polling goes on while batches are
+handled; a chat waiting on a 429 delays no other chat; a SIGKILL at the moment an update is
+confirmed (polling) or answered 200 (webhook) loses and doubles nothing."""
+
+import asyncio
+import os
+import signal
+import threading
+
+import pytest
+
+from bot.conversation import ConversationService
+from bot.store import Store
+from bot.testing.fake_bot_api import FakeBotAPI
+from bot.testing.telegram import running_bot
+from tests.test_telegram import _free_port, _serve, start_flow
+
+
+@pytest.fixture
+async def bot(tmp_path, library):
+    service = ConversationService(Store(tmp_path / "tg.db"), library)
+    async with running_bot(service) as h:
+        yield h
+
+
+async def test_an_update_is_confirmed_only_once_it_is_kept_and_leaves_the_inbox_when_handled(bot):
+    h, fe = bot, bot.frontend
+    store = h.service.store
+    release = threading.Event()
+    fe._db.submit(release.wait)  # the store thread is busy: nothing can be committed
+    try:
+        uid = h.fake.inject_message(21, "hello")
+        await h.fake.wait_for(lambda: uid in h.fake.delivered, 10)  # fetched by the bot
+        # an eager poller confirms at once, by asking again; watched for 1.5 s
+        with pytest.raises(TimeoutError):
+            await h.fake.wait_for(lambda: h.fake.is_confirmed(uid), 1.5)
+    finally:
+        release.set()
+    await h.fake.wait_for(lambda: h.fake.is_confirmed(uid), 10)
+    await h.delivered(uid)
+    assert await fe.db(store.inbox_pending) == []  # handled: its words are no longer kept
+
+
+async def test_a_chat_held_by_a_429_delays_no_other_chat_and_keeps_its_own_order(bot):
+    h = bot
+    a, b = 31, 32
+    await start_flow(h, a, "scaling-checkin")
+    await start_flow(h, b, "scaling-checkin")
+    h.fake.hold_chat(a)  # every call to chat A answers 429 until released
+    held_from = len(h.fake.calls)
+    a1 = h.fake.inject_message(a, "hopes of A")
+    a2 = h.fake.inject_command(a, "/repeat")  # behind a1 in A's queue
+    await h.fake.wait_for(lambda: a2 in h.fake.delivered, 10)
+    b1 = h.fake.inject_message(b, "hopes of B")
+    await h.delivered(b1, timeout=20)
+    # B was answered while A is still held by the server: none of A's calls has gone through
+    a_calls = [c for c in h.fake.calls[held_from:] if str(c.params.get("chat_id")) == str(a)]
+    assert a_calls and all(c.status == 429 for c in a_calls)
+    assert a1 not in h.frontend.finished and a2 not in h.frontend.finished
+    assert "where are things now?" in h.fake.last_message(b).text
+    h.fake.release_chat(a)
+    await h.delivered(a1, timeout=60)
+    await h.delivered(a2, timeout=60)
+    after = [m.text for m in h.fake.messages(a)[-2:]]
+    assert all("where are things now?" in t for t in after)  # a1's question, then a2's repeat of it
+
+
+async def _to_first_question(fake, user: int) -> None:
+    fake.inject_command(user, "/start")
+    await fake.wait_for(lambda: any(fake.buttons(m) for m in fake.messages(user)), 20)
+    menu = [m for m in fake.messages(user) if fake.buttons(m)][-1]
+    fake.press_button(user, menu.message_id, "s:scaling-checkin")
+    who = await fake.wait_for(lambda: next((m for m in fake.messages(user) if any(
+        cb == "s:scaling-checkin:0" for row in fake.buttons(m) for (_, cb) in row)), None), 20)
+    fake.press_button(user, who.message_id, "s:scaling-checkin:0")
+    await fake.wait_for(lambda: any("best hopes" in (m.text or "") for m in fake.messages(user)), 20)
+
+
+def _stored(db, users):
+    """(answers per user as (step, raw, revision), inputs not yet recorded as delivered)."""
+    store = Store(db)
+    try:
+        out = {}
+        for u in users:
+            convs = store.conversations(person_id=store.person(f"tg:{u}"))
+            out[u] = [(a["step_id"], a["raw"], a["revision"]) for c in convs for a in store.answers(c["id"])]
+        undelivered = store.db.execute("SELECT COUNT(*) FROM inputs WHERE delivered_at IS NULL"
+                                       " AND reply IS NOT NULL").fetchone()[0]
+        inbox = store.inbox_pending()
+    finally:
+        store.close()
+    return out, undelivered, inbox
+
+
+def _asked(fake, user, words):
+    return [m for m in fake.messages(user) if words in (m.text or "")]
+
+
+_STARTED: list = []
+
+
+@pytest.fixture(autouse=True)
+def _no_process_left():
+    """A failed test must not leave a `serve` behind (without the fake it would poll on)."""
+    yield
+    while _STARTED:
+        proc = _STARTED.pop()
+        if proc.returncode is None:
+            proc.kill()
+
+
+async def _start(fake, db, *args):
+    """`serve` with its output read as it comes (a full pipe would stop it)."""
+    proc = await _serve(fake, db, *args)
+    _STARTED.append(proc)
+    proc.output = asyncio.ensure_future(proc.communicate())
+    return proc
+
+
+async def _stop(proc):
+    proc.send_signal(signal.SIGTERM)
+    _, err = await asyncio.wait_for(proc.output, 60)
+    assert proc.returncode == 0, err.decode()[-3000:]
+    return err.decode()
+
+
+async def test_polling_sigkill_as_a_batch_is_confirmed_loses_and_doubles_nothing(tmp_path):
+    db = tmp_path / "poll.db"
+    users = [41, 42, 43]  # strangers share a small budget (RateLimits): a few, one after another
+    async with FakeBotAPI() as fake:
+        proc = await _start(fake, db)
+        await fake.wait_for(lambda: fake.calls_to("getUpdates"), 20)
+        for u in users:
+            await _to_first_question(fake, u)
+        # every person answers at once; the bot is killed the moment it confirms any of them
+        answers = {}
+        killed = []
+
+        def kill(ids):
+            if not killed and set(ids) & set(answers.values()):
+                killed.append(sorted(set(ids) & set(answers.values())))
+                os.kill(proc.pid, signal.SIGKILL)
+
+        fake.on_confirm = kill
+        for u in users:
+            answers[u] = fake.inject_message(u, f"hopes of {u}")
+        await asyncio.wait_for(proc.output, 60)
+        assert killed and proc.returncode == -signal.SIGKILL
+        fake.on_confirm = None
+        proc = await _start(fake, db)
+        await fake.wait_for(lambda: all(_asked(fake, u, "where are things now?") for u in users), 60)
+        await fake.wait_for(lambda: all(fake.is_confirmed(uid) for uid in answers.values()), 20)
+        await _stop(proc)
+    stored, undelivered, inbox = _stored(db, users)
+    assert stored == {u: [("best_hopes", f"hopes of {u}", 1)] for u in users}
+    assert {u: len(_asked(fake, u, "where are things now?")) for u in users} == {u: 1 for u in users}
+    assert undelivered == 0 and inbox == []
+
+
+async def test_webhook_sigkill_right_after_200_loses_and_doubles_nothing(tmp_path):
+    db = tmp_path / "hook.db"
+    port = _free_port()
+    secret = tmp_path / "webhook-secret"
+    secret.write_text("s3cret-value\n")
+    args = ("--webhook-url", f"http://127.0.0.1:{port}/tg", "--port", str(port), "--webhook-secret-file", str(secret))
+    users = [51, 52, 53]
+    async with FakeBotAPI() as fake:
+        proc = await _start(fake, db, *args)
+        await fake.wait_for(lambda: fake.webhook_url, 20)
+        for u in users:
+            await _to_first_question(fake, u)
+        # the bot's replies now crawl, so nothing can have been handled when it answers 200;
+        # it is killed the moment it answers 200 for the first answer
+        fake.set_latency(1.0)
+        answers = {}
+        killed = []
+
+        def kill(update_id):
+            if not killed and update_id in answers.values():
+                killed.append(update_id)
+                os.kill(proc.pid, signal.SIGKILL)
+
+        fake.on_webhook_ok = kill
+        for u in users:
+            answers[u] = fake.inject_message(u, f"hopes of {u}")
+        await asyncio.wait_for(proc.output, 60)
+        assert killed and proc.returncode == -signal.SIGKILL
+        assert fake.is_confirmed(killed[0])  # Telegram will never send it again
+        fake.on_webhook_ok = None
+        fake.set_latency(0)
+        proc = await _start(fake, db, *args)
+        await fake.wait_for(lambda: all(_asked(fake, u, "where are things now?") for u in users), 60)
+        await fake.wait_for(lambda: all(fake.is_confirmed(uid) for uid in answers.values()), 20)
+        await _stop(proc)
+    stored, undelivered, inbox = _stored(db, users)
+    assert stored == {u: [("best_hopes", f"hopes of {u}", 1)] for u in users}
+    assert {u: len(_asked(fake, u, "where are things now?")) for u in users} == {u: 1 for u in users}
+    assert undelivered == 0 and inbox == []
