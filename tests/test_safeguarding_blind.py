@@ -153,7 +153,11 @@ def test_measurement_prints_no_sentence_unless_asked(capsys, fmt):
     out = capsys.readouterr().out
     texts = [i["text"] for p in sorted(BLIND.glob("batch_*.yaml"))
              for part in ("disclosures", "ordinary") for i in yaml.safe_load(p.read_text(encoding="utf-8"))[part]]
-    leaked = [t for t in texts if t in out]
+    # A one-word answer ("7", "ok", "8/10", from batches H and I) occurs inside any table of
+    # figures and identifies nothing; every longer text must be absent from the output.
+    checked = [t for t in texts if len(t.split()) > 1]
+    assert len(checked) > 0.95 * len(texts)
+    leaked = [t for t in checked if t in out]
     assert leaked == []
     names = ["batch_a", "batch_b", "batch_c", "batch_d", "batch_e", "batch_f", "batch_g", "batch_h", "batch_i",
              "all batches"]
