@@ -314,8 +314,11 @@ class StaffCommands:
         data = await self._ask(context, update, self.access.transcript, conv_id)
         if data is None:
             return
-        text = render([data], "md")
-        await self.fe.send_text(context.bot, update.effective_chat.id, text)
+        # Telegram HTML, every text people typed escaped, in whole messages under the limit
+        from bot.review.transcript_telegram import messages
+
+        for text in messages(data):
+            await self.fe.send_text(context.bot, update.effective_chat.id, text, parse_mode="HTML")
         doc = io.BytesIO(render([data], "html").encode("utf-8"))
         await self.fe._retry(lambda: context.bot.send_document(
             update.effective_chat.id, document=doc, filename=f"transcript-{conv_id}.html"))
