@@ -352,16 +352,20 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem} dt{font-we
 .line{margin:.5rem 0;padding:.4rem .7rem;border-radius:.4rem;white-space:pre-wrap;page-break-inside:avoid}
 .bot{background:#f1f4f8} .comment{background:#eef7ee;border-left:4px solid #2e7d32} .person{background:#fff8e6;margin-left:2rem} .flag{border:2px solid #b00020}
 .meta{font-size:.75rem;color:#666} .sep{page-break-after:always} .q{font-weight:400;color:#555}
+figure.chart{margin:1rem 0;page-break-inside:avoid} figure.chart img{max-width:100%;height:auto}
+table{border-collapse:collapse;margin-top:.4rem} th,td{border:1px solid #ccc;padding:.2rem .5rem;text-align:left}
 @media print{body{margin:0;max-width:none}.line{border:1px solid #ddd}}
 """
 
 
-def _html(items: list[dict]) -> str:
+def _html(items: list[dict], charts: list | None = None) -> str:
     def e(text: str) -> str:
         return html.escape(visible(text))
 
     parts = ["<!doctype html><html lang='en-GB'><head><meta charset='utf-8'>",
              "<title>restorative-bot transcripts</title><style>", _CSS, "</style></head><body>"]
+    if charts:
+        parts += [_chart_html(charts), "<div class='sep'></div>"]
     for i, d in enumerate(items):
         if i:
             parts.append("<div class='sep'></div>")
@@ -437,10 +441,43 @@ def export(store: Store, *, session: int | None = None, case: str | None = None,
         raise ExportError(f"conversation {session} does not exist or is not shared with the people who run the "
                           "service (the person has not agreed); they can get it themselves with /mydata file")
     items = [transcript_data(store, i, telegram_names=telegram_names) for i in shared]
+    # A case's HTML file carries the case's charts (only what was shared is drawn), so it reads
+    # like the case page, and stays one self-contained file.
+    case_charts = _case_charts(store, gate.library, shared, telegram_names) if case is not None and fmt == "html" else None
     left_out = len(ids) - len(shared)
     with store.transaction():
         store.audit(actor, "export", target, f"{len(items)} conversation(s) as {fmt}"
                     + (f"; {left_out} not shared, left out" if left_out else ""))
     if left_out and report is not None:
         report(f"{left_out} conversation(s) left out: not shared (the person has not agreed to share them)")
+    if case_charts:
+        return _html(items, case_charts)
     return render(items, fmt)
+
+
+def _case_charts(store: Store, library, conversation_ids: list[int], telegram_names: bool) -> list:
+    from bot.review import charts
+
+    return charts.build(store, library, [{"id": i, "shared": True} for i in conversation_ids], telegram_names)
+
+
+def _chart_html(found: list) -> str:
+    """The charts as pictures inside the file (PNG as a data: URI: no script, nothing fetched),
+    each with its numbers as a table beside it, every text escaped."""
+    import base64
+
+    from bot.review import charts
+
+    def e(text) -> str:
+        return html.escape(visible(str(text)))
+
+    parts = [f"<h2>{e(msg('charts.title'))}</h2>"]
+    for chart in found:
+        data = base64.b64encode(charts.png(chart)).decode("ascii")
+        rows = "".join(f"<tr><td>{e(when)}</td><td>{e(who)}</td><td>{e(score)}</td></tr>" for when, who, score in chart.rows())
+        parts.append(f"<figure class='chart'><img src='data:image/png;base64,{data}' alt='{e(chart.description())}'>"
+                     f"<figcaption><table><caption>{e(msg('charts.table_caption', question=chart.question))}</caption>"
+                     f"<thead><tr><th scope='col'>{e(msg('charts.col_when'))}</th><th scope='col'>{e(msg('charts.col_who'))}</th>"
+                     f"<th scope='col'>{e(msg('charts.col_score'))}</th></tr></thead><tbody>{rows}</tbody></table>"
+                     "</figcaption></figure>")
+    return "".join(parts)

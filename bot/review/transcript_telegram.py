@@ -150,15 +150,15 @@ def blocks(d: dict, limit: int = LIMIT) -> list[Block]:
     return out
 
 
-def messages(d: dict, limit: int = LIMIT) -> list[str]:
-    """The transcript as Telegram HTML messages, each whole (every tag closed) and at most
-    ``limit`` UTF-16 units; blocks are packed in order, a blank line between them."""
+def pack(blocks: list[Block], limit: int = LIMIT, sep: str = "\n\n") -> list[str]:
+    """Blocks as few messages as they fit in, in order, ``sep`` between them; each message
+    whole (every tag closed) and at most ``limit`` UTF-16 units."""
     out: list[str] = []
     current = ""
-    for block in blocks(d, limit):
+    for block in blocks:
         for piece in block.pieces(limit):
-            if current and units(current) + 2 + units(piece) <= limit:
-                current += "\n\n" + piece
+            if current and units(current) + units(sep) + units(piece) <= limit:
+                current += sep + piece
             else:
                 if current:
                     out.append(current)
@@ -168,4 +168,17 @@ def messages(d: dict, limit: int = LIMIT) -> list[str]:
     return out
 
 
-__all__ = ["messages", "blocks", "units", "LIMIT", "status_words"]
+def messages(d: dict, limit: int = LIMIT) -> list[str]:
+    """The transcript as Telegram HTML messages, a blank line between blocks."""
+    return pack(blocks(d, limit), limit)
+
+
+def chart_table(chart, limit: int = LIMIT) -> list[str]:
+    """The numbers of a chart (:class:`bot.review.charts.Chart`) as Telegram HTML: its
+    caption, then one line per answer (date, who, score), names escaped."""
+    lines = [Block(f"<b>{esc(msg('charts.table_caption', question=chart.question))}</b>")]
+    lines += [Block(f"{esc(when)} — {esc(who)}: <b>{esc(score)}</b>") for when, who, score in chart.rows()]
+    return pack(lines, limit, "\n")
+
+
+__all__ = ["messages", "blocks", "pack", "chart_table", "units", "LIMIT", "status_words"]
