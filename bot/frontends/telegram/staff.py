@@ -316,9 +316,11 @@ class StaffCommands:
         if data is None:
             return
         # Telegram HTML, every text people typed escaped, in whole messages under the limit
-        from bot.review.transcript_telegram import messages
+        from bot.review.transcript_telegram import LIMIT, messages
 
-        for text in messages(data):
+        # right to left, every line gains a mark when sent (render.directed): room for them
+        limit = LIMIT // 2 if i18n.direction(i18n.current()) == "rtl" else LIMIT
+        for text in messages(data, limit):
             await self.fe.send_text(context.bot, update.effective_chat.id, text, parse_mode="HTML")
         doc = io.BytesIO(render([data], "html").encode("utf-8"))
         await self.fe._retry(lambda: context.bot.send_document(
