@@ -275,7 +275,13 @@ def _when(ts: str | None) -> str:
     return ts[:19].replace("T", " ") + " UTC"
 
 
-_VISIBILITY = {"internal": "internal: staff only", "shared": "shared with the family"}
+def _t(key: str, **values) -> str:
+    """The words around the answers (``transcripts:`` in bot/messages.yaml), in the language in force."""
+    return msg(f"transcripts.{key}", **values)
+
+
+def _visibility(comment: dict) -> str:
+    return _t("shared" if comment.get("visibility") == "shared" else "internal")
 
 
 def _who(d: dict) -> str:
@@ -296,25 +302,26 @@ def _markdown(d: dict) -> str:
     people typed is a quoted, escaped block (see :func:`md_quote`)."""
     e = md_escape
     out = [
-        f"# {e(d['flow']['title'])} (version {d['flow']['version']})",
+        f"# {e(d['flow']['title'])} ({e(_t('version', version=d['flow']['version']))})",
         "",
-        f"- Conversation: {d['conversation_id']}",
-        f"- Who: {e(_who(d))}",
-        *([f"- Case: {e(d['case'])}"] if d.get("case") else []),
-        f"- Started: {_when(d['started_at'])}",
-        f"- Status: {e(_status(d))}" + (f", finished {_when(d['finished_at'])}" if d["finished_at"] else ""),
-        *([f"- Language: {e(_language_name(d['language']))}"] if d.get("language", "en") != "en" else []),
+        f"- {e(_t('conversation'))}: {d['conversation_id']}",
+        f"- {e(_t('who'))}: {e(_who(d))}",
+        *([f"- {e(_t('case'))}: {e(d['case'])}"] if d.get("case") else []),
+        f"- {e(_t('started'))}: {_when(d['started_at'])}",
+        f"- {e(_t('status'))}: {e(_status(d))}"
+        + (f", {e(_t('finished', when=_when(d['finished_at'])))}" if d["finished_at"] else ""),
+        *([f"- {e(_t('language'))}: {e(_language_name(d['language']))}"] if d.get("language", "en") != "en" else []),
         "",
     ]
     if d.get("worth_a_look"):
-        out += ["## Worth a look (safeguarding review, not yet looked at)", ""]
+        out += [f"## {e(_t('worth_a_look'))}", ""]
         for r in d["worth_a_look"]:
             out.append(f"- R{r['id']} ({_when(r['time'])})" + (f" at **{md_ident(r['step_id'])}**" if r["step_id"] else "")
                        + f": {e(r['concern'])}" + (f" — matched “{e(r['matched'])}”" if r.get("matched") else ""))
         out.append("")
-    out += ["## Answers", ""]
+    out += [f"## {e(_t('answers'))}", ""]
     if not d["answers"]:
-        out.append("(no answers yet)")
+        out.append(e(_t("no_answers")))
     for a in d["answers"]:
         question = f" — {e(a['question_en'])}" if a.get("question_en") else ""
         out.append(f"- **{md_ident(a['step_id'])}**{question}")
@@ -323,23 +330,24 @@ def _markdown(d: dict) -> str:
         out += md_quote(a["shown"], "  ")
         if a["raw"] not in (None, a["shown"]):
             out.append("  >")
-            out.append("  > typed:")
+            out.append(f"  > {e(_t('typed'))}")
             out += md_quote(a["raw"], "  > ")
         out.append("")
     if d.get("scores"):
-        out += ["", "## Scores", ""] + [f"- {md_ident(k)}: {e(str(v))}" for k, v in d["scores"].items()]
+        out += ["", f"## {e(_t('scores'))}", ""] + [f"- {md_ident(k)}: {e(str(v))}" for k, v in d["scores"].items()]
     if d.get("comments"):
-        out += ["", "## Comments", ""]
+        out += ["", f"## {e(_t('comments'))}", ""]
         for c in d["comments"]:
-            out.append(f"- {e(c['by'])} ({_when(c['time'])}, {_VISIBILITY[c.get('visibility', 'internal')]})"
+            out.append(f"- {e(c['by'])} ({_when(c['time'])}, {e(_visibility(c))})"
                        + (f" on **{md_ident(c['step_id'])}**" if c["step_id"] else "") + ":")
             out += md_quote(c["text"], "  ")
             out.append("")
-    out += ["", "## Transcript", ""]
+    out += ["", f"## {e(_t('transcript'))}", ""]
     for t in d["transcript"]:
-        flag = (" ⚑ **worth a look** (safeguarding review)" if t.get("tier") == "review"
-                else " ⚠ **safeguarding flag**" if t["flagged"] else "")
-        out.append(f"**{e(t['from'])}** · {_when(t['time'])}{flag}")
+        flag = (f" ⚑ **{e(_t('flag_review'))}**" if t.get("tier") == "review"
+                else f" ⚠ **{e(_t('flag_alert'))}**" if t["flagged"] else "")
+        who = _t("bot") if t["from"] == "bot" else _t("person")
+        out.append(f"**{e(who)}** · {_when(t['time'])}{flag}")
         out += md_quote(t["text"])
         out.append("")
     return "\n".join(out)
@@ -369,20 +377,20 @@ def _html(items: list[dict], charts: list | None = None) -> str:
     for i, d in enumerate(items):
         if i:
             parts.append("<div class='sep'></div>")
-        parts.append(f"<h1>{e(d['flow']['title'])} <small>(version {d['flow']['version']})</small></h1><dl>")
-        for k, v in (("Conversation", d["conversation_id"]), ("Who", _who(d)), ("Case", d.get("case") or "—"),
-                     ("Started", _when(d["started_at"])),
-                     ("Status", _status(d)), ("Finished", _when(d["finished_at"]))):
+        parts.append(f"<h1>{e(d['flow']['title'])} <small>({e(_t('version', version=d['flow']['version']))})</small></h1><dl>")
+        for k, v in ((_t("conversation"), d["conversation_id"]), (_t("who"), _who(d)), (_t("case"), d.get("case") or "—"),
+                     (_t("started"), _when(d["started_at"])),
+                     (_t("status"), _status(d)), (_t("finished_label"), _when(d["finished_at"]))):
             parts.append(f"<dt>{e(k)}</dt><dd>{e(str(v))}</dd>")
         parts.append("</dl>")
         if d.get("worth_a_look"):
-            parts.append("<h2>Worth a look (safeguarding review, not yet looked at)</h2><ul>")
+            parts.append(f"<h2>{e(_t('worth_a_look'))}</h2><ul>")
             for r in d["worth_a_look"]:
                 at = f" at {e(r['step_id'])}" if r["step_id"] else ""
                 matched = f" — matched “{e(r['matched'])}”" if r.get("matched") else ""
                 parts.append(f"<li>R{r['id']} ({e(_when(r['time']))}){at}: {e(r['concern'])}{matched}</li>")
             parts.append("</ul>")
-        parts.append("<h2>Answers</h2><dl>")
+        parts.append(f"<h2>{e(_t('answers'))}</h2><dl>")
         lang = d.get("language", "en")
         for a in d["answers"]:
             question = f"<div class='q' lang='en' dir='ltr'>{e(a['question_en'])}</div>" if a.get("question_en") else ""
@@ -392,20 +400,21 @@ def _html(items: list[dict], charts: list | None = None) -> str:
                          f"{e(a['shown'] or '')}</dd>")
         parts.append("</dl>")
         if d.get("scores"):
-            parts.append("<h2>Scores</h2><dl>" + "".join(f"<dt>{e(k)}</dt><dd>{e(str(v))}</dd>" for k, v in d["scores"].items()) + "</dl>")
+            parts.append(f"<h2>{e(_t('scores'))}</h2><dl>" + "".join(f"<dt>{e(k)}</dt><dd>{e(str(v))}</dd>" for k, v in d["scores"].items()) + "</dl>")
         if d.get("comments"):
-            parts.append("<h2>Comments</h2>")
+            parts.append(f"<h2>{e(_t('comments'))}</h2>")
             for c in d["comments"]:
                 on = f" on {e(c['step_id'])}" if c["step_id"] else ""
-                kind = e(_VISIBILITY[c.get("visibility", "internal")])
+                kind = e(_visibility(c))
                 parts.append(f"<div class='line comment'><div class='meta'>{e(c['by'])} · {e(_when(c['time']))} · {kind}{on}</div>{e(c['text'])}</div>")
-        parts.append("<h2>Transcript</h2>")
+        parts.append(f"<h2>{e(_t('transcript'))}</h2>")
         for t in d["transcript"]:
             cls = "bot" if t["from"] == "bot" else "person"
             flag = " flag" if t["flagged"] else ""
-            note = (" · worth a look (safeguarding review)" if t.get("tier") == "review"
-                    else " · safeguarding flag" if t["flagged"] else "")
-            parts.append(f"<div class='line {cls}{flag}'><div class='meta'>{e(t['from'])} · {e(_when(t['time']))}{note}</div>"
+            note = (f" · {e(_t('flag_review'))}" if t.get("tier") == "review"
+                    else f" · {e(_t('flag_alert'))}" if t["flagged"] else "")
+            who = _t("bot") if t["from"] == "bot" else _t("person")
+            parts.append(f"<div class='line {cls}{flag}'><div class='meta'>{e(who)} · {e(_when(t['time']))}{note}</div>"
                          f"<div class='text'{_lang_attrs(t.get('language'), t['text'])}>{e(t['text'])}</div></div>")
     parts.append("</body></html>\n")
     return "".join(parts)
