@@ -145,4 +145,4 @@ def test_templates_without_people_text_only_show_wording():
     for name in NO_PEOPLE_TEXT:
         text, _, _ = template_source(name)
         for expr in re.findall(r"\{\{(.+?)\}\}", text):
-            assert re.fullmatch(r"\s*(t\('[a-z_.]+'\)|t\(key\)|caller\(\)|message|code|form_token)\s*", expr), (name, expr)
+            assert re.fullmatch(r"\s*(t\('[a-z_.]+'\)|t\((key|caption)\)|caller\(\)|message|code|form_token)\s*", expr), (name, expr)
