@@ -152,6 +152,7 @@ class FakeBotAPI(
             "deleteMyCommands",
             "sendChatAction",
             "sendDocument",
+            "sendPhoto",
             "getFile",
             "logOut",
             "close",
