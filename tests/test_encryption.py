@@ -77,6 +77,7 @@ def test_every_person_text_column_is_stored_as_ciphertext(tmp_path, library):
         store.add_comment(conv, store.person("tg:9"), "Commentwords", None)
         store.add_scheduled(person_id=pid, kind="nudge", text="Nudgewords", due_at="2099-01-01T00:00:00Z", why="t",
                             conversation_id=conv)
+        store.inbox_add([(77, "1", "tg:a1", '{"update_id": 77, "message": {"text": "Inboxwords"}}')])
     cur = store.db.conn.cursor()
     cur.row_factory = None  # the values as stored
     plain = {}
