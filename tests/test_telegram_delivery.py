@@ -28,6 +28,7 @@ async def bot(tmp_path, library):
 async def test_an_update_is_confirmed_only_once_it_is_kept_and_leaves_the_inbox_when_handled(bot):
     h, fe = bot, bot.frontend
     store = h.service.store
+    await h.fake.wait_for(lambda: h.fake.calls_to("getUpdates"), 10)  # polling (what was kept is handled first)
     release = threading.Event()
     fe._db.submit(release.wait)  # the store thread is busy: nothing can be committed
     try:
