@@ -70,9 +70,9 @@ DROP_RULED = True  # p < DROP_BELOW also drops a review a context capped (review
 SHORT_WORDS = 4  # an answer of at most this many words ("I feel ok") ...
 SHORT_REVIEW_AT = 0.6  # ... needs p >= this (not REVIEW_AT) for the net to add a review alone
 # The tier net (q = its probability that the message should alert), chosen by --cv on A-G:
-PROMOTE_AT = 0.9  # q >= this: a review (from the lexicon) becomes alert
-ALONE_AT = 0.95  # q >= this: a review the review net added alone becomes alert
-DEMOTE_BELOW = 0.05  # q < this: a lexicon alert becomes review
+PROMOTE_AT = 0.85  # q >= this: a review (from the lexicon) becomes alert
+ALONE_AT = 0.85  # q >= this: a review the review net added alone becomes alert
+DEMOTE_BELOW = 0.1  # q < this: a lexicon alert becomes review
 TIER_REVIEW_WEIGHT = 0.5  # a disclosure labelled review counts this much towards alert
 TIER_MIN_WEIGHT = 0.01  # smaller tier-net weights are left out of the model file
 

@@ -164,7 +164,8 @@ def test_the_net_catches_what_no_phrase_was_written_for(shipped, lexicon_only):
     assert _tiers(shipped, text) == {"unsafe_at_home": REVIEW}
     grave = "my older cousin makes me keep quiet about the bath"
     assert lexicon_only.detect(grave) == []
-    assert _tiers(shipped, grave) == {"sexual_abuse": REVIEW}  # the net alone never alerts
+    # no phrase matched: the review net adds it, and the tier net, confident too, alerts
+    assert _tiers(shipped, grave) == {"sexual_abuse": ALERT}
 
 
 def test_the_net_never_quietens_a_plain_disclosure(shipped):
