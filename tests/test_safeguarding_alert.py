@@ -198,6 +198,7 @@ def test_cuss_is_not_read_as_because(shipped):
     ("my step mum held my fingers on the hot radiator till I cried", "physical_harm"),
     ("he stubbed a cigarette out on my arm", "physical_harm"),
     ("her boyfriend threw my son against the fridge", "physical_harm"),
+    ("he could have killed me when he pushed me down the stairs", "physical_harm"),  # not the speaker's idiom
     # a cover story taken back
     ("I told the nurse I tripped on the step but really it was my mum", "physical_harm"),
     # children alone, overnight or for days, in a parent's words
@@ -227,10 +228,27 @@ def test_grave_combinations_alert(shipped, lexicon_only, text, concern):
     "my sister got married last year when she was 25",
     "I used to think about dying when I was ill but I have been well for years",
     "I told mum I fell off my bike but it was fine",
+    # harm denied, or only imagined by the speaker
+    "my dad never hits me or my sister",
+    "she would never hit the baby",
+    "I could have slapped her when she laughed at me",
+    "I nearly punched my brother when he deleted my game",
+    "mum does not smack us, she takes the tablet off us when we argue",
     "Nobody is in a rush, we can take our time",  # was a neglect alert
 ])
 def test_near_misses_stay_below_alert(shipped, text):
     assert tier_of(shipped.detect(text)) != ALERT, (text, shipped.detect(text))
+
+
+@pytest.mark.parametrize("text", [
+    "my dad never hits me or my sister",
+    "she would never hit the baby",
+    "I could have slapped her when she laughed at me",
+    "I nearly punched my brother when he deleted my game",
+])
+def test_harm_denied_or_only_imagined_is_at_most_review_by_rule_alone(lexicon_only, text):
+    # the soften phrases do this, whatever the nets say
+    assert tier_of(lexicon_only.detect(text)) == REVIEW, lexicon_only.detect(text)
 
 
 # --------------------------------------------------------------------------------------
