@@ -47,7 +47,7 @@ class TwoNets:
     """A stand-in for both nets: review-net score p, tier-net score q (None: no tier net)."""
 
     review_at, alert_at, quiet_below, drop_below = 0.4, 0.95, 0.2, 0.15
-    promote_at, alone_at, demote_below = 0.85, 0.9, 0.05
+    promote_at, alone_at, demote_below, confirm_at = 0.85, 0.9, 0.05, 0.5
     short_words, short_review_at, drop_ruled = 4, 0.6, True
 
     def __init__(self, p: float, q: float | None, concern: str = "neglect"):
@@ -101,6 +101,16 @@ def test_the_tier_net_moves_review_and_alert(q, plain, alerted, reviewed):
     assert tier_of(config.detect(PLAIN)) == plain
     assert tier_of(config.detect(ALERTED)) == alerted
     assert tier_of(config.detect(REVIEWED)) == reviewed
+
+
+@pytest.mark.parametrize("p, q, tier", [
+    (0.96, None, ALERT),  # no tier net: the review net lifts a review on its own (alert_at 0.95)
+    (0.96, 0.3, REVIEW),  # the tier net disagrees: it stays a review
+    (0.96, 0.5, ALERT),  # the tier net agrees enough (confirm_at)
+    (0.9, 0.5, REVIEW),  # neither net lifts it
+])
+def test_the_review_nets_lift_needs_the_tier_nets_agreement(p, q, tier):
+    assert tier_of(_with(TwoNets(p, q)).detect(REVIEWED)) == tier
 
 
 def test_the_tier_net_says_so_in_the_rule():

@@ -33,7 +33,7 @@ later one); see ``_Matching._review_net`` in :mod:`bot.safeguarding.match`:
   (naive Bayes over the same features) finds likeliest. An answer of at most ``short_words``
   words ("I feel ok") needs p >= ``short_review_at`` instead: a few words carry little;
 * p >= ``alert_at``: what the lexicon found at review becomes alert (a broad signal in a
-  message that reads as a disclosure).
+  message that reads as a disclosure), if the tier net (below) agrees: q >= ``confirm_at``.
 
 **The tier net** (``tier`` in the model file) is a second logistic regression, alert or not,
 trained on the tiers people gave labelled answers (a disclosure labelled review counts half),
@@ -155,6 +155,7 @@ class Classifier:
         self.promote_at: float = tier["promote_at"] if tier else 2.0
         self.alone_at: float = tier["alone_at"] if tier else 2.0
         self.demote_below: float = tier["demote_below"] if tier else -1.0
+        self.confirm_at: float = tier.get("confirm_at", 0.0) if tier else 0.0
 
     def feature_list(self, words: list[str]) -> list[str]:
         return features(words, self.concepts)

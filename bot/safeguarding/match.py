@@ -338,7 +338,7 @@ class _Matching:
           words), nothing found and at least MIN_WORDS words: review, with the likeliest
           concern;
         * p >= ``alert_at``: what the lexicon found at review becomes alert (a broad signal
-          in a message that reads as a disclosure).
+          in a message that reads as a disclosure), if the tier net agrees (q >= ``confirm_at``).
         Then q = the tier net's probability that the message should alert (when the model has
         a tier net; it also sees what the lexicon alone found):
         * q >= ``promote_at``: a review becomes alert; q >= ``alone_at`` for a review the
@@ -385,14 +385,14 @@ class _Matching:
             added = self.severity.index(concern)
             k = clf.strongest_word(words)
             found[added] = (REVIEW_RANK, k, k + 1, f"review net ({p:.2f})")
-        elif p >= clf.alert_at:
+        q = tier_probability(feats, lexicon) if lexicon is not None and found else None
+        if added is None and p >= clf.alert_at and (q is None or q >= clf.confirm_at):
+            # with a tier net, the review net's own lift needs its agreement (q >= confirm_at):
+            # "when I drink the kids get scared of me" reads as a disclosure, not as an alert
             for ci in list(found):
                 rank, i, j, rule = found[ci]
                 if rank < ALERT_RANK and rule not in local and ci not in ruled:
                     found[ci] = (ALERT_RANK, i, j, f"{rule} + review net ({p:.2f})")
-        if lexicon is None or not found:
-            return p
-        q = tier_probability(feats, lexicon)
         if q is None:
             return p
         # The tier net: a second model, alert or not, trained on the tiers people gave
