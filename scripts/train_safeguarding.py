@@ -65,7 +65,7 @@ MIN_COUNT = 2  # a feature seen fewer times in training is dropped
 REVIEW_AT = 0.4  # nothing found by the lexicon, p >= this: review
 ALERT_AT = 0.9  # p >= this: what the lexicon found at review becomes alert
 QUIET_BELOW = 0.2  # a lexicon alert with p < this and an everyday-setting word becomes review
-DROP_BELOW = 0.15  # a lexicon review on a message with p < this is dropped
+DROP_BELOW = 0.1  # a lexicon review on a message with p < this is dropped
 DROP_RULED = True  # p < DROP_BELOW also drops a review a context capped (review or nothing)
 SHORT_WORDS = 4  # an answer of at most this many words ("I feel ok") ...
 SHORT_REVIEW_AT = 0.6  # ... needs p >= this (not REVIEW_AT) for the net to add a review alone
@@ -276,6 +276,14 @@ def cross_validate(sweep: bool = False) -> None:
         total.update(stats)
         _print_cv(held, stats)
     _print_cv("A-G", total)
+    print("per concern, A-G held out (n: flagged / alert): lexicon alone | review net | both nets")
+    for concern in sorted({k[2] for k in total if len(k) == 3 and k[1] == "c"}):
+        row = []
+        for name in ("lexicon ", "with net", "two nets"):
+            n = total[(name, "c", concern)]
+            row.append(f"{100.0 * (n - total[(name, 'c', concern, None)]) / n:5.1f} / "
+                       f"{100.0 * total[(name, 'c', concern, 'alert')] / n:5.1f}")
+        print(f"  {concern:18} {total[('two nets', 'c', concern)]:4d}: " + " | ".join(row))
     if sweep:
         _sweep(config, concepts, folds)
 
