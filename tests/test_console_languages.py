@@ -19,8 +19,8 @@ import re
 from bot.engine.scripts import load_scripts
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = [DEFAULT_FLOWS / "tests" / f"{flow}-{lang}.yaml"
-           for flow in ("scaling-checkin", "fgc-pre-conference") for lang in ("cy", "pl")]
+# Every Welsh and Polish script: a flow translated later is played in the terminal too.
+SCRIPTS = sorted((DEFAULT_FLOWS / "tests").glob("*-cy.yaml")) + sorted((DEFAULT_FLOWS / "tests").glob("*-pl.yaml"))
 
 
 def expected(text: str) -> re.Pattern:
@@ -37,10 +37,14 @@ def run_cli(args, stdin=""):
 def test_scripted_conversations_in_welsh_and_polish_in_the_terminal(tmp_path, path):
     convs, errors = load_scripts([path])
     assert convs and not errors
-    for i, conv in enumerate(convs):
+    # A conversation that needs an earlier one by the same person (previous:) or a worker's
+    # case texts (case:) cannot be typed into a fresh terminal; each file has others that can.
+    typable = [c for c in convs if c.previous is None and c.case is None]
+    assert typable, f"{path.name}: no conversation the terminal can play"
+    for i, conv in enumerate(typable):
         db = tmp_path / f"{i}.db"
         typed = "".join(line.text + "\n" for line in conv.script if line.kind in ("user", "press"))
-        proc = run_cli(["chat", conv.flow, "--for", "adult", "--lang", conv.language, "--db", str(db)], typed)
+        proc = run_cli(["chat", conv.flow, "--for", conv.respondent or "adult", "--lang", conv.language, "--db", str(db)], typed)
         assert proc.returncode == 0, proc.stderr
         assert "Traceback" not in proc.stdout + proc.stderr
         shown, at = proc.stdout, 0
