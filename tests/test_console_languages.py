@@ -20,7 +20,7 @@ from bot.engine.scripts import load_scripts
 
 ROOT = Path(__file__).resolve().parents[1]
 # Every Welsh and Polish script: a flow translated later is played in the terminal too.
-SCRIPTS = sorted((DEFAULT_FLOWS / "tests").glob("*-cy.yaml")) + sorted((DEFAULT_FLOWS / "tests").glob("*-pl.yaml"))
+SCRIPTS = [p for lang in ("cy", "pl", "ur") for p in sorted((DEFAULT_FLOWS / "tests").glob(f"*-{lang}.yaml"))]
 
 
 def expected(text: str) -> re.Pattern:
@@ -34,7 +34,7 @@ def run_cli(args, stdin=""):
 
 
 @pytest.mark.parametrize("path", SCRIPTS, ids=[p.stem for p in SCRIPTS])
-def test_scripted_conversations_in_welsh_and_polish_in_the_terminal(tmp_path, path):
+def test_scripted_conversations_in_welsh_and_polish_in_the_terminal(tmp_path, path, library):
     convs, errors = load_scripts([path])
     assert convs and not errors
     # A conversation that needs an earlier one by the same person (previous:), a worker's case
@@ -56,6 +56,12 @@ def test_scripted_conversations_in_welsh_and_polish_in_the_terminal(tmp_path, pa
             assert found, f"{path.name}:{line.line}: {line.text!r} not shown (in order) in the terminal"
             at = found.end()
         out = run_cli(["export", "--session", "1", "--format", "json", "--db", str(db)])
+        consent = library.get(conv.flow).consent_step
+        if consent is not None and conv.answers.get(consent) is False:
+            # the person said no to sharing: the export is refused, as it should be
+            assert out.returncode != 0 and "the person has not agreed" in out.stderr, out.stdout + out.stderr
+            continue
+        assert out.returncode == 0, out.stdout + out.stderr
         data = json.loads(out.stdout)
         assert {a["step_id"]: a["value"] for a in data["answers"]} == conv.answers
         assert data["status"] == conv.status and data["language"] == conv.language
