@@ -29,9 +29,19 @@ PINNED = {
     # G: written by the sg-matcher helper before its own tuning round (it tunes afterwards,
     # so G is weaker evidence than E and F; see the README).
     "batch_g.yaml": "fb36b882243e355ec768a37930d1f56dfbdf7bde86b431c1096b5747f23a04c4",
+    # H and I: written by the sg-blind2 helper on 2026-11-30 before the fifth tuning round
+    # (sg-alert, issue 12 alert tier), which must never open, print or measure them.
+    "batch_h.yaml": "93fa1a33135a6c3a6a3a03295f158ea984448eefdf8204686300fbd997d15836",
+    "batch_i.yaml": "f2c3c3de3ce0495101d4860b488449e198a24fef7e4390428ac27210a36eced4",
 }
-# Who wrote the batches that name their writer in a fixed form.
-WRITERS = {"batch_e.yaml": "sg-blind helper", "batch_f.yaml": "sg-blind helper"}
+# Who wrote the batches that name their writer in a fixed form, and the main commit they
+# were written at (before the tuning round they measure).
+WRITERS = {
+    "batch_e.yaml": ("sg-blind helper", "d883a1b"),
+    "batch_f.yaml": ("sg-blind helper", "d883a1b"),
+    "batch_h.yaml": ("sg-blind2 helper", "6dfabd4"),
+    "batch_i.yaml": ("sg-blind2 helper", "6dfabd4"),
+}
 DIFFICULTIES = {"explicit", "indirect", "euphemism"}
 SPEAKERS = {"child", "young_person", "adult"}
 TIERS = {"alert", "review"}
@@ -62,11 +72,12 @@ def test_batch_says_how_and_when_it_was_written(name):
     header = [line for line in (BLIND / name).read_text(encoding="utf-8").splitlines() if line.startswith("#")]
     text = " ".join(header)
     # A batch says which tuning it came before (A, B: any tuning; C: the second round; D: the third;
-    # E, F: the fourth; G: sg-matcher's round, written by the one who then tuned).
+    # E, F: the fourth; G: sg-matcher's round, written by the one who then tuned; H, I: the fifth).
     assert "BEFORE" in text and "tuning" in text and "WITHOUT opening" in text and "2026-11-30" in text
     if name in WRITERS:
-        assert f"by the {WRITERS[name]}" in text, f"{name} must say who wrote it"
-        assert "lexicon" in text and "d883a1b" in text, f"{name} must say it was written before tuning at d883a1b"
+        writer, commit = WRITERS[name]
+        assert f"by the {writer}" in text, f"{name} must say who wrote it"
+        assert "lexicon" in text and f"main at {commit}" in text, f"{name} must say it was written before tuning at {commit}"
 
 
 @pytest.mark.parametrize("name", sorted(PINNED))
@@ -142,9 +153,14 @@ def test_measurement_prints_no_sentence_unless_asked(capsys, fmt):
     out = capsys.readouterr().out
     texts = [i["text"] for p in sorted(BLIND.glob("batch_*.yaml"))
              for part in ("disclosures", "ordinary") for i in yaml.safe_load(p.read_text(encoding="utf-8"))[part]]
-    leaked = [t for t in texts if t in out]
+    # A one-word answer ("7", "ok", "8/10", from batches H and I) occurs inside any table of
+    # figures and identifies nothing; every longer text must be absent from the output.
+    checked = [t for t in texts if len(t.split()) > 1]
+    assert len(checked) > 0.95 * len(texts)
+    leaked = [t for t in checked if t in out]
     assert leaked == []
-    names = ["batch_a", "batch_b", "batch_c", "batch_d", "batch_e", "batch_f", "batch_g", "all batches"]
+    names = ["batch_a", "batch_b", "batch_c", "batch_d", "batch_e", "batch_f", "batch_g", "batch_h", "batch_i",
+             "all batches"]
     assert all(name in out for name in names)
     if fmt:
         doc = json.loads(out)

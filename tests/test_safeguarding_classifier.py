@@ -209,7 +209,7 @@ def test_training_never_reads_a_blind_batch_that_is_a_measurement():
     sources = {e["source"] for e in train.examples()}
     assert sources == {"safeguarding_training.yaml", "safeguarding_tuning.yaml", "safeguarding_corpus.yaml",
                        "batch_a", "batch_b", "batch_c", "batch_d"}
-    for name in ("batch_e", "batch_f", "batch_g"):
+    for name in ("batch_e", "batch_f", "batch_g", "batch_h", "batch_i"):
         with pytest.raises(SystemExit):
             train.examples(with_batches=(name,))
 
