@@ -31,13 +31,23 @@ def _library(flows: tuple[str, ...]):
         _fail("the flows have errors; fix them (see above) or run 'restorative-bot validate'", 1)
 
 
-def _store(db: str | None, create: bool = True):
+def _store(db: str | None, create: bool = True, config=None):
+    """Open the database with the key the configuration names (``--config``, else
+    $RESTORATIVE_CONFIG), if it names one."""
+    from bot.dbkey import KeyError_
     from bot.store import Store, StoreError, default_db_path
 
+    path = db or default_db_path()
+    config = config if config is not None else _config(None)
     try:
-        return Store(db or default_db_path(), create=create)
-    except StoreError as exc:
+        keyring = config.keyring(create=create and not Path(path).exists())
+        store = Store(path, create=create, keyring=keyring)
+    except (StoreError, KeyError_) as exc:
         _fail(str(exc))
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:  # let go of the database (and its lock) when the command ends
+        ctx.call_on_close(store.close)
+    return store
 
 
 def _config(path: str | None):
@@ -67,7 +77,7 @@ def _service(db, flows, config=None, allow_unreviewed_languages: bool | None = N
     lexicon = config.lexicon if config is not None else []
     if allow_unreviewed_languages is None:
         allow_unreviewed_languages = bool(config is not None and config.allow_unreviewed_languages)
-    return ConversationService(_store(db), _library(flows), safeguarding=_safeguarding(lexicon),
+    return ConversationService(_store(db, config=config), _library(flows), safeguarding=_safeguarding(lexicon),
                                leads_configured=bool(config is not None and config.leads),
                                out_of_hours=config.out_of_hours if config is not None else None,
                                allow_unreviewed_languages=allow_unreviewed_languages)
@@ -291,11 +301,12 @@ def export(session_id: int | None, case_ref: str | None, all_: bool, fmt: str, o
 
     if sum(x is not None and x is not False for x in (session_id, case_ref, all_ or None)) != 1:
         _fail("say what to export: one of --session ID, --case REF or --all")
-    store = _store(db, create=False)
+    config = _config(config_path)
+    store = _store(db, create=False, config=config)
     try:
         text = do_export(store, session=session_id, case=case_ref, all_=all_, fmt=fmt,
                          report=lambda note: click.echo(note, err=True),
-                         telegram_names=_config(config_path).people_names == "telegram")
+                         telegram_names=config.people_names == "telegram")
     except ExportError as exc:
         _fail(str(exc))
     if out:
@@ -320,7 +331,8 @@ def summary(case_ref: str, fmt: str, out: str | None, force: bool, db: str | Non
     from bot.engine.library import FlowLibrary
     from bot.review.summary import summary_text
 
-    access = Access(_store(db, create=False), FlowLibrary([]), _config(config_path))  # flows from the store
+    config = _config(config_path)
+    access = Access(_store(db, create=False, config=config), FlowLibrary([]), config)  # flows from the store
     try:
         text = summary_text(access, None, case_ref, fmt)
     except Refused:
@@ -427,7 +439,7 @@ def _access(db, config_path=None, flow_paths=()):
     from bot.access import Access
 
     config = _config(config_path)
-    return Access(_store(db), _library(flow_paths), config)
+    return Access(_store(db, config=config), _library(flow_paths), config)
 
 
 @main.group()
@@ -754,8 +766,9 @@ def purge(dry_run: bool, export_path: str | None, db: str | None, config_path: s
     """
     from bot import retention
 
-    retain = _config(config_path).retention()
-    store = _store(db, create=False)
+    config = _config(config_path)
+    retain = config.retention()
+    store = _store(db, create=False, config=config)
     if dry_run:
         report = retention.purge(store, retain, dry_run=True)
         for rule, n in report.due.items():
@@ -791,7 +804,8 @@ def purge(dry_run: bool, export_path: str | None, db: str | None, config_path: s
 def rotate_key(batch: int, db: str | None) -> None:
     """Re-encrypt every stored answer, transcript and name with a new database key.
 
-    Stop the bot first. The new key is written beside the old one (<key file>.new) before anything
+    Needs the database to itself: it refuses while the bot, the web site or another command has
+    it open, so stop those first. The new key is written beside the old one (<key file>.new) before anything
     changes; both open the database until every value is re-encrypted, then the new key replaces
     the old. If it is stopped, run it again: it carries on where it was.
     """
@@ -805,6 +819,8 @@ def rotate_key(batch: int, db: str | None) -> None:
             done = encryption.rotate_key(store, batch=batch, progress=bar.update)
     except StoreError as exc:
         _fail(str(exc))
+    finally:
+        store.close()
     if done.key_file:
         click.echo(f"rotated: {done.changed} value(s) re-encrypted; the new key is in {done.key_file}")
     else:
@@ -837,7 +853,8 @@ def backup(file: str, force: bool, db: str | None) -> None:
 @click.option("--db", type=click.Path(), help=DB_HELP)
 def restore(file: str, db: str | None) -> None:
     """Replace the database with the backup FILE, after checking it (integrity, schema version,
-    and that the database key decrypts its text). Stop the bot first."""
+    and that the database key decrypts its text). Needs the database to itself: stop the bot
+    and the web site first."""
     from bot import encryption
     from bot.store import StoreError
 
@@ -846,6 +863,8 @@ def restore(file: str, db: str | None) -> None:
         encryption.restore(store, file)
     except StoreError as exc:
         _fail(str(exc))
+    finally:
+        store.close()
     click.echo(f"restored from {file}")
 
 
@@ -912,8 +931,9 @@ def alerts(open_only: bool, db: str | None, config_path: str | None) -> None:
     from bot.names import person_label
     from bot.respondent import described
 
-    names = _config(config_path).people_names == "telegram"
-    store = _store(db, create=False)
+    config = _config(config_path)
+    names = config.people_names == "telegram"
+    store = _store(db, create=False, config=config)
     rows = store.alerts(open_only=open_only)
     if not rows:
         click.echo("No open alerts." if open_only else "No alerts.")
@@ -938,8 +958,8 @@ def unread(older_than: float | None, db: str | None, config_path: str | None, fl
     """List free-text answers nobody with access has read yet (not the answers themselves)."""
     if older_than is not None and older_than < 0:
         _fail("--older-than takes a number of hours, 0 or more, e.g. --older-than 48")
-    store = _store(db, create=False)
     config = _config(config_path)
+    store = _store(db, create=False, config=config)
     from bot.access import Access
 
     reading = _reading(store, Access(store, _library(flow_paths), config), config)
@@ -961,8 +981,9 @@ def unread(older_than: float | None, db: str | None, config_path: str | None, fl
 @click.option("--config", "config_path", type=click.Path(), help=CONFIG_HELP)
 def reminders(case_ref: str, cancel_id: int | None, db: str | None, config_path: str | None) -> None:
     """List the reminders waiting in a case (never their answers), or cancel one."""
-    store = _store(db, create=False)
-    schedule = _config(config_path).schedule(store)
+    config = _config(config_path)
+    store = _store(db, create=False, config=config)
+    schedule = config.schedule(store)
     if cancel_id is not None:
         if not schedule.cancel_in_case(case_ref, cancel_id, "cli"):
             _fail(f"there is no waiting reminder {cancel_id} in case {case_ref}; "
@@ -1047,7 +1068,7 @@ def web(db, config_path, flow_paths, host, port, api_url, log_level) -> None:
     token = os.environ.get("TELEGRAM_BOT_TOKEN", "").strip()
     logs.setup(log_level, secrets=[token])
     config = _config(config_path)
-    store = _store(db)
+    store = _store(db, config=config)
     path = store.path
     store.close()
     site = make_site(path, _library(flow_paths), config, safeguarding=_safeguarding(config.lexicon),

@@ -52,6 +52,9 @@ retention:                        # days each record type is kept, or never (def
   schedule: 90                    # reminders sent or cancelled
 data_protection:
   contact: admin                  # told of each /delete request: a Telegram user id, or a role
+  key_file: /etc/restorative-bot/db.key  # the database key (encryption at rest), relative to this
+                                  # file's folder; RESTORATIVE_DB_KEY and RESTORATIVE_DB_KEY_FILE come
+                                  # first; without any, ~/.config/restorative-bot/db.key
 ```
 Errors come as ``file:line:col: message`` like flow errors.
 """
@@ -97,6 +100,16 @@ class Config:
     web_session_hours: float = 8.0  # a website session lasts at most this long
     retention_days: dict = field(default_factory=dict)  # record type -> days (None: never); bot.retention
     dp_contact: int | str = "admin"  # told of erasure requests: a Telegram user id, or a role
+    db_key_file: str | None = None  # data_protection: key_file: the database key's file (bot.dbkey)
+
+    def keyring(self, *, create: bool = True):
+        """The database key, when this configuration names its file (None: the store finds it,
+        from the environment or the default key file). The environment still comes first."""
+        if self.db_key_file is None:
+            return None
+        from bot import dbkey
+
+        return dbkey.load_keyring(key_file=Path(self.db_key_file), create=create)
 
     def retention(self):
         from bot.retention import Retention
@@ -283,8 +296,15 @@ class Config:
         dp = data.get("data_protection")
         if isinstance(dp, YDict):
             for key, value in dp.items():
-                if key != "contact":
-                    err(dp.key_pos_of(key), f"unknown key '{key}' under data_protection; use contact")
+                if key == "key_file":
+                    if isinstance(value, str) and value.strip():
+                        base = Path(name).parent if name else Path(".")
+                        cfg.db_key_file = str(base / os.path.expanduser(value.strip()))
+                    else:
+                        err(dp.pos_of(key), "'key_file' must be the path of the database key file, e.g. "
+                                            "key_file: /etc/restorative-bot/db.key")
+                elif key != "contact":
+                    err(dp.key_pos_of(key), f"unknown key '{key}' under data_protection; use contact or key_file")
                 elif (isinstance(value, int) and not isinstance(value, bool)) or value in ROLES[:3]:
                     cfg.dp_contact = value
                 else:

@@ -8,7 +8,9 @@ ciphertext and its tag. The key id lets ``rotate-key`` tell old values from new 
 The key is held outside the database, first found of:
 1. ``RESTORATIVE_DB_KEY``: the key itself (urlsafe base64 of 32 random bytes);
 2. ``RESTORATIVE_DB_KEY_FILE``: a file holding it;
-3. ``$XDG_CONFIG_HOME/restorative-bot/db.key`` (``~/.config/...``), created with mode 0600
+3. the key file the configuration names (``data_protection: key_file:``), created with mode
+   0600 when a new database is made;
+4. ``$XDG_CONFIG_HOME/restorative-bot/db.key`` (``~/.config/...``), created with mode 0600
    on the first run, which says where on stderr (never the key).
 While a rotation is under way, ``<key file>.new`` (or ``RESTORATIVE_DB_NEW_KEY``) holds the
 new key; both decrypt until the rotation ends and the new key replaces the old.
@@ -123,18 +125,21 @@ def is_ciphertext(value: object) -> bool:
     return type(value) is bytes and value[:4] == MAGIC
 
 
-def load_keyring(*, create: bool = True) -> Keyring:
-    """The keyring from the environment or the key file (created on first use when ``create``)."""
+def load_keyring(*, create: bool = True, key_file: Path | None = None) -> Keyring:
+    """The keyring from the environment, else ``key_file`` (the one the configuration names),
+    else the default key file; a missing key file is created when ``create`` (a new database)."""
     new_env = os.environ.get("RESTORATIVE_DB_NEW_KEY")
     env = os.environ.get("RESTORATIVE_DB_KEY")
     if env:
         others = [decode_key(new_env, "RESTORATIVE_DB_NEW_KEY")] if new_env else []
         return Keyring(decode_key(env, "RESTORATIVE_DB_KEY"), "RESTORATIVE_DB_KEY", None, others)
     named = os.environ.get("RESTORATIVE_DB_KEY_FILE")
-    path = Path(named) if named else default_key_path()
+    path = Path(named) if named else (Path(key_file) if key_file is not None else default_key_path())
     if not path.exists():
         if named or not create:
-            raise KeyError_(f"{path}: no database key file; set RESTORATIVE_DB_KEY_FILE to the key file"
+            where = "RESTORATIVE_DB_KEY_FILE" if named else ("data_protection: key_file: in the configuration"
+                                                             if key_file is not None else "RESTORATIVE_DB_KEY_FILE")
+            raise KeyError_(f"{path}: no database key file; set {where} to the key file"
                             " the database was made with")
         write_key_file(path, new_key())
         print(f"restorative-bot: created a new database key in {path} (mode 0600); keep a copy of it"

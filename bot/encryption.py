@@ -6,7 +6,8 @@ Rotation: the new key is written first (``<key file>.new``, mode 0600; or given 
 batches, each its own transaction. Until the end both keys decrypt, so a crash at any point
 loses nothing, and running the command again resumes (values already under the new key are
 skipped). Only when no value is left under the old key does the new key file replace the old.
-Stop `serve` first: a running bot still writes with the old key."""
+Both need the database to themselves (``Store.exclusive``): they refuse while the bot, the web
+site or another command has it open, since a running bot would go on writing with the old key."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ class Rotation:
 
 
 def rotate_key(store: Store, *, batch: int = 500, progress: Callable[[int], None] | None = None) -> Rotation:
+    store.exclusive("run rotate-key")
     keys = store.keys
     if keys.key_file is not None:
         pending = dbkey.pending_path(keys.key_file)
@@ -67,5 +69,9 @@ def backup(store: Store, dest: str, *, force: bool = False) -> None:
 
 
 def restore(store: Store, source: str) -> None:
+    problems = store.check_backup(source)  # a bad file is named first, whoever has the database
+    if problems:
+        raise StoreError("; ".join(problems))
+    store.exclusive("run restore")
     store.restore_from(source)
     store.audit("cli", "restore", None, None)

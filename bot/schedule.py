@@ -39,6 +39,7 @@ from datetime import datetime, time, timedelta, timezone
 from typing import Callable
 from zoneinfo import ZoneInfo
 
+from bot import i18n
 from bot.messages import msg
 from bot.reading import STAGES
 from bot.store import Store, iso
@@ -366,6 +367,16 @@ class Schedule:
             return True
 
     def local(self, at: str) -> str:
-        """A stored time as people read it, e.g. 'Tue 3 Mar, 09:00'."""
+        """A stored time as people read it, in the language in force: 'Tue 3 Mar, 09:00',
+        'Dydd Mawrth 3 Mawrth, 09:00', 'wtorek 3 marca, 09:00' (Babel's CLDR names; other
+        languages spell the day and month out, as their short forms can read alike)."""
         t = datetime.fromisoformat(at.replace("Z", "+00:00")).astimezone(self.tz)
+        lang = i18n.current()
+        if lang != i18n.DEFAULT:
+            from babel.dates import format_datetime
+
+            try:
+                return format_datetime(t, "EEEE d MMMM, HH:mm", tzinfo=self.tz, locale=lang.replace("-", "_"))
+            except (ValueError, LookupError):  # a tag Babel does not know: English
+                pass
         return f"{t:%a} {t.day} {t:%b}, {t:%H:%M}"

@@ -10,6 +10,7 @@ a savepoint each, so one that fails rolls back alone). Timestamps are UTC ISO 86
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import re
@@ -701,9 +702,11 @@ class Store:
                 raise StoreError(f"{self.path}: the folder {p.parent} does not exist")
         if self.path != ":memory:":
             private_file(self.path)
+        self._lock = self._take_lock()
         try:
             self.keys = keyring or dbkey.load_keyring()
         except dbkey.KeyError_ as exc:
+            self._release_lock()
             raise StoreError(str(exc)) from None
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -756,6 +759,44 @@ class Store:
     def close(self) -> None:
         self.stop_checkpoints()
         self.db.conn.close()
+        self._release_lock()
+
+    # -- who is using the database (issue 17: rotate-key and restore need it to themselves) --
+    # Every Store holds a shared lock on ``<db>.lock`` while open; rotate-key and restore
+    # upgrade theirs to exclusive, so they refuse while the bot, the web site or another command
+    # has the database open (a running bot would go on writing with the old key), and those
+    # refuse to start while a rotation or restore runs.
+
+    def _take_lock(self):
+        if self.path == ":memory:":
+            return None
+        name = self.path + ".lock"
+        fd = os.open(name, os.O_RDWR | os.O_CREAT, PRIVATE_MODE)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise StoreError(f"{self.path}: a key rotation or a restore is running on this database;"
+                             " try again when it has finished") from None
+        return fd
+
+    def _release_lock(self) -> None:
+        fd, self._lock = getattr(self, "_lock", None), None
+        if fd is not None:
+            os.close(fd)  # closing the descriptor releases its lock
+
+    def __del__(self) -> None:
+        self._release_lock()
+
+    def exclusive(self, doing: str) -> None:
+        """Have the database to this Store alone until it closes, or refuse in words."""
+        if self._lock is None:
+            return
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StoreError(f"{self.path}: another restorative-bot process (the bot, the web site or a"
+                             f" command) has this database open; stop it, then {doing} again") from None
 
     # -- checkpoints off the reply path ------------------------------------------------
     _checkpointer: threading.Thread | None = None

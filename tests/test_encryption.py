@@ -136,3 +136,47 @@ def test_a_tampered_value_does_not_decrypt():
     with pytest.raises(dbkey.WrongKey):
         keys.decrypt(bytes(blob))
     assert keys.decrypt(keys.encrypt("hello")) == "hello"
+
+
+def test_a_key_file_named_in_the_configuration_is_made_there_and_used_by_every_command(tmp_path):
+    """data_protection: key_file: in the YAML configuration (relative to the file) holds the key:
+    the first run makes it there (0600) and not at the default place, and later commands, given
+    the same configuration, read the answers; without it they are refused in words."""
+    (tmp_path / "deploy").mkdir()
+    config = tmp_path / "deploy" / "config.yaml"
+    config.write_text("data_protection:\n  key_file: keys/db.key\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESTORATIVE_DB_")}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "home-config")
+    db = tmp_path / "cfgkey.db"
+
+    def cli(*args, stdin=""):
+        return subprocess.run([sys.executable, "-m", "bot", *args], input=stdin, capture_output=True,
+                              text=True, env=env, timeout=120)
+
+    out = cli("chat", "scaling-checkin", "--db", str(db), "--as", "sam", "--for", "adult", "--config", str(config),
+              stdin="\n".join(ANSWERS) + "\n")
+    assert out.returncode == 0, out.stderr
+    key = tmp_path / "deploy" / "keys" / "db.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert str(key) in out.stderr and key.read_text().strip() not in out.stdout + out.stderr
+    assert not (tmp_path / "home-config").exists()  # no second key at the default place
+    assert not [w for w in WORDS if w.encode() in raw(db)]
+    env["RESTORATIVE_CONFIG"] = str(config)  # the configuration from the environment works the same
+    shown = cli("export", "--all", "--format", "json", "--db", str(db))
+    assert shown.returncode == 0, shown.stderr
+    assert all(w in shown.stdout for w in WORDS)
+    key.unlink()
+    refused = cli("export", "--all", "--format", "json", "--db", str(db))
+    assert refused.returncode != 0 and "data_protection: key_file:" in refused.stderr
+    assert "Traceback" not in refused.stderr + refused.stdout
+
+
+def test_a_bad_key_file_setting_is_reported_at_its_line():
+    from bot.config import Config, ConfigError
+    from bot.engine.yamlpos import parse_yaml
+
+    data, _ = parse_yaml("data_protection:\n  contact: admin\n  key_file: [a, b]\n", "c.yaml")
+    with pytest.raises(ConfigError) as e:
+        Config.from_data(data, "c.yaml")
+    assert [str(x) for x in e.value.errors] == [
+        "c.yaml:3:13: 'key_file' must be the path of the database key file, e.g. key_file: /etc/restorative-bot/db.key"]

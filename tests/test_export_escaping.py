@@ -76,7 +76,10 @@ def check_markdown(md: str, step_ids: list[str], headings: list[str]) -> None:
     """Only the exporter makes structure: every line people typed is inside a quote."""
     lines = md.splitlines()
     answer_lines = [l for l in lines if l.startswith("- **")]
-    assert answer_lines == [f"- **{s}**:" for s in step_ids], answer_lines
+    # each answer under its step id and, beside it, the question (the flow's own words, escaped)
+    assert [re.sub(r" — .*", "", l) for l in answer_lines] == [f"- **{s}**" for s in step_ids], answer_lines
+    questions = [l.split("** — ", 1)[1] if "** — " in l else "" for l in answer_lines]
+    assert all(len(q) > 10 and not MD_SPECIAL.search(q) for q in questions), answer_lines
     assert [l for l in lines if l.startswith("#")] == headings
     assert "<" not in md  # no HTML tag of any kind, and no autolink
     for ch in ("\u202e", "\u202c", "\u2066", "\u2069", "\u200b", "\ufeff", "\u2060", "\u200f"):

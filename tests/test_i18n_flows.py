@@ -185,7 +185,8 @@ def test_a_markdown_export_names_the_language_and_gives_the_english_question(lib
     svc.handle(me, Input.from_text("Llai o ffraeo"))
     md = export(svc.store, all_=True, fmt="md")
     assert "- Language: Welsh (cy)" in md.splitlines()
-    assert ("- **best_hopes**:\n  (asked in Welsh (cy); in English: What are your best hopes from our talking together?)\n"
+    assert ("- **best_hopes** — What are your best hopes from our talking together?\n"
+            "  (as asked in Welsh (cy): Beth yw eich gobeithion gorau o'n sgwrs gyda'n gilydd?)\n"
             "  > Llai o ffraeo") in md
 
 

@@ -20,7 +20,7 @@ from bot import dbkey
 from bot.cli import main
 from bot.conversation import ConversationService
 from bot.engine.runner import Input
-from bot.store import PERSON_TEXT, SCHEMA_VERSION, Store
+from bot.store import PERSON_TEXT, SCHEMA_VERSION, Store, StoreError
 
 ANSWERS = ("Quetzalcoatl picnic hopes", "6", "Xanthippe homework truce", "Zanzibar calmer bedtimes", "8",
            "Ocelot nothing more")
@@ -128,7 +128,9 @@ def test_rotate_key_encrypts_text_written_before_encryption(tmp_path, library, k
 
 def test_rotate_key_with_the_key_in_the_environment_needs_the_new_one_there(tmp_path, library, monkeypatch):
     db = str(tmp_path / "env.db")
-    fill(Store(db), library, 1)
+    store = Store(db)
+    fill(store, library, 1)
+    store.close()  # rotate-key needs the database to itself
     result = CliRunner().invoke(main, ["rotate-key", "--db", db])
     assert result.exit_code != 0 and "RESTORATIVE_DB_NEW_KEY" in result.output
     new = dbkey.encode_key(dbkey.new_key())
@@ -200,3 +202,29 @@ def test_restore_refuses_a_damaged_foreign_or_newer_file_and_keeps_the_database(
     refused(foreign, "does not decrypt")
     s = Store(db)
     assert {cid: [line["text"] for line in s.transcript(cid)] for cid in said} == said
+
+
+def test_rotate_key_and_restore_refuse_while_the_bot_has_the_database_open(tmp_path, library, keyfile):
+    """A running bot keeps writing with the key it started with: a rotation finishing beside it
+    would leave those values under a key that is then thrown away. So rotate-key and restore
+    need the database to themselves, and nothing opens it while they run."""
+    db = str(tmp_path / "busy.db")
+    bot = Store(db)  # stands for serve (or the web site, or a long command) in another process
+    fill(bot, library, 1)
+    old = keyfile.read_text()
+    good = str(tmp_path / "good.db")
+    bot.backup_to(good)
+    for args in (["rotate-key", "--db", db], ["restore", good, "--db", db]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code != 0 and "has this database open; stop it" in result.output, result.output
+        assert "Traceback" not in result.output
+    assert keyfile.read_text() == old and not dbkey.pending_path(keyfile).exists()
+    bot.close()
+    rotating = Store(db)
+    rotating.exclusive("run rotate-key")
+    with pytest.raises(StoreError, match="a key rotation or a restore is running on this database"):
+        Store(db)
+    rotating.close()
+    result = CliRunner().invoke(main, ["rotate-key", "--db", db])
+    assert result.exit_code == 0, result.output
+    Store(db).close()  # and once it has finished, the bot opens it again

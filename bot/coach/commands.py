@@ -78,9 +78,19 @@ def _rehearsals(db: str | None):
     from bot.rehearsal.service import RehearsalService
     from bot.store import Store, StoreError, default_db_path
 
+    from bot.config import Config, ConfigError
+    from bot.dbkey import KeyError_
+
+    path = db or default_db_path()
     try:
-        store = Store(db or default_db_path())
-    except StoreError as exc:
+        config = Config.load(None)  # $RESTORATIVE_CONFIG, for the key file it may name
+    except ConfigError as exc:
+        for e in exc.errors:
+            click.echo(str(e), err=True)
+        sys.exit(1)
+    try:
+        store = Store(path, keyring=config.keyring(create=not os.path.exists(path)))
+    except (StoreError, KeyError_) as exc:
         click.echo(f"restorative-bot: {exc}", err=True)
         sys.exit(2)
     try:

@@ -1,6 +1,12 @@
 """Dates as people in the UK type them: "12/3", "12 March", "Friday 14 March", "next Tuesday",
 "tomorrow", "in two weeks". Day before month. A date without a year is the next one to come.
 
+In another language (issue 19), an answer the English reading does not understand is read
+word by word through that language's ``dates:`` words in bot/locale/languages.yaml ("dydd
+Gwener nesaf" reads as "next friday", "za dwa tygodnie" as "in 2 weeks") and parsed again;
+the wording lives in that file, only the reading is here. Dates shown back to a person are
+in their language (Babel's CLDR data: "dydd Sadwrn 14 Mawrth 2026", "sobota 14 marca 2026").
+
 ``today`` is whatever :data:`TODAY` says (the service sets it from its injectable clock, so
 tests move time instead of waiting); by default the date in Europe/London.
 """
@@ -8,12 +14,15 @@ tests move time instead of waiting); by default the date in Europe/London.
 from __future__ import annotations
 
 import re
+import unicodedata
 from contextvars import ContextVar
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Callable
 from zoneinfo import ZoneInfo
 
 from bot.engine.answers import fold, parse_int
+from bot.i18n import current as current_language
 
 TODAY: ContextVar[Callable[[], date] | None] = ContextVar("TODAY", default=None)
 _FIXED: list[date] = []  # scripted conversations pin "today" (``today:`` in a script), across threads
@@ -96,7 +105,13 @@ def parse_date(text: str, now: date | None = None, allow_past: bool = False) -> 
     now = now or today()
     t = fold(text).replace(",", " ")
     t = re.sub(r"\s+", " ", t).strip()
-    d = _parse(t, now, allow_past)
+    try:
+        d = _parse(t, now, allow_past)
+    except BadDate:
+        english = _in_english(t, current_language())
+        if english is None:
+            raise
+        d = _parse(english, now, allow_past)
     if d < now and not allow_past:
         raise BadDate("date_past")
     if (d - now).days > MAX_AHEAD_DAYS:
@@ -160,7 +175,78 @@ def _parse(t: str, now: date, nearest: bool = False) -> date:
     raise BadDate("date")
 
 
-def shown(value: str | date) -> str:
-    """How a date answer reads back: 'Friday 14 March 2026'."""
+# -- other languages ---------------------------------------------------------------------------
+_UNIT_WORDS = frozenset({"day", "days", "week", "weeks", "fortnight", "fortnights", "month"})
+_DAY_WORDS = frozenset(("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"))
+
+
+def plain(word: str) -> str:
+    """``word`` without accents, for matching what people type on any keyboard ("środę" = "srode")."""
+    word = unicodedata.normalize("NFKD", word.replace("’", "'").replace("ł", "l").replace("Ł", "L"))
+    return "".join(ch for ch in word if not unicodedata.combining(ch))
+
+
+@lru_cache(maxsize=16)
+def _words(lang: str) -> tuple[dict[tuple[str, ...], str], frozenset, re.Pattern | None, dict]:
+    """(phrase -> English, English words said after the day or week, ordinal endings, number words)
+    of ``lang``'s ``dates:`` in bot/locale/languages.yaml; empty when it has none."""
+    from bot import i18n
+
+    spec = i18n.language(lang).dates if lang != "en" else {}
+    words = {tuple(plain(fold(str(k))).split()): str(v) for k, v in (spec.get("words") or {}).items()}
+    endings = [re.escape(plain(fold(str(e)))) for e in spec.get("ordinals") or []]
+    ordinal = re.compile(rf"(\d{{1,2}})-?(?:{'|'.join(endings)})") if endings else None
+    numbers = {plain(fold(str(k))): int(v) for k, v in (i18n.language(lang).parsing.get("number_words") or {}).items()}
+    return words, frozenset(map(str, spec.get("after") or [])), ordinal, numbers
+
+
+def _in_english(t: str, lang: str) -> str | None:
+    """A folded date answer in ``lang`` read as English words the parser knows, or None when the
+    language lists no date words. Words it does not know are kept (people mix languages)."""
+    words, after, ordinal, numbers = _words(lang)
+    if not words:
+        return None
+    tokens = [plain(w) for w in t.split()]
+    longest = max(len(k) for k in words)
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        for n in range(min(longest, len(tokens) - i), 0, -1):
+            english = words.get(tuple(tokens[i:i + n]))
+            if english is not None:
+                break
+        else:
+            n, english = 1, tokens[i]
+            m = ordinal.fullmatch(english) if ordinal else None
+            if m:
+                english = m.group(1)
+            elif re.fullmatch(r"\d{1,2}\.", english):  # "14. marca"
+                english = english[:-1]
+            elif english in numbers:
+                english = str(numbers[english])
+        i += n
+        for word in english.split():
+            if word in after and out and (out[-1] in _DAY_WORDS or out[-1] in _UNIT_WORDS):
+                out.insert(len(out) - 1, word)  # "dydd Gwener nesaf": next friday
+            else:
+                out.append(word)
+    # "ymhen wythnos", "za tydzień": a week (a number of days or weeks is said before them)
+    for j in range(len(out) - 1, -1, -1):
+        if out[j] in _UNIT_WORDS and (j == 0 or not (out[j - 1].isdigit() or out[j - 1] in ("a", "next", "last", "this"))):
+            out.insert(j, "a")
+    return " ".join(out)
+
+
+def shown(value: str | date, lang: str | None = None) -> str:
+    """How a date answer reads back, in the person's language: 'Friday 14 March 2026',
+    'dydd Gwener 14 Mawrth 2026', 'piątek 14 marca 2026'."""
     d = date.fromisoformat(value) if isinstance(value, str) else value
+    lang = lang or current_language()
+    if lang != "en":
+        from babel.dates import format_date
+
+        try:
+            return format_date(d, "EEEE d MMMM y", locale=lang.replace("-", "_"))
+        except (ValueError, LookupError):  # a tag Babel does not know: English
+            pass
     return f"{d:%A} {d.day} {d:%B %Y}"

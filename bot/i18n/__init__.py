@@ -40,6 +40,7 @@ class Language:
     dir: str  # ltr | rtl
     reviewed: bool
     parsing: dict = field(default_factory=dict, hash=False, compare=False)
+    dates: dict = field(default_factory=dict, hash=False, compare=False)  # date words (bot/engine/dates.py)
 
     @property
     def rtl(self) -> bool:
@@ -66,7 +67,7 @@ def languages() -> dict[str, Language]:
     out = {}
     for tag, d in _config()["languages"].items():
         out[tag] = Language(tag, d["name"], d.get("english_name", d["name"]), d.get("dir", "ltr"),
-                            bool(d.get("reviewed", False)), dict(d.get("parsing") or {}))
+                            bool(d.get("reviewed", False)), dict(d.get("parsing") or {}), dict(d.get("dates") or {}))
     return out
 
 

@@ -9,6 +9,7 @@ import json
 import re
 import unicodedata
 
+from bot.messages import msg
 from bot.names import person_label
 from bot.store import Store
 
@@ -39,6 +40,8 @@ def transcript_data(store: Store, conversation_id: int, internal_comments: bool 
     answers = store.answers(conversation_id)
     english = _english_questions(flow, answers)
     language = conv.language or "en"
+    lines = store.transcript(conversation_id)
+    shown = _shown_questions(lines, language)
     return {
         "conversation_id": conv.id,
         "flow": {"id": conv.flow_id, "version": conv.flow_version, "title": title, "sha256": conv.flow_sha},
@@ -46,6 +49,7 @@ def transcript_data(store: Store, conversation_id: int, internal_comments: bool 
                    "name": person_label(person.get("key"), person.get("display_name"),
                                         store.pseudonym(conv.case_id, conv.person_id), telegram_names)},
         "status": conv.status,
+        "status_text": status_words(conv.status),  # in words, as the page shows it
         "started_at": conv.started_at,
         "updated_at": conv.updated_at,
         "finished_at": conv.finished_at,
@@ -54,7 +58,10 @@ def transcript_data(store: Store, conversation_id: int, internal_comments: bool 
         "answers": [
             {"step_id": a["step_id"], "value": a["value"], "raw": a["raw"], "shown": a["shown"],
              "answered_at": a["answered_at"], "revision": a["revision"],
-             "question_en": english.get(a["step_id"])}  # the English question, beside the answer in any language
+             # the English question, beside the answer in any language, and the words the person
+             # was shown when that was not English (None in English)
+             "question_en": english.get(a["step_id"]) or shown.get(a["step_id"], (None, None))[0],
+             "question_shown": _if_not_english(*shown.get(a["step_id"], (None, None)))}
             for a in answers
         ],
         "comments": [
@@ -69,7 +76,7 @@ def transcript_data(store: Store, conversation_id: int, internal_comments: bool 
              "step_id": t["step_id"], "text": t["text"], "flagged": bool(t.get("flagged")),
              "tier": t.get("tier") or ("alert" if t.get("flagged") else None),
              "language": t.get("language") or language}
-            for t in store.transcript(conversation_id)
+            for t in lines
             if internal_comments or t["kind"] != "worker_note"  # notes for the worker stay with staff
         ],
         # Review-tier safeguarding items not yet looked at: first in every export (issue 12).
@@ -79,6 +86,50 @@ def transcript_data(store: Store, conversation_id: int, internal_comments: bool 
             for r in store.review_items(conversation_ids=[conversation_id])
         ],
     }
+
+
+def status_words(status: str | None) -> str:
+    """A conversation's status as people say it ("in progress", "completed", "stopped")."""
+    try:
+        return msg(f"status.{status}")
+    except (KeyError, TypeError):
+        return msg("status.other", status=(status or "").replace("_", " "))
+
+
+def _progress_line(line: str, language: str | None) -> bool:
+    """Whether a line is the progress line ("Question 2 of 6") in the language it was shown in."""
+    from bot import i18n
+
+    with i18n.using(language if i18n.known(language) else i18n.DEFAULT):
+        forms = (msg("navigation.progress"), msg("navigation.progress_open"))
+    for form in forms:
+        pattern = re.escape(form).replace(re.escape("{n}"), r"\d+").replace(re.escape("{total}"), r"\d+")
+        if re.fullmatch(pattern, line.strip()):
+            return True
+    return False
+
+
+def question_line(text: str | None, language: str | None = None) -> str:
+    """The wording of a question line as recorded: the progress line ("Question 2 of 6") left
+    out, the hints after the question too."""
+    lines = [ln for ln in (text or "").splitlines() if ln.strip()]
+    if len(lines) > 1 and (_progress_line(lines[0], language) or _progress_line(lines[0], "en")):
+        lines = lines[1:]
+    return lines[0] if lines else ""
+
+
+def _shown_questions(lines: list[dict], language: str) -> dict[str, tuple[str, str]]:
+    """step id -> (the question as the person was shown it last, the language it was shown in)."""
+    out = {}
+    for t in lines:
+        if t["direction"] == "out" and t["kind"] == "question" and t["step_id"]:
+            lang = t.get("language") or language
+            out[t["step_id"]] = (question_line(t["text"], lang), lang)
+    return out
+
+
+def _if_not_english(text: str | None, language: str | None) -> str | None:
+    return text if text and language and language != "en" else None
 
 
 def _english_flow(source: str, flow_id: str):
@@ -199,12 +250,18 @@ def render(items: list[dict], fmt: str) -> str:
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.writer(buf)
-        w.writerow(["conversation_id", "flow_id", "flow_version", "person", "time", "from", "kind", "step_id", "text", "flagged"])
+        # the machine fields first, as before; the question and the status in words added after
+        w.writerow(["conversation_id", "flow_id", "flow_version", "person", "time", "from", "kind", "step_id", "text", "flagged",
+                    "question_en", "question_shown", "status", "status_text"])
         for d in items:
+            questions = {a["step_id"]: a for a in d["answers"]}
             for t in d["transcript"]:
+                a = questions.get(t["step_id"]) or {}
                 w.writerow([d["conversation_id"], csv_cell(d["flow"]["id"]), d["flow"]["version"], csv_cell(_who(d)),
                             csv_cell(t["time"]), t["from"], csv_cell(t["kind"]), csv_cell(t["step_id"]), csv_cell(t["text"]),
-                            ("review" if t.get("tier") == "review" else "yes") if t["flagged"] else ""])
+                            ("review" if t.get("tier") == "review" else "yes") if t["flagged"] else "",
+                            csv_cell(a.get("question_en")), csv_cell(a.get("question_shown")), csv_cell(d["status"]),
+                            csv_cell(_status(d))])
         return buf.getvalue()
     if fmt == "html":
         return _html(items)
@@ -225,6 +282,15 @@ def _who(d: dict) -> str:
     return d["person"]["name"] or d["person"]["key"] or "unknown"
 
 
+def _status(d: dict) -> str:
+    return d.get("status_text") or status_words(d["status"])
+
+
+def _shown_in(d: dict, a: dict) -> str:
+    """ "as asked in Welsh (cy): Beth yw..." for an answer to a question not shown in English."""
+    return msg("transcripts.shown", language=_language_name(d.get("language")), question=a["question_shown"])
+
+
 def _markdown(d: dict) -> str:
     """Markdown where only this function makes structure: every answer, comment and line
     people typed is a quoted, escaped block (see :func:`md_quote`)."""
@@ -236,7 +302,7 @@ def _markdown(d: dict) -> str:
         f"- Who: {e(_who(d))}",
         *([f"- Case: {e(d['case'])}"] if d.get("case") else []),
         f"- Started: {_when(d['started_at'])}",
-        f"- Status: {e(d['status'])}" + (f", finished {_when(d['finished_at'])}" if d["finished_at"] else ""),
+        f"- Status: {e(_status(d))}" + (f", finished {_when(d['finished_at'])}" if d["finished_at"] else ""),
         *([f"- Language: {e(_language_name(d['language']))}"] if d.get("language", "en") != "en" else []),
         "",
     ]
@@ -250,9 +316,10 @@ def _markdown(d: dict) -> str:
     if not d["answers"]:
         out.append("(no answers yet)")
     for a in d["answers"]:
-        out.append(f"- **{md_ident(a['step_id'])}**:")
-        if d.get("language", "en") != "en" and a.get("question_en"):
-            out.append(f"  (asked in {e(_language_name(d['language']))}; in English: {e(a['question_en'])})")
+        question = f" — {e(a['question_en'])}" if a.get("question_en") else ""
+        out.append(f"- **{md_ident(a['step_id'])}**{question}")
+        if a.get("question_shown"):
+            out.append(f"  ({e(_shown_in(d, a))})")
         out += md_quote(a["shown"], "  ")
         if a["raw"] not in (None, a["shown"]):
             out.append("  >")
@@ -301,7 +368,7 @@ def _html(items: list[dict]) -> str:
         parts.append(f"<h1>{e(d['flow']['title'])} <small>(version {d['flow']['version']})</small></h1><dl>")
         for k, v in (("Conversation", d["conversation_id"]), ("Who", _who(d)), ("Case", d.get("case") or "—"),
                      ("Started", _when(d["started_at"])),
-                     ("Status", d["status"]), ("Finished", _when(d["finished_at"]))):
+                     ("Status", _status(d)), ("Finished", _when(d["finished_at"]))):
             parts.append(f"<dt>{e(k)}</dt><dd>{e(str(v))}</dd>")
         parts.append("</dl>")
         if d.get("worth_a_look"):
@@ -315,6 +382,8 @@ def _html(items: list[dict]) -> str:
         lang = d.get("language", "en")
         for a in d["answers"]:
             question = f"<div class='q' lang='en' dir='ltr'>{e(a['question_en'])}</div>" if a.get("question_en") else ""
+            if a.get("question_shown"):
+                question += f"<div class='q'{_lang_attrs(lang, a['question_shown'])}>{e(_shown_in(d, a))}</div>"
             parts.append(f"<dt>{e(a['step_id'])}{question}</dt><dd{_lang_attrs(lang, a['shown'] or '')}>"
                          f"{e(a['shown'] or '')}</dd>")
         parts.append("</dl>")

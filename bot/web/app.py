@@ -32,7 +32,7 @@ from bot.messages import msg
 from bot.names import person_label
 from bot.respondent import described
 from bot.review import charts as charts_mod
-from bot.review.export import md_quote
+from bot.review.export import md_quote, status_words
 from bot.web.signin import Session, SignIn, Throttle, csrf_token
 
 log = logging.getLogger("bot.web")
@@ -173,11 +173,9 @@ class Site:
             return None
         return {k: str(v) for k, v in form.items()}
 
-    def status_words(self, status: str) -> str:
-        try:
-            return msg(f"web.status.{status}")
-        except KeyError:
-            return msg("web.status.other", status=status.replace("_", " "))
+    @staticmethod
+    def status_words(status: str) -> str:
+        return status_words(status)  # the same words as the exports
 
     def flow_title(self, flow_id: str) -> str:
         flow = self.library.get(flow_id)

@@ -35,7 +35,7 @@ def link_url(base: str, code: str) -> str:
 
 def make_site(db_path: str, library, config: Config, *, safeguarding=None, notify: Notify | None = None,
               secure: bool | None = None) -> Site:
-    store = Store(db_path)
+    store = Store(db_path, keyring=config.keyring(create=False))
     access = Access(store, library, config)
     escalation = Escalation(store, safeguarding, leads=config.leads, repeat_minutes=config.repeat_minutes,
                             telegram_names=config.people_names == "telegram")

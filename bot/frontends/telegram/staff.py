@@ -18,7 +18,7 @@ from bot import i18n
 from bot.messages import msg
 from bot.names import person_label
 from bot.reading import Reading
-from bot.review.export import md_escape, md_ident, md_quote, render
+from bot.review.export import md_escape, md_ident, md_quote, render, status_words
 
 log = logging.getLogger("bot.telegram.staff")
 
@@ -296,7 +296,7 @@ class StaffCommands:
             scores = ", ".join(f"{k} {v}" for k, v in c["scores"].items()) or "—"
             if not c["shared"]:
                 scores = msg("staff.not_shared_no" if c.get("consent") == "no" else "staff.not_shared")
-            lines.append(msg("staff.conversation_line", id=c["id"], flow=c["flow_id"], status=c["status"].replace("_", " "),
+            lines.append(msg("staff.conversation_line", id=c["id"], flow=c["flow_id"], status=status_words(c["status"]),
                              who=md_escape(person_label(c["person_key"], c["display_name"], c.get("pseudonym"),
                                                         self.access.telegram_names)), scores=scores))
         if not rows:
@@ -482,7 +482,7 @@ class StaffCommands:
         data = await self.fe.db(self.access.mydata, _key(update))
         convs = data["conversations"]
         lines = [msg("staff.mydata_title")]
-        lines += [msg("staff.mydata_line", id=c["id"], flow=c["flow_id"], status=c["status"].replace("_", " "),
+        lines += [msg("staff.mydata_line", id=c["id"], flow=c["flow_id"], status=status_words(c["status"]),
                       when=c["started_at"][:10], who=c["who_can_see"]) for c in convs] or [msg("staff.mydata_none")]
         if convs:
             lines.append(msg("staff.mydata_file"))
