@@ -13,6 +13,7 @@ means is SQL in :data:`bot.store.PURGE_RULES`:
 ``inputs``       the record of each message received (exactly-once keys and the replies given)
 ``schedule``     reminders sent or cancelled
 ``audit``        the audit log (counts and ids only)
+``web_signin``   the review website's sign-in links and sessions, from when they were used, ended or expired
 
 A case under a legal hold (``restorative-bot case hold REF``) is never purged until released.
 :func:`purge` works in bounded batches, each its own transaction with an audit row of its
@@ -38,6 +39,7 @@ DEFAULTS: dict[str, float | None] = {
     "invitations": 90.0,
     "inputs": 30.0,
     "schedule": 90.0,
+    "web_signin": 7.0,
 }
 assert set(DEFAULTS) == set(RECORD_TYPES)
 

@@ -647,12 +647,17 @@ PURGE_RULES: list[tuple[str, str, str]] = [
     ("schedule", "schedule", f"""x.state IN ('sent', 'cancelled') AND COALESCE(x.sent_at, x.created_at) < :cutoff
         AND {_not_held('x.conversation_id')}
         AND NOT EXISTS (SELECT 1 FROM cases hk WHERE hk.id = x.case_id AND hk.held_at IS NOT NULL)"""),
+    # the review website's sign-in: a link once used or expired, a session once ended or expired
+    # (only hashes and times; who signed in when stays in the audit log)
+    ("web_signin", "web_links", "COALESCE(x.used_at, x.expires_at) < :cutoff"),
+    ("web_signin", "web_sessions", "MIN(COALESCE(x.ended_at, x.expires_at), x.expires_at) < :cutoff"),
     ("audit", "audit", """x.created_at < :cutoff
         AND NOT EXISTS (SELECT 1 FROM cases hk WHERE hk.held_at IS NOT NULL AND x.target = 'case:' || hk.ref)
         AND NOT EXISTS (SELECT 1 FROM conversations hc JOIN cases hk ON hk.id = hc.case_id
                         WHERE hk.held_at IS NOT NULL AND x.target = 'conversation:' || hc.id)"""),
 ]
-RECORD_TYPES = ("completed", "abandoned", "practice", "alerts", "audit", "invitations", "inputs", "schedule")
+RECORD_TYPES = ("completed", "abandoned", "practice", "alerts", "audit", "invitations", "inputs", "schedule",
+                "web_signin")
 
 
 @dataclass

@@ -208,6 +208,27 @@ def test_visible_names_invisible_characters_and_keeps_joiners():
     assert visible(family) == family and visible("line\nnext\ttab") == "line\nnext\ttab"
 
 
+def _covered(m, kind: str) -> list[str]:
+    data = m.text.encode("utf-16-le")
+    return [data[e["offset"] * 2:(e["offset"] + e["length"]) * 2].decode("utf-16-le")
+            for e in m.entities if e["type"] == kind]
+
+
+def check_telegram_html(msgs) -> None:
+    """Telegram HTML where only the renderer makes structure: bold only on its own labels,
+    code only on step ids, no link, and every answer whole inside a quote, exactly as typed."""
+    assert msgs and all(m.params.get("parse_mode") == "HTML" for m in msgs)
+    kinds = {e["type"] for m in msgs for e in m.entities}
+    assert kinds <= {"bold", "italic", "code", "blockquote"}, kinds
+    assert {t for m in msgs for t in _covered(m, "code")} <= set(STEPS)
+    bold = {t for m in msgs for t in _covered(m, "bold")}
+    assert bold <= {"How are things going?", "Answers", "Scores", "Comments", "Transcript", "bot", "person"}, bold
+    quotes = [t for m in msgs for t in _covered(m, "blockquote")]
+    for _, text in ANSWERS:
+        assert visible(text) in quotes, text
+    assert not any("\u202e" in m.text for m in msgs)
+
+
 # -- the same through Telegram -------------------------------------------------------------
 SUP, P1, FAM = 2, 3, 9
 HOSTILE_NAME = "Eve</b><script>x</script>**Admin**\u202e"
@@ -236,11 +257,9 @@ async def test_telegram_staff_commands_show_hostile_text_safely(tmp_path, librar
         conv = store.conversations(person_id=store.person(f"tg:{FAM}"))[0]["id"]
         assert store.conversation(conv).status == "completed"
 
-        # /transcript: the Markdown text and the HTML file
+        # /transcript: Telegram HTML messages and the HTML file
         msgs = await _command(h, P1, f"/transcript {conv}")
-        text = "\n".join(m.text for m in msgs if m.text)
-        check_markdown(text, STEPS, HEADINGS[:3] + HEADINGS[4:])
-        assert "<" not in text and "\u202e" not in text
+        check_telegram_html([m for m in msgs if m.text])
         check_html(h.fake.documents(P1)[-1].data.decode("utf-8"))
 
         # /case: names and scores, no raw markup or invisible characters

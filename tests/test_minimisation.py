@@ -70,7 +70,7 @@ async def test_pseudonyms_replace_telegram_names_in_lists_transcripts_and_alerts
         assert "Parent A" in msgs[-1].text and CHILD_NAME not in msgs[-1].text
         msgs = await _say(h, P1, f"/transcript {conv}")
         shown = "\n".join(m.text or "" for m in msgs)
-        assert "- Who: Parent A" in shown and CHILD_NAME not in shown
+        assert "\nWho: Parent A\n" in shown and CHILD_NAME not in shown
 
         # a disclosure: the alert names the case and the pseudonym
         await _say(h, FAM, "he hits me and i dont feel safe at home", first_name=CHILD_NAME)

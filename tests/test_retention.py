@@ -202,6 +202,19 @@ def build(store: Store, library, clock: Clock) -> World:
     w.row(2200, False, lambda: s.audit("tg:1", "transcript.read", "conversation:1"))
     w.row(2200, True, lambda: s.audit("tg:1", "export", "case:CASE-H"))
     w.row(2000, True, lambda: s.audit("tg:1", "export", "case:CASE-A"))
+    # the website's sign-in (7 days): links used or expired, sessions ended or expired
+    staff = w.row(400, True, lambda: s.person("tg:staff"))
+    w.row(10, False, lambda: s.add_web_link("l-used-old", staff, iso(AT - timedelta(days=9))) and
+          s.use_web_link(s.web_link("l-used-old")["id"], iso(AT - timedelta(days=10))))
+    w.row(10, False, lambda: s.add_web_link("l-expired-old", staff, iso(AT - timedelta(days=8))))
+    w.row(3, True, lambda: s.add_web_link("l-used-new", staff, iso(AT - timedelta(days=3))) and
+          s.use_web_link(s.web_link("l-used-new")["id"], iso(AT - timedelta(days=3))))
+    w.row(1, True, lambda: s.add_web_link("l-live", staff, iso(AT + timedelta(minutes=5))))
+    w.row(20, False, lambda: s.end_web_session(s.add_web_session("s-ended-old", staff, iso(AT - timedelta(days=1)),
+                                                                   iso(AT - timedelta(days=20))), iso(AT - timedelta(days=19))))
+    w.row(9, False, lambda: s.add_web_session("s-expired-old", staff, iso(AT - timedelta(days=8)), iso(AT - timedelta(days=9))))
+    w.row(5, True, lambda: s.add_web_session("s-expired-new", staff, iso(AT - timedelta(days=5)), iso(AT - timedelta(days=5))))
+    w.row(1, True, lambda: s.add_web_session("s-live", staff, iso(AT + timedelta(hours=8)), iso(AT)))
     # the hold itself, and a few inputs with no conversation
     w.row(5, True, lambda: retention.hold(s, "CASE-H", "tg:admin", "court proceedings"))
     w.row(60, False, lambda: s.mark_delivered("tg:update:old"))
@@ -221,7 +234,7 @@ def test_purge_deletes_exactly_what_is_due_per_type_and_keeps_held_cases(store, 
     w = build(store, library, clock)
     assert all(w.gone.get(t) for t in ("conversations", "answers", "transcript", "inputs", "alerts", "review_items",
                                        "missed_disclosures", "invites", "schedule", "audit", "comments",
-                                       "case_people")), w.gone.keys()
+                                       "case_people", "web_links", "web_sessions")), w.gone.keys()
     before_audit = max(all_rows(store)["audit"])
     report = retention.purge(store, Retention(), at=AT, batch=3)
     rows = remaining(store)
@@ -278,7 +291,7 @@ def test_never_keeps_a_type_for_ever_and_the_configuration_is_checked(store, lib
     assert [str(x) for x in e.value.errors] == [
         "c.yaml:2:14: 'completed' must be a number of days above 0, or never (keep for ever), e.g. completed: 730",
         "c.yaml:3:3: unknown record type 'transcripts' under retention; use completed, abandoned, practice, alerts,"
-        " audit, invitations, inputs, schedule"]
+        " audit, invitations, inputs, schedule, web_signin"]
 
 
 def _yaml(text):

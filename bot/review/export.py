@@ -275,7 +275,13 @@ def _when(ts: str | None) -> str:
     return ts[:19].replace("T", " ") + " UTC"
 
 
-_VISIBILITY = {"internal": "internal: staff only", "shared": "shared with the family"}
+def _t(key: str, **values) -> str:
+    """The words around the answers (``transcripts:`` in bot/messages.yaml), in the language in force."""
+    return msg(f"transcripts.{key}", **values)
+
+
+def _visibility(comment: dict) -> str:
+    return _t("shared" if comment.get("visibility") == "shared" else "internal")
 
 
 def _who(d: dict) -> str:
@@ -296,25 +302,26 @@ def _markdown(d: dict) -> str:
     people typed is a quoted, escaped block (see :func:`md_quote`)."""
     e = md_escape
     out = [
-        f"# {e(d['flow']['title'])} (version {d['flow']['version']})",
+        f"# {e(d['flow']['title'])} ({e(_t('version', version=d['flow']['version']))})",
         "",
-        f"- Conversation: {d['conversation_id']}",
-        f"- Who: {e(_who(d))}",
-        *([f"- Case: {e(d['case'])}"] if d.get("case") else []),
-        f"- Started: {_when(d['started_at'])}",
-        f"- Status: {e(_status(d))}" + (f", finished {_when(d['finished_at'])}" if d["finished_at"] else ""),
-        *([f"- Language: {e(_language_name(d['language']))}"] if d.get("language", "en") != "en" else []),
+        f"- {e(_t('conversation'))}: {d['conversation_id']}",
+        f"- {e(_t('who'))}: {e(_who(d))}",
+        *([f"- {e(_t('case'))}: {e(d['case'])}"] if d.get("case") else []),
+        f"- {e(_t('started'))}: {_when(d['started_at'])}",
+        f"- {e(_t('status'))}: {e(_status(d))}"
+        + (f", {e(_t('finished', when=_when(d['finished_at'])))}" if d["finished_at"] else ""),
+        *([f"- {e(_t('language'))}: {e(_language_name(d['language']))}"] if d.get("language", "en") != "en" else []),
         "",
     ]
     if d.get("worth_a_look"):
-        out += ["## Worth a look (safeguarding review, not yet looked at)", ""]
+        out += [f"## {e(_t('worth_a_look'))}", ""]
         for r in d["worth_a_look"]:
             out.append(f"- R{r['id']} ({_when(r['time'])})" + (f" at **{md_ident(r['step_id'])}**" if r["step_id"] else "")
                        + f": {e(r['concern'])}" + (f" — matched “{e(r['matched'])}”" if r.get("matched") else ""))
         out.append("")
-    out += ["## Answers", ""]
+    out += [f"## {e(_t('answers'))}", ""]
     if not d["answers"]:
-        out.append("(no answers yet)")
+        out.append(e(_t("no_answers")))
     for a in d["answers"]:
         question = f" — {e(a['question_en'])}" if a.get("question_en") else ""
         out.append(f"- **{md_ident(a['step_id'])}**{question}")
@@ -323,23 +330,24 @@ def _markdown(d: dict) -> str:
         out += md_quote(a["shown"], "  ")
         if a["raw"] not in (None, a["shown"]):
             out.append("  >")
-            out.append("  > typed:")
+            out.append(f"  > {e(_t('typed'))}")
             out += md_quote(a["raw"], "  > ")
         out.append("")
     if d.get("scores"):
-        out += ["", "## Scores", ""] + [f"- {md_ident(k)}: {e(str(v))}" for k, v in d["scores"].items()]
+        out += ["", f"## {e(_t('scores'))}", ""] + [f"- {md_ident(k)}: {e(str(v))}" for k, v in d["scores"].items()]
     if d.get("comments"):
-        out += ["", "## Comments", ""]
+        out += ["", f"## {e(_t('comments'))}", ""]
         for c in d["comments"]:
-            out.append(f"- {e(c['by'])} ({_when(c['time'])}, {_VISIBILITY[c.get('visibility', 'internal')]})"
+            out.append(f"- {e(c['by'])} ({_when(c['time'])}, {e(_visibility(c))})"
                        + (f" on **{md_ident(c['step_id'])}**" if c["step_id"] else "") + ":")
             out += md_quote(c["text"], "  ")
             out.append("")
-    out += ["", "## Transcript", ""]
+    out += ["", f"## {e(_t('transcript'))}", ""]
     for t in d["transcript"]:
-        flag = (" ⚑ **worth a look** (safeguarding review)" if t.get("tier") == "review"
-                else " ⚠ **safeguarding flag**" if t["flagged"] else "")
-        out.append(f"**{e(t['from'])}** · {_when(t['time'])}{flag}")
+        flag = (f" ⚑ **{e(_t('flag_review'))}**" if t.get("tier") == "review"
+                else f" ⚠ **{e(_t('flag_alert'))}**" if t["flagged"] else "")
+        who = _t("bot") if t["from"] == "bot" else _t("person")
+        out.append(f"**{e(who)}** · {_when(t['time'])}{flag}")
         out += md_quote(t["text"])
         out.append("")
     return "\n".join(out)
@@ -352,33 +360,37 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem} dt{font-we
 .line{margin:.5rem 0;padding:.4rem .7rem;border-radius:.4rem;white-space:pre-wrap;page-break-inside:avoid}
 .bot{background:#f1f4f8} .comment{background:#eef7ee;border-left:4px solid #2e7d32} .person{background:#fff8e6;margin-left:2rem} .flag{border:2px solid #b00020}
 .meta{font-size:.75rem;color:#666} .sep{page-break-after:always} .q{font-weight:400;color:#555}
+figure.chart{margin:1rem 0;page-break-inside:avoid} figure.chart img{max-width:100%;height:auto}
+table{border-collapse:collapse;margin-top:.4rem} th,td{border:1px solid #ccc;padding:.2rem .5rem;text-align:left}
 @media print{body{margin:0;max-width:none}.line{border:1px solid #ddd}}
 """
 
 
-def _html(items: list[dict]) -> str:
+def _html(items: list[dict], charts: list | None = None) -> str:
     def e(text: str) -> str:
         return html.escape(visible(text))
 
     parts = ["<!doctype html><html lang='en-GB'><head><meta charset='utf-8'>",
              "<title>restorative-bot transcripts</title><style>", _CSS, "</style></head><body>"]
+    if charts:
+        parts += [_chart_html(charts), "<div class='sep'></div>"]
     for i, d in enumerate(items):
         if i:
             parts.append("<div class='sep'></div>")
-        parts.append(f"<h1>{e(d['flow']['title'])} <small>(version {d['flow']['version']})</small></h1><dl>")
-        for k, v in (("Conversation", d["conversation_id"]), ("Who", _who(d)), ("Case", d.get("case") or "—"),
-                     ("Started", _when(d["started_at"])),
-                     ("Status", _status(d)), ("Finished", _when(d["finished_at"]))):
+        parts.append(f"<h1>{e(d['flow']['title'])} <small>({e(_t('version', version=d['flow']['version']))})</small></h1><dl>")
+        for k, v in ((_t("conversation"), d["conversation_id"]), (_t("who"), _who(d)), (_t("case"), d.get("case") or "—"),
+                     (_t("started"), _when(d["started_at"])),
+                     (_t("status"), _status(d)), (_t("finished_label"), _when(d["finished_at"]))):
             parts.append(f"<dt>{e(k)}</dt><dd>{e(str(v))}</dd>")
         parts.append("</dl>")
         if d.get("worth_a_look"):
-            parts.append("<h2>Worth a look (safeguarding review, not yet looked at)</h2><ul>")
+            parts.append(f"<h2>{e(_t('worth_a_look'))}</h2><ul>")
             for r in d["worth_a_look"]:
                 at = f" at {e(r['step_id'])}" if r["step_id"] else ""
                 matched = f" — matched “{e(r['matched'])}”" if r.get("matched") else ""
                 parts.append(f"<li>R{r['id']} ({e(_when(r['time']))}){at}: {e(r['concern'])}{matched}</li>")
             parts.append("</ul>")
-        parts.append("<h2>Answers</h2><dl>")
+        parts.append(f"<h2>{e(_t('answers'))}</h2><dl>")
         lang = d.get("language", "en")
         for a in d["answers"]:
             question = f"<div class='q' lang='en' dir='ltr'>{e(a['question_en'])}</div>" if a.get("question_en") else ""
@@ -388,20 +400,21 @@ def _html(items: list[dict]) -> str:
                          f"{e(a['shown'] or '')}</dd>")
         parts.append("</dl>")
         if d.get("scores"):
-            parts.append("<h2>Scores</h2><dl>" + "".join(f"<dt>{e(k)}</dt><dd>{e(str(v))}</dd>" for k, v in d["scores"].items()) + "</dl>")
+            parts.append(f"<h2>{e(_t('scores'))}</h2><dl>" + "".join(f"<dt>{e(k)}</dt><dd>{e(str(v))}</dd>" for k, v in d["scores"].items()) + "</dl>")
         if d.get("comments"):
-            parts.append("<h2>Comments</h2>")
+            parts.append(f"<h2>{e(_t('comments'))}</h2>")
             for c in d["comments"]:
                 on = f" on {e(c['step_id'])}" if c["step_id"] else ""
-                kind = e(_VISIBILITY[c.get("visibility", "internal")])
+                kind = e(_visibility(c))
                 parts.append(f"<div class='line comment'><div class='meta'>{e(c['by'])} · {e(_when(c['time']))} · {kind}{on}</div>{e(c['text'])}</div>")
-        parts.append("<h2>Transcript</h2>")
+        parts.append(f"<h2>{e(_t('transcript'))}</h2>")
         for t in d["transcript"]:
             cls = "bot" if t["from"] == "bot" else "person"
             flag = " flag" if t["flagged"] else ""
-            note = (" · worth a look (safeguarding review)" if t.get("tier") == "review"
-                    else " · safeguarding flag" if t["flagged"] else "")
-            parts.append(f"<div class='line {cls}{flag}'><div class='meta'>{e(t['from'])} · {e(_when(t['time']))}{note}</div>"
+            note = (f" · {e(_t('flag_review'))}" if t.get("tier") == "review"
+                    else f" · {e(_t('flag_alert'))}" if t["flagged"] else "")
+            who = _t("bot") if t["from"] == "bot" else _t("person")
+            parts.append(f"<div class='line {cls}{flag}'><div class='meta'>{e(who)} · {e(_when(t['time']))}{note}</div>"
                          f"<div class='text'{_lang_attrs(t.get('language'), t['text'])}>{e(t['text'])}</div></div>")
     parts.append("</body></html>\n")
     return "".join(parts)
@@ -437,10 +450,43 @@ def export(store: Store, *, session: int | None = None, case: str | None = None,
         raise ExportError(f"conversation {session} does not exist or is not shared with the people who run the "
                           "service (the person has not agreed); they can get it themselves with /mydata file")
     items = [transcript_data(store, i, telegram_names=telegram_names) for i in shared]
+    # A case's HTML file carries the case's charts (only what was shared is drawn), so it reads
+    # like the case page, and stays one self-contained file.
+    case_charts = _case_charts(store, gate.library, shared, telegram_names) if case is not None and fmt == "html" else None
     left_out = len(ids) - len(shared)
     with store.transaction():
         store.audit(actor, "export", target, f"{len(items)} conversation(s) as {fmt}"
                     + (f"; {left_out} not shared, left out" if left_out else ""))
     if left_out and report is not None:
         report(f"{left_out} conversation(s) left out: not shared (the person has not agreed to share them)")
+    if case_charts:
+        return _html(items, case_charts)
     return render(items, fmt)
+
+
+def _case_charts(store: Store, library, conversation_ids: list[int], telegram_names: bool) -> list:
+    from bot.review import charts
+
+    return charts.build(store, library, [{"id": i, "shared": True} for i in conversation_ids], telegram_names)
+
+
+def _chart_html(found: list) -> str:
+    """The charts as pictures inside the file (PNG as a data: URI: no script, nothing fetched),
+    each with its numbers as a table beside it, every text escaped."""
+    import base64
+
+    from bot.review import charts
+
+    def e(text) -> str:
+        return html.escape(visible(str(text)))
+
+    parts = [f"<h2>{e(msg('charts.title'))}</h2>"]
+    for chart in found:
+        data = base64.b64encode(charts.png(chart)).decode("ascii")
+        rows = "".join(f"<tr><td>{e(when)}</td><td>{e(who)}</td><td>{e(score)}</td></tr>" for when, who, score in chart.rows())
+        parts.append(f"<figure class='chart'><img src='data:image/png;base64,{data}' alt='{e(chart.description())}'>"
+                     f"<figcaption><table><caption>{e(msg('charts.table_caption', question=chart.question))}</caption>"
+                     f"<thead><tr><th scope='col'>{e(msg('charts.col_when'))}</th><th scope='col'>{e(msg('charts.col_who'))}</th>"
+                     f"<th scope='col'>{e(msg('charts.col_score'))}</th></tr></thead><tbody>{rows}</tbody></table>"
+                     "</figcaption></figure>")
+    return "".join(parts)

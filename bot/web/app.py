@@ -32,7 +32,7 @@ from bot.messages import msg
 from bot.names import person_label
 from bot.respondent import described
 from bot.review import charts as charts_mod
-from bot.review.export import md_quote, status_words
+from bot.review.export import md_quote, question_line, status_words
 from bot.web.signin import Session, SignIn, Throttle, csrf_token
 
 log = logging.getLogger("bot.web")
@@ -328,14 +328,6 @@ class Site:
         return Response(svg, media_type="image/svg+xml")
 
     # -- a transcript --------------------------------------------------------------------
-    @staticmethod
-    def _question_text(text: str) -> str:
-        """The wording of a question line as recorded ("Question 2" first, hints after)."""
-        lines = [ln for ln in (text or "").splitlines() if ln.strip()]
-        if len(lines) > 1 and lines[0].startswith("Question "):
-            lines = lines[1:]
-        return lines[0] if lines else ""
-
     def _transcript(self, key: str, conversation_id: int) -> dict:
         data = self.access.transcript(key, conversation_id)
         may_comment = self.access.has(key, "supervisor")
@@ -348,12 +340,16 @@ class Site:
             by_step.setdefault(c["step_id"], []).append(c)
         lines, question = [], {}
         last_answer: dict[str, int] = {}
+        english = {a["step_id"]: a["question_en"] for a in data["answers"]}
         for t in data["transcript"]:
-            entry = dict(t, question=None, comments=[])
+            entry = dict(t, question=None, question_en=None, comments=[])
             if t["from"] == "bot" and t["kind"] == "question" and t["step_id"]:
-                question[t["step_id"]] = self._question_text(t["text"])
+                question[t["step_id"]] = (question_line(t["text"], t.get("language")), t.get("language") or "en")
             elif t["from"] == "person" and t["kind"] == "answer" and t["step_id"]:
-                entry["question"] = question.get(t["step_id"])
+                asked, language = question.get(t["step_id"], (None, "en"))
+                entry["question"], entry["question_lang"] = asked, language
+                if language != "en" and english.get(t["step_id"]) not in (None, asked):
+                    entry["question_en"] = english[t["step_id"]]  # beside the words they were shown
                 last_answer[t["step_id"]] = len(lines)
             lines.append(entry)
         orphans = []

@@ -46,7 +46,8 @@ class StaffCommands:
                          ("review", self.on_review), ("mydata", self.on_mydata), ("revoke", self.on_revoke),
                          ("reassign", self.on_reassign), ("missed", self.on_missed), ("pseudonym", self.on_pseudonym),
                          ("privacy", self.on_privacy), ("delete", self.on_delete),
-                         ("caseinfo", self.on_caseinfo), ("summary", self.on_summary), ("web", self.on_web)):
+                         ("caseinfo", self.on_caseinfo), ("summary", self.on_summary), ("web", self.on_web),
+                         ("trend", self.on_trend)):
             app.add_handler(CommandHandler(name, once(self._not_during_session(fn)), filters=filters.ChatType.PRIVATE))
 
     def _not_during_session(self, fn):
@@ -314,8 +315,13 @@ class StaffCommands:
         data = await self._ask(context, update, self.access.transcript, conv_id)
         if data is None:
             return
-        text = render([data], "md")
-        await self.fe.send_text(context.bot, update.effective_chat.id, text)
+        # Telegram HTML, every text people typed escaped, in whole messages under the limit
+        from bot.review.transcript_telegram import LIMIT, messages
+
+        # right to left, every line gains a mark when sent (render.directed): room for them
+        limit = LIMIT // 2 if i18n.direction(i18n.current()) == "rtl" else LIMIT
+        for text in messages(data, limit):
+            await self.fe.send_text(context.bot, update.effective_chat.id, text, parse_mode="HTML")
         doc = io.BytesIO(render([data], "html").encode("utf-8"))
         await self.fe._retry(lambda: context.bot.send_document(
             update.effective_chat.id, document=doc, filename=f"transcript-{conv_id}.html"))
@@ -332,6 +338,37 @@ class StaffCommands:
         if ok:
             for text in render_telegram(found):
                 await self.fe.send_text(context.bot, update.effective_chat.id, text, parse_mode="HTML")
+
+    async def on_trend(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/trend CASE_REF: each scale question of the case as a chart (PNG, the website's chart)
+        with a short caption, then its numbers as text. Who may see what: Access.case, as the
+        website's chart (audited as chart.read); answers not shared are never drawn."""
+        import asyncio
+
+        from bot.review import charts
+        from bot.review.transcript_telegram import chart_table
+
+        await self.fe.person(update)
+        if len(context.args) != 1:
+            await self._say(context, update, msg("charts.trend_usage"))
+            return
+        ref = context.args[0]
+        ok, found = await self._try(context, update, lambda key, r: charts.case_charts(self.access, key, r), ref)
+        if not ok:
+            return
+        if not found:
+            await self._say(context, update, msg("charts.none"))
+            return
+        chat_id = update.effective_chat.id
+        for chart in found:
+            png = await asyncio.get_running_loop().run_in_executor(None, charts.png, chart)
+            caption = msg("charts.trend_caption", ref=ref, question=chart.question)
+            if len(caption) > 1024:  # Telegram's caption limit: the question is in the table too
+                caption = caption[:1023] + "…"
+            await self.fe._retry(lambda: context.bot.send_photo(chat_id, photo=png, caption=caption,
+                                                                filename=f"trend-{chart.step_id}.png"))
+            for text in chart_table(chart):
+                await self.fe.send_text(context.bot, chat_id, text, parse_mode="HTML")
 
     async def on_caseinfo(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/caseinfo REF KEY TEXT: write the text flows show as {{ case.KEY }} in case REF (the

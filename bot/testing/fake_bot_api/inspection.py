@@ -50,6 +50,10 @@ class Inspection:
     def documents(self, user_id: int) -> list[StoredDocument]:
         return [m.document for m in self.messages(user_id) if m.document is not None]
 
+    def photos(self, user_id: int) -> list[StoredDocument]:
+        """The photos the bot sent this user (sendPhoto), oldest first."""
+        return [m.photo for m in self.messages(user_id) if m.photo is not None]
+
     @staticmethod
     def buttons(
         message: StoredMessage | dict[str, Any] | None,

@@ -98,6 +98,63 @@ class FileMethods:
         self._store(message)
         return message.to_api()
 
+    async def _api_sendPhoto(
+        self, *, params: dict[str, Any], files: dict[str, UploadedFile], token: str, **_: Any
+    ) -> dict[str, Any]:
+        """An uploaded photo (PNG or JPEG), kept with its bytes; width and height read from it."""
+        chat_id = self._sendable_chat(params)
+        photo = params.get("photo")
+        upload: UploadedFile | None = None
+        if isinstance(photo, str) and photo.startswith("attach://"):
+            upload = files.get(photo[len("attach://") :])
+        elif photo in (None, "") and "photo" in files:
+            upload = files["photo"]
+        if upload is None:
+            raise _bad("there is no photo in the request")
+        if not upload.data:
+            raise _bad("file must be non-empty")
+        width, height = _image_size(upload.data)
+        if not width or not height:
+            raise _bad("IMAGE_PROCESS_FAILED")
+        caption = None
+        caption_entities: list[dict[str, Any]] = []
+        if params.get("caption"):
+            caption, caption_entities = self._text(
+                params.get("caption"),
+                params.get("parse_mode"),
+                params.get("caption_entities"),
+                limit=MAX_CAPTION_LENGTH,
+                too_long=ERR_CAPTION_TOO_LONG,
+                empty=None,
+            )
+        inline, other = self._markup(params)
+        reply_to = self._reply_to(chat_id, params)
+        message_id = self._new_message_id(chat_id)
+        record = self._new_file(upload.data, "photos", ".png", "AgACAgIAAxkDAAI")
+        stored = StoredDocument(
+            chat_id, message_id, record.file_id, record.file_unique_id, upload.filename,
+            upload.data, upload.content_type or "image/png", caption,
+        )
+        message = StoredMessage(
+            chat_id=chat_id,
+            message_id=message_id,
+            from_bot=True,
+            date=int(time.time()),
+            sender=self._bot_sender(token),
+            chat=self._chat(chat_id),
+            caption=caption,
+            caption_entities=caption_entities,
+            inline_markup=inline,
+            keyboard_markup=other,
+            reply_to=reply_to,
+            params=dict(params),
+            extra={"photo": [{"file_id": record.file_id, "file_unique_id": record.file_unique_id,
+                              "width": width, "height": height, "file_size": len(upload.data)}]},
+        )
+        message.photo = stored
+        self._store(message)
+        return message.to_api()
+
     async def _api_getFile(self, *, params: dict[str, Any], **_: Any) -> dict[str, Any]:
         record = self._files.get(str(params.get("file_id") or ""))
         if record is None:
@@ -108,3 +165,22 @@ class FileMethods:
             "file_size": len(record.data),
             "file_path": record.file_path,
         }
+
+
+def _image_size(data: bytes) -> tuple[int, int]:
+    """(width, height) of a PNG or JPEG; (0, 0) if it is neither."""
+    import struct
+
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
+        return struct.unpack(">II", data[16:24])
+    if data[:2] == b"\xff\xd8":
+        i = 2
+        while i + 9 < len(data):
+            if data[i] != 0xFF:
+                return 0, 0
+            marker, size = data[i + 1], struct.unpack(">H", data[i + 2:i + 4])[0]
+            if marker in (0xC0, 0xC1, 0xC2):
+                height, width = struct.unpack(">HH", data[i + 5:i + 9])
+                return width, height
+            i += 2 + size
+    return 0, 0

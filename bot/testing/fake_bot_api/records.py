@@ -109,6 +109,7 @@ class StoredMessage:
     inline_markup: dict[str, Any] | None = None
     keyboard_markup: dict[str, Any] | None = None
     document: StoredDocument | None = None
+    photo: StoredDocument | None = None  # sendPhoto: the picture's bytes (to_api gives its sizes)
     extra: dict[str, Any] = field(default_factory=dict)
     reply_to: StoredMessage | None = None
     edit_date: int | None = None

@@ -147,6 +147,7 @@ class FakeBotAPI(
             "deleteMyCommands",
             "sendChatAction",
             "sendDocument",
+            "sendPhoto",
             "getFile",
             "logOut",
             "close",
