@@ -4,6 +4,7 @@ bot/locale/languages.yaml; and a date shown back to the person is in their langu
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
@@ -189,3 +190,28 @@ def test_reminder_times_are_shown_in_the_persons_language():
         assert schedule.local(at) == "wtorek 3 marca, 09:00"
     with using("pl"):
         assert schedule.local("2026-07-03T08:00:00+00:00") == "piątek 3 lipca, 09:00"  # summer time: UK local
+
+
+def _examples(text: str) -> list[str]:
+    return re.findall(r"[\"„“]([^\"”“„]+)[\"”]", text or "")
+
+
+def test_every_date_example_a_flow_gives_is_understood_in_that_language(library):
+    """The examples a date question gives ("dydd Gwener 14 Mawrth", „za dwa tygodnie”) are
+    answers the parser takes, in the language of the text that gives them."""
+    checked = []
+    for flow in library:
+        for tag, variant in flow.variants.items():
+            for step in variant.steps:
+                if step.type != "date":
+                    continue
+                for text in (step.text, step.help, step.errors.get("date")):
+                    for example in _examples(text):
+                        with using(tag):
+                            parse_date(example, MONDAY)  # raises BadDate if an example is not understood
+                        checked.append((flow.id, tag, example))
+    langs = {tag for _, tag, _ in checked}
+    assert {"en", "cy", "pl"} <= langs
+    assert ("restorative-harmer", "cy", "dydd Mawrth nesaf") in checked
+    assert ("restorative-harmed", "pl", "za dwa tygodnie") in checked
+    assert ("fgc-pre-conference", "pl", "piątek 14 marca") in checked

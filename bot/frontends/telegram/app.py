@@ -452,6 +452,11 @@ class TelegramFrontend:
         with i18n.using(tag or i18n.current()):
             return [BotCommand(name, msg(f"telegram.{section}.{name}")) for name in msg(f"telegram.{section}")]
 
+    def other_commands(self) -> str:
+        """For /help: the menu's commands beyond answering questions (reminders, /stop, language,
+        privacy...), one per line with the menu's own description, in the language in force."""
+        return "\n".join(f"/{c.command} — {c.description}" for c in self.commands() if c.command not in NAV_COMMANDS)
+
     async def post_init(self, app: Application) -> None:
         # One menu per language a person may choose (Telegram shows the one matching their
         # app's language), then the default, in English.
@@ -918,7 +923,7 @@ class TelegramFrontend:
         reply = await self.db(self.service.handle, pid, inp, input_key=key, seen=seen)
         if reply.closed and not reply.alerts:
             if inp.kind == "help":
-                await self.send_text(context.bot, chat_id, msg("navigation.help"))
+                await self.send_text(context.bot, chat_id, msg("navigation.help") + "\n" + self.other_commands())
             elif inp.kind != "answer":
                 await self.send_text(context.bot, chat_id, msg("telegram.nothing_active"))
             await self._offer_flows(context.bot, chat_id, update)
@@ -928,6 +933,8 @@ class TelegramFrontend:
         elif reply.status == "cancelled" or reply.alerts:
             await self._close_keyboard(context.bot, chat_id, None)
         await self.deliver(context.bot, chat_id, pid, reply, key)
+        if inp.kind == "help" and not reply.alerts and not reply.duplicate:  # the menu's other commands
+            await self.send_text(context.bot, chat_id, self.other_commands())
 
     async def _close_keyboard(self, bot, chat_id: int, answered: str | None) -> None:
         opened = self._open_keyboards.pop(chat_id, None)
