@@ -941,7 +941,8 @@ class TelegramFrontend:
         if opened is None:
             return
         mid, text = opened
-        new_text = f"{text}\n\n{msg('telegram.answered', answer=answered)}" if answered else text
+        # the "✓ answer" line right to left too, like the question above it (Urdu, Arabic)
+        new_text = f"{text}\n\n{directed(msg('telegram.answered', answer=answered), i18n.current())}" if answered else text
         try:
             await self._retry(lambda: bot.edit_message_text(new_text[:4096], chat_id=chat_id, message_id=mid, reply_markup=None))
         except BadRequest as exc:  # e.g. message too old to edit: the answer is saved all the same
@@ -1101,7 +1102,8 @@ class TelegramFrontend:
             base = query.message.text or ""
             try:
                 await self._retry(lambda: query.edit_message_text(
-                    f"{base}\n\n{msg('telegram.answered', answer=reply.answered)}"[:4096], reply_markup=None))
+                    f"{base}\n\n{directed(msg('telegram.answered', answer=reply.answered), i18n.current())}"[:4096],
+                    reply_markup=None))
             except BadRequest as exc:
                 log.info("could not mark answer", extra={"chat": chat_id, "error": str(exc)})
         await self.deliver(context.bot, chat_id, pid, reply, key)
