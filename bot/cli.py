@@ -125,9 +125,15 @@ def validate(paths: tuple[str, ...]) -> None:
     from bot.coach.commands import rehearsal_problems
 
     errors = list(errors) + rehearsal_problems(paths)  # coach rules and role-play scenarios
+    from bot.i18n.lock import check as check_translations, files_in
+
+    stale, unlocked = check_translations(files_in(list(paths) or [DEFAULT_FLOWS]))  # English changed since
+    errors += stale
     for e in errors:
         click.echo(str(e))
     for warning in (w for f in flows for w in [*f.warnings, *intro_warnings(f)]):
+        click.echo(str(warning))
+    for warning in unlocked:
         click.echo(str(warning))
     if errors:
         click.echo(f"{len(errors)} error(s) in the flows.", err=True)
@@ -1118,6 +1124,28 @@ def i18n_extract(tags: tuple[str, ...]) -> None:
     from bot.i18n.catalogues import extract
 
     for path in extract(list(tags) or None):
+        click.echo(f"wrote {path}")
+
+
+@i18n_group.command("lock")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--lang", "langs", multiple=True, metavar="TAG",
+              help="Only these languages' translations have been re-checked (repeat for more; default: all).")
+def i18n_lock(paths: tuple[str, ...], langs: tuple[str, ...]) -> None:
+    """Record that the translations in flow files PATHS (default: flows/) were checked against the
+    English as it is now (translations.lock), so that `validate` flags them when it changes."""
+    from bot.engine.library import DEFAULT_FLOWS
+    from bot.i18n.lock import files_in, lock
+
+    targets = [Path(p) for p in paths] or [DEFAULT_FLOWS]
+    written, errors = lock(list(files_in(targets)), list(langs) or None,
+                           root=next((p for p in targets if p.is_dir()), None))
+    for e in errors:
+        click.echo(str(e))
+    if errors:
+        click.echo("nothing written: fix the files above first", err=True)
+        sys.exit(1)
+    for path in written:
         click.echo(f"wrote {path}")
 
 

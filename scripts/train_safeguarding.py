@@ -1,22 +1,26 @@
-"""Train the safeguarding review net (bot/safeguarding/classify.py) and write its model.
+"""Train the safeguarding review net and tier net (bot/safeguarding/classify.py); write the model.
 
-    .venv/bin/python scripts/train_safeguarding.py [--check] [--cv]
+    .venv/bin/python scripts/train_safeguarding.py [--check] [--cv [--sweep]]
 
 Training examples (labelled disclosures and ordinary answers), all of them material the
-lexicon was already tuned on or written for training, NEVER a blind batch that is still a
-measurement (batches E, F, G, H, I and any later one are refused: only A-D are accepted):
+lexicon was already tuned on, written for training, or a blind batch already measured after
+tuning (spent); NEVER a blind batch that is still a measurement (batch_h and every later
+letter is refused, whatever TRAINING_BATCHES says):
 
 * tests/safeguarding_training.yaml   written for the classifier (themes of issue 12)
 * tests/safeguarding_tuning.yaml     the lexicon's tuning examples
 * tests/safeguarding_corpus.yaml     the regression corpus
-* tests/safeguarding_blind/batch_a..d.yaml  blind batches already tuned on (rounds 1-3)
+* tests/safeguarding_blind/batch_a..g.yaml  blind batches already measured after tuning
+  (A-D in rounds 1-3, E-G after the review-net round)
 
-The model is a logistic regression (disclosure or not) plus a naive Bayes concern model over
-the same features, trained deterministically (fixed order, fixed seed), so the same inputs
+The model is a logistic regression (disclosure or not: the review net), a naive Bayes concern
+model over the same features, and a second logistic regression (alert or not: the tier net)
+over the same features plus what the lexicon alone found, trained on the tiers the examples
+are labelled with. Training is deterministic (fixed order, fixed seed), so the same inputs
 always give the same bot/safeguarding_model.json. ``--check`` rebuilds in memory and exits 1
 if the committed model differs (the test suite runs it). ``--cv`` prints leave-one-batch-out
-figures on A-D (train on everything else, measure the held-out batch), which is how the
-thresholds were chosen: never on a batch that is a measurement.
+figures on A-G (train on everything else, measure the held-out batch) and ``--sweep`` a grid
+of tier-net thresholds, which is how the thresholds were chosen: never on a measurement.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import argparse
 import json
 import math
 import random
+import re
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -36,7 +41,10 @@ import yaml  # noqa: E402
 
 MODEL = ROOT / "bot" / "safeguarding_model.json"
 TESTS = ROOT / "tests"
-TRAINING_BATCHES = ("batch_a", "batch_b", "batch_c", "batch_d")  # already tuned on; E, F, G, H, I are measurements
+# Blind batches already measured after tuning (spent): A-D in rounds 1-3, E-G after the
+# review-net round. Batch H and every later letter is a measurement that nobody tunes on.
+TRAINING_BATCHES = ("batch_a", "batch_b", "batch_c", "batch_d", "batch_e", "batch_f", "batch_g")
+FIRST_MEASUREMENT = "h"  # batch_h, batch_i, ... are refused, whatever TRAINING_BATCHES says
 SOURCES = ("safeguarding_training.yaml", "safeguarding_tuning.yaml", "safeguarding_corpus.yaml")
 
 # Blind batches label concerns in their writers' own words: map them to the lexicon's ids.
@@ -57,7 +65,23 @@ MIN_COUNT = 2  # a feature seen fewer times in training is dropped
 REVIEW_AT = 0.4  # nothing found by the lexicon, p >= this: review
 ALERT_AT = 0.9  # p >= this: what the lexicon found at review becomes alert
 QUIET_BELOW = 0.2  # a lexicon alert with p < this and an everyday-setting word becomes review
-DROP_BELOW = 0.15  # a lexicon review on a message with p < this is dropped
+DROP_BELOW = 0.1  # a lexicon review on a message with p < this is dropped
+DROP_RULED = True  # p < DROP_BELOW also drops a review a context capped (review or nothing)
+SHORT_WORDS = 4  # an answer of at most this many words ("I feel ok") ...
+SHORT_REVIEW_AT = 0.6  # ... needs p >= this (not REVIEW_AT) for the net to add a review alone
+# The tier net (q = its probability that the message should alert), chosen by --cv on A-G:
+PROMOTE_AT = 0.85  # q >= this: a review (from the lexicon) becomes alert
+ALONE_AT = 0.85  # q >= this: a review the review net added alone becomes alert
+DEMOTE_BELOW = 0.1  # q < this: a lexicon alert becomes review
+CONFIRM_AT = 0.5  # the review net lifts review to alert (p >= ALERT_AT) only if q >= this too
+TIER_REVIEW_WEIGHT = 0.5  # a disclosure labelled review counts this much towards alert
+TIER_MIN_WEIGHT = 0.01  # smaller tier-net weights are left out of the model file
+
+
+def _spent(batch: str) -> bool:
+    """Is ``batch`` a spent blind batch (a to g)? batch_h and every later one never is."""
+    m = re.fullmatch(r"batch_([a-z])", batch)
+    return bool(m) and m.group(1) < FIRST_MEASUREMENT and batch in TRAINING_BATCHES
 
 
 def examples(with_batches=TRAINING_BATCHES) -> list[dict]:
@@ -70,17 +94,17 @@ def examples(with_batches=TRAINING_BATCHES) -> list[dict]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         for d in data["disclosures"]:
             out.append({"text": d["text"], "label": 1, "concern": CONCERN_OF.get(d["concern"], d["concern"]),
-                        "source": name})
+                        "source": name, "tier": d.get("tier", "alert")})
         for o in data["ordinary"]:
             text = o if isinstance(o, str) else o["text"]
             out.append({"text": text, "label": 0, "concern": None, "source": name})
     for b in with_batches:
-        if b not in TRAINING_BATCHES:
+        if not _spent(b):
             raise SystemExit(f"{b} is a measurement, never training data")
         data = yaml.safe_load((TESTS / "safeguarding_blind" / f"{b}.yaml").read_text(encoding="utf-8"))
         for d in data["disclosures"]:
             out.append({"text": d["text"], "label": 1, "concern": CONCERN_OF.get(d["concern"], d["concern"]),
-                        "source": b})
+                        "source": b, "tier": d["tier"]})
         for o in data["ordinary"]:
             out.append({"text": o["text"], "label": 0, "concern": None, "source": b})
     return out
@@ -153,12 +177,60 @@ def train(feats: list[list[str]], items: list[dict], severity: tuple[str, ...]) 
     return {"version": 1, "bias": round(b, 4), "weights": weights, "classes": classes,
             "class_prior": prior, "class_default": default, "class_logp": logp,
             "review_at": REVIEW_AT, "alert_at": ALERT_AT, "quiet_below": QUIET_BELOW,
-            "drop_below": DROP_BELOW}
+            "drop_below": DROP_BELOW, "drop_ruled": DROP_RULED, "short_words": SHORT_WORDS, "short_review_at": SHORT_REVIEW_AT}
+
+
+def _lexicon_found(config, items) -> list[list[str]]:
+    """What the lexicon alone finds in each example, as tier-net features."""
+    from bot.safeguarding.classify import lexicon_features
+
+    return [lexicon_features((c.concern, c.tier) for c in config.detect(e["text"])) for e in items]
+
+
+def train_tier(feats: list[list[str]], lexicon: list[list[str]], items: list[dict]) -> dict:
+    """The tier net: logistic regression, alert (1) or not (0), over the review net's features
+    and what the lexicon found. A disclosure labelled alert counts 1; one labelled review (a
+    person should look, no need to interrupt) counts TIER_REVIEW_WEIGHT towards alert;
+    ordinary answers are 0. Same deterministic AdaGrad as :func:`train`."""
+    counts = Counter(f for fs in feats for f in fs)
+    keep = {f for f, n in counts.items() if n >= MIN_COUNT}
+    rows = [[f for f in fs if f in keep] + lx for fs, lx in zip(feats, lexicon)]
+    labels = [e["label"] for e in items]
+    sample = [(1.0 if e.get("tier", "alert") == "alert" else TIER_REVIEW_WEIGHT) if e["label"] else 1.0
+              for e in items]
+    w: dict[str, float] = defaultdict(float)
+    g2: dict[str, float] = defaultdict(lambda: 1e-8)
+    b, gb = 0.0, 1e-8
+    order = list(range(len(rows)))
+    rng = random.Random(13)
+    pos = sum(s for s, y in zip(sample, labels) if y)
+    neg = sum(s for s, y in zip(sample, labels) if not y)
+    total = pos + neg
+    weight = {1: total / (2 * pos), 0: total / (2 * neg)}
+    for _ in range(EPOCHS):
+        rng.shuffle(order)
+        for k in order:
+            fs = rows[k]
+            z = b + sum(w[f] for f in fs)
+            p = 1 / (1 + math.exp(-max(-30, min(30, z))))
+            err = (p - labels[k]) * weight[labels[k]] * sample[k]
+            gb += err * err
+            b -= RATE * err / math.sqrt(gb)
+            for f in fs:
+                grad = err + L2 * w[f]
+                g2[f] += grad * grad
+                w[f] -= RATE * grad / math.sqrt(g2[f])
+    weights = {f: round(v, 4) for f, v in sorted(w.items()) if abs(v) >= TIER_MIN_WEIGHT}
+    return {"bias": round(b, 4), "weights": weights, "promote_at": PROMOTE_AT, "alone_at": ALONE_AT,
+            "demote_below": DEMOTE_BELOW, "confirm_at": CONFIRM_AT}
 
 
 def build(config, items=None) -> dict:
     items = items if items is not None else examples()
-    return train(_featurise(config, items), items, config.severity)
+    feats = _featurise(config, items)
+    model = train(feats, items, config.severity)
+    model["tier"] = train_tier(feats, _lexicon_found(config, items), items)
+    return model
 
 
 def _config_without_classifier():
@@ -167,9 +239,11 @@ def _config_without_classifier():
     return SafeguardingConfig.load(classifier=False)
 
 
-def cross_validate() -> None:
-    """Leave one of batches A-D out: train on the rest, measure it through ``detect`` as it runs
-    in the bot (lexicon alone, then lexicon with the review net)."""
+def cross_validate(sweep: bool = False) -> None:
+    """Leave one spent blind batch (A-G) out: train both nets on everything else, measure the
+    held-out batch through ``detect`` as it runs in the bot: the lexicon alone, with the review
+    net, and with the review and tier nets. The lexicon itself was written knowing A-D and G
+    (its rules are in-sample there), so these figures are held out for the nets only."""
     from bot.safeguarding.classify import Classifier
     from bot.safeguarding.tiers import tier_of
 
@@ -177,29 +251,77 @@ def cross_validate() -> None:
     full = examples()
     concepts = _concepts(config)
     feats = dict(zip([e["text"] for e in full], _featurise(config, full)))
+    lexf = dict(zip([e["text"] for e in full], _lexicon_found(config, full)))
     total = Counter()
+    folds = []
     for held in TRAINING_BATCHES:
         train_items = [e for e in full if e["source"] != held]
         test_items = [e for e in full if e["source"] == held]
-        model = train([feats[e["text"]] for e in train_items], train_items, config.severity)
+        tf = [feats[e["text"]] for e in train_items]
+        model = train(tf, train_items, config.severity)
+        model["tier"] = train_tier(tf, [lexf[e["text"]] for e in train_items], train_items)
+        folds.append((held, model, test_items))
         stats = Counter()
-        for use in (False, True):
-            config._classifier = Classifier(model, concepts) if use else None
-            name = "with net" if use else "lexicon "
+        for name in ("lexicon ", "with net", "two nets"):
+            if name == "lexicon ":
+                config._classifier = None
+            else:
+                m = dict(model)
+                if name == "with net":
+                    m.pop("tier")
+                config._classifier = Classifier(m, concepts)
             for e in test_items:
-                t = tier_of(config.detect(e["text"]))
-                kind = "d" if e["label"] else "o"
-                stats[(name, kind, t)] += 1
-                stats[(name, kind)] += 1
+                _count(stats, name, e, tier_of(config.detect(e["text"])))
         config._classifier = None
         total.update(stats)
         _print_cv(held, stats)
-    _print_cv("A-D", total)
+    _print_cv("A-G", total)
+    print("per concern, A-G held out (n: flagged / alert): lexicon alone | review net | both nets")
+    for concern in sorted({k[2] for k in total if len(k) == 3 and k[1] == "c"}):
+        row = []
+        for name in ("lexicon ", "with net", "two nets"):
+            n = total[(name, "c", concern)]
+            row.append(f"{100.0 * (n - total[(name, 'c', concern, None)]) / n:5.1f} / "
+                       f"{100.0 * total[(name, 'c', concern, 'alert')] / n:5.1f}")
+        print(f"  {concern:18} {total[('two nets', 'c', concern)]:4d}: " + " | ".join(row))
+    if sweep:
+        _sweep(config, concepts, folds)
 
 
-def _print_cv(title: str, stats: Counter) -> None:
-    for name in ("lexicon ", "with net"):
+def _count(stats: Counter, name: str, e: dict, t) -> None:
+    kind = "d" if e["label"] else "o"
+    stats[(name, kind, t)] += 1
+    stats[(name, kind)] += 1
+    if e["label"]:
+        stats[(name, "c", e["concern"], t)] += 1
+        stats[(name, "c", e["concern"])] += 1
+
+
+def _sweep(config, concepts, folds) -> None:
+    """Held-out figures (all of A-G) for a grid of tier-net thresholds."""
+    from bot.safeguarding.classify import Classifier
+    from bot.safeguarding.tiers import tier_of
+
+    for promote in (0.8, 0.85, 0.9, 0.95):
+        for alone in (0.9, 0.95, 0.98, 2.0):
+            for demote in (-1.0, 0.02, 0.05, 0.1):
+                stats = Counter()
+                for _held, model, items in folds:
+                    m = dict(model)
+                    m["tier"] = dict(m["tier"], promote_at=promote, alone_at=alone, demote_below=demote)
+                    config._classifier = Classifier(m, concepts)
+                    for e in items:
+                        _count(stats, "two nets", e, tier_of(config.detect(e["text"])))
+                config._classifier = None
+                print(f"promote {promote} alone {alone} demote {demote}: ", end="")
+                _print_cv("", stats, names=("two nets",))
+
+
+def _print_cv(title: str, stats: Counter, names=("lexicon ", "with net", "two nets")) -> None:
+    for name in names:
         n_d, n_o = stats[(name, "d")], stats[(name, "o")]
+        if not n_d and not n_o:
+            continue
         pct = lambda k, n: 100.0 * k / n if n else 0.0  # noqa: E731
         print(f"{title:8} {name}: flagged {pct(n_d - stats[(name, 'd', None)], n_d):5.1f} % "
               f"alert {pct(stats[(name, 'd', 'alert')], n_d):5.1f} % of {n_d} | ordinary alerted "
@@ -209,10 +331,11 @@ def _print_cv(title: str, stats: Counter) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="exit 1 if the committed model is out of date")
-    ap.add_argument("--cv", action="store_true", help="leave-one-batch-out figures on batches A-D")
+    ap.add_argument("--cv", action="store_true", help="leave-one-batch-out figures on the spent batches A-G")
+    ap.add_argument("--sweep", action="store_true", help="with --cv: held-out figures for a grid of tier-net thresholds")
     args = ap.parse_args(argv)
     if args.cv:
-        cross_validate()
+        cross_validate(sweep=args.sweep)
         return 0
     model = build(_config_without_classifier())
     text = json.dumps(model, sort_keys=True, separators=(",", ":")) + "\n"

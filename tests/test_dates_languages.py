@@ -215,3 +215,34 @@ def test_every_date_example_a_flow_gives_is_understood_in_that_language(library)
     assert ("restorative-harmer", "cy", "dydd Mawrth nesaf") in checked
     assert ("restorative-harmed", "pl", "za dwa tygodnie") in checked
     assert ("fgc-pre-conference", "pl", "piątek 14 marca") in checked
+
+
+POLISH_MONTHS = ["stycznia", "lutego", "marca", "kwietnia", "maja", "czerwca", "lipca", "sierpnia", "września",
+                 "października", "listopada", "grudnia"]
+
+
+async def test_over_telegram_a_polish_person_is_told_the_day_they_asked_in_polish(tmp_path, library):
+    """/delete asked twice says when the first request was made, and /mydata when each
+    conversation started: in the person's language, not as 2026-11-30."""
+    from tests.test_telegram_rights import DPO, FAM, answer, command, make_world
+    from bot.testing.telegram import running_bot
+
+    store, service, access = make_world(tmp_path, library, dp_contact=DPO)
+    conv = answer(service, store, FAM, "adult")
+    store.set_person_language(store.person(f"tg:{FAM}"), "pl")
+    async with running_bot(service, access=access) as h:
+        await command(h, FAM, "/delete")
+        again = await command(h, FAM, "/delete")
+        mydata = await command(h, FAM, "/mydata")
+    [req] = store.erasure_requests()
+    asked = date.fromisoformat(req["created_at"][:10])
+    day = f"{asked.day} {POLISH_MONTHS[asked.month - 1]} {asked.year}"
+    assert [m.text for m in again] == [
+        f"Prośba została już złożona {day} (numer {req['id']}). Ktoś w urzędzie (council) podejmuje decyzję, a my "
+        "powiemy Ci tutaj."]
+    started = date.fromisoformat(store.conversation(conv).started_at[:10])
+    line = next(x for x in mydata[0].text.splitlines() if x.startswith(f"• #{conv} "))
+    assert line == (f"• #{conv} scaling-checkin — zakończona — rozpoczęto {started.day} "
+                    f"{POLISH_MONTHS[started.month - 1]} {started.year}. Kto może to zobaczyć: Ty, Twój pracownik, "
+                    "kierownik Twojego pracownika i osoby prowadzące ten serwis.")
+    assert not re.search(r"\d{4}-\d\d-\d\d", mydata[0].text + again[0].text)

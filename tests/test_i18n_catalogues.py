@@ -11,8 +11,9 @@ import pytest
 from bot import i18n
 from bot.access import Access
 from bot.conversation import ConversationService
-from bot.engine.library import FlowLibrary
+from bot.engine.library import DEFAULT_FLOWS, FlowLibrary
 from bot.engine.runner import Input
+from bot.engine.scripts import load_scripts
 from bot.i18n import catalogues
 from bot.i18n.safeguarding import UNSCREENED
 from bot.messages import msg
@@ -26,9 +27,10 @@ def library():
 
 
 def test_every_catalogue_is_complete():
+    # complete for Welsh and Polish; for Urdu, complete in what catalogue_required lists
     tags = catalogues.catalogue_tags()
-    assert tags == ["cy", "pl"]
-    assert {tag: catalogues.problems(tag) for tag in tags} == {"cy": [], "pl": []}
+    assert tags == ["cy", "pl", "ur"]
+    assert {tag: catalogues.problems(tag) for tag in tags} == {"cy": [], "pl": [], "ur": []}
 
 
 def test_the_template_holds_what_people_read_and_not_what_only_staff_read():
@@ -82,8 +84,8 @@ def test_an_english_sentence_that_changes_is_no_longer_translated_until_checked(
 
 def test_extract_writes_the_template_and_keeps_translations(broken_catalogue):
     written = catalogues.extract()
-    assert [p.name for p in written] == ["messages.pot", "messages.po", "messages.po"]
-    assert catalogues.problems("cy") == [] and catalogues.problems("pl") == []
+    assert [p.name for p in written] == ["messages.pot", "messages.po", "messages.po", "messages.po"]
+    assert catalogues.problems("cy") == [] and catalogues.problems("pl") == [] and catalogues.problems("ur") == []
 
 
 def test_help_texts_in_every_catalogue_name_the_same_uk_numbers():
@@ -178,3 +180,113 @@ def test_lists_of_words_are_translated_item_by_item():
     with i18n.using("cy"):
         assert msg("schedule.days")[6] == "Dydd Sul"
     assert msg("schedule.days")[0] == "Monday"
+
+
+# -- partial catalogues: Urdu ------------------------------------------------------------------
+def test_a_partial_catalogue_must_hold_its_required_messages_and_may_leave_the_rest(broken_catalogue):
+    po = broken_catalogue.parents[2] / "ur" / "LC_MESSAGES" / "messages.po"
+    required = catalogues.required("ur")
+    assert required is not None and catalogues.required("cy") is None  # Welsh and Polish stay complete
+    text = po.read_text(encoding="utf-8")
+    # a required message (a safeguarding help text) and one outside the subset (an erasure outcome) emptied
+    help_text = 'msgstr "اگر آپ گھریلو زیادتی کے ساتھ رہ رہے ہیں'
+    outcome = 'msgstr "آپ کی درخواست (نمبر {id}) پوری ہو گئی: آپ نے جو لکھا اور آپ کا نام مٹا دیے گئے ہیں۔"\n'
+    assert text.count(help_text) == 1 and text.count(outcome) == 1
+    for start in (help_text, outcome):
+        i = text.index(start)
+        text = text[:i] + 'msgstr ""' + text[text.index("\n", i):]
+    po.write_text(text, encoding="utf-8")
+    i18n.clear_caches()
+    assert catalogues.problems("ur") == [
+        f"{po}: safeguarding:concerns.domestic_abuse.help.family (bot/safeguarding.yaml:"
+        f"{_line_of('safeguarding:concerns.domestic_abuse.help.family')}): not translated into ur (a required "
+        f"message of this partial catalogue: catalogue_required in bot/locale/languages.yaml)"]
+    assert not catalogues.is_required("erasure.outcome.approved.child", required)
+    with i18n.using("ur"):  # outside the subset: said in English
+        assert msg("erasure.outcome.approved.child", id=3).startswith("Your request (number 3) is done")
+
+
+def _line_of(context: str) -> int:
+    return next(line for c, _t, _f, line in catalogues.entries() if c == context)
+
+
+def test_a_required_prefix_that_names_no_message_is_reported(monkeypatch):
+    real = i18n._config()
+    conf = {**real, "languages": {**real["languages"], "ur": {**real["languages"]["ur"],
+                                                              "catalogue_required": ["navigation", "navigaton"]}}}
+    monkeypatch.setattr(i18n, "_config", lambda: conf)
+    assert catalogues.problems("ur") == [
+        "bot/locale/languages.yaml: ur: catalogue_required lists 'navigaton', which names no message; "
+        "check the spelling against bot/messages.yaml"]
+
+
+def test_every_safeguarding_response_and_help_text_is_required_in_urdu():
+    required = catalogues.required("ur")
+    sg = [c for c, _t, _f, _l in catalogues.entries() if c.startswith(i18n.SAFEGUARDING)]
+    assert sg and all(catalogues.is_required(c, required) for c in sg)
+
+
+URDU_SCRIPTS = [DEFAULT_FLOWS / "tests" / f"{flow}-ur.yaml" for flow in ("scaling-checkin", "fgc-pre-conference")]
+
+
+@pytest.fixture
+def looked_up(monkeypatch):
+    """Every message of the bot's own looked up in Urdu: (context, translated?)."""
+    seen = []
+    real = i18n.lookup
+
+    def recording(context, english, tag=None):
+        found = real(context, english, tag)
+        if (tag or i18n.current()) == "ur":
+            seen.append((context, found is not None))
+        return found
+
+    monkeypatch.setattr(i18n, "lookup", recording)
+    return seen
+
+
+def _check_urdu(seen):
+    template = {c for c, _t, _f, _l in catalogues.entries()}
+    shown = {c for c, _ok in seen if c in template}
+    assert sorted({c for c, ok in seen if c in template and not ok}) == []  # nothing said in English
+    assert {"language.unreviewed", "navigation.progress_open", "navigation.optional_hint", "navigation.scale_hint",
+            "navigation.scale_ends", "navigation.yes", "navigation.no", "validation.scale",
+            "privacy.intro.safety.default"} <= shown
+    required = catalogues.required("ur")
+    assert sorted(c for c in shown if not catalogues.is_required(c, required)) == []  # the rule covers what is seen
+    return shown
+
+
+def test_an_urdu_speaker_sees_no_english_around_the_two_check_ins(library, looked_up):
+    from bot.engine.scripts import play
+    from bot.testing.drivers import ServiceDriver
+
+    convs, errors = load_scripts(URDU_SCRIPTS)
+    assert errors == [] and {c.flow for c in convs} == {"scaling-checkin", "fgc-pre-conference"}
+    for conv in convs:
+        outcome = play(conv, ServiceDriver.in_memory(library, SafeguardingConfig.load()))
+        assert outcome.ok, "\n".join(outcome.failures)
+    _check_urdu(looked_up)
+
+
+async def test_over_telegram_too_an_urdu_speaker_sees_no_english_and_every_line_reads_right_to_left(
+        tmp_path, library, looked_up):
+    from bot.engine.scripts import play_async
+    from bot.testing.telegram import TelegramDriver, running_bot
+
+    convs, errors = load_scripts(URDU_SCRIPTS)
+    service = ConversationService(Store(tmp_path / "ur.db"), library, safeguarding=SafeguardingConfig.load(),
+                                  allow_unreviewed_languages=True)
+    async with running_bot(service) as bot:
+        for i, conv in enumerate(convs):
+            outcome = await play_async(conv, TelegramDriver(bot, 7000 + i))
+            assert outcome.ok, "\n".join(outcome.failures)
+        chats = [[m.text for m in bot.fake.messages(7000 + i) if m.text] for i in range(len(convs))]
+    shown = _check_urdu(looked_up)
+    assert {"language.chosen", "language.unreviewed", "telegram.commands.language"} <= shown
+    # From the language choice on, every line of every message (edited ones with "✓ answer" too)
+    # starts with a right-to-left mark.
+    for texts in chats:
+        urdu = texts[next(i for i, t in enumerate(texts) if "اردو" in t):]
+        assert len(urdu) > 10
+        assert [t for t in urdu if not all(line.startswith("\u200f") for line in t.split("\n") if line)] == []

@@ -188,3 +188,22 @@ def test_a_markdown_export_names_the_language_and_gives_the_english_question(lib
     assert ("- **best_hopes** — What are your best hopes from our talking together?\n"
             "  (as asked in Welsh (cy): Beth yw eich gobeithion gorau o'n sgwrs gyda'n gilydd?)\n"
             "  > Llai o ffraeo") in md
+
+
+def test_every_translated_flow_text_names_the_same_uk_help_numbers_as_its_english():
+    from bot.engine.loader import flow_files
+    from bot.engine.yamlpos import parse_yaml
+    from bot.i18n.lock import texts
+
+    numbers = ["999", "0800 1111", "0808 800 5000", "111", "116 123", "85258", "0808 2000 247"]
+    files, _ = flow_files([Path(__file__).resolve().parents[1] / "flows"])
+    checked, differ = 0, []
+    for f in files:
+        data, _ = parse_yaml(f.read_text(encoding="utf-8"), str(f))
+        for t in texts(data):
+            want = [n for n in numbers if n in t.english]
+            for tag in t.tags():
+                checked += bool(want)
+                if [n for n in numbers if n in t.node[tag]] != want:
+                    differ.append(f"{f.name}: {t.key} ({tag})")
+    assert differ == [] and checked >= 10

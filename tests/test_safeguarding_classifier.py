@@ -164,7 +164,8 @@ def test_the_net_catches_what_no_phrase_was_written_for(shipped, lexicon_only):
     assert _tiers(shipped, text) == {"unsafe_at_home": REVIEW}
     grave = "my older cousin makes me keep quiet about the bath"
     assert lexicon_only.detect(grave) == []
-    assert _tiers(shipped, grave) == {"sexual_abuse": REVIEW}  # the net alone never alerts
+    # no phrase matched: the review net adds it, and the tier net, confident too, alerts
+    assert _tiers(shipped, grave) == {"sexual_abuse": ALERT}
 
 
 def test_the_net_never_quietens_a_plain_disclosure(shipped):
@@ -207,9 +208,10 @@ def test_negation_and_stems_are_features():
 def test_training_never_reads_a_blind_batch_that_is_a_measurement():
     train = _train_module()
     sources = {e["source"] for e in train.examples()}
+    # A-G are spent (measured after tuning); H and every later batch is a measurement
     assert sources == {"safeguarding_training.yaml", "safeguarding_tuning.yaml", "safeguarding_corpus.yaml",
-                       "batch_a", "batch_b", "batch_c", "batch_d"}
-    for name in ("batch_e", "batch_f", "batch_g", "batch_h", "batch_i"):
+                       "batch_a", "batch_b", "batch_c", "batch_d", "batch_e", "batch_f", "batch_g"}
+    for name in ("batch_h", "batch_i", "batch_j"):
         with pytest.raises(SystemExit):
             train.examples(with_batches=(name,))
 

@@ -433,3 +433,30 @@ def test_serve_without_token_says_how_to_get_one(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "bot", "serve", "--db", str(tmp_path / "x.db")], capture_output=True,
                           text=True, env=env, cwd=ROOT, timeout=30)
     assert proc.returncode == 2 and "TELEGRAM_BOT_TOKEN" in proc.stderr and "Traceback" not in proc.stderr
+
+
+async def test_help_lists_the_menus_other_commands_with_or_without_a_conversation(bot):
+    """/help explains answering (back, skip, repeat, cancel), then names every other command of
+    the menu with the menu's own words, so /reminders, /stop, /language and /privacy are found."""
+    from bot.messages import msg
+
+    h = bot
+    navigation = {"back", "skip", "repeat", "cancel", "help"}
+    others = [f"/{name} — {msg(f'telegram.commands.{name}')}" for name in msg("telegram.commands")
+              if name not in navigation]
+    assert {"/reminders", "/stop", "/language", "/privacy", "/delete"} <= {line.split(" — ")[0] for line in others}
+
+    async def help_text(user):
+        before = len(h.fake.messages(user))
+        uid = h.fake.inject_command(user, "/help")
+        await h.delivered(uid)
+        return [m.text for m in await h.settle(user, before)]
+
+    idle = await help_text(41)
+    assert idle[0] == msg("navigation.help") + "\n" + "\n".join(others)
+    await start_flow(h, 42, "scaling-checkin")
+    during = await help_text(42)
+    assert during[-1] == "\n".join(others)
+    assert msg("navigation.help") in "\n".join(during[:-1])
+    await say(h, 42, "calmer mornings")  # the question asked before /help still takes the answer
+    assert answers_of(h, 42) == {"best_hopes": "calmer mornings"}

@@ -110,8 +110,8 @@ async def test_command_menus_are_set_per_language(tmp_path, library):
     assert menus["cy"]["language"] == "Dewis eich iaith"
     assert menus["pl"]["language"] == "Wybierz język"
     assert menus["pl"]["cancel"] == "Zakończ pytania, na które odpowiadasz (dotychczasowe odpowiedzi zostają)"
-    assert menus["ur"] == menus["en"]  # no Urdu catalogue yet: the English descriptions
-    assert set(menus["cy"]) == set(menus["pl"]) == set(menus["en"])
+    assert menus["ur"]["language"] == "اپنی زبان چنیں"  # from the (partial) Urdu catalogue
+    assert set(menus["cy"]) == set(menus["pl"]) == set(menus["ur"]) == set(menus["en"])
 
 
 async def test_an_urdu_question_in_telegram_reads_right_to_left(tmp_path, library):
@@ -120,12 +120,12 @@ async def test_an_urdu_question_in_telegram_reads_right_to_left(tmp_path, librar
         menu = await say(h, 8, "/language")
         chosen = await press(h, 8, menu[0], "اردو")
         who = await press(h, 8, chosen[-1], "حالات کیسے چل رہے ہیں؟")
-        started = await press(h, 8, who[0], "A parent, carer or other adult in the family")
+        started = await press(h, 8, who[0], "والدین، دیکھ بھال کرنے والا یا خاندان کا کوئی اور بالغ فرد")
         question = started[-1].text
-        assert question == RLM + "Question 1\n" + RLM + "ہماری اس بات چیت سے آپ کی سب سے بڑی امیدیں کیا ہیں؟"
+        assert question == RLM + "سوال 1\n" + RLM + "ہماری اس بات چیت سے آپ کی سب سے بڑی امیدیں کیا ہیں؟"
         # every line of every message in Urdu starts right to left, even one starting with a number
         asked = await say(h, 8, "گھر میں سکون")
         lines = asked[-1].text.split("\n")
         assert all(line.startswith(RLM) for line in lines)
-        assert lines[2] == RLM + "0 = اب تک کے سب سے برے حالات, 10 = آپ کی سب سے بڑی امیدیں پوری"  # starts with a digit
+        assert lines[2] == RLM + "0 = اب تک کے سب سے برے حالات، 10 = آپ کی سب سے بڑی امیدیں پوری"  # starts with a digit
     assert i18n.direction("ur") == "rtl" and i18n.direction("cy") == "ltr"

@@ -13,7 +13,8 @@ from bot.i18n import current as current_language
 from bot.messages import messages, msg
 
 _SPACE = re.compile(r"\s+")
-_SEPARATORS = re.compile(r"\s*(?:,|;|\band\b|&|\+)\s*")
+# between several choices: commas (the Arabic-script comma and semicolon too, as Urdu is typed), "and" (اور)
+_SEPARATORS = re.compile(r"\s*(?:,|;|،|؛|\band\b|\bاور\b|&|\+)\s*")
 
 
 class Invalid(Exception):

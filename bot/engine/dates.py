@@ -237,16 +237,17 @@ def _in_english(t: str, lang: str) -> str | None:
     return " ".join(out)
 
 
-def shown(value: str | date, lang: str | None = None) -> str:
+def shown(value: str | date, lang: str | None = None, weekday: bool = True) -> str:
     """How a date answer reads back, in the person's language: 'Friday 14 March 2026',
-    'dydd Gwener 14 Mawrth 2026', 'piątek 14 marca 2026'."""
-    d = date.fromisoformat(value) if isinstance(value, str) else value
+    'Dydd Gwener 14 Mawrth 2026', 'piątek 14 marca 2026'; without the day of the week
+    ('14 March 2026', for a day gone by: "You asked on ...")."""
+    d = date.fromisoformat(value[:10]) if isinstance(value, str) else value
     lang = lang or current_language()
     if lang != "en":
         from babel.dates import format_date
 
         try:
-            return format_date(d, "EEEE d MMMM y", locale=lang.replace("-", "_"))
+            return format_date(d, "EEEE d MMMM y" if weekday else "d MMMM y", locale=lang.replace("-", "_"))
         except (ValueError, LookupError):  # a tag Babel does not know: English
             pass
-    return f"{d:%A} {d.day} {d:%B %Y}"
+    return f"{d:%A} {d.day} {d:%B %Y}" if weekday else f"{d.day} {d:%B %Y}"

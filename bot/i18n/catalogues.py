@@ -6,6 +6,11 @@ bot/locale/languages.yaml); ``extract`` writes it to bot/locale/messages.pot (a 
 file, not committed) and brings every language's .po up to date with Babel's
 ``Catalog.update`` (new English text: a new empty entry; changed English text: the old
 translation kept but marked fuzzy, so it is not used until someone checks it).
+
+A catalogue is complete (Welsh, Polish) unless its language lists ``catalogue_required`` in
+bot/locale/languages.yaml (Urdu): then it must translate those messages (a key, or every key
+under a prefix; ``safeguarding:`` is every safeguarding response and help text), and anything
+else left empty is said in English. ``problems`` holds each catalogue to its rule.
 """
 
 from __future__ import annotations
@@ -121,9 +126,24 @@ def _fields(text: str) -> set[str]:
 _COMMAND = re.compile(r"(?<![\w/])/[a-z]+\b")
 
 
+def required(tag: str) -> tuple[str, ...] | None:
+    """The messages a partial catalogue must translate (keys or key prefixes), from the
+    language's ``catalogue_required`` in bot/locale/languages.yaml; None: every message."""
+    conf = (i18n._config().get("languages") or {}).get(tag) or {}
+    wanted = conf.get("catalogue_required")
+    return None if wanted is None else tuple(str(p) for p in wanted)
+
+
+def is_required(context: str, prefixes) -> bool:
+    """Whether ``context`` is one of ``prefixes`` or under one (``required``'s answer; None: all)."""
+    if prefixes is None:
+        return True
+    return any(context == p or context.startswith(p if p.endswith((".", ":")) else p + ".") for p in prefixes)
+
+
 def problems(tag: str) -> list[str]:
-    """Every way ``tag``'s catalogue falls short: a text with no translation (or a fuzzy
-    one), a translation whose {placeholders} or /commands differ from the English, and an
+    """Every way ``tag``'s catalogue falls short: a text with no translation (for a partial
+    catalogue, a required one), a fuzzy one, a translation whose {placeholders} or /commands differ from the English, and an
     entry for a text that no longer exists. ``[]`` when complete."""
     path = i18n.po_path(tag)
     if not path.exists():
@@ -131,11 +151,20 @@ def problems(tag: str) -> list[str]:
     cat = read(tag)
     out = []
     wanted = {(c, t) for c, t, _f, _l in entries()}
+    prefixes = required(tag)
+    for p in prefixes or ():
+        if not any(is_required(c, (p,)) for c, _t in wanted):
+            out.append(f"bot/locale/languages.yaml: {tag}: catalogue_required lists '{p}', which names no message; "
+                       f"check the spelling against bot/messages.yaml")
     for context, text, file, line in entries():
         m = cat.get(text, context=context)
         where = f"{path}: {context} ({file}:{line})"
         if m is None or not m.string:
-            out.append(f"{where}: not translated into {tag}")
+            if prefixes is None:
+                out.append(f"{where}: not translated into {tag}")
+            elif is_required(context, prefixes):
+                out.append(f"{where}: not translated into {tag} (a required message of this partial catalogue: "
+                           f"catalogue_required in bot/locale/languages.yaml)")
         elif m.fuzzy:
             out.append(f"{where}: the English changed; check the {tag} translation and remove the fuzzy mark")
         else:

@@ -21,22 +21,34 @@ Features of a message (all from the normalised words, see :func:`features`):
 * a word or concept within three words after "not", "never" or "no" is a separate feature
   (``nw:``, ``nc:``): "he never hits us" is not "he hits us".
 
-What the score p decides (thresholds in the model file, chosen by ``--cv`` on batches A-D left
-out one at a time, never on a blind batch that is a measurement); see
-``_Matching._review_net`` in :mod:`bot.safeguarding.match`:
+What the score p decides (thresholds in the model file, chosen by ``--cv`` on the spent blind
+batches A-G left out one at a time, never on a blind batch that is a measurement: H and every
+later one); see ``_Matching._review_net`` in :mod:`bot.safeguarding.match`:
 
 * p < ``quiet_below`` with an everyday-setting word in the message (:data:`ORDINARY_CONTEXTS`):
   a lexicon alert becomes review (an idiom, a lesson, an accident the context rules did not
-  name); p < ``drop_below``: a lexicon review is dropped;
+  name); p < ``drop_below``: a lexicon review is dropped, and (``drop_ruled``) so is a review
+  that a soften phrase or a context capped: review or nothing, never more;
 * p >= ``review_at`` and the lexicon found nothing: review, with the concern the concern model
-  (naive Bayes over the same features) finds likeliest. The net alone never alerts;
+  (naive Bayes over the same features) finds likeliest. An answer of at most ``short_words``
+  words ("I feel ok") needs p >= ``short_review_at`` instead: a few words carry little;
 * p >= ``alert_at``: what the lexicon found at review becomes alert (a broad signal in a
-  message that reads as a disclosure).
+  message that reads as a disclosure), if the tier net (below) agrees: q >= ``confirm_at``.
 
-The net never changes the tier of a deployment's own override words, never overrides a
-soften phrase or a context ("in PSHE", "going to kill me when he sees"), and adds nothing
-where an exclusion cancelled a match: explicit rules have the last word. Override the model
-by retraining (``scripts/train_safeguarding.py``); load without it with
+**The tier net** (``tier`` in the model file) is a second logistic regression, alert or not,
+trained on the tiers people gave labelled answers (a disclosure labelled review counts half),
+over the same features plus what the lexicon alone found (:func:`lexicon_features`). Its score
+q decides, after the review net:
+
+* q >= ``promote_at``: a review becomes alert; q >= ``alone_at`` (higher) for a review the
+  review net added on its own, so a message no phrase matched alerts only when both nets are
+  confident;
+* q < ``demote_below``: a lexicon alert becomes review (it reads as an ordinary answer).
+
+Neither net changes the tier of a deployment's own override words, and neither raises what a
+soften phrase or a context ("in PSHE", "going to kill me when he sees") capped, nor adds
+anything where an exclusion cancelled a match: explicit rules have the last word. Override the
+model by retraining (``scripts/train_safeguarding.py``); load without it with
 ``SafeguardingConfig.load(classifier=False)``.
 """
 
@@ -129,6 +141,21 @@ class Classifier:
         self.alert_at: float = model["alert_at"]
         self.quiet_below: float = model["quiet_below"]
         self.drop_below: float = model["drop_below"]
+        # a short plain answer ("I feel ok") needs more than review_at before the net adds a
+        # review on its own: a few words carry too little to read as a disclosure
+        # may a low score drop a review that a soften phrase or a context capped?
+        self.drop_ruled: bool = model.get("drop_ruled", False)
+        self.short_words: int = model.get("short_words", 0)
+        self.short_review_at: float = model.get("short_review_at", self.review_at)
+        # the tier net (a second model, alert or not, that also sees what the lexicon found);
+        # a model file without one keeps the review net's policy alone
+        tier = model.get("tier")
+        self.tier_bias: float = tier["bias"] if tier else 0.0
+        self.tier_weights: dict[str, float] | None = tier["weights"] if tier else None
+        self.promote_at: float = tier["promote_at"] if tier else 2.0
+        self.alone_at: float = tier["alone_at"] if tier else 2.0
+        self.demote_below: float = tier["demote_below"] if tier else -1.0
+        self.confirm_at: float = tier.get("confirm_at", 0.0) if tier else 0.0
 
     def feature_list(self, words: list[str]) -> list[str]:
         return features(words, self.concepts)
@@ -141,6 +168,21 @@ class Classifier:
         if z < -30:
             return 0.0
         return 1.0 / (1.0 + math.exp(-z))
+
+    def tier_probability(self, feats: Iterable[str], lexicon: Iterable[str]) -> float | None:
+        """The tier net's probability that the message should alert, from its features and
+        what the lexicon found (:func:`lexicon_features`); None without a tier net."""
+        w = self.tier_weights
+        if w is None:
+            return None
+        z = self.tier_bias
+        for f in feats:
+            z += w.get(f, 0.0)
+        for f in lexicon:
+            z += w.get(f, 0.0)
+        if z < -30:
+            return 0.0
+        return 1.0 / (1.0 + math.exp(-min(30.0, z)))
 
     def concern(self, feats: list[str], allowed: Iterable[str] | None = None) -> str:
         scores = list(self.class_prior)
@@ -181,6 +223,21 @@ class Classifier:
             if val > best:
                 best, best_i = val, i
         return best_i
+
+
+def lexicon_features(found: Iterable[tuple[str, str]]) -> list[str]:
+    """Features of what the lexicon alone found: (concern id, tier) pairs -> ``L:`` names.
+
+    ``L:none`` when it found nothing; else ``L:alert`` or ``L:review`` (the highest tier) and
+    ``L:<concern>:<tier>`` for each concern, so the tier net can learn that a review-tier
+    match of one concern in a message that reads as a disclosure is worth an alert."""
+    out: list[str] = []
+    tiers = set()
+    for concern, tier in found:
+        out.append(f"L:{concern}:{tier}")
+        tiers.add(tier)
+    out.append("L:" + ("alert" if "alert" in tiers else "review" if tiers else "none"))
+    return out
 
 
 def load_concepts(path: str | None = None) -> dict[str, tuple[str, ...]]:

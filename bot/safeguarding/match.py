@@ -38,7 +38,7 @@ from __future__ import annotations
 import bisect
 from typing import Any, Iterator, Mapping
 
-from bot.safeguarding.classify import MIN_WORDS
+from bot.safeguarding.classify import MIN_WORDS, lexicon_features
 from bot.safeguarding.tiers import ALERT, ALERT_RANK, RANK_TIER, REVIEW_RANK, Concern
 
 LONG_TEXT = 6000  # characters: longer texts are checked in windows
@@ -328,28 +328,47 @@ class _Matching:
     def _review_net(self, clf, words: list[str], found: dict, ruled: set[int]) -> float:
         """Let the classifier (:mod:`bot.safeguarding.classify`) adjust ``found`` in place.
 
-        p = the classifier's probability that the message is a disclosure:
+        p = the review net's probability that the message is a disclosure:
         * p < ``quiet_below`` and an ordinary-context word in the message (a lesson, sport,
           play, cooking, DIY, an animal, a resolved past: :data:`classify.ORDINARY_CONTEXTS`):
           a lexicon alert becomes review;
-        * p < ``drop_below``: a lexicon review is dropped;
-        * p >= ``review_at``, nothing found and at least MIN_WORDS words: review, with the
-          likeliest concern; the net alone never alerts;
+        * p < ``drop_below``: a lexicon review is dropped (with ``drop_ruled``, also one a
+          soften phrase or a context capped: review or nothing);
+        * p >= ``review_at`` (``short_review_at`` for an answer of at most ``short_words``
+          words), nothing found and at least MIN_WORDS words: review, with the likeliest
+          concern;
         * p >= ``alert_at``: what the lexicon found at review becomes alert (a broad signal
-          in a message that reads as a disclosure).
+          in a message that reads as a disclosure), if the tier net agrees (q >= ``confirm_at``).
+        Then q = the tier net's probability that the message should alert (when the model has
+        a tier net; it also sees what the lexicon alone found):
+        * q >= ``promote_at``: a review becomes alert; q >= ``alone_at`` for a review the
+          review net added on its own;
+        * q < ``demote_below``: a lexicon alert becomes review.
 
-        The net leaves alone: matches of a deployment's own override files (the lead tests
+        The nets leave alone: matches of a deployment's own override files (the lead tests
         them with ``safeguarding check``) and concerns whose match a soften phrase or a context
-        already judged ("in PSHE", "going to kill me when he sees"); and it adds nothing to a
-        message where such a rule, or an exclusion, lowered or removed a match.
+        already judged ("in PSHE", "going to kill me when he sees"), which they may only drop;
+        and they add nothing to a message where such a rule, or an exclusion, lowered or
+        removed a match.
         """
         feats = clf.feature_list(words)
         p = clf.probability(feats)
+        tier_probability = getattr(clf, "tier_probability", None)
+        lexicon = None
+        if tier_probability is not None:  # what the lexicon alone found, before the nets
+            lexicon = lexicon_features((self.severity[ci], RANK_TIER[v[0]]) for ci, v in found.items())
         local = self._local_rules  # a deployment's own words are never second-guessed
         ordinary = None
+        drop_ruled = getattr(clf, "drop_ruled", False)
         for ci in list(found):
             rank, i, j, rule = found[ci]
-            if rule in local or ci in ruled:
+            if rule in local:
+                continue
+            if ci in ruled:
+                # a soften phrase or a context said "at most review": the net may agree that
+                # it is nothing (review or nothing), never raise it
+                if drop_ruled and rank == REVIEW_RANK and p < clf.drop_below:
+                    del found[ci]
                 continue
             if rank >= ALERT_RANK and p < clf.quiet_below:
                 if ordinary is None:
@@ -359,17 +378,36 @@ class _Matching:
                 found[ci] = (REVIEW_RANK, i, j, rule)
             elif rank == REVIEW_RANK and p < clf.drop_below:
                 del found[ci]
-        if p >= clf.review_at and not found and not ruled and len(words) >= MIN_WORDS:
+        added = None  # the concern the net added on its own
+        review_at = clf.review_at if len(words) > getattr(clf, "short_words", 0) else clf.short_review_at
+        if p >= review_at and not found and not ruled and len(words) >= MIN_WORDS:
             concern = clf.concern(feats, self.severity)
-            ci = self.severity.index(concern)
+            added = self.severity.index(concern)
             k = clf.strongest_word(words)
-            found[ci] = (REVIEW_RANK, k, k + 1, f"review net ({p:.2f})")
-            return p  # the net alone never alerts
-        if p >= clf.alert_at:
+            found[added] = (REVIEW_RANK, k, k + 1, f"review net ({p:.2f})")
+        q = tier_probability(feats, lexicon) if lexicon is not None and found else None
+        if added is None and p >= clf.alert_at and (q is None or q >= clf.confirm_at):
+            # with a tier net, the review net's own lift needs its agreement (q >= confirm_at):
+            # "when I drink the kids get scared of me" reads as a disclosure, not as an alert
             for ci in list(found):
                 rank, i, j, rule = found[ci]
                 if rank < ALERT_RANK and rule not in local and ci not in ruled:
                     found[ci] = (ALERT_RANK, i, j, f"{rule} + review net ({p:.2f})")
+        if q is None:
+            return p
+        # The tier net: a second model, alert or not, trained on the tiers people gave
+        # labelled answers and seeing what the lexicon found. It lifts review to alert when
+        # confident (more confident still for what the review net added alone) and lowers a
+        # lexicon alert it finds very unlikely to review; never past a rule that had its say.
+        for ci in list(found):
+            rank, i, j, rule = found[ci]
+            if rule in local or ci in ruled:
+                continue
+            if rank < ALERT_RANK:
+                if q >= (clf.alone_at if ci == added else clf.promote_at):
+                    found[ci] = (ALERT_RANK, i, j, f"{rule} + tier net ({q:.2f})")
+            elif q < clf.demote_below:
+                found[ci] = (REVIEW_RANK, i, j, f"{rule} - tier net ({q:.2f})")
         return p
 
 

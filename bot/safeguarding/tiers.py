@@ -19,7 +19,10 @@ How a line gets its tier:
    play, a resolved past; near, and unless the context says ``overlap: true``, not
    overlapping the match) drops one tier: ``alert`` becomes ``review``, ``review`` nothing;
    a context marked ``cap: review`` only caps a match near it at ``review`` (never removes it);
-3. a concern keeps its highest surviving match; ``raise.low_score`` lifts ``review`` to
+3. a concern keeps its highest surviving match; the review net and the tier net
+   (:mod:`bot.safeguarding.classify`) may then add a review, lift review to alert, lower a
+   lexicon alert to review or drop a review, never past a deployment's own words and never
+   raising what a soften phrase or a context capped; ``raise.low_score`` lifts ``review`` to
    ``alert`` for the listed concerns when the caller says the person's latest 0-10 scale
    answer is at or below ``at_most`` (``detect(text, context={"score": 0})``);
 4. a line's tier is the highest of its concerns' (:func:`tier_of`).

@@ -479,6 +479,11 @@ class TelegramFrontend:
         with i18n.using(tag or i18n.current()):
             return [BotCommand(name, msg(f"telegram.{section}.{name}")) for name in msg(f"telegram.{section}")]
 
+    def other_commands(self) -> str:
+        """For /help: the menu's commands beyond answering questions (reminders, /stop, language,
+        privacy...), one per line with the menu's own description, in the language in force."""
+        return "\n".join(f"/{c.command} — {c.description}" for c in self.commands() if c.command not in NAV_COMMANDS)
+
     async def post_init(self, app: Application) -> None:
         # One menu per language a person may choose (Telegram shows the one matching their
         # app's language), then the default, in English.
@@ -970,7 +975,7 @@ class TelegramFrontend:
         reply = await self.db(self.service.handle, pid, inp, input_key=key, seen=seen)
         if reply.closed and not reply.alerts:
             if inp.kind == "help":
-                await self.send_text(context.bot, chat_id, msg("navigation.help"))
+                await self.send_text(context.bot, chat_id, msg("navigation.help") + "\n" + self.other_commands())
             elif inp.kind != "answer":
                 await self.send_text(context.bot, chat_id, msg("telegram.nothing_active"))
             await self._offer_flows(context.bot, chat_id, update)
@@ -980,12 +985,15 @@ class TelegramFrontend:
         elif reply.status == "cancelled" or reply.alerts:
             await self._close_keyboard(context.bot, chat_id, None)
         await self.deliver(context.bot, chat_id, pid, reply, key)
+        if inp.kind == "help" and not reply.alerts and not reply.duplicate:  # the menu's other commands
+            await self.send_text(context.bot, chat_id, self.other_commands())
 
     async def _close_keyboard(self, bot, chat_id: int, answered: str | None) -> None:
         opened = self._open_keyboards.pop(chat_id, None)
         if opened is None:
             return
         mid, text = opened
+<<<<<<< HEAD
         new_text = f"{text}\n\n{msg('telegram.answered', answer=answered)}" if answered else text
 
         async def edit():
@@ -995,6 +1003,14 @@ class TelegramFrontend:
             except BadRequest as exc:  # e.g. message too old to edit: the answer is saved all the same
                 log.info("could not close keyboard", extra={"chat": chat_id, "error": str(exc)})
         await self._closing(edit)
+=======
+        # the "✓ answer" line right to left too, like the question above it (Urdu, Arabic)
+        new_text = f"{text}\n\n{directed(msg('telegram.answered', answer=answered), i18n.current())}" if answered else text
+        try:
+            await self._retry(lambda: bot.edit_message_text(new_text[:4096], chat_id=chat_id, message_id=mid, reply_markup=None))
+        except BadRequest as exc:  # e.g. message too old to edit: the answer is saved all the same
+            log.info("could not close keyboard", extra={"chat": chat_id, "error": str(exc)})
+>>>>>>> main
 
     async def on_not_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if update.effective_chat is None:
@@ -1147,6 +1163,7 @@ class TelegramFrontend:
             opened = self._open_keyboards.get(chat_id)
             if opened and opened[0] == query.message.message_id:
                 self._open_keyboards.pop(chat_id, None)
+<<<<<<< HEAD
             marked = f"{query.message.text or ''}\n\n{msg('telegram.answered', answer=reply.answered)}"[:4096]
 
             async def edit():
@@ -1155,6 +1172,15 @@ class TelegramFrontend:
                 except BadRequest as exc:
                     log.info("could not mark answer", extra={"chat": chat_id, "error": str(exc)})
             await self._closing(edit)
+=======
+            base = query.message.text or ""
+            try:
+                await self._retry(lambda: query.edit_message_text(
+                    f"{base}\n\n{directed(msg('telegram.answered', answer=reply.answered), i18n.current())}"[:4096],
+                    reply_markup=None))
+            except BadRequest as exc:
+                log.info("could not mark answer", extra={"chat": chat_id, "error": str(exc)})
+>>>>>>> main
         await self.deliver(context.bot, chat_id, pid, reply, key)
 
     @staticmethod

@@ -14,6 +14,7 @@ from telegram.ext import Application, CommandHandler, ContextTypes, filters
 
 from bot import respondent as respondents
 from bot.access import Access, Refused
+from bot.engine.dates import shown
 from bot import i18n
 from bot.messages import msg
 from bot.names import person_label
@@ -520,7 +521,7 @@ class StaffCommands:
         convs = data["conversations"]
         lines = [msg("staff.mydata_title")]
         lines += [msg("staff.mydata_line", id=c["id"], flow=c["flow_id"], status=status_words(c["status"]),
-                      when=c["started_at"][:10], who=c["who_can_see"]) for c in convs] or [msg("staff.mydata_none")]
+                      when=shown(c["started_at"], weekday=False), who=c["who_can_see"]) for c in convs] or [msg("staff.mydata_none")]
         if convs:
             lines.append(msg("staff.mydata_file"))
         await self._say(context, update, "\n".join(lines))
@@ -550,7 +551,8 @@ class StaffCommands:
         req = await self.fe.db(erasure.request, store, _key(update), self.access.config.dp_contact)
         variant = "child" if req.child else "default"
         if not req.new:
-            await self._say(context, update, msg(f"erasure.already.{variant}", id=req.id, date=req.created_at[:10]))
+            await self._say(context, update, msg(f"erasure.already.{variant}", id=req.id,
+                                                 date=shown(req.created_at, weekday=False)))
             return
         await self._say(context, update, msg(f"erasure.requested.{variant}", id=req.id))
         reached = 0

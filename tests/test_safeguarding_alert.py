@@ -1,0 +1,275 @@
+"""The alert tier (issue 12, round 5): the tier net that lifts review to alert, the grave
+combinations the lexicon alerts on, and the false alarms this round removed.
+
+Every sentence here was written for these tests from the general rule it checks; none is
+taken from a blind batch.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from bot.safeguarding import ALERT, REVIEW, SafeguardingConfig, tier_of
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _train_module():
+    spec = importlib.util.spec_from_file_location("train_safeguarding", ROOT / "scripts" / "train_safeguarding.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def lexicon_only() -> SafeguardingConfig:
+    return SafeguardingConfig.load(classifier=False)
+
+
+@pytest.fixture(scope="module")
+def shipped() -> SafeguardingConfig:
+    return SafeguardingConfig.load()
+
+
+def _tiers(config, text, context=None):
+    return {c.concern: c.tier for c in config.detect(text, context)}
+
+
+# --------------------------------------------------------------------------------------
+# The tier net's policy, with fixed scores
+# --------------------------------------------------------------------------------------
+
+
+class TwoNets:
+    """A stand-in for both nets: review-net score p, tier-net score q (None: no tier net)."""
+
+    review_at, alert_at, quiet_below, drop_below = 0.4, 0.95, 0.2, 0.15
+    promote_at, alone_at, demote_below, confirm_at = 0.85, 0.9, 0.05, 0.5
+    short_words, short_review_at, drop_ruled = 4, 0.6, True
+
+    def __init__(self, p: float, q: float | None, concern: str = "neglect"):
+        self.p, self.q, self._concern = p, q, concern
+        self.seen_lexicon: list[str] | None = None
+
+    def feature_list(self, words):
+        return list(words)
+
+    def probability(self, feats):
+        return self.p
+
+    def tier_probability(self, feats, lexicon):
+        self.seen_lexicon = list(lexicon)
+        return self.q
+
+    def concern(self, feats, allowed=None):
+        return self._concern
+
+    def strongest_word(self, words):
+        return len(words) - 1
+
+    def has_ordinary_context(self, words):
+        return False
+
+
+def _with(net) -> SafeguardingConfig:
+    config = SafeguardingConfig.load(classifier=False)
+    config._classifier = net
+    return config
+
+
+PLAIN = "we had chips for tea and watched telly"  # the lexicon finds nothing here
+ALERTED = "my dad hit me"  # a lexicon alert
+REVIEWED = "i have a bruise"  # a lexicon review
+
+
+@pytest.mark.parametrize("q, plain, alerted, reviewed", [
+    (None, REVIEW, ALERT, REVIEW),  # no tier net: the review net's policy alone
+    (0.0, REVIEW, REVIEW, REVIEW),  # very unlikely to need an alert: a lexicon alert is lowered
+    (0.049, REVIEW, REVIEW, REVIEW),
+    (0.05, REVIEW, ALERT, REVIEW),
+    (0.84, REVIEW, ALERT, REVIEW),
+    (0.85, REVIEW, ALERT, ALERT),  # a lexicon review is lifted ...
+    (0.89, REVIEW, ALERT, ALERT),
+    (0.9, ALERT, ALERT, ALERT),  # ... and, more confident still, what the review net added alone
+    (1.0, ALERT, ALERT, ALERT),
+])
+def test_the_tier_net_moves_review_and_alert(q, plain, alerted, reviewed):
+    config = _with(TwoNets(0.6, q))
+    assert tier_of(config.detect(PLAIN)) == plain
+    assert tier_of(config.detect(ALERTED)) == alerted
+    assert tier_of(config.detect(REVIEWED)) == reviewed
+
+
+@pytest.mark.parametrize("p, q, tier", [
+    (0.96, None, ALERT),  # no tier net: the review net lifts a review on its own (alert_at 0.95)
+    (0.96, 0.3, REVIEW),  # the tier net disagrees: it stays a review
+    (0.96, 0.5, ALERT),  # the tier net agrees enough (confirm_at)
+    (0.9, 0.5, REVIEW),  # neither net lifts it
+])
+def test_the_review_nets_lift_needs_the_tier_nets_agreement(p, q, tier):
+    assert tier_of(_with(TwoNets(p, q)).detect(REVIEWED)) == tier
+
+
+def test_the_tier_net_says_so_in_the_rule():
+    config = _with(TwoNets(0.6, 0.95, "neglect"))
+    (c,) = config.detect(PLAIN)
+    assert (c.concern, c.tier, c.rule) == ("neglect", ALERT, "review net (0.60) + tier net (0.95)")
+    (c,) = _with(TwoNets(0.6, 0.01)).detect(ALERTED)
+    assert c.tier == REVIEW and c.rule.endswith(" - tier net (0.01)")
+
+
+def test_the_tier_net_sees_what_the_lexicon_found():
+    net = TwoNets(0.6, 0.5)
+    _with(net).detect(ALERTED)
+    assert net.seen_lexicon == ["L:physical_harm:alert", "L:alert"]
+    _with(net).detect(REVIEWED)
+    assert net.seen_lexicon[-1] == "L:review"
+    _with(net).detect(PLAIN)  # the net added a review: the tier net is still told "none"
+    assert net.seen_lexicon == ["L:none"]
+
+
+OVERRIDE = """\
+concerns:
+  physical_harm:
+    phrases:
+      - blorked me
+    review:
+      - snoffled me
+contexts:
+  lessons_and_media:
+    within: 4
+    phrases:
+      - in pshe
+"""
+
+
+def test_the_tier_net_never_overrides_a_deployments_words_or_a_context():
+    def load(p, q):
+        config = SafeguardingConfig.from_text(OVERRIDE, "local.yaml", classifier=False)
+        config._classifier = TwoNets(p, q)
+        return config
+
+    assert _tiers(load(0.99, 1.0), "he snoffled me") == {"physical_harm": REVIEW}
+    assert _tiers(load(0.5, 0.0), "he blorked me") == {"physical_harm": ALERT}
+    # a context lowered the alert to review: never lifted back, whatever q
+    assert _tiers(load(0.99, 1.0), "in pshe dad hit me") == {"physical_harm": REVIEW}
+
+
+def test_review_or_nothing_a_low_score_may_drop_what_a_context_capped():
+    config = SafeguardingConfig.from_text(OVERRIDE, "local.yaml", classifier=False)
+    config._classifier = TwoNets(0.1, None)
+    assert _tiers(config, "in pshe dad hit me") == {}
+    config._classifier.drop_ruled = False
+    assert _tiers(config, "in pshe dad hit me") == {"physical_harm": REVIEW}
+    config._classifier = TwoNets(0.3, None)  # not low enough: kept at review
+    assert _tiers(config, "in pshe dad hit me") == {"physical_harm": REVIEW}
+
+
+@pytest.mark.parametrize("text, p, tier", [
+    ("I feel fine", 0.5, None),  # three words: under the short floor
+    ("I feel fine", 0.6, REVIEW),
+    ("we feel fine at the moment", 0.5, REVIEW),  # long enough for the ordinary threshold
+])
+def test_a_short_plain_answer_needs_a_higher_score_to_be_reviewed(text, p, tier):
+    assert tier_of(_with(TwoNets(p, None)).detect(text)) == tier
+
+
+# --------------------------------------------------------------------------------------
+# The shipped detector on answers written for these tests
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", [
+    "I feel ok",
+    "I feel good today",
+    "we had a cuss at each other but we are friends again",
+    "I gave my old toys away because I do not need them now",
+])
+def test_plain_answers_are_nothing(shipped, text):
+    assert shipped.detect(text) == []
+
+
+def test_cuss_is_not_read_as_because(shipped):
+    assert shipped.normalise("he cuss me") == "he cuss me"
+
+
+@pytest.mark.parametrize("text, concern", [
+    # an adult's own suicidal thinking with a method or a plan
+    ("some nights I think about driving my car into a tree on the way home", "self_harm_suicide"),
+    ("I have thought about walking in front of a lorry on the bypass", "self_harm_suicide"),
+    # a parent telling about a child
+    ("my lad keeps saying he wishes he was dead", "self_harm_suicide"),
+    ("I found razor blades hidden under her pillow", "self_harm_suicide"),
+    ("I am giving my things away to friends cos I will not need them after this week", "self_harm_suicide"),
+    # a hot thing held on a child; a child thrown at something hard
+    ("my step mum held my fingers on the hot radiator till I cried", "physical_harm"),
+    ("he stubbed a cigarette out on my arm", "physical_harm"),
+    ("her boyfriend threw my son against the fridge", "physical_harm"),
+    ("he could have killed me when he pushed me down the stairs", "physical_harm"),  # not the speaker's idiom
+    # a cover story taken back
+    ("I told the nurse I tripped on the step but really it was my mum", "physical_harm"),
+    # children alone, overnight or for days, in a parent's words
+    ("my two are home alone overnight when I do nights at the factory", "neglect"),
+    ("me and my brothers have been on our own since Sunday", "neglect"),
+    # a carer too far gone to wake, or driving drunk with the children
+    ("mum collapsed on the kitchen floor and we could not wake her up", "neglect"),
+    ("dad was off his face and drove the kids to his mates", "neglect"),
+    # marriage under 18 and honour
+    ("they have picked me a husband from back home and I am only 15", "exploitation"),
+    ("my cousin is being taken abroad to get married this summer", "exploitation"),
+    ("my uncles said they would hurt me if they found out about my boyfriend", "domestic_abuse"),
+])
+def test_grave_combinations_alert(shipped, lexicon_only, text, concern):
+    assert lexicon_only.detect(text) and tier_of(lexicon_only.detect(text)) == ALERT, text
+    assert _tiers(shipped, text).get(concern) == ALERT, (text, _tiers(shipped, text))
+
+
+@pytest.mark.parametrize("text", [
+    # idioms, accidents, play, lessons and resolved past stay below alert
+    "my mum is going to kill me when she sees the state of my trainers",
+    "I burnt my hand on the hot pan making pancakes",
+    "my brother threw a cushion at me and we had a pillow fight",
+    "we read a story in class about a girl whose dad left the kids alone",
+    "we were on our own for an hour after school till mum got back from work",
+    "I threw the ball against the wall in the playground",
+    "my sister got married last year when she was 25",
+    "I used to think about dying when I was ill but I have been well for years",
+    "I told mum I fell off my bike but it was fine",
+    # harm denied, or only imagined by the speaker
+    "my dad never hits me or my sister",
+    "she would never hit the baby",
+    "I could have slapped her when she laughed at me",
+    "I nearly punched my brother when he deleted my game",
+    "mum does not smack us, she takes the tablet off us when we argue",
+    "Nobody is in a rush, we can take our time",  # was a neglect alert
+])
+def test_near_misses_stay_below_alert(shipped, text):
+    assert tier_of(shipped.detect(text)) != ALERT, (text, shipped.detect(text))
+
+
+@pytest.mark.parametrize("text", [
+    "my dad never hits me or my sister",
+    "she would never hit the baby",
+    "I could have slapped her when she laughed at me",
+    "I nearly punched my brother when he deleted my game",
+])
+def test_harm_denied_or_only_imagined_is_at_most_review_by_rule_alone(lexicon_only, text):
+    # the soften phrases do this, whatever the nets say
+    assert tier_of(lexicon_only.detect(text)) == REVIEW, lexicon_only.detect(text)
+
+
+# --------------------------------------------------------------------------------------
+# Training: spent batches only
+# --------------------------------------------------------------------------------------
+
+
+def test_training_refuses_batch_h_and_every_later_one_even_if_listed():
+    train = _train_module()
+    train.TRAINING_BATCHES = (*train.TRAINING_BATCHES, "batch_h", "batch_i", "batch_z")
+    for name in ("batch_h", "batch_i", "batch_j", "batch_z", "batch_aa", "held_back"):
+        with pytest.raises(SystemExit):
+            train.examples(with_batches=(name,))
+    assert train._spent("batch_g") and not train._spent("batch_h")
