@@ -993,8 +993,8 @@ class TelegramFrontend:
         if opened is None:
             return
         mid, text = opened
-<<<<<<< HEAD
-        new_text = f"{text}\n\n{msg('telegram.answered', answer=answered)}" if answered else text
+        # the "✓ answer" line right to left too, like the question above it (Urdu, Arabic)
+        new_text = f"{text}\n\n{directed(msg('telegram.answered', answer=answered), i18n.current())}" if answered else text
 
         async def edit():
             try:
@@ -1003,14 +1003,6 @@ class TelegramFrontend:
             except BadRequest as exc:  # e.g. message too old to edit: the answer is saved all the same
                 log.info("could not close keyboard", extra={"chat": chat_id, "error": str(exc)})
         await self._closing(edit)
-=======
-        # the "✓ answer" line right to left too, like the question above it (Urdu, Arabic)
-        new_text = f"{text}\n\n{directed(msg('telegram.answered', answer=answered), i18n.current())}" if answered else text
-        try:
-            await self._retry(lambda: bot.edit_message_text(new_text[:4096], chat_id=chat_id, message_id=mid, reply_markup=None))
-        except BadRequest as exc:  # e.g. message too old to edit: the answer is saved all the same
-            log.info("could not close keyboard", extra={"chat": chat_id, "error": str(exc)})
->>>>>>> main
 
     async def on_not_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if update.effective_chat is None:
@@ -1163,8 +1155,8 @@ class TelegramFrontend:
             opened = self._open_keyboards.get(chat_id)
             if opened and opened[0] == query.message.message_id:
                 self._open_keyboards.pop(chat_id, None)
-<<<<<<< HEAD
-            marked = f"{query.message.text or ''}\n\n{msg('telegram.answered', answer=reply.answered)}"[:4096]
+            marked = (f"{query.message.text or ''}\n\n"
+                      f"{directed(msg('telegram.answered', answer=reply.answered), i18n.current())}")[:4096]
 
             async def edit():
                 try:
@@ -1172,15 +1164,6 @@ class TelegramFrontend:
                 except BadRequest as exc:
                     log.info("could not mark answer", extra={"chat": chat_id, "error": str(exc)})
             await self._closing(edit)
-=======
-            base = query.message.text or ""
-            try:
-                await self._retry(lambda: query.edit_message_text(
-                    f"{base}\n\n{directed(msg('telegram.answered', answer=reply.answered), i18n.current())}"[:4096],
-                    reply_markup=None))
-            except BadRequest as exc:
-                log.info("could not mark answer", extra={"chat": chat_id, "error": str(exc)})
->>>>>>> main
         await self.deliver(context.bot, chat_id, pid, reply, key)
 
     @staticmethod
