@@ -36,6 +36,12 @@ class Chats:
             "has_main_web_app": False,
         }
 
+    def _from_bot(self, chat_id: int, message_id: int, token: str, params: dict[str, Any], **fields: Any) -> StoredMessage:
+        """A message the bot sends now (sendMessage, sendDocument, sendPhoto): the bot as sender,
+        the private chat, the request's parameters, and the method's own ``fields``."""
+        return StoredMessage(chat_id=chat_id, message_id=message_id, from_bot=True, date=int(time.time()),
+                             sender=self._bot_sender(token), chat=self._chat(chat_id), params=dict(params), **fields)
+
     def _bot_sender(self, token: str) -> dict[str, Any]:
         """The bot as a message's ``from`` (without the getMe-only capability fields)."""
         user = self.bot_user(token)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import mimetypes
 import re
-import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,13 +14,25 @@ from .protocol import (
 )
 from .records import (
     StoredDocument,
-    StoredMessage,
     UploadedFile,
 )
 
 
 class FileMethods:
     """Bot API methods for files: sendDocument (uploads) and getFile."""
+
+    def _caption(self, params: dict[str, Any]) -> tuple[str | None, list[dict[str, Any]]]:
+        """A file's caption and its entities, checked as Telegram does (none when not given)."""
+        if not params.get("caption"):
+            return None, []
+        return self._text(
+            params.get("caption"),
+            params.get("parse_mode"),
+            params.get("caption_entities"),
+            limit=MAX_CAPTION_LENGTH,
+            too_long=ERR_CAPTION_TOO_LONG,
+            empty=None,
+        )
 
     async def _api_sendDocument(
         self, *, params: dict[str, Any], files: dict[str, UploadedFile], token: str, **_: Any
@@ -35,17 +46,7 @@ class FileMethods:
                 raise _bad("wrong file identifier/HTTP URL specified")
         elif document in (None, "") and "document" in files:
             upload = files["document"]
-        caption = None
-        caption_entities: list[dict[str, Any]] = []
-        if params.get("caption"):
-            caption, caption_entities = self._text(
-                params.get("caption"),
-                params.get("parse_mode"),
-                params.get("caption_entities"),
-                limit=MAX_CAPTION_LENGTH,
-                too_long=ERR_CAPTION_TOO_LONG,
-                empty=None,
-            )
+        caption, caption_entities = self._caption(params)
         inline, other = self._markup(params)
         reply_to = self._reply_to(chat_id, params)
         message_id = self._new_message_id(chat_id)
@@ -80,20 +81,9 @@ class FileMethods:
             raise _bad("there is no document in the request")
         else:
             raise _bad("wrong file identifier/HTTP URL specified")
-        message = StoredMessage(
-            chat_id=chat_id,
-            message_id=message_id,
-            from_bot=True,
-            date=int(time.time()),
-            sender=self._bot_sender(token),
-            chat=self._chat(chat_id),
-            caption=caption,
-            caption_entities=caption_entities,
-            document=stored,
-            inline_markup=inline,
-            keyboard_markup=other,
-            reply_to=reply_to,
-            params=dict(params),
+        message = self._from_bot(
+            chat_id, message_id, token, params, caption=caption, caption_entities=caption_entities,
+            document=stored, inline_markup=inline, keyboard_markup=other, reply_to=reply_to,
         )
         self._store(message)
         return message.to_api()
@@ -116,17 +106,7 @@ class FileMethods:
         width, height = _image_size(upload.data)
         if not width or not height:
             raise _bad("IMAGE_PROCESS_FAILED")
-        caption = None
-        caption_entities: list[dict[str, Any]] = []
-        if params.get("caption"):
-            caption, caption_entities = self._text(
-                params.get("caption"),
-                params.get("parse_mode"),
-                params.get("caption_entities"),
-                limit=MAX_CAPTION_LENGTH,
-                too_long=ERR_CAPTION_TOO_LONG,
-                empty=None,
-            )
+        caption, caption_entities = self._caption(params)
         inline, other = self._markup(params)
         reply_to = self._reply_to(chat_id, params)
         message_id = self._new_message_id(chat_id)
@@ -135,19 +115,9 @@ class FileMethods:
             chat_id, message_id, record.file_id, record.file_unique_id, upload.filename,
             upload.data, upload.content_type or "image/png", caption,
         )
-        message = StoredMessage(
-            chat_id=chat_id,
-            message_id=message_id,
-            from_bot=True,
-            date=int(time.time()),
-            sender=self._bot_sender(token),
-            chat=self._chat(chat_id),
-            caption=caption,
-            caption_entities=caption_entities,
-            inline_markup=inline,
-            keyboard_markup=other,
-            reply_to=reply_to,
-            params=dict(params),
+        message = self._from_bot(
+            chat_id, message_id, token, params, caption=caption, caption_entities=caption_entities,
+            inline_markup=inline, keyboard_markup=other, reply_to=reply_to,
             extra={"photo": [{"file_id": record.file_id, "file_unique_id": record.file_unique_id,
                               "width": width, "height": height, "file_size": len(upload.data)}]},
         )

@@ -19,7 +19,6 @@ from .protocol import (
 )
 from .records import (
     AnsweredCallback,
-    StoredMessage,
 )
 
 
@@ -40,19 +39,9 @@ class MessageMethods:
         )
         inline, other = self._markup(params)
         reply_to = self._reply_to(chat_id, params)
-        message = StoredMessage(
-            chat_id=chat_id,
-            message_id=self._new_message_id(chat_id),
-            from_bot=True,
-            date=int(time.time()),
-            sender=self._bot_sender(token),
-            chat=self._chat(chat_id),
-            text=text,
-            entities=entities,
-            inline_markup=inline,
-            keyboard_markup=other,
-            reply_to=reply_to,
-            params=dict(params),
+        message = self._from_bot(
+            chat_id, self._new_message_id(chat_id), token, params,
+            text=text, entities=entities, inline_markup=inline, keyboard_markup=other, reply_to=reply_to,
         )
         self._store(message)
         return message.to_api()
