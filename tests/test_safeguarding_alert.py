@@ -266,10 +266,10 @@ def test_harm_denied_or_only_imagined_is_at_most_review_by_rule_alone(lexicon_on
 # --------------------------------------------------------------------------------------
 
 
-def test_training_refuses_batch_h_and_every_later_one_even_if_listed():
+def test_training_refuses_batch_j_and_every_later_one_even_if_listed():
     train = _train_module()
-    train.TRAINING_BATCHES = (*train.TRAINING_BATCHES, "batch_h", "batch_i", "batch_z")
-    for name in ("batch_h", "batch_i", "batch_j", "batch_z", "batch_aa", "held_back"):
+    train.TRAINING_BATCHES = (*train.TRAINING_BATCHES, "batch_j", "batch_k", "batch_z")
+    for name in ("batch_j", "batch_k", "batch_l", "batch_z", "batch_aa", "held_back"):
         with pytest.raises(SystemExit):
             train.examples(with_batches=(name,))
-    assert train._spent("batch_g") and not train._spent("batch_h")
+    assert train._spent("batch_i") and not train._spent("batch_j")

@@ -22,7 +22,7 @@ Features of a message (all from the normalised words, see :func:`features`):
   (``nw:``, ``nc:``): "he never hits us" is not "he hits us".
 
 What the score p decides (thresholds in the model file, chosen by ``--cv`` on the spent blind
-batches A-G left out one at a time, never on a blind batch that is a measurement: H and every
+batches A-I left out one at a time, never on a blind batch that is a measurement: J and every
 later one); see ``_Matching._review_net`` in :mod:`bot.safeguarding.match`:
 
 * p < ``quiet_below`` with an everyday-setting word in the message (:data:`ORDINARY_CONTEXTS`):
