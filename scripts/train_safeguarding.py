@@ -80,6 +80,7 @@ SHORT_REVIEW_AT = 0.6  # ... needs p >= this (not REVIEW_AT) for the net to add 
 # on A-I 2.6 -> 2.9 %, on H+I 1.2 -> 1.2 %):
 PROMOTE_AT = 0.7  # q >= this: a review (from the lexicon) becomes alert
 ALONE_AT = 0.8  # q >= this: a review the review net added alone becomes alert
+ALONE_P = 0.9  # ... if the review net's own score p >= this too (both nets confident)
 DEMOTE_BELOW = 0.1  # q < this: a lexicon alert becomes review
 CONFIRM_AT = 0.5  # the review net lifts review to alert (p >= ALERT_AT) only if q >= this too
 TIER_REVIEW_WEIGHT = 0.5  # a disclosure labelled review counts this much towards alert
@@ -236,7 +237,7 @@ def train_tier(feats: list[list[str]], lexicon: list[list[str]], items: list[dic
                 w[f] -= RATE * grad / math.sqrt(g2[f])
     weights = {f: round(v, 4) for f, v in sorted(w.items()) if abs(v) >= TIER_MIN_WEIGHT}
     return {"bias": round(b, 4), "weights": weights, "promote_at": PROMOTE_AT, "alone_at": ALONE_AT,
-            "demote_below": DEMOTE_BELOW, "confirm_at": CONFIRM_AT}
+            "demote_below": DEMOTE_BELOW, "confirm_at": CONFIRM_AT, "alone_p": ALONE_P}
 
 
 def build(config, items=None) -> dict:
