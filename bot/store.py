@@ -1061,6 +1061,27 @@ class Store:
             row = present
         return Conversation.from_row(row) if row else None
 
+    def conversation_and_language(self, person_id: int,
+                                  conversation_id: int | None = None) -> tuple[Conversation | None, str | None]:
+        """In one statement, what handling an input needs first: the conversation named (any
+        person's: the caller decides whose it may be), or else the person's open one (as
+        :meth:`active_conversation`), and the language the person chose (as
+        :meth:`person_language`). ``(None, None)`` for a person not in the database."""
+        if conversation_id is not None:
+            row = self._one("SELECT p.language AS person_language, c.* FROM people p"
+                            " LEFT JOIN conversations c ON c.id = :cid WHERE p.id = :pid",
+                            {"pid": person_id, "cid": conversation_id})
+        else:
+            row = self._one(
+                "SELECT p.language AS person_language, c.* FROM people p LEFT JOIN conversations c ON c.id = ("
+                " SELECT MAX(id) FROM (SELECT MAX(id) AS id FROM conversations"
+                "  WHERE person_id = :pid AND status = 'in_progress'"
+                "  UNION ALL SELECT MAX(id) FROM conversations WHERE present_id = :pid AND status = 'in_progress'))"
+                " WHERE p.id = :pid", {"pid": person_id})
+        if row is None:
+            return None, None
+        return (Conversation.from_row(row) if row["id"] is not None else None), row["person_language"]
+
     def rehearsing_people(self) -> set[int]:
         """Everyone with a rehearsal under way (a frontend keeps this in memory)."""
         return {r[0] for r in self.db.execute("SELECT DISTINCT person_id FROM conversations WHERE status = 'rehearsing'")}
