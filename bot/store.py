@@ -36,6 +36,15 @@ def iso(t: datetime) -> str:
     return t.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+def _i18n():
+    """bot.i18n, imported on first use (it imports the store's neighbours), then kept."""
+    global _i18n_module
+    if _i18n_module is None:
+        from bot import i18n as _i18n_module
+    return _i18n_module
+
+
+_i18n_module = None
 _SECOND: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text
 
 
@@ -1187,9 +1196,7 @@ class Store:
         if flagged and tier is None:
             tier = "alert"
         if language is None:
-            from bot.i18n import current
-
-            language = current()
+            language = _i18n().current()
         cur = self.db.execute(
             """INSERT INTO transcript (conversation_id, direction, kind, step_id, text, input_key, created_at, flagged,
                tier, language) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",

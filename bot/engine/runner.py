@@ -214,6 +214,8 @@ class Prompt:
 
     def plain(self) -> str:
         """The canonical text form, as stored in transcripts whatever the frontend."""
+        if self.lang == i18n.current():  # the usual case: already speaking its language
+            return self._plain()
         with i18n.using(self.lang):
             return self._plain()
 
