@@ -235,16 +235,16 @@ POLISH_MONTHS = ["stycznia", "lutego", "marca", "kwietnia", "maja", "czerwca", "
 async def test_over_telegram_a_polish_person_is_told_the_day_they_asked_in_polish(tmp_path, library):
     """/delete asked twice says when the first request was made, and /mydata when each
     conversation started: in the person's language, not as 2026-11-30."""
-    from tests.test_telegram_rights import DPO, FAM, answer, command, make_world
+    from tests.test_telegram_rights import DPO, FAM, answer, make_world
     from bot.testing.telegram import running_bot
 
     store, service, access = make_world(tmp_path, library, dp_contact=DPO)
     conv = answer(service, store, FAM, "adult")
     store.set_person_language(store.person(f"tg:{FAM}"), "pl")
     async with running_bot(service, access=access) as h:
-        await command(h, FAM, "/delete")
-        again = await command(h, FAM, "/delete")
-        mydata = await command(h, FAM, "/mydata")
+        await h.say(FAM, "/delete")
+        again = await h.say(FAM, "/delete")
+        mydata = await h.say(FAM, "/mydata")
     [req] = store.erasure_requests()
     asked = date.fromisoformat(req["created_at"][:10])
     day = f"{asked.day} {POLISH_MONTHS[asked.month - 1]} {asked.year}"
