@@ -156,7 +156,8 @@ def list_flows(flow_paths: tuple[str, ...]) -> None:
 @main.command()
 @click.argument("flow", required=False)
 @click.option("--db", type=click.Path(), help=DB_HELP)
-@click.option("--as", "as_name", default=None, help="Who is answering (default: your user name).")
+@click.option("--as", "as_name", default=None, help="Your name at this terminal (default: your user name). With --case you are the case's worker, "
+              "and the answers are recorded as those of the person with you.")
 @click.option("--flows", "flow_paths", multiple=True, type=click.Path(), help=FLOWS_HELP)
 @click.option("--config", "config_path", type=click.Path(), help=CONFIG_HELP)
 @click.option("--for", "for_", metavar="RESPONDENT", help=RESPONDENT_HELP)

@@ -188,6 +188,24 @@ def test_the_terminal_starts_a_worker_present_session_for_the_child(tmp_path):
     assert conv.person_id != worker and store.answers(conv.id)[0]["step_id"] == "feeling_now"
 
 
+def test_in_a_case_the_terminal_is_the_workers_and_the_family_answers_as_themselves(tmp_path):
+    """`chat --case REF --as sam` on a family flow: sam is the worker at the terminal, so the
+    notice names sam as the person's worker, and the answers are the family member's own,
+    with sam recorded as present (not sam answering as his own family)."""
+    db = tmp_path / "t.db"
+    proc = _chat(db, "scaling-checkin", "--case", "CASE-A", "--for", "adult", stdin="We talk more\nstop\n")
+    assert proc.returncode == 0, proc.stderr
+    assert "Worker-present session for case CASE-A" in proc.stdout
+    assert "will be seen by sam (your worker)" in proc.stdout
+    store = Store(db)
+    [conv] = [store.conversation(i) for i in store.conversation_ids()]
+    worker = store.person("console:sam")
+    assert (conv.respondent, conv.present_id, conv.practice) == ("adult", worker, False)
+    assert conv.person_id != worker
+    assert [(a["step_id"], a["value"]) for a in store.answers(conv.id)] == [("best_hopes", "We talk more")]
+    store.close()
+
+
 def test_terminal_practice_says_plainly_that_nobody_is_told(tmp_path):
     db = tmp_path / "pr.db"
     proc = _chat(db, "restorative-harmed", "--for", "young-person", stdin=f"{HOME}\nstop\n")
