@@ -156,7 +156,8 @@ def list_flows(flow_paths: tuple[str, ...]) -> None:
 @main.command()
 @click.argument("flow", required=False)
 @click.option("--db", type=click.Path(), help=DB_HELP)
-@click.option("--as", "as_name", default=None, help="Who is answering (default: your user name).")
+@click.option("--as", "as_name", default=None, help="Your name at this terminal (default: your user name). With --case you are the case's worker, "
+              "and the answers are recorded as those of the person with you.")
 @click.option("--flows", "flow_paths", multiple=True, type=click.Path(), help=FLOWS_HELP)
 @click.option("--config", "config_path", type=click.Path(), help=CONFIG_HELP)
 @click.option("--for", "for_", metavar="RESPONDENT", help=RESPONDENT_HELP)
@@ -684,6 +685,38 @@ def erasure_list(everything: bool, db: str | None) -> None:
         click.echo(rights.describe(row))
 
 
+@erasure.command("request")
+@click.option("--conversation", "conversation_id", type=int, required=True, metavar="ID",
+              help="A conversation the person answered (its number, as /case shows it).")
+@click.option("--db", type=click.Path(), help=DB_HELP)
+def erasure_request(conversation_id: int, db: str | None) -> None:
+    """Make an erasure request for someone who asked you in person: above all a child who
+    answered on your device (a worker-present session), who has no chat to send /delete from."""
+    from bot import erasure as rights
+
+    store = _store(db, create=False)
+    try:
+        made = rights.request_for_conversation(store, conversation_id, "cli")
+    except ValueError as exc:
+        _fail(f"{exc}; `restorative-bot export --case REF` lists a case's conversations")
+    if not made.new:
+        click.echo(f"that person already has an open erasure request, #{made.id} (made {made.created_at[:16].replace('T', ' ')})")
+        return
+    click.echo(made.notice)
+    if not _in_telegram(store, made.id):
+        click.echo("They have no Telegram chat, so the bot cannot tell them the outcome: tell them yourself.")
+
+
+def _in_telegram(store, request_id: int) -> bool:
+    return (_erasure_row(store, request_id)["person_key"] or "").startswith("tg:")
+
+
+def _who_tells(store, request_id: int) -> str:
+    if _in_telegram(store, request_id):
+        return "the person is told by the bot"
+    return "they have no Telegram chat, so tell them yourself"
+
+
 def _erasure_row(store, request_id: int) -> dict:
     row = store.erasure_request(request_id)
     if row is None:
@@ -713,7 +746,7 @@ def erasure_approve(request_id: int, reason: str, alert_words: str, yes: bool, d
     except ValueError as exc:
         _fail(str(exc))
     click.echo(f"erasure request {request_id} approved: {sum(done.counts.values())} value(s) erased; "
-               "the person is told by the bot")
+               + _who_tells(store, request_id))
     if done.wiped is False:
         click.echo(_WIPE_BUSY, err=True)
 
@@ -748,7 +781,7 @@ def erasure_refuse(request_id: int, reason: str, db: str | None) -> None:
         rights.refuse(store, request_id, "cli", reason)
     except ValueError as exc:
         _fail(str(exc))
-    click.echo(f"erasure request {request_id} refused; the person is told the reason by the bot")
+    click.echo(f"erasure request {request_id} refused; " + _who_tells(store, request_id))
 
 
 @main.command()

@@ -1,6 +1,7 @@
 """A person's right to erasure (issue 17 item 2).
 
-- ``/delete`` (:func:`request`) records a request and audits it; the practitioner holding
+- ``/delete`` (:func:`request`) records a request and audits it (or, for someone without a
+  chat of their own, their worker does: :func:`request_for_conversation`); the practitioner holding
   each of the person's cases and the data-protection contact (a Telegram id or a role in the
   configuration) are told, without a word of the answers.
 - An administrator decides (:func:`approve` / :func:`refuse`, ``restorative-bot erasure``),
@@ -64,23 +65,41 @@ def contact_keys(store: Store, contact) -> list[str]:
 
 
 def request(store: Store, key: str, contact="admin") -> Requested:
+    """The person ``key`` asks (/delete)."""
     with store.transaction():
-        pid = store.person(key)
-        existing = store.open_erasure_request(pid)
-        if existing is not None:
-            store.audit(key, "erasure.request.again", f"erasure:{existing['id']}")
-            return Requested(existing["id"], False, existing["created_at"], bool(existing["as_child"]), [], "")
-        rid = store.add_erasure_request(pid)
-        row = store.erasure_request(rid)
-        store.audit(key, "erasure.request", f"erasure:{rid}")
-        cases = store.person_case_practitioners(pid)
-        recipients = [c["practitioner_key"] for c in cases] + contact_keys(store, contact)
-        recipients = [r for i, r in enumerate(recipients) if r not in recipients[:i] and r != key]
-        who = ", ".join(person_label(key, None, store.pseudonym(c["id"], pid)) for c in cases) or key
-        notice = msg("erasure.staff_notice", id=rid, who=who,
-                     cases=", ".join(c["ref"] for c in cases) or msg("erasure.no_case"),
-                     child=msg("erasure.as_child") if row["as_child"] else "")
-        return Requested(rid, True, row["created_at"], bool(row["as_child"]), recipients, " ".join(notice.split()))
+        return _request(store, store.person(key), key, contact)
+
+
+def request_for_conversation(store: Store, conversation_id: int, by: str, contact="admin") -> Requested:
+    """Someone asks their worker to make the request for them (``restorative-bot erasure
+    request --conversation ID``): above all a child who answered on the worker's device, who
+    has no chat of their own to send /delete from. The request is the person who answered
+    that conversation's; ``by`` is recorded as who made it. ValueError: no such conversation."""
+    with store.transaction():
+        conv = store.conversation(conversation_id)
+        if conv is None:
+            raise ValueError(f"there is no conversation {conversation_id}")
+        return _request(store, conv.person_id, by, contact, detail=f"for conversation:{conversation_id}")
+
+
+def _request(store: Store, pid: int, by: str, contact, detail: str | None = None) -> Requested:
+    existing = store.open_erasure_request(pid)
+    if existing is not None:
+        store.audit(by, "erasure.request.again", f"erasure:{existing['id']}", detail)
+        return Requested(existing["id"], False, existing["created_at"], bool(existing["as_child"]), [], "")
+    rid = store.add_erasure_request(pid)
+    row = store.erasure_request(rid)
+    key = row["person_key"]
+    store.audit(by, "erasure.request", f"erasure:{rid}", detail)
+    cases = store.person_case_practitioners(pid)
+    recipients = [c["practitioner_key"] for c in cases] + contact_keys(store, contact)
+    recipients = [r for i, r in enumerate(recipients) if r not in recipients[:i] and r != key]
+    who = ", ".join(person_label(key, row["display_name"], store.pseudonym(c["id"], pid)) for c in cases) \
+        or person_label(key, row["display_name"])
+    notice = msg("erasure.staff_notice", id=rid, who=who,
+                 cases=", ".join(c["ref"] for c in cases) or msg("erasure.no_case"),
+                 child=msg("erasure.as_child") if row["as_child"] else "")
+    return Requested(rid, True, row["created_at"], bool(row["as_child"]), recipients, " ".join(notice.split()))
 
 
 def notified(store: Store, request_id: int, reached: int) -> None:
@@ -95,7 +114,7 @@ def pending(store: Store, everything: bool = False) -> list[dict]:
 
 def describe(row: dict) -> str:
     """The decision prompt for one request (for an administrator; no answers)."""
-    lines = [f"Erasure request #{row['id']} from {row['person_key']}, made {row['created_at'][:16].replace('T', ' ')}"
+    lines = [f"Erasure request #{row['id']} from {person_label(row['person_key'], row['display_name'])}, made {row['created_at'][:16].replace('T', ' ')}"
              f" ({row['status']})",
              f"  conversations: {row['conversations']}; cases: {row['case_refs'] or 'none'}; "
              f"safeguarding alerts: {row['alerts']}"]

@@ -24,12 +24,6 @@ INTERNAL = "Internal note: dad seemed guarded, check with school"
 SHARED = "Thank you for such thoughtful answers"
 
 
-async def _say(h, user, text):
-    before = len(h.fake.messages(user))
-    await h.delivered(h.fake.inject_message(user, text))
-    return h.fake.messages(user)[before:]
-
-
 @pytest.fixture
 async def world(tmp_path, library):
     store = Store(tmp_path / "c.db")
@@ -37,22 +31,22 @@ async def world(tmp_path, library):
     access = Access(store, library, Config(roles={"supervisor": [SUP], "practitioner": [P1]}, teams={SUP: [P1]}))
     access.seed()
     async with running_bot(service, access=access) as h:
-        msgs = await _say(h, P1, "/invite scaling-checkin FGC-3 --for adult")
+        msgs = await h.say(P1, "/invite scaling-checkin FGC-3 --for adult")
         code = re.search(r"start=(\S+)", msgs[-1].text).group(1)
-        msgs = await _say(h, FAM, f"/start {code}")
+        msgs = await h.say(FAM, f"/start {code}")
         data = next(cb for row in h.fake.buttons(msgs[-1]) for (t, cb) in row if t == "Yes, start")
         await h.delivered(h.fake.press_button(FAM, msgs[-1].message_id, data))
         for text in ("We talk more", "6", "We eat together", "Less shouting", "8", "/skip"):
-            await _say(h, FAM, text)
+            await h.say(FAM, text)
         conv = store.conversations(person_id=store.person(f"tg:{FAM}"))[0]["id"]
         yield h, store, conv
 
 
 async def test_comment_says_which_kind_and_the_family_never_sees_internal_ones(world):
     h, store, conv = world
-    msgs = await _say(h, SUP, f"/comment {conv}#best_hopes {INTERNAL}")
+    msgs = await h.say(SUP, f"/comment {conv}#best_hopes {INTERNAL}")
     assert msgs[-1].text.startswith("Internal comment saved") and "staff only" in msgs[-1].text
-    msgs = await _say(h, SUP, f"/comment {conv} shared: {SHARED}")
+    msgs = await h.say(SUP, f"/comment {conv} shared: {SHARED}")
     assert msgs[-1].text.startswith("Shared comment saved") and "family will see it" in msgs[-1].text
     notices = [m.text for m in h.fake.messages(P1) if "transcript" in (m.text or "") and "comment" in (m.text or "")]
     assert any("internal comment (staff only)" in t and "dad seemed guarded" in t for t in notices)
@@ -60,10 +54,10 @@ async def test_comment_says_which_kind_and_the_family_never_sees_internal_ones(w
     assert [(c["visibility"], c["text"]) for c in store.comments(conv)] == [("internal", INTERNAL), ("shared", SHARED)]
 
     # the family: /transcript and /mydata file show the shared comment only
-    msgs = await _say(h, FAM, f"/transcript {conv}")
+    msgs = await h.say(FAM, f"/transcript {conv}")
     shown = "\n".join(m.text or "" for m in msgs) + h.fake.documents(FAM)[-1].data.decode()
     assert SHARED in shown and "guarded" not in shown
-    await _say(h, FAM, "/mydata file")
+    await h.say(FAM, "/mydata file")
     mine = json.loads(h.fake.documents(FAM)[-1].data.decode())
     mine = mine if isinstance(mine, list) else [mine]
     assert [c["text"] for d in mine for c in d["comments"]] == [SHARED]
@@ -71,7 +65,7 @@ async def test_comment_says_which_kind_and_the_family_never_sees_internal_ones(w
 
     # staff: both, each labelled
     for who in (P1, SUP):
-        msgs = await _say(h, who, f"/transcript {conv}")
+        msgs = await h.say(who, f"/transcript {conv}")
         text = "\n".join(m.text or "" for m in msgs)
         assert "internal: staff only" in text and "guarded" in text
         assert "shared with the family" in text and "thoughtful answers" in text

@@ -198,7 +198,6 @@ def test_sigkill_at_random_moments_loses_and_doubles_nothing(tmp_path):
         assert len(accepted) == len(EXPECTED) - 1  # every typed answer once; the skip is a command
 
 
-
 class Answering:
     """A stdin that answers whatever the console's conversation asks now with a plain, valid
     answer (so these tests follow the flows as they are revised); EOF once it has finished."""

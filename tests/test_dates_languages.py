@@ -157,23 +157,34 @@ def test_dates_are_shown_in_the_persons_language():
     assert shown("2026-03-14", "en") == "Saturday 14 March 2026"
 
 
-def test_a_welsh_date_answer_is_read_back_in_welsh_and_stored_as_an_iso_date(library):
+@pytest.mark.parametrize("language, respondent, answers, vague, re_ask, when, shown_back", [
+    ("en", "young_person",
+     ("I was shocked", "it upset me", "school", "an apology", "No contact with the other person",
+      "a teacher nearby", "yes", "we will talk"),
+     "whenever suits", "Please give a day or a date to check in", "next Tuesday", "Tuesday 13 January 2026"),
+    ("cy", "adult",
+     ("Roeddwn i mewn sioc", "Mae'n anodd cysgu", "Yr ysgol", "Ymddiheuriad", "3", "/skip", "na"),
+     "pryd bynnag", "Rhowch ddiwrnod neu ddyddiad i ni holi sut mae pethau.", "dydd Mawrth nesaf",
+     "Dydd Mawrth 13 Ionawr 2026"),
+])
+def test_a_date_answer_re_asks_kindly_is_read_back_in_the_persons_language_and_stored_as_an_iso_date(
+        library, language, respondent, answers, vague, re_ask, when, shown_back):
     from bot.conversation import ConversationService
     from bot.engine.runner import Input
     from bot.store import Store
 
     service = ConversationService(Store(":memory:"), library)
     pid = service.person("console:t")
-    conv = service.start(pid, "restorative-harmed", frontend="console", respondent="adult",
-                         language="cy").conversation_id
-    for words in ("Roeddwn i mewn sioc", "Mae'n anodd cysgu", "Yr ysgol", "Ymddiheuriad", "3", "/skip", "na"):
+    conv = service.start(pid, "restorative-harmed", frontend="console", respondent=respondent,
+                         language=language).conversation_id
+    for words in answers:
         service.handle(pid, Input.from_text(words))
     with fixed_today(MONDAY):
-        reply = service.handle(pid, Input.from_text("pryd bynnag"))
+        reply = service.handle(pid, Input.from_text(vague))
         assert not reply.accepted
-        assert reply.prompts[0].text.startswith("Rhowch ddiwrnod neu ddyddiad i ni holi sut mae pethau.")
-        reply = service.handle(pid, Input.from_text("dydd Mawrth nesaf"))
-    assert reply.accepted and reply.answered == "Dydd Mawrth 13 Ionawr 2026"
+        assert reply.prompts[0].text.startswith(re_ask)
+        reply = service.handle(pid, Input.from_text(when))
+    assert reply.accepted and reply.answered == shown_back
     assert {a["step_id"]: a["value"] for a in service.store.answers(conv)}["follow_up"] == "2026-01-13"
 
 
@@ -224,16 +235,16 @@ POLISH_MONTHS = ["stycznia", "lutego", "marca", "kwietnia", "maja", "czerwca", "
 async def test_over_telegram_a_polish_person_is_told_the_day_they_asked_in_polish(tmp_path, library):
     """/delete asked twice says when the first request was made, and /mydata when each
     conversation started: in the person's language, not as 2026-11-30."""
-    from tests.test_telegram_rights import DPO, FAM, answer, command, make_world
+    from tests.test_telegram_rights import DPO, FAM, answer, make_world
     from bot.testing.telegram import running_bot
 
     store, service, access = make_world(tmp_path, library, dp_contact=DPO)
     conv = answer(service, store, FAM, "adult")
     store.set_person_language(store.person(f"tg:{FAM}"), "pl")
     async with running_bot(service, access=access) as h:
-        await command(h, FAM, "/delete")
-        again = await command(h, FAM, "/delete")
-        mydata = await command(h, FAM, "/mydata")
+        await h.say(FAM, "/delete")
+        again = await h.say(FAM, "/delete")
+        mydata = await h.say(FAM, "/mydata")
     [req] = store.erasure_requests()
     asked = date.fromisoformat(req["created_at"][:10])
     day = f"{asked.day} {POLISH_MONTHS[asked.month - 1]} {asked.year}"

@@ -249,3 +249,41 @@ def test_while_another_connection_reads_the_journal_is_wiped_later(world, tmp_pa
     r = CliRunner().invoke(main, ["erasure", "wipe", "--db", path])
     assert r.exit_code == 0, r.output
     assert [w for w in A_WORDS if w.encode() in raw_bytes(Store(path))] == []
+
+
+def test_a_worker_makes_the_request_for_a_child_who_answered_on_their_device(world, library):
+    """A child in a worker-present session has no chat to send /delete from: the worker makes
+    the request with `erasure request --conversation ID`. It is the child's request (theirs
+    alone is erased), audited as made by the command line for that conversation, and the
+    command says the bot cannot tell the child the outcome."""
+    store, access, conv_a, conv_b = world
+    service = ConversationService(store, library)
+    with store.transaction():
+        child = store.person("present:abc", "the person answering in case FGC-7, on their worker's device")
+    first = service.start(child, "three-houses", case_id=store.conversation(conv_a).case_id, respondent="child",
+                          present_id=store.person(f"tg:{P}"), input_key="c:0")
+    service.handle(child, Input.from_text("Kumquat"), input_key="c:1")
+    assert "transcript.text" in found(store, "Kumquat")
+    path = store.path
+    store.close()
+    r = CliRunner().invoke(main, ["erasure", "request", "--conversation", str(first.conversation_id),
+                                  "--db", path])
+    assert r.exit_code == 0, r.output
+    assert r.output.splitlines() == [
+        "DATA PROTECTION: erasure request #1 from the person answering in case FGC-7, on their worker's device "
+        "(case FGC-7). Some of it was given as a child or young person, which weighs in favour of erasure. "
+        "An administrator decides with: restorative-bot erasure approve 1 --reason \"...\" (or refuse). "
+        "Nothing is deleted until then.",
+        "They have no Telegram chat, so the bot cannot tell them the outcome: tell them yourself."]
+    again = CliRunner().invoke(main, ["erasure", "request", "--conversation", str(first.conversation_id),
+                                      "--db", path])
+    assert again.exit_code == 0 and "already has an open erasure request, #1" in again.output
+    missing = CliRunner().invoke(main, ["erasure", "request", "--conversation", "999", "--db", path])
+    assert missing.exit_code != 0 and "there is no conversation 999" in missing.output and "Traceback" not in missing.output
+    r = CliRunner().invoke(main, ["erasure", "approve", "1", "--reason", "asked in person", "--yes", "--db", path])
+    assert r.exit_code == 0 and "they have no Telegram chat, so tell them yourself" in r.output, r.output
+    s = Store(path)
+    assert found(s, "Kumquat") == [] and found(s, "Aquamarine") and found(s, "Bumblebee")
+    assert [(a["actor"], a["action"], a["detail"]) for a in s.audit_log() if a["action"].startswith("erasure.request")] == [
+        ("cli", "erasure.request", f"for conversation:{first.conversation_id}"),
+        ("cli", "erasure.request.again", f"for conversation:{first.conversation_id}")]

@@ -234,42 +234,35 @@ SUP, P1, FAM = 2, 3, 9
 HOSTILE_NAME = "Eve</b><script>x</script>**Admin**\u202e"
 
 
-async def _command(h, user, text, **kw):
-    before = len(h.fake.messages(user))
-    uid = h.fake.inject_message(user, text, **kw)
-    await h.delivered(uid)
-    return h.fake.messages(user)[before:]
-
-
 async def test_telegram_staff_commands_show_hostile_text_safely(tmp_path, library):
     store = Store(tmp_path / "tg.db")
     service = ConversationService(store, library)
     access = Access(store, library, Config(roles={"supervisor": [SUP], "practitioner": [P1]}, teams={SUP: [P1]}))
     access.seed()
     async with running_bot(service, access=access) as h:
-        msgs = await _command(h, P1, "/invite scaling-checkin FGC-9 --for adult")
+        msgs = await h.say(P1, "/invite scaling-checkin FGC-9 --for adult")
         code = re.search(r"start=(\S+)", msgs[-1].text).group(1)
-        msgs = await _command(h, FAM, f"/start {code}", first_name=HOSTILE_NAME)
+        msgs = await h.say(FAM, f"/start {code}", first_name=HOSTILE_NAME)
         data = next(cb for row in h.fake.buttons(msgs[-1]) for (t, cb) in row if t == "Yes, start")
         await h.delivered(h.fake.press_button(FAM, msgs[-1].message_id, data))
         for _, text in ANSWERS:
-            await _command(h, FAM, text)
+            await h.say(FAM, text)
         conv = store.conversations(person_id=store.person(f"tg:{FAM}"))[0]["id"]
         assert store.conversation(conv).status == "completed"
 
         # /transcript: Telegram HTML messages and the HTML file
-        msgs = await _command(h, P1, f"/transcript {conv}")
+        msgs = await h.say(P1, f"/transcript {conv}")
         check_telegram_html([m for m in msgs if m.text])
         check_html(h.fake.documents(P1)[-1].data.decode("utf-8"))
 
         # /case: names and scores, no raw markup or invisible characters
-        msgs = await _command(h, P1, "/case FGC-9")
+        msgs = await h.say(P1, "/case FGC-9")
         shown = "\n".join(m.text for m in msgs)
         assert "<script>" not in shown and "\u202e" not in shown and "**Admin**" not in shown
 
         # /comment: the practitioner's notice quotes the comment
         before = len(h.fake.messages(P1))
-        await _command(h, SUP, f"/comment {conv} {COMMENT}")
+        await h.say(SUP, f"/comment {conv} {COMMENT}")
         notice = await h.fake.wait_for(lambda: [m for m in h.fake.messages(P1)[before:] if "comment" in (m.text or "")])
         lines = notice[0].text.splitlines()
         assert not any(l.startswith(("- **", "#", "<")) for l in lines), lines
@@ -277,5 +270,5 @@ async def test_telegram_staff_commands_show_hostile_text_safely(tmp_path, librar
             visible(COMMENT) in quoted_blocks(notice[0].text + "\n")
 
         # /mydata file: the family's own data, as JSON, exactly as typed
-        await _command(h, FAM, "/mydata file")
+        await h.say(FAM, "/mydata file")
         check_json(h.fake.documents(FAM)[-1].data.decode("utf-8"), [t for _, t in ANSWERS])

@@ -134,12 +134,12 @@ def test_a_delivery_record_goes_into_the_next_transaction_not_its_own(tmp_path, 
 
 
 async def test_a_typed_answer_and_a_button_press_each_take_one_trip_to_the_store_thread(tmp_path, library):
-    from tests.test_telegram import press, say, start_flow
+    from tests.test_telegram import start_flow
 
     service = ConversationService(Store(tmp_path / "trips.db"), library)
     async with running_bot(service) as h:
         await start_flow(h, 7, "scaling-checkin")
-        await say(h, 7, "warm up: the person and the flow are known from here on")
+        await h.say(7, "warm up: the person and the flow are known from here on")
         executor, me = h.frontend._db, asyncio.current_task()
         submit, trips, kept = executor.submit, [], []
 
@@ -152,9 +152,9 @@ async def test_a_typed_answer_and_a_button_press_each_take_one_trip_to_the_store
             return submit(fn, *args, **kwargs)
 
         executor.submit = counting
-        await say(h, 7, "we eat together")  # typed answer
+        await h.say(7, "we eat together")  # typed answer
         typed = len(trips)
-        await press(h, 7, h.fake.last_message(7), "6")  # button press
+        await h.press(7, h.fake.last_message(7), "6")  # button press
         pressed = len(trips) - typed
         executor.submit = submit
         assert (typed, pressed) == (1, 1)

@@ -23,12 +23,6 @@ LEAD, P1, P2, FAM = 800, 801, 802, 803
 CHILD_NAME = "Amelia"
 
 
-async def _say(h, user, text, **kw):
-    before = len(h.fake.messages(user))
-    await h.delivered(h.fake.inject_message(user, text, **kw))
-    return h.fake.messages(user)[before:]
-
-
 def _world(db, library, **config):
     safeguarding = SafeguardingConfig.load()
     store = Store(db)
@@ -42,13 +36,13 @@ def _world(db, library, **config):
 
 
 async def _invited(h, ref):
-    msgs = await _say(h, P1, f"/invite scaling-checkin {ref} --for adult", first_name="Priya")
+    msgs = await h.say(P1, f"/invite scaling-checkin {ref} --for adult", first_name="Priya")
     code = re.search(r"start=(\S+)", msgs[-1].text).group(1)
-    msgs = await _say(h, FAM, f"/start {code}", first_name=CHILD_NAME)
+    msgs = await h.say(FAM, f"/start {code}", first_name=CHILD_NAME)
     assert msgs[-1].text.startswith("Priya has invited you") or "Priya" in msgs[-1].text  # staff names are kept
     data = next(cb for row in h.fake.buttons(msgs[-1]) for (t, cb) in row if t == "Yes, start")
     await h.delivered(h.fake.press_button(FAM, msgs[-1].message_id, data))
-    await _say(h, FAM, "We talk more")
+    await h.say(FAM, "We talk more")
 
 
 async def test_pseudonyms_replace_telegram_names_in_lists_transcripts_and_alerts(tmp_path, library):
@@ -62,18 +56,18 @@ async def test_pseudonyms_replace_telegram_names_in_lists_transcripts_and_alerts
 
         # only the practitioner holding the case may name the person
         for other in (P2, FAM):
-            msgs = await _say(h, other, f"/pseudonym {conv} Mallory")
+            msgs = await h.say(other, f"/pseudonym {conv} Mallory")
             assert msgs[-1].text.startswith("Sorry, that isn't available to you")
-        msgs = await _say(h, P1, f"/pseudonym {conv} Parent   A")
+        msgs = await h.say(P1, f"/pseudonym {conv} Parent   A")
         assert msgs[-1].text == f"In case FGC-5, the person who answered #{conv} is now called Parent A."
-        msgs = await _say(h, P1, "/case FGC-5")
+        msgs = await h.say(P1, "/case FGC-5")
         assert "Parent A" in msgs[-1].text and CHILD_NAME not in msgs[-1].text
-        msgs = await _say(h, P1, f"/transcript {conv}")
+        msgs = await h.say(P1, f"/transcript {conv}")
         shown = "\n".join(m.text or "" for m in msgs)
         assert "\nWho: Parent A\n" in shown and CHILD_NAME not in shown
 
         # a disclosure: the alert names the case and the pseudonym
-        await _say(h, FAM, "he hits me and i dont feel safe at home", first_name=CHILD_NAME)
+        await h.say(FAM, "he hits me and i dont feel safe at home", first_name=CHILD_NAME)
         alert = await h.fake.wait_for(lambda: [m for m in h.fake.messages(LEAD) if "/ack" in (m.text or "")], 10)
         assert "Parent A, case FGC-5" in alert[0].text and CHILD_NAME not in alert[0].text
     assert [a["action"] for a in store.audit_log() if a["action"].startswith("pseudonym")] == [
@@ -110,7 +104,7 @@ async def test_names_without_a_pseudonym_are_the_telegram_id_unless_the_deployme
         store, service, access, esc = _world(db, library, people_names=setting)
         async with running_bot(service, access=access, escalation=esc, alert_poll_seconds=0.1) as h:
             await _invited(h, "FGC-7")
-            await _say(h, FAM, "he hits me and i dont feel safe at home")
+            await h.say(FAM, "he hits me and i dont feel safe at home")
             alert = await h.fake.wait_for(lambda: [m for m in h.fake.messages(LEAD) if "/ack" in (m.text or "")], 10)
             assert f"{shown}, case FGC-7" in alert[0].text
         assert store.person_by_key(f"tg:{FAM}")["display_name"] == stored
@@ -126,7 +120,7 @@ async def test_a_name_stored_before_is_forgotten_at_the_next_message(tmp_path, l
     store.close()
     s, service, access, esc = _world(tmp_path / "old.db", library)
     async with running_bot(service, access=access, escalation=esc) as h:
-        await _say(h, FAM, "/start", first_name=CHILD_NAME)
+        await h.say(FAM, "/start", first_name=CHILD_NAME)
     assert s.person_by_key(f"tg:{FAM}")["display_name"] is None
     s.close()
 

@@ -79,7 +79,7 @@ async def test_over_telegram_the_worker_sees_the_note_on_their_device_and_a_pers
     from bot.config import Config
     from bot.testing.telegram import running_bot
     from tests.test_telegram import start_flow
-    from tests.test_telegram_roles import command
+
 
     present = NOTED.replace("audience: child\n", "audience: child\nrespondents: [child]\nrequires: worker_present\n")
     library = FlowLibrary([flow_from(present), flow_from(NOTED.replace("id: noted", "id: noted-link"))])
@@ -88,7 +88,7 @@ async def test_over_telegram_the_worker_sees_the_note_on_their_device_and_a_pers
     access.seed()
     async with running_bot(ConversationService(store, library), access=access) as h:
         # each prompt a paragraph: said together, one message per question (issue 18)
-        shown = [part for m in await command(h, 10, "/with C1 noted") for part in m.text.split("\n\n")]
+        shown = [part for m in await h.say(10, "/with C1 noted") for part in m.text.split("\n\n")]
         assert NOTE_1 in shown and NOTE_2 in shown
         assert shown.index(NOTE_1) < shown.index("Hello! Let us draw your houses.") < shown.index(NOTE_2)
     # the same notes, in a flow someone answers on their own: never sent to them

@@ -125,7 +125,7 @@ async def test_telegram_buttons_offer_what_is_left_and_a_press_names_the_right_o
     from bot.testing.telegram import running_bot
     from bot.frontends.telegram.render import CHECK
     from bot.messages import msg
-    from tests.test_telegram import answers_of, press, start_flow
+    from tests.test_telegram import answers_of, start_flow
 
     library = FlowLibrary([flow_from(PICK)])
     service = ConversationService(Store(tmp_path / "tg.db"), library)
@@ -133,15 +133,15 @@ async def test_telegram_buttons_offer_what_is_left_and_a_press_names_the_right_o
         user = 71
         first = (await start_flow(h, user, "pick-two"))[-1]
         assert [t for row in h.fake.buttons(first) for (t, _) in row] == ["Tea", "Coffee", "Juice"]
-        second = (await press(h, user, first, "Tea"))[-1]
+        second = (await h.press(user, first, "Tea"))[-1]
         assert [t for row in h.fake.buttons(second) for (t, _) in row] == ["Coffee", "Juice"]
-        more = (await press(h, user, second, "Juice"))[-1]
+        more = (await h.press(user, second, "Juice"))[-1]
         assert [t for row in h.fake.buttons(more) for (t, _) in row][:1] == ["Coffee"]
-        await press(h, user, more, "Coffee")  # a tick keeps the keyboard to what is offered
+        await h.press(user, more, "Coffee")  # a tick keeps the keyboard to what is offered
         await h.fake.wait_for(lambda: h.fake.buttons(h.fake.message(user, more.message_id))[0][0][0] == CHECK + "Coffee", 5)
         ticked = h.fake.message(user, more.message_id)
         assert [t for row in h.fake.buttons(ticked) for (t, _) in row] == [CHECK + "Coffee", msg("navigation.done_button")]
-        await press(h, user, ticked, msg("navigation.done_button"))
+        await h.press(user, ticked, msg("navigation.done_button"))
         assert answers_of(h, user) == {"first": "Tea", "second": "Juice", "more": ["Coffee"]}
 
 

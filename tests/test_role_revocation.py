@@ -120,26 +120,20 @@ def test_case_reassign_moves_the_case_its_alerts_and_links_and_is_audited(tmp_pa
     assert esc.acknowledge(alert["id"], f"tg:{P2}") == "ok"
 
 
-async def command(h, user, text):
-    before = len(h.fake.messages(user))
-    await h.delivered(h.fake.inject_command(user, text))
-    return h.fake.messages(user)[before:]
-
-
 async def test_reassign_over_telegram_only_by_a_supervisor_of_both(tmp_path, library):
     store = Store(tmp_path / "t.db")
     service = ConversationService(store, library)
     access = _access(store, library)
     _join(access, service, f"tg:{FAM}")
     async with running_bot(service, access=access) as h:
-        assert (await command(h, SUP1, f"/reassign CASE-R {P2}"))[-1].text == REFUSED  # supervises P1 only
-        assert (await command(h, P1, f"/reassign CASE-R {P2}"))[-1].text == REFUSED
-        assert (await command(h, FAM, f"/reassign CASE-R {P2}"))[-1].text == REFUSED
-        assert "CASE-R" not in (await command(h, P2, "/cases"))[-1].text
-        done = await command(h, SUP, f"/reassign CASE-R {P2}")
+        assert (await h.say(SUP1, f"/reassign CASE-R {P2}"))[-1].text == REFUSED  # supervises P1 only
+        assert (await h.say(P1, f"/reassign CASE-R {P2}"))[-1].text == REFUSED
+        assert (await h.say(FAM, f"/reassign CASE-R {P2}"))[-1].text == REFUSED
+        assert "CASE-R" not in (await h.say(P2, "/cases"))[-1].text
+        done = await h.say(SUP, f"/reassign CASE-R {P2}")
         assert done[-1].text == f"Case CASE-R now belongs to practitioner {P2}. Their alerts and invitations go with it."
-        assert "CASE-R" in (await command(h, P2, "/cases"))[-1].text
-        assert "CASE-R" not in (await command(h, P1, "/cases"))[-1].text
+        assert "CASE-R" in (await h.say(P2, "/cases"))[-1].text
+        assert "CASE-R" not in (await h.say(P1, "/cases"))[-1].text
     actions = [(r["actor"], r["action"]) for r in store.audit_log() if r["action"].startswith("case.reassign")]
     assert actions == [(f"tg:{SUP1}", "case.reassign.refused"), (f"tg:{P1}", "case.reassign.refused"),
                        (f"tg:{FAM}", "case.reassign.refused"), (f"tg:{SUP}", "case.reassign")]
@@ -151,11 +145,11 @@ async def test_the_first_opener_holds_the_link_and_nobody_else_can_tell_it_exist
     access = _access(store, library)
     async with running_bot(service, access=access) as h:
         code, inv = await h.frontend.db(access.invite, f"tg:{P1}", "scaling-checkin", "CASE-I", "adult")
-        first = await command(h, FAM, f"/start {code}")
+        first = await h.say(FAM, f"/start {code}")
         consent = first[-1]
         assert "has invited you" in consent.text
-        later = await command(h, FAM2, f"/start {code}")
-        unknown = await command(h, FAM2, "/start NoSuchCodeNoSuchCodeNoSuchCode12")
+        later = await h.say(FAM2, f"/start {code}")
+        unknown = await h.say(FAM2, "/start NoSuchCodeNoSuchCodeNoSuchCode12")
         assert later[-1].text == unknown[-1].text == UNKNOWN
         # a forged consent button from the later opener: refused like an unknown id
         forged = await h.delivered(h.fake.press_button(FAM2, later[-1].message_id, f"i:{inv}:y", force=True))
@@ -180,18 +174,18 @@ async def test_links_are_withdrawn_by_code_or_number_in_telegram_and_the_cli(tmp
     service = ConversationService(store, library)
     access = _access(store, library)
     async with running_bot(service, access=access) as h:
-        made = await command(h, P1, "/invite scaling-checkin CASE-W")
+        made = await h.say(P1, "/invite scaling-checkin CASE-W")
         code = re.search(r"start=(\S+)", made[-1].text).group(1)
-        made2 = await command(h, P1, "/invite scaling-checkin CASE-W")
+        made2 = await h.say(P1, "/invite scaling-checkin CASE-W")
         inv2 = int(re.search(r"Invitation (\d+)", made2[-1].text).group(1))
         code3, inv3 = await h.frontend.db(access.invite, f"tg:{P1}", "scaling-checkin", "CASE-W")
-        assert (await command(h, P2, f"/revoke {inv2}"))[-1].text == REFUSED  # not theirs
-        assert (await command(h, P2, f"/revoke {code}"))[-1].text == REFUSED
-        assert (await command(h, P1, f"/revoke {code}"))[-1].text.startswith("Invitation 1 is withdrawn")
-        assert (await command(h, P1, f"/revoke {inv2}"))[-1].text.startswith(f"Invitation {inv2} is withdrawn")
-        assert "already used or withdrawn" in (await command(h, P1, f"/revoke {inv2}"))[-1].text
-        assert (await command(h, FAM, f"/start {code}"))[-1].text.startswith("That link has been withdrawn")
-        assert (await command(h, P1, "/revoke"))[-1].text.startswith("To withdraw an invitation link")
+        assert (await h.say(P2, f"/revoke {inv2}"))[-1].text == REFUSED  # not theirs
+        assert (await h.say(P2, f"/revoke {code}"))[-1].text == REFUSED
+        assert (await h.say(P1, f"/revoke {code}"))[-1].text.startswith("Invitation 1 is withdrawn")
+        assert (await h.say(P1, f"/revoke {inv2}"))[-1].text.startswith(f"Invitation {inv2} is withdrawn")
+        assert "already used or withdrawn" in (await h.say(P1, f"/revoke {inv2}"))[-1].text
+        assert (await h.say(FAM, f"/start {code}"))[-1].text.startswith("That link has been withdrawn")
+        assert (await h.say(P1, "/revoke"))[-1].text.startswith("To withdraw an invitation link")
     store.close()
     listed = run_cli("invite", "list", db=db)
     assert listed.returncode == 0 and code not in listed.stdout and code3 not in listed.stdout

@@ -33,6 +33,10 @@ PINNED = {
     # (sg-alert, issue 12 alert tier), which must never open, print or measure them.
     "batch_h.yaml": "93fa1a33135a6c3a6a3a03295f158ea984448eefdf8204686300fbd997d15836",
     "batch_i.yaml": "f2c3c3de3ce0495101d4860b488449e198a24fef7e4390428ac27210a36eced4",
+    # J and K: written by the sg-blind3 helper on 2026-11-30 before the sixth tuning round
+    # (sg-tune, issue 12), which must never open, print or measure them.
+    "batch_j.yaml": "bc4b286f53f36f83976d196061bcf9b7920979f4cc8090eadd692db5fb0ee022",
+    "batch_k.yaml": "2747f8b8f8ccc4c0aa21fafde5a71a22bbd7c005a6d0481195962912f6cef863",
 }
 # Who wrote the batches that name their writer in a fixed form, and the main commit they
 # were written at (before the tuning round they measure).
@@ -41,6 +45,8 @@ WRITERS = {
     "batch_f.yaml": ("sg-blind helper", "d883a1b"),
     "batch_h.yaml": ("sg-blind2 helper", "6dfabd4"),
     "batch_i.yaml": ("sg-blind2 helper", "6dfabd4"),
+    "batch_j.yaml": ("sg-blind3 helper", "0b0ae84"),
+    "batch_k.yaml": ("sg-blind3 helper", "0b0ae84"),
 }
 DIFFICULTIES = {"explicit", "indirect", "euphemism"}
 SPEAKERS = {"child", "young_person", "adult"}
@@ -72,7 +78,8 @@ def test_batch_says_how_and_when_it_was_written(name):
     header = [line for line in (BLIND / name).read_text(encoding="utf-8").splitlines() if line.startswith("#")]
     text = " ".join(header)
     # A batch says which tuning it came before (A, B: any tuning; C: the second round; D: the third;
-    # E, F: the fourth; G: sg-matcher's round, written by the one who then tuned; H, I: the fifth).
+    # E, F: the fourth; G: sg-matcher's round, written by the one who then tuned; H, I: the fifth;
+    # J, K: the sixth).
     assert "BEFORE" in text and "tuning" in text and "WITHOUT opening" in text and "2026-11-30" in text
     if name in WRITERS:
         writer, commit = WRITERS[name]
@@ -160,7 +167,7 @@ def test_measurement_prints_no_sentence_unless_asked(capsys, fmt):
     leaked = [t for t in checked if t in out]
     assert leaked == []
     names = ["batch_a", "batch_b", "batch_c", "batch_d", "batch_e", "batch_f", "batch_g", "batch_h", "batch_i",
-             "all batches"]
+             "batch_j", "batch_k", "all batches"]
     assert all(name in out for name in names)
     if fmt:
         doc = json.loads(out)

@@ -162,12 +162,12 @@ def test_cli_summary_md_and_html(case, tmp_path):
 
 async def test_summary_over_telegram_is_html_with_the_words_as_typed(case):
     from bot.testing.telegram import running_bot
-    from tests.test_telegram_roles import REFUSED, command
+    from tests.test_telegram_roles import REFUSED
 
     access, store, _ = case(True)
     service = ConversationService(store, access.library)
     async with running_bot(service, access=access) as h:
-        sent = await command(h, 100, "/summary FGC-7")
+        sent = await h.say(100, "/summary FGC-7")
         assert sent and all(m.entities for m in sent)  # parsed as HTML: bold headings, quotes
         text = "\n".join(m.text for m in sent)
         assert text.startswith(msg("summary.title", ref="FGC-7"))
@@ -175,5 +175,5 @@ async def test_summary_over_telegram_is_html_with_the_words_as_typed(case):
         assert msg("summary.sections.young_person_views") in text
         bold = {m.text[e["offset"]:e["offset"] + e["length"]] for m in sent for e in m.entities if e["type"] == "bold"}
         assert msg("summary.sections.attendance") in bold and "bold" not in bold
-        assert [m.text for m in await command(h, 200, "/summary FGC-7")] == [REFUSED]
-        assert [m.text for m in await command(h, 100, "/summary")] == [msg("summary.usage")]
+        assert [m.text for m in await h.say(200, "/summary FGC-7")] == [REFUSED]
+        assert [m.text for m in await h.say(100, "/summary")] == [msg("summary.usage")]

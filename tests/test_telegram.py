@@ -13,7 +13,7 @@ import pytest
 from bot.conversation import ConversationService
 from bot.engine.library import DEFAULT_FLOWS, FlowLibrary
 from bot.engine.scripts import load_scripts, play_async
-from bot.frontends.telegram.render import CHECK, Callback, keyboard, split_text
+from bot.frontends.telegram.render import Callback, keyboard, split_text
 from bot.store import Store
 from bot.testing.fake_bot_api import FakeBotAPI
 from bot.testing.telegram import TOKEN, TelegramDriver, running_bot
@@ -46,21 +46,6 @@ async def start_flow(h, user, flow_id, respondent="adult"):
     return h.fake.messages(user)[before:]
 
 
-async def say(h, user, text):
-    before = len(h.fake.messages(user))
-    uid = h.fake.inject_command(user, text) if text.startswith("/") else h.fake.inject_message(user, text)
-    await h.delivered(uid)
-    return h.fake.messages(user)[before:]
-
-
-async def press(h, user, message, label):
-    data = next(cb for row in h.fake.buttons(message) for (t, cb) in row if t.removeprefix(CHECK) == label)
-    before = len(h.fake.messages(user))
-    uid = h.fake.press_button(user, message.message_id, data)
-    await h.delivered(uid)
-    return h.fake.messages(user)[before:]
-
-
 def answers_of(h, user):
     store = h.service.store
     conv = store.conversations(person_id=store.person(f"tg:{user}"))[-1]
@@ -89,22 +74,22 @@ async def test_scale_buttons_edit_the_question_and_typed_answers_close_keyboards
     # the flow's intro and its first question in one message, the intro first
     assert len(msgs) == 1 and msgs[0].text.startswith("This is a short check-in before your next meeting.")
     assert msgs[0].text.endswith("\n\nQuestion 1\nWhat are your best hopes from our talking together?")
-    msgs = await say(h, 2, "We argue less")
+    msgs = await h.say(2, "We argue less")
     scale = msgs[-1]
     rows = h.fake.buttons(scale)
     assert len(rows) == 2 and [t for row in rows for t, _ in row] == [str(i) for i in range(11)]
     assert "0 = the worst things have been, 10 = your best hopes met" in scale.text
-    msgs = await press(h, 2, scale, "6")
+    msgs = await h.press(2, scale, "6")
     edited = h.fake.message(2, scale.message_id)
     assert edited.text.endswith("✓ 6") and h.fake.buttons(edited) == []
     assert h.fake.answered_callbacks
     assert "What puts you at 6 and not lower?" in msgs[-1].text
     # typing a number at a scale question works too, and closes its buttons
-    await say(h, 2, "We eat together")
-    await say(h, 2, "Less shouting")
+    await h.say(2, "We eat together")
+    await h.say(2, "Less shouting")
     good_enough = h.fake.last_message(2)
     assert h.fake.buttons(good_enough)
-    await say(h, 2, "eight")
+    await h.say(2, "eight")
     assert h.fake.buttons(h.fake.message(2, good_enough.message_id)) == []
     assert h.fake.message(2, good_enough.message_id).text.endswith("✓ 8")
     assert answers_of(h, 2)["good_enough"] == 8
@@ -137,9 +122,9 @@ async def test_every_scripted_conversation_gives_the_same_answers_over_telegram(
 async def test_stale_button_answers_closed_and_changes_nothing(bot):
     h = bot
     await start_flow(h, 3, "scaling-checkin")
-    msgs = await say(h, 3, "hopes")
+    msgs = await h.say(3, "hopes")
     scale = msgs[-1]
-    await press(h, 3, scale, "4")
+    await h.press(3, scale, "4")
     state = answers_of(h, 3)
     data = next(cb for row in h.fake.buttons(scale.versions[0]["reply_markup"]) for (t, cb) in row if t == "9")
     before = len(h.fake.messages(3))
@@ -156,9 +141,9 @@ async def test_stale_button_answers_closed_and_changes_nothing(bot):
 async def test_cancelled_conversation_buttons_are_closed(bot):
     h = bot
     await start_flow(h, 4, "scaling-checkin")
-    msgs = await say(h, 4, "hopes")
+    msgs = await h.say(4, "hopes")
     scale = msgs[-1]
-    msgs = await say(h, 4, "/cancel")
+    msgs = await h.say(4, "/cancel")
     assert "You have stopped" in msgs[-1].text
     assert h.fake.buttons(h.fake.message(4, scale.message_id)) == []
     data = next(cb for row in h.fake.buttons(scale.versions[0]["reply_markup"]) for (t, cb) in row if t == "3")
@@ -208,13 +193,13 @@ async def test_429_and_500_and_dropped_connections_lose_nothing(bot):
     h = bot
     await start_flow(h, 7, "scaling-checkin")
     h.fake.fail_next("sendMessage", status=429, retry_after=1)
-    msgs = await say(h, 7, "hopes")
+    msgs = await h.say(7, "hopes")
     assert "where are things now?" in msgs[-1].text
     h.fake.fail_next("sendMessage", status=500)
-    msgs = await press(h, 7, msgs[-1], "5")
+    msgs = await h.press(7, msgs[-1], "5")
     assert "What puts you at 5" in msgs[-1].text
     h.fake.fail_next("sendMessage", drop_connection=True)
-    msgs = await say(h, 7, "family")
+    msgs = await h.say(7, "family")
     assert "different at 6" in msgs[-1].text
     assert answers_of(h, 7) == {"best_hopes": "hopes", "scale_now": 5, "not_lower": "family"}
     sends = [c for c in h.fake.calls_to("sendMessage") if c.params.get("chat_id") in (7, "7")]
@@ -239,7 +224,7 @@ async def test_long_messages_are_split_on_paragraphs(tmp_path):
     assert len(parts) >= 2 and all(p.startswith("Part ") for p in parts)
     got = [p.strip() for p in "\n\n".join(parts).split("\n\n")]
     assert got == [p.strip() for p in intro.strip().split("\n\n")] + ["Question 1 of 1\nWhat happened?"]
-    assert h.fake.buttons(msgs[-1]) == [] and all(h.fake.buttons(m) == [] for m in msgs)
+    assert all(h.fake.buttons(m) == [] for m in msgs)
 
 
 def test_split_text_limits():
@@ -270,12 +255,12 @@ async def test_fifty_users_in_parallel_never_cross(bot):
 
     async def one(user):
         await start_flow(h, user, "scaling-checkin")
-        await say(h, user, f"hopes of {user}")
-        msgs = await press(h, user, h.fake.last_message(user), str(user % 8 + 2))
-        await say(h, user, f"reason of {user}")
-        await say(h, user, f"different for {user}")
-        await say(h, user, "9")
-        await say(h, user, f"nothing else from {user}")
+        await h.say(user, f"hopes of {user}")
+        msgs = await h.press(user, h.fake.last_message(user), str(user % 8 + 2))
+        await h.say(user, f"reason of {user}")
+        await h.say(user, f"different for {user}")
+        await h.say(user, "9")
+        await h.say(user, f"nothing else from {user}")
         return msgs
 
     users = list(range(100, 150))
@@ -295,17 +280,17 @@ async def test_restart_mid_flow_resumes(tmp_path, library):
     async with FakeBotAPI() as fake:
         async with running_bot(ConversationService(Store(db), library), fake=fake) as h:
             await start_flow(h, 9, "scaling-checkin")
-            await say(h, 9, "hopes")
+            await h.say(9, "hopes")
         async with running_bot(ConversationService(Store(db), library), fake=fake) as h:
             before = len(fake.messages(9))
             fake.inject_command(9, "/start")
             offer = await h.keyboard_after(9, before)
             assert "unfinished conversation" in offer.text
-            await press(h, 9, offer, "Carry on")
+            await h.press(9, offer, "Carry on")
             await h.settle(9, len(fake.messages(9)) - 1)
             shown = texts(fake.messages(9)[-2:])
             assert any("where are things now?" in t for t in shown)
-            await press(h, 9, fake.last_message(9), "3")
+            await h.press(9, fake.last_message(9), "3")
             assert answers_of(h, 9) == {"best_hopes": "hopes", "scale_now": 3}
 
 
@@ -463,5 +448,5 @@ async def test_help_lists_the_menus_other_commands_with_or_without_a_conversatio
     during = await help_text(42)
     assert during[-1] == "\n".join(others)
     assert msg("navigation.help") in "\n".join(during[:-1])
-    await say(h, 42, "calmer mornings")  # the question asked before /help still takes the answer
+    await h.say(42, "calmer mornings")  # the question asked before /help still takes the answer
     assert answers_of(h, 42) == {"best_hopes": "calmer mornings"}

@@ -11,7 +11,7 @@ from bot.messages import msg
 from bot.safeguarding import SafeguardingConfig
 from bot.store import Store
 from bot.testing.telegram import running_bot
-from tests.test_telegram import answers_of, press, say, start_flow
+from tests.test_telegram import answers_of, start_flow
 
 
 @pytest.fixture
@@ -49,9 +49,9 @@ async def test_a_retype_after_a_slow_reply_does_not_answer_the_next_question(bot
         ("The children missing school", "worried_about"), ("The children missing school", "worried_about")]
 
     # "No": the question is asked again, and the answer typed after seeing it is the answer
-    shown = await press(h, user, confirm, msg("answers.stale_no"))
+    shown = await h.press(user, confirm, msg("answers.stale_no"))
     assert [m.text for m in shown] == ["Question 2\nWhat's working well?"]
-    await say(h, user, "Gran picks them up")
+    await h.say(user, "Gran picks them up")
     assert answers_of(h, user) == {"worried_about": "The children missing school",
                                    "working_well": "Gran picks them up"}
 
@@ -59,14 +59,14 @@ async def test_a_retype_after_a_slow_reply_does_not_answer_the_next_question(bot
 async def test_a_reply_to_an_earlier_question_asks_before_it_is_applied(bot):
     h, user = bot, 42
     q1 = (await start_flow(h, user, "three-columns"))[-1]
-    await say(h, user, "Missed school")
+    await h.say(user, "Missed school")
     before = len(h.fake.messages(user))
     uid = h.fake.inject_message(user, "and being late", reply_to_message_id=q1.message_id)
     await h.delivered(uid)
     [confirm] = h.fake.messages(user)[before:]
     assert confirm.text.startswith("You sent “and being late”")
     assert answers_of(h, user) == {"worried_about": "Missed school"}
-    shown = await press(h, user, confirm, msg("answers.stale_yes"))
+    shown = await h.press(user, confirm, msg("answers.stale_yes"))
     assert shown[-1].text == "Question 3\nWhat needs to happen?"
     assert answers_of(h, user) == {"worried_about": "Missed school", "working_well": "and being late"}
     # replying to the question now asked answers it at once
@@ -79,7 +79,7 @@ async def test_a_reply_to_an_earlier_question_asks_before_it_is_applied(bot):
 async def test_typing_the_why_option_in_the_rehearsal_raises_no_alert_and_shows_the_feedback(bot):
     h, user = bot, 43
     await start_flow(h, user, "restorative-rehearsal")
-    shown = await say(h, user, "Why did you push him?")
+    shown = await h.say(user, "Why did you push him?")
     assert shown[0].text.startswith("The restorative opening is \"What happened?\"")
     assert h.service.store.alerts() == []
     assert answers_of(h, user) == {"opening": "why"}

@@ -10,7 +10,6 @@ import pytest
 from bot.conversation import ConversationService
 from bot.store import Store
 from bot.testing.telegram import running_bot
-from tests.test_telegram import press, say
 
 
 @pytest.fixture
@@ -35,15 +34,15 @@ async def test_the_scaling_checkin_costs_one_message_per_answer(bot):
     """The route the HTTP benchmark takes (scripts/bench http): 9 inputs, 9 messages."""
     h, u = bot, 61
     since = len(h.fake.calls)
-    menu = await say(h, u, "/start")  # greeting and menu: one message
-    who = await press(h, u, menu[-1], "How are things going?")
-    started = await press(h, u, who[-1], "A parent, carer or other adult in the family")
-    scale = await say(h, u, "hopes of 61")
-    await press(h, u, scale[-1], "6")
-    await say(h, u, "reason of 61")
-    good = await say(h, u, "different for 61")
-    await press(h, u, good[-1], "9")
-    end = await say(h, u, "nothing else from 61")
+    menu = await h.say(u, "/start")  # greeting and menu: one message
+    who = await h.press(u, menu[-1], "How are things going?")
+    started = await h.press(u, who[-1], "A parent, carer or other adult in the family")
+    scale = await h.say(u, "hopes of 61")
+    await h.press(u, scale[-1], "6")
+    await h.say(u, "reason of 61")
+    good = await h.say(u, "different for 61")
+    await h.press(u, good[-1], "9")
+    end = await h.say(u, "nothing else from 61")
     assert [len(m) for m in (menu, who, started, scale, good, end)] == [1, 1, 1, 1, 1, 1]
     assert "Thank you" in end[-1].text
     calls = _calls(h, u, since)

@@ -29,57 +29,38 @@ async def world(tmp_path, library):
         yield h
 
 
-async def command(h, user, text):
-    before = len(h.fake.messages(user))
-    await h.delivered(h.fake.inject_command(user, text))
-    return h.fake.messages(user)[before:]
-
-
-async def say(h, user, text):
-    before = len(h.fake.messages(user))
-    await h.delivered(h.fake.inject_message(user, text))
-    return h.fake.messages(user)[before:]
-
-
-async def press(h, user, message, label):
-    data = next(cb for row in h.fake.buttons(message) for (t, cb) in row if t == label)
-    before = len(h.fake.messages(user))
-    await h.delivered(h.fake.press_button(user, message.message_id, data))
-    return h.fake.messages(user)[before:]
-
-
 async def test_the_demo_says_no_worker_sees_it(world):
     h = world
-    msgs = await command(h, STRANGER, "/start")
+    msgs = await h.say(STRANGER, "/start")
     assert "practitioner" not in msgs[0].text and "who will see your answers" in msgs[0].text
-    msgs = await press(h, STRANGER, msgs[-1], "How are things going?")
+    msgs = await h.press(STRANGER, msgs[-1], "How are things going?")
     msgs = await h.past_who(STRANGER, msgs)  # "Who is filling this in?" A parent or carer
     assert ("No worker is linked to this conversation, so only you and the people who run this service can see "
             "your answers.") in msgs[0].text
     for text in ("To argue less at home", "6", "We eat together", "Less shouting", "8", "No"):
-        msgs = await say(h, STRANGER, text)
+        msgs = await h.say(STRANGER, text)
     assert msgs[-1].text == "Thank you. Your answers are saved. Your answers can be seen by you and the people who run this service."
-    msgs = await command(h, STRANGER, "/mydata")
+    msgs = await h.say(STRANGER, "/mydata")
     assert "Who can see it: you and the people who run this service." in msgs[-1].text
     # and it is so: the administrator may read it; the practitioner and supervisor may not
     conv = h.service.store.conversations(person_id=h.service.store.person(f"tg:{STRANGER}"))[0]["id"]
-    assert f"#{conv}" not in (await command(h, SUP, "/review"))[-1].text
+    assert f"#{conv}" not in (await h.say(SUP, "/review"))[-1].text
     for who in (P1, SUP):
-        assert (await command(h, who, f"/transcript {conv}"))[-1].text == REFUSED
-    assert any("To argue less at home" in (m.text or "") for m in await command(h, ADMIN, f"/transcript {conv}"))
+        assert (await h.say(who, f"/transcript {conv}"))[-1].text == REFUSED
+    assert any("To argue less at home" in (m.text or "") for m in await h.say(ADMIN, f"/transcript {conv}"))
 
 
 async def test_after_no_to_sharing_every_view_agrees(world):
     h = world
-    msgs = await command(h, P1, "/invite fgc-pre-conference FGC-9 --for adult")
+    msgs = await h.say(P1, "/invite fgc-pre-conference FGC-9 --for adult")
     code = re.search(r"\?start=(\S+)", msgs[-1].text).group(1)
-    consent = (await command(h, FAM, f"/start {code}"))[-1]
+    consent = (await h.say(FAM, f"/start {code}"))[-1]
     assert "Your answers stay with you for now. At the end we will ask whether they can be shared." in consent.text, consent.text
     assert "If you say yes, Test (your worker), your worker's manager and the people who run this service can see them." in consent.text, consent.text
     assert "not end-to-end encrypted" in consent.text and "supervisor" not in consent.text
     assert ("But if you tell us that someone is not safe, your worker and the person at the council who keeps "
             "children safe will be told, whatever you answer at the end.") in consent.text
-    msgs = await press(h, FAM, consent, "Yes, start")
+    msgs = await h.press(FAM, consent, "Yes, start")
     assert "Your answers stay with you for now." in msgs[0].text  # the intro says the same
     # answer the rest through the service (the same database), saying no to sharing at the end
     store, service = h.service.store, h.service
@@ -96,10 +77,10 @@ async def test_after_no_to_sharing_every_view_agrees(world):
         assert any(service.handle(pid, Input.from_text(t), conversation_id=conv).accepted for t in tries), step.id
     assert store.conversation(conv).status == "completed"
     assert [a["value"] for a in store.answers(conv) if a["step_id"] == flow.consent_step] == [False]
-    msgs = await command(h, FAM, "/mydata")
+    msgs = await h.say(FAM, "/mydata")
     assert f"#{conv} fgc-pre-conference — completed" in msgs[-1].text and "Who can see it: only you." in msgs[-1].text
-    msgs = await command(h, P1, "/case FGC-9")
+    msgs = await h.say(P1, "/case FGC-9")
     assert f"#{conv}" in msgs[-1].text and "not shared with you (they said no to sharing)" in msgs[-1].text
-    assert "Nothing is waiting" in (await command(h, SUP, "/review"))[-1].text
+    assert "Nothing is waiting" in (await h.say(SUP, "/review"))[-1].text
     for who in (P1, SUP, ADMIN):
-        assert (await command(h, who, f"/transcript {conv}"))[-1].text == REFUSED
+        assert (await h.say(who, f"/transcript {conv}"))[-1].text == REFUSED

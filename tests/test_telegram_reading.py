@@ -14,7 +14,7 @@ from bot.schedule import Schedule
 from bot.store import Store
 from bot.testing.telegram import running_bot
 from tests.test_reading import StandIn
-from tests.test_telegram_roles import command, say
+
 
 SUP, P1, P2, FAM = 2, 3, 4, 5
 
@@ -39,9 +39,9 @@ async def world(tmp_path, library):
 async def start_case(h):
     import re
 
-    msgs = await command(h, P1, "/invite scaling-checkin FGC-9 --for adult")
+    msgs = await h.say(P1, "/invite scaling-checkin FGC-9 --for adult")
     code = re.search(r"start=(\S+)", msgs[-1].text).group(1)
-    msgs = await command(h, FAM, f"/start {code}")
+    msgs = await h.say(FAM, f"/start {code}")
     data = next(cb for row in h.fake.buttons(msgs[-1]) for (t, cb) in row if t == "Yes, start")
     uid = h.fake.press_button(FAM, msgs[-1].message_id, data)
     await h.delivered(uid)
@@ -51,37 +51,37 @@ async def start_case(h):
 async def test_review_item_is_queued_quietly_and_acknowledged(world):
     h = world
     conv = await start_case(h)
-    msgs = await say(h, FAM, "mostly fine, REVIEWWORD sometimes")
+    msgs = await h.say(FAM, "mostly fine, REVIEWWORD sometimes")
     assert "HELP" not in "\n".join(m.text or "" for m in msgs)
     assert "where are things now" in msgs[-1].text.lower()  # the next question: not interrupted
-    msgs = await command(h, P1, "/case FGC-9")
+    msgs = await h.say(P1, "/case FGC-9")
     text = msgs[-1].text
     assert text.index("Worth a look") < text.index(f"#{conv} scaling-checkin")  # at the top
     assert f"R1 — #{conv} #best_hopes — Worth a look: “REVIEWWORD”" in text
-    msgs = await command(h, P1, "/review")
+    msgs = await h.say(P1, "/review")
     assert "R1" in msgs[-1].text and "Worth a look" in msgs[-1].text
-    msgs = await command(h, P2, "/ack R1")
+    msgs = await h.say(P2, "/ack R1")
     assert msgs[-1].text == "There is no item R1 that you can mark."
-    msgs = await command(h, P1, "/ack R1")
+    msgs = await h.say(P1, "/ack R1")
     assert msgs[-1].text == "R1 marked as looked at. Reminders have stopped."
-    msgs = await command(h, P1, "/review")
+    msgs = await h.say(P1, "/review")
     assert msgs[-1].text == "Nothing is waiting for review."
 
 
 async def test_missed_is_recorded_and_audited(world):
     h = world
     conv = await start_case(h)
-    await say(h, FAM, "my uncle comes in my room")
-    msgs = await command(h, P1, f"/missed {conv}#best_hopes my uncle comes in my room  (at night)")
+    await h.say(FAM, "my uncle comes in my room")
+    msgs = await h.say(P1, f"/missed {conv}#best_hopes my uncle comes in my room  (at night)")
     assert msgs[-1].text.startswith("Thank you. Missed disclosure 1 is recorded")
     store = h.service.store
     assert [(m["conversation_id"], m["step_id"], m["words"], m["reported_by"]) for m in store.missed_disclosures()] == \
         [(conv, "best_hopes", "my uncle comes in my room  (at night)", f"tg:{P1}")]
     assert [r["action"] for r in store.audit_log() if r["action"].startswith("safeguarding.missed")] == \
         ["safeguarding.missed"]
-    msgs = await command(h, P2, f"/missed {conv} not my case")
+    msgs = await h.say(P2, f"/missed {conv} not my case")
     assert "isn't available to you" in msgs[-1].text
-    msgs = await command(h, P1, "/missed")
+    msgs = await h.say(P1, "/missed")
     assert msgs[-1].text.startswith("Send /missed ID#step")
     assert [r["action"] for r in store.audit_log() if r["action"].startswith("safeguarding.missed")] == \
         ["safeguarding.missed", "safeguarding.missed.refused"]
@@ -91,7 +91,7 @@ async def test_missed_is_recorded_and_audited(world):
 async def test_unread_reminders_reach_the_practitioner_then_the_supervisor(world):
     h = world
     conv = await start_case(h)
-    await say(h, FAM, "hopes for calmer mornings")
+    await h.say(FAM, "hopes for calmer mornings")
     first = h.service.store.unread_answers()[0]["created_at"]
     t0 = datetime.fromisoformat(first.replace("Z", "+00:00"))
     # the reminder loop runs every 0.1 s on this clock; each step waits for what it sends
@@ -117,13 +117,13 @@ async def test_stop_tells_a_practitioner_their_duty_reminders_go_on_and_they_do(
 
     h = world
     await start_case(h)
-    await say(h, FAM, "hopes for calmer mornings")
-    msgs = await command(h, P1, "/stop")
+    await h.say(FAM, "hopes for calmer mornings")
+    msgs = await h.say(P1, "/stop")
     assert msgs[-1].text == msg("schedule.stopped") + "\n\n" + msg("schedule.stopped_staff")
     first = h.service.store.unread_answers()[0]["created_at"]
     before = len(h.fake.messages(P1))
     h.clock["now"] = datetime.fromisoformat(first.replace("Z", "+00:00")) + timedelta(hours=48, minutes=1)
     notice = await h.fake.wait_for(lambda: h.fake.messages(P1)[before:])
     assert "FGC-9" in notice[0].text and "calmer" not in notice[0].text
-    msgs = await command(h, FAM, "/stop")
+    msgs = await h.say(FAM, "/stop")
     assert msgs[-1].text == msg("schedule.stopped")  # a family member: no word about staff reminders

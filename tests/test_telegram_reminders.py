@@ -11,7 +11,7 @@ from bot.messages import msg
 from bot.schedule import Schedule
 from bot.store import Store
 from bot.testing.telegram import running_bot
-from tests.test_telegram import press, say
+
 
 FAM = 701
 T0 = datetime(2026, 1, 12, 10, 0, tzinfo=timezone.utc)  # a Monday morning in London
@@ -34,11 +34,11 @@ async def begin(h, user):
     before = len(h.fake.messages(user))
     h.fake.inject_command(user, "/start")
     menu = await h.keyboard_after(user, before)
-    who = await press(h, user, menu, next(t for row in h.fake.buttons(menu) for (t, cb) in row
+    who = await h.press(user, menu, next(t for row in h.fake.buttons(menu) for (t, cb) in row
                                          if cb == "s:scaling-checkin"))
-    msgs = await press(h, user, who[-1], msg("respondent.options.young_person")) if h.fake.buttons(who[-1]) else who
+    msgs = await h.press(user, who[-1], msg("respondent.options.young_person")) if h.fake.buttons(who[-1]) else who
     assert "best hopes" in msgs[-1].text.lower()
-    msgs = await say(h, user, "that my brother stops taking my phone")
+    msgs = await h.say(user, "that my brother stops taking my phone")
     assert "where are things now" in msgs[-1].text.lower()
     return msgs[-1]
 
@@ -65,7 +65,7 @@ async def test_a_nudge_arrives_and_carry_on_resumes_at_the_right_question(world)
     msgs = await h.fake.wait_for(lambda: (m := h.fake.messages(FAM)[before:]) and len(m) >= 2 and m)
     assert msgs[0].text == msg("telegram.resumed")
     assert msgs[-1].text == question.text  # the question it was waiting on, asked again
-    msgs = await say(h, FAM, "6")  # and the conversation goes on from there
+    msgs = await h.say(FAM, "6")  # and the conversation goes on from there
     assert "What puts you at 6 and not lower?" in msgs[-1].text
 
 
@@ -86,7 +86,7 @@ async def test_not_now_stops_the_nudges_for_that_conversation(world):
 async def test_reminders_lists_and_turns_off_and_stop_turns_all_off(world):
     h = world
     await begin(h, FAM)
-    msgs = await say(h, FAM, "/reminders")
+    msgs = await h.say(FAM, "/reminders")
     text = msgs[-1].text
     assert text.splitlines() == [msg("schedule.list_title"),
                                  msg("schedule.list_line", when="Wed 14 Jan, 10:00", kind=msg("schedule.kinds.nudge")),
@@ -98,14 +98,14 @@ async def test_reminders_lists_and_turns_off_and_stop_turns_all_off(world):
     h.fake.press_button(FAM, listing.message_id, data)
     done = await h.fake.wait_for(lambda: h.fake.messages(FAM)[before:])
     assert done[-1].text == msg("schedule.turned_off", kind=msg("schedule.kinds.nudge"))
-    msgs = await say(h, FAM, "/reminders")
+    msgs = await h.say(FAM, "/reminders")
     assert msgs[-1].text.splitlines() == [msg("schedule.list_none"),
                                           msg("schedule.list_off", kinds=msg("schedule.kinds.nudge")), *USUAL_TIMES]
     h.clock["now"] = T0 + timedelta(days=3)
     assert await h.frontend.dispatch_schedule(h.app.bot) == 0
-    msgs = await say(h, FAM, "/stop")
+    msgs = await h.say(FAM, "/stop")
     assert msgs[-1].text == msg("schedule.stopped")
-    msgs = await say(h, FAM, "/reminders")
+    msgs = await h.say(FAM, "/reminders")
     assert msgs[-1].text.splitlines()[-3] == msg("schedule.list_off", kinds="; ".join(
         msg(f"schedule.kinds.{k}") for k in ("nudge", "date")))
 
@@ -115,7 +115,7 @@ async def test_a_practitioner_sees_and_cancels_the_reminders_of_their_case_in_ca
 
     from bot.access import Access
     from bot.config import Config
-    from tests.test_telegram_roles import command
+
 
     P1, P2, FAMILY = 3, 4, 5
     store = Store(tmp_path / "case.db")
@@ -124,26 +124,26 @@ async def test_a_practitioner_sees_and_cancels_the_reminders_of_their_case_in_ca
     access = Access(store, library, Config(roles={"practitioner": [P1, P2]}))
     access.seed()
     async with running_bot(service, access=access) as h:
-        msgs = await command(h, P1, "/invite scaling-checkin FGC-9 --for adult")
+        msgs = await h.say(P1, "/invite scaling-checkin FGC-9 --for adult")
         code = re.search(r"start=(\S+)", msgs[-1].text).group(1)
-        msgs = await command(h, FAMILY, f"/start {code}")
-        msgs = await press(h, FAMILY, msgs[-1], "Yes, start")
-        await say(h, FAMILY, "calmer mornings at home")
+        msgs = await h.say(FAMILY, f"/start {code}")
+        msgs = await h.press(FAMILY, msgs[-1], "Yes, start")
+        await h.say(FAMILY, "calmer mornings at home")
         conv = store.conversations(person_id=store.person(f"tg:{FAMILY}"))[0]["id"]
         item = store.scheduled_list(person_id=store.person(f"tg:{FAMILY}"))[0]["id"]
-        text = (await command(h, P1, "/case FGC-9"))[-1].text
+        text = (await h.say(P1, "/case FGC-9"))[-1].text
         assert text.splitlines()[-3:] == [
             msg("schedule.case_title", ref="FGC-9"),
             msg("schedule.case_line", id=item, when="Wed 14 Jan, 10:00", kind=msg("schedule.case_kinds.nudge"),
                 who=msg("schedule.to_person", conversation=conv), state="pending"),
             msg("schedule.case_cancel_hint", ref="FGC-9")]
         assert "calmer" not in text.split(msg("schedule.case_title", ref="FGC-9"))[1]
-        refused = (await command(h, P2, f"/case FGC-9 cancel {item}"))[-1].text
+        refused = (await h.say(P2, f"/case FGC-9 cancel {item}"))[-1].text
         assert "isn't available to you" in refused  # not their case: nothing cancelled
-        assert (await command(h, P1, f"/case FGC-9 cancel {item + 100}"))[-1].text == \
+        assert (await h.say(P1, f"/case FGC-9 cancel {item + 100}"))[-1].text == \
             msg("schedule.cancel_unknown", id=item + 100, ref="FGC-9")
-        assert (await command(h, P1, f"/case FGC-9 cancel {item}"))[-1].text == msg("schedule.cancelled", id=item)
-        assert (await command(h, P1, "/case FGC-9"))[-1].text.splitlines()[-1] == \
+        assert (await h.say(P1, f"/case FGC-9 cancel {item}"))[-1].text == msg("schedule.cancelled", id=item)
+        assert (await h.say(P1, "/case FGC-9"))[-1].text.splitlines()[-1] == \
             msg("schedule.case_none", ref="FGC-9")
         clock["now"] = T0 + timedelta(days=5)
         assert await h.frontend.dispatch_schedule(h.app.bot) == 0
@@ -159,12 +159,12 @@ async def test_the_menu_and_the_reply_say_stop_is_for_reminders_and_cancel_ends_
     assert "reminder" not in menu["cancel"].lower() and menu["cancel"].startswith("End the questions")
     assert not menu["stop"].lower().startswith(("stop", "end")), "the menu line must not read as ending the questions"
     await begin(h, FAM)
-    msgs = await say(h, FAM, "/stop")
+    msgs = await h.say(FAM, "/stop")
     assert msgs[-1].text == msg("schedule.stopped")
     assert "not ended" in msgs[-1].text and "/cancel" in msgs[-1].text
     store = h.service.store
     assert store.active_conversation(store.person(f"tg:{FAM}")) is not None  # the questions go on
-    assert "where are things now" in (await say(h, FAM, "/repeat"))[-1].text.lower()
+    assert "where are things now" in (await h.say(FAM, "/repeat"))[-1].text.lower()
 
 
 def _button(h, message, text):
@@ -183,7 +183,7 @@ async def test_a_person_chooses_quiet_hours_and_a_day_without_reminders_and_the_
     nudge due on Wednesday 10:00 waits for Thursday 07:00 and then arrives."""
     h = world
     await begin(h, FAM)
-    await say(h, FAM, "/reminders")
+    await h.say(FAM, "/reminders")
     listing = h.fake.messages(FAM)[-1]
     await _press_and_read(h, FAM, listing, msg("schedule.quiet_button"))
     listing = h.fake.message(FAM, listing.message_id)
@@ -204,12 +204,12 @@ async def test_a_person_chooses_quiet_hours_and_a_day_without_reminders_and_the_
     assert said[-1].text == msg("schedule.day_freed", day=wednesday)
     listing = h.fake.message(FAM, listing.message_id)
     assert msg("schedule.day_free", day=wednesday) in [t for row in h.fake.buttons(listing) for (t, _) in row]
-    msgs = await say(h, FAM, "/reminders")
+    msgs = await h.say(FAM, "/reminders")
     assert msgs[-1].text.splitlines()[-2:] == [msg("schedule.quiet_line", start="22:00", until="07:00"),
                                                msg("schedule.days_line", days=wednesday)]
     h.clock["now"] = T0 + timedelta(hours=48, minutes=1)  # Wednesday 10:01: kept free
     assert await h.frontend.dispatch_schedule(h.app.bot) == 0
-    assert "Thu 15 Jan, 07:00" in (await say(h, FAM, "/reminders"))[-1].text  # when it will really come
+    assert "Thu 15 Jan, 07:00" in (await h.say(FAM, "/reminders"))[-1].text  # when it will really come
     h.clock["now"] = T0 + timedelta(hours=68, minutes=59)  # Thursday 06:59: still quiet for them
     assert await h.frontend.dispatch_schedule(h.app.bot) == 0
     nudge = await nudge_arrives(h, FAM, T0 + timedelta(hours=69))  # Thursday 07:00
@@ -223,7 +223,7 @@ async def test_the_last_open_day_cannot_be_kept_free(world):
     pid = h.service.store.person(f"tg:{FAM}")
     for d in range(6):
         schedule.set_day(pid, d, free=True)
-    await say(h, FAM, "/reminders")
+    await h.say(FAM, "/reminders")
     listing = h.fake.messages(FAM)[-1]
     await _press_and_read(h, FAM, listing, msg("schedule.days_button"))
     listing = h.fake.message(FAM, listing.message_id)

@@ -39,16 +39,9 @@ def _world(db, library, safeguarding):
     return service, access, Escalation(store, safeguarding, leads=[LEAD], repeat_minutes=60)
 
 
-async def _say(h, user, text):
-    before = len(h.fake.messages(user))
-    uid = h.fake.inject_command(user, text) if text.startswith("/") else h.fake.inject_message(user, text)
-    await h.delivered(uid)
-    return h.fake.messages(user)[before:]
-
-
 async def _open_and_consent(h, user, link_message):
     code = re.search(r"\?start=(\S+)", link_message).group(1)
-    consent = (await _say(h, user, f"/start {code}"))[-1]
+    consent = (await h.say(user, f"/start {code}"))[-1]
     data = next(cb for row in h.fake.buttons(consent) for (t, cb) in row if t == msg("staff.consent_yes"))
     before = len(h.fake.messages(user))
     await h.delivered(h.fake.press_button(user, consent.message_id, data))
@@ -63,12 +56,12 @@ async def test_a_young_person_invited_as_one_gets_childline_and_the_lead_is_told
         tmp_path, library, safeguarding):
     service, access, esc = _world(tmp_path / "y.db", library, safeguarding)
     async with running_bot(service, access=access, escalation=esc, alert_poll_seconds=0.1) as h:
-        made = await _say(h, PRACTITIONER, "/invite restorative-harmed CASE-Y --for young-person")
+        made = await h.say(PRACTITIONER, "/invite restorative-harmed CASE-Y --for young-person")
         shown = await _open_and_consent(h, FAMILY, made[-1].text)
         # nobody asks who is filling it in: the invitation said
         assert msg("respondent.question") not in [m.text for m in shown]
         assert "What did you think when you realised what had happened?" in shown[-1].text
-        help_ = "\n".join(m.text for m in await _say(h, FAMILY, HOME))
+        help_ = "\n".join(m.text for m in await h.say(FAMILY, HOME))
         assert "Childline" in help_ and "0800 1111" in help_ and "999" in help_
         assert "NSPCC" not in help_ and "0808 800 5000" not in help_  # not the adult line
         assert "may not read this straight away, especially at night or at weekends" in help_
@@ -82,9 +75,9 @@ async def test_a_young_person_invited_as_one_gets_childline_and_the_lead_is_told
 async def test_an_adult_reporting_abuse_at_home_gets_the_domestic_abuse_helpline(tmp_path, library, safeguarding):
     service, access, esc = _world(tmp_path / "a.db", library, safeguarding)
     async with running_bot(service, access=access, escalation=esc, alert_poll_seconds=0.1) as h:
-        made = await _say(h, PRACTITIONER, "/invite restorative-harmed CASE-A --for adult")
+        made = await h.say(PRACTITIONER, "/invite restorative-harmed CASE-A --for adult")
         await _open_and_consent(h, FAMILY, made[-1].text)
-        help_ = "\n".join(m.text for m in await _say(h, FAMILY, "My partner hits me and I am scared to go home"))
+        help_ = "\n".join(m.text for m in await h.say(FAMILY, "My partner hits me and I am scared to go home"))
         for number in ("999", "0808 800 5000", "116 123", "85258", "0808 2000 247"):
             assert number in help_, number
         assert "Childline" not in help_
@@ -95,7 +88,7 @@ async def test_an_adult_reporting_abuse_at_home_gets_the_domestic_abuse_helpline
 async def test_an_invitation_that_does_not_say_asks_who_is_filling_it_in(tmp_path, library, safeguarding):
     service, access, esc = _world(tmp_path / "w.db", library, safeguarding)
     async with running_bot(service, access=access) as h:
-        made = await _say(h, PRACTITIONER, "/invite scaling-checkin CASE-W")
+        made = await h.say(PRACTITIONER, "/invite scaling-checkin CASE-W")
         shown = await _open_and_consent(h, FAMILY, made[-1].text)
         assert shown[-1].text == msg("respondent.question")
         labels = [t for row in h.fake.buttons(shown[-1]) for (t, _) in row]
@@ -109,9 +102,9 @@ async def test_an_invitation_that_does_not_say_asks_who_is_filling_it_in(tmp_pat
 async def test_inviting_someone_a_flow_is_not_for_is_refused_clearly(tmp_path, library, safeguarding):
     service, access, esc = _world(tmp_path / "r.db", library, safeguarding)
     async with running_bot(service, access=access) as h:
-        refused = await _say(h, PRACTITIONER, "/invite restorative-harmed CASE-R --for child")
+        refused = await h.say(PRACTITIONER, "/invite restorative-harmed CASE-R --for child")
         assert refused[-1].text == "'restorative-harmed' is not for child; it is for: young-person, adult."
-        link = await _say(h, PRACTITIONER, "/invite three-houses CASE-R")
+        link = await h.say(PRACTITIONER, "/invite three-houses CASE-R")
         assert link[-1].text == msg("respondent.worker_present_only", flow="three-houses", title="My Three Houses")
         assert "start=" not in link[-1].text
     assert service.store.db.execute("SELECT COUNT(*) FROM invites").fetchone()[0] == 0
@@ -134,7 +127,7 @@ async def test_a_worker_present_session_records_the_childs_answers_with_the_work
     service, access, esc = _world(tmp_path / "p.db", library, safeguarding)
     store = service.store
     async with running_bot(service, access=access, escalation=esc, alert_poll_seconds=0.1) as h:
-        shown = await _say(h, PRACTITIONER, "/with CASE-P three-houses")
+        shown = await h.say(PRACTITIONER, "/with CASE-P three-houses")
         assert shown[0].text.startswith("Starting now for case CASE-P.") and "a child (about 8 to 12)" in shown[0].text
         assert shown[-1].text.split("\n\n")[-1].startswith("How are you feeling right now?")  # after the intro
         worker = store.person(f"tg:{PRACTITIONER}")
@@ -149,15 +142,15 @@ async def test_a_worker_present_session_records_the_childs_answers_with_the_work
         # while the child holds the device, no staff command answers (nor a second session)
         for command in ("/cases", "/case CASE-P", f"/transcript {conv.id}", "/invite scaling-checkin X-1",
                         "/with CASE-P three-houses"):
-            assert (await _say(h, PRACTITIONER, command))[-1].text == msg("staff.with_in_progress"), command
+            assert (await h.say(PRACTITIONER, command))[-1].text == msg("staff.with_in_progress"), command
         # "stop" hands the device back
-        ended = await _say(h, PRACTITIONER, "stop")
-        assert ended[-1].text.split("\n\n")[-1] == msg("worker_present.ended")  # after "You have stopped..."
+        ended = await h.say(PRACTITIONER, "stop")
+        assert ended[-1].text.split("\n\n")[-1] == msg("worker_present.ended")  # after "You have stopped.."
         assert store.conversation(conv.id).status == "cancelled"
         assert store.active_conversation(worker) is None
-        assert "CASE-P" in (await _say(h, PRACTITIONER, "/cases"))[-1].text  # the device is the worker's again
+        assert "CASE-P" in (await h.say(PRACTITIONER, "/cases"))[-1].text  # the device is the worker's again
         # not for someone who is not a practitioner
-        refused = await _say(h, OTHER, "/with CASE-P three-houses")
+        refused = await h.say(OTHER, "/with CASE-P three-houses")
         assert refused[-1].text == msg("staff.refused")
 
 
@@ -165,10 +158,10 @@ async def test_a_disclosure_in_a_worker_present_session_goes_to_the_lead_not_to_
         tmp_path, library, safeguarding):
     service, access, esc = _world(tmp_path / "d.db", library, safeguarding)
     async with running_bot(service, access=access, escalation=esc, alert_poll_seconds=0.1) as h:
-        await _say(h, PRACTITIONER, "/with CASE-D three-houses")
+        await h.say(PRACTITIONER, "/with CASE-D three-houses")
         conv = service.store.active_conversation(service.store.person(f"tg:{PRACTITIONER}"))
         service.store.db.execute("UPDATE conversations SET state = 'house_worries' WHERE id = ?", (conv.id,))
-        help_ = "\n".join(m.text for m in await _say(h, PRACTITIONER, HOME))
+        help_ = "\n".join(m.text for m in await h.say(PRACTITIONER, HOME))
         assert "Childline" in help_ and "0800 1111" in help_
         await h.fake.wait_for(lambda: _alerts_to(h.fake, LEAD), 5)
         [alert] = _alerts_to(h.fake, LEAD)
@@ -193,6 +186,24 @@ def test_the_terminal_starts_a_worker_present_session_for_the_child(tmp_path):
     worker = store.person("console:sam")
     assert (conv.respondent, conv.present_id, conv.practice, conv.status) == ("child", worker, False, "cancelled")
     assert conv.person_id != worker and store.answers(conv.id)[0]["step_id"] == "feeling_now"
+
+
+def test_in_a_case_the_terminal_is_the_workers_and_the_family_answers_as_themselves(tmp_path):
+    """`chat --case REF --as sam` on a family flow: sam is the worker at the terminal, so the
+    notice names sam as the person's worker, and the answers are the family member's own,
+    with sam recorded as present (not sam answering as his own family)."""
+    db = tmp_path / "t.db"
+    proc = _chat(db, "scaling-checkin", "--case", "CASE-A", "--for", "adult", stdin="We talk more\nstop\n")
+    assert proc.returncode == 0, proc.stderr
+    assert "Worker-present session for case CASE-A" in proc.stdout
+    assert "will be seen by sam (your worker)" in proc.stdout
+    store = Store(db)
+    [conv] = [store.conversation(i) for i in store.conversation_ids()]
+    worker = store.person("console:sam")
+    assert (conv.respondent, conv.present_id, conv.practice) == ("adult", worker, False)
+    assert conv.person_id != worker
+    assert [(a["step_id"], a["value"]) for a in store.answers(conv.id)] == [("best_hopes", "We talk more")]
+    store.close()
 
 
 def test_terminal_practice_says_plainly_that_nobody_is_told(tmp_path):

@@ -44,12 +44,6 @@ def answer(service, store, user, respondent, case_ref="FGC-3"):
     return r.conversation_id
 
 
-async def command(h, user, text):
-    before = len(h.fake.messages(user))
-    await h.delivered(h.fake.inject_command(user, text))
-    return h.fake.messages(user)[before:]
-
-
 async def until(condition, timeout=10.0):
     """Wait for a condition (checked every few milliseconds), failing after ``timeout``."""
     end = time.monotonic() + timeout
@@ -82,7 +76,7 @@ async def test_privacy_tells_an_adult_who_sees_what_how_long_and_their_rights(tm
     store, service, access = make_world(tmp_path, library)
     answer(service, store, FAM, "adult")
     async with running_bot(service, access=access) as h:
-        msgs = await command(h, FAM, "/privacy")
+        msgs = await h.say(FAM, "/privacy")
     assert [m.text for m in msgs] == [ADULT_NOTICE]
     assert store.audit_log()[-1]["action"] == "privacy.read"
 
@@ -92,7 +86,7 @@ async def test_privacy_for_a_young_person_is_child_friendly_and_follows_the_conf
                                                                           "alerts": None})
     answer(service, store, KID, "young_person")
     async with running_bot(service, access=access) as h:
-        [notice] = await command(h, KID, "/privacy")
+        [notice] = await h.say(KID, "/privacy")
     text = notice.text
     assert text.splitlines()[:4] == ["Your privacy: what happens to what you tell us", "", "Who sees it",
                                      "• scaling-checkin: Who can see it: you, your worker, your worker's manager and "
@@ -108,7 +102,7 @@ async def test_privacy_for_a_young_person_is_child_friendly_and_follows_the_conf
 async def test_privacy_before_any_conversation_says_who_would_see_answers(tmp_path, library):
     store, service, access = make_world(tmp_path, library)
     async with running_bot(service, access=access) as h:
-        [notice] = await command(h, FAM, "/privacy")
+        [notice] = await h.say(FAM, "/privacy")
     assert notice.text.splitlines()[3] == (
         "Your answers will be seen by your worker, your worker's manager and the people who run this service. "
         "Nobody else in your family sees your answers. Some check-ins ask you first before your answers are shared.")
@@ -118,7 +112,7 @@ async def test_delete_tells_the_worker_and_the_contact_then_the_person_hears_the
     store, service, access = make_world(tmp_path, library, dp_contact=DPO)
     conv = answer(service, store, KID, "young_person")
     async with running_bot(service, access=access) as h:
-        msgs = await command(h, KID, "/delete")
+        msgs = await h.say(KID, "/delete")
         [req] = store.erasure_requests()
         assert [m.text for m in msgs] == [
             f"We have your request to delete what is saved about you (number {req['id']}). Someone at the council "
@@ -130,7 +124,7 @@ async def test_delete_tells_the_worker_and_the_contact_then_the_person_hears_the
                               "was given as a child or young person, which weighs in favour of erasure. An "
                               f"administrator decides with: restorative-bot erasure approve {req['id']} --reason "
                               "\"...\" (or refuse). Nothing is deleted until then.")
-        again = await command(h, KID, "/delete")
+        again = await h.say(KID, "/delete")
         assert again[0].text.startswith("You already asked on ") and f"(number {req['id']})" in again[0].text
         # an administrator approves on the command line; the bot tells the person
         await h.frontend.db(erasure.approve, store, req["id"], "cli", "asked by the young person")
@@ -149,7 +143,7 @@ async def test_a_refusal_reaches_the_person_with_the_reason(tmp_path, library):
     store, service, access = make_world(tmp_path, library)
     answer(service, store, FAM, "adult")
     async with running_bot(service, access=access) as h:
-        await command(h, FAM, "/delete")
+        await h.say(FAM, "/delete")
         [req] = store.erasure_requests()
         await until(lambda: h.fake.messages(ADMIN))  # the contact is the admin role by default
         await h.frontend.db(erasure.refuse, store, req["id"], "cli", "a court has asked us to keep the file")

@@ -26,87 +26,65 @@ async def world(tmp_path, library):
         yield h
 
 
-async def command(h, user, text):
-    before = len(h.fake.messages(user))
-    uid = h.fake.inject_command(user, text)
-    await h.delivered(uid)
-    return h.fake.messages(user)[before:]
-
-
-async def press(h, user, message, label):
-    data = next(cb for row in h.fake.buttons(message) for (t, cb) in row if t == label)
-    before = len(h.fake.messages(user))
-    uid = h.fake.press_button(user, message.message_id, data)
-    await h.delivered(uid)
-    return h.fake.messages(user)[before:]
-
-
 async def invite_and_answer(h, practitioner, family, ref):
-    msgs = await command(h, practitioner, f"/invite scaling-checkin {ref} --for adult")
+    msgs = await h.say(practitioner, f"/invite scaling-checkin {ref} --for adult")
     link = re.search(r"https://t\.me/\S+\?start=(\S+)", msgs[-1].text)
     assert link, msgs[-1].text
     code = link.group(1)
-    msgs = await command(h, family, f"/start {code}")
+    msgs = await h.say(family, f"/start {code}")
     consent = msgs[-1]
     assert "has invited you" in consent.text and "will be seen by" in consent.text and "not end-to-end encrypted" in consent.text
-    msgs = await press(h, family, consent, "Yes, start")
+    msgs = await h.press(family, consent, "Yes, start")
     assert "best hopes" in msgs[-1].text
     for text in (f"hopes of {family}", "3", f"reason of {family}", "less shouting", "7", "/skip"):
-        msgs = await command(h, family, text) if text.startswith("/") else await say(h, family, text)
+        msgs = await h.say(family, text)
     assert "Thank you" in msgs[-1].text
     return code
-
-
-async def say(h, user, text):
-    before = len(h.fake.messages(user))
-    uid = h.fake.inject_message(user, text)
-    await h.delivered(uid)
-    return h.fake.messages(user)[before:]
 
 
 async def test_invite_consent_complete_review_comment_notify(world):
     h = world
     code = await invite_and_answer(h, P1, FAM_A, "FGC-7")
     # practitioner sees the case with the scale scores
-    msgs = await command(h, P1, "/cases")
+    msgs = await h.say(P1, "/cases")
     assert "FGC-7" in msgs[-1].text
-    msgs = await command(h, P1, "/case FGC-7")
+    msgs = await h.say(P1, "/case FGC-7")
     assert "completed" in msgs[-1].text and "scale_now 3" in msgs[-1].text
     conv_id = int(re.search(r"#(\d+)", msgs[-1].text).group(1))
-    msgs = await command(h, P1, f"/transcript {conv_id}")
+    msgs = await h.say(P1, f"/transcript {conv_id}")
     assert any(f"hopes of {FAM_A}" in (m.text or "") for m in msgs)
     assert h.fake.documents(P1) and h.fake.documents(P1)[-1].filename == f"transcript-{conv_id}.html"
     # the supervisor sees it waiting for review, comments on one answer; the practitioner is told
-    msgs = await command(h, SUP, "/review")
+    msgs = await h.say(SUP, "/review")
     assert f"#{conv_id}" in msgs[-1].text
     before = len(h.fake.messages(P1))
-    msgs = await command(h, SUP, f"/comment {conv_id}#scale_now Good scaling question; try asking what 4 would look like.")
+    msgs = await h.say(SUP, f"/comment {conv_id}#scale_now Good scaling question; try asking what 4 would look like.")
     assert "Internal comment saved" in msgs[-1].text and "staff only" in msgs[-1].text
     notice = await h.fake.wait_for(lambda: [m for m in h.fake.messages(P1)[before:] if "internal comment (staff only) on transcript" in (m.text or "")])
     assert "what 4 would look like" in notice[0].text
-    msgs = await command(h, SUP, "/review")
+    msgs = await h.say(SUP, "/review")
     assert "Nothing is waiting" in msgs[-1].text
     # the family sees its own data and who can see it
-    msgs = await command(h, FAM_A, "/mydata")
+    msgs = await h.say(FAM_A, "/mydata")
     assert "scaling-checkin" in msgs[-1].text and "(your worker)" in msgs[-1].text and "(your worker's manager)" in msgs[-1].text
     # the link cannot be used twice; to anyone but its first opener it reads like a code that never existed
-    msgs = await command(h, FAM_A, f"/start {code}")
+    msgs = await h.say(FAM_A, f"/start {code}")
     assert "already been used" in msgs[-1].text
-    msgs = await command(h, FAM_B, f"/start {code}")
-    assert msgs[-1].text == (await command(h, FAM_B, "/start NoSuchCodeNoSuchCodeNoSuchCode12"))[-1].text
+    msgs = await h.say(FAM_B, f"/start {code}")
+    assert msgs[-1].text == (await h.say(FAM_B, "/start NoSuchCodeNoSuchCodeNoSuchCode12"))[-1].text
 
 
 async def test_expired_and_forged_codes(world, monkeypatch):
     h = world
-    msgs = await command(h, P1, "/invite scaling-checkin FGC-8")
+    msgs = await h.say(P1, "/invite scaling-checkin FGC-8")
     code = re.search(r"start=(\S+)", msgs[-1].text).group(1)
-    msgs = await command(h, FAM_B, "/start ThisIsNotARealCodeAtAll123456")
+    msgs = await h.say(FAM_B, "/start ThisIsNotARealCodeAtAll123456")
     assert "isn't one I recognise" in msgs[-1].text
     from datetime import datetime, timedelta, timezone
 
     later = datetime.now(timezone.utc) + timedelta(days=30)
     monkeypatch.setattr("bot.access._now", lambda: later)
-    msgs = await command(h, FAM_B, f"/start {code}")
+    msgs = await h.say(FAM_B, f"/start {code}")
     assert "expired" in msgs[-1].text
     actions = [r["action"] for r in h.service.store.audit_log()]
     assert "invite.open.unknown" in actions and "invite.open.expired" in actions
@@ -149,7 +127,7 @@ async def test_access_matrix_over_telegram(world):
         for template in COMMANDS:
             text = template.format(A=conv_a)
             audit_before = len(h.service.store.audit_log())
-            msgs = await command(h, who, text)
+            msgs = await h.say(who, text)
             shown = "\n".join(m.text or "" for m in msgs)
             if template in allowed:
                 assert REFUSED not in shown, (who, text, shown)
@@ -160,5 +138,5 @@ async def test_access_matrix_over_telegram(world):
                 assert refusals, (who, text)
     # invitations: only practitioners
     for who in (SUP, FAM_A, STRANGER):
-        msgs = await command(h, who, "/invite scaling-checkin X-1")
+        msgs = await h.say(who, "/invite scaling-checkin X-1")
         assert msgs[-1].text == REFUSED

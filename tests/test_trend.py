@@ -29,13 +29,6 @@ def world(store, library):
     return W.build(W.service_for(store, library), access, names=(HOSTILE, "Young person B"))
 
 
-async def _say(h, user, text):
-    before = len(h.fake.messages(user))
-    uid = h.fake.inject_message(user, text)
-    await h.delivered(uid)
-    return h.fake.messages(user)[before:]
-
-
 def _png_size(data: bytes) -> tuple[int, int]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     return struct.unpack(">II", data[16:24])
@@ -43,7 +36,7 @@ def _png_size(data: bytes) -> tuple[int, int]:
 
 async def test_trend_sends_each_chart_as_a_picture_with_its_numbers(world, store):
     async with running_bot(world.service, access=world.access) as h:
-        msgs = await _say(h, W.P1, f"/trend {world.ref}")
+        msgs = await h.say(W.P1, f"/trend {world.ref}")
     photos = [m for m in msgs if m.photo is not None]
     texts = [m for m in msgs if m.text is not None]
     # one picture per scale question, in the order first answered, each followed by its table
@@ -68,9 +61,9 @@ async def test_trend_sends_each_chart_as_a_picture_with_its_numbers(world, store
 
 async def test_trend_refuses_like_the_case_page(world, store):
     async with running_bot(world.service, access=world.access) as h:
-        other = await _say(h, W.P2, f"/trend {world.ref}")  # another practitioner's case
-        unknown = await _say(h, W.P1, "/trend NO-SUCH-CASE")
-        usage = await _say(h, W.P1, "/trend")
+        other = await h.say(W.P2, f"/trend {world.ref}")  # another practitioner's case
+        unknown = await h.say(W.P1, "/trend NO-SUCH-CASE")
+        usage = await h.say(W.P1, "/trend")
     refused = "Sorry, that isn't available to you. If you think it should be, ask your administrator."
     assert [m.text for m in other] == [refused] and [m.text for m in unknown] == [refused]
     assert usage[0].text.startswith("To see a case's scale scores as a chart, send /trend CASE_REF")

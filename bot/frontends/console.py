@@ -194,7 +194,10 @@ class Console:
             respondent = self.choose_respondent(flow_id)
             if respondent is None:
                 return None
-        if self.present is not None:
+        if self.present is not None and respondent != "practitioner" and "practitioner" not in \
+                respondents.admitted(self.service.library.get(flow_id)):
+            if "person" not in self.present:
+                self.present["person"] = self.service.present_person(self.present["ref"])
             self.say(msg("console.worker_present", ref=self.present["ref"], who=respondents.described(respondent)))
             self.say()
             return self.service.start(self.present["person"], flow_id, frontend="console", respondent=respondent,
@@ -208,9 +211,9 @@ def run_console(service: ConversationService, person_key: str, name: str | None,
                 stdin=None, stdout=None, *, respondent: str | None = None, case_ref: str | None = None,
                 practice: bool = False, language: str | None = None) -> int:
     """Converse in the terminal. Without a case (or with ``practice``) the conversation is
-    practice: its alerts are recorded, marked practice, and sent to nobody. With a case and
-    a flow that requires the worker present, the console person is the worker and the
-    answers are recorded as the respondent's."""
+    practice: its alerts are recorded, marked practice, and sent to nobody. With
+    a case, the console person is the case's worker and the answers are recorded as the
+    respondent's, with the worker present."""
     console = Console(service, person_key, name, stdin, stdout)
     if language is not None:  # chat --lang: kept as the person's choice, like /language
         with service.store.transaction():
@@ -219,9 +222,11 @@ def run_console(service: ConversationService, person_key: str, name: str | None,
     if case_ref is not None:
         with service.store.transaction():
             case_id = service.store.create_case(console.person, case_ref)
-        flow = service.library.get(flow_id) if flow_id else None
-        if flow is not None and respondents.worker_present(flow):
-            present = {"ref": case_ref, "person": service.present_person(case_ref)}
+        # The terminal is the worker's: whoever answers in a case answers on the worker's
+        # device, with the worker present (as /with on Telegram), so their answers are theirs
+        # and the privacy notice names the worker as their worker. A practitioner's own flow
+        # (rehearsal, reflection) is answered by the worker.
+        present = {"ref": case_ref}
     return console.run(flow_id, respondent=respondent, case_id=case_id, practice=practice or case_ref is None,
                        present=present)
 

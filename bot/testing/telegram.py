@@ -51,6 +51,23 @@ class Harness:
                                           end - time.monotonic()):
                 raise TimeoutError(f"update {update_id} was not answered within {timeout}s")
 
+    async def say(self, user_id: int, text: str, **profile) -> list:
+        """The user sends ``text`` (a command too: "/start CODE"); once the bot has replied,
+        the bot's new messages in the chat. ``profile``: first_name, language_code…"""
+        before = len(self.fake.messages(user_id))
+        await self.delivered(self.fake.inject_message(user_id, text, **profile))
+        return self.fake.messages(user_id)[before:]
+
+    async def press(self, user_id: int, message, label: str) -> list:
+        """The user presses the button labelled ``label`` (or ``label`` ticked) under
+        ``message``; once the bot has replied, the bot's new messages in the chat."""
+        buttons = {t.removeprefix(CHECK): cb for row in self.fake.buttons(message) for (t, cb) in row}
+        if label not in buttons:
+            raise KeyError(f"no button {label!r} under the message; its buttons: {list(buttons)}")
+        before = len(self.fake.messages(user_id))
+        await self.delivered(self.fake.press_button(user_id, message.message_id, buttons[label]))
+        return self.fake.messages(user_id)[before:]
+
     async def keyboard_after(self, user_id: int, count_before: int, timeout: float = WAIT):
         """Wait for the first new bot message with buttons in the chat (e.g. after /start)."""
         def found():
