@@ -318,7 +318,6 @@ class ConversationService:
                 self.store.mark_input(input_key, conv_id, reply.to_json())
         return reply
 
-    @_speaking
     def handle(self, person_id: int, inp: Input, *, input_key: str | None = None,
                conversation_id: int | None = None, expect_step: str | None = None,
                seen: tuple[int | None, str | None] | None = None) -> Reply:
@@ -343,37 +342,43 @@ class ConversationService:
                 done = self.store.seen_input(input_key)
                 if done is not None:
                     return self._duplicate(done)
-            if conversation_id is not None:
-                conv = self.store.conversation(conversation_id)
-                if conv is None or person_id not in (conv.person_id, conv.present_id):
-                    conv = None
-            else:
-                conv = self.store.active_conversation(person_id)
-            open_ = conv is not None and conv.status == "in_progress"
-            # Free text: typed words, not an option picked by its label, id or number.
-            free = bool(inp.text) and inp.kind == "answer" and not (open_ and self._picks_option(conv, inp.text))
-            concerns = self._detect(inp.text, conv if open_ else None) if self.safeguarding is not None and free else []
-            # Only alert-tier concerns interrupt the person; review-tier ones are kept quietly.
-            concerns, quiet = split_tiers(concerns)
-            if not open_ or (expect_step is not None and conv.state != expect_step):
-                if concerns:
-                    reply = self._safeguard_outside(person_id, conv, concerns, inp.text, input_key)
-                elif quiet:
-                    reply = self._quiet_outside(person_id, conv, quiet, inp.text, input_key)
-                else:
-                    reply = Reply(conv.id if conv else None, [], conv.status if conv else "none", accepted=False,
-                                  closed=True)
-            else:
-                if conv.present_id is not None and inp.kind == "answer" and not conv.session.get("hold") \
-                        and self._is_stop(inp.text):
-                    inp = Input("cancel", text=inp.text)  # "stop" ends a worker-present session
-                with self._privacy(conv.person_id, conv.case_id, conv), self._today():
-                    reply = self._step(conv, inp, concerns, input_key, seen, quiet=quiet, free=free)
-                if conv.present_id is not None and reply.status != "in_progress":
-                    # a worker-present session ended: the device goes back to the worker
-                    reply.prompts.append(Prompt(msg("worker_present.ended"), kind="info"))
+            # the conversation and the person's language in one read (as language_of decides:
+            # the conversation's language, else the person's, else English)
+            conv, chosen = self.store.conversation_and_language(person_id, conversation_id)
+            with i18n.using(conv.language if conv is not None and conv.language else chosen or i18n.DEFAULT):
+                if conv is not None and person_id not in (conv.person_id, conv.present_id):
+                    conv = None  # a conversation named that is not theirs
+                reply = self._handle(person_id, inp, conv, input_key, expect_step, seen)
             if input_key:
                 self.store.mark_input(input_key, reply.conversation_id, reply.to_json())
+        return reply
+
+    def _handle(self, person_id: int, inp: Input, conv: Conversation | None, input_key: str | None,
+                expect_step: str | None, seen) -> Reply:
+        open_ = conv is not None and conv.status == "in_progress"
+        session = Session.from_json(conv.session) if open_ else None  # read once, for both uses below
+        # Free text: typed words, not an option picked by its label, id or number.
+        free = bool(inp.text) and inp.kind == "answer" and not (open_ and self._picks_option(conv, inp.text, session))
+        concerns = self._detect(inp.text, conv if open_ else None) if self.safeguarding is not None and free else []
+        # Only alert-tier concerns interrupt the person; review-tier ones are kept quietly.
+        concerns, quiet = split_tiers(concerns)
+        if not open_ or (expect_step is not None and conv.state != expect_step):
+            if concerns:
+                reply = self._safeguard_outside(person_id, conv, concerns, inp.text, input_key)
+            elif quiet:
+                reply = self._quiet_outside(person_id, conv, quiet, inp.text, input_key)
+            else:
+                reply = Reply(conv.id if conv else None, [], conv.status if conv else "none", accepted=False,
+                              closed=True)
+        else:
+            if conv.present_id is not None and inp.kind == "answer" and not conv.session.get("hold") \
+                    and self._is_stop(inp.text):
+                inp = Input("cancel", text=inp.text)  # "stop" ends a worker-present session
+            with self._privacy(conv.person_id, conv.case_id, conv), self._today():
+                reply = self._step(conv, inp, concerns, input_key, seen, quiet=quiet, free=free, session=session)
+            if conv.present_id is not None and reply.status != "in_progress":
+                # a worker-present session ended: the device goes back to the worker
+                reply.prompts.append(Prompt(msg("worker_present.ended"), kind="info"))
         return reply
 
     # -- words turned away by a rate limit ------------------------------------------
@@ -445,11 +450,13 @@ class ConversationService:
                 return {"score": value}
         return None
 
-    def _picks_option(self, conv: Conversation, text: str) -> bool:
+    def _picks_option(self, conv: Conversation, text: str, session: Session | None = None) -> bool:
         """The text picks an option (label, id or number, or a scale value, yes or no) of
         the question the conversation is waiting on, so it is an answer, not free text.
-        Not while a safeguarding response is on hold: no question is being answered then."""
-        session = Session.from_json(conv.session)
+        Not while a safeguarding response is on hold: no question is being answered then.
+        (``session``: the conversation's, already read; only read here, never changed.)"""
+        if session is None:
+            session = Session.from_json(conv.session)
         if session.hold:
             return False
         runner = self.runner_for(conv)
@@ -463,9 +470,11 @@ class ConversationService:
         return True
 
     def _step(self, conv: Conversation, inp: Input, concerns: list, input_key: str | None,
-              seen: tuple[int | None, str | None] | None = None, *, quiet: list = (), free: bool = False) -> Reply:
+              seen: tuple[int | None, str | None] | None = None, *, quiet: list = (), free: bool = False,
+              session: Session | None = None) -> Reply:
         runner = self.runner_for(conv)
-        session = Session.from_json(conv.session)
+        if session is None:
+            session = Session.from_json(conv.session)
         said = inp.text if inp.text is not None else self._button_text(runner, session, inp)
         # Typed for a question the person saw before the bot moved on (a retype after a slow
         # reply, a message sent while the bot was down): not for the question now asked.

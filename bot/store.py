@@ -17,6 +17,7 @@ import re
 import logging
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -35,8 +36,27 @@ def iso(t: datetime) -> str:
     return t.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+def _i18n():
+    """bot.i18n, imported on first use (it imports the store's neighbours), then kept."""
+    global _i18n_module
+    if _i18n_module is None:
+        from bot import i18n as _i18n_module
+    return _i18n_module
+
+
+_i18n_module = None
+_SECOND: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text
+
+
 def now() -> str:
-    return iso(datetime.now(timezone.utc))
+    """The time now, as :func:`iso` writes it. Several rows are written per input, so the
+    date and time to the second are formatted once a second, not for every row."""
+    global _SECOND
+    second, micro = divmod(time.time_ns() // 1000, 1_000_000)
+    cached = _SECOND
+    if cached[0] != second:
+        cached = _SECOND = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{cached[1]}.{micro:06d}Z"
 
 
 def default_db_path() -> str:
@@ -1061,6 +1081,27 @@ class Store:
             row = present
         return Conversation.from_row(row) if row else None
 
+    def conversation_and_language(self, person_id: int,
+                                  conversation_id: int | None = None) -> tuple[Conversation | None, str | None]:
+        """In one statement, what handling an input needs first: the conversation named (any
+        person's: the caller decides whose it may be), or else the person's open one (as
+        :meth:`active_conversation`), and the language the person chose (as
+        :meth:`person_language`). ``(None, None)`` for a person not in the database."""
+        if conversation_id is not None:
+            row = self._one("SELECT p.language AS person_language, c.* FROM people p"
+                            " LEFT JOIN conversations c ON c.id = :cid WHERE p.id = :pid",
+                            {"pid": person_id, "cid": conversation_id})
+        else:
+            row = self._one(
+                "SELECT p.language AS person_language, c.* FROM people p LEFT JOIN conversations c ON c.id = ("
+                " SELECT MAX(id) FROM (SELECT MAX(id) AS id FROM conversations"
+                "  WHERE person_id = :pid AND status = 'in_progress'"
+                "  UNION ALL SELECT MAX(id) FROM conversations WHERE present_id = :pid AND status = 'in_progress'))"
+                " WHERE p.id = :pid", {"pid": person_id})
+        if row is None:
+            return None, None
+        return (Conversation.from_row(row) if row["id"] is not None else None), row["person_language"]
+
     def rehearsing_people(self) -> set[int]:
         """Everyone with a rehearsal under way (a frontend keeps this in memory)."""
         return {r[0] for r in self.db.execute("SELECT DISTINCT person_id FROM conversations WHERE status = 'rehearsing'")}
@@ -1155,9 +1196,7 @@ class Store:
         if flagged and tier is None:
             tier = "alert"
         if language is None:
-            from bot.i18n import current
-
-            language = current()
+            language = _i18n().current()
         cur = self.db.execute(
             """INSERT INTO transcript (conversation_id, direction, kind, step_id, text, input_key, created_at, flagged,
                tier, language) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",

@@ -266,3 +266,50 @@ def test_one_machine_per_flow_whatever_the_number_of_conversations(runner):
     for s in sessions:
         runner.step(s, Input.from_text("x"))
     assert len(runner.machine.models) == 1
+
+
+def test_the_move_table_fires_every_transition_as_the_machine_does(library, monkeypatch):
+    """FlowRunner fires triggers from a table read once from its transitions machine (no event
+    objects per step). Every scripted conversation of every shipped flow is played with each
+    move worked out both ways: the table and the machine must agree on every one."""
+    from bot.engine.library import DEFAULT_FLOWS
+    from bot.engine.scripts import load_scripts, play
+    from bot.safeguarding import SafeguardingConfig
+    from bot.testing.drivers import ServiceDriver
+
+    fired, differ = [], []
+    table_fire = FlowRunner._fire
+
+    def both(self, state, trigger, context):
+        assert self._moves is not None and (state, trigger) in self._moves, (self.flow.id, state, trigger)
+        by_table = table_fire(self, state, trigger, context)
+        by_machine = self._fire_machine(state, trigger, context)
+        fired.append((self.flow.id, state, trigger))
+        if by_table != by_machine:
+            differ.append((self.flow.id, state, trigger, by_table, by_machine))
+        return by_machine
+
+    monkeypatch.setattr(FlowRunner, "_fire", both)
+    conversations, errors = load_scripts([DEFAULT_FLOWS / "tests"])
+    assert errors == []
+    detector = SafeguardingConfig.load()
+    for conv in conversations:
+        play(conv, ServiceDriver.in_memory(library, detector))
+    assert differ == []
+    assert {f for f, _, _ in fired} == {f.id for f in library}  # every shipped flow moved
+    assert {t for _, _, t in fired} == {"advance", "cancel"}
+
+
+def test_the_move_table_takes_the_first_branch_that_holds():
+    runner = FlowRunner(flow_from(SCALING))
+    ctx = runner.context
+    assert runner._fire("scale_now", "advance", ctx({"scale_now": 1}, 1)) == "coping"
+    assert runner._fire("scale_now", "advance", ctx({"scale_now": 7}, 7)) == "not_lower"
+    assert runner._fire("coping", "advance", ctx({})) == "extra"
+    assert runner._fire("extra", "cancel", ctx({})) == CANCELLED
+    assert runner._fire("bye", "advance", ctx({})) == END
+    for state, trigger in runner._moves:
+        for answers in ({}, {"scale_now": 0}, {"scale_now": 9}):
+            value = answers.get("scale_now")
+            assert runner._fire(state, trigger, ctx(answers, value)) == \
+                runner._fire_machine(state, trigger, ctx(answers, value)), (state, trigger, answers)

@@ -156,3 +156,18 @@ def test_the_background_checkpoint_moves_the_wal_into_the_database(tmp_path):
     finally:
         store.close()
     assert Store(tmp_path / "b.db").db.execute("SELECT COUNT(*) FROM people WHERE key LIKE 'wal:%'").fetchone()[0] > 0
+
+
+def test_now_writes_the_one_timestamp_format_and_the_time_now():
+    from datetime import datetime, timezone
+
+    from bot.store import iso, now
+
+    before = datetime.now(timezone.utc)
+    stamps = [now() for _ in range(2000)]
+    after = datetime.now(timezone.utc)
+    assert stamps == sorted(stamps)  # they compare as text, in time order
+    for stamp in stamps[::97] + stamps[-1:]:
+        parsed = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        assert iso(parsed) == stamp  # exactly iso()'s form: UTC, microseconds, 'Z'
+        assert before.replace(microsecond=0) <= parsed <= after

@@ -214,6 +214,8 @@ class Prompt:
 
     def plain(self) -> str:
         """The canonical text form, as stored in transcripts whatever the frontend."""
+        if self.lang == i18n.current():  # the usual case: already speaking its language
+            return self._plain()
         with i18n.using(self.lang):
             return self._plain()
 
@@ -283,7 +285,9 @@ class _Cursor:
 
 
 def _branch_condition(branch):
-    return lambda event: branch.test(event.model.context)
+    condition = lambda event: branch.test(event.model.context)  # noqa: E731
+    condition.test = branch.test  # for FlowRunner._moves: the same test, without the event
+    return condition
 
 
 class FlowRunner:
@@ -306,7 +310,38 @@ class FlowRunner:
         self._cursor = _Cursor()
         self.machine.add_model(self._cursor, initial=flow.first)
         self._lock = threading.Lock()
+        self._moves = self._compile_moves()
         self.total = self._fixed_total()
+
+    def _compile_moves(self) -> dict[tuple[str, str], tuple] | None:
+        """The machine's transitions as a table read once here: (state, trigger) -> the
+        candidate moves in the machine's order, each ``(((test, target), ...), destination)``.
+        Firing a trigger is then a lookup and the branch tests, as the machine would run them
+        (the first transition whose conditions all hold wins; none: the state stays), without
+        building the machine's event objects on every step. None (fire through the machine)
+        if any transition or state carries a callback the table would not run."""
+        machine = self.machine
+        if machine.before_state_change or machine.after_state_change or machine.prepare_event \
+                or machine.finalize_event or machine.on_exception:
+            return None
+        if any(state.on_enter or state.on_exit for state in machine.states.values()):
+            return None
+        moves: dict[tuple[str, str], tuple] = {}
+        for trigger, event in machine.events.items():
+            for source, transitions in event.transitions.items():
+                entries = []
+                for t in transitions:
+                    if t.prepare or t.before or t.after or t.dest is None:
+                        return None
+                    tests = []
+                    for c in t.conditions:
+                        test = getattr(c.func, "test", None)
+                        if test is None:
+                            return None
+                        tests.append((test, c.target))
+                    entries.append((tuple(tests), t.dest))
+                moves[(source, trigger)] = tuple(entries)
+        return moves
 
     def _fixed_total(self) -> int | None:
         """The number of questions every way through the flow asks, if it is the same on
@@ -356,6 +391,18 @@ class FlowRunner:
                 "previous": Previous(PREVIOUS.get())}
 
     def _fire(self, state: str, trigger: str, context: dict) -> str:
+        moves = self._moves.get((state, trigger)) if self._moves is not None else None
+        if moves is None:  # not a move the table holds: the machine says what happens (or raises)
+            return self._fire_machine(state, trigger, context)
+        for tests, dest in moves:
+            for test, target in tests:
+                if not test(context) == target:
+                    break
+            else:
+                return dest
+        return state  # no condition held: the machine stays where it is
+
+    def _fire_machine(self, state: str, trigger: str, context: dict) -> str:
         with self._lock:
             self.machine.set_state(state, self._cursor)
             self._cursor.context = context
