@@ -62,6 +62,7 @@ CONCERN_OF = {
 }
 
 EPOCHS = 25
+AVERAGE_FROM = 12  # average the weights of the epochs from this one on (EPOCHS: no averaging)
 L2 = 3e-3
 RATE = 0.3
 ALPHA = 0.5  # naive Bayes smoothing
@@ -76,12 +77,16 @@ DROP_RULED = True  # p < DROP_BELOW also drops a review a context capped (review
 SHORT_WORDS = 4  # an answer of at most this many words ("I feel ok") ...
 SHORT_REVIEW_AT = 0.6  # ... needs p >= this (not REVIEW_AT) for the net to add a review alone
 # The tier net (q = its probability that the message should alert), chosen by --cv --sweep on
-# A-I (round 6: 0.85/0.85 -> 0.7/0.8, alert on H+I held out 74.6 -> 77.2 %, ordinary alerted
-# on A-I 2.6 -> 2.9 %, on H+I 1.2 -> 1.2 %):
+# A-I (round 6: 0.85/0.85 -> 0.7/0.8, with averaged weights and the per-concern bars below):
 PROMOTE_AT = 0.7  # q >= this: a review (from the lexicon) becomes alert
 ALONE_AT = 0.8  # q >= this: a review the review net added alone becomes alert
 ALONE_P = 0.9  # ... if the review net's own score p >= this too (both nets confident)
-DEMOTE_BELOW = 0.1  # q < this: a lexicon alert becomes review
+# Concerns with their own, lower bar for both (chosen by --cv on A-I): their broad signals, when
+# both nets read the message as a disclosure, were seldom an ordinary answer held out.
+CONCERN_PROMOTE_AT: dict[str, float] = {"domestic_abuse": 0.55, "emotional_abuse": 0.55, "exploitation": 0.55,
+                                          "neglect": 0.55, "unsafe_at_home": 0.55}
+DEMOTE_BELOW = 0.1  # q < this: a lexicon alert becomes review (0.3 was tried in round 6: it
+# quietened "I'm not sure, he hit my sister too", a plain disclosure; kept at 0.1)
 CONFIRM_AT = 0.5  # the review net lifts review to alert (p >= ALERT_AT) only if q >= this too
 TIER_REVIEW_WEIGHT = 0.5  # a disclosure labelled review counts this much towards alert
 TIER_MIN_WEIGHT = 0.01  # smaller tier-net weights are left out of the model file
@@ -140,33 +145,51 @@ def _kept(feats: list[list[str]]) -> set[str]:
     return {f for f, n in counts.items() if n >= (BIGRAM_MIN_COUNT if f.startswith("b:") else MIN_COUNT)}
 
 
-def train(feats: list[list[str]], items: list[dict], severity: tuple[str, ...]) -> dict:
-    keep = _kept(feats)
-    rows = [[f for f in fs if f in keep] for fs in feats]
-    labels = [e["label"] for e in items]
-
-    # logistic regression, AdaGrad, L2; deterministic order
+def _fit(rows: list[list[str]], labels: list[int], scale: list[float], seed: int) -> tuple[float, dict]:
+    """Logistic regression by AdaGrad with L2, in a fixed order (``seed``): (bias, weights).
+    ``scale[k]`` weighs example k's error. With AVERAGE_FROM < EPOCHS the result is the mean of
+    the weights at the end of each epoch from AVERAGE_FROM on: a steadier model, less moved by
+    the last few examples it saw (rare words weigh less)."""
     w: dict[str, float] = defaultdict(float)
     g2: dict[str, float] = defaultdict(lambda: 1e-8)
     b, gb = 0.0, 1e-8
     order = list(range(len(rows)))
-    rng = random.Random(12)
-    pos = sum(labels)
-    neg = len(labels) - pos
-    weight = {1: len(labels) / (2 * pos), 0: len(labels) / (2 * neg)}
-    for _ in range(EPOCHS):
+    rng = random.Random(seed)
+    sum_w: dict[str, float] = defaultdict(float)
+    sum_b, kept = 0.0, 0
+    for epoch in range(EPOCHS):
         rng.shuffle(order)
         for k in order:
             fs = rows[k]
             z = b + sum(w[f] for f in fs)
             p = 1 / (1 + math.exp(-max(-30, min(30, z))))
-            err = (p - labels[k]) * weight[labels[k]]
+            err = (p - labels[k]) * scale[k]
             gb += err * err
             b -= RATE * err / math.sqrt(gb)
             for f in fs:
                 grad = err + L2 * w[f]
                 g2[f] += grad * grad
                 w[f] -= RATE * grad / math.sqrt(g2[f])
+        if epoch >= AVERAGE_FROM:
+            kept += 1
+            sum_b += b
+            for f, v in w.items():
+                sum_w[f] += v
+    if kept:
+        return sum_b / kept, {f: v / kept for f, v in sum_w.items()}
+    return b, w
+
+
+def train(feats: list[list[str]], items: list[dict], severity: tuple[str, ...]) -> dict:
+    keep = _kept(feats)
+    rows = [[f for f in fs if f in keep] for fs in feats]
+    labels = [e["label"] for e in items]
+
+    # logistic regression, AdaGrad, L2; deterministic order
+    pos = sum(labels)
+    neg = len(labels) - pos
+    weight = {1: len(labels) / (2 * pos), 0: len(labels) / (2 * neg)}
+    b, w = _fit(rows, labels, [weight[y] for y in labels], 12)
 
     # naive Bayes over the disclosures, for the concern
     classes = list(severity)
@@ -213,31 +236,15 @@ def train_tier(feats: list[list[str]], lexicon: list[list[str]], items: list[dic
     labels = [e["label"] for e in items]
     sample = [(1.0 if e.get("tier", "alert") == "alert" else TIER_REVIEW_WEIGHT) if e["label"] else 1.0
               for e in items]
-    w: dict[str, float] = defaultdict(float)
-    g2: dict[str, float] = defaultdict(lambda: 1e-8)
-    b, gb = 0.0, 1e-8
-    order = list(range(len(rows)))
-    rng = random.Random(13)
     pos = sum(s for s, y in zip(sample, labels) if y)
     neg = sum(s for s, y in zip(sample, labels) if not y)
     total = pos + neg
     weight = {1: total / (2 * pos), 0: total / (2 * neg)}
-    for _ in range(EPOCHS):
-        rng.shuffle(order)
-        for k in order:
-            fs = rows[k]
-            z = b + sum(w[f] for f in fs)
-            p = 1 / (1 + math.exp(-max(-30, min(30, z))))
-            err = (p - labels[k]) * weight[labels[k]] * sample[k]
-            gb += err * err
-            b -= RATE * err / math.sqrt(gb)
-            for f in fs:
-                grad = err + L2 * w[f]
-                g2[f] += grad * grad
-                w[f] -= RATE * grad / math.sqrt(g2[f])
+    b, w = _fit(rows, labels, [weight[y] * s for y, s in zip(labels, sample)], 13)
     weights = {f: round(v, 4) for f, v in sorted(w.items()) if abs(v) >= TIER_MIN_WEIGHT}
     return {"bias": round(b, 4), "weights": weights, "promote_at": PROMOTE_AT, "alone_at": ALONE_AT,
-            "demote_below": DEMOTE_BELOW, "confirm_at": CONFIRM_AT, "alone_p": ALONE_P}
+            "demote_below": DEMOTE_BELOW, "confirm_at": CONFIRM_AT, "alone_p": ALONE_P,
+            "concern_promote_at": dict(sorted(CONCERN_PROMOTE_AT.items()))}
 
 
 def build(config, items=None) -> dict:

@@ -128,6 +128,24 @@ def test_what_the_review_net_added_alone_alerts_only_when_both_nets_are_confiden
     assert tier_of(_with(BothConfident(0.6, 0.85)).detect(REVIEWED)) == ALERT
 
 
+class LowerBarForNeglect(TwoNets):
+    concern_promote_at = {"neglect": 0.6}
+
+
+@pytest.mark.parametrize("concern, q, tier", [
+    ("neglect", 0.59, REVIEW),
+    ("neglect", 0.6, ALERT),  # its own, lower bar (promote_at is 0.85 here)
+    ("physical_harm", 0.6, REVIEW),  # a concern without one keeps promote_at
+    ("physical_harm", 0.85, ALERT),
+])
+def test_a_concern_may_have_its_own_lower_bar_for_alert(concern, q, tier):
+    # REVIEWED ("i have a bruise") is a lexicon review of physical harm; PLAIN gets the net's concern
+    text = REVIEWED if concern == "physical_harm" else PLAIN
+    net = LowerBarForNeglect(0.92, q, concern)  # p under alert_at: no lift by the review net itself
+    net.alone_p = 0.9
+    assert _tiers(_with(net), text) == {concern: tier}
+
+
 def test_the_tier_net_says_so_in_the_rule():
     config = _with(TwoNets(0.6, 0.95, "neglect"))
     (c,) = config.detect(PLAIN)

@@ -158,6 +158,9 @@ class Classifier:
         self.confirm_at: float = tier.get("confirm_at", 0.0) if tier else 0.0
         # what the review net added alone also needs p >= this before the tier net lifts it
         self.alone_p: float = tier.get("alone_p", 0.0) if tier else 0.0
+        # concern id -> a lower q bar (for promote_at and alone_at) where, held out, a review of
+        # that concern that reads as a disclosure was seldom an ordinary answer
+        self.concern_promote_at: dict[str, float] = dict(tier.get("concern_promote_at") or {}) if tier else {}
 
     def feature_list(self, words: list[str]) -> list[str]:
         return features(words, self.concepts)

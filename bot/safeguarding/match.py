@@ -342,7 +342,8 @@ class _Matching:
         Then q = the tier net's probability that the message should alert (when the model has
         a tier net; it also sees what the lexicon alone found):
         * q >= ``promote_at``: a review becomes alert; q >= ``alone_at`` and p >= ``alone_p``
-          for a review the review net added on its own (both nets confident);
+          for a review the review net added on its own (both nets confident); a concern listed
+          in ``concern_promote_at`` has its own, lower bar for both;
         * q < ``demote_below``: a lexicon alert becomes review.
 
         The nets leave alone: matches of a deployment's own override files (the lead tests
@@ -400,13 +401,18 @@ class _Matching:
         # confident (more confident still for what the review net added alone) and lowers a
         # lexicon alert it finds very unlikely to review; never past a rule that had its say.
         alone_p = getattr(clf, "alone_p", 0.0)
+        per_concern = getattr(clf, "concern_promote_at", None) or {}
         for ci in list(found):
             rank, i, j, rule = found[ci]
             if rule in local or ci in ruled:
                 continue
             if rank < ALERT_RANK:
+                at = clf.alone_at if ci == added else clf.promote_at
+                lower = per_concern.get(self.severity[ci])
+                if lower is not None and lower < at:
+                    at = lower  # a concern whose broad signals are seldom ordinary: a lower bar
                 # what the review net added alone alerts only when both nets are confident
-                if q >= (clf.alone_at if ci == added else clf.promote_at) and (ci != added or p >= alone_p):
+                if q >= at and (ci != added or p >= alone_p):
                     found[ci] = (ALERT_RANK, i, j, f"{rule} + tier net ({q:.2f})")
             elif q < clf.demote_below:
                 found[ci] = (REVIEW_RANK, i, j, f"{rule} - tier net ({q:.2f})")
