@@ -83,8 +83,8 @@ ALONE_AT = 0.8  # q >= this: a review the review net added alone becomes alert
 ALONE_P = 0.9  # ... if the review net's own score p >= this too (both nets confident)
 # Concerns with their own, lower bar for both (chosen by --cv on A-I): their broad signals, when
 # both nets read the message as a disclosure, were seldom an ordinary answer held out.
-CONCERN_PROMOTE_AT: dict[str, float] = {"domestic_abuse": 0.55, "emotional_abuse": 0.55, "exploitation": 0.55,
-                                          "neglect": 0.55, "unsafe_at_home": 0.55}
+CONCERN_PROMOTE_AT: dict[str, float] = {"domestic_abuse": 0.6, "emotional_abuse": 0.6, "exploitation": 0.6,
+                                          "neglect": 0.6, "unsafe_at_home": 0.6}
 DEMOTE_BELOW = 0.1  # q < this: a lexicon alert becomes review (0.3 was tried in round 6: it
 # quietened "I'm not sure, he hit my sister too", a plain disclosure; kept at 0.1)
 CONFIRM_AT = 0.5  # the review net lifts review to alert (p >= ALERT_AT) only if q >= this too
