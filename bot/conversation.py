@@ -338,13 +338,15 @@ class ConversationService:
         if inp.text is not None:
             inp = Input(inp.kind, clean_text(inp.text), inp.button)
         with self.store.transaction():
-            if input_key:
-                done = self.store.seen_input(input_key)
-                if done is not None:
-                    return self._duplicate(done)
-            # the conversation and the person's language in one read (as language_of decides:
-            # the conversation's language, else the person's, else English)
-            conv, chosen = self.store.conversation_and_language(person_id, conversation_id)
+            # whether this input was handled before, the conversation, and the person's language,
+            # in one read (the language as language_of decides: the conversation's, else the
+            # person's, else English)
+            found = self.store.input_context(person_id, conversation_id, input_key)
+            if found is None:  # no such person: nothing to read but the input
+                found = (self.store.seen_input(input_key) if input_key else None), None, None
+            done, conv, chosen = found
+            if done is not None:
+                return self._duplicate(done)
             with i18n.using(conv.language if conv is not None and conv.language else chosen or i18n.DEFAULT):
                 if conv is not None and person_id not in (conv.person_id, conv.present_id):
                     conv = None  # a conversation named that is not theirs
