@@ -428,9 +428,12 @@ class ConversationService:
         found = self.safeguarding.detect(text) if context is None else self.safeguarding.detect(text, context)
         # The person's language (issue 19): its own word list, and for a language without a
         # reviewed one, every free-text answer to the quiet review tier (bot/i18n/safeguarding.py).
+        language = i18n.current()
+        if language == i18n.DEFAULT:  # English adds nothing (extra() returns [] at once)
+            return list(found)
         from bot.i18n.safeguarding import extra
 
-        return list(found) + extra(text, i18n.current(), found, getattr(self.safeguarding, "concerns", None))
+        return list(found) + extra(text, language, found, getattr(self.safeguarding, "concerns", None))
 
     @functools.cached_property
     def _takes_context(self) -> bool:
@@ -735,9 +738,9 @@ class ConversationService:
             self.store.save_answer(conv.id, rec.step_id, rec.value, rec.raw, rec.shown)
         if result.retracted:
             self.store.retract_answers(conv.id, result.retracted)
-        if force or result.records or result.session.to_json() != conv.session or result.status != conv.status:
-            self.store.update_conversation(conv.id, state=result.session.state, session=result.session.to_json(),
-                                           status=result.status)
+        session = result.session.to_json()
+        if force or result.records or session != conv.session or result.status != conv.status:
+            self.store.update_conversation(conv.id, state=result.session.state, session=session, status=result.status)
         self._write_prompts(conv.id, result.prompts, conv)
         if self.schedule is not None:  # in the answer's transaction: both are saved, or neither
             self.schedule.after_step(conv, result.status, result.records, self.runner_for(conv).flow)

@@ -783,11 +783,10 @@ class Store:
         return self.keys.encrypt(text)
 
     def _decrypting_row(self, cursor, row: tuple) -> tuple:
-        for v in row:
-            if type(v) is bytes and v[:4] == dbkey.MAGIC:
-                decrypt = self.keys.decrypt
-                return tuple(decrypt(x) if type(x) is bytes and x[:4] == dbkey.MAGIC else x for x in row)
-        return row
+        if bytes not in map(type, row):  # no blob at all (the usual row): scanned in C
+            return row
+        decrypt, magic = self.keys.decrypt, dbkey.MAGIC
+        return tuple([decrypt(x) if type(x) is bytes and x[:4] == magic else x for x in row])
 
     def check_key(self) -> None:
         """Refuse, in words, a key that does not decrypt this database's text."""
