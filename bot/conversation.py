@@ -160,8 +160,14 @@ class ConversationService:
         return conv, self.runner_for(conv).flow
 
     def runner_for(self, conv: Conversation) -> FlowRunner:
-        return self.library.runner_for(conv.flow_sha, lambda: self.store.snapshot_source(conv.flow_sha),
-                                       f"<{conv.flow_id} v{conv.flow_version}>", lang=conv.language)
+        # kept on the conversation object (read afresh for each input) for the several asks of one input
+        found = conv.__dict__.get("_runner")
+        if found is not None and found[0] == (conv.flow_sha, conv.language):
+            return found[1]
+        runner = self.library.runner_for(conv.flow_sha, lambda: self.store.snapshot_source(conv.flow_sha),
+                                         f"<{conv.flow_id} v{conv.flow_version}>", lang=conv.language)
+        conv.__dict__["_runner"] = ((conv.flow_sha, conv.language), runner)
+        return runner
 
     # -- languages (issue 19) ------------------------------------------------------------
     def languages_offered(self) -> list[str]:

@@ -922,18 +922,23 @@ class Store:
             if self._tx_owner != threading.get_ident():
                 yield
                 return
+            # Named by depth, not numbered: the same few statement texts every time, so they stay
+            # in the connection's statement cache instead of pushing the answer's INSERTs out of it.
             self._savepoints += 1
             name = f"sp{self._savepoints}"
-            conn.execute(f"SAVEPOINT {name}")
             try:
-                yield
-            except BaseException:
-                if conn.in_transaction:  # some errors (disk full, I/O) have rolled back everything
-                    conn.execute(f"ROLLBACK TO {name}")
+                conn.execute(f"SAVEPOINT {name}")
+                try:
+                    yield
+                except BaseException:
+                    if conn.in_transaction:  # some errors (disk full, I/O) have rolled back everything
+                        conn.execute(f"ROLLBACK TO {name}")
+                        conn.execute(f"RELEASE {name}")
+                    raise
+                else:
                     conn.execute(f"RELEASE {name}")
-                raise
-            else:
-                conn.execute(f"RELEASE {name}")
+            finally:
+                self._savepoints -= 1
             return
         conn.execute("BEGIN IMMEDIATE")
         self._tx_owner = threading.get_ident()

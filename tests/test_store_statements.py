@@ -89,4 +89,6 @@ def test_a_group_of_answers_shares_one_transaction_with_a_savepoint_each(tmp_pat
     kinds = [_kind(s) for s in seen]
     each = ["SAVEPOINT"] + ANSWER[1:-1] + ["RELEASE"]
     assert kinds == ["BEGIN"] + each * 16 + ["COMMIT"]  # one commit (one fsync) for sixteen answers
+    # the savepoints are named by depth: the same two texts each time, kept in the statement cache
+    assert {s for s in seen if s.startswith(("SAVEPOINT", "RELEASE"))} == {"SAVEPOINT sp1", "RELEASE sp1"}
     store.close()
