@@ -1,7 +1,7 @@
-"""The bot as its own process, exactly as ``restorative-bot serve`` builds it in polling mode
-(config, access rules, escalation, store, flows), with two knobs the CLI does not have (on
-purpose): the outgoing rate limit, and running without the safeguarding lexicon when it
-cannot be loaded.
+"""The bot as its own process, exactly as ``restorative-bot serve`` builds and runs it in
+polling mode (config, access rules, escalation, store, flows, the durable poller), with two
+knobs the CLI does not have (on purpose): the outgoing rate limit, and running without the
+safeguarding lexicon when it cannot be loaded.
 
 Used (1) to measure the bot itself over HTTP with python-telegram-bot's rate limiter
 lifted (``--max-rate``; ``serve`` keeps ~30 messages/s, Telegram's own limit), and (2) as
@@ -56,8 +56,12 @@ def main() -> None:
     app, frontend = build_application(service, token, api_url=os.environ["TELEGRAM_API_URL"], max_rate=args.max_rate,
                                       escalation=escalation, access=access, concurrency=args.concurrency,
                                       limits=config.rate_limits())
-    try:
-        app.run_polling(allowed_updates=Update.ALL_TYPES, timeout=30)
+    service.store.checkpoint_in_background()  # as serve runs it (bot.frontends.telegram.app.serve)
+    from bot.frontends.telegram.polling import run as run_polling
+
+    try:  # serve's own poller: the inbox, confirmed once kept (not python-telegram-bot's run_polling)
+        run_polling(app, frontend, timeout=30, allowed_updates=Update.ALL_TYPES, gate=frontend.gate,
+                    loose=frontend.loose_order)
     finally:
         frontend.close()
 

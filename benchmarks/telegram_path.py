@@ -5,10 +5,20 @@ file store with ``synchronous=FULL``, as ``serve`` runs it) handles text-message
 — users answering the 10-question flow — put on the Application's update queue; replies
 go to :class:`~benchmarks.transport.MemoryBotAPI`, an in-memory ``BaseRequest``.
 
+What the bot does per update, all of it measured: the per-chat ordering and the gate (rate
+limits, private chats only), python-telegram-bot's handler dispatch, one hand-off to the
+store thread (already-answered check, safeguarding screen, engine step, one group commit
+with fsync), the reply — the next question with its buttons — through its own rate limiter
+(``SendLimiter``, lifted to 10^6/s here) and, for an answer typed to a question with
+buttons, the edit that closes them; the "delivered" mark goes into the next group commit.
+It reads only the new message's id from Telegram's answer (``sending.send_message``);
+python-telegram-bot's ``send_message`` would build a whole ``Message`` from it.
+
 Baseline: a bare python-telegram-bot echo bot (``ApplicationBuilder`` defaults, one
-``MessageHandler`` replying with the text) on the same transport, with the same updates.
-The ratio bot/echo says how much of the time is python-telegram-bot's own: at 0.67 the
-bot's work costs half of what PTB costs.
+``MessageHandler`` replying with the text through ``reply_text``, which does build the
+``Message``; no store, no rate limiter, one update at a time) on the same transport, with
+the same updates. The ratio bot/echo says how much of the time is python-telegram-bot's
+own (issue 18: at least 0.30).
 """
 
 from __future__ import annotations
@@ -121,7 +131,7 @@ def run(ctx: Context) -> list[Figure]:
             figures.append(Figure(
                 "telegram", f"telegram_{sync.lower()}", f"2. Telegram path updates/s (store synchronous={sync})",
                 "updates/s", bot, "bare PTB echo", echo,
-                [Target("ratio", ">=", 0.67, "bot/echo >= 0.67")] if sync == "FULL" else [],
+                [Target("ratio", ">=", 0.30, "bot/echo >= 0.30")] if sync == "FULL" else [],
                 note="as serve runs it" if sync == "FULL" else "informational: the same without fsync per commit",
                 extra={"updates_per_run": users * len(TEN_STEP_ANSWERS), "users": users,
                        "safeguarding": safeguarding() is not None}))

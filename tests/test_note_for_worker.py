@@ -87,11 +87,12 @@ async def test_over_telegram_the_worker_sees_the_note_on_their_device_and_a_pers
     access = Access(store, library, Config(roles={"practitioner": [10]}))
     access.seed()
     async with running_bot(ConversationService(store, library), access=access) as h:
-        shown = [m.text for m in await h.say(10, "/with C1 noted")]
+        # each prompt a paragraph: said together, one message per question (issue 18)
+        shown = [part for m in await h.say(10, "/with C1 noted") for part in m.text.split("\n\n")]
         assert NOTE_1 in shown and NOTE_2 in shown
         assert shown.index(NOTE_1) < shown.index("Hello! Let us draw your houses.") < shown.index(NOTE_2)
     # the same notes, in a flow someone answers on their own: never sent to them
     async with running_bot(ConversationService(Store(tmp_path / "tg2.db"), library)) as h:
-        seen = [m.text for m in await start_flow(h, 11, "noted-link", respondent="child")]
+        seen = [part for m in await start_flow(h, 11, "noted-link", respondent="child") for part in m.text.split("\n\n")]
         assert seen[-1].startswith("What did you draw?") and not any("For the worker" in (t or "") for t in seen)
         assert "For the worker" not in " ".join(m.text or "" for m in h.fake.messages(11))

@@ -3,6 +3,7 @@ edits that close old buttons, closing edits dropped (never a question) when the 
 bottleneck, and a 429 for one chat holding up no other chat (issue 18, item 5)."""
 
 import asyncio
+import time
 
 from telegram.error import RetryAfter
 
@@ -95,3 +96,24 @@ async def test_a_429_is_retried_after_the_wait_and_then_goes():
     assert await _call(limiter, 5, "A", log, fail=once) == {"ok": "A"}
     await limiter.shutdown()
     assert len(attempts) == 2 and log == ["A"]
+
+
+async def test_a_reply_sent_at_once_below_the_limit_never_passes_one_already_waiting():
+    """Below the limit a reply takes its token at once, without the dispatcher; but never
+    while another call waits, even when a token has come free (order is kept)."""
+    now = [0.0]
+    limiter = SendLimiter(max_rate=1, burst=1, clock=lambda: now[0])
+    log: list[str] = []
+    assert await _call(limiter, 1, "A", log) == {"ok": "A"}  # the one token: at once
+    assert limiter._task is None  # no dispatcher was needed for it
+    b = asyncio.ensure_future(_call(limiter, 2, "B", log))  # no token left: B waits
+    while limiter.waiting() != [REPLY]:
+        await asyncio.sleep(0)
+    for _ in range(10):  # the dispatcher, seeing no token, sleeps for one (a second)
+        await asyncio.sleep(0)
+    # a token comes free, and C arrives before the dispatcher wakes to give it to B
+    limiter.clock = lambda: time.monotonic() + 1000  # from now on time runs (past every moment above)
+    c = asyncio.ensure_future(_call(limiter, 3, "C", log))
+    assert await asyncio.wait_for(asyncio.gather(b, c), 20) == [{"ok": "B"}, {"ok": "C"}]
+    await limiter.shutdown()
+    assert log == ["A", "B", "C"] and limiter.sent == {REPLY: 3, CLOSING: 0}

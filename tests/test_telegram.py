@@ -61,7 +61,9 @@ async def test_start_greets_offers_flows_and_registers_commands(bot):
     h.fake.inject_command(1, "/start")
     await h.keyboard_after(1, before)
     msgs = h.fake.messages(1)[before:]
-    assert msgs[0].text.startswith("Hello Test.")
+    # one message, not two: the greeting heads the menu (each costs one of Telegram's 30 a second)
+    assert len(msgs) == 1 and msgs[0].text.startswith("Hello Test.")
+    assert msgs[0].text.endswith("\n\nWhich would you like to start?")
     buttons = [t for row in h.fake.buttons(msgs[-1]) for (t, _) in row]
     assert set(buttons) == {f.title[:100] for f in h.service.library}
 
@@ -69,7 +71,9 @@ async def test_start_greets_offers_flows_and_registers_commands(bot):
 async def test_scale_buttons_edit_the_question_and_typed_answers_close_keyboards(bot):
     h = bot
     msgs = await start_flow(h, 2, "scaling-checkin")
-    assert "best hopes" in msgs[-1].text and msgs[-1].text.startswith("Question 1\n")
+    # the flow's intro and its first question in one message, the intro first
+    assert len(msgs) == 1 and msgs[0].text.startswith("This is a short check-in before your next meeting.")
+    assert msgs[0].text.endswith("\n\nQuestion 1\nWhat are your best hopes from our talking together?")
     msgs = await h.say(2, "We argue less")
     scale = msgs[-1]
     rows = h.fake.buttons(scale)
@@ -216,10 +220,11 @@ async def test_long_messages_are_split_on_paragraphs(tmp_path):
         msgs = await start_flow(h, 8, "long")
     assert len(intro) > 4096
     assert all(len(m.text) <= 4096 for m in msgs)
-    parts = [m.text for m in msgs[:-1]]
+    parts = [m.text for m in msgs]  # the intro, then the question in the same last message
     assert len(parts) >= 2 and all(p.startswith("Part ") for p in parts)
     got = [p.strip() for p in "\n\n".join(parts).split("\n\n")]
-    assert got == [p.strip() for p in intro.strip().split("\n\n")]
+    assert got == [p.strip() for p in intro.strip().split("\n\n")] + ["Question 1 of 1\nWhat happened?"]
+    assert all(h.fake.buttons(m) == [] for m in msgs)
 
 
 def test_split_text_limits():

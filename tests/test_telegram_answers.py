@@ -28,7 +28,7 @@ def buttons(h, message):
 async def test_a_retype_after_a_slow_reply_does_not_answer_the_next_question(bot):
     h, user = bot, 41
     q1 = (await start_flow(h, user, "three-columns"))[-1]
-    assert q1.text == "Question 1\nWhat are you worried about?"
+    assert q1.text.split("\n\n")[-1] == "Question 1\nWhat are you worried about?"  # after the flow's intro
     sends = len(h.fake.calls_to("sendMessage"))
     h.fake.fail_next("sendMessage", delay=0.5)  # the reply to the answer is slow to go out
     first = h.fake.inject_message(user, "The children missing school")

@@ -204,3 +204,78 @@ async def test_webhook_sigkill_right_after_200_loses_and_doubles_nothing(tmp_pat
     assert stored == {u: [("best_hopes", f"hopes of {u}", 1)] for u in users}
     assert {u: len(_asked(fake, u, "where are things now?")) for u in users} == {u: 1 for u in users}
     assert undelivered == 0 and inbox == []
+
+
+async def _stderr_lines(proc, lines: list, changed: asyncio.Event) -> None:
+    """Read the process's log as it comes (a full pipe would stop it)."""
+    while line := await proc.stderr.readline():
+        lines.append(line.decode(errors="replace"))
+        changed.set()
+
+
+async def _wait_logged(lines: list, changed: asyncio.Event, found, timeout: float) -> str:
+    """The first log line for which ``found(line)`` holds, woken by each new line."""
+    async def look():
+        seen = 0
+        while True:
+            for line in lines[seen:]:
+                if found(line):
+                    return line
+            seen = len(lines)
+            changed.clear()
+            await changed.wait()
+    return await asyncio.wait_for(look(), timeout)
+
+
+async def test_serve_whose_bot_api_is_gone_stops_at_once_on_sigterm(tmp_path):
+    """The Bot API goes away; the poller backs off, up to 30 s between tries. A SIGTERM
+    during a long back-off stops `serve` at once, not when the wait is over."""
+    import json
+
+    fake = FakeBotAPI()
+    await fake.start()
+    try:
+        proc = await _serve(fake, tmp_path / "gone.db")
+        _STARTED.append(proc)
+        lines, changed = [], asyncio.Event()
+        reader = asyncio.ensure_future(_stderr_lines(proc, lines, changed))
+        drain = asyncio.ensure_future(proc.stdout.read())
+        await fake.wait_for(lambda: fake.calls_to("getUpdates"), 20)
+    finally:
+        await fake.stop()  # gone: every later call is refused
+
+    def long_back_off(line: str) -> bool:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return False
+        return record.get("event") == "getUpdates failed, retrying" and record.get("delay", 0) >= 16
+
+    # 0.5 + 1 + 2 + 4 + 8 s of failed tries, then it waits 16 s before the next
+    await _wait_logged(lines, changed, long_back_off, 90)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(proc.wait(), 10)  # well inside the 16 s it would otherwise wait
+    except asyncio.TimeoutError:
+        pytest.fail("serve did not stop within 10 s of SIGTERM while its Bot API was gone")
+    await reader
+    await drain
+    assert proc.returncode == 0, "".join(lines)[-3000:]
+    assert any('"event": "stopped"' in line for line in lines)
+
+
+async def test_serve_told_by_the_bot_api_to_wait_an_hour_stops_on_sigterm(tmp_path):
+    """getUpdates answered 429 with retry_after of an hour, then the Bot API goes: a SIGTERM
+    stops `serve` without waiting out the hour."""
+    async with FakeBotAPI() as fake:
+        proc = await _start(fake, tmp_path / "wait.db")
+        await fake.wait_for(lambda: fake.calls_to("getUpdates"), 20)
+        fake.fail_next("getUpdates", retry_after=3600)
+        fake.inject_message(71, "hello")  # wakes the long poll: the next getUpdates is the 429
+        await fake.wait_for(lambda: any(c.method == "getUpdates" and c.status == 429 for c in fake.calls), 20)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        _, err = await asyncio.wait_for(proc.output, 30)
+    except asyncio.TimeoutError:
+        pytest.fail("serve did not stop within 30 s of SIGTERM while told to wait an hour")
+    assert proc.returncode == 0, err.decode()[-3000:]

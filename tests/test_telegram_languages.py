@@ -33,17 +33,19 @@ async def test_telegram_polish_is_offered_and_language_switches_mid_flow(tmp_pat
         pid = await h.frontend.db(svc.store.person, "tg:5")
         assert await h.frontend.db(svc.store.person_language, pid) is None  # nothing chosen yet
         chosen = await h.press(5, offer[0], "Polski")
-        assert texts(chosen)[:2] == [
-            "Od teraz będę używać języka: Polski. Możesz to zmienić w każdej chwili za pomocą /language.",
+        assert len(chosen) == 2 and chosen[0].text == (  # said together, as one message
+            "Od teraz będę używać języka: Polski. Możesz to zmienić w każdej chwili za pomocą /language.\n\n"
             "To tłumaczenie nie zostało jeszcze sprawdzone przez wykwalifikowanego tłumacza. Jeśli coś jest niejasne, "
-            "wyślij /language, aby przełączyć na angielski, albo zapytaj swojego pracownika."]
-        assert chosen[2].text.startswith("Dzień dobry, Test.")
-        assert chosen[3].text == "Co chcesz zacząć?" and "Jak idą sprawy?" in button_texts(h, chosen[3])
+            "wyślij /language, aby przełączyć na angielski, albo zapytaj swojego pracownika.")
+        greeting, menu = chosen[1].text.split("\n\n")  # the greeting heads the menu
+        assert greeting.startswith("Dzień dobry, Test.")
+        assert menu == "Co chcesz zacząć?" and "Jak idą sprawy?" in button_texts(h, chosen[1])
         # start the scaling check-in in Polish, answering who is filling it in by its Polish button
-        who = await h.press(5, chosen[3], "Jak idą sprawy?")
+        who = await h.press(5, chosen[1], "Jak idą sprawy?")
         assert texts(who) == ["Kto to wypełnia?"]
         started = await h.press(5, who[0], "Rodzic, opiekun lub inna dorosła osoba z rodziny")
-        assert started[-1].text == "Pytanie 1\nJakie są Twoje największe nadzieje związane z naszą rozmową?"
+        assert len(started) == 1 and started[0].text.split("\n\n")[-1] == (  # after the notice and the intro
+            "Pytanie 1\nJakie są Twoje największe nadzieje związane z naszą rozmową?")
         asked = await h.say(5, "Mniej kłótni w domu")
         assert asked[-1].text.startswith("Pytanie 2\nNa skali od 0 do 10")
         # /language mid-flow: every language by its own name
@@ -51,9 +53,11 @@ async def test_telegram_polish_is_offered_and_language_switches_mid_flow(tmp_pat
         assert texts(menu) == ["W jakim języku mam pisać? Możesz to zmienić w każdej chwili za pomocą /language."]
         assert button_texts(h, menu[0]) == ["English", "Cymraeg", "Polski", "اردو"]
         switched = await h.press(5, menu[0], "Cymraeg")
-        assert texts(switched)[0] == "Bydda i'n defnyddio Cymraeg o hyn ymlaen. Gallwch ei newid unrhyw bryd gyda /language."
-        question = switched[-1]
-        assert question.text.startswith("Cwestiwn 2\nAr raddfa o 0 i 10")  # the waiting question, now in Welsh
+        question = switched[-1]  # one message: the switch said, the notice, the waiting question
+        said = question.text.split("\n\n")
+        assert len(switched) == 1 and said[0] == (
+            "Bydda i'n defnyddio Cymraeg o hyn ymlaen. Gallwch ei newid unrhyw bryd gyda /language.")
+        assert said[-1].startswith("Cwestiwn 2\nAr raddfa o 0 i 10")  # the waiting question, now in Welsh
         assert button_texts(h, question) == [str(n) for n in range(11)]
         after = await h.press(5, question, "7")
         assert after[-1].text == "Cwestiwn 3\nBeth sy'n eich rhoi chi ar 7 a ddim yn is?"  # the next one in Welsh
@@ -102,7 +106,7 @@ async def test_an_urdu_question_in_telegram_reads_right_to_left(tmp_path, librar
         chosen = await h.press(8, menu[0], "اردو")
         who = await h.press(8, chosen[-1], "حالات کیسے چل رہے ہیں؟")
         started = await h.press(8, who[0], "والدین، دیکھ بھال کرنے والا یا خاندان کا کوئی اور بالغ فرد")
-        question = started[-1].text
+        question = started[-1].text.split("\n\n")[-1]  # after the notice and the intro, in the same message
         assert question == RLM + "سوال 1\n" + RLM + "ہماری اس بات چیت سے آپ کی سب سے بڑی امیدیں کیا ہیں؟"
         # every line of every message in Urdu starts right to left, even one starting with a number
         asked = await h.say(8, "گھر میں سکون")

@@ -37,7 +37,7 @@ from bot.engine.flow import Flow
 from bot.engine.runner import Input, Prompt
 from bot.frontends.telegram.limits import MEMBER, STRANGER, Limiter, PriorityExecutor, RateLimits, set_priority
 from bot.frontends.telegram.polling import mark_committed, update_row
-from bot.frontends.telegram.sending import SendLimiter, closing_edit
+from bot.frontends.telegram.sending import SendLimiter, closing_edit, edit_message, send_message
 from bot.frontends.telegram.render import (
     Callback,
     confirm_keyboard,
@@ -365,6 +365,12 @@ class TelegramFrontend:
         once = self._once
         app.add_handler(TypeHandler(Update, self._gate_handler), group=-1)
         private = filters.ChatType.PRIVATE  # every handler, as well as the gate
+        # Answers first: almost every update is a typed answer or a button press, and
+        # python-telegram-bot tries a group's handlers in order (otherwise some thirty
+        # commands first). A command is never plain text, so no command is shadowed.
+        app.add_handler(CallbackQueryHandler(once(self._private_query(self.on_button))))
+        app.add_handler(MessageHandler(private & filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND,
+                                       once(self.on_text)))
         app.add_handler(CommandHandler("start", once(self.on_start), filters=private))
         app.add_handler(CommandHandler("flows", once(self.on_flows), filters=private))
         app.add_handler(CommandHandler("ack", once(self.on_ack), filters=private))
@@ -390,8 +396,8 @@ class TelegramFrontend:
             self.reminders.install(app)
         for name in NAV_COMMANDS:
             app.add_handler(CommandHandler(name, once(self._nav(name)), filters=private))
-        app.add_handler(CallbackQueryHandler(once(self._private_query(self.on_button))))
-        app.add_handler(MessageHandler(private & filters.UpdateType.MESSAGE & filters.TEXT, once(self.on_text)))
+        # a command none of the above knows: the service answers it like any text
+        app.add_handler(MessageHandler(private & filters.UpdateType.MESSAGE & filters.COMMAND, once(self.on_text)))
         app.add_handler(MessageHandler(private & filters.UpdateType.MESSAGE & ~filters.TEXT, once(self.on_not_text)))
         app.add_error_handler(self.on_error)
 
@@ -732,38 +738,65 @@ class TelegramFrontend:
                         parse_mode: str | None = None) -> int | None:
         """Send text, split to Telegram's limit. With ``parse_mode`` ("HTML") the caller gives
         whole, escaped messages under the limit (bot.review.summary.render_telegram)."""
-        text = directed(text, i18n.current())  # right to left for Urdu and Arabic
+        return (await self._send_parts(bot, chat_id, directed(text, i18n.current()), markup, parse_mode))[0]
+
+    async def _send_parts(self, bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None,
+                          parse_mode: str | None = None) -> tuple[int | None, str]:
+        """Send ``text`` as it is (already ``directed``), split to Telegram's limit, the
+        buttons under the last part; (the last part's message id, its text)."""
         parts = split_text(text) if parse_mode is None else [text]
         message_id = None
         for i, part in enumerate(parts):
             last = i == len(parts) - 1
-            sent = await self._retry(lambda: bot.send_message(chat_id, part, reply_markup=markup if last else None,
-                                                              parse_mode=parse_mode))
-            message_id = sent.message_id
-        return message_id
+            message_id = await self._retry(lambda: send_message(bot, chat_id, part, markup if last else None,
+                                                                parse_mode))
+        return message_id, parts[-1]
 
     async def send_prompts(self, bot, chat_id: int, prompts: list[Prompt], flow: Flow | None, conv_id: int | None) -> None:
+        """One Telegram message per question (or offer, or confirmation), with the plain
+        messages said before it in the same reply (an intro, "Thank you", a safeguarding
+        response) at its head, a blank line between: each reply then costs one of Telegram's
+        30 messages a second, not two or three, and reads as one turn. Plain messages with
+        no question after them go together as one message. Each part keeps its own language
+        and direction (bot/i18n); the transcript keeps every prompt apart, as shown."""
+        lead: list[str] = []
         for p in prompts:
             with i18n.using(p.lang):  # each prompt in the language it was written in, hints and buttons too
-                await self._send_prompt(bot, chat_id, p, flow, conv_id)
+                if self._plain(p, flow, conv_id):
+                    lead.append(directed(p.text, i18n.current()))
+                else:
+                    await self._send_prompt(bot, chat_id, p, flow, conv_id, lead)
+                    lead = []
+        if lead:
+            await self._send_parts(bot, chat_id, "\n\n".join(lead))
 
-    async def _send_prompt(self, bot, chat_id: int, p: Prompt, flow: Flow | None, conv_id: int | None) -> None:
-        if p.kind == "question" and flow is not None and conv_id is not None:
-            text = directed(question_text(p), p.lang)
+    @staticmethod
+    def _plain(p: Prompt, flow: Flow | None, conv_id: int | None) -> bool:
+        """A prompt sent as words only, with no buttons and nothing answering it."""
+        if conv_id is None:
+            return True
+        if p.kind == "question":
+            return flow is None
+        return p.kind not in ("offer", "confirm")
+
+    async def _send_prompt(self, bot, chat_id: int, p: Prompt, flow: Flow | None, conv_id: int | None,
+                           lead: list[str] = ()) -> None:
+        def joined(text: str) -> str:
+            return "\n\n".join([*lead, directed(text, i18n.current())])
+
+        if p.kind == "question":
             markup = keyboard(p, flow, conv_id)
-            mid = await self.send_text(bot, chat_id, text, markup)
+            mid, shown = await self._send_parts(bot, chat_id, joined(question_text(p)), markup)
             if markup is not None and mid is not None:
-                self._open_keyboards[chat_id] = (mid, text)
+                self._open_keyboards[chat_id] = (mid, shown)  # closed by an edit that keeps the words
             else:
                 self._open_keyboards.pop(chat_id, None)
             self._note_asked(chat_id, mid, conv_id, p.step_id)
-        elif p.kind == "offer" and conv_id is not None:
-            await self.send_text(bot, chat_id, p.text, hold_keyboard(conv_id))
-        elif p.kind == "confirm" and conv_id is not None:  # it quotes the question now asked
-            mid = await self.send_text(bot, chat_id, p.text, confirm_keyboard(conv_id))
+        elif p.kind == "offer":
+            await self._send_parts(bot, chat_id, joined(p.text), hold_keyboard(conv_id))
+        else:  # confirm: it quotes the question now asked
+            mid, _ = await self._send_parts(bot, chat_id, joined(p.text), confirm_keyboard(conv_id))
             self._note_asked(chat_id, mid, conv_id, p.step_id)
-        else:
-            await self.send_text(bot, chat_id, p.text)
 
     def _note_asked(self, chat_id: int, message_id: int | None, conv_id: int, step_id: str | None) -> None:
         if message_id is None or step_id is None:
@@ -875,8 +908,7 @@ class TelegramFrontend:
         if not await self.db(self._startable, update):
             await self.send_text(context.bot, chat_id, msg("staff.uninvited"))
             return
-        await self.send_text(context.bot, chat_id, msg("telegram.greeting", name=name).replace("Hello .", "Hello."))
-        await self._offer_flows(context.bot, chat_id, update)
+        await self._offer_flows(context.bot, chat_id, update, greet=name)
         log.info("start", extra={"chat": chat_id, "input": key})
 
     # -- languages (issue 19) ------------------------------------------------------------
@@ -911,9 +943,7 @@ class TelegramFrontend:
         with i18n.using(tag):
             await self.deliver(context.bot, chat_id, pid, reply, key)
             if reply.conversation_id is None or reply.status != "in_progress":
-                name = update.effective_user.first_name or ""
-                await self.send_text(context.bot, chat_id, msg("telegram.greeting", name=name).replace("Hello .", "Hello."))
-                await self._offer_flows(context.bot, chat_id, update)
+                await self._offer_flows(context.bot, chat_id, update, greet=update.effective_user.first_name or "")
 
     async def _flow_of(self, pid: int, conv_id: int) -> Flow | None:
         """The flow a conversation runs on (fixed for its life, so kept; bounded)."""
@@ -942,12 +972,16 @@ class TelegramFrontend:
             return self.service.flows()
         return self.access.startable_flows(f"tg:{update.effective_user.id}")
 
-    async def _offer_flows(self, bot, chat_id: int, update: Update) -> None:
+    async def _offer_flows(self, bot, chat_id: int, update: Update, greet: str | None = None) -> None:
+        """The flows this person may start, as buttons; with ``greet`` (their first name) the
+        greeting heads the same message (one message for /start, not two)."""
         flows = await self.db(self._startable, update)
+        head = [msg("telegram.greeting", name=greet).replace("Hello .", "Hello.")] if greet is not None else []
         if not flows:
-            await self.send_text(bot, chat_id, msg("telegram.no_flows") if self.access is None else msg("staff.uninvited"))
+            await self.send_text(bot, chat_id, "\n\n".join(
+                [*head, msg("telegram.no_flows") if self.access is None else msg("staff.uninvited")]))
             return
-        await self.send_text(bot, chat_id, msg("telegram.choose_flow"),
+        await self.send_text(bot, chat_id, "\n\n".join([*head, msg("telegram.choose_flow")]),
                              flows_keyboard([f.in_language(i18n.current()) for f in flows]))
 
     async def on_flows(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -998,8 +1032,7 @@ class TelegramFrontend:
 
         async def edit():
             try:
-                await self._retry(lambda: bot.edit_message_text(new_text[:4096], chat_id=chat_id, message_id=mid,
-                                                                reply_markup=None))
+                await self._retry(lambda: edit_message(bot, chat_id, mid, new_text[:4096]))
             except BadRequest as exc:  # e.g. message too old to edit: the answer is saved all the same
                 log.info("could not close keyboard", extra={"chat": chat_id, "error": str(exc)})
         await self._closing(edit)
@@ -1160,7 +1193,7 @@ class TelegramFrontend:
 
             async def edit():
                 try:
-                    await self._retry(lambda: query.edit_message_text(marked, reply_markup=None))
+                    await self._retry(lambda: edit_message(query.get_bot(), chat_id, query.message.message_id, marked))
                 except BadRequest as exc:
                     log.info("could not mark answer", extra={"chat": chat_id, "error": str(exc)})
             await self._closing(edit)
@@ -1187,8 +1220,12 @@ class TelegramFrontend:
 
     async def _remove_markup(self, query) -> None:
         async def edit():
+            message = query.message
             try:
-                await self._retry(lambda: query.edit_message_reply_markup(reply_markup=None))
+                if message is None:  # not ours to know where it is
+                    await self._retry(lambda: query.edit_message_reply_markup(reply_markup=None))
+                else:
+                    await self._retry(lambda: edit_message(query.get_bot(), message.chat.id, message.message_id))
             except TelegramError:
                 pass
         await self._closing(edit)

@@ -197,17 +197,29 @@ async def _poll(app: Application, stop: asyncio.Event, queues: ChatQueues, *, ti
             raise
         except RetryAfter as exc:
             wait = getattr(exc, "_retry_after", None)
-            await asyncio.sleep(wait.total_seconds() if wait is not None else float(exc.retry_after))
+            await _unless_stopped(stop, wait.total_seconds() if wait is not None else float(exc.retry_after))
             continue
         except (NetworkError, TimedOut) as exc:
             log.warning("getUpdates failed, retrying", extra={"error": str(exc), "delay": delay})
-            await asyncio.sleep(delay)
+            # The Bot API may be gone for good: a SIGTERM during the back-off (up to 30 s)
+            # stops at once rather than when the wait is over.
+            await _unless_stopped(stop, delay)
             delay = min(delay * 2, 30)
             continue
         delay = 0.5
         if updates:
             await queues.receive(list(updates))  # kept (committed) before they are confirmed
             offset = updates[-1].update_id + 1  # the next getUpdates confirms them
+
+
+async def _unless_stopped(stop: asyncio.Event, seconds: float) -> None:
+    """Wait ``seconds``, or less if ``stop`` is set meanwhile."""
+    waiter = asyncio.ensure_future(stop.wait())
+    try:
+        # asyncio.wait, not wait_for: on 3.11 wait_for can swallow a cancellation
+        await asyncio.wait({waiter}, timeout=seconds)
+    finally:
+        waiter.cancel()
 
 
 @contextlib.asynccontextmanager

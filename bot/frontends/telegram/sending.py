@@ -53,6 +53,32 @@ def closing_edit():
         _kind.reset(token)
 
 
+async def send_message(bot, chat_id: int, text: str, reply_markup=None, parse_mode: str | None = None) -> int:
+    """``sendMessage`` through the bot (its rate limiter, retries and errors as usual),
+    returning only the new message's id. ``Bot.send_message`` builds a whole ``Message``
+    from Telegram's answer (the sender, the chat, every button again), which costs as much
+    as the rest of handling the answer; the bot needs only the id. ``Bot._post`` is the
+    call every ``Bot`` method makes (python-telegram-bot 22; pinned below 23)."""
+    data: dict[str, Any] = {"chat_id": chat_id, "text": text}
+    if reply_markup is not None:
+        data["reply_markup"] = reply_markup
+    if parse_mode is not None:
+        data["parse_mode"] = parse_mode
+    result = await bot._post("sendMessage", data)  # noqa: SLF001
+    return int(result["message_id"])
+
+
+async def edit_message(bot, chat_id: int, message_id: int, text: str | None = None) -> None:
+    """Take a message's buttons away (``text``: and show it with these words instead),
+    without building a ``Message`` from the answer (see :func:`send_message`)."""
+    data: dict[str, Any] = {"chat_id": chat_id, "message_id": message_id}
+    if text is None:
+        await bot._post("editMessageReplyMarkup", data)  # noqa: SLF001
+    else:
+        data["text"] = text
+        await bot._post("editMessageText", data)  # noqa: SLF001
+
+
 def _seconds(exc: RetryAfter) -> float:
     wait = getattr(exc, "_retry_after", None)  # a timedelta (the public attribute warns in v22)
     return float(wait.total_seconds()) if wait is not None else float(exc.retry_after)
@@ -121,8 +147,28 @@ class SendLimiter(BaseRateLimiter[int]):
                     self._wake.set()
         raise AssertionError("unreachable")
 
+    def _now(self, chat) -> bool:
+        """Take a token at once, if nothing is waiting (so no order to keep), the chat is not
+        held and the bucket has one: the common case below the limit, without the hand-off
+        to the dispatcher (a future and two turns of the event loop per call)."""
+        if self._heap:
+            return False
+        now = self.clock()
+        if self._held.get(chat, 0.0) > now:
+            return False
+        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.max_rate)
+        self._at = now
+        if self._tokens < 1:
+            return False
+        self._held.pop(chat, None)
+        self._tokens -= 1
+        return True
+
     async def _turn(self, kind: int, seq: int, chat) -> bool:
         """Wait for this call's turn; False if it is a closing edit that was dropped."""
+        if kind == REPLY and self._now(chat):  # a closing edit always queues: it must never pass a reply
+            self.sent[kind] += 1
+            return True
         loop = asyncio.get_running_loop()
         if self._task is None or self._task.done():
             self._wake = asyncio.Event()

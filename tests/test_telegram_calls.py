@@ -1,0 +1,55 @@
+"""What each answer costs in Telegram's 30 messages a second (issue 18): one message per
+answer. The calls the limit applies to are those to a chat (sendMessage and the edits that
+close an old question's buttons); answerCallbackQuery, the small notice answering a button
+press, is not a message to a chat and is counted apart."""
+
+from collections import Counter
+
+import pytest
+
+from bot.conversation import ConversationService
+from bot.store import Store
+from bot.testing.telegram import running_bot
+
+
+@pytest.fixture
+async def bot(tmp_path, library):
+    service = ConversationService(Store(tmp_path / "calls.db"), library)
+    async with running_bot(service) as h:
+        yield h
+
+
+def _calls(h, user, since):
+    """(method, kind) of every call since ``since`` for this user's chat, in order."""
+    out = []
+    for c in h.fake.calls[since:]:
+        if c.method == "answerCallbackQuery":
+            out.append(c.method)
+        elif str(c.params.get("chat_id")) == str(user):
+            out.append(c.method)
+    return out
+
+
+async def test_the_scaling_checkin_costs_one_message_per_answer(bot):
+    """The route the HTTP benchmark takes (scripts/bench http): 9 inputs, 9 messages."""
+    h, u = bot, 61
+    since = len(h.fake.calls)
+    menu = await h.say(u, "/start")  # greeting and menu: one message
+    who = await h.press(u, menu[-1], "How are things going?")
+    started = await h.press(u, who[-1], "A parent, carer or other adult in the family")
+    scale = await h.say(u, "hopes of 61")
+    await h.press(u, scale[-1], "6")
+    await h.say(u, "reason of 61")
+    good = await h.say(u, "different for 61")
+    await h.press(u, good[-1], "9")
+    end = await h.say(u, "nothing else from 61")
+    assert [len(m) for m in (menu, who, started, scale, good, end)] == [1, 1, 1, 1, 1, 1]
+    assert "Thank you" in end[-1].text
+    calls = _calls(h, u, since)
+    # the closing edits (menu and "who" buttons taken away, pressed answers marked) are
+    # sent here: nothing waits behind the limit, so none is dropped (bot.frontends.telegram.sending)
+    assert Counter(calls) == {"sendMessage": 9, "answerCallbackQuery": 4, "editMessageReplyMarkup": 2,
+                              "editMessageText": 2}
+    inputs = 9
+    messages = sum(1 for c in calls if c == "sendMessage")
+    assert messages / inputs == 1.0
