@@ -10,6 +10,7 @@ import pytest
 from bot.conversation import ConversationService
 from bot.store import Store
 from bot.testing.telegram import running_bot
+from tests.test_telegram import start_flow
 
 
 @pytest.fixture
@@ -53,3 +54,23 @@ async def test_the_scaling_checkin_costs_one_message_per_answer(bot):
     inputs = 9
     messages = sum(1 for c in calls if c == "sendMessage")
     assert messages / inputs == 1.0
+
+
+async def test_a_reply_does_not_wait_for_the_answer_to_its_button_press(bot):
+    """answerCallbackQuery (ending the button's spinner) goes beside the reply and is awaited
+    at the end of the update: with hundreds pressing at once, replies queued for the limit
+    only after their own answer's round trip (scripts/bench http, the rounds with buttons)."""
+    h, u = bot, 62
+    await start_flow(h, u, "scaling-checkin")
+    scale = (await h.say(u, "hopes of 62"))[-1]
+    answered = len([c for c in h.fake.answered_callbacks if c.user_id == u])
+    h.fake.fail_next("answerCallbackQuery", delay=10)  # the answer to the press crawls
+    before = len(h.fake.messages(u))
+    uid = h.fake.press_button(u, scale.message_id, next(
+        cb for row in h.fake.buttons(scale) for (t, cb) in row if t == "6"))
+    reply = await h.fake.wait_for(lambda: next(
+        (m for m in h.fake.messages(u)[before:] if "What puts you at 6 and not lower?" in (m.text or "")), None), 30)
+    assert reply is not None
+    assert len([c for c in h.fake.answered_callbacks if c.user_id == u]) == answered  # still on its way
+    await h.delivered(uid, timeout=60)  # the update ends once the answer has gone too
+    assert len([c for c in h.fake.answered_callbacks if c.user_id == u]) == answered + 1
