@@ -3,6 +3,7 @@ answer. The calls the limit applies to are those to a chat (sendMessage and the 
 close an old question's buttons); answerCallbackQuery, the small notice answering a button
 press, is not a message to a chat and is counted apart."""
 
+import asyncio
 from collections import Counter
 
 import pytest
@@ -74,3 +75,24 @@ async def test_a_reply_does_not_wait_for_the_answer_to_its_button_press(bot):
     assert len([c for c in h.fake.answered_callbacks if c.user_id == u]) == answered  # still on its way
     await h.delivered(uid, timeout=60)  # the update ends once the answer has gone too
     assert len([c for c in h.fake.answered_callbacks if c.user_id == u]) == answered + 1
+
+
+async def test_a_reply_is_on_record_as_delivered_without_waiting_for_its_closing_edit(bot):
+    """A typed answer closes the old question's buttons with an edit that may wait long
+    behind other people's replies. The reply's delivery is recorded as soon as it has gone,
+    not after that edit: a bot killed meanwhile sent the reply again on restart, after the
+    person had answered on (scripts/bench peer, 6b: 15 of 20 kept, then 20 of 20)."""
+    h, u = bot, 63
+    await start_flow(h, u, "scaling-checkin")
+    await h.say(u, "hopes of 63")  # the scale question, with its buttons
+    h.fake.fail_next("editMessageText", retry_after=10)  # closing its buttons waits 10 s (a 429)
+    uid = h.fake.inject_message(u, "6")
+    await h.fake.wait_for(lambda: any("What puts you at 6 and not lower?" in (m.text or "")
+                                      for m in h.fake.messages(u)), 10)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 6
+    while not (await h.frontend.db(h.service.store.seen_input, f"tg:{uid}"))["delivered"]:
+        assert loop.time() < deadline, "the reply's delivery was recorded only after the closing edit"
+        await asyncio.sleep(0.05)
+    assert uid not in h.frontend.finished  # the update itself still waits for its edit
+    await h.delivered(uid, timeout=30)

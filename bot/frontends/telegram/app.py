@@ -426,17 +426,23 @@ class TelegramFrontend:
             closing_token = _closings.set(closings)
             try:
                 with i18n.using(await self.language_of(update)):  # everything said in reply, in their language
+                    replied = False
                     try:
                         await handler(update, context)
+                        replied = True
                     finally:
+                        if replied:
+                            # The reply has gone: on record now, not after the closing edits,
+                            # which may wait long behind other people's replies (or be dropped).
+                            # Were the bot killed meanwhile, the reply would otherwise be sent
+                            # again on restart, after the person had answered further.
+                            self._db.defer(self.service.delivered, key)
                         for outcome in (await asyncio.gather(*closings, return_exceptions=True) if closings else ()):
                             if isinstance(outcome, BaseException) and not isinstance(outcome, asyncio.CancelledError):
                                 log.info("closing edit failed", extra={"error": type(outcome).__name__})
             except _AlreadyAnswered:
                 log.info("duplicate update ignored", extra={"update_id": update.update_id})
                 return
-            else:
-                self._db.defer(self.service.delivered, key)
             finally:
                 _closings.reset(closing_token)
                 _unchecked.reset(token)
