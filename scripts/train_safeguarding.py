@@ -4,14 +4,14 @@
 
 Training examples (labelled disclosures and ordinary answers), all of them material the
 lexicon was already tuned on, written for training, or a blind batch already measured after
-tuning (spent); NEVER a blind batch that is still a measurement (batch_h and every later
+tuning (spent); NEVER a blind batch that is still a measurement (batch_j and every later
 letter is refused, whatever TRAINING_BATCHES says):
 
 * tests/safeguarding_training.yaml   written for the classifier (themes of issue 12)
 * tests/safeguarding_tuning.yaml     the lexicon's tuning examples
 * tests/safeguarding_corpus.yaml     the regression corpus
-* tests/safeguarding_blind/batch_a..g.yaml  blind batches already measured after tuning
-  (A-D in rounds 1-3, E-G after the review-net round)
+* tests/safeguarding_blind/batch_a..i.yaml  blind batches already measured after tuning
+  (A-D in rounds 1-3, E-G after the review-net round, H-I after the alert-tier round)
 
 The model is a logistic regression (disclosure or not: the review net), a naive Bayes concern
 model over the same features, and a second logistic regression (alert or not: the tier net)
@@ -19,8 +19,11 @@ over the same features plus what the lexicon alone found, trained on the tiers t
 are labelled with. Training is deterministic (fixed order, fixed seed), so the same inputs
 always give the same bot/safeguarding_model.json. ``--check`` rebuilds in memory and exits 1
 if the committed model differs (the test suite runs it). ``--cv`` prints leave-one-batch-out
-figures on A-G (train on everything else, measure the held-out batch) and ``--sweep`` a grid
-of tier-net thresholds, which is how the thresholds were chosen: never on a measurement.
+figures on A-I (train on everything else, measure the held-out batch): per batch, per tier,
+per concern (the batches' own concern names), per speaker, per difficulty and per kind of
+ordinary answer, and whether the concern named is the right one; ``--sweep`` adds a grid of
+tier-net thresholds, which is how the thresholds were chosen: never on a measurement.
+``--show-misses a,b`` prints the held-out misses of the named spent batches (for whoever tunes).
 """
 
 from __future__ import annotations
@@ -42,9 +45,11 @@ import yaml  # noqa: E402
 MODEL = ROOT / "bot" / "safeguarding_model.json"
 TESTS = ROOT / "tests"
 # Blind batches already measured after tuning (spent): A-D in rounds 1-3, E-G after the
-# review-net round. Batch H and every later letter is a measurement that nobody tunes on.
-TRAINING_BATCHES = ("batch_a", "batch_b", "batch_c", "batch_d", "batch_e", "batch_f", "batch_g")
-FIRST_MEASUREMENT = "h"  # batch_h, batch_i, ... are refused, whatever TRAINING_BATCHES says
+# review-net round, H-I after the alert-tier round. Batch J and every later letter is a
+# measurement that nobody tunes on.
+TRAINING_BATCHES = ("batch_a", "batch_b", "batch_c", "batch_d", "batch_e", "batch_f", "batch_g",
+                    "batch_h", "batch_i")
+FIRST_MEASUREMENT = "j"  # batch_j, batch_k, ... are refused, whatever TRAINING_BATCHES says
 SOURCES = ("safeguarding_training.yaml", "safeguarding_tuning.yaml", "safeguarding_corpus.yaml")
 
 # Blind batches label concerns in their writers' own words: map them to the lexicon's ids.
@@ -61,6 +66,7 @@ L2 = 3e-3
 RATE = 0.3
 ALPHA = 0.5  # naive Bayes smoothing
 MIN_COUNT = 2  # a feature seen fewer times in training is dropped
+BIGRAM_MIN_COUNT = 2  # ... and a pair of neighbouring words ("b:") seen fewer times than this
 # Thresholds, chosen by --cv on batches A-D (leave one out), never on a blind measurement:
 REVIEW_AT = 0.4  # nothing found by the lexicon, p >= this: review
 ALERT_AT = 0.9  # p >= this: what the lexicon found at review becomes alert
@@ -69,9 +75,12 @@ DROP_BELOW = 0.1  # a lexicon review on a message with p < this is dropped
 DROP_RULED = True  # p < DROP_BELOW also drops a review a context capped (review or nothing)
 SHORT_WORDS = 4  # an answer of at most this many words ("I feel ok") ...
 SHORT_REVIEW_AT = 0.6  # ... needs p >= this (not REVIEW_AT) for the net to add a review alone
-# The tier net (q = its probability that the message should alert), chosen by --cv on A-G:
-PROMOTE_AT = 0.85  # q >= this: a review (from the lexicon) becomes alert
-ALONE_AT = 0.85  # q >= this: a review the review net added alone becomes alert
+# The tier net (q = its probability that the message should alert), chosen by --cv --sweep on
+# A-I (round 6: 0.85/0.85 -> 0.7/0.8, alert on H+I held out 74.6 -> 77.2 %, ordinary alerted
+# on A-I 2.6 -> 2.9 %, on H+I 1.2 -> 1.2 %):
+PROMOTE_AT = 0.7  # q >= this: a review (from the lexicon) becomes alert
+ALONE_AT = 0.8  # q >= this: a review the review net added alone becomes alert
+ALONE_P = 0.9  # ... if the review net's own score p >= this too (both nets confident)
 DEMOTE_BELOW = 0.1  # q < this: a lexicon alert becomes review
 CONFIRM_AT = 0.5  # the review net lifts review to alert (p >= ALERT_AT) only if q >= this too
 TIER_REVIEW_WEIGHT = 0.5  # a disclosure labelled review counts this much towards alert
@@ -79,7 +88,7 @@ TIER_MIN_WEIGHT = 0.01  # smaller tier-net weights are left out of the model fil
 
 
 def _spent(batch: str) -> bool:
-    """Is ``batch`` a spent blind batch (a to g)? batch_h and every later one never is."""
+    """Is ``batch`` a spent blind batch (a to i)? batch_j and every later one never is."""
     m = re.fullmatch(r"batch_([a-z])", batch)
     return bool(m) and m.group(1) < FIRST_MEASUREMENT and batch in TRAINING_BATCHES
 
@@ -104,9 +113,11 @@ def examples(with_batches=TRAINING_BATCHES) -> list[dict]:
         data = yaml.safe_load((TESTS / "safeguarding_blind" / f"{b}.yaml").read_text(encoding="utf-8"))
         for d in data["disclosures"]:
             out.append({"text": d["text"], "label": 1, "concern": CONCERN_OF.get(d["concern"], d["concern"]),
-                        "source": b, "tier": d["tier"]})
+                        "source": b, "tier": d["tier"], "named": d["concern"], "speaker": d["speaker"],
+                        "difficulty": d["difficulty"]})
         for o in data["ordinary"]:
-            out.append({"text": o["text"], "label": 0, "concern": None, "source": b})
+            out.append({"text": o["text"], "label": 0, "concern": None, "source": b, "kind": o["kind"],
+                        "speaker": o["speaker"]})
     return out
 
 
@@ -123,9 +134,14 @@ def _concepts(config):
     return _concept_table(config._sets)
 
 
-def train(feats: list[list[str]], items: list[dict], severity: tuple[str, ...]) -> dict:
+def _kept(feats: list[list[str]]) -> set[str]:
+    """The features trained on: seen at least MIN_COUNT times (BIGRAM_MIN_COUNT for "b:")."""
     counts = Counter(f for fs in feats for f in fs)
-    keep = {f for f, n in counts.items() if n >= MIN_COUNT}
+    return {f for f, n in counts.items() if n >= (BIGRAM_MIN_COUNT if f.startswith("b:") else MIN_COUNT)}
+
+
+def train(feats: list[list[str]], items: list[dict], severity: tuple[str, ...]) -> dict:
+    keep = _kept(feats)
     rows = [[f for f in fs if f in keep] for fs in feats]
     labels = [e["label"] for e in items]
 
@@ -192,8 +208,7 @@ def train_tier(feats: list[list[str]], lexicon: list[list[str]], items: list[dic
     and what the lexicon found. A disclosure labelled alert counts 1; one labelled review (a
     person should look, no need to interrupt) counts TIER_REVIEW_WEIGHT towards alert;
     ordinary answers are 0. Same deterministic AdaGrad as :func:`train`."""
-    counts = Counter(f for fs in feats for f in fs)
-    keep = {f for f, n in counts.items() if n >= MIN_COUNT}
+    keep = _kept(feats)
     rows = [[f for f in fs if f in keep] + lx for fs, lx in zip(feats, lexicon)]
     labels = [e["label"] for e in items]
     sample = [(1.0 if e.get("tier", "alert") == "alert" else TIER_REVIEW_WEIGHT) if e["label"] else 1.0
@@ -222,7 +237,7 @@ def train_tier(feats: list[list[str]], lexicon: list[list[str]], items: list[dic
                 w[f] -= RATE * grad / math.sqrt(g2[f])
     weights = {f: round(v, 4) for f, v in sorted(w.items()) if abs(v) >= TIER_MIN_WEIGHT}
     return {"bias": round(b, 4), "weights": weights, "promote_at": PROMOTE_AT, "alone_at": ALONE_AT,
-            "demote_below": DEMOTE_BELOW, "confirm_at": CONFIRM_AT}
+            "demote_below": DEMOTE_BELOW, "confirm_at": CONFIRM_AT, "alone_p": ALONE_P}
 
 
 def build(config, items=None) -> dict:
@@ -239,20 +254,24 @@ def _config_without_classifier():
     return SafeguardingConfig.load(classifier=False)
 
 
-def cross_validate(sweep: bool = False) -> None:
-    """Leave one spent blind batch (A-G) out: train both nets on everything else, measure the
+NAMES = ("lexicon ", "with net", "two nets")  # the lexicon alone; with the review net; with both nets
+
+
+def cross_validate(sweep: bool = False, misses: tuple[str, ...] = ()) -> None:
+    """Leave one spent blind batch (A-I) out: train both nets on everything else, measure the
     held-out batch through ``detect`` as it runs in the bot: the lexicon alone, with the review
-    net, and with the review and tier nets. The lexicon itself was written knowing A-D and G
-    (its rules are in-sample there), so these figures are held out for the nets only."""
+    net, and with the review and tier nets. The lexicon itself was written knowing the misses of
+    A-G (its rules are in-sample there), so these figures are held out for the nets only there;
+    H+I (printed apart) is held out for the nets and, as long as no rule is written from their
+    sentences, for the rules too: the closer proxy for a new batch."""
     from bot.safeguarding.classify import Classifier
-    from bot.safeguarding.tiers import tier_of
 
     config = _config_without_classifier()
     full = examples()
     concepts = _concepts(config)
     feats = dict(zip([e["text"] for e in full], _featurise(config, full)))
     lexf = dict(zip([e["text"] for e in full], _lexicon_found(config, full)))
-    total = Counter()
+    total, late = Counter(), Counter()
     folds = []
     for held in TRAINING_BATCHES:
         train_items = [e for e in full if e["source"] != held]
@@ -262,7 +281,7 @@ def cross_validate(sweep: bool = False) -> None:
         model["tier"] = train_tier(tf, [lexf[e["text"]] for e in train_items], train_items)
         folds.append((held, model, test_items))
         stats = Counter()
-        for name in ("lexicon ", "with net", "two nets"):
+        for name in NAMES:
             if name == "lexicon ":
                 config._classifier = None
             else:
@@ -271,71 +290,119 @@ def cross_validate(sweep: bool = False) -> None:
                     m.pop("tier")
                 config._classifier = Classifier(m, concepts)
             for e in test_items:
-                _count(stats, name, e, tier_of(config.detect(e["text"])))
+                found = config.detect(e["text"])
+                _count(stats, name, e, found)
+                if name == "two nets" and held[-1] in misses:
+                    _show_miss(e, found)
         config._classifier = None
         total.update(stats)
+        if held >= "batch_h":
+            late.update(stats)
         _print_cv(held, stats)
-    _print_cv("A-G", total)
-    print("per concern, A-G held out (n: flagged / alert): lexicon alone | review net | both nets")
-    for concern in sorted({k[2] for k in total if len(k) == 3 and k[1] == "c"}):
-        row = []
-        for name in ("lexicon ", "with net", "two nets"):
-            n = total[(name, "c", concern)]
-            row.append(f"{100.0 * (n - total[(name, 'c', concern, None)]) / n:5.1f} / "
-                       f"{100.0 * total[(name, 'c', concern, 'alert')] / n:5.1f}")
-        print(f"  {concern:18} {total[('two nets', 'c', concern)]:4d}: " + " | ".join(row))
+    _print_cv("A-I", total)
+    _print_cv("H+I", late)
+    for title, stats in (("A-I", total), ("H+I", late)):
+        print(f"\n{title} held out, two nets (n: flagged / alert / concern named right):")
+        for key in ("speaker", "difficulty", "named"):
+            print(f"  by {key}:")
+            for value in sorted({k[2] for k in stats if len(k) == 3 and k[0] == "two nets" and k[1] == key}):
+                n = stats[("two nets", key, value)]
+                print(f"    {value:26} {n:4d}: {_pct(stats[('two nets', key, value, 'flagged')], n):5.1f} / "
+                      f"{_pct(stats[('two nets', key, value, 'alert')], n):5.1f} / "
+                      f"{_pct(stats[('two nets', key, value, 'right')], n):5.1f}")
+        print("  ordinary, by kind (n: alerted / review):")
+        for value in sorted({k[2] for k in stats if len(k) == 3 and k[0] == "two nets" and k[1] == "kind"}):
+            n = stats[("two nets", "kind", value)]
+            print(f"    {value:26} {n:4d}: {stats[('two nets', 'kind', value, 'alert')]:3d} / "
+                  f"{stats[('two nets', 'kind', value, 'review')]:3d}")
     if sweep:
         _sweep(config, concepts, folds)
 
 
-def _count(stats: Counter, name: str, e: dict, t) -> None:
+def _pct(k: int, n: int) -> float:
+    return 100.0 * k / n if n else 0.0
+
+
+def _count(stats: Counter, name: str, e: dict, found: list) -> None:
+    from bot.safeguarding.tiers import tier_of
+
+    t = tier_of(found)
     kind = "d" if e["label"] else "o"
     stats[(name, kind, t)] += 1
     stats[(name, kind)] += 1
     if e["label"]:
-        stats[(name, "c", e["concern"], t)] += 1
-        stats[(name, "c", e["concern"])] += 1
+        right = any(c.concern == e["concern"] for c in found)
+        for key in ("speaker", "difficulty", "named"):
+            value = e.get(key, "-")
+            stats[(name, key, value)] += 1
+            stats[(name, key, value, "flagged")] += t is not None
+            stats[(name, key, value, "alert")] += t == "alert"
+            stats[(name, key, value, "right")] += right
+    else:
+        stats[(name, "kind", e.get("kind", "-"))] += 1
+        stats[(name, "kind", e.get("kind", "-"), t)] += 1
+
+
+def _show_miss(e: dict, found: list) -> None:
+    from bot.safeguarding.tiers import tier_of
+
+    t = tier_of(found)
+    shown = "; ".join(f"{c.concern}/{c.tier} [{c.rule}]" for c in found) or "-"
+    if e["label"] and t != "alert":
+        print(f"  MISS {e['source'][-1]} {t or '-':6} want {e['tier']:6} {e['named']:18} {e['speaker'][:5]} "
+              f"{e['text']!r}  <{shown}>")
+    elif e["label"] and not any(c.concern == e["concern"] for c in found):
+        print(f"  NAME {e['source'][-1]} {t:6} want {e['concern']:18} {e['text']!r}  <{shown}>")
+    elif not e["label"] and t is not None:
+        print(f"  FALSE {e['source'][-1]} {t:6} {e.get('kind', '-'):18} {e['text']!r}  <{shown}>")
 
 
 def _sweep(config, concepts, folds) -> None:
-    """Held-out figures (all of A-G) for a grid of tier-net thresholds."""
+    """Held-out figures (all of A-I, and H+I) for a grid of tier-net thresholds."""
     from bot.safeguarding.classify import Classifier
-    from bot.safeguarding.tiers import tier_of
 
-    for promote in (0.8, 0.85, 0.9, 0.95):
-        for alone in (0.9, 0.95, 0.98, 2.0):
-            for demote in (-1.0, 0.02, 0.05, 0.1):
-                stats = Counter()
-                for _held, model, items in folds:
+    for promote in (0.6, 0.7, 0.75, 0.8, 0.85):
+        for alone in (0.7, 0.75, 0.8, 0.85, 0.9):
+            for demote in (0.05, 0.1):
+                stats, late = Counter(), Counter()
+                for held, model, items in folds:
                     m = dict(model)
                     m["tier"] = dict(m["tier"], promote_at=promote, alone_at=alone, demote_below=demote)
                     config._classifier = Classifier(m, concepts)
                     for e in items:
-                        _count(stats, "two nets", e, tier_of(config.detect(e["text"])))
+                        found = config.detect(e["text"])
+                        _count(stats, "two nets", e, found)
+                        if held >= "batch_h":
+                            _count(late, "two nets", e, found)
                 config._classifier = None
-                print(f"promote {promote} alone {alone} demote {demote}: ", end="")
-                _print_cv("", stats, names=("two nets",))
+                _print_cv(f"promote {promote} alone {alone} demote {demote} A-I", stats, names=("two nets",))
+                _print_cv(f"promote {promote} alone {alone} demote {demote} H+I", late, names=("two nets",))
 
 
-def _print_cv(title: str, stats: Counter, names=("lexicon ", "with net", "two nets")) -> None:
+def _print_cv(title: str, stats: Counter, names=NAMES) -> None:
     for name in names:
         n_d, n_o = stats[(name, "d")], stats[(name, "o")]
         if not n_d and not n_o:
             continue
-        pct = lambda k, n: 100.0 * k / n if n else 0.0  # noqa: E731
-        print(f"{title:8} {name}: flagged {pct(n_d - stats[(name, 'd', None)], n_d):5.1f} % "
-              f"alert {pct(stats[(name, 'd', 'alert')], n_d):5.1f} % of {n_d} | ordinary alerted "
-              f"{pct(stats[(name, 'o', 'alert')], n_o):4.1f} % review {pct(stats[(name, 'o', 'review')], n_o):4.1f} % of {n_o}")
+        print(f"{title:8} {name[:3]}: flagged {_pct(n_d - stats[(name, 'd', None)], n_d):5.1f} % "
+              f"alert {_pct(stats[(name, 'd', 'alert')], n_d):5.1f} % of {n_d} | ordinary alerted "
+              f"{_pct(stats[(name, 'o', 'alert')], n_o):4.1f} % review {_pct(stats[(name, 'o', 'review')], n_o):4.1f} % of {n_o}")
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="exit 1 if the committed model is out of date")
-    ap.add_argument("--cv", action="store_true", help="leave-one-batch-out figures on the spent batches A-G")
+    ap.add_argument("--cv", action="store_true", help="leave-one-batch-out figures on the spent batches A-I")
+    ap.add_argument("--show-misses", default="", metavar="LETTERS",
+                    help="with --cv: print the held-out misses of these spent batches, e.g. a,b,c")
     ap.add_argument("--sweep", action="store_true", help="with --cv: held-out figures for a grid of tier-net thresholds")
     args = ap.parse_args(argv)
     if args.cv:
-        cross_validate(sweep=args.sweep)
+        letters = tuple(x.strip().removeprefix("batch_") for x in args.show_misses.split(",") if x.strip())
+        for x in letters:
+            if not _spent(f"batch_{x}"):
+                raise SystemExit(f"batch_{x} is not a spent batch: its sentences are never printed")
+        cross_validate(sweep=args.sweep, misses=letters)
         return 0
     model = build(_config_without_classifier())
     text = json.dumps(model, sort_keys=True, separators=(",", ":")) + "\n"

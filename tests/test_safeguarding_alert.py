@@ -113,6 +113,21 @@ def test_the_review_nets_lift_needs_the_tier_nets_agreement(p, q, tier):
     assert tier_of(_with(TwoNets(p, q)).detect(REVIEWED)) == tier
 
 
+class BothConfident(TwoNets):
+    alone_p = 0.9
+
+
+@pytest.mark.parametrize("p, q, tier", [
+    (0.89, 1.0, REVIEW),  # the tier net is sure, the review net is not: it stays a quiet review
+    (0.9, 0.89, REVIEW),  # the review net is sure, the tier net not enough (alone_at)
+    (0.9, 0.9, ALERT),  # both confident: what no phrase matched alerts
+])
+def test_what_the_review_net_added_alone_alerts_only_when_both_nets_are_confident(p, q, tier):
+    assert tier_of(_with(BothConfident(p, q)).detect(PLAIN)) == tier
+    # a lexicon review is lifted on the tier net's word alone (promote_at), whatever p
+    assert tier_of(_with(BothConfident(0.6, 0.85)).detect(REVIEWED)) == ALERT
+
+
 def test_the_tier_net_says_so_in_the_rule():
     config = _with(TwoNets(0.6, 0.95, "neglect"))
     (c,) = config.detect(PLAIN)
@@ -266,10 +281,10 @@ def test_harm_denied_or_only_imagined_is_at_most_review_by_rule_alone(lexicon_on
 # --------------------------------------------------------------------------------------
 
 
-def test_training_refuses_batch_h_and_every_later_one_even_if_listed():
+def test_training_refuses_batch_j_and_every_later_one_even_if_listed():
     train = _train_module()
-    train.TRAINING_BATCHES = (*train.TRAINING_BATCHES, "batch_h", "batch_i", "batch_z")
-    for name in ("batch_h", "batch_i", "batch_j", "batch_z", "batch_aa", "held_back"):
+    train.TRAINING_BATCHES = (*train.TRAINING_BATCHES, "batch_j", "batch_k", "batch_z")
+    for name in ("batch_j", "batch_k", "batch_l", "batch_z", "batch_aa", "held_back"):
         with pytest.raises(SystemExit):
             train.examples(with_batches=(name,))
-    assert train._spent("batch_g") and not train._spent("batch_h")
+    assert train._spent("batch_i") and not train._spent("batch_j")

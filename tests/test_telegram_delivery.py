@@ -104,6 +104,16 @@ def _asked(fake, user, words):
     return [m for m in fake.messages(user) if words in (m.text or "")]
 
 
+def _asked_once_or_again_across_the_kill(fake, users, words):
+    """Each person is asked the next question, and at most once by each process. A reply the
+    killed process had sent (or had in flight) before it could record the sending is sent
+    again after the restart: nobody can ask Telegram whether it arrived, so delivery is at
+    least once, and a person may see that one question twice across a crash. (The answer is
+    still stored once: the callers check that.) More than two, or a different text, is a bug."""
+    asked = {u: [m.text for m in _asked(fake, u, words)] for u in users}
+    assert all(1 <= len(texts) <= 2 and len(set(texts)) == 1 for texts in asked.values()), asked
+
+
 _STARTED: list = []
 
 
@@ -161,7 +171,7 @@ async def test_polling_sigkill_as_a_batch_is_confirmed_loses_and_doubles_nothing
         await _stop(proc)
     stored, undelivered, inbox = _stored(db, users)
     assert stored == {u: [("best_hopes", f"hopes of {u}", 1)] for u in users}
-    assert {u: len(_asked(fake, u, "where are things now?")) for u in users} == {u: 1 for u in users}
+    _asked_once_or_again_across_the_kill(fake, users, "where are things now?")
     assert undelivered == 0 and inbox == []
 
 
@@ -202,7 +212,7 @@ async def test_webhook_sigkill_right_after_200_loses_and_doubles_nothing(tmp_pat
         await _stop(proc)
     stored, undelivered, inbox = _stored(db, users)
     assert stored == {u: [("best_hopes", f"hopes of {u}", 1)] for u in users}
-    assert {u: len(_asked(fake, u, "where are things now?")) for u in users} == {u: 1 for u in users}
+    _asked_once_or_again_across_the_kill(fake, users, "where are things now?")
     assert undelivered == 0 and inbox == []
 
 

@@ -22,7 +22,7 @@ Features of a message (all from the normalised words, see :func:`features`):
   (``nw:``, ``nc:``): "he never hits us" is not "he hits us".
 
 What the score p decides (thresholds in the model file, chosen by ``--cv`` on the spent blind
-batches A-G left out one at a time, never on a blind batch that is a measurement: H and every
+batches A-I left out one at a time, never on a blind batch that is a measurement: J and every
 later one); see ``_Matching._review_net`` in :mod:`bot.safeguarding.match`:
 
 * p < ``quiet_below`` with an everyday-setting word in the message (:data:`ORDINARY_CONTEXTS`):
@@ -40,9 +40,9 @@ trained on the tiers people gave labelled answers (a disclosure labelled review 
 over the same features plus what the lexicon alone found (:func:`lexicon_features`). Its score
 q decides, after the review net:
 
-* q >= ``promote_at``: a review becomes alert; q >= ``alone_at`` (higher) for a review the
-  review net added on its own, so a message no phrase matched alerts only when both nets are
-  confident;
+* q >= ``promote_at``: a review becomes alert; q >= ``alone_at`` (higher) and the review
+  net's p >= ``alone_p`` for a review the review net added on its own, so a message no phrase
+  matched alerts only when both nets are confident;
 * q < ``demote_below``: a lexicon alert becomes review (it reads as an ordinary answer).
 
 Neither net changes the tier of a deployment's own override words, and neither raises what a
@@ -156,6 +156,8 @@ class Classifier:
         self.alone_at: float = tier["alone_at"] if tier else 2.0
         self.demote_below: float = tier["demote_below"] if tier else -1.0
         self.confirm_at: float = tier.get("confirm_at", 0.0) if tier else 0.0
+        # what the review net added alone also needs p >= this before the tier net lifts it
+        self.alone_p: float = tier.get("alone_p", 0.0) if tier else 0.0
 
     def feature_list(self, words: list[str]) -> list[str]:
         return features(words, self.concepts)

@@ -341,8 +341,8 @@ class _Matching:
           in a message that reads as a disclosure), if the tier net agrees (q >= ``confirm_at``).
         Then q = the tier net's probability that the message should alert (when the model has
         a tier net; it also sees what the lexicon alone found):
-        * q >= ``promote_at``: a review becomes alert; q >= ``alone_at`` for a review the
-          review net added on its own;
+        * q >= ``promote_at``: a review becomes alert; q >= ``alone_at`` and p >= ``alone_p``
+          for a review the review net added on its own (both nets confident);
         * q < ``demote_below``: a lexicon alert becomes review.
 
         The nets leave alone: matches of a deployment's own override files (the lead tests
@@ -399,12 +399,14 @@ class _Matching:
         # labelled answers and seeing what the lexicon found. It lifts review to alert when
         # confident (more confident still for what the review net added alone) and lowers a
         # lexicon alert it finds very unlikely to review; never past a rule that had its say.
+        alone_p = getattr(clf, "alone_p", 0.0)
         for ci in list(found):
             rank, i, j, rule = found[ci]
             if rule in local or ci in ruled:
                 continue
             if rank < ALERT_RANK:
-                if q >= (clf.alone_at if ci == added else clf.promote_at):
+                # what the review net added alone alerts only when both nets are confident
+                if q >= (clf.alone_at if ci == added else clf.promote_at) and (ci != added or p >= alone_p):
                     found[ci] = (ALERT_RANK, i, j, f"{rule} + tier net ({q:.2f})")
             elif q < clf.demote_below:
                 found[ci] = (REVIEW_RANK, i, j, f"{rule} - tier net ({q:.2f})")
