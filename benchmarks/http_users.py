@@ -157,6 +157,10 @@ async def run_bot_once(folder: Path, users: int, max_rate: float | None, rounds:
             "completed": completed, "answers_stored": stored, "problems": problems + failures[:5],
             "failures": len(failures), "inputs": len(lat), "elapsed": elapsed, "limited_calls": limited,
             "calls_per_answer": limited / max(1, len(lat)), "calls_by_kind": kinds,
+            "step_median_ms": [round(percentile([s.latencies[k] for s in sims if len(s.latencies) > k], 0.5) * 1000)
+                               for k in range(max((len(s.latencies) for s in sims), default=0))],
+            "step_max_ms": [round(max(s.latencies[k] for s in sims if len(s.latencies) > k) * 1000)
+                            for k in range(max((len(s.latencies) for s in sims), default=0))],
             "per_answer_by_kind": {k: round(v / max(1, len(lat)), 3) for k, v in kinds.items()}}
 
 
@@ -210,7 +214,8 @@ def run(ctx: Context) -> list[Figure]:
         deployed = asyncio.run(run_bot_once(folder, users, max_rate=None, rounds=True))
         ctx.log(f"  http as deployed (30 msg/s), all answering at once: {deployed['median_ms']:.0f}/"
                 f"{deployed['p99_ms']:.0f} ms, {deployed['completed']}/{users} completed in {deployed['elapsed']:.0f} s,"
-                f" {deployed['calls_per_answer']:.2f} rate-limited calls per answer {deployed['per_answer_by_kind']}")
+                f" {deployed['calls_per_answer']:.2f} rate-limited calls per answer {deployed['per_answer_by_kind']};"
+                f" median by step {deployed['step_median_ms']} ms, slowest by step {deployed['step_max_ms']} ms")
         free = asyncio.run(run_bot_once(folder, users, max_rate=None))
         ctx.log(f"  http as deployed (30 msg/s), free running: {free['median_ms']:.0f}/{free['p99_ms']:.0f} ms,"
                 f" {free['completed']}/{users} completed in {free['elapsed']:.0f} s,"

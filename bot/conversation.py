@@ -160,8 +160,14 @@ class ConversationService:
         return conv, self.runner_for(conv).flow
 
     def runner_for(self, conv: Conversation) -> FlowRunner:
-        return self.library.runner_for(conv.flow_sha, lambda: self.store.snapshot_source(conv.flow_sha),
-                                       f"<{conv.flow_id} v{conv.flow_version}>", lang=conv.language)
+        # kept on the conversation object (read afresh for each input) for the several asks of one input
+        found = conv.__dict__.get("_runner")
+        if found is not None and found[0] == (conv.flow_sha, conv.language):
+            return found[1]
+        runner = self.library.runner_for(conv.flow_sha, lambda: self.store.snapshot_source(conv.flow_sha),
+                                         f"<{conv.flow_id} v{conv.flow_version}>", lang=conv.language)
+        conv.__dict__["_runner"] = ((conv.flow_sha, conv.language), runner)
+        return runner
 
     # -- languages (issue 19) ------------------------------------------------------------
     def languages_offered(self) -> list[str]:
@@ -338,13 +344,15 @@ class ConversationService:
         if inp.text is not None:
             inp = Input(inp.kind, clean_text(inp.text), inp.button)
         with self.store.transaction():
-            if input_key:
-                done = self.store.seen_input(input_key)
-                if done is not None:
-                    return self._duplicate(done)
-            # the conversation and the person's language in one read (as language_of decides:
-            # the conversation's language, else the person's, else English)
-            conv, chosen = self.store.conversation_and_language(person_id, conversation_id)
+            # whether this input was handled before, the conversation, and the person's language,
+            # in one read (the language as language_of decides: the conversation's, else the
+            # person's, else English)
+            found = self.store.input_context(person_id, conversation_id, input_key)
+            if found is None:  # no such person: nothing to read but the input
+                found = (self.store.seen_input(input_key) if input_key else None), None, None
+            done, conv, chosen = found
+            if done is not None:
+                return self._duplicate(done)
             with i18n.using(conv.language if conv is not None and conv.language else chosen or i18n.DEFAULT):
                 if conv is not None and person_id not in (conv.person_id, conv.present_id):
                     conv = None  # a conversation named that is not theirs
@@ -426,9 +434,12 @@ class ConversationService:
         found = self.safeguarding.detect(text) if context is None else self.safeguarding.detect(text, context)
         # The person's language (issue 19): its own word list, and for a language without a
         # reviewed one, every free-text answer to the quiet review tier (bot/i18n/safeguarding.py).
+        language = i18n.current()
+        if language == i18n.DEFAULT:  # English adds nothing (extra() returns [] at once)
+            return list(found)
         from bot.i18n.safeguarding import extra
 
-        return list(found) + extra(text, i18n.current(), found, getattr(self.safeguarding, "concerns", None))
+        return list(found) + extra(text, language, found, getattr(self.safeguarding, "concerns", None))
 
     @functools.cached_property
     def _takes_context(self) -> bool:
@@ -733,9 +744,9 @@ class ConversationService:
             self.store.save_answer(conv.id, rec.step_id, rec.value, rec.raw, rec.shown)
         if result.retracted:
             self.store.retract_answers(conv.id, result.retracted)
-        if force or result.records or result.session.to_json() != conv.session or result.status != conv.status:
-            self.store.update_conversation(conv.id, state=result.session.state, session=result.session.to_json(),
-                                           status=result.status)
+        session = result.session.to_json()
+        if force or result.records or session != conv.session or result.status != conv.status:
+            self.store.update_conversation(conv.id, state=result.session.state, session=session, status=result.status)
         self._write_prompts(conv.id, result.prompts, conv)
         if self.schedule is not None:  # in the answer's transaction: both are saved, or neither
             self.schedule.after_step(conv, result.status, result.records, self.runner_for(conv).flow)

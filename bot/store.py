@@ -783,11 +783,10 @@ class Store:
         return self.keys.encrypt(text)
 
     def _decrypting_row(self, cursor, row: tuple) -> tuple:
-        for v in row:
-            if type(v) is bytes and v[:4] == dbkey.MAGIC:
-                decrypt = self.keys.decrypt
-                return tuple(decrypt(x) if type(x) is bytes and x[:4] == dbkey.MAGIC else x for x in row)
-        return row
+        if bytes not in map(type, row):  # no blob at all (the usual row): scanned in C
+            return row
+        decrypt, magic = self.keys.decrypt, dbkey.MAGIC
+        return tuple([decrypt(x) if type(x) is bytes and x[:4] == magic else x for x in row])
 
     def check_key(self) -> None:
         """Refuse, in words, a key that does not decrypt this database's text."""
@@ -923,18 +922,23 @@ class Store:
             if self._tx_owner != threading.get_ident():
                 yield
                 return
+            # Named by depth, not numbered: the same few statement texts every time, so they stay
+            # in the connection's statement cache instead of pushing the answer's INSERTs out of it.
             self._savepoints += 1
             name = f"sp{self._savepoints}"
-            conn.execute(f"SAVEPOINT {name}")
             try:
-                yield
-            except BaseException:
-                if conn.in_transaction:  # some errors (disk full, I/O) have rolled back everything
-                    conn.execute(f"ROLLBACK TO {name}")
+                conn.execute(f"SAVEPOINT {name}")
+                try:
+                    yield
+                except BaseException:
+                    if conn.in_transaction:  # some errors (disk full, I/O) have rolled back everything
+                        conn.execute(f"ROLLBACK TO {name}")
+                        conn.execute(f"RELEASE {name}")
+                    raise
+                else:
                     conn.execute(f"RELEASE {name}")
-                raise
-            else:
-                conn.execute(f"RELEASE {name}")
+            finally:
+                self._savepoints -= 1
             return
         conn.execute("BEGIN IMMEDIATE")
         self._tx_owner = threading.get_ident()
@@ -1081,26 +1085,44 @@ class Store:
             row = present
         return Conversation.from_row(row) if row else None
 
-    def conversation_and_language(self, person_id: int,
-                                  conversation_id: int | None = None) -> tuple[Conversation | None, str | None]:
-        """In one statement, what handling an input needs first: the conversation named (any
-        person's: the caller decides whose it may be), or else the person's open one (as
+    # The columns Conversation is built from, in its order (read by position on the hot path).
+    _CONVERSATION = ("id", "person_id", "flow_id", "flow_version", "flow_sha", "state", "session", "status",
+                     "started_at", "updated_at", "finished_at", "case_id", "frontend", "chat_id", "respondent",
+                     "practice", "present_id", "language")
+    _OPEN_OF = ("MAX(COALESCE((SELECT id FROM conversations WHERE person_id = :pid AND status = 'in_progress'"
+                " ORDER BY id DESC LIMIT 1), 0), COALESCE((SELECT id FROM conversations WHERE present_id = :pid"
+                " AND status = 'in_progress' ORDER BY id DESC LIMIT 1), 0))")
+    _INPUT_CONTEXT = ("SELECT p.language, i.key, i.conversation_id, i.reply, i.delivered_at, "
+                      + ", ".join(f"c.{col}" for col in _CONVERSATION) + " FROM people p"
+                      " LEFT JOIN inputs i ON i.key = :key LEFT JOIN conversations c ON c.id = {conv}"
+                      " WHERE p.id = :pid")
+    _INPUT_CONTEXT_OPEN = _INPUT_CONTEXT.format(conv=_OPEN_OF)
+    _INPUT_CONTEXT_NAMED = _INPUT_CONTEXT.format(conv=":cid")
+
+    def input_context(self, person_id: int, conversation_id: int | None,
+                      key: str | None) -> tuple[dict | None, Conversation | None, str | None] | None:
+        """What handling an input needs first, in one statement: whether input ``key`` was
+        handled before (as :meth:`seen_input`), the conversation named (any person's: the
+        caller decides whose it may be) or else the person's open one (as
         :meth:`active_conversation`), and the language the person chose (as
-        :meth:`person_language`). ``(None, None)`` for a person not in the database."""
-        if conversation_id is not None:
-            row = self._one("SELECT p.language AS person_language, c.* FROM people p"
-                            " LEFT JOIN conversations c ON c.id = :cid WHERE p.id = :pid",
-                            {"pid": person_id, "cid": conversation_id})
-        else:
-            row = self._one(
-                "SELECT p.language AS person_language, c.* FROM people p LEFT JOIN conversations c ON c.id = ("
-                " SELECT MAX(id) FROM (SELECT MAX(id) AS id FROM conversations"
-                "  WHERE person_id = :pid AND status = 'in_progress'"
-                "  UNION ALL SELECT MAX(id) FROM conversations WHERE present_id = :pid AND status = 'in_progress'))"
-                " WHERE p.id = :pid", {"pid": person_id})
+        :meth:`person_language`). None for a person not in the database (nothing is read
+        then: ask :meth:`seen_input` alone)."""
+        sql = self._INPUT_CONTEXT_OPEN if conversation_id is None else self._INPUT_CONTEXT_NAMED
+        row = self.db.conn.execute(sql, {"pid": person_id, "cid": conversation_id, "key": key}).fetchone()
         if row is None:
-            return None, None
-        return (Conversation.from_row(row) if row["id"] is not None else None), row["person_language"]
+            return None
+        seen = None
+        if row[1] is not None:
+            seen = {"conversation_id": row[2], "reply": json.loads(row[3]) if row[3] else None,
+                    "delivered": row[4] is not None}
+        conv = None
+        if row[5] is not None:
+            (cid, pid, flow_id, flow_version, flow_sha, state, session, status, started_at, updated_at, finished_at,
+             case_id, frontend, chat_id, respondent, practice, present_id, language) = row[5:]
+            conv = Conversation(cid, pid, flow_id, flow_version, flow_sha, state, json.loads(session), status,
+                                started_at, updated_at, finished_at, case_id, frontend, chat_id, respondent,
+                                bool(practice), present_id, language)
+        return seen, conv, row[0]
 
     def rehearsing_people(self) -> set[int]:
         """Everyone with a rehearsal under way (a frontend keeps this in memory)."""

@@ -313,3 +313,18 @@ def test_the_move_table_takes_the_first_branch_that_holds():
             value = answers.get("scale_now")
             assert runner._fire(state, trigger, ctx(answers, value)) == \
                 runner._fire_machine(state, trigger, ctx(answers, value)), (state, trigger, answers)
+
+
+def test_words_without_markup_are_shown_without_building_a_context(monkeypatch):
+    """A plain question or say text, and a move with no condition, need no template context
+    (five objects per build, several builds a step): only templates and conditions get one."""
+    runner = FlowRunner(flow_from(SCALING))
+    built = []
+    make = runner.context
+    monkeypatch.setattr(runner, "context", lambda *a, **k: built.append(a) or make(*a, **k))
+    session = runner.start().session  # the intro has no markup; best_hopes is plain
+    built.clear()
+    result = runner.step(session, Input.from_text("Calmer mornings"))  # to scale_now: plain, no condition
+    assert result.prompts[0].text == "Where are things now?" and built == []
+    result = runner.step(result.session, Input.from_text("7"))  # a branch condition, then a template
+    assert result.prompts[0].text.startswith("What puts you at 7 and not lower") and len(built) >= 2

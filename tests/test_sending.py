@@ -117,3 +117,30 @@ async def test_a_reply_sent_at_once_below_the_limit_never_passes_one_already_wai
     assert await asyncio.wait_for(asyncio.gather(b, c), 20) == [{"ok": "B"}, {"ok": "C"}]
     await limiter.shutdown()
     assert log == ["A", "B", "C"] and limiter.sent == {REPLY: 3, CLOSING: 0}
+
+
+async def test_calls_without_a_chat_go_a_few_at_a_time_and_leave_the_connections_to_replies():
+    """answerCallbackQuery is not paced, but hundreds at once would take every connection of
+    the pool and each reply would wait for one after its turn had come."""
+    limiter = SendLimiter(max_rate=1000, unpaced_at_once=4)
+    running, most, release = [0], [0], asyncio.Event()
+
+    async def answer():
+        running[0] += 1
+        most[0] = max(most[0], running[0])
+        await release.wait()
+        running[0] -= 1
+        return True
+
+    answers = [asyncio.ensure_future(limiter.process_request(answer, (), {}, "answerCallbackQuery",
+                                                             {"callback_query_id": str(i)}, None))
+               for i in range(20)]
+    while running[0] < 4:
+        await asyncio.sleep(0)
+    log: list[str] = []
+    assert await asyncio.wait_for(_call(limiter, 9, "reply", log), 20) == {"ok": "reply"}  # not behind them
+    assert running[0] == 4 and most[0] == 4
+    release.set()
+    assert await asyncio.wait_for(asyncio.gather(*answers), 20) == [True] * 20
+    assert most[0] == 4
+    await limiter.shutdown()

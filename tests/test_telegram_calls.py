@@ -3,6 +3,7 @@ answer. The calls the limit applies to are those to a chat (sendMessage and the 
 close an old question's buttons); answerCallbackQuery, the small notice answering a button
 press, is not a message to a chat and is counted apart."""
 
+import asyncio
 from collections import Counter
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from bot.conversation import ConversationService
 from bot.store import Store
 from bot.testing.telegram import running_bot
+from tests.test_telegram import start_flow
 
 
 @pytest.fixture
@@ -53,3 +55,44 @@ async def test_the_scaling_checkin_costs_one_message_per_answer(bot):
     inputs = 9
     messages = sum(1 for c in calls if c == "sendMessage")
     assert messages / inputs == 1.0
+
+
+async def test_a_reply_does_not_wait_for_the_answer_to_its_button_press(bot):
+    """answerCallbackQuery (ending the button's spinner) goes beside the reply and is awaited
+    at the end of the update: with hundreds pressing at once, replies queued for the limit
+    only after their own answer's round trip (scripts/bench http, the rounds with buttons)."""
+    h, u = bot, 62
+    await start_flow(h, u, "scaling-checkin")
+    scale = (await h.say(u, "hopes of 62"))[-1]
+    answered = len([c for c in h.fake.answered_callbacks if c.user_id == u])
+    h.fake.fail_next("answerCallbackQuery", delay=10)  # the answer to the press crawls
+    before = len(h.fake.messages(u))
+    uid = h.fake.press_button(u, scale.message_id, next(
+        cb for row in h.fake.buttons(scale) for (t, cb) in row if t == "6"))
+    reply = await h.fake.wait_for(lambda: next(
+        (m for m in h.fake.messages(u)[before:] if "What puts you at 6 and not lower?" in (m.text or "")), None), 30)
+    assert reply is not None
+    assert len([c for c in h.fake.answered_callbacks if c.user_id == u]) == answered  # still on its way
+    await h.delivered(uid, timeout=60)  # the update ends once the answer has gone too
+    assert len([c for c in h.fake.answered_callbacks if c.user_id == u]) == answered + 1
+
+
+async def test_a_reply_is_on_record_as_delivered_without_waiting_for_its_closing_edit(bot):
+    """A typed answer closes the old question's buttons with an edit that may wait long
+    behind other people's replies. The reply's delivery is recorded as soon as it has gone,
+    not after that edit: a bot killed meanwhile sent the reply again on restart, after the
+    person had answered on (scripts/bench peer, 6b: 15 of 20 kept, then 20 of 20)."""
+    h, u = bot, 63
+    await start_flow(h, u, "scaling-checkin")
+    await h.say(u, "hopes of 63")  # the scale question, with its buttons
+    h.fake.fail_next("editMessageText", retry_after=10)  # closing its buttons waits 10 s (a 429)
+    uid = h.fake.inject_message(u, "6")
+    await h.fake.wait_for(lambda: any("What puts you at 6 and not lower?" in (m.text or "")
+                                      for m in h.fake.messages(u)), 10)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 6
+    while not (await h.frontend.db(h.service.store.seen_input, f"tg:{uid}"))["delivered"]:
+        assert loop.time() < deadline, "the reply's delivery was recorded only after the closing edit"
+        await asyncio.sleep(0.05)
+    assert uid not in h.frontend.finished  # the update itself still waits for its edit
+    await h.delivered(uid, timeout=30)

@@ -289,3 +289,53 @@ async def test_serve_told_by_the_bot_api_to_wait_an_hour_stops_on_sigterm(tmp_pa
     except asyncio.TimeoutError:
         pytest.fail("serve did not stop within 30 s of SIGTERM while told to wait an hour")
     assert proc.returncode == 0, err.decode()[-3000:]
+
+
+async def test_webhook_deliveries_that_arrive_together_are_kept_in_one_commit_each_answered_after_it():
+    """PTB's webhook handler puts each update (then answers 200). Those arriving while a
+    batch is being kept go into the next commit together, not one commit each in turn."""
+    from telegram import Update
+
+    from bot.frontends.telegram.polling import ChatQueues
+
+    class Inbox:
+        def __init__(self):
+            self.kept, self.gate = [], asyncio.Event()
+
+        async def keep(self, updates):
+            self.kept.append([u.update_id for u in updates])
+            await self.gate.wait()  # the commit (fsync) takes a while
+            return [u.update_id for u in updates]
+
+        def done(self, update_id):
+            pass
+
+        async def pending(self, bot):
+            return []
+
+    class App:
+        bot = None
+        handled: list = []
+
+        async def process_update(self, u):
+            self.handled.append(u.update_id)
+
+    def update(uid, chat):
+        return Update.de_json({"update_id": uid, "message": {
+            "message_id": uid, "date": 0, "chat": {"id": chat, "type": "private"},
+            "from": {"id": chat, "is_bot": False, "first_name": "T"}, "text": "hi"}}, None)
+
+    inbox, app = Inbox(), App()
+    queues = ChatQueues(app, inbox)
+    first = asyncio.ensure_future(queues.put(update(1, 10)))
+    while not inbox.kept:
+        await asyncio.sleep(0)
+    rest = [asyncio.ensure_future(queues.put(update(uid, 10 + uid % 3))) for uid in (2, 3, 4, 5)]
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not first.done() and not any(r.done() for r in rest)  # no 200 before the commit
+    inbox.gate.set()
+    await asyncio.wait_for(asyncio.gather(first, *rest), 20)
+    assert inbox.kept == [[1], [2, 3, 4, 5]]
+    await queues.drain()
+    assert sorted(app.handled) == [1, 2, 3, 4, 5]

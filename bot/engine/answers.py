@@ -73,9 +73,15 @@ def _match_option(options, token: str):
         if 1 <= i <= len(options):
             return options[i - 1]
     for opt in options:
-        if fold(opt.label) == t or fold(opt.id) == t:
+        if _fold_fixed(opt.label) == t or _fold_fixed(opt.id) == t:
             return opt
     return None
+
+
+@lru_cache(maxsize=8192)
+def _fold_fixed(text: str) -> str:
+    """:func:`fold` of a flow's own words (option labels and ids), worked out once each."""
+    return fold(text)
 
 
 def parse(step: Step, text: str | None, button: str | None = None, options=None) -> Any:

@@ -21,6 +21,7 @@ from bot.engine.templating import (
     case_references,
     compile_condition,
     compile_template,
+    fixed_text,
     compile_value,
     parse_expression,
     parse_template,
@@ -437,7 +438,7 @@ def _step(ctx: _Ctx, raw: Any, pos: Pos, refs: dict) -> Step | None:
     text_key = "say" if stype == "say" else "ask"
     text = _want_str(ctx, raw, text_key, True, f"step '{sid}'") or ""
     render = _template(ctx, raw.pos_of(text_key), text, f"the '{text_key}' text", step_refs, False) if text else None
-    step = Step(id=sid or f"?{pos.line}", type=stype, text=text, render=render or (lambda c: text), pos=raw.pos)
+    step = Step(id=sid or f"?{pos.line}", type=stype, text=text, render=render or fixed_text(text), pos=raw.pos)
     if "note_for_worker" in raw:
         step.note = _want_str(ctx, raw, "note_for_worker", False, "step")
         if step.note:

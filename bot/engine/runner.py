@@ -390,19 +390,25 @@ class FlowRunner:
                 "privacy": _Privacy(self.flow, answers, "say"), "who_can_see": _Privacy(self.flow, answers, "after"),
                 "previous": Previous(PREVIOUS.get())}
 
-    def _fire(self, state: str, trigger: str, context: dict) -> str:
+    def _fire(self, state: str, trigger: str, context) -> str:
+        """Fire ``trigger`` from ``state``; ``context`` is the conditions' context, or a
+        function making it (made only if a condition is there to read it)."""
         moves = self._moves.get((state, trigger)) if self._moves is not None else None
         if moves is None:  # not a move the table holds: the machine says what happens (or raises)
             return self._fire_machine(state, trigger, context)
         for tests, dest in moves:
             for test, target in tests:
+                if callable(context):
+                    context = context()
                 if not test(context) == target:
                     break
             else:
                 return dest
         return state  # no condition held: the machine stays where it is
 
-    def _fire_machine(self, state: str, trigger: str, context: dict) -> str:
+    def _fire_machine(self, state: str, trigger: str, context) -> str:
+        if callable(context):
+            context = context()
         with self._lock:
             self.machine.set_state(state, self._cursor)
             self._cursor.context = context
@@ -428,12 +434,16 @@ class FlowRunner:
             return step.options
         return left
 
+    def _render(self, render, answers: dict) -> str:
+        """A text of the flow: words without markup as they are, a template in a context."""
+        fixed = getattr(render, "fixed", None)
+        return fixed if fixed is not None else render(self.context(answers))
+
     def question(self, step: Step, session: Session) -> Prompt:
-        ctx = self.context(session.answers)
         earlier = session.answers.get(step.id)
         earlier = display(step, earlier) if earlier is not None else None
         return Prompt(
-            text=step.render(ctx), kind="question", step_id=step.id, type=step.type,
+            text=self._render(step.render, session.answers), kind="question", step_id=step.id, type=step.type,
             options=self.offered(step, session.answers), min=step.min, max=step.max, min_label=step.min_label,
             max_label=step.max_label, optional=step.optional,
             progress=self.progress(step, session), default=earlier,
@@ -454,9 +464,9 @@ class FlowRunner:
             if step.is_question:
                 prompts.append(self.question(step, session))
                 return status
-            prompts.append(Prompt(step.render(self.context(session.answers)), step_id=step.id))
+            prompts.append(Prompt(self._render(step.render, session.answers), step_id=step.id))
             last_said = True
-            session.state = self._fire(session.state, "advance", self.context(session.answers))
+            session.state = self._fire(session.state, "advance", lambda: self.context(session.answers))
             if session.state == END:
                 status = "completed"
                 break
@@ -516,14 +526,15 @@ class FlowRunner:
                     return self._refuse(session, step, msg("validation.required"))
                 return self._refuse(session, step, error_text(step, problem))
             raw = inp.text if inp.text is not None else str(inp.button)
-            ctx = self.context(session.answers, value)
-            for check in step.checks:
-                if check.test(ctx):
-                    return self._refuse(session, step, check.message(ctx))
+            if step.checks:
+                ctx = self.context(session.answers, value)
+                for check in step.checks:
+                    if check.test(ctx):
+                        return self._refuse(session, step, check.message(ctx))
         session.answers[step.id] = value
         session.history.append(step.id)
         record = Record(step.id, value, raw, display(step, value))
-        session.state = self._fire(step.id, "advance", self.context(session.answers, value))
+        session.state = self._fire(step.id, "advance", lambda: self.context(session.answers, value))
         prompts: list[Prompt] = []
         status = self._walk(session, prompts)
         # After /back and a different answer, answers on the abandoned branch stop counting.

@@ -344,11 +344,21 @@ def _lazy(make: Callable[[], Any]) -> Callable[[], Any]:
     return get
 
 
+def fixed_text(text: str) -> Callable[[dict], str]:
+    """The render function of words without markup: ``text`` whatever the context. It says so
+    (``render.fixed``), so the runner need not build a context to render it."""
+    def render(context: dict) -> str:
+        return text
+
+    render.fixed = text
+    return render
+
+
 def compile_template(source: str, tree: nodes.Template | None = None) -> Callable[[dict], str]:
     """A render function; plain text without Jinja markup skips Jinja entirely. ``tree`` is
     the template already parsed by :func:`parse_template`, if at hand."""
     if "{" not in source:
-        return lambda context: source
+        return fixed_text(source)
     template = _lazy(lambda: ENV.from_string(tree if tree is not None else source))
 
     def render(context: dict) -> str:

@@ -426,17 +426,23 @@ class TelegramFrontend:
             closing_token = _closings.set(closings)
             try:
                 with i18n.using(await self.language_of(update)):  # everything said in reply, in their language
+                    replied = False
                     try:
                         await handler(update, context)
+                        replied = True
                     finally:
-                        for outcome in await asyncio.gather(*closings, return_exceptions=True):
+                        if replied:
+                            # The reply has gone: on record now, not after the closing edits,
+                            # which may wait long behind other people's replies (or be dropped).
+                            # Were the bot killed meanwhile, the reply would otherwise be sent
+                            # again on restart, after the person had answered further.
+                            self._db.defer(self.service.delivered, key)
+                        for outcome in (await asyncio.gather(*closings, return_exceptions=True) if closings else ()):
                             if isinstance(outcome, BaseException) and not isinstance(outcome, asyncio.CancelledError):
                                 log.info("closing edit failed", extra={"error": type(outcome).__name__})
             except _AlreadyAnswered:
                 log.info("duplicate update ignored", extra={"update_id": update.update_id})
                 return
-            else:
-                self._db.defer(self.service.delivered, key)
             finally:
                 _closings.reset(closing_token)
                 _unchecked.reset(token)
@@ -1162,8 +1168,14 @@ class TelegramFrontend:
             options = tuple(o for i, o in enumerate(step.options) if i in offered) if offered else step.options
             prompt = Prompt(step.text, kind="question", step_id=step.id, type=step.type, options=options)
             await self._answer_query(query)
+            buttons = keyboard(prompt, flow, conv.id, frozenset(selected))
             try:
-                await self._retry(lambda: query.edit_message_reply_markup(reply_markup=keyboard(prompt, flow, conv.id, frozenset(selected))))
+                if query.message is not None:
+                    await self._retry(lambda: edit_message(query.get_bot(), chat_id, query.message.message_id,
+                                                           markup=buttons))
+                else:  # not ours to know where it is
+                    await self._retry(lambda: query.edit_message_reply_markup(
+                        reply_markup=InlineKeyboardMarkup.de_json(buttons.to_dict(), query.get_bot())))
             except BadRequest as exc:
                 log.info("toggle not shown", extra={"chat": chat_id, "error": str(exc)})
             return
@@ -1213,10 +1225,23 @@ class TelegramFrontend:
         return None
 
     async def _answer_query(self, query, text: str | None = None) -> None:
-        try:
-            await self._retry(lambda: query.answer(text=text))
-        except TelegramError as exc:  # an old query can no longer be answered; nothing is lost
-            log.info("callback answer failed", extra={"error": str(exc)})
+        """Answer a button press (the small notice, or just the end of the button's spinner).
+        While an update is handled it goes beside the reply, awaited at the end of the update
+        like a closing edit: the reply does not wait for it (with hundreds pressing at once,
+        each reply would otherwise queue for the limiter only after its own answer's round
+        trip). Never before the update's already-answered check."""
+        async def answer():
+            try:
+                await self._retry(lambda: query.answer(text=text))
+            except TelegramError as exc:  # an old query can no longer be answered; nothing is lost
+                log.info("callback answer failed", extra={"error": str(exc)})
+
+        pending = _closings.get()
+        if pending is None:
+            await answer()
+            return
+        await self._checked()
+        pending.append(asyncio.get_running_loop().create_task(answer()))
 
     async def _remove_markup(self, query) -> None:
         async def edit():

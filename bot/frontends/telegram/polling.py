@@ -78,6 +78,8 @@ class ChatQueues:
         self.in_flight: set[int] = set()  # update ids kept and not yet handled
         self.committed: dict[asyncio.Task, asyncio.Event] = {}
         self._lock = asyncio.Lock()  # one batch kept at a time, so each chat's order is the order kept
+        self._arriving: list[tuple[Update, asyncio.Future]] = []  # webhook deliveries waiting to be kept
+        self._keeper: asyncio.Task | None = None
 
     async def receive(self, updates: list[Update]) -> None:
         """Gate, keep (committed when this returns) and start handling a batch."""
@@ -115,8 +117,31 @@ class ChatQueues:
         return len(updates)
 
     async def put(self, update: Update) -> None:
-        """python-telegram-bot's webhook handler calls this before it answers 200."""
-        await self.receive([update])
+        """python-telegram-bot's webhook handler calls this before it answers 200: it returns
+        once the update is kept. Updates that arrive while a batch is being kept are kept
+        together, in the next commit (Telegram makes up to 40 deliveries at once): one
+        commit for them all, not one each, in turn."""
+        done = asyncio.get_running_loop().create_future()
+        self._arriving.append((update, done))
+        if self._keeper is None or self._keeper.done():
+            self._keeper = asyncio.ensure_future(self._keep_arriving())
+        await done
+
+    async def _keep_arriving(self) -> None:
+        while self._arriving:
+            batch, self._arriving = self._arriving, []
+            try:
+                await self.receive([u for u, _ in batch])
+            except BaseException as exc:  # not kept: each delivery fails (Telegram sends it again)
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                continue
+            for _, done in batch:
+                if not done.done():
+                    done.set_result(None)
 
     def _start(self, u: Update, counted: bool = False) -> None:
         key = chat_key(u)

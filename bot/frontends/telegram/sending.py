@@ -35,6 +35,8 @@ from typing import Any, Callable, Coroutine
 from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
 
+from bot.frontends.telegram.render import Keyboard
+
 log = logging.getLogger("bot.telegram.sending")
 
 REPLY, CLOSING = 0, 1  # kinds of call, in the order they go when both wait
@@ -61,17 +63,21 @@ async def send_message(bot, chat_id: int, text: str, reply_markup=None, parse_mo
     call every ``Bot`` method makes (python-telegram-bot 22; pinned below 23)."""
     data: dict[str, Any] = {"chat_id": chat_id, "text": text}
     if reply_markup is not None:
-        data["reply_markup"] = reply_markup
+        data["reply_markup"] = reply_markup.to_dict() if isinstance(reply_markup, Keyboard) else reply_markup
     if parse_mode is not None:
         data["parse_mode"] = parse_mode
     result = await bot._post("sendMessage", data)  # noqa: SLF001
     return int(result["message_id"])
 
 
-async def edit_message(bot, chat_id: int, message_id: int, text: str | None = None) -> None:
-    """Take a message's buttons away (``text``: and show it with these words instead),
-    without building a ``Message`` from the answer (see :func:`send_message`)."""
+async def edit_message(bot, chat_id: int, message_id: int, text: str | None = None,
+                       markup: Keyboard | None = None) -> None:
+    """Show a message with ``text`` instead (its buttons taken away), or with ``markup``
+    (``text`` None) as its buttons, none if None, without building a ``Message`` from the
+    answer (see :func:`send_message`)."""
     data: dict[str, Any] = {"chat_id": chat_id, "message_id": message_id}
+    if markup is not None:
+        data["reply_markup"] = markup.to_dict()
     if text is None:
         await bot._post("editMessageReplyMarkup", data)  # noqa: SLF001
     else:
@@ -86,7 +92,7 @@ def _seconds(exc: RetryAfter) -> float:
 
 class SendLimiter(BaseRateLimiter[int]):
     def __init__(self, max_rate: float = 30.0, *, burst: float | None = None, max_retries: int = 5,
-                 close_patience: float = 1.0, clock: Callable[[], float] = time.monotonic):
+                 close_patience: float = 1.0, clock: Callable[[], float] = time.monotonic, unpaced_at_once: int = 4):
         self.max_rate = float(max_rate)
         self.burst = float(burst if burst is not None else max(1.0, max_rate))
         self.max_retries = max_retries
@@ -101,6 +107,11 @@ class SendLimiter(BaseRateLimiter[int]):
         self._task: asyncio.Task | None = None
         self.sent = {REPLY: 0, CLOSING: 0}  # paced calls let through, by kind (benchmarks, tests)
         self.dropped = 0  # closing edits dropped
+        # Calls without a chat (answering button presses, mostly) in flight at once: Telegram
+        # does not pace them, but unbounded they would take every connection of the pool when
+        # hundreds press at once, and each reply then waits for one after its turn has come.
+        self.unpaced_at_once = unpaced_at_once
+        self._unpaced: asyncio.Semaphore | None = None  # made in the loop that uses it
 
     async def initialize(self) -> None:
         pass
@@ -114,6 +125,7 @@ class SendLimiter(BaseRateLimiter[int]):
         for _, _, future, _ in self._heap:
             future.cancel()
         self._heap.clear()
+        self._unpaced = None
 
     def waiting(self) -> list[int]:
         """The kind of each paced call waiting for its turn, in the order they will go."""
@@ -136,6 +148,11 @@ class SendLimiter(BaseRateLimiter[int]):
                 if wait > 0:
                     await asyncio.sleep(wait)
             try:
+                if chat is None:  # not paced, but a few at a time: the connections are the replies'
+                    if self._unpaced is None:
+                        self._unpaced = asyncio.Semaphore(self.unpaced_at_once)
+                    async with self._unpaced:
+                        return await callback(*args, **kwargs)
                 return await callback(*args, **kwargs)
             except RetryAfter as exc:
                 if attempt == retries:
