@@ -82,7 +82,7 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 def clean_text(text: str) -> str:
     """Text as it can be stored: bytes a terminal could not decode (lone surrogates from
     Python's surrogateescape) become U+FFFD; everything else is kept exactly as typed."""
-    return _SURROGATE.sub("\ufffd", text)
+    return text if text.isascii() else _SURROGATE.sub("\ufffd", text)
 
 
 def _waiting_step(result_session: Session, flow: Flow) -> str | None:
@@ -316,9 +316,12 @@ class ConversationService:
                 present_id=present_id, language=language if language != i18n.DEFAULT else None,
             )
             self.store.add_line(conv_id, "in", f"(started {flow.title})", kind="command", input_key=input_key)
-            self._write_prompts(conv_id, result.prompts, self.store.conversation(conv_id))
+            # what _write_prompts reads of it (the whole conversation, read back, only for the schedule)
+            conv = SimpleNamespace(respondent=respondent, present_id=present_id) if self.schedule is None \
+                else self.store.conversation(conv_id)
+            self._write_prompts(conv_id, result.prompts, conv)
             if self.schedule is not None:
-                self.schedule.after_step(self.store.conversation(conv_id), result.status)
+                self.schedule.after_step(conv, result.status)
             reply = Reply(conv_id, result.prompts, result.status, step_id=_waiting_step(result.session, flow))
             if input_key:
                 self.store.mark_input(input_key, conv_id, reply.to_json())
@@ -351,9 +354,11 @@ class ConversationService:
             if found is None:  # no such person: nothing to read but the input
                 found = (self.store.seen_input(input_key) if input_key else None), None, None
             done, conv, chosen = found
+            language = conv.language if conv is not None and conv.language else chosen or i18n.DEFAULT
             if done is not None:
-                return self._duplicate(done)
-            with i18n.using(conv.language if conv is not None and conv.language else chosen or i18n.DEFAULT):
+                with i18n.using(language):  # a reply stored before prompts carried their language
+                    return self._duplicate(done)
+            with i18n.using(language):
                 if conv is not None and person_id not in (conv.person_id, conv.present_id):
                     conv = None  # a conversation named that is not theirs
                 reply = self._handle(person_id, inp, conv, input_key, expect_step, seen)

@@ -92,3 +92,16 @@ def test_a_group_of_answers_shares_one_transaction_with_a_savepoint_each(tmp_pat
     # the savepoints are named by depth: the same two texts each time, kept in the statement cache
     assert {s for s in seen if s.startswith(("SAVEPOINT", "RELEASE"))} == {"SAVEPOINT sp1", "RELEASE sp1"}
     store.close()
+
+
+def test_starting_a_flow_reads_the_language_and_the_input_then_writes_its_rows(traced):
+    store, service, pid, seen = traced
+    service.start(pid, "scaling-checkin", input_key="k0", respondent="adult")
+    assert [_kind(s) for s in seen] == [
+        "SELECT people",  # the person's language, before the transaction
+        "BEGIN", "SELECT inputs",  # handled before?
+        "SELECT teams",  # the intro's {{ privacy }}: who would see the answers
+        "INSERT flow_snapshots",  # the flow's text, once (OR IGNORE)
+        "INSERT conversations",
+        "INSERT transcript", "INSERT transcript", "INSERT transcript",  # started; the intro; the first question
+        "INSERT inputs", "COMMIT"]  # (not read back: the conversation just written is known)
