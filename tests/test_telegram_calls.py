@@ -65,7 +65,8 @@ async def test_a_reply_does_not_wait_for_the_answer_to_its_button_press(bot):
     await start_flow(h, u, "scaling-checkin")
     scale = (await h.say(u, "hopes of 62"))[-1]
     answered = len([c for c in h.fake.answered_callbacks if c.user_id == u])
-    h.fake.fail_next("answerCallbackQuery", delay=10)  # the answer to the press crawls
+    crawling = asyncio.Event()
+    h.fake.fail_next("answerCallbackQuery", hold=crawling)  # the answer to the press waits until set
     before = len(h.fake.messages(u))
     uid = h.fake.press_button(u, scale.message_id, next(
         cb for row in h.fake.buttons(scale) for (t, cb) in row if t == "6"))
@@ -73,7 +74,8 @@ async def test_a_reply_does_not_wait_for_the_answer_to_its_button_press(bot):
         (m for m in h.fake.messages(u)[before:] if "What puts you at 6 and not lower?" in (m.text or "")), None), 30)
     assert reply is not None
     assert len([c for c in h.fake.answered_callbacks if c.user_id == u]) == answered  # still on its way
-    await h.delivered(uid, timeout=60)  # the update ends once the answer has gone too
+    crawling.set()
+    await h.delivered(uid)  # the update ends once the answer has gone too
     assert len([c for c in h.fake.answered_callbacks if c.user_id == u]) == answered + 1
 
 

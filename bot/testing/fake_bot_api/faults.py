@@ -23,6 +23,7 @@ class Faults:
         delay: float | None = None,
         description: str | None = None,
         take_effect: bool = False,
+        hold=None,
     ) -> None:
         """Make the next ``count`` calls of ``method`` ("*" = any) misbehave.
 
@@ -31,7 +32,9 @@ class Faults:
         ``drop_connection`` closes the connection without an answer. ``delay`` sleeps first;
         given alone, the call is then answered normally. ``take_effect`` performs the call
         first (message stored, edit applied) and only loses/replaces the answer: the
-        "sent, but the reply never arrived" case. Faults queue in order.
+        "sent, but the reply never arrived" case. ``hold`` (an asyncio.Event) keeps the
+        call waiting until the test sets it, then answers normally: a slow call whose end the
+        test decides, rather than a delay a loaded machine may outlast. Faults queue in order.
         """
         if status is None and retry_after is not None:
             status = 429
@@ -45,6 +48,7 @@ class Faults:
                 delay=delay,
                 description=description,
                 take_effect=take_effect,
+                hold=hold,
             )
         )
 

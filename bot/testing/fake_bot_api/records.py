@@ -204,6 +204,7 @@ class _Fault:
     delay: float | None
     description: str | None
     take_effect: bool = False
+    hold: Any = None  # an asyncio.Event: the call waits until the test sets it
 
 
 @dataclass

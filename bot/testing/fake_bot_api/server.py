@@ -304,8 +304,10 @@ class FakeBotAPI(
             call.fault = fault
             if fault.delay:
                 await asyncio.sleep(fault.delay)
+            if fault.hold is not None:
+                await fault.hold.wait()
             status = fault.status
-            if status is None and fault.delay is None and not fault.drop_connection:
+            if status is None and fault.delay is None and fault.hold is None and not fault.drop_connection:
                 status = 500
             if fault.take_effect and handler is not None and (
                 fault.drop_connection or status is not None
