@@ -29,6 +29,16 @@ from bot.store import iso as _iso
 CASE_REF_MAX = 40
 
 
+def _invite_code() -> str:
+    """A new invitation code: 32 URL-safe characters (192 bits), never starting with "-".
+    One in 64 would, and a code pasted after a command (`restorative-bot invite revoke CODE`)
+    would then be read as an option and refused."""
+    while True:
+        code = secrets.token_urlsafe(24)
+        if not code.startswith("-"):
+            return code
+
+
 def _hash(code: str) -> str:
     return hashlib.sha256(code.encode("utf-8")).hexdigest()
 
@@ -207,7 +217,7 @@ class Access:
                 raise ValueError(msg("language.unknown", tag=language, tags=", ".join(offered)))
             pid = self.pid(practitioner)
             case_id = self.store.create_case(pid, ref)
-            code = secrets.token_urlsafe(24)  # 192 bits
+            code = _invite_code()
             expires = _now() + timedelta(days=self.config.invite_expiry_days)
             invite_id = self.store.add_invite(code_hash=_hash(code), flow_id=flow_id, case_id=case_id,
                                               practitioner_id=pid, expires_at=_iso(expires), respondent=respondent,

@@ -197,3 +197,21 @@ async def test_links_are_withdrawn_by_code_or_number_in_telegram_and_the_cli(tmp
     again = run_cli("invite", "revoke", str(inv3), db=db)
     assert again.returncode == 2 and "already used or withdrawn" in again.stderr
     assert run_cli("invite", "revoke", "NoSuchCode", db=db).returncode == 2
+
+
+def test_an_invitation_code_never_starts_with_a_dash_so_the_cli_takes_it(tmp_path, library, monkeypatch):
+    """One token in 64 starts with "-", which `invite revoke CODE` would read as an option
+    (this test's neighbour failed that way once): such a token is drawn again."""
+    import secrets
+
+    from bot import access as access_module
+
+    real = secrets.token_urlsafe
+    drawn = iter(["-" + "a" * 31, "_" + "b" * 31])
+    monkeypatch.setattr(access_module.secrets, "token_urlsafe", lambda n: next(drawn, None) or real(n))
+    store = Store(tmp_path / "d.db")
+    code, inv = _access(store, library).invite(f"tg:{P1}", "scaling-checkin", "CASE-D")
+    assert code == "_" + "b" * 31
+    store.close()
+    assert run_cli("invite", "revoke", code, db=tmp_path / "d.db").stdout.strip() == \
+        f"invitation {inv} withdrawn: the link no longer works"
