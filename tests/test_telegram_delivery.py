@@ -114,6 +114,19 @@ def _asked_once_or_again_across_the_kill(fake, users, words):
     assert all(1 <= len(texts) <= 2 and len(set(texts)) == 1 for texts in asked.values()), asked
 
 
+async def _restarted_loses_and_doubles_nothing(fake, db, users, answers, *args):
+    """After the kill: `serve` again, until everyone is asked the next question and every
+    answer is confirmed; then each answer is stored once, delivered, and out of the inbox."""
+    proc = await _start(fake, db, *args)
+    await fake.wait_for(lambda: all(_asked(fake, u, "where are things now?") for u in users), 60)
+    await fake.wait_for(lambda: all(fake.is_confirmed(uid) for uid in answers.values()), 20)
+    await _stop(proc)
+    stored, undelivered, inbox = _stored(db, users)
+    assert stored == {u: [("best_hopes", f"hopes of {u}", 1)] for u in users}
+    _asked_once_or_again_across_the_kill(fake, users, "where are things now?")
+    assert undelivered == 0 and inbox == []
+
+
 _STARTED: list = []
 
 
@@ -165,14 +178,7 @@ async def test_polling_sigkill_as_a_batch_is_confirmed_loses_and_doubles_nothing
         await asyncio.wait_for(proc.output, 60)
         assert killed and proc.returncode == -signal.SIGKILL
         fake.on_confirm = None
-        proc = await _start(fake, db)
-        await fake.wait_for(lambda: all(_asked(fake, u, "where are things now?") for u in users), 60)
-        await fake.wait_for(lambda: all(fake.is_confirmed(uid) for uid in answers.values()), 20)
-        await _stop(proc)
-    stored, undelivered, inbox = _stored(db, users)
-    assert stored == {u: [("best_hopes", f"hopes of {u}", 1)] for u in users}
-    _asked_once_or_again_across_the_kill(fake, users, "where are things now?")
-    assert undelivered == 0 and inbox == []
+        await _restarted_loses_and_doubles_nothing(fake, db, users, answers)
 
 
 async def test_webhook_sigkill_right_after_200_loses_and_doubles_nothing(tmp_path):
@@ -206,14 +212,7 @@ async def test_webhook_sigkill_right_after_200_loses_and_doubles_nothing(tmp_pat
         assert fake.is_confirmed(killed[0])  # Telegram will never send it again
         fake.on_webhook_ok = None
         fake.set_latency(0)
-        proc = await _start(fake, db, *args)
-        await fake.wait_for(lambda: all(_asked(fake, u, "where are things now?") for u in users), 60)
-        await fake.wait_for(lambda: all(fake.is_confirmed(uid) for uid in answers.values()), 20)
-        await _stop(proc)
-    stored, undelivered, inbox = _stored(db, users)
-    assert stored == {u: [("best_hopes", f"hopes of {u}", 1)] for u in users}
-    _asked_once_or_again_across_the_kill(fake, users, "where are things now?")
-    assert undelivered == 0 and inbox == []
+        await _restarted_loses_and_doubles_nothing(fake, db, users, answers, *args)
 
 
 async def _stderr_lines(proc, lines: list, changed: asyncio.Event) -> None:
