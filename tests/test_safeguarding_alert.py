@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.safeguarding import ALERT, REVIEW, SafeguardingConfig, tier_of
+from safeguarding_helpers import override_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -164,26 +165,9 @@ def test_the_tier_net_sees_what_the_lexicon_found():
     assert net.seen_lexicon == ["L:none"]
 
 
-OVERRIDE = """\
-concerns:
-  physical_harm:
-    phrases:
-      - blorked me
-    review:
-      - snoffled me
-contexts:
-  lessons_and_media:
-    within: 4
-    phrases:
-      - in pshe
-"""
-
-
 def test_the_tier_net_never_overrides_a_deployments_words_or_a_context():
     def load(p, q):
-        config = SafeguardingConfig.from_text(OVERRIDE, "local.yaml", classifier=False)
-        config._classifier = TwoNets(p, q)
-        return config
+        return override_config(TwoNets(p, q))
 
     assert _tiers(load(0.99, 1.0), "he snoffled me") == {"physical_harm": REVIEW}
     assert _tiers(load(0.5, 0.0), "he blorked me") == {"physical_harm": ALERT}
@@ -192,8 +176,7 @@ def test_the_tier_net_never_overrides_a_deployments_words_or_a_context():
 
 
 def test_review_or_nothing_a_low_score_may_drop_what_a_context_capped():
-    config = SafeguardingConfig.from_text(OVERRIDE, "local.yaml", classifier=False)
-    config._classifier = TwoNets(0.1, None)
+    config = override_config(TwoNets(0.1, None))
     assert _tiers(config, "in pshe dad hit me") == {}
     config._classifier.drop_ruled = False
     assert _tiers(config, "in pshe dad hit me") == {"physical_harm": REVIEW}
@@ -208,6 +191,23 @@ def test_review_or_nothing_a_low_score_may_drop_what_a_context_capped():
 ])
 def test_a_short_plain_answer_needs_a_higher_score_to_be_reviewed(text, p, tier):
     assert tier_of(_with(TwoNets(p, None)).detect(text)) == tier
+
+
+def test_a_concern_the_net_added_alone_brings_no_help_line_of_its_own():
+    # the review net names its concern with a naive model: a child's answer it reads as a
+    # disclosure must not be told about grown-ups hurting each other at home
+    config = _with(TwoNets(0.95, 0.99, concern="domestic_abuse"))
+    (c,) = config.detect(PLAIN)
+    assert (c.concern, c.tier, c.rule) == ("domestic_abuse", ALERT, "review net (0.95) + tier net (0.99)")
+    assert config.help_lines([c], "child") == []
+    assert config.help_lines([c], "adult") == []
+    whole = config.help_for("child", [c])
+    assert "0800 1111" in whole and "grown-up" not in whole
+    # the same concern found by a phrase keeps its help line
+    said = [x for x in _with(TwoNets(0.95, 0.99)).detect("my dad hits my mum") if x.concern == "domestic_abuse"]
+    assert len(said) == 1 and not said[0].rule.startswith("review net")
+    line = config.concern_help("domestic_abuse", "child")
+    assert "grown-up" in line and config.help_lines(said, "child") == [line]
 
 
 # --------------------------------------------------------------------------------------
@@ -299,10 +299,11 @@ def test_harm_denied_or_only_imagined_is_at_most_review_by_rule_alone(lexicon_on
 # --------------------------------------------------------------------------------------
 
 
-def test_training_refuses_batch_j_and_every_later_one_even_if_listed():
+def test_training_refuses_batch_l_and_every_later_one_even_if_listed():
     train = _train_module()
-    train.TRAINING_BATCHES = (*train.TRAINING_BATCHES, "batch_j", "batch_k", "batch_z")
-    for name in ("batch_j", "batch_k", "batch_l", "batch_z", "batch_aa", "held_back"):
+    assert train.FIRST_MEASUREMENT == "l"
+    train.TRAINING_BATCHES = (*train.TRAINING_BATCHES, "batch_l", "batch_m", "batch_z")
+    for name in ("batch_l", "batch_m", "batch_n", "batch_z", "batch_aa", "held_back"):
         with pytest.raises(SystemExit):
             train.examples(with_batches=(name,))
-    assert train._spent("batch_i") and not train._spent("batch_j")
+    assert train._spent("batch_k") and not train._spent("batch_l") and not train._spent("batch_m")

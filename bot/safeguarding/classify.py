@@ -19,7 +19,8 @@ Features of a message (all from the normalised words, see :func:`features`):
   harm", "injury near cover story", "secret near person"): the compositional part, which
   is what lets "my nan pinches me" score like "my dad hits me" without either phrase;
 * a word or concept within three words after "not", "never" or "no" is a separate feature
-  (``nw:``, ``nc:``): "he never hits us" is not "he hits us".
+  (``nw:``, ``nc:``): "he never hits us" is not "he hits us"; but "not sure" negates nothing
+  ("I'm not sure, he hit her" is doubt, not denial).
 
 What the score p decides (thresholds in the model file, chosen by ``--cv`` on the spent blind
 batches A-I left out one at a time, never on a blind batch that is a measurement: J and every
@@ -63,6 +64,9 @@ import yaml
 
 WINDOW = 5
 NEGATORS = frozenset(("not", "never", "no"))
+# "not sure", "not certain": doubt is not denial ("I'm not sure, he hit my sister too" says he hit
+# her), so a negator followed by one of these negates nothing after it
+UNSURE = frozenset(("sure", "certain"))
 # Function words carry no evidence as words (they still count through concepts, "he" is a
 # person): without this, a short answer made of them ("that he might not have been") adds
 # up many small weights into a confident score.
@@ -99,7 +103,7 @@ def features(words: list[str], concepts: Mapping[str, tuple[str, ...]]) -> list[
     stems = [stem(w) for w in words]
     negated = [False] * len(words)
     for i, w in enumerate(words):
-        if w in NEGATORS:
+        if w in NEGATORS and not (i + 1 < len(words) and words[i + 1] in UNSURE):
             for k in range(i + 1, min(i + 4, len(words))):
                 negated[k] = True
     placed: list[tuple[int, str]] = []
