@@ -88,6 +88,9 @@ ALONE_P = 0.9  # ... if the review net's own score p >= this too (both nets conf
 # both nets read the message as a disclosure, were seldom an ordinary answer held out.
 CONCERN_PROMOTE_AT: dict[str, float] = {"domestic_abuse": 0.6, "emotional_abuse": 0.6, "exploitation": 0.6,
                                           "neglect": 0.6, "unsafe_at_home": 0.6}
+# Concerns in which what the review net added alone never becomes alert (an alert there needs a
+# phrase of the lexicon): broad signals, whose net-alone alerts held out were often ordinary.
+ALONE_REVIEW_ONLY: tuple[str, ...] = ()
 DEMOTE_BELOW = 0.1  # q < this: a lexicon alert becomes review (0.3 was tried in round 6: it
 # quietened "I'm not sure, he hit my sister too", a plain disclosure; in round 7 0.2 cost no
 # held-out alert on A-K but that sentence again fell to q 0.09 before "not sure" stopped negating)
@@ -259,7 +262,8 @@ def train_tier(feats: list[list[str]], lexicon: list[list[str]], items: list[dic
     weights = {f: round(v, 4) for f, v in sorted(w.items()) if abs(v) >= TIER_MIN_WEIGHT}
     return {"bias": round(b, 4), "weights": weights, "promote_at": PROMOTE_AT, "alone_at": ALONE_AT,
             "demote_below": DEMOTE_BELOW, "confirm_at": CONFIRM_AT, "alone_p": ALONE_P,
-            "concern_promote_at": dict(sorted(CONCERN_PROMOTE_AT.items()))}
+            "concern_promote_at": dict(sorted(CONCERN_PROMOTE_AT.items())),
+            "alone_review_only": sorted(ALONE_REVIEW_ONLY)}
 
 
 def build(config, items=None) -> dict:

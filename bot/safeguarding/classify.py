@@ -43,7 +43,8 @@ q decides, after the review net:
 
 * q >= ``promote_at``: a review becomes alert; q >= ``alone_at`` (higher) and the review
   net's p >= ``alone_p`` for a review the review net added on its own, so a message no phrase
-  matched alerts only when both nets are confident;
+  matched alerts only when both nets are confident, and never in a concern listed in
+  ``alone_review_only`` (broad concerns: there an alert needs a phrase);
 * q < ``demote_below``: a lexicon alert becomes review (it reads as an ordinary answer).
 
 Neither net changes the tier of a deployment's own override words, and neither raises what a
@@ -165,6 +166,10 @@ class Classifier:
         # concern id -> a lower q bar (for promote_at and alone_at) where, held out, a review of
         # that concern that reads as a disclosure was seldom an ordinary answer
         self.concern_promote_at: dict[str, float] = dict(tier.get("concern_promote_at") or {}) if tier else {}
+        # concern ids that what the review net added alone never lifts to alert: their signals
+        # are broad ("missed a few days when they were ill" is not neglect), so an alert there
+        # needs a phrase of the lexicon; the net alone gives review
+        self.alone_review_only: frozenset[str] = frozenset(tier.get("alone_review_only") or ()) if tier else frozenset()
 
     def feature_list(self, words: list[str]) -> list[str]:
         return features(words, self.concepts)
