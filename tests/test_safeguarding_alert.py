@@ -283,6 +283,34 @@ def test_near_misses_stay_below_alert(shipped, text):
     assert tier_of(shipped.detect(text)) != ALERT, (text, shipped.detect(text))
 
 
+@pytest.mark.parametrize("text, concern, by_rule", [
+    # round 7 rules, each written from a general kind of false alarm, checked on new sentences:
+    # what the lexicon alone gives the concern the rule is about (None: nothing)
+    ("I hide my chocolate from my sister or she eats it", "unsafe_at_home", None),
+    ("my little brother eats everything so I hide my crisps from him", "unsafe_at_home", None),
+    ("mum cut my fringe too short and I look silly", "physical_harm", None),
+    ("mum cut my fringe too short and I look silly", "domestic_abuse", None),
+    ("I am starving, I was so hungry after swimming I had two dinners", "neglect", None),
+    ("I'm allowed to stay home alone for half an hour now", "neglect", REVIEW),
+    ("we had a talk from the school nurse about self harm and who to tell", "self_harm_suicide", REVIEW),
+    ("I pushed her back when she pushed me first in the line", "physical_harm", REVIEW),
+    ("I did fencing at the club and stabbed my partner in the arm with the foil", "immediate_danger", REVIEW),
+])
+def test_round_7_near_misses_stay_below_alert(shipped, lexicon_only, text, concern, by_rule):
+    assert {c.concern: c.tier for c in lexicon_only.detect(text)}.get(concern) == by_rule, lexicon_only.detect(text)
+    assert tier_of(shipped.detect(text)) != ALERT, shipped.detect(text)
+
+
+@pytest.mark.parametrize("text", [
+    "my stepdad slapped me so I pushed him back",  # not a fight between equals
+    "I'm hungry every night because there's nothing in",
+])
+def test_round_7_rules_leave_a_disclosure_an_alert(shipped, lexicon_only, text):
+    by_rule = {c.concern: c.tier for c in lexicon_only.detect(text)}
+    assert by_rule.get("physical_harm" if "slapped" in text else "neglect") == ALERT, by_rule
+    assert tier_of(shipped.detect(text)) == ALERT, shipped.detect(text)
+
+
 @pytest.mark.parametrize("text", [
     "my dad never hits me or my sister",
     "she would never hit the baby",
