@@ -671,7 +671,8 @@ class Access:
                     conv["consent"] = self.audience(conv["id"]).state  # not_asked | yes | no
                     if conv["shared"]:
                         self._mark_read(key, conv["id"])
-                    hidden = self.withheld(key, conv["id"]) if conv["shared"] else frozenset()
+                    # the parts the person chose not to share with this reader (consent.which)
+                    conv["withheld"] = hidden = self.withheld(key, conv["id"]) if conv["shared"] else frozenset()
                     conv["scores"] = ({s["step_id"]: s["value"] for s in self.store.scale_scores(conv["id"])
                                        if s["step_id"] not in hidden} if conv["shared"] else {})
                     conv["case_ref"] = case["ref"]

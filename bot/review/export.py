@@ -467,10 +467,16 @@ def export(store: Store, *, session: int | None = None, case: str | None = None,
     if session is not None and not shared:
         raise ExportError(f"conversation {session} does not exist or is not shared with the people who run the "
                           "service (the person has not agreed); they can get it themselves with /mydata file")
-    items = [transcript_data(store, i, telegram_names=telegram_names, withhold=gate.withheld(actor, i)) for i in shared]
+    withheld = {i: gate.withheld(actor, i) for i in shared}  # parts the person chose not to share
+    items = [transcript_data(store, i, telegram_names=telegram_names, withhold=withheld[i]) for i in shared]
     # A case's HTML file carries the case's charts (only what was shared is drawn), so it reads
     # like the case page, and stays one self-contained file.
-    case_charts = _case_charts(store, gate.library, shared, telegram_names) if case is not None and fmt == "html" else None
+    case_charts = None
+    if case is not None and fmt == "html":
+        from bot.review import charts
+
+        case_charts = charts.build(store, gate.library, [{"id": i, "shared": True, "withheld": withheld[i]}
+                                                         for i in shared], telegram_names)
     left_out = len(ids) - len(shared)
     with store.transaction():
         store.audit(actor, "export", target, f"{len(items)} conversation(s) as {fmt}"
@@ -480,12 +486,6 @@ def export(store: Store, *, session: int | None = None, case: str | None = None,
     if case_charts:
         return _html(items, case_charts)
     return render(items, fmt)
-
-
-def _case_charts(store: Store, library, conversation_ids: list[int], telegram_names: bool) -> list:
-    from bot.review import charts
-
-    return charts.build(store, library, [{"id": i, "shared": True} for i in conversation_ids], telegram_names)
 
 
 def _chart_html(found: list) -> str:
