@@ -119,8 +119,12 @@ def run_service_concurrent(path: Path, conversations: int, synchronous: str, lib
                 reply = await loop.run_in_executor(executor, lambda: service.start(
                     pid, "bench-ten", input_key=f"b:{n}:0", frontend="bench"))
                 for i, inp in enumerate(inputs, 1):
-                    reply = await loop.run_in_executor(executor, lambda i=i, inp=inp: service.handle(
-                        pid, inp, input_key=f"b:{n}:{i}"))
+                    key = f"b:{n}:{i}"
+                    # as the Telegram frontend does: safeguarding detection (no database) on this
+                    # side of the hand-off, overlapping the store thread's commit
+                    service.prescreen(pid, inp, input_key=key)
+                    reply = await loop.run_in_executor(executor, lambda key=key, inp=inp: service.handle(
+                        pid, inp, input_key=key))
                 if reply.status != "completed":
                     raise AssertionError(f"conversation {n} did not complete: {reply}")
 

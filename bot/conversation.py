@@ -131,6 +131,10 @@ class ConversationService:
         # configuration does not: the help then says so), and the council's out-of-hours number.
         self.leads_configured = leads_configured
         self.out_of_hours = out_of_hours
+        # Detection done before the hand-off to the store thread (:meth:`prescreen`), by input
+        # key, and the detector's context last seen per person (to guess it there, no DB).
+        self._prescreened: dict[str, tuple] = {}
+        self._last_context: dict[int, dict | None] = {}
 
     # -- people and flows ------------------------------------------------------------
     def person(self, key: str, display_name: str | None = None) -> int:
@@ -346,6 +350,7 @@ class ConversationService:
         """
         if inp.text is not None:
             inp = Input(inp.kind, clean_text(inp.text), inp.button)
+        pre = self._prescreened.pop(input_key, None) if input_key and self._prescreened else None
         with self.store.transaction():
             # whether this input was handled before, the conversation, and the person's language,
             # in one read (the language as language_of decides: the conversation's, else the
@@ -361,18 +366,41 @@ class ConversationService:
             with i18n.using(language):
                 if conv is not None and person_id not in (conv.person_id, conv.present_id):
                     conv = None  # a conversation named that is not theirs
-                reply = self._handle(person_id, inp, conv, input_key, expect_step, seen)
+                reply = self._handle(person_id, inp, conv, input_key, expect_step, seen, pre)
             if input_key:
                 self.store.mark_input(input_key, reply.conversation_id, reply.to_json())
         return reply
 
+    # -- safeguarding detection before the hand-off ------------------------------------
+    PRESCREENED_MAX = 10_000  # inputs screened and not yet handled, kept at most (then forgotten)
+
+    def prescreen(self, person_id: int, inp: Input, *, input_key: str | None) -> None:
+        """Run the safeguarding detector on ``inp``'s words now, on the caller's thread, for
+        :meth:`handle` of the same ``input_key`` to use (a frontend calls this just before
+        handing the input to the store thread, so that detection, which needs no database,
+        overlaps the store thread's commit instead of running on it).
+
+        Optional and never changes what :meth:`handle` decides: it uses the result only for
+        the very words and detector context it then finds (the person's latest 0-10 score,
+        guessed here from the last input handled for them); otherwise it detects again itself.
+        Words that turn out not to be free text (an option picked) are simply not used."""
+        if self.safeguarding is None or not input_key or inp.kind != "answer" or not inp.text:
+            return
+        text = clean_text(inp.text)
+        context = self._last_context.get(person_id)  # a miss costs only a second detection
+        found = self._detector(text, context)
+        if len(self._prescreened) >= self.PRESCREENED_MAX:  # handed off and never handled: forget them
+            self._prescreened.clear()
+        self._prescreened[input_key] = (text, context, found)
+
     def _handle(self, person_id: int, inp: Input, conv: Conversation | None, input_key: str | None,
-                expect_step: str | None, seen) -> Reply:
+                expect_step: str | None, seen, pre: tuple | None = None) -> Reply:
         open_ = conv is not None and conv.status == "in_progress"
         session = Session.from_json(conv.session) if open_ else None  # read once, for both uses below
         # Free text: typed words, not an option picked by its label, id or number.
         free = bool(inp.text) and inp.kind == "answer" and not (open_ and self._picks_option(conv, inp.text, session))
-        concerns = self._detect(inp.text, conv if open_ else None) if self.safeguarding is not None and free else []
+        concerns = self._detect(inp.text, conv if open_ else None, person_id, pre) \
+            if self.safeguarding is not None and free else []
         # Only alert-tier concerns interrupt the person; review-tier ones are kept quietly.
         concerns, quiet = split_tiers(concerns)
         if not open_ or (expect_step is not None and conv.state != expect_step):
@@ -431,12 +459,22 @@ class ConversationService:
         return Reply(conv.id if conv is not None else None, prompts, conv.status if conv else "none",
                      accepted=False, alerts=[alert_id])
 
-    def _detect(self, text: str, conv: Conversation | None) -> list:
+    def _detector(self, text: str, context: dict | None) -> list:
+        return self.safeguarding.detect(text) if context is None else self.safeguarding.detect(text, context)
+
+    def _detect(self, text: str, conv: Conversation | None, person_id: int | None = None,
+                pre: tuple | None = None) -> list:
         """The detector, told what the service knows beyond the words: the person's latest
         0-10 scale answer in this conversation, which can raise a review-tier concern to
-        alert ("nothing keeps me going" after a 0 is not a shrug)."""
+        alert ("nothing keeps me going" after a 0 is not a shrug). ``pre``: what
+        :meth:`prescreen` found, used only if it screened these very words in this context."""
         context = self._context(conv) if self._takes_context else None
-        found = self.safeguarding.detect(text) if context is None else self.safeguarding.detect(text, context)
+        if conv is not None:
+            self._remember_context(conv.person_id, context)
+        if pre is not None and pre[0] == text and pre[1] == context:
+            found = pre[2]
+        else:
+            found = self._detector(text, context)
         # The person's language (issue 19): its own word list, and for a language without a
         # reviewed one, every free-text answer to the quiet review tier (bot/i18n/safeguarding.py).
         language = i18n.current()
@@ -454,12 +492,20 @@ class ConversationService:
         except (TypeError, ValueError):
             return False
 
-    def _context(self, conv: Conversation | None) -> dict | None:
+    def _remember_context(self, person_id: int, context: dict | None) -> None:
+        """Keep the detector context last seen for this person, for :meth:`prescreen` to guess."""
+        if context is not None or person_id in self._last_context:
+            if len(self._last_context) >= self.PRESCREENED_MAX:
+                self._last_context.clear()
+            self._last_context[person_id] = context
+
+    def _context(self, conv: Conversation | None, session: dict | None = None) -> dict | None:
         if conv is None:
             return None
         by_id = self.runner_for(conv).flow.by_id
-        answers = conv.session.get("answers", {})
-        for step_id in reversed(conv.session.get("history", ())):  # the path taken, latest last
+        session = conv.session if session is None else session
+        answers = session.get("answers", {})
+        for step_id in reversed(session.get("history", ())):  # the path taken, latest last
             step = by_id.get(step_id)
             value = answers.get(step_id)
             if step is not None and step.type == "scale" and isinstance(value, int) and not isinstance(value, bool):
@@ -752,6 +798,11 @@ class ConversationService:
         session = result.session.to_json()
         if force or result.records or session != conv.session or result.status != conv.status:
             self.store.update_conversation(conv.id, state=result.session.state, session=session, status=result.status)
+        if (result.retracted or result.records) and self.safeguarding is not None and self._takes_context:
+            by_id = self.runner_for(conv).flow.by_id
+            if result.retracted or any(getattr(by_id.get(r.step_id), "type", None) == "scale" for r in result.records):
+                # a new latest score: what the next words will be screened with (see prescreen)
+                self._remember_context(conv.person_id, self._context(conv, session))
         self._write_prompts(conv.id, result.prompts, conv)
         if self.schedule is not None:  # in the answer's transaction: both are saved, or neither
             self.schedule.after_step(conv, result.status, result.records, self.runner_for(conv).flow)
