@@ -132,9 +132,10 @@ class ConversationService:
         self.leads_configured = leads_configured
         self.out_of_hours = out_of_hours
         # Detection done before the hand-off to the store thread (:meth:`prescreen`), by input
-        # key, and the detector's context last seen per person (to guess it there, no DB).
+        # key; and per person the runner and session their last input left (to guess there,
+        # with no database, whether words pick an option and the detector's context).
         self._prescreened: dict[str, tuple] = {}
-        self._last_context: dict[int, dict | None] = {}
+        self._recent: dict[int, tuple[FlowRunner, Session]] = {}
 
     # -- people and flows ------------------------------------------------------------
     def person(self, key: str, display_name: str | None = None) -> int:
@@ -326,6 +327,8 @@ class ConversationService:
             self._write_prompts(conv_id, result.prompts, conv)
             if self.schedule is not None:
                 self.schedule.after_step(conv, result.status)
+            if self.safeguarding is not None:
+                self._remember(person_id, runner, result.session)
             reply = Reply(conv_id, result.prompts, result.status, step_id=_waiting_step(result.session, flow))
             if input_key:
                 self.store.mark_input(input_key, conv_id, reply.to_json())
@@ -381,13 +384,21 @@ class ConversationService:
         overlaps the store thread's commit instead of running on it).
 
         Optional and never changes what :meth:`handle` decides: it uses the result only for
-        the very words and detector context it then finds (the person's latest 0-10 score,
-        guessed here from the last input handled for them); otherwise it detects again itself.
-        Words that turn out not to be free text (an option picked) are simply not used."""
+        the very words and detector context it then finds (the person's latest 0-10 score);
+        otherwise it detects again itself. Both, and whether the words pick an option of the
+        question waiting (then nothing is screened), are guessed here from where the person's
+        last input left their conversation: a wrong guess costs only time, never a check."""
         if self.safeguarding is None or not input_key or inp.kind != "answer" or not inp.text:
             return
         text = clean_text(inp.text)
-        context = self._last_context.get(person_id)  # a miss costs only a second detection
+        context = None
+        recent = self._recent.get(person_id)
+        if recent is not None:
+            runner, session = recent
+            if self._picks(runner, session, text):
+                return  # an option picked is not free text: handle will (very likely) not screen it
+            context = self._score_context(runner.flow, session.answers, session.history) \
+                if self._takes_context else None
         found = self._detector(text, context)
         if len(self._prescreened) >= self.PRESCREENED_MAX:  # handed off and never handled: forget them
             self._prescreened.clear()
@@ -469,8 +480,6 @@ class ConversationService:
         alert ("nothing keeps me going" after a 0 is not a shrug). ``pre``: what
         :meth:`prescreen` found, used only if it screened these very words in this context."""
         context = self._context(conv) if self._takes_context else None
-        if conv is not None:
-            self._remember_context(conv.person_id, context)
         if pre is not None and pre[0] == text and pre[1] == context:
             found = pre[2]
         else:
@@ -492,20 +501,22 @@ class ConversationService:
         except (TypeError, ValueError):
             return False
 
-    def _remember_context(self, person_id: int, context: dict | None) -> None:
-        """Keep the detector context last seen for this person, for :meth:`prescreen` to guess."""
-        if context is not None or person_id in self._last_context:
-            if len(self._last_context) >= self.PRESCREENED_MAX:
-                self._last_context.clear()
-            self._last_context[person_id] = context
+    def _remember(self, person_id: int, runner: FlowRunner, session: Session) -> None:
+        """Where this person's conversation now is, for :meth:`prescreen` to guess from."""
+        if len(self._recent) >= self.PRESCREENED_MAX and person_id not in self._recent:
+            self._recent.clear()
+        self._recent[person_id] = (runner, session)
 
-    def _context(self, conv: Conversation | None, session: dict | None = None) -> dict | None:
+    def _context(self, conv: Conversation | None) -> dict | None:
         if conv is None:
             return None
-        by_id = self.runner_for(conv).flow.by_id
-        session = conv.session if session is None else session
-        answers = session.get("answers", {})
-        for step_id in reversed(session.get("history", ())):  # the path taken, latest last
+        return self._score_context(self.runner_for(conv).flow, conv.session.get("answers", {}),
+                                   conv.session.get("history", ()))
+
+    @staticmethod
+    def _score_context(flow: Flow, answers: dict, history) -> dict | None:
+        by_id = flow.by_id
+        for step_id in reversed(history):  # the path taken, latest last
             step = by_id.get(step_id)
             value = answers.get(step_id)
             if step is not None and step.type == "scale" and isinstance(value, int) and not isinstance(value, bool):
@@ -519,9 +530,12 @@ class ConversationService:
         (``session``: the conversation's, already read; only read here, never changed.)"""
         if session is None:
             session = Session.from_json(conv.session)
+        return self._picks(self.runner_for(conv), session, text)
+
+    @staticmethod
+    def _picks(runner: FlowRunner, session: Session, text: str) -> bool:
         if session.hold:
             return False
-        runner = self.runner_for(conv)
         step = runner.flow.by_id.get(session.state)
         if step is None or step.type not in _PICKED:
             return False
@@ -798,11 +812,8 @@ class ConversationService:
         session = result.session.to_json()
         if force or result.records or session != conv.session or result.status != conv.status:
             self.store.update_conversation(conv.id, state=result.session.state, session=session, status=result.status)
-        if (result.retracted or result.records) and self.safeguarding is not None and self._takes_context:
-            by_id = self.runner_for(conv).flow.by_id
-            if result.retracted or any(getattr(by_id.get(r.step_id), "type", None) == "scale" for r in result.records):
-                # a new latest score: what the next words will be screened with (see prescreen)
-                self._remember_context(conv.person_id, self._context(conv, session))
+        if self.safeguarding is not None:
+            self._remember(conv.person_id, self.runner_for(conv), result.session)
         self._write_prompts(conv.id, result.prompts, conv)
         if self.schedule is not None:  # in the answer's transaction: both are saved, or neither
             self.schedule.after_step(conv, result.status, result.records, self.runner_for(conv).flow)

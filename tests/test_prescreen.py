@@ -97,13 +97,14 @@ def test_detection_runs_before_the_hand_off_not_on_the_store_thread(world):
     here = threading.get_ident()
     ordinary = _send(service, executor, pid, "k1", "We talk more at dinner")
     assert ordinary.accepted and ordinary.alerts == [] and ordinary.step_id == "scale"
-    assert _send(service, executor, pid, "k2", "7").step_id == "why"  # an option picked: no detection at all
+    assert _send(service, executor, pid, "k2", "7").step_id == "why"  # an option picked: not screened at all
     disclosure = _send(service, executor, pid, "k3", "he hits me ALERTWORD")
     assert len(disclosure.alerts) == 1 and disclosure.prompts[0].kind == "safeguarding"
     assert [a["concern"] for a in store.alerts()] == ["physical_abuse"]
-    # each free text was screened once, on the caller's thread, never again on the store thread
+    # each free text was screened once, on the caller's thread (with the score the scale answer
+    # gave), never again on the store thread; the option picked was not screened anywhere
     assert [(words, context, thread == here) for words, context, thread in detector.calls] == [
-        ("We talk more at dinner", None, True), ("7", None, True), ("he hits me ALERTWORD", {"score": 7}, True)]
+        ("We talk more at dinner", None, True), ("he hits me ALERTWORD", {"score": 7}, True)]
     assert service._prescreened == {}  # nothing kept once handled (the option picked included)
 
 
