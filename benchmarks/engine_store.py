@@ -12,7 +12,10 @@ returned. One at a time (figure 1): a transaction, so a commit and an fsync, per
 Sixteen at once (figure 1b): each input handed from an event loop to the one store thread,
 as the Telegram frontend does, where the inputs waiting together are one group commit: one
 transaction with a savepoint each (an input that fails rolls back alone), one commit and one
-fsync for the group, every reply returned only after that commit.
+fsync for the group, every reply returned only after that commit. As in serve, the words are
+screened for safeguarding on the event loop just before the hand-off
+(``ConversationService.prescreen``; the store thread uses that result only for the very
+words and detector context it finds), so the detection overlaps the store thread's commit.
 
 What the floor does (``run_floor``): the very same rows (read back from a calibration run of
 the service, so the same sizes, encrypted blobs included) written with plain ``sqlite3``

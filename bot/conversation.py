@@ -395,10 +395,13 @@ class ConversationService:
         recent = self._recent.get(person_id)
         if recent is not None:
             runner, session = recent
-            if self._picks(runner, session, text):
-                return  # an option picked is not free text: handle will (very likely) not screen it
-            context = self._score_context(runner.flow, session.answers, session.history) \
-                if self._takes_context else None
+            try:
+                if self._picks(runner, session, text):
+                    return  # an option picked is not free text: handle will (very likely) not screen it
+                context = self._score_context(runner.flow, session.answers, session.history) \
+                    if self._takes_context else None
+            except Exception:  # noqa: BLE001 - only a guess (an option's condition, say): screen as if unknown
+                context = None
         found = self._detector(text, context)
         if len(self._prescreened) >= self.PRESCREENED_MAX:  # handed off and never handled: forget them
             self._prescreened.clear()

@@ -128,3 +128,17 @@ def test_a_prescreen_of_other_words_under_the_same_key_is_not_used(world):
     reply = executor.submit(service.handle, pid, Input.from_text("ALERTWORD"), input_key="k1").result(10)
     assert len(reply.alerts) == 1
     assert [w for w, _, _ in detector.calls] == ["nothing to see", "ALERTWORD"]
+
+
+def test_a_guess_that_fails_screens_as_if_nothing_were_known(world, monkeypatch):
+    """The guess (does it pick an option? which score?) runs outside the store thread's
+    context, e.g. an option's condition; if it fails, the words are screened without it and
+    the frontend's update goes on."""
+    service, detector, executor, pid, store = world
+
+    def broken(*args):
+        raise RuntimeError("a condition needed the store thread's context")
+
+    monkeypatch.setattr(service, "_picks", broken)
+    service.prescreen(pid, Input.from_text("ALERTWORD"), input_key="k1")
+    assert service._prescreened["k1"][1] is None and detector.calls[-1][:2] == ("ALERTWORD", None)
