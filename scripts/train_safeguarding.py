@@ -82,12 +82,16 @@ SHORT_REVIEW_AT = 0.6  # ... needs p >= this (not REVIEW_AT) for the net to add 
 # The tier net (q = its probability that the message should alert), chosen by --cv --sweep on
 # A-I (round 6: 0.85/0.85 -> 0.7/0.8, with averaged weights and the per-concern bars below):
 PROMOTE_AT = 0.7  # q >= this: a review (from the lexicon) becomes alert
-ALONE_AT = 0.8  # q >= this: a review the review net added alone becomes alert
+ALONE_AT = 0.85  # q >= this: a review the review net added alone becomes alert (0.8 until round 7)
 ALONE_P = 0.9  # ... if the review net's own score p >= this too (both nets confident)
 # Concerns with their own, lower bar for both (chosen by --cv on A-I): their broad signals, when
 # both nets read the message as a disclosure, were seldom an ordinary answer held out.
 CONCERN_PROMOTE_AT: dict[str, float] = {"domestic_abuse": 0.6, "emotional_abuse": 0.6, "exploitation": 0.6,
                                           "neglect": 0.6, "unsafe_at_home": 0.6}
+# Does a concern's own bar (CONCERN_PROMOTE_AT) also lower ALONE_AT? Not since round 7: the net
+# alone alerted neglect at 0.6 on a parent's "Nan can look after them when I go out" (a flow
+# script); --cv on A-K: J+K ordinary alerted 13 -> 11 with ALONE_AT 0.85, alert -0.7 points.
+CONCERN_BAR_ALONE = False
 # Concerns in which what the review net added alone never becomes alert (an alert there needs a
 # phrase of the lexicon): broad signals, whose net-alone alerts held out were often ordinary.
 ALONE_REVIEW_ONLY: tuple[str, ...] = ()
@@ -263,7 +267,7 @@ def train_tier(feats: list[list[str]], lexicon: list[list[str]], items: list[dic
     return {"bias": round(b, 4), "weights": weights, "promote_at": PROMOTE_AT, "alone_at": ALONE_AT,
             "demote_below": DEMOTE_BELOW, "confirm_at": CONFIRM_AT, "alone_p": ALONE_P,
             "concern_promote_at": dict(sorted(CONCERN_PROMOTE_AT.items())),
-            "alone_review_only": sorted(ALONE_REVIEW_ONLY)}
+            "alone_review_only": sorted(ALONE_REVIEW_ONLY), "concern_bar_alone": CONCERN_BAR_ALONE}
 
 
 def build(config, items=None) -> dict:

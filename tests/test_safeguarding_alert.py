@@ -147,6 +147,18 @@ def test_a_concern_may_have_its_own_lower_bar_for_alert(concern, q, tier):
     assert _tiers(_with(net), text) == {concern: tier}
 
 
+@pytest.mark.parametrize("text, q, tier", [
+    ("I am hungry", 0.6, ALERT),  # a lexicon review of neglect: the concern's own bar
+    (PLAIN, 0.6, REVIEW),  # what the net added alone: not the concern's bar ...
+    (PLAIN, 0.89, REVIEW),
+    (PLAIN, 0.9, ALERT),  # ... but alone_at
+])
+def test_a_concerns_own_bar_need_not_apply_to_what_the_net_added_alone(text, q, tier):
+    net = LowerBarForNeglect(0.92, q, "neglect")
+    net.alone_p, net.concern_bar_alone = 0.9, False
+    assert _tiers(_with(net), text) == {"neglect": tier}
+
+
 def test_the_tier_net_says_so_in_the_rule():
     config = _with(TwoNets(0.6, 0.95, "neglect"))
     (c,) = config.detect(PLAIN)

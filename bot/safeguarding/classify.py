@@ -169,6 +169,9 @@ class Classifier:
         # concern ids that what the review net added alone never lifts to alert: their signals
         # are broad ("missed a few days when they were ill" is not neglect), so an alert there
         # needs a phrase of the lexicon; the net alone gives review
+        # does a concern's own lower bar (concern_promote_at) also lower alone_at? (no since
+        # round 7: the net alone named neglect on "Nan can look after them when I go out")
+        self.concern_bar_alone: bool = bool(tier.get("concern_bar_alone", True)) if tier else True
         self.alone_review_only: frozenset[str] = frozenset(tier.get("alone_review_only") or ()) if tier else frozenset()
 
     def feature_list(self, words: list[str]) -> list[str]:
