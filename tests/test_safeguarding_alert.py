@@ -237,6 +237,17 @@ def test_plain_answers_are_nothing(shipped, text):
     assert shipped.detect(text) == []
 
 
+@pytest.mark.parametrize("text, tier", [
+    # honest worries a person should see without interrupting (the nets used to drop them)
+    ("dad shouts at me all the time", REVIEW),
+    ("Dad drinks too much at weekends", REVIEW),
+    ("mum shouts at me a lot", REVIEW),
+    ("Nobody is in a rush", None),  # was a review the net added alone
+])
+def test_honest_worries_reach_review_and_no_further(shipped, text, tier):
+    assert tier_of(shipped.detect(text)) == tier, shipped.detect(text)
+
+
 def test_cuss_is_not_read_as_because(shipped):
     assert shipped.normalise("he cuss me") == "he cuss me"
 
