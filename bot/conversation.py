@@ -729,6 +729,12 @@ class ConversationService:
         with self.store.transaction():
             self.store.mark_delivered(input_key)
 
+    def delivered_all(self, input_keys: list[str]) -> None:
+        """As :meth:`delivered`, for several inputs at once, in one transaction."""
+        with self.store.transaction():
+            for key in input_keys:
+                self.store.mark_delivered(key)
+
     def _button_text(self, runner: FlowRunner, session: Session, inp: Input) -> str | None:
         if inp.kind in ("apply", "discard"):  # the Yes / No buttons of "is this your answer?"
             return msg("answers.stale_yes" if inp.kind == "apply" else "answers.stale_no")

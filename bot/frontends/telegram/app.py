@@ -15,6 +15,7 @@ import contextlib
 import contextvars
 import json
 import logging
+import threading
 from typing import Any, Awaitable, Callable
 
 from telegram import BotCommand, BotCommandScopeChat, InlineKeyboardMarkup, Update
@@ -140,6 +141,8 @@ class TelegramFrontend:
         self.send_attempts = send_attempts
         # one thread; people with a role before strangers; the calls waiting are committed together
         self._db = PriorityExecutor("store", group=service.store.run_group)
+        self._marks: list[str] = []  # input keys whose replies have gone, to record (_delivered)
+        self._marks_lock = threading.Lock()
         # chat id -> (message id, text) of the last question sent with buttons, so a typed
         # answer can close its keyboard. Losing it on restart only leaves stale buttons,
         # which answer "this question has closed".
@@ -163,23 +166,46 @@ class TelegramFrontend:
 
     async def db(self, fn: Callable, *args, **kwargs):
         """Run ``fn`` on the store thread (committed, with whatever else was waiting, before
-        this returns). The update's already-answered check, if still to do, goes with it."""
+        this returns). The update's already-answered check, if still to do, goes with it:
+        asked by the service itself when ``fn`` is the service's ``handle`` for this very
+        update (it reads whether the input was handled before, and its delivery, in the same
+        statement as the conversation), else as a call of its own before ``fn``."""
         loop = asyncio.get_running_loop()
         ctx = contextvars.copy_context()  # the language in force (bot/i18n) goes with the call
         cell = _unchecked.get()
         if not cell:
-            return await loop.run_in_executor(self._db, lambda: ctx.run(fn, *args, **kwargs))
+            return await self._db.call(loop, lambda: ctx.run(fn, *args, **kwargs))
         key = cell.pop()
+        if fn == self.service.handle and kwargs.get("input_key") == key:
+            result = await self._db.call(loop, lambda: ctx.run(fn, *args, **kwargs))
+            if result.duplicate and result.delivered:  # handled and answered before
+                raise _AlreadyAnswered(key)
+            return result
 
         def checked():
             if self.service.already_answered(key):
                 return _AlreadyAnswered
             return fn(*args, **kwargs)
 
-        result = await loop.run_in_executor(self._db, lambda: ctx.run(checked))
+        result = await self._db.call(loop, lambda: ctx.run(checked))
         if result is _AlreadyAnswered:
             raise _AlreadyAnswered(key)
         return result
+
+    def _delivered(self, key: str) -> None:
+        """The reply to input ``key`` has gone: on record in the next group commit, with every
+        other mark made meanwhile (one write for them all, not one each)."""
+        with self._marks_lock:
+            self._marks.append(key)
+            if len(self._marks) > 1:
+                return  # already on its way to the store thread
+        self._db.defer(self._record_delivered)
+
+    def _record_delivered(self) -> None:  # on the store thread
+        with self._marks_lock:
+            keys, self._marks = self._marks, []
+        if keys:
+            self.service.delivered_all(keys)
 
     async def _checked(self) -> None:
         """Before anything goes to Telegram: the already-answered check, if not yet asked."""
@@ -436,7 +462,7 @@ class TelegramFrontend:
                             # which may wait long behind other people's replies (or be dropped).
                             # Were the bot killed meanwhile, the reply would otherwise be sent
                             # again on restart, after the person had answered further.
-                            self._db.defer(self.service.delivered, key)
+                            self._delivered(key)
                         for outcome in (await asyncio.gather(*closings, return_exceptions=True) if closings else ()):
                             if isinstance(outcome, BaseException) and not isinstance(outcome, asyncio.CancelledError):
                                 log.info("closing edit failed", extra={"error": type(outcome).__name__})
