@@ -37,6 +37,10 @@ PINNED = {
     # (sg-tune, issue 12), which must never open, print or measure them.
     "batch_j.yaml": "bc4b286f53f36f83976d196061bcf9b7920979f4cc8090eadd692db5fb0ee022",
     "batch_k.yaml": "2747f8b8f8ccc4c0aa21fafde5a71a22bbd7c005a6d0481195962912f6cef863",
+    # L and M: written by the sg-blind4 helper on 2026-11-30 before the seventh tuning round
+    # (sg-tune2, issue 12), which must never open, print or measure them.
+    "batch_l.yaml": "ff72d73976dfd6fd371e6d6562c2095e4a48d31b6e735cc35a56b708d851a731",
+    "batch_m.yaml": "461d2996f22fed84d9e9d9a45ed55534d08861d9ff66d54ba6ff3499d06c5610",
 }
 # Who wrote the batches that name their writer in a fixed form, and the main commit they
 # were written at (before the tuning round they measure).
@@ -47,6 +51,8 @@ WRITERS = {
     "batch_i.yaml": ("sg-blind2 helper", "6dfabd4"),
     "batch_j.yaml": ("sg-blind3 helper", "0b0ae84"),
     "batch_k.yaml": ("sg-blind3 helper", "0b0ae84"),
+    "batch_l.yaml": ("sg-blind4 helper", "d1c95c0"),
+    "batch_m.yaml": ("sg-blind4 helper", "d1c95c0"),
 }
 DIFFICULTIES = {"explicit", "indirect", "euphemism"}
 SPEAKERS = {"child", "young_person", "adult"}
@@ -79,7 +85,7 @@ def test_batch_says_how_and_when_it_was_written(name):
     text = " ".join(header)
     # A batch says which tuning it came before (A, B: any tuning; C: the second round; D: the third;
     # E, F: the fourth; G: sg-matcher's round, written by the one who then tuned; H, I: the fifth;
-    # J, K: the sixth).
+    # J, K: the sixth; L, M: the seventh).
     assert "BEFORE" in text and "tuning" in text and "WITHOUT opening" in text and "2026-11-30" in text
     if name in WRITERS:
         writer, commit = WRITERS[name]
@@ -167,7 +173,7 @@ def test_measurement_prints_no_sentence_unless_asked(capsys, fmt):
     leaked = [t for t in checked if t in out]
     assert leaked == []
     names = ["batch_a", "batch_b", "batch_c", "batch_d", "batch_e", "batch_f", "batch_g", "batch_h", "batch_i",
-             "batch_j", "batch_k", "all batches"]
+             "batch_j", "batch_k", "batch_l", "batch_m", "all batches"]
     assert all(name in out for name in names)
     if fmt:
         doc = json.loads(out)
