@@ -12,7 +12,10 @@ returned. One at a time (figure 1): a transaction, so a commit and an fsync, per
 Sixteen at once (figure 1b): each input handed from an event loop to the one store thread,
 as the Telegram frontend does, where the inputs waiting together are one group commit: one
 transaction with a savepoint each (an input that fails rolls back alone), one commit and one
-fsync for the group, every reply returned only after that commit.
+fsync for the group, every reply returned only after that commit. As in serve, the words are
+screened for safeguarding on the event loop just before the hand-off
+(``ConversationService.prescreen``; the store thread uses that result only for the very
+words and detector context it finds), so the detection overlaps the store thread's commit.
 
 What the floor does (``run_floor``): the very same rows (read back from a calibration run of
 the service, so the same sizes, encrypted blobs included) written with plain ``sqlite3``
@@ -119,8 +122,12 @@ def run_service_concurrent(path: Path, conversations: int, synchronous: str, lib
                 reply = await loop.run_in_executor(executor, lambda: service.start(
                     pid, "bench-ten", input_key=f"b:{n}:0", frontend="bench"))
                 for i, inp in enumerate(inputs, 1):
-                    reply = await loop.run_in_executor(executor, lambda i=i, inp=inp: service.handle(
-                        pid, inp, input_key=f"b:{n}:{i}"))
+                    key = f"b:{n}:{i}"
+                    # as the Telegram frontend does: safeguarding detection (no database) on this
+                    # side of the hand-off, overlapping the store thread's commit
+                    service.prescreen(pid, inp, input_key=key)
+                    reply = await loop.run_in_executor(executor, lambda key=key, inp=inp: service.handle(
+                        pid, inp, input_key=key))
                 if reply.status != "completed":
                     raise AssertionError(f"conversation {n} did not complete: {reply}")
 

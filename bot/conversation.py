@@ -131,6 +131,11 @@ class ConversationService:
         # configuration does not: the help then says so), and the council's out-of-hours number.
         self.leads_configured = leads_configured
         self.out_of_hours = out_of_hours
+        # Detection done before the hand-off to the store thread (:meth:`prescreen`), by input
+        # key; and per person the runner and session their last input left (to guess there,
+        # with no database, whether words pick an option and the detector's context).
+        self._prescreened: dict[str, tuple] = {}
+        self._recent: dict[int, tuple[FlowRunner, Session]] = {}
 
     # -- people and flows ------------------------------------------------------------
     def person(self, key: str, display_name: str | None = None) -> int:
@@ -322,6 +327,8 @@ class ConversationService:
             self._write_prompts(conv_id, result.prompts, conv)
             if self.schedule is not None:
                 self.schedule.after_step(conv, result.status)
+            if self.safeguarding is not None:
+                self._remember(person_id, runner, result.session)
             reply = Reply(conv_id, result.prompts, result.status, step_id=_waiting_step(result.session, flow))
             if input_key:
                 self.store.mark_input(input_key, conv_id, reply.to_json())
@@ -346,6 +353,7 @@ class ConversationService:
         """
         if inp.text is not None:
             inp = Input(inp.kind, clean_text(inp.text), inp.button)
+        pre = self._prescreened.pop(input_key, None) if input_key and self._prescreened else None
         with self.store.transaction():
             # whether this input was handled before, the conversation, and the person's language,
             # in one read (the language as language_of decides: the conversation's, else the
@@ -361,18 +369,52 @@ class ConversationService:
             with i18n.using(language):
                 if conv is not None and person_id not in (conv.person_id, conv.present_id):
                     conv = None  # a conversation named that is not theirs
-                reply = self._handle(person_id, inp, conv, input_key, expect_step, seen)
+                reply = self._handle(person_id, inp, conv, input_key, expect_step, seen, pre)
             if input_key:
                 self.store.mark_input(input_key, reply.conversation_id, reply.to_json())
         return reply
 
+    # -- safeguarding detection before the hand-off ------------------------------------
+    PRESCREENED_MAX = 10_000  # inputs screened and not yet handled, kept at most (then forgotten)
+
+    def prescreen(self, person_id: int, inp: Input, *, input_key: str | None) -> None:
+        """Run the safeguarding detector on ``inp``'s words now, on the caller's thread, for
+        :meth:`handle` of the same ``input_key`` to use (a frontend calls this just before
+        handing the input to the store thread, so that detection, which needs no database,
+        overlaps the store thread's commit instead of running on it).
+
+        Optional and never changes what :meth:`handle` decides: it uses the result only for
+        the very words and detector context it then finds (the person's latest 0-10 score);
+        otherwise it detects again itself. Both, and whether the words pick an option of the
+        question waiting (then nothing is screened), are guessed here from where the person's
+        last input left their conversation: a wrong guess costs only time, never a check."""
+        if self.safeguarding is None or not input_key or inp.kind != "answer" or not inp.text:
+            return
+        text = clean_text(inp.text)
+        context = None
+        recent = self._recent.get(person_id)
+        if recent is not None:
+            runner, session = recent
+            try:
+                if self._picks(runner, session, text):
+                    return  # an option picked is not free text: handle will (very likely) not screen it
+                context = self._score_context(runner.flow, session.answers, session.history) \
+                    if self._takes_context else None
+            except Exception:  # noqa: BLE001 - only a guess (an option's condition, say): screen as if unknown
+                context = None
+        found = self._detector(text, context)
+        if len(self._prescreened) >= self.PRESCREENED_MAX:  # handed off and never handled: forget them
+            self._prescreened.clear()
+        self._prescreened[input_key] = (text, context, found)
+
     def _handle(self, person_id: int, inp: Input, conv: Conversation | None, input_key: str | None,
-                expect_step: str | None, seen) -> Reply:
+                expect_step: str | None, seen, pre: tuple | None = None) -> Reply:
         open_ = conv is not None and conv.status == "in_progress"
         session = Session.from_json(conv.session) if open_ else None  # read once, for both uses below
         # Free text: typed words, not an option picked by its label, id or number.
         free = bool(inp.text) and inp.kind == "answer" and not (open_ and self._picks_option(conv, inp.text, session))
-        concerns = self._detect(inp.text, conv if open_ else None) if self.safeguarding is not None and free else []
+        concerns = self._detect(inp.text, conv if open_ else None, person_id, pre) \
+            if self.safeguarding is not None and free else []
         # Only alert-tier concerns interrupt the person; review-tier ones are kept quietly.
         concerns, quiet = split_tiers(concerns)
         if not open_ or (expect_step is not None and conv.state != expect_step):
@@ -431,12 +473,20 @@ class ConversationService:
         return Reply(conv.id if conv is not None else None, prompts, conv.status if conv else "none",
                      accepted=False, alerts=[alert_id])
 
-    def _detect(self, text: str, conv: Conversation | None) -> list:
+    def _detector(self, text: str, context: dict | None) -> list:
+        return self.safeguarding.detect(text) if context is None else self.safeguarding.detect(text, context)
+
+    def _detect(self, text: str, conv: Conversation | None, person_id: int | None = None,
+                pre: tuple | None = None) -> list:
         """The detector, told what the service knows beyond the words: the person's latest
         0-10 scale answer in this conversation, which can raise a review-tier concern to
-        alert ("nothing keeps me going" after a 0 is not a shrug)."""
+        alert ("nothing keeps me going" after a 0 is not a shrug). ``pre``: what
+        :meth:`prescreen` found, used only if it screened these very words in this context."""
         context = self._context(conv) if self._takes_context else None
-        found = self.safeguarding.detect(text) if context is None else self.safeguarding.detect(text, context)
+        if pre is not None and pre[0] == text and pre[1] == context:
+            found = pre[2]
+        else:
+            found = self._detector(text, context)
         # The person's language (issue 19): its own word list, and for a language without a
         # reviewed one, every free-text answer to the quiet review tier (bot/i18n/safeguarding.py).
         language = i18n.current()
@@ -454,12 +504,22 @@ class ConversationService:
         except (TypeError, ValueError):
             return False
 
+    def _remember(self, person_id: int, runner: FlowRunner, session: Session) -> None:
+        """Where this person's conversation now is, for :meth:`prescreen` to guess from."""
+        if len(self._recent) >= self.PRESCREENED_MAX and person_id not in self._recent:
+            self._recent.clear()
+        self._recent[person_id] = (runner, session)
+
     def _context(self, conv: Conversation | None) -> dict | None:
         if conv is None:
             return None
-        by_id = self.runner_for(conv).flow.by_id
-        answers = conv.session.get("answers", {})
-        for step_id in reversed(conv.session.get("history", ())):  # the path taken, latest last
+        return self._score_context(self.runner_for(conv).flow, conv.session.get("answers", {}),
+                                   conv.session.get("history", ()))
+
+    @staticmethod
+    def _score_context(flow: Flow, answers: dict, history) -> dict | None:
+        by_id = flow.by_id
+        for step_id in reversed(history):  # the path taken, latest last
             step = by_id.get(step_id)
             value = answers.get(step_id)
             if step is not None and step.type == "scale" and isinstance(value, int) and not isinstance(value, bool):
@@ -473,9 +533,12 @@ class ConversationService:
         (``session``: the conversation's, already read; only read here, never changed.)"""
         if session is None:
             session = Session.from_json(conv.session)
+        return self._picks(self.runner_for(conv), session, text)
+
+    @staticmethod
+    def _picks(runner: FlowRunner, session: Session, text: str) -> bool:
         if session.hold:
             return False
-        runner = self.runner_for(conv)
         step = runner.flow.by_id.get(session.state)
         if step is None or step.type not in _PICKED:
             return False
@@ -758,6 +821,8 @@ class ConversationService:
         session = result.session.to_json()
         if force or result.records or session != conv.session or result.status != conv.status:
             self.store.update_conversation(conv.id, state=result.session.state, session=session, status=result.status)
+        if self.safeguarding is not None:
+            self._remember(conv.person_id, self.runner_for(conv), result.session)
         self._write_prompts(conv.id, result.prompts, conv)
         if self.schedule is not None:  # in the answer's transaction: both are saved, or neither
             self.schedule.after_step(conv, result.status, result.records, self.runner_for(conv).flow)

@@ -1060,10 +1060,10 @@ class Store:
 
     def update_conversation(self, conversation_id: int, *, state: str, session: dict, status: str) -> None:
         t = now()
-        self.db.execute(
+        self.db.conn.execute(
             """UPDATE conversations SET state = ?, session = ?, status = ?, updated_at = ?,
                finished_at = CASE WHEN ? != 'in_progress' THEN ? ELSE finished_at END WHERE id = ?""",
-            (state, self._e(json.dumps(session)), status, t, status, t, conversation_id),
+            (state, self.keys.encrypt(json.dumps(session)), status, t, status, t, conversation_id),
         )
 
     def conversation(self, conversation_id: int) -> Conversation | None:
@@ -1166,13 +1166,14 @@ class Store:
 
     # -- answers and transcript ------------------------------------------------------
     def save_answer(self, conversation_id: int, step_id: str, value: Any, raw: str | None, shown: str) -> None:
-        self.db.execute(
+        encrypt = self.keys.encrypt
+        self.db.conn.execute(
             """INSERT INTO answers (conversation_id, step_id, value, raw, shown, answered_at)
                VALUES (?, ?, ?, ?, ?, ?)
                ON CONFLICT (conversation_id, step_id) DO UPDATE SET
                  value = excluded.value, raw = excluded.raw, shown = excluded.shown,
                  answered_at = excluded.answered_at, revision = revision + 1, current = 1""",
-            (conversation_id, step_id, self._e(json.dumps(value)), self._e(raw), self._e(shown), now()),
+            (conversation_id, step_id, encrypt(json.dumps(value)), encrypt(raw), encrypt(shown), now()),
         )
 
     def retract_answers(self, conversation_id: int, step_ids: list[str]) -> None:
@@ -1219,13 +1220,12 @@ class Store:
             tier = "alert"
         if language is None:
             language = _i18n().current()
-        cur = self.db.execute(
+        return self.db.conn.execute(
             """INSERT INTO transcript (conversation_id, direction, kind, step_id, text, input_key, created_at, flagged,
                tier, language) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            (conversation_id, direction, kind, step_id, self._e(text), input_key, now(), 1 if flagged or tier else 0, tier,
-             language),
-        )
-        return cur.lastrowid
+            (conversation_id, direction, kind, step_id, self.keys.encrypt(text), input_key, now(),
+             1 if flagged or tier else 0, tier, language),
+        ).lastrowid
 
     def transcript(self, conversation_id: int) -> list[dict]:
         return self._all(
@@ -1290,9 +1290,9 @@ class Store:
         )
 
     def mark_input(self, key: str, conversation_id: int | None, reply: Any) -> None:
-        self.db.execute(
+        self.db.conn.execute(
             "INSERT INTO inputs (key, conversation_id, reply, created_at) VALUES (?, ?, ?, ?)",
-            (key, conversation_id, self._e(json.dumps(reply)), now()),
+            (key, conversation_id, self.keys.encrypt(json.dumps(reply)), now()),
         )
 
     # -- alerts (safeguarding) -------------------------------------------------------

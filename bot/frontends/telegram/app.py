@@ -1067,7 +1067,10 @@ class TelegramFrontend:
         pid = await self.person(update)
         key = f"tg:{update.update_id}"
         # Always through the service, even with no conversation open: every free text is
-        # checked for a safeguarding disclosure there.
+        # checked for a safeguarding disclosure there. The detector itself runs here, before the
+        # hand-off (it needs no database), so it overlaps the store thread's work; handle uses
+        # the result only for these very words in the context it finds (issue 18).
+        self.service.prescreen(pid, inp, input_key=key)
         reply = await self.db(self.service.handle, pid, inp, input_key=key, seen=seen)
         if reply.closed and not reply.alerts:
             if inp.kind == "help":
