@@ -437,6 +437,21 @@ class Access:
         flow, case, respondent, answer = facts
         return audience(Consent.of(flow), case, respondent, consent_state(answer))
 
+    def withheld(self, key: str, conversation_id: int) -> frozenset:
+        """The steps of a readable conversation this person may still not read: the parts the
+        person who answered chose not to share (``consent.which``, e.g. a house of the Three
+        Houses), for everyone who reads only because of the consent (:meth:`Audience.withheld`)."""
+        facts = self._facts(conversation_id)
+        if facts is None:
+            return frozenset()
+        flow, case, respondent, answer = facts
+        consent = Consent.of(flow)
+        if not consent.parts:
+            return frozenset()
+        chosen = next((a["value"] for a in self.store.answers(conversation_id) if a["step_id"] == consent.which), None)
+        aud = audience(consent, case, respondent, consent_state(answer))
+        return aud.withheld(self.relation(key, conversation_id), chosen)
+
     def consented(self, conversation_id: int) -> tuple[bool, str]:
         """(consent given, who may read without it) for the flow the conversation ran on."""
         aud = self.audience(conversation_id)
@@ -485,7 +500,7 @@ class Access:
             self.store.audit(key, "transcript.read", f"conversation:{conversation_id}")
             self._mark_read(key, conversation_id)
             return transcript_data(self.store, conversation_id, internal_comments=self.sees_internal(key, conversation_id),
-                                   telegram_names=self.telegram_names)
+                                   telegram_names=self.telegram_names, withhold=self.withheld(key, conversation_id))
 
     # -- names (data minimisation, bot.names) ----------------------------------------
     @property
@@ -656,8 +671,10 @@ class Access:
                     conv["consent"] = self.audience(conv["id"]).state  # not_asked | yes | no
                     if conv["shared"]:
                         self._mark_read(key, conv["id"])
-                    conv["scores"] = ({s["step_id"]: s["value"] for s in self.store.scale_scores(conv["id"])}
-                                      if conv["shared"] else {})
+                    # the parts the person chose not to share with this reader (consent.which)
+                    conv["withheld"] = hidden = self.withheld(key, conv["id"]) if conv["shared"] else frozenset()
+                    conv["scores"] = ({s["step_id"]: s["value"] for s in self.store.scale_scores(conv["id"])
+                                       if s["step_id"] not in hidden} if conv["shared"] else {})
                     conv["case_ref"] = case["ref"]
                     out.append(conv)
             self.store.audit(key, action, f"case:{ref}")
@@ -693,7 +710,9 @@ class Access:
         with self._tx():
             if not self.has(key, "supervisor") or not self.can_read(key, conversation_id):
                 raise Refused("refused", audit=(key, "comment.refused", f"conversation:{conversation_id}"))
-            if step_id is not None and not any(a["step_id"] == step_id for a in self.store.answers(conversation_id)):
+            hidden = self.withheld(key, conversation_id)
+            if step_id is not None and (step_id in hidden
+                                        or not any(a["step_id"] == step_id for a in self.store.answers(conversation_id))):
                 raise ValueError(f"conversation {conversation_id} has no answer '{step_id}'")
             me = self.pid(key)
             visibility = "shared" if shared else "internal"
@@ -738,7 +757,8 @@ class Access:
             readable = [c for c in convs if self.can_read(actor, c)]
             if not readable and convs:
                 raise Refused("refused", audit=(actor, "export.refused", f"case:{ref}"))
-            items = [transcript_data(self.store, c, telegram_names=self.telegram_names) for c in readable]
+            items = [transcript_data(self.store, c, telegram_names=self.telegram_names, withhold=self.withheld(actor, c))
+                     for c in readable]
             self.store.audit(actor, "export", f"case:{ref}",
                              f"{len(items)} conversations" + (f", {len(convs) - len(items)} not shared" if len(convs) > len(items) else ""))
             return items

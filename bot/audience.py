@@ -52,10 +52,14 @@ class Consent:
 
     step: str | None = None
     without_consent: str = "nobody"  # nobody | practitioner
+    which: str | None = None  # the step where the person chose which parts may be shown
+    parts: tuple = ()  # ((option id, (step id, ...)), ...): what each choice covers
 
     @classmethod
     def of(cls, flow) -> "Consent":
-        return cls(getattr(flow, "consent_step", None), getattr(flow, "without_consent", "nobody"))
+        parts = tuple((k, tuple(v)) for k, v in (getattr(flow, "consent_parts", None) or {}).items())
+        return cls(getattr(flow, "consent_step", None), getattr(flow, "without_consent", "nobody"),
+                   getattr(flow, "consent_which", None), parts)
 
 
 def consent_state(answer) -> str:
@@ -77,6 +81,21 @@ class Audience:
 
     def allows(self, viewer: str) -> bool:
         return viewer in self.readers
+
+    def withheld(self, viewer: str, chosen) -> frozenset:
+        """The steps ``viewer`` may not read although they may read the conversation: the parts
+        the person did not choose to share (``consent.which``), for everyone who reads only
+        because of the consent. ``chosen`` is the answer to the which-step (option ids; None when
+        it was never answered, and then no part is shared). The person who answered, and anyone
+        who may read without the consent (the worker, with ``without_consent: practitioner``),
+        read every step."""
+        if not self.consent.parts or viewer == "answerer":
+            return frozenset()
+        without = audience(self.consent, self.case, self.respondent, "no").readers
+        if viewer in without:
+            return frozenset()
+        picked = set(chosen) if isinstance(chosen, (list, tuple, set, frozenset)) else set()
+        return frozenset(s for option, steps in self.consent.parts if option not in picked for s in steps)
 
     # -- sentences -----------------------------------------------------------------------
     def _child(self) -> bool:
@@ -212,6 +231,8 @@ def audience(consent: Consent, case: Case, respondent: str | None, state: str) -
       nobody holds it: the person's own supervisors, if they have any, and the administrators.
     - Before the consent question is answered, or after a no: the worker holding the case if
       the flow says ``without_consent: practitioner``; otherwise nobody else at all.
+    - With ``consent.which`` (the person chose which parts may be shown), a reader who may read
+      only because of the consent does not see the parts left out: :meth:`Audience.withheld`.
     """
     if state not in CONSENT_STATES:
         raise ValueError(f"unknown consent state {state!r}")

@@ -315,8 +315,13 @@ def test_cli_roles_teams_invite_audit_and_case_export(tmp_path):
 
 # --- consent written into a flow ---------------------------------------------------------
 
-def _answer_three_houses(world, share):
-    """Three Houses as it is done: never a link, but on the worker's device with them there."""
+HOUSE_WORDS = {"house_worries": "I worry about my spelling test", "house_good": "My dog makes me happy",
+               "house_dreams": "I dream of being a vet"}
+
+
+def _answer_three_houses(world, share, which="1"):
+    """Three Houses as it is done: never a link, but on the worker's device with them there.
+    ``which``: the answer to "Which houses can your worker show?" (1 worries, 2 good, 3 dreams)."""
     with pytest.raises(ValueError, match="cannot be sent as a link"):
         world.access.invite(P1, "three-houses", "CASE-TH")
 
@@ -341,13 +346,13 @@ def _answer_three_houses(world, share):
         elif step.type == "choice":
             text = str(min(asked[step.id], len(step.options)))  # a refused choice: try the next option
         elif step.type == "multi":
-            text = "1"
+            text = which
         elif step.type == "yesno":
             text = "no"
         elif step.type == "scale":
             text = "8"
         else:
-            text = "My dog makes me happy"
+            text = HOUSE_WORDS.get(step.id, "Nan said she would come")
         world.service.handle(pid, Input.from_text(text), conversation_id=conv)
     return conv
 
@@ -366,6 +371,39 @@ def test_without_the_childs_consent_only_their_worker_reads_the_houses(world):
 def test_with_the_childs_consent_the_supervisor_may_read(world):
     conv = _answer_three_houses(world, share=True)
     assert world.access.transcript(SUP, conv)
+
+
+def _houses_in(data) -> set:
+    """Which houses' words a transcript carries, in its answers or its lines."""
+    texts = [a["shown"] for a in data["answers"]] + [t["text"] for t in data["transcript"]]
+    return {house for house, words in HOUSE_WORDS.items() if any(words in (x or "") for x in texts)}
+
+
+def test_the_supervisor_reads_only_the_houses_the_child_chose(world):
+    # The child shares the House of Worries and the House of Dreams, not the House of Good Things.
+    conv = _answer_three_houses(world, share=True, which="1, 3")
+    every = {"house_worries", "house_good", "house_dreams"}
+    assert _houses_in(world.access.transcript(P1, conv)) == every  # their worker reads every house
+    for who in (SUP, ADMIN):
+        data = world.access.transcript(who, conv)
+        assert _houses_in(data) == {"house_worries", "house_dreams"}
+        assert [w["step_id"] for w in data["withheld"]] == ["house_good"]
+        assert "good things" in data["withheld"][0]["question_en"].lower()
+    # the same in the case's export and in the command line's (read as the people who run it)
+    exported = world.access.export_case("cli", "CASE-TH")
+    assert [_houses_in(d) for d in exported if d["conversation_id"] == conv] == [{"house_worries", "house_dreams"}]
+    # and a supervisor may not comment on the house they cannot read
+    with pytest.raises(ValueError, match="no answer 'house_good'"):
+        world.access.comment(SUP, conv, "A note", step_id="house_good")
+
+
+def test_a_child_who_says_yes_but_never_chooses_a_house_shares_none(world, monkeypatch):
+    conv = _answer_three_houses(world, share=True)
+    # as if they had stopped at "Which houses?": the choice was never recorded
+    answers = [a for a in world.store.answers(conv) if a["step_id"] != "share_which"]
+    monkeypatch.setattr(world.store, "answers", lambda cid: answers if cid == conv else [])
+    assert world.access.withheld(SUP, conv) == {"house_worries", "worries_check", "house_good", "house_dreams"}
+    assert world.access.withheld(P1, conv) == frozenset()
 
 
 def test_fgc_answers_reach_nobody_else_without_consent(world):
@@ -390,3 +428,43 @@ def test_consent_must_name_a_yes_no_step():
     messages = [str(e) for e in errors]
     assert any("x.yaml:6:9: consent step 'a' must be a yes/no question" in m for m in messages), messages
     assert any("x.yaml:7:20: 'without_consent' must be nobody or practitioner" in m for m in messages), messages
+
+
+def test_consent_which_names_a_multiple_choice_step_and_its_parts():
+    from bot.engine.loader import load_flow_text
+
+    head = ("id: x\nversion: 1\ntitle: T\naudience: child\nconsent:\n  step: ok\n  without_consent: practitioner\n"
+            "  which:\n    step: {which}\n    parts:\n      {part}: [{steps}]\n")
+    steps = ("steps:\n  - id: a\n    ask: q\n  - id: ok\n    ask: Can we show it?\n    type: yesno\n"
+             "  - id: pick\n    ask: Which?\n    type: multi\n    options: [{id: first, label: First}]\n")
+
+    def errors(**kw):
+        flow, found = load_flow_text(head.format(**kw) + steps, "x.yaml")
+        return flow, [str(e) for e in found]
+
+    flow, found = errors(which="pick", part="first", steps="a")
+    assert found == [] and flow.consent_which == "pick" and flow.consent_parts == {"first": ("a",)}
+    assert errors(which="a", part="first", steps="a")[1] == [
+        "x.yaml:9:11: consent.which step 'a' must be a multiple-choice question (type: multi) in this flow, "
+        "where the person picks the parts that may be shown",
+        "x.yaml:11:14: the part 'first' cannot cover 'a', the question that asks which parts may be shown"]
+    assert errors(which="pick", part="second", steps="a")[1] == [
+        "x.yaml:11:7: 'second' is not an option of 'pick'; the parts are named by its option ids"]
+    assert errors(which="pick", part="first", steps="b")[1] == [
+        "x.yaml:11:14: the part 'first' covers 'b', which is not a step in this flow"]
+    assert errors(which="pick", part="first", steps="ok")[1] == [
+        "x.yaml:11:14: the part 'first' cannot cover the consent question 'ok'"]
+
+
+def test_every_transcript_format_says_which_houses_were_not_shared(world):
+    from bot.review.export import render
+    from bot.review.transcript_telegram import blocks
+
+    conv = _answer_three_houses(world, share=True, which="3")  # only the House of Dreams
+    data = world.access.transcript(SUP, conv)
+    assert [w["step_id"] for w in data["withheld"]] == ["house_worries", "worries_check", "house_good"]
+    telegram = "\n".join(b.head + " " + (b.body or "") for b in blocks(data))
+    for text in (render([data], "md"), render([data], "html"), telegram):
+        assert "Not shared with you" in text and "House of Good Things" in text
+        assert HOUSE_WORDS["house_dreams"] in text
+        assert HOUSE_WORDS["house_good"] not in text and HOUSE_WORDS["house_worries"] not in text

@@ -92,3 +92,15 @@ def test_names_with_markup_and_dollars_are_plain_text(store, library):
     assert "<script" not in svg and "&lt;script&gt;alert(1)&lt;/script&gt; &amp;" in svg
     assert "$x^2$" in svg  # a dollar sign, not mathematics
     assert charts.png(chart)[:4] == b"\x89PNG"
+
+
+def test_a_withheld_step_is_never_drawn(world):
+    # A part the person chose not to share (consent.which) is left out of the charts, as of the
+    # transcript: here the young person's "good enough" answers.
+    rows = world.access.case(f"tg:{W.P1}", world.ref)
+    assert all(r["withheld"] == frozenset() for r in rows)  # nothing withheld from their worker
+    part = [dict(r, withheld=frozenset({"good_enough"})) if r["person_key"] == f"tg:{W.FAM_B}" else r for r in rows]
+    got = {c.key: [ln.label for ln in c.lines] for c in charts.build(world.access.store, world.access.library, part)}
+    assert got == {"scaling-checkin.scale_now": ["Parent A (an adult (parent, carer or family member))",
+                                                 "Young person B (a young person (13 to 17))"],
+                   "scaling-checkin.good_enough": ["Parent A (an adult (parent, carer or family member))"]}

@@ -185,7 +185,18 @@ def test_rehearse_in_the_terminal(tmp_path):
 
 
 def test_test_flows_plays_the_scripted_rehearsals_too():
-    out = subprocess.run([sys.executable, "-m", "bot", "test-flows"], capture_output=True, text=True, cwd=ROOT)
+    # The rehearsal folder named on its own (the whole of flows/tests is played script by script
+    # in test_flow_scripts.py): every rehearsal played, none read as a flow's script.
+    out = subprocess.run([sys.executable, "-m", "bot", "test-flows", "flows/tests/rehearsal"], capture_output=True,
+                         text=True, cwd=ROOT)
     assert out.returncode == 0, out.stdout[-2000:]
-    played = [line for line in out.stdout.splitlines() if line.startswith("ok   rehearsal ")]
-    assert len(played) == len(SCRIPTS)
+    lines = out.stdout.splitlines()
+    played = [line for line in lines if line.startswith("ok   rehearsal ")]
+    assert len(played) == len(SCRIPTS) and lines[-1] == f"{len(SCRIPTS)} passed, 0 failed"
+    # files named one by one: each played by its own kind, a flow's script and a rehearsal's
+    both = subprocess.run([sys.executable, "-m", "bot", "test-flows", "flows/tests/rehearsal/sf-follow-up.yaml",
+                           "flows/tests/three-houses.yaml"], capture_output=True, text=True, cwd=ROOT)
+    assert both.returncode == 0, both.stdout[-2000:]
+    kinds = [line.split(":")[0] for line in both.stdout.splitlines() if line.startswith("ok ")]
+    assert set(kinds) == {"ok   three-houses", "ok   rehearsal sf-follow-up"}
+    assert "needs" not in both.stdout  # no "a script file needs 'flow: ...'" for the other kind

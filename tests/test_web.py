@@ -236,6 +236,24 @@ async def test_pages_refuse_what_telegram_refuses_and_audit_every_read(world):
         assert action in [r["action"] for r in store.audit_log()[before:]], url
 
 
+async def test_a_supervisor_reads_only_the_houses_the_child_chose_to_share(world):
+    w, site, store, _ = world
+    service = W.service_for(store, w.access.library)
+    # the child shares the House of Dreams only (3), "with my teacher"
+    child = W.with_child(service, w.access, W.P1, "FGC-7",
+                         ["OK", "House of Worries", "House of Dreams", "spelling tests", "no", "a big garden",
+                          "football", "yes", "3", "my teacher", "yes", "/skip"])
+    assert store.conversation(child).status == "completed"
+    sup = await sign_in(site, f"tg:{W.SUP}")
+    page = (await sup.get(f"/conversations/{child}")).text
+    assert "a big garden" in page and "Not shared with you: the person chose not to share these parts." in page
+    assert "spelling tests" not in page and "football" not in page
+    assert "What are the good things in your life?" in page  # the question withheld is named, not its answer
+    p1 = await sign_in(site, f"tg:{W.P1}")
+    mine = (await p1.get(f"/conversations/{child}")).text
+    assert "spelling tests" in mine and "football" in mine and "Not shared with you" not in mine
+
+
 async def test_comment_on_one_answer_notifies_the_practitioner(world):
     w, site, store, notices = world
     conv = w.convs[(W.FAM_A, 1)]

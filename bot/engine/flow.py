@@ -118,6 +118,11 @@ class Flow:
     render_stop: Callable[[dict], str] | None = None  # what /cancel says (default: by audience)
     consent_step: str | None = None  # a yes/no step: until it is answered yes, answers are not shown to others
     without_consent: str = "nobody"  # who else may read without consent: nobody | practitioner
+    # consent.which: the multiple-choice step where the person says WHICH parts may be shown,
+    # and the steps each of its options covers; a part not chosen stays with those who may read
+    # without consent (Three Houses: the houses the child did not choose to share).
+    consent_which: str | None = None
+    consent_parts: dict = field(default_factory=dict)  # option id -> tuple of step ids
     respondents: tuple[str, ...] = ()  # who may answer (bot/respondent.py); () = from the audience
     requires: tuple[str, ...] = ()  # e.g. ("worker_present",): only with the worker there, never a link
     languages: tuple[str, ...] = ("en",)  # the languages every text is written in (issue 19)

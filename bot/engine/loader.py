@@ -688,17 +688,19 @@ def _case_keys(ctx: _Ctx) -> tuple[str, ...]:
     return tuple(keys)
 
 
-def _consent(ctx: _Ctx, data: YDict, by_id: dict) -> tuple[str | None, str]:
-    """consent: {step: <yes/no step id>, without_consent: nobody | practitioner}"""
+def _consent(ctx: _Ctx, data: YDict, by_id: dict) -> tuple[str | None, str, str | None, dict]:
+    """consent: {step: <yes/no step id>, without_consent: nobody | practitioner,
+    which: {step: <multiple-choice step id>, parts: {<option id>: [<step id>, ...], ...}}}"""
     raw = data.get("consent")
     if raw is None:
-        return None, "nobody"
+        return None, "nobody", None, {}
     if not isinstance(raw, YDict):
         ctx.err(data.pos_of("consent"), "'consent' must be a mapping:  consent: {step: share_ok, without_consent: nobody}")
-        return None, "nobody"
+        return None, "nobody", None, {}
+    known = {"step", "without_consent", "which"}
     for key in raw:
-        if key not in ("step", "without_consent"):
-            ctx.err(raw.key_pos_of(key), f"unknown key '{key}' under consent{_suggest(key, {'step', 'without_consent'})}")
+        if key not in known:
+            ctx.err(raw.key_pos_of(key), f"unknown key '{key}' under consent{_suggest(key, known)}")
     step = _want_str(ctx, raw, "step", True, "'consent'")
     if step is not None and by_id and (step not in by_id or by_id[step].type != "yesno"):
         ctx.err(raw.pos_of("step"), f"consent step '{step}' must be a yes/no question in this flow")
@@ -706,7 +708,68 @@ def _consent(ctx: _Ctx, data: YDict, by_id: dict) -> tuple[str | None, str]:
     if who not in ("nobody", "practitioner"):
         ctx.err(raw.pos_of("without_consent"), "'without_consent' must be nobody or practitioner (who may still read the answers)")
         who = "nobody"
-    return step, who
+    which, parts = _consent_which(ctx, raw, by_id, step)
+    return step, who, which, parts
+
+
+_WHICH_EXAMPLE = "which: {step: share_which, parts: {worries: [house_worries], dreams: [house_dreams]}}"
+
+
+def _consent_which(ctx: _Ctx, raw: YDict, by_id: dict, consent_step: str | None) -> tuple[str | None, dict]:
+    """consent.which: the multiple-choice step that says which parts may be shown, and the
+    steps each of its options covers. A part not chosen is withheld from everyone who may read
+    only because of the consent (bot.audience)."""
+    which = raw.get("which")
+    if which is None:
+        return None, {}
+    if not isinstance(which, YDict):
+        ctx.err(raw.pos_of("which"), f"'which' under consent must be a mapping:  {_WHICH_EXAMPLE}")
+        return None, {}
+    for key in which:
+        if key not in ("step", "parts"):
+            ctx.err(which.key_pos_of(key), f"unknown key '{key}' under consent.which{_suggest(key, {'step', 'parts'})}"
+                                           f" (write  {_WHICH_EXAMPLE})")
+    step = _want_str(ctx, which, "step", True, "'consent.which'")
+    chooser = by_id.get(step) if step is not None else None
+    if step is not None and by_id and (chooser is None or chooser.type != "multi"):
+        ctx.err(which.pos_of("step"), f"consent.which step '{step}' must be a multiple-choice question (type: multi) "
+                                      "in this flow, where the person picks the parts that may be shown")
+        chooser = None
+    if step is not None and step == consent_step:
+        ctx.err(which.pos_of("step"), "consent.which step must be another step than the yes/no consent question")
+    raw_parts = which.get("parts")
+    if not isinstance(raw_parts, YDict) or not raw_parts:
+        ctx.err(which.pos_of("parts") if "parts" in which else which.pos,
+                f"consent.which needs 'parts': each option of the step and the steps it covers:  {_WHICH_EXAMPLE}")
+        return step, {}
+    options = {o.id for o in chooser.options} if chooser is not None else None
+    parts: dict = {}
+    owner: dict = {}
+    for option, covered in raw_parts.items():
+        if options is not None and option not in options:
+            ctx.err(raw_parts.key_pos_of(option), f"'{option}' is not an option of '{step}'"
+                                                  f"{_suggest(option, options)}; the parts are named by its option ids")
+            continue
+        ids = [covered] if isinstance(covered, str) else covered
+        if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+            ctx.err(raw_parts.pos_of(option), f"the part '{option}' must list the steps it covers, like [house_{option}]")
+            continue
+        for i in ids:
+            if by_id and i not in by_id:
+                ctx.err(raw_parts.pos_of(option), f"the part '{option}' covers '{i}', which is not a step in this flow"
+                                                  f"{_suggest(i, set(by_id))}")
+            elif i == consent_step:
+                ctx.err(raw_parts.pos_of(option), f"the part '{option}' cannot cover the consent question '{i}'")
+            elif i == step:
+                ctx.err(raw_parts.pos_of(option), f"the part '{option}' cannot cover '{i}', the question that asks "
+                                                  "which parts may be shown")
+            elif i in owner:
+                ctx.err(raw_parts.pos_of(option), f"'{i}' is in two parts ('{owner[i]}' and '{option}'); "
+                                                  "a step belongs to one part")
+            else:
+                owner[i] = option
+        parts[option] = tuple(ids)
+    return step, parts
 
 
 def _respondents(ctx: _Ctx, data: YDict) -> tuple[str, ...]:
@@ -812,7 +875,7 @@ def load_flow_text(text: str, filename: str, lang: str = "en") -> tuple[Flow | N
             if not ctx.errors:
                 _lint_sizes(ctx, data, steps)
     case_keys = _case_keys(ctx)
-    consent_step, without_consent = _consent(ctx, data, {s.id: s for s in steps})
+    consent_step, without_consent, consent_which, consent_parts = _consent(ctx, data, {s.id: s for s in steps})
     respondents = _respondents(ctx, data)
     requires = _requires(ctx, data, respondents, audience)
     _lint_translations(ctx, languages)
@@ -826,7 +889,8 @@ def load_flow_text(text: str, filename: str, lang: str = "en") -> tuple[Flow | N
     flow = Flow(
         id=fid, version=version, title=title, audience=audience, steps=steps, source=text, path=filename,
         description=description.strip(), intro=intro, render_intro=render_intro, render_stop=render_stop,
-        consent_step=consent_step, without_consent=without_consent, respondents=respondents, requires=requires,
+        consent_step=consent_step, without_consent=without_consent, consent_which=consent_which,
+        consent_parts=consent_parts, respondents=respondents, requires=requires,
         languages=languages, reviewed=reviewed, lang=lang if lang in languages else "en",
     )
     flow.case_keys = case_keys

@@ -75,13 +75,18 @@ def load_scripts(paths, rehearsals: bool = False) -> tuple[list[ScriptedConversa
     files: list[Path] = []
     errors: list[SourceError] = []
     key = "scenario" if rehearsals else "flow"
+    other = "flow" if rehearsals else "scenario"
+    named: set[Path] = set()  # files named one by one: which kind they are is read from the file
     for p in map(Path, paths):
         if p.is_dir():
             tests = p / "tests" if (p / "tests").is_dir() and p.name != "tests" else p
             found = sorted(list(tests.rglob("*.yaml")) + list(tests.rglob("*.yml")))
-            files.extend(f for f in found if ("rehearsal" in f.relative_to(tests).parts[:-1]) == rehearsals)
+            # a folder's kind by where its files are: under a "rehearsal" folder (the one named
+            # too, as in  test-flows flows/tests/rehearsal), or not
+            files.extend(f for f in found if ("rehearsal" in f.relative_to(tests.parent).parts[:-1]) == rehearsals)
         elif p.exists():
             files.append(p)
+            named.add(p)
         else:
             errors.append(SourceError(str(p), 1, 1, "no such file or folder"))
     convs: list[ScriptedConversation] = []
@@ -98,6 +103,8 @@ def load_scripts(paths, rehearsals: bool = False) -> tuple[list[ScriptedConversa
             errors.append(SourceError(str(f), 1, 1, "a script file must be a mapping with 'flow' and 'conversations'"))
             continue
         flow = data.get(key)
+        if f in named and flow is None and data.get(other) is not None:
+            continue  # the other kind of script: the other player plays it
         items = data.get("conversations")
         file_respondent = data.get("respondent")
         if not isinstance(flow, str) or not isinstance(items, YList):

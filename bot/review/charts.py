@@ -82,11 +82,15 @@ def _question(step) -> str:
 
 def build(store, library, conversations: list[dict], telegram_names: bool = False) -> list[Chart]:
     """Charts from the conversations :meth:`Access.case` returned for a viewer: only those
-    marked ``shared`` are read. One chart per (flow, scale step), in the order first answered."""
+    marked ``shared`` are read, without the steps in their ``withheld`` (the parts the person
+    chose not to share). One chart per (flow, scale step), in the order first answered."""
     shared = [c["id"] for c in conversations if c.get("shared")]
+    withheld = {c["id"]: c.get("withheld") or () for c in conversations}
     charts: dict[tuple[str, str], Chart] = {}
     flows: dict[str, object] = {}
     for row in store.scale_points(shared):
+        if row["step_id"] in withheld.get(row["conversation_id"], ()):
+            continue
         sha = row["flow_sha"]
         if sha not in flows:
             flows[sha] = library.runner_for(sha, lambda s=sha: store.snapshot_source(s)).flow

@@ -19,10 +19,12 @@ class ExportError(Exception):
 
 
 def transcript_data(store: Store, conversation_id: int, internal_comments: bool = True,
-                    telegram_names: bool = False) -> dict:
+                    telegram_names: bool = False, withhold: frozenset = frozenset()) -> dict:
     """Everything about one conversation. ``internal_comments=False`` for anyone who is not
     staff (the family): only comments shared with them are included, and no flow's notes
-    for the worker (``note_for_worker``). The person is named by
+    for the worker (``note_for_worker``). ``withhold``: steps this reader may not see (the parts
+    the person chose not to share, :meth:`bot.access.Access.withheld`): their answers, lines,
+    scores and comments are left out, and ``withheld`` lists the questions. The person is named by
     their pseudonym in the case (see :mod:`bot.names`), never by a Telegram first name unless
     ``telegram_names`` (the deployment's ``people_names: telegram``)."""
     conv = store.conversation(conversation_id)
@@ -42,6 +44,11 @@ def transcript_data(store: Store, conversation_id: int, internal_comments: bool 
     language = conv.language or "en"
     lines = store.transcript(conversation_id)
     shown = _shown_questions(lines, language)
+    withheld = [{"step_id": a["step_id"], "question_en": english.get(a["step_id"]) or shown.get(a["step_id"], (None,))[0]}
+                for a in answers if a["step_id"] in withhold]
+    if withhold:
+        answers = [a for a in answers if a["step_id"] not in withhold]
+        lines = [t for t in lines if t["step_id"] not in withhold]
     return {
         "conversation_id": conv.id,
         "flow": {"id": conv.flow_id, "version": conv.flow_version, "title": title, "sha256": conv.flow_sha},
@@ -68,8 +75,11 @@ def transcript_data(store: Store, conversation_id: int, internal_comments: bool 
             {"time": m["created_at"], "by": m["author_name"] or m["author_key"], "step_id": m["step_id"], "text": m["text"],
              "visibility": m["visibility"]}
             for m in store.comments(conversation_id, shared_only=not internal_comments)
+            if m["step_id"] not in withhold
         ],
-        "scores": {a["step_id"]: a["value"] for a in store.scale_scores(conversation_id)},
+        "scores": {a["step_id"]: a["value"] for a in store.scale_scores(conversation_id) if a["step_id"] not in withhold},
+        # answered, but in a part the person chose not to share with this reader
+        "withheld": withheld,
         "case": (store.case_by_id(conv.case_id) or {}).get("ref") if conv.case_id else None,
         "transcript": [
             {"time": t["created_at"], "from": "bot" if t["direction"] == "out" else "person", "kind": t["kind"],
@@ -83,6 +93,7 @@ def transcript_data(store: Store, conversation_id: int, internal_comments: bool 
         "worth_a_look": [
             {"id": r["id"], "time": r["created_at"], "step_id": r["step_id"], "concern": r["concern"],
              "matched": r["matched"]}
+            # kept whatever the person chose: a safeguarding signal is never withheld (they are told so)
             for r in store.review_items(conversation_ids=[conversation_id])
         ],
     }
@@ -333,6 +344,9 @@ def _markdown(d: dict) -> str:
             out.append(f"  > {e(_t('typed'))}")
             out += md_quote(a["raw"], "  > ")
         out.append("")
+    if d.get("withheld"):
+        out += [e(_t("withheld")), ""] + [f"- **{md_ident(w['step_id'])}**" + (f" — {e(w['question_en'])}" if w.get("question_en") else "")
+                                         for w in d["withheld"]] + [""]
     if d.get("scores"):
         out += ["", f"## {e(_t('scores'))}", ""] + [f"- {md_ident(k)}: {e(str(v))}" for k, v in d["scores"].items()]
     if d.get("comments"):
@@ -399,6 +413,10 @@ def _html(items: list[dict], charts: list | None = None) -> str:
             parts.append(f"<dt>{e(a['step_id'])}{question}</dt><dd{_lang_attrs(lang, a['shown'] or '')}>"
                          f"{e(a['shown'] or '')}</dd>")
         parts.append("</dl>")
+        if d.get("withheld"):
+            parts.append(f"<p>{e(_t('withheld'))}</p><ul>" + "".join(
+                f"<li>{e(w['step_id'])}" + (f" — {e(w['question_en'])}" if w.get("question_en") else "") + "</li>"
+                for w in d["withheld"]) + "</ul>")
         if d.get("scores"):
             parts.append(f"<h2>{e(_t('scores'))}</h2><dl>" + "".join(f"<dt>{e(k)}</dt><dd>{e(str(v))}</dd>" for k, v in d["scores"].items()) + "</dl>")
         if d.get("comments"):
@@ -449,10 +467,16 @@ def export(store: Store, *, session: int | None = None, case: str | None = None,
     if session is not None and not shared:
         raise ExportError(f"conversation {session} does not exist or is not shared with the people who run the "
                           "service (the person has not agreed); they can get it themselves with /mydata file")
-    items = [transcript_data(store, i, telegram_names=telegram_names) for i in shared]
+    withheld = {i: gate.withheld(actor, i) for i in shared}  # parts the person chose not to share
+    items = [transcript_data(store, i, telegram_names=telegram_names, withhold=withheld[i]) for i in shared]
     # A case's HTML file carries the case's charts (only what was shared is drawn), so it reads
     # like the case page, and stays one self-contained file.
-    case_charts = _case_charts(store, gate.library, shared, telegram_names) if case is not None and fmt == "html" else None
+    case_charts = None
+    if case is not None and fmt == "html":
+        from bot.review import charts
+
+        case_charts = charts.build(store, gate.library, [{"id": i, "shared": True, "withheld": withheld[i]}
+                                                         for i in shared], telegram_names)
     left_out = len(ids) - len(shared)
     with store.transaction():
         store.audit(actor, "export", target, f"{len(items)} conversation(s) as {fmt}"
@@ -462,12 +486,6 @@ def export(store: Store, *, session: int | None = None, case: str | None = None,
     if case_charts:
         return _html(items, case_charts)
     return render(items, fmt)
-
-
-def _case_charts(store: Store, library, conversation_ids: list[int], telegram_names: bool) -> list:
-    from bot.review import charts
-
-    return charts.build(store, library, [{"id": i, "shared": True} for i in conversation_ids], telegram_names)
 
 
 def _chart_html(found: list) -> str:

@@ -67,7 +67,8 @@ def build(access, viewer: str | None, ref: str) -> Summary:
         fed = {s.id: s for s in flow.steps if s.summary}
         if not fed:
             continue
-        answers = store.answers(conv.id)
+        withheld = access.withheld(viewer or "cli", conv.id)  # parts the person chose not to share
+        answers = [a for a in store.answers(conv.id) if a["step_id"] not in withheld]
         values = {a["step_id"]: a["value"] for a in answers}
         who = person_label(row["person_key"], row.get("display_name"), row.get("pseudonym"), access.telegram_names)
         respondent = msg(f"respondent.named.{conv.respondent or 'unknown'}")

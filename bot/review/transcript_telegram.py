@@ -130,6 +130,11 @@ def blocks(d: dict, limit: int = LIMIT) -> list[Block]:
         if a["raw"] not in (None, a["shown"]):
             out.append(Block(t("typed"), a["raw"], "blockquote"))
 
+    if d.get("withheld"):
+        out.append(Block(f"<i>{t('withheld')}</i>\n" + "\n".join(
+            f"<code>{esc(w['step_id'])}</code>" + (f" — <i>{esc(w['question_en'])}</i>" if w.get("question_en") else "")
+            for w in d["withheld"])))
+
     if d.get("scores"):
         out.append(Block(f"<b>{t('scores')}</b>\n" + "\n".join(f"<code>{esc(k)}</code>: {esc(v)}"
                                                                for k, v in d["scores"].items())))

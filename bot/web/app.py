@@ -332,8 +332,10 @@ class Site:
         data = self.access.transcript(key, conversation_id)
         may_comment = self.access.has(key, "supervisor")
         # transcript_data lists the comments in the store's order; their ids are the anchors
+        hidden = self.access.withheld(key, conversation_id)  # transcript_data left their comments out too
         ids = [c["id"] for c in self.store.comments(conversation_id,
-                                                     shared_only=not self.access.sees_internal(key, conversation_id))]
+                                                     shared_only=not self.access.sees_internal(key, conversation_id))
+               if c["step_id"] not in hidden]
         data["comments"] = [dict(c, id=i) for c, i in zip(data["comments"], ids)]
         by_step: dict[str | None, list] = {}
         for c in data["comments"]:
