@@ -504,11 +504,16 @@ class ConversationService:
         except (TypeError, ValueError):
             return False
 
+    RECENT_MAX = 2_048  # people whose last input is kept for prescreen's guess (the least recent go first)
+
     def _remember(self, person_id: int, runner: FlowRunner, session: Session) -> None:
-        """Where this person's conversation now is, for :meth:`prescreen` to guess from."""
-        if len(self._recent) >= self.PRESCREENED_MAX and person_id not in self._recent:
-            self._recent.clear()
-        self._recent[person_id] = (runner, session)
+        """Where this person's conversation now is, for :meth:`prescreen` to guess from.
+        (Only the store thread writes here; prescreen only reads.)"""
+        recent = self._recent
+        recent.pop(person_id, None)  # to the end: the most recent
+        if len(recent) >= self.RECENT_MAX:
+            del recent[next(iter(recent))]  # the person heard from least recently
+        recent[person_id] = (runner, session)
 
     def _context(self, conv: Conversation | None) -> dict | None:
         if conv is None:
