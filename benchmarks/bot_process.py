@@ -57,6 +57,9 @@ def main() -> None:
                                       escalation=escalation, access=access, concurrency=args.concurrency,
                                       limits=config.rate_limits())
     service.store.checkpoint_in_background()  # as serve runs it (bot.frontends.telegram.app.serve)
+    from bot.frontends.telegram.app import settle_heap
+
+    settle_heap()  # as serve does, once everything is built
     from bot.frontends.telegram.polling import run as run_polling
 
     try:  # serve's own poller: the inbox, confirmed once kept (not python-telegram-bot's run_polling)

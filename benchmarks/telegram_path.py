@@ -24,6 +24,7 @@ own (issue 18: at least 0.30).
 from __future__ import annotations
 
 import asyncio
+import gc
 import shutil
 import tempfile
 import time
@@ -63,7 +64,7 @@ async def _drive(app, updates) -> float:
 
 async def run_bot(db: Path, users: int, synchronous: str = "FULL", library=None, profile=None) -> float:
     from bot.conversation import ConversationService
-    from bot.frontends.telegram.app import build_application
+    from bot.frontends.telegram.app import build_application, settle_heap
     from bot.store import Store
 
     from bot.access import Access
@@ -84,6 +85,7 @@ async def run_bot(db: Path, users: int, synchronous: str = "FULL", library=None,
         pid = service.person(f"tg:{u}", f"User{u}")
         service.start(pid, "bench-ten", frontend="telegram", chat_id=str(u))
     updates = _updates(ids, app.bot)
+    settle_heap()  # as serve does once everything is built (undone below: runs share the process)
     try:
         if profile is not None:
             profile.enable()
@@ -91,6 +93,7 @@ async def run_bot(db: Path, users: int, synchronous: str = "FULL", library=None,
         if profile is not None:
             profile.disable()
     finally:
+        gc.unfreeze()
         frontend.close()
     done = sum(1 for u in ids if (c := store.conversations(person_id=store.person(f"tg:{u}"))) and c[-1]["status"] == "completed")
     store.close()

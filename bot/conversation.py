@@ -504,11 +504,16 @@ class ConversationService:
         except (TypeError, ValueError):
             return False
 
+    RECENT_MAX = 2_048  # people whose last input is kept for prescreen's guess (the least recent go first)
+
     def _remember(self, person_id: int, runner: FlowRunner, session: Session) -> None:
-        """Where this person's conversation now is, for :meth:`prescreen` to guess from."""
-        if len(self._recent) >= self.PRESCREENED_MAX and person_id not in self._recent:
-            self._recent.clear()
-        self._recent[person_id] = (runner, session)
+        """Where this person's conversation now is, for :meth:`prescreen` to guess from.
+        (Only the store thread writes here; prescreen only reads.)"""
+        recent = self._recent
+        recent.pop(person_id, None)  # to the end: the most recent
+        if len(recent) >= self.RECENT_MAX:
+            del recent[next(iter(recent))]  # the person heard from least recently
+        recent[person_id] = (runner, session)
 
     def _context(self, conv: Conversation | None) -> dict | None:
         if conv is None:
@@ -791,6 +796,12 @@ class ConversationService:
         """The reply to this input reached the person (so a re-delivery sends nothing)."""
         with self.store.transaction():
             self.store.mark_delivered(input_key)
+
+    def delivered_all(self, input_keys: list[str]) -> None:
+        """As :meth:`delivered`, for several inputs at once, in one transaction."""
+        with self.store.transaction():
+            for key in input_keys:
+                self.store.mark_delivered(key)
 
     def _button_text(self, runner: FlowRunner, session: Session, inp: Input) -> str | None:
         if inp.kind in ("apply", "discard"):  # the Yes / No buttons of "is this your answer?"

@@ -141,22 +141,26 @@ async def test_a_typed_answer_and_a_button_press_each_take_one_trip_to_the_store
         await start_flow(h, 7, "scaling-checkin")
         await h.say(7, "warm up: the person and the flow are known from here on")
         executor, me = h.frontend._db, asyncio.current_task()
-        submit, trips, kept = executor.submit, [], []
+        call, submit, trips, kept = executor.call, executor.submit, [], []
 
-        def counting(fn, /, *args, **kwargs):
+        def counting(loop, fn):
             task = asyncio.current_task()
             if getattr(task.get_coro(), "__qualname__", "") == "poll":
                 kept.append(fn)  # the poller keeping a batch in the inbox: one trip per batch, not per update
             elif task is not me:  # not the test's own look at the store
                 trips.append(fn)
+            return call(loop, fn)
+
+        def other(fn, /, *args, **kwargs):  # any hand-off not through call() counts too
+            trips.append(fn)
             return submit(fn, *args, **kwargs)
 
-        executor.submit = counting
+        executor.call, executor.submit = counting, other
         await h.say(7, "we eat together")  # typed answer
         typed = len(trips)
         await h.press(7, h.fake.last_message(7), "6")  # button press
         pressed = len(trips) - typed
-        executor.submit = submit
+        executor.call, executor.submit = call, submit
         assert (typed, pressed) == (1, 1)
         assert len(kept) == 2  # each update came in a batch of its own here
         answers = {a["step_id"]: a["value"] for a in service.store.answers(service.store.active_conversation(
@@ -192,3 +196,68 @@ def test_a_call_in_a_group_keeps_what_it_committed_before_it_failed(tmp_path, li
     finally:
         executor.shutdown()
     assert [r["action"] for r in store.audit_log() if r["action"].startswith("test.")] == ["test.refused"]
+
+
+
+async def test_a_typed_answer_reads_whether_it_was_handled_before_once_and_a_redelivery_writes_nothing(tmp_path,
+                                                                                                        library):
+    """The update's already-answered check is the service's own read of the input (with the
+    conversation, in one statement), not a lookup of its own beside it; and an update
+    delivered again after its reply went is stopped there: nothing sent, nothing written."""
+    from bot.testing.telegram import WAIT
+    from tests.test_telegram import start_flow
+
+    service = ConversationService(Store(tmp_path / "reads.db"), library)
+    async with running_bot(service) as h:
+        await start_flow(h, 7, "scaling-checkin")
+        await h.say(7, "warm up: the person and the flow are known from here on")
+        fe, conn = h.frontend, service.store.db.conn
+        tables = (" inputs", " transcript", " answers", " conversations", " alerts")
+
+        async def handled(uid_of) -> list[str]:
+            seen: list[str] = []
+            conn.set_trace_callback(lambda sql: seen.append(" ".join(sql.split()))
+                                    if any(t in sql for t in tables) else None)
+            try:
+                count = fe.finished_total
+                uid = uid_of()
+                assert await fe.wait_finished(lambda: uid in fe.finished and fe.finished_total > count, WAIT)
+            finally:
+                conn.set_trace_callback(None)
+            return seen
+
+        first = await handled(lambda: h.fake.inject_message(7, "we eat together"))
+        uid = next(iter(reversed(fe.finished)))
+        reads = [sql for sql in first if sql.upper().startswith("SELECT")]
+        assert len(reads) == 1 and "LEFT JOIN inputs" in reads[0]
+        await h.delivered(uid)  # its delivery is on record
+        messages = len(h.fake.messages(7))
+        again = await handled(lambda: h.fake.redeliver(uid))
+        assert len(again) == 1 and again[0].upper().startswith("SELECT")  # the read, and no write at all
+        assert len(h.fake.messages(7)) == messages
+
+
+async def test_delivery_marks_made_while_the_store_thread_is_busy_are_written_in_one_go(tmp_path, library):
+    """Each reply that has gone is put on record in the next group commit; the marks made
+    while the store thread was busy go there together, as one write (one savepoint), not one
+    each; and every one of them is recorded."""
+    store, service, pids, _ = _world(tmp_path, library)
+    async with running_bot(service) as h:
+        fe = h.frontend
+        keys = [f"tg:{800 + i}" for i in range(len(pids))]
+        for pid, key in zip(pids, keys):  # committed, not yet sent
+            await fe.db(service.handle, pid, Input.from_text("hopes"), input_key=key)
+        assert not any([(await fe.db(store.seen_input, k))["delivered"] for k in keys])
+        batches, delivered_all = [], service.delivered_all
+        service.delivered_all = lambda ks: (batches.append(list(ks)), delivered_all(ks))[1]
+        release = threading.Event()
+        fe._db.submit(release.wait)  # the store thread is busy
+        try:
+            for key in keys:
+                fe._delivered(key)  # each reply has gone
+        finally:
+            release.set()
+        seen = [await fe.db(store.seen_input, k) for k in keys]  # after the marks: they went ahead of this call
+        service.delivered_all = delivered_all
+    assert batches == [keys]
+    assert all(s["delivered"] for s in seen)

@@ -142,3 +142,15 @@ def test_a_guess_that_fails_screens_as_if_nothing_were_known(world, monkeypatch)
     monkeypatch.setattr(service, "_picks", broken)
     service.prescreen(pid, Input.from_text("ALERTWORD"), input_key="k1")
     assert service._prescreened["k1"][1] is None and detector.calls[-1][:2] == ("ALERTWORD", None)
+
+
+def test_the_guess_keeps_only_the_people_heard_from_most_recently(world, monkeypatch):
+    service, detector, executor, pid, store = world
+    monkeypatch.setattr(service, "RECENT_MAX", 3)
+    a, b, c = (service.person(f"tg:{n}") for n in range(2, 5))
+    for n, other in enumerate((a, b)):
+        executor.submit(service.start, other, "prescreen", input_key=f"s{n}").result(10)
+    assert list(service._recent) == [pid, a, b]
+    _send(service, executor, a, "k1", "We talk more at dinner")  # a again: now the most recent
+    executor.submit(service.start, c, "prescreen", input_key="s2").result(10)
+    assert list(service._recent) == [b, a, c]  # the first person, heard from least recently, went

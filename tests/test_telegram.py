@@ -250,6 +250,37 @@ def test_callback_data_fits_64_bytes_for_every_shipped_step(library):
                     assert Callback.parse(b.callback_data) is not None
 
 
+def test_a_question_s_buttons_are_sent_as_the_json_of_the_buttons_in_every_conversation(library):
+    """The buttons are laid out once per question and kept; what is sent (``to_json``) is the
+    JSON of the very buttons (``inline_keyboard``) for each conversation, ticks included."""
+    import json
+
+    from bot.engine.runner import FlowRunner
+
+    seen = 0
+    for flow in library:
+        runner = FlowRunner(flow)
+        for step in flow.steps:
+            if not step.is_question:
+                continue
+            prompt = runner.question(step, runner.start().session)
+            for conv, ticked in ((7, frozenset()), (123456, frozenset({0, 2})), (7, frozenset())):
+                markup = keyboard(prompt, flow, conv, ticked)
+                if markup is None:
+                    continue
+                rows = [[{"text": b.text, "callback_data": b.callback_data} for b in row]
+                        for row in markup.inline_keyboard]
+                assert json.loads(markup.to_json()) == {"inline_keyboard": rows}
+                assert all(Callback.parse(b["callback_data"]).conv == conv for row in rows for b in row
+                           if Callback.parse(b["callback_data"]).action in ("a", "t", "d"))
+                seen += 1
+    assert seen > 100
+    scale = next(s for f in library for s in f.steps if s.type == "scale")
+    flow = next(f for f in library if scale in f.steps)
+    with pytest.raises(ValueError, match="callback data too long"):
+        keyboard(FlowRunner(flow).question(scale, FlowRunner(flow).start().session), flow, 10 ** 60)
+
+
 async def test_fifty_users_in_parallel_never_cross(bot):
     h = bot
 

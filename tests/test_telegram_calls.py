@@ -98,3 +98,34 @@ async def test_a_reply_is_on_record_as_delivered_without_waiting_for_its_closing
         await asyncio.sleep(0.05)
     assert uid not in h.frontend.finished  # the update itself still waits for its edit
     await h.delivered(uid, timeout=30)
+
+
+
+async def test_a_closing_edit_leaves_no_reference_cycle_behind(bot):
+    """The task sending a closing edit beside the replies is freed as soon as it is done: its
+    context does not reach back to it (through the update's list of such tasks), so a busy bot
+    does not leave one cycle per typed answer for the garbage collector to find."""
+    import gc
+    import weakref
+
+    h, u = bot, 62
+    fe = h.frontend
+    await start_flow(h, u, "scaling-checkin")
+    await h.say(u, "hopes of 62")  # now at the 0-10 question, with buttons
+    refs, beside = [], fe._beside
+
+    def watched(coro):
+        task = beside(coro)
+        refs.append(weakref.ref(task))
+        return task
+
+    fe._beside = watched
+    gc.disable()  # freed by reference counting alone, or not at all
+    try:
+        uid = h.fake.inject_message(u, "6")  # typed, not pressed: the question's buttons are closed by an edit
+        assert await fe.wait_finished(lambda: uid in fe.finished, 10)
+        assert len(refs) == 1
+        await h.fake.wait_for(lambda: refs[0]() is None, 10)
+    finally:
+        gc.enable()
+        fe._beside = beside

@@ -99,9 +99,9 @@ async def test_a_flood_from_one_account_puts_a_practitioners_cases_first_and_sto
         executor._max_group = 1  # one call at a time: the order they run in is the order seen here
         busy = threading.Event()
         ran: list[int] = []
-        submit = executor.submit
+        submit, call = executor.submit, executor.call
 
-        def recording_submit(fn, /, *args, **kwargs):
+        def recording_call(loop, fn):
             level = _priority.get()
             if level == STRANGER and not busy.blocked:
                 # The flood's first store call stops the store thread (updates are kept in the
@@ -109,10 +109,10 @@ async def test_a_flood_from_one_account_puts_a_practitioners_cases_first_and_sto
                 # polling too): everything after it waits in the queue.
                 busy.blocked = True
                 submit(busy.wait)  # alone (one call a group): this call and all after it wait
-            return submit(lambda: (ran.append(level), fn(*args, **kwargs))[1])
+            return call(loop, lambda: (ran.append(level), fn())[1])
 
         busy.blocked = False
-        executor.submit = recording_submit
+        executor.call = recording_call
         bulky = "i want to die " + "x" * 4000  # disclosure-like and 4 KB
         sent = [h.fake.inject_message(FLOODER, bulky) for _ in range(100)]
         try:

@@ -17,6 +17,7 @@ their limit tighter, never looser.
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import contextvars
 import heapq
@@ -25,7 +26,6 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Callable
 
 _log = logging.getLogger("bot.telegram.store")
@@ -53,7 +53,7 @@ class RateLimits:
 class _Bucket:
     tokens: float
     at: float
-    day: str = ""
+    day: int = -1
     today: int = 0
     dropped: int = 0  # since the last audit flush
     told_at: float = -1e18  # when the person was last told to slow down
@@ -86,7 +86,7 @@ class Limiter:
             b = self._buckets[user_id] = _Bucket(tokens=burst, at=now)
         b.tokens = min(burst, b.tokens + (now - b.at) * rate)
         b.at = now
-        day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+        day = int(time.time() // 86400)  # the UTC day (a number: a date string cost more than the rest here)
         if b.day != day:
             b.day, b.today = day, 0
         over_day = not member and b.today >= self.limits.stranger_per_day
@@ -159,6 +159,21 @@ def set_priority(level: int) -> None:
     _priority.set(level)
 
 
+_ON_LOOP = object()  # marks a call made through PriorityExecutor.call (an asyncio future, no arguments)
+
+
+def _settle_on_loop(settled: list) -> None:
+    for future, (ok, value) in settled:
+        if future.done():  # cancelled meanwhile
+            continue
+        if ok:
+            future.set_result(value)
+        elif isinstance(value, StopIteration):  # an asyncio future refuses one (as run_in_executor's would)
+            future.set_exception(RuntimeError(f"StopIteration from a store call: {value!r}"))
+        else:
+            future.set_exception(value)
+
+
 class PriorityExecutor(concurrent.futures.Executor):
     """One thread running submitted calls in order of priority, then of arrival.
 
@@ -196,6 +211,19 @@ class PriorityExecutor(concurrent.futures.Executor):
             self._cv.notify()
         return future
 
+    def call(self, loop, fn) -> "asyncio.Future":
+        """Like ``loop.run_in_executor(self, fn)``, without the hand-offs between two kinds of
+        future: the caller gets an asyncio future, and every result of a group is handed back
+        to its loop at once, after the commit (one wake-up of the loop per group, not one per
+        call)."""
+        future = loop.create_future()
+        with self._cv:
+            if self._closed:
+                raise RuntimeError("cannot schedule new work after shutdown")
+            heapq.heappush(self._heap, (_priority.get(), next(self._seq), future, fn, _ON_LOOP, loop))
+            self._cv.notify()
+        return future
+
     def defer(self, fn, /, *args, **kwargs) -> None:
         """A write nobody waits for: it goes into the next group commit (before that group's
         calls, so any later call sees it). Without ``group``, it runs as the next call."""
@@ -222,15 +250,19 @@ class PriorityExecutor(concurrent.futures.Executor):
                     return
                 deferred, self._deferred = self._deferred, []
                 items = [heapq.heappop(self._heap) for _ in range(min(self._max_group, len(self._heap)))]
-            jobs = [item for item in items if item[2].set_running_or_notify_cancel()]
+            # a caller who gave up (cancelled) before its call started: the call is not made
+            jobs = [item for item in items
+                    if (not item[2].cancelled() if item[4] is _ON_LOOP else item[2].set_running_or_notify_cancel())]
             if self._group is None:
-                for _, _, future, fn, args, kwargs in jobs:
+                outcomes = []
+                for _, _, _, fn, args, kwargs in jobs:
                     try:
-                        future.set_result(fn(*args, **kwargs))
+                        outcomes.append((True, fn() if args is _ON_LOOP else fn(*args, **kwargs)))
                     except BaseException as exc:  # noqa: BLE001 - handed to the caller
-                        future.set_exception(exc)
+                        outcomes.append((False, exc))
+                self._settle(jobs, outcomes)
                 continue
-            calls = deferred + [(lambda fn=fn, args=args, kwargs=kwargs: fn(*args, **kwargs))
+            calls = deferred + [fn if args is _ON_LOOP else (lambda fn=fn, args=args, kwargs=kwargs: fn(*args, **kwargs))
                                 for _, _, _, fn, args, kwargs in jobs]
             try:
                 outcomes = self._group(calls)
@@ -240,11 +272,25 @@ class PriorityExecutor(concurrent.futures.Executor):
             for ok, value in outcomes[:len(deferred)]:
                 if not ok:
                     _log.error("a deferred store write failed", exc_info=value)
-            for (_, _, future, *_rest), (ok, value) in zip(jobs, outcomes[len(deferred):]):
-                if ok:
-                    future.set_result(value)
-                else:
-                    future.set_exception(value)
+            self._settle(jobs, outcomes[len(deferred):])
+
+    @staticmethod
+    def _settle(jobs: list, outcomes: list) -> None:
+        """Hand each caller its outcome: a concurrent future directly, asyncio futures through
+        their loop, all of one loop's in one call (each loop is woken once)."""
+        by_loop: dict = {}
+        for (_, _, future, _fn, args, loop), outcome in zip(jobs, outcomes):
+            if args is _ON_LOOP:
+                by_loop.setdefault(loop, []).append((future, outcome))
+            elif outcome[0]:
+                future.set_result(outcome[1])
+            else:
+                future.set_exception(outcome[1])
+        for loop, settled in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle_on_loop, settled)
+            except RuntimeError:  # the loop is closed: nobody is waiting any more
+                pass
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         with self._cv:

@@ -7,6 +7,7 @@ short numbers only (conversation id, step index, option index), never raw values
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -136,20 +137,74 @@ class Button(NamedTuple):
     callback_data: str
 
 
-class Keyboard(NamedTuple):
+class _Layout:
+    """A question's buttons for any conversation: rows of (text, callback data before the
+    conversation id, after it), and the ``reply_markup`` JSON cut where the id goes. Built once
+    per question (and language) and kept (:func:`keyboard`), so sending a question only joins
+    a few strings: the buttons were otherwise built and serialised again for every message."""
+
+    __slots__ = ("rows", "chunks", "longest")
+
+    def __init__(self, rows: tuple[tuple[tuple[str, str, str], ...], ...]):
+        self.rows = rows
+        self.longest = max((len(a.encode()) + len(b.encode()) for row in rows for _, a, b in row), default=0)
+        chunks, text = [], '{"inline_keyboard": ['
+        for r, row in enumerate(rows):
+            text += ", " * (r > 0) + "["
+            for i, (label, before, after) in enumerate(row):
+                text += ", " * (i > 0) + '{"text": ' + json.dumps(label) + ', "callback_data": ' + json.dumps(before)[:-1]
+                chunks.append(text)
+                text = json.dumps(after)[1:] + "}"
+            text += "]"
+        chunks.append(text + "]}")
+        self.chunks = tuple(chunks)
+
+
+class Keyboard:
     """A question's buttons, as Telegram takes them (``reply_markup``). Not python-telegram-bot's
     ``InlineKeyboardMarkup``: building and serialising one costs some 20 µs a button, for a
     0-10 scale more than everything else in sending the question. Read like one
     (``inline_keyboard`` rows of buttons with ``text`` and ``callback_data``)."""
 
-    inline_keyboard: tuple[tuple[Button, ...], ...]
+    __slots__ = ("_layout", "_conv")
+
+    def __init__(self, layout: _Layout, conv_id: int):
+        if layout.longest + len(str(conv_id)) > MAX_CALLBACK:
+            raise ValueError(f"callback data too long for conversation {conv_id}")
+        self._layout, self._conv = layout, str(conv_id)
+
+    @property
+    def inline_keyboard(self) -> tuple[tuple[Button, ...], ...]:
+        return tuple(tuple(Button(label, before + self._conv + after) for label, before, after in row)
+                     for row in self._layout.rows)
 
     def to_dict(self) -> dict:
         return {"inline_keyboard": [[{"text": b.text, "callback_data": b.callback_data} for b in row]
                                     for row in self.inline_keyboard]}
 
+    def to_json(self) -> str:
+        """``reply_markup`` as the JSON Telegram is sent (what python-telegram-bot would make of
+        :meth:`to_dict`), without building it again."""
+        return self._conv.join(self._layout.chunks)
+
+
+_LAYOUTS: dict = {}  # (flow id(), step, type, options, range, ticked, language) -> (flow, _Layout)
+
 
 def keyboard(prompt: Prompt, flow: Flow, conv_id: int, selected: frozenset = frozenset()) -> Keyboard | None:
+    # The flow object itself is kept with its layouts: its id() cannot be reused while they are.
+    key = (id(flow), prompt.step_id, prompt.type, tuple((o.id, o.label) for o in prompt.options), prompt.min,
+           prompt.max, selected, i18n.current() if prompt.type in ("multi", "yesno") else None)
+    found = _LAYOUTS.get(key)
+    if found is None:
+        layout = _layout(prompt, flow, selected)
+        if len(_LAYOUTS) >= 4096:
+            _LAYOUTS.clear()
+        found = _LAYOUTS[key] = (flow, layout)
+    return None if found[1] is None else Keyboard(found[1], conv_id)
+
+
+def _layout(prompt: Prompt, flow: Flow, selected: frozenset) -> _Layout | None:
     step_index = next((i for i, s in enumerate(flow.steps) if s.id == prompt.step_id), None)
     if step_index is None:
         return None
@@ -157,23 +212,25 @@ def keyboard(prompt: Prompt, flow: Flow, conv_id: int, selected: frozenset = fro
     # some options (exclude:, an option's if:) still names the right one when pressed.
     every = flow.steps[step_index].options
     places = [next((j for j, o in enumerate(every) if o.id == opt.id), i) for i, opt in enumerate(prompt.options)]
+
+    def button(text: str, action: str, *rest) -> tuple[str, str, str]:
+        after = ":" + ":".join(str(p) for p in (step_index, *rest))
+        return text, action + ":", after
+
     if prompt.type == "choice":
-        return Keyboard(tuple((Button(opt.label[:60], _data("a", conv_id, step_index, i)),)
-                              for i, opt in zip(places, prompt.options)))
+        return _Layout(tuple((button(opt.label[:60], "a", i),) for i, opt in zip(places, prompt.options)))
     if prompt.type == "multi":
-        rows = [(Button((CHECK if i in selected else "") + opt.label[:60], _data("t", conv_id, step_index, i)),)
+        rows = [(button((CHECK if i in selected else "") + opt.label[:60], "t", i),)
                 for i, opt in zip(places, prompt.options)]
-        rows.append((Button(msg("navigation.done_button"), _data("d", conv_id, step_index)),))
-        return Keyboard(tuple(rows))
+        rows.append((button(msg("navigation.done_button"), "d"),))
+        return _Layout(tuple(rows))
     if prompt.type == "yesno":
-        return Keyboard(((Button(msg("navigation.yes"), _data("a", conv_id, step_index, "yes")),
-                          Button(msg("navigation.no"), _data("a", conv_id, step_index, "no"))),))
+        return _Layout(((button(msg("navigation.yes"), "a", "yes"), button(msg("navigation.no"), "a", "no")),))
     if prompt.type == "scale" and prompt.min is not None and prompt.max is not None:
         values = list(range(prompt.min, prompt.max + 1))
         half = (len(values) + 1) // 2 if len(values) > 6 else len(values)
         rows = [values[:half], values[half:]] if half < len(values) else [values]
-        return Keyboard(tuple(tuple(Button(str(v), _data("a", conv_id, step_index, v)) for v in row)
-                              for row in rows if row))
+        return _Layout(tuple(tuple(button(str(v), "a", v) for v in row) for row in rows if row))
     return None
 
 

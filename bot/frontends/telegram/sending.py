@@ -63,7 +63,7 @@ async def send_message(bot, chat_id: int, text: str, reply_markup=None, parse_mo
     call every ``Bot`` method makes (python-telegram-bot 22; pinned below 23)."""
     data: dict[str, Any] = {"chat_id": chat_id, "text": text}
     if reply_markup is not None:
-        data["reply_markup"] = reply_markup.to_dict() if isinstance(reply_markup, Keyboard) else reply_markup
+        data["reply_markup"] = reply_markup.to_json() if isinstance(reply_markup, Keyboard) else reply_markup
     if parse_mode is not None:
         data["parse_mode"] = parse_mode
     result = await bot._post("sendMessage", data)  # noqa: SLF001
@@ -77,7 +77,7 @@ async def edit_message(bot, chat_id: int, message_id: int, text: str | None = No
     answer (see :func:`send_message`)."""
     data: dict[str, Any] = {"chat_id": chat_id, "message_id": message_id}
     if markup is not None:
-        data["reply_markup"] = markup.to_dict()
+        data["reply_markup"] = markup.to_json()
     if text is None:
         await bot._post("editMessageReplyMarkup", data)  # noqa: SLF001
     else:
