@@ -48,8 +48,8 @@ TESTS = ROOT / "tests"
 # review-net round, H-I after the alert-tier round. Batch J and every later letter is a
 # measurement that nobody tunes on.
 TRAINING_BATCHES = ("batch_a", "batch_b", "batch_c", "batch_d", "batch_e", "batch_f", "batch_g",
-                    "batch_h", "batch_i")
-FIRST_MEASUREMENT = "j"  # batch_j, batch_k, ... are refused, whatever TRAINING_BATCHES says
+                    "batch_h", "batch_i", "batch_j", "batch_k")
+FIRST_MEASUREMENT = "l"  # batch_l, batch_m, ... are refused, whatever TRAINING_BATCHES says
 SOURCES = ("safeguarding_training.yaml", "safeguarding_tuning.yaml", "safeguarding_corpus.yaml")
 
 # Blind batches label concerns in their writers' own words: map them to the lexicon's ids.
@@ -59,6 +59,7 @@ CONCERN_OF = {
     "grooming": "exploitation", "online_coercion": "exploitation", "trafficking": "exploitation",
     "forced_marriage": "exploitation", "radicalisation": "exploitation",
     "honour_abuse": "domestic_abuse", "parental_substance": "neglect", "parental_substance_misuse": "neglect",
+    "missing": "running_away",
 }
 
 EPOCHS = 25
@@ -69,26 +70,41 @@ ALPHA = 0.5  # naive Bayes smoothing
 MIN_COUNT = 2  # a feature seen fewer times in training is dropped
 BIGRAM_MIN_COUNT = 2  # ... and a pair of neighbouring words ("b:") seen fewer times than this
 # Thresholds, chosen by --cv on batches A-D (leave one out), never on a blind measurement:
-REVIEW_AT = 0.4  # nothing found by the lexicon, p >= this: review
+REVIEW_AT = 0.3  # nothing found by the lexicon, p >= this: review (round 7, --cv on A-K: 0.4 -> 0.3)
 ALERT_AT = 0.9  # p >= this: what the lexicon found at review becomes alert
-QUIET_BELOW = 0.2  # a lexicon alert with p < this and an everyday-setting word becomes review
+QUIET_BELOW = 0.1  # a lexicon alert with p < this and an everyday-setting word becomes review (0.2
+# until round 7: with the near-miss examples a cover story taken back, "I told the nurse I tripped
+# ... really it was my mum", scored 0.16; --cv on A-K: 0.1 loses no held-out ordinary answer)
 DROP_BELOW = 0.1  # a lexicon review on a message with p < this is dropped
 DROP_RULED = True  # p < DROP_BELOW also drops a review a context capped (review or nothing)
-SHORT_WORDS = 4  # an answer of at most this many words ("I feel ok") ...
+SHORT_WORDS = 6  # an answer of at most this many words ("I feel ok"; 4 until round 7, --cv on A-K) ...
 SHORT_REVIEW_AT = 0.6  # ... needs p >= this (not REVIEW_AT) for the net to add a review alone
 # The tier net (q = its probability that the message should alert), chosen by --cv --sweep on
 # A-I (round 6: 0.85/0.85 -> 0.7/0.8, with averaged weights and the per-concern bars below):
 PROMOTE_AT = 0.7  # q >= this: a review (from the lexicon) becomes alert
-ALONE_AT = 0.8  # q >= this: a review the review net added alone becomes alert
+ALONE_AT = 0.85  # q >= this: a review the review net added alone becomes alert (0.8 until round 7)
 ALONE_P = 0.9  # ... if the review net's own score p >= this too (both nets confident)
 # Concerns with their own, lower bar for both (chosen by --cv on A-I): their broad signals, when
 # both nets read the message as a disclosure, were seldom an ordinary answer held out.
 CONCERN_PROMOTE_AT: dict[str, float] = {"domestic_abuse": 0.6, "emotional_abuse": 0.6, "exploitation": 0.6,
                                           "neglect": 0.6, "unsafe_at_home": 0.6}
+# Does a concern's own bar (CONCERN_PROMOTE_AT) also lower ALONE_AT? Not since round 7: the net
+# alone alerted neglect at 0.6 on a parent's "Nan can look after them when I go out" (a flow
+# script); --cv on A-K: J+K ordinary alerted 13 -> 11 with ALONE_AT 0.85, alert -0.7 points.
+CONCERN_BAR_ALONE = False
+# Concerns in which what the review net added alone never becomes alert (an alert there needs a
+# phrase of the lexicon): broad signals, whose net-alone alerts held out were often ordinary.
+ALONE_REVIEW_ONLY: tuple[str, ...] = ()
 DEMOTE_BELOW = 0.1  # q < this: a lexicon alert becomes review (0.3 was tried in round 6: it
-# quietened "I'm not sure, he hit my sister too", a plain disclosure; kept at 0.1)
+# quietened "I'm not sure, he hit my sister too", a plain disclosure; in round 7 0.2 cost no
+# held-out alert on A-K but that sentence again fell to q 0.09 before "not sure" stopped negating)
 CONFIRM_AT = 0.5  # the review net lifts review to alert (p >= ALERT_AT) only if q >= this too
 TIER_REVIEW_WEIGHT = 0.5  # a disclosure labelled review counts this much towards alert
+# An ordinary answer in which the lexicon found something (a near miss: "I hit the lad back",
+# "the flat is damp") counts this much in the tier net, one it found nothing in 1: new writers'
+# near misses alerted at 7.9 % after round 6 while cross-validation on A-I said 2 %.
+TIER_NEAR_MISS_WEIGHT = 3.0  # (chosen by --cv on A-K, round 7)
+REVIEW_NEAR_MISS_WEIGHT = 2.0  # ... and this much in the review net
 TIER_MIN_WEIGHT = 0.01  # smaller tier-net weights are left out of the model file
 
 
@@ -180,16 +196,22 @@ def _fit(rows: list[list[str]], labels: list[int], scale: list[float], seed: int
     return b, w
 
 
-def train(feats: list[list[str]], items: list[dict], severity: tuple[str, ...]) -> dict:
+def train(feats: list[list[str]], items: list[dict], severity: tuple[str, ...],
+          lexicon: list[list[str]] | None = None) -> dict:
+    """The review net (disclosure or not) and the concern model. ``lexicon`` (what the lexicon
+    alone found in each example) marks the near misses among ordinary answers, which count
+    REVIEW_NEAR_MISS_WEIGHT."""
     keep = _kept(feats)
     rows = [[f for f in fs if f in keep] for fs in feats]
     labels = [e["label"] for e in items]
+    lexicon = lexicon if lexicon is not None else [["L:none"]] * len(items)
+    sample = [1.0 if y or lx == ["L:none"] else REVIEW_NEAR_MISS_WEIGHT for y, lx in zip(labels, lexicon)]
 
     # logistic regression, AdaGrad, L2; deterministic order
-    pos = sum(labels)
-    neg = len(labels) - pos
-    weight = {1: len(labels) / (2 * pos), 0: len(labels) / (2 * neg)}
-    b, w = _fit(rows, labels, [weight[y] for y in labels], 12)
+    pos = sum(s for s, y in zip(sample, labels) if y)
+    neg = sum(s for s, y in zip(sample, labels) if not y)
+    weight = {1: (pos + neg) / (2 * pos), 0: (pos + neg) / (2 * neg)}
+    b, w = _fit(rows, labels, [weight[y] * s for y, s in zip(labels, sample)], 12)
 
     # naive Bayes over the disclosures, for the concern
     classes = list(severity)
@@ -234,8 +256,8 @@ def train_tier(feats: list[list[str]], lexicon: list[list[str]], items: list[dic
     keep = _kept(feats)
     rows = [[f for f in fs if f in keep] + lx for fs, lx in zip(feats, lexicon)]
     labels = [e["label"] for e in items]
-    sample = [(1.0 if e.get("tier", "alert") == "alert" else TIER_REVIEW_WEIGHT) if e["label"] else 1.0
-              for e in items]
+    sample = [(1.0 if e.get("tier", "alert") == "alert" else TIER_REVIEW_WEIGHT) if e["label"]
+              else (1.0 if lx == ["L:none"] else TIER_NEAR_MISS_WEIGHT) for e, lx in zip(items, lexicon)]
     pos = sum(s for s, y in zip(sample, labels) if y)
     neg = sum(s for s, y in zip(sample, labels) if not y)
     total = pos + neg
@@ -244,14 +266,16 @@ def train_tier(feats: list[list[str]], lexicon: list[list[str]], items: list[dic
     weights = {f: round(v, 4) for f, v in sorted(w.items()) if abs(v) >= TIER_MIN_WEIGHT}
     return {"bias": round(b, 4), "weights": weights, "promote_at": PROMOTE_AT, "alone_at": ALONE_AT,
             "demote_below": DEMOTE_BELOW, "confirm_at": CONFIRM_AT, "alone_p": ALONE_P,
-            "concern_promote_at": dict(sorted(CONCERN_PROMOTE_AT.items()))}
+            "concern_promote_at": dict(sorted(CONCERN_PROMOTE_AT.items())),
+            "alone_review_only": sorted(ALONE_REVIEW_ONLY), "concern_bar_alone": CONCERN_BAR_ALONE}
 
 
 def build(config, items=None) -> dict:
     items = items if items is not None else examples()
     feats = _featurise(config, items)
-    model = train(feats, items, config.severity)
-    model["tier"] = train_tier(feats, _lexicon_found(config, items), items)
+    lexicon = _lexicon_found(config, items)
+    model = train(feats, items, config.severity, lexicon)
+    model["tier"] = train_tier(feats, lexicon, items)
     return model
 
 
@@ -261,7 +285,11 @@ def _config_without_classifier():
     return SafeguardingConfig.load(classifier=False)
 
 
-NAMES = ("lexicon ", "with net", "two nets")  # the lexicon alone; with the review net; with both nets
+NAMES = ("lexicon ", "with net", "two nets")
+# Held-out batches also summed by group: A-I (the lexicon's rules were written knowing the misses
+# of A-G, so held out for the nets only there) and J+K (measured after the last round, no rule
+# written from them until round 7: the closer proxy for a new writer).
+GROUPS = {"A-I": "abcdefghi", "J+K": "jk"}  # the lexicon alone; with the review net; with both nets
 
 
 def cross_validate(sweep: bool = False, misses: tuple[str, ...] = ()) -> None:
@@ -278,14 +306,15 @@ def cross_validate(sweep: bool = False, misses: tuple[str, ...] = ()) -> None:
     concepts = _concepts(config)
     feats = dict(zip([e["text"] for e in full], _featurise(config, full)))
     lexf = dict(zip([e["text"] for e in full], _lexicon_found(config, full)))
-    total, late = Counter(), Counter()
+    total, groups = Counter(), {name: Counter() for name in GROUPS}
     folds = []
     for held in TRAINING_BATCHES:
         train_items = [e for e in full if e["source"] != held]
         test_items = [e for e in full if e["source"] == held]
         tf = [feats[e["text"]] for e in train_items]
-        model = train(tf, train_items, config.severity)
-        model["tier"] = train_tier(tf, [lexf[e["text"]] for e in train_items], train_items)
+        tl = [lexf[e["text"]] for e in train_items]
+        model = train(tf, train_items, config.severity, tl)
+        model["tier"] = train_tier(tf, tl, train_items)
         folds.append((held, model, test_items))
         stats = Counter()
         for name in NAMES:
@@ -303,12 +332,15 @@ def cross_validate(sweep: bool = False, misses: tuple[str, ...] = ()) -> None:
                     _show_miss(e, found)
         config._classifier = None
         total.update(stats)
-        if held >= "batch_h":
-            late.update(stats)
+        for name, letters in GROUPS.items():
+            if held[-1] in letters:
+                groups[name].update(stats)
         _print_cv(held, stats)
-    _print_cv("A-I", total)
-    _print_cv("H+I", late)
-    for title, stats in (("A-I", total), ("H+I", late)):
+    first, last = TRAINING_BATCHES[0][-1].upper(), TRAINING_BATCHES[-1][-1].upper()
+    _print_cv(f"{first}-{last}", total)
+    for name, stats in groups.items():
+        _print_cv(name, stats)
+    for title, stats in ((f"{first}-{last}", total), *groups.items()):
         print(f"\n{title} held out, two nets (n: flagged / alert / concern named right):")
         for key in ("speaker", "difficulty", "named"):
             print(f"  by {key}:")

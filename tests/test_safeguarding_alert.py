@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.safeguarding import ALERT, REVIEW, SafeguardingConfig, tier_of
+from safeguarding_helpers import override_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -146,6 +147,18 @@ def test_a_concern_may_have_its_own_lower_bar_for_alert(concern, q, tier):
     assert _tiers(_with(net), text) == {concern: tier}
 
 
+@pytest.mark.parametrize("text, q, tier", [
+    ("I am hungry", 0.6, ALERT),  # a lexicon review of neglect: the concern's own bar
+    (PLAIN, 0.6, REVIEW),  # what the net added alone: not the concern's bar ...
+    (PLAIN, 0.89, REVIEW),
+    (PLAIN, 0.9, ALERT),  # ... but alone_at
+])
+def test_a_concerns_own_bar_need_not_apply_to_what_the_net_added_alone(text, q, tier):
+    net = LowerBarForNeglect(0.92, q, "neglect")
+    net.alone_p, net.concern_bar_alone = 0.9, False
+    assert _tiers(_with(net), text) == {"neglect": tier}
+
+
 def test_the_tier_net_says_so_in_the_rule():
     config = _with(TwoNets(0.6, 0.95, "neglect"))
     (c,) = config.detect(PLAIN)
@@ -164,26 +177,9 @@ def test_the_tier_net_sees_what_the_lexicon_found():
     assert net.seen_lexicon == ["L:none"]
 
 
-OVERRIDE = """\
-concerns:
-  physical_harm:
-    phrases:
-      - blorked me
-    review:
-      - snoffled me
-contexts:
-  lessons_and_media:
-    within: 4
-    phrases:
-      - in pshe
-"""
-
-
 def test_the_tier_net_never_overrides_a_deployments_words_or_a_context():
     def load(p, q):
-        config = SafeguardingConfig.from_text(OVERRIDE, "local.yaml", classifier=False)
-        config._classifier = TwoNets(p, q)
-        return config
+        return override_config(TwoNets(p, q))
 
     assert _tiers(load(0.99, 1.0), "he snoffled me") == {"physical_harm": REVIEW}
     assert _tiers(load(0.5, 0.0), "he blorked me") == {"physical_harm": ALERT}
@@ -192,8 +188,7 @@ def test_the_tier_net_never_overrides_a_deployments_words_or_a_context():
 
 
 def test_review_or_nothing_a_low_score_may_drop_what_a_context_capped():
-    config = SafeguardingConfig.from_text(OVERRIDE, "local.yaml", classifier=False)
-    config._classifier = TwoNets(0.1, None)
+    config = override_config(TwoNets(0.1, None))
     assert _tiers(config, "in pshe dad hit me") == {}
     config._classifier.drop_ruled = False
     assert _tiers(config, "in pshe dad hit me") == {"physical_harm": REVIEW}
@@ -210,6 +205,23 @@ def test_a_short_plain_answer_needs_a_higher_score_to_be_reviewed(text, p, tier)
     assert tier_of(_with(TwoNets(p, None)).detect(text)) == tier
 
 
+def test_a_concern_the_net_added_alone_brings_no_help_line_of_its_own():
+    # the review net names its concern with a naive model: a child's answer it reads as a
+    # disclosure must not be told about grown-ups hurting each other at home
+    config = _with(TwoNets(0.95, 0.99, concern="domestic_abuse"))
+    (c,) = config.detect(PLAIN)
+    assert (c.concern, c.tier, c.rule) == ("domestic_abuse", ALERT, "review net (0.95) + tier net (0.99)")
+    assert config.help_lines([c], "child") == []
+    assert config.help_lines([c], "adult") == []
+    whole = config.help_for("child", [c])
+    assert "0800 1111" in whole and "grown-up" not in whole
+    # the same concern found by a phrase keeps its help line
+    said = [x for x in _with(TwoNets(0.95, 0.99)).detect("my dad hits my mum") if x.concern == "domestic_abuse"]
+    assert len(said) == 1 and not said[0].rule.startswith("review net")
+    line = config.concern_help("domestic_abuse", "child")
+    assert "grown-up" in line and config.help_lines(said, "child") == [line]
+
+
 # --------------------------------------------------------------------------------------
 # The shipped detector on answers written for these tests
 # --------------------------------------------------------------------------------------
@@ -223,6 +235,17 @@ def test_a_short_plain_answer_needs_a_higher_score_to_be_reviewed(text, p, tier)
 ])
 def test_plain_answers_are_nothing(shipped, text):
     assert shipped.detect(text) == []
+
+
+@pytest.mark.parametrize("text, tier", [
+    # honest worries a person should see without interrupting (the nets used to drop them)
+    ("dad shouts at me all the time", REVIEW),
+    ("Dad drinks too much at weekends", REVIEW),
+    ("mum shouts at me a lot", REVIEW),
+    ("Nobody is in a rush", None),  # was a review the net added alone
+])
+def test_honest_worries_reach_review_and_no_further(shipped, text, tier):
+    assert tier_of(shipped.detect(text)) == tier, shipped.detect(text)
 
 
 def test_cuss_is_not_read_as_because(shipped):
@@ -283,6 +306,34 @@ def test_near_misses_stay_below_alert(shipped, text):
     assert tier_of(shipped.detect(text)) != ALERT, (text, shipped.detect(text))
 
 
+@pytest.mark.parametrize("text, concern, by_rule", [
+    # round 7 rules, each written from a general kind of false alarm, checked on new sentences:
+    # what the lexicon alone gives the concern the rule is about (None: nothing)
+    ("I hide my chocolate from my sister or she eats it", "unsafe_at_home", None),
+    ("my little brother eats everything so I hide my crisps from him", "unsafe_at_home", None),
+    ("mum cut my fringe too short and I look silly", "physical_harm", None),
+    ("mum cut my fringe too short and I look silly", "domestic_abuse", None),
+    ("I am starving, I was so hungry after swimming I had two dinners", "neglect", None),
+    ("I'm allowed to stay home alone for half an hour now", "neglect", REVIEW),
+    ("we had a talk from the school nurse about self harm and who to tell", "self_harm_suicide", REVIEW),
+    ("I pushed her back when she pushed me first in the line", "physical_harm", REVIEW),
+    ("I did fencing at the club and stabbed my partner in the arm with the foil", "immediate_danger", REVIEW),
+])
+def test_round_7_near_misses_stay_below_alert(shipped, lexicon_only, text, concern, by_rule):
+    assert {c.concern: c.tier for c in lexicon_only.detect(text)}.get(concern) == by_rule, lexicon_only.detect(text)
+    assert tier_of(shipped.detect(text)) != ALERT, shipped.detect(text)
+
+
+@pytest.mark.parametrize("text", [
+    "my stepdad slapped me so I pushed him back",  # not a fight between equals
+    "I'm hungry every night because there's nothing in",
+])
+def test_round_7_rules_leave_a_disclosure_an_alert(shipped, lexicon_only, text):
+    by_rule = {c.concern: c.tier for c in lexicon_only.detect(text)}
+    assert by_rule.get("physical_harm" if "slapped" in text else "neglect") == ALERT, by_rule
+    assert tier_of(shipped.detect(text)) == ALERT, shipped.detect(text)
+
+
 @pytest.mark.parametrize("text", [
     "my dad never hits me or my sister",
     "she would never hit the baby",
@@ -299,10 +350,11 @@ def test_harm_denied_or_only_imagined_is_at_most_review_by_rule_alone(lexicon_on
 # --------------------------------------------------------------------------------------
 
 
-def test_training_refuses_batch_j_and_every_later_one_even_if_listed():
+def test_training_refuses_batch_l_and_every_later_one_even_if_listed():
     train = _train_module()
-    train.TRAINING_BATCHES = (*train.TRAINING_BATCHES, "batch_j", "batch_k", "batch_z")
-    for name in ("batch_j", "batch_k", "batch_l", "batch_z", "batch_aa", "held_back"):
+    assert train.FIRST_MEASUREMENT == "l"
+    train.TRAINING_BATCHES = (*train.TRAINING_BATCHES, "batch_l", "batch_m", "batch_z")
+    for name in ("batch_l", "batch_m", "batch_n", "batch_z", "batch_aa", "held_back"):
         with pytest.raises(SystemExit):
             train.examples(with_batches=(name,))
-    assert train._spent("batch_i") and not train._spent("batch_j")
+    assert train._spent("batch_k") and not train._spent("batch_l") and not train._spent("batch_m")

@@ -13,6 +13,7 @@ import pytest
 from bot.safeguarding import ALERT, REVIEW, SafeguardingConfig, tier_of
 from bot.safeguarding.classify import features, stem
 from bot.safeguarding.match import LONG_TEXT, WINDOW_CHARS, WINDOWS, windows
+from safeguarding_helpers import override_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -119,33 +120,18 @@ def test_a_low_score_still_raises_what_the_net_added():
     assert _tiers(config, PLAIN, {"score": 0}) == {"self_harm_suicide": ALERT}
 
 
-OVERRIDE = """\
-concerns:
-  physical_harm:
-    phrases:
-      - blorked me
-    review:
-      - snoffled me
-contexts:
-  lessons_and_media:
-    within: 4
-    phrases:
-      - in pshe
-"""
-
-
 def test_a_deployments_own_words_keep_the_tier_their_file_gives():
-    low = _with(SafeguardingConfig.from_text(OVERRIDE, "local.yaml", classifier=False), FixedNet(0.0))
+    low = override_config(FixedNet(0.0))
     assert _tiers(low, "he blorked me") == {"physical_harm": ALERT}
     assert _tiers(low, "he snoffled me") == {"physical_harm": REVIEW}
-    high = _with(SafeguardingConfig.from_text(OVERRIDE, "local.yaml", classifier=False), FixedNet(0.99))
+    high = override_config(FixedNet(0.99))
     assert _tiers(high, "he snoffled me") == {"physical_harm": REVIEW}
     # the shipped lexicon's own rules are still judged by the net
     assert _tiers(low, EVERYDAY) == {"physical_harm": REVIEW}
 
 
 def test_a_context_or_soften_rule_has_the_last_word():
-    config = _with(SafeguardingConfig.from_text(OVERRIDE, "local.yaml", classifier=False), FixedNet(0.99))
+    config = override_config(FixedNet(0.99))
     # "in pshe" lowered the alert to review: the net neither raises it back nor adds another
     assert _tiers(config, "in pshe he blorked me") == {"physical_harm": REVIEW}
     assert config.detect("in pshe dad hit me")[0].tier == REVIEW
@@ -198,6 +184,9 @@ def test_negation_and_stems_are_features():
     assert "w:hit" in plain and "c:harm" in plain and "p:harm+self" in plain
     assert "nw:hit" in negated and "w:hit" not in negated and "nc:harm" in negated
     assert "p:harm+self" not in negated
+    # doubt is not denial: "not sure" negates nothing after it
+    unsure = features(["i", "am", "not", "sure", "he", "hit", "me"], concepts)
+    assert "w:hit" in unsure and "nw:hit" not in unsure and "p:harm+self" in unsure
 
 
 # --------------------------------------------------------------------------------------
@@ -208,11 +197,11 @@ def test_negation_and_stems_are_features():
 def test_training_never_reads_a_blind_batch_that_is_a_measurement():
     train = _train_module()
     sources = {e["source"] for e in train.examples()}
-    # A-I are spent (measured after tuning); J and every later batch is a measurement
+    # A-K are spent (measured after tuning); L and every later batch is a measurement
     assert sources == {"safeguarding_training.yaml", "safeguarding_tuning.yaml", "safeguarding_corpus.yaml",
                        "batch_a", "batch_b", "batch_c", "batch_d", "batch_e", "batch_f", "batch_g",
-                       "batch_h", "batch_i"}
-    for name in ("batch_j", "batch_k", "batch_l"):
+                       "batch_h", "batch_i", "batch_j", "batch_k"}
+    for name in ("batch_l", "batch_m", "batch_n"):
         with pytest.raises(SystemExit):
             train.examples(with_batches=(name,))
 

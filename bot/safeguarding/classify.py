@@ -19,7 +19,8 @@ Features of a message (all from the normalised words, see :func:`features`):
   harm", "injury near cover story", "secret near person"): the compositional part, which
   is what lets "my nan pinches me" score like "my dad hits me" without either phrase;
 * a word or concept within three words after "not", "never" or "no" is a separate feature
-  (``nw:``, ``nc:``): "he never hits us" is not "he hits us".
+  (``nw:``, ``nc:``): "he never hits us" is not "he hits us"; but "not sure" negates nothing
+  ("I'm not sure, he hit her" is doubt, not denial).
 
 What the score p decides (thresholds in the model file, chosen by ``--cv`` on the spent blind
 batches A-I left out one at a time, never on a blind batch that is a measurement: J and every
@@ -42,7 +43,8 @@ q decides, after the review net:
 
 * q >= ``promote_at``: a review becomes alert; q >= ``alone_at`` (higher) and the review
   net's p >= ``alone_p`` for a review the review net added on its own, so a message no phrase
-  matched alerts only when both nets are confident;
+  matched alerts only when both nets are confident, and never in a concern listed in
+  ``alone_review_only`` (broad concerns: there an alert needs a phrase);
 * q < ``demote_below``: a lexicon alert becomes review (it reads as an ordinary answer).
 
 Neither net changes the tier of a deployment's own override words, and neither raises what a
@@ -63,6 +65,9 @@ import yaml
 
 WINDOW = 5
 NEGATORS = frozenset(("not", "never", "no"))
+# "not sure", "not certain": doubt is not denial ("I'm not sure, he hit my sister too" says he hit
+# her), so a negator followed by one of these negates nothing after it
+UNSURE = frozenset(("sure", "certain"))
 # Function words carry no evidence as words (they still count through concepts, "he" is a
 # person): without this, a short answer made of them ("that he might not have been") adds
 # up many small weights into a confident score.
@@ -99,7 +104,7 @@ def features(words: list[str], concepts: Mapping[str, tuple[str, ...]]) -> list[
     stems = [stem(w) for w in words]
     negated = [False] * len(words)
     for i, w in enumerate(words):
-        if w in NEGATORS:
+        if w in NEGATORS and not (i + 1 < len(words) and words[i + 1] in UNSURE):
             for k in range(i + 1, min(i + 4, len(words))):
                 negated[k] = True
     placed: list[tuple[int, str]] = []
@@ -161,6 +166,13 @@ class Classifier:
         # concern id -> a lower q bar (for promote_at and alone_at) where, held out, a review of
         # that concern that reads as a disclosure was seldom an ordinary answer
         self.concern_promote_at: dict[str, float] = dict(tier.get("concern_promote_at") or {}) if tier else {}
+        # concern ids that what the review net added alone never lifts to alert: their signals
+        # are broad ("missed a few days when they were ill" is not neglect), so an alert there
+        # needs a phrase of the lexicon; the net alone gives review
+        # does a concern's own lower bar (concern_promote_at) also lower alone_at? (no since
+        # round 7: the net alone named neglect on "Nan can look after them when I go out")
+        self.concern_bar_alone: bool = bool(tier.get("concern_bar_alone", True)) if tier else True
+        self.alone_review_only: frozenset[str] = frozenset(tier.get("alone_review_only") or ()) if tier else frozenset()
 
     def feature_list(self, words: list[str]) -> list[str]:
         return features(words, self.concepts)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 import string
 
+from bot.safeguarding.tiers import net_alone
+
 AUDIENCES = ("child", "family", "practitioner")
 # Help follows who is answering (bot/respondent.py), not the flow's audience: responses and
 # concern help may also be written for a young person and an adult; without them a young
@@ -165,9 +167,18 @@ class _HelpTexts:
 
     def help_lines(self, concerns, audience: str) -> list[str]:
         """The extra help lines for the concerns found (ids or Concern objects), most serious
-        first, each line once: to show after :meth:`response`."""
+        first, each line once: to show after :meth:`response`.
+
+        A concern that only the review net found (no phrase matched: :func:`~bot.safeguarding.
+        tiers.net_alone`) brings no line of its own: the net names its concern with a small
+        naive Bayes model that is often wrong (the domestic abuse helpline for a child's
+        self-harm), so the person gets the help for who they are (:meth:`response`: Childline
+        for a young person, the NSPCC, NHS 111 and Samaritans for an adult) and nothing that
+        names a concern they did not speak of."""
         out: list[str] = []
         for c in concerns:
+            if net_alone(c):
+                continue
             line = self.concern_help(getattr(c, "concern", c), audience)
             if line and line not in out:
                 out.append(line)

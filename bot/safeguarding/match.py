@@ -342,8 +342,9 @@ class _Matching:
         Then q = the tier net's probability that the message should alert (when the model has
         a tier net; it also sees what the lexicon alone found):
         * q >= ``promote_at``: a review becomes alert; q >= ``alone_at`` and p >= ``alone_p``
-          for a review the review net added on its own (both nets confident); a concern listed
-          in ``concern_promote_at`` has its own, lower bar for both;
+          for a review the review net added on its own (both nets confident), unless its
+          concern is in ``alone_review_only``; a concern listed in ``concern_promote_at`` has
+          its own, lower bar (for what the net added alone too only with ``concern_bar_alone``);
         * q < ``demote_below``: a lexicon alert becomes review.
 
         The nets leave alone: matches of a deployment's own override files (the lead tests
@@ -402,13 +403,18 @@ class _Matching:
         # lexicon alert it finds very unlikely to review; never past a rule that had its say.
         alone_p = getattr(clf, "alone_p", 0.0)
         per_concern = getattr(clf, "concern_promote_at", None) or {}
+        alone_review_only = getattr(clf, "alone_review_only", ())
+        # does a concern's own lower bar also apply to what the review net added alone?
+        concern_bar_alone = getattr(clf, "concern_bar_alone", True)
         for ci in list(found):
             rank, i, j, rule = found[ci]
             if rule in local or ci in ruled:
                 continue
             if rank < ALERT_RANK:
+                if ci == added and self.severity[ci] in alone_review_only:
+                    continue  # a broad concern: the net alone gives review, an alert needs a phrase
                 at = clf.alone_at if ci == added else clf.promote_at
-                lower = per_concern.get(self.severity[ci])
+                lower = per_concern.get(self.severity[ci]) if ci != added or concern_bar_alone else None
                 if lower is not None and lower < at:
                     at = lower  # a concern whose broad signals are seldom ordinary: a lower bar
                 # what the review net added alone alerts only when both nets are confident

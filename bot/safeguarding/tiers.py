@@ -63,3 +63,13 @@ def tier_of(concerns: Iterable[object]) -> str | None:
         if t == REVIEW:
             best = REVIEW
     return best
+
+
+NET_RULE = "review net"  # how the rule of a concern the review net added on its own begins
+
+
+def net_alone(concern: object) -> bool:
+    """Did the review net alone find ``concern`` (no phrase or pattern of the lexicon matched)?
+    Its rule then reads "review net (p)" (maybe "+ tier net (q)" after it). A concern id
+    given as a plain string was found by a rule."""
+    return str(getattr(concern, "rule", "")).startswith(NET_RULE)
