@@ -57,9 +57,7 @@ def main() -> None:
                                       escalation=escalation, access=access, concurrency=args.concurrency,
                                       limits=config.rate_limits())
     service.store.checkpoint_in_background()  # as serve runs it (bot.frontends.telegram.app.serve)
-    from bot.frontends.telegram.app import settle_heap
-
-    settle_heap()  # as serve does, once everything is built
+    frontend.settle_heap_at_start = True  # as serve does (bot.frontends.telegram.app.settle_heap)
     from bot.frontends.telegram.polling import run as run_polling
 
     try:  # serve's own poller: the inbox, confirmed once kept (not python-telegram-bot's run_polling)

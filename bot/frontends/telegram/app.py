@@ -182,6 +182,9 @@ class TelegramFrontend:
         self.finished_total = 0
         self._finished_event: asyncio.Event | None = None
         self.reminders = None  # bot.frontends.telegram.reminders.ReminderCommands, when the service has a schedule
+        # serve's: everything loaded at start kept out of full GC passes (settle_heap), never in
+        # a test process (frozen objects are never collected)
+        self.settle_heap_at_start = False
 
     async def db(self, fn: Callable, *args, **kwargs):
         """Run ``fn`` on the store thread (committed, with whatever else was waiting, before
@@ -553,6 +556,8 @@ class TelegramFrontend:
         return "\n".join(f"/{c.command} — {c.description}" for c in self.commands() if c.command not in NAV_COMMANDS)
 
     async def post_init(self, app: Application) -> None:
+        if self.settle_heap_at_start:
+            settle_heap()
         # One menu per language a person may choose (Telegram shows the one matching their
         # app's language), then the default, in English.
         for tag in self.service.languages_offered():
@@ -1377,7 +1382,7 @@ def serve(service: ConversationService, token: str, *, api_url: str | None = Non
     app, frontend = build_application(service, token, api_url=api_url, escalation=escalation, limits=limits,
                                       alert_poll_seconds=alert_poll_seconds, access=access, reading=reading)
     service.store.checkpoint_in_background()  # no reply waits for a WAL checkpoint
-    settle_heap()
+    frontend.settle_heap_at_start = True  # in post_init: once SIGTERM already means a clean stop
     log.info("serving", extra={"mode": "webhook" if webhook_url else "polling", "api": api_url or "telegram"})
     try:
         if webhook_url:

@@ -197,6 +197,8 @@ class SendLimiter(BaseRateLimiter[int]):
         return await future
 
     def _drop_if_saturated(self) -> None:
+        if len(self._heap) <= self.max_rate * self.close_patience:  # not even counting those done
+            return
         live = [item for item in self._heap if not item[2].done()]
         if len(live) <= self.max_rate * self.close_patience:
             return
