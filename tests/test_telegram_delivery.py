@@ -141,10 +141,15 @@ def _no_process_left():
 
 
 async def _start(fake, db, *args):
-    """`serve` with its output read as it comes (a full pipe would stop it)."""
+    """`serve` with its output read as it comes (a full pipe would stop it), once it has made
+    its first Bot API call: it sets its SIGTERM handler before any, so from then on a SIGTERM is
+    a clean stop. (A restarted `serve` may find everything a test waits for already true — the
+    killed one had asked and confirmed — and a SIGTERM while Python still starts ends it -15.)"""
+    before = len(fake.calls)
     proc = await _serve(fake, db, *args)
     _STARTED.append(proc)
     proc.output = asyncio.ensure_future(proc.communicate())
+    await fake.wait_for(lambda: len(fake.calls) > before or proc.output.done(), 60)
     return proc
 
 
