@@ -204,12 +204,16 @@ class PriorityExecutor(concurrent.futures.Executor):
 
     def submit(self, fn, /, *args, **kwargs):
         future: concurrent.futures.Future = concurrent.futures.Future()
+        self._push(future, fn, args, kwargs)
+        return future
+
+    def _push(self, future, fn, args, kwargs) -> None:
+        """Queue ``fn`` at the caller's priority, in arrival order within it."""
         with self._cv:
             if self._closed:
                 raise RuntimeError("cannot schedule new work after shutdown")
             heapq.heappush(self._heap, (_priority.get(), next(self._seq), future, fn, args, kwargs))
             self._cv.notify()
-        return future
 
     def call(self, loop, fn) -> "asyncio.Future":
         """Like ``loop.run_in_executor(self, fn)``, without the hand-offs between two kinds of
@@ -217,11 +221,7 @@ class PriorityExecutor(concurrent.futures.Executor):
         to its loop at once, after the commit (one wake-up of the loop per group, not one per
         call)."""
         future = loop.create_future()
-        with self._cv:
-            if self._closed:
-                raise RuntimeError("cannot schedule new work after shutdown")
-            heapq.heappush(self._heap, (_priority.get(), next(self._seq), future, fn, _ON_LOOP, loop))
-            self._cv.notify()
+        self._push(future, fn, _ON_LOOP, loop)
         return future
 
     def defer(self, fn, /, *args, **kwargs) -> None:
