@@ -422,7 +422,7 @@ class Access:
         conv = self.store.conversation(conversation_id)
         if conv is None:
             return None
-        flow = self.library.runner_for(conv.flow_sha, lambda: self.store.snapshot_source(conv.flow_sha)).flow
+        flow = self._flow_of(conv)
         answer = None
         if flow.consent_step is not None:
             answer = next((a["value"] for a in self.store.answers(conversation_id) if a["step_id"] == flow.consent_step),
@@ -441,16 +441,19 @@ class Access:
         """The steps of a readable conversation this person may still not read: the parts the
         person who answered chose not to share (``consent.which``, e.g. a house of the Three
         Houses), for everyone who reads only because of the consent (:meth:`Audience.withheld`)."""
-        facts = self._facts(conversation_id)
-        if facts is None:
-            return frozenset()
-        flow, case, respondent, answer = facts
+        conv = self.store.conversation(conversation_id)
+        flow = self._flow_of(conv) if conv is not None else None
         consent = Consent.of(flow)
-        if not consent.parts:
+        if not consent.parts:  # most flows: nothing more to read
             return frozenset()
-        chosen = next((a["value"] for a in self.store.answers(conversation_id) if a["step_id"] == consent.which), None)
-        aud = audience(consent, case, respondent, consent_state(answer))
-        return aud.withheld(self.relation(key, conversation_id), chosen)
+        values = {a["step_id"]: a["value"] for a in self.store.answers(conversation_id)}  # one read for both answers
+        aud = audience(consent, case_of(self.store, conv.case_id, conv.person_id), respondent_for(conv, flow),
+                       consent_state(values.get(flow.consent_step)))
+        return aud.withheld(self.relation(key, conversation_id), values.get(consent.which))
+
+    def _flow_of(self, conv):
+        """The flow version a conversation ran on (its own snapshot)."""
+        return self.library.runner_for(conv.flow_sha, lambda: self.store.snapshot_source(conv.flow_sha)).flow
 
     def consented(self, conversation_id: int) -> tuple[bool, str]:
         """(consent given, who may read without it) for the flow the conversation ran on."""
@@ -710,8 +713,7 @@ class Access:
         with self._tx():
             if not self.has(key, "supervisor") or not self.can_read(key, conversation_id):
                 raise Refused("refused", audit=(key, "comment.refused", f"conversation:{conversation_id}"))
-            hidden = self.withheld(key, conversation_id)
-            if step_id is not None and (step_id in hidden
+            if step_id is not None and (step_id in self.withheld(key, conversation_id)
                                         or not any(a["step_id"] == step_id for a in self.store.answers(conversation_id))):
                 raise ValueError(f"conversation {conversation_id} has no answer '{step_id}'")
             me = self.pid(key)
