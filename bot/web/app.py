@@ -332,7 +332,7 @@ class Site:
         data = self.access.transcript(key, conversation_id)
         may_comment = self.access.has(key, "supervisor")
         # transcript_data lists the comments in the store's order; their ids are the anchors
-        hidden = self.access.withheld(key, conversation_id)  # transcript_data left their comments out too
+        hidden = {w["step_id"] for w in data["withheld"]}  # transcript_data left their comments out too
         ids = [c["id"] for c in self.store.comments(conversation_id,
                                                      shared_only=not self.access.sees_internal(key, conversation_id))
                if c["step_id"] not in hidden]
