@@ -362,13 +362,15 @@ class TelegramFrontend:
             pending.append(edit)
 
     @staticmethod
-    async def _finish_closings(closings: list) -> None:
-        """The end of an update: its closing edits, one after another, then the answers to its
-        button presses (tasks already under way). A failure is logged, never raised: what the
-        update committed and replied stands, and a stale button answers "closed"."""
+    async def _finish_closings(closings: list, edits: bool = True) -> None:
+        """The end of an update: its closing edits, one after another (only with ``edits``:
+        not after a reply that could not be sent, whose update should end at once, ready to be
+        handled again), then the answers to its button presses (tasks already under way). A
+        failure is logged, never raised: what the update committed and replied stands, and a
+        stale button answers "closed"."""
         failures = []
         for item in closings:
-            if isinstance(item, asyncio.Task):
+            if isinstance(item, asyncio.Task) or not edits:
                 continue
             try:
                 await item()
@@ -519,7 +521,7 @@ class TelegramFrontend:
                             # again on restart, after the person had answered further.
                             self._delivered(key)
                         if closings:
-                            await self._finish_closings(closings)
+                            await self._finish_closings(closings, edits=replied)
             except _AlreadyAnswered:
                 log.info("duplicate update ignored", extra={"update_id": update.update_id})
                 return
