@@ -199,3 +199,40 @@ def test_a_worker_refuses_more_than_it_can_hold_without_blocking_the_caller(read
     worker.close()  # closing fails what was waiting: no caller waits for ever
     with pytest.raises(WorkerUnavailable):
         worker.result(queued, timeout=30)
+
+
+# --- serve uses it ---------------------------------------------------------------------------
+
+async def test_serve_detects_in_a_worker_process_and_stops_it_when_it_stops(tmp_path):
+    import asyncio
+    import json
+
+    from bot.testing.fake_bot_api import FakeBotAPI
+    from tests.test_telegram import LEAD, _serve
+
+    corpus = yaml.safe_load((ROOT / "tests" / "safeguarding_corpus.yaml").read_text(encoding="utf-8"))
+    disclosure = corpus["disclosures"][0]["text"]
+    db = tmp_path / "serve.db"
+    async with FakeBotAPI() as fake:
+        proc = await _serve(fake, db)
+        try:
+            async def worker_ready() -> int:
+                async for line in proc.stderr:
+                    if b"safeguarding worker ready" in line:
+                        return json.loads(line)["pid"]
+                raise AssertionError("serve stopped before its safeguarding worker was ready")
+
+            pid = await asyncio.wait_for(worker_ready(), 60)
+            status = Path(f"/proc/{pid}/status").read_text()
+            assert f"PPid:\t{proc.pid}\n" in status
+            assert b"bot.safeguarding_worker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+            fake.inject_message(11, disclosure)
+            await fake.wait_for(lambda: fake.messages(LEAD), 20)  # the lead is alerted
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err.decode()[-3000:]
+    assert not Path(f"/proc/{pid}").exists()  # stopped (and reaped) with serve
+    alerts = Store(db).alerts()
+    assert [a["concern"] for a in alerts] == [corpus["disclosures"][0]["concern"]]
+    assert disclosure not in err.decode()
