@@ -20,12 +20,13 @@ seconds.
 The pipes between the two are private to them (never a file, never a log line); the worker
 prints nothing of what it is given. Protocol: length-prefixed pickles; first the recipe
 (``(module, function, args)``, building the detector), answered ``("ready",)`` or
-``("failed", reason)``; then ``(id, text, context)`` requests, each answered
-``(id, True, concerns)`` or ``(id, False, None)`` as soon as it is done.
+``("failed", reason)``; then batches of ``(id, text, context)`` requests, each request
+answered ``(id, True, concerns)`` or ``(id, False, None)`` as soon as it is done.
 """
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import hashlib
 import importlib
@@ -166,12 +167,12 @@ def main(argv: list[str] | None = None) -> int:
             requests = reader.frames()
         except EOFError:
             return 0
-        for rid, text, context in requests:
+        for rid, text, context in (r for batch in requests for r in batch):
             try:
                 reply = (rid, True, detect_with(detector, text, context))
             except Exception:  # noqa: BLE001 - (detect never raises) the parent detects this one itself
                 reply = (rid, False, None)
-            _write_all(wfd, _frame(reply))
+            _write_all(wfd, _frame(reply))  # each at once: the store thread may be waiting for it
 
 
 # --- the parent's side -----------------------------------------------------------------------
@@ -198,6 +199,9 @@ class DetectorWorker:
         self._ids = 0
         self._pending: dict[int, tuple[concurrent.futures.Future, int]] = {}
         self._bytes = 0
+        self._outbox: list[tuple] = []  # requests not yet written
+        self._flushing = None  # the loop at the end of whose turn a write of the outbox is due
+        self._wlock = threading.Lock()  # one write to the worker at a time
         self._wfd: int | None = None  # set while a worker is ready
         self._proc: subprocess.Popen | None = None
         self._ready = threading.Event()
@@ -205,6 +209,7 @@ class DetectorWorker:
         self._wake = threading.Event()
         self._closed = False
         self.starts = 0  # workers started (for tests)
+        self.writes = 0  # batches of words written to a worker (for tests)
         self.failure: str | None = None  # why the last worker did not start, if it did not
         self._thread = threading.Thread(target=self._run, name="safeguarding-worker", daemon=True)
         if start:
@@ -220,25 +225,55 @@ class DetectorWorker:
         return self._tried.wait(timeout)
 
     def submit(self, text: str, context: dict | None) -> concurrent.futures.Future | None:
-        future: concurrent.futures.Future = concurrent.futures.Future()
+        """Send ``text`` to be checked. Called on an event loop, the words sent in one turn of
+        the loop go together, in one write, when it ends (a write releases the interpreter
+        lock, and getting it back from the busy store thread can take a while); otherwise at once."""
+        size = 4 * len(text) + 64  # at least its pickled size (UTF-8 takes at most 4 bytes a character)
         with self._lock:
-            wfd = self._wfd
-            if wfd is None or len(self._pending) >= self.max_waiting:
+            if self._wfd is None or len(self._pending) >= self.max_waiting or self._bytes + size > self.max_bytes:
                 return None
+            future: concurrent.futures.Future = concurrent.futures.Future()
             self._ids += 1
             rid = self._ids
-            data = _frame((rid, text, context))
-            if self._bytes + len(data) > self.max_bytes:
-                return None
-            self._pending[rid] = (future, len(data))
-            self._bytes += len(data)
+            self._pending[rid] = (future, size)
+            self._bytes += size
+            self._outbox.append((rid, text, context))
             try:
-                _write_all(wfd, data)
-            except OSError:  # the worker is gone: its reader fails everything pending
-                self._pending.pop(rid, None)
-                self._bytes -= len(data)
-                return None
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None
+            if loop is not None and self._flushing is loop:
+                return future  # goes with the write already due in this turn of the loop
+            later = loop is not None and self._flushing is None
+            if later:
+                self._flushing = loop
+        if later:
+            loop.call_soon(self._flush)
+        else:  # no loop here, or another one's write is due: write now (all that waits)
+            self._flush()
         return future
+
+    def _flush(self) -> None:
+        """Write the words waiting to be sent, as one frame."""
+        with self._lock:
+            batch, self._outbox, self._flushing = self._outbox, [], None
+            wfd = self._wfd
+        if not batch:
+            return
+        try:
+            if wfd is None:
+                raise OSError("no worker")
+            with self._wlock:
+                _write_all(wfd, _frame(batch))
+                self.writes += 1
+        except OSError:  # the worker is gone (its reader fails the rest): these are failed here
+            for rid, _, _ in batch:
+                with self._lock:
+                    entry = self._pending.pop(rid, None)
+                    if entry is not None:
+                        self._bytes -= entry[1]
+                if entry is not None:
+                    entry[0].set_exception(WorkerUnavailable("the worker stopped"))
 
     def result(self, future: concurrent.futures.Future, timeout: float | None = None) -> list:
         """The concerns the worker found, or :class:`WorkerUnavailable`."""
@@ -339,7 +374,7 @@ class DetectorWorker:
             self._ready.clear()
             with self._lock:
                 self._wfd = None
-                pending, self._pending, self._bytes = self._pending, {}, 0
+                pending, self._pending, self._bytes, self._outbox = self._pending, {}, 0, []
             for future, _ in pending.values():
                 future.set_exception(WorkerUnavailable("the worker stopped"))
             for fd in (to_child_w, from_child_r):

@@ -236,3 +236,37 @@ async def test_serve_detects_in_a_worker_process_and_stops_it_when_it_stops(tmp_
     alerts = Store(db).alerts()
     assert [a["concern"] for a in alerts] == [corpus["disclosures"][0]["concern"]]
     assert disclosure not in err.decode()
+
+
+async def test_words_sent_in_one_turn_of_the_event_loop_go_in_one_write(ready_worker):
+    import asyncio
+
+    worker = ready_worker()
+    before = worker.writes
+    futures = [worker.submit(text, None) for text in ("one", "two ALERTWORD", "three")]
+    assert worker.writes == before  # not yet: at the end of this turn of the loop
+    found = [await asyncio.wrap_future(f) for f in futures]
+    assert [[c.concern for c in f] for f in found] == [[], ["physical_abuse"], []]
+    assert worker.writes == before + 1
+
+
+def test_words_waiting_for_a_loop_that_closed_are_sent_with_the_next(ready_worker):
+    import asyncio
+
+    worker = ready_worker()
+
+    loop = asyncio.new_event_loop()
+    box = []
+
+    def submit_and_stop():
+        box.append(worker.submit("ALERTWORD", None))
+        loop.stop()  # after this turn: the write due at its end never happens
+
+    loop.call_soon(submit_and_stop)
+    loop.run_forever()
+    loop.close()
+    (left,) = box
+    assert not left.done() and worker.writes == 0  # not sent
+    other = worker.submit("words", None)  # no loop here: written at once, with what waited
+    assert [c.concern for c in worker.result(left, timeout=30)] == ["physical_abuse"]
+    assert worker.result(other, timeout=30) == []
