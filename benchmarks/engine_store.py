@@ -101,6 +101,7 @@ def run_service_concurrent(path: Path, conversations: int, synchronous: str, lib
     once, as the Telegram frontend runs it: each input handed from the event loop to the one
     store thread, which commits the inputs waiting together as one group (a savepoint each)."""
     import asyncio
+    import contextvars
 
     from bot.conversation import ConversationService
     from bot.engine.runner import Input
@@ -121,18 +122,22 @@ def run_service_concurrent(path: Path, conversations: int, synchronous: str, lib
         loop = asyncio.get_running_loop()
         todo = list(enumerate(people))
 
+        def db(fn):
+            # as the Telegram frontend's hand-off (TelegramFrontend.db): the caller's context goes
+            # with the call, and a group's results come back to the loop together, after its commit
+            ctx = contextvars.copy_context()
+            return executor.call(loop, lambda: ctx.run(fn))
+
         async def worker():
             while todo:
                 n, pid = todo.pop()
-                reply = await loop.run_in_executor(executor, lambda: service.start(
-                    pid, "bench-ten", input_key=f"b:{n}:0", frontend="bench"))
+                reply = await db(lambda: service.start(pid, "bench-ten", input_key=f"b:{n}:0", frontend="bench"))
                 for i, inp in enumerate(inputs, 1):
                     key = f"b:{n}:{i}"
                     # as the Telegram frontend does: the words sent to the safeguarding worker
                     # process just before the hand-off; the store thread takes its result
                     service.prescreen(pid, inp, input_key=key)
-                    reply = await loop.run_in_executor(executor, lambda key=key, inp=inp: service.handle(
-                        pid, inp, input_key=key))
+                    reply = await db(lambda key=key, inp=inp: service.handle(pid, inp, input_key=key))
                 if reply.status != "completed":
                     raise AssertionError(f"conversation {n} did not complete: {reply}")
 
