@@ -475,7 +475,8 @@ class ConversationService:
                 words = words[:self.ALERT_WORDS_MAX]
             conv = self.store.latest_conversation(person_id)
             practice = bool(conv is not None and conv.practice)
-            opened = self.store.open_alert_of(person_id, practice) is None
+            opened = self.store.open_alert_in_case(
+                person_id, conv.case_id if conv is not None else None, practice) is None
             alert_id = self._alert(conv.id if conv is not None else None, person_id, concerns, words, None,
                                    practice=practice)
             prompts = []
@@ -864,20 +865,24 @@ class ConversationService:
 
     def _alert(self, conv_id: int | None, person_id: int, concerns: list, words: str, line_id: int | None,
                practice: bool | None = None) -> int:
-        """Record a possible disclosure: at most one open alert per person. Later words are
-        added to it, with the time, and notified once more at once; for a person without a
-        role (anyone can write to the bot) the next reminder carries them instead. A
+        """Record a possible disclosure: at most one open alert per person per case (and one
+        outside any case), so one practitioner's case never carries another's words. Later
+        words are added to it, with the time, and notified once more at once; for a person
+        with neither a role nor a case (anyone can write to the bot) the next reminder
+        carries them instead. A
         practice alert (a trial, not a case) is recorded the same way but is never due."""
+        conv = self.store.conversation(conv_id) if conv_id is not None else None
         if practice is None:  # a practice conversation's alerts are practice, whichever path raised them
-            conv = self.store.conversation(conv_id) if conv_id is not None else None
             practice = bool(conv is not None and conv.practice)
+        case_id = conv.case_id if conv is not None else None
         concern = ",".join(c.concern for c in concerns)
-        open_ = self.store.open_alert_of(person_id, practice)
+        open_ = self.store.open_alert_in_case(person_id, case_id, practice)  # one per person per case
         if open_ is None:
             return self.store.add_alert(conversation_id=conv_id, person_id=person_id, transcript_id=line_id,
                                         concern=concern, words=words, next_notify_at=now(),  # due at once
                                         practice=practice)
-        known = bool(self.store.roles_of(person_id))
+        # Known as store.due_alerts counts it: a role, or a case (a child in a worker-present session).
+        known = case_id is not None or bool(self.store.roles_of(person_id))
         merged = ",".join(dict.fromkeys(open_["concern"].split(",") + concern.split(",")))
         text = open_["words"]
         if known or len(text) < self.ALERT_WORDS_MAX:

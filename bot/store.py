@@ -1320,6 +1320,16 @@ class Store:
             " ORDER BY id DESC LIMIT 1",
             (person_id, 1 if practice else 0))
 
+    def open_alert_in_case(self, person_id: int, case_id: int | None, practice: bool = False) -> dict | None:
+        """The person's open alert in this case (``None``: raised outside any case), the newest
+        if several: one open alert per person per case, so words said in one practitioner's
+        case are never folded into an alert another practitioner handles."""
+        return self._one(
+            "SELECT a.* FROM alerts a LEFT JOIN conversations c ON c.id = a.conversation_id"
+            " WHERE a.person_id = ? AND a.acknowledged_at IS NULL AND a.practice = ? AND c.case_id IS ?"
+            " ORDER BY a.id DESC LIMIT 1",
+            (person_id, 1 if practice else 0, case_id))
+
     def add_to_alert(self, alert_id: int, *, concern: str, words: str, conversation_id: int | None,
                      transcript_id: int | None, next_notify_at: str | None) -> None:
         """Later words from the same person: appended to the open alert. ``next_notify_at``

@@ -197,3 +197,51 @@ async def test_a_disclosure_after_the_conversation_ended_reaches_its_practitione
             await h.delivered(fake.inject_command(PRACTITIONER, f"/ack {alert['id']}"))
             assert "acknowledged" in fake.messages(PRACTITIONER)[before:][-1].text
     assert Store(tmp_path / "after.db").alerts()[0]["acknowledged_by"] == f"tg:{PRACTITIONER}"
+
+
+# --- trust review: one open alert per person PER CASE; anyone in a case is alerted at once ---
+
+def _webworld(tmp_path, library, **esc):
+    import webworld as W
+
+    store = Store(str(tmp_path / "w.db"))
+    access = Access(store, library, W.config())
+    access.seed()
+    service = W.service_for(store, library)
+    return W, store, access, service, Escalation(store, SafeguardingConfig.load(), leads=[W.LEAD], **esc)
+
+
+def test_a_disclosure_in_another_workers_case_is_its_own_alert_for_that_worker(tmp_path, library):
+    W, store, access, service, esc = _webworld(tmp_path, library)
+    conv_a = W.invited(service, access, W.P1, W.FAM_A, "CASE-A", ["my stepdad hits me with a belt"])
+    first = esc.due()
+    esc.sent([a for n in first for a in n.alert_ids])
+    (alert_a,) = {a for n in first for a in n.alert_ids}
+    # the same parent answers in a case of P2's
+    conv_b = W.invited(service, access, W.P2, W.FAM_A, "CASE-B", ["I want to kill myself"])
+    again = esc.due()
+    by_key = {r: n for n in again for r in n.recipients}
+    assert f"tg:{W.P2}" in by_key and "kill myself" in by_key[f"tg:{W.P2}"].text     # P2 told at once
+    assert not any(f"tg:{W.P1}" in n.recipients and "kill myself" in n.text for n in again)  # P1 never sees it
+    (alert_b,) = {a for n in again if f"tg:{W.P2}" in n.recipients for a in n.alert_ids}
+    assert alert_b != alert_a
+    assert [store.alert(a)["conversation_id"] for a in (alert_a, alert_b)] == [conv_a, conv_b]
+    assert "kill myself" not in store.alert_detail(alert_a)["words"]
+    assert esc.may_handle(alert_b, f"tg:{W.P2}") and not esc.may_handle(alert_b, f"tg:{W.P1}")
+    assert esc.acknowledge_person(alert_b, f"tg:{W.P2}")
+    assert store.alert(alert_a)["acknowledged_at"] is None    # P2's /ack leaves P1's alert open
+
+
+def test_a_childs_second_disclosure_in_a_worker_present_session_goes_at_once(tmp_path, library):
+    W, store, access, service, esc = _webworld(tmp_path, library, repeat_minutes=15)
+    child = W.with_child(service, access, W.P1, "CASE-A", ["OK", "House of Worries", "House of Good Things",
+                                                            "my dad hits me"])
+    first = esc.due()
+    esc.sent([a for n in first for a in n.alert_ids])
+    pid = store.conversation(child).person_id
+    service.handle(pid, Input.from_text("he said he will kill me if I tell anyone"), input_key="second",
+                   conversation_id=child)
+    soon = datetime.now(timezone.utc) + timedelta(seconds=5)   # long before the 15-minute reminder
+    after = esc.due(soon)
+    assert after and all(set(n.alert_ids) == set(first[0].alert_ids) for n in after)
+    assert any(f"tg:{W.LEAD}" in n.recipients and "kill me if I tell" in n.text for n in after)
