@@ -631,7 +631,18 @@ class Access:
             if visible == [] or (visible is not None and not self.has(key, "practitioner", "supervisor")):
                 raise Refused("refused", audit=(key, "review_items.list.refused"))
             self.store.audit(key, "review_items.list")
-            return self.store.review_items(practitioner_ids=visible)
+            items = self.store.review_items(practitioner_ids=visible)
+            return items if lead else [i for i in items if self._sees_review_item(key, i["conversation_id"])]
+
+    def _sees_review_item(self, key: str, conversation_id: int | None) -> bool:
+        """A review item quotes the person's words: on a conversation this person may not read
+        (no consent yet, or not with them) only the case's worker and the safeguarding leads see
+        it, as the person was told ("your worker and the person who keeps children safe")."""
+        if key in {f"tg:{i}" for i in self.config.leads}:
+            return True
+        if conversation_id is None:  # outside any conversation: as the store's rule already decides
+            return True
+        return self.relation(key, conversation_id) == "practitioner" or self.can_read(key, conversation_id)
 
     def cases(self, key: str) -> list[dict]:
         with self._tx():
@@ -669,8 +680,9 @@ class Access:
                 flags = self.store.review_items(conversation_ids=[c["id"] for c in convs])
                 for conv in convs:
                     # Review-tier items go to the top of the case, with their reason.
-                    conv["review_items"] = [f for f in flags if f["conversation_id"] == conv["id"]]
                     conv["shared"] = self.can_read(key, conv["id"])
+                    conv["review_items"] = ([f for f in flags if f["conversation_id"] == conv["id"]]
+                                            if conv["shared"] or self._sees_review_item(key, conv["id"]) else [])
                     conv["consent"] = self.audience(conv["id"]).state  # not_asked | yes | no
                     if conv["shared"]:
                         self._mark_read(key, conv["id"])
@@ -725,7 +737,14 @@ class Access:
             owner = self.store.conversation_owner(conversation_id)
             holder = owner["practitioner_id"] if owner["case_id"] is not None else owner["person_id"]
             person = self.store.get_person(holder) if holder else None
-            return comment_id, (person["key"] if person and person["key"] != key else None)
+            # Only someone who may still read the conversation is told (a revoked worker is not);
+            # otherwise the holder's supervisor, or nobody, said in the audit.
+            candidates = ([person["key"]] if person else []) + (self.store.supervisor_keys(holder) if holder else [])
+            notify = next((k for k in candidates if k != key and self.can_read(k, conversation_id)), None)
+            if person and notify != person["key"] and person["key"] != key:
+                self.store.audit(key, "comment.notify.elsewhere" if notify else "comment.notify.nobody",
+                                 f"conversation:{conversation_id}")
+            return comment_id, notify
 
     def review_queue(self, key: str) -> list[dict]:
         with self._tx():

@@ -215,3 +215,28 @@ def test_an_invitation_code_never_starts_with_a_dash_so_the_cli_takes_it(tmp_pat
     store.close()
     assert run_cli("invite", "revoke", code, db=tmp_path / "d.db").stdout.strip() == \
         f"invitation {inv} withdrawn: the link no longer works"
+
+
+def test_a_comment_notice_goes_only_to_someone_who_may_still_read_the_conversation(tmp_path, library):
+    """Trust review finding 9: after `role revoke P1 practitioner`, a supervisor's comment
+    (which may quote the family) is not sent to P1; another supervisor of P1's who may read
+    is told instead, or nobody, said in the audit."""
+    import webworld as W
+
+    sup2 = 99
+    for teams, expect in (({W.SUP: [W.P1]}, None), ({W.SUP: [W.P1], sup2: [W.P1]}, f"tg:{sup2}")):
+        store = Store(str(tmp_path / f"c{len(teams)}.db"))
+        config = Config(roles={"admin": [W.ADMIN], "supervisor": [W.SUP, sup2], "practitioner": [W.P1, W.P2]},
+                        teams=teams, leads=[W.LEAD])
+        access = Access(store, library, config)
+        access.seed()
+        service = W.service_for(store, library)
+        conv = W.invited(service, access, W.P1, W.FAM_A, "CASE-A", ["We stop arguing", "4", "dad drinks", "x", "6"])
+        assert access.comment(f"tg:{W.SUP}", conv, "follow up")[1] == f"tg:{W.P1}"   # while P1 may read
+        access.revoke(None, f"tg:{W.P1}", "practitioner")
+        assert not access.can_read(f"tg:{W.P1}", conv)
+        assert access.comment(f"tg:{W.SUP}", conv, "She said 'dad drinks' - follow up")[1] == expect
+        said = [(r["actor"], r["action"], r["target"]) for r in store.audit_log()
+                if r["action"].startswith("comment.notify")]
+        assert said == [(f"tg:{W.SUP}", "comment.notify.elsewhere" if expect else "comment.notify.nobody",
+                         f"conversation:{conv}")]
