@@ -437,3 +437,28 @@ def test_no_row_is_written_for_someone_serve_cannot_reach(store, library):
     reading = Reading(store, None, clock=lambda: t0)
     assert [r.recipient for r in reading.due(t0 + timedelta(hours=49))] == ["console:worker"]
     assert reading.plan(t0 + timedelta(hours=49)) == [] and _rows(store) == []
+
+
+def test_review_items_before_consent_reach_only_the_worker_and_the_leads(tmp_path, library):
+    """Trust review finding 10: the young person was told only "your worker and the person at
+    the council who keeps children safe will be told"; the worker's supervisor, who may not read
+    the conversation, saw its review item (the words and the step) on /review and /case."""
+    import webworld as W
+    from bot.store import Store
+
+    store = Store(str(tmp_path / "r.db"))
+    access = Access(store, library, W.config())
+    access.seed()
+    service = W.service_for(store, library)
+    conv = W.invited(service, access, W.P1, W.FAM_B, "FGC-3", ["/skip", "/skip", "/skip", "mum shouts at me a lot"],
+                     flow="fgc-young-person", respondent="young_person")
+    assert not access.can_read(f"tg:{W.SUP}", conv)
+    items = store.review_items(conversation_ids=[conv])
+    assert items and all(i["matched"] for i in items)
+    ids = sorted(i["id"] for i in items)
+    on_review = {who: sorted(i["id"] for i in access.worth_a_look(f"tg:{who}") if i["conversation_id"] == conv)
+                 for who in (W.P1, W.SUP, W.LEAD)}
+    assert on_review == {W.P1: ids, W.SUP: [], W.LEAD: ids}
+    on_case = {who: sorted(f["id"] for c in access.case(f"tg:{who}", "FGC-3") for f in c["review_items"])
+               for who in (W.P1, W.SUP)}
+    assert on_case == {W.P1: ids, W.SUP: []}
