@@ -404,7 +404,7 @@ def serve(db, flow_paths, token_file, api_url, webhook_url, listen, port, webhoo
     access = Access(service.store, service.library, config)
     access.seed()
     escalation = Escalation(service.store, service.safeguarding, leads=config.leads, repeat_minutes=config.repeat_minutes,
-                            telegram_names=config.people_names == "telegram")
+                            telegram_names=config.people_names == "telegram", digest_lines=config.digest_lines)
     reading = _reading(service.store, access, config)
     service.schedule = config.schedule(service.store)  # nudges and date reminders, sent by the same loop
     from bot.retention import DailyPurge

@@ -4,6 +4,7 @@
 safeguarding:
   leads: [111111111, 222222222]   # Telegram user ids of the designated safeguarding leads
   repeat_minutes: 15              # re-send an unacknowledged alert this often
+  digest_lines: 20                # alerts listed in one digest to a lead; the rest are counted
   out_of_hours: "0300 123 4567"   # the council's Emergency Duty Team, shown with the help
   lexicon: [local-safeguarding.yaml]   # extra lexicon/response files merged on the default
   review_within_hours: 24         # a "worth a look" item not looked at by then reminds the
@@ -83,6 +84,7 @@ class Config:
     path: str | None = None
     leads: list[int] = field(default_factory=list)
     repeat_minutes: float = 15.0
+    digest_lines: int = 20  # alerts listed in one reminder/flood digest; the rest are counted
     lexicon: list[str] = field(default_factory=list)
     out_of_hours: str | None = None  # the council's Emergency Duty Team number, shown with the help
     review_within_hours: float = 24.0
@@ -178,9 +180,16 @@ class Config:
                 err(data.pos_of("safeguarding"), "'safeguarding' must be a mapping with leads, repeat_minutes, lexicon")
             else:
                 for key in sg:
-                    if key not in ("leads", "repeat_minutes", "lexicon", "review_within_hours", "out_of_hours"):
+                    if key not in ("leads", "repeat_minutes", "lexicon", "review_within_hours", "out_of_hours",
+                                   "digest_lines"):
                         err(sg.key_pos_of(key), f"unknown key '{key}' under safeguarding; use leads, repeat_minutes,"
-                                                " lexicon, review_within_hours or out_of_hours")
+                                                " digest_lines, lexicon, review_within_hours or out_of_hours")
+                if "digest_lines" in sg:
+                    value = sg["digest_lines"]
+                    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                        err(sg.pos_of("digest_lines"), "'digest_lines' must be a whole number of alerts, 1 or more")
+                    else:
+                        cfg.digest_lines = value
                 if "out_of_hours" in sg:
                     value = sg["out_of_hours"]
                     if not isinstance(value, str) \

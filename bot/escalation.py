@@ -47,8 +47,9 @@ class Notice:
 class Escalation:
     def __init__(self, store: Store, safeguarding, *, leads: list[int], repeat_minutes: float = 15.0,
                  ack_command: str = "/ack", flood_individual: int = 2, flood_window_seconds: float = 60.0,
-                 telegram_names: bool = False):
+                 telegram_names: bool = False, digest_lines: int = 20):
         self.store = store
+        self.digest_lines = max(1, int(digest_lines))  # alerts listed in one digest; the rest are counted
         self.telegram_names = telegram_names
         self.safeguarding = safeguarding
         self.leads = [f"tg:{i}" for i in leads]
@@ -119,12 +120,18 @@ class Escalation:
         return body
 
     def digest_text(self, alerts: list[dict], repeat: bool) -> str:
+        """One message listing at most ``digest_lines`` alerts (people with a role or a case
+        first, then the oldest); how many more, and where to see them all, after them. A
+        flood of strangers' alerts cannot make a digest that takes a lead's chat for minutes."""
         lines = [msg("alerts.digest_reminder" if repeat else "alerts.digest_new", n=len(alerts))]
-        for a in alerts:
+        shown = sorted(alerts, key=lambda a: (not a.get("known", True), a["id"]))[:self.digest_lines]
+        for a in shown:
             words = " ".join(a["words"].split())
             lines.append(msg("alerts.digest_line", id=a["id"], who=self._who(a), concern=self._concern(a),
                              words=words if len(words) <= 200 else words[:199] + "…",
                              ack=f"{self.ack_command} {a['id']}"))
+        if len(alerts) > len(shown):
+            lines.append(msg("alerts.digest_more", n=len(alerts) - len(shown)))
         lines.append(msg("alerts.digest_footer", ack=self.ack_command))
         return "\n\n".join(lines)
 

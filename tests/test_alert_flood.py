@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from bot.access import Access
-from bot.config import Config
+from bot.config import Config, ConfigError
 from bot.conversation import ConversationService
 from bot.engine.runner import Input
 from bot.escalation import Escalation
@@ -245,3 +245,42 @@ def test_a_childs_second_disclosure_in_a_worker_present_session_goes_at_once(tmp
     after = esc.due(soon)
     assert after and all(set(n.alert_ids) == set(first[0].alert_ids) for n in after)
     assert any(f"tg:{W.LEAD}" in n.recipients and "kill me if I tell" in n.text for n in after)
+
+
+def test_a_reminder_digest_lists_a_bounded_number_and_points_to_the_rest(tmp_path, library, safeguarding):
+    """Trust review finding 12: 1,500 strangers' alerts made a reminder digest of ~424,000
+    characters (108 Telegram messages per lead every 15 minutes). Now at most ``digest_lines``
+    are listed, with how many more and where to see them; a new alert still goes first."""
+    from bot.frontends.telegram.render import split_text
+
+    store, service, access, esc = _world(tmp_path / "d.db", library, safeguarding, repeat_minutes=15,
+                                         digest_lines=20)
+    conv = _in_case(store, service, access)
+    for i in range(45):
+        service.handle(store.person(f"tg:{9000 + i}"), Input.from_text(DISCLOSURE + " " + "x" * 150))
+    t = datetime.now(timezone.utc)
+    for _ in range(3):  # first notices, then the flood digest
+        ns = esc.due(t)
+        esc.sent([a for n in ns for a in n.alert_ids], t)
+        t += timedelta(seconds=61)
+    t += timedelta(minutes=16)
+    service.handle(store.person("tg:803"), Input.from_text("my mum hurts me"), conversation_id=conv)
+    notices = esc.due(t)
+    genuine = next(a["id"] for a in store.alerts() if a["conversation_id"] == conv)
+    assert notices[0].alert_ids == [genuine] and not notices[0].digest   # the new alert is not behind it
+    [digest] = [n for n in notices if n.digest]
+    assert digest.repeat and len(digest.alert_ids) == 45                 # every alert is reminded ...
+    listed = [line for line in digest.text.split("\n") if line.startswith("#")]
+    assert len(listed) == 20                                             # ... 20 are listed
+    assert "25 more open alerts" in digest.text and "restorative-bot alerts --open" in digest.text
+    assert len(split_text(digest.text)) <= 2
+
+
+def test_config_digest_lines(tmp_path):
+    good = tmp_path / "good.yaml"
+    good.write_text("safeguarding:\n  leads: [1]\n  digest_lines: 5\n")
+    assert Config.load(good).digest_lines == 5 and Config().digest_lines == 20
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("safeguarding:\n  leads: [1]\n  digest_lines: 0\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml:3:.*digest_lines"):
+        Config.load(bad)
