@@ -358,3 +358,31 @@ async def test_my_cases_a_page_at_a_time_attention_first_and_only_ones_own(world
     refs = re.findall(r'<a href="/case\?ref=[^"]+">([^<]+)</a>', page)
     assert refs == ["FGC-7", "P1-EMPTY-4", "P1-EMPTY-3", "P1-EMPTY-2", "P1-EMPTY-1", "P1-EMPTY-0"]
     assert ("cases.list" in [r["action"] for r in store.audit_log() if r["actor"] == f"tg:{W.ADMIN}"])
+
+
+def test_the_sign_in_throttle_limits_each_address_and_each_code_and_never_locks_out_a_real_link():
+    """Trust review finding 13: one global cap of 600 tries a minute; a stranger rotating
+    addresses (or X-Forwarded-For values) used it up and locked every member of staff out."""
+    from bot.web.signin import Throttle
+
+    t = [0.0]
+    th = Throttle(per_minute=30, total_per_minute=600, per_code=10, clock=lambda: t[0])
+    for i in range(600):
+        assert th.allow(f"10.0.{i // 250}.{i % 250}", f"guess-{i}", valid=lambda: False)
+    assert not th.allow("192.0.2.7", "guess-x", valid=lambda: False)      # strangers stay bounded
+    assert th.allow("192.0.2.7", "real-code", valid=lambda: True)         # staff with a real link go on
+    # one code from rotating addresses: its own limit
+    assert [th.allow(f"172.16.0.{i}", "one-code", valid=lambda: True) for i in range(11)] == [True] * 10 + [False]
+    t[0] = 61.0                                                           # a minute later, room again
+    # one address with many codes: its own limit, whether the codes are real or not
+    assert [th.allow("198.51.100.1", f"c{i}", valid=lambda: True) for i in range(31)] == [True] * 30 + [False]
+
+
+async def test_a_member_of_staff_signs_in_while_strangers_flood_the_sign_in_page(world):
+    w, site, store, _ = world
+    for i in range(site.throttle.total_per_minute):   # every try from an address of its own
+        page = await client(site, ip=f"10.9.{i // 250}.{i % 250}").get(f"/signin/guess{i}")
+        assert page.status_code == 400
+    assert (await client(site, ip="10.10.0.1").get("/signin/guess-more")).status_code == 429
+    c = await sign_in(site, f"tg:{W.P1}")                                  # a real link still works
+    assert (await c.get("/")).status_code == 200

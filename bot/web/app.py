@@ -198,9 +198,9 @@ class Site:
 
     async def signin_link(self, request: Request) -> Response:
         """The page a link opens: a button, so a link preview that fetches it uses nothing."""
-        if not self.throttle.allow(self._client(request)):
-            return self.render(request, "signin.html", status=429, message=msg("web.signin.refused.throttled"))
         code = request.path_params["code"]
+        if not await self._tries(request, code):
+            return self.render(request, "signin.html", status=429, message=msg("web.signin.refused.throttled"))
         reason = await self.db(self.signin.check, code)
         if reason:
             return self.render(request, "signin.html", status=400, message=msg(f"web.signin.refused.{reason}"))
@@ -212,9 +212,9 @@ class Site:
         return response
 
     async def signin_post(self, request: Request) -> Response:
-        if not self.throttle.allow(self._client(request)):
-            return self.render(request, "signin.html", status=429, message=msg("web.signin.refused.throttled"))
         form = await request.form()
+        if not await self._tries(request, str(form.get("code") or "")):
+            return self.render(request, "signin.html", status=429, message=msg("web.signin.refused.throttled"))
         pre = request.cookies.get(PRE_COOKIE) or ""
         sent = str(form.get("csrf") or "")
         if not pre or not sent or not hmac.compare_digest(sent, csrf_token(pre)):
@@ -228,6 +228,12 @@ class Site:
                             path="/", httponly=True, samesite="strict", secure=self._secure(request))
         response.delete_cookie(PRE_COOKIE, path="/signin")
         return response
+
+    async def _tries(self, request: Request, code: str) -> bool:
+        """The sign-in throttle: per address, per code, and everyone's together, which a real
+        link passes (so rotating addresses cannot lock staff out)."""
+        return await self.db(self.throttle.allow, self._client(request), code or None,
+                             lambda: bool(code) and self.signin.check(code) is None)
 
     @staticmethod
     def _client(request: Request) -> str:

@@ -142,28 +142,40 @@ class SignIn:
 
 
 class Throttle:
-    """At most ``per_minute`` tries from one client and ``total_per_minute`` from everyone
-    together (sliding window, in memory): link redemption cannot be guessed at speed. (A
-    council office behind one address signs in through one client: hence not fewer.)"""
+    """Sign-in tries, sliding one-minute windows in memory: at most ``per_minute`` from one
+    client, ``per_code`` for one code (however many addresses it comes from), and
+    ``total_per_minute`` from everyone together. (A council office behind one address signs
+    in through one client: hence not fewer.) Codes are 192 bits, so the limits bound what
+    strangers cost, not guessing; the shared limit must not lock staff out, so when it is
+    reached a try still goes on if its code is a real, usable link (``valid``: one indexed
+    read, nothing written), within its own code's limit."""
 
-    def __init__(self, per_minute: int = 30, total_per_minute: int = 600, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, per_minute: int = 30, total_per_minute: int = 600, per_code: int = 10,
+                 clock: Callable[[], float] = time.monotonic):
         self.per_minute = per_minute
         self.total_per_minute = total_per_minute
+        self.per_code = per_code
         self.clock = clock
         self._by: dict[str, deque] = {}
+        self._codes: dict[str, deque] = {}
         self._all: deque = deque()
 
-    def allow(self, client: str) -> bool:
+    def allow(self, client: str, code: str | None = None, valid: Callable[[], bool] | None = None) -> bool:
         t = self.clock()
-        for q in (self._all, self._by.setdefault(client, deque())):
+        mine = self._by.setdefault(client, deque())
+        of_code = self._codes.setdefault(_hash(code), deque()) if code else None
+        for q in (self._all, mine, of_code):
             while q and t - q[0] >= 60:
                 q.popleft()
-        mine = self._by[client]
-        if len(mine) >= self.per_minute or len(self._all) >= self.total_per_minute:
+        if len(mine) >= self.per_minute or (of_code is not None and len(of_code) >= self.per_code):
             return False
-        mine.append(t)
-        self._all.append(t)
-        if len(self._by) > 10_000:  # forget idle clients
-            for k in [k for k, q in self._by.items() if not q]:
-                del self._by[k]
+        if len(self._all) >= self.total_per_minute and (valid is None or not valid()):
+            return False
+        for q in (mine, of_code, self._all):
+            if q is not None:
+                q.append(t)
+        for table in (self._by, self._codes):
+            if len(table) > 10_000:  # forget idle clients and codes
+                for k in [k for k, q in table.items() if not q]:
+                    del table[k]
         return True
