@@ -68,9 +68,10 @@ NAV_COMMANDS = ("back", "skip", "repeat", "cancel", "help")
 _unchecked: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("unchecked_update", default=None)
 
 
-# The closing edits (an old question's buttons taken away) started while handling the
-# update: they go after its replies (bot.frontends.telegram.sending) and are awaited at the
-# end of the update, so a reply never waits behind them.
+# What the update being handled leaves for its end, after its replies have gone: the
+# closing edits (an old question's buttons taken away), as coroutine functions run there one
+# after another, and the answers to button presses, as tasks already under way beside the
+# replies. So a reply never waits behind either; a closing edit costs no task of its own.
 _closings: contextvars.ContextVar[list | None] = contextvars.ContextVar("closing_edits", default=None)
 
 
@@ -346,9 +347,10 @@ class TelegramFrontend:
                 self._dropped_words.pop(uid, None)
 
     async def _closing(self, make: Callable[[], Awaitable[Any]]) -> None:
-        """Start a closing edit (``make()``), low priority and droppable under the limit
-        (:mod:`bot.frontends.telegram.sending`). While an update is handled it runs beside the
-        replies and the update waits for it at the end; otherwise it is awaited here."""
+        """A closing edit (``make()``), low priority and droppable under the limit
+        (:mod:`bot.frontends.telegram.sending`). While an update is handled it is left for the
+        end of the update, after its replies (and after their delivery is on record); otherwise
+        it is awaited here."""
         async def edit():
             with closing_edit():
                 await make()
@@ -357,7 +359,29 @@ class TelegramFrontend:
             await edit()
         else:
             await self._checked()  # nothing goes to Telegram before the update's already-answered check
-            pending.append(self._beside(edit()))
+            pending.append(edit)
+
+    @staticmethod
+    async def _finish_closings(closings: list, edits: bool = True) -> None:
+        """The end of an update: its closing edits, one after another (only with ``edits``:
+        not after a reply that could not be sent, whose update should end at once, ready to be
+        handled again), then the answers to its button presses (tasks already under way). A
+        failure is logged, never raised: what the update committed and replied stands, and a
+        stale button answers "closed"."""
+        failures = []
+        for item in closings:
+            if isinstance(item, asyncio.Task) or not edits:
+                continue
+            try:
+                await item()
+            except Exception as exc:  # noqa: BLE001 - logged below
+                failures.append(exc)
+        tasks = [item for item in closings if isinstance(item, asyncio.Task)]
+        if tasks:
+            failures += await asyncio.gather(*tasks, return_exceptions=True)
+        for outcome in failures:
+            if isinstance(outcome, BaseException) and not isinstance(outcome, asyncio.CancelledError):
+                log.info("closing edit failed", extra={"error": type(outcome).__name__})
 
     @staticmethod
     def _beside(coro) -> asyncio.Task:
@@ -481,7 +505,7 @@ class TelegramFrontend:
             # Asked in the handler's first store call (or before its first send), not in a
             # hand-off of its own; and its delivery is recorded in the next group commit.
             token = _unchecked.set([key])
-            closings: list[asyncio.Task] = []
+            closings: list = []  # closing edits (coroutine functions) and button answers (tasks)
             closing_token = _closings.set(closings)
             try:
                 with i18n.using(await self.language_of(update)):  # everything said in reply, in their language
@@ -496,9 +520,8 @@ class TelegramFrontend:
                             # Were the bot killed meanwhile, the reply would otherwise be sent
                             # again on restart, after the person had answered further.
                             self._delivered(key)
-                        for outcome in (await asyncio.gather(*closings, return_exceptions=True) if closings else ()):
-                            if isinstance(outcome, BaseException) and not isinstance(outcome, asyncio.CancelledError):
-                                log.info("closing edit failed", extra={"error": type(outcome).__name__})
+                        if closings:
+                            await self._finish_closings(closings, edits=replied)
             except _AlreadyAnswered:
                 log.info("duplicate update ignored", extra={"update_id": update.update_id})
                 return
