@@ -147,14 +147,26 @@ class Audience:
             text = self._pick("intro.first_then_more", others=self._join(self._names(now)), extra=extra)
         else:
             text = self._pick("intro.you_first", extra=extra)
+        if self.consent.parts and later:  # a yes shows them only the parts the person chooses
+            text = f"{text} {self._pick('parts.intro')}"
         return f"{text} {self._pick('intro.safety')}"  # never a promise of secrecy
+
+    def _only_parts(self, text: str) -> str:
+        """``text``, and after a yes with ``consent.which``: who sees only the parts chosen."""
+        if not self.consent.parts or self.state != "yes":
+            return text
+        partial = self.readers - audience(self.consent, self.case, self.respondent, "no").readers
+        if not partial:
+            return text
+        return f"{text} {self._pick('parts.after', others=self._join(self._names(partial)))}"
 
     def after(self) -> str:
         """Who can see the answers once the consent question has been answered."""
         others = self.readers - {"answerer"}
         if not others:
             return self._pick("after.only_you")
-        return self._pick("after.some", others=self._join([msg("privacy.names.you"), *self._names(others)]))
+        return self._only_parts(
+            self._pick("after.some", others=self._join([msg("privacy.names.you"), *self._names(others)])))
 
     def say(self) -> str:
         """``{{ privacy }}`` in a flow's texts: before the consent answer what :meth:`intro`
@@ -168,7 +180,8 @@ class Audience:
         others = self.readers - {"answerer"}
         if not others:
             return self._pick("now.only_you")
-        return self._pick("now.some", others=self._join([msg("privacy.names.you"), *self._names(others)]))
+        return self._only_parts(
+            self._pick("now.some", others=self._join([msg("privacy.names.you"), *self._names(others)])))
 
     def telegram(self) -> str:
         """Telegram chats are cloud chats, not end-to-end encrypted, in plain words."""

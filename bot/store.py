@@ -1243,15 +1243,19 @@ class Store:
                 "delivered": row["delivered_at"] is not None}
 
     def undelivered_replies(self, since: str, key_prefix: str) -> list[dict]:
-        """Committed replies never recorded as sent, each the newest input of its person, in
-        any of their conversations (a reply the person has since moved past, in that
-        conversation or a later one, is not worth sending)."""
+        """Committed replies never recorded as sent, each the newest input of the device it
+        answered, in any of its conversations (a reply the device has since moved past, in that
+        conversation or a later one, is not worth sending). The device is the person's own, or
+        in a worker-present session the worker's (``present_id``): ``person_id`` and
+        ``person_key`` name who the reply goes back to."""
         rows = self._all(
             """SELECT i.key, i.conversation_id, i.reply, p.key AS person_key, p.id AS person_id
-               FROM inputs i JOIN conversations c ON c.id = i.conversation_id JOIN people p ON p.id = c.person_id
+               FROM inputs i JOIN conversations c ON c.id = i.conversation_id
+               JOIN people p ON p.id = COALESCE(c.present_id, c.person_id)
                WHERE i.delivered_at IS NULL AND i.reply IS NOT NULL AND i.created_at >= ? AND i.key LIKE ?
-                 AND i.created_at = (SELECT MAX(j.created_at) FROM inputs j JOIN conversations cj
-                                     ON cj.id = j.conversation_id WHERE cj.person_id = c.person_id)
+                 AND i.created_at = (SELECT MAX(j.created_at) FROM inputs j WHERE j.conversation_id IN (
+                       SELECT id FROM conversations WHERE person_id = p.id AND present_id IS NULL
+                       UNION ALL SELECT id FROM conversations WHERE present_id = p.id))
                ORDER BY i.created_at""",
             (since, key_prefix + "%"),
         )

@@ -1,5 +1,6 @@
 """Roles, invitations and review: exactly the right access, every access logged."""
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from bot.access import Access, Refused
 from bot.config import Config, ConfigError
 from bot.conversation import ConversationService
 from bot.engine.runner import Input
+from bot.messages import msg
 from bot.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -395,6 +397,25 @@ def test_the_supervisor_reads_only_the_houses_the_child_chose(world):
     # and a supervisor may not comment on the house they cannot read
     with pytest.raises(ValueError, match="no answer 'house_good'"):
         world.access.comment(SUP, conv, "A note", step_id="house_good")
+
+
+def test_the_child_is_told_that_a_yes_shows_only_the_houses_they_choose(world):
+    """What the child reads says what the access rule does: before, that a yes shows others
+    only the houses chosen; after, who sees everything (their worker) and who only those."""
+    conv = _answer_three_houses(world, share=True, which="3")
+    aud = world.access.audience(conv)
+    before = dataclasses.replace(aud, state="not_asked").intro()
+    assert msg("privacy.parts.intro.child") in before
+    assert before.index(msg("privacy.parts.intro.child")) > before.index("If you say yes")
+    after = aud.now()  # /mydata, and {{ who_can_see }} once the child has answered
+    assert after.endswith(msg("privacy.parts.after.child", others="Your worker's manager and the people who run "
+                                                                    "this service"))
+    assert aud.after().endswith(after.split(". ", 1)[1])
+    # a flow without a choice of parts says nothing about parts, and neither does a no
+    assert msg("privacy.parts.intro.child") not in dataclasses.replace(aud, consent=dataclasses.replace(
+        aud.consent, parts=())).intro()
+    refused = world.access.audience(_answer_three_houses(world, share=False))
+    assert "parts" not in refused.now() and "parts" not in refused.after()
 
 
 def test_a_child_who_says_yes_but_never_chooses_a_house_shares_none(world, monkeypatch):

@@ -41,6 +41,10 @@ PINNED = {
     # (sg-tune2, issue 12), which must never open, print or measure them.
     "batch_l.yaml": "ff72d73976dfd6fd371e6d6562c2095e4a48d31b6e735cc35a56b708d851a731",
     "batch_m.yaml": "461d2996f22fed84d9e9d9a45ed55534d08861d9ff66d54ba6ff3499d06c5610",
+    # N and O: written by the sg-blind5 helper on 2026-11-30 before the eighth tuning round
+    # (sg-tune3, issue 12), which must never open, print or measure them.
+    "batch_n.yaml": "6871b1f35daab0ee5c94f6dd68bb79940d60d4980969723a850bd74bd6329a41",
+    "batch_o.yaml": "dfe3240c83bd37f3130510e16ab68e163c1058e70049dc5ab448ac2a1817d2a2",
 }
 # Who wrote the batches that name their writer in a fixed form, and the main commit they
 # were written at (before the tuning round they measure).
@@ -53,6 +57,8 @@ WRITERS = {
     "batch_k.yaml": ("sg-blind3 helper", "0b0ae84"),
     "batch_l.yaml": ("sg-blind4 helper", "d1c95c0"),
     "batch_m.yaml": ("sg-blind4 helper", "d1c95c0"),
+    "batch_n.yaml": ("sg-blind5 helper", "76ef79e"),
+    "batch_o.yaml": ("sg-blind5 helper", "76ef79e"),
 }
 DIFFICULTIES = {"explicit", "indirect", "euphemism"}
 SPEAKERS = {"child", "young_person", "adult"}
@@ -85,7 +91,7 @@ def test_batch_says_how_and_when_it_was_written(name):
     text = " ".join(header)
     # A batch says which tuning it came before (A, B: any tuning; C: the second round; D: the third;
     # E, F: the fourth; G: sg-matcher's round, written by the one who then tuned; H, I: the fifth;
-    # J, K: the sixth; L, M: the seventh).
+    # J, K: the sixth; L, M: the seventh; N, O: the eighth).
     assert "BEFORE" in text and "tuning" in text and "WITHOUT opening" in text and "2026-11-30" in text
     if name in WRITERS:
         writer, commit = WRITERS[name]
@@ -173,7 +179,7 @@ def test_measurement_prints_no_sentence_unless_asked(capsys, fmt):
     leaked = [t for t in checked if t in out]
     assert leaked == []
     names = ["batch_a", "batch_b", "batch_c", "batch_d", "batch_e", "batch_f", "batch_g", "batch_h", "batch_i",
-             "batch_j", "batch_k", "batch_l", "batch_m", "all batches"]
+             "batch_j", "batch_k", "batch_l", "batch_m", "batch_n", "batch_o", "all batches"]
     assert all(name in out for name in names)
     if fmt:
         doc = json.loads(out)
