@@ -384,6 +384,12 @@ def test_round_8_near_misses_stay_below_alert(shipped, lexicon_only, text, conce
     ("the baby is fitting and has gone blue", "immediate_danger"),
     ("my brother punches me every day and mum does nothing about it", "physical_harm"),
     ("my dad headbutted me and now I have a bruise", "physical_harm"),
+    # round 8 alert rules, by kind
+    ("I smack my kids when I've had a drink", "neglect"),
+    ("soon I won't be anyone's problem", "self_harm_suicide"),
+    ("there are fingermarks on her neck again", "physical_harm"),
+    ("I woke up at his flat with no clothes on and can't remember anything", "sexual_abuse"),
+    ("I feel like shaking the baby when she won't stop screaming", "physical_harm"),
 ])
 def test_round_8_rules_leave_a_disclosure_an_alert(shipped, lexicon_only, text, concern):
     assert {c.concern: c.tier for c in lexicon_only.detect(text)}.get(concern) == ALERT, lexicon_only.detect(text)
