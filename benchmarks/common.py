@@ -262,6 +262,26 @@ def safeguarding():
     return _SAFEGUARDING[0]
 
 
+_WORKER: list = []
+
+
+def detector_worker():
+    """The safeguarding worker process serve starts (bot/safeguarding_worker.py), started once
+    and ready (None, and say so once, if it cannot start)."""
+    if not _WORKER:
+        import atexit
+
+        from bot.safeguarding_worker import DetectorWorker, lexicon_recipe
+
+        worker = DetectorWorker(lexicon_recipe())
+        atexit.register(worker.close)
+        if not worker.wait_ready(60):
+            print(f"note: the safeguarding worker did not start ({worker.failure}); detecting in process",
+                  file=sys.stderr)
+        _WORKER.append(worker)
+    return _WORKER[0]
+
+
 # --- the serve process --------------------------------------------------------------------
 
 def serve_env(fake_base_url: str) -> dict:

@@ -13,9 +13,11 @@ Sixteen at once (figure 1b): each input handed from an event loop to the one sto
 as the Telegram frontend does, where the inputs waiting together are one group commit: one
 transaction with a savepoint each (an input that fails rolls back alone), one commit and one
 fsync for the group, every reply returned only after that commit. As in serve, the words are
-screened for safeguarding on the event loop just before the hand-off
-(``ConversationService.prescreen``; the store thread uses that result only for the very
-words and detector context it finds), so the detection overlaps the store thread's commit.
+sent for safeguarding detection to a worker process (bot/safeguarding_worker.py, started
+with the service and ready before the clock starts, as serve's is before it polls) just
+before the hand-off (``ConversationService.prescreen``; the store thread uses that result
+only for the very words and detector context it finds), so the detection runs on the other
+core while the store thread works.
 
 What the floor does (``run_floor``): the very same rows (read back from a calibration run of
 the service, so the same sizes, encrypted blobs included) written with plain ``sqlite3``
@@ -37,7 +39,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import TEN_STEP_ANSWERS, Context, Figure, Target, interleaved, safeguarding, ten_step_flow
+from benchmarks.common import (TEN_STEP_ANSWERS, Context, Figure, Target, detector_worker, interleaved, safeguarding,
+                               ten_step_flow)
 
 STEPS_PER_CONV = 1 + len(TEN_STEP_ANSWERS)
 
@@ -98,6 +101,7 @@ def run_service_concurrent(path: Path, conversations: int, synchronous: str, lib
     once, as the Telegram frontend runs it: each input handed from the event loop to the one
     store thread, which commits the inputs waiting together as one group (a savepoint each)."""
     import asyncio
+    import contextvars
 
     from bot.conversation import ConversationService
     from bot.engine.runner import Input
@@ -105,7 +109,9 @@ def run_service_concurrent(path: Path, conversations: int, synchronous: str, lib
     from bot.store import Store
 
     store = Store(path, synchronous=synchronous)
-    service = ConversationService(store, library or _library(), safeguarding=safeguarding())
+    detector = safeguarding()
+    worker = detector_worker() if detector is not None else None
+    service = ConversationService(store, library or _library(), safeguarding=detector, detector_worker=worker)
     people = [service.person(f"bench:{i}", f"Person {i}") for i in range(conversations)]
     inputs = [Input.from_text(a) for a in TEN_STEP_ANSWERS]
     if trace is not None:
@@ -116,18 +122,22 @@ def run_service_concurrent(path: Path, conversations: int, synchronous: str, lib
         loop = asyncio.get_running_loop()
         todo = list(enumerate(people))
 
+        def db(fn):
+            # as the Telegram frontend's hand-off (TelegramFrontend.db): the caller's context goes
+            # with the call, and a group's results come back to the loop together, after its commit
+            ctx = contextvars.copy_context()
+            return executor.call(loop, lambda: ctx.run(fn))
+
         async def worker():
             while todo:
                 n, pid = todo.pop()
-                reply = await loop.run_in_executor(executor, lambda: service.start(
-                    pid, "bench-ten", input_key=f"b:{n}:0", frontend="bench"))
+                reply = await db(lambda: service.start(pid, "bench-ten", input_key=f"b:{n}:0", frontend="bench"))
                 for i, inp in enumerate(inputs, 1):
                     key = f"b:{n}:{i}"
-                    # as the Telegram frontend does: safeguarding detection (no database) on this
-                    # side of the hand-off, overlapping the store thread's commit
+                    # as the Telegram frontend does: the words sent to the safeguarding worker
+                    # process just before the hand-off; the store thread takes its result
                     service.prescreen(pid, inp, input_key=key)
-                    reply = await loop.run_in_executor(executor, lambda key=key, inp=inp: service.handle(
-                        pid, inp, input_key=key))
+                    reply = await db(lambda key=key, inp=inp: service.handle(pid, inp, input_key=key))
                 if reply.status != "completed":
                     raise AssertionError(f"conversation {n} did not complete: {reply}")
 

@@ -397,6 +397,10 @@ def serve(db, flow_paths, token_file, api_url, webhook_url, listen, port, webhoo
     from bot.escalation import Escalation
 
     service = _service(db, flow_paths, config)
+    from bot.safeguarding_worker import DetectorWorker, lexicon_recipe
+
+    # the detector runs in a worker process, on the other core (detected in process until it is ready)
+    service.detector_worker = DetectorWorker(lexicon_recipe(config.lexicon))
     access = Access(service.store, service.library, config)
     access.seed()
     escalation = Escalation(service.store, service.safeguarding, leads=config.leads, repeat_minutes=config.repeat_minutes,
@@ -414,9 +418,12 @@ def serve(db, flow_paths, token_file, api_url, webhook_url, listen, port, webhoo
         site = make_site(service.store.path, service.library, config, safeguarding=service.safeguarding,
                          notify=telegram_notify(token, api_url))
         start_in_thread(site, web_host, web_port)
-    run(service, token, api_url=api_url, webhook_url=webhook_url, listen=listen, port=port, secret_token=webhook_secret,
-        escalation=escalation, alert_poll_seconds=alert_poll_seconds, access=access, limits=config.rate_limits(),
-        reading=reading)
+    try:
+        run(service, token, api_url=api_url, webhook_url=webhook_url, listen=listen, port=port,
+            secret_token=webhook_secret, escalation=escalation, alert_poll_seconds=alert_poll_seconds, access=access,
+            limits=config.rate_limits(), reading=reading)
+    finally:
+        service.detector_worker.close()
 
 
 def _reading(store, access, config):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+from concurrent.futures import Future
 
 import contextlib
 import re
@@ -119,7 +120,10 @@ def _speaking(method):
 class ConversationService:
     def __init__(self, store: Store, library: FlowLibrary, *, safeguarding: Detector | None = None, schedule=None,
                  leads_configured: bool = True, out_of_hours: str | None = None,
-                 allow_unreviewed_languages: bool = False):
+                 allow_unreviewed_languages: bool = False, detector_worker=None):
+        # detector_worker: a bot.safeguarding_worker.DetectorWorker, where prescreen sends the
+        # words (the detector then runs in another process, on the other core), or None.
+        self.detector_worker = detector_worker
         # allow_unreviewed_languages: offer translations no qualified translator has checked
         # (and say so to the person, in their language); otherwise only reviewed ones.
         self.allow_unreviewed_languages = allow_unreviewed_languages
@@ -387,7 +391,12 @@ class ConversationService:
         the very words and detector context it then finds (the person's latest 0-10 score);
         otherwise it detects again itself. Both, and whether the words pick an option of the
         question waiting (then nothing is screened), are guessed here from where the person's
-        last input left their conversation: a wrong guess costs only time, never a check."""
+        last input left their conversation: a wrong guess costs only time, never a check.
+
+        With a :attr:`detector_worker` the words are only sent to it here (the detector runs
+        in another process, on the other core) and ``handle`` takes its result; when the
+        worker cannot take them, or has no result for ``handle``, they are detected in this
+        process (bot/safeguarding_worker.py)."""
         if self.safeguarding is None or not input_key or inp.kind != "answer" or not inp.text:
             return
         text = clean_text(inp.text)
@@ -402,7 +411,10 @@ class ConversationService:
                     if self._takes_context else None
             except Exception:  # noqa: BLE001 - only a guess (an option's condition, say): screen as if unknown
                 context = None
-        found = self._detector(text, context)
+        worker = self.detector_worker
+        found = worker.submit(text, context) if worker is not None else None  # a future, or None: not taken
+        if found is None:
+            found = self._detector(text, context)
         if len(self._prescreened) >= self.PRESCREENED_MAX:  # handed off and never handled: forget them
             self._prescreened.clear()
         self._prescreened[input_key] = (text, context, found)
@@ -485,6 +497,11 @@ class ConversationService:
         context = self._context(conv) if self._takes_context else None
         if pre is not None and pre[0] == text and pre[1] == context:
             found = pre[2]
+            if isinstance(found, Future):  # sent to the worker process: its result, else detect here
+                try:
+                    found = self.detector_worker.result(found)
+                except Exception:  # noqa: BLE001 - WorkerUnavailable, or anything else: never unchecked
+                    found = self._detector(text, context)
         else:
             found = self._detector(text, context)
         # The person's language (issue 19): its own word list, and for a language without a

@@ -22,6 +22,7 @@ import base64
 import hashlib
 import os
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,6 +55,33 @@ def decode_key(text: str, where: str) -> bytes:
                         " as the first run writes; make one with `python -c \"import os,base64;"
                         "print(base64.urlsafe_b64encode(os.urandom(32)).decode())\"`)")
     return key
+
+
+# Nonces: 12 random bytes each, drawn from os.urandom 256 at a time (one system call, which
+# releases the interpreter lock, per 256 values written instead of one per value). Nonces are
+# public: only their uniqueness matters, and drawn this way they are as unique as one by one.
+# A forked child starts afresh, so it never reuses a nonce its parent still holds.
+_NONCES_PER_DRAW = 256
+_nonces = [b"", 0, threading.Lock()]  # random bytes, next offset, the lock taking one
+
+
+def _nonce() -> bytes:
+    state = _nonces
+    with state[2]:
+        buf, at = state[0], state[1]
+        if at >= len(buf):
+            buf, at = os.urandom(12 * _NONCES_PER_DRAW), 0
+            state[0] = buf
+        state[1] = at + 12
+        return buf[at:at + 12]
+
+
+def _new_nonces_in_child() -> None:
+    global _nonces
+    _nonces = [b"", 0, threading.Lock()]
+
+
+os.register_at_fork(after_in_child=_new_nonces_in_child)
 
 
 def key_id(key: bytes) -> bytes:
@@ -97,7 +125,7 @@ class Keyring:
     def encrypt(self, text: str | None) -> bytes | None:
         if text is None:
             return None
-        nonce = os.urandom(12)
+        nonce = _nonce()
         return MAGIC + self.kid + nonce + self._aead.encrypt(nonce, text.encode(), MAGIC)
 
     def decrypt(self, blob: bytes) -> str:

@@ -61,6 +61,28 @@ async def test_a_closing_edit_goes_when_the_limit_is_not_the_bottleneck():
     assert log == ["reply", "close"] and results == [{"ok": "close"}, {"ok": "reply"}] and limiter.dropped == 0
 
 
+async def test_a_closing_edit_goes_at_once_when_nothing_waits_and_a_token_stays_for_a_reply():
+    """Below the limit a closing edit (sent at the end of its update, after the reply) takes
+    its token at once, without the dispatcher, but only while a second token is left: a reply
+    arriving next never waits for a token an edit took."""
+    now = [0.0]
+    limiter = SendLimiter(max_rate=1, burst=3, close_patience=1000, clock=lambda: now[0])
+    log: list[str] = []
+    assert await _call(limiter, 1, "close A", log, closing=True) == {"ok": "close A"}  # 3 tokens: at once
+    assert await _call(limiter, 2, "close B", log, closing=True) == {"ok": "close B"}  # 2 tokens: at once
+    assert limiter._task is None  # no dispatcher was needed for them
+    # one token left: C queues, as every closing edit did, and a reply arriving in the same
+    # turn of the event loop goes first
+    c = asyncio.ensure_future(_call(limiter, 3, "close C", log, closing=True))
+    reply = asyncio.ensure_future(_call(limiter, 4, "reply", log))
+    assert await asyncio.wait_for(reply, 20) == {"ok": "reply"}  # took the last token
+    assert not c.done() and limiter.waiting() == [CLOSING]
+    limiter.clock = lambda: time.monotonic() + 1000  # from now on time runs: C gets a token
+    assert await asyncio.wait_for(c, 20) == {"ok": "close C"}
+    await limiter.shutdown()
+    assert log == ["close A", "close B", "reply", "close C"] and limiter.sent == {REPLY: 1, CLOSING: 3}
+
+
 async def test_a_429_for_one_chat_holds_that_chat_only():
     limiter = SendLimiter(max_rate=1000)
     log: list[str] = []

@@ -101,17 +101,45 @@ async def test_a_reply_is_on_record_as_delivered_without_waiting_for_its_closing
 
 
 
-async def test_a_closing_edit_leaves_no_reference_cycle_behind(bot):
-    """The task sending a closing edit beside the replies is freed as soon as it is done: its
-    context does not reach back to it (through the update's list of such tasks), so a busy bot
-    does not leave one cycle per typed answer for the garbage collector to find."""
+async def test_a_typed_answer_s_closing_edit_goes_after_its_reply_in_the_same_update_without_a_task(bot):
+    """The edit closing the old question's buttons is left for the end of the update, after the
+    reply: it costs no task of its own (and so no turn of the event loop to start one), and
+    the reply never waits behind it (issue 18)."""
+    h, u = bot, 64
+    fe = h.frontend
+    await start_flow(h, u, "scaling-checkin")
+    await h.say(u, "hopes of 64")  # now at the 0-10 question, with buttons
+    tasks, beside = [], fe._beside
+
+    def watched(coro):
+        tasks.append(coro)
+        return beside(coro)
+
+    fe._beside = watched
+    try:
+        since = len(h.fake.calls)
+        uid = h.fake.inject_message(u, "6")  # typed, not pressed: the question's buttons are closed by an edit
+        assert await fe.wait_finished(lambda: uid in fe.finished, 10)
+    finally:
+        fe._beside = beside
+    assert tasks == []
+    calls = [c for c in h.fake.calls[since:] if str(c.params.get("chat_id")) == str(u)]
+    assert [c.method for c in calls] == ["sendMessage", "editMessageText"]
+    assert "What puts you at 6 and not lower?" in calls[0].params["text"]
+    assert calls[1].params["text"].endswith("6") and "reply_markup" not in calls[1].params
+
+
+async def test_a_button_answer_s_task_leaves_no_reference_cycle_behind(bot):
+    """The task answering a button press beside the replies is freed as soon as it is done:
+    its context does not reach back to it (through the update's list of such tasks), so a busy
+    bot does not leave one cycle per press for the garbage collector to find."""
     import gc
     import weakref
 
     h, u = bot, 62
     fe = h.frontend
     await start_flow(h, u, "scaling-checkin")
-    await h.say(u, "hopes of 62")  # now at the 0-10 question, with buttons
+    scale = (await h.say(u, "hopes of 62"))[-1]  # now at the 0-10 question, with buttons
     refs, beside = [], fe._beside
 
     def watched(coro):
@@ -122,7 +150,8 @@ async def test_a_closing_edit_leaves_no_reference_cycle_behind(bot):
     fe._beside = watched
     gc.disable()  # freed by reference counting alone, or not at all
     try:
-        uid = h.fake.inject_message(u, "6")  # typed, not pressed: the question's buttons are closed by an edit
+        uid = h.fake.press_button(u, scale.message_id, next(
+            cb for row in h.fake.buttons(scale) for (t, cb) in row if t == "6"))
         assert await fe.wait_finished(lambda: uid in fe.finished, 10)
         assert len(refs) == 1
         await h.fake.wait_for(lambda: refs[0]() is None, 10)

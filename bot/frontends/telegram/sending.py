@@ -164,10 +164,12 @@ class SendLimiter(BaseRateLimiter[int]):
                     self._wake.set()
         raise AssertionError("unreachable")
 
-    def _now(self, chat) -> bool:
+    def _now(self, chat, kind: int = REPLY) -> bool:
         """Take a token at once, if nothing is waiting (so no order to keep), the chat is not
         held and the bucket has one: the common case below the limit, without the hand-off
-        to the dispatcher (a future and two turns of the event loop per call)."""
+        to the dispatcher (a future and two turns of the event loop per call). A closing edit
+        only while at least two are left: one stays for a reply that comes next, so an edit
+        taken at once never makes a reply wait."""
         if self._heap:
             return False
         now = self.clock()
@@ -175,7 +177,7 @@ class SendLimiter(BaseRateLimiter[int]):
             return False
         self._tokens = min(self.burst, self._tokens + (now - self._at) * self.max_rate)
         self._at = now
-        if self._tokens < 1:
+        if self._tokens < (1 if kind == REPLY else 2):
             return False
         self._held.pop(chat, None)
         self._tokens -= 1
@@ -183,7 +185,7 @@ class SendLimiter(BaseRateLimiter[int]):
 
     async def _turn(self, kind: int, seq: int, chat) -> bool:
         """Wait for this call's turn; False if it is a closing edit that was dropped."""
-        if kind == REPLY and self._now(chat):  # a closing edit always queues: it must never pass a reply
+        if self._now(chat, kind):
             self.sent[kind] += 1
             return True
         loop = asyncio.get_running_loop()
