@@ -54,12 +54,13 @@ class Consent:
     without_consent: str = "nobody"  # nobody | practitioner
     which: str | None = None  # the step where the person chose which parts may be shown
     parts: tuple = ()  # ((option id, (step id, ...)), ...): what each choice covers
+    every: tuple = ()  # steps about every part (the worker's notes): withheld with any part
 
     @classmethod
     def of(cls, flow) -> "Consent":
         parts = tuple((k, tuple(v)) for k, v in (getattr(flow, "consent_parts", None) or {}).items())
         return cls(getattr(flow, "consent_step", None), getattr(flow, "without_consent", "nobody"),
-                   getattr(flow, "consent_which", None), parts)
+                   getattr(flow, "consent_which", None), parts, tuple(getattr(flow, "consent_every", None) or ()))
 
 
 def consent_state(answer) -> str:
@@ -95,7 +96,10 @@ class Audience:
         if viewer in without:
             return frozenset()
         picked = set(chosen) if isinstance(chosen, (list, tuple, set, frozenset)) else set()
-        return frozenset(s for option, steps in self.consent.parts if option not in picked for s in steps)
+        kept = {s for option, steps in self.consent.parts if option not in picked for s in steps}
+        if kept:  # notes about every part would tell what the parts kept back say
+            kept.update(self.consent.every)
+        return frozenset(kept)
 
     # -- sentences -----------------------------------------------------------------------
     def _child(self) -> bool:

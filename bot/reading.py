@@ -240,8 +240,10 @@ class Reading:
                 refused = False
                 missed_id = self.store.add_missed(conversation_id=conversation_id, step_id=step_id, words=words,
                                                   reported_by=by_key)
+                # the audit names the record, never the words: it is kept longer than anything,
+                # is not encrypted and is not erased; the words are in missed_disclosures
                 self.store.audit(by_key, "safeguarding.missed", f"conversation:{conversation_id}",
-                                 f"missed:{missed_id} step {step_id or '-'}: {words}")
+                                 f"missed:{missed_id} step {step_id or '-'}")
         if refused:
             raise Refused("refused")
         return missed_id

@@ -572,10 +572,18 @@ def _m_inbox(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m_missed_audit_words(db: sqlite_utils.Database) -> None:
+    # /missed wrote the person's words into the audit line ("missed:N step S: words"); the audit
+    # is kept six years, in clear, and never erased. Keep the record's number and step only.
+    db.execute("UPDATE audit SET detail = substr(detail, 1, instr(detail, ': ') - 1)"
+               " WHERE action = 'safeguarding.missed' AND instr(detail, ': ') > 0")
+
+
 MIGRATIONS = [_m1_core, _m2_cases_alerts_audit, _m3_delivery, _m4_access, _m5_undelivered, _m_alert_per_person,
               _m_quiet_review_unread_missed, _m8_respondent_practice, _m_comment_visibility, _m_schedule,
               _m_pseudonyms, _m_reminder_times, _m_data_protection, _m_present_index, _m_reading_on_schedule,
-              _m_case_info, _m_web_signin, _m_web_indexes, _m_languages, _m_inbox]
+              _m_case_info, _m_web_signin, _m_web_indexes, _m_languages, _m_inbox,
+              _m_missed_audit_words]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

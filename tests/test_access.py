@@ -318,7 +318,8 @@ def test_cli_roles_teams_invite_audit_and_case_export(tmp_path):
 # --- consent written into a flow ---------------------------------------------------------
 
 HOUSE_WORDS = {"house_worries": "I worry about my spelling test", "house_good": "My dog makes me happy",
-               "house_dreams": "I dream of being a vet"}
+               "house_dreams": "I dream of being a vet",
+               "worker_notes": "Drew a spelling test in the House of Worries"}  # notes are about every house
 
 
 def _answer_three_houses(world, share, which="1"):
@@ -384,16 +385,20 @@ def _houses_in(data) -> set:
 def test_the_supervisor_reads_only_the_houses_the_child_chose(world):
     # The child shares the House of Worries and the House of Dreams, not the House of Good Things.
     conv = _answer_three_houses(world, share=True, which="1, 3")
-    every = {"house_worries", "house_good", "house_dreams"}
-    assert _houses_in(world.access.transcript(P1, conv)) == every  # their worker reads every house
+    every = {"house_worries", "house_good", "house_dreams", "worker_notes"}
+    assert _houses_in(world.access.transcript(P1, conv)) == every  # their worker reads every house, and the notes
     for who in (SUP, ADMIN):
         data = world.access.transcript(who, conv)
-        assert _houses_in(data) == {"house_worries", "house_dreams"}
-        assert [w["step_id"] for w in data["withheld"]] == ["house_good"]
+        assert _houses_in(data) == {"house_worries", "house_dreams"}  # the notes are about every house: withheld
+        assert [w["step_id"] for w in data["withheld"]] == ["house_good", "worker_notes"]
         assert "good things" in data["withheld"][0]["question_en"].lower()
     # the same in the case's export and in the command line's (read as the people who run it)
     exported = world.access.export_case("cli", "CASE-TH")
     assert [_houses_in(d) for d in exported if d["conversation_id"] == conv] == [{"house_worries", "house_dreams"}]
+    # a child who shares every house shares the worker's notes on them too
+    everything = _answer_three_houses(world, share=True, which="1, 2, 3")
+    assert _houses_in(world.access.transcript(SUP, everything)) == every
+    assert world.access.transcript(SUP, everything)["withheld"] == []
     # and a supervisor may not comment on the house they cannot read
     with pytest.raises(ValueError, match="no answer 'house_good'"):
         world.access.comment(SUP, conv, "A note", step_id="house_good")
@@ -423,7 +428,8 @@ def test_a_child_who_says_yes_but_never_chooses_a_house_shares_none(world, monke
     # as if they had stopped at "Which houses?": the choice was never recorded
     answers = [a for a in world.store.answers(conv) if a["step_id"] != "share_which"]
     monkeypatch.setattr(world.store, "answers", lambda cid: answers if cid == conv else [])
-    assert world.access.withheld(SUP, conv) == {"house_worries", "worries_check", "house_good", "house_dreams"}
+    assert world.access.withheld(SUP, conv) == {"house_worries", "worries_check", "house_good", "house_dreams",
+                                                "worker_notes"}
     assert world.access.withheld(P1, conv) == frozenset()
 
 
@@ -475,6 +481,13 @@ def test_consent_which_names_a_multiple_choice_step_and_its_parts():
         "x.yaml:11:14: the part 'first' covers 'b', which is not a step in this flow"]
     assert errors(which="pick", part="first", steps="ok")[1] == [
         "x.yaml:11:14: the part 'first' cannot cover the consent question 'ok'"]
+    # every_part: the steps about all the parts at once (notes), withheld with any part
+    flow, found = errors(which="pick", part="first", steps="a]\n    every_part: [notes")
+    assert found == ["x.yaml:12:17: every_part names 'notes', which is not a step in this flow"]
+    flow, found = errors(which="pick", part="first", steps="a]\n    every_part: [a")
+    assert found == ["x.yaml:12:17: 'a' is in the part 'first'; a step is in one part or in every_part, not both"]
+    flow, found = errors(which="pick", part="first", steps="a]\n    every_part: [pick")
+    assert found == ["x.yaml:12:17: every_part cannot name 'pick', a question about what may be shown"]
 
 
 def test_every_transcript_format_says_which_houses_were_not_shared(world):
@@ -483,7 +496,7 @@ def test_every_transcript_format_says_which_houses_were_not_shared(world):
 
     conv = _answer_three_houses(world, share=True, which="3")  # only the House of Dreams
     data = world.access.transcript(SUP, conv)
-    assert [w["step_id"] for w in data["withheld"]] == ["house_worries", "worries_check", "house_good"]
+    assert [w["step_id"] for w in data["withheld"]] == ["house_worries", "worries_check", "house_good", "worker_notes"]
     telegram = "\n".join(b.head + " " + (b.body or "") for b in blocks(data))
     for text in (render([data], "md"), render([data], "html"), telegram):
         assert "Not shared with you" in text and "House of Good Things" in text

@@ -16,6 +16,7 @@ from bot.cli import main
 from bot.config import Config
 from bot.conversation import ConversationService
 from bot.engine.runner import Input
+from bot.reading import Reading
 from bot.review.export import render
 from bot.store import ERASED, PERSON_TEXT, Store
 
@@ -58,11 +59,12 @@ def world(tmp_path, library):
                         words="Marmalade: he locks me in", next_notify_at=None)
         store.add_review_item(conversation_id=conv_a, person_id=a, transcript_id=line, concern="worry",
                               matched="Marmalade locks")
-        store.add_missed(conversation_id=conv_a, step_id="anything_else", words="Marmalade missed", reported_by="tg:3")
         store.add_comment(conv_a, store.person(f"tg:{SUP}"), "She said Gooseberry twice", None)
         store.add_comment(conv_b, store.person(f"tg:{SUP}"), "Hazelnut comment", None)
         store.add_scheduled(person_id=a, kind="nudge", text="Gooseberry reminder", due_at="2099-01-01T00:00:00Z",
                             why="test", conversation_id=conv_a)
+    # recorded as a practitioner does (/missed), so whatever that writes is erased too
+    Reading(store, access).record_missed(f"tg:{P}", conv_a, "anything_else", "Marmalade missed")
     return store, access, conv_a, conv_b
 
 

@@ -43,6 +43,26 @@ def test_a_newer_database_is_refused_clearly(tmp_path):
         Store(db)
 
 
+def test_an_older_database_loses_the_missed_words_its_audit_lines_held(tmp_path):
+    """/missed once wrote the person's words into the audit line; opening the database with
+    this version keeps only the record's number and step there (the words stay, encrypted and
+    erasable, in missed_disclosures)."""
+    db = tmp_path / "old.db"
+    store = Store(db)
+    store.audit("tg:3", "safeguarding.missed", "conversation:1", "missed:1 step best_hopes: he hurts me")
+    store.audit("tg:3", "safeguarding.missed", "conversation:2", "missed:2 step -: no: really")
+    store.audit("tg:3", "role.grant", "tg:4", "practitioner: by the admin")
+    store.close()
+    conn = sqlite3.connect(db)
+    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION - 1}")
+    conn.commit()
+    conn.close()
+    store = Store(db)
+    assert store.version == SCHEMA_VERSION
+    assert [r["detail"] for r in store.audit_log()][-3:] == \
+        ["missed:1 step best_hopes", "missed:2 step -", "practitioner: by the admin"]
+
+
 def test_not_a_database_is_refused_clearly(tmp_path):
     bad = tmp_path / "notes.db"
     bad.write_text("this is not sqlite " * 100)

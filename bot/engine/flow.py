@@ -123,6 +123,7 @@ class Flow:
     # without consent (Three Houses: the houses the child did not choose to share).
     consent_which: str | None = None
     consent_parts: dict = field(default_factory=dict)  # option id -> tuple of step ids
+    consent_every: tuple[str, ...] = ()  # steps about every part (notes): shown only when every part is
     respondents: tuple[str, ...] = ()  # who may answer (bot/respondent.py); () = from the audience
     requires: tuple[str, ...] = ()  # e.g. ("worker_present",): only with the worker there, never a link
     languages: tuple[str, ...] = ("en",)  # the languages every text is written in (issue 19)

@@ -688,15 +688,16 @@ def _case_keys(ctx: _Ctx) -> tuple[str, ...]:
     return tuple(keys)
 
 
-def _consent(ctx: _Ctx, data: YDict, by_id: dict) -> tuple[str | None, str, str | None, dict]:
+def _consent(ctx: _Ctx, data: YDict, by_id: dict) -> tuple[str | None, str, str | None, dict, tuple]:
     """consent: {step: <yes/no step id>, without_consent: nobody | practitioner,
-    which: {step: <multiple-choice step id>, parts: {<option id>: [<step id>, ...], ...}}}"""
+    which: {step: <multiple-choice step id>, parts: {<option id>: [<step id>, ...], ...},
+            every_part: [<step id>, ...]}}"""
     raw = data.get("consent")
     if raw is None:
-        return None, "nobody", None, {}
+        return None, "nobody", None, {}, ()
     if not isinstance(raw, YDict):
         ctx.err(data.pos_of("consent"), "'consent' must be a mapping:  consent: {step: share_ok, without_consent: nobody}")
-        return None, "nobody", None, {}
+        return None, "nobody", None, {}, ()
     known = {"step", "without_consent", "which"}
     for key in raw:
         if key not in known:
@@ -708,26 +709,28 @@ def _consent(ctx: _Ctx, data: YDict, by_id: dict) -> tuple[str | None, str, str 
     if who not in ("nobody", "practitioner"):
         ctx.err(raw.pos_of("without_consent"), "'without_consent' must be nobody or practitioner (who may still read the answers)")
         who = "nobody"
-    which, parts = _consent_which(ctx, raw, by_id, step)
-    return step, who, which, parts
+    which, parts, every = _consent_which(ctx, raw, by_id, step)
+    return step, who, which, parts, every
 
 
 _WHICH_EXAMPLE = "which: {step: share_which, parts: {worries: [house_worries], dreams: [house_dreams]}}"
 
 
-def _consent_which(ctx: _Ctx, raw: YDict, by_id: dict, consent_step: str | None) -> tuple[str | None, dict]:
-    """consent.which: the multiple-choice step that says which parts may be shown, and the
-    steps each of its options covers. A part not chosen is withheld from everyone who may read
-    only because of the consent (bot.audience)."""
+def _consent_which(ctx: _Ctx, raw: YDict, by_id: dict, consent_step: str | None) -> tuple[str | None, dict, tuple]:
+    """consent.which: the multiple-choice step that says which parts may be shown, the steps
+    each of its options covers, and (``every_part``) the steps about all the parts at once, such
+    as the worker's notes, shown only when every part is. A part not chosen is withheld from
+    everyone who may read only because of the consent (bot.audience)."""
     which = raw.get("which")
     if which is None:
-        return None, {}
+        return None, {}, ()
     if not isinstance(which, YDict):
         ctx.err(raw.pos_of("which"), f"'which' under consent must be a mapping:  {_WHICH_EXAMPLE}")
-        return None, {}
+        return None, {}, ()
+    keys = {"step", "parts", "every_part"}
     for key in which:
-        if key not in ("step", "parts"):
-            ctx.err(which.key_pos_of(key), f"unknown key '{key}' under consent.which{_suggest(key, {'step', 'parts'})}"
+        if key not in keys:
+            ctx.err(which.key_pos_of(key), f"unknown key '{key}' under consent.which{_suggest(key, keys)}"
                                            f" (write  {_WHICH_EXAMPLE})")
     step = _want_str(ctx, which, "step", True, "'consent.which'")
     chooser = by_id.get(step) if step is not None else None
@@ -741,7 +744,7 @@ def _consent_which(ctx: _Ctx, raw: YDict, by_id: dict, consent_step: str | None)
     if not isinstance(raw_parts, YDict) or not raw_parts:
         ctx.err(which.pos_of("parts") if "parts" in which else which.pos,
                 f"consent.which needs 'parts': each option of the step and the steps it covers:  {_WHICH_EXAMPLE}")
-        return step, {}
+        return step, {}, ()
     options = {o.id for o in chooser.options} if chooser is not None else None
     parts: dict = {}
     owner: dict = {}
@@ -769,7 +772,29 @@ def _consent_which(ctx: _Ctx, raw: YDict, by_id: dict, consent_step: str | None)
             else:
                 owner[i] = option
         parts[option] = tuple(ids)
-    return step, parts
+    return step, parts, _every_part(ctx, which, by_id, {consent_step, step}, owner)
+
+
+def _every_part(ctx: _Ctx, which: YDict, by_id: dict, questions: set, owner: dict) -> tuple:
+    """consent.which.every_part: steps about all the parts at once (the worker's notes on every
+    house), withheld with any part that is."""
+    raw = which.get("every_part")
+    if raw is None:
+        return ()
+    ids = [raw] if isinstance(raw, str) else raw
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+        ctx.err(which.pos_of("every_part"), "'every_part' must list the steps about every part, like [worker_notes]")
+        return ()
+    for i in ids:
+        if by_id and i not in by_id:
+            ctx.err(which.pos_of("every_part"), f"every_part names '{i}', which is not a step in this flow"
+                                                f"{_suggest(i, set(by_id))}")
+        elif i in questions:
+            ctx.err(which.pos_of("every_part"), f"every_part cannot name '{i}', a question about what may be shown")
+        elif i in owner:
+            ctx.err(which.pos_of("every_part"), f"'{i}' is in the part '{owner[i]}'; a step is in one part or in "
+                                                "every_part, not both")
+    return tuple(ids)
 
 
 def _respondents(ctx: _Ctx, data: YDict) -> tuple[str, ...]:
@@ -875,7 +900,8 @@ def load_flow_text(text: str, filename: str, lang: str = "en") -> tuple[Flow | N
             if not ctx.errors:
                 _lint_sizes(ctx, data, steps)
     case_keys = _case_keys(ctx)
-    consent_step, without_consent, consent_which, consent_parts = _consent(ctx, data, {s.id: s for s in steps})
+    consent_step, without_consent, consent_which, consent_parts, consent_every = _consent(
+        ctx, data, {s.id: s for s in steps})
     respondents = _respondents(ctx, data)
     requires = _requires(ctx, data, respondents, audience)
     _lint_translations(ctx, languages)
@@ -890,7 +916,7 @@ def load_flow_text(text: str, filename: str, lang: str = "en") -> tuple[Flow | N
         id=fid, version=version, title=title, audience=audience, steps=steps, source=text, path=filename,
         description=description.strip(), intro=intro, render_intro=render_intro, render_stop=render_stop,
         consent_step=consent_step, without_consent=without_consent, consent_which=consent_which,
-        consent_parts=consent_parts, respondents=respondents, requires=requires,
+        consent_parts=consent_parts, consent_every=consent_every, respondents=respondents, requires=requires,
         languages=languages, reviewed=reviewed, lang=lang if lang in languages else "en",
     )
     flow.case_keys = case_keys
