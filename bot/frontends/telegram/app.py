@@ -332,8 +332,9 @@ class TelegramFrontend:
             while self._dropped_words.get(uid):
                 texts = self._dropped_words.pop(uid)
                 pid = await self.person(update)
-                if self.rehearsal is not None and await self.rehearsal.rehearsing(pid):
-                    continue  # a practitioner's rehearsal is never screened
+                if self.rehearsal is not None and await self.rehearsal.rehearsing(pid) \
+                        and not await self.presenting(pid):
+                    continue  # a practitioner's rehearsal is never screened (someone else's words are)
                 reply = await self.db(self.service.screen_dropped, pid, texts)
                 if reply.alerts and self._bot is not None:
                     self.wake_alerts(self._bot)
@@ -454,10 +455,10 @@ class TelegramFrontend:
         # commands first). A command is never plain text, so no command is shadowed.
         app.add_handler(CallbackQueryHandler(once(self._private_query(self.on_button))))
         app.add_handler(MessageHandler(TYPED_TEXT, once(self.on_text)))
-        app.add_handler(CommandHandler("start", once(self.on_start), filters=private))
+        app.add_handler(CommandHandler("start", once(self.on_start), filters=private))  # a link: see open_link
         app.add_handler(CommandHandler("flows", once(self.on_flows), filters=private))
-        app.add_handler(CommandHandler("ack", once(self.on_ack), filters=private))
-        app.add_handler(CommandHandler("language", once(self.on_language), filters=private))
+        app.add_handler(CommandHandler("ack", once(self.not_during_session(self.on_ack)), filters=private))
+        app.add_handler(CommandHandler("language", once(self.not_during_session(self.on_language)), filters=private))
         if self.access is not None:
             from bot.frontends.telegram.staff import StaffCommands
 
@@ -477,12 +478,36 @@ class TelegramFrontend:
 
             self.reminders = ReminderCommands(self, schedule)
             self.reminders.install(app)
+        else:  # no reminders to stop: /stop is only words, except that it ends a worker-present session
+            app.add_handler(CommandHandler("stop", once(self.not_during_session(self.on_text, stop=True)),
+                                           filters=private))
         for name in NAV_COMMANDS:
             app.add_handler(CommandHandler(name, once(self._nav(name)), filters=private))
         # a command none of the above knows: the service answers it like any text
         app.add_handler(MessageHandler(private & filters.UpdateType.MESSAGE & filters.COMMAND, once(self.on_text)))
         app.add_handler(MessageHandler(private & filters.UpdateType.MESSAGE & ~filters.TEXT, once(self.on_not_text)))
         app.add_error_handler(self.on_error)
+
+    async def presenting(self, pid: int) -> bool:
+        """Whether this person is running a worker-present session on their device: someone
+        else (a child, a family member) is holding it, so nothing of the worker's own shows."""
+        active = await self.db(self.service.active, pid)
+        return active is not None and active.present_id == pid
+
+    def not_during_session(self, fn, stop: bool = False):
+        """A worker's own or staff command (/ack, /language, /rehearse, /reminders...) is
+        not answered while a worker-present session runs on their device: the person holding
+        it is someone else. With ``stop`` (/stop) the command ends the session instead, as
+        "stop" does."""
+        async def handler(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+            if update.effective_user is not None and await self.presenting(await self.person(update)):
+                if stop:
+                    await self._input(update, context, Input("cancel", text="/stop"))
+                else:
+                    await self.send_text(context.bot, update.effective_chat.id, msg("staff.with_in_progress"))
+                return
+            await fn(update, context)
+        return handler
 
     @staticmethod
     def _private_query(handler):
@@ -984,6 +1009,9 @@ class TelegramFrontend:
         pid = await self.person(update)
         key = f"tg:{update.update_id}"
         if context.args:
+            if await self.presenting(pid):  # someone else holds the device: no link opened as the worker
+                await self.send_text(context.bot, chat_id, msg("staff.with_in_progress"))
+                return
             if self.staff is not None:
                 await self.staff.open_link(update, context, context.args[0])
             else:
@@ -1090,7 +1118,8 @@ class TelegramFrontend:
 
     async def _input(self, update: Update, context, inp: Input, seen: tuple | None = None) -> None:
         if self.rehearsal is not None and await self.rehearsal.intercept(update, context, inp):
-            return  # a rehearsal under way takes the practitioner's words (never screened, never alerts)
+            return  # a rehearsal under way takes the practitioner's words (never screened, never alerts);
+            # never while a worker-present session runs (intercept asks): the words are someone else's
         chat_id = update.effective_chat.id
         pid = await self.person(update)
         key = f"tg:{update.update_id}"
@@ -1136,6 +1165,8 @@ class TelegramFrontend:
         await self.person(update)
         await self.send_text(context.bot, update.effective_chat.id, msg("telegram.not_text"))
 
+    PERSONAL_BUTTONS = frozenset("liwnoqb")  # language, invitation consent and who, nudge, /reminders' buttons
+
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
         chat_id = update.effective_chat.id if update.effective_chat else query.from_user.id
@@ -1144,6 +1175,11 @@ class TelegramFrontend:
         cb = Callback.parse(query.data)
         if cb is None:
             await self._answer_query(query, msg("telegram.closed"))
+            return
+        if cb.action in self.PERSONAL_BUTTONS and await self.presenting(pid):
+            # an old button of the worker's own (language, reminders, an invitation) pressed
+            # while someone else holds the device in a worker-present session: not now
+            await self._answer_query(query, msg("staff.with_in_progress"))
             return
         if cb.action == "l":  # /language, or the language Telegram suggested
             await self._answer_query(query)

@@ -28,7 +28,8 @@ class RehearsalCommands:
     def install(self, app: Application) -> None:
         once = self.fe._once
         for name, fn in (("rehearse", self.on_rehearse), ("hint", self.on_hint), ("end", self.on_end)):
-            app.add_handler(CommandHandler(name, once(fn), filters=filters.ChatType.PRIVATE))  # as every handler
+            app.add_handler(CommandHandler(name, once(self.fe.not_during_session(fn)),
+                                           filters=filters.ChatType.PRIVATE))  # as every handler
 
     def _allowed(self, update: Update) -> bool:
         access = self.fe.access
@@ -93,6 +94,8 @@ class RehearsalCommands:
         pid = await self.fe.person(update)
         if pid not in await self._people():
             return False
+        if await self.fe.presenting(pid):
+            return False  # someone else holds the device (/with): their words go to their session, screened
         text = inp.text if inp.text is not None else f"/{inp.kind}"
         await self._command(update, context, text)
         return True

@@ -76,7 +76,10 @@ class ReminderCommands:
 
     def install(self, app: Application) -> None:
         once = self.fe._once
-        for name, fn in (("reminders", self.on_reminders), ("stop", self.on_stop)):
+        # during a worker-present session the device is someone else's: /reminders is not
+        # answered, and /stop ends the session (as "stop" does), never the worker's reminders
+        for name, fn in (("reminders", self.fe.not_during_session(self.on_reminders)),
+                         ("stop", self.fe.not_during_session(self.on_stop, stop=True))):
             app.add_handler(CommandHandler(name, once(fn), filters=filters.ChatType.PRIVATE))  # as every handler
 
     # -- sending ---------------------------------------------------------------------------

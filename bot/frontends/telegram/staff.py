@@ -54,14 +54,7 @@ class StaffCommands:
     def _not_during_session(self, fn):
         """While a worker-present session runs on this device, the child is holding it: no
         staff command (cases, transcripts, invitations) answers until it ends."""
-        async def handler(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-            pid = await self.fe.person(update)
-            active = await self.fe.db(self.fe.service.active, pid)
-            if active is not None and active.present_id == pid:
-                await self._say(context, update, msg("staff.with_in_progress"))
-                return
-            await fn(update, context)
-        return handler
+        return self.fe.not_during_session(fn)
 
     async def _say(self, context, update: Update, text: str, markup=None) -> None:
         await self.fe.send_text(context.bot, update.effective_chat.id, text, markup)
@@ -147,6 +140,10 @@ class StaffCommands:
         ref, flow_id = args
         if await self.fe.db(self.fe.service.active, pid) is not None:
             await self._say(context, update, msg("staff.with_busy"))
+            return
+        if self.fe.rehearsal is not None and await self.fe.rehearsal.rehearsing(pid):
+            # its words would go to the role-play, never screened: the rehearsal ends first
+            await self._say(context, update, msg("staff.with_rehearsing"))
             return
         key = f"tg:{update.update_id}"
         chat_id = update.effective_chat.id
