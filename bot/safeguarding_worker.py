@@ -44,6 +44,8 @@ from typing import Any
 
 _log = logging.getLogger("bot.safeguarding_worker")
 _HEAD = struct.Struct(">I")
+_SECRETS = ("TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET", "RESTORATIVE_DB_KEY", "RESTORATIVE_DB_NEW_KEY",
+            "RESTORATIVE_DB_KEY_FILE")
 
 
 class WorkerUnavailable(Exception):
@@ -324,7 +326,8 @@ class DetectorWorker:
     def _serve_one(self) -> None:
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
-        env = dict(os.environ)
+        # nothing secret goes to a process that only reads words: no bot token, webhook secret or database key
+        env = {k: v for k, v in os.environ.items() if k not in _SECRETS}
         root = str(Path(__file__).resolve().parents[1])
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         try:

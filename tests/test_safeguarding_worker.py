@@ -226,6 +226,9 @@ async def test_serve_detects_in_a_worker_process_and_stops_it_when_it_stops(tmp_
             status = Path(f"/proc/{pid}/status").read_text()
             assert f"PPid:\t{proc.pid}\n" in status
             assert b"bot.safeguarding_worker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            assert not [v for v in environ if v.startswith((b"TELEGRAM_BOT_TOKEN=", b"RESTORATIVE_DB_KEY="))]
+            assert os.environ["RESTORATIVE_DB_KEY"]  # (which serve has)
             fake.inject_message(11, disclosure)
             await fake.wait_for(lambda: fake.messages(LEAD), 20)  # the lead is alerted
         finally:
