@@ -46,6 +46,10 @@ def main() -> None:
         logging.getLogger("bot").warning(f"bot_process: serving WITHOUT safeguarding ({type(exc).__name__})")
         safeguarding = None
     service = ConversationService(Store(args.db), FlowLibrary.load(args.flows or None), safeguarding=safeguarding)
+    if safeguarding is not None:  # as serve runs it: the detector in a worker process, on the other core
+        from bot.safeguarding_worker import DetectorWorker, lexicon_recipe
+
+        service.detector_worker = DetectorWorker(lexicon_recipe(config.lexicon))
     access = Access(service.store, service.library, config)
     access.seed()
     escalation = None
@@ -65,6 +69,8 @@ def main() -> None:
                     loose=frontend.loose_order)
     finally:
         frontend.close()
+        if service.detector_worker is not None:
+            service.detector_worker.close()
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Benchmark 2: the Telegram path, in one process, with no network.
 
 The real bot (``build_application`` + ``TelegramFrontend`` + ConversationService + a WAL
-file store with ``synchronous=FULL``, as ``serve`` runs it) handles text-message updates
+file store with ``synchronous=FULL`` and the safeguarding detector in its worker process, as
+``serve`` runs it) handles text-message updates
 — users answering the 10-question flow — put on the Application's update queue; replies
 go to :class:`~benchmarks.transport.MemoryBotAPI`, an in-memory ``BaseRequest``.
 
@@ -30,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import TEN_STEP_ANSWERS, TOKEN, Context, Figure, Target, safeguarding
+from benchmarks.common import TEN_STEP_ANSWERS, TOKEN, Context, Figure, Target, detector_worker, safeguarding
 from benchmarks.engine_store import _library
 from benchmarks.transport import MemoryBotAPI, text_update
 
@@ -71,7 +72,10 @@ async def run_bot(db: Path, users: int, synchronous: str = "FULL", library=None,
     from bot.config import Config
 
     store = Store(db, synchronous=synchronous)
-    service = ConversationService(store, library or _library(), safeguarding=safeguarding())
+    detector = safeguarding()
+    # as serve runs it: the detector in its worker process (bot/safeguarding_worker.py)
+    service = ConversationService(store, library or _library(), safeguarding=detector,
+                                  detector_worker=detector_worker() if detector is not None else None)
     access = Access(store, service.library, Config(leads=[999], demo_flow="bench-ten"))
     from bot.frontends.telegram.limits import RateLimits
 

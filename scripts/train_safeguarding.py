@@ -4,14 +4,15 @@
 
 Training examples (labelled disclosures and ordinary answers), all of them material the
 lexicon was already tuned on, written for training, or a blind batch already measured after
-tuning (spent); NEVER a blind batch that is still a measurement (batch_j and every later
+tuning (spent); NEVER a blind batch that is still a measurement (batch_n and every later
 letter is refused, whatever TRAINING_BATCHES says):
 
 * tests/safeguarding_training.yaml   written for the classifier (themes of issue 12)
 * tests/safeguarding_tuning.yaml     the lexicon's tuning examples
 * tests/safeguarding_corpus.yaml     the regression corpus
-* tests/safeguarding_blind/batch_a..i.yaml  blind batches already measured after tuning
-  (A-D in rounds 1-3, E-G after the review-net round, H-I after the alert-tier round)
+* tests/safeguarding_blind/batch_a..m.yaml  blind batches already measured after tuning
+  (A-D in rounds 1-3, E-G after the review-net round, H-I after the alert-tier round, J-K
+  after round 6, L-M after round 7)
 
 The model is a logistic regression (disclosure or not: the review net), a naive Bayes concern
 model over the same features, and a second logistic regression (alert or not: the tier net)
@@ -19,7 +20,7 @@ over the same features plus what the lexicon alone found, trained on the tiers t
 are labelled with. Training is deterministic (fixed order, fixed seed), so the same inputs
 always give the same bot/safeguarding_model.json. ``--check`` rebuilds in memory and exits 1
 if the committed model differs (the test suite runs it). ``--cv`` prints leave-one-batch-out
-figures on A-I (train on everything else, measure the held-out batch): per batch, per tier,
+figures on A-M (train on everything else, measure the held-out batch): per batch, per tier,
 per concern (the batches' own concern names), per speaker, per difficulty and per kind of
 ordinary answer, and whether the concern named is the right one; ``--sweep`` adds a grid of
 tier-net thresholds, which is how the thresholds were chosen: never on a measurement.
@@ -45,11 +46,11 @@ import yaml  # noqa: E402
 MODEL = ROOT / "bot" / "safeguarding_model.json"
 TESTS = ROOT / "tests"
 # Blind batches already measured after tuning (spent): A-D in rounds 1-3, E-G after the
-# review-net round, H-I after the alert-tier round. Batch J and every later letter is a
-# measurement that nobody tunes on.
+# review-net round, H-I after the alert-tier round, J-K after round 6, L-M after round 7.
+# Batch N and every later letter is a measurement that nobody tunes on.
 TRAINING_BATCHES = ("batch_a", "batch_b", "batch_c", "batch_d", "batch_e", "batch_f", "batch_g",
-                    "batch_h", "batch_i", "batch_j", "batch_k")
-FIRST_MEASUREMENT = "l"  # batch_l, batch_m, ... are refused, whatever TRAINING_BATCHES says
+                    "batch_h", "batch_i", "batch_j", "batch_k", "batch_l", "batch_m")
+FIRST_MEASUREMENT = "n"  # batch_n, batch_o, ... are refused, whatever TRAINING_BATCHES says
 SOURCES = ("safeguarding_training.yaml", "safeguarding_tuning.yaml", "safeguarding_corpus.yaml")
 
 # Blind batches label concerns in their writers' own words: map them to the lexicon's ids.
@@ -63,6 +64,7 @@ CONCERN_OF = {
 }
 
 EPOCHS = 25
+SEEDS = 3  # training orders averaged (round 8; 1 until then)
 AVERAGE_FROM = 12  # average the weights of the epochs from this one on (EPOCHS: no averaging)
 L2 = 3e-3
 RATE = 0.3
@@ -109,7 +111,7 @@ TIER_MIN_WEIGHT = 0.01  # smaller tier-net weights are left out of the model fil
 
 
 def _spent(batch: str) -> bool:
-    """Is ``batch`` a spent blind batch (a to i)? batch_j and every later one never is."""
+    """Is ``batch`` a spent blind batch (a to m)? batch_n and every later one never is."""
     m = re.fullmatch(r"batch_([a-z])", batch)
     return bool(m) and m.group(1) < FIRST_MEASUREMENT and batch in TRAINING_BATCHES
 
@@ -162,6 +164,20 @@ def _kept(feats: list[list[str]]) -> set[str]:
 
 
 def _fit(rows: list[list[str]], labels: list[int], scale: list[float], seed: int) -> tuple[float, dict]:
+    """:func:`_fit_once` for each of SEEDS orders (seed, seed + 1000, ...), weights averaged: one
+    order's last examples move a rare word's weight, and a held-out answer's tier with it (round
+    8: adding 24 everyday sentences moved held-out figures by half a point either way)."""
+    fits = [_fit_once(rows, labels, scale, seed + 1000 * k) for k in range(SEEDS)]
+    if len(fits) == 1:
+        return fits[0]
+    total: dict[str, float] = defaultdict(float)
+    for _b, w in fits:
+        for f, v in w.items():
+            total[f] += v
+    return sum(b for b, _w in fits) / len(fits), {f: v / len(fits) for f, v in total.items()}
+
+
+def _fit_once(rows: list[list[str]], labels: list[int], scale: list[float], seed: int) -> tuple[float, dict]:
     """Logistic regression by AdaGrad with L2, in a fixed order (``seed``): (bias, weights).
     ``scale[k]`` weighs example k's error. With AVERAGE_FROM < EPOCHS the result is the mean of
     the weights at the end of each epoch from AVERAGE_FROM on: a steadier model, less moved by
@@ -287,9 +303,9 @@ def _config_without_classifier():
 
 NAMES = ("lexicon ", "with net", "two nets")
 # Held-out batches also summed by group: A-I (the lexicon's rules were written knowing the misses
-# of A-G, so held out for the nets only there) and J+K (measured after the last round, no rule
-# written from them until round 7: the closer proxy for a new writer).
-GROUPS = {"A-I": "abcdefghi", "J+K": "jk"}  # the lexicon alone; with the review net; with both nets
+# of A-G, so held out for the nets only there), J+K (rules written knowing them in round 7) and
+# L+M (rules written knowing them in round 8; before round 8 the closest proxy for a new writer).
+GROUPS = {"A-I": "abcdefghi", "J+K": "jk", "L+M": "lm"}  # the lexicon alone; with the review net; with both nets
 
 
 def cross_validate(sweep: bool = False, misses: tuple[str, ...] = ()) -> None:
@@ -349,11 +365,13 @@ def cross_validate(sweep: bool = False, misses: tuple[str, ...] = ()) -> None:
                 print(f"    {value:26} {n:4d}: {_pct(stats[('two nets', key, value, 'flagged')], n):5.1f} / "
                       f"{_pct(stats[('two nets', key, value, 'alert')], n):5.1f} / "
                       f"{_pct(stats[('two nets', key, value, 'right')], n):5.1f}")
-        print("  ordinary, by kind (n: alerted / review):")
-        for value in sorted({k[2] for k in stats if len(k) == 3 and k[0] == "two nets" and k[1] == "kind"}):
-            n = stats[("two nets", "kind", value)]
-            print(f"    {value:26} {n:4d}: {stats[('two nets', 'kind', value, 'alert')]:3d} / "
-                  f"{stats[('two nets', 'kind', value, 'review')]:3d}")
+        for key in ("ospeaker", "kind"):
+            print(f"  ordinary, by {key.removeprefix('o')} (n: alerted / review):")
+            for value in sorted({k[2] for k in stats if len(k) == 3 and k[0] == "two nets" and k[1] == key}):
+                n = stats[("two nets", key, value)]
+                print(f"    {value:26} {n:4d}: {stats[('two nets', key, value, 'alert')]:3d} / "
+                      f"{stats[('two nets', key, value, 'review')]:3d}  ({_pct(stats[('two nets', key, value, 'alert')], n):4.1f} / "
+                      f"{_pct(stats[('two nets', key, value, 'review')], n):4.1f} %)")
     if sweep:
         _sweep(config, concepts, folds)
 
@@ -378,8 +396,10 @@ def _count(stats: Counter, name: str, e: dict, found: list) -> None:
             stats[(name, key, value, "alert")] += t == "alert"
             stats[(name, key, value, "right")] += right
     else:
-        stats[(name, "kind", e.get("kind", "-"))] += 1
-        stats[(name, "kind", e.get("kind", "-"), t)] += 1
+        for key in ("kind", "ospeaker"):
+            value = e.get(key.removeprefix("o"), "-")
+            stats[(name, key, value)] += 1
+            stats[(name, key, value, t)] += 1
 
 
 def _show_miss(e: dict, found: list) -> None:
@@ -431,7 +451,7 @@ def _print_cv(title: str, stats: Counter, names=NAMES) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="exit 1 if the committed model is out of date")
-    ap.add_argument("--cv", action="store_true", help="leave-one-batch-out figures on the spent batches A-I")
+    ap.add_argument("--cv", action="store_true", help="leave-one-batch-out figures on the spent batches A-M")
     ap.add_argument("--show-misses", default="", metavar="LETTERS",
                     help="with --cv: print the held-out misses of these spent batches, e.g. a,b,c")
     ap.add_argument("--sweep", action="store_true", help="with --cv: held-out figures for a grid of tier-net thresholds")

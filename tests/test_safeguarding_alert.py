@@ -345,16 +345,74 @@ def test_harm_denied_or_only_imagined_is_at_most_review_by_rule_alone(lexicon_on
     assert tier_of(lexicon_only.detect(text)) == REVIEW, lexicon_only.detect(text)
 
 
+@pytest.mark.parametrize("text", [
+    # the review phrase "$killv ... me" inside a soften phrase (a parent's own children "will
+    # kill me for telling you")
+    "my son will kill me for telling you he cried at the film",
+    "the kids would murder me for mentioning that they still believe in father christmas",
+    # the review phrase "bruises" near a cap: review context (a diagnosed condition)
+    "the bruises on her legs are from her leukaemia treatment, the consultant checks them",
+])
+def test_a_review_match_a_soften_phrase_or_cap_context_judged_is_never_lifted_by_the_nets(text):
+    # round 8: both nets as confident as they can be, still review
+    assert tier_of(_with(TwoNets(0.99, 1.0)).detect(text)) == REVIEW
+
+
+@pytest.mark.parametrize("text, concern, by_rule", [
+    # round 8 rules, each written from a general kind of false alarm, checked on new sentences:
+    # what the lexicon alone gives the concern the rule is about (None: nothing)
+    ("my son will kill me for telling you he cried at the film", "immediate_danger", REVIEW),
+    ("the bruises on her legs are from her leukaemia treatment, the consultant checks them", "physical_harm", REVIEW),
+    ("he had a seizure at the park, he is epileptic and we gave him his rescue medicine", "immediate_danger", REVIEW),
+    ("my brother punched me and mum told us both off for fighting", "physical_harm", REVIEW),
+    ("my brother punched me and mum told us both off for fighting", "domestic_abuse", REVIEW),
+    ("he wrote the girl a card to say sorry for pushing her in the lunch queue", "self_harm_suicide", None),
+    ("she got a black eye off the roundabout at the park", "physical_harm", None),
+    ("we lock the back door at night because our son sleepwalks", "unsafe_at_home", REVIEW),
+    ("I'd rather die than sing karaoke at the work do", "self_harm_suicide", REVIEW),
+    ("she did her coursework on self harm and got a distinction", "self_harm_suicide", REVIEW),
+])
+def test_round_8_near_misses_stay_below_alert(shipped, lexicon_only, text, concern, by_rule):
+    assert {c.concern: c.tier for c in lexicon_only.detect(text)}.get(concern) == by_rule, lexicon_only.detect(text)
+    assert tier_of(shipped.detect(text)) != ALERT, shipped.detect(text)
+
+
+@pytest.mark.parametrize("text, concern", [
+    ("my dad will kill me for telling you this", "immediate_danger"),  # not one's own child
+    ("he said he will kill me if I tell anyone", "immediate_danger"),
+    ("I've written a note to say sorry for everything, I won't be here tomorrow", "self_harm_suicide"),
+    ("the baby is fitting and has gone blue", "immediate_danger"),
+    ("my brother punches me every day and mum does nothing about it", "physical_harm"),
+    ("my dad headbutted me and now I have a bruise", "physical_harm"),
+    # round 8 alert rules, by kind
+    ("I smack my kids when I've had a drink", "neglect"),
+    ("soon I won't be anyone's problem", "self_harm_suicide"),
+    ("there are fingermarks on her neck again", "physical_harm"),
+    ("I woke up at his flat with no clothes on and can't remember anything", "sexual_abuse"),
+    ("I feel like shaking the baby when she won't stop screaming", "physical_harm"),
+])
+def test_round_8_rules_leave_a_disclosure_an_alert(shipped, lexicon_only, text, concern):
+    assert {c.concern: c.tier for c in lexicon_only.detect(text)}.get(concern) == ALERT, lexicon_only.detect(text)
+    assert tier_of(shipped.detect(text)) == ALERT, shipped.detect(text)
+
+
+def test_rather_die_than_going_back_is_read_by_a_person(shipped, lexicon_only):
+    # until round 8 an exclusion cancelled "would rather die than go ...": now at most review
+    text = "I would rather die than go back home to him"
+    assert tier_of(lexicon_only.detect(text)) == REVIEW
+    assert tier_of(shipped.detect(text)) is not None
+
+
 # --------------------------------------------------------------------------------------
 # Training: spent batches only
 # --------------------------------------------------------------------------------------
 
 
-def test_training_refuses_batch_l_and_every_later_one_even_if_listed():
+def test_training_refuses_batch_n_and_every_later_one_even_if_listed():
     train = _train_module()
-    assert train.FIRST_MEASUREMENT == "l"
-    train.TRAINING_BATCHES = (*train.TRAINING_BATCHES, "batch_l", "batch_m", "batch_z")
-    for name in ("batch_l", "batch_m", "batch_n", "batch_z", "batch_aa", "held_back"):
+    assert train.FIRST_MEASUREMENT == "n"
+    train.TRAINING_BATCHES = (*train.TRAINING_BATCHES, "batch_n", "batch_o", "batch_z")
+    for name in ("batch_n", "batch_o", "batch_p", "batch_z", "batch_aa", "held_back"):
         with pytest.raises(SystemExit):
             train.examples(with_batches=(name,))
-    assert train._spent("batch_k") and not train._spent("batch_l") and not train._spent("batch_m")
+    assert train._spent("batch_m") and not train._spent("batch_n") and not train._spent("batch_o")

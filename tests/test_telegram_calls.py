@@ -4,6 +4,7 @@ close an old question's buttons); answerCallbackQuery, the small notice answerin
 press, is not a message to a chat and is counted apart."""
 
 import asyncio
+import json
 from collections import Counter
 
 import pytest
@@ -158,3 +159,36 @@ async def test_a_button_answer_s_task_leaves_no_reference_cycle_behind(bot):
     finally:
         gc.enable()
         fe._beside = beside
+
+
+async def test_the_bot_s_own_sends_go_through_its_limiter_and_log_no_words(bot, caplog):
+    """sending.post, the short way to the Bot API for the bot's own messages and edits: each
+    call is paced by the bot's limiter, a 429 is waited out and tried again there, and the
+    request is what python-telegram-bot would send (buttons as JSON, ids as numbers); and no
+    log line carries the words, even with python-telegram-bot's debug logging on (its own
+    ``Bot._post`` logs every call's parameters)."""
+    import logging
+
+    from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+    from bot.frontends.telegram.sending import REPLY, edit_message, send_message
+
+    h, u = bot, 65
+    limiter = h.app.bot.rate_limiter
+    sent = limiter.sent[REPLY]
+    caplog.set_level(logging.DEBUG)
+    h.fake.fail_next("sendMessage", retry_after=1)  # the first try is told to wait a second
+    markup = InlineKeyboardMarkup([[InlineKeyboardButton("Yes", callback_data="x:1"),
+                                    InlineKeyboardButton("No", callback_data="x:0")]])
+    mid = await send_message(h.app.bot, u, "private words 65", markup)
+    await edit_message(h.app.bot, u, mid, "private words 65, answered")
+    assert limiter.sent[REPLY] == sent + 3  # the 429, the retry, the edit
+    message = next(m for m in h.fake.messages(u) if m.message_id == mid)
+    assert message.text == "private words 65, answered"
+    assert [c.method for c in h.fake.calls if str(c.params.get("chat_id")) == str(u)] == \
+        ["sendMessage", "sendMessage", "editMessageText"]
+    first = next(c for c in h.fake.calls if c.method == "sendMessage" and str(c.params.get("chat_id")) == str(u))
+    reply_markup = first.params["reply_markup"]
+    assert (json.loads(reply_markup) if isinstance(reply_markup, str) else reply_markup) == {"inline_keyboard": [[{"text": "Yes", "callback_data": "x:1"},
+                                                                  {"text": "No", "callback_data": "x:0"}]]}
+    assert not [r for r in caplog.records if "private words" in r.getMessage() or "private words" in str(r.args)]

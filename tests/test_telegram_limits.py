@@ -209,3 +209,25 @@ async def test_commands_in_a_group_are_ignored_and_audited_once(tmp_path, librar
     assert store.alerts() == [] and len(store.conversations()) == 1  # nothing from the group reached the service
     assert [r["action"] for r in store.audit_log()[audit_before:]] == ["chat.group.ignored", "chat.group.ignored",
                                                                        "cases.list"]
+
+
+async def test_an_update_handed_straight_to_the_application_is_gated_by_its_handler(tmp_path, library):
+    """The gate is asked before an update is queued or kept; one handed straight to
+    python-telegram-bot's ``process_update`` (by a runner that does not ask it) is gated by
+    the handler itself: a person over the limit is not answered and nothing of theirs is stored."""
+    from telegram import Update
+
+    service = ConversationService(Store(tmp_path / "straight.db"), library)
+    limits = RateLimits(stranger_burst=1, stranger_per_minute=0.001, strangers_burst=100, strangers_per_second=100)
+    async with running_bot(service, limits=limits) as h:
+        def typed(update_id: int, text: str) -> Update:
+            return Update.de_json({"update_id": update_id, "message": {
+                "message_id": update_id, "date": int(time.time()), "text": text,
+                "from": {"id": FLOODER, "is_bot": False, "first_name": "F"},
+                "chat": {"id": FLOODER, "type": "private", "first_name": "F"}}}, h.app.bot)
+
+        await h.app.process_update(typed(900_001, "hello"))  # within the limit: handled
+        await h.app.process_update(typed(900_002, "hello again"))  # over it: turned away by the handler
+        assert 900_001 in h.frontend.finished and 900_002 not in h.frontend.finished
+        assert await h.frontend.db(service.store.seen_input, "tg:900001") is not None
+        assert await h.frontend.db(service.store.seen_input, "tg:900002") is None

@@ -266,16 +266,21 @@ class _Matching:
             if inside(0, self._exclusions, ci, a, b):
                 ruled.add(-1)  # an exclusion cancelled a match: the net adds nothing here
                 return
-            if rank > REVIEW_RANK and inside(1, self._soften, ci, a, b):
-                rank = REVIEW_RANK  # soften caps at review: an idiom that might not be one
+            if inside(1, self._soften, ci, a, b):
+                # soften caps at review: an idiom that might not be one. A review-tier match
+                # inside one is capped too: the nets may not lift it ("my daughter will kill
+                # me for telling you this" is embarrassment, whatever else reads as alarm)
+                rank = min(rank, REVIEW_RANK)
                 ruled.add(ci)
             if rank > 0:
                 near = near_context(ci, i, j)
                 if near == 2:
                     rank -= 1
                     ruled.add(ci)
-                elif near == 1 and rank > REVIEW_RANK:
-                    rank = REVIEW_RANK  # ``cap: review``: kept, but quietly
+                elif near == 1:
+                    # ``cap: review``: kept, but quietly; a review-tier match near one is capped
+                    # too, so the nets may not lift it ("bruises ... from his haemophilia")
+                    rank = REVIEW_RANK
                     ruled.add(ci)
             if rank > 0 and rank > found.get(ci, (0,))[0]:
                 found[ci] = (rank, i, j, rule)

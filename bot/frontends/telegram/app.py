@@ -24,13 +24,11 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.ext import (
     Application,
     ApplicationBuilder,
-    ApplicationHandlerStop,
     BaseUpdateProcessor,
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
     MessageHandler,
-    TypeHandler,
     filters,
 )
 
@@ -249,9 +247,11 @@ class TelegramFrontend:
         transcripts and links must never be answered into a shared chat. Then each person's
         token bucket (:mod:`bot.frontends.telegram.limits`).
 
-        Called once per update: by :class:`PerChatOrder` before queueing (``early``, webhook
-        and ``run_polling``), or else by the first handler group (the durable polling loop
-        hands updates straight to ``process_update``)."""
+        Called once per update: before it is queued or kept (``early``: the durable poller and
+        webhook, :mod:`bot.frontends.telegram.polling`, and :class:`PerChatOrder` for
+        python-telegram-bot's own runners), or else by the handler (every handler is wrapped
+        by :meth:`_once`), for an update handed straight to ``process_update``. Not as a
+        handler group of its own, which python-telegram-bot would try on every update."""
         uid = getattr(update, "update_id", None)
         if not early and uid in self._gated:
             self._gated.discard(uid)
@@ -270,10 +270,6 @@ class TelegramFrontend:
         user = getattr(update, "effective_user", None)
         return (self.limiter.limits.stranger_loose_order and user is not None
                 and user.id not in self.limiter.members)
-
-    async def _gate_handler(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if not self.gate(update):
-            raise ApplicationHandlerStop
 
     def _decide(self, update: object, backlog: int = 0) -> bool:
         chat = getattr(update, "effective_chat", None)
@@ -451,7 +447,6 @@ class TelegramFrontend:
     # -- wiring --------------------------------------------------------------------
     def install(self, app: Application) -> None:
         once = self._once
-        app.add_handler(TypeHandler(Update, self._gate_handler), group=-1)
         private = filters.ChatType.PRIVATE  # every handler, as well as the gate
         # Answers first: almost every update is a typed answer or a button press, and
         # python-telegram-bot tries a group's handlers in order (otherwise some thirty
@@ -527,6 +522,8 @@ class TelegramFrontend:
         were all sent does nothing; one that crashed half-way is handled again, and the
         service returns its committed reply instead of applying the input twice."""
         async def guarded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+            if not self.gate(update):  # admitted already if gated early; else decided now
+                return
             user = update.effective_user
             set_priority(MEMBER if user is not None and user.id in self.limiter.members else STRANGER)
             key = f"tg:{update.update_id}"

@@ -34,6 +34,8 @@ from typing import Any, Callable, Coroutine
 
 from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
+from telegram.request import RequestData
+from telegram.request._requestparameter import RequestParameter  # noqa: PLC2701 - pinned below 23
 
 from bot.frontends.telegram.render import Keyboard
 
@@ -55,18 +57,40 @@ def closing_edit():
         _kind.reset(token)
 
 
+async def post(bot, endpoint: str, data: dict[str, Any]) -> Any:
+    """Call the Bot API through the bot's rate limiter and its request object, as every
+    ``Bot`` method does (``Bot._post``, python-telegram-bot 22, pinned below 23), without the
+    layers between that the bot's own calls never need: inserting ``Defaults`` (the bot sets
+    none), dropping ``None`` values (it sends none), converting dates, files and Telegram
+    objects (a plain ``str`` or ``int`` is sent as it is; anything else is converted exactly
+    as python-telegram-bot does), and the debug log lines that would carry the words sent.
+    Errors are python-telegram-bot's own (``BaseRequest.post``): a 429 is a ``RetryAfter``
+    for the limiter, a 400 a ``BadRequest``."""
+    request = bot.request
+    url = f"{bot.base_url}/{endpoint}"
+
+    async def call():
+        return await request.post(url, RequestData([
+            RequestParameter(key, value, None) if type(value) in (str, int) else RequestParameter.from_input(key, value)
+            for key, value in data.items()]))
+
+    limiter = bot.rate_limiter
+    if limiter is None:
+        return await call()
+    return await limiter.process_request(call, (), {}, endpoint, data, None)
+
+
 async def send_message(bot, chat_id: int, text: str, reply_markup=None, parse_mode: str | None = None) -> int:
     """``sendMessage`` through the bot (its rate limiter, retries and errors as usual),
     returning only the new message's id. ``Bot.send_message`` builds a whole ``Message``
     from Telegram's answer (the sender, the chat, every button again), which costs as much
-    as the rest of handling the answer; the bot needs only the id. ``Bot._post`` is the
-    call every ``Bot`` method makes (python-telegram-bot 22; pinned below 23)."""
+    as the rest of handling the answer; the bot needs only the id."""
     data: dict[str, Any] = {"chat_id": chat_id, "text": text}
     if reply_markup is not None:
         data["reply_markup"] = reply_markup.to_json() if isinstance(reply_markup, Keyboard) else reply_markup
     if parse_mode is not None:
         data["parse_mode"] = parse_mode
-    result = await bot._post("sendMessage", data)  # noqa: SLF001
+    result = await post(bot, "sendMessage", data)
     return int(result["message_id"])
 
 
@@ -79,10 +103,10 @@ async def edit_message(bot, chat_id: int, message_id: int, text: str | None = No
     if markup is not None:
         data["reply_markup"] = markup.to_json()
     if text is None:
-        await bot._post("editMessageReplyMarkup", data)  # noqa: SLF001
+        await post(bot, "editMessageReplyMarkup", data)
     else:
         data["text"] = text
-        await bot._post("editMessageText", data)  # noqa: SLF001
+        await post(bot, "editMessageText", data)
 
 
 def _seconds(exc: RetryAfter) -> float:
