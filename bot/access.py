@@ -506,9 +506,10 @@ class Access:
         with self._tx():
             self._check(key, conversation_id, "transcript.read")
             self.store.audit(key, "transcript.read", f"conversation:{conversation_id}")
-            self._mark_read(key, conversation_id)
+            withhold = self.withheld(key, conversation_id)
+            self._mark_read(key, conversation_id, withhold)
             return transcript_data(self.store, conversation_id, internal_comments=self.sees_internal(key, conversation_id),
-                                   telegram_names=self.telegram_names, withhold=self.withheld(key, conversation_id))
+                                   telegram_names=self.telegram_names, withhold=withhold)
 
     # -- names (data minimisation, bot.names) ----------------------------------------
     @property
@@ -620,12 +621,13 @@ class Access:
             return True
         return relation == "answerer" and self.has(key, "practitioner", "supervisor")
 
-    def _mark_read(self, key: str, conversation_id: int) -> None:
-        """Someone with access (not the person who wrote the answers) has now read them."""
+    def _mark_read(self, key: str, conversation_id: int, withheld: frozenset = frozenset()) -> None:
+        """Someone with access (not the person who wrote the answers) has now read them: all
+        but the ``withheld`` steps, which they were not shown (they stay unread for the worker)."""
         owner = self.store.conversation_owner(conversation_id)
         row = self.store.person_by_key(key)
         if owner is not None and row is not None and owner["person_id"] != row["id"]:
-            self.store.mark_read(conversation_id, key)
+            self.store.mark_read(conversation_id, key, except_steps=withheld)
 
     def worth_a_look(self, key: str) -> list[dict]:
         """Open review-tier items this person should look at, oldest first: a practitioner's
@@ -677,10 +679,10 @@ class Access:
                     conv["review_items"] = [f for f in flags if f["conversation_id"] == conv["id"]]
                     conv["shared"] = self.can_read(key, conv["id"])
                     conv["consent"] = self.audience(conv["id"]).state  # not_asked | yes | no
-                    if conv["shared"]:
-                        self._mark_read(key, conv["id"])
                     # the parts the person chose not to share with this reader (consent.which)
                     conv["withheld"] = hidden = self.withheld(key, conv["id"]) if conv["shared"] else frozenset()
+                    if conv["shared"]:
+                        self._mark_read(key, conv["id"], hidden)
                     conv["scores"] = ({s["step_id"]: s["value"] for s in self.store.scale_scores(conv["id"])
                                        if s["step_id"] not in hidden} if conv["shared"] else {})
                     conv["case_ref"] = case["ref"]

@@ -143,7 +143,15 @@ def _write_all(fd: int, data: bytes) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m bot.safeguarding_worker IN_FD OUT_FD``: serve detection requests until the
-    parent closes the pipe."""
+    parent closes the pipe. A parent gone (killed: its end of the pipe closed) ends the worker
+    quietly: its stderr is the parent's log, where a traceback would read as the bot's error."""
+    try:
+        return _serve(argv)
+    except (BrokenPipeError, ConnectionResetError):
+        return 0
+
+
+def _serve(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     rfd, wfd = int(argv[0]), int(argv[1])
     parent = os.getppid()

@@ -1922,10 +1922,15 @@ class Store:
             "INSERT OR IGNORE INTO unread (transcript_id, conversation_id, flagged, created_at) VALUES (?, ?, ?, ?)",
             (transcript_id, conversation_id, 1 if flagged else 0, now()))
 
-    def mark_read(self, conversation_id: int, by: str) -> int:
-        """Everything unread in the conversation has now been read by ``by``."""
-        return self.db.execute("UPDATE unread SET read_at = ?, read_by = ? WHERE conversation_id = ? AND read_at IS NULL",
-                               (now(), by, conversation_id)).rowcount
+    def mark_read(self, conversation_id: int, by: str, except_steps=()) -> int:
+        """Everything unread in the conversation has now been read by ``by``, except the answers
+        to ``except_steps`` (not shown to them)."""
+        skip = sorted(except_steps)
+        sql = "UPDATE unread SET read_at = ?, read_by = ? WHERE conversation_id = ? AND read_at IS NULL"
+        if skip:
+            sql += (" AND transcript_id NOT IN (SELECT id FROM transcript WHERE conversation_id = ? AND step_id IN"
+                    f" ({', '.join('?' * len(skip))}))")
+        return self.db.execute(sql, (now(), by, conversation_id, *((conversation_id, *skip) if skip else ()))).rowcount
 
     def unread_answers(self, older_than: str | None = None) -> list[dict]:
         """Unread free-text answers (oldest first), with their case, its practitioner and the flow."""

@@ -404,6 +404,24 @@ def test_the_supervisor_reads_only_the_houses_the_child_chose(world):
         world.access.comment(SUP, conv, "A note", step_id="house_good")
 
 
+def test_reading_the_shared_houses_leaves_the_houses_kept_back_unread_for_the_worker(world):
+    """Nothing unread: a supervisor who opens the transcript has read the houses shown to them,
+    not the ones the child kept back; those stay unread (and reminded) until the worker reads."""
+    conv = _answer_three_houses(world, share=True, which="3")  # only the House of Dreams
+
+    def unread() -> set:
+        return {u["step_id"] for u in world.store.unread_answers() if u["conversation_id"] == conv}
+
+    kept_back = {"house_worries", "house_good", "worker_notes"}
+    assert unread() == kept_back | {"house_dreams", "share_with"}
+    world.access.transcript(SUP, conv)
+    assert unread() == kept_back
+    world.access.case(SUP, "CASE-TH")  # the case view marks read the same way
+    assert unread() == kept_back
+    world.access.transcript(P1, conv)
+    assert unread() == set()
+
+
 def test_the_child_is_told_that_a_yes_shows_only_the_houses_they_choose(world):
     """What the child reads says what the access rule does: before, that a yes shows others
     only the houses chosen; after, who sees everything (their worker) and who only those."""

@@ -289,3 +289,24 @@ def test_words_waiting_for_a_loop_that_closed_are_sent_with_the_next(ready_worke
     other = worker.submit("words", None)  # no loop here: written at once, with what waited
     assert [c.concern for c in worker.result(left, timeout=30)] == ["physical_abuse"]
     assert worker.result(other, timeout=30) == []
+
+
+def test_a_worker_whose_parent_is_gone_ends_quietly():
+    """serve killed (kill -9) while its worker starts: the worker's answer meets a closed pipe.
+    It ends with nothing in serve's log (its stderr), which would read as the bot's error."""
+    import subprocess
+    import sys
+
+    from bot.safeguarding_worker import _frame
+
+    to_worker, from_worker = os.pipe(), os.pipe()
+    os.close(from_worker[0])  # the parent is gone before the worker says it is ready
+    proc = subprocess.Popen([sys.executable, "-m", "bot.safeguarding_worker", str(to_worker[0]), str(from_worker[1])],
+                            pass_fds=(to_worker[0], from_worker[1]), stderr=subprocess.PIPE, cwd=ROOT)
+    os.close(to_worker[0])
+    os.close(from_worker[1])
+    os.write(to_worker[1], _frame((HELPERS, "words_in_worker", ())))
+    os.close(to_worker[1])
+    _, err = proc.communicate(timeout=60)
+    assert (proc.returncode, err.decode()) == (0, "")
+
