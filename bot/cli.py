@@ -80,6 +80,7 @@ def _service(db, flows, config=None, allow_unreviewed_languages: bool | None = N
     return ConversationService(_store(db, config=config), _library(flows), safeguarding=_safeguarding(lexicon),
                                leads_configured=bool(config is not None and config.leads),
                                out_of_hours=config.out_of_hours if config is not None else None,
+                               handback_minutes=config.present_handback_minutes if config is not None else 10.0,
                                allow_unreviewed_languages=allow_unreviewed_languages)
 
 
@@ -404,7 +405,8 @@ def serve(db, flow_paths, token_file, api_url, webhook_url, listen, port, webhoo
     access = Access(service.store, service.library, config)
     access.seed()
     escalation = Escalation(service.store, service.safeguarding, leads=config.leads, repeat_minutes=config.repeat_minutes,
-                            telegram_names=config.people_names == "telegram", digest_lines=config.digest_lines)
+                            telegram_names=config.people_names == "telegram",
+                            present_idle_minutes=config.present_idle_minutes, digest_lines=config.digest_lines)
     reading = _reading(service.store, access, config)
     service.schedule = config.schedule(service.store)  # nudges and date reminders, sent by the same loop
     from bot.retention import DailyPurge

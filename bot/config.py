@@ -36,6 +36,11 @@ web:                              # the review website (restorative-bot web, ser
   url: https://review.example.org # its address as staff open it (sign-in links start with it)
   link_minutes: 10                # a sign-in link from /web works once, for this long
   session_hours: 8                # then the session lasts at most this long
+worker_present:                   # /with: a session on the worker's own device (these are the defaults)
+  handback_minutes: 10            # after it ends, words typed there are taken as the answering
+                                  # person's (still holding the device), not the worker's
+  idle_minutes: 120               # while it runs, nothing of the worker's is sent to the device;
+                                  # a session left untouched this long no longer holds that back
 reminders:                        # bot/schedule.py (these are the defaults)
   nudge_after_hours: 48           # an unfinished conversation is nudged this long after its last step,
   nudge_times: 2                  # at most this many times
@@ -103,6 +108,8 @@ class Config:
     retention_days: dict = field(default_factory=dict)  # record type -> days (None: never); bot.retention
     dp_contact: int | str = "admin"  # told of erasure requests: a Telegram user id, or a role
     db_key_file: str | None = None  # data_protection: key_file: the database key's file (bot.dbkey)
+    present_handback_minutes: float = 10.0  # worker_present: handback_minutes
+    present_idle_minutes: float = 120.0  # worker_present: idle_minutes
 
     def keyring(self, *, create: bool = True):
         """The database key, when this configuration names its file (None: the store finds it,
@@ -164,10 +171,10 @@ class Config:
         for key in data:
             if key not in ("safeguarding", "invites", "demo_flow", "roles", "teams", "limits", "read_within_hours",
                            "reminders", "people_names", "retention", "data_protection", "web",
-                           "allow_unreviewed_languages"):
+                           "allow_unreviewed_languages", "worker_present"):
                 err(data.key_pos_of(key), f"unknown key '{key}'; use safeguarding, invites, demo_flow, roles, teams,"
                                           " limits, read_within_hours, reminders, people_names, retention,"
-                                          " data_protection, web or allow_unreviewed_languages")
+                                          " data_protection, web, worker_present or allow_unreviewed_languages")
         if "allow_unreviewed_languages" in data:
             value = data["allow_unreviewed_languages"]
             if not isinstance(value, bool):
@@ -289,6 +296,19 @@ class Config:
             _web(web, cfg, err)
         elif web is not None:
             err(data.pos_of("web"), "'web' must be a mapping, e.g. web: {url: https://review.example.org}")
+        wp = data.get("worker_present")
+        if isinstance(wp, YDict):
+            for key, value in wp.items():
+                if key not in ("handback_minutes", "idle_minutes"):
+                    err(wp.key_pos_of(key), f"unknown key '{key}' under worker_present; use handback_minutes or"
+                                            " idle_minutes")
+                elif isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                    err(wp.pos_of(key), f"'{key}' must be a number of minutes, 0 or more, e.g. 10")
+                else:
+                    setattr(cfg, f"present_{key}", float(value))
+        elif wp is not None:
+            err(data.pos_of("worker_present"), "'worker_present' must be a mapping, e.g. worker_present: "
+                                               "{handback_minutes: 10}")
         rem = data.get("reminders")
         if isinstance(rem, YDict):
             _reminders(rem, cfg, err)

@@ -120,7 +120,7 @@ def _speaking(method):
 class ConversationService:
     def __init__(self, store: Store, library: FlowLibrary, *, safeguarding: Detector | None = None, schedule=None,
                  leads_configured: bool = True, out_of_hours: str | None = None,
-                 allow_unreviewed_languages: bool = False, detector_worker=None):
+                 allow_unreviewed_languages: bool = False, detector_worker=None, handback_minutes: float = 10.0):
         # detector_worker: a bot.safeguarding_worker.DetectorWorker, where prescreen sends the
         # words (the detector then runs in another process, on the other core), or None.
         self.detector_worker = detector_worker
@@ -135,6 +135,9 @@ class ConversationService:
         # configuration does not: the help then says so), and the council's out-of-hours number.
         self.leads_configured = leads_configured
         self.out_of_hours = out_of_hours
+        # For this long after a worker-present session ends, the person who answered may still
+        # be holding the worker's device: words typed there are taken as theirs (_handed_back).
+        self.handback = timedelta(minutes=handback_minutes)
         # Detection done before the hand-off to the store thread (:meth:`prescreen`), by input
         # key; and per person the runner and session their last input left (to guess there,
         # with no database, whether words pick an option and the detector's context).
@@ -430,6 +433,8 @@ class ConversationService:
         # Only alert-tier concerns interrupt the person; review-tier ones are kept quietly.
         concerns, quiet = split_tiers(concerns)
         if not open_ or (expect_step is not None and conv.state != expect_step):
+            if concerns or quiet:  # words to keep: whose are they?
+                conv, person_id = self._handed_back(person_id, conv)
             if concerns:
                 reply = self._safeguard_outside(person_id, conv, concerns, inp.text, input_key)
             elif quiet:
@@ -447,6 +452,25 @@ class ConversationService:
                 # a worker-present session ended: the device goes back to the worker
                 reply.prompts.append(Prompt(msg("worker_present.ended"), kind="info"))
         return reply
+
+    def _handed_back(self, person_id: int, conv: Conversation | None) -> tuple[Conversation | None, int]:
+        """Whose words these are, typed outside an open conversation: (conversation, person).
+        On a worker's device, in a worker-present session (named) or within ``handback`` of
+        one ending (the worker has started nothing of their own since), they are taken as the
+        words of the person who answered there (a child still holding the device), not the
+        worker's: the help is for who they are and the alert names that session's case."""
+        if conv is not None:
+            return conv, (conv.person_id if conv.present_id == person_id else person_id)
+        if not self.handback:
+            return None, person_id
+        since = iso(datetime.now(timezone.utc) - self.handback)
+        session = self.store.handed_back_session(person_id, since)
+        if session is None:
+            return None, person_id
+        own = self.store.latest_conversation(person_id)
+        if own is not None and own.id > session.id:
+            return None, person_id  # the worker has used the device since
+        return session, session.person_id
 
     # -- words turned away by a rate limit ------------------------------------------
     def screen(self, text: str | None) -> list:

@@ -30,6 +30,20 @@ from bot.store import Store
 from bot.store import iso as _iso
 
 
+#: A worker-present session left untouched this long no longer holds back what is sent to
+#: the worker's device (a session forgotten open must not keep their alerts from them).
+PRESENT_IDLE_MINUTES = 120.0
+
+
+def holding(store: Store, idle_minutes: float = PRESENT_IDLE_MINUTES, now: datetime | None = None) -> set[str]:
+    """The people nothing may be sent to now: each is running a worker-present session on
+    their own device, which someone else (a child, a family member) is holding. What is
+    meant for them waits until the session ends (alerts: :meth:`Escalation.due`; the
+    schedule's reminders stay due; other notices are held by the frontend)."""
+    now = now or datetime.now(timezone.utc)
+    return store.presenting_keys(_iso(now - timedelta(minutes=idle_minutes)))
+
+
 @dataclass
 class Notice:
     alert_ids: list[int]
@@ -38,6 +52,9 @@ class Notice:
     repeat: bool  # a reminder (not the first notice)
     digest: bool = False
     known: bool = field(default=True)
+    # kept back from a worker while a session ran on their device, sent once it ended: not a
+    # notice of the alert's schedule (sending it does not move the next reminder)
+    held: bool = False
 
     @property
     def alert_id(self) -> int:
@@ -47,9 +64,12 @@ class Notice:
 class Escalation:
     def __init__(self, store: Store, safeguarding, *, leads: list[int], repeat_minutes: float = 15.0,
                  ack_command: str = "/ack", flood_individual: int = 2, flood_window_seconds: float = 60.0,
-                 telegram_names: bool = False, digest_lines: int = 20):
+                 telegram_names: bool = False, present_idle_minutes: float = PRESENT_IDLE_MINUTES, digest_lines: int = 20):
         self.store = store
         self.digest_lines = max(1, int(digest_lines))  # alerts listed in one digest; the rest are counted
+        self.present_idle_minutes = present_idle_minutes
+        self._holding: set[str] = set()  # as of this pass: see holding()
+        self._held: dict[str, set[int]] = {}  # person key -> alerts kept back from their device
         self.telegram_names = telegram_names
         self.safeguarding = safeguarding
         self.leads = [f"tg:{i}" for i in leads]
@@ -71,11 +91,42 @@ class Escalation:
         if practitioner:
             keys.append(practitioner)
         keys.extend(k for k in self.leads if k not in keys)
+        held = set(self._holding)
         if alert.get("present_key") and alert.get("conversation_status") == "in_progress":
-            # a worker-present session: the child is holding the worker's device, and the
-            # worker saw the help given; not on that screen until the session has ended
-            keys = [k for k in keys if k != alert["present_key"]]
-        return keys
+            held.add(alert["present_key"])  # the session's own alert, however long it has been idle
+        # A worker-present session: a child or family member is holding the worker's device.
+        # Nothing goes to that screen (another family's words, an /ack they could press) until
+        # the session has ended; then the worker is sent what was kept back (held_notices).
+        for key in keys:
+            if key in held:
+                self._held.setdefault(key, set()).add(alert["id"])
+        return [k for k in keys if k not in held]
+
+    @property
+    def holds_back(self) -> bool:
+        """Whether alerts are being kept back from someone's device (held_notices)."""
+        return bool(self._held)
+
+    def holding(self, now: datetime | None = None) -> set[str]:
+        """See :func:`holding`."""
+        return holding(self.store, self.present_idle_minutes, now)
+
+    def held_notices(self) -> list[Notice]:
+        """For each worker whose session has ended since alerts were kept back from their
+        device: one notice of those still open that they may handle (not a reminder: the
+        schedule of each alert is unchanged). Kept in memory; after a restart the alert's
+        next reminder (every ``repeat_minutes`` until acknowledged) reaches them instead."""
+        out = []
+        for key in [k for k in self._held if k not in self._holding]:
+            ids = self._held.pop(key)
+            alerts = [a for a in (self.store.alert_detail(i) for i in sorted(ids))
+                      if a is not None and a["acknowledged_at"] is None and self.may_handle(a["id"], key)]
+            if not alerts:
+                continue
+            text = self.text(alerts[0], False) if len(alerts) == 1 else self.digest_text(alerts, False)
+            out.append(Notice([a["id"] for a in alerts], [key], f"{msg('alerts.held')}\n\n{text}", False,
+                              digest=len(alerts) > 1, held=True))
+        return out
 
     def _who(self, alert: dict) -> str:
         """The case reference and the pseudonym the practitioner chose, never a Telegram first
@@ -137,6 +188,7 @@ class Escalation:
 
     def due(self, now: datetime | None = None) -> list[Notice]:
         now = now or datetime.now(timezone.utc)
+        self._holding = self.holding(now)
         rows = self.store.due_alerts(_iso(now))
         fresh, reminders = [], []
         for row in rows:
@@ -145,7 +197,7 @@ class Escalation:
             new_words = full["update_count"] > full["notified_updates"]
             (fresh if full["notify_count"] == 0 or new_words else reminders).append(full)
         fresh.sort(key=lambda a: (not a["known"], a["id"]))  # people with a role or a case first
-        notices: list[Notice] = []
+        notices: list[Notice] = self.held_notices()
         held: list[dict] = []
         while self._unknown_sent and now - self._unknown_sent[0] > self.flood_window:
             self._unknown_sent.popleft()
@@ -174,6 +226,7 @@ class Escalation:
         new words, for a person with a role or a case. No bookkeeping: :meth:`due` would
         return them too."""
         now = now or datetime.now(timezone.utc)
+        self._holding = self.holding(now)
         out = []
         for row in self.store.due_alerts(_iso(now)):
             if not row["known"] or (row["notify_count"] > 0 and row["update_count"] <= row["notified_updates"]):

@@ -1136,6 +1136,21 @@ class Store:
         """Everyone with a rehearsal under way (a frontend keeps this in memory)."""
         return {r[0] for r in self.db.execute("SELECT DISTINCT person_id FROM conversations WHERE status = 'rehearsing'")}
 
+    def presenting_keys(self, active_since: str) -> set[str]:
+        """The keys of the people running a worker-present session on their own device now
+        (someone else is holding it; touched since ``active_since``): nothing meant for them
+        is sent to that device until it ends."""
+        return {r[0] for r in self.db.execute(
+            "SELECT DISTINCT p.key FROM conversations c JOIN people p ON p.id = c.present_id"
+            " WHERE c.present_id IS NOT NULL AND c.status = 'in_progress' AND c.updated_at >= ?", (active_since,))}
+
+    def handed_back_session(self, present_id: int, since: str) -> Conversation | None:
+        """The newest worker-present session run on this person's device that ended at or
+        after ``since`` (the device may still be in the hands of the person who answered)."""
+        row = self._one("SELECT * FROM conversations WHERE present_id = ? AND status != 'in_progress'"
+                        " AND finished_at >= ? ORDER BY id DESC LIMIT 1", (present_id, since))
+        return Conversation.from_row(row) if row else None
+
     def active_rehearsal(self, person_id: int) -> Conversation | None:
         """The person's rehearsal under way (status 'rehearsing': never a flow's active conversation)."""
         row = self._one(

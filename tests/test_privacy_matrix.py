@@ -278,3 +278,30 @@ def test_after_no_to_sharing_mydata_and_review_leave_the_supervisor_out(world):
     assert conv not in [r["id"] for r in world.access.review_queue(MANAGER)]
     with pytest.raises(Refused):
         world.access.transcript(MANAGER, conv)
+
+
+def test_a_session_on_the_workers_device_is_only_for_flows_the_worker_may_read(world, library):
+    """/with: the person answers on the worker's own device, the worker beside them seeing every
+    word. So it is refused for a flow that promises nobody, the worker included, reads the
+    answers until the person agrees; for every other flow the worker may read them from the
+    start, and the intro, where it says who sees the answers, names the worker."""
+    refused, started = [], []
+    refs = iter(range(1, 1000))
+    for flow in library:
+        for respondent in [r for r in admitted(flow) if r != "practitioner"]:
+            def start(person_id, flow_id, case_id, who, present_id):
+                return world.service.start(person_id, flow_id, case_id=case_id, respondent=who,
+                                           present_id=present_id).conversation_id
+            try:
+                conv = world.access.start_with(WORKER, f"W-{next(refs)}", flow.id, start, respondent)
+            except ValueError:
+                refused.append(flow.id)
+                continue
+            started.append(flow.id)
+            assert world.access.can_read(WORKER, conv), flow.id
+            intro = [t["text"] for t in world.store.transcript(conv) if t["direction"] == "out"][0]
+            if SEEING.search(intro):
+                assert "practitioner" in claims(intro)[0], (flow.id, intro)
+    nobody = {f.id for f in library if f.consent_step is not None and f.without_consent == "nobody"}
+    assert nobody and set(refused) == nobody
+    assert "three-houses" in started and not nobody & set(started)

@@ -1,22 +1,34 @@
 """Worker-present sessions over Telegram (`/with CASE FLOW`): the worker hands their phone to a
 child or family member. While the session runs, the device is theirs: their words are screened
-and go to their session (never to a rehearsal the worker left open), and nothing of the
-worker's own answers them (/ack, /language, /rehearse, /reminders); /stop ends the session."""
+and go to their session (never to a rehearsal the worker left open), nothing of the worker's
+own answers them (/ack, /language, /rehearse, /reminders), and nothing meant for the worker
+(other families' alerts, reminders, comment notices) reaches the screen until the session has
+ended; /stop ends the session. Just after it ends, the child may still hold the phone: their
+words are theirs, not the worker's. A flow that promises nobody reads the answers until the
+person agrees is never done on the worker's device."""
+
+import re
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from bot.access import Access
 from bot.config import Config
 from bot.conversation import ConversationService
+from bot.escalation import Escalation
 from bot.messages import msg
 from bot.reading import Reading
 from bot.respondent import described
 from bot.safeguarding import SafeguardingConfig
-from bot.store import Store
+from bot.schedule import Schedule
+from bot.store import Store, iso
 from bot.testing.telegram import running_bot
 
-LEAD, WORKER, FAMILY = 960, 961, 962
+LEAD, WORKER, FAMILY, SUPERVISOR = 960, 961, 962, 963
 HOME = "my dad hits me and I am scared to go home"
+ABUSE = "my husband beats me and the children"
+REMINDER = "Reminder for case CASE-B: the meeting is tomorrow"
+COMMENT = "Please look again at the second answer"
 
 
 @pytest.fixture(scope="module")
@@ -116,3 +128,134 @@ async def test_stop_ends_the_session_without_reminders_installed(tmp_path, libra
         said = _texts(await h.say(WORKER, "/stop"))
         assert msg("worker_present.ended") in "\n".join(said)
         assert await _session(h) is None
+
+
+# -- while the child holds the phone, nothing of the worker's reaches it ----------------------
+
+def _world_with_alerts(db, library, safeguarding, **service_kw):
+    store = Store(db)
+    service = ConversationService(store, library, safeguarding=safeguarding, **service_kw)
+    access = Access(store, library, Config(roles={"practitioner": [WORKER], "supervisor": [SUPERVISOR]},
+                                           teams={SUPERVISOR: [WORKER]}, leads=[LEAD]))
+    access.seed()
+    return service, access, Escalation(store, safeguarding, leads=[LEAD], repeat_minutes=60)
+
+
+async def _family_in_case(h, ref: str) -> int:
+    """A parent in another of the worker's cases, invited and consenting: their conversation."""
+    made = await h.say(WORKER, f"/invite scaling-checkin {ref} --for adult")
+    code = re.search(r"\?start=(\S+)", made[-1].text).group(1)
+    consent = (await h.say(FAMILY, f"/start {code}"))[-1]
+    await h.press(FAMILY, consent, msg("staff.consent_yes"))
+    pid = await h.frontend.db(h.service.person, f"tg:{FAMILY}")
+    return (await h.frontend.db(h.service.active, pid)).id
+
+
+def _alerts_in(fake, user) -> list[str]:
+    return [m.text for m in fake.messages(user) if "SAFEGUARDING ALERT" in (m.text or "")]
+
+
+async def test_another_familys_alert_waits_until_the_session_has_ended(tmp_path, library, safeguarding):
+    service, access, esc = _world_with_alerts(tmp_path / "a.db", library, safeguarding)
+    async with running_bot(service, access=access, escalation=esc, alert_poll_seconds=0.1) as h:
+        await _family_in_case(h, "CASE-B")
+        await h.say(WORKER, "/with CASE-A three-houses")  # the child now holds the worker's phone
+        await h.say(FAMILY, ABUSE)
+        await h.fake.wait_for(lambda: _alerts_in(h.fake, LEAD), 15)
+        assert ABUSE in _alerts_in(h.fake, LEAD)[0]
+        # the worker is the first recipient of a notice: had it gone to the phone, it would be there
+        assert not [m for m in h.fake.messages(WORKER) if ABUSE in (m.text or "")]
+        said = "\n".join(_texts(await h.say(WORKER, "stop")))  # the session ends, the phone goes back
+        assert msg("worker_present.ended") in said
+        await h.fake.wait_for(lambda: _alerts_in(h.fake, WORKER), 15)
+        [held] = _alerts_in(h.fake, WORKER)
+        assert held.startswith(msg("alerts.held")) and ABUSE in held and "CASE-B" in held
+        async with h.frontend._alert_lock:  # the pass that sent it is over
+            [alert] = service.store.alerts()
+        assert alert["notify_count"] == 1  # sent after the session: the alert's reminders are as they were
+
+
+async def test_reminders_and_comment_notices_wait_until_the_session_has_ended(tmp_path, library, safeguarding):
+    service, access, esc = _world_with_alerts(tmp_path / "r.db", library, safeguarding)
+    service.schedule = Schedule(service.store, quiet_from="00:00", quiet_until="00:00")  # never quiet hours
+    async with running_bot(service, access=access, escalation=esc) as h:
+        conv = await _family_in_case(h, "CASE-B")
+        await h.say(WORKER, "/with CASE-A three-houses")
+        worker = await h.frontend.db(service.person, f"tg:{WORKER}")
+
+        def due_now():
+            with service.store.transaction():
+                return service.store.add_scheduled(person_id=worker, kind="date", text=REMINDER,
+                                                   due_at=iso(datetime.now(timezone.utc) - timedelta(minutes=1)),
+                                                   why="test", conversation_id=conv)
+        await h.frontend.db(due_now)
+        await h.say(SUPERVISOR, f"/comment {conv} {COMMENT}")
+        assert await h.frontend.dispatch_schedule(h.app.bot) == 0  # due, and kept waiting
+        assert await h.frontend.dispatch_held(h.app.bot) == 0
+        shown = "\n".join(_texts(h.fake.messages(WORKER)))
+        assert REMINDER not in shown and COMMENT not in shown
+        await h.say(WORKER, "stop")
+        await h.fake.wait_for(lambda: all(t in "\n".join(_texts(h.fake.messages(WORKER)))
+                                          for t in (REMINDER, COMMENT)), 15)
+
+
+# -- after "stop": the child may still be holding the phone -----------------------------------
+
+async def test_words_typed_just_after_a_session_are_the_childs(tmp_path, library, safeguarding):
+    service, access, esc = _world_with_alerts(tmp_path / "h.db", library, safeguarding)
+    async with running_bot(service, access=access, escalation=esc) as h:
+        await h.say(WORKER, "/with CASE-A three-houses")
+        worker = await h.frontend.db(service.person, f"tg:{WORKER}")
+        session = (await h.frontend.db(service.active, worker)).id
+        await h.say(WORKER, "stop")
+        help_ = "\n".join(_texts(await h.say(WORKER, HOME)))  # the child still has the phone
+        assert "Childline" in help_ and "0800 1111" in help_
+        assert "NSPCC" not in help_ and "Samaritans" not in help_  # not the help for an adult
+        [alert] = service.store.alerts()
+        assert alert["conversation_id"] == session and alert["person_id"] != worker and HOME in alert["words"]
+        await h.fake.wait_for(lambda: _alerts_in(h.fake, LEAD), 15)
+        [notice] = _alerts_in(h.fake, LEAD)
+        assert "case CASE-A" in notice and described("child") in notice
+        assert described("practitioner") not in notice
+        assert HOME in [t["text"] for t in service.store.transcript(session) if t["direction"] == "in"]
+
+
+async def test_after_the_handback_while_words_are_the_workers_again(tmp_path, library, safeguarding):
+    service, access, esc = _world_with_alerts(tmp_path / "w.db", library, safeguarding, handback_minutes=0)
+    async with running_bot(service, access=access, escalation=esc) as h:
+        await h.say(WORKER, "/with CASE-A three-houses")
+        worker = await h.frontend.db(service.person, f"tg:{WORKER}")
+        session = (await h.frontend.db(service.active, worker)).id
+        await h.say(WORKER, "stop")
+        await h.say(WORKER, HOME)
+        [alert] = service.store.alerts()
+        assert alert["person_id"] == worker and alert["conversation_id"] != session
+
+
+# -- a flow that promises nobody reads the answers until the person agrees --------------------
+
+async def test_with_is_refused_for_a_flow_nobody_reads_without_consent(tmp_path, library, safeguarding):
+    service, access = _world(tmp_path / "f.db", library, safeguarding)
+    async with running_bot(service, access=access) as h:
+        said = _texts(await h.say(WORKER, "/with FGC-9 fgc-young-person --for young-person"))
+        assert said == [msg("staff.with_consent_first", flow="fgc-young-person", who=described("young_person"),
+                            respondent="young-person")]
+        assert service.store.conversations() == []
+        assert await _session(h) is None
+
+
+def test_the_handback_and_idle_times_are_configured(tmp_path):
+    from bot.config import ConfigError
+
+    good = tmp_path / "c.yaml"
+    good.write_text("worker_present:\n  handback_minutes: 5\n  idle_minutes: 60\n")
+    cfg = Config.load(good)
+    assert (cfg.present_handback_minutes, cfg.present_idle_minutes) == (5.0, 60.0)
+    assert (Config().present_handback_minutes, Config().present_idle_minutes) == (10.0, 120.0)
+    bad = tmp_path / "b.yaml"
+    bad.write_text("worker_present:\n  handback_minutes: soon\n  handback: 5\n")
+    with pytest.raises(ConfigError) as exc:
+        Config.load(bad)
+    text = str(exc.value)
+    assert f"{bad}:2:21:" in text and "'handback_minutes' must be a number of minutes" in text
+    assert f"{bad}:3:3:" in text and "unknown key 'handback'" in text

@@ -181,6 +181,9 @@ class TelegramFrontend:
         self.finished_total = 0
         self._finished_event: asyncio.Event | None = None
         self.reminders = None  # bot.frontends.telegram.reminders.ReminderCommands, when the service has a schedule
+        # person key -> notices (text, language) kept back while a worker-present session runs
+        # on their device (push); sent once it has ended (dispatch_held)
+        self._held_pushes: dict[str, list[tuple[str, str | None]]] = {}
         # serve's: everything loaded at start kept out of full GC passes (settle_heap), never in
         # a test process (frozen objects are never collected)
         self.settle_heap_at_start = False
@@ -702,6 +705,12 @@ class TelegramFrontend:
                 raise
             except Exception:
                 log.exception("erasure outcome dispatch failed")
+            try:
+                await self.dispatch_held(bot)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("held notice dispatch failed")
             self.alert_pass_started = started  # the last pass done began then (loop.time()): for tests
             # asyncio.wait, not wait_for: on Python 3.11, wait_for swallows a cancellation that
             # arrives as the event is set, and post_stop then waits for this loop forever.
@@ -751,6 +760,9 @@ class TelegramFrontend:
                 log.error("alert not delivered", extra={"alerts": notice.alert_ids, "to": key, "error": str(exc)})
         if not reached:
             return False
+        if notice.held:  # kept back during a worker-present session: the alerts' schedule is unchanged
+            log.warning("safeguarding alert sent after a session", extra={"alerts": notice.alert_ids})
+            return True
         # per notice, not per pass: a first notice is on record before the next is sent
         await self.db(self.escalation.sent, [a for a in notice.alert_ids if a not in marked])
         marked.update(notice.alert_ids)
@@ -782,6 +794,47 @@ class TelegramFrontend:
         log.info("purge done", extra={"batches": report.batches, "rows": sum(report.deleted.values())})
         return report
 
+    # -- while a worker-present session runs, nothing of the worker's reaches their device --
+    async def holding(self) -> set[str]:
+        """The keys of people running a worker-present session on their device now (someone
+        else is holding it): nothing meant for them is sent there (bot.escalation.holding)."""
+        if self.escalation is not None:
+            return await self.db(self.escalation.holding)
+        from bot.escalation import holding
+
+        return await self.db(holding, self.service.store)
+
+    async def push(self, bot, key: str, text: str) -> bool:
+        """Send a notice to someone other than the person being answered (a comment notice,
+        an erasure request's notice): at once, or, while a worker-present session runs on
+        their device, after it has ended (:meth:`dispatch_held`). False if not for Telegram."""
+        if not key.startswith("tg:"):
+            return False
+        if key in await self.holding():
+            self._held_pushes.setdefault(key, []).append((text, i18n.current()))
+            return True
+        await self.send_text(bot, int(key[3:]), text)
+        return True
+
+    async def dispatch_held(self, bot) -> int:
+        """Send the notices kept back from people whose worker-present session has ended."""
+        if not self._held_pushes:
+            return 0
+        busy = await self.holding()
+        sent = 0
+        for key in [k for k in self._held_pushes if k not in busy]:
+            for text, lang in self._held_pushes.pop(key):
+                try:
+                    with i18n.using(lang):
+                        await self.send_text(bot, int(key[3:]), text)
+                    sent += 1
+                except TelegramError as exc:
+                    log.error("held notice not delivered", extra={"error": type(exc).__name__})
+        return sent
+
+    def _holding_back(self) -> bool:
+        return bool(self._held_pushes) or bool(self.escalation is not None and self.escalation.holds_back)
+
     async def dispatch_erasure_outcomes(self, bot) -> int:
         """Tell each person the outcome of their erasure request (decided on the command line)."""
         if self.access is None:
@@ -790,10 +843,14 @@ class TelegramFrontend:
 
         store = self.service.store
         sent = 0
-        for outcome in await self.db(erasure.untold, store):
+        outcomes = await self.db(erasure.untold, store)
+        busy = await self.holding() if outcomes else set()
+        for outcome in outcomes:
             if not outcome.recipient.startswith("tg:"):
                 await self.db(erasure.told, store, outcome.id, False)
                 continue
+            if outcome.recipient in busy:
+                continue  # a worker-present session runs on their device: told at a pass after it ends
             try:
                 await self.send_text(bot, int(outcome.recipient[3:]), outcome.text)
             except TelegramError as exc:
@@ -952,6 +1009,8 @@ class TelegramFrontend:
         await self.send_prompts(bot, chat_id, reply.prompts, flow, reply.conversation_id)
         if reply.alerts and not reply.duplicate:
             self.wake_alerts(bot)  # at once, not at the next poll
+        elif reply.status not in ("in_progress", "none") and not reply.duplicate and self._holding_back():
+            self.wake_alerts(bot)  # perhaps a worker-present session ended: what was kept back, now
 
     # -- the inbox: updates kept until handled (bot.frontends.telegram.polling) --------------
     async def keep(self, updates: list[Update]) -> list[int]:

@@ -86,9 +86,13 @@ class ReminderCommands:
     async def dispatch(self, bot) -> int:
         """Send what is due; each item is claimed first and marked sent only once Telegram confirmed."""
         sent = 0
-        for item in await self.fe.db(self.schedule.due):
+        items = await self.fe.db(self.schedule.due)
+        busy = await self.fe.holding() if items else set()
+        for item in items:
             if not item.recipient.startswith("tg:"):
                 continue
+            if item.recipient in busy:
+                continue  # a worker-present session runs on their device: still due, sent once it ends
             if not await self.fe.db(self.schedule.claim, item):
                 continue  # taken by another pass, or cancelled meanwhile
             # the buttons in the person's language (the text was written in it when scheduled)

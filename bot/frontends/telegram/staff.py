@@ -425,9 +425,9 @@ class StaffCommands:
         await self._say(context, update, msg("staff.comment_saved_shared" if shared else "staff.comment_saved", id=conv))
         if notify and notify.startswith("tg:"):
             who = md_escape(update.effective_user.first_name or "Your supervisor")
-            await self.fe.send_text(context.bot, int(notify[3:]),
-                                    msg("staff.comment_notice_shared" if shared else "staff.comment_notice",
-                                        who=who, id=conv, text="\n".join(md_quote(text))))
+            await self.fe.push(context.bot, notify,  # after a worker-present session on their device
+                               msg("staff.comment_notice_shared" if shared else "staff.comment_notice",
+                                   who=who, id=conv, text="\n".join(md_quote(text))))
 
     def _reason(self, item: dict) -> str:
         labels = getattr(self.fe.service.safeguarding, "concerns", None) or {}
@@ -557,7 +557,7 @@ class StaffCommands:
             if not key.startswith("tg:"):
                 continue
             try:
-                await self.fe.send_text(context.bot, int(key[3:]), req.notice)
+                await self.fe.push(context.bot, key, req.notice)  # after a worker-present session on their device
                 reached += 1
             except TelegramError as exc:  # one unreachable contact must not stop the others
                 log.error("erasure notice not delivered", extra={"request": req.id, "error": type(exc).__name__})
