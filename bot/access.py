@@ -703,7 +703,7 @@ class Access:
             out.sort(key=lambda c: not c["review_items"])  # stable: otherwise in order
             return out
 
-    def summary_sources(self, key: str | None, ref: str) -> tuple[list[dict], int]:
+    def summary_sources(self, key: str | None, ref: str, practitioner: str | None = None) -> tuple[list[dict], int]:
         """For the coordinator's summary of case ``ref`` (bot.review.summary): the conversations in
         it this person may read, by the same rule as transcripts (:meth:`can_read`), and how many
         others there are (not shared: the person has not agreed, or not with this reader).
@@ -712,8 +712,14 @@ class Access:
         with self._tx():
             visible = None if key is None else self._practitioners_visible_to(key)
             cases = [c for c in self.store.cases_by_ref(ref) if visible is None or c["practitioner_id"] in visible]
+            if practitioner is not None:
+                holder = self.store.person_by_key(practitioner)
+                cases = [c for c in cases if holder is not None and c["practitioner_id"] == holder["id"]]
             if not cases:
                 raise Refused("refused", audit=(actor, "summary.refused", f"case:{ref}"))
+            if len(cases) > 1:  # two workers chose the same reference: never one summary of two families
+                raise ValueError(f"more than one practitioner has a case {ref}; say whose it is"
+                                 + (" with --practitioner ID" if key is None else ""))
             readable, hidden = [], 0
             for case in cases:
                 for conv in self.store.conversations(case_id=case["id"]):

@@ -289,14 +289,15 @@ def graph(flow: str, fmt: str, out: str | None, flow_paths: tuple[str, ...]) -> 
 @main.command()
 @click.option("--session", "session_id", type=int, help="Export one conversation by id.")
 @click.option("--case", "case_ref", help="Export every conversation in a case.")
+@click.option("--practitioner", help="With --case: Telegram user id of the practitioner holding it, if several use REF.")
 @click.option("--all", "all_", is_flag=True, help="Export every conversation.")
 @click.option("--format", "fmt", type=click.Choice(["md", "html", "csv", "json"]), default="md", show_default=True)
 @click.option("--out", "-o", type=click.Path(), help="Write to this file, readable by you only (default: standard output).")
 @click.option("--force", is_flag=True, help="Replace the --out file if it exists.")
 @click.option("--db", type=click.Path(), help=DB_HELP)
 @click.option("--config", "config_path", type=click.Path(), help=CONFIG_HELP)
-def export(session_id: int | None, case_ref: str | None, all_: bool, fmt: str, out: str | None, force: bool,
-           db: str | None, config_path: str | None) -> None:
+def export(session_id: int | None, case_ref: str | None, practitioner: str | None, all_: bool, fmt: str,
+           out: str | None, force: bool, db: str | None, config_path: str | None) -> None:
     """Write transcripts out: flow, version, who, when, every question, answer and comment."""
     from bot.review.export import ExportError
     from bot.review.export import export as do_export
@@ -307,6 +308,7 @@ def export(session_id: int | None, case_ref: str | None, all_: bool, fmt: str, o
     store = _store(db, create=False, config=config)
     try:
         text = do_export(store, session=session_id, case=case_ref, all_=all_, fmt=fmt,
+                         practitioner=_who(practitioner) if practitioner else None,
                          report=lambda note: click.echo(note, err=True),
                          telegram_names=config.people_names == "telegram")
     except ExportError as exc:
@@ -320,12 +322,14 @@ def export(session_id: int | None, case_ref: str | None, all_: bool, fmt: str, o
 
 @main.command()
 @click.option("--case", "case_ref", required=True, help="The case reference.")
+@click.option("--practitioner", help="Telegram user id of the practitioner holding it, if several use REF.")
 @click.option("--format", "fmt", type=click.Choice(["md", "html"]), default="md", show_default=True)
 @click.option("--out", "-o", type=click.Path(), help="Write to this file, readable by you only (default: standard output).")
 @click.option("--force", is_flag=True, help="Replace the --out file if it exists.")
 @click.option("--db", type=click.Path(), help=DB_HELP)
 @click.option("--config", "config_path", type=click.Path(), help=CONFIG_HELP)
-def summary(case_ref: str, fmt: str, out: str | None, force: bool, db: str | None, config_path: str | None) -> None:
+def summary(case_ref: str, practitioner: str | None, fmt: str, out: str | None, force: bool, db: str | None,
+            config_path: str | None) -> None:
     """The coordinator's summary of a case on one page: who is coming, who should not and the
     arrangements, language, access, transport, childcare, food, the young person's views, worries
     and strengths; each answer with who gave it and when. Only shared answers (audited)."""
@@ -336,9 +340,11 @@ def summary(case_ref: str, fmt: str, out: str | None, force: bool, db: str | Non
     config = _config(config_path)
     access = Access(_store(db, create=False, config=config), FlowLibrary([]), config)  # flows from the store
     try:
-        text = summary_text(access, None, case_ref, fmt)
+        text = summary_text(access, None, case_ref, fmt, _who(practitioner) if practitioner else None)
     except Refused:
         _fail(f"no case {case_ref}; see /cases in Telegram")
+    except ValueError as exc:
+        _fail(str(exc))
     if out:
         write_private(out, text, force)
         click.echo(f"wrote {out}", err=True)

@@ -177,3 +177,43 @@ async def test_summary_over_telegram_is_html_with_the_words_as_typed(case):
         assert msg("summary.sections.attendance") in bold and "bold" not in bold
         assert [m.text for m in await h.say(200, "/summary FGC-7")] == [REFUSED]
         assert [m.text for m in await h.say(100, "/summary")] == [msg("summary.usage")]
+
+
+def test_a_reference_two_practitioners_use_is_refused_for_export_and_summary_unless_whose_is_said(tmp_path, library):
+    """Trust review finding 14: two workers chose FGC-1 for two different families;
+    `export --case FGC-1`, `summary` (and /summary for a supervisor of both) merged both
+    families into one document with no warning. Refused now, as `case set` is, unless the
+    practitioner is named."""
+    import webworld as W
+    from click.testing import CliRunner
+
+    from bot.cli import main
+    from bot.review.export import ExportError, export
+    from bot.review.summary import summary_text
+
+    path = tmp_path / "ref.db"
+    store = Store(str(path))
+    access = Access(store, library, W.config())
+    access.seed()
+    service = W.service_for(store, library)
+    W.invited(service, access, W.P1, W.FAM_A, "FGC-1", ["Family A hopes: dad moves back", "6", "x", "y", "7", "/skip"])
+    W.invited(service, access, W.P2, W.FAM_B, "FGC-1", ["Family B hopes: keep away from uncle", "3", "x", "y", "5", "/skip"])
+    with pytest.raises(ExportError, match="more than one practitioner has a case 'FGC-1'.*--practitioner"):
+        export(store, case="FGC-1", fmt="md")
+    mine = export(store, case="FGC-1", fmt="md", practitioner=f"tg:{W.P2}")
+    assert "keep away from uncle" in mine and "dad moves back" not in mine
+    with pytest.raises(ValueError, match="more than one practitioner has a case FGC-1"):
+        summary_text(access, None, "FGC-1")
+    with pytest.raises(ValueError, match="more than one practitioner has a case FGC-1"):
+        build(access, f"tg:{W.ADMIN}", "FGC-1")          # an administrator (or a supervisor of both)
+    # each practitioner still gets their own, unambiguously
+    assert build(access, f"tg:{W.P1}", "FGC-1") is not None
+    store.close()
+    out = CliRunner().invoke(main, ["export", "--case", "FGC-1", "--db", str(path)])
+    assert out.exit_code == 2 and "--practitioner" in out.output and "dad moves back" not in out.output
+    out = CliRunner().invoke(main, ["summary", "--case", "FGC-1", "--db", str(path)])
+    assert out.exit_code == 2 and "--practitioner" in out.output
+    out = CliRunner().invoke(main, ["export", "--case", "FGC-1", "--practitioner", str(W.P1), "--db", str(path)])
+    assert out.exit_code == 0 and "dad moves back" in out.output and "keep away from uncle" not in out.output
+    out = CliRunner().invoke(main, ["summary", "--case", "FGC-1", "--practitioner", str(W.P1), "--db", str(path)])
+    assert out.exit_code == 0, out.output

@@ -439,7 +439,8 @@ def _html(items: list[dict], charts: list | None = None) -> str:
 
 
 def export(store: Store, *, session: int | None = None, case: str | None = None, all_: bool = False,
-           fmt: str = "md", actor: str = "cli", report=None, telegram_names: bool = False) -> str:
+           fmt: str = "md", actor: str = "cli", report=None, telegram_names: bool = False,
+           practitioner: str | None = None) -> str:
     """Export transcripts; every export is written to the audit log.
 
     Only what ``actor`` may read is exported (bot.audience decides; the command line counts
@@ -450,7 +451,13 @@ def export(store: Store, *, session: int | None = None, case: str | None = None,
         ids = [session]
         target = f"conversation:{session}"
     elif case is not None:
-        ids = [c["id"] for k in store.cases_by_ref(case) for c in store.conversations(case_id=k["id"])]
+        cases = store.cases_by_ref(case)
+        if practitioner is not None:
+            holder = store.person_by_key(practitioner)
+            cases = [k for k in cases if holder is not None and k["practitioner_id"] == holder["id"]]
+        if len(cases) > 1:  # two workers chose the same reference: never one document of two families
+            raise ExportError(f"more than one practitioner has a case '{case}'; say whose it is with --practitioner ID")
+        ids = [c["id"] for k in cases for c in store.conversations(case_id=k["id"])]
         if not ids:
             raise ExportError(f"no case '{case}' (or it has no conversations)")
         target = f"case:{case}"

@@ -53,11 +53,11 @@ class Summary:
         return not self.sections
 
 
-def build(access, viewer: str | None, ref: str) -> Summary:
+def build(access, viewer: str | None, ref: str, practitioner: str | None = None) -> Summary:
     """The summary of case ``ref`` as ``viewer`` may see it (None: the command line, which reads
     as the people who run the service). Raises :class:`bot.access.Refused` for a case the viewer
     has no part in, exactly like reading its transcripts."""
-    conversations, hidden = access.summary_sources(viewer, ref)
+    conversations, hidden = access.summary_sources(viewer, ref, practitioner)
     store = access.store
     by_section: dict[str, list[Item]] = {name: [] for name in SUMMARY_SECTIONS}
     for row in conversations:
@@ -204,8 +204,8 @@ def render_telegram(summary: Summary) -> list[str]:
 RENDERERS = {"md": render_md, "html": render_html}
 
 
-def summary_text(access, viewer: str | None, ref: str, fmt: str = "md") -> str:
+def summary_text(access, viewer: str | None, ref: str, fmt: str = "md", practitioner: str | None = None) -> str:
     """The whole page in ``fmt`` (md or html), for the command line and exports."""
     if fmt not in RENDERERS:
         raise ValueError(f"unknown format '{fmt}'; use md or html")
-    return RENDERERS[fmt](build(access, viewer, ref))
+    return RENDERERS[fmt](build(access, viewer, ref, practitioner))

@@ -300,7 +300,7 @@ class Site:
 
         try:
             found = summary.build(self.access, key, ref)
-        except Refused:
+        except (Refused, ValueError):  # ValueError: several practitioners use this reference
             return None
         if getattr(found, "empty", False):
             return None
