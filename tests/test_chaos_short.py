@@ -72,3 +72,19 @@ def test_a_flood_from_many_accounts_delays_neither_a_genuine_alert_nor_a_practit
     assert report.figures["rate-limit audit rows"] <= 15, _show(report)  # one row per account, with a count
     assert report.figures["genuine alert to lead (median/max)"] != "none", _show(report)
     assert report.figures["/cases (median/max)"] != "none", _show(report)
+
+
+def test_simulated_people_have_their_time_to_finish_from_the_end_of_the_chaos_not_from_the_start():
+    """A fixed number of faults may take long to be taken on a loaded machine: the people's
+    time to finish their last conversation counts from when the chaos ended, never from a
+    fixed moment (which failed a correct bot for the machine's speed)."""
+    from benchmarks.chaos.person import ChaosUser
+    from benchmarks.chaos.report import BotState
+
+    bot = BotState(chaos_done=False)
+    person = ChaosUser.__new__(ChaosUser)
+    person.bot = bot
+    assert person._hard(soft=100.0, finish=30.0) == float("inf")  # the chaos is still under way
+    bot.finish_chaos()
+    assert person._hard(soft=0.0, finish=30.0) == bot.chaos_done_at + 30.0  # it ended after the soft limit
+    assert person._hard(soft=bot.chaos_done_at + 50.0, finish=30.0) == bot.chaos_done_at + 80.0

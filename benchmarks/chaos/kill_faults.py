@@ -76,7 +76,7 @@ async def run_scenario(name: str, *, duration: float, users: int, seed: int, wor
             # users start staggered over the first second
             async def person(p: ChaosUser):
                 await asyncio.sleep(rng.random())
-                await p.run(deadline, deadline + finish)  # until the deadline; then a while to finish
+                await p.run(deadline, finish)  # until the deadline and the chaos done; then a while to finish
 
             tasks = [asyncio.create_task(person(p)) for p in people]
             injector = asyncio.create_task(_inject_faults(fake, rng, deadline, report, faults, bot)) if faults else None
@@ -93,7 +93,7 @@ async def run_scenario(name: str, *, duration: float, users: int, seed: int, wor
                     check_acknowledged(db, people, report)
                     proc = await serve()
                 if kills is not True and kills and injector is None:
-                    bot.chaos_done = True
+                    bot.finish_chaos()
                 if injector is not None:
                     await injector  # a fixed number: wait for every fault to be taken
                 finish_by = max(time.monotonic(), deadline) + finish  # then a while, at most, to finish
@@ -163,7 +163,7 @@ async def _inject_faults(fake: WatchedFake, rng: random.Random, deadline: float,
         await _trickle(fake, rng, deadline, report, count if fixed else None)
     finally:
         if fixed and bot is not None:
-            bot.chaos_done = True
+            bot.finish_chaos()
 
 
 async def _trickle(fake: WatchedFake, rng: random.Random, deadline: float, report: Report, count: int | None) -> None:

@@ -78,10 +78,11 @@ class ChaosUser:
         self.pos, self.acked, self.in_flight, self.question, self.done = None, [], None, None, False
         self.note("-- next conversation")
 
-    async def run(self, soft: float, hard: float) -> None:
-        """Conversation after conversation until ``soft``; the one under way then is
-        finished, if it can be, by ``hard``."""
-        while time.monotonic() < hard:
+    async def run(self, soft: float, finish: float) -> None:
+        """Conversation after conversation until ``soft`` and until every kill and fault asked
+        for has happened (however long that takes on a slow machine); the one under way then
+        is finished, if it can be, within ``finish`` seconds."""
+        while time.monotonic() < self._hard(soft, finish):
             if self.done:
                 self.completed += 1
                 if time.monotonic() >= soft and self.bot.chaos_done:
@@ -97,6 +98,13 @@ class ChaosUser:
                 await self.answer()
             if was is None and self.pos is not None:
                 self.started += 1
+
+    def _hard(self, soft: float, finish: float) -> float:
+        """When to give up: ``finish`` seconds after ``soft`` or the end of the chaos, whichever
+        is later (not a fixed time: a fixed number of faults may take long to be taken)."""
+        if not self.bot.chaos_done:
+            return float("inf")
+        return max(soft, self.bot.chaos_done_at) + finish
 
     async def _start_menu(self):
         """Send /start and wait for the flows or resume buttons (None, counted, if none come)."""

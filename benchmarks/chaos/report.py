@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 
@@ -13,6 +14,10 @@ class BotState:
     ready_at: float = 0.0
     polls_at_start: int = 0
     chaos_done: bool = True  # every kill and fault asked for has happened (users carry on until then)
+    chaos_done_at: float = 0.0  # when (time.monotonic()); users have a while from then to finish
+
+    def finish_chaos(self) -> None:
+        self.chaos_done, self.chaos_done_at = True, time.monotonic()
 
 
 @dataclass
