@@ -675,42 +675,18 @@ class TelegramFrontend:
         while True:
             self._alert_wake.clear()  # a wake-up during the pass below means: one more pass at once
             started = loop.time()
-            try:
-                await self.dispatch_alerts(bot)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # keep the loop alive whatever one pass met
-                log.exception("alert dispatch failed")
-            try:
-                await self.dispatch_reminders(bot)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("reminder dispatch failed")
-            try:
-                await self.dispatch_schedule(bot)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("schedule dispatch failed")
-            try:
-                await self.daily_purge()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("purge failed")
-            try:
-                await self.dispatch_erasure_outcomes(bot)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("erasure outcome dispatch failed")
-            try:
-                await self.dispatch_held(bot)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("held notice dispatch failed")
+            for step, failed in ((lambda: self.dispatch_alerts(bot), "alert dispatch failed"),
+                                 (lambda: self.dispatch_reminders(bot), "reminder dispatch failed"),
+                                 (lambda: self.dispatch_schedule(bot), "schedule dispatch failed"),
+                                 (self.daily_purge, "purge failed"),
+                                 (lambda: self.dispatch_erasure_outcomes(bot), "erasure outcome dispatch failed"),
+                                 (lambda: self.dispatch_held(bot), "held notice dispatch failed")):
+                try:
+                    await step()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # keep the loop alive whatever one pass met
+                    log.exception(failed)
             self.alert_pass_started = started  # the last pass done began then (loop.time()): for tests
             # asyncio.wait, not wait_for: on Python 3.11, wait_for swallows a cancellation that
             # arrives as the event is set, and post_stop then waits for this loop forever.
