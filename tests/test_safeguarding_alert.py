@@ -408,11 +408,11 @@ def test_rather_die_than_going_back_is_read_by_a_person(shipped, lexicon_only):
 # --------------------------------------------------------------------------------------
 
 
-def test_training_refuses_batch_n_and_every_later_one_even_if_listed():
+def test_training_refuses_batch_p_and_every_later_one_even_if_listed():
     train = _train_module()
-    assert train.FIRST_MEASUREMENT == "n"
-    train.TRAINING_BATCHES = (*train.TRAINING_BATCHES, "batch_n", "batch_o", "batch_z")
-    for name in ("batch_n", "batch_o", "batch_p", "batch_z", "batch_aa", "held_back"):
+    assert train.FIRST_MEASUREMENT == "p"
+    train.TRAINING_BATCHES = (*train.TRAINING_BATCHES, "batch_p", "batch_q", "batch_z")
+    for name in ("batch_p", "batch_q", "batch_z", "batch_aa", "held_back"):
         with pytest.raises(SystemExit):
             train.examples(with_batches=(name,))
-    assert train._spent("batch_m") and not train._spent("batch_n") and not train._spent("batch_o")
+    assert train._spent("batch_m") and not train._spent("batch_p") and not train._spent("batch_q")
