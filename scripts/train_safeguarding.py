@@ -84,8 +84,9 @@ SHORT_WORDS = 6  # an answer of at most this many words ("I feel ok"; 4 until ro
 SHORT_REVIEW_AT = 0.6  # ... needs p >= this (not REVIEW_AT) for the net to add a review alone
 # The tier net (q = its probability that the message should alert), chosen by --cv --sweep on
 # A-I (round 6: 0.85/0.85 -> 0.7/0.8, with averaged weights and the per-concern bars below):
-PROMOTE_AT = 0.7  # q >= this: a review (from the lexicon) becomes alert
-ALONE_AT = 0.85  # q >= this: a review the review net added alone becomes alert (0.8 until round 7)
+PROMOTE_AT = 0.6  # q >= this: a review (from the lexicon) becomes alert (0.7 until round 9)
+ALONE_AT = 0.75  # q >= this: a review the review net added alone becomes alert (0.8 until round 7,
+# 0.85 until round 9: --cv on A-M, alert 85.7 -> 87.2 %, ordinary alerted 1.6 -> 1.9 %)
 ALONE_P = 0.9  # ... if the review net's own score p >= this too (both nets confident)
 # Concerns with their own, lower bar for both (chosen by --cv on A-I): their broad signals, when
 # both nets read the message as a disclosure, were seldom an ordinary answer held out.
@@ -102,7 +103,9 @@ DEMOTE_BELOW = 0.1  # q < this: a lexicon alert becomes review (0.3 was tried in
 # quietened "I'm not sure, he hit my sister too", a plain disclosure; in round 7 0.2 cost no
 # held-out alert on A-K but that sentence again fell to q 0.09 before "not sure" stopped negating)
 CONFIRM_AT = 0.5  # the review net lifts review to alert (p >= ALERT_AT) only if q >= this too
-TIER_REVIEW_WEIGHT = 0.5  # a disclosure labelled review counts this much towards alert
+TIER_REVIEW_WEIGHT = 1.0  # a disclosure labelled review counts this much towards alert (0.5 until
+# round 9: the target counts the alert tier over ALL disclosures, those a writer expected only at
+# review too; --cv on A-M +0.6 points alert for +0.06 ordinary alerted)
 # An ordinary answer in which the lexicon found something (a near miss: "I hit the lad back",
 # "the flat is damp") counts this much in the tier net, one it found nothing in 1: new writers'
 # near misses alerted at 7.9 % after round 6 while cross-validation on A-I said 2 %.
