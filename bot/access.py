@@ -265,9 +265,7 @@ class Access:
             if respondent is None or respondent == "practitioner" or respondent not in admitted:
                 raise ValueError(msg("respondent.with_who", flow=flow.id,
                                      allowed=", ".join(respondents.cli_name(r) for r in admitted if r != "practitioner")))
-            if flow.consent_step is not None and flow.without_consent == "nobody":
-                # the flow promises nobody else, the worker included, reads the answers until
-                # the person agrees; on the worker's own device the worker sees every word
+            if respondents.own_device_only(flow):
                 raise ValueError(msg("staff.with_consent_first", flow=flow.id, who=respondents.described(respondent),
                                      respondent=respondents.cli_name(respondent)))
             me = self.pid(practitioner)
