@@ -464,3 +464,20 @@ def test_review_items_before_consent_reach_only_the_worker_and_the_leads(tmp_pat
     on_case = {who: sorted(f["id"] for c in access.case(f"tg:{who}", "FGC-3") for f in c["review_items"])
                for who in (W.P1, W.SUP)}
     assert on_case == {W.P1: ids, W.SUP: []}
+
+
+def test_the_family_reading_their_own_words_is_not_shown_which_were_marked(world):
+    """The quiet tier stays quiet: a family member's own /transcript (and /mydata file, perhaps
+    on a shared phone) carries no safeguarding marks and no 'worth a look' list; the worker's
+    copy of the same conversation has both."""
+    w = world
+    w.say(FAM_A, "Things are OK but I feel REVIEWWORD at night")
+    staff = w.access.transcript(P1, w.conv["A"])
+    assert [(t["text"], t["tier"]) for t in staff["transcript"] if t["flagged"]] == \
+        [("Things are OK but I feel REVIEWWORD at night", "review")]
+    assert [i["matched"] for i in staff["worth_a_look"]] == ["REVIEWWORD"]
+    own = w.access.transcript(FAM_A, w.conv["A"])
+    assert own["worth_a_look"] == [] and [t for t in own["transcript"] if t["flagged"] or t["tier"]] == []
+    assert "Things are OK but I feel REVIEWWORD at night" in [t["text"] for t in own["transcript"]]
+    for fmt in ("md", "html", "json"):
+        assert "REVIEWWORD" in render([own], fmt) and "worth a look" not in render([own], fmt).lower()
