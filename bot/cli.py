@@ -206,7 +206,7 @@ def _check_own_device_only(flow, case_ref: str) -> None:
     from bot.messages import msg
 
     if flow is not None and respondents.own_device_only(flow) and "practitioner" not in respondents.admitted(flow):
-        _fail(msg("console.consent_first", flow=flow.id, ref=case_ref.strip()))
+        _fail(msg("staff.terminal_consent_first", flow=flow.id, ref=case_ref.strip()))
 
 
 def _respondent(value: str | None) -> str | None:
