@@ -1441,7 +1441,10 @@ def settle_heap() -> None:
 def build_application(service: ConversationService, token: str, *, api_url: str | None = None,
                       max_rate: float = 30.0, concurrency: int = 256, connect_timeout: float = 10.0,
                       read_timeout: float = 15.0, escalation=None, alert_poll_seconds: float = 30.0,
-                      access=None, limits: RateLimits | None = None, reading=None) -> tuple[Application, TelegramFrontend]:
+                      access=None, limits: RateLimits | None = None, reading=None,
+                      request=None) -> tuple[Application, TelegramFrontend]:
+    """The Application serve runs, and its frontend. ``request``: a python-telegram-bot
+    ``BaseRequest`` to use instead of HTTP (for getUpdates too), e.g. benchmarks.transport."""
     frontend = TelegramFrontend(service, escalation=escalation, alert_poll_seconds=alert_poll_seconds, access=access,
                                 limits=limits, reading=reading)
     builder = (
@@ -1450,15 +1453,20 @@ def build_application(service: ConversationService, token: str, *, api_url: str 
         .concurrent_updates(PerChatOrder(concurrency, gate=frontend.gate))
         # not AIORateLimiter: questions before closing edits, and one chat's 429 holds no other
         .rate_limiter(SendLimiter(max_rate, max_retries=5))
-        .connect_timeout(connect_timeout)
-        .read_timeout(read_timeout)
-        .get_updates_read_timeout(read_timeout + 30)
-        # Not one connection per concurrent update: httpcore scans the whole pool on every
-        # request, and a pool of 32 halved p99 reply latency for 200 users (scripts/bench http).
-        .connection_pool_size(max(8, min(concurrency, 32)))
         .post_init(frontend.post_init)
         .post_stop(frontend.post_stop)
     )
+    if request is not None:  # it has its own timeouts and pool (the builder refuses both)
+        builder = builder.request(request).get_updates_request(request)
+    else:
+        builder = (
+            builder.connect_timeout(connect_timeout)
+            .read_timeout(read_timeout)
+            .get_updates_read_timeout(read_timeout + 30)
+            # Not one connection per concurrent update: httpcore scans the whole pool on every
+            # request, and a pool of 32 halved p99 reply latency for 200 users (scripts/bench http).
+            .connection_pool_size(max(8, min(concurrency, 32)))
+        )
     if api_url:
         base = api_url.rstrip("/")
         builder = builder.base_url(base).base_file_url(base.rsplit("/", 1)[0] + "/file/" + base.rsplit("/", 1)[1])

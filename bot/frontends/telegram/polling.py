@@ -260,6 +260,23 @@ async def polling(app: Application, inbox: Inbox, *, timeout: int = 30, allowed_
         await task
 
 
+async def serving(app: Application, body, stop: asyncio.Event) -> None:
+    """``Application.run_polling``'s life cycle around ``body(stop)``, in the running loop:
+    initialize, post_init, start, the body, stop, post_stop, shutdown, post_shutdown."""
+    async with app:  # initialize ... shutdown
+        if app.post_init:
+            await app.post_init(app)
+        await app.start()
+        try:
+            await body(stop)
+        finally:
+            await app.stop()
+            if app.post_stop:
+                await app.post_stop(app)
+    if app.post_shutdown:
+        await app.post_shutdown(app)
+
+
 def _lifecycle(app: Application, body) -> None:
     """Like ``Application.run_polling``: hooks, and a clean stop on SIGINT/SIGTERM."""
 
@@ -268,18 +285,7 @@ def _lifecycle(app: Application, body) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        async with app:  # initialize ... shutdown
-            if app.post_init:
-                await app.post_init(app)
-            await app.start()
-            try:
-                await body(stop)
-            finally:
-                await app.stop()
-                if app.post_stop:
-                    await app.post_stop(app)
-        if app.post_shutdown:
-            await app.post_shutdown(app)
+        await serving(app, body, stop)
 
     asyncio.run(main())
 
