@@ -107,10 +107,10 @@ async def run_bot(db: Path, users: int, synchronous: str = "FULL", library=None,
     kept = 0
     keep = frontend.keep
 
-    async def counted_keep(batch):  # to check below that every update went through the inbox
+    async def counted_keep(batch, raw=None):  # to check below that every update went through the inbox
         nonlocal kept
         kept += len(batch)
-        return await keep(batch)
+        return await keep(batch, raw)
 
     frontend.keep = counted_keep
     elapsed = 0.0

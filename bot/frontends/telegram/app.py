@@ -160,6 +160,8 @@ class TelegramFrontend:
         # one thread; people with a role before strangers; the calls waiting are committed together
         self._db = PriorityExecutor("store", group=service.store.run_group)
         self._marks: list[str] = []  # input keys whose replies have gone, to record (_delivered)
+        self._handled: list[int] = []  # update ids handled, to leave the inbox (done)
+        self._marks_due = False  # a _record_delivered is on its way to the store thread
         self._marks_lock = threading.Lock()
         # chat id -> (message id, text) of the last question sent with buttons, so a typed
         # answer can close its keyboard. Losing it on restart only leaves stale buttons,
@@ -221,15 +223,22 @@ class TelegramFrontend:
         other mark made meanwhile (one write for them all, not one each)."""
         with self._marks_lock:
             self._marks.append(key)
-            if len(self._marks) > 1:
+            if self._marks_due:
                 return  # already on its way to the store thread
+            self._marks_due = True
         self._db.defer(self._record_delivered)
 
     def _record_delivered(self) -> None:  # on the store thread
+        """The delivery marks, then the inbox rows of the updates handled, made since the last
+        time: one deferred write for them all, in the next group commit."""
         with self._marks_lock:
             keys, self._marks = self._marks, []
+            handled, self._handled = self._handled, []
+            self._marks_due = False
         if keys:
             self.service.delivered_all(keys)
+        if handled:
+            self.service.store.inbox_done(handled)
 
     async def _checked(self) -> None:
         """Before anything goes to Telegram: the already-answered check, if not yet asked."""
@@ -587,11 +596,20 @@ class TelegramFrontend:
         if user is None or (chat is not None and chat.type != "private"):
             return None
         if user.id not in self._languages:
-            pid = await self.person(update)
+            pid = self._persons.get(user.id)
+            if pid is None:  # someone not seen since the start: who they are and their language, in one hand-off
+                pid, language = await self.db(self._acquaint, f"tg:{user.id}", user.first_name)
+                self._persons[user.id] = pid
+            else:
+                language = await self.db(self.service.language_of, pid)
             if len(self._languages) >= 10_000:
                 self._languages.clear()
-            self._languages[user.id] = await self.db(self.service.language_of, pid)
+            self._languages[user.id] = language
         return self._languages[user.id]
+
+    def _acquaint(self, key: str, first_name: str | None) -> tuple[int, str]:  # on the store thread
+        pid = self._register(key, first_name)
+        return pid, self.service.language_of(pid)
 
     def commands(self, tag: str | None = None, section: str = "commands") -> list[BotCommand]:
         """A command menu (telegram.commands or telegram.staff_commands), described in ``tag``."""
@@ -623,6 +641,8 @@ class TelegramFrontend:
                     except TelegramError as exc:  # e.g. a worker who never opened a chat with the bot
                         log.info("staff menu not set", extra={"error": str(exc)})
         await self._retry(lambda: app.bot.set_my_commands(commands))
+        if self.rehearsal is not None:  # read once now, not by the first updates all at once
+            await self.rehearsal.load()
         self._bot = app.bot
         await self.refresh_members()
         self._housekeeping_task = asyncio.create_task(self._housekeeping())
@@ -989,14 +1009,22 @@ class TelegramFrontend:
             self.wake_alerts(bot)  # perhaps a worker-present session ended: what was kept back, now
 
     # -- the inbox: updates kept until handled (bot.frontends.telegram.polling) --------------
-    async def keep(self, updates: list[Update]) -> list[int]:
-        """Commit received updates to the inbox (with whatever else the store thread has waiting)."""
-        rows = [update_row(u) for u in updates]
+    async def keep(self, updates: list[Update], raw: dict[int, dict] | None = None) -> list[int]:
+        """Commit received updates to the inbox (with whatever else the store thread has waiting);
+        each as Telegram sent it when ``raw`` has it (polling.get_updates)."""
+        raw = raw or {}
+        rows = [update_row(u, raw.get(u.update_id)) for u in updates]
         return await self.db(self.service.store.inbox_add, rows)
 
     def done(self, update_id: int) -> None:
-        """Handled: the update leaves the inbox in the next group commit."""
-        self._db.defer(self.service.store.inbox_done, [update_id])
+        """Handled: the update leaves the inbox in the next group commit, with every other
+        update handled meanwhile (one write for them all, with the delivery marks)."""
+        with self._marks_lock:
+            self._handled.append(update_id)
+            if self._marks_due:
+                return
+            self._marks_due = True
+        self._db.defer(self._record_delivered)
 
     async def pending(self, bot) -> list[Update]:
         """Updates kept before a restart and not handled, in order. One that cannot be read
