@@ -235,9 +235,10 @@ class DetectorWorker:
         return self._tried.wait(timeout)
 
     def submit(self, text: str, context: dict | None) -> concurrent.futures.Future | None:
-        """Send ``text`` to be checked. Called on an event loop, the words sent in one turn of
-        the loop go together, in one write, when it ends (a write releases the interpreter
-        lock, and getting it back from the busy store thread can take a while); otherwise at once."""
+        """Send ``text`` to be checked. Called on an event loop, the first words sent in a turn
+        of the loop are written at once and the rest of that turn's go together, in one write,
+        when it ends (a write releases the interpreter lock, and getting it back from the busy
+        store thread can take a while); otherwise at once."""
         size = 4 * len(text) + 64  # at least its pickled size (UTF-8 takes at most 4 bytes a character)
         with self._lock:
             if self._wfd is None or len(self._pending) >= self.max_waiting or self._bytes + size > self.max_bytes:
@@ -258,15 +259,22 @@ class DetectorWorker:
             if later:
                 self._flushing = loop
         if later:
+            # The first words of a turn go at once, so the worker is checking them while the
+            # loop runs the rest of its turn (the store thread, which waits for them, starts as
+            # soon as the turn ends); the rest of the turn's words follow in one write at its end.
+            self._flush(keep_turn=True)
             loop.call_soon(self._flush)
         else:  # no loop here, or another one's write is due: write now (all that waits)
             self._flush()
         return future
 
-    def _flush(self) -> None:
-        """Write the words waiting to be sent, as one frame."""
+    def _flush(self, keep_turn: bool = False) -> None:
+        """Write the words waiting to be sent, as one frame (``keep_turn``: the write at the
+        end of this turn of the loop is still due)."""
         with self._lock:
-            batch, self._outbox, self._flushing = self._outbox, [], None
+            batch, self._outbox = self._outbox, []
+            if not keep_turn:
+                self._flushing = None
             wfd = self._wfd
         if not batch:
             return

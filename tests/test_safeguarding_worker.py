@@ -257,16 +257,22 @@ async def test_serve_detects_in_a_worker_process_and_stops_it_when_it_stops(tmp_
     assert disclosure not in err.decode()
 
 
-async def test_words_sent_in_one_turn_of_the_event_loop_go_in_one_write(ready_worker):
+async def test_the_first_words_of_a_turn_go_at_once_and_the_rest_of_the_turn_in_one_write(ready_worker):
     import asyncio
 
     worker = ready_worker()
     before = worker.writes
-    futures = [worker.submit(text, None) for text in ("one", "two ALERTWORD", "three")]
-    assert worker.writes == before  # not yet: at the end of this turn of the loop
-    found = [await asyncio.wrap_future(f) for f in futures]
-    assert [[c.concern for c in f] for f in found] == [[], ["physical_abuse"], []]
+    futures = [worker.submit(text, None) for text in ("one", "two ALERTWORD", "three", "four")]
+    # the first at once (the worker checks it while the loop finishes its turn), the rest not yet
     assert worker.writes == before + 1
+    found = [await asyncio.wrap_future(f) for f in futures]
+    assert [[c.concern for c in f] for f in found] == [[], ["physical_abuse"], [], []]
+    assert worker.writes == before + 2  # the other three together, at the end of the turn
+    # a later turn starts afresh: its first words go at once again
+    again = worker.submit("five", None)
+    assert worker.writes == before + 3
+    assert await asyncio.wrap_future(again) == []
+    assert worker.writes == before + 3  # nothing else was waiting at the end of that turn
 
 
 def test_words_waiting_for_a_loop_that_closed_are_sent_with_the_next(ready_worker):
@@ -278,15 +284,18 @@ def test_words_waiting_for_a_loop_that_closed_are_sent_with_the_next(ready_worke
     box = []
 
     def submit_and_stop():
+        box.append(worker.submit("first", None))  # the first of a turn: written at once
         box.append(worker.submit("ALERTWORD", None))
         loop.stop()  # after this turn: the write due at its end never happens
 
     loop.call_soon(submit_and_stop)
     loop.run_forever()
     loop.close()
-    (left,) = box
-    assert not left.done() and worker.writes == 0  # not sent
+    first, left = box
+    assert worker.result(first, timeout=30) == []
+    assert not left.done() and worker.writes == 1  # not sent
     other = worker.submit("words", None)  # no loop here: written at once, with what waited
+    assert worker.writes == 2
     assert [c.concern for c in worker.result(left, timeout=30)] == ["physical_abuse"]
     assert worker.result(other, timeout=30) == []
 
