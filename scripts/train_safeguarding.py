@@ -103,6 +103,16 @@ DEMOTE_BELOW = 0.1  # q < this: a lexicon alert becomes review (0.3 was tried in
 # quietened "I'm not sure, he hit my sister too", a plain disclosure; in round 7 0.2 cost no
 # held-out alert on A-K but that sentence again fell to q 0.09 before "not sure" stopped negating)
 CONFIRM_AT = 0.5  # the review net lifts review to alert (p >= ALERT_AT) only if q >= this too
+# Round 9: both nets reading a message as ordinary (q < VETO_BELOW and p < VETO_P) drop its reviews
+# (the lexicon's broad signals, capped matches, the review net's own; never a lexicon alert, even
+# quietened). --cv on A-M at 0.1 / 0.5: ordinary review 10.0 -> 8.5 % for flagged 96.4 -> 96.2 %;
+# on the spent N+O it was a trade, not a gain (review 15.6 -> 15.0 %, flagged 93.8 -> 93.1 %), so
+# it stays off (None) until a wider check says otherwise
+VETO_BELOW: float | None = None
+VETO_P = 0.5
+# Round 9: what the review net added alone to a short answer (at most SHORT_WORDS words) stays at
+# review ("I wish I had not", answering what one has thought since): --cv on A-M costs no alert
+SHORT_ALONE_REVIEW = True
 TIER_REVIEW_WEIGHT = 1.0  # a disclosure labelled review counts this much towards alert (0.5 until
 # round 9: the target counts the alert tier over ALL disclosures, those a writer expected only at
 # review too; --cv on A-M +0.6 points alert for +0.06 ordinary alerted)
@@ -287,7 +297,8 @@ def train_tier(feats: list[list[str]], lexicon: list[list[str]], items: list[dic
     return {"bias": round(b, 4), "weights": weights, "promote_at": PROMOTE_AT, "alone_at": ALONE_AT,
             "demote_below": DEMOTE_BELOW, "confirm_at": CONFIRM_AT, "alone_p": ALONE_P,
             "concern_promote_at": dict(sorted(CONCERN_PROMOTE_AT.items())),
-            "alone_review_only": sorted(ALONE_REVIEW_ONLY), "concern_bar_alone": CONCERN_BAR_ALONE}
+            "alone_review_only": sorted(ALONE_REVIEW_ONLY), "concern_bar_alone": CONCERN_BAR_ALONE,
+            "veto_below": VETO_BELOW, "veto_p": VETO_P, "short_alone_review": SHORT_ALONE_REVIEW}
 
 
 def build(config, items=None) -> dict:
