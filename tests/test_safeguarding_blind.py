@@ -45,6 +45,10 @@ PINNED = {
     # (sg-tune3, issue 12), which must never open, print or measure them.
     "batch_n.yaml": "6871b1f35daab0ee5c94f6dd68bb79940d60d4980969723a850bd74bd6329a41",
     "batch_o.yaml": "dfe3240c83bd37f3130510e16ab68e163c1058e70049dc5ab448ac2a1817d2a2",
+    # P and Q: written by the sg-blind6 helper on 2026-11-30 before the ninth tuning round
+    # (sg-tune4, issue 12), which must never open, print or measure them.
+    "batch_p.yaml": "e712aecc6097af4bac55dceb8e99e14980094c22cfb08ea0d4faf6f43d948bf9",
+    "batch_q.yaml": "696d39cf9c85ce71ab6fa2b35a107a0ecb013f73a3459e2d029ae31e03597aae",
 }
 # Who wrote the batches that name their writer in a fixed form, and the main commit they
 # were written at (before the tuning round they measure).
@@ -59,6 +63,8 @@ WRITERS = {
     "batch_m.yaml": ("sg-blind4 helper", "d1c95c0"),
     "batch_n.yaml": ("sg-blind5 helper", "76ef79e"),
     "batch_o.yaml": ("sg-blind5 helper", "76ef79e"),
+    "batch_p.yaml": ("sg-blind6 helper", "9fa4077"),
+    "batch_q.yaml": ("sg-blind6 helper", "9fa4077"),
 }
 DIFFICULTIES = {"explicit", "indirect", "euphemism"}
 SPEAKERS = {"child", "young_person", "adult"}
@@ -91,7 +97,8 @@ def test_batch_says_how_and_when_it_was_written(name):
     text = " ".join(header)
     # A batch says which tuning it came before (A, B: any tuning; C: the second round; D: the third;
     # E, F: the fourth; G: sg-matcher's round, written by the one who then tuned; H, I: the fifth;
-    # J, K: the sixth; L, M: the seventh; N, O: the eighth).
+    # J, K: the sixth; L, M: the seventh; N, O: the eighth;
+    # P, Q: the ninth).
     assert "BEFORE" in text and "tuning" in text and "WITHOUT opening" in text and "2026-11-30" in text
     if name in WRITERS:
         writer, commit = WRITERS[name]
@@ -179,7 +186,7 @@ def test_measurement_prints_no_sentence_unless_asked(capsys, fmt):
     leaked = [t for t in checked if t in out]
     assert leaked == []
     names = ["batch_a", "batch_b", "batch_c", "batch_d", "batch_e", "batch_f", "batch_g", "batch_h", "batch_i",
-             "batch_j", "batch_k", "batch_l", "batch_m", "batch_n", "batch_o", "all batches"]
+             "batch_j", "batch_k", "batch_l", "batch_m", "batch_n", "batch_o", "batch_p", "batch_q", "all batches"]
     assert all(name in out for name in names)
     if fmt:
         doc = json.loads(out)
