@@ -6,6 +6,7 @@ dictionaries, so what is left to measure is python-telegram-bot and the bot them
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import time
@@ -24,6 +25,49 @@ class MemoryBotAPI(BaseRequest):
         self.sent: dict[int, list[str]] = {}
         self._ids: dict[int, itertools.count] = {}
         self.fail_unknown = True
+        # getUpdates: the updates waiting (raw, as the Bot API sends them), confirmed as
+        # Telegram does: a call with ``offset`` drops every update below it
+        self.updates: list[dict] = []
+        self._arrived: asyncio.Event | None = None
+        self._waiters: list[tuple[str, int, asyncio.Future]] = []
+
+    def offer(self, updates: list[dict]) -> None:
+        """Updates for getUpdates to hand out (a long poll waiting returns them at once)."""
+        self.updates.extend(updates)
+        if self._arrived is not None:
+            self._arrived.set()
+
+    async def calls_reach(self, name: str, n: int) -> None:
+        """Return once ``n`` calls of ``name`` have been answered (woken by each, no sleeping)."""
+        if self.calls[name] >= n:
+            return
+        future = asyncio.get_running_loop().create_future()
+        self._waiters.append((name, n, future))
+        await future
+
+    def _counted(self, name: str) -> None:
+        self.calls[name] += 1
+        if self._waiters:
+            for waiter in [w for w in self._waiters if w[0] == name and self.calls[name] >= w[1]]:
+                self._waiters.remove(waiter)
+                if not waiter[2].done():
+                    waiter[2].set_result(None)
+
+    async def _get_updates(self, params: dict) -> list[dict]:
+        offset = int(params.get("offset") or 0)
+        if offset:
+            self.updates = [u for u in self.updates if u["update_id"] >= offset]
+        timeout = params.get("timeout") or 0
+        timeout = timeout.total_seconds() if hasattr(timeout, "total_seconds") else float(timeout)
+        if not self.updates and timeout > 0:  # long polling: until something arrives, or the timeout
+            self._arrived = asyncio.Event()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), timeout)
+            except (TimeoutError, asyncio.TimeoutError):
+                pass
+            finally:
+                self._arrived = None
+        return self.updates[:int(params.get("limit") or 100)]
 
     @property
     def read_timeout(self) -> float | None:
@@ -51,8 +95,12 @@ class MemoryBotAPI(BaseRequest):
     async def do_request(self, url: str, method: str, request_data: RequestData | None = None, read_timeout=None,
                          write_timeout=None, connect_timeout=None, pool_timeout=None) -> tuple[int, bytes]:
         name = url.rsplit("/", 1)[1]
-        self.calls[name] += 1
         params = request_data.parameters if request_data is not None else {}
+        if name == "getUpdates":
+            result = await self._get_updates(params)
+            self._counted(name)
+            return 200, json.dumps({"ok": True, "result": result}).encode()
+        self._counted(name)
         if name == "getMe":
             result: Any = self._bot_user()
         elif name == "sendMessage":
@@ -68,8 +116,6 @@ class MemoryBotAPI(BaseRequest):
                                    int(params.get("message_id", 1)))
         elif name in ("answerCallbackQuery", "setMyCommands", "deleteWebhook", "deleteMyCommands", "sendChatAction"):
             result = True
-        elif name == "getUpdates":
-            result = []
         else:
             return 404, json.dumps({"ok": False, "error_code": 404, "description": "Not Found"}).encode()
         return 200, json.dumps({"ok": True, "result": result}).encode()

@@ -169,6 +169,35 @@ async def test_a_typed_answer_and_a_button_press_each_take_one_trip_to_the_store
         assert answers["scale_now"] == 6
 
 
+async def test_a_persons_first_update_after_a_start_asks_who_they_are_and_their_language_in_one_trip(
+        tmp_path, library):
+    """After a restart everyone's next update is their first to this process: who they are
+    and the language to answer in are asked in one trip (with the already-answered check),
+    then the answer's own trip, then the flow it runs on (kept from then on)."""
+    service = ConversationService(Store(tmp_path / "first.db"), library)
+    pid = service.person("tg:8")
+    service.start(pid, "scaling-checkin", frontend="telegram", chat_id="8", respondent="adult")
+    async with running_bot(service) as h:
+        await h.fake.wait_for(lambda: h.fake.calls_to("getUpdates"), 10)  # started (the start's own reads are over)
+        executor, me = h.frontend._db, asyncio.current_task()
+        call, trips = executor.call, []
+
+        def counting(loop, fn):
+            task = asyncio.current_task()
+            if task is not me and getattr(task.get_coro(), "__qualname__", "") != "poll":  # not keeping a batch
+                trips.append(fn)
+            return call(loop, fn)
+
+        executor.call = counting
+        await h.say(8, "that we listen to each other")
+        first = len(trips)
+        await h.say(8, "7")
+        executor.call = call
+    assert (first, len(trips) - first) == (3, 1)
+    answers = {a["step_id"]: a["value"] for a in service.store.answers(service.store.active_conversation(pid).id)}
+    assert answers["best_hopes"] == "that we listen to each other" and answers["scale_now"] == 7
+
+
 def test_a_call_in_a_group_keeps_what_it_committed_before_it_failed(tmp_path, library):
     """As alone: a refusal rolled back, then audited in a transaction of its own, then
     raised, stays audited (bot.access does this); only the failed transaction goes."""
@@ -261,3 +290,33 @@ async def test_delivery_marks_made_while_the_store_thread_is_busy_are_written_in
         service.delivered_all = delivered_all
     assert batches == [keys]
     assert all(s["delivered"] for s in seen)
+
+
+async def test_updates_handled_while_the_store_thread_is_busy_leave_the_inbox_in_one_write_after_their_marks(
+        tmp_path, library):
+    """The inbox rows of updates handled meanwhile go in the next group commit together, as
+    one write with the delivery marks made meanwhile (marks first), not one deferred write
+    per update; and every one of them goes."""
+    store, service, pids, _ = _world(tmp_path, library)
+    async with running_bot(service) as h:
+        fe = h.frontend
+        await h.fake.wait_for(lambda: h.fake.calls_to("getUpdates"), 10)  # polling: the start's replay is over
+        rows = [(7001 + i, str(900 + i), f"tg:{900 + i}", "{}") for i in range(3)]
+        await fe.db(store.inbox_add, rows)
+        writes, inbox_done, delivered_all = [], store.inbox_done, service.delivered_all
+        store.inbox_done = lambda ids: (writes.append(("done", list(ids))), inbox_done(ids))[1]
+        service.delivered_all = lambda ks: (writes.append(("delivered", list(ks))), delivered_all(ks))[1]
+        release = threading.Event()
+        fe._db.submit(release.wait)  # the store thread is busy
+        groups = fe._db.groups
+        try:
+            for uid, *_ in rows:
+                fe._delivered(f"tg:{uid}")
+                fe.done(uid)  # handled
+        finally:
+            release.set()
+        left = await fe.db(store.inbox_pending)  # after the deferred writes: they went ahead of this call
+        store.inbox_done, service.delivered_all = inbox_done, delivered_all
+    assert writes == [("delivered", ["tg:7001", "tg:7002", "tg:7003"]), ("done", [7001, 7002, 7003])]
+    assert left == []
+    assert fe._db.groups - groups <= 2  # the busy call's own group, then one for the writes and the read

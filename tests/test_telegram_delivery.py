@@ -49,6 +49,37 @@ async def test_an_update_is_confirmed_only_once_it_is_kept_and_leaves_the_inbox_
     assert await fe.db(store.inbox_pending) == []  # its words are no longer kept
 
 
+async def test_the_inbox_keeps_each_polled_update_as_telegram_sent_it_parsed_once(bot, monkeypatch):
+    """What the inbox keeps is the JSON getUpdates returned (an unknown field too), not a
+    ``to_dict()`` of the parsed update, which costs as much again as parsing it: no update
+    is turned back into JSON on the way in."""
+    import json
+
+    from telegram import TelegramObject
+
+    h, fe = bot, bot.frontend
+    store = h.service.store
+    await h.fake.wait_for(lambda: h.fake.calls_to("getUpdates"), 10)
+    kept: list = []
+    add = store.inbox_add
+
+    def recording(rows):
+        kept.extend(rows)
+        return add(rows)
+
+    def refused(self, *args, **kwargs):
+        raise AssertionError("an update was rebuilt with to_dict() to be kept")
+
+    monkeypatch.setattr(store, "inbox_add", recording)
+    monkeypatch.setattr(TelegramObject, "to_dict", refused)
+    uid = h.fake.inject_message(43, "hello")
+    sent = h.fake._all_updates[uid]  # noqa: SLF001 - the update as the server sends it
+    sent["message"]["x_future_field"] = {"kept": True}  # a field this python-telegram-bot does not know
+    await h.delivered(uid)
+    assert [(r[0], r[1], r[2]) for r in kept] == [(uid, "43", "tg:43")]
+    assert json.loads(kept[0][3]) == sent
+
+
 async def test_a_chat_held_by_a_429_delays_no_other_chat_and_keeps_its_own_order(bot):
     h = bot
     a, b = 31, 32

@@ -160,6 +160,8 @@ class TelegramFrontend:
         # one thread; people with a role before strangers; the calls waiting are committed together
         self._db = PriorityExecutor("store", group=service.store.run_group)
         self._marks: list[str] = []  # input keys whose replies have gone, to record (_delivered)
+        self._handled: list[int] = []  # update ids handled, to leave the inbox (done)
+        self._marks_due = False  # a _record_delivered is on its way to the store thread
         self._marks_lock = threading.Lock()
         # chat id -> (message id, text) of the last question sent with buttons, so a typed
         # answer can close its keyboard. Losing it on restart only leaves stale buttons,
@@ -221,15 +223,22 @@ class TelegramFrontend:
         other mark made meanwhile (one write for them all, not one each)."""
         with self._marks_lock:
             self._marks.append(key)
-            if len(self._marks) > 1:
+            if self._marks_due:
                 return  # already on its way to the store thread
+            self._marks_due = True
         self._db.defer(self._record_delivered)
 
     def _record_delivered(self) -> None:  # on the store thread
+        """The delivery marks, then the inbox rows of the updates handled, made since the last
+        time: one deferred write for them all, in the next group commit."""
         with self._marks_lock:
             keys, self._marks = self._marks, []
+            handled, self._handled = self._handled, []
+            self._marks_due = False
         if keys:
             self.service.delivered_all(keys)
+        if handled:
+            self.service.store.inbox_done(handled)
 
     async def _checked(self) -> None:
         """Before anything goes to Telegram: the already-answered check, if not yet asked."""
@@ -587,11 +596,20 @@ class TelegramFrontend:
         if user is None or (chat is not None and chat.type != "private"):
             return None
         if user.id not in self._languages:
-            pid = await self.person(update)
+            pid = self._persons.get(user.id)
+            if pid is None:  # someone not seen since the start: who they are and their language, in one hand-off
+                pid, language = await self.db(self._acquaint, f"tg:{user.id}", user.first_name)
+                self._persons[user.id] = pid
+            else:
+                language = await self.db(self.service.language_of, pid)
             if len(self._languages) >= 10_000:
                 self._languages.clear()
-            self._languages[user.id] = await self.db(self.service.language_of, pid)
+            self._languages[user.id] = language
         return self._languages[user.id]
+
+    def _acquaint(self, key: str, first_name: str | None) -> tuple[int, str]:  # on the store thread
+        pid = self._register(key, first_name)
+        return pid, self.service.language_of(pid)
 
     def commands(self, tag: str | None = None, section: str = "commands") -> list[BotCommand]:
         """A command menu (telegram.commands or telegram.staff_commands), described in ``tag``."""
@@ -623,7 +641,10 @@ class TelegramFrontend:
                     except TelegramError as exc:  # e.g. a worker who never opened a chat with the bot
                         log.info("staff menu not set", extra={"error": str(exc)})
         await self._retry(lambda: app.bot.set_my_commands(commands))
+        if self.rehearsal is not None:  # read once now, not by the first updates all at once
+            await self.rehearsal.load()
         self._bot = app.bot
+        await self.check_leads(app.bot)
         await self.refresh_members()
         self._housekeeping_task = asyncio.create_task(self._housekeeping())
         await self.resend_undelivered(app.bot)
@@ -632,6 +653,37 @@ class TelegramFrontend:
         if self.escalation is not None or self.reading is not None or self.reminders is not None \
                 or getattr(self.service, "purger", None) is not None or self.access is not None:
             self._alert_task = asyncio.create_task(self._alert_loop(app.bot))
+
+    async def check_leads(self, bot) -> list[str]:
+        """Whether every safeguarding lead can be reached: Telegram lets a bot write only to
+        someone who has opened a chat with it (and not blocked it). A lead who has not would
+        miss every alert, strangers' alerts reach nobody else, and nothing but the log would
+        say so. A 'typing…' action is the probe (it sends nothing). The unreachable are logged
+        as errors and named to the reachable leads and the admins. Returns their keys; a
+        network fault is not counted (the alerts retry)."""
+        if self.escalation is None:
+            return []
+        unreachable: list[str] = []
+        for key in self.escalation.leads:
+            try:
+                await self._retry(lambda k=key: bot.send_chat_action(int(k[3:]), "typing"))
+            except (BadRequest, Forbidden) as exc:
+                unreachable.append(key)
+                log.error("safeguarding lead cannot be reached: until they open a chat with the bot, alerts cannot "
+                          "reach them", extra={"lead": key, "error": type(exc).__name__})
+            except TelegramError as exc:
+                log.warning("safeguarding lead not checked", extra={"lead": key, "error": type(exc).__name__})
+        if unreachable:
+            admins = {r["key"] for r in await self.db(self.service.store.role_list) if r["role"] == "admin"}
+            told = (set(self.escalation.leads) - set(unreachable)) | admins
+            text = msg("alerts.lead_unreachable", leads=", ".join(unreachable), bot=bot.username or "the bot")
+            for key in sorted(told):
+                if key.startswith("tg:") and key[3:].isdigit():
+                    try:
+                        await self.push(bot, key, text)
+                    except TelegramError as exc:
+                        log.warning("lead check notice not sent", extra={"to": key, "error": type(exc).__name__})
+        return unreachable
 
     async def post_stop(self, app: Application) -> None:
         if self._housekeeping_task is not None:
@@ -989,14 +1041,22 @@ class TelegramFrontend:
             self.wake_alerts(bot)  # perhaps a worker-present session ended: what was kept back, now
 
     # -- the inbox: updates kept until handled (bot.frontends.telegram.polling) --------------
-    async def keep(self, updates: list[Update]) -> list[int]:
-        """Commit received updates to the inbox (with whatever else the store thread has waiting)."""
-        rows = [update_row(u) for u in updates]
+    async def keep(self, updates: list[Update], raw: dict[int, dict] | None = None) -> list[int]:
+        """Commit received updates to the inbox (with whatever else the store thread has waiting);
+        each as Telegram sent it when ``raw`` has it (polling.get_updates)."""
+        raw = raw or {}
+        rows = [update_row(u, raw.get(u.update_id)) for u in updates]
         return await self.db(self.service.store.inbox_add, rows)
 
     def done(self, update_id: int) -> None:
-        """Handled: the update leaves the inbox in the next group commit."""
-        self._db.defer(self.service.store.inbox_done, [update_id])
+        """Handled: the update leaves the inbox in the next group commit, with every other
+        update handled meanwhile (one write for them all, with the delivery marks)."""
+        with self._marks_lock:
+            self._handled.append(update_id)
+            if self._marks_due:
+                return
+            self._marks_due = True
+        self._db.defer(self._record_delivered)
 
     async def pending(self, bot) -> list[Update]:
         """Updates kept before a restart and not handled, in order. One that cannot be read
@@ -1441,7 +1501,10 @@ def settle_heap() -> None:
 def build_application(service: ConversationService, token: str, *, api_url: str | None = None,
                       max_rate: float = 30.0, concurrency: int = 256, connect_timeout: float = 10.0,
                       read_timeout: float = 15.0, escalation=None, alert_poll_seconds: float = 30.0,
-                      access=None, limits: RateLimits | None = None, reading=None) -> tuple[Application, TelegramFrontend]:
+                      access=None, limits: RateLimits | None = None, reading=None,
+                      request=None) -> tuple[Application, TelegramFrontend]:
+    """The Application serve runs, and its frontend. ``request``: a python-telegram-bot
+    ``BaseRequest`` to use instead of HTTP (for getUpdates too), e.g. benchmarks.transport."""
     frontend = TelegramFrontend(service, escalation=escalation, alert_poll_seconds=alert_poll_seconds, access=access,
                                 limits=limits, reading=reading)
     builder = (
@@ -1450,15 +1513,20 @@ def build_application(service: ConversationService, token: str, *, api_url: str 
         .concurrent_updates(PerChatOrder(concurrency, gate=frontend.gate))
         # not AIORateLimiter: questions before closing edits, and one chat's 429 holds no other
         .rate_limiter(SendLimiter(max_rate, max_retries=5))
-        .connect_timeout(connect_timeout)
-        .read_timeout(read_timeout)
-        .get_updates_read_timeout(read_timeout + 30)
-        # Not one connection per concurrent update: httpcore scans the whole pool on every
-        # request, and a pool of 32 halved p99 reply latency for 200 users (scripts/bench http).
-        .connection_pool_size(max(8, min(concurrency, 32)))
         .post_init(frontend.post_init)
         .post_stop(frontend.post_stop)
     )
+    if request is not None:  # it has its own timeouts and pool (the builder refuses both)
+        builder = builder.request(request).get_updates_request(request)
+    else:
+        builder = (
+            builder.connect_timeout(connect_timeout)
+            .read_timeout(read_timeout)
+            .get_updates_read_timeout(read_timeout + 30)
+            # Not one connection per concurrent update: httpcore scans the whole pool on every
+            # request, and a pool of 32 halved p99 reply latency for 200 users (scripts/bench http).
+            .connection_pool_size(max(8, min(concurrency, 32)))
+        )
     if api_url:
         base = api_url.rstrip("/")
         builder = builder.base_url(base).base_file_url(base.rsplit("/", 1)[0] + "/file/" + base.rsplit("/", 1)[1])

@@ -37,6 +37,8 @@ from typing import Callable, Protocol
 from telegram import Update
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TimedOut
 from telegram.ext import Application
+from telegram.request import RequestData
+from telegram.request._requestparameter import RequestParameter  # noqa: PLC2701 - pinned below 23
 
 log = logging.getLogger("bot.telegram.polling")
 
@@ -52,7 +54,9 @@ def mark_committed() -> None:
 
 
 class Inbox(Protocol):
-    async def keep(self, updates: list[Update]) -> list[int]: ...  # committed; the ids not kept before
+    # committed; the ids not kept before. ``raw``: update id -> the update's JSON as Telegram
+    # sent it (given by the poller), kept instead of the parsed update's to_dict()
+    async def keep(self, updates: list[Update], raw: dict[int, dict] | None = None) -> list[int]: ...
 
     def done(self, update_id: int) -> None: ...  # handled: its row goes (in the next commit)
 
@@ -81,8 +85,9 @@ class ChatQueues:
         self._arriving: list[tuple[Update, asyncio.Future]] = []  # webhook deliveries waiting to be kept
         self._keeper: asyncio.Task | None = None
 
-    async def receive(self, updates: list[Update]) -> None:
-        """Gate, keep (committed when this returns) and start handling a batch."""
+    async def receive(self, updates: list[Update], raw: dict[int, dict] | None = None) -> None:
+        """Gate, keep (committed when this returns) and start handling a batch. ``raw``: each
+        update's JSON as received (update id -> dict), what the inbox keeps, if at hand."""
         async with self._lock:
             admitted = []
             for u in sorted(updates, key=lambda u: u.update_id):
@@ -96,7 +101,7 @@ class ChatQueues:
             if not admitted:
                 return
             try:
-                await self.inbox.keep(admitted)
+                await (self.inbox.keep(admitted) if raw is None else self.inbox.keep(admitted, raw))
             except BaseException:
                 for u in admitted:
                     self._unpend(chat_key(u))
@@ -207,7 +212,8 @@ async def _poll(app: Application, stop: asyncio.Event, queues: ChatQueues, *, ti
     offset: int | None = None
     delay = 0.5
     while not stop.is_set():
-        fetch = asyncio.ensure_future(app.bot.get_updates(offset=offset, timeout=timeout, allowed_updates=allowed_updates))
+        fetch = asyncio.ensure_future(get_updates(app.bot, offset=offset, timeout=timeout,
+                                                  allowed_updates=allowed_updates))
         stopping = asyncio.ensure_future(stop.wait())
         done, _ = await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
         if fetch not in done:  # stopping: a batch fetched now would not be kept; drop it
@@ -217,7 +223,7 @@ async def _poll(app: Application, stop: asyncio.Event, queues: ChatQueues, *, ti
             break
         stopping.cancel()
         try:
-            updates = fetch.result()
+            updates, raw = fetch.result()
         except (InvalidToken, Conflict):
             raise
         except RetryAfter as exc:
@@ -233,8 +239,34 @@ async def _poll(app: Application, stop: asyncio.Event, queues: ChatQueues, *, ti
             continue
         delay = 0.5
         if updates:
-            await queues.receive(list(updates))  # kept (committed) before they are confirmed
+            await queues.receive(updates, raw)  # kept (committed) before they are confirmed
             offset = updates[-1].update_id + 1  # the next getUpdates confirms them
+
+
+async def get_updates(bot, *, offset: int | None, timeout: int, allowed_updates=None,
+                      ) -> tuple[list[Update], dict[int, dict]]:
+    """``Bot.get_updates`` (its request object, timeouts and errors), keeping each update's
+    JSON as Telegram sent it: the inbox keeps that, where ``Update.to_dict()`` of the parsed
+    update would cost as much again as parsing it (the largest cost per update on the event
+    loop, scripts/bench telegram, profiled). Each update is parsed once, here. Not through
+    the sending limiter: Telegram does not pace getUpdates, and a 429 is waited out above.
+    (python-telegram-bot 22, pinned below 23: ``Bot._request[0]`` is the getUpdates request.)"""
+    data: dict = {"timeout": timeout}
+    if offset is not None:
+        data["offset"] = offset
+    if allowed_updates is not None:
+        data["allowed_updates"] = allowed_updates
+    request = bot._request[0]  # noqa: SLF001 - see above
+    result = await request.post(f"{bot.base_url}/getUpdates",
+                                RequestData([RequestParameter.from_input(k, v) for k, v in data.items()]),
+                                read_timeout=(request.read_timeout or 0) + timeout)
+    updates, raw = [], {}
+    for item in result:
+        update = Update.de_json(item, bot)
+        if update is not None:
+            updates.append(update)
+            raw[update.update_id] = item
+    return updates, raw
 
 
 async def _unless_stopped(stop: asyncio.Event, seconds: float) -> None:
@@ -260,6 +292,23 @@ async def polling(app: Application, inbox: Inbox, *, timeout: int = 30, allowed_
         await task
 
 
+async def serving(app: Application, body, stop: asyncio.Event) -> None:
+    """``Application.run_polling``'s life cycle around ``body(stop)``, in the running loop:
+    initialize, post_init, start, the body, stop, post_stop, shutdown, post_shutdown."""
+    async with app:  # initialize ... shutdown
+        if app.post_init:
+            await app.post_init(app)
+        await app.start()
+        try:
+            await body(stop)
+        finally:
+            await app.stop()
+            if app.post_stop:
+                await app.post_stop(app)
+    if app.post_shutdown:
+        await app.post_shutdown(app)
+
+
 def _lifecycle(app: Application, body) -> None:
     """Like ``Application.run_polling``: hooks, and a clean stop on SIGINT/SIGTERM."""
 
@@ -268,18 +317,7 @@ def _lifecycle(app: Application, body) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        async with app:  # initialize ... shutdown
-            if app.post_init:
-                await app.post_init(app)
-            await app.start()
-            try:
-                await body(stop)
-            finally:
-                await app.stop()
-                if app.post_stop:
-                    await app.post_stop(app)
-        if app.post_shutdown:
-            await app.post_shutdown(app)
+        await serving(app, body, stop)
 
     asyncio.run(main())
 
@@ -318,9 +356,10 @@ def run_webhook(app: Application, inbox: Inbox, *, listen: str, port: int, url_p
     _lifecycle(app, body)
 
 
-def update_row(u: Update) -> tuple[int, str | None, str | None, str]:
-    """What the inbox keeps of an update: (id, chat, sender's key, the update as JSON)."""
+def update_row(u: Update, raw: dict | None = None) -> tuple[int, str | None, str | None, str]:
+    """What the inbox keeps of an update: (id, chat, sender's key, the update as JSON): ``raw``,
+    the JSON Telegram sent, when at hand, else the parsed update's ``to_dict()``."""
     chat = getattr(u.effective_chat, "id", None)
     user = getattr(u.effective_user, "id", None)
     return (u.update_id, None if chat is None else str(chat), None if user is None else f"tg:{user}",
-            json.dumps(u.to_dict(), ensure_ascii=False))
+            json.dumps(raw if raw is not None else u.to_dict(), ensure_ascii=False))

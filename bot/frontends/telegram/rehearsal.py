@@ -71,6 +71,11 @@ class RehearsalCommands:
         """Whether this person has a rehearsal under way (their words are never screened)."""
         return pid in await self._people()
 
+    async def load(self) -> None:
+        """Read who has a rehearsal under way (at start, before any update: otherwise every
+        person's first update, all at once after a restart, would each ask the store)."""
+        await self._people()
+
     async def _people(self) -> set[int]:
         if self._active is None:
             self._active = await self.fe.db(self.service.store.rehearsing_people)
