@@ -265,9 +265,7 @@ class Access:
             if respondent is None or respondent == "practitioner" or respondent not in admitted:
                 raise ValueError(msg("respondent.with_who", flow=flow.id,
                                      allowed=", ".join(respondents.cli_name(r) for r in admitted if r != "practitioner")))
-            if flow.consent_step is not None and flow.without_consent == "nobody":
-                # the flow promises nobody else, the worker included, reads the answers until
-                # the person agrees; on the worker's own device the worker sees every word
+            if respondents.own_device_only(flow):
                 raise ValueError(msg("staff.with_consent_first", flow=flow.id, who=respondents.described(respondent),
                                      respondent=respondents.cli_name(respondent)))
             me = self.pid(practitioner)
@@ -639,9 +637,9 @@ class Access:
                 raise Refused("refused", audit=(key, "review_items.list.refused"))
             self.store.audit(key, "review_items.list")
             items = self.store.review_items(practitioner_ids=visible)
-            return items if lead else [i for i in items if self._sees_review_item(key, i["conversation_id"])]
+            return items if lead else [i for i in items if self.sees_review_item(key, i["conversation_id"])]
 
-    def _sees_review_item(self, key: str, conversation_id: int | None) -> bool:
+    def sees_review_item(self, key: str, conversation_id: int | None) -> bool:
         """A review item quotes the person's words: on a conversation this person may not read
         (no consent yet, or not with them) only the case's worker and the safeguarding leads see
         it, as the person was told ("your worker and the person who keeps children safe")."""
@@ -689,7 +687,7 @@ class Access:
                     # Review-tier items go to the top of the case, with their reason.
                     conv["shared"] = self.can_read(key, conv["id"])
                     conv["review_items"] = ([f for f in flags if f["conversation_id"] == conv["id"]]
-                                            if conv["shared"] or self._sees_review_item(key, conv["id"]) else [])
+                                            if conv["shared"] or self.sees_review_item(key, conv["id"]) else [])
                     conv["consent"] = self.audience(conv["id"]).state  # not_asked | yes | no
                     # the parts the person chose not to share with this reader (consent.which)
                     conv["withheld"] = hidden = self.withheld(key, conv["id"]) if conv["shared"] else frozenset()

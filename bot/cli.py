@@ -193,9 +193,20 @@ def chat(flow: str | None, db: str | None, as_name: str | None, flow_paths: tupl
         _check_respondent(service.library.get(flow), respondent)
     if case_ref is not None:
         _check_case_ref(case_ref)
+        _check_own_device_only(service.library.get(flow) if flow is not None else None, case_ref)
     name = as_name or os.environ.get("USER") or "you"
     sys.exit(run_console(service, f"console:{name}", name, flow, respondent=respondent, case_ref=case_ref,
                          practice=practice, language=lang))
+
+
+def _check_own_device_only(flow, case_ref: str) -> None:
+    """A flow that promises nobody, the worker included, reads the answers until the person
+    agrees is not done at the worker's terminal (as /with refuses it on Telegram)."""
+    from bot import respondent as respondents
+    from bot.messages import msg
+
+    if flow is not None and respondents.own_device_only(flow) and "practitioner" not in respondents.admitted(flow):
+        _fail(msg("staff.terminal_consent_first", flow=flow.id, ref=case_ref.strip()))
 
 
 def _respondent(value: str | None) -> str | None:

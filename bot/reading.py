@@ -141,8 +141,13 @@ class Reading:
         return holder == row["id"] or ("supervisor" in roles and self.store.supervises(row["id"], holder))
 
     # -- reminders ------------------------------------------------------------------------
-    def _escalation_targets(self, practitioner_id: int | None) -> list[str]:
+    def _escalation_targets(self, practitioner_id: int | None, conversation_id: int | None = None) -> list[str]:
+        """The practitioner's supervisors who may open what the reminder names; the leads when
+        there are none (no supervisor, no case, or a conversation the person has not agreed to
+        share with them, whose items /review and /case do not show them)."""
         sups = self.store.supervisor_keys(practitioner_id) if practitioner_id is not None else []
+        if self.access is not None and conversation_id is not None:
+            sups = [k for k in sups if self.access.sees_review_item(k, conversation_id)]
         return sups or list(self.leads)
 
     def due(self, now: datetime | None = None) -> list[Reminder]:
@@ -162,7 +167,7 @@ class Reading:
                 add(r["practitioner_key"], "unread", "practitioner", r)
             elif r["reminded_at"] is not None and r["escalated_at"] is None and not r["escalate_row"] \
                     and r["reminded_at"] <= read_before:
-                for key in self._escalation_targets(r["practitioner_id"]):
+                for key in self._escalation_targets(r["practitioner_id"], r["conversation_id"]):
                     add(key, "unread", "supervisor", r)
         review_before = iso(now - self.review_within)
         remind, escalate = self.store.review_items_due(remind_before=review_before, escalate_before=review_before)
@@ -171,7 +176,7 @@ class Reading:
             for key in ([holder["key"]] if holder else self.leads):
                 add(key, "review", "practitioner", item)
         for item in escalate:
-            for key in self._escalation_targets(item["practitioner_id"]):
+            for key in self._escalation_targets(item["practitioner_id"], item["conversation_id"]):
                 add(key, "review", "supervisor", item)
 
         out = []

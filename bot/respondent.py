@@ -58,6 +58,14 @@ def worker_present(flow) -> bool:
     return "worker_present" in getattr(flow, "requires", ())
 
 
+def own_device_only(flow) -> bool:
+    """Whether the flow must be answered on the person's own device: it first asks whether
+    anyone may read the answers and promises that nobody, the worker included, does until
+    they say yes (``without_consent: nobody``). On the worker's device (``/with``, or the
+    terminal with ``--case``) the worker would see every word, so it is refused there."""
+    return getattr(flow, "consent_step", None) is not None and getattr(flow, "without_consent", None) == "nobody"
+
+
 def label(respondent: str) -> str:
     """The respondent in plain words, for a button or a list ("A young person, 13 to 17")."""
     return msg(f"respondent.options.{respondent}")

@@ -284,3 +284,30 @@ def test_config_digest_lines(tmp_path):
     bad.write_text("safeguarding:\n  leads: [1]\n  digest_lines: 0\n")
     with pytest.raises(ConfigError, match=r"bad.yaml:3:.*digest_lines"):
         Config.load(bad)
+
+
+async def test_a_lead_the_bot_cannot_reach_is_named_at_start_to_the_other_leads_and_the_admins(
+        tmp_path, library, safeguarding, caplog):
+    """Telegram lets a bot write only to someone who opened a chat with it. A lead who never did
+    would miss every alert, and a stranger's alert would reach nobody, shown only in the log:
+    `serve` checks each lead as it starts, logs the unreachable as an error, and tells the
+    leads it can reach and the admins, by name of the key (never any alert's words)."""
+    store = Store(tmp_path / "leads.db")
+    service = ConversationService(store, library, safeguarding=safeguarding)
+    ADMIN = 810
+    access = Access(store, library, Config(roles={"admin": [ADMIN]}, leads=[LEAD, LEAD2]))
+    access.seed()
+    esc = Escalation(store, safeguarding, leads=[LEAD, LEAD2], repeat_minutes=15)
+    async with FakeBotAPI(strict_chats=True) as fake:
+        fake.inject_message(LEAD, "hello")  # LEAD and the admin have opened a chat; LEAD2 has not
+        fake.inject_message(ADMIN, "hello")
+        caplog.set_level("WARNING")
+        async with running_bot(service, fake=fake, access=access, escalation=esc) as h:
+            unreachable = f"tg:{LEAD2}"
+            assert [r.lead for r in caplog.records if r.getMessage().startswith("safeguarding lead cannot")] == [unreachable]
+            for user in (LEAD, ADMIN):
+                [notice] = [m.text for m in fake.messages(user) if "cannot be reached" in m.text]
+                assert unreachable in notice and f"tg:{LEAD}" not in notice
+            assert await h.frontend.check_leads(h.app.bot) == [unreachable]
+            fake.inject_message(LEAD2, "hello")
+            assert await h.frontend.check_leads(h.app.bot) == []

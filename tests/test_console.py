@@ -274,3 +274,22 @@ def test_the_terminal_lists_a_reminder_recorded_for_a_worker_serve_can_reach(tmp
                    "", msg("console.no_reminder.date_you")]))
     assert [(r["person_id"], r["kind"]) for r in store.scheduled_list()] == [(store.person("tg:900"), "date")]
     store.close()
+
+
+def test_the_terminal_refuses_a_flow_that_promises_nobody_reads_before_consent(tmp_path):
+    """As /with on Telegram: 'fgc-young-person' tells the young person nobody, their worker
+    included, reads the answers until they say yes; at the worker's terminal (chat --case)
+    the worker sees every word, so it is refused, named or chosen from the list, and nothing
+    is recorded."""
+    db = tmp_path / "c.db"
+    proc = run_cli(["chat", "fgc-young-person", "--db", str(db), "--case", "FGC-7", "--for", "young-person"], "hi\n")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "At this terminal you would see every word" in proc.stderr
+    assert "restorative-bot invite create fgc-young-person --case FGC-7" in proc.stderr
+    proc = run_cli(["chat", "--db", str(db), "--case", "FGC-7", "--as", "lee"], "fgc-young-person\nhi\n")
+    assert proc.returncode == 0 and "At this terminal you would see every word" in proc.stdout
+    store = Store(db)
+    assert store.db.execute("select count(*) from conversations").fetchone()[0] == 0
+    # without --case it is the worker's own practice, which nobody else is promised anything about
+    proc = run_cli(["chat", "fgc-young-person", "--db", str(tmp_path / "p.db"), "--for", "young-person"], "")
+    assert proc.returncode == 0 and "At this terminal" not in proc.stdout + proc.stderr

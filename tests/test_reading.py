@@ -87,7 +87,7 @@ class World:
             code, inv = self.access.invite(practitioner, flow, f"CASE-{label}")
             self.access.open_invite(family, code)
             self.conv[label] = self.access.accept_invite(
-                family, inv, lambda pid, fid, cid: self.service.start(pid, fid, case_id=cid).conversation_id)
+                family, inv, lambda pid, fid, cid, **kw: self.service.start(pid, fid, case_id=cid, **kw).conversation_id)
 
     def say(self, family, text):
         return self.service.handle(self.store.person(family), Input.from_text(text))
@@ -464,3 +464,38 @@ def test_review_items_before_consent_reach_only_the_worker_and_the_leads(tmp_pat
     on_case = {who: sorted(f["id"] for c in access.case(f"tg:{who}", "FGC-3") for f in c["review_items"])
                for who in (W.P1, W.SUP)}
     assert on_case == {W.P1: ids, W.SUP: []}
+
+
+def test_the_family_reading_their_own_words_is_not_shown_which_were_marked(world):
+    """The quiet tier stays quiet: a family member's own /transcript (and /mydata file, perhaps
+    on a shared phone) carries no safeguarding marks and no 'worth a look' list; the worker's
+    copy of the same conversation has both."""
+    w = world
+    w.say(FAM_A, "Things are OK but I feel REVIEWWORD at night")
+    staff = w.access.transcript(P1, w.conv["A"])
+    assert [(t["text"], t["tier"]) for t in staff["transcript"] if t["flagged"]] == \
+        [("Things are OK but I feel REVIEWWORD at night", "review")]
+    assert [i["matched"] for i in staff["worth_a_look"]] == ["REVIEWWORD"]
+    own = w.access.transcript(FAM_A, w.conv["A"])
+    assert own["worth_a_look"] == [] and [t for t in own["transcript"] if t["flagged"] or t["tier"]] == []
+    assert "Things are OK but I feel REVIEWWORD at night" in [t["text"] for t in own["transcript"]]
+    for fmt in ("md", "html", "json"):
+        assert "REVIEWWORD" in render([own], fmt) and "worth a look" not in render([own], fmt).lower()
+
+
+def test_before_consent_a_reminder_is_escalated_to_the_leads_not_to_a_supervisor_who_may_not_open_it(store, library):
+    """The supervisor may not read a conversation the young person has not agreed to share,
+    so a reminder naming its review item (or its flagged unread answer) would send them to
+    something /review and /case do not show them: it goes to the safeguarding leads instead."""
+    w = World(store, library, flow="fgc-young-person")
+    for text in ("/skip", "/skip", "/skip", "REVIEWWORD"):
+        w.say(FAM_A, text)
+    assert not w.access.can_read(SUP, w.conv["A"]) and w.access.worth_a_look(P1)
+    sent = w.deliver(24.01)
+    assert [(s[0], s[1], s[2]) for s in sent] == [(P1, "review", "practitioner")]
+    # two days on, the flagged answer (counted as unread even before consent) reminds the worker
+    sent = w.deliver(48.02)
+    assert [(s[0], s[1], s[2]) for s in sent] == [(P1, "unread", "practitioner"), (LEAD, "review", "supervisor")]
+    sent = w.deliver(48.02 + 48.1)
+    assert [(s[0], s[1], s[2]) for s in sent] == [(LEAD, "unread", "supervisor")]
+    assert w.deliver(300) == []

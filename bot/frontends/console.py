@@ -196,6 +196,9 @@ class Console:
                 return None
         if self.present is not None and respondent != "practitioner" and "practitioner" not in \
                 respondents.admitted(self.service.library.get(flow_id)):
+            if respondents.own_device_only(self.service.library.get(flow_id)):
+                self.say(msg("staff.terminal_consent_first", flow=flow_id, ref=self.present["ref"]))
+                return None
             if "person" not in self.present:
                 self.present["person"] = self.service.present_person(self.present["ref"])
             self.say(msg("console.worker_present", ref=self.present["ref"], who=respondents.described(respondent)))

@@ -19,14 +19,20 @@ class ExportError(Exception):
 
 
 def transcript_data(store: Store, conversation_id: int, internal_comments: bool = True,
-                    telegram_names: bool = False, withhold: frozenset = frozenset()) -> dict:
+                    telegram_names: bool = False, withhold: frozenset = frozenset(),
+                    safeguarding_marks: bool | None = None) -> dict:
     """Everything about one conversation. ``internal_comments=False`` for anyone who is not
     staff (the family): only comments shared with them are included, and no flow's notes
     for the worker (``note_for_worker``). ``withhold``: steps this reader may not see (the parts
     the person chose not to share, :meth:`bot.access.Access.withheld`): their answers, lines,
     scores and comments are left out, and ``withheld`` lists the questions. The person is named by
     their pseudonym in the case (see :mod:`bot.names`), never by a Telegram first name unless
-    ``telegram_names`` (the deployment's ``people_names: telegram``)."""
+    ``telegram_names`` (the deployment's ``people_names: telegram``). ``safeguarding_marks``
+    (default: as ``internal_comments``): the safeguarding flags on lines and the items worth a
+    look, for staff only. The person reading their own words (perhaps on a shared phone) is not
+    shown which of them were marked: the quiet review tier stays quiet, and an alert was already
+    told to them, in the calm words the flow chose."""
+    marks = internal_comments if safeguarding_marks is None else safeguarding_marks
     conv = store.conversation(conversation_id)
     if conv is None:
         raise ExportError(f"no conversation with id {conversation_id}")
@@ -83,8 +89,8 @@ def transcript_data(store: Store, conversation_id: int, internal_comments: bool 
         "case": (store.case_by_id(conv.case_id) or {}).get("ref") if conv.case_id else None,
         "transcript": [
             {"time": t["created_at"], "from": "bot" if t["direction"] == "out" else "person", "kind": t["kind"],
-             "step_id": t["step_id"], "text": t["text"], "flagged": bool(t.get("flagged")),
-             "tier": t.get("tier") or ("alert" if t.get("flagged") else None),
+             "step_id": t["step_id"], "text": t["text"], "flagged": marks and bool(t.get("flagged")),
+             "tier": (t.get("tier") or ("alert" if t.get("flagged") else None)) if marks else None,
              "language": t.get("language") or language}
             for t in lines
             if internal_comments or t["kind"] != "worker_note"  # notes for the worker stay with staff
@@ -94,7 +100,7 @@ def transcript_data(store: Store, conversation_id: int, internal_comments: bool 
             {"id": r["id"], "time": r["created_at"], "step_id": r["step_id"], "concern": r["concern"],
              "matched": r["matched"]}
             # kept whatever the person chose: a safeguarding signal is never withheld (they are told so)
-            for r in store.review_items(conversation_ids=[conversation_id])
+            for r in (store.review_items(conversation_ids=[conversation_id]) if marks else ())
         ],
     }
 

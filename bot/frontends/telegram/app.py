@@ -644,6 +644,7 @@ class TelegramFrontend:
         if self.rehearsal is not None:  # read once now, not by the first updates all at once
             await self.rehearsal.load()
         self._bot = app.bot
+        await self.check_leads(app.bot)
         await self.refresh_members()
         self._housekeeping_task = asyncio.create_task(self._housekeeping())
         await self.resend_undelivered(app.bot)
@@ -652,6 +653,37 @@ class TelegramFrontend:
         if self.escalation is not None or self.reading is not None or self.reminders is not None \
                 or getattr(self.service, "purger", None) is not None or self.access is not None:
             self._alert_task = asyncio.create_task(self._alert_loop(app.bot))
+
+    async def check_leads(self, bot) -> list[str]:
+        """Whether every safeguarding lead can be reached: Telegram lets a bot write only to
+        someone who has opened a chat with it (and not blocked it). A lead who has not would
+        miss every alert, strangers' alerts reach nobody else, and nothing but the log would
+        say so. A 'typing…' action is the probe (it sends nothing). The unreachable are logged
+        as errors and named to the reachable leads and the admins. Returns their keys; a
+        network fault is not counted (the alerts retry)."""
+        if self.escalation is None:
+            return []
+        unreachable: list[str] = []
+        for key in self.escalation.leads:
+            try:
+                await self._retry(lambda k=key: bot.send_chat_action(int(k[3:]), "typing"))
+            except (BadRequest, Forbidden) as exc:
+                unreachable.append(key)
+                log.error("safeguarding lead cannot be reached: until they open a chat with the bot, alerts cannot "
+                          "reach them", extra={"lead": key, "error": type(exc).__name__})
+            except TelegramError as exc:
+                log.warning("safeguarding lead not checked", extra={"lead": key, "error": type(exc).__name__})
+        if unreachable:
+            admins = {r["key"] for r in await self.db(self.service.store.role_list) if r["role"] == "admin"}
+            told = (set(self.escalation.leads) - set(unreachable)) | admins
+            text = msg("alerts.lead_unreachable", leads=", ".join(unreachable), bot=bot.username or "the bot")
+            for key in sorted(told):
+                if key.startswith("tg:") and key[3:].isdigit():
+                    try:
+                        await self.push(bot, key, text)
+                    except TelegramError as exc:
+                        log.warning("lead check notice not sent", extra={"to": key, "error": type(exc).__name__})
+        return unreachable
 
     async def post_stop(self, app: Application) -> None:
         if self._housekeeping_task is not None:
