@@ -117,6 +117,47 @@ def _speaking(method):
     return wrapper
 
 
+class _Speaking:
+    """What the runner reads while it works on one input (ConversationService._privacy):
+    ``{{ privacy }}`` (who sees the answers), ``{{ case.KEY }}``, ``{{ previous.X }}`` and, for
+    date answers, the schedule's clock. A plain object, not a generator: one per input."""
+
+    __slots__ = ("service", "person_id", "case_id", "conv", "today", "facts", "tokens")
+
+    def __init__(self, service: "ConversationService", person_id: int, case_id: int | None, conv, today=None):
+        self.service, self.person_id, self.case_id, self.conv, self.today = service, person_id, case_id, conv, today
+        self.facts = _Speaking  # not read yet (case_of may return None)
+
+    def say(self, flow: Flow, answers: dict, mode: str) -> str:
+        if self.facts is _Speaking:
+            self.facts = case_of(self.service.store, self.case_id, self.person_id)
+        return sentence(flow, self.facts, respondent_for(self.conv, flow), answers, mode)
+
+    def case_texts(self) -> dict:  # {{ case.KEY }}: the practitioner's texts for the case
+        return self.service.store.case_info(self.case_id) if self.case_id is not None else {}
+
+    def previous(self, step_id: str):  # {{ previous.X }}: this person's own earlier answer in this case
+        return self.service.store.previous_answer(self.person_id, self.case_id, step_id,
+                                                  before=getattr(self.conv, "id", None))
+
+    def __enter__(self) -> None:
+        today = None
+        if self.today is not None:
+            from bot.engine.dates import TODAY
+
+            today = (TODAY, TODAY.set(self.today))
+        self.tokens = (PRIVACY.set(self.say), CASE.set(self.case_texts), PREVIOUS.set(self.previous), today)
+
+    def __exit__(self, *exc) -> bool:
+        privacy, case, previous, today = self.tokens
+        if today is not None:
+            today[0].reset(today[1])
+        PREVIOUS.reset(previous)
+        CASE.reset(case)
+        PRIVACY.reset(privacy)
+        return False
+
+
 class ConversationService:
     def __init__(self, store: Store, library: FlowLibrary, *, safeguarding: Detector | None = None, schedule=None,
                  leads_configured: bool = True, out_of_hours: str | None = None,
@@ -239,32 +280,12 @@ class ConversationService:
                 self.store.mark_input(input_key, reply.conversation_id, reply.to_json())
         return reply
 
-    @contextlib.contextmanager
-    def _privacy(self, person_id: int, case_id: int | None, conv: Conversation | None = None):
+    def _privacy(self, person_id: int, case_id: int | None, conv: Conversation | None = None,
+                 today: bool = False) -> "_Speaking":
         """While the runner works, ``{{ privacy }}`` in the flow's texts says who sees the
-        answers, decided by bot.audience from the case, the respondent and the consent answer."""
-        facts = []
-
-        def say(flow: Flow, answers: dict, mode: str) -> str:
-            if not facts:
-                facts.append(case_of(self.store, case_id, person_id))
-            return sentence(flow, facts[0], respondent_for(conv, flow), answers, mode)
-
-        def case_texts() -> dict:  # {{ case.KEY }}: the practitioner's texts for the case
-            return self.store.case_info(case_id) if case_id is not None else {}
-
-        def previous(step_id: str):  # {{ previous.X }}: this person's own earlier answer in this case
-            return self.store.previous_answer(person_id, case_id, step_id, before=getattr(conv, "id", None))
-
-        token = PRIVACY.set(say)
-        case_token = CASE.set(case_texts)
-        previous_token = PREVIOUS.set(previous)
-        try:
-            yield
-        finally:
-            PREVIOUS.reset(previous_token)
-            CASE.reset(case_token)
-            PRIVACY.reset(token)
+        answers, decided by bot.audience from the case, the respondent and the consent answer
+        (and ``{{ case.KEY }}``, ``{{ previous.X }}``; with ``today``, as :meth:`_today` too)."""
+        return _Speaking(self, person_id, case_id, conv, self.schedule.today if today and self.schedule else None)
 
     @contextlib.contextmanager
     def _today(self):
@@ -446,7 +467,7 @@ class ConversationService:
             if conv.present_id is not None and inp.kind == "answer" and not conv.session.get("hold") \
                     and self._is_stop(inp.text):
                 inp = Input("cancel", text=inp.text)  # "stop" ends a worker-present session
-            with self._privacy(conv.person_id, conv.case_id, conv), self._today():
+            with self._privacy(conv.person_id, conv.case_id, conv, today=True):
                 reply = self._step(conv, inp, concerns, input_key, seen, quiet=quiet, free=free, session=session)
             if conv.present_id is not None and reply.status != "in_progress":
                 # a worker-present session ended: the device goes back to the worker

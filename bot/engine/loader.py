@@ -313,7 +313,7 @@ def _condition(ctx: _Ctx, pos: Pos, source: Any, what: str, refs_out: list):
     if tree is None:
         return None
     _note_references(ctx, pos, tree, refs_out)
-    return compile_condition(source)
+    return compile_condition(source, tree)
 
 
 def _offer_condition(ctx: _Ctx, pos: Pos, source: Any, what: str, refs_out: list, value: bool = False):
@@ -329,7 +329,7 @@ def _offer_condition(ctx: _Ctx, pos: Pos, source: Any, what: str, refs_out: list
         ctx.err(pos, f"{what} uses 'answer', but the options are chosen before the question is answered; use answers.<step_id> of an earlier step")
         return None
     _note_references(ctx, pos, tree, refs_out)
-    return compile_value(source) if value else compile_condition(source)
+    return compile_value(source) if value else compile_condition(source, tree)
 
 
 def _options(ctx: _Ctx, step: YDict, refs: list | None = None) -> tuple[Option, ...]:

@@ -332,6 +332,144 @@ def uses_name(tree: nodes.Node, name: str) -> bool:
     return any(n.name == name for n in _find(tree, nodes.Name))
 
 
+# --- the common shapes, without Jinja's machinery ---------------------------------------
+# Most flow text is words with a few ``{{ answers.x }}`` / ``{{ shown.x }}`` (maybe ``+ 1``),
+# and most conditions compare an answer with a constant (``answer <= 1``). Rendering those
+# through Jinja builds a template context and a generator each time (20 to 30 us); here they
+# are read straight from the context, with exactly Jinja's result. Anything else, and any
+# value off the plain path (a missing answer, a name that is also an attribute, arithmetic
+# on anything but two small whole numbers), goes to Jinja as before.
+
+class _Slow(Exception):
+    """This evaluation leaves the fast path: Jinja decides."""
+
+
+_COMPARE = {"eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "lteq": operator.le, "gt": operator.gt,
+            "gteq": operator.ge, "in": lambda a, b: a in b, "notin": lambda a, b: a not in b}
+_CONSTANTS = (int, float, str, bool, type(None))
+_FAST_NAMES = ("answer", "answers", "shown")
+
+
+def _fast_value(node: nodes.Node) -> Callable[[dict], Any] | None:
+    """A function of the context giving ``node``'s value as Jinja would (or raising _Slow),
+    or None where the node is not one of the shapes handled here."""
+    if isinstance(node, nodes.Const) and type(node.value) in _CONSTANTS:
+        value = node.value
+        return lambda ctx: value
+    if isinstance(node, (nodes.List, nodes.Tuple)):
+        items = [_fast_value(item) for item in node.items]
+        if any(item is None or not isinstance(sub, nodes.Const) for item, sub in zip(items, node.items)):
+            return None
+        values = [item(None) for item in items]
+        kind = list if isinstance(node, nodes.List) else tuple
+        return lambda ctx: kind(values)
+    if isinstance(node, nodes.Name) and node.ctx == "load" and node.name in _FAST_NAMES:
+        name = node.name
+
+        def lookup(ctx: dict) -> Any:
+            try:
+                return ctx[name]
+            except KeyError:
+                raise _Slow from None
+        return lookup
+    if isinstance(node, (nodes.Getattr, nodes.Getitem)) and isinstance(node.node, nodes.Name) \
+            and node.node.name in ("answers", "shown") and node.ctx == "load":
+        base = node.node.name
+        if isinstance(node, nodes.Getattr):
+            key, attr = node.attr, True
+        elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+            key, attr = node.arg.value, False
+        else:
+            return None
+
+        def item(ctx: dict) -> Any:
+            try:
+                obj = ctx[base]
+                # the sandbox reads an attribute first (``answers.items`` is dict.items): only a
+                # name that is no attribute of the object is read as a key here
+                if attr and hasattr(obj, key):
+                    raise _Slow
+                return obj[key]
+            except _Slow:
+                raise
+            except Exception:  # not there (Jinja: undefined), or anything else: Jinja decides
+                raise _Slow from None
+        return item
+    if isinstance(node, (nodes.Add, nodes.Sub)):
+        left, right = _fast_value(node.left), _fast_value(node.right)
+        if left is None or right is None:
+            return None
+        add = isinstance(node, nodes.Add)
+
+        def arithmetic(ctx: dict) -> int:
+            a, b = left(ctx), right(ctx)
+            if type(a) is not int or type(b) is not int or a.bit_length() > 62 or b.bit_length() > 62:
+                raise _Slow  # only small whole numbers here (the sandbox checks sizes and types)
+            return a + b if add else a - b
+        return arithmetic
+    return None
+
+
+def _fast_test(node: nodes.Node) -> Callable[[dict], Any] | None:
+    """As _fast_value, for a condition: comparisons, ``and``, ``or``, ``not`` of the shapes above."""
+    if isinstance(node, nodes.Compare):
+        first = _fast_value(node.expr)
+        ops = [(_COMPARE.get(op.op), _fast_value(op.expr)) for op in node.ops]
+        if first is None or any(fn is None or value is None for fn, value in ops):
+            return None
+
+        def compare(ctx: dict) -> bool:
+            left = first(ctx)
+            for fn, value in ops:  # chained as Python chains them (Jinja compiles to the same)
+                right = value(ctx)
+                if not fn(left, right):
+                    return False
+                left = right
+            return True
+        return compare
+    if isinstance(node, (nodes.And, nodes.Or)):
+        left, right = _fast_test(node.left), _fast_test(node.right)
+        if left is None or right is None:
+            return None
+        if isinstance(node, nodes.And):
+            return lambda ctx: left(ctx) and right(ctx)
+        return lambda ctx: left(ctx) or right(ctx)
+    if isinstance(node, nodes.Not):
+        inner = _fast_test(node.node)
+        return None if inner is None else (lambda ctx: not inner(ctx))
+    return _fast_value(node)
+
+
+def _fast_template(tree: nodes.Template | None) -> Callable[[dict], str] | None:
+    """Words and ``{{ }}`` of the shapes above, as one function; None for anything else."""
+    if tree is None or len(tree.body) != 1 or not isinstance(tree.body[0], nodes.Output):
+        return None
+    parts: list = []
+    for node in tree.body[0].nodes:
+        if isinstance(node, nodes.TemplateData):
+            parts.append(node.data)
+        else:
+            value = _fast_value(node)
+            if value is None:
+                return None
+            parts.append(value)
+    if not any(callable(p) for p in parts):
+        return None
+
+    def render(ctx: dict) -> str:
+        return "".join([p if type(p) is str else str(p(ctx)) for p in parts])
+    return render
+
+
+def _fast_expression(tree: nodes.Template | None) -> Callable[[dict], Any] | None:
+    """A condition parsed by :func:`parse_expression` (``{{ (expr) }}``), as one function."""
+    if tree is None or len(tree.body) != 1 or not isinstance(tree.body[0], nodes.Output) \
+            or len(tree.body[0].nodes) != 1:
+        return None
+    return _fast_test(tree.body[0].nodes[0])
+
+
+
 def _lazy(make: Callable[[], Any]) -> Callable[[], Any]:
     """Compile on first use: validating a flow parses every template but need not turn each
     into Python code (a millisecond apiece, which a 10,000-step flow would feel)."""
@@ -360,8 +498,14 @@ def compile_template(source: str, tree: nodes.Template | None = None) -> Callabl
     if "{" not in source:
         return fixed_text(source)
     template = _lazy(lambda: ENV.from_string(tree if tree is not None else source))
+    fast = _fast_template(tree)
 
     def render(context: dict) -> str:
+        if fast is not None:
+            try:
+                return fast(context)[:MAX_RENDERED]
+            except _Slow:
+                pass  # Jinja decides, as for any other template
         try:
             parts, size = [], 0
             for chunk in template().generate(context):  # stops building once the text is long enough
@@ -402,10 +546,21 @@ def size_problem(source: str, context: dict) -> str | None:
 _MAY_GROW = re.compile(r"[*%(|~+]|\{%")
 
 
-def compile_condition(source: str) -> Callable[[dict], bool]:
+def compile_condition(source: str, tree: nodes.Template | None = None) -> Callable[[dict], bool]:
+    """``tree``: the condition already parsed by :func:`parse_expression`, if at hand (then
+    the common shapes are evaluated without Jinja's machinery, with the same result)."""
     expression = _lazy(lambda: ENV.compile_expression(source))
+    fast = _fast_expression(tree)
 
     def evaluate(context: dict) -> bool:
+        if fast is not None:
+            try:
+                return bool(fast(context))
+            except _Slow:
+                pass  # Jinja decides
+            except (TypeError, ValueError, ArithmeticError, RecursionError, MemoryError) as exc:
+                log.debug("condition %r is false: %s", source, type(exc).__name__)
+                return False
         try:
             return bool(expression()(**context))
         except (SecurityError, UndefinedError, TypeError, ValueError, ArithmeticError, RecursionError,
