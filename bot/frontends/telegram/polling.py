@@ -40,6 +40,8 @@ from telegram.ext import Application
 from telegram.request import RequestData
 from telegram.request._requestparameter import RequestParameter  # noqa: PLC2701 - pinned below 23
 
+from bot.frontends.telegram.parsing import UpdateParser
+
 log = logging.getLogger("bot.telegram.polling")
 
 _committed: contextvars.ContextVar[asyncio.Event | None] = contextvars.ContextVar("update_committed", default=None)
@@ -211,9 +213,10 @@ async def poll(app: Application, stop: asyncio.Event, inbox: Inbox, *, timeout: 
 async def _poll(app: Application, stop: asyncio.Event, queues: ChatQueues, *, timeout: int, allowed_updates) -> None:
     offset: int | None = None
     delay = 0.5
+    parse = UpdateParser()
     while not stop.is_set():
         fetch = asyncio.ensure_future(get_updates(app.bot, offset=offset, timeout=timeout,
-                                                  allowed_updates=allowed_updates))
+                                                  allowed_updates=allowed_updates, parse=parse))
         stopping = asyncio.ensure_future(stop.wait())
         done, _ = await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
         if fetch not in done:  # stopping: a batch fetched now would not be kept; drop it
@@ -244,11 +247,12 @@ async def _poll(app: Application, stop: asyncio.Event, queues: ChatQueues, *, ti
 
 
 async def get_updates(bot, *, offset: int | None, timeout: int, allowed_updates=None,
-                      ) -> tuple[list[Update], dict[int, dict]]:
+                      parse: Callable = Update.de_json) -> tuple[list[Update], dict[int, dict]]:
     """``Bot.get_updates`` (its request object, timeouts and errors), keeping each update's
     JSON as Telegram sent it: the inbox keeps that, where ``Update.to_dict()`` of the parsed
     update would cost as much again as parsing it (the largest cost per update on the event
-    loop, scripts/bench telegram, profiled). Each update is parsed once, here. Not through
+    loop, scripts/bench telegram, profiled). Each update is parsed once, here, by ``parse``
+    (the poller's :class:`~bot.frontends.telegram.parsing.UpdateParser`). Not through
     the sending limiter: Telegram does not pace getUpdates, and a 429 is waited out above.
     (python-telegram-bot 22, pinned below 23: ``Bot._request[0]`` is the getUpdates request.)"""
     data: dict = {"timeout": timeout}
@@ -262,7 +266,7 @@ async def get_updates(bot, *, offset: int | None, timeout: int, allowed_updates=
                                 read_timeout=(request.read_timeout or 0) + timeout)
     updates, raw = [], {}
     for item in result:
-        update = Update.de_json(item, bot)
+        update = parse(item, bot)
         if update is not None:
             updates.append(update)
             raw[update.update_id] = item
