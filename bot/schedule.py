@@ -47,6 +47,10 @@ from bot.store import Store, iso
 KINDS = ("nudge", "date")  # a person's own reminders: each can be turned off
 STAFF_KINDS = ("unread", "review")  # bot/reading.py: a practitioner's or supervisor's, never turned off
 ALL = "*"
+# A notice to a member of staff (a comment on a transcript) that could not go at once because a
+# worker-present session runs on their device: kept here, not in memory, so a restart loses
+# nothing, and sent (once) when the session ends. Not a reminder: no quiet hours, no opting out.
+NOTICE = "notice"
 # Whom `serve` can send to: a row for anyone else (a person in the terminal, someone answering
 # on their worker's device) could never go out, so none is written, and one found is dropped.
 REACHABLE = ("tg:",)
@@ -234,7 +238,7 @@ class Schedule:
                     self.store.cancel_scheduled(ids=[row["id"]], by="bot")
                     continue
                 their = times.setdefault(row["person_id"], self.times(row["person_id"]))
-                if not self.allowed(now, their):
+                if row["kind"] != NOTICE and not self.allowed(now, their):
                     self.store.defer_scheduled(row["id"], iso(self.next_allowed(now, their)))
                     continue
                 out.append(Due(row["id"], row["person_key"], row["kind"], row["text"], row["conversation_id"],
@@ -380,3 +384,11 @@ class Schedule:
             except (ValueError, LookupError):  # a tag Babel does not know: English
                 pass
         return f"{t:%a} {t.day} {t:%b}, {t:%H:%M}"
+
+
+def hold_notice(store: Store, person_key: str, text: str, now: datetime | None = None) -> int:
+    """Keep a notice for ``person_key`` in the schedule until it can be sent (see ``NOTICE``):
+    the frontend sending the schedule leaves it due while their worker-present session runs."""
+    with store.transaction():
+        return store.add_scheduled(person_id=store.person(person_key), kind=NOTICE, text=text,
+                                   due_at=iso(now or datetime.now(timezone.utc)), why=msg("schedule.why_notice"))

@@ -22,6 +22,7 @@ from bot.respondent import described
 from bot.safeguarding import SafeguardingConfig
 from bot.schedule import Schedule
 from bot.store import Store, iso
+from bot.testing.fake_bot_api import FakeBotAPI
 from bot.testing.telegram import running_bot
 
 LEAD, WORKER, FAMILY, SUPERVISOR = 960, 961, 962, 963
@@ -197,6 +198,24 @@ async def test_reminders_and_comment_notices_wait_until_the_session_has_ended(tm
         await h.say(WORKER, "stop")
         await h.fake.wait_for(lambda: all(t in "\n".join(_texts(h.fake.messages(WORKER)))
                                           for t in (REMINDER, COMMENT)), 15)
+
+
+async def test_a_comment_notice_kept_back_during_a_session_survives_a_restart(tmp_path, library, safeguarding):
+    """What is kept back from the worker's phone is kept in the store, not in memory: `serve`
+    restarting while the session runs loses nothing, and it is sent once the session ends."""
+    service, access, esc = _world_with_alerts(tmp_path / "k.db", library, safeguarding)
+    service.schedule = Schedule(service.store, quiet_from="00:00", quiet_until="00:00")
+    async with FakeBotAPI() as fake:
+        async with running_bot(service, fake=fake, access=access, escalation=esc) as h:
+            conv = await _family_in_case(h, "CASE-B")
+            await h.say(WORKER, "/with CASE-A three-houses")
+            await h.say(SUPERVISOR, f"/comment {conv} {COMMENT}")
+            assert COMMENT not in "\n".join(_texts(fake.messages(WORKER)))
+        async with running_bot(service, fake=fake, access=access, escalation=esc) as h:  # serve restarted
+            assert COMMENT not in "\n".join(_texts(fake.messages(WORKER)))
+            await h.say(WORKER, "stop")
+            await fake.wait_for(lambda: COMMENT in "\n".join(_texts(fake.messages(WORKER))), 15)
+            assert sum(COMMENT in t for t in _texts(fake.messages(WORKER))) == 1
 
 
 # -- after "stop": the child may still be holding the phone -----------------------------------

@@ -278,6 +278,30 @@ async def test_comment_on_one_answer_notifies_the_practitioner(world):
     assert "Ask what 6 would look like." in answer  # inline, under the answer it is about
 
 
+async def test_a_comment_notice_waits_in_the_schedule_while_a_child_holds_the_workers_phone(world, library):
+    """A worker-present session runs on P1's phone (a child is holding it): a supervisor's
+    comment from the website, which quotes the comment about another family, is not sent there
+    now; it is kept in the store's schedule, which `serve` sends once the session has ended
+    (and which a restart does not lose)."""
+    from bot.schedule import Schedule
+
+    w, site, store, notices = world
+    service = W.service_for(store, library)
+    with_conv = w.access.start_with(f"tg:{W.P1}", "CASE-H", "three-houses", lambda person, flow, case, respondent, present:
+                                    service.start(person, flow, case_id=case, respondent=respondent,
+                                                  present_id=present).conversation_id)
+    assert with_conv and f"tg:{W.P1}" in site.escalation.holding()
+    conv = w.convs[(W.FAM_A, 1)]
+    sup = await sign_in(site, f"tg:{W.SUP}")
+    form = await sup.get(f"/conversations/{conv}/comment?step=scale_now")
+    done = await sup.post(f"/conversations/{conv}/comments",
+                          data={"csrf": form_token(form.text), "step": "scale_now", "text": "Ask what 6 would look like.",
+                                "visibility": "internal"})
+    assert done.status_code == 303 and notices == []
+    [held] = Schedule(store, quiet_from="00:00", quiet_until="00:00").due(datetime.now(timezone.utc) + timedelta(seconds=1))
+    assert (held.recipient, held.kind) == (f"tg:{W.P1}", "notice") and "Ask what 6 would look like." in held.text
+
+
 async def test_no_answer_text_or_code_in_urls_or_logs(world, caplog):
     w, site, store, _ = world
     caplog.set_level(logging.DEBUG)

@@ -439,7 +439,14 @@ class Site:
             notice = msg("staff.comment_notice_shared" if shared else "staff.comment_notice", who=who, id=cid,
                          text="\n".join(md_quote(text)))
             try:
-                await self.notify(notify_key, notice)
+                if notify_key in await self.db(self.escalation.holding):
+                    # a worker-present session runs on their device (a child or a family member is
+                    # holding it): kept in the schedule and sent by `serve` once the session ends
+                    from bot.schedule import hold_notice
+
+                    await self.db(hold_notice, self.store, notify_key, notice)
+                else:
+                    await self.notify(notify_key, notice)
                 told = True
             except Exception as exc:  # the comment is saved; the worker also sees it on the page
                 log.warning("comment notice not sent", extra={"error": type(exc).__name__})

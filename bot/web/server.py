@@ -38,7 +38,8 @@ def make_site(db_path: str, library, config: Config, *, safeguarding=None, notif
     store = Store(db_path, keyring=config.keyring(create=False))
     access = Access(store, library, config)
     escalation = Escalation(store, safeguarding, leads=config.leads, repeat_minutes=config.repeat_minutes,
-                            telegram_names=config.people_names == "telegram", digest_lines=config.digest_lines)
+                            telegram_names=config.people_names == "telegram", digest_lines=config.digest_lines,
+                            present_idle_minutes=config.present_idle_minutes)
     reading = Reading(store, access, leads=config.leads, read_within_hours=config.read_within_hours,
                       review_within_hours=config.review_within_hours)
     return Site(access, escalation=escalation, reading=reading, signin=signin_for(access), notify=notify, secure=secure)

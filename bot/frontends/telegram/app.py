@@ -835,11 +835,18 @@ class TelegramFrontend:
     async def push(self, bot, key: str, text: str) -> bool:
         """Send a notice to someone other than the person being answered (a comment notice,
         an erasure request's notice): at once, or, while a worker-present session runs on
-        their device, after it has ended (:meth:`dispatch_held`). False if not for Telegram."""
+        their device, after it has ended: kept in the schedule (bot.schedule.hold_notice, so a
+        restart loses nothing; sent by :meth:`dispatch_schedule`), or in memory without one
+        (:meth:`dispatch_held`). False if not for Telegram."""
         if not key.startswith("tg:"):
             return False
         if key in await self.holding():
-            self._held_pushes.setdefault(key, []).append((text, i18n.current()))
+            if self.reminders is not None:
+                from bot.schedule import hold_notice
+
+                await self.db(hold_notice, self.service.store, key, text)
+            else:
+                self._held_pushes.setdefault(key, []).append((text, i18n.current()))
             return True
         await self.send_text(bot, int(key[3:]), text)
         return True
