@@ -1176,6 +1176,13 @@ class Store:
             "SELECT DISTINCT p.key FROM conversations c JOIN people p ON p.id = c.present_id"
             " WHERE c.present_id IS NOT NULL AND c.status = 'in_progress' AND c.updated_at >= ?", (active_since,))}
 
+    def handed_back_keys(self, since: str) -> set[str]:
+        """The keys of the people whose worker-present session on their own device ended at or
+        after ``since``: the person who answered may still be holding it."""
+        return {r[0] for r in self.db.execute(
+            "SELECT DISTINCT p.key FROM conversations c JOIN people p ON p.id = c.present_id"
+            " WHERE c.present_id IS NOT NULL AND c.status != 'in_progress' AND c.finished_at >= ?", (since,))}
+
     def handed_back_session(self, present_id: int, since: str) -> Conversation | None:
         """The newest worker-present session run on this person's device that ended at or
         after ``since`` (the device may still be in the hands of the person who answered)."""
