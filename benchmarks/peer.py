@@ -6,7 +6,8 @@ way a python-telegram-bot user would write it: a ``ConversationHandler`` whose s
 the questions, answers in ``context.user_data``, and ``PicklePersistence`` (the library's
 own recommended persistence, defaults: one file, written every 60 s and on shutdown).
 
-Measured beside our bot, on the same in-memory transport (:mod:`benchmarks.transport`),
+Measured beside our bot (as serve runs it: serve's poller and inbox, safeguarding in its
+worker), both polling getUpdates on the same in-memory transport (:mod:`benchmarks.transport`),
 with 100, 10,000 and 100,000 conversations already stored (in progress: the pickle's
 conversations and user_data; our SQLite database's conversations, answers, transcript and
 inputs): updates/s for 100 people answering the whole check-in, counted until their
@@ -101,7 +102,7 @@ def peer_application(pickle_path: Path, request=None, base_url: str | None = Non
     )
     builder = ApplicationBuilder().token(TOKEN).persistence(persistence or PicklePersistence(filepath=pickle_path))
     if request is not None:
-        builder = builder.request(request).get_updates_request(type(request)())
+        builder = builder.request(request).get_updates_request(request)
     if base_url is not None:
         builder = builder.base_url(base_url)
     app = builder.build()
@@ -120,9 +121,8 @@ def prefill_pickle(path: Path, stored: int) -> None:
         pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _updates(users: list[int], bot, first_id: int, start: bool) -> list:
-    from telegram import Update
-
+def _updates(users: list[int], first_id: int, start: bool) -> list[dict]:
+    """The people's messages as the Bot API sends them (getUpdates), each round after the last."""
     from benchmarks.transport import text_update
 
     out, uid = [], first_id
@@ -130,16 +130,21 @@ def _updates(users: list[int], bot, first_id: int, start: bool) -> list:
     for i, text in enumerate(texts):
         for u in users:
             uid += 1
-            out.append(Update.de_json(text_update(uid, u, text, 1_000_000 + i), bot))
+            out.append(text_update(uid, u, text, 1_000_000 + i))
     return out
 
 
-async def _drive(app, updates) -> float:
-    t0 = time.perf_counter()
-    for u in updates:
-        app.update_queue.put_nowait(u)
-    await app.update_queue.join()
-    return time.perf_counter() - t0
+async def _drive(app, memory, updates: list[dict]) -> float:
+    """The peer polling them with python-telegram-bot's own Updater, until each has its reply."""
+    await app.updater.start_polling(timeout=30)
+    try:
+        t0 = time.perf_counter()
+        memory.offer(updates)
+        await memory.calls_reach("sendMessage", len(updates))  # one reply per message
+        await app.update_queue.join()
+        return time.perf_counter() - t0
+    finally:
+        await app.updater.stop()
 
 
 async def run_peer(folder: Path, stored: int, estimate_round: bool = False) -> dict:
@@ -178,8 +183,8 @@ async def run_peer(folder: Path, stored: int, estimate_round: bool = False) -> d
     async with app:
         await app.start()
         try:
-            updates = _updates(users, app.bot, 1000, start=True)
-            handled = await _drive(app, updates)
+            updates = _updates(users, 1000, start=True)
+            handled = await _drive(app, memory, updates)
             writes.clear()
             t0 = time.perf_counter()
             await app.update_persistence()
@@ -256,42 +261,57 @@ def _prefill_ours(path: Path, stored: int, library) -> None:
 
 
 async def run_ours(folder: Path, stored: int, library) -> float:
-    """Updates/s for the same people and answers through our bot (each answer committed,
-    synchronous=FULL, before its reply)."""
+    """Updates/s for the same people and answers through our bot as serve runs it (assembled
+    as bot/cli.py serve assembles it, safeguarding in its worker, serve's own poller with the
+    inbox: each batch kept, each answer committed, synchronous=FULL, before its reply)."""
+    from telegram import Update
+
+    from benchmarks.telegram_path import assemble
     from benchmarks.transport import MemoryBotAPI
-    from bot.conversation import ConversationService
-    from bot.frontends.telegram.app import build_application
-    from bot.frontends.telegram.limits import RateLimits
-    from bot.store import Store
+    from bot.frontends.telegram.app import settle_heap
+    from bot.frontends.telegram.polling import polling, serving
 
     path = folder / f"ours-{stored}.db"
     template = folder.parent / f"ours-template-{stored}.db"
     if not template.exists():  # built once per size, copied for each run
         _prefill_ours(template, stored, library)
     shutil.copyfile(template, path)
-    store = Store(path)
-    service = ConversationService(store, library)
-    app, frontend = build_application(service, TOKEN, max_rate=1_000_000, limits=RateLimits.unlimited())
     memory = MemoryBotAPI()
-    app.bot._request = (MemoryBotAPI(), memory)  # noqa: SLF001 - as benchmarks.telegram_path
+    app, frontend, service = assemble(path, "FULL", library, memory, demo_flow="scaling-checkin")
+    store = service.store
     users = list(range(10_001, 10_001 + USERS))
     for u in users:  # chosen from the menu (buttons, not measured): the measured updates are the answers
         pid = service.person(f"tg:{u}")
         service.start(pid, "scaling-checkin", frontend="telegram", chat_id=str(u), respondent="adult")
+    updates = _updates(users, 10**9, start=False)
+    elapsed = 0.0
+
+    async def body(stop: asyncio.Event) -> None:
+        nonlocal elapsed
+        settle_heap()  # as serve does (undone below: runs share the process)
+        await app.bot.delete_webhook()
+        t0 = time.perf_counter()
+        async with polling(app, frontend, timeout=30, allowed_updates=Update.ALL_TYPES, gate=frontend.gate,
+                           loose=frontend.loose_order):
+            memory.offer(updates)
+            if not await frontend.wait_finished(lambda: frontend.finished_total >= len(updates), 600):
+                raise AssertionError(f"our run stuck: {frontend.finished_total}/{len(updates)} handled")
+        await frontend.db(lambda: None)  # the last deferred writes committed
+        elapsed = time.perf_counter() - t0
+
     try:
-        async with app:
-            await app.start()
-            try:
-                updates = _updates(users, app.bot, 10**9, start=False)
-                elapsed = await _drive(app, updates)
-            finally:
-                await app.stop()
+        await serving(app, body, asyncio.Event())
     finally:
+        import gc
+
+        gc.unfreeze()
         frontend.close()
     finished = store.db.execute("SELECT COUNT(*) FROM conversations WHERE status = 'completed'").fetchone()[0]
+    left = len(store.inbox_pending())
     store.close()
-    if finished != USERS:
-        raise AssertionError(f"our run incomplete: {finished}/{USERS} finished, calls {dict(memory.calls)}")
+    if finished != USERS or left:
+        raise AssertionError(f"our run incomplete: {finished}/{USERS} finished, {left} left in the inbox, "
+                             f"calls {dict(memory.calls)}")
     return len(updates) / elapsed
 
 

@@ -53,7 +53,7 @@ def _updates(users: list[int]) -> list[dict]:
     return out
 
 
-def assemble(db: Path, synchronous: str, library, memory: MemoryBotAPI):
+def assemble(db: Path, synchronous: str, library, memory: MemoryBotAPI, demo_flow: str = "bench-ten"):
     """The bot as bot/cli.py ``serve`` assembles it, on ``memory`` instead of HTTP; with the
     rate limits of people answering at machine speed, and the sending limit lifted."""
     from bot.access import Access
@@ -66,7 +66,7 @@ def assemble(db: Path, synchronous: str, library, memory: MemoryBotAPI):
     from bot.retention import DailyPurge
     from bot.store import Store
 
-    config = Config(leads=[LEAD], demo_flow="bench-ten")
+    config = Config(leads=[LEAD], demo_flow=demo_flow)
     store = Store(db, synchronous=synchronous, keyring=config.keyring(create=True))  # encrypted, as always
     detector = safeguarding()
     service = ConversationService(store, library, safeguarding=detector, leads_configured=True,

@@ -423,7 +423,8 @@ def serve(db, flow_paths, token_file, api_url, webhook_url, listen, port, webhoo
     access.seed()
     escalation = Escalation(service.store, service.safeguarding, leads=config.leads, repeat_minutes=config.repeat_minutes,
                             telegram_names=config.people_names == "telegram",
-                            present_idle_minutes=config.present_idle_minutes, digest_lines=config.digest_lines)
+                            present_idle_minutes=config.present_idle_minutes, digest_lines=config.digest_lines,
+                            present_handback_minutes=config.present_handback_minutes)
     reading = _reading(service.store, access, config)
     service.schedule = config.schedule(service.store)  # nudges and date reminders, sent by the same loop
     from bot.retention import DailyPurge

@@ -60,25 +60,31 @@ def decode_key(text: str, where: str) -> bytes:
 # Nonces: 12 random bytes each, drawn from os.urandom 256 at a time (one system call, which
 # releases the interpreter lock, per 256 values written instead of one per value). Nonces are
 # public: only their uniqueness matters, and drawn this way they are as unique as one by one.
-# A forked child starts afresh, so it never reuses a nonce its parent still holds.
+# They are handed out by a list iterator, whose next() gives each value once whatever the
+# threads (it runs in C, under the interpreter lock), so taking one needs no lock; the lock
+# is only for drawing the next 256. A forked child starts afresh, so it never reuses a nonce
+# its parent still holds.
 _NONCES_PER_DRAW = 256
-_nonces = [b"", 0, threading.Lock()]  # random bytes, next offset, the lock taking one
+_nonces = [iter(()), threading.Lock()]  # the values not yet handed out, the lock drawing more
 
 
 def _nonce() -> bytes:
     state = _nonces
-    with state[2]:
-        buf, at = state[0], state[1]
-        if at >= len(buf):
-            buf, at = os.urandom(12 * _NONCES_PER_DRAW), 0
-            state[0] = buf
-        state[1] = at + 12
-        return buf[at:at + 12]
+    nonce = next(state[0], None)
+    if nonce is None:
+        with state[1]:
+            nonce = next(state[0], None)  # another thread may have drawn meanwhile
+            if nonce is None:
+                buf = os.urandom(12 * _NONCES_PER_DRAW)
+                fresh = iter([buf[at:at + 12] for at in range(0, len(buf), 12)])
+                nonce = next(fresh)
+                state[0] = fresh
+    return nonce
 
 
 def _new_nonces_in_child() -> None:
     global _nonces
-    _nonces = [b"", 0, threading.Lock()]
+    _nonces = [iter(()), threading.Lock()]
 
 
 os.register_at_fork(after_in_child=_new_nonces_in_child)
@@ -121,12 +127,13 @@ class Keyring:
         for k in [self.current, *self.others]:
             self._ciphers.setdefault(key_id(k), AESGCM(k))
         self._aead = self._ciphers[self.kid]
+        self._prefix = MAGIC + self.kid
 
     def encrypt(self, text: str | None) -> bytes | None:
         if text is None:
             return None
         nonce = _nonce()
-        return MAGIC + self.kid + nonce + self._aead.encrypt(nonce, text.encode(), MAGIC)
+        return self._prefix + nonce + self._aead.encrypt(nonce, text.encode(), MAGIC)
 
     def decrypt(self, blob: bytes) -> str:
         aead = self._ciphers.get(blob[4:8])

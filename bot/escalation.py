@@ -35,13 +35,23 @@ from bot.store import iso as _iso
 PRESENT_IDLE_MINUTES = 120.0
 
 
-def holding(store: Store, idle_minutes: float = PRESENT_IDLE_MINUTES, now: datetime | None = None) -> set[str]:
+#: After a session ends, the device may still be in the hands of the person who answered
+#: (worker_present.handback_minutes; words typed there are taken as theirs meanwhile).
+PRESENT_HANDBACK_MINUTES = 10.0
+
+
+def holding(store: Store, idle_minutes: float = PRESENT_IDLE_MINUTES, now: datetime | None = None,
+            handback_minutes: float = 0.0) -> set[str]:
     """The people nothing may be sent to now: each is running a worker-present session on
-    their own device, which someone else (a child, a family member) is holding. What is
-    meant for them waits until the session ends (alerts: :meth:`Escalation.due`; the
-    schedule's reminders stay due; other notices are held by the frontend)."""
+    their own device, which someone else (a child, a family member) is holding, or ended one
+    less than ``handback_minutes`` ago (it may not be back in their hands yet). What is meant
+    for them waits until then (alerts: :meth:`Escalation.due`; the schedule's reminders and
+    notices stay due; the leads are alerted as ever)."""
     now = now or datetime.now(timezone.utc)
-    return store.presenting_keys(_iso(now - timedelta(minutes=idle_minutes)))
+    keys = store.presenting_keys(_iso(now - timedelta(minutes=idle_minutes)))
+    if handback_minutes > 0:
+        keys |= store.handed_back_keys(_iso(now - timedelta(minutes=handback_minutes)))
+    return keys
 
 
 @dataclass
@@ -64,10 +74,12 @@ class Notice:
 class Escalation:
     def __init__(self, store: Store, safeguarding, *, leads: list[int], repeat_minutes: float = 15.0,
                  ack_command: str = "/ack", flood_individual: int = 2, flood_window_seconds: float = 60.0,
-                 telegram_names: bool = False, present_idle_minutes: float = PRESENT_IDLE_MINUTES, digest_lines: int = 20):
+                 telegram_names: bool = False, present_idle_minutes: float = PRESENT_IDLE_MINUTES, digest_lines: int = 20,
+                 present_handback_minutes: float = PRESENT_HANDBACK_MINUTES):
         self.store = store
         self.digest_lines = max(1, int(digest_lines))  # alerts listed in one digest; the rest are counted
         self.present_idle_minutes = present_idle_minutes
+        self.present_handback_minutes = present_handback_minutes
         self._holding: set[str] = set()  # as of this pass: see holding()
         self._held: dict[str, set[int]] = {}  # person key -> alerts kept back from their device
         self.telegram_names = telegram_names
@@ -109,7 +121,7 @@ class Escalation:
 
     def holding(self, now: datetime | None = None) -> set[str]:
         """See :func:`holding`."""
-        return holding(self.store, self.present_idle_minutes, now)
+        return holding(self.store, self.present_idle_minutes, now, self.present_handback_minutes)
 
     def held_notices(self) -> list[Notice]:
         """For each worker whose session has ended since alerts were kept back from their

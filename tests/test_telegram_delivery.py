@@ -337,7 +337,7 @@ async def test_webhook_deliveries_that_arrive_together_are_kept_in_one_commit_ea
         def __init__(self):
             self.kept, self.gate = [], asyncio.Event()
 
-        async def keep(self, updates):
+        async def keep(self, updates, raw=None):
             self.kept.append([u.update_id for u in updates])
             await self.gate.wait()  # the commit (fsync) takes a while
             return [u.update_id for u in updates]
@@ -374,3 +374,65 @@ async def test_webhook_deliveries_that_arrive_together_are_kept_in_one_commit_ea
     assert inbox.kept == [[1], [2, 3, 4, 5]]
     await queues.drain()
     assert sorted(app.handled) == [1, 2, 3, 4, 5]
+
+
+async def test_the_webhook_keeps_each_update_as_telegram_posted_it_and_still_checks_the_secret(monkeypatch):
+    """The webhook's handler hands the inbox the JSON Telegram posted (an unknown field too),
+    never a to_dict() of the parsed update; it answers 200 once that is kept, and still
+    refuses a request without the secret token (403) or that is not JSON."""
+    import json
+
+    import httpx
+    from telegram import Bot, TelegramObject
+
+    from bot.frontends.telegram.polling import ChatQueues, webhook_app
+    from telegram.ext._utils.webhookhandler import WebhookServer
+
+    class Inbox:
+        def __init__(self):
+            self.kept = []
+
+        async def keep(self, updates, raw=None):
+            self.kept += [(u.update_id, (raw or {}).get(u.update_id)) for u in updates]
+            return [u.update_id for u in updates]
+
+        def done(self, update_id):
+            pass
+
+        async def pending(self, bot):
+            return []
+
+    class App:
+        bot = Bot("123456789:TEST-token-for-the-fake-server-only")
+        handled: list = []
+
+        async def process_update(self, u):
+            self.handled.append(u.update_id)
+
+    def refused(self, *args, **kwargs):
+        raise AssertionError("an update was rebuilt with to_dict() to be kept")
+
+    monkeypatch.setattr(TelegramObject, "to_dict", refused)
+    inbox, app = Inbox(), App()
+    queues = ChatQueues(app, inbox)
+    port = _free_port()
+    server = WebhookServer("127.0.0.1", port, webhook_app("/tg", app.bot, queues, "s3cret"), None)
+    await server.serve_forever()
+    posted = [{"update_id": uid, "message": {
+        "message_id": uid, "date": 1_700_000_000, "chat": {"id": 70, "type": "private", "first_name": "T"},
+        "from": {"id": 70, "is_bot": False, "first_name": "T"}, "text": f"words {uid}",
+        **({"x_future_field": [1, 2]} if uid == 3 else {})}} for uid in (1, 2, 3)]
+    try:
+        async with httpx.AsyncClient() as client:
+            url = f"http://127.0.0.1:{port}/tg"
+            answers = [await client.post(url, content=json.dumps(p), headers={
+                "Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": "s3cret"}) for p in posted]
+            no_secret = await client.post(url, content=json.dumps(posted[0]), headers={"Content-Type": "application/json"})
+            not_json = await client.post(url, content="x", headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret"})
+    finally:
+        await server.shutdown()
+    await queues.drain()
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert (no_secret.status_code, not_json.status_code) == (403, 403)
+    assert inbox.kept == [(p["update_id"], p) for p in posted]
+    assert app.handled == [1, 2, 3]

@@ -133,13 +133,17 @@ async def test_stop_ends_the_session_without_reminders_installed(tmp_path, libra
 
 # -- while the child holds the phone, nothing of the worker's reaches it ----------------------
 
-def _world_with_alerts(db, library, safeguarding, **service_kw):
+def _world_with_alerts(db, library, safeguarding, held_after_minutes=0.0, **service_kw):
+    """``held_after_minutes``: how long after a session what is meant for the worker is still
+    kept off their phone (worker_present.handback_minutes; 0 here unless a test is about it,
+    so the tests of the session itself see what is sent as soon as it ends)."""
     store = Store(db)
     service = ConversationService(store, library, safeguarding=safeguarding, **service_kw)
     access = Access(store, library, Config(roles={"practitioner": [WORKER], "supervisor": [SUPERVISOR]},
                                            teams={SUPERVISOR: [WORKER]}, leads=[LEAD]))
     access.seed()
-    return service, access, Escalation(store, safeguarding, leads=[LEAD], repeat_minutes=60)
+    return service, access, Escalation(store, safeguarding, leads=[LEAD], repeat_minutes=60,
+                                       present_handback_minutes=held_after_minutes)
 
 
 async def _family_in_case(h, ref: str) -> int:
@@ -174,6 +178,24 @@ async def test_another_familys_alert_waits_until_the_session_has_ended(tmp_path,
         async with h.frontend._alert_lock:  # the pass that sent it is over
             [alert] = service.store.alerts()
         assert alert["notify_count"] == 1  # sent after the session: the alert's reminders are as they were
+
+
+async def test_in_the_minutes_after_a_session_another_familys_alert_still_keeps_off_the_phone(
+        tmp_path, library, safeguarding):
+    """Just after "stop" the child may still hold the phone (words typed then are taken as
+    theirs): for worker_present.handback_minutes another family's alert is kept off it too, and
+    goes to the lead at once as ever; after that the worker is sent it."""
+    service, access, esc = _world_with_alerts(tmp_path / "b.db", library, safeguarding, held_after_minutes=10)
+    async with running_bot(service, access=access, escalation=esc, alert_poll_seconds=0.1) as h:
+        await _family_in_case(h, "CASE-B")
+        await h.say(WORKER, "/with CASE-A three-houses")
+        await h.say(WORKER, "stop")
+        await h.say(FAMILY, ABUSE)
+        await h.fake.wait_for(lambda: _alerts_in(h.fake, LEAD), 15)
+        async with h.frontend._alert_lock:  # the pass that sent it to the lead is over
+            assert not [m for m in h.fake.messages(WORKER) if ABUSE in (m.text or "")]
+        now = datetime.now(timezone.utc)
+        assert f"tg:{WORKER}" in esc.holding(now) and f"tg:{WORKER}" not in esc.holding(now + timedelta(minutes=10.5))
 
 
 async def test_reminders_and_comment_notices_wait_until_the_session_has_ended(tmp_path, library, safeguarding):

@@ -39,7 +39,8 @@ def make_site(db_path: str, library, config: Config, *, safeguarding=None, notif
     access = Access(store, library, config)
     escalation = Escalation(store, safeguarding, leads=config.leads, repeat_minutes=config.repeat_minutes,
                             telegram_names=config.people_names == "telegram", digest_lines=config.digest_lines,
-                            present_idle_minutes=config.present_idle_minutes)
+                            present_idle_minutes=config.present_idle_minutes,
+                            present_handback_minutes=config.present_handback_minutes)
     reading = Reading(store, access, leads=config.leads, read_within_hours=config.read_within_hours,
                       review_within_hours=config.review_within_hours)
     return Site(access, escalation=escalation, reading=reading, signin=signin_for(access), notify=notify, secure=secure)

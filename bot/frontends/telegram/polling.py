@@ -123,13 +123,13 @@ class ChatQueues:
                 self._start(u)
         return len(updates)
 
-    async def put(self, update: Update) -> None:
-        """python-telegram-bot's webhook handler calls this before it answers 200: it returns
-        once the update is kept. Updates that arrive while a batch is being kept are kept
-        together, in the next commit (Telegram makes up to 40 deliveries at once): one
-        commit for them all, not one each, in turn."""
+    async def put(self, update: Update, raw: dict | None = None) -> None:
+        """The webhook's handler calls this before it answers 200 (``raw``: the JSON Telegram
+        posted): it returns once the update is kept. Updates that arrive while a batch is
+        being kept are kept together, in the next commit (Telegram makes up to 40 deliveries
+        at once): one commit for them all, not one each, in turn."""
         done = asyncio.get_running_loop().create_future()
-        self._arriving.append((update, done))
+        self._arriving.append((update, done, raw))
         if self._keeper is None or self._keeper.done():
             self._keeper = asyncio.ensure_future(self._keep_arriving())
         await done
@@ -137,16 +137,17 @@ class ChatQueues:
     async def _keep_arriving(self) -> None:
         while self._arriving:
             batch, self._arriving = self._arriving, []
+            raw = {u.update_id: r for u, _, r in batch if r is not None}
             try:
-                await self.receive([u for u, _ in batch])
+                await self.receive([u for u, _, _ in batch], raw or None)
             except BaseException as exc:  # not kept: each delivery fails (Telegram sends it again)
-                for _, done in batch:
+                for _, done, _ in batch:
                     if not done.done():
                         done.set_exception(exc)
                 if isinstance(exc, asyncio.CancelledError):
                     raise
                 continue
-            for _, done in batch:
+            for _, done, _ in batch:
                 if not done.done():
                     done.set_result(None)
 
@@ -342,12 +343,12 @@ def run_webhook(app: Application, inbox: Inbox, *, listen: str, port: int, url_p
     """The webhook, durable: python-telegram-bot's own web server and request checks (JSON,
     the secret token), but each update is kept in the inbox before the handler answers 200,
     and handled from there like a polled one."""
-    from telegram.ext._utils.webhookhandler import WebhookAppClass, WebhookServer
+    from telegram.ext._utils.webhookhandler import WebhookServer
 
     async def body(stop: asyncio.Event) -> None:
         queues = ChatQueues(app, inbox, gate, loose)
         path = "/" + url_path.strip("/")
-        server = WebhookServer(listen, port, WebhookAppClass(path, app.bot, queues, secret_token), None)
+        server = WebhookServer(listen, port, webhook_app(path, app.bot, queues, secret_token), None)
         try:
             await queues.replay()
             await server.serve_forever()
@@ -358,6 +359,43 @@ def run_webhook(app: Application, inbox: Inbox, *, listen: str, port: int, url_p
             await queues.drain()
 
     _lifecycle(app, body)
+
+
+def webhook_app(path: str, bot, queues: ChatQueues, secret_token: str | None):
+    """python-telegram-bot's webhook application (its request checks: POST, JSON, the secret
+    token), whose handler parses each update with an :class:`UpdateParser` and hands the
+    queues the JSON Telegram posted with it, for the inbox to keep as it came (no
+    ``to_dict()`` per update); and never logs what was posted (people's words).
+    (python-telegram-bot 22, pinned below 23: ``telegram.ext._utils.webhookhandler``.)"""
+    from http import HTTPStatus
+
+    import tornado.web
+    from telegram.ext import ExtBot
+    from telegram.ext._utils.webhookhandler import TelegramHandler, WebhookAppClass
+
+    parse = UpdateParser()
+
+    class KeepingHandler(TelegramHandler):
+        async def post(self) -> None:
+            self._validate_post()
+            data = json.loads(self.request.body.decode())
+            self.set_status(HTTPStatus.OK)
+            try:
+                update = parse(data, self.bot)
+            except Exception as exc:
+                log.error("a webhook update could not be parsed", extra={"error": type(exc).__name__})
+                raise tornado.web.HTTPError(HTTPStatus.BAD_REQUEST, reason="Update could not be processed") from exc
+            if update:
+                if isinstance(self.bot, ExtBot):
+                    self.bot.insert_callback_data(update)
+                await self.update_queue.put(update, data)
+
+    class KeepingApp(WebhookAppClass):
+        def __init__(self) -> None:  # WebhookAppClass's, with the handler above
+            self.shared_objects = {"bot": bot, "update_queue": queues, "secret_token": secret_token}
+            tornado.web.Application.__init__(self, [(rf"{path}/?", KeepingHandler, self.shared_objects)])
+
+    return KeepingApp()
 
 
 def update_row(u: Update, raw: dict | None = None) -> tuple[int, str | None, str | None, str]:
