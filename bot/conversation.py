@@ -13,7 +13,6 @@ import functools
 import inspect
 from concurrent.futures import Future
 
-import contextlib
 import re
 from types import SimpleNamespace
 from datetime import datetime, timedelta, timezone
@@ -284,22 +283,9 @@ class ConversationService:
                  today: bool = False) -> "_Speaking":
         """While the runner works, ``{{ privacy }}`` in the flow's texts says who sees the
         answers, decided by bot.audience from the case, the respondent and the consent answer
-        (and ``{{ case.KEY }}``, ``{{ previous.X }}``; with ``today``, as :meth:`_today` too)."""
+        (and ``{{ case.KEY }}``, ``{{ previous.X }}``; with ``today``, date answers such as "next
+        Tuesday" count from the schedule's clock, so tests can move it)."""
         return _Speaking(self, person_id, case_id, conv, self.schedule.today if today and self.schedule else None)
-
-    @contextlib.contextmanager
-    def _today(self):
-        """Date answers ("next Tuesday") count from the schedule's clock, so tests can move it."""
-        if self.schedule is None:
-            yield
-            return
-        from bot.engine.dates import TODAY
-
-        token = TODAY.set(self.schedule.today)
-        try:
-            yield
-        finally:
-            TODAY.reset(token)
 
     # -- the two entry points ----------------------------------------------------------
     def respondent_choices(self, flow_id: str) -> list[tuple[str, str]] | None:

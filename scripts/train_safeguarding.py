@@ -4,7 +4,7 @@
 
 Training examples (labelled disclosures and ordinary answers), all of them material the
 lexicon was already tuned on, written for training, or a blind batch already measured after
-tuning (spent); NEVER a blind batch that is still a measurement (batch_n and every later
+tuning (spent); NEVER a blind batch that is still a measurement (batch_p and every later
 letter is refused, whatever TRAINING_BATCHES says):
 
 * tests/safeguarding_training.yaml   written for the classifier (themes of issue 12)
@@ -47,10 +47,11 @@ MODEL = ROOT / "bot" / "safeguarding_model.json"
 TESTS = ROOT / "tests"
 # Blind batches already measured after tuning (spent): A-D in rounds 1-3, E-G after the
 # review-net round, H-I after the alert-tier round, J-K after round 6, L-M after round 7.
-# Batch N and every later letter is a measurement that nobody tunes on.
+# N-O were measured after round 8 (spent). Batch P and every later letter is a measurement
+# that nobody tunes on.
 TRAINING_BATCHES = ("batch_a", "batch_b", "batch_c", "batch_d", "batch_e", "batch_f", "batch_g",
                     "batch_h", "batch_i", "batch_j", "batch_k", "batch_l", "batch_m")
-FIRST_MEASUREMENT = "n"  # batch_n, batch_o, ... are refused, whatever TRAINING_BATCHES says
+FIRST_MEASUREMENT = "p"  # batch_p, batch_q, ... are refused, whatever TRAINING_BATCHES says
 SOURCES = ("safeguarding_training.yaml", "safeguarding_tuning.yaml", "safeguarding_corpus.yaml")
 
 # Blind batches label concerns in their writers' own words: map them to the lexicon's ids.
@@ -83,8 +84,9 @@ SHORT_WORDS = 6  # an answer of at most this many words ("I feel ok"; 4 until ro
 SHORT_REVIEW_AT = 0.6  # ... needs p >= this (not REVIEW_AT) for the net to add a review alone
 # The tier net (q = its probability that the message should alert), chosen by --cv --sweep on
 # A-I (round 6: 0.85/0.85 -> 0.7/0.8, with averaged weights and the per-concern bars below):
-PROMOTE_AT = 0.7  # q >= this: a review (from the lexicon) becomes alert
-ALONE_AT = 0.85  # q >= this: a review the review net added alone becomes alert (0.8 until round 7)
+PROMOTE_AT = 0.6  # q >= this: a review (from the lexicon) becomes alert (0.7 until round 9)
+ALONE_AT = 0.75  # q >= this: a review the review net added alone becomes alert (0.8 until round 7,
+# 0.85 until round 9: --cv on A-M, alert 85.7 -> 87.2 %, ordinary alerted 1.6 -> 1.9 %)
 ALONE_P = 0.9  # ... if the review net's own score p >= this too (both nets confident)
 # Concerns with their own, lower bar for both (chosen by --cv on A-I): their broad signals, when
 # both nets read the message as a disclosure, were seldom an ordinary answer held out.
@@ -101,7 +103,19 @@ DEMOTE_BELOW = 0.1  # q < this: a lexicon alert becomes review (0.3 was tried in
 # quietened "I'm not sure, he hit my sister too", a plain disclosure; in round 7 0.2 cost no
 # held-out alert on A-K but that sentence again fell to q 0.09 before "not sure" stopped negating)
 CONFIRM_AT = 0.5  # the review net lifts review to alert (p >= ALERT_AT) only if q >= this too
-TIER_REVIEW_WEIGHT = 0.5  # a disclosure labelled review counts this much towards alert
+# Round 9: both nets reading a message as ordinary (q < VETO_BELOW and p < VETO_P) drop its reviews
+# (the lexicon's broad signals, capped matches, the review net's own; never a lexicon alert, even
+# quietened). --cv on A-M at 0.1 / 0.5: ordinary review 10.0 -> 8.5 % for flagged 96.4 -> 96.2 %;
+# on the spent N+O it was a trade, not a gain (review 15.6 -> 15.0 %, flagged 93.8 -> 93.1 %), so
+# it stays off (None) until a wider check says otherwise
+VETO_BELOW: float | None = None
+VETO_P = 0.5
+# Round 9: what the review net added alone to a short answer (at most SHORT_WORDS words) stays at
+# review ("I wish I had not", answering what one has thought since): --cv on A-M costs no alert
+SHORT_ALONE_REVIEW = True
+TIER_REVIEW_WEIGHT = 1.0  # a disclosure labelled review counts this much towards alert (0.5 until
+# round 9: the target counts the alert tier over ALL disclosures, those a writer expected only at
+# review too; --cv on A-M +0.6 points alert for +0.06 ordinary alerted)
 # An ordinary answer in which the lexicon found something (a near miss: "I hit the lad back",
 # "the flat is damp") counts this much in the tier net, one it found nothing in 1: new writers'
 # near misses alerted at 7.9 % after round 6 while cross-validation on A-I said 2 %.
@@ -111,7 +125,7 @@ TIER_MIN_WEIGHT = 0.01  # smaller tier-net weights are left out of the model fil
 
 
 def _spent(batch: str) -> bool:
-    """Is ``batch`` a spent blind batch (a to m)? batch_n and every later one never is."""
+    """Is ``batch`` a spent blind batch (a to o, and listed)? batch_p and every later one never is."""
     m = re.fullmatch(r"batch_([a-z])", batch)
     return bool(m) and m.group(1) < FIRST_MEASUREMENT and batch in TRAINING_BATCHES
 
@@ -283,7 +297,8 @@ def train_tier(feats: list[list[str]], lexicon: list[list[str]], items: list[dic
     return {"bias": round(b, 4), "weights": weights, "promote_at": PROMOTE_AT, "alone_at": ALONE_AT,
             "demote_below": DEMOTE_BELOW, "confirm_at": CONFIRM_AT, "alone_p": ALONE_P,
             "concern_promote_at": dict(sorted(CONCERN_PROMOTE_AT.items())),
-            "alone_review_only": sorted(ALONE_REVIEW_ONLY), "concern_bar_alone": CONCERN_BAR_ALONE}
+            "alone_review_only": sorted(ALONE_REVIEW_ONLY), "concern_bar_alone": CONCERN_BAR_ALONE,
+            "veto_below": VETO_BELOW, "veto_p": VETO_P, "short_alone_review": SHORT_ALONE_REVIEW}
 
 
 def build(config, items=None) -> dict:

@@ -159,6 +159,44 @@ def test_a_concerns_own_bar_need_not_apply_to_what_the_net_added_alone(text, q, 
     assert _tiers(_with(net), text) == {"neglect": tier}
 
 
+class Veto(TwoNets):
+    veto_below, veto_p = 0.1, 0.5
+
+
+@pytest.mark.parametrize("text, p, q, tier", [
+    (REVIEWED, 0.3, 0.05, None),  # both nets read it as ordinary: the broad signal is dropped
+    (REVIEWED, 0.5, 0.05, REVIEW),  # the review net is not sure enough (veto_p)
+    (REVIEWED, 0.3, 0.1, REVIEW),  # the tier net is not sure enough (veto_below)
+    (ALERTED, 0.3, 0.06, ALERT),  # an alert is never dropped by the veto
+    (ALERTED, 0.3, 0.01, REVIEW),  # (the tier net may still lower it: demote_below)
+])
+def test_both_nets_reading_a_message_as_ordinary_drop_its_reviews(text, p, q, tier):
+    assert tier_of(_with(Veto(p, q)).detect(text)) == tier
+    # without a veto in the model, the same scores leave the review alone
+    assert tier_of(_with(TwoNets(p, q)).detect(REVIEWED)) == REVIEW
+
+
+class ShortAlone(BothConfident):
+    short_alone_review = True
+
+
+SHORT_PLAIN = "we went to town"  # four words (short_words), nothing the lexicon finds
+
+
+@pytest.mark.parametrize("net, text, tier", [
+    (ShortAlone, SHORT_PLAIN, REVIEW),  # a few words: what the net added alone stays a review
+    (BothConfident, SHORT_PLAIN, ALERT),  # without the flag, both nets sure: alert
+    (ShortAlone, PLAIN, ALERT),  # a longer answer is not held back
+])
+def test_what_the_net_added_alone_to_a_short_answer_stays_a_review(net, text, tier):
+    assert tier_of(_with(net(0.95, 0.95)).detect(text)) == tier
+
+
+def test_the_shipped_model_keeps_a_short_regret_quiet(shipped):
+    # answering "what have you thought about since?" in a restorative chat
+    assert tier_of(shipped.detect("I wish I had not")) != ALERT
+
+
 def test_the_tier_net_says_so_in_the_rule():
     config = _with(TwoNets(0.6, 0.95, "neglect"))
     (c,) = config.detect(PLAIN)
@@ -408,11 +446,11 @@ def test_rather_die_than_going_back_is_read_by_a_person(shipped, lexicon_only):
 # --------------------------------------------------------------------------------------
 
 
-def test_training_refuses_batch_n_and_every_later_one_even_if_listed():
+def test_training_refuses_batch_p_and_every_later_one_even_if_listed():
     train = _train_module()
-    assert train.FIRST_MEASUREMENT == "n"
-    train.TRAINING_BATCHES = (*train.TRAINING_BATCHES, "batch_n", "batch_o", "batch_z")
-    for name in ("batch_n", "batch_o", "batch_p", "batch_z", "batch_aa", "held_back"):
+    assert train.FIRST_MEASUREMENT == "p"
+    train.TRAINING_BATCHES = (*train.TRAINING_BATCHES, "batch_p", "batch_q", "batch_z")
+    for name in ("batch_p", "batch_q", "batch_z", "batch_aa", "held_back"):
         with pytest.raises(SystemExit):
             train.examples(with_batches=(name,))
-    assert train._spent("batch_m") and not train._spent("batch_n") and not train._spent("batch_o")
+    assert train._spent("batch_m") and not train._spent("batch_p") and not train._spent("batch_q")

@@ -45,7 +45,11 @@ q decides, after the review net:
   net's p >= ``alone_p`` for a review the review net added on its own, so a message no phrase
   matched alerts only when both nets are confident, and never in a concern listed in
   ``alone_review_only`` (broad concerns: there an alert needs a phrase);
-* q < ``demote_below``: a lexicon alert becomes review (it reads as an ordinary answer).
+* q < ``demote_below``: a lexicon alert becomes review (it reads as an ordinary answer);
+* q < ``veto_below`` and p < ``veto_p`` (round 9): both nets read the message as ordinary, so
+  its reviews are dropped (review or nothing; an alert is never dropped this way);
+* with ``short_alone_review``, what the review net added alone to an answer of at most
+  ``short_words`` words stays at review: a few words are too little to interrupt someone on.
 
 Neither net changes the tier of a deployment's own override words, and neither raises what a
 soften phrase or a context ("in PSHE", "going to kill me when he sees") capped, nor adds
@@ -173,6 +177,13 @@ class Classifier:
         # round 7: the net alone named neglect on "Nan can look after them when I go out")
         self.concern_bar_alone: bool = bool(tier.get("concern_bar_alone", True)) if tier else True
         self.alone_review_only: frozenset[str] = frozenset(tier.get("alone_review_only") or ()) if tier else frozenset()
+        # both nets read the message as ordinary (q < veto_below and p < veto_p): its reviews
+        # are dropped (review or nothing); None (or no tier net): never
+        self.veto_below: float | None = tier.get("veto_below") if tier else None
+        self.veto_p: float = tier.get("veto_p", 1.0) if tier else 1.0
+        # what the review net added alone to a short answer (at most short_words words) stays at
+        # review: a few words are too little to interrupt someone on ("I wish I had not")
+        self.short_alone_review: bool = bool(tier.get("short_alone_review", False)) if tier else False
 
     def feature_list(self, words: list[str]) -> list[str]:
         return features(words, self.concepts)

@@ -360,6 +360,7 @@ class _Matching:
         """
         feats = clf.feature_list(words)
         p = clf.probability(feats)
+        lexicon_alerts = {ci for ci, v in found.items() if v[0] >= ALERT_RANK}  # before the nets
         tier_probability = getattr(clf, "tier_probability", None)
         lexicon = None
         if tier_probability is not None:  # what the lexicon alone found, before the nets
@@ -393,6 +394,14 @@ class _Matching:
             k = clf.strongest_word(words)
             found[added] = (REVIEW_RANK, k, k + 1, f"review net ({p:.2f})")
         q = tier_probability(feats, lexicon) if lexicon is not None and found else None
+        veto = getattr(clf, "veto_below", None)
+        if q is not None and veto is not None and q < veto and p < clf.veto_p:
+            # both nets read it as ordinary: a review (the lexicon's broad signal, a capped
+            # match or the review net's own) is dropped; an alert of the lexicon (even one a
+            # low score quietened above) is never dropped here: at most review
+            for ci in list(found):
+                if found[ci][0] == REVIEW_RANK and found[ci][3] not in local and ci not in lexicon_alerts:
+                    del found[ci]
         if added is None and p >= clf.alert_at and (q is None or q >= clf.confirm_at):
             # with a tier net, the review net's own lift needs its agreement (q >= confirm_at):
             # "when I drink the kids get scared of me" reads as a disclosure, not as an alert
@@ -411,6 +420,8 @@ class _Matching:
         alone_review_only = getattr(clf, "alone_review_only", ())
         # does a concern's own lower bar also apply to what the review net added alone?
         concern_bar_alone = getattr(clf, "concern_bar_alone", True)
+        # may what the review net added alone to a short answer (at most short_words words) alert?
+        short_alone = getattr(clf, "short_alone_review", False)
         for ci in list(found):
             rank, i, j, rule = found[ci]
             if rule in local or ci in ruled:
@@ -418,6 +429,8 @@ class _Matching:
             if rank < ALERT_RANK:
                 if ci == added and self.severity[ci] in alone_review_only:
                     continue  # a broad concern: the net alone gives review, an alert needs a phrase
+                if ci == added and short_alone and len(words) <= clf.short_words:
+                    continue  # a short answer ("I wish I had not"): the net alone gives review
                 at = clf.alone_at if ci == added else clf.promote_at
                 lower = per_concern.get(self.severity[ci]) if ci != added or concern_bar_alone else None
                 if lower is not None and lower < at:
