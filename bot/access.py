@@ -49,6 +49,16 @@ def _now() -> datetime:
 
 
 
+class AmbiguousCase(ValueError):
+    """Two practitioners use the same case reference and this reader may see both: they are
+    two families, and no view (the case, its charts, its summary) ever shows them as one.
+    ``holders``: (key, name) of each practitioner, for the reader to say whose case they mean."""
+
+    def __init__(self, ref: str, holders: list[tuple[str, str]], message: str | None = None):
+        super().__init__(message or f"more than one practitioner has a case {ref}; say whose it is")
+        self.ref, self.holders = ref, holders
+
+
 class Refused(Exception):
     """Not allowed, or not found: the same for the person asking. ``reason`` is for logs.
 
@@ -671,14 +681,30 @@ class Access:
             self.store.audit(key, "cases.list")
             return rows, total
 
-    def case(self, key: str, ref: str, action: str = "case.read") -> list[dict]:
-        """Conversations in the case(s) with this reference that the person may read; audited
-        as ``action`` (the website's chart of the case: ``chart.read``)."""
+    def _one_case(self, actor: str, ref: str, cases: list[dict], practitioner: str | None, action: str,
+                  message: str | None = None) -> list[dict]:
+        """The case ``ref`` of ``practitioner`` (a person key) among ``cases``; refused if none;
+        :class:`AmbiguousCase` if several practitioners hold one and nobody said whose."""
+        if practitioner is not None:
+            holder = self.store.person_by_key(practitioner)
+            cases = [c for c in cases if holder is not None and c["practitioner_id"] == holder["id"]]
+        if not cases:
+            raise Refused("refused", audit=(actor, f"{action}.refused", f"case:{ref}"))
+        if len(cases) > 1:
+            people = [self.store.get_person(c["practitioner_id"]) or {} for c in cases]
+            raise AmbiguousCase(ref, [(p.get("key") or "", p.get("display_name") or p.get("key") or "") for p in people],
+                                message)
+        return cases
+
+    def case(self, key: str, ref: str, action: str = "case.read", practitioner: str | None = None) -> list[dict]:
+        """Conversations in the case with this reference that the person may read; audited as
+        ``action`` (the website's chart of the case: ``chart.read``). Where two practitioners
+        use the reference and this person may see both, ``practitioner`` (a person key) says
+        whose; without it, :class:`AmbiguousCase`."""
         with self._tx():
             visible = self._practitioners_visible_to(key)
             rows = [c for c in self.store.cases_by_ref(ref) if visible is None or c["practitioner_id"] in visible]
-            if not rows:
-                raise Refused("refused", audit=(key, f"{action}.refused", f"case:{ref}"))
+            rows = self._one_case(key, ref, rows, practitioner, action)
             out = []
             for case in rows:
                 convs = self.store.conversations(case_id=case["id"])
@@ -710,14 +736,10 @@ class Access:
         with self._tx():
             visible = None if key is None else self._practitioners_visible_to(key)
             cases = [c for c in self.store.cases_by_ref(ref) if visible is None or c["practitioner_id"] in visible]
-            if practitioner is not None:
-                holder = self.store.person_by_key(practitioner)
-                cases = [c for c in cases if holder is not None and c["practitioner_id"] == holder["id"]]
-            if not cases:
-                raise Refused("refused", audit=(actor, "summary.refused", f"case:{ref}"))
-            if len(cases) > 1:  # two workers chose the same reference: never one summary of two families
-                raise ValueError(f"more than one practitioner has a case {ref}; say whose it is"
-                                 + (" with --practitioner ID" if key is None else ""))
+            # two workers chose the same reference: never one summary of two families
+            cases = self._one_case(actor, ref, cases, practitioner, "summary",
+                                   f"more than one practitioner has a case {ref}; say whose it is"
+                                   + (" with --practitioner ID" if key is None else ""))
             readable, hidden = [], 0
             for case in cases:
                 for conv in self.store.conversations(case_id=case["id"]):

@@ -67,6 +67,9 @@ def evil_db(tmp_path_factory, library):
     conv = w.convs[(W.FAM_A, 0)]
     access.comment(f"tg:{W.SUP}", conv, EVIL, "best_hopes")
     access.comment(f"tg:{W.SUP}", conv, EVIL + " (whole)", None, shared=True)
+    # P2 (named with markup) chose the same reference for another family: an admin is asked whose
+    store.person(f"tg:{W.P2}", EVIL)
+    W.invited(W.service_for(store, library), access, W.P2, 14, REF, ["Other family " + EVIL, "4", "x", "y", "5", "/skip"])
     store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     store.close()
     return path, w.convs
@@ -77,7 +80,8 @@ def pages(convs) -> list[tuple[int, str]]:
 
     ref = quote(REF, safe="")
     conv = convs[(W.FAM_A, 0)]
-    out = [(W.ADMIN, "/"), (W.ADMIN, f"/case?ref={ref}"), (W.SUP, f"/case?ref={ref}"), (W.ADMIN, "/review"),
+    out = [(W.ADMIN, "/"), (W.ADMIN, f"/case?ref={ref}"), (W.ADMIN, f"/case?ref={ref}&p={W.P1}"),
+           (W.ADMIN, f"/case?ref={ref}&p={W.P2}"), (W.SUP, f"/case?ref={ref}"), (W.ADMIN, "/review"),
            (W.SUP, "/review"), (W.P1, "/review"), (W.LEAD, "/alerts"), (W.P1, "/alerts"), (W.ADMIN, "/audit"),
            (W.SUP, f"/conversations/{conv}/comment?step=best_hopes"), (W.P2, f"/case?ref={ref}")]
     out += [(W.SUP, f"/conversations/{c}") for c in convs.values() if c != convs["child"]]

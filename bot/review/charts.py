@@ -113,10 +113,11 @@ def build(store, library, conversations: list[dict], telegram_names: bool = Fals
     return list(charts.values())
 
 
-def case_charts(access, key: str, ref: str) -> list[Chart]:
+def case_charts(access, key: str, ref: str, practitioner: str | None = None) -> list[Chart]:
     """The charts of case ``ref`` as ``key`` may see them (refused like ``/case``: raises
-    :class:`bot.access.Refused`); the read is audited as ``chart.read``."""
-    rows = access.case(key, ref, action="chart.read")
+    :class:`bot.access.Refused`, or :class:`bot.access.AmbiguousCase` when two practitioners use
+    the reference and ``practitioner`` does not say whose); audited as ``chart.read``."""
+    rows = access.case(key, ref, action="chart.read", practitioner=practitioner)
     return build(access.store, access.library, rows, access.telegram_names)
 
 

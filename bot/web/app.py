@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from bot.access import Access, Refused
+from bot.access import Access, AmbiguousCase, Refused
 from bot.messages import msg
 from bot.names import person_label
 from bot.respondent import described
@@ -274,8 +274,15 @@ class Site:
         return self.render(request, "cases.html", session, **data, shown=len(data["rows"]))
 
     # -- a case ----------------------------------------------------------------------------
-    def _case(self, key: str, ref: str) -> dict:
-        rows = self.access.case(key, ref)
+    @staticmethod
+    def _whose(request: Request) -> str | None:
+        """``p=ID`` on a case's pages: whose case (a practitioner's Telegram id), where two
+        practitioners use the same reference."""
+        p = request.query_params.get("p", "")
+        return f"tg:{p}" if p.isdigit() else None
+
+    def _case(self, key: str, ref: str, whose: str | None = None) -> dict:
+        rows = self.access.case(key, ref, practitioner=whose)
         convs = []
         for c in rows:
             if c["shared"]:
@@ -287,9 +294,10 @@ class Site:
                           "sharing": sharing})
         items = [dict(f, reason=self.concern_text(f["concern"])) for c in rows for f in c.get("review_items", ())]
         charts = charts_mod.build(self.store, self.library, rows, self.access.telegram_names)
-        return {"ref": ref, "convs": convs, "items": items, "charts": charts, "summary": self._summary(key, ref)}
+        return {"ref": ref, "convs": convs, "items": items, "charts": charts, "summary": self._summary(key, ref, whose),
+                "p": whose[3:] if whose else None}
 
-    def _summary(self, key: str, ref: str):
+    def _summary(self, key: str, ref: str, whose: str | None = None):
         """The coordinator's summary (bot/review/summary.py, the same as /summary) as HTML that
         its renderer escaped, when that module is there and the case has one."""
         try:
@@ -299,7 +307,7 @@ class Site:
         from markupsafe import Markup
 
         try:
-            found = summary.build(self.access, key, ref)
+            found = summary.build(self.access, key, ref, whose)
         except (Refused, ValueError):  # ValueError: several practitioners use this reference
             return None
         if getattr(found, "empty", False):
@@ -312,9 +320,12 @@ class Site:
             return self.to_signin()
         ref = request.query_params.get("ref", "")
         try:
-            data = await self.db(self._case, session.key, ref)
+            data = await self.db(self._case, session.key, ref, self._whose(request))
         except Refused:
             return self.refused(request, session)
+        except AmbiguousCase as exc:  # two families under one reference: never one page of both
+            return self.render(request, "case_whose.html", session, ref=ref,
+                               holders=[(name, key[3:]) for key, name in exc.holders if key.startswith("tg:")])
         return self.render(request, "case.html", session, **data)
 
     async def chart(self, request: Request) -> Response:
@@ -324,7 +335,7 @@ class Site:
         ref = request.query_params.get("ref", "")
         try:
             n = int(request.query_params.get("n", "0"))
-            found = await self.db(charts_mod.case_charts, self.access, session.key, ref)
+            found = await self.db(charts_mod.case_charts, self.access, session.key, ref, self._whose(request))
             chart = found[n] if 0 <= n < len(found) else None
         except (Refused, ValueError):
             chart = None

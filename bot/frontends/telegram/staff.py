@@ -13,7 +13,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application, CommandHandler, ContextTypes, filters
 
 from bot import respondent as respondents
-from bot.access import Access, Refused
+from bot.access import Access, AmbiguousCase, Refused
 from bot.engine.dates import shown
 from bot import i18n
 from bot.messages import msg
@@ -69,9 +69,29 @@ class StaffCommands:
             return True, await self.fe.db(fn, _key(update), *args)
         except Refused:
             await self._refused(context, update)
+        except AmbiguousCase as exc:
+            await self._say(context, update, self._whose_case(exc, update))
         except ValueError as exc:
             await self._say(context, update, str(exc))
         return False, None
+
+    @staticmethod
+    def _whose_case(exc: "AmbiguousCase", update: Update) -> str:
+        """Two practitioners use this case reference: which one's, as the same command again."""
+        command = (update.effective_message.text or "/case").split()[0].split("@")[0] if update.effective_message else "/case"
+        return "\n".join([msg("staff.case_whose", ref=exc.ref)] + [
+            msg("staff.case_whose_line", name=name, command=command, ref=exc.ref, id=key[3:])
+            for key, name in exc.holders if key.startswith("tg:")])
+
+    @staticmethod
+    def _ref_and_whose(args: list[str]) -> tuple[str, str | None] | None:
+        """'REF' or 'REF ID' (whose case, a practitioner's Telegram id): (REF, their key or None);
+        None for anything else."""
+        if len(args) == 1:
+            return args[0], None
+        if len(args) == 2 and args[1].isdigit():
+            return args[0], f"tg:{args[1]}"
+        return None
 
     async def _ask(self, context, update: Update, fn, *args):
         """Call an access function as this person; on refusal say so and return None."""
@@ -277,11 +297,13 @@ class StaffCommands:
         await self.fe.person(update)
         reminders = getattr(self.fe, "reminders", None)
         cancel = len(context.args) == 3 and context.args[1] == "cancel" and context.args[2].isdigit()
-        if len(context.args) != 1 and not (cancel and reminders is not None):
+        asked = self._ref_and_whose(context.args)
+        if asked is None and not (cancel and reminders is not None):
             await self._say(context, update, msg("staff.case_usage"))
             return
-        rows = await self._ask(context, update, self.access.case, context.args[0])
-        if rows is None:
+        ref, whose = asked or (context.args[0], None)
+        ok, rows = await self._try(context, update, lambda key: self.access.case(key, ref, practitioner=whose))
+        if not ok:
             return
         if cancel:  # /case REF cancel ID: a reminder of this case, checked against what this person may see
             await self._say(context, update, await reminders.cancel_in_case(
@@ -329,10 +351,12 @@ class StaffCommands:
         from bot.review.summary import build, render_telegram
 
         await self.fe.person(update)
-        if len(context.args) != 1:
+        asked = self._ref_and_whose(context.args)
+        if asked is None:
             await self._say(context, update, msg("summary.usage"))
             return
-        ok, found = await self._try(context, update, lambda key, ref: build(self.access, key, ref), context.args[0])
+        ref, whose = asked
+        ok, found = await self._try(context, update, lambda key: build(self.access, key, ref, whose))
         if ok:
             for text in render_telegram(found):
                 await self.fe.send_text(context.bot, update.effective_chat.id, text, parse_mode="HTML")
@@ -347,11 +371,12 @@ class StaffCommands:
         from bot.review.transcript_telegram import chart_table
 
         await self.fe.person(update)
-        if len(context.args) != 1:
+        asked = self._ref_and_whose(context.args)
+        if asked is None:
             await self._say(context, update, msg("charts.trend_usage"))
             return
-        ref = context.args[0]
-        ok, found = await self._try(context, update, lambda key, r: charts.case_charts(self.access, key, r), ref)
+        ref, whose = asked
+        ok, found = await self._try(context, update, lambda key: charts.case_charts(self.access, key, ref, whose))
         if not ok:
             return
         if not found:
