@@ -264,12 +264,8 @@ async def run_ours(folder: Path, stored: int, library) -> float:
     """Updates/s for the same people and answers through our bot as serve runs it (assembled
     as bot/cli.py serve assembles it, safeguarding in its worker, serve's own poller with the
     inbox: each batch kept, each answer committed, synchronous=FULL, before its reply)."""
-    from telegram import Update
-
-    from benchmarks.telegram_path import assemble
+    from benchmarks.telegram_path import assemble, serve_until_handled
     from benchmarks.transport import MemoryBotAPI
-    from bot.frontends.telegram.app import settle_heap
-    from bot.frontends.telegram.polling import polling, serving
 
     path = folder / f"ours-{stored}.db"
     template = folder.parent / f"ours-template-{stored}.db"
@@ -284,28 +280,7 @@ async def run_ours(folder: Path, stored: int, library) -> float:
         pid = service.person(f"tg:{u}")
         service.start(pid, "scaling-checkin", frontend="telegram", chat_id=str(u), respondent="adult")
     updates = _updates(users, 10**9, start=False)
-    elapsed = 0.0
-
-    async def body(stop: asyncio.Event) -> None:
-        nonlocal elapsed
-        settle_heap()  # as serve does (undone below: runs share the process)
-        await app.bot.delete_webhook()
-        t0 = time.perf_counter()
-        async with polling(app, frontend, timeout=30, allowed_updates=Update.ALL_TYPES, gate=frontend.gate,
-                           loose=frontend.loose_order):
-            memory.offer(updates)
-            if not await frontend.wait_finished(lambda: frontend.finished_total >= len(updates), 600):
-                raise AssertionError(f"our run stuck: {frontend.finished_total}/{len(updates)} handled")
-        await frontend.db(lambda: None)  # the last deferred writes committed
-        elapsed = time.perf_counter() - t0
-
-    try:
-        await serving(app, body, asyncio.Event())
-    finally:
-        import gc
-
-        gc.unfreeze()
-        frontend.close()
+    elapsed = await serve_until_handled(app, frontend, memory, updates, "our")
     finished = store.db.execute("SELECT COUNT(*) FROM conversations WHERE status = 'completed'").fetchone()[0]
     left = len(store.inbox_pending())
     store.close()

@@ -90,12 +90,43 @@ def assemble(db: Path, synchronous: str, library, memory: MemoryBotAPI, demo_flo
     return app, frontend, service
 
 
-async def run_bot(db: Path, users: int, synchronous: str = "FULL", library=None, profile=None) -> float:
+async def serve_until_handled(app, frontend, memory: MemoryBotAPI, updates: list[dict], what: str,
+                              profile=None) -> float:
+    """Run serve's own poller (polling.run) on ``memory`` until every update is handled and its
+    inbox row and delivery mark are committed; the seconds that took. Closes the frontend."""
     from telegram import Update
 
     from bot.frontends.telegram.app import settle_heap
     from bot.frontends.telegram.polling import polling, serving
 
+    elapsed = 0.0
+
+    async def body(stop: asyncio.Event) -> None:
+        nonlocal elapsed
+        settle_heap()  # as serve does once everything is built (undone below: runs share the process)
+        await app.bot.delete_webhook()
+        if profile is not None:
+            profile.enable()
+        t0 = time.perf_counter()
+        async with polling(app, frontend, timeout=30, allowed_updates=Update.ALL_TYPES, gate=frontend.gate,
+                           loose=frontend.loose_order):
+            memory.offer(updates)
+            if not await frontend.wait_finished(lambda: frontend.finished_total >= len(updates), 600):
+                raise AssertionError(f"{what} run stuck: {frontend.finished_total}/{len(updates)} handled")
+        await frontend.db(lambda: None)  # the last deferred writes (inbox rows gone, delivered) committed
+        elapsed = time.perf_counter() - t0
+        if profile is not None:
+            profile.disable()
+
+    try:
+        await serving(app, body, asyncio.Event())
+    finally:
+        gc.unfreeze()
+        frontend.close()
+    return elapsed
+
+
+async def run_bot(db: Path, users: int, synchronous: str = "FULL", library=None, profile=None) -> float:
     memory = MemoryBotAPI()
     app, frontend, service = assemble(db, synchronous, library or _library(), memory)
     store = service.store
@@ -113,32 +144,7 @@ async def run_bot(db: Path, users: int, synchronous: str = "FULL", library=None,
         return await keep(batch, raw)
 
     frontend.keep = counted_keep
-    elapsed = 0.0
-
-    async def body(stop: asyncio.Event) -> None:
-        nonlocal elapsed
-        settle_heap()  # as serve does once everything is built (undone below: runs share the process)
-        await app.bot.delete_webhook()
-        if profile is not None:
-            profile.enable()
-        t0 = time.perf_counter()
-        # serve's own poller (polling.run), stopped once every update is handled and its
-        # inbox row and delivery mark are committed
-        async with polling(app, frontend, timeout=30, allowed_updates=Update.ALL_TYPES, gate=frontend.gate,
-                           loose=frontend.loose_order):
-            memory.offer(updates)
-            if not await frontend.wait_finished(lambda: frontend.finished_total >= len(updates), 600):
-                raise AssertionError(f"bot run stuck: {frontend.finished_total}/{len(updates)} handled")
-        await frontend.db(lambda: None)  # the last deferred writes (inbox rows gone, delivered) committed
-        elapsed = time.perf_counter() - t0
-        if profile is not None:
-            profile.disable()
-
-    try:
-        await serving(app, body, asyncio.Event())
-    finally:
-        gc.unfreeze()
-        frontend.close()
+    elapsed = await serve_until_handled(app, frontend, memory, updates, "bot", profile)
     done = sum(1 for u in ids if (c := store.conversations(person_id=store.person(f"tg:{u}"))) and c[-1]["status"] == "completed")
     left = len(store.inbox_pending())
     store.close()
