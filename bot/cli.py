@@ -412,7 +412,6 @@ def serve(db, flow_paths, token_file, api_url, webhook_url, listen, port, webhoo
     from bot.frontends.telegram.app import serve as run
 
     from bot.access import Access
-    from bot.escalation import Escalation
 
     service = _service(db, flow_paths, config)
     from bot.safeguarding_worker import DetectorWorker, lexicon_recipe
@@ -421,11 +420,8 @@ def serve(db, flow_paths, token_file, api_url, webhook_url, listen, port, webhoo
     service.detector_worker = DetectorWorker(lexicon_recipe(config.lexicon))
     access = Access(service.store, service.library, config)
     access.seed()
-    escalation = Escalation(service.store, service.safeguarding, leads=config.leads, repeat_minutes=config.repeat_minutes,
-                            telegram_names=config.people_names == "telegram",
-                            present_idle_minutes=config.present_idle_minutes, digest_lines=config.digest_lines,
-                            present_handback_minutes=config.present_handback_minutes)
-    reading = _reading(service.store, access, config)
+    escalation = config.escalation(service.store, service.safeguarding)
+    reading = config.reading(service.store, access)
     service.schedule = config.schedule(service.store)  # nudges and date reminders, sent by the same loop
     from bot.retention import DailyPurge
 
@@ -444,13 +440,6 @@ def serve(db, flow_paths, token_file, api_url, webhook_url, listen, port, webhoo
             limits=config.rate_limits(), reading=reading)
     finally:
         service.detector_worker.close()
-
-
-def _reading(store, access, config):
-    from bot.reading import Reading
-
-    return Reading(store, access, leads=config.leads, read_within_hours=config.read_within_hours,
-                   review_within_hours=config.review_within_hours)
 
 
 def _who(value: str) -> str:
@@ -1022,7 +1011,7 @@ def unread(older_than: float | None, db: str | None, config_path: str | None, fl
     store = _store(db, create=False, config=config)
     from bot.access import Access
 
-    reading = _reading(store, Access(store, _library(flow_paths), config), config)
+    reading = config.reading(store, Access(store, _library(flow_paths), config))
     rows = reading.unread(older_than)
     if not rows:
         click.echo("Nothing unread." if older_than is None else f"Nothing unread for longer than {older_than:g} hours.")

@@ -130,6 +130,23 @@ class Config:
 
         return Schedule(store, clock=clock, **self.reminders)
 
+    def escalation(self, store, safeguarding):
+        """Who is told of an alert and when (bot.escalation), as this configuration says: the
+        same for `serve` and the website."""
+        from bot.escalation import Escalation
+
+        return Escalation(store, safeguarding, leads=self.leads, repeat_minutes=self.repeat_minutes,
+                          telegram_names=self.people_names == "telegram", digest_lines=self.digest_lines,
+                          present_idle_minutes=self.present_idle_minutes,
+                          present_handback_minutes=self.present_handback_minutes)
+
+    def reading(self, store, access):
+        """Unread answers and review items, and their reminders (bot.reading)."""
+        from bot.reading import Reading
+
+        return Reading(store, access, leads=self.leads, read_within_hours=self.read_within_hours,
+                       review_within_hours=self.review_within_hours)
+
     def rate_limits(self):
         from bot.frontends.telegram.limits import RateLimits
 

@@ -326,6 +326,26 @@ async def test_serve_told_by_the_bot_api_to_wait_an_hour_stops_on_sigterm(tmp_pa
     assert proc.returncode == 0, err.decode()[-3000:]
 
 
+class _InboxDouble:
+    """The inbox the webhook's queues talk to, for tests that say how ``keep`` behaves."""
+
+    def done(self, update_id):
+        pass
+
+    async def pending(self, bot):
+        return []
+
+
+class _AppDouble:
+    """The Application the queues hand updates to: records what it was given."""
+
+    def __init__(self, bot=None):
+        self.bot, self.handled = bot, []
+
+    async def process_update(self, u):
+        self.handled.append(u.update_id)
+
+
 async def test_webhook_deliveries_that_arrive_together_are_kept_in_one_commit_each_answered_after_it():
     """PTB's webhook handler puts each update (then answers 200). Those arriving while a
     batch is being kept go into the next commit together, not one commit each in turn."""
@@ -333,7 +353,7 @@ async def test_webhook_deliveries_that_arrive_together_are_kept_in_one_commit_ea
 
     from bot.frontends.telegram.polling import ChatQueues
 
-    class Inbox:
+    class Inbox(_InboxDouble):
         def __init__(self):
             self.kept, self.gate = [], asyncio.Event()
 
@@ -342,25 +362,12 @@ async def test_webhook_deliveries_that_arrive_together_are_kept_in_one_commit_ea
             await self.gate.wait()  # the commit (fsync) takes a while
             return [u.update_id for u in updates]
 
-        def done(self, update_id):
-            pass
-
-        async def pending(self, bot):
-            return []
-
-    class App:
-        bot = None
-        handled: list = []
-
-        async def process_update(self, u):
-            self.handled.append(u.update_id)
-
     def update(uid, chat):
         return Update.de_json({"update_id": uid, "message": {
             "message_id": uid, "date": 0, "chat": {"id": chat, "type": "private"},
             "from": {"id": chat, "is_bot": False, "first_name": "T"}, "text": "hi"}}, None)
 
-    inbox, app = Inbox(), App()
+    inbox, app = Inbox(), _AppDouble()
     queues = ChatQueues(app, inbox)
     first = asyncio.ensure_future(queues.put(update(1, 10)))
     while not inbox.kept:
@@ -388,7 +395,7 @@ async def test_the_webhook_keeps_each_update_as_telegram_posted_it_and_still_che
     from bot.frontends.telegram.polling import ChatQueues, webhook_app
     from telegram.ext._utils.webhookhandler import WebhookServer
 
-    class Inbox:
+    class Inbox(_InboxDouble):
         def __init__(self):
             self.kept = []
 
@@ -396,24 +403,11 @@ async def test_the_webhook_keeps_each_update_as_telegram_posted_it_and_still_che
             self.kept += [(u.update_id, (raw or {}).get(u.update_id)) for u in updates]
             return [u.update_id for u in updates]
 
-        def done(self, update_id):
-            pass
-
-        async def pending(self, bot):
-            return []
-
-    class App:
-        bot = Bot("123456789:TEST-token-for-the-fake-server-only")
-        handled: list = []
-
-        async def process_update(self, u):
-            self.handled.append(u.update_id)
-
     def refused(self, *args, **kwargs):
         raise AssertionError("an update was rebuilt with to_dict() to be kept")
 
     monkeypatch.setattr(TelegramObject, "to_dict", refused)
-    inbox, app = Inbox(), App()
+    inbox, app = Inbox(), _AppDouble(Bot("123456789:TEST-token-for-the-fake-server-only"))
     queues = ChatQueues(app, inbox)
     port = _free_port()
     server = WebhookServer("127.0.0.1", port, webhook_app("/tg", app.bot, queues, "s3cret"), None)

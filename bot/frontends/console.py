@@ -194,9 +194,9 @@ class Console:
             respondent = self.choose_respondent(flow_id)
             if respondent is None:
                 return None
-        if self.present is not None and respondent != "practitioner" and "practitioner" not in \
-                respondents.admitted(self.service.library.get(flow_id)):
-            if respondents.own_device_only(self.service.library.get(flow_id)):
+        flow = self.service.library.get(flow_id)
+        if self.present is not None and respondent != "practitioner" and "practitioner" not in respondents.admitted(flow):
+            if respondents.own_device_only(flow):
                 self.say(msg("staff.terminal_consent_first", flow=flow_id, ref=self.present["ref"]))
                 return None
             if "person" not in self.present:

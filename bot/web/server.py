@@ -15,8 +15,6 @@ import threading
 
 from bot.access import Access
 from bot.config import Config
-from bot.escalation import Escalation
-from bot.reading import Reading
 from bot.store import Store
 from bot.web.app import Notify, Site
 from bot.web.signin import SignIn
@@ -37,13 +35,7 @@ def make_site(db_path: str, library, config: Config, *, safeguarding=None, notif
               secure: bool | None = None) -> Site:
     store = Store(db_path, keyring=config.keyring(create=False))
     access = Access(store, library, config)
-    escalation = Escalation(store, safeguarding, leads=config.leads, repeat_minutes=config.repeat_minutes,
-                            telegram_names=config.people_names == "telegram", digest_lines=config.digest_lines,
-                            present_idle_minutes=config.present_idle_minutes,
-                            present_handback_minutes=config.present_handback_minutes)
-    reading = Reading(store, access, leads=config.leads, read_within_hours=config.read_within_hours,
-                      review_within_hours=config.review_within_hours)
-    return Site(access, escalation=escalation, reading=reading, signin=signin_for(access), notify=notify, secure=secure)
+    return Site(access, escalation=config.escalation(store, safeguarding), reading=config.reading(store, access), signin=signin_for(access), notify=notify, secure=secure)
 
 
 def telegram_notify(token: str, api_url: str | None = None) -> Notify:
