@@ -1,18 +1,21 @@
 """Train the safeguarding review net and tier net (bot/safeguarding/classify.py); write the model.
 
-    .venv/bin/python scripts/train_safeguarding.py [--check] [--cv [--sweep]]
+    .venv/bin/python scripts/train_safeguarding.py [--check] [--cv [--sweep]] [--validate p,q]
 
 Training examples (labelled disclosures and ordinary answers), all of them material the
 lexicon was already tuned on, written for training, or a blind batch already measured after
-tuning (spent); NEVER a blind batch that is still a measurement (batch_p and every later
+tuning (spent); NEVER a blind batch that is still a measurement (batch_r and every later
 letter is refused, whatever TRAINING_BATCHES says):
 
 * tests/safeguarding_training.yaml   written for the classifier (themes of issue 12)
 * tests/safeguarding_tuning.yaml     the lexicon's tuning examples
 * tests/safeguarding_corpus.yaml     the regression corpus
-* tests/safeguarding_blind/batch_a..m.yaml  blind batches already measured after tuning
+* tests/safeguarding_training_more/*.yaml  more training sentences in the blind batches'
+  schema, written for training in new writers' voices (round 10: adults, children and young
+  people), read like a batch (concern names mapped by CONCERN_OF)
+* tests/safeguarding_blind/batch_a..q.yaml  blind batches already measured after tuning
   (A-D in rounds 1-3, E-G after the review-net round, H-I after the alert-tier round, J-K
-  after round 6, L-M after round 7)
+  after round 6, L-M after round 7, N-O after round 8, P-Q after round 9)
 
 The model is a logistic regression (disclosure or not: the review net), a naive Bayes concern
 model over the same features, and a second logistic regression (alert or not: the tier net)
@@ -20,11 +23,14 @@ over the same features plus what the lexicon alone found, trained on the tiers t
 are labelled with. Training is deterministic (fixed order, fixed seed), so the same inputs
 always give the same bot/safeguarding_model.json. ``--check`` rebuilds in memory and exits 1
 if the committed model differs (the test suite runs it). ``--cv`` prints leave-one-batch-out
-figures on A-M (train on everything else, measure the held-out batch): per batch, per tier,
+figures on A-Q (train on everything else, measure the held-out batch): per batch, per tier,
 per concern (the batches' own concern names), per speaker, per difficulty and per kind of
 ordinary answer, and whether the concern named is the right one; ``--sweep`` adds a grid of
 tier-net thresholds, which is how the thresholds were chosen: never on a measurement.
 ``--show-misses a,b`` prints the held-out misses of the named spent batches (for whoever tunes).
+``--validate p,q`` trains on everything but the named spent batches and measures them (round
+10's validation pair: settings chosen by --cv on the rest, checked there once, then the shipped
+model retrained on everything).
 """
 
 from __future__ import annotations
@@ -47,12 +53,16 @@ MODEL = ROOT / "bot" / "safeguarding_model.json"
 TESTS = ROOT / "tests"
 # Blind batches already measured after tuning (spent): A-D in rounds 1-3, E-G after the
 # review-net round, H-I after the alert-tier round, J-K after round 6, L-M after round 7.
-# N-O were measured after round 8 (spent). Batch P and every later letter is a measurement
-# that nobody tunes on.
+# N-O were measured after round 8, P-Q after round 9 (spent; in training since round 10). Batch R
+# and every later letter is a measurement that nobody tunes on.
 TRAINING_BATCHES = ("batch_a", "batch_b", "batch_c", "batch_d", "batch_e", "batch_f", "batch_g",
-                    "batch_h", "batch_i", "batch_j", "batch_k", "batch_l", "batch_m")
-FIRST_MEASUREMENT = "p"  # batch_p, batch_q, ... are refused, whatever TRAINING_BATCHES says
+                    "batch_h", "batch_i", "batch_j", "batch_k", "batch_l", "batch_m", "batch_n",
+                    "batch_o", "batch_p", "batch_q")
+FIRST_MEASUREMENT = "r"  # batch_r, batch_s, ... are refused, whatever TRAINING_BATCHES says
 SOURCES = ("safeguarding_training.yaml", "safeguarding_tuning.yaml", "safeguarding_corpus.yaml")
+# More training sentences in the blind batches' schema (round 10): every *.yaml in this folder,
+# read like a batch. Written for training, never a measurement.
+MORE = TESTS / "safeguarding_training_more"
 
 # Blind batches label concerns in their writers' own words: map them to the lexicon's ids.
 CONCERN_OF = {
@@ -125,12 +135,12 @@ TIER_MIN_WEIGHT = 0.01  # smaller tier-net weights are left out of the model fil
 
 
 def _spent(batch: str) -> bool:
-    """Is ``batch`` a spent blind batch (a to o, and listed)? batch_p and every later one never is."""
+    """Is ``batch`` a spent blind batch (a to q, and listed)? batch_r and every later one never is."""
     m = re.fullmatch(r"batch_([a-z])", batch)
     return bool(m) and m.group(1) < FIRST_MEASUREMENT and batch in TRAINING_BATCHES
 
 
-def examples(with_batches=TRAINING_BATCHES) -> list[dict]:
+def examples(with_batches=TRAINING_BATCHES, with_more: bool = True) -> list[dict]:
     """Every training example: {"text", "label" (1 disclosure / 0 ordinary), "concern", "source"}."""
     out = []
     for name in SOURCES:
@@ -147,15 +157,44 @@ def examples(with_batches=TRAINING_BATCHES) -> list[dict]:
     for b in with_batches:
         if not _spent(b):
             raise SystemExit(f"{b} is a measurement, never training data")
-        data = yaml.safe_load((TESTS / "safeguarding_blind" / f"{b}.yaml").read_text(encoding="utf-8"))
-        for d in data["disclosures"]:
-            out.append({"text": d["text"], "label": 1, "concern": CONCERN_OF.get(d["concern"], d["concern"]),
-                        "source": b, "tier": d["tier"], "named": d["concern"], "speaker": d["speaker"],
-                        "difficulty": d["difficulty"]})
-        for o in data["ordinary"]:
-            out.append({"text": o["text"], "label": 0, "concern": None, "source": b, "kind": o["kind"],
-                        "speaker": o["speaker"]})
+        out.extend(_batch_like(TESTS / "safeguarding_blind" / f"{b}.yaml", b))
+    if with_more:
+        for path in more_files():
+            out.extend(_batch_like(path, f"more/{path.name}"))
     return out
+
+
+def more_files() -> list[Path]:
+    """The files of MORE (sorted: training is deterministic); none when the folder is absent."""
+    return sorted(MORE.glob("*.yaml")) if MORE.is_dir() else []
+
+
+def _batch_like(path: Path, source: str) -> list[dict]:
+    """The examples of a file in the blind batches' schema: disclosures {text, concern,
+    difficulty, speaker, tier}, ordinary {text, kind, speaker}; concerns mapped by CONCERN_OF."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    out = []
+    for d in data.get("disclosures") or ():
+        out.append({"text": d["text"], "label": 1, "concern": CONCERN_OF.get(d["concern"], d["concern"]),
+                    "source": source, "tier": d.get("tier", "alert"), "named": d["concern"],
+                    "speaker": d.get("speaker", "-"), "difficulty": d.get("difficulty", "-")})
+    for o in data.get("ordinary") or ():
+        out.append({"text": o["text"], "label": 0, "concern": None, "source": source,
+                    "kind": o.get("kind", "-"), "speaker": o.get("speaker", "-")})
+    return out
+
+
+def check_concerns(items: list[dict], severity) -> None:
+    """Exit with the files and names when a disclosure's concern (after CONCERN_OF) is not one
+    of the lexicon's: the concern model would silently never learn it."""
+    unknown: dict[str, set[str]] = defaultdict(set)
+    for e in items:
+        if e["label"] and e["concern"] not in severity:
+            unknown[e["source"]].add(str(e.get("named", e["concern"])))
+    if unknown:
+        where = "; ".join(f"{src}: {', '.join(sorted(names))}" for src, names in sorted(unknown.items()))
+        raise SystemExit(f"unknown concern ({where}): use a lexicon concern id ({', '.join(severity)}) "
+                         f"or a name mapped in CONCERN_OF in scripts/train_safeguarding.py")
 
 
 def _featurise(config, items):
@@ -303,6 +342,7 @@ def train_tier(feats: list[list[str]], lexicon: list[list[str]], items: list[dic
 
 def build(config, items=None) -> dict:
     items = items if items is not None else examples()
+    check_concerns(items, config.severity)
     feats = _featurise(config, items)
     lexicon = _lexicon_found(config, items)
     model = train(feats, items, config.severity, lexicon)
@@ -320,7 +360,9 @@ NAMES = ("lexicon ", "with net", "two nets")
 # Held-out batches also summed by group: A-I (the lexicon's rules were written knowing the misses
 # of A-G, so held out for the nets only there), J+K (rules written knowing them in round 7) and
 # L+M (rules written knowing them in round 8; before round 8 the closest proxy for a new writer).
-GROUPS = {"A-I": "abcdefghi", "J+K": "jk", "L+M": "lm"}  # the lexicon alone; with the review net; with both nets
+# N+O and P+Q: no rule of the lexicon was written from their sentences (round 9's rules from A-M's
+# misses were dropped), so they are the closest proxy for a new writer.
+GROUPS = {"A-I": "abcdefghi", "J+K": "jk", "L+M": "lm", "N+O": "no", "P+Q": "pq"}
 
 
 def cross_validate(sweep: bool = False, misses: tuple[str, ...] = ()) -> None:
@@ -334,6 +376,7 @@ def cross_validate(sweep: bool = False, misses: tuple[str, ...] = ()) -> None:
 
     config = _config_without_classifier()
     full = examples()
+    check_concerns(full, config.severity)
     concepts = _concepts(config)
     feats = dict(zip([e["text"] for e in full], _featurise(config, full)))
     lexf = dict(zip([e["text"] for e in full], _lexicon_found(config, full)))
@@ -372,23 +415,49 @@ def cross_validate(sweep: bool = False, misses: tuple[str, ...] = ()) -> None:
     for name, stats in groups.items():
         _print_cv(name, stats)
     for title, stats in ((f"{first}-{last}", total), *groups.items()):
-        print(f"\n{title} held out, two nets (n: flagged / alert / concern named right):")
-        for key in ("speaker", "difficulty", "named"):
-            print(f"  by {key}:")
-            for value in sorted({k[2] for k in stats if len(k) == 3 and k[0] == "two nets" and k[1] == key}):
-                n = stats[("two nets", key, value)]
-                print(f"    {value:26} {n:4d}: {_pct(stats[('two nets', key, value, 'flagged')], n):5.1f} / "
-                      f"{_pct(stats[('two nets', key, value, 'alert')], n):5.1f} / "
-                      f"{_pct(stats[('two nets', key, value, 'right')], n):5.1f}")
-        for key in ("ospeaker", "kind"):
-            print(f"  ordinary, by {key.removeprefix('o')} (n: alerted / review):")
-            for value in sorted({k[2] for k in stats if len(k) == 3 and k[0] == "two nets" and k[1] == key}):
-                n = stats[("two nets", key, value)]
-                print(f"    {value:26} {n:4d}: {stats[('two nets', key, value, 'alert')]:3d} / "
-                      f"{stats[('two nets', key, value, 'review')]:3d}  ({_pct(stats[('two nets', key, value, 'alert')], n):4.1f} / "
-                      f"{_pct(stats[('two nets', key, value, 'review')], n):4.1f} %)")
+        _print_breakdown(title, stats)
     if sweep:
         _sweep(config, concepts, folds)
+
+
+def validate(letters: tuple[str, ...]) -> None:
+    """Train both nets on everything but the named spent batches (a validation pair, e.g. p,q)
+    and measure them as the bot runs: aggregates only, by speaker, difficulty and concern."""
+    from bot.safeguarding.classify import Classifier
+
+    held = {f"batch_{x}" for x in letters}
+    config = _config_without_classifier()
+    full = examples()
+    check_concerns(full, config.severity)
+    train_items = [e for e in full if e["source"] not in held]
+    test_items = [e for e in full if e["source"] in held]
+    model = build(config, train_items)
+    config._classifier = Classifier(model, _concepts(config))
+    stats = Counter()
+    for e in test_items:
+        _count(stats, "two nets", e, config.detect(e["text"]))
+    config._classifier = None
+    title = "+".join(x.upper() for x in letters)
+    _print_cv(title, stats, names=("two nets",))
+    _print_breakdown(title, stats)
+
+
+def _print_breakdown(title: str, stats: Counter) -> None:
+    print(f"\n{title} held out, two nets (n: flagged / alert / concern named right):")
+    for key in ("speaker", "difficulty", "named"):
+        print(f"  by {key}:")
+        for value in sorted({k[2] for k in stats if len(k) == 3 and k[0] == "two nets" and k[1] == key}):
+            n = stats[("two nets", key, value)]
+            print(f"    {value:26} {n:4d}: {_pct(stats[('two nets', key, value, 'flagged')], n):5.1f} / "
+                  f"{_pct(stats[('two nets', key, value, 'alert')], n):5.1f} / "
+                  f"{_pct(stats[('two nets', key, value, 'right')], n):5.1f}")
+    for key in ("ospeaker", "kind"):
+        print(f"  ordinary, by {key.removeprefix('o')} (n: alerted / review):")
+        for value in sorted({k[2] for k in stats if len(k) == 3 and k[0] == "two nets" and k[1] == key}):
+            n = stats[("two nets", key, value)]
+            print(f"    {value:26} {n:4d}: {stats[('two nets', key, value, 'alert')]:3d} / "
+                  f"{stats[('two nets', key, value, 'review')]:3d}  ({_pct(stats[('two nets', key, value, 'alert')], n):4.1f} / "
+                  f"{_pct(stats[('two nets', key, value, 'review')], n):4.1f} %)")
 
 
 def _pct(k: int, n: int) -> float:
@@ -432,7 +501,7 @@ def _show_miss(e: dict, found: list) -> None:
 
 
 def _sweep(config, concepts, folds) -> None:
-    """Held-out figures (all of A-I, and H+I) for a grid of tier-net thresholds."""
+    """Held-out figures (all the spent batches, and N-Q) for a grid of tier-net thresholds."""
     from bot.safeguarding.classify import Classifier
 
     for promote in (0.6, 0.7, 0.75, 0.8, 0.85):
@@ -446,11 +515,11 @@ def _sweep(config, concepts, folds) -> None:
                     for e in items:
                         found = config.detect(e["text"])
                         _count(stats, "two nets", e, found)
-                        if held >= "batch_h":
+                        if held >= "batch_n":
                             _count(late, "two nets", e, found)
                 config._classifier = None
-                _print_cv(f"promote {promote} alone {alone} demote {demote} A-I", stats, names=("two nets",))
-                _print_cv(f"promote {promote} alone {alone} demote {demote} H+I", late, names=("two nets",))
+                _print_cv(f"promote {promote} alone {alone} demote {demote} all", stats, names=("two nets",))
+                _print_cv(f"promote {promote} alone {alone} demote {demote} N-Q", late, names=("two nets",))
 
 
 def _print_cv(title: str, stats: Counter, names=NAMES) -> None:
@@ -466,11 +535,20 @@ def _print_cv(title: str, stats: Counter, names=NAMES) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="exit 1 if the committed model is out of date")
-    ap.add_argument("--cv", action="store_true", help="leave-one-batch-out figures on the spent batches A-M")
+    ap.add_argument("--cv", action="store_true", help="leave-one-batch-out figures on the spent batches A-Q")
     ap.add_argument("--show-misses", default="", metavar="LETTERS",
                     help="with --cv: print the held-out misses of these spent batches, e.g. a,b,c")
     ap.add_argument("--sweep", action="store_true", help="with --cv: held-out figures for a grid of tier-net thresholds")
+    ap.add_argument("--validate", default="", metavar="LETTERS",
+                    help="train on everything but these spent batches (e.g. p,q) and measure them")
     args = ap.parse_args(argv)
+    if args.validate:
+        letters = tuple(x.strip().removeprefix("batch_") for x in args.validate.split(",") if x.strip())
+        for x in letters:
+            if not _spent(f"batch_{x}"):
+                raise SystemExit(f"batch_{x} is not a spent batch: it is never trained on or measured here")
+        validate(letters)
+        return 0
     if args.cv:
         letters = tuple(x.strip().removeprefix("batch_") for x in args.show_misses.split(",") if x.strip())
         for x in letters:

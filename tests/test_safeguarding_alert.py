@@ -446,11 +446,65 @@ def test_rather_die_than_going_back_is_read_by_a_person(shipped, lexicon_only):
 # --------------------------------------------------------------------------------------
 
 
-def test_training_refuses_batch_p_and_every_later_one_even_if_listed():
+def test_training_refuses_batch_r_and_every_later_one_even_if_listed():
     train = _train_module()
-    assert train.FIRST_MEASUREMENT == "p"
-    train.TRAINING_BATCHES = (*train.TRAINING_BATCHES, "batch_p", "batch_q", "batch_z")
-    for name in ("batch_p", "batch_q", "batch_z", "batch_aa", "held_back"):
+    assert train.FIRST_MEASUREMENT == "r"
+    train.TRAINING_BATCHES = (*train.TRAINING_BATCHES, "batch_r", "batch_s", "batch_z")
+    for name in ("batch_r", "batch_s", "batch_z", "batch_aa", "held_back"):
         with pytest.raises(SystemExit):
             train.examples(with_batches=(name,))
-    assert train._spent("batch_m") and not train._spent("batch_p") and not train._spent("batch_q")
+    assert train._spent("batch_q") and not train._spent("batch_r") and not train._spent("batch_s")
+    # P and Q were measured after round 9: spent, and trained on since round 10
+    assert {"batch_n", "batch_o", "batch_p", "batch_q"} <= set(_train_module().TRAINING_BATCHES)
+
+
+def test_training_reads_every_file_of_the_more_folder_like_a_batch(tmp_path):
+    train = _train_module()
+    (tmp_path / "a.yaml").write_text(
+        "disclosures:\n"
+        "  - {text: 'one', concern: suicide, difficulty: indirect, speaker: adult, tier: review}\n"
+        "ordinary:\n"
+        "  - {text: 'two', kind: fgc_practical, speaker: adult}\n", encoding="utf-8")
+    (tmp_path / "b.yaml").write_text(
+        "disclosures:\n"
+        "  - {text: 'three', concern: neglect, difficulty: explicit, speaker: child, tier: alert}\n"
+        "ordinary: []\n", encoding="utf-8")
+    (tmp_path / "notes.txt").write_text("not training data", encoding="utf-8")
+    train.MORE = tmp_path
+    got = [(e["text"], e["label"], e["concern"], e.get("tier"), e["source"])
+           for e in train.examples(with_batches=()) if e["source"].startswith("more/")]
+    assert got == [("one", 1, "self_harm_suicide", "review", "more/a.yaml"),
+                   ("two", 0, None, None, "more/a.yaml"),
+                   ("three", 1, "neglect", "alert", "more/b.yaml")]
+    assert not [e for e in train.examples(with_batches=(), with_more=False) if e["source"].startswith("more/")]
+
+
+def test_training_refuses_a_concern_the_lexicon_does_not_know(tmp_path):
+    train = _train_module()
+    (tmp_path / "a.yaml").write_text(
+        "disclosures:\n  - {text: 'one', concern: sadness, difficulty: indirect, speaker: adult, tier: review}\n"
+        "ordinary: []\n", encoding="utf-8")
+    train.MORE = tmp_path
+    with pytest.raises(SystemExit, match="sadness"):
+        train.check_concerns(train.examples(with_batches=()), SafeguardingConfig.load(classifier=False).severity)
+
+
+# Round 10: retrained on A-O, both nets read a parent's "Nan can look after them when I go out"
+# (a flow script's ordinary answer) as neglect with confidence and alerted on it. Everyday care
+# arrangements, another adult named as the one looking after the children, are never an alert.
+# Written for this test: none is in a blind batch or in the training files.
+CARE_ARRANGEMENTS = [
+    "Nan can look after them when I go out",
+    "Grandad can look after them when I go to work",
+    "my sister can look after the kids when I go out on Saturday",
+    "their nan will look after them when I go to my appointment",
+    "Auntie Jo says she can look after them when I go out",
+    "my mum looks after them when I go out with my friends",
+    "my big sister looks after us when mum goes out",
+    "the neighbour can look after them when I go to the shop",
+]
+
+
+@pytest.mark.parametrize("text", CARE_ARRANGEMENTS)
+def test_everyday_care_arrangements_never_alert(shipped, text):
+    assert tier_of(shipped.detect(text)) != ALERT

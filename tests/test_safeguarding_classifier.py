@@ -109,6 +109,21 @@ def test_the_score_moves_a_message_between_tiers(p, plain, alerted, everyday, re
     assert tier_of(config.detect(REVIEWED)) == reviewed
 
 
+class EverydayHit(FixedNet):
+    """Reads "hit" (and "toast") as an everyday-setting word."""
+
+    def has_ordinary_context(self, words):
+        return "hit" in words or "toast" in words
+
+
+def test_only_an_everyday_word_outside_the_matched_words_quietens_an_alert():
+    # round 10: a rule that names the word was written knowing it ("... but really it was my
+    # mum": "was" is a resolved past only outside the words the cover-story rule matched)
+    config = _with(SafeguardingConfig.load(classifier=False), EverydayHit(0.0))
+    assert _tiers(config, ALERTED) == {"physical_harm": ALERT}  # "hit" is inside "dad hit me"
+    assert _tiers(config, EVERYDAY) == {"physical_harm": REVIEW}  # "toast" is outside it
+
+
 def test_what_the_net_adds_says_so_and_points_at_a_word():
     config = _with(SafeguardingConfig.load(classifier=False), FixedNet(0.6, "neglect"))
     (c,) = config.detect(PLAIN)
@@ -196,12 +211,15 @@ def test_negation_and_stems_are_features():
 
 def test_training_never_reads_a_blind_batch_that_is_a_measurement():
     train = _train_module()
-    sources = {e["source"] for e in train.examples()}
-    # A-M are spent (measured after tuning); N and every later batch is a measurement
+    sources = {e["source"] for e in train.examples(with_more=False)}
+    # A-Q are spent (measured after tuning); R and every later batch is a measurement
     assert sources == {"safeguarding_training.yaml", "safeguarding_tuning.yaml", "safeguarding_corpus.yaml",
                        "batch_a", "batch_b", "batch_c", "batch_d", "batch_e", "batch_f", "batch_g",
-                       "batch_h", "batch_i", "batch_j", "batch_k", "batch_l", "batch_m"}
-    for name in ("batch_n", "batch_o", "batch_p"):
+                       "batch_h", "batch_i", "batch_j", "batch_k", "batch_l", "batch_m", "batch_n",
+                       "batch_o", "batch_p", "batch_q"}
+    # the more folder holds training files only (written for training, never a batch)
+    assert {e["source"] for e in train.examples()} - sources == {f"more/{p.name}" for p in train.more_files()}
+    for name in ("batch_r", "batch_s", "batch_t"):
         with pytest.raises(SystemExit):
             train.examples(with_batches=(name,))
 

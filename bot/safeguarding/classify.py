@@ -26,9 +26,10 @@ What the score p decides (thresholds in the model file, chosen by ``--cv`` on th
 batches A-I left out one at a time, never on a blind batch that is a measurement: J and every
 later one); see ``_Matching._review_net`` in :mod:`bot.safeguarding.match`:
 
-* p < ``quiet_below`` with an everyday-setting word in the message (:data:`ORDINARY_CONTEXTS`):
-  a lexicon alert becomes review (an idiom, a lesson, an accident the context rules did not
-  name); p < ``drop_below``: a lexicon review is dropped, and (``drop_ruled``) so is a review
+* p < ``quiet_below`` with an everyday-setting word in the message (:data:`ORDINARY_CONTEXTS`),
+  outside the words the lexicon matched (round 10: a rule that names the word was written
+  knowing it): a lexicon alert becomes review (an idiom, a lesson, an accident the context
+  rules did not name); p < ``drop_below``: a lexicon review is dropped, and (``drop_ruled``) so is a review
   that a soften phrase or a context capped: review or nothing, never more;
 * p >= ``review_at`` and the lexicon found nothing: review, with the concern the concern model
   (naive Bayes over the same features) finds likeliest. An answer of at most ``short_words``

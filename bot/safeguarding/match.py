@@ -334,9 +334,9 @@ class _Matching:
         """Let the classifier (:mod:`bot.safeguarding.classify`) adjust ``found`` in place.
 
         p = the review net's probability that the message is a disclosure:
-        * p < ``quiet_below`` and an ordinary-context word in the message (a lesson, sport,
-          play, cooking, DIY, an animal, a resolved past: :data:`classify.ORDINARY_CONTEXTS`):
-          a lexicon alert becomes review;
+        * p < ``quiet_below`` and an ordinary-context word in the message outside the matched
+          words (a lesson, sport, play, cooking, DIY, an animal, a resolved past:
+          :data:`classify.ORDINARY_CONTEXTS`): a lexicon alert becomes review;
         * p < ``drop_below``: a lexicon review is dropped (with ``drop_ruled``, also one a
           soften phrase or a context capped: review or nothing);
         * p >= ``review_at`` (``short_review_at`` for an answer of at most ``short_words``
@@ -366,7 +366,6 @@ class _Matching:
         if tier_probability is not None:  # what the lexicon alone found, before the nets
             lexicon = lexicon_features((self.severity[ci], RANK_TIER[v[0]]) for ci, v in found.items())
         local = self._local_rules  # a deployment's own words are never second-guessed
-        ordinary = None
         drop_ruled = getattr(clf, "drop_ruled", False)
         for ci in list(found):
             rank, i, j, rule = found[ci]
@@ -379,9 +378,9 @@ class _Matching:
                     del found[ci]
                 continue
             if rank >= ALERT_RANK and p < clf.quiet_below:
-                if ordinary is None:
-                    ordinary = clf.has_ordinary_context(words)
-                if not ordinary:
+                # the everyday word must lie outside the matched words: a rule that names it
+                # was written knowing it ("... but really it was my mum" is no resolved past)
+                if not clf.has_ordinary_context(words[:i] + words[j:]):
                     continue
                 found[ci] = (REVIEW_RANK, i, j, rule)
             elif rank == REVIEW_RANK and p < clf.drop_below:
