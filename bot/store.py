@@ -2004,6 +2004,12 @@ class Store:
             "SELECT p.key FROM teams t JOIN people p ON p.id = t.supervisor_id WHERE t.practitioner_id = ? ORDER BY p.id",
             (practitioner_id,)).fetchall()]
 
+    def step_ids_said(self, conversation_id: int) -> set[str]:
+        """The steps a conversation's transcript has a line at (asked or answered)."""
+        return {r[0] for r in self.db.conn.execute(
+            "SELECT DISTINCT step_id FROM transcript WHERE conversation_id = ? AND step_id IS NOT NULL",
+            (conversation_id,))}
+
     def add_missed(self, *, conversation_id: int | None, step_id: str | None, words: str, reported_by: str) -> int:
         return self.db.execute(
             "INSERT INTO missed_disclosures (conversation_id, step_id, words, reported_by, created_at) VALUES (?, ?, ?, ?, ?)",
