@@ -716,9 +716,10 @@ class Access:
                                             if conv["shared"] or self.sees_review_item(key, conv["id"]) else [])
                     conv["consent"] = self.audience(conv["id"]).state  # not_asked | yes | no
                     # the parts the person chose not to share with this reader (consent.which)
+                    # Not marked read here: the case view (and /trend, the charts, /case REF cancel)
+                    # shows scores and the review list, never the free-text answers. Only the
+                    # transcript, where the words are shown, marks them read (nothing unread).
                     conv["withheld"] = hidden = self.withheld(key, conv["id"]) if conv["shared"] else frozenset()
-                    if conv["shared"]:
-                        self._mark_read(key, conv["id"], hidden)
                     conv["scores"] = ({s["step_id"]: s["value"] for s in self.store.scale_scores(conv["id"])
                                        if s["step_id"] not in hidden} if conv["shared"] else {})
                     conv["case_ref"] = case["ref"]

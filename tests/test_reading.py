@@ -205,7 +205,12 @@ def test_unread_without_a_supervisor_goes_to_the_leads(world):
     assert [(s[0], s[2]) for s in w.deliver(98)] == [(LEAD, "supervisor")]
 
 
-def test_reading_the_transcript_or_the_case_marks_answers_read_but_not_the_writer(world):
+def test_reading_the_transcript_marks_answers_read_but_not_the_writer_nor_the_case_view(world):
+    """Read means shown to someone who may read it: the transcript shows the words; the case
+    view, /trend and the charts show scores and the review list only, so they mark nothing
+    (review-sg finding 5: a glance at /case or /trend stopped every unread reminder)."""
+    from bot.review import charts
+
     w = world
     w.say(FAM_A, "hopes A")
     w.say(FAM_B, "hopes B")
@@ -214,6 +219,9 @@ def test_reading_the_transcript_or_the_case_marks_answers_read_but_not_the_write
     w.access.transcript(P1, w.conv["A"])
     assert [r["conversation_id"] for r in w.reading.unread()] == [w.conv["B"]]
     w.access.case(P2, "CASE-B")
+    charts.case_charts(w.access, P2, "CASE-B")  # /trend and the website's charts
+    assert [r["conversation_id"] for r in w.reading.unread()] == [w.conv["B"]]
+    w.access.transcript(P2, w.conv["B"])
     assert w.reading.unread() == [] and w.reading.due(w.later(500)) == []
 
 
@@ -410,7 +418,7 @@ def test_a_reminder_is_dropped_when_everything_in_it_was_read_or_acknowledged_be
     day = (w.t0 + timedelta(hours=49)).astimezone(ZoneInfo("Europe/London")).date() + timedelta(days=1)
     evening = datetime.combine(day, datetime.min.time().replace(hour=22), tzinfo=ZoneInfo("Europe/London"))
     assert w.deliver((evening - w.t0).total_seconds() / 3600) == []  # written, waiting for the morning
-    w.access.case(P1, "CASE-A")  # read that night
+    w.access.transcript(P1, w.conv["A"])  # read that night
     w.reading.acknowledge(w.access.worth_a_look(P1)[0]["id"], P1)
     assert w.deliver((evening - w.t0).total_seconds() / 3600 + 12) == []
     assert [(r["kind"], r["state"]) for r in _rows(w.store)] == [("review", "cancelled"), ("unread", "cancelled")]
