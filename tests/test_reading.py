@@ -257,6 +257,39 @@ def test_without_consent_nobody_answers_are_not_counted_until_consent_except_fla
     assert [r["step_id"] for r in w.reading.unread()] == ["worries"]
 
 
+def test_a_flagged_answer_before_consent_is_read_by_the_worker_and_the_lead_and_nothing_else_is(store, library):
+    """``without_consent: nobody``: the person is told their worker and the safeguarding lead see
+    what worries us, and the reminders of the flagged line go to them; so those two may open
+    that line (and the question it answers), audited, whatever the consent; the rest stays
+    closed, to them and to everyone else. Before, /transcript was refused to all of them and the
+    flagged line could never be read or cleared (review-sg finding 4)."""
+    w = World(store, library, flow="fgc-pre-conference")
+    pid = store.person(FAM_A)
+    said = []
+    while True:
+        reply = w.service.current(pid)
+        if reply.step_id == "worries":
+            break
+        said.append(f"private answer {len(said)}")
+        w.say(FAM_A, "1" if reply.prompts[-1].options else said[-1])
+    w.say(FAM_A, "REVIEWWORD at home")
+    conv = w.conv["A"]
+    with pytest.raises(Refused):
+        w.access.transcript(SUP, conv)  # the supervisor was not named to the person: still refused
+    for who in (P1, LEAD):
+        data = w.access.transcript(who, conv)
+        assert [(t["from"], t["step_id"]) for t in data["transcript"]] == [("bot", "worries"), ("person", "worries")]
+        assert data["transcript"][-1]["text"] == "REVIEWWORD at home" and data["transcript"][-1]["tier"] == "review"
+        assert [a["step_id"] for a in data["answers"]] == ["worries"] and data["scores"] == {}
+        assert data["withheld_note"] == "flagged_only"
+        for fmt in ("md", "html"):
+            out = render([data], fmt)
+            assert "Only what raised a safeguarding concern is shown" in out
+            assert not any(words in out for words in said)
+    assert [r["actor"] for r in store.audit_log() if r["action"] == "transcript.read.flagged_only"] == [P1, LEAD]
+    assert w.reading.unread() == []  # the flagged line has been read; the rest is not yet counted
+
+
 def test_review_items_remind_the_practitioner_then_the_supervisor(world):
     w = world
     w.say(FAM_A, "REVIEWWORD")
