@@ -1296,6 +1296,15 @@ class Store:
             (conversation_id,),
         )
 
+    def input_line(self, key: str) -> dict | None:
+        """The line an input wrote (what the person sent), by its input key: its id, conversation
+        and step; None if the input wrote none. Read through the input's conversation, so only
+        that conversation's lines are looked at."""
+        return self._one(
+            """SELECT t.id, t.conversation_id, t.step_id FROM inputs i JOIN transcript t
+               ON t.conversation_id = i.conversation_id AND t.input_key = i.key
+               WHERE i.key = ? AND t.direction = 'in' ORDER BY t.id LIMIT 1""", (key,))
+
     # -- exactly-once inputs ---------------------------------------------------------
     def seen_input(self, key: str) -> dict | None:
         row = self._one("SELECT conversation_id, reply, delivered_at FROM inputs WHERE key = ?", (key,))
