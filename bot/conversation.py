@@ -731,8 +731,11 @@ class ConversationService:
             if conv.case_id is not None:
                 self.store.add_unread(line_id, conv_id, True)
         ids, matched = reason(quiet)
+        kept = None
+        if line_id is None:  # no conversation to hold the words: the item keeps them (bounded for a stranger)
+            kept = words if self.store.roles_of(person_id) else words[:self.ALERT_WORDS_MAX]
         self.store.add_review_item(conversation_id=conv_id, person_id=person_id, transcript_id=line_id, concern=ids,
-                                   matched=matched)
+                                   matched=matched, words=kept)
         return Reply(conv_id, [], conv.status if conv else "none", accepted=False, closed=True)
 
     # -- a message edited after it was sent (Telegram) -----------------------------------

@@ -583,11 +583,24 @@ def _m_missed_audit_words(db: sqlite_utils.Database) -> None:
                " WHERE action = 'safeguarding.missed' AND instr(detail, ': ') > 0")
 
 
+def _m_review_item_words(db: sqlite_utils.Database) -> None:
+    # A review item from someone with no conversation (a stranger, anyone before their first
+    # flow) has no transcript line to point at: its words are kept on the item itself, encrypted
+    # and erased like an alert's words, so the lead reminded of it can read what was said.
+    if "words" in db["review_items"].columns_dict:  # run once already (a database marked one version back)
+        return
+    db.executescript(
+        """
+        ALTER TABLE review_items ADD COLUMN words TEXT;  -- verbatim, when no transcript line holds them  # person-text
+        """
+    )
+
+
 MIGRATIONS = [_m1_core, _m2_cases_alerts_audit, _m3_delivery, _m4_access, _m5_undelivered, _m_alert_per_person,
               _m_quiet_review_unread_missed, _m8_respondent_practice, _m_comment_visibility, _m_schedule,
               _m_pseudonyms, _m_reminder_times, _m_data_protection, _m_present_index, _m_reading_on_schedule,
               _m_case_info, _m_web_signin, _m_web_indexes, _m_languages, _m_inbox,
-              _m_missed_audit_words]
+              _m_missed_audit_words, _m_review_item_words]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -622,6 +635,7 @@ PERSON_TEXT: dict[tuple[str, str], PersonText] = {
     ("case_people", "pseudonym"): PersonText("person_id = :pid"),
     ("alerts", "words"): PersonText("person_id = :pid", safeguarding=True),
     ("review_items", "matched"): PersonText("person_id = :pid", None, safeguarding=True),
+    ("review_items", "words"): PersonText("person_id = :pid", None, safeguarding=True),
     ("missed_disclosures", "words"): PersonText(_MINE, safeguarding=True),
     # The worker's own texts for a case (danger statements, bottom lines; issue 13): about the
     # family, so encrypted like the rest, but the council's record rather than one person's
@@ -1922,11 +1936,12 @@ class Store:
 
     # -- quiet review tier, unread answers, missed disclosures (issue 12) ---------------
     def add_review_item(self, *, conversation_id: int | None, person_id: int, transcript_id: int | None,
-                        concern: str, matched: str | None) -> int:
+                        concern: str, matched: str | None, words: str | None = None) -> int:
+        """``words``: the person's words, kept on the item only when no transcript line holds them."""
         return self.db.execute(
-            """INSERT INTO review_items (conversation_id, person_id, transcript_id, concern, matched, created_at)
-               VALUES (?, ?, ?, ?, ?, ?)""",
-            (conversation_id, person_id, transcript_id, concern, self._e(matched), now())).lastrowid
+            """INSERT INTO review_items (conversation_id, person_id, transcript_id, concern, matched, created_at, words)
+               VALUES (?, ?, ?, ?, ?, ?, ?)""",
+            (conversation_id, person_id, transcript_id, concern, self._e(matched), now(), self._e(words))).lastrowid
 
     _REVIEW_ITEM = """SELECT r.*, c.flow_id, c.case_id, k.ref AS case_ref, k.practitioner_id,
                              p.key AS person_key, p.display_name, t.step_id
