@@ -447,8 +447,11 @@ class ConversationService:
             elif quiet:
                 reply = self._quiet_outside(person_id, conv, quiet, inp.text, input_key)
             else:
-                reply = Reply(conv.id if conv else None, [], conv.status if conv else "none", accepted=False,
-                              closed=True)
+                reply = self._after_end(person_id, conv, inp.text, input_key) \
+                    if free and not open_ and expect_step is None else None
+                if reply is None:
+                    reply = Reply(conv.id if conv else None, [], conv.status if conv else "none", accepted=False,
+                                  closed=True)
         else:
             if conv.present_id is not None and inp.kind == "answer" and not conv.session.get("hold") \
                     and self._is_stop(inp.text):
@@ -459,6 +462,25 @@ class ConversationService:
                 # a worker-present session ended: the device goes back to the worker
                 reply.prompts.append(Prompt(msg("worker_present.ended"), kind="info"))
         return reply
+
+    def _after_end(self, person_id: int, conv: Conversation | None, words: str, input_key: str | None) -> Reply | None:
+        """Words from a family member, young person or child written after their conversation
+        ended (or was stopped), that the detector did not flag: kept in their most recent
+        conversation in a case as a line after the end, unread for the worker under that
+        conversation's consent rules, and the person told, truthfully, who can see it. None
+        for someone with no case (a worker, a stranger): nothing is kept, as before."""
+        if conv is None or conv.case_id is None or conv.person_id != person_id:
+            conv = self.store.latest_case_conversation(person_id)
+        if conv is None or not self._unread_counts(conv):
+            return None
+        flow = self.runner_for(conv).flow
+        line_id = self.store.add_line(conv.id, "in", words, kind="after_end", input_key=input_key)
+        self.store.add_unread(line_id, conv.id, False)
+        who = sentence(flow, case_of(self.store, conv.case_id, conv.person_id), respondent_for(conv, flow),
+                       conv.session.get("answers", {}), "after")
+        prompts = [Prompt(msg("answers.after_end", title=flow.title, who_can_see=who), kind="info")]
+        self._write_prompts(conv.id, prompts, conv)
+        return Reply(conv.id, prompts, conv.status, accepted=False)
 
     def _handed_back(self, person_id: int, conv: Conversation | None) -> tuple[Conversation | None, int]:
         """Whose words these are, typed outside an open conversation: (conversation, person).

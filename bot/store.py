@@ -1217,6 +1217,13 @@ class Store:
         row = self._one("SELECT * FROM conversations WHERE person_id = ? ORDER BY id DESC LIMIT 1", (person_id,))
         return Conversation.from_row(row) if row else None
 
+    def latest_case_conversation(self, person_id: int) -> Conversation | None:
+        """The person's most recent conversation in a case (as the one answering), whatever its
+        status; not one whose words were erased at their request."""
+        row = self._one("SELECT * FROM conversations WHERE person_id = ? AND case_id IS NOT NULL AND erased_at IS NULL"
+                        " ORDER BY id DESC LIMIT 1", (person_id,))
+        return Conversation.from_row(row) if row else None
+
     def conversations(self, *, person_id: int | None = None, case_id: int | None = None,
                       limit: int | None = None) -> list[dict]:
         where, params = [], []

@@ -286,8 +286,9 @@ def render(items: list[dict], fmt: str) -> str:
 
 
 #: Kinds of line from the person that are not an answer to the question they were shown, and
-#: are labelled as such wherever a transcript is read: a message they edited after sending it.
-NOTED_KINDS = ("edit",)
+#: are labelled as such wherever a transcript is read: a message they edited after sending it,
+#: and words written after the conversation had ended.
+NOTED_KINDS = ("edit", "after_end")
 
 
 def line_note(line: dict) -> str:
