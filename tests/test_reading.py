@@ -431,6 +431,7 @@ def test_no_row_is_written_for_someone_serve_cannot_reach(store, library):
     service = ConversationService(store, library)
     with store.transaction():
         holder = store.person("console:worker")  # a case held in the terminal
+        store.grant_role(holder, "practitioner", "test")
         case = store.create_case(holder, "TERM-1")
     pid = store.person("tg:77")
     service.start(pid, "scaling-checkin", case_id=case)
