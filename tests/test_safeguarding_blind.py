@@ -49,6 +49,10 @@ PINNED = {
     # (sg-tune4, issue 12), which must never open, print or measure them.
     "batch_p.yaml": "e712aecc6097af4bac55dceb8e99e14980094c22cfb08ea0d4faf6f43d948bf9",
     "batch_q.yaml": "696d39cf9c85ce71ab6fa2b35a107a0ecb013f73a3459e2d029ae31e03597aae",
+    # R and S: written by the sg-blind7 helper on 2026-12-01 before the tenth tuning round
+    # (sg-tune5, issue 12), which must never open, print or measure them.
+    "batch_r.yaml": "71aed92e940275e3d1402bdbec2916ea7baaffe93e614743c460a7b36facf6d8",
+    "batch_s.yaml": "35f79bc5b70feb435260d691d5a73fb13e63a59b3af846c97b0040b52c59bb6b",
 }
 # Who wrote the batches that name their writer in a fixed form, and the main commit they
 # were written at (before the tuning round they measure).
@@ -65,6 +69,8 @@ WRITERS = {
     "batch_o.yaml": ("sg-blind5 helper", "76ef79e"),
     "batch_p.yaml": ("sg-blind6 helper", "9fa4077"),
     "batch_q.yaml": ("sg-blind6 helper", "9fa4077"),
+    "batch_r.yaml": ("sg-blind7 helper", "aa75df4"),
+    "batch_s.yaml": ("sg-blind7 helper", "aa75df4"),
 }
 DIFFICULTIES = {"explicit", "indirect", "euphemism"}
 SPEAKERS = {"child", "young_person", "adult"}
@@ -98,8 +104,9 @@ def test_batch_says_how_and_when_it_was_written(name):
     # A batch says which tuning it came before (A, B: any tuning; C: the second round; D: the third;
     # E, F: the fourth; G: sg-matcher's round, written by the one who then tuned; H, I: the fifth;
     # J, K: the sixth; L, M: the seventh; N, O: the eighth;
-    # P, Q: the ninth).
-    assert "BEFORE" in text and "tuning" in text and "WITHOUT opening" in text and "2026-11-30" in text
+    # P, Q: the ninth; R, S: the tenth, written the next morning).
+    assert "BEFORE" in text and "tuning" in text and "WITHOUT opening" in text
+    assert "2026-11-30" in text or "2026-12-01" in text, f"{name} must say on which day it was written"
     if name in WRITERS:
         writer, commit = WRITERS[name]
         assert f"by the {writer}" in text, f"{name} must say who wrote it"
@@ -186,7 +193,8 @@ def test_measurement_prints_no_sentence_unless_asked(capsys, fmt):
     leaked = [t for t in checked if t in out]
     assert leaked == []
     names = ["batch_a", "batch_b", "batch_c", "batch_d", "batch_e", "batch_f", "batch_g", "batch_h", "batch_i",
-             "batch_j", "batch_k", "batch_l", "batch_m", "batch_n", "batch_o", "batch_p", "batch_q", "all batches"]
+             "batch_j", "batch_k", "batch_l", "batch_m", "batch_n", "batch_o", "batch_p", "batch_q",
+             "batch_r", "batch_s", "all batches"]
     assert all(name in out for name in names)
     if fmt:
         doc = json.loads(out)
