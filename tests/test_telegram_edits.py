@@ -220,3 +220,25 @@ async def test_the_edit_line_reads_as_an_edit_everywhere_and_escaped(world):
     msgs = await h.say(P1, f"/transcript {conv}")
     text = "\n".join(m.text or "" for m in msgs)
     assert label in text and "calmer <b>mornings</b> & *more*" in text
+
+
+async def test_an_edit_on_the_workers_device_is_the_childs_at_the_worries_question(real_world):
+    """A worker-present session (/with): the child edits their worries answer into a disclosure.
+    The words are the child's (the alert names the session, the help is a child's), and at a
+    worries question the child is thanked and told who will see it, not interrupted."""
+    h = real_world
+    await h.say(P1, "/with CASE-1 three-houses")
+    for answer in ("OK", "House of Worries", "House of Dreams", "school"):
+        await h.say(P1, answer)
+    session = h.store.active_conversation(h.store.person(f"tg:{P1}"))
+    assert session.present_id == h.store.person(f"tg:{P1}") and session.state == "worries_check"
+    words = "school. my dad hits me and I am scared to go home"
+    msgs = await edit(h, P1, last_typed(h, P1, "school"), words)
+    said = "\n".join(m.text or "" for m in msgs)
+    assert said.startswith(msg("concerns.expected_thanks")) and "999" in said
+    assert "carry on" not in said.lower()  # thanked, not interrupted (the typed answer's rule at this question)
+    [alert] = h.store.alerts()
+    assert (alert["conversation_id"], alert["person_id"], alert["words"]) == (session.id, session.person_id, words)
+    after = h.store.conversation(session.id)
+    assert (after.state, after.status) == ("worries_check", "in_progress")  # nothing moved on
+    assert lines_in(h, session.id)[-1] == ("edit", "house_worries", words, "alert")
