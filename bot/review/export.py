@@ -285,6 +285,18 @@ def render(items: list[dict], fmt: str) -> str:
     raise ExportError(f"unknown format '{fmt}'; use md, html, csv or json")
 
 
+#: Kinds of line from the person that are not an answer to the question they were shown, and
+#: are labelled as such wherever a transcript is read: a message they edited after sending it,
+#: and words written after the conversation had ended.
+NOTED_KINDS = ("edit", "after_end")
+
+
+def line_note(line: dict) -> str:
+    """The label beside a person's line of a noted kind ("changed an earlier message"), else ''."""
+    kind = line.get("kind")
+    return msg(f"transcripts.kind_{kind}") if line.get("from", "person") == "person" and kind in NOTED_KINDS else ""
+
+
 def _when(ts: str | None) -> str:
     """A stored UTC timestamp as people read it: 2026-11-26 13:24:32 UTC."""
     if not ts:
@@ -374,7 +386,8 @@ def _markdown(d: dict) -> str:
         flag = (f" ⚑ **{e(_t('flag_review'))}**" if t.get("tier") == "review"
                 else f" ⚠ **{e(_t('flag_alert'))}**" if t["flagged"] else "")
         who = _t("bot") if t["from"] == "bot" else _t("person")
-        out.append(f"**{e(who)}** · {_when(t['time'])}{flag}")
+        note = f" · *{e(line_note(t))}*" if line_note(t) else ""
+        out.append(f"**{e(who)}** · {_when(t['time'])}{note}{flag}")
         out += md_quote(t["text"])
         out.append("")
     return "\n".join(out)
@@ -445,6 +458,8 @@ def _html(items: list[dict], charts: list | None = None) -> str:
             note = (f" · {e(_t('flag_review'))}" if t.get("tier") == "review"
                     else f" · {e(_t('flag_alert'))}" if t["flagged"] else "")
             who = _t("bot") if t["from"] == "bot" else _t("person")
+            if line_note(t):
+                who += f" · {line_note(t)}"
             parts.append(f"<div class='line {cls}{flag}'><div class='meta'>{e(who)} · {e(_when(t['time']))}{note}</div>"
                          f"<div class='text'{_lang_attrs(t.get('language'), t['text'])}>{e(t['text'])}</div></div>")
     parts.append("</body></html>\n")

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 
 from bot.messages import msg
-from bot.review.export import _language_name, _status, _when, _withheld_key, status_words, visible
+from bot.review.export import _language_name, _status, _when, _withheld_key, line_note, status_words, visible
 
 LIMIT = 4000  # Telegram allows 4,096 characters; room for right-to-left marks on RTL lines
 
@@ -150,6 +150,8 @@ def blocks(d: dict, limit: int = LIMIT) -> list[Block]:
         flag = (f" ⚑ <b>{t('flag_review')}</b>" if line.get("tier") == "review"
                 else f" ⚠ <b>{t('flag_alert')}</b>" if line["flagged"] else "")
         who = t("bot") if line["from"] == "bot" else t("person")
+        if line_note(line):
+            who += f" · <i>{esc(line_note(line))}</i>"
         out.append(Block(f"<b>{who}</b> · {esc(_when(line['time']))}{flag}", line["text"] or "",
                          "blockquote" if line["from"] != "bot" else None))
     return out

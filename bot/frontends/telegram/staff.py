@@ -467,6 +467,8 @@ class StaffCommands:
                 lines.append(msg("reading.worth_a_look_line_no_conversation", id=f["id"], reason=self._reason(f),
                                  when=when, who=md_escape(person_label(f["person_key"], f["display_name"], None,
                                                                        self.access.telegram_names))))
+                if f.get("words"):  # no transcript to open: what they wrote, here (sent as plain text)
+                    lines.append(msg("reading.worth_a_look_words", words=f["words"]))
             else:
                 step = f"#{md_ident(f['step_id'])}" if f.get("step_id") else ""
                 lines.append(msg("reading.worth_a_look_line", id=f["id"], conversation=f["conversation_id"], step=step,
