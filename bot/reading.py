@@ -25,7 +25,16 @@ of waiting. :meth:`Reading.plan` writes what is due as rows of the one schedule 
 them with its exactly-once rules (claimed, marked sent only once Telegram confirmed, put
 back after a crash, deferred in the recipient's quiet hours, dropped if everything in them
 was read or acknowledged meanwhile). So a restart loses nothing and sends nothing twice.
-The supervisor's clock starts when the practitioner's reminder was confirmed sent.
+The supervisor's clock starts when the practitioner's reminder fell due, not when it was
+sent: a practitioner's quiet hours or days off delay their own reminder, not the
+supervisor's. A reminder that can never reach its recipient (they blocked the bot) is
+marked undeliverable and the next stage comes at once (the leads, when it was the
+supervisor's). Nobody who cannot hold the case is reminded: a holder whose practitioner
+role was revoked, or who may no longer see the item, is skipped (their supervisor, or the
+leads, are told instead, and they cannot /ack it); a reminder written for someone who is no
+longer the right person (the case was reassigned) is withdrawn and written again for the
+right one before it goes. Practice conversations (trials, not cases) remind nobody, as
+their alerts alert nobody.
 """
 
 from __future__ import annotations
@@ -60,6 +69,15 @@ def reason(concerns: list) -> tuple[str, str]:
     ids = ",".join(dict.fromkeys(c.concern for c in concerns))
     matched = "; ".join(dict.fromkeys(str(getattr(c, "matched", "") or "") for c in concerns if getattr(c, "matched", "")))
     return ids, matched
+
+
+class UnknownStep(ValueError):
+    """``/missed ID#step``: the conversation has no such step (most likely words typed after
+    the ``#`` with no space). ``steps``: the ones it has, to choose from."""
+
+    def __init__(self, steps: list[str]):
+        super().__init__("no such step in this conversation")
+        self.steps = steps
 
 
 @dataclass
@@ -138,7 +156,39 @@ class Reading:
         holder = item.get("practitioner_id")
         if holder is None:
             return False
-        return holder == row["id"] or ("supervisor" in roles and self.store.supervises(row["id"], holder))
+        if holder == row["id"] and "practitioner" in roles:  # a revoked role cuts them off at once
+            return self._sees(key, item.get("conversation_id"))
+        return "supervisor" in roles and self.store.supervises(row["id"], holder) \
+            and self._sees(key, item.get("conversation_id"))
+
+    def _sees(self, key: str, conversation_id: int | None) -> bool:
+        return self.access is None or self.access.sees_review_item(key, conversation_id)
+
+    def _holder(self, practitioner_id: int | None, conversation_id: int | None, cache: dict | None = None) -> str | None:
+        """The key of the case's practitioner while they may act on it: they hold the
+        practitioner role and may still see the item (the same rule as alerts,
+        Store.alert_practitioner_key); None when nobody does (no case, or they left)."""
+        if practitioner_id is None:
+            return None
+        cache = {} if cache is None else cache
+        if (practitioner_id, conversation_id) not in cache:
+            person = self.store.get_person(practitioner_id)
+            ok = person is not None and "practitioner" in self.store.roles_of(practitioner_id) \
+                and self._sees(person["key"], conversation_id)
+            cache[(practitioner_id, conversation_id)] = person["key"] if ok else None
+        return cache[(practitioner_id, conversation_id)]
+
+    def _recipients(self, stage: str, item: dict, cache: dict | None = None) -> list[str]:
+        """Who is told about ``item`` at this stage: the holder, then their supervisors (or
+        the leads); with no holder who may act on it, their supervisors (or the leads), then
+        the leads."""
+        holder = self._holder(item.get("practitioner_id"), item.get("conversation_id"), cache)
+        if stage == "practitioner":
+            return [holder] if holder else self._escalation_targets(item.get("practitioner_id"),
+                                                                    item.get("conversation_id"))
+        if holder is None:
+            return list(self.leads)
+        return self._escalation_targets(item.get("practitioner_id"), item.get("conversation_id"))
 
     # -- reminders ------------------------------------------------------------------------
     def _escalation_targets(self, practitioner_id: int | None, conversation_id: int | None = None) -> list[str]:
@@ -150,40 +200,89 @@ class Reading:
             sups = [k for k in sups if self.access.sees_review_item(k, conversation_id)]
         return sups or list(self.leads)
 
+    def _escalation_due(self, item: dict, now: str, before: str) -> bool:
+        """The supervisor's turn for an item whose practitioner's reminder fell due: at its
+        ``escalate_after`` (rows from before that column: ``before`` after it was sent)."""
+        if item["escalate_after"]:
+            return item["escalate_after"] <= now
+        return bool(item["reminded_at"]) and item["reminded_at"] <= before
+
+    def _next_targets(self, item: dict, cache: dict) -> list[str]:
+        """The supervisor stage's recipients, or, when that reminder could not be delivered,
+        the leads (once: nothing after a lead who cannot be reached)."""
+        if item.get("escalate_state") == "undeliverable":
+            if item.get("escalate_key") in self.leads:
+                return []
+            return [k for k in self.leads if k != item.get("escalate_key")]
+        return self._recipients("supervisor", item, cache)
+
+    def _variant(self, stage: str, item: dict, cache: dict) -> str:
+        """Which wording: the usual one for the stage, or for a case nobody may act on now
+        ('no_holder'), or after the practitioner could not be reached ('unreachable')."""
+        if stage == "practitioner":
+            return stage if item.get("practitioner_id") is None or \
+                self._holder(item["practitioner_id"], item.get("conversation_id"), cache) else "no_holder"
+        return "unreachable" if item.get("remind_state") == "undeliverable" else stage
+
     def due(self, now: datetime | None = None) -> list[Reminder]:
         """Reminders due now, one per recipient and kind: practitioners first, then supervisors."""
         now = now or self.clock()
-        grouped: dict[tuple[str, str, str], list[dict]] = {}
+        grouped: dict[tuple[str, str, str, str], list[dict]] = {}
+        cache: dict = {}
 
-        def add(key: str, kind: str, stage: str, row: dict) -> None:
-            grouped.setdefault((key, kind, stage), []).append(row)
+        def add(keys: list[str], kind: str, stage: str, row: dict) -> None:
+            variant = self._variant(stage, row, cache)
+            for key in keys:
+                grouped.setdefault((key, kind, stage, variant), []).append(row)
 
+        at = iso(now)
         read_before = iso(now - self.read_within)
         # Both stages concern answers at least read_within old, so only those are fetched.
         for r in self._counted(self.store.unread_answers(read_before)):
+            if r["practice"]:
+                continue  # a trial, not a case: nobody is reminded (its alerts go to nobody either)
             # (a stage whose row is already in the schedule is not written again)
-            if r["reminded_at"] is None and not r["remind_row"] and r["created_at"] <= read_before \
-                    and r["practitioner_key"]:
-                add(r["practitioner_key"], "unread", "practitioner", r)
-            elif r["reminded_at"] is not None and r["escalated_at"] is None and not r["escalate_row"] \
-                    and r["reminded_at"] <= read_before:
-                for key in self._escalation_targets(r["practitioner_id"], r["conversation_id"]):
-                    add(key, "unread", "supervisor", r)
+            if r["reminded_at"] is None and not r["remind_row"] and r["created_at"] <= read_before:
+                add(self._recipients("practitioner", r, cache), "unread", "practitioner", r)
+            elif r["escalated_at"] is None and (not r["escalate_row"] or r["escalate_state"] == "undeliverable") \
+                    and (r["reminded_at"] is not None or r["remind_row"]) and self._escalation_due(r, at, read_before):
+                add(self._next_targets(r, cache), "unread", "supervisor", r)
         review_before = iso(now - self.review_within)
-        remind, escalate = self.store.review_items_due(remind_before=review_before, escalate_before=review_before)
+        remind, escalate = self.store.review_items_due(remind_before=review_before, escalate_before=review_before,
+                                                       now=at)
         for item in remind:
-            holder = self.store.get_person(item["practitioner_id"]) if item["practitioner_id"] else None
-            for key in ([holder["key"]] if holder else self.leads):
-                add(key, "review", "practitioner", item)
+            if not item["practice"]:
+                add(self._recipients("practitioner", item, cache), "review", "practitioner", item)
         for item in escalate:
-            for key in self._escalation_targets(item["practitioner_id"], item["conversation_id"]):
-                add(key, "review", "supervisor", item)
+            if not item["practice"]:
+                add(self._next_targets(item, cache), "review", "supervisor", item)
 
         out = []
-        for (key, kind, stage), rows in sorted(grouped.items(), key=lambda kv: (kv[0][2] != "practitioner", kv[0])):
-            out.append(Reminder(key, self._text(kind, stage, rows), kind, stage,
+        for (key, kind, stage, variant), rows in sorted(grouped.items(),
+                                                        key=lambda kv: (kv[0][2] != "practitioner", kv[0])):
+            out.append(Reminder(key, self._text(kind, variant, rows), kind, stage,
                                 [r["transcript_id"] if kind == "unread" else r["id"] for r in rows]))
         return out
+
+    def recheck(self) -> list[int]:
+        """Withdraw the reminders waiting to go (e.g. held by quiet hours) whose recipient is
+        no longer the right one for every item in them: the case was reassigned, the holder's
+        role revoked, a supervisor moved. Their items are then planned again, for the right
+        person and from the first stage still owed. Returns the rows withdrawn."""
+        cache: dict = {}
+        wrong = set()
+        for row in self.store.pending_reading_rows():
+            stage = STAGES[row["seq"] - 1]
+            right = self._recipients(stage, row, cache)
+            if stage == "supervisor":
+                right = right + self.leads  # the leads may always be told (after a supervisor who cannot be reached)
+            if row["person_key"] not in right:
+                wrong.add(row["id"])
+        if wrong:
+            self.store.cancel_scheduled(ids=sorted(wrong), by="bot")
+            for row_id in sorted(wrong):
+                self.store.audit("bot", "reminder.withdrawn", f"schedule:{row_id}", "recipient no longer right")
+        return sorted(wrong)
 
     def _text(self, kind: str, stage: str, rows: list[dict]) -> str:
         hours = (self.read_within if kind == "unread" else self.review_within).total_seconds() / 3600
@@ -212,6 +311,7 @@ class Reading:
         with self.store.transaction():
             from bot.schedule import Schedule  # (it imports this module's STAGES)
 
+            self.recheck()
             for reminder in self.due(now):
                 if not Schedule.reachable(reminder.recipient):
                     continue  # e.g. a case held in the terminal: nobody `serve` can reach
@@ -220,7 +320,10 @@ class Reading:
                     person_id=self.store.person(reminder.recipient), kind=reminder.kind, text=reminder.text,
                     due_at=iso(now), seq=stage,
                     why=msg("schedule.why_reading", kind=reminder.kind, stage=reminder.stage, n=len(reminder.ids)))
-                self.store.link_reminder(reminder.kind, stage, reminder.ids, row)
+                # the supervisor's turn counts from now, when the practitioner's reminder fell due
+                window = self.read_within if reminder.kind == "unread" else self.review_within
+                self.store.link_reminder(reminder.kind, stage, reminder.ids, row,
+                                         escalate_after=iso(now + window) if stage == 1 else None)
                 rows.append(row)
         return rows
 
@@ -243,6 +346,10 @@ class Reading:
                 refused = True
             else:
                 refused = False
+                if step_id is not None:
+                    steps = self.store.step_ids_said(conversation_id)
+                    if step_id not in steps:  # not recorded, nor audited: it may be the person's words
+                        raise UnknownStep(sorted(steps))
                 missed_id = self.store.add_missed(conversation_id=conversation_id, step_id=step_id, words=words,
                                                   reported_by=by_key)
                 # the audit names the record, never the words: it is kept longer than anything,

@@ -25,7 +25,9 @@ a restart changes nothing (python-telegram-bot's JobQueue forgets everything):
 - **Staff reminders.** The unread-answer and review-item reminders of :mod:`bot.reading`
   are rows here too (kinds ``unread`` and ``review``; ``seq`` 1 to the practitioner, 2 to
   the supervisor), with the same rules; they name the case reference, never an answer. A
-  row whose items were all read or acknowledged before it went out is dropped. They are
+  row whose items were all read or acknowledged before it went out is dropped. One that can
+  never be delivered (the recipient blocked the bot) ends 'undeliverable' (:meth:`undeliverable`)
+  and the next stage is told at once. They are
   part of keeping people safe, so they cannot be turned off (/stop turns off the
   person's own reminders); the recipient's quiet hours and free days still apply.
 
@@ -256,7 +258,7 @@ class Schedule:
         with self.store.transaction():
             if not self.store.finish_scheduled(item.id, sent_at=iso(now)):
                 return
-            if item.kind in STAFF_KINDS:  # the supervisor's clock starts now
+            if item.kind in STAFF_KINDS:  # (the supervisor's clock started when this fell due)
                 n = self.store.reminder_sent(item.kind, item.seq, item.id, iso(now))
                 self.store.audit("bot", f"reminder.{item.kind}.{STAGES[item.seq - 1]}", item.recipient,
                                  f"schedule:{item.id} {n} item(s)")
@@ -271,6 +273,19 @@ class Schedule:
         """Not delivered: back to pending, tried again at the next pass."""
         with self.store.transaction():
             self.store.finish_scheduled(item.id, sent_at=None)
+
+    def undeliverable(self, item: Due, now: datetime | None = None) -> None:
+        """It can never be delivered (the recipient blocked the bot, or has no chat with it).
+        A practitioner's or supervisor's reminder is then delivered to nobody, and the next
+        stage (the supervisor, then the leads) is told at once instead of waiting for ever;
+        a person's own reminder goes back to pending, as any failure."""
+        if item.kind not in STAFF_KINDS:
+            self.failed(item)
+            return
+        with self.store.transaction():
+            n = self.store.reminder_undeliverable(item.kind, item.seq, item.id, iso(now or self.clock()))
+            self.store.audit("bot", f"reminder.{item.kind}.{STAGES[item.seq - 1]}.undeliverable", item.recipient,
+                             f"schedule:{item.id} {n} item(s)")
 
     def recover(self, now: datetime | None = None) -> int:
         """At start: items a crash left half-sent go back to pending."""

@@ -583,11 +583,34 @@ def _m_missed_audit_words(db: sqlite_utils.Database) -> None:
                " WHERE action = 'safeguarding.missed' AND instr(detail, ': ') > 0")
 
 
+def _m_reading_escalate_after(db: sqlite_utils.Database) -> None:
+    # Review-sg finding 2: the supervisor's turn no longer waits for the practitioner's reminder
+    # to be confirmed sent (a practitioner who blocked the bot held every escalation for ever).
+    # escalate_after: when the supervisor's reminder falls due, set when the practitioner's
+    # reminder fell due (that time plus the window), or at once when it could not be delivered.
+    for table in ("unread", "review_items"):
+        if "escalate_after" not in db[table].columns_dict:  # (a test may replay the migrations before it)
+            db.execute(f"ALTER TABLE {table} ADD COLUMN escalate_after TEXT")
+
+
+def _m_review_item_words(db: sqlite_utils.Database) -> None:
+    # A review item from someone with no conversation (a stranger, anyone before their first
+    # flow) has no transcript line to point at: its words are kept on the item itself, encrypted
+    # and erased like an alert's words, so the lead reminded of it can read what was said.
+    if "words" in db["review_items"].columns_dict:  # run once already (a database marked one version back)
+        return
+    db.executescript(
+        """
+        ALTER TABLE review_items ADD COLUMN words TEXT;  -- verbatim, when no transcript line holds them  # person-text
+        """
+    )
+
+
 MIGRATIONS = [_m1_core, _m2_cases_alerts_audit, _m3_delivery, _m4_access, _m5_undelivered, _m_alert_per_person,
               _m_quiet_review_unread_missed, _m8_respondent_practice, _m_comment_visibility, _m_schedule,
               _m_pseudonyms, _m_reminder_times, _m_data_protection, _m_present_index, _m_reading_on_schedule,
               _m_case_info, _m_web_signin, _m_web_indexes, _m_languages, _m_inbox,
-              _m_missed_audit_words]
+              _m_missed_audit_words, _m_reading_escalate_after, _m_review_item_words]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -622,6 +645,7 @@ PERSON_TEXT: dict[tuple[str, str], PersonText] = {
     ("case_people", "pseudonym"): PersonText("person_id = :pid"),
     ("alerts", "words"): PersonText("person_id = :pid", safeguarding=True),
     ("review_items", "matched"): PersonText("person_id = :pid", None, safeguarding=True),
+    ("review_items", "words"): PersonText("person_id = :pid", None, safeguarding=True),
     ("missed_disclosures", "words"): PersonText(_MINE, safeguarding=True),
     # The worker's own texts for a case (danger statements, bottom lines; issue 13): about the
     # family, so encrypted like the rest, but the council's record rather than one person's
@@ -650,8 +674,9 @@ NOT_PERSON_TEXT: dict[str, tuple[str, ...]] = {
     "invites": ("code_hash", "flow_id", "created_at", "expires_at", "used_at", "revoked_at", "respondent", "language"),
     "comments": ("step_id", "created_at", "visibility"),
     "reviews": ("reviewed_at",),
-    "review_items": ("concern", "created_at", "reminded_at", "escalated_at", "acknowledged_at", "acknowledged_by"),
-    "unread": ("created_at", "read_at", "read_by", "reminded_at", "escalated_at"),
+    "review_items": ("concern", "created_at", "reminded_at", "escalated_at", "acknowledged_at", "acknowledged_by",
+                     "escalate_after"),
+    "unread": ("created_at", "read_at", "read_by", "reminded_at", "escalated_at", "escalate_after"),
     "missed_disclosures": ("step_id", "reported_by", "created_at"),
     "schedule": ("kind", "due_at", "why", "step_id", "state", "created_at", "claimed_at", "sent_at", "cancelled_by"),
     "reminder_optouts": ("kind", "created_at"),
@@ -700,7 +725,7 @@ PURGE_RULES: list[tuple[str, str, str]] = [
     # Handled updates leave the inbox at once; one received and never handled (the bot stopped
     # for good before it could) goes with the inputs.
     ("inputs", "inbox", "x.received_at < :cutoff"),
-    ("schedule", "schedule", f"""x.state IN ('sent', 'cancelled') AND COALESCE(x.sent_at, x.created_at) < :cutoff
+    ("schedule", "schedule", f"""x.state IN ('sent', 'cancelled', 'undeliverable') AND COALESCE(x.sent_at, x.created_at) < :cutoff
         AND {_not_held('x.conversation_id')}
         AND NOT EXISTS (SELECT 1 FROM cases hk WHERE hk.id = x.case_id AND hk.held_at IS NOT NULL)"""),
     # the review website's sign-in: a link once used or expired, a session once ended or expired
@@ -1203,6 +1228,13 @@ class Store:
         row = self._one("SELECT * FROM conversations WHERE person_id = ? ORDER BY id DESC LIMIT 1", (person_id,))
         return Conversation.from_row(row) if row else None
 
+    def latest_case_conversation(self, person_id: int) -> Conversation | None:
+        """The person's most recent conversation in a case (as the one answering), whatever its
+        status; not one whose words were erased at their request."""
+        row = self._one("SELECT * FROM conversations WHERE person_id = ? AND case_id IS NOT NULL AND erased_at IS NULL"
+                        " ORDER BY id DESC LIMIT 1", (person_id,))
+        return Conversation.from_row(row) if row else None
+
     def conversations(self, *, person_id: int | None = None, case_id: int | None = None,
                       limit: int | None = None) -> list[dict]:
         where, params = [], []
@@ -1295,6 +1327,15 @@ class Store:
             " WHERE conversation_id = ? ORDER BY id",
             (conversation_id,),
         )
+
+    def input_line(self, key: str) -> dict | None:
+        """The line an input wrote (what the person sent), by its input key: its id, conversation
+        and step; None if the input wrote none. Read through the input's conversation, so only
+        that conversation's lines are looked at."""
+        return self._one(
+            """SELECT t.id, t.conversation_id, t.step_id FROM inputs i JOIN transcript t
+               ON t.conversation_id = i.conversation_id AND t.input_key = i.key
+               WHERE i.key = ? AND t.direction = 'in' ORDER BY t.id LIMIT 1""", (key,))
 
     # -- exactly-once inputs ---------------------------------------------------------
     def seen_input(self, key: str) -> dict | None:
@@ -1913,14 +1954,15 @@ class Store:
 
     # -- quiet review tier, unread answers, missed disclosures (issue 12) ---------------
     def add_review_item(self, *, conversation_id: int | None, person_id: int, transcript_id: int | None,
-                        concern: str, matched: str | None) -> int:
+                        concern: str, matched: str | None, words: str | None = None) -> int:
+        """``words``: the person's words, kept on the item only when no transcript line holds them."""
         return self.db.execute(
-            """INSERT INTO review_items (conversation_id, person_id, transcript_id, concern, matched, created_at)
-               VALUES (?, ?, ?, ?, ?, ?)""",
-            (conversation_id, person_id, transcript_id, concern, self._e(matched), now())).lastrowid
+            """INSERT INTO review_items (conversation_id, person_id, transcript_id, concern, matched, created_at, words)
+               VALUES (?, ?, ?, ?, ?, ?, ?)""",
+            (conversation_id, person_id, transcript_id, concern, self._e(matched), now(), self._e(words))).lastrowid
 
     _REVIEW_ITEM = """SELECT r.*, c.flow_id, c.case_id, k.ref AS case_ref, k.practitioner_id,
-                             p.key AS person_key, p.display_name, t.step_id
+                             p.key AS person_key, p.display_name, t.step_id, COALESCE(c.practice, 0) AS practice
                       FROM review_items r JOIN people p ON p.id = r.person_id
                       LEFT JOIN conversations c ON c.id = r.conversation_id
                       LEFT JOIN cases k ON k.id = c.case_id
@@ -1945,16 +1987,27 @@ class Store:
         sql = self._REVIEW_ITEM + (" WHERE " + " AND ".join(where) if where else "")
         return self._all(sql + " ORDER BY r.created_at, r.id", params)
 
-    def review_items_due(self, *, remind_before: str, escalate_before: str) -> tuple[list[dict], list[dict]]:
+    def review_items_due(self, *, remind_before: str, escalate_before: str,
+                         now: str | None = None) -> tuple[list[dict], list[dict]]:
         """Open review items to remind the practitioner about (created before ``remind_before``,
-        not yet reminded), and those to tell the supervisor about (reminded before
-        ``escalate_before``, not yet escalated)."""
+        not yet reminded), and those to tell the supervisor about: their practitioner's
+        reminder fell due (its row is written, whether or not it could be sent) and its
+        ``escalate_after`` has come by ``now`` (items reminded before that column existed:
+        reminded before ``escalate_before``); not yet escalated, or escalated by a row that
+        could not be delivered (``escalate_state``, ``escalate_key``: the caller decides whom next)."""
         remind = self._all(self._REVIEW_ITEM + f""" WHERE r.acknowledged_at IS NULL AND r.reminded_at IS NULL
                            AND {self._NO_ROW.format(column='r.remind_id')} AND r.created_at <= ? ORDER BY r.id""",
                            (remind_before,))
-        escalate = self._all(self._REVIEW_ITEM + f""" WHERE r.acknowledged_at IS NULL AND r.reminded_at IS NOT NULL
-                             AND r.reminded_at <= ? AND r.escalated_at IS NULL
-                             AND {self._NO_ROW.format(column='r.escalate_id')} ORDER BY r.id""", (escalate_before,))
+        escalate = self._all(
+            f"""SELECT x.*, rs.state AS remind_state, es.state AS escalate_state, ep.key AS escalate_key
+                FROM ({self._REVIEW_ITEM}) x LEFT JOIN schedule rs ON rs.id = x.remind_id
+                LEFT JOIN schedule es ON es.id = x.escalate_id LEFT JOIN people ep ON ep.id = es.person_id
+                WHERE x.acknowledged_at IS NULL AND x.escalated_at IS NULL
+                  AND (x.reminded_at IS NOT NULL OR NOT {self._NO_ROW.format(column='x.remind_id')})
+                  AND ((x.escalate_after IS NOT NULL AND x.escalate_after <= ?)
+                       OR (x.escalate_after IS NULL AND x.reminded_at IS NOT NULL AND x.reminded_at <= ?))
+                  AND ({self._NO_ROW.format(column='x.escalate_id')} OR es.state = 'undeliverable')
+                ORDER BY x.id""", (now or escalate_before, escalate_before))
         return remind, escalate
 
     # an item not yet given a reminder row (or whose row was cancelled)
@@ -1986,12 +2039,14 @@ class Store:
         sql = """SELECT u.transcript_id, u.conversation_id, u.flagged, u.created_at, u.reminded_at, u.escalated_at,
                         (u.remind_id IS NOT NULL AND COALESCE(rs.state, 'purged') != 'cancelled') AS remind_row,
                         (u.escalate_id IS NOT NULL AND COALESCE(es.state, 'purged') != 'cancelled') AS escalate_row,
+                        u.escalate_after, rs.state AS remind_state, es.state AS escalate_state, ep.key AS escalate_key, c.practice,
                         t.step_id, c.flow_id, c.flow_sha, c.person_id, k.ref AS case_ref, k.practitioner_id,
                         pr.key AS practitioner_key, pr.display_name AS practitioner_name
                  FROM unread u JOIN transcript t ON t.id = u.transcript_id
                  JOIN conversations c ON c.id = u.conversation_id
                  LEFT JOIN cases k ON k.id = c.case_id LEFT JOIN people pr ON pr.id = k.practitioner_id
                  LEFT JOIN schedule rs ON rs.id = u.remind_id LEFT JOIN schedule es ON es.id = u.escalate_id
+                 LEFT JOIN people ep ON ep.id = es.person_id
                  WHERE u.read_at IS NULL"""
         params: list = []
         if older_than is not None:
@@ -2003,6 +2058,12 @@ class Store:
         return [r[0] for r in self.db.execute(
             "SELECT p.key FROM teams t JOIN people p ON p.id = t.supervisor_id WHERE t.practitioner_id = ? ORDER BY p.id",
             (practitioner_id,)).fetchall()]
+
+    def step_ids_said(self, conversation_id: int) -> set[str]:
+        """The steps a conversation's transcript has a line at (asked or answered)."""
+        return {r[0] for r in self.db.conn.execute(
+            "SELECT DISTINCT step_id FROM transcript WHERE conversation_id = ? AND step_id IS NOT NULL",
+            (conversation_id,))}
 
     def add_missed(self, *, conversation_id: int | None, step_id: str | None, words: str, reported_by: str) -> int:
         return self.db.execute(
@@ -2149,11 +2210,45 @@ class Store:
     # -- unread-answer and review-item reminders as schedule rows (bot/reading.py) ------------
     _READING = {"unread": ("unread", "transcript_id", "read_at"), "review": ("review_items", "id", "acknowledged_at")}
 
-    def link_reminder(self, kind: str, stage: int, item_ids: list[int], schedule_id: int) -> None:
-        """The row ``schedule_id`` tells about these items: stage 1 the practitioner, 2 the supervisor."""
+    def link_reminder(self, kind: str, stage: int, item_ids: list[int], schedule_id: int,
+                      escalate_after: str | None = None) -> None:
+        """The row ``schedule_id`` tells about these items: stage 1 the practitioner, 2 the supervisor.
+        ``escalate_after`` (stage 1): when the supervisor's turn comes, sent or not."""
         table, key, _ = self._READING[kind]
+        if stage == 1 and escalate_after is not None:
+            self.db.conn.executemany(f"UPDATE {table} SET remind_id = ?, escalate_after = ? WHERE {key} = ?",
+                                     [(schedule_id, escalate_after, i) for i in item_ids])
+            return
         column = "remind_id" if stage == 1 else "escalate_id"
         self.db.conn.executemany(f"UPDATE {table} SET {column} = ? WHERE {key} = ?", [(schedule_id, i) for i in item_ids])
+
+    def reminder_undeliverable(self, kind: str, stage: int, schedule_id: int, at: str) -> int:
+        """The row could never reach its recipient (they blocked the bot, or have no chat with
+        it): it is 'undeliverable', and for the practitioner's stage the supervisor's turn
+        comes at once (``at``). How many of its items are still open."""
+        self.db.execute("UPDATE schedule SET state = 'undeliverable', claimed_at = NULL WHERE id = ? AND state = 'sending'",
+                        (schedule_id,))
+        table, _, done = self._READING[kind]
+        if stage == 1:
+            self.db.execute(f"UPDATE {table} SET escalate_after = ? WHERE remind_id = ? AND escalated_at IS NULL",
+                            (at, schedule_id))
+        return self.reminder_items_open(kind, stage, schedule_id)
+
+    def pending_reading_rows(self) -> list[dict]:
+        """The unread-answer and review-item reminders not yet sent (state 'pending'), one
+        entry per row and open item: the row's id, kind, stage (seq) and recipient's key, and
+        the item's conversation and current case holder (to check the row is still right)."""
+        out = []
+        for kind, (table, _, done) in self._READING.items():
+            for stage, link in ((1, "remind_id"), (2, "escalate_id")):
+                out += self._all(
+                    f"""SELECT s.id, s.kind, s.seq, p.key AS person_key, x.conversation_id, k.practitioner_id
+                        FROM schedule s JOIN people p ON p.id = s.person_id
+                        JOIN {table} x ON x.{link} = s.id
+                        LEFT JOIN conversations c ON c.id = x.conversation_id LEFT JOIN cases k ON k.id = c.case_id
+                        WHERE s.state = 'pending' AND s.kind = ? AND s.seq = ? AND x.{done} IS NULL
+                        ORDER BY s.id""", (kind, stage))
+        return out
 
     def reminder_sent(self, kind: str, stage: int, schedule_id: int, at: str) -> int:
         """The row went out: its items are reminded (stage 1) or escalated (stage 2) at ``at``."""

@@ -205,7 +205,12 @@ def test_unread_without_a_supervisor_goes_to_the_leads(world):
     assert [(s[0], s[2]) for s in w.deliver(98)] == [(LEAD, "supervisor")]
 
 
-def test_reading_the_transcript_or_the_case_marks_answers_read_but_not_the_writer(world):
+def test_reading_the_transcript_marks_answers_read_but_not_the_writer_nor_the_case_view(world):
+    """Read means shown to someone who may read it: the transcript shows the words; the case
+    view, /trend and the charts show scores and the review list only, so they mark nothing
+    (review-sg finding 5: a glance at /case or /trend stopped every unread reminder)."""
+    from bot.review import charts
+
     w = world
     w.say(FAM_A, "hopes A")
     w.say(FAM_B, "hopes B")
@@ -214,6 +219,9 @@ def test_reading_the_transcript_or_the_case_marks_answers_read_but_not_the_write
     w.access.transcript(P1, w.conv["A"])
     assert [r["conversation_id"] for r in w.reading.unread()] == [w.conv["B"]]
     w.access.case(P2, "CASE-B")
+    charts.case_charts(w.access, P2, "CASE-B")  # /trend and the website's charts
+    assert [r["conversation_id"] for r in w.reading.unread()] == [w.conv["B"]]
+    w.access.transcript(P2, w.conv["B"])
     assert w.reading.unread() == [] and w.reading.due(w.later(500)) == []
 
 
@@ -247,6 +255,39 @@ def test_without_consent_nobody_answers_are_not_counted_until_consent_except_fla
     assert w.reading.unread() == []  # answers nobody may read yet: not counted
     w.say(FAM_A, "ALERTWORD at home")  # flagged: counted whatever the consent
     assert [r["step_id"] for r in w.reading.unread()] == ["worries"]
+
+
+def test_a_flagged_answer_before_consent_is_read_by_the_worker_and_the_lead_and_nothing_else_is(store, library):
+    """``without_consent: nobody``: the person is told their worker and the safeguarding lead see
+    what worries us, and the reminders of the flagged line go to them; so those two may open
+    that line (and the question it answers), audited, whatever the consent; the rest stays
+    closed, to them and to everyone else. Before, /transcript was refused to all of them and the
+    flagged line could never be read or cleared (review-sg finding 4)."""
+    w = World(store, library, flow="fgc-pre-conference")
+    pid = store.person(FAM_A)
+    said = []
+    while True:
+        reply = w.service.current(pid)
+        if reply.step_id == "worries":
+            break
+        said.append(f"private answer {len(said)}")
+        w.say(FAM_A, "1" if reply.prompts[-1].options else said[-1])
+    w.say(FAM_A, "REVIEWWORD at home")
+    conv = w.conv["A"]
+    with pytest.raises(Refused):
+        w.access.transcript(SUP, conv)  # the supervisor was not named to the person: still refused
+    for who in (P1, LEAD):
+        data = w.access.transcript(who, conv)
+        assert [(t["from"], t["step_id"]) for t in data["transcript"]] == [("bot", "worries"), ("person", "worries")]
+        assert data["transcript"][-1]["text"] == "REVIEWWORD at home" and data["transcript"][-1]["tier"] == "review"
+        assert [a["step_id"] for a in data["answers"]] == ["worries"] and data["scores"] == {}
+        assert data["withheld_note"] == "flagged_only"
+        for fmt in ("md", "html"):
+            out = render([data], fmt)
+            assert "Only what raised a safeguarding concern is shown" in out
+            assert not any(words in out for words in said)
+    assert [r["actor"] for r in store.audit_log() if r["action"] == "transcript.read.flagged_only"] == [P1, LEAD]
+    assert w.reading.unread() == []  # the flagged line has been read; the rest is not yet counted
 
 
 def test_review_items_remind_the_practitioner_then_the_supervisor(world):
@@ -381,7 +422,7 @@ def test_unread_and_review_reminders_are_schedule_rows_a_restart_loses_nothing_a
     store.close()
 
 
-def test_a_practitioners_reminder_waits_for_their_quiet_hours_and_the_supervisor_counts_from_sending(world):
+def test_a_practitioners_reminder_waits_for_their_quiet_hours_and_the_supervisor_counts_from_when_it_fell_due(world):
     from zoneinfo import ZoneInfo
 
     w = world
@@ -397,7 +438,8 @@ def test_a_practitioners_reminder_waits_for_their_quiet_hours_and_the_supervisor
     assert datetime.fromisoformat(row["due_at"].replace("Z", "+00:00")) == morning
     assert w.deliver(hours(morning - timedelta(minutes=1))) == []
     assert [s[:3] for s in w.deliver(hours(morning))] == [(P1, "unread", "practitioner")]
-    assert w.deliver(hours(morning + timedelta(hours=47, minutes=59))) == []  # 48 h from sending, not writing
+    # 48 h from when it fell due (21:00), so 21:00 two days on, in the supervisor's quiet hours too: 08:00
+    assert w.deliver(hours(morning + timedelta(hours=47, minutes=59))) == []
     assert [s[:3] for s in w.deliver(hours(morning + timedelta(hours=48)))] == [(SUP, "unread", "supervisor")]
 
 
@@ -410,7 +452,7 @@ def test_a_reminder_is_dropped_when_everything_in_it_was_read_or_acknowledged_be
     day = (w.t0 + timedelta(hours=49)).astimezone(ZoneInfo("Europe/London")).date() + timedelta(days=1)
     evening = datetime.combine(day, datetime.min.time().replace(hour=22), tzinfo=ZoneInfo("Europe/London"))
     assert w.deliver((evening - w.t0).total_seconds() / 3600) == []  # written, waiting for the morning
-    w.access.case(P1, "CASE-A")  # read that night
+    w.access.transcript(P1, w.conv["A"])  # read that night
     w.reading.acknowledge(w.access.worth_a_look(P1)[0]["id"], P1)
     assert w.deliver((evening - w.t0).total_seconds() / 3600 + 12) == []
     assert [(r["kind"], r["state"]) for r in _rows(w.store)] == [("review", "cancelled"), ("unread", "cancelled")]
@@ -431,6 +473,7 @@ def test_no_row_is_written_for_someone_serve_cannot_reach(store, library):
     service = ConversationService(store, library)
     with store.transaction():
         holder = store.person("console:worker")  # a case held in the terminal
+        store.grant_role(holder, "practitioner", "test")
         case = store.create_case(holder, "TERM-1")
     pid = store.person("tg:77")
     service.start(pid, "scaling-checkin", case_id=case)
@@ -499,3 +542,132 @@ def test_before_consent_a_reminder_is_escalated_to_the_leads_not_to_a_supervisor
     sent = w.deliver(48.02 + 48.1)
     assert [(s[0], s[1], s[2]) for s in sent] == [(LEAD, "unread", "supervisor")]
     assert w.deliver(300) == []
+
+
+# -- review-sg findings: nobody who cannot act holds the reminders back ----------------------
+def _deliver_failing(w, hours, unreachable):
+    """As World.deliver, but Telegram refuses every chat in ``unreachable`` for good (403: they
+    blocked the bot): those rows are undeliverable. Returns what was sent, as World.deliver."""
+    now = w.later(hours)
+    w.reading.plan(now)
+    out = []
+    for item in w.schedule.due(now):
+        if w.schedule.claim(item, now):
+            if item.recipient in unreachable:
+                w.schedule.undeliverable(item, now)
+                continue
+            w.schedule.sent(item, now)
+            out.append((item.recipient, item.kind, ("practitioner", "supervisor")[item.seq - 1], item.text))
+    return out
+
+
+def test_a_practitioner_who_blocked_the_bot_does_not_hold_back_the_supervisor(world):
+    """Finding r6: the practitioner's reminder failed with 403 on every pass and went back to
+    pending, and the supervisor's turn waited for it to be sent: nobody was ever told."""
+    w = world
+    w.say(FAM_A, "we want calmer mornings REVIEWWORD")
+    assert _deliver_failing(w, 24.01, {P1}) == []  # the review item's reminder: P1 blocked the bot
+    assert [(r["kind"], r["seq"], r["state"]) for r in _rows(w.store, states=("undeliverable",))] == \
+        [("review", 1, "undeliverable")]
+    sent = _deliver_failing(w, 24.02, {P1})  # the next pass: the supervisor at once, not a day later
+    assert [s[:3] for s in sent] == [(SUP, "review", "supervisor")]
+    assert "cannot reach" in sent[0][3] and "R1" in sent[0][3] and "REVIEWWORD" not in sent[0][3]
+    assert _deliver_failing(w, 48.01, {P1}) == []  # the unread answer: P1 again
+    sent = _deliver_failing(w, 48.02, {P1})
+    assert [s[:3] for s in sent] == [(SUP, "unread", "supervisor")] and "calmer" not in sent[0][3]
+    assert _deliver_failing(w, 400, {P1}) == []  # once each: nothing tried again, nothing repeated
+    assert [r["action"] for r in w.store.audit_log() if r["action"].startswith("reminder.")] == [
+        "reminder.review.practitioner.undeliverable", "reminder.review.supervisor",
+        "reminder.unread.practitioner.undeliverable", "reminder.unread.supervisor"]
+
+
+def test_a_supervisor_who_cannot_be_reached_either_passes_to_the_leads_once(world):
+    w = world
+    w.say(FAM_A, "REVIEWWORD")
+    assert _deliver_failing(w, 24.01, {P1, SUP}) == []
+    assert _deliver_failing(w, 24.02, {P1, SUP}) == []  # the supervisor: blocked too
+    assert [s[:3] for s in _deliver_failing(w, 24.03, {P1, SUP})] == [(LEAD, "review", "supervisor")]
+    w.say(FAM_A, "5")
+    assert _deliver_failing(w, 300, {P1, SUP, LEAD}) == []
+    assert [(r["kind"], r["seq"], r["person_id"]) for r in _rows(w.store, states=("undeliverable", "sent"))
+            if r["kind"] == "review"] == [("review", 1, w.store.person(P1)), ("review", 2, w.store.person(SUP)),
+                                         ("review", 2, w.store.person(LEAD))]
+
+
+def test_the_supervisors_clock_starts_when_the_practitioners_reminder_fell_due_not_when_it_went(world):
+    """A practitioner's days off delay their own reminder, never their supervisor's."""
+    from zoneinfo import ZoneInfo
+
+    w = world
+    w.say(FAM_A, "we want calmer mornings")
+    first_due = (w.t0 + timedelta(hours=49)).astimezone(ZoneInfo("Europe/London")).weekday()
+    for d in range(5):  # P1 keeps the next five days free of reminders
+        assert w.schedule.set_day(w.store.person(P1), (first_due + d) % 7, True)
+    assert w.deliver(49) == []  # due, and waiting for a day P1 works
+    assert w.deliver(96.9) == []
+    assert [s[:3] for s in w.deliver(97.1)] == [(SUP, "unread", "supervisor")]  # 48 h after it fell due
+    assert sorted((r["seq"], r["state"]) for r in _rows(w.store, "unread")) == [(1, "pending"), (2, "sent")]
+    assert [s[:3] for s in w.deliver(49 + 24 * 6)] == [(P1, "unread", "practitioner")]  # theirs, on their day back
+
+
+def test_a_revoked_practitioner_is_not_reminded_and_cannot_ack(world):
+    """Finding r3: after their role was revoked the holder still got the reminders, and /ack R1
+    stopped every reminder, although they may no longer read the conversation."""
+    w = world
+    w.say(FAM_A, "we want calmer mornings REVIEWWORD")
+    w.say(FAM_B, "some hopes REVIEWWORD")
+    w.access.revoke(None, P1, "practitioner")
+    w.access.revoke(None, P2, "practitioner")
+    assert not w.access.can_read(P1, w.conv["A"])
+    item_a = next(i["id"] for i in w.store.review_items() if i["conversation_id"] == w.conv["A"])
+    assert w.reading.acknowledge(item_a, P1) == "unknown"
+    assert w.store.review_item(item_a)["acknowledged_at"] is None
+    # nobody may act on the cases now: P1's supervisor is told (P2 has none: the leads), saying why
+    sent = w.deliver(24.01)
+    assert sorted(s[:3] for s in sent) == [(SUP, "review", "practitioner"), (LEAD, "review", "practitioner")]
+    assert all("no longer has access" in s[3] and "REVIEWWORD" not in s[3] for s in sent)
+    assert sorted(s[:3] for s in w.deliver(48.02)) == [(SUP, "unread", "practitioner"), (LEAD, "review", "supervisor"),
+                                                       (LEAD, "unread", "practitioner")]
+    assert sorted(s[:3] for s in w.deliver(96.03)) == [(LEAD, "unread", "supervisor")]
+    assert P1 not in {r.recipient for r in w.reading.due(w.later(500))} and w.deliver(500) == []
+    assert w.reading.acknowledge(item_a, SUP) == "ok"  # the supervisor still may
+
+
+def test_a_reminder_waiting_for_the_old_holder_goes_to_the_new_one_after_reassignment(world):
+    """Finding r9: a reminder written for P1 (held by P1's days off) still went to P1 after the
+    case moved to P2, and P2 was never reminded: stage 1 was spent on P1."""
+    from zoneinfo import ZoneInfo
+
+    w = world
+    w.say(FAM_A, "we want calmer mornings REVIEWWORD")
+    day = (w.t0 + timedelta(hours=24.01)).astimezone(ZoneInfo("Europe/London")).weekday()
+    for d in range(3):
+        w.schedule.set_day(w.store.person(P1), (day + d) % 7, True)
+    assert w.deliver(24.01) == []  # written for P1, waiting
+    w.access.reassign(None, "CASE-A", P2)
+    sent = w.deliver(24.02)
+    assert [s[:3] for s in sent] == [(P2, "review", "practitioner")]
+    assert sorted((r["id"], r["seq"], r["state"], r["person_id"]) for r in _rows(w.store, "review"))[-2:] == \
+        [(1, 1, "cancelled", w.store.person(P1)), (2, 1, "sent", w.store.person(P2))]
+    assert [s[:3] for s in w.deliver(48.04)] == [(P2, "unread", "practitioner"), (LEAD, "review", "supervisor")]
+    assert [s[:3] for s in w.deliver(24 * 7)] == [(LEAD, "unread", "supervisor")]
+    assert [r.recipient for r in w.reading.due(w.later(900))] == []
+    assert not any(r["person_id"] == w.store.person(P1) and r["state"] == "sent" for r in _rows(w.store))
+
+
+def test_practice_conversations_remind_nobody(store, library):
+    """Finding r7: a practice conversation (a trial, whose alerts go to nobody) wrote review
+    items and serve reminded the safeguarding leads of them; with a case, its answers counted
+    as unread too. Its items stay where the worker practising sees them; nobody is reminded."""
+    w = World(store, library)
+    trainee = store.person(P1)
+    service = w.service
+    conv = service.start(trainee, "scaling-checkin", frontend="console", practice=True).conversation_id
+    service.handle(trainee, Input.from_text("REVIEWWORD at home"), conversation_id=conv)
+    with store.transaction():
+        case = store.create_case(trainee, "TRIAL-1")
+    fam = store.person("tg:77")
+    in_case = service.start(fam, "scaling-checkin", case_id=case, practice=True, chat_id="77").conversation_id
+    service.handle(fam, Input.from_text("calmer mornings REVIEWWORD"), conversation_id=in_case)
+    assert sorted(i["conversation_id"] for i in store.review_items()) == [conv, in_case]  # kept, as practice alerts are
+    assert w.reading.due(w.later(500)) == [] and w.deliver(500) == []

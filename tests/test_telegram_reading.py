@@ -32,7 +32,7 @@ async def world(tmp_path, library):
     # the reminders go out through the schedule; answers carry the real time, so no quiet hours here
     service.schedule = Schedule(store, clock=reading.clock, quiet_from="00:00", quiet_until="00:00")
     async with running_bot(service, access=access, reading=reading) as h:
-        h.clock, h.reading = clock, reading
+        h.clock, h.reading, h.access = clock, reading, access
         yield h
 
 
@@ -83,8 +83,14 @@ async def test_missed_is_recorded_and_audited(world):
     assert "isn't available to you" in msgs[-1].text
     msgs = await h.say(P1, "/missed")
     assert msgs[-1].text.startswith("Send /missed ID#step")
+    # no space after the #: "dad" is not a question of the conversation, and the words are not
+    # split into a step id that the audit log (in clear, never erased) would keep
+    msgs = await h.say(P1, f"/missed {conv}#dad hits me at night")
+    assert msgs[-1].text.startswith(f"Nothing was recorded: transcript {conv} has no question with that id.")
+    assert "best_hopes" in msgs[-1].text
     assert [r["action"] for r in store.audit_log() if r["action"].startswith("safeguarding.missed")] == \
         ["safeguarding.missed", "safeguarding.missed.refused"]
+    assert not any("dad" in (r["detail"] or "") or "dad" in (r["target"] or "") for r in store.audit_log())
     assert len(store.missed_disclosures()) == 1
 
 
@@ -127,3 +133,45 @@ async def test_stop_tells_a_practitioner_their_duty_reminders_go_on_and_they_do(
     assert "FGC-9" in notice[0].text and "calmer" not in notice[0].text
     msgs = await h.say(FAM, "/stop")
     assert msgs[-1].text == msg("schedule.stopped")  # a family member: no word about staff reminders
+
+
+async def test_a_practitioner_who_blocked_the_bot_does_not_stop_the_supervisor_being_told(world, caplog):
+    """Finding r6 over Telegram: the reminder to a practitioner who blocked the bot failed with
+    403 on every pass, went back to pending, and neither the supervisor nor a lead was told."""
+    import logging
+
+    caplog.set_level(logging.INFO)
+    h = world
+    await start_case(h)
+    await h.say(FAM, "hopes for calmer mornings REVIEWWORD")
+    store = h.service.store
+    t0 = datetime.fromisoformat(store.unread_answers()[0]["created_at"].replace("Z", "+00:00"))
+    h.fake.block_user(P1)
+    before = len(h.fake.messages(P1))
+    h.clock["now"] = t0 + timedelta(hours=24, minutes=1)  # the review item's reminder falls due
+    told = await h.fake.wait_for(lambda: h.fake.messages(SUP))
+    assert len(told) == 1 and "cannot reach" in told[0].text and "R1" in told[0].text
+    h.clock["now"] = t0 + timedelta(hours=48, minutes=1)  # and the unread answer's
+    told = await h.fake.wait_for(lambda: h.fake.messages(SUP)[1:])
+    assert len(told) == 1 and "have not been read" in told[0].text and "cannot reach" in told[0].text
+    assert len(h.fake.messages(P1)) == before
+    rows = lambda: sorted((r["kind"], r["seq"], r["state"]) for r in store.scheduled_list(  # noqa: E731
+        states=("pending", "sending", "sent", "undeliverable"), limit=100) if r["kind"] in ("review", "unread"))
+    done = [("review", 1, "undeliverable"), ("review", 2, "sent"), ("unread", 1, "undeliverable"), ("unread", 2, "sent")]
+    assert await h.frontend.dispatch_schedule(h.app.bot) == 0  # (waits for the pass under way: nothing left to send)
+    assert rows() == done
+    words = ("calmer", "REVIEWWORD", "cannot reach", "FGC-9")
+    assert not [r.getMessage() for r in caplog.records if any(w in r.getMessage() for w in words)]
+    assert [r for r in caplog.records if r.getMessage() == "reminder not delivered"]
+
+
+async def test_a_revoked_practitioner_cannot_ack_over_telegram(world):
+    h = world
+    await start_case(h)
+    await h.say(FAM, "REVIEWWORD")
+    await h.frontend.db(h.access.revoke, None, f"tg:{P1}", "practitioner")
+    msgs = await h.say(P1, "/ack R1")
+    assert msgs[-1].text == "There is no item R1 that you can mark."
+    assert h.service.store.review_item(1)["acknowledged_at"] is None
+    msgs = await h.say(SUP, "/ack R1")
+    assert msgs[-1].text == "R1 marked as looked at. Reminders have stopped."

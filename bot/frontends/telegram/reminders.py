@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.error import TelegramError
+from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import Application, CommandHandler, ContextTypes, filters
 
 from bot.frontends.telegram.render import CHECK, _data
@@ -20,6 +20,12 @@ from bot.messages import msg
 from bot.schedule import ALL, DAYS, KINDS, QUIET_CHOICES, Schedule, Times
 
 log = logging.getLogger("bot.telegram")
+
+
+def never_deliverable(exc: TelegramError) -> bool:
+    """Telegram will refuse this chat until the person does something (403: blocked the bot,
+    or their account is deactivated; 400 'chat not found': never opened a chat with it)."""
+    return isinstance(exc, Forbidden) or (isinstance(exc, BadRequest) and "chat not found" in str(exc).lower())
 
 
 def nudge_keyboard(conv_id: int) -> InlineKeyboardMarkup:
@@ -103,8 +109,11 @@ class ReminderCommands:
                 with i18n.using((person or {}).get("language")):
                     await self.fe.send_text(bot, int(item.recipient[3:]), item.text, markup)
             except TelegramError as exc:
-                log.error("reminder not delivered", extra={"kind": item.kind, "error": type(exc).__name__})
-                await self.fe.db(self.schedule.failed, item)
+                log.error("reminder not delivered", extra={"kind": item.kind, "schedule": item.id,
+                                                           "error": type(exc).__name__})
+                # blocked, or no chat with the bot: trying again every pass would hold back the
+                # supervisor's turn for ever (a staff reminder then reaches the next stage at once)
+                await self.fe.db(self.schedule.undeliverable if never_deliverable(exc) else self.schedule.failed, item)
                 continue
             await self.fe.db(self.schedule.sent, item)
             sent += 1
