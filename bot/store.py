@@ -1991,9 +1991,16 @@ class Store:
         ``escalate_after`` has come by ``now`` (items reminded before that column existed:
         reminded before ``escalate_before``); not yet escalated, or escalated by a row that
         could not be delivered (``escalate_state``, ``escalate_key``: the caller decides whom next)."""
-        remind = self._all(self._REVIEW_ITEM + f""" WHERE r.acknowledged_at IS NULL AND r.reminded_at IS NULL
-                           AND {self._NO_ROW.format(column='r.remind_id')} AND r.created_at <= ? ORDER BY r.id""",
-                           (remind_before,))
+        # (and, for a handover, those whose practitioner's reminder went to someone other than
+        # the case's holder now, before the supervisor was told: ``remind_person_id`` says who)
+        remind = self._all(f"""SELECT x.*, rs.state AS remind_state, rs.person_id AS remind_person_id
+                               FROM ({self._REVIEW_ITEM}) x
+                               LEFT JOIN schedule rs ON rs.id = x.remind_id
+                               WHERE x.acknowledged_at IS NULL AND x.created_at <= ?
+                                 AND ((x.reminded_at IS NULL AND {self._NO_ROW.format(column='x.remind_id')})
+                                      OR (x.escalated_at IS NULL AND rs.state IN ('sent', 'undeliverable')
+                                          AND rs.person_id != x.practitioner_id))
+                               ORDER BY x.id""", (remind_before,))
         escalate = self._all(
             f"""SELECT x.*, rs.state AS remind_state, es.state AS escalate_state, ep.key AS escalate_key
                 FROM ({self._REVIEW_ITEM}) x LEFT JOIN schedule rs ON rs.id = x.remind_id
@@ -2035,7 +2042,8 @@ class Store:
         sql = """SELECT u.transcript_id, u.conversation_id, u.flagged, u.created_at, u.reminded_at, u.escalated_at,
                         (u.remind_id IS NOT NULL AND COALESCE(rs.state, 'purged') != 'cancelled') AS remind_row,
                         (u.escalate_id IS NOT NULL AND COALESCE(es.state, 'purged') != 'cancelled') AS escalate_row,
-                        u.escalate_after, rs.state AS remind_state, es.state AS escalate_state, ep.key AS escalate_key, c.practice,
+                        u.escalate_after, rs.state AS remind_state, rs.person_id AS remind_person_id,
+                        es.state AS escalate_state, ep.key AS escalate_key, c.practice,
                         t.step_id, c.flow_id, c.flow_sha, c.person_id, k.ref AS case_ref, k.practitioner_id,
                         pr.key AS practitioner_key, pr.display_name AS practitioner_name
                  FROM unread u JOIN transcript t ON t.id = u.transcript_id
@@ -2208,7 +2216,9 @@ class Store:
         self.db.conn.executemany("INSERT OR IGNORE INTO reminder_links (schedule_id, kind, item_id) VALUES (?, ?, ?)",
                                  [(schedule_id, kind, i) for i in item_ids])
         if stage == 1 and escalate_after is not None:
-            self.db.conn.executemany(f"UPDATE {table} SET remind_id = ?, escalate_after = ? WHERE {key} = ?",
+            # the supervisor's clock runs from the first practitioner's reminder (a handover keeps it)
+            self.db.conn.executemany(f"UPDATE {table} SET remind_id = ?, escalate_after = COALESCE(escalate_after, ?)"
+                                     f" WHERE {key} = ?",
                                      [(schedule_id, escalate_after, i) for i in item_ids])
             return
         column = "remind_id" if stage == 1 else "escalate_id"

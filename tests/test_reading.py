@@ -648,3 +648,17 @@ def test_every_supervisor_and_every_lead_is_told_not_only_the_last(store, librar
         LEAD, "tg:10"])  # P2 has none: both leads
     assert [s for s in w.deliver(300) if s[1] == "review"] == []
     assert {(r["seq"], r["state"]) for r in _rows(w.store, "review")} == {(1, "sent"), (2, "sent")}
+
+
+def test_a_case_reassigned_after_the_reminder_went_reminds_the_new_holder_before_the_supervisor(world):
+    """Finding r9 (b): the reminder had already gone to P1 when the case moved to P2, so P2 was
+    never reminded of what they inherited; the supervisor's clock is not set back by it."""
+    w = world
+    w.say(FAM_A, "calmer mornings REVIEWWORD")
+    assert [s[:3] for s in w.deliver(24.01)] == [(P1, "review", "practitioner")]
+    w.access.reassign(None, "CASE-A", P2)
+    sent = w.deliver(30)
+    assert [s[:3] for s in sent] == [(P2, "review", "practitioner")] and "R1" in sent[0][3]
+    assert w.deliver(31) == []  # once
+    assert [s[:3] for s in w.deliver(48.02) if s[1] == "review"] == [(LEAD, "review", "supervisor")]  # P2 has none
+    assert [s for s in w.deliver(400) if s[1] == "review"] == []
