@@ -584,7 +584,7 @@ def test_a_revoked_practitioner_is_not_reminded_and_cannot_ack(world):
     # nobody may act on the cases now: P1's supervisor is told (P2 has none: the leads), saying why
     sent = w.deliver(24.01)
     assert sorted(s[:3] for s in sent) == [(SUP, "review", "practitioner"), (LEAD, "review", "practitioner")]
-    assert all("no longer has access" in s[3] and "REVIEWWORD" not in s[3] for s in sent)
+    assert all("does not have access to them now" in s[3] and "REVIEWWORD" not in s[3] for s in sent)
     assert sorted(s[:3] for s in w.deliver(48.02)) == [(SUP, "unread", "practitioner"), (LEAD, "review", "supervisor"),
                                                        (LEAD, "unread", "practitioner")]
     assert sorted(s[:3] for s in w.deliver(96.03)) == [(LEAD, "unread", "supervisor")]
