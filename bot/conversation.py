@@ -447,8 +447,11 @@ class ConversationService:
             elif quiet:
                 reply = self._quiet_outside(person_id, conv, quiet, inp.text, input_key)
             else:
-                reply = Reply(conv.id if conv else None, [], conv.status if conv else "none", accepted=False,
-                              closed=True)
+                reply = self._after_end(person_id, conv, inp.text, input_key) \
+                    if free and not open_ and expect_step is None else None
+                if reply is None:
+                    reply = Reply(conv.id if conv else None, [], conv.status if conv else "none", accepted=False,
+                                  closed=True)
         else:
             if conv.present_id is not None and inp.kind == "answer" and not conv.session.get("hold") \
                     and self._is_stop(inp.text):
@@ -459,6 +462,25 @@ class ConversationService:
                 # a worker-present session ended: the device goes back to the worker
                 reply.prompts.append(Prompt(msg("worker_present.ended"), kind="info"))
         return reply
+
+    def _after_end(self, person_id: int, conv: Conversation | None, words: str, input_key: str | None) -> Reply | None:
+        """Words from a family member, young person or child written after their conversation
+        ended (or was stopped), that the detector did not flag: kept in their most recent
+        conversation in a case as a line after the end, unread for the worker under that
+        conversation's consent rules, and the person told, truthfully, who can see it. None
+        for someone with no case (a worker, a stranger): nothing is kept, as before."""
+        if conv is None or conv.case_id is None or conv.person_id != person_id:
+            conv = self.store.latest_case_conversation(person_id)
+        if conv is None or not self._unread_counts(conv):
+            return None
+        flow = self.runner_for(conv).flow
+        line_id = self.store.add_line(conv.id, "in", words, kind="after_end", input_key=input_key)
+        self.store.add_unread(line_id, conv.id, False)
+        who = sentence(flow, case_of(self.store, conv.case_id, conv.person_id), respondent_for(conv, flow),
+                       conv.session.get("answers", {}), "after")
+        prompts = [Prompt(msg("answers.after_end", title=flow.title, who_can_see=who), kind="info")]
+        self._write_prompts(conv.id, prompts, conv)
+        return Reply(conv.id, prompts, conv.status, accepted=False)
 
     def _handed_back(self, person_id: int, conv: Conversation | None) -> tuple[Conversation | None, int]:
         """Whose words these are, typed outside an open conversation: (conversation, person).
@@ -667,14 +689,21 @@ class ConversationService:
             self.store.add_review_item(conversation_id=conv.id, person_id=conv.person_id, transcript_id=line_id,
                                        concern=ids, matched=matched)
         flagged = bool(concerns or quiet)
-        if not free or conv.case_id is None or getattr(conv, "respondent", None) == "practitioner":
-            return  # unread counts family members', young people's and children's answers in a case
-        case = self.store.case_by_id(conv.case_id)
-        if case is not None and case["practitioner_id"] == conv.person_id:
-            return  # typed on the worker's own account, the worker present: they have seen it
+        if not free or not self._unread_counts(conv):
+            return
         if not flagged and (session.hold or (session.pending is not None and self._pending_choice(inp))):
             return
         self.store.add_unread(line_id, conv.id, flagged)
+
+    def _unread_counts(self, conv: Conversation) -> bool:
+        """Whether free text in this conversation is counted unread: family members', young
+        people's and children's words in a case (not a worker's, nor typed on the worker's own
+        account with the worker present: they have seen it). Consent is applied when the
+        unread answers are read out (bot/reading.py), as for every answer."""
+        if conv.case_id is None or getattr(conv, "respondent", None) == "practitioner":
+            return False
+        case = self.store.case_by_id(conv.case_id)
+        return not (case is not None and case["practitioner_id"] == conv.person_id)
 
     @staticmethod
     def _urgent(concerns: list) -> bool:
@@ -724,9 +753,86 @@ class ConversationService:
             if conv.case_id is not None:
                 self.store.add_unread(line_id, conv_id, True)
         ids, matched = reason(quiet)
+        kept = None
+        if line_id is None:  # no conversation to hold the words: the item keeps them (bounded for a stranger)
+            kept = words if self.store.roles_of(person_id) else words[:self.ALERT_WORDS_MAX]
         self.store.add_review_item(conversation_id=conv_id, person_id=person_id, transcript_id=line_id, concern=ids,
-                                   matched=matched)
+                                   matched=matched, words=kept)
         return Reply(conv_id, [], conv.status if conv else "none", accepted=False, closed=True)
+
+    # -- a message edited after it was sent (Telegram) -----------------------------------
+    @_speaking
+    def edited(self, person_id: int, text: str, *, input_key: str | None = None,
+               original_key: str | None = None) -> Reply:
+        """The person edited a message they had sent (``original_key``: that message's input
+        key, when the frontend still knows it). An edit never moves the conversation on and
+        never answers a question (it could land on one nobody saw): the new words are kept as
+        a line of their own (kind ``edit``) beside the answer they change, counted unread like
+        any free-text answer (the same consent rules), and checked for safeguarding like any
+        answer: the help and an alert, or a quiet review item. Nothing is asked again; an
+        alert pauses an open conversation as a disclosure in an answer does. With no
+        conversation at all, only a disclosure is kept, as for words typed outside one."""
+        text = clean_text(text)
+        with self.store.transaction():
+            if input_key:
+                seen = self.store.seen_input(input_key)
+                if seen is not None:
+                    return self._duplicate(seen)
+            reply = self._edited(person_id, text, input_key, original_key)
+            if input_key:
+                self.store.mark_input(input_key, reply.conversation_id, reply.to_json())
+        return reply
+
+    def _edited(self, person_id: int, text: str, input_key: str | None, original_key: str | None) -> Reply:
+        conv, step_id = None, None
+        found = self.store.input_line(original_key) if original_key else None
+        if found is not None:
+            conv = self.store.conversation(found["conversation_id"])
+            step_id = found["step_id"]
+            if conv is not None and person_id not in (conv.person_id, conv.present_id):
+                conv, step_id = None, None  # not theirs (never expected): kept as if the original were unknown
+        if conv is None:
+            conv = self.store.active_conversation(person_id) or self.store.latest_conversation(person_id)
+        if conv is None:
+            conv, person_id = self._handed_back(person_id, None)
+        screened = self._detect(text, conv if conv is not None and conv.status == "in_progress" else None, person_id) \
+            if self.safeguarding is not None else []
+        concerns, quiet = split_tiers(screened)
+        if conv is None:  # nobody's conversation: as words typed outside one
+            if concerns:
+                return self._safeguard_outside(person_id, None, concerns, text, input_key)
+            if quiet:
+                return self._quiet_outside(person_id, None, quiet, text, input_key)
+            return Reply(None, [], "none", accepted=False, closed=True)
+        runner = self.runner_for(conv)
+        line_id = self.store.add_line(conv.id, "in", text, kind="edit", step_id=step_id, input_key=input_key,
+                                      flagged=bool(concerns or quiet),
+                                      tier="alert" if concerns else "review" if quiet else None)
+        if quiet and not concerns:
+            ids, matched = reason(quiet)
+            self.store.add_review_item(conversation_id=conv.id, person_id=conv.person_id, transcript_id=line_id,
+                                       concern=ids, matched=matched)
+        if self._unread_counts(conv):
+            self.store.add_unread(line_id, conv.id, bool(concerns or quiet))
+        if not concerns:  # kept quietly (a review item too): the same few words whatever was found
+            prompts = [Prompt(msg("answers.edit_kept"), kind="info")]
+            self._write_prompts(conv.id, prompts, conv)
+            return Reply(conv.id, prompts, conv.status, accepted=False)
+        asked = runner.flow.by_id.get(step_id) if step_id else None
+        if asked is not None and asked.expects_concerns and not self._urgent(concerns):
+            alert_id = self._alert(conv.id, conv.person_id, concerns, text, line_id, practice=conv.practice)
+            prompts = [Prompt(self._expected_thanks(conv, runner.flow, concerns), kind="message")]
+            self._write_prompts(conv.id, prompts, conv)
+            return Reply(conv.id, prompts, conv.status, accepted=False, alerts=[alert_id])
+        if conv.status == "in_progress":  # help at once, and the carry-on-or-stop choice; no question re-asked
+            session = Session.from_json(conv.session)
+            with self._privacy(conv.person_id, conv.case_id, conv):
+                return self._safeguard(conv, runner, Result(session, [], accepted=False), concerns, text, line_id,
+                                       again=True)
+        alert_id = self._alert(conv.id, conv.person_id, concerns, text, line_id, practice=conv.practice)
+        prompts = [Prompt(self._help(conv, runner.flow, concerns), kind="safeguarding")]
+        self._write_prompts(conv.id, prompts, conv)
+        return Reply(conv.id, prompts, conv.status, accepted=False, alerts=[alert_id])
 
     def _held(self, conv: Conversation, runner: FlowRunner, session: Session, inp: Input, concerns: list,
               line_id: int) -> Reply:

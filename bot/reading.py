@@ -71,6 +71,15 @@ def reason(concerns: list) -> tuple[str, str]:
     return ids, matched
 
 
+class UnknownStep(ValueError):
+    """``/missed ID#step``: the conversation has no such step (most likely words typed after
+    the ``#`` with no space). ``steps``: the ones it has, to choose from."""
+
+    def __init__(self, steps: list[str]):
+        super().__init__("no such step in this conversation")
+        self.steps = steps
+
+
 @dataclass
 class Reminder:
     recipient: str  # a person key, e.g. 'tg:12345'
@@ -354,6 +363,10 @@ class Reading:
                 refused = True
             else:
                 refused = False
+                if step_id is not None:
+                    steps = self.store.step_ids_said(conversation_id)
+                    if step_id not in steps:  # not recorded, nor audited: it may be the person's words
+                        raise UnknownStep(sorted(steps))
                 missed_id = self.store.add_missed(conversation_id=conversation_id, step_id=step_id, words=words,
                                                   reported_by=by_key)
                 # the audit names the record, never the words: it is kept longer than anything,

@@ -593,6 +593,19 @@ def _m_reading_escalate_after(db: sqlite_utils.Database) -> None:
             db.execute(f"ALTER TABLE {table} ADD COLUMN escalate_after TEXT")
 
 
+def _m_review_item_words(db: sqlite_utils.Database) -> None:
+    # A review item from someone with no conversation (a stranger, anyone before their first
+    # flow) has no transcript line to point at: its words are kept on the item itself, encrypted
+    # and erased like an alert's words, so the lead reminded of it can read what was said.
+    if "words" in db["review_items"].columns_dict:  # run once already (a database marked one version back)
+        return
+    db.executescript(
+        """
+        ALTER TABLE review_items ADD COLUMN words TEXT;  -- verbatim, when no transcript line holds them  # person-text
+        """
+    )
+
+
 def _m_reminder_links(db: sqlite_utils.Database) -> None:
     # A reminder about the same items may go to several people (two supervisors, two leads),
     # one schedule row each; the items' remind_id / escalate_id name only the last, so the
@@ -623,7 +636,7 @@ MIGRATIONS = [_m1_core, _m2_cases_alerts_audit, _m3_delivery, _m4_access, _m5_un
               _m_quiet_review_unread_missed, _m8_respondent_practice, _m_comment_visibility, _m_schedule,
               _m_pseudonyms, _m_reminder_times, _m_data_protection, _m_present_index, _m_reading_on_schedule,
               _m_case_info, _m_web_signin, _m_web_indexes, _m_languages, _m_inbox,
-              _m_missed_audit_words, _m_reading_escalate_after, _m_reminder_links]
+              _m_missed_audit_words, _m_reading_escalate_after, _m_review_item_words, _m_reminder_links]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -658,6 +671,7 @@ PERSON_TEXT: dict[tuple[str, str], PersonText] = {
     ("case_people", "pseudonym"): PersonText("person_id = :pid"),
     ("alerts", "words"): PersonText("person_id = :pid", safeguarding=True),
     ("review_items", "matched"): PersonText("person_id = :pid", None, safeguarding=True),
+    ("review_items", "words"): PersonText("person_id = :pid", None, safeguarding=True),
     ("missed_disclosures", "words"): PersonText(_MINE, safeguarding=True),
     # The worker's own texts for a case (danger statements, bottom lines; issue 13): about the
     # family, so encrypted like the rest, but the council's record rather than one person's
@@ -1241,6 +1255,13 @@ class Store:
         row = self._one("SELECT * FROM conversations WHERE person_id = ? ORDER BY id DESC LIMIT 1", (person_id,))
         return Conversation.from_row(row) if row else None
 
+    def latest_case_conversation(self, person_id: int) -> Conversation | None:
+        """The person's most recent conversation in a case (as the one answering), whatever its
+        status; not one whose words were erased at their request."""
+        row = self._one("SELECT * FROM conversations WHERE person_id = ? AND case_id IS NOT NULL AND erased_at IS NULL"
+                        " ORDER BY id DESC LIMIT 1", (person_id,))
+        return Conversation.from_row(row) if row else None
+
     def conversations(self, *, person_id: int | None = None, case_id: int | None = None,
                       limit: int | None = None) -> list[dict]:
         where, params = [], []
@@ -1333,6 +1354,15 @@ class Store:
             " WHERE conversation_id = ? ORDER BY id",
             (conversation_id,),
         )
+
+    def input_line(self, key: str) -> dict | None:
+        """The line an input wrote (what the person sent), by its input key: its id, conversation
+        and step; None if the input wrote none. Read through the input's conversation, so only
+        that conversation's lines are looked at."""
+        return self._one(
+            """SELECT t.id, t.conversation_id, t.step_id FROM inputs i JOIN transcript t
+               ON t.conversation_id = i.conversation_id AND t.input_key = i.key
+               WHERE i.key = ? AND t.direction = 'in' ORDER BY t.id LIMIT 1""", (key,))
 
     # -- exactly-once inputs ---------------------------------------------------------
     def seen_input(self, key: str) -> dict | None:
@@ -1951,11 +1981,12 @@ class Store:
 
     # -- quiet review tier, unread answers, missed disclosures (issue 12) ---------------
     def add_review_item(self, *, conversation_id: int | None, person_id: int, transcript_id: int | None,
-                        concern: str, matched: str | None) -> int:
+                        concern: str, matched: str | None, words: str | None = None) -> int:
+        """``words``: the person's words, kept on the item only when no transcript line holds them."""
         return self.db.execute(
-            """INSERT INTO review_items (conversation_id, person_id, transcript_id, concern, matched, created_at)
-               VALUES (?, ?, ?, ?, ?, ?)""",
-            (conversation_id, person_id, transcript_id, concern, self._e(matched), now())).lastrowid
+            """INSERT INTO review_items (conversation_id, person_id, transcript_id, concern, matched, created_at, words)
+               VALUES (?, ?, ?, ?, ?, ?, ?)""",
+            (conversation_id, person_id, transcript_id, concern, self._e(matched), now(), self._e(words))).lastrowid
 
     _REVIEW_ITEM = """SELECT r.*, c.flow_id, c.case_id, k.ref AS case_ref, k.practitioner_id,
                              p.key AS person_key, p.display_name, t.step_id, COALESCE(c.practice, 0) AS practice
@@ -2062,6 +2093,12 @@ class Store:
         return [r[0] for r in self.db.execute(
             "SELECT p.key FROM teams t JOIN people p ON p.id = t.supervisor_id WHERE t.practitioner_id = ? ORDER BY p.id",
             (practitioner_id,)).fetchall()]
+
+    def step_ids_said(self, conversation_id: int) -> set[str]:
+        """The steps a conversation's transcript has a line at (asked or answered)."""
+        return {r[0] for r in self.db.conn.execute(
+            "SELECT DISTINCT step_id FROM transcript WHERE conversation_id = ? AND step_id IS NOT NULL",
+            (conversation_id,))}
 
     def add_missed(self, *, conversation_id: int | None, step_id: str | None, words: str, reported_by: str) -> int:
         return self.db.execute(

@@ -73,6 +73,8 @@ def test_every_person_text_column_is_stored_as_ciphertext(tmp_path, library):
                         next_notify_at=None)
         store.add_review_item(conversation_id=conv, person_id=pid, transcript_id=line, concern="worry",
                               matched="Alarm")
+        store.add_review_item(conversation_id=None, person_id=pid, transcript_id=None, concern="worry",
+                              matched="Alarm", words="Reviewwords")  # outside any conversation: the words too
         store.add_missed(conversation_id=conv, step_id="x", words="Missedwords", reported_by="tg:9")
         store.add_comment(conv, store.person("tg:9"), "Commentwords", None)
         store.add_scheduled(person_id=pid, kind="nudge", text="Nudgewords", due_at="2099-01-01T00:00:00Z", why="t",

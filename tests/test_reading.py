@@ -205,7 +205,12 @@ def test_unread_without_a_supervisor_goes_to_the_leads(world):
     assert [(s[0], s[2]) for s in w.deliver(98)] == [(LEAD, "supervisor")]
 
 
-def test_reading_the_transcript_or_the_case_marks_answers_read_but_not_the_writer(world):
+def test_reading_the_transcript_marks_answers_read_but_not_the_writer_nor_the_case_view(world):
+    """Read means shown to someone who may read it: the transcript shows the words; the case
+    view, /trend and the charts show scores and the review list only, so they mark nothing
+    (review-sg finding 5: a glance at /case or /trend stopped every unread reminder)."""
+    from bot.review import charts
+
     w = world
     w.say(FAM_A, "hopes A")
     w.say(FAM_B, "hopes B")
@@ -214,6 +219,9 @@ def test_reading_the_transcript_or_the_case_marks_answers_read_but_not_the_write
     w.access.transcript(P1, w.conv["A"])
     assert [r["conversation_id"] for r in w.reading.unread()] == [w.conv["B"]]
     w.access.case(P2, "CASE-B")
+    charts.case_charts(w.access, P2, "CASE-B")  # /trend and the website's charts
+    assert [r["conversation_id"] for r in w.reading.unread()] == [w.conv["B"]]
+    w.access.transcript(P2, w.conv["B"])
     assert w.reading.unread() == [] and w.reading.due(w.later(500)) == []
 
 
@@ -247,6 +255,39 @@ def test_without_consent_nobody_answers_are_not_counted_until_consent_except_fla
     assert w.reading.unread() == []  # answers nobody may read yet: not counted
     w.say(FAM_A, "ALERTWORD at home")  # flagged: counted whatever the consent
     assert [r["step_id"] for r in w.reading.unread()] == ["worries"]
+
+
+def test_a_flagged_answer_before_consent_is_read_by_the_worker_and_the_lead_and_nothing_else_is(store, library):
+    """``without_consent: nobody``: the person is told their worker and the safeguarding lead see
+    what worries us, and the reminders of the flagged line go to them; so those two may open
+    that line (and the question it answers), audited, whatever the consent; the rest stays
+    closed, to them and to everyone else. Before, /transcript was refused to all of them and the
+    flagged line could never be read or cleared (review-sg finding 4)."""
+    w = World(store, library, flow="fgc-pre-conference")
+    pid = store.person(FAM_A)
+    said = []
+    while True:
+        reply = w.service.current(pid)
+        if reply.step_id == "worries":
+            break
+        said.append(f"private answer {len(said)}")
+        w.say(FAM_A, "1" if reply.prompts[-1].options else said[-1])
+    w.say(FAM_A, "REVIEWWORD at home")
+    conv = w.conv["A"]
+    with pytest.raises(Refused):
+        w.access.transcript(SUP, conv)  # the supervisor was not named to the person: still refused
+    for who in (P1, LEAD):
+        data = w.access.transcript(who, conv)
+        assert [(t["from"], t["step_id"]) for t in data["transcript"]] == [("bot", "worries"), ("person", "worries")]
+        assert data["transcript"][-1]["text"] == "REVIEWWORD at home" and data["transcript"][-1]["tier"] == "review"
+        assert [a["step_id"] for a in data["answers"]] == ["worries"] and data["scores"] == {}
+        assert data["withheld_note"] == "flagged_only"
+        for fmt in ("md", "html"):
+            out = render([data], fmt)
+            assert "Only what raised a safeguarding concern is shown" in out
+            assert not any(words in out for words in said)
+    assert [r["actor"] for r in store.audit_log() if r["action"] == "transcript.read.flagged_only"] == [P1, LEAD]
+    assert w.reading.unread() == []  # the flagged line has been read; the rest is not yet counted
 
 
 def test_review_items_remind_the_practitioner_then_the_supervisor(world):
@@ -411,7 +452,7 @@ def test_a_reminder_is_dropped_when_everything_in_it_was_read_or_acknowledged_be
     day = (w.t0 + timedelta(hours=49)).astimezone(ZoneInfo("Europe/London")).date() + timedelta(days=1)
     evening = datetime.combine(day, datetime.min.time().replace(hour=22), tzinfo=ZoneInfo("Europe/London"))
     assert w.deliver((evening - w.t0).total_seconds() / 3600) == []  # written, waiting for the morning
-    w.access.case(P1, "CASE-A")  # read that night
+    w.access.transcript(P1, w.conv["A"])  # read that night
     w.reading.acknowledge(w.access.worth_a_look(P1)[0]["id"], P1)
     assert w.deliver((evening - w.t0).total_seconds() / 3600 + 12) == []
     assert [(r["kind"], r["state"]) for r in _rows(w.store)] == [("review", "cancelled"), ("unread", "cancelled")]

@@ -53,6 +53,8 @@ def test_an_older_database_loses_the_missed_words_its_audit_lines_held(tmp_path)
     store.audit("tg:3", "safeguarding.missed", "conversation:2", "missed:2 step -: no: really")
     store.audit("tg:3", "role.grant", "tg:4", "practitioner: by the admin")
     store.close()
+    from bot.store import MIGRATIONS, _m_missed_audit_words
+
     conn = sqlite3.connect(db)
     conn.execute(f"PRAGMA user_version={MIGRATIONS.index(_m_missed_audit_words)}")  # the version before it
     conn.commit()

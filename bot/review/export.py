@@ -285,11 +285,30 @@ def render(items: list[dict], fmt: str) -> str:
     raise ExportError(f"unknown format '{fmt}'; use md, html, csv or json")
 
 
+#: Kinds of line from the person that are not an answer to the question they were shown, and
+#: are labelled as such wherever a transcript is read: a message they edited after sending it,
+#: and words written after the conversation had ended.
+NOTED_KINDS = ("edit", "after_end")
+
+
+def line_note(line: dict) -> str:
+    """The label beside a person's line of a noted kind ("changed an earlier message"), else ''."""
+    kind = line.get("kind")
+    return msg(f"transcripts.kind_{kind}") if line.get("from", "person") == "person" and kind in NOTED_KINDS else ""
+
+
 def _when(ts: str | None) -> str:
     """A stored UTC timestamp as people read it: 2026-11-26 13:24:32 UTC."""
     if not ts:
         return "—"
     return ts[:19].replace("T", " ") + " UTC"
+
+
+def _withheld_key(d: dict) -> str:
+    """Why parts of a transcript are not shown: the person chose not to share them, or (a
+    worker or lead reading a conversation not shared with them) only what raised a
+    safeguarding concern is shown (:meth:`bot.access.Access.transcript`)."""
+    return "withheld_flagged_only" if d.get("withheld_note") == "flagged_only" else "withheld"
 
 
 def _t(key: str, **values) -> str:
@@ -350,8 +369,8 @@ def _markdown(d: dict) -> str:
             out.append(f"  > {e(_t('typed'))}")
             out += md_quote(a["raw"], "  > ")
         out.append("")
-    if d.get("withheld"):
-        out += [e(_t("withheld")), ""] + [f"- **{md_ident(w['step_id'])}**" + (f" — {e(w['question_en'])}" if w.get("question_en") else "")
+    if d.get("withheld") or d.get("withheld_note"):
+        out += [e(_t(_withheld_key(d))), ""] + [f"- **{md_ident(w['step_id'])}**" + (f" — {e(w['question_en'])}" if w.get("question_en") else "")
                                          for w in d["withheld"]] + [""]
     if d.get("scores"):
         out += ["", f"## {e(_t('scores'))}", ""] + [f"- {md_ident(k)}: {e(str(v))}" for k, v in d["scores"].items()]
@@ -367,7 +386,8 @@ def _markdown(d: dict) -> str:
         flag = (f" ⚑ **{e(_t('flag_review'))}**" if t.get("tier") == "review"
                 else f" ⚠ **{e(_t('flag_alert'))}**" if t["flagged"] else "")
         who = _t("bot") if t["from"] == "bot" else _t("person")
-        out.append(f"**{e(who)}** · {_when(t['time'])}{flag}")
+        note = f" · *{e(line_note(t))}*" if line_note(t) else ""
+        out.append(f"**{e(who)}** · {_when(t['time'])}{note}{flag}")
         out += md_quote(t["text"])
         out.append("")
     return "\n".join(out)
@@ -419,8 +439,8 @@ def _html(items: list[dict], charts: list | None = None) -> str:
             parts.append(f"<dt>{e(a['step_id'])}{question}</dt><dd{_lang_attrs(lang, a['shown'] or '')}>"
                          f"{e(a['shown'] or '')}</dd>")
         parts.append("</dl>")
-        if d.get("withheld"):
-            parts.append(f"<p>{e(_t('withheld'))}</p><ul>" + "".join(
+        if d.get("withheld") or d.get("withheld_note"):
+            parts.append(f"<p>{e(_t(_withheld_key(d)))}</p><ul>" + "".join(
                 f"<li>{e(w['step_id'])}" + (f" — {e(w['question_en'])}" if w.get("question_en") else "") + "</li>"
                 for w in d["withheld"]) + "</ul>")
         if d.get("scores"):
@@ -438,6 +458,8 @@ def _html(items: list[dict], charts: list | None = None) -> str:
             note = (f" · {e(_t('flag_review'))}" if t.get("tier") == "review"
                     else f" · {e(_t('flag_alert'))}" if t["flagged"] else "")
             who = _t("bot") if t["from"] == "bot" else _t("person")
+            if line_note(t):
+                who += f" · {line_note(t)}"
             parts.append(f"<div class='line {cls}{flag}'><div class='meta'>{e(who)} · {e(_when(t['time']))}{note}</div>"
                          f"<div class='text'{_lang_attrs(t.get('language'), t['text'])}>{e(t['text'])}</div></div>")
     parts.append("</body></html>\n")

@@ -32,7 +32,7 @@ from bot.messages import msg
 from bot.names import person_label
 from bot.respondent import described
 from bot.review import charts as charts_mod
-from bot.review.export import md_quote, question_line, status_words
+from bot.review.export import line_note, md_quote, question_line, status_words
 from bot.web.signin import Session, SignIn, Throttle, csrf_token
 
 log = logging.getLogger("bot.web")
@@ -347,7 +347,7 @@ class Site:
     # -- a transcript --------------------------------------------------------------------
     def _transcript(self, key: str, conversation_id: int) -> dict:
         data = self.access.transcript(key, conversation_id)
-        may_comment = self.access.has(key, "supervisor")
+        may_comment = self.access.has(key, "supervisor") and not data.get("withheld_note")
         # transcript_data lists the comments in the store's order; their ids are the anchors
         hidden = {w["step_id"] for w in data["withheld"]}  # transcript_data left their comments out too
         ids = [c["id"] for c in self.store.comments(conversation_id,
@@ -361,7 +361,7 @@ class Site:
         last_answer: dict[str, int] = {}
         english = {a["step_id"]: a["question_en"] for a in data["answers"]}
         for t in data["transcript"]:
-            entry = dict(t, question=None, question_en=None, comments=[])
+            entry = dict(t, question=None, question_en=None, comments=[], note=line_note(t))
             if t["from"] == "bot" and t["kind"] == "question" and t["step_id"]:
                 question[t["step_id"]] = (question_line(t["text"], t.get("language")), t.get("language") or "en")
             elif t["from"] == "person" and t["kind"] == "answer" and t["step_id"]:

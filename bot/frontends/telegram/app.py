@@ -168,6 +168,7 @@ class TelegramFrontend:
         # which answer "this question has closed".
         self._open_keyboards: dict[int, tuple[int, str]] = {}
         self._persons: dict[int, int] = {}  # Telegram user id -> person id
+        self._sent: dict[tuple[int, int], str] = {}  # (chat id, message id) -> its input key, for edits (_note_sent)
         self._languages: dict[int, str | None] = {}  # Telegram user id -> the language they chose (bot/i18n)
         # chat id -> the last few questions sent there: (message id, conversation id, step id).
         # Telegram numbers a chat's messages in the order it received them, both ways, so a
@@ -462,6 +463,12 @@ class TelegramFrontend:
         # commands first). A command is never plain text, so no command is shadowed.
         app.add_handler(CallbackQueryHandler(once(self._private_query(self.on_button))))
         app.add_handler(MessageHandler(TYPED_TEXT, once(self.on_text)))
+        # An edited message, before every command handler (python-telegram-bot's CommandHandler
+        # also takes edited messages): an edit never moves a conversation on (see on_edit).
+        app.add_handler(MessageHandler(private & filters.UpdateType.EDITED_MESSAGE, once(self.on_edit)))
+        # Words sent with a picture or file are read as typed text (the media itself is not kept).
+        app.add_handler(MessageHandler(private & filters.UpdateType.MESSAGE & filters.CAPTION & ~filters.TEXT,
+                                       once(self.on_caption)))
         app.add_handler(CommandHandler("start", once(self.on_start), filters=private))  # a link: see open_link
         app.add_handler(CommandHandler("flows", once(self.on_flows), filters=private))
         app.add_handler(CommandHandler("ack", once(self.not_during_session(self.on_ack)), filters=private))
@@ -1213,7 +1220,54 @@ class TelegramFrontend:
     async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         inp = Input.from_text(update.effective_message.text)
         seen = self._seen(update.effective_chat.id, update.effective_message) if inp.kind == "answer" else None
+        if inp.kind == "answer":
+            self._note_sent(update)
         await self._input(update, context, inp, seen)
+
+    async def on_caption(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A picture, video or file sent with words: the words are read exactly as typed text
+        (screened, stored, an answer to the question asked); the person is told, kindly, that
+        the media itself is not kept."""
+        message = update.effective_message
+        await self.person(update)
+        await self.send_text(context.bot, update.effective_chat.id, msg("telegram.caption_read"))
+        seen = self._seen(update.effective_chat.id, message)
+        self._note_sent(update)
+        await self._input(update, context, Input("answer", text=message.caption), seen)
+
+    SENT_KEPT = 10_000  # messages whose input keys are remembered for a later edit (then forgotten)
+
+    def _note_sent(self, update: Update) -> None:
+        """Remember which input a person's message was (its update), so that an edit of it
+        is kept beside the line it wrote. Bounded; forgetting only means an edit is kept
+        without naming the question it changes."""
+        message = update.effective_message
+        if message is None:
+            return
+        if len(self._sent) >= self.SENT_KEPT:
+            del self._sent[next(iter(self._sent))]
+        self._sent[(update.effective_chat.id, message.message_id)] = f"tg:{update.update_id}"
+
+    async def on_edit(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A message edited after it was sent: never a command, never an answer to the question
+        now asked. The service keeps the new words beside the original (unread for the worker)
+        and screens them as any answer (help and an alert, or a quiet review item)."""
+        message = update.edited_message
+        text = (message.text or message.caption) if message is not None else None
+        if not text or Input.from_text(text).kind != "answer":
+            return  # a picture changed, or a message edited into a command: nothing to keep or do
+        chat_id = update.effective_chat.id
+        pid = await self.person(update)
+        if self.rehearsal is not None and await self.rehearsal.rehearsing(pid) and not await self.presenting(pid):
+            return  # a practitioner's own rehearsal is never screened (someone else's words are)
+        key = f"tg:{update.update_id}"
+        original = self._sent.get((chat_id, message.message_id))
+        reply = await self.db(self.service.edited, pid, text, input_key=key, original_key=original)
+        if reply.closed and not reply.alerts:
+            return  # no conversation, nothing of concern: nothing kept, nothing to say
+        if reply.alerts:
+            await self._close_keyboard(context.bot, chat_id, None)
+        await self.deliver(context.bot, chat_id, pid, reply, key)
 
     async def _input(self, update: Update, context, inp: Input, seen: tuple | None = None) -> None:
         if self.rehearsal is not None and await self.rehearsal.intercept(update, context, inp):

@@ -18,7 +18,7 @@ from bot.engine.dates import shown
 from bot import i18n
 from bot.messages import msg
 from bot.names import person_label
-from bot.reading import Reading
+from bot.reading import Reading, UnknownStep
 from bot.review.export import md_escape, md_ident, md_quote, render, status_words
 
 log = logging.getLogger("bot.telegram.staff")
@@ -467,6 +467,8 @@ class StaffCommands:
                 lines.append(msg("reading.worth_a_look_line_no_conversation", id=f["id"], reason=self._reason(f),
                                  when=when, who=md_escape(person_label(f["person_key"], f["display_name"], None,
                                                                        self.access.telegram_names))))
+                if f.get("words"):  # no transcript to open: what they wrote, here (sent as plain text)
+                    lines.append(msg("reading.worth_a_look_words", words=f["words"]))
             else:
                 step = f"#{md_ident(f['step_id'])}" if f.get("step_id") else ""
                 lines.append(msg("reading.worth_a_look_line", id=f["id"], conversation=f["conversation_id"], step=step,
@@ -512,6 +514,10 @@ class StaffCommands:
             missed_id = await self.fe.db(self.reading.record_missed, _key(update), int(conv), step or None, parts[2])
         except Refused:
             await self._refused(context, update)
+            return
+        except UnknownStep as exc:  # "/missed 12#dad hits me": no space after the number and the step
+            await self._say(context, update, msg("reading.missed_unknown_step", conversation=conv,
+                                                 steps=", ".join(exc.steps) or "-"))
             return
         await self._say(context, update, msg("reading.missed_saved", id=missed_id, conversation=conv))
 
