@@ -512,12 +512,43 @@ class Access:
         from bot.review.export import transcript_data
 
         with self._tx():
+            if not self.can_read(key, conversation_id) and self._reads_flagged_only(key, conversation_id):
+                return self._flagged_only(key, conversation_id)
             self._check(key, conversation_id, "transcript.read")
             self.store.audit(key, "transcript.read", f"conversation:{conversation_id}")
             withhold = self.withheld(key, conversation_id)
             self._mark_read(key, conversation_id, withhold)
             return transcript_data(self.store, conversation_id, internal_comments=self.sees_internal(key, conversation_id),
                                    telegram_names=self.telegram_names, withhold=withhold)
+
+    def _reads_flagged_only(self, key: str, conversation_id: int) -> bool:
+        """A conversation this person may not read (the person has not agreed to share it, or
+        not with them) that has flagged lines, and this person is the case's worker or a
+        safeguarding lead: they were told those two see what worried us, whatever the consent,
+        and the reminders of those lines go to them. Without this, a flagged answer given
+        before consent could be read by nobody and its reminder never cleared."""
+        if key not in {f"tg:{i}" for i in self.config.leads} and self.relation(key, conversation_id) != "practitioner":
+            return False
+        return any(t["flagged"] for t in self.store.transcript(conversation_id))
+
+    def _flagged_only(self, key: str, conversation_id: int) -> dict:
+        """The flagged lines of a conversation and the questions they answer, nothing else
+        (see :meth:`_reads_flagged_only`); audited as such, and only those are marked read."""
+        from bot.review.export import transcript_data
+
+        lines = self.store.transcript(conversation_id)
+        flagged_steps = {t["step_id"] for t in lines if t["flagged"] and t["step_id"]}
+        steps = {t["step_id"] for t in lines if t["step_id"]} | {a["step_id"] for a in self.store.answers(conversation_id)}
+        hidden = frozenset(steps - flagged_steps)
+        self.store.audit(key, "transcript.read.flagged_only", f"conversation:{conversation_id}")
+        self._mark_read(key, conversation_id, hidden)
+        data = transcript_data(self.store, conversation_id, internal_comments=False,
+                               telegram_names=self.telegram_names, withhold=hidden, safeguarding_marks=True)
+        # lines outside any question are shown only if flagged themselves
+        data["transcript"] = [t for t in data["transcript"] if t["step_id"] in flagged_steps or t["flagged"]]
+        data["comments"] = []
+        data["withheld_note"] = "flagged_only"  # the renderers say why the rest is not shown
+        return data
 
     # -- names (data minimisation, bot.names) ----------------------------------------
     @property
@@ -716,9 +747,10 @@ class Access:
                                             if conv["shared"] or self.sees_review_item(key, conv["id"]) else [])
                     conv["consent"] = self.audience(conv["id"]).state  # not_asked | yes | no
                     # the parts the person chose not to share with this reader (consent.which)
+                    # Not marked read here: the case view (and /trend, the charts, /case REF cancel)
+                    # shows scores and the review list, never the free-text answers. Only the
+                    # transcript, where the words are shown, marks them read (nothing unread).
                     conv["withheld"] = hidden = self.withheld(key, conv["id"]) if conv["shared"] else frozenset()
-                    if conv["shared"]:
-                        self._mark_read(key, conv["id"], hidden)
                     conv["scores"] = ({s["step_id"]: s["value"] for s in self.store.scale_scores(conv["id"])
                                        if s["step_id"] not in hidden} if conv["shared"] else {})
                     conv["case_ref"] = case["ref"]

@@ -41,7 +41,7 @@ PRESENT_HANDBACK_MINUTES = 10.0
 
 
 def holding(store: Store, idle_minutes: float = PRESENT_IDLE_MINUTES, now: datetime | None = None,
-            handback_minutes: float = 0.0) -> set[str]:
+            handback_minutes: float = PRESENT_HANDBACK_MINUTES) -> set[str]:
     """The people nothing may be sent to now: each is running a worker-present session on
     their own device, which someone else (a child, a family member) is holding, or ended one
     less than ``handback_minutes`` ago (it may not be back in their hands yet). What is meant

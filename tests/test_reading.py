@@ -205,7 +205,12 @@ def test_unread_without_a_supervisor_goes_to_the_leads(world):
     assert [(s[0], s[2]) for s in w.deliver(98)] == [(LEAD, "supervisor")]
 
 
-def test_reading_the_transcript_or_the_case_marks_answers_read_but_not_the_writer(world):
+def test_reading_the_transcript_marks_answers_read_but_not_the_writer_nor_the_case_view(world):
+    """Read means shown to someone who may read it: the transcript shows the words; the case
+    view, /trend and the charts show scores and the review list only, so they mark nothing
+    (review-sg finding 5: a glance at /case or /trend stopped every unread reminder)."""
+    from bot.review import charts
+
     w = world
     w.say(FAM_A, "hopes A")
     w.say(FAM_B, "hopes B")
@@ -214,6 +219,9 @@ def test_reading_the_transcript_or_the_case_marks_answers_read_but_not_the_write
     w.access.transcript(P1, w.conv["A"])
     assert [r["conversation_id"] for r in w.reading.unread()] == [w.conv["B"]]
     w.access.case(P2, "CASE-B")
+    charts.case_charts(w.access, P2, "CASE-B")  # /trend and the website's charts
+    assert [r["conversation_id"] for r in w.reading.unread()] == [w.conv["B"]]
+    w.access.transcript(P2, w.conv["B"])
     assert w.reading.unread() == [] and w.reading.due(w.later(500)) == []
 
 
@@ -247,6 +255,39 @@ def test_without_consent_nobody_answers_are_not_counted_until_consent_except_fla
     assert w.reading.unread() == []  # answers nobody may read yet: not counted
     w.say(FAM_A, "ALERTWORD at home")  # flagged: counted whatever the consent
     assert [r["step_id"] for r in w.reading.unread()] == ["worries"]
+
+
+def test_a_flagged_answer_before_consent_is_read_by_the_worker_and_the_lead_and_nothing_else_is(store, library):
+    """``without_consent: nobody``: the person is told their worker and the safeguarding lead see
+    what worries us, and the reminders of the flagged line go to them; so those two may open
+    that line (and the question it answers), audited, whatever the consent; the rest stays
+    closed, to them and to everyone else. Before, /transcript was refused to all of them and the
+    flagged line could never be read or cleared (review-sg finding 4)."""
+    w = World(store, library, flow="fgc-pre-conference")
+    pid = store.person(FAM_A)
+    said = []
+    while True:
+        reply = w.service.current(pid)
+        if reply.step_id == "worries":
+            break
+        said.append(f"private answer {len(said)}")
+        w.say(FAM_A, "1" if reply.prompts[-1].options else said[-1])
+    w.say(FAM_A, "REVIEWWORD at home")
+    conv = w.conv["A"]
+    with pytest.raises(Refused):
+        w.access.transcript(SUP, conv)  # the supervisor was not named to the person: still refused
+    for who in (P1, LEAD):
+        data = w.access.transcript(who, conv)
+        assert [(t["from"], t["step_id"]) for t in data["transcript"]] == [("bot", "worries"), ("person", "worries")]
+        assert data["transcript"][-1]["text"] == "REVIEWWORD at home" and data["transcript"][-1]["tier"] == "review"
+        assert [a["step_id"] for a in data["answers"]] == ["worries"] and data["scores"] == {}
+        assert data["withheld_note"] == "flagged_only"
+        for fmt in ("md", "html"):
+            out = render([data], fmt)
+            assert "Only what raised a safeguarding concern is shown" in out
+            assert not any(words in out for words in said)
+    assert [r["actor"] for r in store.audit_log() if r["action"] == "transcript.read.flagged_only"] == [P1, LEAD]
+    assert w.reading.unread() == []  # the flagged line has been read; the rest is not yet counted
 
 
 def test_review_items_remind_the_practitioner_then_the_supervisor(world):
@@ -411,7 +452,7 @@ def test_a_reminder_is_dropped_when_everything_in_it_was_read_or_acknowledged_be
     day = (w.t0 + timedelta(hours=49)).astimezone(ZoneInfo("Europe/London")).date() + timedelta(days=1)
     evening = datetime.combine(day, datetime.min.time().replace(hour=22), tzinfo=ZoneInfo("Europe/London"))
     assert w.deliver((evening - w.t0).total_seconds() / 3600) == []  # written, waiting for the morning
-    w.access.case(P1, "CASE-A")  # read that night
+    w.access.transcript(P1, w.conv["A"])  # read that night
     w.reading.acknowledge(w.access.worth_a_look(P1)[0]["id"], P1)
     assert w.deliver((evening - w.t0).total_seconds() / 3600 + 12) == []
     assert [(r["kind"], r["state"]) for r in _rows(w.store)] == [("review", "cancelled"), ("unread", "cancelled")]
@@ -584,7 +625,7 @@ def test_a_revoked_practitioner_is_not_reminded_and_cannot_ack(world):
     # nobody may act on the cases now: P1's supervisor is told (P2 has none: the leads), saying why
     sent = w.deliver(24.01)
     assert sorted(s[:3] for s in sent) == [(SUP, "review", "practitioner"), (LEAD, "review", "practitioner")]
-    assert all("no longer has access" in s[3] and "REVIEWWORD" not in s[3] for s in sent)
+    assert all("does not have access to them now" in s[3] and "REVIEWWORD" not in s[3] for s in sent)
     assert sorted(s[:3] for s in w.deliver(48.02)) == [(SUP, "unread", "practitioner"), (LEAD, "review", "supervisor"),
                                                        (LEAD, "unread", "practitioner")]
     assert sorted(s[:3] for s in w.deliver(96.03)) == [(LEAD, "unread", "supervisor")]
@@ -630,3 +671,35 @@ def test_practice_conversations_remind_nobody(store, library):
     service.handle(fam, Input.from_text("calmer mornings REVIEWWORD"), conversation_id=in_case)
     assert sorted(i["conversation_id"] for i in store.review_items()) == [conv, in_case]  # kept, as practice alerts are
     assert w.reading.due(w.later(500)) == [] and w.deliver(500) == []
+
+
+def test_every_supervisor_and_every_lead_is_told_not_only_the_last(store, library):
+    """One row per recipient: the items named only the last row, so the others were dropped as
+    'nothing left open' before they went (two supervisors, or a lead and a deputy)."""
+    w = World(store, library)
+    w.access = Access(store, library, Config(leads=[9, 10], roles={"supervisor": [2, 7], "practitioner": [3, 4]},
+                                             teams={2: [3], 7: [3]}))
+    w.access.seed()
+    w.reading = Reading(store, w.access, leads=[9, 10], clock=lambda: w.clock)
+    w.say(FAM_A, "calmer mornings REVIEWWORD")
+    w.say(FAM_B, "some hopes REVIEWWORD")
+    assert sorted(s[:3] for s in w.deliver(24.01)) == [(P1, "review", "practitioner"), (P2, "review", "practitioner")]
+    assert sorted(s[0] for s in w.deliver(48.02) if s[1:3] == ("review", "supervisor")) == sorted([
+        SUP, "tg:7",  # both of P1's supervisors
+        LEAD, "tg:10"])  # P2 has none: both leads
+    assert [s for s in w.deliver(300) if s[1] == "review"] == []
+    assert {(r["seq"], r["state"]) for r in _rows(w.store, "review")} == {(1, "sent"), (2, "sent")}
+
+
+def test_a_case_reassigned_after_the_reminder_went_reminds_the_new_holder_before_the_supervisor(world):
+    """Finding r9 (b): the reminder had already gone to P1 when the case moved to P2, so P2 was
+    never reminded of what they inherited; the supervisor's clock is not set back by it."""
+    w = world
+    w.say(FAM_A, "calmer mornings REVIEWWORD")
+    assert [s[:3] for s in w.deliver(24.01)] == [(P1, "review", "practitioner")]
+    w.access.reassign(None, "CASE-A", P2)
+    sent = w.deliver(30)
+    assert [s[:3] for s in sent] == [(P2, "review", "practitioner")] and "R1" in sent[0][3]
+    assert w.deliver(31) == []  # once
+    assert [s[:3] for s in w.deliver(48.02) if s[1] == "review"] == [(LEAD, "review", "supervisor")]  # P2 has none
+    assert [s for s in w.deliver(400) if s[1] == "review"] == []

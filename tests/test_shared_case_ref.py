@@ -66,6 +66,9 @@ async def test_the_websites_case_page_asks_whose_case_and_draws_one_familys_char
         assert page.status_code == 200 and "More than one practitioner uses the case reference FGC-1" in page.text
         assert f'href="/case?ref=FGC-1&amp;p={W.P1}"' in page.text and f'href="/case?ref=FGC-1&amp;p={W.P2}"' in page.text
         assert f"/conversations/{conv_a}" not in page.text and f"/conversations/{conv_b}" not in page.text
+        listed = await admin.get("/")  # each row of the list opens its own family's case
+        assert listed.text.count('href="/case?ref=FGC-1') == 2
+        assert f'href="/case?ref=FGC-1&amp;p={W.P1}"' in listed.text and f'href="/case?ref=FGC-1&amp;p={W.P2}"' in listed.text
         page = await admin.get(f"/case?ref=FGC-1&p={W.P1}")
         assert f'href="/conversations/{conv_a}"' in page.text and f"/conversations/{conv_b}" not in page.text
         assert f"/case/chart.svg?ref=FGC-1&amp;p={W.P1}&amp;n=0" in page.text

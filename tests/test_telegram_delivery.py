@@ -80,6 +80,38 @@ async def test_the_inbox_keeps_each_polled_update_as_telegram_sent_it_parsed_onc
     assert json.loads(kept[0][3]) == sent
 
 
+async def test_an_inbox_that_cannot_keep_a_batch_does_not_stop_serve_and_loses_nothing(bot, monkeypatch, caplog):
+    """Disk full (or the database locked) when a batch is to be kept: it is not confirmed, the
+    poller waits and fetches it again, and serve goes on; before, the error ended ``serve`` for
+    everyone. The log names the error's type only, never the words."""
+    import logging
+    import sqlite3
+
+    h, fe = bot, bot.frontend
+    store = h.service.store
+    await h.fake.wait_for(lambda: h.fake.calls_to("getUpdates"), 10)
+    add, failures = store.inbox_add, []
+
+    def full(rows):
+        if len(failures) < 2:
+            failures.append(len(rows))
+            raise sqlite3.OperationalError("database or disk is full")
+        return add(rows)
+
+    monkeypatch.setattr(store, "inbox_add", full)
+    with caplog.at_level(logging.ERROR, logger="bot.frontends.telegram.polling"):
+        uid = h.fake.inject_message(44, "a secret worry")
+        await h.delivered(uid, timeout=30)
+    assert len(failures) == 2  # refused twice, kept the third time
+    await h.fake.wait_for(lambda: h.fake.is_confirmed(uid), 10)
+    control = h.fake.inject_message(45, "a secret worry")  # the same words, kept at once
+    await h.delivered(control)
+    assert [m.text for m in h.fake.messages(44)] == [m.text for m in h.fake.messages(45)]  # answered once
+    errors = [r for r in caplog.records if r.getMessage() == "could not keep received updates, retrying"]
+    assert [r.error for r in errors] == ["OperationalError", "OperationalError"]
+    assert not any("secret" in r.getMessage() or "secret" in str(r.__dict__) for r in caplog.records)
+
+
 async def test_a_chat_held_by_a_429_delays_no_other_chat_and_keeps_its_own_order(bot):
     h = bot
     a, b = 31, 32

@@ -83,8 +83,14 @@ async def test_missed_is_recorded_and_audited(world):
     assert "isn't available to you" in msgs[-1].text
     msgs = await h.say(P1, "/missed")
     assert msgs[-1].text.startswith("Send /missed ID#step")
+    # no space after the #: "dad" is not a question of the conversation, and the words are not
+    # split into a step id that the audit log (in clear, never erased) would keep
+    msgs = await h.say(P1, f"/missed {conv}#dad hits me at night")
+    assert msgs[-1].text.startswith(f"Nothing was recorded: transcript {conv} has no question with that id.")
+    assert "best_hopes" in msgs[-1].text
     assert [r["action"] for r in store.audit_log() if r["action"].startswith("safeguarding.missed")] == \
         ["safeguarding.missed", "safeguarding.missed.refused"]
+    assert not any("dad" in (r["detail"] or "") or "dad" in (r["target"] or "") for r in store.audit_log())
     assert len(store.missed_disclosures()) == 1
 
 

@@ -167,7 +167,7 @@ async def test_case_page_chart_and_the_childs_unshared_transcript(env):
     e = env
     context, page = await signed_in(e, W.SUP)
     await page.get_by_role("link", name="FGC-7").click()
-    await page.wait_for_url(re.compile(r"/case\?ref=FGC-7$"))
+    await page.wait_for_url(re.compile(rf"/case\?ref=FGC-7&p={W.P1}$"))  # the list says whose case
     img = page.get_by_role("img", name=re.compile("Line chart of the answers to “On a scale of 0 to 10"))
     await img.scroll_into_view_if_needed()
     assert await img.evaluate("i => i.complete && i.naturalWidth") > 500  # drawn and served

@@ -304,6 +304,13 @@ def _when(ts: str | None) -> str:
     return ts[:19].replace("T", " ") + " UTC"
 
 
+def _withheld_key(d: dict) -> str:
+    """Why parts of a transcript are not shown: the person chose not to share them, or (a
+    worker or lead reading a conversation not shared with them) only what raised a
+    safeguarding concern is shown (:meth:`bot.access.Access.transcript`)."""
+    return "withheld_flagged_only" if d.get("withheld_note") == "flagged_only" else "withheld"
+
+
 def _t(key: str, **values) -> str:
     """The words around the answers (``transcripts:`` in bot/messages.yaml), in the language in force."""
     return msg(f"transcripts.{key}", **values)
@@ -362,8 +369,8 @@ def _markdown(d: dict) -> str:
             out.append(f"  > {e(_t('typed'))}")
             out += md_quote(a["raw"], "  > ")
         out.append("")
-    if d.get("withheld"):
-        out += [e(_t("withheld")), ""] + [f"- **{md_ident(w['step_id'])}**" + (f" — {e(w['question_en'])}" if w.get("question_en") else "")
+    if d.get("withheld") or d.get("withheld_note"):
+        out += [e(_t(_withheld_key(d))), ""] + [f"- **{md_ident(w['step_id'])}**" + (f" — {e(w['question_en'])}" if w.get("question_en") else "")
                                          for w in d["withheld"]] + [""]
     if d.get("scores"):
         out += ["", f"## {e(_t('scores'))}", ""] + [f"- {md_ident(k)}: {e(str(v))}" for k, v in d["scores"].items()]
@@ -432,8 +439,8 @@ def _html(items: list[dict], charts: list | None = None) -> str:
             parts.append(f"<dt>{e(a['step_id'])}{question}</dt><dd{_lang_attrs(lang, a['shown'] or '')}>"
                          f"{e(a['shown'] or '')}</dd>")
         parts.append("</dl>")
-        if d.get("withheld"):
-            parts.append(f"<p>{e(_t('withheld'))}</p><ul>" + "".join(
+        if d.get("withheld") or d.get("withheld_note"):
+            parts.append(f"<p>{e(_t(_withheld_key(d)))}</p><ul>" + "".join(
                 f"<li>{e(w['step_id'])}" + (f" — {e(w['question_en'])}" if w.get("question_en") else "") + "</li>"
                 for w in d["withheld"]) + "</ul>")
         if d.get("scores"):

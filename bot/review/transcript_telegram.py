@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 
 from bot.messages import msg
-from bot.review.export import _language_name, _status, _when, line_note, status_words, visible
+from bot.review.export import _language_name, _status, _when, _withheld_key, line_note, status_words, visible
 
 LIMIT = 4000  # Telegram allows 4,096 characters; room for right-to-left marks on RTL lines
 
@@ -130,8 +130,8 @@ def blocks(d: dict, limit: int = LIMIT) -> list[Block]:
         if a["raw"] not in (None, a["shown"]):
             out.append(Block(t("typed"), a["raw"], "blockquote"))
 
-    if d.get("withheld"):
-        out.append(Block(f"<i>{t('withheld')}</i>\n" + "\n".join(
+    if d.get("withheld") or d.get("withheld_note"):
+        out.append(Block(f"<i>{t(_withheld_key(d))}</i>\n" + "\n".join(
             f"<code>{esc(w['step_id'])}</code>" + (f" — <i>{esc(w['question_en'])}</i>" if w.get("question_en") else "")
             for w in d["withheld"])))
 

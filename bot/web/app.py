@@ -347,7 +347,7 @@ class Site:
     # -- a transcript --------------------------------------------------------------------
     def _transcript(self, key: str, conversation_id: int) -> dict:
         data = self.access.transcript(key, conversation_id)
-        may_comment = self.access.has(key, "supervisor")
+        may_comment = self.access.has(key, "supervisor") and not data.get("withheld_note")
         # transcript_data lists the comments in the store's order; their ids are the anchors
         hidden = {w["step_id"] for w in data["withheld"]}  # transcript_data left their comments out too
         ids = [c["id"] for c in self.store.comments(conversation_id,

@@ -241,10 +241,22 @@ async def _poll(app: Application, stop: asyncio.Event, queues: ChatQueues, *, ti
             await _unless_stopped(stop, delay)
             delay = min(delay * 2, 30)
             continue
-        delay = 0.5
         if updates:
-            await queues.receive(updates, raw)  # kept (committed) before they are confirmed
+            try:
+                await queues.receive(updates, raw)  # kept (committed) before they are confirmed
+            except Exception as exc:  # noqa: BLE001 - the store could not keep them (disk full, locked)
+                # Not kept, so not confirmed: the next getUpdates (same offset) fetches them
+                # again. serve goes on answering what it has kept and tries again after a
+                # pause, instead of stopping for everyone, children in the middle of a check-in
+                # and the leads' alerts included. Only the error's type is logged: its text
+                # may quote a row.
+                log.error("could not keep received updates, retrying",
+                          extra={"error": type(exc).__name__, "delay": delay})
+                await _unless_stopped(stop, delay)
+                delay = min(delay * 2, 30)
+                continue
             offset = updates[-1].update_id + 1  # the next getUpdates confirms them
+        delay = 0.5
 
 
 async def get_updates(bot, *, offset: int | None, timeout: int, allowed_updates=None,

@@ -18,7 +18,7 @@ from bot.engine.dates import shown
 from bot import i18n
 from bot.messages import msg
 from bot.names import person_label
-from bot.reading import Reading
+from bot.reading import Reading, UnknownStep
 from bot.review.export import md_escape, md_ident, md_quote, render, status_words
 
 log = logging.getLogger("bot.telegram.staff")
@@ -514,6 +514,10 @@ class StaffCommands:
             missed_id = await self.fe.db(self.reading.record_missed, _key(update), int(conv), step or None, parts[2])
         except Refused:
             await self._refused(context, update)
+            return
+        except UnknownStep as exc:  # "/missed 12#dad hits me": no space after the number and the step
+            await self._say(context, update, msg("reading.missed_unknown_step", conversation=conv,
+                                                 steps=", ".join(exc.steps) or "-"))
             return
         await self._say(context, update, msg("reading.missed_saved", id=missed_id, conversation=conv))
 
