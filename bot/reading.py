@@ -216,6 +216,15 @@ class Reading:
             return [k for k in self.leads if k != item.get("escalate_key")]
         return self._recipients("supervisor", item, cache)
 
+    def _handover(self, item: dict, cache: dict) -> bool:
+        """The case changed hands after its practitioner's reminder went out (or could not):
+        the new holder is reminded too, before the supervisor is told, on the same clock."""
+        if item["escalated_at"] is not None or item.get("remind_state") not in ("sent", "undeliverable"):
+            return False
+        if item.get("remind_person_id") is None or item["remind_person_id"] == item.get("practitioner_id"):
+            return False
+        return self._holder(item.get("practitioner_id"), item.get("conversation_id"), cache) is not None
+
     def _variant(self, stage: str, item: dict, cache: dict) -> str:
         """Which wording: the usual one for the stage, or for a case nobody may act on now
         ('no_holder'), or after the practitioner could not be reached ('unreachable')."""
@@ -244,17 +253,25 @@ class Reading:
             # (a stage whose row is already in the schedule is not written again)
             if r["reminded_at"] is None and not r["remind_row"] and r["created_at"] <= read_before:
                 add(self._recipients("practitioner", r, cache), "unread", "practitioner", r)
+            elif self._handover(r, cache):
+                add(self._recipients("practitioner", r, cache), "unread", "practitioner", r)
             elif r["escalated_at"] is None and (not r["escalate_row"] or r["escalate_state"] == "undeliverable") \
                     and (r["reminded_at"] is not None or r["remind_row"]) and self._escalation_due(r, at, read_before):
                 add(self._next_targets(r, cache), "unread", "supervisor", r)
         review_before = iso(now - self.review_within)
         remind, escalate = self.store.review_items_due(remind_before=review_before, escalate_before=review_before,
                                                        now=at)
+        handed = set()
         for item in remind:
-            if not item["practice"]:
-                add(self._recipients("practitioner", item, cache), "review", "practitioner", item)
+            if item["practice"]:
+                continue
+            if not (item["reminded_at"] is None and item["remind_state"] in (None, "cancelled")):
+                if not self._handover(item, cache):
+                    continue
+                handed.add(item["id"])  # the new holder first; the supervisor at the next pass
+            add(self._recipients("practitioner", item, cache), "review", "practitioner", item)
         for item in escalate:
-            if not item["practice"]:
+            if not item["practice"] and item["id"] not in handed:
                 add(self._next_targets(item, cache), "review", "supervisor", item)
 
         out = []

@@ -606,11 +606,37 @@ def _m_review_item_words(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m_reminder_links(db: sqlite_utils.Database) -> None:
+    # A reminder about the same items may go to several people (two supervisors, two leads),
+    # one schedule row each; the items' remind_id / escalate_id name only the last, so the
+    # others were dropped as "nothing left open" and never sent. Each row's items, here.
+    if "reminder_links" in db.table_names():  # (a test may replay the migrations before it)
+        return
+    db.executescript(
+        """
+        CREATE TABLE reminder_links (
+            schedule_id INTEGER NOT NULL REFERENCES schedule(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL,                 -- unread (item: transcript id) | review (item: review item id)
+            item_id INTEGER NOT NULL,
+            PRIMARY KEY (schedule_id, item_id)
+        );
+        INSERT OR IGNORE INTO reminder_links SELECT remind_id, 'unread', transcript_id FROM unread
+            WHERE remind_id IN (SELECT id FROM schedule);
+        INSERT OR IGNORE INTO reminder_links SELECT escalate_id, 'unread', transcript_id FROM unread
+            WHERE escalate_id IN (SELECT id FROM schedule);
+        INSERT OR IGNORE INTO reminder_links SELECT remind_id, 'review', id FROM review_items
+            WHERE remind_id IN (SELECT id FROM schedule);
+        INSERT OR IGNORE INTO reminder_links SELECT escalate_id, 'review', id FROM review_items
+            WHERE escalate_id IN (SELECT id FROM schedule);
+        """
+    )
+
+
 MIGRATIONS = [_m1_core, _m2_cases_alerts_audit, _m3_delivery, _m4_access, _m5_undelivered, _m_alert_per_person,
               _m_quiet_review_unread_missed, _m8_respondent_practice, _m_comment_visibility, _m_schedule,
               _m_pseudonyms, _m_reminder_times, _m_data_protection, _m_present_index, _m_reading_on_schedule,
               _m_case_info, _m_web_signin, _m_web_indexes, _m_languages, _m_inbox,
-              _m_missed_audit_words, _m_reading_escalate_after, _m_review_item_words]
+              _m_missed_audit_words, _m_reading_escalate_after, _m_review_item_words, _m_reminder_links]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -677,6 +703,7 @@ NOT_PERSON_TEXT: dict[str, tuple[str, ...]] = {
     "review_items": ("concern", "created_at", "reminded_at", "escalated_at", "acknowledged_at", "acknowledged_by",
                      "escalate_after"),
     "unread": ("created_at", "read_at", "read_by", "reminded_at", "escalated_at", "escalate_after"),
+    "reminder_links": ("kind",),
     "missed_disclosures": ("step_id", "reported_by", "created_at"),
     "schedule": ("kind", "due_at", "why", "step_id", "state", "created_at", "claimed_at", "sent_at", "cancelled_by"),
     "reminder_optouts": ("kind", "created_at"),
@@ -1995,9 +2022,16 @@ class Store:
         ``escalate_after`` has come by ``now`` (items reminded before that column existed:
         reminded before ``escalate_before``); not yet escalated, or escalated by a row that
         could not be delivered (``escalate_state``, ``escalate_key``: the caller decides whom next)."""
-        remind = self._all(self._REVIEW_ITEM + f""" WHERE r.acknowledged_at IS NULL AND r.reminded_at IS NULL
-                           AND {self._NO_ROW.format(column='r.remind_id')} AND r.created_at <= ? ORDER BY r.id""",
-                           (remind_before,))
+        # (and, for a handover, those whose practitioner's reminder went to someone other than
+        # the case's holder now, before the supervisor was told: ``remind_person_id`` says who)
+        remind = self._all(f"""SELECT x.*, rs.state AS remind_state, rs.person_id AS remind_person_id
+                               FROM ({self._REVIEW_ITEM}) x
+                               LEFT JOIN schedule rs ON rs.id = x.remind_id
+                               WHERE x.acknowledged_at IS NULL AND x.created_at <= ?
+                                 AND ((x.reminded_at IS NULL AND {self._NO_ROW.format(column='x.remind_id')})
+                                      OR (x.escalated_at IS NULL AND rs.state IN ('sent', 'undeliverable')
+                                          AND rs.person_id != x.practitioner_id))
+                               ORDER BY x.id""", (remind_before,))
         escalate = self._all(
             f"""SELECT x.*, rs.state AS remind_state, es.state AS escalate_state, ep.key AS escalate_key
                 FROM ({self._REVIEW_ITEM}) x LEFT JOIN schedule rs ON rs.id = x.remind_id
@@ -2039,7 +2073,8 @@ class Store:
         sql = """SELECT u.transcript_id, u.conversation_id, u.flagged, u.created_at, u.reminded_at, u.escalated_at,
                         (u.remind_id IS NOT NULL AND COALESCE(rs.state, 'purged') != 'cancelled') AS remind_row,
                         (u.escalate_id IS NOT NULL AND COALESCE(es.state, 'purged') != 'cancelled') AS escalate_row,
-                        u.escalate_after, rs.state AS remind_state, es.state AS escalate_state, ep.key AS escalate_key, c.practice,
+                        u.escalate_after, rs.state AS remind_state, rs.person_id AS remind_person_id,
+                        es.state AS escalate_state, ep.key AS escalate_key, c.practice,
                         t.step_id, c.flow_id, c.flow_sha, c.person_id, k.ref AS case_ref, k.practitioner_id,
                         pr.key AS practitioner_key, pr.display_name AS practitioner_name
                  FROM unread u JOIN transcript t ON t.id = u.transcript_id
@@ -2215,8 +2250,12 @@ class Store:
         """The row ``schedule_id`` tells about these items: stage 1 the practitioner, 2 the supervisor.
         ``escalate_after`` (stage 1): when the supervisor's turn comes, sent or not."""
         table, key, _ = self._READING[kind]
+        self.db.conn.executemany("INSERT OR IGNORE INTO reminder_links (schedule_id, kind, item_id) VALUES (?, ?, ?)",
+                                 [(schedule_id, kind, i) for i in item_ids])
         if stage == 1 and escalate_after is not None:
-            self.db.conn.executemany(f"UPDATE {table} SET remind_id = ?, escalate_after = ? WHERE {key} = ?",
+            # the supervisor's clock runs from the first practitioner's reminder (a handover keeps it)
+            self.db.conn.executemany(f"UPDATE {table} SET remind_id = ?, escalate_after = COALESCE(escalate_after, ?)"
+                                     f" WHERE {key} = ?",
                                      [(schedule_id, escalate_after, i) for i in item_ids])
             return
         column = "remind_id" if stage == 1 else "escalate_id"
@@ -2228,9 +2267,9 @@ class Store:
         comes at once (``at``). How many of its items are still open."""
         self.db.execute("UPDATE schedule SET state = 'undeliverable', claimed_at = NULL WHERE id = ? AND state = 'sending'",
                         (schedule_id,))
-        table, _, done = self._READING[kind]
+        table, key, done = self._READING[kind]
         if stage == 1:
-            self.db.execute(f"UPDATE {table} SET escalate_after = ? WHERE remind_id = ? AND escalated_at IS NULL",
+            self.db.execute(f"UPDATE {table} SET escalate_after = ? WHERE {key} IN ({self._LINKED}) AND escalated_at IS NULL",
                             (at, schedule_id))
         return self.reminder_items_open(kind, stage, schedule_id)
 
@@ -2239,29 +2278,29 @@ class Store:
         entry per row and open item: the row's id, kind, stage (seq) and recipient's key, and
         the item's conversation and current case holder (to check the row is still right)."""
         out = []
-        for kind, (table, _, done) in self._READING.items():
-            for stage, link in ((1, "remind_id"), (2, "escalate_id")):
-                out += self._all(
-                    f"""SELECT s.id, s.kind, s.seq, p.key AS person_key, x.conversation_id, k.practitioner_id
-                        FROM schedule s JOIN people p ON p.id = s.person_id
-                        JOIN {table} x ON x.{link} = s.id
-                        LEFT JOIN conversations c ON c.id = x.conversation_id LEFT JOIN cases k ON k.id = c.case_id
-                        WHERE s.state = 'pending' AND s.kind = ? AND s.seq = ? AND x.{done} IS NULL
-                        ORDER BY s.id""", (kind, stage))
+        for kind, (table, key, done) in self._READING.items():
+            out += self._all(
+                f"""SELECT s.id, s.kind, s.seq, p.key AS person_key, x.conversation_id, k.practitioner_id
+                    FROM schedule s JOIN people p ON p.id = s.person_id
+                    JOIN reminder_links l ON l.schedule_id = s.id JOIN {table} x ON x.{key} = l.item_id
+                    LEFT JOIN conversations c ON c.id = x.conversation_id LEFT JOIN cases k ON k.id = c.case_id
+                    WHERE s.state = 'pending' AND s.kind = ? AND x.{done} IS NULL
+                    ORDER BY s.id""", (kind,))
         return out
 
     def reminder_sent(self, kind: str, stage: int, schedule_id: int, at: str) -> int:
         """The row went out: its items are reminded (stage 1) or escalated (stage 2) at ``at``."""
-        table, _, _ = self._READING[kind]
-        column, link = ("reminded_at", "remind_id") if stage == 1 else ("escalated_at", "escalate_id")
-        return self.db.execute(f"UPDATE {table} SET {column} = ? WHERE {link} = ? AND {column} IS NULL",
+        table, key, _ = self._READING[kind]
+        column = "reminded_at" if stage == 1 else "escalated_at"
+        return self.db.execute(f"UPDATE {table} SET {column} = ? WHERE {key} IN ({self._LINKED}) AND {column} IS NULL",
                                (at, schedule_id)).rowcount
+
+    _LINKED = "SELECT item_id FROM reminder_links WHERE schedule_id = ?"  # a row's items
 
     def reminder_items_open(self, kind: str, stage: int, schedule_id: int) -> int:
         """How many of the row's items are still unread / not acknowledged."""
-        table, _, done = self._READING[kind]
-        link = "remind_id" if stage == 1 else "escalate_id"
-        return self.db.execute(f"SELECT count(*) FROM {table} WHERE {link} = ? AND {done} IS NULL",
+        table, key, done = self._READING[kind]
+        return self.db.execute(f"SELECT count(*) FROM {table} WHERE {key} IN ({self._LINKED}) AND {done} IS NULL",
                                (schedule_id,)).fetchone()[0]
 
     # -- legal holds (issue 17) ----------------------------------------------------------

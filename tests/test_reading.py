@@ -625,7 +625,7 @@ def test_a_revoked_practitioner_is_not_reminded_and_cannot_ack(world):
     # nobody may act on the cases now: P1's supervisor is told (P2 has none: the leads), saying why
     sent = w.deliver(24.01)
     assert sorted(s[:3] for s in sent) == [(SUP, "review", "practitioner"), (LEAD, "review", "practitioner")]
-    assert all("no longer has access" in s[3] and "REVIEWWORD" not in s[3] for s in sent)
+    assert all("does not have access to them now" in s[3] and "REVIEWWORD" not in s[3] for s in sent)
     assert sorted(s[:3] for s in w.deliver(48.02)) == [(SUP, "unread", "practitioner"), (LEAD, "review", "supervisor"),
                                                        (LEAD, "unread", "practitioner")]
     assert sorted(s[:3] for s in w.deliver(96.03)) == [(LEAD, "unread", "supervisor")]
@@ -671,3 +671,35 @@ def test_practice_conversations_remind_nobody(store, library):
     service.handle(fam, Input.from_text("calmer mornings REVIEWWORD"), conversation_id=in_case)
     assert sorted(i["conversation_id"] for i in store.review_items()) == [conv, in_case]  # kept, as practice alerts are
     assert w.reading.due(w.later(500)) == [] and w.deliver(500) == []
+
+
+def test_every_supervisor_and_every_lead_is_told_not_only_the_last(store, library):
+    """One row per recipient: the items named only the last row, so the others were dropped as
+    'nothing left open' before they went (two supervisors, or a lead and a deputy)."""
+    w = World(store, library)
+    w.access = Access(store, library, Config(leads=[9, 10], roles={"supervisor": [2, 7], "practitioner": [3, 4]},
+                                             teams={2: [3], 7: [3]}))
+    w.access.seed()
+    w.reading = Reading(store, w.access, leads=[9, 10], clock=lambda: w.clock)
+    w.say(FAM_A, "calmer mornings REVIEWWORD")
+    w.say(FAM_B, "some hopes REVIEWWORD")
+    assert sorted(s[:3] for s in w.deliver(24.01)) == [(P1, "review", "practitioner"), (P2, "review", "practitioner")]
+    assert sorted(s[0] for s in w.deliver(48.02) if s[1:3] == ("review", "supervisor")) == sorted([
+        SUP, "tg:7",  # both of P1's supervisors
+        LEAD, "tg:10"])  # P2 has none: both leads
+    assert [s for s in w.deliver(300) if s[1] == "review"] == []
+    assert {(r["seq"], r["state"]) for r in _rows(w.store, "review")} == {(1, "sent"), (2, "sent")}
+
+
+def test_a_case_reassigned_after_the_reminder_went_reminds_the_new_holder_before_the_supervisor(world):
+    """Finding r9 (b): the reminder had already gone to P1 when the case moved to P2, so P2 was
+    never reminded of what they inherited; the supervisor's clock is not set back by it."""
+    w = world
+    w.say(FAM_A, "calmer mornings REVIEWWORD")
+    assert [s[:3] for s in w.deliver(24.01)] == [(P1, "review", "practitioner")]
+    w.access.reassign(None, "CASE-A", P2)
+    sent = w.deliver(30)
+    assert [s[:3] for s in sent] == [(P2, "review", "practitioner")] and "R1" in sent[0][3]
+    assert w.deliver(31) == []  # once
+    assert [s[:3] for s in w.deliver(48.02) if s[1] == "review"] == [(LEAD, "review", "supervisor")]  # P2 has none
+    assert [s for s in w.deliver(400) if s[1] == "review"] == []

@@ -127,3 +127,29 @@ async def test_the_review_page_shows_the_words_to_a_lead_escaped(site):
     assert "<b>stressed</b>" not in page
     practitioner = await sign_in(site, f"tg:{W.P1}")
     assert "stressed" not in (await practitioner.get("/review")).text
+
+
+async def test_the_transcript_page_labels_an_edit_and_a_line_after_the_end(tmp_path, library):
+    """The website shows the two kinds of line that are not answers (review-sg findings 1 and 8)
+    with their labels, the words escaped."""
+    from bot.messages import msg
+
+    path = tmp_path / "lines.db"
+    store = Store(path)
+    service = W.service_for(store, library)
+    access = Access(store, library, W.config())
+    access.seed()
+    conv = W.invited(service, access, W.P1, W.FAM_A, "FGC-7", ["calm <mornings>"])
+    pid = store.person(f"tg:{W.FAM_A}")
+    service.edited(pid, "calm <mornings> & evenings", input_key="e:1", original_key=None)
+    service.cancel_active(pid, "e:2")
+    service.handle(pid, Input.from_text("one more thing <b>"), input_key="e:3")
+    site = site_for(str(path), library, W.config())
+    try:
+        page = (await (await sign_in(site, f"tg:{W.P1}")).get(f"/conversations/{conv}")).text
+    finally:
+        site.close()
+        site.store.close()
+        store.close()
+    assert f"<em>{msg('transcripts.kind_edit')}</em>" in page and "calm &lt;mornings&gt; &amp; evenings" in page
+    assert f"<em>{msg('transcripts.kind_after_end')}</em>" in page and "one more thing &lt;b&gt;" in page
