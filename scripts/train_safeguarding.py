@@ -112,6 +112,11 @@ ALONE_REVIEW_ONLY: tuple[str, ...] = ()
 DEMOTE_BELOW = 0.1  # q < this: a lexicon alert becomes review (0.3 was tried in round 6: it
 # quietened "I'm not sure, he hit my sister too", a plain disclosure; in round 7 0.2 cost no
 # held-out alert on A-K but that sentence again fell to q 0.09 before "not sure" stopped negating)
+# Round 10 (sg-tune6): a lexicon alert with p < DOUBT_P and q < DOUBT_Q becomes review (the review
+# net reads it as ordinary, the tier net is not sure: a person looks without interrupting); never
+# an alert of a ``grave`` rule of the lexicon (no net lowers those). Chosen by --cv on A-O.
+DOUBT_P: float | None = 0.2
+DOUBT_Q = 0.8
 CONFIRM_AT = 0.5  # the review net lifts review to alert (p >= ALERT_AT) only if q >= this too
 # Round 9: both nets reading a message as ordinary (q < VETO_BELOW and p < VETO_P) drop its reviews
 # (the lexicon's broad signals, capped matches, the review net's own; never a lexicon alert, even
@@ -337,7 +342,8 @@ def train_tier(feats: list[list[str]], lexicon: list[list[str]], items: list[dic
             "demote_below": DEMOTE_BELOW, "confirm_at": CONFIRM_AT, "alone_p": ALONE_P,
             "concern_promote_at": dict(sorted(CONCERN_PROMOTE_AT.items())),
             "alone_review_only": sorted(ALONE_REVIEW_ONLY), "concern_bar_alone": CONCERN_BAR_ALONE,
-            "veto_below": VETO_BELOW, "veto_p": VETO_P, "short_alone_review": SHORT_ALONE_REVIEW}
+            "veto_below": VETO_BELOW, "veto_p": VETO_P, "short_alone_review": SHORT_ALONE_REVIEW,
+            "doubt_p": DOUBT_P, "doubt_q": DOUBT_Q}
 
 
 def build(config, items=None) -> dict:

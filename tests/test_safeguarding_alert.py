@@ -11,6 +11,7 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bot.safeguarding import ALERT, REVIEW, SafeguardingConfig, tier_of
 from safeguarding_helpers import override_config
@@ -295,6 +296,80 @@ def test_giving_old_toys_away_is_at_most_a_review(shipped):
     # their things away before suicide (a recognised warning sign), and the review net now
     # reads this at 0.37: a person may look, nobody is interrupted
     assert tier_of(shipped.detect("I gave my old toys away because I do not need them now")) in (REVIEW, None)
+
+
+class Doubt(TwoNets):
+    doubt_p, doubt_q = 0.2, 0.8
+
+
+class DoubtInAnEverydaySetting(Doubt):
+    """Both nets at their most doubtful, and an everyday-setting word in every message."""
+
+    def has_ordinary_context(self, words):
+        return True
+
+
+@pytest.mark.parametrize("text, p, q, tier", [
+    (ALERTED, 0.19, 0.79, REVIEW),  # the review net reads it as ordinary, the tier net is unsure
+    (ALERTED, 0.2, 0.79, ALERT),  # the review net is not sure enough (doubt_p)
+    (ALERTED, 0.19, 0.8, ALERT),  # the tier net is sure it is an alert (doubt_q)
+    (REVIEWED, 0.19, 0.79, REVIEW),  # a review stays a review
+    (PLAIN, 0.19, 0.79, None),  # nothing is added
+])
+def test_a_lexicon_alert_both_nets_doubt_becomes_review(text, p, q, tier):
+    assert tier_of(_with(Doubt(p, q)).detect(text)) == tier
+    # without doubt_p in the model, the same scores leave the alert alone
+    assert tier_of(_with(TwoNets(p, q)).detect(ALERTED)) == ALERT
+
+
+def _grave_rules(concern: str) -> list[str]:
+    lexicon = yaml.safe_load((ROOT / "bot" / "safeguarding.yaml").read_text(encoding="utf-8"))
+    return lexicon["concerns"][concern]["grave"]
+
+
+# one message per category of grave rule (round 10), written for this test
+GRAVE = [
+    ("we leave the little ones on their own overnight when we both do nights", "neglect"),
+    ("I told my teacher I fell off my scooter but really it was my stepdad", "physical_harm"),
+    ("I keep thinking about jumping off the multi storey car park by the station", "self_harm_suicide"),
+    ("my mate has swallowed a whole packet of pills and will not wake up", "immediate_danger"),
+]
+
+
+@pytest.mark.parametrize("text, concern", GRAVE)
+def test_no_net_lowers_a_grave_rule(text, concern):
+    # the nets at their most doubtful lower any other lexicon alert ...
+    assert tier_of(_with(DoubtInAnEverydaySetting(0.0, 0.0)).detect(ALERTED)) == REVIEW
+    for net in (DoubtInAnEverydaySetting(0.0, 0.0), DoubtInAnEverydaySetting(0.1, 0.5), TwoNets(0.0, 0.0)):
+        found = {c.concern: c for c in _with(net).detect(text)}
+        # ... never an alert of a grave rule, which stays as the lexicon wrote it
+        assert (found[concern].tier, found[concern].rule in _grave_rules(concern)) == (ALERT, True), text
+
+
+def test_a_grave_rule_after_a_plain_alert_of_its_concern_still_marks_it():
+    # "left ... alone ... a lot" is a plain neglect alert earlier in the message; the grave rule
+    # (children alone overnight) later in it must still keep the nets from lowering the concern
+    text = "they are left alone a lot and last week the kids were on their own all night"
+    (c,) = _with(DoubtInAnEverydaySetting(0.0, 0.0)).detect(text)
+    assert (c.concern, c.tier, c.rule in _grave_rules("neglect")) == ("neglect", ALERT, True)
+
+
+# ordinary near misses written for this test (a parent's everyday answers): a lexicon alert that
+# both shipped nets doubt; the doubt rule (round 10) makes it a review, not an interruption
+DOUBTED = [
+    "there was no milk so the kids had toast instead this morning",
+    "no milk in the fridge so it was toast for everyone today",
+]
+
+
+@pytest.mark.parametrize("text", DOUBTED)
+def test_the_doubt_rule_moves_an_ordinary_near_miss_from_alert_to_review(shipped, lexicon_only, text):
+    assert tier_of(lexicon_only.detect(text)) == ALERT
+    undoubting = SafeguardingConfig.load()
+    undoubting._classifier.doubt_p = None  # the same nets without the doubt rule: an alert
+    assert tier_of(undoubting.detect(text)) == ALERT
+    (c,) = shipped.detect(text)
+    assert (c.tier, " - both nets (" in c.rule) == (REVIEW, True)
 
 
 def test_cuss_is_not_read_as_because(shipped):

@@ -47,12 +47,17 @@ q decides, after the review net:
   matched alerts only when both nets are confident, and never in a concern listed in
   ``alone_review_only`` (broad concerns: there an alert needs a phrase);
 * q < ``demote_below``: a lexicon alert becomes review (it reads as an ordinary answer);
+* p < ``doubt_p`` and q < ``doubt_q`` (round 10): a lexicon alert the review net reads as
+  ordinary and the tier net is not sure of becomes review (the nets doubt the phrase: a person
+  looks without interrupting);
 * q < ``veto_below`` and p < ``veto_p`` (round 9): both nets read the message as ordinary, so
   its reviews are dropped (review or nothing; an alert is never dropped this way);
 * with ``short_alone_review``, what the review net added alone to an answer of at most
   ``short_words`` words stays at review: a few words are too little to interrupt someone on.
 
-Neither net changes the tier of a deployment's own override words, and neither raises what a
+No net lowers a match of a lexicon rule listed under ``grave`` (round 10: a child left alone
+overnight, a cover story taken back, a method of suicide, danger now: categories of rule whose
+alert stands whatever the score). Neither net changes the tier of a deployment's own override words, and neither raises what a
 soften phrase or a context ("in PSHE", "going to kill me when he sees") capped, nor adds
 anything where an exclusion cancelled a match: explicit rules have the last word. Override the
 model by retraining (``scripts/train_safeguarding.py``); load without it with
@@ -165,6 +170,10 @@ class Classifier:
         self.promote_at: float = tier["promote_at"] if tier else 2.0
         self.alone_at: float = tier["alone_at"] if tier else 2.0
         self.demote_below: float = tier["demote_below"] if tier else -1.0
+        # round 10: a lexicon alert that the review net reads as ordinary (p < doubt_p) becomes
+        # review unless the tier net is sure (q >= doubt_q); never a grave rule's; None: never
+        self.doubt_p: float | None = tier.get("doubt_p") if tier else None
+        self.doubt_q: float = tier.get("doubt_q", 1.0) if tier else 1.0
         self.confirm_at: float = tier.get("confirm_at", 0.0) if tier else 0.0
         # what the review net added alone also needs p >= this before the tier net lifts it
         self.alone_p: float = tier.get("alone_p", 0.0) if tier else 0.0

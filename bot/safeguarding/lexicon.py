@@ -1,7 +1,7 @@
 """The lexicon and its loader: read the YAML (with positions for errors), merge, compile.
 
-Override files use the same keys as the default: ``concerns.<id>.phrases``, ``patterns``
-and ``exclusions`` are *added* to the default's; ``label``, ``responses.<audience>``,
+Override files use the same keys as the default: ``concerns.<id>.phrases``, ``grave`` (alert
+phrases no net may lower), ``patterns`` and ``exclusions`` are *added* to the default's; ``label``, ``responses.<audience>``,
 ``texts.<key>``, ``normalisation.replace.<word>`` and ``max_gap`` *replace*; ``sets.<name>``
 and ``normalisation.words`` are extended; a new concern needs a ``label`` and goes last in
 severity unless ``severity:`` (a full list of ids, most serious first) is given.
@@ -25,7 +25,7 @@ import yaml
 from bot.safeguarding.help import AUDIENCES, RESPONSE_KEYS, _HelpTexts
 from bot.safeguarding.match import _element, _Matching, _PhraseSet
 from bot.safeguarding.normalise import _Normaliser
-from bot.safeguarding.tiers import ALERT_RANK, REVIEW_RANK, Concern
+from bot.safeguarding.tiers import ALERT_RANK, GRAVE_RANK, REVIEW_RANK, Concern
 
 try:  # the regex parser, used only to refuse patterns that could backtrack badly
     import re._parser as _sre_parse  # type: ignore[import-not-found]  # Python >= 3.11
@@ -53,13 +53,13 @@ class SafeguardingConfigError(Exception):
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 _TOP_KEYS = ("version", "max_gap", "normalisation", "sets", "concerns", "contexts", "raise", "severity",
              "responses", "texts")
-_CONCERN_KEYS = ("label", "phrases", "patterns", "review", "review_patterns", "soften", "exclusions", "help")
+_CONCERN_KEYS = ("label", "phrases", "grave", "patterns", "review", "review_patterns", "soften", "exclusions", "help")
 _CONTEXT_KEYS = ("phrases", "concerns", "within", "overlap", "cap")
 MAX_WINDOW = 12  # the largest sized gap, "...12"
 _RAISE_KEYS = ("low_score",)
 _LOW_SCORE_KEYS = ("at_most", "concerns")
 DEFAULT_WITHIN = 8
-_RULE_FIELDS = ("phrases", "patterns", "review", "review_patterns", "soften", "exclusions")
+_RULE_FIELDS = ("phrases", "grave", "patterns", "review", "review_patterns", "soften", "exclusions")
 _NORM_KEYS = ("replace", "words")
 _STR_TAG = "tag:yaml.org,2002:str"
 _FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -137,6 +137,7 @@ def _kind(node: yaml.Node) -> str:
 class _RawConcern:
     label: _Item | None = None
     phrases: list[_Item] | None = None
+    grave: list[_Item] | None = None
     patterns: list[_Item] | None = None
     exclusions: list[_Item] | None = None
     review: list[_Item] | None = None
@@ -389,7 +390,7 @@ class SafeguardingConfig(_Matching, _HelpTexts):
             c = merged["rules"][cid]
             compiled_rules[cid] = {
                 f: [(self._compile_phrase(it, vocab), it.value) for it in c[f]]
-                for f in ("phrases", "review", "soften", "exclusions")
+                for f in ("phrases", "grave", "review", "soften", "exclusions")
             }
             for f in ("patterns", "review_patterns"):
                 compiled_rules[cid][f] = [(self._compile_pattern(it), it.value) for it in c[f]]
@@ -397,7 +398,8 @@ class SafeguardingConfig(_Matching, _HelpTexts):
                     for name, ctx in merged["contexts"].items()}
         self._norm = _Normaliser(replace, vocab, preferred)
 
-        # Tiers are ranks inside matching: ALERT_RANK (2) > REVIEW_RANK (1) > 0 (nothing).
+        # Tiers are ranks inside matching: GRAVE_RANK (3, an alert no net may lower) >
+        # ALERT_RANK (2) > REVIEW_RANK (1) > 0 (nothing).
         self._phrases = _PhraseSet()
         self._exclusions: list[_PhraseSet | None] = []
         self._soften: list[_PhraseSet | None] = []
@@ -406,6 +408,8 @@ class SafeguardingConfig(_Matching, _HelpTexts):
             rules = compiled_rules[cid]
             for elems, rule in rules["phrases"]:
                 self._phrases.add(elems, (ci, rule, ALERT_RANK))
+            for elems, rule in rules["grave"]:
+                self._phrases.add(elems, (ci, rule, GRAVE_RANK))
             for elems, rule in rules["review"]:
                 self._phrases.add(elems, (ci, rule, REVIEW_RANK))
             for field_, target in (("exclusions", self._exclusions), ("soften", self._soften)):
@@ -429,6 +433,9 @@ class SafeguardingConfig(_Matching, _HelpTexts):
         low = merged["low_score"]
         self._low_score_at_most: int | None = low["at_most"]
         self._low_score_concerns = frozenset(self.severity.index(it.value) for it in low["concerns"])
+        # concerns with grave rules: matching goes on past a plain alert there, so a grave
+        # rule later in the message still marks the concern as one no net may lower
+        self._grave_concerns = frozenset(ci for ci, cid in enumerate(self.severity) if compiled_rules[cid]["grave"])
         self._labels = [self.concerns[cid] for cid in self.severity]
         self._helps = {cid: {a: it.value for a, it in h.items()} for cid, h in merged["helps"].items()}
         self._check_wording(merged)
@@ -438,7 +445,7 @@ class SafeguardingConfig(_Matching, _HelpTexts):
         # rules from override files (a deployment's own words): the net never changes their tier
         packaged = str(resources.files("bot").joinpath("safeguarding.yaml"))
         self._local_rules = frozenset(
-            it.value for c in merged["rules"].values() for f in ("phrases", "patterns", "review", "review_patterns")
+            it.value for c in merged["rules"].values() for f in ("phrases", "grave", "patterns", "review", "review_patterns")
             for it in c[f] if it.file != packaged)
 
     # -- loading ---------------------------------------------------------------------

@@ -39,7 +39,7 @@ import bisect
 from typing import Any, Iterator, Mapping
 
 from bot.safeguarding.classify import MIN_WORDS, lexicon_features
-from bot.safeguarding.tiers import ALERT, ALERT_RANK, RANK_TIER, REVIEW_RANK, Concern
+from bot.safeguarding.tiers import ALERT, ALERT_RANK, GRAVE_RANK, RANK_TIER, REVIEW_RANK, Concern
 
 LONG_TEXT = 6000  # characters: longer texts are checked in windows
 WINDOW_CHARS = 1500
@@ -260,6 +260,7 @@ class _Matching:
                     best = 1
             return best
 
+        grave_concerns = self._grave_concerns
         ruled: set[int] = set()  # concerns on which a soften phrase or a context had its say (-1: an exclusion)
 
         def consider(ci: int, rank: int, i: int, j: int, a: int, b: int, rule: str) -> None:
@@ -275,7 +276,7 @@ class _Matching:
             if rank > 0:
                 near = near_context(ci, i, j)
                 if near == 2:
-                    rank -= 1
+                    rank = min(rank, ALERT_RANK) - 1  # a grave alert too: context rules have the last word
                     ruled.add(ci)
                 elif near == 1:
                     # ``cap: review``: kept, but quietly; a review-tier match near one is capped
@@ -284,7 +285,9 @@ class _Matching:
                     ruled.add(ci)
             if rank > 0 and rank > found.get(ci, (0,))[0]:
                 found[ci] = (rank, i, j, rule)
-                if rank >= ALERT_RANK:
+                # a concern with grave rules is done only at a grave alert: one later in the
+                # message still marks it as an alert no net may lower
+                if rank >= GRAVE_RANK or (rank >= ALERT_RANK and ci not in grave_concerns):
                     done.add(ci)
 
         for i, j, (ci, rule, rank) in self._phrases.finditer(keys, done):
@@ -350,8 +353,11 @@ class _Matching:
           for a review the review net added on its own (both nets confident), unless its
           concern is in ``alone_review_only``; a concern listed in ``concern_promote_at`` has
           its own, lower bar (for what the net added alone too only with ``concern_bar_alone``);
-        * q < ``demote_below``: a lexicon alert becomes review.
+        * q < ``demote_below``: a lexicon alert becomes review; so does one the review net
+          reads as ordinary (p < ``doubt_p``) while the tier net is not sure (q < ``doubt_q``).
 
+        No net lowers a match of a ``grave`` rule (round 10: a child left alone overnight, a
+        cover story taken back, a method of suicide, danger now): its alert stands.
         The nets leave alone: matches of a deployment's own override files (the lead tests
         them with ``safeguarding check``) and concerns whose match a soften phrase or a context
         already judged ("in PSHE", "going to kill me when he sees"), which they may only drop;
@@ -369,8 +375,8 @@ class _Matching:
         drop_ruled = getattr(clf, "drop_ruled", False)
         for ci in list(found):
             rank, i, j, rule = found[ci]
-            if rule in local:
-                continue
+            if rule in local or rank >= GRAVE_RANK:
+                continue  # a deployment's own words, a grave rule: never second-guessed
             if ci in ruled:
                 # a soften phrase or a context said "at most review": the net may agree that
                 # it is nothing (review or nothing), never raise it
@@ -421,9 +427,10 @@ class _Matching:
         concern_bar_alone = getattr(clf, "concern_bar_alone", True)
         # may what the review net added alone to a short answer (at most short_words words) alert?
         short_alone = getattr(clf, "short_alone_review", False)
+        doubt_p = getattr(clf, "doubt_p", None)
         for ci in list(found):
             rank, i, j, rule = found[ci]
-            if rule in local or ci in ruled:
+            if rule in local or ci in ruled or rank >= GRAVE_RANK:
                 continue
             if rank < ALERT_RANK:
                 if ci == added and self.severity[ci] in alone_review_only:
@@ -439,6 +446,11 @@ class _Matching:
                     found[ci] = (ALERT_RANK, i, j, f"{rule} + tier net ({q:.2f})")
             elif q < clf.demote_below:
                 found[ci] = (REVIEW_RANK, i, j, f"{rule} - tier net ({q:.2f})")
+            elif doubt_p is not None and p < doubt_p and q < clf.doubt_q:
+                # round 10: both nets doubt the phrase (the review net reads the message as
+                # ordinary, the tier net is not sure it is an alert): a person looks, without
+                # interrupting; a grave rule never gets here (above)
+                found[ci] = (REVIEW_RANK, i, j, f"{rule} - both nets ({p:.2f}, {q:.2f})")
         return p
 
 

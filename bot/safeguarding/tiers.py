@@ -13,7 +13,8 @@ Two tiers (issue 12):
 How a line gets its tier:
 
 1. each lexicon rule has a tier: ``phrases``/``patterns`` are ``alert``, ``review``/
-   ``review_patterns`` are ``review``;
+   ``review_patterns`` are ``review``; ``grave`` phrases are ``alert`` that no net may lower
+   (round 10: a child left alone overnight, a cover story taken back, a method of suicide);
 2. a match inside one of its concern's ``soften`` phrases (an idiom that might not be one)
    is at most ``review``; a match near a ``contexts`` phrase (a lesson, a film, an accident,
    play, a resolved past; near, and unless the context says ``overlap: true``, not
@@ -36,9 +37,10 @@ from typing import Iterable
 ALERT = "alert"
 REVIEW = "review"
 TIERS = (ALERT, REVIEW)  # highest first
+GRAVE_RANK = 3  # an alert of a ``grave`` rule: no net may lower it (round 10); shown as alert
 ALERT_RANK = 2
 REVIEW_RANK = 1
-RANK_TIER = {ALERT_RANK: ALERT, REVIEW_RANK: REVIEW}
+RANK_TIER = {GRAVE_RANK: ALERT, ALERT_RANK: ALERT, REVIEW_RANK: REVIEW}
 
 
 @dataclass(frozen=True)
