@@ -136,11 +136,14 @@ def test_typing_an_options_label_id_or_number_raises_no_alert(sg, typed):
     assert answers(sg, conv) == {"opening": "why"}
 
 
-def test_the_same_words_at_a_text_question_still_alert(sg):
+def test_the_same_words_at_a_text_question_are_still_screened(sg):
     me, conv = begin(sg, "three-columns")
     sg.handle(me, Input.from_text(WORRY))  # "What's working well?" does not expect concerns
     reply = sg.handle(me, Input.from_text("Why did you push him?"))
-    assert len(reply.alerts) == 1 and reply.prompts[0].kind == "safeguarding"
+    # screened: the lexicon's "push him" is read; both nets read this rehearsal question as an
+    # ordinary answer, so since round 10's doubt rule a person looks at it without interrupting
+    items = sg.store.review_items(conversation_ids=[reply.conversation_id])
+    assert ([i["concern"] for i in items], reply.alerts, reply.prompts[0].kind) == (["physical_harm"], [], "question")
 
 
 def test_other_text_at_a_choice_question_is_still_screened(sg):
