@@ -69,6 +69,14 @@ async def test_the_websites_case_page_asks_whose_case_and_draws_one_familys_char
         listed = await admin.get("/")  # each row of the list opens its own family's case
         assert listed.text.count('href="/case?ref=FGC-1') == 2
         assert f'href="/case?ref=FGC-1&amp;p={W.P1}"' in listed.text and f'href="/case?ref=FGC-1&amp;p={W.P2}"' in listed.text
+        for conv, whose in ((conv_a, W.P1), (conv_b, W.P2)):  # the transcript's links back to its case
+            page = await admin.get(f"/conversations/{conv}")
+            assert page.text.count(f'href="/case?ref=FGC-1&amp;p={whose}"') == 2 and 'href="/case?ref=FGC-1"' not in page.text
+        # the review page links each item and each queued conversation to its own case: family A has
+        # a worth-a-look item and a queued transcript, family B a queued transcript
+        review = await admin.get("/review")
+        assert (review.text.count(f'href="/case?ref=FGC-1&amp;p={W.P1}"'), review.text.count(f'href="/case?ref=FGC-1&amp;p={W.P2}"')) == (2, 1), review.text
+        assert review.text.count('href="/case?ref=FGC-1&amp;p=') == review.text.count('href="/case?ref=FGC-1')
         page = await admin.get(f"/case?ref=FGC-1&p={W.P1}")
         assert f'href="/conversations/{conv_a}"' in page.text and f"/conversations/{conv_b}" not in page.text
         assert f"/case/chart.svg?ref=FGC-1&amp;p={W.P1}&amp;n=0" in page.text

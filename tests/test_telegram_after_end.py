@@ -4,7 +4,6 @@ a line after the end, unread for the worker under that conversation's consent ru
 is told who can see them. Someone with no case (a stranger, a worker) is answered as before.
 Through the real Application against the fake Bot API server."""
 
-import re
 from datetime import datetime, timezone
 
 import pytest
@@ -17,6 +16,7 @@ from bot.reading import Reading
 from bot.store import Store
 from bot.testing.telegram import running_bot
 from tests.test_reading import StandIn
+from tests.test_telegram_reading import start_case
 
 SUP, P1, P2, FAM, LEAD, STRANGER = 2, 3, 4, 5, 9, 77
 MISSED = "mum was angry & now I have a <bruise> on my leg"  # nothing the (stand-in) word list flags
@@ -35,13 +35,6 @@ async def world(tmp_path, library):
         yield h
 
 
-async def start_case(h, flow="scaling-checkin", who="adult"):
-    msgs = await h.say(P1, f"/invite {flow} FGC-9 --for {who}")
-    code = re.search(r"start=(\S+)", msgs[-1].text).group(1)
-    msgs = await h.say(FAM, f"/start {code}")
-    data = next(cb for row in h.fake.buttons(msgs[-1]) for (t, cb) in row if t == "Yes, start")
-    await h.delivered(h.fake.press_button(FAM, msgs[-1].message_id, data))
-    return h.store.conversations(person_id=h.store.person(f"tg:{FAM}"))[0]["id"]
 
 
 def after_end_lines(h, conv):

@@ -4,7 +4,6 @@ was sent is kept beside the answer it changes, counted unread and screened like 
 without moving the conversation on or asking anything again. Through the real Application
 against the fake Bot API server."""
 
-import re
 from datetime import datetime, timezone
 
 import pytest
@@ -19,6 +18,7 @@ from bot.safeguarding import SafeguardingConfig
 from bot.store import Store
 from bot.testing.telegram import running_bot
 from tests.test_reading import StandIn
+from tests.test_telegram_reading import start_case
 
 SUP, P1, P2, FAM, LEAD, STRANGER = 2, 3, 4, 5, 9, 77
 
@@ -55,13 +55,6 @@ async def real_world(tmp_path, library, real_detector):
         yield h
 
 
-async def start_case(h, flow="scaling-checkin", who="adult"):
-    msgs = await h.say(P1, f"/invite {flow} FGC-9 --for {who}")
-    code = re.search(r"start=(\S+)", msgs[-1].text).group(1)
-    msgs = await h.say(FAM, f"/start {code}")
-    data = next(cb for row in h.fake.buttons(msgs[-1]) for (t, cb) in row if t == "Yes, start")
-    await h.delivered(h.fake.press_button(FAM, msgs[-1].message_id, data))
-    return h.store.conversations(person_id=h.store.person(f"tg:{FAM}"))[0]["id"]
 
 
 def last_typed(h, user, text):
@@ -211,7 +204,7 @@ async def test_the_edit_line_reads_as_an_edit_everywhere_and_escaped(world):
     html = export(h.store, session=conv, fmt="html")
     assert f"person · {label}" in html and "calmer &lt;b&gt;mornings&lt;/b&gt; &amp; *more*" in html
     md = export(h.store, session=conv, fmt="md")
-    assert f"**person** · " in md and f" · *{label}*\n> calmer &lt;b&gt;mornings&lt;/b&gt; &amp; \\*more\\*" in md
+    assert "**person** · " in md and f" · *{label}*\n> calmer &lt;b&gt;mornings&lt;/b&gt; &amp; \\*more\\*" in md
     csv = export(h.store, session=conv, fmt="csv")
     assert ",edit,best_hopes,calmer <b>mornings</b> & *more*," in csv
     sent = "\n".join(pack(blocks(transcript_data(h.store, conv))))

@@ -36,16 +36,17 @@ async def world(tmp_path, library):
         yield h
 
 
-async def start_case(h):
+async def start_case(h, flow="scaling-checkin", who="adult", practitioner=P1, family=FAM, ref="FGC-9"):
+    """The practitioner invites the family member to ``flow`` in case ``ref`` and they start it
+    (the Telegram way: /invite, /start CODE, "Yes, start"); their conversation's id."""
     import re
 
-    msgs = await h.say(P1, "/invite scaling-checkin FGC-9 --for adult")
+    msgs = await h.say(practitioner, f"/invite {flow} {ref} --for {who}")
     code = re.search(r"start=(\S+)", msgs[-1].text).group(1)
-    msgs = await h.say(FAM, f"/start {code}")
+    msgs = await h.say(family, f"/start {code}")
     data = next(cb for row in h.fake.buttons(msgs[-1]) for (t, cb) in row if t == "Yes, start")
-    uid = h.fake.press_button(FAM, msgs[-1].message_id, data)
-    await h.delivered(uid)
-    return h.service.store.conversations(person_id=h.service.store.person(f"tg:{FAM}"))[0]["id"]
+    await h.delivered(h.fake.press_button(family, msgs[-1].message_id, data))
+    return h.service.store.conversations(person_id=h.service.store.person(f"tg:{family}"))[0]["id"]
 
 
 async def test_review_item_is_queued_quietly_and_acknowledged(world):

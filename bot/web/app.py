@@ -345,8 +345,18 @@ class Site:
         return Response(svg, media_type="image/svg+xml")
 
     # -- a transcript --------------------------------------------------------------------
+    def _case_href(self, ref: str, practitioner_id: int | None) -> str:
+        """The link to case ``ref`` with whose case it is (``p=ID``), so a reference two
+        practitioners use opens the right family's case instead of asking whose."""
+        person = self.store.get_person(practitioner_id) if practitioner_id else None
+        holder = (person or {}).get("key") or ""
+        whose = f"&p={quote(holder[3:], safe='')}" if holder.startswith("tg:") else ""
+        return f"/case?ref={quote(ref, safe='')}{whose}"
+
     def _transcript(self, key: str, conversation_id: int) -> dict:
         data = self.access.transcript(key, conversation_id)
+        owner = self.store.conversation_owner(conversation_id)
+        data["case_href"] = self._case_href(data["case"], owner["practitioner_id"]) if data.get("case") and owner else None
         may_comment = self.access.has(key, "supervisor") and not data.get("withheld_note")
         # transcript_data lists the comments in the store's order; their ids are the anchors
         hidden = {w["step_id"] for w in data["withheld"]}  # transcript_data left their comments out too
@@ -477,8 +487,10 @@ class Site:
         for f in items or ():
             f["reason"] = self.concern_text(f["concern"])
             f["who"] = self.who(f)
+            f["case_href"] = self._case_href(f["case_ref"], f.get("practitioner_id")) if f.get("case_ref") else None
         for r in queue or ():
             r["flow_title"] = self.flow_title(r["flow_id"])
+            r["case_href"] = self._case_href(r["case_ref"], r.get("practitioner_id")) if r.get("case_ref") else None
         return {"items": items, "queue": queue}
 
     async def review(self, request: Request) -> Response:
