@@ -11,13 +11,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from bot.access import Access
-from bot.config import Config
 from bot.conversation import ConversationService
 from bot.engine.runner import Input
-from bot.reading import Reading
 from bot.store import Store
-from bot.testing.telegram import running_bot
 from tests.test_reading import StandIn
+from tests.test_telegram_reading import staffed_bot
 
 import webworld as W
 from webclient import sign_in, site_for
@@ -28,14 +26,7 @@ WORDS = "mum has been <b>stressed</b> & REVIEWWORD on my leg"
 
 @pytest.fixture
 async def world(tmp_path, library):
-    store = Store(tmp_path / "words.db")
-    service = ConversationService(store, library, safeguarding=StandIn())
-    config = Config(leads=[LEAD], roles={"supervisor": [SUP], "practitioner": [P1, P2]}, teams={SUP: [P1]})
-    access = Access(store, library, config)
-    access.seed()
-    reading = Reading(store, access, leads=config.leads, clock=lambda: datetime.now(timezone.utc))
-    async with running_bot(service, access=access, reading=reading) as h:
-        h.store = store
+    async with staffed_bot(tmp_path / "words.db", library, leads=[LEAD]) as h:
         yield h
 
 

@@ -4,19 +4,11 @@ a line after the end, unread for the worker under that conversation's consent ru
 is told who can see them. Someone with no case (a stranger, a worker) is answered as before.
 Through the real Application against the fake Bot API server."""
 
-from datetime import datetime, timezone
 
 import pytest
 
-from bot.access import Access
-from bot.config import Config
-from bot.conversation import ConversationService
 from bot.messages import msg
-from bot.reading import Reading
-from bot.store import Store
-from bot.testing.telegram import running_bot
-from tests.test_reading import StandIn
-from tests.test_telegram_reading import start_case
+from tests.test_telegram_reading import staffed_bot, start_case
 
 SUP, P1, P2, FAM, LEAD, STRANGER = 2, 3, 4, 5, 9, 77
 MISSED = "mum was angry & now I have a <bruise> on my leg"  # nothing the (stand-in) word list flags
@@ -24,17 +16,8 @@ MISSED = "mum was angry & now I have a <bruise> on my leg"  # nothing the (stand
 
 @pytest.fixture
 async def world(tmp_path, library):
-    store = Store(tmp_path / "after.db")
-    service = ConversationService(store, library, safeguarding=StandIn())
-    config = Config(leads=[LEAD], roles={"supervisor": [SUP], "practitioner": [P1, P2]}, teams={SUP: [P1]})
-    access = Access(store, library, config)
-    access.seed()
-    reading = Reading(store, access, leads=config.leads, clock=lambda: datetime.now(timezone.utc))
-    async with running_bot(service, access=access, reading=reading) as h:
-        h.reading, h.store, h.access = reading, store, access
+    async with staffed_bot(tmp_path / "after.db", library, leads=[LEAD]) as h:
         yield h
-
-
 
 
 def after_end_lines(h, conv):

@@ -2,6 +2,7 @@
 answer does not interrupt the family and is at the top of /case and /review; /ack R closes
 it; /missed is recorded and audited; reminders reach the practitioner, then the supervisor."""
 
+import contextlib
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -33,6 +34,21 @@ async def world(tmp_path, library):
     service.schedule = Schedule(store, clock=reading.clock, quiet_from="00:00", quiet_until="00:00")
     async with running_bot(service, access=access, reading=reading) as h:
         h.clock, h.reading, h.access = clock, reading, access
+        yield h
+
+
+@contextlib.asynccontextmanager
+async def staffed_bot(path, library, leads=(9,)):
+    """The bot with SUP supervising P1, P2 on their own, ``leads``, the stand-in word list and the
+    reminders of unread answers: the harness, with ``reading``, ``store`` and ``access`` on it."""
+    store = Store(path)
+    service = ConversationService(store, library, safeguarding=StandIn())
+    config = Config(leads=list(leads), roles={"supervisor": [SUP], "practitioner": [P1, P2]}, teams={SUP: [P1]})
+    access = Access(store, library, config)
+    access.seed()
+    reading = Reading(store, access, leads=config.leads, clock=lambda: datetime.now(timezone.utc))
+    async with running_bot(service, access=access, reading=reading) as h:
+        h.reading, h.store, h.access = reading, store, access
         yield h
 
 
