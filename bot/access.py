@@ -529,16 +529,16 @@ class Access:
         before consent could be read by nobody and its reminder never cleared."""
         if key not in {f"tg:{i}" for i in self.config.leads} and self.relation(key, conversation_id) != "practitioner":
             return False
-        return any(t["flagged"] for t in self.store.transcript(conversation_id))
+        return any(self.store.line_steps(conversation_id).values())
 
     def _flagged_only(self, key: str, conversation_id: int) -> dict:
         """The flagged lines of a conversation and the questions they answer, nothing else
         (see :meth:`_reads_flagged_only`); audited as such, and only those are marked read."""
         from bot.review.export import transcript_data
 
-        lines = self.store.transcript(conversation_id)
-        flagged_steps = {t["step_id"] for t in lines if t["flagged"] and t["step_id"]}
-        steps = {t["step_id"] for t in lines if t["step_id"]} | {a["step_id"] for a in self.store.answers(conversation_id)}
+        said = self.store.line_steps(conversation_id)
+        flagged_steps = {step for step, flagged in said.items() if flagged and step is not None}
+        steps = {step for step in said if step is not None} | {a["step_id"] for a in self.store.answers(conversation_id)}
         hidden = frozenset(steps - flagged_steps)
         self.store.audit(key, "transcript.read.flagged_only", f"conversation:{conversation_id}")
         self._mark_read(key, conversation_id, hidden)

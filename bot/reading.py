@@ -156,8 +156,8 @@ class Reading:
         holder = item.get("practitioner_id")
         if holder is None:
             return False
-        if holder == row["id"] and "practitioner" in roles:  # a revoked role cuts them off at once
-            return self._sees(key, item.get("conversation_id"))
+        if holder == row["id"]:  # while they may act on it (_holder): a revoked role cuts them off at once
+            return self._holder(holder, item.get("conversation_id")) == key
         return "supervisor" in roles and self.store.supervises(row["id"], holder) \
             and self._sees(key, item.get("conversation_id"))
 
@@ -364,7 +364,7 @@ class Reading:
             else:
                 refused = False
                 if step_id is not None:
-                    steps = self.store.step_ids_said(conversation_id)
+                    steps = {s for s in self.store.line_steps(conversation_id) if s is not None}
                     if step_id not in steps:  # not recorded, nor audited: it may be the person's words
                         raise UnknownStep(sorted(steps))
                 missed_id = self.store.add_missed(conversation_id=conversation_id, step_id=step_id, words=words,

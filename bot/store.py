@@ -2094,10 +2094,11 @@ class Store:
             "SELECT p.key FROM teams t JOIN people p ON p.id = t.supervisor_id WHERE t.practitioner_id = ? ORDER BY p.id",
             (practitioner_id,)).fetchall()]
 
-    def step_ids_said(self, conversation_id: int) -> set[str]:
-        """The steps a conversation's transcript has a line at (asked or answered)."""
-        return {r[0] for r in self.db.conn.execute(
-            "SELECT DISTINCT step_id FROM transcript WHERE conversation_id = ? AND step_id IS NOT NULL",
+    def line_steps(self, conversation_id: int) -> dict[str | None, bool]:
+        """The steps a conversation's transcript has lines at (None: lines outside any step),
+        each with whether any of its lines is flagged; read without decrypting a word."""
+        return {step: bool(flagged) for step, flagged in self.db.conn.execute(
+            "SELECT step_id, MAX(flagged) FROM transcript WHERE conversation_id = ? GROUP BY step_id",
             (conversation_id,))}
 
     def add_missed(self, *, conversation_id: int | None, step_id: str | None, words: str, reported_by: str) -> int:

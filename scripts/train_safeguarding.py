@@ -449,17 +449,20 @@ def validate(letters: tuple[str, ...]) -> None:
 
 
 def _print_breakdown(title: str, stats: Counter) -> None:
+    def values(key: str) -> list[str]:  # the values of ``key`` counted for the two nets
+        return sorted({k[2] for k in stats if len(k) == 3 and k[0] == "two nets" and k[1] == key})
+
     print(f"\n{title} held out, two nets (n: flagged / alert / concern named right):")
     for key in ("speaker", "difficulty", "named"):
         print(f"  by {key}:")
-        for value in sorted({k[2] for k in stats if len(k) == 3 and k[0] == "two nets" and k[1] == key}):
+        for value in values(key):
             n = stats[("two nets", key, value)]
             print(f"    {value:26} {n:4d}: {_pct(stats[('two nets', key, value, 'flagged')], n):5.1f} / "
                   f"{_pct(stats[('two nets', key, value, 'alert')], n):5.1f} / "
                   f"{_pct(stats[('two nets', key, value, 'right')], n):5.1f}")
     for key in ("ospeaker", "kind"):
         print(f"  ordinary, by {key.removeprefix('o')} (n: alerted / review):")
-        for value in sorted({k[2] for k in stats if len(k) == 3 and k[0] == "two nets" and k[1] == key}):
+        for value in values(key):
             n = stats[("two nets", key, value)]
             print(f"    {value:26} {n:4d}: {stats[('two nets', key, value, 'alert')]:3d} / "
                   f"{stats[('two nets', key, value, 'review')]:3d}  ({_pct(stats[('two nets', key, value, 'alert')], n):4.1f} / "
