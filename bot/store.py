@@ -2273,6 +2273,11 @@ class Store:
         column = "remind_id" if stage == 1 else "escalate_id"
         self.db.conn.executemany(f"UPDATE {table} SET {column} = ? WHERE {key} = ?", [(schedule_id, i) for i in item_ids])
 
+    def scheduled_undeliverable(self, schedule_id: int) -> bool:
+        """pending or sending -> undeliverable: it can never reach its recipient (not tried again)."""
+        return self.db.execute("UPDATE schedule SET state = 'undeliverable', claimed_at = NULL"
+                               " WHERE id = ? AND state IN ('pending', 'sending')", (schedule_id,)).rowcount == 1
+
     def reminder_undeliverable(self, kind: str, stage: int, schedule_id: int, at: str) -> int:
         """The row could never reach its recipient (they blocked the bot, have no chat with it,
         or are not on Telegram at all): it is 'undeliverable', and for the practitioner's stage
@@ -2280,8 +2285,7 @@ class Store:
         was, or may still be, reached about (several recipients at one stage: the supervisors
         of a case nobody may act on). The case holder's own reminder is alone at its stage
         (an earlier holder's, before a handover, does not count). How many items are open."""
-        self.db.execute("UPDATE schedule SET state = 'undeliverable', claimed_at = NULL"
-                        " WHERE id = ? AND state IN ('pending', 'sending')", (schedule_id,))
+        self.scheduled_undeliverable(schedule_id)
         table, key, done = self._READING[kind]
         if stage == 1:
             holder = (f"(SELECT k.practitioner_id FROM conversations c JOIN cases k ON k.id = c.case_id"
