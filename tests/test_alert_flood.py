@@ -333,6 +333,8 @@ async def test_a_lead_who_blocks_the_bot_later_is_found_at_the_daily_check(tmp_p
             probes = lambda: [c for c in fake.calls_to("sendChatAction")  # noqa: E731
                               if str(c.params.get("chat_id")) == str(LEAD2)]
             told = lambda user: [m.text for m in fake.messages(user) if "cannot be reached" in (m.text or "")]  # noqa: E731
+            for user in (LEAD, LEAD2, ADMIN):  # their "hello" answered
+                await fake.wait_for(lambda u=user: fake.messages(u))
             assert len(probes()) == 1 and told(LEAD) == [] and told(ADMIN) == []  # all well at start
             start = h.frontend.clock()
             fake.block_user(LEAD2)
