@@ -49,12 +49,15 @@ class StaffCommands:
                          ("privacy", self.on_privacy), ("delete", self.on_delete),
                          ("caseinfo", self.on_caseinfo), ("summary", self.on_summary), ("web", self.on_web),
                          ("trend", self.on_trend)):
-            app.add_handler(CommandHandler(name, once(self._not_during_session(fn)), filters=filters.ChatType.PRIVATE))
+            app.add_handler(CommandHandler(name, once(self._not_during_session(fn, after=name == "with")),
+                                           filters=filters.ChatType.PRIVATE))
 
-    def _not_during_session(self, fn):
-        """While a worker-present session runs on this device, the child is holding it: no
-        staff command (cases, transcripts, invitations) answers until it ends."""
-        return self.fe.not_during_session(fn)
+    def _not_during_session(self, fn, after: bool = False):
+        """While a worker-present session runs on this device, the child is holding it, and
+        may still be in the hand-back minutes after it ends: no staff command (cases,
+        transcripts, sign-in links, invitations) answers until then. /with (``after``) does
+        in the hand-back: it hands the device on to the next person."""
+        return self.fe.not_during_session(fn, after=after)
 
     async def _say(self, context, update: Update, text: str, markup=None) -> None:
         await self.fe.send_text(context.bot, update.effective_chat.id, text, markup)
