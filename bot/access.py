@@ -759,6 +759,15 @@ class Access:
             out.sort(key=lambda c: not c["review_items"])  # stable: otherwise in order
             return out
 
+    @staticmethod
+    def sees_reminder(conv: dict, reminder: dict) -> bool:
+        """Whether the reader of the case view (``conv``: a row of :meth:`case`) may see, and
+        cancel, this reminder of the conversation: only of a conversation they may read, and
+        not one set by an answer kept back from them. Its time tells what was answered (a date
+        reminder is due the day before the date the person gave)."""
+        return bool(conv.get("shared")) and reminder.get("conversation_id") == conv["id"] \
+            and reminder.get("step_id") not in conv.get("withheld", frozenset())
+
     def summary_sources(self, key: str | None, ref: str, practitioner: str | None = None) -> tuple[list[dict], int]:
         """For the coordinator's summary of case ``ref`` (bot.review.summary): the conversations in
         it this person may read, by the same rule as transcripts (:meth:`can_read`), and how many

@@ -310,7 +310,7 @@ class StaffCommands:
             return
         if cancel:  # /case REF cancel ID: a reminder of this case, checked against what this person may see
             await self._say(context, update, await reminders.cancel_in_case(
-                _key(update), context.args[0], int(context.args[2]), [c["id"] for c in rows]))
+                _key(update), context.args[0], int(context.args[2]), rows))
             return
         lines = [msg("staff.case_title", ref=context.args[0])]
         flags = [f for c in rows for f in c.get("review_items", ())]
@@ -326,7 +326,7 @@ class StaffCommands:
         if not rows:
             lines.append(msg("staff.case_empty"))
         if reminders is not None and rows:
-            lines += await reminders.case_lines(_key(update), context.args[0], [c["id"] for c in rows])
+            lines += await reminders.case_lines(_key(update), context.args[0], rows)
         await self._say(context, update, "\n".join(lines))
 
     async def on_transcript(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
