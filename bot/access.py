@@ -542,10 +542,29 @@ class Access:
         hidden = frozenset(steps - flagged_steps)
         self.store.audit(key, "transcript.read.flagged_only", f"conversation:{conversation_id}")
         self._mark_read(key, conversation_id, hidden)
+        # the questions as the flow writes them: filled in, they could tell an answer not shown
         data = transcript_data(self.store, conversation_id, internal_comments=False,
-                               telegram_names=self.telegram_names, withhold=hidden, safeguarding_marks=True)
-        # lines outside any question are shown only if flagged themselves
-        data["transcript"] = [t for t in data["transcript"] if t["step_id"] in flagged_steps or t["flagged"]]
+                               telegram_names=self.telegram_names, withhold=hidden, safeguarding_marks=True,
+                               plain_questions=True)
+        # each flagged line, and the question it answers (the last one of its step asked before
+        # it); not the other lines of the step (an earlier answer replaced with /back, say)
+        lines = data["transcript"]
+        keep: set[int] = set()
+        for i, t in enumerate(lines):
+            if t["from"] != "person" or not t["flagged"]:
+                continue
+            keep.add(i)
+            if t["step_id"] is not None:
+                asked = next((j for j in range(i - 1, -1, -1) if lines[j]["from"] == "bot"
+                              and lines[j]["kind"] == "question" and lines[j]["step_id"] == t["step_id"]), None)
+                if asked is not None:
+                    keep.add(asked)
+        data["transcript"] = [t for i, t in enumerate(lines) if i in keep]
+        said = {(t["step_id"], t["text"]) for t in data["transcript"] if t["from"] == "person"}
+        data["answers"] = [a for a in data["answers"] if (a["step_id"], a["raw"]) in said
+                           or (a["step_id"], a["value"]) in said]
+        kept = {a["step_id"] for a in data["answers"]}
+        data["scores"] = {k: v for k, v in data["scores"].items() if k in kept}
         data["comments"] = []
         data["withheld_note"] = "flagged_only"  # the renderers say why the rest is not shown
         return data
