@@ -344,6 +344,22 @@ def test_the_flagged_only_view_does_not_fill_questions_in_with_answers_not_shown
     assert " at 3" not in out and " at 4" not in out and "something private" not in out
 
 
+def test_the_purge_archive_keeps_of_an_unshared_conversation_only_its_flagged_lines(store, library):
+    """`purge --export` writes what `export` would (Access.archive_record): of a conversation not
+    shared with the people who run the service, its flagged lines and the questions they answer
+    (what the safeguarding leads may read), or nothing at all; nothing audited as read."""
+    w = World(store, library, flow="fgc-pre-conference")
+    pid = store.person(FAM_A)
+    _to_step(w, pid, "worries", lambda r: "1" if r.prompts[-1].options else "something private")
+    assert w.access.archive_record(w.conv["A"]) is None  # nothing flagged: not written
+    w.say(FAM_A, "REVIEWWORD at home")
+    data = w.access.archive_record(w.conv["A"])
+    assert data["withheld_note"] == "flagged_only"
+    assert [t["text"] for t in data["transcript"] if t["from"] == "person"] == ["REVIEWWORD at home"]
+    assert "something private" not in render([data], "json")
+    assert not [r for r in store.audit_log() if r["action"].startswith("transcript.read")]
+
+
 def test_review_items_remind_the_practitioner_then_the_supervisor(world):
     w = world
     w.say(FAM_A, "REVIEWWORD")
