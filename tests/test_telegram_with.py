@@ -281,6 +281,7 @@ async def test_staff_commands_wait_out_the_handback(tmp_path, library, safeguard
         conv_b = await _family_in_case(h, "CASE-B")
         await h.say(FAMILY, ABUSE)
         language = (await h.say(WORKER, "/language"))[-1]  # a button of the worker's own, for later
+        menu = (await h.say(WORKER, "/flows"))[-1]  # and a flow to start as their own
         await h.say(WORKER, "/with CASE-A three-houses")
         worker = await h.frontend.db(service.person, f"tg:{WORKER}")
         session = (await h.frontend.db(service.active, worker)).id
@@ -295,6 +296,9 @@ async def test_staff_commands_wait_out_the_handback(tmp_path, library, safeguard
         await h.press(WORKER, language, "English")
         assert h.fake.answered_callbacks[-1].text == waiting
         assert service.store.person_language(worker) is None
+        said = _texts(await h.press(WORKER, menu, next(t for row in h.fake.buttons(menu) for (t, cb) in row
+                                                       if cb == "s:scaling-checkin")))
+        assert said == [waiting] and service.store.conversations(person_id=worker) == []
         # the child, still holding the phone: their words are theirs, with the help for a child
         help_ = "\n".join(_texts(await h.say(WORKER, HOME)))
         assert "Childline" in help_

@@ -1395,6 +1395,12 @@ class TelegramFrontend:
             if not allowed:
                 await self.send_text(context.bot, chat_id, msg("telegram.closed"))
                 return
+            held = await self.db(self._held, pid)
+            if held and held is not True:
+                # the hand-back after a session on this device: a flow started now would be the
+                # worker's own, and the words of the child who may still hold it taken as theirs
+                await self.send_text(context.bot, chat_id, self._handing_back_text(held))
+                return
             if await self._offer_resume(context.bot, chat_id, pid):
                 return
             await self._remove_markup(query)
