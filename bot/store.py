@@ -698,7 +698,7 @@ NOT_PERSON_TEXT: dict[str, tuple[str, ...]] = {
                       "finished_at", "respondent", "erased_at", "language"),  # language: a tag such as cy
     "answers": ("step_id", "answered_at"),
     "transcript": ("direction", "kind", "step_id", "input_key", "created_at", "tier", "language"),
-    "inputs": ("key", "created_at", "delivered_at"),
+    "inputs": ("key", "created_at", "delivered_at", "media"),  # media: a kind such as photo, never the media
     "cases": ("ref", "created_at", "held_at", "held_by", "hold_reason"),  # refs and reasons carry no names
     "alerts": ("concern", "created_at", "next_notify_at", "acknowledged_at", "acknowledged_by", "updated_at"),
     "audit": ("actor", "action", "target", "detail", "created_at"),  # counts and ids, never content
