@@ -194,10 +194,12 @@ def untold(store: Store) -> list[Outcome]:
     return out
 
 
-def told(store: Store, request_id: int, reached: bool = True) -> None:
+def told(store: Store, request_id: int, reached: bool = True, why: str = "not in Telegram") -> None:
+    """The outcome was given, or (``reached`` false, ``why``) can never be given here: either
+    way it is not tried again; the audit line says which."""
     with store.transaction():
         if store.mark_erasure_told(request_id):
-            store.audit("serve", "erasure.told", f"erasure:{request_id}", None if reached else "not in Telegram")
+            store.audit("serve", "erasure.told", f"erasure:{request_id}", None if reached else why)
 
 
 def counts_of(row: dict) -> dict:

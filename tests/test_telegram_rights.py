@@ -166,3 +166,26 @@ async def test_serve_purges_once_a_day_from_its_loop(tmp_path, library, monkeypa
         first = store.last_audit("purge")["id"]
         assert await h.frontend.daily_purge() is None  # not again the same day
     assert store.last_audit("purge")["id"] == first
+
+
+async def test_an_outcome_for_someone_who_blocked_the_bot_is_tried_once_not_at_every_pass(tmp_path, library):
+    """remind-fix's leftover: the outcome of an erasure request, for someone who has since
+    blocked the bot, went back to waiting after the 403, so every pass of the loop called
+    Telegram again and logged an error, for ever. It is now recorded as undeliverable."""
+    store, service, access = make_world(tmp_path, library)
+    answer(service, store, FAM, "adult")
+    async with running_bot(service, access=access) as h:
+        await h.say(FAM, "/delete")
+        [req] = store.erasure_requests()
+        await until(lambda: h.fake.messages(ADMIN))
+        h.fake.block_user(FAM)
+        await h.frontend.db(erasure.refuse, store, req["id"], "cli", "a court has asked us to keep the file")
+        refused = lambda: [c for c in h.fake.calls_to("sendMessage")  # noqa: E731
+                           if str(c.params.get("chat_id")) == str(FAM) and c.status == 403]
+        await h.fake.wait_for(refused)
+        await until(lambda: [a for a in store.audit_log() if a["action"] == "erasure.told"])
+        for _ in range(3):  # later passes: nothing is left to tell
+            assert await h.frontend.dispatch_erasure_outcomes(h.app.bot) == 0
+        assert len(refused()) == 1
+    [told] = [a for a in store.audit_log() if a["action"] == "erasure.told"]
+    assert told["detail"] == "undeliverable: blocked or no chat"

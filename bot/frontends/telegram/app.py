@@ -40,6 +40,7 @@ from bot.engine.runner import Input, Prompt
 from bot.frontends.telegram.limits import MEMBER, STRANGER, Limiter, PriorityExecutor, RateLimits, set_priority
 from bot.frontends.telegram.polling import mark_committed, update_row
 from bot.frontends.telegram.sending import SendLimiter, closing_edit, edit_message, send_message
+from bot.frontends.telegram.reminders import never_deliverable
 from bot.frontends.telegram.render import (
     Callback,
     confirm_keyboard,
@@ -955,6 +956,8 @@ class TelegramFrontend:
                 await self.send_text(bot, int(outcome.recipient[3:]), outcome.text)
             except TelegramError as exc:
                 log.error("erasure outcome not delivered", extra={"request": outcome.id, "error": type(exc).__name__})
+                if never_deliverable(exc):  # blocked, or no chat: trying at every pass would change nothing
+                    await self.db(erasure.told, store, outcome.id, False, "undeliverable: blocked or no chat")
                 continue
             await self.db(erasure.told, store, outcome.id)
             sent += 1
