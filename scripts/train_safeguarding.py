@@ -120,6 +120,11 @@ DEMOTE_BELOW = 0.1  # q < this: a lexicon alert becomes review (0.3 was tried in
 # an alert of a ``grave`` rule of the lexicon (no net lowers those). Chosen by --cv on A-O.
 DOUBT_P: float | None = 0.2
 DOUBT_Q = 0.8
+# Round 11: the nets lower a lexicon alert by score (DEMOTE_BELOW, the doubt rule) only in an
+# answer of at most LOWER_WORDS words: in a longer one the whole message's scores dilute a plain
+# phrase (a disclosure at the end of a long everyday answer). --cv on A-Q: 20, 30 and no limit give
+# the same figures (the doubt rule alone at 16: ordinary alerted +0.04), so 20.
+LOWER_WORDS: int | None = 20
 CONFIRM_AT = 0.5  # the review net lifts review to alert (p >= ALERT_AT) only if q >= this too
 # Round 9: both nets reading a message as ordinary (q < VETO_BELOW and p < VETO_P) drop its reviews
 # (the lexicon's broad signals, capped matches, the review net's own; never a lexicon alert, even
@@ -346,7 +351,7 @@ def train_tier(feats: list[list[str]], lexicon: list[list[str]], items: list[dic
             "concern_promote_at": dict(sorted(CONCERN_PROMOTE_AT.items())),
             "alone_review_only": sorted(ALONE_REVIEW_ONLY), "concern_bar_alone": CONCERN_BAR_ALONE,
             "veto_below": VETO_BELOW, "veto_p": VETO_P, "short_alone_review": SHORT_ALONE_REVIEW,
-            "doubt_p": DOUBT_P, "doubt_q": DOUBT_Q}
+            "doubt_p": DOUBT_P, "doubt_q": DOUBT_Q, "lower_words": LOWER_WORDS}
 
 
 def build(config, items=None) -> dict:

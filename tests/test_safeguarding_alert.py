@@ -372,6 +372,20 @@ def test_the_doubt_rule_moves_an_ordinary_near_miss_from_alert_to_review(shipped
     assert (c.tier, " - both nets (" in c.rule) == (REVIEW, True)
 
 
+def test_the_nets_lower_no_alert_in_a_long_answer(shipped):
+    # round 11: in an answer longer than lower_words words the whole message's scores are
+    # diluted by its everyday words, so neither the tier net's demotion nor the doubt rule
+    # lowers a plain phrase there (a disclosure at the end of a long answer stays an alert)
+    for repeats in (2, 3):
+        text = "we went to the park and had a picnic with my nan " * repeats + "and my dad hit me"
+        assert len(text.split()) > shipped._classifier.lower_words
+        assert tier_of(shipped.detect(text)) == ALERT, text
+        unlimited = SafeguardingConfig.load()
+        unlimited._classifier.lower_words = None  # the same nets, lowering at any length
+        (c,) = unlimited.detect(text)
+        assert (c.tier, " - both nets (" in c.rule or " - tier net (" in c.rule) == (REVIEW, True), c
+
+
 def test_cuss_is_not_read_as_because(shipped):
     assert shipped.normalise("he cuss me") == "he cuss me"
 

@@ -124,6 +124,33 @@ def test_only_an_everyday_word_outside_the_matched_words_quietens_an_alert():
     assert _tiers(config, EVERYDAY) == {"physical_harm": REVIEW}  # "toast" is outside it
 
 
+def test_past_tense_alone_is_no_resolved_past():
+    # round 11: "was", "were" and "when" left the resolved-past concept (CV on A-Q: flagged
+    # +0.2, alert +0.2, N-Q alert +0.3; with them a disclosure told in the past tense read as an
+    # everyday setting, so a low score could quieten "when he was hitting me")
+    from bot.safeguarding.classify import Classifier, load_concepts, load_model
+
+    concepts = load_concepts()
+    for word in ("was", "were", "when"):
+        assert "resolved" not in concepts.get(word, ()), word
+    assert "resolved" in concepts["sober"] and "resolved" in concepts["ago"]  # the real markers stay
+    net = Classifier(load_model(), concepts)
+    assert not net.has_ordinary_context("when he was hitting me".split())
+    assert net.has_ordinary_context("he used to hit me years ago".split())
+
+
+def test_an_answer_is_short_by_the_words_the_person_typed():
+    # round 11: "idk tbh" is two typed words, normalised to seven ("i do not know to be
+    # honest"); a short answer needs short_review_at before the net adds a review on its own
+    net = FixedNet(0.5)
+    net.short_words, net.short_review_at = 6, 0.6
+    config = _with(SafeguardingConfig.load(classifier=False), net)
+    assert len(config._norm.analyse("idk tbh")[0]) > net.short_words
+    assert config.detect("idk tbh") == []
+    # the same score on a longer answer adds a review
+    assert tier_of(config.detect("i really do not know what to say to be honest")) == REVIEW
+
+
 def test_what_the_net_adds_says_so_and_points_at_a_word():
     config = _with(SafeguardingConfig.load(classifier=False), FixedNet(0.6, "neglect"))
     (c,) = config.detect(PLAIN)
