@@ -6,6 +6,7 @@ run finishes, ending exactly where an uninterrupted purge ends."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -29,6 +30,10 @@ from bot.store import Store, iso
 ROOT = Path(__file__).resolve().parents[1]
 AT = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)  # "now", when the purge runs
 ANSWERS = ("To argue less at home", "6", "We eat together", "Less shouting", "8", "No")
+# a rehearsal's stored flow, as bot/rehearsal writes one: a flow that loads (purge --export asks
+# it who may read the conversation)
+REHEARSAL_SNAPSHOT = "id: rehearsal-x\nversion: 1\ntitle: A rehearsal\naudience: practitioner\nsteps:\n" \
+    "  - id: question\n    ask: What happened?\n"
 KEEP_ALWAYS = {"people", "flow_snapshots", "cases", "roles", "teams", "reviews", "reminder_optouts",
                "erasure_requests"}
 
@@ -110,7 +115,7 @@ class World:
         self.clock.ago(age)
         before = all_rows(self.store)
         pid = self.store.person(f"tg:r{age}")
-        self.store.save_snapshot("rehearsal-sha", "rehearsal-x", 1, "id: rehearsal-x")
+        self.store.save_snapshot("rehearsal-sha", "rehearsal-x", 1, REHEARSAL_SNAPSHOT)
         conv = self.store.create_conversation(person_id=pid, flow_id="rehearsal-x", flow_version=1,
                                               flow_sha="rehearsal-sha", state="done", session={"turns": []},
                                               status="completed", frontend="telegram", chat_id=None)
@@ -270,6 +275,38 @@ def test_purge_is_idempotent_and_a_dry_run_deletes_nothing(store, library, clock
     assert store.audit_log()[-1]["detail"] == "nothing due"
 
 
+def test_a_purge_with_a_far_future_date_ends_and_leaves_only_its_own_entries(store, library, clock, monkeypatch):
+    """Leftover 6: with a date far ahead (a clock set wrong, or a test moving it), the audit
+    entries the purge itself writes were due at once: each batch deleted the last batch's entry
+    and wrote another, for ever (and in `serve`, the daily purge held the alert loop with it).
+    A run now deletes at most what was due when it began; what became due meanwhile (its own
+    entries) is the next run's."""
+    build(store, library, clock)
+    far = datetime(2999, 1, 1, tzinfo=timezone.utc)
+    due = retention.due(store, Retention(), far)
+    bound = sum(-(-n // 3) for n in due.values()) + 1  # batches of 3: what was due, and no more
+
+    def progress(n):
+        progress.batches += 1
+        assert progress.batches <= bound, "the purge does not end"
+    progress.batches = 0
+    before_audit = max(all_rows(store)["audit"])
+    report = retention.purge(store, Retention(), at=far, batch=3, progress=progress)
+    assert report.batches == progress.batches <= bound
+    assert sum(report.deleted.get(t, 0) for t in ("alerts", "audit")) <= sum(due.values())
+    # everything that was due went (held cases and unacknowledged alerts stay, as ever); of the
+    # audit log, only this run's own entries are due now (counts, never content)
+    assert {k: n for k, n in retention.due(store, Retention(), far).items() if n} == \
+        {"audit/audit": len([a for a in store.audit_log() if a["id"] > before_audit])}
+    own = [a for a in store.audit_log() if a["id"] > before_audit]
+    assert own and {a["action"] for a in own} == {"purge.batch", "purge"}
+    again = retention.purge(store, Retention(), at=far, batch=3)  # the next run ends too
+    assert again.batches <= len(own) // 3 + 2
+    monkeypatch.setattr(retention, "now", lambda: far)  # and the command, on a clock set far ahead
+    r = CliRunner().invoke(main, ["purge", "--db", str(store.path)])
+    assert r.exit_code == 0 and "purged:" in r.output
+
+
 def test_releasing_a_hold_lets_the_next_purge_take_the_case(store, library, clock):
     w = build(store, library, clock)
     retention.purge(store, Retention(), at=AT)
@@ -334,6 +371,58 @@ def test_cli_purge_dry_run_then_purge_with_a_progress_bar(tmp_path, library, clo
     lines = export.read_text().splitlines()
     assert len(lines) == len(w.gone["conversations"]) and oct(export.stat().st_mode & 0o777) == "0o600"
     assert remaining(Store(tmp_path / "cli.db"))["conversations"] == w.keep["conversations"]
+
+
+def test_purge_export_writes_only_what_export_would(tmp_path, library, clock, monkeypatch):
+    """`export` leaves out a conversation whose person said no to sharing; `purge --export`
+    wrote its whole transcript to the archive all the same. Now the archive holds what export
+    would write: the unshared conversation is counted, not written. The file is readable by
+    its owner only, even one that was there before."""
+    secret = "I do not want dad at the meeting, he frightens my little sister"
+    db = tmp_path / "arch.db"
+    store = Store(db)
+    service = ConversationService(store, library)
+    clock.ago(800)
+    case = store.create_case(store.person("tg:900"), "FGC-5")
+    young = store.person("tg:1")
+    unshared = service.start(young, "fgc-young-person", case_id=case, respondent="young_person").conversation_id
+    flow = library.get("fgc-young-person")
+    first_text = True
+    while (conv := service.active(young)) is not None:
+        step = flow.by_id[conv.state]
+        if step.id == "share_with_coordinator" or step.type == "yesno":
+            inp = Input.from_text("no")
+        elif step.type in ("choice", "multi"):
+            inp = Input.from_text(step.options[0].id)
+        elif step.type == "text":
+            inp, first_text = Input.from_text(secret if first_text else "ok"), False
+        else:
+            inp = Input("skip")
+        service.handle(young, inp, conversation_id=conv.id)
+    assert store.conversation(unshared).status == "completed" and not first_text
+    adult = store.person("tg:2")
+    shared = service.start(adult, "scaling-checkin", case_id=case, respondent="adult").conversation_id
+    for text in ANSWERS:
+        if service.handle(adult, Input.from_text(text)).status == "completed":
+            break
+    store.close()
+    monkeypatch.setattr(retention, "now", lambda: AT)
+    refused = CliRunner().invoke(main, ["export", "--session", str(unshared), "--format", "json", "--db", str(db)])
+    assert refused.exit_code != 0
+    archive = tmp_path / "archive.jsonl"
+    archive.write_text("")
+    archive.chmod(0o644)
+    r = CliRunner().invoke(main, ["purge", "--db", str(db), "--export", str(archive)])
+    assert r.exit_code == 0, r.output
+    assert "1 conversation(s) not written" in r.output and "conversations 2" in r.output
+    text = archive.read_text()
+    assert secret not in text
+    assert [json.loads(line)["conversation_id"] for line in text.splitlines()] == [shared]
+    assert oct(archive.stat().st_mode & 0o777) == "0o600"
+    after = Store(db)
+    assert after.conversation(unshared) is None and after.conversation(shared) is None
+    assert [a["detail"] for a in after.audit_log() if a["action"] == "purge.export"] == [
+        "1 conversation(s) written; 1 not shared, left out"]
 
 
 def test_case_hold_needs_a_reason_and_a_known_case(tmp_path, library, clock):
