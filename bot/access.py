@@ -698,12 +698,18 @@ class Access:
         return list(people.values())
 
     def sees_internal(self, key: str, conversation_id: int) -> bool:
-        """Internal comments are for staff: the practitioner, their supervisors, admins, and a
-        practitioner reading their own rehearsal. A family member sees shared ones only."""
+        """Internal comments (and the quiet safeguarding marks, which follow them) are for staff:
+        the practitioner, their supervisors, admins, and a member of staff reading their own
+        rehearsal or practice (a conversation with no case). A family member sees shared ones
+        only, and so does a member of staff who answered in someone's case as family (a kinship
+        carer who works for the council): there they are the family, not the staff."""
         relation = self.relation(key, conversation_id)
         if relation in ("practitioner", "supervisor", "admin"):
             return True
-        return relation == "answerer" and self.has(key, "practitioner", "supervisor")
+        if relation != "answerer" or not self.has(key, "practitioner", "supervisor"):
+            return False
+        owner = self.store.conversation_owner(conversation_id)
+        return owner is not None and owner["case_id"] is None
 
     def _mark_read(self, key: str, conversation_id: int, withheld: frozenset = frozenset()) -> None:
         """Someone with access (not the person who wrote the answers) has now read them: all
