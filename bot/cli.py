@@ -744,7 +744,7 @@ def erasure_request(conversation_id: int, db: str | None) -> None:
     if not made.new:
         click.echo(f"that person already has an open erasure request, #{made.id} (made {made.created_at[:16].replace('T', ' ')})")
         return
-    click.echo(made.notice)
+    click.echo(made.full_notice)
     if not _in_telegram(store, made.id):
         click.echo("They have no Telegram chat, so the bot cannot tell them the outcome: tell them yourself.")
 

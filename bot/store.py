@@ -2522,7 +2522,7 @@ class Store:
 
     def person_case_practitioners(self, person_id: int) -> list[dict]:
         """The cases a person answered in, with the key of the practitioner holding each."""
-        return self._all("""SELECT DISTINCT k.id, k.ref, pr.key AS practitioner_key FROM conversations c
+        return self._all("""SELECT DISTINCT k.id, k.ref, k.practitioner_id, pr.key AS practitioner_key FROM conversations c
                             JOIN cases k ON k.id = c.case_id JOIN people pr ON pr.id = k.practitioner_id
                             WHERE c.person_id = ? ORDER BY k.id""", (person_id,))
 
