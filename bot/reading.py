@@ -27,9 +27,11 @@ back after a crash, deferred in the recipient's quiet hours, dropped if everythi
 was read or acknowledged meanwhile). So a restart loses nothing and sends nothing twice.
 The supervisor's clock starts when the practitioner's reminder fell due, not when it was
 sent: a practitioner's quiet hours or days off delay their own reminder, not the
-supervisor's. A reminder that can never reach its recipient (they blocked the bot) is
-marked undeliverable and the next stage comes at once (the leads, when it was the
-supervisor's). Nobody who cannot hold the case is reminded: a holder whose practitioner
+supervisor's. A reminder that can never reach its recipient (they blocked the bot, or are not on
+Telegram at all: a case held in the terminal) is marked undeliverable and the next stage
+comes at once (the leads, when it was the supervisor's), unless someone else at the same
+stage was, or may still be, reached (two supervisors: one blocked the bot, the other was
+told). Nobody who cannot hold the case is reminded: a holder whose practitioner
 role was revoked, or who may no longer see the item, is skipped (their supervisor, or the
 leads, are told instead, and they cannot /ack it); a reminder written for someone who is no
 longer the right person (the case was reassigned) is withdrawn and written again for the
@@ -255,7 +257,8 @@ class Reading:
                 add(self._recipients("practitioner", r, cache), "unread", "practitioner", r)
             elif self._handover(r, cache):
                 add(self._recipients("practitioner", r, cache), "unread", "practitioner", r)
-            elif r["escalated_at"] is None and (not r["escalate_row"] or r["escalate_state"] == "undeliverable") \
+            elif r["escalated_at"] is None and (not r["escalate_row"] or (r["escalate_state"] == "undeliverable"
+                                                                         and not r["escalate_waiting"])) \
                     and (r["reminded_at"] is not None or r["remind_row"]) and self._escalation_due(r, at, read_before):
                 add(self._next_targets(r, cache), "unread", "supervisor", r)
         review_before = iso(now - self.review_within)
@@ -329,9 +332,8 @@ class Reading:
             from bot.schedule import Schedule  # (it imports this module's STAGES)
 
             self.recheck()
+            unreachable = []
             for reminder in self.due(now):
-                if not Schedule.reachable(reminder.recipient):
-                    continue  # e.g. a case held in the terminal: nobody `serve` can reach
                 stage = STAGES.index(reminder.stage) + 1
                 row = self.store.add_scheduled(
                     person_id=self.store.person(reminder.recipient), kind=reminder.kind, text=reminder.text,
@@ -341,7 +343,17 @@ class Reading:
                 window = self.read_within if reminder.kind == "unread" else self.review_within
                 self.store.link_reminder(reminder.kind, stage, reminder.ids, row,
                                          escalate_after=iso(now + window) if stage == 1 else None)
-                rows.append(row)
+                if Schedule.reachable(reminder.recipient):
+                    rows.append(row)
+                else:  # e.g. a case held in the terminal: `serve` can never send it
+                    unreachable.append((reminder, stage, row))
+            # undeliverable at once, as for someone who blocked the bot: the next stage is told
+            # at the next pass (once every row at this stage is written: another recipient at
+            # the same stage who can be reached keeps the next stage on its usual clock)
+            for reminder, stage, row in unreachable:
+                n = self.store.reminder_undeliverable(reminder.kind, stage, row, iso(now))
+                self.store.audit("bot", f"reminder.{reminder.kind}.{reminder.stage}.undeliverable", reminder.recipient,
+                                 f"schedule:{row} {n} item(s)")
         return rows
 
     # -- missed disclosures -------------------------------------------------------------

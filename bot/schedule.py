@@ -27,7 +27,8 @@ a restart changes nothing (python-telegram-bot's JobQueue forgets everything):
   the supervisor), with the same rules; they name the case reference, never an answer. A
   row whose items were all read or acknowledged before it went out is dropped. One that can
   never be delivered (the recipient blocked the bot) ends 'undeliverable' (:meth:`undeliverable`)
-  and the next stage is told at once. They are
+  and the next stage is told at once. (Any other row that can never be delivered ends
+  'undeliverable' too, and is not tried again.) They are
   part of keeping people safe, so they cannot be turned off (/stop turns off the
   person's own reminders); the recipient's quiet hours and free days still apply.
 
@@ -275,12 +276,17 @@ class Schedule:
             self.store.finish_scheduled(item.id, sent_at=None)
 
     def undeliverable(self, item: Due, now: datetime | None = None) -> None:
-        """It can never be delivered (the recipient blocked the bot, or has no chat with it).
-        A practitioner's or supervisor's reminder is then delivered to nobody, and the next
-        stage (the supervisor, then the leads) is told at once instead of waiting for ever;
-        a person's own reminder goes back to pending, as any failure."""
+        """It can never be delivered (the recipient blocked the bot, or has no chat with it):
+        'undeliverable', audited, never tried again (trying at every pass of ``serve`` would
+        be a failed call and an error line each time, for ever). A practitioner's or
+        supervisor's reminder is then delivered to nobody, and the next stage (the
+        supervisor, then the leads) is told at once instead of waiting for ever; a person's
+        own reminder (a nudge, a date) or a kept-back notice has no next stage, and no
+        further nudge follows it."""
         if item.kind not in STAFF_KINDS:
-            self.failed(item)
+            with self.store.transaction():
+                if self.store.scheduled_undeliverable(item.id):
+                    self.store.audit("bot", f"reminder.{item.kind}.undeliverable", item.recipient, f"schedule:{item.id}")
             return
         with self.store.transaction():
             n = self.store.reminder_undeliverable(item.kind, item.seq, item.id, iso(now or self.clock()))

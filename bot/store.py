@@ -2139,12 +2139,22 @@ class Store:
                   AND (x.reminded_at IS NOT NULL OR NOT {self._NO_ROW.format(column='x.remind_id')})
                   AND ((x.escalate_after IS NOT NULL AND x.escalate_after <= ?)
                        OR (x.escalate_after IS NULL AND x.reminded_at IS NOT NULL AND x.reminded_at <= ?))
-                  AND ({self._NO_ROW.format(column='x.escalate_id')} OR es.state = 'undeliverable')
+                  AND ({self._NO_ROW.format(column='x.escalate_id')}
+                       OR (es.state = 'undeliverable' AND NOT {self._waiting('review', 'x.id', 2)}))
                 ORDER BY x.id""", (now or escalate_before, escalate_before))
         return remind, escalate
 
     # an item not yet given a reminder row (or whose row was cancelled)
     _NO_ROW = "({column} IS NULL OR {column} IN (SELECT id FROM schedule WHERE state = 'cancelled'))"
+
+    @staticmethod
+    def _waiting(kind: str, item: str, seq: int, states: str = "'pending', 'sending'", other_than: str = "0") -> str:
+        """SQL: a row of this stage (``seq``) about the item that may still reach its recipient
+        (or, with 'sent' among ``states``, did): while one does, a recipient at the same stage
+        who could not be reached does not bring the next stage forward."""
+        return f"""EXISTS (SELECT 1 FROM reminder_links wl JOIN schedule ws ON ws.id = wl.schedule_id
+                           WHERE wl.kind = '{kind}' AND wl.item_id = {item} AND ws.seq = {seq}
+                             AND ws.id != {other_than} AND ws.state IN ({states}))"""
 
     def acknowledge_review_item(self, item_id: int, by: str) -> bool:
         cur = self.db.execute(
@@ -2174,6 +2184,7 @@ class Store:
                         (u.escalate_id IS NOT NULL AND COALESCE(es.state, 'purged') != 'cancelled') AS escalate_row,
                         u.escalate_after, rs.state AS remind_state, rs.person_id AS remind_person_id,
                         es.state AS escalate_state, ep.key AS escalate_key, c.practice,
+                        {waiting} AS escalate_waiting,
                         t.step_id, c.flow_id, c.flow_sha, c.person_id, k.ref AS case_ref, k.practitioner_id,
                         pr.key AS practitioner_key, pr.display_name AS practitioner_name
                  FROM unread u JOIN transcript t ON t.id = u.transcript_id
@@ -2181,7 +2192,7 @@ class Store:
                  LEFT JOIN cases k ON k.id = c.case_id LEFT JOIN people pr ON pr.id = k.practitioner_id
                  LEFT JOIN schedule rs ON rs.id = u.remind_id LEFT JOIN schedule es ON es.id = u.escalate_id
                  LEFT JOIN people ep ON ep.id = es.person_id
-                 WHERE u.read_at IS NULL"""
+                 WHERE u.read_at IS NULL""".format(waiting=self._waiting("unread", "u.transcript_id", 2))
         params: list = []
         if older_than is not None:
             sql += " AND u.created_at <= ?"
@@ -2361,16 +2372,28 @@ class Store:
         column = "remind_id" if stage == 1 else "escalate_id"
         self.db.conn.executemany(f"UPDATE {table} SET {column} = ? WHERE {key} = ?", [(schedule_id, i) for i in item_ids])
 
+    def scheduled_undeliverable(self, schedule_id: int) -> bool:
+        """pending or sending -> undeliverable: it can never reach its recipient (not tried again)."""
+        return self.db.execute("UPDATE schedule SET state = 'undeliverable', claimed_at = NULL"
+                               " WHERE id = ? AND state IN ('pending', 'sending')", (schedule_id,)).rowcount == 1
+
     def reminder_undeliverable(self, kind: str, stage: int, schedule_id: int, at: str) -> int:
-        """The row could never reach its recipient (they blocked the bot, or have no chat with
-        it): it is 'undeliverable', and for the practitioner's stage the supervisor's turn
-        comes at once (``at``). How many of its items are still open."""
-        self.db.execute("UPDATE schedule SET state = 'undeliverable', claimed_at = NULL WHERE id = ? AND state = 'sending'",
-                        (schedule_id,))
+        """The row could never reach its recipient (they blocked the bot, have no chat with it,
+        or are not on Telegram at all): it is 'undeliverable', and for the practitioner's stage
+        the supervisor's turn comes at once (``at``) for each item nobody else at this stage
+        was, or may still be, reached about (several recipients at one stage: the supervisors
+        of a case nobody may act on). The case holder's own reminder is alone at its stage
+        (an earlier holder's, before a handover, does not count). How many items are open."""
+        self.scheduled_undeliverable(schedule_id)
         table, key, done = self._READING[kind]
         if stage == 1:
-            self.db.execute(f"UPDATE {table} SET escalate_after = ? WHERE {key} IN ({self._LINKED}) AND escalated_at IS NULL",
-                            (at, schedule_id))
+            holder = (f"(SELECT k.practitioner_id FROM conversations c JOIN cases k ON k.id = c.case_id"
+                      f" WHERE c.id = {table}.conversation_id)")
+            others = self._waiting(kind, f"{table}.{key}", 1, "'pending', 'sending', 'sent'", "?")
+            self.db.execute(f"""UPDATE {table} SET escalate_after = ? WHERE {key} IN ({self._LINKED})
+                                  AND escalated_at IS NULL
+                                  AND ((SELECT person_id FROM schedule WHERE id = ?) IS {holder} OR NOT {others})""",
+                            (at, schedule_id, schedule_id, schedule_id))
         return self.reminder_items_open(kind, stage, schedule_id)
 
     def pending_reading_rows(self) -> list[dict]:

@@ -466,22 +466,78 @@ def test_stop_turns_off_a_persons_own_reminders_not_a_practitioners_duty_reminde
     assert [s[:3] for s in w.deliver(49)] == [(P1, "unread", "practitioner")]
 
 
-def test_no_row_is_written_for_someone_serve_cannot_reach(store, library):
+def _terminal_case(store, library, supervised=True):
+    """A case held in the terminal (the practitioner has no Telegram chat), whose family
+    answers over Telegram; with ``supervised`` the holder's supervisor is tg:2. The
+    conversation's id."""
     from bot.conversation import ConversationService
     from bot.engine.runner import Input
 
-    service = ConversationService(store, library)
+    service = ConversationService(store, library, safeguarding=StandIn())
     with store.transaction():
         holder = store.person("console:worker")  # a case held in the terminal
         store.grant_role(holder, "practitioner", "test")
+        if supervised:
+            sup = store.person(SUP)
+            store.grant_role(sup, "supervisor", "test")
+            store.add_team(sup, holder)
         case = store.create_case(holder, "TERM-1")
     pid = store.person("tg:77")
-    service.start(pid, "scaling-checkin", case_id=case)
-    service.handle(pid, Input.from_text("calmer mornings"))
+    conv = service.start(pid, "scaling-checkin", case_id=case).conversation_id
+    service.handle(pid, Input.from_text("calmer mornings REVIEWWORD"))
+    return conv
+
+
+def test_a_case_held_in_the_terminal_is_undeliverable_and_the_next_stage_is_told_at_once(store, library):
+    """Leftover 1: no row was written for a holder `serve` cannot reach (a case held in the
+    terminal), so nothing ever marked the practitioner's stage done and the supervisor, then
+    the leads, were never told: the chain stalled. Now the holder's row is written
+    'undeliverable' at once (never in the due set), as for a practitioner who blocked the bot."""
+    _terminal_case(store, library)
     t0 = datetime.now(timezone.utc)
-    reading = Reading(store, None, clock=lambda: t0)
-    assert [r.recipient for r in reading.due(t0 + timedelta(hours=49))] == ["console:worker"]
-    assert reading.plan(t0 + timedelta(hours=49)) == [] and _rows(store) == []
+    clock = {"now": t0}
+    reading = Reading(store, None, leads=[9], clock=lambda: clock["now"])
+    schedule = Schedule(store, clock=lambda: clock["now"], quiet_from="00:00", quiet_until="00:00")
+
+    def deliver(hours, unreachable=()):
+        now = clock["now"] = t0 + timedelta(hours=hours)
+        reading.plan(now)
+        out = []
+        for item in schedule.due(now):
+            if schedule.claim(item, now):
+                if item.recipient in unreachable:
+                    schedule.undeliverable(item, now)
+                    continue
+                schedule.sent(item, now)
+                out.append((item.recipient, item.kind, item.seq, item.text))
+        return out
+
+    assert [r.recipient for r in reading.due(t0 + timedelta(hours=25))] == ["console:worker"]
+    assert deliver(25) == []  # the holder's reminder: written, and undeliverable at once
+    assert [(r["kind"], r["seq"], r["state"]) for r in _rows(store, states=("undeliverable",))] == [("review", 1, "undeliverable")]
+    assert _rows(store, states=("pending", "sending", "sent")) == []
+    sent = deliver(25.01)  # the next pass: the supervisor, not a day later
+    assert [s[:3] for s in sent] == [(SUP, "review", 2)] and "cannot reach" in sent[0][3]
+    assert "REVIEWWORD" not in sent[0][3]
+    assert deliver(49) == []  # the unread answer: the holder again, undeliverable
+    assert [s[:3] for s in deliver(49.01, unreachable={SUP})] == []  # the supervisor blocked the bot
+    assert [s[:3] for s in deliver(49.02)] == [(LEAD, "unread", 2)]  # so the leads
+    assert deliver(500) == []
+    assert [r["action"] for r in store.audit_log() if r["action"].startswith("reminder.")] == [
+        "reminder.review.practitioner.undeliverable", "reminder.review.supervisor",
+        "reminder.unread.practitioner.undeliverable", "reminder.unread.supervisor.undeliverable",
+        "reminder.unread.supervisor"]
+
+
+def test_a_case_held_in_the_terminal_without_a_supervisor_reaches_the_leads(store, library):
+    _terminal_case(store, library, supervised=False)
+    t0 = datetime.now(timezone.utc)
+    reading = Reading(store, None, leads=[9], clock=lambda: t0)
+    schedule = Schedule(store, clock=lambda: t0, quiet_from="00:00", quiet_until="00:00")
+    reading.plan(t0 + timedelta(hours=49))
+    assert schedule.due(t0 + timedelta(hours=49)) == []
+    assert sorted((r.recipient, r.kind, r.stage) for r in reading.due(t0 + timedelta(hours=49.01))) == \
+        [(LEAD, "review", "supervisor"), (LEAD, "unread", "supervisor")]
 
 
 def test_review_items_before_consent_reach_only_the_worker_and_the_leads(tmp_path, library):
@@ -703,3 +759,89 @@ def test_a_case_reassigned_after_the_reminder_went_reminds_the_new_holder_before
     assert w.deliver(31) == []  # once
     assert [s[:3] for s in w.deliver(48.02) if s[1] == "review"] == [(LEAD, "review", "supervisor")]  # P2 has none
     assert [s for s in w.deliver(400) if s[1] == "review"] == []
+
+
+# -- several recipients at one stage: one who cannot be reached does not bring the next forward --
+def _two_supervisors(store, library):
+    """P1 supervised by SUP and tg:7; leads 9 and 10."""
+    w = World(store, library)
+    w.access = Access(store, library, Config(leads=[9, 10], roles={"supervisor": [2, 7], "practitioner": [3, 4]},
+                                             teams={2: [3], 7: [3]}))
+    w.access.seed()
+    w.reading = Reading(store, w.access, leads=[9, 10], clock=lambda: w.clock)
+    return w
+
+
+def test_one_of_two_recipients_unreachable_at_the_first_stage_does_not_bring_the_next_forward(store, library):
+    """Leftover 3: nobody may act on P1's case (role revoked), so its supervisors SUP and tg:7
+    are told first; SUP blocked the bot. tg:7 was reached, yet the leads were told at once as
+    if nobody had been: the next stage comes forward only when nobody at the stage was reached."""
+    w = _two_supervisors(store, library)
+    w.say(FAM_A, "calmer mornings REVIEWWORD")
+    w.access.revoke(None, P1, "practitioner")
+    assert [s[:3] for s in _deliver_failing(w, 24.01, {SUP})] == [("tg:7", "review", "practitioner")]
+    assert [s for s in _deliver_failing(w, 24.02, {SUP}) if s[1] == "review"] == []  # not the leads yet
+    assert [s for s in _deliver_failing(w, 47.9, {SUP}) if s[1] == "review"] == []
+    assert sorted(s[:3] for s in _deliver_failing(w, 48.02, {SUP}) if s[1] == "review") == \
+        [("tg:10", "review", "supervisor"), (LEAD, "review", "supervisor")]  # on their own clock
+
+
+def test_one_of_two_unreachable_at_the_first_stage_waits_for_the_other_then_comes_forward(store, library):
+    """The other recipient's reminder is waiting for their day back: the next stage does not
+    come forward while it may still reach them; once it cannot either, it does, at once."""
+    from zoneinfo import ZoneInfo
+
+    w = _two_supervisors(store, library)
+    w.say(FAM_A, "calmer mornings REVIEWWORD")
+    w.access.revoke(None, P1, "practitioner")
+    day = (w.t0 + timedelta(hours=24.01)).astimezone(ZoneInfo("Europe/London")).weekday()
+    for d in range(2):
+        w.schedule.set_day(w.store.person("tg:7"), (day + d) % 7, True)
+    assert _deliver_failing(w, 24.01, {SUP}) == []  # SUP blocked the bot; tg:7's waits for their day
+    assert [s for s in _deliver_failing(w, 24.02, {SUP}) if s[1] == "review"] == []
+    assert [s for s in _deliver_failing(w, 47.9, {SUP}) if s[1] == "review"] == []
+    # tg:7 may still be reached: the leads' turn is the usual one, 24 h after the reminders fell due
+    assert sorted(s[:3] for s in _deliver_failing(w, 48.02, {SUP}) if s[1] == "review") == \
+        [("tg:10", "review", "supervisor"), (LEAD, "review", "supervisor")]
+
+
+def test_one_of_two_supervisors_unreachable_does_not_bring_the_leads_forward(store, library):
+    """At the supervisor's stage: tg:7 blocked the bot, SUP's reminder waits for their day back.
+    The leads were told at once (the item named only the last row written, tg:7's)."""
+    from zoneinfo import ZoneInfo
+
+    w = _two_supervisors(store, library)
+    w.say(FAM_A, "calmer mornings REVIEWWORD")
+    assert [s[:3] for s in _deliver_failing(w, 24.01, {"tg:7"}) if s[1] == "review"] == \
+        [(P1, "review", "practitioner")]
+    day = (w.t0 + timedelta(hours=48.02)).astimezone(ZoneInfo("Europe/London")).weekday()
+    for d in range(2):
+        w.schedule.set_day(w.store.person(SUP), (day + d) % 7, True)
+    assert [s for s in _deliver_failing(w, 48.02, {"tg:7"}) if s[1] == "review"] == []
+    assert [s for s in _deliver_failing(w, 48.03, {"tg:7"}) if s[1] == "review"] == []  # SUP may still be reached
+    assert [s for s in _deliver_failing(w, 60, {"tg:7"}) if s[1] == "review"] == []
+    # and when SUP's turn comes, SUP is told; the leads never are
+    assert [s[:3] for s in _deliver_failing(w, 48.02 + 48, {"tg:7"}) if s[1] == "review"] == \
+        [(SUP, "review", "supervisor")]
+    assert [s for s in _deliver_failing(w, 300, {"tg:7"}) if s[1] == "review"] == []
+
+
+def test_both_supervisors_unreachable_pass_to_the_leads(store, library):
+    w = _two_supervisors(store, library)
+    w.say(FAM_A, "calmer mornings REVIEWWORD")
+    _deliver_failing(w, 24.01, {SUP, "tg:7"})
+    assert [s for s in _deliver_failing(w, 48.02, {SUP, "tg:7"}) if s[1] == "review"] == []
+    assert sorted(s[:3] for s in _deliver_failing(w, 48.03, {SUP, "tg:7"}) if s[1] == "review") == \
+        [("tg:10", "review", "supervisor"), (LEAD, "review", "supervisor")]
+
+
+def test_a_new_holder_who_cannot_be_reached_still_brings_the_next_stage_at_once(world):
+    """The holder's own reminder is alone at its stage: the earlier holder's, sent before the
+    case moved, does not count as someone at the stage reached."""
+    w = world
+    w.say(FAM_A, "calmer mornings REVIEWWORD")
+    assert [s[:3] for s in w.deliver(24.01) if s[1] == "review"] == [(P1, "review", "practitioner")]
+    w.access.reassign(None, "CASE-A", P2)
+    assert [s for s in _deliver_failing(w, 30, {P2}) if s[1] == "review"] == []  # P2 blocked the bot
+    assert [s[:3] for s in _deliver_failing(w, 30.01, {P2}) if s[1] == "review"] == \
+        [(LEAD, "review", "supervisor")]  # P2 has no supervisor: the leads, at once

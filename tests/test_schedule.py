@@ -221,6 +221,37 @@ def test_a_failed_send_is_tried_again_and_not_marked_sent(world):
     assert [i.id for i in send_due(schedule)] == [item.id]
 
 
+@pytest.mark.parametrize("kind", ["nudge", "date", "notice"])
+def test_a_persons_reminder_that_can_never_be_delivered_is_not_tried_again_every_pass(world, kind):
+    """Leftover 2: a nudge, a date reminder or a kept-back notice to someone who blocked the
+    bot went back to pending and was tried again at every pass of `serve`, for ever (a failed
+    call and an error line each time). It is now 'undeliverable', audited, and left alone."""
+    from bot.schedule import hold_notice
+
+    service, schedule, clock = world
+    store = service.store
+    pid, conv = begin(service)
+    if kind == "nudge":
+        clock.now = T0 + timedelta(hours=49)
+    else:
+        store.cancel_scheduled(conversation_id=conv, kind="nudge", by="test")
+        if kind == "date":
+            with store.transaction():
+                store.add_scheduled(person_id=pid, kind="date", text="x", due_at="2026-01-12T10:00:00.000000Z",
+                                    why="test", conversation_id=conv)
+        else:
+            hold_notice(store, "tg:501", "a comment on a transcript", T0)
+    [item] = schedule.due()
+    assert item.kind == kind and schedule.claim(item)
+    schedule.undeliverable(item)
+    assert [(r["kind"], r["state"]) for r in store.scheduled_list(states=("undeliverable",))] == [(kind, "undeliverable")]
+    for later in (1, 24, 24 * 30):
+        assert schedule.due(clock.now + timedelta(hours=later)) == []
+    assert [r["action"] for r in store.audit_log() if r["action"].endswith(".undeliverable")] == \
+        [f"reminder.{kind}.undeliverable"]
+    assert store.scheduled_list(states=("pending", "sending")) == []  # and no next nudge after it
+
+
 def test_the_nudge_is_written_in_the_answers_transaction(world):
     service, schedule, clock = world
     pid, conv = begin(service)

@@ -230,3 +230,27 @@ async def test_the_last_open_day_cannot_be_kept_free(world):
     said = await _press_and_read(h, FAM, listing, msg("schedule.day_open", day=msg("schedule.days")[6]))
     assert said[-1].text == msg("schedule.days_all_free")
     assert schedule.times(pid).blocked == frozenset(range(6))
+
+
+async def test_a_nudge_to_someone_who_blocked_the_bot_is_tried_once_not_at_every_pass(world, caplog):
+    """Leftover 2 over Telegram: the 403 sent the nudge back to pending, and every pass of the
+    loop (ten a second here) called Telegram again and logged an error, for ever."""
+    import logging
+
+    caplog.set_level(logging.INFO)
+    h = world
+    await begin(h, FAM)
+    h.fake.block_user(FAM)
+    refused = lambda: [c for c in h.fake.calls_to("sendMessage")  # noqa: E731
+                       if str(c.params.get("chat_id")) == str(FAM) and c.status == 403]
+    h.clock["now"] = T0 + timedelta(hours=48, minutes=1)
+    await h.fake.wait_for(refused)
+    store = h.service.store
+    await h.fake.wait_for(lambda: store.scheduled_list(states=("undeliverable",)))
+    for _ in range(3):  # passes after it: each waits for the one under way
+        assert await h.frontend.dispatch_schedule(h.app.bot) == 0
+    assert len(refused()) == 1
+    assert [(r["kind"], r["state"]) for r in store.scheduled_list(states=("pending", "sending", "undeliverable"))] == \
+        [("nudge", "undeliverable")]
+    assert len([r for r in caplog.records if r.getMessage() == "reminder not delivered"]) == 1
+    assert not [r for r in caplog.records if "brother" in r.getMessage() or msg("schedule.nudge") in r.getMessage()]
