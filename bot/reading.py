@@ -103,11 +103,12 @@ class Reading:
         self.clock = clock or (lambda: datetime.now(timezone.utc))
 
     # -- unread answers -----------------------------------------------------------------
-    def _counted(self, rows: list[dict]) -> list[dict]:
-        """Drop answers nobody may read until the person consents (flagged ones stay)."""
+    def _counted(self, rows: list[dict], consent: dict[int, bool] | None = None) -> list[dict]:
+        """Drop answers nobody may read until the person consents (flagged ones stay);
+        ``consent``: what was found per conversation (kept for the rest of a pass)."""
         if self.access is None:
             return rows
-        consent: dict[int, bool] = {}
+        consent = {} if consent is None else consent
         out = []
         for r in rows:
             cid = r["conversation_id"]
@@ -187,27 +188,24 @@ class Reading:
         holder = self._holder(item.get("practitioner_id"), item.get("conversation_id"), cache)
         if stage == "practitioner":
             return [holder] if holder else self._escalation_targets(item.get("practitioner_id"),
-                                                                    item.get("conversation_id"))
+                                                                    item.get("conversation_id"), cache)
         if holder is None:
             return list(self.leads)
-        return self._escalation_targets(item.get("practitioner_id"), item.get("conversation_id"))
+        return self._escalation_targets(item.get("practitioner_id"), item.get("conversation_id"), cache)
 
     # -- reminders ------------------------------------------------------------------------
-    def _escalation_targets(self, practitioner_id: int | None, conversation_id: int | None = None) -> list[str]:
+    def _escalation_targets(self, practitioner_id: int | None, conversation_id: int | None = None,
+                            cache: dict | None = None) -> list[str]:
         """The practitioner's supervisors who may open what the reminder names; the leads when
         there are none (no supervisor, no case, or a conversation the person has not agreed to
         share with them, whose items /review and /case do not show them)."""
-        sups = self.store.supervisor_keys(practitioner_id) if practitioner_id is not None else []
-        if self.access is not None and conversation_id is not None:
-            sups = [k for k in sups if self.access.sees_review_item(k, conversation_id)]
-        return sups or list(self.leads)
-
-    def _escalation_due(self, item: dict, now: str, before: str) -> bool:
-        """The supervisor's turn for an item whose practitioner's reminder fell due: at its
-        ``escalate_after`` (rows from before that column: ``before`` after it was sent)."""
-        if item["escalate_after"]:
-            return item["escalate_after"] <= now
-        return bool(item["reminded_at"]) and item["reminded_at"] <= before
+        cache = {} if cache is None else cache
+        if ("targets", practitioner_id, conversation_id) not in cache:
+            sups = self.store.supervisor_keys(practitioner_id) if practitioner_id is not None else []
+            if self.access is not None and conversation_id is not None:
+                sups = [k for k in sups if self.access.sees_review_item(k, conversation_id)]
+            cache[("targets", practitioner_id, conversation_id)] = sups or list(self.leads)
+        return list(cache[("targets", practitioner_id, conversation_id)])
 
     def _next_targets(self, item: dict, cache: dict) -> list[str]:
         """The supervisor stage's recipients, or, when that reminder could not be delivered,
@@ -235,11 +233,14 @@ class Reading:
                 self._holder(item["practitioner_id"], item.get("conversation_id"), cache) else "no_holder"
         return "unreachable" if item.get("remind_state") == "undeliverable" else stage
 
-    def due(self, now: datetime | None = None) -> list[Reminder]:
-        """Reminders due now, one per recipient and kind: practitioners first, then supervisors."""
+    def due(self, now: datetime | None = None, cache: dict | None = None) -> list[Reminder]:
+        """Reminders due now, one per recipient and kind: practitioners first, then supervisors.
+        When each stage falls due is the store's one rule (Store.reading_due); who is told is
+        decided here. ``cache``: the access answers found so far in this pass (Reading.plan)."""
         now = now or self.clock()
         grouped: dict[tuple[str, str, str, str], list[dict]] = {}
-        cache: dict = {}
+        cache = {} if cache is None else cache
+        consent = cache.setdefault("consent", {})
 
         def add(keys: list[str], kind: str, stage: str, row: dict) -> None:
             variant = self._variant(stage, row, cache)
@@ -247,35 +248,24 @@ class Reading:
                 grouped.setdefault((key, kind, stage, variant), []).append(row)
 
         at = iso(now)
-        read_before = iso(now - self.read_within)
-        # Both stages concern answers at least read_within old, so only those are fetched.
-        for r in self._counted(self.store.unread_answers(read_before)):
-            if r["practice"]:
-                continue  # a trial, not a case: nobody is reminded (its alerts go to nobody either)
-            # (a stage whose row is already in the schedule is not written again)
-            if r["reminded_at"] is None and not r["remind_row"] and r["created_at"] <= read_before:
-                add(self._recipients("practitioner", r, cache), "unread", "practitioner", r)
-            elif self._handover(r, cache):
-                add(self._recipients("practitioner", r, cache), "unread", "practitioner", r)
-            elif r["escalated_at"] is None and (not r["escalate_row"] or (r["escalate_state"] == "undeliverable"
-                                                                         and not r["escalate_waiting"])) \
-                    and (r["reminded_at"] is not None or r["remind_row"]) and self._escalation_due(r, at, read_before):
-                add(self._next_targets(r, cache), "unread", "supervisor", r)
-        review_before = iso(now - self.review_within)
-        remind, escalate = self.store.review_items_due(remind_before=review_before, escalate_before=review_before,
-                                                       now=at)
-        handed = set()
-        for item in remind:
-            if item["practice"]:
-                continue
-            if not (item["reminded_at"] is None and item["remind_state"] in (None, "cancelled")):
-                if not self._handover(item, cache):
-                    continue
-                handed.add(item["id"])  # the new holder first; the supervisor at the next pass
-            add(self._recipients("practitioner", item, cache), "review", "practitioner", item)
-        for item in escalate:
-            if not item["practice"] and item["id"] not in handed:
-                add(self._next_targets(item, cache), "review", "supervisor", item)
+        for kind, within in (("unread", self.read_within), ("review", self.review_within)):
+            before = iso(now - within)
+            remind, escalate = self.store.reading_due(kind, remind_before=before, escalate_before=before, now=at)
+            if kind == "unread":  # answers nobody may read until the person consents do not count
+                remind, escalate = self._counted(remind, consent), self._counted(escalate, consent)
+            item_id = "transcript_id" if kind == "unread" else "id"
+            handed = set()
+            for item in remind:
+                if item["practice"]:
+                    continue  # a trial, not a case: nobody is reminded (its alerts go to nobody either)
+                if not (item["reminded_at"] is None and item["remind_state"] in (None, "cancelled")):
+                    if not self._handover(item, cache):
+                        continue
+                    handed.add(item[item_id])  # the new holder first; the supervisor at the next pass
+                add(self._recipients("practitioner", item, cache), kind, "practitioner", item)
+            for item in escalate:
+                if not item["practice"] and item[item_id] not in handed:
+                    add(self._next_targets(item, cache), kind, "supervisor", item)
 
         out = []
         for (key, kind, stage, variant), rows in sorted(grouped.items(),
@@ -284,12 +274,12 @@ class Reading:
                                 [r["transcript_id"] if kind == "unread" else r["id"] for r in rows]))
         return out
 
-    def recheck(self) -> list[int]:
+    def recheck(self, cache: dict | None = None) -> list[int]:
         """Withdraw the reminders waiting to go (e.g. held by quiet hours) whose recipient is
         no longer the right one for every item in them: the case was reassigned, the holder's
         role revoked, a supervisor moved. Their items are then planned again, for the right
         person and from the first stage still owed. Returns the rows withdrawn."""
-        cache: dict = {}
+        cache = {} if cache is None else cache
         wrong = set()
         for row in self.store.pending_reading_rows():
             stage = STAGES[row["seq"] - 1]
@@ -331,9 +321,10 @@ class Reading:
         with self.store.transaction():
             from bot.schedule import Schedule  # (it imports this module's STAGES)
 
-            self.recheck()
+            cache: dict = {}  # each access question asked once in the pass
+            self.recheck(cache)
             unreachable = []
-            for reminder in self.due(now):
+            for reminder in self.due(now, cache):
                 stage = STAGES.index(reminder.stage) + 1
                 row = self.store.add_scheduled(
                     person_id=self.store.person(reminder.recipient), kind=reminder.kind, text=reminder.text,

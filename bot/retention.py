@@ -107,20 +107,27 @@ def batches(store: Store, retention: Retention, *, at: datetime, actor: str = "c
             export: Callable[[list[int]], None] | None = None) -> Iterator[tuple[dict[str, int], int]]:
     """Delete what is due, one batch per step: each its own transaction with an audit row of
     its counts. Yields (rows deleted per table, rows of the rule's table) after each commit, so
-    a caller can let other work in between (``serve`` does: a reply waits for one batch at most)."""
+    a caller can let other work in between (``serve`` does: a reply waits for one batch at most).
+
+    Each rule deletes at most the rows it had due when it began: what falls due meanwhile is
+    the next run's. Otherwise, with ``at`` far ahead of the clock that stamps the rows (``at=``
+    given, or a purge clock moved apart from the store's), the audit entries the run writes fell due at once, and each batch deleted the last one's entry and wrote another,
+    for ever (in ``serve``, with the alert loop waiting on it)."""
     for i, (kind, table, _where) in enumerate(PURGE_RULES):
         cutoff = retention.cutoff(kind, at)
         if cutoff is None:
             continue
-        while True:
+        left = store.purge_count(i, cutoff)
+        while left > 0:
             with store.transaction():
-                ids = store.purge_due(i, cutoff, batch)
+                ids = store.purge_due(i, cutoff, min(batch, left))
                 if not ids:
                     break
                 if export is not None and table == "conversations":
                     export(ids)
                 counts = store.purge_rows(i, ids)
                 store.audit(actor, "purge.batch", kind, _counts(counts))
+            left -= len(ids)
             yield counts, len(ids)
 
 

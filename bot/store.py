@@ -2115,33 +2115,52 @@ class Store:
 
     def review_items_due(self, *, remind_before: str, escalate_before: str,
                          now: str | None = None) -> tuple[list[dict], list[dict]]:
-        """Open review items to remind the practitioner about (created before ``remind_before``,
-        not yet reminded), and those to tell the supervisor about: their practitioner's
-        reminder fell due (its row is written, whether or not it could be sent) and its
-        ``escalate_after`` has come by ``now`` (items reminded before that column existed:
-        reminded before ``escalate_before``); not yet escalated, or escalated by a row that
-        could not be delivered (``escalate_state``, ``escalate_key``: the caller decides whom next)."""
+        """:meth:`reading_due` for review items."""
+        return self.reading_due("review", remind_before=remind_before, escalate_before=escalate_before, now=now)
+
+    _UNREAD_ITEM = """SELECT u.*, c.practice, t.step_id, c.flow_id, c.flow_sha, c.person_id, k.ref AS case_ref,
+                             k.practitioner_id, pr.key AS practitioner_key, pr.display_name AS practitioner_name
+                      FROM unread u JOIN transcript t ON t.id = u.transcript_id
+                      JOIN conversations c ON c.id = u.conversation_id
+                      LEFT JOIN cases k ON k.id = c.case_id LEFT JOIN people pr ON pr.id = k.practitioner_id"""
+
+    def reading_due(self, kind: str, *, remind_before: str, escalate_before: str,
+                    now: str | None = None) -> tuple[list[dict], list[dict]]:
+        """The one rule of when the reminders of unread answers (``kind`` 'unread') and review
+        items ('review') fall due. Open items to remind the practitioner about (created before
+        ``remind_before``, not yet reminded), and those to tell the supervisor about: their
+        practitioner's reminder fell due (its row is written, whether or not it could be sent)
+        and its ``escalate_after`` has come by ``now`` (items reminded before that column
+        existed: reminded before ``escalate_before``); not yet escalated, or escalated by rows
+        none of which could be delivered (``escalate_state``, ``escalate_key``: the caller
+        decides whom next). Unread answers are only looked at once ``remind_before`` has come
+        for them, for either stage."""
         # (and, for a handover, those whose practitioner's reminder went to someone other than
         # the case's holder now, before the supervisor was told: ``remind_person_id`` says who)
+        base, key, done, order = {"review": (self._REVIEW_ITEM, "id", "acknowledged_at", "x.id"),
+                                  "unread": (self._UNREAD_ITEM, "transcript_id", "read_at",
+                                             "x.created_at, x.transcript_id")}[kind]
+        old_enough = " AND x.created_at <= :remind_before" if kind == "unread" else ""
+        params = {"remind_before": remind_before, "escalate_before": escalate_before, "now": now or escalate_before}
         remind = self._all(f"""SELECT x.*, rs.state AS remind_state, rs.person_id AS remind_person_id
-                               FROM ({self._REVIEW_ITEM}) x
+                               FROM ({base}) x
                                LEFT JOIN schedule rs ON rs.id = x.remind_id
-                               WHERE x.acknowledged_at IS NULL AND x.created_at <= ?
+                               WHERE x.{done} IS NULL AND x.created_at <= :remind_before
                                  AND ((x.reminded_at IS NULL AND {self._NO_ROW.format(column='x.remind_id')})
                                       OR (x.escalated_at IS NULL AND rs.state IN ('sent', 'undeliverable')
                                           AND rs.person_id != x.practitioner_id))
-                               ORDER BY x.id""", (remind_before,))
+                               ORDER BY {order}""", params)
         escalate = self._all(
             f"""SELECT x.*, rs.state AS remind_state, es.state AS escalate_state, ep.key AS escalate_key
-                FROM ({self._REVIEW_ITEM}) x LEFT JOIN schedule rs ON rs.id = x.remind_id
+                FROM ({base}) x LEFT JOIN schedule rs ON rs.id = x.remind_id
                 LEFT JOIN schedule es ON es.id = x.escalate_id LEFT JOIN people ep ON ep.id = es.person_id
-                WHERE x.acknowledged_at IS NULL AND x.escalated_at IS NULL
+                WHERE x.{done} IS NULL AND x.escalated_at IS NULL{old_enough}
                   AND (x.reminded_at IS NOT NULL OR NOT {self._NO_ROW.format(column='x.remind_id')})
-                  AND ((x.escalate_after IS NOT NULL AND x.escalate_after <= ?)
-                       OR (x.escalate_after IS NULL AND x.reminded_at IS NOT NULL AND x.reminded_at <= ?))
+                  AND ((x.escalate_after IS NOT NULL AND x.escalate_after <= :now)
+                       OR (x.escalate_after IS NULL AND x.reminded_at IS NOT NULL AND x.reminded_at <= :escalate_before))
                   AND ({self._NO_ROW.format(column='x.escalate_id')}
-                       OR (es.state = 'undeliverable' AND NOT {self._waiting('review', 'x.id', 2)}))
-                ORDER BY x.id""", (now or escalate_before, escalate_before))
+                       OR (es.state = 'undeliverable' AND NOT {self._waiting(kind, f'x.{key}', 2)}))
+                ORDER BY {order}""", params)
         return remind, escalate
 
     # an item not yet given a reminder row (or whose row was cancelled)
@@ -2184,7 +2203,6 @@ class Store:
                         (u.escalate_id IS NOT NULL AND COALESCE(es.state, 'purged') != 'cancelled') AS escalate_row,
                         u.escalate_after, rs.state AS remind_state, rs.person_id AS remind_person_id,
                         es.state AS escalate_state, ep.key AS escalate_key, c.practice,
-                        {waiting} AS escalate_waiting,
                         t.step_id, c.flow_id, c.flow_sha, c.person_id, k.ref AS case_ref, k.practitioner_id,
                         pr.key AS practitioner_key, pr.display_name AS practitioner_name
                  FROM unread u JOIN transcript t ON t.id = u.transcript_id
@@ -2192,7 +2210,7 @@ class Store:
                  LEFT JOIN cases k ON k.id = c.case_id LEFT JOIN people pr ON pr.id = k.practitioner_id
                  LEFT JOIN schedule rs ON rs.id = u.remind_id LEFT JOIN schedule es ON es.id = u.escalate_id
                  LEFT JOIN people ep ON ep.id = es.person_id
-                 WHERE u.read_at IS NULL""".format(waiting=self._waiting("unread", "u.transcript_id", 2))
+                 WHERE u.read_at IS NULL"""
         params: list = []
         if older_than is not None:
             sql += " AND u.created_at <= ?"

@@ -311,3 +311,48 @@ async def test_a_lead_the_bot_cannot_reach_is_named_at_start_to_the_other_leads_
             assert await h.frontend.check_leads(h.app.bot) == [unreachable]
             fake.inject_message(LEAD2, "hello")
             assert await h.frontend.check_leads(h.app.bot) == []
+
+
+async def test_a_lead_who_blocks_the_bot_later_is_found_at_the_daily_check(tmp_path, library, safeguarding, caplog):
+    """Leftover 7: the leads were checked only when `serve` started, so a lead who blocked the
+    bot afterwards was found only when an alert to them failed. `serve` checks again once a
+    day (on a clock the test moves) and tells the leads it can reach and the admins, as at start."""
+    import asyncio
+
+    store = Store(tmp_path / "daily.db")
+    service = ConversationService(store, library, safeguarding=safeguarding)
+    ADMIN = 811
+    access = Access(store, library, Config(roles={"admin": [ADMIN]}, leads=[LEAD, LEAD2]))
+    access.seed()
+    esc = Escalation(store, safeguarding, leads=[LEAD, LEAD2], repeat_minutes=15)
+    async with FakeBotAPI(strict_chats=True) as fake:
+        for user in (LEAD, LEAD2, ADMIN):
+            fake.inject_message(user, "hello")
+        caplog.set_level("INFO")
+        async with running_bot(service, fake=fake, access=access, escalation=esc) as h:
+            probes = lambda: [c for c in fake.calls_to("sendChatAction")  # noqa: E731
+                              if str(c.params.get("chat_id")) == str(LEAD2)]
+            told = lambda user: [m.text for m in fake.messages(user) if "cannot be reached" in (m.text or "")]  # noqa: E731
+            for user in (LEAD, LEAD2, ADMIN):  # their "hello" answered
+                await fake.wait_for(lambda u=user: fake.messages(u))
+            assert len(probes()) == 1 and told(LEAD) == [] and told(ADMIN) == []  # all well at start
+            start = h.frontend.clock()
+            fake.block_user(LEAD2)
+            loop = asyncio.get_running_loop()
+            mark = loop.time()
+            await fake.wait_for(lambda: (h.frontend.alert_pass_started or 0) > mark)  # a whole pass since
+            assert len(probes()) == 1 and told(LEAD) == []  # not probed at every pass
+            h.frontend.clock = lambda: start + timedelta(hours=23, minutes=59)
+            mark = loop.time()
+            await fake.wait_for(lambda: (h.frontend.alert_pass_started or 0) > mark)
+            assert len(probes()) == 1
+            h.frontend.clock = lambda: start + timedelta(days=1, minutes=1)
+            for user in (LEAD, ADMIN):
+                [notice] = await fake.wait_for(lambda u=user: told(u))
+                assert f"tg:{LEAD2}" in notice and f"tg:{LEAD}" not in notice
+            mark = loop.time()
+            await fake.wait_for(lambda: (h.frontend.alert_pass_started or 0) > mark)
+            assert len(probes()) == 2 and len(told(LEAD)) == 1  # once that day, not at every pass
+            assert [r.lead for r in caplog.records if r.getMessage().startswith("safeguarding lead cannot")] == \
+                [f"tg:{LEAD2}"]
+            assert not [r for r in caplog.records if told(LEAD)[0] in r.getMessage()]  # never the notice's text

@@ -845,3 +845,31 @@ def test_a_new_holder_who_cannot_be_reached_still_brings_the_next_stage_at_once(
     assert [s for s in _deliver_failing(w, 30, {P2}) if s[1] == "review"] == []  # P2 blocked the bot
     assert [s[:3] for s in _deliver_failing(w, 30.01, {P2}) if s[1] == "review"] == \
         [(LEAD, "review", "supervisor")]  # P2 has no supervisor: the leads, at once
+
+
+# -- one pass, one look at each person's access -----------------------------------------------
+def test_one_planning_pass_asks_each_access_question_once(world):
+    """Leftover 4: a pass of Reading.plan asked the same access questions twice (once to
+    re-check the waiting rows, once to plan), and a supervisor's right to see an item once per
+    item; consent once per list. Each question is asked once per pass now, with the same outcome."""
+    from zoneinfo import ZoneInfo
+
+    w = world
+    w.say(FAM_A, "calmer mornings REVIEWWORD")
+    w.say(FAM_A, "4")
+    w.say(FAM_A, "we talk more REVIEWWORD")
+    day = (w.t0 + timedelta(hours=24.01)).astimezone(ZoneInfo("Europe/London")).weekday()
+    for d in range(4):  # P1's reminders wait for their day back: pending rows to re-check
+        w.schedule.set_day(w.store.person(P1), (day + d) % 7, True)
+    assert w.deliver(24.01) == []
+    asked = []
+    for name in ("sees_review_item", "consented"):
+        real = getattr(w.access, name)
+
+        def counted(*args, _real=real, _name=name):
+            asked.append((_name, *args))
+            return _real(*args)
+        setattr(w.access, name, counted)
+    sent = w.deliver(48.02)  # the review items' supervisor stage, with P1's row still waiting
+    assert sorted(s[:3] for s in sent) == [(SUP, "review", "supervisor")]
+    assert asked and len(asked) == len(set(asked)), sorted(a for a in asked if asked.count(a) > 1)

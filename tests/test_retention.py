@@ -270,6 +270,38 @@ def test_purge_is_idempotent_and_a_dry_run_deletes_nothing(store, library, clock
     assert store.audit_log()[-1]["detail"] == "nothing due"
 
 
+def test_a_purge_with_a_far_future_date_ends_and_leaves_only_its_own_entries(store, library, clock, monkeypatch):
+    """Leftover 6: with a date far ahead (a clock set wrong, or a test moving it), the audit
+    entries the purge itself writes were due at once: each batch deleted the last batch's entry
+    and wrote another, for ever (and in `serve`, the daily purge held the alert loop with it).
+    A run now deletes at most what was due when it began; what became due meanwhile (its own
+    entries) is the next run's."""
+    build(store, library, clock)
+    far = datetime(2999, 1, 1, tzinfo=timezone.utc)
+    due = retention.due(store, Retention(), far)
+    bound = sum(-(-n // 3) for n in due.values()) + 1  # batches of 3: what was due, and no more
+
+    def progress(n):
+        progress.batches += 1
+        assert progress.batches <= bound, "the purge does not end"
+    progress.batches = 0
+    before_audit = max(all_rows(store)["audit"])
+    report = retention.purge(store, Retention(), at=far, batch=3, progress=progress)
+    assert report.batches == progress.batches <= bound
+    assert sum(report.deleted.get(t, 0) for t in ("alerts", "audit")) <= sum(due.values())
+    # everything that was due went (held cases and unacknowledged alerts stay, as ever); of the
+    # audit log, only this run's own entries are due now (counts, never content)
+    assert {k: n for k, n in retention.due(store, Retention(), far).items() if n} == \
+        {"audit/audit": len([a for a in store.audit_log() if a["id"] > before_audit])}
+    own = [a for a in store.audit_log() if a["id"] > before_audit]
+    assert own and {a["action"] for a in own} == {"purge.batch", "purge"}
+    again = retention.purge(store, Retention(), at=far, batch=3)  # the next run ends too
+    assert again.batches <= len(own) // 3 + 2
+    monkeypatch.setattr(retention, "now", lambda: far)  # and the command, on a clock set far ahead
+    r = CliRunner().invoke(main, ["purge", "--db", str(store.path)])
+    assert r.exit_code == 0 and "purged:" in r.output
+
+
 def test_releasing_a_hold_lets_the_next_purge_take_the_case(store, library, clock):
     w = build(store, library, clock)
     retention.purge(store, Retention(), at=AT)

@@ -300,3 +300,42 @@ def test_the_handback_and_idle_times_are_configured(tmp_path):
     text = str(exc.value)
     assert f"{bad}:2:21:" in text and "'handback_minutes' must be a number of minutes" in text
     assert f"{bad}:3:3:" in text and "unknown key 'handback'" in text
+
+
+@pytest.mark.parametrize("alerts", [True, False], ids=["escalation", "no-escalation"])
+async def test_by_default_a_reminder_due_just_after_stop_waits_the_handback_minutes(tmp_path, library, safeguarding,
+                                                                                     alerts):
+    """Leftover 5: the default handback (worker_present.handback_minutes: 10, the default of
+    Escalation and of escalation.holding) was only tested as passed in. Just after "stop" the
+    child may still hold the phone: a reminder due then must not reach it for ten minutes, and
+    must reach it after. The session's end is moved back in time instead of waiting."""
+    store = Store(tmp_path / "d.db")
+    service = ConversationService(store, library, safeguarding=safeguarding)
+    access = Access(store, library, Config(roles={"practitioner": [WORKER]}, leads=[LEAD]))
+    access.seed()
+    service.schedule = Schedule(store, quiet_from="00:00", quiet_until="00:00")  # never quiet hours
+    escalation = Escalation(store, safeguarding, leads=[LEAD]) if alerts else None  # every default
+    async with running_bot(service, access=access, escalation=escalation) as h:
+        await h.say(WORKER, "/with CASE-A three-houses")
+        session = (await _session(h)).id
+        await h.say(WORKER, "stop")
+        worker = await h.frontend.db(service.person, f"tg:{WORKER}")
+
+        def ended(minutes_ago: float) -> None:
+            with store.transaction():
+                store.db.execute("UPDATE conversations SET finished_at = ? WHERE id = ?",
+                                 (iso(datetime.now(timezone.utc) - timedelta(minutes=minutes_ago)), session))
+
+        def due_now():
+            with store.transaction():
+                store.add_scheduled(person_id=worker, kind="date", text=REMINDER, why="test",
+                                    due_at=iso(datetime.now(timezone.utc) - timedelta(minutes=1)))
+        await h.frontend.db(due_now)
+        shown = lambda: "\n".join(_texts(h.fake.messages(WORKER)))  # noqa: E731
+        for minutes_ago in (0, 9):
+            await h.frontend.db(ended, minutes_ago)
+            await h.frontend.dispatch_schedule(h.app.bot)  # (after the pass under way)
+            assert REMINDER not in shown()
+        await h.frontend.db(ended, 10.5)
+        await h.fake.wait_for(lambda: REMINDER in shown(), 15)
+        assert shown().count(REMINDER) == 1

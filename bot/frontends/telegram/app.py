@@ -17,6 +17,7 @@ import gc
 import json
 import logging
 import threading
+from datetime import datetime, timedelta, timezone
 from typing import Any, Awaitable, Callable
 
 from telegram import BotCommand, BotCommandScopeChat, InlineKeyboardMarkup, MessageEntity, Update
@@ -190,6 +191,9 @@ class TelegramFrontend:
         # serve's: everything loaded at start kept out of full GC passes (settle_heap), never in
         # a test process (frozen objects are never collected)
         self.settle_heap_at_start = False
+        # when the leads were last checked (check_leads): again once a day by the alert loop
+        self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)  # tests move it
+        self._leads_checked_at: datetime | None = None
 
     async def db(self, fn: Callable, *args, **kwargs):
         """Run ``fn`` on the store thread (committed, with whatever else was waiting, before
@@ -670,6 +674,7 @@ class TelegramFrontend:
         network fault is not counted (the alerts retry)."""
         if self.escalation is None:
             return []
+        self._leads_checked_at = self.clock()
         unreachable: list[str] = []
         for key in self.escalation.leads:
             try:
@@ -691,6 +696,18 @@ class TelegramFrontend:
                     except TelegramError as exc:
                         log.warning("lead check notice not sent", extra={"to": key, "error": type(exc).__name__})
         return unreachable
+
+    LEAD_CHECK_EVERY = timedelta(days=1)
+
+    async def recheck_leads(self, bot) -> list[str] | None:
+        """A lead may block the bot after `serve` started, and would be found only when an
+        alert to them failed: the alert loop checks the leads again once a day (one 'typing…'
+        action per lead), telling the reachable leads and the admins as at start. None when
+        no check was due."""
+        if self.escalation is None or (self._leads_checked_at is not None
+                                       and self.clock() - self._leads_checked_at < self.LEAD_CHECK_EVERY):
+            return None
+        return await self.check_leads(bot)
 
     async def post_stop(self, app: Application) -> None:
         if self._housekeeping_task is not None:
@@ -739,7 +756,8 @@ class TelegramFrontend:
                                  (lambda: self.dispatch_schedule(bot), "schedule dispatch failed"),
                                  (self.daily_purge, "purge failed"),
                                  (lambda: self.dispatch_erasure_outcomes(bot), "erasure outcome dispatch failed"),
-                                 (lambda: self.dispatch_held(bot), "held notice dispatch failed")):
+                                 (lambda: self.dispatch_held(bot), "held notice dispatch failed"),
+                                 (lambda: self.recheck_leads(bot), "lead check failed")):
                 try:
                     await step()
                 except asyncio.CancelledError:
