@@ -579,21 +579,66 @@ class Access:
     def _flagged_only(self, key: str, conversation_id: int) -> dict:
         """The flagged lines of a conversation and the questions they answer, nothing else
         (see :meth:`_reads_flagged_only`); audited as such, and only those are marked read."""
+        data, hidden = self._flagged_view(conversation_id)
+        self.store.audit(key, "transcript.read.flagged_only", f"conversation:{conversation_id}")
+        self._mark_read(key, conversation_id, hidden)
+        return data
+
+    def _flagged_view(self, conversation_id: int) -> tuple[dict, frozenset]:
+        """The flagged-only view of a conversation (:meth:`_flagged_only`), and the steps left out."""
         from bot.review.export import transcript_data
 
         said = self.store.line_steps(conversation_id)
         flagged_steps = {step for step, flagged in said.items() if flagged and step is not None}
         steps = {step for step in said if step is not None} | {a["step_id"] for a in self.store.answers(conversation_id)}
         hidden = frozenset(steps - flagged_steps)
-        self.store.audit(key, "transcript.read.flagged_only", f"conversation:{conversation_id}")
-        self._mark_read(key, conversation_id, hidden)
+        # the questions as the flow writes them: filled in, they could tell an answer not shown
         data = transcript_data(self.store, conversation_id, internal_comments=False,
-                               telegram_names=self.telegram_names, withhold=hidden, safeguarding_marks=True)
-        # lines outside any question are shown only if flagged themselves
-        data["transcript"] = [t for t in data["transcript"] if t["step_id"] in flagged_steps or t["flagged"]]
+                               telegram_names=self.telegram_names, withhold=hidden, safeguarding_marks=True,
+                               plain_questions=True)
+        # each flagged line, and the question it answers (the last one of its step asked before
+        # it); not the other lines of the step (an earlier answer replaced with /back, say)
+        lines = data["transcript"]
+        keep: set[int] = set()
+        for i, t in enumerate(lines):
+            if t["from"] != "person" or not t["flagged"]:
+                continue
+            keep.add(i)
+            if t["step_id"] is not None:
+                asked = next((j for j in range(i - 1, -1, -1) if lines[j]["from"] == "bot"
+                              and lines[j]["kind"] == "question" and lines[j]["step_id"] == t["step_id"]), None)
+                if asked is not None:
+                    keep.add(asked)
+        data["transcript"] = [t for i, t in enumerate(lines) if i in keep]
+        words = {(t["step_id"], t["text"]) for t in data["transcript"] if t["from"] == "person"}
+        data["answers"] = [a for a in data["answers"] if (a["step_id"], a["raw"]) in words
+                           or (a["step_id"], a["value"]) in words]
+        kept = {a["step_id"] for a in data["answers"]}
+        data["scores"] = {k: v for k, v in data["scores"].items() if k in kept}
         data["comments"] = []
         data["withheld_note"] = "flagged_only"  # the renderers say why the rest is not shown
-        return data
+        return data, hidden
+
+    def archive_record(self, conversation_id: int, actor: str = "cli") -> dict | None:
+        """What ``purge --export`` keeps of a conversation before it is deleted, by the rule of
+        ``export``: what the people who run the service may read (``actor``: the command line),
+        without the parts the person kept back from them. Of one not shared with them, only
+        its flagged lines and the questions they answer, as the safeguarding leads may read them
+        (:meth:`_flagged_only`); None if it has none: nothing of it is written. A conversation
+        whose flow version cannot be read counts as not shared."""
+        from bot.engine.library import FlowLoadError
+        from bot.review.export import transcript_data
+
+        try:
+            readable = self.can_read(actor, conversation_id)
+        except FlowLoadError:  # its flow version cannot be read, nor so who may read it: as not shared
+            readable = False
+        if readable:
+            return transcript_data(self.store, conversation_id, telegram_names=self.telegram_names,
+                                   withhold=self.withheld(actor, conversation_id))
+        if any(self.store.line_steps(conversation_id).values()):
+            return self._flagged_view(conversation_id)[0]
+        return None
 
     # -- names (data minimisation, bot.names) ----------------------------------------
     @property
@@ -809,6 +854,15 @@ class Access:
             self.store.audit(key, action, f"case:{ref}")
             out.sort(key=lambda c: not c["review_items"])  # stable: otherwise in order
             return out
+
+    @staticmethod
+    def sees_reminder(conv: dict, reminder: dict) -> bool:
+        """Whether the reader of the case view (``conv``: a row of :meth:`case`) may see, and
+        cancel, this reminder of the conversation: only of a conversation they may read, and
+        not one set by an answer kept back from them. Its time tells what was answered (a date
+        reminder is due the day before the date the person gave)."""
+        return bool(conv.get("shared")) and reminder.get("conversation_id") == conv["id"] \
+            and reminder.get("step_id") not in conv.get("withheld", frozenset())
 
     def summary_sources(self, key: str | None, ref: str, practitioner: str | None = None) -> tuple[list[dict], int]:
         """For the coordinator's summary of case ``ref`` (bot.review.summary): the conversations in

@@ -830,7 +830,8 @@ def erasure_refuse(request_id: int, reason: str, db: str | None) -> None:
 @click.option("--dry-run", is_flag=True, help="Only count what is due; delete nothing.")
 @click.option("--export", "export_path", type=click.Path(dir_okay=False),
               help="Before deleting, add the transcripts of the conversations purged to this JSON-lines file "
-                   "(readable by you only). Without it nothing is exported.")
+                   "(readable by you only), as `export` would write them: a conversation the person has not "
+                   "agreed to share is left out, but for any flagged lines. Without it nothing is exported.")
 @click.option("--db", type=click.Path(), help=DB_HELP)
 @click.option("--config", "config_path", type=click.Path(), help=CONFIG_HELP)
 def purge(dry_run: bool, export_path: str | None, db: str | None, config_path: str | None) -> None:
@@ -851,18 +852,28 @@ def purge(dry_run: bool, export_path: str | None, db: str | None, config_path: s
         click.echo(f"dry run: {sum(report.due.values())} row(s) due; nothing deleted")
         return
     export = None
+    archived = {"written": 0, "left_out": 0}
     if export_path:
         import json
 
-        from bot.review.export import transcript_data
+        from bot.access import Access
+        from bot.engine.library import FlowLibrary
 
+        # by the rule of `export`: only what the people who run the service may read, without
+        # the parts kept back from them; of a conversation not shared, only its flagged lines
+        gate = Access(store, FlowLibrary([]), config)  # each conversation's own flow version, from the store
         fd = os.open(export_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        os.fchmod(fd, 0o600)
+        os.fchmod(fd, 0o600)  # a file that was there already too: readable by you only
         out = os.fdopen(fd, "a", encoding="utf-8")
 
         def export(ids: list[int]) -> None:
             for conversation_id in ids:
-                out.write(json.dumps(transcript_data(store, conversation_id), ensure_ascii=False) + "\n")
+                record = gate.archive_record(conversation_id)
+                if record is None:
+                    archived["left_out"] += 1
+                    continue
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                archived["written"] += 1
             out.flush()
             os.fsync(out.fileno())  # on disk before the rows go
     total = sum(retention.due(store, retain, retention.now()).values())
@@ -870,6 +881,12 @@ def purge(dry_run: bool, export_path: str | None, db: str | None, config_path: s
         report = retention.purge(store, retain, progress=bar.update, export=export)
     if export_path:
         out.close()
+        with store.transaction():
+            store.audit("cli", "purge.export", "archive", f"{archived['written']} conversation(s) written"
+                        + (f"; {archived['left_out']} not shared, left out" if archived["left_out"] else ""))
+        if archived["left_out"]:
+            click.echo(f"{archived['left_out']} conversation(s) not written to {export_path}: not shared (the person "
+                       "has not agreed to share them) and nothing in them flagged", err=True)
     click.echo(f"purged: {report.summary()}")
 
 

@@ -38,7 +38,8 @@ web:                              # the review website (restorative-bot web, ser
   session_hours: 8                # then the session lasts at most this long
 worker_present:                   # /with: a session on the worker's own device (these are the defaults)
   handback_minutes: 10            # after it ends, words typed there are taken as the answering
-                                  # person's (still holding the device), not the worker's
+                                  # person's (still holding the device), not the worker's,
+                                  # and the worker's own commands wait
   idle_minutes: 120               # while it runs, nothing of the worker's is sent to the device;
                                   # a session left untouched this long no longer holds that back
 reminders:                        # bot/schedule.py (these are the defaults)

@@ -178,6 +178,7 @@ class ConversationService:
         # For this long after a worker-present session ends, the person who answered may still
         # be holding the worker's device: words typed there are taken as theirs (_handed_back).
         self.handback = timedelta(minutes=handback_minutes)
+        self.clock = lambda: datetime.now(timezone.utc)  # the hand-back's clock (tests move it)
         # Detection done before the hand-off to the store thread (:meth:`prescreen`), by input
         # key; and per person the runner and session their last input left (to guess there,
         # with no database, whether words pick an option and the detector's context).
@@ -490,16 +491,38 @@ class ConversationService:
         worker's: the help is for who they are and the alert names that session's case."""
         if conv is not None:
             return conv, (conv.person_id if conv.present_id == person_id else person_id)
-        if not self.handback:
-            return None, person_id
-        since = iso(datetime.now(timezone.utc) - self.handback)
-        session = self.store.handed_back_session(person_id, since)
+        session = self._handback_session(person_id)
         if session is None:
             return None, person_id
+        return session, session.person_id
+
+    def _handback_session(self, person_id: int) -> Conversation | None:
+        """The worker-present session that ended on this person's device less than
+        ``handback`` ago, if they have started nothing of their own since: the person who
+        answered there may still be holding it."""
+        if not self.handback:
+            return None
+        since = iso(self.clock() - self.handback)
+        session = self.store.handed_back_session(person_id, since)
+        if session is None:
+            return None
         own = self.store.latest_conversation(person_id)
         if own is not None and own.id > session.id:
-            return None, person_id  # the worker has used the device since
-        return session, session.person_id
+            return None  # the worker has used the device since
+        return session
+
+    def handing_back(self, person_id: int) -> datetime | None:
+        """When the hand-back after a worker-present session on this person's device ends,
+        while it lasts (else None): until then the device may still be in the hands of the
+        person who answered, so their words are taken as theirs and nothing of the worker's
+        own (staff commands, transcripts, sign-in links) answers there."""
+        session = self._handback_session(person_id)
+        if session is None or not session.finished_at:
+            return None
+        ended = datetime.fromisoformat(session.finished_at.replace("Z", "+00:00"))
+        if ended.tzinfo is None:
+            ended = ended.replace(tzinfo=timezone.utc)
+        return ended + self.handback
 
     # -- words turned away by a rate limit ------------------------------------------
     def screen(self, text: str | None) -> list:

@@ -290,6 +290,76 @@ def test_a_flagged_answer_before_consent_is_read_by_the_worker_and_the_lead_and_
     assert w.reading.unread() == []  # the flagged line has been read; the rest is not yet counted
 
 
+def _to_step(w, pid, step_id, say):
+    while True:
+        reply = w.service.current(pid)
+        if reply.step_id == step_id:
+            return
+        w.say(FAM_A, say(reply))
+
+
+def test_the_flagged_only_view_shows_the_flagged_line_not_another_answer_to_the_same_question(store, library):
+    """Before consent the worker and the lead see the flagged lines and the question each
+    answers, nothing else: not an earlier answer to that question the person replaced with
+    /back (unflagged, never shared), nor an unflagged answer that replaced a flagged one."""
+    w = World(store, library, flow="fgc-pre-conference")
+    pid = store.person(FAM_A)
+    _to_step(w, pid, "worries", lambda r: "1" if r.prompts[-1].options else "something private")
+    w.say(FAM_A, "my first private worry")
+    w.service.handle(pid, Input("back"))
+    assert w.service.current(pid).step_id == "worries"
+    w.say(FAM_A, "REVIEWWORD at home")
+    conv = w.conv["A"]
+    for who in (P1, LEAD):
+        data = w.access.transcript(who, conv)
+        assert [(t["from"], t["step_id"]) for t in data["transcript"]] == [("bot", "worries"), ("person", "worries")]
+        assert data["transcript"][-1]["text"] == "REVIEWWORD at home"
+        out = "\n".join(render([data], fmt) for fmt in ("md", "html"))
+        assert "my first private worry" not in out and "something private" not in out
+    # the other way round: the flagged words replaced by unflagged ones
+    w.service.handle(pid, Input("back"))
+    assert w.service.current(pid).step_id == "worries"
+    w.say(FAM_A, "my second private worry")
+    data = w.access.transcript(P1, conv)
+    assert [t["text"] for t in data["transcript"] if t["from"] == "person"] == ["REVIEWWORD at home"]
+    assert data["answers"] == []  # the answer now is the unflagged one
+    assert "my second private worry" not in "\n".join(render([data], fmt) for fmt in ("md", "html", "json"))
+
+
+def test_the_flagged_only_view_does_not_fill_questions_in_with_answers_not_shown(store, library):
+    """"What puts it at 3 and not lower?" tells a score kept back: in the flagged-only view the
+    questions (those listed as not shown, and the one the flagged line answers) are shown as
+    the flow writes them, with nothing filled in."""
+    w = World(store, library, flow="fgc-review")
+    pid = store.person(FAM_A)
+    _to_step(w, pid, "one_point_up", lambda r: "3" if r.step_id == "plan_scale" else
+             ("1" if r.prompts[-1].options else "something private"))
+    w.say(FAM_A, "REVIEWWORD at home")
+    data = w.access.transcript(P1, w.conv["A"])
+    assert data["withheld_note"] == "flagged_only" and data["scores"] == {}
+    [asked] = [t["text"] for t in data["transcript"] if t["from"] == "bot"]
+    assert asked == "What would be different at …?"
+    assert "What puts it at … and not lower?" in [q["question_en"] for q in data["withheld"]]
+    out = "\n".join(render([data], fmt) for fmt in ("md", "html", "json"))
+    assert " at 3" not in out and " at 4" not in out and "something private" not in out
+
+
+def test_the_purge_archive_keeps_of_an_unshared_conversation_only_its_flagged_lines(store, library):
+    """`purge --export` writes what `export` would (Access.archive_record): of a conversation not
+    shared with the people who run the service, its flagged lines and the questions they answer
+    (what the safeguarding leads may read), or nothing at all; nothing audited as read."""
+    w = World(store, library, flow="fgc-pre-conference")
+    pid = store.person(FAM_A)
+    _to_step(w, pid, "worries", lambda r: "1" if r.prompts[-1].options else "something private")
+    assert w.access.archive_record(w.conv["A"]) is None  # nothing flagged: not written
+    w.say(FAM_A, "REVIEWWORD at home")
+    data = w.access.archive_record(w.conv["A"])
+    assert data["withheld_note"] == "flagged_only"
+    assert [t["text"] for t in data["transcript"] if t["from"] == "person"] == ["REVIEWWORD at home"]
+    assert "something private" not in render([data], "json")
+    assert not [r for r in store.audit_log() if r["action"].startswith("transcript.read")]
+
+
 def test_review_items_remind_the_practitioner_then_the_supervisor(world):
     w = world
     w.say(FAM_A, "REVIEWWORD")

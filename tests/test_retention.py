@@ -6,6 +6,7 @@ run finishes, ending exactly where an uninterrupted purge ends."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -29,6 +30,10 @@ from bot.store import Store, iso
 ROOT = Path(__file__).resolve().parents[1]
 AT = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)  # "now", when the purge runs
 ANSWERS = ("To argue less at home", "6", "We eat together", "Less shouting", "8", "No")
+# a rehearsal's stored flow, as bot/rehearsal writes one: a flow that loads (purge --export asks
+# it who may read the conversation)
+REHEARSAL_SNAPSHOT = "id: rehearsal-x\nversion: 1\ntitle: A rehearsal\naudience: practitioner\nsteps:\n" \
+    "  - id: question\n    ask: What happened?\n"
 KEEP_ALWAYS = {"people", "flow_snapshots", "cases", "roles", "teams", "reviews", "reminder_optouts",
                "erasure_requests"}
 
@@ -110,7 +115,7 @@ class World:
         self.clock.ago(age)
         before = all_rows(self.store)
         pid = self.store.person(f"tg:r{age}")
-        self.store.save_snapshot("rehearsal-sha", "rehearsal-x", 1, "id: rehearsal-x")
+        self.store.save_snapshot("rehearsal-sha", "rehearsal-x", 1, REHEARSAL_SNAPSHOT)
         conv = self.store.create_conversation(person_id=pid, flow_id="rehearsal-x", flow_version=1,
                                               flow_sha="rehearsal-sha", state="done", session={"turns": []},
                                               status="completed", frontend="telegram", chat_id=None)
@@ -366,6 +371,58 @@ def test_cli_purge_dry_run_then_purge_with_a_progress_bar(tmp_path, library, clo
     lines = export.read_text().splitlines()
     assert len(lines) == len(w.gone["conversations"]) and oct(export.stat().st_mode & 0o777) == "0o600"
     assert remaining(Store(tmp_path / "cli.db"))["conversations"] == w.keep["conversations"]
+
+
+def test_purge_export_writes_only_what_export_would(tmp_path, library, clock, monkeypatch):
+    """`export` leaves out a conversation whose person said no to sharing; `purge --export`
+    wrote its whole transcript to the archive all the same. Now the archive holds what export
+    would write: the unshared conversation is counted, not written. The file is readable by
+    its owner only, even one that was there before."""
+    secret = "I do not want dad at the meeting, he frightens my little sister"
+    db = tmp_path / "arch.db"
+    store = Store(db)
+    service = ConversationService(store, library)
+    clock.ago(800)
+    case = store.create_case(store.person("tg:900"), "FGC-5")
+    young = store.person("tg:1")
+    unshared = service.start(young, "fgc-young-person", case_id=case, respondent="young_person").conversation_id
+    flow = library.get("fgc-young-person")
+    first_text = True
+    while (conv := service.active(young)) is not None:
+        step = flow.by_id[conv.state]
+        if step.id == "share_with_coordinator" or step.type == "yesno":
+            inp = Input.from_text("no")
+        elif step.type in ("choice", "multi"):
+            inp = Input.from_text(step.options[0].id)
+        elif step.type == "text":
+            inp, first_text = Input.from_text(secret if first_text else "ok"), False
+        else:
+            inp = Input("skip")
+        service.handle(young, inp, conversation_id=conv.id)
+    assert store.conversation(unshared).status == "completed" and not first_text
+    adult = store.person("tg:2")
+    shared = service.start(adult, "scaling-checkin", case_id=case, respondent="adult").conversation_id
+    for text in ANSWERS:
+        if service.handle(adult, Input.from_text(text)).status == "completed":
+            break
+    store.close()
+    monkeypatch.setattr(retention, "now", lambda: AT)
+    refused = CliRunner().invoke(main, ["export", "--session", str(unshared), "--format", "json", "--db", str(db)])
+    assert refused.exit_code != 0
+    archive = tmp_path / "archive.jsonl"
+    archive.write_text("")
+    archive.chmod(0o644)
+    r = CliRunner().invoke(main, ["purge", "--db", str(db), "--export", str(archive)])
+    assert r.exit_code == 0, r.output
+    assert "1 conversation(s) not written" in r.output and "conversations 2" in r.output
+    text = archive.read_text()
+    assert secret not in text
+    assert [json.loads(line)["conversation_id"] for line in text.splitlines()] == [shared]
+    assert oct(archive.stat().st_mode & 0o777) == "0o600"
+    after = Store(db)
+    assert after.conversation(unshared) is None and after.conversation(shared) is None
+    assert [a["detail"] for a in after.audit_log() if a["action"] == "purge.export"] == [
+        "1 conversation(s) written; 1 not shared, left out"]
 
 
 def test_case_hold_needs_a_reason_and_a_known_case(tmp_path, library, clock):

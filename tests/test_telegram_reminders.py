@@ -254,3 +254,64 @@ async def test_a_nudge_to_someone_who_blocked_the_bot_is_tried_once_not_at_every
         [("nudge", "undeliverable")]
     assert len([r for r in caplog.records if r.getMessage() == "reminder not delivered"]) == 1
     assert not [r for r in caplog.records if "brother" in r.getMessage() or msg("schedule.nudge") in r.getMessage()]
+
+
+async def test_case_ref_lists_no_reminder_of_a_conversation_the_family_did_not_share(tmp_path, library):
+    """The pre-conference check-in sends its date reminder to the person only, and nobody
+    reads the answers without their consent: its time (09:00 the day before the date they
+    gave) is not listed in the worker's /case REF, nor can the worker cancel it, when they
+    said no to sharing. Shared, it is listed as ever."""
+    import re
+
+    from bot.access import Access
+    from bot.config import Config
+
+    P1, NO, YES = 3, 5, 6
+    store = Store(tmp_path / "unshared.db")
+    clock = {"now": T0}
+    service = ConversationService(store, library, schedule=Schedule(store, clock=lambda: clock["now"]))
+    access = Access(store, library, Config(roles={"practitioner": [P1]}))
+    access.seed()
+    flow = library.get("fgc-pre-conference")
+
+    async def answer_all(h, user, share):
+        made = await h.say(P1, "/invite fgc-pre-conference FGC-3 --for adult")
+        code = re.search(r"\?start=(\S+)", made[-1].text).group(1)
+        consent = (await h.say(user, f"/start {code}"))[-1]
+        await h.press(user, consent, msg("staff.consent_yes"))
+        pid = await h.frontend.db(service.person, f"tg:{user}")
+        for _ in range(80):
+            conv = await h.frontend.db(service.active, pid)
+            if conv is None:
+                break
+            step = flow.by_id[conv.state]
+            if step.id == "conference_date":
+                said = "in 10 days"
+            elif step.id == "share_with_coordinator":
+                said = share
+            elif step.type == "yesno":
+                said = "no"
+            elif step.type in ("choice", "multi"):
+                said = step.options[0].id if step.id != "separate_arrangements" else "not_needed"
+            else:
+                said = "/skip" if step.optional else "Sam, his mum"
+            await h.say(user, said)
+        [conv] = store.conversations(person_id=pid)
+        [date] = [r for r in store.scheduled_list(person_id=pid) if r["kind"] == "date"]
+        return conv["id"], date["id"]
+
+    async with running_bot(service, access=access) as h:
+        unshared, hidden = await answer_all(h, NO, "no")
+        assert not access.can_read(f"tg:{P1}", unshared)
+        text = (await h.say(P1, "/case FGC-3"))[-1].text
+        assert text.splitlines()[-1] == msg("schedule.case_none", ref="FGC-3")
+        assert (await h.say(P1, f"/case FGC-3 cancel {hidden}"))[-1].text == \
+            msg("schedule.cancel_unknown", id=hidden, ref="FGC-3")
+        assert store.scheduled(hidden)["state"] == "pending"
+        shared, shown = await answer_all(h, YES, "yes")
+        assert access.can_read(f"tg:{P1}", shared)
+        text = (await h.say(P1, "/case FGC-3"))[-1].text
+        listed = text.split(msg("schedule.case_title", ref="FGC-3"))[1]
+        assert f"• {shown}: " in listed
+        assert msg("schedule.to_person", conversation=shared) in listed
+        assert msg("schedule.to_person", conversation=unshared) not in listed

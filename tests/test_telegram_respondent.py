@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -148,7 +149,11 @@ async def test_a_worker_present_session_records_the_childs_answers_with_the_work
         assert ended[-1].text.split("\n\n")[-1] == msg("worker_present.ended")  # after "You have stopped.."
         assert store.conversation(conv.id).status == "cancelled"
         assert store.active_conversation(worker) is None
-        assert "CASE-P" in (await h.say(PRACTITIONER, "/cases"))[-1].text  # the device is the worker's again
+        # for the hand-back minutes the child may still hold it; after them it is the worker's again
+        assert (await h.say(PRACTITIONER, "/cases"))[-1].text == msg("staff.with_handing_back", minutes=10)
+        later = datetime.now(timezone.utc) + service.handback + timedelta(minutes=1)
+        service.clock = lambda: later
+        assert "CASE-P" in (await h.say(PRACTITIONER, "/cases"))[-1].text
         # not for someone who is not a practitioner
         refused = await h.say(OTHER, "/with CASE-P three-houses")
         assert refused[-1].text == msg("staff.refused")

@@ -116,7 +116,13 @@ async def test_stop_typed_as_a_command_ends_the_session_not_the_workers_reminder
         assert await _session(h) is None
         worker = await h.frontend.db(service.person, f"tg:{WORKER}")
         assert service.store.opted_out(worker) == set()
+        # in the hand-back minutes the child may still hold the phone: not the worker's /stop yet
+        said = _texts(await h.say(WORKER, "/stop"))
+        assert said == [msg("staff.with_handing_back", minutes=10)]
+        assert service.store.opted_out(worker) == set()
         # afterwards /stop is the worker's own again
+        later = datetime.now(timezone.utc) + timedelta(minutes=service.handback.total_seconds() / 60 + 1)
+        service.clock = lambda: later
         said = _texts(await h.say(WORKER, "/stop"))
         assert said[0].startswith(msg("schedule.stopped"))
         assert service.store.opted_out(worker) == {"*"}
@@ -259,6 +265,59 @@ async def test_words_typed_just_after_a_session_are_the_childs(tmp_path, library
         assert "case CASE-A" in notice and described("child") in notice
         assert described("practitioner") not in notice
         assert HOME in [t["text"] for t in service.store.transcript(session) if t["direction"] == "in"]
+
+
+async def test_staff_commands_wait_out_the_handback(tmp_path, library, safeguarding):
+    """In the hand-back minutes the phone may still be with the child: no staff command shows
+    another family's words, the case list or a sign-in link, and no old button of the worker's
+    own works; the reply says when they answer again. The child's words there stay theirs, and
+    /with (handing the phone on) works. Once the minutes are over, the commands answer again."""
+    store = Store(tmp_path / "hb.db")
+    service = ConversationService(store, library, safeguarding=safeguarding)  # handback: 10 minutes
+    access = Access(store, library, Config(roles={"practitioner": [WORKER]}, leads=[LEAD],
+                                           web_url="https://review.example"))
+    access.seed()
+    async with running_bot(service, access=access, reading=Reading(store, access, leads=[LEAD])) as h:
+        conv_b = await _family_in_case(h, "CASE-B")
+        await h.say(FAMILY, ABUSE)
+        language = (await h.say(WORKER, "/language"))[-1]  # a button of the worker's own, for later
+        menu = (await h.say(WORKER, "/flows"))[-1]  # and a flow to start as their own
+        await h.say(WORKER, "/with CASE-A three-houses")
+        worker = await h.frontend.db(service.person, f"tg:{WORKER}")
+        session = (await h.frontend.db(service.active, worker)).id
+        await h.say(WORKER, "stop")
+        waiting = msg("staff.with_handing_back", minutes=10)
+        for command in ("/cases", f"/transcript {conv_b}", "/review", "/case CASE-B", "/web", "/ack 1",
+                        "/language", "/reminders", "/rehearse harmer-lunch-queue", "/start somecode"):
+            said = _texts(await h.say(WORKER, command))
+            assert said == [waiting], command
+        shown = "\n".join(_texts(h.fake.messages(WORKER)))
+        assert ABUSE not in shown and "https://review.example" not in shown
+        await h.press(WORKER, language, "English")
+        assert h.fake.answered_callbacks[-1].text == waiting
+        assert service.store.person_language(worker) is None
+        said = _texts(await h.press(WORKER, menu, next(t for row in h.fake.buttons(menu) for (t, cb) in row
+                                                       if cb == "s:scaling-checkin")))
+        assert said == [waiting] and service.store.conversations(person_id=worker) == []
+        # the child, still holding the phone: their words are theirs, with the help for a child
+        help_ = "\n".join(_texts(await h.say(WORKER, HOME)))
+        assert "Childline" in help_
+        [alert] = [a for a in service.store.alerts() if HOME in (a["words"] or "")]
+        assert alert["conversation_id"] == session and alert["person_id"] != worker
+        # the minutes left are counted down
+        ended = datetime.now(timezone.utc)
+        service.clock = lambda: ended + timedelta(minutes=7, seconds=30)
+        assert _texts(await h.say(WORKER, "/cases")) == [msg("staff.with_handing_back", minutes=3)]
+        # once they are over, the worker's commands answer again
+        service.clock = lambda: ended + timedelta(minutes=11)
+        read = "\n".join(_texts(await h.say(WORKER, f"/transcript {conv_b}")))
+        assert ABUSE in read
+        # /with hands the phone on in the hand-back: a session with someone else starts
+        service.clock = lambda: datetime.now(timezone.utc)
+        await h.say(WORKER, "/with CASE-C three-houses")
+        await h.say(WORKER, "stop")
+        said = _texts(await h.say(WORKER, "/with CASE-D three-houses"))
+        assert said[0] == msg("staff.with_started", ref="CASE-D", who=described("child"))
 
 
 async def test_after_the_handback_while_words_are_the_workers_again(tmp_path, library, safeguarding):

@@ -20,7 +20,7 @@ class ExportError(Exception):
 
 def transcript_data(store: Store, conversation_id: int, internal_comments: bool = True,
                     telegram_names: bool = False, withhold: frozenset = frozenset(),
-                    safeguarding_marks: bool | None = None) -> dict:
+                    safeguarding_marks: bool | None = None, plain_questions: bool = False) -> dict:
     """Everything about one conversation. ``internal_comments=False`` for anyone who is not
     staff (the family): only comments shared with them are included, and no flow's notes
     for the worker (``note_for_worker``). ``withhold``: steps this reader may not see (the parts
@@ -31,7 +31,9 @@ def transcript_data(store: Store, conversation_id: int, internal_comments: bool 
     (default: as ``internal_comments``): the safeguarding flags on lines and the items worth a
     look, for staff only. The person reading their own words (perhaps on a shared phone) is not
     shown which of them were marked: the quiet review tier stays quiet, and an alert was already
-    told to them, in the calm words the flow chose."""
+    told to them, in the calm words the flow chose. Questions are filled in only with the
+    answers this reader may see; ``plain_questions``: with none (as the flow writes them, the
+    filled-in parts shown as "…"), the question lines of the transcript too."""
     marks = internal_comments if safeguarding_marks is None else safeguarding_marks
     conv = store.conversation(conversation_id)
     if conv is None:
@@ -46,9 +48,16 @@ def transcript_data(store: Store, conversation_id: int, internal_comments: bool 
                 title = line.split(":", 1)[1].strip().strip("'\"")
                 break
     answers = store.answers(conversation_id)
-    english = _english_questions(flow, answers)
+    # filled in only with what this reader may see: "What puts it at 3 and not lower?" tells a
+    # score kept back from them
+    english = _plain_questions(flow) if plain_questions else \
+        _english_questions(flow, [a for a in answers if a["step_id"] not in withhold], withhold)
     language = conv.language or "en"
     lines = store.transcript(conversation_id)
+    if plain_questions and flow is not None:  # the question lines as the flow writes them, in English
+        lines = [dict(t, text=english[t["step_id"]], language="en")
+                 if t["direction"] == "out" and t["kind"] == "question" and t["step_id"] in english else t
+                 for t in lines]
     shown = _shown_questions(lines, language)
     withheld = [{"step_id": a["step_id"], "question_en": english.get(a["step_id"]) or shown.get(a["step_id"], (None,))[0]}
                 for a in answers if a["step_id"] in withhold]
@@ -159,21 +168,44 @@ def _english_flow(source: str, flow_id: str):
     return flow
 
 
-def _english_questions(flow, answers: list[dict]) -> dict[str, str]:
-    """step id -> the question in English, filled in with the answers as far as it can be."""
+def _english_questions(flow, answers: list[dict], withhold: frozenset = frozenset()) -> dict[str, str]:
+    """step id -> the question in English, filled in with the answers as far as it can be.
+    A question whose wording uses an answer of a step in ``withhold`` (kept back from the
+    reader), or that cannot be filled in, is shown as the flow writes it (:func:`_plain_questions`)."""
     if flow is None:
         return {}
     values = {a["step_id"]: a["value"] for a in answers}
     shown = {a["step_id"]: a["shown"] for a in answers}
+    plain = _plain_questions(flow)
+    uses = re.compile(r"\b(?:" + "|".join(map(re.escape, withhold)) + r")\b") if withhold else None
     out = {}
     for step in flow.steps:
         if not step.is_question:
+            continue
+        if uses is not None and any(uses.search(m) for m in _MARKUP.findall(step.text)):
+            out[step.id] = plain[step.id]
             continue
         try:
             out[step.id] = step.render({"answers": values, "shown": shown, "answer": None, "privacy": "",
                                         "who_can_see": ""})
         except Exception:  # noqa: BLE001 - a template that needs more than the answers: show it as written
-            out[step.id] = step.text
+            out[step.id] = plain[step.id]
+    return out
+
+
+_MARKUP = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
+
+
+def _plain_questions(flow) -> dict[str, str]:
+    """step id -> the question in English as the flow writes it, each filled-in part shown as
+    "…" (filled in with no answer at all)."""
+    if flow is None:
+        return {}
+    out = {}
+    for step in flow.steps:
+        if step.is_question:
+            plain = _MARKUP.sub(lambda m: "…" if m.group(0).startswith("{{") else "", step.text)
+            out[step.id] = re.sub(r"[ \t]{2,}", " ", plain).strip()
     return out
 
 

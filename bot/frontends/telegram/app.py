@@ -16,6 +16,7 @@ import contextvars
 import gc
 import json
 import logging
+import math
 import threading
 from datetime import datetime, timedelta, timezone
 from typing import Any, Awaitable, Callable
@@ -506,24 +507,54 @@ class TelegramFrontend:
         app.add_handler(MessageHandler(private & filters.UpdateType.MESSAGE & ~filters.TEXT, once(self.on_not_text)))
         app.add_error_handler(self.on_error)
 
-    async def presenting(self, pid: int) -> bool:
-        """Whether this person is running a worker-present session on their device: someone
-        else (a child, a family member) is holding it, so nothing of the worker's own shows."""
-        active = await self.db(self.service.active, pid)
-        return active is not None and active.present_id == pid
+    def _held(self, pid: int):
+        """Whether someone else may be holding this person's device: True while they run a
+        worker-present session on it; during the hand-back after one (worker_present.
+        handback_minutes: the person who answered may still have it, and words typed there are
+        taken as theirs) the time it ends; else None."""
+        active = self.service.active(pid)
+        if active is not None and active.present_id == pid:
+            return True
+        return self.service.handing_back(pid)
 
-    def not_during_session(self, fn, stop: bool = False):
+    async def presenting(self, pid: int) -> bool:
+        """Whether someone else (a child, a family member) may be holding this person's device:
+        a worker-present session runs on it, or ended moments ago (the hand-back). Nothing of
+        the worker's own shows there meanwhile."""
+        return bool(await self.db(self._held, pid))
+
+    async def held_text(self, pid: int) -> str | None:
+        """What a worker's own command or button is answered with while someone else may be
+        holding their device (None if nobody is)."""
+        held = await self.db(self._held, pid)
+        if not held:
+            return None
+        if held is True:
+            return msg("staff.with_in_progress")
+        return self._handing_back_text(held)
+
+    def _handing_back_text(self, until) -> str:
+        left = (until - self.service.clock()).total_seconds()
+        return msg("staff.with_handing_back", minutes=max(1, math.ceil(left / 60)))
+
+    def not_during_session(self, fn, stop: bool = False, after: bool = False):
         """A worker's own or staff command (/ack, /language, /rehearse, /reminders...) is
-        not answered while a worker-present session runs on their device: the person holding
-        it is someone else. With ``stop`` (/stop) the command ends the session instead, as
-        "stop" does."""
+        not answered while a worker-present session runs on their device, nor in the
+        hand-back minutes after it ends: the person holding it may be someone else. With
+        ``stop`` (/stop) the command ends a running session instead, as "stop" does. With
+        ``after`` (/with) it answers in the hand-back (it hands the device on again)."""
         async def handler(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-            if update.effective_user is not None and await self.presenting(await self.person(update)):
-                if stop:
-                    await self._input(update, context, Input("cancel", text="/stop"))
-                else:
-                    await self.send_text(context.bot, update.effective_chat.id, msg("staff.with_in_progress"))
-                return
+            if update.effective_user is not None:
+                held = await self.db(self._held, await self.person(update))
+                if held is True:
+                    if stop:
+                        await self._input(update, context, Input("cancel", text="/stop"))
+                    else:
+                        await self.send_text(context.bot, update.effective_chat.id, msg("staff.with_in_progress"))
+                    return
+                if held and not after:
+                    await self.send_text(context.bot, update.effective_chat.id, self._handing_back_text(held))
+                    return
             await fn(update, context)
         return handler
 
@@ -1133,8 +1164,9 @@ class TelegramFrontend:
         pid = await self.person(update)
         key = f"tg:{update.update_id}"
         if context.args:
-            if await self.presenting(pid):  # someone else holds the device: no link opened as the worker
-                await self.send_text(context.bot, chat_id, msg("staff.with_in_progress"))
+            held = await self.held_text(pid)
+            if held:  # someone else may hold the device: no link opened as the worker
+                await self.send_text(context.bot, chat_id, held)
                 return
             if self.staff is not None:
                 await self.staff.open_link(update, context, context.args[0])
@@ -1347,10 +1379,12 @@ class TelegramFrontend:
         if cb is None:
             await self._answer_query(query, msg("telegram.closed"))
             return
-        if cb.action in self.PERSONAL_BUTTONS and await self.presenting(pid):
+        held = await self.held_text(pid) if cb.action in self.PERSONAL_BUTTONS else None
+        if held:
             # an old button of the worker's own (language, reminders, an invitation) pressed
-            # while someone else holds the device in a worker-present session: not now
-            await self._answer_query(query, msg("staff.with_in_progress"))
+            # while someone else may hold the device (a worker-present session, or the
+            # hand-back just after it): not now
+            await self._answer_query(query, held)
             return
         if cb.action == "l":  # /language, or the language Telegram suggested
             await self._answer_query(query)
@@ -1378,6 +1412,12 @@ class TelegramFrontend:
             allowed = await self.db(lambda: any(f.id == cb.value for f in self._startable(update)))
             if not allowed:
                 await self.send_text(context.bot, chat_id, msg("telegram.closed"))
+                return
+            held = await self.db(self._held, pid)
+            if held and held is not True:
+                # the hand-back after a session on this device: a flow started now would be the
+                # worker's own, and the words of the child who may still hold it taken as theirs
+                await self.send_text(context.bot, chat_id, self._handing_back_text(held))
                 return
             if await self._offer_resume(context.bot, chat_id, pid):
                 return

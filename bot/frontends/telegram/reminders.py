@@ -140,12 +140,17 @@ class ReminderCommands:
             await self.fe.send_text(context.bot, chat_id, msg("schedule.nudge_later"))
 
     # -- /case REF: a practitioner's view of the case's reminders --------------------------
-    def _of_case(self, ref: str, conversation_ids: list[int]) -> list[dict]:
-        allowed = set(conversation_ids)  # the conversations of the case this person may see
-        return [r for r in self.schedule.of_case(ref) if r["conversation_id"] in allowed]
+    def _of_case(self, ref: str, conversations: list[dict]) -> list[dict]:
+        """The case's waiting reminders this reader may see: ``conversations`` are the rows of
+        Access.case, which decides (Access.sees_reminder: of conversations shared with them)."""
+        from bot.access import Access
 
-    async def case_lines(self, key: str, ref: str, conversation_ids: list[int]) -> list[str]:
-        rows = await self.fe.db(self._of_case, ref, conversation_ids)
+        by_id = {c["id"]: c for c in conversations}
+        return [r for r in self.schedule.of_case(ref)
+                if r["conversation_id"] in by_id and Access.sees_reminder(by_id[r["conversation_id"]], r)]
+
+    async def case_lines(self, key: str, ref: str, conversations: list[dict]) -> list[str]:
+        rows = await self.fe.db(self._of_case, ref, conversations)
         if not rows:
             return ["", msg("schedule.case_none", ref=ref)]
         lines = ["", msg("schedule.case_title", ref=ref)]
@@ -157,9 +162,9 @@ class ReminderCommands:
         lines.append(msg("schedule.case_cancel_hint", ref=ref))
         return lines
 
-    async def cancel_in_case(self, key: str, ref: str, item_id: int, conversation_ids: list[int]) -> str:
+    async def cancel_in_case(self, key: str, ref: str, item_id: int, conversations: list[dict]) -> str:
         def cancel() -> bool:
-            if item_id not in {r["id"] for r in self._of_case(ref, conversation_ids)}:
+            if item_id not in {r["id"] for r in self._of_case(ref, conversations)}:
                 return False
             return self.schedule.cancel_in_case(ref, item_id, key)
         done = await self.fe.db(cancel)

@@ -49,12 +49,15 @@ class StaffCommands:
                          ("privacy", self.on_privacy), ("delete", self.on_delete),
                          ("caseinfo", self.on_caseinfo), ("summary", self.on_summary), ("web", self.on_web),
                          ("trend", self.on_trend)):
-            app.add_handler(CommandHandler(name, once(self._not_during_session(fn)), filters=filters.ChatType.PRIVATE))
+            app.add_handler(CommandHandler(name, once(self._not_during_session(fn, after=name == "with")),
+                                           filters=filters.ChatType.PRIVATE))
 
-    def _not_during_session(self, fn):
-        """While a worker-present session runs on this device, the child is holding it: no
-        staff command (cases, transcripts, invitations) answers until it ends."""
-        return self.fe.not_during_session(fn)
+    def _not_during_session(self, fn, after: bool = False):
+        """While a worker-present session runs on this device, the child is holding it, and
+        may still be in the hand-back minutes after it ends: no staff command (cases,
+        transcripts, sign-in links, invitations) answers until then. /with (``after``) does
+        in the hand-back: it hands the device on to the next person."""
+        return self.fe.not_during_session(fn, after=after)
 
     async def _say(self, context, update: Update, text: str, markup=None) -> None:
         await self.fe.send_text(context.bot, update.effective_chat.id, text, markup)
@@ -307,7 +310,7 @@ class StaffCommands:
             return
         if cancel:  # /case REF cancel ID: a reminder of this case, checked against what this person may see
             await self._say(context, update, await reminders.cancel_in_case(
-                _key(update), context.args[0], int(context.args[2]), [c["id"] for c in rows]))
+                _key(update), context.args[0], int(context.args[2]), rows))
             return
         lines = [msg("staff.case_title", ref=context.args[0])]
         flags = [f for c in rows for f in c.get("review_items", ())]
@@ -323,7 +326,7 @@ class StaffCommands:
         if not rows:
             lines.append(msg("staff.case_empty"))
         if reminders is not None and rows:
-            lines += await reminders.case_lines(_key(update), context.args[0], [c["id"] for c in rows])
+            lines += await reminders.case_lines(_key(update), context.args[0], rows)
         await self._say(context, update, "\n".join(lines))
 
     async def on_transcript(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
