@@ -16,7 +16,7 @@ from concurrent.futures import Future
 import re
 from types import SimpleNamespace
 from datetime import datetime, timedelta, timezone
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from bot.audience import case_of, respondent_for, sentence
@@ -367,7 +367,7 @@ class ConversationService:
         now asked; it is never silently applied to a question they had not seen.
         """
         if inp.text is not None:
-            inp = Input(inp.kind, clean_text(inp.text), inp.button)
+            inp = replace(inp, text=clean_text(inp.text))
         pre = self._prescreened.pop(input_key, None) if input_key and self._prescreened else None
         with self.store.transaction():
             # whether this input was handled before, the conversation, and the person's language,
@@ -386,7 +386,7 @@ class ConversationService:
                     conv = None  # a conversation named that is not theirs
                 reply = self._handle(person_id, inp, conv, input_key, expect_step, seen, pre)
             if input_key:
-                self.store.mark_input(input_key, reply.conversation_id, reply.to_json())
+                self.store.mark_input(input_key, reply.conversation_id, reply.to_json(), media=inp.media)
         return reply
 
     # -- safeguarding detection before the hand-off ------------------------------------

@@ -632,6 +632,14 @@ def _m_reminder_links(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m_input_media(db: sqlite_utils.Database) -> None:
+    # Words sent with a picture or file are read as typed text and the media is not kept; the
+    # line says so wherever it is read, so a reviewer knows the words came with something else.
+    if "media" in db["inputs"].columns_dict:  # (a test may replay the migrations before it)
+        return
+    db.executescript("ALTER TABLE inputs ADD COLUMN media TEXT;  -- photo | video | document | ... | NULL")
+
+
 def _m_access_revocations(db: sqlite_utils.Database) -> None:
     # Review-priv finding 1: `serve` (and `web-link`) seed the roles and teams the configuration
     # lists, and a role taken away with `role revoke` came back at the next start, unaudited; a
@@ -684,7 +692,7 @@ MIGRATIONS = [_m1_core, _m2_cases_alerts_audit, _m3_delivery, _m4_access, _m5_un
               _m_pseudonyms, _m_reminder_times, _m_data_protection, _m_present_index, _m_reading_on_schedule,
               _m_case_info, _m_web_signin, _m_web_indexes, _m_languages, _m_inbox,
               _m_missed_audit_words, _m_reading_escalate_after, _m_review_item_words, _m_reminder_links,
-              _m_access_revocations]
+              _m_input_media, _m_access_revocations]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -739,7 +747,7 @@ NOT_PERSON_TEXT: dict[str, tuple[str, ...]] = {
                       "finished_at", "respondent", "erased_at", "language"),  # language: a tag such as cy
     "answers": ("step_id", "answered_at"),
     "transcript": ("direction", "kind", "step_id", "input_key", "created_at", "tier", "language"),
-    "inputs": ("key", "created_at", "delivered_at"),
+    "inputs": ("key", "created_at", "delivered_at", "media"),  # media: a kind such as photo, never the media
     "cases": ("ref", "created_at", "held_at", "held_by", "hold_reason"),  # refs and reasons carry no names
     "alerts": ("concern", "created_at", "next_notify_at", "acknowledged_at", "acknowledged_by", "updated_at"),
     "audit": ("actor", "action", "target", "detail", "created_at"),  # counts and ids, never content
@@ -1400,8 +1408,10 @@ class Store:
 
     def transcript(self, conversation_id: int) -> list[dict]:
         return self._all(
-            "SELECT id, direction, kind, step_id, text, created_at, flagged, tier, language FROM transcript"
-            " WHERE conversation_id = ? ORDER BY id",
+            # with the kind of media (a picture, a file) the person's words came with, if any
+            "SELECT t.id, t.direction, t.kind, t.step_id, t.text, t.created_at, t.flagged, t.tier, t.language,"
+            " i.media FROM transcript t LEFT JOIN inputs i ON i.key = t.input_key AND t.direction = 'in'"
+            " WHERE t.conversation_id = ? ORDER BY t.id",
             (conversation_id,),
         )
 
@@ -1473,10 +1483,11 @@ class Store:
             (key, t, t),
         )
 
-    def mark_input(self, key: str, conversation_id: int | None, reply: Any) -> None:
+    def mark_input(self, key: str, conversation_id: int | None, reply: Any, media: str | None = None) -> None:
+        """``media``: the kind of picture or file the words came with (not kept), if any."""
         self.db.conn.execute(
-            "INSERT INTO inputs (key, conversation_id, reply, created_at) VALUES (?, ?, ?, ?)",
-            (key, conversation_id, self.keys.encrypt(_dumps(reply)), now()),
+            "INSERT INTO inputs (key, conversation_id, reply, created_at, media) VALUES (?, ?, ?, ?, ?)",
+            (key, conversation_id, self.keys.encrypt(_dumps(reply)), now(), media),
         )
 
     # -- alerts (safeguarding) -------------------------------------------------------

@@ -53,10 +53,10 @@ def test_one_failing_input_in_a_group_rolls_back_alone_and_the_others_commit(tmp
 
         mark_input = store.mark_input
 
-        def fails_for_b(key, *args):  # the last write of an input: its answer and lines are written by then
+        def fails_for_b(key, *args, **kwargs):  # the last write of an input: its answer and lines are written by then
             if key == "k:b":
                 raise RuntimeError("the disk said no")
-            return mark_input(key, *args)
+            return mark_input(key, *args, **kwargs)
 
         store.mark_input = fails_for_b
         futures = [executor.submit(service.handle, a, Input.from_text("hopes of a"), input_key="k:a"),

@@ -14,6 +14,7 @@ from bot.conversation import ConversationService
 from bot.escalation import Escalation
 from bot.messages import msg
 from bot.reading import Reading
+from bot.review.export import line_note, render, transcript_data
 from bot.safeguarding import SafeguardingConfig
 from bot.store import Store
 from bot.testing.telegram import running_bot
@@ -70,10 +71,18 @@ async def edit(h, user, message_id, text):
     return h.fake.messages(user)[before:]
 
 
-async def photo(h, user, caption):
+async def photo(h, user, caption, album=None):
     before = len(h.fake.messages(user))
-    uid = h.fake.inject_photo(user, caption=caption)
+    uid = h.fake.inject_photo(user, caption=caption, media_group_id=album)
     await h.delivered(uid)
+    return h.fake.messages(user)[before:]
+
+
+async def album_photo(h, user, album):
+    """A further picture of an album, without words: once the bot has handled it, its new messages."""
+    before = len(h.fake.messages(user))
+    uid = h.fake.inject_photo(user, media_group_id=album)
+    assert await h.frontend.wait_finished(lambda: uid in h.frontend.finished, 30)
     return h.fake.messages(user)[before:]
 
 
@@ -93,6 +102,37 @@ async def test_a_caption_answers_the_question_like_typed_text(world):
     assert lines_in(h, conv)[-1] == ("answer", "best_hopes", "calmer mornings", None)
     assert [r["transcript_id"] for r in h.reading.unread()] == \
         [t["id"] for t in h.store.transcript(conv) if t["text"] == "calmer mornings"]
+
+
+async def test_the_transcript_says_the_words_came_with_a_picture_that_was_not_kept(world):
+    h = world
+    conv = await start_case(h)
+    await photo(h, FAM, "calmer mornings")
+    await h.say(FAM, "7")
+    lines = {t["text"]: t.get("media") for t in h.store.transcript(conv) if t["direction"] == "in"}
+    assert (lines["calmer mornings"], lines["7"]) == ("photo", None)
+    data = transcript_data(h.store, conv)
+    noted = {t["text"]: line_note(t) for t in data["transcript"] if t["from"] == "person"}
+    assert (noted["calmer mornings"], noted["7"]) == (msg("transcripts.with_media"), "")
+    for fmt in ("md", "html", "csv"):  # every export says so beside the words
+        out = render([data], fmt)
+        assert out.count(msg("transcripts.with_media") if fmt != "csv" else ",photo") == 1, fmt
+
+
+async def test_an_album_is_answered_once_not_once_per_picture(world):
+    h = world
+    conv = await start_case(h)
+    first = await photo(h, FAM, "calmer mornings", album="a1")
+    assert first[0].text == msg("telegram.caption_read")
+    assert await album_photo(h, FAM, "a1") == []  # the album's other pictures: nothing more said
+    assert await album_photo(h, FAM, "a1") == []
+    assert {a["step_id"]: a["value"] for a in h.store.answers(conv)} == {"best_hopes": "calmer mornings"}
+    # a picture on its own, outside that album, is still told that only words are read
+    alone = await album_photo(h, FAM, None)
+    assert [m.text for m in alone] == [msg("telegram.not_text")]
+    # an album whose first picture came without words: told once, not once per picture
+    assert [m.text for m in await album_photo(h, FAM, "a2")] == [msg("telegram.not_text")]
+    assert await album_photo(h, FAM, "a2") == []
 
 
 async def test_a_disclosure_in_a_caption_alerts_with_help_for_a_young_person(real_world):

@@ -36,6 +36,7 @@ class Input:
     kind: str = "answer"  # answer | back | skip | repeat | cancel | help
     text: str | None = None
     button: Any = None
+    media: str | None = None  # the words came with a picture or file (not kept): its kind
 
     @classmethod
     def from_text(cls, text: str) -> "Input":

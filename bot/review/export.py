@@ -100,7 +100,8 @@ def transcript_data(store: Store, conversation_id: int, internal_comments: bool 
             {"time": t["created_at"], "from": "bot" if t["direction"] == "out" else "person", "kind": t["kind"],
              "step_id": t["step_id"], "text": t["text"], "flagged": marks and bool(t.get("flagged")),
              "tier": (t.get("tier") or ("alert" if t.get("flagged") else None)) if marks else None,
-             "language": t.get("language") or language}
+             "language": t.get("language") or language,
+             "media": t.get("media")}  # the words came with a picture or file (not kept)
             for t in lines
             if internal_comments or t["kind"] != "worker_note"  # notes for the worker stay with staff
         ],
@@ -301,7 +302,7 @@ def render(items: list[dict], fmt: str) -> str:
         w = csv.writer(buf)
         # the machine fields first, as before; the question and the status in words added after
         w.writerow(["conversation_id", "flow_id", "flow_version", "person", "time", "from", "kind", "step_id", "text", "flagged",
-                    "question_en", "question_shown", "status", "status_text"])
+                    "question_en", "question_shown", "status", "status_text", "media"])
         for d in items:
             questions = {a["step_id"]: a for a in d["answers"]}
             for t in d["transcript"]:
@@ -310,7 +311,7 @@ def render(items: list[dict], fmt: str) -> str:
                             csv_cell(t["time"]), t["from"], csv_cell(t["kind"]), csv_cell(t["step_id"]), csv_cell(t["text"]),
                             ("review" if t.get("tier") == "review" else "yes") if t["flagged"] else "",
                             csv_cell(a.get("question_en")), csv_cell(a.get("question_shown")), csv_cell(d["status"]),
-                            csv_cell(_status(d))])
+                            csv_cell(_status(d)), csv_cell(t.get("media"))])
         return buf.getvalue()
     if fmt == "html":
         return _html(items)
@@ -324,9 +325,15 @@ NOTED_KINDS = ("edit", "after_end")
 
 
 def line_note(line: dict) -> str:
-    """The label beside a person's line of a noted kind ("changed an earlier message"), else ''."""
+    """The label beside a person's line of a noted kind ("changed an earlier message"), and
+    beside words that came with a picture or file (not kept), else ''."""
+    if line.get("from", "person") != "person":
+        return ""
     kind = line.get("kind")
-    return msg(f"transcripts.kind_{kind}") if line.get("from", "person") == "person" and kind in NOTED_KINDS else ""
+    notes = [msg(f"transcripts.kind_{kind}")] if kind in NOTED_KINDS else []
+    if line.get("media"):
+        notes.append(msg("transcripts.with_media"))
+    return "; ".join(notes)
 
 
 def _when(ts: str | None) -> str:

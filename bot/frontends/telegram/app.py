@@ -92,6 +92,14 @@ class _TypedText(filters.UpdateFilter):
 
 TYPED_TEXT = _TypedText(name="typed text in a private chat")
 
+# What a caption can come with, as the transcript records it (the media itself is never kept).
+MEDIA_KINDS = ("photo", "video", "animation", "document", "audio", "voice", "video_note")
+
+
+def media_kind(message) -> str:
+    """The kind of picture or file a message with words carries: ``photo``, ``video``... or ``file``."""
+    return next((kind for kind in MEDIA_KINDS if getattr(message, kind, None)), "file")
+
 
 class _AlreadyAnswered(BaseException):
     """This update was handled and answered before: stop handling it. A BaseException, so
@@ -171,6 +179,7 @@ class TelegramFrontend:
         self._open_keyboards: dict[int, tuple[int, str]] = {}
         self._persons: dict[int, int] = {}  # Telegram user id -> person id
         self._sent: dict[tuple[int, int], str] = {}  # (chat id, message id) -> its input key, for edits (_note_sent)
+        self._albums: dict[tuple[int, str], None] = {}  # (chat id, media group id) answered (_album_answered)
         self._languages: dict[int, str | None] = {}  # Telegram user id -> the language they chose (bot/i18n)
         # chat id -> the last few questions sent there: (message id, conversation id, step id).
         # Telegram numbers a chat's messages in the order it received them, both ways, so a
@@ -1280,10 +1289,27 @@ class TelegramFrontend:
         the media itself is not kept."""
         message = update.effective_message
         await self.person(update)
+        self._album_answered(update.effective_chat.id, message)  # its other pictures: nothing more said
         await self.send_text(context.bot, update.effective_chat.id, msg("telegram.caption_read"))
         seen = self._seen(update.effective_chat.id, message)
         self._note_sent(update)
-        await self._input(update, context, Input("answer", text=message.caption), seen)
+        await self._input(update, context, Input("answer", text=message.caption, media=media_kind(message)), seen)
+
+    ALBUMS_KEPT = 1_000  # albums (media groups) recently answered, per chat (then forgotten)
+
+    def _album_answered(self, chat_id: int, message) -> bool:
+        """Whether this picture belongs to an album (several pictures sent at once, one
+        message each) already answered; records that it now is. Bounded; forgetting only
+        means a late picture of an old album is answered once more."""
+        group = getattr(message, "media_group_id", None)
+        if group is None:
+            return False
+        if (chat_id, group) in self._albums:
+            return True
+        if len(self._albums) >= self.ALBUMS_KEPT:
+            self._albums.pop(next(iter(self._albums)))
+        self._albums[(chat_id, group)] = None
+        return False
 
     SENT_KEPT = 10_000  # messages whose input keys are remembered for a later edit (then forgotten)
 
@@ -1366,6 +1392,8 @@ class TelegramFrontend:
         if update.effective_chat is None:
             return
         await self.person(update)
+        if self._album_answered(update.effective_chat.id, update.effective_message):
+            return  # the album's first picture (or its words) has been answered: once is enough
         await self.send_text(context.bot, update.effective_chat.id, msg("telegram.not_text"))
 
     PERSONAL_BUTTONS = frozenset("liwnoqb")  # language, invitation consent and who, nudge, /reminders' buttons

@@ -143,8 +143,10 @@ class Injection:
         first_name: str | None = None,
         username: str | None = None,
         language_code: str | None = None,
+        media_group_id: str | None = None,
     ) -> int:
-        """The user sends a photo (two PhotoSizes, downloadable via getFile)."""
+        """The user sends a photo (two PhotoSizes, downloadable via getFile); with
+        ``media_group_id``, one picture of an album (Telegram sends each as its own message)."""
         data = data if data is not None else b"\xff\xd8\xff\xe0fake-jpeg" + bytes(64)
         thumb = self._new_file(data[:32], "photos", ".jpg", "AgACAgIAAxkBAAI")
         full = self._new_file(data, "photos", ".jpg", "AgACAgIAAxkBAAI")
@@ -168,6 +170,8 @@ class Injection:
         content: dict[str, Any] = {"photo": sizes}
         if caption is not None:
             content["caption"] = caption
+        if media_group_id is not None:
+            content["media_group_id"] = media_group_id
         message = self._user_message(
             user_id,
             first_name=first_name,
