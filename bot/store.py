@@ -2208,20 +2208,9 @@ class Store:
         return self.db.execute(sql, (now(), by, conversation_id, *((conversation_id, *skip) if skip else ()))).rowcount
 
     def unread_answers(self, older_than: str | None = None) -> list[dict]:
-        """Unread free-text answers (oldest first), with their case, its practitioner and the flow."""
-        sql = """SELECT u.transcript_id, u.conversation_id, u.flagged, u.created_at, u.reminded_at, u.escalated_at,
-                        (u.remind_id IS NOT NULL AND COALESCE(rs.state, 'purged') != 'cancelled') AS remind_row,
-                        (u.escalate_id IS NOT NULL AND COALESCE(es.state, 'purged') != 'cancelled') AS escalate_row,
-                        u.escalate_after, rs.state AS remind_state, rs.person_id AS remind_person_id,
-                        es.state AS escalate_state, ep.key AS escalate_key, c.practice,
-                        t.step_id, c.flow_id, c.flow_sha, c.person_id, k.ref AS case_ref, k.practitioner_id,
-                        pr.key AS practitioner_key, pr.display_name AS practitioner_name
-                 FROM unread u JOIN transcript t ON t.id = u.transcript_id
-                 JOIN conversations c ON c.id = u.conversation_id
-                 LEFT JOIN cases k ON k.id = c.case_id LEFT JOIN people pr ON pr.id = k.practitioner_id
-                 LEFT JOIN schedule rs ON rs.id = u.remind_id LEFT JOIN schedule es ON es.id = u.escalate_id
-                 LEFT JOIN people ep ON ep.id = es.person_id
-                 WHERE u.read_at IS NULL"""
+        """Unread free-text answers (oldest first), with their case, its practitioner and the
+        flow (when their reminders fall due: :meth:`reading_due`)."""
+        sql = self._UNREAD_ITEM + " WHERE u.read_at IS NULL"
         params: list = []
         if older_than is not None:
             sql += " AND u.created_at <= ?"

@@ -192,3 +192,36 @@ async def test_a_revoked_practitioner_cannot_ack_over_telegram(world):
     assert h.service.store.review_item(1)["acknowledged_at"] is None
     msgs = await h.say(SUP, "/ack R1")
     assert msgs[-1].text == "R1 marked as looked at. Reminders have stopped."
+
+
+async def test_a_case_held_in_the_terminal_reaches_the_supervisor_over_telegram(world, caplog):
+    """Leftover 1 through serve's loop: the case's holder works in the terminal (no Telegram
+    chat), so their reminder is undeliverable as soon as it falls due and the supervisor is
+    told at the next pass; nothing is sent or tried for the holder, no words in the log."""
+    import logging
+
+    caplog.set_level(logging.INFO)
+    h = world
+    store = h.service.store
+
+    def terminal_case() -> int:
+        with store.transaction():
+            holder = store.person("console:worker")
+            store.grant_role(holder, "practitioner", "test")
+            store.add_team(store.person(f"tg:{SUP}"), holder)
+            case = store.create_case(holder, "TERM-1")
+        return h.service.start(store.person(f"tg:{FAM}"), "scaling-checkin", case_id=case, frontend="telegram",
+                               chat_id=str(FAM)).conversation_id
+    conv = await h.frontend.db(terminal_case)
+    await h.say(FAM, "hopes for calmer mornings REVIEWWORD")
+    t0 = datetime.fromisoformat(store.unread_answers()[0]["created_at"].replace("Z", "+00:00"))
+    h.clock["now"] = t0 + timedelta(hours=24, minutes=1)
+    told = await h.fake.wait_for(lambda: h.fake.messages(SUP))
+    assert len(told) == 1 and "cannot reach" in told[0].text and "R1" in told[0].text
+    assert f"#{conv} (TERM-1)" in told[0].text and "REVIEWWORD" not in told[0].text
+    assert await h.frontend.dispatch_schedule(h.app.bot) == 0  # (after the pass under way)
+    rows = sorted((r["kind"], r["seq"], r["state"]) for r in store.scheduled_list(
+        states=("pending", "sending", "sent", "undeliverable"), limit=100) if r["kind"] in ("review", "unread"))
+    assert rows == [("review", 1, "undeliverable"), ("review", 2, "sent")]
+    assert not [r for r in caplog.records if r.getMessage() == "reminder not delivered"]  # nothing tried
+    assert not [r.getMessage() for r in caplog.records if "calmer" in r.getMessage() or "TERM-1" in r.getMessage()]
