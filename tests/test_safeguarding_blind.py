@@ -53,6 +53,10 @@ PINNED = {
     # (sg-tune5, issue 12), which must never open, print or measure them.
     "batch_r.yaml": "71aed92e940275e3d1402bdbec2916ea7baaffe93e614743c460a7b36facf6d8",
     "batch_s.yaml": "35f79bc5b70feb435260d691d5a73fb13e63a59b3af846c97b0040b52c59bb6b",
+    # T and U: written by the sg-blind8 helper on 2026-12-01 before the eleventh tuning round
+    # (issue 12), which must never open, print or measure them.
+    "batch_t.yaml": "0209d1bafc92aff861b16870cd7d498a44b643cc1d39aeb7759ba5a1246e7019",
+    "batch_u.yaml": "f2573bcfb33bd6c84b8c7ebea90b013bc6f9d017ffa47219f5275f1f2ebe1edb",
 }
 # Who wrote the batches that name their writer in a fixed form, and the main commit they
 # were written at (before the tuning round they measure).
@@ -71,6 +75,8 @@ WRITERS = {
     "batch_q.yaml": ("sg-blind6 helper", "9fa4077"),
     "batch_r.yaml": ("sg-blind7 helper", "aa75df4"),
     "batch_s.yaml": ("sg-blind7 helper", "aa75df4"),
+    "batch_t.yaml": ("sg-blind8 helper", "2f6b85b"),
+    "batch_u.yaml": ("sg-blind8 helper", "2f6b85b"),
 }
 DIFFICULTIES = {"explicit", "indirect", "euphemism"}
 SPEAKERS = {"child", "young_person", "adult"}
@@ -104,7 +110,7 @@ def test_batch_says_how_and_when_it_was_written(name):
     # A batch says which tuning it came before (A, B: any tuning; C: the second round; D: the third;
     # E, F: the fourth; G: sg-matcher's round, written by the one who then tuned; H, I: the fifth;
     # J, K: the sixth; L, M: the seventh; N, O: the eighth;
-    # P, Q: the ninth; R, S: the tenth, written the next morning).
+    # P, Q: the ninth; R, S: the tenth, written the next morning; T, U: the eleventh).
     assert "BEFORE" in text and "tuning" in text and "WITHOUT opening" in text
     assert "2026-11-30" in text or "2026-12-01" in text, f"{name} must say on which day it was written"
     if name in WRITERS:
@@ -194,7 +200,7 @@ def test_measurement_prints_no_sentence_unless_asked(capsys, fmt):
     assert leaked == []
     names = ["batch_a", "batch_b", "batch_c", "batch_d", "batch_e", "batch_f", "batch_g", "batch_h", "batch_i",
              "batch_j", "batch_k", "batch_l", "batch_m", "batch_n", "batch_o", "batch_p", "batch_q",
-             "batch_r", "batch_s", "all batches"]
+             "batch_r", "batch_s", "batch_t", "batch_u", "all batches"]
     assert all(name in out for name in names)
     if fmt:
         doc = json.loads(out)
