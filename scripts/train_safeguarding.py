@@ -4,7 +4,7 @@
 
 Training examples (labelled disclosures and ordinary answers), all of them material the
 lexicon was already tuned on, written for training, or a blind batch already measured after
-tuning (spent); NEVER a blind batch that is still a measurement (batch_r and every later
+tuning (spent); NEVER a blind batch that is still a measurement (batch_t and every later
 letter is refused, whatever TRAINING_BATCHES says):
 
 * tests/safeguarding_training.yaml   written for the classifier (themes of issue 12)
@@ -13,9 +13,9 @@ letter is refused, whatever TRAINING_BATCHES says):
 * tests/safeguarding_training_more/*.yaml  more training sentences in the blind batches'
   schema, written for training in new writers' voices (round 10: adults, children and young
   people), read like a batch (concern names mapped by CONCERN_OF)
-* tests/safeguarding_blind/batch_a..q.yaml  blind batches already measured after tuning
+* tests/safeguarding_blind/batch_a..s.yaml  blind batches already measured after tuning
   (A-D in rounds 1-3, E-G after the review-net round, H-I after the alert-tier round, J-K
-  after round 6, L-M after round 7, N-O after round 8, P-Q after round 9)
+  after round 6, L-M after round 7, N-O after round 8, P-Q after round 9, R-S after round 10)
 
 The model is a logistic regression (disclosure or not: the review net), a naive Bayes concern
 model over the same features, and a second logistic regression (alert or not: the tier net)
@@ -23,14 +23,16 @@ over the same features plus what the lexicon alone found, trained on the tiers t
 are labelled with. Training is deterministic (fixed order, fixed seed), so the same inputs
 always give the same bot/safeguarding_model.json. ``--check`` rebuilds in memory and exits 1
 if the committed model differs (the test suite runs it). ``--cv`` prints leave-one-batch-out
-figures on A-Q (train on everything else, measure the held-out batch): per batch, per tier,
+figures on A-S (train on everything else, measure the held-out batch): per batch, per tier,
 per concern (the batches' own concern names), per speaker, per difficulty and per kind of
 ordinary answer, and whether the concern named is the right one; ``--sweep`` adds a grid of
 tier-net thresholds, which is how the thresholds were chosen: never on a measurement.
 ``--show-misses a,b`` prints the held-out misses of the named spent batches (for whoever tunes).
-``--validate p,q`` trains on everything but the named spent batches and measures them (round
-10's validation pair: settings chosen by --cv on the rest, checked there once, then the shipped
-model retrained on everything).
+``--validate r,s`` trains on everything but the named spent batches and measures them (the
+validation pair: settings chosen by --cv on the rest, checked there once, then the shipped
+model retrained on everything). ``--cv --hold r,s`` leaves the validation pair out of the
+cross-validation altogether (never trained on, never measured: round 11 chose its settings by
+``--cv --hold r,s``, i.e. on A-Q, and checked them once with ``--validate r,s``).
 """
 
 from __future__ import annotations
@@ -53,12 +55,13 @@ MODEL = ROOT / "bot" / "safeguarding_model.json"
 TESTS = ROOT / "tests"
 # Blind batches already measured after tuning (spent): A-D in rounds 1-3, E-G after the
 # review-net round, H-I after the alert-tier round, J-K after round 6, L-M after round 7.
-# N-O were measured after round 8, P-Q after round 9 (spent; in training since round 10). Batch R
-# and every later letter is a measurement that nobody tunes on.
+# N-O were measured after round 8, P-Q after round 9 (spent; in training since round 10), R-S
+# after round 10 (spent; in training since round 11). Batch T and every later letter is a
+# measurement that nobody tunes on.
 TRAINING_BATCHES = ("batch_a", "batch_b", "batch_c", "batch_d", "batch_e", "batch_f", "batch_g",
                     "batch_h", "batch_i", "batch_j", "batch_k", "batch_l", "batch_m", "batch_n",
-                    "batch_o", "batch_p", "batch_q")
-FIRST_MEASUREMENT = "r"  # batch_r, batch_s, ... are refused, whatever TRAINING_BATCHES says
+                    "batch_o", "batch_p", "batch_q", "batch_r", "batch_s")
+FIRST_MEASUREMENT = "t"  # batch_t, batch_u, ... are refused, whatever TRAINING_BATCHES says
 SOURCES = ("safeguarding_training.yaml", "safeguarding_tuning.yaml", "safeguarding_corpus.yaml")
 # More training sentences in the blind batches' schema (round 10): every *.yaml in this folder,
 # read like a batch. Written for training, never a measurement.
@@ -117,6 +120,11 @@ DEMOTE_BELOW = 0.1  # q < this: a lexicon alert becomes review (0.3 was tried in
 # an alert of a ``grave`` rule of the lexicon (no net lowers those). Chosen by --cv on A-O.
 DOUBT_P: float | None = 0.2
 DOUBT_Q = 0.8
+# Round 11: the nets lower a lexicon alert by score (DEMOTE_BELOW, the doubt rule) only in an
+# answer of at most LOWER_WORDS words: in a longer one the whole message's scores dilute a plain
+# phrase (a disclosure at the end of a long everyday answer). --cv on A-Q: 20, 30 and no limit give
+# the same figures (the doubt rule alone at 16: ordinary alerted +0.04), so 20.
+LOWER_WORDS: int | None = 20
 CONFIRM_AT = 0.5  # the review net lifts review to alert (p >= ALERT_AT) only if q >= this too
 # Round 9: both nets reading a message as ordinary (q < VETO_BELOW and p < VETO_P) drop its reviews
 # (the lexicon's broad signals, capped matches, the review net's own; never a lexicon alert, even
@@ -140,7 +148,7 @@ TIER_MIN_WEIGHT = 0.01  # smaller tier-net weights are left out of the model fil
 
 
 def _spent(batch: str) -> bool:
-    """Is ``batch`` a spent blind batch (a to q, and listed)? batch_r and every later one never is."""
+    """Is ``batch`` a spent blind batch (a to s, and listed)? batch_t and every later one never is."""
     m = re.fullmatch(r"batch_([a-z])", batch)
     return bool(m) and m.group(1) < FIRST_MEASUREMENT and batch in TRAINING_BATCHES
 
@@ -343,7 +351,7 @@ def train_tier(feats: list[list[str]], lexicon: list[list[str]], items: list[dic
             "concern_promote_at": dict(sorted(CONCERN_PROMOTE_AT.items())),
             "alone_review_only": sorted(ALONE_REVIEW_ONLY), "concern_bar_alone": CONCERN_BAR_ALONE,
             "veto_below": VETO_BELOW, "veto_p": VETO_P, "short_alone_review": SHORT_ALONE_REVIEW,
-            "doubt_p": DOUBT_P, "doubt_q": DOUBT_Q}
+            "doubt_p": DOUBT_P, "doubt_q": DOUBT_Q, "lower_words": LOWER_WORDS}
 
 
 def build(config, items=None) -> dict:
@@ -368,27 +376,31 @@ NAMES = ("lexicon ", "with net", "two nets")
 # L+M (rules written knowing them in round 8; before round 8 the closest proxy for a new writer).
 # N+O and P+Q: no rule of the lexicon was written from their sentences (round 9's rules from A-M's
 # misses were dropped), so they are the closest proxy for a new writer.
-GROUPS = {"A-I": "abcdefghi", "J+K": "jk", "L+M": "lm", "N+O": "no", "P+Q": "pq"}
+# R+S (round 11's validation pair) likewise.
+GROUPS = {"A-I": "abcdefghi", "J+K": "jk", "L+M": "lm", "N+O": "no", "P+Q": "pq", "R+S": "rs"}
 
 
-def cross_validate(sweep: bool = False, misses: tuple[str, ...] = ()) -> None:
+def cross_validate(sweep: bool = False, misses: tuple[str, ...] = (), hold: tuple[str, ...] = ()) -> None:
     """Leave one spent blind batch (A-I) out: train both nets on everything else, measure the
     held-out batch through ``detect`` as it runs in the bot: the lexicon alone, with the review
     net, and with the review and tier nets. The lexicon itself was written knowing the misses of
     A-G (its rules are in-sample there), so these figures are held out for the nets only there;
     H+I (printed apart) is held out for the nets and, as long as no rule is written from their
-    sentences, for the rules too: the closer proxy for a new batch."""
+    sentences, for the rules too: the closer proxy for a new batch. The batches named in ``hold``
+    (a validation pair) are left out altogether: neither trained on nor measured."""
     from bot.safeguarding.classify import Classifier
 
     config = _config_without_classifier()
-    full = examples()
+    held_out = {f"batch_{x}" for x in hold}
+    batches = tuple(b for b in TRAINING_BATCHES if b not in held_out)
+    full = [e for e in examples() if e["source"] not in held_out]
     check_concerns(full, config.severity)
     concepts = _concepts(config)
     feats = dict(zip([e["text"] for e in full], _featurise(config, full)))
     lexf = dict(zip([e["text"] for e in full], _lexicon_found(config, full)))
     total, groups = Counter(), {name: Counter() for name in GROUPS}
     folds = []
-    for held in TRAINING_BATCHES:
+    for held in batches:
         train_items = [e for e in full if e["source"] != held]
         test_items = [e for e in full if e["source"] == held]
         tf = [feats[e["text"]] for e in train_items]
@@ -416,7 +428,7 @@ def cross_validate(sweep: bool = False, misses: tuple[str, ...] = ()) -> None:
             if held[-1] in letters:
                 groups[name].update(stats)
         _print_cv(held, stats)
-    first, last = TRAINING_BATCHES[0][-1].upper(), TRAINING_BATCHES[-1][-1].upper()
+    first, last = batches[0][-1].upper(), batches[-1][-1].upper()
     _print_cv(f"{first}-{last}", total)
     for name, stats in groups.items():
         _print_cv(name, stats)
@@ -510,7 +522,7 @@ def _show_miss(e: dict, found: list) -> None:
 
 
 def _sweep(config, concepts, folds) -> None:
-    """Held-out figures (all the spent batches, and N-Q) for a grid of tier-net thresholds."""
+    """Held-out figures (all the spent batches, and N on) for a grid of tier-net thresholds."""
     from bot.safeguarding.classify import Classifier
 
     for promote in (0.6, 0.7, 0.75, 0.8, 0.85):
@@ -528,7 +540,7 @@ def _sweep(config, concepts, folds) -> None:
                             _count(late, "two nets", e, found)
                 config._classifier = None
                 _print_cv(f"promote {promote} alone {alone} demote {demote} all", stats, names=("two nets",))
-                _print_cv(f"promote {promote} alone {alone} demote {demote} N-Q", late, names=("two nets",))
+                _print_cv(f"promote {promote} alone {alone} demote {demote} N on", late, names=("two nets",))
 
 
 def _print_cv(title: str, stats: Counter, names=NAMES) -> None:
@@ -544,10 +556,12 @@ def _print_cv(title: str, stats: Counter, names=NAMES) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="exit 1 if the committed model is out of date")
-    ap.add_argument("--cv", action="store_true", help="leave-one-batch-out figures on the spent batches A-Q")
+    ap.add_argument("--cv", action="store_true", help="leave-one-batch-out figures on the spent batches A-S")
     ap.add_argument("--show-misses", default="", metavar="LETTERS",
                     help="with --cv: print the held-out misses of these spent batches, e.g. a,b,c")
     ap.add_argument("--sweep", action="store_true", help="with --cv: held-out figures for a grid of tier-net thresholds")
+    ap.add_argument("--hold", default="", metavar="LETTERS",
+                    help="with --cv: leave these spent batches (a validation pair, e.g. r,s) out altogether")
     ap.add_argument("--validate", default="", metavar="LETTERS",
                     help="train on everything but these spent batches (e.g. p,q) and measure them")
     args = ap.parse_args(argv)
@@ -563,7 +577,13 @@ def main(argv=None) -> int:
         for x in letters:
             if not _spent(f"batch_{x}"):
                 raise SystemExit(f"batch_{x} is not a spent batch: its sentences are never printed")
-        cross_validate(sweep=args.sweep, misses=letters)
+        hold = tuple(x.strip().removeprefix("batch_") for x in args.hold.split(",") if x.strip())
+        for x in hold:
+            if not _spent(f"batch_{x}"):
+                raise SystemExit(f"batch_{x} is not a spent batch")
+        if set(hold) & set(letters):
+            raise SystemExit("a held batch is never measured here: its misses are not shown")
+        cross_validate(sweep=args.sweep, misses=letters, hold=hold)
         return 0
     model = build(_config_without_classifier())
     text = json.dumps(model, sort_keys=True, separators=(",", ":")) + "\n"

@@ -621,7 +621,7 @@ def test_review_items_before_consent_reach_only_the_worker_and_the_leads(tmp_pat
     access = Access(store, library, W.config())
     access.seed()
     service = W.service_for(store, library)
-    conv = W.invited(service, access, W.P1, W.FAM_B, "FGC-3", ["/skip", "/skip", "/skip", "I get scared when mum and dad argue"],
+    conv = W.invited(service, access, W.P1, W.FAM_B, "FGC-3", ["/skip", "/skip", "/skip", "I get scared sometimes when mum and dad argue"],
                      flow="fgc-young-person", respondent="young_person")
     assert not access.can_read(f"tg:{W.SUP}", conv)
     items = store.review_items(conversation_ids=[conv])

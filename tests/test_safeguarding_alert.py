@@ -372,6 +372,20 @@ def test_the_doubt_rule_moves_an_ordinary_near_miss_from_alert_to_review(shipped
     assert (c.tier, " - both nets (" in c.rule) == (REVIEW, True)
 
 
+def test_the_nets_lower_no_alert_in_a_long_answer(shipped):
+    # round 11: in an answer longer than lower_words words the whole message's scores are
+    # diluted by its everyday words, so neither the tier net's demotion nor the doubt rule
+    # lowers a plain phrase there (a disclosure at the end of a long answer stays an alert)
+    for repeats in (2, 3):
+        text = "we went to the park and had a picnic with my nan " * repeats + "and my dad hit me"
+        assert len(text.split()) > shipped._classifier.lower_words
+        assert tier_of(shipped.detect(text)) == ALERT, text
+        unlimited = SafeguardingConfig.load()
+        unlimited._classifier.lower_words = None  # the same nets, lowering at any length
+        (c,) = unlimited.detect(text)
+        assert (c.tier, " - both nets (" in c.rule or " - tier net (" in c.rule) == (REVIEW, True), c
+
+
 def test_cuss_is_not_read_as_because(shipped):
     assert shipped.normalise("he cuss me") == "he cuss me"
 
@@ -532,16 +546,16 @@ def test_rather_die_than_going_back_is_read_by_a_person(shipped, lexicon_only):
 # --------------------------------------------------------------------------------------
 
 
-def test_training_refuses_batch_r_and_every_later_one_even_if_listed():
+def test_training_refuses_batch_t_and_every_later_one_even_if_listed():
     train = _train_module()
-    assert train.FIRST_MEASUREMENT == "r"
-    train.TRAINING_BATCHES = (*train.TRAINING_BATCHES, "batch_r", "batch_s", "batch_z")
-    for name in ("batch_r", "batch_s", "batch_z", "batch_aa", "held_back"):
+    assert train.FIRST_MEASUREMENT == "t"
+    train.TRAINING_BATCHES = (*train.TRAINING_BATCHES, "batch_t", "batch_u", "batch_z")
+    for name in ("batch_t", "batch_u", "batch_z", "batch_aa", "held_back"):
         with pytest.raises(SystemExit):
             train.examples(with_batches=(name,))
-    assert train._spent("batch_q") and not train._spent("batch_r") and not train._spent("batch_s")
-    # P and Q were measured after round 9: spent, and trained on since round 10
-    assert {"batch_n", "batch_o", "batch_p", "batch_q"} <= set(_train_module().TRAINING_BATCHES)
+    assert train._spent("batch_s") and not train._spent("batch_t") and not train._spent("batch_u")
+    # P and Q were measured after round 9, R and S after round 10: spent, and trained on
+    assert {"batch_n", "batch_o", "batch_p", "batch_q", "batch_r", "batch_s"} <= set(_train_module().TRAINING_BATCHES)
 
 
 def test_training_reads_every_file_of_the_more_folder_like_a_batch(tmp_path):
@@ -594,3 +608,12 @@ CARE_ARRANGEMENTS = [
 @pytest.mark.parametrize("text", CARE_ARRANGEMENTS)
 def test_everyday_care_arrangements_never_alert(shipped, text):
     assert tier_of(shipped.detect(text)) != ALERT
+
+
+def test_cross_validation_holds_out_spent_batches_only_and_never_shows_a_held_ones_misses():
+    # round 11: --cv --hold r,s leaves the validation pair out altogether; a measurement (T on)
+    # may not be named there, and a held batch's misses are never printed
+    train = _train_module()
+    for argv in (["--cv", "--hold", "t"], ["--cv", "--hold", "r,u"], ["--cv", "--hold", "r,s", "--show-misses", "s"]):
+        with pytest.raises(SystemExit):
+            train.main(argv)

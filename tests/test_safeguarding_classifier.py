@@ -124,6 +124,33 @@ def test_only_an_everyday_word_outside_the_matched_words_quietens_an_alert():
     assert _tiers(config, EVERYDAY) == {"physical_harm": REVIEW}  # "toast" is outside it
 
 
+def test_past_tense_alone_is_no_resolved_past():
+    # round 11: "was", "were" and "when" left the resolved-past concept (CV on A-Q: flagged
+    # +0.2, alert +0.2, N-Q alert +0.3; with them a disclosure told in the past tense read as an
+    # everyday setting, so a low score could quieten "when he was hitting me")
+    from bot.safeguarding.classify import Classifier, load_concepts, load_model
+
+    concepts = load_concepts()
+    for word in ("was", "were", "when"):
+        assert "resolved" not in concepts.get(word, ()), word
+    assert "resolved" in concepts["sober"] and "resolved" in concepts["ago"]  # the real markers stay
+    net = Classifier(load_model(), concepts)
+    assert not net.has_ordinary_context("when he was hitting me".split())
+    assert net.has_ordinary_context("he used to hit me years ago".split())
+
+
+def test_an_answer_is_short_by_the_words_the_person_typed():
+    # round 11: "idk tbh" is two typed words, normalised to seven ("i do not know to be
+    # honest"); a short answer needs short_review_at before the net adds a review on its own
+    net = FixedNet(0.5)
+    net.short_words, net.short_review_at = 6, 0.6
+    config = _with(SafeguardingConfig.load(classifier=False), net)
+    assert len(config._norm.analyse("idk tbh")[0]) > net.short_words
+    assert config.detect("idk tbh") == []
+    # the same score on a longer answer adds a review
+    assert tier_of(config.detect("i really do not know what to say to be honest")) == REVIEW
+
+
 def test_what_the_net_adds_says_so_and_points_at_a_word():
     config = _with(SafeguardingConfig.load(classifier=False), FixedNet(0.6, "neglect"))
     (c,) = config.detect(PLAIN)
@@ -216,14 +243,14 @@ def test_negation_and_stems_are_features():
 def test_training_never_reads_a_blind_batch_that_is_a_measurement():
     train = _train_module()
     sources = {e["source"] for e in train.examples(with_more=False)}
-    # A-Q are spent (measured after tuning); R and every later batch is a measurement
+    # A-S are spent (measured after tuning); T and every later batch is a measurement
     assert sources == {"safeguarding_training.yaml", "safeguarding_tuning.yaml", "safeguarding_corpus.yaml",
                        "batch_a", "batch_b", "batch_c", "batch_d", "batch_e", "batch_f", "batch_g",
                        "batch_h", "batch_i", "batch_j", "batch_k", "batch_l", "batch_m", "batch_n",
-                       "batch_o", "batch_p", "batch_q"}
+                       "batch_o", "batch_p", "batch_q", "batch_r", "batch_s"}
     # the more folder holds training files only (written for training, never a batch)
     assert {e["source"] for e in train.examples()} - sources == {f"more/{p.name}" for p in train.more_files()}
-    for name in ("batch_r", "batch_s", "batch_t"):
+    for name in ("batch_t", "batch_u", "batch_v"):
         with pytest.raises(SystemExit):
             train.examples(with_batches=(name,))
 

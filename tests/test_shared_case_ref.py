@@ -13,7 +13,7 @@ from bot.store import Store
 from bot.testing.telegram import running_bot
 from webclient import sign_in, site_for
 
-A_WORDS, B_WORDS = "Family A hopes: dad moves back", "Family B hopes: keep away from uncle"
+A_WORDS, B_WORDS = "Family A hopes: dad moves back", "Family B hopes: more days out together"
 
 
 @pytest.fixture

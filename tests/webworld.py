@@ -99,7 +99,7 @@ def build(service, access, ref: str = "FGC-7", hopes: str = "We talk more", name
     for week in range(3):
         for fam, who in ((FAM_A, "adult"), (FAM_B, "young_person")):
             with at(T0 + week * 7 * DAY + (fam - FAM_A) * timedelta(hours=3)):
-                why = "I get scared when mum and dad argue" + extra if (fam, week) == (FAM_B, 2) else f"reason {week}"
+                why = "I get scared sometimes when mum and dad argue" + extra if (fam, week) == (FAM_B, 2) else f"reason {week}"
                 answers = [a.format(hopes=hopes, now=scores[fam][week], why=why) for a in SCALING]
                 w.convs[(fam, week)] = invited(service, access, P1, fam, ref, answers, respondent=who)
     first = {FAM_A: w.convs[(FAM_A, 0)], FAM_B: w.convs[(FAM_B, 0)]}

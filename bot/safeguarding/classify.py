@@ -33,7 +33,8 @@ later one); see ``_Matching._review_net`` in :mod:`bot.safeguarding.match`:
   that a soften phrase or a context capped: review or nothing, never more;
 * p >= ``review_at`` and the lexicon found nothing: review, with the concern the concern model
   (naive Bayes over the same features) finds likeliest. An answer of at most ``short_words``
-  words ("I feel ok") needs p >= ``short_review_at`` instead: a few words carry little;
+  words as typed ("I feel ok", "idk tbh") needs p >= ``short_review_at`` instead: a few words
+  carry little;
 * p >= ``alert_at``: what the lexicon found at review becomes alert (a broad signal in a
   message that reads as a disclosure), if the tier net (below) agrees: q >= ``confirm_at``.
 
@@ -50,6 +51,8 @@ q decides, after the review net:
 * p < ``doubt_p`` and q < ``doubt_q`` (round 10): a lexicon alert the review net reads as
   ordinary and the tier net is not sure of becomes review (the nets doubt the phrase: a person
   looks without interrupting);
+* neither of the two above in an answer longer than ``lower_words`` words (round 11): there the
+  whole message's everyday words dilute the scores of a plain phrase;
 * q < ``veto_below`` and p < ``veto_p`` (round 9): both nets read the message as ordinary, so
   its reviews are dropped (review or nothing; an alert is never dropped this way);
 * with ``short_alone_review``, what the review net added alone to an answer of at most
@@ -174,6 +177,10 @@ class Classifier:
         # review unless the tier net is sure (q >= doubt_q); never a grave rule's; None: never
         self.doubt_p: float | None = tier.get("doubt_p") if tier else None
         self.doubt_q: float = tier.get("doubt_q", 1.0) if tier else 1.0
+        # round 11: the nets lower a lexicon alert by score (demote_below, doubt) only in an
+        # answer of at most lower_words words (None: any length); in a longer one the whole
+        # message's scores dilute a plain phrase ("... a picnic with my nan and my dad hit me")
+        self.lower_words: int | None = tier.get("lower_words") if tier else None
         self.confirm_at: float = tier.get("confirm_at", 0.0) if tier else 0.0
         # what the review net added alone also needs p >= this before the tier net lifts it
         self.alone_p: float = tier.get("alone_p", 0.0) if tier else 0.0

@@ -315,7 +315,9 @@ class _Matching:
 
         clf = self._classifier
         if clf is not None:
-            self._review_net(clf, words, found, ruled)
+            # how many words the person typed ("idk tbh" is two, normalised to seven): what
+            # makes an answer short (round 11)
+            self._review_net(clf, words, found, ruled, len(set(spans)))
 
         if found and self._low_score_concerns and context:
             score = _score(context)
@@ -333,7 +335,7 @@ class _Matching:
             result.append(Concern(self.severity[ci], self._labels[ci], fragment, rule, RANK_TIER[rank]))
         return result
 
-    def _review_net(self, clf, words: list[str], found: dict, ruled: set[int]) -> float:
+    def _review_net(self, clf, words: list[str], found: dict, ruled: set[int], typed: int | None = None) -> float:
         """Let the classifier (:mod:`bot.safeguarding.classify`) adjust ``found`` in place.
 
         p = the review net's probability that the message is a disclosure:
@@ -354,7 +356,9 @@ class _Matching:
           concern is in ``alone_review_only``; a concern listed in ``concern_promote_at`` has
           its own, lower bar (for what the net added alone too only with ``concern_bar_alone``);
         * q < ``demote_below``: a lexicon alert becomes review; so does one the review net
-          reads as ordinary (p < ``doubt_p``) while the tier net is not sure (q < ``doubt_q``).
+          reads as ordinary (p < ``doubt_p``) while the tier net is not sure (q < ``doubt_q``);
+          neither in an answer longer than ``lower_words`` words (round 11: the whole
+          message's scores dilute a plain phrase there).
 
         No net lowers a match of a ``grave`` rule (round 10: a child left alone overnight, a
         cover story taken back, a method of suicide, danger now): its alert stands.
@@ -392,7 +396,10 @@ class _Matching:
             elif rank == REVIEW_RANK and p < clf.drop_below:
                 del found[ci]
         added = None  # the concern the net added on its own
-        review_at = clf.review_at if len(words) > getattr(clf, "short_words", 0) else clf.short_review_at
+        # an answer is short by the words the person typed (``typed``; round 11: text-speak
+        # expanded, "idk tbh", used to count as a long answer of seven words)
+        typed = len(words) if typed is None else typed
+        review_at = clf.review_at if typed > getattr(clf, "short_words", 0) else clf.short_review_at
         if p >= review_at and not found and not ruled and len(words) >= MIN_WORDS:
             concern = clf.concern(feats, self.severity)
             added = self.severity.index(concern)
@@ -428,6 +435,12 @@ class _Matching:
         # may what the review net added alone to a short answer (at most short_words words) alert?
         short_alone = getattr(clf, "short_alone_review", False)
         doubt_p = getattr(clf, "doubt_p", None)
+        demote_below = clf.demote_below
+        lower_words = getattr(clf, "lower_words", None)
+        if lower_words is not None and len(words) > lower_words:
+            # a long answer: the whole message's scores dilute a plain phrase, so neither the
+            # tier net's demotion nor the doubt rule lowers a lexicon alert there
+            doubt_p, demote_below = None, -1.0
         for ci in list(found):
             rank, i, j, rule = found[ci]
             if rule in local or ci in ruled or rank >= GRAVE_RANK:
@@ -444,7 +457,7 @@ class _Matching:
                 # what the review net added alone alerts only when both nets are confident
                 if q >= at and (ci != added or p >= alone_p):
                     found[ci] = (ALERT_RANK, i, j, f"{rule} + tier net ({q:.2f})")
-            elif q < clf.demote_below:
+            elif q < demote_below:
                 found[ci] = (REVIEW_RANK, i, j, f"{rule} - tier net ({q:.2f})")
             elif doubt_p is not None and p < doubt_p and q < clf.doubt_q:
                 # round 10: both nets doubt the phrase (the review net reads the message as
