@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -27,6 +28,7 @@ from bot.store import Store
 from bot.store import iso as _iso
 
 CASE_REF_MAX = 40
+log = logging.getLogger(__name__)
 
 
 def _invite_code() -> str:
@@ -115,14 +117,38 @@ class Access:
         return "admin" in mine or any(r in mine for r in roles)
 
     def seed(self) -> None:
-        """Roles and teams named in the configuration (adding, never removing)."""
+        """Roles and teams named in the configuration, each grant and link audited.
+
+        A person's decision wins over the file: a role taken away with `role revoke` (or a link
+        removed with `team remove`) is not granted back while the configuration still lists it
+        (a warning in the log says so) until a person grants or adds it again. A team link the
+        configuration added and no longer lists is removed (audited); links added with `team add`
+        stay. Roles the configuration no longer lists are kept: take them with `role revoke`."""
         with self._tx():
             for role, ids in self.config.roles.items():
                 for i in ids:
-                    self.store.grant_role(self.pid(f"tg:{i}"), role, "config")
+                    key = f"tg:{i}"
+                    pid = self.pid(key)
+                    if self.store.role_revoked(pid, role):
+                        log.warning("configured role not granted: it was revoked; `role grant` restores it",
+                                    extra={"person": key, "role": role})
+                    elif self.store.grant_role(pid, role, "config"):
+                        self.store.audit("config", "role.grant", key, role)
+            listed = set()
             for sup, members in self.config.teams.items():
                 for m in members:
-                    self.store.add_team(self.pid(f"tg:{sup}"), self.pid(f"tg:{m}"))
+                    skey, mkey = f"tg:{sup}", f"tg:{m}"
+                    s_id, m_id = self.pid(skey), self.pid(mkey)
+                    listed.add((s_id, m_id))
+                    if self.store.team_removed(s_id, m_id):
+                        log.warning("configured team link not added: it was removed; `team add` restores it",
+                                    extra={"supervisor": skey, "practitioner": mkey})
+                    elif self.store.add_team(s_id, m_id, "config"):
+                        self.store.audit("config", "team.add", skey, mkey)
+            for link in self.store.team_links():
+                if link["added_by"] == "config" and (link["supervisor_id"], link["practitioner_id"]) not in listed:
+                    self.store.remove_team(link["supervisor_id"], link["practitioner_id"])
+                    self.store.audit("config", "team.remove", link["supervisor_key"], link["practitioner_key"])
 
     def grant(self, actor: str | None, target: str, role: str) -> bool:
         if role not in ROLES:
@@ -130,29 +156,48 @@ class Access:
         with self._tx():
             if actor is not None and not self.has(actor, "admin"):
                 raise Refused("not an admin", audit=(actor, "role.grant.refused", target, role))
-            changed = self.store.grant_role(self.pid(target), role, actor or "cli")
+            pid = self.pid(target)
+            self.store.unrevoke_role(pid, role)  # a person grants it again: the configuration may too
+            changed = self.store.grant_role(pid, role, actor or "cli")
             self.store.audit(actor or "cli", "role.grant", target, role)
             return changed
 
     def revoke(self, actor: str | None, target: str, role: str) -> bool:
+        """Take ``role`` from ``target``, audited; it stays taken (the configuration listing the
+        person does not give it back at the next start) until :meth:`grant`."""
         with self._tx():
             if actor is not None and not self.has(actor, "admin"):
                 raise Refused("not an admin", audit=(actor, "role.revoke.refused", target, role))
-            row = self.store.person_by_key(target)
-            changed = bool(row) and self.store.revoke_role(row["id"], role)
+            pid = self.pid(target)
+            changed = self.store.revoke_role(pid, role, actor or "cli")
             self.store.audit(actor or "cli", "role.revoke", target, role)
-            if row and role == "practitioner":
+            if role == "practitioner":
                 # Their links stop working with their role; their cases wait for `case reassign`.
-                for invite_id in self.store.withdraw_invites_of(row["id"]):
+                for invite_id in self.store.withdraw_invites_of(pid):
                     self.store.audit(actor or "cli", "invite.revoke", f"invite:{invite_id}", "role revoked")
             return changed
 
     def team_add(self, actor: str | None, supervisor: str, practitioner: str) -> bool:
+        """``supervisor`` supervises ``practitioner`` (audited); the link stays whatever the
+        configuration says, until :meth:`team_remove`."""
         with self._tx():
             if actor is not None and not self.has(actor, "admin"):
                 raise Refused("not an admin", audit=(actor, "team.add.refused", supervisor, practitioner))
-            changed = self.store.add_team(self.pid(supervisor), self.pid(practitioner))
+            s_id, p_id = self.pid(supervisor), self.pid(practitioner)
+            self.store.unremove_team(s_id, p_id)
+            changed = self.store.add_team(s_id, p_id, actor or "cli")
             self.store.audit(actor or "cli", "team.add", supervisor, practitioner)
+            return changed
+
+    def team_remove(self, actor: str | None, supervisor: str, practitioner: str) -> bool:
+        """``supervisor`` no longer supervises ``practitioner`` (audited): their cases and
+        rehearsals are closed to the supervisor at once, and the configuration listing the link
+        does not add it back at the next start, until :meth:`team_add`. True if there was a link."""
+        with self._tx():
+            if actor is not None and not self.has(actor, "admin"):
+                raise Refused("not an admin", audit=(actor, "team.remove.refused", supervisor, practitioner))
+            changed = self.store.remove_team(self.pid(supervisor), self.pid(practitioner), actor or "cli")
+            self.store.audit(actor or "cli", "team.remove", supervisor, practitioner)
             return changed
 
     def reassign(self, actor: str | None, ref: str, to: str, from_: str | None = None) -> dict:
@@ -698,12 +743,18 @@ class Access:
         return list(people.values())
 
     def sees_internal(self, key: str, conversation_id: int) -> bool:
-        """Internal comments are for staff: the practitioner, their supervisors, admins, and a
-        practitioner reading their own rehearsal. A family member sees shared ones only."""
+        """Internal comments (and the quiet safeguarding marks, which follow them) are for staff:
+        the practitioner, their supervisors, admins, and a member of staff reading their own
+        rehearsal or practice (a conversation with no case). A family member sees shared ones
+        only, and so does a member of staff who answered in someone's case as family (a kinship
+        carer who works for the council): there they are the family, not the staff."""
         relation = self.relation(key, conversation_id)
         if relation in ("practitioner", "supervisor", "admin"):
             return True
-        return relation == "answerer" and self.has(key, "practitioner", "supervisor")
+        if relation != "answerer" or not self.has(key, "practitioner", "supervisor"):
+            return False
+        owner = self.store.conversation_owner(conversation_id)
+        return owner is not None and owner["case_id"] is None
 
     def _mark_read(self, key: str, conversation_id: int, withheld: frozenset = frozenset()) -> None:
         """Someone with access (not the person who wrote the answers) has now read them: all

@@ -482,6 +482,7 @@ def role_revoke(telegram_id: str, role_name: str, db: str | None) -> None:
     """Take the ROLE away from TELEGRAM_ID."""
     changed = _access(db).revoke(None, _who(telegram_id), role_name)
     click.echo(f"{role_name} revoked from {telegram_id}" if changed else f"{telegram_id} did not have {role_name}")
+    click.echo(f"It stays revoked even if the configuration lists {telegram_id}; `role grant` gives it back.", err=True)
 
 
 @role.command("list")
@@ -493,6 +494,8 @@ def role_list(db: str | None) -> None:
         click.echo("Nobody has a role yet. Grant one with: restorative-bot role grant TELEGRAM_ID ROLE")
     for r in rows:
         click.echo(f"{r['role']:<13} {r['key']:<16} {r['display_name'] or '':<20} granted {r['granted_at'][:16]} by {r['granted_by']}")
+    for r in _store(db).role_revocations():
+        click.echo(f"{r['role']:<13} {r['key']:<16} {'(revoked)':<20} revoked {r['revoked_at'][:16]} by {r['revoked_by']}")
 
 
 @main.group()
@@ -508,6 +511,29 @@ def team_add(supervisor_id: str, practitioner_id: str, db: str | None) -> None:
     """SUPERVISOR_ID supervises PRACTITIONER_ID."""
     _access(db).team_add(None, _who(supervisor_id), _who(practitioner_id))
     click.echo(f"{supervisor_id} now supervises {practitioner_id}")
+
+
+@team.command("remove")
+@click.argument("supervisor_id")
+@click.argument("practitioner_id")
+@click.option("--db", type=click.Path(), help=DB_HELP)
+def team_remove(supervisor_id: str, practitioner_id: str, db: str | None) -> None:
+    """SUPERVISOR_ID no longer supervises PRACTITIONER_ID (at once; the configuration does not add it back)."""
+    changed = _access(db).team_remove(None, _who(supervisor_id), _who(practitioner_id))
+    click.echo(f"{supervisor_id} no longer supervises {practitioner_id}" if changed
+               else f"{supervisor_id} did not supervise {practitioner_id}; it stays that way")
+
+
+@team.command("list")
+@click.option("--db", type=click.Path(), help=DB_HELP)
+def team_list(db: str | None) -> None:
+    """List who supervises whom, and where each link came from."""
+    rows = _store(db).team_links()
+    if not rows:
+        click.echo("No teams yet. Add one with: restorative-bot team add SUPERVISOR_ID PRACTITIONER_ID")
+    for r in rows:
+        came = "the configuration" if r["added_by"] == "config" else f"team add by {r['added_by']}"
+        click.echo(f"{r['supervisor_key']:<16} supervises {r['practitioner_key']:<16} since {r['created_at'][:16]} ({came})")
 
 
 class _InviteGroup(click.Group):
@@ -718,7 +744,7 @@ def erasure_request(conversation_id: int, db: str | None) -> None:
     if not made.new:
         click.echo(f"that person already has an open erasure request, #{made.id} (made {made.created_at[:16].replace('T', ' ')})")
         return
-    click.echo(made.notice)
+    click.echo(made.full_notice)
     if not _in_telegram(store, made.id):
         click.echo("They have no Telegram chat, so the bot cannot tell them the outcome: tell them yourself.")
 

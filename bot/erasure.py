@@ -3,7 +3,8 @@
 - ``/delete`` (:func:`request`) records a request and audits it (or, for someone without a
   chat of their own, their worker does: :func:`request_for_conversation`); the practitioner holding
   each of the person's cases and the data-protection contact (a Telegram id or a role in the
-  configuration) are told, without a word of the answers.
+  configuration) are told, without a word of the answers, each only of the cases they may read
+  (a worker never learns of another worker's case or label for the person).
 - An administrator decides (:func:`approve` / :func:`refuse`, ``restorative-bot erasure``),
   because some records must be kept by law. Data given as a child or young person weighs
   for erasure (the ICO's guidance): :func:`pending` shows it, and so does the decision prompt.
@@ -22,7 +23,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.messages import msg
 from bot.names import person_label
@@ -38,7 +39,8 @@ class Requested:
     created_at: str
     child: bool  # the person answered as a child or young person (child-friendly wording)
     recipients: list[str]  # keys to tell (practitioners of their cases, the data-protection contact)
-    notice: str  # what they are told (no answers)
+    full_notice: str  # every case (no answers): for the command line only; never send it to a recipient as is
+    notices: dict[str, str] = field(default_factory=dict)  # what each recipient is told: only the cases they may read
 
 
 @dataclass
@@ -92,14 +94,38 @@ def _request(store: Store, pid: int, by: str, contact, detail: str | None = None
     key = row["person_key"]
     store.audit(by, "erasure.request", f"erasure:{rid}", detail)
     cases = store.person_case_practitioners(pid)
-    recipients = [c["practitioner_key"] for c in cases] + contact_keys(store, contact)
+    contacts = contact_keys(store, contact)
+    recipients = [c["practitioner_key"] for c in cases] + contacts
     recipients = [r for i, r in enumerate(recipients) if r not in recipients[:i] and r != key]
-    who = ", ".join(person_label(key, row["display_name"], store.pseudonym(c["id"], pid)) for c in cases) \
-        or person_label(key, row["display_name"])
-    notice = msg("erasure.staff_notice", id=rid, who=who,
-                 cases=", ".join(c["ref"] for c in cases) or msg("erasure.no_case"),
-                 child=msg("erasure.as_child") if row["as_child"] else "")
-    return Requested(rid, True, row["created_at"], bool(row["as_child"]), recipients, " ".join(notice.split()))
+
+    def notice(shown: list[dict]) -> str:
+        who = ", ".join(person_label(key, row["display_name"], store.pseudonym(c["id"], pid)) for c in shown) \
+            or person_label(key, row["display_name"])
+        cases_said = ", ".join(c["ref"] for c in shown) or msg("erasure.no_case" if not cases else "erasure.not_yours")
+        text = msg("erasure.staff_notice", id=rid, who=who, cases=cases_said,
+                   child=msg("erasure.as_child") if row["as_child"] else "")
+        return " ".join(text.split())
+
+    # Each recipient is told only of the cases they may read, by the names they know the person
+    # by there: two workers holding two cases of the same person never learn each other's case
+    # reference or private label. The data-protection contact named by id, and administrators,
+    # may read every case: they get the whole notice.
+    whole = notice(cases)
+    everything = {f"tg:{contact}"} if isinstance(contact, int) else set()
+    notices = {r: whole if r in everything else notice([c for c in cases if _may_read(store, r, c)])
+               for r in recipients}
+    return Requested(rid, True, row["created_at"], bool(row["as_child"]), recipients, whole, notices)
+
+
+def _may_read(store: Store, key: str, case: dict) -> bool:
+    """Whether ``key`` may read case ``case`` (from :meth:`Store.person_case_practitioners`): an
+    administrator, the practitioner holding it, or a supervisor of that practitioner."""
+    me = store.person_by_key(key)
+    if me is None:
+        return False
+    roles = store.roles_of(me["id"])
+    return ("admin" in roles or ("practitioner" in roles and case["practitioner_id"] == me["id"])
+            or ("supervisor" in roles and store.supervises(me["id"], case["practitioner_id"])))
 
 
 def notified(store: Store, request_id: int, reached: int) -> None:

@@ -640,12 +640,59 @@ def _m_input_media(db: sqlite_utils.Database) -> None:
     db.executescript("ALTER TABLE inputs ADD COLUMN media TEXT;  -- photo | video | document | ... | NULL")
 
 
+def _m_access_revocations(db: sqlite_utils.Database) -> None:
+    # Review-priv finding 1: `serve` (and `web-link`) seed the roles and teams the configuration
+    # lists, and a role taken away with `role revoke` came back at the next start, unaudited; a
+    # supervisor moved to another team in the configuration kept the old team for ever. Now a
+    # revocation (and a `team remove`) is recorded, and seeding respects it until a person grants
+    # it again; a team link says where it came from, so one the configuration no longer lists goes.
+    if "role_revocations" in db.table_names():  # (a test may replay the migrations before it)
+        return
+    db.executescript(
+        """
+        CREATE TABLE role_revocations (                 -- `role revoke`: the configuration never grants it back
+            person_id INTEGER NOT NULL REFERENCES people(id),
+            role TEXT NOT NULL,
+            revoked_by TEXT,                            -- 'cli' or the admin's key
+            revoked_at TEXT NOT NULL,
+            PRIMARY KEY (person_id, role)
+        );
+        CREATE TABLE team_removals (                    -- `team remove`: the configuration never adds it back
+            supervisor_id INTEGER NOT NULL REFERENCES people(id),
+            practitioner_id INTEGER NOT NULL REFERENCES people(id),
+            removed_by TEXT,
+            removed_at TEXT NOT NULL,
+            PRIMARY KEY (supervisor_id, practitioner_id)
+        );
+        ALTER TABLE teams ADD COLUMN added_by TEXT;     -- 'config' (goes when the configuration stops listing it) | who ran `team add`
+        -- a link with a `team add` on record was added by a person; the rest came from the configuration
+        UPDATE teams SET added_by = COALESCE((
+            SELECT a.actor FROM audit a JOIN people s ON s.key = a.target JOIN people p ON p.key = a.detail
+             WHERE a.action = 'team.add' AND s.id = teams.supervisor_id AND p.id = teams.practitioner_id
+             ORDER BY a.id DESC LIMIT 1), 'config');
+        -- a role whose last grant or revoke on record is a revoke stays revoked
+        INSERT OR IGNORE INTO role_revocations (person_id, role, revoked_by, revoked_at)
+            SELECT p.id, a.detail, a.actor, a.created_at FROM audit a JOIN people p ON p.key = a.target
+             WHERE a.action = 'role.revoke' AND a.detail IS NOT NULL
+               AND a.id = (SELECT MAX(b.id) FROM audit b WHERE b.target = a.target AND b.detail = a.detail
+                            AND b.action IN ('role.grant', 'role.revoke'));
+        """
+    )
+    # and if the configuration silently gave it back since, it goes again (on record)
+    db.execute("""INSERT INTO audit (actor, action, target, detail, created_at)
+                  SELECT 'migration', 'role.revoke', p.key, r.role, ? FROM roles r JOIN people p ON p.id = r.person_id
+                    JOIN role_revocations v ON v.person_id = r.person_id AND v.role = r.role
+                   WHERE r.granted_by = 'config'""", (now(),))
+    db.execute("""DELETE FROM roles WHERE granted_by = 'config' AND EXISTS (
+                  SELECT 1 FROM role_revocations v WHERE v.person_id = roles.person_id AND v.role = roles.role)""")
+
+
 MIGRATIONS = [_m1_core, _m2_cases_alerts_audit, _m3_delivery, _m4_access, _m5_undelivered, _m_alert_per_person,
               _m_quiet_review_unread_missed, _m8_respondent_practice, _m_comment_visibility, _m_schedule,
               _m_pseudonyms, _m_reminder_times, _m_data_protection, _m_present_index, _m_reading_on_schedule,
               _m_case_info, _m_web_signin, _m_web_indexes, _m_languages, _m_inbox,
               _m_missed_audit_words, _m_reading_escalate_after, _m_review_item_words, _m_reminder_links,
-              _m_input_media]
+              _m_input_media, _m_access_revocations]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -705,7 +752,9 @@ NOT_PERSON_TEXT: dict[str, tuple[str, ...]] = {
     "alerts": ("concern", "created_at", "next_notify_at", "acknowledged_at", "acknowledged_by", "updated_at"),
     "audit": ("actor", "action", "target", "detail", "created_at"),  # counts and ids, never content
     "roles": ("role", "granted_by", "granted_at"),
-    "teams": ("created_at",),
+    "teams": ("created_at", "added_by"),  # added_by: 'config' or who ran `team add` (a key or 'cli')
+    "role_revocations": ("role", "revoked_by", "revoked_at"),
+    "team_removals": ("removed_by", "removed_at"),
     "invites": ("code_hash", "flow_id", "created_at", "expires_at", "used_at", "revoked_at", "respondent", "language"),
     "comments": ("step_id", "created_at", "visibility"),
     "reviews": ("reviewed_at",),
@@ -1566,18 +1615,67 @@ class Store:
                               (person_id, role, by, now()))
         return cur.rowcount == 1
 
-    def revoke_role(self, person_id: int, role: str) -> bool:
+    def revoke_role(self, person_id: int, role: str, by: str | None = None) -> bool:
+        """Take the role away and record that a person did (``by``): seeding from the
+        configuration never grants it back until :meth:`unrevoke_role` (a `role grant`)."""
+        self.db.execute("INSERT OR REPLACE INTO role_revocations (person_id, role, revoked_by, revoked_at)"
+                        " VALUES (?, ?, ?, ?)", (person_id, role, by, now()))
         return self.db.execute("DELETE FROM roles WHERE person_id = ? AND role = ?", (person_id, role)).rowcount == 1
+
+    def unrevoke_role(self, person_id: int, role: str) -> None:
+        self.db.execute("DELETE FROM role_revocations WHERE person_id = ? AND role = ?", (person_id, role))
+
+    def role_revoked(self, person_id: int, role: str) -> bool:
+        return self._one("SELECT 1 AS x FROM role_revocations WHERE person_id = ? AND role = ?",
+                         (person_id, role)) is not None
+
+    def role_revocations(self) -> list[dict]:
+        return self._all(
+            """SELECT p.key, v.role, v.revoked_by, v.revoked_at FROM role_revocations v
+               JOIN people p ON p.id = v.person_id ORDER BY v.role, p.key""")
 
     def role_list(self) -> list[dict]:
         return self._all(
             """SELECT p.key, p.display_name, r.role, r.granted_by, r.granted_at FROM roles r
                JOIN people p ON p.id = r.person_id ORDER BY r.role, p.key""")
 
-    def add_team(self, supervisor_id: int, practitioner_id: int) -> bool:
-        cur = self.db.execute("INSERT OR IGNORE INTO teams (supervisor_id, practitioner_id, created_at) VALUES (?, ?, ?)",
-                              (supervisor_id, practitioner_id, now()))
-        return cur.rowcount == 1
+    def add_team(self, supervisor_id: int, practitioner_id: int, by: str = "config") -> bool:
+        """Link a supervisor to a practitioner; True if the link is new. ``by``: 'config' for a
+        link the configuration lists (it goes when the configuration stops listing it), else
+        who added it (a link a person added stays: one the configuration also listed becomes theirs)."""
+        cur = self.db.execute("INSERT OR IGNORE INTO teams (supervisor_id, practitioner_id, created_at, added_by)"
+                              " VALUES (?, ?, ?, ?)", (supervisor_id, practitioner_id, now(), by))
+        if cur.rowcount == 1:
+            return True
+        if by != "config":
+            self.db.execute("UPDATE teams SET added_by = ? WHERE supervisor_id = ? AND practitioner_id = ?"
+                            " AND added_by = 'config'", (by, supervisor_id, practitioner_id))
+        return False
+
+    def remove_team(self, supervisor_id: int, practitioner_id: int, by: str | None = None) -> bool:
+        """Remove the link; True if there was one. ``by`` (a person: 'cli' or a key) also records
+        the removal, so the configuration never adds the link back until `team add`."""
+        if by is not None:
+            self.db.execute("INSERT OR REPLACE INTO team_removals (supervisor_id, practitioner_id, removed_by, removed_at)"
+                            " VALUES (?, ?, ?, ?)", (supervisor_id, practitioner_id, by, now()))
+        return self.db.execute("DELETE FROM teams WHERE supervisor_id = ? AND practitioner_id = ?",
+                               (supervisor_id, practitioner_id)).rowcount == 1
+
+    def unremove_team(self, supervisor_id: int, practitioner_id: int) -> None:
+        self.db.execute("DELETE FROM team_removals WHERE supervisor_id = ? AND practitioner_id = ?",
+                        (supervisor_id, practitioner_id))
+
+    def team_removed(self, supervisor_id: int, practitioner_id: int) -> bool:
+        return self._one("SELECT 1 AS x FROM team_removals WHERE supervisor_id = ? AND practitioner_id = ?",
+                         (supervisor_id, practitioner_id)) is not None
+
+    def team_links(self) -> list[dict]:
+        """Every supervisor-practitioner link with the keys and who added it."""
+        return self._all(
+            """SELECT t.supervisor_id, s.key AS supervisor_key, t.practitioner_id, p.key AS practitioner_key,
+                      t.added_by, t.created_at FROM teams t
+               JOIN people s ON s.id = t.supervisor_id JOIN people p ON p.id = t.practitioner_id
+               ORDER BY s.key, p.key""")
 
     def supervises(self, supervisor_id: int, practitioner_id: int) -> bool:
         return self._one("SELECT 1 AS x FROM teams WHERE supervisor_id = ? AND practitioner_id = ?",
@@ -2465,7 +2563,7 @@ class Store:
 
     def person_case_practitioners(self, person_id: int) -> list[dict]:
         """The cases a person answered in, with the key of the practitioner holding each."""
-        return self._all("""SELECT DISTINCT k.id, k.ref, pr.key AS practitioner_key FROM conversations c
+        return self._all("""SELECT DISTINCT k.id, k.ref, k.practitioner_id, pr.key AS practitioner_key FROM conversations c
                             JOIN cases k ON k.id = c.case_id JOIN people pr ON pr.id = k.practitioner_id
                             WHERE c.person_id = ? ORDER BY k.id""", (person_id,))
 

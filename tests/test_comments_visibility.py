@@ -103,3 +103,61 @@ def test_the_cli_comment_says_which_and_exports_label_it(tmp_path, library):
     reader = Access(store, library, Config())
     assert [c["text"] for c in reader.transcript(f"tg:{FAM}", conv)["comments"]] == [SHARED]
     store.close()
+
+
+async def test_staff_answering_as_family_in_someone_elses_case_see_what_a_family_sees(tmp_path, library):
+    """A practitioner invited into another worker's case as a family member (a kinship carer who
+    works for the council) is the family there: the supervisor's internal comments and the quiet
+    safeguarding marks on their own lines stay hidden from them in /transcript, /mydata file and
+    on the website (review-priv finding 3). Their own rehearsal (no case) still shows both."""
+    from bot.messages import msg
+    from bot.safeguarding import SafeguardingConfig
+    from webclient import sign_in, site_for
+
+    P2 = 4
+    config = Config(roles={"supervisor": [SUP], "practitioner": [P1, P2]}, teams={SUP: [P1]})
+    store = Store(tmp_path / "s.db")
+    service = ConversationService(store, library, safeguarding=SafeguardingConfig.load())
+    access = Access(store, library, config)
+    access.seed()
+    quiet = "Mum's new boyfriend Dean moved in last month and I hate him"  # review tier: a quiet mark
+    async with running_bot(service, access=access) as h:
+        made = await h.say(P1, "/invite scaling-checkin FGC-7 --for adult")
+        code = re.search(r"\?start=(\S+)", made[-1].text).group(1)
+        consent = (await h.say(P2, f"/start {code}"))[-1]
+        await h.press(P2, consent, msg("staff.consent_yes"))
+        await h.say(P2, quiet)
+        conv = store.conversations(person_id=await h.frontend.db(service.person, f"tg:{P2}"))[0]["id"]
+        assert any(t["tier"] == "review" for t in store.transcript(conv))  # the mark is there, for staff
+        await h.say(SUP, f"/comment {conv} {INTERNAL}")
+        await h.say(SUP, f"/comment {conv} shared: {SHARED}")
+
+        msgs = await h.say(P2, f"/transcript {conv}")
+        shown = "\n".join(m.text or "" for m in msgs) + h.fake.documents(P2)[-1].data.decode()
+        assert SHARED in shown and "guarded" not in shown and "safeguarding review" not in shown
+        data = await h.frontend.db(access.transcript, f"tg:{P2}", conv)
+        assert [c["text"] for c in data["comments"]] == [SHARED]
+        assert not any(t["flagged"] for t in data["transcript"]) and data["worth_a_look"] == []
+        await h.say(P2, "/mydata file")
+        mine = h.fake.documents(P2)[-1].data.decode()
+        assert SHARED in mine and "guarded" not in mine and '"review"' not in mine
+
+        # the case's worker sees all of it
+        data = await h.frontend.db(access.transcript, f"tg:{P1}", conv)
+        assert len(data["comments"]) == 2 and any(t["flagged"] for t in data["transcript"])
+
+        # on the website too
+        site = site_for(store.path, library, config)
+        try:
+            page = (await (await sign_in(site, f"tg:{P2}")).get(f"/conversations/{conv}")).text
+            assert SHARED in page and "guarded" not in page and "safeguarding review" not in page
+            page = (await (await sign_in(site, f"tg:{P1}")).get(f"/conversations/{conv}")).text
+            assert "guarded" in page
+        finally:
+            site.close()
+            site.store.close()
+
+        # their own rehearsal (no case): they are the staff reading their own practice
+        rehearsal = await h.frontend.db(lambda: service.start(service.person(f"tg:{P2}"), "scaling-checkin").conversation_id)
+        assert access.sees_internal(f"tg:{P2}", rehearsal)
+        assert not access.sees_internal(f"tg:{P2}", conv)

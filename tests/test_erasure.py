@@ -159,8 +159,9 @@ def test_every_step_is_audited_without_content_and_a_second_request_is_not_a_new
     store, access, *_ = world
     req = erasure.request(store, f"tg:{A}")
     assert req.new and req.child and req.recipients == [f"tg:{P}", "tg:1"]
-    assert "Alpha Kid" in req.notice and "FGC-7" in req.notice and "child" in req.notice
-    assert not any(w in req.notice for w in ("Aquamarine", "Xylophone", "Marmalade"))
+    for notice in (req.full_notice, *req.notices.values()):
+        assert "Alpha Kid" in notice and "FGC-7" in notice and "child" in notice
+        assert not any(w in notice for w in ("Aquamarine", "Xylophone", "Marmalade"))
     again = erasure.request(store, f"tg:{A}")
     assert (again.id, again.new) == (req.id, False)
     erasure.notified(store, req.id, 2)
@@ -289,3 +290,48 @@ def test_a_worker_makes_the_request_for_a_child_who_answered_on_their_device(wor
     assert [(a["actor"], a["action"], a["detail"]) for a in s.audit_log() if a["action"].startswith("erasure.request")] == [
         ("cli", "erasure.request", f"for conversation:{first.conversation_id}"),
         ("cli", "erasure.request.again", f"for conversation:{first.conversation_id}")]
+
+
+def test_each_notice_names_only_the_cases_its_reader_may_read(tmp_path, library):
+    """One person in two cases held by two workers (review-priv finding 6): each worker is told
+    of their own case, by their own label for the person, never of the other's; a supervisor
+    contact of the cases they supervise; the data-protection contact (by id) and administrators
+    of all of them."""
+    P1, P2, SUP1, SUP2, ADMIN, DPO, FAM = 3, 4, 5, 6, 1, 77, 9
+    store = Store(tmp_path / "two.db")
+    service = ConversationService(store, library)
+    access = Access(store, library, Config(roles={"admin": [ADMIN], "supervisor": [SUP1, SUP2],
+                                                  "practitioner": [P1, P2]}, teams={SUP1: [P1]}))
+    access.seed()
+    fam = store.person(f"tg:{FAM}")
+    for prac, ref, label in ((P1, "FGC-1", "Mum"), (P2, "DV-77", "Victim in refuge, new address withheld")):
+        case = store.create_case(store.person(f"tg:{prac}"), ref)
+        converse(service, fam, case, "adult", A_ANSWERS, ref)
+        with store.transaction():
+            store.set_pseudonym(case, fam, label, f"tg:{prac}")
+    mine = {f"tg:{P1}": ("FGC-1", "Mum"), f"tg:{P2}": ("DV-77", "Victim in refuge")}
+
+    def told(contact):
+        req = erasure.request(store, f"tg:{FAM}", contact)
+        erasure.refuse(store, req.id, "cli", "to make the next request")  # so the next one is new
+        assert req.new and set(req.notices) == set(req.recipients)
+        return req
+
+    req = told(None)
+    assert req.recipients == [f"tg:{P1}", f"tg:{P2}"]
+    for key, (ref, label) in mine.items():
+        (other_ref, other_label), = [v for k, v in mine.items() if k != key]
+        text = req.notices[key]
+        assert ref in text and label in text and other_ref not in text and other_label not in text, (key, text)
+    assert all(w in req.full_notice for w in ("FGC-1", "DV-77", "Mum", "Victim"))  # the command line's
+    # the contact: a supervisor role is told of what they supervise; an admin and a named id of all
+    req = told("supervisor")
+    assert "FGC-1" in req.notices[f"tg:{SUP1}"] and "DV-77" not in req.notices[f"tg:{SUP1}"]
+    nothing = req.notices[f"tg:{SUP2}"]
+    assert not any(w in nothing for w in ("FGC-1", "DV-77", "Mum", "Victim")) and "not one you hold" in nothing
+    assert "DV-77" not in req.notices[f"tg:{P1}"]
+    for contact, key in (("admin", f"tg:{ADMIN}"), (DPO, f"tg:{DPO}")):
+        req = told(contact)
+        assert all(w in req.notices[key] for w in ("FGC-1", "DV-77", "Mum", "Victim")), contact
+        assert "DV-77" not in req.notices[f"tg:{P1}"] and "FGC-1" not in req.notices[f"tg:{P2}"]
+    store.close()

@@ -189,3 +189,23 @@ async def test_an_outcome_for_someone_who_blocked_the_bot_is_tried_once_not_at_e
         assert len(refused()) == 1
     [told] = [a for a in store.audit_log() if a["action"] == "erasure.told"]
     assert told["detail"] == "undeliverable: blocked or no chat"
+
+
+async def test_delete_tells_each_worker_only_of_their_own_case(tmp_path, library):
+    """A person in two workers' cases sends /delete: each worker's notice names their own case
+    and label only; the data-protection contact's names both (review-priv finding 6)."""
+    store, service, access = make_world(tmp_path, library, dp_contact=DPO)
+    P2 = 4
+    access.grant(None, f"tg:{P2}", "practitioner")
+    answer(service, store, FAM, "adult")  # FGC-3, held by P1
+    case = store.create_case(store.person(f"tg:{P2}"), "DV-77")
+    pid = store.person(f"tg:{FAM}")
+    conv = service.start(pid, "scaling-checkin", case_id=case, respondent="adult").conversation_id
+    access.set_pseudonym(f"tg:{P2}", conv, "Victim in refuge")
+    async with running_bot(service, access=access) as h:
+        await h.say(FAM, "/delete")
+        await until(lambda: h.fake.messages(P1) and h.fake.messages(P2) and h.fake.messages(DPO))
+    [to_p1], [to_p2], [to_dpo] = (h.fake.messages(k) for k in (P1, P2, DPO))
+    assert "(case FGC-3)" in to_p1.text and "DV-77" not in to_p1.text and "refuge" not in to_p1.text
+    assert "(case DV-77)" in to_p2.text and "Victim in refuge" in to_p2.text and "FGC-3" not in to_p2.text
+    assert "FGC-3" in to_dpo.text and "DV-77" in to_dpo.text

@@ -591,7 +591,7 @@ class StaffCommands:
             if not key.startswith("tg:"):
                 continue
             try:
-                await self.fe.push(context.bot, key, req.notice)  # after a worker-present session on their device
+                await self.fe.push(context.bot, key, req.notices[key])  # after a worker-present session on their device
                 reached += 1
             except TelegramError as exc:  # one unreachable contact must not stop the others
                 log.error("erasure notice not delivered", extra={"request": req.id, "error": type(exc).__name__})
