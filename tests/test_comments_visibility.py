@@ -120,7 +120,7 @@ async def test_staff_answering_as_family_in_someone_elses_case_see_what_a_family
     service = ConversationService(store, library, safeguarding=SafeguardingConfig.load())
     access = Access(store, library, config)
     access.seed()
-    quiet = "Mum's new boyfriend Dean moved in last month and I hate him"  # review tier: a quiet mark
+    quiet = "nobody listens to me"  # review tier (safeguarding check): a quiet mark
     async with running_bot(service, access=access) as h:
         made = await h.say(P1, "/invite scaling-checkin FGC-7 --for adult")
         code = re.search(r"\?start=(\S+)", made[-1].text).group(1)
