@@ -177,20 +177,19 @@ def _english_questions(flow, answers: list[dict], withhold: frozenset = frozense
         return {}
     values = {a["step_id"]: a["value"] for a in answers}
     shown = {a["step_id"]: a["shown"] for a in answers}
-    plain = _plain_questions(flow)
     uses = re.compile(r"\b(?:" + "|".join(map(re.escape, withhold)) + r")\b") if withhold else None
     out = {}
     for step in flow.steps:
         if not step.is_question:
             continue
         if uses is not None and any(uses.search(m) for m in _MARKUP.findall(step.text)):
-            out[step.id] = plain[step.id]
+            out[step.id] = _plain(step.text)
             continue
         try:
             out[step.id] = step.render({"answers": values, "shown": shown, "answer": None, "privacy": "",
                                         "who_can_see": ""})
         except Exception:  # noqa: BLE001 - a template that needs more than the answers: show it as written
-            out[step.id] = plain[step.id]
+            out[step.id] = _plain(step.text)
     return out
 
 
@@ -202,12 +201,13 @@ def _plain_questions(flow) -> dict[str, str]:
     "…" (filled in with no answer at all)."""
     if flow is None:
         return {}
-    out = {}
-    for step in flow.steps:
-        if step.is_question:
-            plain = _MARKUP.sub(lambda m: "…" if m.group(0).startswith("{{") else "", step.text)
-            out[step.id] = re.sub(r"[ \t]{2,}", " ", plain).strip()
-    return out
+    return {step.id: _plain(step.text) for step in flow.steps if step.is_question}
+
+
+def _plain(text: str) -> str:
+    """A question's text as the flow writes it, each filled-in part shown as "…"."""
+    plain = _MARKUP.sub(lambda m: "…" if m.group(0).startswith("{{") else "", text)
+    return re.sub(r"[ \t]{2,}", " ", plain).strip()
 
 
 def _language_name(tag: str | None) -> str:
