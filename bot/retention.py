@@ -111,8 +111,9 @@ def batches(store: Store, retention: Retention, *, at: datetime, actor: str = "c
 
     Each rule deletes at most the rows it had due when it began: what falls due meanwhile is
     the next run's. Otherwise, with ``at`` far ahead of the clock that stamps the rows (``at=``
-    given, or a purge clock moved apart from the store's), the audit entries the run writes fell due at once, and each batch deleted the last one's entry and wrote another,
-    for ever (in ``serve``, with the alert loop waiting on it)."""
+    given, or a purge clock moved apart from the store's), the audit entries the run writes
+    fell due at once, and each batch deleted the last one's entry and wrote another, for ever
+    (in ``serve``, with the alert loop waiting on it)."""
     for i, (kind, table, _where) in enumerate(PURGE_RULES):
         cutoff = retention.cutoff(kind, at)
         if cutoff is None:
