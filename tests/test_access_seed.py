@@ -10,7 +10,6 @@ role takes effect at once in Telegram and on the website, without a restart."""
 from __future__ import annotations
 
 import logging
-import re
 import sqlite3
 
 import pytest
@@ -154,14 +153,11 @@ async def test_a_removed_team_link_closes_the_case_in_telegram_at_once(tmp_path,
     access = Access(store, library, _config())
     access.seed()
     async with running_bot(service, access=access) as h:
-        made = await h.say(P1, "/invite scaling-checkin FGC-7 --for adult")
-        code = re.search(r"\?start=(\S+)", made[-1].text).group(1)
-        consent = (await h.say(FAM, f"/start {code}"))[-1]
         from bot.messages import msg
+        from tests.test_telegram_reading import start_case
 
-        await h.press(FAM, consent, msg("staff.consent_yes"))
+        conv = await start_case(h, practitioner=P1, family=FAM, ref="FGC-7")
         await h.say(FAM, WORDS)
-        conv = store.conversations(person_id=await h.frontend.db(service.person, f"tg:{FAM}"))[0]["id"]
         shown = "\n".join(m.text or "" for m in await h.say(SUP, f"/transcript {conv}"))
         assert WORDS in shown
         await h.frontend.db(access.team_remove, None, f"tg:{SUP}", f"tg:{P1}")

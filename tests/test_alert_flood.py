@@ -286,18 +286,24 @@ def test_config_digest_lines(tmp_path):
         Config.load(bad)
 
 
+def _two_leads(db, library, safeguarding, admin):
+    """A service with two safeguarding leads (LEAD, LEAD2) and an admin, for the checks that
+    each lead can be reached."""
+    store = Store(db)
+    service = ConversationService(store, library, safeguarding=safeguarding)
+    access = Access(store, library, Config(roles={"admin": [admin]}, leads=[LEAD, LEAD2]))
+    access.seed()
+    return service, access, Escalation(store, safeguarding, leads=[LEAD, LEAD2], repeat_minutes=15)
+
+
 async def test_a_lead_the_bot_cannot_reach_is_named_at_start_to_the_other_leads_and_the_admins(
         tmp_path, library, safeguarding, caplog):
     """Telegram lets a bot write only to someone who opened a chat with it. A lead who never did
     would miss every alert, and a stranger's alert would reach nobody, shown only in the log:
     `serve` checks each lead as it starts, logs the unreachable as an error, and tells the
     leads it can reach and the admins, by name of the key (never any alert's words)."""
-    store = Store(tmp_path / "leads.db")
-    service = ConversationService(store, library, safeguarding=safeguarding)
     ADMIN = 810
-    access = Access(store, library, Config(roles={"admin": [ADMIN]}, leads=[LEAD, LEAD2]))
-    access.seed()
-    esc = Escalation(store, safeguarding, leads=[LEAD, LEAD2], repeat_minutes=15)
+    service, access, esc = _two_leads(tmp_path / "leads.db", library, safeguarding, ADMIN)
     async with FakeBotAPI(strict_chats=True) as fake:
         fake.inject_message(LEAD, "hello")  # LEAD and the admin have opened a chat; LEAD2 has not
         fake.inject_message(ADMIN, "hello")
@@ -319,12 +325,8 @@ async def test_a_lead_who_blocks_the_bot_later_is_found_at_the_daily_check(tmp_p
     day (on a clock the test moves) and tells the leads it can reach and the admins, as at start."""
     import asyncio
 
-    store = Store(tmp_path / "daily.db")
-    service = ConversationService(store, library, safeguarding=safeguarding)
     ADMIN = 811
-    access = Access(store, library, Config(roles={"admin": [ADMIN]}, leads=[LEAD, LEAD2]))
-    access.seed()
-    esc = Escalation(store, safeguarding, leads=[LEAD, LEAD2], repeat_minutes=15)
+    service, access, esc = _two_leads(tmp_path / "daily.db", library, safeguarding, ADMIN)
     async with FakeBotAPI(strict_chats=True) as fake:
         for user in (LEAD, LEAD2, ADMIN):
             fake.inject_message(user, "hello")

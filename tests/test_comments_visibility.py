@@ -110,7 +110,7 @@ async def test_staff_answering_as_family_in_someone_elses_case_see_what_a_family
     works for the council) is the family there: the supervisor's internal comments and the quiet
     safeguarding marks on their own lines stay hidden from them in /transcript, /mydata file and
     on the website (review-priv finding 3). Their own rehearsal (no case) still shows both."""
-    from bot.messages import msg
+    from tests.test_telegram_reading import start_case
     from bot.safeguarding import SafeguardingConfig
     from webclient import sign_in, site_for
 
@@ -122,12 +122,8 @@ async def test_staff_answering_as_family_in_someone_elses_case_see_what_a_family
     access.seed()
     quiet = "nobody listens to me"  # review tier (safeguarding check): a quiet mark
     async with running_bot(service, access=access) as h:
-        made = await h.say(P1, "/invite scaling-checkin FGC-7 --for adult")
-        code = re.search(r"\?start=(\S+)", made[-1].text).group(1)
-        consent = (await h.say(P2, f"/start {code}"))[-1]
-        await h.press(P2, consent, msg("staff.consent_yes"))
+        conv = await start_case(h, practitioner=P1, family=P2, ref="FGC-7")
         await h.say(P2, quiet)
-        conv = store.conversations(person_id=await h.frontend.db(service.person, f"tg:{P2}"))[0]["id"]
         assert any(t["tier"] == "review" for t in store.transcript(conv))  # the mark is there, for staff
         await h.say(SUP, f"/comment {conv} {INTERNAL}")
         await h.say(SUP, f"/comment {conv} shared: {SHARED}")
