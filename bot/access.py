@@ -31,6 +31,18 @@ CASE_REF_MAX = 40
 log = logging.getLogger(__name__)
 
 
+def handles_case(store: Store, key: str, practitioner_id: int) -> bool:
+    """Whether ``key`` may act on a case held by ``practitioner_id``: an administrator, that
+    practitioner (while they hold the role), or a supervisor of theirs. Read from the store at
+    every call, so a revoked role or a removed team link takes effect at once."""
+    me = store.person_by_key(key)
+    if me is None:
+        return False
+    roles = store.roles_of(me["id"])
+    return ("admin" in roles or ("practitioner" in roles and practitioner_id == me["id"])
+            or ("supervisor" in roles and store.supervises(me["id"], practitioner_id)))
+
+
 def _invite_code() -> str:
     """A new invitation code: 32 URL-safe characters (192 bits), never starting with "-".
     One in 64 would, and a code pasted after a command (`restorative-bot invite revoke CODE`)
@@ -678,15 +690,9 @@ class Access:
         if practitioner is not None:
             row = self.store.person_by_key(practitioner)
             cases = [c for c in cases if row and c["practitioner_id"] == row["id"]]
-        if actor is None or self.has(actor, "admin"):
+        if actor is None:
             return cases
-        me = self.store.person_by_key(actor)
-        if me is None:
-            return []
-        mine = self.store.roles_of(me["id"])
-        return [c for c in cases
-                if ("practitioner" in mine and c["practitioner_id"] == me["id"])
-                or ("supervisor" in mine and self.store.supervises(me["id"], c["practitioner_id"]))]
+        return [c for c in cases if handles_case(self.store, actor, c["practitioner_id"])]
 
     def set_case_info(self, actor: str | None, ref: str, key: str, text: str | None,
                       practitioner: str | None = None) -> dict:
