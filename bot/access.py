@@ -596,11 +596,13 @@ class Access:
         self._mark_read(key, conversation_id, hidden)
         return data
 
-    def _flagged_view(self, conversation_id: int) -> tuple[dict, frozenset]:
-        """The flagged-only view of a conversation (:meth:`_flagged_only`), and the steps left out."""
+    def _flagged_view(self, conversation_id: int, said: dict | None = None) -> tuple[dict, frozenset]:
+        """The flagged-only view of a conversation (:meth:`_flagged_only`), and the steps left
+        out; ``said``: its :meth:`Store.line_steps`, if the caller has read them already."""
         from bot.review.export import transcript_data
 
-        said = self.store.line_steps(conversation_id)
+        if said is None:
+            said = self.store.line_steps(conversation_id)
         flagged_steps = {step for step, flagged in said.items() if flagged and step is not None}
         steps = {step for step in said if step is not None} | {a["step_id"] for a in self.store.answers(conversation_id)}
         hidden = frozenset(steps - flagged_steps)
@@ -648,9 +650,8 @@ class Access:
         if readable:
             return transcript_data(self.store, conversation_id, telegram_names=self.telegram_names,
                                    withhold=self.withheld(actor, conversation_id))
-        if any(self.store.line_steps(conversation_id).values()):
-            return self._flagged_view(conversation_id)[0]
-        return None
+        said = self.store.line_steps(conversation_id)
+        return self._flagged_view(conversation_id, said)[0] if any(said.values()) else None
 
     # -- names (data minimisation, bot.names) ----------------------------------------
     @property
