@@ -398,6 +398,7 @@ class Access:
             inv = self.store.invite_by_hash(_hash(code)) if code else None
             pid = self.pid(person)
             reason = "taken" if inv is not None and inv["opened_by"] not in (None, pid) else self._invalid(inv)
+            reason = reason or self._family_revoked(pid)
             if reason:
                 raise Refused(reason, audit=(person, f"invite.open.{reason}", f"invite:{inv['id']}" if inv else "invite:?"))
             self.store.open_invite(inv["id"], pid)
@@ -418,6 +419,13 @@ class Access:
         if "practitioner" not in self.store.roles_of(inv["practitioner_id"]):
             return "revoked"  # the inviting practitioner no longer holds the role
         return None
+
+    def _family_revoked(self, pid: int) -> str | None:
+        """'family-revoked' if an admin took this person's family role away (`role revoke`).
+        An invitation is a practitioner's deliberate act, but using it would grant the role
+        again behind the admin's back: it is refused (kindly, and audited) until an admin runs
+        `role grant ID family`, which clears the revocation."""
+        return "family-revoked" if self.store.role_revoked(pid, "family") else None
 
     def _view(self, inv: dict) -> InviteView:
         flow = self.library.get(inv["flow_id"])
@@ -453,7 +461,7 @@ class Access:
             if inv is None or inv["opened_by"] != pid:
                 raise Refused("unknown" if inv is None else "not-opened",
                               audit=(person, "invite.use.refused", f"invite:{invite_id}"))
-            reason = self._invalid(inv)
+            reason = self._invalid(inv) or self._family_revoked(pid)
             if reason:
                 raise Refused(reason, audit=(person, f"invite.use.{reason}", f"invite:{invite_id}"))
             flow = self.library.get(inv["flow_id"])
