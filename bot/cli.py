@@ -954,12 +954,18 @@ def restore(file: str, db: str | None) -> None:
 
     store = _store(db)
     try:
-        encryption.restore(store, file)
+        reapplied = encryption.restore(store, file)
     except StoreError as exc:
         _fail(str(exc))
     finally:
         store.close()
     click.echo(f"restored from {file}")
+    if reapplied:
+        again = sum(sum(counts.values()) for _, counts in reapplied)
+        click.echo(f"re-applied {len(reapplied)} approved erasure(s) made since that backup or before it"
+                   f" (requests {', '.join('#' + str(rid) for rid, _ in reapplied)}; {again} value(s) erased again);"
+                   " the requests and their audit lines are kept. The backup file itself still holds those"
+                   " words: delete it, or keep it only until your backups expire.")
 
 
 @case.command("reassign")

@@ -15,7 +15,9 @@
   default keeps them, and the choice is recorded). Other people in the case keep theirs.
   A case under a legal hold cannot be erased until released. Afterwards the WAL is moved
   into the database and truncated; ``secure_delete`` has zeroed the freed space, so the
-  words are not left in the file either.
+  words are not left in the file either. Backups made before it (and ``purge --export``
+  archives) still hold the words until they expire: the person is told so, and a restore
+  from such a backup does every approved erasure again (:meth:`bot.store.Store.restore_from`).
 - The person is told the outcome in Telegram (:func:`untold` / :func:`told`, sent by
   ``serve``'s loop); every step is audited, with counts and ids, never content.
 """
@@ -206,6 +208,9 @@ def untold(store: Store) -> list[Outcome]:
         kept = row["status"] == "approved" and row["alert_words"] == "keep" and row["alerts"]
         node = msg(f"erasure.outcome.{row['status']}{'_kept' if kept else ''}")
         text = (node.get(variant) or node["default"]).format(id=row["id"], reason=row["reason"] or "")
+        if row["status"] == "approved":  # backups made before it still hold the words until they expire
+            backups = msg("erasure.outcome.backups")
+            text += " " + (backups.get(variant) or backups["default"])
         out.append(Outcome(row["id"], row["person_key"], text))
     return out
 

@@ -15,7 +15,9 @@ import json
 import os
 import re
 import logging
+import shutil
 import sqlite3
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -2698,18 +2700,88 @@ class Store:
             conn.close()
         return problems
 
-    def restore_from(self, source: str | Path) -> None:
+    def restore_from(self, source: str | Path) -> list[tuple[int, dict[str, int]]]:
         """Replace this database's content with a checked backup, through the backup API (so
-        the WAL and any other connection see one consistent change)."""
+        the WAL and any other connection see one consistent change).
+
+        A backup made before an approved erasure still holds the person's words, and lacks the
+        request. So the erasure requests (and their audit lines) are read from this database
+        first; the backup is copied to a private staging file beside it, where they are put
+        back and every approved erasure is done again (:meth:`erase_person`, as approval does)
+        in one transaction; only then does the staged copy replace this database. Returns
+        (request id, values erased again) for each approved request."""
         problems = self.check_backup(source)
         if problems:
             raise StoreError("; ".join(problems))
-        conn = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+        carried = self.erasure_records()
+        near = os.path.dirname(os.path.abspath(self.path)) if self.path != ":memory:" else None
+        folder = tempfile.mkdtemp(prefix=".restore-", dir=near)
+        staged = os.path.join(folder, "restore.db")
         try:
-            conn.backup(self.db.conn)
+            private_file(staged)
+            src, dst = sqlite3.connect(f"file:{source}?mode=ro", uri=True), sqlite3.connect(staged)
+            try:
+                src.backup(dst)
+            finally:
+                src.close()
+                dst.close()
+            stage = Store(staged, keyring=self.keys)
+            try:
+                with stage.transaction():
+                    reapplied = stage.carry_erasures(carried)
+            finally:
+                stage.close()
+            conn = sqlite3.connect(f"file:{staged}?mode=ro", uri=True)
+            try:
+                conn.backup(self.db.conn)
+            finally:
+                conn.close()
         finally:
-            conn.close()
+            shutil.rmtree(folder, ignore_errors=True)
         self.migrate()
+        return reapplied
+
+    def erasure_records(self) -> dict[str, list[dict]]:
+        """Every erasure request (with its person's key) and every erasure audit line: what a
+        restore must carry over from the database it replaces."""
+        return {
+            "requests": self._all("SELECT e.*, p.key AS person_key FROM erasure_requests e"
+                                  " JOIN people p ON p.id = e.person_id ORDER BY e.id"),
+            "audit": self._all("SELECT actor, action, target, detail, created_at FROM audit"
+                               " WHERE action LIKE 'erasure.%' ORDER BY id"),
+        }
+
+    def carry_erasures(self, records: dict[str, list[dict]]) -> list[tuple[int, dict[str, int]]]:
+        """Put back the erasure requests and audit lines of :meth:`erasure_records` (as they
+        were in the replaced database), and erase again each approved request's person, with
+        the safeguarding choice recorded then. Call inside a transaction."""
+        reapplied = []
+        for row in records["requests"]:
+            pid = self.person(row["person_key"])
+            values = (pid, row["created_at"], row["status"], row["decided_at"], row["decided_by"], row["reason"],
+                      row["alert_words"], row["counts"], row["told_at"])
+            have = self._one("SELECT person_id FROM erasure_requests WHERE id = ?", (row["id"],))
+            if have is not None and have["person_id"] == pid:
+                self.db.execute("""UPDATE erasure_requests SET person_id = ?, created_at = ?, status = ?, decided_at = ?,
+                                   decided_by = ?, reason = ?, alert_words = ?, counts = ?, told_at = ? WHERE id = ?""",
+                                values + (row["id"],))
+                rid = row["id"]
+            else:
+                rid = self.db.execute(
+                    """INSERT INTO erasure_requests (id, person_id, created_at, status, decided_at, decided_by, reason,
+                       alert_words, counts, told_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    ((row["id"] if have is None else None),) + values).lastrowid
+            if row["status"] == "approved":
+                reapplied.append((rid, self.erase_person(pid, safeguarding=row["alert_words"] == "erase")))
+        for line in records["audit"]:
+            self.db.execute(
+                """INSERT INTO audit (actor, action, target, detail, created_at) SELECT :actor, :action, :target, :detail,
+                   :created_at WHERE NOT EXISTS (SELECT 1 FROM audit WHERE action = :action AND target IS :target
+                   AND created_at = :created_at AND actor IS :actor)""", line)
+        for rid, counts in reapplied:
+            self.audit("cli", "erasure.reapply", f"erasure:{rid}",
+                       "after a restore; " + (", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "nothing stored"))
+        return reapplied
 
     def text_columns(self) -> list[tuple[str, str]]:
         """Every (table, column) whose declared type could hold text (for tests and checks)."""

@@ -335,3 +335,40 @@ def test_each_notice_names_only_the_cases_its_reader_may_read(tmp_path, library)
         assert all(w in req.notices[key] for w in ("FGC-1", "DV-77", "Mum", "Victim")), contact
         assert "DV-77" not in req.notices[f"tg:{P1}"] and "FGC-1" not in req.notices[f"tg:{P2}"]
     store.close()
+
+
+def test_restoring_an_older_backup_erases_again_and_keeps_the_request(world, tmp_path):
+    """A backup made before an approved erasure still holds the person's words, and no request:
+    restore reads the requests from the database it replaces, puts them (and their audit lines)
+    back and erases again, so neither the words nor the record of the request come back wrong."""
+    store, access, conv_a, conv_b = world
+    copy = str(tmp_path / "nightly.bak")
+    assert CliRunner().invoke(main, ["backup", copy, "--db", store.path]).exit_code == 0
+    req = erasure.request(store, f"tg:{A}")
+    erasure.approve(store, req.id, "cli", "the person asked", alert_words="erase")
+    told = erasure.untold(store)
+    assert len(told) == 1 and "backup" in told[0].text  # the person is told older backups still hold it
+    erasure.told(store, req.id)
+    other = erasure.request(store, f"tg:{B}")  # still open: it must not vanish either
+    db = store.path
+    store.close()
+
+    result = CliRunner().invoke(main, ["restore", copy, "--db", db])
+    assert result.exit_code == 0, result.output
+    assert f"re-applied 1 approved erasure(s)" in result.output and f"#{req.id}" in result.output
+
+    s = Store(db)
+    assert {w: found(s, w) for w in A_WORDS} == {w: [] for w in A_WORDS}
+    assert all(found(s, w) for w in B_WORDS)
+    rows = {r["id"]: r for r in erasure.pending(s, everything=True)}
+    assert (rows[req.id]["status"], rows[req.id]["alert_words"]) == ("approved", "erase")
+    assert rows[req.id]["told_at"] and rows[other.id]["status"] == "open"
+    assert erasure.untold(s) == []  # told once, not again
+    actions = [(r["action"], r["target"]) for r in s.audit_log()]
+    assert ("erasure.approve", f"erasure:{req.id}") in actions
+    assert ("erasure.reapply", f"erasure:{req.id}") in actions
+    assert actions[-1][0] == "restore"
+    data = raw_bytes(s)
+    assert [w for w in A_WORDS if w.encode() in data] == []
+    leftovers = [p for p in tmp_path.iterdir() if p.name.startswith(".restore-")]
+    assert leftovers == []  # the staging copy is gone
