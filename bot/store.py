@@ -694,12 +694,26 @@ def _m_access_revocations(db: sqlite_utils.Database) -> None:
                   SELECT 1 FROM role_revocations v WHERE v.person_id = roles.person_id AND v.role = roles.role)""")
 
 
+def _m_notice_about(db: sqlite_utils.Database) -> None:
+    # Review-dp F1: a notice kept back for a worker (a comment quoting a family's words, an
+    # erasure request naming the person) was a schedule row for the WORKER, so erasing the person
+    # it was about missed it. It now records whom it is about, and erasure matches that too.
+    if "about_person_id" in db["schedule"].columns_dict:  # (a test may replay the migrations before it)
+        return
+    db.executescript(
+        """
+        ALTER TABLE schedule ADD COLUMN about_person_id INTEGER REFERENCES people(id);  -- a held notice's subject
+        CREATE INDEX IF NOT EXISTS idx_schedule_about ON schedule(about_person_id);
+        """
+    )
+
+
 MIGRATIONS = [_m1_core, _m2_cases_alerts_audit, _m3_delivery, _m4_access, _m5_undelivered, _m_alert_per_person,
               _m_quiet_review_unread_missed, _m8_respondent_practice, _m_comment_visibility, _m_schedule,
               _m_pseudonyms, _m_reminder_times, _m_data_protection, _m_present_index, _m_reading_on_schedule,
               _m_case_info, _m_web_signin, _m_web_indexes, _m_languages, _m_inbox,
               _m_missed_audit_words, _m_reading_escalate_after, _m_review_item_words, _m_reminder_links,
-              _m_input_media, _m_access_revocations]
+              _m_input_media, _m_access_revocations, _m_notice_about]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -730,7 +744,8 @@ PERSON_TEXT: dict[tuple[str, str], PersonText] = {
     ("transcript", "text"): PersonText(_MINE),
     ("inputs", "reply"): PersonText(_MINE, None),
     ("comments", "text"): PersonText(_MINE),
-    ("schedule", "text"): PersonText("person_id = :pid OR " + _MINE),
+    # a notice kept back for a worker about someone (about_person_id) is that someone's too
+    ("schedule", "text"): PersonText("person_id = :pid OR about_person_id = :pid OR " + _MINE),
     ("case_people", "pseudonym"): PersonText("person_id = :pid"),
     ("alerts", "words"): PersonText("person_id = :pid", safeguarding=True),
     ("review_items", "matched"): PersonText("person_id = :pid", None, safeguarding=True),
@@ -2248,13 +2263,20 @@ class Store:
     # -- the schedule of due messages (bot/schedule.py) ------------------------------------
     def add_scheduled(self, *, person_id: int, kind: str, text: str, due_at: str, why: str,
                       conversation_id: int | None = None, case_id: int | None = None, step_id: str | None = None,
-                      seq: int = 1) -> int:
+                      seq: int = 1, about_person_id: int | None = None) -> int:
         cur = self.db.execute(
             """INSERT INTO schedule (person_id, kind, text, due_at, why, conversation_id, case_id, step_id, seq,
-               created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            (person_id, kind, self._e(text), due_at, why, conversation_id, case_id, step_id, seq, now()),
+               created_at, about_person_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (person_id, kind, self._e(text), due_at, why, conversation_id, case_id, step_id, seq, now(),
+             about_person_id),
         )
         return cur.lastrowid
+
+    def held_notice_recipients(self, about_person_id: int) -> list[int]:
+        """Who has a notice about this person still waiting (kind 'notice', pending or being sent)."""
+        return [r[0] for r in self.db.execute(
+            """SELECT DISTINCT person_id FROM schedule WHERE kind = 'notice' AND about_person_id = ?
+               AND state IN ('pending', 'sending') ORDER BY person_id""", (about_person_id,)).fetchall()]
 
     def scheduled(self, item_id: int) -> dict | None:
         return self._one("SELECT * FROM schedule WHERE id = ?", (item_id,))
@@ -2594,7 +2616,8 @@ class Store:
         if n:
             counts["unread"] = n
         self.db.execute(f"UPDATE schedule SET state = 'cancelled', cancelled_by = 'erasure'"
-                        f" WHERE state IN ('pending', 'sending') AND (person_id = :pid OR {_MINE})", params)
+                        f" WHERE state IN ('pending', 'sending') AND (person_id = :pid OR about_person_id = :pid"
+                        f" OR {_MINE})", params)
         self.db.execute("""UPDATE conversations SET erased_at = :t,
                            status = CASE WHEN status IN ('in_progress', 'rehearsing') THEN 'cancelled' ELSE status END
                            WHERE person_id = :pid""", {**params, "t": t})

@@ -372,3 +372,30 @@ def test_restoring_an_older_backup_erases_again_and_keeps_the_request(world, tmp
     assert [w for w in A_WORDS if w.encode() in data] == []
     leftovers = [p for p in tmp_path.iterdir() if p.name.startswith(".restore-")]
     assert leftovers == []  # the staging copy is gone
+
+
+def test_a_notice_kept_back_for_the_worker_is_erased_with_the_person_it_names_or_quotes(world):
+    """Review-dp F1: while a worker-present session runs on the worker's phone, a comment notice
+    (quoting the family) and the erasure notice (naming the person) wait in the schedule as rows
+    for the WORKER. Erasing the person erases and cancels them too; the worker is told instead,
+    naming nobody, that the request was decided."""
+    from bot.messages import msg
+    from bot.review.export import md_quote
+    from bot.schedule import Schedule, hold_notice
+
+    store, access, conv_a, conv_b = world
+    text = 'She said "Xylophone teatime talks" twice'
+    hold_notice(store, f"tg:{P}", msg("staff.comment_notice", who="Sam", id=conv_a, text="\n".join(md_quote(text))),
+                about_person=None, about_conversation=conv_a)
+    hold_notice(store, f"tg:{P}", "Bumblebee: about the other person", about_person=None, about_conversation=conv_b)
+    req = erasure.request(store, f"tg:{A}")
+    assert "Alpha Kid" in req.notices[f"tg:{P}"]
+    hold_notice(store, f"tg:{P}", req.notices[f"tg:{P}"], about_person=req.person_id)
+    erasure.approve(store, req.id, "cli", "the person asked", alert_words="erase")
+
+    assert {w: found(store, w) for w in A_WORDS} == {w: [] for w in A_WORDS}
+    due = Schedule(store, quiet_from="00:00", quiet_until="00:00").due()
+    texts = sorted(d.text for d in due if d.recipient == f"tg:{P}")
+    assert texts[0].startswith("Bumblebee")  # about the other person: still goes
+    assert len(texts) == 2 and f"#{req.id}" in texts[1] and "withdrawn" in texts[1]
+    assert [w for w in A_WORDS if w in " ".join(texts)] == []

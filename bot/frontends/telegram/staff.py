@@ -458,7 +458,8 @@ class StaffCommands:
             who = md_escape(update.effective_user.first_name or "Your supervisor")
             await self.fe.push(context.bot, notify,  # after a worker-present session on their device
                                msg("staff.comment_notice_shared" if shared else "staff.comment_notice",
-                                   who=who, id=conv, text="\n".join(md_quote(text))))
+                                   who=who, id=conv, text="\n".join(md_quote(text))),
+                               about_conversation=int(conv))  # it quotes them: erased with them
 
     def _reason(self, item: dict) -> str:
         labels = getattr(self.fe.service.safeguarding, "concerns", None) or {}
@@ -594,7 +595,8 @@ class StaffCommands:
             if not key.startswith("tg:"):
                 continue
             try:
-                await self.fe.push(context.bot, key, req.notices[key])  # after a worker-present session on their device
+                await self.fe.push(context.bot, key, req.notices[key],  # after a worker-present session on their device
+                                   about_person=req.person_id)  # it names them: erased with them
                 reached += 1
             except TelegramError as exc:  # one unreachable contact must not stop the others
                 log.error("erasure notice not delivered", extra={"request": req.id, "error": type(exc).__name__})
