@@ -230,8 +230,9 @@ class Site:
         return response
 
     async def _tries(self, request: Request, code: str) -> bool:
-        """The sign-in throttle: per address, per code, and everyone's together, which a real
-        link passes (so rotating addresses cannot lock staff out)."""
+        """The sign-in throttle: per address, per code, and everyone's together; a real link
+        passes the address's and everyone's limit (so neither strangers rotating addresses nor
+        one sharing the address, e.g. a proxy's or a council NAT's, can lock staff out)."""
         return await self.db(self.throttle.allow, self._client(request), code or None,
                              lambda: bool(code) and self.signin.check(code) is None)
 
