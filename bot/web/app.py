@@ -18,7 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from typing import Awaitable, Callable
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 from jinja2 import Environment, FunctionLoader, StrictUndefined
 from starlette.applications import Starlette
@@ -40,6 +40,8 @@ log = logging.getLogger("bot.web")
 SESSION_COOKIE = "rb_session"
 PRE_COOKIE = "rb_signin"  # the sign-in form's own CSRF secret (there is no session yet)
 COMMENT_MAX = 4000
+SIGNIN_BODY_MAX = 4096  # the sign-in form is a code and a token: about 150 bytes
+SIGNIN_FIELDS_MAX = 10
 CASES_SHOWN = 200
 
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; "
@@ -212,15 +214,23 @@ class Site:
         return response
 
     async def signin_post(self, request: Request) -> Response:
-        form = await request.form()
-        if not await self._tries(request, str(form.get("code") or "")):
-            return self.render(request, "signin.html", status=429, message=msg("web.signin.refused.throttled"))
+        """The sign-in button. Nothing is read before the address's limit (a real link goes on
+        past it, so one with the form's cookie is let through to show its code), and then only
+        a small URL-encoded form: 415, 411 or 413 otherwise, before any of it is parsed."""
         pre = request.cookies.get(PRE_COOKIE) or ""
-        sent = str(form.get("csrf") or "")
+        if not pre and await self.db(self.throttle.busy, self._client(request)):
+            return self.render(request, "signin.html", status=429, message=msg("web.signin.refused.throttled"))
+        fields = await self._small_form(request)
+        if isinstance(fields, int):
+            return self.render(request, "signin.html", status=fields, message=msg("web.signin.refused.unreadable"))
+        code = fields.get("code", "")
+        if not await self._tries(request, code):
+            return self.render(request, "signin.html", status=429, message=msg("web.signin.refused.throttled"))
+        sent = fields.get("csrf", "")
         if not pre or not sent or not hmac.compare_digest(sent, csrf_token(pre)):
             return self.render(request, "signin.html", status=403, message=msg("web.signin.refused.form"))
         try:
-            session = await self.db(self.signin.redeem, str(form.get("code") or ""))
+            session = await self.db(self.signin.redeem, code)
         except Refused as exc:
             return self.render(request, "signin.html", status=400, message=msg(f"web.signin.refused.{exc.reason}"))
         response = RedirectResponse("/", status_code=303)
@@ -228,6 +238,33 @@ class Site:
                             path="/", httponly=True, samesite="strict", secure=self._secure(request))
         response.delete_cookie(PRE_COOKIE, path="/signin")
         return response
+
+    @staticmethod
+    async def _small_form(request: Request) -> dict[str, str] | int:
+        """The sign-in form's fields, or the status refusing it: 415 unless URL-encoded, 411
+        without a Content-Length, 413 if that (or what actually comes, whatever it said) is over
+        SIGNIN_BODY_MAX bytes. At most SIGNIN_BODY_MAX bytes are ever read."""
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype != "application/x-www-form-urlencoded":
+            return 415
+        length = request.headers.get("content-length", "")
+        if not length.isdigit():
+            return 411
+        if int(length) > SIGNIN_BODY_MAX:
+            return 413
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > SIGNIN_BODY_MAX:
+                return 413
+        try:
+            pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=SIGNIN_FIELDS_MAX)
+        except ValueError:  # not UTF-8, or more fields than the form has
+            return 400
+        fields: dict[str, str] = {}
+        for k, v in pairs:
+            fields.setdefault(k, v)
+        return fields
 
     async def _tries(self, request: Request, code: str) -> bool:
         """The sign-in throttle: per address, per code, and everyone's together; a real link
