@@ -1,5 +1,6 @@
 """Sign-in over HTTP, the review-web findings: the sign-in form reads no more than a small
-body and nothing before the address's limit (finding 2)."""
+body and nothing before the address's limit (finding 2); the session cookie is Secure (and
+__Host-) whenever the site's address is https, whatever scheme the proxy reports (finding 4)."""
 
 from __future__ import annotations
 
@@ -79,3 +80,53 @@ async def test_the_sign_in_form_is_small_urlencoded_and_of_a_stated_length(site)
     done = await c.post("/signin", content=f"code={code}&csrf={form_token(page.text)}",
                         headers={"content-type": "application/x-www-form-urlencoded; charset=UTF-8"})
     assert done.status_code == 303 and (await c.get("/")).status_code == 200
+
+
+def reported_as_http(app):
+    """A TLS proxy that does not say so (no X-Forwarded-Proto): the site sees http."""
+    async def wrapped(scope, receive, send):
+        await app(dict(scope, scheme="http") if scope["type"] == "http" else scope, receive, send)
+    return wrapped
+
+
+async def test_the_session_cookie_is_secure_whenever_the_site_is_https(tmp_path, library, template):
+    import httpx
+
+    config = W.config()
+    config.web_url = "https://review.example.org"
+    site = make(tmp_path, library, template, config)
+    try:
+        c = httpx.AsyncClient(transport=httpx.ASGITransport(app=reported_as_http(site.app()), client=("10.9.9.9", 1)),
+                              base_url="https://site.test")
+        code = await site.db(site.signin.link, f"tg:{W.SUP}")
+        page = await c.get(f"/signin/{code}")
+        assert page.headers["strict-transport-security"] == "max-age=31536000"
+        pre = page.headers["set-cookie"]
+        assert pre.startswith("__Secure-rb_signin=") and "; Secure" in pre and "Path=/signin" in pre
+        done = await c.post("/signin", data={"code": code, "csrf": form_token(page.text)})
+        assert done.status_code == 303
+        cookie = next(v for v in done.headers.get_list("set-cookie") if "rb_session" in v)
+        assert cookie.startswith("__Host-rb_session=")
+        for flag in ("; Secure", "; HttpOnly", "; SameSite=strict", "; Path=/"):
+            assert flag in cookie, (flag, cookie)
+        assert "Domain" not in cookie
+        home = await c.get("/")
+        assert home.status_code == 200 and home.headers["strict-transport-security"]
+        out = await c.post("/signout", data={"csrf": form_token(home.text)})
+        assert out.status_code == 303 and out.headers["location"] == "/signin?ended=1"
+        gone = out.headers["set-cookie"]
+        assert gone.startswith("__Host-rb_session=") and "; Secure" in gone and "Max-Age=0" in gone
+        assert (await c.get("/")).headers["location"] == "/signin"
+    finally:
+        site.close()
+        site.store.close()
+
+
+async def test_over_plain_http_without_an_https_address_nothing_is_prefixed(site):
+    c = client(site, https=False)
+    code = await site.db(site.signin.link, f"tg:{W.SUP}")
+    page = await c.get(f"/signin/{code}")
+    assert "strict-transport-security" not in page.headers
+    done = await c.post("/signin", data={"code": code, "csrf": form_token(page.text)})
+    cookie = done.headers["set-cookie"]
+    assert cookie.startswith("rb_session=") and "Secure" not in cookie
