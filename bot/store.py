@@ -708,12 +708,30 @@ def _m_notice_about(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m_key_check(db: sqlite_utils.Database) -> None:
+    # Review-dp F5: the key was checked only against the newest text of three columns, so a
+    # database whose text lay elsewhere (a worker's case texts before any answer; everything
+    # erased but the kept safeguarding words) accepted any key, and a lost key file was silently
+    # replaced by a new one. The store writes one encrypted check value here (at the first open
+    # after this migration) and tests it at every open.
+    if "meta" in db.table_names():  # (a test may replay the migrations before it)
+        return
+    db.executescript(
+        """
+        CREATE TABLE meta (
+            name TEXT PRIMARY KEY,                      -- e.g. key_check
+            value BLOB                                  -- key_check: a fixed text, encrypted  # person-text
+        );
+        """
+    )
+
+
 MIGRATIONS = [_m1_core, _m2_cases_alerts_audit, _m3_delivery, _m4_access, _m5_undelivered, _m_alert_per_person,
               _m_quiet_review_unread_missed, _m8_respondent_practice, _m_comment_visibility, _m_schedule,
               _m_pseudonyms, _m_reminder_times, _m_data_protection, _m_present_index, _m_reading_on_schedule,
               _m_case_info, _m_web_signin, _m_web_indexes, _m_languages, _m_inbox,
               _m_missed_audit_words, _m_reading_escalate_after, _m_review_item_words, _m_reminder_links,
-              _m_input_media, _m_access_revocations, _m_notice_about]
+              _m_input_media, _m_access_revocations, _m_notice_about, _m_key_check]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -758,6 +776,9 @@ PERSON_TEXT: dict[tuple[str, str], PersonText] = {
     ("case_info", "text"): PersonText("1 = 0"),
     # An update received and not yet handled (issue 18): the words of a message, as sent.
     ("inbox", "raw"): PersonText("person_key = (SELECT key FROM people WHERE id = :pid)", None),
+    # The key check (review-dp F5): nobody's words, but encrypted like them, so rotate-key
+    # re-encrypts it and a backup's check reads it; no person's rows.
+    ("meta", "value"): PersonText("1 = 0"),
 }
 
 # Text columns that never hold a person's words: ids, keys, times, states, flow wording,
@@ -795,6 +816,7 @@ NOT_PERSON_TEXT: dict[str, tuple[str, ...]] = {
     "web_links": ("code_hash", "created_at", "expires_at", "used_at"),  # sign-in links: a hash and times
     "web_sessions": ("token_hash", "created_at", "expires_at", "last_seen_at", "ended_at"),  # a hash and times
     "inbox": ("chat", "person_key", "received_at"),  # ids and a time; the update itself is person-text
+    "meta": ("name",),  # the name of a setting such as key_check
 }
 
 # --- retention: what each record type means, as SQL (bot/retention.py runs it) ---------
@@ -966,14 +988,17 @@ class Store:
                 raise StoreError(f"{self.path}: is a folder, not a database file")
             if not p.parent.exists():
                 raise StoreError(f"{self.path}: the folder {p.parent} does not exist")
+        # A database that already has content never gets a new key: a lost key file must be
+        # put back, not replaced (text under two keys could never all be read again).
+        existed = self.path != ":memory:" and os.path.isfile(self.path) and os.path.getsize(self.path) > 0
         if self.path != ":memory:":
             private_file(self.path)
         self._lock = self._take_lock()
         try:
-            self.keys = keyring or dbkey.load_keyring()
+            self.keys = keyring or dbkey.load_keyring(create=not existed)
         except dbkey.KeyError_ as exc:
             self._release_lock()
-            raise StoreError(str(exc)) from None
+            raise StoreError(f"{self.path}: {exc}" if existed else str(exc)) from None
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
             conn.row_factory = self._decrypting_row
@@ -1005,21 +1030,35 @@ class Store:
         decrypt, magic = self.keys.decrypt, dbkey.MAGIC
         return tuple([decrypt(x) if type(x) is bytes and x[:4] == magic else x for x in row])
 
+    KEY_CHECK = "restorative-bot key check"
+
     def check_key(self) -> None:
-        """Refuse, in words, a key that does not decrypt this database's text."""
-        for table, column in (("conversations", "session"), ("transcript", "text"), ("people", "display_name")):
-            raw = self.db.conn.cursor()
-            raw.row_factory = None  # the bytes as stored, not decrypted
-            row = raw.execute(
-                f"SELECT {column} FROM {table} WHERE typeof({column}) = 'blob' ORDER BY rowid DESC LIMIT 1"
-            ).fetchone()
-            if row is not None and dbkey.is_ciphertext(row[0]):
-                try:
-                    self.keys.decrypt(row[0])
-                except dbkey.KeyError_ as exc:
-                    self.db.conn.close()
-                    raise StoreError(f"{self.path}: {exc}") from None
+        """Refuse, in words, a key that does not decrypt this database's text.
+
+        The check value in ``meta`` (written at the first open with a key: a new database, or
+        an older one after the migration) must decrypt to :attr:`KEY_CHECK`. Before writing it
+        to an older database, the newest encrypted value of every PERSON_TEXT column is tried,
+        so a wrong key is never sealed in as the right one."""
+        raw = self.db.conn.cursor()
+        raw.row_factory = None  # the bytes as stored, not decrypted
+        try:
+            row = raw.execute("SELECT value FROM meta WHERE name = 'key_check'").fetchone()
+            if row is not None:
+                if not (dbkey.is_ciphertext(row[0]) and self.keys.decrypt(row[0]) == self.KEY_CHECK):
+                    raise dbkey.WrongKey(self.keys.source)
                 return
+            for table, column in PERSON_TEXT:
+                value = raw.execute(f"SELECT {column} FROM {table} WHERE typeof({column}) = 'blob'"
+                                    " ORDER BY rowid DESC LIMIT 1").fetchone()
+                if value is not None and dbkey.is_ciphertext(value[0]):
+                    self.keys.decrypt(value[0])
+        except dbkey.KeyError_ as exc:
+            self.db.conn.close()
+            self._release_lock()
+            raise StoreError(f"{self.path}: {exc}") from None
+        with self.transaction():
+            self.db.execute("INSERT OR IGNORE INTO meta (name, value) VALUES ('key_check', ?)",
+                            (self._e(self.KEY_CHECK),))
 
     def close(self) -> None:
         self.stop_checkpoints()
