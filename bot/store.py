@@ -726,12 +726,41 @@ def _m_key_check(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m_alert_conversations(db: sqlite_utils.Database) -> None:
+    # Review-dp F3: a later disclosure in a second conversation is added to the person's open
+    # alert, which keeps the first conversation's id; the purge kept only conversations an alert
+    # pointed at, so the second one (with its flagged lines) went while the alert lived. Every
+    # conversation an alert covers is recorded here, and the purge keeps them all. Back-filled:
+    # the alert's own conversation, and each conversation of the same person in the same case
+    # (or outside any case, as the alert) with a flagged line from the alert's time on.
+    if "alert_conversations" in db.table_names():  # (a test may replay the migrations before it)
+        return
+    db.executescript(
+        """
+        CREATE TABLE alert_conversations (
+            alert_id INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            PRIMARY KEY (alert_id, conversation_id)
+        );
+        CREATE INDEX idx_alert_conversations_conversation ON alert_conversations(conversation_id);
+        INSERT OR IGNORE INTO alert_conversations (alert_id, conversation_id)
+            SELECT id, conversation_id FROM alerts WHERE conversation_id IS NOT NULL;
+        INSERT OR IGNORE INTO alert_conversations (alert_id, conversation_id)
+            SELECT a.id, c.id FROM alerts a JOIN conversations ac ON ac.id = a.conversation_id
+              JOIN conversations c ON c.person_id = a.person_id AND c.case_id IS ac.case_id
+             WHERE EXISTS (SELECT 1 FROM transcript t WHERE t.conversation_id = c.id AND t.flagged = 1
+                           AND t.created_at >= a.created_at);
+        """
+    )
+
+
 MIGRATIONS = [_m1_core, _m2_cases_alerts_audit, _m3_delivery, _m4_access, _m5_undelivered, _m_alert_per_person,
               _m_quiet_review_unread_missed, _m8_respondent_practice, _m_comment_visibility, _m_schedule,
               _m_pseudonyms, _m_reminder_times, _m_data_protection, _m_present_index, _m_reading_on_schedule,
               _m_case_info, _m_web_signin, _m_web_indexes, _m_languages, _m_inbox,
               _m_missed_audit_words, _m_reading_escalate_after, _m_review_item_words, _m_reminder_links,
-              _m_input_media, _m_access_revocations, _m_notice_about, _m_key_check]
+              _m_input_media, _m_access_revocations, _m_notice_about, _m_key_check,
+              _m_alert_conversations]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -831,6 +860,7 @@ def _not_held(conversation_col: str) -> str:
 _PRACTICE = "(c.practice = 1 OR (c.case_id IS NULL AND c.flow_id LIKE 'rehearsal-%'))"
 _CASE_NOT_HELD = "NOT EXISTS (SELECT 1 FROM cases hk WHERE hk.id = c.case_id AND hk.held_at IS NOT NULL)"
 _NO_SAFEGUARDING = ("NOT EXISTS (SELECT 1 FROM alerts a WHERE a.conversation_id = c.id)"
+                    " AND NOT EXISTS (SELECT 1 FROM alert_conversations l WHERE l.conversation_id = c.id)"
                     " AND NOT EXISTS (SELECT 1 FROM review_items r WHERE r.conversation_id = c.id)"
                     " AND NOT EXISTS (SELECT 1 FROM missed_disclosures m WHERE m.conversation_id = c.id)")
 
@@ -1562,6 +1592,9 @@ class Store:
             (conversation_id, person_id, transcript_id, concern, self._e(words), now(), None if practice else next_notify_at,
              1 if practice else 0),
         )
+        if conversation_id is not None:
+            self.db.execute("INSERT OR IGNORE INTO alert_conversations (alert_id, conversation_id) VALUES (?, ?)",
+                            (cur.lastrowid, conversation_id))
         return cur.lastrowid
 
     def open_alert_of(self, person_id: int, practice: bool = False) -> dict | None:
@@ -1596,6 +1629,9 @@ class Store:
             (concern, self._e(words), now(), conversation_id, transcript_id, next_notify_at, next_notify_at, next_notify_at,
              alert_id),
         )
+        if conversation_id is not None:  # the purge keeps every conversation the alert covers
+            self.db.execute("INSERT OR IGNORE INTO alert_conversations (alert_id, conversation_id) VALUES (?, ?)",
+                            (alert_id, conversation_id))
 
     def alerts(self, open_only: bool = False) -> list[dict]:
         sql = """SELECT a.*, p.key AS person_key, p.display_name, c.flow_id, c.respondent, c.present_id,
