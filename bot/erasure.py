@@ -139,7 +139,9 @@ def describe(row: dict) -> str:
     lines = [f"Erasure request #{row['id']} from {person_label(row['person_key'], row['display_name'])}, made {row['created_at'][:16].replace('T', ' ')}"
              f" ({row['status']})",
              f"  conversations: {row['conversations']}; cases: {row['case_refs'] or 'none'}; "
-             f"safeguarding alerts: {row['alerts']}"]
+             f"safeguarding records: {row['alerts']} alert(s), {row['review_items']} review item(s),"
+             f" {row['missed']} missed disclosure(s)"
+             + (" (their words are kept unless --alert-words erase)" if safeguarding_records(row) else "")]
     if row["as_child"]:
         lines.append("  GIVEN AS A CHILD OR YOUNG PERSON: the ICO asks that this weighs in favour of erasure")
     if row["held_refs"]:
@@ -148,6 +150,12 @@ def describe(row: dict) -> str:
         lines.append(f"  decided {row['decided_at'][:16].replace('T', ' ')} by {row['decided_by']}: {row['reason']}"
                      + (f"; alert words {row['alert_words']}" if row["alert_words"] else ""))
     return "\n".join(lines)
+
+
+def safeguarding_records(row: dict) -> int:
+    """How many safeguarding records hold the person's words (alerts, review items, missed
+    disclosures): kept by default when the request is approved."""
+    return row["alerts"] + row["review_items"] + row["missed"]
 
 
 def _open(store: Store, request_id: int) -> dict:
@@ -217,7 +225,9 @@ def untold(store: Store) -> list[Outcome]:
     out = []
     for row in store.erasures_untold():
         variant = "child" if row["as_child"] else "default"
-        kept = row["status"] == "approved" and row["alert_words"] == "keep" and row["alerts"]
+        # any safeguarding record kept (an alert, a quiet review item, a missed disclosure): the
+        # person is told some words are kept, in words that do not say which kind of record
+        kept = row["status"] == "approved" and row["alert_words"] == "keep" and safeguarding_records(row)
         node = msg(f"erasure.outcome.{row['status']}{'_kept' if kept else ''}")
         text = (node.get(variant) or node["default"]).format(id=row["id"], reason=row["reason"] or "")
         if row["status"] == "approved":  # backups made before it still hold the words until they expire

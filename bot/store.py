@@ -2634,7 +2634,10 @@ class Store:
                           WHERE c.person_id = e.person_id) AS case_refs,
                          (SELECT group_concat(DISTINCT k.ref) FROM conversations c JOIN cases k ON k.id = c.case_id
                           WHERE c.person_id = e.person_id AND k.held_at IS NOT NULL) AS held_refs,
-                         (SELECT COUNT(*) FROM alerts a WHERE a.person_id = e.person_id) AS alerts
+                         (SELECT COUNT(*) FROM alerts a WHERE a.person_id = e.person_id) AS alerts,
+                         (SELECT COUNT(*) FROM review_items r WHERE r.person_id = e.person_id) AS review_items,
+                         (SELECT COUNT(*) FROM missed_disclosures m WHERE m.conversation_id IN
+                          (SELECT c.id FROM conversations c WHERE c.person_id = e.person_id)) AS missed
                   FROM erasure_requests e JOIN people p ON p.id = e.person_id"""
 
     def erasure_request(self, request_id: int) -> dict | None:

@@ -399,3 +399,30 @@ def test_a_notice_kept_back_for_the_worker_is_erased_with_the_person_it_names_or
     assert texts[0].startswith("Bumblebee")  # about the other person: still goes
     assert len(texts) == 2 and f"#{req.id}" in texts[1] and "withdrawn" in texts[1]
     assert [w for w in A_WORDS if w in " ".join(texts)] == []
+
+
+@pytest.mark.parametrize("record", ["review_item", "missed"])
+def test_words_kept_in_any_safeguarding_record_are_counted_and_the_person_is_told(world, record):
+    """Review-dp F2: the "some words are kept" outcome and the administrator's prompt looked at
+    alerts only, so a person whose words were kept in a quiet review item or a /missed record
+    was told everything was deleted. Now every kind counts; the wording names no tier."""
+    store, access, conv_a, conv_b = world
+    b = store.person(f"tg:{B}")
+    if record == "review_item":
+        with store.transaction():
+            line = store.add_line(conv_b, "in", "Hazelnut: I feel alone at night", kind="answer", flagged=True,
+                                  tier="review")
+            store.add_review_item(conversation_id=conv_b, person_id=b, transcript_id=line, concern="worry",
+                                  matched="alone at night")
+    else:
+        Reading(store, access).record_missed(f"tg:{P}", conv_b, "anything_else", "Hazelnut he hurts me")
+    req = erasure.request(store, f"tg:{B}")
+    prompt = erasure.describe(store.erasure_request(req.id))
+    shown = "1 review item(s)" if record == "review_item" else "1 missed disclosure(s)"
+    assert "0 alert(s)" in prompt and shown in prompt and "kept unless --alert-words erase" in prompt
+    erasure.approve(store, req.id, "cli", "the person asked")  # default: kept
+    kept = "alone at night" if record == "review_item" else "he hurts me"
+    assert found(store, kept) == (["review_items.matched"] if record == "review_item" else ["missed_disclosures.words"])
+    [outcome] = erasure.untold(store)
+    assert "kept in a safeguarding record" in outcome.text
+    assert "review" not in outcome.text.lower() and "missed" not in outcome.text.lower()
