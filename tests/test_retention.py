@@ -559,3 +559,16 @@ def test_every_conversation_an_alert_covers_is_kept_while_the_alert_is(store, li
     # once the alert's own time is up, it goes, and the conversations with it
     retention.purge(store, Retention(), at=AT + timedelta(days=2190))
     assert store.conversations(person_id=pid) == [] and store.alert(alert["id"]) is None
+
+
+def test_the_daily_purge_truncates_the_journal_so_purged_rows_do_not_stay_in_it(store, library, clock):
+    """Review-dp F4: in a long-running process the -wal file is reused, not shrunk, so page
+    images of the rows a purge deleted stayed in it (secure_delete zeroes the database file
+    only). The purge now moves the WAL into the database and truncates it, as erasure does."""
+    build(store, library, clock)
+    store.db.execute("PRAGMA wal_checkpoint(PASSIVE)")  # as serve's background checkpointer does
+    wal = store.path + "-wal"
+    report = DailyPurge(store, Retention(), clock=lambda: AT).run()
+    assert report is not None and report.deleted.get("conversations")
+    assert os.path.getsize(wal) == 0
+    assert "purge.wipe" not in {a["action"] for a in store.audit_log()}  # nobody else was reading
