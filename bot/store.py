@@ -2066,10 +2066,17 @@ class Store:
                FROM conversations c LEFT JOIN cases k ON k.id = c.case_id WHERE c.id = ?""", (conversation_id,))
 
     def data_about(self, person_id: int) -> dict:
+        """What /mydata shows. ``safeguarding_records``: how many safeguarding records (alerts,
+        review items, missed disclosures, one total, no tier) hold the person's words; the words
+        are not shown in the chat (see bot/access.py ``mydata``)."""
         return {
             "person": self.get_person(person_id),
             "conversations": self.conversations(person_id=person_id),
             "roles": sorted(self.roles_of(person_id)),
+            "safeguarding_records": self.db.execute(
+                f"""SELECT (SELECT COUNT(*) FROM alerts WHERE person_id = :pid)
+                         + (SELECT COUNT(*) FROM review_items WHERE person_id = :pid)
+                         + (SELECT COUNT(*) FROM missed_disclosures WHERE {_MINE})""", {"pid": person_id}).fetchone()[0],
         }
 
     # -- audit -----------------------------------------------------------------------

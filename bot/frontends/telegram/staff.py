@@ -557,6 +557,8 @@ class StaffCommands:
         lines = [msg("staff.mydata_title")]
         lines += [msg("staff.mydata_line", id=c["id"], flow=c["flow_id"], status=status_words(c["status"]),
                       when=shown(c["started_at"], weekday=False), who=c["who_can_see"]) for c in convs] or [msg("staff.mydata_none")]
+        if data.get("safeguarding_records"):  # counted, never shown here (bot/access.py mydata)
+            lines.append(msg("staff.mydata_kept"))
         if convs:
             lines.append(msg("staff.mydata_file"))
         await self._say(context, update, "\n".join(lines))
