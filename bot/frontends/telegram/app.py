@@ -39,7 +39,7 @@ from bot.engine.flow import Flow
 from bot.engine.runner import Input, Prompt
 from bot.frontends.telegram.limits import MEMBER, STRANGER, Limiter, PriorityExecutor, RateLimits, set_priority
 from bot.frontends.telegram.polling import mark_committed, update_row
-from bot.frontends.telegram.sending import SendLimiter, closing_edit, edit_message, send_message
+from bot.frontends.telegram.sending import SendLimiter, closing_edit, edit_message, error_fields, send_message
 from bot.frontends.telegram.reminders import never_deliverable
 from bot.frontends.telegram.render import (
     Callback,
@@ -58,6 +58,9 @@ from bot.frontends.telegram.render import (
 )
 from bot import i18n
 from bot.messages import msg
+
+#: The roles that make someone a worker, with the workers' command menu (as Store.staff_keys).
+WORKER_ROLES = ("practitioner", "supervisor", "admin")
 
 log = logging.getLogger("bot.telegram")
 
@@ -188,6 +191,9 @@ class TelegramFrontend:
         # to): a retype sent before a slow reply arrived is not taken for the next question.
         self._asked: dict[int, list[tuple[int, int, str]]] = {}
         self._bot = None
+        # Telegram user ids whose chat shows the workers' menu (set here by sync_menus): when
+        # their role goes, their chat's own menu is deleted and everyone's shows again
+        self._staff_menus: set[int] = set()
         self._flows: dict[tuple[int, int], Flow] = {}  # (person, conversation) -> flow
         self.rehearsal = None  # bot.frontends.telegram.rehearsal.RehearsalCommands, set by install()
         # update ids whose handler has finished (answered, duplicate or failed), the last
@@ -464,6 +470,8 @@ class TelegramFrontend:
             await asyncio.sleep(self.housekeeping_seconds)
             try:
                 await self.refresh_members()
+                if self._bot is not None:
+                    await self.sync_menus(self._bot)  # roles granted or revoked meanwhile
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -683,15 +691,7 @@ class TelegramFrontend:
                 described = self.commands(tag)
                 await self._retry(lambda: app.bot.set_my_commands(described, language_code=tag))
         commands = self.commands(i18n.DEFAULT)
-        if self.staff is not None:  # workers' chats: their commands too (a family's menu never shows them)
-            staff = commands + self.commands(i18n.DEFAULT, "staff_commands")
-            for key in sorted(await self.db(self.service.store.staff_keys)):
-                if key.startswith("tg:") and key[3:].isdigit():
-                    scope = BotCommandScopeChat(int(key[3:]))
-                    try:
-                        await self._retry(lambda: app.bot.set_my_commands(staff, scope=scope))
-                    except TelegramError as exc:  # e.g. a worker who never opened a chat with the bot
-                        log.info("staff menu not set", extra={"error": str(exc)})
+        await self.sync_menus(app.bot, at_start=True)
         await self._retry(lambda: app.bot.set_my_commands(commands))
         if self.rehearsal is not None:  # read once now, not by the first updates all at once
             await self.rehearsal.load()
@@ -705,6 +705,42 @@ class TelegramFrontend:
         if self.escalation is not None or self.reading is not None or self.reminders is not None \
                 or getattr(self.service, "purger", None) is not None or self.access is not None:
             self._alert_task = asyncio.create_task(self._alert_loop(app.bot))
+
+    @staticmethod
+    def _tg_ids(keys) -> set[int]:
+        return {int(k[3:]) for k in keys if k.startswith("tg:") and k[3:].isdigit()}
+
+    def _menu_people(self, at_start: bool) -> tuple[set[int], set[int]]:  # on the store thread
+        """(workers now, people whose worker's role was revoked): Telegram user ids."""
+        store = self.service.store
+        revoked = {r["key"] for r in store.role_revocations() if r["role"] in WORKER_ROLES} if at_start else ()
+        return self._tg_ids(store.staff_keys()), self._tg_ids(revoked)
+
+    async def sync_menus(self, bot, at_start: bool = False) -> None:
+        """Workers' chats show their commands beside everyone's (a family's menu never shows
+        them), and a chat whose worker lost the role (`role revoke`, perhaps from the command
+        line while the bot runs) shows everyone's again: its own menu is deleted. Telegram
+        keeps a chat's menu across restarts, so at start the chats of everyone with a revoked
+        worker's role are cleared too. Run at start, at each housekeeping pass (a grant or a
+        revocation shows within housekeeping_seconds) and when a worker's command is refused
+        to someone whose chat still shows the workers' menu (at once, at their next message)."""
+        if self.staff is None:
+            return
+        workers, revoked = await self.db(self._menu_people, at_start)
+        staff_menu = self.commands(i18n.DEFAULT) + self.commands(i18n.DEFAULT, "staff_commands")
+        for uid in sorted(workers - self._staff_menus):
+            try:
+                await self._retry(lambda: bot.set_my_commands(staff_menu, scope=BotCommandScopeChat(uid)))
+            except TelegramError as exc:  # e.g. a worker who never opened a chat with the bot
+                log.info("staff menu not set", extra={"to": f"tg:{uid}", **error_fields(exc)})
+            self._staff_menus.add(uid)  # tried: not again at every pass (the next start tries again)
+        for uid in sorted((self._staff_menus | revoked) - workers):
+            try:
+                await self._retry(lambda: bot.delete_my_commands(scope=BotCommandScopeChat(uid)))
+                log.info("staff menu removed: the role was revoked", extra={"to": f"tg:{uid}"})
+            except TelegramError as exc:  # a chat the bot cannot reach shows no menu of it either
+                log.info("staff menu not removed", extra={"to": f"tg:{uid}", **error_fields(exc)})
+            self._staff_menus.discard(uid)
 
     async def check_leads(self, bot) -> list[str]:
         """Whether every safeguarding lead can be reached: Telegram lets a bot write only to
