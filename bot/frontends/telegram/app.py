@@ -28,6 +28,7 @@ from telegram.ext import (
     ApplicationBuilder,
     BaseUpdateProcessor,
     CallbackQueryHandler,
+    ChatMemberHandler,
     CommandHandler,
     ContextTypes,
     MessageHandler,
@@ -194,6 +195,7 @@ class TelegramFrontend:
         # Telegram user ids whose chat shows the workers' menu (set here by sync_menus): when
         # their role goes, their chat's own menu is deleted and everyone's shows again
         self._staff_menus: set[int] = set()
+        self._failed_to: set[tuple[int, str]] = set()  # (alert id, recipient key) last failing (_send_notice)
         self._flows: dict[tuple[int, int], Flow] = {}  # (person, conversation) -> flow
         self.rehearsal = None  # bot.frontends.telegram.rehearsal.RehearsalCommands, set by install()
         # update ids whose handler has finished (answered, duplicate or failed), the last
@@ -523,7 +525,24 @@ class TelegramFrontend:
         # a command none of the above knows: the service answers it like any text
         app.add_handler(MessageHandler(private & filters.UpdateType.MESSAGE & filters.COMMAND, once(self.on_text)))
         app.add_handler(MessageHandler(private & filters.UpdateType.MESSAGE & ~filters.TEXT, once(self.on_not_text)))
+        # Someone blocked or unblocked the bot: nothing to answer, but an alert that could not
+        # reach them goes now if they unblocked it (see _once)
+        app.add_handler(ChatMemberHandler(self.on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
         app.add_error_handler(self.on_error)
+
+    async def on_my_chat_member(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Someone blocked or unblocked the bot: nothing is said or kept."""
+        self._maybe_reachable(update, context.bot)
+
+    def _maybe_reachable(self, update: Update, bot) -> None:
+        """An alert that reached nobody goes at once when one of its recipients writes to the
+        bot or unblocks it (Escalation.reachable); an in-memory check for everyone else."""
+        user = update.effective_user
+        if user is None or self.escalation is None or f"tg:{user.id}" not in self.escalation.unreached_keys:
+            return
+        member = update.my_chat_member
+        if member is None or member.new_chat_member.status == "member":  # not "they blocked it"
+            self._spawn(self._reachable(bot, f"tg:{user.id}"))
 
     def _held(self, pid: int):
         """Whether someone else may be holding this person's device: True while they run a
@@ -595,6 +614,7 @@ class TelegramFrontend:
                 return
             user = update.effective_user
             set_priority(MEMBER if user is not None and user.id in self.limiter.members else STRANGER)
+            self._maybe_reachable(update, context.bot)
             key = f"tg:{update.update_id}"
             # Asked in the handler's first store call (or before its first send), not in a
             # hand-off of its own; and its delivery is recorded in the next group commit.
@@ -816,7 +836,7 @@ class TelegramFrontend:
                 if key[3:].isdigit():
                     self._finish(int(key[3:]))
             except TelegramError as exc:
-                log.warning("undelivered reply not sent", extra={"input": key, "error": str(exc)})
+                log.warning("undelivered reply not sent", extra={"input": key, **error_fields(exc)})
         if sent:
             log.info("resent replies committed before a restart", extra={"count": sent})
         return sent
@@ -850,6 +870,11 @@ class TelegramFrontend:
             finally:
                 waiter.cancel()
 
+    async def _reachable(self, bot, key: str) -> None:
+        """Someone an alert could not reach wrote to the bot: it goes to them now."""
+        if await self.db(self.escalation.reachable, key):
+            self.wake_alerts(bot)
+
     def wake_alerts(self, bot) -> None:
         """A new alert is committed: send it now, without making the person's update wait
         for it (the leads' chats are limited to about a message a second, and an update
@@ -878,18 +903,44 @@ class TelegramFrontend:
                     sent += 1
         return sent
 
+    FAILED_KEPT = 10_000  # (alert, recipient) pairs remembered as failing, for the log (then forgotten)
+
     async def _send_notice(self, bot, notice, marked: set[int]) -> bool:
-        reached = 0
+        """Send one notice to each recipient. An error is logged once per alert and recipient
+        until a notice reaches them again (class and code only, never Telegram's description).
+        A notice that reaches nobody is tried again after the re-alert interval, or at once when
+        one of its recipients writes to the bot (Escalation.unreached), with one error line
+        per alert when it stops reaching anyone, not one per pass."""
+        reached, failed = 0, {}
         for key in notice.recipients:
             if not key.startswith("tg:"):
                 continue
             try:
                 await self.send_text(bot, int(key[3:]), notice.text)
                 reached += 1
+                for alert_id in notice.alert_ids:
+                    self._failed_to.discard((alert_id, key))
             except TelegramError as exc:
-                log.error("alert not delivered", extra={"alerts": notice.alert_ids, "to": key, "error": str(exc)})
+                failed[key] = exc
+                new = [a for a in notice.alert_ids if (a, key) not in self._failed_to]
+                if new:
+                    if len(self._failed_to) >= self.FAILED_KEPT:
+                        self._failed_to.clear()
+                    self._failed_to.update((a, key) for a in new)
+                    log.error("alert not delivered", extra={"alerts": new, "to": key, **error_fields(exc)})
         if not reached:
+            if notice.held:  # kept back during a session: its alerts' own notices carry on as scheduled
+                return False
+            stopped = await self.db(self.escalation.unreached, notice.alert_ids, notice.recipients)
+            if stopped:
+                log.error("safeguarding alert reached nobody: tried again after the re-alert interval, or at once "
+                          "when one of its recipients writes to the bot",
+                          extra={"alerts": stopped, "recipients": list(notice.recipients),
+                                 "errors": sorted({type(e).__name__ for e in failed.values()})})
             return False
+        back = await self.db(self.escalation.reached, notice.alert_ids) if self.escalation.any_unreached else []
+        if back:
+            log.warning("safeguarding alert reached someone again", extra={"alerts": back})
         if notice.held:  # kept back during a worker-present session: the alerts' schedule is unchanged
             log.warning("safeguarding alert sent after a session", extra={"alerts": notice.alert_ids})
             return True
@@ -1424,7 +1475,7 @@ class TelegramFrontend:
             try:
                 await self._retry(lambda: edit_message(bot, chat_id, mid, new_text[:4096]))
             except BadRequest as exc:  # e.g. message too old to edit: the answer is saved all the same
-                log.info("could not close keyboard", extra={"chat": chat_id, "error": str(exc)})
+                log.info("could not close keyboard", extra={"chat": chat_id, **error_fields(exc)})
         await self._closing(edit)
 
     async def on_not_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -1578,7 +1629,7 @@ class TelegramFrontend:
                     await self._retry(lambda: query.edit_message_reply_markup(
                         reply_markup=InlineKeyboardMarkup.de_json(buttons.to_dict(), query.get_bot())))
             except BadRequest as exc:
-                log.info("toggle not shown", extra={"chat": chat_id, "error": str(exc)})
+                log.info("toggle not shown", extra={"chat": chat_id, **error_fields(exc)})
             return
         if cb.action == "d":
             selected = selected_from_markup(query.message.reply_markup if query.message else None)
@@ -1608,7 +1659,7 @@ class TelegramFrontend:
                 try:
                     await self._retry(lambda: edit_message(query.get_bot(), chat_id, query.message.message_id, marked))
                 except BadRequest as exc:
-                    log.info("could not mark answer", extra={"chat": chat_id, "error": str(exc)})
+                    log.info("could not mark answer", extra={"chat": chat_id, **error_fields(exc)})
             await self._closing(edit)
         await self.deliver(context.bot, chat_id, pid, reply, key)
 
@@ -1635,7 +1686,7 @@ class TelegramFrontend:
             try:
                 await self._retry(lambda: query.answer(text=text))
             except TelegramError as exc:  # an old query can no longer be answered; nothing is lost
-                log.info("callback answer failed", extra={"error": str(exc)})
+                log.info("callback answer failed", extra=error_fields(exc))
 
         pending = _closings.get()
         if pending is None:
