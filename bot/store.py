@@ -687,12 +687,26 @@ def _m_access_revocations(db: sqlite_utils.Database) -> None:
                   SELECT 1 FROM role_revocations v WHERE v.person_id = roles.person_id AND v.role = roles.role)""")
 
 
+def _m_input_message(db: sqlite_utils.Database) -> None:
+    # An edited message is kept beside the line the original wrote: which input that was is
+    # looked up by the message's Telegram reference ("<chat id>:<message id>"), here, so an
+    # edit after a restart still finds it (it was held in the frontend's memory only).
+    if "message" in db["inputs"].columns_dict:  # (a test may replay the migrations before it)
+        return
+    db.executescript(
+        """
+        ALTER TABLE inputs ADD COLUMN message TEXT;  -- '<chat id>:<message id>' of the message it was, or NULL
+        CREATE INDEX IF NOT EXISTS inputs_message ON inputs(message) WHERE message IS NOT NULL;
+        """
+    )
+
+
 MIGRATIONS = [_m1_core, _m2_cases_alerts_audit, _m3_delivery, _m4_access, _m5_undelivered, _m_alert_per_person,
               _m_quiet_review_unread_missed, _m8_respondent_practice, _m_comment_visibility, _m_schedule,
               _m_pseudonyms, _m_reminder_times, _m_data_protection, _m_present_index, _m_reading_on_schedule,
               _m_case_info, _m_web_signin, _m_web_indexes, _m_languages, _m_inbox,
               _m_missed_audit_words, _m_reading_escalate_after, _m_review_item_words, _m_reminder_links,
-              _m_input_media, _m_access_revocations]
+              _m_input_media, _m_access_revocations, _m_input_message]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -747,7 +761,8 @@ NOT_PERSON_TEXT: dict[str, tuple[str, ...]] = {
                       "finished_at", "respondent", "erased_at", "language"),  # language: a tag such as cy
     "answers": ("step_id", "answered_at"),
     "transcript": ("direction", "kind", "step_id", "input_key", "created_at", "tier", "language"),
-    "inputs": ("key", "created_at", "delivered_at", "media"),  # media: a kind such as photo, never the media
+    # media: a kind such as photo, never the media; message: '<chat id>:<message id>', ids only
+    "inputs": ("key", "created_at", "delivered_at", "media", "message"),
     "cases": ("ref", "created_at", "held_at", "held_by", "hold_reason"),  # refs and reasons carry no names
     "alerts": ("concern", "created_at", "next_notify_at", "acknowledged_at", "acknowledged_by", "updated_at"),
     "audit": ("actor", "action", "target", "detail", "created_at"),  # counts and ids, never content
@@ -1483,12 +1498,19 @@ class Store:
             (key, t, t),
         )
 
-    def mark_input(self, key: str, conversation_id: int | None, reply: Any, media: str | None = None) -> None:
-        """``media``: the kind of picture or file the words came with (not kept), if any."""
+    def mark_input(self, key: str, conversation_id: int | None, reply: Any, media: str | None = None,
+                   message: str | None = None) -> None:
+        """``media``: the kind of picture or file the words came with (not kept), if any;
+        ``message``: the frontend's reference to the message it was (for a later edit of it)."""
         self.db.conn.execute(
-            "INSERT INTO inputs (key, conversation_id, reply, created_at, media) VALUES (?, ?, ?, ?, ?)",
-            (key, conversation_id, self.keys.encrypt(_dumps(reply)), now(), media),
+            "INSERT INTO inputs (key, conversation_id, reply, created_at, media, message) VALUES (?, ?, ?, ?, ?, ?)",
+            (key, conversation_id, self.keys.encrypt(_dumps(reply)), now(), media, message),
         )
+
+    def input_of_message(self, message: str) -> dict | None:
+        """The input a message was (its key and media), by the frontend's reference to it
+        (``mark_input``'s ``message``); None if unknown (never seen, or purged)."""
+        return self._one("SELECT key, media FROM inputs WHERE message = ? ORDER BY rowid DESC LIMIT 1", (message,))
 
     # -- alerts (safeguarding) -------------------------------------------------------
     def add_alert(self, *, conversation_id: int | None, person_id: int, transcript_id: int | None, concern: str,

@@ -183,7 +183,6 @@ class TelegramFrontend:
         # which answer "this question has closed".
         self._open_keyboards: dict[int, tuple[int, str]] = {}
         self._persons: dict[int, int] = {}  # Telegram user id -> person id
-        self._sent: dict[tuple[int, int], str] = {}  # (chat id, message id) -> its input key, for edits (_note_sent)
         self._albums: dict[tuple[int, str], None] = {}  # (chat id, media group id) answered (_album_answered)
         self._languages: dict[int, str | None] = {}  # Telegram user id -> the language they chose (bot/i18n)
         # chat id -> the last few questions sent there: (message id, conversation id, step id).
@@ -1369,8 +1368,6 @@ class TelegramFrontend:
     async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         inp = Input.from_text(update.effective_message.text)
         seen = self._seen(update.effective_chat.id, update.effective_message) if inp.kind == "answer" else None
-        if inp.kind == "answer":
-            self._note_sent(update)
         await self._input(update, context, inp, seen)
 
     async def on_caption(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -1382,7 +1379,6 @@ class TelegramFrontend:
         self._album_answered(update.effective_chat.id, message)  # its other pictures: nothing more said
         await self.send_text(context.bot, update.effective_chat.id, msg("telegram.caption_read"))
         seen = self._seen(update.effective_chat.id, message)
-        self._note_sent(update)
         await self._input(update, context, Input("answer", text=message.caption, media=media_kind(message)), seen)
 
     ALBUMS_KEPT = 1_000  # albums (media groups) recently answered, per chat (then forgotten)
@@ -1401,18 +1397,10 @@ class TelegramFrontend:
         self._albums[(chat_id, group)] = None
         return False
 
-    SENT_KEPT = 10_000  # messages whose input keys are remembered for a later edit (then forgotten)
-
-    def _note_sent(self, update: Update) -> None:
-        """Remember which input a person's message was (its update), so that an edit of it
-        is kept beside the line it wrote. Bounded; forgetting only means an edit is kept
-        without naming the question it changes."""
-        message = update.effective_message
-        if message is None:
-            return
-        if len(self._sent) >= self.SENT_KEPT:
-            del self._sent[next(iter(self._sent))]
-        self._sent[(update.effective_chat.id, message.message_id)] = f"tg:{update.update_id}"
+    @staticmethod
+    def _message_ref(chat_id: int, message) -> str | None:
+        """How the store names a person's message (for an edit of it to find the input it was)."""
+        return f"{chat_id}:{message.message_id}" if message is not None else None
 
     async def on_edit(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A message edited after it was sent: never a command, never an answer to the question
@@ -1420,6 +1408,8 @@ class TelegramFrontend:
         and screens them as any answer (help and an alert, or a quiet review item)."""
         message = update.edited_message
         text = (message.text or message.caption) if message is not None else None
+        # a caption edited: the words are still a picture's or file's (the media is not kept)
+        media = media_kind(message) if text and not message.text else None
         if not text or Input.from_text(text).kind != "answer":
             return  # a picture changed, or a message edited into a command: nothing to keep or do
         chat_id = update.effective_chat.id
@@ -1427,8 +1417,8 @@ class TelegramFrontend:
         if self.rehearsal is not None and await self.rehearsal.rehearsing(pid) and not await self.presenting(pid):
             return  # a practitioner's own rehearsal is never screened (someone else's words are)
         key = f"tg:{update.update_id}"
-        original = self._sent.get((chat_id, message.message_id))
-        reply = await self.db(self.service.edited, pid, text, input_key=key, original_key=original)
+        reply = await self.db(self.service.edited, pid, text, input_key=key,
+                              original_message=self._message_ref(chat_id, message), media=media)
         if reply.closed and not reply.alerts:
             return  # no conversation, nothing of concern: nothing kept, nothing to say
         if reply.alerts:
@@ -1447,7 +1437,8 @@ class TelegramFrontend:
         # hand-off (it needs no database), so it overlaps the store thread's work; handle uses
         # the result only for these very words in the context it finds (issue 18).
         self.service.prescreen(pid, inp, input_key=key)
-        reply = await self.db(self.service.handle, pid, inp, input_key=key, seen=seen)
+        message = self._message_ref(chat_id, update.message) if inp.kind == "answer" else None
+        reply = await self.db(self.service.handle, pid, inp, input_key=key, seen=seen, message=message)
         if reply.closed and not reply.alerts:
             if inp.kind == "help":
                 await self.send_text(context.bot, chat_id, msg("navigation.help") + "\n" + self.other_commands())
@@ -1479,11 +1470,20 @@ class TelegramFrontend:
         await self._closing(edit)
 
     async def on_not_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Something other than words (a picture, a file, a sticker...): told kindly that only
+        words are read. A picture or file is also noted in the open conversation's transcript
+        (that one was sent, not what: it is not kept), once per album, so a worker reading it
+        knows the person tried to show something; the question still waits for words."""
         if update.effective_chat is None:
             return
-        await self.person(update)
-        if self._album_answered(update.effective_chat.id, update.effective_message):
+        pid = await self.person(update)
+        message = update.effective_message
+        if self._album_answered(update.effective_chat.id, message):
             return  # the album's first picture (or its words) has been answered: once is enough
+        kind = next((k for k in MEDIA_KINDS if getattr(message, k, None)), None) if message is not None else None
+        if kind is not None and not (self.rehearsal is not None and await self.rehearsal.rehearsing(pid)
+                                     and not await self.presenting(pid)):
+            await self.db(self.service.media_only, pid, kind, input_key=f"tg:{update.update_id}")
         await self.send_text(context.bot, update.effective_chat.id, msg("telegram.not_text"))
 
     PERSONAL_BUTTONS = frozenset("liwnoqb")  # language, invitation consent and who, nudge, /reminders' buttons
