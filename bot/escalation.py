@@ -44,7 +44,9 @@ def holding(store: Store, idle_minutes: float = PRESENT_IDLE_MINUTES, now: datet
             handback_minutes: float = PRESENT_HANDBACK_MINUTES) -> set[str]:
     """The people nothing may be sent to now: each is running a worker-present session on
     their own device, which someone else (a child, a family member) is holding, or ended one
-    less than ``handback_minutes`` ago (it may not be back in their hands yet). What is meant
+    less than ``handback_minutes`` ago and has started nothing of their own since (it may not be
+    back in their hands yet; the store's one hand-back rule, which
+    ConversationService.handing_back follows too). What is meant
     for them waits until then (alerts: :meth:`Escalation.due`; the schedule's reminders and
     notices stay due; the leads are alerted as ever)."""
     now = now or datetime.now(timezone.utc)

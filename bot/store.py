@@ -1301,18 +1301,25 @@ class Store:
             "SELECT DISTINCT p.key FROM conversations c JOIN people p ON p.id = c.present_id"
             " WHERE c.present_id IS NOT NULL AND c.status = 'in_progress' AND c.updated_at >= ?", (active_since,))}
 
+    # The hand-back, one rule for what waits (alerts, reminders, notices: escalation.holding)
+    # and for whose words are whose and what answers (ConversationService.handing_back): a
+    # worker-present session on the worker's device ended at or after ``since``, and the worker
+    # has started no conversation of their own since (then the device is back in their hands).
+    _HANDED_BACK = ("c.present_id IS NOT NULL AND c.status != 'in_progress' AND c.finished_at >= ?"
+                    " AND NOT EXISTS (SELECT 1 FROM conversations o WHERE o.person_id = c.present_id AND o.id > c.id)")
+
     def handed_back_keys(self, since: str) -> set[str]:
-        """The keys of the people whose worker-present session on their own device ended at or
-        after ``since``: the person who answered may still be holding it."""
+        """The keys of the people in the hand-back after a worker-present session on their own
+        device (see ``_HANDED_BACK``): the person who answered may still be holding it."""
         return {r[0] for r in self.db.execute(
             "SELECT DISTINCT p.key FROM conversations c JOIN people p ON p.id = c.present_id"
-            " WHERE c.present_id IS NOT NULL AND c.status != 'in_progress' AND c.finished_at >= ?", (since,))}
+            f" WHERE {self._HANDED_BACK}", (since,))}
 
     def handed_back_session(self, present_id: int, since: str) -> Conversation | None:
-        """The newest worker-present session run on this person's device that ended at or
-        after ``since`` (the device may still be in the hands of the person who answered)."""
-        row = self._one("SELECT * FROM conversations WHERE present_id = ? AND status != 'in_progress'"
-                        " AND finished_at >= ? ORDER BY id DESC LIMIT 1", (present_id, since))
+        """The newest worker-present session run on this person's device whose hand-back lasts
+        (see ``_HANDED_BACK``): the device may still be in the hands of the person who answered."""
+        row = self._one(f"SELECT * FROM conversations c WHERE c.present_id = ? AND {self._HANDED_BACK}"
+                        " ORDER BY c.id DESC LIMIT 1", (present_id, since))
         return Conversation.from_row(row) if row else None
 
     def active_rehearsal(self, person_id: int) -> Conversation | None:
