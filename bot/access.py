@@ -31,6 +31,18 @@ CASE_REF_MAX = 40
 log = logging.getLogger(__name__)
 
 
+def handles_case(store: Store, key: str, practitioner_id: int) -> bool:
+    """Whether ``key`` may act on a case held by ``practitioner_id``: an administrator, that
+    practitioner (while they hold the role), or a supervisor of theirs. Read from the store at
+    every call, so a revoked role or a removed team link takes effect at once."""
+    me = store.person_by_key(key)
+    if me is None:
+        return False
+    roles = store.roles_of(me["id"])
+    return ("admin" in roles or ("practitioner" in roles and practitioner_id == me["id"])
+            or ("supervisor" in roles and store.supervises(me["id"], practitioner_id)))
+
+
 def _invite_code() -> str:
     """A new invitation code: 32 URL-safe characters (192 bits), never starting with "-".
     One in 64 would, and a code pasted after a command (`restorative-bot invite revoke CODE`)
@@ -592,11 +604,13 @@ class Access:
         self._mark_read(key, conversation_id, hidden)
         return data
 
-    def _flagged_view(self, conversation_id: int) -> tuple[dict, frozenset]:
-        """The flagged-only view of a conversation (:meth:`_flagged_only`), and the steps left out."""
+    def _flagged_view(self, conversation_id: int, said: dict | None = None) -> tuple[dict, frozenset]:
+        """The flagged-only view of a conversation (:meth:`_flagged_only`), and the steps left
+        out; ``said``: its :meth:`Store.line_steps`, if the caller has read them already."""
         from bot.review.export import transcript_data
 
-        said = self.store.line_steps(conversation_id)
+        if said is None:
+            said = self.store.line_steps(conversation_id)
         flagged_steps = {step for step, flagged in said.items() if flagged and step is not None}
         steps = {step for step in said if step is not None} | {a["step_id"] for a in self.store.answers(conversation_id)}
         hidden = frozenset(steps - flagged_steps)
@@ -644,9 +658,8 @@ class Access:
         if readable:
             return transcript_data(self.store, conversation_id, telegram_names=self.telegram_names,
                                    withhold=self.withheld(actor, conversation_id))
-        if any(self.store.line_steps(conversation_id).values()):
-            return self._flagged_view(conversation_id)[0]
-        return None
+        said = self.store.line_steps(conversation_id)
+        return self._flagged_view(conversation_id, said)[0] if any(said.values()) else None
 
     # -- names (data minimisation, bot.names) ----------------------------------------
     @property
@@ -686,15 +699,9 @@ class Access:
         if practitioner is not None:
             row = self.store.person_by_key(practitioner)
             cases = [c for c in cases if row and c["practitioner_id"] == row["id"]]
-        if actor is None or self.has(actor, "admin"):
+        if actor is None:
             return cases
-        me = self.store.person_by_key(actor)
-        if me is None:
-            return []
-        mine = self.store.roles_of(me["id"])
-        return [c for c in cases
-                if ("practitioner" in mine and c["practitioner_id"] == me["id"])
-                or ("supervisor" in mine and self.store.supervises(me["id"], c["practitioner_id"]))]
+        return [c for c in cases if handles_case(self.store, actor, c["practitioner_id"])]
 
     def set_case_info(self, actor: str | None, ref: str, key: str, text: str | None,
                       practitioner: str | None = None) -> dict:
