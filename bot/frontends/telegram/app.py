@@ -525,7 +525,7 @@ class TelegramFrontend:
         app.add_handler(MessageHandler(private & filters.UpdateType.MESSAGE & filters.COMMAND, once(self.on_text)))
         app.add_handler(MessageHandler(private & filters.UpdateType.MESSAGE & ~filters.TEXT, once(self.on_not_text)))
         # Someone blocked or unblocked the bot: nothing to answer, but an alert that could not
-        # reach them goes now if they unblocked it (see _once)
+        # reach them goes now if they unblocked it (_maybe_reachable; a message from them does too)
         app.add_handler(ChatMemberHandler(self.on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
         app.add_error_handler(self.on_error)
 
