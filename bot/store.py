@@ -789,6 +789,20 @@ ERASED = "[erased]"
 _MINE = "conversation_id IN (SELECT id FROM conversations WHERE person_id = :pid)"
 
 
+def _kept_records(pid: str) -> dict[str, str]:
+    """Per kind, a count of the safeguarding records that still hold the words of person ``pid``
+    (an SQL expression): alerts, review items and missed disclosures whose
+    words an erasure with ``--alert-words erase`` has not replaced. What /mydata and the erasure
+    request say is kept."""
+    return {
+        "alerts": f"(SELECT COUNT(*) FROM alerts a WHERE a.person_id = {pid} AND a.words IS NOT '{ERASED}')",
+        "review_items": f"(SELECT COUNT(*) FROM review_items r WHERE r.person_id = {pid}"
+                        " AND (r.words IS NOT NULL OR r.matched IS NOT NULL))",
+        "missed": f"(SELECT COUNT(*) FROM missed_disclosures m WHERE m.words IS NOT '{ERASED}' AND m.conversation_id IN"
+                  f" (SELECT c.id FROM conversations c WHERE c.person_id = {pid}))",
+    }
+
+
 @dataclass(frozen=True)
 class PersonText:
     rows: str  # SQL condition choosing one person's rows (:pid is the person's id)
@@ -2103,9 +2117,7 @@ class Store:
             "conversations": self.conversations(person_id=person_id),
             "roles": sorted(self.roles_of(person_id)),
             "safeguarding_records": self.db.execute(
-                f"""SELECT (SELECT COUNT(*) FROM alerts WHERE person_id = :pid)
-                         + (SELECT COUNT(*) FROM review_items WHERE person_id = :pid)
-                         + (SELECT COUNT(*) FROM missed_disclosures WHERE {_MINE})""", {"pid": person_id}).fetchone()[0],
+                "SELECT " + " + ".join(_kept_records(":pid").values()), {"pid": person_id}).fetchone()[0],
         }
 
     # -- audit -----------------------------------------------------------------------
@@ -2670,10 +2682,7 @@ class Store:
                           WHERE c.person_id = e.person_id) AS case_refs,
                          (SELECT group_concat(DISTINCT k.ref) FROM conversations c JOIN cases k ON k.id = c.case_id
                           WHERE c.person_id = e.person_id AND k.held_at IS NOT NULL) AS held_refs,
-                         (SELECT COUNT(*) FROM alerts a WHERE a.person_id = e.person_id) AS alerts,
-                         (SELECT COUNT(*) FROM review_items r WHERE r.person_id = e.person_id) AS review_items,
-                         (SELECT COUNT(*) FROM missed_disclosures m WHERE m.conversation_id IN
-                          (SELECT c.id FROM conversations c WHERE c.person_id = e.person_id)) AS missed
+                         """ + ", ".join(f"{sql} AS {kind}" for kind, sql in _kept_records("e.person_id").items()) + """
                   FROM erasure_requests e JOIN people p ON p.id = e.person_id"""
 
     def erasure_request(self, request_id: int) -> dict | None:

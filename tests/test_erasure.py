@@ -426,3 +426,26 @@ def test_words_kept_in_any_safeguarding_record_are_counted_and_the_person_is_tol
     [outcome] = erasure.untold(store)
     assert "kept in a safeguarding record" in outcome.text
     assert "review" not in outcome.text.lower() and "missed" not in outcome.text.lower()
+
+
+@pytest.mark.parametrize("record", ["review_item", "missed"])
+def test_once_the_safeguarding_words_are_erased_nothing_is_said_to_be_kept(world, record):
+    """The records stay (what was reported, and when), but with --alert-words erase they no longer
+    hold the person's words: /mydata and a later request must not say words are kept."""
+    store, access, conv_a, conv_b = world
+    b = store.person(f"tg:{B}")
+    if record == "review_item":
+        with store.transaction():
+            line = store.add_line(conv_b, "in", "Hazelnut: I feel alone at night", kind="answer", flagged=True,
+                                  tier="review")
+            store.add_review_item(conversation_id=conv_b, person_id=b, transcript_id=line, concern="worry",
+                                  matched="alone at night")
+    else:
+        Reading(store, access).record_missed(f"tg:{P}", conv_b, "anything_else", "Hazelnut he hurts me")
+    assert store.data_about(b)["safeguarding_records"] == 1
+    req = erasure.request(store, f"tg:{B}")
+    erasure.approve(store, req.id, "cli", "the person asked", alert_words="erase")
+    assert store.data_about(b)["safeguarding_records"] == 0
+    again = store.erasure_request(erasure.request(store, f"tg:{B}").id)
+    assert erasure.safeguarding_records(again) == 0
+    assert "kept unless --alert-words erase" not in erasure.describe(again)
