@@ -1635,10 +1635,14 @@ class Store:
             (conversation_id, person_id, transcript_id, concern, self._e(words), now(), None if practice else next_notify_at,
              1 if practice else 0),
         )
+        self._covers(cur.lastrowid, conversation_id)
+        return cur.lastrowid
+
+    def _covers(self, alert_id: int, conversation_id: int | None) -> None:
+        """The alert covers this conversation: the purge keeps every conversation an alert covers."""
         if conversation_id is not None:
             self.db.execute("INSERT OR IGNORE INTO alert_conversations (alert_id, conversation_id) VALUES (?, ?)",
-                            (cur.lastrowid, conversation_id))
-        return cur.lastrowid
+                            (alert_id, conversation_id))
 
     def open_alert_of(self, person_id: int, practice: bool = False) -> dict | None:
         """The person's open (unacknowledged) alert, the newest if an old database has several;
@@ -1672,9 +1676,7 @@ class Store:
             (concern, self._e(words), now(), conversation_id, transcript_id, next_notify_at, next_notify_at, next_notify_at,
              alert_id),
         )
-        if conversation_id is not None:  # the purge keeps every conversation the alert covers
-            self.db.execute("INSERT OR IGNORE INTO alert_conversations (alert_id, conversation_id) VALUES (?, ?)",
-                            (alert_id, conversation_id))
+        self._covers(alert_id, conversation_id)
 
     def alerts(self, open_only: bool = False) -> list[dict]:
         sql = """SELECT a.*, p.key AS person_key, p.display_name, c.flow_id, c.respondent, c.present_id,

@@ -197,9 +197,13 @@ class Throttle:
         body is read."""
         t = self.clock()
         self._forget(t)
-        mine = self._by.get(client)
+        return self._over(self._by.get(client), t)
+
+    def _over(self, mine: deque | None, t: float, key: bytes | None = None, of_code: deque | None = None) -> bool:
+        """Over the address's limit, the shared one, or a table's cap (for a new address or code)."""
         return (self._trim(mine, t) >= self.per_minute or len(self._all) >= self.total_per_minute
-                or (mine is None and len(self._by) >= self.max_keys))
+                or (mine is None and len(self._by) >= self.max_keys)
+                or (key is not None and of_code is None and len(self._codes) >= self.max_keys))
 
     def allow(self, client: str, code: str | None = None, valid: Callable[[], bool] | None = None) -> bool:
         t = self.clock()
@@ -209,11 +213,8 @@ class Throttle:
         of_code = self._codes.get(key) if key else None
         if self._trim(of_code, t) >= self.per_code:
             return False  # a code's own limit binds real links too
-        over = (self._trim(mine, t) >= self.per_minute or len(self._all) >= self.total_per_minute
-                or (mine is None and len(self._by) >= self.max_keys)
-                or (key is not None and of_code is None and len(self._codes) >= self.max_keys))
         real = False
-        if over:
+        if self._over(mine, t, key, of_code):
             if not (key is not None and valid is not None and valid()):
                 return False
             real = True

@@ -101,9 +101,9 @@ TYPED_TEXT = _TypedText(name="typed text in a private chat")
 MEDIA_KINDS = ("photo", "video", "animation", "document", "audio", "voice", "video_note")
 
 
-def media_kind(message) -> str:
-    """The kind of picture or file a message with words carries: ``photo``, ``video``... or ``file``."""
-    return next((kind for kind in MEDIA_KINDS if getattr(message, kind, None)), "file")
+def media_kind(message, default: str | None = "file") -> str | None:
+    """The kind of picture or file a message carries: ``photo``, ``video``... or ``default``."""
+    return next((kind for kind in MEDIA_KINDS if getattr(message, kind, None)), default)
 
 
 class _AlreadyAnswered(BaseException):
@@ -1484,7 +1484,7 @@ class TelegramFrontend:
         message = update.effective_message
         if self._album_answered(update.effective_chat.id, message):
             return  # the album's first picture (or its words) has been answered: once is enough
-        kind = next((k for k in MEDIA_KINDS if getattr(message, k, None)), None) if message is not None else None
+        kind = media_kind(message, default=None) if message is not None else None
         if kind is not None and not (self.rehearsal is not None and await self.rehearsal.rehearsing(pid)
                                      and not await self.presenting(pid)):
             await self.db(self.service.media_only, pid, kind, input_key=f"tg:{update.update_id}")
