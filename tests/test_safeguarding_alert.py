@@ -546,14 +546,14 @@ def test_rather_die_than_going_back_is_read_by_a_person(shipped, lexicon_only):
 # --------------------------------------------------------------------------------------
 
 
-def test_training_refuses_batch_t_and_every_later_one_even_if_listed():
+def test_training_refuses_batch_v_and_every_later_one_even_if_listed():
     train = _train_module()
-    assert train.FIRST_MEASUREMENT == "t"
-    train.TRAINING_BATCHES = (*train.TRAINING_BATCHES, "batch_t", "batch_u", "batch_z")
-    for name in ("batch_t", "batch_u", "batch_z", "batch_aa", "held_back"):
+    assert train.FIRST_MEASUREMENT == "v"
+    train.TRAINING_BATCHES = (*train.TRAINING_BATCHES, "batch_v", "batch_w", "batch_z")
+    for name in ("batch_v", "batch_w", "batch_z", "batch_aa", "held_back"):
         with pytest.raises(SystemExit):
             train.examples(with_batches=(name,))
-    assert train._spent("batch_s") and not train._spent("batch_t") and not train._spent("batch_u")
+    assert train._spent("batch_s") and not train._spent("batch_v") and not train._spent("batch_w")
     # P and Q were measured after round 9, R and S after round 10: spent, and trained on
     assert {"batch_n", "batch_o", "batch_p", "batch_q", "batch_r", "batch_s"} <= set(_train_module().TRAINING_BATCHES)
 

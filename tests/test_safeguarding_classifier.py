@@ -250,7 +250,7 @@ def test_training_never_reads_a_blind_batch_that_is_a_measurement():
                        "batch_o", "batch_p", "batch_q", "batch_r", "batch_s"}
     # the more folder holds training files only (written for training, never a batch)
     assert {e["source"] for e in train.examples()} - sources == {f"more/{p.name}" for p in train.more_files()}
-    for name in ("batch_t", "batch_u", "batch_v"):
+    for name in ("batch_v", "batch_w", "batch_x"):
         with pytest.raises(SystemExit):
             train.examples(with_batches=(name,))
 
