@@ -60,7 +60,7 @@ TESTS = ROOT / "tests"
 # validation pair). Batch V and every later letter is a measurement that nobody tunes on.
 TRAINING_BATCHES = ("batch_a", "batch_b", "batch_c", "batch_d", "batch_e", "batch_f", "batch_g",
                     "batch_h", "batch_i", "batch_j", "batch_k", "batch_l", "batch_m", "batch_n",
-                    "batch_o", "batch_p", "batch_q", "batch_r", "batch_s")
+                    "batch_o", "batch_p", "batch_q", "batch_r", "batch_s", "batch_t", "batch_u")
 FIRST_MEASUREMENT = "v"  # batch_v, batch_w, ... are refused, whatever TRAINING_BATCHES says
 SOURCES = ("safeguarding_training.yaml", "safeguarding_tuning.yaml", "safeguarding_corpus.yaml")
 # More training sentences in the blind batches' schema (round 10): every *.yaml in this folder,
@@ -99,14 +99,21 @@ QUIET_BELOW = 0.1  # a lexicon alert with p < this and an everyday-setting word 
 # ... really it was my mum", scored 0.16; --cv on A-K: 0.1 loses no held-out ordinary answer)
 DROP_BELOW = 0.1  # a lexicon review on a message with p < this is dropped
 DROP_RULED = True  # p < DROP_BELOW also drops a review a context capped (review or nothing)
-SHORT_WORDS = 6  # an answer of at most this many words ("I feel ok"; 4 until round 7, --cv on A-K) ...
+SHORT_WORDS = 5  # an answer of at most this many words ("I feel ok"; 4 until round 7, --cv on A-K;
+# 6 until round 12: --cv on A-S with the third training files, T and U held out, 5 gives 2 more
+# alerts, 1 more flagged, 2 more ordinary answers at review of 2763; 0.45 instead of 0.6 below sent
+# three short everyday answers of the regression corpus to review) ...
 SHORT_REVIEW_AT = 0.6  # ... needs p >= this (not REVIEW_AT) for the net to add a review alone
 # The tier net (q = its probability that the message should alert), chosen by --cv --sweep on
 # A-I (round 6: 0.85/0.85 -> 0.7/0.8, with averaged weights and the per-concern bars below):
 PROMOTE_AT = 0.6  # q >= this: a review (from the lexicon) becomes alert (0.7 until round 9)
-ALONE_AT = 0.75  # q >= this: a review the review net added alone becomes alert (0.8 until round 7,
-# 0.85 until round 9: --cv on A-M, alert 85.7 -> 87.2 %, ordinary alerted 1.6 -> 1.9 %)
-ALONE_P = 0.9  # ... if the review net's own score p >= this too (both nets confident)
+ALONE_AT = 0.7  # q >= this: a review the review net added alone becomes alert (0.8 until round 7,
+# 0.85 until round 9: --cv on A-M, alert 85.7 -> 87.2 %, ordinary alerted 1.6 -> 1.9 %; 0.75 until
+# round 12)
+ALONE_P = 0.85  # ... if the review net's own score p >= this too (both nets confident; 0.9 until
+# round 12: --cv on A-S with the third training files, T and U held out, 0.75/0.9 -> 0.7/0.85:
+# alert 89.6 -> 90.6 % (+29 of 2764), ordinary alerted 46 -> 48 of 2763; N-S alert 86.8 -> 88.6 %,
+# ordinary alerted 25 -> 26 of 1103; 0.8 instead of 0.85: 13 more alerts for 3 more false alarms)
 # Concerns with their own, lower bar for both (chosen by --cv on A-I): their broad signals, when
 # both nets read the message as a disclosure, were seldom an ordinary answer held out.
 CONCERN_PROMOTE_AT: dict[str, float] = {"domestic_abuse": 0.6, "emotional_abuse": 0.6, "exploitation": 0.6,
@@ -124,8 +131,9 @@ DEMOTE_BELOW = 0.1  # q < this: a lexicon alert becomes review (0.3 was tried in
 # Round 10 (sg-tune6): a lexicon alert with p < DOUBT_P and q < DOUBT_Q becomes review (the review
 # net reads it as ordinary, the tier net is not sure: a person looks without interrupting); never
 # an alert of a ``grave`` rule of the lexicon (no net lowers those). Chosen by --cv on A-O.
-DOUBT_P: float | None = 0.2
-DOUBT_Q = 0.8
+DOUBT_P: float | None = 0.3  # 0.2 and DOUBT_Q 0.8 until round 12: --cv on A-S with the third training
+DOUBT_Q = 0.7  # files, T and U held out: ordinary alerted 48 -> 45 of 2763 (N-S 26 -> 24 of 1103,
+# adults' 14 -> 12) for 3 alerts of 2764 (N-S none)
 # Round 11: the nets lower a lexicon alert by score (DEMOTE_BELOW, the doubt rule) only in an
 # answer of at most LOWER_WORDS words: in a longer one the whole message's scores dilute a plain
 # phrase (a disclosure at the end of a long everyday answer). --cv on A-Q: 20, 30 and no limit give

@@ -611,9 +611,9 @@ def test_everyday_care_arrangements_never_alert(shipped, text):
 
 
 def test_cross_validation_holds_out_spent_batches_only_and_never_shows_a_held_ones_misses():
-    # round 11: --cv --hold r,s leaves the validation pair out altogether; a measurement (T on)
-    # may not be named there, and a held batch's misses are never printed
+    # round 11: --cv --hold r,s leaves the validation pair out altogether; a measurement (V on,
+    # since round 12) may not be named there, and a held batch's misses are never printed
     train = _train_module()
-    for argv in (["--cv", "--hold", "t"], ["--cv", "--hold", "r,u"], ["--cv", "--hold", "r,s", "--show-misses", "s"]):
+    for argv in (["--cv", "--hold", "v"], ["--cv", "--hold", "t,w"], ["--cv", "--hold", "t,u", "--show-misses", "u"]):
         with pytest.raises(SystemExit):
             train.main(argv)
