@@ -617,3 +617,23 @@ def test_cross_validation_holds_out_spent_batches_only_and_never_shows_a_held_on
     for argv in (["--cv", "--hold", "v"], ["--cv", "--hold", "t,w"], ["--cv", "--hold", "t,u", "--show-misses", "u"]):
         with pytest.raises(SystemExit):
             train.main(argv)
+
+
+# round 12, a practice call: parents arguing is not abuse. A child scared or upset when parents
+# argue, or parents who row a lot, is worth a look by the worker (review), never an interruption,
+# whatever the nets read; violence or a threat in the same answer still alerts by its own rule.
+@pytest.mark.parametrize("text", [
+    "I get scared when mum and dad argue",
+    "I get really scared when my parents argue at night",
+    "mum and dad argue all the time",
+])
+def test_parents_arguing_is_review_not_alert(shipped, text):
+    assert tier_of(shipped.detect(text)) == REVIEW
+
+
+@pytest.mark.parametrize("text", [
+    "I get scared when mum and dad argue because dad hits her",
+    "I get scared when they argue cos he says he will kill her",
+])
+def test_violence_beside_parents_arguing_still_alerts(shipped, text):
+    assert tier_of(shipped.detect(text)) == ALERT
