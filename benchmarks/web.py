@@ -91,7 +91,7 @@ class Pages:
         if key not in self.clients:
             session = await self.site.db(lambda: self.site.signin.redeem(self.site.signin.link(key)))
             c = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="https://bench.test")
-            c.cookies.set("rb_session", session.token, domain="bench.test")
+            c.cookies.set(self.site.session_cookie, session.token, domain="bench.test")
             self.clients[key] = c
         return self.clients[key]
 

@@ -31,6 +31,18 @@ CASE_REF_MAX = 40
 log = logging.getLogger(__name__)
 
 
+def handles_case(store: Store, key: str, practitioner_id: int) -> bool:
+    """Whether ``key`` may act on a case held by ``practitioner_id``: an administrator, that
+    practitioner (while they hold the role), or a supervisor of theirs. Read from the store at
+    every call, so a revoked role or a removed team link takes effect at once."""
+    me = store.person_by_key(key)
+    if me is None:
+        return False
+    roles = store.roles_of(me["id"])
+    return ("admin" in roles or ("practitioner" in roles and practitioner_id == me["id"])
+            or ("supervisor" in roles and store.supervises(me["id"], practitioner_id)))
+
+
 def _invite_code() -> str:
     """A new invitation code: 32 URL-safe characters (192 bits), never starting with "-".
     One in 64 would, and a code pasted after a command (`restorative-bot invite revoke CODE`)
@@ -386,6 +398,7 @@ class Access:
             inv = self.store.invite_by_hash(_hash(code)) if code else None
             pid = self.pid(person)
             reason = "taken" if inv is not None and inv["opened_by"] not in (None, pid) else self._invalid(inv)
+            reason = reason or self._family_revoked(pid)
             if reason:
                 raise Refused(reason, audit=(person, f"invite.open.{reason}", f"invite:{inv['id']}" if inv else "invite:?"))
             self.store.open_invite(inv["id"], pid)
@@ -406,6 +419,13 @@ class Access:
         if "practitioner" not in self.store.roles_of(inv["practitioner_id"]):
             return "revoked"  # the inviting practitioner no longer holds the role
         return None
+
+    def _family_revoked(self, pid: int) -> str | None:
+        """'family-revoked' if an admin took this person's family role away (`role revoke`).
+        An invitation is a practitioner's deliberate act, but using it would grant the role
+        again behind the admin's back: it is refused (kindly, and audited) until an admin runs
+        `role grant ID family`, which clears the revocation."""
+        return "family-revoked" if self.store.role_revoked(pid, "family") else None
 
     def _view(self, inv: dict) -> InviteView:
         flow = self.library.get(inv["flow_id"])
@@ -441,7 +461,7 @@ class Access:
             if inv is None or inv["opened_by"] != pid:
                 raise Refused("unknown" if inv is None else "not-opened",
                               audit=(person, "invite.use.refused", f"invite:{invite_id}"))
-            reason = self._invalid(inv)
+            reason = self._invalid(inv) or self._family_revoked(pid)
             if reason:
                 raise Refused(reason, audit=(person, f"invite.use.{reason}", f"invite:{invite_id}"))
             flow = self.library.get(inv["flow_id"])
@@ -584,11 +604,13 @@ class Access:
         self._mark_read(key, conversation_id, hidden)
         return data
 
-    def _flagged_view(self, conversation_id: int) -> tuple[dict, frozenset]:
-        """The flagged-only view of a conversation (:meth:`_flagged_only`), and the steps left out."""
+    def _flagged_view(self, conversation_id: int, said: dict | None = None) -> tuple[dict, frozenset]:
+        """The flagged-only view of a conversation (:meth:`_flagged_only`), and the steps left
+        out; ``said``: its :meth:`Store.line_steps`, if the caller has read them already."""
         from bot.review.export import transcript_data
 
-        said = self.store.line_steps(conversation_id)
+        if said is None:
+            said = self.store.line_steps(conversation_id)
         flagged_steps = {step for step, flagged in said.items() if flagged and step is not None}
         steps = {step for step in said if step is not None} | {a["step_id"] for a in self.store.answers(conversation_id)}
         hidden = frozenset(steps - flagged_steps)
@@ -636,9 +658,8 @@ class Access:
         if readable:
             return transcript_data(self.store, conversation_id, telegram_names=self.telegram_names,
                                    withhold=self.withheld(actor, conversation_id))
-        if any(self.store.line_steps(conversation_id).values()):
-            return self._flagged_view(conversation_id)[0]
-        return None
+        said = self.store.line_steps(conversation_id)
+        return self._flagged_view(conversation_id, said)[0] if any(said.values()) else None
 
     # -- names (data minimisation, bot.names) ----------------------------------------
     @property
@@ -678,15 +699,9 @@ class Access:
         if practitioner is not None:
             row = self.store.person_by_key(practitioner)
             cases = [c for c in cases if row and c["practitioner_id"] == row["id"]]
-        if actor is None or self.has(actor, "admin"):
+        if actor is None:
             return cases
-        me = self.store.person_by_key(actor)
-        if me is None:
-            return []
-        mine = self.store.roles_of(me["id"])
-        return [c for c in cases
-                if ("practitioner" in mine and c["practitioner_id"] == me["id"])
-                or ("supervisor" in mine and self.store.supervises(me["id"], c["practitioner_id"]))]
+        return [c for c in cases if handles_case(self.store, actor, c["practitioner_id"])]
 
     def set_case_info(self, actor: str | None, ref: str, key: str, text: str | None,
                       practitioner: str | None = None) -> dict:

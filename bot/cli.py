@@ -483,6 +483,8 @@ def role_revoke(telegram_id: str, role_name: str, db: str | None) -> None:
     changed = _access(db).revoke(None, _who(telegram_id), role_name)
     click.echo(f"{role_name} revoked from {telegram_id}" if changed else f"{telegram_id} did not have {role_name}")
     click.echo(f"It stays revoked even if the configuration lists {telegram_id}; `role grant` gives it back.", err=True)
+    if role_name == "family":
+        click.echo(f"Invitations {telegram_id} opens are refused until then (audited).", err=True)
 
 
 @role.command("list")

@@ -28,7 +28,7 @@ from bot import i18n
 from bot import respondent as respondents
 from bot.messages import messages, msg
 from bot.reading import reason, split_tiers
-from bot.store import Conversation, Store, iso, now
+from bot.store import Conversation, Store, from_iso, iso, now
 
 
 class Detector(Protocol):
@@ -519,7 +519,7 @@ class ConversationService:
         session = self._handback_session(person_id)
         if session is None or not session.finished_at:
             return None
-        ended = datetime.fromisoformat(session.finished_at.replace("Z", "+00:00"))
+        ended = from_iso(session.finished_at)
         if ended.tzinfo is None:
             ended = ended.replace(tzinfo=timezone.utc)
         return ended + self.handback

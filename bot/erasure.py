@@ -26,6 +26,7 @@ import json
 from dataclasses import dataclass, field
 
 from bot.messages import msg
+from bot.access import handles_case
 from bot.names import person_label
 from bot.store import Store
 
@@ -112,20 +113,9 @@ def _request(store: Store, pid: int, by: str, contact, detail: str | None = None
     # may read every case: they get the whole notice.
     whole = notice(cases)
     everything = {f"tg:{contact}"} if isinstance(contact, int) else set()
-    notices = {r: whole if r in everything else notice([c for c in cases if _may_read(store, r, c)])
+    notices = {r: whole if r in everything else notice([c for c in cases if handles_case(store, r, c["practitioner_id"])])
                for r in recipients}
     return Requested(rid, True, row["created_at"], bool(row["as_child"]), recipients, whole, notices)
-
-
-def _may_read(store: Store, key: str, case: dict) -> bool:
-    """Whether ``key`` may read case ``case`` (from :meth:`Store.person_case_practitioners`): an
-    administrator, the practitioner holding it, or a supervisor of that practitioner."""
-    me = store.person_by_key(key)
-    if me is None:
-        return False
-    roles = store.roles_of(me["id"])
-    return ("admin" in roles or ("practitioner" in roles and case["practitioner_id"] == me["id"])
-            or ("supervisor" in roles and store.supervises(me["id"], case["practitioner_id"])))
 
 
 def notified(store: Store, request_id: int, reached: int) -> None:

@@ -45,7 +45,7 @@ from zoneinfo import ZoneInfo
 from bot import i18n
 from bot.messages import msg
 from bot.reading import STAGES
-from bot.store import Store, iso
+from bot.store import Store, from_iso, iso
 
 KINDS = ("nudge", "date")  # a person's own reminders: each can be turned off
 STAFF_KINDS = ("unread", "review")  # bot/reading.py: a practitioner's or supervisor's, never turned off
@@ -395,7 +395,7 @@ class Schedule:
         """A stored time as people read it, in the language in force: 'Tue 3 Mar, 09:00',
         'Dydd Mawrth 3 Mawrth, 09:00', 'wtorek 3 marca, 09:00' (Babel's CLDR names; other
         languages spell the day and month out, as their short forms can read alike)."""
-        t = datetime.fromisoformat(at.replace("Z", "+00:00")).astimezone(self.tz)
+        t = from_iso(at).astimezone(self.tz)
         lang = i18n.current()
         if lang != i18n.DEFAULT:
             from babel.dates import format_datetime

@@ -36,6 +36,11 @@ def iso(t: datetime) -> str:
     return t.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+def from_iso(text: str) -> datetime:
+    """The inverse of :func:`iso`: an aware UTC datetime from a stored timestamp."""
+    return datetime.fromisoformat(text)
+
+
 def _i18n():
     """bot.i18n, imported on first use (it imports the store's neighbours), then kept."""
     global _i18n_module

@@ -240,3 +240,40 @@ def test_a_comment_notice_goes_only_to_someone_who_may_still_read_the_conversati
                 if r["action"].startswith("comment.notify")]
         assert said == [(f"tg:{W.SUP}", "comment.notify.elsewhere" if expect else "comment.notify.nobody",
                          f"conversation:{conv}")]
+
+
+PAUSED = ("Sorry, I can't start this with you at the moment. Please talk to the person who sent you the link; "
+          "they can help sort it out.")
+
+
+async def test_a_revoked_family_role_is_not_granted_back_by_a_new_invitation(tmp_path, library):
+    """An admin took someone's family role away (`role revoke ID family`); a practitioner then
+    invites them again. Using the link would grant the role behind the admin's back: it is
+    refused with a kind message, audited, and the link stays open for them, until an admin
+    runs `role grant ID family` (which clears the revocation). A link opened before the
+    revocation is refused at consent the same way."""
+    store = Store(tmp_path / "f.db")
+    service = ConversationService(store, library)
+    access = _access(store, library)
+    _join(access, service, f"tg:{FAM}")
+    assert "family" in access.roles(f"tg:{FAM}")
+    access.revoke(None, f"tg:{FAM}", "family")
+    opened_code, opened = access.invite(f"tg:{P1}", "scaling-checkin", "CASE-R", "adult")
+    async with running_bot(service, access=access) as h:
+        code, inv = await h.frontend.db(access.invite, f"tg:{P1}", "scaling-checkin", "CASE-R", "adult")
+        assert (await h.say(FAM, f"/start {code}"))[-1].text == PAUSED
+        assert "family" not in access.roles(f"tg:{FAM}") and store.invite(inv)["opened_by"] is None
+        consent = (await h.say(FAM2, f"/start {opened_code}"))[-1]   # FAM2 opens a link, then loses the role
+        await h.frontend.db(access.revoke, None, f"tg:{FAM2}", "family")
+        data = next(cb for row in h.fake.buttons(consent) for (t, cb) in row if t == "Yes, start")
+        await h.delivered(h.fake.press_button(FAM2, consent.message_id, data))
+        assert h.fake.last_message(FAM2).text == PAUSED
+        assert store.invite(opened)["used_at"] is None and "family" not in access.roles(f"tg:{FAM2}")
+
+        await h.frontend.db(access.grant, None, f"tg:{FAM}", "family")   # an admin decides: it clears the revocation
+        started = await h.say(FAM, f"/start {code}")
+        assert "has invited you" in started[-1].text
+    refused = [(r["actor"], r["action"], r["target"]) for r in store.audit_log() if "family-revoked" in r["action"]]
+    assert refused == [(f"tg:{FAM}", "invite.open.family-revoked", f"invite:{inv}"),
+                       (f"tg:{FAM2}", "invite.use.family-revoked", f"invite:{opened}")]
+    store.close()

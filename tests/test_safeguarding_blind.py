@@ -57,6 +57,10 @@ PINNED = {
     # (issue 12), which must never open, print or measure them.
     "batch_t.yaml": "0209d1bafc92aff861b16870cd7d498a44b643cc1d39aeb7759ba5a1246e7019",
     "batch_u.yaml": "f2573bcfb33bd6c84b8c7ebea90b013bc6f9d017ffa47219f5275f1f2ebe1edb",
+    # V and W: written by the sg-blind9 helper on 2026-12-01 before the twelfth tuning round
+    # (issue 12), which must never open, print or measure them.
+    "batch_v.yaml": "e1394242e70fc6ef244500a0fec07db8f8cb2ac889470f110fd3b1551fd43283",
+    "batch_w.yaml": "fa84cd77b838ae09e5fbe6b77285721020783f0b391bc753bb9ffa5d604896d8",
 }
 # Who wrote the batches that name their writer in a fixed form, and the main commit they
 # were written at (before the tuning round they measure).
@@ -77,6 +81,8 @@ WRITERS = {
     "batch_s.yaml": ("sg-blind7 helper", "aa75df4"),
     "batch_t.yaml": ("sg-blind8 helper", "2f6b85b"),
     "batch_u.yaml": ("sg-blind8 helper", "2f6b85b"),
+    "batch_v.yaml": ("sg-blind9 helper", "1b8dea2"),
+    "batch_w.yaml": ("sg-blind9 helper", "1b8dea2"),
 }
 DIFFICULTIES = {"explicit", "indirect", "euphemism"}
 SPEAKERS = {"child", "young_person", "adult"}
@@ -110,7 +116,8 @@ def test_batch_says_how_and_when_it_was_written(name):
     # A batch says which tuning it came before (A, B: any tuning; C: the second round; D: the third;
     # E, F: the fourth; G: sg-matcher's round, written by the one who then tuned; H, I: the fifth;
     # J, K: the sixth; L, M: the seventh; N, O: the eighth;
-    # P, Q: the ninth; R, S: the tenth, written the next morning; T, U: the eleventh).
+    # P, Q: the ninth; R, S: the tenth, written the next morning; T, U: the eleventh;
+    # V, W: the twelfth).
     assert "BEFORE" in text and "tuning" in text and "WITHOUT opening" in text
     assert "2026-11-30" in text or "2026-12-01" in text, f"{name} must say on which day it was written"
     if name in WRITERS:
@@ -200,7 +207,7 @@ def test_measurement_prints_no_sentence_unless_asked(capsys, fmt):
     assert leaked == []
     names = ["batch_a", "batch_b", "batch_c", "batch_d", "batch_e", "batch_f", "batch_g", "batch_h", "batch_i",
              "batch_j", "batch_k", "batch_l", "batch_m", "batch_n", "batch_o", "batch_p", "batch_q",
-             "batch_r", "batch_s", "batch_t", "batch_u", "all batches"]
+             "batch_r", "batch_s", "batch_t", "batch_u", "batch_v", "batch_w", "all batches"]
     assert all(name in out for name in names)
     if fmt:
         doc = json.loads(out)

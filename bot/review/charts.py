@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from bot.messages import msg
 from bot.names import person_label
 from bot.respondent import described
+from bot.store import from_iso
 
 # Okabe-Ito: told apart by people with any common colour blindness; each line also has its
 # own marker and dash pattern, so the chart reads in black and white (printing) too.
@@ -167,7 +168,7 @@ def _figure(chart: Chart, width: float, height: float):
     ax = fig.add_axes((0.8 / width, bottom / height, 1 - 1.1 / width, 1 - (top + bottom) / height))
     days: list[float] = []
     for i, line in enumerate(chart.lines):
-        xs = [datetime.fromisoformat(p.when.replace("Z", "+00:00")).timestamp() / 86400 for p in line.points]
+        xs = [from_iso(p.when).timestamp() / 86400 for p in line.points]
         days += xs
         ys = [p.value for p in line.points]
         ax.plot(xs, ys, color=COLOURS[i % len(COLOURS)], marker=MARKERS[i % len(MARKERS)],

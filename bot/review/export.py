@@ -425,7 +425,7 @@ def _markdown(d: dict) -> str:
         flag = (f" ⚑ **{e(_t('flag_review'))}**" if t.get("tier") == "review"
                 else f" ⚠ **{e(_t('flag_alert'))}**" if t["flagged"] else "")
         who = _t("bot") if t["from"] == "bot" else _t("person")
-        note = f" · *{e(line_note(t))}*" if line_note(t) else ""
+        note = f" · *{e(n)}*" if (n := line_note(t)) else ""
         out.append(f"**{e(who)}** · {_when(t['time'])}{note}{flag}")
         out += md_quote(t["text"])
         out.append("")
@@ -497,8 +497,8 @@ def _html(items: list[dict], charts: list | None = None) -> str:
             note = (f" · {e(_t('flag_review'))}" if t.get("tier") == "review"
                     else f" · {e(_t('flag_alert'))}" if t["flagged"] else "")
             who = _t("bot") if t["from"] == "bot" else _t("person")
-            if line_note(t):
-                who += f" · {line_note(t)}"
+            if said := line_note(t):
+                who += f" · {said}"
             parts.append(f"<div class='line {cls}{flag}'><div class='meta'>{e(who)} · {e(_when(t['time']))}{note}</div>"
                          f"<div class='text'{_lang_attrs(t.get('language'), t['text'])}>{e(t['text'])}</div></div>")
     parts.append("</body></html>\n")

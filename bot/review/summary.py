@@ -20,6 +20,7 @@ from bot.engine.flow import SUMMARY_SECTIONS
 from bot.messages import msg
 from bot.names import person_label
 from bot.review.export import md_escape, md_quote, visible
+from bot.store import from_iso
 
 
 @dataclass
@@ -86,10 +87,8 @@ def build(access, viewer: str | None, ref: str, practitioner: str | None = None)
 
 def when(ts: str) -> str:
     """A stored UTC timestamp as people read it: 26 Nov 2026, 13:24 UTC."""
-    from datetime import datetime
-
     try:
-        t = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+        t = from_iso(ts)
     except (TypeError, ValueError):
         return ts or "—"
     return f"{t.day} {t:%b %Y}, {t:%H:%M} UTC"

@@ -150,8 +150,8 @@ def blocks(d: dict, limit: int = LIMIT) -> list[Block]:
         flag = (f" ⚑ <b>{t('flag_review')}</b>" if line.get("tier") == "review"
                 else f" ⚠ <b>{t('flag_alert')}</b>" if line["flagged"] else "")
         who = t("bot") if line["from"] == "bot" else t("person")
-        if line_note(line):
-            who += f" · <i>{esc(line_note(line))}</i>"
+        if note := line_note(line):
+            who += f" · <i>{esc(note)}</i>"
         out.append(Block(f"<b>{who}</b> · {esc(_when(line['time']))}{flag}", line["text"] or "",
                          "blockquote" if line["from"] != "bot" else None))
     return out

@@ -18,7 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from typing import Awaitable, Callable
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 from jinja2 import Environment, FunctionLoader, StrictUndefined
 from starlette.applications import Starlette
@@ -39,7 +39,16 @@ log = logging.getLogger("bot.web")
 
 SESSION_COOKIE = "rb_session"
 PRE_COOKIE = "rb_signin"  # the sign-in form's own CSRF secret (there is no session yet)
+# When the site's address is https the cookies carry the prefixes browsers enforce: a
+# __Host- cookie is only accepted with Secure, Path=/ and no Domain, so neither a plain-http
+# page nor a sibling host can set or overwrite it (the sign-in form's cookie is on /signin,
+# so __Secure-). A cookie from before the change is ignored: that person signs in again.
+SECURE_SESSION_COOKIE = "__Host-" + SESSION_COOKIE
+SECURE_PRE_COOKIE = "__Secure-" + PRE_COOKIE
+HSTS = b"max-age=31536000"  # a year; not includeSubDomains: the council's other hosts are not ours
 COMMENT_MAX = 4000
+SIGNIN_BODY_MAX = 4096  # the sign-in form is a code and a token: about 150 bytes
+SIGNIN_FIELDS_MAX = 10
 CASES_SHOWN = 200
 
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; "
@@ -76,8 +85,9 @@ def environment(loader=None) -> Environment:
 class SecurityHeaders:
     """Adds the security headers to every response, errors included."""
 
-    def __init__(self, app):
+    def __init__(self, app, hsts: bool = False):
         self.app = app
+        self.hsts = hsts  # Strict-Transport-Security, when the site's address is https
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -92,6 +102,8 @@ class SecurityHeaders:
                 ctype = next((v for k, v in headers if k.lower() == b"content-type"), b"")
                 csp = CSP_SVG if ctype.startswith(b"image/svg+xml") else CSP
                 headers += [(b"content-security-policy", csp.encode())] + HEADERS
+                if self.hsts:
+                    headers.append((b"strict-transport-security", HSTS))
                 if not any(k.lower() == b"cache-control" for k, _ in headers):
                     headers.append((b"cache-control", b"no-store"))
                 message = dict(message, headers=headers)
@@ -121,7 +133,9 @@ class Site:
         self.notify = notify
         self.throttle = throttle or Throttle()
         self.env = env or environment()
-        self.secure = secure  # None: Secure cookies when the request came over HTTPS
+        self.secure = secure  # True: the site's address is https; None: Secure cookies when the request came over HTTPS
+        self.session_cookie = SECURE_SESSION_COOKIE if secure else SESSION_COOKIE
+        self.pre_cookie = SECURE_PRE_COOKIE if secure else PRE_COOKIE
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="web-db")  # one connection, one thread
         self.stylesheet = resources.files("bot.web").joinpath("static", "site.css").read_bytes()
 
@@ -143,7 +157,7 @@ class Site:
         return HTMLResponse(html, status_code=status)
 
     async def user(self, request: Request) -> Session | None:
-        session = await self.db(self.signin.session, request.cookies.get(SESSION_COOKIE))
+        session = await self.db(self.signin.session, request.cookies.get(self.session_cookie))
         if session is not None:
             request.state.me = await self.db(self._me, session.key)
         return session
@@ -207,31 +221,68 @@ class Site:
         pre = secrets.token_urlsafe(32)
         response = self.render(request, "signin.html", code=code, form_token=csrf_token(pre),
                                message=msg("web.signin.confirm"))
-        response.set_cookie(PRE_COOKIE, pre, max_age=15 * 60, path="/signin", httponly=True, samesite="strict",
+        response.set_cookie(self.pre_cookie, pre, max_age=15 * 60, path="/signin", httponly=True, samesite="strict",
                             secure=self._secure(request))
         return response
 
     async def signin_post(self, request: Request) -> Response:
-        form = await request.form()
-        if not await self._tries(request, str(form.get("code") or "")):
+        """The sign-in button. Nothing is read before the address's limit (a real link goes on
+        past it, so one with the form's cookie is let through to show its code), and then only
+        a small URL-encoded form: 415, 411 or 413 otherwise, before any of it is parsed."""
+        pre = request.cookies.get(self.pre_cookie) or ""
+        if not pre and await self.db(self.throttle.busy, self._client(request)):
             return self.render(request, "signin.html", status=429, message=msg("web.signin.refused.throttled"))
-        pre = request.cookies.get(PRE_COOKIE) or ""
-        sent = str(form.get("csrf") or "")
+        fields = await self._small_form(request)
+        if isinstance(fields, int):
+            return self.render(request, "signin.html", status=fields, message=msg("web.signin.refused.unreadable"))
+        code = fields.get("code", "")
+        if not await self._tries(request, code):
+            return self.render(request, "signin.html", status=429, message=msg("web.signin.refused.throttled"))
+        sent = fields.get("csrf", "")
         if not pre or not sent or not hmac.compare_digest(sent, csrf_token(pre)):
             return self.render(request, "signin.html", status=403, message=msg("web.signin.refused.form"))
         try:
-            session = await self.db(self.signin.redeem, str(form.get("code") or ""))
+            session = await self.db(self.signin.redeem, code)
         except Refused as exc:
             return self.render(request, "signin.html", status=400, message=msg(f"web.signin.refused.{exc.reason}"))
         response = RedirectResponse("/", status_code=303)
-        response.set_cookie(SESSION_COOKIE, session.token, max_age=int(self.signin.session_life.total_seconds()),
+        response.set_cookie(self.session_cookie, session.token, max_age=int(self.signin.session_life.total_seconds()),
                             path="/", httponly=True, samesite="strict", secure=self._secure(request))
-        response.delete_cookie(PRE_COOKIE, path="/signin")
+        response.delete_cookie(self.pre_cookie, path="/signin", secure=self._secure(request), httponly=True,
+                               samesite="strict")
         return response
 
+    @staticmethod
+    async def _small_form(request: Request) -> dict[str, str] | int:
+        """The sign-in form's fields, or the status refusing it: 415 unless URL-encoded, 411
+        without a Content-Length, 413 if that (or what actually comes, whatever it said) is over
+        SIGNIN_BODY_MAX bytes. At most SIGNIN_BODY_MAX bytes are ever read."""
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype != "application/x-www-form-urlencoded":
+            return 415
+        length = request.headers.get("content-length", "")
+        if not length.isdigit():
+            return 411
+        if int(length) > SIGNIN_BODY_MAX:
+            return 413
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > SIGNIN_BODY_MAX:
+                return 413
+        try:
+            pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=SIGNIN_FIELDS_MAX)
+        except ValueError:  # not UTF-8, or more fields than the form has
+            return 400
+        fields: dict[str, str] = {}
+        for k, v in pairs:
+            fields.setdefault(k, v)
+        return fields
+
     async def _tries(self, request: Request, code: str) -> bool:
-        """The sign-in throttle: per address, per code, and everyone's together, which a real
-        link passes (so rotating addresses cannot lock staff out)."""
+        """The sign-in throttle: per address, per code, and everyone's together; a real link
+        passes the address's and everyone's limit (so neither strangers rotating addresses nor
+        one sharing the address, e.g. a proxy's or a council NAT's, can lock staff out)."""
         return await self.db(self.throttle.allow, self._client(request), code or None,
                              lambda: bool(code) and self.signin.check(code) is None)
 
@@ -247,7 +298,8 @@ class Site:
             return self.bad_form(request, session)
         await self.db(self.signin.sign_out, session)
         response = RedirectResponse("/signin?ended=1", status_code=303)
-        response.delete_cookie(SESSION_COOKIE, path="/")
+        response.delete_cookie(self.session_cookie, path="/", secure=self._secure(request), httponly=True,
+                               samesite="strict")
         return response
 
     # -- my cases ----------------------------------------------------------------------------
@@ -605,7 +657,7 @@ class Site:
         app = Starlette(routes=self.routes(), exception_handlers={HTTPException: self.not_found,
                                                                    Exception: self.server_error})
         app.state.site = self
-        outer = SecurityHeaders(app)  # outside everything, so error pages carry the headers too
+        outer = SecurityHeaders(app, hsts=bool(self.secure))  # outside everything, so error pages carry the headers too
         outer.site = self
         return outer
 

@@ -33,6 +33,10 @@ def link_url(base: str, code: str) -> str:
 
 def make_site(db_path: str, library, config: Config, *, safeguarding=None, notify: Notify | None = None,
               secure: bool | None = None) -> Site:
+    """The site for ``config``; its cookies are Secure (and __Host-) when ``web: url:`` is
+    https, else when a request comes over https (``secure`` overrides both)."""
+    if secure is None and (config.web_url or "").lower().startswith("https://"):
+        secure = True  # whatever scheme the proxy in front reports: the cookies never travel in clear
     store = Store(db_path, keyring=config.keyring(create=False))
     access = Access(store, library, config)
     return Site(access, escalation=config.escalation(store, safeguarding), reading=config.reading(store, access), signin=signin_for(access), notify=notify, secure=secure)

@@ -20,7 +20,7 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable
@@ -144,38 +144,89 @@ class SignIn:
 class Throttle:
     """Sign-in tries, sliding one-minute windows in memory: at most ``per_minute`` from one
     client, ``per_code`` for one code (however many addresses it comes from), and
-    ``total_per_minute`` from everyone together. (A council office behind one address signs
-    in through one client: hence not fewer.) Codes are 192 bits, so the limits bound what
-    strangers cost, not guessing; the shared limit must not lock staff out, so when it is
-    reached a try still goes on if its code is a real, usable link (``valid``: one indexed
-    read, nothing written), within its own code's limit."""
+    ``total_per_minute`` from everyone together. Codes are 192 bits, so the limits bound what
+    strangers cost, not guessing. Neither an address's limit nor the shared limit may lock
+    staff out (behind a proxy that sends no X-Forwarded-For everyone is 127.0.0.1; council
+    offices and mobile networks share addresses): when either is reached a try still goes on
+    if its code is a real, usable link (``valid``: one indexed read, nothing written), within
+    its own code's limit (and a link works once).
+
+    Memory stays bounded: the queues of each table are kept in order of last use, and each
+    call drops those whose newest try has left the window (amortised O(1)); a refused try
+    creates nothing; and a table never holds more than ``max_keys`` queues: when full, a try
+    needing a new one is refused, unless its code is a real link (real links are few: staff
+    ask for them). Allowed tries are themselves bounded by the shared limit, so the cap is a
+    backstop that normal traffic, even a flood, does not reach."""
+
+    WINDOW = 60.0
 
     def __init__(self, per_minute: int = 30, total_per_minute: int = 600, per_code: int = 10,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, max_keys: int = 10_000):
         self.per_minute = per_minute
         self.total_per_minute = total_per_minute
         self.per_code = per_code
         self.clock = clock
-        self._by: dict[str, deque] = {}
-        self._codes: dict[str, deque] = {}
+        self.max_keys = max_keys
+        self._by: OrderedDict[str, deque] = OrderedDict()     # client -> times of its tries, least recent first
+        self._codes: OrderedDict[bytes, deque] = OrderedDict()  # SHA-256 of a code -> times of its tries
         self._all: deque = deque()
+
+    def _forget(self, t: float) -> None:
+        """Drop what has left the window: queues whose newest try is a minute old (they are
+        kept least recently used first, so only the front is looked at)."""
+        edge = t - self.WINDOW
+        for table in (self._by, self._codes):
+            while table:
+                q = next(iter(table.values()))
+                if q[-1] > edge:
+                    break
+                table.popitem(last=False)
+        while self._all and self._all[0] <= edge:
+            self._all.popleft()
+
+    def _trim(self, q: deque | None, t: float) -> int:
+        if q is None:
+            return 0
+        while q and q[0] <= t - self.WINDOW:
+            q.popleft()
+        return len(q)
+
+    def busy(self, client: str) -> bool:
+        """Would a try from ``client`` with no real link be refused? Changes nothing that
+        matters (only forgets what has left the window); for refusing early, before a request
+        body is read."""
+        t = self.clock()
+        self._forget(t)
+        mine = self._by.get(client)
+        return (self._trim(mine, t) >= self.per_minute or len(self._all) >= self.total_per_minute
+                or (mine is None and len(self._by) >= self.max_keys))
 
     def allow(self, client: str, code: str | None = None, valid: Callable[[], bool] | None = None) -> bool:
         t = self.clock()
-        mine = self._by.setdefault(client, deque())
-        of_code = self._codes.setdefault(_hash(code), deque()) if code else None
-        for q in (self._all, mine, of_code):
-            while q and t - q[0] >= 60:
-                q.popleft()
-        if len(mine) >= self.per_minute or (of_code is not None and len(of_code) >= self.per_code):
-            return False
-        if len(self._all) >= self.total_per_minute and (valid is None or not valid()):
-            return False
-        for q in (mine, of_code, self._all):
-            if q is not None:
-                q.append(t)
-        for table in (self._by, self._codes):
-            if len(table) > 10_000:  # forget idle clients and codes
-                for k in [k for k, q in table.items() if not q]:
-                    del table[k]
+        self._forget(t)
+        mine = self._by.get(client)
+        key = hashlib.sha256(code.encode("utf-8")).digest() if code else None
+        of_code = self._codes.get(key) if key else None
+        if self._trim(of_code, t) >= self.per_code:
+            return False  # a code's own limit binds real links too
+        over = (self._trim(mine, t) >= self.per_minute or len(self._all) >= self.total_per_minute
+                or (mine is None and len(self._by) >= self.max_keys)
+                or (key is not None and of_code is None and len(self._codes) >= self.max_keys))
+        real = False
+        if over:
+            if not (key is not None and valid is not None and valid()):
+                return False
+            real = True
+        if mine is not None:
+            mine.append(t)
+            self._by.move_to_end(client)
+        elif len(self._by) < self.max_keys:
+            self._by[client] = deque((t,))
+        if key is not None:
+            if of_code is not None:
+                of_code.append(t)
+                self._codes.move_to_end(key)
+            elif real or len(self._codes) < self.max_keys:
+                self._codes[key] = deque((t,))  # a real link beyond the cap: bounded by the links staff asked for
+        self._all.append(t)
         return True

@@ -29,7 +29,10 @@ def _key(update: Update) -> str:
 
 
 def _shown(reason: str) -> str:
-    """A link someone else opened first reads exactly like a code that does not exist."""
+    """A link someone else opened first reads exactly like a code that does not exist; a person
+    whose family role an admin revoked is told kindly that it cannot start now."""
+    if reason == "family-revoked":
+        return "paused"
     return "unknown" if reason in ("taken", "not-opened", "refused") else reason
 
 
