@@ -110,10 +110,11 @@ PROMOTE_AT = 0.6  # q >= this: a review (from the lexicon) becomes alert (0.7 un
 ALONE_AT = 0.7  # q >= this: a review the review net added alone becomes alert (0.8 until round 7,
 # 0.85 until round 9: --cv on A-M, alert 85.7 -> 87.2 %, ordinary alerted 1.6 -> 1.9 %; 0.75 until
 # round 12)
-ALONE_P = 0.85  # ... if the review net's own score p >= this too (both nets confident; 0.9 until
-# round 12: --cv on A-S with the third training files, T and U held out, 0.75/0.9 -> 0.7/0.85:
-# alert 89.6 -> 90.6 % (+29 of 2764), ordinary alerted 46 -> 48 of 2763; N-S alert 86.8 -> 88.6 %,
-# ordinary alerted 25 -> 26 of 1103; 0.8 instead of 0.85: 13 more alerts for 3 more false alarms)
+ALONE_P = 0.9  # ... if the review net's own score p >= this too (both nets confident). Round 12: --cv
+# on A-S with the third training files, T and U held out: ALONE_AT 0.75 -> 0.7 gives 3 more alerts of
+# 2764, no more false alarms; ALONE_P 0.85 would give 27 more alerts for 2 more ordinary answers
+# alerted, but alerted a child's House of Dreams answer "to live with my dad again" (p 0.86, q 0.89:
+# the nets read "live with my dad" from disclosures), so it stays 0.9
 # Concerns with their own, lower bar for both (chosen by --cv on A-I): their broad signals, when
 # both nets read the message as a disclosure, were seldom an ordinary answer held out.
 CONCERN_PROMOTE_AT: dict[str, float] = {"domestic_abuse": 0.6, "emotional_abuse": 0.6, "exploitation": 0.6,
