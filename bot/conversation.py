@@ -351,7 +351,7 @@ class ConversationService:
 
     def handle(self, person_id: int, inp: Input, *, input_key: str | None = None,
                conversation_id: int | None = None, expect_step: str | None = None,
-               seen: tuple[int | None, str | None] | None = None) -> Reply:
+               seen: tuple[int | None, str | None] | None = None, message: str | None = None) -> Reply:
         """Apply one input to the person's conversation (the active one unless named).
 
         Free text is checked for a possible safeguarding disclosure first, whatever the
@@ -365,6 +365,9 @@ class ConversationService:
         that they had not seen the current one. If the conversation has moved on, the text
         is kept in the transcript and the person is asked whether it answers the question
         now asked; it is never silently applied to a question they had not seen.
+
+        ``message``: the frontend's reference to the message this input was, kept with it so
+        that an edit of that message, even after a restart, is kept beside it (:meth:`edited`).
         """
         if inp.text is not None:
             inp = replace(inp, text=clean_text(inp.text))
@@ -386,7 +389,8 @@ class ConversationService:
                     conv = None  # a conversation named that is not theirs
                 reply = self._handle(person_id, inp, conv, input_key, expect_step, seen, pre)
             if input_key:
-                self.store.mark_input(input_key, reply.conversation_id, reply.to_json(), media=inp.media)
+                self.store.mark_input(input_key, reply.conversation_id, reply.to_json(), media=inp.media,
+                                      message=message)
         return reply
 
     # -- safeguarding detection before the hand-off ------------------------------------
@@ -502,14 +506,9 @@ class ConversationService:
         answered there may still be holding it."""
         if not self.handback:
             return None
-        since = iso(self.clock() - self.handback)
-        session = self.store.handed_back_session(person_id, since)
-        if session is None:
-            return None
-        own = self.store.latest_conversation(person_id)
-        if own is not None and own.id > session.id:
-            return None  # the worker has used the device since
-        return session
+        # the store's one rule, which escalation.holding uses too: ended less than handback ago,
+        # and the worker has started nothing of their own on the device since
+        return self.store.handed_back_session(person_id, iso(self.clock() - self.handback))
 
     def handing_back(self, person_id: int) -> datetime | None:
         """When the hand-back after a worker-present session on this person's device ends,
@@ -786,9 +785,11 @@ class ConversationService:
     # -- a message edited after it was sent (Telegram) -----------------------------------
     @_speaking
     def edited(self, person_id: int, text: str, *, input_key: str | None = None,
-               original_key: str | None = None) -> Reply:
+               original_key: str | None = None, original_message: str | None = None,
+               media: str | None = None) -> Reply:
         """The person edited a message they had sent (``original_key``: that message's input
-        key, when the frontend still knows it). An edit never moves the conversation on and
+        key; or ``original_message``: the frontend's reference to it, as :meth:`handle` kept
+        it; ``media``: the words are a picture's or file's, as a caption). An edit never moves the conversation on and
         never answers a question (it could land on one nobody saw): the new words are kept as
         a line of their own (kind ``edit``) beside the answer they change, counted unread like
         any free-text answer (the same consent rules), and checked for safeguarding like any
@@ -801,10 +802,31 @@ class ConversationService:
                 seen = self.store.seen_input(input_key)
                 if seen is not None:
                     return self._duplicate(seen)
+            if original_key is None and original_message is not None:
+                found = self.store.input_of_message(original_message)
+                original_key = found["key"] if found else None
             reply = self._edited(person_id, text, input_key, original_key)
             if input_key:
-                self.store.mark_input(input_key, reply.conversation_id, reply.to_json())
+                self.store.mark_input(input_key, reply.conversation_id, reply.to_json(), media=media)
         return reply
+
+    def media_only(self, person_id: int, media: str, *, input_key: str | None = None) -> int | None:
+        """A picture or file sent without words (``media``: its kind; it is not kept). In the
+        person's open conversation a line says that one was sent, so whoever reads the
+        transcript knows they tried to show something and can ask; it answers nothing (the
+        question still waits for words) and is not screened (there are no words). The line
+        id, or None with no open conversation (nothing is kept, as for words outside one)."""
+        with self.store.transaction():
+            if input_key and self.store.seen_input(input_key) is not None:
+                return None
+            conv = self.store.active_conversation(person_id)
+            if conv is None or conv.status != "in_progress":
+                return None
+            line_id = self.store.add_line(conv.id, "in", "", kind="media", step_id=conv.state, input_key=input_key)
+            if input_key:
+                self.store.mark_input(input_key, conv.id, Reply(conv.id, [], conv.status, accepted=False).to_json(),
+                                      media=media)
+        return line_id
 
     def _edited(self, person_id: int, text: str, input_key: str | None, original_key: str | None) -> Reply:
         conv, step_id = None, None

@@ -44,7 +44,9 @@ def holding(store: Store, idle_minutes: float = PRESENT_IDLE_MINUTES, now: datet
             handback_minutes: float = PRESENT_HANDBACK_MINUTES) -> set[str]:
     """The people nothing may be sent to now: each is running a worker-present session on
     their own device, which someone else (a child, a family member) is holding, or ended one
-    less than ``handback_minutes`` ago (it may not be back in their hands yet). What is meant
+    less than ``handback_minutes`` ago and has started nothing of their own since (it may not be
+    back in their hands yet; the store's one hand-back rule, which
+    ConversationService.handing_back follows too). What is meant
     for them waits until then (alerts: :meth:`Escalation.due`; the schedule's reminders and
     notices stay due; the leads are alerted as ever)."""
     now = now or datetime.now(timezone.utc)
@@ -91,6 +93,12 @@ class Escalation:
         self.flood_window = timedelta(seconds=flood_window_seconds)
         self._unknown_sent: deque[datetime] = deque()  # first notices sent alone for people without a role
         self._held_since: datetime | None = None  # first unknown notice held back by the limit
+        # alert id -> (when it is tried again, the recipients its last notice reached none of):
+        # see unreached(). In memory: after a restart each is tried once more at once.
+        self._unreached: dict[int, tuple[datetime, frozenset[str]]] = {}
+        #: the recipients of alerts that reached nobody: a message from one of them means they
+        #: can be reached now (reachable()). Replaced whole, so another thread may read it.
+        self.unreached_keys: frozenset[str] = frozenset()
 
     def is_lead(self, person_key: str) -> bool:
         return person_key in self.leads
@@ -198,14 +206,75 @@ class Escalation:
         lines.append(msg("alerts.digest_footer", ack=self.ack_command))
         return "\n\n".join(lines)
 
+    # -- alerts that reached nobody ----------------------------------------------------
+    def unreached(self, alert_ids, tried, now: datetime | None = None) -> list[int]:
+        """A notice of these alerts reached none of its recipients (``tried``: their keys; each
+        blocked the bot, never opened a chat with it, or Telegram could not be reached). The
+        alerts stay due and unacknowledged, but are not tried again at every pass: after the
+        re-alert interval (``repeat_minutes``), or at once when one of those recipients writes
+        to the bot (:meth:`reachable`) or the alert gains a recipient not tried (a lead, a
+        reassigned case). Returns the alerts that had been reaching someone until now (for
+        the log: one line per alert per change, not one per pass)."""
+        now = now or datetime.now(timezone.utc)
+        new = [a for a in alert_ids if a not in self._unreached]
+        for alert_id in alert_ids:
+            self._unreached[alert_id] = (now + self.repeat, frozenset(tried))
+        self._keys_changed()
+        return new
+
+    @property
+    def any_unreached(self) -> bool:
+        """Whether some alert reached nobody (cheap: asked before each notice is recorded)."""
+        return bool(self._unreached)
+
+    def reached(self, alert_ids) -> list[int]:
+        """A notice of these alerts reached someone: those that had reached nobody before."""
+        back = [a for a in alert_ids if self._unreached.pop(a, None) is not None]
+        if back:
+            self._keys_changed()
+        return back
+
+    def reachable(self, key: str) -> bool:
+        """``key`` wrote to the bot, so a message to them can go now: every alert that reached
+        nobody, ``key`` among those tried, is due again at once. Whether there was one."""
+        now = datetime.min.replace(tzinfo=timezone.utc)
+        found = False
+        for alert_id, (_, tried) in list(self._unreached.items()):
+            if key in tried:
+                self._unreached[alert_id] = (now, tried)
+                found = True
+        return found
+
+    def _keys_changed(self) -> None:
+        self.unreached_keys = frozenset(k for _, tried in self._unreached.values() for k in tried)
+
+    def _waiting(self, alert: dict, now: datetime) -> bool:
+        """Whether this alert reached nobody and waits before it is tried again."""
+        entry = self._unreached.get(alert["id"])
+        if entry is None or now >= entry[0]:
+            return False
+        return set(self.recipients(alert)) <= entry[1]  # nobody new to try
+
+    def _forget_closed(self, due_ids: set[int]) -> None:
+        """An alert no longer due (acknowledged) is no longer waited on."""
+        gone = [a for a in self._unreached if a not in due_ids]
+        for alert_id in gone:
+            del self._unreached[alert_id]
+        if gone:
+            self._keys_changed()
+
     def due(self, now: datetime | None = None) -> list[Notice]:
         now = now or datetime.now(timezone.utc)
         self._holding = self.holding(now)
         rows = self.store.due_alerts(_iso(now))
+        if self._unreached:
+            self._forget_closed({row["id"] for row in rows})
         fresh, reminders = [], []
         for row in rows:
             full = self.store.alert_detail(row["id"])
             full["known"] = bool(row["known"])
+            if full["id"] in self._unreached and self._waiting(full, now):
+                continue
             new_words = full["update_count"] > full["notified_updates"]
             (fresh if full["notify_count"] == 0 or new_words else reminders).append(full)
         fresh.sort(key=lambda a: (not a["known"], a["id"]))  # people with a role or a case first
@@ -244,6 +313,8 @@ class Escalation:
             if not row["known"] or (row["notify_count"] > 0 and row["update_count"] <= row["notified_updates"]):
                 continue
             full = self.store.alert_detail(row["id"])
+            if full["id"] in self._unreached and self._waiting(full, now):
+                continue
             out.append(Notice([full["id"]], self.recipients(full), self.text(full, False), False, known=True))
         return out
 

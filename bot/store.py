@@ -692,12 +692,26 @@ def _m_access_revocations(db: sqlite_utils.Database) -> None:
                   SELECT 1 FROM role_revocations v WHERE v.person_id = roles.person_id AND v.role = roles.role)""")
 
 
+def _m_input_message(db: sqlite_utils.Database) -> None:
+    # An edited message is kept beside the line the original wrote: which input that was is
+    # looked up by the message's Telegram reference ("<chat id>:<message id>"), here, so an
+    # edit after a restart still finds it (it was held in the frontend's memory only).
+    if "message" in db["inputs"].columns_dict:  # (a test may replay the migrations before it)
+        return
+    db.executescript(
+        """
+        ALTER TABLE inputs ADD COLUMN message TEXT;  -- '<chat id>:<message id>' of the message it was, or NULL
+        CREATE INDEX IF NOT EXISTS inputs_message ON inputs(message) WHERE message IS NOT NULL;
+        """
+    )
+
+
 MIGRATIONS = [_m1_core, _m2_cases_alerts_audit, _m3_delivery, _m4_access, _m5_undelivered, _m_alert_per_person,
               _m_quiet_review_unread_missed, _m8_respondent_practice, _m_comment_visibility, _m_schedule,
               _m_pseudonyms, _m_reminder_times, _m_data_protection, _m_present_index, _m_reading_on_schedule,
               _m_case_info, _m_web_signin, _m_web_indexes, _m_languages, _m_inbox,
               _m_missed_audit_words, _m_reading_escalate_after, _m_review_item_words, _m_reminder_links,
-              _m_input_media, _m_access_revocations]
+              _m_input_media, _m_access_revocations, _m_input_message]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -752,7 +766,8 @@ NOT_PERSON_TEXT: dict[str, tuple[str, ...]] = {
                       "finished_at", "respondent", "erased_at", "language"),  # language: a tag such as cy
     "answers": ("step_id", "answered_at"),
     "transcript": ("direction", "kind", "step_id", "input_key", "created_at", "tier", "language"),
-    "inputs": ("key", "created_at", "delivered_at", "media"),  # media: a kind such as photo, never the media
+    # media: a kind such as photo, never the media; message: '<chat id>:<message id>', ids only
+    "inputs": ("key", "created_at", "delivered_at", "media", "message"),
     "cases": ("ref", "created_at", "held_at", "held_by", "hold_reason"),  # refs and reasons carry no names
     "alerts": ("concern", "created_at", "next_notify_at", "acknowledged_at", "acknowledged_by", "updated_at"),
     "audit": ("actor", "action", "target", "detail", "created_at"),  # counts and ids, never content
@@ -1291,18 +1306,25 @@ class Store:
             "SELECT DISTINCT p.key FROM conversations c JOIN people p ON p.id = c.present_id"
             " WHERE c.present_id IS NOT NULL AND c.status = 'in_progress' AND c.updated_at >= ?", (active_since,))}
 
+    # The hand-back, one rule for what waits (alerts, reminders, notices: escalation.holding)
+    # and for whose words are whose and what answers (ConversationService.handing_back): a
+    # worker-present session on the worker's device ended at or after ``since``, and the worker
+    # has started no conversation of their own since (then the device is back in their hands).
+    _HANDED_BACK = ("c.present_id IS NOT NULL AND c.status != 'in_progress' AND c.finished_at >= ?"
+                    " AND NOT EXISTS (SELECT 1 FROM conversations o WHERE o.person_id = c.present_id AND o.id > c.id)")
+
     def handed_back_keys(self, since: str) -> set[str]:
-        """The keys of the people whose worker-present session on their own device ended at or
-        after ``since``: the person who answered may still be holding it."""
+        """The keys of the people in the hand-back after a worker-present session on their own
+        device (see ``_HANDED_BACK``): the person who answered may still be holding it."""
         return {r[0] for r in self.db.execute(
             "SELECT DISTINCT p.key FROM conversations c JOIN people p ON p.id = c.present_id"
-            " WHERE c.present_id IS NOT NULL AND c.status != 'in_progress' AND c.finished_at >= ?", (since,))}
+            f" WHERE {self._HANDED_BACK}", (since,))}
 
     def handed_back_session(self, present_id: int, since: str) -> Conversation | None:
-        """The newest worker-present session run on this person's device that ended at or
-        after ``since`` (the device may still be in the hands of the person who answered)."""
-        row = self._one("SELECT * FROM conversations WHERE present_id = ? AND status != 'in_progress'"
-                        " AND finished_at >= ? ORDER BY id DESC LIMIT 1", (present_id, since))
+        """The newest worker-present session run on this person's device whose hand-back lasts
+        (see ``_HANDED_BACK``): the device may still be in the hands of the person who answered."""
+        row = self._one(f"SELECT * FROM conversations c WHERE c.present_id = ? AND {self._HANDED_BACK}"
+                        " ORDER BY c.id DESC LIMIT 1", (present_id, since))
         return Conversation.from_row(row) if row else None
 
     def active_rehearsal(self, person_id: int) -> Conversation | None:
@@ -1488,12 +1510,19 @@ class Store:
             (key, t, t),
         )
 
-    def mark_input(self, key: str, conversation_id: int | None, reply: Any, media: str | None = None) -> None:
-        """``media``: the kind of picture or file the words came with (not kept), if any."""
+    def mark_input(self, key: str, conversation_id: int | None, reply: Any, media: str | None = None,
+                   message: str | None = None) -> None:
+        """``media``: the kind of picture or file the words came with (not kept), if any;
+        ``message``: the frontend's reference to the message it was (for a later edit of it)."""
         self.db.conn.execute(
-            "INSERT INTO inputs (key, conversation_id, reply, created_at, media) VALUES (?, ?, ?, ?, ?)",
-            (key, conversation_id, self.keys.encrypt(_dumps(reply)), now(), media),
+            "INSERT INTO inputs (key, conversation_id, reply, created_at, media, message) VALUES (?, ?, ?, ?, ?, ?)",
+            (key, conversation_id, self.keys.encrypt(_dumps(reply)), now(), media, message),
         )
+
+    def input_of_message(self, message: str) -> dict | None:
+        """The input a message was (its key and media), by the frontend's reference to it
+        (``mark_input``'s ``message``); None if unknown (never seen, or purged)."""
+        return self._one("SELECT key, media FROM inputs WHERE message = ? ORDER BY rowid DESC LIMIT 1", (message,))
 
     # -- alerts (safeguarding) -------------------------------------------------------
     def add_alert(self, *, conversation_id: int | None, person_id: int, transcript_id: int | None, concern: str,

@@ -358,3 +358,73 @@ async def test_a_lead_who_blocks_the_bot_later_is_found_at_the_daily_check(tmp_p
             assert [r.lead for r in caplog.records if r.getMessage().startswith("safeguarding lead cannot")] == \
                 [f"tg:{LEAD2}"]
             assert not [r for r in caplog.records if told(LEAD)[0] in r.getMessage()]  # never the notice's text
+
+
+# --- an alert that reaches nobody -----------------------------------------------------------
+
+def test_an_alert_that_reached_nobody_waits_the_re_alert_interval_unless_someone_can_be_reached(
+        tmp_path, library, safeguarding):
+    store, service, access, esc = _world(tmp_path / "nobody.db", library, safeguarding)
+    pid = store.person("tg:7001")
+    service.handle(pid, Input.from_text(DISCLOSURE))
+    [alert] = store.alerts()
+    t0 = datetime.now(timezone.utc)
+    [notice] = esc.due(t0)
+    assert notice.recipients == [f"tg:{LEAD}"]
+    assert esc.unreached([alert["id"]], notice.recipients, t0) == [alert["id"]]  # the first time: logged
+    assert esc.unreached([alert["id"]], notice.recipients, t0) == []  # not again while nothing changed
+    assert esc.unreached_keys == {f"tg:{LEAD}"}
+    assert esc.due(t0 + timedelta(seconds=1)) == [] and esc.urgent(t0 + timedelta(seconds=1)) == []  # not every pass
+    assert [n.alert_ids for n in esc.due(t0 + timedelta(minutes=15))] == [[alert["id"]]]  # the re-alert interval
+    assert esc.reachable("tg:999") is False and esc.due(t0 + timedelta(seconds=2)) == []
+    assert esc.reachable(f"tg:{LEAD}") is True  # the lead wrote to the bot: at once
+    assert [n.alert_ids for n in esc.due(t0 + timedelta(seconds=2))] == [[alert["id"]]]
+    assert esc.reached([alert["id"]]) == [alert["id"]] and esc.unreached_keys == frozenset()
+    # someone new to try (a second lead, a reassigned case) does not wait either
+    esc.unreached([alert["id"]], [f"tg:{LEAD}"], t0)
+    esc.leads.append("tg:802")
+    assert [n.recipients for n in esc.due(t0 + timedelta(seconds=3))] == [[f"tg:{LEAD}", "tg:802"]]
+    store.acknowledge_alert(alert["id"], f"tg:{LEAD}")  # acknowledged: nothing left to wait on
+    assert esc.due(t0 + timedelta(seconds=4)) == [] and esc.unreached_keys == frozenset()
+
+
+async def test_an_alert_to_blocked_recipients_is_logged_once_and_goes_when_one_unblocks(
+        tmp_path, library, safeguarding, caplog):
+    """Leftover: an alert whose every recipient blocked the bot was tried at every pass of the
+    alert loop, with an error line (Telegram's description) each time. Now each failure is
+    logged once (class and code), the alert waits the re-alert interval, and it goes as soon as
+    a recipient unblocks the bot."""
+    import asyncio
+
+    store, service, access, esc = _world(tmp_path / "blocked.db", library, safeguarding)
+    async with FakeBotAPI() as fake:
+        fake.block_user(LEAD, emit_update=False)
+        fake.block_user(PRACTITIONER, emit_update=False)
+        caplog.set_level("INFO")
+        async with running_bot(service, fake=fake, access=access, escalation=esc, alert_poll_seconds=0.05) as h:
+            await _join(h, access, FAMILY)
+            await h.delivered(fake.inject_message(FAMILY, DISCLOSURE))
+            tries = lambda: [c for c in fake.calls_to("sendMessage")  # noqa: E731
+                             if str(c.params.get("chat_id")) in (str(LEAD), str(PRACTITIONER))]
+            await fake.wait_for(lambda: len(tries()) == 2)
+            loop = asyncio.get_running_loop()
+            for _ in range(3):  # three whole passes of the alert loop since
+                mark = loop.time()
+                await fake.wait_for(lambda: (h.frontend.alert_pass_started or 0) > mark)
+            assert len(tries()) == 2  # tried once each, not at every pass
+            [alert] = store.alerts()
+            assert alert["notify_count"] == 0 and alert["acknowledged_at"] is None
+            nobody = [r for r in caplog.records if r.getMessage().startswith("safeguarding alert reached nobody")]
+            failed = [r for r in caplog.records if r.getMessage() == "alert not delivered"]
+            assert len(nobody) == 1 and nobody[0].alerts == [alert["id"]]
+            assert sorted(r.to for r in failed) == sorted([f"tg:{LEAD}", f"tg:{PRACTITIONER}"])
+            assert {(r.error, r.code) for r in failed} == {("Forbidden", 403)}
+            fake.block_user(LEAD, False)  # the lead unblocks the bot: the alert goes now
+            await fake.wait_for(lambda: _alerts_with(fake, LEAD, DISCLOSURE))
+            await fake.wait_for(lambda: store.alerts()[0]["notify_count"] == 1)
+            assert [r.alerts for r in caplog.records if r.getMessage() == "safeguarding alert reached someone again"] \
+                == [[alert["id"]]]
+            assert len([r for r in caplog.records if r.getMessage() == "alert not delivered"]) == 2  # still blocked: said once
+    for record in caplog.records:  # Telegram's description and the words are in no line
+        text = record.getMessage() + " " + " ".join(str(v) for v in vars(record).values())
+        assert "blocked by the user" not in text and DISCLOSURE not in text

@@ -21,6 +21,7 @@ from bot.config import Config
 from bot.conversation import ConversationService
 from bot.engine.runner import Input
 from bot.escalation import Escalation
+from bot.messages import msg
 from bot.safeguarding import SafeguardingConfig
 from bot.store import Store
 from bot.testing.telegram import running_bot
@@ -277,3 +278,43 @@ async def test_a_revoked_family_role_is_not_granted_back_by_a_new_invitation(tmp
     assert refused == [(f"tg:{FAM}", "invite.open.family-revoked", f"invite:{inv}"),
                        (f"tg:{FAM2}", "invite.use.family-revoked", f"invite:{opened}")]
     store.close()
+
+
+def _menu(fake, user):
+    """The chat's own command menu (None: it shows everyone's)."""
+    from bot.testing.fake_bot_api.protocol import _canon
+
+    menu = fake.commands_by_scope.get((_canon({"type": "chat", "chat_id": user}), ""))
+    return None if menu is None else [c["command"] for c in menu]
+
+
+async def test_a_revoked_workers_menu_loses_the_staff_commands_without_a_restart(tmp_path, library):
+    """`role revoke` (from the command line, while the bot runs): the worker's next staff
+    command is refused and their chat's menu goes back to everyone's at once; one revoked
+    while the bot was down loses it at the next start (Telegram keeps a chat's menu); one
+    granted while it runs gets the workers' menu at the next housekeeping pass."""
+    from bot.testing.fake_bot_api import FakeBotAPI
+
+    store = Store(tmp_path / "m.db")
+    service = ConversationService(store, library)
+    access = _access(store, library)
+    staff = list(msg("telegram.staff_commands"))
+    fake = await FakeBotAPI().start()
+    try:
+        async with running_bot(service, access=access, fake=fake) as h:
+            assert _menu(fake, P1)[-len(staff):] == staff and _menu(fake, P2)[-len(staff):] == staff
+            assert _menu(fake, FAM) is None
+            await h.frontend.db(access.revoke, None, f"tg:{P1}", "practitioner")  # as the CLI would, beside the bot
+            assert (await h.say(P1, "/cases"))[-1].text == REFUSED
+            assert _menu(fake, P1) is None  # everyone's menu again
+            assert _menu(fake, P2)[-len(staff):] == staff  # nobody else's changed
+            await h.frontend.db(access.grant, None, f"tg:{FAM}", "supervisor")
+            await h.frontend.sync_menus(h.app.bot)  # the housekeeping pass
+            assert _menu(fake, FAM)[-len(staff):] == staff
+        access.revoke(None, f"tg:{P2}", "practitioner")  # while the bot is down
+        async with running_bot(service, access=access, fake=fake):
+            assert _menu(fake, P2) is None and _menu(fake, P1) is None
+            assert _menu(fake, FAM)[-len(staff):] == staff
+    finally:
+        await fake.stop()
+        store.close()

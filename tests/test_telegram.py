@@ -165,7 +165,10 @@ async def test_unknown_deep_link_and_non_text_input(bot):
         inject(5)
         msgs = await h.settle(5, before)
         assert msgs[-1].text == "Sorry, I can only read typed text. Please answer in words."
-    assert len(h.service.store.transcript(conv.id)) == lines  # nothing stored
+    # a picture and a voice message are noted (that one was sent, not what); a sticker is not; nothing answered
+    added = [(t["kind"], t["text"], t["media"]) for t in h.service.store.transcript(conv.id)[lines:]]
+    assert added == [("media", "", "photo"), ("media", "", "voice")]
+    assert h.service.store.answers(conv.id) == []
 
 
 async def test_duplicated_update_changes_nothing(bot):

@@ -275,3 +275,85 @@ async def test_an_edit_on_the_workers_device_is_the_childs_at_the_worries_questi
     after = h.store.conversation(session.id)
     assert (after.state, after.status) == ("worries_check", "in_progress")  # nothing moved on
     assert lines_in(h, session.id)[-1] == ("edit", "house_worries", words, "alert")
+
+
+# -- pictures without words, edited captions, edits after a restart ---------------------------
+
+async def test_a_picture_without_words_is_noted_in_the_transcript_and_answers_nothing(world):
+    h = world
+    conv = await start_case(h)
+    question = h.fake.messages(FAM)[-1].text
+    msgs = await album_photo(h, FAM, None)  # a picture on its own, no words
+    assert [m.text for m in msgs] == [msg("telegram.not_text")]
+    assert h.store.answers(conv) == [] and h.store.conversation(conv).state == "best_hopes"  # still waits for words
+    [line] = [t for t in h.store.transcript(conv) if t["direction"] == "in" and t["kind"] == "media"]
+    assert (line["step_id"], line["text"], line["media"]) == ("best_hopes", "", "photo")
+    noted = [line_note(t) for t in transcript_data(h.store, conv)["transcript"] if t["kind"] == "media"]
+    assert noted == [msg("transcripts.with_media")]  # the reviewer sees that something was shown
+    assert h.reading.unread() == []  # no words to read
+    await album_photo(h, FAM, "a3")
+    await album_photo(h, FAM, "a3")  # an album: noted once
+    assert [t["kind"] for t in h.store.transcript(conv) if t["direction"] == "in"].count("media") == 2
+    msgs = await h.say(FAM, "calmer mornings")  # the words that follow answer the question
+    assert {a["step_id"]: a["value"] for a in h.store.answers(conv)} == {"best_hopes": "calmer mornings"}
+    assert "where are things now" in msgs[-1].text.lower() and question != msgs[-1].text
+    # someone with no conversation: nothing kept, as for their words
+    await album_photo(h, STRANGER, None)
+    assert h.store.conversations(person_id=h.store.person(f"tg:{STRANGER}")) == []
+
+
+async def test_an_edited_caption_keeps_the_picture_marker(world):
+    h = world
+    conv = await start_case(h)
+    await photo(h, FAM, "calmer mornings")
+    mid = max(m.message_id for m in h.fake._chat_log[FAM] if not m.from_bot and m.caption == "calmer mornings")  # noqa: SLF001
+    msgs = await edit(h, FAM, mid, "calmer mornings and evenings")
+    assert [m.text for m in msgs] == [msg("answers.edit_kept")]
+    [line] = [t for t in h.store.transcript(conv) if t["kind"] == "edit"]
+    assert (line["step_id"], line["text"], line["media"]) == ("best_hopes", "calmer mornings and evenings", "photo")
+    [noted] = [line_note(t) for t in transcript_data(h.store, conv)["transcript"] if t["kind"] == "edit"]
+    assert noted == f"{msg('transcripts.kind_edit')}; {msg('transcripts.with_media')}"
+
+
+async def test_a_caption_waiting_for_is_this_your_answer_keeps_the_picture_marker(world):
+    """The pending path: words sent with a picture as a reply to an earlier question are asked
+    about ("is that your answer to it?") before they are applied; the line keeps its marker
+    whichever the person says."""
+    from bot.messages import msg as m
+
+    h = world
+    conv = await start_case(h, flow="three-columns")
+    q1 = h.fake.messages(FAM)[-1]
+    await h.say(FAM, "Missed school")
+    confirm = (await photo_reply(h, FAM, "and being late", q1.message_id))[-1]
+    assert confirm.text.startswith("You sent “and being late”")
+    await h.press(FAM, confirm, m("answers.stale_yes"))
+    assert {a["step_id"]: a["value"] for a in h.store.answers(conv)}["working_well"] == "and being late"
+    lines = [(t["text"], t["media"]) for t in h.store.transcript(conv) if t["direction"] == "in"]
+    assert ("and being late", "photo") in lines
+
+
+async def photo_reply(h, user, caption, reply_to):
+    before = len(h.fake.messages(user))
+    await h.delivered(h.fake.inject_photo(user, caption=caption, reply_to_message_id=reply_to))
+    return h.fake.messages(user)[before:]
+
+
+async def test_an_edit_after_a_restart_is_kept_beside_the_answer_it_changes(tmp_path, library):
+    """The message -> input mapping was in the frontend's memory only: an edit after a restart
+    named no question (or, with message ids reused, the wrong one). It is in the store now."""
+    from bot.testing.fake_bot_api import FakeBotAPI
+
+    service, access, reading, _ = _world(tmp_path, library, StandIn())
+    async with FakeBotAPI() as fake:
+        async with running_bot(service, fake=fake, access=access, reading=reading) as h:
+            h.reading, h.store = reading, service.store
+            conv = await start_case(h)
+            await h.say(FAM, "calmer mornings")
+            await photo(h, FAM, "7")
+            mid = last_typed(h, FAM, "calmer mornings")
+        async with running_bot(service, fake=fake, access=access, reading=reading) as h:  # restarted
+            h.reading, h.store = reading, service.store
+            await edit(h, FAM, mid, "calmer mornings, and calmer evenings")
+    edits = [(t["step_id"], t["text"]) for t in service.store.transcript(conv) if t["kind"] == "edit"]
+    assert edits == [("best_hopes", "calmer mornings, and calmer evenings")]

@@ -398,3 +398,22 @@ async def test_by_default_a_reminder_due_just_after_stop_waits_the_handback_minu
         await h.frontend.db(ended, 10.5)
         await h.fake.wait_for(lambda: REMINDER in shown(), 15)
         assert shown().count(REMINDER) == 1
+
+
+def test_the_handback_is_one_rule_for_what_waits_and_for_whose_words_are_whose(tmp_path, library, safeguarding):
+    """escalation.holding (alerts, reminders and notices wait) was time-only, while the service
+    also ended the hand-back when the worker started a conversation of their own: alerts were
+    kept off a phone back in the worker's hands. Both now ask the store's one rule."""
+    from bot.engine.runner import Input
+
+    service, access = _world(tmp_path / "one.db", library, safeguarding)
+    esc = Escalation(service.store, safeguarding, leads=[LEAD], present_handback_minutes=10)
+    worker = service.person(f"tg:{WORKER}")
+    access.start_with(f"tg:{WORKER}", "CASE-H", "three-houses", lambda person, flow, case, respondent, present:
+                      service.start(person, flow, case_id=case, respondent=respondent, present_id=present).conversation_id)
+    assert f"tg:{WORKER}" in esc.holding()  # the session runs on the worker's device
+    service.handle(worker, Input.from_text("stop"))
+    assert service.handing_back(worker) is not None and f"tg:{WORKER}" in esc.holding()  # the hand-back
+    service.start(worker, "scaling-checkin")  # the worker starts their own: the phone is theirs again
+    assert service.handing_back(worker) is None
+    assert f"tg:{WORKER}" not in esc.holding()

@@ -28,6 +28,7 @@ from telegram.ext import (
     ApplicationBuilder,
     BaseUpdateProcessor,
     CallbackQueryHandler,
+    ChatMemberHandler,
     CommandHandler,
     ContextTypes,
     MessageHandler,
@@ -39,7 +40,7 @@ from bot.engine.flow import Flow
 from bot.engine.runner import Input, Prompt
 from bot.frontends.telegram.limits import MEMBER, STRANGER, Limiter, PriorityExecutor, RateLimits, set_priority
 from bot.frontends.telegram.polling import mark_committed, update_row
-from bot.frontends.telegram.sending import SendLimiter, closing_edit, edit_message, send_message
+from bot.frontends.telegram.sending import SendLimiter, closing_edit, edit_message, error_fields, send_message
 from bot.frontends.telegram.reminders import never_deliverable
 from bot.frontends.telegram.render import (
     Callback,
@@ -58,6 +59,9 @@ from bot.frontends.telegram.render import (
 )
 from bot import i18n
 from bot.messages import msg
+
+#: The roles that make someone a worker, with the workers' command menu (as Store.staff_keys).
+WORKER_ROLES = ("practitioner", "supervisor", "admin")
 
 log = logging.getLogger("bot.telegram")
 
@@ -179,7 +183,6 @@ class TelegramFrontend:
         # which answer "this question has closed".
         self._open_keyboards: dict[int, tuple[int, str]] = {}
         self._persons: dict[int, int] = {}  # Telegram user id -> person id
-        self._sent: dict[tuple[int, int], str] = {}  # (chat id, message id) -> its input key, for edits (_note_sent)
         self._albums: dict[tuple[int, str], None] = {}  # (chat id, media group id) answered (_album_answered)
         self._languages: dict[int, str | None] = {}  # Telegram user id -> the language they chose (bot/i18n)
         # chat id -> the last few questions sent there: (message id, conversation id, step id).
@@ -188,6 +191,10 @@ class TelegramFrontend:
         # to): a retype sent before a slow reply arrived is not taken for the next question.
         self._asked: dict[int, list[tuple[int, int, str]]] = {}
         self._bot = None
+        # Telegram user ids whose chat shows the workers' menu (set here by sync_menus): when
+        # their role goes, their chat's own menu is deleted and everyone's shows again
+        self._staff_menus: set[int] = set()
+        self._failed_to: set[tuple[int, str]] = set()  # (alert id, recipient key) last failing (_send_notice)
         self._flows: dict[tuple[int, int], Flow] = {}  # (person, conversation) -> flow
         self.rehearsal = None  # bot.frontends.telegram.rehearsal.RehearsalCommands, set by install()
         # update ids whose handler has finished (answered, duplicate or failed), the last
@@ -464,6 +471,8 @@ class TelegramFrontend:
             await asyncio.sleep(self.housekeeping_seconds)
             try:
                 await self.refresh_members()
+                if self._bot is not None:
+                    await self.sync_menus(self._bot)  # roles granted or revoked meanwhile
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -515,7 +524,24 @@ class TelegramFrontend:
         # a command none of the above knows: the service answers it like any text
         app.add_handler(MessageHandler(private & filters.UpdateType.MESSAGE & filters.COMMAND, once(self.on_text)))
         app.add_handler(MessageHandler(private & filters.UpdateType.MESSAGE & ~filters.TEXT, once(self.on_not_text)))
+        # Someone blocked or unblocked the bot: nothing to answer, but an alert that could not
+        # reach them goes now if they unblocked it (_maybe_reachable; a message from them does too)
+        app.add_handler(ChatMemberHandler(self.on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
         app.add_error_handler(self.on_error)
+
+    async def on_my_chat_member(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Someone blocked or unblocked the bot: nothing is said or kept."""
+        self._maybe_reachable(update, context.bot)
+
+    def _maybe_reachable(self, update: Update, bot) -> None:
+        """An alert that reached nobody goes at once when one of its recipients writes to the
+        bot or unblocks it (Escalation.reachable); an in-memory check for everyone else."""
+        user = update.effective_user
+        if user is None or self.escalation is None or f"tg:{user.id}" not in self.escalation.unreached_keys:
+            return
+        member = update.my_chat_member
+        if member is None or member.new_chat_member.status == "member":  # not "they blocked it"
+            self._spawn(self._reachable(bot, f"tg:{user.id}"))
 
     def _held(self, pid: int):
         """Whether someone else may be holding this person's device: True while they run a
@@ -587,6 +613,7 @@ class TelegramFrontend:
                 return
             user = update.effective_user
             set_priority(MEMBER if user is not None and user.id in self.limiter.members else STRANGER)
+            self._maybe_reachable(update, context.bot)
             key = f"tg:{update.update_id}"
             # Asked in the handler's first store call (or before its first send), not in a
             # hand-off of its own; and its delivery is recorded in the next group commit.
@@ -683,15 +710,7 @@ class TelegramFrontend:
                 described = self.commands(tag)
                 await self._retry(lambda: app.bot.set_my_commands(described, language_code=tag))
         commands = self.commands(i18n.DEFAULT)
-        if self.staff is not None:  # workers' chats: their commands too (a family's menu never shows them)
-            staff = commands + self.commands(i18n.DEFAULT, "staff_commands")
-            for key in sorted(await self.db(self.service.store.staff_keys)):
-                if key.startswith("tg:") and key[3:].isdigit():
-                    scope = BotCommandScopeChat(int(key[3:]))
-                    try:
-                        await self._retry(lambda: app.bot.set_my_commands(staff, scope=scope))
-                    except TelegramError as exc:  # e.g. a worker who never opened a chat with the bot
-                        log.info("staff menu not set", extra={"error": str(exc)})
+        await self.sync_menus(app.bot, at_start=True)
         await self._retry(lambda: app.bot.set_my_commands(commands))
         if self.rehearsal is not None:  # read once now, not by the first updates all at once
             await self.rehearsal.load()
@@ -705,6 +724,42 @@ class TelegramFrontend:
         if self.escalation is not None or self.reading is not None or self.reminders is not None \
                 or getattr(self.service, "purger", None) is not None or self.access is not None:
             self._alert_task = asyncio.create_task(self._alert_loop(app.bot))
+
+    @staticmethod
+    def _tg_ids(keys) -> set[int]:
+        return {int(k[3:]) for k in keys if k.startswith("tg:") and k[3:].isdigit()}
+
+    def _menu_people(self, at_start: bool) -> tuple[set[int], set[int]]:  # on the store thread
+        """(workers now, people whose worker's role was revoked): Telegram user ids."""
+        store = self.service.store
+        revoked = {r["key"] for r in store.role_revocations() if r["role"] in WORKER_ROLES} if at_start else ()
+        return self._tg_ids(store.staff_keys()), self._tg_ids(revoked)
+
+    async def sync_menus(self, bot, at_start: bool = False) -> None:
+        """Workers' chats show their commands beside everyone's (a family's menu never shows
+        them), and a chat whose worker lost the role (`role revoke`, perhaps from the command
+        line while the bot runs) shows everyone's again: its own menu is deleted. Telegram
+        keeps a chat's menu across restarts, so at start the chats of everyone with a revoked
+        worker's role are cleared too. Run at start, at each housekeeping pass (a grant or a
+        revocation shows within housekeeping_seconds) and when a worker's command is refused
+        to someone whose chat still shows the workers' menu (at once, at their next message)."""
+        if self.staff is None:
+            return
+        workers, revoked = await self.db(self._menu_people, at_start)
+        staff_menu = self.commands(i18n.DEFAULT) + self.commands(i18n.DEFAULT, "staff_commands")
+        for uid in sorted(workers - self._staff_menus):
+            try:
+                await self._retry(lambda: bot.set_my_commands(staff_menu, scope=BotCommandScopeChat(uid)))
+            except TelegramError as exc:  # e.g. a worker who never opened a chat with the bot
+                log.info("staff menu not set", extra={"to": f"tg:{uid}", **error_fields(exc)})
+            self._staff_menus.add(uid)  # tried: not again at every pass (the next start tries again)
+        for uid in sorted((self._staff_menus | revoked) - workers):
+            try:
+                await self._retry(lambda: bot.delete_my_commands(scope=BotCommandScopeChat(uid)))
+                log.info("staff menu removed: the role was revoked", extra={"to": f"tg:{uid}"})
+            except TelegramError as exc:  # a chat the bot cannot reach shows no menu of it either
+                log.info("staff menu not removed", extra={"to": f"tg:{uid}", **error_fields(exc)})
+            self._staff_menus.discard(uid)
 
     async def check_leads(self, bot) -> list[str]:
         """Whether every safeguarding lead can be reached: Telegram lets a bot write only to
@@ -780,7 +835,7 @@ class TelegramFrontend:
                 if key[3:].isdigit():
                     self._finish(int(key[3:]))
             except TelegramError as exc:
-                log.warning("undelivered reply not sent", extra={"input": key, "error": str(exc)})
+                log.warning("undelivered reply not sent", extra={"input": key, **error_fields(exc)})
         if sent:
             log.info("resent replies committed before a restart", extra={"count": sent})
         return sent
@@ -814,6 +869,11 @@ class TelegramFrontend:
             finally:
                 waiter.cancel()
 
+    async def _reachable(self, bot, key: str) -> None:
+        """Someone an alert could not reach wrote to the bot: it goes to them now."""
+        if await self.db(self.escalation.reachable, key):
+            self.wake_alerts(bot)
+
     def wake_alerts(self, bot) -> None:
         """A new alert is committed: send it now, without making the person's update wait
         for it (the leads' chats are limited to about a message a second, and an update
@@ -842,18 +902,44 @@ class TelegramFrontend:
                     sent += 1
         return sent
 
+    FAILED_KEPT = 10_000  # (alert, recipient) pairs remembered as failing, for the log (then forgotten)
+
     async def _send_notice(self, bot, notice, marked: set[int]) -> bool:
-        reached = 0
+        """Send one notice to each recipient. An error is logged once per alert and recipient
+        until a notice reaches them again (class and code only, never Telegram's description).
+        A notice that reaches nobody is tried again after the re-alert interval, or at once when
+        one of its recipients writes to the bot (Escalation.unreached), with one error line
+        per alert when it stops reaching anyone, not one per pass."""
+        reached, failed = 0, {}
         for key in notice.recipients:
             if not key.startswith("tg:"):
                 continue
             try:
                 await self.send_text(bot, int(key[3:]), notice.text)
                 reached += 1
+                for alert_id in notice.alert_ids:
+                    self._failed_to.discard((alert_id, key))
             except TelegramError as exc:
-                log.error("alert not delivered", extra={"alerts": notice.alert_ids, "to": key, "error": str(exc)})
+                failed[key] = exc
+                new = [a for a in notice.alert_ids if (a, key) not in self._failed_to]
+                if new:
+                    if len(self._failed_to) >= self.FAILED_KEPT:
+                        self._failed_to.clear()
+                    self._failed_to.update((a, key) for a in new)
+                    log.error("alert not delivered", extra={"alerts": new, "to": key, **error_fields(exc)})
         if not reached:
+            if notice.held:  # kept back during a session: its alerts' own notices carry on as scheduled
+                return False
+            stopped = await self.db(self.escalation.unreached, notice.alert_ids, notice.recipients)
+            if stopped:
+                log.error("safeguarding alert reached nobody: tried again after the re-alert interval, or at once "
+                          "when one of its recipients writes to the bot",
+                          extra={"alerts": stopped, "recipients": list(notice.recipients),
+                                 "errors": sorted({type(e).__name__ for e in failed.values()})})
             return False
+        back = await self.db(self.escalation.reached, notice.alert_ids) if self.escalation.any_unreached else []
+        if back:
+            log.warning("safeguarding alert reached someone again", extra={"alerts": back})
         if notice.held:  # kept back during a worker-present session: the alerts' schedule is unchanged
             log.warning("safeguarding alert sent after a session", extra={"alerts": notice.alert_ids})
             return True
@@ -1282,8 +1368,6 @@ class TelegramFrontend:
     async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         inp = Input.from_text(update.effective_message.text)
         seen = self._seen(update.effective_chat.id, update.effective_message) if inp.kind == "answer" else None
-        if inp.kind == "answer":
-            self._note_sent(update)
         await self._input(update, context, inp, seen)
 
     async def on_caption(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -1295,7 +1379,6 @@ class TelegramFrontend:
         self._album_answered(update.effective_chat.id, message)  # its other pictures: nothing more said
         await self.send_text(context.bot, update.effective_chat.id, msg("telegram.caption_read"))
         seen = self._seen(update.effective_chat.id, message)
-        self._note_sent(update)
         await self._input(update, context, Input("answer", text=message.caption, media=media_kind(message)), seen)
 
     ALBUMS_KEPT = 1_000  # albums (media groups) recently answered, per chat (then forgotten)
@@ -1314,18 +1397,10 @@ class TelegramFrontend:
         self._albums[(chat_id, group)] = None
         return False
 
-    SENT_KEPT = 10_000  # messages whose input keys are remembered for a later edit (then forgotten)
-
-    def _note_sent(self, update: Update) -> None:
-        """Remember which input a person's message was (its update), so that an edit of it
-        is kept beside the line it wrote. Bounded; forgetting only means an edit is kept
-        without naming the question it changes."""
-        message = update.effective_message
-        if message is None:
-            return
-        if len(self._sent) >= self.SENT_KEPT:
-            del self._sent[next(iter(self._sent))]
-        self._sent[(update.effective_chat.id, message.message_id)] = f"tg:{update.update_id}"
+    @staticmethod
+    def _message_ref(chat_id: int, message) -> str | None:
+        """How the store names a person's message (for an edit of it to find the input it was)."""
+        return f"{chat_id}:{message.message_id}" if message is not None else None
 
     async def on_edit(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A message edited after it was sent: never a command, never an answer to the question
@@ -1333,6 +1408,8 @@ class TelegramFrontend:
         and screens them as any answer (help and an alert, or a quiet review item)."""
         message = update.edited_message
         text = (message.text or message.caption) if message is not None else None
+        # a caption edited: the words are still a picture's or file's (the media is not kept)
+        media = media_kind(message) if text and not message.text else None
         if not text or Input.from_text(text).kind != "answer":
             return  # a picture changed, or a message edited into a command: nothing to keep or do
         chat_id = update.effective_chat.id
@@ -1340,8 +1417,8 @@ class TelegramFrontend:
         if self.rehearsal is not None and await self.rehearsal.rehearsing(pid) and not await self.presenting(pid):
             return  # a practitioner's own rehearsal is never screened (someone else's words are)
         key = f"tg:{update.update_id}"
-        original = self._sent.get((chat_id, message.message_id))
-        reply = await self.db(self.service.edited, pid, text, input_key=key, original_key=original)
+        reply = await self.db(self.service.edited, pid, text, input_key=key,
+                              original_message=self._message_ref(chat_id, message), media=media)
         if reply.closed and not reply.alerts:
             return  # no conversation, nothing of concern: nothing kept, nothing to say
         if reply.alerts:
@@ -1360,7 +1437,8 @@ class TelegramFrontend:
         # hand-off (it needs no database), so it overlaps the store thread's work; handle uses
         # the result only for these very words in the context it finds (issue 18).
         self.service.prescreen(pid, inp, input_key=key)
-        reply = await self.db(self.service.handle, pid, inp, input_key=key, seen=seen)
+        message = self._message_ref(chat_id, update.message) if inp.kind == "answer" else None
+        reply = await self.db(self.service.handle, pid, inp, input_key=key, seen=seen, message=message)
         if reply.closed and not reply.alerts:
             if inp.kind == "help":
                 await self.send_text(context.bot, chat_id, msg("navigation.help") + "\n" + self.other_commands())
@@ -1388,15 +1466,24 @@ class TelegramFrontend:
             try:
                 await self._retry(lambda: edit_message(bot, chat_id, mid, new_text[:4096]))
             except BadRequest as exc:  # e.g. message too old to edit: the answer is saved all the same
-                log.info("could not close keyboard", extra={"chat": chat_id, "error": str(exc)})
+                log.info("could not close keyboard", extra={"chat": chat_id, **error_fields(exc)})
         await self._closing(edit)
 
     async def on_not_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Something other than words (a picture, a file, a sticker...): told kindly that only
+        words are read. A picture or file is also noted in the open conversation's transcript
+        (that one was sent, not what: it is not kept), once per album, so a worker reading it
+        knows the person tried to show something; the question still waits for words."""
         if update.effective_chat is None:
             return
-        await self.person(update)
-        if self._album_answered(update.effective_chat.id, update.effective_message):
+        pid = await self.person(update)
+        message = update.effective_message
+        if self._album_answered(update.effective_chat.id, message):
             return  # the album's first picture (or its words) has been answered: once is enough
+        kind = next((k for k in MEDIA_KINDS if getattr(message, k, None)), None) if message is not None else None
+        if kind is not None and not (self.rehearsal is not None and await self.rehearsal.rehearsing(pid)
+                                     and not await self.presenting(pid)):
+            await self.db(self.service.media_only, pid, kind, input_key=f"tg:{update.update_id}")
         await self.send_text(context.bot, update.effective_chat.id, msg("telegram.not_text"))
 
     PERSONAL_BUTTONS = frozenset("liwnoqb")  # language, invitation consent and who, nudge, /reminders' buttons
@@ -1542,7 +1629,7 @@ class TelegramFrontend:
                     await self._retry(lambda: query.edit_message_reply_markup(
                         reply_markup=InlineKeyboardMarkup.de_json(buttons.to_dict(), query.get_bot())))
             except BadRequest as exc:
-                log.info("toggle not shown", extra={"chat": chat_id, "error": str(exc)})
+                log.info("toggle not shown", extra={"chat": chat_id, **error_fields(exc)})
             return
         if cb.action == "d":
             selected = selected_from_markup(query.message.reply_markup if query.message else None)
@@ -1572,7 +1659,7 @@ class TelegramFrontend:
                 try:
                     await self._retry(lambda: edit_message(query.get_bot(), chat_id, query.message.message_id, marked))
                 except BadRequest as exc:
-                    log.info("could not mark answer", extra={"chat": chat_id, "error": str(exc)})
+                    log.info("could not mark answer", extra={"chat": chat_id, **error_fields(exc)})
             await self._closing(edit)
         await self.deliver(context.bot, chat_id, pid, reply, key)
 
@@ -1599,7 +1686,7 @@ class TelegramFrontend:
             try:
                 await self._retry(lambda: query.answer(text=text))
             except TelegramError as exc:  # an old query can no longer be answered; nothing is lost
-                log.info("callback answer failed", extra={"error": str(exc)})
+                log.info("callback answer failed", extra=error_fields(exc))
 
         pending = _closings.get()
         if pending is None:

@@ -41,6 +41,7 @@ from telegram.request import RequestData
 from telegram.request._requestparameter import RequestParameter  # noqa: PLC2701 - pinned below 23
 
 from bot.frontends.telegram.parsing import UpdateParser
+from bot.frontends.telegram.sending import error_fields
 
 log = logging.getLogger("bot.telegram.polling")
 
@@ -235,7 +236,7 @@ async def _poll(app: Application, stop: asyncio.Event, queues: ChatQueues, *, ti
             await _unless_stopped(stop, wait.total_seconds() if wait is not None else float(exc.retry_after))
             continue
         except (NetworkError, TimedOut) as exc:
-            log.warning("getUpdates failed, retrying", extra={"error": str(exc), "delay": delay})
+            log.warning("getUpdates failed, retrying", extra={**error_fields(exc), "delay": delay})
             # The Bot API may be gone for good: a SIGTERM during the back-off (up to 30 s)
             # stops at once rather than when the wait is over.
             await _unless_stopped(stop, delay)

@@ -32,7 +32,7 @@ import logging
 import time
 from typing import Any, Callable, Coroutine
 
-from telegram.error import RetryAfter
+from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, RetryAfter, TelegramError
 from telegram.ext import BaseRateLimiter
 from telegram.request import RequestData
 from telegram.request._requestparameter import RequestParameter  # noqa: PLC2701 - pinned below 23
@@ -44,6 +44,21 @@ log = logging.getLogger("bot.telegram.sending")
 REPLY, CLOSING = 0, 1  # kinds of call, in the order they go when both wait
 
 _kind: contextvars.ContextVar[int] = contextvars.ContextVar("send_kind", default=REPLY)
+
+
+#: Telegram's HTTP error code behind each error python-telegram-bot raises (it keeps only the description).
+_CODES = ((RetryAfter, 429), (Conflict, 409), (Forbidden, 403), (InvalidToken, 401), (BadRequest, 400))
+
+
+def error_fields(exc: BaseException) -> dict[str, Any]:
+    """What a log line says of a failed Bot API call: the error's class and Telegram's error
+    code when there is one, never its description (it may quote what was sent or name a chat)."""
+    out: dict[str, Any] = {"error": type(exc).__name__}
+    if isinstance(exc, TelegramError):
+        code = next((c for cls, c in _CODES if isinstance(exc, cls)), None)
+        if code is not None:
+            out["code"] = code
+    return out
 
 
 @contextlib.contextmanager

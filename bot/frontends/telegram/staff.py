@@ -67,6 +67,9 @@ class StaffCommands:
 
     async def _refused(self, context, update: Update) -> None:
         await self._say(context, update, msg("staff.refused"))
+        user = update.effective_user
+        if user is not None and user.id in self.fe._staff_menus:  # noqa: SLF001 - perhaps their role went:
+            await self.fe.sync_menus(context.bot)  # their menu stops offering what they are refused
 
     async def _try(self, context, update: Update, fn, *args) -> tuple[bool, object]:
         """Call an access function as this person: (True, its result), or (False, None) after

@@ -110,13 +110,17 @@ class Injection:
         return self.inject_message(user_id, text, **kwargs)
 
     def inject_edited_message(self, user_id: int, message_id: int, text: str) -> int:
-        """The user edits their earlier text message; emits ``edited_message``."""
+        """The user edits their earlier text message (or the caption of a picture or file:
+        what Telegram lets them edit there); emits ``edited_message``."""
         message = self._by_id.get((user_id, message_id))
         if message is None or message.from_bot:
             raise KeyError(f"no user message {message_id} in chat {user_id}")
         message.history.append(message._snapshot())  # noqa: SLF001
-        message.text = text
-        message.entities = _command_entities(text)
+        if message.text is None and message.caption is not None:
+            message.caption = text
+        else:
+            message.text = text
+            message.entities = _command_entities(text)
         message.edit_date = int(time.time())
         return self.inject_update({"edited_message": message.to_api()})
 
@@ -144,9 +148,11 @@ class Injection:
         username: str | None = None,
         language_code: str | None = None,
         media_group_id: str | None = None,
+        reply_to_message_id: int | None = None,
     ) -> int:
         """The user sends a photo (two PhotoSizes, downloadable via getFile); with
-        ``media_group_id``, one picture of an album (Telegram sends each as its own message)."""
+        ``media_group_id``, one picture of an album (Telegram sends each as its own message);
+        with ``reply_to_message_id``, as a reply to that message."""
         data = data if data is not None else b"\xff\xd8\xff\xe0fake-jpeg" + bytes(64)
         thumb = self._new_file(data[:32], "photos", ".jpg", "AgACAgIAAxkBAAI")
         full = self._new_file(data, "photos", ".jpg", "AgACAgIAAxkBAAI")
@@ -177,6 +183,7 @@ class Injection:
             first_name=first_name,
             username=username,
             language_code=language_code,
+            reply_to_message_id=reply_to_message_id,
             **content,
         )
         return self.inject_update({"message": message.to_api()})
