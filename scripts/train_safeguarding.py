@@ -13,9 +13,10 @@ letter is refused, whatever TRAINING_BATCHES says):
 * tests/safeguarding_training_more/*.yaml  more training sentences in the blind batches'
   schema, written for training in new writers' voices (round 10: adults, children and young
   people), read like a batch (concern names mapped by CONCERN_OF)
-* tests/safeguarding_blind/batch_a..s.yaml  blind batches already measured after tuning
+* tests/safeguarding_blind/batch_a..u.yaml  blind batches already measured after tuning
   (A-D in rounds 1-3, E-G after the review-net round, H-I after the alert-tier round, J-K
-  after round 6, L-M after round 7, N-O after round 8, P-Q after round 9, R-S after round 10)
+  after round 6, L-M after round 7, N-O after round 8, P-Q after round 9, R-S after round 10,
+  T-U after round 11)
 
 The model is a logistic regression (disclosure or not: the review net), a naive Bayes concern
 model over the same features, and a second logistic regression (alert or not: the tier net)
@@ -32,7 +33,8 @@ tier-net thresholds, which is how the thresholds were chosen: never on a measure
 validation pair: settings chosen by --cv on the rest, checked there once, then the shipped
 model retrained on everything). ``--cv --hold r,s`` leaves the validation pair out of the
 cross-validation altogether (never trained on, never measured: round 11 chose its settings by
-``--cv --hold r,s``, i.e. on A-Q, and checked them once with ``--validate r,s``).
+``--cv --hold r,s``, i.e. on A-Q, and checked them once with ``--validate r,s``; round 12 the same
+with T and U, on A-S).
 """
 
 from __future__ import annotations
