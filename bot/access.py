@@ -970,11 +970,18 @@ class Access:
             return items
 
     def mydata(self, key: str) -> dict:
-        """What is stored about this person, and for each conversation who can see it now."""
+        """What is stored about this person, and for each conversation who can see it now.
+
+        Words of theirs kept in safeguarding records (a disclosure typed outside any
+        conversation is in no transcript) are counted, not shown: a phone may be shared with
+        the person someone is worried about, and the council may withhold such words where giving
+        them would likely cause serious harm (DPA 2018 Sch 3), which is a person's decision,
+        not the bot's. /mydata says they exist and how to ask for a copy (a subject access
+        request); the tier (alert or quiet review) and staff's notes are never shown."""
         with self._tx():
             row = self.store.person_by_key(key)
             if row is None:
-                return {"person": None, "conversations": [], "roles": []}
+                return {"person": None, "conversations": [], "roles": [], "safeguarding_records": 0}
             data = self.store.data_about(row["id"])
             for conv in data["conversations"]:
                 conv["who_can_see"] = self.audience(conv["id"]).now()

@@ -772,7 +772,8 @@ def _erasure_row(store, request_id: int) -> dict:
 @click.argument("request_id", metavar="ID", type=int)
 @click.option("--reason", required=True, help="Why it is approved (the person is told the outcome).")
 @click.option("--alert-words", type=click.Choice(["keep", "erase"]), default="keep", show_default=True,
-              help="Erase the words of the person's safeguarding alerts too: only where the safeguarding lead agrees.")
+              help="Erase the words of the person's safeguarding records too (alerts, review items, missed"
+                   " disclosures): only where the safeguarding lead agrees.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--db", type=click.Path(), help=DB_HELP)
 def erasure_approve(request_id: int, reason: str, alert_words: str, yes: bool, db: str | None) -> None:
@@ -781,7 +782,7 @@ def erasure_approve(request_id: int, reason: str, alert_words: str, yes: bool, d
 
     store = _store(db, create=False)
     click.echo(rights.describe(_erasure_row(store, request_id)))
-    click.echo(f"  safeguarding alert words: {alert_words}"
+    click.echo(f"  safeguarding records' words: {alert_words}"
                + (" (the safeguarding lead has agreed to erase them)" if alert_words == "erase" else " (kept)"))
     if not yes and not click.confirm("Erase this person's words and name now? This cannot be undone"):
         _fail("nothing erased", 1)
@@ -954,12 +955,18 @@ def restore(file: str, db: str | None) -> None:
 
     store = _store(db)
     try:
-        encryption.restore(store, file)
+        reapplied = encryption.restore(store, file)
     except StoreError as exc:
         _fail(str(exc))
     finally:
         store.close()
     click.echo(f"restored from {file}")
+    if reapplied:
+        again = sum(sum(counts.values()) for _, counts in reapplied)
+        click.echo(f"re-applied {len(reapplied)} approved erasure(s) made since that backup or before it"
+                   f" (requests {', '.join('#' + str(rid) for rid, _ in reapplied)}; {again} value(s) erased again);"
+                   " the requests and their audit lines are kept. The backup file itself still holds those"
+                   " words: delete it, or keep it only until your backups expire.")
 
 
 @case.command("reassign")

@@ -174,8 +174,13 @@ def load_keyring(*, create: bool = True, key_file: Path | None = None) -> Keyrin
         if named or not create:
             where = "RESTORATIVE_DB_KEY_FILE" if named else ("data_protection: key_file: in the configuration"
                                                              if key_file is not None else "RESTORATIVE_DB_KEY_FILE")
-            raise KeyError_(f"{path}: no database key file; set {where} to the key file"
-                            " the database was made with")
+            if create:  # a new database, but the key file named for it is not there
+                raise KeyError_(f"{path}: no database key file; set {where} to the key file"
+                                " the database was made with")
+            raise KeyError_(f"no database key file at {path}, and a new key would not open the text already"
+                            " stored. Put back the key file the database was made with (from the copy you kept;"
+                            f" readable by you only: chmod 600 {path}), or set {where} to where it is, or give"
+                            " the key itself in RESTORATIVE_DB_KEY")
         write_key_file(path, new_key())
         print(f"restorative-bot: created a new database key in {path} (mode 0600); keep a copy of it"
               " somewhere safe: without it the stored answers cannot be read", file=sys.stderr)

@@ -6,6 +6,7 @@ Rotation: the new key is written first (``<key file>.new``, mode 0600; or given 
 batches, each its own transaction. Until the end both keys decrypt, so a crash at any point
 loses nothing, and running the command again resumes (values already under the new key are
 skipped). Only when no value is left under the old key does the new key file replace the old.
+Restore re-applies every approved erasure (see :func:`restore`).
 Both need the database to themselves (``Store.exclusive``): they refuse while the bot, the web
 site or another command has it open, since a running bot would go on writing with the old key."""
 
@@ -68,10 +69,16 @@ def backup(store: Store, dest: str, *, force: bool = False) -> None:
     store.audit("cli", "backup", None, None)
 
 
-def restore(store: Store, source: str) -> None:
+def restore(store: Store, source: str) -> list[tuple[int, dict[str, int]]]:
+    """Replace the database with a backup; every erasure approved in the database it replaces
+    is done again in the restored one (a backup made before it still holds the person's words),
+    and the erasure requests and their audit lines are kept. Returns (request id, values erased
+    again) for each approved request, for the command to say so."""
     problems = store.check_backup(source)  # a bad file is named first, whoever has the database
     if problems:
         raise StoreError("; ".join(problems))
     store.exclusive("run restore")
-    store.restore_from(source)
-    store.audit("cli", "restore", None, None)
+    reapplied = store.restore_from(source)
+    store.audit("cli", "restore", None, f"{len(reapplied)} erasure(s) re-applied" if reapplied else None)
+    store.wipe_free_space()
+    return reapplied

@@ -15,7 +15,11 @@
   default keeps them, and the choice is recorded). Other people in the case keep theirs.
   A case under a legal hold cannot be erased until released. Afterwards the WAL is moved
   into the database and truncated; ``secure_delete`` has zeroed the freed space, so the
-  words are not left in the file either.
+  words are not left in the file either. Backups made before it (and ``purge --export``
+  archives) still hold the words until they expire: the person is told so, and a restore
+  from such a backup does every approved erasure again (:meth:`bot.store.Store.restore_from`).
+- A notice kept back for a worker (during a worker-present session) that names or quotes the
+  person is erased with them; the worker is told, without a name, that request N was decided.
 - The person is told the outcome in Telegram (:func:`untold` / :func:`told`, sent by
   ``serve``'s loop); every step is audited, with counts and ids, never content.
 """
@@ -28,7 +32,7 @@ from dataclasses import dataclass, field
 from bot.messages import msg
 from bot.access import handles_case
 from bot.names import person_label
-from bot.store import Store
+from bot.store import Store, now
 
 ALERT_WORDS = ("keep", "erase")
 
@@ -42,6 +46,7 @@ class Requested:
     recipients: list[str]  # keys to tell (practitioners of their cases, the data-protection contact)
     full_notice: str  # every case (no answers): for the command line only; never send it to a recipient as is
     notices: dict[str, str] = field(default_factory=dict)  # what each recipient is told: only the cases they may read
+    person_id: int | None = None  # whom it is about (a notice kept back names them: erased with them)
 
 
 @dataclass
@@ -89,7 +94,8 @@ def _request(store: Store, pid: int, by: str, contact, detail: str | None = None
     existing = store.open_erasure_request(pid)
     if existing is not None:
         store.audit(by, "erasure.request.again", f"erasure:{existing['id']}", detail)
-        return Requested(existing["id"], False, existing["created_at"], bool(existing["as_child"]), [], "")
+        return Requested(existing["id"], False, existing["created_at"], bool(existing["as_child"]), [], "",
+                         person_id=pid)
     rid = store.add_erasure_request(pid)
     row = store.erasure_request(rid)
     key = row["person_key"]
@@ -115,7 +121,7 @@ def _request(store: Store, pid: int, by: str, contact, detail: str | None = None
     everything = {f"tg:{contact}"} if isinstance(contact, int) else set()
     notices = {r: whole if r in everything else notice([c for c in cases if handles_case(store, r, c["practitioner_id"])])
                for r in recipients}
-    return Requested(rid, True, row["created_at"], bool(row["as_child"]), recipients, whole, notices)
+    return Requested(rid, True, row["created_at"], bool(row["as_child"]), recipients, whole, notices, person_id=pid)
 
 
 def notified(store: Store, request_id: int, reached: int) -> None:
@@ -133,7 +139,9 @@ def describe(row: dict) -> str:
     lines = [f"Erasure request #{row['id']} from {person_label(row['person_key'], row['display_name'])}, made {row['created_at'][:16].replace('T', ' ')}"
              f" ({row['status']})",
              f"  conversations: {row['conversations']}; cases: {row['case_refs'] or 'none'}; "
-             f"safeguarding alerts: {row['alerts']}"]
+             f"safeguarding records: {row['alerts']} alert(s), {row['review_items']} review item(s),"
+             f" {row['missed']} missed disclosure(s)"
+             + (" (their words are kept unless --alert-words erase)" if safeguarding_records(row) else "")]
     if row["as_child"]:
         lines.append("  GIVEN AS A CHILD OR YOUNG PERSON: the ICO asks that this weighs in favour of erasure")
     if row["held_refs"]:
@@ -142,6 +150,12 @@ def describe(row: dict) -> str:
         lines.append(f"  decided {row['decided_at'][:16].replace('T', ' ')} by {row['decided_by']}: {row['reason']}"
                      + (f"; alert words {row['alert_words']}" if row["alert_words"] else ""))
     return "\n".join(lines)
+
+
+def safeguarding_records(row: dict) -> int:
+    """How many safeguarding records hold the person's words (alerts, review items, missed
+    disclosures): kept by default when the request is approved."""
+    return row["alerts"] + row["review_items"] + row["missed"]
 
 
 def _open(store: Store, request_id: int) -> dict:
@@ -171,7 +185,15 @@ def approve(store: Store, request_id: int, by: str, reason: str, alert_words: st
         if row["held_refs"]:
             raise ValueError(f"case {row['held_refs']} is under a legal hold, so nothing in it may be erased; "
                              f"release it (restorative-bot case release REF) or refuse the request")
+        # Notices kept back for workers about this person (a comment quoting them, this request's
+        # own notice naming them) are erased and cancelled with the rest of their words. Each
+        # worker who had one waiting still learns that the request was made and decided, in a
+        # notice that names nobody: the request number is enough to look it up.
+        waiting = store.held_notice_recipients(row["person_id"])
         counts = store.erase_person(row["person_id"], safeguarding=alert_words == "erase")
+        for worker in waiting:
+            store.add_scheduled(person_id=worker, kind="notice", text=msg("erasure.staff_withdrawn", id=request_id),
+                                due_at=now(), why=msg("schedule.why_notice"))
         store.decide_erasure(request_id, status="approved", by=by, reason=reason, alert_words=alert_words,
                              counts=counts)
         store.audit(by, "erasure.approve", f"erasure:{request_id}",
@@ -203,9 +225,14 @@ def untold(store: Store) -> list[Outcome]:
     out = []
     for row in store.erasures_untold():
         variant = "child" if row["as_child"] else "default"
-        kept = row["status"] == "approved" and row["alert_words"] == "keep" and row["alerts"]
+        # any safeguarding record kept (an alert, a quiet review item, a missed disclosure): the
+        # person is told some words are kept, in words that do not say which kind of record
+        kept = row["status"] == "approved" and row["alert_words"] == "keep" and safeguarding_records(row)
         node = msg(f"erasure.outcome.{row['status']}{'_kept' if kept else ''}")
         text = (node.get(variant) or node["default"]).format(id=row["id"], reason=row["reason"] or "")
+        if row["status"] == "approved":  # backups made before it still hold the words until they expire
+            backups = msg("erasure.outcome.backups")
+            text += " " + (backups.get(variant) or backups["default"])
         out.append(Outcome(row["id"], row["person_key"], text))
     return out
 

@@ -132,9 +132,17 @@ def batches(store: Store, retention: Retention, *, at: datetime, actor: str = "c
             yield counts, len(ids)
 
 
-def finish(store: Store, actor: str, report: "PurgeReport") -> None:
+def finish(store: Store, actor: str, report: "PurgeReport", wait_ms: int = 10_000) -> None:
+    """The run's audit summary; then, if anything went, the WAL is moved into the database and
+    truncated, as after an erasure: in a long-running process the -wal file is reused, not
+    shrunk, so old page images of the purged rows would stay in it (``secure_delete`` zeroes
+    them in the database file only). If a reader keeps it busy for ``wait_ms``, that is audited
+    and the next day's purge truncates it."""
     with store.transaction():
         store.audit(actor, "purge", None, _counts(report.deleted) or "nothing due")
+    if report.deleted and store.wipe_free_space(wait_ms) is False:
+        with store.transaction():
+            store.audit(actor, "purge.wipe", None, "busy: the database was being read; the next purge tries again")
 
 
 def purge(store: Store, retention: Retention, *, at: datetime | None = None, dry_run: bool = False,
@@ -206,7 +214,7 @@ class DailyPurge:
         for counts, _n in batches(self.store, self.retention, at=self.clock(), actor="serve"):
             report.add(counts)
             yield report
-        finish(self.store, "serve", report)
+        finish(self.store, "serve", report, wait_ms=2_000)  # the bot's replies wait on this thread
         yield report
 
     def run(self) -> PurgeReport | None:

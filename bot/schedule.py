@@ -407,9 +407,19 @@ class Schedule:
         return f"{t:%a} {t.day} {t:%b}, {t:%H:%M}"
 
 
-def hold_notice(store: Store, person_key: str, text: str, now: datetime | None = None) -> int:
+def hold_notice(store: Store, person_key: str, text: str, now: datetime | None = None, *,
+                about_person: int | None, about_conversation: int | None = None) -> int:
     """Keep a notice for ``person_key`` in the schedule until it can be sent (see ``NOTICE``):
-    the frontend sending the schedule leaves it due while their worker-present session runs."""
+    the frontend sending the schedule leaves it due while their worker-present session runs.
+
+    ``about_person`` (or the person who answered ``about_conversation``) is whom it is about: a
+    comment may quote their words, an erasure notice names them. Erasing that person erases and
+    cancels the notice (``schedule.text`` in PERSON_TEXT), so it is never sent afterwards. It
+    must be given (None only for a notice about nobody), so a new caller cannot forget it."""
     with store.transaction():
+        if about_person is None and about_conversation is not None:
+            conv = store.conversation(about_conversation)
+            about_person = conv.person_id if conv is not None else None
         return store.add_scheduled(person_id=store.person(person_key), kind=NOTICE, text=text,
-                                   due_at=iso(now or datetime.now(timezone.utc)), why=msg("schedule.why_notice"))
+                                   due_at=iso(now or datetime.now(timezone.utc)), why=msg("schedule.why_notice"),
+                                   about_person_id=about_person)

@@ -15,7 +15,9 @@ import json
 import os
 import re
 import logging
+import shutil
 import sqlite3
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -706,12 +708,73 @@ def _m_input_message(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m_notice_about(db: sqlite_utils.Database) -> None:
+    # Review-dp F1: a notice kept back for a worker (a comment quoting a family's words, an
+    # erasure request naming the person) was a schedule row for the WORKER, so erasing the person
+    # it was about missed it. It now records whom it is about, and erasure matches that too.
+    if "about_person_id" in db["schedule"].columns_dict:  # (a test may replay the migrations before it)
+        return
+    db.executescript(
+        """
+        ALTER TABLE schedule ADD COLUMN about_person_id INTEGER REFERENCES people(id);  -- a held notice's subject
+        CREATE INDEX IF NOT EXISTS idx_schedule_about ON schedule(about_person_id);
+        """
+    )
+
+
+def _m_key_check(db: sqlite_utils.Database) -> None:
+    # Review-dp F5: the key was checked only against the newest text of three columns, so a
+    # database whose text lay elsewhere (a worker's case texts before any answer; everything
+    # erased but the kept safeguarding words) accepted any key, and a lost key file was silently
+    # replaced by a new one. The store writes one encrypted check value here (at the first open
+    # after this migration) and tests it at every open.
+    if "meta" in db.table_names():  # (a test may replay the migrations before it)
+        return
+    db.executescript(
+        """
+        CREATE TABLE meta (
+            name TEXT PRIMARY KEY,                      -- e.g. key_check
+            value BLOB                                  -- key_check: a fixed text, encrypted  # person-text
+        );
+        """
+    )
+
+
+def _m_alert_conversations(db: sqlite_utils.Database) -> None:
+    # Review-dp F3: a later disclosure in a second conversation is added to the person's open
+    # alert, which keeps the first conversation's id; the purge kept only conversations an alert
+    # pointed at, so the second one (with its flagged lines) went while the alert lived. Every
+    # conversation an alert covers is recorded here, and the purge keeps them all. Back-filled:
+    # the alert's own conversation, and each conversation of the same person in the same case
+    # (or outside any case, as the alert) with a flagged line from the alert's time on.
+    if "alert_conversations" in db.table_names():  # (a test may replay the migrations before it)
+        return
+    db.executescript(
+        """
+        CREATE TABLE alert_conversations (
+            alert_id INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            PRIMARY KEY (alert_id, conversation_id)
+        );
+        CREATE INDEX idx_alert_conversations_conversation ON alert_conversations(conversation_id);
+        INSERT OR IGNORE INTO alert_conversations (alert_id, conversation_id)
+            SELECT id, conversation_id FROM alerts WHERE conversation_id IS NOT NULL;
+        INSERT OR IGNORE INTO alert_conversations (alert_id, conversation_id)
+            SELECT a.id, c.id FROM alerts a JOIN conversations ac ON ac.id = a.conversation_id
+              JOIN conversations c ON c.person_id = a.person_id AND c.case_id IS ac.case_id
+             WHERE EXISTS (SELECT 1 FROM transcript t WHERE t.conversation_id = c.id AND t.flagged = 1
+                           AND t.created_at >= a.created_at);
+        """
+    )
+
+
 MIGRATIONS = [_m1_core, _m2_cases_alerts_audit, _m3_delivery, _m4_access, _m5_undelivered, _m_alert_per_person,
               _m_quiet_review_unread_missed, _m8_respondent_practice, _m_comment_visibility, _m_schedule,
               _m_pseudonyms, _m_reminder_times, _m_data_protection, _m_present_index, _m_reading_on_schedule,
               _m_case_info, _m_web_signin, _m_web_indexes, _m_languages, _m_inbox,
               _m_missed_audit_words, _m_reading_escalate_after, _m_review_item_words, _m_reminder_links,
-              _m_input_media, _m_access_revocations, _m_input_message]
+              _m_input_media, _m_access_revocations, _m_input_message, _m_notice_about, _m_key_check,
+              _m_alert_conversations]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -742,7 +805,8 @@ PERSON_TEXT: dict[tuple[str, str], PersonText] = {
     ("transcript", "text"): PersonText(_MINE),
     ("inputs", "reply"): PersonText(_MINE, None),
     ("comments", "text"): PersonText(_MINE),
-    ("schedule", "text"): PersonText("person_id = :pid OR " + _MINE),
+    # a notice kept back for a worker about someone (about_person_id) is that someone's too
+    ("schedule", "text"): PersonText("person_id = :pid OR about_person_id = :pid OR " + _MINE),
     ("case_people", "pseudonym"): PersonText("person_id = :pid"),
     ("alerts", "words"): PersonText("person_id = :pid", safeguarding=True),
     ("review_items", "matched"): PersonText("person_id = :pid", None, safeguarding=True),
@@ -755,6 +819,9 @@ PERSON_TEXT: dict[tuple[str, str], PersonText] = {
     ("case_info", "text"): PersonText("1 = 0"),
     # An update received and not yet handled (issue 18): the words of a message, as sent.
     ("inbox", "raw"): PersonText("person_key = (SELECT key FROM people WHERE id = :pid)", None),
+    # The key check (review-dp F5): nobody's words, but encrypted like them, so rotate-key
+    # re-encrypts it and a backup's check reads it; no person's rows.
+    ("meta", "value"): PersonText("1 = 0"),
 }
 
 # Text columns that never hold a person's words: ids, keys, times, states, flow wording,
@@ -793,6 +860,7 @@ NOT_PERSON_TEXT: dict[str, tuple[str, ...]] = {
     "web_links": ("code_hash", "created_at", "expires_at", "used_at"),  # sign-in links: a hash and times
     "web_sessions": ("token_hash", "created_at", "expires_at", "last_seen_at", "ended_at"),  # a hash and times
     "inbox": ("chat", "person_key", "received_at"),  # ids and a time; the update itself is person-text
+    "meta": ("name",),  # the name of a setting such as key_check
 }
 
 # --- retention: what each record type means, as SQL (bot/retention.py runs it) ---------
@@ -807,6 +875,7 @@ def _not_held(conversation_col: str) -> str:
 _PRACTICE = "(c.practice = 1 OR (c.case_id IS NULL AND c.flow_id LIKE 'rehearsal-%'))"
 _CASE_NOT_HELD = "NOT EXISTS (SELECT 1 FROM cases hk WHERE hk.id = c.case_id AND hk.held_at IS NOT NULL)"
 _NO_SAFEGUARDING = ("NOT EXISTS (SELECT 1 FROM alerts a WHERE a.conversation_id = c.id)"
+                    " AND NOT EXISTS (SELECT 1 FROM alert_conversations l WHERE l.conversation_id = c.id)"
                     " AND NOT EXISTS (SELECT 1 FROM review_items r WHERE r.conversation_id = c.id)"
                     " AND NOT EXISTS (SELECT 1 FROM missed_disclosures m WHERE m.conversation_id = c.id)")
 
@@ -964,14 +1033,17 @@ class Store:
                 raise StoreError(f"{self.path}: is a folder, not a database file")
             if not p.parent.exists():
                 raise StoreError(f"{self.path}: the folder {p.parent} does not exist")
+        # A database that already has content never gets a new key: a lost key file must be
+        # put back, not replaced (text under two keys could never all be read again).
+        existed = self.path != ":memory:" and os.path.isfile(self.path) and os.path.getsize(self.path) > 0
         if self.path != ":memory:":
             private_file(self.path)
         self._lock = self._take_lock()
         try:
-            self.keys = keyring or dbkey.load_keyring()
+            self.keys = keyring or dbkey.load_keyring(create=not existed)
         except dbkey.KeyError_ as exc:
             self._release_lock()
-            raise StoreError(str(exc)) from None
+            raise StoreError(f"{self.path}: {exc}" if existed else str(exc)) from None
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
             conn.row_factory = self._decrypting_row
@@ -1003,21 +1075,35 @@ class Store:
         decrypt, magic = self.keys.decrypt, dbkey.MAGIC
         return tuple([decrypt(x) if type(x) is bytes and x[:4] == magic else x for x in row])
 
+    KEY_CHECK = "restorative-bot key check"
+
     def check_key(self) -> None:
-        """Refuse, in words, a key that does not decrypt this database's text."""
-        for table, column in (("conversations", "session"), ("transcript", "text"), ("people", "display_name")):
-            raw = self.db.conn.cursor()
-            raw.row_factory = None  # the bytes as stored, not decrypted
-            row = raw.execute(
-                f"SELECT {column} FROM {table} WHERE typeof({column}) = 'blob' ORDER BY rowid DESC LIMIT 1"
-            ).fetchone()
-            if row is not None and dbkey.is_ciphertext(row[0]):
-                try:
-                    self.keys.decrypt(row[0])
-                except dbkey.KeyError_ as exc:
-                    self.db.conn.close()
-                    raise StoreError(f"{self.path}: {exc}") from None
+        """Refuse, in words, a key that does not decrypt this database's text.
+
+        The check value in ``meta`` (written at the first open with a key: a new database, or
+        an older one after the migration) must decrypt to :attr:`KEY_CHECK`. Before writing it
+        to an older database, the newest encrypted value of every PERSON_TEXT column is tried,
+        so a wrong key is never sealed in as the right one."""
+        raw = self.db.conn.cursor()
+        raw.row_factory = None  # the bytes as stored, not decrypted
+        try:
+            row = raw.execute("SELECT value FROM meta WHERE name = 'key_check'").fetchone()
+            if row is not None:
+                if not (dbkey.is_ciphertext(row[0]) and self.keys.decrypt(row[0]) == self.KEY_CHECK):
+                    raise dbkey.WrongKey(self.keys.source)
                 return
+            for table, column in PERSON_TEXT:
+                value = raw.execute(f"SELECT {column} FROM {table} WHERE typeof({column}) = 'blob'"
+                                    " ORDER BY rowid DESC LIMIT 1").fetchone()
+                if value is not None and dbkey.is_ciphertext(value[0]):
+                    self.keys.decrypt(value[0])
+        except dbkey.KeyError_ as exc:
+            self.db.conn.close()
+            self._release_lock()
+            raise StoreError(f"{self.path}: {exc}") from None
+        with self.transaction():
+            self.db.execute("INSERT OR IGNORE INTO meta (name, value) VALUES ('key_check', ?)",
+                            (self._e(self.KEY_CHECK),))
 
     def close(self) -> None:
         self.stop_checkpoints()
@@ -1535,6 +1621,9 @@ class Store:
             (conversation_id, person_id, transcript_id, concern, self._e(words), now(), None if practice else next_notify_at,
              1 if practice else 0),
         )
+        if conversation_id is not None:
+            self.db.execute("INSERT OR IGNORE INTO alert_conversations (alert_id, conversation_id) VALUES (?, ?)",
+                            (cur.lastrowid, conversation_id))
         return cur.lastrowid
 
     def open_alert_of(self, person_id: int, practice: bool = False) -> dict | None:
@@ -1569,6 +1658,9 @@ class Store:
             (concern, self._e(words), now(), conversation_id, transcript_id, next_notify_at, next_notify_at, next_notify_at,
              alert_id),
         )
+        if conversation_id is not None:  # the purge keeps every conversation the alert covers
+            self.db.execute("INSERT OR IGNORE INTO alert_conversations (alert_id, conversation_id) VALUES (?, ?)",
+                            (alert_id, conversation_id))
 
     def alerts(self, open_only: bool = False) -> list[dict]:
         sql = """SELECT a.*, p.key AS person_key, p.display_name, c.flow_id, c.respondent, c.present_id,
@@ -2003,10 +2095,17 @@ class Store:
                FROM conversations c LEFT JOIN cases k ON k.id = c.case_id WHERE c.id = ?""", (conversation_id,))
 
     def data_about(self, person_id: int) -> dict:
+        """What /mydata shows. ``safeguarding_records``: how many safeguarding records (alerts,
+        review items, missed disclosures, one total, no tier) hold the person's words; the words
+        are not shown in the chat (see bot/access.py ``mydata``)."""
         return {
             "person": self.get_person(person_id),
             "conversations": self.conversations(person_id=person_id),
             "roles": sorted(self.roles_of(person_id)),
+            "safeguarding_records": self.db.execute(
+                f"""SELECT (SELECT COUNT(*) FROM alerts WHERE person_id = :pid)
+                         + (SELECT COUNT(*) FROM review_items WHERE person_id = :pid)
+                         + (SELECT COUNT(*) FROM missed_disclosures WHERE {_MINE})""", {"pid": person_id}).fetchone()[0],
         }
 
     # -- audit -----------------------------------------------------------------------
@@ -2275,13 +2374,20 @@ class Store:
     # -- the schedule of due messages (bot/schedule.py) ------------------------------------
     def add_scheduled(self, *, person_id: int, kind: str, text: str, due_at: str, why: str,
                       conversation_id: int | None = None, case_id: int | None = None, step_id: str | None = None,
-                      seq: int = 1) -> int:
+                      seq: int = 1, about_person_id: int | None = None) -> int:
         cur = self.db.execute(
             """INSERT INTO schedule (person_id, kind, text, due_at, why, conversation_id, case_id, step_id, seq,
-               created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            (person_id, kind, self._e(text), due_at, why, conversation_id, case_id, step_id, seq, now()),
+               created_at, about_person_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (person_id, kind, self._e(text), due_at, why, conversation_id, case_id, step_id, seq, now(),
+             about_person_id),
         )
         return cur.lastrowid
+
+    def held_notice_recipients(self, about_person_id: int) -> list[int]:
+        """Who has a notice about this person still waiting (kind 'notice', pending or being sent)."""
+        return [r[0] for r in self.db.execute(
+            """SELECT DISTINCT person_id FROM schedule WHERE kind = 'notice' AND about_person_id = ?
+               AND state IN ('pending', 'sending') ORDER BY person_id""", (about_person_id,)).fetchall()]
 
     def scheduled(self, item_id: int) -> dict | None:
         return self._one("SELECT * FROM schedule WHERE id = ?", (item_id,))
@@ -2564,7 +2670,10 @@ class Store:
                           WHERE c.person_id = e.person_id) AS case_refs,
                          (SELECT group_concat(DISTINCT k.ref) FROM conversations c JOIN cases k ON k.id = c.case_id
                           WHERE c.person_id = e.person_id AND k.held_at IS NOT NULL) AS held_refs,
-                         (SELECT COUNT(*) FROM alerts a WHERE a.person_id = e.person_id) AS alerts
+                         (SELECT COUNT(*) FROM alerts a WHERE a.person_id = e.person_id) AS alerts,
+                         (SELECT COUNT(*) FROM review_items r WHERE r.person_id = e.person_id) AS review_items,
+                         (SELECT COUNT(*) FROM missed_disclosures m WHERE m.conversation_id IN
+                          (SELECT c.id FROM conversations c WHERE c.person_id = e.person_id)) AS missed
                   FROM erasure_requests e JOIN people p ON p.id = e.person_id"""
 
     def erasure_request(self, request_id: int) -> dict | None:
@@ -2621,7 +2730,8 @@ class Store:
         if n:
             counts["unread"] = n
         self.db.execute(f"UPDATE schedule SET state = 'cancelled', cancelled_by = 'erasure'"
-                        f" WHERE state IN ('pending', 'sending') AND (person_id = :pid OR {_MINE})", params)
+                        f" WHERE state IN ('pending', 'sending') AND (person_id = :pid OR about_person_id = :pid"
+                        f" OR {_MINE})", params)
         self.db.execute("""UPDATE conversations SET erased_at = :t,
                            status = CASE WHEN status IN ('in_progress', 'rehearsing') THEN 'cancelled' ELSE status END
                            WHERE person_id = :pid""", {**params, "t": t})
@@ -2727,18 +2837,88 @@ class Store:
             conn.close()
         return problems
 
-    def restore_from(self, source: str | Path) -> None:
+    def restore_from(self, source: str | Path) -> list[tuple[int, dict[str, int]]]:
         """Replace this database's content with a checked backup, through the backup API (so
-        the WAL and any other connection see one consistent change)."""
+        the WAL and any other connection see one consistent change).
+
+        A backup made before an approved erasure still holds the person's words, and lacks the
+        request. So the erasure requests (and their audit lines) are read from this database
+        first; the backup is copied to a private staging file beside it, where they are put
+        back and every approved erasure is done again (:meth:`erase_person`, as approval does)
+        in one transaction; only then does the staged copy replace this database. Returns
+        (request id, values erased again) for each approved request."""
         problems = self.check_backup(source)
         if problems:
             raise StoreError("; ".join(problems))
-        conn = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+        carried = self.erasure_records()
+        near = os.path.dirname(os.path.abspath(self.path)) if self.path != ":memory:" else None
+        folder = tempfile.mkdtemp(prefix=".restore-", dir=near)
+        staged = os.path.join(folder, "restore.db")
         try:
-            conn.backup(self.db.conn)
+            private_file(staged)
+            src, dst = sqlite3.connect(f"file:{source}?mode=ro", uri=True), sqlite3.connect(staged)
+            try:
+                src.backup(dst)
+            finally:
+                src.close()
+                dst.close()
+            stage = Store(staged, keyring=self.keys)
+            try:
+                with stage.transaction():
+                    reapplied = stage.carry_erasures(carried)
+            finally:
+                stage.close()
+            conn = sqlite3.connect(f"file:{staged}?mode=ro", uri=True)
+            try:
+                conn.backup(self.db.conn)
+            finally:
+                conn.close()
         finally:
-            conn.close()
+            shutil.rmtree(folder, ignore_errors=True)
         self.migrate()
+        return reapplied
+
+    def erasure_records(self) -> dict[str, list[dict]]:
+        """Every erasure request (with its person's key) and every erasure audit line: what a
+        restore must carry over from the database it replaces."""
+        return {
+            "requests": self._all("SELECT e.*, p.key AS person_key FROM erasure_requests e"
+                                  " JOIN people p ON p.id = e.person_id ORDER BY e.id"),
+            "audit": self._all("SELECT actor, action, target, detail, created_at FROM audit"
+                               " WHERE action LIKE 'erasure.%' ORDER BY id"),
+        }
+
+    def carry_erasures(self, records: dict[str, list[dict]]) -> list[tuple[int, dict[str, int]]]:
+        """Put back the erasure requests and audit lines of :meth:`erasure_records` (as they
+        were in the replaced database), and erase again each approved request's person, with
+        the safeguarding choice recorded then. Call inside a transaction."""
+        reapplied = []
+        for row in records["requests"]:
+            pid = self.person(row["person_key"])
+            values = (pid, row["created_at"], row["status"], row["decided_at"], row["decided_by"], row["reason"],
+                      row["alert_words"], row["counts"], row["told_at"])
+            have = self._one("SELECT person_id FROM erasure_requests WHERE id = ?", (row["id"],))
+            if have is not None and have["person_id"] == pid:
+                self.db.execute("""UPDATE erasure_requests SET person_id = ?, created_at = ?, status = ?, decided_at = ?,
+                                   decided_by = ?, reason = ?, alert_words = ?, counts = ?, told_at = ? WHERE id = ?""",
+                                values + (row["id"],))
+                rid = row["id"]
+            else:
+                rid = self.db.execute(
+                    """INSERT INTO erasure_requests (id, person_id, created_at, status, decided_at, decided_by, reason,
+                       alert_words, counts, told_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    ((row["id"] if have is None else None),) + values).lastrowid
+            if row["status"] == "approved":
+                reapplied.append((rid, self.erase_person(pid, safeguarding=row["alert_words"] == "erase")))
+        for line in records["audit"]:
+            self.db.execute(
+                """INSERT INTO audit (actor, action, target, detail, created_at) SELECT :actor, :action, :target, :detail,
+                   :created_at WHERE NOT EXISTS (SELECT 1 FROM audit WHERE action = :action AND target IS :target
+                   AND created_at = :created_at AND actor IS :actor)""", line)
+        for rid, counts in reapplied:
+            self.audit("cli", "erasure.reapply", f"erasure:{rid}",
+                       "after a restore; " + (", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "nothing stored"))
+        return reapplied
 
     def text_columns(self) -> list[tuple[str, str]]:
         """Every (table, column) whose declared type could hold text (for tests and checks)."""

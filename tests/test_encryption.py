@@ -183,3 +183,37 @@ def test_a_bad_key_file_setting_is_reported_at_its_line():
         Config.from_data(data, "c.yaml")
     assert [str(x) for x in e.value.errors] == [
         "c.yaml:3:13: 'key_file' must be the path of the database key file, e.g. key_file: /etc/restorative-bot/db.key"]
+
+
+def test_a_lost_key_file_is_never_replaced_and_a_wrong_key_is_caught_whatever_the_text(tmp_path, monkeypatch):
+    """Review-dp F5: a database whose only text is a worker's case text (no answer, no name yet)
+    accepted any key, and with the default key file gone a NEW key was made for it, so text
+    ended up under two keys. Now no key is made for a database that exists (the person is told
+    which file to put back, without a traceback), and the check value in `meta` catches a
+    wrong key whatever the database holds."""
+    from click.testing import CliRunner
+
+    from bot.cli import main
+
+    monkeypatch.delenv("RESTORATIVE_DB_KEY")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    db = str(tmp_path / "case-only.db")
+    store = Store(db)  # the first run makes the default key file
+    key_file = dbkey.default_key_path()
+    assert key_file.exists()
+    with store.transaction():
+        case = store.create_case(store.person("tg:3"), "FGC-9")
+    store.set_case_info(case, "danger_statement", "Kumquat statement")
+    store.close()
+
+    key_file.unlink()  # the key file is lost
+    with pytest.raises(StoreError, match="Put back the key file") as refused:
+        Store(db)
+    assert str(key_file) in str(refused.value) and not key_file.exists()  # named, and not made again
+    result = CliRunner().invoke(main, ["erasure", "list", "--db", db])
+    assert result.exit_code != 0 and "Put back the key file" in result.output
+    assert "Traceback" not in result.output and not key_file.exists()
+
+    monkeypatch.setenv("RESTORATIVE_DB_KEY", dbkey.encode_key(dbkey.new_key()))  # some other key
+    with pytest.raises(StoreError, match="does not open this database's text"):
+        Store(db)

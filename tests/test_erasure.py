@@ -335,3 +335,94 @@ def test_each_notice_names_only_the_cases_its_reader_may_read(tmp_path, library)
         assert all(w in req.notices[key] for w in ("FGC-1", "DV-77", "Mum", "Victim")), contact
         assert "DV-77" not in req.notices[f"tg:{P1}"] and "FGC-1" not in req.notices[f"tg:{P2}"]
     store.close()
+
+
+def test_restoring_an_older_backup_erases_again_and_keeps_the_request(world, tmp_path):
+    """A backup made before an approved erasure still holds the person's words, and no request:
+    restore reads the requests from the database it replaces, puts them (and their audit lines)
+    back and erases again, so neither the words nor the record of the request come back wrong."""
+    store, access, conv_a, conv_b = world
+    copy = str(tmp_path / "nightly.bak")
+    assert CliRunner().invoke(main, ["backup", copy, "--db", store.path]).exit_code == 0
+    req = erasure.request(store, f"tg:{A}")
+    erasure.approve(store, req.id, "cli", "the person asked", alert_words="erase")
+    told = erasure.untold(store)
+    assert len(told) == 1 and "backup" in told[0].text  # the person is told older backups still hold it
+    erasure.told(store, req.id)
+    other = erasure.request(store, f"tg:{B}")  # still open: it must not vanish either
+    db = store.path
+    store.close()
+
+    result = CliRunner().invoke(main, ["restore", copy, "--db", db])
+    assert result.exit_code == 0, result.output
+    assert f"re-applied 1 approved erasure(s)" in result.output and f"#{req.id}" in result.output
+
+    s = Store(db)
+    assert {w: found(s, w) for w in A_WORDS} == {w: [] for w in A_WORDS}
+    assert all(found(s, w) for w in B_WORDS)
+    rows = {r["id"]: r for r in erasure.pending(s, everything=True)}
+    assert (rows[req.id]["status"], rows[req.id]["alert_words"]) == ("approved", "erase")
+    assert rows[req.id]["told_at"] and rows[other.id]["status"] == "open"
+    assert erasure.untold(s) == []  # told once, not again
+    actions = [(r["action"], r["target"]) for r in s.audit_log()]
+    assert ("erasure.approve", f"erasure:{req.id}") in actions
+    assert ("erasure.reapply", f"erasure:{req.id}") in actions
+    assert actions[-1][0] == "restore"
+    data = raw_bytes(s)
+    assert [w for w in A_WORDS if w.encode() in data] == []
+    leftovers = [p for p in tmp_path.iterdir() if p.name.startswith(".restore-")]
+    assert leftovers == []  # the staging copy is gone
+
+
+def test_a_notice_kept_back_for_the_worker_is_erased_with_the_person_it_names_or_quotes(world):
+    """Review-dp F1: while a worker-present session runs on the worker's phone, a comment notice
+    (quoting the family) and the erasure notice (naming the person) wait in the schedule as rows
+    for the WORKER. Erasing the person erases and cancels them too; the worker is told instead,
+    naming nobody, that the request was decided."""
+    from bot.messages import msg
+    from bot.review.export import md_quote
+    from bot.schedule import Schedule, hold_notice
+
+    store, access, conv_a, conv_b = world
+    text = 'She said "Xylophone teatime talks" twice'
+    hold_notice(store, f"tg:{P}", msg("staff.comment_notice", who="Sam", id=conv_a, text="\n".join(md_quote(text))),
+                about_person=None, about_conversation=conv_a)
+    hold_notice(store, f"tg:{P}", "Bumblebee: about the other person", about_person=None, about_conversation=conv_b)
+    req = erasure.request(store, f"tg:{A}")
+    assert "Alpha Kid" in req.notices[f"tg:{P}"]
+    hold_notice(store, f"tg:{P}", req.notices[f"tg:{P}"], about_person=req.person_id)
+    erasure.approve(store, req.id, "cli", "the person asked", alert_words="erase")
+
+    assert {w: found(store, w) for w in A_WORDS} == {w: [] for w in A_WORDS}
+    due = Schedule(store, quiet_from="00:00", quiet_until="00:00").due()
+    texts = sorted(d.text for d in due if d.recipient == f"tg:{P}")
+    assert texts[0].startswith("Bumblebee")  # about the other person: still goes
+    assert len(texts) == 2 and f"#{req.id}" in texts[1] and "withdrawn" in texts[1]
+    assert [w for w in A_WORDS if w in " ".join(texts)] == []
+
+
+@pytest.mark.parametrize("record", ["review_item", "missed"])
+def test_words_kept_in_any_safeguarding_record_are_counted_and_the_person_is_told(world, record):
+    """Review-dp F2: the "some words are kept" outcome and the administrator's prompt looked at
+    alerts only, so a person whose words were kept in a quiet review item or a /missed record
+    was told everything was deleted. Now every kind counts; the wording names no tier."""
+    store, access, conv_a, conv_b = world
+    b = store.person(f"tg:{B}")
+    if record == "review_item":
+        with store.transaction():
+            line = store.add_line(conv_b, "in", "Hazelnut: I feel alone at night", kind="answer", flagged=True,
+                                  tier="review")
+            store.add_review_item(conversation_id=conv_b, person_id=b, transcript_id=line, concern="worry",
+                                  matched="alone at night")
+    else:
+        Reading(store, access).record_missed(f"tg:{P}", conv_b, "anything_else", "Hazelnut he hurts me")
+    req = erasure.request(store, f"tg:{B}")
+    prompt = erasure.describe(store.erasure_request(req.id))
+    shown = "1 review item(s)" if record == "review_item" else "1 missed disclosure(s)"
+    assert "0 alert(s)" in prompt and shown in prompt and "kept unless --alert-words erase" in prompt
+    erasure.approve(store, req.id, "cli", "the person asked")  # default: kept
+    kept = "alone at night" if record == "review_item" else "he hurts me"
+    assert found(store, kept) == (["review_items.matched"] if record == "review_item" else ["missed_disclosures.words"])
+    [outcome] = erasure.untold(store)
+    assert "kept in a safeguarding record" in outcome.text
+    assert "review" not in outcome.text.lower() and "missed" not in outcome.text.lower()

@@ -69,7 +69,7 @@ class World:
         self.keep: dict[str, set] = {}
         self.gone: dict[str, set] = {}
         self.n = 0
-        before = all_rows(store)
+        before = {t: rows for t, rows in all_rows(store).items() if t != "meta"}  # the key check: never purged
         self.practitioner = store.person("tg:900")
         self.case_a = store.create_case(self.practitioner, "CASE-A")
         self.case_h = store.create_case(self.practitioner, "CASE-H")
@@ -507,3 +507,68 @@ def test_a_purge_killed_mid_batch_leaves_a_consistent_database_and_the_next_run_
     want = remaining(ref)
     done.pop("audit"), want.pop("audit")
     assert done == want
+
+
+def _disclose(service, pid, case, tag, first):
+    """A conversation whose first answer is a disclosure, carried on to its end."""
+    r = service.start(pid, "scaling-checkin", case_id=case, respondent="young_person", input_key=f"{tag}:0")
+    r = service.handle(pid, Input.from_text(first), input_key=f"{tag}:1")
+    i = 2
+    while r.status == "in_progress" and i < 20:
+        asks = r.prompts and any(getattr(p, "kind", "") == "safeguarding" for p in r.prompts)
+        r = service.handle(pid, Input(kind="continue") if asks else Input.from_text("5"), input_key=f"{tag}:{i}")
+        i += 1
+    return r.conversation_id
+
+
+def test_every_conversation_an_alert_covers_is_kept_while_the_alert_is(store, library, clock):
+    """Review-dp F3: a later disclosure in a second conversation is added to the person's open
+    alert (one per person per case), which keeps the FIRST conversation's id. The purge kept
+    only what an alert pointed at, so the second conversation, with the flagged lines of the
+    later disclosure, was purged at 'completed' while the alert lived on. Both are kept now;
+    and the migration back-fills the link for an alert merged before it."""
+    from bot.safeguarding import SafeguardingConfig
+
+    service = ConversationService(store, library, safeguarding=SafeguardingConfig.load())
+    clock.ago(800)  # past 'completed' (730 days), well within 'alerts' (2190)
+    case = store.create_case(store.person("tg:900"), "CASE-F3")
+    pid = store.person("tg:77")
+    first = _disclose(service, pid, case, "s1", "my dad hits me when he is drunk")
+    second = _disclose(service, pid, case, "s2", "he hit me again last night and I am scared to go home")
+    [alert] = store.alerts()
+    assert alert["conversation_id"] == first and alert["update_count"] >= 1  # one alert, both disclosures
+    flagged = store.db.execute("SELECT COUNT(*) FROM transcript WHERE conversation_id = ? AND flagged = 1",
+                               (second,)).fetchone()[0]
+    assert flagged
+    with store.transaction():
+        store.acknowledge_alert(alert["id"], "tg:900")  # acknowledged, still within 'alerts'
+        for cid in (first, second):
+            store.db.execute("UPDATE conversations SET status = 'completed', finished_at = updated_at WHERE id = ?",
+                             (cid,))
+    retention.purge(store, Retention(), at=AT)
+    assert [c["id"] for c in store.conversations(person_id=pid)] == [first, second]
+    assert len(store.transcript(second)) and store.alert(alert["id"])
+
+    # an older database: the link table comes with the migration, filled from the flagged lines
+    version = store.version
+    store.db.execute("DROP TABLE alert_conversations")
+    store.db.execute(f"PRAGMA user_version={version - 1}")
+    store.migrate()
+    assert store.db.execute("SELECT conversation_id FROM alert_conversations WHERE alert_id = ? ORDER BY 1",
+                            (alert["id"],)).fetchall() == [(first,), (second,)]
+    # once the alert's own time is up, it goes, and the conversations with it
+    retention.purge(store, Retention(), at=AT + timedelta(days=2190))
+    assert store.conversations(person_id=pid) == [] and store.alert(alert["id"]) is None
+
+
+def test_the_daily_purge_truncates_the_journal_so_purged_rows_do_not_stay_in_it(store, library, clock):
+    """Review-dp F4: in a long-running process the -wal file is reused, not shrunk, so page
+    images of the rows a purge deleted stayed in it (secure_delete zeroes the database file
+    only). The purge now moves the WAL into the database and truncates it, as erasure does."""
+    build(store, library, clock)
+    store.db.execute("PRAGMA wal_checkpoint(PASSIVE)")  # as serve's background checkpointer does
+    wal = store.path + "-wal"
+    report = DailyPurge(store, Retention(), clock=lambda: AT).run()
+    assert report is not None and report.deleted.get("conversations")
+    assert os.path.getsize(wal) == 0
+    assert "purge.wipe" not in {a["action"] for a in store.audit_log()}  # nobody else was reading

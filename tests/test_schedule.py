@@ -240,7 +240,7 @@ def test_a_persons_reminder_that_can_never_be_delivered_is_not_tried_again_every
                 store.add_scheduled(person_id=pid, kind="date", text="x", due_at="2026-01-12T10:00:00.000000Z",
                                     why="test", conversation_id=conv)
         else:
-            hold_notice(store, "tg:501", "a comment on a transcript", T0)
+            hold_notice(store, "tg:501", "a comment on a transcript", T0, about_person=None)
     [item] = schedule.due()
     assert item.kind == kind and schedule.claim(item)
     schedule.undeliverable(item)

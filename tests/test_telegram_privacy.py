@@ -84,3 +84,21 @@ async def test_after_no_to_sharing_every_view_agrees(world):
     assert "Nothing is waiting" in (await h.say(SUP, "/review"))[-1].text
     for who in (P1, SUP, ADMIN):
         assert (await h.say(who, f"/transcript {conv}"))[-1].text == REFUSED
+
+
+async def test_mydata_says_words_are_kept_in_a_safeguarding_record_without_showing_them(world):
+    """Review-dp F7: a disclosure typed outside any conversation is kept (alerts.words) but was in
+    no part of /mydata, which said "No conversations." Now /mydata says some of the person's words
+    are kept in a safeguarding record and how to ask for a copy; the words, the tier and the
+    concern are not shown in the chat (a phone may be shared)."""
+    h = world
+    store = h.service.store
+    pid = store.person(f"tg:{STRANGER}")
+    with store.transaction():
+        store.add_alert(conversation_id=None, person_id=pid, transcript_id=None, concern="harm",
+                        words="Tamarind my stepdad hurts me", next_notify_at=None)
+    text = (await h.say(STRANGER, "/mydata"))[-1].text
+    assert "No conversations." in text and "kept in a safeguarding record" in text and "ask your worker" in text
+    assert not [w for w in ("Tamarind", "harm", "alert", "review") if w in text.lower() or w in text]
+    other = (await h.say(FAM, "/mydata"))[-1].text
+    assert "safeguarding record" not in other  # only the person whose words they are

@@ -130,7 +130,9 @@ async def test_delete_tells_the_worker_and_the_contact_then_the_person_hears_the
         await h.frontend.db(erasure.approve, store, req["id"], "cli", "asked by the young person")
         await until(lambda: any("is done" in (m.text or "") for m in h.fake.messages(KID)))
     assert h.fake.messages(KID)[-1].text == (
-        f"Your request (number {req['id']}) is done: what you wrote and your name have been deleted.")
+        f"Your request (number {req['id']}) is done: what you wrote and your name have been deleted. Older safety"
+        " copies (backups) may still have it until they are deleted on their usual schedule. If one is ever used,"
+        " we delete it again.")
     assert {t["text"] for t in store.transcript(conv)} == {"[erased]"}
     assert not any(w in (m.text or "") for who in (P1, DPO) for m in h.fake.messages(who)
                    for w in ("Aquamarine", "Xylophone", "Quokka"))

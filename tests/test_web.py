@@ -306,6 +306,8 @@ async def test_a_comment_notice_waits_in_the_schedule_while_a_child_holds_the_wo
     assert done.status_code == 303 and notices == []
     [held] = Schedule(store, quiet_from="00:00", quiet_until="00:00").due(datetime.now(timezone.utc) + timedelta(seconds=1))
     assert (held.recipient, held.kind) == (f"tg:{W.P1}", "notice") and "Ask what 6 would look like." in held.text
+    # it records whom it is about (the person who answered), so their erasure reaches it (review-dp F1)
+    assert store.scheduled(held.id)["about_person_id"] == store.conversation(conv).person_id
 
 
 async def test_no_answer_text_or_code_in_urls_or_logs(world, caplog):

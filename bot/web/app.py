@@ -517,7 +517,8 @@ class Site:
                     # holding it): kept in the schedule and sent by `serve` once the session ends
                     from bot.schedule import hold_notice
 
-                    await self.db(hold_notice, self.store, notify_key, notice)
+                    await self.db(hold_notice, self.store, notify_key, notice, about_person=None,
+                                  about_conversation=cid)  # it quotes them: erased with them
                 else:
                     await self.notify(notify_key, notice)
                 told = True

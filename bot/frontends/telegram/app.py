@@ -984,19 +984,23 @@ class TelegramFrontend:
 
         return await self.db(holding, self.service.store)
 
-    async def push(self, bot, key: str, text: str) -> bool:
+    async def push(self, bot, key: str, text: str, *, about_person: int | None = None,
+                   about_conversation: int | None = None) -> bool:
         """Send a notice to someone other than the person being answered (a comment notice,
         an erasure request's notice): at once, or, while a worker-present session runs on
         their device, after it has ended: kept in the schedule (bot.schedule.hold_notice, so a
         restart loses nothing; sent by :meth:`dispatch_schedule`), or in memory without one
-        (:meth:`dispatch_held`). False if not for Telegram."""
+        (:meth:`dispatch_held`). ``about_person`` / ``about_conversation``: whom it is about
+        (quoted or named), so that person's erasure also erases a notice still kept back.
+        False if not for Telegram."""
         if not key.startswith("tg:"):
             return False
         if key in await self.holding():
             if self.reminders is not None:
                 from bot.schedule import hold_notice
 
-                await self.db(hold_notice, self.service.store, key, text)
+                await self.db(hold_notice, self.service.store, key, text, about_person=about_person,
+                              about_conversation=about_conversation)
             else:
                 self._held_pushes.setdefault(key, []).append((text, i18n.current()))
             return True

@@ -461,7 +461,8 @@ class StaffCommands:
             who = md_escape(update.effective_user.first_name or "Your supervisor")
             await self.fe.push(context.bot, notify,  # after a worker-present session on their device
                                msg("staff.comment_notice_shared" if shared else "staff.comment_notice",
-                                   who=who, id=conv, text="\n".join(md_quote(text))))
+                                   who=who, id=conv, text="\n".join(md_quote(text))),
+                               about_conversation=int(conv))  # it quotes them: erased with them
 
     def _reason(self, item: dict) -> str:
         labels = getattr(self.fe.service.safeguarding, "concerns", None) or {}
@@ -559,6 +560,8 @@ class StaffCommands:
         lines = [msg("staff.mydata_title")]
         lines += [msg("staff.mydata_line", id=c["id"], flow=c["flow_id"], status=status_words(c["status"]),
                       when=shown(c["started_at"], weekday=False), who=c["who_can_see"]) for c in convs] or [msg("staff.mydata_none")]
+        if data.get("safeguarding_records"):  # counted, never shown here (bot/access.py mydata)
+            lines.append(msg("staff.mydata_kept"))
         if convs:
             lines.append(msg("staff.mydata_file"))
         await self._say(context, update, "\n".join(lines))
@@ -597,7 +600,8 @@ class StaffCommands:
             if not key.startswith("tg:"):
                 continue
             try:
-                await self.fe.push(context.bot, key, req.notices[key])  # after a worker-present session on their device
+                await self.fe.push(context.bot, key, req.notices[key],  # after a worker-present session on their device
+                                   about_person=req.person_id)  # it names them: erased with them
                 reached += 1
             except TelegramError as exc:  # one unreachable contact must not stop the others
                 log.error("erasure notice not delivered", extra={"request": req.id, "error": type(exc).__name__})
