@@ -4,7 +4,7 @@
 
 Training examples (labelled disclosures and ordinary answers), all of them material the
 lexicon was already tuned on, written for training, or a blind batch already measured after
-tuning (spent); NEVER a blind batch that is still a measurement (batch_t and every later
+tuning (spent); NEVER a blind batch that is still a measurement (batch_v and every later
 letter is refused, whatever TRAINING_BATCHES says):
 
 * tests/safeguarding_training.yaml   written for the classifier (themes of issue 12)
@@ -13,9 +13,10 @@ letter is refused, whatever TRAINING_BATCHES says):
 * tests/safeguarding_training_more/*.yaml  more training sentences in the blind batches'
   schema, written for training in new writers' voices (round 10: adults, children and young
   people), read like a batch (concern names mapped by CONCERN_OF)
-* tests/safeguarding_blind/batch_a..s.yaml  blind batches already measured after tuning
+* tests/safeguarding_blind/batch_a..u.yaml  blind batches already measured after tuning
   (A-D in rounds 1-3, E-G after the review-net round, H-I after the alert-tier round, J-K
-  after round 6, L-M after round 7, N-O after round 8, P-Q after round 9, R-S after round 10)
+  after round 6, L-M after round 7, N-O after round 8, P-Q after round 9, R-S after round 10,
+  T-U after round 11)
 
 The model is a logistic regression (disclosure or not: the review net), a naive Bayes concern
 model over the same features, and a second logistic regression (alert or not: the tier net)
@@ -32,7 +33,8 @@ tier-net thresholds, which is how the thresholds were chosen: never on a measure
 validation pair: settings chosen by --cv on the rest, checked there once, then the shipped
 model retrained on everything). ``--cv --hold r,s`` leaves the validation pair out of the
 cross-validation altogether (never trained on, never measured: round 11 chose its settings by
-``--cv --hold r,s``, i.e. on A-Q, and checked them once with ``--validate r,s``).
+``--cv --hold r,s``, i.e. on A-Q, and checked them once with ``--validate r,s``; round 12 the same
+with T and U, on A-S).
 """
 
 from __future__ import annotations
@@ -56,12 +58,12 @@ TESTS = ROOT / "tests"
 # Blind batches already measured after tuning (spent): A-D in rounds 1-3, E-G after the
 # review-net round, H-I after the alert-tier round, J-K after round 6, L-M after round 7.
 # N-O were measured after round 8, P-Q after round 9 (spent; in training since round 10), R-S
-# after round 10 (spent; in training since round 11). Batch T and every later letter is a
-# measurement that nobody tunes on.
+# after round 10 (spent; in training since round 11), T-U after round 11 (spent; round 12's
+# validation pair). Batch V and every later letter is a measurement that nobody tunes on.
 TRAINING_BATCHES = ("batch_a", "batch_b", "batch_c", "batch_d", "batch_e", "batch_f", "batch_g",
                     "batch_h", "batch_i", "batch_j", "batch_k", "batch_l", "batch_m", "batch_n",
-                    "batch_o", "batch_p", "batch_q", "batch_r", "batch_s")
-FIRST_MEASUREMENT = "t"  # batch_t, batch_u, ... are refused, whatever TRAINING_BATCHES says
+                    "batch_o", "batch_p", "batch_q", "batch_r", "batch_s", "batch_t", "batch_u")
+FIRST_MEASUREMENT = "v"  # batch_v, batch_w, ... are refused, whatever TRAINING_BATCHES says
 SOURCES = ("safeguarding_training.yaml", "safeguarding_tuning.yaml", "safeguarding_corpus.yaml")
 # More training sentences in the blind batches' schema (round 10): every *.yaml in this folder,
 # read like a batch. Written for training, never a measurement.
@@ -85,6 +87,12 @@ RATE = 0.3
 ALPHA = 0.5  # naive Bayes smoothing
 MIN_COUNT = 2  # a feature seen fewer times in training is dropped
 BIGRAM_MIN_COUNT = 2  # ... and a pair of neighbouring words ("b:") seen fewer times than this
+# Round 12: runs of CHAR_NGRAMS letters of each word ("t:" features, 0: none), dropped when seen
+# fewer than NGRAM_MIN_COUNT times; in the review net, and in the tier net only with NGRAMS_IN_TIER.
+# Never in the concern model (naive Bayes): it names the concern from words and concepts.
+CHAR_NGRAMS = 0
+NGRAM_MIN_COUNT = 3
+NGRAMS_IN_TIER = False
 # Thresholds, chosen by --cv on batches A-D (leave one out), never on a blind measurement:
 REVIEW_AT = 0.3  # nothing found by the lexicon, p >= this: review (round 7, --cv on A-K: 0.4 -> 0.3)
 ALERT_AT = 0.9  # p >= this: what the lexicon found at review becomes alert
@@ -93,14 +101,22 @@ QUIET_BELOW = 0.1  # a lexicon alert with p < this and an everyday-setting word 
 # ... really it was my mum", scored 0.16; --cv on A-K: 0.1 loses no held-out ordinary answer)
 DROP_BELOW = 0.1  # a lexicon review on a message with p < this is dropped
 DROP_RULED = True  # p < DROP_BELOW also drops a review a context capped (review or nothing)
-SHORT_WORDS = 6  # an answer of at most this many words ("I feel ok"; 4 until round 7, --cv on A-K) ...
+SHORT_WORDS = 5  # an answer of at most this many words ("I feel ok"; 4 until round 7, --cv on A-K;
+# 6 until round 12: --cv on A-S with the third training files, T and U held out, 5 gives 2 more
+# alerts, 1 more flagged, 2 more ordinary answers at review of 2763; 0.45 instead of 0.6 below sent
+# three short everyday answers of the regression corpus to review) ...
 SHORT_REVIEW_AT = 0.6  # ... needs p >= this (not REVIEW_AT) for the net to add a review alone
 # The tier net (q = its probability that the message should alert), chosen by --cv --sweep on
 # A-I (round 6: 0.85/0.85 -> 0.7/0.8, with averaged weights and the per-concern bars below):
 PROMOTE_AT = 0.6  # q >= this: a review (from the lexicon) becomes alert (0.7 until round 9)
-ALONE_AT = 0.75  # q >= this: a review the review net added alone becomes alert (0.8 until round 7,
-# 0.85 until round 9: --cv on A-M, alert 85.7 -> 87.2 %, ordinary alerted 1.6 -> 1.9 %)
-ALONE_P = 0.9  # ... if the review net's own score p >= this too (both nets confident)
+ALONE_AT = 0.7  # q >= this: a review the review net added alone becomes alert (0.8 until round 7,
+# 0.85 until round 9: --cv on A-M, alert 85.7 -> 87.2 %, ordinary alerted 1.6 -> 1.9 %; 0.75 until
+# round 12)
+ALONE_P = 0.9  # ... if the review net's own score p >= this too (both nets confident). Round 12: --cv
+# on A-S with the third training files, T and U held out: ALONE_AT 0.75 -> 0.7 gives 3 more alerts of
+# 2764, no more false alarms; ALONE_P 0.85 would give 27 more alerts for 2 more ordinary answers
+# alerted, but alerted a child's House of Dreams answer "to live with my dad again" (p 0.86, q 0.89:
+# the nets read "live with my dad" from disclosures), so it stays 0.9
 # Concerns with their own, lower bar for both (chosen by --cv on A-I): their broad signals, when
 # both nets read the message as a disclosure, were seldom an ordinary answer held out.
 CONCERN_PROMOTE_AT: dict[str, float] = {"domestic_abuse": 0.6, "emotional_abuse": 0.6, "exploitation": 0.6,
@@ -118,8 +134,9 @@ DEMOTE_BELOW = 0.1  # q < this: a lexicon alert becomes review (0.3 was tried in
 # Round 10 (sg-tune6): a lexicon alert with p < DOUBT_P and q < DOUBT_Q becomes review (the review
 # net reads it as ordinary, the tier net is not sure: a person looks without interrupting); never
 # an alert of a ``grave`` rule of the lexicon (no net lowers those). Chosen by --cv on A-O.
-DOUBT_P: float | None = 0.2
-DOUBT_Q = 0.8
+DOUBT_P: float | None = 0.3  # 0.2 and DOUBT_Q 0.8 until round 12: --cv on A-S with the third training
+DOUBT_Q = 0.7  # files, T and U held out: ordinary alerted 48 -> 45 of 2763 (N-S 26 -> 24 of 1103,
+# adults' 14 -> 12) for 3 alerts of 2764 (N-S none)
 # Round 11: the nets lower a lexicon alert by score (DEMOTE_BELOW, the doubt rule) only in an
 # answer of at most LOWER_WORDS words: in a longer one the whole message's scores dilute a plain
 # phrase (a disclosure at the end of a long everyday answer). --cv on A-Q: 20, 30 and no limit give
@@ -148,7 +165,7 @@ TIER_MIN_WEIGHT = 0.01  # smaller tier-net weights are left out of the model fil
 
 
 def _spent(batch: str) -> bool:
-    """Is ``batch`` a spent blind batch (a to s, and listed)? batch_t and every later one never is."""
+    """Is ``batch`` a spent blind batch (a to u, and listed)? batch_v and every later one never is."""
     m = re.fullmatch(r"batch_([a-z])", batch)
     return bool(m) and m.group(1) < FIRST_MEASUREMENT and batch in TRAINING_BATCHES
 
@@ -214,7 +231,7 @@ def _featurise(config, items):
     from bot.safeguarding.classify import features
 
     concepts = _concepts(config)
-    return [features(config._norm.analyse(e["text"])[0], concepts) for e in items]
+    return [features(config._norm.analyse(e["text"])[0], concepts, CHAR_NGRAMS) for e in items]
 
 
 def _concepts(config):
@@ -226,7 +243,8 @@ def _concepts(config):
 def _kept(feats: list[list[str]]) -> set[str]:
     """The features trained on: seen at least MIN_COUNT times (BIGRAM_MIN_COUNT for "b:")."""
     counts = Counter(f for fs in feats for f in fs)
-    return {f for f, n in counts.items() if n >= (BIGRAM_MIN_COUNT if f.startswith("b:") else MIN_COUNT)}
+    least = {"b:": BIGRAM_MIN_COUNT, "t:": NGRAM_MIN_COUNT}
+    return {f for f, n in counts.items() if n >= least.get(f[:2], MIN_COUNT)}
 
 
 def _fit(rows: list[list[str]], labels: list[int], scale: list[float], seed: int) -> tuple[float, dict]:
@@ -247,35 +265,40 @@ def _fit_once(rows: list[list[str]], labels: list[int], scale: list[float], seed
     """Logistic regression by AdaGrad with L2, in a fixed order (``seed``): (bias, weights).
     ``scale[k]`` weighs example k's error. With AVERAGE_FROM < EPOCHS the result is the mean of
     the weights at the end of each epoch from AVERAGE_FROM on: a steadier model, less moved by
-    the last few examples it saw (rare words weigh less)."""
-    w: dict[str, float] = defaultdict(float)
-    g2: dict[str, float] = defaultdict(lambda: 1e-8)
+    the last few examples it saw (rare words weigh less). Features are numbered and the weights
+    kept in lists (round 12: the same arithmetic in the same order as the dictionaries before,
+    so the same model, in about half the time)."""
+    index: dict[str, int] = {}
+    irows = [[index.setdefault(f, len(index)) for f in fs] for fs in rows]
+    w = [0.0] * len(index)
+    g2 = [1e-8] * len(index)
     b, gb = 0.0, 1e-8
     order = list(range(len(rows)))
     rng = random.Random(seed)
-    sum_w: dict[str, float] = defaultdict(float)
+    sum_w = [0.0] * len(index)
     sum_b, kept = 0.0, 0
+    sqrt, exp = math.sqrt, math.exp
     for epoch in range(EPOCHS):
         rng.shuffle(order)
         for k in order:
-            fs = rows[k]
-            z = b + sum(w[f] for f in fs)
-            p = 1 / (1 + math.exp(-max(-30, min(30, z))))
+            fs = irows[k]
+            z = b + sum([w[i] for i in fs])
+            p = 1 / (1 + exp(-max(-30, min(30, z))))
             err = (p - labels[k]) * scale[k]
             gb += err * err
-            b -= RATE * err / math.sqrt(gb)
-            for f in fs:
-                grad = err + L2 * w[f]
-                g2[f] += grad * grad
-                w[f] -= RATE * grad / math.sqrt(g2[f])
+            b -= RATE * err / sqrt(gb)
+            for i in fs:
+                grad = err + L2 * w[i]
+                g2[i] += grad * grad
+                w[i] -= RATE * grad / sqrt(g2[i])
         if epoch >= AVERAGE_FROM:
             kept += 1
             sum_b += b
-            for f, v in w.items():
-                sum_w[f] += v
+            for i, v in enumerate(w):
+                sum_w[i] += v
     if kept:
-        return sum_b / kept, {f: v / kept for f, v in sum_w.items()}
-    return b, w
+        return sum_b / kept, {f: sum_w[i] / kept for f, i in index.items()}
+    return b, {f: w[i] for f, i in index.items()}
 
 
 def train(feats: list[list[str]], items: list[dict], severity: tuple[str, ...],
@@ -301,7 +324,7 @@ def train(feats: list[list[str]], items: list[dict], severity: tuple[str, ...],
     docs = Counter()
     for fs, e in zip(rows, items):
         if e["label"] and e["concern"] in per_class:
-            per_class[e["concern"]].update(fs)
+            per_class[e["concern"]].update(f for f in fs if not f.startswith("t:"))
             docs[e["concern"]] += 1
     vocab = {f for c in classes for f in per_class[c]}
     total_docs = sum(docs.values())
@@ -317,7 +340,8 @@ def train(feats: list[list[str]], items: list[dict], severity: tuple[str, ...],
                 row[str(k)] = round(math.log((n + ALPHA) / denom[k]), 4)
         logp[f] = row
     weights = {f: round(v, 4) for f, v in sorted(w.items()) if abs(v) >= 1e-3}
-    return {"version": 1, "bias": round(b, 4), "weights": weights, "classes": classes,
+    extra = {"char_ngrams": CHAR_NGRAMS} if CHAR_NGRAMS else {}
+    return {**extra, "version": 1, "bias": round(b, 4), "weights": weights, "classes": classes,
             "class_prior": prior, "class_default": default, "class_logp": logp,
             "review_at": REVIEW_AT, "alert_at": ALERT_AT, "quiet_below": QUIET_BELOW,
             "drop_below": DROP_BELOW, "drop_ruled": DROP_RULED, "short_words": SHORT_WORDS, "short_review_at": SHORT_REVIEW_AT}
@@ -336,6 +360,8 @@ def train_tier(feats: list[list[str]], lexicon: list[list[str]], items: list[dic
     person should look, no need to interrupt) counts TIER_REVIEW_WEIGHT towards alert;
     ordinary answers are 0. Same deterministic AdaGrad as :func:`train`."""
     keep = _kept(feats)
+    if not NGRAMS_IN_TIER:
+        keep = {f for f in keep if not f.startswith("t:")}
     rows = [[f for f in fs if f in keep] + lx for fs, lx in zip(feats, lexicon)]
     labels = [e["label"] for e in items]
     sample = [(1.0 if e.get("tier", "alert") == "alert" else TIER_REVIEW_WEIGHT) if e["label"]
@@ -377,7 +403,7 @@ NAMES = ("lexicon ", "with net", "two nets")
 # N+O and P+Q: no rule of the lexicon was written from their sentences (round 9's rules from A-M's
 # misses were dropped), so they are the closest proxy for a new writer.
 # R+S (round 11's validation pair) likewise.
-GROUPS = {"A-I": "abcdefghi", "J+K": "jk", "L+M": "lm", "N+O": "no", "P+Q": "pq", "R+S": "rs"}
+GROUPS = {"A-I": "abcdefghi", "J+K": "jk", "L+M": "lm", "N+O": "no", "P+Q": "pq", "R+S": "rs", "T+U": "tu"}
 
 
 def cross_validate(sweep: bool = False, misses: tuple[str, ...] = (), hold: tuple[str, ...] = ()) -> None:

@@ -546,14 +546,14 @@ def test_rather_die_than_going_back_is_read_by_a_person(shipped, lexicon_only):
 # --------------------------------------------------------------------------------------
 
 
-def test_training_refuses_batch_t_and_every_later_one_even_if_listed():
+def test_training_refuses_batch_v_and_every_later_one_even_if_listed():
     train = _train_module()
-    assert train.FIRST_MEASUREMENT == "t"
-    train.TRAINING_BATCHES = (*train.TRAINING_BATCHES, "batch_t", "batch_u", "batch_z")
-    for name in ("batch_t", "batch_u", "batch_z", "batch_aa", "held_back"):
+    assert train.FIRST_MEASUREMENT == "v"
+    train.TRAINING_BATCHES = (*train.TRAINING_BATCHES, "batch_v", "batch_w", "batch_z")
+    for name in ("batch_v", "batch_w", "batch_z", "batch_aa", "held_back"):
         with pytest.raises(SystemExit):
             train.examples(with_batches=(name,))
-    assert train._spent("batch_s") and not train._spent("batch_t") and not train._spent("batch_u")
+    assert train._spent("batch_s") and not train._spent("batch_v") and not train._spent("batch_w")
     # P and Q were measured after round 9, R and S after round 10: spent, and trained on
     assert {"batch_n", "batch_o", "batch_p", "batch_q", "batch_r", "batch_s"} <= set(_train_module().TRAINING_BATCHES)
 
@@ -611,9 +611,29 @@ def test_everyday_care_arrangements_never_alert(shipped, text):
 
 
 def test_cross_validation_holds_out_spent_batches_only_and_never_shows_a_held_ones_misses():
-    # round 11: --cv --hold r,s leaves the validation pair out altogether; a measurement (T on)
-    # may not be named there, and a held batch's misses are never printed
+    # round 11: --cv --hold r,s leaves the validation pair out altogether; a measurement (V on,
+    # since round 12) may not be named there, and a held batch's misses are never printed
     train = _train_module()
-    for argv in (["--cv", "--hold", "t"], ["--cv", "--hold", "r,u"], ["--cv", "--hold", "r,s", "--show-misses", "s"]):
+    for argv in (["--cv", "--hold", "v"], ["--cv", "--hold", "t,w"], ["--cv", "--hold", "t,u", "--show-misses", "u"]):
         with pytest.raises(SystemExit):
             train.main(argv)
+
+
+# round 12, a practice call: parents arguing is not abuse. A child scared or upset when parents
+# argue, or parents who row a lot, is worth a look by the worker (review), never an interruption,
+# whatever the nets read; violence or a threat in the same answer still alerts by its own rule.
+@pytest.mark.parametrize("text", [
+    "I get scared when mum and dad argue",
+    "I get really scared when my parents argue at night",
+    "mum and dad argue all the time",
+])
+def test_parents_arguing_is_review_not_alert(shipped, text):
+    assert tier_of(shipped.detect(text)) == REVIEW
+
+
+@pytest.mark.parametrize("text", [
+    "I get scared when mum and dad argue because dad hits her",
+    "I get scared when they argue cos he says he will kill her",
+])
+def test_violence_beside_parents_arguing_still_alerts(shipped, text):
+    assert tier_of(shipped.detect(text)) == ALERT

@@ -111,8 +111,12 @@ def stem(word: str) -> str:
     return word
 
 
-def features(words: list[str], concepts: Mapping[str, tuple[str, ...]]) -> list[str]:
-    """The feature names of a message's normalised words (each once, in first-seen order)."""
+def features(words: list[str], concepts: Mapping[str, tuple[str, ...]], char_ngrams: int = 0) -> list[str]:
+    """The feature names of a message's normalised words (each once, in first-seen order).
+
+    With ``char_ngrams`` = n (round 12), also each run of n letters of each word but function
+    words, the word's ends marked ("<hi", "hit", "it>"): ``t:`` features, which let a spelling
+    or a form no example had ("strangling", "hme") share the weight of one that had."""
     out: dict[str, None] = {}
     stems = [stem(w) for w in words]
     negated = [False] * len(words)
@@ -125,6 +129,10 @@ def features(words: list[str], concepts: Mapping[str, tuple[str, ...]]) -> list[
         neg = negated[i]
         if w not in STOPWORDS:
             out[("nw:" if neg else "w:") + s] = None
+            if char_ngrams and not neg:
+                marked = "<" + w + ">"
+                for k in range(len(marked) - char_ngrams + 1):
+                    out["t:" + marked[k:k + char_ngrams]] = None
         if i + 1 < len(words) and not (w in STOPWORDS and words[i + 1] in STOPWORDS):
             out["b:" + s + " " + stems[i + 1]] = None
         cs = concepts.get(w) or concepts.get(s)
@@ -149,6 +157,8 @@ class Classifier:
 
     def __init__(self, model: Mapping, concepts: Mapping[str, tuple[str, ...]]):
         self.concepts = concepts
+        # round 12: runs of this many letters of each word as features (0: none)
+        self.char_ngrams: int = int(model.get("char_ngrams", 0))
         self.bias: float = model["bias"]
         self.weights: dict[str, float] = model["weights"]
         self.classes: list[str] = model["classes"]
@@ -203,7 +213,7 @@ class Classifier:
         self.short_alone_review: bool = bool(tier.get("short_alone_review", False)) if tier else False
 
     def feature_list(self, words: list[str]) -> list[str]:
-        return features(words, self.concepts)
+        return features(words, self.concepts, self.char_ngrams)
 
     def probability(self, feats: Iterable[str]) -> float:
         w = self.weights
