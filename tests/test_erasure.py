@@ -356,7 +356,7 @@ def test_restoring_an_older_backup_erases_again_and_keeps_the_request(world, tmp
 
     result = CliRunner().invoke(main, ["restore", copy, "--db", db])
     assert result.exit_code == 0, result.output
-    assert f"re-applied 1 approved erasure(s)" in result.output and f"#{req.id}" in result.output
+    assert "re-applied 1 approved erasure(s)" in result.output and f"#{req.id}" in result.output
 
     s = Store(db)
     assert {w: found(s, w) for w in A_WORDS} == {w: [] for w in A_WORDS}
@@ -402,12 +402,8 @@ def test_a_notice_kept_back_for_the_worker_is_erased_with_the_person_it_names_or
     assert [w for w in A_WORDS if w in " ".join(texts)] == []
 
 
-@pytest.mark.parametrize("record", ["review_item", "missed"])
-def test_words_kept_in_any_safeguarding_record_are_counted_and_the_person_is_told(world, record):
-    """Review-dp F2: the "some words are kept" outcome and the administrator's prompt looked at
-    alerts only, so a person whose words were kept in a quiet review item or a /missed record
-    was told everything was deleted. Now every kind counts; the wording names no tier."""
-    store, access, conv_a, conv_b = world
+def _kept_record(store, access, conv_b, record: str) -> int:
+    """B's words in a quiet review item or a /missed record (no alert); B's person id."""
     b = store.person(f"tg:{B}")
     if record == "review_item":
         with store.transaction():
@@ -417,6 +413,16 @@ def test_words_kept_in_any_safeguarding_record_are_counted_and_the_person_is_tol
                                   matched="alone at night")
     else:
         Reading(store, access).record_missed(f"tg:{P}", conv_b, "anything_else", "Hazelnut he hurts me")
+    return b
+
+
+@pytest.mark.parametrize("record", ["review_item", "missed"])
+def test_words_kept_in_any_safeguarding_record_are_counted_and_the_person_is_told(world, record):
+    """Review-dp F2: the "some words are kept" outcome and the administrator's prompt looked at
+    alerts only, so a person whose words were kept in a quiet review item or a /missed record
+    was told everything was deleted. Now every kind counts; the wording names no tier."""
+    store, access, conv_a, conv_b = world
+    _kept_record(store, access, conv_b, record)
     req = erasure.request(store, f"tg:{B}")
     prompt = erasure.describe(store.erasure_request(req.id))
     shown = "1 review item(s)" if record == "review_item" else "1 missed disclosure(s)"
@@ -434,15 +440,7 @@ def test_once_the_safeguarding_words_are_erased_nothing_is_said_to_be_kept(world
     """The records stay (what was reported, and when), but with --alert-words erase they no longer
     hold the person's words: /mydata and a later request must not say words are kept."""
     store, access, conv_a, conv_b = world
-    b = store.person(f"tg:{B}")
-    if record == "review_item":
-        with store.transaction():
-            line = store.add_line(conv_b, "in", "Hazelnut: I feel alone at night", kind="answer", flagged=True,
-                                  tier="review")
-            store.add_review_item(conversation_id=conv_b, person_id=b, transcript_id=line, concern="worry",
-                                  matched="alone at night")
-    else:
-        Reading(store, access).record_missed(f"tg:{P}", conv_b, "anything_else", "Hazelnut he hurts me")
+    b = _kept_record(store, access, conv_b, record)
     assert store.data_about(b)["safeguarding_records"] == 1
     req = erasure.request(store, f"tg:{B}")
     erasure.approve(store, req.id, "cli", "the person asked", alert_words="erase")
