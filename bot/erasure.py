@@ -26,11 +26,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 
-from bot.messages import msg
+from bot import i18n
 from bot.access import handles_case
+from bot.messages import msg
 from bot.names import person_label
 from bot.store import Store, now
 
@@ -228,13 +230,21 @@ def untold(store: Store) -> list[Outcome]:
         # any safeguarding record kept (an alert, a quiet review item, a missed disclosure): the
         # person is told some words are kept, in words that do not say which kind of record
         kept = row["status"] == "approved" and row["alert_words"] == "keep" and safeguarding_records(row)
-        node = msg(f"erasure.outcome.{row['status']}{'_kept' if kept else ''}")
-        text = (node.get(variant) or node["default"]).format(id=row["id"], reason=row["reason"] or "")
+        # in the language the person chose (kept through erasure: a language tag is nobody's words)
+        said = functools.partial(_outcome_text, variant=variant, language=row["language"])
+        text = said(f"erasure.outcome.{row['status']}{'_kept' if kept else ''}").format(
+            id=row["id"], reason=row["reason"] or "")
         if row["status"] == "approved":  # backups made before it still hold the words until they expire
-            backups = msg("erasure.outcome.backups")
-            text += " " + (backups.get(variant) or backups["default"])
+            text += " " + said("erasure.outcome.backups")
         out.append(Outcome(row["id"], row["person_key"], text))
     return out
+
+
+def _outcome_text(path: str, variant: str, language: str | None) -> str:
+    """One outcome sentence (``default`` or ``child`` wording), translated into ``language``."""
+    node = msg(path)
+    key = variant if variant in node else "default"
+    return i18n.translate(f"{path}.{key}", node[key], language)
 
 
 def told(store: Store, request_id: int, reached: bool = True, why: str = "not in Telegram") -> None:

@@ -2676,7 +2676,7 @@ class Store:
         return self.db.execute("INSERT INTO erasure_requests (person_id, created_at) VALUES (?, ?)",
                                (person_id, now())).lastrowid
 
-    _ERASURE = """SELECT e.*, p.key AS person_key, p.display_name,
+    _ERASURE = """SELECT e.*, p.key AS person_key, p.display_name, p.language,
                          EXISTS (SELECT 1 FROM conversations c WHERE c.person_id = e.person_id
                                  AND c.respondent IN ('child', 'young_person')) AS as_child,
                          (SELECT COUNT(*) FROM conversations c WHERE c.person_id = e.person_id) AS conversations,

@@ -10,12 +10,13 @@ import sqlite3
 import pytest
 from click.testing import CliRunner
 
-from bot import dbkey, erasure, retention
+from bot import dbkey, erasure, i18n, retention
 from bot.access import Access
 from bot.cli import main
 from bot.config import Config
 from bot.conversation import ConversationService
 from bot.engine.runner import Input
+from bot.messages import msg
 from bot.reading import Reading
 from bot.review.export import render
 from bot.store import ERASED, PERSON_TEXT, Store
@@ -449,3 +450,19 @@ def test_once_the_safeguarding_words_are_erased_nothing_is_said_to_be_kept(world
     again = store.erasure_request(erasure.request(store, f"tg:{B}").id)
     assert erasure.safeguarding_records(again) == 0
     assert "kept unless --alert-words erase" not in erasure.describe(again)
+
+
+def test_the_outcome_is_told_in_the_language_the_person_chose(world):
+    """The outcome went out in English whatever the person had chosen; the language tag (nobody's
+    words) survives the erasure, so the outcome can be said in it."""
+    store, access, *_ = world
+    b = store.person(f"tg:{B}")
+    with store.transaction():
+        store.set_person_language(b, "cy")
+    req = erasure.request(store, f"tg:{B}")
+    erasure.approve(store, req.id, "cli", "the person asked", alert_words="erase")
+    [outcome] = erasure.untold(store)
+    welsh = [i18n.translate(f"erasure.outcome.{k}.default", msg(f"erasure.outcome.{k}")["default"], "cy")
+             for k in ("approved", "backups")]
+    assert welsh[0] != msg("erasure.outcome.approved")["default"]  # there is a Welsh wording to give
+    assert outcome.text == welsh[0].format(id=req.id) + " " + welsh[1]
