@@ -445,15 +445,16 @@ class ConversationService:
         # Only alert-tier concerns interrupt the person; review-tier ones are kept quietly.
         concerns, quiet = split_tiers(concerns)
         if not open_ or (expect_step is not None and conv.state != expect_step):
-            if concerns or quiet:  # words to keep: whose are they?
+            after = free and not open_ and expect_step is None  # typed words, no conversation open
+            if concerns or quiet or after:  # words to keep: whose are they? (in the hand-back, not
+                # the worker's: words sent with a session's last answer are kept in that session)
                 conv, person_id = self._handed_back(person_id, conv)
             if concerns:
                 reply = self._safeguard_outside(person_id, conv, concerns, inp.text, input_key)
             elif quiet:
                 reply = self._quiet_outside(person_id, conv, quiet, inp.text, input_key)
             else:
-                reply = self._after_end(person_id, conv, inp.text, input_key) \
-                    if free and not open_ and expect_step is None else None
+                reply = self._after_end(person_id, conv, inp.text, input_key) if after else None
                 if reply is None:
                     reply = Reply(conv.id if conv else None, [], conv.status if conv else "none", accepted=False,
                                   closed=True)
@@ -473,7 +474,9 @@ class ConversationService:
         ended (or was stopped), that the detector did not flag: kept in their most recent
         conversation in a case as a line after the end, unread for the worker under that
         conversation's consent rules, and the person told, truthfully, who can see it. None
-        for someone with no case (a worker, a stranger): nothing is kept, as before."""
+        for someone with no case (a worker, a stranger): nothing is kept, as before. (Words
+        typed on a worker's device in the hand-back come here as the words of the person who
+        answered there, for the session just handed back: :meth:`_handed_back`.)"""
         if conv is None or conv.case_id is None or conv.person_id != person_id:
             conv = self.store.latest_case_conversation(person_id)
         if conv is None or not self._unread_counts(conv):

@@ -417,3 +417,112 @@ def test_the_handback_is_one_rule_for_what_waits_and_for_whose_words_are_whose(t
     service.start(worker, "scaling-checkin")  # the worker starts their own: the phone is theirs again
     assert service.handing_back(worker) is None
     assert f"tg:{WORKER}" not in esc.holding()
+
+
+# -- words sent together with the last answer (review-answers finding 2) ----------------------
+# The person on the worker's phone sends the last answer and one more message at once: the last
+# answer ends the session, and the second message was kept nowhere (taken as the worker's, who
+# has no case conversation) while the phone showed the worker's own flow menu.
+
+LAST_WORDS = "and I also want Dad to come to the meeting"
+_ANSWER = {"scale": "5", "yesno": "no", "choice": "1", "number": "3", "multi": "1"}
+
+
+def _answer_for(service, conv) -> str:
+    return _ANSWER.get(service.runner_for(conv).flow.by_id[conv.state].type, "School is hard")
+
+
+def _after_end_lines(store, conv_id) -> list[dict]:
+    return [t for t in store.transcript(conv_id) if t["kind"] == "after_end"]
+
+
+def _after_end_said(library) -> str:
+    """The start of the after-end message, for three-columns (who can see it follows)."""
+    return msg("answers.after_end", title=library.get("three-columns").title, who_can_see="").rstrip()
+
+
+async def test_words_sent_with_the_last_answer_are_kept_in_the_session_not_lost(tmp_path, library, safeguarding):
+    store = Store(tmp_path / "last.db")
+    service = ConversationService(store, library, safeguarding=safeguarding)  # handback: 10 minutes
+    access = Access(store, library, Config(roles={"practitioner": [WORKER]}, leads=[LEAD]))
+    access.seed()
+    reading = Reading(store, access, leads=[LEAD])
+    async with running_bot(service, access=access, reading=reading) as h:
+        await h.say(WORKER, "/with CASE-A three-columns --for adult")
+        worker = await h.frontend.db(service.person, f"tg:{WORKER}")
+        for _ in range(40):  # to the last question
+            conv = await h.frontend.db(service.active, worker)
+            if conv.state == "anything_else":
+                break
+            await h.say(WORKER, _answer_for(service, conv))
+        session = conv.id
+        before = len(h.fake.messages(WORKER))
+        last = h.fake.inject_message(WORKER, "School is hard")  # the last answer and one more, together
+        more = h.fake.inject_message(WORKER, LAST_WORDS)
+        await h.delivered(last)
+        await h.delivered(more)
+        assert await h.frontend.wait_finished(lambda: more in h.frontend.finished, 30)  # all it sends is sent
+        assert store.conversation(session).status == "completed"
+        [line] = _after_end_lines(store, session)  # kept with the session's answers, as after the end
+        assert (line["direction"], line["text"], line["flagged"]) == ("in", LAST_WORDS, 0)
+        assert line["id"] in {r["transcript_id"] for r in reading.unread()}  # unread for its worker
+        shown = _texts(h.fake.messages(WORKER)[before:])
+        assert shown[-1].startswith(_after_end_said(library))  # the person told who can see them
+        assert msg("worker_present.ended") in "\n".join(shown)
+        assert msg("telegram.choose_flow") not in "\n".join(shown)  # not the worker's own menu
+        assert store.conversations(person_id=worker) == []  # and nothing of the worker's
+        # the worker reads it in the session's transcript once the hand-back is over
+        service.clock = lambda: datetime.now(timezone.utc) + timedelta(minutes=11)
+        read = "\n".join(_texts(await h.say(WORKER, f"/transcript {session}")))
+        assert LAST_WORDS in read and msg("transcripts.kind_after_end") in read
+
+
+async def test_in_the_handback_a_command_with_nothing_open_shows_no_workers_menu(tmp_path, library, safeguarding):
+    """"/back" (say, to change the last answer) just after a session: nothing is open, and the
+    phone may still be in the child's hands: it is told so, without the worker's flow menu.
+    Once the hand-back is over, the worker gets their menu as before."""
+    service, access = _world(tmp_path / "back.db", library, safeguarding)  # handback: 10 minutes
+    async with running_bot(service, access=access) as h:
+        await h.say(WORKER, "/with CASE-A three-houses")
+        await h.say(WORKER, "stop")
+        back = h.fake.inject_message(WORKER, "/back")
+        assert await h.frontend.wait_finished(lambda: back in h.frontend.finished, 30)
+        said = _texts(h.fake.messages(WORKER))
+        assert said[-1] == msg("telegram.nothing_active") and msg("telegram.choose_flow") not in said
+        service.clock = lambda: datetime.now(timezone.utc) + timedelta(minutes=11)
+        h.fake.inject_message(WORKER, "/back")
+        await h.fake.wait_for(lambda: _texts(h.fake.messages(WORKER))[-1] == msg("telegram.choose_flow"), 30)
+        assert _texts(h.fake.messages(WORKER))[-2:] == [msg("telegram.nothing_active"), msg("telegram.choose_flow")]
+
+
+def test_words_after_a_sessions_last_answer_are_the_answering_persons_in_the_handback(tmp_path, library,
+                                                                                      safeguarding):
+    """Service level: during the hand-back, ordinary words with no conversation open are kept
+    as after-end words in the session just handed back (unread for its worker); once it is over
+    they are the worker's again (who has no case conversation: nothing kept, as before)."""
+    from bot.engine.runner import Input
+
+    service, access = _world(tmp_path / "svc.db", library, safeguarding)
+    store = service.store
+    reading = Reading(store, access, leads=[LEAD])
+    worker = service.person(f"tg:{WORKER}")
+    session = access.start_with(f"tg:{WORKER}", "CASE-S", "three-columns", respondent="adult",
+                                start=lambda person, flow, case, respondent, present: service.start(
+                                    person, flow, case_id=case, respondent=respondent,
+                                    present_id=present).conversation_id)
+    for _ in range(40):
+        conv = service.active(worker)
+        if conv is None:
+            break
+        service.handle(worker, Input.from_text(_answer_for(service, conv)), seen=(session, conv.state))
+    assert store.conversation(session).status == "completed"
+    reply = service.handle(worker, Input.from_text(LAST_WORDS), input_key="k1", seen=(session, "anything_else"))
+    assert not reply.closed and reply.conversation_id == session
+    assert [p.text for p in reply.prompts][0].startswith(_after_end_said(library))
+    [line] = _after_end_lines(store, session)
+    assert line["text"] == LAST_WORDS and line["id"] in {r["transcript_id"] for r in reading.unread()}
+    # the hand-back over: the words are the worker's, who has no case conversation
+    service.clock = lambda: datetime.now(timezone.utc) + timedelta(minutes=11)
+    reply = service.handle(worker, Input.from_text("the worker's own words"), input_key="k2")
+    assert reply.closed and reply.prompts == []
+    assert [t["text"] for t in _after_end_lines(store, session)] == [LAST_WORDS]

@@ -1464,7 +1464,8 @@ class TelegramFrontend:
                 await self.send_text(context.bot, chat_id, msg("navigation.help") + "\n" + self.other_commands())
             elif inp.kind != "answer":
                 await self.send_text(context.bot, chat_id, msg("telegram.nothing_active"))
-            await self._offer_flows(context.bot, chat_id, update)
+            if not await self.presenting(pid):  # in the hand-back the phone may be in someone else's
+                await self._offer_flows(context.bot, chat_id, update)  # hands: not the worker's own menu
             return
         if reply.accepted and not reply.duplicate and reply.answered is not None:
             await self._close_keyboard(context.bot, chat_id, reply.answered)
