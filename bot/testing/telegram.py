@@ -5,7 +5,6 @@ Used by the end-to-end tests, the parity run of flows/tests, benchmarks and chao
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import time

@@ -1088,7 +1088,8 @@ class TelegramFrontend:
             except RetryAfter as exc:  # the rate limiter gave up; wait as told and try again
                 if attempt == self.send_attempts:
                     raise
-                await asyncio.sleep(float(getattr(exc.retry_after, "total_seconds", lambda: exc.retry_after)()))
+                wait = exc.retry_after  # seconds, or a timedelta (PTB's setting)
+                await asyncio.sleep(wait.total_seconds() if hasattr(wait, "total_seconds") else float(wait))
             except (BadRequest, Forbidden):
                 raise
             except NetworkError as exc:  # includes TimedOut

@@ -9,7 +9,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, Callable
+from typing import Any
 
 from aiohttp import ClientSession, web
 
