@@ -673,7 +673,9 @@ class ConversationService:
             if concerns:  # help at once; the words are kept, but not as an answer to an unseen question
                 return self._safeguard(conv, runner, Result(session, [], accepted=False), concerns, inp.text, line_id,
                                        again=True)
-            session.pending = {"text": inp.text, "step": session.state}
+            # A newer text replaces one still waiting (both stay in the transcript): its confirm
+            # carries the new line id, so "Yes" under the earlier confirm applies nothing.
+            session.pending = {"text": inp.text, "step": session.state, "id": line_id}
             return self._ask_pending(conv, runner, session)
         if inp.kind in ("apply", "discard") or session.pending is not None:
             decision = inp.kind if inp.kind in ("apply", "discard") else self._pending_choice(inp)
@@ -681,6 +683,16 @@ class ConversationService:
             if decision is not None and (pending is None or pending.get("step") != session.state):
                 # a yes/no button from an earlier "is this your answer?": nothing to apply now
                 return Reply(conv.id, [], conv.status, accepted=False, closed=True)
+            if inp.kind in ("apply", "discard") and (inp.button is None or inp.button != pending.get("id")):
+                # a button under an earlier confirm (another text waited then) or from before
+                # buttons named their text: which words it meant is unknown, so nothing is
+                # applied or dropped; the confirm for the text waiting now is shown again
+                session.pending = pending
+                if pending.get("id") is None:  # waiting since before texts had ids: named now
+                    pending["id"] = line_id
+                reply = self._ask_pending(conv, runner, session, lead=[Prompt(msg("answers.stale_gone"), kind="info")])
+                reply.closed = True
+                return reply
             if decision == "apply":
                 inp = Input("answer", pending["text"])  # screened when it arrived
             elif decision == "discard":
@@ -912,15 +924,20 @@ class ConversationService:
         self._write_prompts(conv.id, prompts, conv)
         return Reply(conv.id, prompts, conv.status, accepted=False)
 
-    def _ask_pending(self, conv: Conversation, runner: FlowRunner, session: Session) -> Reply:
+    def _ask_pending(self, conv: Conversation, runner: FlowRunner, session: Session, lead: list = ()) -> Reply:
         """Ask whether text typed for an earlier question answers the one now asked."""
-        step = runner.flow.by_id[session.state]
-        question = runner.question(step, session).text
-        prompts = [Prompt(msg("answers.stale", text=session.pending["text"], question=question), kind="confirm",
-                          step_id=session.state)]
+        prompts = [*lead, self._pending_prompt(runner, session)]
         self._write_prompts(conv.id, prompts, conv)
         self.store.update_conversation(conv.id, state=session.state, session=session.to_json(), status=conv.status)
         return Reply(conv.id, prompts, conv.status, accepted=False, step_id=session.state)
+
+    @staticmethod
+    def _pending_prompt(runner: FlowRunner, session: Session) -> Prompt:
+        """"Is that your answer?" about the text waiting now; ``ref`` names it (its transcript
+        line), so a frontend's Yes / No can say which text it was pressed for."""
+        question = runner.question(runner.flow.by_id[session.state], session).text
+        return Prompt(msg("answers.stale", text=session.pending["text"], question=question), kind="confirm",
+                      step_id=session.state, ref=session.pending.get("id"))
 
     @staticmethod
     def _pending_choice(inp: Input) -> str | None:
@@ -964,9 +981,7 @@ class ConversationService:
         if session.hold:
             prompts = [Prompt(msg("hold.reask"), kind="offer")]
         elif session.pending and session.pending.get("step") == session.state:
-            question = runner.question(runner.flow.by_id[session.state], session).text
-            prompts = [Prompt(msg("answers.stale", text=session.pending["text"], question=question), kind="confirm",
-                              step_id=session.state)]
+            prompts = [self._pending_prompt(runner, session)]
         else:
             prompts = _for_respondent(conv, runner.current(session))
         return Reply(conv.id, prompts, conv.status, step_id=_waiting_step(session, runner.flow))

@@ -9,6 +9,8 @@
   answer, not free text, and is not screened; any other text there still is.
 """
 
+import json
+
 import pytest
 
 from bot.conversation import ConversationService
@@ -199,7 +201,7 @@ def test_a_retype_after_a_slow_reply_is_not_applied_to_the_next_question(sg):
     assert (line["direction"], line["step_id"]) == ("in", "worried_about")  # kept against the question it was typed for
 
     # "No": the question is asked again, nothing stored
-    reply = sg.handle(me, Input("discard"))
+    reply = sg.handle(me, Input("discard", button=reply.prompts[0].ref))
     assert [(p.kind, p.step_id) for p in reply.prompts] == [("question", "working_well")]
     assert answers(sg, conv) == {"worried_about": "Missed school"}
     # a later answer, typed after seeing the question, is applied as usual
@@ -207,11 +209,12 @@ def test_a_retype_after_a_slow_reply_is_not_applied_to_the_next_question(sg):
     assert answers(sg, conv) == {"worried_about": "Missed school", "working_well": "Gran helps"}
 
 
-@pytest.mark.parametrize("yes", [Input("apply"), Input.from_text("yes")])
-def test_yes_applies_the_retyped_text_to_the_question_now_asked(sg, yes):
+@pytest.mark.parametrize("button", [True, False])
+def test_yes_applies_the_retyped_text_to_the_question_now_asked(sg, button):
     me, conv = begin(sg, "three-columns")
     sg.handle(me, Input.from_text("Missed school"))
-    sg.handle(me, Input.from_text("His teacher is kind"), seen=(None, None))  # only known: not this question
+    confirm = sg.handle(me, Input.from_text("His teacher is kind"), seen=(None, None))  # only known: not this question
+    yes = Input("apply", button=confirm.prompts[0].ref) if button else Input.from_text("yes")
     reply = sg.handle(me, yes)
     assert reply.accepted and reply.prompts[-1].step_id == "needs_to_happen"
     assert answers(sg, conv) == {"worried_about": "Missed school", "working_well": "His teacher is kind"}
@@ -227,6 +230,50 @@ def test_other_text_after_the_confirmation_answers_the_question_shown(sg):
     # a stale yes/no button after that changes nothing
     reply = sg.handle(me, Input("apply"))
     assert reply.closed and answers(sg, conv) == {"worried_about": "Missed school", "working_well": "Gran helps"}
+
+
+def test_yes_under_an_earlier_confirm_never_applies_a_later_text(sg):
+    """Two texts typed before the next question arrived: two confirms. The second replaces the
+    first; "Yes" under the first applies nothing (it says so and shows the one waiting), and
+    only the text of the confirm pressed becomes the answer. Both texts stay in the transcript."""
+    me, conv = begin(sg, "three-columns")
+    saw = (conv, "worried_about")
+    sg.handle(me, Input.from_text("Missed school"), seen=saw)
+    first = sg.handle(me, Input.from_text("Gran helps"), seen=saw).prompts[0]
+    second = sg.handle(me, Input.from_text("oops typo"), seen=saw).prompts[0]
+    assert first.ref is not None and second.ref is not None and first.ref != second.ref
+    for kind in ("apply", "discard"):  # neither applies nor drops the text waiting now
+        reply = sg.handle(me, Input(kind, button=first.ref), conversation_id=conv)
+        assert reply.closed and not reply.accepted
+        assert [(p.kind, p.text) for p in reply.prompts] == [("info", msg("answers.stale_gone")),
+                                                             ("confirm", second.text)]
+        assert reply.prompts[-1].ref == second.ref
+        assert answers(sg, conv) == {"worried_about": "Missed school"}
+    assert [p.ref for p in sg.current(me).prompts] == [second.ref]
+    assert {"Gran helps", "oops typo"} <= set(said(sg, conv))
+    # a button from before buttons named their text: which one it meant is unknown, so the same
+    reply = sg.handle(me, Input("apply"), conversation_id=conv)
+    assert reply.closed and reply.prompts[-1].ref == second.ref
+    assert answers(sg, conv) == {"worried_about": "Missed school"}
+    # "Yes" under the confirm shown now applies its own text
+    reply = sg.handle(me, Input("apply", button=second.ref), conversation_id=conv)
+    assert reply.accepted and answers(sg, conv) == {"worried_about": "Missed school", "working_well": "oops typo"}
+
+
+def test_a_text_waiting_since_before_texts_had_ids_is_named_when_its_old_button_is_pressed(sg):
+    me, conv = begin(sg, "three-columns")
+    sg.handle(me, Input.from_text("Missed school"))
+    sg.handle(me, Input.from_text("Gran helps"), seen=(conv, "worried_about"))
+    row = sg.store.conversation(conv)
+    session = json.loads(row.session) if isinstance(row.session, str) else dict(row.session)
+    del session["pending"]["id"]  # as stored before the upgrade
+    sg.store.update_conversation(conv, state=row.state, session=session, status=row.status)
+    reply = sg.handle(me, Input("apply"), conversation_id=conv)  # its old button (p:CONV:y)
+    assert reply.closed and answers(sg, conv) == {"worried_about": "Missed school"}
+    ref = reply.prompts[-1].ref
+    assert ref is not None and reply.prompts[-1].text.startswith("You sent “Gran helps”")
+    assert sg.handle(me, Input("apply", button=ref), conversation_id=conv).accepted
+    assert answers(sg, conv) == {"worried_about": "Missed school", "working_well": "Gran helps"}
 
 
 def test_a_disclosure_typed_for_an_earlier_question_alerts_but_answers_nothing(sg):
@@ -264,6 +311,6 @@ def test_resuming_while_on_hold_offers_the_choice_not_the_unseen_question(sg):
     assert [p.step_id for p in sg.current(me).prompts] == ["needs_to_happen"]
     sg.handle(me, Input.from_text("Missed school"), seen=(conv, "working_well"))
     [confirm] = sg.current(me).prompts
-    assert confirm.kind == "confirm" and confirm.text.startswith("You sent “Missed school”")
-    assert sg.handle(me, Input("apply")).accepted
+    assert confirm.kind == "confirm" and confirm.text.startswith("You sent “Missed school”") and confirm.ref
+    assert sg.handle(me, Input("apply", button=confirm.ref)).accepted
     assert answers(sg, conv) == {"worried_about": WORRY, "working_well": DISCLOSURE, "needs_to_happen": "Missed school"}

@@ -133,3 +133,47 @@ async def test_a_message_typed_while_the_bot_was_down_does_not_answer_the_questi
             assert "Question 2\nWhat's working well?" in texts  # the reply owed from before the restart
             assert texts[-1] == msg("answers.stale", text="Missed school", question="What's working well?")
             assert answers_of(h, user) == {"worried_about": "Missed school"}
+
+
+async def test_yes_under_an_earlier_confirm_never_stores_the_later_text(bot):
+    """Two messages typed while the next question was slow: two "is that your answer?". The
+    second replaces the first (its buttons go); a press still arriving for the first (its
+    edit not yet shown, or an old client) saves nothing, says so and shows the one waiting."""
+    h, user = bot, 43
+    await start_flow(h, user, "three-columns")
+    sends = len(h.fake.calls_to("sendMessage"))
+    h.fake.fail_next("sendMessage", delay=0.5)  # the next question is slow to go out
+    first = h.fake.inject_message(user, "Missed school")
+    await h.fake.wait_for(lambda: len(h.fake.calls_to("sendMessage")) > sends, 5)
+    b = h.fake.inject_message(user, "Gran helps")  # both typed before the question arrived
+    c = h.fake.inject_message(user, "oops typo")
+    for u in (first, b, c):
+        await h.delivered(u)
+    confirms = [m for m in h.fake.messages(user) if m.from_bot and (m.text or "").startswith("You sent")]
+    about_b, about_c = confirms
+    assert "Gran helps" in about_b.text and "oops typo" in about_c.text
+    await h.fake.wait_for(lambda: not h.fake.buttons(about_b), 5)  # the earlier confirm's buttons are gone
+    assert buttons(h, about_c) == [msg("answers.stale_yes"), msg("answers.stale_no")]
+    data = {t: cb for row in h.fake.buttons(about_c) for (t, cb) in row}
+    assert all(len(cb.encode()) <= 64 for cb in data.values())
+    conv = data[msg("answers.stale_yes")].split(":")[1]
+    ref_c = int(data[msg("answers.stale_yes")].split(":")[3])
+    transcript = h.service.store.transcript(int(conv))
+    ref_b = next(t["id"] for t in transcript if t["direction"] == "in" and t["text"] == "Gran helps")
+    assert ref_b != ref_c
+
+    # "Yes" as it was under the first confirm, and a button from before they named their text
+    for old in (f"p:{conv}:y:{ref_b}", f"p:{conv}:y"):
+        before = len(h.fake.messages(user))
+        await h.delivered(h.fake.press_button(user, about_b.message_id, old, force=True))  # a stale client
+        shown = h.fake.messages(user)[before:]
+        assert answers_of(h, user) == {"worried_about": "Missed school"}, old
+        assert msg("answers.stale_gone") in shown[0].text, old
+        assert shown[-1].text.endswith(about_c.text), old
+        assert {t: cb for row in h.fake.buttons(shown[-1]) for (t, cb) in row} == data, old
+
+    # "Yes" under the confirm shown now stores its own words; neither text was lost
+    await h.press(user, shown[-1], msg("answers.stale_yes"))
+    assert answers_of(h, user) == {"worried_about": "Missed school", "working_well": "oops typo"}
+    said = [t["text"] for t in h.service.store.transcript(int(conv)) if t["direction"] == "in"]
+    assert "Gran helps" in said and "oops typo" in said

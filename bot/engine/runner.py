@@ -208,6 +208,7 @@ class Prompt:
     progress: tuple[int, int | None] | None = None  # (n, total or None), see FlowRunner.progress
     default: str | None = None
     lang: str | None = None  # the language it was written in (bot/i18n): its hints and buttons too
+    ref: int | None = None  # (confirm) which waiting text it asks about: its transcript line id
 
     def __post_init__(self) -> None:
         if self.lang is None:

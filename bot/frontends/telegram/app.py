@@ -182,6 +182,8 @@ class TelegramFrontend:
         # answer can close its keyboard. Losing it on restart only leaves stale buttons,
         # which answer "this question has closed".
         self._open_keyboards: dict[int, tuple[int, str]] = {}
+        # chat id -> message id of the last "is that your answer?" sent (see _send_prompt)
+        self._open_confirms: dict[int, int] = {}
         self._persons: dict[int, int] = {}  # Telegram user id -> person id
         self._albums: dict[tuple[int, str], None] = {}  # (chat id, media group id) answered (_album_answered)
         self._languages: dict[int, str | None] = {}  # Telegram user id -> the language they chose (bot/i18n)
@@ -1158,8 +1160,22 @@ class TelegramFrontend:
         elif p.kind == "offer":
             await self._send_parts(bot, chat_id, joined(p.text), hold_keyboard(conv_id))
         else:  # confirm: it quotes the question now asked
-            mid, _ = await self._send_parts(bot, chat_id, joined(p.text), confirm_keyboard(conv_id))
+            mid, _ = await self._send_parts(bot, chat_id, joined(p.text), confirm_keyboard(conv_id, p.ref))
             self._note_asked(chat_id, mid, conv_id, p.step_id)
+            # a newer confirm replaces the one before (about another text): its buttons go
+            earlier = self._open_confirms.pop(chat_id, None)
+            if mid is not None:
+                self._open_confirms[chat_id] = mid
+            if earlier is not None and earlier != mid:
+                await self._drop_buttons(bot, chat_id, earlier)
+
+    async def _drop_buttons(self, bot, chat_id: int, message_id: int) -> None:
+        async def edit():
+            try:
+                await self._retry(lambda: edit_message(bot, chat_id, message_id))
+            except TelegramError:  # too old, or gone: pressing it says it has closed all the same
+                pass
+        await self._closing(edit)
 
     def _note_asked(self, chat_id: int, message_id: int | None, conv_id: int, step_id: str | None) -> None:
         if message_id is None or step_id is None:
@@ -1572,9 +1588,10 @@ class TelegramFrontend:
         if cb.action == "p":  # is the text typed for an earlier question the answer to this one?
             await self._answer_query(query)
             await self._remove_markup(query)
-            inp = Input("apply") if cb.value == "y" else Input("discard")
+            # which waiting text the button was for (none on a button from before they said)
+            inp = Input("apply" if cb.value == "y" else "discard", button=cb.step or None)
             reply = await self.db(self.service.handle, pid, inp, input_key=key, conversation_id=cb.conv)
-            if reply.closed:
+            if reply.closed and not reply.prompts:
                 await self.send_text(context.bot, chat_id, msg("telegram.closed"))
                 return
             if reply.accepted and reply.answered is not None and not reply.duplicate:

@@ -98,7 +98,8 @@ def _data(*parts) -> str:
 class Callback:
     action: str  # a answer, t toggle (multi), d done (multi), s start flow, r resume, h after a hold, i invite consent,
     # w who is answering an invitation (conv = invite id, step = choice); s:FLOW:N starts FLOW for choice N
-    # p: does text typed for an earlier question answer the one now asked?
+    # p: does text typed for an earlier question answer the one now asked? p:CONV:y|n:REF, REF
+    #    naming the waiting text (its transcript line; `step` here); p:CONV:y|n from before has none
     # l: choose a language (l:TAG)
     # n: a reminder's "Carry on" (y) / "Not now" (n); o: /reminders turns kind number `conv` on (y) or off (n)
     # q: /reminders' quiet hours: q:N:y chooses QUIET_CHOICES[N], q:0:n shows the choices
@@ -125,6 +126,8 @@ class Callback:
                 return cls("l", value=parts[1])
             if parts[0] == "w" and len(parts) == 3:
                 return cls("w", int(parts[1]), int(parts[2]))
+            if parts[0] == "p" and len(parts) == 4 and parts[2] in ("y", "n"):
+                return cls("p", int(parts[1]), int(parts[3]), parts[2])
             if parts[0] in ("r", "h", "i", "p", "n", "o", "q", "b") and len(parts) == 3 and parts[2] in ("y", "n"):
                 return cls(parts[0], int(parts[1]), value=parts[2])
         except ValueError:
@@ -282,9 +285,11 @@ def hold_keyboard(conv_id: int) -> InlineKeyboardMarkup:
     ]])
 
 
-def confirm_keyboard(conv_id: int) -> InlineKeyboardMarkup:
-    """Yes / No: is the text typed for an earlier question the answer to this one?"""
+def confirm_keyboard(conv_id: int, ref: int | None) -> InlineKeyboardMarkup:
+    """Yes / No: is the text typed for an earlier question the answer to this one? ``ref``
+    names that text, so a press under an earlier confirm never applies a later text."""
+    tail = () if ref is None else (ref,)
     return InlineKeyboardMarkup([[
-        InlineKeyboardButton(msg("answers.stale_yes"), callback_data=_data("p", conv_id, "y")),
-        InlineKeyboardButton(msg("answers.stale_no"), callback_data=_data("p", conv_id, "n")),
+        InlineKeyboardButton(msg("answers.stale_yes"), callback_data=_data("p", conv_id, "y", *tail)),
+        InlineKeyboardButton(msg("answers.stale_no"), callback_data=_data("p", conv_id, "n", *tail)),
     ]])
