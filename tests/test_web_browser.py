@@ -42,10 +42,12 @@ pytestmark = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def bound_socket() -> socket.socket:
+    """A socket bound to a free loopback port, kept until the site serves on it: a port only
+    looked up and let go could be taken meanwhile (the fake Bot API server starts in between)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    return s
 
 
 class Env:
@@ -58,7 +60,8 @@ async def env(tmp_path_factory, library):
 
     folder = tmp_path_factory.mktemp("browser")
     path, convs = W.built_db(folder, library)
-    port = free_port()
+    sock = bound_socket()
+    port = sock.getsockname()[1]
     config = W.config()
     config.web_url = f"http://127.0.0.1:{port}"
     store = Store(path)
@@ -71,7 +74,7 @@ async def env(tmp_path_factory, library):
         site = site_for(path, library, config, notify=telegram_notify(TOKEN, h.fake.base_url))
         e.site = site
         server = uvicorn_server(site, "127.0.0.1", port)
-        task = asyncio.create_task(server.serve())
+        task = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started:
             await asyncio.sleep(0.02)
             assert not task.done(), task.exception()
