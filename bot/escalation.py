@@ -273,7 +273,7 @@ class Escalation:
         for row in rows:
             full = self.store.alert_detail(row["id"])
             full["known"] = bool(row["known"])
-            if full["id"] in self._unreached and self._waiting(full, now):
+            if self._waiting(full, now):
                 continue
             new_words = full["update_count"] > full["notified_updates"]
             (fresh if full["notify_count"] == 0 or new_words else reminders).append(full)
@@ -313,7 +313,7 @@ class Escalation:
             if not row["known"] or (row["notify_count"] > 0 and row["update_count"] <= row["notified_updates"]):
                 continue
             full = self.store.alert_detail(row["id"])
-            if full["id"] in self._unreached and self._waiting(full, now):
+            if self._waiting(full, now):
                 continue
             out.append(Notice([full["id"]], self.recipients(full), self.text(full, False), False, known=True))
         return out
